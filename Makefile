@@ -1,0 +1,69 @@
+# The front door: make deps | make | make run | make test | make bench
+#
+# SANITIZE=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer (CI does).
+
+BUILD    ?= build
+SANITIZE ?= 0
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+ifeq ($(SANITIZE),1)
+BUILD    := build-asan
+CMAKE_FLAGS += -DGW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+endif
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DGW_WERROR=ON
+endif
+
+# Debian packages: build, tests, benches.
+DEB_BUILD = build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
+            libhyperscan-dev libyaml-dev libpcre2-dev libsqlite3-dev
+DEB_TEST  = libcmocka-dev python3 curl nodejs npm
+DEB_BENCH = wrk nginx-light
+PC_MODULES = libhs libevent libcurl libcjson yaml-0.1 libpcre2-8 cmocka
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build deps deps-bench run test unit check-rules bench clean
+
+all: build
+
+# Installs the Debian packages only when something is missing.
+deps:
+	@missing=0; \
+	for m in $(PC_MODULES); do pkg-config --exists $$m 2>/dev/null || missing=1; done; \
+	for c in cmake cc python3 curl node npm; do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+	    echo "==> installing Debian packages (apt-get)"; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	        $(DEB_BUILD) $(DEB_TEST) >/dev/null || exit 1; \
+	fi
+
+deps-bench: deps
+	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
+	    echo "==> installing benchmark packages (apt-get)"; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	        $(DEB_BENCH) >/dev/null; }
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+check-rules: build
+	./$(BUILD)/guardrail check rules
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure
+
+test: build
+	./$(BUILD)/guardrail check rules
+	cd $(BUILD) && ctest --output-on-failure
+
+run: build
+	./$(BUILD)/guardrail check rules
+
+bench: deps-bench build
+	./bench/run.sh
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,146 @@
+/* guardrail check: compile rule packs and run every example in them. CI runs it on rules/. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "screen/scan.h"
+
+static const char check_help[] =
+    "usage: guardrail check [options] [DIR|FILE...]\n\n"
+    "Loads and compiles every rule pack (default: rules/), reports each error as\n"
+    "file:line, then runs every example: each 'match' example must produce a finding of\n"
+    "its rule and each 'no_match' example must not. Reply rules are also run through the\n"
+    "streaming scanner, which must agree with block mode. Exits 1 on any error or failure.\n\n"
+    "  -q, --quiet   print only errors and the summary\n"
+    "  -h, --help    show this help\n";
+
+static bool has_rule(const struct gw_findings *f, unsigned rule)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->v[i].rule == rule)
+            return true;
+    return false;
+}
+
+/* Streams text in small chunks and checks that it finds what block mode found. */
+static bool stream_agrees(gw_scanner *sc, const char *text, const struct gw_findings *block)
+{
+    gw_stream *st = gw_stream_open(sc);
+    struct gw_buf out = {0};
+    bool ok = st != NULL;
+    size_t len = strlen(text);
+    for (size_t i = 0; ok && i < len; i += 3)
+        ok = gw_stream_feed(st, text + i, len - i < 3 ? len - i : 3, &out) == 0;
+    ok = ok && gw_stream_close(st, &out) == 0;
+    if (ok) {
+        struct gw_findings f = *gw_stream_findings(st);
+        ok = f.n == block->n;
+        for (size_t i = 0; ok && i < f.n; i++)
+            ok = has_rule(block, f.v[i].rule);
+    }
+    gw_stream_free(st);
+    gw_buf_free(&out);
+    return ok;
+}
+
+/* Runs one example; returns true when it behaves as the rule file says. */
+static bool run_example(gw_scanner *sc, const struct gw_rule *r, unsigned index,
+                        const char *text, bool want, struct gw_findings *f, bool *stream_ok)
+{
+    enum gw_direction dir = (r->directions & GW_DIR_PROMPT) ? GW_DIR_PROMPT : GW_DIR_REPLY;
+    if (gw_scan(sc, text, strlen(text), dir, f) == -1)
+        return false;
+    bool got = has_rule(f, index);
+    *stream_ok = true;
+    if (r->directions & GW_DIR_REPLY) {
+        if (dir != GW_DIR_REPLY && gw_scan(sc, text, strlen(text), GW_DIR_REPLY, f) == -1)
+            return false;
+        *stream_ok = stream_agrees(sc, text, f);
+    }
+    return got == want;
+}
+
+int gw_cmd_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {0}};
+    bool quiet = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        if (c == 'q')
+            quiet = true;
+        else if (c == 'h')
+            return fputs(check_help, stdout), 0;
+        else
+            return fputs(check_help, stderr), 2;
+    }
+    const char *default_path = "rules";
+    const char *const *paths = optind < argc ? (const char *const *)argv + optind : &default_path;
+    size_t npaths = optind < argc ? (size_t)(argc - optind) : 1;
+
+    struct gw_rule_table t = {0};
+    struct gw_errors errs = {0};
+    int failed_packs = 0;
+    for (size_t i = 0; i < npaths; i++)
+        failed_packs += gw_rules_load_path(&t, paths[i], &errs);
+    size_t packs = t.n_packs, nrules = t.n_rules, npatterns = t.n_patterns;
+    struct gw_ruleset *rs = NULL;
+    if (t.n_rules > 0 && gw_ruleset_compile(&t, &rs, &errs) == -1)
+        failed_packs++;
+    gw_rule_table_free(&t);
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.msgs[i]);
+    int nerrors = (int)errs.n;
+    gw_errors_free(&errs);
+
+    size_t examples = 0, passed = 0, warnings = 0;
+    if (rs) {
+        gw_scanner *sc = gw_scanner_new(rs);
+        struct gw_findings f = {0};
+        for (unsigned i = 0; sc && i < rs->table.n_rules; i++) {
+            const struct gw_rule *r = &rs->table.rules[i];
+            if ((r->directions & GW_DIR_REPLY) && r->need_span && r->max_width > GW_HOLDBACK_CAP) {
+                fprintf(stderr,
+                        "%s:%d: warning: rule '%s' can match more than %d bytes; a streamed "
+                        "reply holds back only %d, so give its patterns an upper bound\n",
+                        r->file, r->line, r->id, GW_HOLDBACK_CAP, GW_HOLDBACK_CAP);
+                warnings++;
+            }
+            for (int want = 1; want >= 0; want--) {
+                char **v = want ? r->examples_match : r->examples_no_match;
+                size_t n = want ? r->n_examples_match : r->n_examples_no_match;
+                for (size_t k = 0; k < n; k++) {
+                    bool stream_ok;
+                    examples++;
+                    if (run_example(sc, r, i, v[k], want, &f, &stream_ok) && stream_ok) {
+                        passed++;
+                        continue;
+                    }
+                    if (!stream_ok)
+                        fprintf(stderr, "%s:%d: rule '%s': streaming and block mode disagree "
+                                        "on example \"%s\"\n",
+                                r->file, r->examples_line, r->id, v[k]);
+                    else
+                        fprintf(stderr, "%s:%d: rule '%s': example %s but did not: \"%s\"\n",
+                                r->file, r->examples_line, r->id,
+                                want ? "should match" : "should not match", v[k]);
+                }
+            }
+        }
+        gw_findings_free(&f);
+        gw_scanner_free(sc);
+        if (!quiet)
+            printf("stream hold-back for replies: %u bytes\n", rs->holdback);
+    }
+    printf("%zu pack%s, %zu rules, %zu patterns; %zu examples, %zu passed, %zu failed; "
+           "%d error%s, %zu warning%s\n",
+           packs, packs == 1 ? "" : "s", nrules, npatterns, examples, passed, examples - passed,
+           nerrors, nerrors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
+    gw_ruleset_unref(rs);
+    bool ok = failed_packs == 0 && nerrors == 0 && passed == examples && packs > 0;
+    printf("%s\n", ok ? "OK" : "FAILED");
+    return ok ? 0 : 1;
+}

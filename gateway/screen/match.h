@@ -1,0 +1,48 @@
+/* Internal to screen/: turning Hyperscan's raw matches into findings, shared by block
+ * mode (scan.c) and stream mode (stream.c) so both decide in exactly the same way. */
+#ifndef GW_SCREEN_MATCH_H
+#define GW_SCREEN_MATCH_H
+
+#include <stdbool.h>
+
+#include "screen/scan.h"
+
+/* A candidate that passed its validator, or a match of an allow pattern. */
+struct gw_cand {
+    unsigned rule;
+    unsigned pattern;
+    size_t start, end;
+    bool allow;
+    bool decided; /* already turned into a finding or dropped */
+};
+
+struct gw_cands {
+    struct gw_cand *v;
+    size_t n, cap;
+};
+
+/* Records a raw match of pattern id ending at end. text holds bytes [base, base + len) of
+ * the input, with at least GW_SPAN_MAX bytes before end when there are that many. For a
+ * span rule, finds the leftmost start of a match ending at end within GW_SPAN_MAX bytes,
+ * then runs the rule's validator. Returns 0, or -1 on allocation failure. */
+int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, const char *text,
+                 size_t base, size_t len);
+
+/* Decides every undecided candidate that ends at or before upto: dropped when another
+ * candidate of its rule contains it or an allow match of its rule overlaps it, else
+ * appended to out as a finding (and out->verdict raised). Returns 0 or -1. */
+int gw_cands_decide(struct gw_cands *c, const struct gw_ruleset *rs, size_t upto,
+                    struct gw_findings *out);
+
+/* Redacts bytes [from, to) of a text whose bytes [base, ...) are at text, using the
+ * redact findings that lie wholly inside the range. f must be sorted by start. */
+int gw_redact_range(const struct gw_ruleset *rs, const char *text, size_t base, size_t from,
+                    size_t to, const struct gw_findings *f, struct gw_buf *out);
+
+hs_scratch_t *gw_scanner_scratch(gw_scanner *s);
+
+int gw_findings_push(struct gw_findings *f, unsigned rule, size_t start, size_t end,
+                     enum gw_action action);
+void gw_findings_sort(struct gw_findings *f);
+
+#endif

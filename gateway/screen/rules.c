@@ -1,0 +1,700 @@
+#include "screen/rules.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <hs/hs.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "util/buf.h"
+
+static const char *const category_names[] = {"pii", "secret", "injection", "unsafe", "brand", "cx"};
+static const char *const severity_names[] = {"low", "medium", "high", "critical"};
+static const char *const action_names[] = {"allow", "flag", "redact", "block"};
+
+const char *gw_category_name(enum gw_category c)
+{
+    return c < GW_CAT__COUNT ? category_names[c] : "?";
+}
+
+const char *gw_severity_name(enum gw_severity s)
+{
+    return s < GW_SEV__COUNT ? severity_names[s] : "?";
+}
+
+const char *gw_action_name(enum gw_action a)
+{
+    return a <= GW_ACTION_BLOCK ? action_names[a] : "?";
+}
+
+static int lookup(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return (int)i;
+    return -1;
+}
+
+int gw_action_parse(const char *s, enum gw_action *out)
+{
+    int i = lookup(action_names, 4, s);
+    if (i < 0)
+        return -1;
+    *out = (enum gw_action)i;
+    return 0;
+}
+
+void gw_errors_add(struct gw_errors *e, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char **v = realloc(e->msgs, (e->n + 1) * sizeof *v);
+    if (!v)
+        return;
+    e->msgs = v;
+    e->msgs[e->n] = strdup(msg);
+    if (e->msgs[e->n])
+        e->n++;
+}
+
+void gw_errors_free(struct gw_errors *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->msgs[i]);
+    free(e->msgs);
+    e->msgs = NULL;
+    e->n = 0;
+}
+
+static void rule_free(struct gw_rule *r)
+{
+    free(r->id);
+    free(r->pack);
+    free(r->file);
+    free(r->validator_name);
+    free(r->replacement);
+    free(r->message);
+    free(r->description);
+    for (size_t i = 0; i < r->n_examples_match; i++)
+        free(r->examples_match[i]);
+    free(r->examples_match);
+    for (size_t i = 0; i < r->n_examples_no_match; i++)
+        free(r->examples_no_match[i]);
+    free(r->examples_no_match);
+}
+
+void gw_rule_table_free(struct gw_rule_table *t)
+{
+    for (size_t i = 0; i < t->n_rules; i++)
+        rule_free(&t->rules[i]);
+    free(t->rules);
+    for (size_t i = 0; i < t->n_patterns; i++)
+        free(t->patterns[i].expr);
+    free(t->patterns);
+    memset(t, 0, sizeof *t);
+}
+
+char *gw_phrase_to_regex(const char *phrase)
+{
+    struct gw_buf b = {0};
+    const unsigned char *p = (const unsigned char *)phrase;
+    size_t n = strlen(phrase);
+    while (n > 0 && isspace(p[n - 1]))
+        n--;
+    while (n > 0 && isspace(*p)) {
+        p++;
+        n--;
+    }
+    if (n == 0)
+        return NULL;
+    bool word_start = isalnum(p[0]) || p[0] == '_';
+    bool word_end = isalnum(p[n - 1]) || p[n - 1] == '_';
+    if (word_start)
+        gw_buf_puts(&b, "\\b");
+    for (size_t i = 0; i < n; i++) {
+        if (isspace(p[i])) {
+            while (i + 1 < n && isspace(p[i + 1]))
+                i++;
+            gw_buf_puts(&b, "\\s{1,8}"); /* bounded so the widest match stays known */
+        } else if (p[i] == '\'') {
+            gw_buf_puts(&b, "(?:'|\\xe2\\x80\\x99)");
+        } else if (isalnum(p[i])) {
+            gw_buf_append(&b, &p[i], 1);
+        } else {
+            gw_buf_printf(&b, "\\x%02x", p[i]);
+        }
+    }
+    if (word_end)
+        gw_buf_puts(&b, "\\b");
+    return b.data; /* owned by the caller */
+}
+
+/* ---- YAML helpers ---- */
+
+struct loader {
+    const char *file;
+    yaml_document_t *doc;
+    struct gw_errors *errs;
+    int nerr;
+    struct gw_rule_table *existing; /* for ids duplicated across packs */
+    struct gw_rule_table pack;      /* what this pack adds, merged only when nerr == 0 */
+    char *pack_name;
+};
+
+static int node_line(const yaml_node_t *n)
+{
+    return (int)n->start_mark.line + 1;
+}
+
+static void err(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void err(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gw_errors_add(L->errs, "%s:%d: %s", L->file, n ? node_line(n) : 1, msg);
+    L->nerr++;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* Returns the node's string value, or reports that key must be a string and returns NULL. */
+static const char *want_string(struct loader *L, const yaml_node_t *n, const char *key)
+{
+    const char *s = scalar(n);
+    if (!s)
+        err(L, n, "'%s' must be a string", key);
+    else if (!*s)
+        err(L, n, "'%s' must not be empty", key);
+    return s;
+}
+
+/* Calls fn for each string in a sequence node; a scalar is taken as a one-item list. */
+static int want_string_list(struct loader *L, yaml_node_t *n, const char *key, char ***out,
+                            size_t *count)
+{
+    if (n->type == YAML_SCALAR_NODE) {
+        *out = calloc(1, sizeof **out);
+        if (!*out || !((*out)[0] = strdup(scalar(n))))
+            return -1;
+        *count = 1;
+        return 0;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        err(L, n, "'%s' must be a list of strings", key);
+        return -1;
+    }
+    size_t len = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    *out = calloc(len ? len : 1, sizeof **out);
+    if (!*out)
+        return -1;
+    *count = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(L->doc, *it);
+        const char *s = scalar(item);
+        if (!s) {
+            err(L, item, "every item of '%s' must be a string", key);
+            return -1;
+        }
+        (*out)[(*count)++] = strdup(s);
+    }
+    return 0;
+}
+
+/* The settings a rule may inherit from its pack's defaults. */
+struct rule_base {
+    int category, severity, action; /* -1: unset */
+    unsigned directions;            /* 0: unset */
+    const char *replacement, *message;
+};
+
+static int parse_enum(struct loader *L, yaml_node_t *n, const char *key,
+                      const char *const *names, size_t count, int *out)
+{
+    const char *s = want_string(L, n, key);
+    if (!s)
+        return -1;
+    int i = lookup(names, count, s);
+    if (i < 0) {
+        struct gw_buf b = {0};
+        for (size_t k = 0; k < count; k++)
+            gw_buf_printf(&b, "%s%s", k ? ", " : "", names[k]);
+        err(L, n, "unknown %s '%s' (expected one of: %s)", key, s, b.data);
+        gw_buf_free(&b);
+        return -1;
+    }
+    *out = i;
+    return 0;
+}
+
+static int parse_directions(struct loader *L, yaml_node_t *n, unsigned *out)
+{
+    static const char *const names[] = {"prompt", "reply", "both"};
+    static const unsigned bits[] = {GW_DIR_PROMPT, GW_DIR_REPLY, GW_DIR_PROMPT | GW_DIR_REPLY};
+    *out = 0;
+    if (n->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start;
+             it < n->data.sequence.items.top; it++) {
+            int i;
+            if (parse_enum(L, yaml_document_get_node(L->doc, *it), "applies_to", names, 3, &i))
+                return -1;
+            *out |= bits[i];
+        }
+        if (*out == 0) {
+            err(L, n, "'applies_to' must name prompt, reply or both");
+            return -1;
+        }
+        return 0;
+    }
+    int i;
+    if (parse_enum(L, n, "applies_to", names, 3, &i))
+        return -1;
+    *out = bits[i];
+    return 0;
+}
+
+/* Parses a key shared by defaults and rules. Returns 1 if key was one of them. */
+static int parse_base_key(struct loader *L, const char *key, yaml_node_t *v, struct rule_base *b)
+{
+    if (strcmp(key, "category") == 0)
+        parse_enum(L, v, key, category_names, GW_CAT__COUNT, &b->category);
+    else if (strcmp(key, "severity") == 0)
+        parse_enum(L, v, key, severity_names, GW_SEV__COUNT, &b->severity);
+    else if (strcmp(key, "action") == 0 && parse_enum(L, v, key, action_names + 1, 3, &b->action) == 0)
+        b->action++; /* "allow" is a verdict, not an action a rule may take */
+    else if (strcmp(key, "action") == 0)
+        ;
+    else if (strcmp(key, "applies_to") == 0)
+        parse_directions(L, v, &b->directions);
+    else if (strcmp(key, "replacement") == 0)
+        b->replacement = want_string(L, v, key);
+    else if (strcmp(key, "message") == 0)
+        b->message = want_string(L, v, key);
+    else
+        return 0;
+    return 1;
+}
+
+static bool valid_id(const char *id)
+{
+    bool dot = false;
+    if (!islower((unsigned char)id[0]) && !isdigit((unsigned char)id[0]))
+        return false;
+    for (const char *p = id; *p; p++) {
+        if (*p == '.') {
+            if (p[1] == '\0' || p[1] == '.')
+                return false;
+            dot = true;
+        } else if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_' &&
+                   *p != '-') {
+            return false;
+        }
+    }
+    return dot;
+}
+
+static bool id_taken(const struct gw_rule_table *t, const char *id, const struct gw_rule **who)
+{
+    for (size_t i = 0; i < t->n_rules; i++) {
+        if (strcmp(t->rules[i].id, id) == 0) {
+            *who = &t->rules[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Checks one expression with Hyperscan and appends it to the pack's pattern list. */
+static int add_pattern(struct loader *L, yaml_node_t *where, const char *expr, unsigned flags,
+                       unsigned rule, bool allow, const char *what, const char *source)
+{
+    hs_expr_info_t *info = NULL;
+    hs_compile_error_t *cerr = NULL;
+    if (hs_expression_info(expr, flags, &info, &cerr) != HS_SUCCESS) {
+        err(L, where, "invalid %s '%s': %s", what, source, cerr ? cerr->message : "?");
+        hs_free_compile_error(cerr);
+        return -1;
+    }
+    unsigned minw = info->min_width, maxw = info->max_width;
+    free(info);
+    if (minw == 0) {
+        err(L, where, "%s '%s' can match empty text; it would match everywhere", what, source);
+        return -1;
+    }
+    struct gw_pattern *v =
+        realloc(L->pack.patterns, (L->pack.n_patterns + 1) * sizeof *L->pack.patterns);
+    if (!v)
+        return -1;
+    L->pack.patterns = v;
+    v[L->pack.n_patterns++] = (struct gw_pattern){
+        .expr = strdup(expr),
+        .hs_flags = flags,
+        .rule = rule,
+        .allow = allow,
+        .line = node_line(where),
+        .min_width = minw,
+        .max_width = maxw,
+    };
+    return 0;
+}
+
+/* Adds each item of a patterns/phrases/allow list. phrase: escape each item first. */
+static void add_pattern_list(struct loader *L, yaml_node_t *n, const char *key, unsigned rule,
+                             bool phrase, bool allow, int *count)
+{
+    if (n->type != YAML_SEQUENCE_NODE) {
+        err(L, n, "'%s' must be a list", key);
+        return;
+    }
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(L->doc, *it);
+        const char *s = scalar(item);
+        if (!s || !*s) {
+            err(L, item, "every item of '%s' must be a non-empty string", key);
+            continue;
+        }
+        if (phrase) {
+            char *re = gw_phrase_to_regex(s);
+            if (!re) {
+                err(L, item, "phrase '%s' is blank", s);
+                continue;
+            }
+            if (add_pattern(L, item, re, HS_FLAG_CASELESS, rule, allow, "phrase", s) == 0)
+                (*count)++;
+            free(re);
+        } else if (add_pattern(L, item, s, 0, rule, allow, "pattern", s) == 0) {
+            (*count)++;
+        }
+    }
+    if (n->data.sequence.items.top == n->data.sequence.items.start)
+        err(L, n, "'%s' is empty: give at least one item or remove the key", key);
+}
+
+static char *default_replacement(const char *id)
+{
+    const char *last = strrchr(id, '.');
+    last = last ? last + 1 : id;
+    char *r = malloc(strlen(last) + 3);
+    if (!r)
+        return NULL;
+    size_t k = 0;
+    r[k++] = '[';
+    for (const char *p = last; *p; p++)
+        r[k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    r[k++] = ']';
+    r[k] = '\0';
+    return r;
+}
+
+static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base *defaults)
+{
+    if (n->type != YAML_MAPPING_NODE) {
+        err(L, n, "each rule must be a mapping (id: ..., category: ..., ...)");
+        return;
+    }
+    int nerr_before = L->nerr;
+    struct rule_base b = *defaults;
+    struct gw_rule r = {.line = node_line(n)};
+    const char *id = NULL;
+    yaml_node_t *patterns = NULL, *phrases = NULL, *allow = NULL, *validate = NULL;
+    unsigned index = (unsigned)(L->existing->n_rules + L->pack.n_rules);
+    size_t first_pattern = L->pack.n_patterns;
+
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(L->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(L->doc, p->value);
+        const char *key = scalar(k);
+        if (!key) {
+            err(L, k, "rule keys must be strings");
+        } else if (parse_base_key(L, key, v, &b)) {
+        } else if (strcmp(key, "id") == 0) {
+            id = want_string(L, v, key);
+        } else if (strcmp(key, "description") == 0) {
+            const char *s = want_string(L, v, key);
+            r.description = s ? strdup(s) : NULL;
+        } else if (strcmp(key, "patterns") == 0) {
+            patterns = v;
+        } else if (strcmp(key, "phrases") == 0) {
+            phrases = v;
+        } else if (strcmp(key, "allow") == 0) {
+            allow = v;
+        } else if (strcmp(key, "validate") == 0) {
+            validate = v;
+        } else if (strcmp(key, "examples") == 0) {
+            if (v->type != YAML_MAPPING_NODE) {
+                err(L, v, "'examples' must be a mapping with 'match' and/or 'no_match' lists");
+                continue;
+            }
+            r.examples_line = node_line(v);
+            for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
+                 q++) {
+                yaml_node_t *ek = yaml_document_get_node(L->doc, q->key);
+                yaml_node_t *ev = yaml_document_get_node(L->doc, q->value);
+                const char *ekey = scalar(ek);
+                if (ekey && strcmp(ekey, "match") == 0)
+                    want_string_list(L, ev, "match", &r.examples_match, &r.n_examples_match);
+                else if (ekey && strcmp(ekey, "no_match") == 0)
+                    want_string_list(L, ev, "no_match", &r.examples_no_match,
+                                     &r.n_examples_no_match);
+                else
+                    err(L, ek, "unknown key '%s' in examples (expected match, no_match)",
+                        ekey ? ekey : "?");
+            }
+        } else {
+            err(L, k,
+                "unknown rule key '%s' (expected id, category, severity, applies_to, action, "
+                "patterns, phrases, validate, allow, replacement, message, description, "
+                "examples)",
+                key);
+        }
+    }
+
+    const struct gw_rule *other;
+    if (!id) {
+        err(L, n, "rule has no 'id'");
+    } else if (!valid_id(id)) {
+        err(L, n, "rule id '%s' must be dotted lower-case words, like 'pii.email'", id);
+    } else if (id_taken(L->existing, id, &other) || id_taken(&L->pack, id, &other)) {
+        err(L, n, "duplicate rule id '%s' (first defined at %s:%d)", id, other->file, other->line);
+    }
+    const char *label = id ? id : "?";
+    if (b.category < 0)
+        err(L, n, "rule '%s' has no 'category' (and the pack has no default)", label);
+    if (b.severity < 0)
+        err(L, n, "rule '%s' has no 'severity' (and the pack has no default)", label);
+    if (b.action < 0)
+        err(L, n, "rule '%s' has no 'action' (and the pack has no default)", label);
+    if (b.directions == 0)
+        err(L, n, "rule '%s' has no 'applies_to' (and the pack has no default)", label);
+    if (validate) {
+        const char *name = want_string(L, validate, "validate");
+        if (name && !(r.validate = gw_validator_find(name)))
+            err(L, validate, "unknown validator '%s' (known: %s)", name, gw_validator_names());
+        else if (name)
+            r.validator_name = strdup(name);
+    }
+
+    int count = 0;
+    if (patterns)
+        add_pattern_list(L, patterns, "patterns", index, false, false, &count);
+    if (phrases)
+        add_pattern_list(L, phrases, "phrases", index, true, false, &count);
+    if (!patterns && !phrases)
+        err(L, n, "rule '%s' has neither 'patterns' nor 'phrases'", label);
+    if (allow) {
+        int nallow = 0;
+        add_pattern_list(L, allow, "allow", index, false, true, &nallow);
+    }
+
+    if (L->nerr != nerr_before) {
+        rule_free(&r);
+        for (size_t i = first_pattern; i < L->pack.n_patterns; i++)
+            free(L->pack.patterns[i].expr);
+        L->pack.n_patterns = first_pattern;
+        return;
+    }
+    r.id = strdup(id);
+    r.pack = strdup(L->pack_name ? L->pack_name : "");
+    r.file = strdup(L->file);
+    r.category = (enum gw_category)b.category;
+    r.severity = (enum gw_severity)b.severity;
+    r.action = (enum gw_action)b.action;
+    r.directions = b.directions;
+    r.replacement = b.replacement ? strdup(b.replacement) : default_replacement(id);
+    r.message = b.message ? strdup(b.message) : NULL;
+    r.need_span = r.action == GW_ACTION_REDACT || r.validate || allow;
+    r.max_width = 0;
+    for (size_t i = first_pattern; i < L->pack.n_patterns; i++)
+        if (!L->pack.patterns[i].allow && L->pack.patterns[i].max_width > r.max_width)
+            r.max_width = L->pack.patterns[i].max_width;
+
+    struct gw_rule *v = realloc(L->pack.rules, (L->pack.n_rules + 1) * sizeof *v);
+    if (!v) {
+        rule_free(&r);
+        return;
+    }
+    L->pack.rules = v;
+    v[L->pack.n_rules++] = r;
+}
+
+static void parse_pack(struct loader *L, yaml_node_t *root)
+{
+    struct rule_base defaults = {.category = -1, .severity = -1, .action = -1};
+    yaml_node_t *rules = NULL;
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        err(L, root, "a rule pack must be a mapping with 'name' and 'rules'");
+        return;
+    }
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(L->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(L->doc, p->value);
+        const char *key = scalar(k);
+        if (key && strcmp(key, "name") == 0) {
+            const char *s = want_string(L, v, key);
+            if (s)
+                L->pack_name = strdup(s);
+        } else if (key && strcmp(key, "description") == 0) {
+            want_string(L, v, key);
+        } else if (key && strcmp(key, "defaults") == 0) {
+            if (v->type != YAML_MAPPING_NODE) {
+                err(L, v, "'defaults' must be a mapping");
+                continue;
+            }
+            for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
+                 q < v->data.mapping.pairs.top; q++) {
+                yaml_node_t *dk = yaml_document_get_node(L->doc, q->key);
+                const char *dkey = scalar(dk);
+                if (!dkey ||
+                    !parse_base_key(L, dkey, yaml_document_get_node(L->doc, q->value), &defaults))
+                    err(L, dk,
+                        "unknown key '%s' in defaults (expected category, severity, "
+                        "applies_to, action, replacement, message)",
+                        dkey ? dkey : "?");
+            }
+        } else if (key && strcmp(key, "rules") == 0) {
+            rules = v;
+        } else {
+            err(L, k, "unknown pack key '%s' (expected name, description, defaults, rules)",
+                key ? key : "?");
+        }
+    }
+    if (!L->pack_name)
+        err(L, root, "pack has no 'name'");
+    if (!rules) {
+        err(L, root, "pack has no 'rules' list");
+        return;
+    }
+    if (rules->type != YAML_SEQUENCE_NODE) {
+        err(L, rules, "'rules' must be a list");
+        return;
+    }
+    if (rules->data.sequence.items.top == rules->data.sequence.items.start)
+        err(L, rules, "'rules' is empty");
+    for (yaml_node_item_t *it = rules->data.sequence.items.start;
+         it < rules->data.sequence.items.top; it++)
+        parse_rule(L, yaml_document_get_node(L->doc, *it), &defaults);
+}
+
+/* Moves the pack's rules and patterns to the end of t; rule indexes are already final. */
+static int merge(struct gw_rule_table *t, struct gw_rule_table *pack)
+{
+    struct gw_rule *r = realloc(t->rules, (t->n_rules + pack->n_rules) * sizeof *r);
+    if (!r)
+        return -1;
+    t->rules = r;
+    struct gw_pattern *p = realloc(t->patterns, (t->n_patterns + pack->n_patterns) * sizeof *p);
+    if (!p)
+        return -1;
+    t->patterns = p;
+    memcpy(t->rules + t->n_rules, pack->rules, pack->n_rules * sizeof *r);
+    memcpy(t->patterns + t->n_patterns, pack->patterns, pack->n_patterns * sizeof *p);
+    t->n_rules += pack->n_rules;
+    t->n_patterns += pack->n_patterns;
+    t->n_packs++;
+    free(pack->rules);
+    free(pack->patterns);
+    memset(pack, 0, sizeof *pack);
+    return 0;
+}
+
+int gw_rules_load_string(struct gw_rule_table *t, const char *name, const char *yaml, size_t len,
+                         struct gw_errors *errs)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    struct loader L = {.file = name, .doc = &doc, .errs = errs, .existing = t};
+    if (!yaml_parser_initialize(&parser))
+        return 1;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        gw_errors_add(errs, "%s:%zu: YAML syntax error: %s%s%s", name,
+                      parser.problem_mark.line + 1, parser.problem ? parser.problem : "?",
+                      parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        return 1;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root)
+        err(&L, NULL, "the file is empty");
+    else
+        parse_pack(&L, root);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    free(L.pack_name);
+    if (L.nerr == 0 && merge(t, &L.pack) == 0)
+        return 0;
+    gw_rule_table_free(&L.pack);
+    return 1;
+}
+
+static int load_file(struct gw_rule_table *t, const char *path, struct gw_errors *errs)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        gw_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
+        return 1;
+    }
+    struct gw_buf b = {0};
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        gw_buf_append(&b, chunk, n);
+    fclose(f);
+    int rc = gw_rules_load_string(t, path, b.data ? b.data : "", b.len, errs);
+    gw_buf_free(&b);
+    return rc;
+}
+
+static bool is_pack_name(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] != '.' && ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+                              (n > 4 && strcmp(name + n - 4, ".yml") == 0));
+}
+
+int gw_rules_load_path(struct gw_rule_table *t, const char *path, struct gw_errors *errs)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        if (errno == ENOTDIR)
+            return load_file(t, path, errs);
+        gw_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
+        return 1;
+    }
+    struct dirent **names = NULL;
+    int count = scandir(path, &names, NULL, alphasort);
+    closedir(d);
+    int failed = 0, packs = 0;
+    for (int i = 0; i < count; i++) {
+        if (is_pack_name(names[i]->d_name)) {
+            char full[PATH_MAX];
+            snprintf(full, sizeof full, "%s/%s", path, names[i]->d_name);
+            failed += load_file(t, full, errs);
+            packs++;
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (count >= 0 && packs == 0) {
+        gw_errors_add(errs, "%s: no rule packs (*.yaml) in this directory", path);
+        failed++;
+    }
+    return failed;
+}

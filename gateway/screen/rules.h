@@ -1,0 +1,96 @@
+/* Rule packs: YAML files that brand teams edit, loaded into a rule table.
+ *
+ * A pack with any error never loads in part: it is parsed into a scratch table and only
+ * appended to the caller's table once every rule in it is valid. Errors name file:line. */
+#ifndef GW_SCREEN_RULES_H
+#define GW_SCREEN_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "screen/validators.h"
+
+enum gw_category {
+    GW_CAT_PII,
+    GW_CAT_SECRET,
+    GW_CAT_INJECTION,
+    GW_CAT_UNSAFE,
+    GW_CAT_BRAND,
+    GW_CAT_CX,
+    GW_CAT__COUNT
+};
+enum gw_severity { GW_SEV_LOW, GW_SEV_MEDIUM, GW_SEV_HIGH, GW_SEV_CRITICAL, GW_SEV__COUNT };
+/* Ordered by strength: a text's verdict is the strongest action among its findings. */
+enum gw_action { GW_ACTION_ALLOW, GW_ACTION_FLAG, GW_ACTION_REDACT, GW_ACTION_BLOCK };
+enum gw_direction { GW_DIR_PROMPT = 1, GW_DIR_REPLY = 2 };
+
+/* One Hyperscan expression. Phrases are turned into expressions by the loader. */
+struct gw_pattern {
+    char *expr;
+    unsigned hs_flags; /* HS_FLAG_CASELESS for phrases; SINGLEMATCH is added at compile */
+    unsigned rule;     /* index into gw_rule_table.rules */
+    bool allow;        /* an allow pattern: cancels overlapping matches of its rule */
+    int line;          /* where it was written */
+    unsigned min_width, max_width; /* from hs_expression_info; max is UINT_MAX if unbounded */
+};
+
+struct gw_rule {
+    char *id;
+    char *pack;
+    char *file;
+    int line;
+    enum gw_category category;
+    enum gw_severity severity;
+    unsigned directions; /* GW_DIR_* bits */
+    enum gw_action action;
+    gw_validator_fn validate; /* NULL when the rule has none */
+    char *validator_name;
+    char *replacement; /* text that replaces a redacted match, "[EMAIL]" style */
+    char *message;     /* the on-brand answer when this rule blocks; NULL: a default */
+    char *description;
+    char **examples_match;
+    size_t n_examples_match;
+    char **examples_no_match;
+    size_t n_examples_no_match;
+    int examples_line;
+    bool need_span; /* redact, a validator or an allow list: report start of match */
+    unsigned max_width; /* widest match of any of its patterns (UINT_MAX: unbounded) */
+};
+
+struct gw_rule_table {
+    struct gw_rule *rules;
+    size_t n_rules;
+    struct gw_pattern *patterns;
+    size_t n_patterns;
+    size_t n_packs;
+};
+
+/* Collected error messages, one per line, "file:line: what is wrong". */
+struct gw_errors {
+    char **msgs;
+    size_t n;
+};
+
+/* Loads one pack file, or every *.yaml / *.yml file of a directory in name order, and
+ * appends its rules to t. Returns the number of packs with errors (0 on success);
+ * each error is added to errs. Packs without errors are loaded even when another fails. */
+int gw_rules_load_path(struct gw_rule_table *t, const char *path, struct gw_errors *errs);
+/* Loads one pack from a string; name is used in messages in place of a file name. */
+int gw_rules_load_string(struct gw_rule_table *t, const char *name, const char *yaml,
+                         size_t len, struct gw_errors *errs);
+void gw_rule_table_free(struct gw_rule_table *t);
+
+void gw_errors_add(struct gw_errors *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gw_errors_free(struct gw_errors *e);
+
+const char *gw_category_name(enum gw_category c);
+const char *gw_severity_name(enum gw_severity s);
+const char *gw_action_name(enum gw_action a);
+int gw_action_parse(const char *s, enum gw_action *out);
+
+/* Hex-escapes a plain phrase into a Hyperscan expression: runs of spaces match any run
+ * of whitespace, an apostrophe also matches U+2019, and word boundaries are asserted at
+ * either end that is a word character. The caller frees the result. */
+char *gw_phrase_to_regex(const char *phrase);
+
+#endif

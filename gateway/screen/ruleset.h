@@ -1,0 +1,48 @@
+/* The ruleset: a rule table compiled into Hyperscan databases. Immutable once built and
+ * shared by reference count between workers; a request holds a reference until it ends,
+ * so a reload never changes the rules under a request in flight. */
+#ifndef GW_SCREEN_RULESET_H
+#define GW_SCREEN_RULESET_H
+
+#include <stdatomic.h>
+#include <hs/hs.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "screen/rules.h"
+
+/* Widest hold-back a stream keeps when a reply rule's match width is unbounded, and the
+ * widest span a match is looked for in (see gw_cands_add). */
+#define GW_HOLDBACK_CAP 256
+#define GW_SPAN_MAX 256
+
+struct gw_ruleset {
+    atomic_int refs;
+    struct gw_rule_table table;
+    hs_database_t *block_db[2]; /* [0] prompt, [1] reply; NULL when no rule applies */
+    hs_database_t *stream_db;   /* reply rules, stream mode; NULL when none */
+    hs_scratch_t *proto_scratch; /* grown for every database; cloned per scanner */
+    pcre2_code **confirm;        /* per pattern: finds the start of a span rule's match
+                                    (Hyperscan reports ends only); NULL for other rules */
+    unsigned holdback;           /* bytes a reply stream holds back (<= GW_HOLDBACK_CAP) */
+    unsigned holdback_wanted;    /* widest reply match before the cap (UINT_MAX: unbounded) */
+};
+
+/* Compiles a loaded rule table. Ownership of *t moves to the ruleset (t is emptied).
+ * Returns 0 and *out with one reference, or -1 with messages in errs. */
+int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct gw_errors *errs);
+/* Loads every path (pack file or directory) and compiles them. A path with errors
+ * fails the whole load: a ruleset that is wrong never replaces a working one. */
+int gw_ruleset_load(const char *const *paths, size_t n, struct gw_ruleset **out,
+                    struct gw_errors *errs);
+struct gw_ruleset *gw_ruleset_ref(struct gw_ruleset *rs);
+/* Drops one reference; frees the ruleset with the last. NULL is fine. */
+void gw_ruleset_unref(struct gw_ruleset *rs);
+
+/* 0 for prompt, 1 for reply. */
+static inline int gw_dir_index(enum gw_direction d)
+{
+    return d == GW_DIR_REPLY;
+}
+
+#endif

@@ -1,0 +1,268 @@
+#include "screen/scan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "screen/match.h"
+
+struct gw_scanner {
+    struct gw_ruleset *rs; /* a reference of our own */
+    hs_scratch_t *scratch;
+    pcre2_match_data *md;  /* for span confirmation */
+    struct gw_cands cands; /* reused between scans */
+};
+
+gw_scanner *gw_scanner_new(struct gw_ruleset *rs)
+{
+    gw_scanner *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (rs->proto_scratch && hs_clone_scratch(rs->proto_scratch, &s->scratch) != HS_SUCCESS) {
+        free(s);
+        return NULL;
+    }
+    if (!(s->md = pcre2_match_data_create(1, NULL))) {
+        hs_free_scratch(s->scratch);
+        free(s);
+        return NULL;
+    }
+    s->rs = gw_ruleset_ref(rs);
+    return s;
+}
+
+void gw_scanner_free(gw_scanner *s)
+{
+    if (!s)
+        return;
+    hs_free_scratch(s->scratch);
+    pcre2_match_data_free(s->md);
+    gw_ruleset_unref(s->rs);
+    free(s->cands.v);
+    free(s);
+}
+
+struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s)
+{
+    return s->rs;
+}
+
+hs_scratch_t *gw_scanner_scratch(gw_scanner *s)
+{
+    return s->scratch;
+}
+
+void gw_findings_free(struct gw_findings *f)
+{
+    free(f->v);
+    memset(f, 0, sizeof *f);
+}
+
+int gw_findings_push(struct gw_findings *f, unsigned rule, size_t start, size_t end,
+                     enum gw_action action)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 8;
+        struct gw_finding *v = realloc(f->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        f->v = v;
+        f->cap = cap;
+    }
+    f->v[f->n++] = (struct gw_finding){.rule = rule, .start = start, .end = end};
+    if (action > f->verdict)
+        f->verdict = action;
+    return 0;
+}
+
+static int cmp_finding(const void *a, const void *b)
+{
+    const struct gw_finding *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->end != y->end)
+        return x->end > y->end ? -1 : 1;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+void gw_findings_sort(struct gw_findings *f)
+{
+    if (f->n > 1)
+        qsort(f->v, f->n, sizeof *f->v, cmp_finding);
+}
+
+const struct gw_rule *gw_findings_blocking_rule(const struct gw_ruleset *rs,
+                                                const struct gw_findings *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (rs->table.rules[f->v[i].rule].action == GW_ACTION_BLOCK)
+            return &rs->table.rules[f->v[i].rule];
+    return NULL;
+}
+
+/* ---- candidates ---- */
+
+int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, const char *text,
+                 size_t base, size_t len)
+{
+    const struct gw_ruleset *rs = sc->rs;
+    const struct gw_pattern *p = &rs->table.patterns[id];
+    const struct gw_rule *r = &rs->table.rules[p->rule];
+    size_t start;
+    if (rs->confirm[id]) {
+        size_t width = p->max_width < GW_SPAN_MAX ? p->max_width : GW_SPAN_MAX;
+        size_t from = end > width ? end - width : 0;
+        if (from < base)
+            from = base;
+        if (end > base + len)
+            return 0;
+        int rc = pcre2_match(rs->confirm[id], (PCRE2_SPTR)text, end - base, from - base, 0,
+                             sc->md, NULL);
+        if (rc < 0)
+            return 0; /* no span ends here that PCRE2 agrees with: not a match */
+        start = base + pcre2_get_ovector_pointer(sc->md)[0];
+        if (!p->allow && r->validate && !r->validate(text + (start - base), end - start))
+            return 0;
+    } else {
+        start = end > p->min_width ? end - p->min_width : 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct gw_cand *v = realloc(c->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n++] = (struct gw_cand){
+        .rule = p->rule, .pattern = id, .start = start, .end = end, .allow = p->allow};
+    return 0;
+}
+
+/* Orders by rule, allow matches first, then start ascending and end descending, so that
+ * a sweep meets every container of a candidate before the candidate itself. */
+static int cmp_cand(const void *a, const void *b)
+{
+    const struct gw_cand *x = a, *y = b;
+    if (x->rule != y->rule)
+        return x->rule < y->rule ? -1 : 1;
+    if (x->allow != y->allow)
+        return x->allow ? -1 : 1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->end != y->end)
+        return x->end > y->end ? -1 : 1;
+    return x->pattern < y->pattern ? -1 : x->pattern > y->pattern;
+}
+
+int gw_cands_decide(struct gw_cands *c, const struct gw_ruleset *rs, size_t upto,
+                    struct gw_findings *out)
+{
+    if (c->n > 1)
+        qsort(c->v, c->n, sizeof *c->v, cmp_cand);
+    size_t i = 0;
+    while (i < c->n) {
+        unsigned rule = c->v[i].rule;
+        size_t allow_from = i;
+        while (i < c->n && c->v[i].rule == rule && c->v[i].allow)
+            i++;
+        size_t allow_to = i;
+        size_t maxend = 0;
+        bool any = false;
+        for (; i < c->n && c->v[i].rule == rule; i++) {
+            struct gw_cand *k = &c->v[i];
+            bool contained = any && maxend >= k->end;
+            if (!any || k->end > maxend)
+                maxend = k->end;
+            any = true;
+            if (k->decided || k->end > upto)
+                continue;
+            k->decided = true;
+            if (contained)
+                continue;
+            bool allowed = false;
+            for (size_t a = allow_from; a < allow_to && !allowed; a++)
+                allowed = c->v[a].start < k->end && k->start < c->v[a].end;
+            if (!allowed &&
+                gw_findings_push(out, rule, k->start, k->end, rs->table.rules[rule].action) == -1)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- block mode ---- */
+
+struct block_ctx {
+    gw_scanner *sc;
+    const char *text;
+    size_t len;
+    int failed;
+};
+
+static int on_block_match(unsigned id, unsigned long long from, unsigned long long to,
+                          unsigned flags, void *ctx)
+{
+    struct block_ctx *x = ctx;
+    if (gw_cands_add(&x->sc->cands, x->sc, id, (size_t)to, x->text, 0, x->len) == -1) {
+        x->failed = 1;
+        return 1; /* stop scanning */
+    }
+    return 0;
+}
+
+int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
+            struct gw_findings *out)
+{
+    out->n = 0;
+    out->verdict = GW_ACTION_ALLOW;
+    s->cands.n = 0;
+    hs_database_t *db = s->rs->block_db[gw_dir_index(dir)];
+    if (!db || len == 0)
+        return 0;
+    if (len > 0xffffffffu)
+        return -1; /* Hyperscan takes an unsigned int length */
+    struct block_ctx x = {.sc = s, .text = text, .len = len};
+    hs_error_t e = hs_scan(db, text, (unsigned)len, 0, s->scratch, on_block_match, &x);
+    if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || x.failed)
+        return -1;
+    if (gw_cands_decide(&s->cands, s->rs, len, out) == -1)
+        return -1;
+    gw_findings_sort(out);
+    return 0;
+}
+
+/* ---- redaction ---- */
+
+int gw_redact_range(const struct gw_ruleset *rs, const char *text, size_t base, size_t from,
+                    size_t to, const struct gw_findings *f, struct gw_buf *out)
+{
+    size_t pos = from;
+    size_t i = 0;
+    while (i < f->n) {
+        const struct gw_finding *g = &f->v[i];
+        const struct gw_rule *r = &rs->table.rules[g->rule];
+        if (r->action != GW_ACTION_REDACT || g->start < from || g->end > to || g->start < pos) {
+            i++;
+            continue;
+        }
+        size_t gs = g->start, ge = g->end;
+        const char *repl = r->replacement;
+        /* Merge every later redaction that overlaps the group so far. */
+        for (i++; i < f->n && f->v[i].start < ge; i++) {
+            const struct gw_finding *h = &f->v[i];
+            if (rs->table.rules[h->rule].action == GW_ACTION_REDACT && h->end <= to &&
+                h->end > ge)
+                ge = h->end;
+        }
+        if (gw_buf_append(out, text + (pos - base), gs - pos) == -1 || gw_buf_puts(out, repl) == -1)
+            return -1;
+        pos = ge;
+    }
+    return gw_buf_append(out, text + (pos - base), to - pos);
+}
+
+int gw_redact(const struct gw_ruleset *rs, const char *text, size_t len,
+              const struct gw_findings *f, struct gw_buf *out)
+{
+    return gw_redact_range(rs, text, 0, 0, len, f, out);
+}

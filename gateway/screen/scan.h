@@ -1,0 +1,69 @@
+/* Scanning: text in, findings and a verdict out. No HTTP here: the CLI, the proxy, the
+ * tests and the benches all call these functions.
+ *
+ * A scanner belongs to one thread (it owns Hyperscan scratch space) and holds a reference
+ * to its ruleset. Findings carry UTF-8 byte offsets into the scanned text. */
+#ifndef GW_SCREEN_SCAN_H
+#define GW_SCREEN_SCAN_H
+
+#include <stddef.h>
+
+#include "screen/ruleset.h"
+#include "util/buf.h"
+
+struct gw_finding {
+    unsigned rule; /* index into the ruleset's table */
+    size_t start;  /* byte offsets, end exclusive; for rules that need no span (block and
+                      flag rules without validator or allow list) start is end minus the
+                      pattern's minimum width: exact for phrases, the tail for regexes */
+    size_t end;
+};
+
+struct gw_findings {
+    struct gw_finding *v;
+    size_t n, cap;
+    enum gw_action verdict; /* the strongest action of any finding; allow if none */
+};
+
+typedef struct gw_scanner gw_scanner;
+
+/* Makes a scanner for rs (takes its own reference). NULL when memory runs out. */
+gw_scanner *gw_scanner_new(struct gw_ruleset *rs);
+void gw_scanner_free(gw_scanner *s);
+struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s);
+
+/* Scans text (any bytes: NULs and invalid UTF-8 are fine) in block mode for the rules that
+ * apply to dir. Fills out (reset first; its memory is reused) with findings sorted by start.
+ * Returns 0, or -1 if Hyperscan failed (the caller should fail closed). */
+int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
+            struct gw_findings *out);
+
+/* Appends text to out with every redact finding replaced by its rule's replacement;
+ * overlapping redactions merge into one (the replacement of the first). Returns 0 or -1. */
+int gw_redact(const struct gw_ruleset *rs, const char *text, size_t len,
+              const struct gw_findings *f, struct gw_buf *out);
+
+/* The first block finding's rule, or NULL. */
+const struct gw_rule *gw_findings_blocking_rule(const struct gw_ruleset *rs,
+                                                const struct gw_findings *f);
+void gw_findings_free(struct gw_findings *f);
+
+/* Streaming (reply direction): feed chunks as they arrive; each call appends to out the
+ * text that is now safe to release, already redacted. A match split across chunks is
+ * found; the stream holds back only the bytes that could still become part of a match
+ * (the ruleset's holdback). When the verdict becomes block, nothing more is released. */
+typedef struct gw_stream gw_stream;
+
+gw_stream *gw_stream_open(gw_scanner *s);
+int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *out);
+/* Ends the data: releases what was held back (unless blocked). Call once. */
+int gw_stream_close(gw_stream *st, struct gw_buf *out);
+/* Findings decided so far, in the order they were decided; offsets are into the whole
+ * stream. The verdict field is the stream's verdict so far. */
+const struct gw_findings *gw_stream_findings(const gw_stream *st);
+/* Bytes fed but not yet released. */
+size_t gw_stream_held(const gw_stream *st);
+/* Frees the stream (closing the Hyperscan stream if close was not called). */
+void gw_stream_free(gw_stream *st);
+
+#endif

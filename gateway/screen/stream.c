@@ -1,0 +1,187 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "screen/match.h"
+#include "screen/scan.h"
+
+struct gw_stream {
+    gw_scanner *sc;
+    const struct gw_ruleset *rs;
+    hs_stream_t *hs;
+    struct gw_buf text; /* raw bytes of the stream from offset base on */
+    size_t base;
+    size_t total;    /* bytes fed */
+    size_t released; /* bytes of input whose (redacted) form has been handed out */
+    struct gw_cands cands;
+    struct gw_findings findings; /* decided findings */
+    struct gw_findings redacts;  /* decided redact findings not yet released */
+    int failed;
+    bool closed;
+};
+
+static int on_stream_match(unsigned id, unsigned long long from, unsigned long long to,
+                           unsigned flags, void *ctx)
+{
+    gw_stream *st = ctx;
+    if (gw_cands_add(&st->cands, st->sc, id, (size_t)to, st->text.data, st->base,
+                     st->text.len)) {
+        st->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+gw_stream *gw_stream_open(gw_scanner *s)
+{
+    gw_stream *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->sc = s;
+    st->rs = gw_scanner_ruleset(s);
+    if (st->rs->stream_db && hs_open_stream(st->rs->stream_db, 0, &st->hs) != HS_SUCCESS) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void gw_stream_free(gw_stream *st)
+{
+    if (!st)
+        return;
+    if (st->hs)
+        hs_close_stream(st->hs, NULL, NULL, NULL);
+    gw_buf_free(&st->text);
+    free(st->cands.v);
+    gw_findings_free(&st->findings);
+    gw_findings_free(&st->redacts);
+    free(st);
+}
+
+const struct gw_findings *gw_stream_findings(const gw_stream *st)
+{
+    return &st->findings;
+}
+
+size_t gw_stream_held(const gw_stream *st)
+{
+    return st->total - st->released;
+}
+
+/* Decides what can be decided, then releases up to the furthest point that cuts no
+ * pending match: upto is where matches become final (every match that could still
+ * overlap the bytes before it has been seen). */
+static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
+{
+    size_t before = st->findings.n;
+    if (gw_cands_decide(&st->cands, st->rs, upto, &st->findings) == -1)
+        return -1;
+    for (size_t i = before; i < st->findings.n; i++) {
+        const struct gw_finding *f = &st->findings.v[i];
+        if (st->rs->table.rules[f->rule].action == GW_ACTION_REDACT &&
+            gw_findings_push(&st->redacts, f->rule, f->start, f->end, GW_ACTION_REDACT) == -1)
+            return -1;
+    }
+    if (st->findings.verdict == GW_ACTION_BLOCK)
+        return 0; /* the caller ends the stream; nothing more goes out */
+
+    /* Never cut through a match still undecided (that would show the customer the start
+     * of something to be redacted or blocked) nor through a redaction. */
+    size_t point = upto, undecided_from = upto;
+    for (size_t i = 0; i < st->cands.n; i++) {
+        const struct gw_cand *k = &st->cands.v[i];
+        enum gw_action a = st->rs->table.rules[k->rule].action;
+        if (!k->allow && !k->decided) {
+            if (k->start < undecided_from)
+                undecided_from = k->start;
+            if ((a == GW_ACTION_REDACT || a == GW_ACTION_BLOCK) && k->start < point)
+                point = k->start;
+        }
+    }
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (size_t i = 0; i < st->redacts.n; i++) {
+            const struct gw_finding *f = &st->redacts.v[i];
+            if (f->start < point && f->end > point) {
+                point = f->start;
+                moved = true;
+            }
+        }
+    }
+    /* Do not split a UTF-8 sequence: each released piece stays valid text. */
+    for (int k = 0; k < 3 && point > st->released && point < st->total &&
+                    ((unsigned char)st->text.data[point - st->base] & 0xC0) == 0x80;
+         k++)
+        point--;
+
+    if (point > st->released) {
+        gw_findings_sort(&st->redacts);
+        if (gw_redact_range(st->rs, st->text.data, st->base, st->released, point, &st->redacts,
+                            out) == -1)
+            return -1;
+        st->released = point;
+        size_t keep = 0;
+        for (size_t i = 0; i < st->redacts.n; i++)
+            if (st->redacts.v[i].end > point)
+                st->redacts.v[keep++] = st->redacts.v[i];
+        st->redacts.n = keep;
+    }
+
+    /* Forget matches that can no longer contain or overlap anything still to come. */
+    size_t horizon = undecided_from < upto ? undecided_from : upto;
+    size_t keep = 0;
+    for (size_t i = 0; i < st->cands.n; i++) {
+        const struct gw_cand *k = &st->cands.v[i];
+        if (!((k->decided || k->allow) && k->end <= horizon))
+            st->cands.v[keep++] = *k;
+    }
+    st->cands.n = keep;
+
+    /* Keep the bytes a span may still start in, and the unreleased ones. */
+    size_t need_from = st->total > GW_SPAN_MAX ? st->total - GW_SPAN_MAX : 0;
+    if (st->released < need_from)
+        need_from = st->released;
+    if (need_from > st->base + 4096) {
+        gw_buf_consume(&st->text, need_from - st->base);
+        st->base = need_from;
+    }
+    return 0;
+}
+
+int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *out)
+{
+    if (st->closed || st->failed)
+        return -1;
+    if (len == 0)
+        return 0;
+    if (gw_buf_append(&st->text, data, len) == -1)
+        return -1;
+    st->total += len;
+    if (st->hs) {
+        hs_error_t e = hs_scan_stream(st->hs, data, (unsigned)len, 0, gw_scanner_scratch(st->sc),
+                                      on_stream_match, st);
+        if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || st->failed) {
+            st->failed = 1;
+            return -1;
+        }
+    }
+    size_t hold = st->rs->holdback;
+    return settle(st, st->total > hold ? st->total - hold : 0, out);
+}
+
+int gw_stream_close(gw_stream *st, struct gw_buf *out)
+{
+    if (st->closed || st->failed)
+        return -1;
+    st->closed = true;
+    if (st->hs) {
+        hs_error_t e =
+            hs_close_stream(st->hs, gw_scanner_scratch(st->sc), on_stream_match, st);
+        st->hs = NULL;
+        if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || st->failed) {
+            st->failed = 1;
+            return -1;
+        }
+    }
+    return settle(st, st->total, out);
+}

@@ -1,0 +1,292 @@
+#include "screen/validators.h"
+
+#include <ctype.h>
+#include <string.h>
+
+/* Copies the digits of s into out (at most cap), skipping the separators in seps.
+ * Returns the digit count, or -1 on any other byte or too many digits. */
+static int collect_digits(const char *s, size_t len, const char *seps, char *out, int cap)
+{
+    int n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isdigit(c)) {
+            if (n == cap)
+                return -1;
+            out[n++] = (char)c;
+        } else if (!strchr(seps, c) || c == '\0') {
+            return -1;
+        }
+    }
+    return n;
+}
+
+static bool luhn_digits(const char *d, int n)
+{
+    int sum = 0;
+    for (int i = 0; i < n; i++) {
+        int v = d[n - 1 - i] - '0';
+        if (i % 2 == 1) {
+            v *= 2;
+            if (v > 9)
+                v -= 9;
+        }
+        sum += v;
+    }
+    return n > 0 && sum % 10 == 0;
+}
+
+bool gw_luhn(const char *s, size_t len)
+{
+    char d[32];
+    int n = collect_digits(s, len, " -", d, (int)sizeof d);
+    return n > 0 && luhn_digits(d, n);
+}
+
+static int prefix_num(const char *d, int k)
+{
+    int v = 0;
+    for (int i = 0; i < k; i++)
+        v = v * 10 + (d[i] - '0');
+    return v;
+}
+
+/* Card networks by IIN range and the lengths each issues. */
+static bool card_network_ok(const char *d, int n)
+{
+    int p1 = prefix_num(d, 1), p2 = prefix_num(d, 2), p3 = prefix_num(d, 3);
+    int p4 = prefix_num(d, 4), p6 = prefix_num(d, 6);
+    if (p1 == 4) /* Visa */
+        return n == 13 || n == 16 || n == 19;
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) /* Mastercard */
+        return n == 16;
+    if (p2 == 34 || p2 == 37) /* American Express */
+        return n == 15;
+    if (p4 == 6011 || (p3 >= 644 && p3 <= 649) || p2 == 65 || (p6 >= 622126 && p6 <= 622925))
+        return n >= 16 && n <= 19; /* Discover */
+    if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39) /* Diners Club */
+        return n >= 14 && n <= 19;
+    if (p4 >= 3528 && p4 <= 3589) /* JCB */
+        return n >= 16 && n <= 19;
+    if (p2 == 62) /* UnionPay */
+        return n >= 16 && n <= 19;
+    if (p2 == 50 || (p2 >= 56 && p2 <= 58) || p2 == 63 || p2 == 67) /* Maestro */
+        return n >= 12 && n <= 19;
+    return false;
+}
+
+bool gw_valid_card(const char *s, size_t len)
+{
+    char d[32];
+    int n = collect_digits(s, len, " -", d, (int)sizeof d);
+    if (n < 12 || n > 19)
+        return false;
+    /* Separators must be single and of one kind: "4111 1111-1111 1111" is not a card. */
+    char sep = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == ' ' || s[i] == '-') {
+            if (sep && s[i] != sep)
+                return false;
+            if (i + 1 < len && (s[i + 1] == ' ' || s[i + 1] == '-'))
+                return false;
+            sep = s[i];
+        }
+    }
+    return card_network_ok(d, n) && luhn_digits(d, n);
+}
+
+static const struct {
+    char cc[3];
+    unsigned char len;
+} iban_lengths[] = {
+    {"AD", 24}, {"AE", 23}, {"AL", 28}, {"AT", 20}, {"AZ", 28}, {"BA", 20}, {"BE", 16},
+    {"BG", 22}, {"BH", 22}, {"BI", 27}, {"BR", 29}, {"BY", 28}, {"CH", 21}, {"CR", 22},
+    {"CY", 28}, {"CZ", 24}, {"DE", 22}, {"DJ", 27}, {"DK", 18}, {"DO", 28}, {"EE", 20},
+    {"EG", 29}, {"ES", 24}, {"FI", 18}, {"FK", 18}, {"FO", 18}, {"FR", 27}, {"GB", 22},
+    {"GE", 22}, {"GI", 23}, {"GL", 18}, {"GR", 27}, {"GT", 28}, {"HN", 28}, {"HR", 21},
+    {"HU", 28}, {"IE", 22}, {"IL", 23}, {"IQ", 23}, {"IS", 26}, {"IT", 27}, {"JO", 30},
+    {"KW", 30}, {"KZ", 20}, {"LB", 28}, {"LC", 32}, {"LI", 21}, {"LT", 20}, {"LU", 20},
+    {"LV", 21}, {"LY", 25}, {"MC", 27}, {"MD", 24}, {"ME", 22}, {"MK", 19}, {"MN", 20},
+    {"MR", 27}, {"MT", 31}, {"MU", 30}, {"NI", 28}, {"NL", 18}, {"NO", 15}, {"OM", 23},
+    {"PK", 24}, {"PL", 28}, {"PS", 29}, {"PT", 25}, {"QA", 29}, {"RO", 24}, {"RS", 22},
+    {"RU", 33}, {"SA", 24}, {"SC", 31}, {"SD", 18}, {"SE", 24}, {"SI", 19}, {"SK", 24},
+    {"SM", 27}, {"SO", 23}, {"ST", 25}, {"SV", 28}, {"TL", 23}, {"TN", 24}, {"TR", 26},
+    {"UA", 29}, {"VA", 22}, {"VG", 24}, {"XK", 20}, {"YE", 30},
+};
+
+bool gw_valid_iban(const char *s, size_t len)
+{
+    char c[40];
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == ' ') {
+            if (i == 0 || s[i - 1] == ' ')
+                return false;
+            continue;
+        }
+        if (!(isdigit(ch) || (ch >= 'A' && ch <= 'Z')) || n == sizeof c)
+            return false;
+        c[n++] = (char)ch;
+    }
+    if (n < 15 || !isupper((unsigned char)c[0]) || !isupper((unsigned char)c[1]) ||
+        !isdigit((unsigned char)c[2]) || !isdigit((unsigned char)c[3]))
+        return false;
+    size_t want = 0;
+    for (size_t i = 0; i < sizeof iban_lengths / sizeof iban_lengths[0]; i++) {
+        if (c[0] == iban_lengths[i].cc[0] && c[1] == iban_lengths[i].cc[1]) {
+            want = iban_lengths[i].len;
+            break;
+        }
+    }
+    if (want == 0 || n != want)
+        return false;
+    /* mod 97 over BBAN + country + check digits, letters as 10..35, digit by digit. */
+    unsigned rem = 0;
+    for (size_t k = 0; k < n; k++) {
+        char ch = c[(k + 4) % n];
+        if (isdigit((unsigned char)ch)) {
+            rem = (rem * 10 + (unsigned)(ch - '0')) % 97;
+        } else {
+            unsigned v = (unsigned)(ch - 'A') + 10;
+            rem = (rem * 100 + v) % 97;
+        }
+    }
+    return rem == 1;
+}
+
+bool gw_valid_ssn(const char *s, size_t len)
+{
+    char d[9];
+    /* Either no separators, or one kind of separator at positions 3 and 6. */
+    if (len == 11) {
+        char sep = s[3];
+        if ((sep != '-' && sep != ' ' && sep != '.') || s[6] != sep)
+            return false;
+        memcpy(d, s, 3);
+        memcpy(d + 3, s + 4, 2);
+        memcpy(d + 5, s + 7, 4);
+    } else if (len == 9) {
+        memcpy(d, s, 9);
+    } else {
+        return false;
+    }
+    for (int i = 0; i < 9; i++)
+        if (!isdigit((unsigned char)d[i]))
+            return false;
+    int area = prefix_num(d, 3), group = prefix_num(d + 3, 2), serial = prefix_num(d + 5, 4);
+    if (area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0)
+        return false;
+    /* Numbers voided after appearing in advertising (SSA), and the all-same-digit ones. */
+    if (memcmp(d, "078051120", 9) == 0 || memcmp(d, "219099999", 9) == 0 ||
+        memcmp(d, "123456789", 9) == 0)
+        return false;
+    bool same = true;
+    for (int i = 1; i < 9; i++)
+        same = same && d[i] == d[0];
+    return !same;
+}
+
+bool gw_valid_ipv4(const char *s, size_t len)
+{
+    int octets = 0, digits = 0, value = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || s[i] == '.') {
+            if (digits == 0 || value > 255)
+                return false;
+            octets++;
+            digits = value = 0;
+            continue;
+        }
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        if (digits == 1 && value == 0) /* leading zero: "01" */
+            return false;
+        if (++digits > 3)
+            return false;
+        value = value * 10 + (s[i] - '0');
+    }
+    return octets == 4;
+}
+
+bool gw_valid_ipv6(const char *s, size_t len)
+{
+    int groups = 0, hex = 0;
+    bool dcolon = false;
+    size_t i = 0;
+    if (len < 2)
+        return false;
+    if (s[0] == ':') {
+        if (s[1] != ':')
+            return false;
+    }
+    while (i < len) {
+        if (s[i] == ':') {
+            if (i + 1 < len && s[i + 1] == ':') {
+                if (dcolon)
+                    return false;
+                dcolon = true;
+                i += 2;
+                continue;
+            }
+            if (hex == 0 && i > 0 && s[i - 1] != ':')
+                return false;
+            hex = 0;
+            i++;
+            if (i == len)
+                return false; /* a single trailing colon */
+            continue;
+        }
+        if (s[i] == '.') { /* embedded IPv4 tail: find its start and check it */
+            size_t start = i;
+            while (start > 0 && s[start - 1] != ':')
+                start--;
+            if (!gw_valid_ipv4(s + start, len - start))
+                return false;
+            groups += 2 - 1; /* the v4 tail counts as two groups; its first was counted */
+            break;
+        }
+        if (!isxdigit((unsigned char)s[i]) || ++hex > 4)
+            return false;
+        if (hex == 1)
+            groups++;
+        i++;
+    }
+    if (dcolon)
+        return groups < 8;
+    return groups == 8;
+}
+
+bool gw_valid_phone(const char *s, size_t len)
+{
+    char d[24];
+    int n = collect_digits(s, len, " -.()+/", d, (int)sizeof d);
+    if (n < 7 || n > 15)
+        return false;
+    for (int i = 1; i < n; i++)
+        if (d[i] != d[0])
+            return true;
+    return false;
+}
+
+static const struct {
+    const char *name;
+    gw_validator_fn fn;
+} validators[] = {
+    {"luhn", gw_valid_card}, {"card", gw_valid_card}, {"iban", gw_valid_iban},
+    {"ssn", gw_valid_ssn},   {"ipv4", gw_valid_ipv4}, {"ipv6", gw_valid_ipv6},
+    {"phone", gw_valid_phone},
+};
+
+gw_validator_fn gw_validator_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof validators / sizeof validators[0]; i++)
+        if (strcmp(validators[i].name, name) == 0)
+            return validators[i].fn;
+    return NULL;
+}
+
+const char *gw_validator_names(void)
+{
+    return "luhn (card), iban, ssn, ipv4, ipv6, phone";
+}

@@ -1,0 +1,37 @@
+/* Validators confirm a candidate match before it counts as a finding: a 16-digit run is
+ * only a card number when its Luhn digit and network prefix agree, and so on.
+ * Each takes the matched bytes (not NUL-terminated) and returns true when valid. */
+#ifndef GW_SCREEN_VALIDATORS_H
+#define GW_SCREEN_VALIDATORS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef bool (*gw_validator_fn)(const char *s, size_t len);
+
+/* Payment card: digits with optional single spaces or dashes between groups, a known
+ * network prefix with a length that network issues, and a correct Luhn check digit. */
+bool gw_valid_card(const char *s, size_t len);
+/* IBAN: ISO 13616 country code with that country's length, upper-case, optional single
+ * spaces, and the mod-97 check equal to 1. */
+bool gw_valid_iban(const char *s, size_t len);
+/* US SSN: AAA-GG-SSSS (dashes, spaces or none, used consistently); area not 000, 666 or
+ * 900-999, group not 00, serial not 0000, and not a number the SSA voided publicly. */
+bool gw_valid_ssn(const char *s, size_t len);
+/* IPv4 dotted quad, each octet 0-255 without leading zeros. */
+bool gw_valid_ipv4(const char *s, size_t len);
+/* IPv6 in RFC 4291 text form (at most one "::", groups of 1-4 hex digits, an optional
+ * trailing dotted quad); rejects strings that are all digits and colons with no "::"
+ * and fewer than 8 groups, such as times "12:30:45". */
+bool gw_valid_ipv6(const char *s, size_t len);
+/* Phone: 7 to 15 digits (E.164 maximum) among + ( ) . - and spaces, not all one digit. */
+bool gw_valid_phone(const char *s, size_t len);
+/* Plain Luhn check over the digits of s, ignoring spaces and dashes. */
+bool gw_luhn(const char *s, size_t len);
+
+/* Looks a validator up by its name in rule files ("luhn", "iban", ...); NULL if none. */
+gw_validator_fn gw_validator_find(const char *name);
+/* The names, comma-separated, for error messages. */
+const char *gw_validator_names(void);
+
+#endif

@@ -1,0 +1,15 @@
+/* Writing JSON strings without building a cJSON tree: the hot paths (the scan command,
+ * stream chunks, incidents) only need to quote text. */
+#ifndef GW_UTIL_JSON_H
+#define GW_UTIL_JSON_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+/* Appends s as a quoted JSON string. Control characters are escaped; bytes >= 0x80 are
+ * copied as they are, except that invalid UTF-8 becomes U+FFFD so the output stays valid.
+ * Returns 0 or -1. */
+int gw_json_quote(struct gw_buf *out, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,140 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "screen/validators.h"
+
+#define V(fn, s) fn((s), strlen(s))
+
+static void card_accepts_network_numbers_with_luhn(void **state)
+{
+    assert_true(V(gw_valid_card, "4111111111111111"));    /* Visa 16 */
+    assert_true(V(gw_valid_card, "4222222222222"));       /* Visa 13 */
+    assert_true(V(gw_valid_card, "5555555555554444"));    /* Mastercard */
+    assert_true(V(gw_valid_card, "2223003122003222"));    /* Mastercard 2-series */
+    assert_true(V(gw_valid_card, "378282246310005"));     /* Amex 15 */
+    assert_true(V(gw_valid_card, "6011111111111117"));    /* Discover */
+    assert_true(V(gw_valid_card, "30569309025904"));      /* Diners 14 */
+    assert_true(V(gw_valid_card, "3530111333300000"));    /* JCB */
+    assert_true(V(gw_valid_card, "4111 1111 1111 1111")); /* grouped with spaces */
+    assert_true(V(gw_valid_card, "4111-1111-1111-1111")); /* grouped with dashes */
+}
+
+static void card_rejects_bad_check_digit_prefix_length_or_separators(void **state)
+{
+    assert_false(V(gw_valid_card, "4111111111111112"));    /* Luhn */
+    assert_false(V(gw_valid_card, "1234567812345670"));    /* Luhn ok, no network */
+    assert_false(V(gw_valid_card, "411111111111111"));     /* Visa has no 15 */
+    assert_false(V(gw_valid_card, "37828224631000"));      /* Amex is 15 */
+    assert_false(V(gw_valid_card, "4111 1111-1111 1111")); /* mixed separators */
+    assert_false(V(gw_valid_card, "4111  1111 1111 1111")); /* doubled separator */
+    assert_false(V(gw_valid_card, "41111111111"));         /* too short */
+    assert_false(V(gw_valid_card, "41111111111111111111")); /* 20 digits */
+    assert_false(V(gw_valid_card, ""));
+}
+
+static void luhn_checks_the_digits_only(void **state)
+{
+    assert_true(V(gw_luhn, "79927398713"));
+    assert_false(V(gw_luhn, "79927398710"));
+    assert_false(V(gw_luhn, "7992a398713"));
+}
+
+static void iban_accepts_valid_country_lengths_and_checksums(void **state)
+{
+    assert_true(V(gw_valid_iban, "GB82WEST12345698765432"));
+    assert_true(V(gw_valid_iban, "GB82 WEST 1234 5698 7654 32"));
+    assert_true(V(gw_valid_iban, "NO9386011117947")); /* shortest: 15 */
+    assert_true(V(gw_valid_iban, "MT84MALT011000012345MTLCAST001S"));
+}
+
+static void iban_rejects_wrong_checksum_length_country_or_case(void **state)
+{
+    assert_false(V(gw_valid_iban, "GB82WEST12345698765433")); /* checksum */
+    assert_false(V(gw_valid_iban, "GB82WEST1234569876543"));  /* GB is 22 */
+    assert_false(V(gw_valid_iban, "ZZ82WEST12345698765432")); /* no such country */
+    assert_false(V(gw_valid_iban, "gb82west12345698765432")); /* lower case */
+    assert_false(V(gw_valid_iban, "GB82  WEST12345698765432"));
+    assert_false(V(gw_valid_iban, "GB"));
+}
+
+static void ssn_follows_ssa_rules(void **state)
+{
+    assert_true(V(gw_valid_ssn, "536-22-8726"));
+    assert_true(V(gw_valid_ssn, "536228726"));
+    assert_true(V(gw_valid_ssn, "536 22 8726"));
+    assert_false(V(gw_valid_ssn, "000-22-8726")); /* area 000 */
+    assert_false(V(gw_valid_ssn, "666-22-8726")); /* area 666 */
+    assert_false(V(gw_valid_ssn, "912-22-8726")); /* area 9xx */
+    assert_false(V(gw_valid_ssn, "536-00-8726")); /* group 00 */
+    assert_false(V(gw_valid_ssn, "536-22-0000")); /* serial 0000 */
+    assert_false(V(gw_valid_ssn, "078-05-1120")); /* voided by the SSA */
+    assert_false(V(gw_valid_ssn, "111-11-1111")); /* one digit repeated */
+    assert_false(V(gw_valid_ssn, "536-228726"));  /* inconsistent separators */
+    assert_false(V(gw_valid_ssn, "5362287261"));  /* 10 digits */
+}
+
+static void ipv4_octets_are_in_range(void **state)
+{
+    assert_true(V(gw_valid_ipv4, "192.168.0.1"));
+    assert_true(V(gw_valid_ipv4, "0.0.0.0"));
+    assert_true(V(gw_valid_ipv4, "255.255.255.255"));
+    assert_false(V(gw_valid_ipv4, "256.1.1.1"));
+    assert_false(V(gw_valid_ipv4, "1.1.1"));
+    assert_false(V(gw_valid_ipv4, "1.1.1.1.1"));
+    assert_false(V(gw_valid_ipv4, "01.1.1.1"));
+    assert_false(V(gw_valid_ipv4, "1..1.1"));
+    assert_false(V(gw_valid_ipv4, "1.1.1.1234"));
+}
+
+static void ipv6_text_forms(void **state)
+{
+    assert_true(V(gw_valid_ipv6, "2001:0db8:85a3:0000:0000:8a2e:0370:7334"));
+    assert_true(V(gw_valid_ipv6, "2001:db8::1"));
+    assert_true(V(gw_valid_ipv6, "::1"));
+    assert_true(V(gw_valid_ipv6, "fe80::"));
+    assert_true(V(gw_valid_ipv6, "::ffff:192.0.2.128"));
+    assert_false(V(gw_valid_ipv6, "12:30:45"));
+    assert_false(V(gw_valid_ipv6, "2001:db8::1::2"));
+    assert_false(V(gw_valid_ipv6, "2001:db8:1:2:3:4:5:6:7"));
+    assert_false(V(gw_valid_ipv6, "12345::1"));
+    assert_false(V(gw_valid_ipv6, "2001:db8:"));
+}
+
+static void phone_counts_digits(void **state)
+{
+    assert_true(V(gw_valid_phone, "+1 (415) 555-2671"));
+    assert_true(V(gw_valid_phone, "020 7946 0958"));
+    assert_false(V(gw_valid_phone, "555-12"));            /* 5 digits */
+    assert_false(V(gw_valid_phone, "+1234567890123456")); /* 16 digits */
+    assert_false(V(gw_valid_phone, "000-000-0000"));      /* one digit repeated */
+}
+
+static void validators_are_found_by_name(void **state)
+{
+    assert_ptr_equal(gw_validator_find("luhn"), gw_valid_card);
+    assert_ptr_equal(gw_validator_find("iban"), gw_valid_iban);
+    assert_ptr_equal(gw_validator_find("ssn"), gw_valid_ssn);
+    assert_ptr_equal(gw_validator_find("ipv4"), gw_valid_ipv4);
+    assert_null(gw_validator_find("nope"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(card_accepts_network_numbers_with_luhn),
+        cmocka_unit_test(card_rejects_bad_check_digit_prefix_length_or_separators),
+        cmocka_unit_test(luhn_checks_the_digits_only),
+        cmocka_unit_test(iban_accepts_valid_country_lengths_and_checksums),
+        cmocka_unit_test(iban_rejects_wrong_checksum_length_country_or_case),
+        cmocka_unit_test(ssn_follows_ssa_rules),
+        cmocka_unit_test(ipv4_octets_are_in_range),
+        cmocka_unit_test(ipv6_text_forms),
+        cmocka_unit_test(phone_counts_digits),
+        cmocka_unit_test(validators_are_found_by_name),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -221,7 +221,10 @@ struct rule_base {
     int category, severity, action; /* -1: unset */
     unsigned directions;            /* 0: unset */
     const char *replacement, *message;
+    unsigned bad; /* BAD_* bits: keys given with a value already reported as wrong */
 };
+
+enum { BAD_CATEGORY = 1, BAD_SEVERITY = 2, BAD_ACTION = 4, BAD_DIRECTIONS = 8 };
 
 static int parse_enum(struct loader *L, yaml_node_t *n, const char *key,
                       const char *const *names, size_t count, int *out)
@@ -271,17 +274,22 @@ static int parse_directions(struct loader *L, yaml_node_t *n, unsigned *out)
 /* Parses a key shared by defaults and rules. Returns 1 if key was one of them. */
 static int parse_base_key(struct loader *L, const char *key, yaml_node_t *v, struct rule_base *b)
 {
-    if (strcmp(key, "category") == 0)
-        parse_enum(L, v, key, category_names, GW_CAT__COUNT, &b->category);
-    else if (strcmp(key, "severity") == 0)
-        parse_enum(L, v, key, severity_names, GW_SEV__COUNT, &b->severity);
-    else if (strcmp(key, "action") == 0 && parse_enum(L, v, key, action_names + 1, 3, &b->action) == 0)
-        b->action++; /* "allow" is a verdict, not an action a rule may take */
-    else if (strcmp(key, "action") == 0)
-        ;
-    else if (strcmp(key, "applies_to") == 0)
-        parse_directions(L, v, &b->directions);
-    else if (strcmp(key, "replacement") == 0)
+    /* A wrong value is reported here; the rule is then not also told it lacks the key. */
+    if (strcmp(key, "category") == 0) {
+        if (parse_enum(L, v, key, category_names, GW_CAT__COUNT, &b->category))
+            b->bad |= BAD_CATEGORY;
+    } else if (strcmp(key, "severity") == 0) {
+        if (parse_enum(L, v, key, severity_names, GW_SEV__COUNT, &b->severity))
+            b->bad |= BAD_SEVERITY;
+    } else if (strcmp(key, "action") == 0) {
+        if (parse_enum(L, v, key, action_names + 1, 3, &b->action) == 0)
+            b->action++; /* "allow" is a verdict, not an action a rule may take */
+        else
+            b->bad |= BAD_ACTION;
+    } else if (strcmp(key, "applies_to") == 0) {
+        if (parse_directions(L, v, &b->directions))
+            b->bad |= BAD_DIRECTIONS;
+    } else if (strcmp(key, "replacement") == 0)
         b->replacement = want_string(L, v, key);
     else if (strcmp(key, "message") == 0)
         b->message = want_string(L, v, key);
@@ -412,6 +420,7 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
     struct rule_base b = *defaults;
     struct gw_rule r = {.line = node_line(n)};
     const char *id = NULL;
+    bool id_given = false;
     yaml_node_t *patterns = NULL, *phrases = NULL, *allow = NULL, *validate = NULL;
     unsigned index = (unsigned)(L->existing->n_rules + L->pack.n_rules);
     size_t first_pattern = L->pack.n_patterns;
@@ -424,6 +433,7 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             err(L, k, "rule keys must be strings");
         } else if (parse_base_key(L, key, v, &b)) {
         } else if (strcmp(key, "id") == 0) {
+            id_given = true;
             id = want_string(L, v, key);
         } else if (strcmp(key, "description") == 0) {
             const char *s = want_string(L, v, key);
@@ -466,21 +476,23 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
     }
 
     const struct gw_rule *other;
-    if (!id) {
+    if (!id_given) {
         err(L, n, "rule has no 'id'");
+    } else if (!id || !*id) {
+        id = NULL; /* already reported by want_string */
     } else if (!valid_id(id)) {
         err(L, n, "rule id '%s' must be dotted lower-case words, like 'pii.email'", id);
     } else if (id_taken(L->existing, id, &other) || id_taken(&L->pack, id, &other)) {
         err(L, n, "duplicate rule id '%s' (first defined at %s:%d)", id, other->file, other->line);
     }
     const char *label = id ? id : "?";
-    if (b.category < 0)
+    if (b.category < 0 && !(b.bad & BAD_CATEGORY))
         err(L, n, "rule '%s' has no 'category' (and the pack has no default)", label);
-    if (b.severity < 0)
+    if (b.severity < 0 && !(b.bad & BAD_SEVERITY))
         err(L, n, "rule '%s' has no 'severity' (and the pack has no default)", label);
-    if (b.action < 0)
+    if (b.action < 0 && !(b.bad & BAD_ACTION))
         err(L, n, "rule '%s' has no 'action' (and the pack has no default)", label);
-    if (b.directions == 0)
+    if (b.directions == 0 && !(b.bad & BAD_DIRECTIONS))
         err(L, n, "rule '%s' has no 'applies_to' (and the pack has no default)", label);
     if (validate) {
         const char *name = want_string(L, validate, "validate");
@@ -537,6 +549,7 @@ static void parse_pack(struct loader *L, yaml_node_t *root)
 {
     struct rule_base defaults = {.category = -1, .severity = -1, .action = -1};
     yaml_node_t *rules = NULL;
+    bool name_given = false;
     if (!root || root->type != YAML_MAPPING_NODE) {
         err(L, root, "a rule pack must be a mapping with 'name' and 'rules'");
         return;
@@ -547,6 +560,7 @@ static void parse_pack(struct loader *L, yaml_node_t *root)
         yaml_node_t *v = yaml_document_get_node(L->doc, p->value);
         const char *key = scalar(k);
         if (key && strcmp(key, "name") == 0) {
+            name_given = true;
             const char *s = want_string(L, v, key);
             if (s)
                 L->pack_name = strdup(s);
@@ -575,7 +589,7 @@ static void parse_pack(struct loader *L, yaml_node_t *root)
                 key ? key : "?");
         }
     }
-    if (!L->pack_name)
+    if (!name_given)
         err(L, root, "pack has no 'name'");
     if (!rules) {
         err(L, root, "pack has no 'rules' list");

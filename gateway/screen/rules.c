@@ -354,6 +354,7 @@ static int add_pattern(struct loader *L, yaml_node_t *where, const char *expr, u
         .hs_flags = flags,
         .rule = rule,
         .allow = allow,
+        .phrase = strcmp(what, "phrase") == 0,
         .line = node_line(where),
         .min_width = minw,
         .max_width = maxw,

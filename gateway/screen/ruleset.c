@@ -79,7 +79,9 @@ struct gw_ruleset *gw_ruleset_ref(struct gw_ruleset *rs)
  * are made of ("Pattern is too large"), and unbounded patterns would make every stream
  * hold back the maximum. So, as rspamd does, Hyperscan finds where a match ends and a
  * second engine, PCRE2-JIT, finds where it starts, only when a span rule fires. The
- * expression is wrapped as (?:EXPR)\z and run on the text up to the end offset. */
+ * expression is wrapped as (?:EXPR)\z and run on the text up to the end offset.
+ * A phrase whose width varies (a whitespace run, an apostrophe that may be U+2019) gets
+ * one too, whatever its rule: a phrase's finding reports its exact start. */
 static int compile_confirm(struct gw_ruleset *rs, struct gw_errors *errs)
 {
     rs->confirm = calloc(rs->table.n_patterns ? rs->table.n_patterns : 1, sizeof *rs->confirm);
@@ -88,7 +90,7 @@ static int compile_confirm(struct gw_ruleset *rs, struct gw_errors *errs)
     for (size_t i = 0; i < rs->table.n_patterns; i++) {
         const struct gw_pattern *p = &rs->table.patterns[i];
         const struct gw_rule *r = &rs->table.rules[p->rule];
-        if (!r->need_span && !p->allow)
+        if (!r->need_span && !p->allow && !(p->phrase && p->min_width != p->max_width))
             continue;
         size_t n = strlen(p->expr) + 8;
         char *wrapped = malloc(n);

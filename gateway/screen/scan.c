@@ -117,9 +117,12 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
             return 0;
         int rc = pcre2_match(rs->confirm[id], (PCRE2_SPTR)text, end - base, from - base, 0,
                              sc->md, NULL);
-        if (rc < 0)
+        if (rc >= 0)
+            start = base + pcre2_get_ovector_pointer(sc->md)[0];
+        else if (r->need_span || p->allow)
             return 0; /* no span ends here that PCRE2 agrees with: not a match */
-        start = base + pcre2_get_ovector_pointer(sc->md)[0];
+        else
+            start = end > p->min_width ? end - p->min_width : 0; /* a phrase: keep it */
         if (!p->allow && r->validate && !r->validate(text + (start - base), end - start))
             return 0;
     } else {

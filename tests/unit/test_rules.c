@@ -179,6 +179,8 @@ static void valid_pack_loads_every_field(void **state)
     assert_int_equal(r->max_width, 2 + 8 + 9);
     assert_string_equal(t.patterns[2].expr, "\\bwe\\s{1,8}guarantee\\b");
     assert_int_equal(t.patterns[2].hs_flags, HS_FLAG_CASELESS);
+    assert_true(t.patterns[2].phrase);
+    assert_false(t.patterns[0].phrase);
     assert_int_equal(t.patterns[2].rule, 1);
     assert_int_equal(t.patterns[2].line, 23);
     assert_int_equal(t.patterns[2].min_width, 12);

@@ -1,0 +1,503 @@
+/* Block-mode scanning: findings {rule, start, end}, the verdict, and redaction. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "screen/rules.h"
+#include "screen/ruleset.h"
+#include "screen/scan.h"
+
+/* ---- helpers ---- */
+
+static struct gw_ruleset *compile(const char *yaml)
+{
+    struct gw_rule_table t = {0};
+    struct gw_errors e = {0};
+    int rc = gw_rules_load_string(&t, "test.yaml", yaml, strlen(yaml), &e);
+    for (size_t i = 0; i < e.n; i++)
+        print_message("  error: %s\n", e.msgs[i]);
+    assert_int_equal(rc, 0);
+    struct gw_ruleset *rs = NULL;
+    rc = gw_ruleset_compile(&t, &rs, &e);
+    for (size_t i = 0; i < e.n; i++)
+        print_message("  error: %s\n", e.msgs[i]);
+    assert_int_equal(rc, 0);
+    assert_non_null(rs);
+    gw_errors_free(&e);
+    return rs;
+}
+
+/* Checks f against (id, start, end) triples ending with a NULL id, in order. */
+static void expect_findings(const struct gw_ruleset *rs, const struct gw_findings *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    size_t i = 0;
+    for (const char *id; (id = va_arg(ap, const char *)); i++) {
+        size_t start = (size_t)va_arg(ap, int), end = (size_t)va_arg(ap, int);
+        if (i >= f->n)
+            fail_msg("finding %zu (%s %zu-%zu) missing: only %zu findings", i, id, start, end,
+                     f->n);
+        const struct gw_finding *g = &f->v[i];
+        if (strcmp(rs->table.rules[g->rule].id, id) != 0 || g->start != start || g->end != end)
+            fail_msg("finding %zu: got %s %zu-%zu, want %s %zu-%zu", i,
+                     rs->table.rules[g->rule].id, g->start, g->end, id, start, end);
+    }
+    va_end(ap);
+    if (f->n != i)
+        fail_msg("%zu findings, want %zu; first extra: %s %zu-%zu", f->n, i,
+                 rs->table.rules[f->v[i].rule].id, f->v[i].start, f->v[i].end);
+}
+
+/* Scans s (a C string) and checks the findings; returns nothing, leaves them in *f. */
+#define SCAN(sc, dir, text, f) assert_int_equal(gw_scan((sc), (text), strlen(text), (dir), (f)), 0)
+
+/* The redacted form of text, which the caller frees. */
+static char *redacted(const struct gw_ruleset *rs, const char *text, size_t len,
+                      const struct gw_findings *f, size_t *out_len)
+{
+    struct gw_buf b = {0};
+    assert_int_equal(gw_redact(rs, text, len, f, &b), 0);
+    if (out_len)
+        *out_len = b.len;
+    if (!b.data)
+        return calloc(1, 1);
+    return b.data;
+}
+
+static void expect_redacted(const struct gw_ruleset *rs, const char *text,
+                            const struct gw_findings *f, const char *want)
+{
+    char *got = redacted(rs, text, strlen(text), f, NULL);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* ---- the shared ruleset ---- */
+
+static const char *const main_pack =
+    "name: t\n"
+    "rules:\n"
+    "  - id: pii.email\n"
+    "    category: pii\n"
+    "    severity: medium\n"
+    "    applies_to: both\n"
+    "    action: redact\n"
+    "    patterns: ['\\b[a-z0-9.]{1,20}@[a-z0-9]{1,20}\\.[a-z]{2,6}\\b']\n"
+    "    allow: ['help@acme\\.com']\n"
+    "  - id: pii.card\n"
+    "    category: pii\n"
+    "    severity: high\n"
+    "    applies_to: both\n"
+    "    action: redact\n"
+    "    validate: luhn\n"
+    "    replacement: '[CARD]'\n"
+    "    patterns: ['\\b\\d{4}(?:[ -]?\\d{4}){3}\\b']\n"
+    "  - id: brand.promise\n"
+    "    category: brand\n"
+    "    severity: high\n"
+    "    applies_to: reply\n"
+    "    action: block\n"
+    "    phrases: [we guarantee, \"don't worry\"]\n"
+    "  - id: cx.refund\n"
+    "    category: cx\n"
+    "    severity: low\n"
+    "    applies_to: both\n"
+    "    action: flag\n"
+    "    phrases: [refund]\n"
+    "  - id: cx.google\n"
+    "    category: cx\n"
+    "    severity: low\n"
+    "    applies_to: prompt\n"
+    "    action: flag\n"
+    "    patterns: ['go+gle']\n";
+
+struct fixture {
+    struct gw_ruleset *rs;
+    gw_scanner *sc;
+    struct gw_findings f;
+};
+
+static int setup(void **state)
+{
+    struct fixture *x = calloc(1, sizeof *x);
+    x->rs = compile(main_pack);
+    x->sc = gw_scanner_new(x->rs);
+    *state = x;
+    return x->sc ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *x = *state;
+    gw_findings_free(&x->f);
+    gw_scanner_free(x->sc);
+    gw_ruleset_unref(x->rs);
+    free(x);
+    return 0;
+}
+
+/* ---- findings and verdicts ---- */
+
+static void email_is_found_with_its_span_and_redacted(void **state)
+{
+    struct fixture *x = *state;
+    SCAN(x->sc, GW_DIR_PROMPT, "mail a.b@x.com now", &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 5, 14, NULL);
+    assert_int_equal(x->f.verdict, GW_ACTION_REDACT);
+    expect_redacted(x->rs, "mail a.b@x.com now", &x->f, "mail [EMAIL] now");
+}
+
+static void nothing_found_is_allow_and_text_is_unchanged(void **state)
+{
+    struct fixture *x = *state;
+    SCAN(x->sc, GW_DIR_PROMPT, "hello there, nothing to see", &x->f);
+    expect_findings(x->rs, &x->f, NULL);
+    assert_int_equal(x->f.verdict, GW_ACTION_ALLOW);
+    assert_null(gw_findings_blocking_rule(x->rs, &x->f));
+    expect_redacted(x->rs, "hello there, nothing to see", &x->f, "hello there, nothing to see");
+}
+
+static void verdict_is_the_strongest_action(void **state)
+{
+    struct fixture *x = *state;
+    SCAN(x->sc, GW_DIR_REPLY, "a refund", &x->f);
+    expect_findings(x->rs, &x->f, "cx.refund", 2, 8, NULL);
+    assert_int_equal(x->f.verdict, GW_ACTION_FLAG);
+
+    SCAN(x->sc, GW_DIR_REPLY, "refund to a@b.org", &x->f);
+    expect_findings(x->rs, &x->f, "cx.refund", 0, 6, "pii.email", 10, 17, NULL);
+    assert_int_equal(x->f.verdict, GW_ACTION_REDACT);
+    assert_null(gw_findings_blocking_rule(x->rs, &x->f));
+
+    const char *t = "a@b.org: we guarantee a refund";
+    SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 0, 7, "brand.promise", 9, 21, "cx.refund", 24,
+                    30, NULL);
+    assert_int_equal(x->f.verdict, GW_ACTION_BLOCK);
+    const struct gw_rule *r = gw_findings_blocking_rule(x->rs, &x->f);
+    assert_non_null(r);
+    assert_string_equal(r->id, "brand.promise");
+    /* Redaction only replaces redact findings. */
+    expect_redacted(x->rs, t, &x->f, "[EMAIL]: we guarantee a refund");
+}
+
+static void findings_are_reset_between_scans(void **state)
+{
+    struct fixture *x = *state;
+    SCAN(x->sc, GW_DIR_REPLY, "we guarantee a@b.org", &x->f);
+    assert_int_equal(x->f.n, 2);
+    assert_int_equal(x->f.verdict, GW_ACTION_BLOCK);
+    SCAN(x->sc, GW_DIR_REPLY, "plain", &x->f);
+    assert_int_equal(x->f.n, 0);
+    assert_int_equal(x->f.verdict, GW_ACTION_ALLOW);
+}
+
+static void validator_confirms_candidates(void **state)
+{
+    struct fixture *x = *state;
+    SCAN(x->sc, GW_DIR_PROMPT, "card 4111 1111 1111 1111 ok", &x->f);
+    expect_findings(x->rs, &x->f, "pii.card", 5, 24, NULL);
+    expect_redacted(x->rs, "card 4111 1111 1111 1111 ok", &x->f, "card [CARD] ok");
+
+    SCAN(x->sc, GW_DIR_PROMPT, "card 4111 1111 1111 1112 ok", &x->f); /* bad Luhn digit */
+    expect_findings(x->rs, &x->f, NULL);
+    SCAN(x->sc, GW_DIR_PROMPT, "order 1234-5678-1234-5670", &x->f); /* Luhn, no network */
+    expect_findings(x->rs, &x->f, NULL);
+    SCAN(x->sc, GW_DIR_PROMPT, "5555555555554444 and 4111111111111112", &x->f);
+    expect_findings(x->rs, &x->f, "pii.card", 0, 16, NULL);
+}
+
+static void allow_pattern_cancels_overlapping_matches(void **state)
+{
+    struct fixture *x = *state;
+    const char *t = "write help@acme.com or a@b.org";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 23, 30, NULL);
+    expect_redacted(x->rs, t, &x->f, "write help@acme.com or [EMAIL]");
+    /* The allow match only overlaps the e-mail: it is still cancelled. */
+    SCAN(x->sc, GW_DIR_PROMPT, "x.help@acme.com", &x->f);
+    expect_findings(x->rs, &x->f, NULL);
+    assert_int_equal(x->f.verdict, GW_ACTION_ALLOW);
+}
+
+static void direction_filters_rules(void **state)
+{
+    struct fixture *x = *state;
+    SCAN(x->sc, GW_DIR_PROMPT, "we guarantee it", &x->f); /* a reply-only rule */
+    expect_findings(x->rs, &x->f, NULL);
+    assert_int_equal(x->f.verdict, GW_ACTION_ALLOW);
+    SCAN(x->sc, GW_DIR_REPLY, "we guarantee it", &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 0, 12, NULL);
+    assert_int_equal(x->f.verdict, GW_ACTION_BLOCK);
+
+    SCAN(x->sc, GW_DIR_PROMPT, "search gooogle", &x->f); /* a prompt-only rule */
+    assert_int_equal(x->f.n, 1);
+    SCAN(x->sc, GW_DIR_REPLY, "search gooogle", &x->f);
+    expect_findings(x->rs, &x->f, NULL);
+}
+
+static void phrases_are_caseless_on_word_boundaries(void **state)
+{
+    struct fixture *x = *state;
+    SCAN(x->sc, GW_DIR_REPLY, "We GUARANTEE it", &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 0, 12, NULL);
+    SCAN(x->sc, GW_DIR_REPLY, "and we\n\t guarantee", &x->f); /* whitespace run */
+    expect_findings(x->rs, &x->f, "brand.promise", 4, 18, NULL);
+    SCAN(x->sc, GW_DIR_REPLY, "Don\xe2\x80\x99t worry!", &x->f); /* U+2019 apostrophe */
+    expect_findings(x->rs, &x->f, "brand.promise", 0, 13, NULL);
+    SCAN(x->sc, GW_DIR_REPLY, "don't  worry", &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 0, 12, NULL);
+    SCAN(x->sc, GW_DIR_REPLY, "Refund!", &x->f);
+    expect_findings(x->rs, &x->f, "cx.refund", 0, 6, NULL);
+
+    static const char *const misses[] = {
+        "weguarantee it", "we guaranteed it", "awe guarantee", "refunded", "prefund",
+        "refund_x",       "we-guarantee",     "dont worry",    "we         guarantee"};
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
+        SCAN(x->sc, GW_DIR_REPLY, misses[i], &x->f);
+        if (x->f.n)
+            fail_msg("'%s' should not match", misses[i]);
+    }
+}
+
+static void block_and_flag_rules_report_their_first_match_only(void **state)
+{
+    struct fixture *x = *state;
+    SCAN(x->sc, GW_DIR_PROMPT, "refund refund, REFUND", &x->f);
+    expect_findings(x->rs, &x->f, "cx.refund", 0, 6, NULL);
+    /* A regex rule without a span reports end minus its shortest width as its start. */
+    SCAN(x->sc, GW_DIR_PROMPT, "at gooogle", &x->f);
+    expect_findings(x->rs, &x->f, "cx.google", 5, 10, NULL);
+}
+
+static void offsets_are_byte_offsets_in_utf8(void **state)
+{
+    struct fixture *x = *state;
+    const char *t = "\xc3\xa9t\xc3\xa9: a@b.org \xe2\x9c\x93 \xf0\x9f\x98\x80 refund";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 7, 14, "cx.refund", 24, 30, NULL);
+    expect_redacted(x->rs, t, &x->f,
+                    "\xc3\xa9t\xc3\xa9: [EMAIL] \xe2\x9c\x93 \xf0\x9f\x98\x80 refund");
+}
+
+static void empty_text_has_no_findings(void **state)
+{
+    struct fixture *x = *state;
+    assert_int_equal(gw_scan(x->sc, "", 0, GW_DIR_PROMPT, &x->f), 0);
+    expect_findings(x->rs, &x->f, NULL);
+    assert_int_equal(x->f.verdict, GW_ACTION_ALLOW);
+    assert_int_equal(gw_scan(x->sc, NULL, 0, GW_DIR_REPLY, &x->f), 0);
+    assert_int_equal(x->f.n, 0);
+    size_t len = 1;
+    char *out = redacted(x->rs, "", 0, &x->f, &len);
+    assert_int_equal(len, 0);
+    free(out);
+}
+
+static void nul_bytes_in_the_middle_are_scanned_past(void **state)
+{
+    struct fixture *x = *state;
+    static const char t[] = "a\0b a@b.org\0refund\0z.y@q.io";
+    size_t len = sizeof t - 1;
+    assert_int_equal(gw_scan(x->sc, t, len, GW_DIR_PROMPT, &x->f), 0);
+    expect_findings(x->rs, &x->f, "pii.email", 4, 11, "cx.refund", 12, 18, "pii.email", 19, 27,
+                    NULL);
+    size_t out_len = 0;
+    char *out = redacted(x->rs, t, len, &x->f, &out_len);
+    static const char want[] = "a\0b [EMAIL]\0refund\0[EMAIL]";
+    assert_int_equal(out_len, sizeof want - 1);
+    assert_memory_equal(out, want, sizeof want - 1);
+    free(out);
+}
+
+static void invalid_utf8_is_scanned_as_bytes(void **state)
+{
+    struct fixture *x = *state;
+    const char *t = "\xff\xfe a@b.org \xc3 refund \xe2\x82";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 3, 10, "cx.refund", 13, 19, NULL);
+    expect_redacted(x->rs, t, &x->f, "\xff\xfe [EMAIL] \xc3 refund \xe2\x82");
+}
+
+static void ten_megabytes_are_scanned_completely(void **state)
+{
+    struct fixture *x = *state;
+    static const char unit[] = "Contact ann.lee@mail.com today about a refund, or call. ";
+    size_t ulen = sizeof unit - 1;
+    size_t units = (10u << 20) / ulen;
+    size_t len = units * ulen;
+    char *text = malloc(len);
+    assert_non_null(text);
+    for (size_t i = 0; i < units; i++)
+        memcpy(text + i * ulen, unit, ulen);
+    assert_int_equal(gw_scan(x->sc, text, len, GW_DIR_PROMPT, &x->f), 0);
+    /* Every e-mail, and the flag rule's first match only. */
+    assert_int_equal(x->f.n, units + 1);
+    assert_int_equal(x->f.verdict, GW_ACTION_REDACT);
+    assert_int_equal(x->f.v[0].start, 8);
+    assert_int_equal(x->f.v[0].end, 24);
+    assert_int_equal(x->f.v[1].start, 39);
+    assert_int_equal(x->f.v[units].start, (units - 1) * ulen + 8);
+    struct gw_buf out = {0};
+    assert_int_equal(gw_redact(x->rs, text, len, &x->f, &out), 0);
+    assert_int_equal(out.len, len - units * (16 - 7));
+    assert_memory_equal(out.data, "Contact [EMAIL] today", 21);
+    gw_buf_free(&out);
+    free(text);
+}
+
+static void scanner_keeps_its_ruleset_alive(void **state)
+{
+    struct gw_ruleset *rs = compile(main_pack);
+    gw_scanner *sc = gw_scanner_new(rs);
+    assert_non_null(sc);
+    assert_ptr_equal(gw_scanner_ruleset(sc), rs);
+    gw_ruleset_unref(rs); /* the scanner still holds its own reference */
+    struct gw_findings f = {0};
+    assert_int_equal(gw_scan(sc, "x a@b.org", 9, GW_DIR_PROMPT, &f), 0);
+    assert_int_equal(f.n, 1);
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+}
+
+/* ---- containment and merging, with rules of their own ---- */
+
+static const char *const overlap_pack =
+    "name: o\n"
+    "defaults: {category: pii, severity: low, applies_to: both, action: redact}\n"
+    "rules:\n"
+    "  - id: o.num\n"
+    "    patterns: ['[0-9]{2,8}']\n"
+    "  - id: o.foo\n"
+    "    patterns: ['foo[0-9]', 'foo[0-9]bar']\n"
+    "  - id: o.first\n"
+    "    patterns: ['abc[a-z]{3}']\n"
+    "  - id: o.second\n"
+    "    patterns: ['[a-z]{3}xyz']\n"
+    "  - id: o.short\n"
+    "    patterns: ['qq[a-z]']\n"
+    "  - id: o.long\n"
+    "    patterns: ['qq[a-z]{4}']\n"
+    "  - id: o.flag\n"
+    "    action: flag\n"
+    "    patterns: ['zz[a-z]{2}zz']\n";
+
+static void match_inside_a_longer_match_of_its_rule_is_dropped(void **state)
+{
+    struct gw_ruleset *rs = compile(overlap_pack);
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    /* Hyperscan reports ends 4..8, all starting at 2: only the longest stays. */
+    SCAN(sc, GW_DIR_PROMPT, "x 123456 y", &f);
+    expect_findings(rs, &f, "o.num", 2, 8, NULL);
+    expect_redacted(rs, "x 123456 y", &f, "x [NUM] y");
+    /* Two patterns of one rule: the shorter match is inside the longer. */
+    SCAN(sc, GW_DIR_PROMPT, "-foo1bar-", &f);
+    expect_findings(rs, &f, "o.foo", 1, 8, NULL);
+    /* Different rules keep both findings; the redaction is the first (longest) one's. */
+    SCAN(sc, GW_DIR_PROMPT, "qqabcd", &f);
+    expect_findings(rs, &f, "o.long", 0, 6, "o.short", 0, 3, NULL);
+    expect_redacted(rs, "qqabcd", &f, "[LONG]");
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
+static void overlapping_redactions_merge_into_one(void **state)
+{
+    struct gw_ruleset *rs = compile(overlap_pack);
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    /* Overlapping matches of one rule (none contains another) merge. */
+    SCAN(sc, GW_DIR_PROMPT, "0123456789!", &f);
+    expect_findings(rs, &f, "o.num", 0, 8, "o.num", 1, 9, "o.num", 2, 10, NULL);
+    expect_redacted(rs, "0123456789!", &f, "[NUM]!");
+    /* Two rules overlapping: one replacement, the first's. */
+    SCAN(sc, GW_DIR_PROMPT, "-abcdefxyz-", &f);
+    expect_findings(rs, &f, "o.first", 1, 7, "o.second", 4, 10, NULL);
+    expect_redacted(rs, "-abcdefxyz-", &f, "-[FIRST]-");
+    /* A chain: each overlaps the next. */
+    SCAN(sc, GW_DIR_PROMPT, "abcdefxyz 12345678901", &f);
+    expect_redacted(rs, "abcdefxyz 12345678901", &f, "[FIRST] [NUM]");
+    /* Adjacent redactions stay two. */
+    SCAN(sc, GW_DIR_PROMPT, "abcdefghixyz", &f);
+    expect_findings(rs, &f, "o.first", 0, 6, "o.second", 6, 12, NULL);
+    expect_redacted(rs, "abcdefghixyz", &f, "[FIRST][SECOND]");
+    /* A flag finding overlapping a redaction changes nothing in the output. */
+    SCAN(sc, GW_DIR_PROMPT, "zzabzz 99", &f);
+    expect_findings(rs, &f, "o.flag", 0, 6, "o.num", 7, 9, NULL);
+    expect_redacted(rs, "zzabzz 99", &f, "zzabzz [NUM]");
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
+static void ruleset_without_rules_for_a_direction_finds_nothing(void **state)
+{
+    struct gw_ruleset *rs = compile("name: r\n"
+                                    "rules:\n"
+                                    "  - id: r.only\n"
+                                    "    category: cx\n"
+                                    "    severity: low\n"
+                                    "    applies_to: reply\n"
+                                    "    action: flag\n"
+                                    "    phrases: [hello]\n");
+    assert_null(rs->block_db[0]);
+    assert_non_null(rs->block_db[1]);
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    SCAN(sc, GW_DIR_PROMPT, "hello", &f);
+    assert_int_equal(f.n, 0);
+    assert_int_equal(f.verdict, GW_ACTION_ALLOW);
+    SCAN(sc, GW_DIR_REPLY, "hello", &f);
+    expect_findings(rs, &f, "r.only", 0, 5, NULL);
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
+static void ruleset_load_fails_whole_on_any_error(void **state)
+{
+    struct gw_ruleset *rs = (struct gw_ruleset *)1;
+    struct gw_errors e = {0};
+    const char *paths[] = {"/nonexistent/gw/rules"};
+    assert_int_equal(gw_ruleset_load(paths, 1, &rs, &e), -1);
+    assert_null(rs);
+    assert_int_equal(e.n, 1);
+    gw_errors_free(&e);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(email_is_found_with_its_span_and_redacted),
+        T(nothing_found_is_allow_and_text_is_unchanged),
+        T(verdict_is_the_strongest_action),
+        T(findings_are_reset_between_scans),
+        T(validator_confirms_candidates),
+        T(allow_pattern_cancels_overlapping_matches),
+        T(direction_filters_rules),
+        T(phrases_are_caseless_on_word_boundaries),
+        T(block_and_flag_rules_report_their_first_match_only),
+        T(offsets_are_byte_offsets_in_utf8),
+        T(empty_text_has_no_findings),
+        T(nul_bytes_in_the_middle_are_scanned_past),
+        T(invalid_utf8_is_scanned_as_bytes),
+        T(ten_megabytes_are_scanned_completely),
+        cmocka_unit_test(scanner_keeps_its_ruleset_alive),
+        cmocka_unit_test(match_inside_a_longer_match_of_its_rule_is_dropped),
+        cmocka_unit_test(overlapping_redactions_merge_into_one),
+        cmocka_unit_test(ruleset_without_rules_for_a_direction_finds_nothing),
+        cmocka_unit_test(ruleset_load_fails_whole_on_any_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

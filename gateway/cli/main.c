@@ -14,6 +14,8 @@ static const struct {
 } commands[] = {
     {"check", gw_cmd_check, "compile rule packs, report errors as file:line, run their examples"},
     {"scan", gw_cmd_scan, "screen text: JSON lines on stdin, or one --text"},
+    {"serve", gw_cmd_serve, "run the screening gateway (OpenAI-compatible proxy)"},
+    {"mock", gw_cmd_mock, "run the built-in mock provider alone"},
 };
 
 static void usage(FILE *out)

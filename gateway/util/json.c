@@ -60,6 +60,10 @@ int gw_json_quote(struct gw_buf *out, const char *s, size_t len)
         } else if (c >= 0x80 && (seq = utf8_seq(p + i, len - i)) == 0) {
             esc = "\xEF\xBF\xBD";
             seq = 1;
+        } else if (seq == 2 && c == 0xC2 && p[i + 1] == 0x85) {
+            esc = "\\u0085"; /* line breaks to many readers (Python's splitlines) */
+        } else if (seq == 3 && c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] & 0xFE) == 0xA8) {
+            esc = p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029";
         }
         if (esc) {
             if (gw_buf_append(out, s + i - run, run) == -1 || gw_buf_puts(out, esc) == -1)

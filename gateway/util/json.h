@@ -7,7 +7,8 @@
 
 #include "util/buf.h"
 
-/* Appends s as a quoted JSON string. Control characters are escaped; bytes >= 0x80 are
+/* Appends s as a quoted JSON string. Control characters and the line breaks U+0085,
+ * U+2028 and U+2029 are escaped; other bytes >= 0x80 are
  * copied as they are, except that invalid UTF-8 becomes U+FFFD so the output stays valid.
  * Returns 0 or -1. */
 int gw_json_quote(struct gw_buf *out, const char *s, size_t len);

@@ -1,0 +1,235 @@
+#include "adapters/openai.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "util/json.h"
+
+static int refs_push(struct gw_text_refs *t, cJSON *node)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        cJSON **v = realloc(t->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        t->v = v;
+        t->cap = cap;
+    }
+    t->v[t->n++] = node;
+    return 0;
+}
+
+void gw_text_refs_free(struct gw_text_refs *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+static unsigned role_bit(const char *role)
+{
+    if (strcmp(role, "user") == 0)
+        return GW_ROLE_USER;
+    if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)
+        return GW_ROLE_SYSTEM;
+    if (strcmp(role, "assistant") == 0)
+        return GW_ROLE_ASSISTANT;
+    if (strcmp(role, "tool") == 0 || strcmp(role, "function") == 0)
+        return GW_ROLE_TOOL;
+    return 0;
+}
+
+int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t len,
+                            unsigned roles, char *err, size_t errlen, const char **param)
+{
+    memset(r, 0, sizeof *r);
+    *param = NULL;
+    r->root = cJSON_ParseWithLength(body, len);
+    if (!r->root || !cJSON_IsObject(r->root)) {
+        snprintf(err, errlen, "The request body is not valid JSON: expected a JSON object.");
+        return -1;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->root, "model");
+    if (model && !cJSON_IsString(model)) {
+        *param = "model";
+        snprintf(err, errlen, "'model' must be a string.");
+        return -1;
+    }
+    r->model = model ? model->valuestring : "unknown";
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(r->root, "stream");
+    if (stream && !cJSON_IsBool(stream) && !cJSON_IsNull(stream)) {
+        *param = "stream";
+        snprintf(err, errlen, "'stream' must be a boolean.");
+        return -1;
+    }
+    r->stream = cJSON_IsTrue(stream);
+    cJSON *messages = cJSON_GetObjectItemCaseSensitive(r->root, "messages");
+    if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0) {
+        *param = "messages";
+        snprintf(err, errlen, "'messages' must be a non-empty array.");
+        return -1;
+    }
+    int i = 0;
+    cJSON *m;
+    cJSON_ArrayForEach(m, messages)
+    {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        if (!cJSON_IsObject(m) || !cJSON_IsString(role)) {
+            *param = "messages";
+            snprintf(err, errlen, "messages[%d] must be an object with a string 'role'.", i);
+            return -1;
+        }
+        cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        bool screened = (role_bit(role->valuestring) & roles) != 0;
+        if (cJSON_IsString(content)) {
+            if (screened && refs_push(&r->texts, content) == -1)
+                return -1;
+        } else if (cJSON_IsArray(content)) {
+            cJSON *part;
+            cJSON_ArrayForEach(part, content)
+            {
+                const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+                cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+                if (!cJSON_IsObject(part) || !cJSON_IsString(type)) {
+                    *param = "messages";
+                    snprintf(err, errlen,
+                             "messages[%d].content parts must be objects with a 'type'.", i);
+                    return -1;
+                }
+                if (strcmp(type->valuestring, "text") == 0) {
+                    if (!cJSON_IsString(text)) {
+                        *param = "messages";
+                        snprintf(err, errlen, "messages[%d]: a text part needs a string 'text'.",
+                                 i);
+                        return -1;
+                    }
+                    if (screened && refs_push(&r->texts, text) == -1)
+                        return -1;
+                }
+            }
+        } else if (content && !cJSON_IsNull(content)) {
+            *param = "messages";
+            snprintf(err, errlen, "messages[%d].content must be a string, an array or null.", i);
+            return -1;
+        }
+        i++;
+    }
+    return 0;
+}
+
+void gw_openai_request_free(struct gw_chat_request *r)
+{
+    cJSON_Delete(r->root);
+    gw_text_refs_free(&r->texts);
+    memset(r, 0, sizeof *r);
+}
+
+cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *texts)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices"), *c;
+    cJSON_ArrayForEach(c, choices)
+    {
+        cJSON *msg = cJSON_GetObjectItemCaseSensitive(c, "message");
+        cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+        if (cJSON_IsString(content))
+            refs_push(texts, content);
+        cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"), *call;
+        cJSON_ArrayForEach(call, calls)
+        {
+            cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+            cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+            if (cJSON_IsString(args))
+                refs_push(texts, args);
+        }
+    }
+    return root;
+}
+
+int gw_openai_set_text(cJSON *node, const char *text)
+{
+    char *copy = strdup(text);
+    if (!copy)
+        return -1;
+    if (!(node->type & cJSON_IsReference))
+        free(node->valuestring);
+    node->valuestring = copy;
+    node->type &= ~cJSON_IsReference;
+    return 0;
+}
+
+static void quoted(struct gw_buf *out, const char *s)
+{
+    gw_json_quote(out, s, strlen(s));
+}
+
+void gw_openai_refusal(struct gw_buf *out, const char *id, const char *model, const char *message)
+{
+    gw_buf_puts(out, "{\"id\":\"chatcmpl-gr-");
+    gw_buf_puts(out, id);
+    gw_buf_printf(out, "\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
+                  (long long)time(NULL));
+    quoted(out, model);
+    gw_buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    quoted(out, message);
+    gw_buf_puts(out, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"content_filter\"}],"
+                     "\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":0,\"total_tokens\":0}}");
+}
+
+void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model, int index,
+                           const char *role, const char *text, size_t len,
+                           const char *finish_reason)
+{
+    gw_buf_puts(out, "data: {\"id\":\"chatcmpl-gr-");
+    gw_buf_puts(out, id);
+    gw_buf_printf(out, "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                  (long long)time(NULL));
+    quoted(out, model);
+    gw_buf_printf(out, ",\"choices\":[{\"index\":%d,\"delta\":{", index);
+    if (role)
+        gw_buf_printf(out, "\"role\":\"%s\"%s", role, text ? "," : "");
+    if (text) {
+        gw_buf_puts(out, "\"content\":");
+        gw_json_quote(out, text, len);
+    }
+    gw_buf_puts(out, "},\"logprobs\":null,\"finish_reason\":");
+    if (finish_reason)
+        quoted(out, finish_reason);
+    else
+        gw_buf_puts(out, "null");
+    gw_buf_puts(out, "}]}\n\n");
+}
+
+void gw_openai_refusal_stream(struct gw_buf *out, const char *id, const char *model,
+                              const char *message)
+{
+    gw_openai_chunk_event(out, id, model, 0, "assistant", "", 0, NULL); /* as providers do */
+    gw_openai_chunk_event(out, id, model, 0, NULL, message, strlen(message), "content_filter");
+    gw_buf_puts(out, "data: [DONE]\n\n");
+}
+
+void gw_openai_error(struct gw_buf *out, const char *message, const char *type, const char *param,
+                     const char *code)
+{
+    gw_buf_puts(out, "{\"error\":{\"message\":");
+    quoted(out, message);
+    gw_buf_puts(out, ",\"type\":");
+    quoted(out, type);
+    gw_buf_puts(out, ",\"param\":");
+    if (param)
+        quoted(out, param);
+    else
+        gw_buf_puts(out, "null");
+    gw_buf_puts(out, ",\"code\":");
+    if (code)
+        quoted(out, code);
+    else
+        gw_buf_puts(out, "null");
+    gw_buf_puts(out, "}}");
+}

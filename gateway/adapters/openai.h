@@ -1,0 +1,60 @@
+/* The OpenAI chat completions adapter: where the text is in a request, a reply and a
+ * stream event, how to rewrite it after redaction, and how to answer with an on-brand
+ * refusal or an error in OpenAI's own shapes. The proxy core never parses provider JSON. */
+#ifndef GW_ADAPTERS_OPENAI_H
+#define GW_ADAPTERS_OPENAI_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/buf.h"
+
+/* The string nodes of a parsed document whose text is screened. The nodes belong to the
+ * document; rewriting one (gw_openai_set_text) changes the document. */
+struct gw_text_refs {
+    cJSON **v;
+    size_t n, cap;
+};
+
+struct gw_chat_request {
+    cJSON *root;
+    bool stream;
+    const char *model; /* inside root */
+    struct gw_text_refs texts;
+};
+
+/* Parses a chat completions request and collects the texts to screen: string contents
+ * and text parts of messages whose role is in roles (GW_ROLE_* bits). Returns 0, or -1
+ * with a message for a 400 answer in err (param names the offending field). */
+int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t len,
+                            unsigned roles, char *err, size_t errlen, const char **param);
+void gw_openai_request_free(struct gw_chat_request *r);
+
+/* Collects the texts of a (non-streamed) chat.completion reply: each choice's message
+ * content and tool-call arguments. Returns the parsed root, or NULL if body is not a
+ * JSON object (the caller then treats the reply as unscreenable). */
+cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *texts);
+
+/* Replaces the text of a string node. Returns 0 or -1. */
+int gw_openai_set_text(cJSON *node, const char *text);
+
+/* A chat.completion whose only choice says message, with finish_reason content_filter. */
+void gw_openai_refusal(struct gw_buf *out, const char *id, const char *model,
+                       const char *message);
+/* The same as a stream: a role chunk, a content chunk with finish_reason content_filter,
+ * then data: [DONE]. */
+void gw_openai_refusal_stream(struct gw_buf *out, const char *id, const char *model,
+                              const char *message);
+/* One SSE chunk event for choice index: a delta with role and text when not NULL, and
+ * finish_reason (NULL: null). */
+void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model, int index,
+                           const char *role, const char *text, size_t len,
+                           const char *finish_reason);
+/* {"error": {"message", "type", "param", "code"}} */
+void gw_openai_error(struct gw_buf *out, const char *message, const char *type,
+                     const char *param, const char *code);
+
+void gw_text_refs_free(struct gw_text_refs *t);
+
+#endif

@@ -1,0 +1,24 @@
+/* A server-sent events parser for provider streams: bytes in, one callback per event's
+ * data (multi-line data joined with \n). Handles \n and \r\n line ends and events split
+ * across reads. */
+#ifndef GW_ADAPTERS_SSE_H
+#define GW_ADAPTERS_SSE_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+/* Returns 0 to go on, -1 to stop parsing. */
+typedef int (*gw_sse_event_fn)(void *arg, const char *data, size_t len);
+
+struct gw_sse {
+    struct gw_buf pending; /* an incomplete line */
+    struct gw_buf data;    /* the current event's data */
+    int has_data;
+};
+
+/* Feeds bytes; calls fn for each complete event. Returns 0, or -1 if fn stopped it. */
+int gw_sse_feed(struct gw_sse *p, const char *bytes, size_t len, gw_sse_event_fn fn, void *arg);
+void gw_sse_free(struct gw_sse *p);
+
+#endif

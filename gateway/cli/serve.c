@@ -1,0 +1,166 @@
+/* guardrail serve: the screening proxy. guardrail mock: the mock provider on its own. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "config/config.h"
+#include "mock/mock.h"
+#include "server/server.h"
+#include "util/log.h"
+
+static const char serve_help[] =
+    "usage: guardrail serve [--config FILE] [--listen HOST:PORT] [--workers N]\n"
+    "                       [--upstream URL] [--rules PATH]\n\n"
+    "Runs the screening gateway. Clients point their OpenAI base URL at it\n"
+    "(http://HOST:PORT/v1). Configuration keys: docs/configuration.md.\n\n"
+    "  -c, --config FILE      YAML configuration (default: built-in defaults with the mock\n"
+    "                         provider)\n"
+    "  -l, --listen HOST:PORT address to listen on (overrides 'listen')\n"
+    "  -w, --workers N        worker threads (overrides 'workers'; 0: one per core)\n"
+    "  -u, --upstream URL     provider base URL as the OpenAI SDKs take it, e.g.\n"
+    "                         http://127.0.0.1:9000/v1 (overrides the first provider)\n"
+    "  -r, --rules PATH       rule pack directory or file (overrides 'rules')\n"
+    "  -h, --help             show this help\n\n"
+    "Signals: SIGTERM/SIGINT drain requests in flight and exit 0; SIGHUP reloads the\n"
+    "rules (a set that fails to compile never replaces a working one); SIGUSR1 reopens\n"
+    "the incident log.\n";
+
+int gw_cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"workers", required_argument, NULL, 'w'},
+                                         {"upstream", required_argument, NULL, 'u'},
+                                         {"rules", required_argument, NULL, 'r'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *config = NULL, *listen = NULL, *upstream = NULL, *rules = NULL;
+    long workers = -1;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:l:w:u:r:h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'u': upstream = optarg; break;
+        case 'r': rules = optarg; break;
+        case 'w':
+            workers = strtol(optarg, &end, 10);
+            if (*end || workers < 0 || workers > 256)
+                return gw_cli_usage_error("--workers must be a number from 0 to 256");
+            break;
+        case 'h': fputs(serve_help, stdout); return 0;
+        default: fputs(serve_help, stderr); return 2;
+        }
+    }
+    if (optind < argc)
+        return gw_cli_usage_error("unexpected argument '%s'", argv[optind]);
+
+    struct gw_config cfg;
+    char err[1024];
+    if (config) {
+        if (gw_config_load(&cfg, config, err, sizeof err) == -1) {
+            fprintf(stderr, "guardrail: %s\n", err);
+            gw_config_free(&cfg);
+            return 1;
+        }
+    } else {
+        gw_config_defaults(&cfg);
+    }
+    int rc = 1;
+    struct gw_mock *mock = NULL;
+    struct gw_ruleset *rs = NULL;
+    struct gw_server srv = {0};
+    if (listen && gw_config_set_listen(&cfg, listen) == -1) {
+        rc = gw_cli_usage_error("--listen must be HOST:PORT, like 127.0.0.1:8080");
+        goto out;
+    }
+    if (upstream && gw_config_set_upstream(&cfg, upstream) == -1) {
+        rc = gw_cli_usage_error("--upstream must be an http:// or https:// URL");
+        goto out;
+    }
+    if (workers >= 0)
+        cfg.workers = (int)workers;
+    if (rules) {
+        free(cfg.rules[0]);
+        for (size_t i = 1; i < cfg.n_rules; i++)
+            free(cfg.rules[i]);
+        cfg.rules[0] = strdup(rules);
+        cfg.n_rules = 1;
+    }
+    gw_log_parse_level(cfg.log_level, &gw_log_level);
+
+    struct gw_errors errs = {0};
+    if (gw_ruleset_load((const char *const *)cfg.rules, cfg.n_rules, &rs, &errs) == -1) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        fprintf(stderr, "guardrail: the rules did not load; 'guardrail check' shows why\n");
+        gw_errors_free(&errs);
+        goto out;
+    }
+    GW_LOG(GW_LOG_INFO, NULL, "rules: %zu rules in %zu packs; streamed replies hold back %u bytes",
+           rs->table.n_rules, rs->table.n_packs, rs->holdback);
+    if (cfg.provider.mock) {
+        int port;
+        mock = gw_mock_start("127.0.0.1", 0, &port);
+        if (!mock)
+            goto out;
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
+        gw_config_set_upstream(&cfg, url);
+        cfg.provider.mock = true;
+        GW_LOG(GW_LOG_INFO, NULL, "built-in mock provider on %s", url);
+    }
+    if (gw_server_init(&srv, &cfg, rs) == -1) {
+        fprintf(stderr, "guardrail: could not start the server\n");
+        gw_server_free(&srv);
+        goto out;
+    }
+    fprintf(stderr, "\nguardrail is screening on http://%s:%d/v1 . Try:\n\n"
+                    "  curl -s http://%s:%d/v1/chat/completions -H 'Content-Type: "
+                    "application/json' \\\n"
+                    "    -d '{\"model\":\"mock-1\",\"messages\":[{\"role\":\"user\",\"content\":"
+                    "\"My card is 4111 1111 1111 1111\"}]}'\n\n",
+            cfg.listen_host, srv.port, cfg.listen_host, srv.port);
+    rc = gw_server_run(&srv);
+    gw_server_free(&srv);
+out:
+    gw_mock_stop(mock);
+    gw_ruleset_unref(rs);
+    gw_config_free(&cfg);
+    return rc;
+}
+
+static const char mock_help[] =
+    "usage: guardrail mock [--listen HOST:PORT]\n\n"
+    "Runs the built-in mock provider alone (for tests and benches): an OpenAI-compatible\n"
+    "server at http://HOST:PORT/v1. See gateway/mock/mock.h for how a request steers it.\n\n"
+    "  -l, --listen HOST:PORT   address (default 127.0.0.1:9000)\n"
+    "  -h, --help               show this help\n";
+
+int gw_cmd_mock(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'}, {0}};
+    struct gw_config cfg;
+    gw_config_defaults(&cfg);
+    gw_config_set_listen(&cfg, "127.0.0.1:9000");
+    int c, rc;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
+        if (c == 'l' && gw_config_set_listen(&cfg, optarg) == 0)
+            continue;
+        gw_config_free(&cfg);
+        if (c == 'h')
+            return fputs(mock_help, stdout), 0;
+        if (c == 'l')
+            return gw_cli_usage_error("--listen must be HOST:PORT");
+        return fputs(mock_help, stderr), 2;
+    }
+    rc = gw_mock_run(cfg.listen_host, cfg.listen_port);
+    gw_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,501 @@
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "util/buf.h"
+
+void gw_config_defaults(struct gw_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->listen_host = strdup("127.0.0.1");
+    cfg->listen_port = 8080;
+    cfg->rules = calloc(1, sizeof *cfg->rules);
+    cfg->rules[0] = strdup("rules");
+    cfg->n_rules = 1;
+    cfg->provider.name = strdup("mock");
+    cfg->provider.mock = true;
+    cfg->provider.connect_timeout_ms = 3000;
+    cfg->provider.timeout_ms = 120000;
+    cfg->fail_mode = GW_FAIL_CLOSED;
+    cfg->screen_roles = GW_ROLE_USER;
+    cfg->screen_replies = true;
+    cfg->block_style = GW_BLOCK_COMPLETION;
+    cfg->block_message = strdup("Sorry, I can't help with that here. Is there anything else I "
+                                "can do for you?");
+    cfg->tenant_header = strdup("x-guardrail-tenant");
+    cfg->max_body_bytes = 1 << 20;
+    cfg->header_timeout_s = 30;
+    cfg->idle_timeout_s = 60;
+    cfg->drain_timeout_s = 10;
+    cfg->max_client_buffer = 256 * 1024;
+    cfg->log_level = strdup("info");
+}
+
+void gw_config_free(struct gw_config *cfg)
+{
+    free(cfg->listen_host);
+    for (size_t i = 0; i < cfg->n_rules; i++)
+        free(cfg->rules[i]);
+    free(cfg->rules);
+    free(cfg->provider.name);
+    free(cfg->provider.base_url);
+    free(cfg->provider.api_key);
+    free(cfg->provider.api_key_env);
+    free(cfg->block_message);
+    free(cfg->incident_log);
+    free(cfg->tenant_header);
+    free(cfg->hash_key);
+    for (size_t i = 0; i < cfg->n_passthrough; i++) {
+        free(cfg->passthrough[i].method);
+        free(cfg->passthrough[i].path);
+    }
+    free(cfg->passthrough);
+    free(cfg->log_level);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+int gw_config_set_listen(struct gw_config *cfg, const char *hostport)
+{
+    const char *colon = strrchr(hostport, ':');
+    if (!colon || colon == hostport)
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || end == colon + 1)
+        return -1;
+    const char *h = hostport;
+    size_t hl = (size_t)(colon - hostport);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    free(cfg->listen_host);
+    cfg->listen_host = strndup(h, hl);
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+int gw_config_set_upstream(struct gw_config *cfg, const char *url)
+{
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return -1;
+    free(cfg->provider.base_url);
+    cfg->provider.base_url = strdup(url);
+    size_t n = strlen(cfg->provider.base_url);
+    while (n > 0 && cfg->provider.base_url[n - 1] == '/')
+        cfg->provider.base_url[--n] = '\0';
+    cfg->provider.mock = false;
+    return 0;
+}
+
+/* ---- the YAML walk ---- */
+
+struct cl {
+    yaml_document_t *doc;
+    const char *file;
+    char *err;
+    size_t errlen;
+    int failed;
+};
+
+static int fail(struct cl *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(struct cl *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
+{
+    if (c->failed++)
+        return -1; /* the first error is the one reported */
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(c->err, c->errlen, "%s:%d: %s: %s", c->file, n ? (int)n->start_mark.line + 1 : 1,
+             key, msg);
+    return -1;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* A string value; ${VAR} (the whole value) is replaced by the environment variable. */
+static int get_string(struct cl *c, yaml_node_t *n, const char *key, char **out)
+{
+    const char *s = scalar(n);
+    if (!s)
+        return fail(c, n, key, "must be a string");
+    free(*out);
+    *out = strdup(s);
+    return 0;
+}
+
+static int get_int(struct cl *c, yaml_node_t *n, const char *key, long min, long max, long *out)
+{
+    const char *s = scalar(n);
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < min || v > max)
+        return fail(c, n, key, "must be a whole number from %ld to %ld", min, max);
+    *out = v;
+    return 0;
+}
+
+static int get_bool(struct cl *c, yaml_node_t *n, const char *key, bool *out)
+{
+    const char *s = scalar(n);
+    if (s && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0))
+        *out = true;
+    else if (s && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0))
+        *out = false;
+    else
+        return fail(c, n, key, "must be true or false");
+    return 0;
+}
+
+/* "${NAME}" -> the variable's value. Keys must come from the environment. */
+static int get_secret(struct cl *c, yaml_node_t *n, const char *key, char **value, char **var)
+{
+    const char *s = scalar(n);
+    size_t len = s ? strlen(s) : 0;
+    if (!s || len < 4 || s[0] != '$' || s[1] != '{' || s[len - 1] != '}')
+        return fail(c, n, key,
+                    "must name an environment variable, like ${OPENAI_API_KEY}; never write "
+                    "a key in the file");
+    free(*var);
+    *var = strndup(s + 2, len - 3);
+    const char *v = getenv(*var);
+    if (!v || !*v)
+        return fail(c, n, key, "environment variable %s is not set", *var);
+    free(*value);
+    *value = strdup(v);
+    return 0;
+}
+
+#define FOR_EACH_PAIR(c, map, k, v)                                                                \
+    for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start;                                   \
+         p_ < (map)->data.mapping.pairs.top &&                                                     \
+         ((k) = yaml_document_get_node((c)->doc, p_->key),                                         \
+         (v) = yaml_document_get_node((c)->doc, p_->value), 1);                                    \
+         p_++)
+
+static int want_map(struct cl *c, yaml_node_t *n, const char *key)
+{
+    if (!n || n->type != YAML_MAPPING_NODE)
+        return fail(c, n, key, "must be a mapping");
+    return 0;
+}
+
+static int want_seq(struct cl *c, yaml_node_t *n, const char *key)
+{
+    if (!n || n->type != YAML_SEQUENCE_NODE)
+        return fail(c, n, key, "must be a list");
+    return 0;
+}
+
+static void parse_provider(struct cl *c, yaml_node_t *map, struct gw_provider *p)
+{
+    yaml_node_t *k, *v;
+    long num;
+    bool have_type = false;
+    if (want_map(c, map, "providers[]"))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *key = scalar(k);
+        if (!key) {
+            fail(c, k, "providers[]", "keys must be strings");
+        } else if (strcmp(key, "name") == 0) {
+            get_string(c, v, "providers[].name", &p->name);
+        } else if (strcmp(key, "type") == 0) {
+            const char *t = scalar(v);
+            if (t && strcmp(t, "mock") == 0)
+                p->mock = true;
+            else if (t && strcmp(t, "openai") == 0)
+                p->mock = false;
+            else
+                fail(c, v, "providers[].type", "must be openai or mock");
+            have_type = true;
+        } else if (strcmp(key, "base_url") == 0) {
+            char *url = NULL;
+            if (get_string(c, v, "providers[].base_url", &url) == 0) {
+                bool mock = p->mock;
+                struct gw_config tmp = {.provider = *p};
+                if (gw_config_set_upstream(&tmp, url) == -1)
+                    fail(c, v, "providers[].base_url", "must start with http:// or https://");
+                *p = tmp.provider;
+                p->mock = mock;
+            }
+            free(url);
+        } else if (strcmp(key, "api_key") == 0) {
+            get_secret(c, v, "providers[].api_key", &p->api_key, &p->api_key_env);
+        } else if (strcmp(key, "connect_timeout_ms") == 0) {
+            if (get_int(c, v, "providers[].connect_timeout_ms", 1, 600000, &num) == 0)
+                p->connect_timeout_ms = num;
+        } else if (strcmp(key, "timeout_ms") == 0) {
+            if (get_int(c, v, "providers[].timeout_ms", 1, 3600000, &num) == 0)
+                p->timeout_ms = num;
+        } else {
+            fail(c, k, key,
+                 "unknown provider key (expected name, type, base_url, api_key, "
+                 "connect_timeout_ms, timeout_ms)");
+        }
+    }
+    if (!have_type)
+        p->mock = p->name && strcmp(p->name, "mock") == 0 && !p->base_url;
+    if (!p->mock && !p->base_url)
+        fail(c, map, "providers[].base_url", "is required for a real provider");
+}
+
+static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
+{
+    yaml_node_t *k, *v;
+    if (want_map(c, map, "policy"))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *key = scalar(k), *s = scalar(v);
+        if (!key) {
+            fail(c, k, "policy", "keys must be strings");
+        } else if (strcmp(key, "fail_mode") == 0) {
+            if (s && strcmp(s, "closed") == 0)
+                cfg->fail_mode = GW_FAIL_CLOSED;
+            else if (s && strcmp(s, "open") == 0)
+                cfg->fail_mode = GW_FAIL_OPEN;
+            else
+                fail(c, v, "policy.fail_mode", "must be closed or open");
+        } else if (strcmp(key, "block_style") == 0) {
+            if (s && strcmp(s, "completion") == 0)
+                cfg->block_style = GW_BLOCK_COMPLETION;
+            else if (s && strcmp(s, "error") == 0)
+                cfg->block_style = GW_BLOCK_ERROR;
+            else
+                fail(c, v, "policy.block_style", "must be completion or error");
+        } else if (strcmp(key, "screen_roles") == 0) {
+            if (want_seq(c, v, "policy.screen_roles"))
+                continue;
+            cfg->screen_roles = 0;
+            for (yaml_node_item_t *it = v->data.sequence.items.start;
+                 it < v->data.sequence.items.top; it++) {
+                yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+                const char *r = scalar(item);
+                static const char *const names[] = {"user", "system", "assistant", "tool"};
+                bool found = false;
+                for (unsigned i = 0; r && i < 4; i++)
+                    if (strcmp(r, names[i]) == 0 || (i == 1 && strcmp(r, "developer") == 0)) {
+                        cfg->screen_roles |= 1u << i;
+                        found = true;
+                    }
+                if (!found)
+                    fail(c, item, "policy.screen_roles",
+                         "each role must be user, system, developer, assistant or tool");
+            }
+        } else if (strcmp(key, "screen_replies") == 0) {
+            get_bool(c, v, "policy.screen_replies", &cfg->screen_replies);
+        } else if (strcmp(key, "block_message") == 0) {
+            get_string(c, v, "policy.block_message", &cfg->block_message);
+        } else {
+            fail(c, k, key,
+                 "unknown policy key (expected fail_mode, screen_roles, screen_replies, "
+                 "block_style, block_message)");
+        }
+    }
+}
+
+static void parse_limits(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
+{
+    yaml_node_t *k, *v;
+    long num;
+    if (want_map(c, map, "limits"))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *key = scalar(k);
+        if (!key) {
+            fail(c, k, "limits", "keys must be strings");
+        } else if (strcmp(key, "max_body_bytes") == 0) {
+            if (get_int(c, v, "limits.max_body_bytes", 1024, 256L << 20, &num) == 0)
+                cfg->max_body_bytes = (size_t)num;
+        } else if (strcmp(key, "header_timeout_s") == 0) {
+            if (get_int(c, v, "limits.header_timeout_s", 1, 3600, &num) == 0)
+                cfg->header_timeout_s = (int)num;
+        } else if (strcmp(key, "idle_timeout_s") == 0) {
+            if (get_int(c, v, "limits.idle_timeout_s", 1, 3600, &num) == 0)
+                cfg->idle_timeout_s = (int)num;
+        } else if (strcmp(key, "drain_timeout_s") == 0) {
+            if (get_int(c, v, "limits.drain_timeout_s", 0, 3600, &num) == 0)
+                cfg->drain_timeout_s = (int)num;
+        } else if (strcmp(key, "max_client_buffer_bytes") == 0) {
+            if (get_int(c, v, "limits.max_client_buffer_bytes", 4096, 64L << 20, &num) == 0)
+                cfg->max_client_buffer = (size_t)num;
+        } else {
+            fail(c, k, key,
+                 "unknown limits key (expected max_body_bytes, header_timeout_s, "
+                 "idle_timeout_s, drain_timeout_s, max_client_buffer_bytes)");
+        }
+    }
+}
+
+static void parse_incidents(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
+{
+    yaml_node_t *k, *v;
+    char *unused = NULL;
+    if (want_map(c, map, "incidents"))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *key = scalar(k);
+        if (!key)
+            fail(c, k, "incidents", "keys must be strings");
+        else if (strcmp(key, "path") == 0)
+            get_string(c, v, "incidents.path", &cfg->incident_log);
+        else if (strcmp(key, "tenant_header") == 0)
+            get_string(c, v, "incidents.tenant_header", &cfg->tenant_header);
+        else if (strcmp(key, "hash_key") == 0)
+            get_secret(c, v, "incidents.hash_key", &cfg->hash_key, &unused);
+        else
+            fail(c, k, key, "unknown incidents key (expected path, tenant_header, hash_key)");
+    }
+    free(unused);
+}
+
+static void parse_passthrough(struct cl *c, yaml_node_t *seq, struct gw_config *cfg)
+{
+    if (want_seq(c, seq, "passthrough"))
+        return;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+        const char *s = scalar(item);
+        const char *sp = s ? strchr(s, ' ') : NULL;
+        if (!sp || sp[1] != '/') {
+            fail(c, item, "passthrough", "each item must be \"METHOD /path\", like \"GET /v1/models\"");
+            continue;
+        }
+        struct gw_passthrough *v =
+            realloc(cfg->passthrough, (cfg->n_passthrough + 1) * sizeof *v);
+        if (!v)
+            return;
+        cfg->passthrough = v;
+        v[cfg->n_passthrough].method = strndup(s, (size_t)(sp - s));
+        v[cfg->n_passthrough].path = strdup(sp + 1);
+        cfg->n_passthrough++;
+    }
+}
+
+static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
+{
+    yaml_node_t *k, *v;
+    long num;
+    if (want_map(c, root, "(top level)"))
+        return;
+    FOR_EACH_PAIR(c, root, k, v)
+    {
+        const char *key = scalar(k);
+        if (!key) {
+            fail(c, k, "(top level)", "keys must be strings");
+        } else if (strcmp(key, "listen") == 0) {
+            const char *s = scalar(v);
+            if (!s || gw_config_set_listen(cfg, s) == -1)
+                fail(c, v, "listen", "must be HOST:PORT, like 127.0.0.1:8080");
+        } else if (strcmp(key, "workers") == 0) {
+            if (get_int(c, v, "workers", 0, 256, &num) == 0)
+                cfg->workers = (int)num;
+        } else if (strcmp(key, "rules") == 0) {
+            for (size_t i = 0; i < cfg->n_rules; i++)
+                free(cfg->rules[i]);
+            cfg->n_rules = 0;
+            if (v->type == YAML_SCALAR_NODE) {
+                cfg->rules[0] = strdup(scalar(v));
+                cfg->n_rules = 1;
+            } else if (want_seq(c, v, "rules") == 0) {
+                size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+                char **r = realloc(cfg->rules, (n ? n : 1) * sizeof *r);
+                if (!r)
+                    continue;
+                cfg->rules = r;
+                for (yaml_node_item_t *it = v->data.sequence.items.start;
+                     it < v->data.sequence.items.top; it++) {
+                    const char *s = scalar(yaml_document_get_node(c->doc, *it));
+                    if (s)
+                        cfg->rules[cfg->n_rules++] = strdup(s);
+                }
+                if (cfg->n_rules == 0)
+                    fail(c, v, "rules", "must name at least one directory or file");
+            }
+        } else if (strcmp(key, "providers") == 0) {
+            if (want_seq(c, v, "providers"))
+                continue;
+            if (v->data.sequence.items.top == v->data.sequence.items.start) {
+                fail(c, v, "providers", "must list at least one provider");
+                continue;
+            }
+            /* The first provider serves chat completions; more are for later routing. */
+            struct gw_provider p = {.connect_timeout_ms = cfg->provider.connect_timeout_ms,
+                                    .timeout_ms = cfg->provider.timeout_ms};
+            parse_provider(c, yaml_document_get_node(c->doc, v->data.sequence.items.start[0]), &p);
+            free(cfg->provider.name);
+            free(cfg->provider.base_url);
+            free(cfg->provider.api_key);
+            free(cfg->provider.api_key_env);
+            cfg->provider = p;
+            if (!cfg->provider.name)
+                cfg->provider.name = strdup(p.mock ? "mock" : "provider");
+        } else if (strcmp(key, "policy") == 0) {
+            parse_policy(c, v, cfg);
+        } else if (strcmp(key, "incidents") == 0) {
+            parse_incidents(c, v, cfg);
+        } else if (strcmp(key, "limits") == 0) {
+            parse_limits(c, v, cfg);
+        } else if (strcmp(key, "passthrough") == 0) {
+            parse_passthrough(c, v, cfg);
+        } else if (strcmp(key, "log_level") == 0) {
+            const char *s = scalar(v);
+            if (!s || (strcmp(s, "error") && strcmp(s, "warn") && strcmp(s, "info") &&
+                       strcmp(s, "debug")))
+                fail(c, v, "log_level", "must be error, warn, info or debug");
+            else
+                get_string(c, v, "log_level", &cfg->log_level);
+        } else {
+            fail(c, k, key,
+                 "unknown key (expected listen, workers, rules, providers, policy, incidents, "
+                 "limits, passthrough, log_level)");
+        }
+    }
+}
+
+int gw_config_load(struct gw_config *cfg, const char *path, char *err, size_t errlen)
+{
+    gw_config_defaults(cfg);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, errlen, "%s:%zu: YAML syntax error: %s", path, parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "?");
+        yaml_parser_delete(&parser);
+        fclose(f);
+        return -1;
+    }
+    struct cl c = {.doc = &doc, .file = path, .err = err, .errlen = errlen};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root)
+        parse_root(&c, root, cfg);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return c.failed ? -1 : 0;
+}

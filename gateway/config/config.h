@@ -1,0 +1,64 @@
+/* The gateway's YAML configuration (docs/configuration.md documents every key).
+ * Unknown keys and bad values stop start-up with a message naming the key. */
+#ifndef GW_CONFIG_CONFIG_H
+#define GW_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum gw_fail_mode { GW_FAIL_CLOSED, GW_FAIL_OPEN };
+enum gw_block_style { GW_BLOCK_COMPLETION, GW_BLOCK_ERROR };
+enum gw_role { GW_ROLE_USER = 1, GW_ROLE_SYSTEM = 2, GW_ROLE_ASSISTANT = 4, GW_ROLE_TOOL = 8 };
+
+struct gw_provider {
+    char *name;
+    bool mock;         /* the built-in mock provider: no network, no key */
+    char *base_url;    /* e.g. http://127.0.0.1:9000/v1 (no trailing slash) */
+    char *api_key;     /* from the environment; NULL: forward the client's Authorization */
+    char *api_key_env; /* the variable it came from, for messages */
+    long connect_timeout_ms;
+    long timeout_ms;
+};
+
+struct gw_passthrough {
+    char *method;
+    char *path;
+};
+
+struct gw_config {
+    char *listen_host;
+    int listen_port;
+    int workers; /* 0: one per core */
+    char **rules;
+    size_t n_rules;
+    struct gw_provider provider;
+    enum gw_fail_mode fail_mode;
+    unsigned screen_roles; /* GW_ROLE_* bits */
+    bool screen_replies;
+    enum gw_block_style block_style;
+    char *block_message; /* default answer when a blocking rule has no message */
+    char *incident_log;  /* NULL: no incident log */
+    char *tenant_header;
+    char *hash_key; /* key of the incident hashes; NULL: a random key per start */
+    size_t max_body_bytes;
+    int header_timeout_s;
+    int idle_timeout_s;
+    int drain_timeout_s;
+    size_t max_client_buffer; /* bytes queued to a slow client before the provider pauses */
+    struct gw_passthrough *passthrough;
+    size_t n_passthrough;
+    char *log_level;
+};
+
+/* Loads path into cfg (defaults first, then the file). Returns 0, or -1 with a message in
+ * err naming the key (file:line: key: what is wrong). */
+int gw_config_load(struct gw_config *cfg, const char *path, char *err, size_t errlen);
+/* Fills cfg with the defaults only (used when no file is given). */
+void gw_config_defaults(struct gw_config *cfg);
+/* Parses "HOST:PORT" ("[::1]:8080" for IPv6) into cfg's listen address. Returns 0 or -1. */
+int gw_config_set_listen(struct gw_config *cfg, const char *hostport);
+/* Sets the provider base URL (a trailing slash is removed); turns off the mock. */
+int gw_config_set_upstream(struct gw_config *cfg, const char *url);
+void gw_config_free(struct gw_config *cfg);
+
+#endif

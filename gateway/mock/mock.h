@@ -1,0 +1,26 @@
+/* The built-in mock provider: an OpenAI-compatible chat completions server for `make run`,
+ * the tests and the benches, with no network and no key. A request steers it through an
+ * extra top-level "mock" object (the gateway forwards it untouched):
+ *   "mock": {"reply": "text",      the reply (default: a canned answer quoting the prompt)
+ *            "echo": true,         reply with the user messages it received, joined by \n
+ *            "chunk": 16,          bytes per streamed delta (never splits a UTF-8 character)
+ *            "chunk_delay_ms": 0,  pause between deltas
+ *            "delay_ms": 0,        pause before answering (for timeout tests)
+ *            "status": 500,        answer with this HTTP status and an OpenAI error
+ *            "reset_after": 3,     drop the connection after this many deltas
+ *            "tool_arguments": "{...}"}  answer with a tool call carrying these arguments
+ * GET /v1/models lists one model; GET /mock/stats counts requests, completed and
+ * cancelled streams. */
+#ifndef GW_MOCK_MOCK_H
+#define GW_MOCK_MOCK_H
+
+struct gw_mock;
+
+/* Starts the mock on host:port (0: any free port) in a thread of its own; *port_out gets
+ * the port. NULL on failure. */
+struct gw_mock *gw_mock_start(const char *host, int port, int *port_out);
+void gw_mock_stop(struct gw_mock *m);
+/* Runs the mock on the calling thread until SIGTERM or SIGINT. Returns 0 or 1. */
+int gw_mock_run(const char *host, int port);
+
+#endif

@@ -1,0 +1,690 @@
+/* The request path of POST /v1/chat/completions: screen the prompt, call the provider,
+ * screen the reply (whole, or as a stream), answer. Everything here runs on one worker's
+ * event loop; a request is a struct gw_req from the handler until it is finished. */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "adapters/openai.h"
+#include "adapters/sse.h"
+#include "server/server.h"
+#include "util/log.h"
+
+#define GW_MAX_CHOICES 8
+#define GW_MAX_REPLY_BYTES (32u << 20)
+
+struct gw_req {
+    struct gw_req *prev, *next; /* the worker's list of requests in flight */
+    struct gw_worker *w;
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    struct gw_ruleset *rs; /* held for the request's life: a reload never changes rules
+                              under a request in flight */
+    gw_scanner *sc;        /* for rs: the worker's, or our own after a reload */
+    bool own_scanner;
+    char id[72];
+    char model[128];
+    char tenant[72];
+    bool stream;
+    bool passthrough;
+    enum gw_action prompt_verdict;
+    struct gw_upcall *call;
+    char *body_out; /* the rewritten body, or NULL: the client's body is sent as it came */
+    struct gw_buf reply;
+    long status;
+    char content_type[96];
+    bool sse, started, finished, saw_done;
+    struct gw_sse parser;
+    gw_stream *streams[GW_MAX_CHOICES];
+    size_t recorded[GW_MAX_CHOICES]; /* findings already written as incidents */
+    char up_id[96];
+    struct evbuffer *out;
+    struct event *resume;
+    bool paused;
+};
+
+static const struct gw_config *cfg_of(const struct gw_req *r)
+{
+    return r->w->srv->cfg;
+}
+
+/* ---- life cycle ---- */
+
+static void on_close(struct evhttp_connection *conn, void *arg);
+static void on_resume(evutil_socket_t fd, short what, void *arg);
+
+static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
+{
+    struct gw_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->w = w;
+    r->req = req;
+    r->conn = evhttp_request_get_connection(req);
+    snprintf(r->id, sizeof r->id, "%s", reqid);
+    r->rs = gw_ruleset_ref(w->rs);
+    r->sc = w->scanner;
+    r->out = evbuffer_new();
+    r->resume = evtimer_new(w->base, on_resume, r);
+    const char *tenant =
+        evhttp_find_header(evhttp_request_get_input_headers(req), cfg_of(r)->tenant_header);
+    snprintf(r->tenant, sizeof r->tenant, "%s", tenant ? tenant : "-");
+    for (char *p = r->tenant; *p; p++)
+        if (*p < 0x20 || *p == '"' || *p == '\\')
+            *p = '_';
+    r->next = w->reqs;
+    if (w->reqs)
+        w->reqs->prev = r;
+    w->reqs = r;
+    w->inflight++;
+    if (r->conn)
+        evhttp_connection_set_closecb(r->conn, on_close, r);
+    return r;
+}
+
+/* Frees the request's state. The evhttp request itself must already be finished (or
+ * belong to libevent). */
+static void req_free(struct gw_req *r)
+{
+    struct gw_worker *w = r->w;
+    if (r->call)
+        gw_upcall_cancel(r->call);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    for (int i = 0; i < GW_MAX_CHOICES; i++)
+        gw_stream_free(r->streams[i]);
+    if (r->own_scanner)
+        gw_scanner_free(r->sc);
+    gw_ruleset_unref(r->rs);
+    gw_sse_free(&r->parser);
+    gw_buf_free(&r->reply);
+    free(r->body_out);
+    if (r->out)
+        evbuffer_free(r->out);
+    if (r->resume)
+        event_free(r->resume);
+    free(r);
+    gw_worker_request_done(w);
+}
+
+/* The reply is complete (or abandoned): detach from the connection and free. */
+static void req_finish(struct gw_req *r)
+{
+    if (r->conn)
+        evhttp_connection_set_closecb(r->conn, NULL, NULL);
+    r->finished = true;
+    req_free(r);
+}
+
+static void on_close(struct evhttp_connection *conn, void *arg)
+{
+    struct gw_req *r = arg;
+    GW_LOG(GW_LOG_INFO, r->id, "client went away; cancelling the provider call");
+    struct evhttp_request *req = r->req;
+    r->conn = NULL;
+    bool detached = evhttp_request_get_connection(req) == NULL;
+    req_free(r); /* cancels the upstream transfer */
+    if (detached)
+        evhttp_request_free(req); /* libevent leaves a detached request to us */
+}
+
+void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req)
+{
+    struct gw_req *r = w->reqs;
+    while (r && req && r->req != req)
+        r = r->next;
+    if (!r) {
+        if (req)
+            evhttp_send_error(req, 400, NULL);
+        return;
+    }
+    bool started = r->started;
+    req = r->req;
+    if (r->conn)
+        evhttp_connection_set_closecb(r->conn, NULL, NULL);
+    req_free(r);
+    if (started)
+        evhttp_send_reply_end(req);
+    else
+        evhttp_send_error(req, 502, NULL);
+}
+
+/* ---- answering ---- */
+
+static void add_common_headers(struct gw_req *r, enum gw_action verdict)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "x-request-id", r->id);
+    evhttp_add_header(h, "x-guardrail-verdict", gw_action_name(verdict));
+}
+
+static void reply_and_finish(struct gw_req *r, int status, const char *ctype, const char *body,
+                             size_t len, enum gw_action verdict)
+{
+    add_common_headers(r, verdict);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", ctype);
+    evbuffer_add(r->out, body, len);
+    evhttp_send_reply(r->req, status, status == 200 ? "OK" : "Upstream", r->out);
+    req_finish(r);
+}
+
+static void error_and_finish(struct gw_req *r, int status, const char *message, const char *code)
+{
+    const char *type = status >= 500 ? "api_error" : "invalid_request_error";
+    gw_send_error(r->req, r->id, status, message, type, NULL, code);
+    req_finish(r);
+}
+
+static const char *block_message(const struct gw_req *r, const struct gw_rule *rule)
+{
+    return rule && rule->message ? rule->message : cfg_of(r)->block_message;
+}
+
+/* Answers a blocked request without the provider's help: a refusal in the shape the
+ * client asked for, or an error when the config says so. */
+static void answer_block(struct gw_req *r, const struct gw_rule *rule, const char *where)
+{
+    struct gw_buf b = {0};
+    const char *msg = block_message(r, rule);
+    if (cfg_of(r)->block_style == GW_BLOCK_ERROR) {
+        add_common_headers(r, GW_ACTION_BLOCK);
+        char text[512];
+        snprintf(text, sizeof text, "%s (rule %s, %s)", msg, rule ? rule->id : "-", where);
+        gw_send_error(r->req, NULL, 400, text, "invalid_request_error", "messages",
+                      "content_filter");
+        req_finish(r);
+        return;
+    }
+    if (r->stream) {
+        gw_openai_refusal_stream(&b, r->id, r->model, msg);
+        reply_and_finish(r, 200, "text/event-stream", b.data, b.len, GW_ACTION_BLOCK);
+    } else {
+        gw_openai_refusal(&b, r->id, r->model, msg);
+        reply_and_finish(r, 200, "application/json", b.data, b.len, GW_ACTION_BLOCK);
+    }
+    gw_buf_free(&b);
+}
+
+/* ---- screening ---- */
+
+static void record(struct gw_req *r, enum gw_direction dir, const struct gw_finding *f,
+                   const char *text, size_t base)
+{
+    struct gw_incidents *log = r->w->srv->incidents;
+    const struct gw_rule *rule = &r->rs->table.rules[f->rule];
+    GW_LOG(GW_LOG_INFO, r->id, "%s %s: rule %s (%s, %s)", dir == GW_DIR_PROMPT ? "prompt" : "reply",
+           gw_action_name(rule->action), rule->id, gw_category_name(rule->category),
+           gw_severity_name(rule->severity));
+    if (!log)
+        return;
+    struct gw_incident in = {.request_id = r->id,
+                             .direction = dir,
+                             .rule = rule,
+                             .model = r->model,
+                             .tenant = r->tenant,
+                             .match = text ? text + (f->start - base) : "",
+                             .match_len = text ? f->end - f->start : 0};
+    gw_incidents_record(log, &in);
+}
+
+/* Screens the strings at texts in direction dir, rewriting redacted ones in place.
+ * Returns the verdict (block wins), the first blocking rule in *blocker, whether any text
+ * changed in *changed; -1 when scanning failed. */
+static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_direction dir,
+                        const struct gw_rule **blocker, bool *changed)
+{
+    struct gw_worker *w = r->w;
+    enum gw_action verdict = GW_ACTION_ALLOW;
+    *blocker = NULL;
+    *changed = false;
+    for (size_t i = 0; i < texts->n; i++) {
+        const char *t = texts->v[i]->valuestring;
+        size_t len = strlen(t);
+        if (gw_scan(r->sc, t, len, dir, &w->findings) == -1)
+            return -1;
+        for (size_t k = 0; k < w->findings.n; k++)
+            record(r, dir, &w->findings.v[k], t, 0);
+        if (w->findings.verdict > verdict)
+            verdict = w->findings.verdict;
+        if (!*blocker)
+            *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
+        if (w->findings.verdict >= GW_ACTION_REDACT) {
+            gw_buf_reset(&w->tmp);
+            gw_redact(r->rs, t, len, &w->findings, &w->tmp);
+            if (w->tmp.len != len || memcmp(w->tmp.data, t, len) != 0) {
+                gw_openai_set_text(texts->v[i], w->tmp.data);
+                *changed = true;
+            }
+        }
+    }
+    return (int)verdict;
+}
+
+/* ---- streamed replies ---- */
+
+static void on_chunk_flushed(struct evhttp_connection *conn, void *arg)
+{
+    struct gw_req *r = arg;
+    if (r->paused) {
+        static const struct timeval now = {0, 0};
+        evtimer_add(r->resume, &now); /* resume outside libevent's write callback */
+    }
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_req *r = arg;
+    if (r->paused && r->call) {
+        r->paused = false;
+        gw_upcall_pause(r->call, false);
+    }
+}
+
+static void client_write(struct gw_req *r, const char *data, size_t len)
+{
+    if (!r->conn || len == 0)
+        return;
+    evbuffer_add(r->out, data, len);
+    evhttp_send_reply_chunk_with_cb(r->req, r->out, on_chunk_flushed, r);
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->conn);
+    if (bev && r->call && !r->paused &&
+        evbuffer_get_length(bufferevent_get_output(bev)) > cfg_of(r)->max_client_buffer) {
+        r->paused = true; /* a slow client: stop reading from the provider meanwhile */
+        gw_upcall_pause(r->call, true);
+    }
+}
+
+static void start_stream_reply(struct gw_req *r)
+{
+    if (r->started)
+        return;
+    add_common_headers(r, r->prompt_verdict);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_send_reply_start(r->req, 200, "OK");
+    r->started = true;
+}
+
+static void end_stream_reply(struct gw_req *r)
+{
+    evhttp_send_reply_end(r->req);
+    req_finish(r);
+}
+
+static void record_stream_findings(struct gw_req *r, int idx)
+{
+    const struct gw_findings *f = gw_stream_findings(r->streams[idx]);
+    for (; r->recorded[idx] < f->n; r->recorded[idx]++)
+        record(r, GW_DIR_REPLY, &f->v[r->recorded[idx]], NULL, 0);
+}
+
+/* Ends the stream for a block: one final chunk with the rule's message and finish_reason
+ * content_filter, then [DONE]. The caller stops the provider transfer. */
+static void stream_block(struct gw_req *r, int idx)
+{
+    const struct gw_findings *f = gw_stream_findings(r->streams[idx]);
+    const struct gw_rule *rule = gw_findings_blocking_rule(r->rs, f);
+    const char *msg = block_message(r, rule);
+    struct gw_buf b = {0};
+    gw_openai_chunk_event(&b, r->up_id[0] ? r->up_id : r->id, r->model, idx, NULL, msg,
+                          strlen(msg), "content_filter");
+    gw_buf_puts(&b, "data: [DONE]\n\n");
+    client_write(r, b.data, b.len);
+    gw_buf_free(&b);
+    GW_LOG(GW_LOG_INFO, r->id, "stream blocked by rule %s", rule ? rule->id : "-");
+}
+
+/* Fails a stream that already started: a well-formed end carrying an error. */
+static void stream_error(struct gw_req *r, const char *message, const char *code)
+{
+    struct gw_buf b = {0};
+    gw_buf_puts(&b, "data: ");
+    gw_openai_error(&b, message, "api_error", NULL, code);
+    gw_buf_puts(&b, "\n\ndata: [DONE]\n\n");
+    client_write(r, b.data, b.len);
+    gw_buf_free(&b);
+}
+
+/* Feeds (or with data NULL, closes) choice idx's stream; the released text goes to out.
+ * Returns 1 if the stream is now blocked, 0, or -1 if screening failed. */
+static int stream_step(struct gw_req *r, int idx, const char *data, size_t len, struct gw_buf *out)
+{
+    if (!r->streams[idx] && !(r->streams[idx] = gw_stream_open(r->sc)))
+        return -1;
+    int rc = data ? gw_stream_feed(r->streams[idx], data, len, out)
+                  : gw_stream_close(r->streams[idx], out);
+    if (rc == -1)
+        return -1;
+    record_stream_findings(r, idx);
+    return gw_stream_findings(r->streams[idx])->verdict == GW_ACTION_BLOCK;
+}
+
+static int on_sse_event(void *arg, const char *data, size_t len)
+{
+    struct gw_req *r = arg;
+    struct gw_buf *tmp = &r->w->tmp;
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        /* Release what each open stream still holds, then pass [DONE] on. */
+        for (int i = 0; i < GW_MAX_CHOICES; i++) {
+            if (!r->streams[i] || gw_stream_held(r->streams[i]) == 0)
+                continue;
+            gw_buf_reset(tmp);
+            int rc = stream_step(r, i, NULL, 0, tmp);
+            if (rc != 0) {
+                if (rc == 1)
+                    stream_block(r, i);
+                else
+                    stream_error(r, "Screening failed.", "guardrail_error");
+                return -1;
+            }
+            struct gw_buf ev = {0};
+            gw_openai_chunk_event(&ev, r->up_id[0] ? r->up_id : r->id, r->model, i, NULL,
+                                  tmp->data ? tmp->data : "", tmp->len, NULL);
+            client_write(r, ev.data, ev.len);
+            gw_buf_free(&ev);
+        }
+        client_write(r, "data: [DONE]\n\n", 14);
+        r->saw_done = true;
+        return 0;
+    }
+    cJSON *ev = cJSON_ParseWithLength(data, len);
+    if (!ev) {
+        stream_error(r, "The provider sent a stream event that is not JSON.", "provider_error");
+        return -1;
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
+    if (!r->up_id[0] && cJSON_IsString(id))
+        snprintf(r->up_id, sizeof r->up_id, "%s", id->valuestring);
+    cJSON *choices = cJSON_GetObjectItemCaseSensitive(ev, "choices"), *c;
+    bool emit = !cJSON_IsArray(choices) || cJSON_GetArraySize(choices) == 0;
+    int rc = 0;
+    cJSON_ArrayForEach(c, choices)
+    {
+        const cJSON *index = cJSON_GetObjectItemCaseSensitive(c, "index");
+        int idx = cJSON_IsNumber(index) ? index->valueint : 0;
+        if (idx < 0 || idx >= GW_MAX_CHOICES) {
+            rc = -1;
+            break;
+        }
+        cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
+        cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content");
+        const cJSON *finish = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
+        bool finishing = cJSON_IsString(finish);
+        for (const cJSON *k = delta ? delta->child : NULL; k; k = k->next)
+            if (strcmp(k->string, "content") != 0 && !cJSON_IsNull(k))
+                emit = true; /* role, tool calls, refusal: pass on */
+        if (!cfg_of(r)->screen_replies) {
+            emit = true;
+            continue;
+        }
+        gw_buf_reset(tmp);
+        if (cJSON_IsString(content))
+            rc = stream_step(r, idx, content->valuestring, strlen(content->valuestring), tmp);
+        if (rc == 0 && finishing)
+            rc = stream_step(r, idx, NULL, 0, tmp);
+        if (rc != 0) {
+            if (rc == 1)
+                stream_block(r, idx);
+            break;
+        }
+        if (cJSON_IsString(content) || tmp->len > 0) {
+            if (content)
+                gw_openai_set_text(content, tmp->data ? tmp->data : "");
+            else if (delta)
+                cJSON_AddStringToObject(delta, "content", tmp->data ? tmp->data : "");
+        }
+        if (tmp->len > 0 || finishing)
+            emit = true;
+    }
+    if (rc == 0 && emit) {
+        char *s = cJSON_PrintUnformatted(ev);
+        if (s) {
+            client_write(r, "data: ", 6);
+            client_write(r, s, strlen(s));
+            client_write(r, "\n\n", 2);
+            cJSON_free(s);
+        }
+    }
+    cJSON_Delete(ev);
+    if (rc == -1)
+        stream_error(r, "Screening the reply failed; the gateway fails closed.", "guardrail_error");
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- the provider call ---- */
+
+static void on_up_headers(void *arg, long status, const char *content_type)
+{
+    struct gw_req *r = arg;
+    r->status = status;
+    snprintf(r->content_type, sizeof r->content_type, "%s",
+             content_type ? content_type : "application/json");
+    r->sse = status >= 200 && status < 300 && content_type &&
+             strncmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough;
+    if (r->sse)
+        start_stream_reply(r);
+}
+
+static int on_up_data(void *arg, const char *data, size_t len)
+{
+    struct gw_req *r = arg;
+    if (r->sse)
+        return gw_sse_feed(&r->parser, data, len, on_sse_event, r);
+    if (r->reply.len + len > GW_MAX_REPLY_BYTES)
+        return -1;
+    return gw_buf_append(&r->reply, data, len);
+}
+
+static void finish_plain_reply(struct gw_req *r)
+{
+    const struct gw_config *cfg = cfg_of(r);
+    bool ok = r->status >= 200 && r->status < 300;
+    if (!ok || r->passthrough || !cfg->screen_replies) {
+        /* The provider's own answer (its errors included) goes back as it came. */
+        enum gw_action v = r->passthrough ? GW_ACTION_ALLOW : r->prompt_verdict;
+        reply_and_finish(r, (int)r->status, r->content_type, r->reply.data ? r->reply.data : "",
+                         r->reply.len, v);
+        return;
+    }
+    struct gw_text_refs texts = {0};
+    cJSON *root = gw_openai_parse_reply(r->reply.data ? r->reply.data : "", r->reply.len, &texts);
+    if (!root) {
+        if (cfg->fail_mode == GW_FAIL_OPEN)
+            reply_and_finish(r, (int)r->status, r->content_type, r->reply.data, r->reply.len,
+                             r->prompt_verdict);
+        else
+            error_and_finish(r, 502, "The provider's reply is not JSON; it cannot be screened.",
+                             "provider_error");
+        return;
+    }
+    const struct gw_rule *blocker;
+    bool changed;
+    int verdict = screen_texts(r, &texts, GW_DIR_REPLY, &blocker, &changed);
+    if (verdict == -1 && cfg->fail_mode == GW_FAIL_CLOSED) {
+        error_and_finish(r, 503, "Screening the reply failed; the gateway fails closed.",
+                         "guardrail_error");
+    } else if (verdict == GW_ACTION_BLOCK) {
+        answer_block(r, blocker, "reply");
+    } else {
+        enum gw_action v = verdict > (int)r->prompt_verdict ? (enum gw_action)verdict
+                                                             : r->prompt_verdict;
+        if (changed) {
+            char *s = cJSON_PrintUnformatted(root);
+            reply_and_finish(r, (int)r->status, "application/json", s, strlen(s), v);
+            cJSON_free(s);
+        } else {
+            reply_and_finish(r, (int)r->status, r->content_type, r->reply.data, r->reply.len, v);
+        }
+    }
+    cJSON_Delete(root);
+    gw_text_refs_free(&texts);
+}
+
+static void on_up_done(void *arg, CURLcode result, long status)
+{
+    struct gw_req *r = arg;
+    r->call = NULL; /* freed by the upstream module after this returns */
+    if (r->started) {
+        if (result != CURLE_OK && result != CURLE_WRITE_ERROR) {
+            GW_LOG(GW_LOG_WARN, r->id, "provider stream ended early: %s",
+                   curl_easy_strerror(result));
+            stream_error(r, "The provider's stream ended early.", "provider_stream_error");
+        } else if (result == CURLE_OK && !r->saw_done) {
+            on_sse_event(r, "[DONE]", 6);
+        }
+        end_stream_reply(r);
+        return;
+    }
+    if (result == CURLE_OPERATION_TIMEDOUT) {
+        GW_LOG(GW_LOG_WARN, r->id, "provider timeout");
+        error_and_finish(r, 504, "The provider did not answer in time.", "provider_timeout");
+    } else if (result != CURLE_OK) {
+        GW_LOG(GW_LOG_WARN, r->id, "provider unreachable: %s", curl_easy_strerror(result));
+        char msg[256];
+        snprintf(msg, sizeof msg, "The provider could not be reached: %s.",
+                 curl_easy_strerror(result));
+        error_and_finish(r, 502, msg, "provider_unavailable");
+    } else {
+        finish_plain_reply(r);
+    }
+}
+
+static const struct gw_upcall_ops up_ops = {on_up_headers, on_up_data, on_up_done};
+
+static struct curl_slist *provider_headers(struct gw_req *r, bool json)
+{
+    const struct gw_config *cfg = cfg_of(r);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+    struct curl_slist *h = NULL;
+    char line[4096];
+    if (json)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    if (cfg->provider.api_key) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", cfg->provider.api_key);
+        h = curl_slist_append(h, line);
+    } else if (evhttp_find_header(in, "Authorization")) {
+        snprintf(line, sizeof line, "Authorization: %s", evhttp_find_header(in, "Authorization"));
+        h = curl_slist_append(h, line);
+    }
+    static const char *const forward[] = {"OpenAI-Organization", "OpenAI-Project", "Accept"};
+    for (size_t i = 0; i < sizeof forward / sizeof forward[0]; i++) {
+        const char *v = evhttp_find_header(in, forward[i]);
+        if (v) {
+            snprintf(line, sizeof line, "%s: %s", forward[i], v);
+            h = curl_slist_append(h, line);
+        }
+    }
+    snprintf(line, sizeof line, "x-request-id: %s", r->id);
+    return curl_slist_append(h, line);
+}
+
+static void call_provider(struct gw_req *r, const char *url, const char *body, size_t len)
+{
+    const struct gw_provider *p = &cfg_of(r)->provider;
+    struct curl_slist *h = provider_headers(r, body != NULL);
+    r->call = gw_upstream_start(r->w->up, url, h, body, len, p->connect_timeout_ms,
+                                p->timeout_ms, &up_ops, r);
+    curl_slist_free_all(h);
+    if (!r->call)
+        error_and_finish(r, 502, "The provider call could not be started.", "provider_unavailable");
+}
+
+void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
+{
+    const struct gw_config *cfg = w->srv->cfg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char err[320];
+    if (len > cfg->max_body_bytes) {
+        snprintf(err, sizeof err, "The request body is %zu bytes; this gateway accepts at most %zu.",
+                 len, cfg->max_body_bytes);
+        gw_send_error(req, reqid, 413, err, "invalid_request_error", NULL, "request_too_large");
+        return;
+    }
+    if (w->draining) {
+        gw_send_error(req, reqid, 503, "The gateway is shutting down.", "api_error", NULL,
+                      "shutting_down");
+        return;
+    }
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    struct gw_chat_request cr;
+    const char *param;
+    if (gw_openai_parse_request(&cr, body, len, cfg->screen_roles, err, sizeof err, &param) == -1) {
+        gw_openai_request_free(&cr);
+        gw_send_error(req, reqid, 400, err, "invalid_request_error", param, "invalid_request");
+        return;
+    }
+    struct gw_req *r = req_new(w, req, reqid);
+    if (!r) {
+        gw_openai_request_free(&cr);
+        gw_send_error(req, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
+        return;
+    }
+    r->stream = cr.stream;
+    snprintf(r->model, sizeof r->model, "%s", cr.model);
+
+    const struct gw_rule *blocker;
+    bool changed;
+    int verdict = screen_texts(r, &cr.texts, GW_DIR_PROMPT, &blocker, &changed);
+    if (verdict == -1) {
+        if (cfg->fail_mode == GW_FAIL_CLOSED) {
+            gw_openai_request_free(&cr);
+            error_and_finish(r, 503, "Screening the prompt failed; the gateway fails closed.",
+                             "guardrail_error");
+            return;
+        }
+        verdict = GW_ACTION_ALLOW;
+        changed = false;
+    }
+    r->prompt_verdict = (enum gw_action)verdict;
+    if (verdict == GW_ACTION_BLOCK) {
+        gw_openai_request_free(&cr);
+        answer_block(r, blocker, "prompt");
+        return;
+    }
+    if (changed)
+        r->body_out = cJSON_PrintUnformatted(cr.root); /* only when something was redacted */
+    gw_openai_request_free(&cr);
+    if (r->body_out)
+        call_provider(r, w->srv->chat_url, r->body_out, strlen(r->body_out));
+    else
+        call_provider(r, w->srv->chat_url, body, len); /* the client's bytes, not copied */
+}
+
+void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const char *reqid,
+                          const char *path)
+{
+    const struct gw_config *cfg = w->srv->cfg;
+    struct gw_req *r = req_new(w, req, reqid);
+    if (!r) {
+        gw_send_error(req, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
+        return;
+    }
+    r->passthrough = true;
+    const char *rest = strncmp(path, "/v1/", 4) == 0 ? path + 3 : path;
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", cfg->provider.base_url, rest);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    bool has_body = evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+                    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD;
+    call_provider(r, url, has_body ? (const char *)evbuffer_pullup(in, -1) : NULL, len);
+}
+
+bool gw_proxy_uses_scanner(const struct gw_worker *w, const gw_scanner *sc)
+{
+    for (const struct gw_req *r = w->reqs; r; r = r->next)
+        if (r->sc == sc)
+            return true;
+    return false;
+}

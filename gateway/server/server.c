@@ -1,0 +1,434 @@
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapters/openai.h"
+#include "util/json.h"
+#include "util/log.h"
+
+void gw_send_error(struct evhttp_request *req, const char *reqid, int status, const char *message,
+                   const char *type, const char *param, const char *code)
+{
+    struct gw_buf b = {0};
+    gw_openai_error(&b, message, type, param, code);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    if (reqid)
+        evhttp_add_header(h, "x-request-id", reqid);
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, b.data, b.len);
+    static const char *const reasons[] = {[400] = "Bad Request", [401] = "Unauthorized",
+                                          [403] = "Forbidden",   [404] = "Not Found",
+                                          [405] = "Method Not Allowed",
+                                          [413] = "Payload Too Large",
+                                          [500] = "Internal Server Error",
+                                          [502] = "Bad Gateway",
+                                          [503] = "Service Unavailable",
+                                          [504] = "Gateway Timeout"};
+    const char *reason = status > 0 && status < 505 && reasons[status] ? reasons[status] : "Error";
+    evhttp_send_reply(req, status, reason, out);
+    evbuffer_free(out);
+    gw_buf_free(&b);
+}
+
+static void free_retired(struct gw_worker *w);
+
+static void send_json(struct evhttp_request *req, int status, const char *reason, const char *json)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, json, strlen(json));
+    evhttp_send_reply(req, status, reason, out);
+    evbuffer_free(out);
+}
+
+/* The client's own x-request-id when it is short and printable, else a fresh one. */
+static void request_id(struct gw_worker *w, struct evhttp_request *req, char *out, size_t outlen)
+{
+    const char *given = evhttp_find_header(evhttp_request_get_input_headers(req), "x-request-id");
+    if (given && *given && strlen(given) < outlen && strlen(given) <= 64) {
+        bool ok = true;
+        for (const char *p = given; *p && ok; p++)
+            ok = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+        if (ok) {
+            snprintf(out, outlen, "%s", given);
+            return;
+        }
+    }
+    /* xorshift64*: ids need to be unique, not secret */
+    w->rng ^= w->rng >> 12;
+    w->rng ^= w->rng << 25;
+    w->rng ^= w->rng >> 27;
+    snprintf(out, outlen, "%016llx", (unsigned long long)(w->rng * 2685821657736338717ULL));
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct gw_worker *w = arg;
+    const char *uri = evhttp_request_get_uri(req);
+    if (!uri) {
+        /* libevent 2.1 calls back again, with no URI, when the connection of a request in
+         * flight failed: end that request's upstream call. */
+        gw_proxy_abort(w, req);
+        return;
+    }
+    char reqid[72];
+    request_id(w, req, reqid, sizeof reqid);
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    if (!path || !*path)
+        path = "/";
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    const struct gw_config *cfg = w->srv->cfg;
+
+    if (strcmp(path, "/healthz") == 0) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "x-request-id", reqid);
+        send_json(req, 200, "OK", "{\"status\":\"ok\"}");
+        return;
+    }
+    if (strcmp(path, "/readyz") == 0) {
+        bool ready = w->rs && atomic_load(&w->srv->running) == w->srv->nworkers && !w->draining;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "x-request-id", reqid);
+        if (ready)
+            send_json(req, 200, "OK", "{\"status\":\"ready\"}");
+        else
+            send_json(req, 503, "Service Unavailable", "{\"status\":\"not ready\"}");
+        return;
+    }
+    if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/chat/completions") == 0) {
+        if (cmd != EVHTTP_REQ_POST) {
+            gw_send_error(req, reqid, 405, "Use POST for /v1/chat/completions.",
+                          "invalid_request_error", NULL, "method_not_allowed");
+            return;
+        }
+        gw_proxy_chat(w, req, reqid);
+        return;
+    }
+    static const struct {
+        enum evhttp_cmd_type cmd;
+        const char *name;
+    } methods[] = {{EVHTTP_REQ_GET, "GET"},       {EVHTTP_REQ_POST, "POST"},
+                   {EVHTTP_REQ_DELETE, "DELETE"}, {EVHTTP_REQ_PUT, "PUT"},
+                   {EVHTTP_REQ_HEAD, "HEAD"},     {EVHTTP_REQ_PATCH, "PATCH"}};
+    const char *method = "?";
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (methods[i].cmd == cmd)
+            method = methods[i].name;
+    for (size_t i = 0; i < cfg->n_passthrough; i++) {
+        if (strcmp(cfg->passthrough[i].method, method) == 0 &&
+            strcmp(cfg->passthrough[i].path, path) == 0) {
+            gw_proxy_passthrough(w, req, reqid, path);
+            return;
+        }
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, "Unknown request URL: %s %.200s. This gateway serves POST "
+                              "/v1/chat/completions.", method, path);
+    gw_send_error(req, reqid, 404, msg, "invalid_request_error", NULL, "unknown_url");
+}
+
+/* Runs on the worker when another thread activated w->wake: swap rules, or drain. */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    struct gw_ruleset *next = w->next_rs;
+    bool drain = w->drain_requested;
+    w->next_rs = NULL;
+    pthread_mutex_unlock(&w->mu);
+    if (next) {
+        gw_scanner *sc = gw_scanner_new(next);
+        struct gw_retired *old = calloc(1, sizeof *old);
+        if (sc && old) {
+            /* Requests in flight keep their ruleset reference and their scanner (and the
+             * streams opened on it): the old scanner is freed when the last one ends. */
+            old->scanner = w->scanner;
+            old->next = w->retired;
+            w->retired = old;
+            gw_ruleset_unref(w->rs);
+            w->scanner = sc;
+            w->rs = next;
+            free_retired(w);
+        } else {
+            gw_scanner_free(sc);
+            free(old);
+            gw_ruleset_unref(next);
+        }
+    }
+    if (drain && !w->draining) {
+        w->draining = true;
+        if (w->bound) {
+            evhttp_del_accept_socket(w->http, w->bound);
+            w->bound = NULL;
+        }
+    }
+    if (w->draining && w->inflight == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+/* Frees the retired scanners no request in flight uses any more. */
+static void free_retired(struct gw_worker *w)
+{
+    for (struct gw_retired **p = &w->retired; *p;) {
+        struct gw_retired *e = *p;
+        if (gw_proxy_uses_scanner(w, e->scanner)) {
+            p = &e->next;
+            continue;
+        }
+        *p = e->next;
+        gw_scanner_free(e->scanner);
+        free(e);
+    }
+}
+
+void gw_worker_request_done(struct gw_worker *w)
+{
+    if (w->retired)
+        free_retired(w);
+    w->inflight--;
+    if (w->draining && w->inflight == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+    struct gw_worker *w = arg;
+    atomic_fetch_add(&w->srv->running, 1);
+    event_base_dispatch(w->base);
+    atomic_fetch_sub(&w->srv->running, 1);
+    return NULL;
+}
+
+static int listen_socket(const char *host, int port, int *bound_port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0) {
+        GW_LOG(GW_LOG_ERROR, NULL, "listen: cannot resolve '%s'", host);
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 || listen(fd, 1024) == -1) {
+        GW_LOG(GW_LOG_ERROR, NULL, "listen on %s:%d: %s", host, port, strerror(errno));
+        if (fd != -1)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static int worker_init(struct gw_server *srv, struct gw_worker *w, int index, struct gw_ruleset *rs)
+{
+    const struct gw_config *cfg = srv->cfg;
+    w->srv = srv;
+    w->index = index;
+    pthread_mutex_init(&w->mu, NULL);
+    if (getrandom(&w->rng, sizeof w->rng, 0) != sizeof w->rng || w->rng == 0)
+        w->rng = 0x9e3779b97f4a7c15ULL + (uint64_t)index + (uint64_t)time(NULL);
+    w->base = event_base_new();
+    w->http = w->base ? evhttp_new(w->base) : NULL;
+    w->up = w->base ? gw_upstream_new(w->base) : NULL;
+    w->wake = w->base ? event_new(w->base, -1, 0, on_wake, w) : NULL;
+    w->rs = gw_ruleset_ref(rs);
+    w->scanner = gw_scanner_new(rs);
+    if (!w->http || !w->up || !w->wake || !w->scanner)
+        return -1;
+    /* evhttp reads the whole body before calling back. It answers bodies past this hard
+     * cap itself; between the configured limit and the cap we answer in OpenAI's shape. */
+    size_t cap = cfg->max_body_bytes * 2 > cfg->max_body_bytes + (1 << 20)
+                     ? cfg->max_body_bytes * 2
+                     : cfg->max_body_bytes + (1 << 20);
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)cap);
+    evhttp_set_max_headers_size(w->http, 64 * 1024);
+    evhttp_set_timeout(w->http, cfg->idle_timeout_s);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(w->http, on_request, w);
+    int port;
+    int fd = listen_socket(cfg->listen_host, srv->port ? srv->port : cfg->listen_port, &port);
+    if (fd == -1)
+        return -1;
+    srv->port = port;
+    w->bound = evhttp_accept_socket_with_handle(w->http, fd);
+    return w->bound ? 0 : -1;
+}
+
+int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_ruleset *rs)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = cfg;
+    evthread_use_pthreads();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -1;
+    size_t n = strlen(cfg->provider.base_url) + sizeof "/chat/completions";
+    srv->chat_url = malloc(n);
+    snprintf(srv->chat_url, n, "%s/chat/completions", cfg->provider.base_url);
+    if (cfg->incident_log) {
+        srv->incidents = gw_incidents_open(cfg->incident_log, cfg->hash_key);
+        if (!srv->incidents)
+            return -1;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    srv->nworkers = cfg->workers > 0 ? cfg->workers : (int)(cores > 0 ? cores : 1);
+    srv->workers = calloc((size_t)srv->nworkers, sizeof *srv->workers);
+    if (!srv->workers)
+        return -1;
+    for (int i = 0; i < srv->nworkers; i++)
+        if (worker_init(srv, &srv->workers[i], i, rs) == -1)
+            return -1;
+    return 0;
+}
+
+static struct gw_server *signal_srv;
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct event_base *main_base = arg;
+    struct gw_server *srv = signal_srv;
+    if (sig == SIGUSR1) {
+        GW_LOG(GW_LOG_INFO, NULL, "SIGUSR1: reopening the incident log");
+        gw_incidents_reopen(srv->incidents);
+        return;
+    }
+    if (sig == SIGHUP) {
+        struct gw_errors errs = {0};
+        struct gw_ruleset *rs = NULL;
+        if (gw_ruleset_load((const char *const *)srv->cfg->rules, srv->cfg->n_rules, &rs,
+                            &errs) == -1) {
+            for (size_t i = 0; i < errs.n; i++)
+                GW_LOG(GW_LOG_ERROR, NULL, "reload: %s", errs.msgs[i]);
+            GW_LOG(GW_LOG_ERROR, NULL, "SIGHUP: the new rules did not load; keeping the old");
+            gw_errors_free(&errs);
+            return;
+        }
+        GW_LOG(GW_LOG_INFO, NULL, "SIGHUP: rules reloaded (%zu rules)", rs->table.n_rules);
+        for (int i = 0; i < srv->nworkers; i++) {
+            struct gw_worker *w = &srv->workers[i];
+            pthread_mutex_lock(&w->mu);
+            gw_ruleset_unref(w->next_rs);
+            w->next_rs = gw_ruleset_ref(rs);
+            pthread_mutex_unlock(&w->mu);
+            event_active(w->wake, 0, 0);
+        }
+        gw_ruleset_unref(rs);
+        return;
+    }
+    GW_LOG(GW_LOG_INFO, NULL, "%s: draining requests in flight (at most %d s)",
+           sig == SIGTERM ? "SIGTERM" : "SIGINT", srv->cfg->drain_timeout_s);
+    for (int i = 0; i < srv->nworkers; i++) {
+        struct gw_worker *w = &srv->workers[i];
+        pthread_mutex_lock(&w->mu);
+        w->drain_requested = true;
+        pthread_mutex_unlock(&w->mu);
+        event_active(w->wake, 0, 0);
+    }
+    event_base_loopexit(main_base, NULL);
+}
+
+int gw_server_run(struct gw_server *srv)
+{
+    struct event_base *main_base = event_base_new();
+    signal_srv = srv;
+    signal(SIGPIPE, SIG_IGN);
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    struct event *sev[4];
+    for (int i = 0; i < 4; i++) {
+        sev[i] = evsignal_new(main_base, sigs[i], on_signal, main_base);
+        event_add(sev[i], NULL);
+    }
+    for (int i = 0; i < srv->nworkers; i++)
+        pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]);
+    const struct gw_config *cfg = srv->cfg;
+    GW_LOG(GW_LOG_INFO, NULL, "listening on http://%s:%d with %d worker%s; provider %s (%s)",
+           cfg->listen_host, srv->port, srv->nworkers, srv->nworkers == 1 ? "" : "s",
+           cfg->provider.name, cfg->provider.base_url);
+    event_base_dispatch(main_base);
+
+    /* Drain: wait for the workers, at most drain_timeout_s, then stop them anyway. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += cfg->drain_timeout_s;
+    for (;;) {
+        if (atomic_load(&srv->running) == 0)
+            break;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > deadline.tv_sec ||
+            (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+            GW_LOG(GW_LOG_WARN, NULL, "drain timeout: stopping with requests in flight");
+            for (int i = 0; i < srv->nworkers; i++)
+                event_base_loopbreak(srv->workers[i].base);
+            break;
+        }
+        usleep(10 * 1000);
+    }
+    for (int i = 0; i < srv->nworkers; i++)
+        pthread_join(srv->workers[i].thread, NULL);
+    for (int i = 0; i < 4; i++)
+        event_free(sev[i]);
+    event_base_free(main_base);
+    GW_LOG(GW_LOG_INFO, NULL, "stopped");
+    return 0;
+}
+
+void gw_server_free(struct gw_server *srv)
+{
+    for (int i = 0; srv->workers && i < srv->nworkers; i++) {
+        struct gw_worker *w = &srv->workers[i];
+        while (w->reqs)
+            gw_proxy_abort(w, NULL);
+        gw_upstream_free(w->up);
+        if (w->http)
+            evhttp_free(w->http);
+        if (w->wake)
+            event_free(w->wake);
+        gw_scanner_free(w->scanner);
+        while (w->retired) {
+            struct gw_retired *e = w->retired;
+            w->retired = e->next;
+            gw_scanner_free(e->scanner);
+            free(e);
+        }
+        gw_ruleset_unref(w->rs);
+        gw_ruleset_unref(w->next_rs);
+        gw_findings_free(&w->findings);
+        gw_buf_free(&w->tmp);
+        if (w->base)
+            event_base_free(w->base);
+        pthread_mutex_destroy(&w->mu);
+    }
+    free(srv->workers);
+    gw_incidents_close(srv->incidents);
+    free(srv->chat_url);
+    curl_global_cleanup();
+    memset(srv, 0, sizeof *srv);
+}

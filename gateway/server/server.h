@@ -1,0 +1,87 @@
+/* The gateway server: N worker threads, each with its own event_base, an evhttp on a
+ * SO_REUSEPORT listener, a libcurl multi handle on the same base, and its own scanner.
+ * Workers share nothing but the immutable ruleset (by reference count) and the incident
+ * queue. */
+#ifndef GW_SERVER_SERVER_H
+#define GW_SERVER_SERVER_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "incidents/incidents.h"
+#include "screen/scan.h"
+#include "upstream/upstream.h"
+#include "util/buf.h"
+
+struct gw_server;
+struct gw_req;
+
+struct gw_retired {
+    struct gw_retired *next;
+    gw_scanner *scanner;
+};
+
+struct gw_worker {
+    struct gw_server *srv;
+    int index;
+    pthread_t thread;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct gw_upstream *up;
+    struct gw_ruleset *rs; /* this worker's reference to the current rules */
+    gw_scanner *scanner;
+    struct event *wake; /* activated from other threads: reload, drain */
+    struct gw_req *reqs; /* requests in flight, in a list */
+    size_t inflight;
+    bool draining;
+    uint64_t rng;
+    struct gw_retired *retired; /* scanners of replaced rules, freed when unused */
+    struct gw_findings findings; /* reused per scan */
+    struct gw_buf tmp;           /* reused per scan */
+    /* set by other threads, read when wake fires */
+    pthread_mutex_t mu;
+    struct gw_ruleset *next_rs;
+    bool drain_requested;
+};
+
+struct gw_server {
+    struct gw_config *cfg;
+    struct gw_incidents *incidents;
+    char *chat_url; /* provider base URL + /chat/completions */
+    int nworkers;
+    struct gw_worker *workers;
+    atomic_int running; /* workers whose loop is running */
+    int listen_fd0;
+    int port;
+};
+
+/* Builds the server: loads the rules, binds the listeners. Returns 0 or -1 (logged). */
+int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_ruleset *rs);
+/* Runs until SIGTERM/SIGINT (then drains, bounded) and returns 0. */
+int gw_server_run(struct gw_server *srv);
+void gw_server_free(struct gw_server *srv);
+
+/* ---- shared with proxy.c ---- */
+
+/* Sends an OpenAI-shaped error and finishes the request. */
+void gw_send_error(struct evhttp_request *req, const char *reqid, int status, const char *message,
+                   const char *type, const char *param, const char *code);
+/* Handles POST /v1/chat/completions. */
+void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid);
+/* Forwards a passthrough request unscreened. */
+void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const char *reqid,
+                          const char *path);
+/* The client's connection closed, or evhttp re-dispatched a failed request to us: ends
+ * the request's upstream call and frees it. */
+void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req);
+/* Whether a request in flight still uses sc (after a reload). */
+bool gw_proxy_uses_scanner(const struct gw_worker *w, const gw_scanner *sc);
+/* A worker reports a request done (for draining, and freeing retired scanners). */
+void gw_worker_request_done(struct gw_worker *w);
+
+#endif

@@ -1,0 +1,249 @@
+#include "upstream/upstream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+
+struct gw_upstream {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    size_t active;
+    struct gw_upcall *calls; /* in flight, so that free can cancel them */
+};
+
+struct gw_upcall {
+    struct gw_upstream *u;
+    struct gw_upcall *prev, *next;
+    CURL *easy;
+    struct curl_slist *headers;
+    const struct gw_upcall_ops *ops;
+    void *arg;
+    bool headers_done;
+    bool paused;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Per socket: one persistent event, re-armed when curl changes what it waits for. */
+struct sockinfo {
+    struct event *ev;
+};
+
+static void unlink_call(struct gw_upcall *c)
+{
+    struct gw_upstream *u = c->u;
+    curl_multi_remove_handle(u->multi, c->easy);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        u->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    u->active--;
+}
+
+static void check_multi_info(struct gw_upstream *u)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(u->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct gw_upcall *c = NULL;
+        long status = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+        CURLcode result = msg->data.result;
+        unlink_call(c);
+        if (!c->headers_done && result == CURLE_OK) {
+            char *ct = NULL;
+            curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+            c->headers_done = true;
+            c->ops->on_headers(c->arg, status, ct);
+        }
+        c->ops->on_done(c->arg, result, status);
+        curl_easy_cleanup(c->easy);
+        curl_slist_free_all(c->headers);
+        free(c);
+    }
+}
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_upstream *u = arg;
+    int running;
+    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    curl_multi_socket_action(u->multi, fd, action, &running);
+    check_multi_info(u);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_upstream *u = arg;
+    int running;
+    curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi_info(u);
+}
+
+/* CURLMOPT_TIMERFUNCTION: only arm or delete the timer; never call curl from here. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+    struct gw_upstream *u = arg;
+    if (timeout_ms < 0) {
+        evtimer_del(u->timer);
+    } else {
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        evtimer_add(u->timer, &tv);
+    }
+    return 0;
+}
+
+/* CURLMOPT_SOCKETFUNCTION */
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
+{
+    struct gw_upstream *u = arg;
+    struct sockinfo *si = sockp;
+    if (what == CURL_POLL_REMOVE) {
+        if (si) {
+            event_free(si->ev);
+            free(si);
+            curl_multi_assign(u->multi, s, NULL);
+        }
+        return 0;
+    }
+    short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+                 ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    if (!si) {
+        si = calloc(1, sizeof *si);
+        if (!si)
+            return -1;
+        curl_multi_assign(u->multi, s, si);
+    } else {
+        event_free(si->ev);
+    }
+    si->ev = event_new(u->base, s, kind, on_socket_event, u);
+    event_add(si->ev, NULL);
+    return 0;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
+{
+    struct gw_upcall *c = arg;
+    size_t len = size * n;
+    if (!c->headers_done) {
+        long status = 0;
+        char *ct = NULL;
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+        c->headers_done = true;
+        c->ops->on_headers(c->arg, status, ct);
+    }
+    return c->ops->on_data(c->arg, ptr, len) == 0 ? len : 0;
+}
+
+struct gw_upstream *gw_upstream_new(struct event_base *base)
+{
+    struct gw_upstream *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->base = base;
+    u->multi = curl_multi_init();
+    u->timer = evtimer_new(base, on_timer, u);
+    if (!u->multi || !u->timer) {
+        gw_upstream_free(u);
+        return NULL;
+    }
+    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
+    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
+    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
+    return u;
+}
+
+void gw_upstream_free(struct gw_upstream *u)
+{
+    if (!u)
+        return;
+    while (u->calls)
+        gw_upcall_cancel(u->calls);
+    if (u->multi)
+        curl_multi_cleanup(u->multi);
+    if (u->timer)
+        event_free(u->timer);
+    free(u);
+}
+
+size_t gw_upstream_active(const struct gw_upstream *u)
+{
+    return u->active;
+}
+
+struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
+                                    const struct curl_slist *headers, const char *body, size_t len,
+                                    long connect_timeout_ms, long timeout_ms,
+                                    const struct gw_upcall_ops *ops, void *arg)
+{
+    struct gw_upcall *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->u = u;
+    c->ops = ops;
+    c->arg = arg;
+    c->easy = curl_easy_init();
+    if (!c->easy)
+        goto fail;
+    for (const struct curl_slist *h = headers; h; h = h->next)
+        c->headers = curl_slist_append(c->headers, h->data);
+    c->headers = curl_slist_append(c->headers, "Expect:");
+    CURL *e = c->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL); /* pass bytes as they come */
+    if (body) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: see upstream.h */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    if (curl_multi_add_handle(u->multi, e) != CURLM_OK)
+        goto fail;
+    c->next = u->calls;
+    if (u->calls)
+        u->calls->prev = c;
+    u->calls = c;
+    u->active++;
+    return c;
+fail:
+    curl_easy_cleanup(c->easy);
+    curl_slist_free_all(c->headers);
+    free(c);
+    return NULL;
+}
+
+void gw_upcall_cancel(struct gw_upcall *c)
+{
+    if (!c)
+        return;
+    unlink_call(c);
+    curl_easy_cleanup(c->easy);
+    curl_slist_free_all(c->headers);
+    free(c);
+}
+
+void gw_upcall_pause(struct gw_upcall *c, bool paused)
+{
+    if (c->paused == paused)
+        return;
+    c->paused = paused;
+    curl_easy_pause(c->easy, paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+}

@@ -1,0 +1,44 @@
+/* Calls to the provider: one libcurl multi handle per worker, driven by the worker's
+ * event_base (the multi_socket_action pattern of libcurl's hiperfifo example). The multi
+ * handle keeps connections to the provider alive and reuses them. Only the owning worker
+ * thread may touch an upstream or its calls. */
+#ifndef GW_UPSTREAM_UPSTREAM_H
+#define GW_UPSTREAM_UPSTREAM_H
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct gw_upstream;
+struct gw_upcall;
+
+struct gw_upcall_ops {
+    /* Response headers are complete. */
+    void (*on_headers)(void *arg, long status, const char *content_type);
+    /* Body bytes. Return 0 to go on, -1 to end the transfer (on_done follows with
+     * CURLE_WRITE_ERROR). */
+    int (*on_data)(void *arg, const char *data, size_t len);
+    /* The transfer ended; the call is freed right after this returns. */
+    void (*on_done)(void *arg, CURLcode result, long status);
+};
+
+struct gw_upstream *gw_upstream_new(struct event_base *base);
+/* Cancels every call still running (without callbacks) and frees. */
+void gw_upstream_free(struct gw_upstream *u);
+
+/* Starts a POST (body != NULL) or GET. headers are copied; the body is NOT: it must stay
+ * valid until on_done has run or the call is cancelled (the proxy hands the request's own
+ * buffer, so an unchanged body is never copied). Returns the call, or NULL. */
+struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
+                                    const struct curl_slist *headers, const char *body, size_t len,
+                                    long connect_timeout_ms, long timeout_ms,
+                                    const struct gw_upcall_ops *ops, void *arg);
+/* Stops a call from outside its callbacks; no callback runs afterwards. */
+void gw_upcall_cancel(struct gw_upcall *c);
+/* Pauses or resumes receiving (back-pressure from a slow client). */
+void gw_upcall_pause(struct gw_upcall *c, bool paused);
+/* Calls in flight. */
+size_t gw_upstream_active(const struct gw_upstream *u);
+
+#endif

@@ -1,0 +1,543 @@
+/* The streaming scanner: whatever the chunking, a stream finds exactly what block mode
+ * finds, and what it releases, put together, is block mode's redacted text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "screen/rules.h"
+#include "screen/ruleset.h"
+#include "screen/scan.h"
+
+/* ---- helpers ---- */
+
+static struct gw_ruleset *compile(const char *yaml)
+{
+    struct gw_rule_table t = {0};
+    struct gw_errors e = {0};
+    int rc = gw_rules_load_string(&t, "stream.yaml", yaml, strlen(yaml), &e);
+    for (size_t i = 0; i < e.n; i++)
+        print_message("  error: %s\n", e.msgs[i]);
+    assert_int_equal(rc, 0);
+    struct gw_ruleset *rs = NULL;
+    rc = gw_ruleset_compile(&t, &rs, &e);
+    for (size_t i = 0; i < e.n; i++)
+        print_message("  error: %s\n", e.msgs[i]);
+    assert_int_equal(rc, 0);
+    gw_errors_free(&e);
+    return rs;
+}
+
+static int cmp_finding(const void *a, const void *b)
+{
+    const struct gw_finding *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->end != y->end)
+        return x->end > y->end ? -1 : 1;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+/* True when s[0..n) does not end inside a UTF-8 sequence. */
+static int ends_on_utf8_boundary(const char *s, size_t n)
+{
+    size_t k = 0;
+    while (k < 4 && k < n && ((unsigned char)s[n - 1 - k] & 0xC0) == 0x80)
+        k++;
+    if (k == n)
+        return k == 0;
+    unsigned char lead = (unsigned char)s[n - 1 - k];
+    size_t want = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
+    return want == k + 1;
+}
+
+/* What block mode says about a text, in reply direction. */
+struct ref {
+    const char *text;
+    size_t len;
+    bool utf8; /* the text is valid UTF-8: every released piece must end on a boundary */
+    struct gw_findings f;
+    struct gw_buf out;    /* gw_redact of the whole text */
+    struct gw_buf prefix; /* when blocked: gw_redact of the text before the block */
+    size_t block_start;
+};
+
+static void ref_make(gw_scanner *sc, const char *text, size_t len, bool utf8, struct ref *r)
+{
+    const struct gw_ruleset *rs = gw_scanner_ruleset(sc);
+    memset(r, 0, sizeof *r);
+    r->text = text;
+    r->len = len;
+    r->utf8 = utf8;
+    assert_int_equal(gw_scan(sc, text, len, GW_DIR_REPLY, &r->f), 0);
+    assert_int_equal(gw_redact(rs, text, len, &r->f, &r->out), 0);
+    if (r->f.n > 1)
+        qsort(r->f.v, r->f.n, sizeof *r->f.v, cmp_finding);
+    r->block_start = len;
+    for (size_t i = 0; i < r->f.n; i++)
+        if (rs->table.rules[r->f.v[i].rule].action == GW_ACTION_BLOCK &&
+            r->f.v[i].start < r->block_start)
+            r->block_start = r->f.v[i].start;
+    assert_int_equal(gw_redact(rs, text, r->block_start, &r->f, &r->prefix), 0);
+}
+
+static void ref_free(struct ref *r)
+{
+    gw_findings_free(&r->f);
+    gw_buf_free(&r->out);
+    gw_buf_free(&r->prefix);
+}
+
+static void describe(const size_t *cuts, size_t n)
+{
+    print_message("  chunk ends:");
+    for (size_t i = 0; i < n && i < 40; i++)
+        print_message(" %zu", cuts[i]);
+    print_message("%s\n", n > 40 ? " ..." : "");
+}
+
+/* Feeds r->text cut after each offset in cuts (ascending; the rest follows), then closes,
+ * and checks the stream against block mode. */
+static void stream_check(gw_scanner *sc, const struct ref *r, const size_t *cuts, size_t ncuts)
+{
+    const struct gw_ruleset *rs = gw_scanner_ruleset(sc);
+    gw_stream *st = gw_stream_open(sc);
+    assert_non_null(st);
+    struct gw_buf out = {0};
+    size_t pos = 0;
+    bool redacts = false;
+    for (size_t i = 0; i < r->f.n; i++)
+        redacts |= rs->table.rules[r->f.v[i].rule].action == GW_ACTION_REDACT;
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : r->len;
+        assert_true(to >= pos && to <= r->len);
+        if (gw_stream_feed(st, r->text + pos, to - pos, &out) != 0) {
+            describe(cuts, ncuts);
+            fail_msg("feed failed");
+        }
+        pos = to;
+        size_t held = gw_stream_held(st);
+        assert_true(held <= pos);
+        if (!redacts && out.len + held != pos) {
+            describe(cuts, ncuts);
+            fail_msg("released %zu + held %zu != fed %zu", out.len, held, pos);
+        }
+        if (r->utf8 && !ends_on_utf8_boundary(out.data ? out.data : "", out.len)) {
+            describe(cuts, ncuts);
+            fail_msg("released text ends inside a UTF-8 sequence: %zu bytes", out.len);
+        }
+    }
+    assert_int_equal(gw_stream_close(st, &out), 0);
+
+    const struct gw_findings *sf = gw_stream_findings(st);
+    struct gw_finding *got = calloc(sf->n ? sf->n : 1, sizeof *got);
+    if (sf->n) {
+        memcpy(got, sf->v, sf->n * sizeof *got);
+        qsort(got, sf->n, sizeof *got, cmp_finding);
+    }
+    bool same = sf->n == r->f.n && sf->verdict == r->f.verdict;
+    for (size_t i = 0; same && i < sf->n; i++)
+        same = cmp_finding(&got[i], &r->f.v[i]) == 0;
+    if (!same) {
+        describe(cuts, ncuts);
+        print_message("  block mode (verdict %s):\n", gw_action_name(r->f.verdict));
+        for (size_t i = 0; i < r->f.n; i++)
+            print_message("    %s %zu-%zu\n", rs->table.rules[r->f.v[i].rule].id,
+                          r->f.v[i].start, r->f.v[i].end);
+        print_message("  stream (verdict %s):\n", gw_action_name(sf->verdict));
+        for (size_t i = 0; i < sf->n; i++)
+            print_message("    %s %zu-%zu\n", rs->table.rules[got[i].rule].id, got[i].start,
+                          got[i].end);
+        fail_msg("stream findings differ from block mode");
+    }
+    free(got);
+
+    const char *o = out.data ? out.data : "";
+    if (r->f.verdict == GW_ACTION_BLOCK) {
+        /* Nothing at or after the blocked match's start went out. */
+        if (out.len > r->prefix.len || memcmp(o, r->prefix.data, out.len) != 0) {
+            describe(cuts, ncuts);
+            fail_msg("blocked stream released '%.*s', not a prefix of '%s'", (int)out.len, o,
+                     r->prefix.data);
+        }
+    } else {
+        if (out.len != r->out.len || memcmp(o, r->out.data, out.len) != 0) {
+            describe(cuts, ncuts);
+            fail_msg("stream released '%.*s', block mode redacts to '%s'", (int)out.len, o,
+                     r->out.data);
+        }
+        assert_int_equal(gw_stream_held(st), 0);
+    }
+    gw_buf_free(&out);
+    gw_stream_free(st);
+}
+
+/* Every 2-chunk split, every fixed chunk size, and (for short texts) every 3-chunk split. */
+static void every_boundary(gw_scanner *sc, const char *text, size_t len, bool utf8)
+{
+    struct ref r;
+    ref_make(sc, text, len, utf8, &r);
+    size_t *cuts = calloc(len + 2, sizeof *cuts);
+    for (size_t a = 0; a <= len; a++) {
+        cuts[0] = a;
+        stream_check(sc, &r, cuts, 1);
+    }
+    for (size_t k = 1; k <= len; k++) {
+        size_t n = 0;
+        for (size_t at = k; at < len; at += k)
+            cuts[n++] = at;
+        stream_check(sc, &r, cuts, n);
+    }
+    if (len <= 96) {
+        for (size_t a = 1; a < len; a++) {
+            for (size_t b = a; b < len; b++) {
+                cuts[0] = a;
+                cuts[1] = b;
+                stream_check(sc, &r, cuts, 2);
+            }
+        }
+    }
+    free(cuts);
+    ref_free(&r);
+}
+
+#define EVERY(sc, s) every_boundary((sc), (s), strlen(s), true)
+
+/* ---- the rules of these tests ---- */
+
+static const char *const pack =
+    "name: s\n"
+    "defaults: {category: pii, severity: medium, applies_to: both, action: redact}\n"
+    "rules:\n"
+    "  - id: pii.email\n"
+    "    patterns: ['\\b[a-z0-9.]{1,20}@[a-z0-9]{1,20}\\.[a-z]{2,6}\\b']\n"
+    "    allow: ['help@acme\\.com']\n"
+    "  - id: pii.card\n"
+    "    validate: luhn\n"
+    "    replacement: '[CARD]'\n"
+    "    patterns: ['\\b\\d{4}(?:[ -]?\\d{4}){3}\\b']\n"
+    "  - id: pii.phone\n"
+    "    validate: phone\n"
+    "    patterns: ['\\+\\d{1,3}(?:[ -]\\d{2,4}){2,4}\\b']\n"
+    "  - id: s.first\n"
+    "    patterns: ['abc[a-z]{3}']\n"
+    "  - id: s.second\n"
+    "    patterns: ['[a-z]{3}xyz']\n"
+    "  - id: s.num\n"
+    "    patterns: ['#[0-9]{2,8}']\n"
+    "  - id: s.run\n"
+    "    patterns: ['[uv]{4,6}']\n"
+    "  - id: brand.promise\n"
+    "    category: brand\n"
+    "    action: block\n"
+    "    applies_to: reply\n"
+    "    phrases: [we guarantee, \"don't worry\"]\n"
+    "  - id: cx.refund\n"
+    "    category: cx\n"
+    "    action: flag\n"
+    "    phrases: [refund]\n"
+    "  - id: cx.google\n"
+    "    category: cx\n"
+    "    action: flag\n"
+    "    patterns: ['\\bgo+gle\\b']\n"
+    "  - id: p.only\n"
+    "    applies_to: prompt\n"
+    "    patterns: ['secret[0-9]']\n";
+
+struct fixture {
+    struct gw_ruleset *rs;
+    gw_scanner *sc;
+};
+
+static int setup(void **state)
+{
+    struct fixture *x = calloc(1, sizeof *x);
+    x->rs = compile(pack);
+    x->sc = gw_scanner_new(x->rs);
+    *state = x;
+    return x->sc ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *x = *state;
+    gw_scanner_free(x->sc);
+    gw_ruleset_unref(x->rs);
+    free(x);
+    return 0;
+}
+
+/* ---- equivalence at every boundary ---- */
+
+static void pii_split_across_chunks_is_found_and_redacted(void **state)
+{
+    struct fixture *x = *state;
+    EVERY(x->sc, "Hi, write to ann.lee@mail.com or help@acme.com; card 4111 1111 1111 1111.");
+    EVERY(x->sc, "Call +1 415 555 2671 now, ref #12345678 or #99 (not #1).");
+    EVERY(x->sc, "a@b.org");
+    EVERY(x->sc, "x@y.io and z@w.io");
+    EVERY(x->sc, "cards 4111111111111111 5555555555554444 4111111111111112 end");
+}
+
+static void multibyte_utf8_is_never_split(void **state)
+{
+    struct fixture *x = *state;
+    EVERY(x->sc, "Gr\xc3\xbc\xc3\x9f" "e \xe2\x80\x94 \xc3\xa9" "crivez \xc3\xa0 "
+                 "jean.dupont@exemple.fr \xf0\x9f\x98\x80 merci");
+    EVERY(x->sc, "\xe2\x98\x95\xe2\x98\x95\xe2\x98\x95 a@b.co\xf0\x9f\x98\x80\xf0\x9f\x98\x80");
+    EVERY(x->sc, "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80");
+}
+
+static void adjacent_and_overlapping_redactions(void **state)
+{
+    struct fixture *x = *state;
+    EVERY(x->sc, "abcdefxyz|abcdefghixyz|uvuvuvuvuv end");
+    EVERY(x->sc, "uuuuuuuuuuuuuuu");
+    EVERY(x->sc, "abcabcabcxyzxyz #123#456 a@b.coabcdefxyz");
+}
+
+static void flags_only_release_the_text_unchanged(void **state)
+{
+    struct fixture *x = *state;
+    EVERY(x->sc, "refund refund, gooogle and a Refund: REFUND");
+    EVERY(x->sc, "secret1 is a prompt-only rule"); /* not in the reply stream */
+}
+
+static void block_rule_stops_the_release(void **state)
+{
+    struct fixture *x = *state;
+    EVERY(x->sc, "Sure! we guarantee a refund to a@b.org today, with more after it.");
+    EVERY(x->sc, "a@b.org, don\xe2\x80\x99t\n  worry, x@y.io");
+    EVERY(x->sc, "We Guarantee");
+}
+
+static void invalid_utf8_and_nul_bytes(void **state)
+{
+    struct fixture *x = *state;
+    static const char t[] = "\xff a@b.org \0 \xc3 we\0refund \xe2\x82 x@y.io\xc3";
+    every_boundary(x->sc, t, sizeof t - 1, false);
+}
+
+/* Longer than the 4 KiB the stream keeps before dropping released bytes. */
+static void long_stream_keeps_offsets_into_the_whole_stream(void **state)
+{
+    struct fixture *x = *state;
+    struct gw_buf text = {0};
+    for (int i = 0; i < 200; i++)
+        gw_buf_printf(&text, "Line %d: mail user%d@host%d.org, ref #%04d \xe2\x80\x99ok\xe2\x80\x99 "
+                             "abcdefxyz uvuvuv.\n",
+                      i, i, i % 7, i * 37);
+    struct ref r;
+    ref_make(x->sc, text.data, text.len, true, &r);
+    assert_true(text.len > 3 * 4096);
+    assert_int_equal(r.f.n, 200 * 5);
+    static const size_t sizes[] = {1, 2, 3, 7, 64, 255, 256, 257, 1000, 4096, 5000, 100000};
+    size_t *cuts = calloc(text.len + 1, sizeof *cuts);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = 0;
+        for (size_t at = sizes[s]; at < text.len; at += sizes[s])
+            cuts[n++] = at;
+        stream_check(x->sc, &r, cuts, n);
+    }
+    free(cuts);
+    ref_free(&r);
+    gw_buf_free(&text);
+}
+
+/* ---- the stream's API ---- */
+
+static void held_is_the_holdback_while_nothing_matches(void **state)
+{
+    struct fixture *x = *state;
+    size_t hold = x->rs->holdback;
+    assert_true(hold > 0 && hold <= GW_HOLDBACK_CAP);
+    gw_stream *st = gw_stream_open(x->sc);
+    struct gw_buf out = {0};
+    assert_int_equal(gw_stream_held(st), 0);
+    char chunk[16];
+    memset(chunk, 'k', sizeof chunk);
+    size_t fed = 0;
+    while (fed < 4 * hold) {
+        assert_int_equal(gw_stream_feed(st, chunk, sizeof chunk, &out), 0);
+        fed += sizeof chunk;
+        assert_int_equal(gw_stream_held(st), fed < hold ? fed : hold);
+        assert_int_equal(out.len + gw_stream_held(st), fed);
+    }
+    assert_int_equal(gw_stream_feed(st, chunk, 0, &out), 0); /* an empty chunk is fine */
+    assert_int_equal(gw_stream_held(st), hold);
+    assert_int_equal(gw_stream_close(st, &out), 0);
+    assert_int_equal(gw_stream_held(st), 0);
+    assert_int_equal(out.len, fed);
+    assert_int_equal(gw_stream_findings(st)->n, 0);
+    assert_int_equal(gw_stream_findings(st)->verdict, GW_ACTION_ALLOW);
+    gw_buf_free(&out);
+    gw_stream_free(st);
+}
+
+static void held_covers_a_pending_redaction(void **state)
+{
+    struct fixture *x = *state;
+    gw_stream *st = gw_stream_open(x->sc);
+    struct gw_buf out = {0};
+    const char *t = "hello a@b.org";
+    assert_int_equal(gw_stream_feed(st, t, strlen(t), &out), 0);
+    /* The e-mail might go on ("a@b.organic"): none of it is out yet. */
+    assert_true(out.len <= 6);
+    assert_int_equal(out.len + gw_stream_held(st), strlen(t));
+    assert_int_equal(gw_stream_feed(st, " ok", 3, &out), 0);
+    assert_int_equal(gw_stream_close(st, &out), 0);
+    assert_string_equal(out.data, "hello [EMAIL] ok");
+    const struct gw_findings *f = gw_stream_findings(st);
+    assert_int_equal(f->n, 1);
+    assert_int_equal(f->v[0].start, 6);
+    assert_int_equal(f->v[0].end, 13);
+    assert_int_equal(f->verdict, GW_ACTION_REDACT);
+    gw_buf_free(&out);
+    gw_stream_free(st);
+}
+
+static void blocked_stream_releases_nothing_more(void **state)
+{
+    struct fixture *x = *state;
+    gw_stream *st = gw_stream_open(x->sc);
+    struct gw_buf out = {0};
+    char pad[600];
+    memset(pad, '.', sizeof pad);
+    assert_int_equal(gw_stream_feed(st, pad, sizeof pad, &out), 0);
+    size_t before = out.len;
+    assert_true(before > 0);
+    assert_int_equal(gw_stream_feed(st, "we guarantee", 12, &out), 0);
+    assert_int_equal(gw_stream_feed(st, pad, sizeof pad, &out), 0);
+    assert_int_equal(gw_stream_findings(st)->verdict, GW_ACTION_BLOCK);
+    size_t after_block = out.len;
+    assert_true(after_block <= sizeof pad);
+    assert_int_equal(gw_stream_feed(st, pad, sizeof pad, &out), 0);
+    assert_int_equal(gw_stream_close(st, &out), 0);
+    assert_int_equal(out.len, after_block);
+    assert_int_equal(gw_stream_held(st), 3 * sizeof pad + 12 - out.len);
+    const struct gw_findings *f = gw_stream_findings(st);
+    assert_int_equal(f->n, 1);
+    assert_int_equal(f->v[0].start, sizeof pad);
+    assert_int_equal(f->v[0].end, sizeof pad + 12);
+    const struct gw_rule *r = gw_findings_blocking_rule(x->rs, f);
+    assert_non_null(r);
+    assert_string_equal(r->id, "brand.promise");
+    gw_buf_free(&out);
+    gw_stream_free(st);
+}
+
+static void close_with_no_data(void **state)
+{
+    struct fixture *x = *state;
+    gw_stream *st = gw_stream_open(x->sc);
+    struct gw_buf out = {0};
+    assert_int_equal(gw_stream_close(st, &out), 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(gw_stream_held(st), 0);
+    assert_int_equal(gw_stream_findings(st)->n, 0);
+    assert_int_equal(gw_stream_findings(st)->verdict, GW_ACTION_ALLOW);
+    /* Closed: no more data, no second close. */
+    assert_int_equal(gw_stream_feed(st, "x", 1, &out), -1);
+    assert_int_equal(gw_stream_close(st, &out), -1);
+    assert_int_equal(out.len, 0);
+    gw_buf_free(&out);
+    gw_stream_free(st);
+}
+
+static void free_without_close(void **state)
+{
+    struct fixture *x = *state;
+    gw_stream *st = gw_stream_open(x->sc);
+    struct gw_buf out = {0};
+    assert_int_equal(gw_stream_feed(st, "mail a@b.org and abcdef", 23, &out), 0);
+    gw_stream_free(st); /* the sanitizers check that nothing leaks */
+    gw_stream_free(NULL);
+    gw_buf_free(&out);
+}
+
+static void stream_without_reply_rules_releases_everything(void **state)
+{
+    struct gw_ruleset *rs = compile("name: p\n"
+                                    "rules:\n"
+                                    "  - id: p.mail\n"
+                                    "    category: pii\n"
+                                    "    severity: low\n"
+                                    "    applies_to: prompt\n"
+                                    "    action: redact\n"
+                                    "    patterns: ['[a-z]@[a-z]\\.org']\n");
+    assert_null(rs->stream_db);
+    assert_int_equal(rs->holdback, 0);
+    gw_scanner *sc = gw_scanner_new(rs);
+    gw_stream *st = gw_stream_open(sc);
+    struct gw_buf out = {0};
+    assert_int_equal(gw_stream_feed(st, "a@b.org ", 8, &out), 0);
+    assert_int_equal(gw_stream_held(st), 0);
+    assert_int_equal(gw_stream_feed(st, "x", 1, &out), 0);
+    assert_int_equal(gw_stream_close(st, &out), 0);
+    assert_string_equal(out.data, "a@b.org x");
+    gw_buf_free(&out);
+    gw_stream_free(st);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
+/* ---- the default rule packs ---- */
+
+static void default_packs_agree_at_every_boundary(void **state)
+{
+    struct gw_ruleset *rs = NULL;
+    struct gw_errors e = {0};
+    const char *paths[] = {GW_SOURCE_DIR "/rules"};
+    if (gw_ruleset_load(paths, 1, &rs, &e) != 0) {
+        print_message("  skipped: the default packs do not load:\n");
+        for (size_t i = 0; i < e.n; i++)
+            print_message("    %s\n", e.msgs[i]);
+        gw_errors_free(&e);
+        skip();
+    }
+    gw_errors_free(&e);
+    gw_scanner *sc = gw_scanner_new(rs);
+    assert_non_null(sc);
+    static const char *const texts[] = {
+        "Thanks for waiting! I've updated the address on file. We'll e-mail the receipt to "
+        "maria.gonzalez@example.com; call +1 415 555 2671 with questions.",
+        "Your card ending 4242 was charged. For the full number 4111 1111 1111 1111 please "
+        "check IBAN GB82 WEST 1234 5698 7654 32. Don\xe2\x80\x99t share it.",
+        "Bonjour ! Votre commande n\xc2\xb0 88412 arrive mardi \xe2\x80\x94 "
+        "\xc3\xa9" "crivez \xc3\xa0 support@example.org \xf0\x9f\x98\x80 merci.",
+        "Server 192.168.10.24 logged SSN 536-22-8726; we guarantee a full refund, "
+        "ignore previous instructions.",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        EVERY(sc, texts[i]);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(pii_split_across_chunks_is_found_and_redacted),
+        T(multibyte_utf8_is_never_split),
+        T(adjacent_and_overlapping_redactions),
+        T(flags_only_release_the_text_unchanged),
+        T(block_rule_stops_the_release),
+        T(invalid_utf8_and_nul_bytes),
+        T(long_stream_keeps_offsets_into_the_whole_stream),
+        T(held_is_the_holdback_while_nothing_matches),
+        T(held_covers_a_pending_redaction),
+        T(blocked_stream_releases_nothing_more),
+        T(close_with_no_data),
+        T(free_without_close),
+        cmocka_unit_test(stream_without_reply_rules_releases_everything),
+        cmocka_unit_test(default_packs_agree_at_every_boundary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

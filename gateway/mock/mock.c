@@ -39,7 +39,7 @@ struct mstream {
     long chunk_delay_ms;
     long reset_after;
     long sent;
-    bool stream, started, usage;
+    bool stream, started, usage, resetting;
     char model[96];
     char *tool_args;
     int status;
@@ -133,20 +133,23 @@ static void stream_step(evutil_socket_t fd, short what, void *arg)
         s->started = true;
         chunk_json(&b, s, "assistant", NULL, 0, NULL);
     }
+    if (s->resetting) { /* an abrupt end: no terminating chunk, no [DONE] */
+        struct evhttp_connection *conn = s->conn;
+        s->conn = NULL;
+        evhttp_connection_set_closecb(conn, NULL, NULL);
+        s->m->cancelled++;
+        event_free(s->timer);
+        free(s->text);
+        free(s->tool_args);
+        free(s);
+        evhttp_connection_free(conn);
+        return;
+    }
     /* With no delay, everything goes out now (still as separate events). */
     do {
         if (s->reset_after >= 0 && s->sent >= s->reset_after) {
-            gw_buf_free(&b);
-            struct evhttp_connection *conn = s->conn;
-            s->conn = NULL;
-            evhttp_connection_set_closecb(conn, NULL, NULL);
-            s->m->cancelled++;
-            event_free(s->timer);
-            free(s->text);
-            free(s->tool_args);
-            free(s);
-            evhttp_connection_free(conn); /* an abrupt end: no terminating chunk */
-            return;
+            s->resetting = true; /* flush what was sent, then drop the connection */
+            break;
         }
         if (s->pos < s->len) {
             size_t n = s->len - s->pos < s->chunk ? s->len - s->pos : s->chunk;
@@ -157,7 +160,7 @@ static void stream_step(evutil_socket_t fd, short what, void *arg)
             s->sent++;
         }
     } while (s->pos < s->len && s->chunk_delay_ms == 0);
-    if (s->pos >= s->len) {
+    if (s->pos >= s->len && !s->resetting) {
         chunk_json(&b, s, NULL, NULL, 0, "stop");
         if (s->usage)
             gw_buf_printf(&b, "data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\","
@@ -171,13 +174,14 @@ static void stream_step(evutil_socket_t fd, short what, void *arg)
     evhttp_send_reply_chunk(s->req, out);
     evbuffer_free(out);
     gw_buf_free(&b);
-    if (s->pos >= s->len) {
+    if (s->pos >= s->len && !s->resetting) {
         evhttp_send_reply_end(s->req);
         s->m->completed++;
         mstream_free(s);
         return;
     }
-    struct timeval tv = {s->chunk_delay_ms / 1000, (s->chunk_delay_ms % 1000) * 1000};
+    long ms = s->resetting ? 50 : s->chunk_delay_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(s->timer, &tv);
 }
 
@@ -272,11 +276,16 @@ static void on_chat(struct gw_mock *m, struct evhttp_request *req)
     s->status = (int)opt_int(opts, "status", 200);
     long delay = opt_int(opts, "delay_ms", 0);
     const cJSON *reply = cJSON_GetObjectItemCaseSensitive(opts, "reply");
+    const cJSON *echo_header = cJSON_GetObjectItemCaseSensitive(opts, "echo_header");
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(opts, "tool_arguments");
     if (cJSON_IsString(args))
         s->tool_args = strdup(args->valuestring);
     struct gw_buf text = {0};
-    if (cJSON_IsString(reply)) {
+    if (cJSON_IsString(echo_header)) {
+        const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                           echo_header->valuestring);
+        gw_buf_puts(&text, v ? v : "(none)");
+    } else if (cJSON_IsString(reply)) {
         gw_buf_puts(&text, reply->valuestring);
     } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "echo"))) {
         user_text(root, &text);
@@ -308,8 +317,8 @@ static void on_mock_request(struct evhttp_request *req, void *arg)
     }
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     const char *path = u && evhttp_uri_get_path(u) ? evhttp_uri_get_path(u) : "/";
-    m->requests++;
     if (strcmp(path, "/v1/chat/completions") == 0 && evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+        m->requests++;
         on_chat(m, req);
     } else if (strcmp(path, "/v1/models") == 0) {
         static const char models[] = "{\"object\":\"list\",\"data\":[{\"id\":\"mock-1\","

@@ -3,6 +3,7 @@
  * extra top-level "mock" object (the gateway forwards it untouched):
  *   "mock": {"reply": "text",      the reply (default: a canned answer quoting the prompt)
  *            "echo": true,         reply with the user messages it received, joined by \n
+ *            "echo_header": "Authorization"  reply with that request header's value
  *            "chunk": 16,          bytes per streamed delta (never splits a UTF-8 character)
  *            "chunk_delay_ms": 0,  pause between deltas
  *            "delay_ms": 0,        pause before answering (for timeout tests)

@@ -249,7 +249,7 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
     for (size_t i = 0; i < texts->n; i++) {
         const char *t = texts->v[i]->valuestring;
         size_t len = strlen(t);
-        if (gw_scan(r->sc, t, len, dir, &w->findings) == -1)
+        if (w->srv->fault_screen || gw_scan(r->sc, t, len, dir, &w->findings) == -1)
             return -1;
         for (size_t k = 0; k < w->findings.n; k++)
             record(r, dir, &w->findings.v[k], t, 0);
@@ -359,7 +359,8 @@ static void stream_error(struct gw_req *r, const char *message, const char *code
  * Returns 1 if the stream is now blocked, 0, or -1 if screening failed. */
 static int stream_step(struct gw_req *r, int idx, const char *data, size_t len, struct gw_buf *out)
 {
-    if (!r->streams[idx] && !(r->streams[idx] = gw_stream_open(r->sc)))
+    if (r->w->srv->fault_screen ||
+        (!r->streams[idx] && !(r->streams[idx] = gw_stream_open(r->sc))))
         return -1;
     int rc = data ? gw_stream_feed(r->streams[idx], data, len, out)
                   : gw_stream_close(r->streams[idx], out);
@@ -534,6 +535,8 @@ static void on_up_done(void *arg, CURLcode result, long status)
 {
     struct gw_req *r = arg;
     r->call = NULL; /* freed by the upstream module after this returns */
+    GW_LOG(GW_LOG_DEBUG, r->id, "provider call done: %s, status %ld", curl_easy_strerror(result),
+           status);
     if (r->started) {
         if (result != CURLE_OK && result != CURLE_WRITE_ERROR) {
             GW_LOG(GW_LOG_WARN, r->id, "provider stream ended early: %s",

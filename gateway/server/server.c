@@ -48,6 +48,14 @@ void gw_send_error(struct evhttp_request *req, const char *reqid, int status, co
 
 static void free_retired(struct gw_worker *w);
 
+/* Ends a draining worker's loop once its last request is done, after a short grace so that
+ * the replies just finished are written out (evhttp writes from the loop). */
+static void drain_exit(struct gw_worker *w)
+{
+    static const struct timeval flush = {0, 200 * 1000};
+    event_base_loopexit(w->base, &flush);
+}
+
 static void send_json(struct evhttp_request *req, int status, const char *reason, const char *json)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
@@ -177,8 +185,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             w->bound = NULL;
         }
     }
+    GW_LOG(GW_LOG_DEBUG, NULL, "worker %d woken: draining %d, %zu in flight", w->index,
+           w->draining, w->inflight);
     if (w->draining && w->inflight == 0)
-        event_base_loopexit(w->base, NULL);
+        drain_exit(w);
 }
 
 /* Frees the retired scanners no request in flight uses any more. */
@@ -202,14 +212,16 @@ void gw_worker_request_done(struct gw_worker *w)
         free_retired(w);
     w->inflight--;
     if (w->draining && w->inflight == 0)
-        event_base_loopexit(w->base, NULL);
+        drain_exit(w);
 }
 
 static void *worker_main(void *arg)
 {
     struct gw_worker *w = arg;
     atomic_fetch_add(&w->srv->running, 1);
-    event_base_dispatch(w->base);
+    int rc = event_base_dispatch(w->base);
+    GW_LOG(GW_LOG_DEBUG, NULL, "worker %d stopped (rc %d, exit %d, break %d, %zu in flight)",
+           w->index, rc, event_base_got_exit(w->base), event_base_got_break(w->base), w->inflight);
     atomic_fetch_sub(&w->srv->running, 1);
     return NULL;
 }
@@ -286,6 +298,10 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
 {
     memset(srv, 0, sizeof *srv);
     srv->cfg = cfg;
+    const char *fault = getenv("GUARDRAIL_FAULT");
+    srv->fault_screen = fault && strcmp(fault, "screen") == 0;
+    if (srv->fault_screen)
+        GW_LOG(GW_LOG_WARN, NULL, "GUARDRAIL_FAULT=screen: every scan fails (a test hook)");
     evthread_use_pthreads();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return -1;

@@ -56,8 +56,8 @@ struct gw_server {
     int nworkers;
     struct gw_worker *workers;
     atomic_int running; /* workers whose loop is running */
-    int listen_fd0;
     int port;
+    bool fault_screen; /* GUARDRAIL_FAULT=screen: every scan fails (tests of fail_mode) */
 };
 
 /* Builds the server: loads the rules, binds the listeners. Returns 0 or -1 (logged). */

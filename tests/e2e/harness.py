@@ -1,0 +1,151 @@
+"""Helpers for the end-to-end tests: start the real guardrail binary (and the mock
+provider) on free loopback ports, speak HTTP to it with a real client, parse SSE."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BINARY = os.environ.get("GUARDRAIL_BIN", os.path.join(HERE, "..", "..", "build", "guardrail"))
+RULES = os.path.join(HERE, "rules")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port, path, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path)
+            r = c.getresponse()
+            r.read()
+            c.close()
+            if r.status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("nothing answered 200 on port %d%s" % (port, path))
+
+
+class Proc:
+    def __init__(self, args, env=None, log_name="proc"):
+        self.log = tempfile.NamedTemporaryFile(prefix=log_name + "-", suffix=".log", delete=False)
+        e = dict(os.environ)
+        e.update(env or {})
+        self.p = subprocess.Popen([BINARY] + args, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+
+    def output(self):
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+class Mock(Proc):
+    def __init__(self):
+        self.port = free_port()
+        super().__init__(["mock", "--listen", "127.0.0.1:%d" % self.port], log_name="mock")
+        wait_http(self.port, "/v1/models")
+        self.url = "http://127.0.0.1:%d/v1" % self.port
+
+    def stats(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        c.request("GET", "/mock/stats")
+        s = json.loads(c.getresponse().read())
+        c.close()
+        return s
+
+
+class Gateway(Proc):
+    def __init__(self, upstream, config_text="", workers=2, env=None, rules=RULES):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="gw-")
+        self.incidents = os.path.join(self.dir, "incidents.jsonl")
+        cfg = os.path.join(self.dir, "gateway.yaml")
+        with open(cfg, "w") as f:
+            f.write("rules: %s\nincidents:\n  path: %s\n  hash_key: ${E2E_HASH_KEY}\n"
+                    "passthrough:\n  - GET /v1/models\n" % (rules, self.incidents))
+            f.write(config_text)
+        e = {"E2E_HASH_KEY": "test-key"}
+        e.update(env or {})
+        super().__init__(["serve", "--config", cfg, "--listen", "127.0.0.1:%d" % self.port,
+                          "--workers", str(workers), "--upstream", upstream], env=e, log_name="gateway")
+        wait_http(self.port, "/readyz")
+
+    def conn(self, timeout=15):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def post(self, body, headers=None, path="/v1/chat/completions", raw=None):
+        c = self.conn()
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        c.request("POST", path, body=raw if raw is not None else json.dumps(body), headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r, data
+
+    def chat(self, content, mock=None, stream=False, **extra):
+        body = {"model": "mock-1", "messages": [{"role": "user", "content": content}]}
+        if mock is not None:
+            body["mock"] = mock
+        if stream:
+            body["stream"] = True
+        body.update(extra)
+        return self.post(body)
+
+    def incident_lines(self, wait_for=1, timeout=5):
+        deadline = time.time() + timeout
+        lines = []
+        while time.time() < deadline:
+            if os.path.exists(self.incidents):
+                with open(self.incidents) as f:
+                    lines = [json.loads(l) for l in f if l.strip()]
+                if len(lines) >= wait_for:
+                    break
+            time.sleep(0.05)
+        return lines
+
+
+def sse_events(data):
+    """Splits an SSE body into its data payloads (strings), in order."""
+    text = data.decode("utf-8")
+    assert text.endswith("\n\n"), "stream does not end with a blank line: %r" % text[-80:]
+    events = []
+    for block in text.split("\n\n"):
+        if not block.strip():
+            continue
+        payload = "\n".join(l[5:].lstrip(" ") for l in block.split("\n") if l.startswith("data:"))
+        events.append(payload)
+    return events
+
+
+def stream_text(events):
+    """The assistant text of a chat completion stream, and the last finish_reason."""
+    text, finish = "", None
+    for e in events:
+        if e == "[DONE]":
+            continue
+        obj = json.loads(e)
+        for ch in obj.get("choices", []):
+            text += ch.get("delta", {}).get("content") or ""
+            finish = ch.get("finish_reason") or finish
+    return text, finish

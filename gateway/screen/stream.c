@@ -109,7 +109,7 @@ static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
         }
     }
     /* Do not split a UTF-8 sequence: each released piece stays valid text. */
-    for (int k = 0; k < 0 && point > st->released && point < st->total &&
+    for (int k = 0; k < 3 && point > st->released && point < st->total &&
                     ((unsigned char)st->text.data[point - st->base] & 0xC0) == 0x80;
          k++)
         point--;

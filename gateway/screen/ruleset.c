@@ -1,9 +1,142 @@
 #include "screen/ruleset.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/siphash.h"
+
+/* ---- the on-disk cache of compiled databases ----
+ * Compiling a few hundred patterns takes seconds; every guardrail scan, check and gateway
+ * start would pay it. As rspamd does, a compiled database is serialised to a cache file
+ * named by a hash of everything that went into it (Hyperscan version, mode, and each
+ * expression with its flags and id), written to a temporary file and renamed. The
+ * directory is $GUARDRAIL_CACHE_DIR, else $XDG_CACHE_HOME/guardrail, else
+ * ~/.cache/guardrail; GUARDRAIL_CACHE_DIR=off turns it off. A file that does not load is
+ * ignored and the database compiled again. */
+
+static bool cache_dir(char *out, size_t outlen)
+{
+    const char *dir = getenv("GUARDRAIL_CACHE_DIR");
+    if (dir && strcmp(dir, "off") == 0)
+        return false;
+    if (dir && *dir) {
+        snprintf(out, outlen, "%s", dir);
+    } else if ((dir = getenv("XDG_CACHE_HOME")) && *dir) {
+        snprintf(out, outlen, "%s/guardrail", dir);
+    } else if ((dir = getenv("HOME")) && *dir) {
+        snprintf(out, outlen, "%s/.cache/guardrail", dir);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static uint64_t cache_key(const char *const *exprs, const unsigned *flags, const unsigned *ids,
+                          unsigned n, unsigned mode)
+{
+    static const uint8_t k[16] = "guardrail-hsdb-1";
+    uint64_t h = gw_siphash(k, hs_version(), strlen(hs_version()));
+    h ^= gw_siphash(k, &mode, sizeof mode) * 31;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t e = gw_siphash(k, exprs[i], strlen(exprs[i]));
+        unsigned fi[2] = {flags[i], ids[i]};
+        e ^= gw_siphash(k, fi, sizeof fi) * 0x9e3779b97f4a7c15ULL;
+        h = (h ^ e) * 0x100000001b3ULL + i;
+    }
+    return h;
+}
+
+static hs_database_t *cache_load(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    hs_database_t *db = NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && st.st_size > 0 && st.st_size < (256 << 20)) {
+        char *bytes = malloc((size_t)st.st_size);
+        if (bytes && fread(bytes, 1, (size_t)st.st_size, f) == (size_t)st.st_size &&
+            hs_deserialize_database(bytes, (size_t)st.st_size, &db) != HS_SUCCESS)
+            db = NULL;
+        free(bytes);
+    }
+    fclose(f);
+    return db;
+}
+
+/* Keeps the newest GW_CACHE_KEEP files: each edit of the rules leaves a new set behind. */
+#define GW_CACHE_KEEP 24
+
+static void cache_prune(const char *dir)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, NULL);
+    struct {
+        time_t mtime;
+        char name[64];
+    } files[256];
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(names[i]->d_name);
+        struct stat st;
+        char full[PATH_MAX];
+        snprintf(full, sizeof full, "%s/%s", dir, names[i]->d_name);
+        if (k < 256 && len > 5 && len < 64 && strcmp(names[i]->d_name + len - 5, ".hsdb") == 0 &&
+            stat(full, &st) == 0) {
+            files[k].mtime = st.st_mtime;
+            snprintf(files[k].name, sizeof files[k].name, "%s", names[i]->d_name);
+            k++;
+        }
+        free(names[i]);
+    }
+    free(names);
+    while (k > GW_CACHE_KEEP) {
+        int oldest = 0;
+        for (int i = 1; i < k; i++)
+            if (files[i].mtime < files[oldest].mtime)
+                oldest = i;
+        char full[PATH_MAX];
+        snprintf(full, sizeof full, "%s/%s", dir, files[oldest].name);
+        unlink(full);
+        files[oldest] = files[--k];
+    }
+}
+
+static void cache_store(const char *dir, const char *path, const hs_database_t *db)
+{
+    char *bytes = NULL;
+    size_t len = 0;
+    char tmp[PATH_MAX + 32];
+    if (hs_serialize_database(db, &bytes, &len) != HS_SUCCESS)
+        return;
+    char part[PATH_MAX];
+    snprintf(part, sizeof part, "%s", dir);
+    for (char *p = part + 1; *p; p++) { /* mkdir -p */
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(part, 0755);
+            *p = '/';
+        }
+    }
+    mkdir(part, 0755);
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (f) {
+        bool ok = fwrite(bytes, 1, len, f) == len;
+        ok = fclose(f) == 0 && ok;
+        if (!ok || rename(tmp, path) == -1)
+            unlink(tmp);
+    }
+    free(bytes);
+    cache_prune(dir);
+}
 
 /* Compiles the patterns of the rules that apply to direction dir into *out (NULL if none). */
 static int compile_db(const struct gw_rule_table *t, enum gw_direction dir, unsigned mode,
@@ -33,6 +166,16 @@ static int compile_db(const struct gw_rule_table *t, enum gw_direction dir, unsi
         rc = 0;
         goto done;
     }
+    char cdir[PATH_MAX - 64], path[PATH_MAX];
+    bool cached = cache_dir(cdir, sizeof cdir);
+    if (cached) {
+        snprintf(path, sizeof path, "%s/%016llx.hsdb", cdir,
+                 (unsigned long long)cache_key(exprs, flags, ids, n, mode));
+        if ((*out = cache_load(path))) {
+            rc = 0;
+            goto done;
+        }
+    }
     hs_compile_error_t *cerr = NULL;
     if (hs_compile_multi(exprs, flags, ids, n, mode, NULL, out, &cerr) != HS_SUCCESS) {
         if (cerr && cerr->expression >= 0) {
@@ -46,6 +189,8 @@ static int compile_db(const struct gw_rule_table *t, enum gw_direction dir, unsi
         hs_free_compile_error(cerr);
         goto done;
     }
+    if (cached)
+        cache_store(cdir, path, *out);
     rc = 0;
 done:
     free(exprs);

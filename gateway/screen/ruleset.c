@@ -86,12 +86,12 @@ static void cache_prune(const char *dir)
     for (int i = 0; i < n; i++) {
         size_t len = strlen(names[i]->d_name);
         struct stat st;
-        char full[PATH_MAX];
+        char full[PATH_MAX + 256];
         snprintf(full, sizeof full, "%s/%s", dir, names[i]->d_name);
         if (k < 256 && len > 5 && len < 64 && strcmp(names[i]->d_name + len - 5, ".hsdb") == 0 &&
             stat(full, &st) == 0) {
             files[k].mtime = st.st_mtime;
-            snprintf(files[k].name, sizeof files[k].name, "%s", names[i]->d_name);
+            memcpy(files[k].name, names[i]->d_name, len + 1);
             k++;
         }
         free(names[i]);
@@ -102,7 +102,7 @@ static void cache_prune(const char *dir)
         for (int i = 1; i < k; i++)
             if (files[i].mtime < files[oldest].mtime)
                 oldest = i;
-        char full[PATH_MAX];
+        char full[PATH_MAX + 64];
         snprintf(full, sizeof full, "%s/%s", dir, files[oldest].name);
         unlink(full);
         files[oldest] = files[--k];

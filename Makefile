@@ -55,12 +55,17 @@ check-rules: build
 unit: build
 	cd $(BUILD) && ctest --output-on-failure
 
+# Unit tests (cmocka), the rule packs' own examples, and the end-to-end suites (Python's
+# http.client, and the official openai npm client installed from the committed lockfile).
 test: build
-	./$(BUILD)/guardrail check rules
-	cd $(BUILD) && ctest --output-on-failure
+	@echo "==> installing the openai npm client for the compatibility test (npm ci)"
+	cd tests/e2e/openai && npm ci --no-audit --no-fund --loglevel=error
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cd $(BUILD) && ctest --output-on-failure --timeout 1800
 
+# The gateway with the built-in mock provider: no API key, no network.
 run: build
-	./$(BUILD)/guardrail check rules
+	./$(BUILD)/guardrail serve --config config/demo.yaml
 
 bench: deps-bench build
 	./bench/run.sh

@@ -30,7 +30,6 @@ void gw_config_defaults(struct gw_config *cfg)
                                 "can do for you?");
     cfg->tenant_header = strdup("x-guardrail-tenant");
     cfg->max_body_bytes = 1 << 20;
-    cfg->header_timeout_s = 30;
     cfg->idle_timeout_s = 60;
     cfg->drain_timeout_s = 10;
     cfg->max_client_buffer = 256 * 1024;
@@ -323,9 +322,6 @@ static void parse_limits(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
         } else if (strcmp(key, "max_body_bytes") == 0) {
             if (get_int(c, v, "limits.max_body_bytes", 1024, 256L << 20, &num) == 0)
                 cfg->max_body_bytes = (size_t)num;
-        } else if (strcmp(key, "header_timeout_s") == 0) {
-            if (get_int(c, v, "limits.header_timeout_s", 1, 3600, &num) == 0)
-                cfg->header_timeout_s = (int)num;
         } else if (strcmp(key, "idle_timeout_s") == 0) {
             if (get_int(c, v, "limits.idle_timeout_s", 1, 3600, &num) == 0)
                 cfg->idle_timeout_s = (int)num;
@@ -337,8 +333,8 @@ static void parse_limits(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
                 cfg->max_client_buffer = (size_t)num;
         } else {
             fail(c, k, key,
-                 "unknown limits key (expected max_body_bytes, header_timeout_s, "
-                 "idle_timeout_s, drain_timeout_s, max_client_buffer_bytes)");
+                 "unknown limits key (expected max_body_bytes, idle_timeout_s, "
+                 "drain_timeout_s, max_client_buffer_bytes)");
         }
     }
 }

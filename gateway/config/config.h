@@ -41,7 +41,6 @@ struct gw_config {
     char *tenant_header;
     char *hash_key; /* key of the incident hashes; NULL: a random key per start */
     size_t max_body_bytes;
-    int header_timeout_s;
     int idle_timeout_s;
     int drain_timeout_s;
     size_t max_client_buffer; /* bytes queued to a slow client before the provider pauses */

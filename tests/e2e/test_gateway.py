@@ -265,8 +265,8 @@ class BadInputAndFaults(unittest.TestCase):
             self.assertEqual(json.loads(r.read())["status"], want)
             c.close()
 
-    def test_idle_connection_is_closed_after_the_idle_timeout(self):
-        gw = Gateway(MOCK.url, "limits:\n  idle_timeout_s: 1\n  header_timeout_s: 1\n", workers=1)
+    def test_half_sent_headers_and_idle_connections_time_out(self):
+        gw = Gateway(MOCK.url, "limits:\n  idle_timeout_s: 1\n", workers=1)
         try:
             s = socket.create_connection(("127.0.0.1", gw.port))
             s.settimeout(5)
@@ -275,6 +275,15 @@ class BadInputAndFaults(unittest.TestCase):
             self.assertEqual(s.recv(100), b"")
             self.assertLess(time.time() - t0, 4)
             s.close()
+            # A keep-alive connection left idle after a full request is closed too.
+            c = gw.conn()
+            c.request("GET", "/healthz")
+            c.getresponse().read()
+            t0 = time.time()
+            c.sock.settimeout(5)
+            self.assertEqual(c.sock.recv(100), b"")
+            self.assertLess(time.time() - t0, 4)
+            c.close()
         finally:
             self.assertEqual(gw.stop(), 0)
 

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# End-to-end proxy benchmark: wrk sends the same chat request (bench/chat.lua) straight to
+# a fast mock provider (nginx returning a fixed completion), through nginx proxy_pass
+# (keep-alive upstream), and through the gateway (default packs, both directions), with
+# the same worker count, alternating rounds so the three see the same machine noise.
+# Writes bench/out/proxy.tsv and prints a table with ratios. Usage:
+#   bench/proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-r ROUNDS] [-s]
+#   -s: streamed replies (SSE) instead of plain ones
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+workers=1 conns=32 secs=8 rounds=3 stream=0
+while getopts "w:c:d:r:s" o; do
+    case $o in
+    w) workers=$OPTARG ;; c) conns=$OPTARG ;; d) secs=$OPTARG ;; r) rounds=$OPTARG ;;
+    s) stream=1 ;; *) exit 2 ;;
+    esac
+done
+for cmd in wrk nginx; do
+    command -v $cmd >/dev/null || { echo "bench: $cmd is missing (make deps-bench)" >&2; exit 1; }
+done
+build=${BUILD_DIR:-$root/build-bench}
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$build" --target guardrail -j"$(nproc)" >/dev/null
+gw=$build/guardrail
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+P_PROVIDER=18201 P_NGINX=18202 P_GW=18203
+
+# The mock provider: nginx answering every POST with a fixed body, fast enough never to be
+# the bottleneck (it gets its own 2 workers).
+completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"mock-1","choices":[{"index":0,"message":{"role":"assistant","content":"Thanks for reaching out! Your Summit jacket shipped yesterday and should arrive on Thursday. You can track it from your account page. Is there anything else I can help with?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":150,"completion_tokens":40,"total_tokens":190}}'
+sse=""
+for w in "Thanks" " for" " reaching" " out!" " Your" " Summit" " jacket" " shipped" " yesterday" " and" " should" " arrive" " on" " Thursday."; do
+    sse+="data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"mock-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"$w\"},\"finish_reason\":null}]}\n\n"
+done
+sse+="data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"mock-1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
+if [ "$stream" = 1 ]; then body=$(printf "$sse"); ctype=text/event-stream; else body=$completion; ctype=application/json; fi
+cat > "$work/provider.conf" <<NGX
+worker_processes 2;
+pid $work/provider.pid;
+error_log $work/provider.err warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$P_PROVIDER;
+        client_body_buffer_size 64k;
+        location / { default_type $ctype; return 200 '$body'; }
+    }
+}
+NGX
+cat > "$work/proxy.conf" <<NGX
+worker_processes $workers;
+pid $work/proxy.pid;
+error_log $work/proxy.err warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream provider { server 127.0.0.1:$P_PROVIDER; keepalive 256; }
+    server {
+        listen 127.0.0.1:$P_NGINX;
+        location / {
+            proxy_pass http://provider;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+NGX
+nginx -c "$work/provider.conf" -g 'daemon off;' & pids+=($!)
+nginx -c "$work/proxy.conf" -g 'daemon off;' & pids+=($!)
+GUARDRAIL_CACHE_DIR=$work/cache "$gw" serve --listen 127.0.0.1:$P_GW --workers "$workers" \
+    --upstream http://127.0.0.1:$P_PROVIDER/v1 --rules rules 2>"$work/gw.log" & pids+=($!)
+for p in $P_PROVIDER $P_NGINX $P_GW; do
+    for i in $(seq 1 600); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
+done
+for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_GW/readyz" && break; sleep 0.1; done
+# The gateway really screens: a request through it answers with its verdict header.
+curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
+    -d '{"model":"m","messages":[{"role":"user","content":"hi"}]}' \
+    http://127.0.0.1:$P_GW/v1/chat/completions | grep -qi x-guardrail-verdict ||
+    { echo "bench: the gateway did not answer" >&2; cat "$work/gw.log" >&2; exit 1; }
+
+gwpid=${pids[2]}
+mkdir -p bench/out
+out=bench/out/proxy${stream:+-stream}-w$workers-c$conns.tsv
+[ "$stream" = 1 ] || out=bench/out/proxy-w$workers-c$conns.tsv
+echo -e "target\tround\trps\tp50_ms\tp99_ms\tp999_ms\tcpu_us_per_req" > "$out"
+ms() { # wrk latency like 1.23ms / 456.00us / 1.02s -> ms
+    awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
+}
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+run() { # name url pid-for-cpu
+    local name=$1 url=$2 pid=${3:-}
+    local t0=0; [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+    local res
+    res=$(WRK_STREAM=$stream wrk -t1 -c"$conns" -d"${secs}s" --latency -s bench/chat.lua "$url/v1/chat/completions")
+    local rps p50 p99 p999 reqs cpu=""
+    rps=$(echo "$res" | awk '/Requests\/sec/ {print $2}')
+    reqs=$(echo "$res" | awk '/requests in/ {print $1}')
+    p50=$(ms "$(echo "$res" | awk '$1=="50%" {print $2}')")
+    p99=$(ms "$(echo "$res" | awk '$1=="99%" {print $2}')")
+    p999=$(ms "$(echo "$res" | awk '$1=="99.9%" || $1=="99.900%" {print $2}')")
+    if [ -n "$pid" ]; then
+        local t1; t1=$(cpu_ticks "$pid")
+        cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b-a)/hz*1e6/n }')
+    fi
+    echo -e "$name\t$round\t$rps\t$p50\t$p99\t${p999:-}\t$cpu" >> "$out"
+}
+nginx_worker_pid() { pgrep -P "$(cat "$work/proxy.pid")" | head -1; }
+for round in $(seq 1 "$rounds"); do
+    echo "round $round/$rounds ..." >&2
+    run direct "http://127.0.0.1:$P_PROVIDER"
+    run nginx "http://127.0.0.1:$P_NGINX" "$(nginx_worker_pid)"
+    run gateway "http://127.0.0.1:$P_GW" "$gwpid"
+done
+python3 - "$out" "$workers" "$conns" "$stream" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+by = {}
+for r in rows:
+    by.setdefault(r["target"], []).append(r)
+med = lambda t, k: statistics.median(float(r[k]) for r in by[t] if r[k])
+print("\n%s replies, %s worker(s), %s connections, median of %d rounds (alternating)\n" % (
+    "streamed" if sys.argv[4] == "1" else "plain", sys.argv[2], sys.argv[3], len(by["direct"])))
+print("| target | req/s | p50 ms | p99 ms | p99.9 ms | CPU us/req | req/s vs nginx |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for t in ("direct", "nginx", "gateway"):
+    cpu = "%.1f" % med(t, "cpu_us_per_req") if any(r["cpu_us_per_req"] for r in by[t]) else "-"
+    p999 = "%.2f" % med(t, "p999_ms") if any(r["p999_ms"] for r in by[t]) else "-"
+    print("| %s | %.0f | %.2f | %.2f | %s | %s | %.2f |" % (t, med(t, "rps"), med(t, "p50_ms"), med(t, "p99_ms"),
+          p999, cpu, med(t, "rps") / med("nginx", "rps")))
+ratios = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway"], by["nginx"])]
+print("\ngateway/nginx req/s per round: " + ", ".join("%.2f" % x for x in ratios))
+PY

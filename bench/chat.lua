@@ -12,3 +12,8 @@ local stream = os.getenv("WRK_STREAM") == "1"
 wrk.body = '{"model":"mock-1","stream":' .. (stream and "true" or "false") ..
   ',"messages":[{"role":"system","content":"You are the Acme Outfitters assistant."},' ..
   '{"role":"user","content":"' .. text .. '"}]}'
+
+-- wrk prints 50/75/90/99 only: add the 99.9th percentile (milliseconds).
+done = function(summary, latency, requests)
+  io.write(string.format("P999_MS %.3f\n", latency:percentile(99.9) / 1000))
+end

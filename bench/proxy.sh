@@ -109,7 +109,7 @@ run() { # name url pid-for-cpu
     reqs=$(echo "$res" | awk '/requests in/ {print $1}')
     p50=$(ms "$(echo "$res" | awk '$1=="50%" {print $2}')")
     p99=$(ms "$(echo "$res" | awk '$1=="99%" {print $2}')")
-    p999=$(ms "$(echo "$res" | awk '$1=="99.9%" || $1=="99.900%" {print $2}')")
+    p999=$(echo "$res" | awk '$1=="P999_MS" {print $2}')
     if [ -n "$pid" ]; then
         local t1; t1=$(cpu_ticks "$pid")
         cpu=$(awk -v a="$t0" -v b="$t1" -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b-a)/hz*1e6/n }')

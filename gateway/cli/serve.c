@@ -114,7 +114,7 @@ int gw_cmd_serve(int argc, char **argv)
         cfg.provider.mock = true;
         GW_LOG(GW_LOG_INFO, NULL, "built-in mock provider on %s", url);
     }
-    if (gw_server_init(&srv, &cfg, rs) == -1) {
+    if (gw_server_init(&srv, &cfg, rs, NULL, NULL) == -1) {
         fprintf(stderr, "guardrail: could not start the server\n");
         gw_server_free(&srv);
         goto out;

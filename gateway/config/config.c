@@ -29,6 +29,8 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->block_message = strdup("Sorry, I can't help with that here. Is there anything else I "
                                 "can do for you?");
     cfg->tenant_header = strdup("x-guardrail-tenant");
+    cfg->conversation_header = strdup("x-guardrail-conversation");
+    cfg->retention_days = 90;
     cfg->max_body_bytes = 1 << 20;
     cfg->idle_timeout_s = 60;
     cfg->drain_timeout_s = 10;
@@ -49,6 +51,10 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->block_message);
     free(cfg->incident_log);
     free(cfg->tenant_header);
+    free(cfg->conversation_header);
+    free(cfg->kpi_db);
+    free(cfg->admin_host);
+    free(cfg->admin_token);
     free(cfg->hash_key);
     for (size_t i = 0; i < cfg->n_passthrough; i++) {
         free(cfg->passthrough[i].method);
@@ -78,6 +84,22 @@ int gw_config_set_listen(struct gw_config *cfg, const char *hostport)
     cfg->listen_host = strndup(h, hl);
     cfg->listen_port = (int)port;
     return 0;
+}
+
+int gw_config_set_admin(struct gw_config *cfg, const char *hostport)
+{
+    char *host = cfg->listen_host;
+    int port = cfg->listen_port;
+    cfg->listen_host = NULL;
+    int rc = gw_config_set_listen(cfg, hostport);
+    if (rc == 0) {
+        free(cfg->admin_host);
+        cfg->admin_host = cfg->listen_host;
+        cfg->admin_port = cfg->listen_port;
+    }
+    cfg->listen_host = host;
+    cfg->listen_port = port;
+    return rc;
 }
 
 int gw_config_set_upstream(struct gw_config *cfg, const char *url)
@@ -362,6 +384,51 @@ static void parse_incidents(struct cl *c, yaml_node_t *map, struct gw_config *cf
     free(unused);
 }
 
+static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
+{
+    yaml_node_t *k, *v;
+    long num;
+    if (want_map(c, map, "kpi"))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *key = scalar(k);
+        if (!key)
+            fail(c, k, "kpi", "keys must be strings");
+        else if (strcmp(key, "db") == 0)
+            get_string(c, v, "kpi.db", &cfg->kpi_db);
+        else if (strcmp(key, "retention_days") == 0) {
+            if (get_int(c, v, "kpi.retention_days", 1, 3650, &num) == 0)
+                cfg->retention_days = (int)num;
+        } else if (strcmp(key, "conversation_header") == 0)
+            get_string(c, v, "kpi.conversation_header", &cfg->conversation_header);
+        else
+            fail(c, k, key, "unknown kpi key (expected db, retention_days, conversation_header)");
+    }
+}
+
+static void parse_admin(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
+{
+    yaml_node_t *k, *v;
+    char *unused = NULL;
+    if (want_map(c, map, "admin"))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *key = scalar(k), *s = scalar(v);
+        if (!key)
+            fail(c, k, "admin", "keys must be strings");
+        else if (strcmp(key, "listen") == 0) {
+            if (!s || gw_config_set_admin(cfg, s) == -1)
+                fail(c, v, "admin.listen", "must be HOST:PORT, like 127.0.0.1:9090");
+        } else if (strcmp(key, "token") == 0)
+            get_secret(c, v, "admin.token", &cfg->admin_token, &unused);
+        else
+            fail(c, k, key, "unknown admin key (expected listen, token)");
+    }
+    free(unused);
+}
+
 static void parse_passthrough(struct cl *c, yaml_node_t *seq, struct gw_config *cfg)
 {
     if (want_seq(c, seq, "passthrough"))
@@ -452,6 +519,10 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
             parse_limits(c, v, cfg);
         } else if (strcmp(key, "passthrough") == 0) {
             parse_passthrough(c, v, cfg);
+        } else if (strcmp(key, "kpi") == 0) {
+            parse_kpi(c, v, cfg);
+        } else if (strcmp(key, "admin") == 0) {
+            parse_admin(c, v, cfg);
         } else if (strcmp(key, "log_level") == 0) {
             const char *s = scalar(v);
             if (!s || (strcmp(s, "error") && strcmp(s, "warn") && strcmp(s, "info") &&
@@ -462,7 +533,7 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
         } else {
             fail(c, k, key,
                  "unknown key (expected listen, workers, rules, providers, policy, incidents, "
-                 "limits, passthrough, log_level)");
+                 "kpi, admin, limits, passthrough, log_level)");
         }
     }
 }

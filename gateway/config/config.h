@@ -39,6 +39,12 @@ struct gw_config {
     char *block_message; /* default answer when a blocking rule has no message */
     char *incident_log;  /* NULL: no incident log */
     char *tenant_header;
+    char *conversation_header;
+    char *kpi_db;          /* SQLite KPI store; NULL: none */
+    int retention_days;
+    char *admin_host;      /* the admin listener (metrics, KPIs, dashboard); NULL: off */
+    int admin_port;
+    char *admin_token;     /* bearer token the admin listener requires; NULL: none */
     char *hash_key; /* key of the incident hashes; NULL: a random key per start */
     size_t max_body_bytes;
     int idle_timeout_s;
@@ -56,6 +62,8 @@ int gw_config_load(struct gw_config *cfg, const char *path, char *err, size_t er
 void gw_config_defaults(struct gw_config *cfg);
 /* Parses "HOST:PORT" ("[::1]:8080" for IPv6) into cfg's listen address. Returns 0 or -1. */
 int gw_config_set_listen(struct gw_config *cfg, const char *hostport);
+/* Parses "HOST:PORT" into the admin listener address. Returns 0 or -1. */
+int gw_config_set_admin(struct gw_config *cfg, const char *hostport);
 /* Sets the provider base URL (a trailing slash is removed); turns off the mock. */
 int gw_config_set_upstream(struct gw_config *cfg, const char *url);
 void gw_config_free(struct gw_config *cfg);

@@ -15,30 +15,53 @@
 #include "util/log.h"
 #include "util/siphash.h"
 
-struct line {
-    struct line *next;
-    size_t len;
-    char text[];
+struct node {
+    struct node *next;
+    struct gw_request_rec *rec;
 };
 
 struct gw_incidents {
     char *path;
     FILE *f;
-    uint8_t key[16];
+    gw_record_sink sink;
+    void *sink_arg;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct line *head, **tail;
+    struct node *head, **tail;
     bool stop, reopen;
 };
+
+void gw_request_rec_free(struct gw_request_rec *r)
+{
+    if (!r)
+        return;
+    free(r->findings);
+    free(r);
+}
+
+void gw_incident_key(const char *secret, uint8_t key[16])
+{
+    if (secret) {
+        static const uint8_t k1[16] = "guardrail-key-1", k2[16] = "guardrail-key-2";
+        uint64_t a = gw_siphash(k1, secret, strlen(secret));
+        uint64_t b = gw_siphash(k2, secret, strlen(secret));
+        memcpy(key, &a, 8);
+        memcpy(key + 8, &b, 8);
+    } else if (getrandom(key, 16, 0) != 16) {
+        uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)key;
+        memcpy(key, &t, 8);
+        memcpy(key + 8, &t, 8);
+    }
+}
 
 void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
                       enum gw_category category)
 {
     size_t k = 0;
     bool strict = category == GW_CAT_PII || category == GW_CAT_SECRET;
-    /* Strict: one leading and two trailing characters of values long enough that they
-     * identify nothing (a card's last two digits), the rest masked. */
+    /* Strict: the first character and the last two of values long enough that these
+     * identify nothing (a card's last two digits); the rest masked, punctuation kept. */
     size_t keep_head = strict && len >= 10 ? 1 : 0, keep_tail = strict && len >= 10 ? 2 : 0;
     for (size_t i = 0; i < len && k + 4 < outlen; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -56,21 +79,82 @@ void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
     out[k] = '\0';
 }
 
+void gw_finding_rec_fill(struct gw_finding_rec *out, const struct gw_rule *r,
+                         enum gw_direction dir, const uint8_t key[16], const char *match,
+                         size_t len)
+{
+    snprintf(out->rule, sizeof out->rule, "%s", r->id);
+    out->category = r->category;
+    out->severity = r->severity;
+    out->action = r->action;
+    out->direction = dir;
+    gw_incident_mask(out->excerpt, sizeof out->excerpt, match ? match : "", match ? len : 0,
+                     r->category);
+    out->value_hash = gw_siphash(key, match ? match : "", match ? len : 0);
+    out->value_length = match ? len : 0;
+}
+
+static void format_time(char *out, size_t outlen, int64_t ms)
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static void quoted(struct gw_buf *b, const char *s)
+{
+    gw_json_quote(b, s, strlen(s));
+}
+
+/* One JSON line per finding of the record. */
+static void write_lines(struct gw_buf *b, const struct gw_request_rec *r)
+{
+    char when[64];
+    format_time(when, sizeof when, r->ts_ms);
+    for (size_t i = 0; i < r->n_findings; i++) {
+        const struct gw_finding_rec *f = &r->findings[i];
+        gw_buf_printf(b, "{\"time\":\"%s\",\"request_id\":", when);
+        quoted(b, r->request_id);
+        gw_buf_printf(b, ",\"direction\":\"%s\",\"rule\":",
+                      f->direction == GW_DIR_PROMPT ? "prompt" : "reply");
+        quoted(b, f->rule);
+        gw_buf_printf(b, ",\"category\":\"%s\",\"severity\":\"%s\",\"action\":\"%s\",\"model\":",
+                      gw_category_name(f->category), gw_severity_name(f->severity),
+                      gw_action_name(f->action));
+        quoted(b, r->model);
+        gw_buf_puts(b, ",\"tenant\":");
+        quoted(b, r->tenant);
+        if (r->conversation[0]) {
+            gw_buf_puts(b, ",\"conversation\":");
+            quoted(b, r->conversation);
+        }
+        gw_buf_puts(b, ",\"excerpt\":");
+        quoted(b, f->excerpt);
+        gw_buf_printf(b, ",\"value_hash\":\"%016llx\",\"value_length\":%zu}\n",
+                      (unsigned long long)f->value_hash, f->value_length);
+    }
+}
+
 static void *writer(void *arg)
 {
     struct gw_incidents *log = arg;
+    struct gw_buf lines = {0};
+    struct gw_request_rec **batch = NULL;
+    size_t cap = 0;
     pthread_mutex_lock(&log->mu);
     for (;;) {
         while (!log->head && !log->stop && !log->reopen)
             pthread_cond_wait(&log->cv, &log->mu);
-        struct line *batch = log->head;
+        struct node *list = log->head;
         log->head = NULL;
         log->tail = &log->head;
         bool stop = log->stop, reopen = log->reopen;
         log->reopen = false;
         pthread_mutex_unlock(&log->mu);
 
-        if (reopen) {
+        if (reopen && log->path) {
             FILE *f = fopen(log->path, "a");
             if (f) {
                 fclose(log->f);
@@ -80,47 +164,62 @@ static void *writer(void *arg)
                        strerror(errno));
             }
         }
-        while (batch) {
-            struct line *next = batch->next;
-            fwrite(batch->text, 1, batch->len, log->f);
-            free(batch);
-            batch = next;
+        size_t n = 0;
+        for (struct node *e = list; e; e = e->next) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                batch = realloc(batch, cap * sizeof *batch);
+            }
+            batch[n++] = e->rec;
+            if (log->f)
+                write_lines(&lines, e->rec);
         }
-        fflush(log->f);
+        if (log->f && lines.len) {
+            fwrite(lines.data, 1, lines.len, log->f);
+            fflush(log->f);
+            gw_buf_reset(&lines);
+        }
+        if (n && log->sink && log->sink(log->sink_arg, batch, n) == -1)
+            GW_LOG(GW_LOG_ERROR, NULL, "the KPI store did not take %zu records", n);
+        while (list) {
+            struct node *next = list->next;
+            gw_request_rec_free(list->rec);
+            free(list);
+            list = next;
+        }
         pthread_mutex_lock(&log->mu);
         if (stop && !log->head)
             break;
     }
     pthread_mutex_unlock(&log->mu);
+    gw_buf_free(&lines);
+    free(batch);
     return NULL;
 }
 
-struct gw_incidents *gw_incidents_open(const char *path, const char *key)
+struct gw_incidents *gw_incidents_open(const char *path, gw_record_sink sink, void *sink_arg)
 {
     struct gw_incidents *log = calloc(1, sizeof *log);
     if (!log)
         return NULL;
-    log->path = strdup(path);
-    log->f = fopen(path, "a");
-    if (!log->f) {
-        GW_LOG(GW_LOG_ERROR, NULL, "incident log %s: cannot open: %s", path, strerror(errno));
-        free(log->path);
-        free(log);
-        return NULL;
+    if (path) {
+        log->path = strdup(path);
+        log->f = fopen(path, "a");
+        if (!log->f) {
+            GW_LOG(GW_LOG_ERROR, NULL, "incident log %s: cannot open: %s", path, strerror(errno));
+            free(log->path);
+            free(log);
+            return NULL;
+        }
     }
-    if (key) {
-        static const uint8_t k1[16] = "guardrail-key-1", k2[16] = "guardrail-key-2";
-        uint64_t a = gw_siphash(k1, key, strlen(key)), b = gw_siphash(k2, key, strlen(key));
-        memcpy(log->key, &a, 8);
-        memcpy(log->key + 8, &b, 8);
-    } else if (getrandom(log->key, sizeof log->key, 0) != sizeof log->key) {
-        memset(log->key, 0x5a, sizeof log->key);
-    }
+    log->sink = sink;
+    log->sink_arg = sink_arg;
     log->tail = &log->head;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
     if (pthread_create(&log->thread, NULL, writer, log) != 0) {
-        fclose(log->f);
+        if (log->f)
+            fclose(log->f);
         free(log->path);
         free(log);
         return NULL;
@@ -128,50 +227,20 @@ struct gw_incidents *gw_incidents_open(const char *path, const char *key)
     return log;
 }
 
-void gw_incidents_record(struct gw_incidents *log, const struct gw_incident *in)
+void gw_incidents_submit(struct gw_incidents *log, struct gw_request_rec *rec)
 {
-    if (!log)
+    struct node *e = log ? malloc(sizeof *e) : NULL;
+    if (!e) {
+        gw_request_rec_free(rec);
         return;
-    const struct gw_rule *r = in->rule;
-    struct gw_buf b = {0};
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    char excerpt[128];
-    gw_incident_mask(excerpt, sizeof excerpt, in->match, in->match_len, r->category);
-    uint64_t h = gw_siphash(log->key, in->match, in->match_len);
-
-    gw_buf_printf(&b, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"request_id\":",
-                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  ts.tv_nsec / 1000000);
-    gw_json_quote(&b, in->request_id, strlen(in->request_id));
-    gw_buf_printf(&b, ",\"direction\":\"%s\",\"rule\":",
-                  in->direction == GW_DIR_PROMPT ? "prompt" : "reply");
-    gw_json_quote(&b, r->id, strlen(r->id));
-    gw_buf_printf(&b, ",\"category\":\"%s\",\"severity\":\"%s\",\"action\":\"%s\",\"model\":",
-                  gw_category_name(r->category), gw_severity_name(r->severity),
-                  gw_action_name(r->action));
-    gw_json_quote(&b, in->model ? in->model : "-", strlen(in->model ? in->model : "-"));
-    gw_buf_puts(&b, ",\"tenant\":");
-    gw_json_quote(&b, in->tenant ? in->tenant : "-", strlen(in->tenant ? in->tenant : "-"));
-    gw_buf_puts(&b, ",\"excerpt\":");
-    gw_json_quote(&b, excerpt, strlen(excerpt));
-    gw_buf_printf(&b, ",\"value_hash\":\"%016llx\",\"value_length\":%zu}\n", (unsigned long long)h,
-                  in->match_len);
-
-    struct line *l = malloc(sizeof *l + b.len);
-    if (l) {
-        l->next = NULL;
-        l->len = b.len;
-        memcpy(l->text, b.data, b.len);
-        pthread_mutex_lock(&log->mu);
-        *log->tail = l;
-        log->tail = &l->next;
-        pthread_cond_signal(&log->cv);
-        pthread_mutex_unlock(&log->mu);
     }
-    gw_buf_free(&b);
+    e->next = NULL;
+    e->rec = rec;
+    pthread_mutex_lock(&log->mu);
+    *log->tail = e;
+    log->tail = &e->next;
+    pthread_cond_signal(&log->cv);
+    pthread_mutex_unlock(&log->mu);
 }
 
 void gw_incidents_reopen(struct gw_incidents *log)
@@ -193,7 +262,8 @@ void gw_incidents_close(struct gw_incidents *log)
     pthread_cond_signal(&log->cv);
     pthread_mutex_unlock(&log->mu);
     pthread_join(log->thread, NULL);
-    fclose(log->f);
+    if (log->f)
+        fclose(log->f);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
     free(log->path);

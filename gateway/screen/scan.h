@@ -61,6 +61,11 @@ int gw_stream_close(gw_stream *st, struct gw_buf *out);
 /* Findings decided so far, in the order they were decided; offsets are into the whole
  * stream. The verdict field is the stream's verdict so far. */
 const struct gw_findings *gw_stream_findings(const gw_stream *st);
+/* The matched bytes of a finding of this stream, while the stream still holds them (it
+ * keeps at least GW_SPAN_MAX bytes behind the newest): call right after the feed or close
+ * that decided it. Returns 0 with *p and *len, or -1 when they are gone. */
+int gw_stream_match_text(const gw_stream *st, const struct gw_finding *f, const char **p,
+                         size_t *len);
 /* Bytes fed but not yet released. */
 size_t gw_stream_held(const gw_stream *st);
 /* Frees the stream (closing the Hyperscan stream if close was not called). */

@@ -63,6 +63,16 @@ const struct gw_findings *gw_stream_findings(const gw_stream *st)
     return &st->findings;
 }
 
+int gw_stream_match_text(const gw_stream *st, const struct gw_finding *f, const char **p,
+                         size_t *len)
+{
+    if (f->start < st->base || f->end > st->base + st->text.len || f->end < f->start)
+        return -1;
+    *p = st->text.data + (f->start - st->base);
+    *len = f->end - f->start;
+    return 0;
+}
+
 size_t gw_stream_held(const gw_stream *st)
 {
     return st->total - st->released;

@@ -12,6 +12,7 @@
 
 #include "adapters/openai.h"
 #include "adapters/sse.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -46,7 +47,16 @@ struct gw_req {
     struct evbuffer *out;
     struct event *resume;
     bool paused;
+    struct gw_request_rec *rec; /* what happened, for the incident log, KPIs and metrics */
+    struct timespec t0, provider_t0;
 };
+
+static double ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) * 1e3 + (double)(now.tv_nsec - t->tv_nsec) / 1e6;
+}
 
 static const struct gw_config *cfg_of(const struct gw_req *r)
 {
@@ -57,6 +67,17 @@ static const struct gw_config *cfg_of(const struct gw_req *r)
 
 static void on_close(struct evhttp_connection *conn, void *arg);
 static void on_resume(evutil_socket_t fd, short what, void *arg);
+
+/* A label from a request header: printable, short, no quotes; def when absent. */
+static void header_label(char *out, size_t outlen, struct evkeyvalq *h, const char *name,
+                         const char *def)
+{
+    const char *v = name ? evhttp_find_header(h, name) : NULL;
+    snprintf(out, outlen, "%s", v && *v ? v : def);
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || (unsigned char)*p >= 0x7f)
+            *p = '_';
+}
 
 static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
 {
@@ -71,12 +92,29 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     r->sc = w->scanner;
     r->out = evbuffer_new();
     r->resume = evtimer_new(w->base, on_resume, r);
-    const char *tenant =
-        evhttp_find_header(evhttp_request_get_input_headers(req), cfg_of(r)->tenant_header);
-    snprintf(r->tenant, sizeof r->tenant, "%s", tenant ? tenant : "-");
-    for (char *p = r->tenant; *p; p++)
-        if (*p < 0x20 || *p == '"' || *p == '\\')
-            *p = '_';
+    r->rec = calloc(1, sizeof *r->rec);
+    if (!r->out || !r->resume || !r->rec) {
+        if (r->out)
+            evbuffer_free(r->out);
+        if (r->resume)
+            event_free(r->resume);
+        free(r->rec);
+        gw_ruleset_unref(r->rs);
+        free(r);
+        return NULL;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &r->t0);
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    struct gw_request_rec *rec = r->rec;
+    rec->ts_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    rec->prompt_tokens = rec->completion_tokens = -1;
+    snprintf(rec->request_id, sizeof rec->request_id, "%s", reqid);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    header_label(rec->tenant, sizeof rec->tenant, in, cfg_of(r)->tenant_header, "-");
+    header_label(rec->conversation, sizeof rec->conversation, in,
+                 cfg_of(r)->conversation_header, "");
+    snprintf(r->tenant, sizeof r->tenant, "%s", rec->tenant);
     r->next = w->reqs;
     if (w->reqs)
         w->reqs->prev = r;
@@ -92,8 +130,23 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
 static void req_free(struct gw_req *r)
 {
     struct gw_worker *w = r->w;
-    if (r->call)
+    if (r->call) {
         gw_upcall_cancel(r->call);
+        r->rec->provider_ms = ms_since(&r->provider_t0);
+    }
+    struct gw_request_rec *rec = r->rec;
+    if (!r->passthrough) {
+        rec->stream = r->stream;
+        snprintf(rec->model, sizeof rec->model, "%s", r->model[0] ? r->model : "-");
+        if (rec->status == 0)
+            rec->status = 499; /* the client went away before its answer */
+        rec->total_ms = ms_since(&r->t0);
+        rec->gateway_ms = rec->total_ms > rec->provider_ms ? rec->total_ms - rec->provider_ms : 0;
+        gw_metrics_count(w->metrics, rec);
+        gw_incidents_submit(w->srv->incidents, rec); /* frees it when there is no recorder */
+    } else {
+        gw_request_rec_free(rec);
+    }
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -174,6 +227,7 @@ static void reply_and_finish(struct gw_req *r, int status, const char *ctype, co
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", ctype);
     evbuffer_add(r->out, body, len);
     evhttp_send_reply(r->req, status, status == 200 ? "OK" : "Upstream", r->out);
+    r->rec->status = status;
     req_finish(r);
 }
 
@@ -181,6 +235,7 @@ static void error_and_finish(struct gw_req *r, int status, const char *message, 
 {
     const char *type = status >= 500 ? "api_error" : "invalid_request_error";
     gw_send_error(r->req, r->id, status, message, type, NULL, code);
+    r->rec->status = status;
     req_finish(r);
 }
 
@@ -201,6 +256,7 @@ static void answer_block(struct gw_req *r, const struct gw_rule *rule, const cha
         snprintf(text, sizeof text, "%s (rule %s, %s)", msg, rule ? rule->id : "-", where);
         gw_send_error(r->req, NULL, 400, text, "invalid_request_error", "messages",
                       "content_filter");
+        r->rec->status = 400;
         req_finish(r);
         return;
     }
@@ -216,24 +272,27 @@ static void answer_block(struct gw_req *r, const struct gw_rule *rule, const cha
 
 /* ---- screening ---- */
 
+/* Adds a finding to the request's record: masked excerpt and keyed hash of match only. */
 static void record(struct gw_req *r, enum gw_direction dir, const struct gw_finding *f,
-                   const char *text, size_t base)
+                   const char *match, size_t len)
 {
-    struct gw_incidents *log = r->w->srv->incidents;
+    struct gw_request_rec *rec = r->rec;
     const struct gw_rule *rule = &r->rs->table.rules[f->rule];
-    GW_LOG(GW_LOG_INFO, r->id, "%s %s: rule %s (%s, %s)", dir == GW_DIR_PROMPT ? "prompt" : "reply",
+    GW_LOG(GW_LOG_DEBUG, r->id, "%s %s: rule %s (%s, %s)", dir == GW_DIR_PROMPT ? "prompt" : "reply",
            gw_action_name(rule->action), rule->id, gw_category_name(rule->category),
            gw_severity_name(rule->severity));
-    if (!log)
-        return;
-    struct gw_incident in = {.request_id = r->id,
-                             .direction = dir,
-                             .rule = rule,
-                             .model = r->model,
-                             .tenant = r->tenant,
-                             .match = text ? text + (f->start - base) : "",
-                             .match_len = text ? f->end - f->start : 0};
-    gw_incidents_record(log, &in);
+    if (rec->n_findings % 8 == 0) {
+        struct gw_finding_rec *v =
+            realloc(rec->findings, (rec->n_findings + 8) * sizeof *rec->findings);
+        if (!v)
+            return;
+        rec->findings = v;
+    }
+    gw_finding_rec_fill(&rec->findings[rec->n_findings++], rule, dir, r->w->srv->hash_key, match,
+                        len);
+    enum gw_action *v = dir == GW_DIR_PROMPT ? &rec->prompt_verdict : &rec->reply_verdict;
+    if (rule->action > *v)
+        *v = rule->action;
 }
 
 /* Screens the strings at texts in direction dir, rewriting redacted ones in place.
@@ -252,7 +311,8 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
         if (w->srv->fault_screen || gw_scan(r->sc, t, len, dir, &w->findings) == -1)
             return -1;
         for (size_t k = 0; k < w->findings.n; k++)
-            record(r, dir, &w->findings.v[k], t, 0);
+            record(r, dir, &w->findings.v[k], t + w->findings.v[k].start,
+                   w->findings.v[k].end - w->findings.v[k].start);
         if (w->findings.verdict > verdict)
             verdict = w->findings.verdict;
         if (!*blocker)
@@ -267,6 +327,18 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
         }
     }
     return (int)verdict;
+}
+
+/* Token counts from a reply's or a final stream chunk's "usage". */
+static void take_usage(struct gw_req *r, const cJSON *root)
+{
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
+    if (cJSON_IsNumber(p))
+        r->rec->prompt_tokens = (long)p->valuedouble;
+    if (cJSON_IsNumber(c))
+        r->rec->completion_tokens = (long)c->valuedouble;
 }
 
 /* ---- streamed replies ---- */
@@ -313,6 +385,7 @@ static void start_stream_reply(struct gw_req *r)
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_send_reply_start(r->req, 200, "OK");
     r->started = true;
+    r->rec->status = 200;
 }
 
 static void end_stream_reply(struct gw_req *r)
@@ -324,8 +397,12 @@ static void end_stream_reply(struct gw_req *r)
 static void record_stream_findings(struct gw_req *r, int idx)
 {
     const struct gw_findings *f = gw_stream_findings(r->streams[idx]);
-    for (; r->recorded[idx] < f->n; r->recorded[idx]++)
-        record(r, GW_DIR_REPLY, &f->v[r->recorded[idx]], NULL, 0);
+    for (; r->recorded[idx] < f->n; r->recorded[idx]++) {
+        const char *p = NULL;
+        size_t len = 0;
+        gw_stream_match_text(r->streams[idx], &f->v[r->recorded[idx]], &p, &len);
+        record(r, GW_DIR_REPLY, &f->v[r->recorded[idx]], p, len);
+    }
 }
 
 /* Ends the stream for a block: one final chunk with the rule's message and finish_reason
@@ -403,6 +480,7 @@ static int on_sse_event(void *arg, const char *data, size_t len)
         stream_error(r, "The provider sent a stream event that is not JSON.", "provider_error");
         return -1;
     }
+    take_usage(r, ev);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
     if (!r->up_id[0] && cJSON_IsString(id))
         snprintf(r->up_id, sizeof r->up_id, "%s", id->valuestring);
@@ -508,6 +586,7 @@ static void finish_plain_reply(struct gw_req *r)
                              "provider_error");
         return;
     }
+    take_usage(r, root);
     const struct gw_rule *blocker;
     bool changed;
     int verdict = screen_texts(r, &texts, GW_DIR_REPLY, &blocker, &changed);
@@ -535,6 +614,7 @@ static void on_up_done(void *arg, CURLcode result, long status)
 {
     struct gw_req *r = arg;
     r->call = NULL; /* freed by the upstream module after this returns */
+    r->rec->provider_ms = ms_since(&r->provider_t0);
     GW_LOG(GW_LOG_DEBUG, r->id, "provider call done: %s, status %ld", curl_easy_strerror(result),
            status);
     if (r->started) {
@@ -595,6 +675,8 @@ static void call_provider(struct gw_req *r, const char *url, const char *body, s
 {
     const struct gw_provider *p = &cfg_of(r)->provider;
     struct curl_slist *h = provider_headers(r, body != NULL);
+    clock_gettime(CLOCK_MONOTONIC, &r->provider_t0);
+    r->rec->provider_called = true;
     r->call = gw_upstream_start(r->w->up, url, h, body, len, p->connect_timeout_ms,
                                 p->timeout_ms, &up_ops, r);
     curl_slist_free_all(h);

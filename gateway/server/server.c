@@ -271,7 +271,8 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w, int index, st
     w->wake = w->base ? event_new(w->base, -1, 0, on_wake, w) : NULL;
     w->rs = gw_ruleset_ref(rs);
     w->scanner = gw_scanner_new(rs);
-    if (!w->http || !w->up || !w->wake || !w->scanner)
+    w->metrics = calloc(1, sizeof *w->metrics);
+    if (!w->http || !w->up || !w->wake || !w->scanner || !w->metrics)
         return -1;
     /* evhttp reads the whole body before calling back. It answers bodies past this hard
      * cap itself; between the configured limit and the cap we answer in OpenAI's shape. */
@@ -294,10 +295,13 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w, int index, st
     return w->bound ? 0 : -1;
 }
 
-int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_ruleset *rs)
+int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_ruleset *rs,
+                   gw_record_sink sink, void *sink_arg)
 {
     memset(srv, 0, sizeof *srv);
     srv->cfg = cfg;
+    srv->sink = sink;
+    srv->sink_arg = sink_arg;
     const char *fault = getenv("GUARDRAIL_FAULT");
     srv->fault_screen = fault && strcmp(fault, "screen") == 0;
     if (srv->fault_screen)
@@ -308,8 +312,9 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
     size_t n = strlen(cfg->provider.base_url) + sizeof "/chat/completions";
     srv->chat_url = malloc(n);
     snprintf(srv->chat_url, n, "%s/chat/completions", cfg->provider.base_url);
-    if (cfg->incident_log) {
-        srv->incidents = gw_incidents_open(cfg->incident_log, cfg->hash_key);
+    gw_incident_key(cfg->hash_key, srv->hash_key);
+    if (cfg->incident_log || srv->sink) {
+        srv->incidents = gw_incidents_open(cfg->incident_log, srv->sink, srv->sink_arg);
         if (!srv->incidents)
             return -1;
     }
@@ -321,6 +326,7 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
     for (int i = 0; i < srv->nworkers; i++)
         if (worker_init(srv, &srv->workers[i], i, rs) == -1)
             return -1;
+    atomic_store(&srv->rules_loaded, (unsigned)rs->table.n_rules);
     return 0;
 }
 
@@ -347,6 +353,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             return;
         }
         GW_LOG(GW_LOG_INFO, NULL, "SIGHUP: rules reloaded (%zu rules)", rs->table.n_rules);
+        atomic_store(&srv->rules_loaded, (unsigned)rs->table.n_rules);
         for (int i = 0; i < srv->nworkers; i++) {
             struct gw_worker *w = &srv->workers[i];
             pthread_mutex_lock(&w->mu);
@@ -438,6 +445,7 @@ void gw_server_free(struct gw_server *srv)
         gw_ruleset_unref(w->next_rs);
         gw_findings_free(&w->findings);
         gw_buf_free(&w->tmp);
+        free(w->metrics);
         if (w->base)
             event_base_free(w->base);
         pthread_mutex_destroy(&w->mu);

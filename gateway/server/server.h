@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "incidents/incidents.h"
 #include "screen/scan.h"
+#include "server/metrics.h"
 #include "upstream/upstream.h"
 #include "util/buf.h"
 
@@ -41,6 +42,7 @@ struct gw_worker {
     bool draining;
     uint64_t rng;
     struct gw_retired *retired; /* scanners of replaced rules, freed when unused */
+    struct gw_metrics *metrics;  /* written by this worker only */
     struct gw_findings findings; /* reused per scan */
     struct gw_buf tmp;           /* reused per scan */
     /* set by other threads, read when wake fires */
@@ -56,12 +58,18 @@ struct gw_server {
     int nworkers;
     struct gw_worker *workers;
     atomic_int running; /* workers whose loop is running */
+    atomic_uint rules_loaded; /* rules in the newest ruleset (for /metrics) */
     int port;
+    uint8_t hash_key[16]; /* key of the incident hashes */
+    gw_record_sink sink;  /* where request records go after the incident log (KPI store) */
+    void *sink_arg;
     bool fault_screen; /* GUARDRAIL_FAULT=screen: every scan fails (tests of fail_mode) */
 };
 
-/* Builds the server: loads the rules, binds the listeners. Returns 0 or -1 (logged). */
-int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_ruleset *rs);
+/* Builds the server on a loaded ruleset and binds the listeners. Request records go to the
+ * incident log (if configured) and then to sink (may be NULL). Returns 0 or -1 (logged). */
+int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_ruleset *rs,
+                   gw_record_sink sink, void *sink_arg);
 /* Runs until SIGTERM/SIGINT (then drains, bounded) and returns 0. */
 int gw_server_run(struct gw_server *srv);
 void gw_server_free(struct gw_server *srv);

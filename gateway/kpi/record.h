@@ -1,0 +1,47 @@
+/* A request record: what the gateway did for one request, handed by a worker to the
+ * recorder thread, which writes the incident log and the KPI store from it. It carries
+ * no prompt or reply text: findings keep a masked excerpt and a keyed hash only. */
+#ifndef GW_KPI_RECORD_H
+#define GW_KPI_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "screen/rules.h"
+
+struct gw_finding_rec {
+    char rule[64];
+    enum gw_category category;
+    enum gw_severity severity;
+    enum gw_action action;
+    enum gw_direction direction;
+    char excerpt[128]; /* masked (gw_incident_mask) */
+    uint64_t value_hash; /* SipHash-2-4 of the matched value under the incident key */
+    size_t value_length;
+};
+
+struct gw_request_rec {
+    int64_t ts_ms; /* when the request arrived, Unix milliseconds */
+    char request_id[72];
+    char tenant[72];       /* from the configured tenant header; "-" if none */
+    char model[128];
+    char conversation[72]; /* from the configured conversation header; "" if none */
+    int status;            /* HTTP status the client got */
+    bool stream;
+    enum gw_action prompt_verdict; /* allow when nothing was found */
+    enum gw_action reply_verdict;  /* allow when nothing was found or no reply was screened */
+    bool provider_called;
+    double total_ms;    /* arrival to the last byte handed to the client */
+    double provider_ms; /* the provider call (0 when not called) */
+    double gateway_ms;  /* total_ms - provider_ms: what the gateway added */
+    long prompt_tokens;     /* from the provider's usage; -1 when unknown */
+    long completion_tokens; /* -1 when unknown */
+    size_t n_findings;
+    struct gw_finding_rec *findings; /* owned by the record */
+};
+
+/* Frees a record made with malloc and its findings. NULL is fine. */
+void gw_request_rec_free(struct gw_request_rec *r);
+
+#endif

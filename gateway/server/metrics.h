@@ -1,0 +1,36 @@
+/* Live counters for /metrics (Prometheus text format). Each worker owns a struct
+ * gw_metrics and is its only writer (relaxed atomic adds: no lock on the hot path); the
+ * admin thread sums them when scraped. Tenants and rules get stable slots from small
+ * append-only registries, so counters survive rule reloads. */
+#ifndef GW_SERVER_METRICS_H
+#define GW_SERVER_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "kpi/record.h"
+#include "util/buf.h"
+
+#define GW_TENANT_SLOTS 32 /* the last one counts every further tenant as "other" */
+#define GW_RULE_SLOTS 512
+#define GW_LAT_BUCKETS 16
+
+struct gw_metrics {
+    _Atomic uint64_t requests[GW_TENANT_SLOTS][2][4]; /* [tenant][stream][verdict] */
+    _Atomic uint64_t findings[GW_TENANT_SLOTS][GW_RULE_SLOTS][2]; /* [tenant][rule][dir] */
+    _Atomic uint64_t status[6];                        /* 1xx .. 5xx, [0] unused */
+    _Atomic uint64_t added_ms_bucket[GW_LAT_BUCKETS + 1]; /* gateway-added latency */
+    _Atomic uint64_t added_us_sum;
+    _Atomic uint64_t provider_ms_bucket[GW_LAT_BUCKETS + 1];
+    _Atomic uint64_t provider_us_sum;
+    _Atomic uint64_t provider_calls;
+    _Atomic uint64_t tokens[2]; /* prompt, completion */
+};
+
+/* Counts one finished request (called by its worker). */
+void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r);
+/* Appends the Prometheus exposition of the sum of n workers' metrics. */
+void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
+                       unsigned rules_loaded, int workers_running);
+
+#endif

@@ -124,9 +124,10 @@ int gw_cmd_check(int argc, char **argv)
                                         "on example \"%s\"\n",
                                 r->file, r->examples_line, r->id, v[k]);
                     else
-                        fprintf(stderr, "%s:%d: rule '%s': example %s but did not: \"%s\"\n",
+                        fprintf(stderr, "%s:%d: rule '%s': example %s: \"%s\"\n",
                                 r->file, r->examples_line, r->id,
-                                want ? "should match" : "should not match", v[k]);
+                                want ? "should match but did not" : "matched but should not",
+                                v[k]);
                 }
             }
         }

@@ -68,6 +68,8 @@ static bool card_network_ok(const char *d, int n)
         return n >= 14 && n <= 19;
     if (p4 >= 3528 && p4 <= 3589) /* JCB */
         return n >= 16 && n <= 19;
+    if (p4 == 1800 || p4 == 2131) /* JCB, the older 15-digit numbers */
+        return n == 15;
     if (p2 == 62) /* UnionPay */
         return n >= 16 && n <= 19;
     if (p2 == 50 || (p2 >= 56 && p2 <= 58) || p2 == 63 || p2 == 67) /* Maestro */
@@ -125,9 +127,9 @@ bool gw_valid_iban(const char *s, size_t len)
                 return false;
             continue;
         }
-        if (!(isdigit(ch) || (ch >= 'A' && ch <= 'Z')) || n == sizeof c)
+        if (!isalnum(ch) || n == sizeof c)
             return false;
-        c[n++] = (char)ch;
+        c[n++] = (char)toupper(ch); /* people write IBANs in lower case too */
     }
     if (n < 15 || !isupper((unsigned char)c[0]) || !isupper((unsigned char)c[1]) ||
         !isdigit((unsigned char)c[2]) || !isdigit((unsigned char)c[3]))

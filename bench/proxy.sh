@@ -20,9 +20,7 @@ for cmd in wrk nginx; do
     command -v $cmd >/dev/null || { echo "bench: $cmd is missing (make deps-bench)" >&2; exit 1; }
 done
 build=${BUILD_DIR:-$root/build-bench}
-if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGW_TESTS=OFF >/dev/null
 cmake --build "$build" --target guardrail -j"$(nproc)" >/dev/null
 gw=$build/guardrail
 

@@ -7,9 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-bench}
 cd "$root"
-if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$build/CMakeCache.txt"; then
-    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGW_TESTS=OFF >/dev/null
 cmake --build "$build" --target scan_bench -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 mkdir -p bench/out
 "$build/bench/scan_bench" --rules rules --out bench/out/scan.tsv "$@" | tee bench/out/scan.txt

@@ -1,9 +1,14 @@
 #include "upstream/upstream.h"
 
+#include <event2/event_struct.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
+
+/* Easy handles kept for reuse: creating one per request costs allocations (buffers,
+ * caches) on the hot path. */
+#define GW_SPARE_HANDLES 64
 
 struct gw_upstream {
     struct event_base *base;
@@ -11,6 +16,8 @@ struct gw_upstream {
     struct event *timer;
     size_t active;
     struct gw_upcall *calls; /* in flight, so that free can cancel them */
+    CURL *spare[GW_SPARE_HANDLES]; /* finished easy handles, reset, for reuse */
+    int nspare;
 };
 
 struct gw_upcall {
@@ -25,10 +32,27 @@ struct gw_upcall {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* Per socket: one persistent event, re-armed when curl changes what it waits for. */
+/* Per socket: one persistent event, re-armed in place when curl changes what it waits for
+ * (no allocation per change). */
 struct sockinfo {
-    struct event *ev;
+    struct event ev;
+    bool added;
 };
+
+static CURL *easy_get(struct gw_upstream *u)
+{
+    return u->nspare ? u->spare[--u->nspare] : curl_easy_init();
+}
+
+static void easy_put(struct gw_upstream *u, CURL *e)
+{
+    if (u->nspare < GW_SPARE_HANDLES) {
+        curl_easy_reset(e);
+        u->spare[u->nspare++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
 
 static void unlink_call(struct gw_upcall *c)
 {
@@ -63,7 +87,7 @@ static void check_multi_info(struct gw_upstream *u)
             c->ops->on_headers(c->arg, status, ct);
         }
         c->ops->on_done(c->arg, result, status);
-        curl_easy_cleanup(c->easy);
+        easy_put(u, c->easy);
         curl_slist_free_all(c->headers);
         free(c);
     }
@@ -106,7 +130,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *arg, void
     struct sockinfo *si = sockp;
     if (what == CURL_POLL_REMOVE) {
         if (si) {
-            event_free(si->ev);
+            if (si->added)
+                event_del(&si->ev);
             free(si);
             curl_multi_assign(u->multi, s, NULL);
         }
@@ -119,11 +144,11 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *arg, void
         if (!si)
             return -1;
         curl_multi_assign(u->multi, s, si);
-    } else {
-        event_free(si->ev);
+    } else if (si->added) {
+        event_del(&si->ev);
     }
-    si->ev = event_new(u->base, s, kind, on_socket_event, u);
-    event_add(si->ev, NULL);
+    event_assign(&si->ev, u->base, s, kind, on_socket_event, u);
+    si->added = event_add(&si->ev, NULL) == 0;
     return 0;
 }
 
@@ -168,6 +193,8 @@ void gw_upstream_free(struct gw_upstream *u)
         return;
     while (u->calls)
         gw_upcall_cancel(u->calls);
+    while (u->nspare)
+        curl_easy_cleanup(u->spare[--u->nspare]);
     if (u->multi)
         curl_multi_cleanup(u->multi);
     if (u->timer)
@@ -191,7 +218,7 @@ struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
     c->u = u;
     c->ops = ops;
     c->arg = arg;
-    c->easy = curl_easy_init();
+    c->easy = easy_get(u);
     if (!c->easy)
         goto fail;
     for (const struct curl_slist *h = headers; h; h = h->next)
@@ -224,7 +251,8 @@ struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
     u->active++;
     return c;
 fail:
-    curl_easy_cleanup(c->easy);
+    if (c->easy)
+        easy_put(u, c->easy);
     curl_slist_free_all(c->headers);
     free(c);
     return NULL;
@@ -235,7 +263,7 @@ void gw_upcall_cancel(struct gw_upcall *c)
     if (!c)
         return;
     unlink_call(c);
-    curl_easy_cleanup(c->easy);
+    easy_put(c->u, c->easy);
     curl_slist_free_all(c->headers);
     free(c);
 }

@@ -18,7 +18,7 @@ DEB_BUILD = build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev l
             libhyperscan-dev libyaml-dev libpcre2-dev libsqlite3-dev
 DEB_TEST  = libcmocka-dev python3 curl nodejs npm
 DEB_BENCH = wrk nginx-light
-PC_MODULES = libhs libevent libcurl libcjson yaml-0.1 libpcre2-8 cmocka
+PC_MODULES = libhs libevent libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

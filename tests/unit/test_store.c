@@ -1,0 +1,806 @@
+/* The KPI store: each KPI's arithmetic on hand-made records, rollups across minutes,
+ * the previous period, tenant and model cuts, retention, schema versions, incident paging,
+ * and `guardrail report` rendered to a temporary file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "kpi/store.h"
+
+int gw_cmd_report(int argc, char **argv);
+
+/* 2024-05-01T00:00:00Z */
+#define T0 1714521600000LL
+#define MIN 60000LL
+#define HOUR 3600000LL
+#define DAY 86400000LL
+
+/* ---- helpers ---- */
+
+struct fixture {
+    char dir[64];
+    char path[96];
+    struct gw_store *s;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/gw-store-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/kpi.db", f->dir);
+    char err[256];
+    f->s = gw_store_open(f->path, false, 30, err, sizeof err);
+    if (!f->s) {
+        print_message("open: %s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[160];
+    gw_store_close(f->s);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        print_message("could not remove %s\n", f->dir);
+    free(f);
+    return 0;
+}
+
+static struct gw_request_rec *rec(int64_t ts, const char *tenant, const char *model,
+                                  const char *conv)
+{
+    static int seq;
+    struct gw_request_rec *r = calloc(1, sizeof *r);
+    r->ts_ms = ts;
+    snprintf(r->request_id, sizeof r->request_id, "req-%d", ++seq);
+    snprintf(r->tenant, sizeof r->tenant, "%s", tenant);
+    snprintf(r->model, sizeof r->model, "%s", model);
+    snprintf(r->conversation, sizeof r->conversation, "%s", conv);
+    r->status = 200;
+    r->provider_called = true;
+    r->total_ms = 101;
+    r->provider_ms = 100;
+    r->gateway_ms = 1;
+    r->prompt_tokens = -1;
+    r->completion_tokens = -1;
+    return r;
+}
+
+/* Adds a finding; the verdict of its direction becomes the strongest action, as the
+ * gateway computes it. A blocked prompt never reaches the provider. */
+static void find(struct gw_request_rec *r, const char *rule, enum gw_category cat,
+                 enum gw_action action, enum gw_direction dir)
+{
+    r->findings = realloc(r->findings, (r->n_findings + 1) * sizeof *r->findings);
+    struct gw_finding_rec *f = &r->findings[r->n_findings++];
+    memset(f, 0, sizeof *f);
+    snprintf(f->rule, sizeof f->rule, "%s", rule);
+    f->category = cat;
+    f->severity = GW_SEV_HIGH;
+    f->action = action;
+    f->direction = dir;
+    snprintf(f->excerpt, sizeof f->excerpt, "j***@*******.com");
+    f->value_hash = 0xff;
+    f->value_length = 16;
+    enum gw_action *v = dir == GW_DIR_PROMPT ? &r->prompt_verdict : &r->reply_verdict;
+    if (action > *v)
+        *v = action;
+    if (dir == GW_DIR_PROMPT && r->prompt_verdict == GW_ACTION_BLOCK) {
+        r->provider_called = false;
+        r->provider_ms = 0;
+    }
+}
+
+static void write_all(struct gw_store *s, struct gw_request_rec **recs, size_t n)
+{
+    assert_int_equal(gw_store_write(s, recs, n), 0);
+    for (size_t i = 0; i < n; i++) {
+        free(recs[i]->findings);
+        free(recs[i]);
+    }
+}
+
+static cJSON *kpis(struct gw_store *s, int64_t from, int64_t to, const char *tenant,
+                   const char *model, int64_t step)
+{
+    char err[256] = "";
+    cJSON *k = gw_store_kpis(s, from, to, tenant, model, step, err, sizeof err);
+    if (!k)
+        print_message("kpis: %s\n", err);
+    assert_non_null(k);
+    return k;
+}
+
+/* The number at a dotted path ("current.prompts.blocked"); fails when it is missing. */
+static double at(const cJSON *o, const char *path)
+{
+    char key[64];
+    const cJSON *x = o;
+    while (x && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, path);
+        x = cJSON_IsArray(x) ? cJSON_GetArrayItem(x, atoi(key))
+                             : cJSON_GetObjectItemCaseSensitive(x, key);
+        path += n + (path[n] == '.');
+    }
+    if (!cJSON_IsNumber(x))
+        fail_msg("no number at %s", path);
+    return x->valuedouble;
+}
+
+static const char *str_at(const cJSON *o, const char *path)
+{
+    char key[64];
+    const cJSON *x = o;
+    while (x && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, path);
+        x = cJSON_IsArray(x) ? cJSON_GetArrayItem(x, atoi(key))
+                             : cJSON_GetObjectItemCaseSensitive(x, key);
+        path += n + (path[n] == '.');
+    }
+    assert_true(cJSON_IsString(x));
+    return x->valuestring;
+}
+
+#define assert_num(o, path, want)                                                                  \
+    assert_true(fabs(at((o), (path)) - (want)) < 1e-9 ||                                           \
+                (print_message("%s = %g, want %g\n", (path), at((o), (path)), (double)(want)), 0))
+
+/* ---- schema ---- */
+
+static void test_schema_is_created_versioned_and_reopened(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    gw_store_close(f->s);
+    f->s = gw_store_open(f->path, false, 30, err, sizeof err);
+    assert_non_null(f->s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), GW_STORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*) FROM sqlite_master WHERE type='index'"
+                                        " AND name LIKE 'incidents_%'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    struct gw_store *ro = gw_store_open(f->path, true, 0, err, sizeof err);
+    assert_non_null(ro);
+    struct gw_request_rec *r = rec(T0, "a", "m", "c");
+    assert_int_equal(gw_store_write(ro, &r, 1), -1);
+    assert_string_equal(gw_store_error(ro), "the store is open readonly");
+    free(r);
+    gw_store_close(ro);
+}
+
+static void test_readonly_open_refuses_missing_foreign_and_newer_databases(void **state)
+{
+    struct fixture *f = *state;
+    char err[256], path[128];
+    snprintf(path, sizeof path, "%s/missing.db", f->dir);
+    assert_null(gw_store_open(path, true, 0, err, sizeof err));
+    assert_non_null(strstr(err, "missing.db"));
+
+    snprintf(path, sizeof path, "%s/other.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(gw_store_open(path, true, 0, err, sizeof err));
+    assert_non_null(strstr(err, "not a guardrail KPI database"));
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(gw_store_open(f->path, false, 0, err, sizeof err));
+    assert_non_null(strstr(err, "database schema version 99 is newer"));
+}
+
+/* ---- KPIs ---- */
+
+static void test_requests_conversations_and_clean_rate(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[6];
+    r[0] = rec(T0 + 1000, "a", "m", "c1"); /* clean */
+    r[1] = rec(T0 + 2000, "a", "m", "c1"); /* clean, same conversation */
+    r[2] = rec(T0 + 3000, "a", "m", "c2");
+    find(r[2], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    r[3] = rec(T0 + 4000, "a", "m", ""); /* alone: a conversation of its own */
+    r[4] = rec(T0 + 5000, "a", "m", "");
+    find(r[4], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    r[5] = rec(T0 + 6000, "b", "m", "c1"); /* same id, other tenant: another conversation */
+    r[5]->status = 502;
+    write_all(f->s, r, 6);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 6);
+    assert_num(k, "current.conversations", 5);
+    assert_num(k, "current.clean", 4);
+    assert_num(k, "current.clean_rate", 0.6667);
+    assert_num(k, "current.errors", 1);
+    assert_num(k, "current.provider_calls", 5);
+    assert_num(k, "current.prompts.blocked", 1);
+    assert_num(k, "current.prompts.redacted", 1);
+    assert_num(k, "current.replies.blocked", 0);
+    assert_num(k, "current.prevented.total", 2);
+    assert_num(k, "step_ms", MIN);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(k, "series")), 60);
+    assert_string_equal(str_at(k, "from"), "2024-05-01T00:00:00Z");
+    assert_string_equal(str_at(k, "tenants.0"), "a");
+    assert_string_equal(str_at(k, "tenants.1"), "b");
+    cJSON_Delete(k);
+}
+
+static void test_blocks_redactions_and_kept_values_by_category_and_rule(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[5];
+    /* an injection blocks the prompt; the email in it never reached the provider */
+    r[0] = rec(T0, "a", "m", "c1");
+    find(r[0], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    find(r[0], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    /* two emails and a card redacted from a prompt; a phone only flagged */
+    r[1] = rec(T0, "a", "m", "c2");
+    find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    find(r[1], "pii.card", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    find(r[1], "pii.phone", GW_CAT_PII, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    /* a reply with an off-brand claim blocked and a key redacted */
+    r[2] = rec(T0, "a", "m", "c3");
+    find(r[2], "brand.claims", GW_CAT_BRAND, GW_ACTION_BLOCK, GW_DIR_REPLY);
+    find(r[2], "secret.openai", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_REPLY);
+    /* a reply with a competitor mention redacted */
+    r[3] = rec(T0, "a", "m", "c4");
+    find(r[3], "brand.competitor", GW_CAT_BRAND, GW_ACTION_REDACT, GW_DIR_REPLY);
+    /* an unsafe prompt only flagged */
+    r[4] = rec(T0, "a", "m", "c5");
+    find(r[4], "unsafe.drugs", GW_CAT_UNSAFE, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    write_all(f->s, r, 5);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.clean", 0);
+    assert_num(k, "current.prompts.blocked", 1);
+    assert_num(k, "current.prompts.redacted", 1);
+    assert_num(k, "current.prompts.flagged", 1);
+    assert_num(k, "current.replies.blocked", 1);
+    assert_num(k, "current.replies.redacted", 1);
+    assert_num(k, "current.prevented.total", 4);
+    assert_num(k, "current.categories.injection.prompt.blocked", 1);
+    /* the email of r[0] was kept back by the injection block: pii not blocked there */
+    assert_num(k, "current.categories.pii.prompt.requests", 2);
+    assert_num(k, "current.categories.pii.prompt.blocked", 0);
+    assert_num(k, "current.categories.pii.prompt.redacted", 1);
+    assert_num(k, "current.categories.pii.prompt.flagged", 1);
+    assert_num(k, "current.categories.pii.prompt.findings", 5);
+    assert_num(k, "current.categories.pii.prompt.kept", 4);
+    assert_num(k, "current.kept_from_provider.pii", 4);
+    assert_num(k, "current.kept_from_customer.secret", 1);
+    assert_num(k, "current.kept_from_customer.pii", 0);
+    assert_num(k, "current.categories.brand.reply.blocked", 1);
+    assert_num(k, "current.categories.brand.reply.redacted", 1);
+    assert_num(k, "current.categories.unsafe.prompt.flagged", 1);
+    assert_num(k, "current.prevented.by_category.brand", 2);
+    assert_num(k, "current.prevented.by_category.pii", 1);
+    assert_num(k, "current.prevented.by_category.secret", 0); /* overshadowed by the block */
+    assert_num(k, "current.categories.secret.reply.flagged", 1);
+    assert_num(k, "current.prevented.by_category.injection", 1);
+
+    /* rules: most requests first, then by id */
+    assert_string_equal(str_at(k, "current.rules.0.rule"), "pii.email");
+    assert_num(k, "current.rules.0.requests", 2);
+    assert_num(k, "current.rules.0.findings", 3);
+    assert_num(k, "current.rules.0.redacted", 1);
+    assert_num(k, "current.rules.0.flagged", 1);
+    assert_num(k, "current.rules.0.kept", 3);
+    assert_string_equal(str_at(k, "current.rules.1.rule"), "brand.claims");
+    assert_string_equal(str_at(k, "current.rules.1.direction"), "reply");
+    assert_num(k, "current.rules.1.blocked", 1);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "current"), "top_rules")), 8);
+
+    assert_string_equal(str_at(k, "summary.0.category"), "injection");
+    assert_string_equal(str_at(k, "summary.0.text"),
+                        "1 attempt to hijack the assistant was stopped before reaching the "
+                        "provider.");
+    assert_string_equal(str_at(k, "summary.1.text"),
+                        "No unsafe request was turned away; 1 more was flagged for review.");
+    assert_string_equal(str_at(k, "summary.2.text"),
+                        "4 pieces of personal data (emails, phone and card numbers...) were "
+                        "kept from the provider, and 0 from customers.");
+    assert_string_equal(str_at(k, "summary.3.text"),
+                        "0 secrets (passwords, keys, tokens) were kept from the provider, and "
+                        "1 from customers.");
+    assert_string_equal(str_at(k, "summary.4.text"),
+                        "2 off-brand replies were stopped or corrected before reaching a "
+                        "customer.");
+    cJSON_Delete(k);
+}
+
+static void test_cx_signals_count_conversations_per_thousand_by_rule(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[6];
+    r[0] = rec(T0, "a", "m", "c1");
+    find(r[0], "cx.frustration", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    r[1] = rec(T0 + 2 * MIN, "a", "m", "c1"); /* the same conversation again */
+    find(r[1], "cx.frustration", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    find(r[1], "cx.human", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    r[2] = rec(T0, "a", "m", "c2");
+    r[3] = rec(T0, "a", "m", ""); /* alone, frustrated */
+    find(r[3], "cx.frustration", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    r[4] = rec(T0, "a", "m", "c3");
+    find(r[4], "cx.loyalty_points", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    r[5] = rec(T0, "a", "m", "c4");
+    write_all(f->s, r, 6);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.conversations", 5);
+    assert_num(k, "current.cx.conversations_with_signal", 4);
+    assert_string_equal(str_at(k, "current.cx.signals.0.rule"), "cx.frustration");
+    assert_string_equal(str_at(k, "current.cx.signals.0.label"), "frustration");
+    assert_num(k, "current.cx.signals.0.conversations", 2);
+    assert_num(k, "current.cx.signals.0.per_1000", 400);
+    assert_string_equal(str_at(k, "current.cx.signals.1.rule"), "cx.human");
+    assert_string_equal(str_at(k, "current.cx.signals.1.label"), "asking for a human");
+    assert_num(k, "current.cx.signals.1.per_1000", 200);
+    /* a rule added later is grouped by its id, named from it */
+    assert_string_equal(str_at(k, "current.cx.signals.2.label"), "loyalty points");
+    /* cx rules are signals, not incidents: not among the top rules */
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "current"), "top_rules")), 0);
+    assert_string_equal(str_at(k, "summary.5.text"),
+                        "Out of 5 conversations: 2 showed frustration, 1 showed asking for a "
+                        "human, 1 showed loyalty points.");
+    cJSON_Delete(k);
+}
+
+static void test_latency_percentiles_come_from_merged_histograms(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[100];
+    for (int i = 0; i < 100; i++) {
+        /* spread over three minutes so the percentiles merge histograms */
+        r[i] = rec(T0 + (i % 3) * MIN, "a", "m", "c");
+        r[i]->gateway_ms = (i + 1) * 0.1; /* 0.1 .. 10 ms */
+        r[i]->provider_ms = (i + 1) * 10; /* 10 .. 1000 ms */
+        r[i]->provider_called = i < 90;   /* 10 never reached the provider */
+    }
+    write_all(f->s, r, 100);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.latency_ms.gateway.count", 100);
+    assert_num(k, "current.latency_ms.provider.count", 90);
+    /* nearest rank: p50 of 100 is the 50th value, p95 the 95th, p99 the 99th */
+    struct {
+        const char *path;
+        double value;
+    } want[] = {{"current.latency_ms.gateway.p50", 5.0},
+                {"current.latency_ms.gateway.p95", 9.5},
+                {"current.latency_ms.gateway.p99", 9.9},
+                {"current.latency_ms.provider.p50", 450},
+                {"current.latency_ms.provider.p99", 900}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        double got = at(k, want[i].path);
+        double bucket =
+            round(gw_store_hist_value(gw_store_hist_bucket(want[i].value)) * 1000) / 1000;
+        assert_true(fabs(got - bucket) < 1e-9);
+        assert_true(fabs(got - want[i].value) / want[i].value < 0.045);
+    }
+    assert_num(k, "current.latency_ms.gateway.mean", 5.05);
+    assert_num(k, "current.latency_ms.provider.mean", 455);
+    cJSON_Delete(k);
+
+    /* the histogram: ends and edges */
+    assert_int_equal(gw_store_hist_bucket(0), 0);
+    assert_int_equal(gw_store_hist_bucket(0.001), 1);
+    assert_int_equal(gw_store_hist_bucket(0.002), 9);
+    assert_int_equal(gw_store_hist_bucket(1e12), GW_STORE_HIST_BUCKETS - 1);
+    assert_true(gw_store_hist_value(9) > 0.002 && gw_store_hist_value(9) < 0.002 * 1.0905);
+}
+
+static void test_tokens_sum_known_usage_only(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[3];
+    r[0] = rec(T0, "a", "m", "");
+    r[0]->prompt_tokens = 120;
+    r[0]->completion_tokens = 30;
+    r[1] = rec(T0, "a", "m", "");
+    r[1]->prompt_tokens = 80;
+    r[1]->completion_tokens = 20;
+    r[2] = rec(T0, "a", "m", ""); /* unknown usage */
+    write_all(f->s, r, 3);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.tokens.prompt", 200);
+    assert_num(k, "current.tokens.completion", 50);
+    assert_num(k, "current.tokens.requests_with_usage", 2);
+    cJSON_Delete(k);
+}
+
+static void test_rollups_across_minutes_and_series_steps(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[5];
+    r[0] = rec(T0 + 10 * 1000, "a", "m", "c1");
+    r[1] = rec(T0 + 70 * 1000, "a", "m", "c1"); /* same conversation, next minute */
+    r[2] = rec(T0 + 130 * 1000, "a", "m", "c2");
+    find(r[2], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    r[3] = rec(T0 + 131 * 1000, "a", "m", "c2");
+    r[3]->gateway_ms = 2;
+    r[4] = rec(T0 + HOUR + 5 * MIN, "a", "m", "");
+    write_all(f->s, r, 5);
+
+    cJSON *k = kpis(f->s, T0, T0 + 2 * HOUR, NULL, NULL, MIN);
+    assert_num(k, "current.requests", 5);
+    assert_num(k, "current.conversations", 3);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(k, "series")), 120);
+    assert_num(k, "series.0.t", T0);
+    assert_num(k, "series.0.requests", 1);
+    assert_num(k, "series.0.conversations", 1);
+    assert_num(k, "series.1.requests", 1);
+    assert_num(k, "series.1.conversations", 1);
+    assert_num(k, "series.2.requests", 2);
+    assert_num(k, "series.2.conversations", 1);
+    assert_num(k, "series.2.prompts_blocked", 1);
+    assert_num(k, "series.2.clean", 1);
+    assert_num(k, "series.3.requests", 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(k, "series"), 3), "gateway_p50_ms")));
+    assert_num(k, "series.65.requests", 1);
+    assert_num(k, "series.65.conversations", 1);
+    assert_num(k, "series.2.gateway_p99_ms",
+               round(gw_store_hist_value(gw_store_hist_bucket(2)) * 1000) / 1000);
+    cJSON_Delete(k);
+
+    k = kpis(f->s, T0, T0 + 2 * HOUR, NULL, NULL, HOUR);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(k, "series")), 2);
+    assert_num(k, "series.0.requests", 4);
+    assert_num(k, "series.0.conversations", 2);
+    assert_num(k, "series.1.t", T0 + HOUR);
+    assert_num(k, "series.1.requests", 1);
+    cJSON_Delete(k);
+
+    /* a minute counts when it starts inside the range */
+    k = kpis(f->s, T0 + 1, T0 + 2 * MIN, NULL, NULL, 0);
+    assert_num(k, "current.requests", 1);
+    cJSON_Delete(k);
+
+    /* a step that makes too many points is refused with a message */
+    char err[256];
+    assert_null(gw_store_kpis(f->s, T0, T0 + 30 * DAY, NULL, NULL, MIN, err, sizeof err));
+    assert_non_null(strstr(err, "too small"));
+    assert_null(gw_store_kpis(f->s, T0, T0, NULL, NULL, 0, err, sizeof err));
+    assert_non_null(strstr(err, "empty"));
+}
+
+static void test_previous_period_of_equal_length_and_change(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[7];
+    /* previous hour: 2 requests, 1 clean, 1 blocked */
+    r[0] = rec(T0 - 30 * MIN, "a", "m", "p1");
+    r[1] = rec(T0 - 20 * MIN, "a", "m", "p2");
+    find(r[1], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    /* this hour: 4 requests, 3 clean, 1 blocked */
+    r[2] = rec(T0 + 1 * MIN, "a", "m", "c1");
+    r[3] = rec(T0 + 2 * MIN, "a", "m", "c2");
+    r[4] = rec(T0 + 3 * MIN, "a", "m", "c3");
+    r[5] = rec(T0 + 4 * MIN, "a", "m", "c4");
+    find(r[5], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    /* outside both */
+    r[6] = rec(T0 - 2 * HOUR, "a", "m", "old");
+    write_all(f->s, r, 7);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 4);
+    assert_num(k, "previous.requests", 2);
+    assert_num(k, "previous.from_ms", T0 - HOUR);
+    assert_num(k, "previous.to_ms", T0);
+    assert_num(k, "change.requests.current", 4);
+    assert_num(k, "change.requests.previous", 2);
+    assert_num(k, "change.requests.delta", 2);
+    assert_num(k, "change.requests.pct", 100);
+    assert_num(k, "change.clean_rate.current", 0.75);
+    assert_num(k, "change.clean_rate.previous", 0.5);
+    assert_num(k, "change.clean_rate.points", 25);
+    assert_num(k, "change.prompts_blocked.pct", 0);
+    assert_num(k, "change.prevented_injection.current", 1);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(k, "change"), "pii_kept"), "pct")));
+    cJSON_Delete(k);
+}
+
+static void test_tenant_and_model_cuts(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[5];
+    r[0] = rec(T0, "shop-fr", "gpt-4o", "c1");
+    r[1] = rec(T0, "shop-fr", "gpt-4o-mini", "c1"); /* one conversation, two models */
+    find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    r[2] = rec(T0, "shop-de", "gpt-4o", "c9");
+    find(r[2], "cx.praise", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    r[3] = rec(T0, "shop-de", "gpt-4o", "c10");
+    r[4] = rec(T0, "", "", ""); /* no tenant header: "-" */
+    write_all(f->s, r, 5);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, "shop-fr", NULL, 0);
+    assert_string_equal(str_at(k, "tenant"), "shop-fr");
+    assert_num(k, "current.requests", 2);
+    assert_num(k, "current.conversations", 1);
+    assert_num(k, "current.kept_from_provider.pii", 1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(k, "tenants")), 3);
+    cJSON_Delete(k);
+
+    k = kpis(f->s, T0, T0 + HOUR, NULL, "gpt-4o", 0);
+    assert_num(k, "current.requests", 3);
+    assert_num(k, "current.conversations", 3);
+    assert_num(k, "current.kept_from_provider.pii", 0);
+    assert_num(k, "current.cx.signals.0.per_1000", 333.3);
+    cJSON_Delete(k);
+
+    k = kpis(f->s, T0, T0 + HOUR, "shop-de", "gpt-4o", 0);
+    assert_num(k, "current.requests", 2);
+    assert_num(k, "current.cx.signals.0.per_1000", 500);
+    cJSON_Delete(k);
+
+    k = kpis(f->s, T0, T0 + HOUR, "-", NULL, 0);
+    assert_num(k, "current.requests", 1);
+    assert_string_equal(str_at(k, "models.0"), "-");
+    cJSON_Delete(k);
+}
+
+static void test_retention_prunes_old_rows(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    gw_store_close(f->s);
+    f->s = gw_store_open(f->path, false, 7, err, sizeof err);
+    assert_non_null(f->s);
+    int64_t now = T0 + 30 * DAY;
+    struct gw_request_rec *r[2];
+    r[0] = rec(now - 10 * DAY, "a", "m", "old");
+    find(r[0], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    find(r[0], "cx.human", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    r[1] = rec(now - 1 * DAY, "a", "m", "new");
+    find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    write_all(f->s, r, 2);
+
+    assert_int_equal(gw_store_prune(f->s, now), 0);
+    cJSON *k = kpis(f->s, now - 20 * DAY, now, NULL, NULL, DAY);
+    assert_num(k, "current.requests", 1);
+    assert_num(k, "current.conversations", 1);
+    assert_num(k, "current.kept_from_provider.pii", 1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
+                         cJSON_GetObjectItem(cJSON_GetObjectItem(k, "current"), "cx"), "signals")),
+                     0);
+    cJSON_Delete(k);
+    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 1);
+    cJSON_Delete(inc);
+
+    /* retention 0 keeps everything */
+    gw_store_close(f->s);
+    f->s = gw_store_open(f->path, false, 0, err, sizeof err);
+    assert_int_equal(gw_store_prune(f->s, now + 1000 * DAY), 0);
+    inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 1);
+    cJSON_Delete(inc);
+}
+
+/* ---- incidents ---- */
+
+static void test_incidents_newest_first_paged_and_filtered(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct gw_request_rec *r[4];
+    r[0] = rec(T0 + 1000, "a", "gpt-4o", "c1");
+    find(r[0], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    find(r[0], "pii.card", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    r[1] = rec(T0 + 2000, "b", "gpt-4o", "c2");
+    find(r[1], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    r[2] = rec(T0 + 3000, "a", "gpt-4o", "c3");
+    find(r[2], "brand.claims", GW_CAT_BRAND, GW_ACTION_BLOCK, GW_DIR_REPLY);
+    find(r[2], "secret.openai", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_REPLY);
+    r[3] = rec(T0 + 4000, "a", "gpt-4o", "c4");
+    find(r[3], "pii.phone", GW_CAT_PII, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    find(r[3], "cx.praise", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    write_all(f->s, r, 4);
+
+    cJSON *p = gw_store_incidents(f->s, 0, 0, NULL, NULL, 3, 0, err, sizeof err);
+    assert_non_null(p);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 3);
+    assert_num(p, "incidents.0.id", 7);
+    assert_string_equal(str_at(p, "incidents.0.rule"), "cx.praise");
+    assert_num(p, "incidents.2.id", 5);
+    assert_num(p, "next_before_id", 5);
+    cJSON_Delete(p);
+
+    p = gw_store_incidents(f->s, 0, 0, NULL, NULL, 3, 5, err, sizeof err);
+    assert_num(p, "incidents.0.id", 4);
+    assert_string_equal(str_at(p, "incidents.0.rule"), "brand.claims");
+    assert_string_equal(str_at(p, "incidents.0.direction"), "reply");
+    assert_string_equal(str_at(p, "incidents.0.action"), "block");
+    assert_string_equal(str_at(p, "incidents.0.severity"), "high");
+    assert_string_equal(str_at(p, "incidents.0.category"), "brand");
+    assert_string_equal(str_at(p, "incidents.0.time"), "2024-05-01T00:00:03Z");
+    assert_num(p, "incidents.0.ts_ms", T0 + 3000);
+    assert_string_equal(str_at(p, "incidents.0.excerpt"), "j***@*******.com");
+    assert_string_equal(str_at(p, "incidents.0.value_hash"), "00000000000000ff");
+    assert_num(p, "incidents.0.value_length", 16);
+    assert_string_equal(str_at(p, "incidents.0.conversation"), "c3");
+    assert_num(p, "next_before_id", 2);
+    cJSON_Delete(p);
+
+    p = gw_store_incidents(f->s, 0, 0, NULL, NULL, 3, 2, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 1);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(p, "next_before_id")));
+    cJSON_Delete(p);
+
+    p = gw_store_incidents(f->s, 0, 0, "a", "pii", 20, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 3);
+    assert_string_equal(str_at(p, "incidents.0.rule"), "pii.phone");
+    cJSON_Delete(p);
+
+    p = gw_store_incidents(f->s, T0 + 2000, T0 + 3000, NULL, NULL, 20, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 1);
+    assert_string_equal(str_at(p, "incidents.0.tenant"), "b");
+    cJSON_Delete(p);
+}
+
+/* ---- the report ---- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int report(const char *a0, ...)
+{
+    char *argv[24];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, a0);
+    argv[argc++] = (char *)"report";
+    for (const char *a = a0; a && argc < 23; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return gw_cmd_report(argc, argv);
+}
+
+static void test_report_renders_markdown_with_changes_and_masked_incidents(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[5];
+    r[0] = rec(T0 - 12 * HOUR, "a", "m", "p1"); /* 30 April */
+    r[1] = rec(T0 + 1 * HOUR, "a", "m", "c1");
+    find(r[1], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    r[2] = rec(T0 + 2 * HOUR, "a", "m", "c2");
+    find(r[2], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    r[3] = rec(T0 + 3 * HOUR, "b", "m", "c3");
+    find(r[3], "cx.human", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    r[4] = rec(T0 + 4 * HOUR, "a", "m", "c4");
+    write_all(f->s, r, 5);
+
+    char out[128];
+    snprintf(out, sizeof out, "%s/report.md", f->dir);
+    assert_int_equal(
+        report("--db", f->path, "--from", "2024-05-01", "--to", "2024-05-01", "-o", out, NULL), 0);
+    const char *md = slurp(out);
+    assert_non_null(strstr(md, "# Chatbot guardrail report\n"));
+    assert_non_null(strstr(md, "1 May 2024 (UTC) · all tenants · compared with 30 Apr 2024"));
+    assert_non_null(strstr(md, "- **Attempts to hijack the assistant:** 1 attempt to hijack "
+                               "the assistant was stopped before reaching the provider."));
+    assert_non_null(strstr(md, "| Conversations | 4 | 1 | ▲ 300.0% |"));
+    assert_non_null(strstr(md, "| Passed clean (nothing found) | 25.0% | 100.0% | ▼ 75.0 pts |"));
+    assert_non_null(strstr(md, "| Hijack attempts stopped | 1 | 0 | new |"));
+    assert_non_null(strstr(md, "| asking for a human | 1 | 250.0 |"));
+    assert_non_null(strstr(md, "| injection.override | injection | prompts | 1 | 1 | 0 | 0 |"));
+    assert_non_null(strstr(md, "### Personal data"));
+    assert_non_null(strstr(md, "| 2024-05-01 02:00 | pii.email | in a prompt | redacted | "
+                               "j\\*\\*\\*@\\*\\*\\*\\*\\*\\*\\*.com |"));
+
+    /* one tenant, as HTML */
+    snprintf(out, sizeof out, "%s/report.html", f->dir);
+    assert_int_equal(report("--db", f->path, "--from", "2024-05-01T00:00:00Z", "--to",
+                            "2024-05-02T00:00:00+00:00", "--tenant", "b", "-o", out, NULL),
+                     0);
+    const char *html = slurp(out);
+    assert_non_null(strstr(html, "<!doctype html>"));
+    assert_non_null(strstr(html, "tenant b"));
+    assert_non_null(strstr(html, "<td>Conversations</td><td class=n>1</td>"));
+    assert_null(strstr(html, "http://"));
+    assert_null(strstr(html, "https://"));
+}
+
+static void test_report_rejects_bad_input_with_clear_errors(void **state)
+{
+    struct fixture *f = *state;
+    char out[128];
+    snprintf(out, sizeof out, "%s/r.md", f->dir);
+    assert_int_equal(report("--help", NULL), 0);
+    assert_int_equal(
+        report("--db", f->path, "--from", "2024-13-01", "--to", "2024-05-02", "-o", out, NULL), 2);
+    assert_int_equal(
+        report("--db", f->path, "--from", "2024-02-30", "--to", "2024-05-02", "-o", out, NULL), 2);
+    assert_int_equal(
+        report("--db", f->path, "--from", "May 1", "--to", "2024-05-02", "-o", out, NULL), 2);
+    assert_int_equal(
+        report("--db", f->path, "--from", "2024-05-02", "--to", "2024-05-01", "-o", out, NULL), 2);
+    assert_int_equal(report("--db", f->path, "--from", "2024-05-01", "--to", "2024-05-02",
+                            "--format", "pdf", "-o", out, NULL),
+                     2);
+    assert_int_equal(report("--from", "2024-05-01", "--to", "2024-05-02", "-o", out, NULL), 2);
+    assert_int_equal(report("--db", f->path, "--from", "2024-05-01", "--to", "2024-05-02", NULL),
+                     2);
+    assert_int_equal(report("--db", f->path, "--bogus", NULL), 2);
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/none.db", f->dir);
+    assert_int_equal(
+        report("--db", missing, "--from", "2024-05-01", "--to", "2024-05-02", "-o", out, NULL), 1);
+    /* time zones: 02:00+02:00 is midnight UTC */
+    assert_int_equal(report("--db", f->path, "--from", "2024-05-01T02:00+02:00", "--to",
+                            "2024-05-01T12:30:00.5Z", "-o", out, NULL),
+                     0);
+    assert_non_null(strstr(slurp(out), "1 May 2024 00:00 – 1 May 2024 12:30"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_schema_is_created_versioned_and_reopened),
+        T(test_readonly_open_refuses_missing_foreign_and_newer_databases),
+        T(test_requests_conversations_and_clean_rate),
+        T(test_blocks_redactions_and_kept_values_by_category_and_rule),
+        T(test_cx_signals_count_conversations_per_thousand_by_rule),
+        T(test_latency_percentiles_come_from_merged_histograms),
+        T(test_tokens_sum_known_usage_only),
+        T(test_rollups_across_minutes_and_series_steps),
+        T(test_previous_period_of_equal_length_and_change),
+        T(test_tenant_and_model_cuts),
+        T(test_retention_prunes_old_rows),
+        T(test_incidents_newest_first_paged_and_filtered),
+        T(test_report_renders_markdown_with_changes_and_masked_incidents),
+        T(test_report_rejects_bad_input_with_clear_errors),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

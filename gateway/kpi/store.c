@@ -1085,8 +1085,8 @@ static void summary_line(const struct totals *t, int c, char *out, size_t outlen
         {
             int64_t k = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(sig, "conversations"));
             fmt_count(k, a, sizeof a);
-            ADD("%s%s showed %s", i++ ? ", " : "", a,
-                cJSON_GetStringValue(cJSON_GetObjectItem(sig, "label")));
+            ADD("%s%s in %s", i++ ? ", " : "",
+                cJSON_GetStringValue(cJSON_GetObjectItem(sig, "label")), a);
         }
         break;
     }

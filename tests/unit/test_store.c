@@ -379,8 +379,8 @@ static void test_cx_signals_count_conversations_per_thousand_by_rule(void **stat
     assert_int_equal(
         cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "current"), "top_rules")), 0);
     assert_string_equal(str_at(k, "summary.5.text"),
-                        "Out of 5 conversations: 2 showed frustration, 1 showed asking for a "
-                        "human, 1 showed loyalty points.");
+                        "Out of 5 conversations: frustration in 2, asking for a human in 1, "
+                        "loyalty points in 1.");
     cJSON_Delete(k);
 }
 

@@ -643,7 +643,7 @@ struct totals {
     int64_t hist_n[HIST__COUNT];
     cJSON *rules;                 /* array, every rule that fired, most requests first */
     cJSON *signals;               /* array of cx signals */
-    int64_t signal_conversations; /* sum over signals */
+    int64_t signal_conversations; /* distinct conversations with any cx signal */
 };
 
 static int cat_index(const char *name)
@@ -816,7 +816,21 @@ static int load_totals(struct gw_store *s, const struct q *q, struct totals *t)
         cJSON_AddNumberToObject(
             o, "per_1000",
             t->conversations ? round_to(1000.0 * (double)n / (double)t->conversations, 0.1) : 0);
-        t->signal_conversations += n;
+    }
+    if (finish(s, st, rc) == -1)
+        return -1;
+
+    /* a conversation with two different signals counts once here */
+    st = prepare(
+        s,
+        "SELECT count(*) FROM (SELECT DISTINCT tenant, conversation FROM kpi_signal" RANGE_WHERE
+        ")",
+        q);
+    if (!st)
+        return -1;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        t->signal_conversations = sqlite3_column_int64(st, 0);
+        rc = SQLITE_DONE;
     }
     return finish(s, st, rc);
 }

@@ -16,6 +16,7 @@ static const struct {
     {"scan", gw_cmd_scan, "screen text: JSON lines on stdin, or one --text"},
     {"serve", gw_cmd_serve, "run the screening gateway (OpenAI-compatible proxy)"},
     {"mock", gw_cmd_mock, "run the built-in mock provider alone"},
+    {"report", gw_cmd_report, "write a one-page KPI report (HTML or Markdown) from the KPI store"},
 };
 
 static void usage(FILE *out)

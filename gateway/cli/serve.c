@@ -4,11 +4,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "cli/commands.h"
 #include "config/config.h"
+#include "kpi/store.h"
 #include "mock/mock.h"
+#include "server/admin.h"
 #include "server/server.h"
 #include "util/log.h"
+
+/* The recorder thread's sink: request records into the KPI store, pruned hourly. */
+struct kpi_sink {
+    struct gw_store *store;
+    int64_t last_prune_ms;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int store_sink(void *arg, struct gw_request_rec *const *recs, size_t n)
+{
+    struct kpi_sink *k = arg;
+    int rc = gw_store_write(k->store, recs, n);
+    if (rc == -1)
+        GW_LOG(GW_LOG_ERROR, NULL, "KPI store: %s", gw_store_error(k->store));
+    int64_t now = wall_ms();
+    if (now - k->last_prune_ms > 3600 * 1000) {
+        if (gw_store_prune(k->store, now) == -1)
+            GW_LOG(GW_LOG_ERROR, NULL, "KPI store: pruning: %s", gw_store_error(k->store));
+        k->last_prune_ms = now;
+    }
+    return rc;
+}
 
 static const char serve_help[] =
     "usage: guardrail serve [--config FILE] [--listen HOST:PORT] [--workers N]\n"
@@ -22,6 +54,8 @@ static const char serve_help[] =
     "  -u, --upstream URL     provider base URL as the OpenAI SDKs take it, e.g.\n"
     "                         http://127.0.0.1:9000/v1 (overrides the first provider)\n"
     "  -r, --rules PATH       rule pack directory or file (overrides 'rules')\n"
+    "  -a, --admin HOST:PORT  admin listener: dashboard, /metrics, /api/kpis, /api/incidents\n"
+    "                         (overrides 'admin.listen'; keep it on loopback)\n"
     "  -h, --help             show this help\n\n"
     "Signals: SIGTERM/SIGINT drain requests in flight and exit 0; SIGHUP reloads the\n"
     "rules (a set that fails to compile never replaces a working one); SIGUSR1 reopens\n"
@@ -34,19 +68,21 @@ int gw_cmd_serve(int argc, char **argv)
                                          {"workers", required_argument, NULL, 'w'},
                                          {"upstream", required_argument, NULL, 'u'},
                                          {"rules", required_argument, NULL, 'r'},
+                                         {"admin", required_argument, NULL, 'a'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
-    const char *config = NULL, *listen = NULL, *upstream = NULL, *rules = NULL;
+    const char *config = NULL, *listen = NULL, *upstream = NULL, *rules = NULL, *admin = NULL;
     long workers = -1;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:l:w:u:r:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:l:w:u:r:a:h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'c': config = optarg; break;
         case 'l': listen = optarg; break;
         case 'u': upstream = optarg; break;
         case 'r': rules = optarg; break;
+        case 'a': admin = optarg; break;
         case 'w':
             workers = strtol(optarg, &end, 10);
             if (*end || workers < 0 || workers > 256)
@@ -72,6 +108,8 @@ int gw_cmd_serve(int argc, char **argv)
     }
     int rc = 1;
     struct gw_mock *mock = NULL;
+    struct kpi_sink sink = {0};
+    struct gw_admin *adm = NULL;
     struct gw_ruleset *rs = NULL;
     struct gw_server srv = {0};
     if (listen && gw_config_set_listen(&cfg, listen) == -1) {
@@ -80,6 +118,10 @@ int gw_cmd_serve(int argc, char **argv)
     }
     if (upstream && gw_config_set_upstream(&cfg, upstream) == -1) {
         rc = gw_cli_usage_error("--upstream must be an http:// or https:// URL");
+        goto out;
+    }
+    if (admin && gw_config_set_admin(&cfg, admin) == -1) {
+        rc = gw_cli_usage_error("--admin must be HOST:PORT, like 127.0.0.1:9090");
         goto out;
     }
     if (workers >= 0)
@@ -114,8 +156,21 @@ int gw_cmd_serve(int argc, char **argv)
         cfg.provider.mock = true;
         GW_LOG(GW_LOG_INFO, NULL, "built-in mock provider on %s", url);
     }
-    if (gw_server_init(&srv, &cfg, rs, NULL, NULL) == -1) {
+    if (cfg.kpi_db) {
+        sink.store = gw_store_open(cfg.kpi_db, false, cfg.retention_days, err, sizeof err);
+        if (!sink.store) {
+            fprintf(stderr, "guardrail: KPI store %s: %s\n", cfg.kpi_db, err);
+            goto out;
+        }
+        sink.last_prune_ms = 0; /* prune once at start */
+    }
+    if (gw_server_init(&srv, &cfg, rs, sink.store ? store_sink : NULL, &sink) == -1) {
         fprintf(stderr, "guardrail: could not start the server\n");
+        gw_server_free(&srv);
+        goto out;
+    }
+    if (cfg.admin_host && !(adm = gw_admin_start(&srv))) {
+        fprintf(stderr, "guardrail: could not start the admin listener\n");
         gw_server_free(&srv);
         goto out;
     }
@@ -125,9 +180,14 @@ int gw_cmd_serve(int argc, char **argv)
                     "    -d '{\"model\":\"mock-1\",\"messages\":[{\"role\":\"user\",\"content\":"
                     "\"My card is 4111 1111 1111 1111\"}]}'\n\n",
             cfg.listen_host, srv.port, cfg.listen_host, srv.port);
+    if (adm)
+        fprintf(stderr, "The dashboard for the chatbot's owners: http://%s:%d/dashboard\n\n",
+                cfg.admin_host, gw_admin_port(adm));
     rc = gw_server_run(&srv);
-    gw_server_free(&srv);
+    gw_admin_stop(adm);
+    gw_server_free(&srv); /* flushes the recorder into the store */
 out:
+    gw_store_close(sink.store);
     gw_mock_stop(mock);
     gw_ruleset_unref(rs);
     gw_config_free(&cfg);

@@ -1,0 +1,287 @@
+#include "server/admin.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "admin/dashboard.h"
+#include "kpi/store.h"
+#include "server/server.h"
+#include "util/log.h"
+
+struct gw_admin {
+    struct gw_server *srv;
+    struct event_base *base;
+    struct evhttp *http;
+    pthread_t thread;
+    int port;
+    struct gw_store *store; /* a read-only connection of this thread's own; NULL: no store */
+};
+
+static void send_text(struct evhttp_request *req, int status, const char *ctype, const char *body,
+                      size_t len)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, body, len);
+    evhttp_send_reply(req, status, status == 200 ? "OK" : "Error", b);
+    evbuffer_free(b);
+}
+
+static void send_error(struct evhttp_request *req, int status, const char *message)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "message", message);
+    cJSON_AddStringToObject(e, "type", status >= 500 ? "api_error" : "invalid_request_error");
+    char *s = cJSON_PrintUnformatted(o);
+    send_text(req, status, "application/json", s, strlen(s));
+    cJSON_free(s);
+    cJSON_Delete(o);
+}
+
+static void send_json(struct evhttp_request *req, cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    send_text(req, 200, "application/json", s, strlen(s));
+    cJSON_free(s);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parses a time parameter: Unix milliseconds, YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS][Z].
+ * Returns 0 or -1. */
+static int parse_time(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s && !*end && v > 100000) {
+        *out = v;
+        return 0;
+    }
+    struct tm tm = {0};
+    const char *rest = strptime(s, "%Y-%m-%d", &tm);
+    if (!rest)
+        return -1;
+    if (*rest == 'T' || *rest == ' ') {
+        const char *r2 = strptime(rest + 1, "%H:%M", &tm);
+        if (!r2)
+            return -1;
+        rest = r2;
+        if (*rest == ':' && !(rest = strptime(rest + 1, "%S", &tm)))
+            return -1;
+    }
+    if (*rest == 'Z')
+        rest++;
+    if (*rest)
+        return -1;
+    *out = (int64_t)timegm(&tm) * 1000;
+    return 0;
+}
+
+static bool authorized(struct gw_admin *a, struct evhttp_request *req, struct evkeyvalq *q)
+{
+    const char *token = a->srv->cfg->admin_token;
+    if (!token)
+        return true;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (h && strncasecmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, token) == 0)
+        return true;
+    const char *qt = evhttp_find_header(q, "token"); /* for the dashboard page's own fetches */
+    return qt && strcmp(qt, token) == 0;
+}
+
+static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evkeyvalq *q)
+{
+    int64_t to = now_ms(), from = to - 24 * 3600 * 1000LL, step = 0;
+    const char *p;
+    if ((p = evhttp_find_header(q, "to")) && parse_time(p, &to) == -1)
+        return send_error(req, 400, "'to' must be a date (YYYY-MM-DD), a time "
+                                    "(YYYY-MM-DDTHH:MM:SSZ) or Unix milliseconds");
+    if (!evhttp_find_header(q, "from"))
+        from = to - 24 * 3600 * 1000LL;
+    if ((p = evhttp_find_header(q, "from")) && parse_time(p, &from) == -1)
+        return send_error(req, 400, "'from' must be a date (YYYY-MM-DD), a time "
+                                    "(YYYY-MM-DDTHH:MM:SSZ) or Unix milliseconds");
+    if (from >= to)
+        return send_error(req, 400, "'from' must be before 'to'");
+    if ((p = evhttp_find_header(q, "step"))) {
+        char *end;
+        step = strtoll(p, &end, 10);
+        if (*end || step < 60000)
+            return send_error(req, 400, "'step' must be milliseconds, at least 60000");
+    } else {
+        step = (to - from) / 48;
+        step = step < 60000 ? 60000 : step - step % 60000;
+    }
+    if ((to - from) / step > 2000)
+        return send_error(req, 400, "'step' is too small for this range (at most 2000 points)");
+    if (!a->store)
+        return send_error(req, 503, "no KPI store is configured (kpi.db)");
+    char err[256];
+    cJSON *o = gw_store_kpis(a->store, from, to, evhttp_find_header(q, "tenant"),
+                             evhttp_find_header(q, "model"), step, err, sizeof err);
+    if (!o)
+        return send_error(req, strstr(err, "empty") || strstr(err, "too small") ? 400 : 500, err);
+    send_json(req, o);
+    cJSON_Delete(o);
+}
+
+static void api_incidents(struct gw_admin *a, struct evhttp_request *req, struct evkeyvalq *q)
+{
+    int64_t to = 0, from = 0, before = 0; /* 0, 0: any time */
+    long limit = 50;
+    const char *p;
+    char *end;
+    if ((p = evhttp_find_header(q, "from")) && parse_time(p, &from) == -1)
+        return send_error(req, 400, "'from' must be a date, a time or Unix milliseconds");
+    if ((p = evhttp_find_header(q, "to")) && parse_time(p, &to) == -1)
+        return send_error(req, 400, "'to' must be a date, a time or Unix milliseconds");
+    if ((p = evhttp_find_header(q, "limit")) &&
+        ((limit = strtol(p, &end, 10)), *end || limit < 1 || limit > 500))
+        return send_error(req, 400, "'limit' must be a number from 1 to 500");
+    if ((p = evhttp_find_header(q, "before_id")) &&
+        ((before = strtoll(p, &end, 10)), *end || before < 0))
+        return send_error(req, 400, "'before_id' must be an incident id");
+    if (!a->store)
+        return send_error(req, 503, "no KPI store is configured (kpi.db)");
+    char err[256];
+    cJSON *o = gw_store_incidents(a->store, from, to, evhttp_find_header(q, "tenant"),
+                                  evhttp_find_header(q, "category"), (int)limit, before, err,
+                                  sizeof err);
+    if (!o)
+        return send_error(req, 500, err);
+    send_json(req, o);
+    cJSON_Delete(o);
+}
+
+static void on_admin_request(struct evhttp_request *req, void *arg)
+{
+    struct gw_admin *a = arg;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    if (!u) {
+        evhttp_send_error(req, 400, NULL);
+        return;
+    }
+    const char *path = evhttp_uri_get_path(u) ? evhttp_uri_get_path(u) : "/";
+    struct evkeyvalq q = {0}; /* an empty TAILQ: first NULL, last pointing at first */
+    q.tqh_last = &q.tqh_first;
+    if (evhttp_uri_get_query(u) && evhttp_parse_query_str(evhttp_uri_get_query(u), &q) == -1) {
+        send_error(req, 400, "the query string is malformed");
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        send_error(req, 405, "the admin listener only answers GET");
+    } else if (!authorized(a, req, &q)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        send_error(req, 401, "a bearer token is required (admin.token)");
+    } else if (strcmp(path, "/metrics") == 0) {
+        struct gw_server *srv = a->srv;
+        struct gw_metrics **m = calloc((size_t)srv->nworkers, sizeof *m);
+        for (int i = 0; i < srv->nworkers; i++)
+            m[i] = srv->workers[i].metrics;
+        struct gw_buf b = {0};
+        gw_metrics_render(&b, m, srv->nworkers, (unsigned)atomic_load(&srv->rules_loaded),
+                          atomic_load(&srv->running));
+        send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+        gw_buf_free(&b);
+        free(m);
+    } else if (strcmp(path, "/api/kpis") == 0) {
+        api_kpis(a, req, &q);
+    } else if (strcmp(path, "/api/incidents") == 0) {
+        api_incidents(a, req, &q);
+    } else if (strcmp(path, "/dashboard") == 0 || strcmp(path, "/") == 0) {
+        send_text(req, 200, "text/html; charset=utf-8", gw_dashboard_html, gw_dashboard_html_len);
+    } else {
+        send_error(req, 404, "unknown path: try /dashboard, /metrics, /api/kpis, /api/incidents");
+    }
+    evhttp_clear_headers(&q);
+}
+
+static void *admin_main(void *arg)
+{
+    struct gw_admin *a = arg;
+    event_base_dispatch(a->base);
+    return NULL;
+}
+
+struct gw_admin *gw_admin_start(struct gw_server *srv)
+{
+    const struct gw_config *cfg = srv->cfg;
+    struct gw_admin *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->srv = srv;
+    a->base = event_base_new();
+    a->http = a->base ? evhttp_new(a->base) : NULL;
+    if (!a->http)
+        goto fail;
+    evhttp_set_gencb(a->http, on_admin_request, a);
+    evhttp_set_timeout(a->http, 30);
+    struct evhttp_bound_socket *bs =
+        evhttp_bind_socket_with_handle(a->http, cfg->admin_host, (ev_uint16_t)cfg->admin_port);
+    if (!bs) {
+        GW_LOG(GW_LOG_ERROR, NULL, "admin: cannot listen on %s:%d", cfg->admin_host,
+               cfg->admin_port);
+        goto fail;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
+    a->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    if (cfg->kpi_db) {
+        char err[256];
+        a->store = gw_store_open(cfg->kpi_db, true, cfg->retention_days, err, sizeof err);
+        if (!a->store) {
+            GW_LOG(GW_LOG_ERROR, NULL, "admin: KPI store %s: %s", cfg->kpi_db, err);
+            goto fail;
+        }
+    }
+    if (pthread_create(&a->thread, NULL, admin_main, a) != 0)
+        goto fail;
+    GW_LOG(GW_LOG_INFO, NULL, "admin listener on http://%s:%d (dashboard, metrics, KPIs)%s",
+           cfg->admin_host, a->port, cfg->admin_token ? " with a bearer token" : "");
+    return a;
+fail:
+    gw_store_close(a->store);
+    if (a->http)
+        evhttp_free(a->http);
+    if (a->base)
+        event_base_free(a->base);
+    free(a);
+    return NULL;
+}
+
+int gw_admin_port(const struct gw_admin *a)
+{
+    return a->port;
+}
+
+void gw_admin_stop(struct gw_admin *a)
+{
+    if (!a)
+        return;
+    event_base_loopbreak(a->base);
+    pthread_join(a->thread, NULL);
+    gw_store_close(a->store);
+    evhttp_free(a->http);
+    event_base_free(a->base);
+    free(a);
+}

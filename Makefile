@@ -16,7 +16,7 @@ endif
 # Debian packages: build, tests, benches.
 DEB_BUILD = build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
             libhyperscan-dev libyaml-dev libpcre2-dev libsqlite3-dev
-DEB_TEST  = libcmocka-dev python3 curl nodejs npm
+DEB_TEST  = libcmocka-dev python3 curl nodejs npm chromium
 DEB_BENCH = wrk nginx-light
 PC_MODULES = libhs libevent libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka
 
@@ -30,7 +30,7 @@ all: build
 deps:
 	@missing=0; \
 	for m in $(PC_MODULES); do pkg-config --exists $$m 2>/dev/null || missing=1; done; \
-	for c in cmake cc python3 curl node npm; do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	for c in cmake cc python3 curl node npm chromium; do command -v $$c >/dev/null 2>&1 || missing=1; done; \
 	if [ $$missing = 1 ]; then \
 	    echo "==> installing Debian packages (apt-get)"; \
 	    $(SUDO) apt-get update -qq && \
@@ -58,8 +58,9 @@ unit: build
 # Unit tests (cmocka), the rule packs' own examples, and the end-to-end suites (Python's
 # http.client, and the official openai npm client installed from the committed lockfile).
 test: build
-	@echo "==> installing the openai npm client for the compatibility test (npm ci)"
+	@echo "==> installing the openai npm client and playwright-core (npm ci, committed lockfiles)"
 	cd tests/e2e/openai && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cd $(BUILD) && ctest --output-on-failure --timeout 1800
 

@@ -75,20 +75,36 @@ class Mock(Proc):
 
 
 class Gateway(Proc):
-    def __init__(self, upstream, config_text="", workers=2, env=None, rules=RULES):
+    def __init__(self, upstream, config_text="", workers=2, env=None, rules=RULES, admin=False,
+                 dir=None):
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="gw-")
+        self.dir = dir or tempfile.mkdtemp(prefix="gw-")
         self.incidents = os.path.join(self.dir, "incidents.jsonl")
+        self.db = os.path.join(self.dir, "kpi.db")
         cfg = os.path.join(self.dir, "gateway.yaml")
         with open(cfg, "w") as f:
             f.write("rules: %s\nincidents:\n  path: %s\n  hash_key: ${E2E_HASH_KEY}\n"
                     "passthrough:\n  - GET /v1/models\n" % (rules, self.incidents))
+            if admin:
+                f.write("kpi:\n  db: %s\nadmin:\n  token: ${E2E_ADMIN_TOKEN}\n" % self.db)
             f.write(config_text)
-        e = {"E2E_HASH_KEY": "test-key"}
+        e = {"E2E_HASH_KEY": "test-key", "E2E_ADMIN_TOKEN": "admin-secret"}
         e.update(env or {})
-        super().__init__(["serve", "--config", cfg, "--listen", "127.0.0.1:%d" % self.port,
-                          "--workers", str(workers), "--upstream", upstream], env=e, log_name="gateway")
+        args = ["serve", "--config", cfg, "--listen", "127.0.0.1:%d" % self.port,
+                "--workers", str(workers), "--upstream", upstream]
+        if admin:
+            self.admin_port = free_port()
+            args += ["--admin", "127.0.0.1:%d" % self.admin_port]
+        super().__init__(args, env=e, log_name="gateway")
         wait_http(self.port, "/readyz")
+
+    def admin_get(self, path, token="admin-secret"):
+        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=15)
+        c.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r, data
 
     def conn(self, timeout=15):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)

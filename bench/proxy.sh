@@ -4,16 +4,18 @@
 # (keep-alive upstream), and through the gateway (default packs, both directions), with
 # the same worker count, alternating rounds so the three see the same machine noise.
 # Writes bench/out/proxy.tsv and prints a table with ratios. Usage:
-#   bench/proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-r ROUNDS] [-s]
+#   bench/proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-r ROUNDS] [-s] [-R]
 #   -s: streamed replies (SSE) instead of plain ones
+#   -R: also a second gateway that records (incident log, KPI store, admin listener), to
+#       measure what recording costs; it replaces nothing, it adds a "gateway+rec" row
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-workers=1 conns=32 secs=8 rounds=3 stream=0
-while getopts "w:c:d:r:s" o; do
+workers=1 conns=32 secs=8 rounds=3 stream=0 rec=0
+while getopts "w:c:d:r:sR" o; do
     case $o in
     w) workers=$OPTARG ;; c) conns=$OPTARG ;; d) secs=$OPTARG ;; r) rounds=$OPTARG ;;
-    s) stream=1 ;; *) exit 2 ;;
+    s) stream=1 ;; R) rec=1 ;; *) exit 2 ;;
     esac
 done
 for cmd in wrk nginx; do
@@ -28,7 +30,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-P_PROVIDER=18201 P_NGINX=18202 P_GW=18203
+P_PROVIDER=18201 P_NGINX=18202 P_GW=18203 P_REC=18204 P_ADMIN=18205
 
 # The mock provider: nginx answering every POST with a fixed body, fast enough never to be
 # the bottleneck (it gets its own 2 workers).
@@ -78,6 +80,13 @@ nginx -c "$work/provider.conf" -g 'daemon off;' & pids+=($!)
 nginx -c "$work/proxy.conf" -g 'daemon off;' & pids+=($!)
 GUARDRAIL_CACHE_DIR=$work/cache "$gw" serve --listen 127.0.0.1:$P_GW --workers "$workers" \
     --upstream http://127.0.0.1:$P_PROVIDER/v1 --rules rules 2>"$work/gw.log" & pids+=($!)
+if [ "$rec" = 1 ]; then
+    printf 'incidents:\n  path: %s/incidents.jsonl\nkpi:\n  db: %s/kpi.db\n' "$work" "$work" > "$work/rec.yaml"
+    GUARDRAIL_CACHE_DIR=$work/cache "$gw" serve --config "$work/rec.yaml" --listen 127.0.0.1:$P_REC \
+        --workers "$workers" --upstream http://127.0.0.1:$P_PROVIDER/v1 --rules rules \
+        --admin 127.0.0.1:$P_ADMIN 2>"$work/rec.log" & pids+=($!)
+    for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_REC/readyz" && break; sleep 0.1; done
+fi
 for p in $P_PROVIDER $P_NGINX $P_GW; do
     for i in $(seq 1 600); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
 done
@@ -120,7 +129,12 @@ for round in $(seq 1 "$rounds"); do
     run direct "http://127.0.0.1:$P_PROVIDER"
     run nginx "http://127.0.0.1:$P_NGINX" "$(nginx_worker_pid)"
     run gateway "http://127.0.0.1:$P_GW" "$gwpid"
+    [ "$rec" = 1 ] && run gateway+rec "http://127.0.0.1:$P_REC" "${pids[3]}"
 done
+if [ "$rec" = 1 ]; then
+    # The recording gateway really recorded: its store has the requests it served.
+    curl -s "http://127.0.0.1:$P_ADMIN/api/kpis" | python3 -c 'import json,sys; print("gateway+rec recorded %d requests in its KPI store" % json.load(sys.stdin)["current"]["requests"])'
+fi
 python3 - "$out" "$workers" "$conns" "$stream" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
@@ -132,11 +146,15 @@ print("\n%s replies, %s worker(s), %s connections, median of %d rounds (alternat
     "streamed" if sys.argv[4] == "1" else "plain", sys.argv[2], sys.argv[3], len(by["direct"])))
 print("| target | req/s | p50 ms | p99 ms | p99.9 ms | CPU us/req | req/s vs nginx |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for t in ("direct", "nginx", "gateway"):
+for t in [t for t in ("direct", "nginx", "gateway", "gateway+rec") if t in by]:
     cpu = "%.1f" % med(t, "cpu_us_per_req") if any(r["cpu_us_per_req"] for r in by[t]) else "-"
     p999 = "%.2f" % med(t, "p999_ms") if any(r["p999_ms"] for r in by[t]) else "-"
     print("| %s | %.0f | %.2f | %.2f | %s | %s | %.2f |" % (t, med(t, "rps"), med(t, "p50_ms"), med(t, "p99_ms"),
           p999, cpu, med(t, "rps") / med("nginx", "rps")))
 ratios = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway"], by["nginx"])]
 print("\ngateway/nginx req/s per round: " + ", ".join("%.2f" % x for x in ratios))
+if "gateway+rec" in by:
+    rr = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway+rec"], by["gateway"])]
+    print("recording on/off req/s per round: " + ", ".join("%.3f" % x for x in rr) +
+          "  (median %.3f)" % statistics.median(rr))
 PY

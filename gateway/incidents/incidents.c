@@ -9,11 +9,16 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/siphash.h"
+
+/* How long the writer lets records gather between batches: bounds how late an incident
+ * line or a KPI appears, and makes a busy gateway's store transactions large. */
+#define GW_RECORD_BATCH_US (50 * 1000)
 
 struct node {
     struct node *next;
@@ -187,6 +192,8 @@ static void *writer(void *arg)
             free(list);
             list = next;
         }
+        if (!stop)
+            usleep(GW_RECORD_BATCH_US); /* let records gather: fewer, larger transactions */
         pthread_mutex_lock(&log->mu);
         if (stop && !log->head)
             break;
@@ -237,9 +244,11 @@ void gw_incidents_submit(struct gw_incidents *log, struct gw_request_rec *rec)
     e->next = NULL;
     e->rec = rec;
     pthread_mutex_lock(&log->mu);
+    bool was_empty = log->head == NULL;
     *log->tail = e;
     log->tail = &e->next;
-    pthread_cond_signal(&log->cv);
+    if (was_empty)
+        pthread_cond_signal(&log->cv);
     pthread_mutex_unlock(&log->mu);
 }
 

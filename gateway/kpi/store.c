@@ -39,9 +39,10 @@ static const char *const write_sql[ST__COUNT] = {
     "INSERT INTO kpi_minute(minute_ms, tenant, model, requests, clean, lone, provider_calls,"
     " errors, prompt_flagged, prompt_redacted, prompt_blocked, reply_flagged, reply_redacted,"
     " reply_blocked, prompt_tokens, completion_tokens, usage_requests, gateway_ms_sum,"
-    " provider_ms_sum) VALUES (?,?,?,1,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " provider_ms_sum) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(minute_ms, tenant, model) DO UPDATE SET"
-    " requests = requests + 1, clean = clean + excluded.clean, lone = lone + excluded.lone,"
+    " requests = requests + excluded.requests, clean = clean + excluded.clean,"
+    " lone = lone + excluded.lone,"
     " provider_calls = provider_calls + excluded.provider_calls,"
     " errors = errors + excluded.errors,"
     " prompt_flagged = prompt_flagged + excluded.prompt_flagged,"
@@ -68,8 +69,9 @@ static const char *const write_sql[ST__COUNT] = {
     " redacted = redacted + excluded.redacted, flagged = flagged + excluded.flagged,"
     " findings = findings + excluded.findings, kept = kept + excluded.kept",
     "INSERT INTO kpi_latency(minute_ms, tenant, model, kind, bucket, count)"
-    " VALUES (?,?,?,?,?,1)"
-    " ON CONFLICT(minute_ms, tenant, model, kind, bucket) DO UPDATE SET count = count + 1",
+    " VALUES (?,?,?,?,?,?)"
+    " ON CONFLICT(minute_ms, tenant, model, kind, bucket) DO UPDATE SET"
+    " count = count + excluded.count",
     "INSERT OR IGNORE INTO kpi_conv(minute_ms, tenant, model, conversation) VALUES (?,?,?,?)",
     "INSERT OR IGNORE INTO kpi_signal(minute_ms, tenant, model, rule, conversation)"
     " VALUES (?,?,?,?,?)",
@@ -389,14 +391,100 @@ static int write_outcome(struct gw_store *s, sqlite3_stmt *st, int64_t minute, c
     return step_reset(s, st);
 }
 
-static int write_latency(struct gw_store *s, int64_t minute, const char *tenant, const char *model,
-                         int kind, double ms)
+/* Every request adds to its minute's row and to one or two latency buckets: summed in
+ * memory over a batch, so SQLite makes one upsert per key and batch, not per request. */
+#define MINUTE_INTS 14
+struct minute_agg {
+    int64_t minute;
+    const char *tenant, *model; /* point into the batch's records */
+    int64_t v[MINUTE_INTS];     /* requests .. usage_requests, in the statement's order */
+    double gateway_ms, provider_ms;
+};
+struct latency_agg {
+    int64_t minute;
+    const char *tenant, *model;
+    int kind, bucket;
+    int64_t count;
+};
+struct batch {
+    struct minute_agg *m;
+    size_t nm, capm;
+    struct latency_agg *l;
+    size_t nl, capl;
+};
+
+static bool same_key(int64_t m1, const char *t1, const char *o1, int64_t m2, const char *t2,
+                     const char *o2)
 {
-    sqlite3_stmt *st = s->st[ST_LATENCY];
-    bind_key(st, minute, tenant, model);
-    sqlite3_bind_int(st, 4, kind);
-    sqlite3_bind_int(st, 5, gw_store_hist_bucket(ms));
-    return step_reset(s, st);
+    return m1 == m2 && strcmp(t1, t2) == 0 && strcmp(o1, o2) == 0;
+}
+
+static struct minute_agg *minute_slot(struct batch *b, int64_t minute, const char *tenant,
+                                      const char *model)
+{
+    for (size_t i = 0; i < b->nm; i++)
+        if (same_key(b->m[i].minute, b->m[i].tenant, b->m[i].model, minute, tenant, model))
+            return &b->m[i];
+    if (b->nm == b->capm) {
+        size_t cap = b->capm ? b->capm * 2 : 8;
+        struct minute_agg *v = realloc(b->m, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        b->m = v;
+        b->capm = cap;
+    }
+    b->m[b->nm] = (struct minute_agg){.minute = minute, .tenant = tenant, .model = model};
+    return &b->m[b->nm++];
+}
+
+static int batch_latency(struct batch *b, int64_t minute, const char *tenant, const char *model,
+                       int kind, double ms)
+{
+    int bucket = gw_store_hist_bucket(ms);
+    for (size_t i = 0; i < b->nl; i++) {
+        struct latency_agg *a = &b->l[i];
+        if (a->kind == kind && a->bucket == bucket &&
+            same_key(a->minute, a->tenant, a->model, minute, tenant, model)) {
+            a->count++;
+            return 0;
+        }
+    }
+    if (b->nl == b->capl) {
+        size_t cap = b->capl ? b->capl * 2 : 16;
+        struct latency_agg *v = realloc(b->l, cap * sizeof *v);
+        if (!v)
+            return -1;
+        b->l = v;
+        b->capl = cap;
+    }
+    b->l[b->nl++] = (struct latency_agg){minute, tenant, model, kind, bucket, 1};
+    return 0;
+}
+
+static int flush_batch(struct gw_store *s, const struct batch *b)
+{
+    sqlite3_stmt *st = s->st[ST_MINUTE];
+    for (size_t i = 0; i < b->nm; i++) {
+        const struct minute_agg *a = &b->m[i];
+        bind_key(st, a->minute, a->tenant, a->model);
+        for (int k = 0; k < MINUTE_INTS; k++)
+            sqlite3_bind_int64(st, 4 + k, a->v[k]);
+        sqlite3_bind_double(st, 4 + MINUTE_INTS, a->gateway_ms);
+        sqlite3_bind_double(st, 5 + MINUTE_INTS, a->provider_ms);
+        if (step_reset(s, st) == -1)
+            return -1;
+    }
+    st = s->st[ST_LATENCY];
+    for (size_t i = 0; i < b->nl; i++) {
+        const struct latency_agg *a = &b->l[i];
+        bind_key(st, a->minute, a->tenant, a->model);
+        sqlite3_bind_int(st, 4, a->kind);
+        sqlite3_bind_int(st, 5, a->bucket);
+        sqlite3_bind_int64(st, 6, a->count);
+        if (step_reset(s, st) == -1)
+            return -1;
+    }
+    return 0;
 }
 
 static int write_rules(struct gw_store *s, const struct gw_request_rec *r, int64_t minute,
@@ -476,34 +564,34 @@ static int write_incidents(struct gw_store *s, const struct gw_request_rec *r, c
     return 0;
 }
 
-static int write_one(struct gw_store *s, const struct gw_request_rec *r)
+static int write_one(struct gw_store *s, struct batch *b, const struct gw_request_rec *r)
 {
     int64_t minute = r->ts_ms >= 0 ? r->ts_ms / MINUTE_MS * MINUTE_MS
                                    : (r->ts_ms - MINUTE_MS + 1) / MINUTE_MS * MINUTE_MS;
     const char *tenant = r->tenant[0] ? r->tenant : "-";
     const char *model = r->model[0] ? r->model : "-";
 
-    sqlite3_stmt *st = s->st[ST_MINUTE];
-    int i = 4;
+    struct minute_agg *a = minute_slot(b, minute, tenant, model);
+    if (!a)
+        return -1;
+    int i = 0;
     bool usage = r->prompt_tokens >= 0 || r->completion_tokens >= 0;
-    bind_key(st, minute, tenant, model);
-    sqlite3_bind_int(st, i++, r->n_findings == 0);
-    sqlite3_bind_int(st, i++, r->conversation[0] == '\0');
-    sqlite3_bind_int(st, i++, r->provider_called);
-    sqlite3_bind_int(st, i++, r->status >= 500);
+    a->v[i++] += 1;
+    a->v[i++] += r->n_findings == 0;
+    a->v[i++] += r->conversation[0] == '\0';
+    a->v[i++] += r->provider_called;
+    a->v[i++] += r->status >= 500;
     for (int d = 0; d < DIR__COUNT; d++) {
         enum gw_action v = d == DIR_PROMPT ? r->prompt_verdict : r->reply_verdict;
-        sqlite3_bind_int(st, i++, v == GW_ACTION_FLAG);
-        sqlite3_bind_int(st, i++, v == GW_ACTION_REDACT);
-        sqlite3_bind_int(st, i++, v == GW_ACTION_BLOCK);
+        a->v[i++] += v == GW_ACTION_FLAG;
+        a->v[i++] += v == GW_ACTION_REDACT;
+        a->v[i++] += v == GW_ACTION_BLOCK;
     }
-    sqlite3_bind_int64(st, i++, r->prompt_tokens > 0 ? r->prompt_tokens : 0);
-    sqlite3_bind_int64(st, i++, r->completion_tokens > 0 ? r->completion_tokens : 0);
-    sqlite3_bind_int(st, i++, usage);
-    sqlite3_bind_double(st, i++, r->gateway_ms > 0 ? r->gateway_ms : 0);
-    sqlite3_bind_double(st, i++, r->provider_called && r->provider_ms > 0 ? r->provider_ms : 0);
-    if (step_reset(s, st) == -1)
-        return -1;
+    a->v[i++] += r->prompt_tokens > 0 ? r->prompt_tokens : 0;
+    a->v[i++] += r->completion_tokens > 0 ? r->completion_tokens : 0;
+    a->v[i++] += usage;
+    a->gateway_ms += r->gateway_ms > 0 ? r->gateway_ms : 0;
+    a->provider_ms += r->provider_called && r->provider_ms > 0 ? r->provider_ms : 0;
 
     struct outcome cat[DIR__COUNT][GW_CAT__COUNT] = {{{0}}};
     for (size_t k = 0; k < r->n_findings; k++) {
@@ -524,13 +612,13 @@ static int write_one(struct gw_store *s, const struct gw_request_rec *r)
         }
     if (write_rules(s, r, minute, tenant, model) == -1)
         return -1;
-    if (write_latency(s, minute, tenant, model, HIST_GATEWAY, r->gateway_ms) == -1)
+    if (batch_latency(b, minute, tenant, model, HIST_GATEWAY, r->gateway_ms) == -1)
         return -1;
     if (r->provider_called &&
-        write_latency(s, minute, tenant, model, HIST_PROVIDER, r->provider_ms) == -1)
+        batch_latency(b, minute, tenant, model, HIST_PROVIDER, r->provider_ms) == -1)
         return -1;
     if (r->conversation[0]) {
-        st = s->st[ST_CONV];
+        sqlite3_stmt *st = s->st[ST_CONV];
         bind_key(st, minute, tenant, model);
         sqlite3_bind_text(st, 4, r->conversation, -1, SQLITE_STATIC);
         if (step_reset(s, st) == -1)
@@ -547,16 +635,21 @@ int gw_store_write(struct gw_store *s, struct gw_request_rec *const *recs, size_
         set_err(s, "the store is open readonly");
         return -1;
     }
+    struct batch b = {0};
     if (exec(s, "BEGIN IMMEDIATE") == -1)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (recs[i] && write_one(s, recs[i]) == -1)
+        if (recs[i] && write_one(s, &b, recs[i]) == -1)
             goto fail;
-    if (exec(s, "COMMIT") == -1)
+    if (flush_batch(s, &b) == -1 || exec(s, "COMMIT") == -1)
         goto fail;
+    free(b.m);
+    free(b.l);
     return 0;
 fail:
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    free(b.m);
+    free(b.l);
     return -1;
 }
 

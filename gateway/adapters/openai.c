@@ -206,6 +206,20 @@ void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model
     gw_buf_puts(out, "}]}\n\n");
 }
 
+void gw_openai_tool_args_event(struct gw_buf *out, const char *id, const char *model, int index,
+                               int tool, const char *args, size_t len)
+{
+    gw_buf_puts(out, "data: {\"id\":\"chatcmpl-gr-");
+    gw_buf_puts(out, id);
+    gw_buf_printf(out, "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                  (long long)time(NULL));
+    quoted(out, model);
+    gw_buf_printf(out, ",\"choices\":[{\"index\":%d,\"delta\":{\"tool_calls\":[{\"index\":%d,"
+                       "\"function\":{\"arguments\":", index, tool);
+    gw_json_quote(out, args, len);
+    gw_buf_puts(out, "}}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+}
+
 void gw_openai_refusal_stream(struct gw_buf *out, const char *id, const char *model,
                               const char *message)
 {

@@ -51,6 +51,9 @@ void gw_openai_refusal_stream(struct gw_buf *out, const char *id, const char *mo
 void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model, int index,
                            const char *role, const char *text, size_t len,
                            const char *finish_reason);
+/* One SSE chunk event carrying more arguments for tool call tool of choice index. */
+void gw_openai_tool_args_event(struct gw_buf *out, const char *id, const char *model, int index,
+                               int tool, const char *args, size_t len);
 /* {"error": {"message", "type", "param", "code"}} */
 void gw_openai_error(struct gw_buf *out, const char *message, const char *type,
                      const char *param, const char *code);

@@ -108,9 +108,19 @@ static void chunk_json(struct gw_buf *b, struct mstream *s, const char *role, co
                      "\"created\":%lld,\"model\":", (long long)time(NULL));
     quoted(b, s->model, strlen(s->model));
     gw_buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{");
-    if (role)
-        gw_buf_printf(b, "\"role\":\"%s\",\"content\":\"\"", role);
-    else if (text) {
+    if (role) {
+        gw_buf_printf(b, "\"role\":\"%s\",\"content\":%s", role, s->tool_args ? "null" : "\"\"");
+    } else if (text && s->tool_args) { /* a streamed tool call: its arguments in pieces */
+        gw_buf_puts(b, "\"tool_calls\":[{\"index\":0,");
+        if (s->pos == 0)
+            gw_buf_puts(b, "\"id\":\"call_mock\",\"type\":\"function\",");
+        gw_buf_puts(b, "\"function\":{");
+        if (s->pos == 0)
+            gw_buf_puts(b, "\"name\":\"lookup\",");
+        gw_buf_puts(b, "\"arguments\":");
+        quoted(b, text, len);
+        gw_buf_puts(b, "}}]");
+    } else if (text) {
         gw_buf_puts(b, "\"content\":");
         quoted(b, text, len);
     }
@@ -161,7 +171,7 @@ static void stream_step(evutil_socket_t fd, short what, void *arg)
         }
     } while (s->pos < s->len && s->chunk_delay_ms == 0);
     if (s->pos >= s->len && !s->resetting) {
-        chunk_json(&b, s, NULL, NULL, 0, "stop");
+        chunk_json(&b, s, NULL, NULL, 0, s->tool_args ? "tool_calls" : "stop");
         if (s->usage)
             gw_buf_printf(&b, "data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\","
                               "\"created\":%lld,\"model\":\"%s\",\"choices\":[],\"usage\":{"
@@ -299,6 +309,11 @@ static void on_chat(struct gw_mock *m, struct evhttp_request *req)
     }
     s->text = text.data ? text.data : strdup("");
     s->len = text.len;
+    if (s->stream && s->tool_args) { /* stream the tool call's arguments instead */
+        free(s->text);
+        s->text = strdup(s->tool_args);
+        s->len = strlen(s->text);
+    }
     cJSON_Delete(root);
     if (s->conn)
         evhttp_connection_set_closecb(s->conn, on_mock_close, s);

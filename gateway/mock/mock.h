@@ -10,6 +10,7 @@
  *            "status": 500,        answer with this HTTP status and an OpenAI error
  *            "reset_after": 3,     drop the connection after this many deltas
  *            "tool_arguments": "{...}"}  answer with a tool call carrying these arguments
+ *                                          (streamed in "chunk"-sized pieces when streaming)
  * GET /v1/models lists one model; GET /mock/stats counts requests, completed and
  * cancelled streams. */
 #ifndef GW_MOCK_MOCK_H

@@ -17,6 +17,14 @@
 #include "util/log.h"
 
 #define GW_MAX_CHOICES 8
+#define GW_MAX_TOOLS 4 /* tool calls per choice whose streamed arguments are screened */
+/* One streaming scanner per choice's content and per tool call's arguments. */
+#define GW_SLOTS (GW_MAX_CHOICES * (1 + GW_MAX_TOOLS))
+
+static int slot_of(int choice, int tool)
+{
+    return choice * (1 + GW_MAX_TOOLS) + (tool < 0 ? 0 : 1 + tool);
+}
 #define GW_MAX_REPLY_BYTES (32u << 20)
 
 struct gw_req {
@@ -41,8 +49,8 @@ struct gw_req {
     char content_type[96];
     bool sse, started, finished, saw_done;
     struct gw_sse parser;
-    gw_stream *streams[GW_MAX_CHOICES];
-    size_t recorded[GW_MAX_CHOICES]; /* findings already written as incidents */
+    gw_stream *streams[GW_SLOTS];
+    size_t recorded[GW_SLOTS]; /* findings already written as incidents */
     char up_id[96];
     struct evbuffer *out;
     struct event *resume;
@@ -153,7 +161,7 @@ static void req_free(struct gw_req *r)
         w->reqs = r->next;
     if (r->next)
         r->next->prev = r->prev;
-    for (int i = 0; i < GW_MAX_CHOICES; i++)
+    for (int i = 0; i < GW_SLOTS; i++)
         gw_stream_free(r->streams[i]);
     if (r->own_scanner)
         gw_scanner_free(r->sc);
@@ -407,9 +415,10 @@ static void record_stream_findings(struct gw_req *r, int idx)
 
 /* Ends the stream for a block: one final chunk with the rule's message and finish_reason
  * content_filter, then [DONE]. The caller stops the provider transfer. */
-static void stream_block(struct gw_req *r, int idx)
+static void stream_block(struct gw_req *r, int slot)
 {
-    const struct gw_findings *f = gw_stream_findings(r->streams[idx]);
+    int idx = slot / (1 + GW_MAX_TOOLS);
+    const struct gw_findings *f = gw_stream_findings(r->streams[slot]);
     const struct gw_rule *rule = gw_findings_blocking_rule(r->rs, f);
     const char *msg = block_message(r, rule);
     struct gw_buf b = {0};
@@ -447,13 +456,61 @@ static int stream_step(struct gw_req *r, int idx, const char *data, size_t len, 
     return gw_stream_findings(r->streams[idx])->verdict == GW_ACTION_BLOCK;
 }
 
+/* Screens the streamed arguments of a choice's tool calls (delta.tool_calls[].function.
+ * arguments), each through a stream of its own, rewriting them in place; when finishing,
+ * releases what each still holds into the same delta. Returns 0, 1 when blocked (the
+ * final chunk is sent), -1 when screening failed. */
+static int screen_tool_args(struct gw_req *r, int idx, cJSON *delta, bool finishing)
+{
+    struct gw_buf *tmp = &r->w->tmp;
+    cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"), *call;
+    cJSON_ArrayForEach(call, calls)
+    {
+        const cJSON *ti = cJSON_GetObjectItemCaseSensitive(call, "index");
+        int t = cJSON_IsNumber(ti) ? ti->valueint : 0;
+        cJSON *args = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(call, "function"), "arguments");
+        if (!cJSON_IsString(args))
+            continue;
+        if (t < 0 || t >= GW_MAX_TOOLS)
+            return -1; /* more tool calls than we screen: fail closed */
+        gw_buf_reset(tmp);
+        int rc = stream_step(r, slot_of(idx, t), args->valuestring, strlen(args->valuestring), tmp);
+        if (rc == 1)
+            stream_block(r, slot_of(idx, t));
+        if (rc != 0)
+            return rc;
+        gw_openai_set_text(args, tmp->data ? tmp->data : "");
+    }
+    for (int t = 0; finishing && t < GW_MAX_TOOLS; t++) {
+        int slot = slot_of(idx, t);
+        if (!r->streams[slot])
+            continue;
+        gw_buf_reset(tmp);
+        int rc = stream_step(r, slot, NULL, 0, tmp);
+        if (rc == 1)
+            stream_block(r, slot);
+        if (rc != 0)
+            return rc;
+        if (tmp->len == 0)
+            continue;
+        if (!calls)
+            calls = cJSON_AddArrayToObject(delta, "tool_calls");
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddNumberToObject(c, "index", t);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(c, "function"), "arguments", tmp->data);
+        cJSON_AddItemToArray(calls, c);
+    }
+    return 0;
+}
+
 static int on_sse_event(void *arg, const char *data, size_t len)
 {
     struct gw_req *r = arg;
     struct gw_buf *tmp = &r->w->tmp;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         /* Release what each open stream still holds, then pass [DONE] on. */
-        for (int i = 0; i < GW_MAX_CHOICES; i++) {
+        for (int i = 0; i < GW_SLOTS; i++) {
             if (!r->streams[i] || gw_stream_held(r->streams[i]) == 0)
                 continue;
             gw_buf_reset(tmp);
@@ -466,8 +523,14 @@ static int on_sse_event(void *arg, const char *data, size_t len)
                 return -1;
             }
             struct gw_buf ev = {0};
-            gw_openai_chunk_event(&ev, r->up_id[0] ? r->up_id : r->id, r->model, i, NULL,
-                                  tmp->data ? tmp->data : "", tmp->len, NULL);
+            int choice = i / (1 + GW_MAX_TOOLS), tool = i % (1 + GW_MAX_TOOLS) - 1;
+            const char *id = r->up_id[0] ? r->up_id : r->id;
+            if (tool < 0)
+                gw_openai_chunk_event(&ev, id, r->model, choice, NULL, tmp->data ? tmp->data : "",
+                                      tmp->len, NULL);
+            else
+                gw_openai_tool_args_event(&ev, id, r->model, choice, tool,
+                                          tmp->data ? tmp->data : "", tmp->len);
             client_write(r, ev.data, ev.len);
             gw_buf_free(&ev);
         }
@@ -506,14 +569,17 @@ static int on_sse_event(void *arg, const char *data, size_t len)
             emit = true;
             continue;
         }
+        if ((rc = screen_tool_args(r, idx, delta, finishing)) != 0)
+            break;
         gw_buf_reset(tmp);
+        int slot = slot_of(idx, -1);
         if (cJSON_IsString(content))
-            rc = stream_step(r, idx, content->valuestring, strlen(content->valuestring), tmp);
-        if (rc == 0 && finishing)
-            rc = stream_step(r, idx, NULL, 0, tmp);
+            rc = stream_step(r, slot, content->valuestring, strlen(content->valuestring), tmp);
+        if (rc == 0 && finishing && r->streams[slot])
+            rc = stream_step(r, slot, NULL, 0, tmp);
         if (rc != 0) {
             if (rc == 1)
-                stream_block(r, idx);
+                stream_block(r, slot);
             break;
         }
         if (cJSON_IsString(content) || tmp->len > 0) {

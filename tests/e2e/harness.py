@@ -128,14 +128,16 @@ class Gateway(Proc):
         body.update(extra)
         return self.post(body)
 
-    def incident_lines(self, wait_for=1, timeout=5):
+    def incident_lines(self, wait_for=1, timeout=5, until=None):
+        """The incident log's lines, once there are wait_for of them (or until(lines) holds):
+        the recorder writes in batches, a moment after the request."""
         deadline = time.time() + timeout
         lines = []
         while time.time() < deadline:
             if os.path.exists(self.incidents):
                 with open(self.incidents) as f:
                     lines = [json.loads(l) for l in f if l.strip()]
-                if len(lines) >= wait_for:
+                if (until(lines) if until else len(lines) >= wait_for):
                     break
             time.sleep(0.05)
         return lines

@@ -76,8 +76,8 @@ class PromptScreening(unittest.TestCase):
         r, data = GW.chat("can I talk to a human please", mock={"reply": "sure"})
         self.assertEqual(r.status, 200)
         self.assertEqual(r.getheader("x-guardrail-verdict"), "flag")
-        lines = [l for l in GW.incident_lines(wait_for=1) if l["rule"] == "e2e.human"]
-        self.assertTrue(lines)
+        human = lambda lines: [l for l in lines if l["rule"] == "e2e.human"]
+        self.assertTrue(human(GW.incident_lines(until=human)))
 
 
 class ReplyScreening(unittest.TestCase):
@@ -129,6 +129,22 @@ class StreamScreening(unittest.TestCase):
                                     for c in json.loads(e).get("choices", []))
                     self.assertNotIn("1111", delta, (chunk, pad))
                 self.assertNotIn(digits[:4] + " ", data.decode())
+
+    def test_streamed_tool_call_arguments_are_redacted_across_chunks(self):
+        args = json.dumps({"customer_email": EMAIL, "note": "call back tomorrow"})
+        for chunk in (3, 8):
+            r, data = GW.chat("hi", stream=True, mock={"tool_arguments": args, "chunk": chunk})
+            events = sse_events(data)
+            self.assertEqual(events[-1], "[DONE]")
+            got, finish = "", None
+            for e in events[:-1]:
+                for c in json.loads(e)["choices"]:
+                    for call in c.get("delta", {}).get("tool_calls") or []:
+                        got += call.get("function", {}).get("arguments") or ""
+                    finish = c.get("finish_reason") or finish
+            self.assertEqual(json.loads(got), {"customer_email": "[EMAIL]", "note": "call back tomorrow"})
+            self.assertEqual(finish, "tool_calls")
+            self.assertNotIn("jane.doe", data.decode())
 
     def test_block_mid_stream_ends_with_content_filter_then_done(self):
         reply = "Thanks for asking. " * 20 + "And we guarantee it lasts forever. More text after."
@@ -365,8 +381,8 @@ class ProviderFaults(unittest.TestCase):
 
 class Incidents(unittest.TestCase):
     def test_incidents_are_masked_and_hashed_never_raw(self):
-        GW.chat("my card %s and %s" % (CARD, EMAIL), mock={"reply": "ok"}, **{})
-        lines = GW.incident_lines(wait_for=2)
+        GW.chat("my card %s and %s" % (CARD, EMAIL), mock={"reply": "ok"})
+        lines = GW.incident_lines(until=lambda ls: any(l["rule"] == "e2e.card" for l in ls))
         raw = open(GW.incidents).read()
         self.assertNotIn(CARD, raw)
         self.assertNotIn(CARD.replace(" ", ""), raw)
@@ -385,12 +401,8 @@ class Incidents(unittest.TestCase):
     def test_tenant_label_comes_from_the_configured_header(self):
         GW.post({"model": "m", "messages": [{"role": "user", "content": "mail " + EMAIL}]},
                 headers={"x-guardrail-tenant": "web-eu"})
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            if any(l["tenant"] == "web-eu" for l in GW.incident_lines()):
-                break
-            time.sleep(0.05)
-        self.assertTrue(any(l["tenant"] == "web-eu" for l in GW.incident_lines()))
+        web_eu = lambda ls: any(l["tenant"] == "web-eu" for l in ls)
+        self.assertTrue(web_eu(GW.incident_lines(until=web_eu)))
 
     def test_sigusr1_reopens_the_log_after_rotation(self):
         GW.chat("mail " + EMAIL)
@@ -403,6 +415,7 @@ class Incidents(unittest.TestCase):
         lines = GW.incident_lines(wait_for=1)
         self.assertTrue(os.path.exists(GW.incidents))
         self.assertGreaterEqual(len(lines), 1)
+        self.assertGreaterEqual(len(open(rotated).read().splitlines()), 1)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ echo -e "target\tround\trps\tp50_ms\tp99_ms\tp999_ms\tcpu_us_per_req" > "$out"
 ms() { # wrk latency like 1.23ms / 456.00us / 1.02s -> ms
     awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
 }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+cpu_ticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 run() { # name url pid-for-cpu
     local name=$1 url=$2 pid=${3:-}
     local t0=0; [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
@@ -123,11 +123,11 @@ run() { # name url pid-for-cpu
     fi
     echo -e "$name\t$round\t$rps\t$p50\t$p99\t${p999:-}\t$cpu" >> "$out"
 }
-nginx_worker_pid() { pgrep -P "$(cat "$work/proxy.pid")" | head -1; }
+nginx_worker_pids() { pgrep -P "$(cat "$work/proxy.pid")" | tr '\n' ' '; }
 for round in $(seq 1 "$rounds"); do
     echo "round $round/$rounds ..." >&2
     run direct "http://127.0.0.1:$P_PROVIDER"
-    run nginx "http://127.0.0.1:$P_NGINX" "$(nginx_worker_pid)"
+    run nginx "http://127.0.0.1:$P_NGINX" "$(nginx_worker_pids)"
     run gateway "http://127.0.0.1:$P_GW" "$gwpid"
     [ "$rec" = 1 ] && run gateway+rec "http://127.0.0.1:$P_REC" "${pids[3]}"
 done

@@ -13,25 +13,10 @@
 #include "screen/rules.h"
 #include "screen/ruleset.h"
 #include "screen/scan.h"
+#include "fixture.h"
 
 /* ---- helpers ---- */
 
-static struct gw_ruleset *compile(const char *yaml)
-{
-    struct gw_rule_table t = {0};
-    struct gw_errors e = {0};
-    int rc = gw_rules_load_string(&t, "stream.yaml", yaml, strlen(yaml), &e);
-    for (size_t i = 0; i < e.n; i++)
-        print_message("  error: %s\n", e.msgs[i]);
-    assert_int_equal(rc, 0);
-    struct gw_ruleset *rs = NULL;
-    rc = gw_ruleset_compile(&t, &rs, &e);
-    for (size_t i = 0; i < e.n; i++)
-        print_message("  error: %s\n", e.msgs[i]);
-    assert_int_equal(rc, 0);
-    gw_errors_free(&e);
-    return rs;
-}
 
 static int cmp_finding(const void *a, const void *b)
 {

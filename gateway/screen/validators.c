@@ -120,6 +120,7 @@ bool gw_valid_iban(const char *s, size_t len)
 {
     char c[40];
     size_t n = 0;
+    bool lower = false, upper = false;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == ' ') {
@@ -129,8 +130,12 @@ bool gw_valid_iban(const char *s, size_t len)
         }
         if (!isalnum(ch) || n == sizeof c)
             return false;
+        lower |= islower(ch) != 0;
+        upper |= isupper(ch) != 0;
         c[n++] = (char)toupper(ch); /* people write IBANs in lower case too */
     }
+    if (lower && upper) /* "GB82 west ..." is a typo or not an IBAN, never how one is written */
+        return false;
     if (n < 15 || !isupper((unsigned char)c[0]) || !isupper((unsigned char)c[1]) ||
         !isdigit((unsigned char)c[2]) || !isdigit((unsigned char)c[3]))
         return false;

@@ -13,7 +13,7 @@ typedef bool (*gw_validator_fn)(const char *s, size_t len);
  * network prefix with a length that network issues, and a correct Luhn check digit. */
 bool gw_valid_card(const char *s, size_t len);
 /* IBAN: ISO 13616 country code with that country's length, optional single spaces, and
- * the mod-97 check equal to 1. Letters may be in either case. */
+ * the mod-97 check equal to 1. Letters in upper or in lower case, not mixed. */
 bool gw_valid_iban(const char *s, size_t len);
 /* US SSN: AAA-GG-SSSS (dashes, spaces or none, used consistently); area not 000, 666 or
  * 900-999, group not 00, serial not 0000, and not a number the SSA voided publicly. */

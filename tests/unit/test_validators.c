@@ -58,6 +58,7 @@ static void iban_rejects_wrong_checksum_length_or_country(void **state)
     assert_false(V(gw_valid_iban, "GB82WEST1234569876543"));  /* GB is 22 */
     assert_false(V(gw_valid_iban, "ZZ82WEST12345698765432")); /* no such country */
     assert_true(V(gw_valid_iban, "gb82 west 1234 5698 7654 32")); /* written in lower case */
+    assert_false(V(gw_valid_iban, "GB82 wEST 1234 5698 7654 32")); /* mixed case */
     assert_false(V(gw_valid_iban, "GB82  WEST12345698765432"));
     assert_false(V(gw_valid_iban, "GB"));
 }

@@ -57,15 +57,15 @@ static const char *const write_sql[ST__COUNT] = {
     " gateway_ms_sum = gateway_ms_sum + excluded.gateway_ms_sum,"
     " provider_ms_sum = provider_ms_sum + excluded.provider_ms_sum",
     "INSERT INTO kpi_category(minute_ms, tenant, model, direction, category, requests,"
-    " blocked, redacted, flagged, findings, kept) VALUES (?,?,?,?,?,1,?,?,?,?,?)"
+    " blocked, redacted, flagged, findings, kept) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(minute_ms, tenant, model, direction, category) DO UPDATE SET"
-    " requests = requests + 1, blocked = blocked + excluded.blocked,"
+    " requests = requests + excluded.requests, blocked = blocked + excluded.blocked,"
     " redacted = redacted + excluded.redacted, flagged = flagged + excluded.flagged,"
     " findings = findings + excluded.findings, kept = kept + excluded.kept",
     "INSERT INTO kpi_rule(minute_ms, tenant, model, direction, category, rule, requests,"
-    " blocked, redacted, flagged, findings, kept) VALUES (?,?,?,?,?,?,1,?,?,?,?,?)"
+    " blocked, redacted, flagged, findings, kept) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT(minute_ms, tenant, model, direction, category, rule) DO UPDATE SET"
-    " requests = requests + 1, blocked = blocked + excluded.blocked,"
+    " requests = requests + excluded.requests, blocked = blocked + excluded.blocked,"
     " redacted = redacted + excluded.redacted, flagged = flagged + excluded.flagged,"
     " findings = findings + excluded.findings, kept = kept + excluded.kept",
     "INSERT INTO kpi_latency(minute_ms, tenant, model, kind, bucket, count)"
@@ -373,24 +373,6 @@ static void settle(struct outcome *o)
     o->flagged = !o->blocked && !o->redacted;
 }
 
-static int write_outcome(struct gw_store *s, sqlite3_stmt *st, int64_t minute, const char *tenant,
-                         const char *model, int dir, const char *category, const char *rule,
-                         const struct outcome *o)
-{
-    int i = 4;
-    bind_key(st, minute, tenant, model);
-    sqlite3_bind_text(st, i++, dir_names[dir], -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, i++, category, -1, SQLITE_STATIC);
-    if (rule)
-        sqlite3_bind_text(st, i++, rule, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, i++, o->blocked);
-    sqlite3_bind_int(st, i++, o->redacted);
-    sqlite3_bind_int(st, i++, o->flagged);
-    sqlite3_bind_int64(st, i++, o->findings);
-    sqlite3_bind_int64(st, i++, o->kept);
-    return step_reset(s, st);
-}
-
 /* Every request adds to its minute's row and to one or two latency buckets: summed in
  * memory over a batch, so SQLite makes one upsert per key and batch, not per request. */
 #define MINUTE_INTS 14
@@ -406,11 +388,20 @@ struct latency_agg {
     int kind, bucket;
     int64_t count;
 };
+/* A request's outcome for one category (rule NULL) or one rule, summed per batch too. */
+struct outcome_agg {
+    int64_t minute;
+    const char *tenant, *model, *category, *rule;
+    int dir;
+    int64_t requests, blocked, redacted, flagged, findings, kept;
+};
 struct batch {
     struct minute_agg *m;
     size_t nm, capm;
     struct latency_agg *l;
     size_t nl, capl;
+    struct outcome_agg *o;
+    size_t no, capo;
 };
 
 static bool same_key(int64_t m1, const char *t1, const char *o1, int64_t m2, const char *t2,
@@ -461,8 +452,60 @@ static int batch_latency(struct batch *b, int64_t minute, const char *tenant, co
     return 0;
 }
 
+static int batch_outcome(struct batch *b, int64_t minute, const char *tenant, const char *model,
+                         int dir, const char *category, const char *rule,
+                         const struct outcome *o)
+{
+    struct outcome_agg *a = NULL;
+    for (size_t i = 0; i < b->no && !a; i++) {
+        struct outcome_agg *x = &b->o[i];
+        if (x->dir == dir && strcmp(x->category, category) == 0 &&
+            (x->rule == rule || (x->rule && rule && strcmp(x->rule, rule) == 0)) &&
+            same_key(x->minute, x->tenant, x->model, minute, tenant, model))
+            a = x;
+    }
+    if (!a) {
+        if (b->no == b->capo) {
+            size_t cap = b->capo ? b->capo * 2 : 8;
+            struct outcome_agg *v = realloc(b->o, cap * sizeof *v);
+            if (!v)
+                return -1;
+            b->o = v;
+            b->capo = cap;
+        }
+        a = &b->o[b->no++];
+        *a = (struct outcome_agg){.minute = minute, .tenant = tenant, .model = model,
+                                  .category = category, .rule = rule, .dir = dir};
+    }
+    a->requests++;
+    a->blocked += o->blocked;
+    a->redacted += o->redacted;
+    a->flagged += o->flagged;
+    a->findings += o->findings;
+    a->kept += o->kept;
+    return 0;
+}
+
 static int flush_batch(struct gw_store *s, const struct batch *b)
 {
+    for (size_t i = 0; i < b->no; i++) {
+        const struct outcome_agg *a = &b->o[i];
+        sqlite3_stmt *st = s->st[a->rule ? ST_RULE : ST_CATEGORY];
+        int k = 4;
+        bind_key(st, a->minute, a->tenant, a->model);
+        sqlite3_bind_text(st, k++, dir_names[a->dir], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, k++, a->category, -1, SQLITE_STATIC);
+        if (a->rule)
+            sqlite3_bind_text(st, k++, a->rule, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, k++, a->requests);
+        sqlite3_bind_int64(st, k++, a->blocked);
+        sqlite3_bind_int64(st, k++, a->redacted);
+        sqlite3_bind_int64(st, k++, a->flagged);
+        sqlite3_bind_int64(st, k++, a->findings);
+        sqlite3_bind_int64(st, k++, a->kept);
+        if (step_reset(s, st) == -1)
+            return -1;
+    }
     sqlite3_stmt *st = s->st[ST_MINUTE];
     for (size_t i = 0; i < b->nm; i++) {
         const struct minute_agg *a = &b->m[i];
@@ -487,7 +530,7 @@ static int flush_batch(struct gw_store *s, const struct batch *b)
     return 0;
 }
 
-static int write_rules(struct gw_store *s, const struct gw_request_rec *r, int64_t minute,
+static int write_rules(struct batch *b, const struct gw_request_rec *r, int64_t minute,
                        const char *tenant, const char *model)
 {
     /* Each (direction, rule) once per request: the first finding of a pair aggregates the
@@ -507,7 +550,7 @@ static int write_rules(struct gw_store *s, const struct gw_request_rec *r, int64
                 strcmp(r->findings[j].rule, f->rule) == 0)
                 add_finding(&o, &r->findings[j], v);
         settle(&o);
-        if (write_outcome(s, s->st[ST_RULE], minute, tenant, model, dir_index(f->direction),
+        if (batch_outcome(b, minute, tenant, model, dir_index(f->direction),
                           gw_category_name(f->category), f->rule, &o) == -1)
             return -1;
     }
@@ -606,11 +649,11 @@ static int write_one(struct gw_store *s, struct batch *b, const struct gw_reques
             if (!cat[d][c].hit)
                 continue;
             settle(&cat[d][c]);
-            if (write_outcome(s, s->st[ST_CATEGORY], minute, tenant, model, d,
-                              gw_category_name((enum gw_category)c), NULL, &cat[d][c]) == -1)
+            if (batch_outcome(b, minute, tenant, model, d, gw_category_name((enum gw_category)c),
+                              NULL, &cat[d][c]) == -1)
                 return -1;
         }
-    if (write_rules(s, r, minute, tenant, model) == -1)
+    if (write_rules(b, r, minute, tenant, model) == -1)
         return -1;
     if (batch_latency(b, minute, tenant, model, HIST_GATEWAY, r->gateway_ms) == -1)
         return -1;
@@ -645,11 +688,13 @@ int gw_store_write(struct gw_store *s, struct gw_request_rec *const *recs, size_
         goto fail;
     free(b.m);
     free(b.l);
+    free(b.o);
     return 0;
 fail:
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     free(b.m);
     free(b.l);
+    free(b.o);
     return -1;
 }
 

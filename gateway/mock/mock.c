@@ -38,8 +38,9 @@ struct mstream {
     size_t chunk;
     long chunk_delay_ms;
     long reset_after;
+    long end_delay_ms;
     long sent;
-    bool stream, started, usage, resetting;
+    bool stream, started, usage, resetting, ending;
     char model[96];
     char *tool_args;
     int status;
@@ -155,6 +156,12 @@ static void stream_step(evutil_socket_t fd, short what, void *arg)
         evhttp_connection_free(conn);
         return;
     }
+    if (s->ending) { /* [DONE] went out end_delay_ms ago: end the reply now */
+        evhttp_send_reply_end(s->req);
+        s->m->completed++;
+        mstream_free(s);
+        return;
+    }
     /* With no delay, everything goes out now (still as separate events). */
     do {
         if (s->reset_after >= 0 && s->sent >= s->reset_after) {
@@ -184,6 +191,12 @@ static void stream_step(evutil_socket_t fd, short what, void *arg)
     evhttp_send_reply_chunk(s->req, out);
     evbuffer_free(out);
     gw_buf_free(&b);
+    if (s->pos >= s->len && !s->resetting && s->end_delay_ms > 0) {
+        s->ending = true;
+        struct timeval tv = {s->end_delay_ms / 1000, (s->end_delay_ms % 1000) * 1000};
+        evtimer_add(s->timer, &tv);
+        return;
+    }
     if (s->pos >= s->len && !s->resetting) {
         evhttp_send_reply_end(s->req);
         s->m->completed++;
@@ -283,6 +296,8 @@ static void on_chat(struct gw_mock *m, struct evhttp_request *req)
     s->chunk = chunk > 0 ? (size_t)chunk : 16;
     s->chunk_delay_ms = opt_int(opts, "chunk_delay_ms", 0);
     s->reset_after = opt_int(opts, "reset_after", -1);
+    /* "end_delay_ms": a pause between [DONE] and the end of the streamed reply */
+    s->end_delay_ms = opt_int(opts, "end_delay_ms", 0);
     s->status = (int)opt_int(opts, "status", 200);
     long delay = opt_int(opts, "delay_ms", 0);
     const cJSON *reply = cJSON_GetObjectItemCaseSensitive(opts, "reply");

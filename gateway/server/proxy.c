@@ -177,11 +177,20 @@ static void req_free(struct gw_req *r)
     gw_worker_request_done(w);
 }
 
-/* The reply is complete (or abandoned): detach from the connection and free. */
-static void req_finish(struct gw_req *r)
+/* Stops listening for the connection's close. Must come before a send that ends the
+ * reply: ending a reply that is not chunked (HTTP/1.0) with its output already written
+ * frees the request and the connection at once, and would run on_close on us. */
+static void detach(struct gw_req *r)
 {
     if (r->conn)
         evhttp_connection_set_closecb(r->conn, NULL, NULL);
+    r->conn = NULL;
+}
+
+/* The reply is complete (or abandoned): detach from the connection and free. */
+static void req_finish(struct gw_req *r)
+{
+    detach(r);
     r->finished = true;
     req_free(r);
 }
@@ -398,6 +407,7 @@ static void start_stream_reply(struct gw_req *r)
 
 static void end_stream_reply(struct gw_req *r)
 {
+    detach(r);
     evhttp_send_reply_end(r->req);
     req_finish(r);
 }

@@ -183,6 +183,32 @@ class StreamScreening(unittest.TestCase):
         r, _ = GW.chat("still alive?", mock={"reply": "yes"})
         self.assertEqual(r.status, 200)
 
+    def test_http10_client_gets_a_whole_stream_and_the_gateway_survives(self):
+        # An HTTP/1.0 reply is not chunked: its end closes the connection at once when the
+        # output is already written, inside evhttp_send_reply_end.
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", GW.port))
+            body = json.dumps({"model": "mock-1", "stream": True,
+                               "messages": [{"role": "user", "content": "hi"}],
+                               "mock": {"reply": "c" * 50, "chunk": 10, "chunk_delay_ms": 30,
+                                        "end_delay_ms": 200}})
+            s.sendall(("POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
+            got = b""
+            s.settimeout(10)
+            while True:
+                b = s.recv(8192)
+                if not b:
+                    break
+                got += b
+            s.close()
+            head, _, out = got.partition(b"\r\n\r\n")
+            self.assertIn(b" 200 ", head.split(b"\r\n")[0])
+            text, finish = stream_text(sse_events(out))
+            self.assertEqual(text, "c" * 50)
+        r, _ = GW.chat("still alive?", mock={"reply": "yes"})
+        self.assertEqual(r.status, 200)
+
     def test_slow_client_receives_a_long_stream_intact(self):
         reply = "".join("line %05d of a long answer.\n" % i for i in range(20000))
         s = socket.create_connection(("127.0.0.1", GW.port))

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,9 @@ static int compile_db(const struct gw_rule_table *t, enum gw_direction dir, unsi
     }
     if (cached)
         cache_store(cdir, path, *out);
+    /* Compiling takes tens of megabytes for a moment; give them back to the system, or a
+     * gateway that compiled at start keeps them resident for its whole life. */
+    malloc_trim(0);
     rc = 0;
 done:
     free(exprs);

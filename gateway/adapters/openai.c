@@ -169,11 +169,21 @@ static void quoted(struct gw_buf *out, const char *s)
     gw_json_quote(out, s, strlen(s));
 }
 
+/* "chatcmpl-gr-" and id as one quoted string: id may be the provider's, any text. */
+static void quoted_id(struct gw_buf *out, const char *id)
+{
+    struct gw_buf t = {0};
+    gw_buf_puts(&t, "chatcmpl-gr-");
+    gw_buf_puts(&t, id);
+    gw_json_quote(out, t.data ? t.data : "", t.len);
+    gw_buf_free(&t);
+}
+
 void gw_openai_refusal(struct gw_buf *out, const char *id, const char *model, const char *message)
 {
-    gw_buf_puts(out, "{\"id\":\"chatcmpl-gr-");
-    gw_buf_puts(out, id);
-    gw_buf_printf(out, "\",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
+    gw_buf_puts(out, "{\"id\":");
+    quoted_id(out, id);
+    gw_buf_printf(out, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
                   (long long)time(NULL));
     quoted(out, model);
     gw_buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
@@ -186,9 +196,9 @@ void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model
                            const char *role, const char *text, size_t len,
                            const char *finish_reason)
 {
-    gw_buf_puts(out, "data: {\"id\":\"chatcmpl-gr-");
-    gw_buf_puts(out, id);
-    gw_buf_printf(out, "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+    gw_buf_puts(out, "data: {\"id\":");
+    quoted_id(out, id);
+    gw_buf_printf(out, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
                   (long long)time(NULL));
     quoted(out, model);
     gw_buf_printf(out, ",\"choices\":[{\"index\":%d,\"delta\":{", index);
@@ -209,9 +219,9 @@ void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model
 void gw_openai_tool_args_event(struct gw_buf *out, const char *id, const char *model, int index,
                                int tool, const char *args, size_t len)
 {
-    gw_buf_puts(out, "data: {\"id\":\"chatcmpl-gr-");
-    gw_buf_puts(out, id);
-    gw_buf_printf(out, "\",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+    gw_buf_puts(out, "data: {\"id\":");
+    quoted_id(out, id);
+    gw_buf_printf(out, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
                   (long long)time(NULL));
     quoted(out, model);
     gw_buf_printf(out, ",\"choices\":[{\"index\":%d,\"delta\":{\"tool_calls\":[{\"index\":%d,"

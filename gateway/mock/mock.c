@@ -42,6 +42,7 @@ struct mstream {
     long sent;
     bool stream, started, usage, resetting, ending;
     char model[96];
+    char id[96]; /* the streamed chunks' id */
     char *tool_args;
     int status;
 };
@@ -105,8 +106,10 @@ static void completion_json(struct gw_buf *b, struct mstream *s)
 static void chunk_json(struct gw_buf *b, struct mstream *s, const char *role, const char *text,
                        size_t len, const char *finish)
 {
-    gw_buf_printf(b, "data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\","
-                     "\"created\":%lld,\"model\":", (long long)time(NULL));
+    gw_buf_puts(b, "data: {\"id\":");
+    quoted(b, s->id, strlen(s->id));
+    gw_buf_printf(b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                  (long long)time(NULL));
     quoted(b, s->model, strlen(s->model));
     gw_buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{");
     if (role) {
@@ -292,6 +295,8 @@ static void on_chat(struct gw_mock *m, struct evhttp_request *req)
     s->usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     snprintf(s->model, sizeof s->model, "%s", cJSON_IsString(model) ? model->valuestring : "mock-1");
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(opts, "id"); /* "id": the chunks' id */
+    snprintf(s->id, sizeof s->id, "%s", cJSON_IsString(sid) ? sid->valuestring : "chatcmpl-mock");
     long chunk = opt_int(opts, "chunk", 16);
     s->chunk = chunk > 0 ? (size_t)chunk : 16;
     s->chunk_delay_ms = opt_int(opts, "chunk_delay_ms", 0);

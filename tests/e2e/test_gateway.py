@@ -160,6 +160,18 @@ class StreamScreening(unittest.TestCase):
         self.assertNotIn("More text after", text)
         self.assertTrue(text.startswith("Thanks for asking."))
 
+    def test_gateway_events_quote_the_providers_stream_id(self):
+        # The block chunk carries the provider's id: a quote or backslash in it must not
+        # break the event's JSON.
+        reply = "Thanks for asking. And we guarantee it lasts forever."
+        r, data = GW.chat("hi", stream=True, mock={"reply": reply, "chunk": 5, "id": 'x"y\\z'})
+        events = sse_events(data)
+        self.assertEqual(events[-1], "[DONE]")
+        for e in events[:-1]:
+            json.loads(e)
+        self.assertEqual(json.loads(events[-2])["choices"][0]["finish_reason"], "content_filter")
+        self.assertIn('x"y\\z', json.loads(events[-2])["id"])
+
     def test_provider_reset_mid_stream_ends_the_stream_with_an_error(self):
         r, data = GW.chat("hi", stream=True, mock={"reply": "a" * 400, "chunk": 10, "reset_after": 5})
         events = sse_events(data)

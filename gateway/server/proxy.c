@@ -401,12 +401,24 @@ static void start_stream_reply(struct gw_req *r)
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_send_reply_start(r->req, 200, "OK");
+    /* evhttp reads (for close detection) while it writes, with the idle timeout: a client
+     * reading a stream sends nothing, so only writes may time out until the stream ends. */
+    struct bufferevent *bev = r->conn ? evhttp_connection_get_bufferevent(r->conn) : NULL;
+    if (bev) {
+        struct timeval tv = {cfg_of(r)->idle_timeout_s, 0};
+        bufferevent_set_timeouts(bev, NULL, &tv);
+    }
     r->started = true;
     r->rec->status = 200;
 }
 
 static void end_stream_reply(struct gw_req *r)
 {
+    struct bufferevent *bev = r->conn ? evhttp_connection_get_bufferevent(r->conn) : NULL;
+    if (bev) { /* the idle timeout again, for the connection kept alive */
+        struct timeval tv = {cfg_of(r)->idle_timeout_s, 0};
+        bufferevent_set_timeouts(bev, &tv, &tv);
+    }
     detach(r);
     evhttp_send_reply_end(r->req);
     req_finish(r);

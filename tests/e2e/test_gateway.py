@@ -252,6 +252,31 @@ class StreamScreening(unittest.TestCase):
         self.assertEqual(finish, "stop")
 
 
+class LongStreams(unittest.TestCase):
+    def test_a_stream_longer_than_the_idle_timeout_is_not_cut(self):
+        # A streaming client sends nothing while it reads: the idle (read) timeout must not
+        # end its reply. Once the reply is done, an idle keep-alive connection still times out.
+        gw = Gateway(MOCK.url, config_text="limits:\n  idle_timeout_s: 1\n", workers=1)
+        try:
+            c = gw.conn()
+            body = {"model": "mock-1", "stream": True, "messages": [{"role": "user", "content": "hi"}],
+                    "mock": {"reply": "x" * 50, "chunk": 5, "chunk_delay_ms": 250}}
+            c.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            text, finish = stream_text(sse_events(r.read()))
+            self.assertEqual(text, "x" * 50)
+            self.assertEqual(finish, "stop")
+            s = c.sock
+            s.settimeout(5)
+            t0 = time.time()
+            self.assertEqual(s.recv(1), b"")  # closed by the idle timeout
+            self.assertLess(time.time() - t0, 4)
+            c.close()
+        finally:
+            gw.stop()
+
+
 class BadInputAndFaults(unittest.TestCase):
     def test_body_over_the_limit_gets_413_in_openai_shape(self):
         big = "x" * (1024 * 1024 + 10)

@@ -18,6 +18,8 @@ static int line(struct gw_sse *p, const char *s, size_t n, gw_sse_event_fn fn, v
         s += 5, n -= 5;
         if (n > 0 && *s == ' ')
             s++, n--;
+        if (p->data.len + n + 1 > GW_SSE_MAX_EVENT)
+            return -1;
         if (p->has_data)
             gw_buf_append(&p->data, "\n", 1);
         gw_buf_append(&p->data, s, n);
@@ -32,6 +34,8 @@ int gw_sse_feed(struct gw_sse *p, const char *bytes, size_t len, gw_sse_event_fn
     while (len > 0) {
         const char *nl = memchr(bytes, '\n', len);
         if (!nl) {
+            if (p->pending.len + len > GW_SSE_MAX_EVENT)
+                return -1; /* a line that never ends: a broken or hostile provider */
             gw_buf_append(&p->pending, bytes, len);
             return 0;
         }

@@ -8,6 +8,10 @@
 
 #include "util/buf.h"
 
+/* The largest event (and line) accepted: past it, parsing fails rather than buffering
+ * without bound. */
+#define GW_SSE_MAX_EVENT (4u << 20)
+
 /* Returns 0 to go on, -1 to stop parsing. */
 typedef int (*gw_sse_event_fn)(void *arg, const char *data, size_t len);
 
@@ -17,7 +21,8 @@ struct gw_sse {
     int has_data;
 };
 
-/* Feeds bytes; calls fn for each complete event. Returns 0, or -1 if fn stopped it. */
+/* Feeds bytes; calls fn for each complete event. Returns 0, or -1 if fn stopped it or an
+ * event grew past GW_SSE_MAX_EVENT. */
 int gw_sse_feed(struct gw_sse *p, const char *bytes, size_t len, gw_sse_event_fn fn, void *arg);
 void gw_sse_free(struct gw_sse *p);
 

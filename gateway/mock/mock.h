@@ -9,6 +9,8 @@
  *            "delay_ms": 0,        pause before answering (for timeout tests)
  *            "status": 500,        answer with this HTTP status and an OpenAI error
  *            "reset_after": 3,     drop the connection after this many deltas
+ *            "end_delay_ms": 0,    pause between [DONE] and the end of the streamed reply
+ *            "id": "chatcmpl-x",   the id the chunks and completion carry
  *            "tool_arguments": "{...}"}  answer with a tool call carrying these arguments
  *                                          (streamed in "chunk"-sized pieces when streaming)
  * GET /v1/models lists one model; GET /mock/stats counts requests, completed and

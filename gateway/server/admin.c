@@ -194,6 +194,11 @@ static void on_admin_request(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/metrics") == 0) {
         struct gw_server *srv = a->srv;
         struct gw_metrics **m = calloc((size_t)srv->nworkers, sizeof *m);
+        if (!m) {
+            send_error(req, 500, "out of memory");
+            evhttp_clear_headers(&q);
+            return;
+        }
         for (int i = 0; i < srv->nworkers; i++)
             m[i] = srv->workers[i].metrics;
         struct gw_buf b = {0};

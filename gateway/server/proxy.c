@@ -352,9 +352,10 @@ static void take_usage(struct gw_req *r, const cJSON *root)
     const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
-    if (cJSON_IsNumber(p))
+    /* Only sane counts: a cast of a huge or non-finite double to long is undefined. */
+    if (cJSON_IsNumber(p) && p->valuedouble >= 0 && p->valuedouble < 1e12)
         r->rec->prompt_tokens = (long)p->valuedouble;
-    if (cJSON_IsNumber(c))
+    if (cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble < 1e12)
         r->rec->completion_tokens = (long)c->valuedouble;
 }
 
@@ -838,6 +839,11 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
                           const char *path)
 {
     const struct gw_config *cfg = w->srv->cfg;
+    if (w->draining) {
+        gw_send_error(req, reqid, 503, "The gateway is shutting down.", "api_error", NULL,
+                      "shutting_down");
+        return;
+    }
     struct gw_req *r = req_new(w, req, reqid);
     if (!r) {
         gw_send_error(req, reqid, 500, "Out of memory.", "api_error", NULL, NULL);

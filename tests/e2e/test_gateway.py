@@ -442,6 +442,30 @@ class ProviderFaults(unittest.TestCase):
         self.assertEqual(finish, "stop")
 
 
+class DrainTimeout(unittest.TestCase):
+    def test_sigterm_past_the_drain_timeout_ends_open_streams_and_exits_0(self):
+        gw = Gateway(MOCK.url, "limits:\n  drain_timeout_s: 1\n", workers=1)
+        result = {}
+
+        def endless():
+            try:
+                result["r"] = gw.chat("hi", stream=True,
+                                      mock={"reply": "d" * 400, "chunk": 4, "chunk_delay_ms": 50})
+            except Exception as e:  # the stream is cut: that is the point
+                result["e"] = e
+
+        t = threading.Thread(target=endless)
+        t.start()
+        time.sleep(0.5)
+        t0 = time.time()
+        gw.p.send_signal(signal.SIGTERM)
+        self.assertEqual(gw.p.wait(10), 0, gw.output()[-2000:])
+        self.assertLess(time.time() - t0, 5)
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertIn("drain timeout", gw.output())
+
+
 class Incidents(unittest.TestCase):
     def test_incidents_are_masked_and_hashed_never_raw(self):
         GW.chat("my card %s and %s" % (CARD, EMAIL), mock={"reply": "ok"})

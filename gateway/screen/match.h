@@ -43,6 +43,8 @@ hs_scratch_t *gw_scanner_scratch(gw_scanner *s);
 
 int gw_findings_push(struct gw_findings *f, unsigned rule, size_t start, size_t end,
                      enum gw_action action);
+/* Orders findings by start, then longer first, then rule (a qsort comparator). */
+int gw_finding_cmp(const void *a, const void *b);
 void gw_findings_sort(struct gw_findings *f);
 
 #endif

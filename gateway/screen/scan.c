@@ -74,7 +74,7 @@ int gw_findings_push(struct gw_findings *f, unsigned rule, size_t start, size_t 
     return 0;
 }
 
-static int cmp_finding(const void *a, const void *b)
+int gw_finding_cmp(const void *a, const void *b)
 {
     const struct gw_finding *x = a, *y = b;
     if (x->start != y->start)
@@ -87,7 +87,7 @@ static int cmp_finding(const void *a, const void *b)
 void gw_findings_sort(struct gw_findings *f)
 {
     if (f->n > 1)
-        qsort(f->v, f->n, sizeof *f->v, cmp_finding);
+        qsort(f->v, f->n, sizeof *f->v, gw_finding_cmp);
 }
 
 const struct gw_rule *gw_findings_blocking_rule(const struct gw_ruleset *rs,

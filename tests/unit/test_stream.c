@@ -12,21 +12,13 @@
 
 #include "screen/rules.h"
 #include "screen/ruleset.h"
+#include "screen/match.h"
 #include "screen/scan.h"
 #include "fixture.h"
 
 /* ---- helpers ---- */
 
 
-static int cmp_finding(const void *a, const void *b)
-{
-    const struct gw_finding *x = a, *y = b;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->end != y->end)
-        return x->end > y->end ? -1 : 1;
-    return x->rule < y->rule ? -1 : x->rule > y->rule;
-}
 
 /* True when s[0..n) does not end inside a UTF-8 sequence. */
 static int ends_on_utf8_boundary(const char *s, size_t n)
@@ -62,7 +54,7 @@ static void ref_make(gw_scanner *sc, const char *text, size_t len, bool utf8, st
     assert_int_equal(gw_scan(sc, text, len, GW_DIR_REPLY, &r->f), 0);
     assert_int_equal(gw_redact(rs, text, len, &r->f, &r->out), 0);
     if (r->f.n > 1)
-        qsort(r->f.v, r->f.n, sizeof *r->f.v, cmp_finding);
+        qsort(r->f.v, r->f.n, sizeof *r->f.v, gw_finding_cmp);
     r->block_start = len;
     for (size_t i = 0; i < r->f.n; i++)
         if (rs->table.rules[r->f.v[i].rule].action == GW_ACTION_BLOCK &&
@@ -123,11 +115,11 @@ static void stream_check(gw_scanner *sc, const struct ref *r, const size_t *cuts
     struct gw_finding *got = calloc(sf->n ? sf->n : 1, sizeof *got);
     if (sf->n) {
         memcpy(got, sf->v, sf->n * sizeof *got);
-        qsort(got, sf->n, sizeof *got, cmp_finding);
+        qsort(got, sf->n, sizeof *got, gw_finding_cmp);
     }
     bool same = sf->n == r->f.n && sf->verdict == r->f.verdict;
     for (size_t i = 0; same && i < sf->n; i++)
-        same = cmp_finding(&got[i], &r->f.v[i]) == 0;
+        same = gw_finding_cmp(&got[i], &r->f.v[i]) == 0;
     if (!same) {
         describe(cuts, ncuts);
         print_message("  block mode (verdict %s):\n", gw_action_name(r->f.verdict));

@@ -8,7 +8,11 @@ import threading
 import time
 import unittest
 
-from harness import Gateway, Mock, free_port, sse_events, stream_text
+import http.client
+import subprocess
+import tempfile
+
+from harness import BINARY, Gateway, Mock, free_port, sse_events, stream_text, wait_http
 
 CARD = "4111 1111 1111 1111"
 EMAIL = "jane.doe@example.com"
@@ -440,6 +444,30 @@ class ProviderFaults(unittest.TestCase):
         text, finish = stream_text(sse_events(data))
         self.assertEqual(text, "c" * 300)
         self.assertEqual(finish, "stop")
+
+
+class ShippedConfig(unittest.TestCase):
+    def test_config_gateway_yaml_works_with_only_openai_api_key_set(self):
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        port = free_port()
+        work = tempfile.mkdtemp(prefix="gw-shipped-")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDRAIL_") or k == "GUARDRAIL_CACHE_DIR"}
+        env["OPENAI_API_KEY"] = "sk-shipped-example"
+        p = subprocess.Popen([BINARY, "serve", "--config", os.path.join(root, "config", "gateway.yaml"),
+                              "--rules", os.path.join(root, "rules"), "--upstream", MOCK.url,
+                              "--listen", "127.0.0.1:%d" % port, "--admin", "127.0.0.1:%d" % free_port()],
+                             cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_http(port, "/readyz")
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("POST", "/v1/chat/completions", headers={"Content-Type": "application/json"},
+                      body=json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                                       "mock": {"echo_header": "Authorization"}}))
+            reply = json.loads(c.getresponse().read())
+            self.assertEqual(reply["choices"][0]["message"]["content"], "Bearer sk-shipped-example")
+        finally:
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(20), 0, p.stderr.read().decode()[-2000:])
 
 
 class DrainTimeout(unittest.TestCase):

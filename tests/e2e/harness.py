@@ -20,7 +20,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_http(port, path, timeout=30.0):
+def wait_http(port, path, timeout=90.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:

@@ -12,7 +12,7 @@ import http.client
 import subprocess
 import tempfile
 
-from harness import BINARY, Gateway, Mock, free_port, sse_events, stream_text, wait_http
+from harness import BINARY, RULES, Gateway, Mock, free_port, sse_events, stream_text, wait_http
 
 CARD = "4111 1111 1111 1111"
 EMAIL = "jane.doe@example.com"
@@ -454,11 +454,11 @@ class ShippedConfig(unittest.TestCase):
         env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDRAIL_") or k == "GUARDRAIL_CACHE_DIR"}
         env["OPENAI_API_KEY"] = "sk-shipped-example"
         p = subprocess.Popen([BINARY, "serve", "--config", os.path.join(root, "config", "gateway.yaml"),
-                              "--rules", os.path.join(root, "rules"), "--upstream", MOCK.url,
+                              "--rules", RULES, "--upstream", MOCK.url,
                               "--listen", "127.0.0.1:%d" % port, "--admin", "127.0.0.1:%d" % free_port()],
                              cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_http(port, "/readyz")
+            wait_http(port, "/readyz", timeout=120)
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             c.request("POST", "/v1/chat/completions", headers={"Content-Type": "application/json"},
                       body=json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}],

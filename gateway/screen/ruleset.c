@@ -290,13 +290,13 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
     /* A stream holds back the widest match any reply pattern (allow lists included) can
      * make, so the customer never sees the start of something that is still to be
      * redacted or blocked. Unbounded patterns are capped; docs/rules.md says so. */
-    rs->holdback_wanted = 0;
+    unsigned widest = 0; /* UINT_MAX when a pattern is unbounded */
     for (size_t i = 0; i < rs->table.n_patterns; i++) {
         const struct gw_pattern *p = &rs->table.patterns[i];
-        if ((rs->table.rules[p->rule].directions & GW_DIR_REPLY) && p->max_width > rs->holdback_wanted)
-            rs->holdback_wanted = p->max_width;
+        if ((rs->table.rules[p->rule].directions & GW_DIR_REPLY) && p->max_width > widest)
+            widest = p->max_width;
     }
-    rs->holdback = rs->holdback_wanted > GW_HOLDBACK_CAP ? GW_HOLDBACK_CAP : rs->holdback_wanted;
+    rs->holdback = widest > GW_HOLDBACK_CAP ? GW_HOLDBACK_CAP : widest;
     *out = rs;
     return 0;
 fail:

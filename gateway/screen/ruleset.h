@@ -25,7 +25,6 @@ struct gw_ruleset {
     pcre2_code **confirm;        /* per pattern: finds the start of a span rule's match
                                     (Hyperscan reports ends only); NULL for other rules */
     unsigned holdback;           /* bytes a reply stream holds back (<= GW_HOLDBACK_CAP) */
-    unsigned holdback_wanted;    /* widest reply match before the cap (UINT_MAX: unbounded) */
 };
 
 /* Compiles a loaded rule table. Ownership of *t moves to the ruleset (t is emptied).

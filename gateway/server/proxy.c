@@ -38,7 +38,6 @@ struct gw_req {
     bool own_scanner;
     char id[72];
     char model[128];
-    char tenant[72];
     bool stream;
     bool passthrough;
     enum gw_action prompt_verdict;
@@ -122,7 +121,6 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     header_label(rec->tenant, sizeof rec->tenant, in, cfg_of(r)->tenant_header, "-");
     header_label(rec->conversation, sizeof rec->conversation, in,
                  cfg_of(r)->conversation_header, "");
-    snprintf(r->tenant, sizeof r->tenant, "%s", rec->tenant);
     r->next = w->reqs;
     if (w->reqs)
         w->reqs->prev = r;
@@ -735,15 +733,13 @@ static const struct gw_upcall_ops up_ops = {on_up_headers, on_up_data, on_up_don
 
 static struct curl_slist *provider_headers(struct gw_req *r, bool json)
 {
-    const struct gw_config *cfg = cfg_of(r);
     struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
     struct curl_slist *h = NULL;
     char line[4096];
     if (json)
         h = curl_slist_append(h, "Content-Type: application/json");
-    if (cfg->provider.api_key) {
-        snprintf(line, sizeof line, "Authorization: Bearer %s", cfg->provider.api_key);
-        h = curl_slist_append(h, line);
+    if (r->w->srv->auth_header) {
+        h = curl_slist_append(h, r->w->srv->auth_header);
     } else if (evhttp_find_header(in, "Authorization")) {
         snprintf(line, sizeof line, "Authorization: %s", evhttp_find_header(in, "Authorization"));
         h = curl_slist_append(h, line);

@@ -312,6 +312,12 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
     size_t n = strlen(cfg->provider.base_url) + sizeof "/chat/completions";
     srv->chat_url = malloc(n);
     snprintf(srv->chat_url, n, "%s/chat/completions", cfg->provider.base_url);
+    if (cfg->provider.api_key) { /* built once: it is the same for every request */
+        n = strlen(cfg->provider.api_key) + sizeof "Authorization: Bearer ";
+        if (!(srv->auth_header = malloc(n)))
+            return -1;
+        snprintf(srv->auth_header, n, "Authorization: Bearer %s", cfg->provider.api_key);
+    }
     gw_incident_key(cfg->hash_key, srv->hash_key);
     if (cfg->incident_log || srv->sink) {
         srv->incidents = gw_incidents_open(cfg->incident_log, srv->sink, srv->sink_arg);
@@ -453,6 +459,7 @@ void gw_server_free(struct gw_server *srv)
     free(srv->workers);
     gw_incidents_close(srv->incidents);
     free(srv->chat_url);
+    free(srv->auth_header);
     curl_global_cleanup();
     memset(srv, 0, sizeof *srv);
 }

@@ -54,7 +54,8 @@ struct gw_worker {
 struct gw_server {
     struct gw_config *cfg;
     struct gw_incidents *incidents;
-    char *chat_url; /* provider base URL + /chat/completions */
+    char *chat_url;    /* provider base URL + /chat/completions */
+    char *auth_header; /* "Authorization: Bearer <key>" when a key is configured, else NULL */
     int nworkers;
     struct gw_worker *workers;
     atomic_int running; /* workers whose loop is running */

@@ -98,6 +98,16 @@ class Gateway(Proc):
         super().__init__(args, env=e, log_name="gateway")
         wait_http(self.port, "/readyz")
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        """Stops the gateway; it must exit 0 (a leak under ASan, a crash or a hang fails)."""
+        rc = self.stop()
+        if exc_type is None and rc != 0:
+            raise AssertionError("gateway exited %s:\n%s" % (rc, self.output()[-3000:]))
+        return False
+
     def admin_get(self, path, token="admin-secret"):
         c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=15)
         c.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})

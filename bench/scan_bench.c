@@ -543,24 +543,49 @@ static int count_cb(unsigned id, unsigned long long from, unsigned long long to,
 
 /* Hyperscan alone on the same database, with a callback that only counts: the floor under
  * gw_scan, to show where the time goes. */
+static int gate_cb(unsigned id, unsigned long long from, unsigned long long to,
+                   unsigned flags, void *ctx)
+{
+    uint64_t *hit = ctx;
+    hit[id / 64] |= 1ull << (id % 64);
+    return 0;
+}
+
+/* Hyperscan alone on the same databases (the main one, the prefilter's gate and the
+ * groups it wakes), with a callback that only counts: the floor under gw_scan, to show
+ * where the time goes. */
 static double time_hs_only(const struct gw_ruleset *rs, const struct corpus *c,
                            enum gw_direction dir, int reps, size_t *matches)
 {
     const hs_database_t *db = rs->block_db[gw_dir_index(dir)];
+    const struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
     hs_scratch_t *scratch = NULL;
-    if (!db || hs_clone_scratch(rs->proto_scratch, &scratch) != HS_SUCCESS)
+    if ((!db && !g->n) || hs_clone_scratch(rs->proto_scratch, &scratch) != HS_SUCCESS)
         return 0;
+    uint64_t *hit = xcalloc(g->n / 64 + 1, sizeof *hit);
     double t[16];
     if (reps > 16)
         reps = 16;
     for (int r = 0; r < reps; r++) {
         size_t n = 0;
         double t0 = now_s();
-        for (size_t i = 0; i < c->n; i++)
-            hs_scan(db, c->data + c->off[i], (unsigned)c->len[i], 0, scratch, count_cb, &n);
+        for (size_t i = 0; i < c->n; i++) {
+            const char *text = c->data + c->off[i];
+            unsigned len = (unsigned)c->len[i];
+            if (db)
+                hs_scan(db, text, len, 0, scratch, count_cb, &n);
+            if (!g->n)
+                continue;
+            memset(hit, 0, (g->n / 64 + 1) * sizeof *hit);
+            hs_scan(g->gate, text, len, 0, scratch, gate_cb, hit);
+            for (unsigned j = 0; j < g->n; j++)
+                if (hit[j / 64] >> (j % 64) & 1)
+                    hs_scan(g->db[j], text, len, 0, scratch, count_cb, &n);
+        }
         t[r] = now_s() - t0;
         *matches = n;
     }
+    free(hit);
     hs_free_scratch(scratch);
     return best(t, reps);
 }
@@ -1264,6 +1289,71 @@ int main(int argc, char **argv)
         pc_free(&ps);
     }
     printf("\n");
+
+    /* ---- P: the prefilter on and off, same rules, same run ---- */
+    {
+        setenv("GUARDRAIL_PREFILTER", "off", 1);
+        double off_s;
+        struct gw_ruleset *rs_off = load_rules(rules_dir, &off_s);
+        unsetenv("GUARDRAIL_PREFILTER");
+        gw_scanner *sc_off = gw_scanner_new(rs_off);
+        if (!sc_off)
+            die("gw_scanner_new failed");
+        printf("P. Prefilter (prefilter.h): patterns with required literals are scanned only when "
+               "the gate finds one\n");
+        printf("%-8s %9s %7s %7s %12s %10s %10s %8s %s\n", "dir", "prefilter", "gated", "groups",
+               "woken/msg", "MB/s", "ns/msg", "speedup", "findings");
+        for (int d = 0; d < 2; d++) {
+            const struct gw_gated *g = &rs->gated[gw_dir_index(dirs[d])];
+            size_t nr, np = patterns_for(rs, dirs[d], &nr);
+            if (np == 0)
+                continue;
+            /* Correctness first: every finding equal, message by message. */
+            struct gw_findings fa = {0}, fb = {0};
+            size_t differ = 0;
+            unsigned long long woken0 = gw_scanner_gated_runs(sc);
+            for (size_t i = 0; i < c.n; i++) {
+                const char *text = c.data + c.off[i];
+                if (gw_scan(sc, text, c.len[i], dirs[d], &fa) ||
+                    gw_scan(sc_off, text, c.len[i], dirs[d], &fb))
+                    die("gw_scan failed");
+                bool same = fa.n == fb.n && fa.verdict == fb.verdict;
+                for (size_t k = 0; same && k < fa.n; k++)
+                    same = fa.v[k].rule == fb.v[k].rule && fa.v[k].start == fb.v[k].start &&
+                           fa.v[k].end == fb.v[k].end;
+                if (!same && differ++ < 3)
+                    fprintf(stderr, "  !! prefilter on and off differ on message %zu\n", i);
+            }
+            double woken = (double)(gw_scanner_gated_runs(sc) - woken0) / (double)c.n;
+            gw_findings_free(&fa);
+            gw_findings_free(&fb);
+            progress("prefilter, %s: timing on and off, alternating", dir_names[d]);
+            double ton[16], toff[16];
+            int n = reps > 16 ? 16 : reps;
+            for (int r = 0; r < n; r++) {
+                ton[r] = time_block(sc, &c, dirs[d], 1);
+                toff[r] = time_block(sc_off, &c, dirs[d], 1);
+            }
+            double a = best(ton, n), b = best(toff, n);
+            size_t gated_pats = 0;
+            for (unsigned j = 0; j < g->n; j++)
+                gated_pats += g->size[j];
+            printf("%-8s %9s %7s %7s %12s %10.1f %10.0f %8s\n", dir_names[d], "off", "-", "-", "-",
+                   mbps(c.bytes, b), b * 1e9 / (double)c.n, "1.00x");
+            printf("%-8s %9s %7zu %7u %12.2f %10.1f %10.0f %7.2fx %s on %zu of %zu messages\n",
+                   dir_names[d], "on", gated_pats, g->n, woken, mbps(c.bytes, a),
+                   a * 1e9 / (double)c.n, b / a, differ ? "DIFFER" : "equal", c.n - differ, c.n);
+            snprintf(note, sizeof note, "gated_patterns=%zu groups=%u woken_per_msg=%.2f "
+                     "speedup=%.2f differ=%zu", gated_pats, g->n, woken, b / a, differ);
+            result("default", "gw_scan_prefilter_on", "block", dir_names[d], nr, np, c.n, c.bytes,
+                   a, note);
+            result("default", "gw_scan_prefilter_off", "block", dir_names[d], nr, np, c.n, c.bytes,
+                   b, "");
+        }
+        printf("\n");
+        gw_scanner_free(sc_off);
+        gw_ruleset_unref(rs_off);
+    }
 
     /* ---- D: stream vs block, reply direction ---- */
     size_t nr_reply, np_reply = patterns_for(rs, GW_DIR_REPLY, &nr_reply);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "screen/prefilter.h"
 #include "util/siphash.h"
 
 /* ---- the on-disk cache of compiled databases ----
@@ -39,39 +40,67 @@ static bool cache_dir(char *out, size_t outlen)
     return true;
 }
 
-static uint64_t cache_key(const char *const *exprs, const unsigned *flags, const unsigned *ids,
-                          unsigned n, unsigned mode)
+/* One database to build: expressions (or literals, with their lengths) with flags and ids. */
+struct db_spec {
+    const char **exprs;
+    unsigned *flags;
+    unsigned *ids;
+    size_t *lens; /* literals only */
+    unsigned n;
+    unsigned mode;
+};
+
+static uint64_t cache_key(const struct db_spec *specs, size_t n_specs)
 {
-    static const uint8_t k[16] = "guardrail-hsdb-1";
+    static const uint8_t k[16] = "guardrail-hsdb-2";
     uint64_t h = gw_siphash(k, hs_version(), strlen(hs_version()));
-    h ^= gw_siphash(k, &mode, sizeof mode) * 31;
-    for (unsigned i = 0; i < n; i++) {
-        uint64_t e = gw_siphash(k, exprs[i], strlen(exprs[i]));
-        unsigned fi[2] = {flags[i], ids[i]};
-        e ^= gw_siphash(k, fi, sizeof fi) * 0x9e3779b97f4a7c15ULL;
-        h = (h ^ e) * 0x100000001b3ULL + i;
+    for (size_t s = 0; s < n_specs; s++) {
+        const struct db_spec *d = &specs[s];
+        unsigned head[3] = {d->mode, d->n, d->lens != NULL};
+        h = (h ^ gw_siphash(k, head, sizeof head)) * 0x100000001b3ULL + s;
+        for (unsigned i = 0; i < d->n; i++) {
+            size_t len = d->lens ? d->lens[i] : strlen(d->exprs[i]);
+            uint64_t e = gw_siphash(k, d->exprs[i], len);
+            unsigned fi[2] = {d->flags[i], d->ids[i]};
+            e ^= gw_siphash(k, fi, sizeof fi) * 0x9e3779b97f4a7c15ULL;
+            h = (h ^ e) * 0x100000001b3ULL + i;
+        }
     }
     return h;
 }
 
-static hs_database_t *cache_load(const char *path)
+/* A cache file holds a bundle of databases: "GWB1", a count, then each serialised
+ * database after its length. All or nothing: a short or bad file loads none. */
+static int cache_load(const char *path, hs_database_t **dbs, size_t n)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return NULL;
-    hs_database_t *db = NULL;
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && st.st_size > 0 && st.st_size < (256 << 20)) {
-        char *bytes = malloc((size_t)st.st_size);
-        if (bytes && fread(bytes, 1, (size_t)st.st_size, f) == (size_t)st.st_size &&
-            hs_deserialize_database(bytes, (size_t)st.st_size, &db) != HS_SUCCESS)
-            db = NULL;
-        free(bytes);
+        return -1;
+    size_t got = 0;
+    char magic[4];
+    uint32_t count;
+    if (fread(magic, 1, 4, f) == 4 && memcmp(magic, "GWB1", 4) == 0 &&
+        fread(&count, sizeof count, 1, f) == 1 && count == n) {
+        for (; got < n; got++) {
+            uint64_t len;
+            if (fread(&len, sizeof len, 1, f) != 1 || len == 0 || len > (256u << 20))
+                break;
+            char *bytes = malloc((size_t)len);
+            dbs[got] = NULL;
+            bool ok = bytes && fread(bytes, 1, (size_t)len, f) == len &&
+                      hs_deserialize_database(bytes, (size_t)len, &dbs[got]) == HS_SUCCESS;
+            free(bytes);
+            if (!ok)
+                break;
+        }
     }
     fclose(f);
-    return db;
+    if (got == n)
+        return 0;
+    while (got > 0)
+        hs_free_database(dbs[--got]);
+    return -1;
 }
-
 /* Keeps the newest GW_CACHE_KEEP files: each edit of the rules leaves a new set behind. */
 #define GW_CACHE_KEEP 24
 
@@ -110,13 +139,8 @@ static void cache_prune(const char *dir)
     }
 }
 
-static void cache_store(const char *dir, const char *path, const hs_database_t *db)
+static void cache_store(const char *dir, const char *path, hs_database_t *const *dbs, size_t n)
 {
-    char *bytes = NULL;
-    size_t len = 0;
-    char tmp[PATH_MAX + 32];
-    if (hs_serialize_database(db, &bytes, &len) != HS_SUCCESS)
-        return;
     char part[PATH_MAX];
     snprintf(part, sizeof part, "%s", dir);
     for (char *p = part + 1; *p; p++) { /* mkdir -p */
@@ -127,76 +151,257 @@ static void cache_store(const char *dir, const char *path, const hs_database_t *
         }
     }
     mkdir(part, 0755);
+    char tmp[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
     FILE *f = fopen(tmp, "wb");
-    if (f) {
-        bool ok = fwrite(bytes, 1, len, f) == len;
-        ok = fclose(f) == 0 && ok;
-        if (!ok || rename(tmp, path) == -1)
-            unlink(tmp);
+    if (!f)
+        return;
+    uint32_t count = (uint32_t)n;
+    bool ok = fwrite("GWB1", 1, 4, f) == 4 && fwrite(&count, sizeof count, 1, f) == 1;
+    for (size_t i = 0; i < n && ok; i++) {
+        char *bytes = NULL;
+        size_t len = 0;
+        ok = hs_serialize_database(dbs[i], &bytes, &len) == HS_SUCCESS;
+        uint64_t len64 = len;
+        ok = ok && fwrite(&len64, sizeof len64, 1, f) == 1 && fwrite(bytes, 1, len, f) == len;
+        free(bytes);
     }
-    free(bytes);
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) == -1)
+        unlink(tmp);
     cache_prune(dir);
 }
 
-/* Compiles the patterns of the rules that apply to direction dir into *out (NULL if none). */
-static int compile_db(const struct gw_rule_table *t, enum gw_direction dir, unsigned mode,
-                      hs_database_t **out, struct gw_errors *errs)
+/* Compiles every spec into dbs[] (NULL for a spec with no expressions), from the cache
+ * when it has them. Errors name the rule and pattern (ids are pattern indexes, except
+ * in literal databases). */
+static int compile_bundle(const struct gw_rule_table *t, const struct db_spec *specs, size_t n,
+                          hs_database_t **dbs, struct gw_errors *errs)
 {
-    const char **exprs = calloc(t->n_patterns ? t->n_patterns : 1, sizeof *exprs);
-    unsigned *flags = calloc(t->n_patterns ? t->n_patterns : 1, sizeof *flags);
-    unsigned *ids = calloc(t->n_patterns ? t->n_patterns : 1, sizeof *ids);
-    unsigned n = 0;
-    int rc = -1;
-    *out = NULL;
-    if (!exprs || !flags || !ids)
-        goto done;
-    for (size_t i = 0; i < t->n_patterns; i++) {
-        const struct gw_pattern *p = &t->patterns[i];
-        const struct gw_rule *r = &t->rules[p->rule];
-        if (!(r->directions & dir))
-            continue;
-        exprs[n] = p->expr;
-        /* Rules that only block or flag need their first match and no span. Span rules
-         * (redact, validate, allow list) need every end; PCRE2 then finds the start. */
-        flags[n] = p->hs_flags | (r->need_span || p->allow ? 0 : HS_FLAG_SINGLEMATCH);
-        ids[n] = (unsigned)i;
-        n++;
-    }
-    if (n == 0) {
-        rc = 0;
-        goto done;
-    }
     char cdir[PATH_MAX - 64], path[PATH_MAX];
     bool cached = cache_dir(cdir, sizeof cdir);
+    memset(dbs, 0, n * sizeof *dbs);
+    size_t nonempty = 0;
+    for (size_t i = 0; i < n; i++)
+        nonempty += specs[i].n > 0;
+    if (nonempty == 0)
+        return 0;
+    /* Only non-empty specs are stored, in order. */
+    hs_database_t **got = calloc(nonempty, sizeof *got);
+    if (!got)
+        return -1;
     if (cached) {
         snprintf(path, sizeof path, "%s/%016llx.hsdb", cdir,
-                 (unsigned long long)cache_key(exprs, flags, ids, n, mode));
-        if ((*out = cache_load(path))) {
-            rc = 0;
-            goto done;
+                 (unsigned long long)cache_key(specs, n));
+        if (cache_load(path, got, nonempty) == 0) {
+            for (size_t i = 0, k = 0; i < n; i++)
+                if (specs[i].n)
+                    dbs[i] = got[k++];
+            free(got);
+            return 0;
         }
     }
-    hs_compile_error_t *cerr = NULL;
-    if (hs_compile_multi(exprs, flags, ids, n, mode, NULL, out, &cerr) != HS_SUCCESS) {
-        if (cerr && cerr->expression >= 0) {
-            const struct gw_pattern *p = &t->patterns[ids[cerr->expression]];
-            const struct gw_rule *r = &t->rules[p->rule];
-            gw_errors_add(errs, "%s:%d: rule '%s': pattern '%s' does not compile: %s", r->file,
-                          p->line, r->id, p->expr, cerr->message);
-        } else {
-            gw_errors_add(errs, "compiling the rules failed: %s", cerr ? cerr->message : "?");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct db_spec *d = &specs[i];
+        if (d->n == 0)
+            continue;
+        hs_compile_error_t *cerr = NULL;
+        hs_error_t e = d->lens ? hs_compile_lit_multi(d->exprs, d->flags, d->ids, d->lens, d->n,
+                                                      d->mode, NULL, &dbs[i], &cerr)
+                               : hs_compile_multi(d->exprs, d->flags, d->ids, d->n, d->mode,
+                                                  NULL, &dbs[i], &cerr);
+        if (e != HS_SUCCESS) {
+            if (cerr && cerr->expression >= 0 && !d->lens) {
+                const struct gw_pattern *p = &t->patterns[d->ids[cerr->expression]];
+                const struct gw_rule *r = &t->rules[p->rule];
+                gw_errors_add(errs, "%s:%d: rule '%s': pattern '%s' does not compile: %s",
+                              r->file, p->line, r->id, p->expr, cerr->message);
+            } else {
+                gw_errors_add(errs, "compiling the rules failed: %s", cerr ? cerr->message : "?");
+            }
+            hs_free_compile_error(cerr);
+            for (size_t j = 0; j < n; j++) {
+                hs_free_database(dbs[j]);
+                dbs[j] = NULL;
+            }
+            free(got);
+            return -1;
         }
-        hs_free_compile_error(cerr);
-        goto done;
+        got[k++] = dbs[i];
     }
     if (cached)
-        cache_store(cdir, path, *out);
+        cache_store(cdir, path, got, nonempty);
+    free(got);
     /* Compiling takes tens of megabytes for a moment; give them back to the system, or a
      * gateway that compiled at start keeps them resident for its whole life. */
     malloc_trim(0);
+    return 0;
+}
+
+/* The Hyperscan flags of pattern i: rules that only block or flag need their first match
+ * and no span. Span rules (redact, validate, allow list) need every end; PCRE2 then finds
+ * the start. */
+static unsigned pattern_flags(const struct gw_rule_table *t, size_t i)
+{
+    const struct gw_pattern *p = &t->patterns[i];
+    return p->hs_flags | (t->rules[p->rule].need_span || p->allow ? 0 : HS_FLAG_SINGLEMATCH);
+}
+
+/* Whether the prefilter is on: GUARDRAIL_PREFILTER=off compiles every pattern into the
+ * one database per direction (for comparison, and as a way out). */
+static bool prefilter_on(void)
+{
+    const char *v = getenv("GUARDRAIL_PREFILTER");
+    return !(v && strcmp(v, "off") == 0);
+}
+
+static bool same_atoms(const struct gw_atoms *a, const struct gw_atoms *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Compiles the block-mode databases of direction dir: the main database, and for the
+ * patterns with a good atom set (see prefilter.h) the gate and their own databases. Phrases
+ * and pure literals stay in the main database, where Hyperscan handles them best. */
+static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw_errors *errs)
+{
+    const struct gw_rule_table *t = &rs->table;
+    struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
+    size_t np = t->n_patterns ? t->n_patterns : 1;
+    struct db_spec *specs = calloc(np + 2, sizeof *specs);
+    const char **exprs = calloc(np, sizeof *exprs);
+    unsigned *flags = calloc(np, sizeof *flags), *ids = calloc(np, sizeof *ids);
+    unsigned *gated = calloc(np, sizeof *gated), *group_of = calloc(np, sizeof *group_of);
+    unsigned *group_rule = calloc(np, sizeof *group_rule), ngroups = 0;
+    struct gw_atoms *atoms = calloc(np, sizeof *atoms);
+    const char **lits = NULL;
+    unsigned *lflags = NULL, *lids = NULL;
+    size_t *llens = NULL, nlits = 0;
+    hs_database_t **dbs = NULL;
+    int rc = -1;
+    if (!specs || !exprs || !flags || !ids || !gated || !group_of || !group_rule || !atoms)
+        goto done;
+    unsigned nmain = 0, ngated = 0;
+    bool pf = prefilter_on();
+    for (size_t i = 0; i < t->n_patterns; i++) {
+        const struct gw_pattern *p = &t->patterns[i];
+        if (!(t->rules[p->rule].directions & dir))
+            continue;
+        if (pf && !p->phrase && gw_atoms_extract(p->expr, GW_ATOM_MIN_LEN, &atoms[i]) == 0) {
+            gated[ngated++] = (unsigned)i;
+            nlits += atoms[i].n;
+            continue;
+        }
+        exprs[nmain] = p->expr;
+        flags[nmain] = pattern_flags(t, i);
+        ids[nmain++] = (unsigned)i;
+    }
+    specs[0] = (struct db_spec){exprs, flags, ids, NULL, nmain, HS_MODE_BLOCK};
+    if (ngated) {
+        lits = calloc(nlits, sizeof *lits);
+        lflags = calloc(nlits, sizeof *lflags);
+        lids = calloc(nlits, sizeof *lids);
+        llens = calloc(nlits, sizeof *llens);
+        if (!lits || !lflags || !lids || !llens)
+            goto done;
+        /* One database per prefiltered pattern, or per run of a rule's patterns with the
+         * same atoms (one scan of a few patterns costs less than a scan of each; patterns
+         * with other atoms are not woken for nothing). flags[] and ids[] hold them after
+         * the main's. */
+        for (unsigned j = 0; j < ngated; j++) {
+            unsigned i = gated[j];
+            exprs[nmain + j] = t->patterns[i].expr;
+            flags[nmain + j] = pattern_flags(t, i);
+            ids[nmain + j] = i;
+            if (j == 0 || t->patterns[i].rule != t->patterns[gated[j - 1]].rule ||
+                !same_atoms(&atoms[i], &atoms[gated[j - 1]])) {
+                group_rule[ngroups] = t->patterns[i].rule;
+                specs[2 + ngroups++] = (struct db_spec){&exprs[nmain + j], &flags[nmain + j],
+                                                        &ids[nmain + j], NULL, 0, HS_MODE_BLOCK};
+            }
+            specs[2 + ngroups - 1].n++;
+            group_of[j] = ngroups - 1;
+        }
+        size_t k = 0;
+        for (unsigned j = 0; j < ngated; j++) {
+            const struct gw_atoms *a = &atoms[gated[j]];
+            for (size_t m = 0; m < a->n; m++, k++) {
+                lits[k] = a->v[m];
+                llens[k] = strlen(a->v[m]);
+                lflags[k] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
+                lids[k] = group_of[j];
+            }
+        }
+        specs[1] = (struct db_spec){lits, lflags, lids, llens, (unsigned)nlits, HS_MODE_BLOCK};
+    }
+    size_t nspecs = ngated ? 2 + ngroups : 1;
+    if (!(dbs = calloc(nspecs, sizeof *dbs)) || compile_bundle(t, specs, nspecs, dbs, errs))
+        goto done;
+    rs->block_db[gw_dir_index(dir)] = dbs[0];
+    if (ngated) {
+        g->gate = dbs[1];
+        g->db = calloc(ngroups, sizeof *g->db);
+        g->rule = calloc(ngroups, sizeof *g->rule);
+        g->size = calloc(ngroups, sizeof *g->size);
+        if (!g->db || !g->rule || !g->size) {
+            for (size_t j = 1; j < nspecs; j++)
+                hs_free_database(dbs[j]);
+            g->gate = NULL;
+            goto done;
+        }
+        for (unsigned j = 0; j < ngroups; j++) {
+            g->db[j] = dbs[2 + j];
+            g->rule[j] = group_rule[j];
+            g->size[j] = specs[2 + j].n;
+        }
+        g->n = ngroups;
+    }
     rc = 0;
 done:
+    for (size_t i = 0; atoms && i < t->n_patterns; i++)
+        gw_atoms_free(&atoms[i]);
+    free(atoms);
+    free(specs);
+    free(exprs);
+    free(flags);
+    free(ids);
+    free(gated);
+    free(group_of);
+    free(group_rule);
+    free(lits);
+    free(lflags);
+    free(lids);
+    free(llens);
+    free(dbs);
+    return rc;
+}
+
+/* Compiles the reply patterns into the stream-mode database. */
+static int compile_stream(struct gw_ruleset *rs, struct gw_errors *errs)
+{
+    const struct gw_rule_table *t = &rs->table;
+    size_t np = t->n_patterns ? t->n_patterns : 1;
+    const char **exprs = calloc(np, sizeof *exprs);
+    unsigned *flags = calloc(np, sizeof *flags), *ids = calloc(np, sizeof *ids);
+    int rc = -1;
+    if (exprs && flags && ids) {
+        unsigned n = 0;
+        for (size_t i = 0; i < t->n_patterns; i++) {
+            if (!(t->rules[t->patterns[i].rule].directions & GW_DIR_REPLY))
+                continue;
+            exprs[n] = t->patterns[i].expr;
+            flags[n] = pattern_flags(t, i);
+            ids[n++] = (unsigned)i;
+        }
+        struct db_spec spec = {exprs, flags, ids, NULL, n, HS_MODE_STREAM};
+        rc = compile_bundle(t, &spec, 1, &rs->stream_db, errs);
+    }
     free(exprs);
     free(flags);
     free(ids);
@@ -210,6 +415,14 @@ void gw_ruleset_unref(struct gw_ruleset *rs)
     hs_free_database(rs->block_db[0]);
     hs_free_database(rs->block_db[1]);
     hs_free_database(rs->stream_db);
+    for (int d = 0; d < 2; d++) {
+        hs_free_database(rs->gated[d].gate);
+        for (unsigned j = 0; j < rs->gated[d].n; j++)
+            hs_free_database(rs->gated[d].db[j]);
+        free(rs->gated[d].db);
+        free(rs->gated[d].rule);
+        free(rs->gated[d].size);
+    }
     hs_free_scratch(rs->proto_scratch);
     for (size_t i = 0; rs->confirm && i < rs->table.n_patterns; i++)
         pcre2_code_free(rs->confirm[i]);
@@ -274,18 +487,19 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
     rs->table = *t;
     memset(t, 0, sizeof *t);
 
-    if (compile_db(&rs->table, GW_DIR_PROMPT, HS_MODE_BLOCK, &rs->block_db[0], errs) ||
-        compile_db(&rs->table, GW_DIR_REPLY, HS_MODE_BLOCK, &rs->block_db[1], errs) ||
-        compile_db(&rs->table, GW_DIR_REPLY, HS_MODE_STREAM, &rs->stream_db, errs) ||
-        compile_confirm(rs, errs))
+    if (compile_block(rs, GW_DIR_PROMPT, errs) || compile_block(rs, GW_DIR_REPLY, errs) ||
+        compile_stream(rs, errs) || compile_confirm(rs, errs))
         goto fail;
-    hs_database_t *dbs[] = {rs->block_db[0], rs->block_db[1], rs->stream_db};
-    for (size_t i = 0; i < 3; i++) {
-        if (dbs[i] && hs_alloc_scratch(dbs[i], &rs->proto_scratch) != HS_SUCCESS) {
-            gw_errors_add(errs, "cannot allocate Hyperscan scratch space");
-            goto fail;
-        }
+    hs_database_t *dbs[] = {rs->block_db[0], rs->block_db[1], rs->stream_db, rs->gated[0].gate,
+                            rs->gated[1].gate};
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        if (dbs[i] && hs_alloc_scratch(dbs[i], &rs->proto_scratch) != HS_SUCCESS)
+            goto no_scratch;
     }
+    for (int d = 0; d < 2; d++)
+        for (unsigned j = 0; j < rs->gated[d].n; j++)
+            if (hs_alloc_scratch(rs->gated[d].db[j], &rs->proto_scratch) != HS_SUCCESS)
+                goto no_scratch;
 
     /* A stream holds back the widest match any reply pattern (allow lists included) can
      * make, so the customer never sees the start of something that is still to be
@@ -299,6 +513,8 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
     rs->holdback = widest > GW_HOLDBACK_CAP ? GW_HOLDBACK_CAP : widest;
     *out = rs;
     return 0;
+no_scratch:
+    gw_errors_add(errs, "cannot allocate Hyperscan scratch space");
 fail:
     gw_ruleset_unref(rs);
     return -1;

@@ -16,10 +16,25 @@
 #define GW_HOLDBACK_CAP 256
 #define GW_SPAN_MAX 256
 
+/* Shortest atom a prefiltered pattern may have (see prefilter.h). */
+#define GW_ATOM_MIN_LEN 3
+
+/* The prefiltered patterns of one direction, block mode, in groups (a pattern, or a run of
+ * one rule's patterns with the same atoms): each group has its own database, scanned only when the gate (a literal database of the atoms of every
+ * such pattern, id = its group's index here) finds one of them in the text. */
+struct gw_gated {
+    hs_database_t *gate;
+    hs_database_t **db;
+    unsigned *rule; /* the group's rule, index into table.rules */
+    unsigned *size; /* the group's number of patterns */
+    unsigned n;
+};
+
 struct gw_ruleset {
     atomic_int refs;
     struct gw_rule_table table;
     hs_database_t *block_db[2]; /* [0] prompt, [1] reply; NULL when no rule applies */
+    struct gw_gated gated[2];   /* block mode, by direction: left out of block_db */
     hs_database_t *stream_db;   /* reply rules, stream mode; NULL when none */
     hs_scratch_t *proto_scratch; /* grown for every database; cloned per scanner */
     pcre2_code **confirm;        /* per pattern: finds the start of a span rule's match

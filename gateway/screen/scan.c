@@ -10,6 +10,8 @@ struct gw_scanner {
     hs_scratch_t *scratch;
     pcre2_match_data *md;  /* for span confirmation */
     struct gw_cands cands; /* reused between scans */
+    uint64_t *hit;         /* prefiltered patterns whose atoms the gate found */
+    unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
 };
 
 gw_scanner *gw_scanner_new(struct gw_ruleset *rs)
@@ -21,7 +23,10 @@ gw_scanner *gw_scanner_new(struct gw_ruleset *rs)
         free(s);
         return NULL;
     }
-    if (!(s->md = pcre2_match_data_create(1, NULL))) {
+    unsigned gated = rs->gated[0].n > rs->gated[1].n ? rs->gated[0].n : rs->gated[1].n;
+    s->hit = calloc(gated / 64 + 1, sizeof *s->hit);
+    if (!s->hit || !(s->md = pcre2_match_data_create(1, NULL))) {
+        free(s->hit);
         hs_free_scratch(s->scratch);
         free(s);
         return NULL;
@@ -36,6 +41,7 @@ void gw_scanner_free(gw_scanner *s)
         return;
     hs_free_scratch(s->scratch);
     pcre2_match_data_free(s->md);
+    free(s->hit);
     gw_ruleset_unref(s->rs);
     free(s->cands.v);
     free(s);
@@ -213,25 +219,59 @@ static int on_block_match(unsigned id, unsigned long long from, unsigned long lo
     return 0;
 }
 
+/* Gate callback: marks the prefiltered pattern whose atom was found. */
+static int on_gate_match(unsigned id, unsigned long long from, unsigned long long to,
+                         unsigned flags, void *ctx)
+{
+    uint64_t *hit = ctx;
+    hit[id / 64] |= 1ull << (id % 64);
+    return 0;
+}
+
 int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             struct gw_findings *out)
 {
     out->n = 0;
     out->verdict = GW_ACTION_ALLOW;
     s->cands.n = 0;
-    hs_database_t *db = s->rs->block_db[gw_dir_index(dir)];
-    if (!db || len == 0)
+    if (len == 0)
         return 0;
     if (len > 0xffffffffu)
         return -1; /* Hyperscan takes an unsigned int length */
+    const struct gw_ruleset *rs = s->rs;
+    hs_database_t *db = rs->block_db[gw_dir_index(dir)];
+    const struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
     struct block_ctx x = {.sc = s, .text = text, .len = len};
-    hs_error_t e = hs_scan(db, text, (unsigned)len, 0, s->scratch, on_block_match, &x);
-    if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || x.failed)
-        return -1;
-    if (gw_cands_decide(&s->cands, s->rs, len, out) == -1)
+    hs_error_t e;
+    if (db) {
+        e = hs_scan(db, text, (unsigned)len, 0, s->scratch, on_block_match, &x);
+        if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || x.failed)
+            return -1;
+    }
+    if (g->n) {
+        memset(s->hit, 0, (g->n + 63) / 64 * sizeof *s->hit);
+        e = hs_scan(g->gate, text, (unsigned)len, 0, s->scratch, on_gate_match, s->hit);
+        if (e != HS_SUCCESS)
+            return -1;
+        for (unsigned w = 0; w < (g->n + 63) / 64; w++) {
+            for (uint64_t bits = s->hit[w]; bits; bits &= bits - 1) {
+                unsigned j = w * 64 + (unsigned)__builtin_ctzll(bits);
+                e = hs_scan(g->db[j], text, (unsigned)len, 0, s->scratch, on_block_match, &x);
+                if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || x.failed)
+                    return -1;
+                s->gate_runs++;
+            }
+        }
+    }
+    if (gw_cands_decide(&s->cands, rs, len, out) == -1)
         return -1;
     gw_findings_sort(out);
     return 0;
+}
+
+unsigned long long gw_scanner_gated_runs(const gw_scanner *s)
+{
+    return s->gate_runs;
 }
 
 /* ---- redaction ---- */

@@ -31,6 +31,9 @@ typedef struct gw_scanner gw_scanner;
 gw_scanner *gw_scanner_new(struct gw_ruleset *rs);
 void gw_scanner_free(gw_scanner *s);
 struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s);
+/* How many groups of prefiltered patterns this scanner has scanned because the gate found
+ * one of their atoms (see prefilter.h and ruleset.h), summed over its block scans. */
+unsigned long long gw_scanner_gated_runs(const gw_scanner *s);
 
 /* Scans text (any bytes: NULs and invalid UTF-8 are fine) in block mode for the rules that
  * apply to dir. Fills out (reset first; its memory is reused) with findings sorted by start.

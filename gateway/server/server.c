@@ -257,6 +257,23 @@ static int listen_socket(const char *host, int port, int *bound_port)
     return fd;
 }
 
+/* A worker's event base. With epoll, changes of interest are collected and applied once
+ * per loop iteration (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST): a connection's read event is
+ * disabled and enabled again around each request, and curl re-arms its socket's events
+ * as a transfer moves on, so most changes cancel out before they would cost a syscall.
+ * The flag's one caveat, dup()ed descriptors, does not apply: no fd here is duplicated.
+ * (The base keeps its locks: the main thread activates w->wake.) */
+static struct event_base *new_worker_base(void)
+{
+    struct event_config *ec = event_config_new();
+    if (!ec)
+        return NULL;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return base;
+}
+
 static int worker_init(struct gw_server *srv, struct gw_worker *w, int index, struct gw_ruleset *rs)
 {
     const struct gw_config *cfg = srv->cfg;
@@ -265,7 +282,7 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w, int index, st
     pthread_mutex_init(&w->mu, NULL);
     if (getrandom(&w->rng, sizeof w->rng, 0) != sizeof w->rng || w->rng == 0)
         w->rng = 0x9e3779b97f4a7c15ULL + (uint64_t)index + (uint64_t)time(NULL);
-    w->base = event_base_new();
+    w->base = new_worker_base();
     w->http = w->base ? evhttp_new(w->base) : NULL;
     w->up = w->base ? gw_upstream_new(w->base) : NULL;
     w->wake = w->base ? event_new(w->base, -1, 0, on_wake, w) : NULL;

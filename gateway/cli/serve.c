@@ -143,6 +143,7 @@ int gw_cmd_serve(int argc, char **argv)
         gw_errors_free(&errs);
         goto out;
     }
+    gw_server_prepare_rules(&cfg, rs);
     GW_LOG(GW_LOG_INFO, NULL, "rules: %zu rules in %zu packs; streamed replies hold back %u bytes",
            rs->table.n_rules, rs->table.n_packs, rs->holdback);
     if (cfg.provider.mock) {

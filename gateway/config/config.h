@@ -50,6 +50,7 @@ struct gw_config {
     int idle_timeout_s;
     int drain_timeout_s;
     size_t max_client_buffer; /* bytes queued to a slow client before the provider pauses */
+    size_t screen_cache_entries; /* per worker, texts remembered as clean; 0: none */
     struct gw_passthrough *passthrough;
     size_t n_passthrough;
     char *log_level;

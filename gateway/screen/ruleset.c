@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -427,8 +428,25 @@ void gw_ruleset_unref(struct gw_ruleset *rs)
     for (size_t i = 0; rs->confirm && i < rs->table.n_patterns; i++)
         pcre2_code_free(rs->confirm[i]);
     free(rs->confirm);
+    free(rs->memo.slot);
     gw_rule_table_free(&rs->table);
     free(rs);
+}
+
+int gw_ruleset_memo(struct gw_ruleset *rs, size_t entries)
+{
+    size_t n = 1;
+    while (n < entries && n < ((size_t)1 << 24))
+        n <<= 1;
+    free(rs->memo.slot);
+    rs->memo.slot = NULL;
+    if (entries == 0)
+        return 0;
+    if (getrandom(rs->memo.key, sizeof rs->memo.key, 0) != (ssize_t)sizeof rs->memo.key ||
+        !(rs->memo.slot = calloc(n, sizeof *rs->memo.slot)))
+        return -1;
+    rs->memo.mask = n - 1;
+    return 0;
 }
 
 struct gw_ruleset *gw_ruleset_ref(struct gw_ruleset *rs)

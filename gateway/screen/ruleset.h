@@ -30,6 +30,15 @@ struct gw_gated {
     unsigned n;
 };
 
+/* Prompt texts known to have no finding under these rules, shared by every scanner of
+ * the ruleset (see scan.c): slots of two keyed 64-bit hashes, read and written with
+ * relaxed atomics. The one mutable part of a ruleset, and safe without a lock. */
+struct gw_memo {
+    _Atomic uint64_t (*slot)[2]; /* NULL: no memo */
+    size_t mask;
+    uint8_t key[2][16];
+};
+
 struct gw_ruleset {
     atomic_int refs;
     struct gw_rule_table table;
@@ -40,6 +49,7 @@ struct gw_ruleset {
     pcre2_code **confirm;        /* per pattern: finds the start of a span rule's match
                                     (Hyperscan reports ends only); NULL for other rules */
     unsigned holdback;           /* bytes a reply stream holds back (<= GW_HOLDBACK_CAP) */
+    struct gw_memo memo;
 };
 
 /* Compiles a loaded rule table. Ownership of *t moves to the ruleset (t is emptied).
@@ -50,6 +60,12 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
 int gw_ruleset_load(const char *const *paths, size_t n, struct gw_ruleset **out,
                     struct gw_errors *errs);
 struct gw_ruleset *gw_ruleset_ref(struct gw_ruleset *rs);
+/* Gives the ruleset a memo of up to entries (rounded up to a power of two) prompt texts
+ * that had no finding, so that gw_scan answers them again without scanning: for the
+ * earlier turns of a conversation, which clients send again with every turn, whichever
+ * worker gets them. Call before the ruleset is shared. Returns 0, or -1 when out of
+ * memory (the ruleset then works without one). */
+int gw_ruleset_memo(struct gw_ruleset *rs, size_t entries);
 /* Drops one reference; frees the ruleset with the last. NULL is fine. */
 void gw_ruleset_unref(struct gw_ruleset *rs);
 

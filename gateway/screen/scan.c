@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "screen/match.h"
+#include "util/siphash.h"
 
 struct gw_scanner {
     struct gw_ruleset *rs; /* a reference of our own */
@@ -12,6 +13,7 @@ struct gw_scanner {
     struct gw_cands cands; /* reused between scans */
     uint64_t *hit;         /* prefiltered patterns whose atoms the gate found */
     unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
+    unsigned long long memo_hits;
 };
 
 gw_scanner *gw_scanner_new(struct gw_ruleset *rs)
@@ -219,6 +221,26 @@ static int on_block_match(unsigned id, unsigned long long from, unsigned long lo
     return 0;
 }
 
+/* ---- the memo ----
+ * A chat client sends the whole conversation with every turn, so without a memo the
+ * screening cost of a request grows with the conversation: every earlier message is
+ * scanned again at every turn. Prompt texts that had no finding are remembered in the
+ * ruleset (so a reload starts afresh), shared by the workers, by two 64-bit SipHash-2-4
+ * values under random keys: a text can only be taken for another by a 128-bit
+ * collision, which nobody without the keys can aim for. A slot's two words are written
+ * and read one at a time without a lock; a reader that meets a half-written slot sees
+ * one word of each of two texts, and both match its own only if both texts are its own,
+ * so a torn slot can cause a miss, never a wrong answer. Texts with findings are always
+ * scanned, since their findings are needed again; short ones too, since they are cheap.
+ * Replies are new text every time: only the prompt direction uses it. */
+
+#define GW_MEMO_MIN_LEN 48
+
+unsigned long long gw_scanner_memo_hits(const gw_scanner *s)
+{
+    return s->memo_hits;
+}
+
 /* Gate callback: marks the prefiltered pattern whose atom was found. */
 static int on_gate_match(unsigned id, unsigned long long from, unsigned long long to,
                          unsigned flags, void *ctx)
@@ -238,6 +260,19 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
         return 0;
     if (len > 0xffffffffu)
         return -1; /* Hyperscan takes an unsigned int length */
+    const struct gw_memo *memo = &s->rs->memo;
+    uint64_t h1 = 0, h2 = 0;
+    _Atomic uint64_t *slot = NULL;
+    if (memo->slot && dir == GW_DIR_PROMPT && len >= GW_MEMO_MIN_LEN) {
+        h1 = gw_siphash(memo->key[0], text, len);
+        h2 = gw_siphash(memo->key[1], text, len) | 1; /* never 0, the empty slot's */
+        slot = memo->slot[h1 & memo->mask];
+        if (atomic_load_explicit(&slot[0], memory_order_relaxed) == h1 &&
+            atomic_load_explicit(&slot[1], memory_order_relaxed) == h2) {
+            s->memo_hits++;
+            return 0;
+        }
+    }
     const struct gw_ruleset *rs = s->rs;
     hs_database_t *db = rs->block_db[gw_dir_index(dir)];
     const struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
@@ -266,6 +301,10 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
     if (gw_cands_decide(&s->cands, rs, len, out) == -1)
         return -1;
     gw_findings_sort(out);
+    if (slot && out->n == 0) {
+        atomic_store_explicit(&slot[0], h1, memory_order_relaxed);
+        atomic_store_explicit(&slot[1], h2, memory_order_relaxed);
+    }
     return 0;
 }
 

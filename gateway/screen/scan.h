@@ -34,6 +34,8 @@ struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s);
 /* How many groups of prefiltered patterns this scanner has scanned because the gate found
  * one of their atoms (see prefilter.h and ruleset.h), summed over its block scans. */
 unsigned long long gw_scanner_gated_runs(const gw_scanner *s);
+/* How many of this scanner's scans the ruleset's memo answered (gw_ruleset_memo). */
+unsigned long long gw_scanner_memo_hits(const gw_scanner *s);
 
 /* Scans text (any bytes: NULs and invalid UTF-8 are fine) in block mode for the rules that
  * apply to dir. Fills out (reset first; its memory is reused) with findings sorted by start.

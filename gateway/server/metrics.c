@@ -65,6 +65,12 @@ static void observe(_Atomic uint64_t *buckets, _Atomic uint64_t *sum_us, double 
     add(sum_us, (uint64_t)(ms * 1000.0));
 }
 
+void gw_metrics_count_texts(struct gw_metrics *m, uint64_t n, uint64_t hits)
+{
+    add(&m->screen_texts[0], n);
+    add(&m->screen_texts[1], hits);
+}
+
 void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r)
 {
     unsigned t = slot_of(&tenants, r->tenant, 0, 0);
@@ -195,6 +201,19 @@ void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
                        "guardrail_tokens_total{kind=\"prompt\"} %llu\n"
                        "guardrail_tokens_total{kind=\"completion\"} %llu\n",
                   (unsigned long long)tok[0], (unsigned long long)tok[1]);
+    uint64_t texts[2] = {0, 0};
+    for (int w = 0; w < n; w++)
+        for (int k = 0; k < 2; k++)
+            texts[k] += get(&m[w]->screen_texts[k]);
+    gw_buf_printf(out, "# HELP guardrail_screen_texts_total Prompt texts screened (messages and "
+                       "content parts).\n"
+                       "# TYPE guardrail_screen_texts_total counter\n"
+                       "guardrail_screen_texts_total %llu\n"
+                       "# HELP guardrail_screen_cache_hits_total Prompt texts known to be clean "
+                       "from an earlier turn, not scanned again.\n"
+                       "# TYPE guardrail_screen_cache_hits_total counter\n"
+                       "guardrail_screen_cache_hits_total %llu\n",
+                  (unsigned long long)texts[0], (unsigned long long)texts[1]);
     gw_buf_printf(out, "# HELP guardrail_rules_loaded Rules in the active ruleset.\n"
                        "# TYPE guardrail_rules_loaded gauge\nguardrail_rules_loaded %u\n"
                        "# HELP guardrail_workers_running Worker threads serving requests.\n"

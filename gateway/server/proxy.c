@@ -320,6 +320,9 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
     enum gw_action verdict = GW_ACTION_ALLOW;
     *blocker = NULL;
     *changed = false;
+    unsigned long long hits = gw_scanner_memo_hits(r->sc);
+    if (dir == GW_DIR_PROMPT)
+        gw_metrics_count_texts(w->metrics, texts->n, 0);
     for (size_t i = 0; i < texts->n; i++) {
         const char *t = texts->v[i]->valuestring;
         size_t len = strlen(t);
@@ -341,6 +344,8 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
             }
         }
     }
+    if (dir == GW_DIR_PROMPT)
+        gw_metrics_count_texts(w->metrics, 0, gw_scanner_memo_hits(r->sc) - hits);
     return (int)verdict;
 }
 

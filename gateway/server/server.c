@@ -150,6 +150,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     gw_send_error(req, reqid, 404, msg, "invalid_request_error", NULL, "unknown_url");
 }
 
+void gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs)
+{
+    if (gw_ruleset_memo(rs, cfg->screen_cache_entries) == -1)
+        GW_LOG(GW_LOG_WARN, NULL, "no memory for a screen cache of %zu entries; screening "
+               "without one", cfg->screen_cache_entries);
+}
+
 /* Runs on the worker when another thread activated w->wake: swap rules, or drain. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
@@ -375,6 +382,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             gw_errors_free(&errs);
             return;
         }
+        gw_server_prepare_rules(srv->cfg, rs);
         GW_LOG(GW_LOG_INFO, NULL, "SIGHUP: rules reloaded (%zu rules)", rs->table.n_rules);
         atomic_store(&srv->rules_loaded, (unsigned)rs->table.n_rules);
         for (int i = 0; i < srv->nworkers; i++) {

@@ -73,6 +73,9 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
                    gw_record_sink sink, void *sink_arg);
 /* Runs until SIGTERM/SIGINT (then drains, bounded) and returns 0. */
 int gw_server_run(struct gw_server *srv);
+/* Readies a freshly loaded ruleset for serving (its screen cache, see gw_ruleset_memo),
+ * before any worker gets it: at start and at each reload. */
+void gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs);
 void gw_server_free(struct gw_server *srv);
 
 /* ---- shared with proxy.c ---- */

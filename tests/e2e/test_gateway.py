@@ -365,6 +365,63 @@ class BadInputAndFaults(unittest.TestCase):
             c.close()
 
 
+class Conversations(unittest.TestCase):
+    """Earlier turns come back with every request: clean ones are not scanned again, and
+    the ones with findings are screened every time."""
+
+    TURN1 = "Hi, the zip on my rain jacket broke after two weeks on the trail. Can it be repaired?"
+    TURN2 = "The receipt went to %s if you need it for the warranty claim." % EMAIL
+
+    def converse(self, gw, turns):
+        history = [{"role": "user", "content": self.TURN1},
+                   {"role": "assistant", "content": "Of course, we repair zips under warranty."},
+                   {"role": "user", "content": self.TURN2},
+                   {"role": "assistant", "content": "Thanks, I found your order."}]
+        for i in range(turns):
+            ask = "Question %d: how long does a zip repair usually take these days?" % i
+            body = {"model": "mock-1", "mock": {"echo": True},
+                    "messages": history + [{"role": "user", "content": ask}]}
+            r, data = gw.post(body)
+            self.assertEqual(r.status, 200)
+            seen = json.loads(data)["choices"][0]["message"]["content"]
+            # What the provider was sent: every user turn, the address redacted every time.
+            self.assertEqual(seen, "\n".join([self.TURN1, self.TURN2.replace(EMAIL, "[EMAIL]"), ask]))
+        r, data = gw.admin_get("/metrics")
+        values = {}
+        for line in data.decode().splitlines():
+            if line.startswith("guardrail_screen_"):
+                name, value = line.split()
+                values[name] = int(value)
+        return values
+
+    def test_clean_earlier_turns_are_answered_from_the_cache(self):
+        # Two workers share the cache: whichever gets a turn knows what the other scanned.
+        with Gateway(MOCK.url, workers=2, admin=True) as gw:
+            m = self.converse(gw, 3)
+        self.assertEqual(m["guardrail_screen_texts_total"], 9)
+        # TURN1 on the 2nd and 3rd request; TURN2 has a finding, the questions are new.
+        self.assertEqual(m["guardrail_screen_cache_hits_total"], 2)
+
+    def test_the_cache_can_be_turned_off(self):
+        with Gateway(MOCK.url, workers=1, admin=True,
+                     config_text="limits:\n  screen_cache_entries: 0\n") as gw:
+            m = self.converse(gw, 3)
+        self.assertEqual(m["guardrail_screen_texts_total"], 9)
+        self.assertEqual(m["guardrail_screen_cache_hits_total"], 0)
+
+    def test_a_reload_starts_with_an_empty_cache(self):
+        with Gateway(MOCK.url, workers=1, admin=True) as gw:
+            self.converse(gw, 2)
+            gw.p.send_signal(signal.SIGHUP)
+            deadline = time.time() + 60
+            while "reloaded" not in gw.output() and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertIn("reloaded", gw.output())
+            m = self.converse(gw, 2)
+        # 1 hit before the reload; after it, the first request scans TURN1 again.
+        self.assertEqual(m["guardrail_screen_cache_hits_total"], 2)
+
+
 class ProviderFaults(unittest.TestCase):
     def test_provider_down_gives_502(self):
         with Gateway("http://127.0.0.1:%d/v1" % free_port(), workers=1) as gw:

@@ -460,6 +460,64 @@ static void ruleset_load_fails_whole_on_any_error(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* The memo answers a prompt text it saw clean, for every scanner of the ruleset, and
+ * nothing else: not a text with findings, not a text that differs by a byte, not a
+ * reply, not a short text. */
+static void memo_answers_only_texts_it_saw_clean(void **state)
+{
+    struct gw_ruleset *rs = compile("name: m\n"
+                                    "rules:\n"
+                                    "  - id: m.mail\n"
+                                    "    category: pii\n"
+                                    "    severity: high\n"
+                                    "    applies_to: both\n"
+                                    "    action: redact\n"
+                                    "    replacement: '[EMAIL]'\n"
+                                    "    patterns: ['[a-z]+@[a-z]+\\.org']\n");
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    const char *clean = "My rain jacket's zip broke after two weeks on the trail; can it be fixed?";
+    const char *dirty = "Sure, the receipt went to jane@example.org, use it for the warranty.";
+    SCAN(sc, GW_DIR_PROMPT, clean, &f); /* no memo yet */
+    SCAN(sc, GW_DIR_PROMPT, clean, &f);
+    assert_int_equal(gw_scanner_memo_hits(sc), 0);
+
+    assert_int_equal(gw_ruleset_memo(rs, 1000), 0);
+    for (int i = 0; i < 3; i++) {
+        SCAN(sc, GW_DIR_PROMPT, clean, &f);
+        assert_int_equal(f.n, 0);
+        SCAN(sc, GW_DIR_PROMPT, dirty, &f); /* findings: always scanned, always found */
+        expect_findings(rs, &f, "m.mail", 26, 42, NULL);
+    }
+    assert_int_equal(gw_scanner_memo_hits(sc), 2);
+    char other[128];
+    snprintf(other, sizeof other, "%s", clean);
+    other[3] = 'R'; /* one byte apart */
+    SCAN(sc, GW_DIR_PROMPT, other, &f);
+    assert_int_equal(gw_scanner_memo_hits(sc), 2);
+    SCAN(sc, GW_DIR_REPLY, clean, &f);
+    SCAN(sc, GW_DIR_REPLY, clean, &f);
+    SCAN(sc, GW_DIR_PROMPT, "short and clean", &f);
+    SCAN(sc, GW_DIR_PROMPT, "short and clean", &f);
+    assert_int_equal(gw_scanner_memo_hits(sc), 2);
+    /* A text the memo knows, with a finding added at its end, is scanned again. */
+    char grown[160];
+    snprintf(grown, sizeof grown, "%s mail bob@example.org", clean);
+    SCAN(sc, GW_DIR_PROMPT, grown, &f);
+    assert_int_equal(f.n, 1);
+    /* Another scanner of the same ruleset (another worker) shares the memo. */
+    gw_scanner *sc2 = gw_scanner_new(rs);
+    SCAN(sc2, GW_DIR_PROMPT, clean, &f);
+    assert_int_equal(gw_scanner_memo_hits(sc2), 1);
+    gw_scanner_free(sc2);
+    assert_int_equal(gw_ruleset_memo(rs, 0), 0); /* off again */
+    SCAN(sc, GW_DIR_PROMPT, clean, &f);
+    assert_int_equal(gw_scanner_memo_hits(sc), 2);
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +540,7 @@ int main(void)
         cmocka_unit_test(overlapping_redactions_merge_into_one),
         cmocka_unit_test(ruleset_without_rules_for_a_direction_finds_nothing),
         cmocka_unit_test(ruleset_load_fails_whole_on_any_error),
+        cmocka_unit_test(memo_answers_only_texts_it_saw_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,10 @@
 #define GW_HOLDBACK_CAP 256
 #define GW_SPAN_MAX 256
 
-/* Shortest atom a prefiltered pattern may have (see prefilter.h). */
+/* Shortest atom a prefiltered pattern may have (see prefilter.h), and shortest
+ * expression that is prefiltered at all (see compile_block in ruleset.c). */
 #define GW_ATOM_MIN_LEN 3
+#define GW_PREFILTER_MIN_EXPR 100
 
 /* The prefiltered patterns of one direction, block mode, in groups (a pattern, or a run of
  * one rule's patterns with the same atoms): each group has its own database, scanned only when the gate (a literal database of the atoms of every

@@ -170,7 +170,8 @@ static void default_packs_scan_the_same_on_and_off(void **state)
     gw_ruleset_unref(off);
 }
 
-/* A prefiltered pattern still finds its match, with the gate in front of it. */
+/* A prefiltered pattern (a long one: short ones stay in the main database) still finds
+ * its match, with the gate in front of it. */
 static void a_gated_rule_fires_only_with_its_atom(void **state)
 {
     struct gw_ruleset *rs = compile("name: t\n"
@@ -181,7 +182,8 @@ static void a_gated_rule_fires_only_with_its_atom(void **state)
                                     "    action: block\n"
                                     "    applies_to: prompt\n"
                                     "    patterns:\n"
-                                    "      - '(?i)\\b(?:how|ways?)\\s+to\\s+(?:\\w+\\s+){0,2}"
+                                    "      - '(?i)\\b(?:how|ways?|steps|instructions|"
+                                    "guide|tutorial)\\s+(?:to|for|on)\\s+(?:\\w+\\s+){0,2}"
                                     "(?:nitroglycerin|thermite)\\b'\n");
     assert_int_equal(rs->gated[0].n, 1);
     assert_null(rs->block_db[0]); /* its only pattern is behind the gate */

@@ -4,18 +4,20 @@
 # (keep-alive upstream), and through the gateway (default packs, both directions), with
 # the same worker count, alternating rounds so the three see the same machine noise.
 # Writes bench/out/proxy.tsv and prints a table with ratios. Usage:
-#   bench/proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-r ROUNDS] [-s] [-R]
+#   bench/proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-r ROUNDS] [-s] [-R] [-t TURNS]
 #   -s: streamed replies (SSE) instead of plain ones
+#   -t: TURNS earlier turns of the conversation in every request (bench/chat.lua), and a
+#       "gateway-nocache" row: a second gateway without the screen cache
 #   -R: also a second gateway that records (incident log, KPI store, admin listener), to
 #       measure what recording costs; it replaces nothing, it adds a "gateway+rec" row
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-workers=1 conns=32 secs=8 rounds=3 stream=0 rec=0
-while getopts "w:c:d:r:sR" o; do
+workers=1 conns=32 secs=8 rounds=3 stream=0 rec=0 turns=0
+while getopts "w:c:d:r:sRt:" o; do
     case $o in
     w) workers=$OPTARG ;; c) conns=$OPTARG ;; d) secs=$OPTARG ;; r) rounds=$OPTARG ;;
-    s) stream=1 ;; R) rec=1 ;; *) exit 2 ;;
+    s) stream=1 ;; R) rec=1 ;; t) turns=$OPTARG ;; *) exit 2 ;;
     esac
 done
 for cmd in wrk nginx; do
@@ -30,7 +32,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-P_PROVIDER=18201 P_NGINX=18202 P_GW=18203 P_REC=18204 P_ADMIN=18205
+P_PROVIDER=18201 P_NGINX=18202 P_GW=18203 P_REC=18204 P_ADMIN=18205 P_NOCACHE=18206
 
 # The mock provider: nginx answering every POST with a fixed body, fast enough never to be
 # the bottleneck (it gets its own 2 workers).
@@ -87,6 +89,15 @@ if [ "$rec" = 1 ]; then
         --admin 127.0.0.1:$P_ADMIN 2>"$work/rec.log" & pids+=($!)
     for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_REC/readyz" && break; sleep 0.1; done
 fi
+nocache_pid=
+if [ "$turns" != 0 ]; then
+    printf 'limits:\n  screen_cache_entries: 0\n' > "$work/nocache.yaml"
+    GUARDRAIL_CACHE_DIR=$work/cache "$gw" serve --config "$work/nocache.yaml" \
+        --listen 127.0.0.1:$P_NOCACHE --workers "$workers" \
+        --upstream http://127.0.0.1:$P_PROVIDER/v1 --rules rules 2>"$work/nocache.log" & pids+=($!)
+    nocache_pid=$!
+    for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_NOCACHE/readyz" && break; sleep 0.1; done
+fi
 for p in $P_PROVIDER $P_NGINX $P_GW; do
     for i in $(seq 1 600); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
 done
@@ -101,6 +112,7 @@ gwpid=${pids[2]}
 mkdir -p bench/out
 out=bench/out/proxy${stream:+-stream}-w$workers-c$conns.tsv
 [ "$stream" = 1 ] || out=bench/out/proxy-w$workers-c$conns.tsv
+[ "$turns" = 0 ] || out=${out%.tsv}-t$turns.tsv
 echo -e "target\tround\trps\tp50_ms\tp99_ms\tp999_ms\tcpu_us_per_req" > "$out"
 ms() { # wrk latency like 1.23ms / 456.00us / 1.02s -> ms
     awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
@@ -110,7 +122,7 @@ run() { # name url pid-for-cpu
     local name=$1 url=$2 pid=${3:-}
     local t0=0; [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
     local res
-    res=$(WRK_STREAM=$stream wrk -t1 -c"$conns" -d"${secs}s" --latency -s bench/chat.lua "$url/v1/chat/completions")
+    res=$(WRK_STREAM=$stream WRK_TURNS=$turns wrk -t1 -c"$conns" -d"${secs}s" --latency -s bench/chat.lua "$url/v1/chat/completions")
     local rps p50 p99 p999 reqs cpu=""
     rps=$(echo "$res" | awk '/Requests\/sec/ {print $2}')
     reqs=$(echo "$res" | awk '/requests in/ {print $1}')
@@ -130,29 +142,36 @@ for round in $(seq 1 "$rounds"); do
     run nginx "http://127.0.0.1:$P_NGINX" "$(nginx_worker_pids)"
     run gateway "http://127.0.0.1:$P_GW" "$gwpid"
     [ "$rec" = 1 ] && run gateway+rec "http://127.0.0.1:$P_REC" "${pids[3]}"
+    [ -n "$nocache_pid" ] && run gateway-nocache "http://127.0.0.1:$P_NOCACHE" "$nocache_pid"
 done
 if [ "$rec" = 1 ]; then
     # The recording gateway really recorded: its store has the requests it served.
     curl -s "http://127.0.0.1:$P_ADMIN/api/kpis" | python3 -c 'import json,sys; print("gateway+rec recorded %d requests in its KPI store" % json.load(sys.stdin)["current"]["requests"])'
 fi
-python3 - "$out" "$workers" "$conns" "$stream" <<'PY'
+python3 - "$out" "$workers" "$conns" "$stream" "$turns" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 by = {}
 for r in rows:
     by.setdefault(r["target"], []).append(r)
 med = lambda t, k: statistics.median(float(r[k]) for r in by[t] if r[k])
-print("\n%s replies, %s worker(s), %s connections, median of %d rounds (alternating)\n" % (
-    "streamed" if sys.argv[4] == "1" else "plain", sys.argv[2], sys.argv[3], len(by["direct"])))
+print("\n%s replies, %s worker(s), %s connections, %s, median of %d rounds (alternating)\n" % (
+    "streamed" if sys.argv[4] == "1" else "plain", sys.argv[2], sys.argv[3],
+    "%s earlier turns in every request" % sys.argv[5] if sys.argv[5] != "0" else "one new message",
+    len(by["direct"])))
 print("| target | req/s | p50 ms | p99 ms | p99.9 ms | CPU us/req | req/s vs nginx |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for t in [t for t in ("direct", "nginx", "gateway", "gateway+rec") if t in by]:
+for t in [t for t in ("direct", "nginx", "gateway", "gateway+rec", "gateway-nocache") if t in by]:
     cpu = "%.1f" % med(t, "cpu_us_per_req") if any(r["cpu_us_per_req"] for r in by[t]) else "-"
     p999 = "%.2f" % med(t, "p999_ms") if any(r["p999_ms"] for r in by[t]) else "-"
     print("| %s | %.0f | %.2f | %.2f | %s | %s | %.2f |" % (t, med(t, "rps"), med(t, "p50_ms"), med(t, "p99_ms"),
           p999, cpu, med(t, "rps") / med("nginx", "rps")))
 ratios = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway"], by["nginx"])]
 print("\ngateway/nginx req/s per round: " + ", ".join("%.2f" % x for x in ratios))
+if "gateway-nocache" in by:
+    rr = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway"], by["gateway-nocache"])]
+    print("screen cache on/off req/s per round: " + ", ".join("%.2f" % x for x in rr) +
+          "  (median %.2f)" % statistics.median(rr))
 if "gateway+rec" in by:
     rr = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway+rec"], by["gateway"])]
     print("recording on/off req/s per round: " + ", ".join("%.3f" % x for x in rr) +

@@ -28,7 +28,9 @@ doc += ["## Results of this run", "",
         "keep-alive upstream (`nginx`), and the gateway with the default packs screening the prompt and",
         "the reply (`gateway`), each with the same worker count. CPU per request is the proxy's own",
         "process CPU (user + system) divided by requests. `gateway+rec` is a second gateway that also",
-        "writes the incident log and the KPI store.", "",
+        "writes the incident log and the KPI store. Every request's new message is different (its order",
+        "number counts up). With `-t N`, every request also carries N earlier turns of the conversation,",
+        "the same each time, and `gateway-nocache` is a second gateway without the screen cache.", "",
         open(os.path.join(out, "proxy.md")).read().rstrip(), "", "![requests per second](perf-proxy.svg)", "",
         "### Streamed reply: time to first byte (`bench/ttfb.py`)", "", open(os.path.join(out, "ttfb.md")).read().strip(), "",
         "### Memory (`bench/memory.py`)", "", open(os.path.join(out, "memory.md")).read().strip(), ""]
@@ -39,7 +41,7 @@ rows = []
 for block in open(os.path.join(out, "proxy.md")).read().split("#### ")[1:]:
     head = block.splitlines()[0]
     m = re.search(r"-w (\d+) -c (\d+)", head)
-    if not m or m.group(2) != "32" or "-s" in head:
+    if not m or m.group(2) != "32" or "-s" in head or "-t" in head:
         continue
     for line in block.splitlines():
         f = [x.strip() for x in line.split("|")]

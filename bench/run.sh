@@ -28,6 +28,11 @@ for stream in 0 1; do
     done
 done
 
+# A conversation: six earlier turns in every request, with and without the screen cache.
+flags="-w 1 -c 32 -d $secs -r $rounds -t 6"
+log "proxy: bench/proxy.sh $flags"
+{ echo "#### \`bench/proxy.sh $flags\`"; bench/proxy.sh $flags 2>/dev/null; echo; } >> "$out/proxy.md"
+
 log "time to first byte (bench/ttfb.py)"
 python3 bench/ttfb.py -n "${TTFB_N:-100}" > "$out/ttfb.md"
 log "memory (bench/memory.py)"

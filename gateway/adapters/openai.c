@@ -154,11 +154,14 @@ cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *
 
 int gw_openai_set_text(cJSON *node, const char *text)
 {
-    char *copy = strdup(text);
+    /* Through cJSON's allocator: the tree may live in a worker's arena. */
+    size_t len = strlen(text) + 1;
+    char *copy = cJSON_malloc(len);
     if (!copy)
         return -1;
+    memcpy(copy, text, len);
     if (!(node->type & cJSON_IsReference))
-        free(node->valuestring);
+        cJSON_free(node->valuestring);
     node->valuestring = copy;
     node->type &= ~cJSON_IsReference;
     return 0;

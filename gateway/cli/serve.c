@@ -12,6 +12,7 @@
 #include "mock/mock.h"
 #include "server/admin.h"
 #include "server/server.h"
+#include "util/json_arena.h"
 #include "util/log.h"
 
 /* The recorder thread's sink: request records into the KPI store, pruned hourly. */
@@ -144,6 +145,7 @@ int gw_cmd_serve(int argc, char **argv)
         goto out;
     }
     gw_server_prepare_rules(&cfg, rs);
+    gw_json_hooks_install(); /* before any worker starts: see util/json_arena.h */
     GW_LOG(GW_LOG_INFO, NULL, "rules: %zu rules in %zu packs; streamed replies hold back %u bytes",
            rs->table.n_rules, rs->table.n_packs, rs->holdback);
     if (cfg.provider.mock) {

@@ -12,6 +12,7 @@
 
 #include "adapters/openai.h"
 #include "adapters/sse.h"
+#include "util/json_arena.h"
 #include "server/metrics.h"
 #include "server/server.h"
 #include "util/log.h"
@@ -530,9 +531,8 @@ static int screen_tool_args(struct gw_req *r, int idx, cJSON *delta, bool finish
     return 0;
 }
 
-static int on_sse_event(void *arg, const char *data, size_t len)
+static int sse_event(struct gw_req *r, const char *data, size_t len)
 {
-    struct gw_req *r = arg;
     struct gw_buf *tmp = &r->w->tmp;
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         /* Release what each open stream still holds, then pass [DONE] on. */
@@ -632,6 +632,15 @@ static int on_sse_event(void *arg, const char *data, size_t len)
     return rc == 0 ? 0 : -1;
 }
 
+/* One SSE event of the provider's stream; its JSON lives in the worker's arena. */
+static int on_sse_event(void *arg, const char *data, size_t len)
+{
+    gw_json_scope_begin();
+    int rc = sse_event(arg, data, len);
+    gw_json_scope_end();
+    return rc;
+}
+
 /* ---- the provider call ---- */
 
 static void on_up_headers(void *arg, long status, const char *content_type)
@@ -656,7 +665,7 @@ static int on_up_data(void *arg, const char *data, size_t len)
     return gw_buf_append(&r->reply, data, len);
 }
 
-static void finish_plain_reply(struct gw_req *r)
+static void plain_reply(struct gw_req *r)
 {
     const struct gw_config *cfg = cfg_of(r);
     bool ok = r->status >= 200 && r->status < 300;
@@ -700,6 +709,14 @@ static void finish_plain_reply(struct gw_req *r)
     }
     cJSON_Delete(root);
     gw_text_refs_free(&texts);
+}
+
+/* Screens a whole (not streamed) reply; its JSON lives in the worker's arena. */
+static void finish_plain_reply(struct gw_req *r)
+{
+    gw_json_scope_begin();
+    plain_reply(r);
+    gw_json_scope_end();
 }
 
 static void on_up_done(void *arg, CURLcode result, long status)
@@ -758,7 +775,8 @@ static struct curl_slist *provider_headers(struct gw_req *r, bool json)
         }
     }
     snprintf(line, sizeof line, "x-request-id: %s", r->id);
-    return curl_slist_append(h, line);
+    h = curl_slist_append(h, line);
+    return curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
 }
 
 static void call_provider(struct gw_req *r, const char *url, const char *body, size_t len)
@@ -768,13 +786,12 @@ static void call_provider(struct gw_req *r, const char *url, const char *body, s
     clock_gettime(CLOCK_MONOTONIC, &r->provider_t0);
     r->rec->provider_called = true;
     r->call = gw_upstream_start(r->w->up, url, h, body, len, p->connect_timeout_ms,
-                                p->timeout_ms, &up_ops, r);
-    curl_slist_free_all(h);
+                                p->timeout_ms, &up_ops, r); /* it owns h now */
     if (!r->call)
         error_and_finish(r, 502, "The provider call could not be started.", "provider_unavailable");
 }
 
-void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
+static void chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
 {
     const struct gw_config *cfg = w->srv->cfg;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -828,12 +845,19 @@ void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *
         return;
     }
     if (changed)
-        r->body_out = cJSON_PrintUnformatted(cr.root); /* only when something was redacted */
+        r->body_out = gw_json_print_heap(cr.root); /* only when something was redacted */
     gw_openai_request_free(&cr);
     if (r->body_out)
         call_provider(r, w->srv->chat_url, r->body_out, strlen(r->body_out));
     else
         call_provider(r, w->srv->chat_url, body, len); /* the client's bytes, not copied */
+}
+
+void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
+{
+    gw_json_scope_begin(); /* the request's JSON lives in the worker's arena */
+    chat(w, req, reqid);
+    gw_json_scope_end();
 }
 
 void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const char *reqid,

@@ -19,6 +19,7 @@
 
 #include "adapters/openai.h"
 #include "util/json.h"
+#include "util/json_arena.h"
 #include "util/log.h"
 
 void gw_send_error(struct evhttp_request *req, const char *reqid, int status, const char *message,
@@ -222,14 +223,22 @@ void gw_worker_request_done(struct gw_worker *w)
         drain_exit(w);
 }
 
+/* Each worker's arena for the JSON of the request it is screening (util/json_arena.h):
+ * larger bodies than fit fall back to malloc. */
+#define GW_JSON_ARENA_BYTES (256 * 1024)
+
 static void *worker_main(void *arg)
 {
     struct gw_worker *w = arg;
+    struct gw_json_arena arena;
+    if (gw_json_arena_attach(&arena, GW_JSON_ARENA_BYTES) == -1)
+        GW_LOG(GW_LOG_WARN, NULL, "worker %d: no JSON arena; using malloc", w->index);
     atomic_fetch_add(&w->srv->running, 1);
     int rc = event_base_dispatch(w->base);
     GW_LOG(GW_LOG_DEBUG, NULL, "worker %d stopped (rc %d, exit %d, break %d, %zu in flight)",
            w->index, rc, event_base_got_exit(w->base), event_base_got_break(w->base), w->inflight);
     atomic_fetch_sub(&w->srv->running, 1);
+    gw_json_arena_detach(&arena);
     return NULL;
 }
 

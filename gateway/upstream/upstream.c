@@ -208,22 +208,22 @@ size_t gw_upstream_active(const struct gw_upstream *u)
 }
 
 struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
-                                    const struct curl_slist *headers, const char *body, size_t len,
+                                    struct curl_slist *headers, const char *body, size_t len,
                                     long connect_timeout_ms, long timeout_ms,
                                     const struct gw_upcall_ops *ops, void *arg)
 {
     struct gw_upcall *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        curl_slist_free_all(headers);
         return NULL;
+    }
+    c->headers = headers;
     c->u = u;
     c->ops = ops;
     c->arg = arg;
     c->easy = easy_get(u);
     if (!c->easy)
         goto fail;
-    for (const struct curl_slist *h = headers; h; h = h->next)
-        c->headers = curl_slist_append(c->headers, h->data);
-    c->headers = curl_slist_append(c->headers, "Expect:");
     CURL *e = c->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);

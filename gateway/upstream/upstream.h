@@ -27,11 +27,12 @@ struct gw_upstream *gw_upstream_new(struct event_base *base);
 /* Cancels every call still running (without callbacks) and frees. */
 void gw_upstream_free(struct gw_upstream *u);
 
-/* Starts a POST (body != NULL) or GET. headers are copied; the body is NOT: it must stay
- * valid until on_done has run or the call is cancelled (the proxy hands the request's own
- * buffer, so an unchanged body is never copied). Returns the call, or NULL. */
+/* Starts a POST (body != NULL) or GET. The call takes ownership of headers (a list the
+ * caller built for it; freed with the call, or here on failure). The body is NOT copied:
+ * it must stay valid until on_done has run or the call is cancelled (the proxy hands the
+ * request's own buffer, so an unchanged body is never copied). Returns the call, or NULL. */
 struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
-                                    const struct curl_slist *headers, const char *body, size_t len,
+                                    struct curl_slist *headers, const char *body, size_t len,
                                     long connect_timeout_ms, long timeout_ms,
                                     const struct gw_upcall_ops *ops, void *arg);
 /* Stops a call from outside its callbacks; no callback runs afterwards. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "screen/prefilter.h"
 #include "screen/scan.h"
 
 static const char check_help[] =
@@ -13,8 +14,11 @@ static const char check_help[] =
     "file:line, then runs every example: each 'match' example must produce a finding of\n"
     "its rule and each 'no_match' example must not. Reply rules are also run through the\n"
     "streaming scanner, which must agree with block mode. Exits 1 on any error or failure.\n\n"
-    "  -q, --quiet   print only errors and the summary\n"
-    "  -h, --help    show this help\n";
+    "  -p, --prefilter  list the long prompt patterns with the literals the prefilter\n"
+    "                   wakes them on, or why it cannot (docs/rules.md, 'Writing rules\n"
+    "                   that stay fast')\n"
+    "  -q, --quiet      print only errors and the summary\n"
+    "  -h, --help       show this help\n";
 
 static bool has_rule(const struct gw_findings *f, unsigned rule)
 {
@@ -45,6 +49,38 @@ static bool stream_agrees(gw_scanner *sc, const char *text, const struct gw_find
     return ok;
 }
 
+/* Lists, for each long prompt pattern, the literals the prefilter wakes it on (or that
+ * it has none), and returns how many are prefiltered; *longs gets how many there are. */
+static size_t list_prefilter(const struct gw_ruleset *rs, bool print, size_t *longs)
+{
+    size_t gated = 0;
+    *longs = 0;
+    for (size_t i = 0; i < rs->table.n_patterns; i++) {
+        const struct gw_pattern *p = &rs->table.patterns[i];
+        const struct gw_rule *r = &rs->table.rules[p->rule];
+        if (!(r->directions & GW_DIR_PROMPT) || p->phrase || strlen(p->expr) < GW_PREFILTER_MIN_EXPR)
+            continue;
+        struct gw_atoms a;
+        bool ok = gw_atoms_extract(p->expr, GW_ATOM_MIN_LEN, &a) == 0;
+        gated += ok;
+        ++*longs;
+        if (print) {
+            printf("%s:%d: rule '%s': ", r->file, p->line, r->id);
+            if (ok) {
+                printf("%s on", rs->gated[0].n ? "prefiltered" : "would be prefiltered");
+                for (size_t k = 0; k < a.n; k++)
+                    printf("%s%s", k ? " | " : " ", a.v[k]);
+                printf("\n");
+            } else {
+                printf("not prefiltered: no part that every match needs is made only of "
+                       "distinctive words\n");
+            }
+        }
+        gw_atoms_free(&a);
+    }
+    return gated;
+}
+
 /* Runs one example; returns true when it behaves as the rule file says. */
 static bool run_example(gw_scanner *sc, const struct gw_rule *r, unsigned index,
                         const char *text, bool want, struct gw_findings *f, bool *stream_ok)
@@ -65,13 +101,18 @@ static bool run_example(gw_scanner *sc, const struct gw_rule *r, unsigned index,
 int gw_cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {0}};
-    bool quiet = false;
+        {"quiet", no_argument, NULL, 'q'},
+        {"prefilter", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {0}};
+    bool quiet = false, prefilter = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qph", opts, NULL)) != -1) {
         if (c == 'q')
             quiet = true;
+        else if (c == 'p')
+            prefilter = true;
         else if (c == 'h')
             return fputs(check_help, stdout), 0;
         else
@@ -133,8 +174,13 @@ int gw_cmd_check(int argc, char **argv)
         }
         gw_findings_free(&f);
         gw_scanner_free(sc);
-        if (!quiet)
+        if (!quiet) {
             printf("stream hold-back for replies: %u bytes\n", rs->holdback);
+            size_t longs, gated = list_prefilter(rs, prefilter, &longs);
+            printf("prompt prefilter: %zu of %zu long prompt patterns are scanned only when "
+                   "their literals occur%s\n", gated, longs,
+                   rs->gated[0].n ? "" : " (off: GUARDRAIL_PREFILTER=off)");
+        }
     }
     printf("%zu pack%s, %zu rules, %zu patterns; %zu examples, %zu passed, %zu failed; "
            "%d error%s, %zu warning%s\n",

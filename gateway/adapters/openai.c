@@ -10,14 +10,8 @@
 
 static int refs_push(struct gw_text_refs *t, cJSON *node)
 {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 8;
-        cJSON **v = realloc(t->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        t->v = v;
-        t->cap = cap;
-    }
+    if (gw_grow(&t->v, &t->cap, t->n, sizeof *t->v, 8) == -1)
+        return -1;
     t->v[t->n++] = node;
     return 0;
 }

@@ -169,16 +169,18 @@ static void *writer(void *arg)
                        strerror(errno));
             }
         }
-        size_t n = 0;
+        size_t n = 0, unstored = 0;
         for (struct node *e = list; e; e = e->next) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                batch = realloc(batch, cap * sizeof *batch);
-            }
-            batch[n++] = e->rec;
+            if (gw_grow(&batch, &cap, n, sizeof *batch, 64) == 0)
+                batch[n++] = e->rec;
+            else
+                unstored++;
             if (log->f)
                 write_lines(&lines, e->rec);
         }
+        if (unstored)
+            GW_LOG(GW_LOG_ERROR, NULL, "out of memory: %zu records went to the incident log but "
+                   "not to the KPI store", unstored);
         if (log->f && lines.len) {
             fwrite(lines.data, 1, lines.len, log->f);
             fflush(log->f);

@@ -21,6 +21,8 @@
 
 #include <sqlite3.h>
 
+#include "util/buf.h"
+
 #define MINUTE_MS 60000LL
 #define DAY_MS 86400000LL
 #define MAX_SERIES 2000
@@ -416,14 +418,8 @@ static struct minute_agg *minute_slot(struct batch *b, int64_t minute, const cha
     for (size_t i = 0; i < b->nm; i++)
         if (same_key(b->m[i].minute, b->m[i].tenant, b->m[i].model, minute, tenant, model))
             return &b->m[i];
-    if (b->nm == b->capm) {
-        size_t cap = b->capm ? b->capm * 2 : 8;
-        struct minute_agg *v = realloc(b->m, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        b->m = v;
-        b->capm = cap;
-    }
+    if (gw_grow(&b->m, &b->capm, b->nm, sizeof *b->m, 8) == -1)
+        return NULL;
     b->m[b->nm] = (struct minute_agg){.minute = minute, .tenant = tenant, .model = model};
     return &b->m[b->nm++];
 }
@@ -440,14 +436,8 @@ static int batch_latency(struct batch *b, int64_t minute, const char *tenant, co
             return 0;
         }
     }
-    if (b->nl == b->capl) {
-        size_t cap = b->capl ? b->capl * 2 : 16;
-        struct latency_agg *v = realloc(b->l, cap * sizeof *v);
-        if (!v)
-            return -1;
-        b->l = v;
-        b->capl = cap;
-    }
+    if (gw_grow(&b->l, &b->capl, b->nl, sizeof *b->l, 16) == -1)
+        return -1;
     b->l[b->nl++] = (struct latency_agg){minute, tenant, model, kind, bucket, 1};
     return 0;
 }
@@ -465,14 +455,8 @@ static int batch_outcome(struct batch *b, int64_t minute, const char *tenant, co
             a = x;
     }
     if (!a) {
-        if (b->no == b->capo) {
-            size_t cap = b->capo ? b->capo * 2 : 8;
-            struct outcome_agg *v = realloc(b->o, cap * sizeof *v);
-            if (!v)
-                return -1;
-            b->o = v;
-            b->capo = cap;
-        }
+        if (gw_grow(&b->o, &b->capo, b->no, sizeof *b->o, 8) == -1)
+            return -1;
         a = &b->o[b->no++];
         *a = (struct outcome_agg){.minute = minute, .tenant = tenant, .model = model,
                                   .category = category, .rule = rule, .dir = dir};

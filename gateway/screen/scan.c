@@ -68,14 +68,8 @@ void gw_findings_free(struct gw_findings *f)
 int gw_findings_push(struct gw_findings *f, unsigned rule, size_t start, size_t end,
                      enum gw_action action)
 {
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 8;
-        struct gw_finding *v = realloc(f->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        f->v = v;
-        f->cap = cap;
-    }
+    if (gw_grow(&f->v, &f->cap, f->n, sizeof *f->v, 8) == -1)
+        return -1;
     f->v[f->n++] = (struct gw_finding){.rule = rule, .start = start, .end = end};
     if (action > f->verdict)
         f->verdict = action;
@@ -136,14 +130,8 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
     } else {
         start = end > p->min_width ? end - p->min_width : 0;
     }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct gw_cand *v = realloc(c->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        c->v = v;
-        c->cap = cap;
-    }
+    if (gw_grow(&c->v, &c->cap, c->n, sizeof *c->v, 16) == -1)
+        return -1;
     c->v[c->n++] = (struct gw_cand){
         .rule = p->rule, .pattern = id, .start = start, .end = end, .allow = p->allow};
     return 0;

@@ -20,6 +20,20 @@ int gw_buf_reserve(struct gw_buf *b, size_t extra)
     return 0;
 }
 
+int gw_grow(void *vp, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t want = *cap ? *cap * 2 : first;
+    void *v;
+    memcpy(&v, vp, sizeof v);
+    if (want < *cap || want > (size_t)-1 / elem || !(v = realloc(v, want * elem)))
+        return -1;
+    memcpy(vp, &v, sizeof v);
+    *cap = want;
+    return 0;
+}
+
 int gw_buf_append(struct gw_buf *b, const void *data, size_t len)
 {
     if (gw_buf_reserve(b, len) == -1)

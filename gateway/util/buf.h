@@ -21,4 +21,10 @@ void gw_buf_consume(struct gw_buf *b, size_t n);
 void gw_buf_reset(struct gw_buf *b);
 void gw_buf_free(struct gw_buf *b);
 
+/* Makes room for one more element in an array grown by doubling: *vp points at n used of
+ * *cap allocated elements of elem bytes (first: the capacity to start with). Returns 0,
+ * or -1 when memory runs out (the array is left as it was). Used as
+ * gw_grow(&a->v, &a->cap, a->n, sizeof *a->v, 8). */
+int gw_grow(void *vp, size_t *cap, size_t n, size_t elem, size_t first);
+
 #endif

@@ -58,10 +58,10 @@ static size_t list_prefilter(const struct gw_ruleset *rs, bool print, size_t *lo
     for (size_t i = 0; i < rs->table.n_patterns; i++) {
         const struct gw_pattern *p = &rs->table.patterns[i];
         const struct gw_rule *r = &rs->table.rules[p->rule];
-        if (!(r->directions & GW_DIR_PROMPT) || p->phrase || strlen(p->expr) < GW_PREFILTER_MIN_EXPR)
-            continue;
         struct gw_atoms a;
-        bool ok = gw_atoms_extract(p->expr, GW_ATOM_MIN_LEN, &a) == 0;
+        if (!gw_prefilter_candidate(&rs->table, i, &a))
+            continue;
+        bool ok = a.n > 0;
         gated += ok;
         ++*longs;
         if (print) {

@@ -257,6 +257,18 @@ static bool prefilter_on(void)
     return !(v && strcmp(v, "off") == 0);
 }
 
+bool gw_prefilter_candidate(const struct gw_rule_table *t, size_t i, struct gw_atoms *atoms)
+{
+    const struct gw_pattern *p = &t->patterns[i];
+    atoms->v = NULL;
+    atoms->n = 0;
+    if (!(t->rules[p->rule].directions & GW_DIR_PROMPT) || p->phrase ||
+        strlen(p->expr) < GW_PREFILTER_MIN_EXPR)
+        return false;
+    gw_atoms_extract(p->expr, GW_ATOM_MIN_LEN, atoms); /* none: atoms stays empty */
+    return true;
+}
+
 static bool same_atoms(const struct gw_atoms *a, const struct gw_atoms *b)
 {
     if (a->n != b->n)
@@ -268,12 +280,8 @@ static bool same_atoms(const struct gw_atoms *a, const struct gw_atoms *b)
 }
 
 /* Compiles the block-mode databases of direction dir: the main database, and for the
- * patterns with a good atom set (see prefilter.h) the gate and their own databases.
- * Phrases, pure literals and short patterns (a literal and a class or two, like most
- * secret formats and generated brand lists) stay in the main database: Hyperscan
- * handles them best there, and a database of their own would cost a scan call each time
- * their atom shows up. The prefilter is for the long patterns of alternations and word
- * gaps that the injection and unsafe packs are made of. */
+ * prefilter's candidates (gw_prefilter_candidate) with a good atom set the gate and their
+ * own databases. */
 static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw_errors *errs)
 {
     const struct gw_rule_table *t = &rs->table;
@@ -300,8 +308,7 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
         const struct gw_pattern *p = &t->patterns[i];
         if (!(t->rules[p->rule].directions & dir))
             continue;
-        if (pf && !p->phrase && strlen(p->expr) >= GW_PREFILTER_MIN_EXPR &&
-            gw_atoms_extract(p->expr, GW_ATOM_MIN_LEN, &atoms[i]) == 0) {
+        if (pf && gw_prefilter_candidate(t, i, &atoms[i]) && atoms[i].n) {
             gated[ngated++] = (unsigned)i;
             nlits += atoms[i].n;
             continue;

@@ -37,6 +37,8 @@ struct gw_request_rec {
     double gateway_ms;  /* total_ms - provider_ms: what the gateway added */
     long prompt_tokens;     /* from the provider's usage; -1 when unknown */
     long completion_tokens; /* -1 when unknown */
+    unsigned prompt_texts;        /* prompt texts screened (messages and content parts) */
+    unsigned prompt_texts_cached; /* of them, answered by the screen cache */
     size_t n_findings;
     struct gw_finding_rec *findings; /* owned by the record */
 };

@@ -65,12 +65,6 @@ static void observe(_Atomic uint64_t *buckets, _Atomic uint64_t *sum_us, double 
     add(sum_us, (uint64_t)(ms * 1000.0));
 }
 
-void gw_metrics_count_texts(struct gw_metrics *m, uint64_t n, uint64_t hits)
-{
-    add(&m->screen_texts[0], n);
-    add(&m->screen_texts[1], hits);
-}
-
 void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r)
 {
     unsigned t = slot_of(&tenants, r->tenant, 0, 0);
@@ -92,6 +86,8 @@ void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r)
         add(&m->tokens[0], (uint64_t)r->prompt_tokens);
     if (r->completion_tokens > 0)
         add(&m->tokens[1], (uint64_t)r->completion_tokens);
+    add(&m->screen_texts[0], r->prompt_texts);
+    add(&m->screen_texts[1], r->prompt_texts_cached);
 }
 
 static uint64_t get(const _Atomic uint64_t *c)

@@ -28,9 +28,6 @@ struct gw_metrics {
     _Atomic uint64_t screen_texts[2]; /* prompt texts screened; of them, answered by the memo */
 };
 
-/* Counts n prompt texts screened, hits of which the scanner's memo answered. */
-void gw_metrics_count_texts(struct gw_metrics *m, uint64_t n, uint64_t hits);
-
 /* Counts one finished request (called by its worker). */
 void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r);
 /* Appends the Prometheus exposition of the sum of n workers' metrics. */

@@ -322,8 +322,6 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
     *blocker = NULL;
     *changed = false;
     unsigned long long hits = gw_scanner_memo_hits(r->sc);
-    if (dir == GW_DIR_PROMPT)
-        gw_metrics_count_texts(w->metrics, texts->n, 0);
     for (size_t i = 0; i < texts->n; i++) {
         const char *t = texts->v[i]->valuestring;
         size_t len = strlen(t);
@@ -345,8 +343,10 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
             }
         }
     }
-    if (dir == GW_DIR_PROMPT)
-        gw_metrics_count_texts(w->metrics, 0, gw_scanner_memo_hits(r->sc) - hits);
+    if (dir == GW_DIR_PROMPT) {
+        r->rec->prompt_texts += (unsigned)texts->n;
+        r->rec->prompt_texts_cached += (unsigned)(gw_scanner_memo_hits(r->sc) - hits);
+    }
     return (int)verdict;
 }
 

@@ -1346,9 +1346,7 @@ int main(int argc, char **argv)
             size_t m1 = 0, m2 = 0;
             double tmain = time_hs_only(rs, &c, dirs[d], n, &m1, false);
             double tall = time_hs_only(rs, &c, dirs[d], n, &m2, true);
-            size_t gated_pats = 0;
-            for (unsigned j = 0; j < g->n; j++)
-                gated_pats += g->size[j];
+            size_t gated_pats = g->patterns;
             printf("%-8s %9s %7s %7s %12s %10.1f %10.0f %8s\n", dir_names[d], "off", "-", "-", "-",
                    mbps(c.bytes, b), b * 1e9 / (double)c.n, "1.00x");
             printf("%-8s %9s %7zu %7u %12.2f %10.1f %10.0f %7.2fx %s on %zu of %zu messages\n",

@@ -291,14 +291,14 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
     const char **exprs = calloc(np, sizeof *exprs);
     unsigned *flags = calloc(np, sizeof *flags), *ids = calloc(np, sizeof *ids);
     unsigned *gated = calloc(np, sizeof *gated), *group_of = calloc(np, sizeof *group_of);
-    unsigned *group_rule = calloc(np, sizeof *group_rule), ngroups = 0;
+    unsigned ngroups = 0;
     struct gw_atoms *atoms = calloc(np, sizeof *atoms);
     const char **lits = NULL;
     unsigned *lflags = NULL, *lids = NULL;
     size_t *llens = NULL, nlits = 0;
     hs_database_t **dbs = NULL;
     int rc = -1;
-    if (!specs || !exprs || !flags || !ids || !gated || !group_of || !group_rule || !atoms)
+    if (!specs || !exprs || !flags || !ids || !gated || !group_of || !atoms)
         goto done;
     unsigned nmain = 0, ngated = 0;
     /* Only prompts: the reply packs (PII, secrets, brand) scan at over 100 MB/s without
@@ -336,7 +336,6 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
             ids[nmain + j] = i;
             if (j == 0 || t->patterns[i].rule != t->patterns[gated[j - 1]].rule ||
                 !same_atoms(&atoms[i], &atoms[gated[j - 1]])) {
-                group_rule[ngroups] = t->patterns[i].rule;
                 specs[2 + ngroups++] = (struct db_spec){&exprs[nmain + j], &flags[nmain + j],
                                                         &ids[nmain + j], NULL, 0, HS_MODE_BLOCK};
             }
@@ -362,20 +361,16 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
     if (ngated) {
         g->gate = dbs[1];
         g->db = calloc(ngroups, sizeof *g->db);
-        g->rule = calloc(ngroups, sizeof *g->rule);
-        g->size = calloc(ngroups, sizeof *g->size);
-        if (!g->db || !g->rule || !g->size) {
+        if (!g->db) {
             for (size_t j = 1; j < nspecs; j++)
                 hs_free_database(dbs[j]);
             g->gate = NULL;
             goto done;
         }
-        for (unsigned j = 0; j < ngroups; j++) {
+        for (unsigned j = 0; j < ngroups; j++)
             g->db[j] = dbs[2 + j];
-            g->rule[j] = group_rule[j];
-            g->size[j] = specs[2 + j].n;
-        }
         g->n = ngroups;
+        g->patterns = ngated;
     }
     rc = 0;
 done:
@@ -388,7 +383,6 @@ done:
     free(ids);
     free(gated);
     free(group_of);
-    free(group_rule);
     free(lits);
     free(lflags);
     free(lids);
@@ -435,8 +429,6 @@ void gw_ruleset_unref(struct gw_ruleset *rs)
         for (unsigned j = 0; j < rs->gated[d].n; j++)
             hs_free_database(rs->gated[d].db[j]);
         free(rs->gated[d].db);
-        free(rs->gated[d].rule);
-        free(rs->gated[d].size);
     }
     hs_free_scratch(rs->proto_scratch);
     for (size_t i = 0; rs->confirm && i < rs->table.n_patterns; i++)

@@ -27,9 +27,8 @@
 struct gw_gated {
     hs_database_t *gate;
     hs_database_t **db;
-    unsigned *rule; /* the group's rule, index into table.rules */
-    unsigned *size; /* the group's number of patterns */
-    unsigned n;
+    unsigned n;        /* groups */
+    unsigned patterns; /* prefiltered patterns in them */
 };
 
 /* Prompt texts known to have no finding under these rules, shared by every scanner of

@@ -153,6 +153,18 @@ class Gateway(Proc):
         return lines
 
 
+def recv_all(s):
+    """Reads a socket until the other end closes it, then closes it."""
+    got = b""
+    while True:
+        b = s.recv(8192)
+        if not b:
+            break
+        got += b
+    s.close()
+    return got
+
+
 def sse_events(data):
     """Splits an SSE body into its data payloads (strings), in order."""
     text = data.decode("utf-8")

@@ -12,7 +12,8 @@ import http.client
 import subprocess
 import tempfile
 
-from harness import BINARY, RULES, Gateway, Mock, free_port, sse_events, stream_text, wait_http
+from harness import (BINARY, RULES, Gateway, Mock, free_port, recv_all, sse_events, stream_text,
+                     wait_http)
 
 CARD = "4111 1111 1111 1111"
 EMAIL = "jane.doe@example.com"
@@ -210,14 +211,8 @@ class StreamScreening(unittest.TestCase):
                                         "end_delay_ms": 200}})
             s.sendall(("POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\n"
                        "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
-            got = b""
             s.settimeout(10)
-            while True:
-                b = s.recv(8192)
-                if not b:
-                    break
-                got += b
-            s.close()
+            got = recv_all(s)
             head, _, out = got.partition(b"\r\n\r\n")
             self.assertIn(b" 200 ", head.split(b"\r\n")[0])
             text, finish = stream_text(sse_events(out))
@@ -233,14 +228,8 @@ class StreamScreening(unittest.TestCase):
         s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                    "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        got = b""
         time.sleep(0.5)  # let the gateway fill its buffers and pause the provider
-        while True:
-            b = s.recv(8192)
-            if not b:
-                break
-            got += b
-        s.close()
+        got = recv_all(s)
         head, _, chunked = got.partition(b"\r\n\r\n")
         # de-chunk
         out, rest = b"", chunked

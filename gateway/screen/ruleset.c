@@ -344,6 +344,8 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
         }
         size_t k = 0;
         for (unsigned j = 0; j < ngated; j++) {
+            if (j > 0 && group_of[j] == group_of[j - 1])
+                continue; /* the same atoms as the group's first pattern */
             const struct gw_atoms *a = &atoms[gated[j]];
             for (size_t m = 0; m < a->n; m++, k++) {
                 lits[k] = a->v[m];
@@ -352,7 +354,7 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
                 lids[k] = group_of[j];
             }
         }
-        specs[1] = (struct db_spec){lits, lflags, lids, llens, (unsigned)nlits, HS_MODE_BLOCK};
+        specs[1] = (struct db_spec){lits, lflags, lids, llens, (unsigned)k, HS_MODE_BLOCK};
     }
     size_t nspecs = ngated ? 2 + ngroups : 1;
     if (!(dbs = calloc(nspecs, sizeof *dbs)) || compile_bundle(t, specs, nspecs, dbs, errs))

@@ -12,9 +12,9 @@
 
 #include "adapters/openai.h"
 #include "adapters/sse.h"
-#include "util/json_arena.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "util/json_arena.h"
 #include "util/log.h"
 
 #define GW_MAX_CHOICES 8

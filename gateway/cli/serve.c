@@ -125,6 +125,17 @@ int gw_cmd_serve(int argc, char **argv)
         rc = gw_cli_usage_error("--admin must be HOST:PORT, like 127.0.0.1:9090");
         goto out;
     }
+    const char *client = getenv("GUARDRAIL_HTTP_CLIENT");
+    if (client && *client && gw_config_set_http_client(&cfg.provider.http_client, client) == -1) {
+        fprintf(stderr, "guardrail: GUARDRAIL_HTTP_CLIENT must be auto, native or curl, not '%s'\n",
+                client);
+        goto out;
+    }
+    if (gw_config_native_mismatch(&cfg.provider)) {
+        fprintf(stderr, "guardrail: the native HTTP client speaks plain http:// only, and the "
+                        "provider is %s; use http_client auto or curl\n", cfg.provider.base_url);
+        goto out;
+    }
     if (workers >= 0)
         cfg.workers = (int)workers;
     if (rules) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "util/buf.h"
@@ -222,11 +223,31 @@ static int want_seq(struct cl *c, yaml_node_t *n, const char *key)
     return 0;
 }
 
+int gw_config_set_http_client(enum gw_upstream_client *client, const char *name)
+{
+    static const char *const names[] = {[GW_CLIENT_AUTO] = "auto", [GW_CLIENT_NATIVE] = "native",
+                                        [GW_CLIENT_CURL] = "curl"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(name, names[i]) == 0) {
+            *client = (enum gw_upstream_client)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool gw_config_native_mismatch(const struct gw_provider *p)
+{
+    return p->http_client == GW_CLIENT_NATIVE && p->base_url &&
+           strncasecmp(p->base_url, "http://", 7) != 0;
+}
+
 static void parse_provider(struct cl *c, yaml_node_t *map, struct gw_provider *p)
 {
     yaml_node_t *k, *v;
     long num;
     bool have_type = false;
+    yaml_node_t *client_node = map;
     if (want_map(c, map, "providers[]"))
         return;
     FOR_EACH_PAIR(c, map, k, v)
@@ -264,12 +285,20 @@ static void parse_provider(struct cl *c, yaml_node_t *map, struct gw_provider *p
         } else if (strcmp(key, "timeout_ms") == 0) {
             if (get_int(c, v, "providers[].timeout_ms", 1, 3600000, &num) == 0)
                 p->timeout_ms = num;
+        } else if (strcmp(key, "http_client") == 0) {
+            const char *t = scalar(v);
+            if (!t || gw_config_set_http_client(&p->http_client, t) == -1)
+                fail(c, v, "providers[].http_client", "must be auto, native or curl");
+            client_node = v;
         } else {
             fail(c, k, key,
                  "unknown provider key (expected name, type, base_url, api_key, "
-                 "connect_timeout_ms, timeout_ms)");
+                 "connect_timeout_ms, timeout_ms, http_client)");
         }
     }
+    if (gw_config_native_mismatch(p))
+        fail(c, client_node, "providers[].http_client",
+             "native speaks plain http:// only; use auto or curl for an https:// provider");
     if (!have_type)
         p->mock = p->name && strcmp(p->name, "mock") == 0 && !p->base_url;
     if (!p->mock && !p->base_url)

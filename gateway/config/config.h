@@ -10,6 +10,13 @@ enum gw_fail_mode { GW_FAIL_CLOSED, GW_FAIL_OPEN };
 enum gw_block_style { GW_BLOCK_COMPLETION, GW_BLOCK_ERROR };
 enum gw_role { GW_ROLE_USER = 1, GW_ROLE_SYSTEM = 2, GW_ROLE_ASSISTANT = 4, GW_ROLE_TOOL = 8 };
 
+/* Which client calls the provider (providers[].http_client; see upstream/upstream.h). */
+enum gw_upstream_client {
+    GW_CLIENT_AUTO,   /* native for http:// unless a proxy variable is set; else libcurl */
+    GW_CLIENT_NATIVE, /* native for every http:// URL; libcurl for the rest */
+    GW_CLIENT_CURL,   /* libcurl for everything */
+};
+
 struct gw_provider {
     char *name;
     bool mock;         /* the built-in mock provider: no network, no key */
@@ -18,6 +25,7 @@ struct gw_provider {
     char *api_key_env; /* the variable it came from, for messages */
     long connect_timeout_ms;
     long timeout_ms;
+    enum gw_upstream_client http_client;
 };
 
 struct gw_passthrough {
@@ -67,6 +75,10 @@ int gw_config_set_listen(struct gw_config *cfg, const char *hostport);
 int gw_config_set_admin(struct gw_config *cfg, const char *hostport);
 /* Sets the provider base URL (a trailing slash is removed); turns off the mock. */
 int gw_config_set_upstream(struct gw_config *cfg, const char *url);
+/* Sets *client from "auto", "native" or "curl". Returns 0, or -1 for any other name. */
+int gw_config_set_http_client(enum gw_upstream_client *client, const char *name);
+/* True when the native client is asked for but the provider is not on http://. */
+bool gw_config_native_mismatch(const struct gw_provider *p);
 void gw_config_free(struct gw_config *cfg);
 
 #endif

@@ -300,7 +300,7 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w, int index, st
         w->rng = 0x9e3779b97f4a7c15ULL + (uint64_t)index + (uint64_t)time(NULL);
     w->base = new_worker_base();
     w->http = w->base ? evhttp_new(w->base) : NULL;
-    w->up = w->base ? gw_upstream_new(w->base) : NULL;
+    w->up = w->base ? gw_upstream_new(w->base, cfg->provider.http_client) : NULL;
     w->wake = w->base ? event_new(w->base, -1, 0, on_wake, w) : NULL;
     w->rs = gw_ruleset_ref(rs);
     w->scanner = gw_scanner_new(rs);
@@ -431,9 +431,11 @@ int gw_server_run(struct gw_server *srv)
     for (int i = 0; i < srv->nworkers; i++)
         pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]);
     const struct gw_config *cfg = srv->cfg;
-    GW_LOG(GW_LOG_INFO, NULL, "listening on http://%s:%d with %d worker%s; provider %s (%s)",
+    GW_LOG(GW_LOG_INFO, NULL,
+           "listening on http://%s:%d with %d worker%s; provider %s (%s) through %s",
            cfg->listen_host, srv->port, srv->nworkers, srv->nworkers == 1 ? "" : "s",
-           cfg->provider.name, cfg->provider.base_url);
+           cfg->provider.name, cfg->provider.base_url,
+           gw_upstream_client_for(srv->workers[0].up, cfg->provider.base_url));
     event_base_dispatch(main_base);
 
     /* Drain: wait for the workers, at most drain_timeout_s, then stop them anyway. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upstream/h1.h"
 #include "util/buf.h"
 
 /* Easy handles kept for reuse: creating one per request costs allocations (buffers,
@@ -18,12 +19,14 @@ struct gw_upstream {
     struct gw_upcall *calls; /* in flight, so that free can cancel them */
     CURL *spare[GW_SPARE_HANDLES]; /* finished easy handles, reset, for reuse */
     int nspare;
+    struct gw_h1 *h1; /* the native client; NULL when every call goes through libcurl */
 };
 
 struct gw_upcall {
     struct gw_upstream *u;
     struct gw_upcall *prev, *next;
-    CURL *easy;
+    CURL *easy;              /* a libcurl call, or */
+    struct gw_h1_call *h1;   /* a native one */
     struct curl_slist *headers;
     const struct gw_upcall_ops *ops;
     void *arg;
@@ -57,7 +60,8 @@ static void easy_put(struct gw_upstream *u, CURL *e)
 static void unlink_call(struct gw_upcall *c)
 {
     struct gw_upstream *u = c->u;
-    curl_multi_remove_handle(u->multi, c->easy);
+    if (c->easy)
+        curl_multi_remove_handle(u->multi, c->easy);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -65,6 +69,16 @@ static void unlink_call(struct gw_upcall *c)
     if (c->next)
         c->next->prev = c->prev;
     u->active--;
+}
+
+static void link_call(struct gw_upcall *c)
+{
+    struct gw_upstream *u = c->u;
+    c->next = u->calls;
+    if (u->calls)
+        u->calls->prev = c;
+    u->calls = c;
+    u->active++;
 }
 
 static void check_multi_info(struct gw_upstream *u)
@@ -167,7 +181,45 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
     return c->ops->on_data(c->arg, ptr, len) == 0 ? len : 0;
 }
 
-struct gw_upstream *gw_upstream_new(struct event_base *base)
+/* The native client's callbacks, passed on; on_done also ends the wrapping call. */
+static void h1_on_headers(void *arg, long status, const char *content_type)
+{
+    struct gw_upcall *c = arg;
+    c->ops->on_headers(c->arg, status, content_type);
+}
+
+static int h1_on_data(void *arg, const char *data, size_t len)
+{
+    struct gw_upcall *c = arg;
+    return c->ops->on_data(c->arg, data, len);
+}
+
+static void h1_on_done(void *arg, CURLcode result, long status)
+{
+    struct gw_upcall *c = arg;
+    unlink_call(c);
+    c->ops->on_done(c->arg, result, status);
+    curl_slist_free_all(c->headers);
+    free(c);
+}
+
+static const struct gw_upcall_ops h1_ops = {h1_on_headers, h1_on_data, h1_on_done};
+
+/* libcurl honours these variables and the native client does not: with one set, auto
+ * leaves every call to libcurl. (HTTP_PROXY in capitals is ignored for http:// by
+ * libcurl too: in a CGI it could come from a request header.) */
+static bool proxy_in_environment(void)
+{
+    static const char *const vars[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return true;
+    }
+    return false;
+}
+
+struct gw_upstream *gw_upstream_new(struct event_base *base, enum gw_upstream_client client)
 {
     struct gw_upstream *u = calloc(1, sizeof *u);
     if (!u)
@@ -175,7 +227,10 @@ struct gw_upstream *gw_upstream_new(struct event_base *base)
     u->base = base;
     u->multi = curl_multi_init();
     u->timer = evtimer_new(base, on_timer, u);
-    if (!u->multi || !u->timer) {
+    bool native = client == GW_CLIENT_NATIVE || (client == GW_CLIENT_AUTO && !proxy_in_environment());
+    if (native)
+        u->h1 = gw_h1_new(base);
+    if (!u->multi || !u->timer || (native && !u->h1)) {
         gw_upstream_free(u);
         return NULL;
     }
@@ -199,7 +254,13 @@ void gw_upstream_free(struct gw_upstream *u)
         curl_multi_cleanup(u->multi);
     if (u->timer)
         event_free(u->timer);
+    gw_h1_free(u->h1);
     free(u);
+}
+
+const char *gw_upstream_client_for(const struct gw_upstream *u, const char *url)
+{
+    return u->h1 && gw_h1_can_call(url) ? "native" : "libcurl";
 }
 
 size_t gw_upstream_active(const struct gw_upstream *u)
@@ -221,6 +282,13 @@ struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
     c->u = u;
     c->ops = ops;
     c->arg = arg;
+    if (u->h1 && gw_h1_can_call(url)) {
+        c->h1 = gw_h1_start(u->h1, url, headers, body, len, connect_timeout_ms, timeout_ms, &h1_ops, c);
+        if (!c->h1)
+            goto fail;
+        link_call(c);
+        return c;
+    }
     c->easy = easy_get(u);
     if (!c->easy)
         goto fail;
@@ -244,11 +312,7 @@ struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
     }
     if (curl_multi_add_handle(u->multi, e) != CURLM_OK)
         goto fail;
-    c->next = u->calls;
-    if (u->calls)
-        u->calls->prev = c;
-    u->calls = c;
-    u->active++;
+    link_call(c);
     return c;
 fail:
     if (c->easy)
@@ -263,7 +327,10 @@ void gw_upcall_cancel(struct gw_upcall *c)
     if (!c)
         return;
     unlink_call(c);
-    easy_put(c->u, c->easy);
+    if (c->h1)
+        gw_h1_cancel(c->h1);
+    else
+        easy_put(c->u, c->easy);
     curl_slist_free_all(c->headers);
     free(c);
 }
@@ -273,5 +340,9 @@ void gw_upcall_pause(struct gw_upcall *c, bool paused)
     if (c->paused == paused)
         return;
     c->paused = paused;
+    if (c->h1) {
+        gw_h1_pause(c->h1, paused);
+        return;
+    }
     curl_easy_pause(c->easy, paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
 }

@@ -1,7 +1,8 @@
-/* Calls to the provider: one libcurl multi handle per worker, driven by the worker's
- * event_base (the multi_socket_action pattern of libcurl's hiperfifo example). The multi
- * handle keeps connections to the provider alive and reuses them. Only the owning worker
- * thread may touch an upstream or its calls. */
+/* Calls to the provider, per worker, on the worker's event_base. Two clients sit behind one
+ * interface: the native HTTP/1.1 client (h1.c) for plain http:// providers, and a libcurl
+ * multi handle (the multi_socket_action pattern of libcurl's hiperfifo example) for https,
+ * proxies and anything else. Both keep connections to the provider alive and reuse them.
+ * Only the owning worker thread may touch an upstream or its calls. */
 #ifndef GW_UPSTREAM_UPSTREAM_H
 #define GW_UPSTREAM_UPSTREAM_H
 
@@ -9,6 +10,8 @@
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "config/config.h"
 
 struct gw_upstream;
 struct gw_upcall;
@@ -23,11 +26,12 @@ struct gw_upcall_ops {
     void (*on_done)(void *arg, CURLcode result, long status);
 };
 
-struct gw_upstream *gw_upstream_new(struct event_base *base);
+struct gw_upstream *gw_upstream_new(struct event_base *base, enum gw_upstream_client client);
 /* Cancels every call still running (without callbacks) and frees. */
 void gw_upstream_free(struct gw_upstream *u);
 
-/* Starts a POST (body != NULL) or GET. The call takes ownership of headers (a list the
+/* Starts a POST (body != NULL) or GET. Errors reach on_done as libcurl codes whichever
+ * client runs the call. The call takes ownership of headers (a list the
  * caller built for it; freed with the call, or here on failure). The body is NOT copied:
  * it must stay valid until on_done has run or the call is cancelled (the proxy hands the
  * request's own buffer, so an unchanged body is never copied). Returns the call, or NULL. */
@@ -39,6 +43,8 @@ struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
 void gw_upcall_cancel(struct gw_upcall *c);
 /* Pauses or resumes receiving (back-pressure from a slow client). */
 void gw_upcall_pause(struct gw_upcall *c, bool paused);
+/* Which client a call to url goes through: "native" or "libcurl" (for the start-up log). */
+const char *gw_upstream_client_for(const struct gw_upstream *u, const char *url);
 /* Calls in flight. */
 size_t gw_upstream_active(const struct gw_upstream *u);
 

@@ -411,6 +411,62 @@ class Conversations(unittest.TestCase):
         self.assertEqual(m["guardrail_screen_cache_hits_total"], 2)
 
 
+def established_to(port):
+    """Open TCP connections (client side) to 127.0.0.1:port, from /proc/net/tcp."""
+    n = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            rem, state = line.split()[2:4]
+            if state == "01" and rem == "0100007F:%04X" % port:
+                n += 1
+    return n
+
+
+class ProviderConnections(unittest.TestCase):
+    def test_provider_calls_reuse_one_kept_connection_per_worker(self):
+        # auto (the default) takes the native client for an http:// provider; CTest runs this
+        # suite a second time with GUARDRAIL_HTTP_CLIENT=curl.
+        client = "libcurl" if os.environ.get("GUARDRAIL_HTTP_CLIENT") == "curl" else "native"
+        mock = Mock()
+        try:
+            with Gateway(mock.url, workers=1) as gw:
+                self.assertIn("through %s" % client, gw.output())
+                for i in range(30):
+                    r, data = gw.chat("turn %d" % i, mock={"echo": True}, stream=(i % 3 == 0))
+                    self.assertEqual(r.status, 200)
+                    self.assertIn("turn %d" % i, data.decode())
+                self.assertEqual(mock.stats()["requests"], 30)
+                self.assertEqual(established_to(mock.port), 1)
+        finally:
+            mock.stop()
+
+    def test_native_client_refuses_an_https_provider_at_start(self):
+        p = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:%d" % free_port(),
+                            "--upstream", "https://127.0.0.1:9/v1"],
+                           env=dict(os.environ, GUARDRAIL_HTTP_CLIENT="native"),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("native HTTP client speaks plain http:// only", p.stderr)
+        p = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:%d" % free_port()],
+                           env=dict(os.environ, GUARDRAIL_HTTP_CLIENT="fast"),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("GUARDRAIL_HTTP_CLIENT must be auto, native or curl, not 'fast'", p.stderr)
+        d = tempfile.mkdtemp(prefix="gw-client-")
+        for client, url, want in (
+                ("native", "https://api.example.com/v1", "native speaks plain http:// only"),
+                ("turbo", "http://127.0.0.1:9/v1", "must be auto, native or curl")):
+            cfg = os.path.join(d, "%s.yaml" % client)
+            with open(cfg, "w") as f:
+                f.write("providers:\n  - name: p\n    base_url: %s\n    http_client: %s\n"
+                        % (url, client))
+            p = subprocess.run([BINARY, "serve", "--config", cfg], capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("providers[].http_client", p.stderr)
+            self.assertIn(want, p.stderr)
+
+
 class ProviderFaults(unittest.TestCase):
     def test_provider_down_gives_502(self):
         with Gateway("http://127.0.0.1:%d/v1" % free_port(), workers=1) as gw:

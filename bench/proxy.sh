@@ -4,20 +4,22 @@
 # (keep-alive upstream), and through the gateway (default packs, both directions), with
 # the same worker count, alternating rounds so the three see the same machine noise.
 # Writes bench/out/proxy.tsv and prints a table with ratios. Usage:
-#   bench/proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-r ROUNDS] [-s] [-R] [-t TURNS]
+#   bench/proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-r ROUNDS] [-s] [-R] [-C] [-t TURNS]
 #   -s: streamed replies (SSE) instead of plain ones
 #   -t: TURNS earlier turns of the conversation in every request (bench/chat.lua), and a
 #       "gateway-nocache" row: a second gateway without the screen cache
 #   -R: also a second gateway that records (incident log, KPI store, admin listener), to
 #       measure what recording costs; it replaces nothing, it adds a "gateway+rec" row
+#   -C: also a gateway that calls the provider through libcurl instead of its native
+#       HTTP/1.1 client (GUARDRAIL_HTTP_CLIENT=curl): a "gateway-curl" row
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-workers=1 conns=32 secs=8 rounds=3 stream=0 rec=0 turns=0
-while getopts "w:c:d:r:sRt:" o; do
+workers=1 conns=32 secs=8 rounds=3 stream=0 rec=0 turns=0 curl=0
+while getopts "w:c:d:r:sRCt:" o; do
     case $o in
     w) workers=$OPTARG ;; c) conns=$OPTARG ;; d) secs=$OPTARG ;; r) rounds=$OPTARG ;;
-    s) stream=1 ;; R) rec=1 ;; t) turns=$OPTARG ;; *) exit 2 ;;
+    s) stream=1 ;; R) rec=1 ;; C) curl=1 ;; t) turns=$OPTARG ;; *) exit 2 ;;
     esac
 done
 for cmd in wrk nginx; do
@@ -32,7 +34,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-P_PROVIDER=18201 P_NGINX=18202 P_GW=18203 P_REC=18204 P_ADMIN=18205 P_NOCACHE=18206
+P_PROVIDER=18201 P_NGINX=18202 P_GW=18203 P_REC=18204 P_ADMIN=18205 P_NOCACHE=18206 P_CURL=18207
 
 # The mock provider: nginx answering every POST with a fixed body, fast enough never to be
 # the bottleneck (it gets its own 2 workers).
@@ -98,6 +100,15 @@ if [ "$turns" != 0 ]; then
     nocache_pid=$!
     for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_NOCACHE/readyz" && break; sleep 0.1; done
 fi
+curl_pid=
+if [ "$curl" = 1 ]; then
+    GUARDRAIL_HTTP_CLIENT=curl GUARDRAIL_CACHE_DIR=$work/cache "$gw" serve \
+        --listen 127.0.0.1:$P_CURL --workers "$workers" \
+        --upstream http://127.0.0.1:$P_PROVIDER/v1 --rules rules 2>"$work/curl.log" & pids+=($!)
+    curl_pid=$!
+    for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_CURL/readyz" && break; sleep 0.1; done
+    grep -q "through libcurl" "$work/curl.log" || { echo "bench: gateway-curl is not on libcurl" >&2; exit 1; }
+fi
 for p in $P_PROVIDER $P_NGINX $P_GW; do
     for i in $(seq 1 600); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
 done
@@ -143,6 +154,7 @@ for round in $(seq 1 "$rounds"); do
     run gateway "http://127.0.0.1:$P_GW" "$gwpid"
     [ "$rec" = 1 ] && run gateway+rec "http://127.0.0.1:$P_REC" "${pids[3]}"
     [ -n "$nocache_pid" ] && run gateway-nocache "http://127.0.0.1:$P_NOCACHE" "$nocache_pid"
+    [ -n "$curl_pid" ] && run gateway-curl "http://127.0.0.1:$P_CURL" "$curl_pid"
 done
 if [ "$rec" = 1 ]; then
     # The recording gateway really recorded: its store has the requests it served.
@@ -161,7 +173,7 @@ print("\n%s replies, %s worker(s), %s connections, %s, median of %d rounds (alte
     len(by["direct"])))
 print("| target | req/s | p50 ms | p99 ms | p99.9 ms | CPU us/req | req/s vs nginx |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for t in [t for t in ("direct", "nginx", "gateway", "gateway+rec", "gateway-nocache") if t in by]:
+for t in [t for t in ("direct", "nginx", "gateway", "gateway+rec", "gateway-nocache", "gateway-curl") if t in by]:
     cpu = "%.1f" % med(t, "cpu_us_per_req") if any(r["cpu_us_per_req"] for r in by[t]) else "-"
     p999 = "%.2f" % med(t, "p999_ms") if any(r["p999_ms"] for r in by[t]) else "-"
     print("| %s | %.0f | %.2f | %.2f | %s | %s | %.2f |" % (t, med(t, "rps"), med(t, "p50_ms"), med(t, "p99_ms"),
@@ -171,6 +183,10 @@ print("\ngateway/nginx req/s per round: " + ", ".join("%.2f" % x for x in ratios
 if "gateway-nocache" in by:
     rr = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway"], by["gateway-nocache"])]
     print("screen cache on/off req/s per round: " + ", ".join("%.2f" % x for x in rr) +
+          "  (median %.2f)" % statistics.median(rr))
+if "gateway-curl" in by:
+    rr = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway"], by["gateway-curl"])]
+    print("native client/libcurl req/s per round: " + ", ".join("%.2f" % x for x in rr) +
           "  (median %.2f)" % statistics.median(rr))
 if "gateway+rec" in by:
     rr = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway+rec"], by["gateway"])]

@@ -30,7 +30,9 @@ doc += ["## Results of this run", "",
         "process CPU (user + system) divided by requests. `gateway+rec` is a second gateway that also",
         "writes the incident log and the KPI store. Every request's new message is different (its order",
         "number counts up). With `-t N`, every request also carries N earlier turns of the conversation,",
-        "the same each time, and `gateway-nocache` is a second gateway without the screen cache.", "",
+        "the same each time, and `gateway-nocache` is a second gateway without the screen cache.",
+        "`gateway-curl` (`-C`) is a second gateway calling the provider through libcurl instead of its",
+        "native HTTP/1.1 client (`GUARDRAIL_HTTP_CLIENT=curl`, what an https:// provider gets).", "",
         open(os.path.join(out, "proxy.md")).read().rstrip(), "", "![requests per second](perf-proxy.svg)", "",
         "### Streamed reply: time to first byte (`bench/ttfb.py`)", "", open(os.path.join(out, "ttfb.md")).read().strip(), "",
         "### Memory (`bench/memory.py`)", "", open(os.path.join(out, "memory.md")).read().strip(), ""]
@@ -45,7 +47,7 @@ for block in open(os.path.join(out, "proxy.md")).read().split("#### ")[1:]:
         continue
     for line in block.splitlines():
         f = [x.strip() for x in line.split("|")]
-        if len(f) > 3 and f[1] in ("direct", "nginx", "gateway", "gateway+rec"):
+        if len(f) > 3 and f[1] in ("direct", "nginx", "gateway", "gateway-curl", "gateway+rec"):
             rows.append(("%s, %s worker%s" % (f[1], m.group(1), "s" if m.group(1) != "1" else ""), float(f[2])))
 if rows:
     w, bh, gap, left = 640, 22, 8, 170

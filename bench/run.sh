@@ -22,6 +22,7 @@ for stream in 0 1; do
             flags="-w $workers -c $conns -d $secs -r $rounds"
             [ "$stream" = 1 ] && flags="$flags -s"
             [ "$stream" = 0 ] && [ "$conns" = 32 ] && [ "$workers" = 1 ] && flags="$flags -R"
+            [ "$conns" = 32 ] && flags="$flags -C"
             log "proxy: bench/proxy.sh $flags"
             { echo "#### \`bench/proxy.sh $flags\`"; bench/proxy.sh $flags 2>/dev/null; echo; } >> "$out/proxy.md"
         done

@@ -380,51 +380,56 @@ static void no_cleanup(const void *data, size_t len, void *arg)
 {
 }
 
-/* Queues the request on k: head copied into the output buffer, body added by reference. */
-static int write_request(struct gw_h1_call *c, struct h1_conn *k)
+/* The request head: request line, Host, the caller's headers, the body's length. Writes
+ * it into buf when it fits in cap bytes; returns its length either way. */
+static size_t format_head(const struct gw_h1_call *c, char *buf, size_t cap)
 {
-    struct evbuffer *out = bufferevent_get_output(k->bev);
-    char head[4096];
-    size_t n = (size_t)snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: %s\r\n",
+    size_t n = (size_t)snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n",
                                 c->body ? "POST" : "GET", c->target, c->pool->hosthdr);
-    if (n >= sizeof head)
-        return -1;
     for (const struct curl_slist *l = c->headers; l; l = l->next) {
         const char *colon = strchr(l->data, ':');
         if (colon && colon[1 + strspn(colon + 1, " \t")] == '\0')
             continue; /* "Name:" removes a header in libcurl's convention: nothing to send */
         size_t ln = strlen(l->data);
-        if (n + ln + 2 >= sizeof head) {
-            if (evbuffer_add(out, head, n) == -1)
-                return -1;
-            n = 0;
+        if (n + ln + 2 < cap) {
+            memcpy(buf + n, l->data, ln);
+            memcpy(buf + n + ln, "\r\n", 2);
         }
-        if (ln + 2 >= sizeof head) {
-            if (evbuffer_add(out, l->data, ln) == -1 || evbuffer_add(out, "\r\n", 2) == -1)
-                return -1;
-            continue;
-        }
-        memcpy(head + n, l->data, ln);
-        memcpy(head + n + ln, "\r\n", 2);
         n += ln + 2;
     }
-    int m = c->body ? snprintf(head + n, sizeof head - n, "Content-Length: %zu\r\n\r\n", c->len)
-                    : snprintf(head + n, sizeof head - n, "\r\n");
-    if (m < 0 || (size_t)m >= sizeof head - n) {
-        if (evbuffer_add(out, head, n) == -1)
+    char tail[48];
+    size_t tn = c->body ? (size_t)snprintf(tail, sizeof tail, "Content-Length: %zu\r\n\r\n", c->len)
+                        : (size_t)snprintf(tail, sizeof tail, "\r\n");
+    if (n + tn < cap)
+        memcpy(buf + n, tail, tn);
+    return n + tn;
+}
+
+/* Queues the request on k: the head copied into the output buffer in one piece, the body
+ * added by reference. Returns 0 or -1 (out of memory).
+ *
+ * Writing the request at once with sendmsg instead, to spare the write event's two
+ * epoll_ctl calls, was measured (3 instead of 5 epoll_ctl per request) and made no
+ * difference to CPU per request within this machine's noise, so the simple way stays. */
+static int write_request(struct gw_h1_call *c, struct h1_conn *k)
+{
+    char stack[4096], *head = stack;
+    size_t n = format_head(c, stack, sizeof stack);
+    if (n >= sizeof stack) {
+        head = malloc(n + 1);
+        if (!head || format_head(c, head, n + 1) != n) {
+            free(head);
             return -1;
-        n = 0;
-        m = c->body ? snprintf(head, sizeof head, "Content-Length: %zu\r\n\r\n", c->len)
-                    : snprintf(head, sizeof head, "\r\n");
+        }
     }
-    n += (size_t)m;
-    if (evbuffer_add(out, head, n) == -1)
-        return -1;
-    if (c->body && c->len &&
-        evbuffer_add_reference(out, c->body, c->len, no_cleanup, NULL) == -1)
-        return -1;
+    struct evbuffer *out = bufferevent_get_output(k->bev);
+    int rc = evbuffer_add(out, head, n);
+    if (rc == 0 && c->body && c->len)
+        rc = evbuffer_add_reference(out, c->body, c->len, no_cleanup, NULL);
+    if (head != stack)
+        free(head);
     k->uses++;
-    return 0;
+    return rc;
 }
 
 /* Puts c on connection k (idle one reused, or a new one once it connects). */
@@ -433,9 +438,10 @@ static void call_attach(struct gw_h1_call *c, struct h1_conn *k)
     c->conn = k;
     k->call = c;
     bufferevent_setcb(k->bev, on_busy_read, NULL, on_busy_event, k);
-    bufferevent_enable(k->bev, c->paused ? EV_WRITE : EV_READ | EV_WRITE);
-    if (c->paused)
-        bufferevent_disable(k->bev, EV_READ);
+    /* Writing is enabled since the connect; enabling it again would arm the write event
+     * once for nothing (two epoll_ctl calls). */
+    if (!c->paused)
+        bufferevent_enable(k->bev, EV_READ);
     if (write_request(c, k) == -1)
         call_finish(c, CURLE_OUT_OF_MEMORY);
 }
@@ -785,7 +791,7 @@ struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *url, const struct cu
             free(c);
             return NULL;
         }
-        bufferevent_enable(k->bev, EV_READ | EV_WRITE);
+        bufferevent_enable(k->bev, EV_READ); /* and writing, since the connect */
     } else if (call_connect(c) == -1) {
         free(c);
         return NULL;

@@ -45,7 +45,7 @@ struct server {
     int requests;
     const struct step *steps; /* one per request, in order */
     size_t nsteps;
-    char request[4096]; /* the last request received, head and body */
+    char request[16384]; /* the last request received, head and body */
     size_t request_len;
     struct sconn *open[32]; /* server-side connections still open */
 };
@@ -91,7 +91,7 @@ static size_t whole_request(struct evbuffer *in)
     if (end.pos == -1)
         return 0;
     size_t head = (size_t)end.pos + 4, body = 0;
-    char h[4096];
+    char h[16384];
     assert_true(head < sizeof h);
     evbuffer_copyout(in, h, head);
     h[head] = '\0';
@@ -352,6 +352,24 @@ static void sends_the_request_and_reuses_the_connection(void **state)
     assert_int_equal(g.result, CURLE_OK);
     assert_non_null(strstr(f->s.request, "GET /v1/models?limit=2 HTTP/1.1\r\n"));
     assert_null(strstr(f->s.request, "Content-Length"));
+    got_free(&g);
+    fixture_free(f);
+}
+
+/* A head too long for the client's stack buffer is built on the heap, whole. */
+static void sends_a_long_head(void **state)
+{
+    static const struct step steps[] = {{REPLY, OK_JSON}};
+    struct fixture *f = fixture_new(steps, 1);
+    char big[6000] = "X-Long: ";
+    memset(big + 8, 'a', sizeof big - 9);
+    big[sizeof big - 1] = '\0';
+    f->headers = curl_slist_append(f->headers, big);
+    struct got g;
+    run_call(f, &g, NULL, "{\"x\":1}", 0);
+    assert_int_equal(g.result, CURLE_OK);
+    assert_non_null(strstr(f->s.request, big));
+    assert_non_null(strstr(f->s.request, "\r\nContent-Length: 7\r\n\r\n{\"x\":1}"));
     got_free(&g);
     fixture_free(f);
 }
@@ -628,6 +646,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sends_the_request_and_reuses_the_connection),
+        cmocka_unit_test(sends_a_long_head),
         cmocka_unit_test(reads_chunked_replies_in_pieces),
         cmocka_unit_test(reads_a_reply_framed_by_the_close),
         cmocka_unit_test(honours_connection_close_and_skips_interim_replies),

@@ -882,7 +882,9 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
     size_t len = evbuffer_get_length(in);
     bool has_body = evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
                     evhttp_request_get_command(req) != EVHTTP_REQ_HEAD;
-    call_provider(r, url, has_body ? (const char *)evbuffer_pullup(in, -1) : NULL, len);
+    /* An empty body is "" (still a POST), never NULL, which would make the call a GET. */
+    const char *body = !has_body ? NULL : len ? (const char *)evbuffer_pullup(in, -1) : "";
+    call_provider(r, url, body, len);
 }
 
 bool gw_proxy_uses_scanner(const struct gw_worker *w, const gw_scanner *sc)

@@ -6,6 +6,7 @@
 #include <event2/dns.h>
 #include <event2/event_struct.h>
 #include <event2/util.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -48,6 +49,8 @@ struct h1_conn {
     struct evdns_getaddrinfo_request *dns;
     struct evutil_addrinfo *addrs, *next_addr; /* addresses still to try */
     bool connected;
+    bool in_connect;     /* inside bufferevent_socket_connect (see conn_connect_next) */
+    bool connect_failed; /* its error callback ran before it returned */
     bool in_lookup; /* inside evdns_getaddrinfo, which may call back before it returns */
     bool answered;  /* the lookup called back */
     int lookup_error; /* its result: 0 or an EVUTIL_EAI_ code */
@@ -143,12 +146,22 @@ static int parse_url(const char *url, char *host, size_t hostlen, char *port, si
     return 0;
 }
 
+/* A request target must be visible ASCII: no space or control byte may end up in the
+ * request line. */
+static bool clean_target(const char *t)
+{
+    for (; *t; t++)
+        if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f)
+            return false;
+    return true;
+}
+
 bool gw_h1_can_call(const char *url)
 {
     char host[256], port[8];
     const char *target;
     return parse_url(url, host, sizeof host, port, sizeof port, &target) == 0 &&
-           !strpbrk(target, " \r\n");
+           clean_target(target);
 }
 
 static struct h1_pool *pool_find(struct gw_h1 *h, const char *host, const char *port)
@@ -217,14 +230,24 @@ static void pool_put(struct h1_conn *k)
     p->nidle++;
 }
 
+/* The most recently used idle connection that is still quiet. One with bytes waiting (a
+ * provider that sent more than its reply, or closed) would hand them to the next call as
+ * its reply, so the socket is peeked first, as libcurl checks a connection before reuse. */
 static struct h1_conn *pool_take(struct h1_pool *p)
 {
-    struct h1_conn *k = p->idle;
-    if (!k)
-        return NULL;
-    idle_unlink(k);
-    bufferevent_set_timeouts(k->bev, NULL, NULL);
-    return k;
+    struct h1_conn *k;
+    while ((k = p->idle)) {
+        idle_unlink(k);
+        char b;
+        ssize_t n = recv(bufferevent_getfd(k->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+            evbuffer_get_length(bufferevent_get_input(k->bev)) == 0) {
+            bufferevent_set_timeouts(k->bev, NULL, NULL);
+            return k;
+        }
+        conn_free(k);
+    }
+    return NULL;
 }
 
 /* ---- connections ---- */
@@ -312,7 +335,13 @@ static void conn_connect_next(struct h1_conn *k)
             break;
         bufferevent_setcb(k->bev, on_busy_read, NULL, on_busy_event, k);
         bufferevent_set_max_single_read(k->bev, H1_MAX_READ);
-        if (bufferevent_socket_connect(k->bev, a->ai_addr, (int)a->ai_addrlen) == 0)
+        /* libevent 2.1 reports a failed connect later, from the loop; newer versions may
+         * run the error callback before returning, which must not free k under us. */
+        k->in_connect = true;
+        k->connect_failed = false;
+        int rc = bufferevent_socket_connect(k->bev, a->ai_addr, (int)a->ai_addrlen);
+        k->in_connect = false;
+        if (rc == 0 && !k->connect_failed)
             return; /* BEV_EVENT_CONNECTED or an error follows */
     }
     conn_fail(k, CURLE_COULDNT_CONNECT);
@@ -333,17 +362,25 @@ static struct h1_conn *conn_new(struct gw_h1 *h, struct h1_pool *p)
 
 /* ---- calls ---- */
 
-static void arm_timer(struct gw_h1_call *c, long ms)
+/* Milliseconds left of the call's total timeout, or LONG_MAX when it has none. */
+static long total_left(const struct gw_h1_call *c)
 {
-    if (ms <= 0)
-        return;
+    if (c->timeout_ms <= 0)
+        return LONG_MAX;
     struct timeval now, spent;
     event_base_gettimeofday_cached(c->h->base, &now);
     timersub(&now, &c->t0, &spent);
-    long left = ms - (long)(spent.tv_sec * 1000 + spent.tv_usec / 1000);
-    if (left < 0)
-        left = 0;
-    struct timeval tv = {left / 1000, (left % 1000) * 1000};
+    long left = c->timeout_ms - (long)(spent.tv_sec * 1000 + spent.tv_usec / 1000);
+    return left > 0 ? left : 0;
+}
+
+/* Arms the call's one timer for ms from now (LONG_MAX: none). */
+static void arm_timer(struct gw_h1_call *c, long ms)
+{
+    evtimer_del(&c->timer);
+    if (ms == LONG_MAX)
+        return;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(&c->timer, &tv);
 }
 
@@ -454,8 +491,9 @@ static int call_connect(struct gw_h1_call *c)
         return -1;
     c->conn = k;
     k->call = c;
-    arm_timer(c, c->timeout_ms > 0 && c->timeout_ms < c->connect_timeout_ms ? c->timeout_ms
-                                                                             : c->connect_timeout_ms);
+    /* A connect (a retry's too) gets connect_timeout_ms from now, within the total. */
+    long left = total_left(c);
+    arm_timer(c, c->connect_timeout_ms < left ? c->connect_timeout_ms : left);
     return 0;
 }
 
@@ -515,41 +553,69 @@ static int parse_header(struct gw_h1_call *c, char *line, int64_t *clen, bool *c
     return 0;
 }
 
+/* The length of the head at the start of in (up to the empty line: CRLF CRLF, or LF LF,
+ * which libcurl accepts too), or 0 while it is incomplete. */
+static size_t head_length(struct evbuffer *in)
+{
+    struct evbuffer_ptr crlf = evbuffer_search(in, "\n\r\n", 3, NULL);
+    struct evbuffer_ptr lf = evbuffer_search(in, "\n\n", 2, NULL);
+    size_t n = crlf.pos == -1 ? 0 : (size_t)crlf.pos + 3;
+    if (lf.pos != -1 && (n == 0 || (size_t)lf.pos + 2 < n))
+        n = (size_t)lf.pos + 2;
+    return n;
+}
+
+/* Ends the line at its '\n' (and a '\r' before it); returns the next line, or NULL. */
+static char *cut_line(char *line)
+{
+    char *nl = strchr(line, '\n');
+    if (!nl)
+        return NULL;
+    *nl = '\0';
+    if (nl > line && nl[-1] == '\r')
+        nl[-1] = '\0';
+    return nl + 1;
+}
+
+/* "HTTP/1.x NNN reason": the minor version and a three-digit status. Returns 0 or -1. */
+static int parse_status(const char *line, int *minor, long *status)
+{
+    if (strncmp(line, "HTTP/1.", 7) != 0 || line[7] < '0' || line[7] > '9' || line[8] != ' ')
+        return -1;
+    for (int i = 9; i < 12; i++)
+        if (line[i] < '0' || line[i] > '9')
+            return -1;
+    if (line[12] != ' ' && line[12] != '\0')
+        return -1;
+    *minor = line[7] - '0';
+    *status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    return *status >= 100 ? 0 : -1;
+}
+
 /* Reads the status line and headers when they are all in. Returns 1 when done (state
  * moved on), 0 for more bytes, -1 on a malformed or oversized head. */
 static int parse_head(struct gw_h1_call *c, struct evbuffer *in)
 {
-    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-    if (end.pos == -1)
+    size_t n = head_length(in);
+    if (n == 0)
         return evbuffer_get_length(in) > H1_MAX_HEAD ? -1 : 0;
-    size_t n = (size_t)end.pos + 4;
     if (n > H1_MAX_HEAD)
         return -1;
     char *head = (char *)evbuffer_pullup(in, (ev_ssize_t)n);
-    if (!head)
+    if (!head || memchr(head, '\0', n))
         return -1;
-    head[n - 2] = '\0'; /* ends the last header line; the buffer is drained below */
+    head[n - 1] = '\0'; /* the final '\n'; the buffer is drained below */
     int minor;
-    char *line = head, *eol = strstr(line, "\r\n");
-    if (!eol)
+    char *line = head, *next = cut_line(line);
+    if (!next || parse_status(line, &minor, &c->status) == -1)
         return -1;
-    *eol = '\0';
-    if (sscanf(line, "HTTP/1.%1d %3ld", &minor, &c->status) != 2 || c->status < 100 ||
-        c->status > 999) {
-        return -1;
-    }
     c->keep_alive = minor >= 1;
     c->content_type[0] = '\0';
     int64_t clen = -1;
     bool chunked = false;
-    for (line = eol + 2; *line; line = eol + 2) {
-        eol = strstr(line, "\r\n"); /* every line ends so, the last one included */
-        if (!eol)
-            return -1; /* a NUL inside the head */
-        *eol = '\0';
+    for (line = next; (next = cut_line(line)); line = next) /* what is left is "" or "\r" */
         if (parse_header(c, line, &clen, &chunked) == -1)
             return -1;
-    }
     evbuffer_drain(in, n);
     if (c->status < 200) {
         return 1; /* 100 Continue and friends: the real head follows (state stays) */
@@ -667,11 +733,11 @@ static void call_process(struct gw_h1_call *c)
                     return;
                 }
             } else {
-                char *endp;
-                errno = 0;
-                unsigned long long size = strtoull(line, &endp, 16);
-                if (endp == line || errno || (*endp && *endp != ';' && *endp != ' ' &&
-                                              *endp != '\t') || size > (1ULL << 40)) {
+                /* hex digits only (no sign, no 0x, no space before), then extensions */
+                size_t nd = strspn(line, "0123456789abcdefABCDEF");
+                char *endp = line + nd;
+                unsigned long long size = nd && nd <= 10 ? strtoull(line, NULL, 16) : 0;
+                if (nd == 0 || nd > 10 || (*endp && *endp != ';' && *endp != ' ' && *endp != '\t')) {
                     call_finish(c, CURLE_WEIRD_SERVER_REPLY);
                     return;
                 }
@@ -718,13 +784,15 @@ static void on_busy_event(struct bufferevent *bev, short what, void *arg)
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-        evtimer_del(&c->timer);
-        arm_timer(c, c->timeout_ms);
+        arm_timer(c, total_left(c));
         call_attach(c, k);
         return;
     }
     if (!k->connected) {
-        conn_connect_next(k); /* refused or unreachable: the next address, if any */
+        if (k->in_connect)
+            k->connect_failed = true; /* conn_connect_next goes on with the next address */
+        else
+            conn_connect_next(k); /* refused or unreachable: the next address, if any */
         return;
     }
     if (what & BEV_EVENT_EOF) {
@@ -737,11 +805,10 @@ static void on_busy_event(struct bufferevent *bev, short what, void *arg)
         call_finish(c, c->got_bytes ? CURLE_RECV_ERROR : CURLE_SEND_ERROR);
 }
 
+/* libcurl reports every timeout, the connect timeout included, as OPERATION_TIMEDOUT. */
 static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 {
-    struct gw_h1_call *c = arg;
-    bool connecting = c->conn && !c->conn->connected;
-    call_finish(c, connecting ? CURLE_COULDNT_CONNECT : CURLE_OPERATION_TIMEDOUT);
+    call_finish(arg, CURLE_OPERATION_TIMEDOUT);
 }
 
 struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *url, const struct curl_slist *headers,
@@ -754,7 +821,7 @@ struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *url, const struct cu
         return NULL;
     if (!*target)
         target = "/";
-    if (strpbrk(target, " \r\n"))
+    if (!clean_target(target))
         return NULL;
     for (const struct curl_slist *l = headers; l; l = l->next)
         if (strpbrk(l->data, "\r\n"))
@@ -779,7 +846,7 @@ struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *url, const struct cu
     evtimer_assign(&c->timer, h->base, on_call_timer, c);
     struct h1_conn *k = pool_take(p);
     if (k) {
-        arm_timer(c, c->timeout_ms);
+        arm_timer(c, total_left(c));
         c->conn = k;
         k->call = c;
         bufferevent_setcb(k->bev, on_busy_read, NULL, on_busy_event, k);
@@ -824,9 +891,10 @@ void gw_h1_pause(struct gw_h1_call *c, bool paused)
         return;
     }
     bufferevent_enable(k->bev, EV_READ);
-    /* Bytes read before the pause are handled from the loop, not inside this call. */
-    if (evbuffer_get_length(bufferevent_get_input(k->bev)) || c->eof)
-        bufferevent_trigger(k->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    /* Bytes read before the pause, an end seen before it, or a reply whose last byte came
+     * just before it (nothing more will arrive to wake us): call_process runs from the
+     * loop, not inside this call. */
+    bufferevent_trigger(k->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 struct gw_h1 *gw_h1_new(struct event_base *base)

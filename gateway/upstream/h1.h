@@ -28,8 +28,10 @@ bool gw_h1_can_call(const char *url);
 
 /* As gw_upstream_start, except that headers stay the caller's (read again if the request
  * is retried on a fresh connection, so they must live until on_done). Errors are reported
- * with libcurl's codes so that callers need not care which client ran. Never runs a
- * callback before it returns; returns NULL on a bad URL or header, or out of memory. */
+ * with the codes libcurl gives for the same failure (every timeout, the connect timeout
+ * included, is CURLE_OPERATION_TIMEDOUT) so that callers need not care which client ran.
+ * Never runs a callback before it returns; returns NULL on a bad URL or header, or out of
+ * memory. */
 struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *url, const struct curl_slist *headers,
                                const char *body, size_t len, long connect_timeout_ms,
                                long timeout_ms, const struct gw_upcall_ops *ops, void *arg);

@@ -522,6 +522,78 @@ static void pauses_and_resumes_without_losing_bytes(void **state)
     fixture_free(f);
 }
 
+/* The whole reply comes in one read and on_data pauses on it: the call must still end
+ * when it is resumed, though no further byte will ever arrive to wake it. */
+static void a_pause_on_the_last_byte_still_ends_the_call(void **state)
+{
+    static const struct step steps[] = {{REPLY, OK_JSON}, {REPLY, OK_JSON}};
+    struct fixture *f = fixture_new(steps, 2);
+    struct got g;
+    start_call(f, &g, NULL, "{}", 0);
+    g.pause_every = 1;
+    finish_call(f, &g);
+    assert_int_equal(g.result, CURLE_OK);
+    assert_string_equal(g.data.data, "{\"ok\":true}");
+    got_free(&g);
+    run_call(f, &g, NULL, "{}", 0); /* and the connection was kept */
+    assert_int_equal(f->s.accepted, 1);
+    got_free(&g);
+    fixture_free(f);
+}
+
+/* Bytes the provider sends on an idle kept connection (more than its reply said, or an
+ * unsolicited reply) must never become the next call's reply. */
+static void stray_bytes_on_an_idle_connection_are_never_a_reply(void **state)
+{
+    static const struct step steps[] = {{REPLY, OK_JSON},
+                                        {REPLY, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nright"}};
+    struct fixture *f = fixture_new(steps, 2);
+    struct got g;
+    run_call(f, &g, NULL, "{}", 0);
+    assert_int_equal(g.result, CURLE_OK);
+    got_free(&g);
+    assert_int_equal(gw_h1_connections(f->h), 1);
+    /* The server speaks first, and the next call starts before the loop runs again. */
+    static const char evil[] = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL";
+    assert_int_equal(send(bufferevent_getfd(f->s.open[0]->bev), evil, sizeof evil - 1, 0),
+                     (ssize_t)(sizeof evil - 1));
+    run_call(f, &g, NULL, "{}", 0);
+    assert_int_equal(g.result, CURLE_OK);
+    assert_string_equal(g.data.data, "right");
+    assert_int_equal(f->s.accepted, 2);
+    got_free(&g);
+    fixture_free(f);
+}
+
+/* Heads ended by bare LFs are read (libcurl reads them too); odd numbers are not. */
+static void reads_bare_lf_heads_and_refuses_odd_numbers(void **state)
+{
+    static const struct step steps[] = {
+        {REPLY, "HTTP/1.1 200 OK\nContent-Length: 2\nContent-Type: text/plain\n\nok"},
+        {REPLY, "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok"},
+        {REPLY, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nok\r\n0\r\n\r\n"},
+        {REPLY, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\nok\r\n0\r\n\r\n"},
+        {REPLY, "HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok"},
+    };
+    struct fixture *f = fixture_new(steps, 5);
+    struct got g;
+    run_call(f, &g, NULL, "{}", 0);
+    assert_int_equal(g.result, CURLE_OK);
+    assert_string_equal(g.content_type, "text/plain");
+    assert_string_equal(g.data.data, "ok");
+    got_free(&g);
+    for (int i = 1; i < 5; i++) {
+        run_call(f, &g, NULL, "{}", 0);
+        assert_int_equal(g.result, CURLE_WEIRD_SERVER_REPLY);
+        assert_null(g.data.data);
+        got_free(&g);
+    }
+    /* the first connection carried the good reply and the first bad one; a malformed reply
+     * never leaves a kept connection, so each later call opened its own */
+    assert_int_equal(f->s.accepted, 4);
+    fixture_free(f);
+}
+
 static void reports_each_failure_with_libcurls_code(void **state)
 {
     static const struct step steps[] = {
@@ -625,6 +697,8 @@ static void takes_plain_http_urls_only(void **state)
     assert_false(gw_h1_can_call("http:///v1"));
     assert_false(gw_h1_can_call("http://[::1/v1"));
     assert_false(gw_h1_can_call("http://example.com/a b"));
+    assert_false(gw_h1_can_call("http://example.com/a\tb"));
+    assert_false(gw_h1_can_call("http://example.com/caf\xc3\xa9")); /* raw bytes: libcurl's */
     assert_false(gw_h1_can_call("ftp://example.com/"));
 }
 
@@ -653,6 +727,9 @@ int main(void)
         cmocka_unit_test(retries_once_on_a_dropped_kept_connection),
         cmocka_unit_test(drops_idle_connections_the_server_closed),
         cmocka_unit_test(pauses_and_resumes_without_losing_bytes),
+        cmocka_unit_test(a_pause_on_the_last_byte_still_ends_the_call),
+        cmocka_unit_test(stray_bytes_on_an_idle_connection_are_never_a_reply),
+        cmocka_unit_test(reads_bare_lf_heads_and_refuses_odd_numbers),
         cmocka_unit_test(reports_each_failure_with_libcurls_code),
         cmocka_unit_test(cancel_runs_no_callback),
         cmocka_unit_test(resolves_names),

@@ -25,6 +25,8 @@ struct gw_mock {
     struct evhttp *http;
     pthread_t thread;
     unsigned long requests, completed, cancelled;
+    char last_method[8]; /* of the last request that was not a chat completion */
+    size_t last_body;    /* and its body's length */
 };
 
 /* One streamed answer in progress. */
@@ -356,13 +358,22 @@ static void on_mock_request(struct evhttp_request *req, void *arg)
         m->requests++;
         on_chat(m, req);
     } else if (strcmp(path, "/v1/models") == 0) {
+        static const char *const names[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS",
+                                            "TRACE", "CONNECT", "PATCH"};
+        enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (cmd == (enum evhttp_cmd_type)(1 << i))
+                snprintf(m->last_method, sizeof m->last_method, "%s", names[i]);
+        m->last_body = evbuffer_get_length(evhttp_request_get_input_buffer(req));
         static const char models[] = "{\"object\":\"list\",\"data\":[{\"id\":\"mock-1\","
                                      "\"object\":\"model\",\"created\":0,\"owned_by\":\"guardrail\"}]}";
         send_body(req, 200, "application/json", models, sizeof models - 1);
     } else if (strcmp(path, "/mock/stats") == 0) {
-        char b[160];
-        int n = snprintf(b, sizeof b, "{\"requests\":%lu,\"completed\":%lu,\"cancelled\":%lu}",
-                         m->requests, m->completed, m->cancelled);
+        char b[200];
+        int n = snprintf(b, sizeof b,
+                         "{\"requests\":%lu,\"completed\":%lu,\"cancelled\":%lu,"
+                         "\"last_method\":\"%s\",\"last_body\":%zu}",
+                         m->requests, m->completed, m->cancelled, m->last_method, m->last_body);
         send_body(req, 200, "application/json", b, (size_t)n);
     } else {
         struct gw_buf b = {0};
@@ -377,6 +388,9 @@ static struct gw_mock *mock_new(const char *host, int port, int *port_out)
     struct gw_mock *m = calloc(1, sizeof *m);
     m->base = event_base_new();
     m->http = evhttp_new(m->base);
+    /* PATCH too, for the passthrough tests (evhttp's default leaves it out) */
+    evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(m->http, on_mock_request, m);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(m->http, host, (ev_uint16_t)port);
     if (!bs) {

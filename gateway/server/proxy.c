@@ -779,13 +779,14 @@ static struct curl_slist *provider_headers(struct gw_req *r, bool json)
     return curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
 }
 
-static void call_provider(struct gw_req *r, const char *url, const char *body, size_t len)
+static void call_provider(struct gw_req *r, const char *method, const char *url,
+                          const char *body, size_t len)
 {
     const struct gw_provider *p = &cfg_of(r)->provider;
     struct curl_slist *h = provider_headers(r, body != NULL);
     clock_gettime(CLOCK_MONOTONIC, &r->provider_t0);
     r->rec->provider_called = true;
-    r->call = gw_upstream_start(r->w->up, url, h, body, len, p->connect_timeout_ms,
+    r->call = gw_upstream_start(r->w->up, method, url, h, body, len, p->connect_timeout_ms,
                                 p->timeout_ms, &up_ops, r); /* it owns h now */
     if (!r->call)
         error_and_finish(r, 502, "The provider call could not be started.", "provider_unavailable");
@@ -848,9 +849,9 @@ static void chat(struct gw_worker *w, struct evhttp_request *req, const char *re
         r->body_out = gw_json_print_heap(cr.root); /* only when something was redacted */
     gw_openai_request_free(&cr);
     if (r->body_out)
-        call_provider(r, w->srv->chat_url, r->body_out, strlen(r->body_out));
+        call_provider(r, "POST", w->srv->chat_url, r->body_out, strlen(r->body_out));
     else
-        call_provider(r, w->srv->chat_url, body, len); /* the client's bytes, not copied */
+        call_provider(r, "POST", w->srv->chat_url, body, len); /* the client's bytes, not copied */
 }
 
 void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
@@ -861,7 +862,7 @@ void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *
 }
 
 void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const char *reqid,
-                          const char *path)
+                          const char *method, const char *path)
 {
     const struct gw_config *cfg = w->srv->cfg;
     if (w->draining) {
@@ -884,7 +885,7 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
                     evhttp_request_get_command(req) != EVHTTP_REQ_HEAD;
     /* An empty body is "" (still a POST), never NULL, which would make the call a GET. */
     const char *body = !has_body ? NULL : len ? (const char *)evbuffer_pullup(in, -1) : "";
-    call_provider(r, url, body, len);
+    call_provider(r, method, url, body, len);
 }
 
 bool gw_proxy_uses_scanner(const struct gw_worker *w, const gw_scanner *sc)

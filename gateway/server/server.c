@@ -141,7 +141,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     for (size_t i = 0; i < cfg->n_passthrough; i++) {
         if (strcmp(cfg->passthrough[i].method, method) == 0 &&
             strcmp(cfg->passthrough[i].path, path) == 0) {
-            gw_proxy_passthrough(w, req, reqid, path);
+            gw_proxy_passthrough(w, req, reqid, method, path);
             return;
         }
     }

@@ -85,9 +85,9 @@ void gw_send_error(struct evhttp_request *req, const char *reqid, int status, co
                    const char *type, const char *param, const char *code);
 /* Handles POST /v1/chat/completions. */
 void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid);
-/* Forwards a passthrough request unscreened. */
+/* Forwards a passthrough request unscreened, with its method (a static string). */
 void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const char *reqid,
-                          const char *path);
+                          const char *method, const char *path);
 /* The client's connection closed, or evhttp re-dispatched a failed request to us: ends
  * the request's upstream call and frees it. */
 void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req);

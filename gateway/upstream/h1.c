@@ -71,8 +71,9 @@ struct gw_h1_call {
     struct gw_h1 *h;
     struct h1_pool *pool;
     struct h1_conn *conn;
+    const char *method;
     const struct curl_slist *headers;
-    const char *body; /* NULL for GET; not copied (see upstream.h) */
+    const char *body; /* NULL for none; not copied (see upstream.h) */
     size_t len;
     const struct gw_upcall_ops *ops;
     void *arg;
@@ -421,8 +422,8 @@ static void no_cleanup(const void *data, size_t len, void *arg)
  * it into buf when it fits in cap bytes; returns its length either way. */
 static size_t format_head(const struct gw_h1_call *c, char *buf, size_t cap)
 {
-    size_t n = (size_t)snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n",
-                                c->body ? "POST" : "GET", c->target, c->pool->hosthdr);
+    size_t n = (size_t)snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: %s\r\n", c->method,
+                                c->target, c->pool->hosthdr);
     for (const struct curl_slist *l = c->headers; l; l = l->next) {
         const char *colon = strchr(l->data, ':');
         if (colon && colon[1 + strspn(colon + 1, " \t")] == '\0')
@@ -811,7 +812,8 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
     call_finish(arg, CURLE_OPERATION_TIMEDOUT);
 }
 
-struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *url, const struct curl_slist *headers,
+struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *method, const char *url,
+                               const struct curl_slist *headers,
                                const char *body, size_t len, long connect_timeout_ms,
                                long timeout_ms, const struct gw_upcall_ops *ops, void *arg)
 {
@@ -834,6 +836,7 @@ struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *url, const struct cu
     memcpy(c->target, target, tn + 1);
     c->h = h;
     c->pool = p;
+    c->method = method;
     c->headers = headers;
     c->body = body;
     c->len = len;

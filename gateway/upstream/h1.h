@@ -26,13 +26,15 @@ void gw_h1_free(struct gw_h1 *h);
  * name or password in it. */
 bool gw_h1_can_call(const char *url);
 
-/* As gw_upstream_start, except that headers stay the caller's (read again if the request
+/* As gw_upstream_start, except that method is required (a static string: it is kept, not
+ * copied), and headers stay the caller's (read again if the request
  * is retried on a fresh connection, so they must live until on_done). Errors are reported
  * with the codes libcurl gives for the same failure (every timeout, the connect timeout
  * included, is CURLE_OPERATION_TIMEDOUT) so that callers need not care which client ran.
  * Never runs a callback before it returns; returns NULL on a bad URL or header, or out of
  * memory. */
-struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *url, const struct curl_slist *headers,
+struct gw_h1_call *gw_h1_start(struct gw_h1 *h, const char *method, const char *url,
+                               const struct curl_slist *headers,
                                const char *body, size_t len, long connect_timeout_ms,
                                long timeout_ms, const struct gw_upcall_ops *ops, void *arg);
 /* Stops a call from outside its callbacks; no callback runs afterwards. */

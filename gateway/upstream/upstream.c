@@ -268,11 +268,28 @@ size_t gw_upstream_active(const struct gw_upstream *u)
     return u->active;
 }
 
-struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
+/* The method a call sends (see upstream.h); NULL for one this module does not send. */
+static const char *call_method(const char *method, const char *body)
+{
+    if (!method)
+        return body ? "POST" : "GET";
+    static const char *const known[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(method, known[i]) == 0)
+            return known[i];
+    return strcmp(method, "HEAD") == 0 ? "GET" : NULL;
+}
+
+struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *method, const char *url,
                                     struct curl_slist *headers, const char *body, size_t len,
                                     long connect_timeout_ms, long timeout_ms,
                                     const struct gw_upcall_ops *ops, void *arg)
 {
+    method = call_method(method, body);
+    if (!method) {
+        curl_slist_free_all(headers);
+        return NULL;
+    }
     struct gw_upcall *c = calloc(1, sizeof *c);
     if (!c) {
         curl_slist_free_all(headers);
@@ -283,7 +300,8 @@ struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
     c->ops = ops;
     c->arg = arg;
     if (u->h1 && gw_h1_can_call(url)) {
-        c->h1 = gw_h1_start(u->h1, url, headers, body, len, connect_timeout_ms, timeout_ms, &h1_ops, c);
+        c->h1 = gw_h1_start(u->h1, method, url, headers, body, len, connect_timeout_ms, timeout_ms,
+                            &h1_ops, c);
         if (!c->h1)
             goto fail;
         link_call(c);
@@ -309,6 +327,10 @@ struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body); /* not copied: see upstream.h */
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
+        /* PUT, PATCH, DELETE: the body (if any) as for a POST, under the method's name */
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
     if (curl_multi_add_handle(u->multi, e) != CURLM_OK)
         goto fail;

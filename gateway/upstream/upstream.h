@@ -30,12 +30,13 @@ struct gw_upstream *gw_upstream_new(struct event_base *base, enum gw_upstream_cl
 /* Cancels every call still running (without callbacks) and frees. */
 void gw_upstream_free(struct gw_upstream *u);
 
-/* Starts a POST (body != NULL) or GET. Errors reach on_done as libcurl codes whichever
+/* Starts a request: method NULL means POST when body != NULL, else GET; otherwise one of
+ * GET, POST, PUT, PATCH, DELETE (HEAD is sent as GET). Errors reach on_done as libcurl codes whichever
  * client runs the call. The call takes ownership of headers (a list the
  * caller built for it; freed with the call, or here on failure). The body is NOT copied:
  * it must stay valid until on_done has run or the call is cancelled (the proxy hands the
  * request's own buffer, so an unchanged body is never copied). Returns the call, or NULL. */
-struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *url,
+struct gw_upcall *gw_upstream_start(struct gw_upstream *u, const char *method, const char *url,
                                     struct curl_slist *headers, const char *body, size_t len,
                                     long connect_timeout_ms, long timeout_ms,
                                     const struct gw_upcall_ops *ops, void *arg);

@@ -76,7 +76,7 @@ class Mock(Proc):
 
 class Gateway(Proc):
     def __init__(self, upstream, config_text="", workers=2, env=None, rules=RULES, admin=False,
-                 dir=None):
+                 dir=None, passthrough=("GET /v1/models",)):
         self.port = free_port()
         self.dir = dir or tempfile.mkdtemp(prefix="gw-")
         self.incidents = os.path.join(self.dir, "incidents.jsonl")
@@ -84,7 +84,8 @@ class Gateway(Proc):
         cfg = os.path.join(self.dir, "gateway.yaml")
         with open(cfg, "w") as f:
             f.write("rules: %s\nincidents:\n  path: %s\n  hash_key: ${E2E_HASH_KEY}\n"
-                    "passthrough:\n  - GET /v1/models\n" % (rules, self.incidents))
+                    "passthrough:\n%s" % (rules, self.incidents,
+                                          "".join("  - %s\n" % p for p in passthrough)))
             if admin:
                 f.write("kpi:\n  db: %s\nadmin:\n  token: ${E2E_ADMIN_TOKEN}\n" % self.db)
             f.write(config_text)

@@ -440,6 +440,23 @@ class ProviderConnections(unittest.TestCase):
         finally:
             mock.stop()
 
+    def test_passthrough_keeps_the_method_and_the_body(self):
+        mock = Mock()
+        try:
+            with Gateway(mock.url, workers=1,
+                         passthrough=("DELETE /v1/models", "PATCH /v1/models", "POST /v1/models")) as gw:
+                for method, body in (("DELETE", ""), ("PATCH", '{"a":1}'), ("POST", "")):
+                    c = gw.conn()
+                    c.request(method, "/v1/models", body=body)
+                    r = c.getresponse()
+                    self.assertEqual(r.status, 200)
+                    r.read()
+                    c.close()
+                    stats = mock.stats()
+                    self.assertEqual((stats["last_method"], stats["last_body"]), (method, len(body)))
+        finally:
+            mock.stop()
+
     def test_native_client_refuses_an_https_provider_at_start(self):
         p = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:%d" % free_port(),
                             "--upstream", "https://127.0.0.1:9/v1"],

@@ -239,6 +239,7 @@ struct fixture {
     struct server s;
     struct curl_slist *headers;
     char url[128];
+    const char *method; /* NULL: POST with a body, GET without */
 };
 
 static struct fixture *fixture_new(const struct step *steps, size_t n)
@@ -279,8 +280,8 @@ static void start_call(struct fixture *f, struct got *g, const char *url, const 
     memset(g, 0, sizeof *g);
     g->base = f->base;
     g->resume = evtimer_new(f->base, on_resume, g);
-    g->call = gw_h1_start(f->h, url ? url : f->url, f->headers, body, body ? strlen(body) : 0,
-                          1000, timeout_ms, &ops, g);
+    g->call = gw_h1_start(f->h, f->method ? f->method : body ? "POST" : "GET", url ? url : f->url,
+                          f->headers, body, body ? strlen(body) : 0, 1000, timeout_ms, &ops, g);
     assert_non_null(g->call);
     assert_false(g->done); /* never a callback before start returns */
 }
@@ -352,6 +353,17 @@ static void sends_the_request_and_reuses_the_connection(void **state)
     assert_int_equal(g.result, CURLE_OK);
     assert_non_null(strstr(f->s.request, "GET /v1/models?limit=2 HTTP/1.1\r\n"));
     assert_null(strstr(f->s.request, "Content-Length"));
+    got_free(&g);
+    /* Other methods go by name, an empty body with its length. */
+    static const struct step del[] = {{REPLY, OK_JSON}};
+    f->s.steps = del;
+    f->s.requests = 0;
+    f->method = "DELETE";
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/files/file-1", f->s.port);
+    run_call(f, &g, url, "", 0);
+    assert_int_equal(g.result, CURLE_OK);
+    assert_non_null(strstr(f->s.request, "DELETE /v1/files/file-1 HTTP/1.1\r\n"));
+    assert_non_null(strstr(f->s.request, "\r\nContent-Length: 0\r\n\r\n"));
     got_free(&g);
     fixture_free(f);
 }
@@ -709,7 +721,7 @@ static void refuses_header_injection(void **state)
     struct gw_h1 *h = gw_h1_new(base);
     struct curl_slist *bad = curl_slist_append(NULL, "X-A: 1\r\nX-Injected: 2");
     struct got g = {0};
-    assert_null(gw_h1_start(h, "http://127.0.0.1:9/v1", bad, "{}", 2, 1000, 0, &ops, &g));
+    assert_null(gw_h1_start(h, "POST", "http://127.0.0.1:9/v1", bad, "{}", 2, 1000, 0, &ops, &g));
     assert_int_equal(gw_h1_connections(h), 0);
     curl_slist_free_all(bad);
     gw_h1_free(h);

@@ -32,12 +32,13 @@ struct gw_gated {
 };
 
 /* Prompt texts known to have no finding under these rules, shared by every scanner of
- * the ruleset (see scan.c): slots of two keyed 64-bit hashes, read and written with
- * relaxed atomics. The one mutable part of a ruleset, and safe without a lock. */
+ * the ruleset (see scan.c): slots of the two halves of a keyed 128-bit hash, read and
+ * written with relaxed atomics. The one mutable part of a ruleset, and safe without a
+ * lock. */
 struct gw_memo {
     _Atomic uint64_t (*slot)[2]; /* NULL: no memo */
     size_t mask;
-    uint8_t key[2][16];
+    uint8_t key[16];
 };
 
 struct gw_ruleset {

@@ -213,9 +213,9 @@ static int on_block_match(unsigned id, unsigned long long from, unsigned long lo
  * A chat client sends the whole conversation with every turn, so without a memo the
  * screening cost of a request grows with the conversation: every earlier message is
  * scanned again at every turn. Prompt texts that had no finding are remembered in the
- * ruleset (so a reload starts afresh), shared by the workers, by two 64-bit SipHash-2-4
- * values under random keys: a text can only be taken for another by a 128-bit
- * collision, which nobody without the keys can aim for. A slot's two words are written
+ * ruleset (so a reload starts afresh), shared by the workers, by their 128-bit
+ * SipHash-2-4 under a random key: a text can only be taken for another by a 128-bit
+ * collision, which nobody without the key can aim for. A slot's two words are written
  * and read one at a time without a lock; a reader that meets a half-written slot sees
  * one word of each of two texts, and both match its own only if both texts are its own,
  * so a torn slot can cause a miss, never a wrong answer. Texts with findings are always
@@ -252,8 +252,10 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
     uint64_t h1 = 0, h2 = 0;
     _Atomic uint64_t *slot = NULL;
     if (memo->slot && dir == GW_DIR_PROMPT && len >= GW_MEMO_MIN_LEN) {
-        h1 = gw_siphash(memo->key[0], text, len);
-        h2 = gw_siphash(memo->key[1], text, len) | 1; /* never 0, the empty slot's */
+        uint64_t h[2];
+        gw_siphash128(memo->key, text, len, h); /* one pass for both halves */
+        h1 = h[0];
+        h2 = h[1] | 1; /* never 0, the empty slot's */
         slot = memo->slot[h1 & memo->mask];
         if (atomic_load_explicit(&slot[0], memory_order_relaxed) == h1 &&
             atomic_load_explicit(&slot[1], memory_order_relaxed) == h2) {

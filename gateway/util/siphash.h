@@ -8,5 +8,8 @@
 #include <stdint.h>
 
 uint64_t gw_siphash(const uint8_t key[16], const void *data, size_t len);
+/* SipHash-2-4 with its 128-bit output (the reference's vectors_sip128: out[0] holds the
+ * first eight bytes, little-endian), for one pass where two 64-bit hashes would take two. */
+void gw_siphash128(const uint8_t key[16], const void *data, size_t len, uint64_t out[2]);
 
 #endif

@@ -4,6 +4,9 @@
 -- WRK_STREAM=1 asks for a streamed reply. WRK_TURNS=N puts N earlier turns of the
 -- conversation (a user message and the assistant's answer each) before the new message,
 -- as chat clients send them with every request; they are the same in every request.
+-- The message ends with a word of praise, which the cx pack flags, so every request has one
+-- finding to record; WRK_CLEAN=1 ends it with a neutral sentence of the same length instead,
+-- so that no request has any (what recording costs when nothing is found).
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local text = "Hi, I ordered the Summit 3-in-1 waterproof jacket in size M last Tuesday and " ..
@@ -12,7 +15,9 @@ local text = "Hi, I ordered the Summit 3-in-1 waterproof jacket in size M last T
   "and if it hasn't, whether you can upgrade the delivery to express at no extra cost? " ..
   "If it can't arrive in time I'd rather cancel and buy the same jacket in store, so " ..
   "please also tell me how returns work for online orders picked up in a shop. My order " ..
-  "number is AO-%05d-UK. Thanks a lot for your help, the last jacket I bought was great."
+  "number is AO-%05d-UK. " ..
+  (os.getenv("WRK_CLEAN") == "1" and "I will keep an eye on my inbox for your answer over the weekend."
+                                  or "Thanks a lot for your help, the last jacket I bought was great.")
 local earlier = {
   "I'm planning a week of hut-to-hut hiking in the Alps in late September and I'm not sure " ..
   "which of your rain shells would suit me best. I run warm, carry a 30 litre pack and " ..

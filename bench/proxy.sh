@@ -4,22 +4,24 @@
 # (keep-alive upstream), and through the gateway (default packs, both directions), with
 # the same worker count, alternating rounds so the three see the same machine noise.
 # Writes bench/out/proxy.tsv and prints a table with ratios. Usage:
-#   bench/proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-r ROUNDS] [-s] [-R] [-C] [-t TURNS]
+#   bench/proxy.sh [-w WORKERS] [-c CONNECTIONS] [-d SECONDS] [-r ROUNDS] [-s] [-R] [-n] [-C] [-t TURNS]
 #   -s: streamed replies (SSE) instead of plain ones
 #   -t: TURNS earlier turns of the conversation in every request (bench/chat.lua), and a
 #       "gateway-nocache" row: a second gateway without the screen cache
 #   -R: also a second gateway that records (incident log, KPI store, admin listener), to
 #       measure what recording costs; it replaces nothing, it adds a "gateway+rec" row
+#   -n: no finding in any request (bench/chat.lua WRK_CLEAN=1: no word of praise), to see
+#       what recording costs when nothing is found (with -R)
 #   -C: also a gateway that calls the provider through libcurl instead of its native
 #       HTTP/1.1 client (GUARDRAIL_HTTP_CLIENT=curl): a "gateway-curl" row
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-workers=1 conns=32 secs=8 rounds=3 stream=0 rec=0 turns=0 curl=0
-while getopts "w:c:d:r:sRCt:" o; do
+workers=1 conns=32 secs=8 rounds=3 stream=0 rec=0 turns=0 curl=0 clean=0
+while getopts "w:c:d:r:sRnCt:" o; do
     case $o in
     w) workers=$OPTARG ;; c) conns=$OPTARG ;; d) secs=$OPTARG ;; r) rounds=$OPTARG ;;
-    s) stream=1 ;; R) rec=1 ;; C) curl=1 ;; t) turns=$OPTARG ;; *) exit 2 ;;
+    s) stream=1 ;; R) rec=1 ;; n) clean=1 ;; C) curl=1 ;; t) turns=$OPTARG ;; *) exit 2 ;;
     esac
 done
 for cmd in wrk nginx; do
@@ -124,6 +126,7 @@ mkdir -p bench/out
 out=bench/out/proxy${stream:+-stream}-w$workers-c$conns.tsv
 [ "$stream" = 1 ] || out=bench/out/proxy-w$workers-c$conns.tsv
 [ "$turns" = 0 ] || out=${out%.tsv}-t$turns.tsv
+[ "$clean" = 0 ] || out=${out%.tsv}-clean.tsv
 echo -e "target\tround\trps\tp50_ms\tp99_ms\tp999_ms\tcpu_us_per_req" > "$out"
 ms() { # wrk latency like 1.23ms / 456.00us / 1.02s -> ms
     awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
@@ -133,7 +136,7 @@ run() { # name url pid-for-cpu
     local name=$1 url=$2 pid=${3:-}
     local t0=0; [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
     local res
-    res=$(WRK_STREAM=$stream WRK_TURNS=$turns wrk -t1 -c"$conns" -d"${secs}s" --latency -s bench/chat.lua "$url/v1/chat/completions")
+    res=$(WRK_STREAM=$stream WRK_TURNS=$turns WRK_CLEAN=$clean wrk -t1 -c"$conns" -d"${secs}s" --latency -s bench/chat.lua "$url/v1/chat/completions")
     local rps p50 p99 p999 reqs cpu=""
     rps=$(echo "$res" | awk '/Requests\/sec/ {print $2}')
     reqs=$(echo "$res" | awk '/requests in/ {print $1}')
@@ -160,16 +163,17 @@ if [ "$rec" = 1 ]; then
     # The recording gateway really recorded: its store has the requests it served.
     curl -s "http://127.0.0.1:$P_ADMIN/api/kpis" | python3 -c 'import json,sys; print("gateway+rec recorded %d requests in its KPI store" % json.load(sys.stdin)["current"]["requests"])'
 fi
-python3 - "$out" "$workers" "$conns" "$stream" "$turns" <<'PY'
+python3 - "$out" "$workers" "$conns" "$stream" "$turns" "$clean" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 by = {}
 for r in rows:
     by.setdefault(r["target"], []).append(r)
 med = lambda t, k: statistics.median(float(r[k]) for r in by[t] if r[k])
-print("\n%s replies, %s worker(s), %s connections, %s, median of %d rounds (alternating)\n" % (
+print("\n%s replies, %s worker(s), %s connections, %s, %s, median of %d rounds (alternating)\n" % (
     "streamed" if sys.argv[4] == "1" else "plain", sys.argv[2], sys.argv[3],
     "%s earlier turns in every request" % sys.argv[5] if sys.argv[5] != "0" else "one new message",
+    "no finding in any request" if sys.argv[6] == "1" else "one CX finding in every request",
     len(by["direct"])))
 print("| target | req/s | p50 ms | p99 ms | p99.9 ms | CPU us/req | req/s vs nginx |")
 print("|---|---:|---:|---:|---:|---:|---:|")

@@ -29,8 +29,10 @@ doc += ["## Results of this run", "",
         "the reply (`gateway`), each with the same worker count. CPU per request is the proxy's own",
         "process CPU (user + system) divided by requests. `gateway+rec` is a second gateway that also",
         "writes the incident log and the KPI store. Every request's new message is different (its order",
-        "number counts up). With `-t N`, every request also carries N earlier turns of the conversation,",
-        "the same each time, and `gateway-nocache` is a second gateway without the screen cache.",
+        "number counts up) and ends with a word of praise that the cx pack flags, so every request has",
+        "one finding to record; with `-n` it ends with a neutral sentence instead and none has any.",
+        "With `-t N`, every request also carries N earlier turns of the conversation, the same each",
+        "time, and `gateway-nocache` is a second gateway without the screen cache.",
         "`gateway-curl` (`-C`) is a second gateway calling the provider through libcurl instead of its",
         "native HTTP/1.1 client (`GUARDRAIL_HTTP_CLIENT=curl`, what an https:// provider gets).", "",
         open(os.path.join(out, "proxy.md")).read().rstrip(), "", "![requests per second](perf-proxy.svg)", "",
@@ -43,7 +45,7 @@ rows = []
 for block in open(os.path.join(out, "proxy.md")).read().split("#### ")[1:]:
     head = block.splitlines()[0]
     m = re.search(r"-w (\d+) -c (\d+)", head)
-    if not m or m.group(2) != "32" or "-s" in head or "-t" in head:
+    if not m or m.group(2) != "32" or "-s" in head or "-t" in head or "-n" in head:
         continue
     for line in block.splitlines():
         f = [x.strip() for x in line.split("|")]

@@ -34,6 +34,11 @@ flags="-w 1 -c 32 -d $secs -r $rounds -t 6"
 log "proxy: bench/proxy.sh $flags"
 { echo "#### \`bench/proxy.sh $flags\`"; bench/proxy.sh $flags 2>/dev/null; echo; } >> "$out/proxy.md"
 
+# What recording costs when no request has a finding (the runs above have one in each).
+flags="-w 1 -c 32 -d $secs -r $rounds -R -n"
+log "proxy: bench/proxy.sh $flags"
+{ echo "#### \`bench/proxy.sh $flags\`"; bench/proxy.sh $flags 2>/dev/null; echo; } >> "$out/proxy.md"
+
 log "time to first byte (bench/ttfb.py)"
 python3 bench/ttfb.py -n "${TTFB_N:-100}" > "$out/ttfb.md"
 log "memory (bench/memory.py)"

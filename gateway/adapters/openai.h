@@ -39,6 +39,32 @@ cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *
 /* Replaces the text of a string node. Returns 0 or -1. */
 int gw_openai_set_text(cJSON *node, const char *text);
 
+/* Where the fields the proxy reads are in a streamed chat.completion.chunk of the common
+ * shape: one choice, whose delta has text (or nothing) and no tool calls. Offsets are into
+ * the event's data. */
+struct gw_chunk_view {
+    const char *id; /* the chunk's id as written (it has no escapes), or NULL */
+    size_t id_len;
+    int index;          /* of the choice (0 when absent) */
+    bool finishing;     /* finish_reason is a string */
+    bool other;         /* the delta has a non-null member besides content (role, refusal) */
+    size_t delta_open;  /* just after the delta's '{' */
+    bool delta_empty;   /* the delta has no member */
+    bool has_content;   /* the delta has "content", a string or null */
+    bool content_is_string;
+    size_t value_start, value_end; /* content's value, quotes included */
+    const char *text;              /* inside the quotes */
+    size_t text_len;
+    bool text_escaped; /* the text has one-letter escapes (\n, \"); never \u */
+};
+
+/* Fills v and returns true when data is one JSON object of that shape; false for anything
+ * else (tool calls, usage, several choices, \u escapes, duplicate keys, bad JSON), which
+ * the caller parses in full. Builds nothing and allocates nothing. */
+bool gw_openai_chunk_view(const char *data, size_t len, struct gw_chunk_view *v);
+/* The text of a viewed chunk, unescaped, into out (reset first). Returns 0 or -1. */
+int gw_openai_chunk_text(const struct gw_chunk_view *v, struct gw_buf *out);
+
 /* A chat.completion whose only choice says message, with finish_reason content_filter. */
 void gw_openai_refusal(struct gw_buf *out, const char *id, const char *model,
                        const char *message);

@@ -14,6 +14,7 @@
 #include "adapters/sse.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "util/json.h"
 #include "util/json_arena.h"
 #include "util/log.h"
 
@@ -542,6 +543,81 @@ static int screen_tool_args(struct gw_req *r, int idx, cJSON *delta, bool finish
     return 0;
 }
 
+/* The common event (one choice, a text delta) can skip the tree when no tool-call stream
+ * of its choice is open (finishing would release one) and its index is in range. */
+static bool fast_path_fits(const struct gw_req *r, const struct gw_chunk_view *v)
+{
+    if (v->index < 0 || v->index >= GW_MAX_CHOICES)
+        return false;
+    for (int t = 0; v->finishing && t < GW_MAX_TOOLS; t++)
+        if (r->streams[slot_of(v->index, t)])
+            return false;
+    return true;
+}
+
+/* One event of the common shape, screened as sse_event would, written as the provider's
+ * own bytes with the screened text spliced in place of its text (no re-serialisation). */
+static int chunk_event(struct gw_req *r, const char *data, size_t len,
+                       const struct gw_chunk_view *v)
+{
+    struct gw_buf *tmp = &r->w->tmp, *text = &r->w->scratch;
+    if (!r->up_id[0] && v->id)
+        snprintf(r->up_id, sizeof r->up_id, "%.*s", (int)v->id_len, v->id);
+    if (!cfg_of(r)->screen_replies) {
+        client_write(r, "data: ", 6);
+        client_write(r, data, len);
+        client_write(r, "\n\n", 2);
+        return 0;
+    }
+    int slot = slot_of(v->index, -1), rc = 0;
+    gw_buf_reset(tmp);
+    if (v->content_is_string) {
+        if (gw_openai_chunk_text(v, text) != 0)
+            rc = -1;
+        else
+            rc = stream_step(r, slot, text->data ? text->data : "", text->len, tmp);
+    }
+    if (rc == 0 && v->finishing && r->streams[slot])
+        rc = stream_step(r, slot, NULL, 0, tmp);
+    if (rc != 0) {
+        if (rc == 1)
+            stream_block(r, slot);
+        else
+            stream_error(r, "Screening the reply failed; the gateway fails closed.",
+                         "guardrail_error");
+        return -1;
+    }
+    if (!v->other && tmp->len == 0 && !v->finishing)
+        return 0; /* all of it held back: nothing to send yet */
+    client_write(r, "data: ", 6);
+    bool unchanged = v->content_is_string && tmp->len == text->len &&
+                     (tmp->len == 0 || memcmp(tmp->data, text->data, tmp->len) == 0);
+    if ((!v->content_is_string && tmp->len == 0) || unchanged) {
+        client_write(r, data, len);
+    } else {
+        gw_buf_reset(text);
+        if (gw_json_quote(text, tmp->data ? tmp->data : "", tmp->len) != 0) {
+            stream_error(r, "Screening the reply failed; the gateway fails closed.",
+                         "guardrail_error");
+            return -1;
+        }
+        if (v->has_content) { /* replace the value */
+            client_write(r, data, v->value_start);
+            client_write(r, text->data, text->len);
+            client_write(r, data + v->value_end, len - v->value_end);
+        } else { /* add the member */
+            client_write(r, data, v->delta_open);
+            client_write(r, "\"content\":", 10);
+            client_write(r, text->data, text->len);
+            if (!v->delta_empty)
+                client_write(r, ",", 1);
+            client_write(r, data + v->delta_open, len - v->delta_open);
+        }
+    }
+    client_write(r, "\n\n", 2);
+    return 0;
+}
+
 static int sse_event(struct gw_req *r, const char *data, size_t len)
 {
     struct gw_buf *tmp = &r->w->tmp;
@@ -575,6 +651,9 @@ static int sse_event(struct gw_req *r, const char *data, size_t len)
         r->saw_done = true;
         return 0;
     }
+    struct gw_chunk_view v;
+    if (gw_openai_chunk_view(data, len, &v) && fast_path_fits(r, &v))
+        return chunk_event(r, data, len, &v);
     cJSON *ev = cJSON_ParseWithLength(data, len);
     if (!ev) {
         stream_error(r, "The provider sent a stream event that is not JSON.", "provider_error");

@@ -487,6 +487,7 @@ void gw_server_free(struct gw_server *srv)
         gw_ruleset_unref(w->next_rs);
         gw_findings_free(&w->findings);
         gw_buf_free(&w->tmp);
+        gw_buf_free(&w->scratch);
         free(w->metrics);
         if (w->base)
             event_base_free(w->base);

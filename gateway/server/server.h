@@ -45,6 +45,7 @@ struct gw_worker {
     struct gw_metrics *metrics;  /* written by this worker only */
     struct gw_findings findings; /* reused per scan */
     struct gw_buf tmp;           /* reused per scan */
+    struct gw_buf scratch;       /* reused per stream event */
     /* set by other threads, read when wake fires */
     pthread_mutex_t mu;
     struct gw_ruleset *next_rs;

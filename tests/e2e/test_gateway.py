@@ -135,6 +135,24 @@ class StreamScreening(unittest.TestCase):
                     self.assertNotIn("1111", delta, (chunk, pad))
                 self.assertNotIn(digits[:4] + " ", data.decode())
 
+    def test_streamed_text_with_escapes_keeps_every_character_and_the_event_fields(self):
+        # Most events are spliced into the provider's own bytes; ones with a \\u escape (the
+        # control character) take the general path. Both must give the same text.
+        reply = 'He said "hi"\tthen \\ left.\nMail ' + EMAIL + ' \x01 or / call.'
+        for chunk in (1, 2, 5, 11):
+            r, data = GW.chat("hi", stream=True, mock={"reply": reply, "chunk": chunk})
+            events = sse_events(data)
+            self.assertEqual(events[-1], "[DONE]")
+            text, finish = stream_text(events)
+            self.assertEqual(text, reply.replace(EMAIL, "[EMAIL]"), chunk)
+            self.assertEqual(finish, "stop")
+            for e in events[:-1]:
+                obj = json.loads(e)
+                self.assertEqual(obj["object"], "chat.completion.chunk")
+                self.assertEqual(obj["model"], "mock-1")
+                self.assertEqual(len(obj["choices"]), 1)
+            self.assertNotIn(EMAIL.split("@")[0], data.decode())
+
     def test_streamed_tool_call_arguments_are_redacted_across_chunks(self):
         args = json.dumps({"customer_email": EMAIL, "note": "call back tomorrow"})
         for chunk in (3, 8):

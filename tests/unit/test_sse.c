@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/openai.h"
 #include "adapters/sse.h"
 
 /* Collects each event's data, joined with '|'. */
@@ -90,6 +91,182 @@ static void a_callback_can_stop_the_parse(void **state)
     gw_sse_free(&p);
 }
 
+/* ---- gw_openai_chunk_view: a streamed chunk read without a tree ---- */
+
+static const char *const chunk_events[] = {
+    "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi \\\"you\\\"\\n\\\\ / \\t\"},"
+    "\"logprobs\":null,\"finish_reason\":null}]}",
+    "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+    "\"finish_reason\":null}],\"usage\":null}",
+    " { \"choices\" : [ { \"delta\" : { } , \"index\" : 2 , \"finish_reason\" : \"stop\" } ] ,"
+    " \"system_fingerprint\" : \"fp\" } \r\n",
+    "{\"choices\":[{\"index\":1,\"delta\":{\"content\":null,\"refusal\":null}}],"
+    "\"x\":[1,-2.5e3,true,false,null,{\"a\":[{}]}]}",
+};
+
+static void a_text_chunk_is_viewed_where_its_fields_are(void **state)
+{
+    (void)state;
+    struct gw_chunk_view v;
+    struct gw_buf text = {0};
+    const char *e = chunk_events[0];
+    assert_true(gw_openai_chunk_view(e, strlen(e), &v));
+    assert_int_equal(v.id_len, 2);
+    assert_memory_equal(v.id, "c1", 2);
+    assert_int_equal(v.index, 0);
+    assert_true(v.has_content && v.content_is_string && v.text_escaped);
+    assert_false(v.finishing || v.other || v.delta_empty);
+    const char *raw = "\"Hi \\\"you\\\"\\n\\\\ / \\t\"";
+    assert_int_equal(v.value_end - v.value_start, strlen(raw));
+    assert_memory_equal(e + v.value_start, raw, strlen(raw));
+    assert_int_equal(gw_openai_chunk_text(&v, &text), 0);
+    assert_int_equal(text.len, 14);
+    assert_memory_equal(text.data, "Hi \"you\"\n\\ / \t", 14);
+
+    e = chunk_events[1]; /* the role chunk */
+    assert_true(gw_openai_chunk_view(e, strlen(e), &v));
+    assert_true(v.other && v.content_is_string && !v.text_escaped);
+    assert_int_equal(v.text_len, 0);
+
+    e = chunk_events[2]; /* empty delta, finishing, spaces everywhere */
+    assert_true(gw_openai_chunk_view(e, strlen(e), &v));
+    assert_true(v.finishing && v.delta_empty && !v.has_content && !v.other);
+    assert_int_equal(v.index, 2);
+    assert_null(v.id);
+    assert_memory_equal(e + v.delta_open, " } ,", 4);
+
+    e = chunk_events[3]; /* null content, a null member, nested values elsewhere */
+    assert_true(gw_openai_chunk_view(e, strlen(e), &v));
+    assert_true(v.has_content && !v.content_is_string && !v.other);
+    assert_memory_equal(e + v.value_start, "null", v.value_end - v.value_start);
+    gw_buf_free(&text);
+}
+
+static void shapes_for_the_general_path_are_refused(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        /* tool calls, token counts, not one choice */
+        "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}",
+        "{\"choices\":[{\"delta\":{\"function_call\":{\"arguments\":\"x\"}}}]}",
+        "{\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":3}}",
+        "{\"choices\":[],\"usage\":null}",
+        "{\"choices\":[{\"delta\":{}},{\"index\":1,\"delta\":{}}]}",
+        "{\"id\":\"x\"}",
+        /* text or keys the view does not decode */
+        "{\"choices\":[{\"delta\":{\"content\":\"caf\\u00e9\"}}]}",
+        "{\"choices\":[{\"delta\":{\"con\\u0074ent\":\"x\"}}]}",
+        "{\"id\":\"a\\\"b\",\"choices\":[{\"delta\":{}}]}",
+        "{\"choices\":[{\"delta\":{\"content\":\"a\",\"content\":\"b\"}}]}",
+        "{\"choices\":[{\"delta\":{}}],\"choices\":[{\"delta\":{}}]}",
+        "{\"choices\":[{\"delta\":{\"content\":1}}]}",
+        "{\"choices\":[{\"delta\":{},\"finish_reason\":1}]}",
+        "{\"choices\":[{\"index\":-1,\"delta\":{}}]}",
+        "{\"choices\":[{\"index\":1.5,\"delta\":{}}]}",
+        "{\"choices\":[{\"index\":01,\"delta\":{}}]}",
+        "{\"choices\":[{\"index\":0}]}",
+        /* not JSON */
+        "{\"choices\":[{\"delta\":{}}]} x",
+        "{\"choices\":[{\"delta\":{}}],}",
+        "{\"choices\":[{\"delta\":{\"content\":\"a\x01\"}}]}",
+        "{\"choices\":[{\"delta\":{\"content\":\"a\\q\"}}]}",
+        "{\"choices\":[{\"delta\":{\"content\":nul}}]}",
+        "{\"choices\":[{\"delta\":{}}],\"x\":01}",
+        "{\"choices\":[{\"delta\":{}}],\"x\":[1,]}",
+        "{\"choices\":[{\"delta\":{}}],\"x\":\"\\u12\"}",
+        "[{\"choices\":[{\"delta\":{}}]}]",
+        "",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        struct gw_chunk_view v;
+        if (gw_openai_chunk_view(refused[i], strlen(refused[i]), &v))
+            fail_msg("accepted: %s", refused[i]);
+    }
+    /* too deep */
+    char deep[400] = "{\"choices\":[{\"delta\":{}}],\"x\":";
+    size_t n = strlen(deep);
+    for (int i = 0; i < 100; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 100; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    struct gw_chunk_view v;
+    assert_false(gw_openai_chunk_view(deep, n, &v));
+}
+
+/* Whatever the view accepts, cJSON reads as valid JSON with the same fields. */
+static bool check_against_cjson(const char *e, size_t len)
+{
+    struct gw_chunk_view v;
+    if (!gw_openai_chunk_view(e, len, &v))
+        return false;
+    cJSON *root = cJSON_ParseWithLength(e, len);
+    if (!root)
+        fail_msg("accepted what cJSON refuses: %.*s", (int)len, e);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    if (v.id)
+        assert_true(cJSON_IsString(id) && strlen(id->valuestring) == v.id_len &&
+                    memcmp(id->valuestring, v.id, v.id_len) == 0);
+    else
+        assert_null(id);
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+    assert_true(!usage || cJSON_IsNull(usage));
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+    assert_int_equal(cJSON_GetArraySize(choices), 1);
+    const cJSON *c = cJSON_GetArrayItem(choices, 0);
+    const cJSON *index = cJSON_GetObjectItemCaseSensitive(c, "index");
+    assert_int_equal(index ? index->valueint : 0, v.index);
+    const cJSON *finish = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
+    assert_int_equal(cJSON_IsString(finish), v.finishing);
+    const cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
+    assert_true(cJSON_IsObject(delta));
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content");
+    assert_int_equal(content != NULL, v.has_content);
+    assert_int_equal(cJSON_IsString(content), v.content_is_string);
+    if (cJSON_IsString(content)) {
+        struct gw_buf text = {0};
+        assert_int_equal(gw_openai_chunk_text(&v, &text), 0);
+        assert_int_equal(strlen(content->valuestring), text.len);
+        assert_memory_equal(content->valuestring, text.data ? text.data : "", text.len);
+        gw_buf_free(&text);
+    }
+    bool other = false;
+    for (const cJSON *k = delta->child; k; k = k->next)
+        if (strcmp(k->string, "content") != 0 && !cJSON_IsNull(k))
+            other = true;
+    assert_int_equal(other, v.other);
+    assert_int_equal(delta->child == NULL, v.delta_empty);
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
+    assert_true(!calls || cJSON_IsNull(calls));
+    cJSON_Delete(root);
+    return true;
+}
+
+static void whatever_it_accepts_cjson_reads_the_same(void **state)
+{
+    (void)state;
+    static const char repl[] = "\"\\{}[],:0-a n\x01.e";
+    char buf[512];
+    size_t accepted = 0, tried = 0;
+    for (size_t i = 0; i < sizeof chunk_events / sizeof *chunk_events; i++) {
+        const char *e = chunk_events[i];
+        size_t len = strlen(e);
+        assert_true(len < sizeof buf);
+        for (size_t cut = 0; cut <= len; cut++)
+            accepted += check_against_cjson(e, cut); /* every prefix */
+        for (size_t at = 0; at < len; at++)
+            for (size_t k = 0; k < sizeof repl - 1; k++) { /* every byte, replaced */
+                memcpy(buf, e, len);
+                buf[at] = repl[k];
+                accepted += check_against_cjson(buf, len);
+                tried++;
+            }
+    }
+    /* the mutations inside strings and spaces keep many events valid */
+    assert_true(accepted > tried / 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +275,9 @@ int main(void)
         cmocka_unit_test(an_unterminated_event_is_not_delivered),
         cmocka_unit_test(a_line_that_never_ends_fails_instead_of_growing),
         cmocka_unit_test(a_callback_can_stop_the_parse),
+        cmocka_unit_test(a_text_chunk_is_viewed_where_its_fields_are),
+        cmocka_unit_test(shapes_for_the_general_path_are_refused),
+        cmocka_unit_test(whatever_it_accepts_cjson_reads_the_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,11 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
         snprintf(err, errlen, "The request body is not valid JSON: expected a JSON object.");
         return -1;
     }
+    if (gw_openai_duplicate_keys(r->root)) {
+        snprintf(err, errlen, "The request body has an object with the same key twice; it is "
+                              "refused because readers disagree on which one counts.");
+        return -1;
+    }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->root, "model");
     if (model && !cJSON_IsString(model)) {
         *param = "model";
@@ -123,7 +128,7 @@ void gw_openai_request_free(struct gw_chat_request *r)
 cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *texts)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root || !cJSON_IsObject(root)) {
+    if (!root || !cJSON_IsObject(root) || gw_openai_duplicate_keys(root)) {
         cJSON_Delete(root);
         return NULL;
     }
@@ -134,6 +139,9 @@ cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *
         cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
         if (cJSON_IsString(content))
             refs_push(texts, content);
+        cJSON *refusal = cJSON_GetObjectItemCaseSensitive(msg, "refusal");
+        if (cJSON_IsString(refusal))
+            refs_push(texts, refusal);
         cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"), *call;
         cJSON_ArrayForEach(call, calls)
         {
@@ -144,6 +152,50 @@ cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *
         }
     }
     return root;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* Whether the members of object o have a key twice: pairwise for a few, sorted for many
+ * (a hostile body with thousands of keys stays O(n log n)). */
+static bool object_has_duplicate(const cJSON *o)
+{
+    size_t n = 0;
+    for (const cJSON *k = o->child; k; k = k->next)
+        n++;
+    if (n <= 16) {
+        for (const cJSON *a = o->child; a; a = a->next)
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (strcmp(a->string, b->string) == 0)
+                    return true;
+        return false;
+    }
+    const cJSON **v = malloc(n * sizeof *v);
+    if (!v)
+        return true; /* cannot tell: refuse */
+    n = 0;
+    for (const cJSON *k = o->child; k; k = k->next)
+        v[n++] = k;
+    qsort(v, n, sizeof *v, key_cmp);
+    bool dup = false;
+    for (size_t i = 1; i < n && !dup; i++)
+        dup = strcmp(v[i - 1]->string, v[i]->string) == 0;
+    free(v);
+    return dup;
+}
+
+bool gw_openai_duplicate_keys(const cJSON *node)
+{
+    for (; node; node = node->next) {
+        if (cJSON_IsObject(node) && object_has_duplicate(node))
+            return true;
+        if ((cJSON_IsObject(node) || cJSON_IsArray(node)) && gw_openai_duplicate_keys(node->child))
+            return true;
+    }
+    return false;
 }
 
 int gw_openai_set_text(cJSON *node, const char *text)
@@ -157,7 +209,7 @@ int gw_openai_set_text(cJSON *node, const char *text)
     if (!(node->type & cJSON_IsReference))
         cJSON_free(node->valuestring);
     node->valuestring = copy;
-    node->type &= ~cJSON_IsReference;
+    node->type = cJSON_String | (node->type & cJSON_StringIsConst); /* a null becomes a string */
     return 0;
 }
 

@@ -32,9 +32,15 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
 void gw_openai_request_free(struct gw_chat_request *r);
 
 /* Collects the texts of a (non-streamed) chat.completion reply: each choice's message
- * content and tool-call arguments. Returns the parsed root, or NULL if body is not a
- * JSON object (the caller then treats the reply as unscreenable). */
+ * content, refusal and tool-call arguments. Returns the parsed root, or NULL if body is
+ * not a JSON object or has a duplicate key (the caller then treats the reply as
+ * unscreenable). */
 cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *texts);
+
+/* Whether some object in the tree has the same key twice. cJSON reads the first, most
+ * clients (Python's json, JavaScript's JSON.parse) read the last: a document with both
+ * could have one text screened and another one read. */
+bool gw_openai_duplicate_keys(const cJSON *node);
 
 /* Replaces the text of a string node. Returns 0 or -1. */
 int gw_openai_set_text(cJSON *node, const char *text);

@@ -17,9 +17,12 @@ struct rd {
     const char *base, *p, *end;
 };
 
+/* Spaces and tabs only: an event whose data spans lines (or holds a lone CR) is valid JSON,
+ * but written back as it came it would break the client's SSE framing; the general path
+ * prints it on one line. */
 static void ws(struct rd *r)
 {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t'))
         r->p++;
 }
 
@@ -199,7 +202,7 @@ static int next_key(struct rd *r, bool *first, const char **k, size_t *n)
     if (!str(r, k, n, &esc) || esc != 0 || !eat(r, ':'))
         return -1;
     ws(r);
-    return 1;
+    return r->p < r->end ? 1 : -1; /* a value follows: callers may look at *r->p */
 }
 
 static bool delta(struct rd *r, struct gw_chunk_view *v)

@@ -659,6 +659,12 @@ static int sse_event(struct gw_req *r, const char *data, size_t len)
         stream_error(r, "The provider sent a stream event that is not JSON.", "provider_error");
         return -1;
     }
+    if (gw_openai_duplicate_keys(ev)) {
+        cJSON_Delete(ev);
+        stream_error(r, "The provider sent a stream event with a key twice; it cannot be screened.",
+                     "provider_error");
+        return -1;
+    }
     take_usage(r, ev);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
     if (!r->up_id[0] && cJSON_IsString(id))
@@ -699,10 +705,13 @@ static int sse_event(struct gw_req *r, const char *data, size_t len)
             break;
         }
         if (cJSON_IsString(content) || tmp->len > 0) {
-            if (content)
-                gw_openai_set_text(content, tmp->data ? tmp->data : "");
+            const char *text = tmp->data ? tmp->data : "";
+            if (cJSON_IsString(content) || cJSON_IsNull(content))
+                gw_openai_set_text(content, text); /* a null content becomes the text */
+            else if (content)
+                cJSON_ReplaceItemInObjectCaseSensitive(delta, "content", cJSON_CreateString(text));
             else if (delta)
-                cJSON_AddStringToObject(delta, "content", tmp->data ? tmp->data : "");
+                cJSON_AddStringToObject(delta, "content", text);
         }
         if (tmp->len > 0 || finishing)
             emit = true;
@@ -776,7 +785,9 @@ static void plain_reply(struct gw_req *r)
             reply_and_finish(r, (int)r->status, r->content_type, r->reply.data, r->reply.len,
                              r->prompt_verdict);
         else
-            error_and_finish(r, 502, "The provider's reply is not JSON; it cannot be screened.",
+            error_and_finish(r, 502,
+                             "The provider's reply is not JSON (or has a key twice); it cannot "
+                             "be screened.",
                              "provider_error");
         return;
     }

@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BINARY = os.environ.get("GUARDRAIL_BIN", os.path.join(HERE, "..", "..", "build", "guardrail"))
@@ -72,6 +74,45 @@ class Mock(Proc):
         s = json.loads(c.getresponse().read())
         c.close()
         return s
+
+
+class ScriptedProvider:
+    """A provider that answers every chat call with the bytes set in .reply: for replies
+    the mock cannot make (a key twice, an event over several lines, a null content)."""
+
+    def __init__(self):
+        self.reply = (200, "application/json", b"{}")
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status, ctype, body = owner.reply
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/v1" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def events(self, *events):
+        """Answers with a stream of these events (dicts, or strings sent as they are)."""
+        body = "".join("data: %s\n\n" % (e if isinstance(e, str) else json.dumps(e))
+                       for e in events + ("[DONE]",))
+        self.reply = (200, "text/event-stream", body.encode())
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Gateway(Proc):

@@ -100,7 +100,7 @@ static const char *const chunk_events[] = {
     "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
     "\"finish_reason\":null}],\"usage\":null}",
     " { \"choices\" : [ { \"delta\" : { } , \"index\" : 2 , \"finish_reason\" : \"stop\" } ] ,"
-    " \"system_fingerprint\" : \"fp\" } \r\n",
+    " \"system_fingerprint\" : \"fp\" } \t ",
     "{\"choices\":[{\"index\":1,\"delta\":{\"content\":null,\"refusal\":null}}],"
     "\"x\":[1,-2.5e3,true,false,null,{\"a\":[{}]}]}",
 };
@@ -143,6 +143,8 @@ static void a_text_chunk_is_viewed_where_its_fields_are(void **state)
     gw_buf_free(&text);
 }
 
+static bool check_against_cjson(const char *event, size_t len);
+
 static void shapes_for_the_general_path_are_refused(void **state)
 {
     (void)state;
@@ -177,12 +179,17 @@ static void shapes_for_the_general_path_are_refused(void **state)
         "{\"choices\":[{\"delta\":{}}],\"x\":\"\\u12\"}",
         "[{\"choices\":[{\"delta\":{}}]}]",
         "",
+        /* valid JSON, but written back as it came it would break the SSE framing */
+        "{\"choices\":[{\"delta\":{}}],\n\"x\":1}",
+        "{\"choices\":[{\"delta\":{}}],\r\"x\":1}",
+        "{\"choices\":[{\"delta\":{}}]}\n",
+        /* cut right after a key: the reader must not look past the end */
+        "{\"choices\":[{\"delta\":{\"content\":",
+        "{\"choices\":[{\"delta\":{},\"finish_reason\":",
     };
-    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-        struct gw_chunk_view v;
-        if (gw_openai_chunk_view(refused[i], strlen(refused[i]), &v))
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        if (check_against_cjson(refused[i], strlen(refused[i])))
             fail_msg("accepted: %s", refused[i]);
-    }
     /* too deep */
     char deep[400] = "{\"choices\":[{\"delta\":{}}],\"x\":";
     size_t n = strlen(deep);
@@ -196,11 +203,16 @@ static void shapes_for_the_general_path_are_refused(void **state)
 }
 
 /* Whatever the view accepts, cJSON reads as valid JSON with the same fields. */
-static bool check_against_cjson(const char *e, size_t len)
+static bool check_against_cjson(const char *event, size_t len)
 {
     struct gw_chunk_view v;
-    if (!gw_openai_chunk_view(e, len, &v))
+    char *e = malloc(len ? len : 1); /* exactly len bytes: ASan sees any read past them */
+    assert_non_null(e);
+    memcpy(e, event, len);
+    if (!gw_openai_chunk_view(e, len, &v)) {
+        free(e);
         return false;
+    }
     cJSON *root = cJSON_ParseWithLength(e, len);
     if (!root)
         fail_msg("accepted what cJSON refuses: %.*s", (int)len, e);
@@ -240,6 +252,7 @@ static bool check_against_cjson(const char *e, size_t len)
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
     assert_true(!calls || cJSON_IsNull(calls));
     cJSON_Delete(root);
+    free(e);
     return true;
 }
 
@@ -267,6 +280,36 @@ static void whatever_it_accepts_cjson_reads_the_same(void **state)
     assert_true(accepted > tried / 10);
 }
 
+static bool dup(const char *json)
+{
+    cJSON *root = cJSON_Parse(json);
+    assert_non_null(root);
+    bool d = gw_openai_duplicate_keys(root);
+    cJSON_Delete(root);
+    return d;
+}
+
+static void a_key_twice_anywhere_is_found(void **state)
+{
+    (void)state;
+    assert_false(dup("{\"a\":1,\"b\":{\"a\":2},\"c\":[{\"a\":1,\"b\":2},{\"a\":3}]}"));
+    assert_true(dup("{\"a\":1,\"a\":2}"));
+    assert_true(dup("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\",\"content\":\"x\"}]}"));
+    assert_true(dup("[[{\"x\":{\"y\":1,\"y\":1}}]]"));
+    assert_false(dup("{\"a\":1,\"A\":2}")); /* keys are case-sensitive */
+    /* many keys take the sorted path */
+    struct gw_buf b = {0};
+    gw_buf_puts(&b, "{");
+    for (int i = 0; i < 300; i++)
+        gw_buf_printf(&b, "%s\"k%d\":%d", i ? "," : "", i, i);
+    gw_buf_puts(&b, "}");
+    assert_false(dup(b.data));
+    b.len--;
+    gw_buf_puts(&b, ",\"k17\":0}");
+    assert_true(dup(b.data));
+    gw_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +321,7 @@ int main(void)
         cmocka_unit_test(a_text_chunk_is_viewed_where_its_fields_are),
         cmocka_unit_test(shapes_for_the_general_path_are_refused),
         cmocka_unit_test(whatever_it_accepts_cjson_reads_the_same),
+        cmocka_unit_test(a_key_twice_anywhere_is_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -241,9 +241,8 @@ void gw_openai_refusal(struct gw_buf *out, const char *id, const char *model, co
                      "\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":0,\"total_tokens\":0}}");
 }
 
-void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model, int index,
-                           const char *role, const char *text, size_t len,
-                           const char *finish_reason)
+/* An SSE chunk event up to the opening brace of choice index's delta. */
+static void chunk_head(struct gw_buf *out, const char *id, const char *model, int index)
 {
     gw_buf_puts(out, "data: {\"id\":");
     quoted_id(out, id);
@@ -251,6 +250,13 @@ void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model
                   (long long)time(NULL));
     quoted(out, model);
     gw_buf_printf(out, ",\"choices\":[{\"index\":%d,\"delta\":{", index);
+}
+
+void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model, int index,
+                           const char *role, const char *text, size_t len,
+                           const char *finish_reason)
+{
+    chunk_head(out, id, model, index);
     if (role)
         gw_buf_printf(out, "\"role\":\"%s\"%s", role, text ? "," : "");
     if (text) {
@@ -265,16 +271,20 @@ void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model
     gw_buf_puts(out, "}]}\n\n");
 }
 
+void gw_openai_refusal_event(struct gw_buf *out, const char *id, const char *model, int index,
+                             const char *text, size_t len)
+{
+    chunk_head(out, id, model, index);
+    gw_buf_puts(out, "\"refusal\":");
+    gw_json_quote(out, text, len);
+    gw_buf_puts(out, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+}
+
 void gw_openai_tool_args_event(struct gw_buf *out, const char *id, const char *model, int index,
                                int tool, const char *args, size_t len)
 {
-    gw_buf_puts(out, "data: {\"id\":");
-    quoted_id(out, id);
-    gw_buf_printf(out, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
-                  (long long)time(NULL));
-    quoted(out, model);
-    gw_buf_printf(out, ",\"choices\":[{\"index\":%d,\"delta\":{\"tool_calls\":[{\"index\":%d,"
-                       "\"function\":{\"arguments\":", index, tool);
+    chunk_head(out, id, model, index);
+    gw_buf_printf(out, "\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":", tool);
     gw_json_quote(out, args, len);
     gw_buf_puts(out, "}}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
 }

@@ -46,14 +46,14 @@ bool gw_openai_duplicate_keys(const cJSON *node);
 int gw_openai_set_text(cJSON *node, const char *text);
 
 /* Where the fields the proxy reads are in a streamed chat.completion.chunk of the common
- * shape: one choice, whose delta has text (or nothing) and no tool calls. Offsets are into
- * the event's data. */
+ * shape: one choice, whose delta has text (or nothing) and no tool calls or refusal.
+ * Offsets are into the event's data. */
 struct gw_chunk_view {
     const char *id; /* the chunk's id as written (it has no escapes), or NULL */
     size_t id_len;
     int index;          /* of the choice (0 when absent) */
     bool finishing;     /* finish_reason is a string */
-    bool other;         /* the delta has a non-null member besides content (role, refusal) */
+    bool other;         /* the delta has a non-null member besides content (role) */
     size_t delta_open;  /* just after the delta's '{' */
     bool delta_empty;   /* the delta has no member */
     bool has_content;   /* the delta has "content", a string or null */
@@ -65,8 +65,8 @@ struct gw_chunk_view {
 };
 
 /* Fills v and returns true when data is one JSON object of that shape; false for anything
- * else (tool calls, usage, several choices, \u escapes, duplicate keys, bad JSON), which
- * the caller parses in full. Builds nothing and allocates nothing. */
+ * else (tool calls, a refusal, usage, several choices, \u escapes, duplicate keys, bad
+ * JSON, data over several lines), which the caller parses in full. Builds nothing and allocates nothing. */
 bool gw_openai_chunk_view(const char *data, size_t len, struct gw_chunk_view *v);
 /* The text of a viewed chunk, unescaped, into out (reset first). Returns 0 or -1. */
 int gw_openai_chunk_text(const struct gw_chunk_view *v, struct gw_buf *out);
@@ -83,6 +83,9 @@ void gw_openai_refusal_stream(struct gw_buf *out, const char *id, const char *mo
 void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model, int index,
                            const char *role, const char *text, size_t len,
                            const char *finish_reason);
+/* One SSE chunk event carrying more refusal text for choice index. */
+void gw_openai_refusal_event(struct gw_buf *out, const char *id, const char *model, int index,
+                             const char *text, size_t len);
 /* One SSE chunk event carrying more arguments for tool call tool of choice index. */
 void gw_openai_tool_args_event(struct gw_buf *out, const char *id, const char *model, int index,
                                int tool, const char *args, size_t len);

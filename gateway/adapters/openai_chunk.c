@@ -5,8 +5,8 @@
  * streamed reply's cost (cJSON was about a sixth of the gateway's CPU). This reader checks
  * the event is valid JSON of that shape in one pass and records where the fields the
  * proxy needs are, so that it can splice the screened text into the provider's own bytes.
- * Anything else (tool calls, usage, several choices, \u escapes in the text, duplicate
- * keys) makes it answer false, and the caller takes the general path. */
+ * Anything else (tool calls, a refusal, usage, several choices, \u escapes in the text,
+ * duplicate keys) makes it answer false, and the caller takes the general path. */
 #include <string.h>
 
 #include "adapters/openai.h"
@@ -240,8 +240,9 @@ static bool delta(struct rd *r, struct gw_chunk_view *v)
             r->p += 4;
             continue;
         }
-        /* Tool calls are screened on the general path; the rest (role, refusal) passes. */
-        if (key_is(k, n, "tool_calls") || key_is(k, n, "function_call"))
+        /* Tool calls and refusals are screened on the general path; the rest (role) passes. */
+        if (key_is(k, n, "tool_calls") || key_is(k, n, "function_call") ||
+            key_is(k, n, "refusal"))
             return false;
         v->other = true;
         if (!value(r, 2))

@@ -20,12 +20,16 @@
 
 #define GW_MAX_CHOICES 8
 #define GW_MAX_TOOLS 4 /* tool calls per choice whose streamed arguments are screened */
-/* One streaming scanner per choice's content and per tool call's arguments. */
-#define GW_SLOTS (GW_MAX_CHOICES * (1 + GW_MAX_TOOLS))
+/* One streaming scanner per choice's content, its refusal and each tool call's arguments:
+ * the parts of a choice are PER_CHOICE slots, content first, then the refusal. */
+#define PER_CHOICE (2 + GW_MAX_TOOLS)
+#define GW_SLOTS (GW_MAX_CHOICES * PER_CHOICE)
+#define CONTENT (-1) /* the "tool" of slot_of for the content */
+#define REFUSAL (-2) /* and for the refusal */
 
 static int slot_of(int choice, int tool)
 {
-    return choice * (1 + GW_MAX_TOOLS) + (tool < 0 ? 0 : 1 + tool);
+    return choice * PER_CHOICE + (tool == CONTENT ? 0 : tool == REFUSAL ? 1 : 2 + tool);
 }
 #define GW_MAX_REPLY_BYTES (32u << 20)
 
@@ -456,7 +460,7 @@ static void record_stream_findings(struct gw_req *r, int idx)
  * content_filter, then [DONE]. The caller stops the provider transfer. */
 static void stream_block(struct gw_req *r, int slot)
 {
-    int idx = slot / (1 + GW_MAX_TOOLS);
+    int idx = slot / PER_CHOICE;
     const struct gw_findings *f = gw_stream_findings(r->streams[slot]);
     const struct gw_rule *rule = gw_findings_blocking_rule(r->rs, f);
     const char *msg = block_message(r, rule);
@@ -543,14 +547,15 @@ static int screen_tool_args(struct gw_req *r, int idx, cJSON *delta, bool finish
     return 0;
 }
 
-/* The common event (one choice, a text delta) can skip the tree when no tool-call stream
- * of its choice is open (finishing would release one) and its index is in range. */
+/* The common event (one choice, a text delta) can skip the tree when no refusal or
+ * tool-call stream of its choice is open (finishing would release it) and its index is in
+ * range. */
 static bool fast_path_fits(const struct gw_req *r, const struct gw_chunk_view *v)
 {
     if (v->index < 0 || v->index >= GW_MAX_CHOICES)
         return false;
-    for (int t = 0; v->finishing && t < GW_MAX_TOOLS; t++)
-        if (r->streams[slot_of(v->index, t)])
+    for (int t = REFUSAL; v->finishing && t < GW_MAX_TOOLS; t++)
+        if (t != CONTENT && r->streams[slot_of(v->index, t)])
             return false;
     return true;
 }
@@ -569,7 +574,7 @@ static int chunk_event(struct gw_req *r, const char *data, size_t len,
         client_write(r, "\n\n", 2);
         return 0;
     }
-    int slot = slot_of(v->index, -1), rc = 0;
+    int slot = slot_of(v->index, CONTENT), rc = 0;
     gw_buf_reset(tmp);
     if (v->content_is_string) {
         if (gw_openai_chunk_text(v, text) != 0)
@@ -618,6 +623,40 @@ static int chunk_event(struct gw_req *r, const char *data, size_t len,
     return 0;
 }
 
+/* Screens the text of the delta's member name (content or refusal) through stream slot
+ * and puts what the stream releases in its place: a null or absent member gets the text
+ * when there is some. Sets *emit when text was released. Returns 0, 1 (blocked: the block
+ * is sent) or -1. */
+static int screen_text(struct gw_req *r, int slot, cJSON *delta, const char *name,
+                       bool finishing, bool *emit)
+{
+    struct gw_buf *tmp = &r->w->tmp;
+    cJSON *node = cJSON_GetObjectItemCaseSensitive(delta, name);
+    int rc = 0;
+    gw_buf_reset(tmp);
+    if (cJSON_IsString(node))
+        rc = stream_step(r, slot, node->valuestring, strlen(node->valuestring), tmp);
+    if (rc == 0 && finishing && r->streams[slot])
+        rc = stream_step(r, slot, NULL, 0, tmp);
+    if (rc != 0) {
+        if (rc == 1)
+            stream_block(r, slot);
+        return rc;
+    }
+    if (cJSON_IsString(node) || tmp->len > 0) {
+        const char *text = tmp->data ? tmp->data : "";
+        if (cJSON_IsString(node) || cJSON_IsNull(node))
+            gw_openai_set_text(node, text); /* a null member becomes the text */
+        else if (node)
+            cJSON_ReplaceItemInObjectCaseSensitive(delta, name, cJSON_CreateString(text));
+        else if (delta)
+            cJSON_AddStringToObject(delta, name, text);
+    }
+    if (tmp->len > 0)
+        *emit = true;
+    return 0;
+}
+
 static int sse_event(struct gw_req *r, const char *data, size_t len)
 {
     struct gw_buf *tmp = &r->w->tmp;
@@ -636,14 +675,15 @@ static int sse_event(struct gw_req *r, const char *data, size_t len)
                 return -1;
             }
             struct gw_buf ev = {0};
-            int choice = i / (1 + GW_MAX_TOOLS), tool = i % (1 + GW_MAX_TOOLS) - 1;
+            int choice = i / PER_CHOICE, part = i % PER_CHOICE;
             const char *id = r->up_id[0] ? r->up_id : r->id;
-            if (tool < 0)
-                gw_openai_chunk_event(&ev, id, r->model, choice, NULL, tmp->data ? tmp->data : "",
-                                      tmp->len, NULL);
+            const char *text = tmp->data ? tmp->data : "";
+            if (part == 0)
+                gw_openai_chunk_event(&ev, id, r->model, choice, NULL, text, tmp->len, NULL);
+            else if (part == 1)
+                gw_openai_refusal_event(&ev, id, r->model, choice, text, tmp->len);
             else
-                gw_openai_tool_args_event(&ev, id, r->model, choice, tool,
-                                          tmp->data ? tmp->data : "", tmp->len);
+                gw_openai_tool_args_event(&ev, id, r->model, choice, part - 2, text, tmp->len);
             client_write(r, ev.data, ev.len);
             gw_buf_free(&ev);
         }
@@ -681,39 +721,21 @@ static int sse_event(struct gw_req *r, const char *data, size_t len)
             break;
         }
         cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
-        cJSON *content = cJSON_GetObjectItemCaseSensitive(delta, "content");
         const cJSON *finish = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
         bool finishing = cJSON_IsString(finish);
         for (const cJSON *k = delta ? delta->child : NULL; k; k = k->next)
-            if (strcmp(k->string, "content") != 0 && !cJSON_IsNull(k))
-                emit = true; /* role, tool calls, refusal: pass on */
+            if (strcmp(k->string, "content") != 0 && strcmp(k->string, "refusal") != 0 &&
+                !cJSON_IsNull(k))
+                emit = true; /* role, tool calls: pass on */
         if (!cfg_of(r)->screen_replies) {
             emit = true;
             continue;
         }
-        if ((rc = screen_tool_args(r, idx, delta, finishing)) != 0)
+        if ((rc = screen_tool_args(r, idx, delta, finishing)) != 0 ||
+            (rc = screen_text(r, slot_of(idx, CONTENT), delta, "content", finishing, &emit)) != 0 ||
+            (rc = screen_text(r, slot_of(idx, REFUSAL), delta, "refusal", finishing, &emit)) != 0)
             break;
-        gw_buf_reset(tmp);
-        int slot = slot_of(idx, -1);
-        if (cJSON_IsString(content))
-            rc = stream_step(r, slot, content->valuestring, strlen(content->valuestring), tmp);
-        if (rc == 0 && finishing && r->streams[slot])
-            rc = stream_step(r, slot, NULL, 0, tmp);
-        if (rc != 0) {
-            if (rc == 1)
-                stream_block(r, slot);
-            break;
-        }
-        if (cJSON_IsString(content) || tmp->len > 0) {
-            const char *text = tmp->data ? tmp->data : "";
-            if (cJSON_IsString(content) || cJSON_IsNull(content))
-                gw_openai_set_text(content, text); /* a null content becomes the text */
-            else if (content)
-                cJSON_ReplaceItemInObjectCaseSensitive(delta, "content", cJSON_CreateString(text));
-            else if (delta)
-                cJSON_AddStringToObject(delta, "content", text);
-        }
-        if (tmp->len > 0 || finishing)
+        if (finishing)
             emit = true;
     }
     if (rc == 0 && emit) {

@@ -583,6 +583,20 @@ class ProviderJSONEdges(unittest.TestCase):
             self.assertEqual(finish, "stop")
             self.assertNotIn("jane.doe", data.decode())
 
+    def test_a_streamed_refusal_is_screened_across_events(self):
+        # longer than the hold-back, so that some of it is released before the email ends
+        parts = ["I can't help with that. "] * 8 + ["Write to jane", ".doe@exam", "ple.com instead."]
+        for final in (chunk(finish="stop"), chunk(finish="stop", refusal=None)):
+            data, events = self.stream(chunk(role="assistant", refusal=None),
+                                       *[chunk(refusal=p) for p in parts], final)
+            refusal = ""
+            for e in events[:-1]:
+                for c in json.loads(e)["choices"]:
+                    refusal += c["delta"].get("refusal") or ""
+            self.assertEqual(refusal, "I can't help with that. " * 8 + "Write to [EMAIL] instead.")
+            self.assertNotIn("jane", data.decode())
+            self.assertNotIn("doe@", data.decode())
+
     def test_an_event_over_several_lines_goes_out_on_one(self):
         multi = ('{"choices":[{"index":0,\ndata: "delta":{"content":"Hello there"},'
                  '"finish_reason":"stop"}]}')

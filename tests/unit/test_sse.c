@@ -152,6 +152,7 @@ static void shapes_for_the_general_path_are_refused(void **state)
         /* tool calls, token counts, not one choice */
         "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}",
         "{\"choices\":[{\"delta\":{\"function_call\":{\"arguments\":\"x\"}}}]}",
+        "{\"choices\":[{\"delta\":{\"refusal\":\"I can't\"}}]}",
         "{\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":3}}",
         "{\"choices\":[],\"usage\":null}",
         "{\"choices\":[{\"delta\":{}},{\"index\":1,\"delta\":{}}]}",

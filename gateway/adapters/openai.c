@@ -45,9 +45,9 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
         snprintf(err, errlen, "The request body is not valid JSON: expected a JSON object.");
         return -1;
     }
-    if (gw_openai_duplicate_keys(r->root)) {
-        snprintf(err, errlen, "The request body has an object with the same key twice; it is "
-                              "refused because readers disagree on which one counts.");
+    const char *why = gw_openai_unreadable(body, len, r->root);
+    if (why) {
+        snprintf(err, errlen, "The request body is refused: it has %s.", why);
         return -1;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->root, "model");
@@ -128,7 +128,7 @@ void gw_openai_request_free(struct gw_chat_request *r)
 cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *texts)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root || !cJSON_IsObject(root) || gw_openai_duplicate_keys(root)) {
+    if (!root || !cJSON_IsObject(root) || gw_openai_unreadable(body, len, root)) {
         cJSON_Delete(root);
         return NULL;
     }
@@ -136,12 +136,21 @@ cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *
     cJSON_ArrayForEach(c, choices)
     {
         cJSON *msg = cJSON_GetObjectItemCaseSensitive(c, "message");
-        cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
-        if (cJSON_IsString(content))
-            refs_push(texts, content);
-        cJSON *refusal = cJSON_GetObjectItemCaseSensitive(msg, "refusal");
-        if (cJSON_IsString(refusal))
-            refs_push(texts, refusal);
+        /* Text the customer reads: content, refusal, the arguments of tool calls and of
+         * the legacy function_call. Any of them in another shape than a string (content
+         * parts, an object) cannot be screened: the reply is refused rather than passed. */
+        static const char *const members[] = {"content", "refusal"};
+        for (size_t i = 0; i < 2; i++) {
+            cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, members[i]);
+            if (cJSON_IsString(t))
+                refs_push(texts, t);
+            else if (t && !cJSON_IsNull(t))
+                goto unscreenable;
+        }
+        cJSON *fargs = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(msg, "function_call"), "arguments");
+        if (cJSON_IsString(fargs))
+            refs_push(texts, fargs);
         cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"), *call;
         cJSON_ArrayForEach(call, calls)
         {
@@ -152,11 +161,56 @@ cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *
         }
     }
     return root;
+unscreenable:
+    cJSON_Delete(root);
+    gw_text_refs_free(texts);
+    return NULL;
+}
+
+bool gw_openai_strip_logprobs(cJSON *root)
+{
+    bool stripped = false;
+    cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "choices"))
+    {
+        cJSON *lp = cJSON_GetObjectItemCaseSensitive(c, "logprobs");
+        if (lp && !cJSON_IsNull(lp)) {
+            cJSON_ReplaceItemInObjectCaseSensitive(c, "logprobs", cJSON_CreateNull());
+            stripped = true;
+        }
+    }
+    return stripped;
+}
+
+/* The next character of a key as Go's encoding/json compares field names: ASCII letters
+ * without case, and U+017F (long s) and U+212A (Kelvin sign) as 's' and 'k'. */
+static int fold_next(const char **p)
+{
+    const unsigned char *s = (const unsigned char *)*p;
+    if (s[0] == 0xC5 && s[1] == 0xBF) {
+        *p += 2;
+        return 's';
+    }
+    if (s[0] == 0xE2 && s[1] == 0x84 && s[2] == 0xAA) {
+        *p += 3;
+        return 'k';
+    }
+    *p += 1;
+    return s[0] >= 'A' && s[0] <= 'Z' ? s[0] + 32 : s[0];
+}
+
+static int fold_cmp(const char *a, const char *b)
+{
+    for (;;) {
+        int x = *a ? fold_next(&a) : 0, y = *b ? fold_next(&b) : 0;
+        if (x != y || x == 0)
+            return x - y;
+    }
 }
 
 static int key_cmp(const void *a, const void *b)
 {
-    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+    return fold_cmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
 }
 
 /* Whether the members of object o have a key twice: pairwise for a few, sorted for many
@@ -169,7 +223,7 @@ static bool object_has_duplicate(const cJSON *o)
     if (n <= 16) {
         for (const cJSON *a = o->child; a; a = a->next)
             for (const cJSON *b = a->next; b; b = b->next)
-                if (strcmp(a->string, b->string) == 0)
+                if (fold_cmp(a->string, b->string) == 0)
                     return true;
         return false;
     }
@@ -182,9 +236,93 @@ static bool object_has_duplicate(const cJSON *o)
     qsort(v, n, sizeof *v, key_cmp);
     bool dup = false;
     for (size_t i = 1; i < n && !dup; i++)
-        dup = strcmp(v[i - 1]->string, v[i]->string) == 0;
+        dup = fold_cmp(v[i - 1]->string, v[i]->string) == 0;
     free(v);
     return dup;
+}
+
+/* The members whose values the gateway reads, in requests, replies and stream events. */
+static const char *const fields[] = {
+    "messages", "role", "content", "type", "text", "choices", "message", "delta", "refusal",
+    "tool_calls", "function_call", "function", "arguments", "index", "finish_reason",
+    "logprobs", "stream", "usage",
+};
+
+static bool is_field(const char *key)
+{
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        if (strcmp(key, fields[i]) == 0)
+            return true;
+    return false;
+}
+
+bool gw_openai_field_variant(const char *key, size_t len)
+{
+    size_t i = 0;
+    while (i < len && !((key[i] >= 'A' && key[i] <= 'Z') || (unsigned char)key[i] >= 0x80))
+        i++;
+    if (i == len)
+        return false; /* lower-case ASCII folds to itself: a field only when it is one */
+    char k[32]; /* the longest field folded is shorter; a longer key cannot fold to one */
+    if (len >= sizeof k || memchr(key, '\0', len))
+        return false;
+    memcpy(k, key, len);
+    k[len] = '\0';
+    for (size_t f = 0; f < sizeof fields / sizeof *fields; f++)
+        if (fold_cmp(k, fields[f]) == 0)
+            return true;
+    return false;
+}
+
+/* Whether an object on the path to the screened texts (the root, and whatever is reached
+ * through the members above) has a key that a case-insensitive reader takes for one of
+ * them, spelled otherwise: {"Content": ...} is content to Go, and nothing to cJSON. */
+static bool field_in_other_case(const cJSON *node)
+{
+    if (cJSON_IsArray(node)) {
+        for (const cJSON *e = node->child; e; e = e->next)
+            if (field_in_other_case(e))
+                return true;
+        return false;
+    }
+    if (!cJSON_IsObject(node))
+        return false;
+    for (const cJSON *k = node->child; k; k = k->next) {
+        if (is_field(k->string)) {
+            if (field_in_other_case(k))
+                return true;
+        } else if (gw_openai_field_variant(k->string, strlen(k->string))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool gw_openai_has_nul(const char *s, size_t len)
+{
+    if (memchr(s, '\0', len))
+        return true;
+    const char *end = s + len;
+    for (const char *p = s; (p = memchr(p, '\\', (size_t)(end - p))) != NULL; p += 2) {
+        if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0)
+            return true;
+        if (end - p < 2)
+            break;
+    }
+    return false;
+}
+
+const char *gw_openai_unreadable(const char *raw, size_t len, const cJSON *root)
+{
+    if (gw_openai_has_nul(raw, len))
+        return "a NUL character (\\u0000) in a string, where readers disagree on where the "
+               "string ends";
+    if (gw_openai_duplicate_keys(root))
+        return "an object with the same key twice (or in two cases), where readers disagree "
+               "on which one counts";
+    if (field_in_other_case(root))
+        return "a field name in another case, which some readers take for the field";
+    return NULL;
 }
 
 bool gw_openai_duplicate_keys(const cJSON *node)

@@ -32,15 +32,31 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
 void gw_openai_request_free(struct gw_chat_request *r);
 
 /* Collects the texts of a (non-streamed) chat.completion reply: each choice's message
- * content, refusal and tool-call arguments. Returns the parsed root, or NULL if body is
- * not a JSON object or has a duplicate key (the caller then treats the reply as
+ * content, refusal, tool-call and function-call arguments. Returns the parsed root, or
+ * NULL if body is not a JSON object, cannot be read safely (gw_openai_unreadable) or has a
+ * content or refusal that is not a string (the caller then treats the reply as
  * unscreenable). */
 cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *texts);
 
-/* Whether some object in the tree has the same key twice. cJSON reads the first, most
- * clients (Python's json, JavaScript's JSON.parse) read the last: a document with both
- * could have one text screened and another one read. */
+/* Whether some object in the tree has the same key twice, compared as Go's encoding/json
+ * compares field names (ASCII case folded). cJSON reads the first, most clients (Python's
+ * json, JavaScript's JSON.parse, Go) the last: a document with both could have one text
+ * screened and another one read. */
 bool gw_openai_duplicate_keys(const cJSON *node);
+/* Whether raw JSON has a NUL in a string, raw or as \u0000: cJSON's strings end there,
+ * other readers' do not, so the text after it would go unscreened. */
+bool gw_openai_has_nul(const char *raw, size_t len);
+/* Whether key[0..len) is not one of the fields the gateway reads (content, role, messages,
+ * ...) but a case-insensitive reader (Go's encoding/json) takes it for one ("Content"). */
+bool gw_openai_field_variant(const char *key, size_t len);
+/* Why a parsed document cannot be screened safely (a NUL in a string, a key twice, a field
+ * name in another case on the path to the texts), or NULL when it can. */
+const char *gw_openai_unreadable(const char *raw, size_t len, const cJSON *root);
+
+/* Sets each choice's logprobs to null; true when one was not. Its tokens repeat the text,
+ * so they go when the text was redacted, and from streams, where they would show held
+ * text early. */
+bool gw_openai_strip_logprobs(cJSON *root);
 
 /* Replaces the text of a string node. Returns 0 or -1. */
 int gw_openai_set_text(cJSON *node, const char *text);

@@ -187,8 +187,9 @@ static bool key_is(const char *k, size_t n, const char *name)
     return strlen(name) == n && memcmp(k, name, n) == 0;
 }
 
-/* An object's keys one by one: returns 1 with the key, 0 at its end, -1 on bad JSON or a
- * key with escapes (it could spell a key we look for). */
+/* An object's keys one by one: returns 1 with the key, 0 at its end, -1 on bad JSON, a
+ * key with escapes or one that a case-insensitive reader takes for a field we read (it
+ * could spell a key we look for). */
 static int next_key(struct rd *r, bool *first, const char **k, size_t *n)
 {
     if (*first) {
@@ -199,7 +200,7 @@ static int next_key(struct rd *r, bool *first, const char **k, size_t *n)
         return eat(r, '}') ? 0 : -1;
     }
     int esc;
-    if (!str(r, k, n, &esc) || esc != 0 || !eat(r, ':'))
+    if (!str(r, k, n, &esc) || esc != 0 || gw_openai_field_variant(*k, *n) || !eat(r, ':'))
         return -1;
     ws(r);
     return r->p < r->end ? 1 : -1; /* a value follows: callers may look at *r->p */
@@ -286,6 +287,9 @@ static bool choice(struct rd *r, struct gw_chunk_view *v)
             } else if (!word(r, "null")) {
                 return false;
             }
+        } else if (key_is(k, n, "logprobs")) {
+            if (!word(r, "null"))
+                return false; /* stripped on the general path: it shows held text early */
         } else if (!value(r, 3)) {
             return false;
         }

@@ -343,7 +343,8 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
             gw_buf_reset(&w->tmp);
             gw_redact(r->rs, t, len, &w->findings, &w->tmp);
             if (w->tmp.len != len || memcmp(w->tmp.data, t, len) != 0) {
-                gw_openai_set_text(texts->v[i], w->tmp.data);
+                if (gw_openai_set_text(texts->v[i], w->tmp.data) != 0)
+                    return -1;
                 *changed = true;
             }
         }
@@ -503,6 +504,18 @@ static int stream_step(struct gw_req *r, int idx, const char *data, size_t len, 
  * arguments), each through a stream of its own, rewriting them in place; when finishing,
  * releases what each still holds into the same delta. Returns 0, 1 when blocked (the
  * final chunk is sent), -1 when screening failed. */
+/* An index member as a slot number: absent is 0, anything but a whole number in int's
+ * range is -1 (refused: "1" or 1.5 would be read as another choice than the one screened). */
+static int whole_index(const cJSON *index)
+{
+    if (!index)
+        return 0;
+    if (!cJSON_IsNumber(index) || index->valuedouble < 0 || index->valuedouble > 1e6 ||
+        index->valuedouble != (double)index->valueint)
+        return -1;
+    return index->valueint;
+}
+
 static int screen_tool_args(struct gw_req *r, int idx, cJSON *delta, bool finishing)
 {
     struct gw_buf *tmp = &r->w->tmp;
@@ -510,7 +523,7 @@ static int screen_tool_args(struct gw_req *r, int idx, cJSON *delta, bool finish
     cJSON_ArrayForEach(call, calls)
     {
         const cJSON *ti = cJSON_GetObjectItemCaseSensitive(call, "index");
-        int t = cJSON_IsNumber(ti) ? ti->valueint : 0;
+        int t = whole_index(ti);
         cJSON *args = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(call, "function"), "arguments");
         if (!cJSON_IsString(args))
@@ -523,7 +536,8 @@ static int screen_tool_args(struct gw_req *r, int idx, cJSON *delta, bool finish
             stream_block(r, slot_of(idx, t));
         if (rc != 0)
             return rc;
-        gw_openai_set_text(args, tmp->data ? tmp->data : "");
+        if (gw_openai_set_text(args, tmp->data ? tmp->data : "") != 0)
+            return -1;
     }
     for (int t = 0; finishing && t < GW_MAX_TOOLS; t++) {
         int slot = slot_of(idx, t);
@@ -633,6 +647,8 @@ static int screen_text(struct gw_req *r, int slot, cJSON *delta, const char *nam
     struct gw_buf *tmp = &r->w->tmp;
     cJSON *node = cJSON_GetObjectItemCaseSensitive(delta, name);
     int rc = 0;
+    if (node && !cJSON_IsString(node) && !cJSON_IsNull(node))
+        return -1; /* content parts or an object: not screened, so not passed */
     gw_buf_reset(tmp);
     if (cJSON_IsString(node))
         rc = stream_step(r, slot, node->valuestring, strlen(node->valuestring), tmp);
@@ -645,12 +661,9 @@ static int screen_text(struct gw_req *r, int slot, cJSON *delta, const char *nam
     }
     if (cJSON_IsString(node) || tmp->len > 0) {
         const char *text = tmp->data ? tmp->data : "";
-        if (cJSON_IsString(node) || cJSON_IsNull(node))
-            gw_openai_set_text(node, text); /* a null member becomes the text */
-        else if (node)
-            cJSON_ReplaceItemInObjectCaseSensitive(delta, name, cJSON_CreateString(text));
-        else if (delta)
-            cJSON_AddStringToObject(delta, name, text);
+        if (node ? gw_openai_set_text(node, text) != 0 /* a null member becomes the text */
+                 : !cJSON_AddStringToObject(delta, name, text))
+            return -1;
     }
     if (tmp->len > 0)
         *emit = true;
@@ -699,9 +712,10 @@ static int sse_event(struct gw_req *r, const char *data, size_t len)
         stream_error(r, "The provider sent a stream event that is not JSON.", "provider_error");
         return -1;
     }
-    if (gw_openai_duplicate_keys(ev)) {
+    if (gw_openai_unreadable(data, len, ev)) {
         cJSON_Delete(ev);
-        stream_error(r, "The provider sent a stream event with a key twice; it cannot be screened.",
+        stream_error(r, "The provider sent a stream event that cannot be screened safely (a "
+                        "key twice, a field name in another case or a NUL character).",
                      "provider_error");
         return -1;
     }
@@ -712,15 +726,25 @@ static int sse_event(struct gw_req *r, const char *data, size_t len)
     cJSON *choices = cJSON_GetObjectItemCaseSensitive(ev, "choices"), *c;
     bool emit = !cJSON_IsArray(choices) || cJSON_GetArraySize(choices) == 0;
     int rc = 0;
+    if (cfg_of(r)->screen_replies)
+        gw_openai_strip_logprobs(ev); /* its tokens would show held text early */
     cJSON_ArrayForEach(c, choices)
     {
-        const cJSON *index = cJSON_GetObjectItemCaseSensitive(c, "index");
-        int idx = cJSON_IsNumber(index) ? index->valueint : 0;
+        int idx = whole_index(cJSON_GetObjectItemCaseSensitive(c, "index"));
         if (idx < 0 || idx >= GW_MAX_CHOICES) {
             rc = -1;
             break;
         }
         cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
+        if (cfg_of(r)->screen_replies) {
+            if (!delta) /* text released at the end needs a delta to go in */
+                delta = cJSON_AddObjectToObject(c, "delta");
+            const cJSON *fc = cJSON_GetObjectItemCaseSensitive(delta, "function_call");
+            if (!cJSON_IsObject(delta) || (fc && !cJSON_IsNull(fc))) {
+                rc = -1; /* legacy function_call streams are not screened: fail closed */
+                break;
+            }
+        }
         const cJSON *finish = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
         bool finishing = cJSON_IsString(finish);
         for (const cJSON *k = delta ? delta->child : NULL; k; k = k->next)
@@ -808,8 +832,8 @@ static void plain_reply(struct gw_req *r)
                              r->prompt_verdict);
         else
             error_and_finish(r, 502,
-                             "The provider's reply is not JSON (or has a key twice); it cannot "
-                             "be screened.",
+                             "The provider's reply is not JSON, or not JSON that every reader "
+                             "reads the same way; it cannot be screened.",
                              "provider_error");
         return;
     }
@@ -826,6 +850,7 @@ static void plain_reply(struct gw_req *r)
         enum gw_action v = verdict > (int)r->prompt_verdict ? (enum gw_action)verdict
                                                              : r->prompt_verdict;
         if (changed) {
+            gw_openai_strip_logprobs(root); /* its tokens would repeat what was redacted */
             char *s = cJSON_PrintUnformatted(root);
             reply_and_finish(r, (int)r->status, "application/json", s, strlen(s), v);
             cJSON_free(s);

@@ -153,6 +153,11 @@ static void shapes_for_the_general_path_are_refused(void **state)
         "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}",
         "{\"choices\":[{\"delta\":{\"function_call\":{\"arguments\":\"x\"}}}]}",
         "{\"choices\":[{\"delta\":{\"refusal\":\"I can't\"}}]}",
+        "{\"choices\":[{\"delta\":{},\"logprobs\":{\"content\":[]}}]}",
+        /* a field in another case: Go's encoding/json reads it as the field */
+        "{\"choices\":[{\"delta\":{\"Content\":\"x\"}}]}",
+        "{\"choices\":[{\"Delta\":{\"content\":\"x\"}}]}",
+        "{\"Choices\":[{\"delta\":{}}],\"choices\":[{\"delta\":{}}]}",
         "{\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":3}}",
         "{\"choices\":[],\"usage\":null}",
         "{\"choices\":[{\"delta\":{}},{\"index\":1,\"delta\":{}}]}",
@@ -297,7 +302,10 @@ static void a_key_twice_anywhere_is_found(void **state)
     assert_true(dup("{\"a\":1,\"a\":2}"));
     assert_true(dup("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\",\"content\":\"x\"}]}"));
     assert_true(dup("[[{\"x\":{\"y\":1,\"y\":1}}]]"));
-    assert_false(dup("{\"a\":1,\"A\":2}")); /* keys are case-sensitive */
+    /* as Go compares field names: ASCII case, long s and the Kelvin sign folded */
+    assert_true(dup("{\"content\":1,\"Content\":2}"));
+    assert_true(dup("{\"mask\":1,\"ma\u017f\u212a\":2}"));
+    assert_false(dup("{\"a\":1,\"b\":2,\"\u00e4\":3,\"\u00c4\":4}")); /* not folded by Go */
     /* many keys take the sorted path */
     struct gw_buf b = {0};
     gw_buf_puts(&b, "{");
@@ -306,9 +314,38 @@ static void a_key_twice_anywhere_is_found(void **state)
     gw_buf_puts(&b, "}");
     assert_false(dup(b.data));
     b.len--;
-    gw_buf_puts(&b, ",\"k17\":0}");
+    gw_buf_puts(&b, ",\"K17\":0}");
     assert_true(dup(b.data));
     gw_buf_free(&b);
+}
+
+static const char *unreadable(const char *json)
+{
+    cJSON *root = cJSON_Parse(json);
+    assert_non_null(root);
+    const char *why = gw_openai_unreadable(json, strlen(json), root);
+    cJSON_Delete(root);
+    return why;
+}
+
+static void what_readers_disagree_on_is_found(void **state)
+{
+    (void)state;
+    /* a NUL ends cJSON's string, not the provider's */
+    assert_non_null(unreadable("{\"messages\":[{\"content\":\"hi\\u0000 more\"}]}"));
+    assert_true(gw_openai_has_nul("\"a\\u0000\"", 9));
+    assert_true(gw_openai_has_nul("\"a\0\"", 4));
+    assert_false(gw_openai_has_nul("\"a\\\\u0000\"", 10)); /* an escaped backslash, then text */
+    assert_false(gw_openai_has_nul("\"\\u0001\\n\\\\\"", 12));
+    assert_true(gw_openai_has_nul("\"\\\\\\u0000\"", 11));
+    /* a field the gateway reads, spelled in another case */
+    assert_non_null(unreadable("{\"messages\":[{\"role\":\"user\",\"Content\":\"x\"}]}"));
+    assert_non_null(unreadable("{\"Messages\":[]}"));
+    assert_non_null(unreadable("{\"choices\":[{\"delta\":{\"CONTENT\":\"x\"}}]}"));
+    /* elsewhere (a tool's schema, metadata) any spelling is the client's business */
+    assert_null(unreadable("{\"messages\":[],\"tools\":[{\"function\":{\"parameters\":"
+                           "{\"properties\":{\"Content\":{}}}}}],\"metadata\":{\"Role\":1}}"));
+    assert_null(unreadable("{\"messages\":[{\"role\":\"user\",\"content\":\"\\u00e9\\n\"}]}"));
 }
 
 int main(void)
@@ -323,6 +360,7 @@ int main(void)
         cmocka_unit_test(shapes_for_the_general_path_are_refused),
         cmocka_unit_test(whatever_it_accepts_cjson_reads_the_same),
         cmocka_unit_test(a_key_twice_anywhere_is_found),
+        cmocka_unit_test(what_readers_disagree_on_is_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -669,6 +669,34 @@ class ProviderJSONEdges(unittest.TestCase):
                                    '{"choices":[{"index":0,"finish_reason":"stop"}]}')
         self.assertEqual(stream_text(events), ("Write to [EMAIL]", "stop"))
 
+    def test_two_choices_keep_their_texts_apart_and_release_them_at_done(self):
+        # no finish_reason: what each stream holds is released at [DONE], per choice and part
+        def ev(index, **delta):
+            return {"id": "c1", "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+        data, events = self.stream(ev(0, content="Choice zero, write to "), ev(1, refusal="No, ask "),
+                                   ev(0, content=EMAIL), ev(1, refusal="jane.doe"),
+                                   ev(1, refusal="@example.com please."), ev(0, content=" now."))
+        texts = {}
+        for e in events[:-1]:
+            for c in json.loads(e)["choices"]:
+                for part in ("content", "refusal"):
+                    texts[(c["index"], part)] = texts.get((c["index"], part), "") + (
+                        c["delta"].get(part) or "")
+        self.assertEqual(texts.get((0, "content")), "Choice zero, write to [EMAIL] now.")
+        self.assertEqual(texts.get((1, "refusal")), "No, ask [EMAIL] please.")
+        self.assertFalse(texts.get((0, "refusal")) or texts.get((1, "content")))
+        self.assertNotIn("jane", data.decode())
+
+    def test_a_blocked_refusal_ends_the_stream_with_the_block_message(self):
+        data, events = self.stream(chunk(refusal="Sorry. But we guarantee "),
+                                   chunk(refusal="it lasts forever."), chunk(finish="stop"))
+        self.assertEqual(events[-1], "[DONE]")
+        last = json.loads(events[-2])["choices"][0]
+        self.assertEqual(last["finish_reason"], "content_filter")
+        self.assertNotIn("lasts forever", data.decode())
+        for e in events[:-2]:  # the block message may name guarantees; nothing before it does
+            self.assertNotIn("guarantee", e)
+
     def test_an_event_over_several_lines_goes_out_on_one(self):
         multi = ('{"choices":[{"index":0,\ndata: "delta":{"content":"Hello there"},'
                  '"finish_reason":"stop"}]}')

@@ -16,7 +16,6 @@ endif
 # Debian packages: build, tests, benches.
 DEB_BUILD = build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
             libhyperscan-dev libyaml-dev libpcre2-dev libsqlite3-dev
-DEB_TEST  = libcmocka-dev python3 curl nodejs npm chromium
 DEB_BENCH = wrk nginx-light
 PC_MODULES = libhs libevent libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka
 
@@ -26,16 +25,22 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: build
 
-# Installs the Debian packages only when something is missing.
+# Installs the Debian packages only when something is missing, and only what is missing:
+# a machine with Node.js from elsewhere (NodeSource's nodejs conflicts with Debian's npm)
+# keeps its own node and npm.
 deps:
-	@missing=0; \
-	for m in $(PC_MODULES); do pkg-config --exists $$m 2>/dev/null || missing=1; done; \
-	for c in cmake cc python3 curl node npm chromium; do command -v $$c >/dev/null 2>&1 || missing=1; done; \
-	if [ $$missing = 1 ]; then \
-	    echo "==> installing Debian packages (apt-get)"; \
+	@pkgs=""; \
+	for m in $(PC_MODULES); do pkg-config --exists $$m 2>/dev/null || pkgs="$(DEB_BUILD) libcmocka-dev"; done; \
+	for c in cmake cc python3 curl chromium; do \
+	    command -v $$c >/dev/null 2>&1 || pkgs="$$pkgs $$(case $$c in cc) echo build-essential;; *) echo $$c;; esac)"; \
+	done; \
+	command -v node >/dev/null 2>&1 || pkgs="$$pkgs nodejs"; \
+	command -v npm >/dev/null 2>&1 || pkgs="$$pkgs npm"; \
+	if [ -n "$$pkgs" ]; then \
+	    echo "==> installing Debian packages (apt-get):$$pkgs"; \
 	    $(SUDO) apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	        $(DEB_BUILD) $(DEB_TEST) >/dev/null || exit 1; \
+	        $$pkgs >/dev/null || exit 1; \
 	fi
 
 deps-bench: deps

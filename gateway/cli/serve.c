@@ -159,15 +159,23 @@ int gw_cmd_serve(int argc, char **argv)
     gw_json_hooks_install(); /* before any worker starts: see util/json_arena.h */
     GW_LOG(GW_LOG_INFO, NULL, "rules: %zu rules in %zu packs; streamed replies hold back %u bytes",
            rs->table.n_rules, rs->table.n_packs, rs->holdback);
-    if (cfg.provider.mock) {
+    bool any_mock = cfg.provider.mock;
+    for (size_t i = 0; i < cfg.n_more; i++)
+        any_mock |= cfg.more[i].mock;
+    if (any_mock) { /* one built-in mock serves every provider of type mock */
         int port;
         mock = gw_mock_start("127.0.0.1", 0, &port);
         if (!mock)
             goto out;
         char url[64];
         snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
-        gw_config_set_upstream(&cfg, url);
-        cfg.provider.mock = true;
+        for (size_t i = 0; i <= cfg.n_more; i++) {
+            struct gw_provider *p = i == 0 ? &cfg.provider : &cfg.more[i - 1];
+            if (!p->mock)
+                continue;
+            free(p->base_url);
+            p->base_url = strdup(url);
+        }
         GW_LOG(GW_LOG_INFO, NULL, "built-in mock provider on %s", url);
     }
     if (cfg.kpi_db) {

@@ -21,6 +21,7 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->n_rules = 1;
     cfg->provider.name = strdup("mock");
     cfg->provider.mock = true;
+    cfg->provider.type = GW_PROVIDER_MOCK;
     cfg->provider.connect_timeout_ms = 3000;
     cfg->provider.timeout_ms = 120000;
     cfg->fail_mode = GW_FAIL_CLOSED;
@@ -40,16 +41,34 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->log_level = strdup("info");
 }
 
+static void provider_free(struct gw_provider *p)
+{
+    free(p->name);
+    free(p->base_url);
+    free(p->api_key);
+    free(p->api_key_env);
+}
+
+const struct gw_provider *gw_config_provider_for(const struct gw_config *cfg, unsigned types)
+{
+    if (cfg->provider.type & types)
+        return &cfg->provider;
+    for (size_t i = 0; i < cfg->n_more; i++)
+        if (cfg->more[i].type & types)
+            return &cfg->more[i];
+    return NULL;
+}
+
 void gw_config_free(struct gw_config *cfg)
 {
     free(cfg->listen_host);
     for (size_t i = 0; i < cfg->n_rules; i++)
         free(cfg->rules[i]);
     free(cfg->rules);
-    free(cfg->provider.name);
-    free(cfg->provider.base_url);
-    free(cfg->provider.api_key);
-    free(cfg->provider.api_key_env);
+    provider_free(&cfg->provider);
+    for (size_t i = 0; i < cfg->n_more; i++)
+        provider_free(&cfg->more[i]);
+    free(cfg->more);
     free(cfg->block_message);
     free(cfg->incident_log);
     free(cfg->tenant_header);
@@ -114,6 +133,8 @@ int gw_config_set_upstream(struct gw_config *cfg, const char *url)
     while (n > 0 && cfg->provider.base_url[n - 1] == '/')
         cfg->provider.base_url[--n] = '\0';
     cfg->provider.mock = false;
+    if (cfg->provider.type == GW_PROVIDER_MOCK)
+        cfg->provider.type = GW_PROVIDER_OPENAI;
     return 0;
 }
 
@@ -260,21 +281,25 @@ static void parse_provider(struct cl *c, yaml_node_t *map, struct gw_provider *p
         } else if (strcmp(key, "type") == 0) {
             const char *t = scalar(v);
             if (t && strcmp(t, "mock") == 0)
-                p->mock = true;
+                p->mock = true, p->type = GW_PROVIDER_MOCK;
             else if (t && strcmp(t, "openai") == 0)
-                p->mock = false;
+                p->mock = false, p->type = GW_PROVIDER_OPENAI;
+            else if (t && strcmp(t, "anthropic") == 0)
+                p->mock = false, p->type = GW_PROVIDER_ANTHROPIC;
             else
-                fail(c, v, "providers[].type", "must be openai or mock");
+                fail(c, v, "providers[].type", "must be openai, anthropic or mock");
             have_type = true;
         } else if (strcmp(key, "base_url") == 0) {
             char *url = NULL;
             if (get_string(c, v, "providers[].base_url", &url) == 0) {
                 bool mock = p->mock;
+                enum gw_provider_type type = p->type;
                 struct gw_config tmp = {.provider = *p};
                 if (gw_config_set_upstream(&tmp, url) == -1)
                     fail(c, v, "providers[].base_url", "must start with http:// or https://");
                 *p = tmp.provider;
                 p->mock = mock;
+                p->type = type;
             }
             free(url);
         } else if (strcmp(key, "api_key") == 0) {
@@ -299,10 +324,22 @@ static void parse_provider(struct cl *c, yaml_node_t *map, struct gw_provider *p
     if (gw_config_native_mismatch(p))
         fail(c, client_node, "providers[].http_client",
              "native speaks plain http:// only; use auto or curl for an https:// provider");
-    if (!have_type)
+    if (!have_type) {
         p->mock = p->name && strcmp(p->name, "mock") == 0 && !p->base_url;
+        p->type = p->mock ? GW_PROVIDER_MOCK : GW_PROVIDER_OPENAI;
+    }
     if (!p->mock && !p->base_url)
         fail(c, map, "providers[].base_url", "is required for a real provider");
+    size_t n = p->base_url ? strlen(p->base_url) : 0;
+    if (p->type == GW_PROVIDER_ANTHROPIC && n && (n < 3 || strcmp(p->base_url + n - 3, "/v1"))) {
+        /* as the Anthropic SDK takes it (https://api.anthropic.com): the API is under /v1 */
+        char *u = malloc(n + 4);
+        if (u) {
+            snprintf(u, n + 4, "%s/v1", p->base_url);
+            free(p->base_url);
+            p->base_url = u;
+        }
+    }
 }
 
 static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
@@ -533,17 +570,27 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
                 fail(c, v, "providers", "must list at least one provider");
                 continue;
             }
-            /* The first provider serves chat completions; more are for later routing. */
-            struct gw_provider p = {.connect_timeout_ms = cfg->provider.connect_timeout_ms,
-                                    .timeout_ms = cfg->provider.timeout_ms};
-            parse_provider(c, yaml_document_get_node(c->doc, v->data.sequence.items.start[0]), &p);
-            free(cfg->provider.name);
-            free(cfg->provider.base_url);
-            free(cfg->provider.api_key);
-            free(cfg->provider.api_key_env);
-            cfg->provider = p;
-            if (!cfg->provider.name)
-                cfg->provider.name = strdup(p.mock ? "mock" : "provider");
+            /* Each client API goes to the first provider whose type speaks it. */
+            size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            free(cfg->more);
+            cfg->n_more = 0;
+            cfg->more = n > 1 ? calloc(n - 1, sizeof *cfg->more) : NULL;
+            for (size_t i = 0; i < n; i++) {
+                struct gw_provider p = {.connect_timeout_ms = cfg->provider.connect_timeout_ms,
+                                        .timeout_ms = cfg->provider.timeout_ms};
+                parse_provider(c, yaml_document_get_node(c->doc, v->data.sequence.items.start[i]),
+                               &p);
+                if (!p.name)
+                    p.name = strdup(p.mock ? "mock" : "provider");
+                if (i == 0) {
+                    provider_free(&cfg->provider);
+                    cfg->provider = p;
+                } else if (cfg->more) {
+                    cfg->more[cfg->n_more++] = p;
+                } else {
+                    provider_free(&p);
+                }
+            }
         } else if (strcmp(key, "policy") == 0) {
             parse_policy(c, v, cfg);
         } else if (strcmp(key, "incidents") == 0) {

@@ -17,10 +17,20 @@ enum gw_upstream_client {
     GW_CLIENT_CURL,   /* libcurl for everything */
 };
 
+/* The kinds of provider, each speaking some of the client APIs (api/api.h says which;
+ * there is no translation between APIs). */
+enum gw_provider_type {
+    GW_PROVIDER_OPENAI = 1,    /* OpenAI and every OpenAI-compatible server */
+    GW_PROVIDER_ANTHROPIC = 2, /* Anthropic's Messages API */
+    GW_PROVIDER_MOCK = 4,      /* the built-in mock: speaks every API */
+};
+
 struct gw_provider {
     char *name;
     bool mock;         /* the built-in mock provider: no network, no key */
-    char *base_url;    /* e.g. http://127.0.0.1:9000/v1 (no trailing slash) */
+    enum gw_provider_type type;
+    char *base_url;    /* e.g. http://127.0.0.1:9000/v1 (no trailing slash; an Anthropic
+                          provider's ends in /v1 too, added when the file leaves it out) */
     char *api_key;     /* from the environment; NULL: forward the client's Authorization */
     char *api_key_env; /* the variable it came from, for messages */
     long connect_timeout_ms;
@@ -39,7 +49,9 @@ struct gw_config {
     int workers; /* 0: one per core */
     char **rules;
     size_t n_rules;
-    struct gw_provider provider;
+    struct gw_provider provider; /* the first in the file: --upstream overrides it */
+    struct gw_provider *more;    /* the others, in the file's order */
+    size_t n_more;
     enum gw_fail_mode fail_mode;
     unsigned screen_roles; /* GW_ROLE_* bits */
     bool screen_replies;
@@ -79,6 +91,8 @@ int gw_config_set_upstream(struct gw_config *cfg, const char *url);
 int gw_config_set_http_client(enum gw_upstream_client *client, const char *name);
 /* True when the native client is asked for but the provider is not on http://. */
 bool gw_config_native_mismatch(const struct gw_provider *p);
+/* The first provider (in the file's order) whose type is one of types, or NULL. */
+const struct gw_provider *gw_config_provider_for(const struct gw_config *cfg, unsigned types);
 void gw_config_free(struct gw_config *cfg);
 
 #endif

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "adapters/openai.h"
+#include "api/openai.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/log.h"

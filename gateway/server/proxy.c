@@ -1,6 +1,7 @@
-/* The request path of POST /v1/chat/completions: screen the prompt, call the provider,
+/* The request path of every client API (api/api.h): screen the prompt, call the provider,
  * screen the reply (whole, or as a stream), answer. Everything here runs on one worker's
- * event loop; a request is a struct gw_req from the handler until it is finished. */
+ * event loop; a request is a struct gw_req from the handler until it is finished. The
+ * client API is reached through r->api: nothing here names a provider's field. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
@@ -10,27 +11,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "adapters/openai.h"
-#include "adapters/sse.h"
+#include "api/api.h"
+#include "api/sse.h"
 #include "server/metrics.h"
 #include "server/server.h"
 #include "util/json.h"
 #include "util/json_arena.h"
 #include "util/log.h"
 
-#define GW_MAX_CHOICES 8
-#define GW_MAX_TOOLS 4 /* tool calls per choice whose streamed arguments are screened */
-/* One streaming scanner per choice's content, its refusal and each tool call's arguments:
- * the parts of a choice are PER_CHOICE slots, content first, then the refusal. */
-#define PER_CHOICE (2 + GW_MAX_TOOLS)
-#define GW_SLOTS (GW_MAX_CHOICES * PER_CHOICE)
-#define CONTENT (-1) /* the "tool" of slot_of for the content */
-#define REFUSAL (-2) /* and for the refusal */
-
-static int slot_of(int choice, int tool)
-{
-    return choice * PER_CHOICE + (tool == CONTENT ? 0 : tool == REFUSAL ? 1 : 2 + tool);
-}
 #define GW_MAX_REPLY_BYTES (32u << 20)
 
 struct gw_req {
@@ -41,6 +29,8 @@ struct gw_req {
     struct gw_ruleset *rs; /* held for the request's life: a reload never changes rules
                               under a request in flight */
     gw_scanner *sc;        /* for rs: the worker's, or our own after a reload */
+    const struct gw_api *api; /* the client API the request speaks */
+    const struct gw_provider *provider; /* the provider that serves it */
     bool own_scanner;
     char id[72];
     char model[128];
@@ -52,11 +42,11 @@ struct gw_req {
     struct gw_buf reply;
     long status;
     char content_type[96];
-    bool sse, started, finished, saw_done;
+    bool sse, started, finished;
     struct gw_sse parser;
-    gw_stream *streams[GW_SLOTS];
-    size_t recorded[GW_SLOTS]; /* findings already written as incidents */
-    char up_id[96];
+    struct gw_api_stream st; /* the API's walk of a streamed reply */
+    gw_stream *streams[GW_API_SLOTS];
+    size_t recorded[GW_API_SLOTS]; /* findings already written as incidents */
     struct evbuffer *out;
     struct event *resume;
     bool paused;
@@ -165,7 +155,7 @@ static void req_free(struct gw_req *r)
         w->reqs = r->next;
     if (r->next)
         r->next->prev = r->prev;
-    for (int i = 0; i < GW_SLOTS; i++)
+    for (int i = 0; i < GW_API_SLOTS; i++)
         gw_stream_free(r->streams[i]);
     if (r->own_scanner)
         gw_scanner_free(r->sc);
@@ -255,7 +245,7 @@ static void reply_and_finish(struct gw_req *r, int status, const char *ctype, co
 static void error_and_finish(struct gw_req *r, int status, const char *message, const char *code)
 {
     const char *type = status >= 500 ? "api_error" : "invalid_request_error";
-    gw_send_error(r->req, r->id, status, message, type, NULL, code);
+    gw_send_api_error(r->req, r->api, r->id, status, message, type, NULL, code);
     r->rec->status = status;
     req_finish(r);
 }
@@ -266,28 +256,31 @@ static const char *block_message(const struct gw_req *r, const struct gw_rule *r
 }
 
 /* Answers a blocked request without the provider's help: a refusal in the shape the
- * client asked for, or an error when the config says so. */
+ * client asked for, or an error when the config says so. Neither names the rule: an app
+ * may show the message to the customer. The rule goes to the incident and to the
+ * x-guardrail-rule header. */
 static void answer_block(struct gw_req *r, const struct gw_rule *rule, const char *where)
 {
     struct gw_buf b = {0};
     const char *msg = block_message(r, rule);
+    add_common_headers(r, GW_ACTION_BLOCK);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "x-guardrail-rule",
+                      rule ? rule->id : "-");
+    GW_LOG(GW_LOG_INFO, r->id, "%s blocked by rule %s", where, rule ? rule->id : "-");
     if (cfg_of(r)->block_style == GW_BLOCK_ERROR) {
-        add_common_headers(r, GW_ACTION_BLOCK);
-        char text[512];
-        snprintf(text, sizeof text, "%s (rule %s, %s)", msg, rule ? rule->id : "-", where);
-        gw_send_error(r->req, NULL, 400, text, "invalid_request_error", "messages",
-                      "content_filter");
+        gw_send_api_error(r->req, r->api, NULL, 400, msg, "invalid_request_error", NULL,
+                          "content_filter");
         r->rec->status = 400;
         req_finish(r);
         return;
     }
-    if (r->stream) {
-        gw_openai_refusal_stream(&b, r->id, r->model, msg);
-        reply_and_finish(r, 200, "text/event-stream", b.data, b.len, GW_ACTION_BLOCK);
-    } else {
-        gw_openai_refusal(&b, r->id, r->model, msg);
-        reply_and_finish(r, 200, "application/json", b.data, b.len, GW_ACTION_BLOCK);
-    }
+    r->api->refusal(&b, r->id, r->model, msg, r->stream);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type",
+                      r->stream ? "text/event-stream" : "application/json");
+    evbuffer_add(r->out, b.data, b.len);
+    evhttp_send_reply(r->req, 200, "OK", r->out);
+    r->rec->status = 200;
+    req_finish(r);
     gw_buf_free(&b);
 }
 
@@ -356,17 +349,21 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
     return (int)verdict;
 }
 
-/* Token counts from a reply's or a final stream chunk's "usage". */
+static void set_tokens(void *ctx, long prompt, long completion)
+{
+    struct gw_req *r = ctx;
+    if (prompt >= 0)
+        r->rec->prompt_tokens = prompt;
+    if (completion >= 0)
+        r->rec->completion_tokens = completion;
+}
+
+/* Token counts from a whole reply's usage. */
 static void take_usage(struct gw_req *r, const cJSON *root)
 {
-    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
-    /* Only sane counts: a cast of a huge or non-finite double to long is undefined. */
-    if (cJSON_IsNumber(p) && p->valuedouble >= 0 && p->valuedouble < 1e12)
-        r->rec->prompt_tokens = (long)p->valuedouble;
-    if (cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble < 1e12)
-        r->rec->completion_tokens = (long)c->valuedouble;
+    long p, c;
+    r->api->usage(root, &p, &c);
+    set_tokens(r, p, c);
 }
 
 /* ---- streamed replies ---- */
@@ -457,333 +454,82 @@ static void record_stream_findings(struct gw_req *r, int idx)
     }
 }
 
-/* Ends the stream for a block: one final chunk with the rule's message and finish_reason
- * content_filter, then [DONE]. The caller stops the provider transfer. */
-static void stream_block(struct gw_req *r, int slot)
+/* A streaming scanner per slot: feeds it (or with data NULL, closes it); the released
+ * text goes to out. Returns 1 if the slot is now blocked, 0, or -1 if screening failed. */
+static int stream_screen(void *ctx, int slot, const char *data, size_t len, struct gw_buf *out)
 {
-    int idx = slot / PER_CHOICE;
-    const struct gw_findings *f = gw_stream_findings(r->streams[slot]);
-    const struct gw_rule *rule = gw_findings_blocking_rule(r->rs, f);
-    const char *msg = block_message(r, rule);
-    struct gw_buf b = {0};
-    gw_openai_chunk_event(&b, r->up_id[0] ? r->up_id : r->id, r->model, idx, NULL, msg,
-                          strlen(msg), "content_filter");
-    gw_buf_puts(&b, "data: [DONE]\n\n");
-    client_write(r, b.data, b.len);
-    gw_buf_free(&b);
+    struct gw_req *r = ctx;
+    if (slot < 0 || slot >= GW_API_SLOTS || r->w->srv->fault_screen ||
+        (!r->streams[slot] && !(r->streams[slot] = gw_stream_open(r->sc))))
+        return -1;
+    int rc = data ? gw_stream_feed(r->streams[slot], data, len, out)
+                  : gw_stream_close(r->streams[slot], out);
+    if (rc == -1)
+        return -1;
+    record_stream_findings(r, slot);
+    if (gw_stream_findings(r->streams[slot])->verdict != GW_ACTION_BLOCK)
+        return 0;
+    const struct gw_rule *rule = gw_findings_blocking_rule(r->rs, gw_stream_findings(r->streams[slot]));
     GW_LOG(GW_LOG_INFO, r->id, "stream blocked by rule %s", rule ? rule->id : "-");
+    return 1;
 }
 
-/* Fails a stream that already started: a well-formed end carrying an error. */
-static void stream_error(struct gw_req *r, const char *message, const char *code)
+static bool stream_open(void *ctx, int slot)
 {
-    struct gw_buf b = {0};
-    gw_buf_puts(&b, "data: ");
-    gw_openai_error(&b, message, "api_error", NULL, code);
-    gw_buf_puts(&b, "\n\ndata: [DONE]\n\n");
-    client_write(r, b.data, b.len);
-    gw_buf_free(&b);
+    struct gw_req *r = ctx;
+    return slot >= 0 && slot < GW_API_SLOTS && r->streams[slot];
 }
 
-/* Feeds (or with data NULL, closes) choice idx's stream; the released text goes to out.
- * Returns 1 if the stream is now blocked, 0, or -1 if screening failed. */
-static int stream_step(struct gw_req *r, int idx, const char *data, size_t len, struct gw_buf *out)
+static bool stream_held(void *ctx, int slot)
 {
-    if (r->w->srv->fault_screen ||
-        (!r->streams[idx] && !(r->streams[idx] = gw_stream_open(r->sc))))
-        return -1;
-    int rc = data ? gw_stream_feed(r->streams[idx], data, len, out)
-                  : gw_stream_close(r->streams[idx], out);
-    if (rc == -1)
-        return -1;
-    record_stream_findings(r, idx);
-    return gw_stream_findings(r->streams[idx])->verdict == GW_ACTION_BLOCK;
+    struct gw_req *r = ctx;
+    return stream_open(r, slot) && gw_stream_held(r->streams[slot]) > 0;
 }
 
-/* Screens the streamed arguments of a choice's tool calls (delta.tool_calls[].function.
- * arguments), each through a stream of its own, rewriting them in place; when finishing,
- * releases what each still holds into the same delta. Returns 0, 1 when blocked (the
- * final chunk is sent), -1 when screening failed. */
-/* An index member as a slot number: absent is 0, anything but a whole number in int's
- * range is -1 (refused: "1" or 1.5 would be read as another choice than the one screened). */
-static int whole_index(const cJSON *index)
+static void stream_write(void *ctx, const char *data, size_t len)
 {
-    if (!index)
-        return 0;
-    if (!cJSON_IsNumber(index) || index->valuedouble < 0 || index->valuedouble > 1e6 ||
-        index->valuedouble != (double)index->valueint)
-        return -1;
-    return index->valueint;
+    client_write(ctx, data, len);
 }
 
-static int screen_tool_args(struct gw_req *r, int idx, cJSON *delta, bool finishing)
+static const char *stream_block_message(void *ctx, int slot)
 {
-    struct gw_buf *tmp = &r->w->tmp;
-    cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"), *call;
-    cJSON_ArrayForEach(call, calls)
-    {
-        const cJSON *ti = cJSON_GetObjectItemCaseSensitive(call, "index");
-        int t = whole_index(ti);
-        cJSON *args = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(call, "function"), "arguments");
-        if (!cJSON_IsString(args))
-            continue;
-        if (t < 0 || t >= GW_MAX_TOOLS)
-            return -1; /* more tool calls than we screen: fail closed */
-        gw_buf_reset(tmp);
-        int rc = stream_step(r, slot_of(idx, t), args->valuestring, strlen(args->valuestring), tmp);
-        if (rc == 1)
-            stream_block(r, slot_of(idx, t));
-        if (rc != 0)
-            return rc;
-        if (gw_openai_set_text(args, tmp->data ? tmp->data : "") != 0)
-            return -1;
-    }
-    for (int t = 0; finishing && t < GW_MAX_TOOLS; t++) {
-        int slot = slot_of(idx, t);
-        if (!r->streams[slot])
-            continue;
-        gw_buf_reset(tmp);
-        int rc = stream_step(r, slot, NULL, 0, tmp);
-        if (rc == 1)
-            stream_block(r, slot);
-        if (rc != 0)
-            return rc;
-        if (tmp->len == 0)
-            continue;
-        if (!calls)
-            calls = cJSON_AddArrayToObject(delta, "tool_calls");
-        cJSON *c = cJSON_CreateObject();
-        cJSON_AddNumberToObject(c, "index", t);
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(c, "function"), "arguments", tmp->data);
-        cJSON_AddItemToArray(calls, c);
-    }
-    return 0;
+    struct gw_req *r = ctx;
+    const struct gw_findings *f = stream_open(r, slot) ? gw_stream_findings(r->streams[slot]) : NULL;
+    return block_message(r, f ? gw_findings_blocking_rule(r->rs, f) : NULL);
 }
 
-/* The common event (one choice, a text delta) can skip the tree when no refusal or
- * tool-call stream of its choice is open (finishing would release it) and its index is in
- * range. */
-static bool fast_path_fits(const struct gw_req *r, const struct gw_chunk_view *v)
+static void stream_init(struct gw_req *r)
 {
-    if (v->index < 0 || v->index >= GW_MAX_CHOICES)
-        return false;
-    for (int t = REFUSAL; v->finishing && t < GW_MAX_TOOLS; t++)
-        if (t != CONTENT && r->streams[slot_of(v->index, t)])
-            return false;
-    return true;
-}
-
-/* One event of the common shape, screened as sse_event would, written as the provider's
- * own bytes with the screened text spliced in place of its text (no re-serialisation). */
-static int chunk_event(struct gw_req *r, const char *data, size_t len,
-                       const struct gw_chunk_view *v)
-{
-    struct gw_buf *tmp = &r->w->tmp, *text = &r->w->scratch;
-    if (!r->up_id[0] && v->id)
-        snprintf(r->up_id, sizeof r->up_id, "%.*s", (int)v->id_len, v->id);
-    if (!cfg_of(r)->screen_replies) {
-        client_write(r, "data: ", 6);
-        client_write(r, data, len);
-        client_write(r, "\n\n", 2);
-        return 0;
-    }
-    int slot = slot_of(v->index, CONTENT), rc = 0;
-    gw_buf_reset(tmp);
-    if (v->content_is_string) {
-        if (gw_openai_chunk_text(v, text) != 0)
-            rc = -1;
-        else
-            rc = stream_step(r, slot, text->data ? text->data : "", text->len, tmp);
-    }
-    if (rc == 0 && v->finishing && r->streams[slot])
-        rc = stream_step(r, slot, NULL, 0, tmp);
-    if (rc != 0) {
-        if (rc == 1)
-            stream_block(r, slot);
-        else
-            stream_error(r, "Screening the reply failed; the gateway fails closed.",
-                         "guardrail_error");
-        return -1;
-    }
-    if (!v->other && tmp->len == 0 && !v->finishing)
-        return 0; /* all of it held back: nothing to send yet */
-    client_write(r, "data: ", 6);
-    bool unchanged = v->content_is_string && tmp->len == text->len &&
-                     (tmp->len == 0 || memcmp(tmp->data, text->data, tmp->len) == 0);
-    if ((!v->content_is_string && tmp->len == 0) || unchanged) {
-        client_write(r, data, len);
-    } else {
-        gw_buf_reset(text);
-        if (gw_json_quote(text, tmp->data ? tmp->data : "", tmp->len) != 0) {
-            stream_error(r, "Screening the reply failed; the gateway fails closed.",
-                         "guardrail_error");
-            return -1;
-        }
-        if (v->has_content) { /* replace the value */
-            client_write(r, data, v->value_start);
-            client_write(r, text->data, text->len);
-            client_write(r, data + v->value_end, len - v->value_end);
-        } else { /* add the member */
-            client_write(r, data, v->delta_open);
-            client_write(r, "\"content\":", 10);
-            client_write(r, text->data, text->len);
-            if (!v->delta_empty)
-                client_write(r, ",", 1);
-            client_write(r, data + v->delta_open, len - v->delta_open);
-        }
-    }
-    client_write(r, "\n\n", 2);
-    return 0;
-}
-
-/* Screens the text of the delta's member name (content or refusal) through stream slot
- * and puts what the stream releases in its place: a null or absent member gets the text
- * when there is some. Sets *emit when text was released. Returns 0, 1 (blocked: the block
- * is sent) or -1. */
-static int screen_text(struct gw_req *r, int slot, cJSON *delta, const char *name,
-                       bool finishing, bool *emit)
-{
-    struct gw_buf *tmp = &r->w->tmp;
-    cJSON *node = cJSON_GetObjectItemCaseSensitive(delta, name);
-    int rc = 0;
-    if (node && !cJSON_IsString(node) && !cJSON_IsNull(node))
-        return -1; /* content parts or an object: not screened, so not passed */
-    gw_buf_reset(tmp);
-    if (cJSON_IsString(node))
-        rc = stream_step(r, slot, node->valuestring, strlen(node->valuestring), tmp);
-    if (rc == 0 && finishing && r->streams[slot])
-        rc = stream_step(r, slot, NULL, 0, tmp);
-    if (rc != 0) {
-        if (rc == 1)
-            stream_block(r, slot);
-        return rc;
-    }
-    if (cJSON_IsString(node) || tmp->len > 0) {
-        const char *text = tmp->data ? tmp->data : "";
-        if (node ? gw_openai_set_text(node, text) != 0 /* a null member becomes the text */
-                 : !cJSON_AddStringToObject(delta, name, text))
-            return -1;
-    }
-    if (tmp->len > 0)
-        *emit = true;
-    return 0;
-}
-
-static int sse_event(struct gw_req *r, const char *data, size_t len)
-{
-    struct gw_buf *tmp = &r->w->tmp;
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
-        /* Release what each open stream still holds, then pass [DONE] on. */
-        for (int i = 0; i < GW_SLOTS; i++) {
-            if (!r->streams[i] || gw_stream_held(r->streams[i]) == 0)
-                continue;
-            gw_buf_reset(tmp);
-            int rc = stream_step(r, i, NULL, 0, tmp);
-            if (rc != 0) {
-                if (rc == 1)
-                    stream_block(r, i);
-                else
-                    stream_error(r, "Screening failed.", "guardrail_error");
-                return -1;
-            }
-            struct gw_buf ev = {0};
-            int choice = i / PER_CHOICE, part = i % PER_CHOICE;
-            const char *id = r->up_id[0] ? r->up_id : r->id;
-            const char *text = tmp->data ? tmp->data : "";
-            if (part == 0)
-                gw_openai_chunk_event(&ev, id, r->model, choice, NULL, text, tmp->len, NULL);
-            else if (part == 1)
-                gw_openai_refusal_event(&ev, id, r->model, choice, text, tmp->len);
-            else
-                gw_openai_tool_args_event(&ev, id, r->model, choice, part - 2, text, tmp->len);
-            client_write(r, ev.data, ev.len);
-            gw_buf_free(&ev);
-        }
-        client_write(r, "data: [DONE]\n\n", 14);
-        r->saw_done = true;
-        return 0;
-    }
-    struct gw_chunk_view v;
-    if (gw_openai_chunk_view(data, len, &v) && fast_path_fits(r, &v))
-        return chunk_event(r, data, len, &v);
-    cJSON *ev = cJSON_ParseWithLength(data, len);
-    if (!ev) {
-        stream_error(r, "The provider sent a stream event that is not JSON.", "provider_error");
-        return -1;
-    }
-    if (gw_openai_unreadable(data, len, ev)) {
-        cJSON_Delete(ev);
-        stream_error(r, "The provider sent a stream event that cannot be screened safely (a "
-                        "key twice, a field name in another case or a NUL character).",
-                     "provider_error");
-        return -1;
-    }
-    take_usage(r, ev);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
-    if (!r->up_id[0] && cJSON_IsString(id))
-        snprintf(r->up_id, sizeof r->up_id, "%s", id->valuestring);
-    cJSON *choices = cJSON_GetObjectItemCaseSensitive(ev, "choices"), *c;
-    bool emit = !cJSON_IsArray(choices) || cJSON_GetArraySize(choices) == 0;
-    int rc = 0;
-    if (cfg_of(r)->screen_replies)
-        gw_openai_strip_logprobs(ev); /* its tokens would show held text early */
-    cJSON_ArrayForEach(c, choices)
-    {
-        int idx = whole_index(cJSON_GetObjectItemCaseSensitive(c, "index"));
-        if (idx < 0 || idx >= GW_MAX_CHOICES) {
-            rc = -1;
-            break;
-        }
-        cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
-        if (cfg_of(r)->screen_replies) {
-            if (!delta) /* text released at the end needs a delta to go in */
-                delta = cJSON_AddObjectToObject(c, "delta");
-            const cJSON *fc = cJSON_GetObjectItemCaseSensitive(delta, "function_call");
-            if (!cJSON_IsObject(delta) || (fc && !cJSON_IsNull(fc))) {
-                rc = -1; /* legacy function_call streams are not screened: fail closed */
-                break;
-            }
-        }
-        const cJSON *finish = cJSON_GetObjectItemCaseSensitive(c, "finish_reason");
-        bool finishing = cJSON_IsString(finish);
-        for (const cJSON *k = delta ? delta->child : NULL; k; k = k->next)
-            if (strcmp(k->string, "content") != 0 && strcmp(k->string, "refusal") != 0 &&
-                !cJSON_IsNull(k))
-                emit = true; /* role, tool calls: pass on */
-        if (!cfg_of(r)->screen_replies) {
-            emit = true;
-            continue;
-        }
-        if ((rc = screen_tool_args(r, idx, delta, finishing)) != 0 ||
-            (rc = screen_text(r, slot_of(idx, CONTENT), delta, "content", finishing, &emit)) != 0 ||
-            (rc = screen_text(r, slot_of(idx, REFUSAL), delta, "refusal", finishing, &emit)) != 0)
-            break;
-        if (finishing)
-            emit = true;
-    }
-    if (rc == 0 && emit) {
-        char *s = cJSON_PrintUnformatted(ev);
-        if (s) {
-            client_write(r, "data: ", 6);
-            client_write(r, s, strlen(s));
-            client_write(r, "\n\n", 2);
-            cJSON_free(s);
-        }
-    }
-    cJSON_Delete(ev);
-    if (rc == -1)
-        stream_error(r, "Screening the reply failed; the gateway fails closed.", "guardrail_error");
-    return rc == 0 ? 0 : -1;
+    struct gw_api_stream *s = &r->st;
+    s->ctx = r;
+    s->screen = stream_screen;
+    s->open = stream_open;
+    s->held = stream_held;
+    s->write = stream_write;
+    s->block_message = stream_block_message;
+    s->tokens = set_tokens;
+    s->screen_replies = cfg_of(r)->screen_replies;
+    s->tmp = &r->w->tmp;
+    s->scratch = &r->w->scratch;
+    s->id = r->id;
+    s->model = r->model;
 }
 
 /* One SSE event of the provider's stream; its JSON lives in the worker's arena. */
-static int on_sse_event(void *arg, const char *data, size_t len)
+static int on_sse_event(void *arg, const char *event, const char *data, size_t len)
 {
+    struct gw_req *r = arg;
     gw_json_scope_begin();
-    int rc = sse_event(arg, data, len);
+    int rc = r->api->stream_event(&r->st, event, data ? data : "", len);
     gw_json_scope_end();
     return rc;
+}
+
+static void stream_error(struct gw_req *r, const char *message, const char *code)
+{
+    gw_json_scope_begin();
+    r->api->stream_error(&r->st, message, code);
+    gw_json_scope_end();
 }
 
 /* ---- the provider call ---- */
@@ -796,8 +542,10 @@ static void on_up_headers(void *arg, long status, const char *content_type)
              content_type ? content_type : "application/json");
     r->sse = status >= 200 && status < 300 && content_type &&
              strncmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough;
-    if (r->sse)
+    if (r->sse) {
+        stream_init(r);
         start_stream_reply(r);
+    }
 }
 
 static int on_up_data(void *arg, const char *data, size_t len)
@@ -825,7 +573,7 @@ static void plain_reply(struct gw_req *r)
         return;
     }
     struct gw_text_refs texts = {0};
-    cJSON *root = gw_openai_parse_reply(r->reply.data ? r->reply.data : "", r->reply.len, &texts);
+    cJSON *root = r->api->parse_reply(r->reply.data ? r->reply.data : "", r->reply.len, &texts);
     if (!root) {
         if (cfg->fail_mode == GW_FAIL_OPEN)
             reply_and_finish(r, (int)r->status, r->content_type, r->reply.data, r->reply.len,
@@ -850,7 +598,8 @@ static void plain_reply(struct gw_req *r)
         enum gw_action v = verdict > (int)r->prompt_verdict ? (enum gw_action)verdict
                                                              : r->prompt_verdict;
         if (changed) {
-            gw_openai_strip_logprobs(root); /* its tokens would repeat what was redacted */
+            if (r->api->redacted)
+                r->api->redacted(root);
             char *s = cJSON_PrintUnformatted(root);
             reply_and_finish(r, (int)r->status, "application/json", s, strlen(s), v);
             cJSON_free(s);
@@ -882,8 +631,10 @@ static void on_up_done(void *arg, CURLcode result, long status)
             GW_LOG(GW_LOG_WARN, r->id, "provider stream ended early: %s",
                    curl_easy_strerror(result));
             stream_error(r, "The provider's stream ended early.", "provider_stream_error");
-        } else if (result == CURLE_OK && !r->saw_done) {
-            on_sse_event(r, "[DONE]", 6);
+        } else if (result == CURLE_OK) {
+            gw_json_scope_begin();
+            r->api->stream_end(&r->st);
+            gw_json_scope_end();
         }
         end_stream_reply(r);
         return;
@@ -904,27 +655,41 @@ static void on_up_done(void *arg, CURLcode result, long status)
 
 static const struct gw_upcall_ops up_ops = {on_up_headers, on_up_data, on_up_done};
 
+static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
+{
+    char line[4096];
+    snprintf(line, sizeof line, "%s%s", name, value);
+    return curl_slist_append(h, line);
+}
+
+/* The provider's headers: its key the API's way (or the client's own credentials when no
+ * key is configured), and the headers of the API the client sent. */
 static struct curl_slist *provider_headers(struct gw_req *r, bool json)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
     struct curl_slist *h = NULL;
-    char line[4096];
     if (json)
         h = curl_slist_append(h, "Content-Type: application/json");
-    if (r->w->srv->auth_header) {
-        h = curl_slist_append(h, r->w->srv->auth_header);
-    } else if (evhttp_find_header(in, "Authorization")) {
-        snprintf(line, sizeof line, "Authorization: %s", evhttp_find_header(in, "Authorization"));
-        h = curl_slist_append(h, line);
-    }
-    static const char *const forward[] = {"OpenAI-Organization", "OpenAI-Project", "Accept"};
-    for (size_t i = 0; i < sizeof forward / sizeof forward[0]; i++) {
-        const char *v = evhttp_find_header(in, forward[i]);
-        if (v) {
-            snprintf(line, sizeof line, "%s: %s", forward[i], v);
-            h = curl_slist_append(h, line);
+    const char *key = r->provider->api_key;
+    if (key) {
+        h = add_header(h, r->api->key_header, key);
+    } else {
+        static const char *const creds[] = {"Authorization: ", "x-api-key: "};
+        static const char *const names[] = {"Authorization", "x-api-key"};
+        for (size_t i = 0; i < 2; i++) {
+            const char *v = evhttp_find_header(in, names[i]);
+            if (v)
+                h = add_header(h, creds[i], v);
         }
     }
+    for (const char *const *f = r->api->forward_headers; f && *f; f++) {
+        const char *v = evhttp_find_header(in, *f);
+        char name[80];
+        snprintf(name, sizeof name, "%s: ", *f);
+        if (v)
+            h = add_header(h, name, v);
+    }
+    char line[128];
     snprintf(line, sizeof line, "x-request-id: %s", r->id);
     h = curl_slist_append(h, line);
     return curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
@@ -933,7 +698,7 @@ static struct curl_slist *provider_headers(struct gw_req *r, bool json)
 static void call_provider(struct gw_req *r, const char *method, const char *url,
                           const char *body, size_t len)
 {
-    const struct gw_provider *p = &cfg_of(r)->provider;
+    const struct gw_provider *p = r->provider;
     struct curl_slist *h = provider_headers(r, body != NULL);
     clock_gettime(CLOCK_MONOTONIC, &r->provider_t0);
     r->rec->provider_called = true;
@@ -943,46 +708,16 @@ static void call_provider(struct gw_req *r, const char *method, const char *url,
         error_and_finish(r, 502, "The provider call could not be started.", "provider_unavailable");
 }
 
-static void chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
+/* Screens the request's prompt texts, then calls the provider (or answers the block). */
+static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const char *body,
+                            size_t len)
 {
-    const struct gw_config *cfg = w->srv->cfg;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    char err[320];
-    if (len > cfg->max_body_bytes) {
-        snprintf(err, sizeof err, "The request body is %zu bytes; this gateway accepts at most %zu.",
-                 len, cfg->max_body_bytes);
-        gw_send_error(req, reqid, 413, err, "invalid_request_error", NULL, "request_too_large");
-        return;
-    }
-    if (w->draining) {
-        gw_send_error(req, reqid, 503, "The gateway is shutting down.", "api_error", NULL,
-                      "shutting_down");
-        return;
-    }
-    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
-    struct gw_chat_request cr;
-    const char *param;
-    if (gw_openai_parse_request(&cr, body, len, cfg->screen_roles, err, sizeof err, &param) == -1) {
-        gw_openai_request_free(&cr);
-        gw_send_error(req, reqid, 400, err, "invalid_request_error", param, "invalid_request");
-        return;
-    }
-    struct gw_req *r = req_new(w, req, reqid);
-    if (!r) {
-        gw_openai_request_free(&cr);
-        gw_send_error(req, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
-        return;
-    }
-    r->stream = cr.stream;
-    snprintf(r->model, sizeof r->model, "%s", cr.model);
-
+    const struct gw_config *cfg = cfg_of(r);
     const struct gw_rule *blocker;
     bool changed;
-    int verdict = screen_texts(r, &cr.texts, GW_DIR_PROMPT, &blocker, &changed);
+    int verdict = screen_texts(r, &ar->texts, GW_DIR_PROMPT, &blocker, &changed);
     if (verdict == -1) {
         if (cfg->fail_mode == GW_FAIL_CLOSED) {
-            gw_openai_request_free(&cr);
             error_and_finish(r, 503, "Screening the prompt failed; the gateway fails closed.",
                              "guardrail_error");
             return;
@@ -992,23 +727,73 @@ static void chat(struct gw_worker *w, struct evhttp_request *req, const char *re
     }
     r->prompt_verdict = (enum gw_action)verdict;
     if (verdict == GW_ACTION_BLOCK) {
-        gw_openai_request_free(&cr);
         answer_block(r, blocker, "prompt");
         return;
     }
-    if (changed)
-        r->body_out = gw_json_print_heap(cr.root); /* only when something was redacted */
-    gw_openai_request_free(&cr);
+    if (changed) /* only when something was redacted */
+        r->body_out = gw_json_print_heap(ar->root);
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", r->provider->base_url, r->api->upstream_path);
     if (r->body_out)
-        call_provider(r, "POST", w->srv->chat_url, r->body_out, strlen(r->body_out));
+        call_provider(r, "POST", url, r->body_out, strlen(r->body_out));
     else
-        call_provider(r, "POST", w->srv->chat_url, body, len); /* the client's bytes, not copied */
+        call_provider(r, "POST", url, body, len); /* the client's bytes, not copied */
 }
 
-void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
+static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhttp_request *req,
+                     const char *reqid)
+{
+    const struct gw_config *cfg = w->srv->cfg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char err[320];
+    const struct gw_provider *provider = gw_config_provider_for(cfg, api->providers);
+    if (!provider) {
+        snprintf(err, sizeof err, "This gateway has no provider for the %s API.", api->name);
+        gw_send_api_error(req, api, reqid, 404, err, "invalid_request_error", NULL,
+                          "no_provider");
+        return;
+    }
+    if (len > cfg->max_body_bytes) {
+        snprintf(err, sizeof err, "The request body is %zu bytes; this gateway accepts at most %zu.",
+                 len, cfg->max_body_bytes);
+        gw_send_api_error(req, api, reqid, 413, err, "invalid_request_error", NULL,
+                          "request_too_large");
+        return;
+    }
+    if (w->draining) {
+        gw_send_api_error(req, api, reqid, 503, "The gateway is shutting down.", "api_error", NULL,
+                          "shutting_down");
+        return;
+    }
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    struct gw_api_request ar = {0};
+    const char *param = NULL;
+    if (api->parse_request(&ar, body, len, cfg->screen_roles, err, sizeof err, &param) == -1) {
+        gw_api_request_free(&ar);
+        gw_send_api_error(req, api, reqid, 400, err, "invalid_request_error", param,
+                          "invalid_request");
+        return;
+    }
+    struct gw_req *r = req_new(w, req, reqid);
+    if (!r) {
+        gw_api_request_free(&ar);
+        gw_send_api_error(req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
+        return;
+    }
+    r->api = api;
+    r->provider = provider;
+    r->stream = ar.stream;
+    snprintf(r->model, sizeof r->model, "%s", ar.model ? ar.model : "unknown");
+    screen_and_call(r, &ar, body, len);
+    gw_api_request_free(&ar);
+}
+
+void gw_proxy_api(struct gw_worker *w, const struct gw_api *api, struct evhttp_request *req,
+                  const char *reqid)
 {
     gw_json_scope_begin(); /* the request's JSON lives in the worker's arena */
-    chat(w, req, reqid);
+    api_call(w, api, req, reqid);
     gw_json_scope_end();
 }
 
@@ -1027,9 +812,11 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
         return;
     }
     r->passthrough = true;
+    r->api = &gw_api_openai_chat;
+    r->provider = &cfg->provider;
     const char *rest = strncmp(path, "/v1/", 4) == 0 ? path + 3 : path;
     char url[2048];
-    snprintf(url, sizeof url, "%s%s", cfg->provider.base_url, rest);
+    snprintf(url, sizeof url, "%s%s", r->provider->base_url, rest);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     bool has_body = evhttp_request_get_command(req) != EVHTTP_REQ_GET &&

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "adapters/openai.h"
+#include "api/api.h"
 #include "util/json.h"
 #include "util/json_arena.h"
 #include "util/log.h"
@@ -25,8 +25,15 @@
 void gw_send_error(struct evhttp_request *req, const char *reqid, int status, const char *message,
                    const char *type, const char *param, const char *code)
 {
+    gw_send_api_error(req, NULL, reqid, status, message, type, param, code);
+}
+
+void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, const char *reqid,
+                       int status, const char *message, const char *type, const char *param,
+                       const char *code)
+{
     struct gw_buf b = {0};
-    gw_openai_error(&b, message, type, param, code);
+    (api ? api->error : gw_openai_error)(&b, message, type, param, code);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "application/json");
     if (reqid)
@@ -119,13 +126,16 @@ static void on_request(struct evhttp_request *req, void *arg)
             send_json(req, 503, "Service Unavailable", "{\"status\":\"not ready\"}");
         return;
     }
-    if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/chat/completions") == 0) {
+    const struct gw_api *api = gw_api_for_path(path);
+    if (api) {
+        char msg[160];
         if (cmd != EVHTTP_REQ_POST) {
-            gw_send_error(req, reqid, 405, "Use POST for /v1/chat/completions.",
-                          "invalid_request_error", NULL, "method_not_allowed");
+            snprintf(msg, sizeof msg, "Use POST for %s.", api->route);
+            gw_send_api_error(req, api, reqid, 405, msg, "invalid_request_error", NULL,
+                              "method_not_allowed");
             return;
         }
-        gw_proxy_chat(w, req, reqid);
+        gw_proxy_api(w, api, req, reqid);
         return;
     }
     static const struct {
@@ -145,9 +155,20 @@ static void on_request(struct evhttp_request *req, void *arg)
             return;
         }
     }
-    char msg[300];
-    snprintf(msg, sizeof msg, "Unknown request URL: %s %.200s. This gateway serves POST "
-                              "/v1/chat/completions.", method, path);
+    char msg[400];
+    if (strcmp(path, "/v1/v1/messages") == 0) { /* the Anthropic SDK given .../v1 */
+        snprintf(msg, sizeof msg, "Unknown request URL: %s %s. The Anthropic SDK adds "
+                 "/v1/messages itself: give it this gateway's address without /v1.", method, path);
+        gw_send_api_error(req, &gw_api_anthropic_messages, reqid, 404, msg,
+                          "invalid_request_error", NULL, "unknown_url");
+        return;
+    }
+    struct gw_buf routes = {0};
+    for (size_t i = 0; gw_apis[i]; i++)
+        gw_buf_printf(&routes, "%s%s", i ? ", " : "", gw_apis[i]->route);
+    snprintf(msg, sizeof msg, "Unknown request URL: %s %.200s. This gateway serves POST on %s.",
+             method, path, routes.data ? routes.data : "");
+    gw_buf_free(&routes);
     gw_send_error(req, reqid, 404, msg, "invalid_request_error", NULL, "unknown_url");
 }
 
@@ -342,15 +363,6 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
     evthread_use_pthreads();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return -1;
-    size_t n = strlen(cfg->provider.base_url) + sizeof "/chat/completions";
-    srv->chat_url = malloc(n);
-    snprintf(srv->chat_url, n, "%s/chat/completions", cfg->provider.base_url);
-    if (cfg->provider.api_key) { /* built once: it is the same for every request */
-        n = strlen(cfg->provider.api_key) + sizeof "Authorization: Bearer ";
-        if (!(srv->auth_header = malloc(n)))
-            return -1;
-        snprintf(srv->auth_header, n, "Authorization: Bearer %s", cfg->provider.api_key);
-    }
     gw_incident_key(cfg->hash_key, srv->hash_key);
     if (cfg->incident_log || srv->sink) {
         srv->incidents = gw_incidents_open(cfg->incident_log, srv->sink, srv->sink_arg);
@@ -495,8 +507,6 @@ void gw_server_free(struct gw_server *srv)
     }
     free(srv->workers);
     gw_incidents_close(srv->incidents);
-    free(srv->chat_url);
-    free(srv->auth_header);
     curl_global_cleanup();
     memset(srv, 0, sizeof *srv);
 }

@@ -55,8 +55,6 @@ struct gw_worker {
 struct gw_server {
     struct gw_config *cfg;
     struct gw_incidents *incidents;
-    char *chat_url;    /* provider base URL + /chat/completions */
-    char *auth_header; /* "Authorization: Bearer <key>" when a key is configured, else NULL */
     int nworkers;
     struct gw_worker *workers;
     atomic_int running; /* workers whose loop is running */
@@ -81,11 +79,17 @@ void gw_server_free(struct gw_server *srv);
 
 /* ---- shared with proxy.c ---- */
 
+struct gw_api;
+/* Sends an error in api's shape (OpenAI's when api is NULL) and finishes the request. */
+void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, const char *reqid,
+                       int status, const char *message, const char *type, const char *param,
+                       const char *code);
 /* Sends an OpenAI-shaped error and finishes the request. */
 void gw_send_error(struct evhttp_request *req, const char *reqid, int status, const char *message,
                    const char *type, const char *param, const char *code);
-/* Handles POST /v1/chat/completions. */
-void gw_proxy_chat(struct gw_worker *w, struct evhttp_request *req, const char *reqid);
+/* Handles a generating call of a client API (POST on its route). */
+void gw_proxy_api(struct gw_worker *w, const struct gw_api *api, struct evhttp_request *req,
+                  const char *reqid);
 /* Forwards a passthrough request unscreened, with its method (a static string). */
 void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const char *reqid,
                           const char *method, const char *path);

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapters/openai.h"
-#include "adapters/sse.h"
+#include "api/openai.h"
+#include "api/sse.h"
 
 /* Collects each event's data, joined with '|'. */
-static int collect(void *arg, const char *data, size_t len)
+static int collect(void *arg, const char *event, const char *data, size_t len)
 {
     struct gw_buf *b = arg;
     if (b->len)
@@ -76,7 +76,7 @@ static void a_line_that_never_ends_fails_instead_of_growing(void **state)
     gw_buf_free(&out);
 }
 
-static int stop(void *arg, const char *data, size_t len)
+static int stop(void *arg, const char *event, const char *data, size_t len)
 {
     (*(int *)arg)++;
     return -1;

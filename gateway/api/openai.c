@@ -1,20 +1,15 @@
-#include "adapters/openai.h"
+#include "api/openai.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "api/api.h"
 #include "config/config.h"
 #include "util/json.h"
 
-static int refs_push(struct gw_text_refs *t, cJSON *node)
-{
-    if (gw_grow(&t->v, &t->cap, t->n, sizeof *t->v, 8) == -1)
-        return -1;
-    t->v[t->n++] = node;
-    return 0;
-}
+
 
 void gw_text_refs_free(struct gw_text_refs *t)
 {
@@ -83,7 +78,7 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
         cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         bool screened = (role_bit(role->valuestring) & roles) != 0;
         if (cJSON_IsString(content)) {
-            if (screened && refs_push(&r->texts, content) == -1)
+            if (screened && gw_api_refs_push(&r->texts, content) == -1)
                 return -1;
         } else if (cJSON_IsArray(content)) {
             cJSON *part;
@@ -104,7 +99,7 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
                                  i);
                         return -1;
                     }
-                    if (screened && refs_push(&r->texts, text) == -1)
+                    if (screened && gw_api_refs_push(&r->texts, text) == -1)
                         return -1;
                 }
             }
@@ -143,21 +138,21 @@ cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *
         for (size_t i = 0; i < 2; i++) {
             cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, members[i]);
             if (cJSON_IsString(t))
-                refs_push(texts, t);
+                gw_api_refs_push(texts, t);
             else if (t && !cJSON_IsNull(t))
                 goto unscreenable;
         }
         cJSON *fargs = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(msg, "function_call"), "arguments");
         if (cJSON_IsString(fargs))
-            refs_push(texts, fargs);
+            gw_api_refs_push(texts, fargs);
         cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"), *call;
         cJSON_ArrayForEach(call, calls)
         {
             cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
             cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
             if (cJSON_IsString(args))
-                refs_push(texts, args);
+                gw_api_refs_push(texts, args);
         }
     }
     return root;
@@ -453,4 +448,13 @@ void gw_openai_error(struct gw_buf *out, const char *message, const char *type, 
     else
         gw_buf_puts(out, "null");
     gw_buf_puts(out, "}}");
+}
+
+void gw_openai_usage(const cJSON *root, long *prompt, long *completion)
+{
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
+    *prompt = gw_api_count(p);
+    *completion = gw_api_count(c);
 }

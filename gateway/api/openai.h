@@ -1,8 +1,8 @@
 /* The OpenAI chat completions adapter: where the text is in a request, a reply and a
  * stream event, how to rewrite it after redaction, and how to answer with an on-brand
  * refusal or an error in OpenAI's own shapes. The proxy core never parses provider JSON. */
-#ifndef GW_ADAPTERS_OPENAI_H
-#define GW_ADAPTERS_OPENAI_H
+#ifndef GW_API_OPENAI_H
+#define GW_API_OPENAI_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -108,6 +108,9 @@ void gw_openai_tool_args_event(struct gw_buf *out, const char *id, const char *m
 /* {"error": {"message", "type", "param", "code"}} */
 void gw_openai_error(struct gw_buf *out, const char *message, const char *type,
                      const char *param, const char *code);
+
+/* Token counts from a reply's or a final stream chunk's "usage", -1 where absent. */
+void gw_openai_usage(const cJSON *root, long *prompt, long *completion);
 
 void gw_text_refs_free(struct gw_text_refs *t);
 

@@ -9,7 +9,7 @@
  * duplicate keys) makes it answer false, and the caller takes the general path. */
 #include <string.h>
 
-#include "adapters/openai.h"
+#include "api/openai.h"
 
 #define MAX_DEPTH 64
 

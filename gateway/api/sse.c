@@ -1,4 +1,4 @@
-#include "adapters/sse.h"
+#include "api/sse.h"
 
 #include <string.h>
 
@@ -7,12 +7,25 @@ static int line(struct gw_sse *p, const char *s, size_t n, gw_sse_event_fn fn, v
     if (n > 0 && s[n - 1] == '\r')
         n--;
     if (n == 0) { /* a blank line ends the event */
-        if (!p->has_data)
+        if (!p->has_data) {
+            p->event[0] = '\0';
             return 0;
+        }
         p->has_data = 0;
-        int rc = fn(arg, p->data.data, p->data.len);
+        int rc = fn(arg, p->event, p->data.data, p->data.len);
         gw_buf_reset(&p->data);
+        p->event[0] = '\0';
         return rc;
+    }
+    if (n >= 6 && memcmp(s, "event:", 6) == 0) {
+        s += 6, n -= 6;
+        if (n > 0 && *s == ' ')
+            s++, n--;
+        if (n >= sizeof p->event || memchr(s, '\0', n))
+            return -1; /* no API has such a name: refuse rather than cut it */
+        memcpy(p->event, s, n);
+        p->event[n] = '\0';
+        return 0;
     }
     if (n >= 5 && memcmp(s, "data:", 5) == 0) {
         s += 5, n -= 5;
@@ -25,7 +38,7 @@ static int line(struct gw_sse *p, const char *s, size_t n, gw_sse_event_fn fn, v
         gw_buf_append(&p->data, s, n);
         p->has_data = 1;
     }
-    /* event:, id:, retry: and comments carry nothing the chat API uses */
+    /* id:, retry: and comments carry nothing the APIs use */
     return 0;
 }
 

@@ -1,0 +1,561 @@
+/* The Anthropic Messages API (POST /v1/messages) behind the seam. Texts of a request: the
+ * system prompt (a string or text blocks) and every message's content (a string or
+ * blocks: text, tool_use input, tool_result content, thinking, a text document). Texts of
+ * a reply: text, thinking, tool_use input and citations. A block type the gateway does not
+ * know is refused, in requests and in replies, rather than passed unscreened.
+ *
+ * A stream is typed by its events (message_start, content_block_start, _delta, _stop,
+ * message_delta, message_stop, ping, error). Each content block has a slot of its own,
+ * numbered by its index; a block's held text is released as one more delta before its
+ * content_block_stop. A block mid-stream ends the message the way the API refuses: the
+ * blocked block stops, a text block with the message follows, then stop_reason
+ * "refusal". */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "util/json.h"
+
+/* ---- requests ---- */
+
+/* A 400's message about field; returns -1. */
+__attribute__((format(printf, 5, 6))) static int fail(char *err, size_t errlen,
+                                                      const char **param, const char *field,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    *param = field;
+    return -1;
+}
+
+/* Collects the texts of one content block of a message (or of a tool result) whose screened
+ * roles are roles_on (GW_ROLE_* bits that apply). Returns 0, or -1 with err set. */
+static int request_block(struct gw_api_request *r, cJSON *b, unsigned role, unsigned roles,
+                         int i, int j, char *err, size_t errlen, const char **param)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
+    if (!cJSON_IsObject(b) || !cJSON_IsString(type))
+        return fail(err, errlen, param, "messages",
+                    "messages[%d].content[%d] must be an object with a string 'type'.", i, j);
+    const char *t = type->valuestring;
+    bool on = (role & roles) != 0;
+    cJSON *text = NULL;
+    if (strcmp(t, "text") == 0) {
+        text = cJSON_GetObjectItemCaseSensitive(b, "text");
+        if (!cJSON_IsString(text))
+            return fail(err, errlen, param, "messages",
+                        "messages[%d].content[%d]: a text block needs a string 'text'.", i, j);
+    } else if (strcmp(t, "thinking") == 0) {
+        text = cJSON_GetObjectItemCaseSensitive(b, "thinking");
+    } else if (strcmp(t, "tool_use") == 0) {
+        return on ? gw_api_refs_push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(b, "input"))
+                  : 0;
+    } else if (strcmp(t, "tool_result") == 0) {
+        cJSON *content = cJSON_GetObjectItemCaseSensitive(b, "content"), *part;
+        bool tool_on = (GW_ROLE_TOOL & roles) != 0;
+        if (cJSON_IsString(content))
+            return tool_on ? gw_api_refs_push(&r->texts, content) : 0;
+        if (content && !cJSON_IsArray(content))
+            return fail(err, errlen, param, "messages",
+                        "messages[%d].content[%d]: a tool_result's content must be a string or "
+                        "blocks.", i, j);
+        cJSON_ArrayForEach(part, content)
+        {
+            if (request_block(r, part, GW_ROLE_TOOL, roles, i, j, err, errlen, param) == -1)
+                return -1;
+        }
+        return 0;
+    } else if (strcmp(t, "document") == 0) {
+        cJSON *source = cJSON_GetObjectItemCaseSensitive(b, "source");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(source, "type");
+        if (cJSON_IsString(st) && strcmp(st->valuestring, "text") == 0)
+            text = cJSON_GetObjectItemCaseSensitive(source, "data");
+        else if (!cJSON_IsString(st) || (strcmp(st->valuestring, "base64") != 0 &&
+                                          strcmp(st->valuestring, "url") != 0 &&
+                                          strcmp(st->valuestring, "file") != 0))
+            return fail(err, errlen, param, "messages",
+                        "messages[%d].content[%d]: a document of this source type is not "
+                        "screened by this gateway, so it is refused.", i, j);
+    } else if (strcmp(t, "image") == 0 || strcmp(t, "redacted_thinking") == 0) {
+        return 0; /* no text: an image's pixels, or a thinking block the provider encrypted */
+    } else {
+        return fail(err, errlen, param, "messages",
+                    "messages[%d].content[%d]: a content block of type '%s' is not screened by "
+                    "this gateway, so it is refused.", i, j, t);
+    }
+    if (text && !cJSON_IsString(text))
+        return fail(err, errlen, param, "messages",
+                    "messages[%d].content[%d]: its text must be a string.", i, j);
+    return on && text ? gw_api_refs_push(&r->texts, text) : 0;
+}
+
+static int parse_request(struct gw_api_request *r, const char *body, size_t len, unsigned roles,
+                         char *err, size_t errlen, const char **param)
+{
+    memset(r, 0, sizeof *r);
+    *param = NULL;
+    r->root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(r->root)) {
+        snprintf(err, errlen, "The request body is not valid JSON: expected a JSON object.");
+        return -1;
+    }
+    const char *why = gw_openai_unreadable(body, len, r->root);
+    if (why) {
+        snprintf(err, errlen, "The request body is refused: it has %s.", why);
+        return -1;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->root, "model");
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(r->root, "stream");
+    if (model && !cJSON_IsString(model))
+        return fail(err, errlen, param, "model", "'model' must be a string.");
+    if (stream && !cJSON_IsBool(stream))
+        return fail(err, errlen, param, "stream", "'stream' must be a boolean.");
+    r->model = model ? model->valuestring : "unknown";
+    r->stream = cJSON_IsTrue(stream);
+    cJSON *system = cJSON_GetObjectItemCaseSensitive(r->root, "system"), *b;
+    bool sys_on = (GW_ROLE_SYSTEM & roles) != 0;
+    if (cJSON_IsString(system)) {
+        if (sys_on && gw_api_refs_push(&r->texts, system) == -1)
+            return -1;
+    } else if (cJSON_IsArray(system)) {
+        cJSON_ArrayForEach(b, system)
+        {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
+            cJSON *text = cJSON_GetObjectItemCaseSensitive(b, "text");
+            if (!cJSON_IsString(type) || strcmp(type->valuestring, "text") != 0 ||
+                !cJSON_IsString(text))
+                return fail(err, errlen, param, "system",
+                            "'system' blocks must be text blocks with a string 'text'.");
+            if (sys_on && gw_api_refs_push(&r->texts, text) == -1)
+                return -1;
+        }
+    } else if (system && !cJSON_IsNull(system)) {
+        return fail(err, errlen, param, "system",
+                    "'system' must be a string or text blocks.");
+    }
+    cJSON *messages = cJSON_GetObjectItemCaseSensitive(r->root, "messages"), *m;
+    if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0)
+        return fail(err, errlen, param, "messages",
+                    "'messages' must be a non-empty array.");
+    int i = 0;
+    cJSON_ArrayForEach(m, messages)
+    {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        if (!cJSON_IsObject(m) || !cJSON_IsString(role) ||
+            (strcmp(role->valuestring, "user") != 0 && strcmp(role->valuestring, "assistant") != 0))
+            return fail(err, errlen, param, "messages",
+                        "messages[%d] must be an object whose 'role' is user or assistant.", i);
+        unsigned bit = role->valuestring[0] == 'u' ? GW_ROLE_USER : GW_ROLE_ASSISTANT;
+        cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (cJSON_IsString(content)) {
+            if ((bit & roles) && gw_api_refs_push(&r->texts, content) == -1)
+                return -1;
+        } else if (cJSON_IsArray(content)) {
+            int j = 0;
+            cJSON_ArrayForEach(b, content)
+            {
+                if (request_block(r, b, bit, roles, i, j++, err, errlen, param) == -1)
+                    return -1;
+            }
+        } else {
+            return fail(err, errlen, param, "messages",
+                        "messages[%d].content must be a string or an array of blocks.", i);
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* ---- replies ---- */
+
+/* The texts of one content block of a reply; -1 for a block the gateway does not know. */
+static int reply_block(cJSON *b, struct gw_text_refs *texts)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
+    if (!cJSON_IsString(type))
+        return -1;
+    const char *t = type->valuestring;
+    cJSON *text = NULL;
+    if (strcmp(t, "text") == 0) {
+        text = cJSON_GetObjectItemCaseSensitive(b, "text");
+        cJSON *citations = cJSON_GetObjectItemCaseSensitive(b, "citations");
+        if (citations && gw_api_refs_push_all(texts, citations) == -1) /* cited_text, titles */
+            return -1;
+    } else if (strcmp(t, "thinking") == 0) {
+        text = cJSON_GetObjectItemCaseSensitive(b, "thinking");
+    } else if (strcmp(t, "tool_use") == 0) {
+        return gw_api_refs_push_all(texts, cJSON_GetObjectItemCaseSensitive(b, "input"));
+    } else if (strcmp(t, "redacted_thinking") == 0) {
+        return 0; /* encrypted by the provider: nothing a customer can read */
+    } else {
+        return -1;
+    }
+    if (!cJSON_IsString(text))
+        return -1;
+    return gw_api_refs_push(texts, text);
+}
+
+static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *texts)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root))
+        goto unscreenable;
+    cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content"), *b;
+    if (content && !cJSON_IsArray(content) && !cJSON_IsNull(content))
+        goto unscreenable;
+    cJSON_ArrayForEach(b, content)
+    {
+        if (reply_block(b, texts) == -1)
+            goto unscreenable;
+    }
+    return root;
+unscreenable:
+    cJSON_Delete(root);
+    gw_text_refs_free(texts);
+    return NULL;
+}
+
+static void usage(const cJSON *root, long *prompt, long *completion)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
+    *prompt = gw_api_count(cJSON_GetObjectItemCaseSensitive(u, "input_tokens"));
+    *completion = gw_api_count(cJSON_GetObjectItemCaseSensitive(u, "output_tokens"));
+}
+
+/* ---- answers ---- */
+
+static void quoted(struct gw_buf *out, const char *s)
+{
+    gw_json_quote(out, s, strlen(s));
+}
+
+static void event(struct gw_buf *out, const char *name)
+{
+    gw_buf_printf(out, "event: %s\ndata: ", name);
+}
+
+static void message_head(struct gw_buf *out, const char *id, const char *model, bool done)
+{
+    struct gw_buf t = {0};
+    gw_buf_puts(&t, "msg_gr-");
+    gw_buf_puts(&t, id);
+    gw_buf_puts(out, "{\"id\":");
+    gw_json_quote(out, t.data, t.len);
+    gw_buf_free(&t);
+    gw_buf_puts(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    quoted(out, model);
+    gw_buf_puts(out, done ? ",\"content\":[" : ",\"content\":[],\"stop_reason\":null,"
+                                               "\"stop_sequence\":null,\"usage\":{"
+                                               "\"input_tokens\":0,\"output_tokens\":0}}");
+}
+
+/* A text block at index saying text, as three events. */
+static void text_block_events(struct gw_buf *out, int index, const char *text)
+{
+    event(out, "content_block_start");
+    gw_buf_printf(out, "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":"
+                       "{\"type\":\"text\",\"text\":\"\"}}\n\n", index);
+    event(out, "content_block_delta");
+    gw_buf_printf(out, "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":"
+                       "{\"type\":\"text_delta\",\"text\":", index);
+    quoted(out, text);
+    gw_buf_puts(out, "}}\n\n");
+    event(out, "content_block_stop");
+    gw_buf_printf(out, "{\"type\":\"content_block_stop\",\"index\":%d}\n\n", index);
+}
+
+/* The end of a message refused: stop_reason "refusal", then message_stop. */
+static void refusal_end(struct gw_buf *out)
+{
+    event(out, "message_delta");
+    gw_buf_puts(out, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"refusal\","
+                     "\"stop_sequence\":null},\"usage\":{\"output_tokens\":0}}\n\n");
+    event(out, "message_stop");
+    gw_buf_puts(out, "{\"type\":\"message_stop\"}\n\n");
+}
+
+static void refusal(struct gw_buf *out, const char *id, const char *model, const char *message,
+                    bool stream)
+{
+    if (!stream) {
+        message_head(out, id, model, true);
+        gw_buf_puts(out, "{\"type\":\"text\",\"text\":");
+        quoted(out, message);
+        gw_buf_puts(out, "}],\"stop_reason\":\"refusal\",\"stop_sequence\":null,"
+                         "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}");
+        return;
+    }
+    event(out, "message_start");
+    gw_buf_puts(out, "{\"type\":\"message_start\",\"message\":");
+    message_head(out, id, model, false);
+    gw_buf_puts(out, "}\n\n");
+    text_block_events(out, 0, message);
+    refusal_end(out);
+}
+
+/* Anthropic's error types for the OpenAI-style ones the request path names. */
+static void error(struct gw_buf *out, const char *message, const char *type, const char *param,
+                  const char *code)
+{
+    const char *t = strcmp(type, "invalid_request_error") == 0 ? "invalid_request_error"
+                                                                : "api_error";
+    if (code && strcmp(code, "request_too_large") == 0)
+        t = "request_too_large";
+    else if (code && (strcmp(code, "unknown_url") == 0 || strcmp(code, "no_provider") == 0))
+        t = "not_found_error";
+    else if (code && strcmp(code, "shutting_down") == 0)
+        t = "overloaded_error";
+    gw_buf_printf(out, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":", t);
+    quoted(out, message);
+    gw_buf_puts(out, "}}");
+}
+
+/* ---- streams ---- */
+
+enum block_kind { NONE, TEXT, TOOL_USE, THINKING, OPAQUE };
+/* s->state: the kind of each block by index, then the next free index. */
+#define MAX_BLOCKS (GW_API_SLOTS - 1) /* the last slot screens error messages */
+#define NEXT_INDEX MAX_BLOCKS
+_Static_assert(MAX_BLOCKS < sizeof ((struct gw_api_stream *)0)->state, "state too small");
+
+static void stream_error(struct gw_api_stream *s, const char *message, const char *code)
+{
+    struct gw_buf b = {0};
+    event(&b, "error");
+    error(&b, message, "api_error", NULL, code);
+    gw_buf_puts(&b, "\n\n");
+    s->write(s->ctx, b.data, b.len);
+    gw_buf_free(&b);
+    s->done = true;
+}
+
+/* Ends the message for a block found in slot (a content block's index). */
+static void block(struct gw_api_stream *s, int index)
+{
+    struct gw_buf b = {0};
+    event(&b, "content_block_stop");
+    gw_buf_printf(&b, "{\"type\":\"content_block_stop\",\"index\":%d}\n\n", index);
+    int next = s->state[NEXT_INDEX] > index + 1 ? s->state[NEXT_INDEX] : index + 1;
+    text_block_events(&b, next, s->block_message(s->ctx, index));
+    refusal_end(&b);
+    s->write(s->ctx, b.data, b.len);
+    gw_buf_free(&b);
+    s->done = true;
+}
+
+/* A block's index as a slot, or -1. */
+static int block_index(const cJSON *ev)
+{
+    const cJSON *i = cJSON_GetObjectItemCaseSensitive(ev, "index");
+    if (!cJSON_IsNumber(i) || i->valuedouble < 0 || i->valuedouble >= MAX_BLOCKS ||
+        i->valuedouble != (double)i->valueint)
+        return -1;
+    return i->valueint;
+}
+
+/* The member of a block (or delta) that carries its text, by kind. */
+static const char *text_member(enum block_kind k)
+{
+    return k == TEXT ? "text" : k == THINKING ? "thinking" : k == TOOL_USE ? "partial_json" : NULL;
+}
+
+static int block_start(struct gw_api_stream *s, cJSON *ev, bool *emit)
+{
+    int idx = block_index(ev);
+    cJSON *cb = cJSON_GetObjectItemCaseSensitive(ev, "content_block");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(cb, "type");
+    if (idx < 0 || !cJSON_IsString(type))
+        return -1;
+    const char *t = type->valuestring;
+    enum block_kind k = strcmp(t, "text") == 0       ? TEXT
+                        : strcmp(t, "thinking") == 0 ? THINKING
+                        : strcmp(t, "tool_use") == 0 ? TOOL_USE
+                        : strcmp(t, "redacted_thinking") == 0 ? OPAQUE
+                                                              : NONE;
+    if (k == NONE)
+        return -1; /* a block the gateway does not know: not passed unscreened */
+    s->state[idx] = (unsigned char)k;
+    if (idx + 1 > s->state[NEXT_INDEX])
+        s->state[NEXT_INDEX] = (unsigned char)(idx + 1);
+    *emit = true;
+    if (k == TOOL_USE) { /* its input comes as partial_json deltas; a start has {} */
+        const cJSON *input = cJSON_GetObjectItemCaseSensitive(cb, "input");
+        return !input || (cJSON_IsObject(input) && !input->child) ? 0 : -1;
+    }
+    if (k == OPAQUE)
+        return 0;
+    bool released = false;
+    return gw_api_screen_member(s, idx, cb, text_member(k), false, &released);
+}
+
+static int block_delta(struct gw_api_stream *s, cJSON *ev, bool *emit)
+{
+    int idx = block_index(ev);
+    cJSON *delta = cJSON_GetObjectItemCaseSensitive(ev, "delta");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(delta, "type");
+    if (idx < 0 || !cJSON_IsString(type))
+        return -1;
+    enum block_kind k = (enum block_kind)s->state[idx];
+    const char *t = type->valuestring, *member = text_member(k);
+    if (k == THINKING && strcmp(t, "signature_delta") == 0) {
+        *emit = true; /* opaque, checked by the provider */
+        return 0;
+    }
+    static const char *const expect[] = {[TEXT] = "text_delta", [THINKING] = "thinking_delta",
+                                         [TOOL_USE] = "input_json_delta"};
+    if (!member || strcmp(t, expect[k]) != 0)
+        return -1; /* citations, or a delta of a kind its block does not have */
+    bool released = false;
+    int rc = gw_api_screen_member(s, idx, delta, member, false, &released);
+    *emit = released;
+    return rc;
+}
+
+/* Releases what the block at idx still holds as one more delta event. Returns 0, 1 or -1. */
+static int release_block(struct gw_api_stream *s, int idx)
+{
+    enum block_kind k = (enum block_kind)s->state[idx];
+    if (!s->held(s->ctx, idx) || !text_member(k))
+        return 0;
+    gw_buf_reset(s->tmp);
+    int rc = s->screen(s->ctx, idx, NULL, 0, s->tmp);
+    if (rc != 0 || s->tmp->len == 0)
+        return rc;
+    static const char *const types[] = {[TEXT] = "text_delta", [THINKING] = "thinking_delta",
+                                        [TOOL_USE] = "input_json_delta"};
+    struct gw_buf b = {0};
+    event(&b, "content_block_delta");
+    gw_buf_printf(&b, "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"%s\","
+                      "\"%s\":", idx, types[k], text_member(k));
+    gw_json_quote(&b, s->tmp->data, s->tmp->len);
+    gw_buf_puts(&b, "}}\n\n");
+    s->write(s->ctx, b.data, b.len);
+    gw_buf_free(&b);
+    return 0;
+}
+
+/* An error event's message, screened through the last slot. */
+static int error_event(struct gw_api_stream *s, cJSON *ev)
+{
+    cJSON *err = cJSON_GetObjectItemCaseSensitive(ev, "error");
+    bool released = false;
+    int rc = gw_api_screen_member(s, MAX_BLOCKS, err, "message", true, &released);
+    if (rc == 1) {
+        cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
+        rc = m && gw_openai_set_text(m, "The provider reported an error.") == 0 ? 0 : -1;
+    }
+    s->done = true;
+    return rc;
+}
+
+/* Screens one parsed event in place. Returns 0, 1 (blocked at *at), or -1. */
+static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bool *emit, int *at)
+{
+    *emit = true;
+    *at = block_index(ev);
+    if (strcmp(type, "content_block_start") == 0)
+        return block_start(s, ev, emit);
+    if (strcmp(type, "content_block_delta") == 0)
+        return block_delta(s, ev, emit);
+    if (strcmp(type, "content_block_stop") == 0)
+        return *at < 0 ? -1 : release_block(s, *at);
+    if (strcmp(type, "message_start") == 0) {
+        cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+        long p, c;
+        usage(msg, &p, &c);
+        s->tokens(s->ctx, p, -1);
+        if (cJSON_IsString(id))
+            snprintf(s->up_id, sizeof s->up_id, "%s", id->valuestring);
+        return content && (!cJSON_IsArray(content) || content->child) ? -1 : 0;
+    }
+    if (strcmp(type, "message_delta") == 0) {
+        long p, c;
+        usage(ev, &p, &c);
+        s->tokens(s->ctx, p, c);
+        return 0;
+    }
+    if (strcmp(type, "message_stop") == 0) {
+        for (int i = 0; i < s->state[NEXT_INDEX]; i++) {
+            int rc = release_block(s, i); /* a block the provider never stopped */
+            if (rc != 0) {
+                *at = i;
+                return rc;
+            }
+        }
+        s->done = true;
+        return 0;
+    }
+    if (strcmp(type, "ping") == 0)
+        return 0;
+    if (strcmp(type, "error") == 0)
+        return error_event(s, ev);
+    return -1; /* an event the gateway does not know */
+}
+
+static int stream_event(struct gw_api_stream *s, const char *name, const char *data, size_t len)
+{
+    cJSON *ev = cJSON_ParseWithLength(data, len);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+    if (!cJSON_IsObject(ev) || gw_openai_unreadable(data, len, ev) || !cJSON_IsString(type) ||
+        (name[0] && strcmp(name, type->valuestring) != 0)) {
+        cJSON_Delete(ev);
+        stream_error(s, "The provider sent a stream event that cannot be screened safely (not "
+                        "JSON, no type, a name that disagrees with its type, a key twice, a "
+                        "field name in another case or a NUL character).",
+                     "provider_error");
+        return -1;
+    }
+    bool emit = true;
+    int at = -1, rc = 0;
+    if (s->screen_replies)
+        rc = screen_event(s, type->valuestring, ev, &emit, &at);
+    else if (strcmp(type->valuestring, "message_stop") == 0)
+        s->done = true;
+    if (rc == 0 && emit)
+        rc = gw_api_write_event(s, type->valuestring, ev);
+    cJSON_Delete(ev);
+    if (rc == 1) {
+        block(s, at < 0 ? 0 : at);
+        return -1;
+    }
+    if (rc == -1) {
+        stream_error(s, "The provider sent a stream the gateway cannot screen; it fails "
+                        "closed.", "guardrail_error");
+        return -1;
+    }
+    return 0;
+}
+
+static void stream_end(struct gw_api_stream *s)
+{
+    if (!s->done)
+        stream_error(s, "The provider's stream ended before its message_stop.",
+                     "provider_stream_error");
+}
+
+static const char *const forward[] = {"anthropic-version", "anthropic-beta", "Accept", NULL};
+
+const struct gw_api gw_api_anthropic_messages = {
+    .name = "Anthropic Messages",
+    .route = "/v1/messages",
+    .upstream_path = "/messages",
+    .providers = GW_PROVIDER_ANTHROPIC | GW_PROVIDER_MOCK,
+    .parse_request = parse_request,
+    .parse_reply = parse_reply,
+    .usage = usage,
+    .refusal = refusal,
+    .error = error,
+    .forward_headers = forward,
+    .key_header = "x-api-key: ",
+    .stream_event = stream_event,
+    .stream_end = stream_end,
+    .stream_error = stream_error,
+};

@@ -1,0 +1,133 @@
+/* The seam between the request path and the client APIs. Each client API (OpenAI chat
+ * completions, Anthropic Messages, ...) is one file behind one struct gw_api: its route,
+ * where its texts are in a request, a reply and a stream event, how screened text goes
+ * back, and its refusal and error shapes. The request path (server/proxy.c) calls through
+ * the table and never names a provider's field, as memcached's connections call their
+ * protocol through a pointer.
+ *
+ * A stream is walked by the API, which asks the request path to screen each piece of text
+ * through a numbered slot (a streaming scanner of the request) and writes what the scanner
+ * releases back into the event it re-emits. */
+#ifndef GW_API_API_H
+#define GW_API_API_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/openai.h" /* struct gw_text_refs */
+#include "config/config.h"
+#include "util/buf.h"
+
+/* Streaming scanners a request may open; each API maps its texts onto 0..GW_API_SLOTS-1. */
+#define GW_API_SLOTS 64
+
+/* A parsed client request: the document, and the string nodes to screen in the prompt
+ * direction (the nodes belong to root; rewriting one changes the document). */
+struct gw_api_request {
+    cJSON *root;
+    bool stream;
+    const char *model; /* inside root, or a static string */
+    struct gw_text_refs texts;
+};
+
+/* What a stream walk asks of the request path, and the request's stream state. */
+struct gw_api_stream {
+    void *ctx; /* the request */
+    /* Feeds text to slot's scanner (text NULL: closes it); what the scanner releases is
+     * appended to out. Returns 0, 1 when the slot is now blocked, or -1 when screening
+     * failed and the stream must end. */
+    int (*screen)(void *ctx, int slot, const char *text, size_t len, struct gw_buf *out);
+    /* Whether slot has a scanner (opened by its first text, and not freed when closed). */
+    bool (*open)(void *ctx, int slot);
+    /* Whether slot's scanner holds text back (and so is not closed yet). */
+    bool (*held)(void *ctx, int slot);
+    /* Queues bytes for the client. */
+    void (*write)(void *ctx, const char *data, size_t len);
+    /* The message that answers a block found in slot (the blocking rule's, or the
+     * policy's default). */
+    const char *(*block_message)(void *ctx, int slot);
+    /* Token counts from a usage object, -1 where unknown. */
+    void (*tokens)(void *ctx, long prompt, long completion);
+    bool screen_replies;   /* false: events pass as they came (after the JSON checks) */
+    struct gw_buf *tmp;    /* two scratch buffers of the worker, free for the walk */
+    struct gw_buf *scratch;
+    const char *id;        /* the request id, for events the gateway writes */
+    const char *model;
+    char up_id[96];        /* the provider's id for this reply, once seen */
+    bool done;             /* the API's end-of-stream marker went out */
+    unsigned char state[256]; /* the API's own per-stream state, zeroed at start */
+};
+
+struct gw_api {
+    const char *name;          /* for logs and messages: "OpenAI chat completions" */
+    const char *route;         /* the client path: "/v1/chat/completions" */
+    const char *upstream_path; /* appended to the provider's base URL: "/chat/completions" */
+    unsigned providers;        /* the gw_provider_type bits that serve it */
+
+    /* Parses a request and collects its texts of the roles in roles (GW_ROLE_* bits).
+     * Returns 0, or -1 with a message for a 400 answer in err (param names the field). */
+    int (*parse_request)(struct gw_api_request *r, const char *body, size_t len, unsigned roles,
+                         char *err, size_t errlen, const char **param);
+    /* Parses a whole reply and collects every text the customer will read. Returns the
+     * root, or NULL when the reply cannot be screened (not JSON, unreadable, a text in a
+     * shape the adapter does not know). */
+    cJSON *(*parse_reply)(const char *body, size_t len, struct gw_text_refs *texts);
+    /* Token counts of a reply, -1 where absent. */
+    void (*usage)(const cJSON *root, long *prompt, long *completion);
+    /* Called on a reply whose text was redacted: drops members that repeat the text
+     * (OpenAI's logprobs). May be NULL. */
+    void (*redacted)(cJSON *root);
+
+    /* The whole answer to a blocked request: a reply (or a stream) that says message. */
+    void (*refusal)(struct gw_buf *out, const char *id, const char *model, const char *message,
+                    bool stream);
+    /* The API's error body. type is the OpenAI-style error type (invalid_request_error,
+     * api_error); the API maps it to its own. */
+    void (*error)(struct gw_buf *out, const char *message, const char *type, const char *param,
+                  const char *code);
+    /* The request headers the provider of this API needs from the client (NULL ended),
+     * and how the configured key is sent. */
+    const char *const *forward_headers;
+    const char *key_header; /* "Authorization: Bearer " or "x-api-key: " */
+
+    /* One SSE event of the provider's stream (event: its name, or "" when the event had
+     * none). Writes what the client gets through s->write. Returns 0 to go on, or -1
+     * when the stream is over: blocked or failed, with its last events already written. */
+    int (*stream_event)(struct gw_api_stream *s, const char *event, const char *data,
+                        size_t len);
+    /* The provider's stream ended without a failure: release what is held and end the
+     * stream the API's way if the provider did not. */
+    void (*stream_end)(struct gw_api_stream *s);
+    /* Fails a stream that already started: a well-formed end carrying an error. */
+    void (*stream_error)(struct gw_api_stream *s, const char *message, const char *code);
+};
+
+extern const struct gw_api gw_api_openai_chat;
+extern const struct gw_api gw_api_anthropic_messages;
+
+void gw_api_request_free(struct gw_api_request *r);
+
+/* The API whose route is path, or NULL. */
+const struct gw_api *gw_api_for_path(const char *path);
+/* Every API, NULL ended. */
+extern const struct gw_api *const gw_apis[];
+
+/* Helpers for the API files. */
+/* A token count: a whole, sane number (0 to 1e12) as a long, else -1 (absent, not a number,
+ * negative, huge: a cast of a huge or non-finite double to long is undefined). */
+long gw_api_count(const cJSON *n);
+int gw_api_refs_push(struct gw_text_refs *t, cJSON *node);
+/* Pushes every string value inside node (objects and arrays walked; keys are not texts). */
+int gw_api_refs_push_all(struct gw_text_refs *t, cJSON *node);
+/* The event "data: JSON\n\n" for a tree, through s->write. Returns 0 or -1. */
+int gw_api_write_event(struct gw_api_stream *s, const char *name, const cJSON *ev);
+/* Screens parent's string member name through slot and puts what is released in its
+ * place; with finishing, closes the slot too. A null or absent member gets the released
+ * text when there is some. Returns 0, 1 (blocked: the caller ends the stream its API's
+ * way) or -1 (also for a member that is neither a string nor null); *released is set when
+ * text came out. */
+int gw_api_screen_member(struct gw_api_stream *s, int slot, cJSON *parent, const char *name,
+                         bool finishing, bool *released);
+
+#endif

@@ -1,0 +1,391 @@
+/* The OpenAI chat completions API (POST /v1/chat/completions) behind the seam: requests
+ * and replies through api/openai.c, and the walk of a streamed reply. In a stream each
+ * choice's content, refusal and tool-call arguments have a streaming scanner of their own
+ * (slot_of); the common event (one choice, a text delta) is read without a tree
+ * (api/openai_chunk.c) and the screened text spliced into the provider's bytes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "util/json.h"
+
+#define MAX_CHOICES 8
+#define MAX_TOOLS 4 /* tool calls per choice whose streamed arguments are screened */
+/* The parts of a choice are PER_CHOICE slots: content first, then the refusal, then the
+ * tool calls' arguments. */
+#define PER_CHOICE (2 + MAX_TOOLS)
+#define SLOTS (MAX_CHOICES * PER_CHOICE)
+#define CONTENT (-1) /* the "tool" of slot_of for the content */
+#define REFUSAL (-2) /* and for the refusal */
+
+_Static_assert(SLOTS <= GW_API_SLOTS, "the chat stream needs more slots than a request has");
+
+static int slot_of(int choice, int tool)
+{
+    return choice * PER_CHOICE + (tool == CONTENT ? 0 : tool == REFUSAL ? 1 : 2 + tool);
+}
+
+static const char *reply_id(const struct gw_api_stream *s)
+{
+    return s->up_id[0] ? s->up_id : s->id;
+}
+
+/* ---- requests, replies, answers ---- */
+
+static int parse_request(struct gw_api_request *r, const char *body, size_t len, unsigned roles,
+                         char *err, size_t errlen, const char **param)
+{
+    struct gw_chat_request cr;
+    int rc = gw_openai_parse_request(&cr, body, len, roles, err, errlen, param);
+    r->root = cr.root;
+    r->stream = cr.stream;
+    r->model = cr.model;
+    r->texts = cr.texts;
+    return rc;
+}
+
+static void usage(const cJSON *root, long *prompt, long *completion)
+{
+    gw_openai_usage(root, prompt, completion);
+}
+
+static void redacted(cJSON *root)
+{
+    gw_openai_strip_logprobs(root); /* its tokens would repeat what was redacted */
+}
+
+static void refusal(struct gw_buf *out, const char *id, const char *model, const char *message,
+                    bool stream)
+{
+    if (stream)
+        gw_openai_refusal_stream(out, id, model, message);
+    else
+        gw_openai_refusal(out, id, model, message);
+}
+
+/* ---- streams ---- */
+
+static void take_tokens(struct gw_api_stream *s, const cJSON *ev)
+{
+    long p, c;
+    gw_openai_usage(ev, &p, &c);
+    if (p >= 0 || c >= 0)
+        s->tokens(s->ctx, p, c);
+}
+
+/* Ends the stream for a block: one final chunk with the message and finish_reason
+ * content_filter, then [DONE]. */
+static void block(struct gw_api_stream *s, int slot)
+{
+    const char *msg = s->block_message(s->ctx, slot);
+    struct gw_buf b = {0};
+    gw_openai_chunk_event(&b, reply_id(s), s->model, slot / PER_CHOICE, NULL, msg, strlen(msg),
+                          "content_filter");
+    gw_buf_puts(&b, "data: [DONE]\n\n");
+    s->write(s->ctx, b.data, b.len);
+    gw_buf_free(&b);
+    s->done = true;
+}
+
+static void stream_error(struct gw_api_stream *s, const char *message, const char *code)
+{
+    struct gw_buf b = {0};
+    gw_buf_puts(&b, "data: ");
+    gw_openai_error(&b, message, "api_error", NULL, code);
+    gw_buf_puts(&b, "\n\ndata: [DONE]\n\n");
+    s->write(s->ctx, b.data, b.len);
+    gw_buf_free(&b);
+    s->done = true;
+}
+
+/* Screens through slot; a block ends the stream. Returns 0, 1 (blocked) or -1. */
+static int step(struct gw_api_stream *s, int slot, const char *text, size_t len,
+                struct gw_buf *out)
+{
+    int rc = s->screen(s->ctx, slot, text, len, out);
+    if (rc == 1)
+        block(s, slot);
+    return rc;
+}
+
+/* An index member as a slot number: absent is 0, anything but a whole number in int's
+ * range is -1 (refused: "1" or 1.5 would be read as another choice than the one screened). */
+static int whole_index(const cJSON *index)
+{
+    if (!index)
+        return 0;
+    if (!cJSON_IsNumber(index) || index->valuedouble < 0 || index->valuedouble > 1e6 ||
+        index->valuedouble != (double)index->valueint)
+        return -1;
+    return index->valueint;
+}
+
+/* Screens the streamed arguments of a choice's tool calls (delta.tool_calls[].function.
+ * arguments), each through a slot of its own, rewriting them in place; when finishing,
+ * releases what each still holds into the same delta. Returns 0, 1 when blocked (the
+ * final chunk is sent), -1 when screening failed. */
+static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool finishing)
+{
+    struct gw_buf *tmp = s->tmp;
+    cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"), *call;
+    cJSON_ArrayForEach(call, calls)
+    {
+        const cJSON *ti = cJSON_GetObjectItemCaseSensitive(call, "index");
+        int t = whole_index(ti);
+        cJSON *args = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(call, "function"), "arguments");
+        if (!cJSON_IsString(args))
+            continue;
+        if (t < 0 || t >= MAX_TOOLS)
+            return -1; /* more tool calls than we screen: fail closed */
+        gw_buf_reset(tmp);
+        int rc = step(s, slot_of(idx, t), args->valuestring, strlen(args->valuestring), tmp);
+        if (rc != 0)
+            return rc;
+        if (gw_openai_set_text(args, tmp->data ? tmp->data : "") != 0)
+            return -1;
+    }
+    for (int t = 0; finishing && t < MAX_TOOLS; t++) {
+        int slot = slot_of(idx, t);
+        if (!s->open(s->ctx, slot))
+            continue;
+        gw_buf_reset(tmp);
+        int rc = step(s, slot, NULL, 0, tmp);
+        if (rc != 0)
+            return rc;
+        if (tmp->len == 0)
+            continue;
+        if (!calls)
+            calls = cJSON_AddArrayToObject(delta, "tool_calls");
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddNumberToObject(c, "index", t);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(c, "function"), "arguments", tmp->data);
+        cJSON_AddItemToArray(calls, c);
+    }
+    return 0;
+}
+
+/* The common event (one choice, a text delta) can skip the tree when no refusal or
+ * tool-call stream of its choice is open (finishing would release it) and its index is in
+ * range. */
+static bool fast_path_fits(const struct gw_api_stream *s, const struct gw_chunk_view *v)
+{
+    if (v->index < 0 || v->index >= MAX_CHOICES)
+        return false;
+    for (int t = REFUSAL; v->finishing && t < MAX_TOOLS; t++)
+        if (t != CONTENT && s->open(s->ctx, slot_of(v->index, t)))
+            return false;
+    return true;
+}
+
+static void write_data(struct gw_api_stream *s, const char *data, size_t len)
+{
+    s->write(s->ctx, "data: ", 6);
+    s->write(s->ctx, data, len);
+    s->write(s->ctx, "\n\n", 2);
+}
+
+/* One event of the common shape, screened as the general path would, written as the
+ * provider's own bytes with the screened text spliced in place of its text (no
+ * re-serialisation). */
+static int chunk_event(struct gw_api_stream *s, const char *data, size_t len,
+                       const struct gw_chunk_view *v)
+{
+    struct gw_buf *tmp = s->tmp, *text = s->scratch;
+    if (!s->up_id[0] && v->id)
+        snprintf(s->up_id, sizeof s->up_id, "%.*s", (int)v->id_len, v->id);
+    if (!s->screen_replies) {
+        write_data(s, data, len);
+        return 0;
+    }
+    int slot = slot_of(v->index, CONTENT), rc = 0;
+    gw_buf_reset(tmp);
+    if (v->content_is_string) {
+        if (gw_openai_chunk_text(v, text) != 0)
+            rc = -1;
+        else
+            rc = step(s, slot, text->data ? text->data : "", text->len, tmp);
+    }
+    if (rc == 0 && v->finishing && s->open(s->ctx, slot))
+        rc = step(s, slot, NULL, 0, tmp);
+    if (rc != 0) {
+        if (rc == -1)
+            stream_error(s, "Screening the reply failed; the gateway fails closed.",
+                         "guardrail_error");
+        return -1;
+    }
+    if (!v->other && tmp->len == 0 && !v->finishing)
+        return 0; /* all of it held back: nothing to send yet */
+    bool unchanged = v->content_is_string && tmp->len == text->len &&
+                     (tmp->len == 0 || memcmp(tmp->data, text->data, tmp->len) == 0);
+    if ((!v->content_is_string && tmp->len == 0) || unchanged) {
+        write_data(s, data, len);
+        return 0;
+    }
+    gw_buf_reset(text);
+    if (gw_json_quote(text, tmp->data ? tmp->data : "", tmp->len) != 0) {
+        stream_error(s, "Screening the reply failed; the gateway fails closed.",
+                     "guardrail_error");
+        return -1;
+    }
+    s->write(s->ctx, "data: ", 6);
+    if (v->has_content) { /* replace the value */
+        s->write(s->ctx, data, v->value_start);
+        s->write(s->ctx, text->data, text->len);
+        s->write(s->ctx, data + v->value_end, len - v->value_end);
+    } else { /* add the member */
+        s->write(s->ctx, data, v->delta_open);
+        s->write(s->ctx, "\"content\":", 10);
+        s->write(s->ctx, text->data, text->len);
+        if (!v->delta_empty)
+            s->write(s->ctx, ",", 1);
+        s->write(s->ctx, data + v->delta_open, len - v->delta_open);
+    }
+    s->write(s->ctx, "\n\n", 2);
+    return 0;
+}
+
+/* Releases what each open slot still holds, as chunks, then [DONE]. Returns 0 or -1. */
+static int release_all(struct gw_api_stream *s)
+{
+    struct gw_buf *tmp = s->tmp;
+    for (int i = 0; i < SLOTS; i++) {
+        if (!s->held(s->ctx, i))
+            continue;
+        gw_buf_reset(tmp);
+        int rc = step(s, i, NULL, 0, tmp);
+        if (rc != 0) {
+            if (rc == -1)
+                stream_error(s, "Screening failed.", "guardrail_error");
+            return -1;
+        }
+        if (tmp->len == 0)
+            continue;
+        struct gw_buf ev = {0};
+        int choice = i / PER_CHOICE, part = i % PER_CHOICE;
+        const char *text = tmp->data ? tmp->data : "";
+        if (part == 0)
+            gw_openai_chunk_event(&ev, reply_id(s), s->model, choice, NULL, text, tmp->len, NULL);
+        else if (part == 1)
+            gw_openai_refusal_event(&ev, reply_id(s), s->model, choice, text, tmp->len);
+        else
+            gw_openai_tool_args_event(&ev, reply_id(s), s->model, choice, part - 2, text,
+                                      tmp->len);
+        s->write(s->ctx, ev.data, ev.len);
+        gw_buf_free(&ev);
+    }
+    s->write(s->ctx, "data: [DONE]\n\n", 14);
+    s->done = true;
+    return 0;
+}
+
+/* The texts of one choice of a general event, screened in place. Returns 0, 1 or -1;
+ * *emit is set when the event has something to pass on. */
+static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
+{
+    int idx = whole_index(cJSON_GetObjectItemCaseSensitive(c, "index"));
+    if (idx < 0 || idx >= MAX_CHOICES)
+        return -1;
+    cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
+    if (s->screen_replies) {
+        if (!delta) /* text released at the end needs a delta to go in */
+            delta = cJSON_AddObjectToObject(c, "delta");
+        const cJSON *fc = cJSON_GetObjectItemCaseSensitive(delta, "function_call");
+        if (!cJSON_IsObject(delta) || (fc && !cJSON_IsNull(fc)))
+            return -1; /* legacy function_call streams are not screened: fail closed */
+    }
+    bool finishing = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "finish_reason"));
+    for (const cJSON *k = delta ? delta->child : NULL; k; k = k->next)
+        if (strcmp(k->string, "content") != 0 && strcmp(k->string, "refusal") != 0 &&
+            !cJSON_IsNull(k))
+            *emit = true; /* role, tool calls: pass on */
+    if (!s->screen_replies) {
+        *emit = true;
+        return 0;
+    }
+    int rc;
+    bool released = false;
+    if ((rc = screen_tool_args(s, idx, delta, finishing)) != 0)
+        return rc;
+    static const int parts[] = {CONTENT, REFUSAL};
+    static const char *const names[] = {"content", "refusal"};
+    for (int p = 0; p < 2; p++) {
+        int slot = slot_of(idx, parts[p]);
+        if ((rc = gw_api_screen_member(s, slot, delta, names[p], finishing, &released)) != 0) {
+            if (rc == 1)
+                block(s, slot);
+            return rc;
+        }
+    }
+    if (released || finishing)
+        *emit = true;
+    return 0;
+}
+
+static int stream_event(struct gw_api_stream *s, const char *event, const char *data, size_t len)
+{
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
+        return release_all(s);
+    struct gw_chunk_view v;
+    if (gw_openai_chunk_view(data, len, &v) && fast_path_fits(s, &v))
+        return chunk_event(s, data, len, &v);
+    cJSON *ev = cJSON_ParseWithLength(data, len);
+    if (!ev) {
+        stream_error(s, "The provider sent a stream event that is not JSON.", "provider_error");
+        return -1;
+    }
+    if (gw_openai_unreadable(data, len, ev)) {
+        cJSON_Delete(ev);
+        stream_error(s, "The provider sent a stream event that cannot be screened safely (a "
+                        "key twice, a field name in another case or a NUL character).",
+                     "provider_error");
+        return -1;
+    }
+    take_tokens(s, ev);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
+    if (!s->up_id[0] && cJSON_IsString(id))
+        snprintf(s->up_id, sizeof s->up_id, "%s", id->valuestring);
+    cJSON *choices = cJSON_GetObjectItemCaseSensitive(ev, "choices"), *c;
+    bool emit = !cJSON_IsArray(choices) || cJSON_GetArraySize(choices) == 0;
+    int rc = 0;
+    if (s->screen_replies)
+        gw_openai_strip_logprobs(ev); /* its tokens would show held text early */
+    cJSON_ArrayForEach(c, choices)
+    {
+        if ((rc = screen_choice(s, c, &emit)) != 0)
+            break;
+    }
+    if (rc == 0 && emit)
+        rc = gw_api_write_event(s, NULL, ev);
+    cJSON_Delete(ev);
+    if (rc == -1)
+        stream_error(s, "Screening the reply failed; the gateway fails closed.", "guardrail_error");
+    return rc == 0 ? 0 : -1;
+}
+
+static void stream_end(struct gw_api_stream *s)
+{
+    if (!s->done)
+        stream_event(s, "", "[DONE]", 6);
+}
+
+static const char *const forward[] = {"OpenAI-Organization", "OpenAI-Project", "Accept", NULL};
+
+const struct gw_api gw_api_openai_chat = {
+    .name = "OpenAI chat completions",
+    .route = "/v1/chat/completions",
+    .upstream_path = "/chat/completions",
+    .providers = GW_PROVIDER_OPENAI | GW_PROVIDER_MOCK,
+    .parse_request = parse_request,
+    .parse_reply = gw_openai_parse_reply,
+    .usage = usage,
+    .redacted = redacted,
+    .refusal = refusal,
+    .error = gw_openai_error,
+    .forward_headers = forward,
+    .key_header = "Authorization: Bearer ",
+    .stream_event = stream_event,
+    .stream_end = stream_end,
+    .stream_error = stream_error,
+};

@@ -29,23 +29,59 @@ struct gw_mock {
     size_t last_body;    /* and its body's length */
 };
 
-/* One streamed answer in progress. */
+/* An answer is made of blocks, in this order: reasoning (when a knob asks for it), then
+ * either the text or a tool call. Each API streams every block as deltas. */
+enum mkind { MK_REASON, MK_TEXT, MK_TOOL };
+
+struct mblock {
+    enum mkind kind;
+    const char *text; /* points into the mstream's own strings */
+    size_t len;
+};
+
+struct mstream;
+
+/* One API's wire format. A stream is head, then for each block open, deltas and close,
+ * then tail; stream_step drives them, so the timing knobs work the same for every API. */
+struct mproto {
+    const char *id;          /* the answer's id unless the "id" knob says otherwise */
+    const char *input;       /* the request member holding the conversation */
+    const char *reason_knob; /* the knob that adds a reasoning block */
+    void (*error)(struct gw_buf *b, const char *message, const char *type, const char *code);
+    void (*plain)(struct gw_buf *b, struct mstream *s);
+    void (*head)(struct gw_buf *b, struct mstream *s);
+    void (*open)(struct gw_buf *b, struct mstream *s, const struct mblock *k);
+    void (*delta)(struct gw_buf *b, struct mstream *s, const struct mblock *k, const char *t,
+                  size_t n);
+    void (*close)(struct gw_buf *b, struct mstream *s, const struct mblock *k);
+    void (*tail)(struct gw_buf *b, struct mstream *s);
+};
+
+/* One answer in progress. */
 struct mstream {
     struct gw_mock *m;
+    const struct mproto *proto;
     struct evhttp_request *req;
     struct evhttp_connection *conn;
     struct event *timer;
-    char *text;
-    size_t len, pos;
+    char *text; /* the reply */
+    size_t len;
+    char *tool_args; /* or a tool call with these arguments instead */
+    char *reason;    /* and reasoning before either, or NULL */
+    struct mblock blocks[2];
+    int nblocks;
+    int bi;     /* the stream's place: block bi, */
+    size_t pos; /* byte pos in it */
     size_t chunk;
     long chunk_delay_ms;
     long reset_after;
     long end_delay_ms;
     long sent;
-    bool stream, started, usage, resetting, ending;
+    long seq; /* the Responses API numbers its events */
+    long long created;
+    bool stream, started, opened, usage, resetting, ending;
     char model[96];
-    char id[96]; /* the streamed chunks' id */
-    char *tool_args;
+    char id[96]; /* the streamed chunks' id, the message's or the response's */
     int status;
 };
 
@@ -56,6 +92,7 @@ static void mstream_free(struct mstream *s)
     event_free(s->timer);
     free(s->text);
     free(s->tool_args);
+    free(s->reason);
     free(s);
 }
 
@@ -86,6 +123,32 @@ static void quoted(struct gw_buf *b, const char *s, size_t n)
     gw_json_quote(b, s, n);
 }
 
+static size_t blocks_len(const struct mstream *s)
+{
+    size_t n = 0;
+    for (int i = 0; i < s->nblocks; i++)
+        n += s->blocks[i].len;
+    return n;
+}
+
+/* Output tokens, roughly: a quarter of the bytes answered. */
+static size_t out_tokens(const struct mstream *s)
+{
+    return blocks_len(s) / 4 + 1;
+}
+
+static int block_index(const struct mstream *s, const struct mblock *k)
+{
+    return (int)(k - s->blocks);
+}
+
+/* ---- OpenAI chat completions ---- */
+
+static void chat_error(struct gw_buf *b, const char *message, const char *type, const char *code)
+{
+    gw_openai_error(b, message, type, NULL, code);
+}
+
 static void completion_json(struct gw_buf *b, struct mstream *s)
 {
     gw_buf_printf(b, "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"created\":%lld,"
@@ -100,13 +163,19 @@ static void completion_json(struct gw_buf *b, struct mstream *s)
     } else {
         quoted(b, s->text, s->len);
     }
+    size_t rlen = s->reason ? strlen(s->reason) : 0;
+    if (s->reason) {
+        gw_buf_puts(b, ",\"reasoning_content\":");
+        quoted(b, s->reason, rlen);
+    }
+    /* counts the text even for a tool call, as it always has (the e2e tests pin these bytes) */
+    size_t n = s->len + rlen;
     gw_buf_printf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":{"
                      "\"prompt_tokens\":12,\"completion_tokens\":%zu,\"total_tokens\":%zu}}",
-                  s->tool_args ? "tool_calls" : "stop", s->len / 4 + 1, s->len / 4 + 13);
+                  s->tool_args ? "tool_calls" : "stop", n / 4 + 1, n / 4 + 13);
 }
 
-static void chunk_json(struct gw_buf *b, struct mstream *s, const char *role, const char *text,
-                       size_t len, const char *finish)
+static void chunk_begin(struct gw_buf *b, const struct mstream *s)
 {
     gw_buf_puts(b, "data: {\"id\":");
     quoted(b, s->id, strlen(s->id));
@@ -114,22 +183,10 @@ static void chunk_json(struct gw_buf *b, struct mstream *s, const char *role, co
                   (long long)time(NULL));
     quoted(b, s->model, strlen(s->model));
     gw_buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{");
-    if (role) {
-        gw_buf_printf(b, "\"role\":\"%s\",\"content\":%s", role, s->tool_args ? "null" : "\"\"");
-    } else if (text && s->tool_args) { /* a streamed tool call: its arguments in pieces */
-        gw_buf_puts(b, "\"tool_calls\":[{\"index\":0,");
-        if (s->pos == 0)
-            gw_buf_puts(b, "\"id\":\"call_mock\",\"type\":\"function\",");
-        gw_buf_puts(b, "\"function\":{");
-        if (s->pos == 0)
-            gw_buf_puts(b, "\"name\":\"lookup\",");
-        gw_buf_puts(b, "\"arguments\":");
-        quoted(b, text, len);
-        gw_buf_puts(b, "}}]");
-    } else if (text) {
-        gw_buf_puts(b, "\"content\":");
-        quoted(b, text, len);
-    }
+}
+
+static void chunk_end(struct gw_buf *b, const char *finish)
+{
     gw_buf_puts(b, "},\"logprobs\":null,\"finish_reason\":");
     if (finish)
         gw_buf_printf(b, "\"%s\"", finish);
@@ -138,77 +195,467 @@ static void chunk_json(struct gw_buf *b, struct mstream *s, const char *role, co
     gw_buf_puts(b, "}]}\n\n");
 }
 
+static void chat_head(struct gw_buf *b, struct mstream *s)
+{
+    chunk_begin(b, s);
+    gw_buf_printf(b, "\"role\":\"assistant\",\"content\":%s", s->tool_args ? "null" : "\"\"");
+    chunk_end(b, NULL);
+}
+
+static void chat_delta(struct gw_buf *b, struct mstream *s, const struct mblock *k,
+                       const char *t, size_t n)
+{
+    chunk_begin(b, s);
+    if (k->kind == MK_TOOL) { /* a streamed tool call: its arguments in pieces */
+        gw_buf_puts(b, "\"tool_calls\":[{\"index\":0,");
+        if (s->pos == 0)
+            gw_buf_puts(b, "\"id\":\"call_mock\",\"type\":\"function\",");
+        gw_buf_puts(b, "\"function\":{");
+        if (s->pos == 0)
+            gw_buf_puts(b, "\"name\":\"lookup\",");
+        gw_buf_puts(b, "\"arguments\":");
+        quoted(b, t, n);
+        gw_buf_puts(b, "}}]");
+    } else {
+        gw_buf_puts(b, k->kind == MK_REASON ? "\"reasoning_content\":" : "\"content\":");
+        quoted(b, t, n);
+    }
+    chunk_end(b, NULL);
+}
+
+static void chat_tail(struct gw_buf *b, struct mstream *s)
+{
+    chunk_begin(b, s);
+    chunk_end(b, s->tool_args ? "tool_calls" : "stop");
+    if (s->usage)
+        gw_buf_printf(b, "data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\","
+                         "\"created\":%lld,\"model\":\"%s\",\"choices\":[],\"usage\":{"
+                         "\"prompt_tokens\":12,\"completion_tokens\":%zu,"
+                         "\"total_tokens\":%zu}}\n\n",
+                      (long long)time(NULL), "mock", out_tokens(s), out_tokens(s) + 12);
+    gw_buf_puts(b, "data: [DONE]\n\n");
+}
+
+static const struct mproto chat_api = {
+    "chatcmpl-mock", "messages", "reasoning_content", chat_error, completion_json,
+    chat_head,       NULL,       chat_delta,          NULL,       chat_tail,
+};
+
+/* ---- Events with an "event:" line (Anthropic, OpenAI Responses) ---- */
+
+static void sse_begin(struct gw_buf *b, const char *type)
+{
+    gw_buf_printf(b, "event: %s\ndata: {\"type\":\"%s\"", type, type);
+}
+
+static void sse_end(struct gw_buf *b)
+{
+    gw_buf_puts(b, "}\n\n");
+}
+
+/* Appends a tool call's arguments as the object they spell, or {} when they spell none. */
+static void json_object(struct gw_buf *b, const char *args)
+{
+    cJSON *o = args ? cJSON_Parse(args) : NULL;
+    gw_buf_puts(b, cJSON_IsObject(o) ? args : "{}");
+    cJSON_Delete(o);
+}
+
+/* ---- Anthropic messages ---- */
+
+static void msg_error(struct gw_buf *b, const char *message, const char *type, const char *code)
+{
+    (void)code;
+    gw_buf_printf(b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":", type);
+    quoted(b, message, strlen(message));
+    gw_buf_puts(b, "}}");
+}
+
+/* A content block, whole or empty as content_block_start announces it. */
+static void msg_block(struct gw_buf *b, const struct mblock *k, bool whole)
+{
+    size_t n = whole ? k->len : 0;
+    if (k->kind == MK_TOOL) {
+        gw_buf_puts(b, "{\"type\":\"tool_use\",\"id\":\"toolu_mock\",\"name\":\"lookup\","
+                       "\"input\":");
+        json_object(b, whole ? k->text : NULL);
+    } else if (k->kind == MK_REASON) {
+        gw_buf_puts(b, "{\"type\":\"thinking\",\"thinking\":");
+        quoted(b, k->text, n);
+        if (whole)
+            gw_buf_puts(b, ",\"signature\":\"sig_mock\"");
+    } else {
+        gw_buf_puts(b, "{\"type\":\"text\",\"text\":");
+        quoted(b, k->text, n);
+    }
+    gw_buf_puts(b, "}");
+}
+
+/* The message, whole or as message_start announces it (no content yet). */
+static void msg_json(struct gw_buf *b, struct mstream *s, bool whole)
+{
+    gw_buf_puts(b, "{\"id\":");
+    quoted(b, s->id, strlen(s->id));
+    gw_buf_puts(b, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    quoted(b, s->model, strlen(s->model));
+    gw_buf_puts(b, ",\"content\":[");
+    for (int i = 0; whole && i < s->nblocks; i++) {
+        if (i)
+            gw_buf_puts(b, ",");
+        msg_block(b, &s->blocks[i], true);
+    }
+    gw_buf_puts(b, "],\"stop_reason\":");
+    if (whole)
+        gw_buf_printf(b, "\"%s\"", s->tool_args ? "tool_use" : "end_turn");
+    else
+        gw_buf_puts(b, "null");
+    gw_buf_printf(b, ",\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,"
+                     "\"output_tokens\":%zu}}",
+                  whole ? out_tokens(s) : 1);
+}
+
+static void msg_plain(struct gw_buf *b, struct mstream *s)
+{
+    msg_json(b, s, true);
+}
+
+static void msg_head(struct gw_buf *b, struct mstream *s)
+{
+    sse_begin(b, "message_start");
+    gw_buf_puts(b, ",\"message\":");
+    msg_json(b, s, false);
+    sse_end(b);
+    sse_begin(b, "ping");
+    sse_end(b);
+}
+
+static void msg_open(struct gw_buf *b, struct mstream *s, const struct mblock *k)
+{
+    sse_begin(b, "content_block_start");
+    gw_buf_printf(b, ",\"index\":%d,\"content_block\":", block_index(s, k));
+    msg_block(b, k, false);
+    sse_end(b);
+}
+
+static void msg_delta(struct gw_buf *b, struct mstream *s, const struct mblock *k, const char *t,
+                      size_t n)
+{
+    static const char *const delta[][2] = {
+        [MK_REASON] = {"thinking_delta", "thinking"},
+        [MK_TEXT] = {"text_delta", "text"},
+        [MK_TOOL] = {"input_json_delta", "partial_json"},
+    };
+    sse_begin(b, "content_block_delta");
+    gw_buf_printf(b, ",\"index\":%d,\"delta\":{\"type\":\"%s\",\"%s\":", block_index(s, k),
+                  delta[k->kind][0], delta[k->kind][1]);
+    quoted(b, t, n);
+    gw_buf_puts(b, "}");
+    sse_end(b);
+}
+
+static void msg_close(struct gw_buf *b, struct mstream *s, const struct mblock *k)
+{
+    int i = block_index(s, k);
+    if (k->kind == MK_REASON) { /* a thinking block ends with its signature */
+        sse_begin(b, "content_block_delta");
+        gw_buf_printf(b, ",\"index\":%d,\"delta\":{\"type\":\"signature_delta\","
+                         "\"signature\":\"sig_mock\"}", i);
+        sse_end(b);
+    }
+    sse_begin(b, "content_block_stop");
+    gw_buf_printf(b, ",\"index\":%d", i);
+    sse_end(b);
+}
+
+static void msg_tail(struct gw_buf *b, struct mstream *s)
+{
+    sse_begin(b, "message_delta");
+    gw_buf_printf(b, ",\"delta\":{\"stop_reason\":\"%s\",\"stop_sequence\":null},"
+                     "\"usage\":{\"output_tokens\":%zu}",
+                  s->tool_args ? "tool_use" : "end_turn", out_tokens(s));
+    sse_end(b);
+    sse_begin(b, "message_stop");
+    sse_end(b);
+}
+
+static const struct mproto messages_api = {
+    "msg_mock", "messages", "thinking", msg_error, msg_plain,
+    msg_head,   msg_open,   msg_delta,  msg_close, msg_tail,
+};
+
+/* ---- OpenAI responses ---- */
+
+/* Per block kind: the output item's id, its delta and done events, the done event's field,
+ * and the events around the item's one part (a function call has none). */
+static const struct {
+    const char *id, *delta, *done, *field, *part_added, *part_done;
+} resp_kinds[] = {
+    [MK_REASON] = {"rs_mock", "response.reasoning_summary_text.delta",
+                   "response.reasoning_summary_text.done", "text",
+                   "response.reasoning_summary_part.added", "response.reasoning_summary_part.done"},
+    [MK_TEXT] = {"msg_mock", "response.output_text.delta", "response.output_text.done", "text",
+                 "response.content_part.added", "response.content_part.done"},
+    [MK_TOOL] = {"fc_mock", "response.function_call_arguments.delta",
+                 "response.function_call_arguments.done", "arguments", NULL, NULL},
+};
+
+static void resp_begin(struct gw_buf *b, struct mstream *s, const char *type)
+{
+    sse_begin(b, type);
+    gw_buf_printf(b, ",\"sequence_number\":%ld", s->seq++);
+}
+
+/* Where an event lands: the item, and its part for a message or a reasoning summary. */
+static void resp_where(struct gw_buf *b, struct mstream *s, const struct mblock *k)
+{
+    gw_buf_printf(b, ",\"item_id\":\"%s\",\"output_index\":%d", resp_kinds[k->kind].id,
+                  block_index(s, k));
+    if (k->kind == MK_TEXT)
+        gw_buf_puts(b, ",\"content_index\":0");
+    else if (k->kind == MK_REASON)
+        gw_buf_puts(b, ",\"summary_index\":0");
+}
+
+/* The one part of a message or a reasoning summary, whole or empty. */
+static void resp_part(struct gw_buf *b, const struct mblock *k, bool whole)
+{
+    const char *type = k->kind == MK_TEXT ? "output_text" : "summary_text";
+    gw_buf_printf(b, "{\"type\":\"%s\",\"text\":", type);
+    quoted(b, k->text, whole ? k->len : 0);
+    gw_buf_puts(b, k->kind == MK_TEXT ? ",\"annotations\":[]}" : "}");
+}
+
+/* An output item, whole or as response.output_item.added announces it. */
+static void resp_item(struct gw_buf *b, const struct mblock *k, bool whole)
+{
+    const char *status = whole ? "completed" : "in_progress";
+    if (k->kind == MK_TOOL) {
+        gw_buf_puts(b, "{\"type\":\"function_call\",\"id\":\"fc_mock\",\"call_id\":\"call_mock\","
+                       "\"name\":\"lookup\",\"arguments\":");
+        quoted(b, k->text, whole ? k->len : 0);
+        gw_buf_printf(b, ",\"status\":\"%s\"}", status);
+        return;
+    }
+    if (k->kind == MK_REASON)
+        gw_buf_puts(b, "{\"type\":\"reasoning\",\"id\":\"rs_mock\",\"summary\":[");
+    else
+        gw_buf_printf(b, "{\"type\":\"message\",\"id\":\"msg_mock\",\"status\":\"%s\","
+                         "\"role\":\"assistant\",\"content\":[", status);
+    if (whole)
+        resp_part(b, k, true);
+    gw_buf_puts(b, "]}");
+}
+
+/* The response, whole or as response.created announces it (no output yet). */
+static void resp_json(struct gw_buf *b, struct mstream *s, bool whole)
+{
+    gw_buf_puts(b, "{\"id\":");
+    quoted(b, s->id, strlen(s->id));
+    gw_buf_printf(b, ",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
+                     "\"error\":null,\"incomplete_details\":null,\"instructions\":null,"
+                     "\"metadata\":{},\"model\":",
+                  s->created, whole ? "completed" : "in_progress");
+    quoted(b, s->model, strlen(s->model));
+    gw_buf_puts(b, ",\"output\":[");
+    for (int i = 0; whole && i < s->nblocks; i++) {
+        if (i)
+            gw_buf_puts(b, ",");
+        resp_item(b, &s->blocks[i], true);
+    }
+    gw_buf_puts(b, "],\"parallel_tool_calls\":true,\"temperature\":1,\"tool_choice\":\"auto\","
+                   "\"tools\":[],\"top_p\":1,\"text\":{\"format\":{\"type\":\"text\"}},\"usage\":");
+    size_t n = out_tokens(s);
+    if (whole)
+        gw_buf_printf(b, "{\"input_tokens\":12,\"input_tokens_details\":{\"cached_tokens\":0},"
+                         "\"output_tokens\":%zu,\"output_tokens_details\":{\"reasoning_tokens\":0},"
+                         "\"total_tokens\":%zu}}", n, n + 12);
+    else
+        gw_buf_puts(b, "null}");
+}
+
+static void resp_plain(struct gw_buf *b, struct mstream *s)
+{
+    resp_json(b, s, true);
+}
+
+static void resp_head(struct gw_buf *b, struct mstream *s)
+{
+    static const char *const types[] = {"response.created", "response.in_progress"};
+    for (size_t i = 0; i < 2; i++) {
+        resp_begin(b, s, types[i]);
+        gw_buf_puts(b, ",\"response\":");
+        resp_json(b, s, false);
+        sse_end(b);
+    }
+}
+
+/* output_item.added or .done: the item, whole or empty */
+static void resp_item_event(struct gw_buf *b, struct mstream *s, const struct mblock *k,
+                            bool whole)
+{
+    resp_begin(b, s, whole ? "response.output_item.done" : "response.output_item.added");
+    gw_buf_printf(b, ",\"output_index\":%d,\"item\":", block_index(s, k));
+    resp_item(b, k, whole);
+    sse_end(b);
+}
+
+/* content_part or reasoning_summary_part .added or .done: the part, whole or empty */
+static void resp_part_event(struct gw_buf *b, struct mstream *s, const struct mblock *k,
+                            bool whole)
+{
+    if (!resp_kinds[k->kind].part_added)
+        return;
+    resp_begin(b, s, whole ? resp_kinds[k->kind].part_done : resp_kinds[k->kind].part_added);
+    resp_where(b, s, k);
+    gw_buf_puts(b, ",\"part\":");
+    resp_part(b, k, whole);
+    sse_end(b);
+}
+
+static void resp_open(struct gw_buf *b, struct mstream *s, const struct mblock *k)
+{
+    resp_item_event(b, s, k, false);
+    resp_part_event(b, s, k, false);
+}
+
+static void resp_delta(struct gw_buf *b, struct mstream *s, const struct mblock *k,
+                       const char *t, size_t n)
+{
+    resp_begin(b, s, resp_kinds[k->kind].delta);
+    resp_where(b, s, k);
+    gw_buf_puts(b, ",\"delta\":");
+    quoted(b, t, n);
+    sse_end(b);
+}
+
+static void resp_close(struct gw_buf *b, struct mstream *s, const struct mblock *k)
+{
+    resp_begin(b, s, resp_kinds[k->kind].done);
+    resp_where(b, s, k);
+    gw_buf_printf(b, ",\"%s\":", resp_kinds[k->kind].field);
+    quoted(b, k->text, k->len);
+    sse_end(b);
+    resp_part_event(b, s, k, true);
+    resp_item_event(b, s, k, true);
+}
+
+static void resp_tail(struct gw_buf *b, struct mstream *s)
+{
+    resp_begin(b, s, "response.completed");
+    gw_buf_puts(b, ",\"response\":");
+    resp_json(b, s, true);
+    sse_end(b);
+}
+
+static const struct mproto responses_api = {
+    "resp_mock", "input",   "reasoning", chat_error, resp_plain,
+    resp_head,   resp_open, resp_delta,  resp_close, resp_tail,
+};
+
+/* ---- Streaming, the same for every API ---- */
+
+/* Drops the connection mid-stream, with no closing events, as a dying provider would. */
+static void stream_reset(struct mstream *s)
+{
+    struct evhttp_connection *conn = s->conn;
+    s->m->cancelled++;
+    mstream_free(s);
+    if (conn)
+        evhttp_connection_free(conn);
+}
+
+static void stream_finish(struct mstream *s)
+{
+    evhttp_send_reply_end(s->req);
+    s->m->completed++;
+    mstream_free(s);
+}
+
+/* Writes the events due before the next delta: blocks opening and closing. False once
+ * every block is closed. */
+static bool stream_pending(struct gw_buf *b, struct mstream *s)
+{
+    while (s->bi < s->nblocks) {
+        const struct mblock *k = &s->blocks[s->bi];
+        if (!s->opened && s->proto->open)
+            s->proto->open(b, s, k);
+        s->opened = true;
+        if (s->pos < k->len)
+            return true;
+        if (s->proto->close)
+            s->proto->close(b, s, k);
+        s->bi++;
+        s->pos = 0;
+        s->opened = false;
+    }
+    return false;
+}
+
+/* Writes the next "chunk" bytes of the current block as a delta. */
+static void stream_delta(struct gw_buf *b, struct mstream *s)
+{
+    const struct mblock *k = &s->blocks[s->bi];
+    size_t n = k->len - s->pos < s->chunk ? k->len - s->pos : s->chunk;
+    while (s->pos + n < k->len && ((unsigned char)k->text[s->pos + n] & 0xC0) == 0x80)
+        n++; /* never split a UTF-8 character */
+    s->proto->delta(b, s, k, k->text + s->pos, n);
+    s->pos += n;
+    s->sent++;
+}
+
+/* Writes the deltas due now: one, or with no chunk_delay_ms all of them (still as separate
+ * events), stopping at reset_after. True when the tail went out too. */
+static bool stream_fill(struct gw_buf *b, struct mstream *s)
+{
+    do {
+        if (!stream_pending(b, s))
+            break;
+        if (s->reset_after >= 0 && s->sent >= s->reset_after) {
+            s->resetting = true; /* flush what was sent, then drop the connection */
+            return false;
+        }
+        stream_delta(b, s);
+    } while (s->chunk_delay_ms == 0);
+    if (stream_pending(b, s))
+        return false;
+    s->proto->tail(b, s);
+    return true;
+}
+
 static void stream_step(evutil_socket_t fd, short what, void *arg)
 {
     struct mstream *s = arg;
+    if (s->resetting) {
+        stream_reset(s);
+        return;
+    }
+    if (s->ending) { /* the tail went out end_delay_ms ago: end the reply now */
+        stream_finish(s);
+        return;
+    }
     struct gw_buf b = {0};
     if (!s->started) {
         evhttp_add_header(evhttp_request_get_output_headers(s->req), "Content-Type",
                           "text/event-stream");
         evhttp_send_reply_start(s->req, 200, "OK");
         s->started = true;
-        chunk_json(&b, s, "assistant", NULL, 0, NULL);
+        s->proto->head(&b, s);
     }
-    if (s->resetting) { /* an abrupt end: no terminating chunk, no [DONE] */
-        struct evhttp_connection *conn = s->conn;
-        s->conn = NULL;
-        evhttp_connection_set_closecb(conn, NULL, NULL);
-        s->m->cancelled++;
-        event_free(s->timer);
-        free(s->text);
-        free(s->tool_args);
-        free(s);
-        evhttp_connection_free(conn);
-        return;
-    }
-    if (s->ending) { /* [DONE] went out end_delay_ms ago: end the reply now */
-        evhttp_send_reply_end(s->req);
-        s->m->completed++;
-        mstream_free(s);
-        return;
-    }
-    /* With no delay, everything goes out now (still as separate events). */
-    do {
-        if (s->reset_after >= 0 && s->sent >= s->reset_after) {
-            s->resetting = true; /* flush what was sent, then drop the connection */
-            break;
-        }
-        if (s->pos < s->len) {
-            size_t n = s->len - s->pos < s->chunk ? s->len - s->pos : s->chunk;
-            while (s->pos + n < s->len && ((unsigned char)s->text[s->pos + n] & 0xC0) == 0x80)
-                n++; /* never split a UTF-8 character */
-            chunk_json(&b, s, NULL, s->text + s->pos, n, NULL);
-            s->pos += n;
-            s->sent++;
-        }
-    } while (s->pos < s->len && s->chunk_delay_ms == 0);
-    if (s->pos >= s->len && !s->resetting) {
-        chunk_json(&b, s, NULL, NULL, 0, s->tool_args ? "tool_calls" : "stop");
-        if (s->usage)
-            gw_buf_printf(&b, "data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\","
-                              "\"created\":%lld,\"model\":\"%s\",\"choices\":[],\"usage\":{"
-                              "\"prompt_tokens\":12,\"completion_tokens\":%zu,\"total_tokens\":%zu}}\n\n",
-                          (long long)time(NULL), "mock", s->len / 4 + 1, s->len / 4 + 13);
-        gw_buf_puts(&b, "data: [DONE]\n\n");
-    }
+    bool done = stream_fill(&b, s);
     struct evbuffer *out = evbuffer_new();
     evbuffer_add(out, b.data, b.len);
     evhttp_send_reply_chunk(s->req, out);
     evbuffer_free(out);
     gw_buf_free(&b);
-    if (s->pos >= s->len && !s->resetting && s->end_delay_ms > 0) {
-        s->ending = true;
-        struct timeval tv = {s->end_delay_ms / 1000, (s->end_delay_ms % 1000) * 1000};
-        evtimer_add(s->timer, &tv);
-        return;
-    }
-    if (s->pos >= s->len && !s->resetting) {
-        evhttp_send_reply_end(s->req);
-        s->m->completed++;
-        mstream_free(s);
+    if (done && s->end_delay_ms <= 0) {
+        stream_finish(s);
         return;
     }
     long ms = s->resetting ? 50 : s->chunk_delay_ms;
+    if (done) {
+        s->ending = true;
+        ms = s->end_delay_ms;
+    }
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(s->timer, &tv);
 }
@@ -218,7 +665,7 @@ static void answer(evutil_socket_t fd, short what, void *arg)
     struct mstream *s = arg;
     if (s->status != 200) {
         struct gw_buf b = {0};
-        gw_openai_error(&b, "The mock provider was asked to fail.", "api_error", NULL, "mock_error");
+        s->proto->error(&b, "The mock provider was asked to fail.", "api_error", "mock_error");
         send_body(s->req, s->status, "application/json", b.data, b.len);
         gw_buf_free(&b);
         s->m->completed++;
@@ -232,38 +679,47 @@ static void answer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     struct gw_buf b = {0};
-    completion_json(&b, s);
+    s->proto->plain(&b, s);
     send_body(s->req, 200, "application/json", b.data, b.len);
     gw_buf_free(&b);
     s->m->completed++;
     mstream_free(s);
 }
 
-/* The user messages' text, joined with \n. */
-static void user_text(const cJSON *root, struct gw_buf *out)
+/* ---- Reading the request ---- */
+
+static void add_line(struct gw_buf *out, const char *s)
 {
+    if (out->len)
+        gw_buf_puts(out, "\n");
+    gw_buf_puts(out, s);
+}
+
+/* The user messages' text, joined with \n. conv is the list of messages (or the Responses
+ * API's items, or its input as one string); a content is a string or a list of parts, of
+ * which those with a "text" count: text (chat, Anthropic), input_text and output_text. */
+static void user_text(const cJSON *conv, struct gw_buf *out)
+{
+    if (cJSON_IsString(conv)) {
+        add_line(out, conv->valuestring);
+        return;
+    }
     const cJSON *m;
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(root, "messages"))
+    cJSON_ArrayForEach(m, conv)
     {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         if (!cJSON_IsString(role) || strcmp(role->valuestring, "user") != 0)
             continue;
-        if (cJSON_IsString(content)) {
-            if (out->len)
-                gw_buf_puts(out, "\n");
-            gw_buf_puts(out, content->valuestring);
-        }
+        if (cJSON_IsString(content))
+            add_line(out, content->valuestring);
         const cJSON *part;
         const cJSON *parts = cJSON_IsArray(content) ? content : NULL;
         cJSON_ArrayForEach(part, parts)
         {
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
-            if (cJSON_IsString(t)) {
-                if (out->len)
-                    gw_buf_puts(out, "\n");
-                gw_buf_puts(out, t->valuestring);
-            }
+            if (cJSON_IsString(t))
+                add_line(out, t->valuestring);
         }
     }
 }
@@ -274,56 +730,30 @@ static long opt_int(const cJSON *o, const char *name, long def)
     return cJSON_IsNumber(v) ? (long)v->valuedouble : def;
 }
 
-static void on_chat(struct gw_mock *m, struct evhttp_request *req)
+static char *opt_str(const cJSON *o, const char *name)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    cJSON *root = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
-    if (!cJSON_IsObject(root)) {
-        struct gw_buf b = {0};
-        gw_openai_error(&b, "The body is not JSON.", "invalid_request_error", NULL, NULL);
-        send_body(req, 400, "application/json", b.data, b.len);
-        gw_buf_free(&b);
-        cJSON_Delete(root);
-        return;
-    }
-    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "mock");
-    struct mstream *s = calloc(1, sizeof *s);
-    s->m = m;
-    s->req = req;
-    s->conn = evhttp_request_get_connection(req);
-    s->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
-    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-    s->usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    snprintf(s->model, sizeof s->model, "%s", cJSON_IsString(model) ? model->valuestring : "mock-1");
-    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(opts, "id"); /* "id": the chunks' id */
-    snprintf(s->id, sizeof s->id, "%s", cJSON_IsString(sid) ? sid->valuestring : "chatcmpl-mock");
-    long chunk = opt_int(opts, "chunk", 16);
-    s->chunk = chunk > 0 ? (size_t)chunk : 16;
-    s->chunk_delay_ms = opt_int(opts, "chunk_delay_ms", 0);
-    s->reset_after = opt_int(opts, "reset_after", -1);
-    /* "end_delay_ms": a pause between [DONE] and the end of the streamed reply */
-    s->end_delay_ms = opt_int(opts, "end_delay_ms", 0);
-    s->status = (int)opt_int(opts, "status", 200);
-    long delay = opt_int(opts, "delay_ms", 0);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+}
+
+/* The reply: an echoed header, the "reply" knob, the user's text, or a canned answer. */
+static void reply_text(struct mstream *s, const cJSON *root, const cJSON *opts)
+{
     const cJSON *reply = cJSON_GetObjectItemCaseSensitive(opts, "reply");
     const cJSON *echo_header = cJSON_GetObjectItemCaseSensitive(opts, "echo_header");
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(opts, "tool_arguments");
-    if (cJSON_IsString(args))
-        s->tool_args = strdup(args->valuestring);
+    const cJSON *conv = cJSON_GetObjectItemCaseSensitive(root, s->proto->input);
     struct gw_buf text = {0};
     if (cJSON_IsString(echo_header)) {
-        const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
+        const char *v = evhttp_find_header(evhttp_request_get_input_headers(s->req),
                                            echo_header->valuestring);
         gw_buf_puts(&text, v ? v : "(none)");
     } else if (cJSON_IsString(reply)) {
         gw_buf_puts(&text, reply->valuestring);
     } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "echo"))) {
-        user_text(root, &text);
+        user_text(conv, &text);
     } else {
         struct gw_buf said = {0};
-        user_text(root, &said);
+        user_text(conv, &said);
         gw_buf_puts(&text, "Hello from the demo provider of Acme Outfitters! You wrote: \"");
         gw_buf_append(&text, said.data ? said.data : "", said.len > 300 ? 300 : said.len);
         gw_buf_puts(&text, "\". A real provider would answer here.");
@@ -331,11 +761,58 @@ static void on_chat(struct gw_mock *m, struct evhttp_request *req)
     }
     s->text = text.data ? text.data : strdup("");
     s->len = text.len;
-    if (s->stream && s->tool_args) { /* stream the tool call's arguments instead */
-        free(s->text);
-        s->text = strdup(s->tool_args);
-        s->len = strlen(s->text);
+}
+
+/* Reads the request and its "mock" knobs into s. Returns the delay_ms knob. */
+static long read_request(struct mstream *s, const cJSON *root)
+{
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "mock");
+    s->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    s->usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    snprintf(s->model, sizeof s->model, "%s", cJSON_IsString(model) ? model->valuestring : "mock-1");
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(opts, "id");
+    snprintf(s->id, sizeof s->id, "%s", cJSON_IsString(sid) ? sid->valuestring : s->proto->id);
+    long chunk = opt_int(opts, "chunk", 16);
+    s->chunk = chunk > 0 ? (size_t)chunk : 16;
+    s->chunk_delay_ms = opt_int(opts, "chunk_delay_ms", 0);
+    s->reset_after = opt_int(opts, "reset_after", -1);
+    /* "end_delay_ms": a pause between the last event and the end of the streamed reply */
+    s->end_delay_ms = opt_int(opts, "end_delay_ms", 0);
+    s->status = (int)opt_int(opts, "status", 200);
+    s->tool_args = opt_str(opts, "tool_arguments");
+    s->reason = opt_str(opts, s->proto->reason_knob);
+    reply_text(s, root, opts);
+    if (s->reason)
+        s->blocks[s->nblocks++] = (struct mblock){MK_REASON, s->reason, strlen(s->reason)};
+    if (s->tool_args)
+        s->blocks[s->nblocks++] = (struct mblock){MK_TOOL, s->tool_args, strlen(s->tool_args)};
+    else
+        s->blocks[s->nblocks++] = (struct mblock){MK_TEXT, s->text, s->len};
+    return opt_int(opts, "delay_ms", 0);
+}
+
+static void on_answer(struct gw_mock *m, struct evhttp_request *req, const struct mproto *api)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    cJSON *root = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
+    if (!cJSON_IsObject(root)) {
+        struct gw_buf b = {0};
+        api->error(&b, "The body is not JSON.", "invalid_request_error", NULL);
+        send_body(req, 400, "application/json", b.data, b.len);
+        gw_buf_free(&b);
+        cJSON_Delete(root);
+        return;
     }
+    struct mstream *s = calloc(1, sizeof *s);
+    s->m = m;
+    s->proto = api;
+    s->req = req;
+    s->conn = evhttp_request_get_connection(req);
+    s->created = (long long)time(NULL);
+    long delay = read_request(s, root);
     cJSON_Delete(root);
     if (s->conn)
         evhttp_connection_set_closecb(s->conn, on_mock_close, s);
@@ -346,6 +823,14 @@ static void on_chat(struct gw_mock *m, struct evhttp_request *req)
 
 static void on_mock_request(struct evhttp_request *req, void *arg)
 {
+    static const struct {
+        const char *path;
+        const struct mproto *api;
+    } apis[] = {
+        {"/v1/chat/completions", &chat_api},
+        {"/v1/messages", &messages_api},
+        {"/v1/responses", &responses_api},
+    };
     struct gw_mock *m = arg;
     const char *uri = evhttp_request_get_uri(req);
     if (!uri) {
@@ -354,10 +839,14 @@ static void on_mock_request(struct evhttp_request *req, void *arg)
     }
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     const char *path = u && evhttp_uri_get_path(u) ? evhttp_uri_get_path(u) : "/";
-    if (strcmp(path, "/v1/chat/completions") == 0 && evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
-        m->requests++;
-        on_chat(m, req);
-    } else if (strcmp(path, "/v1/models") == 0) {
+    for (size_t i = 0; i < sizeof apis / sizeof apis[0]; i++) {
+        if (strcmp(path, apis[i].path) == 0 && evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+            m->requests++;
+            on_answer(m, req, apis[i].api);
+            return;
+        }
+    }
+    if (strcmp(path, "/v1/models") == 0) {
         static const char *const names[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS",
                                             "TRACE", "CONNECT", "PATCH"};
         enum evhttp_cmd_type cmd = evhttp_request_get_command(req);

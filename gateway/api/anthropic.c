@@ -45,6 +45,7 @@ static int request_block(struct gw_api_request *r, cJSON *b, unsigned role, unsi
                     "messages[%d].content[%d] must be an object with a string 'type'.", i, j);
     const char *t = type->valuestring;
     bool on = (role & roles) != 0;
+    r->texts.role = role;
     cJSON *text = NULL;
     if (strcmp(t, "text") == 0) {
         text = cJSON_GetObjectItemCaseSensitive(b, "text");
@@ -59,6 +60,7 @@ static int request_block(struct gw_api_request *r, cJSON *b, unsigned role, unsi
     } else if (strcmp(t, "tool_result") == 0) {
         cJSON *content = cJSON_GetObjectItemCaseSensitive(b, "content"), *part;
         bool tool_on = (GW_ROLE_TOOL & roles) != 0;
+        r->texts.role = GW_ROLE_TOOL;
         if (cJSON_IsString(content))
             return tool_on ? gw_api_refs_push(&r->texts, content) : 0;
         if (content && !cJSON_IsArray(content))
@@ -100,9 +102,10 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
 {
     memset(r, 0, sizeof *r);
     *param = NULL;
-    r->root = cJSON_ParseWithLength(body, len);
+    r->root = gw_api_parse(body, len);
     if (!cJSON_IsObject(r->root)) {
-        snprintf(err, errlen, "The request body is not valid JSON: expected a JSON object.");
+        snprintf(err, errlen, "The request body is not valid JSON: expected one JSON object "
+                              "and nothing after it.");
         return -1;
     }
     const char *why = gw_openai_unreadable(body, len, r->root);
@@ -120,6 +123,7 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
     r->stream = cJSON_IsTrue(stream);
     cJSON *system = cJSON_GetObjectItemCaseSensitive(r->root, "system"), *b;
     bool sys_on = (GW_ROLE_SYSTEM & roles) != 0;
+    r->texts.role = GW_ROLE_SYSTEM;
     if (cJSON_IsString(system)) {
         if (sys_on && gw_api_refs_push(&r->texts, system) == -1)
             return -1;
@@ -153,6 +157,7 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
                         "messages[%d] must be an object whose 'role' is user or assistant.", i);
         unsigned bit = role->valuestring[0] == 'u' ? GW_ROLE_USER : GW_ROLE_ASSISTANT;
         cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        r->texts.role = bit;
         if (cJSON_IsString(content)) {
             if ((bit & roles) && gw_api_refs_push(&r->texts, content) == -1)
                 return -1;
@@ -203,7 +208,9 @@ static int reply_block(cJSON *b, struct gw_text_refs *texts)
 
 static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *texts)
 {
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    static const char *const known[] = {"id", "type", "role", "model", "content", "stop_reason",
+                                        "stop_sequence", "usage", "container", NULL};
+    cJSON *root = gw_api_parse(body, len);
     if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root))
         goto unscreenable;
     cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content"), *b;
@@ -214,6 +221,8 @@ static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *tex
         if (reply_block(b, texts) == -1)
             goto unscreenable;
     }
+    if (gw_api_unknown_members(root, known, texts) == -1)
+        goto unscreenable;
     return root;
 unscreenable:
     cJSON_Delete(root);
@@ -502,7 +511,9 @@ static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bo
 
 static int stream_event(struct gw_api_stream *s, const char *name, const char *data, size_t len)
 {
-    cJSON *ev = cJSON_ParseWithLength(data, len);
+    static const char *const known[] = {"type", "index", "delta", "content_block", "message",
+                                        "usage", "error", NULL};
+    cJSON *ev = gw_api_parse(data, len);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
     if (!cJSON_IsObject(ev) || gw_openai_unreadable(data, len, ev) || !cJSON_IsString(type) ||
         (name[0] && strcmp(name, type->valuestring) != 0)) {
@@ -515,7 +526,7 @@ static int stream_event(struct gw_api_stream *s, const char *name, const char *d
     }
     bool emit = true;
     int at = -1, rc = 0;
-    if (s->screen_replies)
+    if (s->screen_replies && (rc = gw_api_stream_unknown(s, ev, known)) == 0)
         rc = screen_event(s, type->valuestring, ev, &emit, &at);
     else if (strcmp(type->valuestring, "message_stop") == 0)
         s->done = true;

@@ -2,8 +2,10 @@
  * screening a member of a stream event through a slot. */
 #include "api/api.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "screen/scan.h"
 #include "util/json.h"
 
 const struct gw_api *const gw_apis[] = {&gw_api_openai_chat, &gw_api_anthropic_messages, NULL};
@@ -26,6 +28,13 @@ long gw_api_count(const cJSON *n)
     return (long)n->valuedouble;
 }
 
+void gw_text_refs_free(struct gw_text_refs *t)
+{
+    free(t->v);
+    free(t->roles);
+    memset(t, 0, sizeof *t);
+}
+
 void gw_api_request_free(struct gw_api_request *r)
 {
     cJSON_Delete(r->root);
@@ -35,9 +44,97 @@ void gw_api_request_free(struct gw_api_request *r)
 
 int gw_api_refs_push(struct gw_text_refs *t, cJSON *node)
 {
-    if (gw_grow(&t->v, &t->cap, t->n, sizeof *t->v, 8) == -1)
-        return -1;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        cJSON **v = realloc(t->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        t->v = v;
+        unsigned char *r = realloc(t->roles, cap);
+        if (!r)
+            return -1;
+        t->roles = r;
+        t->cap = cap;
+    }
+    t->roles[t->n] = (unsigned char)t->role;
     t->v[t->n++] = node;
+    return 0;
+}
+
+cJSON *gw_api_parse(const char *body, size_t len)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    if (!root)
+        return NULL;
+    while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (end != body + len) { /* bytes after the document: another reader may read them */
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+static bool known(const char *key, const char *const *names)
+{
+    for (; *names; names++)
+        if (strcmp(key, *names) == 0)
+            return true;
+    return false;
+}
+
+int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_refs *t)
+{
+    cJSON *k = cJSON_IsObject(obj) ? obj->child : NULL;
+    while (k) {
+        cJSON *next = k->next;
+        if (!known(k->string, names) && !cJSON_IsNull(k)) {
+            if (t->unknown == GW_UNKNOWN_REFUSE)
+                return -1;
+            if (t->unknown == GW_UNKNOWN_STRIP) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(obj, k));
+                t->stripped = true;
+            } else if (gw_api_refs_push_all(t, k) == -1)
+                return -1;
+        }
+        k = next;
+    }
+    return 0;
+}
+
+/* Screens every string inside node in block mode. Returns 0, 1 (blocked) or -1. */
+static int scan_all(struct gw_api_stream *s, cJSON *node)
+{
+    if (cJSON_IsString(node))
+        return s->scan(s->ctx, node);
+    int rc = 0;
+    for (cJSON *c = (cJSON_IsObject(node) || cJSON_IsArray(node)) ? node->child : NULL;
+         c && rc == 0; c = c->next)
+        rc = scan_all(s, c);
+    return rc;
+}
+
+int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const *names)
+{
+    cJSON *k = cJSON_IsObject(obj) ? obj->child : NULL;
+    while (k) {
+        cJSON *next = k->next;
+        if (!known(k->string, names) && !cJSON_IsNull(k)) {
+            if (!s->screen_replies) {
+                /* nothing is screened: the member passes as the rest does */
+            } else if (s->unknown == GW_UNKNOWN_REFUSE) {
+                return -1;
+            } else if (s->unknown == GW_UNKNOWN_STRIP) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(obj, k));
+            } else {
+                int rc = scan_all(s, k);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+        k = next;
+    }
     return 0;
 }
 
@@ -93,4 +190,94 @@ int gw_api_screen_member(struct gw_api_stream *s, int slot, cJSON *parent, const
     if (tmp->len > 0)
         *released = true;
     return 0;
+}
+
+/* The value strings of a JSON text (keys left out): their contents' byte ranges. */
+struct ranges {
+    size_t (*v)[2];
+    size_t n, cap;
+};
+
+static int value_strings(const char *t, size_t len, struct ranges *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] != '"')
+            continue;
+        size_t a = ++i;
+        while (i < len && t[i] != '"')
+            i += t[i] == '\\' ? 2 : 1;
+        if (i >= len)
+            return -1;
+        size_t j = i + 1;
+        while (j < len && (t[j] == ' ' || t[j] == '\t' || t[j] == '\n' || t[j] == '\r'))
+            j++;
+        if (j < len && t[j] == ':')
+            continue; /* a key */
+        if (gw_grow(&out->v, &out->cap, out->n, sizeof *out->v, 16) == -1)
+            return -1;
+        out->v[out->n][0] = a;
+        out->v[out->n++][1] = i;
+    }
+    return 0;
+}
+
+/* Moves [*s, *e) inside string [a, b) so that it cuts no escape sequence. */
+static void whole_escapes(const char *t, size_t a, size_t *s, size_t *e)
+{
+    for (size_t i = a; i < *e;) {
+        size_t n = t[i] == '\\' ? (t[i + 1] == 'u' ? 6 : 2) : 1;
+        if (i < *s && i + n > *s)
+            *s = i;
+        if (i < *e && i + n > *e) {
+            *e = i + n;
+            break;
+        }
+        i += n;
+    }
+}
+
+static int by_start(const void *x, const void *y)
+{
+    const struct gw_finding *a = x, *b = y;
+    return a->start < b->start ? -1 : a->start > b->start ? 1 : a->end > b->end ? -1 : 0;
+}
+
+int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
+                  const struct gw_findings *f, struct gw_buf *out)
+{
+    size_t i = 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r'))
+        i++;
+    cJSON *doc = i < len && (text[i] == '{' || text[i] == '[') ? gw_api_parse(text, len) : NULL;
+    if (!doc)
+        return gw_redact(rs, text, len, f, out);
+    cJSON_Delete(doc);
+    /* JSON (tool arguments, a structured output): each redaction is kept inside the value
+     * strings it covers, so the result is JSON of the same shape. */
+    struct ranges r = {0};
+    struct gw_findings g = {0};
+    int rc = value_strings(text, len, &r);
+    for (size_t k = 0; rc == 0 && k < f->n; k++) {
+        const struct gw_finding *x = &f->v[k];
+        if (rs->table.rules[x->rule].action != GW_ACTION_REDACT)
+            continue;
+        for (size_t j = 0; rc == 0 && j < r.n; j++) {
+            size_t s = x->start > r.v[j][0] ? x->start : r.v[j][0];
+            size_t e = x->end < r.v[j][1] ? x->end : r.v[j][1];
+            if (s >= e)
+                continue;
+            whole_escapes(text, r.v[j][0], &s, &e);
+            if (gw_grow(&g.v, &g.cap, g.n, sizeof *g.v, 8) == -1)
+                rc = -1;
+            else
+                g.v[g.n++] = (struct gw_finding){x->rule, s, e};
+        }
+    }
+    if (rc == 0) {
+        qsort(g.v, g.n, sizeof *g.v, by_start);
+        rc = gw_redact(rs, text, len, &g, out);
+    }
+    free(r.v);
+    free(g.v);
+    return rc;
 }

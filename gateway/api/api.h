@@ -47,9 +47,14 @@ struct gw_api_stream {
     /* The message that answers a block found in slot (the blocking rule's, or the
      * policy's default). */
     const char *(*block_message)(void *ctx, int slot);
+    /* Screens a string node of an event in block mode (a text that is not streamed: an
+     * error's message, an unknown member), rewriting it when redacted. Returns 0, 1 when
+     * it must be blocked, or -1. */
+    int (*scan)(void *ctx, cJSON *node);
     /* Token counts from a usage object, -1 where unknown. */
     void (*tokens)(void *ctx, long prompt, long completion);
     bool screen_replies;   /* false: events pass as they came (after the JSON checks) */
+    enum gw_unknown_policy unknown; /* members the API does not know */
     struct gw_buf *tmp;    /* two scratch buffers of the worker, free for the walk */
     struct gw_buf *scratch;
     const char *id;        /* the request id, for events the gateway writes */
@@ -108,12 +113,29 @@ extern const struct gw_api gw_api_anthropic_messages;
 
 void gw_api_request_free(struct gw_api_request *r);
 
+struct gw_ruleset;
+struct gw_findings;
+/* gw_redact, except that a text that is a JSON document (tool arguments, a structured
+ * output) stays JSON of the same shape: each redaction is kept inside the value strings it
+ * covers ({"new_password": "[PASSWORD]"}, never {"new[PASSWORD]"}). Returns 0 or -1. */
+int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
+                  const struct gw_findings *f, struct gw_buf *out);
+
 /* The API whose route is path, or NULL. */
 const struct gw_api *gw_api_for_path(const char *path);
 /* Every API, NULL ended. */
 extern const struct gw_api *const gw_apis[];
 
 /* Helpers for the API files. */
+/* Parses a whole body: NULL unless it is one JSON document with nothing but white space
+ * after it (bytes after it are refused both ways: a reader that reads on would see text
+ * that was never screened). */
+cJSON *gw_api_parse(const char *body, size_t len);
+/* For each non-null member of obj whose key is not in names (NULL ended): the policy in
+ * t->unknown: push its strings, remove it, or return -1 (refuse). Returns 0 or -1. */
+int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_refs *t);
+/* The same for a stream event's object, through s->scan. Returns 0, 1 (blocked) or -1. */
+int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const *names);
 /* A token count: a whole, sane number (0 to 1e12) as a long, else -1 (absent, not a number,
  * negative, huge: a cast of a huge or non-finite double to long is undefined). */
 long gw_api_count(const cJSON *n);

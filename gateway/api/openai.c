@@ -11,13 +11,8 @@
 
 
 
-void gw_text_refs_free(struct gw_text_refs *t)
-{
-    free(t->v);
-    memset(t, 0, sizeof *t);
-}
 
-static unsigned role_bit(const char *role)
+unsigned gw_openai_role_bit(const char *role)
 {
     if (strcmp(role, "user") == 0)
         return GW_ROLE_USER;
@@ -30,14 +25,101 @@ static unsigned role_bit(const char *role)
     return 0;
 }
 
+/* Pushes node when the current role is screened. */
+static int push(struct gw_text_refs *t, cJSON *node, unsigned roles)
+{
+    return (t->role & roles) ? gw_api_refs_push(t, node) : 0;
+}
+
+static int push_all(struct gw_text_refs *t, cJSON *node, unsigned roles)
+{
+    return (t->role & roles) ? gw_api_refs_push_all(t, node) : 0;
+}
+
+/* The texts of message i's content parts. A part type the gateway does not know is
+ * refused: its text would reach the model unscreened. */
+static int parts(struct gw_text_refs *t, cJSON *content, unsigned roles, int i, char *err,
+                 size_t errlen)
+{
+    cJSON *part;
+    cJSON_ArrayForEach(part, content)
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+        if (!cJSON_IsObject(part) || !cJSON_IsString(type)) {
+            snprintf(err, errlen, "messages[%d].content parts must be objects with a 'type'.", i);
+            return -1;
+        }
+        const char *ty = type->valuestring;
+        const char *member = strcmp(ty, "text") == 0 || strcmp(ty, "input_text") == 0 ||
+                                     strcmp(ty, "output_text") == 0
+                                 ? "text"
+                             : strcmp(ty, "refusal") == 0 ? "refusal"
+                                                          : NULL;
+        if (member) {
+            cJSON *text = cJSON_GetObjectItemCaseSensitive(part, member);
+            if (!cJSON_IsString(text)) {
+                snprintf(err, errlen, "messages[%d]: a %s part needs a string '%s'.", i, ty,
+                         member);
+                return -1;
+            }
+            if (push(t, text, roles) == -1)
+                return -1;
+        } else if (strcmp(ty, "image_url") != 0 && strcmp(ty, "input_audio") != 0 &&
+                   strcmp(ty, "file") != 0) {
+            snprintf(err, errlen, "messages[%d]: a content part of type '%.40s' is not screened "
+                                  "by this gateway, so it is refused.", i, ty);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The texts the model reads in one message besides its content: tool-call arguments, a
+ * refusal, a name. A member the gateway does not know is refused. */
+static int message_members(struct gw_text_refs *t, cJSON *m, unsigned roles, int i, char *err,
+                           size_t errlen)
+{
+    static const char *const known[] = {"role", "content", "name", "tool_calls", "function_call",
+                                        "tool_call_id", "refusal", "audio", "reasoning_content",
+                                        "reasoning", "annotations", NULL};
+    for (cJSON *k = m->child; k; k = k->next) {
+        bool ok = cJSON_IsNull(k);
+        for (const char *const *n = known; *n && !ok; n++)
+            ok = strcmp(k->string, *n) == 0;
+        if (!ok) {
+            snprintf(err, errlen, "messages[%d]: the member '%.40s' is not screened by this "
+                                  "gateway, so it is refused.", i, k->string);
+            return -1;
+        }
+    }
+    static const char *const texts[] = {"name", "refusal", "reasoning_content", "reasoning"};
+    for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(m, texts[k]);
+        if (cJSON_IsString(v) && push(t, v, roles) == -1)
+            return -1;
+    }
+    cJSON *call;
+    cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
+    {
+        if (push_all(t, cJSON_GetObjectItemCaseSensitive(call, "function"), roles) == -1)
+            return -1;
+    }
+    if (push_all(t, cJSON_GetObjectItemCaseSensitive(m, "annotations"), roles) == -1 ||
+        push_all(t, cJSON_GetObjectItemCaseSensitive(
+                        cJSON_GetObjectItemCaseSensitive(m, "audio"), "transcript"), roles) == -1)
+        return -1;
+    return push_all(t, cJSON_GetObjectItemCaseSensitive(m, "function_call"), roles);
+}
+
 int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t len,
                             unsigned roles, char *err, size_t errlen, const char **param)
 {
     memset(r, 0, sizeof *r);
     *param = NULL;
-    r->root = cJSON_ParseWithLength(body, len);
+    r->root = gw_api_parse(body, len);
     if (!r->root || !cJSON_IsObject(r->root)) {
-        snprintf(err, errlen, "The request body is not valid JSON: expected a JSON object.");
+        snprintf(err, errlen, "The request body is not valid JSON: expected one JSON object "
+                              "and nothing after it.");
         return -1;
     }
     const char *why = gw_openai_unreadable(body, len, r->root);
@@ -65,51 +147,50 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
         snprintf(err, errlen, "'messages' must be a non-empty array.");
         return -1;
     }
+    *param = "messages";
     int i = 0;
     cJSON *m;
     cJSON_ArrayForEach(m, messages)
     {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         if (!cJSON_IsObject(m) || !cJSON_IsString(role)) {
-            *param = "messages";
             snprintf(err, errlen, "messages[%d] must be an object with a string 'role'.", i);
             return -1;
         }
+        /* A role spelled otherwise ("User", " user", "customer") is refused: the provider
+         * may read it as a user's message, and the gateway would not know what to screen. */
+        if (!(r->texts.role = gw_openai_role_bit(role->valuestring))) {
+            snprintf(err, errlen, "messages[%d]: the role '%.40s' is not one of system, "
+                                  "developer, user, assistant, tool, function.", i,
+                     role->valuestring);
+            return -1;
+        }
         cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-        bool screened = (role_bit(role->valuestring) & roles) != 0;
         if (cJSON_IsString(content)) {
-            if (screened && gw_api_refs_push(&r->texts, content) == -1)
+            if (push(&r->texts, content, roles) == -1)
                 return -1;
         } else if (cJSON_IsArray(content)) {
-            cJSON *part;
-            cJSON_ArrayForEach(part, content)
-            {
-                const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
-                cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
-                if (!cJSON_IsObject(part) || !cJSON_IsString(type)) {
-                    *param = "messages";
-                    snprintf(err, errlen,
-                             "messages[%d].content parts must be objects with a 'type'.", i);
-                    return -1;
-                }
-                if (strcmp(type->valuestring, "text") == 0) {
-                    if (!cJSON_IsString(text)) {
-                        *param = "messages";
-                        snprintf(err, errlen, "messages[%d]: a text part needs a string 'text'.",
-                                 i);
-                        return -1;
-                    }
-                    if (screened && gw_api_refs_push(&r->texts, text) == -1)
-                        return -1;
-                }
-            }
+            if (parts(&r->texts, content, roles, i, err, errlen) == -1)
+                return -1;
         } else if (content && !cJSON_IsNull(content)) {
-            *param = "messages";
             snprintf(err, errlen, "messages[%d].content must be a string, an array or null.", i);
             return -1;
         }
+        if (message_members(&r->texts, m, roles, i, err, errlen) == -1)
+            return -1;
         i++;
     }
+    /* Tool descriptions are the app's own words: screened as the system's. */
+    r->texts.role = GW_ROLE_SYSTEM;
+    cJSON *tool;
+    cJSON_ArrayForEach(tool, cJSON_GetObjectItemCaseSensitive(r->root, "tools"))
+    {
+        cJSON *fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
+        cJSON *d = cJSON_GetObjectItemCaseSensitive(fn, "description");
+        if (cJSON_IsString(d) && push(&r->texts, d, roles) == -1)
+            return -1;
+    }
+    *param = NULL;
     return 0;
 }
 
@@ -120,41 +201,65 @@ void gw_openai_request_free(struct gw_chat_request *r)
     memset(r, 0, sizeof *r);
 }
 
+/* The texts of one reply message: content, refusal, reasoning, the arguments of tool and
+ * function calls, audio transcripts, annotations; members the gateway does not know under
+ * the policy in texts->unknown. -1: unscreenable. */
+static int reply_message(cJSON *msg, struct gw_text_refs *texts)
+{
+    static const char *const known[] = {"role", "content", "refusal", "reasoning_content",
+                                        "reasoning", "tool_calls", "function_call", "audio",
+                                        "annotations", NULL};
+    /* Any of the texts in another shape than a string (content parts, an object) cannot be
+     * screened: the reply is refused rather than passed. */
+    static const char *const strings[] = {"content", "refusal", "reasoning_content", "reasoning"};
+    for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) {
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, strings[i]);
+        if (cJSON_IsString(t)) {
+            if (gw_api_refs_push(texts, t) == -1)
+                return -1;
+        } else if (t && !cJSON_IsNull(t)) {
+            return -1;
+        }
+    }
+    cJSON *fargs = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(msg, "function_call"), "arguments");
+    if (cJSON_IsString(fargs) && gw_api_refs_push(texts, fargs) == -1)
+        return -1;
+    cJSON *call;
+    cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"))
+    {
+        cJSON *args = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(call, "function"), "arguments");
+        if (cJSON_IsString(args) && gw_api_refs_push(texts, args) == -1)
+            return -1;
+    }
+    cJSON *transcript = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(msg, "audio"), "transcript");
+    if (cJSON_IsString(transcript) && gw_api_refs_push(texts, transcript) == -1)
+        return -1;
+    if (gw_api_refs_push_all(texts, cJSON_GetObjectItemCaseSensitive(msg, "annotations")) == -1)
+        return -1;
+    return gw_api_unknown_members(msg, known, texts);
+}
+
 cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *texts)
 {
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root || !cJSON_IsObject(root) || gw_openai_unreadable(body, len, root)) {
-        cJSON_Delete(root);
-        return NULL;
-    }
+    static const char *const top[] = {"id", "object", "created", "model", "choices", "usage",
+                                      "system_fingerprint", "service_tier", NULL};
+    static const char *const choice[] = {"index", "message", "finish_reason", "logprobs", NULL};
+    cJSON *root = gw_api_parse(body, len);
+    if (!root || !cJSON_IsObject(root) || gw_openai_unreadable(body, len, root))
+        goto unscreenable;
+    texts->role = 0;
     cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices"), *c;
     cJSON_ArrayForEach(c, choices)
     {
-        cJSON *msg = cJSON_GetObjectItemCaseSensitive(c, "message");
-        /* Text the customer reads: content, refusal, the arguments of tool calls and of
-         * the legacy function_call. Any of them in another shape than a string (content
-         * parts, an object) cannot be screened: the reply is refused rather than passed. */
-        static const char *const members[] = {"content", "refusal"};
-        for (size_t i = 0; i < 2; i++) {
-            cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, members[i]);
-            if (cJSON_IsString(t))
-                gw_api_refs_push(texts, t);
-            else if (t && !cJSON_IsNull(t))
-                goto unscreenable;
-        }
-        cJSON *fargs = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(msg, "function_call"), "arguments");
-        if (cJSON_IsString(fargs))
-            gw_api_refs_push(texts, fargs);
-        cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"), *call;
-        cJSON_ArrayForEach(call, calls)
-        {
-            cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
-            cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-            if (cJSON_IsString(args))
-                gw_api_refs_push(texts, args);
-        }
+        if (reply_message(cJSON_GetObjectItemCaseSensitive(c, "message"), texts) == -1 ||
+            gw_api_unknown_members(c, choice, texts) == -1)
+            goto unscreenable;
     }
+    if (gw_api_unknown_members(root, top, texts) == -1)
+        goto unscreenable;
     return root;
 unscreenable:
     cJSON_Delete(root);
@@ -407,8 +512,15 @@ void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model
 void gw_openai_refusal_event(struct gw_buf *out, const char *id, const char *model, int index,
                              const char *text, size_t len)
 {
+    gw_openai_delta_event(out, id, model, index, "refusal", text, len);
+}
+
+void gw_openai_delta_event(struct gw_buf *out, const char *id, const char *model, int index,
+                           const char *member, const char *text, size_t len)
+{
     chunk_head(out, id, model, index);
-    gw_buf_puts(out, "\"refusal\":");
+    quoted(out, member);
+    gw_buf_puts(out, ":");
     gw_json_quote(out, text, len);
     gw_buf_puts(out, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
 }

@@ -10,11 +10,24 @@
 
 #include "util/buf.h"
 
-/* The string nodes of a parsed document whose text is screened. The nodes belong to the
- * document; rewriting one (gw_openai_set_text) changes the document. */
+/* How a reply member that the API does not know is treated (policy.unknown_fields). */
+enum gw_unknown_policy {
+    GW_UNKNOWN_SCREEN, /* every string in it is screened like the known texts */
+    GW_UNKNOWN_STRIP,  /* it is removed before the customer gets the reply */
+    GW_UNKNOWN_REFUSE, /* the reply is unscreenable (502, or the stream ends with an error) */
+};
+
+/* The string nodes of a parsed document whose text is screened, each with the role it
+ * speaks as (GW_ROLE_* bit; the reply's are 0). The nodes belong to the document;
+ * rewriting one (gw_openai_set_text) changes the document. The parser sets role before
+ * pushing a message's texts, and reads unknown when it meets a member it does not know. */
 struct gw_text_refs {
     cJSON **v;
+    unsigned char *roles;
     size_t n, cap;
+    unsigned role;                 /* of the texts pushed next */
+    enum gw_unknown_policy unknown; /* set by the caller, for replies */
+    bool stripped;                  /* the parser removed a member (GW_UNKNOWN_STRIP) */
 };
 
 struct gw_chat_request {
@@ -30,6 +43,8 @@ struct gw_chat_request {
 int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t len,
                             unsigned roles, char *err, size_t errlen, const char **param);
 void gw_openai_request_free(struct gw_chat_request *r);
+/* The GW_ROLE_* bit of a chat role, 0 for a role the API does not have. */
+unsigned gw_openai_role_bit(const char *role);
 
 /* Collects the texts of a (non-streamed) chat.completion reply: each choice's message
  * content, refusal, tool-call and function-call arguments. Returns the parsed root, or
@@ -102,6 +117,9 @@ void gw_openai_chunk_event(struct gw_buf *out, const char *id, const char *model
 /* One SSE chunk event carrying more refusal text for choice index. */
 void gw_openai_refusal_event(struct gw_buf *out, const char *id, const char *model, int index,
                              const char *text, size_t len);
+/* One SSE chunk event carrying more text of the delta's member (reasoning_content, ...). */
+void gw_openai_delta_event(struct gw_buf *out, const char *id, const char *model, int index,
+                           const char *member, const char *text, size_t len);
 /* One SSE chunk event carrying more arguments for tool call tool of choice index. */
 void gw_openai_tool_args_event(struct gw_buf *out, const char *id, const char *model, int index,
                                int tool, const char *args, size_t len);

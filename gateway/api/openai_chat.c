@@ -12,18 +12,30 @@
 
 #define MAX_CHOICES 8
 #define MAX_TOOLS 4 /* tool calls per choice whose streamed arguments are screened */
-/* The parts of a choice are PER_CHOICE slots: content first, then the refusal, then the
- * tool calls' arguments. */
-#define PER_CHOICE (2 + MAX_TOOLS)
+/* The parts of a choice are PER_CHOICE slots: its N_TEXTS texts (content, refusal and the
+ * reasoning that vLLM, DeepSeek, Ollama, OpenRouter and Groq stream), then the tool
+ * calls' arguments. */
+static const char *const text_members[] = {"content", "refusal", "reasoning_content",
+                                           "reasoning"};
+#define N_TEXTS 4
+#define PER_CHOICE (N_TEXTS + MAX_TOOLS)
 #define SLOTS (MAX_CHOICES * PER_CHOICE)
 #define CONTENT (-1) /* the "tool" of slot_of for the content */
 #define REFUSAL (-2) /* and for the refusal */
+
+/* Members of an event, of a choice and of a delta that are not text, or whose text is
+ * screened where named; any other goes by policy.unknown_fields. */
+static const char *const known_top[] = {"id", "object", "created", "model", "choices", "usage",
+                                        "system_fingerprint", "service_tier", "obfuscation", NULL};
+static const char *const known_choice[] = {"index", "delta", "finish_reason", "logprobs", NULL};
+static const char *const known_delta[] = {"role", "content", "refusal", "reasoning_content",
+                                          "reasoning", "tool_calls", "function_call", NULL};
 
 _Static_assert(SLOTS <= GW_API_SLOTS, "the chat stream needs more slots than a request has");
 
 static int slot_of(int choice, int tool)
 {
-    return choice * PER_CHOICE + (tool == CONTENT ? 0 : tool == REFUSAL ? 1 : 2 + tool);
+    return choice * PER_CHOICE + (tool == CONTENT ? 0 : tool == REFUSAL ? 1 : N_TEXTS + tool);
 }
 
 static const char *reply_id(const struct gw_api_stream *s)
@@ -173,9 +185,9 @@ static bool fast_path_fits(const struct gw_api_stream *s, const struct gw_chunk_
 {
     if (v->index < 0 || v->index >= MAX_CHOICES)
         return false;
-    for (int t = REFUSAL; v->finishing && t < MAX_TOOLS; t++)
-        if (t != CONTENT && s->open(s->ctx, slot_of(v->index, t)))
-            return false;
+    for (int p = 1; v->finishing && p < PER_CHOICE; p++)
+        if (s->open(s->ctx, v->index * PER_CHOICE + p))
+            return false; /* finishing releases what another part holds */
     return true;
 }
 
@@ -267,10 +279,11 @@ static int release_all(struct gw_api_stream *s)
         const char *text = tmp->data ? tmp->data : "";
         if (part == 0)
             gw_openai_chunk_event(&ev, reply_id(s), s->model, choice, NULL, text, tmp->len, NULL);
-        else if (part == 1)
-            gw_openai_refusal_event(&ev, reply_id(s), s->model, choice, text, tmp->len);
+        else if (part < N_TEXTS)
+            gw_openai_delta_event(&ev, reply_id(s), s->model, choice, text_members[part], text,
+                                  tmp->len);
         else
-            gw_openai_tool_args_event(&ev, reply_id(s), s->model, choice, part - 2, text,
+            gw_openai_tool_args_event(&ev, reply_id(s), s->model, choice, part - N_TEXTS, text,
                                       tmp->len);
         s->write(s->ctx, ev.data, ev.len);
         gw_buf_free(&ev);
@@ -296,23 +309,31 @@ static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
             return -1; /* legacy function_call streams are not screened: fail closed */
     }
     bool finishing = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "finish_reason"));
-    for (const cJSON *k = delta ? delta->child : NULL; k; k = k->next)
-        if (strcmp(k->string, "content") != 0 && strcmp(k->string, "refusal") != 0 &&
-            !cJSON_IsNull(k))
+    for (const cJSON *k = delta ? delta->child : NULL; k; k = k->next) {
+        bool text = false;
+        for (int p = 0; p < N_TEXTS; p++)
+            text |= strcmp(k->string, text_members[p]) == 0;
+        if (!text && !cJSON_IsNull(k))
             *emit = true; /* role, tool calls: pass on */
+    }
     if (!s->screen_replies) {
         *emit = true;
         return 0;
     }
     int rc;
     bool released = false;
-    if ((rc = screen_tool_args(s, idx, delta, finishing)) != 0)
+    if ((rc = gw_api_stream_unknown(s, c, known_choice)) != 0 ||
+        (rc = gw_api_stream_unknown(s, delta, known_delta)) != 0) {
+        if (rc == 1)
+            block(s, slot_of(idx, CONTENT));
         return rc;
-    static const int parts[] = {CONTENT, REFUSAL};
-    static const char *const names[] = {"content", "refusal"};
-    for (int p = 0; p < 2; p++) {
-        int slot = slot_of(idx, parts[p]);
-        if ((rc = gw_api_screen_member(s, slot, delta, names[p], finishing, &released)) != 0) {
+    }
+    if ((rc = screen_tool_args(s, idx, delta, finishing)) != 0)
+        return rc; /* a block is answered there */
+    for (int p = 0; p < N_TEXTS; p++) {
+        int slot = idx * PER_CHOICE + p;
+        if ((rc = gw_api_screen_member(s, slot, delta, text_members[p], finishing, &released)) !=
+            0) {
             if (rc == 1)
                 block(s, slot);
             return rc;
@@ -330,7 +351,7 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
     struct gw_chunk_view v;
     if (gw_openai_chunk_view(data, len, &v) && fast_path_fits(s, &v))
         return chunk_event(s, data, len, &v);
-    cJSON *ev = cJSON_ParseWithLength(data, len);
+    cJSON *ev = gw_api_parse(data, len);
     if (!ev) {
         stream_error(s, "The provider sent a stream event that is not JSON.", "provider_error");
         return -1;
@@ -351,9 +372,11 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
     int rc = 0;
     if (s->screen_replies)
         gw_openai_strip_logprobs(ev); /* its tokens would show held text early */
+    if ((rc = gw_api_stream_unknown(s, ev, known_top)) == 1)
+        block(s, 0);
     cJSON_ArrayForEach(c, choices)
     {
-        if ((rc = screen_choice(s, c, &emit)) != 0)
+        if (rc != 0 || (rc = screen_choice(s, c, &emit)) != 0)
             break;
     }
     if (rc == 0 && emit)

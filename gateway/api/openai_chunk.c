@@ -241,9 +241,9 @@ static bool delta(struct rd *r, struct gw_chunk_view *v)
             r->p += 4;
             continue;
         }
-        /* Tool calls and refusals are screened on the general path; the rest (role) passes. */
-        if (key_is(k, n, "tool_calls") || key_is(k, n, "function_call") ||
-            key_is(k, n, "refusal"))
+        /* Only a role passes here; tool calls, refusals, reasoning and members the gateway
+         * does not know are screened on the general path. */
+        if (!key_is(k, n, "role") || *r->p != '"')
             return false;
         v->other = true;
         if (!value(r, 2))
@@ -290,8 +290,8 @@ static bool choice(struct rd *r, struct gw_chunk_view *v)
         } else if (key_is(k, n, "logprobs")) {
             if (!word(r, "null"))
                 return false; /* stripped on the general path: it shows held text early */
-        } else if (!value(r, 3)) {
-            return false;
+        } else {
+            return false; /* a member the general path decides about */
         }
     }
     return got == 0 && seen_delta;
@@ -322,8 +322,11 @@ bool gw_openai_chunk_view(const char *data, size_t len, struct gw_chunk_view *v)
             if (seen_usage || !word(&r, "null"))
                 return false; /* token counts are read on the general path */
             seen_usage = true;
-        } else if (!value(&r, 1)) {
-            return false;
+        } else if (!(key_is(k, n, "object") || key_is(k, n, "created") || key_is(k, n, "model") ||
+                     key_is(k, n, "system_fingerprint") || key_is(k, n, "service_tier") ||
+                     key_is(k, n, "obfuscation")) ||
+                   !value(&r, 1)) {
+            return false; /* members the gateway does not know go the general path */
         }
     }
     ws(&r);

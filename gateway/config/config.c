@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "api/openai.h"   /* enum gw_unknown_policy */
+#include "screen/rules.h" /* category names */
 #include "util/buf.h"
 
 void gw_config_defaults(struct gw_config *cfg)
@@ -25,7 +27,11 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->provider.connect_timeout_ms = 3000;
     cfg->provider.timeout_ms = 120000;
     cfg->fail_mode = GW_FAIL_CLOSED;
-    cfg->screen_roles = GW_ROLE_USER;
+    /* Customers' words are screened for everything, tool results (a web page or an e-mail
+     * the bot reads: the road of indirect injection) for injection. */
+    cfg->role_categories[0] = ~0u;
+    cfg->role_categories[3] = 1u << GW_CAT_INJECTION;
+    cfg->screen_roles = GW_ROLE_USER | GW_ROLE_TOOL;
     cfg->screen_replies = true;
     cfg->block_style = GW_BLOCK_COMPLETION;
     cfg->block_message = strdup("Sorry, I can't help with that here. Is there anything else I "
@@ -342,6 +348,76 @@ static void parse_provider(struct cl *c, yaml_node_t *map, struct gw_provider *p
     }
 }
 
+/* The role index of name (user 0, system 1 with developer, assistant 2, tool 3), or -1. */
+static int role_index(const char *name)
+{
+    static const char *const names[] = {"user", "system", "assistant", "tool"};
+    for (int i = 0; name && i < 4; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return name && strcmp(name, "developer") == 0 ? 1 : -1;
+}
+
+/* A role's categories: "all", or a list of category names. */
+static unsigned parse_categories(struct cl *c, yaml_node_t *v)
+{
+    const char *all = scalar(v);
+    if (all && strcmp(all, "all") == 0)
+        return ~0u;
+    if (want_seq(c, v, "policy.screen_roles"))
+        return 0;
+    unsigned mask = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+        const char *name = scalar(item);
+        int found = -1;
+        for (int k = 0; name && k < GW_CAT__COUNT; k++)
+            if (strcmp(name, gw_category_name((enum gw_category)k)) == 0)
+                found = k;
+        if (found < 0)
+            fail(c, item, "policy.screen_roles",
+                 "each category must be pii, secret, injection, unsafe, brand or cx");
+        else
+            mask |= 1u << found;
+    }
+    return mask;
+}
+
+/* screen_roles: a list of roles (each screened for every category), or a map from role to
+ * "all" or a list of categories. */
+static void parse_screen_roles(struct cl *c, yaml_node_t *v, struct gw_config *cfg)
+{
+    memset(cfg->role_categories, 0, sizeof cfg->role_categories);
+    if (v->type == YAML_MAPPING_NODE) {
+        yaml_node_t *k, *val;
+        FOR_EACH_PAIR(c, v, k, val)
+        {
+            int i = role_index(scalar(k));
+            if (i < 0)
+                fail(c, k, "policy.screen_roles",
+                     "each role must be user, system, developer, assistant or tool");
+            else
+                cfg->role_categories[i] = parse_categories(c, val);
+        }
+    } else if (!want_seq(c, v, "policy.screen_roles")) {
+        for (yaml_node_item_t *it = v->data.sequence.items.start;
+             it < v->data.sequence.items.top; it++) {
+            yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+            int i = role_index(scalar(item));
+            if (i < 0)
+                fail(c, item, "policy.screen_roles",
+                     "each role must be user, system, developer, assistant or tool");
+            else
+                cfg->role_categories[i] = ~0u;
+        }
+    }
+    cfg->screen_roles = 0;
+    for (int i = 0; i < 4; i++)
+        if (cfg->role_categories[i])
+            cfg->screen_roles |= 1u << i;
+}
+
 static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
 {
     yaml_node_t *k, *v;
@@ -367,24 +443,16 @@ static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
             else
                 fail(c, v, "policy.block_style", "must be completion or error");
         } else if (strcmp(key, "screen_roles") == 0) {
-            if (want_seq(c, v, "policy.screen_roles"))
-                continue;
-            cfg->screen_roles = 0;
-            for (yaml_node_item_t *it = v->data.sequence.items.start;
-                 it < v->data.sequence.items.top; it++) {
-                yaml_node_t *item = yaml_document_get_node(c->doc, *it);
-                const char *r = scalar(item);
-                static const char *const names[] = {"user", "system", "assistant", "tool"};
-                bool found = false;
-                for (unsigned i = 0; r && i < 4; i++)
-                    if (strcmp(r, names[i]) == 0 || (i == 1 && strcmp(r, "developer") == 0)) {
-                        cfg->screen_roles |= 1u << i;
-                        found = true;
-                    }
-                if (!found)
-                    fail(c, item, "policy.screen_roles",
-                         "each role must be user, system, developer, assistant or tool");
-            }
+            parse_screen_roles(c, v, cfg);
+        } else if (strcmp(key, "unknown_fields") == 0) {
+            if (s && strcmp(s, "screen") == 0)
+                cfg->unknown_fields = GW_UNKNOWN_SCREEN;
+            else if (s && strcmp(s, "strip") == 0)
+                cfg->unknown_fields = GW_UNKNOWN_STRIP;
+            else if (s && strcmp(s, "refuse") == 0)
+                cfg->unknown_fields = GW_UNKNOWN_REFUSE;
+            else
+                fail(c, v, "policy.unknown_fields", "must be screen, strip or refuse");
         } else if (strcmp(key, "screen_replies") == 0) {
             get_bool(c, v, "policy.screen_replies", &cfg->screen_replies);
         } else if (strcmp(key, "block_message") == 0) {
@@ -392,7 +460,7 @@ static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
         } else {
             fail(c, k, key,
                  "unknown policy key (expected fail_mode, screen_roles, screen_replies, "
-                 "block_style, block_message)");
+                 "unknown_fields, block_style, block_message)");
         }
     }
 }

@@ -53,7 +53,11 @@ struct gw_config {
     struct gw_provider *more;    /* the others, in the file's order */
     size_t n_more;
     enum gw_fail_mode fail_mode;
-    unsigned screen_roles; /* GW_ROLE_* bits */
+    unsigned screen_roles; /* GW_ROLE_* bits: the roles with any category screened */
+    /* Per role (by the bit's index: user, system, assistant, tool), the categories whose
+     * findings count in its texts: bits 1 << GW_CAT_*; 0: the role is not screened. */
+    unsigned role_categories[4];
+    int unknown_fields; /* enum gw_unknown_policy: reply members no API file knows */
     bool screen_replies;
     enum gw_block_style block_style;
     char *block_message; /* default answer when a blocking rule has no message */

@@ -309,38 +309,80 @@ static void record(struct gw_req *r, enum gw_direction dir, const struct gw_find
         *v = rule->action;
 }
 
+/* Drops the findings of categories not in mask (a role screened for some categories
+ * only) and recomputes the verdict. */
+static void keep_categories(const struct gw_ruleset *rs, struct gw_findings *f, unsigned mask)
+{
+    size_t n = 0;
+    f->verdict = GW_ACTION_ALLOW;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct gw_rule *rule = &rs->table.rules[f->v[i].rule];
+        if (!(mask & (1u << rule->category)))
+            continue;
+        f->v[n++] = f->v[i];
+        if (rule->action > f->verdict)
+            f->verdict = rule->action;
+    }
+    f->n = n;
+}
+
+/* The categories screened in a text of role (a GW_ROLE_* bit; 0, a reply's: all). */
+static unsigned role_mask(const struct gw_req *r, unsigned role)
+{
+    for (int i = 0; i < 4; i++)
+        if (role == 1u << i)
+            return cfg_of(r)->role_categories[i];
+    return ~0u;
+}
+
+/* Screens one text in direction dir with the categories in mask, recording its findings;
+ * when something is redacted, node gets the new text and *changed is set. Returns the
+ * verdict, the first blocking rule in *blocker (when none yet), or -1 when scanning failed. */
+static int screen_one(struct gw_req *r, cJSON *node, enum gw_direction dir, unsigned mask,
+                      const struct gw_rule **blocker, bool *changed)
+{
+    struct gw_worker *w = r->w;
+    const char *t = node->valuestring;
+    size_t len = strlen(t);
+    if (w->srv->fault_screen || gw_scan(r->sc, t, len, dir, &w->findings) == -1)
+        return -1;
+    if (mask != ~0u)
+        keep_categories(r->rs, &w->findings, mask);
+    for (size_t k = 0; k < w->findings.n; k++)
+        record(r, dir, &w->findings.v[k], t + w->findings.v[k].start,
+               w->findings.v[k].end - w->findings.v[k].start);
+    if (!*blocker)
+        *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
+    if (w->findings.verdict >= GW_ACTION_REDACT) {
+        gw_buf_reset(&w->tmp);
+        if (gw_api_redact(r->rs, t, len, &w->findings, &w->tmp) == -1)
+            return -1;
+        if (w->tmp.len != len || memcmp(w->tmp.data, t, len) != 0) {
+            if (gw_openai_set_text(node, w->tmp.data ? w->tmp.data : "") != 0)
+                return -1;
+            *changed = true;
+        }
+    }
+    return (int)w->findings.verdict;
+}
+
 /* Screens the strings at texts in direction dir, rewriting redacted ones in place.
  * Returns the verdict (block wins), the first blocking rule in *blocker, whether any text
  * changed in *changed; -1 when scanning failed. */
 static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_direction dir,
                         const struct gw_rule **blocker, bool *changed)
 {
-    struct gw_worker *w = r->w;
     enum gw_action verdict = GW_ACTION_ALLOW;
     *blocker = NULL;
     *changed = false;
     unsigned long long hits = gw_scanner_memo_hits(r->sc);
     for (size_t i = 0; i < texts->n; i++) {
-        const char *t = texts->v[i]->valuestring;
-        size_t len = strlen(t);
-        if (w->srv->fault_screen || gw_scan(r->sc, t, len, dir, &w->findings) == -1)
+        unsigned mask = dir == GW_DIR_PROMPT ? role_mask(r, texts->roles[i]) : ~0u;
+        int v = screen_one(r, texts->v[i], dir, mask, blocker, changed);
+        if (v == -1)
             return -1;
-        for (size_t k = 0; k < w->findings.n; k++)
-            record(r, dir, &w->findings.v[k], t + w->findings.v[k].start,
-                   w->findings.v[k].end - w->findings.v[k].start);
-        if (w->findings.verdict > verdict)
-            verdict = w->findings.verdict;
-        if (!*blocker)
-            *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
-        if (w->findings.verdict >= GW_ACTION_REDACT) {
-            gw_buf_reset(&w->tmp);
-            gw_redact(r->rs, t, len, &w->findings, &w->tmp);
-            if (w->tmp.len != len || memcmp(w->tmp.data, t, len) != 0) {
-                if (gw_openai_set_text(texts->v[i], w->tmp.data) != 0)
-                    return -1;
-                *changed = true;
-            }
-        }
+        if (v > (int)verdict)
+            verdict = (enum gw_action)v;
     }
     if (dir == GW_DIR_PROMPT) {
         r->rec->prompt_texts += (unsigned)texts->n;
@@ -474,6 +516,17 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
     return 1;
 }
 
+/* A string of a stream event that is not streamed text (an error's message, a member no
+ * API file knows), screened whole. Returns 0, 1 (block) or -1. */
+static int stream_scan(void *ctx, cJSON *node)
+{
+    struct gw_req *r = ctx;
+    const struct gw_rule *blocker = NULL;
+    bool changed = false;
+    int v = screen_one(r, node, GW_DIR_REPLY, ~0u, &blocker, &changed);
+    return v == -1 ? -1 : v == GW_ACTION_BLOCK;
+}
+
 static bool stream_open(void *ctx, int slot)
 {
     struct gw_req *r = ctx;
@@ -509,6 +562,8 @@ static void stream_init(struct gw_req *r)
     s->block_message = stream_block_message;
     s->tokens = set_tokens;
     s->screen_replies = cfg_of(r)->screen_replies;
+    s->unknown = (enum gw_unknown_policy)cfg_of(r)->unknown_fields;
+    s->scan = stream_scan;
     s->tmp = &r->w->tmp;
     s->scratch = &r->w->scratch;
     s->id = r->id;
@@ -561,18 +616,61 @@ static int on_up_data(void *arg, const char *data, size_t len)
     return gw_buf_append(&r->reply, data, len);
 }
 
+/* A provider's answer outside 2xx (its errors can quote what the model wrote, or the
+ * prompt): every string of a JSON body, or a body that is not JSON as one text, screened
+ * like a reply. A block withholds the body behind the gateway's own error, same status. */
+static void error_reply(struct gw_req *r)
+{
+    const char *body = r->reply.data ? r->reply.data : "";
+    struct gw_text_refs texts = {0};
+    cJSON *root = gw_api_parse(body, r->reply.len);
+    if (!root && !memchr(body, '\0', r->reply.len))
+        root = cJSON_CreateString(body); /* an HTML or text error page */
+    const struct gw_rule *blocker = NULL;
+    bool changed = false;
+    int verdict = -1;
+    if (root && !gw_openai_has_nul(body, r->reply.len) &&
+        gw_api_refs_push_all(&texts, root) == 0)
+        verdict = screen_texts(r, &texts, GW_DIR_REPLY, &blocker, &changed);
+    gw_text_refs_free(&texts);
+    if (verdict == -1 || verdict == GW_ACTION_BLOCK) {
+        cJSON_Delete(root);
+        error_and_finish(r, (int)r->status, verdict == -1
+                         ? "The provider answered with an error the gateway cannot screen."
+                         : "The provider answered with an error the gateway withheld.",
+                         "provider_error");
+        return;
+    }
+    enum gw_action v = verdict > (int)r->prompt_verdict ? (enum gw_action)verdict
+                                                         : r->prompt_verdict;
+    if (changed) {
+        char *out = cJSON_IsString(root) ? NULL : cJSON_PrintUnformatted(root);
+        const char *text = out ? out : root->valuestring;
+        reply_and_finish(r, (int)r->status, out ? "application/json" : r->content_type, text,
+                         strlen(text), v);
+        cJSON_free(out);
+    } else {
+        reply_and_finish(r, (int)r->status, r->content_type, body, r->reply.len, v);
+    }
+    cJSON_Delete(root);
+}
+
 static void plain_reply(struct gw_req *r)
 {
     const struct gw_config *cfg = cfg_of(r);
     bool ok = r->status >= 200 && r->status < 300;
-    if (!ok || r->passthrough || !cfg->screen_replies) {
-        /* The provider's own answer (its errors included) goes back as it came. */
+    if (r->passthrough || !cfg->screen_replies) {
+        /* Not screened, by the operator's choice: the provider's answer as it came. */
         enum gw_action v = r->passthrough ? GW_ACTION_ALLOW : r->prompt_verdict;
         reply_and_finish(r, (int)r->status, r->content_type, r->reply.data ? r->reply.data : "",
                          r->reply.len, v);
         return;
     }
-    struct gw_text_refs texts = {0};
+    if (!ok) {
+        error_reply(r);
+        return;
+    }
+    struct gw_text_refs texts = {.unknown = (enum gw_unknown_policy)cfg->unknown_fields};
     cJSON *root = r->api->parse_reply(r->reply.data ? r->reply.data : "", r->reply.len, &texts);
     if (!root) {
         if (cfg->fail_mode == GW_FAIL_OPEN)
@@ -581,7 +679,8 @@ static void plain_reply(struct gw_req *r)
         else
             error_and_finish(r, 502,
                              "The provider's reply is not JSON, or not JSON that every reader "
-                             "reads the same way; it cannot be screened.",
+                             "reads the same way, or has a part the gateway does not know; it "
+                             "cannot be screened.",
                              "provider_error");
         return;
     }
@@ -597,12 +696,12 @@ static void plain_reply(struct gw_req *r)
     } else {
         enum gw_action v = verdict > (int)r->prompt_verdict ? (enum gw_action)verdict
                                                              : r->prompt_verdict;
-        if (changed) {
-            if (r->api->redacted)
+        if ((changed || texts.stripped) && verdict != -1) {
+            if (changed && r->api->redacted)
                 r->api->redacted(root);
-            char *s = cJSON_PrintUnformatted(root);
-            reply_and_finish(r, (int)r->status, "application/json", s, strlen(s), v);
-            cJSON_free(s);
+            char *out = cJSON_PrintUnformatted(root);
+            reply_and_finish(r, (int)r->status, "application/json", out, strlen(out), v);
+            cJSON_free(out);
         } else {
             reply_and_finish(r, (int)r->status, r->content_type, r->reply.data, r->reply.len, v);
         }

@@ -8,7 +8,26 @@
 #include "screen/scan.h"
 #include "util/json.h"
 
-const struct gw_api *const gw_apis[] = {&gw_api_openai_chat, &gw_api_anthropic_messages, NULL};
+const struct gw_api *const gw_apis[] = {&gw_api_openai_chat, &gw_api_anthropic_messages,
+                                        &gw_api_openai_responses, &gw_api_openai_completions,
+                                        &gw_api_openai_embeddings, NULL};
+
+const char *gw_api_generating(const char *path)
+{
+    /* Endpoints that send customers' text to a model and are not served (yet): passing
+     * them through would skip screening. */
+    static const char *const others[][2] = {
+        {"/v1/moderations", "OpenAI moderations"},
+        {"/v1/messages/count_tokens", "Anthropic token counting"},
+    };
+    const struct gw_api *api = gw_api_for_path(path);
+    if (api)
+        return api->name;
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++)
+        if (strcmp(path, others[i][0]) == 0 || strcmp(path, others[i][0] + 3) == 0)
+            return others[i][1];
+    return NULL;
+}
 
 const struct gw_api *gw_api_for_path(const char *path)
 {

@@ -84,7 +84,9 @@ struct gw_api {
      * (OpenAI's logprobs). May be NULL. */
     void (*redacted)(cJSON *root);
 
-    /* The whole answer to a blocked request: a reply (or a stream) that says message. */
+    /* The whole answer to a blocked request: a reply (or a stream) that says message.
+     * NULL: the API has no way to say no (embeddings), and a block is answered as an
+     * error. */
     void (*refusal)(struct gw_buf *out, const char *id, const char *model, const char *message,
                     bool stream);
     /* The API's error body. type is the OpenAI-style error type (invalid_request_error,
@@ -96,7 +98,8 @@ struct gw_api {
     const char *const *forward_headers;
     const char *key_header; /* "Authorization: Bearer " or "x-api-key: " */
 
-    /* One SSE event of the provider's stream (event: its name, or "" when the event had
+    /* NULL for an API that is never streamed (the provider's answer is then read whole).
+     * One SSE event of the provider's stream (event: its name, or "" when the event had
      * none). Writes what the client gets through s->write. Returns 0 to go on, or -1
      * when the stream is over: blocked or failed, with its last events already written. */
     int (*stream_event)(struct gw_api_stream *s, const char *event, const char *data,
@@ -106,10 +109,17 @@ struct gw_api {
     void (*stream_end)(struct gw_api_stream *s);
     /* Fails a stream that already started: a well-formed end carrying an error. */
     void (*stream_error)(struct gw_api_stream *s, const char *message, const char *code);
+    /* Frees what the walk keeps outside s->state (may be NULL: it keeps nothing). Called
+     * once when a streamed request ends, however it ends: a client that goes away gets no
+     * stream_end or stream_error. */
+    void (*stream_free)(struct gw_api_stream *s);
 };
 
 extern const struct gw_api gw_api_openai_chat;
 extern const struct gw_api gw_api_anthropic_messages;
+extern const struct gw_api gw_api_openai_responses;
+extern const struct gw_api gw_api_openai_completions;
+extern const struct gw_api gw_api_openai_embeddings;
 
 void gw_api_request_free(struct gw_api_request *r);
 
@@ -123,6 +133,9 @@ int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
 
 /* The API whose route is path, or NULL. */
 const struct gw_api *gw_api_for_path(const char *path);
+/* The name of the API whose generating endpoint path is (served or not), or NULL: such a
+ * path may not be passed through unscreened. */
+const char *gw_api_generating(const char *path);
 /* Every API, NULL ended. */
 extern const struct gw_api *const gw_apis[];
 

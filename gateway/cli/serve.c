@@ -6,6 +6,7 @@
 
 #include <time.h>
 
+#include "api/api.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "kpi/store.h"
@@ -106,6 +107,17 @@ int gw_cmd_serve(int argc, char **argv)
         }
     } else {
         gw_config_defaults(&cfg);
+    }
+    for (size_t i = 0; i < cfg.n_passthrough; i++) {
+        const char *api = gw_api_generating(cfg.passthrough[i].path);
+        if (api) {
+            fprintf(stderr, "guardrail: passthrough: %s %s is an endpoint of the %s API, "
+                            "where customers' text reaches the model: passing it through would "
+                            "skip screening. Remove it from passthrough.\n",
+                    cfg.passthrough[i].method, cfg.passthrough[i].path, api);
+            gw_config_free(&cfg);
+            return 1;
+        }
     }
     int rc = 1;
     struct gw_mock *mock = NULL;

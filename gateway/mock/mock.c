@@ -27,6 +27,7 @@ struct gw_mock {
     unsigned long requests, completed, cancelled;
     char last_method[8]; /* of the last request that was not a chat completion */
     size_t last_body;    /* and its body's length */
+    char *last_input;    /* the last embeddings call's inputs */
 };
 
 /* An answer is made of blocks, in this order: reasoning (when a knob asks for it), then
@@ -239,6 +240,52 @@ static void chat_tail(struct gw_buf *b, struct mstream *s)
 static const struct mproto chat_api = {
     "chatcmpl-mock", "messages", "reasoning_content", chat_error, completion_json,
     chat_head,       NULL,       chat_delta,          NULL,       chat_tail,
+};
+
+/* ---- OpenAI legacy completions: choices[].text, streamed as chunks with text ---- */
+
+static void legacy_json(struct gw_buf *b, struct mstream *s, const char *t, size_t n,
+                        const char *finish)
+{
+    gw_buf_puts(b, "{\"id\":");
+    quoted(b, s->id, strlen(s->id));
+    gw_buf_printf(b, ",\"object\":\"text_completion\",\"created\":%lld,\"model\":",
+                  (long long)time(NULL));
+    quoted(b, s->model, strlen(s->model));
+    gw_buf_puts(b, ",\"choices\":[{\"text\":");
+    quoted(b, t, n);
+    gw_buf_puts(b, ",\"index\":0,\"logprobs\":null,\"finish_reason\":");
+    if (finish)
+        gw_buf_printf(b, "\"%s\"}]", finish);
+    else
+        gw_buf_puts(b, "null}]");
+}
+
+static void legacy_plain(struct gw_buf *b, struct mstream *s)
+{
+    legacy_json(b, s, s->text, s->len, "stop");
+    gw_buf_printf(b, ",\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":%zu,"
+                     "\"total_tokens\":%zu}}", out_tokens(s), out_tokens(s) + 12);
+}
+
+static void legacy_delta(struct gw_buf *b, struct mstream *s, const struct mblock *k,
+                         const char *t, size_t n)
+{
+    gw_buf_puts(b, "data: ");
+    legacy_json(b, s, t, n, NULL);
+    gw_buf_puts(b, "}\n\n");
+}
+
+static void legacy_tail(struct gw_buf *b, struct mstream *s)
+{
+    gw_buf_puts(b, "data: ");
+    legacy_json(b, s, "", 0, "stop");
+    gw_buf_puts(b, "}\n\ndata: [DONE]\n\n");
+}
+
+static const struct mproto completions_api = {
+    "cmpl-mock", "prompt", "reasoning", chat_error, legacy_plain,
+    NULL,        NULL,     legacy_delta, NULL,      legacy_tail,
 };
 
 /* ---- Events with an "event:" line (Anthropic, OpenAI Responses) ---- */
@@ -639,7 +686,8 @@ static void stream_step(evutil_socket_t fd, short what, void *arg)
                           "text/event-stream");
         evhttp_send_reply_start(s->req, 200, "OK");
         s->started = true;
-        s->proto->head(&b, s);
+        if (s->proto->head)
+            s->proto->head(&b, s);
     }
     bool done = stream_fill(&b, s);
     struct evbuffer *out = evbuffer_new();
@@ -821,6 +869,40 @@ static void on_answer(struct gw_mock *m, struct evhttp_request *req, const struc
     evtimer_add(s->timer, &tv);
 }
 
+/* Embeddings: two numbers per input. The inputs, joined with \n, are kept for /mock/stats
+ * (last_input): the tests check what a provider would have embedded. */
+static void on_embeddings(struct gw_mock *m, struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    cJSON *root = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1),
+                                        evbuffer_get_length(in));
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input"), *e;
+    struct gw_buf said = {0}, b = {0};
+    int n = 0;
+    if (cJSON_IsString(input))
+        add_line(&said, input->valuestring), n = 1;
+    const cJSON *list = cJSON_IsArray(input) ? input : NULL;
+    cJSON_ArrayForEach(e, list)
+    {
+        if (cJSON_IsString(e))
+            add_line(&said, e->valuestring);
+        n++;
+    }
+    m->requests++;
+    free(m->last_input);
+    m->last_input = said.data ? said.data : strdup("");
+    gw_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+    for (int i = 0; i < n; i++)
+        gw_buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":[0.25,-0.5]}",
+                      i ? "," : "", i);
+    gw_buf_printf(&b, "],\"model\":\"mock-embed\",\"usage\":{\"prompt_tokens\":%d,"
+                      "\"total_tokens\":%d}}", n * 4, n * 4);
+    send_body(req, 200, "application/json", b.data, b.len);
+    m->completed++;
+    gw_buf_free(&b);
+    cJSON_Delete(root);
+}
+
 static void on_mock_request(struct evhttp_request *req, void *arg)
 {
     static const struct {
@@ -830,6 +912,7 @@ static void on_mock_request(struct evhttp_request *req, void *arg)
         {"/v1/chat/completions", &chat_api},
         {"/v1/messages", &messages_api},
         {"/v1/responses", &responses_api},
+        {"/v1/completions", &completions_api},
     };
     struct gw_mock *m = arg;
     const char *uri = evhttp_request_get_uri(req);
@@ -846,7 +929,9 @@ static void on_mock_request(struct evhttp_request *req, void *arg)
             return;
         }
     }
-    if (strcmp(path, "/v1/models") == 0) {
+    if (strcmp(path, "/v1/embeddings") == 0) {
+        on_embeddings(m, req);
+    } else if (strcmp(path, "/v1/models") == 0) {
         static const char *const names[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS",
                                             "TRACE", "CONNECT", "PATCH"};
         enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -858,12 +943,14 @@ static void on_mock_request(struct evhttp_request *req, void *arg)
                                      "\"object\":\"model\",\"created\":0,\"owned_by\":\"guardrail\"}]}";
         send_body(req, 200, "application/json", models, sizeof models - 1);
     } else if (strcmp(path, "/mock/stats") == 0) {
-        char b[200];
-        int n = snprintf(b, sizeof b,
-                         "{\"requests\":%lu,\"completed\":%lu,\"cancelled\":%lu,"
-                         "\"last_method\":\"%s\",\"last_body\":%zu}",
-                         m->requests, m->completed, m->cancelled, m->last_method, m->last_body);
-        send_body(req, 200, "application/json", b, (size_t)n);
+        struct gw_buf b = {0};
+        gw_buf_printf(&b, "{\"requests\":%lu,\"completed\":%lu,\"cancelled\":%lu,"
+                          "\"last_method\":\"%s\",\"last_body\":%zu,\"last_input\":",
+                      m->requests, m->completed, m->cancelled, m->last_method, m->last_body);
+        quoted(&b, m->last_input ? m->last_input : "", m->last_input ? strlen(m->last_input) : 0);
+        gw_buf_puts(&b, "}");
+        send_body(req, 200, "application/json", b.data, b.len);
+        gw_buf_free(&b);
     } else {
         struct gw_buf b = {0};
         gw_openai_error(&b, "Unknown path.", "invalid_request_error", NULL, "unknown_url");
@@ -886,6 +973,7 @@ static struct gw_mock *mock_new(const char *host, int port, int *port_out)
         GW_LOG(GW_LOG_ERROR, NULL, "mock provider: cannot listen on %s:%d", host, port);
         evhttp_free(m->http);
         event_base_free(m->base);
+        free(m->last_input);
         free(m);
         return NULL;
     }
@@ -924,6 +1012,7 @@ void gw_mock_stop(struct gw_mock *m)
     }
     evhttp_free(m->http);
     event_base_free(m->base);
+    free(m->last_input);
     free(m);
 }
 
@@ -949,6 +1038,7 @@ int gw_mock_run(const char *host, int port)
     event_free(i);
     evhttp_free(m->http);
     event_base_free(m->base);
+    free(m->last_input);
     free(m);
     return 0;
 }

@@ -47,6 +47,7 @@ struct gw_req {
     struct gw_api_stream st; /* the API's walk of a streamed reply */
     gw_stream *streams[GW_API_SLOTS];
     size_t recorded[GW_API_SLOTS]; /* findings already written as incidents */
+    bool unscreened[GW_API_SLOTS];  /* failed open: the slot's text passes as it comes */
     struct evbuffer *out;
     struct event *resume;
     bool paused;
@@ -157,6 +158,8 @@ static void req_free(struct gw_req *r)
         r->next->prev = r->prev;
     for (int i = 0; i < GW_API_SLOTS; i++)
         gw_stream_free(r->streams[i]);
+    if (r->api && r->api->stream_free)
+        r->api->stream_free(&r->st); /* what a walk keeps outside its state */
     if (r->own_scanner)
         gw_scanner_free(r->sc);
     gw_ruleset_unref(r->rs);
@@ -267,7 +270,7 @@ static void answer_block(struct gw_req *r, const struct gw_rule *rule, const cha
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "x-guardrail-rule",
                       rule ? rule->id : "-");
     GW_LOG(GW_LOG_INFO, r->id, "%s blocked by rule %s", where, rule ? rule->id : "-");
-    if (cfg_of(r)->block_style == GW_BLOCK_ERROR) {
+    if (cfg_of(r)->block_style == GW_BLOCK_ERROR || !r->api->refusal) {
         gw_send_api_error(r->req, r->api, NULL, 400, msg, "invalid_request_error", NULL,
                           "content_filter");
         r->rec->status = 400;
@@ -391,6 +394,165 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
     return (int)verdict;
 }
 
+/* ---- texts the model reads joined ---- */
+
+/* A finding of a joined window, in the offsets of the run's joined text. */
+struct join_hit {
+    unsigned rule;
+    size_t start, end;
+};
+
+/* Whether hit is already in v (the same match seen from two windows or separators). */
+static bool seen_hit(const struct join_hit *v, size_t n, const struct join_hit *hit)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].rule == hit->rule && v[i].start == hit->start && v[i].end == hit->end)
+            return true;
+    return false;
+}
+
+/* Redacts in each text of the run [from, to) the part that a redact hit covers (offsets
+ * in the joined text, where text i starts at at[i - from]). */
+static int redact_joined(struct gw_req *r, struct gw_text_refs *texts, size_t from, size_t to,
+                         const size_t *at, const struct join_hit *hits, size_t n, bool *changed)
+{
+    struct gw_worker *w = r->w;
+    for (size_t i = from; i < to; i++) {
+        struct gw_findings local = {0};
+        size_t a = at[i - from], len = strlen(texts->v[i]->valuestring), b = a + len;
+        int rc = 0;
+        for (size_t k = 0; k < n && rc == 0; k++) {
+            if (r->rs->table.rules[hits[k].rule].action != GW_ACTION_REDACT ||
+                hits[k].end <= a || hits[k].start >= b)
+                continue;
+            size_t s = hits[k].start > a ? hits[k].start - a : 0;
+            size_t e = (hits[k].end < b ? hits[k].end : b) - a;
+            if (gw_grow(&local.v, &local.cap, local.n, sizeof *local.v, 4) == -1)
+                rc = -1;
+            else
+                local.v[local.n++] = (struct gw_finding){hits[k].rule, s, e};
+        }
+        if (rc == 0 && local.n) {
+            gw_buf_reset(&w->tmp);
+            rc = gw_api_redact(r->rs, texts->v[i]->valuestring, len, &local, &w->tmp);
+            if (rc == 0)
+                rc = gw_openai_set_text(texts->v[i], w->tmp.data ? w->tmp.data : "");
+            *changed = true;
+        }
+        free(local.v);
+        if (rc == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/* Whether [s, e) of the joined run lies inside one of its texts (screened there already). */
+static bool inside_one(const size_t *at, const size_t *len, size_t n, size_t s, size_t e)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s >= at[i] && e <= at[i] + len[i])
+            return true;
+    return false;
+}
+
+/* Screens the run of texts [from, to) joined with sep (a space, or nothing), a window of
+ * GW_SPAN_MAX bytes either side of each boundary, and adds what crosses a boundary to hits.
+ * Returns the strongest verdict among them, or -1. */
+static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, size_t from, size_t to,
+                           const char *sep, size_t *at, size_t *len, struct join_hit **hits,
+                           size_t *n, size_t *cap, const struct gw_rule **blocker)
+{
+    struct gw_worker *w = r->w;
+    unsigned mask = role_mask(r, texts->roles[from]);
+    struct gw_buf run = {0};
+    int verdict = GW_ACTION_ALLOW;
+    for (size_t i = from; i < to; i++) {
+        if (i > from)
+            gw_buf_puts(&run, sep);
+        at[i - from] = run.len;
+        len[i - from] = strlen(texts->v[i]->valuestring);
+        if (gw_buf_append(&run, texts->v[i]->valuestring, len[i - from]) == -1)
+            verdict = -1;
+    }
+    for (size_t i = 1; i < to - from && verdict != -1; i++) {
+        size_t b = at[i], lo = b > GW_SPAN_MAX + strlen(sep) ? b - GW_SPAN_MAX - strlen(sep) : 0;
+        size_t hi = b + GW_SPAN_MAX < run.len ? b + GW_SPAN_MAX : run.len;
+        if (w->srv->fault_screen ||
+            gw_scan(r->sc, run.data + lo, hi - lo, GW_DIR_PROMPT, &w->findings) == -1) {
+            verdict = -1;
+            break;
+        }
+        if (mask != ~0u)
+            keep_categories(r->rs, &w->findings, mask);
+        for (size_t k = 0; k < w->findings.n; k++) {
+            const struct gw_finding *f = &w->findings.v[k];
+            struct join_hit hit = {f->rule, lo + f->start, lo + f->end};
+            if (inside_one(at, len, to - from, hit.start, hit.end) || seen_hit(*hits, *n, &hit))
+                continue;
+            if (gw_grow(hits, cap, *n, sizeof **hits, 4) == -1) {
+                verdict = -1;
+                break;
+            }
+            (*hits)[(*n)++] = hit;
+            const struct gw_rule *rule = &r->rs->table.rules[hit.rule];
+            record(r, GW_DIR_PROMPT, f, run.data + hit.start, hit.end - hit.start);
+            if (rule->action == GW_ACTION_BLOCK && !*blocker)
+                *blocker = rule;
+            if ((int)rule->action > verdict)
+                verdict = (int)rule->action;
+        }
+    }
+    gw_buf_free(&run);
+    return verdict;
+}
+
+/* Screens what a run of texts of one role [from, to) says across their boundaries, as the
+ * provider joins them: with a space between them (two messages), and, when that finds
+ * nothing, with nothing between (parts of one message split mid-word). A card or a phrase
+ * split in two is caught and redacted in the parts it spans. Returns the verdict or -1. */
+static int screen_run(struct gw_req *r, struct gw_text_refs *texts, size_t from, size_t to,
+                      const struct gw_rule **blocker, bool *changed)
+{
+    size_t *at = malloc(2 * (to - from) * sizeof *at), *len = at ? at + (to - from) : NULL;
+    struct join_hit *hits = NULL;
+    size_t n = 0, cap = 0;
+    int verdict = -1;
+    static const char *const seps[] = {" ", ""};
+    for (int i = 0; at && i < 2 && n == 0; i++) {
+        verdict = scan_boundaries(r, texts, from, to, seps[i], at, len, &hits, &n, &cap, blocker);
+        if (verdict == GW_ACTION_REDACT &&
+            redact_joined(r, texts, from, to, at, hits, n, changed) == -1)
+            verdict = -1;
+        if (verdict == -1)
+            break;
+    }
+    free(at);
+    free(hits);
+    return verdict;
+}
+
+/* Screens the texts of each run of consecutive texts of one role, joined (screen_run).
+ * Returns the strongest verdict, or -1. */
+static int screen_joined(struct gw_req *r, struct gw_text_refs *texts,
+                         const struct gw_rule **blocker, bool *changed)
+{
+    int verdict = GW_ACTION_ALLOW;
+    for (size_t from = 0; from < texts->n;) {
+        size_t to = from + 1;
+        while (to < texts->n && texts->roles[to] == texts->roles[from])
+            to++;
+        if (to - from > 1) {
+            int v = screen_run(r, texts, from, to, blocker, changed);
+            if (v == -1)
+                return -1;
+            if (v > verdict)
+                verdict = v;
+        }
+        from = to;
+    }
+    return verdict;
+}
+
 static void set_tokens(void *ctx, long prompt, long completion)
 {
     struct gw_req *r = ctx;
@@ -501,13 +663,25 @@ static void record_stream_findings(struct gw_req *r, int idx)
 static int stream_screen(void *ctx, int slot, const char *data, size_t len, struct gw_buf *out)
 {
     struct gw_req *r = ctx;
-    if (slot < 0 || slot >= GW_API_SLOTS || r->w->srv->fault_screen ||
-        (!r->streams[slot] && !(r->streams[slot] = gw_stream_open(r->sc))))
+    if (slot < 0 || slot >= GW_API_SLOTS)
         return -1;
-    int rc = data ? gw_stream_feed(r->streams[slot], data, len, out)
+    if (r->unscreened[slot]) { /* failed open: the operator chose text over silence */
+        return data ? gw_buf_append(out, data, len) : 0;
+    }
+    int rc = -1;
+    if (!r->w->srv->fault_screen && (r->streams[slot] || (r->streams[slot] = gw_stream_open(r->sc))))
+        rc = data ? gw_stream_feed(r->streams[slot], data, len, out)
                   : gw_stream_close(r->streams[slot], out);
-    if (rc == -1)
-        return -1;
+    if (rc == -1) {
+        /* The same policy as a whole reply's: closed ends the stream with an error, open
+         * passes this slot's text on unscreened from here (what the scanner held is lost). */
+        if (cfg_of(r)->fail_mode != GW_FAIL_OPEN)
+            return -1;
+        GW_LOG(GW_LOG_WARN, r->id, "screening a streamed reply failed; fail_mode open passes "
+                                   "the rest of it unscreened");
+        r->unscreened[slot] = true;
+        return data ? gw_buf_append(out, data, len) : 0;
+    }
     record_stream_findings(r, slot);
     if (gw_stream_findings(r->streams[slot])->verdict != GW_ACTION_BLOCK)
         return 0;
@@ -524,7 +698,9 @@ static int stream_scan(void *ctx, cJSON *node)
     const struct gw_rule *blocker = NULL;
     bool changed = false;
     int v = screen_one(r, node, GW_DIR_REPLY, ~0u, &blocker, &changed);
-    return v == -1 ? -1 : v == GW_ACTION_BLOCK;
+    if (v == -1)
+        return cfg_of(r)->fail_mode == GW_FAIL_OPEN ? 0 : -1;
+    return v == GW_ACTION_BLOCK;
 }
 
 static bool stream_open(void *ctx, int slot)
@@ -595,7 +771,7 @@ static void on_up_headers(void *arg, long status, const char *content_type)
     r->status = status;
     snprintf(r->content_type, sizeof r->content_type, "%s",
              content_type ? content_type : "application/json");
-    r->sse = status >= 200 && status < 300 && content_type &&
+    r->sse = status >= 200 && status < 300 && content_type && r->api->stream_event &&
              strncmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough;
     if (r->sse) {
         stream_init(r);
@@ -815,6 +991,10 @@ static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const c
     const struct gw_rule *blocker;
     bool changed;
     int verdict = screen_texts(r, &ar->texts, GW_DIR_PROMPT, &blocker, &changed);
+    if (verdict != -1 && verdict != GW_ACTION_BLOCK) {
+        int joined = screen_joined(r, &ar->texts, &blocker, &changed);
+        verdict = joined == -1 || joined > verdict ? joined : verdict;
+    }
     if (verdict == -1) {
         if (cfg->fail_mode == GW_FAIL_CLOSED) {
             error_and_finish(r, 503, "Screening the prompt failed; the gateway fails closed.",

@@ -341,11 +341,21 @@ static bool object_has_duplicate(const cJSON *o)
     return dup;
 }
 
-/* The members whose values the gateway reads, in requests, replies and stream events. */
+/* The members whose values the gateway reads on the way to a text, in the requests,
+ * replies and stream events of every client API (chat completions, Responses, Anthropic
+ * Messages): one list, so that no API's field can be spelled in another case. */
 static const char *const fields[] = {
+    /* chat completions */
     "messages", "role", "content", "type", "text", "choices", "message", "delta", "refusal",
     "tool_calls", "function_call", "function", "arguments", "index", "finish_reason",
-    "logprobs", "stream", "usage",
+    "logprobs", "stream", "usage", "model", "name", "reasoning_content", "reasoning", "audio",
+    "transcript", "annotations", "prompt", "suffix",
+    /* Responses */
+    "input", "instructions", "output", "output_text", "item", "part", "response", "summary",
+    "error", "tools", "description", "variables", "output_index", "content_index",
+    "summary_index", "input_tokens", "output_tokens", "filename",
+    /* Anthropic Messages */
+    "system", "thinking", "partial_json", "content_block", "citations", "source", "data",
 };
 
 static bool is_field(const char *key)
@@ -389,7 +399,10 @@ static bool field_in_other_case(const cJSON *node)
         return false;
     for (const cJSON *k = node->child; k; k = k->next) {
         if (is_field(k->string)) {
-            if (field_in_other_case(k))
+            /* A tool call's input object is the app's schema, whose keys may be spelled as
+             * it likes ({"Name": ...}); every string in it is screened whatever its key. */
+            bool tool_input = strcmp(k->string, "input") == 0 && cJSON_IsObject(k);
+            if (!tool_input && field_in_other_case(k))
                 return true;
         } else if (gw_openai_field_variant(k->string, strlen(k->string))) {
             return true;

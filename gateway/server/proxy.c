@@ -14,12 +14,23 @@
 #include "api/api.h"
 #include "api/sse.h"
 #include "server/metrics.h"
+#include "server/proxy.h"
 #include "server/server.h"
 #include "util/json.h"
 #include "util/json_arena.h"
 #include "util/log.h"
 
 #define GW_MAX_REPLY_BYTES (32u << 20)
+
+/* A request's life, as one value (memcached's connection states): each callback knows
+ * where it stands from it alone. */
+enum gw_req_state {
+    GW_REQ_SCREENING, /* the prompt is read and screened (within the handler) */
+    GW_REQ_CALLING,   /* the provider call is out, its reply head not yet in */
+    GW_REQ_BUFFERING, /* a whole reply is being read; it is screened at its end */
+    GW_REQ_STREAMING, /* a streamed reply goes out as it is screened */
+    GW_REQ_DONE,      /* answered; the request is being freed */
+};
 
 struct gw_req {
     struct gw_req *prev, *next; /* the worker's list of requests in flight */
@@ -42,7 +53,7 @@ struct gw_req {
     struct gw_buf reply;
     long status;
     char content_type[96];
-    bool sse, started, finished;
+    enum gw_req_state state;
     struct gw_sse parser;
     struct gw_api_stream st; /* the API's walk of a streamed reply */
     gw_stream *streams[GW_API_SLOTS];
@@ -65,6 +76,40 @@ static double ms_since(const struct timespec *t)
 static const struct gw_config *cfg_of(const struct gw_req *r)
 {
     return r->w->srv->cfg;
+}
+
+/* ---- errors the gateway answers itself, in the client API's shape ---- */
+
+void gw_send_error(struct evhttp_request *req, const char *reqid, int status, const char *message,
+                   const char *type, const char *param, const char *code)
+{
+    gw_send_api_error(req, NULL, reqid, status, message, type, param, code);
+}
+
+void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, const char *reqid,
+                       int status, const char *message, const char *type, const char *param,
+                       const char *code)
+{
+    struct gw_buf b = {0};
+    (api ? api->error : gw_openai_error)(&b, message, type, param, code);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    if (reqid)
+        evhttp_add_header(h, "x-request-id", reqid);
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, b.data, b.len);
+    static const char *const reasons[] = {[400] = "Bad Request", [401] = "Unauthorized",
+                                          [403] = "Forbidden",   [404] = "Not Found",
+                                          [405] = "Method Not Allowed",
+                                          [413] = "Payload Too Large",
+                                          [500] = "Internal Server Error",
+                                          [502] = "Bad Gateway",
+                                          [503] = "Service Unavailable",
+                                          [504] = "Gateway Timeout"};
+    const char *reason = status > 0 && status < 505 && reasons[status] ? reasons[status] : "Error";
+    evhttp_send_reply(req, status, reason, out);
+    evbuffer_free(out);
+    gw_buf_free(&b);
 }
 
 /* ---- life cycle ---- */
@@ -188,7 +233,7 @@ static void detach(struct gw_req *r)
 static void req_finish(struct gw_req *r)
 {
     detach(r);
-    r->finished = true;
+    r->state = GW_REQ_DONE;
     req_free(r);
 }
 
@@ -214,7 +259,7 @@ void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req)
             evhttp_send_error(req, 400, NULL);
         return;
     }
-    bool started = r->started;
+    bool started = r->state == GW_REQ_STREAMING;
     req = r->req;
     if (r->conn)
         evhttp_connection_set_closecb(r->conn, NULL, NULL);
@@ -616,7 +661,7 @@ static void client_flush(struct gw_req *r)
 
 static void start_stream_reply(struct gw_req *r)
 {
-    if (r->started)
+    if (r->state == GW_REQ_STREAMING)
         return;
     add_common_headers(r, r->prompt_verdict);
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
@@ -630,7 +675,7 @@ static void start_stream_reply(struct gw_req *r)
         struct timeval tv = {cfg_of(r)->idle_timeout_s, 0};
         bufferevent_set_timeouts(bev, NULL, &tv);
     }
-    r->started = true;
+    r->state = GW_REQ_STREAMING;
     r->rec->status = 200;
 }
 
@@ -771,9 +816,10 @@ static void on_up_headers(void *arg, long status, const char *content_type)
     r->status = status;
     snprintf(r->content_type, sizeof r->content_type, "%s",
              content_type ? content_type : "application/json");
-    r->sse = status >= 200 && status < 300 && content_type && r->api->stream_event &&
-             strncmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough;
-    if (r->sse) {
+    bool sse = status >= 200 && status < 300 && content_type && r->api->stream_event &&
+               strncmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough;
+    r->state = GW_REQ_BUFFERING;
+    if (sse) {
         stream_init(r);
         start_stream_reply(r);
     }
@@ -782,7 +828,7 @@ static void on_up_headers(void *arg, long status, const char *content_type)
 static int on_up_data(void *arg, const char *data, size_t len)
 {
     struct gw_req *r = arg;
-    if (r->sse) {
+    if (r->state == GW_REQ_STREAMING) {
         int rc = gw_sse_feed(&r->parser, data, len, on_sse_event, r);
         client_flush(r);
         return rc;
@@ -901,7 +947,7 @@ static void on_up_done(void *arg, CURLcode result, long status)
     r->rec->provider_ms = ms_since(&r->provider_t0);
     GW_LOG(GW_LOG_DEBUG, r->id, "provider call done: %s, status %ld", curl_easy_strerror(result),
            status);
-    if (r->started) {
+    if (r->state == GW_REQ_STREAMING) {
         if (result != CURLE_OK && result != CURLE_WRITE_ERROR) {
             GW_LOG(GW_LOG_WARN, r->id, "provider stream ended early: %s",
                    curl_easy_strerror(result));
@@ -977,6 +1023,7 @@ static void call_provider(struct gw_req *r, const char *method, const char *url,
     struct curl_slist *h = provider_headers(r, body != NULL);
     clock_gettime(CLOCK_MONOTONIC, &r->provider_t0);
     r->rec->provider_called = true;
+    r->state = GW_REQ_CALLING;
     r->call = gw_upstream_start(r->w->up, method, url, h, body, len, p->connect_timeout_ms,
                                 p->timeout_ms, &up_ops, r); /* it owns h now */
     if (!r->call)

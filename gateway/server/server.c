@@ -18,41 +18,10 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "server/proxy.h"
 #include "util/json.h"
 #include "util/json_arena.h"
 #include "util/log.h"
-
-void gw_send_error(struct evhttp_request *req, const char *reqid, int status, const char *message,
-                   const char *type, const char *param, const char *code)
-{
-    gw_send_api_error(req, NULL, reqid, status, message, type, param, code);
-}
-
-void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, const char *reqid,
-                       int status, const char *message, const char *type, const char *param,
-                       const char *code)
-{
-    struct gw_buf b = {0};
-    (api ? api->error : gw_openai_error)(&b, message, type, param, code);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    if (reqid)
-        evhttp_add_header(h, "x-request-id", reqid);
-    struct evbuffer *out = evbuffer_new();
-    evbuffer_add(out, b.data, b.len);
-    static const char *const reasons[] = {[400] = "Bad Request", [401] = "Unauthorized",
-                                          [403] = "Forbidden",   [404] = "Not Found",
-                                          [405] = "Method Not Allowed",
-                                          [413] = "Payload Too Large",
-                                          [500] = "Internal Server Error",
-                                          [502] = "Bad Gateway",
-                                          [503] = "Service Unavailable",
-                                          [504] = "Gateway Timeout"};
-    const char *reason = status > 0 && status < 505 && reasons[status] ? reasons[status] : "Error";
-    evhttp_send_reply(req, status, reason, out);
-    evbuffer_free(out);
-    gw_buf_free(&b);
-}
 
 static void free_retired(struct gw_worker *w);
 

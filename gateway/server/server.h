@@ -77,27 +77,8 @@ int gw_server_run(struct gw_server *srv);
 void gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs);
 void gw_server_free(struct gw_server *srv);
 
-/* ---- shared with proxy.c ---- */
+/* ---- for the request path (proxy.c) ---- */
 
-struct gw_api;
-/* Sends an error in api's shape (OpenAI's when api is NULL) and finishes the request. */
-void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, const char *reqid,
-                       int status, const char *message, const char *type, const char *param,
-                       const char *code);
-/* Sends an OpenAI-shaped error and finishes the request. */
-void gw_send_error(struct evhttp_request *req, const char *reqid, int status, const char *message,
-                   const char *type, const char *param, const char *code);
-/* Handles a generating call of a client API (POST on its route). */
-void gw_proxy_api(struct gw_worker *w, const struct gw_api *api, struct evhttp_request *req,
-                  const char *reqid);
-/* Forwards a passthrough request unscreened, with its method (a static string). */
-void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const char *reqid,
-                          const char *method, const char *path);
-/* The client's connection closed, or evhttp re-dispatched a failed request to us: ends
- * the request's upstream call and frees it. */
-void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req);
-/* Whether a request in flight still uses sc (after a reload). */
-bool gw_proxy_uses_scanner(const struct gw_worker *w, const gw_scanner *sc);
 /* A worker reports a request done (for draining, and freeing retired scanners). */
 void gw_worker_request_done(struct gw_worker *w);
 

@@ -14,14 +14,19 @@
 #       what recording costs when nothing is found (with -R)
 #   -C: also a gateway that calls the provider through libcurl instead of its native
 #       HTTP/1.1 client (GUARDRAIL_HTTP_CLIENT=curl): a "gateway-curl" row
+#   -B BIN: also a baseline gateway binary (another commit's, built in Release) with the
+#       same flags, side by side: a "baseline" row and the A/B ratios, e.g.
+#       git worktree add /tmp/base REV && cmake -S /tmp/base -B /tmp/base/b -DCMAKE_BUILD_TYPE=Release -DGW_TESTS=OFF && cmake --build /tmp/base/b --target guardrail
+#       bench/proxy.sh -B /tmp/base/b/guardrail
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-workers=1 conns=32 secs=8 rounds=3 stream=0 rec=0 turns=0 curl=0 clean=0
-while getopts "w:c:d:r:sRnCt:" o; do
+workers=1 conns=32 secs=8 rounds=3 stream=0 rec=0 turns=0 curl=0 clean=0 base=
+while getopts "w:c:d:r:sRnCt:B:" o; do
     case $o in
     w) workers=$OPTARG ;; c) conns=$OPTARG ;; d) secs=$OPTARG ;; r) rounds=$OPTARG ;;
-    s) stream=1 ;; R) rec=1 ;; n) clean=1 ;; C) curl=1 ;; t) turns=$OPTARG ;; *) exit 2 ;;
+    s) stream=1 ;; R) rec=1 ;; n) clean=1 ;; C) curl=1 ;; t) turns=$OPTARG ;; B) base=$OPTARG ;;
+    *) exit 2 ;;
     esac
 done
 for cmd in wrk nginx; do
@@ -37,6 +42,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 P_PROVIDER=18201 P_NGINX=18202 P_GW=18203 P_REC=18204 P_ADMIN=18205 P_NOCACHE=18206 P_CURL=18207
+P_BASE=18208
 
 # The mock provider: nginx answering every POST with a fixed body, fast enough never to be
 # the bottleneck (it gets its own 2 workers).
@@ -111,6 +117,14 @@ if [ "$curl" = 1 ]; then
     for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_CURL/readyz" && break; sleep 0.1; done
     grep -q "through libcurl" "$work/curl.log" || { echo "bench: gateway-curl is not on libcurl" >&2; exit 1; }
 fi
+base_pid=
+if [ -n "$base" ]; then
+    GUARDRAIL_CACHE_DIR=$work/cache-base "$base" serve --listen 127.0.0.1:$P_BASE \
+        --workers "$workers" --upstream http://127.0.0.1:$P_PROVIDER/v1 --rules rules \
+        2>"$work/base.log" & pids+=($!)
+    base_pid=$!
+    for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_BASE/readyz" && break; sleep 0.1; done
+fi
 for p in $P_PROVIDER $P_NGINX $P_GW; do
     for i in $(seq 1 600); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
 done
@@ -158,6 +172,7 @@ for round in $(seq 1 "$rounds"); do
     [ "$rec" = 1 ] && run gateway+rec "http://127.0.0.1:$P_REC" "${pids[3]}"
     [ -n "$nocache_pid" ] && run gateway-nocache "http://127.0.0.1:$P_NOCACHE" "$nocache_pid"
     [ -n "$curl_pid" ] && run gateway-curl "http://127.0.0.1:$P_CURL" "$curl_pid"
+    [ -n "$base_pid" ] && run baseline "http://127.0.0.1:$P_BASE" "$base_pid"
 done
 if [ "$rec" = 1 ]; then
     # The recording gateway really recorded: its store has the requests it served.
@@ -177,7 +192,8 @@ print("\n%s replies, %s worker(s), %s connections, %s, %s, median of %d rounds (
     len(by["direct"])))
 print("| target | req/s | p50 ms | p99 ms | p99.9 ms | CPU us/req | req/s vs nginx |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for t in [t for t in ("direct", "nginx", "gateway", "gateway+rec", "gateway-nocache", "gateway-curl") if t in by]:
+for t in [t for t in ("direct", "nginx", "gateway", "gateway+rec", "gateway-nocache", "gateway-curl",
+                      "baseline") if t in by]:
     cpu = "%.1f" % med(t, "cpu_us_per_req") if any(r["cpu_us_per_req"] for r in by[t]) else "-"
     p999 = "%.2f" % med(t, "p999_ms") if any(r["p999_ms"] for r in by[t]) else "-"
     print("| %s | %.0f | %.2f | %.2f | %s | %s | %.2f |" % (t, med(t, "rps"), med(t, "p50_ms"), med(t, "p99_ms"),
@@ -192,6 +208,14 @@ if "gateway-curl" in by:
     rr = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway"], by["gateway-curl"])]
     print("native client/libcurl req/s per round: " + ", ".join("%.2f" % x for x in rr) +
           "  (median %.2f)" % statistics.median(rr))
+if "baseline" in by:
+    rr = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway"], by["baseline"])]
+    cc = [float(g["cpu_us_per_req"]) / float(n["cpu_us_per_req"])
+          for g, n in zip(by["gateway"], by["baseline"])]
+    print("gateway/baseline req/s per round: " + ", ".join("%.3f" % x for x in rr) +
+          "  (median %.3f)" % statistics.median(rr))
+    print("gateway/baseline CPU per request per round: " + ", ".join("%.3f" % x for x in cc) +
+          "  (median %.3f)" % statistics.median(cc))
 if "gateway+rec" in by:
     rr = [float(g["rps"]) / float(n["rps"]) for g, n in zip(by["gateway+rec"], by["gateway"])]
     print("recording on/off req/s per round: " + ", ".join("%.3f" % x for x in rr) +

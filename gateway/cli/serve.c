@@ -1,4 +1,5 @@
 /* guardrail serve: the screening proxy. guardrail mock: the mock provider on its own. */
+#include <event2/thread.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +175,9 @@ int gw_cmd_serve(int argc, char **argv)
     bool any_mock = cfg.provider.mock;
     for (size_t i = 0; i < cfg.n_more; i++)
         any_mock |= cfg.more[i].mock;
+    /* Before the first event base (the mock's): a base made earlier cannot be woken from
+     * another thread, and the mock's loop never saw the stop on SIGTERM. */
+    evthread_use_pthreads();
     if (any_mock) { /* one built-in mock serves every provider of type mock */
         int port;
         mock = gw_mock_start("127.0.0.1", 0, &port);

@@ -34,8 +34,68 @@ __attribute__((format(printf, 5, 6))) static int fail(char *err, size_t errlen,
     return -1;
 }
 
-/* Collects the texts of one content block of a message (or of a tool result) whose screened
- * roles are roles_on (GW_ROLE_* bits that apply). Returns 0, or -1 with err set. */
+/* The block types of a request, with every member they may have and which of those are
+ * read as text (strings pushed; an object or array: every string in it). A member not
+ * listed is refused: the model could read it unscreened (a document's title and context
+ * are read, for one). */
+static const struct block_type {
+    const char *type;
+    const char *members[8];
+    const char *texts[4];
+} block_types[] = {
+    {"text", {"type", "text", "citations", "cache_control"}, {"text", "citations"}},
+    {"thinking", {"type", "thinking", "signature"}, {"thinking"}},
+    {"redacted_thinking", {"type", "data"}, {NULL}},
+    {"image", {"type", "source", "cache_control"}, {NULL}},
+    {"tool_use", {"type", "id", "name", "input", "cache_control"}, {"name", "input"}},
+    {"tool_result", {"type", "tool_use_id", "content", "is_error", "cache_control"}, {NULL}},
+    {"document", {"type", "source", "title", "context", "citations", "cache_control"},
+     {"title", "context"}},
+};
+
+static const struct block_type *block_type_of(const char *t)
+{
+    for (size_t i = 0; i < sizeof block_types / sizeof *block_types; i++)
+        if (strcmp(block_types[i].type, t) == 0)
+            return &block_types[i];
+    return NULL;
+}
+
+static bool listed(const char *const *names, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n && names[i]; i++)
+        if (strcmp(names[i], key) == 0)
+            return true;
+    return false;
+}
+
+/* A document's source: text is read (its data, or the text blocks of a content source);
+ * base64, URL and file sources are bytes the gateway cannot read (like an image's). */
+static int document_source(struct gw_api_request *r, cJSON *source, bool on, int i, int j,
+                           char *err, size_t errlen, const char **param)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(source, "type");
+    const char *type = cJSON_IsString(st) ? st->valuestring : "";
+    if (strcmp(type, "text") == 0) {
+        cJSON *data = cJSON_GetObjectItemCaseSensitive(source, "data");
+        if (!cJSON_IsString(data))
+            return fail(err, errlen, param, "messages",
+                        "messages[%d].content[%d]: a text document needs a string 'data'.", i, j);
+        return on ? gw_api_refs_push(&r->texts, data) : 0;
+    }
+    if (strcmp(type, "content") == 0)
+        return on ? gw_api_refs_push_all(&r->texts,
+                                         cJSON_GetObjectItemCaseSensitive(source, "content"))
+                  : 0;
+    if (strcmp(type, "base64") == 0 || strcmp(type, "url") == 0 || strcmp(type, "file") == 0)
+        return 0;
+    return fail(err, errlen, param, "messages",
+                "messages[%d].content[%d]: a document of this source type is not screened by "
+                "this gateway, so it is refused.", i, j);
+}
+
+/* Collects the texts of one content block of a message (or of a tool result) spoken by
+ * role, when role is among roles. Returns 0, or -1 with err set. */
 static int request_block(struct gw_api_request *r, cJSON *b, unsigned role, unsigned roles,
                          int i, int j, char *err, size_t errlen, const char **param)
 {
@@ -43,58 +103,79 @@ static int request_block(struct gw_api_request *r, cJSON *b, unsigned role, unsi
     if (!cJSON_IsObject(b) || !cJSON_IsString(type))
         return fail(err, errlen, param, "messages",
                     "messages[%d].content[%d] must be an object with a string 'type'.", i, j);
-    const char *t = type->valuestring;
+    const struct block_type *bt = block_type_of(type->valuestring);
+    if (!bt)
+        return fail(err, errlen, param, "messages",
+                    "messages[%d].content[%d]: a content block of type '%.40s' is not screened "
+                    "by this gateway, so it is refused.", i, j, type->valuestring);
+    for (const cJSON *k = b->child; k; k = k->next)
+        if (!listed(bt->members, 8, k->string))
+            return fail(err, errlen, param, "messages",
+                        "messages[%d].content[%d]: the member '%.40s' of a %s block is not "
+                        "screened by this gateway, so it is refused.", i, j, k->string, bt->type);
     bool on = (role & roles) != 0;
     r->texts.role = role;
-    cJSON *text = NULL;
-    if (strcmp(t, "text") == 0) {
-        text = cJSON_GetObjectItemCaseSensitive(b, "text");
-        if (!cJSON_IsString(text))
+    for (size_t t = 0; t < 4 && bt->texts[t]; t++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(b, bt->texts[t]);
+        bool needed = strcmp(bt->texts[t], "text") == 0 || strcmp(bt->texts[t], "thinking") == 0;
+        if ((needed && !cJSON_IsString(v)) ||
+            (cJSON_IsString(v) == false && v && !cJSON_IsNull(v) && !cJSON_IsObject(v) &&
+             !cJSON_IsArray(v)))
             return fail(err, errlen, param, "messages",
-                        "messages[%d].content[%d]: a text block needs a string 'text'.", i, j);
-    } else if (strcmp(t, "thinking") == 0) {
-        text = cJSON_GetObjectItemCaseSensitive(b, "thinking");
-    } else if (strcmp(t, "tool_use") == 0) {
-        return on ? gw_api_refs_push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(b, "input"))
-                  : 0;
-    } else if (strcmp(t, "tool_result") == 0) {
-        cJSON *content = cJSON_GetObjectItemCaseSensitive(b, "content"), *part;
-        bool tool_on = (GW_ROLE_TOOL & roles) != 0;
-        r->texts.role = GW_ROLE_TOOL;
-        if (cJSON_IsString(content))
-            return tool_on ? gw_api_refs_push(&r->texts, content) : 0;
-        if (content && !cJSON_IsArray(content))
-            return fail(err, errlen, param, "messages",
-                        "messages[%d].content[%d]: a tool_result's content must be a string or "
-                        "blocks.", i, j);
-        cJSON_ArrayForEach(part, content)
-        {
-            if (request_block(r, part, GW_ROLE_TOOL, roles, i, j, err, errlen, param) == -1)
-                return -1;
-        }
-        return 0;
-    } else if (strcmp(t, "document") == 0) {
-        cJSON *source = cJSON_GetObjectItemCaseSensitive(b, "source");
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(source, "type");
-        if (cJSON_IsString(st) && strcmp(st->valuestring, "text") == 0)
-            text = cJSON_GetObjectItemCaseSensitive(source, "data");
-        else if (!cJSON_IsString(st) || (strcmp(st->valuestring, "base64") != 0 &&
-                                          strcmp(st->valuestring, "url") != 0 &&
-                                          strcmp(st->valuestring, "file") != 0))
-            return fail(err, errlen, param, "messages",
-                        "messages[%d].content[%d]: a document of this source type is not "
-                        "screened by this gateway, so it is refused.", i, j);
-    } else if (strcmp(t, "image") == 0 || strcmp(t, "redacted_thinking") == 0) {
-        return 0; /* no text: an image's pixels, or a thinking block the provider encrypted */
-    } else {
-        return fail(err, errlen, param, "messages",
-                    "messages[%d].content[%d]: a content block of type '%s' is not screened by "
-                    "this gateway, so it is refused.", i, j, t);
+                        "messages[%d].content[%d]: a %s block needs a string '%s'.", i, j,
+                        bt->type, bt->texts[t]);
+        if (on && v && gw_api_refs_push_all(&r->texts, v) == -1)
+            return -1;
     }
-    if (text && !cJSON_IsString(text))
+    if (strcmp(bt->type, "document") == 0)
+        return document_source(r, cJSON_GetObjectItemCaseSensitive(b, "source"), on, i, j, err,
+                               errlen, param);
+    if (strcmp(bt->type, "tool_result") != 0)
+        return 0;
+    cJSON *content = cJSON_GetObjectItemCaseSensitive(b, "content"), *part;
+    r->texts.role = GW_ROLE_TOOL;
+    if (cJSON_IsString(content))
+        return (GW_ROLE_TOOL & roles) ? gw_api_refs_push(&r->texts, content) : 0;
+    if (content && !cJSON_IsArray(content))
         return fail(err, errlen, param, "messages",
-                    "messages[%d].content[%d]: its text must be a string.", i, j);
-    return on && text ? gw_api_refs_push(&r->texts, text) : 0;
+                    "messages[%d].content[%d]: a tool_result's content must be a string or "
+                    "blocks.", i, j);
+    cJSON_ArrayForEach(part, content)
+    {
+        if (request_block(r, part, GW_ROLE_TOOL, roles, i, j, err, errlen, param) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/* Tools: the app's own descriptions are screened as the system's. Tools that the provider
+ * runs itself (web search, web fetch, code execution) and MCP servers are refused: the
+ * model would read pages, files and tool output the gateway never sees. */
+static int request_tools(struct gw_api_request *r, unsigned roles, char *err, size_t errlen,
+                         const char **param)
+{
+    static const char *const server_side[] = {"web_search", "web_fetch", "code_execution",
+                                              "mcp", "tool_search"};
+    if (cJSON_GetObjectItemCaseSensitive(r->root, "mcp_servers"))
+        return fail(err, errlen, param, "mcp_servers",
+                    "MCP servers are refused: the model would read their output unscreened.");
+    cJSON *tool;
+    r->texts.role = GW_ROLE_SYSTEM;
+    cJSON_ArrayForEach(tool, cJSON_GetObjectItemCaseSensitive(r->root, "tools"))
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(tool, "type");
+        for (size_t i = 0; cJSON_IsString(type) && i < sizeof server_side / sizeof *server_side;
+             i++)
+            if (strncmp(type->valuestring, server_side[i], strlen(server_side[i])) == 0)
+                return fail(err, errlen, param, "tools",
+                            "The tool '%.40s' runs at the provider: the model would read what "
+                            "it returns unscreened, so it is refused.", type->valuestring);
+        cJSON *d = cJSON_GetObjectItemCaseSensitive(tool, "description");
+        if (cJSON_IsString(d) && (roles & GW_ROLE_SYSTEM) &&
+            gw_api_refs_push(&r->texts, d) == -1)
+            return -1;
+    }
+    return 0;
 }
 
 static int parse_request(struct gw_api_request *r, const char *body, size_t len, unsigned roles,
@@ -174,7 +255,7 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
         }
         i++;
     }
-    return 0;
+    return request_tools(r, roles, err, errlen, param);
 }
 
 /* ---- replies ---- */
@@ -187,23 +268,35 @@ static int reply_block(cJSON *b, struct gw_text_refs *texts)
         return -1;
     const char *t = type->valuestring;
     cJSON *text = NULL;
+    static const char *const k_text[] = {"type", "text", "citations", NULL};
+    static const char *const k_thinking[] = {"type", "thinking", "signature", NULL};
+    static const char *const k_tool[] = {"type", "id", "name", "input", NULL};
+    static const char *const k_opaque[] = {"type", "data", NULL};
+    const char *const *known;
     if (strcmp(t, "text") == 0) {
         text = cJSON_GetObjectItemCaseSensitive(b, "text");
         cJSON *citations = cJSON_GetObjectItemCaseSensitive(b, "citations");
         if (citations && gw_api_refs_push_all(texts, citations) == -1) /* cited_text, titles */
             return -1;
+        known = k_text;
     } else if (strcmp(t, "thinking") == 0) {
         text = cJSON_GetObjectItemCaseSensitive(b, "thinking");
+        known = k_thinking;
     } else if (strcmp(t, "tool_use") == 0) {
-        return gw_api_refs_push_all(texts, cJSON_GetObjectItemCaseSensitive(b, "input"));
+        cJSON *name = cJSON_GetObjectItemCaseSensitive(b, "name");
+        if ((cJSON_IsString(name) && gw_api_refs_push(texts, name) == -1) ||
+            gw_api_refs_push_all(texts, cJSON_GetObjectItemCaseSensitive(b, "input")) == -1)
+            return -1;
+        return gw_api_unknown_members(b, k_tool, texts);
     } else if (strcmp(t, "redacted_thinking") == 0) {
-        return 0; /* encrypted by the provider: nothing a customer can read */
+        /* encrypted by the provider: nothing a customer can read */
+        return gw_api_unknown_members(b, k_opaque, texts);
     } else {
         return -1;
     }
-    if (!cJSON_IsString(text))
+    if (!cJSON_IsString(text) || gw_api_refs_push(texts, text) == -1)
         return -1;
-    return gw_api_refs_push(texts, text);
+    return gw_api_unknown_members(b, known, texts);
 }
 
 static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *texts)
@@ -389,6 +482,20 @@ static int block_start(struct gw_api_stream *s, cJSON *ev, bool *emit)
                                                               : NONE;
     if (k == NONE)
         return -1; /* a block the gateway does not know: not passed unscreened */
+    /* The members of each kind; a text block's citations and a tool's name are read by the
+     * SDK's finalMessage() too, screened whole; anything else goes by policy. */
+    static const char *const known[][5] = {
+        [TEXT] = {"type", "text", "citations", NULL},
+        [THINKING] = {"type", "thinking", "signature", NULL},
+        [TOOL_USE] = {"type", "id", "name", "input", NULL},
+        [OPAQUE] = {"type", "data", NULL},
+    };
+    int rc;
+    if ((rc = gw_api_stream_unknown(s, cb, known[k])) != 0 ||
+        (rc = gw_api_stream_scan_all(s, cJSON_GetObjectItemCaseSensitive(cb, "citations"))) != 0 ||
+        (k == TOOL_USE &&
+         (rc = gw_api_stream_scan_all(s, cJSON_GetObjectItemCaseSensitive(cb, "name"))) != 0))
+        return rc;
     s->state[idx] = (unsigned char)k;
     if (idx + 1 > s->state[NEXT_INDEX])
         s->state[NEXT_INDEX] = (unsigned char)(idx + 1);
@@ -412,6 +519,11 @@ static int block_delta(struct gw_api_stream *s, cJSON *ev, bool *emit)
         return -1;
     enum block_kind k = (enum block_kind)s->state[idx];
     const char *t = type->valuestring, *member = text_member(k);
+    static const char *const known[] = {"type", "text", "partial_json", "thinking", "signature",
+                                        NULL};
+    int rc = gw_api_stream_unknown(s, delta, known);
+    if (rc != 0)
+        return rc;
     if (k == THINKING && strcmp(t, "signature_delta") == 0) {
         *emit = true; /* opaque, checked by the provider */
         return 0;
@@ -421,7 +533,7 @@ static int block_delta(struct gw_api_stream *s, cJSON *ev, bool *emit)
     if (!member || strcmp(t, expect[k]) != 0)
         return -1; /* citations, or a delta of a kind its block does not have */
     bool released = false;
-    int rc = gw_api_screen_member(s, idx, delta, member, false, &released);
+    rc = gw_api_screen_member(s, idx, delta, member, false, &released);
     *emit = released;
     return rc;
 }
@@ -450,14 +562,19 @@ static int release_block(struct gw_api_stream *s, int idx)
 }
 
 /* An error event's message, screened through the last slot. */
+/* An error event: the SDK throws with the whole error in its message, so every string of
+ * it is screened; a block replaces the error with the gateway's own words. */
 static int error_event(struct gw_api_stream *s, cJSON *ev)
 {
     cJSON *err = cJSON_GetObjectItemCaseSensitive(ev, "error");
-    bool released = false;
-    int rc = gw_api_screen_member(s, MAX_BLOCKS, err, "message", true, &released);
+    int rc = gw_api_stream_scan_all(s, err);
     if (rc == 1) {
-        cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
-        rc = m && gw_openai_set_text(m, "The provider reported an error.") == 0 ? 0 : -1;
+        cJSON *e = cJSON_CreateObject();
+        rc = e && cJSON_AddStringToObject(e, "type", "api_error") &&
+                     cJSON_AddStringToObject(e, "message", "The provider reported an error.") &&
+                     cJSON_ReplaceItemInObjectCaseSensitive(ev, "error", e)
+                 ? 0
+                 : -1;
     }
     s->done = true;
     return rc;
@@ -478,18 +595,25 @@ static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bo
         cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+        static const char *const known[] = {"id", "type", "role", "model", "content",
+                                            "stop_reason", "stop_sequence", "usage",
+                                            "container", NULL};
         long p, c;
         usage(msg, &p, &c);
         s->tokens(s->ctx, p, -1);
         if (cJSON_IsString(id))
             snprintf(s->up_id, sizeof s->up_id, "%s", id->valuestring);
-        return content && (!cJSON_IsArray(content) || content->child) ? -1 : 0;
+        if (content && (!cJSON_IsArray(content) || content->child))
+            return -1;
+        return gw_api_stream_unknown(s, msg, known);
     }
     if (strcmp(type, "message_delta") == 0) {
+        static const char *const known[] = {"stop_reason", "container", NULL};
         long p, c;
         usage(ev, &p, &c);
         s->tokens(s->ctx, p, c);
-        return 0;
+        /* stop_sequence is one of the app's own strings, echoed: screened all the same */
+        return gw_api_stream_unknown(s, cJSON_GetObjectItemCaseSensitive(ev, "delta"), known);
     }
     if (strcmp(type, "message_stop") == 0) {
         for (int i = 0; i < s->state[NEXT_INDEX]; i++) {

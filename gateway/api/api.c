@@ -14,18 +14,35 @@ const struct gw_api *const gw_apis[] = {&gw_api_openai_chat, &gw_api_anthropic_m
 
 const char *gw_api_generating(const char *path)
 {
-    /* Endpoints that send customers' text to a model and are not served (yet): passing
-     * them through would skip screening. */
-    static const char *const others[][2] = {
-        {"/v1/moderations", "OpenAI moderations"},
-        {"/v1/messages/count_tokens", "Anthropic token counting"},
+    /* Families of endpoints where customers' text reaches a model, or a model's text comes
+     * back (a batch's results, a stored response, an assistant's thread): none may be passed
+     * through unscreened, whatever the method. Compared as a server would route them: case
+     * folded, slashes collapsed, with or without /v1 and a trailing slash. */
+    static const char *const families[][2] = {
+        {"chat", "OpenAI chat completions"},   {"responses", "OpenAI Responses"},
+        {"messages", "Anthropic Messages"},    {"completions", "OpenAI completions"},
+        {"embeddings", "OpenAI embeddings"},   {"moderations", "OpenAI moderations"},
+        {"batches", "OpenAI batch"},           {"conversations", "OpenAI conversations"},
+        {"threads", "OpenAI Assistants"},      {"assistants", "OpenAI Assistants"},
+        {"engines", "OpenAI engines"},         {"audio", "OpenAI audio"},
+        {"images", "OpenAI images"},           {"realtime", "OpenAI Realtime"},
+        {"complete", "Anthropic text completions"},
     };
-    const struct gw_api *api = gw_api_for_path(path);
-    if (api)
-        return api->name;
-    for (size_t i = 0; i < sizeof others / sizeof *others; i++)
-        if (strcmp(path, others[i][0]) == 0 || strcmp(path, others[i][0] + 3) == 0)
-            return others[i][1];
+    char norm[256];
+    size_t n = 0;
+    for (const char *p = path; *p && n + 1 < sizeof norm; p++) {
+        if (*p == '/' && n && norm[n - 1] == '/')
+            continue;
+        norm[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    }
+    norm[n] = '\0';
+    const char *rest = strncmp(norm, "/v1/", 4) == 0 ? norm + 3 : norm;
+    for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
+        size_t len = strlen(families[i][0]);
+        if (rest[0] == '/' && strncmp(rest + 1, families[i][0], len) == 0 &&
+            (rest[1 + len] == '\0' || rest[1 + len] == '/'))
+            return families[i][1];
+    }
     return NULL;
 }
 
@@ -122,6 +139,7 @@ int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_
     return 0;
 }
 
+
 /* Screens every string inside node in block mode. Returns 0, 1 (blocked) or -1. */
 static int scan_all(struct gw_api_stream *s, cJSON *node)
 {
@@ -132,6 +150,11 @@ static int scan_all(struct gw_api_stream *s, cJSON *node)
          c && rc == 0; c = c->next)
         rc = scan_all(s, c);
     return rc;
+}
+
+int gw_api_stream_scan_all(struct gw_api_stream *s, cJSON *node)
+{
+    return s->screen_replies ? scan_all(s, node) : 0;
 }
 
 int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const *names)
@@ -211,13 +234,22 @@ int gw_api_screen_member(struct gw_api_stream *s, int slot, cJSON *parent, const
     return 0;
 }
 
-/* The value strings of a JSON text (keys left out): their contents' byte ranges. */
+/* The strings of a JSON text, keys and values apart: their contents' byte ranges. */
 struct ranges {
     size_t (*v)[2];
     size_t n, cap;
 };
 
-static int value_strings(const char *t, size_t len, struct ranges *out)
+static int add_range(struct ranges *r, size_t a, size_t b)
+{
+    if (gw_grow(&r->v, &r->cap, r->n, sizeof *r->v, 16) == -1)
+        return -1;
+    r->v[r->n][0] = a;
+    r->v[r->n++][1] = b;
+    return 0;
+}
+
+static int json_strings(const char *t, size_t len, struct ranges *values, struct ranges *keys)
 {
     for (size_t i = 0; i < len; i++) {
         if (t[i] != '"')
@@ -230,12 +262,8 @@ static int value_strings(const char *t, size_t len, struct ranges *out)
         size_t j = i + 1;
         while (j < len && (t[j] == ' ' || t[j] == '\t' || t[j] == '\n' || t[j] == '\r'))
             j++;
-        if (j < len && t[j] == ':')
-            continue; /* a key */
-        if (gw_grow(&out->v, &out->cap, out->n, sizeof *out->v, 16) == -1)
+        if (add_range(j < len && t[j] == ':' ? keys : values, a, i) == -1)
             return -1;
-        out->v[out->n][0] = a;
-        out->v[out->n++][1] = i;
     }
     return 0;
 }
@@ -255,10 +283,71 @@ static void whole_escapes(const char *t, size_t a, size_t *s, size_t *e)
     }
 }
 
+/* Adds to g the parts of finding x that lie inside the strings of r (clamped so that no
+ * escape sequence is cut). Returns how many it added, or -1. */
+static int clamp_into(const char *text, const struct gw_finding *x, const struct ranges *r,
+                      struct gw_findings *g)
+{
+    int added = 0;
+    for (size_t j = 0; j < r->n; j++) {
+        size_t s = x->start > r->v[j][0] ? x->start : r->v[j][0];
+        size_t e = x->end < r->v[j][1] ? x->end : r->v[j][1];
+        if (s >= e)
+            continue;
+        whole_escapes(text, r->v[j][0], &s, &e);
+        if (gw_grow(&g->v, &g->cap, g->n, sizeof *g->v, 8) == -1)
+            return -1;
+        g->v[g->n++] = (struct gw_finding){x->rule, s, e};
+        added++;
+    }
+    return added;
+}
+
 static int by_start(const void *x, const void *y)
 {
     const struct gw_finding *a = x, *b = y;
     return a->start < b->start ? -1 : a->start > b->start ? 1 : a->end > b->end ? -1 : 0;
+}
+
+static bool in_ranges(const struct ranges *r, size_t s, size_t e)
+{
+    for (size_t j = 0; j < r->n; j++)
+        if (s >= r->v[j][0] && e <= r->v[j][1])
+            return true;
+    return false;
+}
+
+/* gw_redact over findings g (sorted, redactions only), except that a replacement outside
+ * every string (in a number or a literal) is written as a JSON string, so the text stays
+ * JSON: {"card": "[CARD]"}. Overlapping findings merge as in gw_redact. */
+static int redact_tokens(const struct gw_ruleset *rs, const char *text, size_t len,
+                         const struct gw_findings *g, const struct ranges *values,
+                         const struct ranges *keys, struct gw_buf *out)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i < g->n;) {
+        size_t s = g->v[i].start, e = g->v[i].end;
+        const char *repl = rs->table.rules[g->v[i].rule].replacement;
+        for (i++; i < g->n && g->v[i].start < e; i++)
+            if (g->v[i].end > e)
+                e = g->v[i].end;
+        if (s < pos)
+            s = pos; /* inside the last one merged */
+        bool bare = !in_ranges(values, s, e) && !in_ranges(keys, s, e);
+        if (gw_buf_append(out, text + pos, s - pos) == -1)
+            return -1;
+        /* inside a string, the replacement escaped as a string's content would be */
+        size_t at = out->len;
+        if (gw_json_quote(out, repl, strlen(repl)) == -1)
+            return -1;
+        if (!bare) {
+            memmove(out->data + at, out->data + at + 1, out->len - at - 2);
+            out->len -= 2;
+            out->data[out->len] = '\0';
+        }
+        pos = e;
+    }
+    return gw_buf_append(out, text + pos, len - pos);
 }
 
 int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
@@ -271,32 +360,31 @@ int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
     if (!doc)
         return gw_redact(rs, text, len, f, out);
     cJSON_Delete(doc);
-    /* JSON (tool arguments, a structured output): each redaction is kept inside the value
-     * strings it covers, so the result is JSON of the same shape. */
-    struct ranges r = {0};
+    /* JSON (tool arguments, a structured output): a redaction that reaches into value strings
+     * is kept inside them (a secret rule's match spans its key and quotes); one that touches
+     * no value but a key is kept inside the key; one in neither (a number, a literal) is
+     * replaced as it is, which may change the JSON but never lets the value through. */
+    struct ranges values = {0}, keys = {0};
     struct gw_findings g = {0};
-    int rc = value_strings(text, len, &r);
+    int rc = json_strings(text, len, &values, &keys);
     for (size_t k = 0; rc == 0 && k < f->n; k++) {
         const struct gw_finding *x = &f->v[k];
         if (rs->table.rules[x->rule].action != GW_ACTION_REDACT)
             continue;
-        for (size_t j = 0; rc == 0 && j < r.n; j++) {
-            size_t s = x->start > r.v[j][0] ? x->start : r.v[j][0];
-            size_t e = x->end < r.v[j][1] ? x->end : r.v[j][1];
-            if (s >= e)
-                continue;
-            whole_escapes(text, r.v[j][0], &s, &e);
-            if (gw_grow(&g.v, &g.cap, g.n, sizeof *g.v, 8) == -1)
-                rc = -1;
-            else
-                g.v[g.n++] = (struct gw_finding){x->rule, s, e};
-        }
+        int n = clamp_into(text, x, &values, &g);
+        if (n == 0)
+            n = clamp_into(text, x, &keys, &g);
+        if (n == 0 && gw_grow(&g.v, &g.cap, g.n, sizeof *g.v, 8) == 0)
+            g.v[g.n++] = *x, n = 1;
+        if (n <= 0)
+            rc = -1;
     }
     if (rc == 0) {
         qsort(g.v, g.n, sizeof *g.v, by_start);
-        rc = gw_redact(rs, text, len, &g, out);
+        rc = redact_tokens(rs, text, len, &g, &values, &keys, out);
     }
-    free(r.v);
+    free(values.v);
+    free(keys.v);
     free(g.v);
     return rc;
 }

@@ -147,6 +147,9 @@ cJSON *gw_api_parse(const char *body, size_t len);
 /* For each non-null member of obj whose key is not in names (NULL ended): the policy in
  * t->unknown: push its strings, remove it, or return -1 (refuse). Returns 0 or -1. */
 int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_refs *t);
+/* Every string inside node (keys aside) screened whole through s->scan: the texts of an
+ * event that are not streamed (citations, an error's members). Returns 0, 1 or -1. */
+int gw_api_stream_scan_all(struct gw_api_stream *s, cJSON *node);
 /* The same for a stream event's object, through s->scan. Returns 0, 1 (blocked) or -1. */
 int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const *names);
 /* A token count: a whole, sane number (0 to 1e12) as a long, else -1 (absent, not a number,

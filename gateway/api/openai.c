@@ -36,8 +36,49 @@ static int push_all(struct gw_text_refs *t, cJSON *node, unsigned roles)
     return (t->role & roles) ? gw_api_refs_push_all(t, node) : 0;
 }
 
-/* The texts of message i's content parts. A part type the gateway does not know is
- * refused: its text would reach the model unscreened. */
+/* The content part types of chat completions: their members, and the one read as text
+ * (NULL: none the gateway can read, an image's pixels or a file's bytes; a file's name is
+ * read). A part of another type, or with a member not listed, is refused: its text would
+ * reach the model unscreened. */
+static const struct part_type {
+    const char *type;
+    const char *text;
+    const char *members[4];
+} part_types[] = {
+    {"text", "text", {"type", "text", "cache_control"}},
+    {"input_text", "text", {"type", "text"}},
+    {"output_text", "text", {"type", "text", "annotations"}},
+    {"refusal", "refusal", {"type", "refusal"}},
+    {"image_url", NULL, {"type", "image_url"}},
+    {"input_audio", NULL, {"type", "input_audio"}},
+    {"file", NULL, {"type", "file"}},
+};
+
+static const struct part_type *part_type_of(const char *type)
+{
+    for (size_t i = 0; i < sizeof part_types / sizeof *part_types; i++)
+        if (strcmp(part_types[i].type, type) == 0)
+            return &part_types[i];
+    return NULL;
+}
+
+static int part_members(const struct part_type *pt, const cJSON *part, int i, char *err,
+                        size_t errlen)
+{
+    for (const cJSON *k = part->child; k; k = k->next) {
+        bool ok = false;
+        for (size_t m = 0; m < 4 && pt->members[m] && !ok; m++)
+            ok = strcmp(k->string, pt->members[m]) == 0;
+        if (!ok) {
+            snprintf(err, errlen, "messages[%d]: the member '%.40s' of a %s part is not screened "
+                                  "by this gateway, so it is refused.", i, k->string, pt->type);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The texts of message i's content parts. */
 static int parts(struct gw_text_refs *t, cJSON *content, unsigned roles, int i, char *err,
                  size_t errlen)
 {
@@ -49,27 +90,29 @@ static int parts(struct gw_text_refs *t, cJSON *content, unsigned roles, int i, 
             snprintf(err, errlen, "messages[%d].content parts must be objects with a 'type'.", i);
             return -1;
         }
-        const char *ty = type->valuestring;
-        const char *member = strcmp(ty, "text") == 0 || strcmp(ty, "input_text") == 0 ||
-                                     strcmp(ty, "output_text") == 0
-                                 ? "text"
-                             : strcmp(ty, "refusal") == 0 ? "refusal"
-                                                          : NULL;
-        if (member) {
-            cJSON *text = cJSON_GetObjectItemCaseSensitive(part, member);
-            if (!cJSON_IsString(text)) {
-                snprintf(err, errlen, "messages[%d]: a %s part needs a string '%s'.", i, ty,
-                         member);
-                return -1;
-            }
-            if (push(t, text, roles) == -1)
-                return -1;
-        } else if (strcmp(ty, "image_url") != 0 && strcmp(ty, "input_audio") != 0 &&
-                   strcmp(ty, "file") != 0) {
+        const struct part_type *pt = part_type_of(type->valuestring);
+        if (!pt) {
             snprintf(err, errlen, "messages[%d]: a content part of type '%.40s' is not screened "
-                                  "by this gateway, so it is refused.", i, ty);
+                                  "by this gateway, so it is refused.", i, type->valuestring);
             return -1;
         }
+        if (part_members(pt, part, i, err, errlen) == -1)
+            return -1;
+        if (pt->text) {
+            cJSON *text = cJSON_GetObjectItemCaseSensitive(part, pt->text);
+            if (!cJSON_IsString(text)) {
+                snprintf(err, errlen, "messages[%d]: a %s part needs a string '%s'.", i, pt->type,
+                         pt->text);
+                return -1;
+            }
+            if (push(t, text, roles) == -1 ||
+                push_all(t, cJSON_GetObjectItemCaseSensitive(part, "annotations"), roles) == -1)
+                return -1;
+        }
+        cJSON *name = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(part, "file"), "filename");
+        if (cJSON_IsString(name) && push(t, name, roles) == -1)
+            return -1;
     }
     return 0;
 }
@@ -201,6 +244,35 @@ void gw_openai_request_free(struct gw_chat_request *r)
     memset(r, 0, sizeof *r);
 }
 
+/* A function call's name and arguments (a string: anything else cannot be screened as the
+ * app will read it). NULL is fine; -1: unscreenable. */
+static int reply_call(cJSON *fn, struct gw_text_refs *texts)
+{
+    static const char *const known[] = {"name", "arguments", NULL};
+    if (!fn || cJSON_IsNull(fn))
+        return 0;
+    cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+    cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+    if (!cJSON_IsObject(fn) || (args && !cJSON_IsString(args)) || (name && !cJSON_IsString(name)))
+        return -1;
+    if ((name && gw_api_refs_push(texts, name) == -1) ||
+        (args && gw_api_refs_push(texts, args) == -1))
+        return -1;
+    return gw_api_unknown_members(fn, known, texts);
+}
+
+/* A custom tool call (free-form input): its name and input, strings. -1: unscreenable. */
+static int reply_custom(cJSON *c, struct gw_text_refs *texts)
+{
+    static const char *const known[] = {"name", "input", NULL};
+    cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
+    cJSON *input = cJSON_GetObjectItemCaseSensitive(c, "input");
+    if (!cJSON_IsObject(c) || !cJSON_IsString(input) || (name && !cJSON_IsString(name)) ||
+        (name && gw_api_refs_push(texts, name) == -1) || gw_api_refs_push(texts, input) == -1)
+        return -1;
+    return gw_api_unknown_members(c, known, texts);
+}
+
 /* The texts of one reply message: content, refusal, reasoning, the arguments of tool and
  * function calls, audio transcripts, annotations; members the gateway does not know under
  * the policy in texts->unknown. -1: unscreenable. */
@@ -221,16 +293,20 @@ static int reply_message(cJSON *msg, struct gw_text_refs *texts)
             return -1;
         }
     }
-    cJSON *fargs = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(msg, "function_call"), "arguments");
-    if (cJSON_IsString(fargs) && gw_api_refs_push(texts, fargs) == -1)
+    if (reply_call(cJSON_GetObjectItemCaseSensitive(msg, "function_call"), texts) == -1)
         return -1;
-    cJSON *call;
-    cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"))
+    cJSON *call, *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+    if (calls && !cJSON_IsArray(calls) && !cJSON_IsNull(calls))
+        return -1;
+    cJSON_ArrayForEach(call, calls)
     {
-        cJSON *args = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(call, "function"), "arguments");
-        if (cJSON_IsString(args) && gw_api_refs_push(texts, args) == -1)
+        static const char *const known_call[] = {"id", "type", "function", "custom", NULL};
+        cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+        cJSON *custom = cJSON_GetObjectItemCaseSensitive(call, "custom");
+        if (!cJSON_IsObject(call) || (!fn && !custom) ||
+            (fn && reply_call(fn, texts) == -1) ||
+            (custom && reply_custom(custom, texts) == -1) ||
+            gw_api_unknown_members(call, known_call, texts) == -1)
             return -1;
     }
     cJSON *transcript = cJSON_GetObjectItemCaseSensitive(

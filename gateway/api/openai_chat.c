@@ -141,18 +141,39 @@ static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool
 {
     struct gw_buf *tmp = s->tmp;
     cJSON *calls = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"), *call;
+    if (calls && !cJSON_IsArray(calls) && !cJSON_IsNull(calls))
+        return -1;
     cJSON_ArrayForEach(call, calls)
     {
+        static const char *const known_call[] = {"index", "id", "type", "function", NULL};
+        static const char *const known_fn[] = {"name", "arguments", NULL};
         const cJSON *ti = cJSON_GetObjectItemCaseSensitive(call, "index");
         int t = whole_index(ti);
-        cJSON *args = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(call, "function"), "arguments");
+        cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+        cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+        if (t < 0 || t >= MAX_TOOLS || !cJSON_IsObject(call) ||
+            cJSON_GetObjectItemCaseSensitive(call, "custom"))
+            return -1; /* more tool calls than we screen, a streamed custom tool's input
+                          (not held back across events): fail closed */
+        /* A custom tool call, arguments that are not a string, members the gateway does not
+         * know: the stream is refused or goes by policy, never passed unscreened. */
+        if ((fn && !cJSON_IsObject(fn) && !cJSON_IsNull(fn)) ||
+            (args && !cJSON_IsString(args) && !cJSON_IsNull(args)) ||
+            (name && !cJSON_IsString(name) && !cJSON_IsNull(name)))
+            return -1;
+        int rc;
+        if ((rc = gw_api_stream_unknown(s, call, known_call)) != 0 ||
+            (rc = gw_api_stream_unknown(s, fn, known_fn)) != 0 ||
+            (cJSON_IsString(name) && (rc = s->scan(s->ctx, name)) != 0)) {
+            if (rc == 1)
+                block(s, slot_of(idx, t));
+            return rc;
+        }
         if (!cJSON_IsString(args))
             continue;
-        if (t < 0 || t >= MAX_TOOLS)
-            return -1; /* more tool calls than we screen: fail closed */
         gw_buf_reset(tmp);
-        int rc = step(s, slot_of(idx, t), args->valuestring, strlen(args->valuestring), tmp);
+        rc = step(s, slot_of(idx, t), args->valuestring, strlen(args->valuestring), tmp);
         if (rc != 0)
             return rc;
         if (gw_openai_set_text(args, tmp->data ? tmp->data : "") != 0)

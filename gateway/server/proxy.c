@@ -59,6 +59,7 @@ struct gw_req {
     gw_stream *streams[GW_API_SLOTS];
     size_t recorded[GW_API_SLOTS]; /* findings already written as incidents */
     bool unscreened[GW_API_SLOTS];  /* failed open: the slot's text passes as it comes */
+    bool closed[GW_API_SLOTS];      /* its text ended: more of it is the provider's error */
     struct evbuffer *out;
     struct event *resume;
     bool paused;
@@ -386,32 +387,173 @@ static unsigned role_mask(const struct gw_req *r, unsigned role)
 /* Screens one text in direction dir with the categories in mask, recording its findings;
  * when something is redacted, node gets the new text and *changed is set. Returns the
  * verdict, the first blocking rule in *blocker (when none yet), or -1 when scanning failed. */
+/* Scans t in direction dir with the categories in mask into the worker's findings.
+ * Returns 0 or -1. */
+static int scan_text(struct gw_req *r, const char *t, size_t len, enum gw_direction dir,
+                     unsigned mask)
+{
+    struct gw_worker *w = r->w;
+    if (w->srv->fault_screen || gw_scan(r->sc, t, len, dir, &w->findings) == -1)
+        return -1;
+    if (mask != ~0u)
+        keep_categories(r->rs, &w->findings, mask);
+    return 0;
+}
+
+/* Whether the raw scan of a text already found rule matching these bytes (the decoded scan
+ * of a JSON text then does not count it twice). */
+static bool found_raw(const struct gw_findings *raw, const char *t, unsigned rule,
+                      const char *m, size_t n)
+{
+    for (size_t k = 0; k < raw->n; k++)
+        if (raw->v[k].rule == rule && raw->v[k].end - raw->v[k].start == n &&
+            memcmp(t + raw->v[k].start, m, n) == 0)
+            return true;
+    return false;
+}
+
+struct decoded {
+    const char *raw;         /* the text as first scanned */
+    struct gw_findings rawf; /* and what that scan found */
+    enum gw_direction dir;
+    unsigned mask;
+    int verdict;
+    bool redacted;
+};
+
+/* Screens one decoded string of a JSON text (a value, or a key when key is set), records
+ * what the raw scan did not find, and redacts it in the tree. Returns 0 or -1. */
+static int screen_decoded(struct gw_req *r, struct decoded *d, cJSON *node, bool key,
+                          const struct gw_rule **blocker)
+{
+    struct gw_worker *w = r->w;
+    const char *t = key ? node->string : node->valuestring;
+    size_t len = strlen(t);
+    if (scan_text(r, t, len, d->dir, d->mask) == -1)
+        return -1;
+    for (size_t k = 0; k < w->findings.n; k++) {
+        const struct gw_finding *f = &w->findings.v[k];
+        if (!found_raw(&d->rawf, d->raw, f->rule, t + f->start, f->end - f->start))
+            record(r, d->dir, f, t + f->start, f->end - f->start);
+    }
+    if (!*blocker)
+        *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
+    if ((int)w->findings.verdict > d->verdict)
+        d->verdict = (int)w->findings.verdict;
+    if (w->findings.verdict < GW_ACTION_REDACT)
+        return 0;
+    gw_buf_reset(&w->tmp);
+    if (gw_redact(r->rs, t, len, &w->findings, &w->tmp) == -1)
+        return -1;
+    if (w->tmp.len == len && memcmp(w->tmp.data, t, len) == 0)
+        return 0;
+    d->redacted = true;
+    if (!key)
+        return gw_openai_set_text(node, w->tmp.data);
+    char *copy = cJSON_malloc(w->tmp.len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, w->tmp.data, w->tmp.len + 1);
+    if (!(node->type & cJSON_StringIsConst))
+        cJSON_free(node->string);
+    node->string = copy;
+    node->type &= ~cJSON_StringIsConst;
+    return 0;
+}
+
+static int walk_decoded(struct gw_req *r, struct decoded *d, cJSON *node,
+                        const struct gw_rule **blocker)
+{
+    for (; node; node = node->next) {
+        if (node->string && screen_decoded(r, d, node, true, blocker) == -1)
+            return -1;
+        if (cJSON_IsString(node) && screen_decoded(r, d, node, false, blocker) == -1)
+            return -1;
+        if ((cJSON_IsObject(node) || cJSON_IsArray(node)) &&
+            walk_decoded(r, d, node->child, blocker) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/* Whether t is a JSON document with an escape: its reader sees other characters than a
+ * scan of the raw text ("jo\u0040example.org" is an e-mail to the app). */
+static bool escaped_json(const char *t)
+{
+    size_t i = strspn(t, " \t\r\n");
+    return (t[i] == '{' || t[i] == '[') && strchr(t, '\\');
+}
+
+/* Screens the strings of node's text, a JSON document with escapes (tool arguments, a
+ * structured output), decoded: keys and values. When one is redacted the document is
+ * printed again (the same structure, escapes as cJSON writes them). d says what the raw
+ * scan found. Returns the verdict or -1. */
+static int screen_json_decoded(struct gw_req *r, cJSON *node, struct decoded *d,
+                               const struct gw_rule **blocker, bool *changed)
+{
+    cJSON *doc = gw_api_parse(node->valuestring, strlen(node->valuestring));
+    if (!doc)
+        return GW_ACTION_ALLOW;
+    int rc = walk_decoded(r, d, doc, blocker);
+    if (rc == 0 && d->redacted) {
+        char *s = cJSON_PrintUnformatted(doc);
+        rc = s ? gw_openai_set_text(node, s) : -1;
+        cJSON_free(s);
+        *changed = true;
+    }
+    cJSON_Delete(doc);
+    return rc == -1 ? -1 : d->verdict;
+}
+
+/* Screens one text in direction dir with the categories in mask, recording its findings;
+ * when something is redacted, node gets the new text and *changed is set. Returns the
+ * verdict, the first blocking rule in *blocker (when none yet), or -1 when scanning failed. */
 static int screen_one(struct gw_req *r, cJSON *node, enum gw_direction dir, unsigned mask,
                       const struct gw_rule **blocker, bool *changed)
 {
     struct gw_worker *w = r->w;
     const char *t = node->valuestring;
     size_t len = strlen(t);
-    if (w->srv->fault_screen || gw_scan(r->sc, t, len, dir, &w->findings) == -1)
+    if (scan_text(r, t, len, dir, mask) == -1)
         return -1;
-    if (mask != ~0u)
-        keep_categories(r->rs, &w->findings, mask);
     for (size_t k = 0; k < w->findings.n; k++)
         record(r, dir, &w->findings.v[k], t + w->findings.v[k].start,
                w->findings.v[k].end - w->findings.v[k].start);
     if (!*blocker)
         *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
-    if (w->findings.verdict >= GW_ACTION_REDACT) {
-        gw_buf_reset(&w->tmp);
-        if (gw_api_redact(r->rs, t, len, &w->findings, &w->tmp) == -1)
+    int verdict = (int)w->findings.verdict;
+    struct decoded d = {.dir = dir, .mask = mask, .verdict = GW_ACTION_ALLOW};
+    char *raw = NULL;
+    if (escaped_json(t)) { /* kept for the decoded pass, which must not count these twice */
+        raw = strdup(t);
+        d.rawf.v = malloc((w->findings.n ? w->findings.n : 1) * sizeof *d.rawf.v);
+        if (!raw || !d.rawf.v) {
+            free(raw);
+            free(d.rawf.v);
             return -1;
-        if (w->tmp.len != len || memcmp(w->tmp.data, t, len) != 0) {
-            if (gw_openai_set_text(node, w->tmp.data ? w->tmp.data : "") != 0)
-                return -1;
+        }
+        memcpy(d.rawf.v, w->findings.v, w->findings.n * sizeof *d.rawf.v);
+        d.rawf.n = w->findings.n;
+        d.raw = raw;
+    }
+    int rc = 0;
+    if (verdict >= GW_ACTION_REDACT) {
+        gw_buf_reset(&w->tmp);
+        rc = gw_api_redact(r->rs, t, len, &w->findings, &w->tmp);
+        if (rc == 0 && (w->tmp.len != len || memcmp(w->tmp.data, t, len) != 0)) {
+            rc = gw_openai_set_text(node, w->tmp.data ? w->tmp.data : "");
             *changed = true;
         }
     }
-    return (int)w->findings.verdict;
+    if (rc == 0 && raw) {
+        int v = screen_json_decoded(r, node, &d, blocker, changed);
+        rc = v == -1 ? -1 : 0;
+        if (v > verdict)
+            verdict = v;
+    }
+    free(raw);
+    free(d.rawf.v);
+    return rc == -1 ? -1 : verdict;
 }
 
 /* Screens the strings at texts in direction dir, rewriting redacted ones in place.
@@ -503,12 +645,13 @@ static bool inside_one(const size_t *at, const size_t *len, size_t n, size_t s, 
 /* Screens the run of texts [from, to) joined with sep (a space, or nothing), a window of
  * GW_SPAN_MAX bytes either side of each boundary, and adds what crosses a boundary to hits.
  * Returns the strongest verdict among them, or -1. */
-static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, size_t from, size_t to,
-                           const char *sep, size_t *at, size_t *len, struct join_hit **hits,
-                           size_t *n, size_t *cap, const struct gw_rule **blocker)
+static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, enum gw_direction dir,
+                           size_t from, size_t to, const char *sep, size_t *at, size_t *len,
+                           struct join_hit **hits, size_t *n, size_t *cap,
+                           const struct gw_rule **blocker)
 {
     struct gw_worker *w = r->w;
-    unsigned mask = role_mask(r, texts->roles[from]);
+    unsigned mask = dir == GW_DIR_PROMPT ? role_mask(r, texts->roles[from]) : ~0u;
     struct gw_buf run = {0};
     int verdict = GW_ACTION_ALLOW;
     for (size_t i = from; i < to; i++) {
@@ -523,7 +666,7 @@ static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, size_t 
         size_t b = at[i], lo = b > GW_SPAN_MAX + strlen(sep) ? b - GW_SPAN_MAX - strlen(sep) : 0;
         size_t hi = b + GW_SPAN_MAX < run.len ? b + GW_SPAN_MAX : run.len;
         if (w->srv->fault_screen ||
-            gw_scan(r->sc, run.data + lo, hi - lo, GW_DIR_PROMPT, &w->findings) == -1) {
+            gw_scan(r->sc, run.data + lo, hi - lo, dir, &w->findings) == -1) {
             verdict = -1;
             break;
         }
@@ -540,7 +683,7 @@ static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, size_t 
             }
             (*hits)[(*n)++] = hit;
             const struct gw_rule *rule = &r->rs->table.rules[hit.rule];
-            record(r, GW_DIR_PROMPT, f, run.data + hit.start, hit.end - hit.start);
+            record(r, dir, f, run.data + hit.start, hit.end - hit.start);
             if (rule->action == GW_ACTION_BLOCK && !*blocker)
                 *blocker = rule;
             if ((int)rule->action > verdict)
@@ -555,8 +698,8 @@ static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, size_t 
  * provider joins them: with a space between them (two messages), and, when that finds
  * nothing, with nothing between (parts of one message split mid-word). A card or a phrase
  * split in two is caught and redacted in the parts it spans. Returns the verdict or -1. */
-static int screen_run(struct gw_req *r, struct gw_text_refs *texts, size_t from, size_t to,
-                      const struct gw_rule **blocker, bool *changed)
+static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_direction dir,
+                      size_t from, size_t to, const struct gw_rule **blocker, bool *changed)
 {
     size_t *at = malloc(2 * (to - from) * sizeof *at), *len = at ? at + (to - from) : NULL;
     struct join_hit *hits = NULL;
@@ -564,7 +707,8 @@ static int screen_run(struct gw_req *r, struct gw_text_refs *texts, size_t from,
     int verdict = -1;
     static const char *const seps[] = {" ", ""};
     for (int i = 0; at && i < 2 && n == 0; i++) {
-        verdict = scan_boundaries(r, texts, from, to, seps[i], at, len, &hits, &n, &cap, blocker);
+        verdict = scan_boundaries(r, texts, dir, from, to, seps[i], at, len, &hits, &n, &cap,
+                                  blocker);
         if (verdict == GW_ACTION_REDACT &&
             redact_joined(r, texts, from, to, at, hits, n, changed) == -1)
             verdict = -1;
@@ -578,7 +722,7 @@ static int screen_run(struct gw_req *r, struct gw_text_refs *texts, size_t from,
 
 /* Screens the texts of each run of consecutive texts of one role, joined (screen_run).
  * Returns the strongest verdict, or -1. */
-static int screen_joined(struct gw_req *r, struct gw_text_refs *texts,
+static int screen_joined(struct gw_req *r, struct gw_text_refs *texts, enum gw_direction dir,
                          const struct gw_rule **blocker, bool *changed)
 {
     int verdict = GW_ACTION_ALLOW;
@@ -587,7 +731,7 @@ static int screen_joined(struct gw_req *r, struct gw_text_refs *texts,
         while (to < texts->n && texts->roles[to] == texts->roles[from])
             to++;
         if (to - from > 1) {
-            int v = screen_run(r, texts, from, to, blocker, changed);
+            int v = screen_run(r, texts, dir, from, to, blocker, changed);
             if (v == -1)
                 return -1;
             if (v > verdict)
@@ -710,6 +854,10 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
     struct gw_req *r = ctx;
     if (slot < 0 || slot >= GW_API_SLOTS)
         return -1;
+    if (r->closed[slot]) /* text after its end: a broken stream, not a screening failure */
+        return data ? -1 : 0;
+    if (!data)
+        r->closed[slot] = true;
     if (r->unscreened[slot]) { /* failed open: the operator chose text over silence */
         return data ? gw_buf_append(out, data, len) : 0;
     }
@@ -839,24 +987,21 @@ static int on_up_data(void *arg, const char *data, size_t len)
 }
 
 /* A provider's answer outside 2xx (its errors can quote what the model wrote, or the
- * prompt): every string of a JSON body, or a body that is not JSON as one text, screened
- * like a reply. A block withholds the body behind the gateway's own error, same status. */
+ * prompt, and SDKs put them in the exception an app may show): the body screened as one
+ * text, like a tool's JSON arguments (keys, numbers and escaped strings too), or a page
+ * that is not JSON as it is. A block withholds it behind the gateway's own error, with the
+ * same status. */
 static void error_reply(struct gw_req *r)
 {
     const char *body = r->reply.data ? r->reply.data : "";
-    struct gw_text_refs texts = {0};
-    cJSON *root = gw_api_parse(body, r->reply.len);
-    if (!root && !memchr(body, '\0', r->reply.len))
-        root = cJSON_CreateString(body); /* an HTML or text error page */
+    cJSON *text = NULL;
     const struct gw_rule *blocker = NULL;
     bool changed = false;
     int verdict = -1;
-    if (root && !gw_openai_has_nul(body, r->reply.len) &&
-        gw_api_refs_push_all(&texts, root) == 0)
-        verdict = screen_texts(r, &texts, GW_DIR_REPLY, &blocker, &changed);
-    gw_text_refs_free(&texts);
+    if (!memchr(body, '\0', r->reply.len) && (text = cJSON_CreateString(body)))
+        verdict = screen_one(r, text, GW_DIR_REPLY, ~0u, &blocker, &changed);
     if (verdict == -1 || verdict == GW_ACTION_BLOCK) {
-        cJSON_Delete(root);
+        cJSON_Delete(text);
         error_and_finish(r, (int)r->status, verdict == -1
                          ? "The provider answered with an error the gateway cannot screen."
                          : "The provider answered with an error the gateway withheld.",
@@ -865,16 +1010,12 @@ static void error_reply(struct gw_req *r)
     }
     enum gw_action v = verdict > (int)r->prompt_verdict ? (enum gw_action)verdict
                                                          : r->prompt_verdict;
-    if (changed) {
-        char *out = cJSON_IsString(root) ? NULL : cJSON_PrintUnformatted(root);
-        const char *text = out ? out : root->valuestring;
-        reply_and_finish(r, (int)r->status, out ? "application/json" : r->content_type, text,
-                         strlen(text), v);
-        cJSON_free(out);
-    } else {
+    if (changed)
+        reply_and_finish(r, (int)r->status, r->content_type, text->valuestring,
+                         strlen(text->valuestring), v);
+    else
         reply_and_finish(r, (int)r->status, r->content_type, body, r->reply.len, v);
-    }
-    cJSON_Delete(root);
+    cJSON_Delete(text);
 }
 
 static void plain_reply(struct gw_req *r)
@@ -910,6 +1051,11 @@ static void plain_reply(struct gw_req *r)
     const struct gw_rule *blocker;
     bool changed;
     int verdict = screen_texts(r, &texts, GW_DIR_REPLY, &blocker, &changed);
+    if (verdict != -1 && verdict != GW_ACTION_BLOCK) {
+        /* parts, blocks and items that an SDK shows joined (output_text, a message's text) */
+        int joined = screen_joined(r, &texts, GW_DIR_REPLY, &blocker, &changed);
+        verdict = joined == -1 || joined > verdict ? joined : verdict;
+    }
     if (verdict == -1 && cfg->fail_mode == GW_FAIL_CLOSED) {
         error_and_finish(r, 503, "Screening the reply failed; the gateway fails closed.",
                          "guardrail_error");
@@ -1039,7 +1185,7 @@ static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const c
     bool changed;
     int verdict = screen_texts(r, &ar->texts, GW_DIR_PROMPT, &blocker, &changed);
     if (verdict != -1 && verdict != GW_ACTION_BLOCK) {
-        int joined = screen_joined(r, &ar->texts, &blocker, &changed);
+        int joined = screen_joined(r, &ar->texts, GW_DIR_PROMPT, &blocker, &changed);
         verdict = joined == -1 || joined > verdict ? joined : verdict;
     }
     if (verdict == -1) {

@@ -365,6 +365,165 @@ class LegacyCompletionsAndEmbeddings(unittest.TestCase):
         self.assertEqual(MOCK.stats()["requests"], before)
 
 
+class ReviewedJSONTexts(unittest.TestCase):
+    """A text that is itself JSON: what its reader decodes is what is screened."""
+
+    def test_a_card_number_and_an_email_key_in_a_json_prompt_are_redacted_and_it_stays_json(self):
+        text = json.dumps({"card": 4111111111111111, EMAIL: "x", "n": 2})
+        r, data = GW.post(user(text, mock={"echo": True}))
+        got = json.loads(json.loads(data)["choices"][0]["message"]["content"])
+        self.assertEqual(got, {"card": "[CARD]", "[EMAIL]": "x", "n": 2})
+
+    def test_escapes_in_json_arguments_hide_nothing(self):
+        args = '{"email":"jane.doe\\u0040example.com","card":"4111\\u00201111\\u00201111\\u00201111"}'
+        self.assertEqual(json.loads(args)["email"], EMAIL)
+        r, data = GW.post(user("hi", mock={"tool_arguments": args}))
+        call = json.loads(data)["choices"][0]["message"]["tool_calls"][0]
+        self.assertEqual(json.loads(call["function"]["arguments"]),
+                         {"email": "[EMAIL]", "card": "[CARD]"})
+
+    def test_an_escaped_blocked_phrase_in_json_arguments_blocks(self):
+        args = '{"note":"we guarant\\u0065e it"}'
+        r, data = GW.post(user("hi", mock={"tool_arguments": args}))
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "block")
+        self.assertEqual(json.loads(data)["choices"][0]["message"]["content"], GUARANTEE_MSG)
+
+
+class ReviewedShapes(unittest.TestCase):
+    """Provider output the mock cannot make (chat, and Anthropic through the same provider)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = ScriptedProvider()
+        cls.gw = Gateway(cls.p.url, workers=1, config_text=(
+            "providers:\n  - {name: o, type: openai, base_url: 'http://127.0.0.1:1/v1'}\n"
+            "  - {name: a, type: anthropic, base_url: '%s'}\n" % cls.p.url[:-3]))
+        cls.open = Gateway(cls.p.url, workers=1, config_text="policy:\n  fail_mode: open\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        for g in (cls.gw, cls.open):
+            rc = g.stop()
+            assert rc == 0, "gateway exited %s:\n%s" % (rc, g.output()[-3000:])
+        cls.p.stop()
+
+    def chat_reply(self, message):
+        self.p.reply = (200, "application/json", json.dumps(
+            {"id": "x", "object": "chat.completion", "model": "m",
+             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}).encode())
+        return self.gw.post(user("hi"))
+
+    def typed(self, *events):
+        body = "".join("event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in events)
+        self.p.reply = (200, "text/event-stream", body.encode())
+
+    def anthropic(self, stream=False):
+        body = {"model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}
+        if stream:
+            body["stream"] = True
+        return self.gw.post(body, path="/v1/messages")
+
+    def test_custom_tool_calls_are_screened_and_object_arguments_refused(self):
+        r, data = self.chat_reply({"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c", "type": "custom", "custom": {"name": "reply", "input": "mail " + EMAIL}}]})
+        self.assertEqual(json.loads(data)["choices"][0]["message"]["tool_calls"][0]["custom"]
+                         ["input"], "mail [EMAIL]")
+        r, data = self.chat_reply({"role": "assistant", "tool_calls": [
+            {"id": "d", "type": "function", "function": {"name": "f", "arguments": {"c": CARD}}}]})
+        self.assertEqual(r.status, 502)
+        self.assertNotIn("1111", data.decode())
+
+    def test_streamed_tool_calls_in_shapes_the_gateway_cannot_screen_end_the_stream(self):
+        for call in ({"index": 0, "function": {"arguments": {"c": CARD}}},
+                     {"index": 0, "type": "custom", "custom": {"input": "card " + CARD}}):
+            self.p.events({"id": "s", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+                          {"id": "s", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            r, data = self.gw.post(user("hi", stream=True))
+            self.assertNotIn("1111", data.decode())
+            self.assertIn("guardrail_error", data.decode())
+
+    def test_a_text_after_its_end_fails_closed_even_with_fail_mode_open(self):
+        self.p.events({"id": "s", "choices": [{"index": 0, "delta": {"content": "ok"},
+                                               "finish_reason": "stop"}]},
+                      {"id": "s", "choices": [{"index": 0, "delta": {"content": "card " + CARD}}]})
+        r, data = self.open.post(user("hi", stream=True))
+        self.assertNotIn("1111", data.decode())
+
+    def test_an_error_body_with_a_card_number_and_an_email_key_is_redacted(self):
+        self.p.reply = (400, "application/json", json.dumps(
+            {"error": {"message": 4111111111111111, EMAIL: "x"}}).encode())
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(r.status, 400)
+        self.assertEqual(json.loads(data), {"error": {"message": "[CARD]", "[EMAIL]": "x"}})
+
+    def test_anthropic_text_split_across_blocks_is_caught(self):
+        self.p.reply = (200, "application/json", json.dumps(
+            {"id": "m", "type": "message", "role": "assistant", "model": "c",
+             "content": [{"type": "text", "text": "Yes, we gua"},
+                         {"type": "text", "text": "rantee it"}], "stop_reason": "end_turn"}).encode())
+        r, data = self.anthropic()
+        self.assertEqual(json.loads(data)["stop_reason"], "refusal")
+
+    def test_anthropic_stream_members_outside_the_deltas_are_screened(self):
+        self.typed({"type": "message_start", "message": {"id": "m", "type": "message",
+                    "role": "assistant", "content": [], "x_note": "card " + CARD}},
+                   {"type": "content_block_start", "index": 0, "content_block": {
+                       "type": "text", "text": "", "citations": [{"cited_text": "mail " + EMAIL}]}},
+                   {"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": "ok"}},
+                   {"type": "content_block_stop", "index": 0},
+                   {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                                       "stop_sequence": EMAIL}},
+                   {"type": "message_stop"})
+        r, data = self.anthropic(stream=True)
+        self.assertNotIn("1111", data.decode())
+        self.assertNotIn("jane", data.decode())
+        self.assertIn("[EMAIL]", data.decode())
+
+    def test_an_anthropic_stream_error_is_screened_whole(self):
+        self.typed({"type": "message_start", "message": {"id": "m", "type": "message",
+                    "role": "assistant", "content": []}},
+                   {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded",
+                                               "details": "card " + CARD}})
+        r, data = self.anthropic(stream=True)
+        self.assertNotIn("1111", data.decode())
+        self.assertIn("[CARD]", data.decode())
+
+
+class ReviewedRequests(unittest.TestCase):
+    def messages(self, content, **top):
+        body = {"model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": content}]}
+        body.update(top)
+        return GW.post(body, path="/v1/messages")
+
+    def test_an_anthropic_document_title_and_context_are_screened(self):
+        doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain",
+                                              "data": "hello"}, "title": INJECTION}
+        r, data = self.messages([doc])
+        self.assertEqual(json.loads(data)["stop_reason"], "refusal")
+        doc["title"], doc["context"] = "t", "mail " + EMAIL
+        r, data = self.messages([doc])
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")
+
+    def test_an_anthropic_block_member_the_gateway_does_not_know_is_refused(self):
+        r, data = self.messages([{"type": "text", "text": "hi", "x_extra": INJECTION}])
+        self.assertEqual(r.status, 400)
+
+    def test_anthropic_tools_run_at_the_provider_and_mcp_servers_are_refused(self):
+        r, data = self.messages("hi", tools=[{"type": "web_search_20250305", "name": "web_search"}])
+        self.assertEqual(r.status, 400)
+        self.assertIn("runs at the provider", json.loads(data)["error"]["message"])
+        r, data = self.messages("hi", mcp_servers=[{"type": "url", "url": "https://x.example/mcp"}])
+        self.assertEqual(r.status, 400)
+
+    def test_a_chat_file_name_is_screened_and_unknown_part_members_refused(self):
+        r, data = GW.post(user([{"type": "text", "text": "see"},
+                                {"type": "file", "file": {"filename": EMAIL, "file_id": "f"}}]))
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")
+        r, data = GW.post(user([{"type": "text", "text": "hi", "x_extra": INJECTION}]))
+        self.assertEqual(r.status, 400)
+
+
 class StreamFailMode(unittest.TestCase):
     def test_a_streamed_reply_follows_fail_mode_like_a_plain_one(self):
         body = user("hi", stream=True, mock={"reply": "hello there", "chunk": 3})
@@ -379,7 +538,9 @@ class StreamFailMode(unittest.TestCase):
 
 class Passthrough(unittest.TestCase):
     def test_a_generating_endpoint_in_passthrough_is_refused_at_start(self):
-        for path in ("/v1/responses", "/v1/messages", "/v1/embeddings", "/v1/chat/completions"):
+        for path in ("/v1/responses", "/v1/messages", "/v1/embeddings", "/v1/chat/completions",
+                     "/v1/messages/batches", "/V1/chat/completions/", "/v1//chat/completions",
+                     "/v1/engines/davinci/completions", "/v1/conversations"):
             with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
                 f.write("rules: %s\npassthrough:\n  - POST %s\n" % (RULES, path))
             p = subprocess.run([BINARY, "serve", "--config", f.name], capture_output=True,
@@ -388,6 +549,26 @@ class Passthrough(unittest.TestCase):
             self.assertEqual(p.returncode, 1, path)
             self.assertIn("passthrough: POST %s is an endpoint of the" % path, p.stderr)
             self.assertIn("would skip screening", p.stderr)
+
+
+class BuiltInMock(unittest.TestCase):
+    def test_a_gateway_with_the_built_in_mock_exits_on_sigterm(self):
+        from harness import free_port, wait_http
+        port = free_port()
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write("rules: %s\nproviders:\n  - {name: mock, type: mock}\n" % RULES)
+        p = subprocess.Popen([BINARY, "serve", "--config", f.name, "--listen",
+                              "127.0.0.1:%d" % port, "--workers", "1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_http(port, "/readyz")
+            p.terminate()
+            self.assertEqual(p.wait(15), 0)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            os.unlink(f.name)
 
 
 class NoProvider(unittest.TestCase):

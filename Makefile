@@ -63,8 +63,9 @@ unit: build
 # Unit tests (cmocka), the rule packs' own examples, and the end-to-end suites (Python's
 # http.client, and the official openai npm client installed from the committed lockfile).
 test: build
-	@echo "==> installing the openai npm client and playwright-core (npm ci, committed lockfiles)"
+	@echo "==> installing the SDK clients (openai, @anthropic-ai/sdk, ai) and playwright-core (npm ci, committed lockfiles)"
 	cd tests/e2e/openai && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/e2e/sdk && npm ci --no-audit --no-fund --loglevel=error
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cd $(BUILD) && ctest --output-on-failure --timeout 1800

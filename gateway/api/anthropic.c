@@ -497,6 +497,8 @@ static int block_start(struct gw_api_stream *s, cJSON *ev, bool *emit)
          (rc = gw_api_stream_scan_all(s, cJSON_GetObjectItemCaseSensitive(cb, "name"))) != 0))
         return rc;
     s->state[idx] = (unsigned char)k;
+    if (k == TOOL_USE)
+        s->json(s->ctx, idx); /* its partial_json */
     if (idx + 1 > s->state[NEXT_INDEX])
         s->state[NEXT_INDEX] = (unsigned char)(idx + 1);
     *emit = true;

@@ -42,6 +42,9 @@ struct gw_api_stream {
     bool (*open)(void *ctx, int slot);
     /* Whether slot's scanner holds text back (and so is not closed yet). */
     bool (*held)(void *ctx, int slot);
+    /* Marks slot's text as JSON (streamed tool arguments): a \u escape that hides a
+     * printable character from the scanner then ends the stream. */
+    void (*json)(void *ctx, int slot);
     /* Queues bytes for the client. */
     void (*write)(void *ctx, const char *data, size_t len);
     /* The message that answers a block found in slot (the blocking rule's, or the

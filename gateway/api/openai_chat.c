@@ -173,6 +173,7 @@ static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool
         if (!cJSON_IsString(args))
             continue;
         gw_buf_reset(tmp);
+        s->json(s->ctx, slot_of(idx, t));
         rc = step(s, slot_of(idx, t), args->valuestring, strlen(args->valuestring), tmp);
         if (rc != 0)
             return rc;

@@ -60,6 +60,11 @@ struct gw_req {
     size_t recorded[GW_API_SLOTS]; /* findings already written as incidents */
     bool unscreened[GW_API_SLOTS];  /* failed open: the slot's text passes as it comes */
     bool closed[GW_API_SLOTS];      /* its text ended: more of it is the provider's error */
+    /* JSON text (streamed tool arguments): where each slot is in an escape (0: not; 1: after
+     * a backslash; 2-5: that many hex digits of \\u read, plus one), and its code so far */
+    bool json[GW_API_SLOTS];
+    unsigned char esc[GW_API_SLOTS];
+    unsigned short code[GW_API_SLOTS];
     struct evbuffer *out;
     struct event *resume;
     bool paused;
@@ -847,6 +852,48 @@ static void record_stream_findings(struct gw_req *r, int idx)
     }
 }
 
+/* Whether a streamed JSON text hides a printable ASCII character behind a \\u escape
+ * ("jo\\u0040example.org"): its reader decodes it, the scanner would not. Such a text is
+ * refused rather than passed. Escapes split across events are followed per slot; the
+ * HTML-safe escapes of <, >, & and ' that serializers write are allowed. */
+static bool hides_ascii(struct gw_req *r, int slot, const char *data, size_t len)
+{
+    unsigned char st = r->esc[slot];
+    unsigned code = r->code[slot];
+    bool hidden = false;
+    for (size_t i = 0; i < len && !hidden; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (st == 0) {
+            st = c == '\\';
+        } else if (st == 1) {
+            st = c == 'u' ? 2 : 0, code = 0;
+        } else {
+            int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (h < 0) {
+                st = 0; /* not JSON: the provider's reader will say so */
+                continue;
+            }
+            code = code * 16 + (unsigned)h;
+            if (++st < 6)
+                continue;
+            st = 0;
+            hidden = code >= 0x20 && code < 0x7f && code != '"' && code != '\\' &&
+                     code != '<' && code != '>' && code != '&' && code != '\'';
+        }
+    }
+    r->esc[slot] = st;
+    r->code[slot] = (unsigned short)code;
+    return hidden;
+}
+
+static void stream_json(void *ctx, int slot)
+{
+    struct gw_req *r = ctx;
+    if (slot >= 0 && slot < GW_API_SLOTS)
+        r->json[slot] = true;
+}
+
 /* A streaming scanner per slot: feeds it (or with data NULL, closes it); the released
  * text goes to out. Returns 1 if the slot is now blocked, 0, or -1 if screening failed. */
 static int stream_screen(void *ctx, int slot, const char *data, size_t len, struct gw_buf *out)
@@ -856,6 +903,11 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
         return -1;
     if (r->closed[slot]) /* text after its end: a broken stream, not a screening failure */
         return data ? -1 : 0;
+    if (data && r->json[slot] && hides_ascii(r, slot, data, len)) {
+        GW_LOG(GW_LOG_WARN, r->id, "a streamed JSON text hides characters behind escapes; "
+                                   "the stream ends");
+        return -1;
+    }
     if (!data)
         r->closed[slot] = true;
     if (r->unscreened[slot]) { /* failed open: the operator chose text over silence */
@@ -927,6 +979,7 @@ static void stream_init(struct gw_req *r)
     s->screen = stream_screen;
     s->open = stream_open;
     s->held = stream_held;
+    s->json = stream_json;
     s->write = stream_write;
     s->block_message = stream_block_message;
     s->tokens = set_tokens;

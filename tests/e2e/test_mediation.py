@@ -382,6 +382,18 @@ class ReviewedJSONTexts(unittest.TestCase):
         self.assertEqual(json.loads(call["function"]["arguments"]),
                          {"email": "[EMAIL]", "card": "[CARD]"})
 
+    def test_streamed_json_arguments_that_hide_characters_behind_escapes_end_the_stream(self):
+        args = '{"email":"jane.doe\\u0040example.com","n":"caf\\u00e9 \\u003c"}'
+        r, data = GW.post(user("hi", stream=True, mock={"tool_arguments": args, "chunk": 3}))
+        self.assertIn("guardrail_error", data.decode())
+        self.assertNotIn("example.com", data.decode())
+        r, data = anthropic("hi", stream=True, tool_arguments=args, chunk=3)
+        self.assertEqual(typed_events(data)[-1]["type"], "error")
+        self.assertNotIn("example.com", data.decode())
+        ok = '{"n":"caf\\u00e9 \\u003c \\\\u0040"}'  # non-ASCII, HTML-safe, an escaped backslash
+        r, data = GW.post(user("hi", stream=True, mock={"tool_arguments": ok, "chunk": 3}))
+        self.assertNotIn("guardrail_error", data.decode())
+
     def test_an_escaped_blocked_phrase_in_json_arguments_blocks(self):
         args = '{"note":"we guarant\\u0065e it"}'
         r, data = GW.post(user("hi", mock={"tool_arguments": args}))

@@ -47,6 +47,7 @@ struct gw_req {
     char model[128];
     bool stream;
     bool passthrough;
+    bool stored; /* a stored object of an API (GET /v1/responses/{id}): its body is screened whole */
     enum gw_action prompt_verdict;
     struct gw_upcall *call;
     char *body_out; /* the rewritten body, or NULL: the client's body is sent as it came */
@@ -1018,7 +1019,8 @@ static void on_up_headers(void *arg, long status, const char *content_type)
     snprintf(r->content_type, sizeof r->content_type, "%s",
              content_type ? content_type : "application/json");
     bool sse = status >= 200 && status < 300 && content_type && r->api->stream_event &&
-               strncmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough;
+               strncmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough &&
+               !r->stored;
     r->state = GW_REQ_BUFFERING;
     if (sse) {
         stream_init(r);
@@ -1040,11 +1042,11 @@ static int on_up_data(void *arg, const char *data, size_t len)
 }
 
 /* A provider's answer outside 2xx (its errors can quote what the model wrote, or the
- * prompt, and SDKs put them in the exception an app may show): the body screened as one
- * text, like a tool's JSON arguments (keys, numbers and escaped strings too), or a page
- * that is not JSON as it is. A block withholds it behind the gateway's own error, with the
- * same status. */
-static void error_reply(struct gw_req *r)
+ * prompt, and SDKs put them in the exception an app may show), or a stored object an API
+ * returns (a response fetched again): the body screened as one text, like a tool's JSON
+ * arguments (keys, numbers and escaped strings too), or a page that is not JSON as it is.
+ * A block withholds it behind the gateway's own error, with the same status. */
+static void whole_reply(struct gw_req *r)
 {
     const char *body = r->reply.data ? r->reply.data : "";
     cJSON *text = NULL;
@@ -1055,9 +1057,10 @@ static void error_reply(struct gw_req *r)
         verdict = screen_one(r, text, GW_DIR_REPLY, ~0u, &blocker, &changed);
     if (verdict == -1 || verdict == GW_ACTION_BLOCK) {
         cJSON_Delete(text);
-        error_and_finish(r, (int)r->status, verdict == -1
-                         ? "The provider answered with an error the gateway cannot screen."
-                         : "The provider answered with an error the gateway withheld.",
+        bool err = r->status < 200 || r->status >= 300;
+        error_and_finish(r, err ? (int)r->status : 502,
+                         verdict == -1 ? "The provider's answer cannot be screened."
+                                       : "The provider's answer was withheld by the gateway.",
                          "provider_error");
         return;
     }
@@ -1082,8 +1085,8 @@ static void plain_reply(struct gw_req *r)
                          r->reply.len, v);
         return;
     }
-    if (!ok) {
-        error_reply(r);
+    if (!ok || r->stored) {
+        whole_reply(r);
         return;
     }
     struct gw_text_refs texts = {.unknown = (enum gw_unknown_policy)cfg->unknown_fields};
@@ -1349,6 +1352,37 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
     /* An empty body is "" (still a POST), never NULL, which would make the call a GET. */
     const char *body = !has_body ? NULL : len ? (const char *)evbuffer_pullup(in, -1) : "";
     call_provider(r, method, url, body, len);
+}
+
+void gw_proxy_stored(struct gw_worker *w, const struct gw_api *api, struct evhttp_request *req,
+                     const char *reqid, const char *method, const char *path)
+{
+    const struct gw_provider *provider = gw_config_provider_for(w->srv->cfg, api->providers);
+    if (!provider || w->draining) {
+        gw_send_api_error(req, api, reqid, provider ? 503 : 404,
+                          provider ? "The gateway is shutting down." : "No provider serves this.",
+                          "api_error", NULL, provider ? "shutting_down" : "no_provider");
+        return;
+    }
+    struct gw_req *r = req_new(w, req, reqid);
+    if (!r) {
+        gw_send_api_error(req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
+        return;
+    }
+    r->api = api;
+    r->provider = provider;
+    r->stored = true;
+    snprintf(r->model, sizeof r->model, "-");
+    const char *rest = strncmp(path, "/v1/", 4) == 0 ? path + 3 : path;
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s%s%s", provider->base_url, rest, query ? "?" : "",
+             query ? query : "");
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    bool has_body = strcmp(method, "POST") == 0;
+    call_provider(r, method, url, has_body ? (len ? (const char *)evbuffer_pullup(in, -1) : "")
+                                           : NULL, has_body ? len : 0);
 }
 
 bool gw_proxy_uses_scanner(const struct gw_worker *w, const gw_scanner *sc)

@@ -21,6 +21,11 @@ void gw_send_error(struct evhttp_request *req, const char *reqid, int status, co
 /* Handles a generating call of a client API (POST on its route). */
 void gw_proxy_api(struct gw_worker *w, const struct gw_api *api, struct evhttp_request *req,
                   const char *reqid);
+/* A stored object of a client API (GET, DELETE or POST .../cancel on /v1/responses/{id},
+ * and what lies under it): the provider's answer is screened whole, like an error's, before
+ * the client gets it. method is a static string. */
+void gw_proxy_stored(struct gw_worker *w, const struct gw_api *api, struct evhttp_request *req,
+                     const char *reqid, const char *method, const char *path);
 /* Forwards a passthrough request unscreened, with its method (a static string). */
 void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const char *reqid,
                           const char *method, const char *path);

@@ -117,6 +117,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         if (methods[i].cmd == cmd)
             method = methods[i].name;
+    /* The Responses API's stored objects: a response fetched again, its input items, a
+     * cancel, a delete. Their text comes back from the provider and is screened. */
+    if ((strncmp(path, "/v1/responses/", 14) == 0 && path[14]) ||
+        (strncmp(path, "/responses/", 11) == 0 && path[11])) {
+        if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_DELETE || cmd == EVHTTP_REQ_POST) {
+            gw_proxy_stored(w, &gw_api_openai_responses, req, reqid, method, path);
+            return;
+        }
+    }
     for (size_t i = 0; i < cfg->n_passthrough; i++) {
         if (strcmp(cfg->passthrough[i].method, method) == 0 &&
             strcmp(cfg->passthrough[i].path, path) == 0) {

@@ -89,6 +89,7 @@ class ScriptedProvider:
 
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                owner.last = (self.command, self.path)
                 status, ctype, body = owner.reply
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -96,9 +97,12 @@ class ScriptedProvider:
                 self.end_headers()
                 self.wfile.write(body)
 
+            do_GET = do_DELETE = do_POST
+
             def log_message(self, *args):
                 pass
 
+        self.last = None  # the method and path of the last call
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = "http://127.0.0.1:%d/v1" % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

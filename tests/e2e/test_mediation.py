@@ -502,6 +502,59 @@ class ReviewedShapes(unittest.TestCase):
         self.assertIn("[CARD]", data.decode())
 
 
+class StoredResponses(unittest.TestCase):
+    """GET, DELETE and cancel on /v1/responses/{id}: the provider's answer is screened."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = ScriptedProvider()
+        cls.gw = Gateway(cls.p.url, workers=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        cls.p.stop()
+        assert rc == 0, "gateway exited %s:\n%s" % (rc, cls.gw.output()[-3000:])
+
+    def get(self, path, method="GET"):
+        c = self.gw.conn()
+        c.request(method, path)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r, data
+
+    def stored(self, text):
+        self.p.reply = (200, "application/json", json.dumps(
+            {"id": "resp_1", "object": "response", "status": "completed", "output": [
+                {"type": "message", "id": "m", "role": "assistant", "content": [
+                    {"type": "output_text", "text": text, "annotations": []}]}]}).encode())
+
+    def test_a_response_fetched_again_is_redacted(self):
+        self.stored("card " + CARD)
+        r, data = self.get("/v1/responses/resp_1?include[]=x")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.p.last, ("GET", "/v1/responses/resp_1?include[]=x"))
+        self.assertEqual(json.loads(data)["output"][0]["content"][0]["text"], "card [CARD]")
+
+    def test_a_response_fetched_again_that_must_be_blocked_is_withheld(self):
+        self.stored("yes, we guarantee it")
+        r, data = self.get("/v1/responses/resp_1")
+        self.assertEqual(r.status, 502)
+        self.assertNotIn("guarantee it", data.decode())
+
+    def test_input_items_delete_and_cancel_go_through_screened(self):
+        self.p.reply = (200, "application/json", json.dumps(
+            {"object": "list", "data": [{"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "mail " + EMAIL}]}]}).encode())
+        r, data = self.get("/v1/responses/resp_1/input_items")
+        self.assertEqual(json.loads(data)["data"][0]["content"][0]["text"], "mail [EMAIL]")
+        self.p.reply = (200, "application/json", b'{"id":"resp_1","object":"response","deleted":true}')
+        r, data = self.get("/v1/responses/resp_1", "DELETE")
+        self.assertEqual((r.status, self.p.last[0]), (200, "DELETE"))
+        self.assertTrue(json.loads(data)["deleted"])
+
+
 class ReviewedRequests(unittest.TestCase):
     def messages(self, content, **top):
         body = {"model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": content}]}

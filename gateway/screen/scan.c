@@ -7,6 +7,7 @@
 #include "util/siphash.h"
 
 struct gw_scanner {
+    unsigned refs;         /* its owner's and each user's (one thread: not atomic) */
     struct gw_ruleset *rs; /* a reference of our own */
     hs_scratch_t *scratch;
     pcre2_match_data *md;  /* for span confirmation */
@@ -34,12 +35,19 @@ gw_scanner *gw_scanner_new(struct gw_ruleset *rs)
         return NULL;
     }
     s->rs = gw_ruleset_ref(rs);
+    s->refs = 1;
+    return s;
+}
+
+gw_scanner *gw_scanner_ref(gw_scanner *s)
+{
+    s->refs++;
     return s;
 }
 
 void gw_scanner_free(gw_scanner *s)
 {
-    if (!s)
+    if (!s || --s->refs > 0)
         return;
     hs_free_scratch(s->scratch);
     pcre2_match_data_free(s->md);

@@ -27,8 +27,14 @@ struct gw_findings {
 
 typedef struct gw_scanner gw_scanner;
 
-/* Makes a scanner for rs (takes its own reference). NULL when memory runs out. */
+/* Makes a scanner for rs (takes its own reference), with one reference: the caller's.
+ * NULL when memory runs out. */
 gw_scanner *gw_scanner_new(struct gw_ruleset *rs);
+/* Another reference (a request in flight keeps the scanner it started with, and the streams
+ * opened on it, across a reload). References are counted without atomics: a scanner and
+ * all its references stay on one thread. Returns s. */
+gw_scanner *gw_scanner_ref(gw_scanner *s);
+/* Drops a reference; the last one frees the scanner. NULL does nothing. */
 void gw_scanner_free(gw_scanner *s);
 struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s);
 /* How many groups of prefiltered patterns this scanner has scanned because the gate found

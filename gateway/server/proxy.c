@@ -39,10 +39,9 @@ struct gw_req {
     struct evhttp_connection *conn;
     struct gw_ruleset *rs; /* held for the request's life: a reload never changes rules
                               under a request in flight */
-    gw_scanner *sc;        /* for rs: the worker's, or our own after a reload */
+    gw_scanner *sc;        /* the worker's scanner for rs, a reference of our own */
     const struct gw_api *api; /* the client API the request speaks */
     const struct gw_provider *provider; /* the provider that serves it */
-    bool own_scanner;
     char id[72];
     char model[128];
     bool stream;
@@ -145,7 +144,7 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     r->conn = evhttp_request_get_connection(req);
     snprintf(r->id, sizeof r->id, "%s", reqid);
     r->rs = gw_ruleset_ref(w->rs);
-    r->sc = w->scanner;
+    r->sc = gw_scanner_ref(w->scanner);
     r->out = evbuffer_new();
     r->resume = evtimer_new(w->base, on_resume, r);
     r->rec = calloc(1, sizeof *r->rec);
@@ -212,8 +211,7 @@ static void req_free(struct gw_req *r)
         gw_stream_free(r->streams[i]);
     if (r->api && r->api->stream_free)
         r->api->stream_free(&r->st); /* what a walk keeps outside its state */
-    if (r->own_scanner)
-        gw_scanner_free(r->sc);
+    gw_scanner_free(r->sc); /* our reference: a scanner replaced by a reload goes with the last */
     gw_ruleset_unref(r->rs);
     gw_sse_free(&r->parser);
     gw_buf_free(&r->reply);
@@ -1383,12 +1381,4 @@ void gw_proxy_stored(struct gw_worker *w, const struct gw_api *api, struct evhtt
     bool has_body = strcmp(method, "POST") == 0;
     call_provider(r, method, url, has_body ? (len ? (const char *)evbuffer_pullup(in, -1) : "")
                                            : NULL, has_body ? len : 0);
-}
-
-bool gw_proxy_uses_scanner(const struct gw_worker *w, const gw_scanner *sc)
-{
-    for (const struct gw_req *r = w->reqs; r; r = r->next)
-        if (r->sc == sc)
-            return true;
-    return false;
 }

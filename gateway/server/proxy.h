@@ -32,7 +32,5 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
 /* The client's connection closed, or evhttp re-dispatched a failed request to us: ends
  * the request's upstream call and frees it. */
 void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req);
-/* Whether a request in flight still uses sc (after a reload). */
-bool gw_proxy_uses_scanner(const struct gw_worker *w, const gw_scanner *sc);
 
 #endif

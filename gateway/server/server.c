@@ -23,7 +23,6 @@
 #include "util/json_arena.h"
 #include "util/log.h"
 
-static void free_retired(struct gw_worker *w);
 
 /* Ends a draining worker's loop once its last request is done, after a short grace so that
  * the replies just finished are written out (evhttp writes from the loop). */
@@ -168,20 +167,14 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&w->mu);
     if (next) {
         gw_scanner *sc = gw_scanner_new(next);
-        struct gw_retired *old = calloc(1, sizeof *old);
-        if (sc && old) {
-            /* Requests in flight keep their ruleset reference and their scanner (and the
-             * streams opened on it): the old scanner is freed when the last one ends. */
-            old->scanner = w->scanner;
-            old->next = w->retired;
-            w->retired = old;
+        if (sc) {
+            /* Requests in flight hold their own references to the old scanner (and the
+             * ruleset under it): it goes when the last of them ends. */
+            gw_scanner_free(w->scanner);
             gw_ruleset_unref(w->rs);
             w->scanner = sc;
             w->rs = next;
-            free_retired(w);
         } else {
-            gw_scanner_free(sc);
-            free(old);
             gw_ruleset_unref(next);
         }
     }
@@ -198,25 +191,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         drain_exit(w);
 }
 
-/* Frees the retired scanners no request in flight uses any more. */
-static void free_retired(struct gw_worker *w)
-{
-    for (struct gw_retired **p = &w->retired; *p;) {
-        struct gw_retired *e = *p;
-        if (gw_proxy_uses_scanner(w, e->scanner)) {
-            p = &e->next;
-            continue;
-        }
-        *p = e->next;
-        gw_scanner_free(e->scanner);
-        free(e);
-    }
-}
-
 void gw_worker_request_done(struct gw_worker *w)
 {
-    if (w->retired)
-        free_retired(w);
     w->inflight--;
     if (w->draining && w->inflight == 0)
         drain_exit(w);
@@ -467,12 +443,6 @@ void gw_server_free(struct gw_server *srv)
         if (w->wake)
             event_free(w->wake);
         gw_scanner_free(w->scanner);
-        while (w->retired) {
-            struct gw_retired *e = w->retired;
-            w->retired = e->next;
-            gw_scanner_free(e->scanner);
-            free(e);
-        }
         gw_ruleset_unref(w->rs);
         gw_ruleset_unref(w->next_rs);
         gw_findings_free(&w->findings);

@@ -21,11 +21,6 @@
 struct gw_server;
 struct gw_req;
 
-struct gw_retired {
-    struct gw_retired *next;
-    gw_scanner *scanner;
-};
-
 struct gw_worker {
     struct gw_server *srv;
     int index;
@@ -41,7 +36,6 @@ struct gw_worker {
     size_t inflight;
     bool draining;
     uint64_t rng;
-    struct gw_retired *retired; /* scanners of replaced rules, freed when unused */
     struct gw_metrics *metrics;  /* written by this worker only */
     struct gw_findings findings; /* reused per scan */
     struct gw_buf tmp;           /* reused per scan */
@@ -79,7 +73,7 @@ void gw_server_free(struct gw_server *srv);
 
 /* ---- for the request path (proxy.c) ---- */
 
-/* A worker reports a request done (for draining, and freeing retired scanners). */
+/* A worker reports a request done (for draining). */
 void gw_worker_request_done(struct gw_worker *w);
 
 #endif

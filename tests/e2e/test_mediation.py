@@ -636,6 +636,33 @@ class BuiltInMock(unittest.TestCase):
             os.unlink(f.name)
 
 
+class ReloadMidStream(unittest.TestCase):
+    def test_a_stream_in_flight_keeps_its_scanner_across_a_reload(self):
+        import signal
+        import threading
+        import time
+        g = Gateway(MOCK.url, workers=1)
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=g.post(user("hi", stream=True, mock={
+            "reply": "card %s and more text after it" % CARD, "chunk": 4, "chunk_delay_ms": 40}))))
+        try:
+            t.start()
+            time.sleep(0.3)
+            g.p.send_signal(signal.SIGHUP)
+            t.join(20)
+            deadline = time.time() + 30
+            while "reloaded" not in g.output() and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertIn("reloaded", g.output())
+            r, data = got["r"]
+            self.assertEqual(stream_text(sse_events(data)),
+                             ("card [CARD] and more text after it", "stop"))
+            r, data = g.post(user("mail " + EMAIL, mock={"echo": True}))  # the new scanner
+            self.assertEqual(json.loads(data)["choices"][0]["message"]["content"], "mail [EMAIL]")
+        finally:
+            self.assertEqual(g.stop(), 0)
+
+
 class NoProvider(unittest.TestCase):
     def test_an_api_without_a_provider_answers_404_saying_so(self):
         g = Gateway(MOCK.url, workers=1)  # its only provider is OpenAI's

@@ -1,15 +1,15 @@
 /* The OpenAI Responses API (POST /v1/responses) behind the seam. Texts of a request: the
  * instructions, the input (a string, or items: messages with their text parts, function
- * calls and their outputs, reasoning summaries) and the descriptions of function tools.
- * Texts of a reply: every output item's text (output_text with its annotations, refusals,
- * function call arguments, reasoning summaries and reasoning text). An item, a part or a
- * role the gateway does not know is refused rather than passed unscreened.
+ * calls and their outputs, reasoning summaries) and the descriptions of function tools;
+ * any other tool (one the provider runs itself) is refused. Texts of a reply: every output
+ * item's text (output_text with its annotations, refusals, function call arguments and
+ * names, reasoning summaries and reasoning text), every string of an error. An item, a
+ * part or a role the gateway does not know is refused rather than passed unscreened.
  *
  * The stream walk is in responses_stream.c; responses.h has what the two files share. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/api.h"
 #include "api/responses.h"
@@ -113,7 +113,7 @@ static int request_part(struct req *q, cJSON *p, int i, int j)
         known = k_image;
     } else if (strcmp(t, "input_file") == 0) {
         known = k_file;
-        cJSON *name;
+        cJSON *name = NULL;
         if (string_member(q, p, "filename", i, &name) == -1 || push(q, name) == -1)
             return -1;
     } else {
@@ -216,7 +216,7 @@ static int request_item(struct req *q, cJSON *item, int i)
     }
     if (strcmp(t, "function_call") == 0) {
         q->r->texts.role = GW_ROLE_ASSISTANT;
-        cJSON *args, *name;
+        cJSON *args = NULL, *name = NULL;
         if (only_known(q, item, k_call, i, "a function call") == -1 ||
             string_member(q, item, "name", i, &name) == -1 ||
             string_member(q, item, "arguments", i, &args) == -1)
@@ -247,6 +247,73 @@ static int request_item(struct req *q, cJSON *item, int i)
                 "input[%d]: an item of type '%.40s' is not screened by this gateway, so it is "
                 "refused.",
                 i, t);
+}
+
+/* The type of a tool or a tool choice, or NULL. */
+static const char *tool_type(const cJSON *t)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
+    return cJSON_IsObject(t) && cJSON_IsString(type) ? type->valuestring : NULL;
+}
+
+/* Only function tools: the app runs them, and their calls and outputs pass the gateway.
+ * A tool the provider runs itself (web or file search, MCP, code interpreter, computer
+ * use, image generation, a shell) has the model read text the gateway never sees, and may
+ * send the customer's data where the gateway cannot follow; a custom tool's free-form
+ * input is not screened in replies. Their descriptions are the app's own words: screened
+ * as the system's. */
+static int request_tools(struct req *q)
+{
+    static const char *const why =
+        "runs on the provider's side, where the model reads and sends text this gateway "
+        "never screens, so it is refused; only function tools are allowed";
+    static const char *const why_custom =
+        "takes free-form input this gateway does not screen, so it is refused; only function "
+        "tools are allowed";
+    static const char *const modes[] = {"none", "auto", "required", NULL};
+    cJSON *tools = cJSON_GetObjectItemCaseSensitive(q->r->root, "tools"), *tool;
+    const cJSON *choice = cJSON_GetObjectItemCaseSensitive(q->r->root, "tool_choice");
+    if (tools && !cJSON_IsArray(tools) && !cJSON_IsNull(tools))
+        return fail(q->err, q->errlen, q->param, "tools", "'tools' must be an array.");
+    int i = 0;
+    q->r->texts.role = GW_ROLE_SYSTEM;
+    cJSON_ArrayForEach(tool, tools)
+    {
+        const char *t = tool_type(tool);
+        if (!t)
+            return fail(q->err, q->errlen, q->param, "tools",
+                        "tools[%d] must be an object with a string 'type'.", i);
+        if (strcmp(t, "function") != 0)
+            return fail(q->err, q->errlen, q->param, "tools",
+                        "tools[%d]: a tool of type '%.40s' %s.", i, t,
+                        strcmp(t, "custom") == 0 ? why_custom : why);
+        if (push(q, cJSON_GetObjectItemCaseSensitive(tool, "description")) == -1)
+            return -1;
+        i++;
+    }
+    if (cJSON_IsString(choice) && !one_of(choice->valuestring, modes))
+        return fail(q->err, q->errlen, q->param, "tool_choice",
+                    "'tool_choice' must be none, auto, required or a function.");
+    if (!choice || cJSON_IsNull(choice) || cJSON_IsString(choice))
+        return 0;
+    const char *t = tool_type(choice);
+    if (t && strcmp(t, "allowed_tools") == 0) {
+        i = 0;
+        cJSON_ArrayForEach(tool, cJSON_GetObjectItemCaseSensitive(choice, "tools"))
+        {
+            const char *a = tool_type(tool);
+            if (!a || strcmp(a, "function") != 0)
+                return fail(q->err, q->errlen, q->param, "tool_choice",
+                            "tool_choice.tools[%d]: a tool of type '%.40s' %s.", i,
+                            a ? a : "(none)", why);
+            i++;
+        }
+        return 0;
+    }
+    if (!t || strcmp(t, "function") != 0)
+        return fail(q->err, q->errlen, q->param, "tool_choice",
+                    "tool_choice: a tool of type '%.40s' %s.", t ? t : "(none)", why);
+    return 0;
 }
 
 static int parse_request(struct gw_api_request *r, const char *body, size_t len, unsigned roles,
@@ -301,14 +368,8 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
     cJSON *prompt = cJSON_GetObjectItemCaseSensitive(r->root, "prompt");
     if (push_all(&q, cJSON_GetObjectItemCaseSensitive(prompt, "variables")) == -1)
         return -1;
-    /* Tool descriptions are the app's own words: screened as the system's. */
-    r->texts.role = GW_ROLE_SYSTEM;
-    cJSON *tool;
-    cJSON_ArrayForEach(tool, cJSON_GetObjectItemCaseSensitive(r->root, "tools"))
-    {
-        if (push(&q, cJSON_GetObjectItemCaseSensitive(tool, "description")) == -1)
-            return -1;
-    }
+    if (request_tools(&q) == -1)
+        return -1;
     *param = NULL;
     return 0;
 }
@@ -363,7 +424,20 @@ const char *const gw_responses_k_call[] = {"type",   "id",        "call_id", "na
 const char *const gw_responses_k_reasoning[] = {
     "type", "id", "summary", "content", "encrypted_content", "status", NULL};
 const char *const gw_responses_k_reasoning_part[] = {"type", "text", NULL};
-const char *const gw_responses_k_error[] = {"code", "message", NULL};
+const char *const gw_responses_k_error[] = {"code", "message", "param", NULL};
+
+bool gw_responses_scalars(const cJSON *obj)
+{
+    /* ids and states the provider sets: passed unscreened, so never an object or a list */
+    static const char *const names[] = {"type", "id",     "call_id",           "status",
+                                        "role", "object", "encrypted_content", NULL};
+    for (const char *const *n = names; *n; n++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *n);
+        if (cJSON_IsObject(v) || cJSON_IsArray(v))
+            return false;
+    }
+    return true;
+}
 
 /* The texts of a reasoning item's summary or content parts (of type want). */
 static int reply_reasoning_parts(cJSON *parts, const char *want, struct gw_text_refs *texts)
@@ -383,42 +457,74 @@ static int reply_reasoning_parts(cJSON *parts, const char *want, struct gw_text_
     return 0;
 }
 
-/* The texts of one output item; -1 for an item, a part or a shape the gateway does not
- * know. */
+/* The output_text texts of a message item, pushed first and in output order: the SDKs
+ * show them joined (output_text), so they must be next to each other in texts for the
+ * request path to screen them joined. */
+static int reply_output_texts(cJSON *item, struct gw_text_refs *texts)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "message") != 0)
+        return 0;
+    cJSON *content = cJSON_GetObjectItemCaseSensitive(item, "content"), *p;
+    if (content && !cJSON_IsArray(content) && !cJSON_IsNull(content))
+        return -1;
+    cJSON_ArrayForEach(p, content)
+    {
+        const cJSON *pt = cJSON_GetObjectItemCaseSensitive(p, "type");
+        if (cJSON_IsString(pt) && strcmp(pt->valuestring, "output_text") == 0) {
+            cJSON *text = cJSON_GetObjectItemCaseSensitive(p, "text");
+            if (!cJSON_IsString(text) || gw_api_refs_push(texts, text) == -1)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* A member the model or the provider fills in besides the texts (a function's name, a
+ * message's phase): every string in it is screened. */
+static int reply_member(cJSON *obj, const char *name, struct gw_text_refs *texts)
+{
+    return gw_api_refs_push_all(texts, cJSON_GetObjectItemCaseSensitive(obj, name));
+}
+
+/* The other texts of one output item (its output_text texts are pushed already); -1 for
+ * an item, a part or a shape the gateway does not know. */
 static int reply_item(cJSON *item, struct gw_text_refs *texts)
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
-    if (!cJSON_IsString(type))
+    if (!cJSON_IsString(type) || !gw_responses_scalars(item))
         return -1;
     const char *t = type->valuestring;
     if (strcmp(t, "message") == 0) {
         cJSON *content = cJSON_GetObjectItemCaseSensitive(item, "content"), *p;
-        if (content && !cJSON_IsArray(content) && !cJSON_IsNull(content))
-            return -1;
         cJSON_ArrayForEach(p, content)
         {
             const cJSON *pt = cJSON_GetObjectItemCaseSensitive(p, "type");
-            if (!cJSON_IsString(pt))
+            if (!cJSON_IsString(pt) || !gw_responses_scalars(p))
                 return -1;
             bool text = strcmp(pt->valuestring, "output_text") == 0;
             if (!text && strcmp(pt->valuestring, "refusal") != 0)
                 return -1;
-            cJSON *s = cJSON_GetObjectItemCaseSensitive(p, text ? "text" : "refusal");
-            if (!cJSON_IsString(s) || gw_api_refs_push(texts, s) == -1)
+            cJSON *s = cJSON_GetObjectItemCaseSensitive(p, "refusal");
+            if (!text && (!cJSON_IsString(s) || gw_api_refs_push(texts, s) == -1))
                 return -1;
             /* url and file citations: titles, urls, file names */
-            if (text && gw_api_refs_push_all(
-                            texts, cJSON_GetObjectItemCaseSensitive(p, "annotations")) == -1)
+            if (text && reply_member(p, "annotations", texts) == -1)
                 return -1;
             if (gw_api_unknown_members(
                     p, text ? gw_responses_k_output_text : gw_responses_k_refusal, texts) == -1)
                 return -1;
         }
+        if (reply_member(item, "phase", texts) == -1)
+            return -1;
         return gw_api_unknown_members(item, gw_responses_k_message, texts);
     }
     if (strcmp(t, "function_call") == 0) {
         cJSON *args = cJSON_GetObjectItemCaseSensitive(item, "arguments");
-        if (!cJSON_IsString(args) || gw_api_refs_push(texts, args) == -1)
+        if (!cJSON_IsString(args) || gw_api_refs_push(texts, args) == -1 ||
+            reply_member(item, "name", texts) == -1 ||
+            reply_member(item, "namespace", texts) == -1 ||
+            reply_member(item, "caller", texts) == -1)
             return -1;
         return gw_api_unknown_members(item, gw_responses_k_call, texts);
     }
@@ -436,12 +542,18 @@ static int reply_item(cJSON *item, struct gw_text_refs *texts)
 static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *texts)
 {
     cJSON *root = gw_api_parse(body, len);
-    if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root))
+    if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root) ||
+        !gw_responses_scalars(root))
         goto unscreenable;
     texts->role = 0;
     cJSON *output = cJSON_GetObjectItemCaseSensitive(root, "output"), *item;
     if (output && !cJSON_IsArray(output) && !cJSON_IsNull(output))
         goto unscreenable;
+    cJSON_ArrayForEach(item, output)
+    {
+        if (reply_output_texts(item, texts) == -1)
+            goto unscreenable;
+    }
     cJSON_ArrayForEach(item, output)
     {
         if (reply_item(item, texts) == -1)
@@ -456,11 +568,13 @@ static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *tex
     if (error && !cJSON_IsNull(error)) {
         cJSON *message = cJSON_GetObjectItemCaseSensitive(error, "message");
         if (!cJSON_IsObject(error) || (message && !cJSON_IsString(message)) ||
-            (message && gw_api_refs_push(texts, message) == -1) ||
+            reply_member(error, "message", texts) == -1 ||
+            reply_member(error, "code", texts) == -1 || reply_member(error, "param", texts) == -1 ||
             gw_api_unknown_members(error, gw_responses_k_error, texts) == -1)
             goto unscreenable;
     }
-    if (gw_api_unknown_members(root, gw_responses_k_response, texts) == -1)
+    if (reply_member(root, "incomplete_details", texts) == -1 ||
+        gw_api_unknown_members(root, gw_responses_k_response, texts) == -1)
         goto unscreenable;
     return root;
 unscreenable:
@@ -496,101 +610,83 @@ static void redacted(cJSON *root)
     }
 }
 
-/* ---- answers ---- */
+/* ---- the stream's events: the members each may have besides the policy's ---- */
 
-/* "event: TYPE\ndata: {"type":TYPE,"sequence_number":N" (the caller closes it with
- * gw_responses_event_end). */
-void gw_responses_event_begin(struct gw_buf *out, const char *type, unsigned seq)
+static const char *const k_life[] = {"type", "sequence_number", "response", NULL};
+static const char *const k_item[] = {"type", "sequence_number", "output_index", "item", NULL};
+static const char *const k_part[] = {
+    "type", "sequence_number", "item_id", "output_index", "content_index", "part", NULL};
+static const char *const k_spart[] = {
+    "type", "sequence_number", "item_id", "output_index", "summary_index", "part", NULL};
+/* "obfuscation" is padding the walk drops; "logprobs" it empties. */
+static const char *const k_text_delta[] = {"type",         "sequence_number", "item_id",
+                                           "output_index", "content_index",   "delta",
+                                           "logprobs",     "obfuscation",     NULL};
+static const char *const k_text_done[] = {
+    "type", "sequence_number", "item_id", "output_index", "content_index",
+    "text", "logprobs",        NULL};
+static const char *const k_refusal_delta[] = {
+    "type",          "sequence_number", "item_id",     "output_index",
+    "content_index", "delta",           "obfuscation", NULL};
+static const char *const k_refusal_done[] = {
+    "type", "sequence_number", "item_id", "output_index", "content_index", "refusal", NULL};
+static const char *const k_args_delta[] = {"type",  "sequence_number", "item_id", "output_index",
+                                           "delta", "obfuscation",     NULL};
+/* "name" (the function's) is screened. */
+static const char *const k_args_done[] = {
+    "type", "sequence_number", "item_id", "output_index", "arguments", "name", NULL};
+static const char *const k_summary_delta[] = {
+    "type",          "sequence_number", "item_id",     "output_index",
+    "summary_index", "delta",           "obfuscation", NULL};
+static const char *const k_summary_done[] = {
+    "type", "sequence_number", "item_id", "output_index", "summary_index", "text", NULL};
+static const char *const k_reasoning_delta[] = {
+    "type",          "sequence_number", "item_id",     "output_index",
+    "content_index", "delta",           "obfuscation", NULL};
+static const char *const k_reasoning_done[] = {
+    "type", "sequence_number", "item_id", "output_index", "content_index", "text", NULL};
+/* code, message and param are screened. */
+static const char *const k_error_event[] = {"type",    "sequence_number", "code",
+                                            "message", "param",           NULL};
+static const char *const k_keepalive[] = {"type", "sequence_number", NULL};
+
+static const struct gw_responses_event events[] = {
+    {"response.created", RS_START, false, RK_NONE, NULL, k_life},
+    {"response.queued", RS_START, false, RK_NONE, NULL, k_life},
+    {"response.in_progress", RS_START, false, RK_NONE, NULL, k_life},
+    {"response.completed", RS_END, true, RK_NONE, NULL, k_life},
+    {"response.incomplete", RS_END, true, RK_NONE, NULL, k_life},
+    {"response.failed", RS_END, true, RK_NONE, NULL, k_life},
+    {"response.output_item.added", RS_ITEM, false, RK_NONE, NULL, k_item},
+    {"response.output_item.done", RS_ITEM, true, RK_NONE, NULL, k_item},
+    {"response.content_part.added", RS_PART, false, RK_NONE, "content_index", k_part},
+    {"response.content_part.done", RS_PART, true, RK_NONE, "content_index", k_part},
+    {"response.reasoning_summary_part.added", RS_PART, false, RK_SUMMARY, "summary_index", k_spart},
+    {"response.reasoning_summary_part.done", RS_PART, true, RK_SUMMARY, "summary_index", k_spart},
+    {"response.output_text.delta", RS_DELTA, false, RK_TEXT, "delta", k_text_delta},
+    {"response.output_text.done", RS_DONE, true, RK_TEXT, "text", k_text_done},
+    {"response.refusal.delta", RS_DELTA, false, RK_REFUSAL, "delta", k_refusal_delta},
+    {"response.refusal.done", RS_DONE, true, RK_REFUSAL, "refusal", k_refusal_done},
+    {"response.function_call_arguments.delta", RS_DELTA, false, RK_ARGS, "delta", k_args_delta},
+    {"response.function_call_arguments.done", RS_DONE, true, RK_ARGS, "arguments", k_args_done},
+    {"response.reasoning_summary_text.delta", RS_DELTA, false, RK_SUMMARY, "delta",
+     k_summary_delta},
+    {"response.reasoning_summary_text.done", RS_DONE, true, RK_SUMMARY, "text", k_summary_done},
+    {"response.reasoning_text.delta", RS_DELTA, false, RK_REASONING, "delta", k_reasoning_delta},
+    {"response.reasoning_text.done", RS_DONE, true, RK_REASONING, "text", k_reasoning_done},
+    {"error", RS_ERROR, false, RK_NONE, NULL, k_error_event},
+    {"keepalive", RS_KEEPALIVE, false, RK_NONE, NULL, k_keepalive},
+};
+
+const struct gw_responses_event *gw_responses_event_of(const char *type)
 {
-    gw_buf_printf(out, "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%u", type, type, seq);
+    for (size_t i = 0; i < sizeof events / sizeof *events; i++)
+        if (strcmp(events[i].type, type) == 0)
+            return &events[i];
+    return NULL;
 }
 
-void gw_responses_event_end(struct gw_buf *out)
-{
-    gw_buf_puts(out, "}\n\n");
-}
-
-/* A message item saying text (NULL: no part yet). */
-static void message_item(struct gw_buf *out, const char *id, const char *status, const char *text)
-{
-    gw_buf_puts(out, "{\"type\":\"message\",\"id\":");
-    gw_json_quote(out, id, strlen(id));
-    gw_buf_printf(out, ",\"status\":\"%s\",\"role\":\"assistant\",\"content\":[", status);
-    if (text) {
-        gw_buf_puts(out, "{\"type\":\"output_text\",\"text\":");
-        gw_json_quote(out, text, strlen(text));
-        gw_buf_puts(out, ",\"annotations\":[]}");
-    }
-    gw_buf_puts(out, "]}");
-}
-
-/* A response object: in progress with no output, or incomplete for content_filter with
- * one message (id mid) saying text. */
-static void response_object(struct gw_buf *out, const char *id, const char *model, const char *mid,
-                            const char *text, bool usage_known)
-{
-    gw_buf_puts(out, "{\"id\":");
-    gw_json_quote(out, id, strlen(id));
-    gw_buf_printf(out,
-                  ",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
-                  "\"incomplete_details\":%s,\"model\":",
-                  (long long)time(NULL), text ? "incomplete" : "in_progress",
-                  text ? "{\"reason\":\"content_filter\"}" : "null");
-    gw_json_quote(out, model, strlen(model));
-    gw_buf_puts(out, ",\"output\":[");
-    if (text)
-        message_item(out, mid, "incomplete", text);
-    gw_buf_puts(out, "],\"usage\":");
-    gw_buf_puts(out, usage_known ? "{\"input_tokens\":0,\"output_tokens\":0,\"total_tokens\":0}"
-                                 : "null");
-    gw_buf_puts(out, ",\"error\":null}");
-}
-
-/* Where a text of a message is: "item_id":...,"output_index":o,"content_index":c */
-static void text_where(struct gw_buf *out, const char *item_id, int o, int c)
-{
-    gw_buf_puts(out, ",\"item_id\":");
-    gw_json_quote(out, item_id, strlen(item_id));
-    gw_buf_printf(out, ",\"output_index\":%d,\"content_index\":%d", o, c);
-}
-
-void gw_responses_empty_part_added(struct gw_buf *out, unsigned seq, const char *mid, int o)
-{
-    gw_responses_event_begin(out, "response.content_part.added", seq);
-    text_where(out, mid, o, 0);
-    gw_buf_puts(out, ",\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}");
-    gw_responses_event_end(out);
-}
-
-void gw_responses_message_item_added(struct gw_buf *out, unsigned seq, const char *mid, int o)
-{
-    gw_responses_event_begin(out, "response.output_item.added", seq);
-    gw_buf_printf(out, ",\"output_index\":%d,\"item\":", o);
-    message_item(out, mid, "in_progress", NULL);
-    gw_responses_event_end(out);
-}
-
-void gw_responses_text_delta(struct gw_buf *out, unsigned seq, const char *item_id, int o, int c,
-                             const char *text)
-{
-    gw_responses_event_begin(out, "response.output_text.delta", seq);
-    text_where(out, item_id, o, c);
-    gw_buf_puts(out, ",\"delta\":");
-    gw_json_quote(out, text, strlen(text));
-    gw_buf_puts(out, ",\"logprobs\":[]");
-    gw_responses_event_end(out);
-}
-
-/* response.incomplete, for content_filter, with one message (mid) saying text. */
-void gw_responses_incomplete_event(struct gw_buf *out, unsigned seq, const char *id,
-                                   const char *model, const char *mid, const char *text,
-                                   bool usage_known)
-{
-    gw_responses_event_begin(out, "response.incomplete", seq);
-    gw_buf_puts(out, ",\"response\":");
-    response_object(out, id, model, mid, text, usage_known);
-    gw_responses_event_end(out);
-}
+/* ---- the refusal ---- */
 
 static void refusal(struct gw_buf *out, const char *id, const char *model, const char *message,
                     bool stream)
@@ -599,32 +695,32 @@ static void refusal(struct gw_buf *out, const char *id, const char *model, const
     gw_buf_printf(&rid, "resp_gr-%s", id);
     gw_buf_printf(&mid, "msg_gr-%s", id);
     if (!stream) {
-        response_object(out, rid.data, model, mid.data, message, true);
+        gw_responses_object(out, rid.data, model, mid.data, message, true);
         goto done;
     }
     unsigned seq = 0;
     gw_responses_event_begin(out, "response.created", seq++);
     gw_buf_puts(out, ",\"response\":");
-    response_object(out, rid.data, model, NULL, NULL, false);
+    gw_responses_object(out, rid.data, model, NULL, NULL, false);
     gw_responses_event_end(out);
-    gw_responses_message_item_added(out, seq++, mid.data, 0);
-    gw_responses_empty_part_added(out, seq++, mid.data, 0);
+    gw_responses_message_added(out, seq, mid.data, 0);
+    seq += 2;
     gw_responses_text_delta(out, seq++, mid.data, 0, 0, message);
     gw_responses_event_begin(out, "response.output_text.done", seq++);
-    text_where(out, mid.data, 0, 0);
+    gw_responses_where(out, mid.data, 0, "content_index", 0);
     gw_buf_puts(out, ",\"text\":");
     gw_json_quote(out, message, strlen(message));
     gw_buf_puts(out, ",\"logprobs\":[]");
     gw_responses_event_end(out);
     gw_responses_event_begin(out, "response.content_part.done", seq++);
-    text_where(out, mid.data, 0, 0);
+    gw_responses_where(out, mid.data, 0, "content_index", 0);
     gw_buf_puts(out, ",\"part\":{\"type\":\"output_text\",\"text\":");
     gw_json_quote(out, message, strlen(message));
     gw_buf_puts(out, ",\"annotations\":[]}");
     gw_responses_event_end(out);
     gw_responses_event_begin(out, "response.output_item.done", seq++);
     gw_buf_puts(out, ",\"output_index\":0,\"item\":");
-    message_item(out, mid.data, "incomplete", message);
+    gw_responses_message_item(out, mid.data, "incomplete", message);
     gw_responses_event_end(out);
     gw_responses_incomplete_event(out, seq++, rid.data, model, mid.data, message, true);
 done:

@@ -2,16 +2,25 @@
  * gw_api_openai_responses, in responses.c).
  *
  * A stream is typed by its events. Each text (a part of a message, the arguments of a
- * function call, a part of a reasoning summary or of reasoning text) has a slot of its
- * own, given out as the text first shows up. Deltas are screened through their slot with
- * hold-back; the ".done" events, content_part.done, output_item.done and the final
- * response repeat every text whole, and must say what the customer was actually sent:
- * so the walk keeps, per slot, the text released so far (on the heap: the per-stream
- * state is too small), closes the slot at its first done event (what it still held goes
- * out as one more delta before it) and puts the kept text in place of the provider's. A
- * block mid-stream writes the block message as one more output_text delta (into the
- * blocked part, or into a new message item) and ends with response.incomplete, reason
- * content_filter. */
+ * function call, a part of a reasoning summary or of reasoning text) is numbered as it
+ * first shows up, and screened through a streaming scanner (a slot): the output_text
+ * parts of one message share one, fed in order, so a card or a phrase split across parts
+ * (which the SDKs' output_text joins) is found, held back and redacted; every other text
+ * has one of its own. Deltas are screened with hold-back; the ".done" events,
+ * content_part.done, output_item.done and the final response repeat every text whole, and
+ * must say what the customer was actually sent: so the walk keeps, per text, the text
+ * released into it (on the heap: the per-stream state is too small) and puts it in place
+ * of the provider's.
+ *
+ * A text's first done event ends it. A scanner of its own is closed there, and what it
+ * held goes out as one more delta before it. A message part's scanner stays open: what it
+ * holds at the part's end may be the start of a match the next part completes. The part's
+ * done events wait for the next event: a next output_text part of the message takes the
+ * held text over (it comes out there, screened with what follows); anything else (the
+ * message's output_item.done, most often) closes the scanner, the held text goes into the
+ * part as one more delta, and the waiting done events follow. A block mid-stream writes
+ * the block message as one more output_text delta (into the blocked part, or into a new
+ * message item) and ends with response.incomplete, reason content_filter. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,33 +30,41 @@
 #include "api/responses.h"
 #include "util/json.h"
 
-/* The texts of a stream, each with a slot of its own. */
-enum kind { NONE, TEXT, REFUSAL, ARGS, SUMMARY, REASONING };
-
 static const struct {
     const char *delta; /* the event that carries more of it */
     const char *sub;   /* the member that numbers it inside its item (NULL: one per item) */
 } kinds[] = {
-    [TEXT] = {"response.output_text.delta", "content_index"},
-    [REFUSAL] = {"response.refusal.delta", "content_index"},
-    [ARGS] = {"response.function_call_arguments.delta", NULL},
-    [SUMMARY] = {"response.reasoning_summary_text.delta", "summary_index"},
-    [REASONING] = {"response.reasoning_text.delta", "content_index"},
+    [RK_TEXT] = {"response.output_text.delta", "content_index"},
+    [RK_REFUSAL] = {"response.refusal.delta", "content_index"},
+    [RK_ARGS] = {"response.function_call_arguments.delta", NULL},
+    [RK_SUMMARY] = {"response.reasoning_summary_text.delta", "summary_index"},
+    [RK_REASONING] = {"response.reasoning_text.delta", "content_index"},
 };
 
-#define MAX_TEXTS GW_API_SLOTS
-#define MAX_INDEX 254 /* output and part indices are kept in a byte */
+#define MAX_TEXTS GW_API_SLOTS /* a text's number is its slot, or its message's first part's */
+#define MAX_INDEX 254          /* output and part indices are kept in a byte */
+#define MAX_WAITING 16         /* done events that wait for a part's held text */
+
+/* What the walk keeps on the heap: per text, what it is, its slot, the id of its item and
+ * the text released into it; the done events that wait (each its JSON and a NUL). */
+struct texts {
+    struct gw_buf kept[MAX_TEXTS], item[MAX_TEXTS];
+    unsigned char kind[MAX_TEXTS], out[MAX_TEXTS], sub[MAX_TEXTS], slot[MAX_TEXTS];
+    struct gw_buf waiting;
+    int n_waiting;
+};
 
 /* The walk's state, kept in s->state between events (copied: state is not aligned). */
 struct walk {
-    struct gw_buf *kept; /* per slot, the text released so far; heap, or NULL */
-    uint64_t closed;     /* per slot: closed (its done event came) */
-    uint64_t fed;        /* per slot: some text went in */
-    uint64_t shown;      /* per slot: the client saw the text begin (an .added, a delta) */
-    unsigned seq;        /* the next sequence_number written */
-    unsigned char n;     /* slots given out */
-    unsigned char items; /* 1 + the highest output_index seen */
-    unsigned char kind[MAX_TEXTS], out[MAX_TEXTS], sub[MAX_TEXTS]; /* what each slot is */
+    struct texts *t;       /* heap, or NULL */
+    uint64_t ended;        /* per text: its first done event came */
+    uint64_t fed;          /* per text: some text went in */
+    uint64_t shown;        /* per text: the client saw it begin (an .added, a delta) */
+    uint64_t closed;       /* per slot: its scanner is closed */
+    unsigned seq;          /* the next sequence_number written */
+    unsigned char n;       /* texts numbered */
+    unsigned char items;   /* 1 + the highest output_index seen */
+    unsigned char pending; /* 1 + the part whose done events wait, or 0 */
 };
 _Static_assert(sizeof(struct walk) <= sizeof((struct gw_api_stream *)0)->state,
                "the responses walk does not fit the per-stream state");
@@ -56,42 +73,75 @@ _Static_assert(sizeof(struct walk) <= sizeof((struct gw_api_stream *)0)->state,
 struct cx {
     struct gw_api_stream *s;
     struct walk w;
-    int at;              /* the slot that blocked, or -1 */
-    const char *at_item; /* the id of its item, or NULL */
+    int at;    /* the text that blocked, or -1 */
+    bool wait; /* the event at hand is a done event of the pending part: it waits too */
 };
 
-static uint64_t bit(int slot)
+/* How a text's repetition whole came (text_whole). */
+enum end {
+    PART_DONE, /* its .done event or content_part.done: a part's done events may wait */
+    IN_ITEM,   /* its item's done (or the final response), not the message's last part */
+    ITEM_LAST, /* its item's done, the message's last part: the parts' scanner closes */
+};
+
+static uint64_t bit(int i)
 {
-    return (uint64_t)1 << slot;
+    return (uint64_t)1 << i;
 }
 
-static void kept_free(struct walk *w)
+/* Frees the heap part and forgets every text (the walk is over): only the numbering of
+ * events and items stays. */
+static void texts_free(struct walk *w)
 {
-    for (int i = 0; w->kept && i < GW_API_SLOTS; i++)
-        gw_buf_free(&w->kept[i]);
-    free(w->kept);
-    w->kept = NULL;
+    for (int i = 0; w->t && i < MAX_TEXTS; i++) {
+        gw_buf_free(&w->t->kept[i]);
+        gw_buf_free(&w->t->item[i]);
+    }
+    if (w->t)
+        gw_buf_free(&w->t->waiting);
+    free(w->t);
+    *w = (struct walk){.seq = w->seq, .items = w->items};
 }
 
-/* The text released from slot so far ("" when none). */
-static const char *kept_text(const struct walk *w, int slot)
+/* The text released into text i so far ("" when none). */
+static const char *kept_text(const struct walk *w, int i)
 {
-    return w->kept && w->kept[slot].data ? w->kept[slot].data : "";
+    return w->t->kept[i].data ? w->t->kept[i].data : "";
 }
 
-/* The slot of a text, or -1; with add, a new slot when it has none (-1 when they are all
- * given out). */
-static int slot_of(struct walk *w, enum kind k, int o, int sub, bool add)
+/* The latest output_text part of message o, when its scanner is still open; else -1. */
+static int run_of(const struct walk *w, int o)
 {
-    for (int i = 0; i < w->n; i++)
-        if (w->kind[i] == k && w->out[i] == o && w->sub[i] == sub)
-            return i;
-    if (!add || w->n == MAX_TEXTS)
+    for (int i = w->n - 1; w->t && i >= 0; i--)
+        if (w->t->kind[i] == RK_TEXT && w->t->out[i] == o)
+            return (w->closed & bit(w->t->slot[i])) ? -1 : i;
+    return -1;
+}
+
+/* The number of a text, or -1; with add, a new one when it has none (-1 when they are all
+ * given out, or when a part of a message begins before the one before it ended). */
+static int text_of(struct cx *c, enum gw_rkind k, int o, int sub, const char *item_id, bool add)
+{
+    struct walk *w = &c->w;
+    if (o < 0 || sub < 0 || (!w->t && !(w->t = calloc(1, sizeof *w->t))))
         return -1;
-    w->kind[w->n] = (unsigned char)k;
-    w->out[w->n] = (unsigned char)o;
-    w->sub[w->n] = (unsigned char)sub;
-    return w->n++;
+    struct texts *t = w->t;
+    int i = 0;
+    while (i < w->n && !(t->kind[i] == k && t->out[i] == o && t->sub[i] == sub))
+        i++;
+    if (i == w->n) {
+        int run = k == RK_TEXT ? run_of(w, o) : -1;
+        if (!add || w->n == MAX_TEXTS || (run >= 0 && !(w->ended & bit(run))))
+            return -1;
+        t->kind[i] = (unsigned char)k;
+        t->out[i] = (unsigned char)o;
+        t->sub[i] = (unsigned char)sub;
+        t->slot[i] = (unsigned char)(run >= 0 ? t->slot[run] : i);
+        w->n++;
+    }
+    if (item_id && !t->item[i].len && gw_buf_puts(&t->item[i], item_id) == -1)
+        return -1;
+    return i;
 }
 
 /* An index member: a whole number 0..MAX_INDEX, or -1. Notes the output indices seen. */
@@ -106,68 +156,72 @@ static int index_of(struct cx *c, const cJSON *obj, const char *name)
     return i->valueint;
 }
 
-/* Feeds text to slot (NULL: nothing) and, with close, closes it. What comes out is in
- * s->tmp and appended to the slot's kept text. Returns 0, 1 (blocked: c->at is set) or
+/* Feeds text to text i's slot (NULL: nothing) and, with close, closes the slot. What
+ * comes out is in s->tmp and appended to text i. Returns 0, 1 (blocked: c->at is set) or
  * -1. */
-static int feed(struct cx *c, int slot, const char *text, bool close)
+static int feed(struct cx *c, int i, const char *text, bool close)
 {
     struct gw_api_stream *s = c->s;
+    int slot = c->w.t->slot[i], rc = 0;
     gw_buf_reset(s->tmp);
-    int rc = 0;
     if (text) {
         size_t len = strlen(text);
+        if (c->w.t->kind[i] == RK_ARGS)
+            s->json(s->ctx, slot); /* arguments: JSON, whose escapes must hide nothing */
         rc = s->screen(s->ctx, slot, text, len, s->tmp);
         if (len)
-            c->w.fed |= bit(slot);
+            c->w.fed |= bit(i);
     }
     if (rc == 0 && close) {
         rc = s->screen(s->ctx, slot, NULL, 0, s->tmp);
         c->w.closed |= bit(slot);
     }
     if (rc == 1)
-        c->at = slot;
+        c->at = i;
     if (rc != 0 || s->tmp->len == 0)
         return rc;
-    if (!c->w.kept && !(c->w.kept = calloc(GW_API_SLOTS, sizeof *c->w.kept)))
-        return -1;
-    return gw_buf_append(&c->w.kept[slot], s->tmp->data, s->tmp->len);
+    return gw_buf_append(&c->w.t->kept[i], s->tmp->data, s->tmp->len);
 }
 
-/* Writes a delta event for slot carrying text. */
-static void write_delta(struct cx *c, int slot, const char *item_id, const char *text)
+/* Writes what the last feed released into text i as one more delta, when the client saw
+ * the text begin. */
+static void delta_out(struct cx *c, int i)
 {
+    const struct texts *t = c->w.t;
     struct gw_buf *b = c->s->scratch;
-    enum kind k = (enum kind)c->w.kind[slot];
-    const char *iid = item_id ? item_id : "";
+    enum gw_rkind k = (enum gw_rkind)t->kind[i];
+    if (!(c->w.shown & bit(i)) || !c->s->tmp->len)
+        return;
     gw_buf_reset(b);
-    gw_responses_event_begin(b, kinds[k].delta, c->w.seq++);
-    gw_buf_puts(b, ",\"item_id\":");
-    gw_json_quote(b, iid, strlen(iid));
-    gw_buf_printf(b, ",\"output_index\":%d", c->w.out[slot]);
-    if (kinds[k].sub)
-        gw_buf_printf(b, ",\"%s\":%d", kinds[k].sub, c->w.sub[slot]);
-    gw_buf_puts(b, ",\"delta\":");
-    gw_json_quote(b, text, strlen(text));
-    if (k == TEXT)
-        gw_buf_puts(b, ",\"logprobs\":[]");
-    gw_responses_event_end(b);
+    gw_responses_delta(b, c->w.seq++, kinds[k].delta, t->item[i].data ? t->item[i].data : "",
+                       t->out[i], kinds[k].sub, t->sub[i], c->s->tmp->data, k == RK_TEXT);
     c->s->write(c->s->ctx, b->data, b->len);
+}
+
+/* Closes the scanner of message o's parts when it is open: what it held goes into the
+ * part it was last fed for, as one more delta. Returns 0, 1 or -1. */
+static int close_run(struct cx *c, int o)
+{
+    int i = run_of(&c->w, o);
+    int rc = i < 0 ? 0 : feed(c, i, NULL, true);
+    if (i >= 0 && rc == 0)
+        delta_out(c, i);
+    return rc;
 }
 
 /* A text as it first shows up (in an .added event, or a delta): screened through its
  * slot, and replaced by what comes out. Returns 0, 1 or -1; *released says whether
  * anything came out. */
-static int text_more(struct cx *c, enum kind k, int o, int sub, cJSON *node, const char *item_id,
-                     bool *released)
+static int text_more(struct cx *c, enum gw_rkind k, int o, int sub, cJSON *node,
+                     const char *item_id, bool *released)
 {
     if (!node)
         return 0;
-    int slot = o < 0 || sub < 0 ? -1 : slot_of(&c->w, k, o, sub, true);
-    if (slot < 0 || !cJSON_IsString(node))
-        return -1;
-    c->at_item = item_id;
-    c->w.shown |= bit(slot);
-    int rc = feed(c, slot, node->valuestring, false);
+    int i = cJSON_IsString(node) ? text_of(c, k, o, sub, item_id, true) : -1;
+    if (i < 0 || (c->w.ended & bit(i)))
+        return -1; /* more of a text after its done event */
+    c->w.shown |= bit(i);
+    int rc = feed(c, i, node->valuestring, false);
     if (rc != 0)
         return rc;
     if (released)
@@ -175,114 +229,137 @@ static int text_more(struct cx *c, enum kind k, int o, int sub, cJSON *node, con
     return gw_openai_set_text(node, c->s->tmp->data ? c->s->tmp->data : "");
 }
 
-/* A text repeated whole (by a .done event, a part or item done, the final response):
- * closes its slot on the first of them (what it still held goes out as one more delta,
- * when the text was announced), and says what was released in all. A text never streamed
- * is screened whole here. Returns 0, 1 or -1. */
-static int text_whole(struct cx *c, enum kind k, int o, int sub, cJSON *node, const char *item_id)
+/* A text repeated whole (end: how): the first repetition ends the text (a text never
+ * streamed is screened whole there; the provider's repetition of a streamed one is not
+ * read at all) and closes its slot, but for a message's part (see the top of the file).
+ * Puts in node what was released into the text. Returns 0, 1 or -1. */
+static int text_whole(struct cx *c, enum gw_rkind k, int o, int sub, cJSON *node,
+                      const char *item_id, enum end end)
 {
+    struct walk *w = &c->w;
+    int rc;
     if (!node)
-        return 0;
-    if (o < 0 || sub < 0 || !cJSON_IsString(node))
+        return k == RK_TEXT && end == ITEM_LAST ? close_run(c, o) : 0;
+    int i = cJSON_IsString(node) ? text_of(c, k, o, sub, item_id, true) : -1;
+    if (i < 0)
         return -1;
-    int slot = slot_of(&c->w, k, o, sub, true);
-    if (slot < 0)
-        return -1;
-    if (!(c->w.closed & bit(slot))) {
-        /* Nothing streamed: the whole text is the text. Otherwise what was streamed is,
-         * and the provider's repetition of it is not read at all. */
-        const char *text = c->w.fed & bit(slot) ? NULL : node->valuestring;
-        c->at_item = item_id;
-        int rc = feed(c, slot, text, true);
-        if (rc != 0)
+    if (!(w->ended & bit(i))) {
+        if ((rc = feed(c, i, w->fed & bit(i) ? NULL : node->valuestring, k != RK_TEXT)) != 0)
             return rc;
-        if ((c->w.shown & bit(slot)) && c->s->tmp->len > 0)
-            write_delta(c, slot, item_id, c->s->tmp->data);
+        w->ended |= bit(i);
+        delta_out(c, i);
+        if (k == RK_TEXT && end == PART_DONE && c->s->held(c->s->ctx, w->t->slot[i])) {
+            w->pending = (unsigned char)(i + 1);
+            c->wait = true;
+        }
     }
-    return gw_openai_set_text(node, kept_text(&c->w, slot));
+    if (k == RK_TEXT && end == ITEM_LAST && (rc = close_run(c, o)) != 0)
+        return rc;
+    return gw_openai_set_text(node, kept_text(w, i));
 }
 
-/* A text of an item or a part: first showing (more) or repeated whole. */
-static int text_at(struct cx *c, enum kind k, int o, int sub, cJSON *node, bool whole,
-                   const char *item_id)
+/* Screens every string in node whole (a text that is not streamed). Returns 0, 1 or -1. */
+static int scan_all(struct cx *c, cJSON *node)
 {
-    return whole ? text_whole(c, k, o, sub, node, item_id)
-                 : text_more(c, k, o, sub, node, item_id, NULL);
+    if (cJSON_IsString(node))
+        return c->s->scan(c->s->ctx, node);
+    int rc = 0;
+    for (cJSON *n = cJSON_IsObject(node) || cJSON_IsArray(node) ? node->child : NULL; n && rc == 0;
+         n = n->next)
+        rc = scan_all(c, n);
+    return rc;
 }
 
-/* The members of obj the walk does not know, by the policy (policy.unknown_fields).
- * Returns 0, 1 (blocked) or -1. */
-static int unknown(struct cx *c, cJSON *obj, const char *const *known)
+/* The same for members of obj (NULL ended): a function's name, a message's phase. */
+static int scan_members(struct cx *c, cJSON *obj, const char *const *names)
 {
-    return gw_api_stream_unknown(c->s, obj, known);
+    int rc = 0;
+    for (; *names && rc == 0; names++)
+        rc = scan_all(c, cJSON_GetObjectItemCaseSensitive(obj, *names));
+    return rc;
 }
 
-/* The text of a part of item o at index sub; summary: a reasoning summary's part. */
-static int part_texts(struct cx *c, int o, int sub, cJSON *part, bool whole, bool summary,
+/* The text of a part of item o at index sub; summary: a reasoning summary's part; end:
+ * how it comes whole, or -1 as it first shows up. */
+static int part_texts(struct cx *c, int o, int sub, cJSON *part, int end, bool summary,
                       const char *item_id)
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
-    if (!cJSON_IsObject(part) || !cJSON_IsString(type))
+    if (!cJSON_IsObject(part) || !cJSON_IsString(type) || !gw_responses_scalars(part))
         return -1;
     const char *t = type->valuestring;
-    enum kind k = summary ? (strcmp(t, "summary_text") == 0 ? SUMMARY : NONE)
-                  : strcmp(t, "output_text") == 0    ? TEXT
-                  : strcmp(t, "refusal") == 0        ? REFUSAL
-                  : strcmp(t, "reasoning_text") == 0 ? REASONING
-                                                     : NONE;
-    if (k == NONE)
+    enum gw_rkind k = summary ? (strcmp(t, "summary_text") == 0 ? RK_SUMMARY : RK_NONE)
+                      : strcmp(t, "output_text") == 0    ? RK_TEXT
+                      : strcmp(t, "refusal") == 0        ? RK_REFUSAL
+                      : strcmp(t, "reasoning_text") == 0 ? RK_REASONING
+                                                         : RK_NONE;
+    if (k == RK_NONE)
         return -1;
-    const char *const *known = k == TEXT      ? gw_responses_k_output_text
-                               : k == REFUSAL ? gw_responses_k_refusal
-                                              : gw_responses_k_reasoning_part;
-    if (k == TEXT) {
+    const char *const *known = k == RK_TEXT      ? gw_responses_k_output_text
+                               : k == RK_REFUSAL ? gw_responses_k_refusal
+                                                 : gw_responses_k_reasoning_part;
+    if (k == RK_TEXT) {
         /* Citations are not screened in a stream: only an empty list passes. */
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(part, "annotations");
         if (a && !cJSON_IsNull(a) && !(cJSON_IsArray(a) && !a->child))
             return -1;
         gw_responses_strip_logprobs(part);
     }
-    int rc = unknown(c, part, known);
+    int rc = gw_api_stream_unknown(c->s, part, known);
     if (rc != 0)
         return rc;
-    return text_at(c, k, o, sub,
-                   cJSON_GetObjectItemCaseSensitive(part, k == REFUSAL ? "refusal" : "text"), whole,
-                   item_id);
+    cJSON *node = cJSON_GetObjectItemCaseSensitive(part, k == RK_REFUSAL ? "refusal" : "text");
+    return end < 0 ? text_more(c, k, o, sub, node, item_id, NULL)
+                   : text_whole(c, k, o, sub, node, item_id, (enum end)end);
 }
 
 /* The texts of output item o, as announced (whole: false) or done. */
 static int item_texts(struct cx *c, int o, cJSON *item, bool whole)
 {
+    static const char *const k_message_more[] = {"phase", NULL};
+    static const char *const k_call_more[] = {"name", "namespace", "caller", NULL};
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
-    if (o < 0 || !cJSON_IsObject(item) || !cJSON_IsString(type))
+    if (o < 0 || !cJSON_IsObject(item) || !cJSON_IsString(type) || !gw_responses_scalars(item))
         return -1;
     const char *t = type->valuestring, *item_id = cJSON_IsString(id) ? id->valuestring : NULL;
-    int rc, j = 0;
+    int rc, j = 0, last = -1;
     cJSON *p;
     if (strcmp(t, "message") == 0) {
         cJSON *content = cJSON_GetObjectItemCaseSensitive(item, "content");
         if (content && !cJSON_IsArray(content) && !cJSON_IsNull(content))
             return -1;
-        if ((rc = unknown(c, item, gw_responses_k_message)) != 0)
+        if ((rc = gw_api_stream_unknown(c->s, item, gw_responses_k_message)) != 0 ||
+            (rc = scan_members(c, item, k_message_more)) != 0)
             return rc;
         cJSON_ArrayForEach(p, content)
         {
+            const cJSON *pt = cJSON_GetObjectItemCaseSensitive(p, "type");
+            if (cJSON_IsString(pt) && strcmp(pt->valuestring, "output_text") == 0)
+                last = j;
+            j++;
+        }
+        j = 0;
+        cJSON_ArrayForEach(p, content)
+        {
+            int end = !whole ? -1 : j == last ? ITEM_LAST : IN_ITEM;
             if (j > MAX_INDEX)
                 return -1;
-            if ((rc = part_texts(c, o, j++, p, whole, false, item_id)) != 0)
+            if ((rc = part_texts(c, o, j++, p, end, false, item_id)) != 0)
                 return rc;
         }
-        return 0;
+        return whole ? close_run(c, o) : 0; /* parts the item does not list */
     }
     if (strcmp(t, "function_call") == 0) {
-        if ((rc = unknown(c, item, gw_responses_k_call)) != 0)
+        if ((rc = gw_api_stream_unknown(c->s, item, gw_responses_k_call)) != 0 ||
+            (rc = scan_members(c, item, k_call_more)) != 0)
             return rc;
-        return text_at(c, ARGS, o, 0, cJSON_GetObjectItemCaseSensitive(item, "arguments"), whole,
-                       item_id);
+        cJSON *args = cJSON_GetObjectItemCaseSensitive(item, "arguments");
+        return whole ? text_whole(c, RK_ARGS, o, 0, args, item_id, IN_ITEM)
+                     : text_more(c, RK_ARGS, o, 0, args, item_id, NULL);
     }
     if (strcmp(t, "reasoning") == 0) {
-        if ((rc = unknown(c, item, gw_responses_k_reasoning)) != 0)
+        if ((rc = gw_api_stream_unknown(c->s, item, gw_responses_k_reasoning)) != 0)
             return rc;
         static const char *const lists[] = {"summary", "content"};
         for (int l = 0; l < 2; l++) {
@@ -294,13 +371,22 @@ static int item_texts(struct cx *c, int o, cJSON *item, bool whole)
             {
                 if (j > MAX_INDEX)
                     return -1;
-                if ((rc = part_texts(c, o, j++, p, whole, l == 0, item_id)) != 0)
+                if ((rc = part_texts(c, o, j++, p, whole ? IN_ITEM : -1, l == 0, item_id)) != 0)
                     return rc;
             }
         }
         return 0;
     }
     return -1; /* an item the gateway does not know */
+}
+
+/* The members of a response object besides its output and error: incomplete_details
+ * screened, the others (its state, and what it repeats of the request) by the policy. */
+static int response_rest(struct cx *c, cJSON *r)
+{
+    static const char *const k_details[] = {"incomplete_details", NULL};
+    int rc = scan_members(c, r, k_details);
+    return rc ? rc : gw_api_stream_unknown(c->s, r, gw_responses_k_response);
 }
 
 /* A response object of response.created, .queued or .in_progress: nothing written yet. */
@@ -310,29 +396,39 @@ static int response_start(struct cx *c, cJSON *r)
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(r, "output_text");
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(r, "error");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-    if (!cJSON_IsObject(r) ||
+    if (!cJSON_IsObject(r) || !gw_responses_scalars(r) ||
         (output && !cJSON_IsNull(output) && !(cJSON_IsArray(output) && !output->child)) ||
         (text && !cJSON_IsNull(text) && !(cJSON_IsString(text) && !text->valuestring[0])) ||
         (error && !cJSON_IsNull(error)))
         return -1;
     if (cJSON_IsString(id) && !c->s->up_id[0])
         snprintf(c->s->up_id, sizeof c->s->up_id, "%s", id->valuestring);
-    return unknown(c, r, gw_responses_k_response);
+    return response_rest(c, r);
 }
 
-/* An error object's message, screened whole (it is not streamed); a message that must be
- * blocked is replaced. Returns 0 or -1. */
-static int error_message(struct cx *c, cJSON *obj)
+/* The strings of an error (an error event, or a failed response's error object), screened
+ * whole (they are not streamed); one that must be blocked is replaced. A message that is
+ * not a string is refused. Returns 0 or -1. */
+static int error_strings(struct cx *c, cJSON *obj)
 {
+    static const char *const names[] = {"code", "message", "param"};
+    static const char *const instead[] = {"provider_error", "The provider reported an error.",
+                                          NULL};
     cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "message");
-    if (!m || cJSON_IsNull(m))
-        return 0;
-    if (!cJSON_IsString(m))
+    if (m && !cJSON_IsString(m) && !cJSON_IsNull(m))
         return -1;
-    int rc = c->s->scan(c->s->ctx, m);
-    if (rc == 1)
-        rc = gw_openai_set_text(m, "The provider reported an error.") == 0 ? 0 : -1;
-    return rc;
+    for (int k = 0; k < 3; k++) {
+        int rc = scan_all(c, cJSON_GetObjectItemCaseSensitive(obj, names[k]));
+        if (rc == 1) {
+            cJSON *v = instead[k] ? cJSON_CreateString(instead[k]) : cJSON_CreateNull();
+            rc = v && cJSON_ReplaceItemInObjectCaseSensitive(obj, names[k], v) ? 0 : -1;
+            if (rc)
+                cJSON_Delete(v);
+        }
+        if (rc)
+            return -1;
+    }
+    return 0;
 }
 
 static void take_usage(struct cx *c, const cJSON *r)
@@ -347,7 +443,7 @@ static void take_usage(struct cx *c, const cJSON *r)
  * says what was released. */
 static int response_end(struct cx *c, cJSON *r)
 {
-    if (!cJSON_IsObject(r))
+    if (!cJSON_IsObject(r) || !gw_responses_scalars(r))
         return -1;
     take_usage(c, r);
     cJSON *output = cJSON_GetObjectItemCaseSensitive(r, "output"), *item, *p;
@@ -385,131 +481,52 @@ static int response_end(struct cx *c, cJSON *r)
     if (error && !cJSON_IsNull(error)) {
         if (!cJSON_IsObject(error))
             return -1;
-        if ((rc = unknown(c, error, gw_responses_k_error)) != 0)
+        if ((rc = gw_api_stream_unknown(c->s, error, gw_responses_k_error)) != 0)
             return rc;
-        if (error_message(c, error) != 0)
+        if (error_strings(c, error) != 0)
             return -1;
     }
-    return unknown(c, r, gw_responses_k_response);
-}
-
-/* What the walk does with an event type. */
-enum step {
-    START,     /* response.created, .queued, .in_progress */
-    END,       /* response.completed, .incomplete, .failed */
-    ITEM,      /* response.output_item.added (done: .done) */
-    PART,      /* response.content_part.added, reasoning_summary_part.added (and .done) */
-    DELTA,     /* a text delta */
-    DONE,      /* a text repeated whole */
-    ERROR,     /* error */
-    KEEPALIVE, /* keepalive */
-};
-
-static const char *const k_life[] = {"type", "sequence_number", "response", NULL};
-static const char *const k_item[] = {"type", "sequence_number", "output_index", "item", NULL};
-static const char *const k_part[] = {
-    "type", "sequence_number", "item_id", "output_index", "content_index", "part", NULL};
-static const char *const k_spart[] = {
-    "type", "sequence_number", "item_id", "output_index", "summary_index", "part", NULL};
-static const char *const k_text_delta[] = {"type",         "sequence_number", "item_id",
-                                           "output_index", "content_index",   "delta",
-                                           "logprobs",     "obfuscation",     NULL};
-static const char *const k_text_done[] = {
-    "type", "sequence_number", "item_id", "output_index", "content_index",
-    "text", "logprobs",        NULL};
-static const char *const k_refusal_delta[] = {
-    "type",          "sequence_number", "item_id",     "output_index",
-    "content_index", "delta",           "obfuscation", NULL};
-static const char *const k_refusal_done[] = {
-    "type", "sequence_number", "item_id", "output_index", "content_index", "refusal", NULL};
-static const char *const k_args_delta[] = {"type",  "sequence_number", "item_id", "output_index",
-                                           "delta", "obfuscation",     NULL};
-static const char *const k_args_done[] = {
-    "type", "sequence_number", "item_id", "output_index", "arguments", "name", NULL};
-static const char *const k_summary_delta[] = {
-    "type",          "sequence_number", "item_id",     "output_index",
-    "summary_index", "delta",           "obfuscation", NULL};
-static const char *const k_summary_done[] = {
-    "type", "sequence_number", "item_id", "output_index", "summary_index", "text", NULL};
-static const char *const k_reasoning_delta[] = {
-    "type",          "sequence_number", "item_id",     "output_index",
-    "content_index", "delta",           "obfuscation", NULL};
-static const char *const k_reasoning_done[] = {
-    "type", "sequence_number", "item_id", "output_index", "content_index", "text", NULL};
-static const char *const k_error_event[] = {"type",    "sequence_number", "code",
-                                            "message", "param",           NULL};
-static const char *const k_keepalive[] = {"type", "sequence_number", NULL};
-
-static const struct event {
-    const char *type;
-    enum step step;
-    bool whole;         /* ITEM, PART: the .done one */
-    enum kind kind;     /* DELTA, DONE */
-    const char *member; /* DELTA, DONE: the member with the text */
-    const char *const *known;
-} events[] = {
-    {"response.created", START, false, NONE, NULL, k_life},
-    {"response.queued", START, false, NONE, NULL, k_life},
-    {"response.in_progress", START, false, NONE, NULL, k_life},
-    {"response.completed", END, true, NONE, NULL, k_life},
-    {"response.incomplete", END, true, NONE, NULL, k_life},
-    {"response.failed", END, true, NONE, NULL, k_life},
-    {"response.output_item.added", ITEM, false, NONE, NULL, k_item},
-    {"response.output_item.done", ITEM, true, NONE, NULL, k_item},
-    {"response.content_part.added", PART, false, NONE, "content_index", k_part},
-    {"response.content_part.done", PART, true, NONE, "content_index", k_part},
-    {"response.reasoning_summary_part.added", PART, false, SUMMARY, "summary_index", k_spart},
-    {"response.reasoning_summary_part.done", PART, true, SUMMARY, "summary_index", k_spart},
-    {"response.output_text.delta", DELTA, false, TEXT, "delta", k_text_delta},
-    {"response.output_text.done", DONE, true, TEXT, "text", k_text_done},
-    {"response.refusal.delta", DELTA, false, REFUSAL, "delta", k_refusal_delta},
-    {"response.refusal.done", DONE, true, REFUSAL, "refusal", k_refusal_done},
-    {"response.function_call_arguments.delta", DELTA, false, ARGS, "delta", k_args_delta},
-    {"response.function_call_arguments.done", DONE, true, ARGS, "arguments", k_args_done},
-    {"response.reasoning_summary_text.delta", DELTA, false, SUMMARY, "delta", k_summary_delta},
-    {"response.reasoning_summary_text.done", DONE, true, SUMMARY, "text", k_summary_done},
-    {"response.reasoning_text.delta", DELTA, false, REASONING, "delta", k_reasoning_delta},
-    {"response.reasoning_text.done", DONE, true, REASONING, "text", k_reasoning_done},
-    {"error", ERROR, false, NONE, NULL, k_error_event},
-    {"keepalive", KEEPALIVE, false, NONE, NULL, k_keepalive},
-};
-
-static const struct event *event_of(const char *type)
-{
-    for (size_t i = 0; i < sizeof events / sizeof *events; i++)
-        if (strcmp(events[i].type, type) == 0)
-            return &events[i];
-    return NULL;
+    return response_rest(c, r);
 }
 
 /* Screens one parsed event in place. Returns 0, 1 (blocked) or -1; *emit is cleared
  * when the event has nothing to pass on (a delta all held back). */
-static int screen_event(struct cx *c, const struct event *e, cJSON *ev, bool *emit)
+static int screen_event(struct cx *c, const struct gw_responses_event *e, cJSON *ev, bool *emit)
 {
-    int rc = unknown(c, ev, e->known);
+    static const char *const k_name[] = {"name", NULL};
+    int rc = gw_api_stream_unknown(c->s, ev, e->known);
     if (rc != 0)
         return rc;
+    /* Where a text is: an item's id (a string), indices (whole numbers), checked before
+     * the event goes out as it came. */
     const cJSON *item_id = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
     const char *iid = cJSON_IsString(item_id) ? item_id->valuestring : NULL;
-    int o = e->step == START || e->step == END || e->step == ERROR || e->step == KEEPALIVE
-                ? 0
-                : index_of(c, ev, "output_index");
+    bool placed =
+        e->step == RS_ITEM || e->step == RS_PART || e->step == RS_DELTA || e->step == RS_DONE;
+    const char *sub_name = e->step == RS_PART                          ? e->member
+                           : e->step == RS_DELTA || e->step == RS_DONE ? kinds[e->kind].sub
+                                                                       : NULL;
+    int o = placed ? index_of(c, ev, "output_index") : 0;
+    int sub = sub_name ? index_of(c, ev, sub_name) : 0;
+    if (o < 0 || sub < 0 || (item_id && !iid && !cJSON_IsNull(item_id)))
+        return -1;
+    cJSON_DeleteItemFromObjectCaseSensitive(ev, "obfuscation"); /* padding, nobody's text */
+    cJSON *node = e->step == RS_DELTA || e->step == RS_DONE
+                      ? cJSON_GetObjectItemCaseSensitive(ev, e->member)
+                      : NULL;
     switch (e->step) {
-    case START:
+    case RS_START:
         return response_start(c, cJSON_GetObjectItemCaseSensitive(ev, "response"));
-    case END:
+    case RS_END:
         rc = response_end(c, cJSON_GetObjectItemCaseSensitive(ev, "response"));
         c->s->done = rc == 0;
         return rc;
-    case ITEM:
+    case RS_ITEM:
         return item_texts(c, o, cJSON_GetObjectItemCaseSensitive(ev, "item"), e->whole);
-    case PART:
-        return part_texts(c, o, index_of(c, ev, e->member),
-                          cJSON_GetObjectItemCaseSensitive(ev, "part"), e->whole,
-                          e->kind == SUMMARY, iid);
-    case DELTA: {
-        int sub = kinds[e->kind].sub ? index_of(c, ev, kinds[e->kind].sub) : 0;
-        cJSON *node = cJSON_GetObjectItemCaseSensitive(ev, e->member);
+    case RS_PART:
+        return part_texts(c, o, sub, cJSON_GetObjectItemCaseSensitive(ev, "part"),
+                          e->whole ? PART_DONE : -1, e->kind == RK_SUMMARY, iid);
+    case RS_DELTA: {
         bool released = false;
         if (!node)
             return -1;
@@ -518,62 +535,146 @@ static int screen_event(struct cx *c, const struct event *e, cJSON *ev, bool *em
         *emit = released;
         return rc;
     }
-    case DONE: {
-        int sub = kinds[e->kind].sub ? index_of(c, ev, kinds[e->kind].sub) : 0;
-        cJSON *node = cJSON_GetObjectItemCaseSensitive(ev, e->member);
+    case RS_DONE:
         if (!node)
             return -1;
         gw_responses_strip_logprobs(ev);
-        return text_whole(c, e->kind, o, sub, node, iid);
-    }
-    case ERROR:
+        if (e->kind == RK_ARGS && (rc = scan_members(c, ev, k_name)) != 0)
+            return rc; /* the function's name */
+        return text_whole(c, e->kind, o, sub, node, iid, PART_DONE);
+    case RS_ERROR:
         c->s->done = true;
-        return error_message(c, ev);
-    case KEEPALIVE:
+        return error_strings(c, ev);
+    case RS_KEEPALIVE:
         return 0;
     }
     return -1;
+}
+
+/* Writes an event renumbered (the gateway adds events and drops held-back ones): its
+ * sequence_number, whatever it was, is replaced. Returns 0 or -1. */
+static int emit_event(struct cx *c, const char *type, cJSON *ev)
+{
+    cJSON *seq = cJSON_CreateNumber(c->w.seq);
+    bool ok = seq && (cJSON_GetObjectItemCaseSensitive(ev, "sequence_number")
+                          ? cJSON_ReplaceItemInObjectCaseSensitive(ev, "sequence_number", seq)
+                          : cJSON_AddItemToObject(ev, "sequence_number", seq));
+    if (!ok) {
+        cJSON_Delete(seq);
+        return -1;
+    }
+    c->w.seq++;
+    return gw_api_write_event(c->s, type, ev);
+}
+
+/* The text of a waiting done event (output_text.done's, or its part's). */
+static cJSON *waiting_text(cJSON *ev)
+{
+    cJSON *node = cJSON_GetObjectItemCaseSensitive(ev, "text");
+    return node ? node
+                : cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "part"),
+                                                   "text");
+}
+
+/* Keeps a screened done event of the pending part (its text left out: it is put in when
+ * the event goes out) until the part's held text is placed. Returns 0 or -1. */
+static int wait_event(struct cx *c, cJSON *ev)
+{
+    cJSON *node = waiting_text(ev);
+    if (!cJSON_IsString(node) || gw_openai_set_text(node, "") != 0)
+        return -1;
+    char *json = cJSON_PrintUnformatted(ev);
+    int rc = json && gw_buf_append(&c->w.t->waiting, json, strlen(json) + 1) == 0 ? 0 : -1;
+    cJSON_free(json);
+    c->w.t->n_waiting++;
+    return rc;
+}
+
+/* What an event does while a part's done events wait. */
+enum next {
+    PASS,    /* nothing to the wait (a keepalive) */
+    WAIT,    /* another done event of the part: it waits too */
+    TAKE,    /* a next output_text part of the message: it takes the held text over */
+    RELEASE, /* anything else: the held text goes into the part */
+};
+
+static enum next after_pending(struct cx *c, const char *type, const cJSON *ev)
+{
+    const struct texts *t = c->w.t;
+    int i = c->w.pending - 1;
+    if (strcmp(type, "keepalive") == 0)
+        return PASS;
+    const cJSON *part = cJSON_GetObjectItemCaseSensitive(ev, "part");
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(part, "type");
+    bool text = cJSON_IsString(pt) && strcmp(pt->valuestring, "output_text") == 0;
+    bool done = strcmp(type, "response.output_text.done") == 0 ||
+                (text && strcmp(type, "response.content_part.done") == 0);
+    bool more = strcmp(type, "response.output_text.delta") == 0 ||
+                (text && strcmp(type, "response.content_part.added") == 0);
+    int o = index_of(c, ev, "output_index"), ci = index_of(c, ev, "content_index");
+    if (o != t->out[i] || ci < 0 || !(done || more))
+        return RELEASE;
+    if (ci != t->sub[i])
+        return TAKE;
+    return done && t->n_waiting < MAX_WAITING ? WAIT : RELEASE;
+}
+
+/* Ends the wait of the pending part: with release, the parts' scanner is closed and what
+ * it held goes into the part as one more delta; then its done events go out, saying what
+ * the part says. Returns 0, 1 or -1. */
+static int resolve(struct cx *c, bool release)
+{
+    struct walk *w = &c->w;
+    int i = w->pending - 1, rc = 0;
+    w->pending = 0;
+    if (release)
+        rc = close_run(c, w->t->out[i]);
+    const char *p = w->t->waiting.data, *end = p + w->t->waiting.len;
+    for (; rc == 0 && p && p < end; p += strlen(p) + 1) {
+        cJSON *ev = cJSON_Parse(p), *node = waiting_text(ev);
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+        rc = cJSON_IsString(type) && cJSON_IsString(node) &&
+                     gw_openai_set_text(node, kept_text(w, i)) == 0
+                 ? emit_event(c, type->valuestring, ev)
+                 : -1;
+        cJSON_Delete(ev);
+    }
+    gw_buf_reset(&w->t->waiting);
+    w->t->n_waiting = 0;
+    return rc;
 }
 
 /* Writes the error event that fails a stream already started, and ends the walk. */
 static void fail_stream(struct cx *c, const char *message, const char *code)
 {
     struct gw_buf b = {0};
-    const char *cd = code ? code : "api_error";
-    gw_responses_event_begin(&b, "error", c->w.seq++);
-    gw_buf_puts(&b, ",\"code\":");
-    gw_json_quote(&b, cd, strlen(cd));
-    gw_buf_puts(&b, ",\"message\":");
-    gw_json_quote(&b, message, strlen(message));
-    gw_buf_puts(&b, ",\"param\":null");
-    gw_responses_event_end(&b);
+    gw_responses_error_event(&b, c->w.seq++, code ? code : "api_error", message);
     c->s->write(c->s->ctx, b.data, b.len);
     gw_buf_free(&b);
     c->s->done = true;
-    kept_free(&c->w);
+    texts_free(&c->w);
 }
 
-/* Ends the stream for a block in c->at (-1: not in a text): the block message as one more
- * output_text delta (into the blocked part when it is one, else into a new message item),
- * then response.incomplete for content_filter. Nothing more of any text goes out. */
+/* Ends the stream for a block in text c->at (-1: not in a text): the block message as one
+ * more output_text delta (into the blocked part when it is one, else into a new message
+ * item), then response.incomplete for content_filter. Nothing more of any text goes out
+ * (a part's waiting done events neither). */
 static void block(struct cx *c)
 {
     struct gw_api_stream *s = c->s;
-    const char *msg = s->block_message(s->ctx, c->at >= 0 ? c->at : 0);
+    const struct texts *t = c->w.t;
+    int at = c->at;
+    const char *msg = s->block_message(s->ctx, at >= 0 ? t->slot[at] : 0);
     struct gw_buf b = {0}, rid = {0}, mid = {0};
     gw_buf_printf(&mid, "msg_gr-%s", s->id);
-    if (s->up_id[0])
-        gw_buf_puts(&rid, s->up_id);
-    else
-        gw_buf_printf(&rid, "resp_gr-%s", s->id);
-    if (c->at >= 0 && c->w.kind[c->at] == TEXT && (c->w.shown & bit(c->at))) {
-        gw_responses_text_delta(&b, c->w.seq++, c->at_item ? c->at_item : mid.data, c->w.out[c->at],
-                                c->w.sub[c->at], msg);
+    gw_buf_printf(&rid, s->up_id[0] ? "%s" : "resp_gr-%s", s->up_id[0] ? s->up_id : s->id);
+    if (at >= 0 && t->kind[at] == RK_TEXT && (c->w.shown & bit(at))) {
+        gw_responses_text_delta(&b, c->w.seq++, t->item[at].data ? t->item[at].data : mid.data,
+                                t->out[at], t->sub[at], msg);
     } else {
-        int o = c->w.items;
-        gw_responses_message_item_added(&b, c->w.seq++, mid.data, o);
-        gw_responses_empty_part_added(&b, c->w.seq++, mid.data, o);
-        gw_responses_text_delta(&b, c->w.seq++, mid.data, o, 0, msg);
+        gw_responses_message_added(&b, c->w.seq, mid.data, c->w.items);
+        c->w.seq += 2;
+        gw_responses_text_delta(&b, c->w.seq++, mid.data, c->w.items, 0, msg);
     }
     gw_responses_incomplete_event(&b, c->w.seq++, rid.data, s->model, mid.data, msg, false);
     s->write(s->ctx, b.data, b.len);
@@ -581,7 +682,7 @@ static void block(struct cx *c)
     gw_buf_free(&rid);
     gw_buf_free(&mid);
     s->done = true;
-    kept_free(&c->w);
+    texts_free(&c->w);
 }
 
 static int walk_event(struct cx *c, const char *name, const char *data, size_t len)
@@ -600,13 +701,13 @@ static int walk_event(struct cx *c, const char *name, const char *data, size_t l
         return -1;
     }
     const char *t = type->valuestring;
-    const struct event *e = event_of(t);
+    const struct gw_responses_event *e = gw_responses_event_of(t);
     int rc = 0;
     bool emit = true;
     if (!s->screen_replies) {
-        if (e && e->step == END)
+        if (e && e->step == RS_END)
             take_usage(c, cJSON_GetObjectItemCaseSensitive(ev, "response"));
-        if (e && (e->step == END || e->step == ERROR))
+        if (e && (e->step == RS_END || e->step == RS_ERROR))
             s->done = true;
         rc = gw_api_write_event(s, t, ev);
         cJSON_Delete(ev);
@@ -614,17 +715,16 @@ static int walk_event(struct cx *c, const char *name, const char *data, size_t l
             fail_stream(c, "Writing the stream failed.", "guardrail_error");
         return rc;
     }
-    rc = e ? screen_event(c, e, ev, &emit) : -1; /* an event the gateway does not know */
-    if (rc == 0 && emit) {
-        cJSON *seq = cJSON_GetObjectItemCaseSensitive(ev, "sequence_number");
-        if (cJSON_IsNumber(seq))
-            cJSON_SetNumberValue(seq, c->w.seq);
-        else if (!cJSON_AddNumberToObject(ev, "sequence_number", c->w.seq))
-            rc = -1;
-        c->w.seq++; /* renumbered: the gateway adds events and drops held-back ones */
-        if (rc == 0)
-            rc = gw_api_write_event(s, t, ev);
-    }
+    enum next next = e && c->w.pending ? after_pending(c, t, ev) : PASS;
+    if (!e) /* an event the gateway does not know */
+        rc = -1;
+    else if (next == TAKE || next == RELEASE)
+        rc = resolve(c, next == RELEASE);
+    c->wait = next == WAIT;
+    if (rc == 0)
+        rc = screen_event(c, e, ev, &emit);
+    if (rc == 0 && emit)
+        rc = c->wait ? wait_event(c, ev) : emit_event(c, t, ev);
     cJSON_Delete(ev);
     if (rc == 1) {
         block(c);
@@ -677,7 +777,7 @@ void gw_responses_stream_end(struct gw_api_stream *s)
     if (!s->done)
         fail_stream(&c, "The provider's stream ended before response.completed.",
                     "provider_stream_error");
-    kept_free(&c.w);
+    texts_free(&c.w);
     store(&c);
 }
 
@@ -685,6 +785,6 @@ void gw_responses_stream_free(struct gw_api_stream *s)
 {
     struct cx c;
     load(&c, s);
-    kept_free(&c.w);
+    texts_free(&c.w);
     store(&c);
 }

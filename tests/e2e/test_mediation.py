@@ -390,6 +390,11 @@ class ReviewedJSONTexts(unittest.TestCase):
         r, data = anthropic("hi", stream=True, tool_arguments=args, chunk=3)
         self.assertEqual(typed_events(data)[-1]["type"], "error")
         self.assertNotIn("example.com", data.decode())
+        body = {"model": "m", "input": "hi", "stream": True,
+                "mock": {"tool_arguments": args, "chunk": 3}}
+        r, data = GW.post(body, path="/v1/responses")
+        self.assertEqual(typed_events(data)[-1]["type"], "error")
+        self.assertNotIn("example.com", data.decode())
         ok = '{"n":"caf\\u00e9 \\u003c \\\\u0040"}'  # non-ASCII, HTML-safe, an escaped backslash
         r, data = GW.post(user("hi", stream=True, mock={"tool_arguments": ok, "chunk": 3}))
         self.assertNotIn("guardrail_error", data.decode())

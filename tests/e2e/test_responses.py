@@ -116,6 +116,46 @@ def text_stream(pieces, whole=None, done_text=None):
     return evs
 
 
+def parts_stream(parts, chunk=None):
+    """The events of one message whose output_text parts say parts, each announced, streamed
+    (in pieces of chunk characters, or whole) and done."""
+    evs = [{"type": "response.created", "response": response_obj()},
+           {"type": "response.output_item.added", "output_index": 0,
+            "item": {"type": "message", "id": "msg_1", "status": "in_progress",
+                     "role": "assistant", "content": []}}]
+    for j, text in enumerate(parts):
+        where = {"item_id": "msg_1", "output_index": 0, "content_index": j}
+        evs.append(dict(where, type="response.content_part.added",
+                        part={"type": "output_text", "text": "", "annotations": []}))
+        n = chunk or max(len(text), 1)
+        evs += [dict(where, type="response.output_text.delta", delta=text[i:i + n])
+                for i in range(0, len(text), n)]
+        evs += [dict(where, type="response.output_text.done", text=text),
+                dict(where, type="response.content_part.done",
+                     part={"type": "output_text", "text": text, "annotations": []})]
+    item = {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": t, "annotations": []} for t in parts]}
+    evs += [{"type": "response.output_item.done", "output_index": 0, "item": item},
+            {"type": "response.completed", "response": response_obj("completed", [item])}]
+    return evs
+
+
+def part_texts(events):
+    """Per content index of message 0, what its deltas said."""
+    out = {}
+    for n, e in events:
+        if n == "response.output_text.delta":
+            out[e["content_index"]] = out.get(e["content_index"], "") + e["delta"]
+    return out
+
+
+def call_item(name, arguments="{}", status="completed", **extra):
+    item = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": name,
+            "arguments": arguments, "status": status}
+    item.update(extra)
+    return item
+
+
 class RecordingProvider:
     """A provider that answers every call with the bytes in .reply and keeps the last
     request body it got (to see what the gateway forwarded)."""
@@ -598,6 +638,399 @@ class ScriptedStreams(unittest.TestCase):
         self.assertEqual(part["logprobs"], [])
         self.assertEqual(got["output_text"], "mail [EMAIL]")
         self.assertEqual(got["error"]["message"], "card [CARD] failed")
+
+
+class ServerSideTools(unittest.TestCase):
+    """Tools the provider runs itself read and send text the gateway never sees."""
+
+    def test_tools_that_run_on_the_provider_side_are_refused_and_never_forwarded(self):
+        tools = [
+            {"type": "mcp", "server_label": "crm", "server_url": "https://mcp.example.com/sse",
+             "require_approval": "never"},
+            {"type": "web_search"}, {"type": "web_search_preview"},
+            {"type": "file_search", "vector_store_ids": ["vs_1"]},
+            {"type": "code_interpreter", "container": {"type": "auto"}},
+            {"type": "computer_use_preview", "display_width": 1024, "display_height": 768,
+             "environment": "browser"},
+            {"type": "image_generation"}, {"type": "local_shell"}, {"type": "shell"},
+            {"type": "custom", "name": "grammar_tool"}, {"name": "no_type"}, "web_search",
+        ]
+        before = MOCK.stats()["requests"]
+        for tool in tools:
+            body = {"model": "mock-1", "input": "hi", "tools": [
+                {"type": "function", "name": "lookup", "parameters": {}}, tool]}
+            r, data = respond(GW, body=body)
+            self.assertEqual(r.status, 400, tool)
+            err = json.loads(data)["error"]
+            self.assertEqual(err["type"], "invalid_request_error", tool)
+            self.assertEqual(err["param"], "tools", tool)
+            self.assertIn("tools[1]", err["message"])
+            if isinstance(tool, dict) and "type" in tool:
+                self.assertIn("'%s'" % tool["type"], err["message"])
+                self.assertIn("only function tools", err["message"])
+        self.assertEqual(MOCK.stats()["requests"], before)
+
+    def test_tools_that_are_not_a_list_are_refused(self):
+        r, data = respond(GW, input="hi", tools={"a": {"type": "web_search"}})
+        self.assertEqual(r.status, 400)
+        self.assertEqual(json.loads(data)["error"]["param"], "tools")
+
+    def test_a_tool_choice_naming_a_server_side_tool_is_refused(self):
+        fn = [{"type": "function", "name": "lookup", "parameters": {}}]
+        for choice in ({"type": "web_search_preview"}, {"type": "file_search"},
+                       {"type": "mcp", "server_label": "crm"}, {"type": "custom", "name": "x"},
+                       {"type": "image_generation"},
+                       {"type": "allowed_tools", "mode": "auto",
+                        "tools": [{"type": "function", "name": "lookup"},
+                                  {"type": "web_search"}]},
+                       {"name": "lookup"}, 5, "web_search"):
+            r, data = respond(GW, input="hi", tools=fn, tool_choice=choice)
+            self.assertEqual(r.status, 400, choice)
+            self.assertEqual(json.loads(data)["error"]["param"], "tool_choice", choice)
+
+    def test_function_tools_and_plain_tool_choices_pass(self):
+        fn = [{"type": "function", "name": "lookup", "description": "Finds an order.",
+               "parameters": {"type": "object", "properties": {}}, "strict": False}]
+        for choice in (None, "auto", "none", "required", {"type": "function", "name": "lookup"},
+                       {"type": "allowed_tools", "mode": "required",
+                        "tools": [{"type": "function", "name": "lookup"}]}):
+            r, data = respond(GW, input="hi", tools=fn, tool_choice=choice,
+                              mock={"reply": "ok"})
+            self.assertEqual(r.status, 200, choice)
+
+
+class ModelChosenMembers(unittest.TestCase):
+    """Members of replies and events the model or the provider fills in besides the texts:
+    a function's name, an error's code and param, a message's phase."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = RecordingProvider()
+        cls.gw = Gateway(cls.p.url, workers=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        cls.p.stop()
+        assert rc == 0, "gateway exited %s:\n%s" % (rc, cls.gw.output()[-3000:])
+
+    def stream(self, *events):
+        self.p.stream(*events)
+        r, data = respond(self.gw, input="hi", stream=True)
+        self.assertEqual(r.status, 200)
+        return data, events_of(data)
+
+    def plain(self, obj):
+        self.p.plain(obj)
+        return respond(self.gw, input="hi")
+
+    def test_a_plain_function_call_name_is_screened(self):
+        r, data = self.plain(response_obj("completed", [call_item("lookup " + EMAIL)]))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(data)["output"][0]["name"], "lookup [EMAIL]")
+        r, data = self.plain(response_obj("completed", [call_item("we_guarantee it")]))
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "allow")  # no space: no phrase
+        r, data = self.plain(response_obj("completed", [call_item("yes we guarantee it")]))
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "block")
+        self.assertNotIn("we guarantee", data.decode())
+
+    def test_plain_namespace_caller_and_phase_are_screened(self):
+        msg = message("ok")
+        msg["phase"] = "mail " + EMAIL
+        call = call_item("lookup", namespace="card " + CARD, caller={"note": "mail " + EMAIL})
+        r, data = self.plain(response_obj("completed", [msg, call]))
+        self.assertEqual(r.status, 200)
+        out = json.loads(data)["output"]
+        self.assertEqual(out[0]["phase"], "mail [EMAIL]")
+        self.assertEqual(out[1]["namespace"], "card [CARD]")
+        self.assertEqual(out[1]["caller"], {"note": "mail [EMAIL]"})
+
+    def test_every_string_of_a_plain_error_is_screened(self):
+        obj = response_obj("failed", [], error={"code": "card " + CARD, "message": "failed",
+                                                "param": "mail " + EMAIL})
+        r, data = self.plain(obj)
+        self.assertEqual(r.status, 200)
+        err = json.loads(data)["error"]
+        self.assertEqual(err, {"code": "card [CARD]", "message": "failed",
+                               "param": "mail [EMAIL]"})
+
+    def test_incomplete_details_are_screened(self):
+        details = {"reason": "max_output_tokens", "note": "mail " + EMAIL}
+        r, data = self.plain(response_obj("incomplete", [message("ok")],
+                                          incomplete_details=details))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(data)["incomplete_details"]["note"], "mail [EMAIL]")
+        evs = text_stream(["hello"])
+        evs[-1] = {"type": "response.incomplete", "response": response_obj(
+            "incomplete", [message("hello")], incomplete_details=details)}
+        data, events = self.stream(*evs)
+        self.assertEqual(events[-1][0], "response.incomplete")
+        self.assertEqual(events[-1][1]["response"]["incomplete_details"]["note"],
+                         "mail [EMAIL]")
+
+    def test_ids_and_states_that_are_not_strings_are_refused(self):
+        for obj in (response_obj("completed", [dict(message("ok"), id={"t": EMAIL})]),
+                    response_obj("completed", [call_item("f", status=["mail " + EMAIL])])):
+            r, data = self.plain(obj)
+            self.assertEqual(r.status, 502, obj)
+            self.assertNotIn("jane.doe", data.decode())
+
+    def test_a_streamed_function_call_name_is_screened_wherever_it_shows(self):
+        name = "lookup " + EMAIL
+        where = {"item_id": "fc_1", "output_index": 0}
+        data, events = self.stream(
+            {"type": "response.created", "response": response_obj()},
+            {"type": "response.output_item.added", "output_index": 0,
+             "item": call_item(name, "", "in_progress")},
+            dict(where, type="response.function_call_arguments.delta", delta="{}"),
+            dict(where, type="response.function_call_arguments.done", arguments="{}", name=name),
+            {"type": "response.output_item.done", "output_index": 0, "item": call_item(name)},
+            {"type": "response.completed",
+             "response": response_obj("completed", [call_item(name)])})
+        self.assertNotIn("jane.doe", data.decode())
+        done = dict(events)
+        self.assertEqual(done["response.output_item.added"]["item"]["name"], "lookup [EMAIL]")
+        self.assertEqual(done["response.function_call_arguments.done"]["name"], "lookup [EMAIL]")
+        self.assertEqual(done["response.output_item.done"]["item"]["name"], "lookup [EMAIL]")
+        self.assertEqual(done["response.completed"]["response"]["output"][0]["name"],
+                         "lookup [EMAIL]")
+
+    def test_a_blocked_streamed_function_call_name_ends_the_stream(self):
+        data, events = self.stream(
+            {"type": "response.created", "response": response_obj()},
+            {"type": "response.output_item.added", "output_index": 0,
+             "item": call_item("yes we guarantee it", "", "in_progress")})
+        self.assertEqual(events[-1][0], "response.incomplete")
+        # screened whole (s->scan): the block says the policy's message
+        self.assertTrue(deltas(events))
+        self.assertEqual(output_text(events[-1][1]["response"]), deltas(events))
+        self.assertNotIn("we guarantee", data.decode())
+
+    def test_every_string_of_an_error_event_is_screened(self):
+        data, events = self.stream(
+            {"type": "response.created", "response": response_obj()},
+            {"type": "error", "code": "card " + CARD, "message": "failed",
+             "param": "mail " + EMAIL})
+        self.assertEqual(events[-1][0], "error")
+        e = events[-1][1]
+        self.assertEqual((e["code"], e["message"], e["param"]),
+                         ("card [CARD]", "failed", "mail [EMAIL]"))
+
+    def test_every_string_of_a_failed_responses_error_is_screened(self):
+        data, events = self.stream(
+            {"type": "response.created", "response": response_obj()},
+            {"type": "response.failed", "response": response_obj(
+                "failed", [], error={"code": "card " + CARD, "message": "m",
+                                     "param": "mail " + EMAIL})})
+        self.assertEqual(events[-1][0], "response.failed")
+        self.assertEqual(events[-1][1]["response"]["error"],
+                         {"code": "card [CARD]", "message": "m", "param": "mail [EMAIL]"})
+
+    def test_phase_is_screened_and_obfuscation_never_goes_out(self):
+        evs = text_stream(["x" * 400])
+        evs[1]["item"]["phase"] = "mail " + EMAIL
+        evs[3]["obfuscation"] = "card " + CARD
+        data, events = self.stream(*evs)
+        self.assertEqual(events[-1][0], "response.completed")
+        self.assertEqual(dict(events)["response.output_item.added"]["item"]["phase"],
+                         "mail [EMAIL]")
+        for n, e in events:
+            self.assertNotIn("obfuscation", e, n)
+        self.assertNotIn("1111", data.decode())
+
+
+class TextsAcrossParts(unittest.TestCase):
+    """A text split across the parts of a message: the SDKs' output_text joins them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = RecordingProvider()
+        cls.gw = Gateway(cls.p.url, workers=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        cls.p.stop()
+        assert rc == 0, "gateway exited %s:\n%s" % (rc, cls.gw.output()[-3000:])
+
+    def stream(self, *events):
+        self.p.stream(*events)
+        r, data = respond(self.gw, input="hi", stream=True)
+        self.assertEqual(r.status, 200)
+        events = events_of(data)
+        self.assertEqual([e["sequence_number"] for _, e in events], list(range(len(events))))
+        return data, events
+
+    def plain_parts(self, parts, annotations=()):
+        msg = {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+               "content": [{"type": "output_text", "text": t, "annotations": list(annotations)}
+                           for t in parts]}
+        self.p.plain(response_obj("completed", [msg]))
+        return respond(self.gw, input="hi")
+
+    def assert_consistent(self, events):
+        """Each part's done events say what its deltas said, and the final response's
+        output_text is what was streamed."""
+        said = part_texts(events)
+        ended = set()
+        for n, e in events:
+            if n == "response.output_text.delta":
+                self.assertNotIn(e["content_index"], ended, "a delta after its done event")
+            if n == "response.output_text.done":
+                ended.add(e["content_index"])
+                self.assertEqual(e["text"], said.get(e["content_index"], ""), n)
+            elif n == "response.content_part.done" and e["part"]["type"] == "output_text":
+                self.assertEqual(e["part"]["text"], said.get(e["content_index"], ""), n)
+            elif n in ("response.output_item.done", "response.completed"):
+                out = e["item"]["content"] if n == "response.output_item.done" else \
+                    e["response"]["output"][0]["content"]
+                self.assertEqual([p.get("text") for p in out],
+                                 [said.get(j, "") if p["type"] == "output_text" else None
+                                  for j, p in enumerate(out)], n)
+        return "".join(said[k] for k in sorted(said))
+
+    def test_a_plain_phrase_split_across_parts_is_blocked(self):
+        r, data = self.plain_parts(["Yes, we gua", "rantee it. Card 4111 1111", " 1111 1111"])
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "block")
+        self.assertNotIn("we gua", data.decode())
+        self.assertNotIn("rantee it", data.decode())
+
+    def test_a_plain_card_split_across_parts_is_redacted_around_annotations(self):
+        cite = {"type": "url_citation", "title": "Order help", "url": "https://x/",
+                "start_index": 0, "end_index": 4}
+        r, data = self.plain_parts(["Card 4111 1111", " 1111 1111 thanks"], [cite])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")
+        self.assertNotIn("1111", data.decode())
+        self.assertIn("[CARD]", output_text(json.loads(data)))
+
+    def test_a_plain_card_split_across_message_items_is_redacted(self):
+        obj = response_obj("completed", [message("Card 4111 1111", "msg_1"),
+                                         message(" 1111 1111 thanks", "msg_2")])
+        self.p.plain(obj)
+        r, data = respond(self.gw, input="hi")
+        self.assertEqual(r.status, 200)
+        self.assertNotIn("1111", data.decode())
+
+    def test_a_streamed_phrase_split_across_parts_is_blocked(self):
+        for chunk in (None, 3):
+            data, events = self.stream(*parts_stream(
+                ["Yes, we gua", "rantee it. Card 4111 1111", " 1111 1111"], chunk))
+            self.assertEqual(events[-1][0], "response.incomplete", chunk)
+            self.assertNotIn("we gua", data.decode())
+            self.assertNotIn("rantee it", data.decode())
+            self.assertNotIn("1111", data.decode())
+            self.assertTrue(deltas(events).endswith(GUARANTEE_MSG))
+            self.assertEqual(output_text(events[-1][1]["response"]), GUARANTEE_MSG)
+
+    def test_a_streamed_card_split_across_parts_is_redacted(self):
+        for chunk in (None, 1, 4):
+            data, events = self.stream(*parts_stream(
+                ["Card 4111 1111", " 1111 1111 thanks", " bye"], chunk))
+            self.assertEqual(events[-1][0], "response.completed", chunk)
+            self.assertNotIn("1111", data.decode(), chunk)
+            said = self.assert_consistent(events)
+            self.assertEqual(said, "Card [CARD] thanks bye", chunk)
+            final = events[-1][1]["response"]
+            self.assertEqual(output_text(final), said)
+
+    def test_held_text_of_the_last_part_goes_into_it_before_its_done_events(self):
+        long_text = "y" * 600
+        data, events = self.stream(*parts_stream([long_text, "mail " + EMAIL], 50))
+        said = self.assert_consistent(events)
+        self.assertEqual(said, long_text + "mail [EMAIL]")
+        texts = part_texts(events)
+        # what the first part says up to the last bytes the scanner held stays in it
+        self.assertTrue(texts[0] and long_text.startswith(texts[0]), texts)
+        self.assertTrue(texts[1].endswith("mail [EMAIL]"))
+        names = [n for n, _ in events]
+        last = max(i for i, (n, e) in enumerate(events)
+                   if n == "response.output_text.delta" and e["content_index"] == 1)
+        self.assertEqual(names[last + 1], "response.output_text.done")
+        self.assertEqual(events[last + 1][1]["content_index"], 1)
+
+    def test_a_single_part_keeps_its_text(self):
+        data, events = self.stream(*parts_stream(["mail " + EMAIL]))
+        self.assertEqual(part_texts(events), {0: "mail [EMAIL]"})
+        self.assert_consistent(events)
+
+    def test_a_refusal_part_between_two_texts_releases_the_first_ones_text(self):
+        # (a text split around a refusal part is screened in two: the plain reply's texts
+        # are screened joined, a stream's scanner ends at the refusal)
+        evs = parts_stream(["Hello card %s" % CARD, "no", " mail " + EMAIL])
+        for e in evs:  # part 1 is a refusal
+            if e.get("content_index") == 1:
+                if e["type"] == "response.output_text.delta":
+                    e["type"] = "response.refusal.delta"
+                elif e["type"] == "response.output_text.done":
+                    e["type"] = "response.refusal.done"
+                    e["refusal"] = e.pop("text")
+                else:
+                    e["part"] = {"type": "refusal", "refusal": e["part"]["text"]}
+        for e in evs[-2:]:
+            item = e.get("item") or e["response"]["output"][0]
+            item["content"][1] = {"type": "refusal", "refusal": "no"}
+        data, events = self.stream(*evs)
+        self.assertEqual(events[-1][0], "response.completed")
+        said = self.assert_consistent(events)
+        self.assertEqual(said, "Hello card [CARD] mail [EMAIL]")
+        self.assertEqual(part_texts(events)[0], "Hello card [CARD]")
+        self.assertEqual(deltas(events, "response.refusal.delta"), "no")
+        names = [(n, e.get("content_index")) for n, e in events]
+        self.assertLess(names.index(("response.output_text.done", 0)),
+                        names.index(("response.content_part.added", 1)))
+
+
+class EventsThatCarryText(unittest.TestCase):
+    """Every member of an event the walk passes is screened, checked or renumbered."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = RecordingProvider()
+        cls.gw = Gateway(cls.p.url, workers=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        cls.p.stop()
+        assert rc == 0, "gateway exited %s:\n%s" % (rc, cls.gw.output()[-3000:])
+
+    def stream(self, *events):
+        self.p.stream(*events)
+        r, data = respond(self.gw, input="hi", stream=True)
+        self.assertEqual(r.status, 200)
+        return data, events_of(data)
+
+    def test_texts_in_added_events_are_screened(self):
+        evs = text_stream(["x" * 300])
+        evs[1]["item"]["content"] = [{"type": "output_text", "text": "mail " + EMAIL + " " +
+                                      "z" * 300, "annotations": []}]
+        del evs[2]  # the part came with the item
+        data, events = self.stream(*evs)
+        self.assertNotIn("jane.doe", data.decode())
+        evs = text_stream(["x" * 300])
+        evs[2]["part"]["text"] = "card %s " % CARD + "z" * 300
+        data, events = self.stream(*evs)
+        self.assertNotIn("1111", data.decode())
+
+    def test_keepalive_members_are_screened(self):
+        evs = text_stream(["hello"])
+        evs.insert(3, {"type": "keepalive", "note": "mail " + EMAIL})
+        data, events = self.stream(*evs)
+        self.assertNotIn("jane.doe", data.decode())
+        self.assertEqual(events[-1][0], "response.completed")
+
+    def test_sequence_numbers_and_indices_that_are_not_numbers_never_go_out(self):
+        for member, value in (("sequence_number", "mail " + EMAIL),
+                              ("output_index", "mail " + EMAIL),
+                              ("content_index", {"t": "mail " + EMAIL}),
+                              ("item_id", {"t": "mail " + EMAIL})):
+            evs = text_stream(["hello"])
+            evs[2] = dict(evs[2], **{member: value})  # content_part.added
+            data, events = self.stream(*evs)
+            self.assertNotIn("jane.doe", data.decode(), member)
+            for n, e in events:
+                self.assertIsInstance(e["sequence_number"], int, member)
 
 
 if __name__ == "__main__":

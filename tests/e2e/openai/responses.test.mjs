@@ -164,3 +164,26 @@ test('gateway errors surface as SDK errors with status and code', async () => {
     (e) => e.status === 400 && e.code === 'invalid_request' && e.param === 'input',
   );
 });
+
+test('a function tool call comes back with its JSON arguments redacted in place', async () => {
+  const r = await client.responses.create({
+    model: 'mock-1', input: 'change my password',
+    tools: [{ type: 'function', name: 'lookup', description: 'Looks a customer up.', strict: false,
+      parameters: { type: 'object', properties: { email: { type: 'string' } } } }],
+    mock: { tool_arguments: '{"username": "jane", "new_password": "hunter22x", "email": "ops@example.com"}' },
+  });
+  const call = r.output.find((o) => o.type === 'function_call');
+  assert.deepEqual(JSON.parse(call.arguments),
+    { username: 'jane', new_password: '[PASSWORD]', email: '[EMAIL]' });
+});
+
+test('responses.parse() reads a structured output whose secret was redacted', async () => {
+  const format = { type: 'json_schema', name: 'account', strict: true, schema: {
+    type: 'object', additionalProperties: false, required: ['username', 'new_password'],
+    properties: { username: { type: 'string' }, new_password: { type: 'string' } } } };
+  const r = await client.responses.parse({
+    model: 'mock-1', input: 'reset it', text: { format },
+    mock: { reply: '{"username": "jane", "new_password": "hunter22x"}' },
+  });
+  assert.deepEqual(r.output_parsed, { username: 'jane', new_password: '[PASSWORD]' });
+});

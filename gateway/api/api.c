@@ -140,16 +140,14 @@ int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_
 }
 
 
-/* Screens every string inside node in block mode. Returns 0, 1 (blocked) or -1. */
+/* Screens node whole in block mode: a string, or the JSON text of anything else. Returns
+ * 0, 1 (blocked) or -1. */
 static int scan_all(struct gw_api_stream *s, cJSON *node)
 {
-    if (cJSON_IsString(node))
-        return s->scan(s->ctx, node);
-    int rc = 0;
-    for (cJSON *c = (cJSON_IsObject(node) || cJSON_IsArray(node)) ? node->child : NULL;
-         c && rc == 0; c = c->next)
-        rc = scan_all(s, c);
-    return rc;
+    if (!node || cJSON_IsNull(node) || cJSON_IsBool(node) ||
+        ((cJSON_IsObject(node) || cJSON_IsArray(node)) && !node->child))
+        return 0;
+    return s->scan(s->ctx, node); /* an object or a number as its JSON text */
 }
 
 int gw_api_stream_scan_all(struct gw_api_stream *s, cJSON *node)
@@ -182,13 +180,12 @@ int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const
 
 int gw_api_refs_push_all(struct gw_text_refs *t, cJSON *node)
 {
-    if (cJSON_IsString(node))
-        return gw_api_refs_push(t, node);
-    if (cJSON_IsObject(node) || cJSON_IsArray(node))
-        for (cJSON *c = node->child; c; c = c->next)
-            if (gw_api_refs_push_all(t, c) == -1)
-                return -1;
-    return 0;
+    /* An object, an array or a number is screened as the JSON text of it, so its keys and
+     * numbers are too (the request path prints it, and parses it back when redacted). */
+    if (!node || cJSON_IsNull(node) || cJSON_IsBool(node) ||
+        ((cJSON_IsObject(node) || cJSON_IsArray(node)) && !node->child))
+        return 0;
+    return gw_api_refs_push(t, node);
 }
 
 int gw_api_write_event(struct gw_api_stream *s, const char *name, const cJSON *ev)
@@ -249,11 +246,27 @@ static int add_range(struct ranges *r, size_t a, size_t b)
     return 0;
 }
 
-static int json_strings(const char *t, size_t len, struct ranges *values, struct ranges *keys)
+/* The strings (keys and values apart) and the bare scalars (numbers, true, false, null) of
+ * a JSON text. Lenient: it reads what it can and never fails on bad JSON but for an
+ * unterminated string. */
+static int json_strings(const char *t, size_t len, struct ranges *values, struct ranges *keys,
+                        struct ranges *bare)
 {
     for (size_t i = 0; i < len; i++) {
-        if (t[i] != '"')
+        if (t[i] != '"') {
+            bool scalar = (t[i] >= '0' && t[i] <= '9') || t[i] == '-' || t[i] == '+' ||
+                          (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z');
+            if (!scalar || !bare)
+                continue;
+            size_t a = i;
+            while (i + 1 < len && t[i + 1] != ',' && t[i + 1] != '}' && t[i + 1] != ']' &&
+                   t[i + 1] != ' ' && t[i + 1] != '\n' && t[i + 1] != '\t' &&
+                   t[i + 1] != '\r' && t[i + 1] != '"' && t[i + 1] != ':')
+                i++;
+            if (add_range(bare, a, i + 1) == -1)
+                return -1;
             continue;
+        }
         size_t a = ++i;
         while (i < len && t[i] != '"')
             i += t[i] == '\\' ? 2 : 1;
@@ -263,6 +276,91 @@ static int json_strings(const char *t, size_t len, struct ranges *values, struct
         while (j < len && (t[j] == ' ' || t[j] == '\t' || t[j] == '\n' || t[j] == '\r'))
             j++;
         if (add_range(j < len && t[j] == ':' ? keys : values, a, i) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+int gw_api_json_strings(const char *t, size_t len, size_t (**v)[2], size_t *n)
+{
+    struct ranges values = {0};
+    if (json_strings(t, len, &values, &values, NULL) == -1) {
+        free(values.v);
+        return -1;
+    }
+    *v = values.v; /* in order: keys and values share the list */
+    *n = values.n;
+    return 0;
+}
+
+/* The UTF-8 of code point c to out. */
+static int put_utf8(struct gw_buf *out, unsigned c)
+{
+    char b[4];
+    size_t n;
+    if (c < 0x80)
+        b[0] = (char)c, n = 1;
+    else if (c < 0x800)
+        b[0] = (char)(0xC0 | c >> 6), b[1] = (char)(0x80 | (c & 0x3F)), n = 2;
+    else if (c < 0x10000)
+        b[0] = (char)(0xE0 | c >> 12), b[1] = (char)(0x80 | (c >> 6 & 0x3F)),
+        b[2] = (char)(0x80 | (c & 0x3F)), n = 3;
+    else
+        b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | (c >> 12 & 0x3F)),
+        b[2] = (char)(0x80 | (c >> 6 & 0x3F)), b[3] = (char)(0x80 | (c & 0x3F)), n = 4;
+    return gw_buf_append(out, b, n);
+}
+
+static int hex4(const char *p, size_t left)
+{
+    int v = 0;
+    for (size_t i = 0; i < 4; i++) {
+        char c = i < left ? p[i] : 0;
+        int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+int gw_api_json_unescape(const char *s, size_t len, struct gw_buf *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '\\' || i + 1 >= len) {
+            if (gw_buf_append(out, s + i, 1) == -1)
+                return -1;
+            continue;
+        }
+        char c = s[++i];
+        int rc;
+        if (c == 'u') {
+            int u = hex4(s + i + 1, len - i - 1);
+            if (u < 0) { /* not an escape a reader accepts: kept as written */
+                rc = gw_buf_append(out, s + i - 1, 2);
+            } else {
+                i += 4;
+                unsigned cp = (unsigned)u;
+                int lo = cp >= 0xD800 && cp < 0xDC00 && i + 2 < len && s[i + 1] == '\\' &&
+                                 s[i + 2] == 'u'
+                             ? hex4(s + i + 3, len - i - 3)
+                             : -1;
+                if (lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (unsigned)(lo - 0xDC00);
+                    i += 6;
+                } else if (cp >= 0xD800 && cp < 0xE000) {
+                    cp = 0xFFFD; /* a lone surrogate: what lenient readers show */
+                }
+                rc = put_utf8(out, cp);
+            }
+        } else {
+            static const char from[] = "bfnrt", to[] = "\b\f\n\r\t";
+            const char *k = strchr(from, c);
+            char d = k && c ? to[k - from] : c; /* " \ / and anything else as itself */
+            rc = gw_buf_append(out, &d, 1);
+        }
+        if (rc == -1)
             return -1;
     }
     return 0;
@@ -364,14 +462,23 @@ int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
      * is kept inside them (a secret rule's match spans its key and quotes); one that touches
      * no value but a key is kept inside the key; one in neither (a number, a literal) is
      * replaced as it is, which may change the JSON but never lets the value through. */
-    struct ranges values = {0}, keys = {0};
+    struct ranges values = {0}, keys = {0}, bare = {0};
     struct gw_findings g = {0};
-    int rc = json_strings(text, len, &values, &keys);
+    int rc = json_strings(text, len, &values, &keys, &bare);
     for (size_t k = 0; rc == 0 && k < f->n; k++) {
         const struct gw_finding *x = &f->v[k];
         if (rs->table.rules[x->rule].action != GW_ACTION_REDACT)
             continue;
+        /* the value it reaches: a string's part, or a whole number (written as a string) */
         int n = clamp_into(text, x, &values, &g);
+        for (size_t j = 0; n >= 0 && j < bare.n; j++) {
+            if (x->start >= bare.v[j][1] || x->end <= bare.v[j][0])
+                continue;
+            if (gw_grow(&g.v, &g.cap, g.n, sizeof *g.v, 8) == -1)
+                n = -1;
+            else
+                g.v[g.n++] = (struct gw_finding){x->rule, bare.v[j][0], bare.v[j][1]}, n++;
+        }
         if (n == 0)
             n = clamp_into(text, x, &keys, &g);
         if (n == 0 && gw_grow(&g.v, &g.cap, g.n, sizeof *g.v, 8) == 0)
@@ -385,6 +492,7 @@ int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
     }
     free(values.v);
     free(keys.v);
+    free(bare.v);
     free(g.v);
     return rc;
 }

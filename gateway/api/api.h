@@ -28,6 +28,7 @@ struct gw_api_request {
     cJSON *root;
     bool stream;
     const char *model; /* inside root, or a static string */
+    bool structured;   /* it asks for JSON output (a JSON schema, a JSON object) */
     struct gw_text_refs texts;
 };
 
@@ -50,9 +51,9 @@ struct gw_api_stream {
     /* The message that answers a block found in slot (the blocking rule's, or the
      * policy's default). */
     const char *(*block_message)(void *ctx, int slot);
-    /* Screens a string node of an event in block mode (a text that is not streamed: an
-     * error's message, an unknown member), rewriting it when redacted. Returns 0, 1 when
-     * it must be blocked, or -1. */
+    /* Screens a node of an event in block mode (a text that is not streamed: an error, an
+     * unknown member; an object or a number as its JSON text), rewriting it when redacted.
+     * Returns 0, 1 when it must be blocked, or -1. */
     int (*scan)(void *ctx, cJSON *node);
     /* Token counts from a usage object, -1 where unknown. */
     void (*tokens)(void *ctx, long prompt, long completion);
@@ -126,6 +127,14 @@ extern const struct gw_api gw_api_openai_embeddings;
 
 void gw_api_request_free(struct gw_api_request *r);
 
+/* The strings of a JSON text, keys and values, as byte ranges of their contents (inside
+ * the quotes), in order; lenient (bad JSON around them is fine). *v is malloc'd. Returns 0
+ * or -1 (an unterminated string, no memory). */
+int gw_api_json_strings(const char *t, size_t len, size_t (**v)[2], size_t *n);
+/* Decodes a JSON string's contents (escapes) into out, leniently, as the readers apps use
+ * do: a lone surrogate becomes U+FFFD, a bad escape stays as written. Returns 0 or -1. */
+int gw_api_json_unescape(const char *s, size_t len, struct gw_buf *out);
+
 struct gw_ruleset;
 struct gw_findings;
 /* gw_redact, except that a text that is a JSON document (tool arguments, a structured
@@ -159,7 +168,9 @@ int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const
  * negative, huge: a cast of a huge or non-finite double to long is undefined). */
 long gw_api_count(const cJSON *n);
 int gw_api_refs_push(struct gw_text_refs *t, cJSON *node);
-/* Pushes every string value inside node (objects and arrays walked; keys are not texts). */
+/* Pushes node to be screened whole: a string as it is; an object, an array or a number as
+ * its JSON text (keys and numbers included; a redacted one is parsed back in place). Null,
+ * booleans and empty containers carry no text. */
 int gw_api_refs_push_all(struct gw_text_refs *t, cJSON *node);
 /* The event "data: JSON\n\n" for a tree, through s->write. Returns 0 or -1. */
 int gw_api_write_event(struct gw_api_stream *s, const char *name, const cJSON *ev);

@@ -54,6 +54,9 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
     r->stream = cr.stream;
     r->model = cr.model;
     r->texts = cr.texts;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cr.root, "response_format"), "type");
+    r->structured = cJSON_IsString(type) && strncmp(type->valuestring, "json", 4) == 0;
     return rc;
 }
 

@@ -342,6 +342,10 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
         return fail(err, errlen, param, "stream", "'stream' must be a boolean.");
     r->model = model ? model->valuestring : "unknown";
     r->stream = cJSON_IsTrue(stream);
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->root, "text"),
+                                         "format"), "type");
+    r->structured = cJSON_IsString(format) && strncmp(format->valuestring, "json", 4) == 0;
     cJSON *instructions = cJSON_GetObjectItemCaseSensitive(r->root, "instructions");
     if (instructions && !cJSON_IsString(instructions) && !cJSON_IsNull(instructions))
         return fail(err, errlen, param, "instructions", "'instructions' must be a string.");

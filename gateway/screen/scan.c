@@ -334,6 +334,12 @@ int gw_redact_range(const struct gw_ruleset *rs, const char *text, size_t base, 
                 h->end > ge)
                 ge = h->end;
         }
+        /* Whole characters: a match found within GW_SPAN_MAX bytes may start or end inside a
+         * UTF-8 sequence, and half of one would make the text invalid. */
+        while (gs > pos && ((unsigned char)text[gs - base] & 0xC0) == 0x80)
+            gs--;
+        while (ge < to && ((unsigned char)text[ge - base] & 0xC0) == 0x80)
+            ge++;
         if (gw_buf_append(out, text + (pos - base), gs - pos) == -1 || gw_buf_puts(out, repl) == -1)
             return -1;
         pos = ge;

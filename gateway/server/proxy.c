@@ -47,6 +47,7 @@ struct gw_req {
     bool stream;
     bool passthrough;
     bool stored; /* a stored object of an API (GET /v1/responses/{id}): its body is screened whole */
+    bool structured; /* the client asked for JSON output: every streamed text is JSON */
     enum gw_action prompt_verdict;
     struct gw_upcall *call;
     char *body_out; /* the rewritten body, or NULL: the client's body is sent as it came */
@@ -416,97 +417,80 @@ static bool found_raw(const struct gw_findings *raw, const char *t, unsigned rul
     return false;
 }
 
-struct decoded {
-    const char *raw;         /* the text as first scanned */
-    struct gw_findings rawf; /* and what that scan found */
-    enum gw_direction dir;
-    unsigned mask;
-    int verdict;
-    bool redacted;
-};
-
-/* Screens one decoded string of a JSON text (a value, or a key when key is set), records
- * what the raw scan did not find, and redacts it in the tree. Returns 0 or -1. */
-static int screen_decoded(struct gw_req *r, struct decoded *d, cJSON *node, bool key,
-                          const struct gw_rule **blocker)
-{
-    struct gw_worker *w = r->w;
-    const char *t = key ? node->string : node->valuestring;
-    size_t len = strlen(t);
-    if (scan_text(r, t, len, d->dir, d->mask) == -1)
-        return -1;
-    for (size_t k = 0; k < w->findings.n; k++) {
-        const struct gw_finding *f = &w->findings.v[k];
-        if (!found_raw(&d->rawf, d->raw, f->rule, t + f->start, f->end - f->start))
-            record(r, d->dir, f, t + f->start, f->end - f->start);
-    }
-    if (!*blocker)
-        *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
-    if ((int)w->findings.verdict > d->verdict)
-        d->verdict = (int)w->findings.verdict;
-    if (w->findings.verdict < GW_ACTION_REDACT)
-        return 0;
-    gw_buf_reset(&w->tmp);
-    if (gw_redact(r->rs, t, len, &w->findings, &w->tmp) == -1)
-        return -1;
-    if (w->tmp.len == len && memcmp(w->tmp.data, t, len) == 0)
-        return 0;
-    d->redacted = true;
-    if (!key)
-        return gw_openai_set_text(node, w->tmp.data);
-    char *copy = cJSON_malloc(w->tmp.len + 1);
-    if (!copy)
-        return -1;
-    memcpy(copy, w->tmp.data, w->tmp.len + 1);
-    if (!(node->type & cJSON_StringIsConst))
-        cJSON_free(node->string);
-    node->string = copy;
-    node->type &= ~cJSON_StringIsConst;
-    return 0;
-}
-
-static int walk_decoded(struct gw_req *r, struct decoded *d, cJSON *node,
-                        const struct gw_rule **blocker)
-{
-    for (; node; node = node->next) {
-        if (node->string && screen_decoded(r, d, node, true, blocker) == -1)
-            return -1;
-        if (cJSON_IsString(node) && screen_decoded(r, d, node, false, blocker) == -1)
-            return -1;
-        if ((cJSON_IsObject(node) || cJSON_IsArray(node)) &&
-            walk_decoded(r, d, node->child, blocker) == -1)
-            return -1;
-    }
-    return 0;
-}
-
-/* Whether t is a JSON document with an escape: its reader sees other characters than a
- * scan of the raw text ("jo\u0040example.org" is an e-mail to the app). */
+/* Whether t may be a JSON text with escapes (tool arguments, a structured output, one
+ * behind prose or a code fence): its reader decodes the escapes ("jo\\u0040example.org" is
+ * an e-mail to it), a scan of the raw text does not. */
 static bool escaped_json(const char *t)
 {
-    size_t i = strspn(t, " \t\r\n");
-    return (t[i] == '{' || t[i] == '[') && strchr(t, '\\');
+    return strchr(t, '\\') && strpbrk(t, "{[");
 }
 
-/* Screens the strings of node's text, a JSON document with escapes (tool arguments, a
- * structured output), decoded: keys and values. When one is redacted the document is
- * printed again (the same structure, escapes as cJSON writes them). d says what the raw
- * scan found. Returns the verdict or -1. */
-static int screen_json_decoded(struct gw_req *r, cJSON *node, struct decoded *d,
+/* Screens the strings of node's text that have escapes, decoded (keys and values alike,
+ * leniently, as the readers apps use decode them: no cJSON, which refuses what they
+ * accept), and writes a redacted one back re-escaped. raw and rawf are the text and what
+ * its raw scan found, not counted twice. Returns the verdict, or -1. */
+static int screen_json_decoded(struct gw_req *r, cJSON *node, enum gw_direction dir,
+                               unsigned mask, const char *raw, const struct gw_findings *rawf,
                                const struct gw_rule **blocker, bool *changed)
 {
-    cJSON *doc = gw_api_parse(node->valuestring, strlen(node->valuestring));
-    if (!doc)
-        return GW_ACTION_ALLOW;
-    int rc = walk_decoded(r, d, doc, blocker);
-    if (rc == 0 && d->redacted) {
-        char *s = cJSON_PrintUnformatted(doc);
-        rc = s ? gw_openai_set_text(node, s) : -1;
-        cJSON_free(s);
+    struct gw_worker *w = r->w;
+    const char *t = node->valuestring;
+    size_t len = strlen(t), n = 0;
+    size_t (*v)[2] = NULL;
+    if (gw_api_json_strings(t, len, &v, &n) == -1)
+        n = 0; /* an unterminated string: no reader decodes past it */
+    struct gw_buf dec = {0}, out = {0};
+    int verdict = GW_ACTION_ALLOW, rc = 0;
+    size_t pos = 0;
+    bool redacted = false;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t a = v[i][0], b = v[i][1];
+        if (!memchr(t + a, '\\', b - a))
+            continue; /* the raw scan saw these very characters */
+        gw_buf_reset(&dec);
+        if (gw_api_json_unescape(t + a, b - a, &dec) == -1) {
+            rc = -1;
+            break;
+        }
+        if (dec.len && memchr(dec.data, '\0', dec.len)) {
+            verdict = GW_ACTION_BLOCK; /* a NUL: readers disagree on where the string ends */
+            continue;
+        }
+        if (scan_text(r, dec.data ? dec.data : "", dec.len, dir, mask) == -1) {
+            rc = -1;
+            break;
+        }
+        for (size_t k = 0; k < w->findings.n; k++) {
+            const struct gw_finding *f = &w->findings.v[k];
+            if (!found_raw(rawf, raw, f->rule, dec.data + f->start, f->end - f->start))
+                record(r, dir, f, dec.data + f->start, f->end - f->start);
+        }
+        if (!*blocker)
+            *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
+        if ((int)w->findings.verdict > verdict)
+            verdict = (int)w->findings.verdict;
+        if (w->findings.verdict < GW_ACTION_REDACT)
+            continue;
+        gw_buf_reset(&w->tmp);
+        if (gw_redact(r->rs, dec.data, dec.len, &w->findings, &w->tmp) == -1 ||
+            gw_buf_append(&out, t + pos, a - 1 - pos) == -1 ||
+            gw_json_quote(&out, w->tmp.data ? w->tmp.data : "", w->tmp.len) == -1) {
+            rc = -1;
+            break;
+        }
+        pos = b + 1;
+        redacted = true;
+    }
+    if (rc == 0 && redacted) {
+        rc = gw_buf_append(&out, t + pos, len - pos);
+        if (rc == 0)
+            rc = gw_openai_set_text(node, out.data);
         *changed = true;
     }
-    cJSON_Delete(doc);
-    return rc == -1 ? -1 : d->verdict;
+    free(v);
+    gw_buf_free(&dec);
+    gw_buf_free(&out);
+    return rc == -1 ? -1 : verdict;
 }
 
 /* Screens one text in direction dir with the categories in mask, recording its findings;
@@ -526,19 +510,17 @@ static int screen_one(struct gw_req *r, cJSON *node, enum gw_direction dir, unsi
     if (!*blocker)
         *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
     int verdict = (int)w->findings.verdict;
-    struct decoded d = {.dir = dir, .mask = mask, .verdict = GW_ACTION_ALLOW};
     char *raw = NULL;
+    struct gw_findings rawf = {0};
     if (escaped_json(t)) { /* kept for the decoded pass, which must not count these twice */
         raw = strdup(t);
-        d.rawf.v = malloc((w->findings.n ? w->findings.n : 1) * sizeof *d.rawf.v);
-        if (!raw || !d.rawf.v) {
+        if (!raw || (w->findings.n && !(rawf.v = malloc(w->findings.n * sizeof *rawf.v)))) {
             free(raw);
-            free(d.rawf.v);
             return -1;
         }
-        memcpy(d.rawf.v, w->findings.v, w->findings.n * sizeof *d.rawf.v);
-        d.rawf.n = w->findings.n;
-        d.raw = raw;
+        if (w->findings.n)
+            memcpy(rawf.v, w->findings.v, w->findings.n * sizeof *rawf.v);
+        rawf.n = w->findings.n;
     }
     int rc = 0;
     if (verdict >= GW_ACTION_REDACT) {
@@ -550,14 +532,58 @@ static int screen_one(struct gw_req *r, cJSON *node, enum gw_direction dir, unsi
         }
     }
     if (rc == 0 && raw) {
-        int v = screen_json_decoded(r, node, &d, blocker, changed);
+        int v = screen_json_decoded(r, node, dir, mask, raw, &rawf, blocker, changed);
         rc = v == -1 ? -1 : 0;
         if (v > verdict)
             verdict = v;
     }
     free(raw);
-    free(d.rawf.v);
+    free(rawf.v);
     return rc == -1 ? -1 : verdict;
+}
+
+/* Puts rep's value in node's place (node keeps its key and its siblings) and frees rep. */
+static void take_value(cJSON *node, cJSON *rep)
+{
+    cJSON old = *node;
+    node->child = rep->child;
+    node->valuestring = rep->valuestring;
+    node->valueint = rep->valueint;
+    node->valuedouble = rep->valuedouble;
+    node->type = (rep->type & ~cJSON_StringIsConst) | (old.type & cJSON_StringIsConst);
+    rep->child = old.child;
+    rep->valuestring = old.valuestring;
+    rep->type = old.type & ~cJSON_StringIsConst;
+    cJSON_Delete(rep);
+}
+
+/* screen_one for any node: an object, an array or a number is screened as its JSON text,
+ * and put back parsed when redacted (a text that no longer parses, as a string: its type
+ * changes, its value never gets out). */
+static int screen_node(struct gw_req *r, cJSON *node, enum gw_direction dir, unsigned mask,
+                       const struct gw_rule **blocker, bool *changed)
+{
+    if (cJSON_IsString(node))
+        return screen_one(r, node, dir, mask, blocker, changed);
+    char *json = cJSON_PrintUnformatted(node);
+    cJSON *text = json ? cJSON_CreateString(json) : NULL;
+    cJSON_free(json);
+    if (!text)
+        return -1;
+    bool mine = false;
+    int v = screen_one(r, text, dir, mask, blocker, &mine);
+    if (v != -1 && mine) {
+        cJSON *rep = gw_api_parse(text->valuestring, strlen(text->valuestring));
+        if (!rep)
+            rep = cJSON_CreateString(text->valuestring);
+        if (!rep)
+            v = -1;
+        else
+            take_value(node, rep);
+        *changed = true;
+    }
+    cJSON_Delete(text);
+    return v;
 }
 
 /* Screens the strings at texts in direction dir, rewriting redacted ones in place.
@@ -572,7 +598,7 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
     unsigned long long hits = gw_scanner_memo_hits(r->sc);
     for (size_t i = 0; i < texts->n; i++) {
         unsigned mask = dir == GW_DIR_PROMPT ? role_mask(r, texts->roles[i]) : ~0u;
-        int v = screen_one(r, texts->v[i], dir, mask, blocker, changed);
+        int v = screen_node(r, texts->v[i], dir, mask, blocker, changed);
         if (v == -1)
             return -1;
         if (v > (int)verdict)
@@ -699,8 +725,8 @@ static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, enum gw
 }
 
 /* Screens what a run of texts of one role [from, to) says across their boundaries, as the
- * provider joins them: with a space between them (two messages), and, when that finds
- * nothing, with nothing between (parts of one message split mid-word). A card or a phrase
+ * provider joins them: with a space between them (two messages), then with nothing between
+ * (parts of one message split mid-word), each pass on what the one before left. A card or a phrase
  * split in two is caught and redacted in the parts it spans. Returns the verdict or -1. */
 static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_direction dir,
                       size_t from, size_t to, const struct gw_rule **blocker, bool *changed)
@@ -708,16 +734,20 @@ static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_dire
     size_t *at = malloc(2 * (to - from) * sizeof *at), *len = at ? at + (to - from) : NULL;
     struct join_hit *hits = NULL;
     size_t n = 0, cap = 0;
-    int verdict = -1;
+    int verdict = at ? GW_ACTION_ALLOW : -1;
     static const char *const seps[] = {" ", ""};
-    for (int i = 0; at && i < 2 && n == 0; i++) {
-        verdict = scan_boundaries(r, texts, dir, from, to, seps[i], at, len, &hits, &n, &cap,
-                                  blocker);
-        if (verdict == GW_ACTION_REDACT &&
-            redact_joined(r, texts, from, to, at, hits, n, changed) == -1)
+    for (int i = 0; at && i < 2; i++) {
+        n = 0; /* offsets differ with the separator: each pass keeps its own hits */
+        int v = scan_boundaries(r, texts, dir, from, to, seps[i], at, len, &hits, &n, &cap,
+                                blocker);
+        if (v == GW_ACTION_REDACT && redact_joined(r, texts, from, to, at, hits, n, changed) == -1)
+            v = -1;
+        if (v == -1) {
             verdict = -1;
-        if (verdict == -1)
             break;
+        }
+        if (v > verdict)
+            verdict = v;
     }
     free(at);
     free(hits);
@@ -732,7 +762,12 @@ static int screen_joined(struct gw_req *r, struct gw_text_refs *texts, enum gw_d
     int verdict = GW_ACTION_ALLOW;
     for (size_t from = 0; from < texts->n;) {
         size_t to = from + 1;
-        while (to < texts->n && texts->roles[to] == texts->roles[from])
+        if (!cJSON_IsString(texts->v[from])) { /* a JSON value: screened whole, ends a run */
+            from = to;
+            continue;
+        }
+        while (to < texts->n && texts->roles[to] == texts->roles[from] &&
+               cJSON_IsString(texts->v[to]))
             to++;
         if (to - from > 1) {
             int v = screen_run(r, texts, dir, from, to, blocker, changed);
@@ -865,6 +900,7 @@ static bool hides_ascii(struct gw_req *r, int slot, const char *data, size_t len
         if (st == 0) {
             st = c == '\\';
         } else if (st == 1) {
+            hidden = c == '/'; /* "postgres:\\/\\/u:p@" is a URL to its reader */
             st = c == 'u' ? 2 : 0, code = 0;
         } else {
             int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
@@ -902,7 +938,7 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
         return -1;
     if (r->closed[slot]) /* text after its end: a broken stream, not a screening failure */
         return data ? -1 : 0;
-    if (data && r->json[slot] && hides_ascii(r, slot, data, len)) {
+    if (data && (r->json[slot] || r->structured) && hides_ascii(r, slot, data, len)) {
         GW_LOG(GW_LOG_WARN, r->id, "a streamed JSON text hides characters behind escapes; "
                                    "the stream ends");
         return -1;
@@ -941,7 +977,7 @@ static int stream_scan(void *ctx, cJSON *node)
     struct gw_req *r = ctx;
     const struct gw_rule *blocker = NULL;
     bool changed = false;
-    int v = screen_one(r, node, GW_DIR_REPLY, ~0u, &blocker, &changed);
+    int v = screen_node(r, node, GW_DIR_REPLY, ~0u, &blocker, &changed);
     if (v == -1)
         return cfg_of(r)->fail_mode == GW_FAIL_OPEN ? 0 : -1;
     return v == GW_ACTION_BLOCK;
@@ -1083,12 +1119,16 @@ static void plain_reply(struct gw_req *r)
                          r->reply.len, v);
         return;
     }
-    if (!ok || r->stored) {
+    if (!ok) {
         whole_reply(r);
         return;
     }
     struct gw_text_refs texts = {.unknown = (enum gw_unknown_policy)cfg->unknown_fields};
     cJSON *root = r->api->parse_reply(r->reply.data ? r->reply.data : "", r->reply.len, &texts);
+    if (!root && r->stored) {
+        whole_reply(r); /* not a response (a list of input items, a deletion): screened whole */
+        return;
+    }
     if (!root) {
         if (cfg->fail_mode == GW_FAIL_OPEN)
             reply_and_finish(r, (int)r->status, r->content_type, r->reply.data, r->reply.len,
@@ -1310,6 +1350,7 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
     r->api = api;
     r->provider = provider;
     r->stream = ar.stream;
+    r->structured = ar.structured;
     snprintf(r->model, sizeof r->model, "%s", ar.model ? ar.model : "unknown");
     screen_and_call(r, &ar, body, len);
     gw_api_request_free(&ar);
@@ -1365,6 +1406,15 @@ void gw_proxy_stored(struct gw_worker *w, const struct gw_api *api, struct evhtt
     struct gw_req *r = req_new(w, req, reqid);
     if (!r) {
         gw_send_api_error(req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
+        return;
+    }
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const char *st = q ? strstr(q, "stream=") : NULL;
+    if (st && (st == q || st[-1] == '&') && strncmp(st + 7, "false", 5) != 0) {
+        /* a stored response replayed as a stream: its events would need the stream walk */
+        r->api = api;
+        error_and_finish(r, 400, "Fetching a stored response as a stream is not served by this "
+                                 "gateway; fetch it whole.", "stream_not_supported");
         return;
     }
     r->api = api;

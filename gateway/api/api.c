@@ -2,6 +2,7 @@
  * screening a member of a stream event through a slot. */
 #include "api/api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,38 @@ cJSON *gw_api_parse(const char *body, size_t len)
         return NULL;
     }
     return root;
+}
+
+int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **model,
+                      bool *stream, char *err, size_t errlen, const char **param)
+{
+    *param = NULL;
+    *root = gw_api_parse(body, len);
+    if (!cJSON_IsObject(*root)) {
+        snprintf(err, errlen, "The request body is not valid JSON: expected one JSON object "
+                              "and nothing after it.");
+        return -1;
+    }
+    const char *why = gw_openai_unreadable(body, len, *root);
+    if (why) {
+        snprintf(err, errlen, "The request body is refused: it has %s.", why);
+        return -1;
+    }
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(*root, "model");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(*root, "stream");
+    if (m && !cJSON_IsString(m)) {
+        *param = "model";
+        snprintf(err, errlen, "'model' must be a string.");
+        return -1;
+    }
+    if (st && !cJSON_IsBool(st) && !cJSON_IsNull(st)) {
+        *param = "stream";
+        snprintf(err, errlen, "'stream' must be a boolean.");
+        return -1;
+    }
+    *model = m ? m->valuestring : "unknown";
+    *stream = cJSON_IsTrue(st);
+    return 0;
 }
 
 static bool known(const char *key, const char *const *names)

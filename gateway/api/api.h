@@ -143,6 +143,10 @@ struct gw_findings;
 int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
                   const struct gw_findings *f, struct gw_buf *out);
 
+/* Ends an OpenAI stream (chat, completions) that already started: an error event, then
+ * [DONE]. */
+void gw_openai_stream_error(struct gw_api_stream *s, const char *message, const char *code);
+
 /* The API whose route is path, or NULL. */
 const struct gw_api *gw_api_for_path(const char *path);
 /* The name of the API whose generating endpoint path is (served or not), or NULL: such a
@@ -156,6 +160,12 @@ extern const struct gw_api *const gw_apis[];
  * after it (bytes after it are refused both ways: a reader that reads on would see text
  * that was never screened). */
 cJSON *gw_api_parse(const char *body, size_t len);
+/* What every API's request starts with: one JSON object and nothing after it, that every
+ * reader reads alike (gw_openai_unreadable), whose model is a string and stream a boolean
+ * (both may be absent: "unknown" and false). Returns 0, or -1 with a message for a 400 in
+ * err (param names the field). *root is set either way (NULL or the document). */
+int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **model,
+                      bool *stream, char *err, size_t errlen, const char **param);
 /* For each non-null member of obj whose key is not in names (NULL ended): the policy in
  * t->unknown: push its strings, remove it, or return -1 (refuse). Returns 0 or -1. */
 int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_refs *t);

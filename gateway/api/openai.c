@@ -158,32 +158,8 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
                             unsigned roles, char *err, size_t errlen, const char **param)
 {
     memset(r, 0, sizeof *r);
-    *param = NULL;
-    r->root = gw_api_parse(body, len);
-    if (!r->root || !cJSON_IsObject(r->root)) {
-        snprintf(err, errlen, "The request body is not valid JSON: expected one JSON object "
-                              "and nothing after it.");
+    if (gw_api_parse_head(body, len, &r->root, &r->model, &r->stream, err, errlen, param) == -1)
         return -1;
-    }
-    const char *why = gw_openai_unreadable(body, len, r->root);
-    if (why) {
-        snprintf(err, errlen, "The request body is refused: it has %s.", why);
-        return -1;
-    }
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->root, "model");
-    if (model && !cJSON_IsString(model)) {
-        *param = "model";
-        snprintf(err, errlen, "'model' must be a string.");
-        return -1;
-    }
-    r->model = model ? model->valuestring : "unknown";
-    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(r->root, "stream");
-    if (stream && !cJSON_IsBool(stream) && !cJSON_IsNull(stream)) {
-        *param = "stream";
-        snprintf(err, errlen, "'stream' must be a boolean.");
-        return -1;
-    }
-    r->stream = cJSON_IsTrue(stream);
     cJSON *messages = cJSON_GetObjectItemCaseSensitive(r->root, "messages");
     if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0) {
         *param = "messages";

@@ -103,7 +103,7 @@ static void block(struct gw_api_stream *s, int slot)
     s->done = true;
 }
 
-static void stream_error(struct gw_api_stream *s, const char *message, const char *code)
+void gw_openai_stream_error(struct gw_api_stream *s, const char *message, const char *code)
 {
     struct gw_buf b = {0};
     gw_buf_puts(&b, "data: ");
@@ -248,7 +248,7 @@ static int chunk_event(struct gw_api_stream *s, const char *data, size_t len,
         rc = step(s, slot, NULL, 0, tmp);
     if (rc != 0) {
         if (rc == -1)
-            stream_error(s, "Screening the reply failed; the gateway fails closed.",
+            gw_openai_stream_error(s, "Screening the reply failed; the gateway fails closed.",
                          "guardrail_error");
         return -1;
     }
@@ -262,7 +262,7 @@ static int chunk_event(struct gw_api_stream *s, const char *data, size_t len,
     }
     gw_buf_reset(text);
     if (gw_json_quote(text, tmp->data ? tmp->data : "", tmp->len) != 0) {
-        stream_error(s, "Screening the reply failed; the gateway fails closed.",
+        gw_openai_stream_error(s, "Screening the reply failed; the gateway fails closed.",
                      "guardrail_error");
         return -1;
     }
@@ -294,7 +294,7 @@ static int release_all(struct gw_api_stream *s)
         int rc = step(s, i, NULL, 0, tmp);
         if (rc != 0) {
             if (rc == -1)
-                stream_error(s, "Screening failed.", "guardrail_error");
+                gw_openai_stream_error(s, "Screening failed.", "guardrail_error");
             return -1;
         }
         if (tmp->len == 0)
@@ -378,12 +378,12 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
         return chunk_event(s, data, len, &v);
     cJSON *ev = gw_api_parse(data, len);
     if (!ev) {
-        stream_error(s, "The provider sent a stream event that is not JSON.", "provider_error");
+        gw_openai_stream_error(s, "The provider sent a stream event that is not JSON.", "provider_error");
         return -1;
     }
     if (gw_openai_unreadable(data, len, ev)) {
         cJSON_Delete(ev);
-        stream_error(s, "The provider sent a stream event that cannot be screened safely (a "
+        gw_openai_stream_error(s, "The provider sent a stream event that cannot be screened safely (a "
                         "key twice, a field name in another case or a NUL character).",
                      "provider_error");
         return -1;
@@ -408,7 +408,7 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
         rc = gw_api_write_event(s, NULL, ev);
     cJSON_Delete(ev);
     if (rc == -1)
-        stream_error(s, "Screening the reply failed; the gateway fails closed.", "guardrail_error");
+        gw_openai_stream_error(s, "Screening the reply failed; the gateway fails closed.", "guardrail_error");
     return rc == 0 ? 0 : -1;
 }
 
@@ -435,5 +435,5 @@ const struct gw_api gw_api_openai_chat = {
     .key_header = "Authorization: Bearer ",
     .stream_event = stream_event,
     .stream_end = stream_end,
-    .stream_error = stream_error,
+    .stream_error = gw_openai_stream_error,
 };

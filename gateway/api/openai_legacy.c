@@ -19,28 +19,8 @@ static int parse_common(struct gw_api_request *r, const char *body, size_t len, 
                         const char *field, char *err, size_t errlen, const char **param)
 {
     memset(r, 0, sizeof *r);
-    *param = NULL;
-    r->root = gw_api_parse(body, len);
-    if (!cJSON_IsObject(r->root)) {
-        snprintf(err, errlen, "The request body is not valid JSON: expected one JSON object "
-                              "and nothing after it.");
+    if (gw_api_parse_head(body, len, &r->root, &r->model, &r->stream, err, errlen, param) == -1)
         return -1;
-    }
-    const char *why = gw_openai_unreadable(body, len, r->root);
-    if (why) {
-        snprintf(err, errlen, "The request body is refused: it has %s.", why);
-        return -1;
-    }
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->root, "model");
-    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(r->root, "stream");
-    *param = !model || cJSON_IsString(model) ? "stream" : "model";
-    if ((model && !cJSON_IsString(model)) || (stream && !cJSON_IsBool(stream) && !cJSON_IsNull(stream))) {
-        snprintf(err, errlen, "'%s' must be a %s.", *param, model && !cJSON_IsString(model)
-                                                                ? "string" : "boolean");
-        return -1;
-    }
-    r->model = model ? model->valuestring : "unknown";
-    r->stream = cJSON_IsTrue(stream);
     r->texts.role = GW_ROLE_USER;
     *param = field;
     cJSON *in = cJSON_GetObjectItemCaseSensitive(r->root, field), *e;
@@ -148,17 +128,6 @@ static void completions_refusal(struct gw_buf *out, const char *id, const char *
         gw_buf_puts(out, "\n\ndata: [DONE]\n\n");
 }
 
-static void stream_error(struct gw_api_stream *s, const char *message, const char *code)
-{
-    struct gw_buf b = {0};
-    gw_buf_puts(&b, "data: ");
-    gw_openai_error(&b, message, "api_error", NULL, code);
-    gw_buf_puts(&b, "\n\ndata: [DONE]\n\n");
-    s->write(s->ctx, b.data, b.len);
-    gw_buf_free(&b);
-    s->done = true;
-}
-
 static void write_chunk(struct gw_api_stream *s, int index, const char *text, size_t len,
                         const char *finish)
 {
@@ -192,7 +161,7 @@ static int release_all(struct gw_api_stream *s)
             return -1;
         }
         if (rc == -1) {
-            stream_error(s, "Screening failed.", "guardrail_error");
+            gw_openai_stream_error(s, "Screening failed.", "guardrail_error");
             return -1;
         }
         if (s->tmp->len)
@@ -211,7 +180,7 @@ static int completions_event(struct gw_api_stream *s, const char *event, const c
     cJSON *ev = gw_api_parse(data, len), *c;
     if (!cJSON_IsObject(ev) || gw_openai_unreadable(data, len, ev)) {
         cJSON_Delete(ev);
-        stream_error(s, "The provider sent a stream event that cannot be screened safely.",
+        gw_openai_stream_error(s, "The provider sent a stream event that cannot be screened safely.",
                      "provider_error");
         return -1;
     }
@@ -253,7 +222,7 @@ static int completions_event(struct gw_api_stream *s, const char *event, const c
     if (rc == 1)
         block(s, at < 0 ? 0 : at);
     else if (rc == -1)
-        stream_error(s, "Screening the reply failed; the gateway fails closed.",
+        gw_openai_stream_error(s, "Screening the reply failed; the gateway fails closed.",
                      "guardrail_error");
     return rc == 0 ? 0 : -1;
 }
@@ -281,7 +250,7 @@ const struct gw_api gw_api_openai_completions = {
     .key_header = "Authorization: Bearer ",
     .stream_event = completions_event,
     .stream_end = completions_end,
-    .stream_error = stream_error,
+    .stream_error = gw_openai_stream_error,
 };
 
 /* ---- embeddings ---- */

@@ -322,26 +322,8 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
     memset(r, 0, sizeof *r);
     *param = NULL;
     struct req q = {r, roles, err, errlen, param};
-    r->root = gw_api_parse(body, len);
-    if (!cJSON_IsObject(r->root)) {
-        snprintf(err, errlen,
-                 "The request body is not valid JSON: expected one JSON object "
-                 "and nothing after it.");
+    if (gw_api_parse_head(body, len, &r->root, &r->model, &r->stream, err, errlen, param) == -1)
         return -1;
-    }
-    const char *why = gw_openai_unreadable(body, len, r->root);
-    if (why) {
-        snprintf(err, errlen, "The request body is refused: it has %s.", why);
-        return -1;
-    }
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->root, "model");
-    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(r->root, "stream");
-    if (model && !cJSON_IsString(model))
-        return fail(err, errlen, param, "model", "'model' must be a string.");
-    if (stream && !cJSON_IsBool(stream) && !cJSON_IsNull(stream))
-        return fail(err, errlen, param, "stream", "'stream' must be a boolean.");
-    r->model = model ? model->valuestring : "unknown";
-    r->stream = cJSON_IsTrue(stream);
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->root, "text"),
                                          "format"), "type");

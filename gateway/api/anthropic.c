@@ -404,10 +404,29 @@ static void error(struct gw_buf *out, const char *message, const char *type, con
 /* ---- streams ---- */
 
 enum block_kind { NONE, TEXT, TOOL_USE, THINKING, OPAQUE };
-/* s->state: the kind of each block by index, then the next free index. */
-#define MAX_BLOCKS (GW_API_SLOTS - 1) /* the last slot screens error messages */
+/* s->state: the kind of each block by index, the next free index, then each block's slot.
+ * Consecutive text blocks share one scanner (the SDK's text joins them): a run's slot is
+ * its first block's, and a text block's stop waits for the next event, so that what the
+ * scanner still holds can go out in the next text block, screened with what follows. */
+#define MAX_BLOCKS (GW_API_SLOTS - 1)
 #define NEXT_INDEX MAX_BLOCKS
-_Static_assert(MAX_BLOCKS < sizeof ((struct gw_api_stream *)0)->state, "state too small");
+#define SLOT_OF (MAX_BLOCKS + 1)     /* state[SLOT_OF + i]: block i's slot + 1 (0: i) */
+#define PENDING (2 * MAX_BLOCKS + 1) /* the text block whose stop waits, + 1 */
+#define RUN (2 * MAX_BLOCKS + 2)     /* the open run of text blocks' slot, + 1 */
+_Static_assert(RUN < sizeof ((struct gw_api_stream *)0)->state, "state too small");
+
+static int slot_of(const struct gw_api_stream *s, int idx)
+{
+    return s->state[SLOT_OF + idx] ? s->state[SLOT_OF + idx] - 1 : idx;
+}
+
+static void write_stop(struct gw_api_stream *s, int idx)
+{
+    char b[96];
+    int n = snprintf(b, sizeof b, "event: content_block_stop\ndata: {\"type\":"
+                                  "\"content_block_stop\",\"index\":%d}\n\n", idx);
+    s->write(s->ctx, b, (size_t)n);
+}
 
 static void stream_error(struct gw_api_stream *s, const char *message, const char *code)
 {
@@ -420,14 +439,15 @@ static void stream_error(struct gw_api_stream *s, const char *message, const cha
     s->done = true;
 }
 
-/* Ends the message for a block found in slot (a content block's index). */
+/* Ends the message for a block found in a content block (index). */
 static void block(struct gw_api_stream *s, int index)
 {
+    s->state[PENDING] = s->state[RUN] = 0;
     struct gw_buf b = {0};
     event(&b, "content_block_stop");
     gw_buf_printf(&b, "{\"type\":\"content_block_stop\",\"index\":%d}\n\n", index);
     int next = s->state[NEXT_INDEX] > index + 1 ? s->state[NEXT_INDEX] : index + 1;
-    text_block_events(&b, next, s->block_message(s->ctx, index));
+    text_block_events(&b, next, s->block_message(s->ctx, slot_of(s, index)));
     refusal_end(&b);
     s->write(s->ctx, b.data, b.len);
     gw_buf_free(&b);
@@ -479,9 +499,15 @@ static int block_start(struct gw_api_stream *s, cJSON *ev, bool *emit)
         (k == TOOL_USE &&
          (rc = gw_api_stream_scan_all(s, cJSON_GetObjectItemCaseSensitive(cb, "name"))) != 0))
         return rc;
+    if (s->state[idx] != NONE)
+        return -1; /* an index started twice */
     s->state[idx] = (unsigned char)k;
     if (k == TOOL_USE)
         s->json(s->ctx, idx); /* its partial_json */
+    if (k == TEXT && s->state[RUN])
+        s->state[SLOT_OF + idx] = s->state[RUN]; /* the run's scanner goes on */
+    else if (k == TEXT)
+        s->state[RUN] = (unsigned char)(idx + 1);
     if (idx + 1 > s->state[NEXT_INDEX])
         s->state[NEXT_INDEX] = (unsigned char)(idx + 1);
     *emit = true;
@@ -492,7 +518,7 @@ static int block_start(struct gw_api_stream *s, cJSON *ev, bool *emit)
     if (k == OPAQUE)
         return 0;
     bool released = false;
-    return gw_api_screen_member(s, idx, cb, text_member(k), false, &released);
+    return gw_api_screen_member(s, slot_of(s, idx), cb, text_member(k), false, &released);
 }
 
 static int block_delta(struct gw_api_stream *s, cJSON *ev, bool *emit)
@@ -518,7 +544,7 @@ static int block_delta(struct gw_api_stream *s, cJSON *ev, bool *emit)
     if (!member || strcmp(t, expect[k]) != 0)
         return -1; /* citations, or a delta of a kind its block does not have */
     bool released = false;
-    rc = gw_api_screen_member(s, idx, delta, member, false, &released);
+    rc = gw_api_screen_member(s, slot_of(s, idx), delta, member, false, &released);
     *emit = released;
     return rc;
 }
@@ -527,10 +553,11 @@ static int block_delta(struct gw_api_stream *s, cJSON *ev, bool *emit)
 static int release_block(struct gw_api_stream *s, int idx)
 {
     enum block_kind k = (enum block_kind)s->state[idx];
-    if (!s->held(s->ctx, idx) || !text_member(k))
+    int slot = slot_of(s, idx);
+    if (!s->held(s->ctx, slot) || !text_member(k))
         return 0;
     gw_buf_reset(s->tmp);
-    int rc = s->screen(s->ctx, idx, NULL, 0, s->tmp);
+    int rc = s->screen(s->ctx, slot, NULL, 0, s->tmp);
     if (rc != 0 || s->tmp->len == 0)
         return rc;
     static const char *const types[] = {[TEXT] = "text_delta", [THINKING] = "thinking_delta",
@@ -565,17 +592,59 @@ static int error_event(struct gw_api_stream *s, cJSON *ev)
     return rc;
 }
 
+/* Before an event: a run of text blocks goes on when a text block starts (the waiting stop
+ * goes out; what the scanner holds will come out in the new block), and ends at anything
+ * else but a ping (what it holds goes out in the waiting block, then its stop). Returns 0,
+ * 1 (blocked at *at) or -1. */
+static int settle_run(struct gw_api_stream *s, const char *type, const cJSON *ev, int *at)
+{
+    int waiting = s->state[PENDING] - 1;
+    const cJSON *cbt = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ev, "content_block"), "type");
+    if (!s->state[RUN] || strcmp(type, "ping") == 0)
+        return 0;
+    if (strcmp(type, "content_block_start") == 0 && cJSON_IsString(cbt) &&
+        strcmp(cbt->valuestring, "text") == 0) {
+        if (waiting >= 0)
+            write_stop(s, waiting);
+        s->state[PENDING] = 0;
+        return 0;
+    }
+    if (waiting < 0 && strcmp(type, "content_block_stop") != 0 &&
+        strcmp(type, "content_block_delta") != 0)
+        waiting = s->state[RUN] - 1; /* a block never stopped: its text goes out in it */
+    if (waiting < 0)
+        return 0; /* the run's open block goes on */
+    int rc = release_block(s, waiting);
+    s->state[PENDING] = s->state[RUN] = 0;
+    if (rc == 0)
+        write_stop(s, waiting);
+    *at = waiting;
+    return rc;
+}
+
 /* Screens one parsed event in place. Returns 0, 1 (blocked at *at), or -1. */
 static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bool *emit, int *at)
 {
     *emit = true;
+    int rc = settle_run(s, type, ev, at);
+    if (rc != 0)
+        return rc;
     *at = block_index(ev);
     if (strcmp(type, "content_block_start") == 0)
         return block_start(s, ev, emit);
     if (strcmp(type, "content_block_delta") == 0)
         return block_delta(s, ev, emit);
-    if (strcmp(type, "content_block_stop") == 0)
-        return *at < 0 ? -1 : release_block(s, *at);
+    if (strcmp(type, "content_block_stop") == 0) {
+        if (*at < 0)
+            return -1;
+        if (s->state[*at] == TEXT && s->state[RUN]) { /* waits for the next event */
+            s->state[PENDING] = (unsigned char)(*at + 1);
+            *emit = false;
+            return 0;
+        }
+        return release_block(s, *at);
+    }
     if (strcmp(type, "message_start") == 0) {
         cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
@@ -602,7 +671,7 @@ static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bo
     }
     if (strcmp(type, "message_stop") == 0) {
         for (int i = 0; i < s->state[NEXT_INDEX]; i++) {
-            int rc = release_block(s, i); /* a block the provider never stopped */
+            rc = release_block(s, i); /* a block the provider never stopped */
             if (rc != 0) {
                 *at = i;
                 return rc;

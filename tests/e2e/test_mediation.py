@@ -497,6 +497,32 @@ class ReviewedShapes(unittest.TestCase):
         self.assertNotIn("jane", data.decode())
         self.assertIn("[EMAIL]", data.decode())
 
+    def text_blocks(self, *texts):
+        events = [{"type": "message_start", "message": {"id": "m", "type": "message",
+                   "role": "assistant", "content": []}}]
+        for i, t in enumerate(texts):
+            events += [{"type": "content_block_start", "index": i,
+                        "content_block": {"type": "text", "text": ""}},
+                       {"type": "content_block_delta", "index": i,
+                        "delta": {"type": "text_delta", "text": t}},
+                       {"type": "content_block_stop", "index": i}]
+        events += [{"type": "message_delta", "delta": {"stop_reason": "end_turn"}},
+                   {"type": "message_stop"}]
+        self.typed(*events)
+        r, data = self.anthropic(stream=True)
+        return typed_events(data)
+
+    def test_streamed_anthropic_text_split_across_blocks_is_caught(self):
+        events = self.text_blocks("mail jane.doe@exa", "mple.com ok")
+        self.assertEqual(anthropic_text(events), "mail [EMAIL] ok")
+        starts = [e["index"] for e in events if e["type"] == "content_block_start"]
+        stops = [e["index"] for e in events if e["type"] == "content_block_stop"]
+        self.assertEqual((starts, stops), ([0, 1], [0, 1]))
+        events = self.text_blocks("card 4111 1111 ", "1111 1111 and we guar", "antee it")
+        self.assertNotIn("1111", json.dumps(events))
+        self.assertEqual([e for e in events if e["type"] == "message_delta"][-1]["delta"]
+                         ["stop_reason"], "refusal")
+
     def test_an_anthropic_stream_error_is_screened_whole(self):
         self.typed({"type": "message_start", "message": {"id": "m", "type": "message",
                     "role": "assistant", "content": []}},

@@ -731,6 +731,8 @@ static void stream_end(struct gw_api_stream *s)
 }
 
 static const char *const forward[] = {"anthropic-version", "anthropic-beta", "Accept", NULL};
+/* The API refuses a call without a version; the SDKs send one, a hand-written client may not. */
+static const char *const defaults[] = {"anthropic-version: 2023-06-01", NULL};
 
 const struct gw_api gw_api_anthropic_messages = {
     .name = "Anthropic Messages",
@@ -744,6 +746,7 @@ const struct gw_api gw_api_anthropic_messages = {
     .error = error,
     .forward_headers = forward,
     .key_header = "x-api-key: ",
+    .default_headers = defaults,
     .stream_event = stream_event,
     .stream_end = stream_end,
     .stream_error = stream_error,

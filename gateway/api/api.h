@@ -101,6 +101,9 @@ struct gw_api {
      * and how the configured key is sent. */
     const char *const *forward_headers;
     const char *key_header; /* "Authorization: Bearer " or "x-api-key: " */
+    /* Headers the provider requires, sent when the client did not send them ("Name: value",
+     * NULL ended; may be NULL). */
+    const char *const *default_headers;
 
     /* NULL for an API that is never streamed (the provider's answer is then read whole).
      * One SSE event of the provider's stream (event: its name, or "" when the event had

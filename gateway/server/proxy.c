@@ -1243,6 +1243,13 @@ static struct curl_slist *provider_headers(struct gw_req *r, bool json)
                 h = add_header(h, creds[i], v);
         }
     }
+    for (const char *const *d = r->api->default_headers; d && *d; d++) {
+        char name[80];
+        size_t n = strcspn(*d, ":");
+        snprintf(name, sizeof name, "%.*s", (int)n, *d);
+        if (!evhttp_find_header(in, name))
+            h = curl_slist_append(h, *d);
+    }
     for (const char *const *f = r->api->forward_headers; f && *f; f++) {
         const char *v = evhttp_find_header(in, *f);
         char name[80];

@@ -322,6 +322,14 @@ class AnthropicMessages(unittest.TestCase):
         self.assertEqual(r.status, 500)
         self.assertEqual(json.loads(data)["type"], "error")
 
+    def test_the_version_header_is_the_clients_or_a_default(self):
+        body = {"model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}],
+                "mock": {"echo_header": "anthropic-version"}}
+        r, data = GW.post(body, path="/v1/messages")
+        self.assertEqual(json.loads(data)["content"][0]["text"], "2023-06-01")
+        r, data = GW.post(body, path="/v1/messages", headers={"anthropic-version": "2099-01-01"})
+        self.assertEqual(json.loads(data)["content"][0]["text"], "2099-01-01")
+
     def test_the_sdk_given_a_v1_base_url_is_told_what_to_change(self):
         r, data = GW.post({}, path="/v1/v1/messages")
         self.assertEqual(r.status, 404)

@@ -413,6 +413,7 @@ enum block_kind { NONE, TEXT, TOOL_USE, THINKING, OPAQUE };
 #define SLOT_OF (MAX_BLOCKS + 1)     /* state[SLOT_OF + i]: block i's slot + 1 (0: i) */
 #define PENDING (2 * MAX_BLOCKS + 1) /* the text block whose stop waits, + 1 */
 #define RUN (2 * MAX_BLOCKS + 2)     /* the open run of text blocks' slot, + 1 */
+#define LAST (2 * MAX_BLOCKS + 3)    /* the run's last text block started, + 1 */
 _Static_assert(RUN < sizeof ((struct gw_api_stream *)0)->state, "state too small");
 
 static int slot_of(const struct gw_api_stream *s, int idx)
@@ -444,9 +445,11 @@ static void block(struct gw_api_stream *s, int index)
 {
     s->state[PENDING] = s->state[RUN] = 0;
     struct gw_buf b = {0};
-    event(&b, "content_block_stop");
-    gw_buf_printf(&b, "{\"type\":\"content_block_stop\",\"index\":%d}\n\n", index);
-    int next = s->state[NEXT_INDEX] > index + 1 ? s->state[NEXT_INDEX] : index + 1;
+    if (s->state[index] != NONE) { /* a block whose start was withheld is not stopped */
+        event(&b, "content_block_stop");
+        gw_buf_printf(&b, "{\"type\":\"content_block_stop\",\"index\":%d}\n\n", index);
+    }
+    int next = s->state[NEXT_INDEX]; /* the next position: the blocks are in order */
     text_block_events(&b, next, s->block_message(s->ctx, slot_of(s, index)));
     refusal_end(&b);
     s->write(s->ctx, b.data, b.len);
@@ -508,6 +511,8 @@ static int block_start(struct gw_api_stream *s, cJSON *ev, bool *emit)
         s->state[SLOT_OF + idx] = s->state[RUN]; /* the run's scanner goes on */
     else if (k == TEXT)
         s->state[RUN] = (unsigned char)(idx + 1);
+    if (k == TEXT)
+        s->state[LAST] = (unsigned char)(idx + 1);
     if (idx + 1 > s->state[NEXT_INDEX])
         s->state[NEXT_INDEX] = (unsigned char)(idx + 1);
     *emit = true;
@@ -612,7 +617,7 @@ static int settle_run(struct gw_api_stream *s, const char *type, const cJSON *ev
     }
     if (waiting < 0 && strcmp(type, "content_block_stop") != 0 &&
         strcmp(type, "content_block_delta") != 0)
-        waiting = s->state[RUN] - 1; /* a block never stopped: its text goes out in it */
+        waiting = s->state[LAST] - 1; /* a block never stopped: its text goes out in it */
     if (waiting < 0)
         return 0; /* the run's open block goes on */
     int rc = release_block(s, waiting);

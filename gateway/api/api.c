@@ -13,6 +13,8 @@ const struct gw_api *const gw_apis[] = {&gw_api_openai_chat, &gw_api_anthropic_m
                                         &gw_api_openai_responses, &gw_api_openai_completions,
                                         &gw_api_openai_embeddings, NULL};
 
+static int hex4(const char *p, size_t left);
+
 const char *gw_api_generating(const char *path)
 {
     /* Families of endpoints where customers' text reaches a model, or a model's text comes
@@ -32,11 +34,32 @@ const char *gw_api_generating(const char *path)
     char norm[256];
     size_t n = 0;
     for (const char *p = path; *p && n + 1 < sizeof norm; p++) {
-        if (*p == '/' && n && norm[n - 1] == '/')
+        char c = *p;
+        if (c == '%' && p[1] && p[2]) { /* %63hat is chat to a server */
+            char h[5] = {'0', '0', p[1], p[2], 0};
+            int v = hex4(h, 4);
+            if (v > 0) {
+                c = (char)v;
+                p += 2;
+            }
+        }
+        if (c == '/' && n && norm[n - 1] == '/')
             continue;
-        norm[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        norm[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        /* "/./" and "/../" as a server resolves them */
+        if (n >= 3 && c == '/' && memcmp(norm + n - 3, "/./", 3) == 0) {
+            n -= 2;
+        } else if (n >= 4 && c == '/' && memcmp(norm + n - 4, "/../", 4) == 0) {
+            n -= 4;
+            while (n > 0 && norm[n - 1] != '/')
+                n--;
+            if (n == 0)
+                norm[n++] = '/';
+        }
     }
     norm[n] = '\0';
+    if (n >= 2 && strcmp(norm + n - 2, "/.") == 0)
+        norm[--n] = '\0';
     const char *rest = strncmp(norm, "/v1/", 4) == 0 ? norm + 3 : norm;
     for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
         size_t len = strlen(families[i][0]);
@@ -304,7 +327,7 @@ static int json_strings(const char *t, size_t len, struct ranges *values, struct
         while (i < len && t[i] != '"')
             i += t[i] == '\\' ? 2 : 1;
         if (i >= len)
-            return -1;
+            return 0; /* an unterminated string (truncated JSON, a stray quote): no more */
         size_t j = i + 1;
         while (j < len && (t[j] == ' ' || t[j] == '\t' || t[j] == '\n' || t[j] == '\r'))
             j++;
@@ -416,11 +439,26 @@ static void whole_escapes(const char *t, size_t a, size_t *s, size_t *e)
 
 /* Adds to g the parts of finding x that lie inside the strings of r (clamped so that no
  * escape sequence is cut). Returns how many it added, or -1. */
+/* The first range of r (in order, disjoint) that ends after pos: a binary search, so that
+ * many findings over many strings stay n log n. */
+static size_t first_after(const struct ranges *r, size_t pos)
+{
+    size_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->v[mid][1] <= pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static int clamp_into(const char *text, const struct gw_finding *x, const struct ranges *r,
                       struct gw_findings *g)
 {
     int added = 0;
-    for (size_t j = 0; j < r->n; j++) {
+    for (size_t j = first_after(r, x->start); j < r->n && r->v[j][0] < x->end; j++) {
         size_t s = x->start > r->v[j][0] ? x->start : r->v[j][0];
         size_t e = x->end < r->v[j][1] ? x->end : r->v[j][1];
         if (s >= e)
@@ -442,10 +480,8 @@ static int by_start(const void *x, const void *y)
 
 static bool in_ranges(const struct ranges *r, size_t s, size_t e)
 {
-    for (size_t j = 0; j < r->n; j++)
-        if (s >= r->v[j][0] && e <= r->v[j][1])
-            return true;
-    return false;
+    size_t j = first_after(r, s);
+    return j < r->n && s >= r->v[j][0] && e <= r->v[j][1];
 }
 
 /* gw_redact over findings g (sorted, redactions only), except that a replacement outside
@@ -487,10 +523,16 @@ int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
     size_t i = 0;
     while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r'))
         i++;
-    cJSON *doc = i < len && (text[i] == '{' || text[i] == '[') ? gw_api_parse(text, len) : NULL;
-    if (!doc)
+    /* Read leniently, as apps' readers do (cJSON refuses a lone surrogate, NaN, deep nesting
+     * that they accept): a text that starts and ends as JSON does ("[CARD] and more" is
+     * prose) is redacted as JSON. */
+    size_t last = len;
+    while (last > i && (text[last - 1] == ' ' || text[last - 1] == '\n' ||
+                        text[last - 1] == '\t' || text[last - 1] == '\r'))
+        last--;
+    if (i >= len || (text[i] != '{' && text[i] != '[') ||
+        (text[last - 1] != '}' && text[last - 1] != ']'))
         return gw_redact(rs, text, len, f, out);
-    cJSON_Delete(doc);
     /* JSON (tool arguments, a structured output): a redaction that reaches into value strings
      * is kept inside them (a secret rule's match spans its key and quotes); one that touches
      * no value but a key is kept inside the key; one in neither (a number, a literal) is
@@ -504,9 +546,9 @@ int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
             continue;
         /* the value it reaches: a string's part, or a whole number (written as a string) */
         int n = clamp_into(text, x, &values, &g);
-        for (size_t j = 0; n >= 0 && j < bare.n; j++) {
-            if (x->start >= bare.v[j][1] || x->end <= bare.v[j][0])
-                continue;
+        for (size_t j = first_after(&bare, x->start); n >= 0 && j < bare.n; j++) {
+            if (bare.v[j][0] >= x->end)
+                break;
             if (gw_grow(&g.v, &g.cap, g.n, sizeof *g.v, 8) == -1)
                 n = -1;
             else
@@ -520,7 +562,8 @@ int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
             rc = -1;
     }
     if (rc == 0) {
-        qsort(g.v, g.n, sizeof *g.v, by_start);
+        if (g.n) /* qsort of NULL is undefined, even for none */
+            qsort(g.v, g.n, sizeof *g.v, by_start);
         rc = redact_tokens(rs, text, len, &g, &values, &keys, out);
     }
     free(values.v);

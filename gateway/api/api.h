@@ -131,8 +131,8 @@ extern const struct gw_api gw_api_openai_embeddings;
 void gw_api_request_free(struct gw_api_request *r);
 
 /* The strings of a JSON text, keys and values, as byte ranges of their contents (inside
- * the quotes), in order; lenient (bad JSON around them is fine). *v is malloc'd. Returns 0
- * or -1 (an unterminated string, no memory). */
+ * the quotes), in order; lenient (bad JSON around them is fine, and an unterminated string
+ * ends the list). *v is malloc'd. Returns 0 or -1 (no memory). */
 int gw_api_json_strings(const char *t, size_t len, size_t (**v)[2], size_t *n);
 /* Decodes a JSON string's contents (escapes) into out, leniently, as the readers apps use
  * do: a lone surrogate becomes U+FFFD, a bad escape stays as written. Returns 0 or -1. */

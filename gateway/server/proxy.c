@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api/api.h"
@@ -66,6 +67,7 @@ struct gw_req {
     bool json[GW_API_SLOTS];
     unsigned char esc[GW_API_SLOTS];
     unsigned short code[GW_API_SLOTS];
+    struct jtail *tail[GW_API_SLOTS]; /* a JSON slot's text decoded, its last bytes */
     struct evbuffer *out;
     struct event *resume;
     bool paused;
@@ -210,6 +212,8 @@ static void req_free(struct gw_req *r)
         r->next->prev = r->prev;
     for (int i = 0; i < GW_API_SLOTS; i++)
         gw_stream_free(r->streams[i]);
+    for (int i = 0; i < GW_API_SLOTS; i++)
+        free(r->tail[i]);
     if (r->api && r->api->stream_free)
         r->api->stream_free(&r->st); /* what a walk keeps outside its state */
     gw_scanner_free(r->sc); /* our reference: a scanner replaced by a reload goes with the last */
@@ -437,8 +441,12 @@ static int screen_json_decoded(struct gw_req *r, cJSON *node, enum gw_direction 
     const char *t = node->valuestring;
     size_t len = strlen(t), n = 0;
     size_t (*v)[2] = NULL;
-    if (gw_api_json_strings(t, len, &v, &n) == -1)
-        n = 0; /* an unterminated string: no reader decodes past it */
+    /* from the first bracket: prose before the JSON (a code fence, 5'10") is prose */
+    size_t from = strcspn(t, "{[");
+    if (gw_api_json_strings(t + from, len - from, &v, &n) == -1)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        v[i][0] += from, v[i][1] += from;
     struct gw_buf dec = {0}, out = {0};
     int verdict = GW_ACTION_ALLOW, rc = 0;
     size_t pos = 0;
@@ -620,12 +628,36 @@ struct join_hit {
 };
 
 /* Whether hit is already in v (the same match seen from two windows or separators). */
+/* The span a window can see: a hit starts within it of where the windows before it did. */
+#define JOIN_REACH (4 * GW_SPAN_MAX)
+
 static bool seen_hit(const struct join_hit *v, size_t n, const struct join_hit *hit)
 {
-    for (size_t i = 0; i < n; i++)
+    /* Hits come window by window, in order: only the last few can be the same match. */
+    for (size_t i = n; i-- > 0 && v[i].start + JOIN_REACH > hit->start;)
         if (v[i].rule == hit->rule && v[i].start == hit->start && v[i].end == hit->end)
             return true;
     return false;
+}
+
+static int hit_start(const void *x, const void *y)
+{
+    const struct join_hit *a = x, *b = y;
+    return a->start < b->start ? -1 : a->start > b->start;
+}
+
+/* The first hit (sorted by start) that may reach pos: none is longer than JOIN_REACH. */
+static size_t first_hit(const struct join_hit *v, size_t n, size_t pos)
+{
+    size_t lo = 0, hi = n, from = pos > JOIN_REACH ? pos - JOIN_REACH : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid].start < from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* Redacts in each text of the run [from, to) the part that a redact hit covers (offsets
@@ -638,7 +670,7 @@ static int redact_joined(struct gw_req *r, struct gw_text_refs *texts, size_t fr
         struct gw_findings local = {0};
         size_t a = at[i - from], len = strlen(texts->v[i]->valuestring), b = a + len;
         int rc = 0;
-        for (size_t k = 0; k < n && rc == 0; k++) {
+        for (size_t k = first_hit(hits, n, a); k < n && hits[k].start < b && rc == 0; k++) {
             if (r->rs->table.rules[hits[k].rule].action != GW_ACTION_REDACT ||
                 hits[k].end <= a || hits[k].start >= b)
                 continue;
@@ -663,13 +695,19 @@ static int redact_joined(struct gw_req *r, struct gw_text_refs *texts, size_t fr
     return 0;
 }
 
-/* Whether [s, e) of the joined run lies inside one of its texts (screened there already). */
+/* Whether [s, e) of the joined run lies inside one of its texts (screened there already).
+ * at is in order: the text it starts in is found by a binary search. */
 static bool inside_one(const size_t *at, const size_t *len, size_t n, size_t s, size_t e)
 {
-    for (size_t i = 0; i < n; i++)
-        if (s >= at[i] && e <= at[i] + len[i])
-            return true;
-    return false;
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the last text that starts at or before s */
+        size_t mid = lo + (hi - lo) / 2;
+        if (at[mid] <= s)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && e <= at[lo - 1] + len[lo - 1];
 }
 
 /* Screens the run of texts [from, to) joined with sep (a space, or nothing), a window of
@@ -740,8 +778,11 @@ static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_dire
         n = 0; /* offsets differ with the separator: each pass keeps its own hits */
         int v = scan_boundaries(r, texts, dir, from, to, seps[i], at, len, &hits, &n, &cap,
                                 blocker);
-        if (v == GW_ACTION_REDACT && redact_joined(r, texts, from, to, at, hits, n, changed) == -1)
-            v = -1;
+        if (v == GW_ACTION_REDACT) {
+            qsort(hits, n, sizeof *hits, hit_start); /* n >= 1 when v is redact */
+            if (redact_joined(r, texts, from, to, at, hits, n, changed) == -1)
+                v = -1;
+        }
         if (v == -1) {
             verdict = -1;
             break;
@@ -886,6 +927,105 @@ static void record_stream_findings(struct gw_req *r, int idx)
     }
 }
 
+/* The last bytes of a streamed JSON text, decoded as its reader will read it, and which of
+ * them came from an escape ("\\n", "\\t", "\\""): the raw scanner sees a backslash and a
+ * letter there, so a card after a newline, or a phrase with a tab in it, is not what it
+ * matches. A finding of the decoded text next to such a byte is one the raw scan may have
+ * missed, or would redact across the escape (breaking the JSON): the stream is blocked. */
+#define JTAIL (4 * GW_SPAN_MAX)
+struct jtail {
+    char d[JTAIL];
+    unsigned char esc[JTAIL];
+    size_t n;
+    unsigned escs;     /* bytes in d from escapes */
+    unsigned char st;  /* 0, 1 after a backslash, 2-5 in \\u's digits */
+    unsigned code;
+};
+
+/* Scans the decoded tail; true when a redact or block finding touches an escaped byte. */
+static bool tail_hides(struct gw_req *r, struct jtail *t)
+{
+    if (!t->escs || gw_scan(r->sc, t->d, t->n, GW_DIR_REPLY, &r->w->findings) == -1)
+        return t->escs != 0; /* a scan that failed cannot tell: refuse */
+    for (size_t k = 0; k < r->w->findings.n; k++) {
+        const struct gw_finding *f = &r->w->findings.v[k];
+        if (r->rs->table.rules[f->rule].action < GW_ACTION_REDACT)
+            continue;
+        size_t a = f->start ? f->start - 1 : 0, b = f->end < t->n ? f->end + 1 : t->n;
+        for (size_t i = a; i < b; i++)
+            if (t->esc[i])
+                return true;
+    }
+    return false;
+}
+
+static bool tail_put(struct gw_req *r, struct jtail *t, const char *c, size_t n, bool esc)
+{
+    if (t->n + n > JTAIL) { /* keep the newer half, after a look at the whole */
+        if (tail_hides(r, t))
+            return true;
+        size_t drop = JTAIL / 2;
+        for (size_t i = 0; i < drop; i++)
+            t->escs -= t->esc[i];
+        memmove(t->d, t->d + drop, t->n - drop);
+        memmove(t->esc, t->esc + drop, t->n - drop);
+        t->n -= drop;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->d[t->n] = c[i];
+        t->esc[t->n++] = esc;
+        t->escs += esc;
+    }
+    return false;
+}
+
+/* Feeds a streamed JSON text's bytes to its decoded tail. Returns true when they hide a
+ * finding from the raw scanner (the stream must end). */
+static bool escapes_hide(struct gw_req *r, int slot, const char *data, size_t len)
+{
+    struct jtail *t = r->tail[slot];
+    if (!t && !(t = r->tail[slot] = calloc(1, sizeof *t)))
+        return true;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)data[i];
+        bool hid = false;
+        if (t->st == 0) {
+            if (c == '\\')
+                t->st = 1;
+            else
+                hid = tail_put(r, t, (const char *)&c, 1, false);
+        } else if (t->st == 1) {
+            static const char from[] = "nrtbf", to[] = "\n\r\t\b\f";
+            const char *k = c ? strchr(from, c) : NULL;
+            char d = k ? to[k - from] : (char)c;
+            t->st = c == 'u' ? 2 : 0, t->code = 0;
+            if (c != 'u')
+                hid = tail_put(r, t, &d, 1, true);
+        } else {
+            int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (h < 0) {
+                t->st = 0;
+                continue;
+            }
+            t->code = t->code * 16 + (unsigned)h;
+            if (++t->st < 6)
+                continue;
+            t->st = 0;
+            char u[4];
+            unsigned cp = t->code >= 0xD800 && t->code < 0xE000 ? 0xFFFD : t->code;
+            size_t n = cp < 0x80 ? (u[0] = (char)cp, 1)
+                       : cp < 0x800 ? (u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), 2)
+                                    : (u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | (cp >> 6 & 0x3F)),
+                                       u[2] = (char)(0x80 | (cp & 0x3F)), 3);
+            hid = tail_put(r, t, u, n, true);
+        }
+        if (hid)
+            return true;
+    }
+    return tail_hides(r, t);
+}
+
 /* Whether a streamed JSON text hides a printable ASCII character behind a \\u escape
  * ("jo\\u0040example.org"): its reader decodes it, the scanner would not. Such a text is
  * refused rather than passed. Escapes split across events are followed per slot; the
@@ -938,7 +1078,8 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
         return -1;
     if (r->closed[slot]) /* text after its end: a broken stream, not a screening failure */
         return data ? -1 : 0;
-    if (data && (r->json[slot] || r->structured) && hides_ascii(r, slot, data, len)) {
+    if (data && (r->json[slot] || r->structured) &&
+        (hides_ascii(r, slot, data, len) || escapes_hide(r, slot, data, len))) {
         GW_LOG(GW_LOG_WARN, r->id, "a streamed JSON text hides characters behind escapes; "
                                    "the stream ends");
         return -1;
@@ -1125,6 +1266,14 @@ static void plain_reply(struct gw_req *r)
     }
     struct gw_text_refs texts = {.unknown = (enum gw_unknown_policy)cfg->unknown_fields};
     cJSON *root = r->api->parse_reply(r->reply.data ? r->reply.data : "", r->reply.len, &texts);
+    if (r->stored && strncasecmp(r->content_type, "text/event-stream", 17) == 0) {
+        cJSON_Delete(root); /* a stored response replayed as a stream: its events would need */
+        gw_text_refs_free(&texts); /* the stream walk, and one text would hide their splits */
+        error_and_finish(r, 502, "The provider answered a stored response as a stream, which "
+                                 "this gateway does not screen; fetch it whole.",
+                         "provider_error");
+        return;
+    }
     if (!root && r->stored) {
         whole_reply(r); /* not a response (a list of input items, a deletion): screened whole */
         return;

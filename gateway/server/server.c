@@ -61,6 +61,17 @@ static void request_id(struct gw_worker *w, struct evhttp_request *req, char *ou
     snprintf(out, outlen, "%016llx", (unsigned long long)(w->rng * 2685821657736338717ULL));
 }
 
+/* Whether rest (after /v1/responses/) names a stored response as the API does: an id of
+ * letters, digits, '_' and '-', then nothing, /input_items or /cancel. Anything else (a dot
+ * segment, an escape) could reach another endpoint of the provider unscreened once a client
+ * or proxy on the way resolves it. */
+static bool stored_path(const char *rest)
+{
+    size_t n = strspn(rest, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+    return n > 0 && (rest[n] == '\0' || strcmp(rest + n, "/input_items") == 0 ||
+                     strcmp(rest + n, "/cancel") == 0);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct gw_worker *w = arg;
@@ -118,12 +129,13 @@ static void on_request(struct evhttp_request *req, void *arg)
             method = methods[i].name;
     /* The Responses API's stored objects: a response fetched again, its input items, a
      * cancel, a delete. Their text comes back from the provider and is screened. */
-    if ((strncmp(path, "/v1/responses/", 14) == 0 && path[14]) ||
-        (strncmp(path, "/responses/", 11) == 0 && path[11])) {
-        if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_DELETE || cmd == EVHTTP_REQ_POST) {
-            gw_proxy_stored(w, &gw_api_openai_responses, req, reqid, method, path);
-            return;
-        }
+    const char *rest = strncmp(path, "/v1/responses/", 14) == 0 ? path + 14
+                       : strncmp(path, "/responses/", 11) == 0 ? path + 11
+                                                                : NULL;
+    if (rest && stored_path(rest) &&
+        (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_DELETE || cmd == EVHTTP_REQ_POST)) {
+        gw_proxy_stored(w, &gw_api_openai_responses, req, reqid, method, path);
+        return;
     }
     for (size_t i = 0; i < cfg->n_passthrough; i++) {
         if (strcmp(cfg->passthrough[i].method, method) == 0 &&

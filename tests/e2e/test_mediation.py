@@ -698,6 +698,98 @@ class SecondReview(unittest.TestCase):
         self.assertIn("[PASSWORD]", json.loads(data)["choices"][0]["message"]["content"])
 
 
+class ThirdReview(unittest.TestCase):
+    """What a third review found."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = ScriptedProvider()
+        cls.gw = Gateway(cls.p.url, workers=1, config_text=(
+            "providers:\n  - {name: o, type: openai, base_url: 'http://127.0.0.1:1/v1'}\n"
+            "  - {name: a, type: anthropic, base_url: '%s'}\n" % cls.p.url[:-3]))
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        cls.p.stop()
+        assert rc == 0, "gateway exited %s:\n%s" % (rc, cls.gw.output()[-3000:])
+
+    def test_a_stored_path_cannot_reach_another_endpoint(self):
+        self.p.last = None
+        body = user("please " + INJECTION)
+        for path in ("/v1/responses/../chat/completions", "/v1/responses/x/../../chat/completions",
+                     "/v1/responses/%2e%2e/chat/completions"):
+            r, data = self.gw.post(body, path=path)
+            self.assertEqual(r.status, 404, path)
+        self.assertIsNone(self.p.last)
+
+    def test_a_stored_response_answered_as_a_stream_is_refused(self):
+        self.p.reply = (200, "text/event-stream", (
+            'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+            '"delta":"mail jane.doe@exa"}\n\nevent: response.output_text.delta\ndata: '
+            '{"type":"response.output_text.delta","delta":"mple.com"}\n\n').encode())
+        c = self.gw.conn()
+        c.request("GET", "/v1/responses/resp_1?str%65am=true")
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        self.assertEqual(r.status, 502)
+        self.assertNotIn("jane", data.decode())
+
+    def test_streamed_json_escapes_hide_no_finding(self):
+        for args in ('{"note": "Card:\\n4111 1111 1111 1111"}',
+                     '{"note": "Thanks.\\nWe guarantee it"}', '{"note": "Mail:\\njane.doe@example.com"}',
+                     '{"cmd": "{\\"password\\": \\"hunter22\\"}"}'):
+            r, data = GW.post(user("hi", stream=True, mock={"tool_arguments": args, "chunk": 4}))
+            for secret in ("4111", "guarantee it", "jane.doe", "hunter22"):
+                self.assertNotIn(secret, data.decode(), args)
+        ok = '{"note": "Hello\\nWorld, a tab\\tand a \\"quote\\""}'
+        r, data = GW.post(user("hi", stream=True, mock={"tool_arguments": ok, "chunk": 4}))
+        self.assertNotIn("guardrail_error", data.decode())
+
+    def test_json_after_prose_with_a_stray_quote_is_decoded(self):
+        text = 'He is 5\'10" tall. {"email": "jane.doe\\u0040example.com"}'
+        r, data = GW.post(user(text, mock={"echo": True}))
+        self.assertNotIn("u0040example", data.decode())
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")
+
+    def test_json_that_cjson_refuses_is_still_redacted_as_json(self):
+        args = '{"new_password": "hunter22", "note": "\\ud800"}'
+        r, data = GW.post(user("hi", mock={"tool_arguments": args}))
+        got = json.loads(json.loads(data)["choices"][0]["message"]["tool_calls"][0]["function"]
+                         ["arguments"])
+        self.assertEqual(got["new_password"], "[PASSWORD]")
+
+    def test_a_json_prompt_with_only_a_block_finding_is_blocked(self):
+        r, data = GW.post(user(json.dumps({"m": INJECTION})))
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "block")
+
+    def test_an_anthropic_text_block_never_stopped_keeps_the_stream_in_order(self):
+        ev = [{"type": "message_start", "message": {"id": "m", "type": "message",
+                                                    "role": "assistant", "content": []}},
+              {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+              {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "a"}},
+              {"type": "content_block_stop", "index": 0},
+              {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+              {"type": "content_block_delta", "index": 1,
+               "delta": {"type": "text_delta", "text": "tail " + EMAIL}},
+              {"type": "message_delta", "delta": {"stop_reason": "end_turn"}},
+              {"type": "message_stop"}]
+        body = "".join("event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev)
+        self.p.reply = (200, "text/event-stream", body.encode())
+        r, data = self.gw.post({"model": "c", "max_tokens": 9, "stream": True,
+                                "messages": [{"role": "user", "content": "hi"}]}, path="/v1/messages")
+        events = typed_events(data)
+        stopped = set()
+        for e in events:
+            if e["type"] == "content_block_delta":
+                self.assertNotIn(e["index"], stopped)
+            if e["type"] == "content_block_stop":
+                stopped.add(e["index"])
+        self.assertEqual(stopped, {0, 1})
+        self.assertEqual(anthropic_text(events), "atail [EMAIL]")
+
+
 class StreamFailMode(unittest.TestCase):
     def test_a_streamed_reply_follows_fail_mode_like_a_plain_one(self):
         body = user("hi", stream=True, mock={"reply": "hello there", "chunk": 3})

@@ -174,6 +174,10 @@ static int request_tools(struct gw_api_request *r, unsigned roles, char *err, si
         if (cJSON_IsString(d) && (roles & GW_ROLE_SYSTEM) &&
             gw_api_refs_push(&r->texts, d) == -1)
             return -1;
+        /* examples of a tool's input are text the model reads, whoever wrote them */
+        if ((roles & GW_ROLE_SYSTEM) &&
+            gw_api_refs_push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(tool, "input_examples")) == -1)
+            return -1;
     }
     return 0;
 }
@@ -257,11 +261,11 @@ static int reply_block(cJSON *b, struct gw_text_refs *texts)
     static const char *const k_opaque[] = {"type", "data", NULL};
     const char *const *known;
     if (strcmp(t, "text") == 0) {
-        text = cJSON_GetObjectItemCaseSensitive(b, "text");
         cJSON *citations = cJSON_GetObjectItemCaseSensitive(b, "citations");
-        if (citations && gw_api_refs_push_all(texts, citations) == -1) /* cited_text, titles */
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(b, "text")) ||
+            (citations && gw_api_refs_push_all(texts, citations) == -1)) /* cited_text, titles */
             return -1;
-        known = k_text;
+        return gw_api_unknown_members(b, k_text, texts); /* its text is pushed already */
     } else if (strcmp(t, "thinking") == 0) {
         text = cJSON_GetObjectItemCaseSensitive(b, "thinking");
         known = k_thinking;
@@ -292,6 +296,16 @@ static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *tex
     cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content"), *b;
     if (content && !cJSON_IsArray(content) && !cJSON_IsNull(content))
         goto unscreenable;
+    /* The text blocks' texts first, in order, so that the joined screening reads them as
+     * the SDKs join them (thinking and tool calls between them are not in that text). */
+    cJSON_ArrayForEach(b, content)
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
+        cJSON *text = cJSON_GetObjectItemCaseSensitive(b, "text");
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "text") == 0 &&
+            cJSON_IsString(text) && gw_api_refs_push(texts, text) == -1)
+            goto unscreenable;
+    }
     cJSON_ArrayForEach(b, content)
     {
         if (reply_block(b, texts) == -1)

@@ -199,6 +199,19 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
             return -1;
         i++;
     }
+    /* A search at the provider: the model would read web pages the gateway never sees. */
+    if (cJSON_GetObjectItemCaseSensitive(r->root, "web_search_options")) {
+        *param = "web_search_options";
+        snprintf(err, errlen, "Web search runs at the provider: the model would read pages this "
+                              "gateway never screens, so it is refused.");
+        return -1;
+    }
+    /* A predicted output becomes the reply's text where the model agrees with it. */
+    r->texts.role = GW_ROLE_USER;
+    if (push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(
+                                cJSON_GetObjectItemCaseSensitive(r->root, "prediction"),
+                                "content"), roles) == -1)
+        return -1;
     /* Tool descriptions are the app's own words: screened as the system's. */
     r->texts.role = GW_ROLE_SYSTEM;
     cJSON *tool;

@@ -1194,6 +1194,7 @@ static void on_up_headers(void *arg, long status, const char *content_type)
     snprintf(r->content_type, sizeof r->content_type, "%s",
              content_type ? content_type : "application/json");
     bool sse = status >= 200 && status < 300 && content_type && r->api->stream_event &&
+               r->stream && /* a stream the client did not ask for is read whole, and refused */
                strncmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough &&
                !r->stored;
     r->state = GW_REQ_BUFFERING;
@@ -1275,8 +1276,16 @@ static void plain_reply(struct gw_req *r)
         return;
     }
     if (!root && r->stored) {
-        whole_reply(r); /* not a response (a list of input items, a deletion): screened whole */
-        return;
+        /* not a response (a list of input items, a deletion): screened whole; a response
+         * the API file refuses is as unscreenable as any reply it refuses */
+        cJSON *doc = gw_api_parse(r->reply.data ? r->reply.data : "", r->reply.len);
+        const cJSON *object = cJSON_GetObjectItemCaseSensitive(doc, "object");
+        bool response = cJSON_IsString(object) && strcmp(object->valuestring, "response") == 0;
+        cJSON_Delete(doc);
+        if (!response) {
+            whole_reply(r);
+            return;
+        }
     }
     if (!root) {
         if (cfg->fail_mode == GW_FAIL_OPEN)
@@ -1584,7 +1593,8 @@ void gw_proxy_stored(struct gw_worker *w, const struct gw_api *api, struct evhtt
              query ? query : "");
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
-    bool has_body = strcmp(method, "POST") == 0;
-    call_provider(r, method, url, has_body ? (len ? (const char *)evbuffer_pullup(in, -1) : "")
-                                           : NULL, has_body ? len : 0);
+    (void)in;
+    (void)len;
+    /* a cancel carries nothing: whatever the client put in the body stays here unread */
+    call_provider(r, method, url, strcmp(method, "POST") == 0 ? "" : NULL, 0);
 }

@@ -65,11 +65,15 @@ static void request_id(struct gw_worker *w, struct evhttp_request *req, char *ou
  * letters, digits, '_' and '-', then nothing, /input_items or /cancel. Anything else (a dot
  * segment, an escape) could reach another endpoint of the provider unscreened once a client
  * or proxy on the way resolves it. */
-static bool stored_path(const char *rest)
+static bool stored_path(const char *rest, enum evhttp_cmd_type cmd)
 {
     size_t n = strspn(rest, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
-    return n > 0 && (rest[n] == '\0' || strcmp(rest + n, "/input_items") == 0 ||
-                     strcmp(rest + n, "/cancel") == 0);
+    if (n == 0 || strcmp(rest, "compact") == 0 || strcmp(rest, "input_tokens") == 0)
+        return false; /* endpoints that read input, not stored responses */
+    if (cmd == EVHTTP_REQ_POST) /* only a cancel is posted to a stored response */
+        return strcmp(rest + n, "/cancel") == 0;
+    return (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_DELETE) &&
+           (rest[n] == '\0' || (cmd == EVHTTP_REQ_GET && strcmp(rest + n, "/input_items") == 0));
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -132,8 +136,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *rest = strncmp(path, "/v1/responses/", 14) == 0 ? path + 14
                        : strncmp(path, "/responses/", 11) == 0 ? path + 11
                                                                 : NULL;
-    if (rest && stored_path(rest) &&
-        (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_DELETE || cmd == EVHTTP_REQ_POST)) {
+    if (rest && stored_path(rest, cmd)) {
         gw_proxy_stored(w, &gw_api_openai_responses, req, reqid, method, path);
         return;
     }

@@ -698,8 +698,8 @@ class SecondReview(unittest.TestCase):
         self.assertIn("[PASSWORD]", json.loads(data)["choices"][0]["message"]["content"])
 
 
-class ThirdReview(unittest.TestCase):
-    """What a third review found."""
+class ScriptedGateway(unittest.TestCase):
+    """A gateway in front of a scripted provider, for chat, Responses and Anthropic."""
 
     @classmethod
     def setUpClass(cls):
@@ -713,6 +713,10 @@ class ThirdReview(unittest.TestCase):
         rc = cls.gw.stop()
         cls.p.stop()
         assert rc == 0, "gateway exited %s:\n%s" % (rc, cls.gw.output()[-3000:])
+
+
+class ThirdReview(ScriptedGateway):
+    """What a third review found."""
 
     def test_a_stored_path_cannot_reach_another_endpoint(self):
         self.p.last = None
@@ -788,6 +792,61 @@ class ThirdReview(unittest.TestCase):
                 stopped.add(e["index"])
         self.assertEqual(stopped, {0, 1})
         self.assertEqual(anthropic_text(events), "atail [EMAIL]")
+
+
+class FourthReview(ScriptedGateway):
+    """What a fourth review found (the same scripted provider and gateway)."""
+
+    def test_endpoints_beside_stored_responses_are_not_stored_responses(self):
+        self.p.last = None
+        body = {"model": "m", "input": "please %s, card %s" % (INJECTION, CARD)}
+        for path in ("/v1/responses/compact", "/v1/responses/input_tokens", "/v1/responses/r1"):
+            r, data = self.gw.post(body, path=path)
+            self.assertEqual(r.status, 404, path)
+        self.assertIsNone(self.p.last)
+
+    def test_a_cancel_forwards_no_body(self):
+        self.p.reply = (200, "application/json", b'{"id":"r1","object":"response","status":"cancelled","output":[]}')
+        r, data = self.gw.post({"input": "card " + CARD}, path="/v1/responses/r1/cancel")
+        self.assertEqual((r.status, self.p.last), (200, ("POST", "/v1/responses/r1/cancel")))
+
+    def test_a_fetched_response_with_an_item_the_gateway_does_not_know_is_refused(self):
+        self.p.reply = (200, "application/json", json.dumps(
+            {"id": "r1", "object": "response", "status": "completed", "output": [
+                {"type": "web_search_call", "id": "w", "status": "completed"},
+                {"type": "message", "id": "m", "role": "assistant", "content": [
+                    {"type": "output_text", "text": "we gua", "annotations": []},
+                    {"type": "output_text", "text": "rantee it", "annotations": []}]}]}).encode())
+        c = self.gw.conn()
+        c.request("GET", "/v1/responses/r1")
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        self.assertEqual(r.status, 502)
+        self.assertNotIn("rantee", data.decode())
+
+    def test_anthropic_text_blocks_are_joined_across_a_thinking_block(self):
+        self.p.reply = (200, "application/json", json.dumps(
+            {"id": "m", "type": "message", "role": "assistant", "model": "c", "content": [
+                {"type": "text", "text": "we gua"}, {"type": "thinking", "thinking": "hm",
+                                                    "signature": "s"},
+                {"type": "text", "text": "rantee it"}], "stop_reason": "end_turn"}).encode())
+        r, data = self.gw.post({"model": "c", "max_tokens": 9,
+                                "messages": [{"role": "user", "content": "hi"}]}, path="/v1/messages")
+        self.assertEqual(json.loads(data)["stop_reason"], "refusal")
+
+    def test_a_predicted_output_is_screened_and_web_search_refused(self):
+        r, data = GW.post(user("hi", prediction={"type": "content", "content": "please " + INJECTION}))
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "block")
+        r, data = GW.post(user("hi", web_search_options={}))
+        self.assertEqual(r.status, 400)
+
+    def test_a_stream_the_client_did_not_ask_for_is_refused(self):
+        self.p.events({"id": "s", "choices": [{"index": 0, "delta": {"content": "card " + CARD},
+                                               "finish_reason": "stop"}]})
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(r.status, 502)
+        self.assertNotIn("1111", data.decode())
 
 
 class StreamFailMode(unittest.TestCase):

@@ -349,22 +349,24 @@ int gw_api_json_strings(const char *t, size_t len, size_t (**v)[2], size_t *n)
     return 0;
 }
 
+size_t gw_api_utf8(unsigned c, char b[4])
+{
+    if (c < 0x80)
+        return b[0] = (char)c, 1;
+    if (c < 0x800)
+        return b[0] = (char)(0xC0 | c >> 6), b[1] = (char)(0x80 | (c & 0x3F)), 2;
+    if (c < 0x10000)
+        return b[0] = (char)(0xE0 | c >> 12), b[1] = (char)(0x80 | (c >> 6 & 0x3F)),
+               b[2] = (char)(0x80 | (c & 0x3F)), 3;
+    return b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | (c >> 12 & 0x3F)),
+           b[2] = (char)(0x80 | (c >> 6 & 0x3F)), b[3] = (char)(0x80 | (c & 0x3F)), 4;
+}
+
 /* The UTF-8 of code point c to out. */
 static int put_utf8(struct gw_buf *out, unsigned c)
 {
     char b[4];
-    size_t n;
-    if (c < 0x80)
-        b[0] = (char)c, n = 1;
-    else if (c < 0x800)
-        b[0] = (char)(0xC0 | c >> 6), b[1] = (char)(0x80 | (c & 0x3F)), n = 2;
-    else if (c < 0x10000)
-        b[0] = (char)(0xE0 | c >> 12), b[1] = (char)(0x80 | (c >> 6 & 0x3F)),
-        b[2] = (char)(0x80 | (c & 0x3F)), n = 3;
-    else
-        b[0] = (char)(0xF0 | c >> 18), b[1] = (char)(0x80 | (c >> 12 & 0x3F)),
-        b[2] = (char)(0x80 | (c >> 6 & 0x3F)), b[3] = (char)(0x80 | (c & 0x3F)), n = 4;
-    return gw_buf_append(out, b, n);
+    return gw_buf_append(out, b, gw_api_utf8(c, b));
 }
 
 static int hex4(const char *p, size_t left)

@@ -137,6 +137,8 @@ int gw_api_json_strings(const char *t, size_t len, size_t (**v)[2], size_t *n);
 /* Decodes a JSON string's contents (escapes) into out, leniently, as the readers apps use
  * do: a lone surrogate becomes U+FFFD, a bad escape stays as written. Returns 0 or -1. */
 int gw_api_json_unescape(const char *s, size_t len, struct gw_buf *out);
+/* The UTF-8 of code point c in b; returns its length (1-4). */
+size_t gw_api_utf8(unsigned c, char b[4]);
 
 struct gw_ruleset;
 struct gw_findings;

@@ -9,9 +9,6 @@
 #include "config/config.h"
 #include "util/json.h"
 
-
-
-
 unsigned gw_openai_role_bit(const char *role)
 {
     if (strcmp(role, "user") == 0)

@@ -60,11 +60,6 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
     return rc;
 }
 
-static void usage(const cJSON *root, long *prompt, long *completion)
-{
-    gw_openai_usage(root, prompt, completion);
-}
-
 static void redacted(cJSON *root)
 {
     gw_openai_strip_logprobs(root); /* its tokens would repeat what was redacted */
@@ -427,7 +422,7 @@ const struct gw_api gw_api_openai_chat = {
     .providers = GW_PROVIDER_OPENAI | GW_PROVIDER_MOCK,
     .parse_request = parse_request,
     .parse_reply = gw_openai_parse_reply,
-    .usage = usage,
+    .usage = gw_openai_usage,
     .redacted = redacted,
     .refusal = refusal,
     .error = gw_openai_error,

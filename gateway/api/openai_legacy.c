@@ -84,11 +84,6 @@ unscreenable:
     return NULL;
 }
 
-static void usage(const cJSON *root, long *prompt, long *completion)
-{
-    gw_openai_usage(root, prompt, completion);
-}
-
 static void redacted(cJSON *root)
 {
     gw_openai_strip_logprobs(root); /* its tokens repeat the text */
@@ -242,7 +237,7 @@ const struct gw_api gw_api_openai_completions = {
     .providers = GW_PROVIDER_OPENAI | GW_PROVIDER_MOCK,
     .parse_request = completions_request,
     .parse_reply = completions_reply,
-    .usage = usage,
+    .usage = gw_openai_usage,
     .redacted = redacted,
     .refusal = completions_refusal,
     .error = gw_openai_error,

@@ -173,16 +173,12 @@ static int reasoning_parts(struct req *q, cJSON *parts, const char *want, int i,
     return 0;
 }
 
-/* The GW_ROLE_* bit of a message role, spelled exactly; 0 for any other spelling. */
+/* The GW_ROLE_* bit of a message role, spelled exactly; 0 for any other spelling (a tool's
+ * words come as function_call_output items here, never as a message). */
 static unsigned role_bit(const char *role)
 {
-    if (strcmp(role, "user") == 0)
-        return GW_ROLE_USER;
-    if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)
-        return GW_ROLE_SYSTEM;
-    if (strcmp(role, "assistant") == 0)
-        return GW_ROLE_ASSISTANT;
-    return 0;
+    unsigned bit = gw_openai_role_bit(role);
+    return bit == GW_ROLE_TOOL ? 0 : bit;
 }
 
 static int request_item(struct req *q, cJSON *item, int i)

@@ -62,11 +62,7 @@ struct gw_req {
     size_t recorded[GW_API_SLOTS]; /* findings already written as incidents */
     bool unscreened[GW_API_SLOTS];  /* failed open: the slot's text passes as it comes */
     bool closed[GW_API_SLOTS];      /* its text ended: more of it is the provider's error */
-    /* JSON text (streamed tool arguments): where each slot is in an escape (0: not; 1: after
-     * a backslash; 2-5: that many hex digits of \\u read, plus one), and its code so far */
-    bool json[GW_API_SLOTS];
-    unsigned char esc[GW_API_SLOTS];
-    unsigned short code[GW_API_SLOTS];
+    bool json[GW_API_SLOTS]; /* its text is JSON (streamed tool arguments) */
     struct jtail *tail[GW_API_SLOTS]; /* a JSON slot's text decoded, its last bytes */
     struct evbuffer *out;
     struct event *resume;
@@ -979,8 +975,11 @@ static bool tail_put(struct gw_req *r, struct jtail *t, const char *c, size_t n,
     return false;
 }
 
-/* Feeds a streamed JSON text's bytes to its decoded tail. Returns true when they hide a
- * finding from the raw scanner (the stream must end). */
+/* Feeds a streamed JSON text's bytes to its decoded tail. Returns true when they hide
+ * something from the raw scanner (the stream must end): an escape of a printable ASCII
+ * character ("jo\\u0040example.org", "postgres:\\/\\/"; the HTML-safe <, >, & and ' that
+ * serializers write are allowed), or a finding next to an escaped byte. Escapes split
+ * across events are followed. */
 static bool escapes_hide(struct gw_req *r, int slot, const char *data, size_t len)
 {
     struct jtail *t = r->tail[slot];
@@ -999,6 +998,8 @@ static bool escapes_hide(struct gw_req *r, int slot, const char *data, size_t le
             const char *k = c ? strchr(from, c) : NULL;
             char d = k ? to[k - from] : (char)c;
             t->st = c == 'u' ? 2 : 0, t->code = 0;
+            if (c == '/')
+                return true;
             if (c != 'u')
                 hid = tail_put(r, t, &d, 1, true);
         } else {
@@ -1012,54 +1013,17 @@ static bool escapes_hide(struct gw_req *r, int slot, const char *data, size_t le
             if (++t->st < 6)
                 continue;
             t->st = 0;
+            unsigned cp = t->code;
+            if (cp >= 0x20 && cp < 0x7f && !strchr("\"\\<>&'", (int)cp))
+                return true;
             char u[4];
-            unsigned cp = t->code >= 0xD800 && t->code < 0xE000 ? 0xFFFD : t->code;
-            size_t n = cp < 0x80 ? (u[0] = (char)cp, 1)
-                       : cp < 0x800 ? (u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), 2)
-                                    : (u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | (cp >> 6 & 0x3F)),
-                                       u[2] = (char)(0x80 | (cp & 0x3F)), 3);
-            hid = tail_put(r, t, u, n, true);
+            hid = tail_put(r, t, u, gw_api_utf8(cp >= 0xD800 && cp < 0xE000 ? 0xFFFD : cp, u),
+                           true);
         }
         if (hid)
             return true;
     }
     return tail_hides(r, t);
-}
-
-/* Whether a streamed JSON text hides a printable ASCII character behind a \\u escape
- * ("jo\\u0040example.org"): its reader decodes it, the scanner would not. Such a text is
- * refused rather than passed. Escapes split across events are followed per slot; the
- * HTML-safe escapes of <, >, & and ' that serializers write are allowed. */
-static bool hides_ascii(struct gw_req *r, int slot, const char *data, size_t len)
-{
-    unsigned char st = r->esc[slot];
-    unsigned code = r->code[slot];
-    bool hidden = false;
-    for (size_t i = 0; i < len && !hidden; i++) {
-        unsigned char c = (unsigned char)data[i];
-        if (st == 0) {
-            st = c == '\\';
-        } else if (st == 1) {
-            hidden = c == '/'; /* "postgres:\\/\\/u:p@" is a URL to its reader */
-            st = c == 'u' ? 2 : 0, code = 0;
-        } else {
-            int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (h < 0) {
-                st = 0; /* not JSON: the provider's reader will say so */
-                continue;
-            }
-            code = code * 16 + (unsigned)h;
-            if (++st < 6)
-                continue;
-            st = 0;
-            hidden = code >= 0x20 && code < 0x7f && code != '"' && code != '\\' &&
-                     code != '<' && code != '>' && code != '&' && code != '\'';
-        }
-    }
-    r->esc[slot] = st;
-    r->code[slot] = (unsigned short)code;
-    return hidden;
 }
 
 static void stream_json(void *ctx, int slot)
@@ -1078,8 +1042,7 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
         return -1;
     if (r->closed[slot]) /* text after its end: a broken stream, not a screening failure */
         return data ? -1 : 0;
-    if (data && (r->json[slot] || r->structured) &&
-        (hides_ascii(r, slot, data, len) || escapes_hide(r, slot, data, len))) {
+    if (data && (r->json[slot] || r->structured) && escapes_hide(r, slot, data, len)) {
         GW_LOG(GW_LOG_WARN, r->id, "a streamed JSON text hides characters behind escapes; "
                                    "the stream ends");
         return -1;
@@ -1591,10 +1554,6 @@ void gw_proxy_stored(struct gw_worker *w, const struct gw_api *api, struct evhtt
     char url[2048];
     snprintf(url, sizeof url, "%s%s%s%s", provider->base_url, rest, query ? "?" : "",
              query ? query : "");
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    (void)in;
-    (void)len;
     /* a cancel carries nothing: whatever the client put in the body stays here unread */
     call_provider(r, method, url, strcmp(method, "POST") == 0 ? "" : NULL, 0);
 }

@@ -15,9 +15,9 @@ endif
 
 # Debian packages: build, tests, benches.
 DEB_BUILD = build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
-            libhyperscan-dev libyaml-dev libpcre2-dev libsqlite3-dev
+            libhyperscan-dev libyaml-dev libpcre2-dev libsqlite3-dev libicu-dev
 DEB_BENCH = wrk nginx-light
-PC_MODULES = libhs libevent libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka
+PC_MODULES = libhs libevent libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka icu-uc icu-i18n
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

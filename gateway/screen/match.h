@@ -16,15 +16,27 @@ struct gw_cand {
     bool decided; /* already turned into a finding or dropped */
 };
 
+/* Most candidates one scan (or one stream, between two decisions) may hold: 32 MB of them,
+ * about one per byte of a 1 MB text. A text that matches more often than that is not
+ * screened in full: the scan fails, and the caller falls back to fail_mode. A scanner
+ * gives back arrays grown past GW_CANDS_KEEP when the scan ends. */
+#define GW_CANDS_MAX (1u << 20)
+#define GW_CANDS_KEEP (1u << 16)
+
 struct gw_cands {
     struct gw_cand *v;
     size_t n, cap;
+    size_t *pmax; /* scratch for gw_cands_decide */
+    size_t pmax_cap;
+    unsigned long long steps; /* candidates and allow matches looked at, in all */
+    bool over;    /* GW_CANDS_MAX was reached */
 };
 
 /* Records a raw match of pattern id ending at end. text holds bytes [base, base + len) of
- * the input, with at least GW_SPAN_MAX bytes before end when there are that many. For a
- * span rule, finds the leftmost start of a match ending at end within GW_SPAN_MAX bytes,
- * then runs the rule's validator. Returns 0, or -1 on allocation failure. */
+ * the input, with at least GW_SPAN_MAX bytes before end when there are that many. PCRE2
+ * finds the leftmost start of a match ending at end within GW_SPAN_MAX bytes; a span
+ * rule's validator runs on the match. Returns 0, or -1 on allocation failure or when
+ * GW_CANDS_MAX is reached. */
 int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, const char *text,
                  size_t base, size_t len);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "screen/normalise.h"
 #include "util/buf.h"
 
 static const char *const category_names[] = {"pii", "secret", "injection", "unsafe", "brand", "cx"};
@@ -104,36 +105,37 @@ void gw_rule_table_free(struct gw_rule_table *t)
 
 char *gw_phrase_to_regex(const char *phrase)
 {
+    /* The phrase is normalised as the text will be, so one space stands for any run of
+     * whitespace and a curly apostrophe is a straight one: a literal, fixed width. */
+    char *norm = gw_norm_string(phrase);
+    if (!norm)
+        return NULL;
     struct gw_buf b = {0};
-    const unsigned char *p = (const unsigned char *)phrase;
-    size_t n = strlen(phrase);
-    while (n > 0 && isspace(p[n - 1]))
+    const unsigned char *p = (const unsigned char *)norm;
+    size_t n = strlen(norm);
+    if (n > 0 && p[n - 1] == ' ')
         n--;
-    while (n > 0 && isspace(*p)) {
+    if (n > 0 && *p == ' ') {
         p++;
         n--;
     }
-    if (n == 0)
+    if (n == 0) {
+        free(norm);
         return NULL;
+    }
     bool word_start = isalnum(p[0]) || p[0] == '_';
     bool word_end = isalnum(p[n - 1]) || p[n - 1] == '_';
     if (word_start)
         gw_buf_puts(&b, "\\b");
     for (size_t i = 0; i < n; i++) {
-        if (isspace(p[i])) {
-            while (i + 1 < n && isspace(p[i + 1]))
-                i++;
-            gw_buf_puts(&b, "\\s{1,8}"); /* bounded so the widest match stays known */
-        } else if (p[i] == '\'') {
-            gw_buf_puts(&b, "(?:'|\\xe2\\x80\\x99)");
-        } else if (isalnum(p[i])) {
+        if (isalnum(p[i]))
             gw_buf_append(&b, &p[i], 1);
-        } else {
+        else
             gw_buf_printf(&b, "\\x%02x", p[i]);
-        }
     }
     if (word_end)
         gw_buf_puts(&b, "\\b");
+    free(norm);
     return b.data; /* owned by the caller */
 }
 
@@ -387,8 +389,16 @@ static void add_pattern_list(struct loader *L, yaml_node_t *n, const char *key, 
             if (add_pattern(L, item, re, HS_FLAG_CASELESS, rule, allow, "phrase", s) == 0)
                 (*count)++;
             free(re);
-        } else if (add_pattern(L, item, s, 0, rule, allow, "pattern", s) == 0) {
-            (*count)++;
+        } else {
+            /* Characters past ASCII are normalised as the text will be (an accented or
+             * Cyrillic word in a pattern still matches); ASCII, so the syntax, is kept. */
+            bool wide = false;
+            for (const char *c = s; *c && !wide; c++)
+                wide = (unsigned char)*c >= 0x80;
+            char *norm = wide ? gw_norm_string(s) : NULL;
+            if (add_pattern(L, item, norm ? norm : s, 0, rule, allow, "pattern", s) == 0)
+                (*count)++;
+            free(norm);
         }
     }
     if (n->data.sequence.items.top == n->data.sequence.items.start)

@@ -89,9 +89,10 @@ const char *gw_severity_name(enum gw_severity s);
 const char *gw_action_name(enum gw_action a);
 int gw_action_parse(const char *s, enum gw_action *out);
 
-/* Hex-escapes a plain phrase into a Hyperscan expression: runs of spaces match any run
- * of whitespace, an apostrophe also matches U+2019, and word boundaries are asserted at
- * either end that is a word character. The caller frees the result. */
+/* Turns a plain phrase into a Hyperscan expression: normalised as text is (normalise.h:
+ * so one space matches any run of whitespace, and an apostrophe a curly one), escaped,
+ * with word boundaries asserted at either end that is a word character. The caller frees
+ * the result; NULL for a blank phrase. */
 char *gw_phrase_to_regex(const char *phrase);
 
 #endif

@@ -242,7 +242,8 @@ static int compile_bundle(const struct gw_rule_table *t, const struct db_spec *s
 
 /* The Hyperscan flags of pattern i: rules that only block or flag need their first match
  * and no span. Span rules (redact, validate, allow list) need every end; PCRE2 then finds
- * the start. */
+ * the start. (Hyperscan's own start tracking, SOM_LEFTMOST, was tried: the default packs
+ * then took 8 s to compile and scanned adversarial text slower than PCRE2 confirms it.) */
 static unsigned pattern_flags(const struct gw_rule_table *t, size_t i)
 {
     const struct gw_pattern *p = &t->patterns[i];
@@ -468,8 +469,11 @@ struct gw_ruleset *gw_ruleset_ref(struct gw_ruleset *rs)
  * hold back the maximum. So, as rspamd does, Hyperscan finds where a match ends and a
  * second engine, PCRE2-JIT, finds where it starts, only when a span rule fires. The
  * expression is wrapped as (?:EXPR)\z and run on the text up to the end offset.
- * A phrase whose width varies (a whitespace run, an apostrophe that may be U+2019) gets
- * one too, whatever its rule: a phrase's finding reports its exact start. */
+ * Every other pattern gets one too, so that every finding reports its exact start and an
+ * incident shows the whole match ("ignore all previous", not "ore all previous"); a match
+ * of a block or flag rule is confirmed once per scan (single-match), so this costs
+ * little. For those rules PCRE2 is a convenience, not the judge: a pattern it does not
+ * accept keeps the width guess, and the rule still acts. */
 static int compile_confirm(struct gw_ruleset *rs, struct gw_errors *errs)
 {
     rs->confirm = calloc(rs->table.n_patterns ? rs->table.n_patterns : 1, sizeof *rs->confirm);
@@ -478,8 +482,7 @@ static int compile_confirm(struct gw_ruleset *rs, struct gw_errors *errs)
     for (size_t i = 0; i < rs->table.n_patterns; i++) {
         const struct gw_pattern *p = &rs->table.patterns[i];
         const struct gw_rule *r = &rs->table.rules[p->rule];
-        if (!r->need_span && !p->allow && !(p->phrase && p->min_width != p->max_width))
-            continue;
+        bool needed = r->need_span || p->allow;
         size_t n = strlen(p->expr) + 8;
         char *wrapped = malloc(n);
         if (!wrapped)
@@ -491,6 +494,8 @@ static int compile_confirm(struct gw_ruleset *rs, struct gw_errors *errs)
         rs->confirm[i] = pcre2_compile((PCRE2_SPTR)wrapped, PCRE2_ZERO_TERMINATED, opts, &code,
                                        &off, NULL);
         free(wrapped);
+        if (!rs->confirm[i] && !needed)
+            continue;
         if (!rs->confirm[i]) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(code, msg, sizeof msg);

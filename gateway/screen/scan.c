@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "screen/match.h"
+#include "screen/normalise.h"
 #include "util/siphash.h"
 
 struct gw_scanner {
@@ -12,6 +13,7 @@ struct gw_scanner {
     hs_scratch_t *scratch;
     pcre2_match_data *md;  /* for span confirmation */
     struct gw_cands cands; /* reused between scans */
+    struct gw_norm norm;   /* the normalised text of the last scan, when it differs */
     uint64_t *hit;         /* prefiltered patterns whose atoms the gate found */
     unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
     unsigned long long memo_hits;
@@ -54,6 +56,8 @@ void gw_scanner_free(gw_scanner *s)
     free(s->hit);
     gw_ruleset_unref(s->rs);
     free(s->cands.v);
+    free(s->cands.pmax);
+    gw_norm_free(&s->norm);
     free(s);
 }
 
@@ -138,6 +142,21 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
     } else {
         start = end > p->min_width ? end - p->min_width : 0;
     }
+    /* A match that contains the last one of its pattern replaces it (the contained one
+     * would be dropped when deciding): a run that matches at every end ("1::1::1::...")
+     * stays one candidate instead of one per byte. */
+    if (c->n > 0) {
+        struct gw_cand *last = &c->v[c->n - 1];
+        if (last->pattern == id && !last->decided && start <= last->start && end >= last->end) {
+            last->start = start;
+            last->end = end;
+            return 0;
+        }
+    }
+    if (c->n >= GW_CANDS_MAX) {
+        c->over = true; /* the caller falls back to fail_mode: see GW_CANDS_MAX */
+        return -1;
+    }
     if (gw_grow(&c->v, &c->cap, c->n, sizeof *c->v, 16) == -1)
         return -1;
     c->v[c->n++] = (struct gw_cand){
@@ -161,22 +180,52 @@ static int cmp_cand(const void *a, const void *b)
     return x->pattern < y->pattern ? -1 : x->pattern > y->pattern;
 }
 
+/* Whether an allow match of the rule overlaps [start, end): allows[0 .. n) are sorted by
+ * start, and pmax[i] is the furthest end among allows[0 .. i]. Binary search for the last
+ * allow that starts before end; one of those overlaps when the furthest end passes start.
+ * Logarithmic, so that deciding stays O(n log n) however many allow matches a text has. */
+static bool allowed(const struct gw_cand *allows, const size_t *pmax, size_t n, size_t start,
+                    size_t end, unsigned long long *steps)
+{
+    size_t lo = 0, hi = n; /* allows[0 .. lo) start before end */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        (*steps)++;
+        if (allows[mid].start < end)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && pmax[lo - 1] > start;
+}
+
 int gw_cands_decide(struct gw_cands *c, const struct gw_ruleset *rs, size_t upto,
                     struct gw_findings *out)
 {
     if (c->n > 1)
         qsort(c->v, c->n, sizeof *c->v, cmp_cand);
+    if (c->pmax_cap < c->n) {
+        size_t *v = realloc(c->pmax, c->cap * sizeof *v); /* as many as c->v holds */
+        if (!v)
+            return -1;
+        c->pmax = v;
+        c->pmax_cap = c->cap;
+    }
     size_t i = 0;
     while (i < c->n) {
         unsigned rule = c->v[i].rule;
         size_t allow_from = i;
-        while (i < c->n && c->v[i].rule == rule && c->v[i].allow)
-            i++;
-        size_t allow_to = i;
+        for (size_t far = 0; i < c->n && c->v[i].rule == rule && c->v[i].allow; i++) {
+            if (c->v[i].end > far)
+                far = c->v[i].end;
+            c->pmax[i - allow_from] = far;
+        }
+        size_t n_allow = i - allow_from;
         size_t maxend = 0;
         bool any = false;
         for (; i < c->n && c->v[i].rule == rule; i++) {
             struct gw_cand *k = &c->v[i];
+            c->steps++;
             bool contained = any && maxend >= k->end;
             if (!any || k->end > maxend)
                 maxend = k->end;
@@ -186,10 +235,7 @@ int gw_cands_decide(struct gw_cands *c, const struct gw_ruleset *rs, size_t upto
             k->decided = true;
             if (contained)
                 continue;
-            bool allowed = false;
-            for (size_t a = allow_from; a < allow_to && !allowed; a++)
-                allowed = c->v[a].start < k->end && k->start < c->v[a].end;
-            if (!allowed &&
+            if (!allowed(c->v + allow_from, c->pmax, n_allow, k->start, k->end, &c->steps) &&
                 gw_findings_push(out, rule, k->start, k->end, rs->table.rules[rule].action) == -1)
                 return -1;
         }
@@ -271,17 +317,28 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             return 0;
         }
     }
+    /* The rules match the normalised text (see normalise.h); most text is its own. */
+    bool mapped = !gw_norm_is_plain(text, len);
+    if (mapped) {
+        if (gw_norm_text(&s->norm, text, len) == -1)
+            return -1;
+        text = s->norm.text.data;
+        len = s->norm.text.len;
+        if (len > 0xffffffffu)
+            return -1;
+    }
     const struct gw_ruleset *rs = s->rs;
     hs_database_t *db = rs->block_db[gw_dir_index(dir)];
     const struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
     struct block_ctx x = {.sc = s, .text = text, .len = len};
     hs_error_t e;
-    if (db) {
+    s->cands.over = false;
+    if (db && len > 0) {
         e = hs_scan(db, text, (unsigned)len, 0, s->scratch, on_block_match, &x);
         if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || x.failed)
             return -1;
     }
-    if (g->n) {
+    if (g->n && len > 0) {
         memset(s->hit, 0, (g->n + 63) / 64 * sizeof *s->hit);
         e = hs_scan(g->gate, text, (unsigned)len, 0, s->scratch, on_gate_match, s->hit);
         if (e != HS_SUCCESS)
@@ -296,14 +353,37 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             }
         }
     }
-    if (gw_cands_decide(&s->cands, rs, len, out) == -1)
+    int rc = gw_cands_decide(&s->cands, rs, len, out);
+    if (s->cands.cap > GW_CANDS_KEEP) { /* an outsized text: do not keep its memory */
+        free(s->cands.v);
+        free(s->cands.pmax);
+        s->cands.v = NULL;
+        s->cands.pmax = NULL;
+        s->cands.n = s->cands.cap = s->cands.pmax_cap = 0;
+    }
+    if (rc == -1)
         return -1;
+    if (mapped) /* back to the bytes the caller gave: whole characters */
+        for (size_t i = 0; i < out->n; i++) {
+            out->v[i].start = gw_norm_start(&s->norm, out->v[i].start);
+            out->v[i].end = gw_norm_end(&s->norm, out->v[i].end);
+        }
     gw_findings_sort(out);
     if (slot && out->n == 0) {
         atomic_store_explicit(&slot[0], h1, memory_order_relaxed);
         atomic_store_explicit(&slot[1], h2, memory_order_relaxed);
     }
     return 0;
+}
+
+bool gw_scanner_over_budget(const gw_scanner *s)
+{
+    return s->cands.over;
+}
+
+unsigned long long gw_scanner_steps(const gw_scanner *s)
+{
+    return s->cands.steps;
 }
 
 unsigned long long gw_scanner_gated_runs(const gw_scanner *s)

@@ -6,6 +6,7 @@
 #ifndef GW_SCREEN_SCAN_H
 #define GW_SCREEN_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "screen/ruleset.h"
@@ -42,6 +43,13 @@ struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s);
 unsigned long long gw_scanner_gated_runs(const gw_scanner *s);
 /* How many of this scanner's scans the ruleset's memo answered (gw_ruleset_memo). */
 unsigned long long gw_scanner_memo_hits(const gw_scanner *s);
+
+/* Whether the last scan failed because the text matched too often to be screened in
+ * full (more than GW_CANDS_MAX candidates): the caller applies its fail_mode. */
+bool gw_scanner_over_budget(const gw_scanner *s);
+/* Work done deciding matches, summed over this scanner's scans: candidates looked at and
+ * allow-list comparisons. Linear in the input; the tests compare it across sizes. */
+unsigned long long gw_scanner_steps(const gw_scanner *s);
 
 /* Scans text (any bytes: NULs and invalid UTF-8 are fine) in block mode for the rules that
  * apply to dir. Fills out (reset first; its memory is reused) with findings sorted by start.

@@ -2,7 +2,14 @@
 #include <string.h>
 
 #include "screen/match.h"
+#include "screen/normalise.h"
 #include "screen/scan.h"
+
+/* The rules match the stream's normalised text (normalise.h), fed to Hyperscan piece by
+ * piece as the normaliser makes it; candidates and the hold-back are counted in
+ * normalised bytes. What the customer gets is the original bytes, so a decided finding is
+ * mapped back at once, and the release point too: redaction and the hold-back act on the
+ * original text, in whole characters. */
 
 struct gw_stream {
     gw_scanner *sc;
@@ -12,9 +19,11 @@ struct gw_stream {
     size_t base;
     size_t total;    /* bytes fed */
     size_t released; /* bytes of input whose (redacted) form has been handed out */
-    struct gw_cands cands;
-    struct gw_findings findings; /* decided findings */
-    struct gw_findings redacts;  /* decided redact findings not yet released */
+    struct gw_norm norm; /* the normalised text, with its map to the raw bytes */
+    struct gw_cands cands;       /* in normalised offsets */
+    struct gw_findings fresh;    /* just decided, in normalised offsets */
+    struct gw_findings findings; /* decided findings, in raw offsets */
+    struct gw_findings redacts;  /* decided redact findings not yet released, raw offsets */
     int failed;
     bool closed;
 };
@@ -23,8 +32,8 @@ static int on_stream_match(unsigned id, unsigned long long from, unsigned long l
                            unsigned flags, void *ctx)
 {
     gw_stream *st = ctx;
-    if (gw_cands_add(&st->cands, st->sc, id, (size_t)to, st->text.data, st->base,
-                     st->text.len)) {
+    if (gw_cands_add(&st->cands, st->sc, id, (size_t)to, st->norm.text.data, st->norm.base,
+                     st->norm.text.len)) {
         st->failed = 1;
         return 1;
     }
@@ -52,7 +61,10 @@ void gw_stream_free(gw_stream *st)
     if (st->hs)
         hs_close_stream(st->hs, NULL, NULL, NULL);
     gw_buf_free(&st->text);
+    gw_norm_free(&st->norm);
     free(st->cands.v);
+    free(st->cands.pmax);
+    gw_findings_free(&st->fresh);
     gw_findings_free(&st->findings);
     gw_findings_free(&st->redacts);
     free(st);
@@ -79,17 +91,20 @@ size_t gw_stream_held(const gw_stream *st)
 }
 
 /* Decides what can be decided, then releases up to the furthest point that cuts no
- * pending match: upto is where matches become final (every match that could still
- * overlap the bytes before it has been seen). */
+ * pending match: upto (normalised) is where matches become final (every match that could
+ * still overlap the bytes before it has been seen). */
 static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
 {
-    size_t before = st->findings.n;
-    if (gw_cands_decide(&st->cands, st->rs, upto, &st->findings) == -1)
+    st->fresh.n = 0;
+    if (gw_cands_decide(&st->cands, st->rs, upto, &st->fresh) == -1)
         return -1;
-    for (size_t i = before; i < st->findings.n; i++) {
-        const struct gw_finding *f = &st->findings.v[i];
-        if (st->rs->table.rules[f->rule].action == GW_ACTION_REDACT &&
-            gw_findings_push(&st->redacts, f->rule, f->start, f->end, GW_ACTION_REDACT) == -1)
+    for (size_t i = 0; i < st->fresh.n; i++) {
+        const struct gw_finding *f = &st->fresh.v[i];
+        enum gw_action a = st->rs->table.rules[f->rule].action;
+        size_t start = gw_norm_start(&st->norm, f->start), end = gw_norm_end(&st->norm, f->end);
+        if (gw_findings_push(&st->findings, f->rule, start, end, a) == -1 ||
+            (a == GW_ACTION_REDACT &&
+             gw_findings_push(&st->redacts, f->rule, start, end, GW_ACTION_REDACT) == -1))
             return -1;
     }
     if (st->findings.verdict == GW_ACTION_BLOCK)
@@ -97,17 +112,18 @@ static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
 
     /* Never cut through a match still undecided (that would show the customer the start
      * of something to be redacted or blocked) nor through a redaction. */
-    size_t point = upto, undecided_from = upto;
+    size_t npoint = upto, undecided_from = upto;
     for (size_t i = 0; i < st->cands.n; i++) {
         const struct gw_cand *k = &st->cands.v[i];
         enum gw_action a = st->rs->table.rules[k->rule].action;
         if (!k->allow && !k->decided) {
             if (k->start < undecided_from)
                 undecided_from = k->start;
-            if ((a == GW_ACTION_REDACT || a == GW_ACTION_BLOCK) && k->start < point)
-                point = k->start;
+            if ((a == GW_ACTION_REDACT || a == GW_ACTION_BLOCK) && k->start < npoint)
+                npoint = k->start;
         }
     }
+    size_t point = gw_norm_start(&st->norm, npoint);
     for (bool moved = true; moved;) {
         moved = false;
         for (size_t i = 0; i < st->redacts.n; i++) {
@@ -147,13 +163,35 @@ static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
     }
     st->cands.n = keep;
 
-    /* Keep the bytes a span may still start in, and the unreleased ones. */
-    size_t need_from = st->total > GW_SPAN_MAX ? st->total - GW_SPAN_MAX : 0;
+    /* Keep the normalised bytes a span may still start in, and the raw bytes they came
+     * from (a decided finding's text is read back from them) and the unreleased ones. */
+    size_t ntotal = gw_norm_total(&st->norm);
+    size_t nneed = ntotal > GW_SPAN_MAX ? ntotal - GW_SPAN_MAX : 0;
+    if (undecided_from < nneed)
+        nneed = undecided_from;
+    size_t need_from = gw_norm_start(&st->norm, nneed);
     if (st->released < need_from)
         need_from = st->released;
+    if (nneed > st->norm.base + 4096)
+        gw_norm_forget(&st->norm, nneed);
     if (need_from > st->base + 4096) {
         gw_buf_consume(&st->text, need_from - st->base);
         st->base = need_from;
+    }
+    return 0;
+}
+
+/* Scans the normalised bytes made since from. */
+static int scan_new(gw_stream *st, size_t from)
+{
+    size_t n = gw_norm_total(&st->norm) - from;
+    if (!st->hs || n == 0)
+        return 0;
+    hs_error_t e = hs_scan_stream(st->hs, st->norm.text.data + (from - st->norm.base),
+                                  (unsigned)n, 0, gw_scanner_scratch(st->sc), on_stream_match, st);
+    if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || st->failed) {
+        st->failed = 1;
+        return -1;
     }
     return 0;
 }
@@ -164,19 +202,14 @@ int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *o
         return -1;
     if (len == 0)
         return 0;
-    if (gw_buf_append(&st->text, data, len) == -1)
+    if (len > 0x7fffffffu || gw_buf_append(&st->text, data, len) == -1)
         return -1;
     st->total += len;
-    if (st->hs) {
-        hs_error_t e = hs_scan_stream(st->hs, data, (unsigned)len, 0, gw_scanner_scratch(st->sc),
-                                      on_stream_match, st);
-        if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || st->failed) {
-            st->failed = 1;
-            return -1;
-        }
-    }
-    size_t hold = st->rs->holdback;
-    return settle(st, st->total > hold ? st->total - hold : 0, out);
+    size_t from = gw_norm_total(&st->norm);
+    if (gw_norm_feed(&st->norm, data, len) == -1 || scan_new(st, from) == -1)
+        return -1;
+    size_t hold = st->rs->holdback, ntotal = gw_norm_total(&st->norm);
+    return settle(st, ntotal > hold ? ntotal - hold : 0, out);
 }
 
 int gw_stream_close(gw_stream *st, struct gw_buf *out)
@@ -184,6 +217,9 @@ int gw_stream_close(gw_stream *st, struct gw_buf *out)
     if (st->closed || st->failed)
         return -1;
     st->closed = true;
+    size_t from = gw_norm_total(&st->norm);
+    if (gw_norm_finish(&st->norm) == -1 || scan_new(st, from) == -1)
+        return -1;
     if (st->hs) {
         hs_error_t e =
             hs_close_stream(st->hs, gw_scanner_scratch(st->sc), on_stream_match, st);
@@ -193,5 +229,5 @@ int gw_stream_close(gw_stream *st, struct gw_buf *out)
             return -1;
         }
     }
-    return settle(st, st->total, out);
+    return settle(st, gw_norm_total(&st->norm), out);
 }

@@ -243,7 +243,7 @@ static void phrases_are_caseless_on_word_boundaries(void **state)
 
     static const char *const misses[] = {
         "weguarantee it", "we guaranteed it", "awe guarantee", "refunded", "prefund",
-        "refund_x",       "we-guarantee",     "dont worry",    "we         guarantee"};
+        "refund_x",       "we-guarantee",     "dont worry"};
     for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
         SCAN(x->sc, GW_DIR_REPLY, misses[i], &x->f);
         if (x->f.n)
@@ -256,9 +256,9 @@ static void block_and_flag_rules_report_their_first_match_only(void **state)
     struct fixture *x = *state;
     SCAN(x->sc, GW_DIR_PROMPT, "refund refund, REFUND", &x->f);
     expect_findings(x->rs, &x->f, "cx.refund", 0, 6, NULL);
-    /* A regex rule without a span reports end minus its shortest width as its start. */
+    /* A regex rule without a span still reports where its match starts. */
     SCAN(x->sc, GW_DIR_PROMPT, "at gooogle", &x->f);
-    expect_findings(x->rs, &x->f, "cx.google", 5, 10, NULL);
+    expect_findings(x->rs, &x->f, "cx.google", 3, 10, NULL);
 }
 
 static void offsets_are_byte_offsets_in_utf8(void **state)

@@ -264,6 +264,23 @@ static void pii_split_across_chunks_is_found_and_redacted(void **state)
     EVERY(x->sc, "cards 4111111111111111 5555555555554444 4111111111111112 end");
 }
 
+/* Normalisation on: what an obfuscated text hides from the raw bytes is found whatever
+ * the chunking, split UTF-8 sequences included, and redaction covers the original bytes. */
+static void obfuscated_text_agrees_at_every_boundary(void **state)
+{
+    struct fixture *x = *state;
+    /* card with a zero-width space and a no-break space; fullwidth e-mail */
+    EVERY(x->sc, "card 4111\xe2\x80\x8b" "1111 1111\xc2\xa0" "1111 and "
+                 "\xef\xbd\x81\xef\xbd\x8e\xef\xbd\x8e\xef\xbc\xa0mail.com ok");
+    /* fullwidth digits, tabs and line breaks in a phrase, a curly apostrophe */
+    EVERY(x->sc, "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 1111 1111 1111 "
+                 "and we\t\n  guarantee it. Don\xe2\x80\x99t worry.");
+    /* a Cyrillic e in a phrase, a combining accent, a soft hyphen */
+    EVERY(x->sc, "w\xd0\xb5 guarantee; refu\xcc\x81nd; re\xc2\xad" "fund.");
+    /* invalid bytes around a match */
+    EVERY(x->sc, "\xff a@b.org \xc3 \xe2\x82 x@y.io \xf0");
+}
+
 static void multibyte_utf8_is_never_split(void **state)
 {
     struct fixture *x = *state;
@@ -514,6 +531,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(pii_split_across_chunks_is_found_and_redacted),
+        T(obfuscated_text_agrees_at_every_boundary),
         T(multibyte_utf8_is_never_split),
         T(adjacent_and_overlapping_redactions),
         T(flags_only_release_the_text_unchanged),

@@ -1,0 +1,256 @@
+/* gen_normtab: writes the normaliser's table (see normalise.h) as C source, from ICU's
+ * Unicode data. Run by the build (CMake), never at run time: the gateway does not link
+ * ICU, and the table is build output, not a file in the repository.
+ *
+ * For every code point from U+0080 on, the table says what the normalised text holds in
+ * its place: the code point itself (most of Unicode), nothing, one space, or a short
+ * UTF-8 string. The mapping, in order:
+ *   1. default-ignorable code points, format characters (Cf) and combining marks (Mn,
+ *      Me) become nothing: zero-width spaces and joiners, soft hyphen, bidi controls,
+ *      variation selectors, tag characters, Hangul fillers;
+ *   2. every Unicode space, line or paragraph separator and control (C1) becomes one
+ *      space (a reader takes a control for a break between words, not for nothing);
+ *   3. Hangul syllables stay whole (their decomposition is letters, not marks);
+ *   4. anything else is decomposed with compatibility (NFKD: fullwidth and halfwidth
+ *      forms, ligatures, circled, parenthesised, superscript and mathematical letters
+ *      and digits), its marks dropped (accents: é is e), and each remaining character
+ *      that is not ASCII is
+ *        - a decimal digit of any script: the ASCII digit of the same value;
+ *        - dash punctuation: '-'; a single or double quotation mark: ' or ";
+ *        - a character whose confusable skeleton (Unicode's confusables data, UTS #39,
+ *          through ICU's spoof checker) is one ASCII letter, digit or punctuation mark:
+ *          that character (Cyrillic а, Greek ο, Latin ɑ, letterlike ℓ), tried before
+ *          case folding so that an upper-case look-alike stays upper case;
+ *        - otherwise its full case folding (ß is ss, Σ is σ).
+ * ASCII itself is left to the normaliser (the table starts at U+0080), which keeps ASCII
+ * letters' case: patterns match case-insensitively where they mean to, and secret
+ * formats whose case matters keep it.
+ *
+ * Output: two-stage lookup. stage1[cp >> 8] is a block number (0: the block is all
+ * identity); stage2[block][cp & 255] is 0 (identity), GW_NT_DROP, or
+ * (offset << 8 | length) into pool. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/uspoof.h>
+#include <unicode/ustring.h>
+#include <unicode/utf16.h>
+#include <unicode/utf8.h>
+
+#define NT_DROP 0xffu
+#define MAX_OUT 64
+
+static void die(const char *what, UErrorCode e)
+{
+    fprintf(stderr, "gen_normtab: %s: %s\n", what, u_errorName(e));
+    exit(1);
+}
+
+static bool is_drop(UChar32 c)
+{
+    int8_t t = u_charType(c);
+    return u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) || t == U_FORMAT_CHAR ||
+           t == U_NON_SPACING_MARK || t == U_ENCLOSING_MARK;
+}
+
+static bool is_space(UChar32 c)
+{
+    int8_t t = u_charType(c);
+    return t == U_CONTROL_CHAR || t == U_SPACE_SEPARATOR || t == U_LINE_SEPARATOR ||
+           t == U_PARAGRAPH_SEPARATOR || u_isUWhiteSpace(c);
+}
+
+/* The confusable skeleton of c when it is one printable ASCII character, else 0. */
+static int skeleton_ascii(USpoofChecker *sc, UChar32 c)
+{
+    UChar in[2], out[16];
+    int32_t n = 0;
+    U16_APPEND_UNSAFE(in, n, c);
+    UErrorCode e = U_ZERO_ERROR;
+    int32_t m = uspoof_getSkeleton(sc, 0, in, n, out, 16, &e);
+    if (U_FAILURE(e) || m != 1 || out[0] < 0x21 || out[0] > 0x7e)
+        return 0;
+    return out[0];
+}
+
+/* Appends c as UTF-8. */
+static void put(char *out, int *len, UChar32 c)
+{
+    UBool err = false;
+    U8_APPEND(out, *len, MAX_OUT, c, err);
+    (void)err;
+}
+
+/* One character of a decomposition, not ASCII and not a mark: see step 4 above. */
+static void map_char(USpoofChecker *sc, UChar32 c, char *out, int *len)
+{
+    int8_t t = u_charType(c);
+    if (t == U_DECIMAL_DIGIT_NUMBER && u_charDigitValue(c) >= 0) {
+        put(out, len, '0' + u_charDigitValue(c));
+        return;
+    }
+    if (t == U_DASH_PUNCTUATION) {
+        put(out, len, '-');
+        return;
+    }
+    if (u_hasBinaryProperty(c, UCHAR_QUOTATION_MARK) && t != U_OTHER_PUNCTUATION) {
+        /* the curly ones and the angle ones: double or single by their look */
+        static const UChar32 dbl[] = {0x201C, 0x201D, 0x201E, 0x201F, 0x00AB, 0x00BB,
+                                      0x301D, 0x301E, 0x301F, 0x2E42};
+        for (size_t i = 0; i < sizeof dbl / sizeof *dbl; i++)
+            if (dbl[i] == c) {
+                put(out, len, '"');
+                return;
+            }
+        if (c >= 0x2018 && c <= 0x203A) {
+            put(out, len, '\'');
+            return;
+        }
+    }
+    int s = skeleton_ascii(sc, c);
+    if (s) {
+        put(out, len, s);
+        return;
+    }
+    UChar in[2], folded[8];
+    int32_t n = 0;
+    U16_APPEND_UNSAFE(in, n, c);
+    UErrorCode e = U_ZERO_ERROR;
+    int32_t m = u_strFoldCase(folded, 8, in, n, U_FOLD_CASE_DEFAULT, &e);
+    if (U_FAILURE(e))
+        die("u_strFoldCase", e);
+    for (int32_t i = 0; i < m;) {
+        UChar32 f;
+        U16_NEXT(folded, i, m, f);
+        int fs = f >= 0x80 ? skeleton_ascii(sc, f) : 0;
+        put(out, len, fs ? fs : f);
+    }
+}
+
+/* The mapping of c: -1 identity, -2 drop, else the length of out. */
+static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out)
+{
+    if ((c >= 0xD800 && c <= 0xDFFF) || u_charType(c) == U_UNASSIGNED ||
+        u_charType(c) == U_PRIVATE_USE_CHAR)
+        return -1;
+    if (is_drop(c))
+        return -2;
+    if (is_space(c)) {
+        out[0] = ' ';
+        return 1;
+    }
+    if (c >= 0xAC00 && c <= 0xD7A3)
+        return -1;
+    UChar in[2], dec[64];
+    int32_t n = 0;
+    U16_APPEND_UNSAFE(in, n, c);
+    UErrorCode e = U_ZERO_ERROR;
+    int32_t m = unorm2_normalize(nfkd, in, n, dec, 64, &e);
+    if (U_FAILURE(e))
+        die("unorm2_normalize", e);
+    int len = 0;
+    for (int32_t i = 0; i < m && len < MAX_OUT - 8;) {
+        UChar32 d;
+        U16_NEXT(dec, i, m, d);
+        if (is_drop(d))
+            continue;
+        if (d < 0x80)
+            put(out, &len, d);
+        else if (is_space(d))
+            put(out, &len, ' ');
+        else
+            map_char(sc, d, out, &len);
+    }
+    if (len == 0)
+        return -2;
+    char self[8];
+    int sl = 0;
+    put(self, &sl, c);
+    if (sl == len && memcmp(self, out, (size_t)len) == 0)
+        return -1;
+    return len;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_normtab OUT.c\n");
+        return 2;
+    }
+    UErrorCode e = U_ZERO_ERROR;
+    const UNormalizer2 *nfkd = unorm2_getNFKDInstance(&e);
+    if (U_FAILURE(e))
+        die("unorm2_getNFKDInstance", e);
+    USpoofChecker *sc = uspoof_open(&e);
+    if (U_FAILURE(e))
+        die("uspoof_open", e);
+
+    enum { BLOCKS = 0x110000 >> 8 };
+    static uint32_t entry[0x110000];
+    static char pool[1 << 20];
+    size_t pool_len = 0;
+    for (UChar32 c = 0x80; c < 0x110000; c++) {
+        char out[MAX_OUT];
+        int n = map(nfkd, sc, c, out);
+        if (n == -1)
+            continue;
+        if (n == -2) {
+            entry[c] = NT_DROP;
+            continue;
+        }
+        /* share the pool: the same string is stored once (most are one ASCII byte) */
+        char *hit = NULL;
+        for (size_t at = 0; at + (size_t)n <= pool_len && !hit && n == 1; at++)
+            if (pool[at] == out[0])
+                hit = pool + at;
+        if (!hit) {
+            if (pool_len + (size_t)n > sizeof pool) {
+                fprintf(stderr, "gen_normtab: pool full\n");
+                return 1;
+            }
+            hit = memcpy(pool + pool_len, out, (size_t)n);
+            pool_len += (size_t)n;
+        }
+        entry[c] = (uint32_t)(hit - pool) << 8 | (uint32_t)n;
+    }
+    uspoof_close(sc);
+
+    FILE *f = fopen(argv[1], "w");
+    if (!f) {
+        perror(argv[1]);
+        return 1;
+    }
+    fprintf(f, "/* Generated by gen_normtab from ICU %s (Unicode %s). Do not edit. */\n",
+            U_ICU_VERSION, U_UNICODE_VERSION);
+    fprintf(f, "#include <stdint.h>\n\n");
+    static uint16_t stage1[BLOCKS];
+    unsigned nblocks = 1; /* block 0: all identity */
+    for (unsigned b = 0; b < BLOCKS; b++) {
+        bool any = false;
+        for (unsigned i = 0; i < 256 && !any; i++)
+            any = entry[b << 8 | i] != 0;
+        stage1[b] = any ? (uint16_t)nblocks++ : 0;
+    }
+    fprintf(f, "const uint16_t gw_normtab_stage1[%u] = {", BLOCKS);
+    for (unsigned b = 0; b < BLOCKS; b++)
+        fprintf(f, "%s%u,", b % 24 ? "" : "\n", stage1[b]);
+    fprintf(f, "\n};\n\nconst uint32_t gw_normtab_stage2[%u][256] = {\n{0},\n", nblocks);
+    for (unsigned b = 0; b < BLOCKS; b++) {
+        if (!stage1[b])
+            continue;
+        fprintf(f, "{ /* U+%04X */", b << 8);
+        for (unsigned i = 0; i < 256; i++)
+            fprintf(f, "%s%u,", i % 12 ? "" : "\n", entry[b << 8 | i]);
+        fprintf(f, "\n},\n");
+    }
+    fprintf(f, "};\n\nconst unsigned char gw_normtab_pool[%zu] = {", pool_len ? pool_len : 1);
+    for (size_t i = 0; i < pool_len; i++)
+        fprintf(f, "%s%u,", i % 24 ? "" : "\n", (unsigned char)pool[i]);
+    fprintf(f, "%s\n};\n", pool_len ? "" : "0");
+    return fclose(f) == 0 ? 0 : 1;
+}

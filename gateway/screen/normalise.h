@@ -1,0 +1,94 @@
+/* The normaliser: the view of a text that rules match, with a map back to the original
+ * bytes.
+ *
+ * Obfuscation that a reader does not see must not hide a match from the rules: a
+ * zero-width space inside a card number, fullwidth digits, a Cyrillic letter in a keyword,
+ * a no-break space between digit groups, a tab between words. So every text is matched
+ * in a normalised form:
+ *   - default-ignorable and format characters and combining marks are removed
+ *     (zero-width characters, soft hyphen, bidi controls, variation selectors, tags,
+ *     accents);
+ *   - compatibility forms are folded (NFKC: fullwidth, circled, superscript and
+ *     mathematical letters and digits, ligatures);
+ *   - letters that look like Latin ones (Unicode's confusables: Cyrillic, Greek, ...) are
+ *     folded to Latin, digits of every script to ASCII digits, dashes to '-', curly quotes
+ *     to ' and ";
+ *   - other letters are case-folded; ASCII letters keep their case (patterns that mean to
+ *     are compiled case-insensitive, and secret formats whose case matters keep it);
+ *   - every run of whitespace, of any kind, and of control characters (NUL included)
+ *     becomes one space;
+ *   - bytes that are not UTF-8 become U+FFFD.
+ * The tables come from ICU at build time (gen_normtab.c); the gateway does not link ICU.
+ *
+ * The map: the normalised text is cut into segments, each either a run copied byte for
+ * byte from the original, or what one original character (or whitespace) became. A
+ * finding over normalised bytes [s, e) covers original bytes [gw_norm_start(s),
+ * gw_norm_end(e)): whole original characters, with what was removed between them, so
+ * that redaction replaces exactly the original bytes of the match.
+ *
+ * Text that is printable ASCII with single spaces is its own normal form: gw_norm_text
+ * says so without copying, at the cost of one pass over the bytes.
+ *
+ * Streams: gw_norm_feed takes the text in pieces of any size, carrying a UTF-8 sequence
+ * split between pieces and a whitespace run that continues; offsets are counted from the
+ * start of the stream, and gw_norm_forget drops what is no longer needed. */
+#ifndef GW_SCREEN_NORMALISE_H
+#define GW_SCREEN_NORMALISE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+struct gw_nseg {
+    size_t n, o;         /* where it starts: in the normalised text, in the original */
+    uint32_t nlen, olen; /* its lengths; a copied run has nlen == olen and copied set */
+    bool copied;
+};
+
+struct gw_norm {
+    struct gw_buf text;  /* normalised bytes from offset base on */
+    size_t base;         /* normalised bytes forgotten before text.data */
+    struct gw_nseg *seg; /* segments still kept, in order */
+    size_t nseg, cap, first; /* seg[first .. nseg) are live */
+    size_t in;           /* original bytes taken, the pending ones included */
+    unsigned char pend[4]; /* a UTF-8 sequence split at the end of the last piece */
+    unsigned npend;
+    bool space;          /* the last byte out is a space (a run continues) */
+};
+
+/* Whether text is its own normal form: printable ASCII with no two spaces in a row. */
+bool gw_norm_is_plain(const char *text, size_t len);
+
+/* Block mode: normalises a whole text into nm (reset first; memory reused). */
+int gw_norm_text(struct gw_norm *nm, const char *text, size_t len);
+
+/* Stream mode: normalises the next piece of a stream; the new normalised bytes are
+ * appended to nm->text. Returns 0 or -1 (out of memory). */
+int gw_norm_feed(struct gw_norm *nm, const char *data, size_t len);
+/* Ends the stream: a pending partial UTF-8 sequence becomes U+FFFD. */
+int gw_norm_finish(struct gw_norm *nm);
+/* Forgets normalised bytes before n (and segments that end by then). */
+void gw_norm_forget(struct gw_norm *nm, size_t n);
+/* Normalised bytes produced so far. */
+static inline size_t gw_norm_total(const struct gw_norm *nm)
+{
+    return nm->base + nm->text.len;
+}
+
+/* The original offset where normalised byte n comes from (the start of its character);
+ * n at the end of the normalised text gives the end of what has been normalised. */
+size_t gw_norm_start(const struct gw_norm *nm, size_t n);
+/* The original offset just past the character that normalised byte n - 1 comes from. */
+size_t gw_norm_end(const struct gw_norm *nm, size_t n);
+
+void gw_norm_reset(struct gw_norm *nm);
+void gw_norm_free(struct gw_norm *nm);
+
+/* Normalises a NUL-terminated string (a rule's phrase, say) into a new one that the
+ * caller frees. Only characters at or above U+0080 and whitespace runs change: ASCII
+ * punctuation, so regular expression syntax, is kept. NULL when out of memory. */
+char *gw_norm_string(const char *s);
+
+#endif

@@ -1,0 +1,246 @@
+/* The normaliser: each class of obfuscation folds to the plain form, the map takes every
+ * normalised byte back to the original character it came from, and a stream cut at any
+ * byte normalises exactly as the whole text does. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "screen/normalise.h"
+
+/* The normal form of s, as a NUL-terminated string the caller frees. */
+static char *norm(const char *s)
+{
+    struct gw_norm nm = {0};
+    assert_int_equal(gw_norm_text(&nm, s, strlen(s)), 0);
+    char *out = strndup(nm.text.data ? nm.text.data : "", nm.text.len);
+    gw_norm_free(&nm);
+    return out;
+}
+
+#define EXPECT(in, want)                                                                     \
+    do {                                                                                     \
+        char *got_ = norm(in);                                                               \
+        if (strcmp(got_, (want)) != 0)                                                      \
+            fail_msg("normalised \"%s\": got \"%s\", want \"%s\"", (in), got_, (want));      \
+        free(got_);                                                                          \
+    } while (0)
+
+static void plain_ascii_is_its_own_normal_form(void **state)
+{
+    assert_true(gw_norm_is_plain("Hello, world! 4111 1111.", 24));
+    assert_true(gw_norm_is_plain("", 0));
+    assert_false(gw_norm_is_plain("two  spaces", 11));
+    assert_false(gw_norm_is_plain("a\tb", 3));
+    assert_false(gw_norm_is_plain("line\n", 5));
+    assert_false(gw_norm_is_plain("caf\xc3\xa9", 5));
+    assert_false(gw_norm_is_plain("nul\0", 4));
+    assert_false(gw_norm_is_plain("del\x7f", 4));
+    EXPECT("Hello, World! ~`{}|", "Hello, World! ~`{}|");
+}
+
+static void invisible_characters_are_removed(void **state)
+{
+    EXPECT("4111\xe2\x80\x8b" "1111", "41111111");      /* zero-width space */
+    EXPECT("ig\xe2\x80\x8c" "no\xe2\x80\x8dre", "ignore"); /* ZWNJ, ZWJ */
+    EXPECT("ig\xe2\x81\xa0nore\xef\xbb\xbf", "ignore");   /* word joiner, BOM */
+    EXPECT("pre\xc2\xadvious", "previous");                /* soft hyphen */
+    EXPECT("\xe2\x80\xae" "abc\xe2\x80\xac", "abc");        /* bidi override, pop */
+    EXPECT("a\xe2\x81\xa6" "b\xe2\x81\xa9", "ab");          /* bidi isolates */
+    EXPECT("ok\xef\xb8\x8f", "ok");                        /* variation selector 16 */
+    EXPECT("x\xf3\xa0\x84\x80y", "xy");                    /* variation selector 17 */
+    EXPECT("a\xf3\xa0\x81\x81\xf3\xa0\x81\x82" "b", "ab"); /* tag characters */
+    EXPECT("\xe3\x85\xa4hi", "hi");                        /* Hangul filler */
+}
+
+static void compatibility_forms_fold(void **state)
+{
+    EXPECT("\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91", "4111"); /* fullwidth */
+    EXPECT("a\xef\xbc\xa0" "b", "a@b");                            /* fullwidth @ */
+    EXPECT("\xef\xac\x81nd", "find");                              /* ligature fi */
+    EXPECT("\xe2\x91\xa0\xe2\x91\xa1", "12");                      /* circled digits */
+    EXPECT("x\xc2\xb2", "x2");                                     /* superscript two */
+    EXPECT("\xf0\x9d\x90\x80\xf0\x9d\x90\x9b", "Ab");              /* mathematical bold */
+    EXPECT("\xe2\x93\x90\xe2\x93\x91", "ab");                      /* circled letters */
+    EXPECT("\xef\xbd\xb1", "\xe3\x82\xa2");                         /* halfwidth katakana */
+}
+
+static void look_alikes_fold_to_latin(void **state)
+{
+    EXPECT("j\xd0\xbe\xd0\xb5@ex\xd0\xb0mple.com", "joe@example.com"); /* Cyrillic о е а */
+    EXPECT("\xce\xbf\xce\xbd", "ov");                                   /* Greek ο ν */
+    EXPECT("\xd0\xa0\xd0\x90Y", "PAY");                                 /* upper case kept */
+    EXPECT("\xd9\xa4\xd9\xa1", "41");                                   /* Arabic-Indic */
+    EXPECT("\xe0\xa5\xaa\xe0\xa5\xa8", "42");                           /* Devanagari */
+    EXPECT("123\xe2\x80\x93" "45\xe2\x80\x94" "6789", "123-45-6789");   /* en, em dash */
+    EXPECT("don\xe2\x80\x99t \xe2\x80\x9cyes\xe2\x80\x9d", "don't \"yes\"");
+}
+
+static void marks_are_dropped_and_case_folded(void **state)
+{
+    EXPECT("caf\xc3\xa9", "cafe");                /* precomposed */
+    EXPECT("cafe\xcc\x81", "cafe");               /* combining acute */
+    EXPECT("\xc3\x9c" "ber", "Uber");             /* ASCII case kept */
+    EXPECT("\xd0\x96\xd0\xb6", "\xd0\xb6\xd0\xb6"); /* Жж: folded */
+    EXPECT("Stra\xc3\x9f" "e", "Strasse");        /* ß */
+    EXPECT("\xed\x95\x9c\xea\xb8\x80", "\xed\x95\x9c\xea\xb8\x80"); /* Hangul kept whole */
+}
+
+static void every_space_becomes_one(void **state)
+{
+    EXPECT("a\t\n  b", "a b");
+    EXPECT("4111\xc2\xa0" "1111\xe2\x80\x89" "1111", "4111 1111 1111"); /* NBSP, thin */
+    EXPECT("a\xe3\x80\x80\xe2\x80\xa8 b", "a b");                      /* ideographic, LS */
+    struct gw_norm nm = {0}; /* controls, NUL included */
+    assert_int_equal(gw_norm_text(&nm, "a\0b\x01" "c\x7f", 6), 0);
+    assert_int_equal(nm.text.len, 6);
+    assert_memory_equal(nm.text.data, "a b c ", 6);
+    gw_norm_free(&nm);
+    EXPECT("a \xe2\x80\x8b b", "a b");      /* a removed character inside a run */
+}
+
+static void invalid_bytes_become_replacement_characters(void **state)
+{
+    EXPECT("a\xff" "b", "a\xef\xbf\xbd" "b");
+    EXPECT("\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd");   /* overlong */
+    EXPECT("\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"); /* surrogate */
+    EXPECT("end\xe2\x82", "end\xef\xbf\xbd\xef\xbf\xbd"); /* cut short */
+}
+
+/* Every normalised byte maps into the original character it came from, in order. */
+static void check_map(const struct gw_norm *nm, const char *orig, size_t len)
+{
+    size_t prev = 0;
+    for (size_t i = 0; i < nm->text.len; i++) {
+        size_t s = gw_norm_start(nm, i), e = gw_norm_end(nm, i + 1);
+        assert_true(s < e);
+        assert_true(e <= len);
+        assert_true(s >= prev);
+        prev = s;
+        /* a copied byte maps to the same byte */
+        if (e - s == 1 && (unsigned char)orig[s] < 0x80 && orig[s] > ' ')
+            assert_int_equal(nm->text.data[i], orig[s]);
+    }
+}
+
+static void spans_map_back_to_whole_original_characters(void **state)
+{
+    /* "card ４１\u200b１１ x": the digits are 3 bytes each, the ZWSP goes */
+    const char *t = "card \xef\xbc\x94\xef\xbc\x91\xe2\x80\x8b\xef\xbc\x91\xef\xbc\x91 x";
+    struct gw_norm nm = {0};
+    assert_int_equal(gw_norm_text(&nm, t, strlen(t)), 0);
+    assert_int_equal(nm.text.len, 11);
+    assert_memory_equal(nm.text.data, "card 4111 x", 11);
+    /* normalised [5, 9) is "4111": original bytes 5 to 20, the ZWSP inside included */
+    assert_int_equal(gw_norm_start(&nm, 5), 5);
+    assert_int_equal(gw_norm_end(&nm, 9), 20);
+    assert_int_equal(gw_norm_start(&nm, 6), 8);
+    assert_int_equal(gw_norm_end(&nm, 7), 11);
+    assert_int_equal(gw_norm_start(&nm, 7), 14); /* after the ZWSP */
+    assert_int_equal(gw_norm_end(&nm, 8), 17);
+    assert_int_equal(gw_norm_end(&nm, 11), strlen(t));
+    assert_int_equal(gw_norm_start(&nm, 11), strlen(t)); /* the end */
+    check_map(&nm, t, strlen(t));
+
+    const char *u = "a  \t b\xc2\xa0\xc2\xa0" "c";
+    assert_int_equal(gw_norm_text(&nm, u, strlen(u)), 0);
+    assert_memory_equal(nm.text.data, "a b c", 5);
+    assert_int_equal(gw_norm_start(&nm, 1), 1);
+    assert_int_equal(gw_norm_end(&nm, 2), 2); /* the space is the run's first byte */
+    assert_int_equal(gw_norm_start(&nm, 2), 5);
+    assert_int_equal(gw_norm_start(&nm, 4), 10);
+    check_map(&nm, u, strlen(u));
+    gw_norm_free(&nm);
+}
+
+/* The texts the stream tests cut everywhere: every class above, mixed. */
+static const char *const mixed[] = {
+    "card \xef\xbc\x94\xef\xbc\x91\xe2\x80\x8b\xef\xbc\x91\xef\xbc\x91 x",
+    "ign\xe2\x80\x8bore\t\tall  pre\xc2\xadvious \xd0\xb0nd j\xd0\xbe\xd0\xb5@ex.com",
+    "caf\xc3\xa9 cafe\xcc\x81 Stra\xc3\x9f" "e \xf0\x9d\x90\x80 \xf0\x9f\x98\x80 \xed\x95\x9c",
+    "bad \xff\xc0\xaf \xed\xa0\x80 \xe2\x82 end \xf4\x90\x80\x80 \xf0\x9f",
+    "\xe2\x80\xae\xc2\xa0\xc2\xa0 123\xe2\x80\x93" "45 \xef\xac\x81 \xe2\x91\xa0\x01\x02 ",
+};
+
+static void stream_normalises_like_the_whole_text_at_every_cut(void **state)
+{
+    for (size_t k = 0; k < sizeof mixed / sizeof *mixed; k++) {
+        const char *t = mixed[k];
+        size_t len = strlen(t);
+        struct gw_norm whole = {0};
+        assert_int_equal(gw_norm_text(&whole, t, len), 0);
+        check_map(&whole, t, len);
+        for (size_t a = 0; a <= len; a++) {
+            for (size_t b = a; b <= len; b++) { /* three pieces: [0,a) [a,b) [b,len) */
+                struct gw_norm st = {0};
+                assert_int_equal(gw_norm_feed(&st, t, a), 0);
+                assert_int_equal(gw_norm_feed(&st, t + a, b - a), 0);
+                assert_int_equal(gw_norm_feed(&st, t + b, len - b), 0);
+                assert_int_equal(gw_norm_finish(&st), 0);
+                if (st.text.len != whole.text.len ||
+                    memcmp(st.text.data, whole.text.data, st.text.len) != 0)
+                    fail_msg("text %zu cut at %zu and %zu: normal forms differ", k, a, b);
+                for (size_t i = 0; i <= whole.text.len; i++) {
+                    assert_int_equal(gw_norm_start(&st, i), gw_norm_start(&whole, i));
+                    assert_int_equal(gw_norm_end(&st, i), gw_norm_end(&whole, i));
+                }
+                gw_norm_free(&st);
+            }
+        }
+        /* and one byte at a time */
+        struct gw_norm st = {0};
+        for (size_t i = 0; i < len; i++)
+            assert_int_equal(gw_norm_feed(&st, t + i, 1), 0);
+        assert_int_equal(gw_norm_finish(&st), 0);
+        assert_int_equal(st.text.len, whole.text.len);
+        assert_memory_equal(st.text.data, whole.text.data, st.text.len);
+        gw_norm_free(&st);
+        gw_norm_free(&whole);
+    }
+}
+
+static void forgetting_keeps_the_map_of_what_is_left(void **state)
+{
+    struct gw_norm st = {0};
+    const char *piece = "x\xc2\xa0\xd0\xb0\xe2\x80\x8b"; /* 8 bytes in, "x a" out */
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(gw_norm_feed(&st, piece, 8), 0);
+    assert_int_equal(gw_norm_total(&st), 3000);
+    gw_norm_forget(&st, 2400);
+    assert_int_equal(st.base, 2400);
+    assert_int_equal(st.text.len, 600);
+    /* normalised 2400 is the 801st piece's "x": original 800 * 8 */
+    assert_int_equal(gw_norm_start(&st, 2400), 6400);
+    assert_int_equal(gw_norm_end(&st, 3000), 8000 - 3); /* the last ZWSP is no one's */
+    assert_true(st.nseg - st.first <= 3 * 200 + 1);
+    gw_norm_free(&st);
+}
+
+static void norm_string_keeps_ascii_syntax(void **state)
+{
+    char *s = gw_norm_string("(?i)\\bcontrase\xc3\xb1" "a\\s+[a-z]{2}");
+    assert_string_equal(s, "(?i)\\bcontrasena\\s+[a-z]{2}");
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(plain_ascii_is_its_own_normal_form),
+        cmocka_unit_test(invisible_characters_are_removed),
+        cmocka_unit_test(compatibility_forms_fold),
+        cmocka_unit_test(look_alikes_fold_to_latin),
+        cmocka_unit_test(marks_are_dropped_and_case_folded),
+        cmocka_unit_test(every_space_becomes_one),
+        cmocka_unit_test(invalid_bytes_become_replacement_characters),
+        cmocka_unit_test(spans_map_back_to_whole_original_characters),
+        cmocka_unit_test(stream_normalises_like_the_whole_text_at_every_cut),
+        cmocka_unit_test(forgetting_keeps_the_map_of_what_is_left),
+        cmocka_unit_test(norm_string_keeps_ascii_syntax),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -142,11 +142,11 @@ bool gw_valid_iban(const char *s, size_t len)
     char c[40];
     size_t n = 0;
     bool lower = false, upper = false;
-    if (!one_kind_of_separator(s, len, " -./"))
+    if (!one_kind_of_separator(s, len, " -"))
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == ' ' || ch == '-' || ch == '.' || ch == '/')
+        if (ch == ' ' || ch == '-')
             continue;
         if (!isalnum(ch) || n == sizeof c)
             return false;

@@ -15,8 +15,8 @@ typedef bool (*gw_validator_fn)(const char *s, size_t len);
  * ranges) with a length that network issues, and a correct Luhn check digit. */
 bool gw_valid_card(const char *s, size_t len);
 /* IBAN: ISO 13616 country code with that country's length, optional single separators
- * of one kind (space, dash, dot or slash), and the mod-97 check equal to 1. Letters in
- * upper or in lower case, not mixed. */
+ * of one kind (spaces or dashes; banks never print slashes), and the mod-97 check equal
+ * to 1. Letters in upper or in lower case, not mixed. */
 bool gw_valid_iban(const char *s, size_t len);
 /* US SSN: AAA-GG-SSSS (dashes, spaces, dots, slashes or none, used consistently); area
  * not 000, 666 or 900-999, group not 00, serial not 0000, and not a number the SSA

@@ -51,50 +51,71 @@ static int prefix_num(const char *d, int k)
     return v;
 }
 
-/* Card networks by IIN range and the lengths each issues. */
+/* Card networks by IIN range and the lengths each issues. The list follows the
+ * ranges networks publish; a Luhn-valid number outside every range is an account,
+ * order or tracking number, not a card. */
 static bool card_network_ok(const char *d, int n)
 {
     int p1 = prefix_num(d, 1), p2 = prefix_num(d, 2), p3 = prefix_num(d, 3);
     int p4 = prefix_num(d, 4), p6 = prefix_num(d, 6);
-    if (p1 == 4) /* Visa */
-        return n == 13 || n == 16 || n == 19;
+    if (p1 == 1) /* UATP (airline cards) */
+        return n == 15;
+    if (p1 == 4) /* Visa (Electron included) */
+        return n >= 13 && n <= 19 && n != 14 && n != 15;
     if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) /* Mastercard */
         return n == 16;
+    if (p4 >= 2200 && p4 <= 2205) /* Mir, BORICA */
+        return n >= 16 && n <= 19;
     if (p2 == 34 || p2 == 37) /* American Express */
         return n == 15;
+    if (p2 == 31) /* China T-Union */
+        return n == 19;
+    /* Discover (RuPay's 65 included) */
     if (p4 == 6011 || (p3 >= 644 && p3 <= 649) || p2 == 65 || (p6 >= 622126 && p6 <= 622925))
-        return n >= 16 && n <= 19; /* Discover */
+        return n >= 16 && n <= 19;
     if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39) /* Diners Club */
         return n >= 14 && n <= 19;
-    if (p4 >= 3528 && p4 <= 3589) /* JCB */
+    if (p4 >= 3528 && p4 <= 3589) /* JCB, LankaPay */
         return n >= 16 && n <= 19;
     if (p4 == 1800 || p4 == 2131) /* JCB, the older 15-digit numbers */
         return n == 15;
-    if (p2 == 62) /* UnionPay */
+    if (p2 == 62 || p2 == 81) /* UnionPay */
         return n >= 16 && n <= 19;
-    if (p2 == 50 || (p2 >= 56 && p2 <= 58) || p2 == 63 || p2 == 67) /* Maestro */
-        return n >= 12 && n <= 19;
+    if (p2 == 60 || p2 == 82 || p3 == 508) /* RuPay */
+        return n == 16;
+    if (p3 >= 636 && p3 <= 639) /* InterPayment, InstaPayment */
+        return n >= 16 && n <= 19;
+    if (p4 == 9792 || p4 == 8600 || p4 == 9860) /* Troy, UzCard, Humo */
+        return n == 16;
+    if (p2 == 50 || (p2 >= 56 && p2 <= 58) || p2 == 63 || p2 == 67)
+        return n >= 12 && n <= 19; /* Maestro, Dankort, Verve, Laser and the other debit */
     return false;
+}
+
+/* Checks that the bytes between digit groups are single separators of one kind (any
+ * of seps), never leading or trailing: "4111 1111-1111 1111" is not one number. */
+static bool one_kind_of_separator(const char *s, size_t len, const char *seps)
+{
+    char sep = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!strchr(seps, s[i]) || s[i] == '\0')
+            continue;
+        if (i == 0 || i + 1 == len || (sep && s[i] != sep))
+            return false;
+        if (strchr(seps, s[i + 1]))
+            return false;
+        sep = s[i];
+    }
+    return true;
 }
 
 bool gw_valid_card(const char *s, size_t len)
 {
     char d[32];
-    int n = collect_digits(s, len, " -", d, (int)sizeof d);
+    int n = collect_digits(s, len, " -./", d, (int)sizeof d);
     if (n < 12 || n > 19)
         return false;
-    /* Separators must be single and of one kind: "4111 1111-1111 1111" is not a card. */
-    char sep = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == ' ' || s[i] == '-') {
-            if (sep && s[i] != sep)
-                return false;
-            if (i + 1 < len && (s[i + 1] == ' ' || s[i + 1] == '-'))
-                return false;
-            sep = s[i];
-        }
-    }
-    return card_network_ok(d, n) && luhn_digits(d, n);
+    return one_kind_of_separator(s, len, " -./") && card_network_ok(d, n) && luhn_digits(d, n);
 }
 
 static const struct {
@@ -121,13 +142,12 @@ bool gw_valid_iban(const char *s, size_t len)
     char c[40];
     size_t n = 0;
     bool lower = false, upper = false;
+    if (!one_kind_of_separator(s, len, " -"))
+        return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == ' ') {
-            if (i == 0 || s[i - 1] == ' ')
-                return false;
+        if (ch == ' ' || ch == '-')
             continue;
-        }
         if (!isalnum(ch) || n == sizeof c)
             return false;
         lower |= islower(ch) != 0;
@@ -168,7 +188,7 @@ bool gw_valid_ssn(const char *s, size_t len)
     /* Either no separators, or one kind of separator at positions 3 and 6. */
     if (len == 11) {
         char sep = s[3];
-        if ((sep != '-' && sep != ' ' && sep != '.') || s[6] != sep)
+        if ((sep != '-' && sep != ' ' && sep != '.' && sep != '/') || s[6] != sep)
             return false;
         memcpy(d, s, 3);
         memcpy(d + 3, s + 4, 2);
@@ -280,8 +300,8 @@ static const struct {
     const char *name;
     gw_validator_fn fn;
 } validators[] = {
-    {"luhn", gw_valid_card}, {"card", gw_valid_card}, {"iban", gw_valid_iban},
-    {"ssn", gw_valid_ssn},   {"ipv4", gw_valid_ipv4}, {"ipv6", gw_valid_ipv6},
+    {"luhn", gw_valid_card},   {"card", gw_valid_card}, {"iban", gw_valid_iban},
+    {"ssn", gw_valid_ssn},     {"ipv4", gw_valid_ipv4}, {"ipv6", gw_valid_ipv6},
     {"phone", gw_valid_phone},
 };
 

@@ -9,14 +9,18 @@
 
 typedef bool (*gw_validator_fn)(const char *s, size_t len);
 
-/* Payment card: digits with optional single spaces or dashes between groups, a known
- * network prefix with a length that network issues, and a correct Luhn check digit. */
+/* Payment card: 12 to 19 digits with optional single separators of one kind (space,
+ * dash, dot or slash) between groups, a known network prefix (UATP, Visa, Mastercard,
+ * Mir, Amex, Discover, Diners, JCB, UnionPay, RuPay, Maestro and the other debit
+ * ranges) with a length that network issues, and a correct Luhn check digit. */
 bool gw_valid_card(const char *s, size_t len);
-/* IBAN: ISO 13616 country code with that country's length, optional single spaces, and
- * the mod-97 check equal to 1. Letters in upper or in lower case, not mixed. */
+/* IBAN: ISO 13616 country code with that country's length, optional single separators
+ * of one kind (spaces or dashes; banks never print slashes), and the mod-97 check equal
+ * to 1. Letters in upper or in lower case, not mixed. */
 bool gw_valid_iban(const char *s, size_t len);
-/* US SSN: AAA-GG-SSSS (dashes, spaces or none, used consistently); area not 000, 666 or
- * 900-999, group not 00, serial not 0000, and not a number the SSA voided publicly. */
+/* US SSN: AAA-GG-SSSS (dashes, spaces, dots, slashes or none, used consistently); area
+ * not 000, 666 or 900-999, group not 00, serial not 0000, and not a number the SSA
+ * voided publicly. */
 bool gw_valid_ssn(const char *s, size_t len);
 /* IPv4 dotted quad, each octet 0-255 without leading zeros. */
 bool gw_valid_ipv4(const char *s, size_t len);

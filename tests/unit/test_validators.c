@@ -24,15 +24,38 @@ static void card_accepts_network_numbers_with_luhn(void **state)
     assert_true(V(gw_valid_card, "4111-1111-1111-1111")); /* grouped with dashes */
 }
 
+static void card_accepts_the_other_networks_and_separators(void **state)
+{
+    assert_true(V(gw_valid_card, "123456789012347"));     /* UATP 15 */
+    assert_true(V(gw_valid_card, "2200123456789019"));    /* Mir */
+    assert_true(V(gw_valid_card, "6080123456789015"));    /* RuPay */
+    assert_true(V(gw_valid_card, "9792123456789018"));    /* Troy */
+    assert_true(V(gw_valid_card, "6370000000000009"));    /* InstaPayment */
+    assert_true(V(gw_valid_card, "3112345678901234564")); /* China T-Union 19 */
+    assert_true(V(gw_valid_card, "5000123456787"));       /* Maestro 13 */
+    assert_true(V(gw_valid_card, "4111.1111.1111.1111"));
+    assert_true(V(gw_valid_card, "4111/1111/1111/1111"));
+    assert_true(V(gw_valid_card, "1234 56789 012347")); /* UATP 4-5-6 */
+}
+
+static void card_rejects_lengths_the_network_never_issues(void **state)
+{
+    assert_false(V(gw_valid_card, "1000000000000009"));    /* UATP is 15 */
+    assert_false(V(gw_valid_card, "41111111111114"));      /* Visa has no 14 */
+    assert_false(V(gw_valid_card, "4111.1111-1111.1111")); /* mixed separators */
+    assert_false(V(gw_valid_card, "4111..1111.1111.1111"));
+    assert_false(V(gw_valid_card, "-4111-1111-1111-1111"));
+}
+
 static void card_rejects_bad_check_digit_prefix_length_or_separators(void **state)
 {
-    assert_false(V(gw_valid_card, "4111111111111112"));    /* Luhn */
-    assert_false(V(gw_valid_card, "1234567812345670"));    /* Luhn ok, no network */
-    assert_false(V(gw_valid_card, "411111111111111"));     /* Visa has no 15 */
-    assert_false(V(gw_valid_card, "37828224631000"));      /* Amex is 15 */
-    assert_false(V(gw_valid_card, "4111 1111-1111 1111")); /* mixed separators */
+    assert_false(V(gw_valid_card, "4111111111111112"));     /* Luhn */
+    assert_false(V(gw_valid_card, "1234567812345670"));     /* Luhn ok, no network */
+    assert_false(V(gw_valid_card, "411111111111111"));      /* Visa has no 15 */
+    assert_false(V(gw_valid_card, "37828224631000"));       /* Amex is 15 */
+    assert_false(V(gw_valid_card, "4111 1111-1111 1111"));  /* mixed separators */
     assert_false(V(gw_valid_card, "4111  1111 1111 1111")); /* doubled separator */
-    assert_false(V(gw_valid_card, "41111111111"));         /* too short */
+    assert_false(V(gw_valid_card, "41111111111"));          /* too short */
     assert_false(V(gw_valid_card, "41111111111111111111")); /* 20 digits */
     assert_false(V(gw_valid_card, ""));
 }
@@ -50,17 +73,21 @@ static void iban_accepts_valid_country_lengths_and_checksums(void **state)
     assert_true(V(gw_valid_iban, "GB82 WEST 1234 5698 7654 32"));
     assert_true(V(gw_valid_iban, "NO9386011117947")); /* shortest: 15 */
     assert_true(V(gw_valid_iban, "MT84MALT011000012345MTLCAST001S"));
+    assert_true(V(gw_valid_iban, "GB82-WEST-1234-5698-7654-32"));
 }
 
 static void iban_rejects_wrong_checksum_length_or_country(void **state)
 {
-    assert_false(V(gw_valid_iban, "GB82WEST12345698765433")); /* checksum */
-    assert_false(V(gw_valid_iban, "GB82WEST1234569876543"));  /* GB is 22 */
-    assert_false(V(gw_valid_iban, "ZZ82WEST12345698765432")); /* no such country */
-    assert_true(V(gw_valid_iban, "gb82 west 1234 5698 7654 32")); /* written in lower case */
+    assert_false(V(gw_valid_iban, "GB82WEST12345698765433"));      /* checksum */
+    assert_false(V(gw_valid_iban, "GB82WEST1234569876543"));       /* GB is 22 */
+    assert_false(V(gw_valid_iban, "ZZ82WEST12345698765432"));      /* no such country */
+    assert_true(V(gw_valid_iban, "gb82 west 1234 5698 7654 32"));  /* written in lower case */
     assert_false(V(gw_valid_iban, "GB82 wEST 1234 5698 7654 32")); /* mixed case */
     assert_false(V(gw_valid_iban, "GB82  WEST12345698765432"));
     assert_false(V(gw_valid_iban, "GB"));
+    assert_false(V(gw_valid_iban, "GB82-WEST 1234-5698-7654-32")); /* mixed separators */
+    assert_false(V(gw_valid_iban, "GB82--WEST-1234-5698-7654-32"));
+    assert_false(V(gw_valid_iban, "GB82/WEST/1234/5698/7654/32")); /* not how IBANs print */
 }
 
 static void ssn_follows_ssa_rules(void **state)
@@ -68,6 +95,8 @@ static void ssn_follows_ssa_rules(void **state)
     assert_true(V(gw_valid_ssn, "536-22-8726"));
     assert_true(V(gw_valid_ssn, "536228726"));
     assert_true(V(gw_valid_ssn, "536 22 8726"));
+    assert_true(V(gw_valid_ssn, "536.22.8726"));
+    assert_true(V(gw_valid_ssn, "536/22/8726"));
     assert_false(V(gw_valid_ssn, "000-22-8726")); /* area 000 */
     assert_false(V(gw_valid_ssn, "666-22-8726")); /* area 666 */
     assert_false(V(gw_valid_ssn, "912-22-8726")); /* area 9xx */
@@ -129,6 +158,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(card_accepts_network_numbers_with_luhn),
         cmocka_unit_test(card_rejects_bad_check_digit_prefix_length_or_separators),
+        cmocka_unit_test(card_accepts_the_other_networks_and_separators),
+        cmocka_unit_test(card_rejects_lengths_the_network_never_issues),
         cmocka_unit_test(luhn_checks_the_digits_only),
         cmocka_unit_test(iban_accepts_valid_country_lengths_and_checksums),
         cmocka_unit_test(iban_rejects_wrong_checksum_length_or_country),

@@ -1,0 +1,73 @@
+/* gw_decode: finds base64, hex and URL-encoded runs in a text and decodes them, one level
+ * and bounded, so that the engine can screen what they say as well as how they look: an
+ * injection sent as "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=" is screened as
+ * "ignore all previous instructions".
+ *
+ * Rules of detection:
+ * - base64: a maximal run of the standard or URL-safe alphabet (A-Z a-z 0-9 + / - _), with
+ *   up to two "=" of padding after it, and at least 16 characters before the padding. A run
+ *   that starts right after a letter or digit is the same run: runs are never cut out of a
+ *   longer one. Padding is optional, bad trailing bits are ignored, and a run whose length
+ *   is 1 mod 4 (which no base64 has) is decoded without its last character. One unbroken
+ *   run only: base64 wrapped over lines or split into spaced groups is not joined. A run
+ *   that does not decode to text and holds "+", "/", "-" or "_" is tried once more piece
+ *   by piece between those characters (pieces of 16 or more), so that a payload glued to
+ *   a path or a word ("docs/aWdub3Jl...", "x-aWdub3Jl...") is still found.
+ * - hex: at least 16 hex digits in an even count, written as one maximal run (optionally
+ *   after "0x"), as pairs separated by single spaces ("69 67 6e ..."), or as "\x" escapes
+ *   ("\x69\x67..."). A plain or spaced run of decimal digits only is a number, not hex. A
+ *   plain run that is not text as hex is tried as base64.
+ * - URL encoding: a whitespace-delimited stretch that holds at least 3 "%XX" escapes is one
+ *   run; "%XX" decodes to its byte and "+" to a space, everything else is copied.
+ * - A decoded run is kept only if it is text: valid UTF-8, at least 6 bytes, and at least
+ *   90% printable (letters, digits, punctuation, spaces, tab, CR, LF and any non-ASCII
+ *   character other than the C1 controls). Binary (hashes, images, random ids) is dropped
+ *   silently, as are words and identifiers that happen to be made of base64 characters.
+ * - One level only: what a decoded run contains is not decoded again.
+ * - Bounded: at most max_out decoded bytes in all; a text run that no longer fits is not
+ *   decoded and is counted in skipped (a later, shorter one may still fit). Time is linear
+ *   in the input for any input.
+ *
+ * The runs are reported in input order; a URL-encoded stretch and a base64 or hex run
+ * inside it are both reported (their input spans overlap, their outputs do not). */
+#ifndef GW_SCREEN_DECODE_H
+#define GW_SCREEN_DECODE_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+enum gw_encoding { GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_URL };
+
+struct gw_decoded_run {
+    size_t start, end;         /* the encoded run in the input: byte offsets, end exclusive */
+    size_t out_start, out_end; /* its decoded bytes in gw_decoded.text */
+    enum gw_encoding enc;
+};
+
+/* Zero-initialise before the first call; free with gw_decoded_free. */
+struct gw_decoded {
+    struct gw_buf text;       /* the decoded runs, each followed by one "\n" */
+    struct gw_decoded_run *v; /* n runs, sorted by start and by out_start */
+    size_t n, cap;
+    size_t skipped; /* runs found but not decoded because max_out was reached */
+};
+
+/* Finds encoded runs in text and appends each one's decoded bytes to out->text (out is
+ * reset first; its memory is reused between calls). At most max_out decoded bytes in all,
+ * so out->text.len <= max_out + out->n, and the text's allocation is not rounded up past
+ * what it holds. out->text.data is not NULL after a successful call. Returns 0, or -1 when
+ * out of memory (out is then left empty). Linear in len. */
+int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
+
+/* Which run of d holds byte off of d->text (binary search), or NULL: the "\n" after a run
+ * belongs to no run. */
+const struct gw_decoded_run *gw_decoded_run_at(const struct gw_decoded *d, size_t off);
+
+/* Frees what d holds and zeroes it; d may be NULL. */
+void gw_decoded_free(struct gw_decoded *d);
+
+/* "base64", "hex" or "url". */
+const char *gw_encoding_name(enum gw_encoding e);
+
+#endif

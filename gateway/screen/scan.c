@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "screen/decode.h"
 #include "screen/match.h"
 #include "screen/normalise.h"
 #include "util/siphash.h"
@@ -14,6 +15,11 @@ struct gw_scanner {
     pcre2_match_data *md;  /* for span confirmation */
     struct gw_cands cands; /* reused between scans */
     struct gw_norm norm;   /* the normalised text of the last scan, when it differs */
+    bool mapped;           /* the last text matched was normalised into norm */
+    const char *ntext;     /* the text the rules matched last, and its length */
+    size_t nlen;
+    struct gw_decoded dec;      /* the encoded runs of the last text, decoded */
+    struct gw_findings inner;   /* what the decoded runs hold */
     uint64_t *hit;         /* prefiltered patterns whose atoms the gate found */
     unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
     unsigned long long memo_hits;
@@ -58,6 +64,8 @@ void gw_scanner_free(gw_scanner *s)
     free(s->cands.v);
     free(s->cands.pmax);
     gw_norm_free(&s->norm);
+    gw_decoded_free(&s->dec);
+    gw_findings_free(&s->inner);
     free(s);
 }
 
@@ -292,31 +300,14 @@ static int on_gate_match(unsigned id, unsigned long long from, unsigned long lon
     return 0;
 }
 
-int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
-            struct gw_findings *out)
+/* Matches text (normalised first unless it is its own normal form) and decides, into out
+ * with offsets into text. Returns 0 or -1. */
+static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
+                      struct gw_findings *out)
 {
     out->n = 0;
     out->verdict = GW_ACTION_ALLOW;
     s->cands.n = 0;
-    if (len == 0)
-        return 0;
-    if (len > 0xffffffffu)
-        return -1; /* Hyperscan takes an unsigned int length */
-    const struct gw_memo *memo = &s->rs->memo;
-    uint64_t h1 = 0, h2 = 0;
-    _Atomic uint64_t *slot = NULL;
-    if (memo->slot && dir == GW_DIR_PROMPT && len >= GW_MEMO_MIN_LEN) {
-        uint64_t h[2];
-        gw_siphash128(memo->key, text, len, h); /* one pass for both halves */
-        h1 = h[0];
-        h2 = h[1] | 1; /* never 0, the empty slot's */
-        slot = memo->slot[h1 & memo->mask];
-        if (atomic_load_explicit(&slot[0], memory_order_relaxed) == h1 &&
-            atomic_load_explicit(&slot[1], memory_order_relaxed) == h2) {
-            s->memo_hits++;
-            return 0;
-        }
-    }
     /* The rules match the normalised text (see normalise.h); most text is its own. */
     bool mapped = !gw_norm_is_plain(text, len);
     if (mapped) {
@@ -327,6 +318,9 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
         if (len > 0xffffffffu)
             return -1;
     }
+    s->mapped = mapped;
+    s->ntext = text;
+    s->nlen = len;
     const struct gw_ruleset *rs = s->rs;
     hs_database_t *db = rs->block_db[gw_dir_index(dir)];
     const struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
@@ -368,6 +362,82 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             out->v[i].start = gw_norm_start(&s->norm, out->v[i].start);
             out->v[i].end = gw_norm_end(&s->norm, out->v[i].end);
         }
+    return 0;
+}
+
+/* ---- encoded payloads ----
+ * An instruction or a card number sent as base64, hex or %-escapes reads as noise to the
+ * rules and as plain text to the model, which decodes it gladly. So the encoded runs of
+ * the normalised text (decode.h) are decoded, one level, and screened as one more text;
+ * a finding there covers its whole encoded run in the original, so redaction replaces
+ * the run. Decoding is bounded (GW_DECODE_MAX bytes a text): a text with more encoded
+ * text than that is not screened in full, and the scan fails (fail_mode). */
+
+#define GW_DECODE_MAX (256u << 10)
+
+static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findings *out)
+{
+    struct gw_decoded *d = &s->dec;
+    if (gw_decode_find(s->ntext, s->nlen, GW_DECODE_MAX, d) == -1)
+        return -1;
+    if (d->skipped) {
+        s->cands.over = true;
+        return -1;
+    }
+    if (d->n == 0)
+        return 0;
+    if (s->mapped) /* the runs' spans, in the caller's bytes, before the norm is reused */
+        for (size_t i = 0; i < d->n; i++) {
+            d->v[i].start = gw_norm_start(&s->norm, d->v[i].start);
+            d->v[i].end = gw_norm_end(&s->norm, d->v[i].end);
+        }
+    if (match_text(s, d->text.data, d->text.len, dir, &s->inner) == -1)
+        return -1;
+    for (size_t i = 0; i < s->inner.n; i++) {
+        const struct gw_finding *f = &s->inner.v[i];
+        const struct gw_decoded_run *a = gw_decoded_run_at(d, f->start);
+        const struct gw_decoded_run *b = gw_decoded_run_at(d, f->end - 1);
+        if (!a)
+            a = b;
+        if (!b)
+            b = a;
+        if (!a)
+            continue; /* only the separator: nothing of a run */
+        if (gw_findings_push(out, f->rule, a->start, b->end > a->end ? b->end : a->end,
+                             s->rs->table.rules[f->rule].action) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
+            struct gw_findings *out)
+{
+    out->n = 0;
+    out->verdict = GW_ACTION_ALLOW;
+    s->cands.n = 0;
+    s->cands.over = false;
+    if (len == 0)
+        return 0;
+    if (len > 0xffffffffu)
+        return -1; /* Hyperscan takes an unsigned int length */
+    const struct gw_memo *memo = &s->rs->memo;
+    uint64_t h1 = 0, h2 = 0;
+    _Atomic uint64_t *slot = NULL;
+    if (memo->slot && dir == GW_DIR_PROMPT && len >= GW_MEMO_MIN_LEN) {
+        uint64_t h[2];
+        gw_siphash128(memo->key, text, len, h); /* one pass for both halves */
+        h1 = h[0];
+        h2 = h[1] | 1; /* never 0, the empty slot's */
+        slot = memo->slot[h1 & memo->mask];
+        if (atomic_load_explicit(&slot[0], memory_order_relaxed) == h1 &&
+            atomic_load_explicit(&slot[1], memory_order_relaxed) == h2) {
+            s->memo_hits++;
+            return 0;
+        }
+    }
+    if (match_text(s, text, len, dir, out) == -1 || screen_encoded(s, dir, out) == -1)
+        return -1;
     gw_findings_sort(out);
     if (slot && out->n == 0) {
         atomic_store_explicit(&slot[0], h1, memory_order_relaxed);

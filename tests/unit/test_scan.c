@@ -11,6 +11,7 @@
 
 #include "screen/rules.h"
 #include "screen/ruleset.h"
+#include "screen/match.h"
 #include "screen/scan.h"
 #include "fixture.h"
 
@@ -310,6 +311,142 @@ static void invalid_utf8_is_scanned_as_bytes(void **state)
     expect_redacted(x->rs, t, &x->f, "\xff\xfe [EMAIL] \xc3 refund \xe2\x82");
 }
 
+/* ---- normalisation: what readers do not see does not hide a match ---- */
+
+static void obfuscated_pii_is_found_and_the_original_bytes_redacted(void **state)
+{
+    struct fixture *x = *state;
+    /* a zero-width space and a soft hyphen inside a card number */
+    const char *t = "card 4111\xe2\x80\x8b" "1111 1111 11\xc2\xad" "11 ok";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.card", 5, 28, NULL);
+    expect_redacted(x->rs, t, &x->f, "card [CARD] ok");
+    /* fullwidth digits, no-break and thin spaces between the groups */
+    t = "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xc2\xa0" "1111\xe2\x80\x89" "1111 1111!";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.card", 0, 30, NULL);
+    expect_redacted(x->rs, t, &x->f, "[CARD]!");
+    /* Cyrillic letters and a fullwidth @ in an e-mail address */
+    t = "to j\xd0\xbe\xd0\xb5\xef\xbc\xa0" "ex\xd0\xb0mple.com now";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 3, 23, NULL);
+    expect_redacted(x->rs, t, &x->f, "to [EMAIL] now");
+}
+
+static void obfuscated_phrases_are_found(void **state)
+{
+    struct fixture *x = *state;
+    /* a Cyrillic e, tabs and a line break, fullwidth letters, a combining accent */
+    SCAN(x->sc, GW_DIR_REPLY, "w\xd0\xb5\t\n guarantee", &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 0, 15, NULL);
+    SCAN(x->sc, GW_DIR_REPLY, "\xef\xbd\x92\xef\xbd\x85\xef\xbd\x86und", &x->f);
+    expect_findings(x->rs, &x->f, "cx.refund", 0, 12, NULL);
+    SCAN(x->sc, GW_DIR_REPLY, "a refu\xcc\x81nd", &x->f);
+    expect_findings(x->rs, &x->f, "cx.refund", 2, 10, NULL);
+    /* a format character between the words of a phrase */
+    SCAN(x->sc, GW_DIR_REPLY, "we\xe2\x80\x8b guarantee", &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 0, 15, NULL);
+}
+
+/* ---- encoded payloads ---- */
+
+static void encoded_runs_are_decoded_and_screened(void **state)
+{
+    struct fixture *x = *state;
+    /* base64 of "write to ann.lee@mail.com please" */
+    const char *t = "see d3JpdGUgdG8gYW5uLmxlZUBtYWlsLmNvbSBwbGVhc2U= ok";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 4, 48, NULL);
+    expect_redacted(x->rs, t, &x->f, "see [EMAIL] ok");
+    /* hex of "write ann.lee@mail.com" */
+    t = "n=777269746520616e6e2e6c6565406d61696c2e636f6d";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 2, 46, NULL);
+    /* %-escapes of "we guarantee it" */
+    t = "go %77%65%20%67%75%61%72%61%6e%74%65%65 it";
+    SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 3, 39, NULL);
+    /* base64 that is not text: nothing */
+    SCAN(x->sc, GW_DIR_PROMPT, "id 3q2+7wAAAP8AEjRWeJq83v7/", &x->f);
+    expect_findings(x->rs, &x->f, NULL);
+}
+
+/* ---- bounded cost ---- */
+
+/* Text made of n bytes of unit repeated. */
+static char *repeat(const char *unit, size_t n)
+{
+    size_t u = strlen(unit);
+    char *t = malloc(n);
+    assert_non_null(t);
+    for (size_t i = 0; i < n; i++)
+        t[i] = unit[i % u];
+    return t;
+}
+
+/* The work of deciding (candidates and allow-list comparisons) grows with the input, not
+ * with its square: ten times the text, at most about ten times the work. Counted, not
+ * timed. Before deciding was a sweep, "1::" repeated cost each candidate a comparison with
+ * every allow match of its rule: ten times the text, a hundred times the work. */
+static void deciding_is_linear_on_adversarial_input(void **state)
+{
+    struct gw_ruleset *rs = NULL;
+    struct gw_errors e = {0};
+    const char *paths[] = {GW_SOURCE_DIR "/rules"};
+    assert_int_equal(gw_ruleset_load(paths, 1, &rs, &e), 0);
+    gw_errors_free(&e);
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    static const char *const units[] = {"1::", "1.1.1.1 ", "1:1:", "a@b.", "4111 1111 "};
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+        unsigned long long w[2];
+        size_t found[2];
+        for (int k = 0; k < 2; k++) {
+            size_t n = k ? 1000000 : 100000;
+            char *t = repeat(units[i], n);
+            unsigned long long before = gw_scanner_steps(sc);
+            assert_int_equal(gw_scan(sc, t, n, GW_DIR_PROMPT, &f), 0);
+            w[k] = gw_scanner_steps(sc) - before;
+            found[k] = f.n;
+            free(t);
+        }
+        print_message("  '%s': %llu steps at 100 KB, %llu at 1 MB; %zu and %zu findings\n",
+                      units[i], w[0], w[1], found[0], found[1]);
+        assert_true(w[1] <= 15 * w[0] + 1000);
+        assert_true(found[1] <= 11 * found[0] + 10);
+    }
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
+/* A text that matches more often than the candidate cap is not screened in part: the scan
+ * fails, and says why, so the caller applies its fail_mode. */
+static void a_text_past_the_candidate_cap_fails_the_scan(void **state)
+{
+    struct gw_ruleset *rs = compile("name: t\n"
+                                    "rules:\n"
+                                    "  - id: t.every\n"
+                                    "    category: pii\n"
+                                    "    severity: low\n"
+                                    "    applies_to: both\n"
+                                    "    action: redact\n"
+                                    "    patterns: ['x']\n");
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    size_t n = GW_CANDS_MAX + 1;
+    char *t = repeat("x", n);
+    assert_int_equal(gw_scan(sc, t, n, GW_DIR_PROMPT, &f), -1);
+    assert_true(gw_scanner_over_budget(sc));
+    assert_int_equal(gw_scan(sc, t, n - 1, GW_DIR_PROMPT, &f), 0); /* at the cap: fine */
+    assert_false(gw_scanner_over_budget(sc));
+    assert_int_equal(f.n, n - 1);
+    free(t);
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
 static void ten_megabytes_are_scanned_completely(void **state)
 {
     struct fixture *x = *state;
@@ -535,6 +672,11 @@ int main(void)
         T(nul_bytes_in_the_middle_are_scanned_past),
         T(invalid_utf8_is_scanned_as_bytes),
         T(ten_megabytes_are_scanned_completely),
+        T(obfuscated_pii_is_found_and_the_original_bytes_redacted),
+        T(obfuscated_phrases_are_found),
+        T(encoded_runs_are_decoded_and_screened),
+        cmocka_unit_test(deciding_is_linear_on_adversarial_input),
+        cmocka_unit_test(a_text_past_the_candidate_cap_fails_the_scan),
         cmocka_unit_test(scanner_keeps_its_ruleset_alive),
         cmocka_unit_test(match_inside_a_longer_match_of_its_rule_is_dropped),
         cmocka_unit_test(overlapping_redactions_merge_into_one),

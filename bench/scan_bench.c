@@ -3,8 +3,10 @@
  *
  *   A. default packs (rules/), block mode, prompt and reply directions
  *   B. the same rules, every pattern of every rule run over each message with PCRE2-JIT
- *   C. scaling: 100 .. 5,000 generated rules (half phrases, half regexes)
+ *   P. the prompt prefilter on and off
  *   D. stream mode (reply, ~20-byte chunks like LLM deltas) against block mode
+ *   F. where the time goes: each default pattern alone, Hyperscan and PCRE2-JIT
+ *   C. scaling: 100 .. 5,000 generated rules (half phrases, half regexes)
  *
  * The corpus is generated from the word lists and templates below with a fixed seed: the
  * same bytes on every run and every machine. No evaluation data is used.
@@ -1096,7 +1098,7 @@ static void profile_patterns(const struct gw_ruleset *rs, const struct corpus *c
                pp[i].pc_s, note);
     }
     qsort(pp, t->n_patterns, sizeof *pp, cmp_prof);
-    printf("E. Where the time goes: each default pattern alone, %.1f MB sample "
+    printf("F. Where the time goes: each default pattern alone, %.1f MB sample "
            "(all %zu patterns: Hyperscan %.2f s in sum, PCRE2-JIT %.2f s; compiling them one by "
            "one took %.1f s)\n",
            (double)bytes / 1e6, t->n_patterns, total_hs, total_pc, t_compile);

@@ -3,25 +3,43 @@
  *
  *   A. default packs (rules/), block mode, prompt and reply directions
  *   B. the same rules, every pattern of every rule run over each message with PCRE2-JIT
- *   C. scaling: 100 .. 5,000 generated rules (half phrases, half regexes)
+ *   P. the prompt prefilter on and off
  *   D. stream mode (reply, ~20-byte chunks like LLM deltas) against block mode
+ *   E. adversarial inputs: one short unit repeated into one long text ("1::", "1.1.1.1 ",
+ *      "@", digits, digit groups, "a@b.", one long word, base64, "%41", letters split by
+ *      U+200B, fullwidth digits), 100 KB and 1 MB, block mode in both directions and stream
+ *      mode; MB/s, findings, and time per byte at 1 MB over 100 KB (1.0 = linear). A size
+ *      whose time, extrapolated from the smaller ones, would pass --adv-cap (60 s) is
+ *      skipped ("skipped: superlinear"); a scan that runs anyway is stopped at the cap
+ *      ("over cap"); a scan that fails shows in the rc column.
+ *   F. where the time goes: each default pattern alone, Hyperscan and PCRE2-JIT
+ *   C. scaling: 100 .. 5,000 generated rules (half phrases, half regexes)
  *
  * The corpus is generated from the word lists and templates below with a fixed seed: the
- * same bytes on every run and every machine. No evaluation data is used.
+ * same bytes on every run and every machine. No evaluation data is used. E's texts are
+ * generated too (adv_inputs below).
+ *
+ * --only adversarial (or --only E) runs E alone, in a few minutes: a quick A without PCRE2
+ * (and D's stream timing) on a 2 MB corpus first, so that E's table can say how each input
+ * compares with chat text.
  *
  * Usage: scan_bench [--rules DIR] [--out FILE.tsv] [--corpus-mb N] [--pcre-budget SEC]
  *                   [--reps N] [--sizes 100,500,1000,2000,5000] [--pcre-sizes 100,1000,5000]
- *                   [--seed N] [--keep-packs]
+ *                   [--seed N] [--keep-packs] [--only adversarial]
+ *                   [--adv-sizes 100000,1000000] [--adv-cap SEC]
  */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1096,7 +1114,7 @@ static void profile_patterns(const struct gw_ruleset *rs, const struct corpus *c
                pp[i].pc_s, note);
     }
     qsort(pp, t->n_patterns, sizeof *pp, cmp_prof);
-    printf("E. Where the time goes: each default pattern alone, %.1f MB sample "
+    printf("F. Where the time goes: each default pattern alone, %.1f MB sample "
            "(all %zu patterns: Hyperscan %.2f s in sum, PCRE2-JIT %.2f s; compiling them one by "
            "one took %.1f s)\n",
            (double)bytes / 1e6, t->n_patterns, total_hs, total_pc, t_compile);
@@ -1112,6 +1130,456 @@ static void profile_patterns(const struct gw_ruleset *rs, const struct corpus *c
     hs_free_scratch(scratch);
     pcre2_match_data_free(md);
     free(pp);
+}
+
+/* ---------------------------------------------------------------- adversarial inputs ---- */
+
+/* Texts built to find where the engine stops being linear in the length of its input: one
+ * short unit repeated to the size asked for. Each aims at a family of patterns in the
+ * default packs whose matches can start at (almost) every byte and run on, so that the
+ * match or its confirmation costs more than the bytes it covers. */
+struct adv_input {
+    const char *id;    /* the TSV's key: no spaces */
+    const char *label; /* what the table shows */
+    const char *unit;  /* repeated whole; NULL: random digits from a fixed seed */
+};
+
+static const struct adv_input adv_inputs[] = {
+    {"colons", "1::", "1::"},                    /* IPv6 compressed form, "::" everywhere */
+    {"ipv4", "1.1.1.1 ", "1.1.1.1 "},            /* IPv4, one finding per 8 bytes */
+    {"at", "@", "@"},                            /* email: the "@" anchor with no local part */
+    {"digits", "digits", NULL},                  /* card, phone, account runs: no end in sight */
+    {"card_groups", "4111 1111 ", "4111 1111 "}, /* card numbers in groups, Luhn checks */
+    {"dash_groups", "1-", "1-"},                 /* phone, SSN and date separators */
+    {"dot_groups", "1.", "1."},                  /* IPv4, versions, decimal prices */
+    {"slash_groups", "1/", "1/"},                /* dates and card expiries */
+    {"email_like", "a@b.", "a@b."},              /* an email that never ends: domain labels */
+    {"long_word", "aaaa...", "a"},               /* one word with no boundary: \b and \w+ */
+    {"base64", "QUFB", "QUFB"},                  /* secrets and keys: long base64 runs */
+    {"percent", "%41", "%41"},                   /* URL-encoded text, encoding-obfuscation rules */
+    {"zwsp_letters", "a U+200B", "a\xE2\x80\x8B"},  /* letters split by a zero-width space */
+    {"fullwidth_digits", "U+FF11", "\xEF\xBC\x91"}, /* fullwidth digits: 3 bytes each */
+};
+
+enum adv_mode { ADV_PROMPT, ADV_REPLY, ADV_STREAM, ADV_MODES };
+static const char *const adv_mode_names[] = {"block", "block", "stream"};
+static const char *const adv_dir_names[] = {"prompt", "reply", "reply"};
+
+/* Up to size bytes of whole units of in (the same text's prefix at every size). */
+static void adv_make(struct gw_buf *b, const struct adv_input *in, size_t size, uint64_t seed)
+{
+    gw_buf_reset(b);
+    if (gw_buf_reserve(b, size))
+        die("out of memory");
+    if (!in->unit) {
+        rng_state = seed ^ 0xad5;
+        while (b->len < size)
+            gen_digits(b, 1);
+        return;
+    }
+    size_t ul = strlen(in->unit);
+    while (b->len + ul <= size)
+        gw_buf_append(b, in->unit, ul);
+}
+
+/* The length adv_make gives for size. */
+static size_t adv_len(const struct adv_input *in, size_t size)
+{
+    size_t ul = in->unit ? strlen(in->unit) : 1;
+    return size / ul * ul;
+}
+
+/* One measurement: a text scanned in one mode. */
+struct adv_run {
+    int rc; /* 0, or what gw_scan or gw_stream_feed/close returned */
+    size_t findings;
+    size_t fed; /* bytes scanned: a stream stops being fed once blocked */
+    int blocked;
+    double secs; /* the best pass */
+};
+
+/* Scans text once in mode; fills r except secs. f and out are reused between calls. */
+static void adv_once(gw_scanner *sc, const char *text, size_t len, enum adv_mode mode,
+                     const unsigned char *chunks, struct gw_findings *f, struct gw_buf *out,
+                     struct adv_run *r)
+{
+    memset(r, 0, sizeof *r);
+    if (mode != ADV_STREAM) {
+        r->rc = gw_scan(sc, text, len, mode == ADV_PROMPT ? GW_DIR_PROMPT : GW_DIR_REPLY, f);
+        r->findings = r->rc ? 0 : f->n;
+        r->blocked = !r->rc && f->verdict == GW_ACTION_BLOCK;
+        r->fed = len;
+        return;
+    }
+    /* As the proxy does: ~20-byte deltas, no more feeding once the verdict is block. */
+    gw_buf_reset(out);
+    gw_stream *st = gw_stream_open(sc);
+    if (!st)
+        die("gw_stream_open failed");
+    size_t pos = 0;
+    for (unsigned k = 0; pos < len && !r->rc && !r->blocked; k++) {
+        size_t n = chunks[k & 1023];
+        if (n > len - pos)
+            n = len - pos;
+        r->rc = gw_stream_feed(st, text + pos, n, out);
+        pos += n;
+        r->blocked = gw_stream_findings(st)->verdict == GW_ACTION_BLOCK;
+    }
+    if (!r->rc && !r->blocked)
+        r->rc = gw_stream_close(st, out);
+    r->findings = gw_stream_findings(st)->n;
+    r->blocked = gw_stream_findings(st)->verdict == GW_ACTION_BLOCK;
+    r->fed = pos;
+    gw_stream_free(st);
+}
+
+/* The best of passes over text: at least reps, then more until they add up to budget
+ * seconds (at most 100); after the first only while passes are quick (the first pass of a
+ * slow input is the measurement: a second would double the cost of a 50 s scan). */
+static void adv_measure(gw_scanner *sc, const char *text, size_t len, enum adv_mode mode,
+                        const unsigned char *chunks, int reps, double budget, struct gw_findings *f,
+                        struct gw_buf *out, struct adv_run *r)
+{
+    double t0 = now_s();
+    adv_once(sc, text, len, mode, chunks, f, out, r);
+    double best_s = now_s() - t0, total = best_s;
+    for (int i = 1;
+         !r->rc && best_s < 0.25 && total < 1.0 && i < 100 && (i < reps || total < budget); i++) {
+        struct adv_run again;
+        t0 = now_s();
+        adv_once(sc, text, len, mode, chunks, f, out, &again);
+        double t = now_s() - t0;
+        total += t;
+        if (t < best_s)
+            best_s = t;
+    }
+    r->secs = best_s;
+}
+
+/* adv_measure in a child process that SIGALRM ends after cap seconds: the extrapolation
+ * in adversarial() cannot see every acceleration coming (a scan it put at 20 s can take
+ * 100), so this is what makes the cap a cap. The child shares the scanner copy-on-write
+ * and sends r back through a pipe. Returns 0, or -1 when the child did not finish in cap
+ * seconds (r is then left unset). */
+static int adv_measure_capped(gw_scanner *sc, const char *text, size_t len, enum adv_mode mode,
+                              const unsigned char *chunks, int reps, double budget, double cap,
+                              struct adv_run *r)
+{
+    int fd[2];
+    if (pipe(fd) == -1)
+        die("pipe: %s", strerror(errno));
+    fflush(stdout); /* or the child's exit would print it twice */
+    if (tsv)
+        fflush(tsv);
+    pid_t pid = fork();
+    if (pid == -1)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fd[0]);
+        alarm((unsigned)ceil(cap));
+        struct gw_findings f = {0};
+        struct gw_buf out = {0};
+        adv_measure(sc, text, len, mode, chunks, reps, budget, &f, &out, r);
+        _exit(write(fd[1], r, sizeof *r) == (ssize_t)sizeof *r ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t n;
+    while ((n = read(fd[0], r, sizeof *r)) == -1 && errno == EINTR)
+        ;
+    close(fd[0]);
+    int status;
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+        ;
+    if (n == (ssize_t)sizeof *r)
+        return 0;
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGALRM)
+        die("adversarial scan: child ended with status %d", status);
+    return -1;
+}
+
+/* A rate or ratio with about three significant digits: 1234, 123.4, 12.3, 1.23, 0.0123. */
+static const char *adv_num(double v, const char *suffix, char *buf, size_t cap)
+{
+    if (v >= 1000)
+        snprintf(buf, cap, "%.0f%s", v, suffix);
+    else if (v >= 10)
+        snprintf(buf, cap, "%.1f%s", v, suffix);
+    else if (v >= 0.1)
+        snprintf(buf, cap, "%.2f%s", v, suffix);
+    else
+        snprintf(buf, cap, "%.2g%s", v, suffix);
+    return buf;
+}
+
+/* "100 KB", "1 MB", "1.5 MB": decimal units, as MB/s is. */
+static const char *adv_size_name(size_t n, char *buf, size_t cap)
+{
+    if (n >= 1000000)
+        snprintf(buf, cap, "%g MB", (double)n / 1e6);
+    else if (n >= 1000)
+        snprintf(buf, cap, "%g KB", (double)n / 1e3);
+    else
+        snprintf(buf, cap, "%zu B", n);
+    return buf;
+}
+
+#define ADV_MAX_SIZES 8
+#define ADV_POINTS 64 /* sizes scanned per input and mode, listed and in between */
+
+/* What became of one size of one input in one mode. */
+enum adv_state {
+    ADV_MEASURED, /* scanned (r.rc says whether the scan failed) */
+    ADV_SKIPPED,  /* not run: the time extrapolated from the smaller sizes passed the cap */
+    ADV_OVER_CAP, /* run, and stopped at the cap */
+};
+
+/* The sizes an input is scanned at: a fortieth, a twentieth, a tenth and about a third of
+ * the first listed size, then the listed sizes with steps of at most about 3.2x between
+ * them. Fills point (ascending) and listed[s], the index of sizes[s] in it; returns the
+ * number of points. */
+static unsigned adv_ladder(const unsigned *sizes, unsigned n_sizes, size_t *point, unsigned *listed)
+{
+    unsigned n = 0;
+    static const unsigned divs[] = {40, 20, 10};
+    for (size_t i = 0; i < COUNT(divs); i++)
+        point[n++] = sizes[0] / divs[i] ? sizes[0] / divs[i] : 1;
+    double prev = point[n - 1];
+    for (unsigned s = 0; s < n_sizes; s++) {
+        double gap = (double)sizes[s] / prev;
+        unsigned steps = gap > 1 ? (unsigned)ceil(log(gap) / log(3.2)) : 1;
+        for (unsigned j = 1; j < steps && n < ADV_POINTS - (n_sizes - s); j++)
+            point[n++] = (size_t)(prev * pow(gap, (double)j / steps));
+        listed[s] = n;
+        point[n++] = sizes[s];
+        prev = sizes[s];
+    }
+    return n;
+}
+
+/* E. Each adversarial input at each size (ascending), in prompt and reply block mode and
+ * in reply stream mode. It climbs adv_ladder's sizes, reporting only the listed ones:
+ * from the last two sizes scanned the time of the next is extrapolated with the growth
+ * they showed (an exponent clamped to 1..3), and a size whose estimate passes cap seconds
+ * is skipped with every larger one; a scan the estimate let through is still stopped at
+ * cap seconds (adv_measure_capped). So a quadratic input cannot hang the bench. chat_mbs:
+ * the chat corpus's MB/s in the same three modes (0 if not measured). */
+static void adversarial(gw_scanner *sc, const unsigned *sizes, unsigned n_sizes, double cap,
+                        int reps, uint64_t seed, const double chat_mbs[ADV_MODES])
+{
+    const struct gw_ruleset *rs = gw_scanner_ruleset(sc);
+    unsigned char chunks[1024];
+    rng_state = seed ^ 0x5eed; /* the chunk sizes of section D */
+    for (size_t i = 0; i < COUNT(chunks); i++)
+        chunks[i] = (unsigned char)(10 + rn(21));
+    char sz[32], cell[32], fcell[32], note[256], tnote[256];
+    printf("E. Adversarial inputs, default packs: one text per scan, block mode in each "
+           "direction and stream mode (reply, 10-30 byte chunks); %.0f s cap per scan\n",
+           cap);
+    printf("chat corpus for comparison (sections A and D): prompt %.1f MB/s, reply %.1f MB/s, "
+           "stream %.1f MB/s\n",
+           chat_mbs[ADV_PROMPT], chat_mbs[ADV_REPLY], chat_mbs[ADV_STREAM]);
+    printf("%-16s %-6s %-6s %3s", "input", "mode", "dir", "rc");
+    for (unsigned s = 0; s < n_sizes; s++) {
+        char head[48];
+        snprintf(head, sizeof head, "MB/s %s", adv_size_name(sizes[s], sz, sizeof sz));
+        printf(" %13s %8s", head, "findings");
+    }
+    printf(" %9s %8s  %s\n", "t/B ratio", "vs chat", "note");
+
+    enum { N = ADV_POINTS };
+    size_t point[N];
+    unsigned listed[ADV_MAX_SIZES];
+    unsigned n_points = adv_ladder(sizes, n_sizes, point, listed);
+    int is_listed[N] = {0};
+    for (unsigned s = 0; s < n_sizes; s++)
+        is_listed[listed[s]] = 1;
+    struct gw_buf text = {0};
+    for (size_t ii = 0; ii < COUNT(adv_inputs); ii++) {
+        const struct adv_input *in = &adv_inputs[ii];
+        for (int m = 0; m < ADV_MODES; m++) {
+            enum gw_direction dir = m == ADV_PROMPT ? GW_DIR_PROMPT : GW_DIR_REPLY;
+            size_t nr, np = patterns_for(rs, dir, &nr);
+            struct adv_run r[N];
+            enum adv_state st[N];
+            size_t bytes[N];
+            double est = 0;    /* the extrapolated seconds of the first size skipped */
+            size_t capped = 0; /* a size between the listed ones stopped at the cap */
+            progress("adversarial %s, %s %s", in->id, adv_mode_names[m], adv_dir_names[m]);
+            memset(r, 0, sizeof r);
+            for (unsigned p = 0; p < N; p++) {
+                bytes[p] = p < n_points ? adv_len(in, point[p]) : 0;
+                st[p] = ADV_SKIPPED;
+            }
+            for (unsigned p = 0; p < n_points; p++) {
+                if (p >= 2 && r[p - 1].secs > 0 && r[p - 2].secs > 0) {
+                    double k = log(r[p - 1].secs / r[p - 2].secs) /
+                               log((double)bytes[p - 1] / (double)bytes[p - 2]);
+                    k = k < 1 ? 1 : k > 3 ? 3 : k;
+                    /* The estimate shown is for the first listed size skipped. */
+                    unsigned q = p;
+                    while (!is_listed[q] && q + 1 < n_points)
+                        q++;
+                    est = r[p - 1].secs * pow((double)bytes[q] / (double)bytes[p - 1], k);
+                    if (r[p - 1].secs * pow((double)bytes[p] / (double)bytes[p - 1], k) > cap)
+                        break;
+                }
+                adv_make(&text, in, point[p], seed);
+                if (adv_measure_capped(sc, text.data, text.len, (enum adv_mode)m, chunks, reps,
+                                       is_listed[p] ? 0.5 : 0, cap, &r[p])) {
+                    st[p] = ADV_OVER_CAP;
+                    if (!is_listed[p])
+                        capped = bytes[p];
+                    break;
+                }
+                st[p] = ADV_MEASURED;
+            }
+
+            /* The row. rc: the first failed scan's. The ratio: time per byte at the
+             * largest size measured over the first listed size; with ">" a lower bound
+             * (a size stopped at the cap), with "~" from an extrapolated time. */
+            const unsigned p0 = listed[0];
+            int rc = 0, last = -1;
+            size_t off = 0;
+            note[0] = '\0';
+            for (unsigned s = 0; s < n_sizes; s++) {
+                unsigned p = listed[s];
+                if (st[p] == ADV_MEASURED && r[p].rc && !rc)
+                    rc = r[p].rc;
+                if (st[p] == ADV_MEASURED && !r[p].rc)
+                    last = (int)s;
+            }
+            printf("%-16s %-6s %-6s %3d", in->label, adv_mode_names[m], adv_dir_names[m], rc);
+            double tpb0 = st[p0] == ADV_MEASURED && !r[p0].rc && r[p0].fed
+                              ? r[p0].secs / (double)r[p0].fed
+                              : 0;
+            char ratio[32] = "-";
+            for (unsigned s = 0; s < n_sizes; s++) {
+                unsigned p = listed[s];
+                const struct adv_run *x = &r[p];
+                double tpb = x->fed ? x->secs / (double)x->fed : 0;
+                snprintf(fcell, sizeof fcell, "-");
+                if (st[p] == ADV_SKIPPED) {
+                    snprintf(cell, sizeof cell, "skipped");
+                    if (s == 0 || st[listed[s - 1]] != ADV_SKIPPED) {
+                        off += (size_t)snprintf(note + off, sizeof note - off,
+                                                "%s%s%s skipped: superlinear ", off ? "; " : "",
+                                                s + 1 < n_sizes ? "from " : "",
+                                                adv_size_name(sizes[s], sz, sizeof sz));
+                        if (capped)
+                            off += (size_t)snprintf(note + off, sizeof note - off,
+                                                    "(%s stopped at the cap)",
+                                                    adv_size_name(capped, sz, sizeof sz));
+                        else
+                            off += (size_t)snprintf(note + off, sizeof note - off, "(est. %.0f s)",
+                                                    est);
+                        if (s > 0 && tpb0 > 0 && ratio[0] == '-' && !capped)
+                            snprintf(ratio, sizeof ratio, "~%.1f", est / (double)bytes[p] / tpb0);
+                    }
+                    if (capped)
+                        snprintf(tnote, sizeof tnote,
+                                 "input=%s skipped: superlinear (%zu bytes over cap)", in->id,
+                                 capped);
+                    else
+                        snprintf(tnote, sizeof tnote, "input=%s skipped: superlinear est_s=%.0f",
+                                 in->id, est);
+                    result("adversarial", m == ADV_STREAM ? "gw_stream" : "gw_scan",
+                           adv_mode_names[m], adv_dir_names[m], nr, np, 1, bytes[p], 0, tnote);
+                } else if (st[p] == ADV_OVER_CAP) {
+                    snprintf(cell, sizeof cell, "over cap");
+                    off += (size_t)snprintf(note + off, sizeof note - off,
+                                            "%s%s stopped at the %.0f s cap", off ? "; " : "",
+                                            adv_size_name(sizes[s], sz, sizeof sz), cap);
+                    if (s > 0 && tpb0 > 0)
+                        snprintf(ratio, sizeof ratio, ">%.1f", cap / (double)bytes[p] / tpb0);
+                    snprintf(tnote, sizeof tnote, "input=%s over_cap cap_s=%.0f", in->id, cap);
+                    result("adversarial", m == ADV_STREAM ? "gw_stream" : "gw_scan",
+                           adv_mode_names[m], adv_dir_names[m], nr, np, 1, bytes[p], cap, tnote);
+                } else {
+                    double lin = s > 0 && tpb0 > 0 && !x->rc ? tpb / tpb0 : 0;
+                    if (x->rc)
+                        snprintf(cell, sizeof cell, "failed");
+                    else {
+                        adv_num(mbps(x->fed, x->secs), "", cell, sizeof cell);
+                        snprintf(fcell, sizeof fcell, "%zu", x->findings);
+                    }
+                    if ((int)s == last && lin > 0)
+                        snprintf(ratio, sizeof ratio, "%.2f", lin);
+                    if (x->blocked && off < sizeof note) {
+                        if (x->fed < bytes[p])
+                            off += (size_t)snprintf(
+                                note + off, sizeof note - off, "%s%s: blocked after %zu bytes",
+                                off ? "; " : "", adv_size_name(sizes[s], sz, sizeof sz), x->fed);
+                        else
+                            off += (size_t)snprintf(note + off, sizeof note - off,
+                                                    "%s%s: verdict block", off ? "; " : "",
+                                                    adv_size_name(sizes[s], sz, sizeof sz));
+                    }
+                    snprintf(tnote, sizeof tnote, "input=%s rc=%d findings=%zu%s linearity=%.2f",
+                             in->id, x->rc, x->findings, x->blocked ? " blocked" : "",
+                             s ? lin : 1.0);
+                    result("adversarial", m == ADV_STREAM ? "gw_stream" : "gw_scan",
+                           adv_mode_names[m], adv_dir_names[m], nr, np, 1, x->fed, x->secs, tnote);
+                }
+                if (off >= sizeof note)
+                    off = sizeof note - 1;
+                printf(" %13s %8s", cell, fcell);
+            }
+            char vs[32] = "-";
+            if (last >= 0 && chat_mbs[m] > 0)
+                adv_num(mbps(r[listed[last]].fed, r[listed[last]].secs) / chat_mbs[m], "x", vs,
+                        sizeof vs);
+            printf(" %9s %8s  %s\n", ratio, vs, note);
+            fflush(stdout);
+        }
+    }
+    printf("t/B ratio: time per byte at the largest size scanned over the first size (1.00 = "
+           "linear; 10 = quadratic over a tenfold size); \">\": at least (stopped at the cap); "
+           "\"~\": extrapolated.\nvs chat: MB/s at the largest size scanned over the chat "
+           "corpus's in the same mode.\n\n");
+    gw_buf_free(&text);
+}
+
+/* Section A without PCRE2, and D's stream timing without its check against block mode:
+ * the chat corpus's MB/s in E's three modes, for --only adversarial. Fills mbs. */
+static void chat_quick(gw_scanner *sc, const struct corpus *c, int reps, uint64_t seed,
+                       double mbs[ADV_MODES])
+{
+    const struct gw_ruleset *rs = gw_scanner_ruleset(sc);
+    unsigned char chunks[1024];
+    rng_state = seed ^ 0x5eed;
+    for (size_t i = 0; i < COUNT(chunks); i++)
+        chunks[i] = (unsigned char)(10 + rn(21));
+    printf("A. Chat corpus, default packs (quick: gw_scan and gw_stream only)\n");
+    printf("%-6s %-6s %6s %6s %10s %10s %9s\n", "mode", "dir", "rules", "pats", "MB/s", "ns/msg",
+           "findings");
+    char note[64];
+    for (int m = 0; m < ADV_MODES; m++) {
+        enum gw_direction dir = m == ADV_PROMPT ? GW_DIR_PROMPT : GW_DIR_REPLY;
+        size_t nr, np = patterns_for(rs, dir, &nr), nfind = 0;
+        double t;
+        progress("chat corpus, %s %s", adv_mode_names[m], adv_dir_names[m]);
+        if (m == ADV_STREAM) {
+            size_t feeds;
+            t = time_stream(sc, c, chunks, reps, &feeds);
+            snprintf(note, sizeof note, "quick; chunks=%zu mean_chunk=20", feeds);
+            result("stream", "gw_stream", "stream", "reply", nr, np, c->n, c->bytes, t, note);
+        } else {
+            struct gw_findings f = {0};
+            nfind = block_pass(sc, c, dir, &f, NULL, NULL, NULL); /* warm-up */
+            gw_findings_free(&f);
+            t = time_block(sc, c, dir, reps);
+            snprintf(note, sizeof note, "quick; findings=%zu", nfind);
+            result("default", "gw_scan", "block", adv_dir_names[m], nr, np, c->n, c->bytes, t,
+                   note);
+        }
+        mbs[m] = mbps(c->bytes, t);
+        char fcell[32] = "-";
+        if (m != ADV_STREAM)
+            snprintf(fcell, sizeof fcell, "%zu", nfind);
+        printf("%-6s %-6s %6zu %6zu %10.1f %10.0f %9s\n", adv_mode_names[m], adv_dir_names[m], nr,
+               np, mbs[m], t * 1e9 / (double)c->n, fcell);
+    }
+    printf("\n");
 }
 
 /* ---------------------------------------------------------------- main ---- */
@@ -1130,6 +1598,21 @@ static unsigned parse_list(const char *s, unsigned *v, unsigned max)
             die("bad list '%s'", s);
     }
     return n;
+}
+
+static int cmp_unsigned(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The closing line; closes the TSV. */
+static void finish(double t_start, const char *out_path)
+{
+    printf("\ntotal bench time %.0f s%s%s\n", now_s() - t_start, out_path ? "; results: " : "",
+           out_path ? out_path : "");
+    if (tsv)
+        fclose(tsv);
 }
 
 static int in_list(const unsigned *v, unsigned n, unsigned x)
@@ -1176,6 +1659,9 @@ int main(int argc, char **argv)
     uint64_t seed = 20240917;
     unsigned sizes[16] = {100, 500, 1000, 2000, 5000}, n_sizes = 5;
     unsigned pcre_sizes[16] = {100, 1000, 5000}, n_pcre_sizes = 3;
+    unsigned adv_sizes[ADV_MAX_SIZES] = {100000, 1000000}, n_adv_sizes = 2;
+    double adv_cap = 60;
+    int only_adv = 0, corpus_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1185,17 +1671,21 @@ int main(int argc, char **argv)
         }
         if (!v || (strcmp(a, "--rules") && strcmp(a, "--out") && strcmp(a, "--corpus-mb") &&
                    strcmp(a, "--pcre-budget") && strcmp(a, "--reps") && strcmp(a, "--sizes") &&
-                   strcmp(a, "--pcre-sizes") && strcmp(a, "--seed")))
+                   strcmp(a, "--pcre-sizes") && strcmp(a, "--seed") && strcmp(a, "--only") &&
+                   strcmp(a, "--adv-sizes") && strcmp(a, "--adv-cap")))
             die("usage: scan_bench [--rules DIR] [--out FILE.tsv] [--corpus-mb N] "
                 "[--pcre-budget SEC] [--reps N] [--sizes A,B,..] [--pcre-sizes A,B,..] "
-                "[--seed N] [--keep-packs]");
+                "[--seed N] [--keep-packs] [--only adversarial] [--adv-sizes A,B,..] "
+                "[--adv-cap SEC]");
         i++;
         if (!strcmp(a, "--rules"))
             rules_dir = v;
         else if (!strcmp(a, "--out"))
             out_path = v;
-        else if (!strcmp(a, "--corpus-mb"))
+        else if (!strcmp(a, "--corpus-mb")) {
             corpus_mb = atof(v);
+            corpus_set = 1;
+        }
         else if (!strcmp(a, "--pcre-budget"))
             pcre_budget = atof(v);
         else if (!strcmp(a, "--reps"))
@@ -1204,6 +1694,16 @@ int main(int argc, char **argv)
             n_sizes = parse_list(v, sizes, 16);
         else if (!strcmp(a, "--pcre-sizes"))
             n_pcre_sizes = parse_list(v, pcre_sizes, 16);
+        else if (!strcmp(a, "--adv-sizes")) {
+            n_adv_sizes = parse_list(v, adv_sizes, ADV_MAX_SIZES);
+            qsort(adv_sizes, n_adv_sizes, sizeof *adv_sizes, cmp_unsigned);
+        } else if (!strcmp(a, "--adv-cap"))
+            adv_cap = atof(v) > 0 ? atof(v) : 60;
+        else if (!strcmp(a, "--only")) {
+            if (strcmp(v, "adversarial") && strcmp(v, "E"))
+                die("--only: expected adversarial (or E), not '%s'", v);
+            only_adv = 1;
+        }
         else
             seed = strtoull(v, NULL, 10);
     }
@@ -1213,6 +1713,8 @@ int main(int argc, char **argv)
         fprintf(tsv, "section\tengine\tmode\tdirection\trules\tpatterns\tmessages\tbytes\t"
                      "seconds\tmb_per_s\tns_per_msg\tnote\n");
     }
+    if (only_adv && !corpus_set)
+        corpus_mb = 2; /* enough for the chat figure that E is compared with */
     double t_start = now_s();
 
     struct corpus c;
@@ -1228,6 +1730,21 @@ int main(int argc, char **argv)
     if (!sc)
         die("gw_scanner_new failed");
     unsigned *seen = xcalloc(rs->table.n_rules + 1, sizeof *seen);
+    double chat_mbs[ADV_MODES] = {0}; /* for E: the corpus's MB/s, prompt, reply, stream */
+    if (only_adv) {
+        chat_quick(sc, &c, reps, seed, chat_mbs);
+        adversarial(sc, adv_sizes, n_adv_sizes, adv_cap, reps, seed, chat_mbs);
+        free(seen);
+        gw_scanner_free(sc);
+        gw_ruleset_unref(rs);
+        finish(t_start, out_path);
+        free(sig_ours);
+        free(sig_pc);
+        free(c.data);
+        free(c.off);
+        free(c.len);
+        return 0;
+    }
     printf("A/B. Default packs (%s: %zu rules, %zu patterns, loaded and compiled in %.0f ms), "
            "block mode\n",
            rules_dir, rs->table.n_rules, rs->table.n_patterns, load_s * 1e3);
@@ -1251,6 +1768,7 @@ int main(int argc, char **argv)
         double t = time_block(sc, &c, dirs[d], reps);
         if (dirs[d] == GW_DIR_REPLY)
             block_reply_s = t;
+        chat_mbs[d] = mbps(c.bytes, t);
         size_t hs_matches = 0;
         double th = time_hs_only(rs, &c, dirs[d], reps, &hs_matches, true);
 
@@ -1402,6 +1920,7 @@ int main(int argc, char **argv)
         progress("stream mode: timing");
         size_t feeds;
         double ts = time_stream(sc, &c, chunks, reps, &feeds);
+        chat_mbs[ADV_STREAM] = mbps(c.bytes, ts);
         printf("D. Stream vs block, default packs, reply direction (%zu rules, %zu patterns, "
                "hold-back %u bytes)\n",
                nr_reply, np_reply, rs->holdback);
@@ -1429,6 +1948,7 @@ int main(int argc, char **argv)
         result("stream", "gw_scan+gw_redact", "block", "reply", nr_reply, np_reply, c.n,
                c.bytes, tbr, "");
     }
+    adversarial(sc, adv_sizes, n_adv_sizes, adv_cap, reps, seed, chat_mbs);
     progress("default packs: each pattern alone");
     profile_patterns(rs, &c, 2.0, 10);
     free(seen);
@@ -1522,10 +2042,7 @@ int main(int argc, char **argv)
         rmdir(tmp);
     else
         printf("generated packs kept in %s\n", tmp);
-    printf("\ntotal bench time %.0f s%s%s\n", now_s() - t_start, out_path ? "; results: " : "",
-           out_path ? out_path : "");
-    if (tsv)
-        fclose(tsv);
+    finish(t_start, out_path);
     free(sig_ours);
     free(sig_pc);
     free(c.data);

@@ -140,6 +140,15 @@ static void write_lines(struct gw_buf *b, const struct gw_request_rec *r)
         gw_buf_printf(b, ",\"value_hash\":\"%016llx\",\"value_length\":%zu}\n",
                       (unsigned long long)f->value_hash, f->value_length);
     }
+    if (r->findings_more) { /* past the cap: one line says how many more */
+        gw_buf_printf(b, "{\"time\":\"%s\",\"request_id\":", when);
+        quoted(b, r->request_id);
+        gw_buf_puts(b, ",\"model\":");
+        quoted(b, r->model);
+        gw_buf_puts(b, ",\"tenant\":");
+        quoted(b, r->tenant);
+        gw_buf_printf(b, ",\"more_findings\":%zu}\n", r->findings_more);
+    }
 }
 
 static void *writer(void *arg)

@@ -21,6 +21,11 @@ struct gw_finding_rec {
     size_t value_length;
 };
 
+/* Findings recorded one by one per request; past it they are counted in findings_more,
+ * and the incident log gets one line that says how many ("and N more"). One megabyte of
+ * "1.1.1.1 " is 125,000 findings: without the cap, 32 MB of incident log for one request. */
+#define GW_REC_FINDINGS_MAX 64
+
 struct gw_request_rec {
     int64_t ts_ms; /* when the request arrived, Unix milliseconds */
     char request_id[72];
@@ -41,6 +46,8 @@ struct gw_request_rec {
     unsigned prompt_texts_cached; /* of them, answered by the screen cache */
     size_t n_findings;
     struct gw_finding_rec *findings; /* owned by the record */
+    size_t findings_more;  /* findings past GW_REC_FINDINGS_MAX: counted, not recorded */
+    bool over_budget;      /* a text matched too often to be screened (fail_mode applied) */
 };
 
 /* Frees a record made with malloc and its findings. NULL is fine. */

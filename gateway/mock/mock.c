@@ -27,7 +27,7 @@ struct gw_mock {
     unsigned long requests, completed, cancelled;
     char last_method[8]; /* of the last request that was not a chat completion */
     size_t last_body;    /* and its body's length */
-    char *last_input;    /* the last embeddings call's inputs */
+    char *last_input;    /* the last call's user texts (chat, messages) or inputs (embeddings) */
 };
 
 /* An answer is made of blocks, in this order: reasoning (when a knob asks for it), then
@@ -790,7 +790,10 @@ static void reply_text(struct mstream *s, const cJSON *root, const cJSON *opts)
     const cJSON *reply = cJSON_GetObjectItemCaseSensitive(opts, "reply");
     const cJSON *echo_header = cJSON_GetObjectItemCaseSensitive(opts, "echo_header");
     const cJSON *conv = cJSON_GetObjectItemCaseSensitive(root, s->proto->input);
-    struct gw_buf text = {0};
+    struct gw_buf text = {0}, said = {0};
+    user_text(conv, &said); /* kept for /mock/stats: what the provider was given to read */
+    free(s->m->last_input);
+    s->m->last_input = said.data ? said.data : strdup("");
     if (cJSON_IsString(echo_header)) {
         const char *v = evhttp_find_header(evhttp_request_get_input_headers(s->req),
                                            echo_header->valuestring);
@@ -800,12 +803,9 @@ static void reply_text(struct mstream *s, const cJSON *root, const cJSON *opts)
     } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "echo"))) {
         user_text(conv, &text);
     } else {
-        struct gw_buf said = {0};
-        user_text(conv, &said);
         gw_buf_puts(&text, "Hello from the demo provider of Acme Outfitters! You wrote: \"");
         gw_buf_append(&text, said.data ? said.data : "", said.len > 300 ? 300 : said.len);
         gw_buf_puts(&text, "\". A real provider would answer here.");
-        gw_buf_free(&said);
     }
     s->text = text.data ? text.data : strdup("");
     s->len = text.len;
@@ -870,7 +870,7 @@ static void on_answer(struct gw_mock *m, struct evhttp_request *req, const struc
 }
 
 /* Embeddings: two numbers per input. The inputs, joined with \n, are kept for /mock/stats
- * (last_input): the tests check what a provider would have embedded. */
+ * (last_input), as a chat's user texts are: the tests check what a provider was given. */
 static void on_embeddings(struct gw_mock *m, struct evhttp_request *req)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);

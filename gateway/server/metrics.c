@@ -1,5 +1,8 @@
 #include "server/metrics.h"
 
+#define GW_STR_(x) #x
+#define GW_STR(x) GW_STR_(x)
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stddef.h>
@@ -88,6 +91,8 @@ void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r)
         add(&m->tokens[1], (uint64_t)r->completion_tokens);
     add(&m->screen_texts[0], r->prompt_texts);
     add(&m->screen_texts[1], r->prompt_texts_cached);
+    add(&m->findings_more, r->findings_more);
+    add(&m->over_budget, r->over_budget);
 }
 
 static uint64_t get(const _Atomic uint64_t *c)
@@ -210,6 +215,21 @@ void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
                        "# TYPE guardrail_screen_cache_hits_total counter\n"
                        "guardrail_screen_cache_hits_total %llu\n",
                   (unsigned long long)texts[0], (unsigned long long)texts[1]);
+    uint64_t more = 0, over = 0;
+    for (int w = 0; w < n; w++) {
+        more += get(&m[w]->findings_more);
+        over += get(&m[w]->over_budget);
+    }
+    gw_buf_printf(out, "# HELP guardrail_findings_over_cap_total Findings past a request's cap "
+                       "of " GW_STR(GW_REC_FINDINGS_MAX) ": acted on, counted here, written to "
+                       "the incident log as one line.\n"
+                       "# TYPE guardrail_findings_over_cap_total counter\n"
+                       "guardrail_findings_over_cap_total %llu\n"
+                       "# HELP guardrail_screen_over_budget_total Requests with a text that "
+                       "matched too often to be screened in full (fail_mode applied).\n"
+                       "# TYPE guardrail_screen_over_budget_total counter\n"
+                       "guardrail_screen_over_budget_total %llu\n",
+                  (unsigned long long)more, (unsigned long long)over);
     gw_buf_printf(out, "# HELP guardrail_rules_loaded Rules in the active ruleset.\n"
                        "# TYPE guardrail_rules_loaded gauge\nguardrail_rules_loaded %u\n"
                        "# HELP guardrail_workers_running Worker threads serving requests.\n"

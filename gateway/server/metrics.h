@@ -26,6 +26,8 @@ struct gw_metrics {
     _Atomic uint64_t provider_calls;
     _Atomic uint64_t tokens[2]; /* prompt, completion */
     _Atomic uint64_t screen_texts[2]; /* prompt texts screened; of them, answered by the memo */
+    _Atomic uint64_t findings_more;   /* findings past a request's cap (GW_REC_FINDINGS_MAX) */
+    _Atomic uint64_t over_budget;     /* requests with a text that matched too often */
 };
 
 /* Counts one finished request (called by its worker). */

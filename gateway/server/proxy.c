@@ -349,6 +349,13 @@ static void record(struct gw_req *r, enum gw_direction dir, const struct gw_find
     GW_LOG(GW_LOG_DEBUG, r->id, "%s %s: rule %s (%s, %s)", dir == GW_DIR_PROMPT ? "prompt" : "reply",
            gw_action_name(rule->action), rule->id, gw_category_name(rule->category),
            gw_severity_name(rule->severity));
+    enum gw_action *verdict = dir == GW_DIR_PROMPT ? &rec->prompt_verdict : &rec->reply_verdict;
+    if (rule->action > *verdict)
+        *verdict = rule->action;
+    if (rec->n_findings >= GW_REC_FINDINGS_MAX) {
+        rec->findings_more++;
+        return;
+    }
     if (rec->n_findings % 8 == 0) {
         struct gw_finding_rec *v =
             realloc(rec->findings, (rec->n_findings + 8) * sizeof *rec->findings);
@@ -358,9 +365,6 @@ static void record(struct gw_req *r, enum gw_direction dir, const struct gw_find
     }
     gw_finding_rec_fill(&rec->findings[rec->n_findings++], rule, dir, r->w->srv->hash_key, match,
                         len);
-    enum gw_action *v = dir == GW_DIR_PROMPT ? &rec->prompt_verdict : &rec->reply_verdict;
-    if (rule->action > *v)
-        *v = rule->action;
 }
 
 /* Drops the findings of categories not in mask (a role screened for some categories
@@ -398,8 +402,14 @@ static int scan_text(struct gw_req *r, const char *t, size_t len, enum gw_direct
                      unsigned mask)
 {
     struct gw_worker *w = r->w;
-    if (w->srv->fault_screen || gw_scan(r->sc, t, len, dir, &w->findings) == -1)
+    if (w->srv->fault_screen || gw_scan(r->sc, t, len, dir, &w->findings) == -1) {
+        if (gw_scanner_over_budget(r->sc)) {
+            r->rec->over_budget = true;
+            GW_LOG(GW_LOG_WARN, r->id, "a %zu-byte text matched too often to be screened in "
+                   "full; fail_mode applies", len);
+        }
         return -1;
+    }
     if (mask != ~0u)
         keep_categories(r->rs, &w->findings, mask);
     return 0;

@@ -45,6 +45,7 @@
 
 #include "screen/rules.h"
 #include "screen/ruleset.h"
+#include "screen/normalise.h"
 #include "screen/scan.h"
 #include "util/buf.h"
 
@@ -1539,6 +1540,49 @@ static void adversarial(gw_scanner *sc, const unsigned *sizes, unsigned n_sizes,
     gw_buf_free(&text);
 }
 
+/* What normalisation (normalise.h) costs per message, on its own: the corpus as it is
+ * (most messages take the plain-ASCII path: one pass, no copy), and the same messages
+ * each with a no-break space at its start, so that every one takes the full path. */
+static void norm_cost(const struct corpus *c, int reps)
+{
+    struct gw_norm nm = {0};
+    struct gw_buf alt = {0};
+    size_t plain = 0;
+    for (size_t i = 0; i < c->n; i++)
+        plain += gw_norm_is_plain(c->data + c->off[i], c->len[i]);
+    double best[2] = {1e9, 1e9};
+    for (int r = 0; r < (reps > 0 ? reps : 1); r++) {
+        for (int v = 0; v < 2; v++) {
+            double t0 = now_s();
+            for (size_t i = 0; i < c->n; i++) {
+                const char *m = c->data + c->off[i];
+                size_t len = c->len[i];
+                if (v == 1) {
+                    alt.len = 0;
+                    if (gw_buf_puts(&alt, "\xc2\xa0") == -1 || gw_buf_append(&alt, m, len) == -1)
+                        die("out of memory");
+                    m = alt.data;
+                    len = alt.len;
+                }
+                if (!gw_norm_is_plain(m, len) && gw_norm_text(&nm, m, len) == -1)
+                    die("out of memory");
+            }
+            double t = now_s() - t0;
+            if (t < best[v])
+                best[v] = t;
+        }
+    }
+    printf("normalisation alone: %.0f ns/msg on the corpus (%.1f%% of messages plain ASCII, "
+           "not copied), %.0f ns/msg when every message needs the full path (%.0f MB/s)\n",
+           best[0] * 1e9 / (double)c->n, 100.0 * (double)plain / (double)c->n,
+           best[1] * 1e9 / (double)c->n, mbps(c->bytes, best[1]));
+    result("normalise", "gw_norm", "block", "-", 0, 0, c->n, c->bytes, best[0], "corpus as is");
+    result("normalise", "gw_norm", "block", "-", 0, 0, c->n, c->bytes, best[1],
+           "every message full path");
+    gw_norm_free(&nm);
+    gw_buf_free(&alt);
+}
+
 /* Section A without PCRE2, and D's stream timing without its check against block mode:
  * the chat corpus's MB/s in E's three modes, for --only adversarial. Fills mbs. */
 static void chat_quick(gw_scanner *sc, const struct corpus *c, int reps, uint64_t seed,
@@ -1579,6 +1623,7 @@ static void chat_quick(gw_scanner *sc, const struct corpus *c, int reps, uint64_
         printf("%-6s %-6s %6zu %6zu %10.1f %10.0f %9s\n", adv_mode_names[m], adv_dir_names[m], nr,
                np, mbs[m], t * 1e9 / (double)c->n, fcell);
     }
+    norm_cost(c, reps);
     printf("\n");
 }
 

@@ -162,12 +162,20 @@ static long run(struct gw_norm *nm, const unsigned char *p, size_t len, size_t o
     while (i < len) {
         unsigned c = p[i];
         if (c < 0x80) {
-            /* a run of printable ASCII is copied as one piece */
+            /* A run of printable ASCII with single spaces is copied as one piece (a space
+             * that continues a whitespace run is not part of it). */
             size_t j = i;
-            while (j < len && (unsigned)(p[j] - 0x21) < 0x5e)
-                j++;
+            for (; j < len; j++) {
+                unsigned b = p[j];
+                if ((unsigned)(b - 0x21) < 0x5e)
+                    continue;
+                if (b == ' ' && (j > i || !nm->space) && j + 1 < len &&
+                    (unsigned)(p[j + 1] - 0x21) < 0x5e)
+                    continue; /* a single space before a printable byte */
+                break;
+            }
             if (j > i) {
-                nm->space = false;
+                nm->space = p[j - 1] == ' ';
                 if (gw_buf_append(&nm->text, p + i, j - i) == -1 ||
                     push_seg(nm, o + i, (uint32_t)(j - i), (uint32_t)(j - i), true) == -1)
                     return -1;

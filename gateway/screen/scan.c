@@ -375,9 +375,37 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 
 #define GW_DECODE_MAX (256u << 10)
 
+/* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
+ * "%XX" or a "\\x". Most chat text has none, and this costs a fraction of the decoder's
+ * full pass (its rules are in decode.h; this only has to never say no where it may). */
+static bool maybe_encoded(const char *text, size_t len)
+{
+    static unsigned char b64[256];
+    if (!b64['A']) { /* built once; the same bytes every time, so a race is harmless */
+        for (int c = 0; c < 256; c++)
+            b64[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '+' || c == '/' || c == '-' || c == '_' || c == '=';
+    }
+    const unsigned char *p = (const unsigned char *)text;
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (b64[p[i]]) {
+            if (++run >= 16)
+                return true;
+        } else {
+            run = 0;
+            if ((p[i] == '%' || p[i] == '\\') && i + 1 < len)
+                return true;
+        }
+    }
+    return false;
+}
+
 static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findings *out)
 {
     struct gw_decoded *d = &s->dec;
+    if (!maybe_encoded(s->ntext, s->nlen))
+        return 0;
     if (gw_decode_find(s->ntext, s->nlen, GW_DECODE_MAX, d) == -1)
         return -1;
     if (d->skipped) {

@@ -5,6 +5,7 @@
  * For every code point from U+0080 on, the table says what the normalised text holds in
  * its place: the code point itself (most of Unicode), nothing, one space, or a short
  * UTF-8 string. The mapping, in order:
+ *   0. tag characters (U+E0020..E007E) become the ASCII they spell: models read them;
  *   1. default-ignorable code points, format characters (Cf) and combining marks (Mn,
  *      Me) become nothing: zero-width spaces and joiners, soft hyphen, bidi controls,
  *      variation selectors, tag characters, Hangul fillers;
@@ -15,13 +16,19 @@
  *      forms, ligatures, circled, parenthesised, superscript and mathematical letters
  *      and digits), its marks dropped (accents: é is e), and each remaining character
  *      that is not ASCII is
- *        - a decimal digit of any script: the ASCII digit of the same value;
+ *        - a decimal digit of any script: the ASCII digit of the same value (and a digit
+ *          in a circle, a parenthesis or a dingbat, or with a full stop: the digit);
  *        - dash punctuation: '-'; a single or double quotation mark: ' or ";
  *        - a character whose confusable skeleton (Unicode's confusables data, UTS #39,
  *          through ICU's spoof checker) is one ASCII letter, digit or punctuation mark:
  *          that character (Cyrillic а, Greek ο, Latin ɑ, letterlike ℓ), tried before
  *          case folding so that an upper-case look-alike stays upper case;
+ *        - a Latin letter without a decomposition, by its name: small capitals, letters
+ *          with a stroke or a bar, negative squared and circled letters: the base letter;
  *        - otherwise its full case folding (ß is ss, Σ is σ).
+ *      A symbol that spells a word (№, ℡, ™, ㎝) gets a space on each side, so that it
+ *      does not glue its letters to the number after it; ordinal indicators (º, ª) become
+ *      a space; "(a)" and "(1)" lose their brackets.
  * ASCII itself is left to the normaliser (the table starts at U+0080), which keeps ASCII
  * letters' case: patterns match case-insensitively where they mean to, and secret
  * formats whose case matters keep it.
@@ -78,6 +85,44 @@ static int skeleton_ascii(USpoofChecker *sc, UChar32 c)
     return out[0];
 }
 
+/* A Latin letter with no decomposition, by its name: small capitals (ɪ), letters with a
+ * stroke or a bar (ø, ɇ, ɨ, ɵ), negative squared and circled letters (🅸, 🅘). The base
+ * letter, lower case for small letters and small capitals; 0 when the name is not one of
+ * these shapes (turned, reversed and other letters that do not read as the base one). */
+static int latin_by_name(UChar32 c)
+{
+    char name[128];
+    UErrorCode e = U_ZERO_ERROR;
+    u_charName(c, U_UNICODE_CHAR_NAME, name, sizeof name, &e);
+    if (U_FAILURE(e))
+        return 0;
+    static const char *const shapes[] = {"TURNED", "REVERSED", "INVERTED", "SIDEWAYS", "LONG",
+                                         "CLOSED", "RAMS", "BROKEN", "TAILLESS", "HALF"};
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        if (strstr(name, shapes[i]))
+            return 0;
+    static const struct {
+        const char *prefix;
+        bool upper;
+    } forms[] = {
+        {"LATIN LETTER SMALL CAPITAL ", false}, {"LATIN SMALL LETTER BARRED ", false},
+        {"LATIN SMALL LETTER DOTLESS ", false}, {"LATIN SMALL LETTER SCRIPT ", false},
+        {"LATIN CAPITAL LETTER BARRED ", true}, {"NEGATIVE SQUARED LATIN CAPITAL LETTER ", true},
+        {"NEGATIVE CIRCLED LATIN CAPITAL LETTER ", true}, {"LATIN SMALL LETTER ", false},
+        {"LATIN CAPITAL LETTER ", true},
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+        size_t n = strlen(forms[i].prefix);
+        if (strncmp(name, forms[i].prefix, n) != 0)
+            continue;
+        char x = name[n];
+        if (x < 'A' || x > 'Z' || (name[n + 1] && strncmp(name + n + 1, " WITH ", 6) != 0))
+            return 0;
+        return forms[i].upper ? x : x - 'A' + 'a';
+    }
+    return 0;
+}
+
 /* Appends c as UTF-8. */
 static void put(char *out, int *len, UChar32 c)
 {
@@ -113,6 +158,13 @@ static void map_char(USpoofChecker *sc, UChar32 c, char *out, int *len)
         }
     }
     int s = skeleton_ascii(sc, c);
+    if (s == 'l' && u_isUUppercase(c))
+        s = 'I'; /* the data maps capital I look-alikes (Greek Ι, Cyrillic І) to l */
+    if (s) {
+        put(out, len, s);
+        return;
+    }
+    s = latin_by_name(c);
     if (s) {
         put(out, len, s);
         return;
@@ -138,6 +190,11 @@ static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out
     if ((c >= 0xD800 && c <= 0xDFFF) || u_charType(c) == U_UNASSIGNED ||
         u_charType(c) == U_PRIVATE_USE_CHAR)
         return -1;
+    /* Tag characters spell ASCII that models read ("ASCII smuggling"): the ASCII itself. */
+    if (c >= 0xE0020 && c <= 0xE007E) {
+        out[0] = (char)(c - 0xE0000);
+        return 1;
+    }
     if (is_drop(c))
         return -2;
     if (is_space(c)) {
@@ -146,6 +203,16 @@ static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out
     }
     if (c >= 0xAC00 && c <= 0xD7A3)
         return -1;
+    /* A digit in a circle, a parenthesis, a dingbat, with a full stop or a comma: the digit
+     * (its decomposition, where it has one, puts brackets or punctuation around it). */
+    int8_t type = u_charType(c);
+    if (type == U_OTHER_NUMBER) {
+        double v = u_getNumericValue(c);
+        if (v >= 0 && v <= 9 && v == (int)v) {
+            out[0] = (char)('0' + (int)v);
+            return 1;
+        }
+    }
     UChar in[2], dec[64];
     int32_t n = 0;
     U16_APPEND_UNSAFE(in, n, c);
@@ -168,6 +235,36 @@ static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out
     }
     if (len == 0)
         return -2;
+    /* "(a)", "(12)", "1.", "4,": the letters or digits alone */
+    if (len >= 3 && out[0] == '(' && out[len - 1] == ')') {
+        bool alnum = true;
+        for (int i = 1; i < len - 1; i++)
+            alnum = alnum && ((out[i] >= '0' && out[i] <= '9') || (out[i] >= 'a' && out[i] <= 'z') ||
+                              (out[i] >= 'A' && out[i] <= 'Z'));
+        if (alnum) {
+            memmove(out, out + 1, (size_t)len - 2);
+            len -= 2;
+        }
+    } else if (len >= 2 && (out[len - 1] == '.' || out[len - 1] == ',') && out[0] >= '0' &&
+               out[0] <= '9' && type == U_OTHER_NUMBER) {
+        len--;
+    }
+    /* A symbol that spells a word (№ No, ℡ TEL, ™ TM, ㎝ cm) or an ordinal indicator (º, ª)
+     * is not part of the word or number next to it: "№4111..." is a number after "No". */
+    int letters = 0;
+    for (int i = 0; i < len; i++)
+        letters += (out[i] >= 'a' && out[i] <= 'z') || (out[i] >= 'A' && out[i] <= 'Z');
+    if (c == 0xAA || c == 0xBA) {
+        out[0] = ' ';
+        return 1;
+    }
+    if ((type == U_OTHER_SYMBOL || type == U_MATH_SYMBOL || type == U_CURRENCY_SYMBOL ||
+         type == U_MODIFIER_SYMBOL) && letters >= 2 && len + 2 <= MAX_OUT) {
+        memmove(out + 1, out, (size_t)len);
+        out[0] = ' ';
+        out[len + 1] = ' ';
+        len += 2;
+    }
     char self[8];
     int sl = 0;
     put(self, &sl, c);

@@ -319,7 +319,13 @@ size_t gw_norm_end(const struct gw_norm *nm, size_t n)
     const struct gw_nseg *s = seg_at(nm, n - 1);
     if (!s)
         return nm->in - nm->npend;
-    return s->copied ? s->o + (n - s->n) : s->o + s->olen;
+    if (s->copied && n < s->n + s->nlen)
+        return s->o + (n - s->n);
+    /* The end of a character: what was removed right after it (a combining mark that sat
+     * on it, a zero-width character) goes with it, up to where the next byte comes from. */
+    if (s + 1 < nm->seg + nm->nseg)
+        return s[1].o;
+    return nm->in - nm->npend;
 }
 
 char *gw_norm_string(const char *s)

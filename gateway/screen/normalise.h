@@ -80,7 +80,8 @@ static inline size_t gw_norm_total(const struct gw_norm *nm)
 /* The original offset where normalised byte n comes from (the start of its character);
  * n at the end of the normalised text gives the end of what has been normalised. */
 size_t gw_norm_start(const struct gw_norm *nm, size_t n);
-/* The original offset just past the character that normalised byte n - 1 comes from. */
+/* The original offset just past the character that normalised byte n - 1 comes from, and
+ * past what was removed right after it (a combining mark on it, a zero-width character). */
 size_t gw_norm_end(const struct gw_norm *nm, size_t n);
 
 void gw_norm_reset(struct gw_norm *nm);

@@ -374,6 +374,7 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
  * text than that is not screened in full, and the scan fails (fail_mode). */
 
 #define GW_DECODE_MAX (256u << 10)
+#define GW_KEEP_BYTES (1u << 20)
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
  * "%XX" or a "\\x". Most chat text has none, and this costs a fraction of the decoder's
@@ -464,7 +465,15 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             return 0;
         }
     }
-    if (match_text(s, text, len, dir, out) == -1 || screen_encoded(s, dir, out) == -1)
+    int rc = match_text(s, text, len, dir, out) == -1 || screen_encoded(s, dir, out) == -1 ? -1 : 0;
+    /* An outsized text does not keep its memory in the scanner (one per worker). */
+    if (s->norm.text.cap > GW_KEEP_BYTES || s->norm.cap > GW_KEEP_BYTES / sizeof *s->norm.seg)
+        gw_norm_free(&s->norm);
+    if (s->dec.text.cap > GW_KEEP_BYTES)
+        gw_decoded_free(&s->dec);
+    if (s->inner.cap > GW_CANDS_KEEP)
+        gw_findings_free(&s->inner);
+    if (rc == -1)
         return -1;
     gw_findings_sort(out);
     if (slot && out->n == 0) {

@@ -53,7 +53,7 @@ static void invisible_characters_are_removed(void **state)
     EXPECT("a\xe2\x81\xa6" "b\xe2\x81\xa9", "ab");          /* bidi isolates */
     EXPECT("ok\xef\xb8\x8f", "ok");                        /* variation selector 16 */
     EXPECT("x\xf3\xa0\x84\x80y", "xy");                    /* variation selector 17 */
-    EXPECT("a\xf3\xa0\x81\x81\xf3\xa0\x81\x82" "b", "ab"); /* tag characters */
+    EXPECT("a\xf3\xa0\x80\x81" "b\xf3\xa0\x81\xbf", "ab"); /* language tag, cancel tag */
     EXPECT("\xe3\x85\xa4hi", "hi");                        /* Hangul filler */
 }
 
@@ -80,10 +80,36 @@ static void look_alikes_fold_to_latin(void **state)
     EXPECT("don\xe2\x80\x99t \xe2\x80\x9cyes\xe2\x80\x9d", "don't \"yes\"");
 }
 
+/* Tag characters spell ASCII that a model reads: they become that ASCII. */
+static void tag_characters_become_the_ascii_they_spell(void **state)
+{
+    EXPECT("a\xf3\xa0\x81\xa9\xf3\xa0\x81\xa7" "b", "aigb"); /* tags i, g */
+    EXPECT("\xf3\xa0\x80\xa0", " ");                            /* tag space */
+}
+
+static void more_look_alikes_fold(void **state)
+{
+    EXPECT("\xce\x99GNORE", "IGNORE");              /* Greek capital iota: I, not l */
+    EXPECT("\xc9\xaa\xc9\xa2\xc9\xb4\xe1\xb4\x8f\xca\x80\xe1\xb4\x87", "ignore"); /* small capitals */
+    EXPECT("ign\xc3\xb8re \xc9\x87", "ignore e");      /* stroke */
+    EXPECT("\xf0\x9f\x85\xb8\xf0\x9f\x85\xb6", "IG"); /* negative squared */
+    EXPECT("\xe2\x9d\xb9\xe2\x9d\xb6", "41");          /* dingbat digits */
+    EXPECT("\xe2\x91\xb7\xe2\x91\xb4", "41");          /* parenthesised digits */
+    EXPECT("\xe2\x92\x8b\xe2\x92\x88", "41");          /* digits with a full stop */
+    EXPECT("\xe2\x92\x9c", "a");                         /* parenthesised letter */
+    EXPECT("\xe2\x84\x96" "4111", " No 4111");         /* numero sign: not glued */
+    EXPECT("n\xc2\xba" "4111", "n 4111");               /* ordinal indicator */
+    EXPECT("Acme\xe2\x84\xa2", "Acme TM ");              /* trade mark sign */
+}
+
 static void marks_are_dropped_and_case_folded(void **state)
 {
     EXPECT("caf\xc3\xa9", "cafe");                /* precomposed */
     EXPECT("cafe\xcc\x81", "cafe");               /* combining acute */
+    struct gw_norm m = {0}; /* a mark goes with the letter it sits on */
+    assert_int_equal(gw_norm_text(&m, "1\xcc\x81 x", 5), 0);
+    assert_int_equal(gw_norm_end(&m, 1), 3);
+    gw_norm_free(&m);
     EXPECT("\xc3\x9c" "ber", "Uber");             /* ASCII case kept */
     EXPECT("\xd0\x96\xd0\xb6", "\xd0\xb6\xd0\xb6"); /* Жж: folded */
     EXPECT("Stra\xc3\x9f" "e", "Strasse");        /* ß */
@@ -139,7 +165,7 @@ static void spans_map_back_to_whole_original_characters(void **state)
     assert_int_equal(gw_norm_start(&nm, 5), 5);
     assert_int_equal(gw_norm_end(&nm, 9), 20);
     assert_int_equal(gw_norm_start(&nm, 6), 8);
-    assert_int_equal(gw_norm_end(&nm, 7), 11);
+    assert_int_equal(gw_norm_end(&nm, 7), 14); /* the ZWSP after it goes with it */
     assert_int_equal(gw_norm_start(&nm, 7), 14); /* after the ZWSP */
     assert_int_equal(gw_norm_end(&nm, 8), 17);
     assert_int_equal(gw_norm_end(&nm, 11), strlen(t));
@@ -150,7 +176,7 @@ static void spans_map_back_to_whole_original_characters(void **state)
     assert_int_equal(gw_norm_text(&nm, u, strlen(u)), 0);
     assert_memory_equal(nm.text.data, "a b c", 5);
     assert_int_equal(gw_norm_start(&nm, 1), 1);
-    assert_int_equal(gw_norm_end(&nm, 2), 2); /* the space is the run's first byte */
+    assert_int_equal(gw_norm_end(&nm, 2), 5); /* the space, and the rest of its run */
     assert_int_equal(gw_norm_start(&nm, 2), 5);
     assert_int_equal(gw_norm_start(&nm, 4), 10);
     check_map(&nm, u, strlen(u));
@@ -215,7 +241,7 @@ static void forgetting_keeps_the_map_of_what_is_left(void **state)
     assert_int_equal(st.text.len, 600);
     /* normalised 2400 is the 801st piece's "x": original 800 * 8 */
     assert_int_equal(gw_norm_start(&st, 2400), 6400);
-    assert_int_equal(gw_norm_end(&st, 3000), 8000 - 3); /* the last ZWSP is no one's */
+    assert_int_equal(gw_norm_end(&st, 3000), 8000); /* with the ZWSP after it */
     assert_true(st.nseg - st.first <= 3 * 200 + 1);
     gw_norm_free(&st);
 }
@@ -234,6 +260,8 @@ int main(void)
         cmocka_unit_test(invisible_characters_are_removed),
         cmocka_unit_test(compatibility_forms_fold),
         cmocka_unit_test(look_alikes_fold_to_latin),
+        cmocka_unit_test(tag_characters_become_the_ascii_they_spell),
+        cmocka_unit_test(more_look_alikes_fold),
         cmocka_unit_test(marks_are_dropped_and_case_folded),
         cmocka_unit_test(every_space_becomes_one),
         cmocka_unit_test(invalid_bytes_become_replacement_characters),

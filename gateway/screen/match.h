@@ -53,6 +53,12 @@ int gw_redact_range(const struct gw_ruleset *rs, const char *text, size_t base, 
 
 hs_scratch_t *gw_scanner_scratch(gw_scanner *s);
 
+/* Screens only the encoded runs of text (already normalised): what gw_scan adds to the
+ * findings of the text itself. For streams, which screen each run when it ends. Findings
+ * cover whole encoded runs, offsets into text. Returns 0, or -1 (over budget included). */
+int gw_scan_encoded(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
+                    struct gw_findings *out);
+
 int gw_findings_push(struct gw_findings *f, unsigned rule, size_t start, size_t end,
                      enum gw_action action);
 /* Orders findings by start, then longer first, then rule (a qsort comparator). */

@@ -439,6 +439,21 @@ static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findin
     return 0;
 }
 
+int gw_scan_encoded(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
+                    struct gw_findings *out)
+{
+    out->n = 0;
+    out->verdict = GW_ACTION_ALLOW;
+    s->cands.over = false;
+    s->mapped = false;
+    s->ntext = text;
+    s->nlen = len;
+    if (screen_encoded(s, dir, out) == -1)
+        return -1;
+    gw_findings_sort(out);
+    return 0;
+}
+
 int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             struct gw_findings *out)
 {

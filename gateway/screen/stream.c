@@ -5,6 +5,10 @@
 #include "screen/normalise.h"
 #include "screen/scan.h"
 
+/* The longest run of encodable bytes a stream screens (as GW_DECODE_MAX in scan.c bounds a
+ * text's decoding); a longer one fails the stream, and the caller's fail_mode applies. */
+#define GW_RUN_MAX (256u << 10)
+
 /* The rules match the stream's normalised text (normalise.h), fed to Hyperscan piece by
  * piece as the normaliser makes it; candidates and the hold-back are counted in
  * normalised bytes. What the customer gets is the original bytes, so a decided finding is
@@ -24,6 +28,10 @@ struct gw_stream {
     struct gw_findings fresh;    /* just decided, in normalised offsets */
     struct gw_findings findings; /* decided findings, in raw offsets */
     struct gw_findings redacts;  /* decided redact findings not yet released, raw offsets */
+    struct gw_findings encoded;  /* what a run's decoding found, offsets into the run */
+    size_t run_from;   /* normalised offset where the open run of encodable bytes starts */
+    bool in_run;       /* a run is open: it is held back until it ends and is screened */
+    bool run_special;  /* it holds a '%' or a backslash */
     int failed;
     bool closed;
 };
@@ -65,6 +73,7 @@ void gw_stream_free(gw_stream *st)
     free(st->cands.v);
     free(st->cands.pmax);
     gw_findings_free(&st->fresh);
+    gw_findings_free(&st->encoded);
     gw_findings_free(&st->findings);
     gw_findings_free(&st->redacts);
     free(st);
@@ -113,6 +122,8 @@ static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
     /* Never cut through a match still undecided (that would show the customer the start
      * of something to be redacted or blocked) nor through a redaction. */
     size_t npoint = upto, undecided_from = upto;
+    if (st->in_run && st->run_from < npoint)
+        npoint = st->run_from; /* an open run is screened when it ends */
     for (size_t i = 0; i < st->cands.n; i++) {
         const struct gw_cand *k = &st->cands.v[i];
         enum gw_action a = st->rs->table.rules[k->rule].action;
@@ -169,6 +180,8 @@ static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
     size_t nneed = ntotal > GW_SPAN_MAX ? ntotal - GW_SPAN_MAX : 0;
     if (undecided_from < nneed)
         nneed = undecided_from;
+    if (st->in_run && st->run_from < nneed)
+        nneed = st->run_from;
     size_t need_from = gw_norm_start(&st->norm, nneed);
     if (st->released < need_from)
         need_from = st->released;
@@ -177,6 +190,68 @@ static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
     if (need_from > st->base + 4096) {
         gw_buf_consume(&st->text, need_from - st->base);
         st->base = need_from;
+    }
+    return 0;
+}
+
+/* ---- encoded runs ----
+ * Block mode decodes the encoded runs of a text (decode.h) and screens what they say. A
+ * stream does the same one run at a time: a run of bytes that base64, hex or %-escapes are
+ * made of is held back until it ends (a word, in ordinary text), then, if it is long enough
+ * or holds a '%' or a backslash, its decoding is screened. A finding covers the whole run. */
+
+static bool encodable(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '/' || c == '=' || c == '_' || c == '-' || c == '%' || c == '\\';
+}
+
+/* Screens the run of normalised bytes [from, to). */
+static int screen_run(gw_stream *st, size_t from, size_t to)
+{
+    if (to - from < 16 && !st->run_special)
+        return 0;
+    if (to - from > GW_RUN_MAX)
+        return -1; /* not screened in full: the caller's fail_mode */
+    const char *text = st->norm.text.data + (from - st->norm.base);
+    if (gw_scan_encoded(st->sc, text, to - from, GW_DIR_REPLY, &st->encoded) == -1)
+        return -1;
+    for (size_t i = 0; i < st->encoded.n; i++) {
+        const struct gw_finding *f = &st->encoded.v[i];
+        enum gw_action a = st->rs->table.rules[f->rule].action;
+        size_t start = gw_norm_start(&st->norm, from + f->start);
+        size_t end = gw_norm_end(&st->norm, from + f->end);
+        if (gw_findings_push(&st->findings, f->rule, start, end, a) == -1 ||
+            (a == GW_ACTION_REDACT &&
+             gw_findings_push(&st->redacts, f->rule, start, end, GW_ACTION_REDACT) == -1))
+            return -1;
+    }
+    return 0;
+}
+
+/* Follows the runs through the normalised bytes made since from; at the end of the
+ * stream (closing), the open run ends too. */
+static int follow_runs(gw_stream *st, size_t from, bool closing)
+{
+    size_t total = gw_norm_total(&st->norm);
+    for (size_t p = from; p < total; p++) {
+        unsigned char c = (unsigned char)st->norm.text.data[p - st->norm.base];
+        if (encodable(c)) {
+            if (!st->in_run) {
+                st->in_run = true;
+                st->run_from = p;
+                st->run_special = false;
+            }
+            st->run_special |= c == '%' || c == '\\';
+        } else if (st->in_run) {
+            st->in_run = false;
+            if (screen_run(st, st->run_from, p) == -1)
+                return -1;
+        }
+    }
+    if (st->in_run && (closing || total - st->run_from > GW_RUN_MAX)) {
+        st->in_run = false;
+        return screen_run(st, st->run_from, total);
     }
     return 0;
 }
@@ -206,8 +281,11 @@ int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *o
         return -1;
     st->total += len;
     size_t from = gw_norm_total(&st->norm);
-    if (gw_norm_feed(&st->norm, data, len) == -1 || scan_new(st, from) == -1)
+    if (gw_norm_feed(&st->norm, data, len) == -1 || scan_new(st, from) == -1 ||
+        follow_runs(st, from, false) == -1) {
+        st->failed = 1;
         return -1;
+    }
     size_t hold = st->rs->holdback, ntotal = gw_norm_total(&st->norm);
     return settle(st, ntotal > hold ? ntotal - hold : 0, out);
 }
@@ -218,8 +296,11 @@ int gw_stream_close(gw_stream *st, struct gw_buf *out)
         return -1;
     st->closed = true;
     size_t from = gw_norm_total(&st->norm);
-    if (gw_norm_finish(&st->norm) == -1 || scan_new(st, from) == -1)
+    if (gw_norm_finish(&st->norm) == -1 || scan_new(st, from) == -1 ||
+        follow_runs(st, from, true) == -1) {
+        st->failed = 1;
         return -1;
+    }
     if (st->hs) {
         hs_error_t e =
             hs_close_stream(st->hs, gw_scanner_scratch(st->sc), on_stream_match, st);

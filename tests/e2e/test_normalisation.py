@@ -142,6 +142,22 @@ class Replies(unittest.TestCase):
                     self.assertNotIn("4111", shown)
                     self.assertNotIn("1111", shown)
 
+    def test_an_encoded_card_or_promise_in_a_streamed_reply_is_screened(self):
+        card = base64.b64encode(b"card 4111 1111 1111 1111").decode()
+        for chunk in (1, 3, 16, 1000):
+            with self.subTest(chunk=chunk):
+                r, data = GW.chat("hi", stream=True,
+                                  mock={"reply": "Here: %s done" % card, "chunk": chunk})
+                text, finish = stream_text(sse_events(data))
+                self.assertEqual(text, "Here: [CARD] done")
+                self.assertNotIn(card[:8], data.decode())
+                promise = "".join("%%%02x" % b for b in b"we guarantee it")
+                r, data = GW.chat("hi", stream=True,
+                                  mock={"reply": "Sure: %s." % promise, "chunk": chunk})
+                text, finish = stream_text(sse_events(data))
+                self.assertEqual(finish, "content_filter")
+                self.assertNotIn("%77%65", text)
+
     def test_an_obfuscated_brand_promise_is_blocked_plain_and_streamed(self):
         for reply in ("Of course w\u0435 guarantee it.", "Of course we\u00a0\u00a0guarantee it.",
                       "Of course " + fullwidth("we") + " guarantee it.",

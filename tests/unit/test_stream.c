@@ -358,6 +358,7 @@ static void held_is_the_holdback_while_nothing_matches(void **state)
     assert_int_equal(gw_stream_held(st), 0);
     char chunk[16];
     memset(chunk, 'k', sizeof chunk);
+    chunk[15] = ' '; /* words: a run of letters is held until it ends (it may be base64) */
     size_t fed = 0;
     while (fed < 4 * hold) {
         assert_int_equal(gw_stream_feed(st, chunk, sizeof chunk, &out), 0);
@@ -374,6 +375,29 @@ static void held_is_the_holdback_while_nothing_matches(void **state)
     assert_int_equal(gw_stream_findings(st)->verdict, GW_ACTION_ALLOW);
     gw_buf_free(&out);
     gw_stream_free(st);
+}
+
+/* A run that may be encoded is held until it ends, then its decoding is screened: a base64
+ * e-mail address is redacted as a whole, whatever the chunking, as block mode does. */
+static void encoded_runs_are_held_then_screened(void **state)
+{
+    struct fixture *x = *state;
+    gw_stream *st = gw_stream_open(x->sc);
+    struct gw_buf out = {0};
+    const char *run = "d3JpdGUgdG8gYW5uLmxlZUBtYWlsLmNvbSBwbGVhc2U="; /* ann.lee@mail.com */
+    assert_int_equal(gw_stream_feed(st, "see ", 4, &out), 0);
+    for (const char *p = run; *p; p += 4)
+        assert_int_equal(gw_stream_feed(st, p, 4, &out), 0);
+    assert_true(out.len <= 4); /* nothing of the run is out */
+    assert_int_equal(gw_stream_feed(st, " ok", 3, &out), 0);
+    assert_int_equal(gw_stream_close(st, &out), 0);
+    assert_int_equal(out.len, strlen("see [EMAIL] ok"));
+    assert_memory_equal(out.data, "see [EMAIL] ok", out.len);
+    gw_buf_free(&out);
+    gw_stream_free(st);
+    EVERY(x->sc, "see d3JpdGUgdG8gYW5uLmxlZUBtYWlsLmNvbSBwbGVhc2U= and "
+                 "%77%65%20%67%75%61%72%61%6e%74%65%65 it, x");
+    EVERY(x->sc, "hex 777269746520616e6e2e6c6565406d61696c2e636f6d!");
 }
 
 static void held_covers_a_pending_redaction(void **state)
@@ -532,6 +556,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(pii_split_across_chunks_is_found_and_redacted),
         T(obfuscated_text_agrees_at_every_boundary),
+        T(encoded_runs_are_held_then_screened),
         T(multibyte_utf8_is_never_split),
         T(adjacent_and_overlapping_redactions),
         T(flags_only_release_the_text_unchanged),

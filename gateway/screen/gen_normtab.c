@@ -50,6 +50,7 @@
 #include <unicode/utf8.h>
 
 #define NT_DROP 0xffu
+#define NT_SEP 0xfeu /* removed, or a space in the second view (see normalise.h) */
 #define MAX_OUT 64
 
 static void die(const char *what, UErrorCode e)
@@ -184,7 +185,17 @@ static void map_char(USpoofChecker *sc, UChar32 c, char *out, int *len)
     }
 }
 
-/* The mapping of c: -1 identity, -2 drop, else the length of out. */
+/* Invisible characters that a reader may take for a break between words as well as for
+ * nothing: zero-width space, word joiner and invisible operators, zero-width (non-)joiner,
+ * soft hyphen, direction marks, Mongolian vowel separator, the Hangul fillers. */
+static bool is_sep(UChar32 c)
+{
+    return (c >= 0x200B && c <= 0x200F) || (c >= 0x2060 && c <= 0x2064) || c == 0x00AD ||
+           c == 0x180E || c == 0x3164 || c == 0x115F || c == 0x1160 || c == 0xFFA0;
+}
+
+/* The mapping of c: -1 identity, -2 drop, -3 drop or space (is_sep), else the length of
+ * out. */
 static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out)
 {
     if ((c >= 0xD800 && c <= 0xDFFF) || u_charType(c) == U_UNASSIGNED ||
@@ -195,6 +206,8 @@ static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out
         out[0] = (char)(c - 0xE0000);
         return 1;
     }
+    if (is_sep(c))
+        return -3;
     if (is_drop(c))
         return -2;
     if (is_space(c)) {
@@ -296,8 +309,8 @@ int main(int argc, char **argv)
         int n = map(nfkd, sc, c, out);
         if (n == -1)
             continue;
-        if (n == -2) {
-            entry[c] = NT_DROP;
+        if (n == -2 || n == -3) {
+            entry[c] = n == -2 ? NT_DROP : NT_SEP;
             continue;
         }
         /* share the pool: the same string is stored once (most are one ASCII byte) */

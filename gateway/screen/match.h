@@ -64,5 +64,7 @@ int gw_findings_push(struct gw_findings *f, unsigned rule, size_t start, size_t 
 /* Orders findings by start, then longer first, then rule (a qsort comparator). */
 int gw_finding_cmp(const void *a, const void *b);
 void gw_findings_sort(struct gw_findings *f);
+/* Drops findings equal to the one before (same rule and span); f must be sorted. */
+void gw_findings_unique(struct gw_findings *f);
 
 #endif

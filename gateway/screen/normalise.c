@@ -9,6 +9,7 @@ extern const uint32_t gw_normtab_stage2[][256];
 extern const unsigned char gw_normtab_pool[];
 
 #define NT_DROP 0xffu
+#define NT_SEP 0xfeu
 
 static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
@@ -34,6 +35,7 @@ void gw_norm_reset(struct gw_norm *nm)
     nm->in = 0;
     nm->npend = 0;
     nm->space = false;
+    nm->seps = 0;
 }
 
 void gw_norm_free(struct gw_norm *nm)
@@ -126,6 +128,10 @@ static int put_char(struct gw_norm *nm, size_t o, const unsigned char *p, int le
     }
     if (e == NT_DROP)
         return 0;
+    if (e == NT_SEP) {
+        nm->seps++;
+        return nm->sep_space ? put_space(nm, o, (uint32_t)len, false) : 0;
+    }
     const unsigned char *s = gw_normtab_pool + (e >> 8);
     size_t n = e & 0xFF;
     if (n == 1 && s[0] == ' ')

@@ -26,6 +26,12 @@
  * gw_norm_end(e)): whole original characters, with what was removed between them, so
  * that redaction replaces exactly the original bytes of the match.
  *
+ * Invisible separators (zero-width space, word joiner, soft hyphen, direction marks, Hangul
+ * fillers) are read two ways: inside a word they join it ("ign<ZWSP>ore"), between words
+ * they separate ("ignore<ZWSP>all<ZWSP>previous"). The normal form removes them; a text
+ * that has some (seps) is matched a second time in a view where each is a space
+ * (sep_space), and the findings of both count.
+ *
  * Text that is printable ASCII with single spaces is its own normal form: gw_norm_text
  * says so without copying, at the cost of one pass over the bytes.
  *
@@ -56,6 +62,8 @@ struct gw_norm {
     unsigned char pend[4]; /* a UTF-8 sequence split at the end of the last piece */
     unsigned npend;
     bool space;          /* the last byte out is a space (a run continues) */
+    bool sep_space;      /* the second view: invisible separators are spaces (set by hand) */
+    size_t seps;         /* invisible separators met (zero-width space, soft hyphen, ...) */
 };
 
 /* Whether text is its own normal form: printable ASCII with no two spaces in a row. */

@@ -15,11 +15,13 @@ struct gw_scanner {
     pcre2_match_data *md;  /* for span confirmation */
     struct gw_cands cands; /* reused between scans */
     struct gw_norm norm;   /* the normalised text of the last scan, when it differs */
+    struct gw_norm norm2;  /* its second view, when it has invisible separators */
     bool mapped;           /* the last text matched was normalised into norm */
     const char *ntext;     /* the text the rules matched last, and its length */
     size_t nlen;
     struct gw_decoded dec;      /* the encoded runs of the last text, decoded */
     struct gw_findings inner;   /* what the decoded runs hold */
+    struct gw_findings view2;   /* what the second view found */
     uint64_t *hit;         /* prefiltered patterns whose atoms the gate found */
     unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
     unsigned long long memo_hits;
@@ -64,8 +66,10 @@ void gw_scanner_free(gw_scanner *s)
     free(s->cands.v);
     free(s->cands.pmax);
     gw_norm_free(&s->norm);
+    gw_norm_free(&s->norm2);
     gw_decoded_free(&s->dec);
     gw_findings_free(&s->inner);
+    gw_findings_free(&s->view2);
     free(s);
 }
 
@@ -110,6 +114,15 @@ void gw_findings_sort(struct gw_findings *f)
 {
     if (f->n > 1)
         qsort(f->v, f->n, sizeof *f->v, gw_finding_cmp);
+}
+
+void gw_findings_unique(struct gw_findings *f)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < f->n; i++)
+        if (k == 0 || gw_finding_cmp(&f->v[k - 1], &f->v[i]) != 0)
+            f->v[k++] = f->v[i];
+    f->n = k;
 }
 
 const struct gw_rule *gw_findings_blocking_rule(const struct gw_ruleset *rs,
@@ -300,47 +313,35 @@ static int on_gate_match(unsigned id, unsigned long long from, unsigned long lon
     return 0;
 }
 
-/* Matches text (normalised first unless it is its own normal form) and decides, into out
- * with offsets into text. Returns 0 or -1. */
-static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
-                      struct gw_findings *out)
+/* Scans t[0, len), the rules' view of a text, and decides into out; with map, takes the
+ * findings back through it to the caller's offsets. Returns 0 or -1. */
+static int match_view(gw_scanner *s, const char *t, size_t len, const struct gw_norm *map,
+                      enum gw_direction dir, struct gw_findings *out)
 {
     out->n = 0;
     out->verdict = GW_ACTION_ALLOW;
     s->cands.n = 0;
-    /* The rules match the normalised text (see normalise.h); most text is its own. */
-    bool mapped = !gw_norm_is_plain(text, len);
-    if (mapped) {
-        if (gw_norm_text(&s->norm, text, len) == -1)
-            return -1;
-        text = s->norm.text.data;
-        len = s->norm.text.len;
-        if (len > 0xffffffffu)
-            return -1;
-    }
-    s->mapped = mapped;
-    s->ntext = text;
-    s->nlen = len;
+    if (len > 0xffffffffu)
+        return -1; /* Hyperscan takes an unsigned int length */
     const struct gw_ruleset *rs = s->rs;
     hs_database_t *db = rs->block_db[gw_dir_index(dir)];
     const struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
-    struct block_ctx x = {.sc = s, .text = text, .len = len};
+    struct block_ctx x = {.sc = s, .text = t, .len = len};
     hs_error_t e;
-    s->cands.over = false;
     if (db && len > 0) {
-        e = hs_scan(db, text, (unsigned)len, 0, s->scratch, on_block_match, &x);
+        e = hs_scan(db, t, (unsigned)len, 0, s->scratch, on_block_match, &x);
         if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || x.failed)
             return -1;
     }
     if (g->n && len > 0) {
         memset(s->hit, 0, (g->n + 63) / 64 * sizeof *s->hit);
-        e = hs_scan(g->gate, text, (unsigned)len, 0, s->scratch, on_gate_match, s->hit);
+        e = hs_scan(g->gate, t, (unsigned)len, 0, s->scratch, on_gate_match, s->hit);
         if (e != HS_SUCCESS)
             return -1;
         for (unsigned w = 0; w < (g->n + 63) / 64; w++) {
             for (uint64_t bits = s->hit[w]; bits; bits &= bits - 1) {
                 unsigned j = w * 64 + (unsigned)__builtin_ctzll(bits);
-                e = hs_scan(g->db[j], text, (unsigned)len, 0, s->scratch, on_block_match, &x);
+                e = hs_scan(g->db[j], t, (unsigned)len, 0, s->scratch, on_block_match, &x);
                 if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || x.failed)
                     return -1;
                 s->gate_runs++;
@@ -357,11 +358,46 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
     }
     if (rc == -1)
         return -1;
-    if (mapped) /* back to the bytes the caller gave: whole characters */
+    if (map) /* back to the bytes the caller gave: whole characters */
         for (size_t i = 0; i < out->n; i++) {
-            out->v[i].start = gw_norm_start(&s->norm, out->v[i].start);
-            out->v[i].end = gw_norm_end(&s->norm, out->v[i].end);
+            out->v[i].start = gw_norm_start(map, out->v[i].start);
+            out->v[i].end = gw_norm_end(map, out->v[i].end);
         }
+    return 0;
+}
+
+/* Matches text (normalised first unless it is its own normal form) and decides, into out
+ * with offsets into text. A text with invisible separators is matched in both views
+ * (normalise.h). Leaves the first view in s->norm, s->ntext and s->nlen. Returns 0 or -1. */
+static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
+                      struct gw_findings *out)
+{
+    /* The rules match the normalised text (see normalise.h); most text is its own. */
+    s->mapped = !gw_norm_is_plain(text, len);
+    s->ntext = text;
+    s->nlen = len;
+    if (s->mapped) {
+        if (gw_norm_text(&s->norm, text, len) == -1)
+            return -1;
+        s->ntext = s->norm.text.data;
+        s->nlen = s->norm.text.len;
+    }
+    if (match_view(s, s->ntext, s->nlen, s->mapped ? &s->norm : NULL, dir, out) == -1)
+        return -1;
+    if (!s->mapped || s->norm.seps == 0)
+        return 0;
+    /* the second view: each invisible separator a space; the same finding twice counts
+     * once (gw_scan drops duplicates after sorting) */
+    s->norm2.sep_space = true;
+    if (gw_norm_text(&s->norm2, text, len) == -1 ||
+        match_view(s, s->norm2.text.data, s->norm2.text.len, &s->norm2, dir, &s->view2) == -1)
+        return -1;
+    for (size_t i = 0; i < s->view2.n; i++) {
+        const struct gw_finding *f = &s->view2.v[i];
+        if (gw_findings_push(out, f->rule, f->start, f->end, s->rs->table.rules[f->rule].action) ==
+            -1)
+            return -1;
+    }
     return 0;
 }
 
@@ -484,13 +520,18 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
     /* An outsized text does not keep its memory in the scanner (one per worker). */
     if (s->norm.text.cap > GW_KEEP_BYTES || s->norm.cap > GW_KEEP_BYTES / sizeof *s->norm.seg)
         gw_norm_free(&s->norm);
+    if (s->norm2.text.cap > GW_KEEP_BYTES || s->norm2.cap > GW_KEEP_BYTES / sizeof *s->norm2.seg)
+        gw_norm_free(&s->norm2);
     if (s->dec.text.cap > GW_KEEP_BYTES)
         gw_decoded_free(&s->dec);
     if (s->inner.cap > GW_CANDS_KEEP)
         gw_findings_free(&s->inner);
+    if (s->view2.cap > GW_CANDS_KEEP)
+        gw_findings_free(&s->view2);
     if (rc == -1)
         return -1;
     gw_findings_sort(out);
+    gw_findings_unique(out);
     if (slot && out->n == 0) {
         atomic_store_explicit(&slot[0], h1, memory_order_relaxed);
         atomic_store_explicit(&slot[1], h2, memory_order_relaxed);

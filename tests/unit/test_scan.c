@@ -346,6 +346,12 @@ static void obfuscated_phrases_are_found(void **state)
     /* a format character between the words of a phrase */
     SCAN(x->sc, GW_DIR_REPLY, "we\xe2\x80\x8b guarantee", &x->f);
     expect_findings(x->rs, &x->f, "brand.promise", 0, 15, NULL);
+    /* zero-width spaces as the only separators (the second view), and inside a word (the
+     * first); found once each, not once per view */
+    SCAN(x->sc, GW_DIR_REPLY, "we\xe2\x80\x8bguarantee", &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 0, 14, NULL);
+    SCAN(x->sc, GW_DIR_REPLY, "we gua\xe2\x80\x8brantee; re\xc2\xad" "fund", &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 0, 15, "cx.refund", 17, 25, NULL);
 }
 
 /* ---- encoded payloads ---- */

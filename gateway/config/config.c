@@ -40,6 +40,7 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->conversation_header = strdup("x-guardrail-conversation");
     cfg->retention_days = 90;
     cfg->max_body_bytes = 1 << 20;
+    cfg->screen_budget_ms = 1000;
     cfg->idle_timeout_s = 60;
     cfg->drain_timeout_s = 10;
     cfg->max_client_buffer = 256 * 1024;
@@ -488,13 +489,17 @@ static void parse_limits(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
         } else if (strcmp(key, "max_client_buffer_bytes") == 0) {
             if (get_int(c, v, "limits.max_client_buffer_bytes", 4096, 64L << 20, &num) == 0)
                 cfg->max_client_buffer = (size_t)num;
+        } else if (strcmp(key, "screen_budget_ms") == 0) {
+            if (get_int(c, v, "limits.screen_budget_ms", 0, 600000, &num) == 0)
+                cfg->screen_budget_ms = (int)num;
         } else if (strcmp(key, "screen_cache_entries") == 0) {
             if (get_int(c, v, "limits.screen_cache_entries", 0, 1L << 24, &num) == 0)
                 cfg->screen_cache_entries = (size_t)num;
         } else {
             fail(c, k, key,
                  "unknown limits key (expected max_body_bytes, idle_timeout_s, "
-                 "drain_timeout_s, max_client_buffer_bytes, screen_cache_entries)");
+                 "drain_timeout_s, max_client_buffer_bytes, screen_cache_entries, "
+                 "screen_budget_ms)");
         }
     }
 }

@@ -75,6 +75,7 @@ struct gw_config {
     int drain_timeout_s;
     size_t max_client_buffer; /* bytes queued to a slow client before the provider pauses */
     size_t screen_cache_entries; /* per worker, texts remembered as clean; 0: none */
+    int screen_budget_ms;  /* screening time a request may spend in block scans; 0: none */
     struct gw_passthrough *passthrough;
     size_t n_passthrough;
     char *log_level;

@@ -29,6 +29,8 @@ struct gw_cands {
     size_t *pmax; /* scratch for gw_cands_decide */
     size_t pmax_cap;
     unsigned long long steps; /* candidates and allow matches looked at, in all */
+    unsigned long long deadline_ns; /* 0: none (gw_scanner_set_deadline) */
+    unsigned adds;                  /* candidates added since the clock was last read */
     bool over;    /* GW_CANDS_MAX was reached */
 };
 

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "screen/decode.h"
 #include "screen/match.h"
@@ -47,6 +48,18 @@ gw_scanner *gw_scanner_new(struct gw_ruleset *rs)
     s->rs = gw_ruleset_ref(rs);
     s->refs = 1;
     return s;
+}
+
+unsigned long long gw_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
+void gw_scanner_set_deadline(gw_scanner *s, unsigned long long deadline_ns)
+{
+    s->cands.deadline_ns = deadline_ns;
 }
 
 gw_scanner *gw_scanner_ref(gw_scanner *s)
@@ -173,6 +186,10 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
             last->end = end;
             return 0;
         }
+    }
+    if (c->deadline_ns && ++c->adds % 256 == 0 && gw_now_ns() > c->deadline_ns) {
+        c->over = true; /* out of time: the caller's fail_mode */
+        return -1;
     }
     if (c->n >= GW_CANDS_MAX) {
         c->over = true; /* the caller falls back to fail_mode: see GW_CANDS_MAX */
@@ -323,6 +340,10 @@ static int match_view(gw_scanner *s, const char *t, size_t len, const struct gw_
     s->cands.n = 0;
     if (len > 0xffffffffu)
         return -1; /* Hyperscan takes an unsigned int length */
+    if (s->cands.deadline_ns && gw_now_ns() > s->cands.deadline_ns) {
+        s->cands.over = true;
+        return -1;
+    }
     const struct gw_ruleset *rs = s->rs;
     hs_database_t *db = rs->block_db[gw_dir_index(dir)];
     const struct gw_gated *g = &rs->gated[gw_dir_index(dir)];

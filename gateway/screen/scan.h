@@ -44,8 +44,15 @@ unsigned long long gw_scanner_gated_runs(const gw_scanner *s);
 /* How many of this scanner's scans the ruleset's memo answered (gw_ruleset_memo). */
 unsigned long long gw_scanner_memo_hits(const gw_scanner *s);
 
+/* A deadline (CLOCK_MONOTONIC nanoseconds; 0: none) for this scanner's scans: past it, a
+ * scan stops and fails as over budget. The proxy sets one from its per-request screening
+ * budget around each scan. */
+void gw_scanner_set_deadline(gw_scanner *s, unsigned long long deadline_ns);
+unsigned long long gw_now_ns(void);
+
 /* Whether the last scan failed because the text matched too often to be screened in
- * full (more than GW_CANDS_MAX candidates): the caller applies its fail_mode. */
+ * full (more than GW_CANDS_MAX candidates, more encoded text than can be decoded) or
+ * its deadline passed: the caller applies its fail_mode. */
 bool gw_scanner_over_budget(const gw_scanner *s);
 /* Work done deciding matches, summed over this scanner's scans: candidates looked at and
  * allow-list comparisons. Linear in the input; the tests compare it across sizes. */

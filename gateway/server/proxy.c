@@ -60,6 +60,7 @@ struct gw_req {
     struct gw_api_stream st; /* the API's walk of a streamed reply */
     gw_stream *streams[GW_API_SLOTS];
     size_t recorded[GW_API_SLOTS]; /* findings already written as incidents */
+    unsigned long long screen_ns;  /* time its block scans took, against screen_budget_ms */
     bool unscreened[GW_API_SLOTS];  /* failed open: the slot's text passes as it comes */
     bool closed[GW_API_SLOTS];      /* its text ended: more of it is the provider's error */
     bool json[GW_API_SLOTS]; /* its text is JSON (streamed tool arguments) */
@@ -402,11 +403,21 @@ static int scan_text(struct gw_req *r, const char *t, size_t len, enum gw_direct
                      unsigned mask)
 {
     struct gw_worker *w = r->w;
-    if (w->srv->fault_screen || gw_scan(r->sc, t, len, dir, &w->findings) == -1) {
+    /* The request's screening budget (limits.screen_budget_ms): the time its block scans
+     * may take in all; past it the scan fails as over budget, and fail_mode applies. */
+    unsigned long long t0 = gw_now_ns();
+    unsigned long long budget = (unsigned long long)cfg_of(r)->screen_budget_ms * 1000000ull;
+    unsigned long long left = budget > r->screen_ns ? budget - r->screen_ns : 1;
+    gw_scanner_set_deadline(r->sc, budget ? t0 + left : 0);
+    int rc = w->srv->fault_screen ? -1 : gw_scan(r->sc, t, len, dir, &w->findings);
+    gw_scanner_set_deadline(r->sc, 0);
+    r->screen_ns += gw_now_ns() - t0;
+    if (rc == -1) {
         if (gw_scanner_over_budget(r->sc)) {
             r->rec->over_budget = true;
-            GW_LOG(GW_LOG_WARN, r->id, "a %zu-byte text matched too often to be screened in "
-                   "full; fail_mode applies", len);
+            GW_LOG(GW_LOG_WARN, r->id, "a %zu-byte text could not be screened in full (it "
+                   "matched too often, or the screening budget is spent); fail_mode applies",
+                   len);
         }
         return -1;
     }

@@ -196,6 +196,22 @@ class Bounds(unittest.TestCase):
         self.assertEqual(len(mine), 64 + 1)
         self.assertEqual(mine[-1]["more_findings"], n - 64)
 
+    def test_a_request_past_its_screening_budget_gets_fail_mode(self):
+        # 1 ms of screening for a prompt that needs far more: refused (fail_mode closed),
+        # never passed on unscreened
+        mock = Mock()
+        try:
+            with Gateway(mock.url, config_text="limits:\n  screen_budget_ms: 1\n") as gw:
+                text = " ".join("u%d@example.com" % i for i in range(40000))
+                r, data = gw.chat(text, mock={"echo": True})
+                self.assertEqual(r.status, 503)
+                self.assertIn("Screening the prompt failed", json.loads(data)["error"]["message"])
+                self.assertEqual(mock.stats()["requests"], 0)
+                r, _ = gw.chat("hello there")  # a small one still fits
+                self.assertEqual(r.status, 200)
+        finally:
+            mock.stop()
+
     def test_adversarial_prompts_do_not_stall_the_worker(self):
         # Before the sweep, 400 KB of "1::" took 10.9 s on one worker's event loop.
         for unit in ("1::", "1.1.1.1 ", "@", "4111 ", "a" * 64):

@@ -426,6 +426,21 @@ static void deciding_is_linear_on_adversarial_input(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* Past its deadline a scan stops and fails as over budget; without one it runs. */
+static void a_scan_past_its_deadline_fails(void **state)
+{
+    struct fixture *x = *state;
+    char *t = repeat("mail a@b.io ", 100000);
+    gw_scanner_set_deadline(x->sc, gw_now_ns() - 1);
+    assert_int_equal(gw_scan(x->sc, t, 100000, GW_DIR_PROMPT, &x->f), -1);
+    assert_true(gw_scanner_over_budget(x->sc));
+    gw_scanner_set_deadline(x->sc, 0);
+    assert_int_equal(gw_scan(x->sc, t, 100000, GW_DIR_PROMPT, &x->f), 0);
+    assert_false(gw_scanner_over_budget(x->sc));
+    assert_true(x->f.n > 8000);
+    free(t);
+}
+
 /* A text that matches more often than the candidate cap is not screened in part: the scan
  * fails, and says why, so the caller applies its fail_mode. */
 static void a_text_past_the_candidate_cap_fails_the_scan(void **state)
@@ -683,6 +698,7 @@ int main(void)
         T(encoded_runs_are_decoded_and_screened),
         cmocka_unit_test(deciding_is_linear_on_adversarial_input),
         cmocka_unit_test(a_text_past_the_candidate_cap_fails_the_scan),
+        T(a_scan_past_its_deadline_fails),
         cmocka_unit_test(scanner_keeps_its_ruleset_alive),
         cmocka_unit_test(match_inside_a_longer_match_of_its_rule_is_dropped),
         cmocka_unit_test(overlapping_redactions_merge_into_one),

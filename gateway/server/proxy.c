@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "api/sse.h"
+#include "screen/normalise.h"
 #include "server/metrics.h"
 #include "server/proxy.h"
 #include "server/server.h"
@@ -638,21 +639,28 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
 
 /* ---- texts the model reads joined ---- */
 
-/* A finding of a joined window, in the offsets of the run's joined text. */
+/* A finding of a joined window: where it is in the run's joined text, and where in the
+ * normal form of that text (the windows are measured there). */
 struct join_hit {
     unsigned rule;
-    size_t start, end;
+    size_t start, end;   /* original bytes: what redaction replaces */
+    size_t nstart, nend; /* normalised bytes */
 };
 
-/* Whether hit is already in v (the same match seen from two windows or separators). */
-/* The span a window can see: a hit starts within it of where the windows before it did. */
+/* How far back a window's hits reach, in normalised bytes: a window is GW_SPAN_MAX of them
+ * either side of a boundary (and a separator), and the windows come in order. */
 #define JOIN_REACH (4 * GW_SPAN_MAX)
 
+/* How many original bytes are normalised at a time: what a run's normal form holds at
+ * once is about this plus two windows, however long its texts. */
+#define JOIN_PIECE 4096
+
+/* Whether hit is already in v (the same match seen from two windows). */
 static bool seen_hit(const struct join_hit *v, size_t n, const struct join_hit *hit)
 {
     /* Hits come window by window, in order: only the last few can be the same match. */
-    for (size_t i = n; i-- > 0 && v[i].start + JOIN_REACH > hit->start;)
-        if (v[i].rule == hit->rule && v[i].start == hit->start && v[i].end == hit->end)
+    for (size_t i = n; i-- > 0 && v[i].nstart + JOIN_REACH > hit->nstart;)
+        if (v[i].rule == hit->rule && v[i].nstart == hit->nstart && v[i].nend == hit->nend)
             return true;
     return false;
 }
@@ -663,41 +671,36 @@ static int hit_start(const void *x, const void *y)
     return a->start < b->start ? -1 : a->start > b->start;
 }
 
-/* The first hit (sorted by start) that may reach pos: none is longer than JOIN_REACH. */
-static size_t first_hit(const struct join_hit *v, size_t n, size_t pos)
-{
-    size_t lo = 0, hi = n, from = pos > JOIN_REACH ? pos - JOIN_REACH : 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid].start < from)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* Redacts in each text of the run [from, to) the part that a redact hit covers (offsets
- * in the joined text, where text i starts at at[i - from]). */
+ * in the joined text, where text i starts at at[i - from]). hits are sorted by start. In
+ * original bytes a hit has no bound on its length (padding that normalises to nothing),
+ * so the texts are swept in order with the hits that have begun and not yet ended. */
 static int redact_joined(struct gw_req *r, struct gw_text_refs *texts, size_t from, size_t to,
                          const size_t *at, const struct join_hit *hits, size_t n, bool *changed)
 {
     struct gw_worker *w = r->w;
-    for (size_t i = from; i < to; i++) {
+    size_t *live = malloc((n ? n : 1) * sizeof *live), nlive = 0, next = 0;
+    int rc = live ? 0 : -1;
+    for (size_t i = from; i < to && rc == 0; i++) {
         struct gw_findings local = {0};
         size_t a = at[i - from], len = strlen(texts->v[i]->valuestring), b = a + len;
-        int rc = 0;
-        for (size_t k = first_hit(hits, n, a); k < n && hits[k].start < b && rc == 0; k++) {
-            if (r->rs->table.rules[hits[k].rule].action != GW_ACTION_REDACT ||
-                hits[k].end <= a || hits[k].start >= b)
+        for (; next < n && hits[next].start < b; next++)
+            if (r->rs->table.rules[hits[next].rule].action == GW_ACTION_REDACT)
+                live[nlive++] = next;
+        size_t keep = 0;
+        for (size_t j = 0; j < nlive; j++) { /* in order of start, as redaction wants */
+            const struct join_hit *h = &hits[live[j]];
+            if (h->end > b)
+                live[keep++] = live[j]; /* reaches into the texts after this one */
+            if (h->end <= a || rc == -1)
                 continue;
-            size_t s = hits[k].start > a ? hits[k].start - a : 0;
-            size_t e = (hits[k].end < b ? hits[k].end : b) - a;
+            size_t s = h->start > a ? h->start - a : 0, e = (h->end < b ? h->end : b) - a;
             if (gw_grow(&local.v, &local.cap, local.n, sizeof *local.v, 4) == -1)
                 rc = -1;
             else
-                local.v[local.n++] = (struct gw_finding){hits[k].rule, s, e};
+                local.v[local.n++] = (struct gw_finding){h->rule, s, e};
         }
+        nlive = keep;
         if (rc == 0 && local.n) {
             gw_buf_reset(&w->tmp);
             rc = gw_api_redact(r->rs, texts->v[i]->valuestring, len, &local, &w->tmp);
@@ -706,10 +709,9 @@ static int redact_joined(struct gw_req *r, struct gw_text_refs *texts, size_t fr
             *changed = true;
         }
         free(local.v);
-        if (rc == -1)
-            return -1;
     }
-    return 0;
+    free(live);
+    return rc;
 }
 
 /* Whether [s, e) of the joined run lies inside one of its texts (screened there already).
@@ -727,55 +729,126 @@ static bool inside_one(const size_t *at, const size_t *len, size_t n, size_t s, 
     return lo > 0 && e <= at[lo - 1] + len[lo - 1];
 }
 
+/* What scan_boundaries works on for one run and separator. */
+struct join_run {
+    struct gw_buf text; /* the texts joined, in original bytes */
+    struct gw_norm nm;  /* its normal form, streamed; only the windows still open kept */
+    size_t *at, *len;   /* where each text starts in text, and its length */
+    size_t *n0, *n1;    /* boundary i: normal form before the separator, and after it */
+    size_t count;       /* texts in the run */
+    size_t known;       /* texts whose at and len are set so far */
+};
+
+/* Screens the window of boundary i: GW_SPAN_MAX normalised bytes before its separator and
+ * as many after it (fewer where the run ends), whatever the original bytes that make them,
+ * so padding that normalises to nothing or to one space cannot push half of a match out.
+ * The normal form is scanned (scanning normalises again, which changes nothing of it),
+ * and each finding is mapped back to the original bytes through nm. Adds what crosses a
+ * boundary to hits; returns the strongest verdict among them, or -1. */
+static int scan_window(struct gw_req *r, struct join_run *jr, size_t i, enum gw_direction dir,
+                       unsigned mask, struct join_hit **hits, size_t *n, size_t *cap,
+                       const struct gw_rule **blocker)
+{
+    struct gw_worker *w = r->w;
+    const struct gw_norm *nm = &jr->nm;
+    size_t total = gw_norm_total(nm);
+    size_t lo = jr->n0[i] > nm->base + GW_SPAN_MAX ? jr->n0[i] - GW_SPAN_MAX : nm->base;
+    size_t hi = jr->n1[i] + GW_SPAN_MAX < total ? jr->n1[i] + GW_SPAN_MAX : total;
+    const unsigned char *t = (const unsigned char *)nm->text.data; /* t[0] is byte base */
+    /* whole characters */
+    while (lo < hi && (t[lo - nm->base] & 0xC0) == 0x80)
+        lo++;
+    while (hi < total && (t[hi - nm->base] & 0xC0) == 0x80)
+        hi++;
+    if (lo >= hi)
+        return GW_ACTION_ALLOW;
+    if (w->srv->fault_screen ||
+        gw_scan(r->sc, nm->text.data + (lo - nm->base), hi - lo, dir, &w->findings) == -1)
+        return -1;
+    if (mask != ~0u)
+        keep_categories(r->rs, &w->findings, mask);
+    int verdict = GW_ACTION_ALLOW;
+    for (size_t k = 0; k < w->findings.n; k++) {
+        const struct gw_finding *f = &w->findings.v[k];
+        struct join_hit hit = {.rule = f->rule, .nstart = lo + f->start, .nend = lo + f->end};
+        hit.start = gw_norm_start(nm, hit.nstart);
+        hit.end = gw_norm_end(nm, hit.nend);
+        if (inside_one(jr->at, jr->len, jr->known, hit.start, hit.end) || seen_hit(*hits, *n, &hit))
+            continue;
+        if (gw_grow(hits, cap, *n, sizeof **hits, 4) == -1)
+            return -1;
+        (*hits)[(*n)++] = hit;
+        const struct gw_rule *rule = &r->rs->table.rules[hit.rule];
+        record(r, dir, f, jr->text.data + hit.start, hit.end - hit.start);
+        if (rule->action == GW_ACTION_BLOCK && !*blocker)
+            *blocker = rule;
+        if ((int)rule->action > verdict)
+            verdict = (int)rule->action;
+    }
+    return verdict;
+}
+
 /* Screens the run of texts [from, to) joined with sep (a space, or nothing), a window of
- * GW_SPAN_MAX bytes either side of each boundary, and adds what crosses a boundary to hits.
- * Returns the strongest verdict among them, or -1. */
+ * GW_SPAN_MAX normalised bytes either side of each boundary (scan_window), and adds what
+ * crosses a boundary to hits. The run is normalised once, a piece at a time: a boundary's
+ * window is scanned as soon as the normal form reaches GW_SPAN_MAX bytes past it, and what
+ * no open window needs is forgotten, so time is linear in the run and memory bounded
+ * however much padding there is. Fills jr->at and jr->len. Returns the strongest verdict
+ * among the hits, or -1. */
 static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, enum gw_direction dir,
-                           size_t from, size_t to, const char *sep, size_t *at, size_t *len,
+                           size_t from, const char *sep, struct join_run *jr,
                            struct join_hit **hits, size_t *n, size_t *cap,
                            const struct gw_rule **blocker)
 {
-    struct gw_worker *w = r->w;
     unsigned mask = dir == GW_DIR_PROMPT ? role_mask(r, texts->roles[from]) : ~0u;
-    struct gw_buf run = {0};
+    struct gw_norm *nm = &jr->nm;
+    size_t next = 1; /* the first boundary whose window is not scanned yet */
     int verdict = GW_ACTION_ALLOW;
-    for (size_t i = from; i < to; i++) {
-        if (i > from)
-            gw_buf_puts(&run, sep);
-        at[i - from] = run.len;
-        len[i - from] = strlen(texts->v[i]->valuestring);
-        if (gw_buf_append(&run, texts->v[i]->valuestring, len[i - from]) == -1)
-            verdict = -1;
-    }
-    for (size_t i = 1; i < to - from && verdict != -1; i++) {
-        size_t b = at[i], lo = b > GW_SPAN_MAX + strlen(sep) ? b - GW_SPAN_MAX - strlen(sep) : 0;
-        size_t hi = b + GW_SPAN_MAX < run.len ? b + GW_SPAN_MAX : run.len;
-        if (w->srv->fault_screen ||
-            gw_scan(r->sc, run.data + lo, hi - lo, dir, &w->findings) == -1) {
-            verdict = -1;
-            break;
+    gw_buf_reset(&jr->text);
+    gw_norm_reset(nm);
+    jr->known = 0;
+    for (size_t i = 0; i <= jr->count && verdict != -1; i++) {
+        const char *s = i < jr->count ? texts->v[from + i]->valuestring : "";
+        size_t len = strlen(s);
+        if (i == jr->count) {
+            if (gw_norm_finish(nm) == -1)
+                verdict = -1;
+        } else {
+            if (i > 0) {
+                jr->n0[i] = gw_norm_total(nm);
+                if (gw_buf_puts(&jr->text, sep) == -1 || gw_norm_feed(nm, sep, strlen(sep)) == -1)
+                    verdict = -1;
+                jr->n1[i] = gw_norm_total(nm);
+            }
+            jr->at[i] = jr->text.len;
+            jr->len[i] = len;
+            jr->known = i + 1;
+            if (gw_buf_append(&jr->text, s, len) == -1)
+                verdict = -1;
         }
-        if (mask != ~0u)
-            keep_categories(r->rs, &w->findings, mask);
-        for (size_t k = 0; k < w->findings.n; k++) {
-            const struct gw_finding *f = &w->findings.v[k];
-            struct join_hit hit = {f->rule, lo + f->start, lo + f->end};
-            if (inside_one(at, len, to - from, hit.start, hit.end) || seen_hit(*hits, *n, &hit))
-                continue;
-            if (gw_grow(hits, cap, *n, sizeof **hits, 4) == -1) {
+        size_t off = 0;
+        do { /* once at least: a boundary may wait on an empty text */
+            size_t piece = len - off < JOIN_PIECE ? len - off : JOIN_PIECE;
+            if (verdict == -1 || gw_norm_feed(nm, s + off, piece) == -1) {
                 verdict = -1;
                 break;
             }
-            (*hits)[(*n)++] = hit;
-            const struct gw_rule *rule = &r->rs->table.rules[hit.rule];
-            record(r, dir, f, run.data + hit.start, hit.end - hit.start);
-            if (rule->action == GW_ACTION_BLOCK && !*blocker)
-                *blocker = rule;
-            if ((int)rule->action > verdict)
-                verdict = (int)rule->action;
-        }
+            off += piece;
+            size_t total = gw_norm_total(nm);
+            for (; next <= i && next < jr->count &&
+                   (i == jr->count || total >= jr->n1[next] + GW_SPAN_MAX);
+                 next++) {
+                int v = scan_window(r, jr, next, dir, mask, hits, n, cap, blocker);
+                if (v == -1 || v > verdict)
+                    verdict = v;
+                if (v == -1)
+                    break;
+            }
+            /* keep what the first open window needs, or the next boundary's */
+            size_t keep = next <= i && next < jr->count ? jr->n0[next] : total;
+            gw_norm_forget(nm, keep > GW_SPAN_MAX ? keep - GW_SPAN_MAX : 0);
+        } while (off < len && verdict != -1);
     }
-    gw_buf_free(&run);
     return verdict;
 }
 
@@ -786,18 +859,23 @@ static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, enum gw
 static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_direction dir,
                       size_t from, size_t to, const struct gw_rule **blocker, bool *changed)
 {
-    size_t *at = malloc(2 * (to - from) * sizeof *at), *len = at ? at + (to - from) : NULL;
+    struct join_run jr = {.count = to - from};
+    jr.at = malloc(4 * jr.count * sizeof *jr.at);
+    if (jr.at) {
+        jr.len = jr.at + jr.count;
+        jr.n0 = jr.len + jr.count;
+        jr.n1 = jr.n0 + jr.count;
+    }
     struct join_hit *hits = NULL;
     size_t n = 0, cap = 0;
-    int verdict = at ? GW_ACTION_ALLOW : -1;
+    int verdict = jr.at ? GW_ACTION_ALLOW : -1;
     static const char *const seps[] = {" ", ""};
-    for (int i = 0; at && i < 2; i++) {
+    for (int i = 0; jr.at && i < 2; i++) {
         n = 0; /* offsets differ with the separator: each pass keeps its own hits */
-        int v = scan_boundaries(r, texts, dir, from, to, seps[i], at, len, &hits, &n, &cap,
-                                blocker);
+        int v = scan_boundaries(r, texts, dir, from, seps[i], &jr, &hits, &n, &cap, blocker);
         if (v == GW_ACTION_REDACT) {
             qsort(hits, n, sizeof *hits, hit_start); /* n >= 1 when v is redact */
-            if (redact_joined(r, texts, from, to, at, hits, n, changed) == -1)
+            if (redact_joined(r, texts, from, to, jr.at, hits, n, changed) == -1)
                 v = -1;
         }
         if (v == -1) {
@@ -807,7 +885,9 @@ static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_dire
         if (v > verdict)
             verdict = v;
     }
-    free(at);
+    free(jr.at);
+    gw_buf_free(&jr.text);
+    gw_norm_free(&jr.nm);
     free(hits);
     return verdict;
 }

@@ -144,6 +144,10 @@ static void map_char(USpoofChecker *sc, UChar32 c, char *out, int *len)
         put(out, len, '-');
         return;
     }
+    if (c == 0x3002) { /* the ideographic full stop: a dot (IDNA reads it as one in domains) */
+        put(out, len, '.');
+        return;
+    }
     if (u_hasBinaryProperty(c, UCHAR_QUOTATION_MARK) && t != U_OTHER_PUNCTUATION) {
         /* the curly ones and the angle ones: double or single by their look */
         static const UChar32 dbl[] = {0x201C, 0x201D, 0x201E, 0x201F, 0x00AB, 0x00BB,

@@ -100,6 +100,7 @@ static void more_look_alikes_fold(void **state)
     EXPECT("\xe2\x84\x96" "4111", " No 4111");         /* numero sign: not glued */
     EXPECT("n\xc2\xba" "4111", "n 4111");               /* ordinal indicator */
     EXPECT("Acme\xe2\x84\xa2", "Acme TM ");              /* trade mark sign */
+    EXPECT("a@b\xe3\x80\x82" "com", "a@b.com");          /* ideographic full stop */
 }
 
 static void marks_are_dropped_and_case_folded(void **state)

@@ -571,7 +571,9 @@ class ScriptedStreams(unittest.TestCase):
 
     def test_members_the_gateway_does_not_know_are_screened_by_policy(self):
         # policy.unknown_fields is "screen" by default: every string in them is screened
-        evs = text_stream(["x" * 400])  # long enough that the delta is released
+        # long enough that the delta is released (words: an unbroken run of letters is held
+        # until it ends, since it may be base64)
+        evs = text_stream(["x " * 200])
         evs[3]["note"] = "mail " + EMAIL
         evs[-1]["response"]["service_note"] = {"text": "card " + CARD}
         data, events = self.stream(*evs)
@@ -935,7 +937,7 @@ class TextsAcrossParts(unittest.TestCase):
             self.assertEqual(output_text(final), said)
 
     def test_held_text_of_the_last_part_goes_into_it_before_its_done_events(self):
-        long_text = "y" * 600
+        long_text = "y " * 300  # words: a run of letters is held until it ends
         data, events = self.stream(*parts_stream([long_text, "mail " + EMAIL], 50))
         said = self.assert_consistent(events)
         self.assertEqual(said, long_text + "mail [EMAIL]")

@@ -13,23 +13,36 @@
  * piece as the normaliser makes it; candidates and the hold-back are counted in
  * normalised bytes. What the customer gets is the original bytes, so a decided finding is
  * mapped back at once, and the release point too: redaction and the hold-back act on the
- * original text, in whole characters. */
+ * original text, in whole characters.
+ *
+ * A lane is one view of the stream: its normaliser, its Hyperscan stream, its candidates.
+ * Lane 0 is the normal form. Lane 1 is the second view of invisible separators (each one
+ * a space, normalise.h): it opens at the first separator, from the raw bytes the stream
+ * still keeps (at least GW_SPAN_MAX behind, and all that is not released), so a match
+ * that crosses the separator is found as block mode finds it. The release point is the
+ * lower of the two lanes'. */
+
+struct lane {
+    gw_stream *st;
+    struct gw_norm norm;         /* the view, with its map to the raw bytes */
+    hs_stream_t *hs;
+    struct gw_cands cands;       /* in this view's normalised offsets */
+    struct gw_findings fresh;    /* just decided, in this view's offsets */
+    bool on;
+};
 
 struct gw_stream {
     gw_scanner *sc;
     const struct gw_ruleset *rs;
-    hs_stream_t *hs;
+    struct lane lane[2];
     struct gw_buf text; /* raw bytes of the stream from offset base on */
     size_t base;
     size_t total;    /* bytes fed */
     size_t released; /* bytes of input whose (redacted) form has been handed out */
-    struct gw_norm norm; /* the normalised text, with its map to the raw bytes */
-    struct gw_cands cands;       /* in normalised offsets */
-    struct gw_findings fresh;    /* just decided, in normalised offsets */
     struct gw_findings findings; /* decided findings, in raw offsets */
     struct gw_findings redacts;  /* decided redact findings not yet released, raw offsets */
     struct gw_findings encoded;  /* what a run's decoding found, offsets into the run */
-    size_t run_from;   /* normalised offset where the open run of encodable bytes starts */
+    size_t run_from;   /* lane 0 offset where the open run of encodable bytes starts */
     bool in_run;       /* a run is open: it is held back until it ends and is screened */
     bool run_special;  /* it holds a '%' or a backslash */
     int failed;
@@ -39,13 +52,32 @@ struct gw_stream {
 static int on_stream_match(unsigned id, unsigned long long from, unsigned long long to,
                            unsigned flags, void *ctx)
 {
-    gw_stream *st = ctx;
-    if (gw_cands_add(&st->cands, st->sc, id, (size_t)to, st->norm.text.data, st->norm.base,
-                     st->norm.text.len)) {
-        st->failed = 1;
+    struct lane *l = ctx;
+    if (gw_cands_add(&l->cands, l->st->sc, id, (size_t)to, l->norm.text.data, l->norm.base,
+                     l->norm.text.len)) {
+        l->st->failed = 1;
         return 1;
     }
     return 0;
+}
+
+static int lane_open(gw_stream *st, struct lane *l)
+{
+    l->st = st;
+    l->on = true;
+    if (st->rs->stream_db && hs_open_stream(st->rs->stream_db, 0, &l->hs) != HS_SUCCESS)
+        return -1;
+    return 0;
+}
+
+static void lane_free(struct lane *l)
+{
+    if (l->hs)
+        hs_close_stream(l->hs, NULL, NULL, NULL);
+    gw_norm_free(&l->norm);
+    free(l->cands.v);
+    free(l->cands.pmax);
+    gw_findings_free(&l->fresh);
 }
 
 gw_stream *gw_stream_open(gw_scanner *s)
@@ -55,7 +87,7 @@ gw_stream *gw_stream_open(gw_scanner *s)
         return NULL;
     st->sc = s;
     st->rs = gw_scanner_ruleset(s);
-    if (st->rs->stream_db && hs_open_stream(st->rs->stream_db, 0, &st->hs) != HS_SUCCESS) {
+    if (lane_open(st, &st->lane[0]) == -1) {
         free(st);
         return NULL;
     }
@@ -66,13 +98,9 @@ void gw_stream_free(gw_stream *st)
 {
     if (!st)
         return;
-    if (st->hs)
-        hs_close_stream(st->hs, NULL, NULL, NULL);
+    lane_free(&st->lane[0]);
+    lane_free(&st->lane[1]);
     gw_buf_free(&st->text);
-    gw_norm_free(&st->norm);
-    free(st->cands.v);
-    free(st->cands.pmax);
-    gw_findings_free(&st->fresh);
     gw_findings_free(&st->encoded);
     gw_findings_free(&st->findings);
     gw_findings_free(&st->redacts);
@@ -99,42 +127,134 @@ size_t gw_stream_held(const gw_stream *st)
     return st->total - st->released;
 }
 
-/* Decides what can be decided, then releases up to the furthest point that cuts no
- * pending match: upto (normalised) is where matches become final (every match that could
- * still overlap the bytes before it has been seen). */
-static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
+/* Records a decided finding (raw offsets), unless the other lane already did. */
+static int add_finding(gw_stream *st, unsigned rule, size_t start, size_t end)
 {
-    st->fresh.n = 0;
-    if (gw_cands_decide(&st->cands, st->rs, upto, &st->fresh) == -1)
+    for (size_t i = st->findings.n, k = 0; i > 0 && k < 512; i--, k++) {
+        const struct gw_finding *g = &st->findings.v[i - 1];
+        if (g->rule == rule && g->start == start && g->end == end)
+            return 0;
+    }
+    enum gw_action a = st->rs->table.rules[rule].action;
+    if (gw_findings_push(&st->findings, rule, start, end, a) == -1)
         return -1;
-    for (size_t i = 0; i < st->fresh.n; i++) {
-        const struct gw_finding *f = &st->fresh.v[i];
-        enum gw_action a = st->rs->table.rules[f->rule].action;
-        size_t start = gw_norm_start(&st->norm, f->start), end = gw_norm_end(&st->norm, f->end);
-        if (gw_findings_push(&st->findings, f->rule, start, end, a) == -1 ||
-            (a == GW_ACTION_REDACT &&
-             gw_findings_push(&st->redacts, f->rule, start, end, GW_ACTION_REDACT) == -1))
+    if (a == GW_ACTION_REDACT && end > st->released &&
+        gw_findings_push(&st->redacts, rule, start > st->released ? start : st->released, end,
+                         GW_ACTION_REDACT) == -1)
+        return -1;
+    return 0;
+}
+
+/* ---- encoded runs ----
+ * Block mode decodes the encoded runs of a text (decode.h) and screens what they say. A
+ * stream does the same one run at a time: a run of bytes that base64, hex or %-escapes are
+ * made of is held back until it ends (a word, in ordinary text), then, if it is long enough
+ * or holds a '%' or a backslash, its decoding is screened. A finding covers the whole run. */
+
+static bool encodable(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '/' || c == '=' || c == '_' || c == '-' || c == '%' || c == '\\';
+}
+
+/* Screens the run of normalised bytes [from, to). */
+static int screen_run(gw_stream *st, size_t from, size_t to)
+{
+    if (to - from < 16 && !st->run_special)
+        return 0;
+    if (to - from > GW_RUN_MAX)
+        return -1; /* not screened in full: the caller's fail_mode */
+    const char *text = st->lane[0].norm.text.data + (from - st->lane[0].norm.base);
+    if (gw_scan_encoded(st->sc, text, to - from, GW_DIR_REPLY, &st->encoded) == -1)
+        return -1;
+    for (size_t i = 0; i < st->encoded.n; i++) {
+        const struct gw_finding *f = &st->encoded.v[i];
+        if (add_finding(st, f->rule, gw_norm_start(&st->lane[0].norm, from + f->start),
+                        gw_norm_end(&st->lane[0].norm, from + f->end)) == -1)
             return -1;
+    }
+    return 0;
+}
+
+/* Follows the runs through the normalised bytes made since from; at the end of the
+ * stream (closing), the open run ends too. */
+static int follow_runs(gw_stream *st, size_t from, bool closing)
+{
+    size_t total = gw_norm_total(&st->lane[0].norm);
+    for (size_t p = from; p < total; p++) {
+        unsigned char c = (unsigned char)st->lane[0].norm.text.data[p - st->lane[0].norm.base];
+        if (encodable(c)) {
+            if (!st->in_run) {
+                st->in_run = true;
+                st->run_from = p;
+                st->run_special = false;
+            }
+            st->run_special |= c == '%' || c == '\\';
+        } else if (st->in_run) {
+            st->in_run = false;
+            if (screen_run(st, st->run_from, p) == -1)
+                return -1;
+        }
+    }
+    if (st->in_run && (closing || total - st->run_from > GW_RUN_MAX)) {
+        st->in_run = false;
+        return screen_run(st, st->run_from, total);
+    }
+    return 0;
+}
+
+/* Decides what can be decided, then releases up to the furthest point that cuts no
+ * pending match. In each lane, matches become final up to its hold-back from its end
+ * (every match that could still overlap the bytes before it has been seen), or its end
+ * when closing. */
+static int settle(gw_stream *st, bool closing, struct gw_buf *out)
+{
+    size_t hold = closing ? 0 : st->rs->holdback;
+    size_t upto[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        struct lane *l = &st->lane[i];
+        if (!l->on)
+            continue;
+        size_t ntotal = gw_norm_total(&l->norm);
+        upto[i] = ntotal > hold ? ntotal - hold : 0;
+        l->fresh.n = 0;
+        if (gw_cands_decide(&l->cands, st->rs, upto[i], &l->fresh) == -1)
+            return -1;
+        for (size_t k = 0; k < l->fresh.n; k++) {
+            const struct gw_finding *f = &l->fresh.v[k];
+            if (add_finding(st, f->rule, gw_norm_start(&l->norm, f->start),
+                            gw_norm_end(&l->norm, f->end)) == -1)
+                return -1;
+        }
     }
     if (st->findings.verdict == GW_ACTION_BLOCK)
         return 0; /* the caller ends the stream; nothing more goes out */
 
-    /* Never cut through a match still undecided (that would show the customer the start
-     * of something to be redacted or blocked) nor through a redaction. */
-    size_t npoint = upto, undecided_from = upto;
-    if (st->in_run && st->run_from < npoint)
-        npoint = st->run_from; /* an open run is screened when it ends */
-    for (size_t i = 0; i < st->cands.n; i++) {
-        const struct gw_cand *k = &st->cands.v[i];
-        enum gw_action a = st->rs->table.rules[k->rule].action;
-        if (!k->allow && !k->decided) {
-            if (k->start < undecided_from)
-                undecided_from = k->start;
-            if ((a == GW_ACTION_REDACT || a == GW_ACTION_BLOCK) && k->start < npoint)
-                npoint = k->start;
+    /* Never cut through a match still undecided in either lane (that would show the
+     * customer the start of something to be redacted or blocked) nor through a redaction. */
+    size_t point = st->total, undecided_from[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        struct lane *l = &st->lane[i];
+        if (!l->on)
+            continue;
+        size_t npoint = upto[i];
+        undecided_from[i] = upto[i];
+        if (i == 0 && st->in_run && st->run_from < npoint)
+            npoint = st->run_from; /* an open run is screened when it ends */
+        for (size_t k = 0; k < l->cands.n; k++) {
+            const struct gw_cand *c = &l->cands.v[k];
+            enum gw_action a = st->rs->table.rules[c->rule].action;
+            if (!c->allow && !c->decided) {
+                if (c->start < undecided_from[i])
+                    undecided_from[i] = c->start;
+                if ((a == GW_ACTION_REDACT || a == GW_ACTION_BLOCK) && c->start < npoint)
+                    npoint = c->start;
+            }
         }
+        size_t p = gw_norm_start(&l->norm, npoint);
+        if (p < point)
+            point = p;
     }
-    size_t point = gw_norm_start(&st->norm, npoint);
     for (bool moved = true; moved;) {
         moved = false;
         for (size_t i = 0; i < st->redacts.n; i++) {
@@ -164,29 +284,35 @@ static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
         st->redacts.n = keep;
     }
 
-    /* Forget matches that can no longer contain or overlap anything still to come. */
-    size_t horizon = undecided_from < upto ? undecided_from : upto;
-    size_t keep = 0;
-    for (size_t i = 0; i < st->cands.n; i++) {
-        const struct gw_cand *k = &st->cands.v[i];
-        if (!((k->decided || k->allow) && k->end <= horizon))
-            st->cands.v[keep++] = *k;
+    /* Forget matches that can no longer contain or overlap anything still to come; keep
+     * the normalised bytes a span may still start in, and the raw bytes they came from (a
+     * decided finding's text is read back from them, and lane 1 opens on them) and the
+     * unreleased ones. */
+    size_t need_from = st->released;
+    for (int i = 0; i < 2; i++) {
+        struct lane *l = &st->lane[i];
+        if (!l->on)
+            continue;
+        size_t horizon = undecided_from[i] < upto[i] ? undecided_from[i] : upto[i];
+        size_t keep = 0;
+        for (size_t k = 0; k < l->cands.n; k++) {
+            const struct gw_cand *c = &l->cands.v[k];
+            if (!((c->decided || c->allow) && c->end <= horizon))
+                l->cands.v[keep++] = *c;
+        }
+        l->cands.n = keep;
+        size_t ntotal = gw_norm_total(&l->norm);
+        size_t nneed = ntotal > GW_SPAN_MAX ? ntotal - GW_SPAN_MAX : 0;
+        if (undecided_from[i] < nneed)
+            nneed = undecided_from[i];
+        if (i == 0 && st->in_run && st->run_from < nneed)
+            nneed = st->run_from;
+        size_t raw = gw_norm_start(&l->norm, nneed);
+        if (raw < need_from)
+            need_from = raw;
+        if (nneed > l->norm.base + 4096)
+            gw_norm_forget(&l->norm, nneed);
     }
-    st->cands.n = keep;
-
-    /* Keep the normalised bytes a span may still start in, and the raw bytes they came
-     * from (a decided finding's text is read back from them) and the unreleased ones. */
-    size_t ntotal = gw_norm_total(&st->norm);
-    size_t nneed = ntotal > GW_SPAN_MAX ? ntotal - GW_SPAN_MAX : 0;
-    if (undecided_from < nneed)
-        nneed = undecided_from;
-    if (st->in_run && st->run_from < nneed)
-        nneed = st->run_from;
-    size_t need_from = gw_norm_start(&st->norm, nneed);
-    if (st->released < need_from)
-        need_from = st->released;
-    if (nneed > st->norm.base + 4096)
-        gw_norm_forget(&st->norm, nneed);
     if (need_from > st->base + 4096) {
         gw_buf_consume(&st->text, need_from - st->base);
         st->base = need_from;
@@ -194,79 +320,39 @@ static int settle(gw_stream *st, size_t upto, struct gw_buf *out)
     return 0;
 }
 
-/* ---- encoded runs ----
- * Block mode decodes the encoded runs of a text (decode.h) and screens what they say. A
- * stream does the same one run at a time: a run of bytes that base64, hex or %-escapes are
- * made of is held back until it ends (a word, in ordinary text), then, if it is long enough
- * or holds a '%' or a backslash, its decoding is screened. A finding covers the whole run. */
-
-static bool encodable(unsigned char c)
+/* Scans the normalised bytes lane l made since from. */
+static int scan_new(struct lane *l, size_t from)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/' || c == '=' || c == '_' || c == '-' || c == '%' || c == '\\';
+    size_t n = gw_norm_total(&l->norm) - from;
+    if (!l->hs || n == 0)
+        return 0;
+    hs_error_t e = hs_scan_stream(l->hs, l->norm.text.data + (from - l->norm.base), (unsigned)n, 0,
+                                  gw_scanner_scratch(l->st->sc), on_stream_match, l);
+    if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || l->st->failed)
+        return -1;
+    return 0;
 }
 
-/* Screens the run of normalised bytes [from, to). */
-static int screen_run(gw_stream *st, size_t from, size_t to)
+/* Feeds len raw bytes to lane l and scans what its view makes of them. */
+static int lane_feed(struct lane *l, const char *data, size_t len)
 {
-    if (to - from < 16 && !st->run_special)
-        return 0;
-    if (to - from > GW_RUN_MAX)
-        return -1; /* not screened in full: the caller's fail_mode */
-    const char *text = st->norm.text.data + (from - st->norm.base);
-    if (gw_scan_encoded(st->sc, text, to - from, GW_DIR_REPLY, &st->encoded) == -1)
+    size_t from = gw_norm_total(&l->norm);
+    if (gw_norm_feed(&l->norm, data, len) == -1 || scan_new(l, from) == -1)
         return -1;
-    for (size_t i = 0; i < st->encoded.n; i++) {
-        const struct gw_finding *f = &st->encoded.v[i];
-        enum gw_action a = st->rs->table.rules[f->rule].action;
-        size_t start = gw_norm_start(&st->norm, from + f->start);
-        size_t end = gw_norm_end(&st->norm, from + f->end);
-        if (gw_findings_push(&st->findings, f->rule, start, end, a) == -1 ||
-            (a == GW_ACTION_REDACT &&
-             gw_findings_push(&st->redacts, f->rule, start, end, GW_ACTION_REDACT) == -1))
+    return 0;
+}
+
+/* Ends lane l: its pending bytes, and its Hyperscan stream's end-anchored matches. */
+static int lane_close(struct lane *l)
+{
+    size_t from = gw_norm_total(&l->norm);
+    if (gw_norm_finish(&l->norm) == -1 || scan_new(l, from) == -1)
+        return -1;
+    if (l->hs) {
+        hs_error_t e = hs_close_stream(l->hs, gw_scanner_scratch(l->st->sc), on_stream_match, l);
+        l->hs = NULL;
+        if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || l->st->failed)
             return -1;
-    }
-    return 0;
-}
-
-/* Follows the runs through the normalised bytes made since from; at the end of the
- * stream (closing), the open run ends too. */
-static int follow_runs(gw_stream *st, size_t from, bool closing)
-{
-    size_t total = gw_norm_total(&st->norm);
-    for (size_t p = from; p < total; p++) {
-        unsigned char c = (unsigned char)st->norm.text.data[p - st->norm.base];
-        if (encodable(c)) {
-            if (!st->in_run) {
-                st->in_run = true;
-                st->run_from = p;
-                st->run_special = false;
-            }
-            st->run_special |= c == '%' || c == '\\';
-        } else if (st->in_run) {
-            st->in_run = false;
-            if (screen_run(st, st->run_from, p) == -1)
-                return -1;
-        }
-    }
-    if (st->in_run && (closing || total - st->run_from > GW_RUN_MAX)) {
-        st->in_run = false;
-        return screen_run(st, st->run_from, total);
-    }
-    return 0;
-}
-
-/* Scans the normalised bytes made since from. */
-static int scan_new(gw_stream *st, size_t from)
-{
-    size_t n = gw_norm_total(&st->norm) - from;
-    if (!st->hs || n == 0)
-        return 0;
-    hs_error_t e = hs_scan_stream(st->hs, st->norm.text.data + (from - st->norm.base),
-                                  (unsigned)n, 0, gw_scanner_scratch(st->sc), on_stream_match, st);
-    if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || st->failed) {
-        st->failed = 1;
-        return -1;
     }
     return 0;
 }
@@ -280,14 +366,22 @@ int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *o
     if (len > 0x7fffffffu || gw_buf_append(&st->text, data, len) == -1)
         return -1;
     st->total += len;
-    size_t from = gw_norm_total(&st->norm);
-    if (gw_norm_feed(&st->norm, data, len) == -1 || scan_new(st, from) == -1 ||
-        follow_runs(st, from, false) == -1) {
+    struct lane *l0 = &st->lane[0], *l1 = &st->lane[1];
+    size_t from = gw_norm_total(&l0->norm);
+    int rc = lane_feed(l0, data, len) == -1 || follow_runs(st, from, false) == -1 ? -1 : 0;
+    if (rc == 0 && l1->on) {
+        rc = lane_feed(l1, data, len);
+    } else if (rc == 0 && l0->norm.seps > 0) {
+        /* the first separator: lane 1 opens on the raw bytes still kept, this piece's too */
+        l1->norm.sep_space = true;
+        l1->norm.in = st->base;
+        rc = lane_open(st, l1) == -1 || lane_feed(l1, st->text.data, st->text.len) == -1 ? -1 : 0;
+    }
+    if (rc == -1) {
         st->failed = 1;
         return -1;
     }
-    size_t hold = st->rs->holdback, ntotal = gw_norm_total(&st->norm);
-    return settle(st, ntotal > hold ? ntotal - hold : 0, out);
+    return settle(st, false, out);
 }
 
 int gw_stream_close(gw_stream *st, struct gw_buf *out)
@@ -295,20 +389,11 @@ int gw_stream_close(gw_stream *st, struct gw_buf *out)
     if (st->closed || st->failed)
         return -1;
     st->closed = true;
-    size_t from = gw_norm_total(&st->norm);
-    if (gw_norm_finish(&st->norm) == -1 || scan_new(st, from) == -1 ||
-        follow_runs(st, from, true) == -1) {
+    size_t from = gw_norm_total(&st->lane[0].norm);
+    if (lane_close(&st->lane[0]) == -1 || follow_runs(st, from, true) == -1 ||
+        (st->lane[1].on && lane_close(&st->lane[1]) == -1)) {
         st->failed = 1;
         return -1;
     }
-    if (st->hs) {
-        hs_error_t e =
-            hs_close_stream(st->hs, gw_scanner_scratch(st->sc), on_stream_match, st);
-        st->hs = NULL;
-        if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || st->failed) {
-            st->failed = 1;
-            return -1;
-        }
-    }
-    return settle(st, gw_norm_total(&st->norm), out);
+    return settle(st, true, out);
 }

@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(r->out_start == pos && r->out_end > r->out_start); /* laid end to end */
         CHECK(r->out_end < d.text.len && d.text.data[r->out_end] == '\n');
         CHECK(r->out_end - r->out_start >= 6);
-        CHECK(r->enc == GW_ENC_BASE64 || r->enc == GW_ENC_HEX || r->enc == GW_ENC_URL);
+        CHECK(r->enc == GW_ENC_BASE64 || r->enc == GW_ENC_HEX || r->enc == GW_ENC_URL ||
+              r->enc == GW_ENC_ENTITY || r->enc == GW_ENC_UESC);
         CHECK(gw_decoded_run_at(&d, r->out_start) == r);
         CHECK(gw_decoded_run_at(&d, r->out_end - 1) == r);
         CHECK(gw_decoded_run_at(&d, r->out_end) == NULL);

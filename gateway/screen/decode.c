@@ -5,10 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN_BASE64 16     /* base64 characters in a run, padding not counted */
-#define MIN_HEX 16        /* hex digits in a run */
-#define MIN_URL_ESCAPES 3 /* %XX escapes in a URL-encoded stretch */
-#define MIN_TEXT 6        /* decoded bytes worth keeping */
+#define MIN_BASE64 16   /* base64 characters in a run, padding not counted */
+#define MIN_HEX 16      /* hex digits in a run */
+#define MIN_URL_TOKEN 6 /* bytes of a whitespace-delimited stretch with a %XX in it */
+#define MIN_ESCAPES 3   /* HTML entities or \\u escapes in a run (or one of "@") */
+#define MIN_TEXT 6      /* decoded bytes worth keeping, and printable ones in a row */
+/* Printable bytes in a kept run, in percent. Random bytes are about 40% printable (95
+ * ASCII characters of 256, few valid UTF-8 sequences), images and archives too, so 75%
+ * drops binary of 64 bytes and more (none of 4000 random blobs kept), a 32-byte hash about
+ * 1 time in 2000 and 16 random bytes about 1 in 50 (a kept one is only noise for the
+ * rules), while a payload may still carry one bad byte in four. 80% would halve the
+ * short-blob rate but let a payload carry only one in five. */
+#define MIN_PRINTABLE_PCT 75
 
 /* The value of a character in either base64 alphabet (standard "+/", URL-safe "-_"), or -1
  * for any other byte, "=" included. */
@@ -43,80 +51,108 @@ static bool is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-/* Is the decoded output text? Fed one byte at a time, so a run can be judged before any
- * memory is set aside for it. UTF-8 is checked strictly (no overlong forms, surrogates or
- * code points past U+10FFFF); a complete non-ASCII character counts as printable unless
- * it is a C1 control. */
-struct text_check {
-    size_t total, printable;
-    unsigned need, seq;   /* continuation bytes still expected; bytes of this character */
-    unsigned char lo, hi; /* the range the next continuation byte must be in */
-    bool c1, bad;
-};
-
-static void text_check_byte(struct text_check *t, unsigned char b)
-{
-    t->total++;
-    if (t->bad)
-        return;
-    if (t->need) {
-        if (b < t->lo || b > t->hi) {
-            t->bad = true;
-            return;
-        }
-        t->c1 = t->c1 && b < 0xA0;
-        t->lo = 0x80;
-        t->hi = 0xBF;
-        t->seq++;
-        if (--t->need == 0 && !t->c1)
-            t->printable += t->seq;
-        return;
-    }
-    t->seq = 1;
-    t->lo = 0x80;
-    t->hi = 0xBF;
-    t->c1 = false;
-    if (b < 0x80) {
-        if ((b >= 0x20 && b < 0x7F) || b == '\t' || b == '\n' || b == '\r')
-            t->printable++;
-    } else if (b >= 0xC2 && b <= 0xDF) {
-        t->need = 1;
-        t->c1 = b == 0xC2; /* U+0080..U+009F */
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        t->need = 2;
-        if (b == 0xE0)
-            t->lo = 0xA0; /* overlong */
-        if (b == 0xED)
-            t->hi = 0x9F; /* surrogates */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        t->need = 3;
-        if (b == 0xF0)
-            t->lo = 0x90; /* overlong */
-        if (b == 0xF4)
-            t->hi = 0x8F; /* past U+10FFFF */
-    } else {
-        t->bad = true;
-    }
-}
-
-static bool text_check_ok(const struct text_check *t)
-{
-    return !t->bad && t->need == 0 && t->total >= MIN_TEXT && t->printable * 10 >= t->total * 9;
-}
-
-/* Where decoded bytes go: always to the check and the count, and to out when it is set. */
+/* Decoded bytes pass through a sanitiser on their way out: a byte that is not printable
+ * text (a control other than tab, CR and LF, DEL, a C1 control, or a byte of invalid
+ * UTF-8) is written as a space, one for one, so that the printable stretches around a bad
+ * byte still read as they were sent. Fed one byte at a time, it also judges the run (see
+ * text_ok) before any memory is set aside for it. UTF-8 is checked strictly (no overlong
+ * forms, surrogates or code points past U+10FFFF); the bytes of a character are held back
+ * until it is complete or broken, so a broken one becomes spaces and the byte that broke
+ * it starts afresh. */
 struct sink {
-    struct text_check check;
-    unsigned char *out;
-    size_t n;
+    unsigned char *out; /* where to write, or NULL to judge and count only */
+    size_t n;           /* bytes written (or counted) */
+    size_t printable, bad;
+    size_t stretch, best; /* printable bytes in a row now, and the most so far */
+    unsigned char held[4];
+    unsigned nheld, need; /* bytes held of this character; continuation bytes to come */
+    unsigned char lo, hi; /* the range the next continuation byte must be in */
+    bool c1;
 };
+
+static void put(struct sink *k, unsigned char b, bool good)
+{
+    if (k->out)
+        k->out[k->n] = good ? b : ' ';
+    k->n++;
+    if (good) {
+        k->printable++;
+        if (++k->stretch > k->best)
+            k->best = k->stretch;
+    } else {
+        k->bad++;
+        k->stretch = 0;
+    }
+}
+
+static void release(struct sink *k, bool good)
+{
+    for (unsigned i = 0; i < k->nheld; i++)
+        put(k, k->held[i], good);
+    k->nheld = k->need = 0;
+}
 
 static void emit(struct sink *k, unsigned char b)
 {
-    if (k->out)
-        k->out[k->n] = b;
-    k->n++;
-    text_check_byte(&k->check, b);
+    if (k->need) {
+        if (b >= k->lo && b <= k->hi) {
+            k->c1 = k->c1 && b < 0xA0;
+            k->lo = 0x80;
+            k->hi = 0xBF;
+            k->held[k->nheld++] = b;
+            if (--k->need == 0)
+                release(k, !k->c1);
+            return;
+        }
+        release(k, false); /* and b starts afresh */
+    }
+    k->lo = 0x80;
+    k->hi = 0xBF;
+    k->c1 = false;
+    if (b < 0x80) {
+        put(k, b, (b >= 0x20 && b < 0x7F) || b == '\t' || b == '\n' || b == '\r');
+        return;
+    }
+    if (b >= 0xC2 && b <= 0xDF) {
+        k->need = 1;
+        k->c1 = b == 0xC2; /* U+0080..U+009F */
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        k->need = 2;
+        if (b == 0xE0)
+            k->lo = 0xA0; /* overlong */
+        if (b == 0xED)
+            k->hi = 0x9F; /* surrogates */
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        k->need = 3;
+        if (b == 0xF0)
+            k->lo = 0x90; /* overlong */
+        if (b == 0xF4)
+            k->hi = 0x8F; /* past U+10FFFF */
+    } else {
+        put(k, b, false);
+        return;
+    }
+    k->held[0] = b;
+    k->nheld = 1;
+}
+
+/* A character cut off by the end of the run is bad bytes. */
+static void sink_finish(struct sink *k)
+{
+    if (k->nheld)
+        release(k, false);
+}
+
+/* Is the sanitised run worth screening? It needs a printable stretch of MIN_TEXT bytes
+ * and MIN_PRINTABLE_PCT printable bytes in all; strict, it needs every byte printable
+ * (for runs that are as likely a number as an encoding: see alphabet_run). */
+static bool text_ok(const struct sink *k, bool strict)
+{
+    if (k->n < MIN_TEXT || k->best < MIN_TEXT)
+        return false;
+    if (strict)
+        return k->bad == 0;
+    return k->printable * 100 >= k->n * MIN_PRINTABLE_PCT;
 }
 
 /* Skips "=" and anything else outside the alphabets. Trailing bits short of a byte are
@@ -175,6 +211,76 @@ static void decode_url(const char *s, size_t len, struct sink *k)
     }
 }
 
+/* The HTML numeric entity ("&#105;", "&#x69;", the ";" optional) or "\\u" escape
+ * ("\\u0069", or a surrogate pair "\\ud83d\\ude00") at s[i]: sets *cp to its code point
+ * and returns its length, or returns 0. Looks at no more than 12 bytes. */
+static size_t escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
+{
+    if (s[i] == '&' && i + 2 < len && s[i + 1] == '#') {
+        bool hex = (s[i + 2] | 0x20) == 'x';
+        size_t j = i + 2 + hex, max = hex ? 6 : 7; /* digits: past U+10FFFF is not one */
+        uint32_t v = 0;
+        size_t k = j;
+        for (; k < len && k - j <= max; k++) {
+            int d = hex_value((unsigned char)s[k]);
+            if (d < 0 || (!hex && d > 9))
+                break;
+            v = v * (hex ? 16 : 10) + (uint32_t)d;
+        }
+        if (k == j || k - j > max || v > 0x10FFFF)
+            return 0;
+        *cp = v;
+        return k - i + (k < len && s[k] == ';');
+    }
+    if (s[i] != '\\' || i + 6 > len || s[i + 1] != 'u')
+        return 0;
+    uint32_t v = 0;
+    for (size_t k = i + 2; k < i + 6; k++) {
+        int d = hex_value((unsigned char)s[k]);
+        if (d < 0)
+            return 0;
+        v = v << 4 | (uint32_t)d;
+    }
+    *cp = v;
+    uint32_t lo;
+    if (v >= 0xD800 && v <= 0xDBFF && i + 12 <= len && s[i + 6] == '\\' &&
+        escape_at(s, len, i + 6, &lo) == 6 && lo >= 0xDC00 && lo <= 0xDFFF) {
+        *cp = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+        return 12;
+    }
+    return 6;
+}
+
+/* Entities and escapes become their characters in UTF-8 (a lone surrogate as its three
+ * bytes, which the sink turns into spaces); everything else is copied. */
+static void decode_escapes(const char *s, size_t len, struct sink *k)
+{
+    for (size_t i = 0; i < len; i++) {
+        uint32_t c;
+        size_t n = escape_at(s, len, i, &c);
+        if (n == 0) {
+            emit(k, (unsigned char)s[i]);
+            continue;
+        }
+        i += n - 1;
+        if (c < 0x80) {
+            emit(k, (unsigned char)c);
+        } else if (c < 0x800) {
+            emit(k, (unsigned char)(0xC0 | c >> 6));
+            emit(k, (unsigned char)(0x80 | (c & 0x3F)));
+        } else if (c < 0x10000) {
+            emit(k, (unsigned char)(0xE0 | c >> 12));
+            emit(k, (unsigned char)(0x80 | (c >> 6 & 0x3F)));
+            emit(k, (unsigned char)(0x80 | (c & 0x3F)));
+        } else {
+            emit(k, (unsigned char)(0xF0 | c >> 18));
+            emit(k, (unsigned char)(0x80 | (c >> 12 & 0x3F)));
+            emit(k, (unsigned char)(0x80 | (c >> 6 & 0x3F)));
+            emit(k, (unsigned char)(0x80 | (c & 0x3F)));
+        }
+    }
+}
+
 /* Decodes the run [start, end) of text. Everything a run's decoding needs is in its span
  * and its encoding, so the two passes below agree byte for byte. */
 static void decode_span(const char *text, size_t start, size_t end, enum gw_encoding enc,
@@ -192,7 +298,12 @@ static void decode_span(const char *text, size_t start, size_t end, enum gw_enco
     case GW_ENC_URL:
         decode_url(text + start, end - start, k);
         break;
+    case GW_ENC_ENTITY:
+    case GW_ENC_UESC:
+        decode_escapes(text + start, end - start, k);
+        break;
     }
+    sink_finish(k);
 }
 
 /* The first pass: finds the runs, judges each, and lays out the output without writing it. */
@@ -206,12 +317,12 @@ struct finder {
 };
 
 /* Returns 1 when [start, end) decodes to text (kept, or counted in skipped when it does not
- * fit), 0 when it does not, -1 when out of memory. */
-static int try_run(struct finder *f, size_t start, size_t end, enum gw_encoding enc)
+ * fit), 0 when it does not, -1 when out of memory. strict as text_ok. */
+static int try_run(struct finder *f, size_t start, size_t end, enum gw_encoding enc, bool strict)
 {
     struct sink k = {0};
     decode_span(f->text, start, end, enc, &k);
-    if (!text_check_ok(&k.check))
+    if (!text_ok(&k, strict))
         return 0;
     if (k.n > f->max_out - f->used) {
         f->out->skipped++;
@@ -233,8 +344,16 @@ static bool is_split_char(char c)
 }
 
 /* A maximal run of base64 characters [s, e), followed by its padding up to pe: hex when it
- * is all hex digits (and not all decimal ones), else base64, else (split) piece by piece.
- * Returns as try_run. */
+ * is all hex digits, else base64, else (split) piece by piece. A run of decimal digits only
+ * is as likely a number (an order id, a timestamp) as hex, and random digits decode to
+ * about 61% printable bytes, so it is kept as hex only when every byte is printable: a
+ * random number of 16 digits passes about 1 time in 50, one of 20 about 1 in 140, and then
+ * the kept text is what its bytes say. Nor is it base64: base64 of text always holds a
+ * letter (a byte under 0x80 starts its group with A-Z or a-f), and digits alone decode to
+ * a lead byte in every three, which is noise that can pass for non-ASCII text. The pieces
+ * of a split run are judged strictly too: a long blob of binary has many short pieces, and
+ * one in a hundred would pass the looser test (they are there for a clean payload glued to
+ * a path or a word). Returns as try_run. */
 static int alphabet_run(struct finder *f, size_t s, size_t e, size_t pe, bool split)
 {
     const char *t = f->text;
@@ -247,10 +366,11 @@ static int alphabet_run(struct finder *f, size_t s, size_t e, size_t pe, bool sp
         letter = letter || (t[i] | 0x20) >= 'a';
     }
     int r;
-    if (all_hex && letter && e - hs >= MIN_HEX && (e - hs) % 2 == 0 &&
-        (r = try_run(f, s, e, GW_ENC_HEX)) != 0)
+    if (all_hex && e - hs >= MIN_HEX && (e - hs) % 2 == 0 &&
+        (r = try_run(f, s, e, GW_ENC_HEX, !letter || !split)) != 0)
         return r;
-    if (e - s >= MIN_BASE64 && (r = try_run(f, s, pe, GW_ENC_BASE64)) != 0)
+    if (e - s >= MIN_BASE64 && (letter || !all_hex) &&
+        (r = try_run(f, s, pe, GW_ENC_BASE64, !split)) != 0)
         return r;
     if (!split)
         return 0;
@@ -283,8 +403,8 @@ static size_t spaced_hex(struct finder *f, size_t s, int *r)
             break;
         k = end + 1;
     }
-    if (pairs * 2 >= MIN_HEX && letter)
-        *r = try_run(f, s, end, GW_ENC_HEX);
+    if (pairs * 2 >= MIN_HEX)
+        *r = try_run(f, s, end, GW_ENC_HEX, !letter); /* strict for digits: alphabet_run */
     return end;
 }
 
@@ -299,7 +419,7 @@ static size_t escaped_hex(struct finder *f, size_t s, int *r)
         k += 4;
     }
     if (pairs * 2 >= MIN_HEX)
-        *r = try_run(f, s, k, GW_ENC_HEX);
+        *r = try_run(f, s, k, GW_ENC_HEX, false);
     return k > s ? k : s + 1;
 }
 
@@ -326,6 +446,86 @@ static size_t scan_at(struct finder *f, size_t i, int *r)
     return pe;
 }
 
+/* The entities and escapes in the token [i, te): how many, and whether one is an "@". */
+struct escapes {
+    size_t n;
+    bool at, entity;
+};
+
+static void count_escapes(const char *text, size_t i, size_t te, struct escapes *c)
+{
+    for (; i < te; i++) {
+        uint32_t cp;
+        size_t n = escape_at(text, te, i, &cp);
+        if (n == 0)
+            continue;
+        c->n++;
+        c->at = c->at || cp == '@';
+        c->entity = c->entity || text[i] == '&';
+        i += n - 1;
+    }
+}
+
+static size_t token_end(const char *text, size_t len, size_t i)
+{
+    while (i < len && !is_space((unsigned char)text[i]))
+        i++;
+    return i;
+}
+
+/* Quotes and angle brackets end a run of entities or escapes: a JSON document or an HTML
+ * tag is one token, and each string or attribute in it is a run of its own (so redacting
+ * one does not take the others with it). */
+static bool is_piece_end(char c)
+{
+    return c == '"' || c == '\'' || c == '<' || c == '>' || c == '`';
+}
+
+static size_t piece_end(const char *text, size_t len, size_t i)
+{
+    while (i < len && !is_space((unsigned char)text[i]) && !is_piece_end(text[i]))
+        i++;
+    return i;
+}
+
+/* From i, where a piece of a token starts (see is_piece_end): when the piece holds an
+ * entity or escape, the run of it and, while a piece reaches the end of its token, the
+ * first piece of the next token if it holds one too (so that words encoded apart, their
+ * spaces left plain, are read as one text); tried when it holds MIN_ESCAPES of them or an
+ * "@". Returns where the run ends (i when there is none); sets *r to -1 when out of
+ * memory. */
+static size_t escape_run(struct finder *f, size_t i, int *r)
+{
+    const char *t = f->text;
+    size_t end = piece_end(t, f->len, i);
+    struct escapes c = {0};
+    count_escapes(t, i, end, &c);
+    if (c.n == 0)
+        return i;
+    for (;;) {
+        if (end == f->len || !is_space((unsigned char)t[end]))
+            break;
+        size_t k = end;
+        while (k < f->len && is_space((unsigned char)t[k]))
+            k++;
+        if (k == f->len)
+            break;
+        size_t ke = piece_end(t, f->len, k);
+        struct escapes more = {0};
+        count_escapes(t, k, ke, &more);
+        if (more.n == 0)
+            break;
+        c.n += more.n;
+        c.at = c.at || more.at;
+        c.entity = c.entity || more.entity;
+        end = ke;
+    }
+    if ((c.n >= MIN_ESCAPES || c.at) &&
+        try_run(f, i, end, c.entity ? GW_ENC_ENTITY : GW_ENC_UESC, false) == -1)
+        *r = -1;
+    return end;
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -339,20 +539,27 @@ int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decod
     struct finder f = {.text = text, .len = len, .max_out = max_out, .out = out};
     int r = 0;
     /* One whitespace-delimited token at a time: first as a URL-encoded stretch, then what
-     * is inside it. b runs ahead of i only over spaced hex, whose pairs hold no "%". */
-    size_t i = 0, b = 0;
+     * is inside it, a run of entities or escapes at the start of each piece (unless inside
+     * one already: e) among the rest. b runs ahead of i only over spaced hex, whose pairs
+     * hold no "%". */
+    size_t i = 0, b = 0, e = 0;
     while (i < len && r != -1) {
         if (is_space((unsigned char)text[i])) {
             i++;
             continue;
         }
-        size_t te = i, escapes = 0;
-        for (; te < len && !is_space((unsigned char)text[te]); te++)
-            escapes += is_url_escape(text, len, te);
-        if (escapes >= MIN_URL_ESCAPES && try_run(&f, i, te, GW_ENC_URL) == -1)
+        size_t te = token_end(text, len, i), escapes = 0;
+        for (size_t k = i; k < te; k++)
+            escapes += is_url_escape(text, te, k);
+        if (escapes && te - i >= MIN_URL_TOKEN && try_run(&f, i, te, GW_ENC_URL, false) == -1)
             r = -1;
-        for (b = b > i ? b : i; b < te && r != -1;)
-            b = scan_at(&f, b, &r);
+        /* scan_at stops at every piece's start, as quotes and brackets are no base64 */
+        for (b = b > i ? b : i; b < te && r != -1;) {
+            if (b >= e && (b == i || is_piece_end(text[b - 1])))
+                e = escape_run(&f, b, &r);
+            if (r != -1)
+                b = scan_at(&f, b, &r);
+        }
         i = te;
     }
     if (r == -1)
@@ -415,6 +622,10 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "hex";
     case GW_ENC_URL:
         return "url";
+    case GW_ENC_ENTITY:
+        return "entity";
+    case GW_ENC_UESC:
+        return "uesc";
     }
     return "?";
 }

@@ -1,7 +1,7 @@
-/* gw_decode: finds base64, hex and URL-encoded runs in a text and decodes them, one level
- * and bounded, so that the engine can screen what they say as well as how they look: an
- * injection sent as "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=" is screened as
- * "ignore all previous instructions".
+/* gw_decode: finds base64, hex, URL-encoded, HTML-entity and "\u"-escaped runs in a text and
+ * decodes them, one level and bounded, so that the engine can screen what they say as well
+ * as how they look: an injection sent as "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=" is
+ * screened as "ignore all previous instructions".
  *
  * Rules of detection:
  * - base64: a maximal run of the standard or URL-safe alphabet (A-Z a-z 0-9 + / - _), with
@@ -11,25 +11,40 @@
  *   is 1 mod 4 (which no base64 has) is decoded without its last character. One unbroken
  *   run only: base64 wrapped over lines or split into spaced groups is not joined. A run
  *   that does not decode to text and holds "+", "/", "-" or "_" is tried once more piece
- *   by piece between those characters (pieces of 16 or more), so that a payload glued to
- *   a path or a word ("docs/aWdub3Jl...", "x-aWdub3Jl...") is still found.
+ *   by piece between those characters (pieces of 16 or more, judged strictly: see below),
+ *   so that a payload glued to a path or a word ("docs/aWdub3Jl...", "x-aWdub3Jl...") is
+ *   still found. A run of decimal digits only is never base64 (base64 of text has letters).
  * - hex: at least 16 hex digits in an even count, written as one maximal run (optionally
  *   after "0x"), as pairs separated by single spaces ("69 67 6e ..."), or as "\x" escapes
- *   ("\x69\x67..."). A plain or spaced run of decimal digits only is a number, not hex. A
- *   plain run that is not text as hex is tried as base64.
- * - URL encoding: a whitespace-delimited stretch that holds at least 3 "%XX" escapes is one
- *   run; "%XX" decodes to its byte and "+" to a space, everything else is copied.
- * - A decoded run is kept only if it is text: valid UTF-8, at least 6 bytes, and at least
- *   90% printable (letters, digits, punctuation, spaces, tab, CR, LF and any non-ASCII
- *   character other than the C1 controls). Binary (hashes, images, random ids) is dropped
- *   silently, as are words and identifiers that happen to be made of base64 characters.
+ *   ("\x69\x67..."). A plain or spaced run of decimal digits only may be a number as well
+ *   as hex ("34313131..." is "4111..."): it is judged strictly. A plain run that is not text
+ *   as hex is tried as base64.
+ * - URL encoding: a whitespace-delimited stretch of at least 6 bytes that holds a "%XX"
+ *   escape is one run ("jane.doe%40example.com"); "%XX" decodes to its byte and "+" to a
+ *   space, everything else is copied.
+ * - HTML numeric entities ("&#105;", "&#x69;", ";" optional) and "\u" escapes ("\u0069",
+ *   surrogate pairs joined): a stretch that holds one, ended by whitespace, a quote, "<",
+ *   ">" or "`", and joined across whitespace to the next such stretch that holds one too,
+ *   is one run when it holds at least 3 of them or one that is "@". Each becomes its
+ *   character in UTF-8, everything else is copied. Reported as "entity" when the run holds
+ *   an entity, else "uesc".
+ * - Decoded bytes are sanitised: a byte that is not printable text (invalid UTF-8, a
+ *   control other than tab, CR and LF, DEL, a C1 control) is written as a space, one for
+ *   one. A decoded run is kept when it is at least 6 bytes, holds 6 printable bytes in a
+ *   row, and at least 75% of its bytes are printable (random binary is about 40%: hashes,
+ *   images, archives and ids are dropped, but for 16 random bytes about 1 time in 50).
+ *   Strictly, for decimal-only hex and the pieces of a split base64 run: every byte
+ *   printable (random 20-digit numbers pass about 1 time in 140; the kept text is then
+ *   what the bytes say).
  * - One level only: what a decoded run contains is not decoded again.
  * - Bounded: at most max_out decoded bytes in all; a text run that no longer fits is not
  *   decoded and is counted in skipped (a later, shorter one may still fit). Time is linear
  *   in the input for any input.
+ * - Not handled: base64 in spaced 4-character groups or wrapped over lines, double
+ *   encodings (base64 of hex, ...), base32, base85, rot13, leetspeak.
  *
- * The runs are reported in input order; a URL-encoded stretch and a base64 or hex run
- * inside it are both reported (their input spans overlap, their outputs do not). */
+ * The runs are reported in input order; a URL-encoded stretch and a base64, hex or escape
+ * run inside it are all reported (their input spans overlap, their outputs do not). */
 #ifndef GW_SCREEN_DECODE_H
 #define GW_SCREEN_DECODE_H
 
@@ -37,7 +52,7 @@
 
 #include "util/buf.h"
 
-enum gw_encoding { GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_URL };
+enum gw_encoding { GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_URL, GW_ENC_ENTITY, GW_ENC_UESC };
 
 struct gw_decoded_run {
     size_t start, end;         /* the encoded run in the input: byte offsets, end exclusive */
@@ -67,7 +82,7 @@ const struct gw_decoded_run *gw_decoded_run_at(const struct gw_decoded *d, size_
 /* Frees what d holds and zeroes it; d may be NULL. */
 void gw_decoded_free(struct gw_decoded *d);
 
-/* "base64", "hex" or "url". */
+/* "base64", "hex", "url", "entity" or "uesc". */
 const char *gw_encoding_name(enum gw_encoding e);
 
 #endif

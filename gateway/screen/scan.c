@@ -434,7 +434,7 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 #define GW_KEEP_BYTES (1u << 20)
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
- * "%XX" or a "\\x". Most chat text has none, and this costs a fraction of the decoder's
+ * "%", a backslash ("\\x", "\\u") or "&#" (an HTML entity). Most chat text has none, and this costs a fraction of the decoder's
  * full pass (its rules are in decode.h; this only has to never say no where it may). */
 static bool maybe_encoded(const char *text, size_t len)
 {
@@ -452,7 +452,8 @@ static bool maybe_encoded(const char *text, size_t len)
                 return true;
         } else {
             run = 0;
-            if ((p[i] == '%' || p[i] == '\\') && i + 1 < len)
+            if ((p[i] == '%' || p[i] == '\\' || (p[i] == '&' && p[i + 1 < len ? i + 1 : i] == '#')) &&
+                i + 1 < len)
                 return true;
         }
     }

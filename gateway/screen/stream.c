@@ -154,7 +154,8 @@ static int add_finding(gw_stream *st, unsigned rule, size_t start, size_t end)
 static bool encodable(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/' || c == '=' || c == '_' || c == '-' || c == '%' || c == '\\';
+           c == '+' || c == '/' || c == '=' || c == '_' || c == '-' || c == '%' || c == '\\' ||
+           c == '&' || c == '#' || c == ';';
 }
 
 /* Screens the run of normalised bytes [from, to). */
@@ -189,7 +190,7 @@ static int follow_runs(gw_stream *st, size_t from, bool closing)
                 st->run_from = p;
                 st->run_special = false;
             }
-            st->run_special |= c == '%' || c == '\\';
+            st->run_special |= c == '%' || c == '\\' || c == '#';
         } else if (st->in_run) {
             st->in_run = false;
             if (screen_run(st, st->run_from, p) == -1)

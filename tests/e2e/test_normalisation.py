@@ -169,7 +169,9 @@ class Replies(unittest.TestCase):
     def test_an_obfuscated_brand_promise_is_blocked_plain_and_streamed(self):
         for reply in ("Of course w\u0435 guarantee it.", "Of course we\u00a0\u00a0guarantee it.",
                       "Of course " + fullwidth("we") + " guarantee it.",
-                      "Of course we" + ZWSP + " guarantee it."):
+                      "Of course we" + ZWSP + " guarantee it.",
+                      "Of course we" + ZWSP + "guarantee it.",
+                      "Of course we\u00adguarantee it."):
             with self.subTest(reply=reply):
                 r, data = GW.chat("hi", mock={"reply": reply})
                 self.assertEqual(r.getheader("x-guardrail-verdict"), "block")

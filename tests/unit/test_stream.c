@@ -279,6 +279,10 @@ static void obfuscated_text_agrees_at_every_boundary(void **state)
     EVERY(x->sc, "w\xd0\xb5 guarantee; refu\xcc\x81nd; re\xc2\xad" "fund.");
     /* invalid bytes around a match */
     EVERY(x->sc, "\xff a@b.org \xc3 \xe2\x82 x@y.io \xf0");
+    /* zero-width spaces as the only separators: the second lane opens at the first one */
+    EVERY(x->sc, "Sure, we\xe2\x80\x8bguarantee it, and a@b.org.");
+    EVERY(x->sc, "mail a@b.org, card 4111 1111 1111 1111, then much later on: "
+                 "don't\xc2\xad" "worry, we\xe2\x81\xa0guarantee. refund\xe2\x80\x8bx");
 }
 
 static void multibyte_utf8_is_never_split(void **state)

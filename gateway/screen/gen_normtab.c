@@ -19,13 +19,14 @@
  *        - a decimal digit of any script: the ASCII digit of the same value (and a digit
  *          in a circle, a parenthesis or a dingbat, or with a full stop: the digit);
  *        - dash punctuation: '-'; a single or double quotation mark: ' or ";
+ *        - case-folded first (ß is ss, Σ is σ: an upper-case word and its lower-case
+ *          form must fold alike), then, for each character of the folding:
  *        - a character whose confusable skeleton (Unicode's confusables data, UTS #39,
  *          through ICU's spoof checker) is one ASCII letter, digit or punctuation mark:
- *          that character (Cyrillic а, Greek ο, Latin ɑ, letterlike ℓ), tried before
- *          case folding so that an upper-case look-alike stays upper case;
+ *          that character (Cyrillic а, Greek ο, Latin ɑ, letterlike ℓ);
  *        - a Latin letter without a decomposition, by its name: small capitals, letters
  *          with a stroke or a bar, negative squared and circled letters: the base letter;
- *        - otherwise its full case folding (ß is ss, Σ is σ).
+ *        - otherwise the folded character itself.
  *      A symbol that spells a word (№, ℡, ™, ㎝) gets a space on each side, so that it
  *      does not glue its letters to the number after it; ordinal indicators (º, ª) become
  *      a space; "(a)" and "(1)" lose their brackets.
@@ -69,7 +70,8 @@ static bool is_drop(UChar32 c)
 static bool is_space(UChar32 c)
 {
     int8_t t = u_charType(c);
-    return t == U_CONTROL_CHAR || t == U_SPACE_SEPARATOR || t == U_LINE_SEPARATOR ||
+    return c == 0x2800 /* braille blank: looks like a space */ || t == U_CONTROL_CHAR ||
+           t == U_SPACE_SEPARATOR || t == U_LINE_SEPARATOR ||
            t == U_PARAGRAPH_SEPARATOR || u_isUWhiteSpace(c);
 }
 
@@ -162,18 +164,9 @@ static void map_char(USpoofChecker *sc, UChar32 c, char *out, int *len)
             return;
         }
     }
-    int s = skeleton_ascii(sc, c);
-    if (s == 'l' && u_isUUppercase(c))
-        s = 'I'; /* the data maps capital I look-alikes (Greek Ι, Cyrillic І) to l */
-    if (s) {
-        put(out, len, s);
-        return;
-    }
-    s = latin_by_name(c);
-    if (s) {
-        put(out, len, s);
-        return;
-    }
+    /* Case first, then the look-alike: an upper-case Cyrillic word and its lower-case
+     * form fold alike (ЗАБУДЬ and забудь), and a capital I look-alike becomes i, not the
+     * l that the confusables data gives the capitals. */
     UChar in[2], folded[8];
     int32_t n = 0;
     U16_APPEND_UNSAFE(in, n, c);
@@ -185,6 +178,8 @@ static void map_char(USpoofChecker *sc, UChar32 c, char *out, int *len)
         UChar32 f;
         U16_NEXT(folded, i, m, f);
         int fs = f >= 0x80 ? skeleton_ascii(sc, f) : 0;
+        if (!fs && f >= 0x80)
+            fs = latin_by_name(f);
         put(out, len, fs ? fs : f);
     }
 }

@@ -1,5 +1,6 @@
 #include "screen/scan.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -434,7 +435,8 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 #define GW_KEEP_BYTES (1u << 20)
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
- * "%", a backslash ("\\x", "\\u") or "&#" (an HTML entity). Most chat text has none, and this costs a fraction of the decoder's
+ * "%", a backslash ("\\x", "\\u"), "&#" (an HTML entity), or four spaced hex pairs.
+ * Most chat text has none, and this costs a fraction of the decoder's
  * full pass (its rules are in decode.h; this only has to never say no where it may). */
 static bool maybe_encoded(const char *text, size_t len)
 {
@@ -445,17 +447,23 @@ static bool maybe_encoded(const char *text, size_t len)
                      c == '+' || c == '/' || c == '-' || c == '_' || c == '=';
     }
     const unsigned char *p = (const unsigned char *)text;
-    size_t run = 0;
+    size_t run = 0, pairs = 0; /* pairs: "hh " groups in a row, spaced hex */
     for (size_t i = 0; i < len; i++) {
         if (b64[p[i]]) {
             if (++run >= 16)
                 return true;
-        } else {
-            run = 0;
-            if ((p[i] == '%' || p[i] == '\\' || (p[i] == '&' && p[i + 1 < len ? i + 1 : i] == '#')) &&
-                i + 1 < len)
-                return true;
+            continue;
         }
+        if (p[i] == ' ' && run == 2 && isxdigit(p[i - 1]) && isxdigit(p[i - 2])) {
+            if (++pairs >= 4)
+                return true;
+        } else if (p[i] != ' ') {
+            pairs = 0;
+        }
+        run = 0;
+        if ((p[i] == '%' || p[i] == '\\' || (p[i] == '&' && i + 1 < len && p[i + 1] == '#')) &&
+            i + 1 < len)
+            return true;
     }
     return false;
 }

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "screen/decode.h"
 #include "screen/match.h"
 #include "screen/normalise.h"
 #include "screen/scan.h"
@@ -8,6 +9,8 @@
 /* The longest run of encodable bytes a stream screens (as GW_DECODE_MAX in scan.c bounds a
  * text's decoding); a longer one fails the stream, and the caller's fail_mode applies. */
 #define GW_RUN_MAX (256u << 10)
+/* Where a long run is judged: text, or binary (and then released as it comes). */
+#define GW_RUN_JUDGE 4096u
 
 /* The rules match the stream's normalised text (normalise.h), fed to Hyperscan piece by
  * piece as the normaliser makes it; candidates and the hold-back are counted in
@@ -45,6 +48,8 @@ struct gw_stream {
     size_t run_from;   /* lane 0 offset where the open run of encodable bytes starts */
     bool in_run;       /* a run is open: it is held back until it ends and is screened */
     bool run_special;  /* it holds a '%' or a backslash */
+    bool run_binary;   /* judged at GW_RUN_JUDGE bytes: it decodes to no text; not held */
+    struct gw_decoded judge;
     int failed;
     bool closed;
 };
@@ -102,6 +107,7 @@ void gw_stream_free(gw_stream *st)
     lane_free(&st->lane[1]);
     gw_buf_free(&st->text);
     gw_findings_free(&st->encoded);
+    gw_decoded_free(&st->judge);
     gw_findings_free(&st->findings);
     gw_findings_free(&st->redacts);
     free(st);
@@ -155,13 +161,13 @@ static bool encodable(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
            c == '+' || c == '/' || c == '=' || c == '_' || c == '-' || c == '%' || c == '\\' ||
-           c == '&' || c == '#' || c == ';';
+           c == '&' || c == '#' || c == ';' || c == '.' || c == '@';
 }
 
 /* Screens the run of normalised bytes [from, to). */
 static int screen_run(gw_stream *st, size_t from, size_t to)
 {
-    if (to - from < 16 && !st->run_special)
+    if ((to - from < 16 && !st->run_special) || st->run_binary)
         return 0;
     if (to - from > GW_RUN_MAX)
         return -1; /* not screened in full: the caller's fail_mode */
@@ -189,15 +195,25 @@ static int follow_runs(gw_stream *st, size_t from, bool closing)
                 st->in_run = true;
                 st->run_from = p;
                 st->run_special = false;
+                st->run_binary = false;
             }
             st->run_special |= c == '%' || c == '\\' || c == '#';
+            /* A long run is judged once: if what it holds so far decodes to no text (a
+             * base64 image, a long word), it is not held back any more, and not screened
+             * as encoded (block mode keeps only runs that decode to text, too). */
+            if (p + 1 - st->run_from == GW_RUN_JUDGE) {
+                const char *t = st->lane[0].norm.text.data + (st->run_from - st->lane[0].norm.base);
+                if (gw_decode_find(t, GW_RUN_JUDGE, GW_RUN_JUDGE, &st->judge) == -1)
+                    return -1;
+                st->run_binary = st->judge.n == 0;
+            }
         } else if (st->in_run) {
             st->in_run = false;
             if (screen_run(st, st->run_from, p) == -1)
                 return -1;
         }
     }
-    if (st->in_run && (closing || total - st->run_from > GW_RUN_MAX)) {
+    if (st->in_run && (closing || (!st->run_binary && total - st->run_from > GW_RUN_MAX))) {
         st->in_run = false;
         return screen_run(st, st->run_from, total);
     }
@@ -240,7 +256,7 @@ static int settle(gw_stream *st, bool closing, struct gw_buf *out)
             continue;
         size_t npoint = upto[i];
         undecided_from[i] = upto[i];
-        if (i == 0 && st->in_run && st->run_from < npoint)
+        if (i == 0 && st->in_run && !st->run_binary && st->run_from < npoint)
             npoint = st->run_from; /* an open run is screened when it ends */
         for (size_t k = 0; k < l->cands.n; k++) {
             const struct gw_cand *c = &l->cands.v[k];
@@ -306,7 +322,7 @@ static int settle(gw_stream *st, bool closing, struct gw_buf *out)
         size_t nneed = ntotal > GW_SPAN_MAX ? ntotal - GW_SPAN_MAX : 0;
         if (undecided_from[i] < nneed)
             nneed = undecided_from[i];
-        if (i == 0 && st->in_run && st->run_from < nneed)
+        if (i == 0 && st->in_run && !st->run_binary && st->run_from < nneed)
             nneed = st->run_from;
         size_t raw = gw_norm_start(&l->norm, nneed);
         if (raw < need_from)

@@ -402,6 +402,35 @@ static void encoded_runs_are_held_then_screened(void **state)
     EVERY(x->sc, "see d3JpdGUgdG8gYW5uLmxlZUBtYWlsLmNvbSBwbGVhc2U= and "
                  "%77%65%20%67%75%61%72%61%6e%74%65%65 it, x");
     EVERY(x->sc, "hex 777269746520616e6e2e6c6565406d61696c2e636f6d!");
+    /* a %-escaped address: the whole token, dots and all, as block mode decodes it */
+    EVERY(x->sc, "mail: jane.doe%40example%2Ecom%20 ok");
+}
+
+/* A long run that decodes to no text (a base64 image) is judged at GW_RUN_JUDGE bytes and
+ * released as it comes: a 300 KB one neither fails the stream nor waits for its end. */
+static void a_long_binary_run_is_released_as_it_comes(void **state)
+{
+    struct fixture *x = *state;
+    gw_stream *st = gw_stream_open(x->sc);
+    struct gw_buf out = {0};
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char piece[1000];
+    unsigned v = 12345;
+    assert_int_equal(gw_stream_feed(st, "image: ", 7, &out), 0);
+    for (int k = 0; k < 300; k++) {
+        for (size_t i = 0; i < sizeof piece; i++) {
+            v = v * 1103515245u + 12345u; /* random bytes, as an image's */
+            piece[i] = b64[(v >> 16) & 63];
+        }
+        assert_int_equal(gw_stream_feed(st, piece, sizeof piece, &out), 0);
+    }
+    assert_true(out.len > 250000); /* released long before the end of the run */
+    assert_int_equal(gw_stream_feed(st, " done", 5, &out), 0);
+    assert_int_equal(gw_stream_close(st, &out), 0);
+    assert_int_equal(out.len, 7 + 300 * sizeof piece + 5);
+    gw_buf_free(&out);
+    gw_stream_free(st);
 }
 
 static void held_covers_a_pending_redaction(void **state)
@@ -432,7 +461,7 @@ static void blocked_stream_releases_nothing_more(void **state)
     gw_stream *st = gw_stream_open(x->sc);
     struct gw_buf out = {0};
     char pad[600];
-    memset(pad, '.', sizeof pad);
+    memset(pad, '!', sizeof pad); /* not a run that may be encoded: released as it comes */
     assert_int_equal(gw_stream_feed(st, pad, sizeof pad, &out), 0);
     size_t before = out.len;
     assert_true(before > 0);
@@ -561,6 +590,7 @@ int main(void)
         T(pii_split_across_chunks_is_found_and_redacted),
         T(obfuscated_text_agrees_at_every_boundary),
         T(encoded_runs_are_held_then_screened),
+        T(a_long_binary_run_is_released_as_it_comes),
         T(multibyte_utf8_is_never_split),
         T(adjacent_and_overlapping_redactions),
         T(flags_only_release_the_text_unchanged),

@@ -35,8 +35,9 @@
  * formats whose case matters keep it.
  *
  * Output: two-stage lookup. stage1[cp >> 8] is a block number (0: the block is all
- * identity); stage2[block][cp & 255] is 0 (identity), GW_NT_DROP, or
- * (offset << 8 | length) into pool. */
+ * identity); stage2[block][cp & 255] is 0 (identity), NT_DROP, NT_SEP, or
+ * (offset << 8 | length) into pool, with NT_APART set for characters that the second view
+ * puts apart (see apart()). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +53,18 @@
 
 #define NT_DROP 0xffu
 #define NT_SEP 0xfeu /* removed, or a space in the second view (see normalise.h) */
+#define NT_APART 0x80u /* in the second view, a space before it */
+
+/* Superscripts, subscripts, circled forms and fractions: glued to what is next to them
+ * (a word in superscript letters, a number in circled digits) or apart from it (a
+ * footnote mark after a card number, "1111¹"). Both readings count: the second view
+ * puts a space before them. */
+static bool apart(UChar32 c)
+{
+    int dt = u_getIntPropertyValue(c, UCHAR_DECOMPOSITION_TYPE);
+    return dt == U_DT_SUPER || dt == U_DT_SUB || dt == U_DT_CIRCLE || dt == U_DT_FRACTION ||
+           (u_charType(c) == U_OTHER_NUMBER && c >= 0x2460 && c <= 0x27BF);
+}
 #define MAX_OUT 64
 
 static void die(const char *what, UErrorCode e)
@@ -325,7 +338,7 @@ int main(int argc, char **argv)
             hit = memcpy(pool + pool_len, out, (size_t)n);
             pool_len += (size_t)n;
         }
-        entry[c] = (uint32_t)(hit - pool) << 8 | (uint32_t)n;
+        entry[c] = (uint32_t)(hit - pool) << 8 | (uint32_t)n | (apart(c) ? NT_APART : 0);
     }
     uspoof_close(sc);
 

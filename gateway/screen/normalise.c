@@ -10,6 +10,7 @@ extern const unsigned char gw_normtab_pool[];
 
 #define NT_DROP 0xffu
 #define NT_SEP 0xfeu
+#define NT_APART 0x80u
 
 static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
@@ -133,7 +134,21 @@ static int put_char(struct gw_norm *nm, size_t o, const unsigned char *p, int le
         return nm->sep_space ? put_space(nm, o, (uint32_t)len, false) : 0;
     }
     const unsigned char *s = gw_normtab_pool + (e >> 8);
-    size_t n = e & 0xFF;
+    size_t n = e & 0x7F;
+    if (e & NT_APART) { /* glued in the first view, apart in the second */
+        nm->seps++;
+        if (nm->sep_space && !nm->space) {
+            nm->space = true;
+            if (gw_buf_append(&nm->text, " ", 1) == -1)
+                return -1;
+            size_t before = nm->text.len;
+            for (size_t i = 0; i < n; i++)
+                if (gw_buf_append(&nm->text, &s[i], 1) == -1)
+                    return -1;
+            nm->space = s[n - 1] == ' ';
+            return push_seg(nm, o, (uint32_t)len, (uint32_t)(nm->text.len - before + 1), false);
+        }
+    }
     if (n == 1 && s[0] == ' ')
         return put_space(nm, o, (uint32_t)len, false);
     size_t before = nm->text.len;

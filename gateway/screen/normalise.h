@@ -30,7 +30,9 @@
  * fillers) are read two ways: inside a word they join it ("ign<ZWSP>ore"), between words
  * they separate ("ignore<ZWSP>all<ZWSP>previous"). The normal form removes them; a text
  * that has some (seps) is matched a second time in a view where each is a space
- * (sep_space), and the findings of both count.
+ * (sep_space), and the findings of both count. Superscripts, subscripts, circled forms and
+ * fractions are read both ways too: glued to their neighbours in the first view ("⁴¹¹¹"
+ * is 4111), apart in the second ("1111¹" is "1111 1").
  *
  * Text that is printable ASCII with single spaces is its own normal form: gw_norm_text
  * says so without copying, at the cost of one pass over the bytes.

@@ -103,6 +103,19 @@ static void more_look_alikes_fold(void **state)
     EXPECT("a@b\xe3\x80\x82" "com", "a@b.com");          /* ideographic full stop */
 }
 
+/* Superscripts and circled forms: glued in the normal form, apart in the second view. */
+static void superscripts_are_glued_and_apart_in_the_second_view(void **state)
+{
+    EXPECT("1111\xc2\xb9 x", "11111 x");
+    struct gw_norm nm = {.sep_space = true};
+    assert_int_equal(gw_norm_text(&nm, "1111\xc2\xb9 x", 8), 0);
+    assert_int_equal(nm.text.len, 8);
+    assert_memory_equal(nm.text.data, "1111 1 x", 8);
+    assert_true(nm.seps > 0);
+    assert_int_equal(gw_norm_start(&nm, 5), 4); /* the 1 comes from the superscript */
+    gw_norm_free(&nm);
+}
+
 static void marks_are_dropped_and_case_folded(void **state)
 {
     EXPECT("caf\xc3\xa9", "cafe");                /* precomposed */
@@ -263,6 +276,7 @@ int main(void)
         cmocka_unit_test(look_alikes_fold_to_latin),
         cmocka_unit_test(tag_characters_become_the_ascii_they_spell),
         cmocka_unit_test(more_look_alikes_fold),
+        cmocka_unit_test(superscripts_are_glued_and_apart_in_the_second_view),
         cmocka_unit_test(marks_are_dropped_and_case_folded),
         cmocka_unit_test(every_space_becomes_one),
         cmocka_unit_test(invalid_bytes_become_replacement_characters),

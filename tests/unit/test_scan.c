@@ -326,6 +326,14 @@ static void obfuscated_pii_is_found_and_the_original_bytes_redacted(void **state
     SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
     expect_findings(x->rs, &x->f, "pii.card", 0, 30, NULL);
     expect_redacted(x->rs, t, &x->f, "[CARD]!");
+    /* a footnote mark glued to the number (the second view puts it apart), and a number
+     * in superscript digits (the first view glues them) */
+    t = "card 4111 1111 1111 1111\xc2\xb9 ok";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_redacted(x->rs, t, &x->f, "card [CARD]\xc2\xb9 ok");
+    t = "card \xe2\x81\xb4\xc2\xb9\xc2\xb9\xc2\xb9 1111 1111 1111.";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_redacted(x->rs, t, &x->f, "card [CARD].");
     /* Cyrillic letters and a fullwidth @ in an e-mail address */
     t = "to j\xd0\xbe\xd0\xb5\xef\xbc\xa0" "ex\xd0\xb0mple.com now";
     SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);

@@ -97,6 +97,7 @@ void gw_finding_rec_fill(struct gw_finding_rec *out, const struct gw_rule *r,
                      r->category);
     out->value_hash = gw_siphash(key, match ? match : "", match ? len : 0);
     out->value_length = match ? len : 0;
+    out->more = 0;
 }
 
 static void format_time(char *out, size_t outlen, int64_t ms)
@@ -137,8 +138,11 @@ static void write_lines(struct gw_buf *b, const struct gw_request_rec *r)
         }
         gw_buf_puts(b, ",\"excerpt\":");
         quoted(b, f->excerpt);
-        gw_buf_printf(b, ",\"value_hash\":\"%016llx\",\"value_length\":%zu}\n",
+        gw_buf_printf(b, ",\"value_hash\":\"%016llx\",\"value_length\":%zu",
                       (unsigned long long)f->value_hash, f->value_length);
+        if (f->more) /* the same rule again past the request's cap */
+            gw_buf_printf(b, ",\"more\":%zu", f->more);
+        gw_buf_puts(b, "}\n");
     }
     if (r->findings_more) { /* past the cap: one line says how many more */
         gw_buf_printf(b, "{\"time\":\"%s\",\"request_id\":", when);

@@ -19,6 +19,8 @@ struct gw_finding_rec {
     char excerpt[128]; /* masked (gw_incident_mask) */
     uint64_t value_hash; /* SipHash-2-4 of the matched value under the incident key */
     size_t value_length;
+    size_t more; /* further findings of this rule and direction past the request's cap
+                    (GW_REC_FINDINGS_MAX), counted here so that KPIs count every one */
 };
 
 /* Findings recorded one by one per request; past it they are counted in findings_more,

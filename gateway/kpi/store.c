@@ -358,9 +358,9 @@ static int dir_index(enum gw_direction d)
 static void add_finding(struct outcome *o, const struct gw_finding_rec *f, enum gw_action v)
 {
     o->hit = true;
-    o->findings++;
+    o->findings += 1 + (int64_t)f->more;
     if (v == GW_ACTION_BLOCK || (v == GW_ACTION_REDACT && f->action == GW_ACTION_REDACT))
-        o->kept++;
+        o->kept += 1 + (int64_t)f->more;
     if (f->action == GW_ACTION_BLOCK && v == GW_ACTION_BLOCK)
         o->blocked = 1;
     else if (f->action == GW_ACTION_REDACT && v == GW_ACTION_REDACT)

@@ -76,7 +76,7 @@ void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r)
     for (size_t i = 0; i < r->n_findings; i++) {
         const struct gw_finding_rec *f = &r->findings[i];
         unsigned s = slot_of(&rules, f->rule, f->category, f->action);
-        add(&m->findings[t][s][f->direction == GW_DIR_REPLY], 1);
+        add(&m->findings[t][s][f->direction == GW_DIR_REPLY], 1 + f->more);
     }
     if (r->status >= 100 && r->status < 600)
         add(&m->status[r->status / 100], 1);

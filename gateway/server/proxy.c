@@ -356,6 +356,11 @@ static void record(struct gw_req *r, enum gw_direction dir, const struct gw_find
         *verdict = rule->action;
     if (rec->n_findings >= GW_REC_FINDINGS_MAX) {
         rec->findings_more++;
+        for (size_t i = 0; i < rec->n_findings; i++)
+            if (rec->findings[i].direction == dir && strcmp(rec->findings[i].rule, rule->id) == 0) {
+                rec->findings[i].more++; /* the KPIs count it with its rule */
+                break;
+            }
         return;
     }
     if (rec->n_findings % 8 == 0) {

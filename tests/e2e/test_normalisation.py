@@ -264,6 +264,8 @@ class Bounds(unittest.TestCase):
         mine = [l for l in lines if l.get("request_id") == rid]
         self.assertEqual(len(mine), 64 + 1)
         self.assertEqual(mine[-1]["more_findings"], n - 64)
+        # the rest are counted with their rule, so KPIs count every one
+        self.assertEqual(sum(1 + l.get("more", 0) for l in mine[:-1]), n)
 
     def test_a_request_past_its_screening_budget_gets_fail_mode(self):
         # 1 ms of screening for a prompt that needs far more: refused (fail_mode closed),

@@ -875,9 +875,16 @@ static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_dire
     size_t n = 0, cap = 0;
     int verdict = jr.at ? GW_ACTION_ALLOW : -1;
     static const char *const seps[] = {" ", ""};
-    for (int i = 0; jr.at && i < 2; i++) {
+    /* Passes 2 and 3 read invisible separators as spaces (normalise.h's second view), when
+     * the texts have any: a phrase split across two texts may use them as its word breaks. */
+    bool saw_seps = false;
+    for (int i = 0; jr.at && i < 4; i++) {
+        if (i >= 2 && !saw_seps)
+            break;
+        jr.nm.sep_space = i >= 2;
         n = 0; /* offsets differ with the separator: each pass keeps its own hits */
-        int v = scan_boundaries(r, texts, dir, from, seps[i], &jr, &hits, &n, &cap, blocker);
+        int v = scan_boundaries(r, texts, dir, from, seps[i % 2], &jr, &hits, &n, &cap, blocker);
+        saw_seps |= jr.nm.seps > 0;
         if (v == GW_ACTION_REDACT) {
             qsort(hits, n, sizeof *hits, hit_start); /* n >= 1 when v is redact */
             if (redact_joined(r, texts, from, to, jr.at, hits, n, changed) == -1)

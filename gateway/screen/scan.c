@@ -435,7 +435,7 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 #define GW_KEEP_BYTES (1u << 20)
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
- * "%", a backslash ("\\x", "\\u"), "&#" (an HTML entity), or four spaced hex pairs.
+ * "%XX", "\\x" or "\\u", "&#" (an HTML entity), or four spaced hex pairs.
  * Most chat text has none, and this costs a fraction of the decoder's
  * full pass (its rules are in decode.h; this only has to never say no where it may). */
 static bool maybe_encoded(const char *text, size_t len)
@@ -461,8 +461,9 @@ static bool maybe_encoded(const char *text, size_t len)
             pairs = 0;
         }
         run = 0;
-        if ((p[i] == '%' || p[i] == '\\' || (p[i] == '&' && i + 1 < len && p[i + 1] == '#')) &&
-            i + 1 < len)
+        if (i + 2 < len && ((p[i] == '%' && isxdigit(p[i + 1]) && isxdigit(p[i + 2])) ||
+                            (p[i] == '\\' && (p[i + 1] == 'x' || p[i + 1] == 'u')) ||
+                            (p[i] == '&' && p[i + 1] == '#')))
             return true;
     }
     return false;

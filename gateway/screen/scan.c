@@ -499,9 +499,12 @@ static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findin
             b = a;
         if (!a)
             continue; /* only the separator: nothing of a run */
-        if (gw_findings_push(out, f->rule, a->start, b->end > a->end ? b->end : a->end,
-                             s->rs->table.rules[f->rule].action) == -1)
-            return -1;
+        /* each run the match touches, not the text between them (which the rules saw as it
+         * is, and found nothing in) */
+        for (const struct gw_decoded_run *r = a; r <= b; r++)
+            if (gw_findings_push(out, f->rule, r->start, r->end,
+                                 s->rs->table.rules[f->rule].action) == -1)
+                return -1;
     }
     return 0;
 }

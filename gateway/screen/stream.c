@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,9 @@ struct gw_stream {
     bool in_run;       /* a run is open: it is held back until it ends and is screened */
     bool run_special;  /* it holds a '%' or a backslash */
     bool run_binary;   /* judged at GW_RUN_JUDGE bytes: it decodes to no text; not held */
+    bool run_space;    /* the run ended in a space it may go on past (run_spans_space) */
+    size_t space_at;   /* where that space is */
+    size_t tok_from;   /* where the run's last token starts */
     struct gw_decoded judge;
     int failed;
     bool closed;
@@ -157,11 +161,22 @@ static int add_finding(gw_stream *st, unsigned rule, size_t start, size_t end)
  * made of is held back until it ends (a word, in ordinary text), then, if it is long enough
  * or holds a '%' or a backslash, its decoding is screened. A finding covers the whole run. */
 
+/* A run is a token of printable ASCII (as block mode's decoder reads tokens); bytes past
+ * ASCII end it, so text in other scripts is not held. */
 static bool encodable(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/' || c == '=' || c == '_' || c == '-' || c == '%' || c == '\\' ||
-           c == '&' || c == '#' || c == ';' || c == '.' || c == '@';
+    return c >= 0x21 && c <= 0x7e;
+}
+
+/* Whether a run goes on past a space after the token [from, to): spaced hex pairs
+ * ("69 67 6e"), HTML entities and \u escapes separated by spaces are decoded joined. */
+static bool run_spans_space(const char *t, size_t len)
+{
+    if (len == 2)
+        return isxdigit((unsigned char)t[0]) && isxdigit((unsigned char)t[1]);
+    if (len >= 4 && t[len - 1] == ';' && memmem(t, len, "&#", 2))
+        return true;
+    return len >= 6 && t[0] == '\\' && (t[1] == 'u' || t[1] == 'x');
 }
 
 /* Screens the run of normalised bytes [from, to). */
@@ -187,9 +202,10 @@ static int screen_run(gw_stream *st, size_t from, size_t to)
  * stream (closing), the open run ends too. */
 static int follow_runs(gw_stream *st, size_t from, bool closing)
 {
-    size_t total = gw_norm_total(&st->lane[0].norm);
+    struct gw_norm *nm = &st->lane[0].norm;
+    size_t total = gw_norm_total(nm);
     for (size_t p = from; p < total; p++) {
-        unsigned char c = (unsigned char)st->lane[0].norm.text.data[p - st->lane[0].norm.base];
+        unsigned char c = (unsigned char)nm->text.data[p - nm->base];
         if (encodable(c)) {
             if (!st->in_run) {
                 st->in_run = true;
@@ -197,25 +213,41 @@ static int follow_runs(gw_stream *st, size_t from, bool closing)
                 st->run_special = false;
                 st->run_binary = false;
             }
+            if (st->run_space) { /* the run goes on past a space: a new token */
+                st->run_space = false;
+                st->tok_from = p;
+            } else if (p == st->run_from) {
+                st->tok_from = p;
+            }
             st->run_special |= c == '%' || c == '\\' || c == '#';
             /* A long run is judged once: if what it holds so far decodes to no text (a
              * base64 image, a long word), it is not held back any more, and not screened
              * as encoded (block mode keeps only runs that decode to text, too). */
             if (p + 1 - st->run_from == GW_RUN_JUDGE) {
-                const char *t = st->lane[0].norm.text.data + (st->run_from - st->lane[0].norm.base);
+                const char *t = nm->text.data + (st->run_from - nm->base);
                 if (gw_decode_find(t, GW_RUN_JUDGE, GW_RUN_JUDGE, &st->judge) == -1)
                     return -1;
                 st->run_binary = st->judge.n == 0;
             }
         } else if (st->in_run) {
+            if (c == ' ' && !st->run_space && !st->run_binary &&
+                run_spans_space(nm->text.data + (st->tok_from - nm->base), p - st->tok_from)) {
+                st->run_space = true; /* decided by the next byte */
+                st->space_at = p;
+                continue;
+            }
+            size_t end = st->run_space ? st->space_at : p;
             st->in_run = false;
-            if (screen_run(st, st->run_from, p) == -1)
+            st->run_space = false;
+            if (screen_run(st, st->run_from, end) == -1)
                 return -1;
         }
     }
     if (st->in_run && (closing || (!st->run_binary && total - st->run_from > GW_RUN_MAX))) {
+        size_t end = st->run_space ? st->space_at : total;
         st->in_run = false;
-        return screen_run(st, st->run_from, total);
+        st->run_space = false;
+        return screen_run(st, st->run_from, end);
     }
     return 0;
 }
@@ -389,10 +421,19 @@ int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *o
     if (rc == 0 && l1->on) {
         rc = lane_feed(l1, data, len);
     } else if (rc == 0 && l0->norm.seps > 0) {
-        /* the first separator: lane 1 opens on the raw bytes still kept, this piece's too */
+        /* The first separator: lane 1 opens on the raw bytes still kept, this piece's too,
+         * from after the first whitespace in them, so that it never starts in the middle
+         * of a word (a match there would see a word boundary that is not one). */
+        size_t skip = 0, before = st->text.len - len;
+        while (skip < before && !isspace((unsigned char)st->text.data[skip]))
+            skip++;
+        skip = skip < before ? skip + 1 : 0;
         l1->norm.sep_space = true;
-        l1->norm.in = st->base;
-        rc = lane_open(st, l1) == -1 || lane_feed(l1, st->text.data, st->text.len) == -1 ? -1 : 0;
+        l1->norm.in = st->base + skip;
+        rc = lane_open(st, l1) == -1 ||
+                     lane_feed(l1, st->text.data + skip, st->text.len - skip) == -1
+                 ? -1
+                 : 0;
     }
     if (rc == -1) {
         st->failed = 1;

@@ -232,7 +232,23 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int listen_socket(const char *host, int port, int *bound_port)
+/* Whether another socket already listens on ai's address: a bind without SO_REUSEPORT
+ * fails then. Our own listeners all set SO_REUSEPORT (one per worker), which would also let
+ * a second gateway, or any program that sets it, share the port and take part of the
+ * traffic without an error: so the first listener asks first. */
+static bool port_taken(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd == -1)
+        return false;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is not taken */
+    bool taken = bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
+static int listen_socket(const char *host, int port, bool first, int *bound_port)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -241,6 +257,12 @@ static int listen_socket(const char *host, int port, int *bound_port)
     snprintf(portstr, sizeof portstr, "%d", port);
     if (getaddrinfo(host, portstr, &hints, &ai) != 0) {
         GW_LOG(GW_LOG_ERROR, NULL, "listen: cannot resolve '%s'", host);
+        return -1;
+    }
+    if (first && port != 0 && port_taken(ai)) {
+        GW_LOG(GW_LOG_ERROR, NULL, "listen on %s:%d: another process already listens there; "
+               "not starting (sharing the port would split its traffic)", host, port);
+        freeaddrinfo(ai);
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -310,7 +332,8 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w, int index, st
                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(w->http, on_request, w);
     int port;
-    int fd = listen_socket(cfg->listen_host, srv->port ? srv->port : cfg->listen_port, &port);
+    int fd = listen_socket(cfg->listen_host, srv->port ? srv->port : cfg->listen_port,
+                           srv->port == 0, &port);
     if (fd == -1)
         return -1;
     srv->port = port;

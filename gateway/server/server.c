@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -76,6 +78,42 @@ static bool stored_path(const char *rest, enum evhttp_cmd_type cmd)
            (rest[n] == '\0' || (cmd == EVHTTP_REQ_GET && strcmp(rest + n, "/input_items") == 0));
 }
 
+/* Whether every Content-Length header of a request is one run of digits and all say the
+ * same: evhttp takes the first of two and accepts "+5", and a proxy in front may read
+ * them otherwise (request smuggling). */
+static bool content_length_ok(const struct evkeyvalq *h)
+{
+    const char *first = NULL;
+    const struct evkeyval *kv;
+    TAILQ_FOREACH(kv, h, next)
+    {
+        if (strcasecmp(kv->key, "Content-Length") != 0)
+            continue;
+        const char *v = kv->value;
+        if (!*v || strspn(v, "0123456789") != strlen(v))
+            return false;
+        if (first && strcmp(first, v) != 0)
+            return false;
+        first = v;
+    }
+    return true;
+}
+
+/* Whether a Content-Type names application/json (parameters allowed, case ignored). A
+ * body of another type, or of none, is refused: a web page can post text/plain, or a
+ * typeless Blob, to any address its browser reaches without asking first, and the gateway
+ * would spend the brand's key on it. */
+static bool is_json_media_type(const char *v)
+{
+    if (!v)
+        return false;
+    v += strspn(v, " \t");
+    size_t n = strcspn(v, ";");
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return n == 16 && strncasecmp(v, "application/json", 16) == 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct gw_worker *w = arg;
@@ -116,6 +154,21 @@ static void on_request(struct evhttp_request *req, void *arg)
             snprintf(msg, sizeof msg, "Use POST for %s.", api->route);
             gw_send_api_error(req, api, reqid, 405, msg, "invalid_request_error", NULL,
                               "method_not_allowed");
+            return;
+        }
+        struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+        if (!content_length_ok(in)) {
+            /* the bytes after the body that evhttp read may be a smuggled request: close */
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+            gw_send_api_error(req, api, reqid, 400,
+                              "Content-Length must be one run of digits, given once.",
+                              "invalid_request_error", NULL, "invalid_content_length");
+            return;
+        }
+        if (!is_json_media_type(evhttp_find_header(in, "Content-Type"))) {
+            gw_send_api_error(req, api, reqid, 415,
+                              "Send the request body as application/json (Content-Type).",
+                              "invalid_request_error", NULL, "unsupported_media_type");
             return;
         }
         gw_proxy_api(w, api, req, reqid);

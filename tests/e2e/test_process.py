@@ -1,5 +1,6 @@
 """End-to-end tests of the process: how `guardrail serve` starts, refuses to start, and
 stops. Run: python3 -m unittest -v tests/e2e/test_process.py"""
+import json
 import os
 import signal
 import socket
@@ -8,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from harness import BINARY, RULES, free_port, wait_http
+from harness import BINARY, RULES, Gateway, Mock, free_port, wait_http
 
 
 def config(text=""):
@@ -62,6 +63,78 @@ class Start(unittest.TestCase):
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(30), 0)
         self.assertLess(time.monotonic() - t0, 15)
+
+
+class FrontDoor(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = Mock()
+        cls.gw = Gateway(cls.mock.url)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        cls.mock.stop()
+        assert rc == 0, cls.gw.output()[-3000:]
+
+    def raw(self, head, body=b""):
+        with socket.create_connection(("127.0.0.1", self.gw.port), timeout=10) as s:
+            s.sendall(head + body)
+            got = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                got += b
+        return got
+
+    def test_two_different_content_lengths_are_refused_and_the_connection_closed(self):
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        smuggled = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+        head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                "Content-Type: application/json\r\nContent-Length: %d\r\n"
+                "Content-Length: %d\r\n\r\n" % (len(body), len(body) + len(smuggled))).encode()
+        before = self.mock.stats()["requests"]
+        got = self.raw(head, body.encode() + smuggled)
+        self.assertTrue(got.startswith(b"HTTP/1.1 400"), got[:200])
+        self.assertIn(b"invalid_content_length", got)
+        self.assertEqual(got.count(b"HTTP/1.1 "), 1)  # the smuggled request never ran
+        self.assertEqual(self.mock.stats()["requests"], before)
+
+    def test_a_signed_content_length_is_refused(self):
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                "Content-Type: application/json\r\nContent-Length: +%d\r\n\r\n"
+                % len(body)).encode()
+        got = self.raw(head, body.encode())
+        self.assertTrue(got.startswith(b"HTTP/1.1 400"), got[:200])
+
+    def test_a_body_that_is_not_json_is_refused_with_415(self):
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", None,
+                      "application/jsonx", "multipart/form-data; boundary=x"):
+            with self.subTest(ctype=ctype):
+                before = self.mock.stats()["requests"]
+                c = self.gw.conn()
+                c.putrequest("POST", "/v1/chat/completions")
+                if ctype:
+                    c.putheader("Content-Type", ctype)
+                c.putheader("Content-Length", str(len(body)))
+                c.endheaders(body.encode())
+                r = c.getresponse()
+                data = json.loads(r.read())
+                c.close()
+                self.assertEqual(r.status, 415)
+                self.assertEqual(data["error"]["code"], "unsupported_media_type")
+                self.assertEqual(self.mock.stats()["requests"], before)  # no key spent
+
+    def test_json_media_types_are_compared_without_regard_to_case(self):
+        for ctype in ("application/json", "Application/JSON; charset=utf-8",
+                      " application/json ;charset=UTF-8"):
+            with self.subTest(ctype=ctype):
+                r, _ = self.gw.post({"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                                    headers={"Content-Type": ctype})
+                self.assertEqual(r.status, 200)
 
 
 if __name__ == "__main__":

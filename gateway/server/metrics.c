@@ -134,7 +134,7 @@ static void histogram(struct gw_buf *out, const char *name, const char *help,
 }
 
 void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
-                       unsigned rules_loaded, int workers_running)
+                       unsigned rules_loaded, unsigned packs_removed, int workers_running)
 {
     static const char *const verdicts[] = {"allow", "flag", "redact", "block"};
     unsigned nt = atomic_load_explicit(&tenants.n, memory_order_acquire);
@@ -230,6 +230,11 @@ void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
                        "# TYPE guardrail_screen_over_budget_total counter\n"
                        "guardrail_screen_over_budget_total %llu\n",
                   (unsigned long long)more, (unsigned long long)over);
+    gw_buf_printf(out, "# HELP guardrail_reload_packs_removed_total Rule packs a reload found "
+                       "gone (their rules stopped screening; the log names them).\n"
+                       "# TYPE guardrail_reload_packs_removed_total counter\n"
+                       "guardrail_reload_packs_removed_total %u\n",
+                  packs_removed);
     gw_buf_printf(out, "# HELP guardrail_rules_loaded Rules in the active ruleset.\n"
                        "# TYPE guardrail_rules_loaded gauge\nguardrail_rules_loaded %u\n"
                        "# HELP guardrail_workers_running Worker threads serving requests.\n"

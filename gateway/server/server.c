@@ -423,7 +423,35 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
         if (worker_init(srv, &srv->workers[i], i, rs) == -1)
             return -1;
     atomic_store(&srv->rules_loaded, (unsigned)rs->table.n_rules);
+    srv->current = gw_ruleset_ref(rs);
     return 0;
+}
+
+/* Warns about each pack of old that next lacks (a pack file deleted or renamed before a
+ * reload): its rules stop screening, which must not go unnoticed. Returns how many. */
+static unsigned packs_gone(const struct gw_ruleset *old, const struct gw_ruleset *next)
+{
+    unsigned gone = 0;
+    const struct gw_rule_table *o = &old->table, *n = &next->table;
+    for (size_t i = 0; i < o->n_rules; i++) {
+        const char *pack = o->rules[i].pack;
+        bool first = true, kept = false;
+        for (size_t j = 0; j < i && first; j++)
+            first = strcmp(o->rules[j].pack, pack) != 0;
+        if (!first)
+            continue;
+        for (size_t j = 0; j < n->n_rules && !kept; j++)
+            kept = strcmp(n->rules[j].pack, pack) == 0;
+        if (kept)
+            continue;
+        size_t count = 0;
+        for (size_t j = i; j < o->n_rules; j++)
+            count += strcmp(o->rules[j].pack, pack) == 0;
+        GW_LOG(GW_LOG_WARN, NULL, "SIGHUP: pack '%s' (%s) is not in the new rules: its %zu "
+               "rule%s no longer screen", pack, o->rules[i].file, count, count == 1 ? "" : "s");
+        gone++;
+    }
+    return gone;
 }
 
 static struct gw_server *signal_srv;
@@ -449,6 +477,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             return;
         }
         gw_server_prepare_rules(srv->cfg, rs);
+        if (srv->current)
+            atomic_fetch_add(&srv->packs_removed, packs_gone(srv->current, rs));
+        gw_ruleset_unref(srv->current);
+        srv->current = gw_ruleset_ref(rs);
         GW_LOG(GW_LOG_INFO, NULL, "SIGHUP: rules reloaded (%zu rules)", rs->table.n_rules);
         atomic_store(&srv->rules_loaded, (unsigned)rs->table.n_rules);
         for (int i = 0; i < srv->nworkers; i++) {
@@ -524,6 +556,8 @@ int gw_server_run(struct gw_server *srv)
 
 void gw_server_free(struct gw_server *srv)
 {
+    gw_ruleset_unref(srv->current);
+    srv->current = NULL;
     for (int i = 0; srv->workers && i < srv->nworkers; i++) {
         struct gw_worker *w = &srv->workers[i];
         while (w->reqs)

@@ -53,6 +53,8 @@ struct gw_server {
     struct gw_worker *workers;
     atomic_int running; /* workers whose loop is running */
     atomic_uint rules_loaded; /* rules in the newest ruleset (for /metrics) */
+    atomic_uint packs_removed; /* packs a reload found gone (for /metrics) */
+    struct gw_ruleset *current; /* the newest ruleset (main thread): reloads compare packs */
     int port;
     uint8_t hash_key[16]; /* key of the incident hashes */
     gw_record_sink sink;  /* where request records go after the incident log (KPI store) */

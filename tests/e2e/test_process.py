@@ -2,6 +2,7 @@
 stops. Run: python3 -m unittest -v tests/e2e/test_process.py"""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,6 +64,30 @@ class Start(unittest.TestCase):
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(30), 0)
         self.assertLess(time.monotonic() - t0, 15)
+
+
+class Reload(unittest.TestCase):
+    def test_a_pack_gone_at_a_reload_is_a_warning_and_a_metric(self):
+        d = tempfile.mkdtemp(prefix="gw-packs-")
+        shutil.copy(os.path.join(RULES, "e2e.yaml"), d)
+        with open(os.path.join(d, "extra.yaml"), "w") as f:
+            f.write("name: extra\nrules:\n  - id: extra.word\n    category: cx\n"
+                    "    severity: low\n    applies_to: prompt\n    action: flag\n"
+                    "    phrases: [flamingo]\n")
+        mock = Mock()
+        try:
+            with Gateway(mock.url, rules=d, admin=True) as gw:
+                os.remove(os.path.join(d, "extra.yaml"))
+                gw.p.send_signal(signal.SIGHUP)
+                deadline = time.time() + 60
+                while "rules reloaded" not in gw.output() and time.time() < deadline:
+                    time.sleep(0.1)
+                self.assertIn("pack 'extra'", gw.output())
+                self.assertIn("no longer screen", gw.output())
+                r, data = gw.admin_get("/metrics")
+                self.assertIn(b"guardrail_reload_packs_removed_total 1\n", data)
+        finally:
+            mock.stop()
 
 
 class FrontDoor(unittest.TestCase):

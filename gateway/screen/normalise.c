@@ -135,23 +135,17 @@ static int put_char(struct gw_norm *nm, size_t o, const unsigned char *p, int le
     }
     const unsigned char *s = gw_normtab_pool + (e >> 8);
     size_t n = e & 0x7F;
-    if (e & NT_APART) { /* glued in the first view, apart in the second */
+    if (n == 1 && s[0] == ' ')
+        return put_space(nm, o, (uint32_t)len, false);
+    size_t before = nm->text.len;
+    if (e & NT_APART) { /* glued in the first view, apart in the second: a space first */
         nm->seps++;
         if (nm->sep_space && !nm->space) {
             nm->space = true;
             if (gw_buf_append(&nm->text, " ", 1) == -1)
                 return -1;
-            size_t before = nm->text.len;
-            for (size_t i = 0; i < n; i++)
-                if (gw_buf_append(&nm->text, &s[i], 1) == -1)
-                    return -1;
-            nm->space = s[n - 1] == ' ';
-            return push_seg(nm, o, (uint32_t)len, (uint32_t)(nm->text.len - before + 1), false);
         }
     }
-    if (n == 1 && s[0] == ' ')
-        return put_space(nm, o, (uint32_t)len, false);
-    size_t before = nm->text.len;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == ' ') {
             if (nm->space)

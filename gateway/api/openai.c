@@ -617,6 +617,8 @@ void gw_openai_refusal_stream(struct gw_buf *out, const char *id, const char *mo
     gw_buf_puts(out, "data: [DONE]\n\n");
 }
 
+const char *const gw_openai_forward[] = {"OpenAI-Organization", "OpenAI-Project", "Accept", NULL};
+
 void gw_openai_error(struct gw_buf *out, const char *message, const char *type, const char *param,
                      const char *code)
 {

@@ -124,6 +124,9 @@ void gw_openai_delta_event(struct gw_buf *out, const char *id, const char *model
 void gw_openai_tool_args_event(struct gw_buf *out, const char *id, const char *model, int index,
                                int tool, const char *args, size_t len);
 /* {"error": {"message", "type", "param", "code"}} */
+/* The client headers every OpenAI API passes on to the provider. */
+extern const char *const gw_openai_forward[];
+
 void gw_openai_error(struct gw_buf *out, const char *message, const char *type,
                      const char *param, const char *code);
 

@@ -413,8 +413,6 @@ static void stream_end(struct gw_api_stream *s)
         stream_event(s, "", "[DONE]", 6);
 }
 
-static const char *const forward[] = {"OpenAI-Organization", "OpenAI-Project", "Accept", NULL};
-
 const struct gw_api gw_api_openai_chat = {
     .name = "OpenAI chat completions",
     .route = "/v1/chat/completions",
@@ -426,7 +424,7 @@ const struct gw_api gw_api_openai_chat = {
     .redacted = redacted,
     .refusal = refusal,
     .error = gw_openai_error,
-    .forward_headers = forward,
+    .forward_headers = gw_openai_forward,
     .key_header = "Authorization: Bearer ",
     .stream_event = stream_event,
     .stream_end = stream_end,

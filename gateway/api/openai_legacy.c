@@ -228,8 +228,6 @@ static void completions_end(struct gw_api_stream *s)
         completions_event(s, "", "[DONE]", 6);
 }
 
-static const char *const forward[] = {"OpenAI-Organization", "OpenAI-Project", "Accept", NULL};
-
 const struct gw_api gw_api_openai_completions = {
     .name = "OpenAI completions",
     .route = "/v1/completions",
@@ -241,7 +239,7 @@ const struct gw_api gw_api_openai_completions = {
     .redacted = redacted,
     .refusal = completions_refusal,
     .error = gw_openai_error,
-    .forward_headers = forward,
+    .forward_headers = gw_openai_forward,
     .key_header = "Authorization: Bearer ",
     .stream_event = completions_event,
     .stream_end = completions_end,
@@ -300,7 +298,7 @@ const struct gw_api gw_api_openai_embeddings = {
     .usage = embeddings_usage,
     .refusal = NULL, /* a vector cannot say no: a block is answered as an error */
     .error = gw_openai_error,
-    .forward_headers = forward,
+    .forward_headers = gw_openai_forward,
     .key_header = "Authorization: Bearer ",
     .stream_event = NULL,
 };

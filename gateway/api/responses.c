@@ -710,8 +710,6 @@ done:
     gw_buf_free(&mid);
 }
 
-static const char *const forward[] = {"OpenAI-Organization", "OpenAI-Project", "Accept", NULL};
-
 const struct gw_api gw_api_openai_responses = {
     .name = "OpenAI Responses",
     .route = "/v1/responses",
@@ -723,7 +721,7 @@ const struct gw_api gw_api_openai_responses = {
     .redacted = redacted,
     .refusal = refusal,
     .error = gw_openai_error,
-    .forward_headers = forward,
+    .forward_headers = gw_openai_forward,
     .key_header = "Authorization: Bearer ",
     .stream_event = gw_responses_stream_event,
     .stream_end = gw_responses_stream_end,

@@ -380,6 +380,10 @@ static void encoded_runs_are_decoded_and_screened(void **state)
     t = "go %77%65%20%67%75%61%72%61%6e%74%65%65 it";
     SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
     expect_findings(x->rs, &x->f, "brand.promise", 3, 39, NULL);
+    /* spaced hex pairs of "we guarantee" (the gate looks for them too) */
+    t = "go 77 65 20 67 75 61 72 61 6e 74 65 65 it";
+    SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 3, 38, NULL);
     /* base64 that is not text: nothing */
     SCAN(x->sc, GW_DIR_PROMPT, "id 3q2+7wAAAP8AEjRWeJq83v7/", &x->f);
     expect_findings(x->rs, &x->f, NULL);
@@ -432,6 +436,18 @@ static void deciding_is_linear_on_adversarial_input(void **state)
     gw_findings_free(&f);
     gw_scanner_free(sc);
     gw_ruleset_unref(rs);
+}
+
+/* More encoded text than a text may decode (GW_DECODE_MAX) is not screened in part: the
+ * scan fails as over budget. */
+static void a_text_past_the_decoding_cap_fails_the_scan(void **state)
+{
+    struct fixture *x = *state;
+    char *t = repeat("QUFB", 400000); /* base64 of "AAA...": 300 KB of text */
+    assert_int_equal(gw_scan(x->sc, t, 400000, GW_DIR_PROMPT, &x->f), -1);
+    assert_true(gw_scanner_over_budget(x->sc));
+    assert_int_equal(gw_scan(x->sc, t, 200000, GW_DIR_PROMPT, &x->f), 0); /* 150 KB: fine */
+    free(t);
 }
 
 /* Past its deadline a scan stops and fails as over budget; without one it runs. */
@@ -707,6 +723,7 @@ int main(void)
         cmocka_unit_test(deciding_is_linear_on_adversarial_input),
         cmocka_unit_test(a_text_past_the_candidate_cap_fails_the_scan),
         T(a_scan_past_its_deadline_fails),
+        T(a_text_past_the_decoding_cap_fails_the_scan),
         cmocka_unit_test(scanner_keeps_its_ruleset_alive),
         cmocka_unit_test(match_inside_a_longer_match_of_its_rule_is_dropped),
         cmocka_unit_test(overlapping_redactions_merge_into_one),

@@ -42,6 +42,11 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->max_body_bytes = 1 << 20;
     cfg->screen_budget_ms = 1000;
     cfg->idle_timeout_s = 60;
+    cfg->header_timeout_s = 10;
+    cfg->body_timeout_s = 60;
+    cfg->max_connections = 4096;
+    cfg->max_reply_bytes = 32u << 20;
+    cfg->reply_buffer_bytes = 64u << 20;
     cfg->drain_timeout_s = 10;
     cfg->max_client_buffer = 256 * 1024;
     cfg->screen_cache_entries = 16384;
@@ -483,6 +488,21 @@ static void parse_limits(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
         } else if (strcmp(key, "idle_timeout_s") == 0) {
             if (get_int(c, v, "limits.idle_timeout_s", 1, 3600, &num) == 0)
                 cfg->idle_timeout_s = (int)num;
+        } else if (strcmp(key, "header_timeout_s") == 0) {
+            if (get_int(c, v, "limits.header_timeout_s", 1, 3600, &num) == 0)
+                cfg->header_timeout_s = (int)num;
+        } else if (strcmp(key, "body_timeout_s") == 0) {
+            if (get_int(c, v, "limits.body_timeout_s", 1, 3600, &num) == 0)
+                cfg->body_timeout_s = (int)num;
+        } else if (strcmp(key, "max_connections") == 0) {
+            if (get_int(c, v, "limits.max_connections", 1, 1000000, &num) == 0)
+                cfg->max_connections = (int)num;
+        } else if (strcmp(key, "max_reply_bytes") == 0) {
+            if (get_int(c, v, "limits.max_reply_bytes", 4096, 1L << 30, &num) == 0)
+                cfg->max_reply_bytes = (size_t)num;
+        } else if (strcmp(key, "reply_buffer_bytes") == 0) {
+            if (get_int(c, v, "limits.reply_buffer_bytes", 4096, 16L << 30, &num) == 0)
+                cfg->reply_buffer_bytes = (size_t)num;
         } else if (strcmp(key, "drain_timeout_s") == 0) {
             if (get_int(c, v, "limits.drain_timeout_s", 0, 3600, &num) == 0)
                 cfg->drain_timeout_s = (int)num;
@@ -498,8 +518,9 @@ static void parse_limits(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
         } else {
             fail(c, k, key,
                  "unknown limits key (expected max_body_bytes, idle_timeout_s, "
-                 "drain_timeout_s, max_client_buffer_bytes, screen_cache_entries, "
-                 "screen_budget_ms)");
+                 "header_timeout_s, body_timeout_s, max_connections, max_reply_bytes, "
+                 "reply_buffer_bytes, drain_timeout_s, max_client_buffer_bytes, "
+                 "screen_cache_entries, screen_budget_ms)");
         }
     }
 }

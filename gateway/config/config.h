@@ -72,6 +72,11 @@ struct gw_config {
     char *hash_key; /* key of the incident hashes; NULL: a random key per start */
     size_t max_body_bytes;
     int idle_timeout_s;
+    int header_timeout_s; /* a request's header block, from its first byte */
+    int body_timeout_s;   /* a request's body, from the end of its headers */
+    int max_connections;  /* client connections open at once; past it accepting pauses */
+    size_t max_reply_bytes;    /* a reply read whole (not streamed), at most */
+    size_t reply_buffer_bytes; /* all replies read whole at once, at most */
     int drain_timeout_s;
     size_t max_client_buffer; /* bytes queued to a slow client before the provider pauses */
     size_t screen_cache_entries; /* per worker, texts remembered as clean; 0: none */

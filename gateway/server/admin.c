@@ -205,6 +205,7 @@ static void on_admin_request(struct evhttp_request *req, void *arg)
         gw_metrics_render(&b, m, srv->nworkers, (unsigned)atomic_load(&srv->rules_loaded),
                           (unsigned)atomic_load(&srv->packs_removed),
                           atomic_load(&srv->running));
+        gw_front_render(&b, &srv->front);
         send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
         gw_buf_free(&b);
         free(m);

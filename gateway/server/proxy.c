@@ -22,7 +22,6 @@
 #include "util/json_arena.h"
 #include "util/log.h"
 
-#define GW_MAX_REPLY_BYTES (32u << 20)
 
 /* A request's life, as one value (memcached's connection states): each callback knows
  * where it stands from it alone. */
@@ -54,6 +53,8 @@ struct gw_req {
     struct gw_upcall *call;
     char *body_out; /* the rewritten body, or NULL: the client's body is sent as it came */
     struct gw_buf reply;
+    size_t held;     /* bytes of reply this request holds against limits.reply_buffer_bytes */
+    int over;        /* the reply was cut: 1 over limits.max_reply_bytes, 2 over the budget */
     long status;
     char content_type[96];
     enum gw_req_state state;
@@ -108,7 +109,11 @@ void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, con
     static const char *const reasons[] = {[400] = "Bad Request", [401] = "Unauthorized",
                                           [403] = "Forbidden",   [404] = "Not Found",
                                           [405] = "Method Not Allowed",
+                                          [408] = "Request Timeout",
                                           [413] = "Payload Too Large",
+                                          [415] = "Unsupported Media Type",
+                                          [431] = "Request Header Fields Too Large",
+                                          [501] = "Not Implemented",
                                           [500] = "Internal Server Error",
                                           [502] = "Bad Gateway",
                                           [503] = "Service Unavailable",
@@ -121,7 +126,7 @@ void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, con
 
 /* ---- life cycle ---- */
 
-static void on_close(struct evhttp_connection *conn, void *arg);
+static void on_close(void *arg);
 static void on_resume(evutil_socket_t fd, short what, void *arg);
 
 /* A label from a request header: printable, short, no quotes; def when absent. */
@@ -149,12 +154,15 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     r->out = evbuffer_new();
     r->resume = evtimer_new(w->base, on_resume, r);
     r->rec = calloc(1, sizeof *r->rec);
-    if (!r->out || !r->resume || !r->rec) {
+    /* a connection conn.c does not know (it could not track it) would close unnoticed */
+    if (!r->out || !r->resume || !r->rec ||
+        (r->conn && !gw_conn_watch(w, r->conn, on_close, r))) {
         if (r->out)
             evbuffer_free(r->out);
         if (r->resume)
             event_free(r->resume);
         free(r->rec);
+        gw_scanner_free(r->sc);
         gw_ruleset_unref(r->rs);
         free(r);
         return NULL;
@@ -175,8 +183,6 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
         w->reqs->prev = r;
     w->reqs = r;
     w->inflight++;
-    if (r->conn)
-        evhttp_connection_set_closecb(r->conn, on_close, r);
     return r;
 }
 
@@ -218,6 +224,8 @@ static void req_free(struct gw_req *r)
     gw_ruleset_unref(r->rs);
     gw_sse_free(&r->parser);
     gw_buf_free(&r->reply);
+    if (r->held)
+        atomic_fetch_sub(&w->srv->front.replies_held, r->held);
     free(r->body_out);
     if (r->out)
         evbuffer_free(r->out);
@@ -233,7 +241,7 @@ static void req_free(struct gw_req *r)
 static void detach(struct gw_req *r)
 {
     if (r->conn)
-        evhttp_connection_set_closecb(r->conn, NULL, NULL);
+        gw_conn_unwatch(r->w, r->conn);
     r->conn = NULL;
 }
 
@@ -245,7 +253,7 @@ static void req_finish(struct gw_req *r)
     req_free(r);
 }
 
-static void on_close(struct evhttp_connection *conn, void *arg)
+static void on_close(void *arg)
 {
     struct gw_req *r = arg;
     GW_LOG(GW_LOG_INFO, r->id, "client went away; cancelling the provider call");
@@ -270,7 +278,7 @@ void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req)
     bool started = r->state == GW_REQ_STREAMING;
     req = r->req;
     if (r->conn)
-        evhttp_connection_set_closecb(r->conn, NULL, NULL);
+        gw_conn_unwatch(w, r->conn);
     req_free(r);
     if (started)
         evhttp_send_reply_end(req);
@@ -287,12 +295,58 @@ static void add_common_headers(struct gw_req *r, enum gw_action verdict)
     evhttp_add_header(h, "x-guardrail-verdict", gw_action_name(verdict));
 }
 
+/* What a reply read whole holds against the budget, until the client has read it. */
+struct held_reply {
+    struct gw_front_stats *f;
+    size_t held;
+    char *data; /* the provider's bytes, taken from the request; NULL: the copy below */
+    char copy[];
+};
+
+static void release_reply(const void *data, size_t len, void *arg)
+{
+    (void)data, (void)len;
+    struct held_reply *h = arg;
+    atomic_fetch_sub(&h->f->replies_held, h->held);
+    free(h->data);
+    free(h);
+}
+
+/* Queues body for the client. A reply held against the budget stays counted until its
+ * last byte is written (or the connection goes): evhttp drops the reference then. */
+static void queue_body(struct gw_req *r, const char *body, size_t len)
+{
+    bool own = r->reply.data && body == r->reply.data;
+    struct held_reply *h = r->held ? malloc(sizeof *h + (own ? 0 : len)) : NULL;
+    if (!h) {
+        evbuffer_add(r->out, body, len);
+        return;
+    }
+    h->f = &r->w->srv->front;
+    h->held = r->held;
+    h->data = NULL;
+    if (own) {
+        h->data = r->reply.data;
+        r->reply = (struct gw_buf){0};
+    } else {
+        memcpy(h->copy, body, len);
+    }
+    if (evbuffer_add_reference(r->out, own ? h->data : h->copy, len, release_reply, h) == -1) {
+        evbuffer_add(r->out, body, len);
+        if (own)
+            r->reply.data = h->data, r->reply.len = len; /* freed with the request */
+        free(h);
+        return;
+    }
+    r->held = 0;
+}
+
 static void reply_and_finish(struct gw_req *r, int status, const char *ctype, const char *body,
                              size_t len, enum gw_action verdict)
 {
     add_common_headers(r, verdict);
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", ctype);
-    evbuffer_add(r->out, body, len);
+    queue_body(r, body, len);
     evhttp_send_reply(r->req, status, status == 200 ? "OK" : "Upstream", r->out);
     r->rec->status = status;
     req_finish(r);
@@ -1288,8 +1342,20 @@ static int on_up_data(void *arg, const char *data, size_t len)
         client_flush(r);
         return rc;
     }
-    if (r->reply.len + len > GW_MAX_REPLY_BYTES)
+    /* A reply read whole is held until the client has read it: each within its cap, and
+     * all of them within one budget, so that slow clients cannot fill the memory. */
+    const struct gw_config *cfg = cfg_of(r);
+    struct gw_front_stats *f = &r->w->srv->front;
+    if (r->reply.len + len > cfg->max_reply_bytes) {
+        r->over = 1;
         return -1;
+    }
+    if (atomic_fetch_add(&f->replies_held, len) + len > cfg->reply_buffer_bytes) {
+        atomic_fetch_sub(&f->replies_held, len);
+        r->over = 2;
+        return -1;
+    }
+    r->held += len;
     return gw_buf_append(&r->reply, data, len);
 }
 
@@ -1434,7 +1500,22 @@ static void on_up_done(void *arg, CURLcode result, long status)
         end_stream_reply(r);
         return;
     }
-    if (result == CURLE_OPERATION_TIMEDOUT) {
+    if (r->over) {
+        const struct gw_config *cfg = cfg_of(r);
+        char msg[256];
+        atomic_fetch_add(&r->w->srv->front.reply_refused[r->over - 1], 1);
+        if (r->over == 1) {
+            GW_LOG(GW_LOG_WARN, r->id, "the provider's reply is over limits.max_reply_bytes");
+            snprintf(msg, sizeof msg, "The provider's reply is over the gateway's limit (%zu "
+                     "bytes); ask for a shorter one, or stream it.", cfg->max_reply_bytes);
+            error_and_finish(r, 502, msg, "reply_too_large");
+        } else {
+            GW_LOG(GW_LOG_WARN, r->id, "replies held are at limits.reply_buffer_bytes; refused");
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+            error_and_finish(r, 503, "The gateway is holding as many replies as it may; retry "
+                             "in a moment, or stream the reply.", "reply_budget_exhausted");
+        }
+    } else if (result == CURLE_OPERATION_TIMEDOUT) {
         GW_LOG(GW_LOG_WARN, r->id, "provider timeout");
         error_and_finish(r, 504, "The provider did not answer in time.", "provider_timeout");
     } else if (result != CURLE_OK) {

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <fcntl.h>
@@ -41,6 +43,57 @@ static void send_json(struct evhttp_request *req, int status, const char *reason
     evbuffer_add(out, json, strlen(json));
     evhttp_send_reply(req, status, reason, out);
     evbuffer_free(out);
+}
+
+#define GW_MAX_HEADERS (64 * 1024) /* a request's header block, at most */
+
+static size_t body_cap; /* evhttp's cap on a request body (set before any worker runs) */
+
+/* evhttp answers some requests itself through evhttp_send_error, with an HTML page: one it
+ * cannot read (400), a header block or a body over its caps (413 for both). libevent calls
+ * it through the PLT, so this definition replaces its own there too, and every answer the
+ * gateway gives is JSON in the OpenAI error shape (at that point the path is not known;
+ * the Anthropic SDK reads the status and the message from it as well). Connection: close
+ * after a request evhttp could not read, as its own page does. */
+void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+{
+    (void)reason;
+    const char *message = "The gateway could not answer this request.";
+    const char *code = "internal_error";
+    bool unread = req->uri == NULL;
+    /* evhttp calls a header block over its cap unreadable (400): the lines it read, and
+     * the line it could not finish in its input */
+    struct bufferevent *bev = req->evcon ? evhttp_connection_get_bufferevent(req->evcon) : NULL;
+    size_t head = req->headers_size + (bev ? evbuffer_get_length(bufferevent_get_input(bev)) : 0);
+    if (error == 400 && unread && head > GW_MAX_HEADERS) {
+        error = 431;
+        message = "The request's header block is over 64 KB.";
+        code = "request_header_fields_too_large";
+    } else if (error == 413) {
+        message = "The request body is over the gateway's limit.";
+        code = "request_too_large";
+    } else if (error == 400) {
+        message = "The request could not be read as HTTP/1.1.";
+        code = "invalid_request";
+    } else if (error == 502) {
+        message = "The provider's answer could not be passed on.";
+        code = "provider_error";
+    }
+    char body[384];
+    if (error == 413)
+        snprintf(body, sizeof body, "%s It is %zu bytes; send less.", message, body_cap);
+    else
+        snprintf(body, sizeof body, "%s", message);
+    if (unread) {
+        if (!req->major) { /* the request line was not read: answer in HTTP/1.1 */
+            req->major = 1;
+            req->minor = 1;
+        }
+        evhttp_clear_headers(evhttp_request_get_output_headers(req));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    }
+    gw_send_error(req, NULL, error, body, error >= 500 ? "api_error" : "invalid_request_error",
+                  NULL, code);
 }
 
 /* The client's own x-request-id when it is short and printable, else a fresh one. */
@@ -124,6 +177,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         gw_proxy_abort(w, req);
         return;
     }
+    gw_conn_request_read(w, req);
     char reqid[72];
     request_id(w, req, reqid, sizeof reqid);
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
@@ -177,9 +231,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     static const struct {
         enum evhttp_cmd_type cmd;
         const char *name;
-    } methods[] = {{EVHTTP_REQ_GET, "GET"},       {EVHTTP_REQ_POST, "POST"},
-                   {EVHTTP_REQ_DELETE, "DELETE"}, {EVHTTP_REQ_PUT, "PUT"},
-                   {EVHTTP_REQ_HEAD, "HEAD"},     {EVHTTP_REQ_PATCH, "PATCH"}};
+    } methods[] = {{EVHTTP_REQ_GET, "GET"},         {EVHTTP_REQ_POST, "POST"},
+                   {EVHTTP_REQ_DELETE, "DELETE"},   {EVHTTP_REQ_PUT, "PUT"},
+                   {EVHTTP_REQ_HEAD, "HEAD"},       {EVHTTP_REQ_PATCH, "PATCH"},
+                   {EVHTTP_REQ_OPTIONS, "OPTIONS"}, {EVHTTP_REQ_TRACE, "TRACE"},
+                   {EVHTTP_REQ_CONNECT, "CONNECT"}};
     const char *method = "?";
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         if (methods[i].cmd == cmd)
@@ -248,6 +304,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     }
     if (drain && !w->draining) {
         w->draining = true;
+        gw_conns_stop(w);
         if (w->bound) {
             evhttp_del_accept_socket(w->http, w->bound);
             w->bound = NULL;
@@ -378,12 +435,17 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w, int index, st
                      ? cfg->max_body_bytes * 2
                      : cfg->max_body_bytes + (1 << 20);
     evhttp_set_max_body_size(w->http, (ev_ssize_t)cap);
-    evhttp_set_max_headers_size(w->http, 64 * 1024);
+    body_cap = cap;
+    evhttp_set_max_headers_size(w->http, GW_MAX_HEADERS);
     evhttp_set_timeout(w->http, cfg->idle_timeout_s);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    /* A body past the cap is read and dropped before the 413 (at most limits.body_timeout_s
+     * long), so that a client still sending it reads the answer, not a reset. */
+    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    /* every method comes to on_request, which answers what it does not serve in JSON */
+    evhttp_set_allowed_methods(w->http, 0xffff);
     evhttp_set_gencb(w->http, on_request, w);
+    if (gw_conns_init(w) == -1)
+        return -1;
     int port;
     int fd = listen_socket(cfg->listen_host, srv->port ? srv->port : cfg->listen_port,
                            srv->port == 0, &port);
@@ -391,7 +453,10 @@ static int worker_init(struct gw_server *srv, struct gw_worker *w, int index, st
         return -1;
     srv->port = port;
     w->bound = evhttp_accept_socket_with_handle(w->http, fd);
-    return w->bound ? 0 : -1;
+    if (!w->bound)
+        return -1;
+    gw_conns_listen(w);
+    return 0;
 }
 
 int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_ruleset *rs,
@@ -406,6 +471,11 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
     if (srv->fault_screen)
         GW_LOG(GW_LOG_WARN, NULL, "GUARDRAIL_FAULT=screen: every scan fails (a test hook)");
     evthread_use_pthreads();
+    long nofile = gw_raise_nofile();
+    if (nofile > 0 && nofile < 2L * cfg->max_connections + 64)
+        GW_LOG(GW_LOG_WARN, NULL, "%ld file descriptors for up to %d client connections "
+               "(limits.max_connections), each of which can need a second one to the "
+               "provider: accepting will pause when they run out", nofile, cfg->max_connections);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return -1;
     gw_incident_key(cfg->hash_key, srv->hash_key);
@@ -563,8 +633,11 @@ void gw_server_free(struct gw_server *srv)
         while (w->reqs)
             gw_proxy_abort(w, NULL);
         gw_upstream_free(w->up);
+        w->draining = true; /* the connections evhttp_free closes resume no listener */
+        gw_conns_stop(w);
         if (w->http)
             evhttp_free(w->http);
+        gw_conns_free(w);
         if (w->wake)
             event_free(w->wake);
         gw_scanner_free(w->scanner);

@@ -10,10 +10,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "config/config.h"
 #include "incidents/incidents.h"
 #include "screen/scan.h"
+#include "server/conn.h"
 #include "server/metrics.h"
 #include "upstream/upstream.h"
 #include "util/buf.h"
@@ -33,6 +35,13 @@ struct gw_worker {
     gw_scanner *scanner;
     struct event *wake; /* activated from other threads: reload, drain */
     struct gw_req *reqs; /* requests in flight, in a list */
+    struct gw_conn **conns; /* client connections by descriptor (conn.c) */
+    size_t nconn_slots;
+    struct event *pause_timer; /* the listener paused: out of descriptors, or at the cap */
+    bool paused;
+    long backoff_ms;
+    time_t paused_logged;
+    int accept_errno;
     size_t inflight;
     bool draining;
     uint64_t rng;
@@ -54,6 +63,7 @@ struct gw_server {
     atomic_int running; /* workers whose loop is running */
     atomic_uint rules_loaded; /* rules in the newest ruleset (for /metrics) */
     atomic_uint packs_removed; /* packs a reload found gone (for /metrics) */
+    struct gw_front_stats front; /* client connections (conn.c) */
     struct gw_ruleset *current; /* the newest ruleset (main thread): reloads compare packs */
     int port;
     uint8_t hash_key[16]; /* key of the incident hashes */

@@ -40,11 +40,12 @@ def wait_http(port, path, timeout=90.0):
 
 
 class Proc:
-    def __init__(self, args, env=None, log_name="proc"):
+    def __init__(self, args, env=None, log_name="proc", preexec=None):
         self.log = tempfile.NamedTemporaryFile(prefix=log_name + "-", suffix=".log", delete=False)
         e = dict(os.environ)
         e.update(env or {})
-        self.p = subprocess.Popen([BINARY] + args, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.p = subprocess.Popen([BINARY] + args, stdout=self.log, stderr=subprocess.STDOUT, env=e,
+                                  preexec_fn=preexec)
 
     def output(self):
         with open(self.log.name, encoding="utf-8", errors="replace") as f:
@@ -121,7 +122,7 @@ class ScriptedProvider:
 
 class Gateway(Proc):
     def __init__(self, upstream, config_text="", workers=2, env=None, rules=RULES, admin=False,
-                 dir=None, passthrough=("GET /v1/models",)):
+                 dir=None, passthrough=("GET /v1/models",), preexec=None):
         self.port = free_port()
         self.dir = dir or tempfile.mkdtemp(prefix="gw-")
         self.incidents = os.path.join(self.dir, "incidents.jsonl")
@@ -141,7 +142,7 @@ class Gateway(Proc):
         if admin:
             self.admin_port = free_port()
             args += ["--admin", "127.0.0.1:%d" % self.admin_port]
-        super().__init__(args, env=e, log_name="gateway")
+        super().__init__(args, env=e, log_name="gateway", preexec=preexec)
         wait_http(self.port, "/readyz")
 
     def __enter__(self):

@@ -330,15 +330,8 @@ static void cap_clear(struct label_cap *c)
 
 static int cap_add(struct label_cap *c, const char *v)
 {
-    if (c->n == c->alloc) {
-        size_t alloc = c->alloc ? c->alloc * 2 : 64;
-        char **names = realloc(c->names, alloc * sizeof *names);
-        if (!names)
-            return -1;
-        c->names = names;
-        c->alloc = alloc;
-    }
-    if (!(c->names[c->n] = strdup(v)))
+    if (gw_grow(&c->names, &c->alloc, c->n, sizeof *c->names, 64) == -1 ||
+        !(c->names[c->n] = strdup(v)))
         return -1;
     c->n++;
     return 0;

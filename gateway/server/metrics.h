@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "kpi/privacy.h" /* GW_PRIVACY_CAP_MAX */
 #include "kpi/record.h"
 #include "util/buf.h"
 
@@ -15,7 +16,7 @@
  * GW_RULE_SLOTS - 1; the last slot of each counts every further one, and the value
  * "other" itself, as "other". A worker's findings counters take 8 KB a tenant slot; the
  * slots never used stay untouched zero pages. */
-#define GW_TENANT_SLOTS 501
+#define GW_TENANT_SLOTS (GW_PRIVACY_CAP_MAX + 1)
 #define GW_RULE_SLOTS 512
 #define GW_LAT_BUCKETS 16
 

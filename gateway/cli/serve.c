@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "cli/commands.h"
 #include "config/config.h"
+#include "kpi/privacy.h"
 #include "kpi/store.h"
 #include "mock/mock.h"
 #include "server/admin.h"
@@ -172,6 +173,25 @@ int gw_cmd_serve(int argc, char **argv)
     gw_json_hooks_install(); /* before any worker starts: see util/json_arena.h */
     GW_LOG(GW_LOG_INFO, NULL, "rules: %zu rules in %zu packs; streamed replies hold back %u bytes",
            rs->table.n_rules, rs->table.n_packs, rs->holdback);
+    /* before the mock starts: a start-up that fails after it does not end (the KPI store's
+     * open has the same problem) */
+    enum gw_privacy_key_source key_src;
+    if (gw_privacy_key_init(&cfg.privacy, cfg.kpi_db, &key_src, err, sizeof err) == -1) {
+        fprintf(stderr, "guardrail: privacy.key_file %s\n", err);
+        goto out;
+    }
+    static const char *const key_from[] = {
+        [GW_PRIVACY_KEY_SECRET] = "from privacy.hash_key",
+        [GW_PRIVACY_KEY_FILE] = "from",
+        [GW_PRIVACY_KEY_CREATED] = "new, written to",
+        [GW_PRIVACY_KEY_RANDOM] = "random for this run (no KPI store or privacy.key_file: the "
+                                  "same conversation gets another id after a restart)",
+    };
+    const char *key_at = key_src == GW_PRIVACY_KEY_FILE || key_src == GW_PRIVACY_KEY_CREATED
+                             ? cfg.privacy.key_file
+                             : "";
+    GW_LOG(GW_LOG_INFO, NULL, "conversation ids are recorded as keyed hashes; key %s%s%s",
+           key_from[key_src], *key_at ? " " : "", key_at);
     bool any_mock = cfg.provider.mock;
     for (size_t i = 0; i < cfg.n_more; i++)
         any_mock |= cfg.more[i].mock;
@@ -201,7 +221,13 @@ int gw_cmd_serve(int argc, char **argv)
             goto out;
         }
         sink.last_prune_ms = 0; /* prune once at start */
+        if (gw_store_limit(sink.store, cfg.privacy.max_tenants, cfg.privacy.max_models) == -1) {
+            fprintf(stderr, "guardrail: KPI store %s: %s\n", cfg.kpi_db,
+                    gw_store_error(sink.store));
+            goto out;
+        }
     }
+    gw_metrics_limit_tenants((unsigned)cfg.privacy.max_tenants);
     if (gw_server_init(&srv, &cfg, rs, sink.store ? store_sink : NULL, &sink) == -1) {
         fprintf(stderr, "guardrail: could not start the server\n");
         gw_server_free(&srv);

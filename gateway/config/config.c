@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "api/openai.h"   /* enum gw_unknown_policy */
+#include "kpi/privacy.h"  /* what a list entry may be */
 #include "screen/rules.h" /* category names */
 #include "util/buf.h"
 
@@ -39,6 +40,8 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->tenant_header = strdup("x-guardrail-tenant");
     cfg->conversation_header = strdup("x-guardrail-conversation");
     cfg->retention_days = 90;
+    cfg->privacy.max_tenants = 100;
+    cfg->privacy.max_models = 50;
     cfg->max_body_bytes = 1 << 20;
     cfg->screen_budget_ms = 1000;
     cfg->idle_timeout_s = 60;
@@ -89,6 +92,14 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->admin_host);
     free(cfg->admin_token);
     free(cfg->hash_key);
+    for (size_t i = 0; i < cfg->privacy.n_tenants; i++)
+        free(cfg->privacy.tenants[i]);
+    free(cfg->privacy.tenants);
+    for (size_t i = 0; i < cfg->privacy.n_models; i++)
+        free(cfg->privacy.models[i]);
+    free(cfg->privacy.models);
+    free(cfg->privacy.hash_key);
+    free(cfg->privacy.key_file);
     for (size_t i = 0; i < cfg->n_passthrough; i++) {
         free(cfg->passthrough[i].method);
         free(cfg->passthrough[i].path);
@@ -571,6 +582,84 @@ static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
     }
 }
 
+/* A list of tenant or model names, each one that a record may carry as it is. */
+static void parse_names(struct cl *c, yaml_node_t *seq, const char *key, size_t max, char ***out,
+                        size_t *n)
+{
+    if (want_seq(c, seq, key))
+        return;
+    for (size_t i = 0; i < *n; i++)
+        free((*out)[i]);
+    free(*out);
+    *n = 0;
+    size_t items = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (items == 0) {
+        *out = NULL;
+        fail(c, seq, key,
+             "must list at least one name (leave the key out to keep any name "
+             "that matches the pattern)");
+        return;
+    }
+    if (!(*out = calloc(items, sizeof **out)))
+        return;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+        const char *s = scalar(item);
+        if (!s || !gw_privacy_list_entry_ok(s, max)) {
+            fail(c, item, key,
+                 "each name must be 1 to %zu printable ASCII characters without "
+                 "spaces, quotes or backslashes",
+                 max);
+            continue;
+        }
+        if (gw_privacy_pii_like(s)) {
+            fail(c, item, key, "'%s' looks like personal data (an e-mail or a phone number)", s);
+            continue;
+        }
+        (*out)[(*n)++] = strdup(s);
+    }
+}
+
+static void parse_privacy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
+{
+    yaml_node_t *k, *v;
+    long num;
+    char *unused = NULL;
+    struct gw_privacy *p = &cfg->privacy;
+    if (want_map(c, map, "privacy"))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *key = scalar(k);
+        if (!key)
+            fail(c, k, "privacy", "keys must be strings");
+        else if (strcmp(key, "tenants") == 0)
+            parse_names(c, v, "privacy.tenants", GW_PRIVACY_TENANT_MAX, &p->tenants, &p->n_tenants);
+        else if (strcmp(key, "models") == 0)
+            parse_names(c, v, "privacy.models", GW_PRIVACY_MODEL_MAX, &p->models, &p->n_models);
+        else if (strcmp(key, "max_tenants") == 0) {
+            if (get_int(c, v, "privacy.max_tenants", 1, GW_PRIVACY_CAP_MAX, &num) == 0)
+                p->max_tenants = (int)num;
+        } else if (strcmp(key, "max_models") == 0) {
+            if (get_int(c, v, "privacy.max_models", 1, GW_PRIVACY_CAP_MAX, &num) == 0)
+                p->max_models = (int)num;
+        } else if (strcmp(key, "hash_key") == 0)
+            get_secret(c, v, "privacy.hash_key", &p->hash_key, &unused);
+        else if (strcmp(key, "key_file") == 0) {
+            const char *s = scalar(v);
+            if (!s || !*s)
+                fail(c, v, "privacy.key_file", "must be a file path");
+            else
+                get_string(c, v, "privacy.key_file", &p->key_file);
+        } else
+            fail(c, k, key,
+                 "unknown privacy key (expected tenants, models, max_tenants, "
+                 "max_models, hash_key, key_file)");
+    }
+    free(unused);
+}
+
 static void parse_admin(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
 {
     yaml_node_t *k, *v;
@@ -697,6 +786,8 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
             parse_kpi(c, v, cfg);
         } else if (strcmp(key, "admin") == 0) {
             parse_admin(c, v, cfg);
+        } else if (strcmp(key, "privacy") == 0) {
+            parse_privacy(c, v, cfg);
         } else if (strcmp(key, "log_level") == 0) {
             const char *s = scalar(v);
             if (!s || (strcmp(s, "error") && strcmp(s, "warn") && strcmp(s, "info") &&
@@ -707,7 +798,7 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
         } else {
             fail(c, k, key,
                  "unknown key (expected listen, workers, rules, providers, policy, incidents, "
-                 "kpi, admin, limits, passthrough, log_level)");
+                 "kpi, privacy, admin, limits, passthrough, log_level)");
         }
     }
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum gw_fail_mode { GW_FAIL_CLOSED, GW_FAIL_OPEN };
 enum gw_block_style { GW_BLOCK_COMPLETION, GW_BLOCK_ERROR };
@@ -36,6 +37,19 @@ struct gw_provider {
     long connect_timeout_ms;
     long timeout_ms;
     enum gw_upstream_client http_client;
+};
+
+/* What a request's metadata may become in records (kpi/privacy.h; the privacy section). */
+struct gw_privacy {
+    char **tenants; /* the tenants recorded by name; NULL: any that matches the pattern */
+    size_t n_tenants;
+    char **models; /* the models recorded by name; NULL: any that matches the pattern */
+    size_t n_models;
+    int max_tenants; /* distinct tenants the KPI store and /metrics keep; more: "other" */
+    int max_models;  /* distinct models the KPI store keeps; more: "other" */
+    char *hash_key;  /* the conversation key's secret (from ${ENV}); NULL: the key file */
+    char *key_file;  /* NULL: KPI_DB.key when there is a store (set at start to the path used) */
+    uint8_t key[16]; /* the conversation key, filled at start by gw_privacy_key_init */
 };
 
 struct gw_passthrough {
@@ -70,6 +84,7 @@ struct gw_config {
     int admin_port;
     char *admin_token;     /* bearer token the admin listener requires; NULL: none */
     char *hash_key; /* key of the incident hashes; NULL: a random key per start */
+    struct gw_privacy privacy;
     size_t max_body_bytes;
     int idle_timeout_s;
     int header_timeout_s; /* a request's header block, from its first byte */

@@ -132,11 +132,22 @@ static const char *const migrations[] = {
 _Static_assert(sizeof migrations / sizeof migrations[0] == GW_STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
+/* The distinct values of a rollup key column (tenant or model) the writer admits: the
+ * ones the store holds, and new ones while there are fewer than max; the rest are written
+ * as "other", which is always admitted. */
+struct label_cap {
+    const char *col;
+    int max; /* 0: no cap */
+    char **names;
+    size_t n, alloc;
+};
+
 struct gw_store {
     sqlite3 *db;
     bool readonly;
     int retention_days;
     sqlite3_stmt *st[ST__COUNT]; /* writer only */
+    struct label_cap tenants, models; /* writer only */
     char err[256];
 };
 
@@ -310,10 +321,87 @@ fail:
     return NULL;
 }
 
+static void cap_clear(struct label_cap *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->names[i]);
+    c->n = 0;
+}
+
+static int cap_add(struct label_cap *c, const char *v)
+{
+    if (gw_grow(&c->names, &c->alloc, c->n, sizeof *c->names, 64) == -1 ||
+        !(c->names[c->n] = strdup(v)))
+        return -1;
+    c->n++;
+    return 0;
+}
+
+/* v, or "other" when v is new and the cap is reached (or memory ran out). */
+static const char *cap_admit(struct label_cap *c, const char *v)
+{
+    if (c->max <= 0 || strcmp(v, "other") == 0)
+        return v;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->names[i], v) == 0)
+            return v;
+    if (c->n >= (size_t)c->max || cap_add(c, v) == -1)
+        return "other";
+    return v;
+}
+
+/* Reloads the values the store holds for c's column (at start, and after a prune). */
+static int cap_load(struct gw_store *s, struct label_cap *c)
+{
+    cap_clear(c);
+    if (c->max <= 0)
+        return 0;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT DISTINCT %s FROM kpi_minute", c->col);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        set_err(s, "%s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        /* "other" is not a value of its own: it takes no place */
+        if (v && strcmp(v, "other") != 0 && cap_add(c, v) == -1) {
+            sqlite3_finalize(st);
+            set_err(s, "out of memory");
+            return -1;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        set_err(s, "%s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 0;
+}
+
+int gw_store_limit(struct gw_store *s, int max_tenants, int max_models)
+{
+    if (s->readonly) {
+        set_err(s, "the store is open readonly");
+        return -1;
+    }
+    s->tenants.col = "tenant";
+    s->tenants.max = max_tenants;
+    s->models.col = "model";
+    s->models.max = max_models;
+    return cap_load(s, &s->tenants) == -1 || cap_load(s, &s->models) == -1 ? -1 : 0;
+}
+
 void gw_store_close(struct gw_store *s)
 {
     if (!s)
         return;
+    cap_clear(&s->tenants);
+    free(s->tenants.names);
+    cap_clear(&s->models);
+    free(s->models.names);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
@@ -595,8 +683,8 @@ static int write_one(struct gw_store *s, struct batch *b, const struct gw_reques
 {
     int64_t minute = r->ts_ms >= 0 ? r->ts_ms / MINUTE_MS * MINUTE_MS
                                    : (r->ts_ms - MINUTE_MS + 1) / MINUTE_MS * MINUTE_MS;
-    const char *tenant = r->tenant[0] ? r->tenant : "-";
-    const char *model = r->model[0] ? r->model : "-";
+    const char *tenant = cap_admit(&s->tenants, r->tenant[0] ? r->tenant : "-");
+    const char *model = cap_admit(&s->models, r->model[0] ? r->model : "-");
 
     struct minute_agg *a = minute_slot(b, minute, tenant, model);
     if (!a)
@@ -704,7 +792,12 @@ int gw_store_prune(struct gw_store *s, int64_t now_ms)
         if (exec(s, sql) == -1)
             goto fail;
     }
-    return exec(s, "COMMIT") == -1 ? (sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL), -1) : 0;
+    if (exec(s, "COMMIT") == -1) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    /* values whose last rows went make room under the caps */
+    return cap_load(s, &s->tenants) == -1 || cap_load(s, &s->models) == -1 ? -1 : 0;
 fail:
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;

@@ -40,6 +40,11 @@ struct gw_store;
  * NULL with a message in err. */
 struct gw_store *gw_store_open(const char *path, bool readonly, int retention_days, char *err,
                                size_t errlen);
+/* Caps the distinct tenants and models the writer keeps (0: no cap): a value the store
+ * does not hold yet, once it holds max of them, is written as "other" (incidents and
+ * rollups alike). The store's own values count, so a restart keeps the cap; pruning frees
+ * the places of values whose rows all went. Writer only; 0/-1. */
+int gw_store_limit(struct gw_store *s, int max_tenants, int max_models);
 /* NULL is fine. */
 void gw_store_close(struct gw_store *s);
 /* Writes records in ONE transaction: incidents (one row per finding, masked excerpt + hash

@@ -13,7 +13,9 @@ static const double bucket_ms[GW_LAT_BUCKETS] = {0.1, 0.25, 0.5, 1,   2.5,  5,  
                                                  50,  100,  250, 500, 1000, 2500, 5000, 10000};
 
 /* An append-only registry of names: readers take no lock (a slot, once published, never
- * changes); writers, only when a name is new, take the mutex. */
+ * changes); writers, only when a name is new, take the mutex. Slots 0 .. n-1 are names;
+ * slot cap - 1 is "other": every name past the cap, and the name "other" itself, so that
+ * a tenant that is "other" (kpi/privacy.h) and the overflow are one label. */
 struct registry {
     pthread_mutex_t mu;
     _Atomic unsigned n;
@@ -22,12 +24,21 @@ struct registry {
     unsigned char category[GW_RULE_SLOTS], action[GW_RULE_SLOTS];
 };
 
-static struct registry tenants = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = GW_TENANT_SLOTS};
+static struct registry tenants = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = 32};
 static struct registry rules = {.mu = PTHREAD_MUTEX_INITIALIZER, .cap = GW_RULE_SLOTS};
+
+void gw_metrics_limit_tenants(unsigned max_tenants)
+{
+    pthread_mutex_lock(&tenants.mu);
+    tenants.cap = (max_tenants < GW_TENANT_SLOTS - 1 ? max_tenants : GW_TENANT_SLOTS - 1) + 1;
+    pthread_mutex_unlock(&tenants.mu);
+}
 
 static unsigned slot_of(struct registry *reg, const char *name, unsigned category,
                         unsigned action)
 {
+    if (strcmp(name, "other") == 0)
+        return reg->cap - 1;
     unsigned n = atomic_load_explicit(&reg->n, memory_order_acquire);
     for (unsigned i = 0; i < n; i++)
         if (strcmp(reg->names[i], name) == 0)
@@ -40,9 +51,6 @@ static unsigned slot_of(struct registry *reg, const char *name, unsigned categor
     if (i == n) {
         if (n + 1 >= reg->cap) {
             i = reg->cap - 1; /* full: everything further shares the last slot */
-            snprintf(reg->names[i], sizeof reg->names[i], "other");
-            if (n < reg->cap)
-                atomic_store_explicit(&reg->n, reg->cap, memory_order_release);
         } else {
             snprintf(reg->names[i], sizeof reg->names[i], "%s", name);
             reg->category[i] = (unsigned char)category;
@@ -52,6 +60,13 @@ static unsigned slot_of(struct registry *reg, const char *name, unsigned categor
     }
     pthread_mutex_unlock(&reg->mu);
     return i;
+}
+
+/* The k-th slot to render of a registry with n names: the names, then "other". */
+static unsigned render_slot(const struct registry *reg, unsigned k, unsigned n, const char **name)
+{
+    *name = k < n ? reg->names[k] : "other";
+    return k < n ? k : reg->cap - 1;
 }
 
 static void add(_Atomic uint64_t *c, uint64_t v)
@@ -143,7 +158,9 @@ void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
     gw_buf_puts(out, "# HELP guardrail_requests_total Chat requests screened, by tenant, "
                      "streaming and verdict (the strongest action on prompt or reply).\n"
                      "# TYPE guardrail_requests_total counter\n");
-    for (unsigned t = 0; t < nt; t++)
+    for (unsigned k = 0; k <= nt; k++) {
+        const char *tname;
+        unsigned t = render_slot(&tenants, k, nt, &tname);
         for (int s = 0; s < 2; s++)
             for (int v = 0; v < 4; v++) {
                 uint64_t sum = 0;
@@ -152,16 +169,20 @@ void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
                 if (!sum)
                     continue;
                 gw_buf_puts(out, "guardrail_requests_total{tenant=\"");
-                label(out, tenants.names[t]);
+                label(out, tname);
                 gw_buf_printf(out, "\",stream=\"%s\",verdict=\"%s\"} %llu\n",
                               s ? "true" : "false", verdicts[v], (unsigned long long)sum);
             }
+    }
 
     gw_buf_puts(out, "# HELP guardrail_findings_total Rule findings, by direction, category, "
                      "rule, action and tenant.\n# TYPE guardrail_findings_total counter\n");
-    for (unsigned t = 0; t < nt; t++)
-        for (unsigned r = 0; r < nr; r++)
+    for (unsigned k = 0; k <= nt; k++)
+        for (unsigned j = 0; j <= nr; j++)
             for (int d = 0; d < 2; d++) {
+                const char *tname, *rname;
+                unsigned t = render_slot(&tenants, k, nt, &tname);
+                unsigned r = render_slot(&rules, j, nr, &rname);
                 uint64_t sum = 0;
                 for (int w = 0; w < n; w++)
                     sum += get(&m[w]->findings[t][r][d]);
@@ -170,10 +191,10 @@ void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
                 gw_buf_printf(out, "guardrail_findings_total{direction=\"%s\",category=\"%s\","
                                    "rule=\"", d ? "reply" : "prompt",
                               gw_category_name((enum gw_category)rules.category[r]));
-                label(out, rules.names[r]);
+                label(out, rname);
                 gw_buf_printf(out, "\",action=\"%s\",tenant=\"",
                               gw_action_name((enum gw_action)rules.action[r]));
-                label(out, tenants.names[t]);
+                label(out, tname);
                 gw_buf_printf(out, "\"} %llu\n", (unsigned long long)sum);
             }
 

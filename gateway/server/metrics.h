@@ -8,10 +8,15 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "kpi/privacy.h" /* GW_PRIVACY_CAP_MAX */
 #include "kpi/record.h"
 #include "util/buf.h"
 
-#define GW_TENANT_SLOTS 32 /* the last one counts every further tenant as "other" */
+/* Tenants get slots up to privacy.max_tenants (at most GW_PRIVACY_CAP_MAX), rules up to
+ * GW_RULE_SLOTS - 1; the last slot of each counts every further one, and the value
+ * "other" itself, as "other". A worker's findings counters take 8 KB a tenant slot; the
+ * slots never used stay untouched zero pages. */
+#define GW_TENANT_SLOTS (GW_PRIVACY_CAP_MAX + 1)
 #define GW_RULE_SLOTS 512
 #define GW_LAT_BUCKETS 16
 
@@ -30,6 +35,9 @@ struct gw_metrics {
     _Atomic uint64_t over_budget;     /* requests with a text that matched too often */
 };
 
+/* Sets how many tenants get a label of their own (clamped to GW_TENANT_SLOTS - 1; 31
+ * unless set). Before the first request is counted. */
+void gw_metrics_limit_tenants(unsigned max_tenants);
 /* Counts one finished request (called by its worker). */
 void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r);
 /* Appends the Prometheus exposition of the sum of n workers' metrics. */

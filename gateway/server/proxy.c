@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "api/sse.h"
+#include "kpi/privacy.h"
 #include "screen/normalise.h"
 #include "server/metrics.h"
 #include "server/proxy.h"
@@ -129,15 +130,10 @@ void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, con
 static void on_close(void *arg);
 static void on_resume(evutil_socket_t fd, short what, void *arg);
 
-/* A label from a request header: printable, short, no quotes; def when absent. */
-static void header_label(char *out, size_t outlen, struct evkeyvalq *h, const char *name,
-                         const char *def)
+/* A request header's value, or NULL (also when name is NULL). */
+static const char *header_value(struct evkeyvalq *h, const char *name)
 {
-    const char *v = name ? evhttp_find_header(h, name) : NULL;
-    snprintf(out, outlen, "%s", v && *v ? v : def);
-    for (char *p = out; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || (unsigned char)*p >= 0x7f)
-            *p = '_';
+    return name ? evhttp_find_header(h, name) : NULL;
 }
 
 static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
@@ -175,9 +171,12 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     rec->prompt_tokens = rec->completion_tokens = -1;
     snprintf(rec->request_id, sizeof rec->request_id, "%s", reqid);
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    header_label(rec->tenant, sizeof rec->tenant, in, cfg_of(r)->tenant_header, "-");
-    header_label(rec->conversation, sizeof rec->conversation, in,
-                 cfg_of(r)->conversation_header, "");
+    /* metadata is data too: a validated tenant, a hashed conversation (kpi/privacy.h) */
+    const struct gw_privacy *priv = &cfg_of(r)->privacy;
+    gw_privacy_tenant(priv, header_value(in, cfg_of(r)->tenant_header), rec->tenant,
+                      sizeof rec->tenant);
+    gw_privacy_conversation(priv->key, header_value(in, cfg_of(r)->conversation_header),
+                            rec->conversation, sizeof rec->conversation);
     r->next = w->reqs;
     if (w->reqs)
         w->reqs->prev = r;
@@ -198,7 +197,7 @@ static void req_free(struct gw_req *r)
     struct gw_request_rec *rec = r->rec;
     if (!r->passthrough) {
         rec->stream = r->stream;
-        snprintf(rec->model, sizeof rec->model, "%s", r->model[0] ? r->model : "-");
+        gw_privacy_model(&cfg_of(r)->privacy, r->model, rec->model, sizeof rec->model);
         if (rec->status == 0)
             rec->status = 499; /* the client went away before its answer */
         rec->total_ms = ms_since(&r->t0);

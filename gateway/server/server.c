@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "kpi/privacy.h"
 #include "server/proxy.h"
 #include "util/json.h"
 #include "util/json_arena.h"
@@ -96,18 +97,14 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
                   NULL, code);
 }
 
-/* The client's own x-request-id when it is short and printable, else a fresh one. */
+/* The client's own x-request-id when it is safe to record (kpi/privacy.h: a short token,
+ * not an e-mail or a phone number), else a fresh one. */
 static void request_id(struct gw_worker *w, struct evhttp_request *req, char *out, size_t outlen)
 {
     const char *given = evhttp_find_header(evhttp_request_get_input_headers(req), "x-request-id");
-    if (given && *given && strlen(given) < outlen && strlen(given) <= 64) {
-        bool ok = true;
-        for (const char *p = given; *p && ok; p++)
-            ok = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
-        if (ok) {
-            snprintf(out, outlen, "%s", given);
-            return;
-        }
+    if (gw_privacy_request_id_ok(given) && strlen(given) < outlen) {
+        snprintf(out, outlen, "%s", given);
+        return;
     }
     /* xorshift64*: ids need to be unique, not secret */
     w->rng ^= w->rng >> 12;

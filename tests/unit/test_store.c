@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -618,6 +619,96 @@ static void test_retention_prunes_old_rows(void **state)
     cJSON_Delete(inc);
 }
 
+/* ---- caps on distinct tenants and models ---- */
+
+static int names_count(const cJSON *k, const char *list)
+{
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(k, list));
+}
+
+static bool names_has(const cJSON *k, const char *list, const char *name)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(
+                              k, list)) if (cJSON_IsString(x) &&
+                                            strcmp(x->valuestring, name) == 0) return true;
+    return false;
+}
+
+static void test_distinct_tenants_and_models_past_the_cap_are_written_as_other(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(gw_store_limit(f->s, 3, 50), 0);
+    enum { N = 2000 };
+    struct gw_request_rec **r = calloc(N, sizeof *r);
+    for (int i = 0; i < N; i++) {
+        char tenant[16], model[16];
+        snprintf(tenant, sizeof tenant, "t%d", i % 10);
+        snprintf(model, sizeof model, "model-%04d", i);
+        r[i] = rec(T0 + i, tenant, model, "");
+        if (i % 100 == 0)
+            find(r[i], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    }
+    write_all(f->s, r, N);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", N);
+    assert_int_equal(names_count(k, "tenants"), 4); /* t0, t1, t2 and other */
+    assert_true(names_has(k, "tenants", "t2") && names_has(k, "tenants", "other"));
+    assert_int_equal(names_count(k, "models"), 51);
+    assert_true(names_has(k, "models", "model-0049") && !names_has(k, "models", "model-0050"));
+    cJSON_Delete(k);
+    k = kpis(f->s, T0, T0 + HOUR, NULL, "other", 0);
+    assert_num(k, "current.requests", N - 50);
+    cJSON_Delete(k);
+    /* incidents carry the same values as the rollups */
+    char err[256];
+    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 500, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), N / 100);
+    const cJSON *x;
+    int others = 0;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(inc, "incidents")) others +=
+        strcmp(str_at(x, "model"), "other") == 0;
+    assert_int_equal(others, N / 100 - 1); /* model-0000 had a place */
+    cJSON_Delete(inc);
+    free(r);
+
+    /* a restart keeps the cap: the store knows its values; known ones keep theirs */
+    gw_store_close(f->s);
+    f->s = gw_store_open(f->path, false, 30, err, sizeof err);
+    assert_int_equal(gw_store_limit(f->s, 3, 50), 0);
+    struct gw_request_rec *more[3] = {rec(T0 + 5 * MIN, "t9", "model-0001", ""),
+                                      rec(T0 + 5 * MIN, "t1", "model-9999", ""),
+                                      rec(T0 + 5 * MIN, "other", "other", "")};
+    write_all(f->s, more, 3);
+    k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", N + 3);
+    assert_int_equal(names_count(k, "tenants"), 4);
+    assert_int_equal(names_count(k, "models"), 51);
+    assert_false(names_has(k, "tenants", "t9") || names_has(k, "models", "model-9999"));
+    cJSON_Delete(k);
+}
+
+static void test_pruning_frees_the_places_of_values_that_went(void **state)
+{
+    struct fixture *f = *state;
+    int64_t now = T0 + 40 * DAY; /* the fixture keeps 30 days */
+    assert_int_equal(gw_store_limit(f->s, 2, 2), 0);
+    struct gw_request_rec *old[2] = {rec(now - 35 * DAY, "a", "m1", ""),
+                                     rec(now - 35 * DAY, "b", "m2", "")};
+    write_all(f->s, old, 2);
+    struct gw_request_rec *full[1] = {rec(now - DAY, "c", "m3", "")};
+    write_all(f->s, full, 1);
+    cJSON *k = kpis(f->s, now - 2 * DAY, now, NULL, NULL, 0);
+    assert_true(names_has(k, "tenants", "other") && names_has(k, "models", "other"));
+    cJSON_Delete(k);
+    assert_int_equal(gw_store_prune(f->s, now), 0);
+    struct gw_request_rec *fresh[1] = {rec(now - HOUR, "c", "m3", "")};
+    write_all(f->s, fresh, 1);
+    k = kpis(f->s, now - HOUR, now, NULL, NULL, 0);
+    assert_true(names_has(k, "tenants", "c") && names_has(k, "models", "m3"));
+    cJSON_Delete(k);
+}
+
 /* ---- incidents ---- */
 
 static void test_incidents_newest_first_paged_and_filtered(void **state)
@@ -798,6 +889,8 @@ int main(void)
         T(test_previous_period_of_equal_length_and_change),
         T(test_tenant_and_model_cuts),
         T(test_retention_prunes_old_rows),
+        T(test_distinct_tenants_and_models_past_the_cap_are_written_as_other),
+        T(test_pruning_frees_the_places_of_values_that_went),
         T(test_incidents_newest_first_paged_and_filtered),
         T(test_report_renders_markdown_with_changes_and_masked_incidents),
         T(test_report_rejects_bad_input_with_clear_errors),

@@ -1,0 +1,201 @@
+#include "kpi/privacy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/siphash.h"
+
+bool gw_privacy_pii_like(const char *v)
+{
+    const char *at = strchr(v, '@');
+    if (at && at > v && strchr(at + 1, '.'))
+        return true; /* an e-mail; a model's "name@version" is not one */
+    size_t digits = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits++;
+        else if (!strchr(" .-_()+/:", *p))
+            return false; /* a letter (or anything else): not a number written out */
+    }
+    return digits >= 7;
+}
+
+/* Whether v is 1 to max bytes, each in chars (or an ASCII letter or digit). */
+static bool charset_ok(const char *v, size_t max, const char *chars)
+{
+    size_t n = 0;
+    for (const char *p = v; *p; p++, n++) {
+        char c = *p;
+        if (n >= max)
+            return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr(chars, c)))
+            return false;
+    }
+    return n > 0;
+}
+
+bool gw_privacy_request_id_ok(const char *v)
+{
+    return v && charset_ok(v, GW_PRIVACY_REQUEST_ID_MAX, "._:-") && !gw_privacy_pii_like(v);
+}
+
+bool gw_privacy_list_entry_ok(const char *v, size_t max)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > max)
+        return false;
+    for (const char *p = v; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+            return false;
+    return true;
+}
+
+static bool listed(char *const *list, size_t n, const char *v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], v) == 0)
+            return true;
+    return false;
+}
+
+/* One decision for tenants and models: the list when there is one, else the pattern. */
+static void label(char *const *list, size_t n, const char *v, size_t max, const char *chars,
+                  char *out, size_t outlen)
+{
+    bool keep = list ? listed(list, n, v) : charset_ok(v, max, chars) && !gw_privacy_pii_like(v);
+    snprintf(out, outlen, "%s", keep ? v : GW_PRIVACY_OTHER);
+}
+
+void gw_privacy_tenant(const struct gw_privacy *p, const char *v, char *out, size_t outlen)
+{
+    if (!v || !*v)
+        snprintf(out, outlen, "-");
+    else
+        label(p->tenants, p->n_tenants, v, GW_PRIVACY_TENANT_MAX, "._-", out, outlen);
+}
+
+void gw_privacy_model(const struct gw_privacy *p, const char *v, char *out, size_t outlen)
+{
+    if (!v || !*v || strcmp(v, "-") == 0)
+        snprintf(out, outlen, "-");
+    else
+        label(p->models, p->n_models, v, GW_PRIVACY_MODEL_MAX, "._:/-", out, outlen);
+}
+
+void gw_privacy_conversation(const uint8_t key[16], const char *v, char *out, size_t outlen)
+{
+    if (!v || !*v) {
+        snprintf(out, outlen, "%s", "");
+        return;
+    }
+    snprintf(out, outlen, "%016llx", (unsigned long long)gw_siphash(key, v, strlen(v)));
+}
+
+static void random_key(uint8_t key[16])
+{
+    if (getrandom(key, 16, 0) != 16) { /* only without /dev/urandom: not expected */
+        uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)key;
+        memcpy(key, &t, 8);
+        memcpy(key + 8, &t, 8);
+    }
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Reads 32 hex digits (and perhaps a newline) from fd into key. 0 or -1. */
+static int read_key(int fd, uint8_t key[16])
+{
+    char buf[40];
+    ssize_t n = read(fd, buf, sizeof buf);
+    while (n > 32 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n != 32)
+        return -1;
+    for (int i = 0; i < 16; i++) {
+        int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        key[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* Creates path with a random key, or reads the key it holds. */
+static int key_file(const char *path, uint8_t key[16], enum gw_privacy_key_source *src, char *err,
+                    size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd != -1) {
+        char hex[34];
+        random_key(key);
+        for (int i = 0; i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        hex[32] = '\n';
+        bool ok = write(fd, hex, 33) == 33 && fsync(fd) == 0;
+        close(fd);
+        if (!ok) {
+            snprintf(err, errlen, "%s: cannot write the key: %s", path, strerror(errno));
+            unlink(path);
+            return -1;
+        }
+        *src = GW_PRIVACY_KEY_CREATED;
+        return 0;
+    }
+    if (errno != EEXIST) {
+        snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        return -1;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = read_key(fd, key);
+    close(fd);
+    if (rc == -1) {
+        snprintf(err, errlen, "%s: must hold the key as 32 hexadecimal digits", path);
+        return -1;
+    }
+    *src = GW_PRIVACY_KEY_FILE;
+    return 0;
+}
+
+int gw_privacy_key_init(struct gw_privacy *p, const char *kpi_db, enum gw_privacy_key_source *src,
+                        char *err, size_t errlen)
+{
+    if (p->hash_key) {
+        /* A secret of any length into 16 bytes: SipHash-2-4-128 under a fixed key. */
+        static const uint8_t k[16] = "guardrail-conv-1";
+        uint64_t h[2];
+        gw_siphash128(k, p->hash_key, strlen(p->hash_key), h);
+        memcpy(p->key, h, 16);
+        *src = GW_PRIVACY_KEY_SECRET;
+        return 0;
+    }
+    if (!p->key_file && kpi_db) {
+        size_t n = strlen(kpi_db) + 5;
+        if (!(p->key_file = malloc(n))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(p->key_file, n, "%s.key", kpi_db);
+    }
+    if (p->key_file)
+        return key_file(p->key_file, p->key, src, err, errlen);
+    random_key(p->key);
+    *src = GW_PRIVACY_KEY_RANDOM;
+    return 0;
+}

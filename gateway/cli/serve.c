@@ -48,7 +48,7 @@ static int store_sink(void *arg, struct gw_request_rec *const *recs, size_t n)
 
 static const char serve_help[] =
     "usage: guardrail serve [--config FILE] [--listen HOST:PORT] [--workers N]\n"
-    "                       [--upstream URL] [--rules PATH]\n\n"
+    "                       [--upstream URL] [--rules PATH] [--require-pack NAME]...\n\n"
     "Runs the screening gateway. Clients point their OpenAI base URL at it\n"
     "(http://HOST:PORT/v1). Configuration keys: docs/configuration.md.\n\n"
     "  -c, --config FILE      YAML configuration (default: built-in defaults with the mock\n"
@@ -58,6 +58,10 @@ static const char serve_help[] =
     "  -u, --upstream URL     provider base URL as the OpenAI SDKs take it, e.g.\n"
     "                         http://127.0.0.1:9000/v1 (overrides the first provider)\n"
     "  -r, --rules PATH       rule pack directory or file (overrides 'rules')\n"
+    "  -p, --require-pack NAME\n"
+    "                         a pack the rules must have (adds to 'required_packs'): the\n"
+    "                         gateway does not start without it, and a reload (SIGHUP)\n"
+    "                         that lacks it keeps the old rules\n"
     "  -a, --admin HOST:PORT  admin listener: dashboard, /metrics, /api/kpis, /api/incidents\n"
     "                         (overrides 'admin.listen'; keep it on loopback)\n"
     "  -h, --help             show this help\n\n"
@@ -73,13 +77,16 @@ int gw_cmd_serve(int argc, char **argv)
                                          {"upstream", required_argument, NULL, 'u'},
                                          {"rules", required_argument, NULL, 'r'},
                                          {"admin", required_argument, NULL, 'a'},
+                                         {"require-pack", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *config = NULL, *listen = NULL, *upstream = NULL, *rules = NULL, *admin = NULL;
+    const char *required[64];
+    size_t n_required = 0;
     long workers = -1;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:l:w:u:r:a:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:l:w:u:r:a:p:h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'c': config = optarg; break;
@@ -87,6 +94,11 @@ int gw_cmd_serve(int argc, char **argv)
         case 'u': upstream = optarg; break;
         case 'r': rules = optarg; break;
         case 'a': admin = optarg; break;
+        case 'p':
+            if (n_required == sizeof required / sizeof required[0])
+                return gw_cli_usage_error("at most 64 --require-pack");
+            required[n_required++] = optarg;
+            break;
         case 'w':
             workers = strtol(optarg, &end, 10);
             if (*end || workers < 0 || workers > 256)
@@ -167,6 +179,15 @@ int gw_cmd_serve(int argc, char **argv)
             fprintf(stderr, "%s\n", errs.msgs[i]);
         fprintf(stderr, "guardrail: the rules did not load; 'guardrail check' shows why\n");
         gw_errors_free(&errs);
+        goto out;
+    }
+    for (size_t i = 0; i < n_required; i++)
+        gw_config_require_pack(&cfg, required[i]);
+    const char *missing = gw_server_missing_pack(&cfg, rs);
+    if (missing) {
+        fprintf(stderr, "guardrail: the rules have no pack '%s', which %s names; not "
+                        "starting without it\n", missing,
+                n_required ? "--require-pack or required_packs" : "required_packs");
         goto out;
     }
     gw_server_prepare_rules(&cfg, rs);

@@ -56,6 +56,18 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->log_level = strdup("info");
 }
 
+int gw_config_require_pack(struct gw_config *cfg, const char *name)
+{
+    char **t = realloc(cfg->required_packs, (cfg->n_required_packs + 1) * sizeof *t);
+    if (!t)
+        return -1;
+    cfg->required_packs = t;
+    if (!(t[cfg->n_required_packs] = strdup(name)))
+        return -1;
+    cfg->n_required_packs++;
+    return 0;
+}
+
 static void provider_free(struct gw_provider *p)
 {
     free(p->name);
@@ -80,6 +92,9 @@ void gw_config_free(struct gw_config *cfg)
     for (size_t i = 0; i < cfg->n_rules; i++)
         free(cfg->rules[i]);
     free(cfg->rules);
+    for (size_t i = 0; i < cfg->n_required_packs; i++)
+        free(cfg->required_packs[i]);
+    free(cfg->required_packs);
     provider_free(&cfg->provider);
     for (size_t i = 0; i < cfg->n_more; i++)
         provider_free(&cfg->more[i]);
@@ -724,6 +739,17 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
         } else if (strcmp(key, "workers") == 0) {
             if (get_int(c, v, "workers", 0, 256, &num) == 0)
                 cfg->workers = (int)num;
+        } else if (strcmp(key, "required_packs") == 0) {
+            if (want_seq(c, v, "required_packs") == 0)
+                for (yaml_node_item_t *it = v->data.sequence.items.start;
+                     it < v->data.sequence.items.top; it++) {
+                    yaml_node_t *n = yaml_document_get_node(c->doc, *it);
+                    const char *s = scalar(n);
+                    if (!s || !*s)
+                        fail(c, n, "required_packs", "must be a list of pack names");
+                    else
+                        gw_config_require_pack(cfg, s);
+                }
         } else if (strcmp(key, "rules") == 0) {
             for (size_t i = 0; i < cfg->n_rules; i++)
                 free(cfg->rules[i]);
@@ -797,7 +823,7 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
                 get_string(c, v, "log_level", &cfg->log_level);
         } else {
             fail(c, k, key,
-                 "unknown key (expected listen, workers, rules, providers, policy, incidents, "
+                 "unknown key (expected listen, workers, rules, required_packs, providers, policy, incidents, "
                  "kpi, privacy, admin, limits, passthrough, log_level)");
         }
     }

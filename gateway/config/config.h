@@ -63,6 +63,8 @@ struct gw_config {
     int workers; /* 0: one per core */
     char **rules;
     size_t n_rules;
+    char **required_packs; /* pack names the rules must have, at start and at each reload */
+    size_t n_required_packs;
     struct gw_provider provider; /* the first in the file: --upstream overrides it */
     struct gw_provider *more;    /* the others, in the file's order */
     size_t n_more;
@@ -100,6 +102,9 @@ struct gw_config {
     size_t n_passthrough;
     char *log_level;
 };
+
+/* Adds a pack name to required_packs. Returns 0 or -1 (out of memory). */
+int gw_config_require_pack(struct gw_config *cfg, const char *name);
 
 /* Loads path into cfg (defaults first, then the file). Returns 0, or -1 with a message in
  * err naming the key (file:line: key: what is wrong). */

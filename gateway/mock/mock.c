@@ -1007,7 +1007,9 @@ void gw_mock_stop(struct gw_mock *m)
     if (!m)
         return;
     if (m->thread) {
-        event_base_loopbreak(m->base);
+        /* loopexit, not loopbreak: a break before the loop has started is forgotten when
+         * it starts (a start-up that fails right after the mock's), and the join hung */
+        event_base_loopexit(m->base, NULL);
         pthread_join(m->thread, NULL);
     }
     evhttp_free(m->http);

@@ -521,6 +521,18 @@ static unsigned packs_gone(const struct gw_ruleset *old, const struct gw_ruleset
     return gone;
 }
 
+const char *gw_server_missing_pack(const struct gw_config *cfg, const struct gw_ruleset *rs)
+{
+    for (size_t i = 0; i < cfg->n_required_packs; i++) {
+        bool found = false;
+        for (size_t j = 0; j < rs->table.n_rules && !found; j++)
+            found = strcmp(rs->table.rules[j].pack, cfg->required_packs[i]) == 0;
+        if (!found)
+            return cfg->required_packs[i];
+    }
+    return NULL;
+}
+
 static struct gw_server *signal_srv;
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -541,6 +553,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
                 GW_LOG(GW_LOG_ERROR, NULL, "reload: %s", errs.msgs[i]);
             GW_LOG(GW_LOG_ERROR, NULL, "SIGHUP: the new rules did not load; keeping the old");
             gw_errors_free(&errs);
+            return;
+        }
+        const char *missing = gw_server_missing_pack(srv->cfg, rs);
+        if (missing) {
+            GW_LOG(GW_LOG_ERROR, NULL, "SIGHUP: the new rules have no pack '%s', which "
+                   "required_packs names; keeping the old", missing);
+            atomic_fetch_add(&srv->packs_removed, 1);
+            gw_ruleset_unref(rs);
             return;
         }
         gw_server_prepare_rules(srv->cfg, rs);

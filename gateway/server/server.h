@@ -82,6 +82,8 @@ int gw_server_run(struct gw_server *srv);
  * before any worker gets it: at start and at each reload. */
 void gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs);
 void gw_server_free(struct gw_server *srv);
+/* The first pack of cfg's required_packs that rs lacks, or NULL. */
+const char *gw_server_missing_pack(const struct gw_config *cfg, const struct gw_ruleset *rs);
 
 /* ---- for the request path (proxy.c) ---- */
 

@@ -89,6 +89,47 @@ class Reload(unittest.TestCase):
         finally:
             mock.stop()
 
+    def packs_dir(self):
+        d = tempfile.mkdtemp(prefix="gw-packs-")
+        shutil.copy(os.path.join(RULES, "e2e.yaml"), d)
+        with open(os.path.join(d, "extra.yaml"), "w") as f:
+            f.write("name: extra\nrules:\n  - id: extra.word\n    category: cx\n"
+                    "    severity: low\n    applies_to: prompt\n    action: flag\n"
+                    "    phrases: [flamingo]\n")
+        return d
+
+    def test_a_required_pack_missing_at_start_stops_the_start(self):
+        d = self.packs_dir()
+        os.remove(os.path.join(d, "extra.yaml"))
+        p = serve("--listen", "127.0.0.1:%d" % free_port(), "--upstream",
+                  "http://127.0.0.1:1/v1", "--rules", d, "--require-pack", "extra")
+        out, _ = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"no pack 'extra'", out)
+        p = serve("--listen", "127.0.0.1:%d" % free_port(), "--upstream",
+                  "http://127.0.0.1:1/v1", cfg=config("required_packs: [extra]\n"))
+        out, _ = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"required_packs", out)
+
+    def test_a_reload_without_a_required_pack_keeps_the_old_rules(self):
+        d = self.packs_dir()
+        mock = Mock()
+        try:
+            with Gateway(mock.url, rules=d, admin=True,
+                         config_text="required_packs: [extra]\n") as gw:
+                os.remove(os.path.join(d, "extra.yaml"))
+                gw.p.send_signal(signal.SIGHUP)
+                deadline = time.time() + 60
+                while "keeping the old" not in gw.output() and time.time() < deadline:
+                    time.sleep(0.1)
+                self.assertIn("no pack 'extra'", gw.output())
+                r, data = gw.chat("I love flamingo birds")
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.getheader("x-guardrail-verdict"), "flag")
+        finally:
+            mock.stop()
+
 
 class FrontDoor(unittest.TestCase):
     @classmethod

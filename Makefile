@@ -13,42 +13,18 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DGW_WERROR=ON
 endif
 
-# Debian packages: build, tests, benches.
-DEB_BUILD = build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libcjson-dev \
-            libhyperscan-dev libyaml-dev libpcre2-dev libsqlite3-dev libicu-dev
-DEB_BENCH = wrk nginx-light
-PC_MODULES = libhs libevent libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka icu-uc icu-i18n
-
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-
 .PHONY: all build deps deps-bench run test unit check-rules bench clean
 
 all: build
 
-# Installs the Debian packages only when something is missing, and only what is missing:
-# a machine with Node.js from elsewhere (NodeSource's nodejs conflicts with Debian's npm)
-# keeps its own node and npm.
+# Installs the Debian packages that are missing, and only those (scripts/deps.sh says how it
+# decides; tests/deps_test.sh checks it): a machine with Node.js from elsewhere (NodeSource's
+# nodejs conflicts with Debian's npm) keeps its own node and npm.
 deps:
-	@pkgs=""; \
-	for m in $(PC_MODULES); do pkg-config --exists $$m 2>/dev/null || pkgs="$(DEB_BUILD) libcmocka-dev"; done; \
-	for c in cmake cc python3 curl chromium; do \
-	    command -v $$c >/dev/null 2>&1 || pkgs="$$pkgs $$(case $$c in cc) echo build-essential;; *) echo $$c;; esac)"; \
-	done; \
-	command -v node >/dev/null 2>&1 || pkgs="$$pkgs nodejs"; \
-	command -v npm >/dev/null 2>&1 || pkgs="$$pkgs npm"; \
-	if [ -n "$$pkgs" ]; then \
-	    echo "==> installing Debian packages (apt-get):$$pkgs"; \
-	    $(SUDO) apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	        $$pkgs >/dev/null || exit 1; \
-	fi
+	@sh scripts/deps.sh
 
-deps-bench: deps
-	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
-	    echo "==> installing benchmark packages (apt-get)"; \
-	    $(SUDO) apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	        $(DEB_BENCH) >/dev/null; }
+deps-bench:
+	@sh scripts/deps.sh --bench
 
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null

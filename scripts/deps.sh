@@ -1,0 +1,55 @@
+#!/bin/sh
+# Installs the Debian packages that the build, the tests (and with --bench the benches, with
+# --fuzz the fuzzers) need: only those missing, each found missing by itself. A library is
+# missing when pkg-config does not know it, a tool when its command is not on PATH: so a
+# machine whose node and npm come from elsewhere (NodeSource's nodejs, which conflicts with
+# Debian's npm) keeps them, and apt is never asked for a set it would refuse.
+# Usage: scripts/deps.sh [--bench] [--fuzz]     Test: tests/deps_test.sh
+set -eu
+
+want=""
+add() {
+    case " $want " in *" $1 "*) ;; *) want="$want $1" ;; esac
+}
+lib() { # pkg-config module, Debian package
+    pkg-config --exists "$1" 2>/dev/null || add "$2"
+}
+tool() { # command, Debian package
+    command -v "$1" >/dev/null 2>&1 || add "$2"
+}
+
+tool cc build-essential
+tool make build-essential
+tool cmake cmake
+tool pkg-config pkg-config
+lib libhs libhyperscan-dev
+lib libevent libevent-dev
+lib libevent_pthreads libevent-dev
+lib libcurl libcurl4-openssl-dev
+lib libcjson libcjson-dev
+lib yaml-0.1 libyaml-dev
+lib libpcre2-8 libpcre2-dev
+lib sqlite3 libsqlite3-dev
+lib cmocka libcmocka-dev
+lib icu-uc libicu-dev
+lib icu-i18n libicu-dev
+tool python3 python3
+tool curl curl
+tool chromium chromium
+tool node nodejs
+tool npm npm
+for arg in "$@"; do
+    case "$arg" in
+    --bench) tool wrk wrk; tool nginx nginx-light ;;
+    --fuzz) tool clang clang ;;
+    *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
+    esac
+done
+
+[ -n "$want" ] || exit 0
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+echo "==> installing Debian packages (apt-get):$want"
+$sudo apt-get update -qq
+# shellcheck disable=SC2086 # one word per package
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $want >/dev/null

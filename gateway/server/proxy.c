@@ -1434,7 +1434,13 @@ static void on_up_done(void *arg, CURLcode result, long status)
         end_stream_reply(r);
         return;
     }
-    if (result == CURLE_OPERATION_TIMEDOUT) {
+    if (result == CURLE_BAD_CONTENT_ENCODING) {
+        /* it was asked for identity (provider_headers): what it compressed is not read */
+        GW_LOG(GW_LOG_WARN, r->id, "provider reply in a content encoding; refused");
+        error_and_finish(r, 502, "The provider's reply is compressed (Content-Encoding), "
+                                 "which the gateway cannot screen; it was not passed on.",
+                         "provider_error");
+    } else if (result == CURLE_OPERATION_TIMEDOUT) {
         GW_LOG(GW_LOG_WARN, r->id, "provider timeout");
         error_and_finish(r, 504, "The provider did not answer in time.", "provider_timeout");
     } else if (result != CURLE_OK) {
@@ -1491,6 +1497,9 @@ static struct curl_slist *provider_headers(struct gw_req *r, bool json)
         if (v)
             h = add_header(h, name, v);
     }
+    /* Without it any coding is acceptable (RFC 9110): the gateway reads only identity, and
+     * the upstream module refuses a reply in any other */
+    h = curl_slist_append(h, "Accept-Encoding: identity");
     char line[128];
     snprintf(line, sizeof line, "x-request-id: %s", r->id);
     h = curl_slist_append(h, line);

@@ -519,7 +519,7 @@ static int screen_event(struct cx *c, const struct gw_responses_event *e, cJSON 
         return response_start(c, cJSON_GetObjectItemCaseSensitive(ev, "response"));
     case RS_END:
         rc = response_end(c, cJSON_GetObjectItemCaseSensitive(ev, "response"));
-        c->s->done = rc == 0;
+        c->s->done = c->s->ended = rc == 0;
         return rc;
     case RS_ITEM:
         return item_texts(c, o, cJSON_GetObjectItemCaseSensitive(ev, "item"), e->whole);
@@ -709,6 +709,8 @@ static int walk_event(struct cx *c, const char *name, const char *data, size_t l
             take_usage(c, cJSON_GetObjectItemCaseSensitive(ev, "response"));
         if (e && (e->step == RS_END || e->step == RS_ERROR))
             s->done = true;
+        if (e && e->step == RS_END)
+            s->ended = true;
         rc = gw_api_write_event(s, t, ev);
         cJSON_Delete(ev);
         if (rc != 0)

@@ -1488,6 +1488,28 @@ static void on_up_done(void *arg, CURLcode result, long status)
 
 static const struct gw_upcall_ops up_ops = {on_up_headers, on_up_data, on_up_done};
 
+void gw_proxy_shutdown(struct gw_worker *w)
+{
+    struct gw_req *next;
+    for (struct gw_req *r = w->reqs; r; r = next) {
+        next = r->next; /* r is freed below */
+        GW_LOG(GW_LOG_WARN, r->id, "drain timeout: ending the request");
+        if (r->state != GW_REQ_STREAMING) {
+            error_and_finish(r, 503, "The gateway is shutting down.", "shutting_down");
+            continue;
+        }
+        if (r->st.ended) { /* the provider's end came; only its reply's end had not */
+            gw_json_scope_begin();
+            r->api->stream_end(&r->st);
+            gw_json_scope_end();
+        } else {
+            stream_error(r, "The gateway is shutting down; the rest of this reply was not "
+                            "sent.", "shutting_down");
+        }
+        end_stream_reply(r);
+    }
+}
+
 static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
 {
     char line[4096];

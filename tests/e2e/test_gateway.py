@@ -932,22 +932,34 @@ class DrainTimeout(unittest.TestCase):
         result = {}
 
         def endless():
-            try:
-                result["r"] = gw.chat("hi", stream=True,
-                                      mock={"reply": "d" * 400, "chunk": 4, "chunk_delay_ms": 50})
-            except Exception as e:  # the stream is cut: that is the point
-                result["e"] = e
+            result["r"] = gw.chat("hi", stream=True,
+                                  mock={"reply": "d" * 400, "chunk": 4, "chunk_delay_ms": 50})
 
-        t = threading.Thread(target=endless)
-        t.start()
+        def slow():
+            result["plain"] = gw.chat("hi", mock={"delay_ms": 5000})
+
+        threads = [threading.Thread(target=endless), threading.Thread(target=slow)]
+        for t in threads:
+            t.start()
         time.sleep(0.5)
         t0 = time.time()
         gw.p.send_signal(signal.SIGTERM)
         self.assertEqual(gw.p.wait(10), 0, gw.output()[-2000:])
         self.assertLess(time.time() - t0, 5)
-        t.join(10)
-        self.assertFalse(t.is_alive())
+        for t in threads:
+            t.join(10)
+            self.assertFalse(t.is_alive())
         self.assertIn("drain timeout", gw.output())
+        # the stream ends the API's way: an error event, [DONE], and the chunked reply's end
+        # (http.client raises IncompleteRead without it)
+        r, data = result["r"]
+        events = sse_events(data)
+        self.assertEqual(events[-1], "[DONE]")
+        self.assertEqual(json.loads(events[-2])["error"]["code"], "shutting_down")
+        self.assertEqual(len([e for e in events if e == "[DONE]"]), 1)
+        r, data = result["plain"]  # a reply not started is a 503
+        self.assertEqual(r.status, 503)
+        self.assertEqual(json.loads(data)["error"]["code"], "shutting_down")
 
 
 class Incidents(unittest.TestCase):

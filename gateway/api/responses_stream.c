@@ -644,10 +644,22 @@ static int resolve(struct cx *c, bool release)
     return rc;
 }
 
-/* Writes the error event that fails a stream already started, and ends the walk. */
+/* Writes the error event that fails a stream already started, and ends the walk. A stream
+ * that failed before its first event opens with response.created all the same: the SDKs'
+ * stream helpers refuse any other first event, and would report that instead. */
 static void fail_stream(struct cx *c, const char *message, const char *code)
 {
     struct gw_buf b = {0};
+    if (c->w.seq == 0) {
+        struct gw_buf rid = {0};
+        gw_buf_printf(&rid, c->s->up_id[0] ? "%s" : "resp_gr-%s",
+                      c->s->up_id[0] ? c->s->up_id : c->s->id);
+        gw_responses_event_begin(&b, "response.created", c->w.seq++);
+        gw_buf_puts(&b, ",\"response\":");
+        gw_responses_object(&b, rid.data, c->s->model, NULL, NULL, false);
+        gw_responses_event_end(&b);
+        gw_buf_free(&rid);
+    }
     gw_responses_error_event(&b, c->w.seq++, code ? code : "api_error", message);
     c->s->write(c->s->ctx, b.data, b.len);
     gw_buf_free(&b);

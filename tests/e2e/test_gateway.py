@@ -795,6 +795,8 @@ class BrokenProviderStreams(unittest.TestCase):
                                                      "a line ended by a bare CR")
                 self.assertLessEqual(len(events), 2)  # nothing of it was read, or passed
                 self.assertNotIn(b"Hello", data)
+                if api == "responses":  # the SDK's stream helper needs it first
+                    self.assertEqual([e[0] for e in events], ["response.created", "error"])
 
     def test_an_event_over_the_parsers_limit_ends_the_stream_with_an_error_in_every_api(self):
         for api in API_CALLS:

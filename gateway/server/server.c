@@ -459,6 +459,22 @@ static unsigned packs_gone(const struct gw_ruleset *old, const struct gw_ruleset
 
 static struct gw_server *signal_srv;
 
+/* Asks every worker to drain (expired false) or, once the drain timeout passed, to end
+ * what it still has in flight (expired true); each reads it when its wake event runs. */
+static void tell_workers(struct gw_server *srv, bool expired)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        struct gw_worker *w = &srv->workers[i];
+        pthread_mutex_lock(&w->mu);
+        if (expired)
+            w->drain_expired = true;
+        else
+            w->drain_requested = true;
+        pthread_mutex_unlock(&w->mu);
+        event_active(w->wake, 0, 0);
+    }
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct event_base *main_base = arg;
@@ -499,13 +515,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
     GW_LOG(GW_LOG_INFO, NULL, "%s: draining requests in flight (at most %d s)",
            sig == SIGTERM ? "SIGTERM" : "SIGINT", srv->cfg->drain_timeout_s);
-    for (int i = 0; i < srv->nworkers; i++) {
-        struct gw_worker *w = &srv->workers[i];
-        pthread_mutex_lock(&w->mu);
-        w->drain_requested = true;
-        pthread_mutex_unlock(&w->mu);
-        event_active(w->wake, 0, 0);
-    }
+    tell_workers(srv, false);
     event_base_loopexit(main_base, NULL);
 }
 
@@ -552,13 +562,7 @@ int gw_server_run(struct gw_server *srv)
                 break;
             }
             GW_LOG(GW_LOG_WARN, NULL, "drain timeout: ending the requests in flight");
-            for (int i = 0; i < srv->nworkers; i++) {
-                struct gw_worker *w = &srv->workers[i];
-                pthread_mutex_lock(&w->mu);
-                w->drain_expired = true;
-                pthread_mutex_unlock(&w->mu);
-                event_active(w->wake, 0, 0);
-            }
+            tell_workers(srv, true);
             expired = true;
             deadline.tv_sec += DRAIN_GRACE_S;
         }

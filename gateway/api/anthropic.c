@@ -730,8 +730,8 @@ static int stream_event(struct gw_api_stream *s, const char *name, const char *d
     if (rc == 0 && emit)
         rc = gw_api_write_event(s, type->valuestring, ev);
     /* the provider ends its stream there: anything after it is refused (api.h) */
-    if (rc == 0 && (strcmp(type->valuestring, "message_stop") == 0 ||
-                    strcmp(type->valuestring, "error") == 0))
+    if (rc == 0 &&
+        (strcmp(type->valuestring, "message_stop") == 0 || strcmp(type->valuestring, "error") == 0))
         s->ended = true;
     cJSON_Delete(ev);
     if (rc == 1) {

@@ -54,8 +54,7 @@ static bool bare_cr(struct gw_sse *p, const char *bytes, size_t len)
 {
     if (p->cr && bytes[0] != '\n')
         return true;
-    for (const char *c = bytes, *end = bytes + len; (c = memchr(c, '\r', (size_t)(end - c)));
-         c++)
+    for (const char *c = bytes, *end = bytes + len; (c = memchr(c, '\r', (size_t)(end - c))); c++)
         if (c + 1 < end && c[1] != '\n')
             return true;
     p->cr = bytes[len - 1] == '\r';
@@ -73,7 +72,8 @@ int gw_sse_feed(struct gw_sse *p, const char *bytes, size_t len, gw_sse_event_fn
         const char *nl = memchr(bytes, '\n', len);
         if (!nl) {
             if (p->pending.len + len > GW_SSE_MAX_EVENT) {
-                p->error = GW_SSE_TOO_LONG; /* a line that never ends: a broken or hostile provider */
+                /* a line that never ends: a broken or hostile provider */
+                p->error = GW_SSE_TOO_LONG;
                 return -1;
             }
             gw_buf_append(&p->pending, bytes, len);

@@ -35,8 +35,8 @@ struct gw_sse {
     struct gw_buf pending; /* an incomplete line */
     struct gw_buf data;    /* the current event's data */
     int has_data;
-    bool cr;               /* the last byte fed was a CR: the next must be a LF */
-    enum gw_sse_error error; /* why the last call returned -1 */
+    bool cr;                     /* the last byte fed was a CR: the next must be a LF */
+    enum gw_sse_error error;     /* why the last call returned -1 */
     char event[GW_SSE_MAX_NAME]; /* the current event's name */
 };
 

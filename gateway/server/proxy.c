@@ -1260,8 +1260,10 @@ static int on_sse_event(void *arg, const char *event, const char *data, size_t l
     struct gw_req *r = arg;
     if (r->st.ended) {
         GW_LOG(GW_LOG_WARN, r->id, "the provider sent an event after the end of its stream");
-        stream_error(r, "The provider sent more after the end of its stream; it was not "
-                        "passed on.", "provider_stream_error");
+        stream_error(r,
+                     "The provider sent more after the end of its stream; it was not "
+                     "passed on.",
+                     "provider_stream_error");
         return -1;
     }
     gw_json_scope_begin();
@@ -1277,8 +1279,10 @@ static void stream_unreadable(struct gw_req *r)
     const char *why = gw_sse_strerror(r->parser.error);
     GW_LOG(GW_LOG_WARN, r->id, "the provider's stream cannot be read: %s", why);
     char msg[200];
-    snprintf(msg, sizeof msg, "The provider's stream cannot be read (%s); the rest of it was "
-                              "not passed on.", why);
+    snprintf(msg, sizeof msg,
+             "The provider's stream cannot be read (%s); the rest of it was "
+             "not passed on.",
+             why);
     stream_error(r, msg, "provider_stream_error");
 }
 
@@ -1469,8 +1473,9 @@ static void on_up_done(void *arg, CURLcode result, long status)
     if (result == CURLE_BAD_CONTENT_ENCODING) {
         /* it was asked for identity (provider_headers): what it compressed is not read */
         GW_LOG(GW_LOG_WARN, r->id, "provider reply in a content encoding; refused");
-        error_and_finish(r, 502, "The provider's reply is compressed (Content-Encoding), "
-                                 "which the gateway cannot screen; it was not passed on.",
+        error_and_finish(r, 502,
+                         "The provider's reply is compressed (Content-Encoding), "
+                         "which the gateway cannot screen; it was not passed on.",
                          "provider_error");
     } else if (result == CURLE_OPERATION_TIMEDOUT) {
         GW_LOG(GW_LOG_WARN, r->id, "provider timeout");
@@ -1503,8 +1508,10 @@ void gw_proxy_shutdown(struct gw_worker *w)
             r->api->stream_end(&r->st);
             gw_json_scope_end();
         } else {
-            stream_error(r, "The gateway is shutting down; the rest of this reply was not "
-                            "sent.", "shutting_down");
+            stream_error(r,
+                         "The gateway is shutting down; the rest of this reply was not "
+                         "sent.",
+                         "shutting_down");
         }
         end_stream_reply(r);
     }

@@ -99,8 +99,8 @@ bool gw_upstream_identity(const char *v)
 static bool reply_encoded(CURL *e)
 {
     struct curl_header *h;
-    for (size_t i = 0; curl_easy_header(e, "Content-Encoding", i, CURLH_HEADER, -1, &h) ==
-                       CURLHE_OK; i++) {
+    for (size_t i = 0;
+         curl_easy_header(e, "Content-Encoding", i, CURLH_HEADER, -1, &h) == CURLHE_OK; i++) {
         if (!gw_upstream_identity(h->value))
             return true;
         if (i + 1 >= h->amount)

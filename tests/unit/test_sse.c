@@ -115,8 +115,9 @@ static void an_end_inside_an_event_is_reported(void **state)
         const char *text;
         int rc;
     } cases[] = {
-        {"data: a\n\n", 0},          {"data: a\n\n: comment\n", 0}, {"event: x\n", 0},
-        {"data: a\n\ndata: b", -1}, {"data: a\n", -1},              {"data: [DONE]\n", -1},
+        {"data: a\n\n", 0},    {"data: a\n\n: comment\n", 0},
+        {"event: x\n", 0},     {"data: a\n\ndata: b", -1},
+        {"data: a\n", -1},     {"data: [DONE]\n", -1},
         {": half a comm", -1},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {

@@ -729,6 +729,10 @@ static int stream_event(struct gw_api_stream *s, const char *name, const char *d
         s->done = true;
     if (rc == 0 && emit)
         rc = gw_api_write_event(s, type->valuestring, ev);
+    /* the provider ends its stream there: anything after it is refused (api.h) */
+    if (rc == 0 &&
+        (strcmp(type->valuestring, "message_stop") == 0 || strcmp(type->valuestring, "error") == 0))
+        s->ended = true;
     cJSON_Delete(ev);
     if (rc == 1) {
         block(s, at < 0 ? 0 : at);

@@ -65,6 +65,9 @@ struct gw_api_stream {
     const char *model;
     char up_id[96];        /* the provider's id for this reply, once seen */
     bool done;             /* the API's end-of-stream marker went out */
+    bool ended;            /* the provider's own end came ([DONE], message_stop, an Anthropic
+                              error, response.completed, .incomplete, .failed): anything it
+                              sends after is a broken stream, refused by the request path */
     unsigned char state[256]; /* the API's own per-stream state, zeroed at start */
 };
 
@@ -112,7 +115,9 @@ struct gw_api {
     int (*stream_event)(struct gw_api_stream *s, const char *event, const char *data,
                         size_t len);
     /* The provider's stream ended without a failure: release what is held and end the
-     * stream the API's way if the provider did not. */
+     * stream the API's way if the provider did not. The OpenAI APIs hold their [DONE]
+     * until here: the SDKs read nothing after it, so an error for bytes the provider sends
+     * after its [DONE] must still come before it. */
     void (*stream_end)(struct gw_api_stream *s);
     /* Fails a stream that already started: a well-formed end carrying an error. */
     void (*stream_error)(struct gw_api_stream *s, const char *message, const char *code);
@@ -151,6 +156,9 @@ int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
 /* Ends an OpenAI stream (chat, completions) that already started: an error event, then
  * [DONE]. */
 void gw_openai_stream_error(struct gw_api_stream *s, const char *message, const char *code);
+/* Writes the [DONE] of an OpenAI stream (chat, completions) held since the provider's,
+ * unless the stream already ended. */
+void gw_openai_stream_done(struct gw_api_stream *s);
 
 /* The API whose route is path, or NULL. */
 const struct gw_api *gw_api_for_path(const char *path);

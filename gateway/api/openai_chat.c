@@ -98,6 +98,14 @@ static void block(struct gw_api_stream *s, int slot)
     s->done = true;
 }
 
+void gw_openai_stream_done(struct gw_api_stream *s)
+{
+    if (s->done)
+        return;
+    s->write(s->ctx, "data: [DONE]\n\n", 14);
+    s->done = true;
+}
+
 void gw_openai_stream_error(struct gw_api_stream *s, const char *message, const char *code)
 {
     struct gw_buf b = {0};
@@ -278,7 +286,9 @@ static int chunk_event(struct gw_api_stream *s, const char *data, size_t len,
     return 0;
 }
 
-/* Releases what each open slot still holds, as chunks, then [DONE]. Returns 0 or -1. */
+/* The provider's [DONE] (or its end without one): releases what each open slot still
+ * holds, as chunks; the [DONE] waits for the end of the provider's reply (stream_end).
+ * Returns 0 or -1. */
 static int release_all(struct gw_api_stream *s)
 {
     struct gw_buf *tmp = s->tmp;
@@ -308,8 +318,7 @@ static int release_all(struct gw_api_stream *s)
         s->write(s->ctx, ev.data, ev.len);
         gw_buf_free(&ev);
     }
-    s->write(s->ctx, "data: [DONE]\n\n", 14);
-    s->done = true;
+    s->ended = true;
     return 0;
 }
 
@@ -409,8 +418,9 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
 
 static void stream_end(struct gw_api_stream *s)
 {
-    if (!s->done)
-        stream_event(s, "", "[DONE]", 6);
+    if (!s->ended && !s->done && stream_event(s, "", "[DONE]", 6) == -1)
+        return;
+    gw_openai_stream_done(s);
 }
 
 const struct gw_api gw_api_openai_chat = {

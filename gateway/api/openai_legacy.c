@@ -143,7 +143,8 @@ static void block(struct gw_api_stream *s, int index)
     s->done = true;
 }
 
-/* Releases what every choice holds, then [DONE]. */
+/* The provider's [DONE] (or its end without one): releases what every choice holds; the
+ * [DONE] waits for the end of the provider's reply (completions_end). */
 static int release_all(struct gw_api_stream *s)
 {
     for (int i = 0; i < MAX_CHOICES; i++) {
@@ -162,8 +163,7 @@ static int release_all(struct gw_api_stream *s)
         if (s->tmp->len)
             write_chunk(s, i, s->tmp->data, s->tmp->len, NULL);
     }
-    s->write(s->ctx, "data: [DONE]\n\n", 14);
-    s->done = true;
+    s->ended = true;
     return 0;
 }
 
@@ -224,8 +224,9 @@ static int completions_event(struct gw_api_stream *s, const char *event, const c
 
 static void completions_end(struct gw_api_stream *s)
 {
-    if (!s->done)
-        completions_event(s, "", "[DONE]", 6);
+    if (!s->ended && !s->done && completions_event(s, "", "[DONE]", 6) == -1)
+        return;
+    gw_openai_stream_done(s);
 }
 
 const struct gw_api gw_api_openai_completions = {

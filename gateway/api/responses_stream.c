@@ -519,7 +519,7 @@ static int screen_event(struct cx *c, const struct gw_responses_event *e, cJSON 
         return response_start(c, cJSON_GetObjectItemCaseSensitive(ev, "response"));
     case RS_END:
         rc = response_end(c, cJSON_GetObjectItemCaseSensitive(ev, "response"));
-        c->s->done = rc == 0;
+        c->s->done = c->s->ended = rc == 0;
         return rc;
     case RS_ITEM:
         return item_texts(c, o, cJSON_GetObjectItemCaseSensitive(ev, "item"), e->whole);
@@ -644,10 +644,22 @@ static int resolve(struct cx *c, bool release)
     return rc;
 }
 
-/* Writes the error event that fails a stream already started, and ends the walk. */
+/* Writes the error event that fails a stream already started, and ends the walk. A stream
+ * that failed before its first event opens with response.created all the same: the SDKs'
+ * stream helpers refuse any other first event, and would report that instead. */
 static void fail_stream(struct cx *c, const char *message, const char *code)
 {
     struct gw_buf b = {0};
+    if (c->w.seq == 0) {
+        struct gw_buf rid = {0};
+        gw_buf_printf(&rid, c->s->up_id[0] ? "%s" : "resp_gr-%s",
+                      c->s->up_id[0] ? c->s->up_id : c->s->id);
+        gw_responses_event_begin(&b, "response.created", c->w.seq++);
+        gw_buf_puts(&b, ",\"response\":");
+        gw_responses_object(&b, rid.data, c->s->model, NULL, NULL, false);
+        gw_responses_event_end(&b);
+        gw_buf_free(&rid);
+    }
     gw_responses_error_event(&b, c->w.seq++, code ? code : "api_error", message);
     c->s->write(c->s->ctx, b.data, b.len);
     gw_buf_free(&b);
@@ -709,6 +721,8 @@ static int walk_event(struct cx *c, const char *name, const char *data, size_t l
             take_usage(c, cJSON_GetObjectItemCaseSensitive(ev, "response"));
         if (e && (e->step == RS_END || e->step == RS_ERROR))
             s->done = true;
+        if (e && e->step == RS_END)
+            s->ended = true;
         rc = gw_api_write_event(s, t, ev);
         cJSON_Delete(ev);
         if (rc != 0)

@@ -69,6 +69,7 @@ struct mstream {
     size_t len;
     char *tool_args; /* or a tool call with these arguments instead */
     char *reason;    /* and reasoning before either, or NULL */
+    char *fault;     /* a broken stream (the "fault" knob, mock.h), or NULL */
     struct mblock blocks[2];
     int nblocks;
     int bi;     /* the stream's place: block bi, */
@@ -94,6 +95,7 @@ static void mstream_free(struct mstream *s)
     free(s->text);
     free(s->tool_args);
     free(s->reason);
+    free(s->fault);
     free(s);
 }
 
@@ -638,6 +640,11 @@ static bool stream_pending(struct gw_buf *b, struct mstream *s)
     return false;
 }
 
+static bool fault(const struct mstream *s, const char *name)
+{
+    return s->fault && strcmp(s->fault, name) == 0;
+}
+
 /* Writes the next "chunk" bytes of the current block as a delta. */
 static void stream_delta(struct gw_buf *b, struct mstream *s)
 {
@@ -648,6 +655,13 @@ static void stream_delta(struct gw_buf *b, struct mstream *s)
     s->proto->delta(b, s, k, k->text + s->pos, n);
     s->pos += n;
     s->sent++;
+    if (s->sent == 1 && fault(s, "long_line")) { /* one event past the gateway's 4 MiB */
+        size_t big = (5u << 20);
+        char *x = malloc(big);
+        memset(x, 'x', big);
+        s->proto->delta(b, s, k, x, big);
+        free(x);
+    }
 }
 
 /* Writes the deltas due now: one, or with no chunk_delay_ms all of them (still as separate
@@ -666,6 +680,8 @@ static bool stream_fill(struct gw_buf *b, struct mstream *s)
     if (stream_pending(b, s))
         return false;
     s->proto->tail(b, s);
+    if (fault(s, "after_end")) /* one more delta after the stream's own end */
+        s->proto->delta(b, s, &s->blocks[s->nblocks - 1], " and more", 9);
     return true;
 }
 
@@ -684,12 +700,18 @@ static void stream_step(evutil_socket_t fd, short what, void *arg)
     if (!s->started) {
         evhttp_add_header(evhttp_request_get_output_headers(s->req), "Content-Type",
                           "text/event-stream");
+        if (fault(s, "gzip")) /* said, not done: a gateway that reads on reads plain bytes */
+            evhttp_add_header(evhttp_request_get_output_headers(s->req), "Content-Encoding",
+                              "gzip");
         evhttp_send_reply_start(s->req, 200, "OK");
         s->started = true;
         if (s->proto->head)
             s->proto->head(&b, s);
     }
     bool done = stream_fill(&b, s);
+    for (size_t i = 0; fault(s, "bare_cr") && i < b.len; i++)
+        if (b.data[i] == '\n')
+            b.data[i] = '\r'; /* lines ended by CR alone */
     struct evbuffer *out = evbuffer_new();
     evbuffer_add(out, b.data, b.len);
     evhttp_send_reply_chunk(s->req, out);
@@ -728,6 +750,8 @@ static void answer(evutil_socket_t fd, short what, void *arg)
     }
     struct gw_buf b = {0};
     s->proto->plain(&b, s);
+    if (fault(s, "gzip"))
+        evhttp_add_header(evhttp_request_get_output_headers(s->req), "Content-Encoding", "gzip");
     send_body(s->req, 200, "application/json", b.data, b.len);
     gw_buf_free(&b);
     s->m->completed++;
@@ -831,6 +855,7 @@ static long read_request(struct mstream *s, const cJSON *root)
     s->status = (int)opt_int(opts, "status", 200);
     s->tool_args = opt_str(opts, "tool_arguments");
     s->reason = opt_str(opts, s->proto->reason_knob);
+    s->fault = opt_str(opts, "fault");
     reply_text(s, root, opts);
     if (s->reason)
         s->blocks[s->nblocks++] = (struct mblock){MK_REASON, s->reason, strlen(s->reason)};

@@ -19,7 +19,12 @@
  *                                        (streamed in "chunk"-sized pieces when streaming)
  *            "reasoning_content": "text"  chat: reasoning, streamed before the content
  *            "thinking": "text"    Anthropic: a thinking block first
- *            "reasoning": "text"}  responses: a reasoning item (its summary) first
+ *            "reasoning": "text",  responses: a reasoning item (its summary) first
+ *            "fault": "after_end"} a broken stream: "after_end", one more delta after its
+ *                                  end ([DONE], message_stop, response.completed);
+ *                                  "bare_cr", every line ended by a CR alone; "long_line",
+ *                                  a 5 MiB delta after the first; "gzip", a reply that says
+ *                                  Content-Encoding: gzip (its bytes are not compressed)
  * GET /v1/models lists one model; GET /mock/stats counts requests, completed and
  * cancelled streams. */
 #ifndef GW_MOCK_MOCK_H

@@ -1297,21 +1297,46 @@ static void stream_init(struct gw_req *r)
     s->model = r->model;
 }
 
-/* One SSE event of the provider's stream; its JSON lives in the worker's arena. */
+static void stream_error(struct gw_req *r, const char *message, const char *code)
+{
+    gw_json_scope_begin();
+    r->api->stream_error(&r->st, message, code);
+    gw_json_scope_end();
+}
+
+/* One SSE event of the provider's stream; its JSON lives in the worker's arena. An event
+ * after the provider's own end ([DONE], message_stop, response.completed) is not passed
+ * on: the provider broke its protocol, and the stream ends with an error (the OpenAI
+ * APIs' [DONE] was held for it, api.h). */
 static int on_sse_event(void *arg, const char *event, const char *data, size_t len)
 {
     struct gw_req *r = arg;
+    if (r->st.ended) {
+        GW_LOG(GW_LOG_WARN, r->id, "the provider sent an event after the end of its stream");
+        stream_error(r,
+                     "The provider sent more after the end of its stream; it was not "
+                     "passed on.",
+                     "provider_stream_error");
+        return -1;
+    }
     gw_json_scope_begin();
     int rc = r->api->stream_event(&r->st, event, data ? data : "", len);
     gw_json_scope_end();
     return rc;
 }
 
-static void stream_error(struct gw_req *r, const char *message, const char *code)
+/* The provider's stream cannot be read as server-sent events (sse.h): nothing of it that
+ * was not read goes out, and the stream ends with an error. */
+static void stream_unreadable(struct gw_req *r)
 {
-    gw_json_scope_begin();
-    r->api->stream_error(&r->st, message, code);
-    gw_json_scope_end();
+    const char *why = gw_sse_strerror(r->parser.error);
+    GW_LOG(GW_LOG_WARN, r->id, "the provider's stream cannot be read: %s", why);
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "The provider's stream cannot be read (%s); the rest of it was "
+             "not passed on.",
+             why);
+    stream_error(r, msg, "provider_stream_error");
 }
 
 /* ---- the provider call ---- */
@@ -1338,6 +1363,8 @@ static int on_up_data(void *arg, const char *data, size_t len)
     struct gw_req *r = arg;
     if (r->state == GW_REQ_STREAMING) {
         int rc = gw_sse_feed(&r->parser, data, len, on_sse_event, r);
+        if (rc == -1 && r->parser.error != GW_SSE_STOPPED)
+            stream_unreadable(r); /* a walk that stops has written its own end */
         client_flush(r);
         return rc;
     }
@@ -1487,10 +1514,19 @@ static void on_up_done(void *arg, CURLcode result, long status)
     GW_LOG(GW_LOG_DEBUG, r->id, "provider call done: %s, status %ld", curl_easy_strerror(result),
            status);
     if (r->state == GW_REQ_STREAMING) {
-        if (result != CURLE_OK && result != CURLE_WRITE_ERROR) {
+        if (result != CURLE_OK && result != CURLE_WRITE_ERROR && r->st.ended) {
+            /* its own end came whole: only the reply's framing broke after it */
+            GW_LOG(GW_LOG_WARN, r->id, "provider stream cut after its end: %s",
+                   curl_easy_strerror(result));
+            gw_json_scope_begin();
+            r->api->stream_end(&r->st);
+            gw_json_scope_end();
+        } else if (result != CURLE_OK && result != CURLE_WRITE_ERROR) {
             GW_LOG(GW_LOG_WARN, r->id, "provider stream ended early: %s",
                    curl_easy_strerror(result));
             stream_error(r, "The provider's stream ended early.", "provider_stream_error");
+        } else if (result == CURLE_OK && gw_sse_end(&r->parser) == -1) {
+            stream_unreadable(r); /* it ended inside an event */
         } else if (result == CURLE_OK) {
             gw_json_scope_begin();
             r->api->stream_end(&r->st);
@@ -1514,6 +1550,13 @@ static void on_up_done(void *arg, CURLcode result, long status)
             error_and_finish(r, 503, "The gateway is holding as many replies as it may; retry "
                              "in a moment, or stream the reply.", "reply_budget_exhausted");
         }
+    } else if (result == CURLE_BAD_CONTENT_ENCODING) {
+        /* it was asked for identity (provider_headers): what it compressed is not read */
+        GW_LOG(GW_LOG_WARN, r->id, "provider reply in a content encoding; refused");
+        error_and_finish(r, 502,
+                         "The provider's reply is compressed (Content-Encoding), "
+                         "which the gateway cannot screen; it was not passed on.",
+                         "provider_error");
     } else if (result == CURLE_OPERATION_TIMEDOUT) {
         GW_LOG(GW_LOG_WARN, r->id, "provider timeout");
         error_and_finish(r, 504, "The provider did not answer in time.", "provider_timeout");
@@ -1529,6 +1572,30 @@ static void on_up_done(void *arg, CURLcode result, long status)
 }
 
 static const struct gw_upcall_ops up_ops = {on_up_headers, on_up_data, on_up_done};
+
+void gw_proxy_shutdown(struct gw_worker *w)
+{
+    struct gw_req *next;
+    for (struct gw_req *r = w->reqs; r; r = next) {
+        next = r->next; /* r is freed below */
+        GW_LOG(GW_LOG_WARN, r->id, "drain timeout: ending the request");
+        if (r->state != GW_REQ_STREAMING) {
+            error_and_finish(r, 503, "The gateway is shutting down.", "shutting_down");
+            continue;
+        }
+        if (r->st.ended) { /* the provider's end came; only its reply's end had not */
+            gw_json_scope_begin();
+            r->api->stream_end(&r->st);
+            gw_json_scope_end();
+        } else {
+            stream_error(r,
+                         "The gateway is shutting down; the rest of this reply was not "
+                         "sent.",
+                         "shutting_down");
+        }
+        end_stream_reply(r);
+    }
+}
 
 static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
 {
@@ -1571,6 +1638,9 @@ static struct curl_slist *provider_headers(struct gw_req *r, bool json)
         if (v)
             h = add_header(h, name, v);
     }
+    /* Without it any coding is acceptable (RFC 9110): the gateway reads only identity, and
+     * the upstream module refuses a reply in any other */
+    h = curl_slist_append(h, "Accept-Encoding: identity");
     char line[128];
     snprintf(line, sizeof line, "x-request-id: %s", r->id);
     h = curl_slist_append(h, line);

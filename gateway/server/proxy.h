@@ -32,5 +32,9 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
 /* The client's connection closed, or evhttp re-dispatched a failed request to us: ends
  * the request's upstream call and frees it. */
 void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req);
+/* The drain timeout passed: ends every request of the worker still in flight, each the
+ * way its API ends: a stream with an error event (and [DONE]) and the end of its chunked
+ * reply, any other with a 503. */
+void gw_proxy_shutdown(struct gw_worker *w);
 
 #endif

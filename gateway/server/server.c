@@ -284,6 +284,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_lock(&w->mu);
     struct gw_ruleset *next = w->next_rs;
     bool drain = w->drain_requested;
+    bool expired = w->drain_expired;
     w->next_rs = NULL;
     pthread_mutex_unlock(&w->mu);
     if (next) {
@@ -307,6 +308,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             w->bound = NULL;
         }
     }
+    if (expired && w->draining)
+        gw_proxy_shutdown(w); /* the last request done calls drain_exit */
     GW_LOG(GW_LOG_DEBUG, NULL, "worker %d woken: draining %d, %zu in flight", w->index,
            w->draining, w->inflight);
     if (w->draining && w->inflight == 0)
@@ -535,6 +538,22 @@ const char *gw_server_missing_pack(const struct gw_config *cfg, const struct gw_
 
 static struct gw_server *signal_srv;
 
+/* Asks every worker to drain (expired false) or, once the drain timeout passed, to end
+ * what it still has in flight (expired true); each reads it when its wake event runs. */
+static void tell_workers(struct gw_server *srv, bool expired)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        struct gw_worker *w = &srv->workers[i];
+        pthread_mutex_lock(&w->mu);
+        if (expired)
+            w->drain_expired = true;
+        else
+            w->drain_requested = true;
+        pthread_mutex_unlock(&w->mu);
+        event_active(w->wake, 0, 0);
+    }
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct event_base *main_base = arg;
@@ -583,13 +602,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
     GW_LOG(GW_LOG_INFO, NULL, "%s: draining requests in flight (at most %d s)",
            sig == SIGTERM ? "SIGTERM" : "SIGINT", srv->cfg->drain_timeout_s);
-    for (int i = 0; i < srv->nworkers; i++) {
-        struct gw_worker *w = &srv->workers[i];
-        pthread_mutex_lock(&w->mu);
-        w->drain_requested = true;
-        pthread_mutex_unlock(&w->mu);
-        event_active(w->wake, 0, 0);
-    }
+    tell_workers(srv, false);
     event_base_loopexit(main_base, NULL);
 }
 
@@ -614,10 +627,14 @@ int gw_server_run(struct gw_server *srv)
            gw_upstream_client_for(srv->workers[0].up, cfg->provider.base_url));
     event_base_dispatch(main_base);
 
-    /* Drain: wait for the workers, at most drain_timeout_s, then stop them anyway. */
+    /* Drain: wait for the workers, at most drain_timeout_s; then each ends what it still
+     * has in flight, the way its API ends (gw_proxy_shutdown), and gets DRAIN_GRACE_S to
+     * write it out before it is stopped anyway. */
+    enum { DRAIN_GRACE_S = 2 };
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += cfg->drain_timeout_s;
+    bool expired = false;
     for (;;) {
         if (atomic_load(&srv->running) == 0)
             break;
@@ -625,10 +642,16 @@ int gw_server_run(struct gw_server *srv)
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec > deadline.tv_sec ||
             (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
-            GW_LOG(GW_LOG_WARN, NULL, "drain timeout: stopping with requests in flight");
-            for (int i = 0; i < srv->nworkers; i++)
-                event_base_loopbreak(srv->workers[i].base);
-            break;
+            if (expired) {
+                GW_LOG(GW_LOG_WARN, NULL, "drain grace over: stopping the workers");
+                for (int i = 0; i < srv->nworkers; i++)
+                    event_base_loopbreak(srv->workers[i].base);
+                break;
+            }
+            GW_LOG(GW_LOG_WARN, NULL, "drain timeout: ending the requests in flight");
+            tell_workers(srv, true);
+            expired = true;
+            deadline.tv_sec += DRAIN_GRACE_S;
         }
         usleep(10 * 1000);
     }

@@ -53,6 +53,7 @@ struct gw_worker {
     pthread_mutex_t mu;
     struct gw_ruleset *next_rs;
     bool drain_requested;
+    bool drain_expired; /* the drain timeout passed: end what is still in flight */
 };
 
 struct gw_server {

@@ -88,6 +88,7 @@ struct gw_h1_call {
     bool retried;
     bool paused;
     bool eof; /* the provider closed the connection; the input may still hold bytes */
+    bool encoded; /* a Content-Encoding other than identity: refused (upstream.h) */
     char content_type[256];
     char target[]; /* path and query of the URL */
 };
@@ -547,6 +548,8 @@ static int parse_header(struct gw_h1_call *c, char *line, int64_t *clen, bool *c
             c->keep_alive = false;
     } else if (strcasecmp(line, "Content-Type") == 0) {
         snprintf(c->content_type, sizeof c->content_type, "%s", v);
+    } else if (strcasecmp(line, "Content-Encoding") == 0) {
+        c->encoded |= !gw_upstream_identity(v);
     } else if (strcasecmp(line, "Connection") == 0) {
         if (strcasestr(v, "close"))
             c->keep_alive = false;
@@ -594,7 +597,8 @@ static int parse_status(const char *line, int *minor, long *status)
 }
 
 /* Reads the status line and headers when they are all in. Returns 1 when done (state
- * moved on), 0 for more bytes, -1 on a malformed or oversized head. */
+ * moved on), 0 for more bytes, -1 on a malformed or oversized head, -2 on a reply in a
+ * content encoding. */
 static int parse_head(struct gw_h1_call *c, struct evbuffer *in)
 {
     size_t n = head_length(in);
@@ -612,6 +616,7 @@ static int parse_head(struct gw_h1_call *c, struct evbuffer *in)
         return -1;
     c->keep_alive = minor >= 1;
     c->content_type[0] = '\0';
+    c->encoded = false;
     int64_t clen = -1;
     bool chunked = false;
     for (line = next; (next = cut_line(line)); line = next) /* what is left is "" or "\r" */
@@ -621,6 +626,8 @@ static int parse_head(struct gw_h1_call *c, struct evbuffer *in)
     if (c->status < 200) {
         return 1; /* 100 Continue and friends: the real head follows (state stays) */
     }
+    if (c->encoded)
+        return -2;
     if (c->status == 204 || c->status == 304 || (!chunked && clen == 0)) {
         c->state = H1_BODY_LEN;
         c->left = 0;
@@ -686,8 +693,8 @@ static void call_process(struct gw_h1_call *c)
         switch (c->state) {
         case H1_HEAD:
             rc = parse_head(c, in);
-            if (rc == -1) {
-                call_finish(c, CURLE_WEIRD_SERVER_REPLY);
+            if (rc < 0) {
+                call_finish(c, rc == -2 ? CURLE_BAD_CONTENT_ENCODING : CURLE_WEIRD_SERVER_REPLY);
                 return;
             }
             if (rc == 0)

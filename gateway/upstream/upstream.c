@@ -3,6 +3,7 @@
 #include <event2/event_struct.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "upstream/h1.h"
 #include "util/buf.h"
@@ -32,6 +33,7 @@ struct gw_upcall {
     void *arg;
     bool headers_done;
     bool paused;
+    bool encoded; /* the reply came in a content encoding: refused */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -81,6 +83,32 @@ static void link_call(struct gw_upcall *c)
     u->active++;
 }
 
+bool gw_upstream_identity(const char *v)
+{
+    while (v && *v) {
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, " \t,");
+        if (n && !(n == 8 && strncasecmp(v, "identity", 8) == 0))
+            return false;
+        v += n;
+    }
+    return true;
+}
+
+/* Whether the reply's head names a content encoding (every Content-Encoding header). */
+static bool reply_encoded(CURL *e)
+{
+    struct curl_header *h;
+    for (size_t i = 0;
+         curl_easy_header(e, "Content-Encoding", i, CURLH_HEADER, -1, &h) == CURLHE_OK; i++) {
+        if (!gw_upstream_identity(h->value))
+            return true;
+        if (i + 1 >= h->amount)
+            break;
+    }
+    return false;
+}
+
 static void check_multi_info(struct gw_upstream *u)
 {
     CURLMsg *msg;
@@ -94,7 +122,9 @@ static void check_multi_info(struct gw_upstream *u)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
         CURLcode result = msg->data.result;
         unlink_call(c);
-        if (!c->headers_done && result == CURLE_OK) {
+        if (c->encoded || (!c->headers_done && result == CURLE_OK && reply_encoded(c->easy)))
+            result = CURLE_BAD_CONTENT_ENCODING; /* before its head reaches the caller */
+        else if (!c->headers_done && result == CURLE_OK) {
             char *ct = NULL;
             curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
             c->headers_done = true;
@@ -173,6 +203,10 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
     if (!c->headers_done) {
         long status = 0;
         char *ct = NULL;
+        if (reply_encoded(c->easy)) {
+            c->encoded = true;
+            return 0; /* ends the transfer; check_multi_info reports why */
+        }
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
         c->headers_done = true;

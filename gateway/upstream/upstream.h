@@ -26,6 +26,11 @@ struct gw_upcall_ops {
     void (*on_done)(void *arg, CURLcode result, long status);
 };
 
+/* Replies are read as they come, never decoded: a reply with a Content-Encoding other
+ * than identity ends its call with CURLE_BAD_CONTENT_ENCODING before on_headers (the caller
+ * asks for identity; bytes it cannot read must not reach anyone as if screened). */
+bool gw_upstream_identity(const char *content_encoding);
+
 struct gw_upstream *gw_upstream_new(struct event_base *base, enum gw_upstream_client client);
 /* Cancels every call still running (without callbacks) and frees. */
 void gw_upstream_free(struct gw_upstream *u);

@@ -697,11 +697,154 @@ class ProviderJSONEdges(unittest.TestCase):
         for e in events[:-2]:  # the block message may name guarantees; nothing before it does
             self.assertNotIn("guarantee", e)
 
+    def test_a_stream_that_ends_inside_an_event_ends_with_an_error(self):
+        body = "data: %s\n\ndata: %s" % (json.dumps(chunk("Hello there, ")),
+                                          json.dumps(chunk("friend.", "stop")))
+        self.p.reply = (200, "text/event-stream", body.encode())
+        r, data = self.gw.chat("hi", stream=True)
+        events = sse_events(data)
+        self.assertEqual(events[-1], "[DONE]")
+        err = json.loads(events[-2])["error"]
+        self.assertEqual(err["code"], "provider_stream_error")
+        self.assertIn("it ended inside an event", err["message"])
+        self.assertNotIn("friend", data.decode())
+
     def test_an_event_over_several_lines_goes_out_on_one(self):
         multi = ('{"choices":[{"index":0,\ndata: "delta":{"content":"Hello there"},'
                  '"finish_reason":"stop"}]}')
         data, events = self.stream(chunk("", role="assistant"), multi)
         self.assertEqual(stream_text(events), ("Hello there", "stop"))
+
+
+# Each client API, its request, and how its error events read: (name, payload) pairs.
+API_CALLS = {
+    "chat": ("/v1/chat/completions",
+             {"model": "mock-1", "messages": [{"role": "user", "content": "hi"}]}),
+    "completions": ("/v1/completions", {"model": "mock-1", "prompt": "hi"}),
+    "messages": ("/v1/messages", {"model": "mock-1", "max_tokens": 64,
+                                  "messages": [{"role": "user", "content": "hi"}]}),
+    "responses": ("/v1/responses", {"model": "mock-1", "input": "hi"}),
+}
+
+
+def named_events(data):
+    """An SSE body's events as (event name or None, payload), in order."""
+    text = data.decode("utf-8")
+    assert text.endswith("\n\n"), "stream does not end with a blank line: %r" % text[-80:]
+    out = []
+    for block in text.split("\n\n"):
+        lines = block.split("\n")
+        name = next((l[6:].strip() for l in lines if l.startswith("event:")), None)
+        payload = "\n".join(l[5:].lstrip(" ") for l in lines if l.startswith("data:"))
+        if payload:
+            out.append((name, payload))
+    return out
+
+
+class BrokenProviderStreams(unittest.TestCase):
+    """A provider stream the gateway cannot read, or that goes on after its end, or in a
+    content encoding: the client gets its API's error, never a silent or unscreened end."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway(MOCK.url, workers=1, config_text=(
+            "providers:\n  - {name: openai, type: openai, base_url: '%s'}\n"
+            "  - {name: claude, type: anthropic, base_url: '%s'}\n" % (MOCK.url, MOCK.url[:-3])))
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        assert rc == 0, "gateway exited %s:\n%s" % (rc, cls.gw.output()[-3000:])
+
+    def call(self, api, fault, stream=True):
+        path, body = API_CALLS[api]
+        body = dict(body, mock={"reply": "Hello there, how can I help?", "chunk": 4,
+                                "fault": fault})
+        if stream:
+            body["stream"] = True
+        return self.gw.post(body, path=path)  # a stream not properly chunked raises here
+
+    def assert_ends_with_error(self, api, data, code, message):
+        """The stream's last events are the API's error (then [DONE] where the API has it)."""
+        events = named_events(data)
+        if api in ("chat", "completions"):
+            self.assertEqual(events[-1], (None, "[DONE]"))
+            self.assertEqual([e for e in events if e[1] == "[DONE]"], [(None, "[DONE]")])
+            err = json.loads(events[-2][1])["error"]
+            self.assertEqual((err["code"], err["type"]), (code, "api_error"))
+            self.assertIn(message, err["message"])
+        elif api == "messages":
+            self.assertEqual(events[-1][0], "error")
+            err = json.loads(events[-1][1])
+            self.assertEqual((err["type"], err["error"]["type"]), ("error", "api_error"))
+            self.assertIn(message, err["error"]["message"])
+        else:
+            self.assertEqual(events[-1][0], "error")
+            err = json.loads(events[-1][1])
+            self.assertEqual((err["type"], err["code"]), ("error", code))
+            self.assertIn(message, err["message"])
+            self.assertEqual(err["sequence_number"], len(events) - 1)
+        return events
+
+    def test_a_stream_with_bare_cr_line_ends_ends_with_an_error_in_every_api(self):
+        for api in API_CALLS:
+            with self.subTest(api=api):
+                r, data = self.call(api, "bare_cr")
+                self.assertEqual(r.status, 200)
+                events = self.assert_ends_with_error(api, data, "provider_stream_error",
+                                                     "a line ended by a bare CR")
+                self.assertLessEqual(len(events), 2)  # nothing of it was read, or passed
+                self.assertNotIn(b"Hello", data)
+                if api == "responses":  # the SDK's stream helper needs it first
+                    self.assertEqual([e[0] for e in events], ["response.created", "error"])
+
+    def test_an_event_over_the_parsers_limit_ends_the_stream_with_an_error_in_every_api(self):
+        for api in API_CALLS:
+            with self.subTest(api=api):
+                r, data = self.call(api, "long_line")
+                self.assertEqual(r.status, 200)
+                self.assert_ends_with_error(api, data, "provider_stream_error",
+                                            "a line or an event over 4 MiB")
+                self.assertNotIn(b"xxxx", data)
+
+    def test_what_a_provider_sends_after_its_end_is_refused_with_an_error_in_every_api(self):
+        ends = {"chat": None, "completions": None, "messages": "message_stop",
+                "responses": "response.completed"}
+        for api in API_CALLS:
+            with self.subTest(api=api):
+                r, data = self.call(api, "after_end")
+                self.assertEqual(r.status, 200)
+                events = self.assert_ends_with_error(
+                    api, data, "provider_stream_error",
+                    "The provider sent more after the end of its stream")
+                self.assertNotIn(b"and more", data)  # never passed on
+                if ends[api]:  # the provider's own end went out, then the error
+                    self.assertEqual(events[-2][0], ends[api])
+                else:  # the whole text went out, and [DONE] waited for the error
+                    text = "".join(c.get("delta", {}).get("content") or c.get("text") or ""
+                                   for e in events[:-2] for c in json.loads(e[1])["choices"])
+                    self.assertEqual(text, "Hello there, how can I help?")
+
+    def test_a_reply_in_a_content_encoding_is_refused_before_it_starts_in_every_api(self):
+        for api in API_CALLS:
+            for stream in (True, False):
+                with self.subTest(api=api, stream=stream):
+                    r, data = self.call(api, "gzip", stream)
+                    self.assertEqual(r.status, 502)
+                    self.assertNotIn(b"Hello", data)
+                    body = json.loads(data)
+                    err = body["error"]
+                    self.assertIn("compressed (Content-Encoding)", err["message"])
+                    if api == "messages":
+                        self.assertEqual(body["type"], "error")
+                    else:
+                        self.assertEqual(err["code"], "provider_error")
+
+    def test_the_provider_is_asked_for_identity(self):
+        path, body = API_CALLS["chat"]
+        r, data = self.gw.post(dict(body, mock={"echo_header": "Accept-Encoding"}), path=path,
+                               headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(json.loads(data)["choices"][0]["message"]["content"], "identity")
 
 
 class ProviderFaults(unittest.TestCase):
@@ -791,22 +934,34 @@ class DrainTimeout(unittest.TestCase):
         result = {}
 
         def endless():
-            try:
-                result["r"] = gw.chat("hi", stream=True,
-                                      mock={"reply": "d" * 400, "chunk": 4, "chunk_delay_ms": 50})
-            except Exception as e:  # the stream is cut: that is the point
-                result["e"] = e
+            result["r"] = gw.chat("hi", stream=True,
+                                  mock={"reply": "d" * 400, "chunk": 4, "chunk_delay_ms": 50})
 
-        t = threading.Thread(target=endless)
-        t.start()
+        def slow():
+            result["plain"] = gw.chat("hi", mock={"delay_ms": 5000})
+
+        threads = [threading.Thread(target=endless), threading.Thread(target=slow)]
+        for t in threads:
+            t.start()
         time.sleep(0.5)
         t0 = time.time()
         gw.p.send_signal(signal.SIGTERM)
         self.assertEqual(gw.p.wait(10), 0, gw.output()[-2000:])
         self.assertLess(time.time() - t0, 5)
-        t.join(10)
-        self.assertFalse(t.is_alive())
+        for t in threads:
+            t.join(10)
+            self.assertFalse(t.is_alive())
         self.assertIn("drain timeout", gw.output())
+        # the stream ends the API's way: an error event, [DONE], and the chunked reply's end
+        # (http.client raises IncompleteRead without it)
+        r, data = result["r"]
+        events = sse_events(data)
+        self.assertEqual(events[-1], "[DONE]")
+        self.assertEqual(json.loads(events[-2])["error"]["code"], "shutting_down")
+        self.assertEqual(len([e for e in events if e == "[DONE]"]), 1)
+        r, data = result["plain"]  # a reply not started is a 503
+        self.assertEqual(r.status, 503)
+        self.assertEqual(json.loads(data)["error"]["code"], "shutting_down")
 
 
 class Incidents(unittest.TestCase):

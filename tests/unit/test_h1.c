@@ -606,6 +606,37 @@ static void reads_bare_lf_heads_and_refuses_odd_numbers(void **state)
     fixture_free(f);
 }
 
+/* The gateway reads replies as they come and asks for identity: a reply in any other
+ * content encoding ends as libcurl's "bad content encoding" before its head is reported,
+ * and its connection (with the unread body) is not kept. */
+static void refuses_a_reply_in_a_content_encoding(void **state)
+{
+    static const struct step steps[] = {
+        {REPLY, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nok"},
+        {REPLY, "HTTP/1.1 200 OK\r\nContent-Encoding: identity, br\r\nContent-Length: 2\r\n"
+                "\r\nok"},
+        {REPLY, "HTTP/1.1 200 OK\r\ncontent-encoding: Identity\r\nContent-Length: 2\r\n\r\nok"},
+    };
+    struct fixture *f = fixture_new(steps, 3);
+    struct got g;
+    for (int i = 0; i < 2; i++) {
+        run_call(f, &g, NULL, "{}", 0);
+        assert_int_equal(g.result, CURLE_BAD_CONTENT_ENCODING);
+        assert_int_equal(g.headers_calls, 0);
+        assert_null(g.data.data);
+        got_free(&g);
+    }
+    run_call(f, &g, NULL, "{}", 0);
+    assert_int_equal(g.result, CURLE_OK);
+    assert_string_equal(g.data.data, "ok");
+    got_free(&g);
+    assert_int_equal(f->s.accepted, 3);
+    assert_true(gw_upstream_identity(NULL) && gw_upstream_identity("") &&
+                gw_upstream_identity(" identity ,IDENTITY"));
+    assert_false(gw_upstream_identity("gzip") || gw_upstream_identity("identity,x-gzip"));
+    fixture_free(f);
+}
+
 static void reports_each_failure_with_libcurls_code(void **state)
 {
     static const struct step steps[] = {
@@ -742,6 +773,7 @@ int main(void)
         cmocka_unit_test(a_pause_on_the_last_byte_still_ends_the_call),
         cmocka_unit_test(stray_bytes_on_an_idle_connection_are_never_a_reply),
         cmocka_unit_test(reads_bare_lf_heads_and_refuses_odd_numbers),
+        cmocka_unit_test(refuses_a_reply_in_a_content_encoding),
         cmocka_unit_test(reports_each_failure_with_libcurls_code),
         cmocka_unit_test(cancel_runs_no_callback),
         cmocka_unit_test(resolves_names),

@@ -70,10 +70,65 @@ static void a_line_that_never_ends_fails_instead_of_growing(void **state)
     for (size_t total = 0; rc == 0 && total <= GW_SSE_MAX_EVENT + n; total += n)
         rc = gw_sse_feed(&p, chunk, n, collect, &out);
     assert_int_equal(rc, -1);
+    assert_int_equal(p.error, GW_SSE_TOO_LONG);
     assert_true(p.pending.len <= GW_SSE_MAX_EVENT);
     free(chunk);
     gw_sse_free(&p);
     gw_buf_free(&out);
+}
+
+/* CR alone ends a line in SSE, but no provider sends it and the parser splits at LF:
+ * rather than read such a stream as one long line (and pass nothing, silently), it refuses
+ * it, however the bytes are cut. A CRLF split across reads is still one line end. */
+static void a_bare_cr_line_end_is_refused_however_the_bytes_are_cut(void **state)
+{
+    static const char *const streams[] = {"data: a\r\rdata: b\r\r", "data: a\r\n\r",
+                                          "data: a\rb\n\n"};
+    for (size_t k = 0; k < 3; k++) {
+        const char *text = streams[k];
+        size_t len = strlen(text);
+        for (size_t step = 1; step <= len; step++) {
+            struct gw_sse p = {0};
+            struct gw_buf out = {0};
+            int rc = 0;
+            for (size_t i = 0; i < len && rc == 0; i += step)
+                rc = gw_sse_feed(&p, text + i, len - i < step ? len - i : step, collect, &out);
+            if (rc == 0)
+                rc = gw_sse_end(&p);
+            assert_int_equal(rc, -1);
+            assert_true(p.error == GW_SSE_BARE_CR || (k == 1 && p.error == GW_SSE_TRUNCATED));
+            gw_sse_free(&p);
+            gw_buf_free(&out);
+        }
+    }
+    struct gw_buf out = {0};
+    feed_all("data: a\r\n\r\ndata: b\r\n\r\n", 1, &out);
+    assert_string_equal(out.data, "a|b");
+    gw_buf_free(&out);
+}
+
+/* The end of the stream inside a line or an event is reported (its bytes never go out);
+ * at an event's end, or after one without data, it is not. */
+static void an_end_inside_an_event_is_reported(void **state)
+{
+    static const struct {
+        const char *text;
+        int rc;
+    } cases[] = {
+        {"data: a\n\n", 0},    {"data: a\n\n: comment\n", 0},
+        {"event: x\n", 0},     {"data: a\n\ndata: b", -1},
+        {"data: a\n", -1},     {"data: [DONE]\n", -1},
+        {": half a comm", -1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct gw_sse p = {0};
+        struct gw_buf out = {0};
+        assert_int_equal(gw_sse_feed(&p, cases[k].text, strlen(cases[k].text), collect, &out), 0);
+        assert_int_equal(gw_sse_end(&p), cases[k].rc);
+        assert_int_equal(p.error, cases[k].rc ? GW_SSE_TRUNCATED : GW_SSE_OK);
+        gw_sse_free(&p);
+        gw_buf_free(&out);
+    }
 }
 
 static int stop(void *arg, const char *event, const char *data, size_t len)
@@ -88,6 +143,7 @@ static void a_callback_can_stop_the_parse(void **state)
     int calls = 0;
     assert_int_equal(gw_sse_feed(&p, "data: x\n\ndata: y\n\n", 18, stop, &calls), -1);
     assert_int_equal(calls, 1);
+    assert_int_equal(p.error, GW_SSE_STOPPED);
     gw_sse_free(&p);
 }
 
@@ -361,6 +417,8 @@ int main(void)
         cmocka_unit_test(an_unterminated_event_is_not_delivered),
         cmocka_unit_test(a_line_that_never_ends_fails_instead_of_growing),
         cmocka_unit_test(a_callback_can_stop_the_parse),
+        cmocka_unit_test(a_bare_cr_line_end_is_refused_however_the_bytes_are_cut),
+        cmocka_unit_test(an_end_inside_an_event_is_reported),
         cmocka_unit_test(a_text_chunk_is_viewed_where_its_fields_are),
         cmocka_unit_test(shapes_for_the_general_path_are_refused),
         cmocka_unit_test(whatever_it_accepts_cjson_reads_the_same),

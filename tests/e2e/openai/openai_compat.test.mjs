@@ -134,3 +134,42 @@ test('gateway errors surface as SDK errors with status and code', async () => {
     (e) => e.status === 400 && e.code === 'invalid_request',
   );
 });
+
+// ---- provider streams the gateway cannot read (issue 13) ----
+// The SDK reads nothing after [DONE]: the gateway's error comes before it, and the SDK
+// throws it instead of ending the stream as if it were whole.
+
+for (const [fault, says] of [
+  ['bare_cr', 'a line ended by a bare CR'],
+  ['long_line', 'a line or an event over 4 MiB'],
+  ['after_end', 'more after the end of its stream'],
+]) {
+  test(`a provider stream with ${fault} surfaces as an SDK error, chat and completions`, async () => {
+    const chat = await client.chat.completions.create({
+      model: 'mock-1', stream: true, messages: [{ role: 'user', content: 'hello' }],
+      mock: { reply: 'Hello there, how can I help?', chunk: 4, fault },
+    });
+    await assert.rejects(collect(chat), (e) => {
+      assert.ok(e instanceof OpenAI.APIError, `expected APIError, got ${e?.constructor?.name}: ${e}`);
+      assert.equal(e.code, 'provider_stream_error');
+      assert.ok(e.message.includes(says), e.message);
+      return true;
+    });
+    const legacy = await client.completions.create({
+      model: 'mock-1', stream: true, prompt: 'hello',
+      mock: { reply: 'Hello there, how can I help?', chunk: 4, fault },
+    });
+    await assert.rejects(async () => { for await (const c of legacy) void c; },
+      (e) => e instanceof OpenAI.APIError && e.code === 'provider_stream_error');
+  });
+}
+
+test('a provider reply in a content encoding is a 502 the SDK throws', async () => {
+  await assert.rejects(
+    client.chat.completions.create({
+      model: 'mock-1', stream: true, messages: [{ role: 'user', content: 'hello' }],
+      mock: { fault: 'gzip' },
+    }),
+    (e) => e.status === 502 && e.code === 'provider_error',
+  );
+});

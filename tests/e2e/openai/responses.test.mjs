@@ -187,3 +187,36 @@ test('responses.parse() reads a structured output whose secret was redacted', as
   });
   assert.deepEqual(r.output_parsed, { username: 'jane', new_password: '[PASSWORD]' });
 });
+
+// ---- provider streams the gateway cannot read (issue 13) ----
+// The stream ends with the Responses API's error event: responses.stream() rejects with
+// it, and create({stream: true}) yields it.
+
+for (const [fault, says] of [
+  ['bare_cr', 'a line ended by a bare CR'],
+  ['long_line', 'a line or an event over 4 MiB'],
+  ['after_end', 'more after the end of its stream'],
+]) {
+  test(`a provider stream with ${fault} ends with an error event the SDK reports`, async () => {
+    const params = { model: 'mock-1', input: 'hello',
+      mock: { reply: 'Hello there, how can I help?', chunk: 4, fault } };
+    await assert.rejects(client.responses.stream(params).finalResponse(), (e) => {
+      assert.equal(e.type, 'error');
+      assert.equal(e.code, 'provider_stream_error');
+      assert.ok(e.message.includes(says), e.message);
+      return true;
+    });
+    const stream = await client.responses.create({ ...params, stream: true });
+    const types = [];
+    for await (const e of stream) types.push(e.type);
+    assert.equal(types.at(-1), 'error');
+    if (fault === 'after_end') assert.equal(types.at(-2), 'response.completed');
+  });
+}
+
+test('a provider reply in a content encoding is a 502 the SDK throws', async () => {
+  await assert.rejects(
+    client.responses.create({ model: 'mock-1', input: 'hello', stream: true, mock: { fault: 'gzip' } }),
+    (e) => e.status === 502 && e.code === 'provider_error',
+  );
+});

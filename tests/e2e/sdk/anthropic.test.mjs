@@ -213,3 +213,28 @@ test('stream: a provider error surfaces as the SDK APIError', async () => {
     return true;
   });
 });
+
+// ---- provider streams the gateway cannot read (issue 13) ----
+
+for (const [fault, says] of [
+  ['bare_cr', 'a line ended by a bare CR'],
+  ['long_line', 'a line or an event over 4 MiB'],
+  ['after_end', 'more after the end of its stream'],
+]) {
+  test(`stream: a provider stream with ${fault} surfaces as the SDK APIError`, async () => {
+    const stream = client.messages.stream({
+      ...base, messages: hello, mock: { reply: 'Hello there, how can I help?', chunk: 4, fault },
+    });
+    await assert.rejects(stream.finalMessage(), (e) => {
+      assert.ok(e instanceof Anthropic.APIError, `expected APIError, got ${e?.constructor?.name}: ${e}`);
+      assert.equal(e.error?.error?.type, 'api_error');
+      assert.ok(e.error.error.message.includes(says), e.error.error.message);
+      return true;
+    });
+  });
+}
+
+test('stream: a provider reply in a content encoding is a 502 the SDK throws', async () => {
+  const stream = client.messages.stream({ ...base, messages: hello, mock: { fault: 'gzip' } });
+  await assert.rejects(stream.finalMessage(), (e) => e.status === 502);
+});

@@ -173,3 +173,19 @@ test('a provider reply in a content encoding is a 502 the SDK throws', async () 
     (e) => e.status === 502 && e.code === 'provider_error',
   );
 });
+
+test('a body over twice max_body_bytes is a 413 the SDK reads, not a connection error', async () => {
+  // evhttp closed the connection while the SDK still sent: it retried, then reported
+  // "Connection error."
+  await assert.rejects(
+    client.chat.completions.create({
+      model: 'mock-1', messages: [{ role: 'user', content: 'x'.repeat(3 << 20) }],
+    }),
+    (e) => {
+      assert.ok(e instanceof OpenAI.APIError, String(e));
+      assert.equal(e.status, 413);
+      assert.equal(e.code, 'request_too_large');
+      return true;
+    },
+  );
+});

@@ -224,8 +224,11 @@ static int completions_event(struct gw_api_stream *s, const char *event, const c
 
 static void completions_end(struct gw_api_stream *s)
 {
-    if (!s->ended && !s->done && completions_event(s, "", "[DONE]", 6) == -1)
+    if (!s->ended && !s->done) { /* cut before its [DONE]: not a success */
+        gw_openai_stream_error(s, "The provider's stream ended before its [DONE].",
+                               "provider_stream_error");
         return;
+    }
     gw_openai_stream_done(s);
 }
 

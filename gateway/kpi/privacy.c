@@ -11,19 +11,62 @@
 
 #include "util/siphash.h"
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_alnum(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Whether v spells an e-mail out: "at" on its own between separators ("name_at_example.com",
+ * "name(at)example.com", "name [at] example.com"), with a '.' somewhere after it. */
+static bool spelled_email(const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        if (p == v || is_alnum(p[-1]) || (p[0] | 0x20) != 'a' || (p[1] | 0x20) != 't' ||
+            !p[2] || is_alnum(p[2]))
+            continue;
+        const char *before = p - 1;
+        while (before > v && !is_alnum(*before))
+            before--;
+        if (is_alnum(*before) && strchr(p + 2, '.'))
+            return true;
+    }
+    return false;
+}
+
+#define SEPARATORS " .-_()+/:"
+
 bool gw_privacy_pii_like(const char *v)
 {
     const char *at = strchr(v, '@');
     if (at && at > v && strchr(at + 1, '.'))
         return true; /* an e-mail; a model's "name@version" is not one */
-    size_t digits = 0;
+    if (spelled_email(v))
+        return true;
+    /* A run of digits with one or two separators between them (a phone, card or account number however
+     * it is written, next to letters or not): nine digits or more anywhere, or seven when
+     * the whole value is such a run. A date ("2024-08-06", "20241022") has eight. */
+    size_t run = 0, most = 0;
+    bool only_number = true;
     for (const char *p = v; *p; p++) {
-        if (*p >= '0' && *p <= '9')
-            digits++;
-        else if (!strchr(" .-_()+/:", *p))
-            return false; /* a letter (or anything else): not a number written out */
+        if (is_digit(*p)) {
+            run++;
+        } else if (strchr(SEPARATORS, *p) &&
+                   (run == 0 || is_digit(p[1]) ||
+                    (p[1] && strchr(SEPARATORS, p[1]) && is_digit(p[2])))) {
+            /* one or two separators inside a number ("(555) 123"), or before its first
+             * digit */
+        } else {
+            only_number = false;
+            run = 0;
+        }
+        most = run > most ? run : most;
     }
-    return digits >= 7;
+    return most >= 9 || (only_number && most >= 7);
 }
 
 /* Whether v is 1 to max bytes, each in chars (or an ASCII letter or digit). */

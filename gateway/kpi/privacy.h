@@ -28,8 +28,10 @@
 #define GW_PRIVACY_CAP_MAX 500
 
 /* Whether v looks like personal data: an e-mail (something, '@', then a '.' somewhere
- * after it), or seven or more digits with nothing but separators (space . - _ ( ) + / :)
- * around them (a phone, card or account number, however it is written). The patterns of
+ * after it, or "at" spelled out between separators), nine or more digits in one run with
+ * one or two separators (space . - _ ( ) + / :) between them, anywhere in v, or seven or more
+ * when v is nothing but such a run (a phone, card or account number, however it is written
+ * and whatever is next to it; a date has eight). The patterns of
  * tenants and request ids leave out '@' anyway; this also screens the config's lists,
  * where a model may be "name@version". */
 bool gw_privacy_pii_like(const char *v);

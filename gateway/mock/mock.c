@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api/openai.h"
+#include "server/conn.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -23,6 +24,7 @@
 struct gw_mock {
     struct event_base *base;
     struct evhttp *http;
+    struct evhttp_bound_socket *bound;
     pthread_t thread;
     unsigned long requests, completed, cancelled;
     char last_method[8]; /* of the last request that was not a chat completion */
@@ -1002,6 +1004,8 @@ static struct gw_mock *mock_new(const char *host, int port, int *port_out)
         free(m);
         return NULL;
     }
+    m->bound = bs;
+    gw_listener_guard(bs, m->base, "mock provider");
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
@@ -1037,6 +1041,7 @@ void gw_mock_stop(struct gw_mock *m)
         event_base_loopexit(m->base, NULL);
         pthread_join(m->thread, NULL);
     }
+    gw_listener_unguard(m->bound);
     evhttp_free(m->http);
     event_base_free(m->base);
     free(m->last_input);

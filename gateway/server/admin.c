@@ -23,6 +23,7 @@ struct gw_admin {
     struct gw_server *srv;
     struct event_base *base;
     struct evhttp *http;
+    struct evhttp_bound_socket *bound;
     pthread_t thread;
     int port;
     struct gw_store *store; /* a read-only connection of this thread's own; NULL: no store */
@@ -248,6 +249,8 @@ struct gw_admin *gw_admin_start(struct gw_server *srv)
                cfg->admin_port);
         goto fail;
     }
+    a->bound = bs;
+    gw_listener_guard(bs, a->base, "admin"); /* out of descriptors: back off, not spin */
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
@@ -285,9 +288,10 @@ void gw_admin_stop(struct gw_admin *a)
 {
     if (!a)
         return;
-    event_base_loopbreak(a->base);
+    event_base_loopexit(a->base, NULL); /* a break before the loop runs is forgotten */
     pthread_join(a->thread, NULL);
     gw_store_close(a->store);
+    gw_listener_unguard(a->bound);
     evhttp_free(a->http);
     event_base_free(a->base);
     free(a);

@@ -28,6 +28,7 @@ struct gw_conn {
     struct evhttp_connection *evcon;
     evutil_socket_t fd;
     enum conn_phase phase;
+    bool got_bytes;       /* of the request in PHASE_HEADERS */
     int eol;              /* of the header block: 1 after "\n", 2 after "\n\r" */
     struct event *adopt;  /* one shot, right after the accept */
     struct event *timer;  /* the header or body deadline */
@@ -121,28 +122,101 @@ static void listener_pause(struct gw_worker *w, bool out_of_fds)
     }
 }
 
-/* The workers by listener: libevent gives an accept error callback the listener's own
- * argument, which evhttp owns. Written at start, before the workers run. */
-static struct {
+/* Listeners by their evconnlistener: libevent gives an accept error callback the listener's
+ * own argument, which evhttp owns. A worker's has w; the admin listener's and the mock's
+ * have their own timer. Written at start, before the loops run. */
+struct guard {
     struct evconnlistener *lev;
     struct gw_worker *w;
-} *listeners;
-static size_t nlisteners;
+    struct event *timer; /* NULL for a worker's: it has its own */
+    long backoff_ms;
+    time_t logged;
+    const char *name;
+};
+static struct guard *guards;
+static size_t nguards;
+
+static struct guard *guard_of(struct evconnlistener *lev)
+{
+    for (size_t i = 0; i < nguards; i++)
+        if (guards[i].lev == lev)
+            return &guards[i];
+    return NULL;
+}
+
+static void on_guard_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct evconnlistener *lev = arg;
+    evconnlistener_enable(lev);
+}
 
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
     (void)arg; /* evhttp's */
-    struct gw_worker *w = NULL;
-    for (size_t i = 0; i < nlisteners && !w; i++)
-        if (listeners[i].lev == lev)
-            w = listeners[i].w;
-    if (!w) {
-        evconnlistener_disable(lev);
+    struct guard *g = guard_of(lev);
+    int err = EVUTIL_SOCKET_ERROR();
+    evconnlistener_disable(lev);
+    if (!g)
+        return;
+    if (g->w) {
+        g->w->accept_errno = err;
+        atomic_fetch_add(&g->w->srv->front.accept_errors, 1);
+        listener_pause(g->w, true);
         return;
     }
-    w->accept_errno = EVUTIL_SOCKET_ERROR();
-    atomic_fetch_add(&w->srv->front.accept_errors, 1);
-    listener_pause(w, true);
+    g->backoff_ms = g->backoff_ms ? g->backoff_ms * 2 : 10;
+    if (g->backoff_ms > 1000)
+        g->backoff_ms = 1000;
+    struct timeval tv = {g->backoff_ms / 1000, (g->backoff_ms % 1000) * 1000};
+    evtimer_add(g->timer, &tv);
+    time_t now = time(NULL);
+    if (now != g->logged) {
+        g->logged = now;
+        GW_LOG(GW_LOG_WARN, NULL, "%s listener: accept failed (%s); not accepting for %ld ms",
+               g->name, strerror(err), g->backoff_ms);
+    }
+}
+
+/* Files lev under w (or, with w NULL, with a timer of its own on base). */
+static int guard_add(struct evconnlistener *lev, struct gw_worker *w, struct event_base *base,
+                     const char *name)
+{
+    struct guard *g = NULL;
+    for (size_t i = 0; i < nguards && !g; i++)
+        if (!guards[i].lev) /* the listener of a server gone */
+            g = &guards[i];
+    if (!g) {
+        void *t = realloc(guards, (nguards + 1) * sizeof *guards);
+        if (!t)
+            return -1; /* libevent's default: a warning per failed accept */
+        guards = t;
+        g = &guards[nguards++];
+    }
+    *g = (struct guard){.lev = lev, .w = w, .name = name};
+    if (!w && !(g->timer = evtimer_new(base, on_guard_over, lev))) {
+        g->lev = NULL;
+        return -1;
+    }
+    evconnlistener_set_error_cb(lev, on_accept_error);
+    return 0;
+}
+
+int gw_listener_guard(struct evhttp_bound_socket *bound, struct event_base *base,
+                      const char *name)
+{
+    struct evconnlistener *lev = bound ? evhttp_bound_socket_get_listener(bound) : NULL;
+    return lev ? guard_add(lev, NULL, base, name) : -1;
+}
+
+void gw_listener_unguard(struct evhttp_bound_socket *bound)
+{
+    struct guard *g = guard_of(bound ? evhttp_bound_socket_get_listener(bound) : NULL);
+    if (!g)
+        return;
+    if (g->timer)
+        event_free(g->timer);
+    *g = (struct guard){0};
 }
 
 /* ---- deadlines ---- */
@@ -197,6 +271,10 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
                         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
                         "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                         blen, body);
+    if (headers && !c->got_bytes) { /* a connection that never sent a byte: just closed */
+        evhttp_connection_free(c->evcon);
+        return;
+    }
     atomic_fetch_add(&c->w->srv->front.timeouts[headers ? 0 : 1], 1);
     GW_LOG(GW_LOG_INFO, NULL, "a client took over %d s to send a request's %s: 408",
            headers ? cfg->header_timeout_s : cfg->body_timeout_s, headers ? "headers" : "body");
@@ -210,46 +288,80 @@ static void arm_deadline(struct gw_conn *c, int seconds)
     evtimer_add(c->timer, &tv);
 }
 
+static void start_request(struct gw_conn *c)
+{
+    c->phase = PHASE_HEADERS;
+    c->eol = 0;
+    c->got_bytes = false;
+    arm_deadline(c, c->w->srv->cfg->header_timeout_s);
+}
+
+/* Looks for the blank line that ends the header block in len bytes of buf from offset
+ * from: found, the body deadline starts. */
+static void scan_head(struct gw_conn *c, struct evbuffer *buf, size_t from, size_t len)
+{
+    if (c->phase != PHASE_HEADERS)
+        return;
+    struct evbuffer_ptr at;
+    if (evbuffer_ptr_set(buf, &at, from, EVBUFFER_PTR_SET) == -1)
+        return;
+    while (len > 0) {
+        struct evbuffer_iovec v[8];
+        int n = evbuffer_peek(buf, (ev_ssize_t)len, &at, v, 8);
+        if (n <= 0)
+            return;
+        for (int i = 0; i < n && i < 8 && len > 0; i++) {
+            const unsigned char *p = v[i].iov_base;
+            size_t m = v[i].iov_len < len ? v[i].iov_len : len;
+            len -= m;
+            for (size_t k = 0; k < m; k++) {
+                if (p[k] == '\n') {
+                    if (c->eol) { /* "\n\n" or "\n\r\n": the header block is complete */
+                        c->phase = PHASE_BODY;
+                        arm_deadline(c, c->w->srv->cfg->body_timeout_s);
+                        return;
+                    }
+                    c->eol = 1;
+                } else if (p[k] == '\r' && c->eol == 1) {
+                    c->eol = 2;
+                } else {
+                    c->eol = 0;
+                }
+            }
+            if (evbuffer_ptr_set(buf, &at, m, EVBUFFER_PTR_ADD) == -1)
+                return;
+        }
+    }
+}
+
 /* Bytes came in (evhttp reads them right after): a request's first byte starts the header
  * deadline, the blank line that ends its header block the body deadline. A request already
  * in the buffer (pipelined) is read whole, and needs none. */
 static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct gw_conn *c = arg;
-    if (info->n_added == 0 || !c->evcon)
+    if (info->n_added == 0 || !c->evcon || c->phase == PHASE_BUSY)
+        return; /* bytes during a reply wait for its end (on_reply_done) */
+    if (c->phase == PHASE_IDLE)
+        start_request(c);
+    c->got_bytes = true;
+    scan_head(c, buf, info->orig_size, info->n_added);
+}
+
+/* The reply went out whole and evhttp reads the next request: bytes that came during the
+ * reply (a pipelined request, a stray line break) start its deadline now. */
+static void on_reply_done(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    struct gw_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t n = evbuffer_get_length(in);
+    c->phase = PHASE_IDLE;
+    if (n == 0)
         return;
-    if (c->phase == PHASE_IDLE || c->phase == PHASE_BUSY) {
-        c->phase = PHASE_HEADERS;
-        c->eol = 0;
-        arm_deadline(c, c->w->srv->cfg->header_timeout_s);
-    }
-    if (c->phase != PHASE_HEADERS)
-        return;
-    struct evbuffer_ptr at;
-    if (evbuffer_ptr_set(buf, &at, info->orig_size, EVBUFFER_PTR_SET) == -1)
-        return;
-    struct evbuffer_iovec v[8];
-    int n = evbuffer_peek(buf, (ev_ssize_t)info->n_added, &at, v, 8);
-    size_t left = info->n_added;
-    for (int i = 0; i < n && i < 8 && left > 0; i++) {
-        const unsigned char *p = v[i].iov_base;
-        size_t len = v[i].iov_len < left ? v[i].iov_len : left;
-        left -= len;
-        for (size_t k = 0; k < len; k++) {
-            if (p[k] == '\n') {
-                if (c->eol) { /* "\n\n" or "\n\r\n": the header block is complete */
-                    c->phase = PHASE_BODY;
-                    arm_deadline(c, c->w->srv->cfg->body_timeout_s);
-                    return;
-                }
-                c->eol = 1;
-            } else if (!(p[k] == '\r' && c->eol == 1)) {
-                c->eol = 0;
-            } else {
-                c->eol = 2;
-            }
-        }
-    }
+    start_request(c);
+    c->got_bytes = true;
+    scan_head(c, in, 0, n);
 }
 
 /* Right after the accept, in the same turn of the loop (no byte can have been read yet):
@@ -277,6 +389,9 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
     evhttp_connection_set_closecb(c->evcon, on_conn_close, c);
     event_free(c->adopt);
     c->adopt = NULL;
+    /* a new connection sends its first request within the header deadline, or goes:
+     * idle connections must not hold the cap for the keep-alive timeout */
+    start_request(c);
 }
 
 /* evhttp asks for a connection's bufferevent: a new client connection. */
@@ -322,6 +437,7 @@ void gw_conn_request_read(struct gw_worker *w, struct evhttp_request *req)
         return;
     c->phase = PHASE_BUSY;
     evtimer_del(c->timer);
+    evhttp_request_set_on_complete_cb(req, on_reply_done, c);
 }
 
 /* The connection is readable while its request is in flight (evhttp reads nothing then):
@@ -338,7 +454,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             event_add(c->eof, NULL);
         return;
     }
-    atomic_fetch_add(&c->w->srv->front.gone, 1);
     evhttp_connection_free(c->evcon); /* runs on_conn_close, and the proxy's hook */
 }
 
@@ -382,22 +497,8 @@ int gw_conns_init(struct gw_worker *w)
 void gw_conns_listen(struct gw_worker *w)
 {
     struct evconnlistener *lev = w->bound ? evhttp_bound_socket_get_listener(w->bound) : NULL;
-    if (!lev)
-        return;
-    for (size_t i = 0; i < nlisteners; i++)
-        if (listeners[i].w == w || !listeners[i].lev) { /* a listener of a server gone */
-            listeners[i].lev = lev;
-            listeners[i].w = w;
-            evconnlistener_set_error_cb(lev, on_accept_error);
-            return;
-        }
-    void *t = realloc(listeners, (nlisteners + 1) * sizeof *listeners);
-    if (!t)
-        return; /* libevent's default: a warning per failed accept */
-    listeners = t;
-    listeners[nlisteners].lev = lev;
-    listeners[nlisteners++].w = w;
-    evconnlistener_set_error_cb(lev, on_accept_error);
+    if (lev)
+        guard_add(lev, w, NULL, "client");
 }
 
 void gw_conns_stop(struct gw_worker *w)
@@ -408,9 +509,9 @@ void gw_conns_stop(struct gw_worker *w)
 
 void gw_conns_free(struct gw_worker *w)
 {
-    for (size_t i = 0; i < nlisteners; i++)
-        if (listeners[i].w == w)
-            listeners[i].lev = NULL, listeners[i].w = NULL;
+    for (size_t i = 0; i < nguards; i++)
+        if (guards[i].w == w)
+            guards[i] = (struct guard){0};
     if (w->pause_timer)
         event_free(w->pause_timer);
     w->pause_timer = NULL;

@@ -55,6 +55,13 @@ bool gw_conn_watch(struct gw_worker *w, struct evhttp_connection *conn, void (*g
 /* Undoes gw_conn_watch: the reply is complete, or abandoned. */
 void gw_conn_unwatch(struct gw_worker *w, struct evhttp_connection *conn);
 
+/* Backs a listener other than the workers' (the admin listener, the built-in mock) off when
+ * accept() fails (out of descriptors), on base, with name in the log. 0 or -1. Unguard it
+ * before it is freed. */
+int gw_listener_guard(struct evhttp_bound_socket *bound, struct event_base *base,
+                      const char *name);
+void gw_listener_unguard(struct evhttp_bound_socket *bound);
+
 /* Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now. */
 long gw_raise_nofile(void);
 

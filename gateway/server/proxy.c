@@ -106,13 +106,15 @@ void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, con
     if (reqid)
         evhttp_add_header(h, "x-request-id", reqid);
     struct evbuffer *out = evbuffer_new();
-    evbuffer_add(out, b.data, b.len);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) /* evhttp would send it */
+        evbuffer_add(out, b.data, b.len);
     static const char *const reasons[] = {[400] = "Bad Request", [401] = "Unauthorized",
                                           [403] = "Forbidden",   [404] = "Not Found",
                                           [405] = "Method Not Allowed",
                                           [408] = "Request Timeout",
                                           [413] = "Payload Too Large",
                                           [415] = "Unsupported Media Type",
+                                          [417] = "Expectation Failed",
                                           [431] = "Request Header Fields Too Large",
                                           [501] = "Not Implemented",
                                           [500] = "Internal Server Error",
@@ -256,6 +258,8 @@ static void on_close(void *arg)
 {
     struct gw_req *r = arg;
     GW_LOG(GW_LOG_INFO, r->id, "client went away; cancelling the provider call");
+    atomic_fetch_add(&r->w->srv->front.gone, 1);
+    r->rec->status = 499; /* its answer, begun or not, did not reach it whole */
     struct evhttp_request *req = r->req;
     r->conn = NULL;
     bool detached = evhttp_request_get_connection(req) == NULL;
@@ -345,7 +349,8 @@ static void reply_and_finish(struct gw_req *r, int status, const char *ctype, co
 {
     add_common_headers(r, verdict);
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", ctype);
-    queue_body(r, body, len);
+    if (evhttp_request_get_command(r->req) != EVHTTP_REQ_HEAD) /* evhttp would send it */
+        queue_body(r, body, len);
     evhttp_send_reply(r->req, status, status == 200 ? "OK" : "Upstream", r->out);
     r->rec->status = status;
     req_finish(r);

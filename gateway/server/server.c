@@ -41,7 +41,8 @@ static void send_json(struct evhttp_request *req, int status, const char *reason
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     struct evbuffer *out = evbuffer_new();
-    evbuffer_add(out, json, strlen(json));
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) /* evhttp would send it */
+        evbuffer_add(out, json, strlen(json));
     evhttp_send_reply(req, status, reason, out);
     evbuffer_free(out);
 }
@@ -51,7 +52,8 @@ static void send_json(struct evhttp_request *req, int status, const char *reason
 static size_t body_cap; /* evhttp's cap on a request body (set before any worker runs) */
 
 /* evhttp answers some requests itself through evhttp_send_error, with an HTML page: one it
- * cannot read (400), a header block or a body over its caps (413 for both). libevent calls
+ * cannot read (400), a header block or a body over its caps (413 for both), an Expect it
+ * does not know (417). libevent calls
  * it through the PLT, so this definition replaces its own there too, and every answer the
  * gateway gives is JSON in the OpenAI error shape (at that point the path is not known;
  * the Anthropic SDK reads the status and the message from it as well). Connection: close
@@ -79,20 +81,23 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
     } else if (error == 502) {
         message = "The provider's answer could not be passed on.";
         code = "provider_error";
+    } else if (error == 417) {
+        message = "Of the Expect header, only 100-continue is supported.";
+        code = "expectation_failed";
     }
     char body[384];
     if (error == 413)
         snprintf(body, sizeof body, "%s It is %zu bytes; send less.", message, body_cap);
     else
         snprintf(body, sizeof body, "%s", message);
-    if (unread) {
-        if (!req->major) { /* the request line was not read: answer in HTTP/1.1 */
-            req->major = 1;
-            req->minor = 1;
-        }
-        evhttp_clear_headers(evhttp_request_get_output_headers(req));
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    if (unread && !req->major) { /* the request line was not read: answer in HTTP/1.1 */
+        req->major = 1;
+        req->minor = 1;
     }
+    /* as libevent's own page: the connection closes, since the body of a request it refused
+     * unread (417) must never be read as the next request */
+    evhttp_clear_headers(evhttp_request_get_output_headers(req));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     gw_send_error(req, NULL, error, body, error >= 500 ? "api_error" : "invalid_request_error",
                   NULL, code);
 }
@@ -184,6 +189,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const struct gw_config *cfg = w->srv->cfg;
 
+    if (!content_length_ok(evhttp_request_get_input_headers(req))) {
+        /* the bytes after the body that evhttp read may be a smuggled request: close */
+        const struct gw_api *api = gw_api_for_path(path);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        gw_send_api_error(req, api, reqid, 400,
+                          "Content-Length must be one run of digits, given once.",
+                          "invalid_request_error", NULL, "invalid_content_length");
+        return;
+    }
     if (strcmp(path, "/healthz") == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "x-request-id", reqid);
         send_json(req, 200, "OK", "{\"status\":\"ok\"}");
@@ -208,14 +222,6 @@ static void on_request(struct evhttp_request *req, void *arg)
             return;
         }
         struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-        if (!content_length_ok(in)) {
-            /* the bytes after the body that evhttp read may be a smuggled request: close */
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-            gw_send_api_error(req, api, reqid, 400,
-                              "Content-Length must be one run of digits, given once.",
-                              "invalid_request_error", NULL, "invalid_content_length");
-            return;
-        }
         if (!is_json_media_type(evhttp_find_header(in, "Content-Type"))) {
             gw_send_api_error(req, api, reqid, 415,
                               "Send the request body as application/json (Content-Type).",

@@ -22,6 +22,14 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "jane.doe@example.com", "j@x.io",         "+44 7700 900123",
         "447700900123",         "(555) 123-4567", "555.123.4567",
         "4111-1111-1111-1111",  "1234567",        "12:34:56:78",
+        /* next to letters, and spelled out (a review's bypasses) */
+        "cust-447700900123",
+        "p447700900123",
+        "4111111111111111a",
+        "ssn-078-05-1120-x",
+        "gpt-4o:447700900123",
+        "john.doe_at_example.com",
+        "jane(at)example.org",
     };
     static const char *const not_pii[] = {
         "web-de",

@@ -420,10 +420,18 @@ static int compile_stream(struct gw_ruleset *rs, struct gw_errors *errs)
     return rc;
 }
 
+static atomic_uint rulesets_live; /* compiled and not yet freed (gw_ruleset_live) */
+
+unsigned gw_ruleset_live(void)
+{
+    return atomic_load(&rulesets_live);
+}
+
 void gw_ruleset_unref(struct gw_ruleset *rs)
 {
     if (!rs || atomic_fetch_sub(&rs->refs, 1) != 1)
         return;
+    atomic_fetch_sub(&rulesets_live, 1);
     hs_free_database(rs->block_db[0]);
     hs_free_database(rs->block_db[1]);
     hs_free_database(rs->stream_db);
@@ -515,6 +523,7 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
     if (!rs)
         return -1;
     atomic_init(&rs->refs, 1);
+    atomic_fetch_add(&rulesets_live, 1);
     rs->table = *t;
     memset(t, 0, sizeof *t);
 

@@ -26,7 +26,7 @@ each of which makes the exit status 1 when it fails:
 usage: bench/soak.py [--bin build/guardrail] [--duration 600] [--clients 6] [--rate 250]
                      [--sample 5] [--reload 60] [--settle 75] [--workers 2]"""
 import argparse, collections, csv, http.client, json, os, random, re, signal, socket
-import subprocess, sys, tempfile, threading, time
+import shutil, subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -471,8 +471,13 @@ def main():
         w.writerows(rows)
     for (kind, what), n in warm.unexpected.most_common(10):
         print("soak: unexpected in the warm-up, %s x%d: %s" % (kind, n, warm.examples[(kind, what)]))
-    return summary(rows, stats, idle, idle_rss, after, settled_in, reloads, rc, crashed, warm_bad,
-                   gw_log_path, csv_path)
+    rc = summary(rows, stats, idle, idle_rss, after, settled_in, reloads, rc, crashed, warm_bad,
+                 gw_log_path, csv_path)
+    if rc == 0:
+        shutil.rmtree(work, ignore_errors=True)
+    else:  # the logs, the incident log and the KPI store, for a look at what failed
+        print("soak: kept %s (gateway.log, mock.log, incidents.jsonl, kpi.db)" % work)
+    return rc
 
 
 OUTCOMES = ("allow", "redact", "block", "provider_error", "stream_error", "aborted", "unexpected")

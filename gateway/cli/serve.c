@@ -254,6 +254,11 @@ int gw_cmd_serve(int argc, char **argv)
         gw_server_free(&srv);
         goto out;
     }
+    /* The server holds its own references (its current ruleset, each worker's): keeping
+     * this one for the process's life kept the start-up ruleset, a few tens of MB of
+     * databases, in memory after every reload had replaced it. */
+    gw_ruleset_unref(rs);
+    rs = NULL;
     if (cfg.admin_host && !(adm = gw_admin_start(&srv))) {
         fprintf(stderr, "guardrail: could not start the admin listener\n");
         gw_server_free(&srv);

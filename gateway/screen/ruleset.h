@@ -79,6 +79,10 @@ bool gw_prefilter_candidate(const struct gw_rule_table *t, size_t i, struct gw_a
 int gw_ruleset_memo(struct gw_ruleset *rs, size_t entries);
 /* Drops one reference; frees the ruleset with the last. NULL is fine. */
 void gw_ruleset_unref(struct gw_ruleset *rs);
+/* Rulesets compiled and not yet freed, in the whole process (for /metrics): the active one,
+ * plus those that requests begun before a reload still hold. Past a reload it should come
+ * back to 1; one that stays above holds a few tens of MB of databases for nothing. */
+unsigned gw_ruleset_live(void);
 
 /* 0 for prompt, 1 for reply. */
 static inline int gw_dir_index(enum gw_direction d)

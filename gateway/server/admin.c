@@ -204,7 +204,7 @@ static void on_admin_request(struct evhttp_request *req, void *arg)
             m[i] = srv->workers[i].metrics;
         struct gw_buf b = {0};
         gw_metrics_render(&b, m, srv->nworkers, (unsigned)atomic_load(&srv->rules_loaded),
-                          (unsigned)atomic_load(&srv->packs_removed),
+                          gw_ruleset_live(), (unsigned)atomic_load(&srv->packs_removed),
                           atomic_load(&srv->running));
         gw_front_render(&b, &srv->front);
         send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);

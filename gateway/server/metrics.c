@@ -149,7 +149,8 @@ static void histogram(struct gw_buf *out, const char *name, const char *help,
 }
 
 void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
-                       unsigned rules_loaded, unsigned packs_removed, int workers_running)
+                       unsigned rules_loaded, unsigned rulesets_live, unsigned packs_removed,
+                       int workers_running)
 {
     static const char *const verdicts[] = {"allow", "flag", "redact", "block"};
     unsigned nt = atomic_load_explicit(&tenants.n, memory_order_acquire);
@@ -258,7 +259,10 @@ void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
                   packs_removed);
     gw_buf_printf(out, "# HELP guardrail_rules_loaded Rules in the active ruleset.\n"
                        "# TYPE guardrail_rules_loaded gauge\nguardrail_rules_loaded %u\n"
+                       "# HELP guardrail_rulesets_live Compiled rulesets in memory: the active "
+                       "one and those requests begun before a reload still hold.\n"
+                       "# TYPE guardrail_rulesets_live gauge\nguardrail_rulesets_live %u\n"
                        "# HELP guardrail_workers_running Worker threads serving requests.\n"
                        "# TYPE guardrail_workers_running gauge\nguardrail_workers_running %d\n",
-                  rules_loaded, workers_running);
+                  rules_loaded, rulesets_live, workers_running);
 }

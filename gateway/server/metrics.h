@@ -42,6 +42,7 @@ void gw_metrics_limit_tenants(unsigned max_tenants);
 void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r);
 /* Appends the Prometheus exposition of the sum of n workers' metrics. */
 void gw_metrics_render(struct gw_buf *out, struct gw_metrics *const *m, int n,
-                       unsigned rules_loaded, unsigned packs_removed, int workers_running);
+                       unsigned rules_loaded, unsigned rulesets_live, unsigned packs_removed,
+                       int workers_running);
 
 #endif

@@ -89,6 +89,32 @@ class Reload(unittest.TestCase):
         finally:
             mock.stop()
 
+    def test_a_reload_frees_the_rules_it_replaced(self):
+        """The ruleset the gateway started with goes at the first reload like any other:
+        with no request in flight, one ruleset is left in memory after each reload."""
+        mock = Mock()
+        try:
+            with Gateway(mock.url, admin=True) as gw:
+                r, data = gw.admin_get("/metrics")
+                self.assertIn(b"guardrail_rulesets_live 1\n", data)
+                for n in (1, 2):
+                    gw.p.send_signal(signal.SIGHUP)
+                    deadline = time.time() + 60
+                    while gw.output().count("rules reloaded") < n and time.time() < deadline:
+                        time.sleep(0.1)
+                    self.assertEqual(gw.output().count("rules reloaded"), n)
+                    deadline = time.time() + 5  # each worker swaps when its wake event runs
+                    while time.time() < deadline:
+                        r, data = gw.admin_get("/metrics")
+                        if b"guardrail_rulesets_live 1\n" in data:
+                            break
+                        time.sleep(0.05)
+                    self.assertIn(b"guardrail_rulesets_live 1\n", data)
+                    r, data = gw.chat("hello")
+                    self.assertEqual(r.status, 200)
+        finally:
+            mock.stop()
+
     def packs_dir(self):
         d = tempfile.mkdtemp(prefix="gw-packs-")
         shutil.copy(os.path.join(RULES, "e2e.yaml"), d)

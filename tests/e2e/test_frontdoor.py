@@ -47,6 +47,36 @@ def raw(port, data, timeout=10):
 CHAT = json.dumps({"model": "mock-1", "messages": [{"role": "user", "content": "Hello"}]})
 
 
+def slow_stream(words):
+    """A streamed chat request whose reply comes 5 bytes every 50 ms."""
+    return json.dumps({"model": "mock-1", "stream": True, "messages": [
+        {"role": "user", "content": "Hello"}], "mock": {
+            "reply": "word " * words, "chunk": 5, "chunk_delay_ms": 50}})
+
+
+def post_raw(port, body, extra=b"", close=False):
+    """Sends a POST of body to the chat route on a new socket (extra after it); returns it."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               "application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+               % ("Connection: close\r\n" if close else "", len(body), body)).encode() + extra)
+    return s
+
+
+def read_all(s, timeout=20):
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
 class SlowClients(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -133,20 +163,8 @@ class SlowClients(unittest.TestCase):
     def test_bytes_during_a_long_reply_do_not_cut_it_with_a_408(self):
         # a stray line break after the request armed the header deadline, and its 408 was
         # written into the middle of the streamed reply
-        body = json.dumps({"model": "mock-1", "stream": True, "messages": [
-            {"role": "user", "content": "Hello"}], "mock": {
-                "reply": "word " * 40, "chunk": 5, "chunk_delay_ms": 60}})
-        s = socket.create_connection(("127.0.0.1", self.gw.port))
-        s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                   "application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\r\n"
-                   % (len(body), body)).encode())
-        s.settimeout(20)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        s = post_raw(self.gw.port, slow_stream(50), extra=b"\r\n", close=True)
+        data = read_all(s)
         s.close()
         self.assertNotIn(b"408", data)
         self.assertIn(b"data: [DONE]", data)
@@ -155,13 +173,7 @@ class SlowClients(unittest.TestCase):
     def test_a_client_gone_mid_stream_is_counted_and_recorded_499(self):
         _, before = self.gw.admin_get("/metrics")
         n0 = int(re.search(rb"guardrail_client_gone_total (\d+)", before).group(1))
-        body = json.dumps({"model": "mock-1", "stream": True, "messages": [
-            {"role": "user", "content": "Hello"}], "mock": {
-                "reply": "word " * 100, "chunk": 5, "chunk_delay_ms": 50}})
-        s = socket.create_connection(("127.0.0.1", self.gw.port))
-        s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                   "application/json\r\nContent-Length: %d\r\n\r\n%s"
-                   % (len(body), body)).encode())
+        s = post_raw(self.gw.port, slow_stream(100))
         s.settimeout(10)
         self.assertIn(b"200 OK", s.recv(4096))
         s.close()
@@ -238,16 +250,7 @@ class EvhttpsOwnAnswers(unittest.TestCase):
             s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n"
                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                       % len(hidden) + hidden)
-            s.settimeout(5)
-            data = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            except ConnectionResetError:
-                pass
+            data = read_all(s, timeout=5)
         self.assertIn(b" 417 ", data.split(b"\r\n")[0])
         self.assertIn(b"expectation_failed", data)
         self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)
@@ -271,13 +274,7 @@ class EvhttpsOwnAnswers(unittest.TestCase):
     def test_head_answers_carry_no_body(self):
         with socket.create_connection(("127.0.0.1", self.gw.port)) as s:
             s.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            s.settimeout(5)
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_all(s, timeout=5)
         head, _, body = data.partition(b"\r\n\r\n")
         self.assertIn(b" 200 ", head.split(b"\r\n")[0])
         self.assertEqual(body, b"")
@@ -398,12 +395,9 @@ class ClientsThatLeave(unittest.TestCase):
         mock = Mock()
         try:
             with Gateway(mock.url, workers=1, admin=True) as gw:
-                body = json.dumps({"model": "mock-1", "mock": {"delay_ms": 8000},
-                                   "messages": [{"role": "user", "content": "Hello"}]})
-                s = socket.create_connection(("127.0.0.1", gw.port))
-                s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                           "application/json\r\nContent-Length: %d\r\n\r\n%s"
-                           % (len(body), body)).encode())
+                s = post_raw(gw.port, json.dumps({"model": "mock-1", "mock": {"delay_ms": 8000},
+                                                  "messages": [{"role": "user",
+                                                                "content": "Hello"}]}))
                 time.sleep(0.5)
                 t0 = time.time()
                 s.close()
@@ -449,11 +443,7 @@ class RepliesReadWhole(unittest.TestCase):
             base = peak_rss_mb(gw.p.pid)
             clients = []
             for _ in range(12):
-                s = socket.create_connection(("127.0.0.1", gw.port))
-                s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                           "application/json\r\nContent-Length: %d\r\n\r\n%s"
-                           % (len(CHAT), CHAT)).encode())
-                clients.append(s)
+                clients.append(post_raw(gw.port, CHAT))
             time.sleep(8)  # the replies come in, are screened, and wait for the slow clients
             statuses = []
             for s in clients:

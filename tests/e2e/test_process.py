@@ -68,12 +68,7 @@ class Start(unittest.TestCase):
 
 class Reload(unittest.TestCase):
     def test_a_pack_gone_at_a_reload_is_a_warning_and_a_metric(self):
-        d = tempfile.mkdtemp(prefix="gw-packs-")
-        shutil.copy(os.path.join(RULES, "e2e.yaml"), d)
-        with open(os.path.join(d, "extra.yaml"), "w") as f:
-            f.write("name: extra\nrules:\n  - id: extra.word\n    category: cx\n"
-                    "    severity: low\n    applies_to: prompt\n    action: flag\n"
-                    "    phrases: [flamingo]\n")
+        d = self.packs_dir()
         mock = Mock()
         try:
             with Gateway(mock.url, rules=d, admin=True) as gw:

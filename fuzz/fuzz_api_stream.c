@@ -4,15 +4,16 @@
  *
  * The first byte chooses: bits 0-1 the API (among those that stream), bit 2 whether replies
  * are screened, bits 3-4 the unknown member policy (modulo 3), bit 5 whether the provider's
- * stream ends cleanly (stream_end) or fails (stream_error), bit 6 whether cJSON allocates
- * from the worker's arena (as in the gateway) or from malloc (so a leaked tree shows). The
- * rest is the provider's stream, cut into pieces derived from the input.
+ * reply ends cleanly or fails (then stream_error, unless the walk saw the stream's own end),
+ * bit 6 whether cJSON allocates from the worker's arena (as in the gateway) or from malloc
+ * (so a leaked tree shows). The rest is the provider's stream, cut into pieces derived from
+ * the input. Events after the walk saw the stream's end, a stream the parser refuses, and
+ * one that ends inside an event end with stream_error, as the request path ends them.
  *
  * The scripted scanner holds a slot's text back up to its last space, blocks a slot whose
  * text holds "BLOCK", fails on "FAIL", and redacts a whole string ("scan") that holds
- * "SECRET". Checks: what the client gets is SSE events of JSON (or [DONE]) and no bare CR (a
- * line end to an SSE reader), stream_free writes nothing,
- * and slots stay in 0..GW_API_SLOTS-1. */
+ * "SECRET". Checks: what the client gets is SSE events of JSON (or [DONE]) and no CR (a line
+ * end to an SSE reader), stream_free writes nothing, and slots stay in 0..GW_API_SLOTS-1. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,9 +116,32 @@ struct walk {
     bool arena;
 };
 
+static void end_with_error(struct walk *w, const char *message)
+{
+    if (w->arena)
+        gw_json_scope_begin();
+    w->api->stream_error(w->s, message, "provider_stream_error");
+    if (w->arena)
+        gw_json_scope_end();
+}
+
+static void end(struct walk *w)
+{
+    if (w->arena)
+        gw_json_scope_begin();
+    w->api->stream_end(w->s);
+    if (w->arena)
+        gw_json_scope_end();
+}
+
+/* The request path's on_sse_event: an event after the provider's end is refused. */
 static int on_event(void *arg, const char *event, const char *data, size_t len)
 {
     struct walk *w = arg;
+    if (w->s->ended) {
+        end_with_error(w, "The provider sent more after the end of its stream.");
+        return -1;
+    }
     if (w->arena)
         gw_json_scope_begin();
     int rc = w->api->stream_event(w->s, event, data ? data : "", len);
@@ -165,22 +189,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gw_sse parser = {0};
     struct fuzz_cuts cuts;
     fuzz_cuts_init(&cuts, data, size);
+    /* As the request path feeds and ends a stream (server/proxy.c). */
     int rc = 0;
     for (size_t at = 1; at < size && rc == 0;) {
         size_t n = fuzz_cuts_next(&cuts, size - at);
         rc = gw_sse_feed(&parser, (const char *)data + at, n, on_event, &w);
         at += n;
     }
-    if (rc == 0) {
-        if (w.arena)
-            gw_json_scope_begin();
-        if (data[0] & 32)
-            w.api->stream_error(&s, "The provider's stream ended early.", "provider_stream_error");
-        else
-            w.api->stream_end(&s);
-        if (w.arena)
-            gw_json_scope_end();
-    }
+    if (rc == -1 && parser.error != GW_SSE_STOPPED)
+        end_with_error(&w, "The provider's stream cannot be read.");
+    else if (rc == 0 && (data[0] & 32) && !s.ended)
+        end_with_error(&w, "The provider's stream ended early.");
+    else if (rc == 0 && !(data[0] & 32) && gw_sse_end(&parser) == -1)
+        end_with_error(&w, "The provider's stream cannot be read.");
+    else if (rc == 0)
+        end(&w);
     f->over = true;
     if (w.api->stream_free)
         w.api->stream_free(&s);

@@ -1,10 +1,12 @@
-# The front door: make deps | make | make run | make test | make bench
+# The front door: make deps | make | make run | make test | make bench | make fuzz
 #
 # SANITIZE=1 builds with AddressSanitizer and UndefinedBehaviorSanitizer (CI does).
+# make fuzz runs each libFuzzer target for FUZZ_TIME seconds (fuzz/README.md).
 
 BUILD    ?= build
 SANITIZE ?= 0
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_TIME ?= 60
 ifeq ($(SANITIZE),1)
 BUILD    := build-asan
 CMAKE_FLAGS += -DGW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
@@ -13,7 +15,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DGW_WERROR=ON
 endif
 
-.PHONY: all build deps deps-bench run test unit check-rules bench soak clean
+.PHONY: all build deps deps-bench deps-fuzz run test unit check-rules bench soak fuzz clean
 
 all: build
 
@@ -25,6 +27,10 @@ deps:
 
 deps-bench:
 	@sh scripts/deps.sh --bench
+
+# clang and its libFuzzer and sanitizer runtime: the fuzz targets, and fuzz_smoke in make test.
+deps-fuzz:
+	@sh scripts/deps.sh --fuzz
 
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -38,7 +44,7 @@ unit: build
 
 # Unit tests (cmocka), the rule packs' own examples, and the end-to-end suites (Python's
 # http.client, and the official openai npm client installed from the committed lockfile).
-test: build
+test: deps-fuzz build
 	@echo "==> installing the SDK clients (openai, @anthropic-ai/sdk, ai) and playwright-core (npm ci, committed lockfiles)"
 	cd tests/e2e/openai && npm ci --no-audit --no-fund --loglevel=error
 	cd tests/e2e/sdk && npm ci --no-audit --no-fund --loglevel=error
@@ -58,5 +64,10 @@ bench: deps-bench build
 soak: build
 	python3 bench/soak.py --bin $(BUILD)/guardrail $(SOAK_ARGS)
 
+# Each fuzz target for FUZZ_TIME seconds, one after the other (build-fuzz; new inputs in
+# build-fuzz/fuzz-new, crashes in build-fuzz/fuzz-crash). Fails if any target crashed.
+fuzz: deps-fuzz
+	JOBS=$(JOBS) ./fuzz/run.sh $(FUZZ_TIME) build-fuzz
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

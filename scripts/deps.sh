@@ -17,6 +17,10 @@ lib() { # pkg-config module, Debian package
 tool() { # command, Debian package
     command -v "$1" >/dev/null 2>&1 || add "$2"
 }
+fuzz_links() { # whether clang links a libFuzzer target with ASan and UBSan
+    printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' |
+        clang -x c - -fsanitize=fuzzer,address,undefined -o /dev/null >/dev/null 2>&1
+}
 
 tool cc build-essential
 tool make build-essential
@@ -41,7 +45,11 @@ tool npm npm
 for arg in "$@"; do
     case "$arg" in
     --bench) tool wrk wrk; tool nginx nginx-light ;;
-    --fuzz) tool clang clang ;;
+    --fuzz)
+        # clang only recommends its runtime (libFuzzer, the sanitizers), and recommends are
+        # not installed: a clang that cannot link a fuzzer gets it too
+        tool clang clang
+        command -v clang >/dev/null 2>&1 && fuzz_links || add libclang-rt-dev ;;
     *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done

@@ -45,5 +45,7 @@ run_case "one package for two modules" "$ALL_CMDS" \
     "libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka" "libicu-dev"
 run_case "a fresh machine: everything" "" "" \
     "build-essential cmake pkg-config libhyperscan-dev libevent-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libpcre2-dev libsqlite3-dev libcmocka-dev libicu-dev python3 curl chromium nodejs npm"
-run_case "benches and fuzzers" "$ALL_CMDS" "$ALL_MODS" "wrk nginx-light clang" --bench --fuzz
+run_case "benches and fuzzers" "$ALL_CMDS" "$ALL_MODS" "wrk nginx-light clang libclang-rt-dev" \
+    --bench --fuzz
+run_case "clang that links fuzzers: nothing" "$ALL_CMDS clang" "$ALL_MODS" "" --fuzz
 exit $fail

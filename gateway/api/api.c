@@ -246,6 +246,8 @@ int gw_api_refs_push_all(struct gw_text_refs *t, cJSON *node)
 
 int gw_api_write_event(struct gw_api_stream *s, const char *name, const cJSON *ev)
 {
+    if (name && name[strcspn(name, "\r\n")])
+        return -1; /* a name from the provider's JSON: a line break would end its line */
     char *json = cJSON_PrintUnformatted(ev);
     if (!json)
         return -1;

@@ -195,7 +195,8 @@ int gw_api_refs_push(struct gw_text_refs *t, cJSON *node);
  * its JSON text (keys and numbers included; a redacted one is parsed back in place). Null,
  * booleans and empty containers carry no text. */
 int gw_api_refs_push_all(struct gw_text_refs *t, cJSON *node);
-/* The event "data: JSON\n\n" for a tree, through s->write. Returns 0 or -1. */
+/* The event "data: JSON\n\n" for a tree, through s->write, after "event: name\n" when name
+ * is not NULL. Returns 0, or -1 (nothing written) for a name with a CR or LF in it. */
 int gw_api_write_event(struct gw_api_stream *s, const char *name, const cJSON *ev);
 /* Screens parent's string member name through slot and puts what is released in its
  * place; with finishing, closes the slot too. A null or absent member gets the released

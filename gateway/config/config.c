@@ -781,6 +781,8 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
             }
             /* Each client API goes to the first provider whose type speaks it. */
             size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            for (size_t i = 0; i < cfg->n_more; i++) /* a second providers key */
+                provider_free(&cfg->more[i]);
             free(cfg->more);
             cfg->n_more = 0;
             cfg->more = n > 1 ? calloc(n - 1, sizeof *cfg->more) : NULL;

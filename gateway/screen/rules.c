@@ -185,10 +185,16 @@ static const char *want_string(struct loader *L, const yaml_node_t *n, const cha
     return s;
 }
 
-/* Calls fn for each string in a sequence node; a scalar is taken as a one-item list. */
+/* Calls fn for each string in a sequence node; a scalar is taken as a one-item list. A
+ * list already in *out (the key given twice) is freed: the last one counts. */
 static int want_string_list(struct loader *L, yaml_node_t *n, const char *key, char ***out,
                             size_t *count)
 {
+    for (size_t i = 0; i < *count; i++)
+        free((*out)[i]);
+    free(*out);
+    *out = NULL;
+    *count = 0;
     if (n->type == YAML_SCALAR_NODE) {
         *out = calloc(1, sizeof **out);
         if (!*out || !((*out)[0] = strdup(scalar(n))))
@@ -448,6 +454,7 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             id = want_string(L, v, key);
         } else if (strcmp(key, "description") == 0) {
             const char *s = want_string(L, v, key);
+            free(r.description); /* given twice: the last one counts */
             r.description = s ? strdup(s) : NULL;
         } else if (strcmp(key, "patterns") == 0) {
             patterns = v;
@@ -573,8 +580,10 @@ static void parse_pack(struct loader *L, yaml_node_t *root)
         if (key && strcmp(key, "name") == 0) {
             name_given = true;
             const char *s = want_string(L, v, key);
-            if (s)
+            if (s) {
+                free(L->pack_name); /* a second name: the last one counts */
                 L->pack_name = strdup(s);
+            }
         } else if (key && strcmp(key, "description") == 0) {
             want_string(L, v, key);
         } else if (key && strcmp(key, "defaults") == 0) {

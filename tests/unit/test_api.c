@@ -1,6 +1,6 @@
 /* The client APIs' shared helpers (api/api.c): the whole-document parse, JSON-aware
- * redaction, lenient unescaping, the passthrough families, the route table, and the
- * unknown-member policy. */
+ * redaction, lenient unescaping, the passthrough families, the route table, the
+ * unknown-member policy, and the stream events the walks write. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -203,6 +203,91 @@ static void unknown_members_are_screened_stripped_or_refused(void **state)
     cJSON_Delete(root);
 }
 
+/* A stream walk's request path that screens nothing: text passes as it comes, and what the
+ * client gets is collected in the buffer ctx points to. */
+static int pass_screen(void *ctx, int slot, const char *text, size_t len, struct gw_buf *out)
+{
+    return text ? gw_buf_append(out, text, len) : 0;
+}
+
+static bool no_slot(void *ctx, int slot)
+{
+    return false;
+}
+
+static void no_json(void *ctx, int slot)
+{
+}
+
+static void collect(void *ctx, const char *data, size_t len)
+{
+    gw_buf_append(ctx, data, len);
+}
+
+static const char *blocked(void *ctx, int slot)
+{
+    return "Blocked.";
+}
+
+static int scan_nothing(void *ctx, cJSON *node)
+{
+    return 0;
+}
+
+static void no_tokens(void *ctx, long prompt, long completion)
+{
+}
+
+static struct gw_api_stream pass_stream(struct gw_buf *out, struct gw_buf *tmp,
+                                        struct gw_buf *scratch, bool screen_replies)
+{
+    return (struct gw_api_stream){.ctx = out, .screen = pass_screen, .open = no_slot,
+                                  .held = no_slot, .json = no_json, .write = collect,
+                                  .block_message = blocked, .scan = scan_nothing,
+                                  .tokens = no_tokens, .screen_replies = screen_replies,
+                                  .tmp = tmp, .scratch = scratch, .id = "req-1", .model = "m"};
+}
+
+static void an_event_name_with_a_line_break_is_not_written(void **state)
+{
+    struct gw_buf out = {0}, tmp = {0}, scratch = {0};
+    struct gw_api_stream s = pass_stream(&out, &tmp, &scratch, false);
+    cJSON *ev = cJSON_Parse("{\"type\":\"x\"}");
+    assert_int_equal(gw_api_write_event(&s, "x\ndata: {}", ev), -1);
+    assert_int_equal(gw_api_write_event(&s, "x\r", ev), -1);
+    assert_null(out.data);
+    assert_int_equal(gw_api_write_event(&s, "x", ev), 0);
+    assert_string_equal(out.data, "event: x\ndata: {\"type\":\"x\"}\n\n");
+    cJSON_Delete(ev);
+
+    /* An Anthropic event, passed unscreened, is named by its type: one with a line break
+     * in it ends the stream with an error instead of a second line. */
+    gw_buf_reset(&out);
+    const char *data = "{\"type\":\"ping\\ndata: {}\"}";
+    assert_int_equal(gw_api_anthropic_messages.stream_event(&s, "", data, strlen(data)), -1);
+    assert_null(strstr(out.data, "ping\n"));
+    assert_int_equal(strncmp(out.data, "event: error\ndata: {", 20), 0);
+    gw_buf_free(&out);
+    gw_buf_free(&tmp);
+    gw_buf_free(&scratch);
+}
+
+static void a_chat_chunk_sent_on_several_data_lines_goes_out_on_one(void **state)
+{
+    const char *data = "{\"id\":\"c\",\"choices\":[{\"index\":0,\n"
+                       "\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}";
+    for (int screen = 0; screen <= 1; screen++) {
+        struct gw_buf out = {0}, tmp = {0}, scratch = {0};
+        struct gw_api_stream s = pass_stream(&out, &tmp, &scratch, screen);
+        assert_int_equal(gw_api_openai_chat.stream_event(&s, "", data, strlen(data)), 0);
+        assert_string_equal(out.data, "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":"
+                                      "{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n");
+        gw_buf_free(&out);
+        gw_buf_free(&tmp);
+        gw_buf_free(&scratch);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +303,8 @@ int main(void)
         cmocka_unit_test(generating_endpoints_are_found_however_they_are_spelled),
         cmocka_unit_test(each_route_has_its_api),
         cmocka_unit_test(unknown_members_are_screened_stripped_or_refused),
+        cmocka_unit_test(an_event_name_with_a_line_break_is_not_written),
+        cmocka_unit_test(a_chat_chunk_sent_on_several_data_lines_goes_out_on_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

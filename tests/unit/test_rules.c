@@ -381,6 +381,31 @@ static void pack_needs_a_name(void **state)
                   NULL);
 }
 
+/* A key given twice (libyaml keeps both): the last one counts, and the first is freed (each
+ * leaked: LeakSanitizer fails this test without the fix). */
+static void a_key_given_twice_takes_the_last_value(void **state)
+{
+    struct gw_rule_table t = {0};
+    struct gw_errors e = {0};
+    assert_int_equal(load(&t, "pack.yaml",
+                          "name: first\nname: second\nrules:\n" RULE("a.b")
+                          "    description: one\n"
+                          "    description: two\n"
+                          "    examples: {match: [xy, xxy], match: [xxxy], no_match: [a], no_match: b}\n",
+                          &e),
+                     0);
+    print_errors(&e);
+    assert_int_equal(t.n_rules, 1);
+    assert_string_equal(t.rules[0].pack, "second");
+    assert_string_equal(t.rules[0].description, "two");
+    assert_int_equal(t.rules[0].n_examples_match, 1);
+    assert_string_equal(t.rules[0].examples_match[0], "xxxy");
+    assert_int_equal(t.rules[0].n_examples_no_match, 1);
+    assert_string_equal(t.rules[0].examples_no_match[0], "b");
+    gw_rule_table_free(&t);
+    gw_errors_free(&e);
+}
+
 static void pack_needs_a_non_empty_rules_list(void **state)
 {
     expect_errors("name: t\n", "pack.yaml:1: pack has no 'rules' list", NULL);
@@ -955,6 +980,7 @@ int main(void)
         cmocka_unit_test(root_must_be_a_mapping),
         cmocka_unit_test(empty_file_is_an_error),
         cmocka_unit_test(pack_needs_a_name),
+        cmocka_unit_test(a_key_given_twice_takes_the_last_value),
         cmocka_unit_test(pack_needs_a_non_empty_rules_list),
         cmocka_unit_test(unknown_pack_key_is_an_error),
         cmocka_unit_test(unknown_rule_key_is_an_error),

@@ -40,6 +40,7 @@ lib icu-i18n libicu-dev
 tool python3 python3
 tool curl curl
 tool chromium chromium
+tool nginx nginx-light # the fleet test's load balancer (config/fleet/nginx.conf)
 tool node nodejs
 tool npm npm
 for arg in "$@"; do

@@ -40,6 +40,7 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->tenant_header = strdup("x-guardrail-tenant");
     cfg->conversation_header = strdup("x-guardrail-conversation");
     cfg->retention_days = 90;
+    gw_value_defaults(&cfg->value);
     cfg->privacy.max_tenants = 100;
     cfg->privacy.max_models = 50;
     cfg->max_body_bytes = 1 << 20;
@@ -88,6 +89,7 @@ const struct gw_provider *gw_config_provider_for(const struct gw_config *cfg, un
 
 void gw_config_free(struct gw_config *cfg)
 {
+    gw_value_free(&cfg->value);
     free(cfg->listen_host);
     for (size_t i = 0; i < cfg->n_rules; i++)
         free(cfg->rules[i]);
@@ -574,6 +576,89 @@ static void parse_incidents(struct cl *c, yaml_node_t *map, struct gw_config *cf
     free(unused);
 }
 
+static int get_money(struct cl *c, yaml_node_t *n, const char *key, int64_t *out)
+{
+    const char *s = scalar(n);
+    if (!s || gw_value_parse(s, out) == -1)
+        return fail(c, n, key, "must be an amount like 2.50 (not negative, at most 6 "
+                               "decimals)");
+    return 0;
+}
+
+/* One entry of kpi.value.prices: {prompt: AMOUNT, completion: AMOUNT} per million tokens;
+ * what it leaves out is the default's. */
+static void parse_price(struct cl *c, yaml_node_t *map, const char *name, struct gw_value *val)
+{
+    yaml_node_t *k, *v;
+    if (want_map(c, map, "kpi.value.prices"))
+        return;
+    const struct gw_price *d = gw_value_price(val, "");
+    int64_t prompt = d ? d->prompt : 0, completion = d ? d->completion : 0;
+    int rc = 0;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *key = scalar(k);
+        if (key && strcmp(key, "prompt") == 0)
+            rc |= get_money(c, v, "kpi.value.prices.prompt", &prompt);
+        else if (key && strcmp(key, "completion") == 0)
+            rc |= get_money(c, v, "kpi.value.prices.completion", &completion);
+        else
+            rc |= fail(c, k, key ? key : "?",
+                       "unknown price key (expected prompt, completion: per million tokens)");
+    }
+    if (rc == 0)
+        gw_value_set_price(val, strcmp(name, "default") == 0 ? "" : name, prompt, completion);
+}
+
+/* kpi.value.prices: {MODEL_PREFIX or default: {prompt: AMOUNT, completion: AMOUNT}} */
+static void parse_prices(struct cl *c, yaml_node_t *map, struct gw_value *val)
+{
+    yaml_node_t *k, *v;
+    if (want_map(c, map, "kpi.value.prices"))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *name = scalar(k);
+        if (!name || !*name)
+            fail(c, k, "kpi.value.prices", "keys are model names (or prefixes), or default");
+        else
+            parse_price(c, v, name, val);
+    }
+}
+
+static void parse_value(struct cl *c, yaml_node_t *map, struct gw_value *val)
+{
+    yaml_node_t *k, *v;
+    if (want_map(c, map, "kpi.value"))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *key = scalar(k);
+        if (!key) {
+            fail(c, k, "kpi.value", "keys must be strings");
+        } else if (strcmp(key, "currency") == 0) {
+            const char *s = scalar(v);
+            if (!s || strlen(s) != 3 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)
+                fail(c, v, "kpi.value.currency", "must be a currency code like USD or EUR");
+            else
+                snprintf(val->currency, sizeof val->currency, "%s", s);
+        } else if (strcmp(key, "personal_data_record") == 0) {
+            get_money(c, v, "kpi.value.personal_data_record", &val->personal_data_record);
+        } else if (strcmp(key, "secret") == 0) {
+            get_money(c, v, "kpi.value.secret", &val->secret);
+        } else if (strcmp(key, "handoff") == 0) {
+            get_money(c, v, "kpi.value.handoff", &val->handoff);
+        } else if (strcmp(key, "handoff_rule") == 0) {
+            get_string(c, v, "kpi.value.handoff_rule", &val->handoff_rule);
+        } else if (strcmp(key, "prices") == 0) {
+            parse_prices(c, v, val);
+        } else {
+            fail(c, k, key, "unknown kpi.value key (expected currency, prices, "
+                            "personal_data_record, secret, handoff, handoff_rule)");
+        }
+    }
+}
+
 static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
 {
     yaml_node_t *k, *v;
@@ -592,8 +677,11 @@ static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
                 cfg->retention_days = (int)num;
         } else if (strcmp(key, "conversation_header") == 0)
             get_string(c, v, "kpi.conversation_header", &cfg->conversation_header);
+        else if (strcmp(key, "value") == 0)
+            parse_value(c, v, &cfg->value);
         else
-            fail(c, k, key, "unknown kpi key (expected db, retention_days, conversation_header)");
+            fail(c, k, key,
+                 "unknown kpi key (expected db, retention_days, conversation_header, value)");
     }
 }
 

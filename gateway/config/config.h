@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kpi/value.h"
+
 enum gw_fail_mode { GW_FAIL_CLOSED, GW_FAIL_OPEN };
 enum gw_block_style { GW_BLOCK_COMPLETION, GW_BLOCK_ERROR };
 enum gw_role { GW_ROLE_USER = 1, GW_ROLE_SYSTEM = 2, GW_ROLE_ASSISTANT = 4, GW_ROLE_TOOL = 8 };
@@ -82,6 +84,7 @@ struct gw_config {
     char *conversation_header;
     char *kpi_db;          /* SQLite KPI store; NULL: none */
     int retention_days;
+    struct gw_value value; /* kpi.value: what the KPIs are worth in money */
     char *admin_host;      /* the admin listener (metrics, KPIs, dashboard); NULL: off */
     int admin_port;
     char *admin_token;     /* bearer token the admin listener requires; NULL: none */

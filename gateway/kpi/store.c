@@ -1726,3 +1726,117 @@ fail:
     cJSON_Delete(o);
     return NULL;
 }
+
+/* ---- money (kpi/value.h) ---- */
+
+/* An amount in cents, as a JSON number (2.5, 16.02). */
+static void add_money(cJSON *o, const char *name, int64_t micro)
+{
+    char b[32];
+    gw_value_format(micro, b, sizeof b);
+    add_num(o, name, strtod(b, NULL));
+}
+
+/* The assumptions every amount rests on, shown next to them. */
+static void add_assumptions(cJSON *o, const struct gw_value *v)
+{
+    cJSON *a = cJSON_AddObjectToObject(o, "assumptions");
+    cJSON *prices = a ? cJSON_AddArrayToObject(a, "per_million_tokens") : NULL;
+    for (size_t i = 0; prices && i < v->n_prices; i++) {
+        cJSON *p = cJSON_CreateObject();
+        if (!p || !cJSON_AddItemToArray(prices, p))
+            break;
+        cJSON_AddStringToObject(p, "model", v->prices[i].prefix[0] ? v->prices[i].prefix
+                                                                    : "default");
+        add_money(p, "prompt", v->prices[i].prompt);
+        add_money(p, "completion", v->prices[i].completion);
+    }
+    if (!a)
+        return;
+    add_money(a, "personal_data_record", v->personal_data_record);
+    add_money(a, "secret", v->secret);
+    add_money(a, "handoff", v->handoff);
+    cJSON_AddStringToObject(a, "handoff_rule", v->handoff_rule ? v->handoff_rule : "");
+}
+
+cJSON *gw_store_value(struct gw_store *s, int64_t from_ms, int64_t to_ms, const char *tenant,
+                      const char *model, const struct gw_value *v)
+{
+    struct q q = {from_ms, to_ms, 0, tenant && *tenant ? tenant : NULL,
+                  model && *model ? model : NULL};
+    struct gw_value_model *models = NULL;
+    size_t n = 0, cap = 0;
+    struct gw_value_counts c = {0};
+    cJSON *o = NULL;
+    sqlite3_stmt *st = prepare(s,
+                               "SELECT model, total(prompt_tokens), total(completion_tokens),"
+                               " total(usage_requests), total(prompt_blocked) FROM kpi_minute"
+                               RANGE_WHERE " GROUP BY model",
+                               &q);
+    int rc;
+    if (!st)
+        return NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            void *t = realloc(models, (cap = cap ? cap * 2 : 16) * sizeof *models);
+            if (!t)
+                break;
+            models = t;
+        }
+        char *name = strdup(text_col(st, 0));
+        if (!name)
+            break;
+        models[n++] = (struct gw_value_model){name, sqlite3_column_int64(st, 1),
+                                              sqlite3_column_int64(st, 2),
+                                              sqlite3_column_int64(st, 3),
+                                              sqlite3_column_int64(st, 4)};
+    }
+    if (finish(s, st, rc) == -1)
+        goto out;
+    st = prepare(s,
+                 "SELECT category, total(kept) FROM kpi_category" RANGE_WHERE
+                 " AND category IN ('pii', 'secret') GROUP BY category",
+                 &q);
+    if (!st)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        *(strcmp(text_col(st, 0), "pii") == 0 ? &c.personal_data_kept : &c.secrets_kept) =
+            sqlite3_column_int64(st, 1);
+    if (finish(s, st, rc) == -1)
+        goto out;
+    st = prepare(s,
+                 "SELECT total(requests) FROM kpi_rule" RANGE_WHERE
+                 " AND direction = 'prompt' AND rule = ?6",
+                 &q);
+    if (!st)
+        goto out;
+    sqlite3_bind_text(st, 6, v->handoff_rule ? v->handoff_rule : "", -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        c.handoffs = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st);
+    }
+    if (finish(s, st, rc) == -1)
+        goto out;
+
+    c.models = models;
+    c.n_models = n;
+    struct gw_value_result r;
+    gw_value_compute(v, &c, &r);
+    if (!(o = cJSON_CreateObject()))
+        goto out;
+    cJSON_AddStringToObject(o, "currency", v->currency);
+    add_money(o, "token_spend", r.token_spend);
+    add_money(o, "spend_avoided", r.spend_avoided);
+    add_num(o, "blocked_unpriced", (double)r.blocked_unpriced);
+    add_money(o, "exposure_avoided", r.exposure_avoided);
+    add_num(o, "personal_data_kept", (double)c.personal_data_kept);
+    add_num(o, "secrets_kept", (double)c.secrets_kept);
+    add_num(o, "handoffs", (double)c.handoffs);
+    add_money(o, "handoff_cost", r.handoff_cost);
+    add_assumptions(o, v);
+out:
+    for (size_t i = 0; i < n; i++)
+        free((char *)models[i].model);
+    free(models);
+    return o;
+}

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "kpi/record.h"
+#include "kpi/value.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
 #define GW_STORE_SCHEMA_VERSION 1
@@ -60,6 +61,12 @@ int gw_store_prune(struct gw_store *s, int64_t now_ms);
  * err. */
 cJSON *gw_store_kpis(struct gw_store *s, int64_t from_ms, int64_t to_ms, const char *tenant,
                      const char *model, int64_t step_ms, char *err, size_t errlen);
+/* What the KPIs of [from_ms, to_ms) are worth by the assumptions v (kpi.value): token
+ * spend, spend avoided by prompts blocked before the provider, exposure avoided (personal
+ * data and secrets kept), hand-off requests and their cost, and the assumptions. Amounts
+ * are numbers with cents. Returns a cJSON object or NULL (gw_store_error). */
+cJSON *gw_store_value(struct gw_store *s, int64_t from_ms, int64_t to_ms, const char *tenant,
+                      const char *model, const struct gw_value *v);
 /* Latest incidents, newest first, paged by id (before_id 0: from the newest), filters
  * optional (NULL; from_ms = to_ms = 0: any time). limit is clamped to [1, 500]. */
 cJSON *gw_store_incidents(struct gw_store *s, int64_t from_ms, int64_t to_ms, const char *tenant,

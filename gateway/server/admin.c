@@ -140,6 +140,13 @@ static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evke
                              evhttp_find_header(q, "model"), step, err, sizeof err);
     if (!o)
         return send_error(req, strstr(err, "empty") || strstr(err, "too small") ? 400 : 500, err);
+    cJSON *value = gw_store_value(a->store, from, to, evhttp_find_header(q, "tenant"),
+                                  evhttp_find_header(q, "model"), &a->srv->cfg->value);
+    if (!value || !cJSON_AddItemToObject(o, "value", value)) {
+        cJSON_Delete(value);
+        cJSON_Delete(o);
+        return send_error(req, 500, gw_store_error(a->store));
+    }
     send_json(req, o);
     cJSON_Delete(o);
 }

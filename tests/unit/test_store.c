@@ -449,6 +449,44 @@ static void test_tokens_sum_known_usage_only(void **state)
     cJSON_Delete(k);
 }
 
+static void test_money_from_tokens_blocked_prompts_kept_values_and_handoffs(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_value v;
+    assert_int_equal(gw_value_defaults(&v), 0); /* 2.50 / 10.00 a million tokens */
+    struct gw_request_rec *r[5];
+    r[0] = rec(T0, "a", "gpt-4o", "c1");
+    r[0]->prompt_tokens = 600000;
+    r[0]->completion_tokens = 100000; /* 1.50 + 1.00 */
+    r[1] = rec(T0, "a", "gpt-4o", "c2");
+    r[1]->prompt_tokens = 400000;
+    r[1]->completion_tokens = 100000; /* 1.00 + 1.00: 4.50 over two calls */
+    find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    r[2] = rec(T0, "a", "gpt-4o", "c3"); /* blocked: saves an average call, 2.25 */
+    find(r[2], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    r[3] = rec(T0, "a", "gpt-4o", "c4");
+    find(r[3], "secrets.aws", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_REPLY);
+    find(r[3], "cx.human", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    r[4] = rec(T0, "a", "gpt-4o", "c5");
+    find(r[4], "cx.human", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
+    write_all(f->s, r, 5);
+    cJSON *m = gw_store_value(f->s, T0, T0 + HOUR, NULL, NULL, &v);
+    assert_non_null(m);
+    assert_string_equal(str_at(m, "currency"), "USD");
+    assert_num(m, "token_spend", 4.50);
+    assert_num(m, "spend_avoided", 2.25);
+    assert_num(m, "blocked_unpriced", 0);
+    assert_num(m, "personal_data_kept", 1);
+    assert_num(m, "secrets_kept", 1);
+    assert_num(m, "exposure_avoided", 366);
+    assert_num(m, "handoffs", 2);
+    assert_num(m, "handoff_cost", 16.02);
+    assert_num(m, "assumptions.per_million_tokens.0.prompt", 2.5);
+    assert_num(m, "assumptions.personal_data_record", 183);
+    cJSON_Delete(m);
+    gw_value_free(&v);
+}
+
 static void test_rollups_across_minutes_and_series_steps(void **state)
 {
     struct fixture *f = *state;
@@ -885,6 +923,7 @@ int main(void)
         T(test_cx_signals_count_conversations_per_thousand_by_rule),
         T(test_latency_percentiles_come_from_merged_histograms),
         T(test_tokens_sum_known_usage_only),
+        T(test_money_from_tokens_blocked_prompts_kept_values_and_handoffs),
         T(test_rollups_across_minutes_and_series_steps),
         T(test_previous_period_of_equal_length_and_change),
         T(test_tenant_and_model_cuts),

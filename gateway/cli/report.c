@@ -14,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "config/config.h"
 #include "kpi/store.h"
+#include "util/buf.h"
 
 int gw_cmd_report(int argc, char **argv);
 
@@ -34,6 +36,8 @@ static const char report_help[] =
     "  --format html|md   output format (default: md when FILE ends in .md, else html)\n"
     "  --tenant T         only this tenant (default: all)\n"
     "  --model M          only this model (default: all)\n"
+    "  --config FILE      the gateway's config, for kpi.value: prices and costs the money\n"
+    "                     section uses (default: the defaults docs/kpis.md cites)\n"
     "  -o, --output FILE  where to write the report ('-': standard output)\n"
     "  -h, --help         show this help\n";
 
@@ -417,8 +421,68 @@ static void render_incidents(struct out *o, struct gw_store *s, int64_t from, in
 }
 
 /* Writes the report of [from, to) to f. Returns 0 or -1 with err. */
+/* The money section: what the period's figures are worth by the assumptions v. */
+static int render_value(struct out *o, struct gw_store *s, int64_t from, int64_t to,
+                        const char *tenant, const char *model, const struct gw_value *v)
+{
+    cJSON *m = gw_store_value(s, from, to, tenant, model, v);
+    if (!m)
+        return -1;
+    const char *cur = v->currency;
+    char amt[4][48], how[4][256], x[32], y[32], z[32];
+    static const char *const keys[] = {"token_spend", "spend_avoided", "exposure_avoided",
+                                       "handoff_cost"};
+    for (int i = 0; i < 4; i++) {
+        gw_value_format((int64_t)llround(num(m, keys[i]) * 100) * 10000, x, sizeof x);
+        snprintf(amt[i], sizeof amt[i], "%s %s", cur, x);
+    }
+    fmt_int(num(m, "blocked_unpriced"), x, sizeof x);
+    snprintf(how[0], sizeof how[0], "the tokens the provider reported, at the prices below");
+    snprintf(how[1], sizeof how[1], "each prompt blocked before the provider saves an average "
+             "call%s%s%s", num(m, "blocked_unpriced") > 0 ? " (" : "",
+             num(m, "blocked_unpriced") > 0 ? x : "",
+             num(m, "blocked_unpriced") > 0 ? " could not be priced: no call to compare)" : "");
+    fmt_int(num(m, "personal_data_kept"), x, sizeof x);
+    fmt_int(num(m, "secrets_kept"), y, sizeof y);
+    char rec[32], sec[32], hand[32];
+    gw_value_format(v->personal_data_record, rec, sizeof rec);
+    gw_value_format(v->secret, sec, sizeof sec);
+    gw_value_format(v->handoff, hand, sizeof hand);
+    snprintf(how[2], sizeof how[2], "%s values of personal data kept at %s %s each, %s secrets "
+             "at %s %s each", x, cur, rec, y, cur, sec);
+    fmt_int(num(m, "handoffs"), z, sizeof z);
+    snprintf(how[3], sizeof how[3], "%s requests for a person (rule %s) at %s %s a live "
+             "contact", z, v->handoff_rule ? v->handoff_rule : "", cur, hand);
+    heading(o, 2, "What it is worth");
+    static const char *const cols[] = {"", "Amount", "How it is counted"};
+    static const char *const labels[] = {"Spent on the AI provider",
+                                         "Provider spend avoided by blocked prompts",
+                                         "Exposure cost avoided", "Hand-offs to people"};
+    table_begin(o, cols, 3);
+    for (int i = 0; i < 4; i++) {
+        const char *cells[] = {labels[i], amt[i], how[i]};
+        table_row(o, cells, 3);
+    }
+    table_end(o);
+    struct gw_buf b = {0};
+    gw_buf_printf(&b, "Assumptions (kpi.value; docs/kpis.md cites the defaults): per million "
+                      "tokens,");
+    for (size_t i = 0; i < v->n_prices; i++) {
+        gw_value_format(v->prices[i].prompt, x, sizeof x);
+        gw_value_format(v->prices[i].completion, y, sizeof y);
+        gw_buf_printf(&b, "%s %s %s %s prompt and %s completion", i ? ";" : "",
+                      v->prices[i].prefix[0] ? v->prices[i].prefix : "default", cur, x, y);
+    }
+    gw_buf_printf(&b, ".");
+    para(o, b.data ? b.data : "");
+    gw_buf_free(&b);
+    cJSON_Delete(m);
+    return 0;
+}
+
 static int render(struct gw_store *s, FILE *f, bool html, int64_t from, int64_t to,
-                  const char *tenant, const char *model, char *err, size_t errlen)
+                  const char *tenant, const char *model, const struct gw_value *value,
+                  char *err, size_t errlen)
 {
     struct out o = {f, html};
     char line[512], a[96], b[96];
@@ -477,6 +541,12 @@ static int render(struct gw_store *s, FILE *f, bool html, int64_t from, int64_t 
     headline_row(&o, k, "Conversations with a customer signal", "cx.conversations_with_signal",
                  "cx_signals", false);
     table_end(&o);
+
+    if (render_value(&o, s, from, to, tenant, model, value) == -1) {
+        snprintf(err, errlen, "%s", gw_store_error(s));
+        cJSON_Delete(k);
+        return -1;
+    }
 
     heading(&o, 2, "Speed");
     const cJSON *lat = cJSON_GetObjectItem(cur, "latency_ms");
@@ -589,10 +659,11 @@ int gw_cmd_report(int argc, char **argv)
                                          {"tenant", required_argument, NULL, 'T'},
                                          {"model", required_argument, NULL, 'm'},
                                          {"output", required_argument, NULL, 'o'},
+                                         {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *db = NULL, *from_s = NULL, *to_s = NULL, *format = NULL, *tenant = NULL,
-               *model = NULL, *output = NULL;
+               *model = NULL, *output = NULL, *config = NULL;
     int c;
     optind = 1;
     opterr = 0;
@@ -618,6 +689,9 @@ int gw_cmd_report(int argc, char **argv)
             break;
         case 'o':
             output = optarg;
+            break;
+        case 'c':
+            config = optarg;
             break;
         case 'h':
             fputs(report_help, stdout);
@@ -658,9 +732,16 @@ int gw_cmd_report(int argc, char **argv)
         return usage_error("--format '%s': use html or md", format);
 
     char err[512];
+    struct gw_config cfg;
+    if (config ? gw_config_load(&cfg, config, err, sizeof err) : (gw_config_defaults(&cfg), 0)) {
+        fprintf(stderr, "guardrail report: %s\n", err);
+        gw_config_free(&cfg);
+        return 1;
+    }
     struct gw_store *s = gw_store_open(db, true, 0, err, sizeof err);
     if (!s) {
         fprintf(stderr, "guardrail report: %s\n", err);
+        gw_config_free(&cfg);
         return 1;
     }
     bool to_stdout = strcmp(output, "-") == 0;
@@ -670,7 +751,7 @@ int gw_cmd_report(int argc, char **argv)
         fprintf(stderr, "guardrail report: %s: cannot write: %m\n", output);
         goto done;
     }
-    if (render(s, f, html, from, to, tenant, model, err, sizeof err) == -1)
+    if (render(s, f, html, from, to, tenant, model, &cfg.value, err, sizeof err) == -1)
         fprintf(stderr, "guardrail report: %s\n", err);
     else
         rc = 0;
@@ -680,5 +761,6 @@ int gw_cmd_report(int argc, char **argv)
     }
 done:
     gw_store_close(s);
+    gw_config_free(&cfg);
     return rc;
 }

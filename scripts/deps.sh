@@ -42,6 +42,7 @@ tool curl curl
 tool chromium chromium
 tool node nodejs
 tool npm npm
+tool promtool prometheus # checks /metrics in the end-to-end tests
 for arg in "$@"; do
     case "$arg" in
     --bench) tool wrk wrk; tool nginx nginx-light ;;

@@ -184,7 +184,7 @@ class SlowClients(unittest.TestCase):
             _, after = self.gw.admin_get("/metrics")
             n1 = int(re.search(rb"guardrail_client_gone_total (\d+)", after).group(1))
         self.assertEqual(n1, n0 + 1)
-        self.assertRegex(after.decode(), r'guardrail_responses_total\{code="4xx"\} [1-9]')
+        self.assertRegex(after.decode(), r'guardrail_responses_total\{api="chat_completions",code="4xx"\} [1-9]')
 
     def test_the_timeouts_are_counted_in_metrics(self):
         self.trickle(b"GET /healthz HTTP/1.1\r\n", b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaa\r\n")

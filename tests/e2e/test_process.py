@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import BINARY, RULES, Gateway, Mock, free_port, wait_http
+from harness import BINARY, RULES, Gateway, Mock, free_port, recv_all, wait_http
 
 
 def config(text=""):
@@ -45,13 +45,7 @@ class Start(unittest.TestCase):
             c.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
                       b"application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
                       % (len(body), body))
-            got = b""
-            while True:
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
-            c.close()
+            got = recv_all(c)
             self.assertIn(b"x-guardrail-rule: e2e.override", got.lower())
         finally:
             p.send_signal(signal.SIGTERM)

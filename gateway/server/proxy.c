@@ -292,13 +292,11 @@ void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req)
     req = r->req;
     if (r->conn)
         gw_conn_unwatch(w, r->conn);
-    if (!started)
-        r->rec->status = 502; /* counted by req_free, so sent uncounted below */
-    req_free(r);
+    req_free(r); /* counts the answer: 499, the connection failed or the gateway stops */
     if (started)
         evhttp_send_reply_end(req);
     else
-        gw_send_evhttp_error(req, 502);
+        gw_send_evhttp_error(req, 502); /* not counted again */
 }
 
 /* ---- answering ---- */

@@ -43,6 +43,7 @@ tool chromium chromium
 tool nginx nginx-light # the fleet test's load balancer (config/fleet/nginx.conf)
 tool node nodejs
 tool npm npm
+tool promtool prometheus # checks /metrics in the end-to-end tests
 for arg in "$@"; do
     case "$arg" in
     --bench) tool wrk wrk; tool nginx nginx-light ;;

@@ -33,18 +33,19 @@ run_case() {
     rm -rf "$bin"
 }
 
-ALL_CMDS="cc make cmake pkg-config python3 curl chromium nginx node npm"
+ALL_CMDS="cc make cmake pkg-config python3 curl chromium nginx node npm promtool"
 ALL_MODS="libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka icu-uc icu-i18n"
 
 run_case "everything there: nothing installed" "$ALL_CMDS" "$ALL_MODS" ""
 run_case "NodeSource node and npm, one library missing: only that library" \
     "$ALL_CMDS" "libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka icu-uc icu-i18n" \
     "libhyperscan-dev"
-run_case "no npm: npm alone" "cc make cmake pkg-config python3 curl chromium nginx node" "$ALL_MODS" "npm"
+run_case "no npm: npm alone" "cc make cmake pkg-config python3 curl chromium nginx node promtool" "$ALL_MODS" "npm"
+run_case "no promtool: prometheus alone" "cc make cmake pkg-config python3 curl chromium nginx node npm" "$ALL_MODS" "prometheus"
 run_case "one package for two modules" "$ALL_CMDS" \
     "libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka" "libicu-dev"
 run_case "a fresh machine: everything" "" "" \
-    "build-essential cmake pkg-config libhyperscan-dev libevent-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libpcre2-dev libsqlite3-dev libcmocka-dev libicu-dev python3 curl chromium nginx-light nodejs npm"
+    "build-essential cmake pkg-config libhyperscan-dev libevent-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libpcre2-dev libsqlite3-dev libcmocka-dev libicu-dev python3 curl chromium nginx-light nodejs npm prometheus"
 run_case "benches and fuzzers" "$ALL_CMDS" "$ALL_MODS" "wrk clang libclang-rt-dev" \
     --bench --fuzz
 run_case "clang that links fuzzers: nothing" "$ALL_CMDS clang" "$ALL_MODS" "" --fuzz

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,7 @@ int gw_config_set_upstream(struct gw_config *cfg, const char *url)
 struct cl {
     yaml_document_t *doc;
     const char *file;
+    const char *dir; /* the config file's folder, absolute: relative paths start there */
     char *err;
     size_t errlen;
     int failed;
@@ -217,6 +219,34 @@ static int get_string(struct cl *c, yaml_node_t *n, const char *key, char **out)
         return fail(c, n, key, "must be a string");
     free(*out);
     *out = strdup(s);
+    return 0;
+}
+
+/* A path the file gave, made absolute against the config file's folder: the file means the
+ * same from any working directory, and errors name the file they could not open. An
+ * absolute path, a URL (scheme://) and SQLite's ":memory:" stay as written. Returns a new
+ * string, or NULL when out of memory. */
+static char *file_path(const struct cl *c, const char *s)
+{
+    if (s[0] == '/' || s[0] == ':' || strstr(s, "://") || !c->dir)
+        return strdup(s);
+    while (s[0] == '.' && s[1] == '/')
+        s += 2 + strspn(s + 2, "/");
+    size_t n = strlen(c->dir) + strlen(s) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s%s%s", c->dir, *s ? "/" : "", s);
+    return p;
+}
+
+/* A string value that names a file or folder (file_path). */
+static int get_path(struct cl *c, yaml_node_t *n, const char *key, char **out)
+{
+    if (get_string(c, n, key, out) == -1 || !*out)
+        return -1;
+    char *p = file_path(c, *out);
+    free(*out);
+    *out = p;
     return 0;
 }
 
@@ -565,7 +595,7 @@ static void parse_incidents(struct cl *c, yaml_node_t *map, struct gw_config *cf
         if (!key)
             fail(c, k, "incidents", "keys must be strings");
         else if (strcmp(key, "path") == 0)
-            get_string(c, v, "incidents.path", &cfg->incident_log);
+            get_path(c, v, "incidents.path", &cfg->incident_log);
         else if (strcmp(key, "tenant_header") == 0)
             get_string(c, v, "incidents.tenant_header", &cfg->tenant_header);
         else if (strcmp(key, "hash_key") == 0)
@@ -671,7 +701,7 @@ static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
         if (!key)
             fail(c, k, "kpi", "keys must be strings");
         else if (strcmp(key, "db") == 0)
-            get_string(c, v, "kpi.db", &cfg->kpi_db);
+            get_path(c, v, "kpi.db", &cfg->kpi_db);
         else if (strcmp(key, "retention_days") == 0) {
             if (get_int(c, v, "kpi.retention_days", 1, 3650, &num) == 0)
                 cfg->retention_days = (int)num;
@@ -754,7 +784,7 @@ static void parse_privacy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
             if (!s || !*s)
                 fail(c, v, "privacy.key_file", "must be a file path");
             else
-                get_string(c, v, "privacy.key_file", &p->key_file);
+                get_path(c, v, "privacy.key_file", &p->key_file);
         } else
             fail(c, k, key,
                  "unknown privacy key (expected tenants, models, max_tenants, "
@@ -843,7 +873,7 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
                 free(cfg->rules[i]);
             cfg->n_rules = 0;
             if (v->type == YAML_SCALAR_NODE) {
-                cfg->rules[0] = strdup(scalar(v));
+                cfg->rules[0] = file_path(c, scalar(v));
                 cfg->n_rules = 1;
             } else if (want_seq(c, v, "rules") == 0) {
                 size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
@@ -855,7 +885,7 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
                      it < v->data.sequence.items.top; it++) {
                     const char *s = scalar(yaml_document_get_node(c->doc, *it));
                     if (s)
-                        cfg->rules[cfg->n_rules++] = strdup(s);
+                        cfg->rules[cfg->n_rules++] = file_path(c, s);
                 }
                 if (cfg->n_rules == 0)
                     fail(c, v, "rules", "must name at least one directory or file");
@@ -938,7 +968,16 @@ int gw_config_load(struct gw_config *cfg, const char *path, char *err, size_t er
         fclose(f);
         return -1;
     }
-    struct cl c = {.doc = &doc, .file = path, .err = err, .errlen = errlen};
+    /* the folder as written, then absolute (the file itself may be a link elsewhere) */
+    char dir[PATH_MAX], abs[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    struct cl c = {.doc = &doc, .file = path, .dir = realpath(dir, abs) ? abs : NULL,
+                   .err = err, .errlen = errlen};
+    if (c.dir && strcmp(c.dir, "/") == 0)
+        c.dir = ""; /* "/" + "/" + name would be "//name" */
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root)
         parse_root(&c, root, cfg);

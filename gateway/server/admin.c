@@ -210,9 +210,16 @@ static void on_admin_request(struct evhttp_request *req, void *arg)
         for (int i = 0; i < srv->nworkers; i++)
             m[i] = srv->workers[i].metrics;
         struct gw_buf b = {0};
-        gw_metrics_render(&b, m, srv->nworkers, (unsigned)atomic_load(&srv->rules_loaded),
-                          gw_ruleset_live(), (unsigned)atomic_load(&srv->packs_removed),
-                          atomic_load(&srv->running));
+        struct gw_metrics_server s = {
+            .rules_loaded = atomic_load(&srv->rules_loaded),
+            .rulesets_live = gw_ruleset_live(),
+            .packs_removed = atomic_load(&srv->packs_removed),
+            .workers_running = atomic_load(&srv->running),
+            .reloads = {atomic_load(&srv->reloads[0]), atomic_load(&srv->reloads[1]),
+                        atomic_load(&srv->reloads[2])},
+            .rules_hash = atomic_load(&srv->rules_hash),
+        };
+        gw_metrics_render(&b, m, srv->nworkers, &s);
         gw_front_render(&b, &srv->front);
         send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
         gw_buf_free(&b);

@@ -276,6 +276,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         return;
     }
     atomic_fetch_add(&c->w->srv->front.timeouts[headers ? 0 : 1], 1);
+    gw_metrics_answer(c->w->metrics, NULL, 408); /* the path is not known yet */
     GW_LOG(GW_LOG_INFO, NULL, "a client took over %d s to send a request's %s: 408",
            headers ? cfg->header_timeout_s : cfg->body_timeout_s, headers ? "headers" : "body");
     (void)!send(c->fd, msg, (size_t)mlen, MSG_NOSIGNAL | MSG_DONTWAIT);

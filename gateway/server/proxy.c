@@ -71,6 +71,7 @@ struct gw_req {
     struct evbuffer *out;
     struct event *resume;
     bool paused;
+    bool first_byte;            /* a stream's first byte went to the client (its time is counted) */
     struct gw_request_rec *rec; /* what happened, for the incident log, KPIs and metrics */
     struct timespec t0, provider_t0;
 };
@@ -125,6 +126,14 @@ void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, con
     evhttp_send_reply(req, status, reason, out);
     evbuffer_free(out);
     gw_buf_free(&b);
+}
+
+void gw_answer_early(struct gw_worker *w, struct evhttp_request *req, const struct gw_api *api,
+                     const char *reqid, int status, const char *message, const char *type,
+                     const char *param, const char *code)
+{
+    gw_metrics_answer(w->metrics, api, status);
+    gw_send_api_error(req, api, reqid, status, message, type, param, code);
 }
 
 /* ---- life cycle ---- */
@@ -197,11 +206,12 @@ static void req_free(struct gw_req *r)
         r->rec->provider_ms = ms_since(&r->provider_t0);
     }
     struct gw_request_rec *rec = r->rec;
+    if (rec->status == 0)
+        rec->status = 499; /* the client went away before its answer */
+    gw_metrics_answer(w->metrics, r->passthrough ? NULL : r->api, rec->status);
     if (!r->passthrough) {
         rec->stream = r->stream;
         gw_privacy_model(&cfg_of(r)->privacy, r->model, rec->model, sizeof rec->model);
-        if (rec->status == 0)
-            rec->status = 499; /* the client went away before its answer */
         rec->total_ms = ms_since(&r->t0);
         rec->gateway_ms = rec->total_ms > rec->provider_ms ? rec->total_ms - rec->provider_ms : 0;
         gw_metrics_count(w->metrics, rec);
@@ -282,11 +292,11 @@ void gw_proxy_abort(struct gw_worker *w, struct evhttp_request *req)
     req = r->req;
     if (r->conn)
         gw_conn_unwatch(w, r->conn);
-    req_free(r);
+    req_free(r); /* counts the answer: 499, the connection failed or the gateway stops */
     if (started)
         evhttp_send_reply_end(req);
     else
-        evhttp_send_error(req, 502, NULL);
+        gw_send_evhttp_error(req, 502); /* not counted again */
 }
 
 /* ---- answering ---- */
@@ -1041,6 +1051,10 @@ static void client_flush(struct gw_req *r)
 {
     if (!r->conn || evbuffer_get_length(r->out) == 0)
         return; /* an empty chunk would end the reply */
+    if (!r->first_byte && r->rec->provider_called) {
+        r->first_byte = true;
+        gw_metrics_first_byte(r->w->metrics, ms_since(&r->provider_t0));
+    }
     evhttp_send_reply_chunk_with_cb(r->req, r->out, on_chunk_flushed, r);
     struct bufferevent *bev = evhttp_connection_get_bufferevent(r->conn);
     if (bev && r->call && !r->paused &&
@@ -1712,20 +1726,19 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
     const struct gw_provider *provider = gw_config_provider_for(cfg, api->providers);
     if (!provider) {
         snprintf(err, sizeof err, "This gateway has no provider for the %s API.", api->name);
-        gw_send_api_error(req, api, reqid, 404, err, "invalid_request_error", NULL,
-                          "no_provider");
+        gw_answer_early(w, req, api, reqid, 404, err, "invalid_request_error", NULL, "no_provider");
         return;
     }
     if (len > cfg->max_body_bytes) {
         snprintf(err, sizeof err, "The request body is %zu bytes; this gateway accepts at most %zu.",
                  len, cfg->max_body_bytes);
-        gw_send_api_error(req, api, reqid, 413, err, "invalid_request_error", NULL,
-                          "request_too_large");
+        gw_answer_early(w, req, api, reqid, 413, err, "invalid_request_error", NULL,
+                        "request_too_large");
         return;
     }
     if (w->draining) {
-        gw_send_api_error(req, api, reqid, 503, "The gateway is shutting down.", "api_error", NULL,
-                          "shutting_down");
+        gw_answer_early(w, req, api, reqid, 503, "The gateway is shutting down.", "api_error", NULL,
+                        "shutting_down");
         return;
     }
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
@@ -1733,14 +1746,14 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
     const char *param = NULL;
     if (api->parse_request(&ar, body, len, cfg->screen_roles, err, sizeof err, &param) == -1) {
         gw_api_request_free(&ar);
-        gw_send_api_error(req, api, reqid, 400, err, "invalid_request_error", param,
-                          "invalid_request");
+        gw_answer_early(w, req, api, reqid, 400, err, "invalid_request_error", param,
+                        "invalid_request");
         return;
     }
     struct gw_req *r = req_new(w, req, reqid);
     if (!r) {
         gw_api_request_free(&ar);
-        gw_send_api_error(req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
+        gw_answer_early(w, req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
         return;
     }
     r->api = api;
@@ -1765,13 +1778,13 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
 {
     const struct gw_config *cfg = w->srv->cfg;
     if (w->draining) {
-        gw_send_error(req, reqid, 503, "The gateway is shutting down.", "api_error", NULL,
-                      "shutting_down");
+        gw_answer_early(w, req, NULL, reqid, 503, "The gateway is shutting down.", "api_error",
+                        NULL, "shutting_down");
         return;
     }
     struct gw_req *r = req_new(w, req, reqid);
     if (!r) {
-        gw_send_error(req, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
+        gw_answer_early(w, req, NULL, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
         return;
     }
     r->passthrough = true;
@@ -1794,14 +1807,14 @@ void gw_proxy_stored(struct gw_worker *w, const struct gw_api *api, struct evhtt
 {
     const struct gw_provider *provider = gw_config_provider_for(w->srv->cfg, api->providers);
     if (!provider || w->draining) {
-        gw_send_api_error(req, api, reqid, provider ? 503 : 404,
-                          provider ? "The gateway is shutting down." : "No provider serves this.",
-                          "api_error", NULL, provider ? "shutting_down" : "no_provider");
+        gw_answer_early(w, req, api, reqid, provider ? 503 : 404,
+                        provider ? "The gateway is shutting down." : "No provider serves this.",
+                        "api_error", NULL, provider ? "shutting_down" : "no_provider");
         return;
     }
     struct gw_req *r = req_new(w, req, reqid);
     if (!r) {
-        gw_send_api_error(req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
+        gw_answer_early(w, req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
         return;
     }
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));

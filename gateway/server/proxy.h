@@ -18,6 +18,11 @@ void gw_send_api_error(struct evhttp_request *req, const struct gw_api *api, con
 /* Sends an OpenAI-shaped error and finishes the request. */
 void gw_send_error(struct evhttp_request *req, const char *reqid, int status, const char *message,
                    const char *type, const char *param, const char *code);
+/* Counts an answer the worker gives before any request state exists (an unknown path, a
+ * refused method or body) in w's metrics, then sends it as gw_send_api_error does. */
+void gw_answer_early(struct gw_worker *w, struct evhttp_request *req, const struct gw_api *api,
+                     const char *reqid, int status, const char *message, const char *type,
+                     const char *param, const char *code);
 /* Handles a generating call of a client API (POST on its route). */
 void gw_proxy_api(struct gw_worker *w, const struct gw_api *api, struct evhttp_request *req,
                   const char *reqid);

@@ -37,8 +37,14 @@ static void drain_exit(struct gw_worker *w)
     event_base_loopexit(w->base, &flush);
 }
 
-static void send_json(struct evhttp_request *req, int status, const char *reason, const char *json)
+/* The worker this thread runs (NULL on any other thread): evhttp_send_error, called by
+ * libevent with no argument of ours, counts its answer in this worker's metrics. */
+static _Thread_local struct gw_worker *self;
+
+static void send_json(struct gw_worker *w, struct evhttp_request *req, int status,
+                      const char *reason, const char *json)
 {
+    gw_metrics_answer(w->metrics, NULL, status);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     struct evbuffer *out = evbuffer_new();
     if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) /* evhttp would send it */
@@ -61,6 +67,16 @@ static size_t body_cap; /* evhttp's cap on a request body (set before any worker
 void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
 {
     (void)reason;
+    if (self) { /* a worker's: counted under the API of its path when that was read */
+        const char *path = req->uri_elems ? evhttp_uri_get_path(req->uri_elems) : NULL;
+        gw_metrics_answer(self->metrics, path ? gw_api_for_path(path) : NULL,
+                          error); /* 431 for 400 below: the same class */
+    }
+    gw_send_evhttp_error(req, error);
+}
+
+void gw_send_evhttp_error(struct evhttp_request *req, int error)
+{
     const char *message = "The gateway could not answer this request.";
     const char *code = "internal_error";
     bool unread = req->uri == NULL;
@@ -193,23 +209,23 @@ static void on_request(struct evhttp_request *req, void *arg)
         /* the bytes after the body that evhttp read may be a smuggled request: close */
         const struct gw_api *api = gw_api_for_path(path);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        gw_send_api_error(req, api, reqid, 400,
-                          "Content-Length must be one run of digits, given once.",
-                          "invalid_request_error", NULL, "invalid_content_length");
+        gw_answer_early(w, req, api, reqid, 400,
+                        "Content-Length must be one run of digits, given once.",
+                        "invalid_request_error", NULL, "invalid_content_length");
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "x-request-id", reqid);
-        send_json(req, 200, "OK", "{\"status\":\"ok\"}");
+        send_json(w, req, 200, "OK", "{\"status\":\"ok\"}");
         return;
     }
     if (strcmp(path, "/readyz") == 0) {
         bool ready = w->rs && atomic_load(&w->srv->running) == w->srv->nworkers && !w->draining;
         evhttp_add_header(evhttp_request_get_output_headers(req), "x-request-id", reqid);
         if (ready)
-            send_json(req, 200, "OK", "{\"status\":\"ready\"}");
+            send_json(w, req, 200, "OK", "{\"status\":\"ready\"}");
         else
-            send_json(req, 503, "Service Unavailable", "{\"status\":\"not ready\"}");
+            send_json(w, req, 503, "Service Unavailable", "{\"status\":\"not ready\"}");
         return;
     }
     const struct gw_api *api = gw_api_for_path(path);
@@ -217,15 +233,15 @@ static void on_request(struct evhttp_request *req, void *arg)
         char msg[160];
         if (cmd != EVHTTP_REQ_POST) {
             snprintf(msg, sizeof msg, "Use POST for %s.", api->route);
-            gw_send_api_error(req, api, reqid, 405, msg, "invalid_request_error", NULL,
-                              "method_not_allowed");
+            gw_answer_early(w, req, api, reqid, 405, msg, "invalid_request_error", NULL,
+                            "method_not_allowed");
             return;
         }
         struct evkeyvalq *in = evhttp_request_get_input_headers(req);
         if (!is_json_media_type(evhttp_find_header(in, "Content-Type"))) {
-            gw_send_api_error(req, api, reqid, 415,
-                              "Send the request body as application/json (Content-Type).",
-                              "invalid_request_error", NULL, "unsupported_media_type");
+            gw_answer_early(w, req, api, reqid, 415,
+                            "Send the request body as application/json (Content-Type).",
+                            "invalid_request_error", NULL, "unsupported_media_type");
             return;
         }
         gw_proxy_api(w, api, req, reqid);
@@ -263,8 +279,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (strcmp(path, "/v1/v1/messages") == 0) { /* the Anthropic SDK given .../v1 */
         snprintf(msg, sizeof msg, "Unknown request URL: %s %s. The Anthropic SDK adds "
                  "/v1/messages itself: give it this gateway's address without /v1.", method, path);
-        gw_send_api_error(req, &gw_api_anthropic_messages, reqid, 404, msg,
-                          "invalid_request_error", NULL, "unknown_url");
+        gw_answer_early(w, req, &gw_api_anthropic_messages, reqid, 404, msg,
+                        "invalid_request_error", NULL, "unknown_url");
         return;
     }
     struct gw_buf routes = {0};
@@ -273,7 +289,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     snprintf(msg, sizeof msg, "Unknown request URL: %s %.200s. This gateway serves POST on %s.",
              method, path, routes.data ? routes.data : "");
     gw_buf_free(&routes);
-    gw_send_error(req, reqid, 404, msg, "invalid_request_error", NULL, "unknown_url");
+    gw_answer_early(w, req, NULL, reqid, 404, msg, "invalid_request_error", NULL, "unknown_url");
 }
 
 void gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs)
@@ -339,6 +355,7 @@ static void *worker_main(void *arg)
     struct gw_json_arena arena;
     if (gw_json_arena_attach(&arena, GW_JSON_ARENA_BYTES) == -1)
         GW_LOG(GW_LOG_WARN, NULL, "worker %d: no JSON arena; using malloc", w->index);
+    self = w;
     atomic_fetch_add(&w->srv->running, 1);
     int rc = event_base_dispatch(w->base);
     GW_LOG(GW_LOG_DEBUG, NULL, "worker %d stopped (rc %d, exit %d, break %d, %zu in flight)",
@@ -499,6 +516,7 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
         if (worker_init(srv, &srv->workers[i], i, rs) == -1)
             return -1;
     atomic_store(&srv->rules_loaded, (unsigned)rs->table.n_rules);
+    atomic_store(&srv->rules_hash, gw_metrics_rules_hash(&rs->table));
     srv->current = gw_ruleset_ref(rs);
     return 0;
 }
@@ -577,6 +595,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             for (size_t i = 0; i < errs.n; i++)
                 GW_LOG(GW_LOG_ERROR, NULL, "reload: %s", errs.msgs[i]);
             GW_LOG(GW_LOG_ERROR, NULL, "SIGHUP: the new rules did not load; keeping the old");
+            atomic_fetch_add(&srv->reloads[1], 1);
             gw_errors_free(&errs);
             return;
         }
@@ -585,6 +604,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             GW_LOG(GW_LOG_ERROR, NULL, "SIGHUP: the new rules have no pack '%s', which "
                    "required_packs names; keeping the old", missing);
             atomic_fetch_add(&srv->packs_removed, 1);
+            atomic_fetch_add(&srv->reloads[2], 1);
             gw_ruleset_unref(rs);
             return;
         }
@@ -595,6 +615,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         srv->current = gw_ruleset_ref(rs);
         GW_LOG(GW_LOG_INFO, NULL, "SIGHUP: rules reloaded (%zu rules)", rs->table.n_rules);
         atomic_store(&srv->rules_loaded, (unsigned)rs->table.n_rules);
+        atomic_store(&srv->rules_hash, gw_metrics_rules_hash(&rs->table));
+        atomic_fetch_add(&srv->reloads[0], 1);
         for (int i = 0; i < srv->nworkers; i++) {
             struct gw_worker *w = &srv->workers[i];
             pthread_mutex_lock(&w->mu);

@@ -64,6 +64,8 @@ struct gw_server {
     atomic_int running; /* workers whose loop is running */
     atomic_uint rules_loaded; /* rules in the newest ruleset (for /metrics) */
     atomic_uint packs_removed; /* packs a reload found gone (for /metrics) */
+    _Atomic uint64_t reloads[3]; /* SIGHUP: loaded, failed, a required pack missing */
+    _Atomic uint64_t rules_hash; /* gw_metrics_rules_hash of the newest ruleset */
     struct gw_front_stats front; /* client connections (conn.c) */
     struct gw_ruleset *current; /* the newest ruleset (main thread): reloads compare packs */
     int port;
@@ -87,6 +89,11 @@ void gw_server_free(struct gw_server *srv);
 const char *gw_server_missing_pack(const struct gw_config *cfg, const struct gw_ruleset *rs);
 
 /* ---- for the request path (proxy.c) ---- */
+
+/* Answers a request with evhttp's error status (400, 413, 417, 502 ...) as JSON, without
+ * counting it: for a request whose answer its record already counts. (evhttp_send_error,
+ * which this file replaces, counts and then calls this.) */
+void gw_send_evhttp_error(struct evhttp_request *req, int error);
 
 /* A worker reports a request done (for draining). */
 void gw_worker_request_done(struct gw_worker *w);

@@ -184,14 +184,20 @@ class SlowClients(unittest.TestCase):
             _, after = self.gw.admin_get("/metrics")
             n1 = int(re.search(rb"guardrail_client_gone_total (\d+)", after).group(1))
         self.assertEqual(n1, n0 + 1)
-        self.assertRegex(after.decode(), r'guardrail_responses_total\{code="4xx"\} [1-9]')
+        self.assertRegex(after.decode(), r'guardrail_responses_total\{api="chat_completions",code="4xx"\} [1-9]')
 
     def test_the_timeouts_are_counted_in_metrics(self):
+        answered = rb'guardrail_responses_total\{api="other",code="4xx"\} (\d+)'
+        _, page = self.gw.admin_get("/metrics")
+        m = re.search(answered, page)
+        before = int(m.group(1)) if m else 0
         self.trickle(b"GET /healthz HTTP/1.1\r\n", b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaa\r\n")
         _, page = self.gw.admin_get("/metrics")
         m = re.search(rb'guardrail_client_timeouts_total\{phase="headers"\} (\d+)', page)
         self.assertIsNotNone(m)
         self.assertGreaterEqual(int(m.group(1)), 1)
+        # the 408 is an answer too (the path was not read: "other")
+        self.assertGreaterEqual(int(re.search(answered, page).group(1)), before + 1)
         self.assertIn(b"guardrail_client_connections ", page)
 
 

@@ -101,6 +101,12 @@ test('the dashboard shows the traffic, with no console errors and no other host'
   assert.equal(await page.textContent('#prev'), '6');
   const summary = await page.textContent('#summary');
   assert.match(summary, /2 attempts to hijack the assistant were stopped/);
+  // money, by the default assumptions (kpi.value): 3 e-mails kept at USD 183 each, and the
+  // 2 blocked prompts at the average priced call
+  const worth = await page.textContent('#worth-list');
+  assert.match(worth, /Exposure avoided: USD 549\.00 \(3 personal data values at USD 183\.00, 0 secrets/);
+  assert.match(worth, /Provider spend avoided: USD \d+\.\d\d/);
+  assert.match(await page.textContent('#worth-basis'), /default USD 2\.50 \/ USD 10\.00/);
   const incidents = await page.textContent('#incidents');
   assert.ok(!incidents.includes('pat.lee@example.org'), 'an incident shows a raw e-mail address');
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });

@@ -15,7 +15,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DGW_WERROR=ON
 endif
 
-.PHONY: all build deps deps-bench deps-fuzz run test unit check-rules bench soak fuzz clean
+.PHONY: all build deps deps-bench deps-fuzz run test unit check-rules bench soak fuzz fleet clean
 
 all: build
 
@@ -58,6 +58,11 @@ run: build
 
 bench: deps-bench build
 	./bench/run.sh
+
+# The fleet of docs/deploy.md on this machine: the demo provider, two gateways, nginx in
+# front (config/fleet/ as shipped); prints where the dashboards are; Ctrl-C stops it.
+fleet: build
+	GUARDRAIL_BIN=$(BUILD)/guardrail ./scripts/fleet.sh
 
 # Ten minutes of mixed traffic with a reload a minute; RSS, descriptors, threads and req/s
 # sampled every 5 s (bench/soak.py). SOAK_ARGS="--duration 60" for a quick run.

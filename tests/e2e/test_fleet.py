@@ -109,6 +109,21 @@ class Fleet(unittest.TestCase):
         self.assertTrue(data.rstrip().endswith(b"data: [DONE]"), data[-200:])
 
 
+class MakeFleet(unittest.TestCase):
+    def test_make_fleet_starts_the_fleet_and_sends_traffic_through_nginx(self):
+        script = os.path.join(HERE, "..", "..", "scripts", "fleet.sh")
+        for attempt in range(3):  # its ports are fixed offsets from a base: retry on a clash
+            base = 20000 + (os.getpid() * 7 + attempt * 1009) % 20000
+            p = subprocess.run([script, "--check"], capture_output=True, text=True, timeout=180,
+                               env=dict(os.environ, FLEET_PORT_BASE=str(base),
+                                        GUARDRAIL_BIN=os.path.abspath(BINARY)))
+            if p.returncode == 0 or "nothing answered" not in p.stderr:
+                break
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"gateway 1 screened [1-9]")
+        self.assertRegex(p.stdout, r"gateway 2 screened [1-9]")
+
+
 class ShippedConfigs(unittest.TestCase):
     def test_the_prometheus_scrape_config_passes_promtool(self):
         promtool = shutil.which("promtool")

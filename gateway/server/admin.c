@@ -16,6 +16,7 @@
 
 #include "admin/dashboard.h"
 #include "kpi/store.h"
+#include "kpi/when.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -68,34 +69,6 @@ static int64_t now_ms(void)
 
 /* Parses a time parameter: Unix milliseconds, YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS][Z].
  * Returns 0 or -1. */
-static int parse_time(const char *s, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*s && !*end && v > 100000) {
-        *out = v;
-        return 0;
-    }
-    struct tm tm = {0};
-    const char *rest = strptime(s, "%Y-%m-%d", &tm);
-    if (!rest)
-        return -1;
-    if (*rest == 'T' || *rest == ' ') {
-        const char *r2 = strptime(rest + 1, "%H:%M", &tm);
-        if (!r2)
-            return -1;
-        rest = r2;
-        if (*rest == ':' && !(rest = strptime(rest + 1, "%S", &tm)))
-            return -1;
-    }
-    if (*rest == 'Z')
-        rest++;
-    if (*rest)
-        return -1;
-    *out = (int64_t)timegm(&tm) * 1000;
-    return 0;
-}
-
 static bool authorized(struct gw_admin *a, struct evhttp_request *req, struct evkeyvalq *q)
 {
     const char *token = a->srv->cfg->admin_token;
@@ -112,27 +85,22 @@ static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evke
 {
     int64_t to = now_ms(), from = to - 24 * 3600 * 1000LL, step = 0;
     const char *p;
-    if ((p = evhttp_find_header(q, "to")) && parse_time(p, &to) == -1)
+    if ((p = evhttp_find_header(q, "to")) && gw_parse_when(p, false, &to) == -1)
         return send_error(req, 400, "'to' must be a date (YYYY-MM-DD), a time "
                                     "(YYYY-MM-DDTHH:MM:SSZ) or Unix milliseconds");
     if (!evhttp_find_header(q, "from"))
         from = to - 24 * 3600 * 1000LL;
-    if ((p = evhttp_find_header(q, "from")) && parse_time(p, &from) == -1)
+    if ((p = evhttp_find_header(q, "from")) && gw_parse_when(p, false, &from) == -1)
         return send_error(req, 400, "'from' must be a date (YYYY-MM-DD), a time "
                                     "(YYYY-MM-DDTHH:MM:SSZ) or Unix milliseconds");
     if (from >= to)
         return send_error(req, 400, "'from' must be before 'to'");
-    if ((p = evhttp_find_header(q, "step"))) {
+    if ((p = evhttp_find_header(q, "step"))) { /* else 0: the store's policy (about 60) */
         char *end;
         step = strtoll(p, &end, 10);
         if (*end || step < 60000)
             return send_error(req, 400, "'step' must be milliseconds, at least 60000");
-    } else {
-        step = (to - from) / 48;
-        step = step < 60000 ? 60000 : step - step % 60000;
     }
-    if ((to - from) / step > 2000)
-        return send_error(req, 400, "'step' is too small for this range (at most 2000 points)");
     if (!a->store)
         return send_error(req, 503, "no KPI store is configured (kpi.db)");
     char err[256];
@@ -157,9 +125,9 @@ static void api_incidents(struct gw_admin *a, struct evhttp_request *req, struct
     long limit = 50;
     const char *p;
     char *end;
-    if ((p = evhttp_find_header(q, "from")) && parse_time(p, &from) == -1)
+    if ((p = evhttp_find_header(q, "from")) && gw_parse_when(p, false, &from) == -1)
         return send_error(req, 400, "'from' must be a date, a time or Unix milliseconds");
-    if ((p = evhttp_find_header(q, "to")) && parse_time(p, &to) == -1)
+    if ((p = evhttp_find_header(q, "to")) && gw_parse_when(p, false, &to) == -1)
         return send_error(req, 400, "'to' must be a date, a time or Unix milliseconds");
     if ((p = evhttp_find_header(q, "limit")) &&
         ((limit = strtol(p, &end, 10)), *end || limit < 1 || limit > 500))

@@ -135,6 +135,14 @@ class Kpis(unittest.TestCase):
         self.assertEqual(self.kpis("?tenant=app")["current"]["requests"], 2)
         self.assertEqual(self.kpis("?tenant=nobody")["current"]["requests"], 0)
 
+    def test_kpis_without_a_step_follow_the_store_s_one_policy(self):
+        # the admin listener had its own (a 48th of the range): 3.5 h for 7 days, where
+        # the store, the report and the dashboard use 3 h
+        week = 7 * 86400000
+        self.assertEqual(self.kpis("?from=1700000000000&to=%d" % (1700000000000 + week))
+                         ["step_ms"], 3 * 3600000)
+        self.assertEqual(self.kpis("?from=2024-05-01&to=2024-05-02")["step_ms"], 1800000)
+
     def test_kpis_reject_bad_parameters_with_400(self):
         for q in ("?from=yesterday", "?to=2024-13-45", "?from=2030-01-01&to=2020-01-01",
                   "?step=5", "?step=abc"):

@@ -149,6 +149,7 @@ struct gw_store {
     sqlite3_stmt *st[ST__COUNT]; /* writer only */
     struct label_cap tenants, models; /* writer only */
     char err[256];
+    enum gw_store_err err_kind; /* of the last error */
 };
 
 static void set_err(struct gw_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -158,6 +159,18 @@ static void set_err(struct gw_store *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->err, sizeof s->err, fmt, ap);
     va_end(ap);
+    s->err_kind = GW_STORE_FAILED;
+}
+
+/* An error in what was asked (a range, a step), not in the store. */
+static void set_bad(struct gw_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_bad(struct gw_store *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+    s->err_kind = GW_STORE_BAD_REQUEST;
 }
 
 static void copy_err(char *err, size_t errlen, const char *msg)
@@ -169,6 +182,11 @@ static void copy_err(char *err, size_t errlen, const char *msg)
 const char *gw_store_error(const struct gw_store *s)
 {
     return s ? s->err : "no store";
+}
+
+enum gw_store_err gw_store_error_kind(const struct gw_store *s)
+{
+    return s ? s->err_kind : GW_STORE_FAILED;
 }
 
 /* ---- histograms ---- */
@@ -1556,7 +1574,7 @@ cJSON *gw_store_kpis(struct gw_store *s, int64_t from_ms, int64_t to_ms, const c
         goto fail;
     }
     if (to_ms <= from_ms) {
-        set_err(s, "the range is empty: 'to' must be after 'from'");
+        set_bad(s, "the range is empty: 'to' must be after 'from'");
         goto fail;
     }
     if (tenant && !tenant[0])
@@ -1569,7 +1587,7 @@ cJSON *gw_store_kpis(struct gw_store *s, int64_t from_ms, int64_t to_ms, const c
     step_ms = (step_ms + MINUTE_MS - 1) / MINUTE_MS * MINUTE_MS;
     int64_t n = (span + step_ms - 1) / step_ms;
     if (n > MAX_SERIES) {
-        set_err(s, "the step is too small for the range: %" PRId64 " points (at most %d)", n,
+        set_bad(s, "the step is too small for the range: %" PRId64 " points (at most %d)", n,
                 MAX_SERIES);
         goto fail;
     }

@@ -75,6 +75,9 @@ cJSON *gw_store_incidents(struct gw_store *s, int64_t from_ms, int64_t to_ms, co
 
 /* The last error message of s (never NULL). */
 const char *gw_store_error(const struct gw_store *s);
+/* Whether the last error was in what was asked (a reader answers 400) or in the store. */
+enum gw_store_err { GW_STORE_FAILED, GW_STORE_BAD_REQUEST };
+enum gw_store_err gw_store_error_kind(const struct gw_store *s);
 /* The histogram bucket of a latency, and the value a bucket reads back as. For tests and
  * the docs. */
 int gw_store_hist_bucket(double ms);

@@ -107,7 +107,8 @@ static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evke
     cJSON *o = gw_store_kpis(a->store, from, to, evhttp_find_header(q, "tenant"),
                              evhttp_find_header(q, "model"), step, err, sizeof err);
     if (!o)
-        return send_error(req, strstr(err, "empty") || strstr(err, "too small") ? 400 : 500, err);
+        return send_error(req, gw_store_error_kind(a->store) == GW_STORE_BAD_REQUEST ? 400 : 500,
+                          err);
     cJSON *value = gw_store_value(a->store, from, to, evhttp_find_header(q, "tenant"),
                                   evhttp_find_header(q, "model"), &a->srv->cfg->value);
     if (!value || !cJSON_AddItemToObject(o, "value", value)) {

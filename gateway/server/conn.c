@@ -15,6 +15,10 @@
 #include "server/server.h"
 #include "util/log.h"
 
+/* Bytes a connection may hold unread while its request is the gateway's (a pipelined
+ * request, or a client sending junk during a long reply): then it stops being read. */
+#define GW_BUSY_INPUT_MAX (64 * 1024)
+
 enum conn_phase {
     PHASE_IDLE,    /* between requests (the keep-alive idle timeout applies) */
     PHASE_HEADERS, /* a request's first byte came; its header block has not ended */
@@ -358,6 +362,7 @@ static void on_reply_done(struct evhttp_request *req, void *arg)
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t n = evbuffer_get_length(in);
     c->phase = PHASE_IDLE;
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0); /* evhttp reads again, within its caps */
     if (n == 0)
         return;
     start_request(c);
@@ -439,6 +444,8 @@ void gw_conn_request_read(struct gw_worker *w, struct evhttp_request *req)
     c->phase = PHASE_BUSY;
     evtimer_del(c->timer);
     evhttp_request_set_on_complete_cb(req, on_reply_done, c);
+    /* nothing reads the input until the reply ends: past this much, stop taking more */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, GW_BUSY_INPUT_MAX);
 }
 
 /* The connection is readable while its request is in flight (evhttp reads nothing then):

@@ -170,6 +170,26 @@ class SlowClients(unittest.TestCase):
         self.assertIn(b"data: [DONE]", data)
         self.assertTrue(data.endswith(b"0\r\n\r\n"), data[-200:])
 
+    def test_bytes_sent_during_a_reply_are_not_all_taken_into_memory(self):
+        # nothing reads a connection's input while its reply goes out, and evhttp went on
+        # reading: a client sending junk alongside a long stream grew the gateway by what it
+        # sent (300 MB in a second)
+        before = peak_rss_mb(self.gw.p.pid)
+        s = post_raw(self.gw.port, slow_stream(60))
+        s.settimeout(0.2)
+        junk = b"x" * (1 << 20)
+        sent, t0 = 0, time.time()
+        while time.time() - t0 < 3 and sent < (200 << 20):
+            try:
+                sent += s.send(junk)
+            except (socket.timeout, BlockingIOError):
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        s.close()
+        grown = peak_rss_mb(self.gw.p.pid) - before
+        self.assertLess(grown, 48, "the gateway took %.0f MB of %d MB sent" % (grown, sent >> 20))
+
     def test_a_client_gone_mid_stream_is_counted_and_recorded_499(self):
         _, before = self.gw.admin_get("/metrics")
         n0 = int(re.search(rb"guardrail_client_gone_total (\d+)", before).group(1))

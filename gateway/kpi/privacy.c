@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,20 @@ static bool is_alnum(char c)
 
 /* Whether v spells an e-mail out: "at" on its own between separators ("name_at_example.com",
  * "name(at)example.com", "name [at] example.com"), with a '.' somewhere after it. */
+/* Whether the token at p (n bytes) is "dot" or a common top-level domain. */
+static bool domain_word(const char *p, size_t n)
+{
+    static const char *const words[] = {"dot", "com", "org", "net", "edu", "gov", "io", "co",
+                                        "uk", "de", "fr", "nl", "es", "it", "info", "biz"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strlen(words[i]) == n && strncasecmp(p, words[i], n) == 0)
+            return true;
+    return false;
+}
+
+/* Whether v spells an e-mail out: "at" on its own between separators after a name, then a
+ * '.' or a domain word ("jane_at_example.com", "jane(at)example(dot)org",
+ * "jane-at-example-com"). */
 static bool spelled_email(const char *v)
 {
     for (const char *p = v; *p; p++) {
@@ -32,10 +47,81 @@ static bool spelled_email(const char *v)
         const char *before = p - 1;
         while (before > v && !is_alnum(*before))
             before--;
-        if (is_alnum(*before) && strchr(p + 2, '.'))
+        if (!is_alnum(*before))
+            continue;
+        if (strchr(p + 2, '.'))
             return true;
+        for (const char *q = p + 2; *q;) { /* the tokens after it */
+            while (*q && !is_alnum(*q))
+                q++;
+            const char *t = q;
+            while (is_alnum(*q))
+                q++;
+            if (q > t && t > p + 3 && domain_word(t, (size_t)(q - t)))
+                return true;
+        }
     }
     return false;
+}
+
+/* Whether v is a hex identifier (a UUID, a trace id): hex digits and dashes only, sixteen
+ * digits or more, at least one of them a letter, and no run of 13 decimal digits (a card
+ * number with a letter added). A UUID's last group can be 12 decimal digits. */
+static bool hex_id(const char *v)
+{
+    size_t hex = 0, run = 0, most = 0;
+    bool letter = false;
+    for (const char *p = v; *p; p++) {
+        if (is_digit(*p))
+            hex++, run++;
+        else if ((*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
+            hex++, letter = true, run = 0;
+        else if (*p == '-')
+            run = 0;
+        else
+            return false;
+        most = run > most ? run : most;
+    }
+    return hex >= 16 && letter && most < 13;
+}
+
+/* Whether the 8 digits of d (YYYYMMDD, separators already left out) are a date from 1970 to
+ * 2099: model names and ids carry them ("claude-sonnet-4-20250514", "gpt-4.1-2025-04-14"). */
+static bool is_date(const char d[8])
+{
+    int y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+    int m = (d[4] - '0') * 10 + (d[5] - '0'), day = (d[6] - '0') * 10 + (d[7] - '0');
+    return y >= 1970 && y <= 2099 && m >= 1 && m <= 12 && day >= 1 && day <= 31;
+}
+
+/* Copies v to out (size n) with each date (YYYYMMDD, or YYYY-MM-DD with one separator of
+ * the same kind twice) turned into letters, so that it is not counted as digits. */
+static void blank_dates(const char *v, char *out, size_t n)
+{
+    snprintf(out, n, "%s", v);
+    size_t len = strlen(out);
+    for (size_t i = 0; i + 8 <= len; i++) {
+        if (i > 0 && is_digit(out[i - 1]))
+            continue;
+        char d[8];
+        size_t end = 0;
+        if (i + 8 <= len && strspn(out + i, "0123456789") == 8) {
+            memcpy(d, out + i, 8);
+            end = i + 8;
+        } else if (i + 10 <= len && strspn(out + i, "0123456789") == 4 &&
+                   strchr("-./_", out[i + 4]) && out[i + 7] == out[i + 4] &&
+                   strspn(out + i + 5, "0123456789") == 2 &&
+                   strspn(out + i + 8, "0123456789") >= 2) {
+            memcpy(d, out + i, 4);
+            memcpy(d + 4, out + i + 5, 2);
+            memcpy(d + 6, out + i + 8, 2);
+            end = i + 10;
+        }
+        if (end && !is_digit(out[end]) && is_date(d)) {
+            memset(out + i, 'D', end - i);
+            i = end - 1;
+        }
+    }
 }
 
 #define SEPARATORS " .-_()+/:"
@@ -47,19 +133,24 @@ bool gw_privacy_pii_like(const char *v)
         return true; /* an e-mail; a model's "name@version" is not one */
     if (spelled_email(v))
         return true;
-    /* A run of digits with one or two separators between them (a phone, card or account number however
+    if (hex_id(v))
+        return false;
+    /* A run of digits with separators between them (a phone, card or account number however
      * it is written, next to letters or not): nine digits or more anywhere, or seven when
-     * the whole value is such a run. A date ("2024-08-06", "20241022") has eight. */
+     * the whole value is such a run. Dates are not counted. */
+    char buf[256];
+    blank_dates(v, buf, sizeof buf);
     size_t run = 0, most = 0;
     bool only_number = true;
-    for (const char *p = v; *p; p++) {
+    for (const char *p = buf; *p; p++) {
         if (is_digit(*p)) {
             run++;
-        } else if (strchr(SEPARATORS, *p) &&
-                   (run == 0 || is_digit(p[1]) ||
-                    (p[1] && strchr(SEPARATORS, p[1]) && is_digit(p[2])))) {
-            /* one or two separators inside a number ("(555) 123"), or before its first
-             * digit */
+        } else if (strchr(SEPARATORS, *p)) {
+            const char *q = p;
+            while (*q && strchr(SEPARATORS, *q))
+                q++;
+            if (run > 0 && !is_digit(*q)) /* separators that end the number */
+                run = 0, only_number = only_number && !*q;
         } else {
             only_number = false;
             run = 0;

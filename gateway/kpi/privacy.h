@@ -27,13 +27,13 @@
 /* The most privacy.max_tenants and max_models may be (/metrics keeps a slot per tenant). */
 #define GW_PRIVACY_CAP_MAX 500
 
-/* Whether v looks like personal data: an e-mail (something, '@', then a '.' somewhere
- * after it, or "at" spelled out between separators), nine or more digits in one run with
- * one or two separators (space . - _ ( ) + / :) between them, anywhere in v, or seven or more
- * when v is nothing but such a run (a phone, card or account number, however it is written
- * and whatever is next to it; a date has eight). The patterns of
- * tenants and request ids leave out '@' anyway; this also screens the config's lists,
- * where a model may be "name@version". */
+/* Whether v looks like personal data: an e-mail (something, '@', then a '.' after it, or
+ * "at" spelled out between separators, then a '.' or a domain word), or nine or more digits
+ * in one run with separators (space . - _ ( ) + / :) between them, anywhere in v, or seven
+ * or more when v is nothing but such a run. Dates (YYYYMMDD, YYYY-MM-DD) do not count as
+ * digits, and hex ids (UUIDs, trace ids) pass unless they hold 13 decimal digits in a row.
+ * The patterns of tenants and request ids leave out '@' anyway; this also screens the
+ * config's lists, where a model may be "name@version". */
 bool gw_privacy_pii_like(const char *v);
 /* Whether a client's x-request-id may be kept: 1 to 64 of [A-Za-z0-9._:-], not PII-like. */
 bool gw_privacy_request_id_ok(const char *v);

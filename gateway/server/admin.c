@@ -156,6 +156,11 @@ static void on_admin_request(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, 400, NULL);
         return;
     }
+    if (!gw_content_length_ok(evhttp_request_get_input_headers(req))) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        send_error(req, 400, "Content-Length must be one run of digits, given once.");
+        return;
+    }
     const char *path = evhttp_uri_get_path(u) ? evhttp_uri_get_path(u) : "/";
     struct evkeyvalq q = {0}; /* an empty TAILQ: first NULL, last pointing at first */
     q.tqh_last = &q.tqh_first;

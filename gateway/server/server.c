@@ -152,7 +152,7 @@ static bool stored_path(const char *rest, enum evhttp_cmd_type cmd)
 /* Whether every Content-Length header of a request is one run of digits and all say the
  * same: evhttp takes the first of two and accepts "+5", and a proxy in front may read
  * them otherwise (request smuggling). */
-static bool content_length_ok(const struct evkeyvalq *h)
+bool gw_content_length_ok(const struct evkeyvalq *h)
 {
     const char *first = NULL;
     const struct evkeyval *kv;
@@ -205,7 +205,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const struct gw_config *cfg = w->srv->cfg;
 
-    if (!content_length_ok(evhttp_request_get_input_headers(req))) {
+    if (!gw_content_length_ok(evhttp_request_get_input_headers(req))) {
         /* the bytes after the body that evhttp read may be a smuggled request: close */
         const struct gw_api *api = gw_api_for_path(path);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");

@@ -88,6 +88,11 @@ void gw_server_free(struct gw_server *srv);
 /* The first pack of cfg's required_packs that rs lacks, or NULL. */
 const char *gw_server_missing_pack(const struct gw_config *cfg, const struct gw_ruleset *rs);
 
+/* Whether every Content-Length header of a request is one run of digits and all say the
+ * same (else the bytes after the body may be a smuggled request): both listeners check. */
+struct evkeyvalq;
+bool gw_content_length_ok(const struct evkeyvalq *h);
+
 /* ---- for the request path (proxy.c) ---- */
 
 /* Answers a request with evhttp's error status (400, 413, 417, 502 ...) as JSON, without

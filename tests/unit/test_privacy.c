@@ -30,6 +30,11 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "gpt-4o:447700900123",
         "john.doe_at_example.com",
         "jane(at)example.org",
+        /* and the second review's */
+        "jane_at_example_dot_com",
+        "jane-at-example-com",
+        "555---123---4567",
+        "4111---1111---1111---1111",
     };
     static const char *const not_pii[] = {
         "web-de",
@@ -40,6 +45,16 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "@",
         "a@b",
         "order-1234567",
+        /* dated model names, UUIDs and trace ids (the second review) */
+        "claude-sonnet-4-20250514",
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "gpt-4.1-2025-04-14",
+        "o1-2024-12-17",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "1-5759e988-bd862e3fe1be46a994272793",
+        "req-20241022-123456",
+        "2024.10.22.1",
+        "team-at-home",
         "",
         "----",
     };

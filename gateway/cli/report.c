@@ -261,7 +261,11 @@ static void fmt_change(const cJSON *change, const char *name, bool rate, char *o
 {
     const cJSON *c = cJSON_GetObjectItem(change, name);
     double cur = num(c, "current"), prev = num(c, "previous");
-    if (rate) {
+    if (rate && !cJSON_IsNumber(cJSON_GetObjectItem(c, "points"))) {
+        /* the previous period had no messages: no rate to compare with */
+        double msgs = num(cJSON_GetObjectItem(change, "requests"), "current");
+        snprintf(out, outlen, "%s", msgs == 0 ? "no change" : "new");
+    } else if (rate) {
         double pts = num(c, "points");
         if (fabs(pts) < 0.05)
             snprintf(out, outlen, "no change");
@@ -355,7 +359,10 @@ static void headline_row(struct out *o, const cJSON *k, const char *label, const
     const cJSON *c = cJSON_GetObjectItem(k, "current"), *p = cJSON_GetObjectItem(k, "previous");
     if (rate) {
         snprintf(cur, sizeof cur, "%.1f%%", num(c, path) * 100);
-        snprintf(prev, sizeof prev, "%.1f%%", num(p, path) * 100);
+        if (num(p, "requests") > 0)
+            snprintf(prev, sizeof prev, "%.1f%%", num(p, path) * 100);
+        else /* no messages: no rate */
+            snprintf(prev, sizeof prev, "–");
     } else if (path) {
         fmt_int(num(c, path), cur, sizeof cur);
         fmt_int(num(p, path), prev, sizeof prev);

@@ -441,18 +441,92 @@ static int dir_index(enum gw_direction d)
     return d == GW_DIR_REPLY ? DIR_REPLY : DIR_PROMPT;
 }
 
-/* Adds finding f (in a text whose verdict is v) to o. A finding is "kept" when its value
- * never reached the other side: its text was blocked, or it was redacted out of it. */
+/* Whether finding f's value never reached the other side, in a text whose verdict is v:
+ * its text was blocked, or it was redacted out of it. */
+static bool kept(const struct gw_finding_rec *f, enum gw_action v)
+{
+    return v == GW_ACTION_BLOCK || (v == GW_ACTION_REDACT && f->action == GW_ACTION_REDACT);
+}
+
+/* Adds finding f (in a text whose verdict is v) to o, as a value of its own: counted in
+ * findings, and in kept when kept. */
 static void add_finding(struct outcome *o, const struct gw_finding_rec *f, enum gw_action v)
 {
     o->hit = true;
     o->findings += 1 + (int64_t)f->more;
-    if (v == GW_ACTION_BLOCK || (v == GW_ACTION_REDACT && f->action == GW_ACTION_REDACT))
+    if (kept(f, v))
         o->kept += 1 + (int64_t)f->more;
     if (f->action == GW_ACTION_BLOCK && v == GW_ACTION_BLOCK)
         o->blocked = 1;
     else if (f->action == GW_ACTION_REDACT && v == GW_ACTION_REDACT)
         o->redacted = 1;
+}
+
+/* Whether findings a and b are one value: the same direction, category and text, and
+ * spans that overlap. A finding with no span (start == end) overlaps nothing. */
+static bool same_value(const struct gw_finding_rec *a, const struct gw_finding_rec *b)
+{
+    return a->direction == b->direction && a->category == b->category && a->text == b->text &&
+           a->start < a->end && b->start < b->end && a->start < b->end && b->start < a->end;
+}
+
+/* The first finding of i's value: findings are joined through overlaps (a chain of
+ * overlapping spans is one value), up[] holding each one's link to an earlier one. */
+static size_t value_root(const size_t *up, size_t i)
+{
+    while (up[i] != i)
+        i = up[i];
+    return i;
+}
+
+/* Adds request r's findings to its per-direction, per-category outcomes, one value counted
+ * once however many rules matched it: findings whose spans overlap in the same text and
+ * category are one value, kept when any of them was. Findings past GW_REC_FINDINGS_MAX
+ * (the "more" counts) carry no span and count one each. Requests carry few findings, so
+ * the quadratic walk is cheap. */
+static void add_values(struct outcome cat[DIR__COUNT][GW_CAT__COUNT],
+                       const struct gw_request_rec *r)
+{
+    size_t up[GW_REC_FINDINGS_MAX];
+    bool any_kept[GW_REC_FINDINGS_MAX];
+    size_t n = r->n_findings < GW_REC_FINDINGS_MAX ? r->n_findings : GW_REC_FINDINGS_MAX;
+    for (size_t i = 0; i < n; i++) {
+        up[i] = i;
+        any_kept[i] = false;
+        for (size_t j = 0; j < i; j++)
+            if (same_value(&r->findings[j], &r->findings[i])) {
+                size_t a = value_root(up, j), b = value_root(up, i);
+                if (a != b)
+                    up[b > a ? b : a] = b > a ? a : b; /* the earlier one stays the root */
+            }
+    }
+    for (size_t i = 0; i < r->n_findings; i++) {
+        const struct gw_finding_rec *f = &r->findings[i];
+        if ((unsigned)f->category >= GW_CAT__COUNT)
+            continue;
+        enum gw_action v = f->direction == GW_DIR_REPLY ? r->reply_verdict : r->prompt_verdict;
+        struct outcome *o = &cat[dir_index(f->direction)][f->category];
+        if (i >= n) { /* not joined: a value of its own */
+            add_finding(o, f, v);
+            continue;
+        }
+        size_t root = value_root(up, i);
+        o->hit = true;
+        o->findings += (int64_t)f->more + (root == i);
+        if (kept(f, v)) {
+            o->kept += (int64_t)f->more;
+            any_kept[root] = true;
+        }
+        if (f->action == GW_ACTION_BLOCK && v == GW_ACTION_BLOCK)
+            o->blocked = 1;
+        else if (f->action == GW_ACTION_REDACT && v == GW_ACTION_REDACT)
+            o->redacted = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_finding_rec *f = &r->findings[i];
+        if (value_root(up, i) == i && any_kept[i] && (unsigned)f->category < GW_CAT__COUNT)
+            cat[dir_index(f->direction)][f->category].kept++;
+    }
 }
 
 /* Settles an outcome: blocked wins over redacted, and a hit that did neither is flagged. */
@@ -709,13 +783,7 @@ static int write_one(struct gw_store *s, struct batch *b, const struct gw_reques
     a->provider_ms += r->provider_called && r->provider_ms > 0 ? r->provider_ms : 0;
 
     struct outcome cat[DIR__COUNT][GW_CAT__COUNT] = {{{0}}};
-    for (size_t k = 0; k < r->n_findings; k++) {
-        const struct gw_finding_rec *f = &r->findings[k];
-        if ((unsigned)f->category >= GW_CAT__COUNT)
-            continue;
-        enum gw_action v = f->direction == GW_DIR_REPLY ? r->reply_verdict : r->prompt_verdict;
-        add_finding(&cat[dir_index(f->direction)][f->category], f, v);
-    }
+    add_values(cat, r);
     for (int d = 0; d < DIR__COUNT; d++)
         for (int c = 0; c < GW_CAT__COUNT; c++) {
             if (!cat[d][c].hit)
@@ -1503,6 +1571,11 @@ static void add_changes(cJSON *ch, const struct totals *c, const struct totals *
     add_change(ch, "requests", (double)c->requests, (double)p->requests, false);
     add_change(ch, "conversations", (double)c->conversations, (double)p->conversations, false);
     add_change(ch, "clean_rate", clean_rate(c), clean_rate(p), true);
+    if (p->requests == 0) { /* no rate to compare with: "new", not a rise from 0% */
+        cJSON *o = cJSON_GetObjectItem(ch, "clean_rate");
+        cJSON_ReplaceItemInObject(o, "points", cJSON_CreateNull());
+        cJSON_ReplaceItemInObject(o, "pct", cJSON_CreateNull());
+    }
     int64_t cp = 0, pp = 0;
     for (int d = 0; d < DIR__COUNT; d++) {
         cp += c->verdict[d][GW_ACTION_BLOCK] + c->verdict[d][GW_ACTION_REDACT];

@@ -256,6 +256,19 @@ static void fmt_int(double v, char *out, size_t outlen)
     out[k] = '\0';
 }
 
+/* A rule as people read it: "Card number (pii.card)" when its pack gives it a title, its
+ * id alone otherwise. r is a rule or an incident of /api/kpis or /api/incidents. */
+static const char *rule_name(const cJSON *r, char *out, size_t outlen)
+{
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(r, "rule"));
+    const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(r, "title"));
+    if (title && title[0])
+        snprintf(out, outlen, "%s (%s)", title, id ? id : "");
+    else
+        snprintf(out, outlen, "%s", id ? id : "");
+    return out;
+}
+
 /* The change of one headline number: "▲ 12.5%", "▼ 3 pts", "new", "no change". */
 static void fmt_change(const cJSON *change, const char *name, bool rate, char *out, size_t outlen)
 {
@@ -407,8 +420,8 @@ static void render_incidents(struct out *o, struct gw_store *s, int64_t from, in
                          : strcmp(act, "block") == 0  ? "blocked"
                          : strcmp(act, "redact") == 0 ? "redacted"
                                                       : "flagged");
-                const char *cells[] = {when, cJSON_GetStringValue(cJSON_GetObjectItem(r, "rule")),
-                                       where, what,
+                char name[160];
+                const char *cells[] = {when, rule_name(r, name, sizeof name), where, what,
                                        cJSON_GetStringValue(cJSON_GetObjectItem(r, "excerpt"))};
                 for (int c = 0; c < 5; c++)
                     if (!cells[c])
@@ -563,7 +576,8 @@ static int render(struct gw_store *s, FILE *f, bool html, int64_t from, int64_t 
             fmt_int(num(r, "redacted"), v[2], 32);
             fmt_int(num(r, "flagged"), v[3], 32);
             const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(r, "direction"));
-            const char *cells[] = {cJSON_GetStringValue(cJSON_GetObjectItem(r, "rule")),
+            char name[160];
+            const char *cells[] = {rule_name(r, name, sizeof name),
                                    cJSON_GetStringValue(cJSON_GetObjectItem(r, "category")),
                                    dir && strcmp(dir, "reply") == 0 ? "replies" : "prompts",
                                    v[0],

@@ -89,6 +89,7 @@ void gw_finding_rec_fill(struct gw_finding_rec *out, const struct gw_rule *r,
                          size_t len)
 {
     snprintf(out->rule, sizeof out->rule, "%s", r->id);
+    snprintf(out->title, sizeof out->title, "%s", r->title ? r->title : "");
     out->category = r->category;
     out->severity = r->severity;
     out->action = r->action;

@@ -12,6 +12,7 @@
 
 struct gw_finding_rec {
     char rule[64];
+    char title[72]; /* the rule's plain name from its pack; "" when it has none */
     enum gw_category category;
     enum gw_severity severity;
     enum gw_action action;

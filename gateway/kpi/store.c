@@ -32,7 +32,17 @@ enum { HIST_GATEWAY, HIST_PROVIDER, HIST__COUNT };
 static const char *const dir_names[DIR__COUNT] = {"prompt", "reply"};
 
 /* The writer's prepared statements, in the order of write_sql. */
-enum { ST_INCIDENT, ST_MINUTE, ST_CATEGORY, ST_RULE, ST_LATENCY, ST_CONV, ST_SIGNAL, ST__COUNT };
+enum {
+    ST_INCIDENT,
+    ST_MINUTE,
+    ST_CATEGORY,
+    ST_RULE,
+    ST_LATENCY,
+    ST_CONV,
+    ST_SIGNAL,
+    ST_TITLE,
+    ST__COUNT
+};
 
 static const char *const write_sql[ST__COUNT] = {
     "INSERT INTO incidents(ts_ms, request_id, tenant, model, conversation, direction,"
@@ -77,6 +87,8 @@ static const char *const write_sql[ST__COUNT] = {
     "INSERT OR IGNORE INTO kpi_conv(minute_ms, tenant, model, conversation) VALUES (?,?,?,?)",
     "INSERT OR IGNORE INTO kpi_signal(minute_ms, tenant, model, rule, conversation)"
     " VALUES (?,?,?,?,?)",
+    "INSERT INTO rule_title(rule, title) VALUES (?,?)"
+    " ON CONFLICT(rule) DO UPDATE SET title = excluded.title WHERE title != excluded.title",
 };
 
 /* Migrations: migrations[i] takes the schema from version i to i + 1. Append only. */
@@ -128,6 +140,9 @@ static const char *const migrations[] = {
     "  minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL, model TEXT NOT NULL,"
     "  rule TEXT NOT NULL, conversation TEXT NOT NULL,"
     "  PRIMARY KEY (minute_ms, tenant, model, rule, conversation)) WITHOUT ROWID;",
+    /* 1 -> 2: a rule's plain name, as its pack last gave it (not per minute: a name is
+     * not a figure, and the latest one is the one to show) */
+    "CREATE TABLE rule_title (rule TEXT PRIMARY KEY, title TEXT NOT NULL) WITHOUT ROWID;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == GW_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -726,6 +741,25 @@ static int write_signals(struct gw_store *s, const struct gw_request_rec *r, int
     return 0;
 }
 
+/* Keeps the plain name of each rule that fired and has one, for the readers. */
+static int write_titles(struct gw_store *s, const struct gw_request_rec *r)
+{
+    for (size_t i = 0; i < r->n_findings; i++) {
+        const struct gw_finding_rec *f = &r->findings[i];
+        bool seen = !f->title[0];
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(r->findings[j].rule, f->rule) == 0;
+        if (seen)
+            continue;
+        sqlite3_stmt *st = s->st[ST_TITLE];
+        sqlite3_bind_text(st, 1, f->rule, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, f->title, -1, SQLITE_STATIC);
+        if (step_reset(s, st) == -1)
+            return -1;
+    }
+    return 0;
+}
+
 static int write_incidents(struct gw_store *s, const struct gw_request_rec *r, const char *tenant,
                            const char *model)
 {
@@ -793,7 +827,7 @@ static int write_one(struct gw_store *s, struct batch *b, const struct gw_reques
                               NULL, &cat[d][c]) == -1)
                 return -1;
         }
-    if (write_rules(b, r, minute, tenant, model) == -1)
+    if (write_rules(b, r, minute, tenant, model) == -1 || write_titles(s, r) == -1)
         return -1;
     if (batch_latency(b, minute, tenant, model, HIST_GATEWAY, r->gateway_ms) == -1)
         return -1;
@@ -1056,9 +1090,11 @@ static int load_totals(struct gw_store *s, const struct q *q, struct totals *t)
 
     t->rules = cJSON_CreateArray();
     st = prepare(s,
-                 "SELECT direction, category, rule, sum(requests) AS n, sum(blocked),"
-                 " sum(redacted), sum(flagged), sum(findings), sum(kept) FROM kpi_rule" RANGE_WHERE
-                 " GROUP BY direction, category, rule ORDER BY n DESC, rule, direction",
+                 "SELECT g.*, t.title FROM (SELECT direction, category, rule, sum(requests) AS n,"
+                 " sum(blocked), sum(redacted), sum(flagged), sum(findings), sum(kept)"
+                 " FROM kpi_rule" RANGE_WHERE " GROUP BY direction, category, rule) AS g"
+                 " LEFT JOIN rule_title AS t ON t.rule = g.rule"
+                 " ORDER BY g.n DESC, g.rule, g.direction",
                  q);
     if (!st || !t->rules)
         return sqlite3_finalize(st), -1;
@@ -1068,6 +1104,10 @@ static int load_totals(struct gw_store *s, const struct q *q, struct totals *t)
             return sqlite3_finalize(st), -1;
         cJSON_AddItemToArray(t->rules, o);
         cJSON_AddStringToObject(o, "rule", text_col(st, 2));
+        if (sqlite3_column_type(st, 9) == SQLITE_TEXT) /* the pack's plain name, if any */
+            cJSON_AddStringToObject(o, "title", text_col(st, 9));
+        else
+            cJSON_AddNullToObject(o, "title");
         cJSON_AddStringToObject(o, "category", text_col(st, 1));
         cJSON_AddStringToObject(o, "direction", text_col(st, 0));
         static const char *const cols[] = {"requests", "blocked",  "redacted",
@@ -1743,8 +1783,9 @@ cJSON *gw_store_incidents(struct gw_store *s, int64_t from_ms, int64_t to_ms, co
     if (sqlite3_prepare_v2(
             s->db,
             "SELECT id, ts_ms, request_id, tenant, model, conversation, direction, category,"
-            " rule, severity, action, excerpt, value_hash, value_length FROM incidents"
-            " WHERE ts_ms >= ?1 AND ts_ms < ?2 AND (?3 IS NULL OR tenant = ?3)"
+            " rule, severity, action, excerpt, value_hash, value_length,"
+            " (SELECT title FROM rule_title WHERE rule_title.rule = incidents.rule)"
+            " FROM incidents WHERE ts_ms >= ?1 AND ts_ms < ?2 AND (?3 IS NULL OR tenant = ?3)"
             " AND (?4 IS NULL OR category = ?4) AND (?5 <= 0 OR id < ?5)"
             " ORDER BY id DESC LIMIT ?6",
             -1, &st, NULL) != SQLITE_OK) {
@@ -1782,6 +1823,10 @@ cJSON *gw_store_incidents(struct gw_store *s, int64_t from_ms, int64_t to_ms, co
         for (int i = 0; i < 11; i++)
             cJSON_AddStringToObject(r, text_cols[i], text_col(st, 2 + i));
         add_num(r, "value_length", (double)sqlite3_column_int64(st, 13));
+        if (sqlite3_column_type(st, 14) == SQLITE_TEXT) /* the rule's plain name, if any */
+            cJSON_AddStringToObject(r, "title", text_col(st, 14));
+        else
+            cJSON_AddNullToObject(r, "title");
     }
     if (rc != SQLITE_DONE) {
         set_err(s, "%s", sqlite3_errmsg(s->db));

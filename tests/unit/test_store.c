@@ -977,6 +977,44 @@ static void test_a_rate_against_an_empty_previous_period_is_new(void **state)
     assert_non_null(strstr(md, "| Passed clean (nothing found) | 50.0% | – | new |"));
 }
 
+static void test_rules_carry_their_packs_plain_name(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[2];
+    r[0] = rec(T0, "a", "m", "c1");
+    find(r[0], "pii.card", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    snprintf(r[0]->findings[0].title, sizeof r[0]->findings[0].title, "Card numer");
+    find(r[0], "pii.phone", GW_CAT_PII, GW_ACTION_FLAG, GW_DIR_PROMPT); /* no title */
+    r[1] = rec(T0 + MIN, "a", "m", "c2"); /* a reload fixed the typo */
+    find(r[1], "pii.card", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    snprintf(r[1]->findings[0].title, sizeof r[1]->findings[0].title, "Card number");
+    write_all(f->s, r, 2);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_string_equal(str_at(k, "current.rules.0.rule"), "pii.card");
+    assert_string_equal(str_at(k, "current.rules.0.title"), "Card number");
+    assert_string_equal(str_at(k, "current.top_rules.0.title"), "Card number");
+    assert_string_equal(str_at(k, "current.rules.1.rule"), "pii.phone");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "current"), "rules"), 1),
+        "title")));
+    cJSON_Delete(k);
+
+    char err[128];
+    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
+    assert_non_null(inc);
+    assert_string_equal(str_at(inc, "incidents.0.title"), "Card number");
+    cJSON_Delete(inc);
+
+    char out[128];
+    snprintf(out, sizeof out, "%s/report.md", f->dir);
+    assert_int_equal(
+        report("--db", f->path, "--from", "2024-05-01", "--to", "2024-05-01", "-o", out, NULL), 0);
+    const char *md = slurp(out);
+    assert_non_null(strstr(md, "| Card number (pii.card) | pii | prompts | 2 | 0 | 2 | 0 |"));
+    assert_non_null(strstr(md, "| pii.phone | pii | prompts | 1 | 0 | 0 | 1 |"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -987,6 +1025,7 @@ int main(void)
         T(test_blocks_redactions_and_kept_values_by_category_and_rule),
         T(test_a_value_matched_by_several_rules_counts_once),
         T(test_a_rate_against_an_empty_previous_period_is_new),
+        T(test_rules_carry_their_packs_plain_name),
         T(test_cx_signals_count_conversations_per_thousand_by_rule),
         T(test_latency_percentiles_come_from_merged_histograms),
         T(test_tokens_sum_known_usage_only),

@@ -1410,6 +1410,10 @@ static void summary_line(const struct totals *t, int c, char *out, size_t outlen
     case GW_CAT_CX: {
         char conv[32];
         fmt_count(t->conversations, conv, sizeof conv);
+        if (t->conversations == 0) {
+            ADD("No conversation yet");
+            break;
+        }
         if (cJSON_GetArraySize(t->signals) == 0) {
             ADD("No customer-experience signal in %s %s", conv,
                 PL(t->conversations, "conversation", "conversations"));

@@ -942,8 +942,7 @@ static void test_a_value_matched_by_several_rules_counts_once(void **state)
         if (strcmp(cJSON_GetObjectItem(x, "rule")->valuestring, "secret.aws") == 0) {
             assert_num(x, "findings", 2);
             seen++;
-        } else if (strcmp(cJSON_GetObjectItem(x, "rule")->valuestring, "secret.assignment") ==
-                   0) {
+        } else if (strcmp(cJSON_GetObjectItem(x, "rule")->valuestring, "secret.assignment") == 0) {
             assert_num(x, "findings", 1);
             seen++;
         }
@@ -964,6 +963,10 @@ static void test_a_rate_against_an_empty_previous_period_is_new(void **state)
     cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
     assert_num(k, "change.clean_rate.current", 0.5);
     const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(k, "change"), "clean_rate");
+    /* and a period with nothing in it says so, not "no signal in 0 conversations" */
+    cJSON *e = kpis(f->s, T0 - HOUR, T0, NULL, NULL, 0);
+    assert_string_equal(str_at(e, "summary.5.text"), "No conversation yet.");
+    cJSON_Delete(e);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(c, "points")));
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(c, "pct")));
     cJSON_Delete(k);

@@ -108,9 +108,12 @@ static void find(struct gw_request_rec *r, const char *rule, enum gw_category ca
     }
 }
 
-/* Says where the last finding lies: text number and [start, end) in it. */
-static void at_span(struct gw_request_rec *r, unsigned text, size_t start, size_t end)
+/* Adds a finding that lies in text number `text` at [start, end). */
+static void find_at(struct gw_request_rec *r, const char *rule, enum gw_category cat,
+                    enum gw_action action, enum gw_direction dir, unsigned text, size_t start,
+                    size_t end)
 {
+    find(r, rule, cat, action, dir);
     struct gw_finding_rec *f = &r->findings[r->n_findings - 1];
     f->text = text;
     f->start = start;
@@ -890,31 +893,22 @@ static void test_a_value_matched_by_several_rules_counts_once(void **state)
     /* one key matched by two secret rules (overlapping spans in text 1), and the same
      * offsets in another text: two values, not three */
     r[0] = rec(T0, "a", "m", "c1");
-    find(r[0], "secret.aws", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_PROMPT);
-    at_span(r[0], 1, 10, 30);
-    find(r[0], "secret.assignment", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_PROMPT);
-    at_span(r[0], 1, 4, 30);
-    find(r[0], "secret.aws", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_PROMPT);
-    at_span(r[0], 2, 10, 30);
+    find_at(r[0], "secret.aws", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 10, 30);
+    find_at(r[0], "secret.assignment", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 4, 30);
+    find_at(r[0], "secret.aws", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_PROMPT, 2, 10, 30);
     /* a chain: [0,5) and [10,15) do not overlap, [4,11) overlaps both: one e-mail; a
      * flag-only rule on the same value does not make it "not kept"; the card next to it
      * ([15,20): touching, not overlapping) is a value of its own */
     r[1] = rec(T0, "a", "m", "c2");
-    find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
-    at_span(r[1], 1, 0, 5);
-    find(r[1], "pii.email_loose", GW_CAT_PII, GW_ACTION_FLAG, GW_DIR_PROMPT);
-    at_span(r[1], 1, 10, 15);
-    find(r[1], "pii.email_wide", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
-    at_span(r[1], 1, 4, 11);
-    find(r[1], "pii.card", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
-    at_span(r[1], 1, 15, 20);
+    find_at(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 0, 5);
+    find_at(r[1], "pii.email_loose", GW_CAT_PII, GW_ACTION_FLAG, GW_DIR_PROMPT, 1, 10, 15);
+    find_at(r[1], "pii.email_wide", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 4, 11);
+    find_at(r[1], "pii.card", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 15, 20);
     /* overlapping spans of different categories stay two values; findings with no span
      * (start == end) count one each */
     r[2] = rec(T0, "a", "m", "c3");
-    find(r[2], "pii.phone", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_REPLY);
-    at_span(r[2], 1, 0, 12);
-    find(r[2], "secret.pin", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_REPLY);
-    at_span(r[2], 1, 0, 12);
+    find_at(r[2], "pii.phone", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_REPLY, 1, 0, 12);
+    find_at(r[2], "secret.pin", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_REPLY, 1, 0, 12);
     find(r[2], "pii.iban", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_REPLY);
     find(r[2], "pii.iban", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_REPLY);
     write_all(f->s, r, 3);

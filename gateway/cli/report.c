@@ -173,12 +173,29 @@ static void fmt_int(double v, char *out, size_t outlen)
     out[k] = '\0';
 }
 
+/* A rule as people read it: "Card number (pii.card)" when its pack gives it a title, its
+ * id alone otherwise. r is a rule or an incident of /api/kpis or /api/incidents. */
+static const char *rule_name(const cJSON *r, char *out, size_t outlen)
+{
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(r, "rule"));
+    const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(r, "title"));
+    if (title && title[0])
+        snprintf(out, outlen, "%s (%s)", title, id ? id : "");
+    else
+        snprintf(out, outlen, "%s", id ? id : "");
+    return out;
+}
+
 /* The change of one headline number: "▲ 12.5%", "▼ 3 pts", "new", "no change". */
 static void fmt_change(const cJSON *change, const char *name, bool rate, char *out, size_t outlen)
 {
     const cJSON *c = cJSON_GetObjectItem(change, name);
     double cur = num(c, "current"), prev = num(c, "previous");
-    if (rate) {
+    if (rate && !cJSON_IsNumber(cJSON_GetObjectItem(c, "points"))) {
+        /* the previous period had no messages: no rate to compare with */
+        double msgs = num(cJSON_GetObjectItem(change, "requests"), "current");
+        snprintf(out, outlen, "%s", msgs == 0 ? "no change" : "new");
+    } else if (rate) {
         double pts = num(c, "points");
         if (fabs(pts) < 0.05)
             snprintf(out, outlen, "no change");
@@ -272,7 +289,10 @@ static void headline_row(struct out *o, const cJSON *k, const char *label, const
     const cJSON *c = cJSON_GetObjectItem(k, "current"), *p = cJSON_GetObjectItem(k, "previous");
     if (rate) {
         snprintf(cur, sizeof cur, "%.1f%%", num(c, path) * 100);
-        snprintf(prev, sizeof prev, "%.1f%%", num(p, path) * 100);
+        if (num(p, "requests") > 0)
+            snprintf(prev, sizeof prev, "%.1f%%", num(p, path) * 100);
+        else /* no messages: no rate */
+            snprintf(prev, sizeof prev, "–");
     } else if (path) {
         fmt_int(num(c, path), cur, sizeof cur);
         fmt_int(num(p, path), prev, sizeof prev);
@@ -317,8 +337,8 @@ static void render_incidents(struct out *o, struct gw_store *s, int64_t from, in
                          : strcmp(act, "block") == 0  ? "blocked"
                          : strcmp(act, "redact") == 0 ? "redacted"
                                                       : "flagged");
-                const char *cells[] = {when, cJSON_GetStringValue(cJSON_GetObjectItem(r, "rule")),
-                                       where, what,
+                char name[160];
+                const char *cells[] = {when, rule_name(r, name, sizeof name), where, what,
                                        cJSON_GetStringValue(cJSON_GetObjectItem(r, "excerpt"))};
                 for (int c = 0; c < 5; c++)
                     if (!cells[c])
@@ -539,7 +559,8 @@ static int render(struct gw_store *s, FILE *f, bool html, int64_t from, int64_t 
             fmt_int(num(r, "redacted"), v[2], 32);
             fmt_int(num(r, "flagged"), v[3], 32);
             const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(r, "direction"));
-            const char *cells[] = {cJSON_GetStringValue(cJSON_GetObjectItem(r, "rule")),
+            char name[160];
+            const char *cells[] = {rule_name(r, name, sizeof name),
                                    cJSON_GetStringValue(cJSON_GetObjectItem(r, "category")),
                                    dir && strcmp(dir, "reply") == 0 ? "replies" : "prompts",
                                    v[0],

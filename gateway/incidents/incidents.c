@@ -89,6 +89,7 @@ void gw_finding_rec_fill(struct gw_finding_rec *out, const struct gw_rule *r,
                          size_t len)
 {
     snprintf(out->rule, sizeof out->rule, "%s", r->id);
+    snprintf(out->title, sizeof out->title, "%s", r->title ? r->title : "");
     out->category = r->category;
     out->severity = r->severity;
     out->action = r->action;
@@ -97,6 +98,8 @@ void gw_finding_rec_fill(struct gw_finding_rec *out, const struct gw_rule *r,
                      r->category);
     out->value_hash = gw_siphash(key, match ? match : "", match ? len : 0);
     out->value_length = match ? len : 0;
+    out->text = 0;
+    out->start = out->end = 0; /* no span until the caller says where the match lies */
     out->more = 0;
 }
 

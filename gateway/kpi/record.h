@@ -12,6 +12,7 @@
 
 struct gw_finding_rec {
     char rule[64];
+    char title[72]; /* the rule's plain name from its pack; "" when it has none */
     enum gw_category category;
     enum gw_severity severity;
     enum gw_action action;
@@ -19,6 +20,12 @@ struct gw_finding_rec {
     char excerpt[128]; /* masked (gw_incident_mask) */
     uint64_t value_hash; /* SipHash-2-4 of the matched value under the incident key */
     size_t value_length;
+    /* Where the value lies: which text of the request (numbered by the proxy, per pass, so
+     * two findings in the same text share it) and its bytes [start, end) there. Findings of
+     * one category whose spans overlap in one text are one value to the KPIs, however many
+     * rules matched it; start == end marks a finding with no span, counted on its own. */
+    unsigned text;
+    size_t start, end;
     size_t more; /* further findings of this rule and direction past the request's cap
                     (GW_REC_FINDINGS_MAX), counted here so that KPIs count every one */
 };

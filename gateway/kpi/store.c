@@ -32,7 +32,17 @@ enum { HIST_GATEWAY, HIST_PROVIDER, HIST__COUNT };
 static const char *const dir_names[DIR__COUNT] = {"prompt", "reply"};
 
 /* The writer's prepared statements, in the order of write_sql. */
-enum { ST_INCIDENT, ST_MINUTE, ST_CATEGORY, ST_RULE, ST_LATENCY, ST_CONV, ST_SIGNAL, ST__COUNT };
+enum {
+    ST_INCIDENT,
+    ST_MINUTE,
+    ST_CATEGORY,
+    ST_RULE,
+    ST_LATENCY,
+    ST_CONV,
+    ST_SIGNAL,
+    ST_TITLE,
+    ST__COUNT
+};
 
 static const char *const write_sql[ST__COUNT] = {
     "INSERT INTO incidents(ts_ms, request_id, tenant, model, conversation, direction,"
@@ -77,6 +87,8 @@ static const char *const write_sql[ST__COUNT] = {
     "INSERT OR IGNORE INTO kpi_conv(minute_ms, tenant, model, conversation) VALUES (?,?,?,?)",
     "INSERT OR IGNORE INTO kpi_signal(minute_ms, tenant, model, rule, conversation)"
     " VALUES (?,?,?,?,?)",
+    "INSERT INTO rule_title(rule, title) VALUES (?,?)"
+    " ON CONFLICT(rule) DO UPDATE SET title = excluded.title WHERE title != excluded.title",
 };
 
 /* Migrations: migrations[i] takes the schema from version i to i + 1. Append only. */
@@ -128,6 +140,9 @@ static const char *const migrations[] = {
     "  minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL, model TEXT NOT NULL,"
     "  rule TEXT NOT NULL, conversation TEXT NOT NULL,"
     "  PRIMARY KEY (minute_ms, tenant, model, rule, conversation)) WITHOUT ROWID;",
+    /* 1 -> 2: a rule's plain name, as its pack last gave it (not per minute: a name is
+     * not a figure, and the latest one is the one to show) */
+    "CREATE TABLE rule_title (rule TEXT PRIMARY KEY, title TEXT NOT NULL) WITHOUT ROWID;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == GW_STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -459,18 +474,92 @@ static int dir_index(enum gw_direction d)
     return d == GW_DIR_REPLY ? DIR_REPLY : DIR_PROMPT;
 }
 
-/* Adds finding f (in a text whose verdict is v) to o. A finding is "kept" when its value
- * never reached the other side: its text was blocked, or it was redacted out of it. */
+/* Whether finding f's value never reached the other side, in a text whose verdict is v:
+ * its text was blocked, or it was redacted out of it. */
+static bool kept(const struct gw_finding_rec *f, enum gw_action v)
+{
+    return v == GW_ACTION_BLOCK || (v == GW_ACTION_REDACT && f->action == GW_ACTION_REDACT);
+}
+
+/* Adds finding f (in a text whose verdict is v) to o, as a value of its own: counted in
+ * findings, and in kept when kept. */
 static void add_finding(struct outcome *o, const struct gw_finding_rec *f, enum gw_action v)
 {
     o->hit = true;
     o->findings += 1 + (int64_t)f->more;
-    if (v == GW_ACTION_BLOCK || (v == GW_ACTION_REDACT && f->action == GW_ACTION_REDACT))
+    if (kept(f, v))
         o->kept += 1 + (int64_t)f->more;
     if (f->action == GW_ACTION_BLOCK && v == GW_ACTION_BLOCK)
         o->blocked = 1;
     else if (f->action == GW_ACTION_REDACT && v == GW_ACTION_REDACT)
         o->redacted = 1;
+}
+
+/* Whether findings a and b are one value: the same direction, category and text, and
+ * spans that overlap. A finding with no span (start == end) overlaps nothing. */
+static bool same_value(const struct gw_finding_rec *a, const struct gw_finding_rec *b)
+{
+    return a->direction == b->direction && a->category == b->category && a->text == b->text &&
+           a->start < a->end && b->start < b->end && a->start < b->end && b->start < a->end;
+}
+
+/* The first finding of i's value: findings are joined through overlaps (a chain of
+ * overlapping spans is one value), up[] holding each one's link to an earlier one. */
+static size_t value_root(const size_t *up, size_t i)
+{
+    while (up[i] != i)
+        i = up[i];
+    return i;
+}
+
+/* Adds request r's findings to its per-direction, per-category outcomes, one value counted
+ * once however many rules matched it: findings whose spans overlap in the same text and
+ * category are one value, kept when any of them was. Findings past GW_REC_FINDINGS_MAX
+ * (the "more" counts) carry no span and count one each. Requests carry few findings, so
+ * the quadratic walk is cheap. */
+static void add_values(struct outcome cat[DIR__COUNT][GW_CAT__COUNT],
+                       const struct gw_request_rec *r)
+{
+    size_t up[GW_REC_FINDINGS_MAX];
+    bool any_kept[GW_REC_FINDINGS_MAX];
+    size_t n = r->n_findings < GW_REC_FINDINGS_MAX ? r->n_findings : GW_REC_FINDINGS_MAX;
+    for (size_t i = 0; i < n; i++) {
+        up[i] = i;
+        any_kept[i] = false;
+        for (size_t j = 0; j < i; j++)
+            if (same_value(&r->findings[j], &r->findings[i])) {
+                size_t a = value_root(up, j), b = value_root(up, i);
+                if (a != b)
+                    up[b > a ? b : a] = b > a ? a : b; /* the earlier one stays the root */
+            }
+    }
+    for (size_t i = 0; i < r->n_findings; i++) {
+        const struct gw_finding_rec *f = &r->findings[i];
+        if ((unsigned)f->category >= GW_CAT__COUNT)
+            continue;
+        enum gw_action v = f->direction == GW_DIR_REPLY ? r->reply_verdict : r->prompt_verdict;
+        struct outcome *o = &cat[dir_index(f->direction)][f->category];
+        if (i >= n) { /* not joined: a value of its own */
+            add_finding(o, f, v);
+            continue;
+        }
+        size_t root = value_root(up, i);
+        o->hit = true;
+        o->findings += (int64_t)f->more + (root == i);
+        if (kept(f, v)) {
+            o->kept += (int64_t)f->more;
+            any_kept[root] = true;
+        }
+        if (f->action == GW_ACTION_BLOCK && v == GW_ACTION_BLOCK)
+            o->blocked = 1;
+        else if (f->action == GW_ACTION_REDACT && v == GW_ACTION_REDACT)
+            o->redacted = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_finding_rec *f = &r->findings[i];
+        if (value_root(up, i) == i && any_kept[i] && (unsigned)f->category < GW_CAT__COUNT)
+            cat[dir_index(f->direction)][f->category].kept++;
+    }
 }
 
 /* Settles an outcome: blocked wins over redacted, and a hit that did neither is flagged. */
@@ -670,6 +759,25 @@ static int write_signals(struct gw_store *s, const struct gw_request_rec *r, int
     return 0;
 }
 
+/* Keeps the plain name of each rule that fired and has one, for the readers. */
+static int write_titles(struct gw_store *s, const struct gw_request_rec *r)
+{
+    for (size_t i = 0; i < r->n_findings; i++) {
+        const struct gw_finding_rec *f = &r->findings[i];
+        bool seen = !f->title[0];
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(r->findings[j].rule, f->rule) == 0;
+        if (seen)
+            continue;
+        sqlite3_stmt *st = s->st[ST_TITLE];
+        sqlite3_bind_text(st, 1, f->rule, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, f->title, -1, SQLITE_STATIC);
+        if (step_reset(s, st) == -1)
+            return -1;
+    }
+    return 0;
+}
+
 static int write_incidents(struct gw_store *s, const struct gw_request_rec *r, const char *tenant,
                            const char *model)
 {
@@ -727,13 +835,7 @@ static int write_one(struct gw_store *s, struct batch *b, const struct gw_reques
     a->provider_ms += r->provider_called && r->provider_ms > 0 ? r->provider_ms : 0;
 
     struct outcome cat[DIR__COUNT][GW_CAT__COUNT] = {{{0}}};
-    for (size_t k = 0; k < r->n_findings; k++) {
-        const struct gw_finding_rec *f = &r->findings[k];
-        if ((unsigned)f->category >= GW_CAT__COUNT)
-            continue;
-        enum gw_action v = f->direction == GW_DIR_REPLY ? r->reply_verdict : r->prompt_verdict;
-        add_finding(&cat[dir_index(f->direction)][f->category], f, v);
-    }
+    add_values(cat, r);
     for (int d = 0; d < DIR__COUNT; d++)
         for (int c = 0; c < GW_CAT__COUNT; c++) {
             if (!cat[d][c].hit)
@@ -743,7 +845,7 @@ static int write_one(struct gw_store *s, struct batch *b, const struct gw_reques
                               NULL, &cat[d][c]) == -1)
                 return -1;
         }
-    if (write_rules(b, r, minute, tenant, model) == -1)
+    if (write_rules(b, r, minute, tenant, model) == -1 || write_titles(s, r) == -1)
         return -1;
     if (batch_latency(b, minute, tenant, model, HIST_GATEWAY, r->gateway_ms) == -1)
         return -1;
@@ -1006,9 +1108,11 @@ static int load_totals(struct gw_store *s, const struct q *q, struct totals *t)
 
     t->rules = cJSON_CreateArray();
     st = prepare(s,
-                 "SELECT direction, category, rule, sum(requests) AS n, sum(blocked),"
-                 " sum(redacted), sum(flagged), sum(findings), sum(kept) FROM kpi_rule" RANGE_WHERE
-                 " GROUP BY direction, category, rule ORDER BY n DESC, rule, direction",
+                 "SELECT g.*, t.title FROM (SELECT direction, category, rule, sum(requests) AS n,"
+                 " sum(blocked), sum(redacted), sum(flagged), sum(findings), sum(kept)"
+                 " FROM kpi_rule" RANGE_WHERE " GROUP BY direction, category, rule) AS g"
+                 " LEFT JOIN rule_title AS t ON t.rule = g.rule"
+                 " ORDER BY g.n DESC, g.rule, g.direction",
                  q);
     if (!st || !t->rules)
         return sqlite3_finalize(st), -1;
@@ -1018,6 +1122,10 @@ static int load_totals(struct gw_store *s, const struct q *q, struct totals *t)
             return sqlite3_finalize(st), -1;
         cJSON_AddItemToArray(t->rules, o);
         cJSON_AddStringToObject(o, "rule", text_col(st, 2));
+        if (sqlite3_column_type(st, 9) == SQLITE_TEXT) /* the pack's plain name, if any */
+            cJSON_AddStringToObject(o, "title", text_col(st, 9));
+        else
+            cJSON_AddNullToObject(o, "title");
         cJSON_AddStringToObject(o, "category", text_col(st, 1));
         cJSON_AddStringToObject(o, "direction", text_col(st, 0));
         static const char *const cols[] = {"requests", "blocked",  "redacted",
@@ -1320,6 +1428,10 @@ static void summary_line(const struct totals *t, int c, char *out, size_t outlen
     case GW_CAT_CX: {
         char conv[32];
         fmt_count(t->conversations, conv, sizeof conv);
+        if (t->conversations == 0) {
+            ADD("No conversation yet");
+            break;
+        }
         if (cJSON_GetArraySize(t->signals) == 0) {
             ADD("No customer-experience signal in %s %s", conv,
                 PL(t->conversations, "conversation", "conversations"));
@@ -1521,6 +1633,11 @@ static void add_changes(cJSON *ch, const struct totals *c, const struct totals *
     add_change(ch, "requests", (double)c->requests, (double)p->requests, false);
     add_change(ch, "conversations", (double)c->conversations, (double)p->conversations, false);
     add_change(ch, "clean_rate", clean_rate(c), clean_rate(p), true);
+    if (p->requests == 0) { /* no rate to compare with: "new", not a rise from 0% */
+        cJSON *o = cJSON_GetObjectItem(ch, "clean_rate");
+        cJSON_ReplaceItemInObject(o, "points", cJSON_CreateNull());
+        cJSON_ReplaceItemInObject(o, "pct", cJSON_CreateNull());
+    }
     int64_t cp = 0, pp = 0;
     for (int d = 0; d < DIR__COUNT; d++) {
         cp += c->verdict[d][GW_ACTION_BLOCK] + c->verdict[d][GW_ACTION_REDACT];
@@ -1688,8 +1805,9 @@ cJSON *gw_store_incidents(struct gw_store *s, int64_t from_ms, int64_t to_ms, co
     if (sqlite3_prepare_v2(
             s->db,
             "SELECT id, ts_ms, request_id, tenant, model, conversation, direction, category,"
-            " rule, severity, action, excerpt, value_hash, value_length FROM incidents"
-            " WHERE ts_ms >= ?1 AND ts_ms < ?2 AND (?3 IS NULL OR tenant = ?3)"
+            " rule, severity, action, excerpt, value_hash, value_length,"
+            " (SELECT title FROM rule_title WHERE rule_title.rule = incidents.rule)"
+            " FROM incidents WHERE ts_ms >= ?1 AND ts_ms < ?2 AND (?3 IS NULL OR tenant = ?3)"
             " AND (?4 IS NULL OR category = ?4) AND (?5 <= 0 OR id < ?5)"
             " ORDER BY id DESC LIMIT ?6",
             -1, &st, NULL) != SQLITE_OK) {
@@ -1727,6 +1845,10 @@ cJSON *gw_store_incidents(struct gw_store *s, int64_t from_ms, int64_t to_ms, co
         for (int i = 0; i < 11; i++)
             cJSON_AddStringToObject(r, text_cols[i], text_col(st, 2 + i));
         add_num(r, "value_length", (double)sqlite3_column_int64(st, 13));
+        if (sqlite3_column_type(st, 14) == SQLITE_TEXT) /* the rule's plain name, if any */
+            cJSON_AddStringToObject(r, "title", text_col(st, 14));
+        else
+            cJSON_AddNullToObject(r, "title");
     }
     if (rc != SQLITE_DONE) {
         set_err(s, "%s", sqlite3_errmsg(s->db));

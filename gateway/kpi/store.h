@@ -23,7 +23,7 @@
 #include "kpi/value.h"
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define GW_STORE_SCHEMA_VERSION 1
+#define GW_STORE_SCHEMA_VERSION 2
 
 /* Latency histograms: bucket 0 holds [0, GW_STORE_HIST_MIN_MS); bucket i >= 1 holds
  * [MIN * 2^((i-1)/8), MIN * 2^(i/8)); the last bucket also holds everything above.

@@ -84,6 +84,7 @@ static void rule_free(struct gw_rule *r)
     free(r->replacement);
     free(r->message);
     free(r->description);
+    free(r->title);
     for (size_t i = 0; i < r->n_examples_match; i++)
         free(r->examples_match[i]);
     free(r->examples_match);
@@ -456,6 +457,13 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             const char *s = want_string(L, v, key);
             free(r.description); /* given twice: the last one counts */
             r.description = s ? strdup(s) : NULL;
+        } else if (strcmp(key, "title") == 0) {
+            const char *s = want_string(L, v, key);
+            if (s && strlen(s) > GW_RULE_TITLE_MAX)
+                err(L, v, "'title' must be at most %d bytes (a short plain name)",
+                    GW_RULE_TITLE_MAX);
+            free(r.title); /* given twice: the last one counts */
+            r.title = s && strlen(s) <= GW_RULE_TITLE_MAX ? strdup(s) : NULL;
         } else if (strcmp(key, "patterns") == 0) {
             patterns = v;
         } else if (strcmp(key, "phrases") == 0) {
@@ -488,7 +496,7 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             err(L, k,
                 "unknown rule key '%s' (expected id, category, severity, applies_to, action, "
                 "patterns, phrases, validate, allow, replacement, message, description, "
-                "examples)",
+                "title, examples)",
                 key);
         }
     }

@@ -35,6 +35,9 @@ struct gw_pattern {
     unsigned min_width, max_width; /* from hs_expression_info; max is UINT_MAX if unbounded */
 };
 
+/* The longest rule title, in bytes: a name for a table cell, not a sentence. */
+#define GW_RULE_TITLE_MAX 64
+
 struct gw_rule {
     char *id;
     char *pack;
@@ -49,6 +52,7 @@ struct gw_rule {
     char *replacement; /* text that replaces a redacted match, "[EMAIL]" style */
     char *message;     /* the on-brand answer when this rule blocks; NULL: a default */
     char *description;
+    char *title; /* a short plain name for people ("E-mail address"); NULL: none */
     char **examples_match;
     size_t n_examples_match;
     char **examples_no_match;

@@ -148,6 +148,24 @@ static void api_incidents(struct gw_admin *a, struct evhttp_request *req, struct
     cJSON_Delete(o);
 }
 
+/* GET /api/connect: where a chatbot sends its requests, for the dashboard's "connect a
+ * chatbot" help. host is null when the gateway listens on every address: the page then
+ * uses the host name it was opened with. */
+static void api_connect(struct gw_admin *a, struct evhttp_request *req)
+{
+    const char *h = a->srv->cfg->listen_host;
+    bool any = !h || !h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0;
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !(any ? cJSON_AddNullToObject(o, "host") : cJSON_AddStringToObject(o, "host", h)) ||
+        !cJSON_AddNumberToObject(o, "port", a->srv->port)) {
+        cJSON_Delete(o);
+        send_error(req, 500, "out of memory");
+        return;
+    }
+    send_json(req, o);
+    cJSON_Delete(o);
+}
+
 static void on_admin_request(struct evhttp_request *req, void *arg)
 {
     struct gw_admin *a = arg;
@@ -202,6 +220,8 @@ static void on_admin_request(struct evhttp_request *req, void *arg)
         api_kpis(a, req, &q);
     } else if (strcmp(path, "/api/incidents") == 0) {
         api_incidents(a, req, &q);
+    } else if (strcmp(path, "/api/connect") == 0) {
+        api_connect(a, req);
     } else if (strcmp(path, "/dashboard") == 0 || strcmp(path, "/") == 0) {
         send_text(req, 200, "text/html; charset=utf-8", gw_dashboard_html, gw_dashboard_html_len);
     } else {

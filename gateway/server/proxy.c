@@ -6,6 +6,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,7 @@ struct gw_req {
     struct gw_api_stream st; /* the API's walk of a streamed reply */
     gw_stream *streams[GW_API_SLOTS];
     size_t recorded[GW_API_SLOTS]; /* findings already written as incidents */
+    unsigned texts; /* texts screened so far, each one's number in its findings' records */
     unsigned long long screen_ns;  /* time its block scans took, against screen_budget_ms */
     bool unscreened[GW_API_SLOTS];  /* failed open: the slot's text passes as it comes */
     bool closed[GW_API_SLOTS];      /* its text ended: more of it is the provider's error */
@@ -410,9 +412,15 @@ static void answer_block(struct gw_req *r, const struct gw_rule *rule, const cha
 
 /* ---- screening ---- */
 
-/* Adds a finding to the request's record: masked excerpt and keyed hash of match only. */
+/* The number that marks a streamed reply slot's text in its findings' records: the same
+ * for every chunk of it, apart from the numbers of block-screened texts. */
+#define STREAM_TEXT(idx) (UINT_MAX - (unsigned)(idx))
+
+/* Adds a finding to the request's record: masked excerpt and keyed hash of match only, and
+ * where it lies (text number, start offset in that text) so the KPIs count a value matched
+ * by several rules once. */
 static void record(struct gw_req *r, enum gw_direction dir, const struct gw_finding *f,
-                   const char *match, size_t len)
+                   const char *match, size_t len, unsigned text, size_t start)
 {
     struct gw_request_rec *rec = r->rec;
     const struct gw_rule *rule = &r->rs->table.rules[f->rule];
@@ -438,8 +446,11 @@ static void record(struct gw_req *r, enum gw_direction dir, const struct gw_find
             return;
         rec->findings = v;
     }
-    gw_finding_rec_fill(&rec->findings[rec->n_findings++], rule, dir, r->w->srv->hash_key, match,
-                        len);
+    struct gw_finding_rec *out = &rec->findings[rec->n_findings++];
+    gw_finding_rec_fill(out, rule, dir, r->w->srv->hash_key, match, len);
+    out->text = text;
+    out->start = start;
+    out->end = start + len;
 }
 
 /* Drops the findings of categories not in mask (a role screened for some categories
@@ -559,10 +570,11 @@ static int screen_json_decoded(struct gw_req *r, cJSON *node, enum gw_direction 
             rc = -1;
             break;
         }
+        unsigned text = ++r->texts;
         for (size_t k = 0; k < w->findings.n; k++) {
             const struct gw_finding *f = &w->findings.v[k];
             if (!found_raw(rawf, raw, f->rule, dec.data + f->start, f->end - f->start))
-                record(r, dir, f, dec.data + f->start, f->end - f->start);
+                record(r, dir, f, dec.data + f->start, f->end - f->start, text, f->start);
         }
         if (!*blocker)
             *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
@@ -603,9 +615,10 @@ static int screen_one(struct gw_req *r, cJSON *node, enum gw_direction dir, unsi
     size_t len = strlen(t);
     if (scan_text(r, t, len, dir, mask) == -1)
         return -1;
+    unsigned text = ++r->texts;
     for (size_t k = 0; k < w->findings.n; k++)
         record(r, dir, &w->findings.v[k], t + w->findings.v[k].start,
-               w->findings.v[k].end - w->findings.v[k].start);
+               w->findings.v[k].end - w->findings.v[k].start, text, w->findings.v[k].start);
     if (!*blocker)
         *blocker = gw_findings_blocking_rule(r->rs, &w->findings);
     int verdict = (int)w->findings.verdict;
@@ -810,6 +823,7 @@ struct join_run {
     size_t *n0, *n1;    /* boundary i: normal form before the separator, and after it */
     size_t count;       /* texts in the run */
     size_t known;       /* texts whose at and len are set so far */
+    unsigned text_no;   /* the joined text's number in its findings' records */
 };
 
 /* Screens the window of boundary i: GW_SPAN_MAX normalised bytes before its separator and
@@ -852,7 +866,7 @@ static int scan_window(struct gw_req *r, struct join_run *jr, size_t i, enum gw_
             return -1;
         (*hits)[(*n)++] = hit;
         const struct gw_rule *rule = &r->rs->table.rules[hit.rule];
-        record(r, dir, f, jr->text.data + hit.start, hit.end - hit.start);
+        record(r, dir, f, jr->text.data + hit.start, hit.end - hit.start, jr->text_no, hit.start);
         if (rule->action == GW_ACTION_BLOCK && !*blocker)
             *blocker = rule;
         if ((int)rule->action > verdict)
@@ -932,7 +946,7 @@ static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, enum gw
 static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_direction dir,
                       size_t from, size_t to, const struct gw_rule **blocker, bool *changed)
 {
-    struct join_run jr = {.count = to - from};
+    struct join_run jr = {.count = to - from, .text_no = ++r->texts};
     jr.at = malloc(4 * jr.count * sizeof *jr.at);
     if (jr.at) {
         jr.len = jr.at + jr.count;
@@ -1104,7 +1118,8 @@ static void record_stream_findings(struct gw_req *r, int idx)
         const char *p = NULL;
         size_t len = 0;
         gw_stream_match_text(r->streams[idx], &f->v[r->recorded[idx]], &p, &len);
-        record(r, GW_DIR_REPLY, &f->v[r->recorded[idx]], p, len);
+        record(r, GW_DIR_REPLY, &f->v[r->recorded[idx]], p, len, STREAM_TEXT(idx),
+               f->v[r->recorded[idx]].start);
     }
 }
 

@@ -406,6 +406,27 @@ static void a_key_given_twice_takes_the_last_value(void **state)
     gw_errors_free(&e);
 }
 
+static void a_rule_title_is_an_optional_short_plain_name(void **state)
+{
+    struct gw_rule_table t = {0};
+    struct gw_errors e = {0};
+    assert_int_equal(load(&t, "pack.yaml",
+                          "name: t\nrules:\n" RULE("a.b") "    title: Card number\n" RULE("a.c"),
+                          &e),
+                     0);
+    print_errors(&e);
+    assert_int_equal(t.n_rules, 2);
+    assert_string_equal(t.rules[0].title, "Card number");
+    assert_null(t.rules[1].title);
+    gw_rule_table_free(&t);
+    gw_errors_free(&e);
+    expect_errors(HEAD RULE("a.b") "    title: ''\n", "pack.yaml:9: 'title' must not be empty",
+                  NULL);
+    expect_errors(HEAD RULE("a.b") "    title: A title far too long to fit in one table cell "
+                                   "of the dashboard, really\n",
+                  "pack.yaml:9: 'title' must be at most 64 bytes (a short plain name)", NULL);
+}
+
 static void pack_needs_a_non_empty_rules_list(void **state)
 {
     expect_errors("name: t\n", "pack.yaml:1: pack has no 'rules' list", NULL);
@@ -429,7 +450,7 @@ static void unknown_rule_key_is_an_error(void **state)
     expect_errors(HEAD RULE("a.b") "    colour: red\n",
                   "pack.yaml:9: unknown rule key 'colour' (expected id, category, severity, "
                   "applies_to, action, patterns, phrases, validate, allow, replacement, "
-                  "message, description, examples)",
+                  "message, description, title, examples)",
                   NULL);
 }
 
@@ -981,6 +1002,7 @@ int main(void)
         cmocka_unit_test(empty_file_is_an_error),
         cmocka_unit_test(pack_needs_a_name),
         cmocka_unit_test(a_key_given_twice_takes_the_last_value),
+        cmocka_unit_test(a_rule_title_is_an_optional_short_plain_name),
         cmocka_unit_test(pack_needs_a_non_empty_rules_list),
         cmocka_unit_test(unknown_pack_key_is_an_error),
         cmocka_unit_test(unknown_rule_key_is_an_error),

@@ -108,6 +108,18 @@ static void find(struct gw_request_rec *r, const char *rule, enum gw_category ca
     }
 }
 
+/* Adds a finding that lies in text number `text` at [start, end). */
+static void find_at(struct gw_request_rec *r, const char *rule, enum gw_category cat,
+                    enum gw_action action, enum gw_direction dir, unsigned text, size_t start,
+                    size_t end)
+{
+    find(r, rule, cat, action, dir);
+    struct gw_finding_rec *f = &r->findings[r->n_findings - 1];
+    f->text = text;
+    f->start = start;
+    f->end = end;
+}
+
 static void write_all(struct gw_store *s, struct gw_request_rec **recs, size_t n)
 {
     assert_int_equal(gw_store_write(s, recs, n), 0);
@@ -921,6 +933,132 @@ static void test_report_rejects_bad_input_with_clear_errors(void **state)
     assert_non_null(strstr(slurp(out), "1 May 2024 00:00 – 1 May 2024 12:30"));
 }
 
+static void test_a_value_matched_by_several_rules_counts_once(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[3];
+    /* one key matched by two secret rules (overlapping spans in text 1), and the same
+     * offsets in another text: two values, not three */
+    r[0] = rec(T0, "a", "m", "c1");
+    find_at(r[0], "secret.aws", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 10, 30);
+    find_at(r[0], "secret.assignment", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 4, 30);
+    find_at(r[0], "secret.aws", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_PROMPT, 2, 10, 30);
+    /* a chain: [0,5) and [10,15) do not overlap, [4,11) overlaps both: one e-mail; a
+     * flag-only rule on the same value does not make it "not kept"; the card next to it
+     * ([15,20): touching, not overlapping) is a value of its own */
+    r[1] = rec(T0, "a", "m", "c2");
+    find_at(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 0, 5);
+    find_at(r[1], "pii.email_loose", GW_CAT_PII, GW_ACTION_FLAG, GW_DIR_PROMPT, 1, 10, 15);
+    find_at(r[1], "pii.email_wide", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 4, 11);
+    find_at(r[1], "pii.card", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 15, 20);
+    /* overlapping spans of different categories stay two values; findings with no span
+     * (start == end) count one each */
+    r[2] = rec(T0, "a", "m", "c3");
+    find_at(r[2], "pii.phone", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_REPLY, 1, 0, 12);
+    find_at(r[2], "secret.pin", GW_CAT_SECRET, GW_ACTION_REDACT, GW_DIR_REPLY, 1, 0, 12);
+    find(r[2], "pii.iban", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_REPLY);
+    find(r[2], "pii.iban", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_REPLY);
+    write_all(f->s, r, 3);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.kept_from_provider.secret", 2);
+    assert_num(k, "current.categories.secret.prompt.findings", 2);
+    assert_num(k, "current.categories.secret.prompt.kept", 2);
+    assert_num(k, "current.categories.secret.prompt.requests", 1);
+    assert_num(k, "current.kept_from_provider.pii", 2);
+    assert_num(k, "current.categories.pii.prompt.findings", 2);
+    assert_num(k, "current.kept_from_customer.pii", 3);
+    assert_num(k, "current.kept_from_customer.secret", 1);
+    assert_num(k, "change.secrets_kept.current", 3);
+    assert_num(k, "change.pii_kept.current", 5);
+    assert_string_equal(str_at(k, "summary.3.text"),
+                        "2 secrets (passwords, keys, tokens) were kept from the provider, and "
+                        "1 from customers.");
+    /* each rule still counts its own findings */
+    const cJSON *rules = cJSON_GetObjectItem(cJSON_GetObjectItem(k, "current"), "rules");
+    const cJSON *x;
+    int seen = 0;
+    cJSON_ArrayForEach(x, rules)
+    {
+        if (strcmp(cJSON_GetObjectItem(x, "rule")->valuestring, "secret.aws") == 0) {
+            assert_num(x, "findings", 2);
+            seen++;
+        } else if (strcmp(cJSON_GetObjectItem(x, "rule")->valuestring, "secret.assignment") == 0) {
+            assert_num(x, "findings", 1);
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 2);
+    cJSON_Delete(k);
+}
+
+static void test_a_rate_against_an_empty_previous_period_is_new(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[2];
+    r[0] = rec(T0 + MIN, "a", "m", "c1");
+    r[1] = rec(T0 + 2 * MIN, "a", "m", "c2");
+    find(r[1], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    write_all(f->s, r, 2);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "change.clean_rate.current", 0.5);
+    const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(k, "change"), "clean_rate");
+    /* and a period with nothing in it says so, not "no signal in 0 conversations" */
+    cJSON *e = kpis(f->s, T0 - HOUR, T0, NULL, NULL, 0);
+    assert_string_equal(str_at(e, "summary.5.text"), "No conversation yet.");
+    cJSON_Delete(e);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(c, "points")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(c, "pct")));
+    cJSON_Delete(k);
+
+    char out[128];
+    snprintf(out, sizeof out, "%s/report.md", f->dir);
+    assert_int_equal(report("--db", f->path, "--from", "2024-05-01T00:00:00Z", "--to",
+                            "2024-05-01T01:00:00Z", "--format", "md", "-o", out, NULL),
+                     0);
+    const char *md = slurp(out);
+    assert_non_null(strstr(md, "| Passed clean (nothing found) | 50.0% | – | new |"));
+}
+
+static void test_rules_carry_their_packs_plain_name(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[2];
+    r[0] = rec(T0, "a", "m", "c1");
+    find(r[0], "pii.card", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    snprintf(r[0]->findings[0].title, sizeof r[0]->findings[0].title, "Card numer");
+    find(r[0], "pii.phone", GW_CAT_PII, GW_ACTION_FLAG, GW_DIR_PROMPT); /* no title */
+    r[1] = rec(T0 + MIN, "a", "m", "c2"); /* a reload fixed the typo */
+    find(r[1], "pii.card", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    snprintf(r[1]->findings[0].title, sizeof r[1]->findings[0].title, "Card number");
+    write_all(f->s, r, 2);
+
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_string_equal(str_at(k, "current.rules.0.rule"), "pii.card");
+    assert_string_equal(str_at(k, "current.rules.0.title"), "Card number");
+    assert_string_equal(str_at(k, "current.top_rules.0.title"), "Card number");
+    assert_string_equal(str_at(k, "current.rules.1.rule"), "pii.phone");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "current"), "rules"), 1),
+        "title")));
+    cJSON_Delete(k);
+
+    char err[128];
+    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
+    assert_non_null(inc);
+    assert_string_equal(str_at(inc, "incidents.0.title"), "Card number");
+    cJSON_Delete(inc);
+
+    char out[128];
+    snprintf(out, sizeof out, "%s/report.md", f->dir);
+    assert_int_equal(
+        report("--db", f->path, "--from", "2024-05-01", "--to", "2024-05-01", "-o", out, NULL), 0);
+    const char *md = slurp(out);
+    assert_non_null(strstr(md, "| Card number (pii.card) | pii | prompts | 2 | 0 | 2 | 0 |"));
+    assert_non_null(strstr(md, "| pii.phone | pii | prompts | 1 | 0 | 0 | 1 |"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -929,6 +1067,9 @@ int main(void)
         T(test_readonly_open_refuses_missing_foreign_and_newer_databases),
         T(test_requests_conversations_and_clean_rate),
         T(test_blocks_redactions_and_kept_values_by_category_and_rule),
+        T(test_a_value_matched_by_several_rules_counts_once),
+        T(test_a_rate_against_an_empty_previous_period_is_new),
+        T(test_rules_carry_their_packs_plain_name),
         T(test_cx_signals_count_conversations_per_thousand_by_rule),
         T(test_latency_percentiles_come_from_merged_histograms),
         T(test_tokens_sum_known_usage_only),

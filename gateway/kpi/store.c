@@ -167,14 +167,21 @@ struct gw_store {
     enum gw_store_err err_kind; /* of the last error */
 };
 
+static void set_err_v(struct gw_store *s, enum gw_store_err kind, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void set_err_v(struct gw_store *s, enum gw_store_err kind, const char *fmt, va_list ap)
+{
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    s->err_kind = kind;
+}
+
 static void set_err(struct gw_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_err(struct gw_store *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    set_err_v(s, GW_STORE_FAILED, fmt, ap);
     va_end(ap);
-    s->err_kind = GW_STORE_FAILED;
 }
 
 /* An error in what was asked (a range, a step), not in the store. */
@@ -183,9 +190,8 @@ static void set_bad(struct gw_store *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    set_err_v(s, GW_STORE_BAD_REQUEST, fmt, ap);
     va_end(ap);
-    s->err_kind = GW_STORE_BAD_REQUEST;
 }
 
 static void copy_err(char *err, size_t errlen, const char *msg)

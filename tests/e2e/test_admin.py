@@ -4,11 +4,12 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 import unittest
 
-from harness import BINARY, Gateway, Mock
+from harness import BINARY, Gateway, Mock, recv_all
 
 EMAIL = "jane.doe@example.com"
 
@@ -155,17 +156,11 @@ class Kpis(unittest.TestCase):
 class AdminFrontDoor(unittest.TestCase):
     def test_conflicting_content_lengths_are_refused_and_the_connection_closed(self):
         # the admin listener answered the request hidden in the body too (a second review)
-        import socket
         hidden = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
         with socket.create_connection(("127.0.0.1", GW.admin_port), timeout=10) as s:
             s.sendall(b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer admin-secret\r\n"
                       b"Content-Length: 0\r\nContent-Length: %d\r\n\r\n" % len(hidden) + hidden)
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(s)
         self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:100])
         self.assertEqual(data.count(b"HTTP/1.1 "), 1, data)
 

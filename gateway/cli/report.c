@@ -381,11 +381,14 @@ static int render_value(struct out *o, struct gw_store *s, int64_t from, int64_t
     gw_value_format(v->personal_data_record, rec, sizeof rec);
     gw_value_format(v->secret, sec, sizeof sec);
     gw_value_format(v->handoff, hand, sizeof hand);
-    snprintf(how[2], sizeof how[2], "%s values of personal data kept at %s %s each, %s secrets "
-             "at %s %s each", x, cur, rec, y, cur, sec);
+    bool one_pd = num(m, "personal_data_kept") == 1, one_sec = num(m, "secrets_kept") == 1;
+    snprintf(how[2], sizeof how[2], "%s value%s of personal data kept at %s %s each, %s "
+             "secret%s at %s %s each", x, one_pd ? "" : "s", cur, rec, y, one_sec ? "" : "s",
+             cur, sec);
     fmt_int(num(m, "handoffs"), z, sizeof z);
-    snprintf(how[3], sizeof how[3], "%s requests for a person (rule %s) at %s %s a live "
-             "contact", z, v->handoff_rule ? v->handoff_rule : "", cur, hand);
+    snprintf(how[3], sizeof how[3], "%s request%s for a person (rule %s) at %s %s a live "
+             "contact", z, num(m, "handoffs") == 1 ? "" : "s",
+             v->handoff_rule ? v->handoff_rule : "", cur, hand);
     heading(o, 2, "What it is worth");
     static const char *const cols[] = {"", "Amount", "How it is counted"};
     static const char *const labels[] = {"Spent on the AI provider",

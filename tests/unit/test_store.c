@@ -881,9 +881,9 @@ static void test_report_renders_markdown_with_changes_and_masked_incidents(void 
     /* money, by the default assumptions: the blocked prompt has no call with usage to
      * price it by; one value of personal data kept; one hand-off */
     assert_non_null(strstr(md, "## What it is worth"));
-    assert_non_null(strstr(md, "| Exposure cost avoided | USD 183.00 | 1 values of personal "
+    assert_non_null(strstr(md, "| Exposure cost avoided | USD 183.00 | 1 value of personal "
                                "data kept at USD 183.00 each, 0 secrets at USD 183.00 each |"));
-    assert_non_null(strstr(md, "| Hand-offs to people | USD 8.01 | 1 requests for a person "
+    assert_non_null(strstr(md, "| Hand-offs to people | USD 8.01 | 1 request for a person "
                                "(rule cx.human) at USD 8.01 a live contact |"));
     assert_non_null(strstr(md, "(1 could not be priced: no call to compare)"));
     assert_non_null(strstr(md, "default USD 2.50 prompt and 10.00 completion"));

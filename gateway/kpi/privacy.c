@@ -128,6 +128,8 @@ static void blank_dates(const char *v, char *out, size_t n)
 
 bool gw_privacy_pii_like(const char *v)
 {
+    if (strlen(v) >= 256)
+        return true; /* longer than any value kept (the patterns stop at 100): not read in part */
     const char *at = strchr(v, '@');
     if (at && at > v && strchr(at + 1, '.'))
         return true; /* an e-mail; a model's "name@version" is not one */
@@ -138,7 +140,7 @@ bool gw_privacy_pii_like(const char *v)
     /* A run of digits with separators between them (a phone, card or account number however
      * it is written, next to letters or not): nine digits or more anywhere, or seven when
      * the whole value is such a run. Dates are not counted. */
-    char buf[256];
+    char buf[256]; /* v fits: see above */
     blank_dates(v, buf, sizeof buf);
     size_t run = 0, most = 0;
     bool only_number = true;

@@ -58,6 +58,11 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "",
         "----",
     };
+    /* a value too long to be read whole is refused, not read in part */
+    char long_v[400];
+    memset(long_v, 'a', 300);
+    snprintf(long_v + 300, sizeof long_v - 300, "-447700900123");
+    assert_true(gw_privacy_pii_like(long_v));
     for (size_t i = 0; i < sizeof pii / sizeof pii[0]; i++)
         assert_true(gw_privacy_pii_like(pii[i]));
     for (size_t i = 0; i < sizeof not_pii / sizeof not_pii[0]; i++)

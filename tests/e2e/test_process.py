@@ -103,6 +103,14 @@ class Start(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 15)
 
 
+def reload_and_wait(gw, line):
+    """Sends SIGHUP and waits (at most 60 s) for line in the gateway's log."""
+    gw.p.send_signal(signal.SIGHUP)
+    deadline = time.time() + 60
+    while line not in gw.output() and time.time() < deadline:
+        time.sleep(0.1)
+
+
 class Reload(unittest.TestCase):
     def test_a_pack_gone_at_a_reload_is_a_warning_and_a_metric(self):
         d = self.packs_dir()
@@ -110,10 +118,7 @@ class Reload(unittest.TestCase):
         try:
             with Gateway(mock.url, rules=d, admin=True) as gw:
                 os.remove(os.path.join(d, "extra.yaml"))
-                gw.p.send_signal(signal.SIGHUP)
-                deadline = time.time() + 60
-                while "rules reloaded" not in gw.output() and time.time() < deadline:
-                    time.sleep(0.1)
+                reload_and_wait(gw, "rules reloaded")
                 self.assertIn("pack 'extra'", gw.output())
                 self.assertIn("no longer screen", gw.output())
                 r, data = gw.admin_get("/metrics")
@@ -177,10 +182,7 @@ class Reload(unittest.TestCase):
             with Gateway(mock.url, rules=d, admin=True,
                          config_text="required_packs: [extra]\n") as gw:
                 os.remove(os.path.join(d, "extra.yaml"))
-                gw.p.send_signal(signal.SIGHUP)
-                deadline = time.time() + 60
-                while "keeping the old" not in gw.output() and time.time() < deadline:
-                    time.sleep(0.1)
+                reload_and_wait(gw, "keeping the old")
                 self.assertIn("no pack 'extra'", gw.output())
                 r, data = gw.chat("I love flamingo birds")
                 self.assertEqual(r.status, 200)

@@ -94,6 +94,17 @@ static void on_pause_over(evutil_socket_t fd, short what, void *arg)
     evconnlistener_enable(lev);
 }
 
+/* Doubles *ms (10 ms first, 1 s at most) and arms timer for it; returns it. */
+static long back_off(struct event *timer, long *ms)
+{
+    *ms = *ms ? *ms * 2 : 10;
+    if (*ms > 1000)
+        *ms = 1000;
+    struct timeval tv = {*ms / 1000, (*ms % 1000) * 1000};
+    evtimer_add(timer, &tv);
+    return *ms;
+}
+
 /* Stops accepting for a while: out of descriptors (back-off doubling from 10 ms to 1 s, so
  * that the listener does not spin on accept() failing), or at the connection cap (checked
  * every 50 ms, and on each close). Logs at most once a second. */
@@ -104,15 +115,11 @@ static void listener_pause(struct gw_worker *w, bool out_of_fds)
         return;
     evconnlistener_disable(lev);
     w->paused = true;
-    long ms = 50;
-    if (out_of_fds) {
-        w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : 10;
-        if (w->backoff_ms > 1000)
-            w->backoff_ms = 1000;
-        ms = w->backoff_ms;
+    long ms = out_of_fds ? back_off(w->pause_timer, &w->backoff_ms) : 50;
+    if (!out_of_fds) {
+        struct timeval tv = {0, 50 * 1000};
+        evtimer_add(w->pause_timer, &tv);
     }
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(w->pause_timer, &tv);
     time_t now = time(NULL);
     if (now != w->paused_logged) {
         w->paused_logged = now;
@@ -169,11 +176,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
         listener_pause(g->w, true);
         return;
     }
-    g->backoff_ms = g->backoff_ms ? g->backoff_ms * 2 : 10;
-    if (g->backoff_ms > 1000)
-        g->backoff_ms = 1000;
-    struct timeval tv = {g->backoff_ms / 1000, (g->backoff_ms % 1000) * 1000};
-    evtimer_add(g->timer, &tv);
+    back_off(g->timer, &g->backoff_ms);
     time_t now = time(NULL);
     if (now != g->logged) {
         g->logged = now;

@@ -1338,17 +1338,51 @@ static void test_a_schema_2_database_is_migrated_with_its_rows(void **state)
     gw_store_close(s);
 }
 
-/* Turns the store's batch table off (on) from a second connection: the writer's next
+/* Turns one of the store's tables off (on) from a second connection: the writer's next
  * write fails as it would with the database away, while the rest still reads. */
-static void batches_off(const char *where, bool off)
+static void table_off(const char *where, const char *table, bool off)
 {
-    char err[256];
+    char err[256], sql[160];
     struct gw_db *db = gw_db_open(where, false, err, sizeof err);
     assert_non_null(db);
-    assert_int_equal(gw_db_exec(db, off ? "ALTER TABLE kpi_batch RENAME TO kpi_batch_off"
-                                        : "ALTER TABLE kpi_batch_off RENAME TO kpi_batch"),
-                     0);
+    if (off)
+        snprintf(sql, sizeof sql, "ALTER TABLE %s RENAME TO %s_off", table, table);
+    else
+        snprintf(sql, sizeof sql, "ALTER TABLE %s_off RENAME TO %s", table, table);
+    assert_int_equal(gw_db_exec(db, sql), 0);
     gw_db_close(db);
+}
+
+static void batches_off(const char *where, bool off)
+{
+    table_off(where, "kpi_batch", off);
+}
+
+/* A write that fails part way (here in the conversations, written after the rollups, in
+ * PostgreSQL's pipeline) leaves nothing behind: not its rollups, not its batch id. */
+static void test_a_failed_write_leaves_nothing_behind(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[2] = {rec(T0, "a", "m", "c1"), rec(T0 + 1, "a", "m", "c2")};
+    find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    table_off(f->path, "kpi_conv", true);
+    assert_int_equal(gw_store_write(f->s, r, 2, "boot-9"), -1);
+    assert_non_null(strstr(gw_store_error(f->s), "kpi_conv"));
+    table_off(f->path, "kpi_conv", false);
+    assert_int_equal(gw_store_write(f->s, r, 2, "boot-9"), 0); /* not "written before" */
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 2);
+    assert_num(k, "current.conversations", 2);
+    assert_num(k, "current.kept_from_provider.pii", 1);
+    cJSON_Delete(k);
+    char err[256];
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 1);
+    cJSON_Delete(inc);
+    for (int i = 0; i < 2; i++) {
+        free(r[i]->findings);
+        free(r[i]);
+    }
 }
 
 static int push_one(struct gw_spool *sp, int64_t ts, const char *conv)
@@ -1426,6 +1460,7 @@ int main(void)
         T(test_report_renders_markdown_with_changes_and_masked_incidents),
         T(test_report_rejects_bad_input_with_clear_errors),
         T(test_a_batch_written_again_under_its_id_counts_once),
+        T(test_a_failed_write_leaves_nothing_behind),
         T(test_two_instances_sum_and_cut),
         T(test_a_schema_2_database_is_migrated_with_its_rows),
         T(test_the_spool_holds_while_the_store_fails_and_drops_past_its_bound),

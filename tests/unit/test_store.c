@@ -225,7 +225,7 @@ static cJSON *store_value(struct gw_store *s, int64_t from, int64_t to, const ch
     struct gw_kpi_filter f = {from, to, tenant, model, NULL};
     struct gw_value_counts c;
     struct gw_value_result r;
-    cJSON *o = gw_kpi_value(s, &f, v, &c, &r) == 0 ? gw_render_value(v, &c, &r) : NULL;
+    cJSON *o = gw_kpi_value(s, &f, v, &c, &r) == 0 ? gw_render_value(v, &c, &r, NULL, NULL) : NULL;
     gw_kpi_value_free(&c);
     return o;
 }
@@ -624,6 +624,27 @@ static void test_money_from_tokens_blocked_prompts_kept_values_and_handoffs(void
     assert_num(m, "assumptions.per_million_tokens.0.prompt", 2.5);
     assert_num(m, "assumptions.personal_data_record", 183);
     cJSON_Delete(m);
+
+    /* the next hour against this one, as /api/kpis shows it: one secret kept now */
+    struct gw_request_rec *later[1] = {rec(T0 + HOUR, "a", "gpt-4o", "c6")};
+    find(later[0], "secrets.aws", GW_CAT_SECRET, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    write_all(f->s, later, 1);
+    struct gw_kpi_filter now = {T0 + HOUR, T0 + 2 * HOUR, NULL, NULL, NULL};
+    struct gw_kpi_filter before = {T0, T0 + HOUR, NULL, NULL, NULL};
+    struct gw_value_counts c[2];
+    struct gw_value_result res[2];
+    assert_int_equal(gw_kpi_value(f->s, &now, &v, &c[0], &res[0]), 0);
+    assert_int_equal(gw_kpi_value(f->s, &before, &v, &c[1], &res[1]), 0);
+    m = gw_render_value(&v, &c[0], &res[0], &c[1], &res[1]);
+    assert_num(m, "exposure_avoided", 183);
+    assert_num(m, "spend_avoided", 0); /* no call this hour to price the block by */
+    assert_num(m, "blocked_unpriced", 1);
+    assert_num(m, "previous.exposure_avoided", 366);
+    assert_num(m, "previous.token_spend", 4.50);
+    assert_num(m, "previous.handoff_cost", 16.02);
+    cJSON_Delete(m);
+    gw_kpi_value_free(&c[0]);
+    gw_kpi_value_free(&c[1]);
     gw_value_free(&v);
 }
 
@@ -1009,10 +1030,11 @@ static void test_report_renders_markdown_with_changes_and_masked_incidents(void 
     /* money, by the default assumptions: the blocked prompt has no call with usage to
      * price it by; one value of personal data kept; one hand-off */
     assert_non_null(strstr(md, "## What it is worth"));
-    assert_non_null(strstr(md, "| Exposure cost avoided | USD 183.00 | 1 value of personal "
-                               "data kept at USD 183.00 each, 0 secrets at USD 183.00 each |"));
-    assert_non_null(strstr(md, "| Hand-offs to people | USD 8.01 | 1 request for a person "
-                               "(rule cx.human) at USD 8.01 a live contact |"));
+    assert_non_null(strstr(md, "| Exposure cost avoided | USD 183.00 | USD 0.00 | 1 value of "
+                               "personal data kept at USD 183.00 each, 0 secrets at USD 183.00 "
+                               "each |"));
+    assert_non_null(strstr(md, "| Hand-offs to people | USD 8.01 | USD 0.00 | 1 request for a "
+                               "person (rule cx.human) at USD 8.01 a live contact |"));
     assert_non_null(strstr(md, "(1 could not be priced: no call to compare)"));
     assert_non_null(strstr(md, "default USD 2.50 prompt and 10.00 completion"));
 

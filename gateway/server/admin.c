@@ -220,14 +220,21 @@ static void api_incidents(struct gw_admin *a, struct evhttp_request *req, struct
     if ((p = evhttp_find_header(q, "before_id")) &&
         ((before = strtoll(p, &end, 10)), *end || before < 0))
         return send_error(req, 400, "'before_id' must be an incident id");
+    enum gw_incident_kind kind = GW_INCIDENTS_ALL;
+    if ((p = evhttp_find_header(q, "shadow"))) {
+        if (strcmp(p, "true") != 0 && strcmp(p, "false") != 0)
+            return send_error(req, 400, "'shadow' must be true (rules in shadow only) or false "
+                                        "(rules that acted only)");
+        kind = strcmp(p, "true") == 0 ? GW_INCIDENTS_SHADOW : GW_INCIDENTS_ACTED;
+    }
     if (!reader(a, req))
         return;
     struct gw_kpi_filter f = {from, to, evhttp_find_header(q, "tenant"), NULL,
                               evhttp_find_header(q, "instance")};
     struct gw_incident_page page;
     cJSON *o = NULL;
-    if (gw_incident_query(a->store, &f, evhttp_find_header(q, "category"), (int)limit, before,
-                          &page) == 0)
+    if (gw_incident_query(a->store, &f, evhttp_find_header(q, "category"), kind, (int)limit,
+                          before, &page) == 0)
         o = gw_render_incidents(&page);
     gw_incident_page_free(&page);
     if (!o)

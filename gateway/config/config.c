@@ -41,6 +41,7 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->tenant_header = strdup("x-guardrail-tenant");
     cfg->conversation_header = strdup("x-guardrail-conversation");
     cfg->retention_days = 90;
+    cfg->kpi_buffer_records = 100000;
     gw_value_defaults(&cfg->value);
     cfg->privacy.max_tenants = 100;
     cfg->privacy.max_models = 50;
@@ -107,6 +108,7 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->tenant_header);
     free(cfg->conversation_header);
     free(cfg->kpi_db);
+    free(cfg->kpi_instance);
     free(cfg->admin_host);
     free(cfg->admin_token);
     free(cfg->hash_key);
@@ -689,6 +691,17 @@ static void parse_value(struct cl *c, yaml_node_t *map, struct gw_value *val)
     }
 }
 
+bool gw_config_instance_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 63)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(".-_:", *s))
+            return false;
+    return true;
+}
+
 static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
 {
     yaml_node_t *k, *v;
@@ -702,7 +715,16 @@ static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
             fail(c, k, "kpi", "keys must be strings");
         else if (strcmp(key, "db") == 0)
             get_path(c, v, "kpi.db", &cfg->kpi_db);
-        else if (strcmp(key, "retention_days") == 0) {
+        else if (strcmp(key, "instance") == 0) {
+            if (get_string(c, v, "kpi.instance", &cfg->kpi_instance) == 0 &&
+                !gw_config_instance_ok(cfg->kpi_instance))
+                fail(c, v, "kpi.instance",
+                     "must be 1 to 63 letters, digits, '.', '-', '_' or ':' (a name for this "
+                     "gateway, such as gateway-1)");
+        } else if (strcmp(key, "buffer_records") == 0) {
+            if (get_int(c, v, "kpi.buffer_records", 0, 10000000, &num) == 0)
+                cfg->kpi_buffer_records = num;
+        } else if (strcmp(key, "retention_days") == 0) {
             if (get_int(c, v, "kpi.retention_days", 1, 3650, &num) == 0)
                 cfg->retention_days = (int)num;
         } else if (strcmp(key, "conversation_header") == 0)
@@ -711,7 +733,8 @@ static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
             parse_value(c, v, &cfg->value);
         else
             fail(c, k, key,
-                 "unknown kpi key (expected db, retention_days, conversation_header, value)");
+                 "unknown kpi key (expected db, instance, buffer_records, retention_days, "
+                 "conversation_header, value)");
     }
 }
 

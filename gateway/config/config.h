@@ -82,7 +82,9 @@ struct gw_config {
     char *incident_log;  /* NULL: no incident log */
     char *tenant_header;
     char *conversation_header;
-    char *kpi_db;          /* SQLite KPI store; NULL: none */
+    char *kpi_db;          /* KPI store: a SQLite file or a postgresql:// URL; NULL: none */
+    char *kpi_instance;    /* this gateway's name in a shared store; NULL: the host name */
+    long kpi_buffer_records; /* records held while the store is away */
     int retention_days;
     struct gw_value value; /* kpi.value: what the KPIs are worth in money */
     char *admin_host;      /* the admin listener (metrics, KPIs, dashboard); NULL: off */
@@ -112,6 +114,9 @@ int gw_config_require_pack(struct gw_config *cfg, const char *name);
 /* Loads path into cfg (defaults first, then the file). Returns 0, or -1 with a message in
  * err naming the key (file:line: key: what is wrong). */
 int gw_config_load(struct gw_config *cfg, const char *path, char *err, size_t errlen);
+/* Whether s can name a gateway in a shared KPI store (kpi.instance): 1 to 63 of
+ * [A-Za-z0-9._:-]. */
+bool gw_config_instance_ok(const char *s);
 /* Fills cfg with the defaults only (used when no file is given). */
 void gw_config_defaults(struct gw_config *cfg);
 /* Parses "HOST:PORT" ("[::1]:8080" for IPv6) into cfg's listen address. Returns 0 or -1. */

@@ -166,8 +166,14 @@ static void *writer(void *arg)
     size_t cap = 0;
     pthread_mutex_lock(&log->mu);
     for (;;) {
-        while (!log->head && !log->stop && !log->reopen)
-            pthread_cond_wait(&log->cv, &log->mu);
+        bool tick = false;
+        while (!log->head && !log->stop && !log->reopen && !tick) {
+            /* a tick a second lets the sink retry what it holds (kpi/spool.h) */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            tick = pthread_cond_timedwait(&log->cv, &log->mu, &until) == ETIMEDOUT;
+        }
         struct node *list = log->head;
         log->head = NULL;
         log->tail = &log->head;
@@ -202,7 +208,7 @@ static void *writer(void *arg)
             fflush(log->f);
             gw_buf_reset(&lines);
         }
-        if (n && log->sink && log->sink(log->sink_arg, batch, n) == -1)
+        if ((n || tick) && log->sink && log->sink(log->sink_arg, batch, n) == -1 && n)
             GW_LOG(GW_LOG_ERROR, NULL, "the KPI store did not take %zu records", n);
         while (list) {
             struct node *next = list->next;

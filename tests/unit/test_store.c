@@ -1,6 +1,11 @@
 /* The KPI store: each KPI's arithmetic on hand-made records, rollups across minutes,
- * the previous period, tenant and model cuts, retention, schema versions, incident paging,
- * and `guardrail report` rendered to a temporary file. */
+ * the previous period, tenant, model and instance cuts, retention, schema versions,
+ * incident paging, batch ids, the spool, and `guardrail report` rendered to a temporary
+ * file.
+ *
+ * The same tests run on both backends: on SQLite (a file in a temporary folder), and on
+ * PostgreSQL when GW_TEST_PG_URL names a server (CTest's test_store_pg starts one:
+ * tests/with_pg.sh); each test then starts from an empty database of its own name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +21,10 @@
 
 #include <sqlite3.h>
 
+#include "kpi/db.h"
+#include "kpi/query.h"
+#include "kpi/render.h"
+#include "kpi/spool.h"
 #include "kpi/store.h"
 
 int gw_cmd_report(int argc, char **argv);
@@ -30,9 +39,59 @@ int gw_cmd_report(int argc, char **argv);
 
 struct fixture {
     char dir[64];
-    char path[96];
+    char path[256]; /* the store: a SQLite file, or the test's PostgreSQL database */
     struct gw_store *s;
 };
+
+static const char *pg_url; /* GW_TEST_PG_URL: the tests run on PostgreSQL */
+
+static struct gw_store *store_open(const char *where, bool readonly, int retention_days,
+                                   char *err, size_t errlen)
+{
+    struct gw_store_opts o = {.readonly = readonly, .retention_days = retention_days,
+                              .instance = "gw-test"};
+    return gw_store_open(where, &o, err, errlen);
+}
+
+/* Reopens f's store as a writer with caps on distinct tenants and models. 0/-1. */
+static int store_limit(struct fixture *f, int max_tenants, int max_models)
+{
+    char err[256];
+    struct gw_store_opts o = {.retention_days = 30, .instance = "gw-test",
+                              .max_tenants = max_tenants, .max_models = max_models};
+    gw_store_close(f->s);
+    f->s = gw_store_open(f->path, &o, err, sizeof err);
+    if (!f->s)
+        print_message("open: %s\n", err);
+    return f->s ? 0 : -1;
+}
+
+/* Runs sql on the server of GW_TEST_PG_URL, in the database named there. */
+static void pg_exec(const char *url, const char *sql)
+{
+    char err[256];
+    struct gw_db *db = gw_db_open(url, false, err, sizeof err);
+    if (!db)
+        fail_msg("%s", err);
+    if (gw_db_exec(db, sql) == -1)
+        print_message("%s: %s\n", sql, gw_db_error(db));
+    gw_db_close(db);
+}
+
+/* pg_url with its database replaced by name. */
+static void pg_database(const char *name, char *out, size_t outlen)
+{
+    const char *slash = strrchr(pg_url, '/'), *q = strchr(slash, '?');
+    snprintf(out, outlen, "%.*s/%s%s", (int)(slash - pg_url), pg_url, name, q ? q : "");
+}
+
+/* A fresh, empty PostgreSQL database for the test: dropped and created again. */
+static void pg_fresh(char *out, size_t outlen)
+{
+    pg_exec(pg_url, "DROP DATABASE IF EXISTS gw_test_store WITH (FORCE)");
+    pg_exec(pg_url, "CREATE DATABASE gw_test_store");
+    pg_database("gw_test_store", out, outlen);
+}
 
 static int setup(void **state)
 {
@@ -40,9 +99,12 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/gw-store-XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/kpi.db", f->dir);
+    if (pg_url)
+        pg_fresh(f->path, sizeof f->path);
+    else
+        snprintf(f->path, sizeof f->path, "%s/kpi.db", f->dir);
     char err[256];
-    f->s = gw_store_open(f->path, false, 30, err, sizeof err);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
     if (!f->s) {
         print_message("open: %s\n", err);
         return -1;
@@ -122,18 +184,57 @@ static void find_at(struct gw_request_rec *r, const char *rule, enum gw_category
 
 static void write_all(struct gw_store *s, struct gw_request_rec **recs, size_t n)
 {
-    assert_int_equal(gw_store_write(s, recs, n), 0);
+    assert_int_equal(gw_store_write(s, recs, n, NULL), 0);
     for (size_t i = 0; i < n; i++) {
         free(recs[i]->findings);
         free(recs[i]);
     }
 }
 
+/* /api/kpis without its value, as the admin listener builds it. */
+static cJSON *store_kpis(struct gw_store *s, int64_t from, int64_t to, const char *tenant,
+                         const char *model, int64_t step, char *err, size_t errlen)
+{
+    struct gw_kpi_filter f = {from, to, tenant, model, NULL};
+    struct gw_kpis k;
+    cJSON *o = gw_kpi_query(s, &f, step, &k) == 0 ? gw_render_kpis(&k) : NULL;
+    gw_kpis_free(&k);
+    if (!o)
+        snprintf(err, errlen, "%s", gw_store_error(s));
+    return o;
+}
+
+static cJSON *store_incidents(struct gw_store *s, int64_t from, int64_t to, const char *tenant,
+                              const char *category, int limit, int64_t before, char *err,
+                              size_t errlen)
+{
+    struct gw_kpi_filter f = {from, to, tenant, NULL, NULL};
+    struct gw_incident_page p;
+    cJSON *o = gw_incident_query(s, &f, category, limit, before, &p) == 0
+                   ? gw_render_incidents(&p)
+                   : NULL;
+    gw_incident_page_free(&p);
+    if (!o)
+        snprintf(err, errlen, "%s", gw_store_error(s));
+    return o;
+}
+
+static cJSON *store_value(struct gw_store *s, int64_t from, int64_t to, const char *tenant,
+                          const char *model, const struct gw_value *v)
+{
+    struct gw_kpi_filter f = {from, to, tenant, model, NULL};
+    struct gw_value_counts c;
+    struct gw_value_result r;
+    cJSON *o = gw_kpi_value(s, &f, v, &c, &r) == 0 ? gw_render_value(v, &c, &r) : NULL;
+    gw_kpi_value_free(&c);
+    return o;
+}
+
 static cJSON *kpis(struct gw_store *s, int64_t from, int64_t to, const char *tenant,
                    const char *model, int64_t step)
 {
     char err[256] = "";
-    cJSON *k = gw_store_kpis(s, from, to, tenant, model, step, err, sizeof err);
+    cJSON *k = store_kpis(s, from, to, tenant, model, step, err, sizeof err);
     if (!k)
         print_message("kpis: %s\n", err);
     assert_non_null(k);
@@ -183,8 +284,25 @@ static void test_schema_is_created_versioned_and_reopened(void **state)
     struct fixture *f = *state;
     char err[256];
     gw_store_close(f->s);
-    f->s = gw_store_open(f->path, false, 30, err, sizeof err);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
     assert_non_null(f->s);
+    if (pg_url) {
+        /* the version in guardrail_schema; incidents' three indexes and the instance's */
+        struct gw_db *db = gw_db_open(f->path, true, err, sizeof err);
+        assert_non_null(db);
+        struct gw_db_stmt *st = gw_db_prepare(db, "SELECT max(version) FROM guardrail_schema",
+                                              false);
+        assert_int_equal(gw_db_step(st), 1);
+        assert_int_equal(gw_db_int(st, 0), GW_STORE_SCHEMA_VERSION);
+        gw_db_finalize(st);
+        st = gw_db_prepare(db, "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'incidents_%'",
+                           false);
+        assert_int_equal(gw_db_step(st), 1);
+        assert_int_equal(gw_db_int(st, 0), 5); /* and the primary key's, incidents_pkey */
+        gw_db_finalize(st);
+        gw_db_close(db);
+        goto readonly;
+    }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     sqlite3_stmt *st;
@@ -202,14 +320,15 @@ static void test_schema_is_created_versioned_and_reopened(void **state)
                                         -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    assert_int_equal(sqlite3_column_int(st, 0), 4);
     sqlite3_finalize(st);
     sqlite3_close(db);
 
-    struct gw_store *ro = gw_store_open(f->path, true, 0, err, sizeof err);
+readonly:;
+    struct gw_store *ro = store_open(f->path, true, 0, err, sizeof err);
     assert_non_null(ro);
     struct gw_request_rec *r = rec(T0, "a", "m", "c");
-    assert_int_equal(gw_store_write(ro, &r, 1), -1);
+    assert_int_equal(gw_store_write(ro, &r, 1, NULL), -1);
     assert_string_equal(gw_store_error(ro), "the store is open readonly");
     free(r);
     gw_store_close(ro);
@@ -219,8 +338,17 @@ static void test_readonly_open_refuses_missing_foreign_and_newer_databases(void 
 {
     struct fixture *f = *state;
     char err[256], path[128];
+    if (pg_url) { /* a newer schema: the PostgreSQL way to say it */
+        pg_exec(f->path, "UPDATE guardrail_schema SET version = 99");
+        gw_store_close(f->s);
+        f->s = NULL;
+        assert_null(store_open(f->path, false, 0, err, sizeof err));
+        assert_non_null(strstr(err, "database schema version 99 is newer"));
+        assert_null(strstr(err, "password"));
+        return;
+    }
     snprintf(path, sizeof path, "%s/missing.db", f->dir);
-    assert_null(gw_store_open(path, true, 0, err, sizeof err));
+    assert_null(store_open(path, true, 0, err, sizeof err));
     assert_non_null(strstr(err, "missing.db"));
 
     snprintf(path, sizeof path, "%s/other.db", f->dir);
@@ -228,13 +356,13 @@ static void test_readonly_open_refuses_missing_foreign_and_newer_databases(void 
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_null(gw_store_open(path, true, 0, err, sizeof err));
+    assert_null(store_open(path, true, 0, err, sizeof err));
     assert_non_null(strstr(err, "not a guardrail KPI database"));
 
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_null(gw_store_open(f->path, false, 0, err, sizeof err));
+    assert_null(store_open(f->path, false, 0, err, sizeof err));
     assert_non_null(strstr(err, "database schema version 99 is newer"));
 }
 
@@ -482,7 +610,7 @@ static void test_money_from_tokens_blocked_prompts_kept_values_and_handoffs(void
     r[4] = rec(T0, "a", "gpt-4o", "c5");
     find(r[4], "cx.human", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
     write_all(f->s, r, 5);
-    cJSON *m = gw_store_value(f->s, T0, T0 + HOUR, NULL, NULL, &v);
+    cJSON *m = store_value(f->s, T0, T0 + HOUR, NULL, NULL, &v);
     assert_non_null(m);
     assert_string_equal(str_at(m, "currency"), "USD");
     assert_num(m, "token_spend", 4.50);
@@ -549,9 +677,9 @@ static void test_rollups_across_minutes_and_series_steps(void **state)
 
     /* a step that makes too many points is refused with a message */
     char err[256];
-    assert_null(gw_store_kpis(f->s, T0, T0 + 30 * DAY, NULL, NULL, MIN, err, sizeof err));
+    assert_null(store_kpis(f->s, T0, T0 + 30 * DAY, NULL, NULL, MIN, err, sizeof err));
     assert_non_null(strstr(err, "too small"));
-    assert_null(gw_store_kpis(f->s, T0, T0, NULL, NULL, 0, err, sizeof err));
+    assert_null(store_kpis(f->s, T0, T0, NULL, NULL, 0, err, sizeof err));
     assert_non_null(strstr(err, "empty"));
 }
 
@@ -636,7 +764,7 @@ static void test_retention_prunes_old_rows(void **state)
     struct fixture *f = *state;
     char err[256];
     gw_store_close(f->s);
-    f->s = gw_store_open(f->path, false, 7, err, sizeof err);
+    f->s = store_open(f->path, false, 7, err, sizeof err);
     assert_non_null(f->s);
     int64_t now = T0 + 30 * DAY;
     struct gw_request_rec *r[2];
@@ -656,15 +784,15 @@ static void test_retention_prunes_old_rows(void **state)
                          cJSON_GetObjectItem(cJSON_GetObjectItem(k, "current"), "cx"), "signals")),
                      0);
     cJSON_Delete(k);
-    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 1);
     cJSON_Delete(inc);
 
     /* retention 0 keeps everything */
     gw_store_close(f->s);
-    f->s = gw_store_open(f->path, false, 0, err, sizeof err);
+    f->s = store_open(f->path, false, 0, err, sizeof err);
     assert_int_equal(gw_store_prune(f->s, now + 1000 * DAY), 0);
-    inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 1);
     cJSON_Delete(inc);
 }
@@ -688,7 +816,7 @@ static bool names_has(const cJSON *k, const char *list, const char *name)
 static void test_distinct_tenants_and_models_past_the_cap_are_written_as_other(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(gw_store_limit(f->s, 3, 50), 0);
+    assert_int_equal(store_limit(f, 3, 50), 0);
     enum { N = 2000 };
     struct gw_request_rec **r = calloc(N, sizeof *r);
     for (int i = 0; i < N; i++) {
@@ -712,7 +840,7 @@ static void test_distinct_tenants_and_models_past_the_cap_are_written_as_other(v
     cJSON_Delete(k);
     /* incidents carry the same values as the rollups */
     char err[256];
-    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 500, 0, err, sizeof err);
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 500, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), N / 100);
     const cJSON *x;
     int others = 0;
@@ -724,8 +852,8 @@ static void test_distinct_tenants_and_models_past_the_cap_are_written_as_other(v
 
     /* a restart keeps the cap: the store knows its values; known ones keep theirs */
     gw_store_close(f->s);
-    f->s = gw_store_open(f->path, false, 30, err, sizeof err);
-    assert_int_equal(gw_store_limit(f->s, 3, 50), 0);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
+    assert_int_equal(store_limit(f, 3, 50), 0);
     struct gw_request_rec *more[3] = {rec(T0 + 5 * MIN, "t9", "model-0001", ""),
                                       rec(T0 + 5 * MIN, "t1", "model-9999", ""),
                                       rec(T0 + 5 * MIN, "other", "other", "")};
@@ -742,7 +870,7 @@ static void test_pruning_frees_the_places_of_values_that_went(void **state)
 {
     struct fixture *f = *state;
     int64_t now = T0 + 40 * DAY; /* the fixture keeps 30 days */
-    assert_int_equal(gw_store_limit(f->s, 2, 2), 0);
+    assert_int_equal(store_limit(f, 2, 2), 0);
     struct gw_request_rec *old[2] = {rec(now - 35 * DAY, "a", "m1", ""),
                                      rec(now - 35 * DAY, "b", "m2", "")};
     write_all(f->s, old, 2);
@@ -779,7 +907,7 @@ static void test_incidents_newest_first_paged_and_filtered(void **state)
     find(r[3], "cx.praise", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
     write_all(f->s, r, 4);
 
-    cJSON *p = gw_store_incidents(f->s, 0, 0, NULL, NULL, 3, 0, err, sizeof err);
+    cJSON *p = store_incidents(f->s, 0, 0, NULL, NULL, 3, 0, err, sizeof err);
     assert_non_null(p);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 3);
     assert_num(p, "incidents.0.id", 7);
@@ -788,7 +916,7 @@ static void test_incidents_newest_first_paged_and_filtered(void **state)
     assert_num(p, "next_before_id", 5);
     cJSON_Delete(p);
 
-    p = gw_store_incidents(f->s, 0, 0, NULL, NULL, 3, 5, err, sizeof err);
+    p = store_incidents(f->s, 0, 0, NULL, NULL, 3, 5, err, sizeof err);
     assert_num(p, "incidents.0.id", 4);
     assert_string_equal(str_at(p, "incidents.0.rule"), "brand.claims");
     assert_string_equal(str_at(p, "incidents.0.direction"), "reply");
@@ -804,17 +932,17 @@ static void test_incidents_newest_first_paged_and_filtered(void **state)
     assert_num(p, "next_before_id", 2);
     cJSON_Delete(p);
 
-    p = gw_store_incidents(f->s, 0, 0, NULL, NULL, 3, 2, err, sizeof err);
+    p = store_incidents(f->s, 0, 0, NULL, NULL, 3, 2, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 1);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(p, "next_before_id")));
     cJSON_Delete(p);
 
-    p = gw_store_incidents(f->s, 0, 0, "a", "pii", 20, 0, err, sizeof err);
+    p = store_incidents(f->s, 0, 0, "a", "pii", 20, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 3);
     assert_string_equal(str_at(p, "incidents.0.rule"), "pii.phone");
     cJSON_Delete(p);
 
-    p = gw_store_incidents(f->s, T0 + 2000, T0 + 3000, NULL, NULL, 20, 0, err, sizeof err);
+    p = store_incidents(f->s, T0 + 2000, T0 + 3000, NULL, NULL, 20, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 1);
     assert_string_equal(str_at(p, "incidents.0.tenant"), "b");
     cJSON_Delete(p);
@@ -1045,7 +1173,7 @@ static void test_rules_carry_their_packs_plain_name(void **state)
     cJSON_Delete(k);
 
     char err[128];
-    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
     assert_non_null(inc);
     assert_string_equal(str_at(inc, "incidents.0.title"), "Card number");
     cJSON_Delete(inc);
@@ -1057,6 +1185,220 @@ static void test_rules_carry_their_packs_plain_name(void **state)
     const char *md = slurp(out);
     assert_non_null(strstr(md, "| Card number (pii.card) | pii | prompts | 2 | 0 | 2 | 0 |"));
     assert_non_null(strstr(md, "| pii.phone | pii | prompts | 1 | 0 | 0 | 1 |"));
+}
+
+/* ---- a fleet: batch ids, instances, the spool ---- */
+
+static void test_a_batch_written_again_under_its_id_counts_once(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[2] = {rec(T0, "a", "m", "c1"), rec(T0 + 1, "a", "m", "c2")};
+    find(r[0], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    /* a retry after an unknown outcome sends the same batch under the same id */
+    assert_int_equal(gw_store_write(f->s, r, 2, "boot-1"), 0);
+    assert_int_equal(gw_store_write(f->s, r, 2, "boot-1"), 1);
+    assert_int_equal(gw_store_write(f->s, r, 2, "boot-2"), 0); /* another batch: counted */
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 4);
+    assert_num(k, "current.kept_from_provider.pii", 2);
+    cJSON_Delete(k);
+    char err[256];
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 2);
+    cJSON_Delete(inc);
+    for (int i = 0; i < 2; i++) {
+        free(r[i]->findings);
+        free(r[i]);
+    }
+}
+
+/* Two gateways writing to one store: the figures are the sums, the instance cut gives
+ * each one's share, and a conversation both saw is one conversation. */
+static void test_two_instances_sum_and_cut(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct gw_store_opts o = {.retention_days = 30, .instance = "gw-2"};
+    struct gw_store *other = gw_store_open(f->path, &o, err, sizeof err);
+    assert_non_null(other);
+    struct gw_request_rec *a[3] = {rec(T0, "shop", "m", "conv-1"), rec(T0 + 1, "shop", "m", "conv-2"),
+                                   rec(T0 + 2, "shop", "m", "")};
+    find(a[0], "inj.ignore", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    struct gw_request_rec *b[2] = {rec(T0 + 3, "shop", "m", "conv-1"), rec(T0 + 4, "shop", "m", "conv-3")};
+    find(b[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_REPLY);
+    write_all(f->s, a, 3);
+    write_all(other, b, 2);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 5);
+    assert_num(k, "current.conversations", 4); /* conv-1 (both), conv-2, conv-3, one lone */
+    assert_num(k, "current.prevented.by_category.injection", 1);
+    assert_num(k, "current.kept_from_customer.pii", 1);
+    assert_int_equal(names_count(k, "instances"), 2);
+    assert_string_equal(str_at(k, "instances.0"), "gw-2");
+    assert_string_equal(str_at(k, "instances.1"), "gw-test");
+    cJSON_Delete(k);
+    struct gw_kpi_filter cut = {T0, T0 + HOUR, NULL, NULL, "gw-2"};
+    struct gw_kpis q;
+    assert_int_equal(gw_kpi_query(f->s, &cut, 0, &q), 0);
+    assert_int_equal(q.cur.requests, 2);
+    assert_int_equal(q.cur.conversations, 2);
+    assert_int_equal(q.cur.cat[GW_KPI_REPLY][GW_CAT_PII].kept, 1);
+    assert_int_equal(gw_kpi_prevented(&q.cur, GW_CAT_INJECTION), 0);
+    assert_string_equal(q.f.instance, "gw-2");
+    gw_kpis_free(&q);
+    /* incidents carry their instance, and cut by it */
+    struct gw_incident_page p;
+    struct gw_kpi_filter any = {0, 0, NULL, NULL, "gw-test"};
+    assert_int_equal(gw_incident_query(f->s, &any, NULL, 50, 0, &p), 0);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.v[0].instance, "gw-test");
+    assert_string_equal(p.v[0].rule, "inj.ignore");
+    gw_incident_page_free(&p);
+    gw_store_close(other);
+}
+
+/* A database written by the build before instances (schema 2) is migrated in place: its
+ * rows stay, named instance "-". SQLite only: no PostgreSQL store predates schema 3. */
+static void test_a_schema_2_database_is_migrated_with_its_rows(void **state)
+{
+    struct fixture *f = *state;
+    if (pg_url)
+        skip();
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/v2.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    /* the schema 2 tables as that build created them (abridged to what this test reads) */
+    const char *v2 =
+        "CREATE TABLE incidents (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL,"
+        " request_id TEXT NOT NULL, tenant TEXT NOT NULL, model TEXT NOT NULL,"
+        " conversation TEXT NOT NULL, direction TEXT NOT NULL, category TEXT NOT NULL,"
+        " rule TEXT NOT NULL, severity TEXT NOT NULL, action TEXT NOT NULL,"
+        " excerpt TEXT NOT NULL, value_hash TEXT NOT NULL, value_length INTEGER NOT NULL);"
+        "CREATE TABLE kpi_minute (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0, clean INTEGER NOT NULL"
+        " DEFAULT 0, lone INTEGER NOT NULL DEFAULT 0, provider_calls INTEGER NOT NULL DEFAULT 0,"
+        " errors INTEGER NOT NULL DEFAULT 0, prompt_flagged INTEGER NOT NULL DEFAULT 0,"
+        " prompt_redacted INTEGER NOT NULL DEFAULT 0, prompt_blocked INTEGER NOT NULL DEFAULT 0,"
+        " reply_flagged INTEGER NOT NULL DEFAULT 0, reply_redacted INTEGER NOT NULL DEFAULT 0,"
+        " reply_blocked INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+        " completion_tokens INTEGER NOT NULL DEFAULT 0, usage_requests INTEGER NOT NULL"
+        " DEFAULT 0, gateway_ms_sum REAL NOT NULL DEFAULT 0, provider_ms_sum REAL NOT NULL"
+        " DEFAULT 0, PRIMARY KEY (minute_ms, tenant, model)) WITHOUT ROWID;"
+        "CREATE TABLE kpi_category (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, direction TEXT NOT NULL, category TEXT NOT NULL,"
+        " requests INTEGER NOT NULL, blocked INTEGER NOT NULL, redacted INTEGER NOT NULL,"
+        " flagged INTEGER NOT NULL, findings INTEGER NOT NULL, kept INTEGER NOT NULL,"
+        " PRIMARY KEY (minute_ms, tenant, model, direction, category)) WITHOUT ROWID;"
+        "CREATE TABLE kpi_rule (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, direction TEXT NOT NULL, category TEXT NOT NULL,"
+        " rule TEXT NOT NULL, requests INTEGER NOT NULL, blocked INTEGER NOT NULL,"
+        " redacted INTEGER NOT NULL, flagged INTEGER NOT NULL, findings INTEGER NOT NULL,"
+        " kept INTEGER NOT NULL,"
+        " PRIMARY KEY (minute_ms, tenant, model, direction, category, rule)) WITHOUT ROWID;"
+        "CREATE TABLE kpi_latency (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, kind INTEGER NOT NULL, bucket INTEGER NOT NULL,"
+        " count INTEGER NOT NULL, PRIMARY KEY (minute_ms, tenant, model, kind, bucket))"
+        " WITHOUT ROWID;"
+        "CREATE TABLE kpi_conv (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, conversation TEXT NOT NULL,"
+        " PRIMARY KEY (minute_ms, tenant, model, conversation)) WITHOUT ROWID;"
+        "CREATE TABLE kpi_signal (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, rule TEXT NOT NULL, conversation TEXT NOT NULL,"
+        " PRIMARY KEY (minute_ms, tenant, model, rule, conversation)) WITHOUT ROWID;"
+        "CREATE TABLE rule_title (rule TEXT PRIMARY KEY, title TEXT NOT NULL) WITHOUT ROWID;"
+        "INSERT INTO kpi_minute(minute_ms, tenant, model, requests, clean, prompt_blocked)"
+        " VALUES (1714521600000, 'shop', 'm', 7, 5, 2);"
+        "INSERT INTO kpi_category VALUES (1714521600000, 'shop', 'm', 'prompt', 'injection',"
+        " 2, 2, 0, 0, 2, 0);"
+        "INSERT INTO kpi_conv VALUES (1714521600000, 'shop', 'm', 'c1');"
+        "INSERT INTO incidents(ts_ms, request_id, tenant, model, conversation, direction,"
+        " category, rule, severity, action, excerpt, value_hash, value_length)"
+        " VALUES (1714521600001, 'r1', 'shop', 'm', 'c1', 'prompt', 'injection', 'inj.x',"
+        " 'high', 'block', 'ignore all', '00ff', 10);"
+        "PRAGMA user_version = 2;";
+    assert_int_equal(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct gw_store *s = store_open(path, false, 0, err, sizeof err);
+    if (!s)
+        fail_msg("migration: %s", err);
+    struct gw_request_rec *r[1] = {rec(T0 + 5, "shop", "m", "c1")};
+    write_all(s, r, 1);
+    cJSON *k = kpis(s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 8);
+    assert_num(k, "current.conversations", 1);
+    assert_num(k, "current.prevented.by_category.injection", 2);
+    assert_int_equal(names_count(k, "instances"), 2);
+    assert_string_equal(str_at(k, "instances.0"), "-");
+    cJSON_Delete(k);
+    cJSON *inc = store_incidents(s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
+    assert_string_equal(str_at(inc, "incidents.0.instance"), "-");
+    assert_string_equal(str_at(inc, "incidents.0.rule"), "inj.x");
+    cJSON_Delete(inc);
+    gw_store_close(s);
+}
+
+/* Turns the store's batch table off (on) from a second connection: the writer's next
+ * write fails as it would with the database away, while the rest still reads. */
+static void batches_off(const char *where, bool off)
+{
+    char err[256];
+    struct gw_db *db = gw_db_open(where, false, err, sizeof err);
+    assert_non_null(db);
+    assert_int_equal(gw_db_exec(db, off ? "ALTER TABLE kpi_batch RENAME TO kpi_batch_off"
+                                        : "ALTER TABLE kpi_batch_off RENAME TO kpi_batch"),
+                     0);
+    gw_db_close(db);
+}
+
+static int push_one(struct gw_spool *sp, int64_t ts, const char *conv)
+{
+    struct gw_request_rec *r = rec(ts, "a", "m", conv);
+    int rc = gw_spool_push(sp, &r, 1);
+    free(r); /* the spool copied it if it kept it */
+    return rc;
+}
+
+static void test_the_spool_holds_while_the_store_fails_and_drops_past_its_bound(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    gw_store_close(f->s); /* the spool has its own writer */
+    f->s = NULL;
+    struct gw_spool_stats before, st;
+    gw_spool_stats(&before);
+    struct gw_spool_opts o = {.where = f->path,
+                              /* no retention: it would prune these 2024 rows at once */
+                              .store = {.retention_days = 0, .instance = "gw-test"},
+                              .max_records = 3,
+                              .retry_ms = 1};
+    struct gw_spool *sp = gw_spool_new(&o, err, sizeof err);
+    assert_non_null(sp);
+    assert_int_equal(push_one(sp, T0, "c0"), 0);
+    batches_off(f->path, true);
+    assert_int_equal(push_one(sp, T0 + 1, "c1"), 1); /* held */
+    assert_int_equal(push_one(sp, T0 + 2, "c2"), 1);
+    assert_int_equal(push_one(sp, T0 + 3, "c3"), 1);
+    gw_spool_stats(&st);
+    assert_false(st.up);
+    assert_int_equal(st.buffered, 3);
+    assert_int_equal(push_one(sp, T0 + 4, "c4"), -1); /* past the bound: c1 goes */
+    gw_spool_stats(&st);
+    assert_int_equal(st.buffered, 3);
+    assert_int_equal(st.dropped - before.dropped, 1);
+    batches_off(f->path, false);
+    usleep(5000);
+    assert_int_equal(gw_spool_push(sp, NULL, 0), 0); /* a tick: the held batches go in */
+    gw_spool_stats(&st);
+    assert_true(st.up);
+    assert_int_equal(st.buffered, 0);
+    assert_int_equal(st.written - before.written, 4);
+    gw_spool_free(sp);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 4); /* c0, c2, c3, c4: each once */
+    assert_num(k, "current.conversations", 4);
+    cJSON_Delete(k);
 }
 
 int main(void)
@@ -1083,7 +1425,15 @@ int main(void)
         T(test_incidents_newest_first_paged_and_filtered),
         T(test_report_renders_markdown_with_changes_and_masked_incidents),
         T(test_report_rejects_bad_input_with_clear_errors),
+        T(test_a_batch_written_again_under_its_id_counts_once),
+        T(test_two_instances_sum_and_cut),
+        T(test_a_schema_2_database_is_migrated_with_its_rows),
+        T(test_the_spool_holds_while_the_store_fails_and_drops_past_its_bound),
 #undef T
     };
+    pg_url = getenv("GW_TEST_PG_URL");
+    if (pg_url && !*pg_url)
+        pg_url = NULL;
+    print_message("backend: %s\n", pg_url ? "PostgreSQL" : "SQLite");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bin, chat as chatVia, e2eRules, freePort, launch, stopAll, waitFor } from './lib.mjs';
+import { bin, chat as chatVia, e2eRules, freePort, launch, overflows, stopAll, waitFor } from './lib.mjs';
 
 const token = 'dash-token';
 let procs = [], gwPort, adminPort, browser;
@@ -163,32 +163,6 @@ test('latency is milliseconds added; a share of the provider only where it means
     '0.3% of the 900 ms the AI provider takes.');
   await page.close();
 });
-
-// What must fit: every card inside the page's column, what each card holds inside the card
-// (a table too wide shows as its box's scrollWidth past its clientWidth), no sideways
-// scroll, and every chart's y labels inside its chart.
-async function overflows(page) {
-  return page.evaluate(() => {
-    const out = [];
-    const main = document.querySelector('main').getBoundingClientRect();
-    for (const e of document.querySelectorAll('.card')) {
-      if (!e.offsetParent) continue; // not shown
-      const r = e.getBoundingClientRect();
-      if (r.left < main.left || r.right > main.right) out.push(`card ${e.id || e.querySelector('h2')?.textContent} runs past the page: ${r.right} > ${main.right}`);
-    }
-    for (const e of document.querySelectorAll('.card, .card > div, .tablebox'))
-      if (e.scrollWidth > e.clientWidth) out.push(`${e.id || e.className} ${e.scrollWidth} > ${e.clientWidth}`);
-    if (document.documentElement.scrollWidth > document.documentElement.clientWidth) out.push('the page scrolls sideways');
-    for (const svg of document.querySelectorAll('.chart svg')) {
-      const box = svg.getBoundingClientRect();
-      for (const t of svg.querySelectorAll('text')) {
-        const r = t.getBoundingClientRect();
-        if (r.left < box.left - 0.5 || r.right > box.right + 0.5) out.push(`label ${t.textContent} clipped`);
-      }
-    }
-    return out;
-  });
-}
 
 const yTicks = (page, id) => page.$$eval(`#${id} svg text[text-anchor="end"]`, (ts) => ts.map((t) => t.textContent));
 

@@ -10,7 +10,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bin, chat, e2eRules, freePort, here, launch, stopAll, waitFor } from './lib.mjs';
+import { bin, chat, e2eRules, freePort, here, launch, overflows, stopAll, waitFor } from './lib.mjs';
 
 const token = 'fleet-dash-token';
 const pgSh = path.join(here, '..', '..', 'scripts', 'pg.sh');
@@ -101,6 +101,7 @@ for (const name of ['gw-east', 'gw-west']) {
     assert.equal(await page.textContent('#fleet'),
       'These figures are the whole fleet\'s: 2 gateways (gw-east, gw-west) write to one KPI store.');
     assert.deepEqual([...new Set(await incidentGateways(page))].sort(), ['gw-east', 'gw-west']);
+    assert.deepEqual(await overflows(page), []); // the gateway column fits at 1280 px too
     assert.deepEqual(problems, []);
     await page.close();
   });

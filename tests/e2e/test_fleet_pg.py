@@ -8,6 +8,7 @@ Each test class writes to a database of its own; the outage tests stop a server 
 Run through CTest (e2e_fleet_pg, with the fixture pg), or alone:
 python3 -m unittest -v test_fleet_pg (then it starts its own PostgreSQL with scripts/pg.sh)."""
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -158,13 +159,23 @@ class FleetKpis(unittest.TestCase):
         self.assertNotIn("pat.lee@example.org", str(page))
         self.assertNotIn("4111 1111 1111 1111", str(page))
 
-    def test_the_report_reads_the_fleet_s_figure_from_the_database(self):
+    def report(self, *args):
+        """guardrail report for today in Markdown, with args; its standard output."""
         day = time.strftime("%Y-%m-%d", time.gmtime())
-        p = subprocess.run([BINARY, "report", "--db", self.url, "--from", day, "--to", day,
-                            "--format", "md", "-o", "-"], capture_output=True, text=True,
-                           timeout=60)
+        p = subprocess.run([BINARY, "report", "--from", day, "--to", day, "--format", "md",
+                            "-o", "-"] + list(args), capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, **self.fleet.env))
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertRegex(p.stdout, r"Messages screened \| %d \|" % self.N)
+        return p.stdout
+
+    def test_the_report_reads_the_fleet_s_figure_from_the_database(self):
+        self.assertRegex(self.report("--db", self.url), r"Messages screened \| %d \|" % self.N)
+
+    def test_the_report_reads_kpi_db_from_a_gateway_s_config_and_cuts_by_instance(self):
+        cfg = os.path.join(self.fleet.dir, "gateway-1.yaml")
+        self.assertRegex(self.report("--config", cfg), r"Messages screened \| %d \|" % self.N)
+        self.assertRegex(self.report("--config", cfg, "--instance", "gateway-2"),
+                         r"Messages screened \| %d \|" % screened(self.fleet, 2))
 
     def test_metrics_say_the_store_is_up_and_every_record_was_written(self):
         for i in (1, 2):

@@ -73,6 +73,7 @@ for i in 1 2; do
 done
 render nginx.conf
 render prometheus.yml
+render alerts.yml
 for i in 1 2; do wait_ok "http://127.0.0.1:$(port 808$i)/readyz"; done
 "$nginx" -p "$work" -c "$work/nginx.conf" -g "daemon off;" 2>"$work/nginx.log" &
 pids+=($!)

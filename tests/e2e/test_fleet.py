@@ -86,8 +86,18 @@ class ShippedConfigs(unittest.TestCase):
         path = os.path.join(d, "prometheus.yml")
         with open(path, "w") as f:
             f.write(read("prometheus.yml").replace("/etc/guardrail/admin-token", token))
+        shutil.copy(os.path.join(FLEET, "alerts.yml"), d)  # its rule_files
         p = subprocess.run([promtool, "check", "config", path], capture_output=True, text=True)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("SUCCESS: 5 rules found", p.stdout + p.stderr)
+
+    def test_the_alert_rules_pass_promtool_and_fire_as_their_tests_say(self):
+        promtool = shutil.which("promtool")
+        if not promtool:
+            self.skipTest("promtool is not installed (Debian package prometheus)")
+        for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
+            p = subprocess.run([promtool] + args, capture_output=True, text=True, cwd=FLEET)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_the_haproxy_config_passes_haproxy_c(self):
         haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")

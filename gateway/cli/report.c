@@ -313,19 +313,28 @@ static int render_incidents(struct out *o, struct gw_store *s, const struct gw_k
 static int render_value(struct out *o, struct gw_store *s, const struct gw_kpi_filter *f,
                         const struct gw_value *v)
 {
-    struct gw_value_counts c;
-    struct gw_value_result m;
-    if (gw_kpi_value(s, f, v, &c, &m) == -1) {
+    struct gw_value_counts c, pc;
+    struct gw_value_result m, pm;
+    struct gw_kpi_filter pf = *f; /* the previous period of the same length */
+    pf.from = f->from - (f->to - f->from);
+    pf.to = f->from;
+    if (gw_kpi_value(s, f, v, &c, &m) == -1 || gw_kpi_value(s, &pf, v, &pc, &pm) == -1) {
         gw_kpi_value_free(&c);
+        gw_kpi_value_free(&pc);
         return -1;
     }
+    gw_kpi_value_free(&pc);
     const char *cur = v->currency;
-    char amt[4][48], how[4][256], x[32], y[32], z[32];
+    char amt[4][48], prev[4][48], how[4][256], x[32], y[32], z[32];
     const int64_t amounts[] = {m.token_spend, m.spend_avoided, m.exposure_avoided,
                                m.handoff_cost};
+    const int64_t before[] = {pm.token_spend, pm.spend_avoided, pm.exposure_avoided,
+                              pm.handoff_cost};
     for (int i = 0; i < 4; i++) {
         gw_value_format(amounts[i], x, sizeof x);
         snprintf(amt[i], sizeof amt[i], "%s %s", cur, x);
+        gw_value_format(before[i], x, sizeof x);
+        snprintf(prev[i], sizeof prev[i], "%s %s", cur, x);
     }
     fmt_int((double)m.blocked_unpriced, x, sizeof x);
     snprintf(how[0], sizeof how[0], "the tokens the provider reported, at the prices below");
@@ -347,14 +356,14 @@ static int render_value(struct out *o, struct gw_store *s, const struct gw_kpi_f
              "contact", z, c.handoffs == 1 ? "" : "s",
              v->handoff_rule ? v->handoff_rule : "", cur, hand);
     heading(o, 2, "What it is worth");
-    static const char *const cols[] = {"", "Amount", "How it is counted"};
+    static const char *const cols[] = {"", "Amount", "Previous period", "How it is counted"};
     static const char *const labels[] = {"Spent on the AI provider",
                                          "Provider spend avoided by blocked prompts",
                                          "Exposure cost avoided", "Hand-offs to people"};
-    table_begin(o, cols, 3);
+    table_begin(o, cols, 4);
     for (int i = 0; i < 4; i++) {
-        const char *cells[] = {labels[i], amt[i], how[i]};
-        table_row(o, cells, 3);
+        const char *cells[] = {labels[i], amt[i], prev[i], how[i]};
+        table_row(o, cells, 4);
     }
     table_end(o);
     struct gw_buf b = {0};

@@ -97,6 +97,11 @@ void gw_db_rollback(struct gw_db *db)
     memcpy(db->err, keep, sizeof keep);
 }
 
+int gw_db_pipeline(struct gw_db *db, bool on)
+{
+    return db->ops->pipeline ? db->ops->pipeline(db, on) : 0;
+}
+
 struct gw_db_stmt *gw_db_prepare(struct gw_db *db, const char *sql, bool keep)
 {
     return db->ops->prepare(db, sql, keep);

@@ -44,6 +44,13 @@ int gw_db_begin(struct gw_db *db);
 int gw_db_commit(struct gw_db *db);
 void gw_db_rollback(struct gw_db *db);
 
+/* Pipelined writes: between on and off, gw_db_run sends a write without waiting for its
+ * answer (PostgreSQL: libpq's pipeline mode; one round trip for the lot instead of one
+ * each), and gw_db_changes says nothing of it; turning it off waits for every answer and
+ * returns -1 if any write failed (gw_db_error says which). SQLite runs each write at once
+ * anyway. 0/-1. */
+int gw_db_pipeline(struct gw_db *db, bool on);
+
 /* A statement with ?N parameters. keep: run many times on this connection (the writer's
  * statements): prepared once. NULL on error (gw_db_error). */
 struct gw_db_stmt *gw_db_prepare(struct gw_db *db, const char *sql, bool keep);

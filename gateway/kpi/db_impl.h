@@ -28,6 +28,7 @@ struct gw_db_ops {
     int64_t (*changes)(struct gw_db_stmt *st);
     void (*reset)(struct gw_db_stmt *st); /* forget the run; parameters are cleared by db.c */
     void (*finalize)(struct gw_db_stmt *st);
+    int (*pipeline)(struct gw_db *db, bool on); /* NULL: runs are not pipelined */
     const char *begin; /* the statement that starts a write transaction */
 };
 

@@ -22,12 +22,19 @@ struct pg {
     struct gw_db base;
     PGconn *conn;
     unsigned next_name; /* names of statements prepared on this connection */
+    bool pipelined;     /* in pipeline mode (gw_db_pipeline) */
+    int queued;         /* writes sent since the last sync */
+    bool failed;        /* one of them failed */
 };
+
+/* Writes sent before their answers are read: the answers are small, but reading them every
+ * so often keeps both sides' socket buffers from filling up. */
+#define PIPELINE_DEPTH 256
 
 struct pg_stmt {
     struct gw_db_stmt base;
     char *sql;     /* with $N parameters */
-    char name[24]; /* "" unless kept: prepared under this name at the first run */
+    char name[24]; /* "" unless kept: prepared under this name when made */
     bool prepared;
     PGresult *res; /* of the run in progress; NULL before it */
     int row, rows;
@@ -103,8 +110,20 @@ static struct gw_db_stmt *pg_prepare(struct gw_db *db, const char *sql, bool kee
         return NULL;
     }
     s->base.db = db;
-    if (keep)
+    if (keep) {
+        /* prepared now, the parameters' types inferred from where they go (the writer's
+         * statements are INSERTs), so that pipelined runs can use it too */
         snprintf(s->name, sizeof s->name, "gw_%u", ((struct pg *)db)->next_name++);
+        PGresult *r = PQprepare(conn(db), s->name, s->sql, 0, NULL);
+        int rc = result_ok(db, r);
+        PQclear(r);
+        if (rc == -1) {
+            free(s->sql);
+            free(s);
+            return NULL;
+        }
+        s->prepared = true;
+    }
     return &s->base;
 }
 
@@ -139,19 +158,79 @@ static PGresult *run(struct pg_stmt *s)
         }
     }
     PGconn *c = conn(b->db);
-    if (s->name[0] && !s->prepared) {
-        PGresult *r = PQprepare(c, s->name, s->sql, n, types);
-        int rc = result_ok(b->db, r);
-        PQclear(r);
-        if (rc == -1)
+    struct pg *pg = (struct pg *)b->db;
+    if (pg->pipelined) { /* sent now, answered at the next sync (drain) */
+        int sent = s->prepared ? PQsendQueryPrepared(c, s->name, n, values, NULL, NULL, 0)
+                               : PQsendQueryParams(c, s->sql, n, types, values, NULL, NULL, 0);
+        if (!sent) {
+            gw_db_set_error(b->db, "PostgreSQL: %s", PQerrorMessage(c));
             return NULL;
-        s->prepared = true;
+        }
+        return PQmakeEmptyPGresult(c, PGRES_COMMAND_OK);
     }
-    PGresult *r = s->name[0] ? PQexecPrepared(c, s->name, n, values, NULL, NULL, 0)
+    PGresult *r = s->prepared ? PQexecPrepared(c, s->name, n, values, NULL, NULL, 0)
                              : PQexecParams(c, s->sql, n, types, values, NULL, NULL, 0);
     if (!r)
         gw_db_set_error(b->db, "PostgreSQL: %s", PQerrorMessage(c));
     return r;
+}
+
+/* Syncs the pipeline and reads every answer up to the sync: -1 when a write failed (the
+ * first error is kept; the writes after it were not run). */
+static int drain(struct pg *p)
+{
+    if (PQpipelineSync(p->conn) != 1) {
+        gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
+        p->failed = true;
+        return -1;
+    }
+    for (;;) {
+        PGresult *r = PQgetResult(p->conn);
+        if (!r) {
+            if (PQstatus(p->conn) == CONNECTION_BAD) { /* the answers will never come */
+                gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
+                p->failed = true;
+                break;
+            }
+            continue; /* the end of one write's answers */
+        }
+        ExecStatusType t = PQresultStatus(r);
+        if (t == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (t == PGRES_FATAL_ERROR && !p->failed) {
+            gw_db_set_error(&p->base, "PostgreSQL: %s", PQresultErrorMessage(r));
+            p->failed = true;
+        }
+        PQclear(r);
+    }
+    p->queued = 0;
+    return p->failed ? -1 : 0;
+}
+
+static int pg_pipeline(struct gw_db *db, bool on)
+{
+    struct pg *p = (struct pg *)db;
+    if (on == p->pipelined)
+        return 0;
+    if (on) {
+        if (PQenterPipelineMode(p->conn) != 1) {
+            gw_db_set_error(db, "PostgreSQL: %s", PQerrorMessage(p->conn));
+            return -1;
+        }
+        p->pipelined = true;
+        p->queued = 0;
+        p->failed = false;
+        return 0;
+    }
+    int rc = drain(p);
+    p->pipelined = false;
+    if (PQexitPipelineMode(p->conn) != 1 && rc == 0) {
+        gw_db_set_error(db, "PostgreSQL: %s", PQerrorMessage(p->conn));
+        rc = -1;
+    }
+    return rc;
 }
 
 static int pg_step(struct gw_db_stmt *base)
@@ -167,6 +246,9 @@ static int pg_step(struct gw_db_stmt *base)
             return -1;
         }
         s->res = res;
+        struct pg *pg = (struct pg *)base->db;
+        if (pg->pipelined && ++pg->queued >= PIPELINE_DEPTH && drain(pg) == -1)
+            return -1;
         s->rows = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
         s->row = -1;
         const char *t = PQcmdTuples(res);
@@ -244,6 +326,7 @@ static const struct gw_db_ops pg_ops = {
     .changes = pg_changes,
     .reset = pg_reset,
     .finalize = pg_finalize,
+    .pipeline = pg_pipeline,
     .begin = "BEGIN",
 };
 

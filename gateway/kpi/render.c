@@ -483,13 +483,9 @@ static void add_money(cJSON *o, const char *name, int64_t micro)
     add_num(o, name, strtod(b, NULL));
 }
 
-cJSON *gw_render_value(const struct gw_value *v, const struct gw_value_counts *c,
-                       const struct gw_value_result *r)
+static void add_amounts(cJSON *o, const struct gw_value_counts *c,
+                        const struct gw_value_result *r)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddStringToObject(o, "currency", v->currency);
     add_money(o, "token_spend", r->token_spend);
     add_money(o, "spend_avoided", r->spend_avoided);
     add_num(o, "blocked_unpriced", (double)r->blocked_unpriced);
@@ -498,6 +494,25 @@ cJSON *gw_render_value(const struct gw_value *v, const struct gw_value_counts *c
     add_num(o, "secrets_kept", (double)c->secrets_kept);
     add_num(o, "handoffs", (double)c->handoffs);
     add_money(o, "handoff_cost", r->handoff_cost);
+}
+
+cJSON *gw_render_value(const struct gw_value *v, const struct gw_value_counts *c,
+                       const struct gw_value_result *r, const struct gw_value_counts *prev_c,
+                       const struct gw_value_result *prev)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "currency", v->currency);
+    add_amounts(o, c, r);
+    if (prev && prev_c) {
+        cJSON *p = cJSON_AddObjectToObject(o, "previous");
+        if (!p) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+        add_amounts(p, prev_c, prev);
+    }
     /* the assumptions every amount rests on, shown next to them */
     cJSON *a = cJSON_AddObjectToObject(o, "assumptions");
     cJSON *prices = a ? cJSON_AddArrayToObject(a, "per_million_tokens") : NULL;

@@ -12,9 +12,11 @@
 
 /* /api/kpis without its "value" (NULL when out of memory). */
 cJSON *gw_render_kpis(const struct gw_kpis *k);
-/* /api/kpis's "value": what the figures are worth, with the assumptions. */
+/* /api/kpis's "value": what the figures are worth, with the assumptions, and (prev, when
+ * not NULL) the same amounts for the previous period. */
 cJSON *gw_render_value(const struct gw_value *v, const struct gw_value_counts *c,
-                       const struct gw_value_result *r);
+                       const struct gw_value_result *r, const struct gw_value_counts *prev_c,
+                       const struct gw_value_result *prev);
 /* /api/incidents. */
 cJSON *gw_render_incidents(const struct gw_incident_page *p);
 /* The sentence of category c in t ("3 attempts to hijack the assistant were stopped

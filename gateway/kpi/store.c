@@ -1032,11 +1032,20 @@ int gw_store_write(struct gw_store *s, struct gw_request_rec *const *recs, size_
             return 1;
         }
     }
+    /* the rest goes without waiting for each answer: one round trip, not hundreds */
+    if (gw_db_pipeline(s->db, true) == -1) {
+        db_err(s);
+        goto fail;
+    }
     for (size_t i = 0; i < n; i++)
         if (recs[i] && write_one(s, &b, recs[i]) == -1)
             goto fail;
     if (flush_batch(s, &b) == -1)
         goto fail;
+    if (gw_db_pipeline(s->db, false) == -1) {
+        db_err(s);
+        goto fail;
+    }
     if (gw_db_commit(s->db) == -1) {
         db_err(s);
         goto fail;
@@ -1044,6 +1053,7 @@ int gw_store_write(struct gw_store *s, struct gw_request_rec *const *recs, size_
     batch_free(&b);
     return 0;
 fail:
+    gw_db_pipeline(s->db, false); /* the answers still coming are read and dropped */
     gw_db_rollback(s->db);
     cap_clear(&s->titles); /* what this batch wrote was not kept */
     batch_free(&b);

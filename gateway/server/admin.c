@@ -179,18 +179,21 @@ static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evke
         return;
     struct gw_kpi_filter f = {from, to, evhttp_find_header(q, "tenant"),
                               evhttp_find_header(q, "model"), evhttp_find_header(q, "instance")};
+    struct gw_kpi_filter pf = f; /* the previous period, for the money's change */
+    pf.from = from - (to - from);
+    pf.to = from;
     struct gw_kpis k;
-    struct gw_value_counts vc;
-    struct gw_value_result vr;
+    struct gw_value_counts vc[2] = {0};
+    struct gw_value_result vr[2];
+    const struct gw_value *v = &a->srv->cfg->value;
     cJSON *o = NULL, *value = NULL;
-    int rc = gw_kpi_query(a->store, &f, step, &k);
-    if (rc == 0 && gw_kpi_value(a->store, &f, &a->srv->cfg->value, &vc, &vr) == 0) {
+    if (gw_kpi_query(a->store, &f, step, &k) == 0 && gw_kpi_value(a->store, &f, v, &vc[0], &vr[0]) == 0 &&
+        gw_kpi_value(a->store, &pf, v, &vc[1], &vr[1]) == 0) {
         o = gw_render_kpis(&k);
-        value = gw_render_value(&a->srv->cfg->value, &vc, &vr);
-        gw_kpi_value_free(&vc);
-    } else if (rc == 0) {
-        gw_kpi_value_free(&vc);
+        value = gw_render_value(v, &vc[0], &vr[0], &vc[1], &vr[1]);
     }
+    gw_kpi_value_free(&vc[0]);
+    gw_kpi_value_free(&vc[1]);
     gw_kpis_free(&k);
     if (!o || !value || !cJSON_AddItemToObject(o, "value", value)) {
         cJSON_Delete(value);

@@ -114,6 +114,8 @@ test('the dashboard shows the traffic, with no console errors and no other host'
   assert.match(worth, /Exposure avoided: USD 549\.00 \(3 personal data values at USD 183\.00, 0 secrets/);
   assert.match(worth, /Provider spend avoided: USD \d+\.\d\d/);
   assert.match(await page.textContent('#worth-basis'), /default USD 2\.50 \/ USD 10\.00/);
+  /* the money against the previous period: there was no traffic before this run */
+  assert.equal(await page.textContent('#worth-chg'), 'new: none in the previous period');
   const incidents = await page.textContent('#incidents');
   assert.ok(!incidents.includes('pat.lee@example.org'), 'an incident shows a raw e-mail address');
   assert.ok(!(await page.isVisible('#connect')), 'the connect help stays once messages came');

@@ -225,7 +225,7 @@ static cJSON *store_value(struct gw_store *s, int64_t from, int64_t to, const ch
     struct gw_kpi_filter f = {from, to, tenant, model, NULL};
     struct gw_value_counts c;
     struct gw_value_result r;
-    cJSON *o = gw_kpi_value(s, &f, v, &c, &r) == 0 ? gw_render_value(v, &c, &r) : NULL;
+    cJSON *o = gw_kpi_value(s, &f, v, &c, &r) == 0 ? gw_render_value(v, &c, &r, NULL, NULL) : NULL;
     gw_kpi_value_free(&c);
     return o;
 }
@@ -624,6 +624,27 @@ static void test_money_from_tokens_blocked_prompts_kept_values_and_handoffs(void
     assert_num(m, "assumptions.per_million_tokens.0.prompt", 2.5);
     assert_num(m, "assumptions.personal_data_record", 183);
     cJSON_Delete(m);
+
+    /* the next hour against this one, as /api/kpis shows it: one secret kept now */
+    struct gw_request_rec *later[1] = {rec(T0 + HOUR, "a", "gpt-4o", "c6")};
+    find(later[0], "secrets.aws", GW_CAT_SECRET, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    write_all(f->s, later, 1);
+    struct gw_kpi_filter now = {T0 + HOUR, T0 + 2 * HOUR, NULL, NULL, NULL};
+    struct gw_kpi_filter before = {T0, T0 + HOUR, NULL, NULL, NULL};
+    struct gw_value_counts c[2];
+    struct gw_value_result res[2];
+    assert_int_equal(gw_kpi_value(f->s, &now, &v, &c[0], &res[0]), 0);
+    assert_int_equal(gw_kpi_value(f->s, &before, &v, &c[1], &res[1]), 0);
+    m = gw_render_value(&v, &c[0], &res[0], &c[1], &res[1]);
+    assert_num(m, "exposure_avoided", 183);
+    assert_num(m, "spend_avoided", 0); /* no call this hour to price the block by */
+    assert_num(m, "blocked_unpriced", 1);
+    assert_num(m, "previous.exposure_avoided", 366);
+    assert_num(m, "previous.token_spend", 4.50);
+    assert_num(m, "previous.handoff_cost", 16.02);
+    cJSON_Delete(m);
+    gw_kpi_value_free(&c[0]);
+    gw_kpi_value_free(&c[1]);
     gw_value_free(&v);
 }
 
@@ -1009,10 +1030,11 @@ static void test_report_renders_markdown_with_changes_and_masked_incidents(void 
     /* money, by the default assumptions: the blocked prompt has no call with usage to
      * price it by; one value of personal data kept; one hand-off */
     assert_non_null(strstr(md, "## What it is worth"));
-    assert_non_null(strstr(md, "| Exposure cost avoided | USD 183.00 | 1 value of personal "
-                               "data kept at USD 183.00 each, 0 secrets at USD 183.00 each |"));
-    assert_non_null(strstr(md, "| Hand-offs to people | USD 8.01 | 1 request for a person "
-                               "(rule cx.human) at USD 8.01 a live contact |"));
+    assert_non_null(strstr(md, "| Exposure cost avoided | USD 183.00 | USD 0.00 | 1 value of "
+                               "personal data kept at USD 183.00 each, 0 secrets at USD 183.00 "
+                               "each |"));
+    assert_non_null(strstr(md, "| Hand-offs to people | USD 8.01 | USD 0.00 | 1 request for a "
+                               "person (rule cx.human) at USD 8.01 a live contact |"));
     assert_non_null(strstr(md, "(1 could not be priced: no call to compare)"));
     assert_non_null(strstr(md, "default USD 2.50 prompt and 10.00 completion"));
 
@@ -1338,17 +1360,51 @@ static void test_a_schema_2_database_is_migrated_with_its_rows(void **state)
     gw_store_close(s);
 }
 
-/* Turns the store's batch table off (on) from a second connection: the writer's next
+/* Turns one of the store's tables off (on) from a second connection: the writer's next
  * write fails as it would with the database away, while the rest still reads. */
-static void batches_off(const char *where, bool off)
+static void table_off(const char *where, const char *table, bool off)
 {
-    char err[256];
+    char err[256], sql[160];
     struct gw_db *db = gw_db_open(where, false, err, sizeof err);
     assert_non_null(db);
-    assert_int_equal(gw_db_exec(db, off ? "ALTER TABLE kpi_batch RENAME TO kpi_batch_off"
-                                        : "ALTER TABLE kpi_batch_off RENAME TO kpi_batch"),
-                     0);
+    if (off)
+        snprintf(sql, sizeof sql, "ALTER TABLE %s RENAME TO %s_off", table, table);
+    else
+        snprintf(sql, sizeof sql, "ALTER TABLE %s_off RENAME TO %s", table, table);
+    assert_int_equal(gw_db_exec(db, sql), 0);
     gw_db_close(db);
+}
+
+static void batches_off(const char *where, bool off)
+{
+    table_off(where, "kpi_batch", off);
+}
+
+/* A write that fails part way (here in the conversations, written after the rollups, in
+ * PostgreSQL's pipeline) leaves nothing behind: not its rollups, not its batch id. */
+static void test_a_failed_write_leaves_nothing_behind(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[2] = {rec(T0, "a", "m", "c1"), rec(T0 + 1, "a", "m", "c2")};
+    find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    table_off(f->path, "kpi_conv", true);
+    assert_int_equal(gw_store_write(f->s, r, 2, "boot-9"), -1);
+    assert_non_null(strstr(gw_store_error(f->s), "kpi_conv"));
+    table_off(f->path, "kpi_conv", false);
+    assert_int_equal(gw_store_write(f->s, r, 2, "boot-9"), 0); /* not "written before" */
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 2);
+    assert_num(k, "current.conversations", 2);
+    assert_num(k, "current.kept_from_provider.pii", 1);
+    cJSON_Delete(k);
+    char err[256];
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 1);
+    cJSON_Delete(inc);
+    for (int i = 0; i < 2; i++) {
+        free(r[i]->findings);
+        free(r[i]);
+    }
 }
 
 static int push_one(struct gw_spool *sp, int64_t ts, const char *conv)
@@ -1426,6 +1482,7 @@ int main(void)
         T(test_report_renders_markdown_with_changes_and_masked_incidents),
         T(test_report_rejects_bad_input_with_clear_errors),
         T(test_a_batch_written_again_under_its_id_counts_once),
+        T(test_a_failed_write_leaves_nothing_behind),
         T(test_two_instances_sum_and_cut),
         T(test_a_schema_2_database_is_migrated_with_its_rows),
         T(test_the_spool_holds_while_the_store_fails_and_drops_past_its_bound),

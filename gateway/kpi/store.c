@@ -735,6 +735,8 @@ struct batch {
     size_t nl, capl;
     struct outcome_agg *o;
     size_t no, capo;
+    const struct gw_finding_rec **t; /* findings whose rule's title is to be written */
+    size_t nt, capt;
 };
 
 static bool same_key(int64_t m1, const char *t1, const char *o1, int64_t m2, const char *t2,
@@ -914,8 +916,9 @@ static bool title_written(struct gw_store *s, const char *rule, const char *titl
     return false;
 }
 
-/* Keeps the plain name of each rule that fired and has one, for the readers. */
-static int write_titles(struct gw_store *s, const struct gw_request_rec *r)
+/* Keeps the plain name of each rule that fired and has one, for the readers: gathered
+ * here, written by flush_titles. */
+static int write_titles(struct gw_store *s, struct batch *b, const struct gw_request_rec *r)
 {
     for (size_t i = 0; i < r->n_findings; i++) {
         const struct gw_finding_rec *f = &r->findings[i];
@@ -924,9 +927,29 @@ static int write_titles(struct gw_store *s, const struct gw_request_rec *r)
             seen = strcmp(r->findings[j].rule, f->rule) == 0;
         if (seen || title_written(s, f->rule, f->title))
             continue;
+        if (gw_grow(&b->t, &b->capt, b->nt, sizeof *b->t, 8) == -1)
+            return -1;
+        b->t[b->nt++] = f;
+    }
+    return 0;
+}
+
+static int by_rule(const void *x, const void *y)
+{
+    return strcmp((*(const struct gw_finding_rec *const *)x)->rule,
+                  (*(const struct gw_finding_rec *const *)y)->rule);
+}
+
+/* Writes the batch's titles in the order of their rule ids. rule_title is the one table
+ * gateways sharing a database write the same rows of: taking its rows in one order
+ * everywhere, two batches wait for each other instead of deadlocking. */
+static int flush_titles(struct gw_store *s, struct batch *b)
+{
+    qsort(b->t, b->nt, sizeof *b->t, by_rule);
+    for (size_t i = 0; i < b->nt; i++) {
         struct gw_db_stmt *st = s->st[ST_TITLE];
-        gw_db_bind_text(st, 1, f->rule);
-        gw_db_bind_text(st, 2, f->title);
+        gw_db_bind_text(st, 1, b->t[i]->rule);
+        gw_db_bind_text(st, 2, b->t[i]->title);
         if (run(s, st) == -1)
             return -1;
     }
@@ -1005,7 +1028,7 @@ static int write_one(struct gw_store *s, struct batch *b, const struct gw_reques
                               NULL, &cat[d][c], false) == -1)
                 return -1;
         }
-    if (write_rules(b, r, minute, tenant, model) == -1 || write_titles(s, r) == -1)
+    if (write_rules(b, r, minute, tenant, model) == -1 || write_titles(s, b, r) == -1)
         return -1;
     if (batch_latency(b, minute, tenant, model, HIST_GATEWAY, r->gateway_ms) == -1)
         return -1;
@@ -1029,6 +1052,7 @@ static void batch_free(struct batch *b)
     free(b->m);
     free(b->l);
     free(b->o);
+    free(b->t);
 }
 
 /* Claims batch id for this instance: 1 when it was free (now taken, in the transaction
@@ -1078,7 +1102,7 @@ int gw_store_write(struct gw_store *s, struct gw_request_rec *const *recs, size_
     for (size_t i = 0; i < n; i++)
         if (recs[i] && write_one(s, &b, recs[i]) == -1)
             goto fail;
-    if (flush_batch(s, &b) == -1)
+    if (flush_titles(s, &b) == -1 || flush_batch(s, &b) == -1)
         goto fail;
     if (gw_db_pipeline(s->db, false) == -1) {
         db_err(s);

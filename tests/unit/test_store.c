@@ -1507,12 +1507,30 @@ static void test_the_spool_holds_while_the_store_fails_and_drops_past_its_bound(
     assert_true(st.up);
     assert_int_equal(st.buffered, 0);
     assert_int_equal(st.written - before.written, 4);
+    /* one batch larger than the bound: its newest records are the ones kept */
+    batches_off(f->path, true);
+    struct gw_request_rec *five[5];
+    for (int i = 0; i < 5; i++) {
+        char conv[8];
+        snprintf(conv, sizeof conv, "d%d", i);
+        five[i] = rec(T0 + 10 + i, "a", "m", conv);
+    }
+    assert_int_equal(gw_spool_push(sp, five, 5), -1);
+    for (int i = 0; i < 5; i++)
+        free(five[i]);
+    gw_spool_stats(&st);
+    assert_int_equal(st.buffered, 3);
+    assert_int_equal(st.dropped - before.dropped, 3);
+    batches_off(f->path, false);
+    usleep(5000);
+    assert_int_equal(gw_spool_push(sp, NULL, 0), 0);
     gw_spool_free(sp);
     f->s = store_open(f->path, false, 30, err, sizeof err);
     cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
-    assert_num(k, "current.requests", 4); /* c0, c2, c3, c4: each once */
-    assert_num(k, "current.conversations", 4);
+    assert_num(k, "current.requests", 7); /* c0, c2, c3, c4, d2, d3, d4: each once */
+    assert_num(k, "current.conversations", 7);
     cJSON_Delete(k);
+
 }
 
 int main(void)

@@ -129,12 +129,11 @@ int main(int argc, char **argv)
             make(&recs[i], t0 + (b * size + i) * 20, seq++);
             ptrs[i] = &recs[i];
         }
-        char id[32];
-        snprintf(id, sizeof id, "bench-%ld", b);
+        struct gw_batch_id id = {"bench", b + 1};
         for (int k = 0; k < 2; k++) {
             int which = (int)((b + k) % 2); /* alternate who goes first */
             double s = now_s();
-            if (gw_store_write(st[which], ptrs, (size_t)size, id) != 0) {
+            if (gw_store_write(st[which], ptrs, (size_t)size, &id) != 0) {
                 fprintf(stderr, "kpi_bench: %s: %s\n", names[which], gw_store_error(st[which]));
                 return 1;
             }

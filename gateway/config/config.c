@@ -879,12 +879,15 @@ static void parse_value(struct cl *c, yaml_node_t *map, struct gw_value *val)
 bool gw_config_instance_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
+    bool alnum = false; /* "-" alone names rows no gateway wrote: not a gateway's name */
     if (n == 0 || n > 63)
         return false;
-    for (; *s; s++)
+    for (; *s; s++) {
         if (!isalnum((unsigned char)*s) && !strchr(".-_:", *s))
             return false;
-    return true;
+        alnum |= isalnum((unsigned char)*s) != 0;
+    }
+    return alnum;
 }
 
 static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
@@ -904,8 +907,8 @@ static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
             if (get_string(c, v, "kpi.instance", &cfg->kpi_instance) == 0 &&
                 !gw_config_instance_ok(cfg->kpi_instance))
                 fail(c, v, "kpi.instance",
-                     "must be 1 to 63 letters, digits, '.', '-', '_' or ':' (a name for this "
-                     "gateway, such as gateway-1)");
+                     "must be 1 to 63 letters, digits, '.', '-', '_' or ':', with a letter or "
+                     "digit (a name for this gateway, such as gateway-1)");
         } else if (strcmp(key, "buffer_records") == 0) {
             if (get_int(c, v, "kpi.buffer_records", 0, 10000000, &num) == 0)
                 cfg->kpi_buffer_records = num;

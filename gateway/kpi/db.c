@@ -13,22 +13,111 @@ bool gw_db_is_url(const char *where)
     return where && (strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0);
 }
 
+/* Percent-decodes [s, s + n) into out (at most outlen - 1 bytes). */
+static void decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < outlen; i++) {
+        unsigned v;
+        if (s[i] == '%' && i + 2 < n + 1 && sscanf(s + i + 1, "%2x", &v) == 1) {
+            out[o++] = (char)v;
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Where a URL holds passwords: the user-info's (after its ':') and the value of every
+ * query parameter whose name, decoded, is "password". Calls fn with each [start, end). */
+static void passwords(const char *url, void (*fn)(void *arg, size_t start, size_t end),
+                      void *arg)
+{
+    const char *scheme = gw_db_is_url(url) ? strstr(url, "://") : NULL;
+    if (!scheme)
+        return;
+    const char *auth = scheme + 3, *auth_end = auth + strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth_end; p++)
+        if (*p == '@')
+            at = p; /* the last '@' of the authority ends the user-info */
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon && colon + 1 < at)
+        fn(arg, (size_t)(colon + 1 - url), (size_t)(at - url));
+    const char *q = strchr(auth_end, '?');
+    while (q && *q) {
+        const char *key = q + 1, *end = key + strcspn(key, "&#"), *eq = memchr(key, '=', (size_t)(end - key));
+        char name[32];
+        if (eq) {
+            decode(key, (size_t)(eq - key), name, sizeof name);
+            for (char *c = name; *c; c++)
+                *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+            if (strcmp(name, "password") == 0 && eq + 1 < end)
+                fn(arg, (size_t)(eq + 1 - url), (size_t)(end - url));
+        }
+        q = *end == '&' ? end : NULL;
+    }
+}
+
+struct spans {
+    size_t v[8][2];
+    size_t n;
+};
+
+static void add_span(void *arg, size_t start, size_t end)
+{
+    struct spans *sp = arg;
+    if (sp->n < 8) {
+        sp->v[sp->n][0] = start;
+        sp->v[sp->n][1] = end;
+        sp->n++;
+    }
+}
+
 void gw_db_safe_name(const char *where, char *out, size_t outlen)
 {
-    /* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
-    const char *scheme = gw_db_is_url(where) ? strstr(where, "://") : NULL;
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-    if (!colon) {
-        /* a password can also come as ?password=...: keep the URL up to its query */
-        const char *q = scheme ? strchr(where, '?') : NULL;
-        if (q && strstr(q, "password"))
-            snprintf(out, outlen, "%.*s?***", (int)(q - where), where);
-        else
-            snprintf(out, outlen, "%s", where ? where : "");
-        return;
+    /* postgresql://user:secret@host/db?password=x -> postgresql://user:***@host/db?password=*** */
+    struct spans sp = {0};
+    size_t o = 0, pos = 0, len = where ? strlen(where) : 0;
+    if (where)
+        passwords(where, add_span, &sp);
+    out[0] = '\0';
+    for (size_t i = 0; i <= sp.n && o + 1 < outlen; i++) {
+        size_t stop = i < sp.n ? sp.v[i][0] : len;
+        o += (size_t)snprintf(out + o, outlen - o, "%.*s%s", (int)(stop - pos), where + pos,
+                              i < sp.n ? "***" : "");
+        if (i < sp.n)
+            pos = sp.v[i][1];
     }
-    snprintf(out, outlen, "%.*s:***%s", (int)(colon - where), where, at);
+}
+
+void gw_db_scrub(const char *where, char *msg)
+{
+    struct spans sp = {0};
+    if (!where || !msg)
+        return;
+    passwords(where, add_span, &sp);
+    for (size_t i = 0; i < sp.n; i++) {
+        char raw[256], dec[256];
+        size_t n = sp.v[i][1] - sp.v[i][0];
+        snprintf(raw, sizeof raw, "%.*s", (int)n, where + sp.v[i][0]);
+        decode(where + sp.v[i][0], n, dec, sizeof dec);
+        const char *secrets[2] = {raw, dec};
+        for (int k = 0; k < 2; k++) {
+            size_t sl = strlen(secrets[k]);
+            if (sl == 0 || strspn(secrets[k], "*") == sl)
+                continue;
+            /* in place: a secret of three bytes or more becomes "***", a shorter one as
+             * many '*' as it has bytes, so the message never grows */
+            for (char *hit = strstr(msg, secrets[k]); hit; hit = strstr(hit, secrets[k])) {
+                size_t put = sl < 3 ? sl : 3;
+                memset(hit, '*', put);
+                memmove(hit + put, hit + sl, strlen(hit + sl) + 1);
+                hit += put;
+            }
+        }
+    }
 }
 
 void gw_db_set_error(struct gw_db *db, const char *fmt, ...)

@@ -23,8 +23,15 @@ struct gw_db_stmt;
 /* Whether where names a PostgreSQL database (postgresql:// or postgres://) rather than a
  * SQLite file. */
 bool gw_db_is_url(const char *where);
-/* Writes where into out with any password replaced by "***", for messages and logs. */
+/* Writes where into out with every password (the user-info's, and password= in the
+ * query, percent-encoded or not) replaced by "***", for messages and logs. */
 void gw_db_safe_name(const char *where, char *out, size_t outlen);
+/* Replaces in msg (in place) every occurrence of a password where holds, as written or
+ * decoded, by "***": for messages a driver wrote, which may quote the URL. */
+void gw_db_scrub(const char *where, char *msg);
+/* Whether where is a PostgreSQL URL libpq can read; false with the reason in err (which
+ * never quotes the URL). A SQLite path is always fine. */
+bool gw_db_url_ok(const char *where, char *err, size_t errlen);
 /* Opens a connection. readonly: a SQLite file that must exist, opened read-only (a
  * PostgreSQL session is made read-only too). NULL with a message in err, which never
  * holds a password. */

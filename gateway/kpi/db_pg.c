@@ -3,11 +3,20 @@
  * Statements are sent with their parameters apart from the SQL text (PQexecParams, or
  * PQprepare once and PQexecPrepared for the writer's statements), typed as the caller
  * bound them, so no value is ever spliced into SQL. Results are read whole: the readers'
- * queries return aggregates, a page of incidents or a time series, never a table. */
+ * queries return aggregates, a page of incidents or a time series, never a table.
+ *
+ * The connection is non-blocking and every wait has a deadline (GW_PG_IO_MS): a server
+ * that stops answering without closing the connection (a frozen backend, a network
+ * partition) fails the statement and marks the connection broken, so the writer holds
+ * records and reconnects, and nothing waits forever. Text that is not UTF-8 (PostgreSQL
+ * refuses it) is sent with each invalid byte as '?'. */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <math.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -18,9 +27,15 @@
 #define OID_TEXT 25
 #define OID_FLOAT8 701
 
+/* How long one statement may wait for the server, sending or answering
+ * (GUARDRAIL_PG_IO_MS overrides it, for tests). */
+#define GW_PG_IO_MS 15000
+
 struct pg {
     struct gw_db base;
     PGconn *conn;
+    bool dead; /* a wait passed its deadline: the connection is not to be trusted */
+    int io_ms; /* GW_PG_IO_MS */
     unsigned next_name; /* names of statements prepared on this connection */
     bool pipelined;     /* in pipeline mode (gw_db_pipeline) */
     int queued;         /* writes sent since the last sync */
@@ -54,7 +69,101 @@ static void pg_close(struct gw_db *db)
 
 static bool pg_broken(const struct gw_db *db)
 {
-    return PQstatus(conn(db)) == CONNECTION_BAD;
+    return ((const struct pg *)db)->dead || PQstatus(conn(db)) == CONNECTION_BAD;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until the socket is ready for events or the deadline passes. -1 (and the
+ * connection dead) on the deadline or an error. */
+static int wait_socket(struct pg *p, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) {
+            p->dead = true;
+            gw_db_set_error(&p->base, "PostgreSQL did not answer within %d ms", p->io_ms);
+            return -1;
+        }
+        struct pollfd fd = {.fd = PQsocket(p->conn), .events = events};
+        int n = poll(&fd, 1, (int)left);
+        if (n > 0)
+            return 0;
+        if (n == -1 && errno != EINTR) {
+            p->dead = true;
+            gw_db_set_error(&p->base, "PostgreSQL: %s", strerror(errno));
+            return -1;
+        }
+    }
+}
+
+/* Sends what libpq has queued. -1 on the deadline or a dead connection. */
+static int flush_wait(struct pg *p, int64_t deadline)
+{
+    int r;
+    while ((r = PQflush(p->conn)) == 1) {
+        if (wait_socket(p, POLLIN | POLLOUT, deadline) == -1)
+            return -1;
+        if (!PQconsumeInput(p->conn)) /* answers may come while we send */
+            break;
+    }
+    if (r == -1 || PQstatus(p->conn) == CONNECTION_BAD) {
+        gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
+        return -1;
+    }
+    return 0;
+}
+
+/* The next result (NULL: the end of a statement's results, or an error: then dead or
+ * broken, with the error set). */
+static PGresult *result_wait(struct pg *p, int64_t deadline)
+{
+    while (PQisBusy(p->conn)) {
+        if (wait_socket(p, POLLIN, deadline) == -1)
+            return NULL;
+        if (!PQconsumeInput(p->conn)) {
+            gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
+            return NULL;
+        }
+    }
+    return PQgetResult(p->conn);
+}
+
+/* After a PQsend*: flushes and reads the statement's results to their end. Returns the
+ * first failed result, else the last one (the caller clears it); NULL when the server did
+ * not answer (the error is set). */
+static PGresult *answer(struct pg *p, int sent)
+{
+    int64_t deadline = mono_ms() + p->io_ms;
+    if (!sent) {
+        gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
+        return NULL;
+    }
+    if (flush_wait(p, deadline) == -1)
+        return NULL;
+    PGresult *keep = NULL, *r;
+    while ((r = result_wait(p, deadline))) {
+        ExecStatusType t = PQresultStatus(r);
+        bool bad = t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK;
+        if (!keep || (bad && PQresultStatus(keep) != PGRES_FATAL_ERROR)) {
+            PQclear(keep);
+            keep = r;
+        } else {
+            PQclear(r);
+        }
+    }
+    if (p->dead || PQstatus(p->conn) == CONNECTION_BAD) {
+        PQclear(keep);
+        if (!p->dead)
+            gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
+        return NULL;
+    }
+    return keep;
 }
 
 /* 0 when res is one of the two good ends, else -1 with the server's message (res is
@@ -72,7 +181,14 @@ static int result_ok(struct gw_db *db, PGresult *res)
 
 static int pg_exec(struct gw_db *db, const char *sql)
 {
-    PGresult *res = PQexec(conn(db), sql);
+    struct pg *p = (struct pg *)db;
+    if (p->dead) {
+        gw_db_set_error(db, "PostgreSQL: the connection was given up");
+        return -1;
+    }
+    PGresult *res = answer(p, PQsendQuery(p->conn, sql));
+    if (!res)
+        return -1;
     int rc = result_ok(db, res);
     PQclear(res);
     return rc;
@@ -114,8 +230,8 @@ static struct gw_db_stmt *pg_prepare(struct gw_db *db, const char *sql, bool kee
         /* prepared now, the parameters' types inferred from where they go (the writer's
          * statements are INSERTs), so that pipelined runs can use it too */
         snprintf(s->name, sizeof s->name, "gw_%u", ((struct pg *)db)->next_name++);
-        PGresult *r = PQprepare(conn(db), s->name, s->sql, 0, NULL);
-        int rc = result_ok(db, r);
+        PGresult *r = answer((struct pg *)db, PQsendPrepare(conn(db), s->name, s->sql, 0, NULL));
+        int rc = r ? result_ok(db, r) : -1;
         PQclear(r);
         if (rc == -1) {
             free(s->sql);
@@ -127,17 +243,76 @@ static struct gw_db_stmt *pg_prepare(struct gw_db *db, const char *sql, bool kee
     return &s->base;
 }
 
+/* Whether s is valid UTF-8 (PostgreSQL refuses text that is not). */
+static bool utf8_ok(const unsigned char *s)
+{
+    while (*s) {
+        if (*s < 0x80) {
+            s++;
+            continue;
+        }
+        int n = (*s & 0xE0) == 0xC0 ? 1 : (*s & 0xF0) == 0xE0 ? 2 : (*s & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || (n == 1 && *s < 0xC2) || (n == 3 && *s > 0xF4))
+            return false;
+        unsigned cp = *s & (0x3F >> n);
+        for (int i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i] & 0x3F);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        s += n + 1;
+    }
+    return true;
+}
+
+/* A copy of s with every byte that is not part of a valid UTF-8 character as '?'. */
+static char *utf8_clean(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (*p) {
+        char one[5] = {0};
+        int len = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 1;
+        for (int i = 0; i < len && p[i]; i++)
+            one[i] = (char)p[i];
+        if (*p >= 0x80 && (strlen(one) < (size_t)len || !utf8_ok((const unsigned char *)one))) {
+            out[o++] = '?';
+            p++;
+            continue;
+        }
+        memcpy(out + o, one, (size_t)len);
+        o += (size_t)len;
+        p += len;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 /* Sends the statement with its parameters as text, typed as bound. */
 static PGresult *run(struct pg_stmt *s)
 {
     struct gw_db_stmt *b = &s->base;
+    struct pg *pg = (struct pg *)b->db;
     int n = b->np;
     Oid types[n ? n : 1];
     const char *values[n ? n : 1];
+    char *cleaned[n ? n : 1];
     char nums[n ? n : 1][32];
+    if (pg->dead) {
+        gw_db_set_error(b->db, "PostgreSQL: the connection was given up");
+        return NULL;
+    }
     for (int i = 0; i < n; i++) {
         const struct gw_db_param *p = &b->p[i];
         values[i] = nums[i];
+        cleaned[i] = NULL;
         switch (p->type) {
         case GW_DB_P_INT:
             types[i] = OID_INT8;
@@ -150,6 +325,8 @@ static PGresult *run(struct pg_stmt *s)
         case GW_DB_P_TEXT:
             types[i] = OID_TEXT;
             values[i] = p->t;
+            if (!utf8_ok((const unsigned char *)p->t) && (cleaned[i] = utf8_clean(p->t)))
+                values[i] = cleaned[i];
             break;
         case GW_DB_P_NULL:
             types[i] = OID_TEXT;
@@ -158,20 +335,22 @@ static PGresult *run(struct pg_stmt *s)
         }
     }
     PGconn *c = conn(b->db);
-    struct pg *pg = (struct pg *)b->db;
-    if (pg->pipelined) { /* sent now, answered at the next sync (drain) */
-        int sent = s->prepared ? PQsendQueryPrepared(c, s->name, n, values, NULL, NULL, 0)
-                               : PQsendQueryParams(c, s->sql, n, types, values, NULL, NULL, 0);
-        if (!sent) {
-            gw_db_set_error(b->db, "PostgreSQL: %s", PQerrorMessage(c));
-            return NULL;
+    PGresult *r;
+    int sent = s->prepared ? PQsendQueryPrepared(c, s->name, n, values, NULL, NULL, 0)
+                           : PQsendQueryParams(c, s->sql, n, types, values, NULL, NULL, 0);
+    if (pg->pipelined) { /* answered at the next sync (drain) */
+        if (!sent || flush_wait(pg, mono_ms() + pg->io_ms) == -1) {
+            if (!sent)
+                gw_db_set_error(b->db, "PostgreSQL: %s", PQerrorMessage(c));
+            r = NULL;
+        } else {
+            r = PQmakeEmptyPGresult(c, PGRES_COMMAND_OK);
         }
-        return PQmakeEmptyPGresult(c, PGRES_COMMAND_OK);
+    } else {
+        r = answer(pg, sent);
     }
-    PGresult *r = s->prepared ? PQexecPrepared(c, s->name, n, values, NULL, NULL, 0)
-                             : PQexecParams(c, s->sql, n, types, values, NULL, NULL, 0);
-    if (!r)
-        gw_db_set_error(b->db, "PostgreSQL: %s", PQerrorMessage(c));
+    for (int i = 0; i < n; i++)
+        free(cleaned[i]);
     return r;
 }
 
@@ -179,16 +358,19 @@ static PGresult *run(struct pg_stmt *s)
  * first error is kept; the writes after it were not run). */
 static int drain(struct pg *p)
 {
-    if (PQpipelineSync(p->conn) != 1) {
-        gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
+    int64_t deadline = mono_ms() + p->io_ms;
+    if (PQpipelineSync(p->conn) != 1 || flush_wait(p, deadline) == -1) {
+        if (!p->dead)
+            gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
         p->failed = true;
         return -1;
     }
     for (;;) {
-        PGresult *r = PQgetResult(p->conn);
+        PGresult *r = result_wait(p, deadline);
         if (!r) {
-            if (PQstatus(p->conn) == CONNECTION_BAD) { /* the answers will never come */
-                gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
+            if (p->dead || PQstatus(p->conn) == CONNECTION_BAD) { /* no answer will come */
+                if (!p->dead)
+                    gw_db_set_error(&p->base, "PostgreSQL: %s", PQerrorMessage(p->conn));
                 p->failed = true;
                 break;
             }
@@ -226,6 +408,8 @@ static int pg_pipeline(struct gw_db *db, bool on)
     }
     int rc = drain(p);
     p->pipelined = false;
+    if (p->dead) /* the connection is given up: its pipeline with it */
+        return -1;
     if (PQexitPipelineMode(p->conn) != 1 && rc == 0) {
         gw_db_set_error(db, "PostgreSQL: %s", PQerrorMessage(p->conn));
         rc = -1;
@@ -307,7 +491,7 @@ static void pg_finalize(struct gw_db_stmt *base)
     if (s->prepared && !pg_broken(base->db)) {
         char sql[64];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", s->name);
-        PQclear(PQexec(conn(base->db), sql));
+        pg_exec(base->db, sql);
     }
     free(s->sql);
     free(s);
@@ -336,10 +520,30 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
+bool gw_db_url_ok(const char *where, char *err, size_t errlen)
+{
+    if (!gw_db_is_url(where))
+        return true;
+    char *msg = NULL;
+    PQconninfoOption *o = PQconninfoParse(where, &msg);
+    PQconninfoFree(o);
+    if (o)
+        return true;
+    char safe[256];
+    gw_db_safe_name(where, safe, sizeof safe);
+    /* libpq's message quotes the URL, password and all: not repeated here */
+    snprintf(err, errlen, "%s: not a PostgreSQL URL libpq can read (postgresql://USER@HOST[:PORT]/DB)",
+             safe);
+    PQfreemem(msg);
+    return false;
+}
+
 struct gw_db *gw_db_pg_open(const char *url, bool readonly, char *err, size_t errlen)
 {
     char safe[256];
     gw_db_safe_name(url, safe, sizeof safe);
+    if (!gw_db_url_ok(url, err, errlen))
+        return NULL;
     struct pg *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(err, errlen, "out of memory");
@@ -347,23 +551,33 @@ struct gw_db *gw_db_pg_open(const char *url, bool readonly, char *err, size_t er
     }
     p->base.ops = &pg_ops;
     p->base.kind = GW_DB_POSTGRES;
-    /* keywords before dbname are defaults the URL may override */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {"5", "guardrail", url, NULL};
+    const char *io = getenv("GUARDRAIL_PG_IO_MS");
+    p->io_ms = io && atoi(io) > 0 ? atoi(io) : GW_PG_IO_MS;
+    /* keywords before dbname are defaults the URL may override. A reader (the admin
+     * listener's one thread) waits less for a connection than the writer. Keepalives
+     * notice a peer that is gone; a frozen one is caught by the I/O deadlines. */
+    const char *const keys[] = {"connect_timeout", "application_name", "keepalives",
+                                "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                "dbname", NULL};
+    const char *const vals[] = {readonly ? "2" : "5", "guardrail", "1", "30", "10", "3", url,
+                                NULL};
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
         char msg[384];
         snprintf(msg, sizeof msg, "%s", p->conn ? PQerrorMessage(p->conn) : "out of memory");
         msg[strcspn(msg, "\n")] = '\0';
+        gw_db_scrub(url, msg);
         snprintf(err, errlen, "%s: %s", safe, msg);
         PQfinish(p->conn);
         free(p);
         return NULL;
     }
     PQsetNoticeProcessor(p->conn, quiet, NULL);
-    if (pg_exec(&p->base, readonly ? "SET default_transaction_read_only = on;"
+    if (PQsetnonblocking(p->conn, 1) != 0 ||
+        pg_exec(&p->base, readonly ? "SET default_transaction_read_only = on;"
                                      "SET statement_timeout = '30s'"
                                    : "SET statement_timeout = '30s'") == -1) {
+        gw_db_scrub(url, p->base.err);
         snprintf(err, errlen, "%s: %s", safe, p->base.err);
         pg_close(&p->base);
         return NULL;

@@ -18,7 +18,7 @@
 #define MAX_ATTEMPTS 5
 
 struct held {
-    char id[48];
+    struct gw_batch_id id;
     struct gw_request_rec **recs; /* owned copies */
     size_t n;
     int attempts;
@@ -32,7 +32,8 @@ struct gw_spool {
     struct gw_store *store; /* NULL while the database is away */
     size_t max_records;
     int64_t retry_ms, next_try_ms, last_prune_ms, last_log_ms, last_drop_log_ms;
-    uint64_t boot, seq; /* batch ids: boot-seq */
+    uint64_t boot;      /* batch ids: this process's random id, and a number */
+    int64_t seq;
     struct held *held;  /* oldest first */
     size_t n_held, cap_held, held_records;
     bool away; /* logged as away, not yet as back */
@@ -103,17 +104,6 @@ static int ensure_open(struct gw_spool *sp)
     return -1;
 }
 
-static void drop_oldest(struct gw_spool *sp, const char *why)
-{
-    struct held *h = &sp->held[0];
-    atomic_fetch_add(&stat_dropped, (int_fast64_t)h->n);
-    GW_LOG(GW_LOG_ERROR, NULL, "KPI store: dropped %zu records (%s)", h->n, why);
-    sp->held_records -= h->n;
-    held_free(h);
-    memmove(sp->held, sp->held + 1, (sp->n_held - 1) * sizeof *sp->held);
-    sp->n_held--;
-}
-
 /* Drops the oldest records held until at most max are: from the front of the oldest
  * batches, so the newest max are kept. A batch keeps its id: it was never written (or, if
  * an earlier try's COMMIT did go through unanswered, the id makes the retry a no-op). */
@@ -153,7 +143,7 @@ static void trim(struct gw_spool *sp)
 
 /* Writes one batch: 0 written (or written before), -1 not. */
 static int write_batch(struct gw_spool *sp, struct gw_request_rec *const *recs, size_t n,
-                       const char *id)
+                       const struct gw_batch_id *id)
 {
     if (ensure_open(sp) == -1) {
         atomic_store(&stat_up, false);
@@ -176,7 +166,8 @@ static int write_batch(struct gw_spool *sp, struct gw_request_rec *const *recs, 
 }
 
 /* Holds a batch that was not written, under its id. -1 when it could not be kept. */
-static int hold(struct gw_spool *sp, struct gw_request_rec *const *recs, size_t n, const char *id)
+static int hold(struct gw_spool *sp, struct gw_request_rec *const *recs, size_t n,
+                const struct gw_batch_id *id)
 {
     if (sp->max_records == 0)
         goto drop;
@@ -190,7 +181,7 @@ static int hold(struct gw_spool *sp, struct gw_request_rec *const *recs, size_t 
     }
     struct held *h = &sp->held[sp->n_held];
     memset(h, 0, sizeof *h);
-    snprintf(h->id, sizeof h->id, "%s", id);
+    h->id = *id;
     if (n && !(h->recs = calloc(n, sizeof *h->recs)))
         goto drop;
     for (size_t i = 0; i < n; i++)
@@ -212,16 +203,41 @@ drop:
     return -1;
 }
 
+/* The oldest held batch, refused MAX_ATTEMPTS times while the database answered: its
+ * records are written one at a time, without a batch id (a lost answer now could count
+ * one record twice: rare, and better than losing the batch), and those refused dropped. */
+static void one_by_one(struct gw_spool *sp)
+{
+    struct held *h = &sp->held[0];
+    size_t refused = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (!sp->store || gw_store_write(sp->store, &h->recs[i], 1, NULL) == -1)
+            refused++;
+        else
+            atomic_fetch_add(&stat_written, 1);
+    atomic_fetch_add(&stat_dropped, (int_fast64_t)refused);
+    if (refused)
+        GW_LOG(GW_LOG_ERROR, NULL, "KPI store %s refused %zu of %zu records: %s", sp->safe,
+               refused, h->n, gw_store_error(sp->store));
+    sp->held_records -= h->n;
+    held_free(h);
+    memmove(sp->held, sp->held + 1, (sp->n_held - 1) * sizeof *sp->held);
+    sp->n_held--;
+    if (!sp->n_held)
+        sp->away = false; /* nothing held: the next outage is logged afresh */
+}
+
 /* Writes what is held, oldest first, until one fails. */
 static void drain(struct gw_spool *sp)
 {
     size_t wrote = 0;
     while (sp->n_held) {
         struct held *h = &sp->held[0];
-        if (write_batch(sp, h->recs, h->n, h->id) == -1) {
-            /* the database answered and still refused: this batch is the trouble */
+        if (write_batch(sp, h->recs, h->n, &h->id) == -1) {
+            /* the database answered and still refused: something in this batch is the
+             * trouble; write its records one by one and drop only what is refused */
             if (sp->store && ++h->attempts >= MAX_ATTEMPTS)
-                drop_oldest(sp, "the store refused them five times");
+                one_by_one(sp);
             return;
         }
         wrote += h->n;
@@ -241,11 +257,11 @@ int gw_spool_push(struct gw_spool *sp, struct gw_request_rec *const *recs, size_
 {
     int64_t now = now_ms();
     int64_t dropped_before = atomic_load(&stat_dropped);
-    char id[48];
     if (n) {
-        snprintf(id, sizeof id, "%016" PRIx64 "-%" PRIu64, sp->boot, ++sp->seq);
-        if (sp->n_held || write_batch(sp, recs, n, id) == -1) {
-            hold(sp, recs, n, id);
+        struct gw_batch_id id = {.seq = ++sp->seq};
+        snprintf(id.boot, sizeof id.boot, "%016" PRIx64, sp->boot);
+        if (sp->n_held || write_batch(sp, recs, n, &id) == -1) {
+            hold(sp, recs, n, &id);
             if (sp->next_try_ms < now)
                 sp->next_try_ms = now + sp->retry_ms;
         }
@@ -277,6 +293,8 @@ int gw_spool_push(struct gw_spool *sp, struct gw_request_rec *const *recs, size_
 
 struct gw_spool *gw_spool_new(const struct gw_spool_opts *o, char *err, size_t errlen)
 {
+    if (!gw_db_url_ok(o->where, err, errlen)) /* a mistake in the config, not an outage */
+        return NULL;
     struct gw_spool *sp = calloc(1, sizeof *sp);
     if (!sp || !(sp->where = strdup(o->where))) {
         free(sp);

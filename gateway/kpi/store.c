@@ -93,7 +93,9 @@ static const char *const write_sql[ST__COUNT] = {
     "INSERT INTO rule_title(rule, title) VALUES (?1,?2)"
     " ON CONFLICT(rule) DO UPDATE SET title = excluded.title"
     " WHERE rule_title.title <> excluded.title",
-    "INSERT INTO kpi_batch(instance, batch, ts_ms) VALUES (?1,?2,?3) ON CONFLICT DO NOTHING",
+    "INSERT INTO kpi_batch(instance, boot, seq, ts_ms) VALUES (?1,?2,?3,?4)"
+    " ON CONFLICT(instance, boot) DO UPDATE SET seq = excluded.seq, ts_ms = excluded.ts_ms"
+    " WHERE kpi_batch.seq < excluded.seq",
     "INSERT INTO kpi_shadow(minute_ms, instance, tenant, model, direction, category, rule,"
     " requests, blocked, redacted, flagged, findings, kept)"
     " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
@@ -151,10 +153,13 @@ static const char rollup_ddl[] =
     "  rule TEXT NOT NULL, conversation TEXT NOT NULL, instance TEXT NOT NULL,"
     "  PRIMARY KEY (minute_ms, instance, tenant, model, rule, conversation))@WR;";
 
+/* One row per instance and writing process: the last batch it wrote (kpi_batch_ddl);
+ * with it the instance index of incidents (schema 3). */
+static const char kpi_batch_ddl[] =
+    "CREATE TABLE kpi_batch (instance TEXT NOT NULL, boot TEXT NOT NULL, seq BIGINT NOT NULL,"
+    "  ts_ms BIGINT NOT NULL, PRIMARY KEY (instance, boot))@WR;";
 static const char batch_ddl[] =
-    "CREATE TABLE kpi_batch (instance TEXT NOT NULL, batch TEXT NOT NULL,"
-    "  ts_ms BIGINT NOT NULL, PRIMARY KEY (instance, batch))@WR;"
-    "CREATE INDEX kpi_batch_ts ON kpi_batch(ts_ms);"
+    "@KPIBATCH"
     "CREATE INDEX incidents_instance_ts ON incidents(instance, ts_ms);";
 
 static const char other_ddl[] =
@@ -183,8 +188,9 @@ static const char shadow_ddl[] =
 
 /* Migrations both backends take, from schema 3 on: migrations[i] takes 3 + i to 4 + i. */
 static const char *const migrations[] = {
-    /* 3 -> 4: rules in shadow */
-    "ALTER TABLE incidents ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;@SHADOW",
+    /* 3 -> 4: rules in shadow; batch ids as one row per writing process */
+    "ALTER TABLE incidents ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;@SHADOW"
+    "DROP TABLE kpi_batch;@KPIBATCH",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == GW_STORE_SCHEMA_VERSION - 3,
                "one migration per schema version after 3");
@@ -196,20 +202,22 @@ static const char *const sqlite_migrations[] = {
     /* 1 -> 2: a rule's plain name */
     "CREATE TABLE rule_title (rule TEXT PRIMARY KEY, title TEXT NOT NULL) WITHOUT ROWID;",
     /* 2 -> 3: the instance in every key (rollups rebuilt: a key cannot change in place),
-     * and batch ids; rows of before were written by one gateway, named "-" */
+     * and batch ids; rows of before were written by the one gateway that now migrates
+     * them: they take its name (@INSTANCE, a quoted literal) */
     "ALTER TABLE kpi_minute RENAME TO old_minute; ALTER TABLE kpi_category RENAME TO old_category;"
     "ALTER TABLE kpi_rule RENAME TO old_rule; ALTER TABLE kpi_latency RENAME TO old_latency;"
     "ALTER TABLE kpi_conv RENAME TO old_conv; ALTER TABLE kpi_signal RENAME TO old_signal;"
     "@ROLLUPS"
-    "INSERT INTO kpi_minute SELECT *, '-' FROM old_minute;"
-    "INSERT INTO kpi_category SELECT *, '-' FROM old_category;"
-    "INSERT INTO kpi_rule SELECT *, '-' FROM old_rule;"
-    "INSERT INTO kpi_latency SELECT *, '-' FROM old_latency;"
-    "INSERT INTO kpi_conv SELECT *, '-' FROM old_conv;"
-    "INSERT INTO kpi_signal SELECT *, '-' FROM old_signal;"
+    "INSERT INTO kpi_minute SELECT *, @INSTANCE FROM old_minute;"
+    "INSERT INTO kpi_category SELECT *, @INSTANCE FROM old_category;"
+    "INSERT INTO kpi_rule SELECT *, @INSTANCE FROM old_rule;"
+    "INSERT INTO kpi_latency SELECT *, @INSTANCE FROM old_latency;"
+    "INSERT INTO kpi_conv SELECT *, @INSTANCE FROM old_conv;"
+    "INSERT INTO kpi_signal SELECT *, @INSTANCE FROM old_signal;"
     "DROP TABLE old_minute; DROP TABLE old_category; DROP TABLE old_rule;"
     "DROP TABLE old_latency; DROP TABLE old_conv; DROP TABLE old_signal;"
     "ALTER TABLE incidents ADD COLUMN instance TEXT NOT NULL DEFAULT '-';"
+    "UPDATE incidents SET instance = @INSTANCE;"
     "@BATCH",
 };
 _Static_assert(sizeof sqlite_migrations / sizeof sqlite_migrations[0] == 2,
@@ -317,6 +325,7 @@ static char *kind_sql(const struct gw_store *s, const char *sql)
     } words[] = {{"@ROLLUPS", rollup_ddl, rollup_ddl},
                  {"@BATCH", batch_ddl, batch_ddl},
                  {"@SHADOW", shadow_ddl, shadow_ddl},
+                 {"@KPIBATCH", kpi_batch_ddl, kpi_batch_ddl},
                  {"@ID", "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"},
                  {"@WR", " WITHOUT ROWID", ""}};
     struct gw_buf b = {0};
@@ -325,6 +334,14 @@ static char *kind_sql(const struct gw_store *s, const char *sql)
         for (; i < n; i++)
             if (strncmp(sql, words[i].token, strlen(words[i].token)) == 0)
                 break;
+        if (i == n && strncmp(sql, "@INSTANCE", 9) == 0) { /* as a quoted SQL literal */
+            gw_buf_puts(&b, "'");
+            for (const char *c = s->instance; *c; c++)
+                gw_buf_append(&b, *c == '\'' ? "''" : c, *c == '\'' ? 2 : 1);
+            gw_buf_puts(&b, "'");
+            sql += 9;
+            continue;
+        }
         if (i == n) {
             gw_buf_append(&b, sql, 1);
             sql++;
@@ -1055,14 +1072,15 @@ static void batch_free(struct batch *b)
     free(b->t);
 }
 
-/* Claims batch id for this instance: 1 when it was free (now taken, in the transaction
- * that writes the batch), 0 when an earlier run of the batch was committed. */
-static int claim_batch(struct gw_store *s, const char *batch, int64_t now_ms)
+/* Claims batch id for this instance: 1 when it is newer than what its boot wrote (now
+ * recorded, in the transaction that writes the batch), 0 when it was written before. */
+static int claim_batch(struct gw_store *s, const struct gw_batch_id *id, int64_t now_ms)
 {
     struct gw_db_stmt *st = s->st[ST_BATCH];
     gw_db_bind_text(st, 1, s->instance);
-    gw_db_bind_text(st, 2, batch);
-    gw_db_bind_int(st, 3, now_ms);
+    gw_db_bind_text(st, 2, id->boot);
+    gw_db_bind_int(st, 3, id->seq);
+    gw_db_bind_int(st, 4, now_ms);
     if (run(s, st) == -1)
         return -1;
     return gw_db_changes(st) > 0;
@@ -1076,7 +1094,7 @@ static int64_t now_ms(void)
 }
 
 int gw_store_write(struct gw_store *s, struct gw_request_rec *const *recs, size_t n,
-                   const char *batch)
+                   const struct gw_batch_id *batch)
 {
     if (s->readonly) {
         gw_store_fail(s, GW_STORE_FAILED, "the store is open readonly");

@@ -59,16 +59,24 @@ void gw_store_close(struct gw_store *s);
 /* Whether the database connection is gone: close and open again. */
 bool gw_store_broken(const struct gw_store *s);
 
+/* A batch's id: the writing process's own random id (boot) and the batch's number in it.
+ * A process writes its batches in increasing seq (the spool drains in order), so the
+ * store keeps one row per instance and boot: the highest seq written. */
+struct gw_batch_id {
+    char boot[24];
+    int64_t seq;
+};
+
 /* Writes records in ONE transaction: incidents (one row per finding, masked excerpt +
- * hash only), per-minute rollups (upserts that add), conversations seen. batch: the
- * batch's id, unique for this instance (NULL: none); a batch already written under
- * that id is not written again, so a retry after an unknown outcome (the connection
- * died before COMMIT answered) counts nothing twice. Writer only. 0 written, 1 already
- * written, -1 error (nothing of the batch is written). */
+ * hash only), per-minute rollups (upserts that add), conversations seen. id: the batch's
+ * (NULL: none); a batch whose seq is not above the last one written for its boot is not
+ * written again, so a retry after an unknown outcome (the connection died before COMMIT
+ * answered) counts nothing twice. Writer only. 0 written, 1 already written, -1 error
+ * (nothing of the batch is written). */
 int gw_store_write(struct gw_store *s, struct gw_request_rec *const *recs, size_t n,
-                   const char *batch);
-/* Deletes rows older than the retention (now_ms - retention_days), and batch ids older
- * than a week. 0/-1. */
+                   const struct gw_batch_id *id);
+/* Deletes rows older than the retention (now_ms - retention_days), and the batch ids of
+ * processes that wrote nothing for a week. 0/-1. */
 int gw_store_prune(struct gw_store *s, int64_t now_ms);
 
 /* The last error message of s (never NULL). */

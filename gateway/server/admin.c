@@ -160,8 +160,9 @@ static bool reader(struct gw_admin *a, struct evhttp_request *req)
     a->last_open_ms = now;
     struct gw_store_opts o = {.readonly = true};
     if (!(a->store = gw_store_open(where, &o, err, sizeof err))) {
+        /* the details (host, user, database) are for the log, not for dashboard users */
         GW_LOG(GW_LOG_ERROR, NULL, "admin: KPI store %s", err);
-        send_error(req, 503, err);
+        send_error(req, 503, "the KPI store is not answering; try again shortly");
         return false;
     }
     return true;
@@ -184,8 +185,9 @@ static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evke
     if ((p = evhttp_find_header(q, "step"))) { /* else 0: the store's policy (about 60) */
         char *end;
         step = strtoll(p, &end, 10);
-        if (*end || step < 60000)
-            return send_error(req, 400, "'step' must be milliseconds, at least 60000");
+        if (*end || step < 60000 || step > to - from)
+            return send_error(req, 400, "'step' must be milliseconds, from 60000 to the "
+                                        "length of the range");
     }
     struct gw_kpi_filter f = {from, to, evhttp_find_header(q, "tenant"),
                               evhttp_find_header(q, "model"), evhttp_find_header(q, "instance")};

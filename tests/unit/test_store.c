@@ -18,9 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
+#include <signal.h>
 
 #include <sqlite3.h>
 
+#include "incidents/incidents.h"
 #include "kpi/db.h"
 #include "kpi/query.h"
 #include "kpi/render.h"
@@ -1267,6 +1270,104 @@ static void test_rules_in_shadow_are_counted_apart(void **state)
     cJSON_Delete(inc);
 }
 
+/* Text that is not UTF-8, or a masked excerpt cut inside a character, must not cost the
+ * batch it is in: PostgreSQL refuses invalid UTF-8, and one request's bytes used to drop
+ * every record written with it. */
+static void test_text_that_is_not_utf8_costs_nothing(void **state)
+{
+    struct fixture *f = *state;
+    /* 68 Cyrillic letters (136 bytes): a cut at byte 96 falls inside the 49th */
+    char cyr[160] = "";
+    for (int i = 0; i < 68; i++)
+        strcat(cyr, "\xd0\x9f");
+    char mask[128];
+    gw_incident_mask(mask, sizeof mask, cyr, strlen(cyr), GW_CAT_INJECTION);
+    assert_int_equal(strlen(mask), 96 + 3); /* 48 whole letters and "..." */
+    assert_string_equal(mask + 96, "...");
+    gw_incident_mask(mask, sizeof mask, "ab\xff\xfe cd \xe2\x82", 10, GW_CAT_INJECTION);
+    assert_string_equal(mask, "ab?? cd ??");
+    struct gw_request_rec *r[2] = {rec(T0, "a", "m", "c1"), rec(T0 + 1, "a", "m", "c2")};
+    find(r[0], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    snprintf(r[0]->findings[0].excerpt, sizeof r[0]->findings[0].excerpt, "ignore \xff\xfe all");
+    snprintf(r[1]->model, sizeof r[1]->model, "m\xc3"); /* cut inside a character */
+    write_all(f->s, r, 2);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 2);
+    cJSON_Delete(k);
+    char err[256];
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
+    const char *x = str_at(inc, "incidents.0.excerpt");
+    assert_true(strncmp(x, "ignore ", 7) == 0 && strstr(x, " all"));
+    cJSON_Delete(inc);
+}
+
+/* A PostgreSQL URL's passwords never reach a message: the user-info's and the query's,
+ * percent-encoded or not, with an '@' in the query; a URL libpq cannot read is refused
+ * without being quoted. */
+static void test_passwords_in_a_url_are_never_shown(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *safe;
+    } cases[] = {
+        {"postgresql://gw:s3cret@db:5432/kpi", "postgresql://gw:***@db:5432/kpi"},
+        {"postgres://gw@db/kpi?password=s3cret&sslmode=require",
+         "postgres://gw@db/kpi?password=***&sslmode=require"},
+        {"postgresql://u:p1@h/db?password=SECRET11", "postgresql://u:***@h/db?password=***"},
+        {"postgresql://u@h/db?passwor%64=SECRET4", "postgresql://u@h/db?passwor%64=***"},
+        {"postgresql://u:pw@h/db?sslcert=/a@b/c.pem", "postgresql://u:***@h/db?sslcert=/a@b/c.pem"},
+        {"/var/lib/guardrail/kpi.db", "/var/lib/guardrail/kpi.db"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[256];
+        gw_db_safe_name(cases[i].url, out, sizeof out);
+        assert_string_equal(out, cases[i].safe);
+    }
+    char msg[256] = "could not parse \"postgresql://u:SECRET%32@[::1/db\": SECRET2 and SECRET%32";
+    gw_db_scrub("postgresql://u:SECRET%32@[::1/db", msg);
+    assert_null(strstr(msg, "SECRET"));
+    char err[256];
+    assert_false(gw_db_url_ok("postgresql://postgres:SECRET2@[::1/guardrail", err, sizeof err));
+    assert_null(strstr(err, "SECRET2"));
+    assert_non_null(strstr(err, "not a PostgreSQL URL"));
+    assert_null(gw_db_open("postgresql://postgres:SECRET2@[::1/guardrail", true, err, sizeof err));
+    assert_null(strstr(err, "SECRET2"));
+    assert_true(gw_db_url_ok("/tmp/kpi.db", err, sizeof err));
+}
+
+/* A PostgreSQL backend that stops answering without closing the connection (frozen, or a
+ * network partition) fails the write at the I/O deadline and marks the store broken, so
+ * the spool holds and reconnects: nothing waits forever. PostgreSQL only. */
+static void test_a_frozen_database_fails_the_write_at_the_deadline(void **state)
+{
+    struct fixture *f = *state;
+    if (!pg_url)
+        skip();
+    char err[256];
+    gw_store_close(f->s);
+    setenv("GUARDRAIL_PG_IO_MS", "800", 1);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
+    unsetenv("GUARDRAIL_PG_IO_MS");
+    assert_non_null(f->s);
+    struct gw_db_stmt *st = gw_db_prepare(gw_store_db(f->s), "SELECT pg_backend_pid()", false);
+    assert_int_equal(gw_db_step(st), 1);
+    pid_t backend = (pid_t)gw_db_int(st, 0);
+    gw_db_finalize(st);
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    struct gw_request_rec *r[1] = {rec(T0, "a", "m", "c1")};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = gw_store_write(f->s, r, 1, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    kill(backend, SIGCONT);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_int_equal(rc, -1);
+    assert_true(took < 5);
+    assert_true(gw_store_broken(f->s));
+    assert_non_null(strstr(gw_store_error(f->s), "did not answer"));
+    free(r[0]);
+}
+
 /* ---- a fleet: batch ids, instances, the spool ---- */
 
 static void test_a_batch_written_again_under_its_id_counts_once(void **state)
@@ -1275,16 +1376,26 @@ static void test_a_batch_written_again_under_its_id_counts_once(void **state)
     struct gw_request_rec *r[2] = {rec(T0, "a", "m", "c1"), rec(T0 + 1, "a", "m", "c2")};
     find(r[0], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
     /* a retry after an unknown outcome sends the same batch under the same id */
-    assert_int_equal(gw_store_write(f->s, r, 2, "boot-1"), 0);
-    assert_int_equal(gw_store_write(f->s, r, 2, "boot-1"), 1);
-    assert_int_equal(gw_store_write(f->s, r, 2, "boot-2"), 0); /* another batch: counted */
+    struct gw_batch_id b1 = {"boot", 1}, b2 = {"boot", 2}, other = {"reboot", 1};
+    assert_int_equal(gw_store_write(f->s, r, 2, &b1), 0);
+    assert_int_equal(gw_store_write(f->s, r, 2, &b1), 1);
+    assert_int_equal(gw_store_write(f->s, r, 2, &b2), 0); /* the next batch: counted */
+    assert_int_equal(gw_store_write(f->s, r, 2, &b1), 1); /* an older one: written before */
+    assert_int_equal(gw_store_write(f->s, r, 2, &other), 0); /* another process's first */
     cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
-    assert_num(k, "current.requests", 4);
-    assert_num(k, "current.kept_from_provider.pii", 2);
+    assert_num(k, "current.requests", 6);
+    assert_num(k, "current.kept_from_provider.pii", 3);
     cJSON_Delete(k);
+    /* one row per instance and process, whatever the number of batches */
+    struct gw_db *db = gw_store_db(f->s);
+    struct gw_db_stmt *st = gw_db_prepare(db, "SELECT count(*), max(seq) FROM kpi_batch", false);
+    assert_int_equal(gw_db_step(st), 1);
+    assert_int_equal(gw_db_int(st, 0), 2);
+    assert_int_equal(gw_db_int(st, 1), 2);
+    gw_db_finalize(st);
     char err[256];
     cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 2);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 3);
     cJSON_Delete(inc);
     for (int i = 0; i < 2; i++) {
         free(r[i]->findings);
@@ -1338,7 +1449,8 @@ static void test_two_instances_sum_and_cut(void **state)
 }
 
 /* A database written by the build before instances (schema 2) is migrated in place: its
- * rows stay, named instance "-". SQLite only: no PostgreSQL store predates schema 3. */
+ * rows stay, named after the gateway that migrates them. SQLite only: no PostgreSQL store
+ * predates schema 3. */
 static void test_a_schema_2_database_is_migrated_with_its_rows(void **state)
 {
     struct fixture *f = *state;
@@ -1408,11 +1520,12 @@ static void test_a_schema_2_database_is_migrated_with_its_rows(void **state)
     assert_num(k, "current.requests", 8);
     assert_num(k, "current.conversations", 1);
     assert_num(k, "current.prevented.by_category.injection", 2);
-    assert_int_equal(names_count(k, "instances"), 2);
-    assert_string_equal(str_at(k, "instances.0"), "-");
+    /* the rows of before are the migrating gateway's: one gateway, not two */
+    assert_int_equal(names_count(k, "instances"), 1);
+    assert_string_equal(str_at(k, "instances.0"), "gw-test");
     cJSON_Delete(k);
     cJSON *inc = store_incidents(s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
-    assert_string_equal(str_at(inc, "incidents.0.instance"), "-");
+    assert_string_equal(str_at(inc, "incidents.0.instance"), "gw-test");
     assert_string_equal(str_at(inc, "incidents.0.rule"), "inj.x");
     cJSON_Delete(inc);
     gw_store_close(s);
@@ -1446,10 +1559,11 @@ static void test_a_failed_write_leaves_nothing_behind(void **state)
     struct gw_request_rec *r[2] = {rec(T0, "a", "m", "c1"), rec(T0 + 1, "a", "m", "c2")};
     find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
     table_off(f->path, "kpi_conv", true);
-    assert_int_equal(gw_store_write(f->s, r, 2, "boot-9"), -1);
+    struct gw_batch_id b9 = {"boot", 9};
+    assert_int_equal(gw_store_write(f->s, r, 2, &b9), -1);
     assert_non_null(strstr(gw_store_error(f->s), "kpi_conv"));
     table_off(f->path, "kpi_conv", false);
-    assert_int_equal(gw_store_write(f->s, r, 2, "boot-9"), 0); /* not "written before" */
+    assert_int_equal(gw_store_write(f->s, r, 2, &b9), 0); /* not "written before" */
     cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
     assert_num(k, "current.requests", 2);
     assert_num(k, "current.conversations", 2);
@@ -1558,6 +1672,9 @@ int main(void)
         T(test_report_renders_markdown_with_changes_and_masked_incidents),
         T(test_report_rejects_bad_input_with_clear_errors),
         T(test_rules_in_shadow_are_counted_apart),
+        T(test_text_that_is_not_utf8_costs_nothing),
+        T(test_passwords_in_a_url_are_never_shown),
+        T(test_a_frozen_database_fails_the_write_at_the_deadline),
         T(test_a_batch_written_again_under_its_id_counts_once),
         T(test_a_failed_write_leaves_nothing_behind),
         T(test_two_instances_sum_and_cut),

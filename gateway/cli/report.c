@@ -543,6 +543,29 @@ static int render(struct gw_store *s, FILE *file, bool html, const struct gw_kpi
         table_end(&o);
     }
 
+    if (cur->n_shadow) { /* rules being tried: the evidence to promote them by */
+        heading(&o, 2, "Rules being tried (shadow): what they would have done");
+        para(&o, "These rules ran on live traffic and acted on nothing.");
+        static const char *const hcols[] = {"Rule", "Category", "Where", "Messages",
+                                            "Would have blocked", "Would have redacted",
+                                            "Would have flagged"};
+        table_begin(&o, hcols, 7);
+        for (size_t i = 0; i < cur->n_shadow; i++) {
+            const struct gw_kpi_rule *r = &cur->shadow[i];
+            char v[4][32], name[160];
+            fmt_int((double)r->n.requests, v[0], 32);
+            fmt_int((double)r->n.blocked, v[1], 32);
+            fmt_int((double)r->n.redacted, v[2], 32);
+            fmt_int((double)r->n.flagged, v[3], 32);
+            const char *cells[] = {rule_name(r->rule, r->title, name, sizeof name),
+                                   gw_category_name(r->category),
+                                   r->dir == GW_KPI_REPLY ? "replies" : "prompts",
+                                   v[0], v[1], v[2], v[3]};
+            table_row(&o, cells, 7);
+        }
+        table_end(&o);
+    }
+
     if (render_incidents(&o, s, &k.f) == -1)
         goto fail;
     para(&o, "Excerpts are masked: the gateway never stores the personal data, secrets or "

@@ -35,6 +35,14 @@ before(async () => {
     action: redact
     patterns: ['\\bpat\\.lee@example\\.org\\b']
     examples: {match: ["x pat.lee@example.org y"], no_match: ["pat.lee at example"]}
+  - id: dash.trial
+    title: Delivery promise
+    category: brand
+    severity: low
+    applies_to: reply
+    action: block
+    shadow: true
+    phrases: [on its way]
 `);
   fs.writeFileSync(path.join(dir, 'gw.yaml'),
     `rules: ${rules}\nkpi:\n  db: ${dir}/kpi.db\nadmin:\n  token: \${DASH_TOKEN}\n`);
@@ -193,6 +201,22 @@ test('message counts get whole-number ticks', async () => {
     for (const t of ticks) assert.match(t, /^\d{1,3}(,\d{3})*$/, `${id} has tick ${t}`);
   }
   assert.deepEqual(await yTicks(page, 'chart-req'), ['0', '1']);
+  await page.close();
+});
+
+test('a rule in shadow is shown apart, with what it would have done', async () => {
+  const page = await open();
+  assert.ok(await page.isVisible('#shadow'), 'no shadow view');
+  const row = await page.textContent('#shadow-rules tr.shadow-rule');
+  assert.match(row, /Delivery promise/);
+  assert.match(row, /dash\.trial/);
+  assert.match(row, /would have stopped 6 replies/);
+  // it acted on nothing: not among the rules that acted, not in the incidents, and the
+  // replies it found still count as passed clean
+  assert.doesNotMatch(await page.textContent('#rules'), /dash\.trial|Delivery promise/);
+  assert.doesNotMatch(await page.textContent('#incidents'), /Delivery|on its way/i);
+  assert.equal(await page.textContent('#clean'), '50.0%');
+  assert.deepEqual(await overflows(page), []);
   await page.close();
 });
 

@@ -7,11 +7,12 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import Gateway, Mock, sse_events, stream_text
+from harness import BINARY, Gateway, Mock, sse_events, stream_text
 
 BASE = """name: base
 rules:
@@ -191,6 +192,39 @@ class Policies(unittest.TestCase):
             self.assertEqual(text, "Brand A cannot say that. How else can I help?")
         finally:
             os.rename(os.path.join(self.rules, "a.off"), os.path.join(self.rules, "brand-a.yaml"))
+
+    def test_5_guardrail_try_shows_what_a_brand_would_meet(self):
+        """What a brand manager runs before a reload: one sentence, both directions, under
+        a tenant's policy, with the rule's plain name and the brand's answer."""
+        cfg = os.path.join(self.gw.dir, "gateway.yaml")
+        env = dict(os.environ, E2E_HASH_KEY="k", E2E_ADMIN_TOKEN="t")
+        run = subprocess.run([BINARY, "try", "--config", cfg, "--tenant", "web-b",
+                              "It has a lifetime warranty, mail ann@shop.com"],
+                             capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        out = run.stdout
+        self.assertIn("policy: brand-b\n", out)
+        self.assertIn("  as a question: passes with parts hidden\n", out)
+        self.assertIn("    goes out as: It has a lifetime warranty, mail [EMAIL]\n", out)
+        self.assertIn("  as a reply: BLOCKED\n", out)
+        self.assertIn('    - Lifetime warranty promise (brand-b.warranty): blocks "lifetime warranty"\n',
+                      out)
+        self.assertIn("    the customer gets: Brand B would rather not promise that.\n", out)
+        # brand A's policy has no warranty rule; a tenant in no policy gets the default
+        run = subprocess.run([BINARY, "try", "--config", cfg, "--tenant", "web-a",
+                              "--direction", "reply", "It has a lifetime warranty"],
+                             capture_output=True, text=True, env=env, timeout=60)
+        self.assertIn("policy: brand-a\n", run.stdout)
+        self.assertIn("  as a reply: passes, nothing found\n", run.stdout)
+        self.assertNotIn("as a question", run.stdout)
+        run = subprocess.run([BINARY, "try", "--config", cfg, "--tenant", "kiosk"],
+                             input="guaranteed forever\n", capture_output=True, text=True,
+                             env=env, timeout=60)
+        self.assertIn("policy: default (the tenant is in no policy)\n", run.stdout)
+        run = subprocess.run([BINARY, "try", "--direction", "sideways", "x"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 2)
+        self.assertIn("--direction must be prompt, reply or both", run.stderr)
 
 
 if __name__ == "__main__":

@@ -1268,6 +1268,15 @@ static void test_rules_in_shadow_are_counted_apart(void **state)
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(
         cJSON_GetObjectItem(inc, "incidents"), 0), "shadow")));
     cJSON_Delete(inc);
+    /* the report shows them apart, and not among the incidents */
+    char out[160];
+    snprintf(out, sizeof out, "%s/shadow.md", f->dir);
+    assert_int_equal(
+        report("--db", f->path, "--from", "2024-05-01", "--to", "2024-05-01", "-o", out, NULL), 0);
+    const char *md = slurp(out);
+    assert_non_null(strstr(md, "## Rules being tried (shadow): what they would have done"));
+    assert_non_null(strstr(md, "| brand.new\\_claim | brand | replies | 2 | 2 | 0 | 0 |"));
+    assert_null(strstr(md, "### Off-brand replies")); /* no incident of a rule that acted */
 }
 
 /* Text that is not UTF-8, or a masked excerpt cut inside a character, must not cost the

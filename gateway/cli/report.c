@@ -383,6 +383,27 @@ static int render_value(struct out *o, struct gw_store *s, const struct gw_kpi_f
     return 0;
 }
 
+/* A table of rules: name, category, where, then requests, blocked, redacted, flagged. */
+static void rules_table(struct out *o, const char *const cols[7],
+                        const struct gw_kpi_rule *const *rules, size_t n)
+{
+    table_begin(o, cols, 7);
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_kpi_rule *r = rules[i];
+        char v[4][32], name[160];
+        fmt_int((double)r->n.requests, v[0], 32);
+        fmt_int((double)r->n.blocked, v[1], 32);
+        fmt_int((double)r->n.redacted, v[2], 32);
+        fmt_int((double)r->n.flagged, v[3], 32);
+        const char *cells[] = {rule_name(r->rule, r->title, name, sizeof name),
+                               gw_category_name(r->category),
+                               r->dir == GW_KPI_REPLY ? "replies" : "prompts",
+                               v[0], v[1], v[2], v[3]};
+        table_row(o, cells, 7);
+    }
+    table_end(o);
+}
+
 /* Writes the report of f to file. Returns 0 or -1 with err. */
 static int render(struct gw_store *s, FILE *file, bool html, const struct gw_kpi_filter *f,
                   const struct gw_value *value, char *err, size_t errlen)
@@ -526,21 +547,7 @@ static int render(struct gw_store *s, FILE *file, bool html, const struct gw_kpi
     } else {
         static const char *const tcols[] = {"Rule",    "Category", "Where",  "Messages",
                                             "Blocked", "Redacted", "Flagged"};
-        table_begin(&o, tcols, 7);
-        for (size_t i = 0; i < n_top; i++) {
-            const struct gw_kpi_rule *r = top[i];
-            char v[4][32], name[160];
-            fmt_int((double)r->n.requests, v[0], 32);
-            fmt_int((double)r->n.blocked, v[1], 32);
-            fmt_int((double)r->n.redacted, v[2], 32);
-            fmt_int((double)r->n.flagged, v[3], 32);
-            const char *cells[] = {rule_name(r->rule, r->title, name, sizeof name),
-                                   gw_category_name(r->category),
-                                   r->dir == GW_KPI_REPLY ? "replies" : "prompts",
-                                   v[0], v[1], v[2], v[3]};
-            table_row(&o, cells, 7);
-        }
-        table_end(&o);
+        rules_table(&o, tcols, top, n_top);
     }
 
     if (cur->n_shadow) { /* rules being tried: the evidence to promote them by */
@@ -549,21 +556,12 @@ static int render(struct gw_store *s, FILE *file, bool html, const struct gw_kpi
         static const char *const hcols[] = {"Rule", "Category", "Where", "Messages",
                                             "Would have blocked", "Would have redacted",
                                             "Would have flagged"};
-        table_begin(&o, hcols, 7);
-        for (size_t i = 0; i < cur->n_shadow; i++) {
-            const struct gw_kpi_rule *r = &cur->shadow[i];
-            char v[4][32], name[160];
-            fmt_int((double)r->n.requests, v[0], 32);
-            fmt_int((double)r->n.blocked, v[1], 32);
-            fmt_int((double)r->n.redacted, v[2], 32);
-            fmt_int((double)r->n.flagged, v[3], 32);
-            const char *cells[] = {rule_name(r->rule, r->title, name, sizeof name),
-                                   gw_category_name(r->category),
-                                   r->dir == GW_KPI_REPLY ? "replies" : "prompts",
-                                   v[0], v[1], v[2], v[3]};
-            table_row(&o, cells, 7);
-        }
-        table_end(&o);
+        const struct gw_kpi_rule **all = calloc(cur->n_shadow, sizeof *all);
+        for (size_t i = 0; all && i < cur->n_shadow; i++)
+            all[i] = &cur->shadow[i];
+        if (all)
+            rules_table(&o, hcols, all, cur->n_shadow);
+        free(all);
     }
 
     if (render_incidents(&o, s, &k.f) == -1)

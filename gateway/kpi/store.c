@@ -962,7 +962,8 @@ static int by_rule(const void *x, const void *y)
  * everywhere, two batches wait for each other instead of deadlocking. */
 static int flush_titles(struct gw_store *s, struct batch *b)
 {
-    qsort(b->t, b->nt, sizeof *b->t, by_rule);
+    if (b->nt > 1) /* qsort takes no NULL array, even empty */
+        qsort(b->t, b->nt, sizeof *b->t, by_rule);
     for (size_t i = 0; i < b->nt; i++) {
         struct gw_db_stmt *st = s->st[ST_TITLE];
         gw_db_bind_text(st, 1, b->t[i]->rule);

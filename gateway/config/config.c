@@ -59,6 +59,27 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->log_level = strdup("info");
 }
 
+int gw_config_add_shadow_rules(struct gw_config *cfg, const char *path)
+{
+    char **r = realloc(cfg->rules, (cfg->n_rules + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    cfg->rules = r;
+    char **s = realloc(cfg->shadow_rules, (cfg->n_shadow_rules + 1) * sizeof *s);
+    if (!s)
+        return -1;
+    cfg->shadow_rules = s;
+    if (!(r[cfg->n_rules] = strdup(path)))
+        return -1;
+    if (!(s[cfg->n_shadow_rules] = strdup(path))) {
+        free(r[cfg->n_rules]);
+        return -1;
+    }
+    cfg->n_rules++;
+    cfg->n_shadow_rules++;
+    return 0;
+}
+
 int gw_config_require_pack(struct gw_config *cfg, const char *name)
 {
     char **t = realloc(cfg->required_packs, (cfg->n_required_packs + 1) * sizeof *t);
@@ -101,6 +122,9 @@ void gw_config_free(struct gw_config *cfg)
     for (size_t i = 0; i < cfg->n_required_packs; i++)
         free(cfg->required_packs[i]);
     free(cfg->required_packs);
+    for (size_t i = 0; i < cfg->n_shadow_rules; i++)
+        free(cfg->shadow_rules[i]);
+    free(cfg->shadow_rules);
     provider_free(&cfg->provider);
     for (size_t i = 0; i < cfg->n_more; i++)
         provider_free(&cfg->more[i]);

@@ -91,6 +91,9 @@ struct gw_config {
     int workers; /* 0: one per core */
     char **rules;
     size_t n_rules;
+    char **shadow_rules; /* rule paths loaded with the rules, every rule of them in shadow
+                            (candidates: also in rules) */
+    size_t n_shadow_rules;
     char **required_packs; /* pack names the rules must have, at start and at each reload */
     size_t n_required_packs;
     struct gw_provider provider; /* the first in the file: --upstream overrides it */
@@ -141,6 +144,9 @@ struct gw_config {
  * top-level policy settings). */
 int gw_config_policy_for(const struct gw_config *cfg, const char *tenant);
 
+/* Adds a rules path whose rules all load in shadow (guardrail serve --shadow-rules): they
+ * are evaluated on live traffic and recorded, never acting. 0 or -1 (out of memory). */
+int gw_config_add_shadow_rules(struct gw_config *cfg, const char *path);
 /* Adds a pack name to required_packs. Returns 0 or -1 (out of memory). */
 int gw_config_require_pack(struct gw_config *cfg, const char *name);
 

@@ -227,5 +227,43 @@ class Policies(unittest.TestCase):
         self.assertIn("--direction must be prompt, reply or both", run.stderr)
 
 
+class CandidateRules(unittest.TestCase):
+    def test_serve_shadow_rules_runs_a_candidate_folder_beside_the_live_one(self):
+        """guardrail serve --shadow-rules DIR: every rule of DIR in shadow, the live rules as
+        they are; a candidate with a live rule's id is refused by name."""
+        live = tempfile.mkdtemp(prefix="gw-live-")
+        cand = tempfile.mkdtemp(prefix="gw-cand-")
+        write(os.path.join(live, "brand-b.yaml"), BRAND_B)
+        write(os.path.join(cand, "next.yaml"), BRAND_A.replace("brand-a", "next"))
+        mock = Mock()
+        try:
+            gw = Gateway(mock.url, rules=live, admin=True, extra_args=["--shadow-rules", cand])
+            with gw:
+                r, data = gw.post({"model": "mock-1", "messages": [{"role": "user", "content": "hi"}],
+                                   "mock": {"reply": "The cheapest on the market, with a lifetime warranty."}})
+                text = json.loads(data)["choices"][0]["message"]["content"]
+                self.assertEqual(r.getheader("x-guardrail-rule"), "brand-b.warranty")  # live
+                self.assertNotIn("lifetime warranty", text)
+                deadline = time.time() + 10
+                while time.time() < deadline:
+                    k = json.loads(gw.admin_get("/api/kpis")[1])["current"]
+                    if k["requests"] >= 1:
+                        break
+                    time.sleep(0.1)
+                self.assertEqual([s["rule"] for s in k["shadow_rules"]], ["next.cheapest"])
+                self.assertEqual([x["rule"] for x in k["rules"]], ["brand-b.warranty"])
+            # a candidate that reuses a live rule's id
+            write(os.path.join(cand, "next.yaml"), BRAND_B)
+            g = subprocess.run([BINARY, "serve", "--rules", live, "--shadow-rules", cand,
+                                "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                               timeout=60)
+            self.assertNotEqual(g.returncode, 0)
+            self.assertIn("duplicate rule id 'brand-b.warranty'", g.stderr)
+        finally:
+            mock.stop()
+            shutil.rmtree(live, ignore_errors=True)
+            shutil.rmtree(cand, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -152,6 +152,7 @@ int gw_cmd_check(int argc, char **argv)
             }
             for (int want = 1; want >= 0; want--) {
                 char **v = want ? r->examples_match : r->examples_no_match;
+                int *lines = want ? r->examples_match_lines : r->examples_no_match_lines;
                 size_t n = want ? r->n_examples_match : r->n_examples_no_match;
                 for (size_t k = 0; k < n; k++) {
                     bool stream_ok;
@@ -163,10 +164,10 @@ int gw_cmd_check(int argc, char **argv)
                     if (!stream_ok)
                         fprintf(stderr, "%s:%d: rule '%s': streaming and block mode disagree "
                                         "on example \"%s\"\n",
-                                r->file, r->examples_line, r->id, v[k]);
+                                r->file, lines[k], r->id, v[k]);
                     else
                         fprintf(stderr, "%s:%d: rule '%s': example %s: \"%s\"\n",
-                                r->file, r->examples_line, r->id,
+                                r->file, lines[k], r->id,
                                 want ? "should match but did not" : "matched but should not",
                                 v[k]);
                 }

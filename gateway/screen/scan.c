@@ -27,6 +27,7 @@ struct gw_scanner {
     uint64_t *hit;         /* prefiltered patterns whose atoms the gate found */
     unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
     unsigned long long memo_hits;
+    uint64_t *marks;       /* patterns that produced a candidate (gw_scanner_mark_patterns) */
 };
 
 gw_scanner *gw_scanner_new(struct gw_ruleset *rs)
@@ -90,6 +91,11 @@ void gw_scanner_free(gw_scanner *s)
 struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s)
 {
     return s->rs;
+}
+
+void gw_scanner_mark_patterns(gw_scanner *s, uint64_t *bits)
+{
+    s->marks = bits;
 }
 
 hs_scratch_t *gw_scanner_scratch(gw_scanner *s)
@@ -177,6 +183,8 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
     } else {
         start = end > p->min_width ? end - p->min_width : 0;
     }
+    if (sc->marks)
+        sc->marks[id / 64] |= 1ull << (id % 64);
     /* A match that contains the last one of its pattern replaces it (the contained one
      * would be dropped when deciding): a run that matches at every end ("1::1::1::...")
      * stays one candidate instead of one per byte. */

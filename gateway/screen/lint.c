@@ -131,26 +131,27 @@ static int mark_examples(gw_scanner *sc, const struct gw_rule *r, uint64_t *mark
     return rc;
 }
 
-/* The warnings about one rule's patterns, one at a time. */
-static int lint_patterns(gw_scanner *sc, unsigned ri, const uint64_t *marks, struct gw_lint *out)
+/* The warnings about rule ri's patterns; marks: the patterns its examples exercised, NULL
+ * when it has no 'match' example. */
+static int lint_patterns(const struct gw_rule_table *t, unsigned ri, const uint64_t *marks,
+                         struct gw_lint *out)
 {
-    const struct gw_rule_table *t = &gw_scanner_ruleset(sc)->table;
     const struct gw_rule *r = &t->rules[ri];
     for (unsigned i = 0; i < t->n_patterns; i++) {
         const struct gw_pattern *p = &t->patterns[i];
-        struct gw_lint_warning w = {.rule = ri, .pattern = i};
         if (p->rule != ri)
             continue;
-        if (!p->phrase && has_control_char(source_of(p)) &&
-            push(out, (w.kind = GW_LINT_CONTROL_CHAR, w)) == -1)
-            return -1;
-        if (p->phrase && !p->allow && r->action == GW_ACTION_BLOCK &&
-            letters(source_of(p)) < GW_LINT_PHRASE_MIN &&
-            push(out, (w.kind = GW_LINT_SHORT_PHRASE, w)) == -1)
-            return -1;
-        if (marks && !p->allow && !(marks[i / 64] >> (i % 64) & 1) &&
-            push(out, (w.kind = GW_LINT_UNEXERCISED, w)) == -1)
-            return -1;
+        bool found[3] = {
+            [GW_LINT_CONTROL_CHAR] = !p->phrase && has_control_char(source_of(p)),
+            [GW_LINT_SHORT_PHRASE] = p->phrase && !p->allow && r->action == GW_ACTION_BLOCK &&
+                                     letters(source_of(p)) < GW_LINT_PHRASE_MIN,
+            [GW_LINT_UNEXERCISED] = marks && !p->allow && !(marks[i / 64] >> (i % 64) & 1),
+        };
+        for (int k = 0; k < 3; k++)
+            if (found[k] &&
+                push(out, (struct gw_lint_warning){
+                              .kind = (enum gw_lint_kind)k, .rule = ri, .pattern = i}) == -1)
+                return -1;
     }
     return 0;
 }
@@ -193,7 +194,7 @@ int gw_lint(gw_scanner *sc, const struct gw_corpus *c, struct gw_lint *out)
         if (examples)
             rc = mark_examples(sc, r, marks, words);
         if (rc == 0)
-            rc = lint_patterns(sc, i, examples ? marks : NULL, out);
+            rc = lint_patterns(t, i, examples ? marks : NULL, out);
         for (int d = 0; c && rc == 0 && d < 2; d++) {
             const struct corpus_count *k = &counts[i * 2 + (unsigned)d];
             enum gw_direction dir = d ? GW_DIR_REPLY : GW_DIR_PROMPT;
@@ -213,7 +214,7 @@ int gw_lint(gw_scanner *sc, const struct gw_corpus *c, struct gw_lint *out)
     free(marks);
     free(counts);
     if (rc == 0 && out->n > 0)
-        qsort_r(out->v, out->n, sizeof *out->v, cmp_warning, (void *)t);
+        qsort_r(out->v, out->n, sizeof *out->v, cmp_warning, (void *)t); /* read only */
     return rc;
 }
 
@@ -235,9 +236,12 @@ static const char *control_name(unsigned char c, const char **typed)
                  {'\n', "line break", "\\n"},   {'\r', "carriage return", "\\r"},
                  {'\f', "form feed", "\\f"},    {'\v', "vertical tab", "\\v"},
                  {'\a', "bell", "\\a"},         {0x1b, "escape", "\\e"}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].c == c)
-            return *typed = names[i].typed, names[i].name;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (names[i].c == c) {
+            *typed = names[i].typed;
+            return names[i].name;
+        }
+    }
     *typed = NULL;
     return "control character";
 }

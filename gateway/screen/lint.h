@@ -20,6 +20,7 @@
  * "ok", "no") is in every other message. */
 #define GW_LINT_PHRASE_MIN 4
 
+/* The first three are about one pattern (and name its line), the others about a rule. */
 enum gw_lint_kind {
     GW_LINT_CONTROL_CHAR, /* a pattern holds a control character (YAML double quotes) */
     GW_LINT_SHORT_PHRASE, /* a block rule's phrase under GW_LINT_PHRASE_MIN letters */

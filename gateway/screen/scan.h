@@ -48,7 +48,8 @@ unsigned long long gw_scanner_memo_hits(const gw_scanner *s);
 /* From now on, sets bit i of bits (bits[i / 64], bit i % 64) for every pattern i of the
  * ruleset that produces a candidate match (past its validator) in this scanner's scans;
  * NULL stops. The caller owns bits, one bit per pattern. For `guardrail check`, which asks
- * which pattern each example exercises: findings only name the rule. */
+ * which pattern each example exercises: findings only name the rule. A prompt that the
+ * ruleset's memo answers is not scanned and marks nothing (check's rulesets have none). */
 void gw_scanner_mark_patterns(gw_scanner *s, uint64_t *bits);
 
 /* A deadline (CLOCK_MONOTONIC nanoseconds; 0: none) for this scanner's scans: past it, a

@@ -275,7 +275,8 @@ static int render_incidents(struct out *o, struct gw_store *s, const struct gw_k
     heading(o, 2, "Latest incidents by category");
     for (size_t i = 0; i < sizeof cats / sizeof cats[0]; i++) {
         struct gw_incident_page p;
-        if (gw_incident_query(s, f, gw_category_name(cats[i]), 3, 0, &p) == -1) {
+        if (gw_incident_query(s, f, gw_category_name(cats[i]), GW_INCIDENTS_ACTED, 3, 0, &p) ==
+            -1) {
             gw_incident_page_free(&p);
             return -1;
         }

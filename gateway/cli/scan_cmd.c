@@ -44,9 +44,10 @@ static void write_findings(struct gw_buf *o, const struct gw_ruleset *rs,
         gw_buf_puts(o, i ? ",{\"rule\":" : "{\"rule\":");
         gw_json_quote(o, r->id, strlen(r->id));
         gw_buf_printf(o, ",\"category\":\"%s\",\"severity\":\"%s\",\"action\":\"%s\","
-                         "\"start\":%zu,\"end\":%zu}",
+                         "\"start\":%zu,\"end\":%zu%s}",
                       gw_category_name(r->category), gw_severity_name(r->severity),
-                      gw_action_name(r->action), f->v[i].start, f->v[i].end);
+                      gw_action_name(f->v[i].action), f->v[i].start, f->v[i].end,
+                      f->v[i].shadow ? ",\"shadow\":true" : "");
     }
     gw_buf_puts(o, "]");
 }
@@ -153,9 +154,10 @@ static int scan_text(gw_scanner *sc, const char *text, enum gw_direction dir)
            dir == GW_DIR_PROMPT ? "prompt" : "reply", f.n, f.n == 1 ? "" : "s");
     for (size_t i = 0; i < f.n; i++) {
         const struct gw_rule *r = &rs->table.rules[f.v[i].rule];
-        printf("  %-28s %-9s %-8s %-6s bytes %zu-%zu: \"%.*s\"\n", r->id,
+        printf("  %-28s %-9s %-8s %-6s%s bytes %zu-%zu: \"%.*s\"\n", r->id,
                gw_category_name(r->category), gw_severity_name(r->severity),
-               gw_action_name(r->action), f.v[i].start, f.v[i].end,
+               gw_action_name(f.v[i].action), f.v[i].shadow ? " (shadow: would)" : "",
+               f.v[i].start, f.v[i].end,
                (int)(f.v[i].end - f.v[i].start), text + f.v[i].start);
     }
     const struct gw_rule *blocker = gw_findings_blocking_rule(rs, &f);

@@ -189,7 +189,10 @@ int gw_cmd_serve(int argc, char **argv)
                 n_required ? "--require-pack or required_packs" : "required_packs");
         goto out;
     }
-    gw_server_prepare_rules(&cfg, rs);
+    if (gw_server_prepare_rules(&cfg, rs, err, sizeof err) == -1) {
+        fprintf(stderr, "guardrail: %s\n", err);
+        goto out;
+    }
     gw_json_hooks_install(); /* before any worker starts: see util/json_arena.h */
     GW_LOG(GW_LOG_INFO, NULL, "rules: %zu rules in %zu packs; streamed replies hold back %u bytes",
            rs->table.n_rules, rs->table.n_packs, rs->holdback);

@@ -93,6 +93,7 @@ void gw_finding_rec_fill(struct gw_finding_rec *out, const struct gw_rule *r,
     out->category = r->category;
     out->severity = r->severity;
     out->action = r->action;
+    out->shadow = r->shadow; /* the caller sets both as the request's policy has them */
     out->direction = dir;
     gw_incident_mask(out->excerpt, sizeof out->excerpt, match ? match : "", match ? len : 0,
                      r->category);
@@ -129,9 +130,9 @@ static void write_lines(struct gw_buf *b, const struct gw_request_rec *r)
         gw_buf_printf(b, ",\"direction\":\"%s\",\"rule\":",
                       f->direction == GW_DIR_PROMPT ? "prompt" : "reply");
         quoted(b, f->rule);
-        gw_buf_printf(b, ",\"category\":\"%s\",\"severity\":\"%s\",\"action\":\"%s\",\"model\":",
+        gw_buf_printf(b, ",\"category\":\"%s\",\"severity\":\"%s\",\"action\":\"%s\",%s\"model\":",
                       gw_category_name(f->category), gw_severity_name(f->severity),
-                      gw_action_name(f->action));
+                      gw_action_name(f->action), f->shadow ? "\"shadow\":true," : "");
         quoted(b, r->model);
         gw_buf_puts(b, ",\"tenant\":");
         quoted(b, r->tenant);

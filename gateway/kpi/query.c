@@ -203,17 +203,20 @@ static int load_latency(struct gw_store *s, const struct q *q, struct gw_kpi_tot
     return finish(s, st, rc);
 }
 
-static int load_rules(struct gw_store *s, const struct q *q, struct gw_kpi_totals *t)
+/* Every rule of table (kpi_rule, or kpi_shadow) in the range, into *out. */
+static int load_rules(struct gw_store *s, const struct q *q, const char *table,
+                      struct gw_kpi_rule **out, size_t *n)
 {
     size_t cap = 0;
-    struct gw_db_stmt *st =
-        prepare(s,
-                "SELECT g.*, t.title FROM (SELECT direction, category, rule, sum(requests) AS n,"
-                " sum(blocked), sum(redacted), sum(flagged), sum(findings), sum(kept)"
-                " FROM kpi_rule" RANGE_WHERE " GROUP BY direction, category, rule) AS g"
-                " LEFT JOIN rule_title AS t ON t.rule = g.rule"
-                " ORDER BY g.n DESC, g.rule, g.direction",
-                q);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT g.*, t.title FROM (SELECT direction, category, rule, sum(requests) AS n,"
+             " sum(blocked), sum(redacted), sum(flagged), sum(findings), sum(kept)"
+             " FROM %s" RANGE_WHERE " GROUP BY direction, category, rule) AS g"
+             " LEFT JOIN rule_title AS t ON t.rule = g.rule"
+             " ORDER BY g.n DESC, g.rule, g.direction",
+             table);
+    struct gw_db_stmt *st = prepare(s, sql, q);
     if (!st)
         return -1;
     int rc;
@@ -221,11 +224,11 @@ static int load_rules(struct gw_store *s, const struct q *q, struct gw_kpi_total
         int c = cat_index(text_col(st, 1));
         if (c < 0)
             continue;
-        if (gw_grow(&t->rules, &cap, t->n_rules, sizeof *t->rules, 16) == -1) {
+        if (gw_grow(out, &cap, *n, sizeof **out, 16) == -1) {
             gw_db_finalize(st);
             return oom(s);
         }
-        struct gw_kpi_rule *r = &t->rules[t->n_rules++];
+        struct gw_kpi_rule *r = &(*out)[(*n)++];
         memset(r, 0, sizeof *r);
         snprintf(r->rule, sizeof r->rule, "%s", text_col(st, 2));
         snprintf(r->title, sizeof r->title, "%s", text_col(st, 9));
@@ -269,8 +272,10 @@ static void totals_free(struct gw_kpi_totals *t)
 {
     free(t->rules);
     free(t->signals);
+    free(t->shadow);
     t->rules = NULL;
     t->signals = NULL;
+    t->shadow = NULL;
 }
 
 static int load_totals(struct gw_store *s, const struct q *q, struct gw_kpi_totals *t)
@@ -287,7 +292,9 @@ static int load_totals(struct gw_store *s, const struct q *q, struct gw_kpi_tota
         return -1;
     t->conversations = n[0] + t->lone;
     if (load_categories(s, q, t) == -1 || load_latency(s, q, t) == -1 ||
-        load_rules(s, q, t) == -1 || load_signals(s, q, t) == -1)
+        load_rules(s, q, "kpi_rule", &t->rules, &t->n_rules) == -1 ||
+        load_rules(s, q, "kpi_shadow", &t->shadow, &t->n_shadow) == -1 ||
+        load_signals(s, q, t) == -1)
         return -1;
     /* a conversation with two different signals counts once here */
     if (one_row(s,
@@ -606,7 +613,8 @@ void gw_kpis_free(struct gw_kpis *k)
 /* ---- incidents ---- */
 
 int gw_incident_query(struct gw_store *s, const struct gw_kpi_filter *f, const char *category,
-                      int limit, int64_t before_id, struct gw_incident_page *p)
+                      enum gw_incident_kind kind, int limit, int64_t before_id,
+                      struct gw_incident_page *p)
 {
     memset(p, 0, sizeof *p);
     if (limit < 1)
@@ -620,10 +628,10 @@ int gw_incident_query(struct gw_store *s, const struct gw_kpi_filter *f, const c
         gw_store_db(s),
         "SELECT id, ts_ms, instance, request_id, tenant, model, conversation, direction,"
         " category, rule, severity, action, excerpt, value_hash, value_length,"
-        " (SELECT title FROM rule_title WHERE rule_title.rule = incidents.rule)"
+        " (SELECT title FROM rule_title WHERE rule_title.rule = incidents.rule), shadow"
         " FROM incidents WHERE ts_ms >= ?1 AND ts_ms < ?2 AND (?3 IS NULL OR tenant = ?3)"
         " AND (?4 IS NULL OR category = ?4) AND (?5 IS NULL OR instance = ?5)"
-        " AND (?6 <= 0 OR id < ?6) ORDER BY id DESC LIMIT ?7",
+        " AND (?6 <= 0 OR id < ?6) AND (?8 < 0 OR shadow = ?8) ORDER BY id DESC LIMIT ?7",
         false);
     if (!st)
         return db_fail(s);
@@ -634,6 +642,7 @@ int gw_incident_query(struct gw_store *s, const struct gw_kpi_filter *f, const c
     gw_db_bind_text(st, 5, cut(f->instance));
     gw_db_bind_int(st, 6, before_id);
     gw_db_bind_int(st, 7, limit);
+    gw_db_bind_int(st, 8, kind == GW_INCIDENTS_ALL ? -1 : kind == GW_INCIDENTS_SHADOW);
     if (!(p->v = calloc((size_t)limit, sizeof *p->v))) {
         gw_db_finalize(st);
         return oom(s);
@@ -657,6 +666,7 @@ int gw_incident_query(struct gw_store *s, const struct gw_kpi_filter *f, const c
             snprintf(cols[i].dst, cols[i].len, "%s", text_col(st, 2 + (int)i));
         r->value_length = gw_db_int(st, 14);
         snprintf(r->title, sizeof r->title, "%s", text_col(st, 15));
+        r->shadow = gw_db_int(st, 16) != 0;
     }
     if (finish(s, st, rc == 1 ? 0 : rc) == -1)
         return -1;

@@ -56,6 +56,10 @@ struct gw_kpi_totals {
     size_t n_rules;
     struct gw_kpi_signal *signals; /* most conversations first */
     size_t n_signals;
+    /* rules in shadow: what they would have done, had they acted (blocked, redacted,
+     * flagged: requests; kept: values that would have been kept), most requests first */
+    struct gw_kpi_rule *shadow;
+    size_t n_shadow;
     int64_t signal_conversations; /* distinct conversations with any cx signal */
 };
 
@@ -137,6 +141,7 @@ size_t gw_kpi_top_rules(const struct gw_kpi_totals *t, const struct gw_kpi_rule 
 /* Incidents, newest first, paged by id. */
 struct gw_incident {
     int64_t id, ts_ms, value_length;
+    bool shadow; /* a rule in shadow: action is what it would have done */
     char instance[GW_STORE_INSTANCE_MAX + 1], request_id[72], tenant[72], model[128],
         conversation[72], direction[8], category[16], rule[64], severity[16], action[16],
         excerpt[128], value_hash[17], title[72];
@@ -146,11 +151,14 @@ struct gw_incident_page {
     size_t n;
     int64_t next_before_id; /* 0: no further page */
 };
-/* The latest incidents of f (from = to = 0: any time) and category (NULL: all), before
- * id before_id (0: from the newest); limit is clamped to [1, 500]. 0/-1; p is freed by
- * gw_incident_page_free either way. */
+/* Which incidents: those of rules that acted, of rules in shadow, or both. */
+enum gw_incident_kind { GW_INCIDENTS_ALL, GW_INCIDENTS_ACTED, GW_INCIDENTS_SHADOW };
+/* The latest incidents of f (from = to = 0: any time), category (NULL: all) and kind,
+ * before id before_id (0: from the newest); limit is clamped to [1, 500]. 0/-1; p is
+ * freed by gw_incident_page_free either way. */
 int gw_incident_query(struct gw_store *s, const struct gw_kpi_filter *f, const char *category,
-                      int limit, int64_t before_id, struct gw_incident_page *p);
+                      enum gw_incident_kind kind, int limit, int64_t before_id,
+                      struct gw_incident_page *p);
 void gw_incident_page_free(struct gw_incident_page *p);
 
 /* What the range is worth by the assumptions v: the counts it rests on (c; its models are

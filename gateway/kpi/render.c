@@ -296,6 +296,11 @@ static cJSON *totals_json(const struct gw_kpi_totals *t)
         goto fail;
     for (size_t i = 0; i < t->n_rules; i++)
         cJSON_AddItemToArray(x, rule_json(&t->rules[i]));
+    /* rules in shadow: what they would have done (docs/kpis.md, Shadow) */
+    if (!(x = cJSON_AddArrayToObject(o, "shadow_rules")))
+        goto fail;
+    for (size_t i = 0; i < t->n_shadow; i++)
+        cJSON_AddItemToArray(x, rule_json(&t->shadow[i]));
     return o;
 fail:
     cJSON_Delete(o);
@@ -465,6 +470,7 @@ cJSON *gw_render_incidents(const struct gw_incident_page *p)
             cJSON_AddStringToObject(x, cols[c].name, cols[c].v);
         add_num(x, "value_length", (double)r->value_length);
         add_str_or_null(x, "title", r->title);
+        cJSON_AddBoolToObject(x, "shadow", r->shadow);
     }
     if (p->next_before_id)
         add_num(o, "next_before_id", (double)p->next_before_id);

@@ -31,7 +31,7 @@ struct gw_spool {
     char instance[GW_STORE_INSTANCE_MAX + 1];
     struct gw_store *store; /* NULL while the database is away */
     size_t max_records;
-    int64_t retry_ms, next_try_ms, last_prune_ms, last_log_ms;
+    int64_t retry_ms, next_try_ms, last_prune_ms, last_log_ms, last_drop_log_ms;
     uint64_t boot, seq; /* batch ids: boot-seq */
     struct held *held;  /* oldest first */
     size_t n_held, cap_held, held_records;
@@ -114,6 +114,43 @@ static void drop_oldest(struct gw_spool *sp, const char *why)
     sp->n_held--;
 }
 
+/* Drops the oldest records held until at most max are: from the front of the oldest
+ * batches, so the newest max are kept. A batch keeps its id: it was never written (or, if
+ * an earlier try's COMMIT did go through unanswered, the id makes the retry a no-op). */
+static void trim(struct gw_spool *sp)
+{
+    size_t over = sp->held_records > sp->max_records ? sp->held_records - sp->max_records : 0;
+    if (!over)
+        return;
+    size_t dropped = over;
+    while (over && sp->n_held) {
+        struct held *h = &sp->held[0];
+        if (h->n <= over) {
+            over -= h->n;
+            sp->held_records -= h->n;
+            held_free(h);
+            memmove(sp->held, sp->held + 1, (sp->n_held - 1) * sizeof *sp->held);
+            sp->n_held--;
+            continue;
+        }
+        for (size_t i = 0; i < over; i++) {
+            free(h->recs[i]->findings);
+            free(h->recs[i]);
+        }
+        memmove(h->recs, h->recs + over, (h->n - over) * sizeof *h->recs);
+        h->n -= over;
+        sp->held_records -= over;
+        over = 0;
+    }
+    atomic_fetch_add(&stat_dropped, (int_fast64_t)dropped);
+    int64_t now = now_ms();
+    if (now - sp->last_drop_log_ms >= 1000) { /* once a second at most */
+        GW_LOG(GW_LOG_ERROR, NULL, "KPI store: dropped the oldest %zu held records "
+               "(kpi.buffer_records, %zu, is full)", dropped, sp->max_records);
+        sp->last_drop_log_ms = now;
+    }
+}
+
 /* Writes one batch: 0 written (or written before), -1 not. */
 static int write_batch(struct gw_spool *sp, struct gw_request_rec *const *recs, size_t n,
                        const char *id)
@@ -168,8 +205,7 @@ static int hold(struct gw_spool *sp, struct gw_request_rec *const *recs, size_t 
         GW_LOG(GW_LOG_WARN, NULL, "KPI store %s is away: holding records (at most %zu) and "
                "retrying", sp->safe, sp->max_records);
     }
-    while (sp->held_records > sp->max_records && sp->n_held)
-        drop_oldest(sp, "kpi.buffer_records is full");
+    trim(sp);
     return 0;
 drop:
     atomic_fetch_add(&stat_dropped, (int_fast64_t)n);
@@ -216,6 +252,16 @@ int gw_spool_push(struct gw_spool *sp, struct gw_request_rec *const *recs, size_
     }
     if (sp->n_held && now >= sp->next_try_ms) {
         drain(sp);
+        sp->next_try_ms = now + sp->retry_ms;
+    } else if (!sp->n_held && !atomic_load(&stat_up) && now >= sp->next_try_ms) {
+        /* nothing to write (all of it was dropped, or no buffer): is the store back? */
+        if (ensure_open(sp) == 0) {
+            atomic_store(&stat_up, true);
+            if (sp->away) {
+                sp->away = false;
+                GW_LOG(GW_LOG_INFO, NULL, "KPI store %s is back", sp->safe);
+            }
+        }
         sp->next_try_ms = now + sp->retry_ms;
     }
     atomic_store(&stat_buffered, (int_fast64_t)sp->held_records);

@@ -45,6 +45,7 @@ enum {
     ST_SIGNAL,
     ST_TITLE,
     ST_BATCH,
+    ST_SHADOW,
     ST__COUNT
 };
 
@@ -56,8 +57,8 @@ enum {
 
 static const char *const write_sql[ST__COUNT] = {
     "INSERT INTO incidents(ts_ms, instance, request_id, tenant, model, conversation, direction,"
-    " category, rule, severity, action, excerpt, value_hash, value_length)"
-    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+    " category, rule, severity, action, excerpt, value_hash, value_length, shadow)"
+    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
     "INSERT INTO kpi_minute(minute_ms, instance, tenant, model, requests, clean, lone,"
     " provider_calls, errors, prompt_flagged, prompt_redacted, prompt_blocked, reply_flagged,"
     " reply_redacted, reply_blocked, prompt_tokens, completion_tokens, usage_requests,"
@@ -93,6 +94,11 @@ static const char *const write_sql[ST__COUNT] = {
     " ON CONFLICT(rule) DO UPDATE SET title = excluded.title"
     " WHERE rule_title.title <> excluded.title",
     "INSERT INTO kpi_batch(instance, batch, ts_ms) VALUES (?1,?2,?3) ON CONFLICT DO NOTHING",
+    "INSERT INTO kpi_shadow(minute_ms, instance, tenant, model, direction, category, rule,"
+    " requests, blocked, redacted, flagged, findings, kept)"
+    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+    " ON CONFLICT(minute_ms, instance, tenant, model, direction, category, rule) DO UPDATE SET"
+    OUTCOME_SET("kpi_shadow"),
 };
 #undef ADD
 #undef OUTCOME_SET
@@ -157,11 +163,31 @@ static const char other_ddl[] =
     "  model TEXT NOT NULL, conversation TEXT NOT NULL, direction TEXT NOT NULL,"
     "  category TEXT NOT NULL, rule TEXT NOT NULL, severity TEXT NOT NULL,"
     "  action TEXT NOT NULL, excerpt TEXT NOT NULL, value_hash TEXT NOT NULL,"
-    "  value_length BIGINT NOT NULL, instance TEXT NOT NULL DEFAULT '-');"
+    "  value_length BIGINT NOT NULL, instance TEXT NOT NULL DEFAULT '-',"
+    "  shadow INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX incidents_ts ON incidents(ts_ms);"
     "CREATE INDEX incidents_tenant_ts ON incidents(tenant, ts_ms);"
     "CREATE INDEX incidents_category_ts ON incidents(category, ts_ms);"
     "CREATE TABLE rule_title (rule TEXT PRIMARY KEY, title TEXT NOT NULL)@WR;";
+
+/* What rules in shadow would have done (schema 4): the columns of kpi_rule, counted as if
+ * each had acted alone. */
+static const char shadow_ddl[] =
+    "CREATE TABLE kpi_shadow ("
+    "  minute_ms BIGINT NOT NULL, tenant TEXT NOT NULL, model TEXT NOT NULL,"
+    "  direction TEXT NOT NULL, category TEXT NOT NULL, rule TEXT NOT NULL,"
+    "  requests BIGINT NOT NULL, blocked BIGINT NOT NULL, redacted BIGINT NOT NULL,"
+    "  flagged BIGINT NOT NULL, findings BIGINT NOT NULL, kept BIGINT NOT NULL,"
+    "  instance TEXT NOT NULL,"
+    "  PRIMARY KEY (minute_ms, instance, tenant, model, direction, category, rule))@WR;";
+
+/* Migrations both backends take, from schema 3 on: migrations[i] takes 3 + i to 4 + i. */
+static const char *const migrations[] = {
+    /* 3 -> 4: rules in shadow */
+    "ALTER TABLE incidents ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;@SHADOW",
+};
+_Static_assert(sizeof migrations / sizeof migrations[0] == GW_STORE_SCHEMA_VERSION - 3,
+               "one migration per schema version after 3");
 
 /* SQLite migrations of databases written by earlier builds: sqlite_migrations[i] takes
  * version i + 1 to i + 2 (a new database is created at the current version). Append
@@ -186,9 +212,8 @@ static const char *const sqlite_migrations[] = {
     "ALTER TABLE incidents ADD COLUMN instance TEXT NOT NULL DEFAULT '-';"
     "@BATCH",
 };
-_Static_assert(sizeof sqlite_migrations / sizeof sqlite_migrations[0] ==
-                   GW_STORE_SCHEMA_VERSION - 1,
-               "one migration per schema version after the first");
+_Static_assert(sizeof sqlite_migrations / sizeof sqlite_migrations[0] == 2,
+               "SQLite's own migrations end at schema 3");
 
 /* The distinct values of a rollup key column (tenant or model) the writer admits: the
  * ones the store holds, and new ones while there are fewer than max; the rest are written
@@ -291,6 +316,7 @@ static char *kind_sql(const struct gw_store *s, const char *sql)
         const char *token, *lite, *pg;
     } words[] = {{"@ROLLUPS", rollup_ddl, rollup_ddl},
                  {"@BATCH", batch_ddl, batch_ddl},
+                 {"@SHADOW", shadow_ddl, shadow_ddl},
                  {"@ID", "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"},
                  {"@WR", " WITHOUT ROWID", ""}};
     struct gw_buf b = {0};
@@ -394,14 +420,17 @@ static int migrate(struct gw_store *s)
     }
     if (v == 0) {
         if (exec_kind(s, other_ddl) == -1 || exec_kind(s, rollup_ddl) == -1 ||
-            exec_kind(s, batch_ddl) == -1)
+            exec_kind(s, batch_ddl) == -1 || exec_kind(s, shadow_ddl) == -1)
             goto fail;
-    } else if (!lite) {
+    } else if (!lite && v < 3) {
         gw_store_fail(s, GW_STORE_FAILED, "unknown PostgreSQL schema version %d", v);
         goto fail;
     } else {
-        for (; v < GW_STORE_SCHEMA_VERSION; v++)
+        for (; v < 3; v++)
             if (exec_kind(s, sqlite_migrations[v - 1]) == -1)
+                goto fail;
+        for (; v < GW_STORE_SCHEMA_VERSION; v++)
+            if (exec_kind(s, migrations[v - 3]) == -1)
                 goto fail;
     }
     if (set_version(s) == -1)
@@ -604,8 +633,9 @@ static void add_finding(struct outcome *o, const struct gw_finding_rec *f, enum 
  * spans that overlap. A finding with no span (start == end) overlaps nothing. */
 static bool same_value(const struct gw_finding_rec *a, const struct gw_finding_rec *b)
 {
-    return a->direction == b->direction && a->category == b->category && a->text == b->text &&
-           a->start < a->end && b->start < b->end && a->start < b->end && b->start < a->end;
+    return !a->shadow && !b->shadow && a->direction == b->direction &&
+           a->category == b->category && a->text == b->text && a->start < a->end &&
+           b->start < b->end && a->start < b->end && b->start < a->end;
 }
 
 /* The first finding of i's value: findings are joined through overlaps (a chain of
@@ -640,8 +670,8 @@ static void add_values(struct outcome cat[DIR__COUNT][GW_CAT__COUNT],
     }
     for (size_t i = 0; i < r->n_findings; i++) {
         const struct gw_finding_rec *f = &r->findings[i];
-        if ((unsigned)f->category >= GW_CAT__COUNT)
-            continue;
+        if ((unsigned)f->category >= GW_CAT__COUNT || f->shadow)
+            continue; /* a rule in shadow did nothing: its own rollups (write_rules) */
         enum gw_action v = f->direction == GW_DIR_REPLY ? r->reply_verdict : r->prompt_verdict;
         struct outcome *o = &cat[dir_index(f->direction)][f->category];
         if (i >= n) { /* not joined: a value of its own */
@@ -695,6 +725,7 @@ struct outcome_agg {
     int64_t minute;
     const char *tenant, *model, *category, *rule;
     int dir;
+    bool shadow; /* a rule in shadow: what it would have done (kpi_shadow) */
     int64_t requests, blocked, redacted, flagged, findings, kept;
 };
 struct batch {
@@ -704,6 +735,8 @@ struct batch {
     size_t nl, capl;
     struct outcome_agg *o;
     size_t no, capo;
+    const struct gw_finding_rec **t; /* findings whose rule's title is to be written */
+    size_t nt, capt;
 };
 
 static bool same_key(int64_t m1, const char *t1, const char *o1, int64_t m2, const char *t2,
@@ -744,12 +777,12 @@ static int batch_latency(struct batch *b, int64_t minute, const char *tenant, co
 
 static int batch_outcome(struct batch *b, int64_t minute, const char *tenant, const char *model,
                          int dir, const char *category, const char *rule,
-                         const struct outcome *o)
+                         const struct outcome *o, bool shadow)
 {
     struct outcome_agg *a = NULL;
     for (size_t i = 0; i < b->no && !a; i++) {
         struct outcome_agg *x = &b->o[i];
-        if (x->dir == dir && strcmp(x->category, category) == 0 &&
+        if (x->dir == dir && x->shadow == shadow && strcmp(x->category, category) == 0 &&
             (x->rule == rule || (x->rule && rule && strcmp(x->rule, rule) == 0)) &&
             same_key(x->minute, x->tenant, x->model, minute, tenant, model))
             a = x;
@@ -759,7 +792,8 @@ static int batch_outcome(struct batch *b, int64_t minute, const char *tenant, co
             return -1;
         a = &b->o[b->no++];
         *a = (struct outcome_agg){.minute = minute, .tenant = tenant, .model = model,
-                                  .category = category, .rule = rule, .dir = dir};
+                                  .category = category, .rule = rule, .dir = dir,
+                                  .shadow = shadow};
     }
     a->requests++;
     a->blocked += o->blocked;
@@ -774,7 +808,7 @@ static int flush_batch(struct gw_store *s, const struct batch *b)
 {
     for (size_t i = 0; i < b->no; i++) {
         const struct outcome_agg *a = &b->o[i];
-        struct gw_db_stmt *st = s->st[a->rule ? ST_RULE : ST_CATEGORY];
+        struct gw_db_stmt *st = s->st[a->shadow ? ST_SHADOW : a->rule ? ST_RULE : ST_CATEGORY];
         int k = 5;
         bind_key(s, st, a->minute, a->tenant, a->model);
         gw_db_bind_text(st, k++, dir_names[a->dir]);
@@ -829,13 +863,15 @@ static int write_rules(struct batch *b, const struct gw_request_rec *r, int64_t 
             continue;
         struct outcome o = {0};
         enum gw_action v = f->direction == GW_DIR_REPLY ? r->reply_verdict : r->prompt_verdict;
+        if (f->shadow) /* what it would have done, had it acted: its own action */
+            v = f->action;
         for (size_t j = i; j < r->n_findings; j++)
             if (r->findings[j].direction == f->direction &&
                 strcmp(r->findings[j].rule, f->rule) == 0)
                 add_finding(&o, &r->findings[j], v);
         settle(&o);
         if (batch_outcome(b, minute, tenant, model, dir_index(f->direction),
-                          gw_category_name(f->category), f->rule, &o) == -1)
+                          gw_category_name(f->category), f->rule, &o, f->shadow) == -1)
             return -1;
     }
     return 0;
@@ -852,7 +888,7 @@ static int write_signals(struct gw_store *s, const struct gw_request_rec *r, int
         conv = lone;
     }
     for (size_t i = 0; i < r->n_findings; i++) {
-        if (r->findings[i].category != GW_CAT_CX)
+        if (r->findings[i].category != GW_CAT_CX || r->findings[i].shadow)
             continue;
         struct gw_db_stmt *st = s->st[ST_SIGNAL];
         bind_key(s, st, minute, tenant, model);
@@ -880,8 +916,9 @@ static bool title_written(struct gw_store *s, const char *rule, const char *titl
     return false;
 }
 
-/* Keeps the plain name of each rule that fired and has one, for the readers. */
-static int write_titles(struct gw_store *s, const struct gw_request_rec *r)
+/* Keeps the plain name of each rule that fired and has one, for the readers: gathered
+ * here, written by flush_titles. */
+static int write_titles(struct gw_store *s, struct batch *b, const struct gw_request_rec *r)
 {
     for (size_t i = 0; i < r->n_findings; i++) {
         const struct gw_finding_rec *f = &r->findings[i];
@@ -890,9 +927,29 @@ static int write_titles(struct gw_store *s, const struct gw_request_rec *r)
             seen = strcmp(r->findings[j].rule, f->rule) == 0;
         if (seen || title_written(s, f->rule, f->title))
             continue;
+        if (gw_grow(&b->t, &b->capt, b->nt, sizeof *b->t, 8) == -1)
+            return -1;
+        b->t[b->nt++] = f;
+    }
+    return 0;
+}
+
+static int by_rule(const void *x, const void *y)
+{
+    return strcmp((*(const struct gw_finding_rec *const *)x)->rule,
+                  (*(const struct gw_finding_rec *const *)y)->rule);
+}
+
+/* Writes the batch's titles in the order of their rule ids. rule_title is the one table
+ * gateways sharing a database write the same rows of: taking its rows in one order
+ * everywhere, two batches wait for each other instead of deadlocking. */
+static int flush_titles(struct gw_store *s, struct batch *b)
+{
+    qsort(b->t, b->nt, sizeof *b->t, by_rule);
+    for (size_t i = 0; i < b->nt; i++) {
         struct gw_db_stmt *st = s->st[ST_TITLE];
-        gw_db_bind_text(st, 1, f->rule);
-        gw_db_bind_text(st, 2, f->title);
+        gw_db_bind_text(st, 1, b->t[i]->rule);
+        gw_db_bind_text(st, 2, b->t[i]->title);
         if (run(s, st) == -1)
             return -1;
     }
@@ -921,6 +978,7 @@ static int write_incidents(struct gw_store *s, const struct gw_request_rec *r, c
         gw_db_bind_text(st, 12, f->excerpt);
         gw_db_bind_text(st, 13, hash);
         gw_db_bind_int(st, 14, (int64_t)f->value_length);
+        gw_db_bind_int(st, 15, f->shadow);
         if (run(s, st) == -1)
             return -1;
     }
@@ -940,7 +998,10 @@ static int write_one(struct gw_store *s, struct batch *b, const struct gw_reques
     int i = 0;
     bool usage = r->prompt_tokens >= 0 || r->completion_tokens >= 0;
     a->v[i++] += 1;
-    a->v[i++] += r->n_findings == 0;
+    size_t acting = 0; /* findings that did something: a rule in shadow leaves it clean */
+    for (size_t k = 0; k < r->n_findings; k++)
+        acting += !r->findings[k].shadow;
+    a->v[i++] += acting == 0 && r->findings_more == 0;
     a->v[i++] += r->conversation[0] == '\0';
     a->v[i++] += r->provider_called;
     a->v[i++] += r->status >= 500;
@@ -964,10 +1025,10 @@ static int write_one(struct gw_store *s, struct batch *b, const struct gw_reques
                 continue;
             settle(&cat[d][c]);
             if (batch_outcome(b, minute, tenant, model, d, gw_category_name((enum gw_category)c),
-                              NULL, &cat[d][c]) == -1)
+                              NULL, &cat[d][c], false) == -1)
                 return -1;
         }
-    if (write_rules(b, r, minute, tenant, model) == -1 || write_titles(s, r) == -1)
+    if (write_rules(b, r, minute, tenant, model) == -1 || write_titles(s, b, r) == -1)
         return -1;
     if (batch_latency(b, minute, tenant, model, HIST_GATEWAY, r->gateway_ms) == -1)
         return -1;
@@ -991,6 +1052,7 @@ static void batch_free(struct batch *b)
     free(b->m);
     free(b->l);
     free(b->o);
+    free(b->t);
 }
 
 /* Claims batch id for this instance: 1 when it was free (now taken, in the transaction
@@ -1040,7 +1102,7 @@ int gw_store_write(struct gw_store *s, struct gw_request_rec *const *recs, size_
     for (size_t i = 0; i < n; i++)
         if (recs[i] && write_one(s, &b, recs[i]) == -1)
             goto fail;
-    if (flush_batch(s, &b) == -1)
+    if (flush_titles(s, &b) == -1 || flush_batch(s, &b) == -1)
         goto fail;
     if (gw_db_pipeline(s->db, false) == -1) {
         db_err(s);
@@ -1062,8 +1124,8 @@ fail:
 
 int gw_store_prune(struct gw_store *s, int64_t now)
 {
-    static const char *const tables[] = {"kpi_minute",  "kpi_category", "kpi_rule",
-                                         "kpi_latency", "kpi_conv",     "kpi_signal"};
+    static const char *const tables[] = {"kpi_minute", "kpi_category", "kpi_rule", "kpi_latency",
+                                         "kpi_conv",   "kpi_signal",   "kpi_shadow"};
     if (s->readonly) {
         gw_store_fail(s, GW_STORE_FAILED, "the store is open readonly");
         return -1;

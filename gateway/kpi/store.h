@@ -24,7 +24,7 @@
 #include "kpi/record.h"
 
 /* The schema version this build writes. */
-#define GW_STORE_SCHEMA_VERSION 3
+#define GW_STORE_SCHEMA_VERSION 4
 
 /* Latency histograms: bucket 0 holds [0, GW_STORE_HIST_MIN_MS); bucket i >= 1 holds
  * [MIN * 2^((i-1)/8), MIN * 2^(i/8)); the last bucket also holds everything above.

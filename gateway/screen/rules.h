@@ -62,6 +62,8 @@ struct gw_rule {
     size_t n_examples_no_match;
     int examples_line;
     bool need_span; /* redact, a validator or an allow list: report start of match */
+    bool shadow;    /* `shadow: true` (the rule's or its pack's): evaluated and recorded
+                       with what it would do, never acting */
     unsigned max_width; /* widest match of any of its patterns (UINT_MAX: unbounded) */
 };
 
@@ -71,6 +73,15 @@ struct gw_rule_table {
     struct gw_pattern *patterns;
     size_t n_patterns;
     size_t n_packs;
+};
+
+/* A policy's view of a ruleset: per rule (by index), the action it takes (GW_ACTION_ALLOW:
+ * the rule is off) and whether it is in shadow (evaluated and recorded, never acting). One
+ * array per policy and ruleset, built when the rules load (server/policy.c) and read by
+ * every worker; NULL stands for the rules as their packs wrote them. */
+struct gw_rule_policy {
+    unsigned char action;
+    bool shadow;
 };
 
 /* Collected error messages, one per line, "file:line: what is wrong" (a YAML syntax error:

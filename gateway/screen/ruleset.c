@@ -446,6 +446,9 @@ void gw_ruleset_unref(struct gw_ruleset *rs)
         pcre2_code_free(rs->confirm[i]);
     free(rs->confirm);
     free(rs->memo.slot);
+    for (size_t i = 0; i < rs->n_views; i++)
+        free(rs->views[i]);
+    free(rs->views);
     gw_rule_table_free(&rs->table);
     free(rs);
     /* A ruleset's databases are tens of MB, and a reload has the old and the new in memory

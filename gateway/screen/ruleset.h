@@ -52,6 +52,10 @@ struct gw_ruleset {
                                     (Hyperscan reports ends only); NULL for other rules */
     unsigned holdback;           /* bytes a reply stream holds back (<= GW_HOLDBACK_CAP) */
     struct gw_memo memo;
+    /* the config's policies over these rules (server/policy.c), by policy index; built
+     * before the ruleset is shared, freed with it */
+    struct gw_rule_policy **views;
+    size_t n_views;
 };
 
 /* Compiles a loaded rule table. Ownership of *t moves to the ruleset (t is emptied).

@@ -128,6 +128,18 @@ static void store_error(struct gw_admin *a, struct evhttp_request *req)
     send_error(req, 500, gw_store_error(a->store));
 }
 
+/* When the store's connection is gone (the database restarted): drop it so that reader()
+ * opens a new one at once. Whether to try again. */
+static bool reconnect(struct gw_admin *a)
+{
+    if (!a->store || !gw_store_broken(a->store) || !gw_db_is_url(a->srv->cfg->kpi_db))
+        return false;
+    gw_store_close(a->store);
+    a->store = NULL;
+    a->last_open_ms = 0;
+    return true;
+}
+
 /* The admin thread's read-only connection, opened at the first request and again after
  * the database went away (at most once a second). false: an answer was sent. */
 static bool reader(struct gw_admin *a, struct evhttp_request *req)
@@ -175,30 +187,37 @@ static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evke
         if (*end || step < 60000)
             return send_error(req, 400, "'step' must be milliseconds, at least 60000");
     }
-    if (!reader(a, req))
-        return;
     struct gw_kpi_filter f = {from, to, evhttp_find_header(q, "tenant"),
                               evhttp_find_header(q, "model"), evhttp_find_header(q, "instance")};
     struct gw_kpi_filter pf = f; /* the previous period, for the money's change */
     pf.from = from - (to - from);
     pf.to = from;
-    struct gw_kpis k;
-    struct gw_value_counts vc[2] = {0};
-    struct gw_value_result vr[2];
     const struct gw_value *v = &a->srv->cfg->value;
-    cJSON *o = NULL, *value = NULL;
-    if (gw_kpi_query(a->store, &f, step, &k) == 0 && gw_kpi_value(a->store, &f, v, &vc[0], &vr[0]) == 0 &&
-        gw_kpi_value(a->store, &pf, v, &vc[1], &vr[1]) == 0) {
-        o = gw_render_kpis(&k);
-        value = gw_render_value(v, &vc[0], &vr[0], &vc[1], &vr[1]);
-    }
-    gw_kpi_value_free(&vc[0]);
-    gw_kpi_value_free(&vc[1]);
-    gw_kpis_free(&k);
-    if (!o || !value || !cJSON_AddItemToObject(o, "value", value)) {
-        cJSON_Delete(value);
-        cJSON_Delete(o);
-        return store_error(a, req);
+    cJSON *o = NULL;
+    for (int attempt = 0; !o; attempt++) {
+        if (!reader(a, req))
+            return;
+        struct gw_kpis k;
+        struct gw_value_counts vc[2] = {{0}};
+        struct gw_value_result vr[2];
+        cJSON *value = NULL;
+        if (gw_kpi_query(a->store, &f, step, &k) == 0 &&
+            gw_kpi_value(a->store, &f, v, &vc[0], &vr[0]) == 0 &&
+            gw_kpi_value(a->store, &pf, v, &vc[1], &vr[1]) == 0) {
+            o = gw_render_kpis(&k);
+            value = gw_render_value(v, &vc[0], &vr[0], &vc[1], &vr[1]);
+        }
+        gw_kpi_value_free(&vc[0]);
+        gw_kpi_value_free(&vc[1]);
+        gw_kpis_free(&k);
+        if (!o || !value || !cJSON_AddItemToObject(o, "value", value)) {
+            cJSON_Delete(value);
+            cJSON_Delete(o);
+            o = NULL;
+            if (attempt == 0 && reconnect(a))
+                continue;
+            return store_error(a, req);
+        }
     }
     send_json(req, o);
     cJSON_Delete(o);
@@ -220,18 +239,27 @@ static void api_incidents(struct gw_admin *a, struct evhttp_request *req, struct
     if ((p = evhttp_find_header(q, "before_id")) &&
         ((before = strtoll(p, &end, 10)), *end || before < 0))
         return send_error(req, 400, "'before_id' must be an incident id");
-    if (!reader(a, req))
-        return;
+    enum gw_incident_kind kind = GW_INCIDENTS_ALL;
+    if ((p = evhttp_find_header(q, "shadow"))) {
+        if (strcmp(p, "true") != 0 && strcmp(p, "false") != 0)
+            return send_error(req, 400, "'shadow' must be true (rules in shadow only) or false "
+                                        "(rules that acted only)");
+        kind = strcmp(p, "true") == 0 ? GW_INCIDENTS_SHADOW : GW_INCIDENTS_ACTED;
+    }
     struct gw_kpi_filter f = {from, to, evhttp_find_header(q, "tenant"), NULL,
                               evhttp_find_header(q, "instance")};
-    struct gw_incident_page page;
     cJSON *o = NULL;
-    if (gw_incident_query(a->store, &f, evhttp_find_header(q, "category"), (int)limit, before,
-                          &page) == 0)
-        o = gw_render_incidents(&page);
-    gw_incident_page_free(&page);
-    if (!o)
-        return store_error(a, req);
+    for (int attempt = 0; !o; attempt++) {
+        if (!reader(a, req))
+            return;
+        struct gw_incident_page page;
+        if (gw_incident_query(a->store, &f, evhttp_find_header(q, "category"), kind, (int)limit,
+                              before, &page) == 0)
+            o = gw_render_incidents(&page);
+        gw_incident_page_free(&page);
+        if (!o && !(attempt == 0 && reconnect(a)))
+            return store_error(a, req);
+    }
     send_json(req, o);
     cJSON_Delete(o);
 }

@@ -6,46 +6,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { bin, chat as chatVia, e2eRules, freePort, launch, overflows, stopAll, waitFor } from './lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const bin = process.env.GUARDRAIL_BIN || path.join(here, '..', '..', 'build', 'guardrail');
-const e2eRules = path.join(here, '..', 'e2e', 'rules', 'e2e.yaml');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const token = 'dash-token';
 let procs = [], gwPort, adminPort, browser;
 
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
-
-async function waitFor(url, ok = (r) => r.ok) {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if (ok(await fetch(url))) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('nothing answered at ' + url);
-}
-
-async function chat(text, tenant, reply) {
-  const r = await fetch(`http://127.0.0.1:${gwPort}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'x-guardrail-tenant': tenant },
-    body: JSON.stringify({ model: 'mock-1', messages: [{ role: 'user', content: text }],
-      mock: reply ? { reply } : undefined }),
-  });
-  assert.equal(r.status, 200);
-  await r.text();
-}
+const chat = (text, tenant, reply) => chatVia(gwPort, text, tenant, reply);
 
 before(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-dash-'));
@@ -76,11 +44,7 @@ before(async () => {
     '--workers', '1', '--admin', `127.0.0.1:${adminPort}`, '--upstream', `http://127.0.0.1:${mockPort}/v1`],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DASH_TOKEN: token } }));
   await waitFor(`http://127.0.0.1:${gwPort}/readyz`);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch();
 });
 
 async function open(width = 1280, route) {
@@ -114,11 +78,7 @@ test('an empty dashboard shows how to connect a chatbot', async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  for (const p of procs.reverse()) {
-    const done = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    await done;
-  }
+  await stopAll(procs);
 });
 
 test('the dashboard shows the traffic, with no console errors and no other host', async () => {
@@ -159,6 +119,9 @@ test('the dashboard shows the traffic, with no console errors and no other host'
   const incidents = await page.textContent('#incidents');
   assert.ok(!incidents.includes('pat.lee@example.org'), 'an incident shows a raw e-mail address');
   assert.ok(!(await page.isVisible('#connect')), 'the connect help stays once messages came');
+  // one gateway writes this store: no gateway filter, no line about a fleet
+  assert.ok(!(await page.isVisible('#instance')), 'a gateway filter for one gateway');
+  assert.ok(!(await page.isVisible('#fleet')), 'a fleet line for one gateway');
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
   await page.close();
 });
@@ -202,32 +165,6 @@ test('latency is milliseconds added; a share of the provider only where it means
     '0.3% of the 900 ms the AI provider takes.');
   await page.close();
 });
-
-// What must fit: every card inside the page's column, what each card holds inside the card
-// (a table too wide shows as its box's scrollWidth past its clientWidth), no sideways
-// scroll, and every chart's y labels inside its chart.
-async function overflows(page) {
-  return page.evaluate(() => {
-    const out = [];
-    const main = document.querySelector('main').getBoundingClientRect();
-    for (const e of document.querySelectorAll('.card')) {
-      if (!e.offsetParent) continue; // not shown
-      const r = e.getBoundingClientRect();
-      if (r.left < main.left || r.right > main.right) out.push(`card ${e.id || e.querySelector('h2')?.textContent} runs past the page: ${r.right} > ${main.right}`);
-    }
-    for (const e of document.querySelectorAll('.card, .card > div, .tablebox'))
-      if (e.scrollWidth > e.clientWidth) out.push(`${e.id || e.className} ${e.scrollWidth} > ${e.clientWidth}`);
-    if (document.documentElement.scrollWidth > document.documentElement.clientWidth) out.push('the page scrolls sideways');
-    for (const svg of document.querySelectorAll('.chart svg')) {
-      const box = svg.getBoundingClientRect();
-      for (const t of svg.querySelectorAll('text')) {
-        const r = t.getBoundingClientRect();
-        if (r.left < box.left - 0.5 || r.right > box.right + 0.5) out.push(`label ${t.textContent} clipped`);
-      }
-    }
-    return out;
-  });
-}
 
 const yTicks = (page, id) => page.$$eval(`#${id} svg text[text-anchor="end"]`, (ts) => ts.map((t) => t.textContent));
 

@@ -210,7 +210,7 @@ static cJSON *store_incidents(struct gw_store *s, int64_t from, int64_t to, cons
 {
     struct gw_kpi_filter f = {from, to, tenant, NULL, NULL};
     struct gw_incident_page p;
-    cJSON *o = gw_incident_query(s, &f, category, limit, before, &p) == 0
+    cJSON *o = gw_incident_query(s, &f, category, GW_INCIDENTS_ALL, limit, before, &p) == 0
                    ? gw_render_incidents(&p)
                    : NULL;
     gw_incident_page_free(&p);
@@ -1209,6 +1209,64 @@ static void test_rules_carry_their_packs_plain_name(void **state)
     assert_non_null(strstr(md, "| pii.phone | pii | prompts | 1 | 0 | 0 | 1 |"));
 }
 
+/* Rules in shadow: counted apart, with what they would have done; the request they were
+ * found in counts as the rules that acted left it (clean when none did). */
+static void test_rules_in_shadow_are_counted_apart(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[3];
+    r[0] = rec(T0, "a", "m", "c1"); /* only a shadow block: the reply went out clean */
+    find(r[0], "brand.new_claim", GW_CAT_BRAND, GW_ACTION_FLAG, GW_DIR_REPLY);
+    r[0]->findings[0].action = GW_ACTION_BLOCK;
+    r[0]->findings[0].shadow = true;
+    r[0]->reply_verdict = GW_ACTION_ALLOW;
+    r[1] = rec(T0 + 1, "a", "m", "c2"); /* a shadow redaction beside a real one */
+    find_at(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 0, 10);
+    find_at(r[1], "pii.new_email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 0, 10);
+    r[1]->findings[1].shadow = true;
+    r[2] = rec(T0 + 2, "a", "m", "c3"); /* the same shadow rule again */
+    find(r[2], "brand.new_claim", GW_CAT_BRAND, GW_ACTION_FLAG, GW_DIR_REPLY);
+    r[2]->findings[0].action = GW_ACTION_BLOCK;
+    r[2]->findings[0].shadow = true;
+    r[2]->reply_verdict = GW_ACTION_ALLOW;
+    write_all(f->s, r, 3);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 3);
+    assert_num(k, "current.clean", 2);
+    assert_num(k, "current.replies.blocked", 0);
+    assert_num(k, "current.categories.brand.reply.requests", 0);
+    assert_num(k, "current.categories.pii.prompt.findings", 1); /* the real one alone */
+    assert_num(k, "current.kept_from_provider.pii", 1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
+                         cJSON_GetObjectItem(k, "current"), "rules")),
+                     1); /* pii.email */
+    assert_string_equal(str_at(k, "current.shadow_rules.0.rule"), "brand.new_claim");
+    assert_string_equal(str_at(k, "current.shadow_rules.0.direction"), "reply");
+    assert_num(k, "current.shadow_rules.0.requests", 2);
+    assert_num(k, "current.shadow_rules.0.blocked", 2); /* would have blocked two replies */
+    assert_string_equal(str_at(k, "current.shadow_rules.1.rule"), "pii.new_email");
+    assert_num(k, "current.shadow_rules.1.redacted", 1);
+    assert_num(k, "current.shadow_rules.1.kept", 1);
+    cJSON_Delete(k);
+    char err[256];
+    struct gw_kpi_filter all = {0, 0, NULL, NULL, NULL};
+    struct gw_incident_page p;
+    assert_int_equal(gw_incident_query(f->s, &all, NULL, GW_INCIDENTS_SHADOW, 50, 0, &p), 0);
+    assert_int_equal(p.n, 3);
+    assert_true(p.v[0].shadow && p.v[1].shadow && p.v[2].shadow);
+    assert_string_equal(p.v[0].action, "block");
+    gw_incident_page_free(&p);
+    assert_int_equal(gw_incident_query(f->s, &all, NULL, GW_INCIDENTS_ACTED, 50, 0, &p), 0);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.v[0].rule, "pii.email");
+    gw_incident_page_free(&p);
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 4);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(inc, "incidents"), 0), "shadow")));
+    cJSON_Delete(inc);
+}
+
 /* ---- a fleet: batch ids, instances, the spool ---- */
 
 static void test_a_batch_written_again_under_its_id_counts_once(void **state)
@@ -1271,7 +1329,7 @@ static void test_two_instances_sum_and_cut(void **state)
     /* incidents carry their instance, and cut by it */
     struct gw_incident_page p;
     struct gw_kpi_filter any = {0, 0, NULL, NULL, "gw-test"};
-    assert_int_equal(gw_incident_query(f->s, &any, NULL, 50, 0, &p), 0);
+    assert_int_equal(gw_incident_query(f->s, &any, NULL, GW_INCIDENTS_ALL, 50, 0, &p), 0);
     assert_int_equal(p.n, 1);
     assert_string_equal(p.v[0].instance, "gw-test");
     assert_string_equal(p.v[0].rule, "inj.ignore");
@@ -1449,12 +1507,30 @@ static void test_the_spool_holds_while_the_store_fails_and_drops_past_its_bound(
     assert_true(st.up);
     assert_int_equal(st.buffered, 0);
     assert_int_equal(st.written - before.written, 4);
+    /* one batch larger than the bound: its newest records are the ones kept */
+    batches_off(f->path, true);
+    struct gw_request_rec *five[5];
+    for (int i = 0; i < 5; i++) {
+        char conv[8];
+        snprintf(conv, sizeof conv, "d%d", i);
+        five[i] = rec(T0 + 10 + i, "a", "m", conv);
+    }
+    assert_int_equal(gw_spool_push(sp, five, 5), -1);
+    for (int i = 0; i < 5; i++)
+        free(five[i]);
+    gw_spool_stats(&st);
+    assert_int_equal(st.buffered, 3);
+    assert_int_equal(st.dropped - before.dropped, 3);
+    batches_off(f->path, false);
+    usleep(5000);
+    assert_int_equal(gw_spool_push(sp, NULL, 0), 0);
     gw_spool_free(sp);
     f->s = store_open(f->path, false, 30, err, sizeof err);
     cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
-    assert_num(k, "current.requests", 4); /* c0, c2, c3, c4: each once */
-    assert_num(k, "current.conversations", 4);
+    assert_num(k, "current.requests", 7); /* c0, c2, c3, c4, d2, d3, d4: each once */
+    assert_num(k, "current.conversations", 7);
     cJSON_Delete(k);
+
 }
 
 int main(void)
@@ -1481,6 +1557,7 @@ int main(void)
         T(test_incidents_newest_first_paged_and_filtered),
         T(test_report_renders_markdown_with_changes_and_masked_incidents),
         T(test_report_rejects_bad_input_with_clear_errors),
+        T(test_rules_in_shadow_are_counted_apart),
         T(test_a_batch_written_again_under_its_id_counts_once),
         T(test_a_failed_write_leaves_nothing_behind),
         T(test_two_instances_sum_and_cut),

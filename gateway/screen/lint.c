@@ -324,8 +324,12 @@ void gw_lint_describe(const struct gw_ruleset *rs, const struct gw_lint_warning 
         break;
     case GW_LINT_CORPUS: {
         size_t pct = (w->hits * 100 + w->total / 2) / w->total;
-        gw_buf_printf(out, "%s on %zu of %zu ordinary %s (%zu%%), e.g. ",
-                      r->action == GW_ACTION_BLOCK ? "blocks" : "redacts", w->hits, w->total,
+        /* a rule in shadow does not act yet, but will once it is promoted */
+        gw_buf_printf(out, "%s%s on %zu of %zu ordinary %s (%zu%%), e.g. ",
+                      r->shadow ? "out of shadow, it would " : "",
+                      r->action == GW_ACTION_BLOCK ? (r->shadow ? "block" : "blocks")
+                                                   : (r->shadow ? "redact" : "redacts"),
+                      w->hits, w->total,
                       w->dir == GW_DIR_PROMPT ? "customer messages" : "assistant replies", pct);
         put_excerpt(out, w);
         gw_buf_printf(out, ": more than %d%% of everyday conversations would be hit. Make its "

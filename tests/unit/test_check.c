@@ -197,6 +197,23 @@ static void a_rule_that_fires_on_ordinary_messages_says_how_often_with_an_exampl
     gw_corpus_free(&c);
 }
 
+/* A rule in shadow does not act yet; the warning says what it would do once promoted. */
+static void a_rule_in_shadow_is_warned_about_what_it_would_do(void **state)
+{
+    struct gw_corpus c = {0};
+    assert_int_equal(gw_corpus_add(&c, GW_DIR_REPLY, replies, strlen(replies)), 0);
+    expect_warnings(HEAD RULE("brand.order", "reply", "block")
+                    "    shadow: true\n"
+                    "    phrases: [your order]\n",
+                    &c,
+                    "test.yaml:3: warning: rule 'brand.order': out of shadow, it would block on 3 "
+                    "of 10 ordinary assistant replies (30%), e.g. 'Thanks for waiting, your order "
+                    "left our warehouse this morning and...': more than 2% of everyday "
+                    "conversations would be hit. Make its phrases or patterns more specific",
+                    NULL);
+    gw_corpus_free(&c);
+}
+
 /* GW_LINT_CORPUS_MAX_PCT: 1 of 50 messages is 2%, allowed; 2 of 50 is not. */
 static void two_percent_of_the_corpus_is_allowed_and_more_is_not(void **state)
 {
@@ -323,6 +340,7 @@ int main(void)
         cmocka_unit_test(a_pattern_no_match_example_exercises_is_named),
         cmocka_unit_test(an_example_exercises_every_pattern_it_matches),
         cmocka_unit_test(a_rule_that_fires_on_ordinary_messages_says_how_often_with_an_example),
+        cmocka_unit_test(a_rule_in_shadow_is_warned_about_what_it_would_do),
         cmocka_unit_test(two_percent_of_the_corpus_is_allowed_and_more_is_not),
         cmocka_unit_test(the_built_in_corpus_has_ordinary_messages_both_ways),
         cmocka_unit_test(a_blocking_phrase_under_four_letters_is_named),

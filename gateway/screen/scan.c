@@ -28,6 +28,7 @@ struct gw_scanner {
     unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
     unsigned long long memo_hits;
     const struct gw_rule_policy *pol; /* gw_scanner_set_policy; NULL: the rules as written */
+    uint64_t *marks;       /* patterns that produced a candidate (gw_scanner_mark_patterns) */
 };
 
 void gw_scanner_set_policy(gw_scanner *s, const struct gw_rule_policy *pol)
@@ -101,6 +102,11 @@ void gw_scanner_free(gw_scanner *s)
 struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s)
 {
     return s->rs;
+}
+
+void gw_scanner_mark_patterns(gw_scanner *s, uint64_t *bits)
+{
+    s->marks = bits;
 }
 
 hs_scratch_t *gw_scanner_scratch(gw_scanner *s)
@@ -217,6 +223,8 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
     } else {
         start = end > p->min_width ? end - p->min_width : 0;
     }
+    if (sc->marks)
+        sc->marks[id / 64] |= 1ull << (id % 64);
     /* A match that contains the last one of its pattern replaces it (the contained one
      * would be dropped when deciding): a run that matches at every end ("1::1::1::...")
      * stays one candidate instead of one per byte. */

@@ -1,7 +1,6 @@
 # Turns a file into a C array: `cmake -DINPUT=f.txt -DOUTPUT=x.c -DNAME=gw_x -P embed.cmake`
 # defines `const char NAME[]` (the bytes, then a NUL byte) and `const size_t NAME_len` (not
 # counting the NUL), declared by -DHEADER=dir/x.h when given, else in the file itself.
-# gateway/admin/dashboard.cmake does the same for the dashboard with its names built in.
 file(READ "${INPUT}" hex HEX)
 string(LENGTH "${hex}" hexlen)
 math(EXPR len "${hexlen} / 2")

@@ -113,7 +113,7 @@ int main(int argc, char **argv)
             for (int i = 0; i < nmsg; i++) {
                 const struct gw_rule_policy *pol = NULL;
                 if (which) /* per request: the tenant's policy, then its view */
-                    pol = gw_policy_view(rs, gw_config_policy_for(&cfg, "brand-49"));
+                    pol = gw_policy_view(rs, gw_config_policy_for(&cfg, "brand-49", NULL));
                 gw_scanner_set_policy(sc, pol);
                 gw_scan(sc, msgs[i], strlen(msgs[i]), GW_DIR_PROMPT, &f);
                 found[which] += f.n;

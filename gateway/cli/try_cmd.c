@@ -164,7 +164,7 @@ int gw_cmd_try(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    int policy = gw_config_policy_for(&cfg, tenant);
+    int policy = gw_config_policy_for(&cfg, tenant, NULL);
     if (!(sc = gw_scanner_new(rs)))
         goto out;
     gw_scanner_set_policy(sc, gw_policy_view(rs, policy));

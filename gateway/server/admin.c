@@ -225,7 +225,7 @@ static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evke
     /* the policy in force for the tenant asked about (docs/configuration.md, policies) */
     const char *tenant = evhttp_find_header(q, "tenant");
     const struct gw_config *cfg = a->srv->cfg;
-    int policy = tenant && *tenant ? gw_config_policy_for(cfg, tenant) : -1;
+    int policy = tenant && *tenant ? gw_config_policy_for(cfg, tenant, NULL) : -1;
     if (policy >= 0)
         cJSON_AddStringToObject(o, "policy", gw_policy_name(cfg, policy));
     else

@@ -68,6 +68,7 @@ POLICIES = """policies:
     block_message: 'Brand A cannot say that. How else can I help?'
   brand-b:
     tenants: [web-b, whatsapp-b]
+    keys: ['${E2E_BRAND_B_KEY}']
     packs: [base, brand-b, brand-b-next]
     messages: {brand-b: 'Brand B would rather not promise that.'}
   default:
@@ -98,7 +99,8 @@ class Policies(unittest.TestCase):
         write(os.path.join(cls.rules, "brand-b.yaml"), BRAND_B)
         write(os.path.join(cls.rules, "brand-b-next.yaml"), CANDIDATE % "true")
         cls.mock = Mock()
-        cls.gw = Gateway(cls.mock.url, config_text=POLICIES, rules=cls.rules, admin=True)
+        cls.gw = Gateway(cls.mock.url, config_text=POLICIES, rules=cls.rules, admin=True,
+                         env={"E2E_BRAND_B_KEY": "sk-brand-b-e2e"})
         cls.reloads = 0
         cls.sent = 0  # requests sent: the KPIs are read once they count all of them
 
@@ -109,10 +111,13 @@ class Policies(unittest.TestCase):
         shutil.rmtree(cls.rules, ignore_errors=True)
         assert rc == 0, cls.gw.output()[-3000:]
 
-    def ask(self, tenant, reply, prompt="tell me about it", stream=False):
+    def ask(self, tenant, reply, prompt="tell me about it", stream=False, key=None):
         body = {"model": "mock-1", "messages": [{"role": "user", "content": prompt}],
                 "mock": {"reply": reply}, "stream": stream}
-        r, data = self.gw.post(body, headers={"x-guardrail-tenant": tenant})
+        headers = {"x-guardrail-tenant": tenant}
+        if key:
+            headers["Authorization"] = "Bearer " + key
+        r, data = self.gw.post(body, headers=headers)
         self.assertEqual(r.status, 200, data[:300])
         Policies.sent += 1
         if stream:
@@ -138,6 +143,11 @@ class Policies(unittest.TestCase):
         _, text = self.ask("whatsapp-b", "It comes with a lifetime warranty.")
         self.assertEqual(text, "Brand B would rather not promise that.")
         _, text = self.ask("web-a", "It comes with a lifetime warranty.")
+        self.assertEqual(text, "It comes with a lifetime warranty.")
+        # the key brand B's chatbot calls with picks its policy, whatever the header says
+        _, text = self.ask("web-a", "It comes with a lifetime warranty.", key="sk-brand-b-e2e")
+        self.assertEqual(text, "Brand B would rather not promise that.")
+        _, text = self.ask("web-a", "It comes with a lifetime warranty.", key="sk-someone-else")
         self.assertEqual(text, "It comes with a lifetime warranty.")
         # an unknown tenant gets the default policy: the base pack, no brand pack
         _, text = self.ask("kiosk", "It is the cheapest on the market, mail ann@shop.com")
@@ -197,7 +207,7 @@ class Policies(unittest.TestCase):
         """What a brand manager runs before a reload: one sentence, both directions, under
         a tenant's policy, with the rule's plain name and the brand's answer."""
         cfg = os.path.join(self.gw.dir, "gateway.yaml")
-        env = dict(os.environ, E2E_HASH_KEY="k", E2E_ADMIN_TOKEN="t")
+        env = dict(os.environ, E2E_HASH_KEY="k", E2E_ADMIN_TOKEN="t", E2E_BRAND_B_KEY="sk-b")
         run = subprocess.run([BINARY, "try", "--config", cfg, "--tenant", "web-b",
                               "It has a lifetime warranty, mail ann@shop.com"],
                              capture_output=True, text=True, env=env, timeout=60)

@@ -15,7 +15,7 @@ static const char check_help[] =
     "its rule and each 'no_match' example must not. Reply rules are also run through the\n"
     "streaming scanner, which must agree with block mode. Exits 1 on any error or failure.\n\n"
     "  -p, --prefilter  list the long prompt patterns with the literals the prefilter\n"
-    "                   wakes them on, or why it cannot (docs/rules.md, 'Writing rules\n"
+    "                   wakes them on, or why it cannot (docs/internals.md, 'Writing rules\n"
     "                   that stay fast')\n"
     "  -q, --quiet      print only errors and the summary\n"
     "  -h, --help       show this help\n";

@@ -21,7 +21,7 @@ static const char check_help[] =
     "Exits 1 on any error or failure.\n\n"
     "  -s, --strict     warnings are errors too (exit 1)\n"
     "  -p, --prefilter  list the long prompt patterns with the literals the prefilter\n"
-    "                   wakes them on, or why it cannot (docs/rules.md, 'Writing rules\n"
+    "                   wakes them on, or why it cannot (docs/internals.md, 'Writing rules\n"
     "                   that stay fast')\n"
     "  -q, --quiet      print only errors and the summary\n"
     "  -h, --help       show this help\n";

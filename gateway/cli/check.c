@@ -205,9 +205,10 @@ int gw_cmd_check(int argc, char **argv)
         if (!quiet) {
             printf("stream hold-back for replies: %u bytes\n", rs->holdback);
             size_t longs, gated = list_prefilter(rs, prefilter, &longs);
+            const char *off = getenv("GUARDRAIL_PREFILTER");
             printf("prompt prefilter: %zu of %zu long prompt patterns are scanned only when "
                    "their literals occur%s\n", gated, longs,
-                   rs->gated[0].n ? "" : " (off: GUARDRAIL_PREFILTER=off)");
+                   off && strcmp(off, "off") == 0 ? " (off: GUARDRAIL_PREFILTER=off)" : "");
         }
     }
     printf("%zu pack%s, %zu rules, %zu patterns; %zu examples, %zu passed, %zu failed; "

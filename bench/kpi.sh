@@ -11,8 +11,9 @@ cd "$root"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGW_TESTS=OFF >/dev/null
 cmake --build "$build" --target kpi_bench -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/guardrail-kpi-bench-XXXXXX")
+pgdir=$(mktemp -d /tmp/guardrail-kpi-pg-XXXXXX) # the server's user must reach it
 port=${PG_PORT:-55499}
-trap 'scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-url=$(scripts/pg.sh start "$work/pg" "$port")
+trap 'scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$work" "$pgdir"' EXIT
+url=$(scripts/pg.sh start "$pgdir" "$port")
 mkdir -p bench/out
 "$build/bench/kpi_bench" --sqlite "$work/kpi.db" --pg "$url" "$@" | tee bench/out/kpi.txt

@@ -278,32 +278,34 @@ static void totals_free(struct gw_kpi_totals *t)
     t->shadow = NULL;
 }
 
+/* Distinct conversations (tenant and id) in table (kpi_conv or kpi_signal), into *out. */
+static int distinct_conversations(struct gw_store *s, const struct q *q, const char *table,
+                                  int64_t *out)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM (SELECT DISTINCT tenant, conversation FROM %s" RANGE_WHERE
+             ") AS x",
+             table);
+    *out = 0;
+    return one_row(s, sql, q, out, 1);
+}
+
 static int load_totals(struct gw_store *s, const struct q *q, struct gw_kpi_totals *t)
 {
-    int64_t n[1] = {0};
-    if (load_minutes(s, q, t) == -1)
-        return -1;
     /* a conversation is its tenant and id: the same id under two tenants is two, and the
      * same one seen by two gateways of a fleet is one */
-    if (one_row(s,
-                "SELECT count(*) FROM (SELECT DISTINCT tenant, conversation FROM kpi_conv"
-                RANGE_WHERE ") AS x",
-                q, n, 1) == -1)
+    if (load_minutes(s, q, t) == -1 ||
+        distinct_conversations(s, q, "kpi_conv", &t->conversations) == -1)
         return -1;
-    t->conversations = n[0] + t->lone;
+    t->conversations += t->lone;
     if (load_categories(s, q, t) == -1 || load_latency(s, q, t) == -1 ||
         load_rules(s, q, "kpi_rule", &t->rules, &t->n_rules) == -1 ||
         load_rules(s, q, "kpi_shadow", &t->shadow, &t->n_shadow) == -1 ||
         load_signals(s, q, t) == -1)
         return -1;
     /* a conversation with two different signals counts once here */
-    if (one_row(s,
-                "SELECT count(*) FROM (SELECT DISTINCT tenant, conversation FROM kpi_signal"
-                RANGE_WHERE ") AS x",
-                q, n, 1) == -1)
-        return -1;
-    t->signal_conversations = n[0];
-    return 0;
+    return distinct_conversations(s, q, "kpi_signal", &t->signal_conversations);
 }
 
 /* ---- figures ---- */

@@ -18,6 +18,7 @@ struct gw_finding {
                       flag rules without validator or allow list) start is end minus the
                       pattern's minimum width: exact for phrases, the tail for regexes */
     size_t end;
+    float score; /* a model rule's: its head's score (0 to 1); 0 for a pattern rule */
 };
 
 struct gw_findings {
@@ -58,8 +59,18 @@ bool gw_scanner_over_budget(const gw_scanner *s);
  * allow-list comparisons. Linear in the input; the tests compare it across sizes. */
 unsigned long long gw_scanner_steps(const gw_scanner *s);
 
+/* Keeps the model features (model.h) of each text gw_scan screens, with 2^bits buckets,
+ * whether or not the ruleset has a model (0: only when it has one), and turns the memo off
+ * for this scanner: `guardrail train` and `eval` read the features of every text. */
+void gw_scanner_keep_features(gw_scanner *s, unsigned bits);
+/* The features of the last text gw_scan screened (its normalised view and the rules it
+ * matched), when the ruleset has a model for its direction or keep_features asked. */
+const struct gw_feats *gw_scanner_features(const gw_scanner *s);
+
 /* Scans text (any bytes: NULs and invalid UTF-8 are fine) in block mode for the rules that
- * apply to dir. Fills out (reset first; its memory is reused) with findings sorted by start.
+ * apply to dir. The model rules (rules.h: 'head') that apply to dir are decided on the
+ * text's normalised view and the rules it matched: a finding of the strongest model rule
+ * of each head whose score reaches its 'above', spanning the whole text. Fills out (reset first; its memory is reused) with findings sorted by start.
  * Returns 0, or -1 if Hyperscan failed (the caller should fail closed). */
 int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             struct gw_findings *out);

@@ -784,7 +784,7 @@ static int redact_joined(struct gw_req *r, struct gw_text_refs *texts, size_t fr
             if (gw_grow(&local.v, &local.cap, local.n, sizeof *local.v, 4) == -1)
                 rc = -1;
             else
-                local.v[local.n++] = (struct gw_finding){h->rule, s, e};
+                local.v[local.n++] = (struct gw_finding){.rule = h->rule, .start = s, .end = e};
         }
         nlive = keep;
         if (rc == 0 && local.n) {

@@ -26,6 +26,7 @@ struct row {
     enum label label;
     unsigned fold;
     bool excluded; /* by --exclude-source: never trained on, still measured */
+    bool extra;    /* from --extra: trained on in every fold, never measured */
     bool rule_block, rule_unsafe, rule_flag; /* the rules alone */
 };
 
@@ -40,6 +41,8 @@ struct job {
     size_t n_rules;
     const char *data[64];
     size_t n_data;
+    const char *extra[16];
+    size_t n_extra;
     const char *exclude[32];
     size_t n_exclude;
     struct head_spec heads[GW_MODEL_HEADS_MAX];
@@ -104,7 +107,7 @@ static bool excluded(const struct job *j, const char *source)
 
 /* Reads the rows of one JSON-lines file whose label is benign, attack, harmful or toxic
  * (others are skipped). Returns 0 or -1 with a message. */
-static int read_rows(struct job *j, const char *path, unsigned folds)
+static int read_rows(struct job *j, const char *path, unsigned folds, bool extra)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -156,6 +159,7 @@ static int read_rows(struct job *j, const char *path, unsigned folds)
             r->label = (enum label)l;
             r->fold = gw_train_fold(r->text, r->len, folds);
             r->excluded = excluded(j, r->source);
+            r->extra = extra;
         }
         cJSON_Delete(o);
     }
@@ -226,7 +230,7 @@ static void head_labels(const struct job *j, unsigned h, int skip_fold, signed c
 {
     for (size_t i = 0; i < j->n; i++) {
         const struct row *r = &j->rows[i];
-        if (r->excluded || (int)r->fold == skip_fold)
+        if (r->excluded || (!r->extra && (int)r->fold == skip_fold))
             y[i] = -1;
         else if (j->heads[h].labels & (1u << r->label))
             y[i] = 1;
@@ -246,6 +250,8 @@ static const char common_help[] =
     "  -d, --data FILE        labelled JSON lines {\"text\", \"label\", \"source\"} (repeatable;\n"
     "                         labels benign, attack, harmful, toxic; other rows are skipped)\n"
     "  -r, --rules PATH       rule packs whose matches are features (default: rules)\n"
+    "  -e, --extra FILE       more labelled rows, always trained on (eval never measures\n"
+    "                         them; train reads them as it reads --data)\n"
     "  -x, --exclude-source P rows whose source starts with P are never trained on\n"
     "                         (repeatable: sources whose licence the model may not ship)\n"
     "      --head SPEC        NAME=LABEL[,LABEL][/flag] (repeatable; default: injection=attack\n"
@@ -264,6 +270,7 @@ static const struct option common_opts[] = {
     {"data", required_argument, NULL, 'd'},
     {"rules", required_argument, NULL, 'r'},
     {"exclude-source", required_argument, NULL, 'x'},
+    {"extra", required_argument, NULL, 'e'},
     {"out", required_argument, NULL, 'o'},
     {"head", required_argument, NULL, O_HEAD},
     {"bits", required_argument, NULL, O_BITS},
@@ -294,7 +301,7 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
     j->opts = GW_TRAIN_DEFAULTS;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:r:x:o:h", common_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:e:r:x:o:h", common_opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             if (j->n_data < sizeof j->data / sizeof *j->data)
@@ -303,6 +310,10 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
         case 'r':
             if (j->n_rules < sizeof j->rules / sizeof *j->rules)
                 j->rules[j->n_rules++] = optarg;
+            break;
+        case 'e':
+            if (j->n_extra < sizeof j->extra / sizeof *j->extra)
+                j->extra[j->n_extra++] = optarg;
             break;
         case 'x':
             if (j->n_exclude < sizeof j->exclude / sizeof *j->exclude)
@@ -374,7 +385,10 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
 static int load_job(struct job *j, unsigned folds)
 {
     for (size_t i = 0; i < j->n_data; i++)
-        if (read_rows(j, j->data[i], folds) == -1)
+        if (read_rows(j, j->data[i], folds, false) == -1)
+            return -1;
+    for (size_t i = 0; i < j->n_extra; i++)
+        if (read_rows(j, j->extra[i], folds, true) == -1)
             return -1;
     if (j->n == 0) {
         fprintf(stderr, "guardrail: no labelled rows in the --data files\n");
@@ -404,10 +418,10 @@ int gw_cmd_train(int argc, char **argv)
     struct gw_model m = {.bits = j.opts.bits, .n_heads = j.n_heads};
     size_t buckets = (size_t)1 << j.opts.bits;
     double *w = malloc(buckets * sizeof *w);
-    signed char *y = malloc(j.n + 1);
+    signed char *y = NULL;
     m.w = calloc(buckets * j.n_heads, sizeof *m.w);
     rc = 1;
-    if (!w || !y || !m.w || load_job(&j, e.folds) == -1)
+    if (!w || !m.w || load_job(&j, e.folds) == -1 || !(y = malloc(j.n)))
         goto done;
     double t_feat = seconds_since(&t0);
     for (unsigned h = 0; h < j.n_heads; h++) {
@@ -534,14 +548,13 @@ int gw_cmd_eval(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t buckets = (size_t)1 << j.opts.bits;
     double *w = malloc(buckets * sizeof *w);
-    signed char *y = malloc(j.n + 1);
+    signed char *y = NULL;
     float *oof[GW_MODEL_HEADS_MAX] = {0};
     float *neg = NULL;
     rc = 1;
-    if (!w || !y || load_job(&j, e.folds) == -1)
+    if (!w || load_job(&j, e.folds) == -1)
         goto done;
     double t_feat = seconds_since(&t0);
-    free(y);
     if (!(y = malloc(j.n)) || !(neg = malloc(j.n * sizeof *neg)))
         goto done;
     for (unsigned h = 0; h < j.n_heads; h++)
@@ -576,16 +589,19 @@ int gw_cmd_eval(int argc, char **argv)
      * measured on the benign rows the rules let through. */
     size_t n_benign = 0, rule_fb = 0;
     for (size_t i = 0; i < j.n; i++)
-        if (j.rows[i].label == L_BENIGN)
+        if (j.rows[i].label == L_BENIGN && !j.rows[i].extra)
             n_benign++, rule_fb += j.rows[i].rule_block;
     double budget = e.block_rate * (double)n_benign - (double)rule_fb;
     for (unsigned h = 0; h < j.n_heads; h++) {
         size_t nn = 0;
         for (size_t i = 0; i < j.n; i++)
-            if (j.rows[i].label == L_BENIGN && !j.rows[i].rule_block)
+            if (j.rows[i].label == L_BENIGN && !j.rows[i].rule_block && !j.rows[i].extra)
                 neg[nn++] = oof[h][i];
         double share = budget > 0 && nn ? floor(budget / n_block) / (double)nn : 0;
         block_at[h] = j.heads[h].block ? gw_threshold_for_rate(neg, nn, share) : 2.0f;
+        for (size_t i = 0; i < j.n; i++) /* the flag threshold over all benign rows */
+            if (j.rows[i].label == L_BENIGN && j.rows[i].rule_block && !j.rows[i].extra)
+                neg[nn++] = oof[h][i];
         flag_at[h] = gw_threshold_for_rate(neg, nn, e.flag_rate);
         if (flag_at[h] > block_at[h])
             flag_at[h] = block_at[h];
@@ -598,6 +614,8 @@ int gw_cmd_eval(int argc, char **argv)
     struct tally rules = {0}, model = {0}, both = {0};
     for (size_t i = 0; i < j.n; i++) {
         const struct row *r = &j.rows[i];
+        if (r->extra)
+            continue;
         bool mb = false, mu = false, mf = false;
         for (unsigned h = 0; h < j.n_heads; h++) {
             bool is_unsafe = strcmp(j.heads[h].name, "injection") != 0;

@@ -397,17 +397,66 @@ static int load_job(struct job *j, unsigned folds)
     return featurise(j);
 }
 
+/* Picks each head's thresholds from the benign rows' scores (score[h][i]): the rows eval
+ * measures (all but --extra ones), or with unseen, those the model never trained on (the
+ * excluded sources: train's choice for its own model). The block budget, block_rate of
+ * them, is for rules and model together: the benign rows the rules block already spend
+ * part of it, and each block head gets an equal share of the rest, on the rows the rules
+ * let through. A flag threshold lets flag_rate of them through, each head. Prints them. */
+static void pick_thresholds(const struct job *j, float *const *score, bool unseen,
+                            double block_rate, double flag_rate, float *block_at, float *flag_at)
+{
+    unsigned n_block = 0;
+    for (unsigned h = 0; h < j->n_heads; h++)
+        n_block += j->heads[h].block;
+    float *neg = malloc((j->n ? j->n : 1) * sizeof *neg);
+    size_t n_benign = 0, rule_fb = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        const struct row *r = &j->rows[i];
+        if (r->label == L_BENIGN && !r->extra && (!unseen || r->excluded))
+            n_benign++, rule_fb += r->rule_block;
+    }
+    double budget = block_rate * (double)n_benign - (double)rule_fb;
+    for (unsigned h = 0; neg && h < j->n_heads; h++) {
+        size_t nn = 0;
+        for (int blocked = 0; blocked < 2; blocked++) {
+            for (size_t i = 0; i < j->n; i++) {
+                const struct row *r = &j->rows[i];
+                if (r->label == L_BENIGN && !r->extra && (!unseen || r->excluded) &&
+                    r->rule_block == blocked)
+                    neg[nn++] = score[h][i];
+            }
+            if (blocked == 0) { /* the rows the rules let through: the block threshold */
+                double share = budget > 0 && nn ? floor(budget / n_block) / (double)nn : 0;
+                block_at[h] = j->heads[h].block ? gw_threshold_for_rate(neg, nn, share) : 2.0f;
+            }
+        }
+        flag_at[h] = gw_threshold_for_rate(neg, nn, flag_rate);
+        if (flag_at[h] > block_at[h])
+            flag_at[h] = block_at[h];
+        if (j->heads[h].block)
+            printf("head %-10s block above %.4f  flag above %.4f\n", j->heads[h].name,
+                   block_at[h], flag_at[h]);
+        else
+            printf("head %-10s flag above %.4f\n", j->heads[h].name, flag_at[h]);
+    }
+    free(neg);
+}
+
 static const char train_help[] =
     "usage: guardrail train --data FILE.jsonl... --out FILE [options]\n\n"
     "Trains the learned stage's model (one logistic regression head a category over hashed\n"
     "n-grams of the normalised text and the rules' matches) and writes it to FILE. The same\n"
     "rows and options give the same bytes. Pick the heads' thresholds with guardrail eval.\n\n"
-    "  -o, --out FILE         the model file to write\n";
+    "  -o, --out FILE         the model file to write\n"
+    "      --block-rate R, --flag-rate R  with --exclude-source: print the thresholds that\n"
+    "                         let R of the excluded benign rows (never trained on) through,\n"
+    "                         rules and model together (default 0.005 and 0.05)\n";
 
 int gw_cmd_train(int argc, char **argv)
 {
     struct job j = {0};
-    struct eval_opts e = {.folds = 5};
+    struct eval_opts e = {.folds = 5, .block_rate = 0.005, .flag_rate = 0.05};
     int rc = parse_args(argc, argv, train_help, &j, &e);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -419,11 +468,15 @@ int gw_cmd_train(int argc, char **argv)
     size_t buckets = (size_t)1 << j.opts.bits;
     double *w = malloc(buckets * sizeof *w);
     signed char *y = NULL;
+    float *score[GW_MODEL_HEADS_MAX] = {0};
     m.w = calloc(buckets * j.n_heads, sizeof *m.w);
     rc = 1;
     if (!w || !m.w || load_job(&j, e.folds) == -1 || !(y = malloc(j.n)))
         goto done;
     double t_feat = seconds_since(&t0);
+    for (unsigned h = 0; h < j.n_heads; h++)
+        if (!(score[h] = calloc(j.n, sizeof *score[h])))
+            goto done;
     for (unsigned h = 0; h < j.n_heads; h++) {
         double bias;
         head_labels(&j, h, -1, y);
@@ -434,6 +487,8 @@ int gw_cmd_train(int argc, char **argv)
         }
         memcpy(m.name[h], j.heads[h].name, GW_MODEL_NAME_MAX);
         gw_train_quantise(&m, h, w, bias);
+        for (size_t i = 0; i < j.n; i++)
+            score[h][i] = gw_train_score(w, bias, &j.docs[i]);
         size_t pos = 0, neg = 0;
         for (size_t i = 0; i < j.n; i++)
             pos += y[i] == 1, neg += y[i] == 0;
@@ -449,8 +504,20 @@ int gw_cmd_train(int argc, char **argv)
     fprintf(stderr, "wrote %s: %u heads, 2^%u buckets, %zu rows (%zu excluded); "
                     "features %.1f s, in all %.1f s\n",
             e.out, m.n_heads, m.bits, used, j.n - used, t_feat, seconds_since(&t0));
+    size_t unseen = 0;
+    for (size_t i = 0; i < j.n; i++)
+        unseen += j.rows[i].excluded && j.rows[i].label == L_BENIGN;
+    if (unseen) {
+        /* The rows of the excluded sources were never trained on: this model's scores of
+         * their benign rows show where its thresholds belong (--block-rate, --flag-rate). */
+        printf("thresholds for %s on the %zu benign rows it never trained on:\n", e.out, unseen);
+        float block_at[GW_MODEL_HEADS_MAX], flag_at[GW_MODEL_HEADS_MAX];
+        pick_thresholds(&j, score, true, e.block_rate, e.flag_rate, block_at, flag_at);
+    }
     rc = 0;
 done:
+    for (unsigned h = 0; h < GW_MODEL_HEADS_MAX; h++)
+        free(score[h]);
     free(w);
     free(y);
     free(m.w);
@@ -550,12 +617,11 @@ int gw_cmd_eval(int argc, char **argv)
     double *w = malloc(buckets * sizeof *w);
     signed char *y = NULL;
     float *oof[GW_MODEL_HEADS_MAX] = {0};
-    float *neg = NULL;
     rc = 1;
     if (!w || load_job(&j, e.folds) == -1)
         goto done;
     double t_feat = seconds_since(&t0);
-    if (!(y = malloc(j.n)) || !(neg = malloc(j.n * sizeof *neg)))
+    if (!(y = malloc(j.n)))
         goto done;
     for (unsigned h = 0; h < j.n_heads; h++)
         if (!(oof[h] = calloc(j.n, sizeof *oof[h])))
@@ -577,40 +643,11 @@ int gw_cmd_eval(int argc, char **argv)
     double t_train = seconds_since(&t0) - t_feat;
     /* thresholds on the benign rows' out-of-fold scores */
     float block_at[GW_MODEL_HEADS_MAX], flag_at[GW_MODEL_HEADS_MAX];
-    unsigned n_block = 0;
-    for (unsigned h = 0; h < j.n_heads; h++)
-        n_block += j.heads[h].block;
     printf("%zu rows, %u folds, %u heads, 2^%u buckets; features %.1f s, training %.1f s "
            "(%.2f s a head and fold)\n",
            j.n, e.folds, j.n_heads, j.opts.bits, t_feat, t_train,
            t_train / (e.folds * j.n_heads));
-    /* The block budget is for rules and model together: the benign rows the rules block
-     * already spend part of it, and each block head gets an equal share of the rest,
-     * measured on the benign rows the rules let through. */
-    size_t n_benign = 0, rule_fb = 0;
-    for (size_t i = 0; i < j.n; i++)
-        if (j.rows[i].label == L_BENIGN && !j.rows[i].extra)
-            n_benign++, rule_fb += j.rows[i].rule_block;
-    double budget = e.block_rate * (double)n_benign - (double)rule_fb;
-    for (unsigned h = 0; h < j.n_heads; h++) {
-        size_t nn = 0;
-        for (size_t i = 0; i < j.n; i++)
-            if (j.rows[i].label == L_BENIGN && !j.rows[i].rule_block && !j.rows[i].extra)
-                neg[nn++] = oof[h][i];
-        double share = budget > 0 && nn ? floor(budget / n_block) / (double)nn : 0;
-        block_at[h] = j.heads[h].block ? gw_threshold_for_rate(neg, nn, share) : 2.0f;
-        for (size_t i = 0; i < j.n; i++) /* the flag threshold over all benign rows */
-            if (j.rows[i].label == L_BENIGN && j.rows[i].rule_block && !j.rows[i].extra)
-                neg[nn++] = oof[h][i];
-        flag_at[h] = gw_threshold_for_rate(neg, nn, e.flag_rate);
-        if (flag_at[h] > block_at[h])
-            flag_at[h] = block_at[h];
-        if (j.heads[h].block)
-            printf("head %-10s block above %.4f  flag above %.4f\n", j.heads[h].name,
-                   block_at[h], flag_at[h]);
-        else
-            printf("head %-10s flag above %.4f\n", j.heads[h].name, flag_at[h]);
-    }
+    pick_thresholds(&j, oof, false, e.block_rate, e.flag_rate, block_at, flag_at);
     struct tally rules = {0}, model = {0}, both = {0};
     for (size_t i = 0; i < j.n; i++) {
         const struct row *r = &j.rows[i];
@@ -637,7 +674,6 @@ int gw_cmd_eval(int argc, char **argv)
 done:
     for (unsigned h = 0; h < GW_MODEL_HEADS_MAX; h++)
         free(oof[h]);
-    free(neg);
     free(w);
     free(y);
     job_free(&j);

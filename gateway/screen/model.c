@@ -10,6 +10,7 @@
 #include "screen/model.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +34,6 @@ static inline uint64_t fnv(uint64_t h, unsigned char c)
     return (h ^ c) * FNV_PRIME;
 }
 
-static inline unsigned char lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-}
-
 static inline int word_byte(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
@@ -57,14 +53,11 @@ uint32_t gw_model_bucket(uint64_t h, unsigned bits)
     return (uint32_t)((h * BUCKET_MIX) >> (64 - bits));
 }
 
-static uint64_t pair_hash(uint64_t a, uint64_t b)
+/* A word bigram: the first word's hash times a constant, xor the second's; asymmetric, so
+ * "a b" and "b a" differ, and one multiplication instead of another pass of FNV. */
+static inline uint64_t pair_hash(uint64_t a, uint64_t b)
 {
-    uint64_t h = fnv(FNV_OFFSET, 'b');
-    for (int i = 0; i < 8; i++)
-        h = fnv(h, (unsigned char)(a >> (8 * i)));
-    for (int i = 0; i < 8; i++)
-        h = fnv(h, (unsigned char)(b >> (8 * i)));
-    return h;
+    return (a * 0xff51afd7ed558ccdull) ^ b;
 }
 
 void gw_feats_free(struct gw_feats *f)
@@ -73,10 +66,26 @@ void gw_feats_free(struct gw_feats *f)
     memset(f, 0, sizeof *f);
 }
 
+/* ASCII letters lower-cased, every other byte as it is. */
+static const unsigned char *lower_table(void)
+{
+    static unsigned char t[256];
+    if (!t['A']) /* built once; the same bytes every time, so a race is harmless */
+        for (int c = 0; c < 256; c++)
+            t[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    return t;
+}
+
+uint32_t gw_model_gram_bucket(uint64_t packed, unsigned n, unsigned bits)
+{
+    return (uint32_t)(((packed ^ ((uint64_t)n << 56)) * BUCKET_MIX) >> (64 - bits));
+}
+
 int gw_model_features(unsigned bits, const char *text, size_t n, const char *const *rule_ids,
                       size_t n_rules, struct gw_feats *f)
 {
     const unsigned char *t = (const unsigned char *)text;
+    const unsigned char *low = lower_table();
     if (n > GW_MODEL_TEXT_MAX)
         n = GW_MODEL_TEXT_MAX;
     /* at most 3 n-grams a byte, and a word and a bigram for every two bytes */
@@ -90,33 +99,35 @@ int gw_model_features(unsigned bits, const char *text, size_t n, const char *con
     }
     uint32_t *out = f->v;
     size_t k = 0;
-    const uint64_t hc = fnv(FNV_OFFSET, 'c');
-    for (size_t i = 0; i + 3 <= n; i++) {
-        uint64_t h = fnv(fnv(fnv(hc, lower(t[i])), lower(t[i + 1])), lower(t[i + 2]));
-        out[k++] = gw_model_bucket(h, bits);
-        if (i + 4 <= n) {
-            h = fnv(h, lower(t[i + 3]));
-            out[k++] = gw_model_bucket(h, bits);
-            if (i + 5 <= n)
-                out[k++] = gw_model_bucket(fnv(h, lower(t[i + 4])), bits);
-        }
-    }
+    /* One pass. win holds the last five bytes, the newest in bits 32-39, so the n-grams
+     * that end here are its top n bytes; a word's FNV-1a grows byte by byte and is
+     * emitted (with the bigram it ends) at the first byte that is not a word's. */
     const uint64_t hw0 = fnv(FNV_OFFSET, 'w');
-    uint64_t prev = 0;
-    int have_prev = 0;
-    for (size_t i = 0; i < n;) {
-        if (!word_byte(t[i])) {
-            i++;
-            continue;
+    uint64_t win = 0, hw = hw0, prev = 0;
+    bool in_word = false, have_prev = false;
+    for (size_t i = 0; i <= n; i++) {
+        unsigned c = i < n ? low[t[i]] : ' ';
+        if (i < n) {
+            win = (win >> 8) | (uint64_t)c << 32;
+            if (i >= 2)
+                out[k++] = gw_model_gram_bucket(win >> 16, 3, bits);
+            if (i >= 3)
+                out[k++] = gw_model_gram_bucket(win >> 8, 4, bits);
+            if (i >= 4)
+                out[k++] = gw_model_gram_bucket(win, 5, bits);
         }
-        uint64_t h = hw0;
-        while (i < n && word_byte(t[i]))
-            h = fnv(h, lower(t[i++]));
-        out[k++] = gw_model_bucket(h, bits);
-        if (have_prev)
-            out[k++] = gw_model_bucket(pair_hash(prev, h), bits);
-        prev = h;
-        have_prev = 1;
+        if (i < n && word_byte((unsigned char)c)) {
+            hw = fnv(hw, (unsigned char)c);
+            in_word = true;
+        } else if (in_word) {
+            out[k++] = gw_model_bucket(hw, bits);
+            if (have_prev)
+                out[k++] = gw_model_bucket(pair_hash(prev, hw), bits);
+            prev = hw;
+            have_prev = true;
+            hw = hw0;
+            in_word = false;
+        }
     }
     f->n_text = k;
     for (size_t r = 0; r < n_rules; r++)
@@ -130,7 +141,16 @@ void gw_model_score(const struct gw_model *m, const struct gw_feats *f, float *o
     unsigned H = m->n_heads;
     int64_t text[GW_MODEL_HEADS_MAX] = {0}, rule[GW_MODEL_HEADS_MAX] = {0};
     const int16_t *w = m->w;
-    if (H == 3) { /* the shipped shape: let the compiler unroll it */
+    if (H == 2) { /* the shipped shape: one 32-bit load a feature */
+        int64_t a = 0, b = 0;
+        for (size_t i = 0; i < f->n_text; i++) {
+            const int16_t *p = w + (size_t)f->v[i] * 2;
+            a += p[0];
+            b += p[1];
+        }
+        text[0] = a;
+        text[1] = b;
+    } else if (H == 3) {
         for (size_t i = 0; i < f->n_text; i++) {
             const int16_t *b = w + (size_t)f->v[i] * 3;
             text[0] += b[0];

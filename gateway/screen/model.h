@@ -3,13 +3,16 @@
  * harmful asks, toxicity). One file holds several heads (one model per category) over one
  * feature space; rules of a pack read a head's score (`head:` and `above:`, rules.h).
  *
- * Features (docs/model.md says the same for people), all hashed with 64-bit FNV-1a, whose
- * input starts with one byte naming the kind, so that kinds never share a hash:
- *   'c' + 3, 4 and 5 bytes: character n-grams of the text, ASCII letters lower-cased;
- *   'w' + a word: a run of ASCII letters and digits or bytes >= 0x80, lower-cased;
- *   'b' + the two words' hashes (8 bytes each, little-endian): a word bigram;
- *   'r' + a rule id: a rule of the ruleset matched the text (rspamd's weak signals).
- * A hash h goes to bucket (h * 0x9E3779B97F4A7C15) >> (64 - bits). A text feature's value
+ * Features (docs/model.md says the same for people), ASCII letters lower-cased first:
+ *   character n-grams of 3, 4 and 5 bytes: the bytes as a little-endian integer (first byte
+ *   lowest), its length n in the top byte: g = bytes ^ (n << 56), bucket
+ *   (g * 0x9E3779B97F4A7C15) >> (64 - bits), a multiplication a byte of text costs three of;
+ *   the others by 64-bit FNV-1a of a kind byte and then the feature's bytes, so that kinds
+ *   never share a hash, and h to bucket (h * 0x9E3779B97F4A7C15) >> (64 - bits):
+ *   'w' + a word: a run of ASCII letters and digits or bytes >= 0x80;
+ *   a word bigram: (h1 * 0xff51afd7ed558ccd) ^ h2 of the two words' hashes, to a bucket
+ *   as above;
+ *   'r' + a rule id: a rule of the ruleset matched the text (rspamd's weak signals). A text feature's value
  * is 1/sqrt(N), N the text features of the text (so long and short texts score alike); a
  * rule feature's is 1. The score of head k is sigmoid(bias_k + sum of value * weight_k).
  *
@@ -48,6 +51,8 @@ struct gw_feats {
  * tests, which pin their values so that a model trained here scores the same anywhere. */
 uint64_t gw_model_hash(char kind, const void *p, size_t n);
 uint32_t gw_model_bucket(uint64_t h, unsigned bits);
+/* The bucket of a character n-gram: packed holds its n bytes, the first lowest. */
+uint32_t gw_model_gram_bucket(uint64_t packed, unsigned n, unsigned bits);
 
 /* Appends the text features of t[0 .. n) (the normalised text) to f (reset first), then one
  * rule feature per id. Returns 0 or -1 (out of memory). */

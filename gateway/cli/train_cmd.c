@@ -590,6 +590,37 @@ static int check_min(const char *spec, const struct tally *t)
     return missed;
 }
 
+/* For attacks and harmful asks, what both stop by source (its name up to the first '/'),
+ * as shared/eval/score.py breaks them down. */
+static void print_sources(const struct job *j, float *const *score, const float *block_at)
+{
+    for (int l = L_ATTACK; l <= L_HARMFUL; l++) {
+        printf("both    %s stopped by source:", l == L_ATTACK ? "attacks" : "harmful");
+        bool *done = calloc(j->n + 1, 1);
+        for (size_t i = 0; done && i < j->n; i++) {
+            const struct row *r = &j->rows[i];
+            if (done[i] || r->label != (enum label)l || r->extra)
+                continue;
+            size_t plen = strcspn(r->source, "/"), n = 0, hit = 0;
+            for (size_t k = i; k < j->n; k++) {
+                const struct row *o = &j->rows[k];
+                if (done[k] || o->label != r->label || o->extra ||
+                    strncmp(o->source, r->source, plen) != 0 || strcspn(o->source, "/") != plen)
+                    continue;
+                done[k] = true;
+                bool block = o->rule_block;
+                for (unsigned h = 0; h < j->n_heads; h++)
+                    block |= score[h][k] >= block_at[h];
+                n++;
+                hit += block;
+            }
+            printf(" %.*s=%.2f", (int)plen, r->source, rate(hit, n));
+        }
+        printf("\n");
+        free(done);
+    }
+}
+
 static const char eval_help[] =
     "usage: guardrail eval --data FILE.jsonl... [options]\n\n"
     "k-fold cross-validation of the learned stage: each fold is scored by heads trained on\n"
@@ -667,6 +698,7 @@ int gw_cmd_eval(int argc, char **argv)
     tally_print("rules", &rules);
     tally_print("model", &model);
     tally_print("both", &both);
+    print_sources(&j, oof, block_at);
     if (j.n_exclude)
         printf("(rows of %zu excluded source prefixes were measured, never trained on)\n",
                j.n_exclude);

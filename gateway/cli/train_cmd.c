@@ -257,7 +257,7 @@ static const char common_help[] =
     "      --head SPEC        NAME=LABEL[,LABEL][/flag] (repeatable; default: injection=attack\n"
     "                         unsafe=harmful toxic=toxic/flag); benign rows are negatives\n"
     "      --bits N           2^N feature buckets (default 17)\n"
-    "      --epochs N         passes over the rows (default 12)\n"
+    "      --epochs N         passes over the rows (default 25)\n"
     "      --seed N           the shuffle's seed (default 1)\n"
     "      --l2 X, --step X   L2 penalty (default 1e-6) and Adagrad's step (default 0.1)\n"
     "      --pos-weight X     a positive's weight over class balance (default 1)\n"
@@ -630,7 +630,7 @@ static const char eval_help[] =
     "alone and both, as shared/eval/score.py counts them (attacks and harmful: blocked; toxic:\n"
     "blocked or an unsafe finding; benign: blocked).\n\n"
     "      --folds K          folds (default 5)\n"
-    "      --block-rate R     benign false blocks allowed, rules and model (default 0.004)\n"
+    "      --block-rate R     benign false blocks allowed, rules and model (default 0.005)\n"
     "      --flag-rate R      benign false flags allowed, each head (default 0.05)\n"
     "      --min SPEC         fail (exit 1) unless both reach attacks=A,harmful=H,toxic=T\n"
     "                         and benign (false blocks) <= B (for CI)\n";
@@ -638,7 +638,7 @@ static const char eval_help[] =
 int gw_cmd_eval(int argc, char **argv)
 {
     struct job j = {0};
-    struct eval_opts e = {.folds = 5, .block_rate = 0.004, .flag_rate = 0.05};
+    struct eval_opts e = {.folds = 5, .block_rate = 0.005, .flag_rate = 0.05};
     int rc = parse_args(argc, argv, eval_help, &j, &e);
     if (rc)
         return rc == 1 ? 0 : rc;

@@ -30,7 +30,7 @@ struct gw_train_opts {
 #define GW_TRAIN_DEFAULTS                                                                  \
     (struct gw_train_opts)                                                                 \
     {                                                                                      \
-        .bits = 17, .epochs = 12, .rate = 0.1, .l2 = 1e-6, .seed = 1, .pos_weight = 1.0    \
+        .bits = 17, .epochs = 25, .rate = 0.1, .l2 = 1e-6, .seed = 1, .pos_weight = 1.0    \
     }
 
 int gw_train_doc_set(struct gw_train_doc *d, const struct gw_feats *f);

@@ -703,16 +703,22 @@ static void parse_pack(struct loader *L, yaml_node_t *root)
 /* Moves the pack's rules and patterns to the end of t; rule indexes are already final. */
 static int merge(struct gw_rule_table *t, struct gw_rule_table *pack)
 {
-    struct gw_rule *r = realloc(t->rules, (t->n_rules + pack->n_rules) * sizeof *r);
-    if (!r)
-        return -1;
-    t->rules = r;
-    struct gw_pattern *p = realloc(t->patterns, (t->n_patterns + pack->n_patterns) * sizeof *p);
-    if (!p)
-        return -1;
-    t->patterns = p;
-    memcpy(t->rules + t->n_rules, pack->rules, pack->n_rules * sizeof *r);
-    memcpy(t->patterns + t->n_patterns, pack->patterns, pack->n_patterns * sizeof *p);
+    /* a pack of model rules has no patterns, and one read without its model no rules */
+    if (pack->n_rules) {
+        struct gw_rule *r = realloc(t->rules, (t->n_rules + pack->n_rules) * sizeof *r);
+        if (!r)
+            return -1;
+        t->rules = r;
+        memcpy(t->rules + t->n_rules, pack->rules, pack->n_rules * sizeof *r);
+    }
+    if (pack->n_patterns) {
+        struct gw_pattern *p =
+            realloc(t->patterns, (t->n_patterns + pack->n_patterns) * sizeof *p);
+        if (!p)
+            return -1;
+        t->patterns = p;
+        memcpy(t->patterns + t->n_patterns, pack->patterns, pack->n_patterns * sizeof *p);
+    }
     t->n_rules += pack->n_rules;
     t->n_patterns += pack->n_patterns;
     t->n_packs++;

@@ -299,6 +299,7 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
                       struct eval_opts *e)
 {
     j->opts = GW_TRAIN_DEFAULTS;
+    *e = (struct eval_opts){.folds = 5, .block_rate = 0.005, .flag_rate = 0.05};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:e:r:x:o:h", common_opts, NULL)) != -1) {
@@ -456,7 +457,7 @@ static const char train_help[] =
 int gw_cmd_train(int argc, char **argv)
 {
     struct job j = {0};
-    struct eval_opts e = {.folds = 5, .block_rate = 0.005, .flag_rate = 0.05};
+    struct eval_opts e;
     int rc = parse_args(argc, argv, train_help, &j, &e);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -638,7 +639,7 @@ static const char eval_help[] =
 int gw_cmd_eval(int argc, char **argv)
 {
     struct job j = {0};
-    struct eval_opts e = {.folds = 5, .block_rate = 0.005, .flag_rate = 0.05};
+    struct eval_opts e;
     int rc = parse_args(argc, argv, eval_help, &j, &e);
     if (rc)
         return rc == 1 ? 0 : rc;

@@ -81,95 +81,171 @@ uint32_t gw_model_gram_bucket(uint64_t packed, unsigned n, unsigned bits)
     return (uint32_t)(((packed ^ ((uint64_t)n << 56)) * BUCKET_MIX) >> (64 - bits));
 }
 
+/* The one pass over the text, resumable: win holds the last five bytes, the newest in
+ * bits 32-39, so the n-grams that end at a byte are its top n bytes; a word's FNV-1a grows
+ * byte by byte and is emitted (with the bigram it ends) at the first byte that is not a
+ * word's, or at the end. Writes the buckets of t[0 .. n) to out (room for 4 n + 2) and
+ * returns how many. Reads at most GW_MODEL_TEXT_MAX bytes in all. */
+static size_t text_features(struct gw_model_pass *s, unsigned bits, const unsigned char *t,
+                            size_t n, bool end, uint32_t *out)
+{
+    const unsigned char *low = lower_table();
+    const uint64_t hw0 = fnv(FNV_OFFSET, 'w');
+    if (n > GW_MODEL_TEXT_MAX - s->pos)
+        n = GW_MODEL_TEXT_MAX - s->pos;
+    size_t k = 0;
+    if (s->pos == 0 && !s->in_word)
+        s->hw = hw0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = low[t[i]];
+        size_t at = s->pos + i;
+        s->win = (s->win >> 8) | (uint64_t)c << 32;
+        if (at >= 2)
+            out[k++] = gw_model_gram_bucket(s->win >> 16, 3, bits);
+        if (at >= 3)
+            out[k++] = gw_model_gram_bucket(s->win >> 8, 4, bits);
+        if (at >= 4)
+            out[k++] = gw_model_gram_bucket(s->win, 5, bits);
+        if (word_byte((unsigned char)c)) {
+            s->hw = fnv(s->hw, (unsigned char)c);
+            s->in_word = true;
+            continue;
+        }
+        if (!s->in_word)
+            continue;
+        out[k++] = gw_model_bucket(s->hw, bits);
+        if (s->have_prev)
+            out[k++] = gw_model_bucket(pair_hash(s->prev, s->hw), bits);
+        s->prev = s->hw;
+        s->have_prev = true;
+        s->hw = hw0;
+        s->in_word = false;
+    }
+    s->pos += n;
+    if (end && s->in_word) {
+        out[k++] = gw_model_bucket(s->hw, bits);
+        if (s->have_prev)
+            out[k++] = gw_model_bucket(pair_hash(s->prev, s->hw), bits);
+        s->in_word = false;
+    }
+    return k;
+}
+
+static int reserve(struct gw_feats *f, size_t need)
+{
+    if (need <= f->cap)
+        return 0;
+    uint32_t *v = realloc(f->v, need * sizeof *v);
+    if (!v)
+        return -1;
+    f->v = v;
+    f->cap = need;
+    return 0;
+}
+
 int gw_model_features(unsigned bits, const char *text, size_t n, const char *const *rule_ids,
                       size_t n_rules, struct gw_feats *f)
 {
-    const unsigned char *t = (const unsigned char *)text;
-    const unsigned char *low = lower_table();
-    if (n > GW_MODEL_TEXT_MAX)
-        n = GW_MODEL_TEXT_MAX;
-    /* at most 3 n-grams a byte, and a word and a bigram for every two bytes */
-    size_t need = 4 * n + 2 + n_rules;
-    if (need > f->cap) {
-        uint32_t *v = realloc(f->v, need * sizeof *v);
-        if (!v)
-            return -1;
-        f->v = v;
-        f->cap = need;
-    }
-    uint32_t *out = f->v;
-    size_t k = 0;
-    /* One pass. win holds the last five bytes, the newest in bits 32-39, so the n-grams
-     * that end here are its top n bytes; a word's FNV-1a grows byte by byte and is
-     * emitted (with the bigram it ends) at the first byte that is not a word's. */
-    const uint64_t hw0 = fnv(FNV_OFFSET, 'w');
-    uint64_t win = 0, hw = hw0, prev = 0;
-    bool in_word = false, have_prev = false;
-    for (size_t i = 0; i <= n; i++) {
-        unsigned c = i < n ? low[t[i]] : ' ';
-        if (i < n) {
-            win = (win >> 8) | (uint64_t)c << 32;
-            if (i >= 2)
-                out[k++] = gw_model_gram_bucket(win >> 16, 3, bits);
-            if (i >= 3)
-                out[k++] = gw_model_gram_bucket(win >> 8, 4, bits);
-            if (i >= 4)
-                out[k++] = gw_model_gram_bucket(win, 5, bits);
-        }
-        if (i < n && word_byte((unsigned char)c)) {
-            hw = fnv(hw, (unsigned char)c);
-            in_word = true;
-        } else if (in_word) {
-            out[k++] = gw_model_bucket(hw, bits);
-            if (have_prev)
-                out[k++] = gw_model_bucket(pair_hash(prev, hw), bits);
-            prev = hw;
-            have_prev = true;
-            hw = hw0;
-            in_word = false;
-        }
-    }
+    struct gw_model_pass s = {0};
+    size_t read = n < GW_MODEL_TEXT_MAX ? n : GW_MODEL_TEXT_MAX;
+    if (reserve(f, 4 * read + 2 + n_rules) == -1)
+        return -1;
+    size_t k = text_features(&s, bits, (const unsigned char *)text, n, true, f->v);
     f->n_text = k;
     for (size_t r = 0; r < n_rules; r++)
-        out[k++] = gw_model_bucket(gw_model_hash('r', rule_ids[r], strlen(rule_ids[r])), bits);
+        f->v[k++] = gw_model_bucket(gw_model_hash('r', rule_ids[r], strlen(rule_ids[r])), bits);
     f->n = k;
     return 0;
 }
 
-void gw_model_score(const struct gw_model *m, const struct gw_feats *f, float *out)
+/* Adds every head's weight of the buckets v[0 .. n) to sum[]. */
+static void add_weights(const struct gw_model *m, const uint32_t *v, size_t n, int64_t *sum)
 {
     unsigned H = m->n_heads;
-    int64_t text[GW_MODEL_HEADS_MAX] = {0}, rule[GW_MODEL_HEADS_MAX] = {0};
     const int16_t *w = m->w;
     if (H == 2) { /* the shipped shape: one 32-bit load a feature */
         int64_t a = 0, b = 0;
-        for (size_t i = 0; i < f->n_text; i++) {
-            const int16_t *p = w + (size_t)f->v[i] * 2;
+        for (size_t i = 0; i < n; i++) {
+            const int16_t *p = w + (size_t)v[i] * 2;
             a += p[0];
             b += p[1];
         }
-        text[0] = a;
-        text[1] = b;
+        sum[0] += a;
+        sum[1] += b;
     } else if (H == 3) {
-        for (size_t i = 0; i < f->n_text; i++) {
-            const int16_t *b = w + (size_t)f->v[i] * 3;
-            text[0] += b[0];
-            text[1] += b[1];
-            text[2] += b[2];
+        for (size_t i = 0; i < n; i++) {
+            const int16_t *p = w + (size_t)v[i] * 3;
+            sum[0] += p[0];
+            sum[1] += p[1];
+            sum[2] += p[2];
         }
     } else {
-        for (size_t i = 0; i < f->n_text; i++)
+        for (size_t i = 0; i < n; i++)
             for (unsigned h = 0; h < H; h++)
-                text[h] += w[(size_t)f->v[i] * H + h];
+                sum[h] += w[(size_t)v[i] * H + h];
     }
-    for (size_t i = f->n_text; i < f->n; i++)
-        for (unsigned h = 0; h < H; h++)
-            rule[h] += w[(size_t)f->v[i] * H + h];
-    double norm = f->n_text ? 1.0 / sqrt((double)f->n_text) : 0.0;
-    for (unsigned h = 0; h < H; h++) {
+}
+
+static void finish_score(const struct gw_model *m, size_t n_text, const int64_t *text,
+                         const int64_t *rule, float *out)
+{
+    double norm = n_text ? 1.0 / sqrt((double)n_text) : 0.0;
+    for (unsigned h = 0; h < m->n_heads; h++) {
         double z = m->bias[h] + m->scale[h] * ((double)text[h] * norm + (double)rule[h]);
         out[h] = (float)(1.0 / (1.0 + exp(-z)));
     }
+}
+
+void gw_model_score(const struct gw_model *m, const struct gw_feats *f, float *out)
+{
+    int64_t text[GW_MODEL_HEADS_MAX] = {0}, rule[GW_MODEL_HEADS_MAX] = {0};
+    add_weights(m, f->v, f->n_text, text);
+    add_weights(m, f->v + f->n_text, f->n - f->n_text, rule);
+    finish_score(m, f->n_text, text, rule, out);
+}
+
+/* ---- a text that comes in pieces (a stream) ---- */
+
+void gw_model_acc_init(struct gw_model_acc *a, const struct gw_model *m)
+{
+    struct gw_feats buf = a->buf; /* its memory is reused */
+    memset(a, 0, sizeof *a);
+    a->m = m;
+    a->buf = buf;
+}
+
+int gw_model_acc_feed(struct gw_model_acc *a, const char *p, size_t n)
+{
+    /* in slices, so the buffer stays small whatever the piece */
+    while (n > 0 && a->pass.pos < GW_MODEL_TEXT_MAX) {
+        size_t slice = n < 4096 ? n : 4096;
+        if (reserve(&a->buf, 4 * slice + 2) == -1)
+            return -1;
+        size_t k = text_features(&a->pass, a->m->bits, (const unsigned char *)p, slice, false,
+                                 a->buf.v);
+        add_weights(a->m, a->buf.v, k, a->text);
+        a->n_text += k;
+        p += slice;
+        n -= slice;
+    }
+    return 0;
+}
+
+int gw_model_acc_score(struct gw_model_acc *a, const char *const *rule_ids, size_t n_rules,
+                       float *out)
+{
+    if (reserve(&a->buf, 2 + n_rules) == -1)
+        return -1;
+    size_t k = text_features(&a->pass, a->m->bits, NULL, 0, true, a->buf.v);
+    add_weights(a->m, a->buf.v, k, a->text);
+    a->n_text += k;
+    int64_t rule[GW_MODEL_HEADS_MAX] = {0};
+    for (size_t r = 0; r < n_rules; r++)
+        a->buf.v[r] =
+            gw_model_bucket(gw_model_hash('r', rule_ids[r], strlen(rule_ids[r])), a->m->bits);
+    add_weights(a->m, a->buf.v, n_rules, rule);
+    finish_score(a->m, a->n_text, a->text, rule, out);
+    return 0;
 }
 
 int gw_model_head(const struct gw_model *m, const char *name)

@@ -21,6 +21,7 @@
 #ifndef GW_SCREEN_MODEL_H
 #define GW_SCREEN_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,30 @@ void gw_feats_free(struct gw_feats *f);
 
 /* Scores features with every head: out[k] in [0, 1]. */
 void gw_model_score(const struct gw_model *m, const struct gw_feats *f, float *out);
+
+/* Where the one pass over a text stands, so that it can go on with the next piece. */
+struct gw_model_pass {
+    uint64_t win, hw, prev;
+    size_t pos; /* bytes read */
+    bool in_word, have_prev;
+};
+
+/* A text scored as it comes, piece by piece (a streamed reply): the same features and the
+ * same score as gw_model_features and gw_model_score give the whole text, without keeping
+ * it. Init (its buffer is kept across inits; free it with gw_feats_free(&a->buf)), feed the
+ * pieces, then score once with the ids of the rules the text matched. Feed and score
+ * return 0 or -1 (out of memory). */
+struct gw_model_acc {
+    const struct gw_model *m;
+    struct gw_model_pass pass;
+    size_t n_text;
+    int64_t text[GW_MODEL_HEADS_MAX];
+    struct gw_feats buf;
+};
+void gw_model_acc_init(struct gw_model_acc *a, const struct gw_model *m);
+int gw_model_acc_feed(struct gw_model_acc *a, const char *p, size_t n);
+int gw_model_acc_score(struct gw_model_acc *a, const char *const *rule_ids, size_t n_rules,
+                       float *out);
 
 /* The head named name, or -1. */
 int gw_model_head(const struct gw_model *m, const char *name);

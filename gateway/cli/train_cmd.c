@@ -398,41 +398,117 @@ static int load_job(struct job *j, unsigned folds)
     return featurise(j);
 }
 
-/* Picks each head's thresholds from the benign rows' scores (score[h][i]): the rows eval
- * measures (all but --extra ones), or with unseen, those the model never trained on (the
- * excluded sources: train's choice for its own model). The block budget, block_rate of
- * them, is for rules and model together: the benign rows the rules block already spend
- * part of it, and each block head gets an equal share of the rest, on the rows the rules
- * let through. A flag threshold lets flag_rate of them through, each head. Prints them. */
+static double rate(size_t a, size_t b)
+{
+    return b ? (double)a / (double)b : 0;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x > y ? -1 : x < y;
+}
+
+/* Whether row i counts where thresholds are picked: what eval measures (all but --extra
+ * rows), or with unseen, what the model never trained on (the excluded sources). */
+static bool counted(const struct row *r, bool unseen)
+{
+    return !r->extra && (!unseen || r->excluded);
+}
+
+/* The threshold that lets a of the sorted (descending) scores v[0 .. n) through. */
+static float let_through(const float *v, size_t n, size_t a)
+{
+    if (a >= n)
+        return n && v[n - 1] > 0 ? v[n - 1] : nextafterf(0.0f, 1.0f);
+    float t = nextafterf(v[a], 2.0f);
+    return t > 1.0f ? 1.0f : t;
+}
+
+/* Benign rows the thresholds block that the rules let through, and how much of the
+ * attacks and harmful asks rules and model stop (the two recalls summed). */
+static void try_thresholds(const struct job *j, float *const *score, bool unseen,
+                           const float *block_at, size_t *fb, double *gain)
+{
+    size_t hit[L__COUNT] = {0}, n[L__COUNT] = {0};
+    *fb = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        const struct row *r = &j->rows[i];
+        if (!counted(r, unseen))
+            continue;
+        bool block = false;
+        for (unsigned h = 0; h < j->n_heads; h++)
+            block |= score[h][i] >= block_at[h];
+        if (r->label == L_BENIGN)
+            *fb += block && !r->rule_block;
+        n[r->label]++;
+        hit[r->label] += block || r->rule_block;
+    }
+    *gain = rate(hit[L_ATTACK], n[L_ATTACK]) + rate(hit[L_HARMFUL], n[L_HARMFUL]);
+}
+
+/* Picks each head's thresholds from the rows' scores (score[h][i]). The block budget,
+ * block_rate of the counted benign rows, is for rules and model together: the benign rows
+ * the rules block already spend part of it. The rest is shared between the blocking heads
+ * greedily: one more benign row at a time to the head whose lower threshold stops the most
+ * attacks and harmful asks (with unseen, whose positives are only those of the excluded
+ * sources, to the head that has had the fewest), as long as the benign rows blocked, all
+ * heads together, stay within it. A flag threshold lets flag_rate of the benign rows
+ * through, each head. */
 static void pick_thresholds(const struct job *j, float *const *score, bool unseen,
                             double block_rate, double flag_rate, float *block_at, float *flag_at)
 {
-    unsigned n_block = 0;
-    for (unsigned h = 0; h < j->n_heads; h++)
-        n_block += j->heads[h].block;
-    float *neg = malloc((j->n ? j->n : 1) * sizeof *neg);
-    size_t n_benign = 0, rule_fb = 0;
+    size_t n_benign = 0, rule_fb = 0, nn[GW_MODEL_HEADS_MAX] = {0};
+    float *neg[GW_MODEL_HEADS_MAX] = {0};
     for (size_t i = 0; i < j->n; i++) {
         const struct row *r = &j->rows[i];
-        if (r->label == L_BENIGN && !r->extra && (!unseen || r->excluded))
+        if (r->label == L_BENIGN && counted(r, unseen))
             n_benign++, rule_fb += r->rule_block;
     }
-    double budget = block_rate * (double)n_benign - (double)rule_fb;
-    for (unsigned h = 0; neg && h < j->n_heads; h++) {
-        size_t nn = 0;
-        for (int blocked = 0; blocked < 2; blocked++) {
-            for (size_t i = 0; i < j->n; i++) {
-                const struct row *r = &j->rows[i];
-                if (r->label == L_BENIGN && !r->extra && (!unseen || r->excluded) &&
-                    r->rule_block == blocked)
-                    neg[nn++] = score[h][i];
-            }
-            if (blocked == 0) { /* the rows the rules let through: the block threshold */
-                double share = budget > 0 && nn ? floor(budget / n_block) / (double)nn : 0;
-                block_at[h] = j->heads[h].block ? gw_threshold_for_rate(neg, nn, share) : 2.0f;
+    double room = floor(block_rate * (double)n_benign + 1e-9) - (double)rule_fb;
+    size_t budget = room > 0 ? (size_t)room : 0, alloc[GW_MODEL_HEADS_MAX] = {0};
+    for (unsigned h = 0; h < j->n_heads; h++) {
+        if (!(neg[h] = malloc((n_benign ? n_benign : 1) * sizeof *neg[h])))
+            goto done;
+        for (size_t i = 0; i < j->n; i++) {
+            const struct row *r = &j->rows[i];
+            if (r->label == L_BENIGN && counted(r, unseen) && !r->rule_block)
+                neg[h][nn[h]++] = score[h][i];
+        }
+        qsort(neg[h], nn[h], sizeof *neg[h], cmp_desc);
+        block_at[h] = j->heads[h].block ? let_through(neg[h], nn[h], 0) : 2.0f;
+    }
+    for (;;) {
+        int best = -1;
+        double best_gain = -HUGE_VAL, gain;
+        size_t fb;
+        for (unsigned h = 0; h < j->n_heads; h++) {
+            if (!j->heads[h].block || alloc[h] >= nn[h])
+                continue;
+            float keep = block_at[h];
+            block_at[h] = let_through(neg[h], nn[h], alloc[h] + 1);
+            try_thresholds(j, score, unseen, block_at, &fb, &gain);
+            block_at[h] = keep;
+            if (unseen) /* positives there are only some sources': share evenly */
+                gain = -(double)alloc[h];
+            if (fb <= budget && gain > best_gain) {
+                best = (int)h;
+                best_gain = gain;
             }
         }
-        flag_at[h] = gw_threshold_for_rate(neg, nn, flag_rate);
+        if (best < 0)
+            break;
+        alloc[best]++;
+        block_at[best] = let_through(neg[best], nn[best], alloc[best]);
+    }
+    for (unsigned h = 0; h < j->n_heads; h++) {
+        size_t k = nn[h];
+        for (size_t i = 0; i < j->n; i++) { /* the flag threshold over all benign rows */
+            const struct row *r = &j->rows[i];
+            if (r->label == L_BENIGN && counted(r, unseen) && r->rule_block)
+                neg[h][k++] = score[h][i];
+        }
+        flag_at[h] = gw_threshold_for_rate(neg[h], k, flag_rate);
         if (flag_at[h] > block_at[h])
             flag_at[h] = block_at[h];
         if (j->heads[h].block)
@@ -441,7 +517,9 @@ static void pick_thresholds(const struct job *j, float *const *score, bool unsee
         else
             printf("head %-10s flag above %.4f\n", j->heads[h].name, flag_at[h]);
     }
-    free(neg);
+done:
+    for (unsigned h = 0; h < GW_MODEL_HEADS_MAX; h++)
+        free(neg[h]);
 }
 
 static const char train_help[] =
@@ -543,11 +621,6 @@ static void tally_add(struct tally *t, const struct row *r, bool block, bool uns
         t->hit[r->label] += block;
     if (r->label == L_BENIGN)
         t->flag += block || flag;
-}
-
-static double rate(size_t a, size_t b)
-{
-    return b ? (double)a / (double)b : 0;
 }
 
 static void tally_print(const char *what, const struct tally *t)

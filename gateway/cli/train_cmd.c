@@ -261,10 +261,12 @@ static const char common_help[] =
     "      --seed N           the shuffle's seed (default 1)\n"
     "      --l2 X, --step X   L2 penalty (default 1e-6) and Adagrad's step (default 0.1)\n"
     "      --pos-weight X     a positive's weight over class balance (default 1)\n"
+    "      --hard E,S,W       then E more passes in which the share S of negatives scoring\n"
+    "                         highest weigh W times (default 10,0.05,5; 0,0,1: none)\n"
     "  -h, --help             show this help\n";
 
 enum { O_HEAD = 256, O_BITS, O_EPOCHS, O_SEED, O_FOLDS, O_BLOCK_RATE, O_FLAG_RATE, O_MIN,
-       O_L2, O_STEP, O_POS };
+       O_L2, O_STEP, O_POS, O_HARD };
 
 static const struct option common_opts[] = {
     {"data", required_argument, NULL, 'd'},
@@ -283,6 +285,7 @@ static const struct option common_opts[] = {
     {"l2", required_argument, NULL, O_L2},
     {"step", required_argument, NULL, O_STEP},
     {"pos-weight", required_argument, NULL, O_POS},
+    {"hard", required_argument, NULL, O_HARD},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -361,6 +364,11 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
             break;
         case O_POS:
             j->opts.pos_weight = atof(optarg);
+            break;
+        case O_HARD:
+            if (sscanf(optarg, "%u,%lf,%lf", &j->opts.hard_epochs, &j->opts.hard_share,
+                       &j->opts.hard_weight) != 3)
+                return gw_cli_usage_error("--hard EPOCHS,SHARE,WEIGHT");
             break;
         case 'h':
             fputs(help, stdout);

@@ -67,6 +67,20 @@ static uint64_t splitmix64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+static int cmp_desc_f(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x > y ? -1 : x < y;
+}
+
+/* The score above which share of the n scores lie (sorted in place). */
+static float hard_cut(float *sc, size_t n, double share)
+{
+    qsort(sc, n, sizeof *sc, cmp_desc_f);
+    size_t k = (size_t)(share * (double)n);
+    return k < n ? sc[k] : sc[n - 1];
+}
+
 static double dot(const double *w, double bias, const struct gw_train_doc *d)
 {
     double z = bias;
@@ -108,7 +122,28 @@ int gw_train_head(const struct gw_train_doc *docs, size_t n, const signed char *
     memset(w, 0, buckets * sizeof *w);
     double b = 0, gb2 = 0;
     uint64_t seed = o->seed;
-    for (unsigned e = 0; e < o->epochs; e++) {
+    double *hard = calloc(n ? n : 1, sizeof *hard); /* a negative's extra weight */
+    if (!hard) {
+        free(order);
+        free(g2);
+        return -1;
+    }
+    unsigned total = o->epochs + o->hard_epochs;
+    for (unsigned e = 0; e < total; e++) {
+        if (e == o->epochs && o->hard_epochs) {
+            /* the negatives that score highest now are the ones false blocks are made of:
+             * the rest of training weighs them hard_weight times */
+            float *sc = malloc(m * sizeof *sc);
+            size_t nneg = 0;
+            for (size_t r = 0; sc && r < m; r++)
+                if (y[order[r]] == 0)
+                    sc[nneg++] = (float)dot(w, b, &docs[order[r]]);
+            float cut = sc && nneg ? hard_cut(sc, nneg, o->hard_share) : INFINITY;
+            for (size_t r = 0; r < m; r++)
+                if (y[order[r]] == 0 && dot(w, b, &docs[order[r]]) >= cut)
+                    hard[order[r]] = o->hard_weight - 1;
+            free(sc);
+        }
         for (size_t i = m; i > 1; i--) { /* Fisher-Yates */
             size_t k = (size_t)(splitmix64(&seed) % i);
             size_t t = order[i - 1];
@@ -119,7 +154,7 @@ int gw_train_head(const struct gw_train_doc *docs, size_t n, const signed char *
             const struct gw_train_doc *d = &docs[order[r]];
             int label = y[order[r]];
             double p = 1.0 / (1.0 + exp(-dot(w, b, d)));
-            double g = (p - label) * (label ? wpos : wneg);
+            double g = (p - label) * (label ? wpos : wneg * (1 + hard[order[r]]));
             for (uint32_t j = 0; j < d->n; j++) {
                 uint32_t k = d->b[j];
                 double gj = g * d->x[j] + o->l2 * w[k];
@@ -131,6 +166,7 @@ int gw_train_head(const struct gw_train_doc *docs, size_t n, const signed char *
         }
     }
     *bias = b;
+    free(hard);
     free(order);
     free(g2);
     return 0;

@@ -25,12 +25,17 @@ struct gw_train_opts {
     double l2;
     uint64_t seed;
     double pos_weight; /* a positive's weight relative to the class balance (1: balanced) */
+    /* After epochs, hard_epochs more in which the share hard_share of negatives that score
+     * highest weigh hard_weight times as much: the tail false blocks come from. */
+    unsigned hard_epochs;
+    double hard_share, hard_weight;
 };
 
 #define GW_TRAIN_DEFAULTS                                                                  \
     (struct gw_train_opts)                                                                 \
     {                                                                                      \
-        .bits = 17, .epochs = 25, .rate = 0.1, .l2 = 1e-6, .seed = 1, .pos_weight = 1.0    \
+        .bits = 17, .epochs = 25, .rate = 0.1, .l2 = 1e-6, .seed = 1, .pos_weight = 1.0,   \
+        .hard_epochs = 10, .hard_share = 0.05, .hard_weight = 5                             \
     }
 
 int gw_train_doc_set(struct gw_train_doc *d, const struct gw_feats *f);

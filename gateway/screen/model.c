@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
@@ -407,6 +408,15 @@ int gw_model_read(const char *path, struct gw_model **out, char *err, size_t err
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    /* a device or a pipe could be read forever; nothing past the largest model is one */
+    struct stat sb;
+    bool regular = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
+    if (!regular || (uint64_t)sb.st_size > file_len(GW_MODEL_BITS_MAX, GW_MODEL_HEADS_MAX)) {
+        snprintf(err, errlen, "%s: not a guardrail model (%s)", path,
+                 regular ? "larger than any model" : "not a regular file");
+        fclose(f);
         return -1;
     }
     size_t cap = 1 << 20, n = 0, got;

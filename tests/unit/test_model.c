@@ -240,6 +240,9 @@ static void a_bad_model_file_is_refused_with_a_reason(void **state)
     char err[512];
     assert_int_equal(gw_model_read("/nonexistent/x.model", &r, err, sizeof err), -1);
     assert_non_null(strstr(err, "/nonexistent/x.model: cannot open"));
+    /* a device would read forever */
+    assert_int_equal(gw_model_read("/dev/zero", &r, err, sizeof err), -1);
+    assert_string_equal(err, "/dev/zero: not a guardrail model (not a regular file)");
 }
 
 /* ---- model rules in a ruleset ---- */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages that the build, the tests (and with --bench the benches, with
 # --fuzz the fuzzers) need: only those missing, each found missing by itself. A library is
-# missing when pkg-config does not know it, a tool when its command is not on PATH: so a
+# missing when pkg-config does not know it, a tool when its command is not on PATH (the
+# PostgreSQL server when /usr/lib/postgresql/*/bin/initdb is not there): so a
 # machine whose node and npm come from elsewhere (NodeSource's nodejs, which conflicts with
 # Debian's npm) keeps them, and apt is never asked for a set it would refuse.
 # Usage: scripts/deps.sh [--bench] [--fuzz]     Test: tests/deps_test.sh
@@ -16,6 +17,12 @@ lib() { # pkg-config module, Debian package
 }
 tool() { # command, Debian package
     command -v "$1" >/dev/null 2>&1 || add "$2"
+}
+server() { # Debian package: PostgreSQL's server programs live outside PATH, in /usr/lib/postgresql
+    for f in "${PG_LIBDIR:-/usr/lib/postgresql}"/*/bin/initdb; do
+        [ -x "$f" ] && return 0
+    done
+    add "$1"
 }
 fuzz_links() { # whether clang links a libFuzzer target with ASan and UBSan
     printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' |
@@ -34,6 +41,7 @@ lib libcjson libcjson-dev
 lib yaml-0.1 libyaml-dev
 lib libpcre2-8 libpcre2-dev
 lib sqlite3 libsqlite3-dev
+lib libpq libpq-dev # kpi.db: postgresql://... (a fleet's shared KPI store)
 lib cmocka libcmocka-dev
 lib icu-uc libicu-dev
 lib icu-i18n libicu-dev
@@ -44,6 +52,8 @@ tool nginx nginx-light # the fleet test's load balancer (config/fleet/nginx.conf
 tool node nodejs
 tool npm npm
 tool promtool prometheus # checks /metrics in the end-to-end tests
+server postgresql # scripts/pg.sh: the tests' and make fleet's throwaway PostgreSQL
+tool psql postgresql-client # the tests make a database each
 for arg in "$@"; do
     case "$arg" in
     --bench) tool wrk wrk; tool nginx nginx-light ;;

@@ -25,13 +25,14 @@ OUT=${1:-rules/guardrail.model}
 # with no licence: measured by guardrail eval, never trained on for the shipped model.
 # There are no toxic rows left to learn from, so the unsafe head's flag rule covers toxicity.
 # It prints the thresholds for rules/model.yaml, picked on the benign rows it never trained
-# on: 0.45% blocked by rules and model together, a margin under the 0.5% target.
+# on: 0.45% blocked by rules and model together, a margin under the 0.5% target, and 3.5%
+# flagged a head.
 "$BIN" train --rules rules \
     --data "$DEV/attacks.jsonl" --data "$DEV/harmful.jsonl" --data "$DEV/benign.jsonl" \
     --extra train/own-benign.jsonl \
     --exclude-source toxic-chat --exclude-source alpaca --exclude-source tensor-trust \
     --head injection=attack --head unsafe=harmful \
-    --block-rate 0.0045 --flag-rate 0.05 \
+    --block-rate 0.0045 --flag-rate 0.035 \
     --out "$OUT"
 
 if [ $check = 1 ]; then

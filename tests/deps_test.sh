@@ -19,8 +19,11 @@ run_case() {
         "$mods" >"$bin/pkg-config.real"
     printf '#!/bin/sh\necho "$*" >>"%s/apt.log"\n' "$bin" >"$bin/apt-get"
     chmod +x "$bin"/*
+    # PostgreSQL's server is found where Debian puts it, outside PATH
+    mkdir -p "$bin/pglib/15/bin"
+    case " $cmds " in *" initdb "*) mv "$bin/initdb" "$bin/pglib/15/bin/initdb" ;; esac
     case " $cmds " in *" pkg-config "*) mv "$bin/pkg-config.real" "$bin/pkg-config" ;; esac
-    PATH=$bin /bin/sh "$here/scripts/deps.sh" "$@" >/dev/null
+    PATH=$bin PG_LIBDIR=$bin/pglib /bin/sh "$here/scripts/deps.sh" "$@" >/dev/null
     got=$(grep '^install' "$bin/apt.log" 2>/dev/null | sed 's/.*--no-install-recommends *//' |
           tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ *$//' || true)
     want=$(echo "$expect" | tr ' ' '\n' | grep . | sort | tr '\n' ' ' | sed 's/ *$//' || true)
@@ -33,19 +36,23 @@ run_case() {
     rm -rf "$bin"
 }
 
-ALL_CMDS="cc make cmake pkg-config python3 curl chromium nginx node npm promtool"
-ALL_MODS="libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka icu-uc icu-i18n"
+ALL_CMDS="cc make cmake pkg-config python3 curl chromium nginx node npm promtool initdb psql"
+ALL_MODS="libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 libpq cmocka icu-uc icu-i18n"
 
 run_case "everything there: nothing installed" "$ALL_CMDS" "$ALL_MODS" ""
 run_case "NodeSource node and npm, one library missing: only that library" \
-    "$ALL_CMDS" "libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka icu-uc icu-i18n" \
+    "$ALL_CMDS" "libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 libpq cmocka icu-uc icu-i18n" \
     "libhyperscan-dev"
-run_case "no npm: npm alone" "cc make cmake pkg-config python3 curl chromium nginx node promtool" "$ALL_MODS" "npm"
-run_case "no promtool: prometheus alone" "cc make cmake pkg-config python3 curl chromium nginx node npm" "$ALL_MODS" "prometheus"
+run_case "no npm: npm alone" "cc make cmake pkg-config python3 curl chromium nginx node promtool initdb psql" "$ALL_MODS" "npm"
+run_case "no promtool: prometheus alone" "cc make cmake pkg-config python3 curl chromium nginx node npm initdb psql" "$ALL_MODS" "prometheus"
+run_case "no PostgreSQL server (psql there): postgresql alone" \
+    "cc make cmake pkg-config python3 curl chromium nginx node npm promtool psql" "$ALL_MODS" "postgresql"
+run_case "no libpq: libpq-dev alone" "$ALL_CMDS" \
+    "libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka icu-uc icu-i18n" "libpq-dev"
 run_case "one package for two modules" "$ALL_CMDS" \
-    "libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 cmocka" "libicu-dev"
+    "libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 libpq cmocka" "libicu-dev"
 run_case "a fresh machine: everything" "" "" \
-    "build-essential cmake pkg-config libhyperscan-dev libevent-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libpcre2-dev libsqlite3-dev libcmocka-dev libicu-dev python3 curl chromium nginx-light nodejs npm prometheus"
+    "build-essential cmake pkg-config libhyperscan-dev libevent-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libpcre2-dev libsqlite3-dev libpq-dev libcmocka-dev libicu-dev python3 curl chromium nginx-light nodejs npm prometheus postgresql postgresql-client"
 run_case "benches and fuzzers" "$ALL_CMDS" "$ALL_MODS" "wrk clang libclang-rt-dev" \
     --bench --fuzz
 run_case "clang that links fuzzers: nothing" "$ALL_CMDS clang" "$ALL_MODS" "" --fuzz

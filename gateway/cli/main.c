@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"check", gw_cmd_check, "compile rule packs, report errors as file:line, run their examples"},
     {"scan", gw_cmd_scan, "screen text: JSON lines on stdin, or one --text"},
+    {"try", gw_cmd_try, "show what a sentence would meet, as a question and as a reply, under a tenant's policy"},
     {"serve", gw_cmd_serve, "run the screening gateway (OpenAI-compatible proxy)"},
     {"mock", gw_cmd_mock, "run the built-in mock provider alone"},
     {"train", gw_cmd_train, "train the learned stage's model from labelled JSON lines"},

@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "kpi/query.h"
+#include "kpi/render.h"
 #include "kpi/store.h"
 #include "kpi/when.h"
 #include "util/buf.h"
@@ -22,13 +24,15 @@
 int gw_cmd_report(int argc, char **argv);
 
 static const char report_help[] =
-    "usage: guardrail report --db FILE --from DATE --to DATE [options] -o FILE\n\n"
+    "usage: guardrail report --db FILE|URL --from DATE --to DATE [options] -o FILE\n\n"
     "Writes a one-page report of what the gateway did for the chatbot over a period: "
     "conversations,\nshare passed clean, attacks and unsafe requests stopped, personal data "
     "and secrets kept\nback, off-brand replies stopped, customer-experience signals, latency, "
     "each compared with\nthe previous period of the same length, and the latest incidents "
     "(masked) by category.\n\n"
-    "  --db FILE          the KPI store (SQLite) the gateway writes; opened read-only\n"
+    "  --db FILE|URL      the KPI store the gateway writes: a SQLite file, or the\n"
+    "                     postgresql:// URL a fleet shares (its figures are the fleet's);\n"
+    "                     opened read-only (default: kpi.db of --config)\n"
     "  --from DATE        start of the period, included\n"
     "  --to DATE          end of the period: a plain date is included (the whole day), a\n"
     "                     time is the exclusive end\n"
@@ -37,6 +41,7 @@ static const char report_help[] =
     "  --format html|md   output format (default: md when FILE ends in .md, else html)\n"
     "  --tenant T         only this tenant (default: all)\n"
     "  --model M          only this model (default: all)\n"
+    "  --instance NAME    only this gateway of a fleet (kpi.instance; default: all)\n"
     "  --config FILE      the gateway's config, for kpi.value: prices and costs the money\n"
     "                     section uses (default: the defaults docs/kpis.md cites)\n"
     "  -o, --output FILE  where to write the report ('-': standard output)\n"
@@ -143,60 +148,31 @@ static void table_end(struct out *o)
 
 /* ---- numbers ---- */
 
-static double num(const cJSON *o, const char *path)
-{
-    /* path: "a.b.c" */
-    char key[64];
-    const cJSON *x = o;
-    while (x && *path) {
-        size_t n = strcspn(path, ".");
-        snprintf(key, sizeof key, "%.*s", (int)n, path);
-        x = cJSON_GetObjectItemCaseSensitive(x, key);
-        path += n + (path[n] == '.');
-    }
-    return cJSON_IsNumber(x) ? x->valuedouble : 0;
-}
-
 static void fmt_int(double v, char *out, size_t outlen)
 {
-    char d[32];
-    long long n = llround(v);
-    int len = snprintf(d, sizeof d, "%lld", n < 0 ? -n : n);
-    size_t k = 0;
-    if (n < 0)
-        out[k++] = '-';
-    for (int i = 0; i < len && k + 2 < outlen; i++) {
-        if (i && (len - i) % 3 == 0)
-            out[k++] = ',';
-        out[k++] = d[i];
-    }
-    out[k] = '\0';
+    gw_render_count(llround(v), out, outlen);
 }
 
 /* A rule as people read it: "Card number (pii.card)" when its pack gives it a title, its
- * id alone otherwise. r is a rule or an incident of /api/kpis or /api/incidents. */
-static const char *rule_name(const cJSON *r, char *out, size_t outlen)
+ * id alone otherwise. */
+static const char *rule_name(const char *id, const char *title, char *out, size_t outlen)
 {
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(r, "rule"));
-    const char *title = cJSON_GetStringValue(cJSON_GetObjectItem(r, "title"));
-    if (title && title[0])
-        snprintf(out, outlen, "%s (%s)", title, id ? id : "");
+    if (title[0])
+        snprintf(out, outlen, "%s (%s)", title, id);
     else
-        snprintf(out, outlen, "%s", id ? id : "");
+        snprintf(out, outlen, "%s", id);
     return out;
 }
 
-/* The change of one headline number: "▲ 12.5%", "▼ 3 pts", "new", "no change". */
-static void fmt_change(const cJSON *change, const char *name, bool rate, char *out, size_t outlen)
+/* The change of one headline figure: "▲ 12.5%", "▼ 3 pts", "new", "no change". */
+static void fmt_change(const struct gw_kpis *k, enum gw_kpi_figure f, char *out, size_t outlen)
 {
-    const cJSON *c = cJSON_GetObjectItem(change, name);
-    double cur = num(c, "current"), prev = num(c, "previous");
-    if (rate && !cJSON_IsNumber(cJSON_GetObjectItem(c, "points"))) {
+    double cur = gw_kpi_figure(&k->cur, f), prev = gw_kpi_figure(&k->prev, f);
+    if (f == GW_FIG_CLEAN_RATE && k->prev.requests == 0) {
         /* the previous period had no messages: no rate to compare with */
-        double msgs = num(cJSON_GetObjectItem(change, "requests"), "current");
-        snprintf(out, outlen, "%s", msgs == 0 ? "no change" : "new");
-    } else if (rate) {
-        double pts = num(c, "points");
+        snprintf(out, outlen, "%s", k->cur.requests == 0 ? "no change" : "new");
+    } else if (f == GW_FIG_CLEAN_RATE) {
+        double pts = round((cur - prev) * 100.0 * 100.0) / 100.0;
         if (fabs(pts) < 0.05)
             snprintf(out, outlen, "no change");
         else
@@ -211,15 +187,15 @@ static void fmt_change(const cJSON *change, const char *name, bool rate, char *o
     }
 }
 
-static void fmt_ms(const cJSON *lat, const char *which, const char *q, char *out, size_t outlen)
+static void fmt_ms(const struct gw_kpi_totals *t, int kind, double q, char *out, size_t outlen)
 {
-    const cJSON *x = cJSON_GetObjectItem(cJSON_GetObjectItem(lat, which), q);
-    if (!cJSON_IsNumber(x))
+    double v = gw_kpi_percentile(t, kind, q);
+    if (v < 0)
         snprintf(out, outlen, "–");
-    else if (x->valuedouble < 10)
-        snprintf(out, outlen, "%.2f ms", x->valuedouble);
+    else if (v < 10)
+        snprintf(out, outlen, "%.2f ms", round(v * 1000) / 1000);
     else
-        snprintf(out, outlen, "%.0f ms", x->valuedouble);
+        snprintf(out, outlen, "%.0f ms", v);
 }
 
 static void fmt_day(int64_t ms, bool with_time, char *out, size_t outlen)
@@ -263,141 +239,132 @@ static const char html_head[] =
     "@media print{body{margin:0}h2{break-after:avoid}table{break-inside:avoid}}\n"
     "</style></head><body>\n";
 
-static const struct {
-    const char *cat, *title;
-} cat_titles[] = {
-    {"injection", "Attempts to hijack the assistant"},
-    {"unsafe", "Unsafe requests and replies"},
-    {"pii", "Personal data"},
-    {"secret", "Secrets (passwords, keys, tokens)"},
-    {"brand", "Off-brand replies"},
-    {"cx", "Customer-experience signals"},
+static const char *const cat_titles[GW_CAT__COUNT] = {
+    [GW_CAT_INJECTION] = "Attempts to hijack the assistant",
+    [GW_CAT_UNSAFE] = "Unsafe requests and replies",
+    [GW_CAT_PII] = "Personal data",
+    [GW_CAT_SECRET] = "Secrets (passwords, keys, tokens)",
+    [GW_CAT_BRAND] = "Off-brand replies",
+    [GW_CAT_CX] = "Customer-experience signals",
 };
 
-static const char *cat_title(const char *cat)
-{
-    for (size_t i = 0; i < sizeof cat_titles / sizeof cat_titles[0]; i++)
-        if (strcmp(cat, cat_titles[i].cat) == 0)
-            return cat_titles[i].title;
-    return cat;
-}
-
-static void headline_row(struct out *o, const cJSON *k, const char *label, const char *path,
-                         const char *change, bool rate)
+static void headline_row(struct out *o, const struct gw_kpis *k, const char *label,
+                         enum gw_kpi_figure f)
 {
     char cur[48], prev[48], ch[48];
-    const cJSON *c = cJSON_GetObjectItem(k, "current"), *p = cJSON_GetObjectItem(k, "previous");
-    if (rate) {
-        snprintf(cur, sizeof cur, "%.1f%%", num(c, path) * 100);
-        if (num(p, "requests") > 0)
-            snprintf(prev, sizeof prev, "%.1f%%", num(p, path) * 100);
+    if (f == GW_FIG_CLEAN_RATE) {
+        snprintf(cur, sizeof cur, "%.1f%%", gw_kpi_figure(&k->cur, f) * 100);
+        if (k->prev.requests > 0)
+            snprintf(prev, sizeof prev, "%.1f%%", gw_kpi_figure(&k->prev, f) * 100);
         else /* no messages: no rate */
             snprintf(prev, sizeof prev, "–");
-    } else if (path) {
-        fmt_int(num(c, path), cur, sizeof cur);
-        fmt_int(num(p, path), prev, sizeof prev);
     } else {
-        const cJSON *x = cJSON_GetObjectItem(cJSON_GetObjectItem(k, "change"), change);
-        fmt_int(num(x, "current"), cur, sizeof cur);
-        fmt_int(num(x, "previous"), prev, sizeof prev);
+        fmt_int(gw_kpi_figure(&k->cur, f), cur, sizeof cur);
+        fmt_int(gw_kpi_figure(&k->prev, f), prev, sizeof prev);
     }
-    fmt_change(cJSON_GetObjectItem(k, "change"), change, rate, ch, sizeof ch);
+    fmt_change(k, f, ch, sizeof ch);
     const char *cells[] = {label, cur, prev, ch};
     table_row(o, cells, 4);
 }
 
-static void render_incidents(struct out *o, struct gw_store *s, int64_t from, int64_t to,
-                             const char *tenant)
+static int render_incidents(struct out *o, struct gw_store *s, const struct gw_kpi_filter *f)
 {
-    static const char *const cats[] = {"injection", "unsafe", "pii", "secret", "brand"};
+    static const enum gw_category cats[] = {GW_CAT_INJECTION, GW_CAT_UNSAFE, GW_CAT_PII,
+                                            GW_CAT_SECRET, GW_CAT_BRAND};
     bool any = false;
     heading(o, 2, "Latest incidents by category");
     for (size_t i = 0; i < sizeof cats / sizeof cats[0]; i++) {
-        char err[256];
-        cJSON *inc = gw_store_incidents(s, from, to, tenant, cats[i], 3, 0, err, sizeof err);
-        const cJSON *a = cJSON_GetObjectItem(inc, "incidents"), *r;
-        if (cJSON_GetArraySize(a) > 0) {
+        struct gw_incident_page p;
+        if (gw_incident_query(s, f, gw_category_name(cats[i]), GW_INCIDENTS_ACTED, 3, 0, &p) ==
+            -1) {
+            gw_incident_page_free(&p);
+            return -1;
+        }
+        if (p.n > 0) {
             static const char *const cols[] = {"When (UTC)", "Rule", "Where", "What happened",
                                                "Excerpt (masked)"};
             any = true;
-            heading(o, 3, cat_title(cats[i]));
+            heading(o, 3, cat_titles[cats[i]]);
             table_begin(o, cols, 5);
-            cJSON_ArrayForEach(r, a)
-            {
-                char when[32], where[32], what[32];
-                const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(r, "time"));
-                const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(r, "direction"));
-                const char *act = cJSON_GetStringValue(cJSON_GetObjectItem(r, "action"));
-                snprintf(when, sizeof when, "%.10s %.5s", t ? t : "",
-                         t && strlen(t) > 11 ? t + 11 : "");
-                snprintf(where, sizeof where, "%s",
-                         dir && strcmp(dir, "reply") == 0 ? "in a reply" : "in a prompt");
-                snprintf(what, sizeof what, "%s",
-                         !act                         ? ""
-                         : strcmp(act, "block") == 0  ? "blocked"
-                         : strcmp(act, "redact") == 0 ? "redacted"
-                                                      : "flagged");
-                char name[160];
-                const char *cells[] = {when, rule_name(r, name, sizeof name), where, what,
-                                       cJSON_GetStringValue(cJSON_GetObjectItem(r, "excerpt"))};
-                for (int c = 0; c < 5; c++)
-                    if (!cells[c])
-                        cells[c] = "";
+            for (size_t j = 0; j < p.n; j++) {
+                const struct gw_incident *r = &p.v[j];
+                char iso[32], when[32], name[160];
+                gw_store_format_time(r->ts_ms, iso, sizeof iso);
+                snprintf(when, sizeof when, "%.10s %.5s", iso, iso + 11);
+                const char *act = r->action;
+                const char *cells[] = {when, rule_name(r->rule, r->title, name, sizeof name),
+                                       strcmp(r->direction, "reply") == 0 ? "in a reply"
+                                                                          : "in a prompt",
+                                       strcmp(act, "block") == 0    ? "blocked"
+                                       : strcmp(act, "redact") == 0 ? "redacted"
+                                                                    : "flagged",
+                                       r->excerpt};
                 table_row(o, cells, 5);
             }
             table_end(o);
         }
-        cJSON_Delete(inc);
+        gw_incident_page_free(&p);
     }
     if (!any)
         para(o, "No incident in this period.");
+    return 0;
 }
 
-/* Writes the report of [from, to) to f. Returns 0 or -1 with err. */
 /* The money section: what the period's figures are worth by the assumptions v. */
-static int render_value(struct out *o, struct gw_store *s, int64_t from, int64_t to,
-                        const char *tenant, const char *model, const struct gw_value *v)
+static int render_value(struct out *o, struct gw_store *s, const struct gw_kpi_filter *f,
+                        const struct gw_value *v)
 {
-    cJSON *m = gw_store_value(s, from, to, tenant, model, v);
-    if (!m)
+    struct gw_value_counts c, pc;
+    struct gw_value_result m, pm;
+    struct gw_kpi_filter pf = *f; /* the previous period of the same length */
+    pf.from = f->from - (f->to - f->from);
+    pf.to = f->from;
+    if (gw_kpi_value(s, f, v, &c, &m) == -1 || gw_kpi_value(s, &pf, v, &pc, &pm) == -1) {
+        gw_kpi_value_free(&c);
+        gw_kpi_value_free(&pc);
         return -1;
-    const char *cur = v->currency;
-    char amt[4][48], how[4][256], x[32], y[32], z[32];
-    static const char *const keys[] = {"token_spend", "spend_avoided", "exposure_avoided",
-                                       "handoff_cost"};
-    for (int i = 0; i < 4; i++) {
-        gw_value_format((int64_t)llround(num(m, keys[i]) * 100) * 10000, x, sizeof x);
-        snprintf(amt[i], sizeof amt[i], "%s %s", cur, x);
     }
-    fmt_int(num(m, "blocked_unpriced"), x, sizeof x);
+    gw_kpi_value_free(&pc);
+    const char *cur = v->currency;
+    char amt[4][48], prev[4][48], how[4][256], x[32], y[32], z[32];
+    const int64_t amounts[] = {m.token_spend, m.spend_avoided, m.exposure_avoided,
+                               m.handoff_cost};
+    const int64_t before[] = {pm.token_spend, pm.spend_avoided, pm.exposure_avoided,
+                              pm.handoff_cost};
+    for (int i = 0; i < 4; i++) {
+        gw_value_format(amounts[i], x, sizeof x);
+        snprintf(amt[i], sizeof amt[i], "%s %s", cur, x);
+        gw_value_format(before[i], x, sizeof x);
+        snprintf(prev[i], sizeof prev[i], "%s %s", cur, x);
+    }
+    fmt_int((double)m.blocked_unpriced, x, sizeof x);
     snprintf(how[0], sizeof how[0], "the tokens the provider reported, at the prices below");
     snprintf(how[1], sizeof how[1], "each prompt blocked before the provider saves an average "
-             "call%s%s%s", num(m, "blocked_unpriced") > 0 ? " (" : "",
-             num(m, "blocked_unpriced") > 0 ? x : "",
-             num(m, "blocked_unpriced") > 0 ? " could not be priced: no call to compare)" : "");
-    fmt_int(num(m, "personal_data_kept"), x, sizeof x);
-    fmt_int(num(m, "secrets_kept"), y, sizeof y);
+             "call%s%s%s", m.blocked_unpriced > 0 ? " (" : "", m.blocked_unpriced > 0 ? x : "",
+             m.blocked_unpriced > 0 ? " could not be priced: no call to compare)" : "");
+    fmt_int((double)c.personal_data_kept, x, sizeof x);
+    fmt_int((double)c.secrets_kept, y, sizeof y);
     char rec[32], sec[32], hand[32];
     gw_value_format(v->personal_data_record, rec, sizeof rec);
     gw_value_format(v->secret, sec, sizeof sec);
     gw_value_format(v->handoff, hand, sizeof hand);
-    bool one_pd = num(m, "personal_data_kept") == 1, one_sec = num(m, "secrets_kept") == 1;
+    bool one_pd = c.personal_data_kept == 1, one_sec = c.secrets_kept == 1;
     snprintf(how[2], sizeof how[2], "%s value%s of personal data kept at %s %s each, %s "
              "secret%s at %s %s each", x, one_pd ? "" : "s", cur, rec, y, one_sec ? "" : "s",
              cur, sec);
-    fmt_int(num(m, "handoffs"), z, sizeof z);
+    fmt_int((double)c.handoffs, z, sizeof z);
     snprintf(how[3], sizeof how[3], "%s request%s for a person (rule %s) at %s %s a live "
-             "contact", z, num(m, "handoffs") == 1 ? "" : "s",
+             "contact", z, c.handoffs == 1 ? "" : "s",
              v->handoff_rule ? v->handoff_rule : "", cur, hand);
     heading(o, 2, "What it is worth");
-    static const char *const cols[] = {"", "Amount", "How it is counted"};
+    static const char *const cols[] = {"", "Amount", "Previous period", "How it is counted"};
     static const char *const labels[] = {"Spent on the AI provider",
                                          "Provider spend avoided by blocked prompts",
                                          "Exposure cost avoided", "Hand-offs to people"};
-    table_begin(o, cols, 3);
+    table_begin(o, cols, 4);
     for (int i = 0; i < 4; i++) {
-        const char *cells[] = {labels[i], amt[i], how[i]};
-        table_row(o, cells, 3);
+        const char *cells[] = {labels[i], amt[i], prev[i], how[i]};
+        table_row(o, cells, 4);
     }
     table_end(o);
     struct gw_buf b = {0};
@@ -412,96 +379,124 @@ static int render_value(struct out *o, struct gw_store *s, int64_t from, int64_t
     gw_buf_printf(&b, ".");
     para(o, b.data ? b.data : "");
     gw_buf_free(&b);
-    cJSON_Delete(m);
+    gw_kpi_value_free(&c);
     return 0;
 }
 
-static int render(struct gw_store *s, FILE *f, bool html, int64_t from, int64_t to,
-                  const char *tenant, const char *model, const struct gw_value *value,
-                  char *err, size_t errlen)
+/* A table of rules: name, category, where, then requests, blocked, redacted, flagged. */
+static void rules_table(struct out *o, const char *const cols[7],
+                        const struct gw_kpi_rule *const *rules, size_t n)
 {
-    struct out o = {f, html};
+    table_begin(o, cols, 7);
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_kpi_rule *r = rules[i];
+        char v[4][32], name[160];
+        fmt_int((double)r->n.requests, v[0], 32);
+        fmt_int((double)r->n.blocked, v[1], 32);
+        fmt_int((double)r->n.redacted, v[2], 32);
+        fmt_int((double)r->n.flagged, v[3], 32);
+        const char *cells[] = {rule_name(r->rule, r->title, name, sizeof name),
+                               gw_category_name(r->category),
+                               r->dir == GW_KPI_REPLY ? "replies" : "prompts",
+                               v[0], v[1], v[2], v[3]};
+        table_row(o, cells, 7);
+    }
+    table_end(o);
+}
+
+/* Writes the report of f to file. Returns 0 or -1 with err. */
+static int render(struct gw_store *s, FILE *file, bool html, const struct gw_kpi_filter *f,
+                  const struct gw_value *value, char *err, size_t errlen)
+{
+    struct out o = {file, html};
     char line[512], a[96], b[96];
-    cJSON *k = gw_store_kpis(s, from, to, tenant, model, 0, err, errlen);
-    if (!k)
+    struct gw_kpis k;
+    if (gw_kpi_query(s, f, 0, &k) == -1) {
+        snprintf(err, errlen, "%s", gw_store_error(s));
+        gw_kpis_free(&k);
         return -1;
-    const cJSON *cur = cJSON_GetObjectItem(k, "current");
-    const cJSON *x, *r;
+    }
+    const struct gw_kpi_totals *cur = &k.cur;
+    const char *tenant = k.f.tenant, *model = k.f.model, *instance = k.f.instance;
 
     if (html)
-        fputs(html_head, f);
+        fputs(html_head, file);
     heading(&o, 1, "Chatbot guardrail report");
-    fmt_period(from, to, a, sizeof a);
-    fmt_period(from - (to - from), from, b, sizeof b);
-    snprintf(line, sizeof line, "%s (UTC) · %s%s%s%s · compared with %s", a,
+    fmt_period(f->from, f->to, a, sizeof a);
+    fmt_period(f->from - (f->to - f->from), f->from, b, sizeof b);
+    char gateways[64];
+    if (instance)
+        snprintf(gateways, sizeof gateways, " · gateway %.40s", instance);
+    else if (k.instances.n > 1)
+        snprintf(gateways, sizeof gateways, " · %zu gateways", k.instances.n);
+    else
+        gateways[0] = '\0';
+    snprintf(line, sizeof line, "%s (UTC) · %s%s%s%s%s · compared with %s", a,
              tenant ? "tenant " : "all tenants", tenant ? tenant : "", model ? " · model " : "",
-             model ? model : "", b);
+             model ? model : "", gateways, b);
     if (html) {
-        fputs("<p class=sub>", f);
+        fputs("<p class=sub>", file);
         esc(&o, line);
-        fputs("</p>\n", f);
+        fputs("</p>\n", file);
     } else {
         para(&o, line);
     }
 
     heading(&o, 2, "At a glance");
-    fputs(html ? "<ul class=summary>\n" : "", f);
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(k, "summary"))
-    {
-        const char *cat = cJSON_GetStringValue(cJSON_GetObjectItem(x, "category"));
-        const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(x, "text"));
-        fputs(html ? "<li><b>" : "- **", f);
-        esc(&o, cat_title(cat ? cat : ""));
-        fputs(html ? ":</b> " : ":** ", f);
-        esc(&o, text ? text : "");
-        fputs(html ? "</li>\n" : "\n", f);
+    fputs(html ? "<ul class=summary>\n" : "", file);
+    for (int i = 0; i < GW_CAT__COUNT; i++) {
+        enum gw_category c = gw_render_summary_order[i];
+        gw_render_summary(cur, c, line, sizeof line);
+        fputs(html ? "<li><b>" : "- **", file);
+        esc(&o, cat_titles[c]);
+        fputs(html ? ":</b> " : ":** ", file);
+        esc(&o, line);
+        fputs(html ? "</li>\n" : "\n", file);
     }
-    fputs(html ? "</ul>\n" : "\n", f);
+    fputs(html ? "</ul>\n" : "\n", file);
 
     heading(&o, 2, "Key numbers");
     static const char *const kcols[] = {"", "This period", "Previous period", "Change"};
+    static const struct {
+        const char *label;
+        enum gw_kpi_figure f;
+    } rows[] = {
+        {"Conversations", GW_FIG_CONVERSATIONS},
+        {"Messages screened", GW_FIG_REQUESTS},
+        {"Passed clean (nothing found)", GW_FIG_CLEAN_RATE},
+        {"Incidents prevented (blocked or redacted)", GW_FIG_PREVENTED},
+        {"Hijack attempts stopped", GW_FIG_PREVENTED_INJECTION},
+        {"Unsafe requests and replies stopped", GW_FIG_PREVENTED_UNSAFE},
+        {"Off-brand messages stopped or corrected", GW_FIG_PREVENTED_BRAND},
+        {"Personal data kept back (items)", GW_FIG_PII_KEPT},
+        {"Secrets kept back (items)", GW_FIG_SECRETS_KEPT},
+        {"Conversations with a customer signal", GW_FIG_CX_SIGNALS},
+    };
     table_begin(&o, kcols, 4);
-    headline_row(&o, k, "Conversations", "conversations", "conversations", false);
-    headline_row(&o, k, "Messages screened", "requests", "requests", false);
-    headline_row(&o, k, "Passed clean (nothing found)", "clean_rate", "clean_rate", true);
-    headline_row(&o, k, "Incidents prevented (blocked or redacted)", "prevented.total", "prevented",
-                 false);
-    headline_row(&o, k, "Hijack attempts stopped", "prevented.by_category.injection",
-                 "prevented_injection", false);
-    headline_row(&o, k, "Unsafe requests and replies stopped", "prevented.by_category.unsafe",
-                 "prevented_unsafe", false);
-    headline_row(&o, k, "Off-brand messages stopped or corrected", "prevented.by_category.brand",
-                 "prevented_brand", false);
-    headline_row(&o, k, "Personal data kept back (items)", NULL, "pii_kept", false);
-    headline_row(&o, k, "Secrets kept back (items)", NULL, "secrets_kept", false);
-    headline_row(&o, k, "Conversations with a customer signal", "cx.conversations_with_signal",
-                 "cx_signals", false);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        headline_row(&o, &k, rows[i].label, rows[i].f);
     table_end(&o);
 
-    if (render_value(&o, s, from, to, tenant, model, value) == -1) {
-        snprintf(err, errlen, "%s", gw_store_error(s));
-        cJSON_Delete(k);
-        return -1;
-    }
+    if (render_value(&o, s, f, value) == -1)
+        goto fail;
 
     heading(&o, 2, "Speed");
-    const cJSON *lat = cJSON_GetObjectItem(cur, "latency_ms");
     static const char *const lcols[] = {"", "Typical (median)", "Slow (95th percentile)",
                                         "Slowest (99th percentile)"};
     table_begin(&o, lcols, 4);
-    for (int w = 0; w < 2; w++) {
-        const char *which = w ? "provider" : "gateway";
+    for (int w = 0; w < GW_KPI_HISTS; w++) {
         char p50[32], p95[32], p99[32];
-        fmt_ms(lat, which, "p50", p50, sizeof p50);
-        fmt_ms(lat, which, "p95", p95, sizeof p95);
-        fmt_ms(lat, which, "p99", p99, sizeof p99);
-        const char *cells[] = {w ? "Time the AI provider took" : "Time added by the guardrail", p50,
-                               p95, p99};
+        fmt_ms(cur, w, 0.50, p50, sizeof p50);
+        fmt_ms(cur, w, 0.95, p95, sizeof p95);
+        fmt_ms(cur, w, 0.99, p99, sizeof p99);
+        const char *cells[] = {w == GW_KPI_PROVIDER ? "Time the AI provider took"
+                                                    : "Time added by the guardrail",
+                               p50, p95, p99};
         table_row(&o, cells, 4);
     }
     table_end(&o);
-    fmt_int(num(cur, "tokens.prompt"), a, sizeof a);
-    fmt_int(num(cur, "tokens.completion"), b, sizeof b);
+    fmt_int((double)cur->prompt_tokens, a, sizeof a);
+    fmt_int((double)cur->completion_tokens, b, sizeof b);
     snprintf(line, sizeof line,
              "Usage: %s tokens sent to the provider and %s tokens received. Latency figures "
              "are read from histograms and are within 5%%.",
@@ -513,78 +508,74 @@ static int render(struct gw_store *s, FILE *f, bool html, int64_t from, int64_t 
                                         "Prompts redacted", "Replies blocked",
                                         "Replies redacted", "Flagged for review"};
     table_begin(&o, ccols, 6);
-    for (size_t i = 0; i < sizeof cat_titles / sizeof cat_titles[0]; i++) {
-        const cJSON *c =
-            cJSON_GetObjectItem(cJSON_GetObjectItem(cur, "categories"), cat_titles[i].cat);
+    for (int i = 0; i < GW_CAT__COUNT; i++) {
+        enum gw_category c = gw_render_summary_order[i];
+        const struct gw_kpi_outcome *p = &cur->cat[GW_KPI_PROMPT][c];
+        const struct gw_kpi_outcome *r = &cur->cat[GW_KPI_REPLY][c];
         char v[5][32];
-        fmt_int(num(c, "prompt.blocked"), v[0], 32);
-        fmt_int(num(c, "prompt.redacted"), v[1], 32);
-        fmt_int(num(c, "reply.blocked"), v[2], 32);
-        fmt_int(num(c, "reply.redacted"), v[3], 32);
-        fmt_int(num(c, "prompt.flagged") + num(c, "reply.flagged"), v[4], 32);
-        const char *cells[] = {cat_titles[i].title, v[0], v[1], v[2], v[3], v[4]};
+        fmt_int((double)p->blocked, v[0], 32);
+        fmt_int((double)p->redacted, v[1], 32);
+        fmt_int((double)r->blocked, v[2], 32);
+        fmt_int((double)r->redacted, v[3], 32);
+        fmt_int((double)(p->flagged + r->flagged), v[4], 32);
+        const char *cells[] = {cat_titles[c], v[0], v[1], v[2], v[3], v[4]};
         table_row(&o, cells, 6);
     }
     table_end(&o);
 
     heading(&o, 2, "Customer-experience signals");
-    const cJSON *sig = cJSON_GetObjectItem(cJSON_GetObjectItem(cur, "cx"), "signals");
-    if (cJSON_GetArraySize(sig) == 0) {
+    if (cur->n_signals == 0) {
         para(&o, "No customer-experience signal in this period.");
     } else {
         static const char *const scols[] = {"Signal", "Conversations", "Per 1,000 conversations"};
         table_begin(&o, scols, 3);
-        cJSON_ArrayForEach(r, sig)
-        {
+        for (size_t i = 0; i < cur->n_signals; i++) {
             char n[32], per[32];
-            fmt_int(num(r, "conversations"), n, sizeof n);
-            snprintf(per, sizeof per, "%.1f", num(r, "per_1000"));
-            const char *label = cJSON_GetStringValue(cJSON_GetObjectItem(r, "label"));
-            const char *cells[] = {label ? label : "", n, per};
+            fmt_int((double)cur->signals[i].conversations, n, sizeof n);
+            snprintf(per, sizeof per, "%.1f", cur->signals[i].per_1000);
+            const char *cells[] = {cur->signals[i].label, n, per};
             table_row(&o, cells, 3);
         }
         table_end(&o);
     }
 
     heading(&o, 2, "Rules that acted most");
-    const cJSON *top = cJSON_GetObjectItem(cur, "top_rules");
-    if (cJSON_GetArraySize(top) == 0) {
+    const struct gw_kpi_rule *top[10];
+    size_t n_top = gw_kpi_top_rules(cur, top, 10);
+    if (n_top == 0) {
         para(&o, "No rule acted in this period.");
     } else {
         static const char *const tcols[] = {"Rule",    "Category", "Where",  "Messages",
                                             "Blocked", "Redacted", "Flagged"};
-        table_begin(&o, tcols, 7);
-        cJSON_ArrayForEach(r, top)
-        {
-            char v[4][32];
-            fmt_int(num(r, "requests"), v[0], 32);
-            fmt_int(num(r, "blocked"), v[1], 32);
-            fmt_int(num(r, "redacted"), v[2], 32);
-            fmt_int(num(r, "flagged"), v[3], 32);
-            const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(r, "direction"));
-            char name[160];
-            const char *cells[] = {rule_name(r, name, sizeof name),
-                                   cJSON_GetStringValue(cJSON_GetObjectItem(r, "category")),
-                                   dir && strcmp(dir, "reply") == 0 ? "replies" : "prompts",
-                                   v[0],
-                                   v[1],
-                                   v[2],
-                                   v[3]};
-            for (int c = 0; c < 7; c++)
-                if (!cells[c])
-                    cells[c] = "";
-            table_row(&o, cells, 7);
-        }
-        table_end(&o);
+        rules_table(&o, tcols, top, n_top);
     }
 
-    render_incidents(&o, s, from, to, tenant);
+    if (cur->n_shadow) { /* rules being tried: the evidence to promote them by */
+        heading(&o, 2, "Rules being tried (shadow): what they would have done");
+        para(&o, "These rules ran on live traffic and acted on nothing.");
+        static const char *const hcols[] = {"Rule", "Category", "Where", "Messages",
+                                            "Would have blocked", "Would have redacted",
+                                            "Would have flagged"};
+        const struct gw_kpi_rule **all = calloc(cur->n_shadow, sizeof *all);
+        for (size_t i = 0; all && i < cur->n_shadow; i++)
+            all[i] = &cur->shadow[i];
+        if (all)
+            rules_table(&o, hcols, all, cur->n_shadow);
+        free(all);
+    }
+
+    if (render_incidents(&o, s, &k.f) == -1)
+        goto fail;
     para(&o, "Excerpts are masked: the gateway never stores the personal data, secrets or "
              "other matched text itself.");
     if (html)
-        fputs("</body></html>\n", f);
-    cJSON_Delete(k);
-    return ferror(f) ? (snprintf(err, errlen, "write error"), -1) : 0;
+        fputs("</body></html>\n", file);
+    gw_kpis_free(&k);
+    return ferror(file) ? (snprintf(err, errlen, "write error"), -1) : 0;
+fail:
+    snprintf(err, errlen, "%s", gw_store_error(s));
+    gw_kpis_free(&k);
+    return -1;
 }
 
 int gw_cmd_report(int argc, char **argv)
@@ -595,12 +586,13 @@ int gw_cmd_report(int argc, char **argv)
                                          {"format", required_argument, NULL, 'F'},
                                          {"tenant", required_argument, NULL, 'T'},
                                          {"model", required_argument, NULL, 'm'},
+                                         {"instance", required_argument, NULL, 'i'},
                                          {"output", required_argument, NULL, 'o'},
                                          {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *db = NULL, *from_s = NULL, *to_s = NULL, *format = NULL, *tenant = NULL,
-               *model = NULL, *output = NULL, *config = NULL;
+               *model = NULL, *output = NULL, *config = NULL, *instance = NULL;
     int c;
     optind = 1;
     opterr = 0;
@@ -624,6 +616,9 @@ int gw_cmd_report(int argc, char **argv)
         case 'm':
             model = optarg;
             break;
+        case 'i':
+            instance = optarg;
+            break;
         case 'o':
             output = optarg;
             break;
@@ -641,8 +636,9 @@ int gw_cmd_report(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
-    if (!db)
-        return usage_error("%s", "--db FILE is required: the KPI store the gateway writes");
+    if (!db && !config)
+        return usage_error("%s", "--db FILE|URL (or --config FILE with kpi.db) is required: the "
+                                 "KPI store the gateway writes");
     if (!from_s || !to_s)
         return usage_error("%s", "--from DATE and --to DATE are required (YYYY-MM-DD)");
     if (!output)
@@ -675,7 +671,15 @@ int gw_cmd_report(int argc, char **argv)
         gw_config_free(&cfg);
         return 1;
     }
-    struct gw_store *s = gw_store_open(db, true, 0, err, sizeof err);
+    if (!db)
+        db = cfg.kpi_db;
+    if (!db) {
+        fprintf(stderr, "guardrail report: %s has no kpi.db; name the store with --db\n", config);
+        gw_config_free(&cfg);
+        return 2;
+    }
+    struct gw_store_opts so = {.readonly = true};
+    struct gw_store *s = gw_store_open(db, &so, err, sizeof err);
     if (!s) {
         fprintf(stderr, "guardrail report: %s\n", err);
         gw_config_free(&cfg);
@@ -688,7 +692,8 @@ int gw_cmd_report(int argc, char **argv)
         fprintf(stderr, "guardrail report: %s: cannot write: %m\n", output);
         goto done;
     }
-    if (render(s, f, html, from, to, tenant, model, &cfg.value, err, sizeof err) == -1)
+    struct gw_kpi_filter filter = {from, to, tenant, model, instance};
+    if (render(s, f, html, &filter, &cfg.value, err, sizeof err) == -1)
         fprintf(stderr, "guardrail report: %s\n", err);
     else
         rc = 0;

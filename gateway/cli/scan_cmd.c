@@ -45,9 +45,10 @@ static void write_findings(struct gw_buf *o, const struct gw_ruleset *rs,
         gw_buf_puts(o, i ? ",{\"rule\":" : "{\"rule\":");
         gw_json_quote(o, r->id, strlen(r->id));
         gw_buf_printf(o, ",\"category\":\"%s\",\"severity\":\"%s\",\"action\":\"%s\","
-                         "\"start\":%zu,\"end\":%zu}",
+                         "\"start\":%zu,\"end\":%zu%s}",
                       gw_category_name(r->category), gw_severity_name(r->severity),
-                      gw_action_name(r->action), f->v[i].start, f->v[i].end);
+                      gw_action_name(f->v[i].action), f->v[i].start, f->v[i].end,
+                      f->v[i].shadow ? ",\"shadow\":true" : "");
         if (r->head) {
             o->len--; /* reopen the object for the model's score */
             gw_buf_printf(o, ",\"score\":%.4f}", f->v[i].score);
@@ -159,14 +160,16 @@ static int scan_text(gw_scanner *sc, const char *text, enum gw_direction dir)
     for (size_t i = 0; i < f.n; i++) {
         const struct gw_rule *r = &rs->table.rules[f.v[i].rule];
         if (r->head) { /* a model rule: its span is the whole text, its score says more */
-            printf("  %-28s %-9s %-8s %-6s score %.4f (fires at %.4f)\n", r->id,
+            printf("  %-28s %-9s %-8s %-6s%s score %.4f (fires at %.4f)\n", r->id,
                    gw_category_name(r->category), gw_severity_name(r->severity),
-                   gw_action_name(r->action), f.v[i].score, r->above);
+                   gw_action_name(f.v[i].action), f.v[i].shadow ? " (shadow: would)" : "",
+                   f.v[i].score, r->above);
             continue;
         }
-        printf("  %-28s %-9s %-8s %-6s bytes %zu-%zu: \"%.*s\"\n", r->id,
+        printf("  %-28s %-9s %-8s %-6s%s bytes %zu-%zu: \"%.*s\"\n", r->id,
                gw_category_name(r->category), gw_severity_name(r->severity),
-               gw_action_name(r->action), f.v[i].start, f.v[i].end,
+               gw_action_name(f.v[i].action), f.v[i].shadow ? " (shadow: would)" : "",
+               f.v[i].start, f.v[i].end,
                (int)(f.v[i].end - f.v[i].start), text + f.v[i].start);
     }
     const struct gw_rule *blocker = gw_findings_blocking_rule(rs, &f);

@@ -1,49 +1,48 @@
 /* guardrail serve: the screening proxy. guardrail mock: the mock provider on its own. */
 #include <event2/thread.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "kpi/privacy.h"
-#include "kpi/store.h"
+#include "kpi/db.h"
+#include "kpi/spool.h"
 #include "mock/mock.h"
 #include "server/admin.h"
 #include "server/server.h"
 #include "util/json_arena.h"
 #include "util/log.h"
 
-/* The recorder thread's sink: request records into the KPI store, pruned hourly. */
-struct kpi_sink {
-    struct gw_store *store;
-    int64_t last_prune_ms;
-};
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* The recorder thread's sink: request records into the KPI store, through the spool
+ * (held while the database is away; pruned hourly). */
 static int store_sink(void *arg, struct gw_request_rec *const *recs, size_t n)
 {
-    struct kpi_sink *k = arg;
-    int rc = gw_store_write(k->store, recs, n);
-    if (rc == -1)
-        GW_LOG(GW_LOG_ERROR, NULL, "KPI store: %s", gw_store_error(k->store));
-    int64_t now = wall_ms();
-    if (now - k->last_prune_ms > 3600 * 1000) {
-        if (gw_store_prune(k->store, now) == -1)
-            GW_LOG(GW_LOG_ERROR, NULL, "KPI store: pruning: %s", gw_store_error(k->store));
-        k->last_prune_ms = now;
+    return gw_spool_push(arg, recs, n) == -1 ? -1 : 0;
+}
+
+/* kpi.instance, or the host name made fit to be one. */
+static void instance_name(const struct gw_config *cfg, char *out, size_t outlen)
+{
+    if (cfg->kpi_instance) {
+        snprintf(out, outlen, "%s", cfg->kpi_instance);
+        return;
     }
-    return rc;
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    size_t o = 0;
+    for (const char *p = host; *p && o + 1 < outlen && o < GW_STORE_INSTANCE_MAX; p++)
+        out[o++] = isalnum((unsigned char)*p) || strchr(".-_:", *p) ? *p : '-';
+    out[o] = '\0';
+    if (!o)
+        snprintf(out, outlen, "gateway");
 }
 
 static const char serve_help[] =
@@ -135,7 +134,7 @@ int gw_cmd_serve(int argc, char **argv)
     }
     int rc = 1;
     struct gw_mock *mock = NULL;
-    struct kpi_sink sink = {0};
+    struct gw_spool *spool = NULL;
     struct gw_admin *adm = NULL;
     struct gw_ruleset *rs = NULL;
     struct gw_server srv = {0};
@@ -190,14 +189,25 @@ int gw_cmd_serve(int argc, char **argv)
                 n_required ? "--require-pack or required_packs" : "required_packs");
         goto out;
     }
-    gw_server_prepare_rules(&cfg, rs);
+    if (gw_server_prepare_rules(&cfg, rs, err, sizeof err) == -1) {
+        fprintf(stderr, "guardrail: %s\n", err);
+        goto out;
+    }
     gw_json_hooks_install(); /* before any worker starts: see util/json_arena.h */
     GW_LOG(GW_LOG_INFO, NULL, "rules: %zu rules in %zu packs; streamed replies hold back %u bytes",
            rs->table.n_rules, rs->table.n_packs, rs->holdback);
     /* before the mock starts: a start-up that fails after it does not end (the KPI store's
      * open has the same problem) */
     enum gw_privacy_key_source key_src;
-    if (gw_privacy_key_init(&cfg.privacy, cfg.kpi_db, &key_src, err, sizeof err) == -1) {
+    bool shared_store = gw_db_is_url(cfg.kpi_db);
+    if (shared_store && !cfg.privacy.hash_key && !cfg.privacy.key_file) {
+        fprintf(stderr, "guardrail: kpi.db is a database gateways share: set privacy.hash_key "
+                        "(the same on every gateway), so that a conversation keeps one id "
+                        "across the fleet\n");
+        goto out;
+    }
+    if (gw_privacy_key_init(&cfg.privacy, shared_store ? NULL : cfg.kpi_db, &key_src, err,
+                            sizeof err) == -1) {
         fprintf(stderr, "guardrail: privacy.key_file %s\n", err);
         goto out;
     }
@@ -236,20 +246,24 @@ int gw_cmd_serve(int argc, char **argv)
         GW_LOG(GW_LOG_INFO, NULL, "built-in mock provider on %s", url);
     }
     if (cfg.kpi_db) {
-        sink.store = gw_store_open(cfg.kpi_db, false, cfg.retention_days, err, sizeof err);
-        if (!sink.store) {
-            fprintf(stderr, "guardrail: KPI store %s: %s\n", cfg.kpi_db, err);
+        char instance[GW_STORE_INSTANCE_MAX + 1];
+        instance_name(&cfg, instance, sizeof instance);
+        struct gw_spool_opts so = {
+            .where = cfg.kpi_db,
+            .store = {.retention_days = cfg.retention_days,
+                      .instance = instance,
+                      .max_tenants = cfg.privacy.max_tenants,
+                      .max_models = cfg.privacy.max_models},
+            .max_records = (size_t)cfg.kpi_buffer_records,
+        };
+        if (!(spool = gw_spool_new(&so, err, sizeof err))) {
+            fprintf(stderr, "guardrail: KPI store %s\n", err);
             goto out;
         }
-        sink.last_prune_ms = 0; /* prune once at start */
-        if (gw_store_limit(sink.store, cfg.privacy.max_tenants, cfg.privacy.max_models) == -1) {
-            fprintf(stderr, "guardrail: KPI store %s: %s\n", cfg.kpi_db,
-                    gw_store_error(sink.store));
-            goto out;
-        }
+        GW_LOG(GW_LOG_INFO, NULL, "KPIs recorded as instance '%s'", instance);
     }
     gw_metrics_limit_tenants((unsigned)cfg.privacy.max_tenants);
-    if (gw_server_init(&srv, &cfg, rs, sink.store ? store_sink : NULL, &sink) == -1) {
+    if (gw_server_init(&srv, &cfg, rs, spool ? store_sink : NULL, spool) == -1) {
         fprintf(stderr, "guardrail: could not start the server\n");
         gw_server_free(&srv);
         goto out;
@@ -277,7 +291,7 @@ int gw_cmd_serve(int argc, char **argv)
     gw_admin_stop(adm);
     gw_server_free(&srv); /* flushes the recorder into the store */
 out:
-    gw_store_close(sink.store);
+    gw_spool_free(spool);
     gw_mock_stop(mock);
     gw_ruleset_unref(rs);
     gw_config_free(&cfg);

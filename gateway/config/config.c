@@ -41,6 +41,7 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->tenant_header = strdup("x-guardrail-tenant");
     cfg->conversation_header = strdup("x-guardrail-conversation");
     cfg->retention_days = 90;
+    cfg->kpi_buffer_records = 100000;
     gw_value_defaults(&cfg->value);
     cfg->privacy.max_tenants = 100;
     cfg->privacy.max_models = 50;
@@ -88,6 +89,8 @@ const struct gw_provider *gw_config_provider_for(const struct gw_config *cfg, un
     return NULL;
 }
 
+static void policy_free(struct gw_policy_cfg *p);
+
 void gw_config_free(struct gw_config *cfg)
 {
     gw_value_free(&cfg->value);
@@ -107,6 +110,10 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->tenant_header);
     free(cfg->conversation_header);
     free(cfg->kpi_db);
+    free(cfg->kpi_instance);
+    for (size_t i = 0; i < cfg->n_policies; i++)
+        policy_free(&cfg->policies[i]);
+    free(cfg->policies);
     free(cfg->admin_host);
     free(cfg->admin_token);
     free(cfg->hash_key);
@@ -529,6 +536,186 @@ static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
     }
 }
 
+/* ---- policies: per tenant ---- */
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void policy_free(struct gw_policy_cfg *p)
+{
+    free(p->name);
+    free_list(p->packs, p->n_packs);
+    free_list(p->shadow, p->n_shadow);
+    free_list(p->tenants, p->n_tenants);
+    for (size_t i = 0; i < p->n_actions; i++)
+        free(p->actions[i].target);
+    free(p->actions);
+    for (size_t i = 0; i < p->n_messages; i++) {
+        free(p->messages[i].target);
+        free(p->messages[i].message);
+    }
+    free(p->messages);
+    free(p->block_message);
+}
+
+/* A list of strings (pack names, rule ids, tenants) into *out. */
+static void parse_strings(struct cl *c, yaml_node_t *seq, const char *key, char ***out, size_t *n)
+{
+    if (want_seq(c, seq, key))
+        return;
+    size_t items = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    free_list(*out, *n);
+    *n = 0;
+    if (!(*out = calloc(items ? items : 1, sizeof **out)))
+        return;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        const char *s = scalar(yaml_document_get_node(c->doc, *it));
+        if (!s || !*s)
+            fail(c, yaml_document_get_node(c->doc, *it), key, "each entry must be a name");
+        else
+            (*out)[(*n)++] = strdup(s);
+    }
+}
+
+/* actions: {TARGET: block|redact|flag|off} or messages: {TARGET: TEXT}. */
+static void parse_targets(struct cl *c, yaml_node_t *map, const char *key, bool messages,
+                          struct gw_policy_target **out, size_t *n)
+{
+    yaml_node_t *k, *v;
+    if (want_map(c, map, key))
+        return;
+    size_t items = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (!(*out = calloc(items ? items : 1, sizeof **out)))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *t = scalar(k), *s = scalar(v);
+        struct gw_policy_target x = {0};
+        if (!t || !*t) {
+            fail(c, k, key, "keys must be pack names or rule ids");
+            continue;
+        }
+        if (messages) {
+            if (!s || !*s) {
+                fail(c, v, key, "'%s': the message must be text", t);
+                continue;
+            }
+            x.message = strdup(s);
+        } else if (s && strcmp(s, "off") == 0) {
+            x.action = GW_ACTION_ALLOW;
+        } else {
+            enum gw_action a;
+            if (!s || gw_action_parse(s, &a) == -1 || a == GW_ACTION_ALLOW) {
+                fail(c, v, key, "'%s': must be block, redact, flag or off", t);
+                continue;
+            }
+            x.action = (int)a;
+        }
+        x.target = strdup(t);
+        (*out)[(*n)++] = x;
+    }
+}
+
+static void parse_one_policy(struct cl *c, const char *name, yaml_node_t *map,
+                             struct gw_policy_cfg *p)
+{
+    yaml_node_t *k, *v;
+    char key[96];
+    p->name = strdup(name);
+    p->fail_mode = -1;
+    p->screen_replies = -1;
+    snprintf(key, sizeof key, "policies.%s", name);
+    if (want_map(c, map, key))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *kk = scalar(k), *s = scalar(v);
+        char sub[160];
+        snprintf(sub, sizeof sub, "policies.%s.%s", name, kk ? kk : "?");
+        if (!kk)
+            fail(c, k, key, "keys must be strings");
+        else if (strcmp(kk, "packs") == 0)
+            parse_strings(c, v, sub, &p->packs, &p->n_packs);
+        else if (strcmp(kk, "tenants") == 0)
+            parse_strings(c, v, sub, &p->tenants, &p->n_tenants);
+        else if (strcmp(kk, "shadow") == 0) {
+            if (s && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0))
+                p->shadow_all = strcmp(s, "true") == 0;
+            else
+                parse_strings(c, v, sub, &p->shadow, &p->n_shadow);
+        } else if (strcmp(kk, "actions") == 0)
+            parse_targets(c, v, sub, false, &p->actions, &p->n_actions);
+        else if (strcmp(kk, "messages") == 0)
+            parse_targets(c, v, sub, true, &p->messages, &p->n_messages);
+        else if (strcmp(kk, "block_message") == 0)
+            get_string(c, v, sub, &p->block_message);
+        else if (strcmp(kk, "fail_mode") == 0) {
+            if (s && (strcmp(s, "closed") == 0 || strcmp(s, "open") == 0))
+                p->fail_mode = strcmp(s, "open") == 0 ? GW_FAIL_OPEN : GW_FAIL_CLOSED;
+            else
+                fail(c, v, sub, "must be closed or open");
+        } else if (strcmp(kk, "screen_replies") == 0) {
+            bool b = true;
+            if (get_bool(c, v, sub, &b) == 0)
+                p->screen_replies = b;
+        } else
+            fail(c, k, kk,
+                 "unknown key in a policy (expected tenants, packs, shadow, actions, messages, "
+                 "block_message, fail_mode, screen_replies)");
+    }
+}
+
+static void parse_policies(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
+{
+    yaml_node_t *k, *v;
+    if (want_map(c, map, "policies"))
+        return;
+    size_t items = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (!(cfg->policies = calloc(items ? items : 1, sizeof *cfg->policies)))
+        return;
+    FOR_EACH_PAIR(c, map, k, v)
+    {
+        const char *name = scalar(k);
+        if (!name || !gw_config_instance_ok(name)) {
+            fail(c, k, "policies", "a policy's name must be 1 to 63 letters, digits, '.', '-', "
+                                   "'_' or ':'");
+            continue;
+        }
+        for (size_t i = 0; i < cfg->n_policies; i++)
+            if (strcmp(cfg->policies[i].name, name) == 0)
+                fail(c, k, "policies", "'%s' is named twice", name);
+        parse_one_policy(c, name, v, &cfg->policies[cfg->n_policies++]);
+    }
+    /* a tenant served by two policies would be served by whichever came first */
+    for (size_t i = 0; i < cfg->n_policies; i++)
+        for (size_t t = 0; t < cfg->policies[i].n_tenants; t++)
+            for (size_t j = 0; j < i; j++)
+                for (size_t u = 0; u < cfg->policies[j].n_tenants; u++)
+                    if (strcmp(cfg->policies[i].tenants[t], cfg->policies[j].tenants[u]) == 0)
+                        fail(c, map, "policies", "tenant '%s' is in both '%s' and '%s'",
+                             cfg->policies[i].tenants[t], cfg->policies[j].name,
+                             cfg->policies[i].name);
+}
+
+int gw_config_policy_for(const struct gw_config *cfg, const char *tenant)
+{
+    int fallback = -1;
+    for (size_t i = 0; i < cfg->n_policies; i++) {
+        const struct gw_policy_cfg *p = &cfg->policies[i];
+        for (size_t t = 0; tenant && t < p->n_tenants; t++)
+            if (strcmp(p->tenants[t], tenant) == 0)
+                return (int)i;
+        if (strcmp(p->name, "default") == 0)
+            fallback = (int)i;
+    }
+    return fallback;
+}
+
 static void parse_limits(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
 {
     yaml_node_t *k, *v;
@@ -689,6 +876,20 @@ static void parse_value(struct cl *c, yaml_node_t *map, struct gw_value *val)
     }
 }
 
+bool gw_config_instance_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    bool alnum = false; /* "-" alone names rows no gateway wrote: not a gateway's name */
+    if (n == 0 || n > 63)
+        return false;
+    for (; *s; s++) {
+        if (!isalnum((unsigned char)*s) && !strchr(".-_:", *s))
+            return false;
+        alnum |= isalnum((unsigned char)*s) != 0;
+    }
+    return alnum;
+}
+
 static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
 {
     yaml_node_t *k, *v;
@@ -702,7 +903,16 @@ static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
             fail(c, k, "kpi", "keys must be strings");
         else if (strcmp(key, "db") == 0)
             get_path(c, v, "kpi.db", &cfg->kpi_db);
-        else if (strcmp(key, "retention_days") == 0) {
+        else if (strcmp(key, "instance") == 0) {
+            if (get_string(c, v, "kpi.instance", &cfg->kpi_instance) == 0 &&
+                !gw_config_instance_ok(cfg->kpi_instance))
+                fail(c, v, "kpi.instance",
+                     "must be 1 to 63 letters, digits, '.', '-', '_' or ':', with a letter or "
+                     "digit (a name for this gateway, such as gateway-1)");
+        } else if (strcmp(key, "buffer_records") == 0) {
+            if (get_int(c, v, "kpi.buffer_records", 0, 10000000, &num) == 0)
+                cfg->kpi_buffer_records = num;
+        } else if (strcmp(key, "retention_days") == 0) {
             if (get_int(c, v, "kpi.retention_days", 1, 3650, &num) == 0)
                 cfg->retention_days = (int)num;
         } else if (strcmp(key, "conversation_header") == 0)
@@ -711,7 +921,8 @@ static void parse_kpi(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
             parse_value(c, v, &cfg->value);
         else
             fail(c, k, key,
-                 "unknown kpi key (expected db, retention_days, conversation_header, value)");
+                 "unknown kpi key (expected db, instance, buffer_records, retention_days, "
+                 "conversation_header, value)");
     }
 }
 
@@ -922,6 +1133,8 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
             }
         } else if (strcmp(key, "policy") == 0) {
             parse_policy(c, v, cfg);
+        } else if (strcmp(key, "policies") == 0) {
+            parse_policies(c, v, cfg);
         } else if (strcmp(key, "incidents") == 0) {
             parse_incidents(c, v, cfg);
         } else if (strcmp(key, "limits") == 0) {
@@ -943,7 +1156,7 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
                 get_string(c, v, "log_level", &cfg->log_level);
         } else {
             fail(c, k, key,
-                 "unknown key (expected listen, workers, rules, required_packs, providers, policy, incidents, "
+                 "unknown key (expected listen, workers, rules, required_packs, providers, policy, policies, incidents, "
                  "kpi, privacy, admin, limits, passthrough, log_level)");
         }
     }

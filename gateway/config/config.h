@@ -59,6 +59,32 @@ struct gw_passthrough {
     char *path;
 };
 
+/* A policy (policies: in the config): what one brand's or channel's requests are screened
+ * with, chosen by the tenant header. Its targets are pack names or rule ids, checked
+ * against the rules when they load (gw_policy_compile in server.c). */
+struct gw_policy_target {
+    char *target;
+    int action;    /* enum gw_action; GW_ACTION_ALLOW: the rule is off */
+    char *message; /* for messages: the answer when it blocks */
+};
+struct gw_policy_cfg {
+    char *name;
+    char **packs; /* the packs that apply; NULL: all */
+    size_t n_packs;
+    char **shadow; /* packs or rules evaluated and recorded, never acting */
+    size_t n_shadow;
+    bool shadow_all; /* shadow: true: the whole policy */
+    struct gw_policy_target *actions; /* overrides of a pack's or a rule's action */
+    size_t n_actions;
+    struct gw_policy_target *messages; /* a pack's or a rule's answer when it blocks */
+    size_t n_messages;
+    char **tenants; /* the tenant header values it serves */
+    size_t n_tenants;
+    char *block_message; /* NULL: policy.block_message */
+    int fail_mode;       /* enum gw_fail_mode; -1: policy.fail_mode */
+    int screen_replies;  /* 0/1; -1: policy.screen_replies */
+};
+
 struct gw_config {
     char *listen_host;
     int listen_port;
@@ -82,7 +108,9 @@ struct gw_config {
     char *incident_log;  /* NULL: no incident log */
     char *tenant_header;
     char *conversation_header;
-    char *kpi_db;          /* SQLite KPI store; NULL: none */
+    char *kpi_db;          /* KPI store: a SQLite file or a postgresql:// URL; NULL: none */
+    char *kpi_instance;    /* this gateway's name in a shared store; NULL: the host name */
+    long kpi_buffer_records; /* records held while the store is away */
     int retention_days;
     struct gw_value value; /* kpi.value: what the KPIs are worth in money */
     char *admin_host;      /* the admin listener (metrics, KPIs, dashboard); NULL: off */
@@ -104,7 +132,14 @@ struct gw_config {
     struct gw_passthrough *passthrough;
     size_t n_passthrough;
     char *log_level;
+    struct gw_policy_cfg *policies; /* per tenant; "default" serves the others */
+    size_t n_policies;
 };
+
+/* The policy that serves tenant (the raw tenant header value; NULL: none): the one that
+ * lists it, else the one named "default"; -1: none (the rules as written, and the
+ * top-level policy settings). */
+int gw_config_policy_for(const struct gw_config *cfg, const char *tenant);
 
 /* Adds a pack name to required_packs. Returns 0 or -1 (out of memory). */
 int gw_config_require_pack(struct gw_config *cfg, const char *name);
@@ -112,6 +147,9 @@ int gw_config_require_pack(struct gw_config *cfg, const char *name);
 /* Loads path into cfg (defaults first, then the file). Returns 0, or -1 with a message in
  * err naming the key (file:line: key: what is wrong). */
 int gw_config_load(struct gw_config *cfg, const char *path, char *err, size_t errlen);
+/* Whether s can name a gateway in a shared KPI store (kpi.instance): 1 to 63 of
+ * [A-Za-z0-9._:-]. */
+bool gw_config_instance_ok(const char *s);
 /* Fills cfg with the defaults only (used when no file is given). */
 void gw_config_defaults(struct gw_config *cfg);
 /* Parses "HOST:PORT" ("[::1]:8080" for IPv6) into cfg's listen address. Returns 0 or -1. */

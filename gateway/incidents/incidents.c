@@ -60,26 +60,54 @@ void gw_incident_key(const char *secret, uint8_t key[16])
     }
 }
 
+/* The length of the valid UTF-8 character at s (at most n bytes), or 0. */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+               : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2) || (len == 4 && s[0] > 0xF4))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((len == 3 && s[0] == 0xE0 && s[1] < 0xA0) || (len == 3 && s[0] == 0xED && s[1] > 0x9F) ||
+        (len == 4 && s[0] == 0xF0 && s[1] < 0x90) || (len == 4 && s[0] == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
 void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
                       enum gw_category category)
 {
     size_t k = 0;
     bool strict = category == GW_CAT_PII || category == GW_CAT_SECRET;
     /* Strict: the first character and the last two of values long enough that these
-     * identify nothing (a card's last two digits); the rest masked, punctuation kept. */
+     * identify nothing (a card's last two digits); the rest masked, punctuation kept.
+     * What comes out is always valid UTF-8 (a database refuses anything else): whole
+     * characters or '?', and a cut falls between characters. */
     size_t keep_head = strict && len >= 10 ? 1 : 0, keep_tail = strict && len >= 10 ? 2 : 0;
-    for (size_t i = 0; i < len && k + 4 < outlen; i++) {
-        unsigned char c = (unsigned char)s[i];
+    for (size_t i = 0; i < len && k + 8 < outlen;) {
+        const unsigned char *c = (const unsigned char *)s + i;
         if (k >= 96) {
             memcpy(out + k, "...", 3);
             k += 3;
             break;
         }
-        bool keep = i < keep_head || i >= len - keep_tail;
-        if (strict)
-            out[k++] = keep ? (char)c : (c == '@' || c == '.' || c == ' ' || c == '-') ? (char)c : '*';
-        else
-            out[k++] = isdigit(c) ? '*' : (c < 0x20 ? ' ' : (char)c);
+        size_t n = utf8_char(c, len - i);
+        if (strict) {
+            bool keep = i < keep_head || i >= len - keep_tail;
+            out[k++] = keep && *c < 0x80 ? (char)*c
+                       : (*c == '@' || *c == '.' || *c == ' ' || *c == '-') ? (char)*c
+                                                                             : '*';
+            i += n ? n : 1; /* a character masked is one '*' */
+        } else if (n > 1) {
+            memcpy(out + k, c, n);
+            k += n;
+            i += n;
+        } else {
+            out[k++] = n == 0 ? '?' : isdigit(*c) ? '*' : (*c < 0x20 ? ' ' : (char)*c);
+            i++;
+        }
     }
     out[k] = '\0';
 }
@@ -93,6 +121,7 @@ void gw_finding_rec_fill(struct gw_finding_rec *out, const struct gw_rule *r,
     out->category = r->category;
     out->severity = r->severity;
     out->action = r->action;
+    out->shadow = r->shadow; /* the caller sets both as the request's policy has them */
     out->direction = dir;
     gw_incident_mask(out->excerpt, sizeof out->excerpt, match ? match : "", match ? len : 0,
                      r->category);
@@ -129,9 +158,9 @@ static void write_lines(struct gw_buf *b, const struct gw_request_rec *r)
         gw_buf_printf(b, ",\"direction\":\"%s\",\"rule\":",
                       f->direction == GW_DIR_PROMPT ? "prompt" : "reply");
         quoted(b, f->rule);
-        gw_buf_printf(b, ",\"category\":\"%s\",\"severity\":\"%s\",\"action\":\"%s\",\"model\":",
+        gw_buf_printf(b, ",\"category\":\"%s\",\"severity\":\"%s\",\"action\":\"%s\",%s\"model\":",
                       gw_category_name(f->category), gw_severity_name(f->severity),
-                      gw_action_name(f->action));
+                      gw_action_name(f->action), f->shadow ? "\"shadow\":true," : "");
         quoted(b, r->model);
         gw_buf_puts(b, ",\"tenant\":");
         quoted(b, r->tenant);
@@ -166,8 +195,14 @@ static void *writer(void *arg)
     size_t cap = 0;
     pthread_mutex_lock(&log->mu);
     for (;;) {
-        while (!log->head && !log->stop && !log->reopen)
-            pthread_cond_wait(&log->cv, &log->mu);
+        bool tick = false;
+        while (!log->head && !log->stop && !log->reopen && !tick) {
+            /* a tick a second lets the sink retry what it holds (kpi/spool.h) */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            tick = pthread_cond_timedwait(&log->cv, &log->mu, &until) == ETIMEDOUT;
+        }
         struct node *list = log->head;
         log->head = NULL;
         log->tail = &log->head;
@@ -202,8 +237,8 @@ static void *writer(void *arg)
             fflush(log->f);
             gw_buf_reset(&lines);
         }
-        if (n && log->sink && log->sink(log->sink_arg, batch, n) == -1)
-            GW_LOG(GW_LOG_ERROR, NULL, "the KPI store did not take %zu records", n);
+        if ((n || tick) && log->sink) /* the sink counts and logs what it drops */
+            log->sink(log->sink_arg, batch, n);
         while (list) {
             struct node *next = list->next;
             gw_request_rec_free(list->rec);

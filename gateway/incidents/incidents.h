@@ -14,7 +14,8 @@
 
 struct gw_incidents;
 
-/* Receives a batch of records on the writer thread; it does not keep them. 0 or -1. */
+/* Receives a batch of records on the writer thread; it does not keep them. Called with
+ * n == 0 about once a second when nothing came (a tick). 0 or -1. */
 typedef int (*gw_record_sink)(void *arg, struct gw_request_rec *const *recs, size_t n);
 
 /* Opens (appends to) path, if not NULL, and starts the writer thread. sink may be NULL.

@@ -15,7 +15,8 @@ struct gw_finding_rec {
     char title[72]; /* the rule's plain name from its pack; "" when it has none */
     enum gw_category category;
     enum gw_severity severity;
-    enum gw_action action;
+    enum gw_action action; /* what it did (in shadow: what it would have done) */
+    bool shadow;           /* in shadow: recorded, it did nothing */
     enum gw_direction direction;
     char excerpt[128]; /* masked (gw_incident_mask) */
     uint64_t value_hash; /* SipHash-2-4 of the matched value under the incident key */

@@ -54,6 +54,8 @@ int gw_redact_range(const struct gw_ruleset *rs, const char *text, size_t base, 
                     size_t to, const struct gw_findings *f, struct gw_buf *out);
 
 hs_scratch_t *gw_scanner_scratch(gw_scanner *s);
+/* The policy set on the scanner (a stream keeps the one set when it opened). */
+const struct gw_rule_policy *gw_scanner_policy(const gw_scanner *s);
 
 /* Screens only the encoded runs of text (already normalised): what gw_scan adds to the
  * findings of the text itself. For streams, which screen each run when it ends. Findings

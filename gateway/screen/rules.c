@@ -234,6 +234,7 @@ struct rule_base {
     int category, severity, action; /* -1: unset */
     unsigned directions;            /* 0: unset */
     const char *replacement, *message;
+    int shadow; /* -1: unset */
     unsigned bad; /* BAD_* bits: keys given with a value already reported as wrong */
 };
 
@@ -306,7 +307,14 @@ static int parse_base_key(struct loader *L, const char *key, yaml_node_t *v, str
         b->replacement = want_string(L, v, key);
     else if (strcmp(key, "message") == 0)
         b->message = want_string(L, v, key);
-    else
+    else if (strcmp(key, "shadow") == 0) {
+        /* a rule being tried out: it is evaluated and recorded, never acts */
+        const char *s = want_string(L, v, key);
+        if (s && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0))
+            b->shadow = strcmp(s, "true") == 0;
+        else if (s)
+            err(L, v, "'shadow' must be true or false");
+    } else
         return 0;
     return 1;
 }
@@ -531,7 +539,7 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             err(L, k,
                 "unknown rule key '%s' (expected id, category, severity, applies_to, action, "
                 "patterns, phrases, validate, allow, replacement, message, description, "
-                "title, examples, head, above)",
+                "title, examples, shadow, head, above)",
                 key);
         }
     }
@@ -595,6 +603,7 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
     r.directions = b.directions;
     r.replacement = b.replacement ? strdup(b.replacement) : default_replacement(id);
     r.message = b.message ? strdup(b.message) : NULL;
+    r.shadow = b.shadow == 1;
     r.need_span = r.action == GW_ACTION_REDACT || r.validate || allow;
     r.max_width = 0;
     for (size_t i = first_pattern; i < L->pack.n_patterns; i++)
@@ -636,7 +645,7 @@ static void load_model(struct loader *L, yaml_node_t *v)
 
 static void parse_pack(struct loader *L, yaml_node_t *root)
 {
-    struct rule_base defaults = {.category = -1, .severity = -1, .action = -1};
+    struct rule_base defaults = {.category = -1, .severity = -1, .action = -1, .shadow = -1};
     yaml_node_t *rules = NULL;
     bool name_given = false;
     if (!root || root->type != YAML_MAPPING_NODE) {
@@ -670,16 +679,18 @@ static void parse_pack(struct loader *L, yaml_node_t *root)
                     !parse_base_key(L, dkey, yaml_document_get_node(L->doc, q->value), &defaults))
                     err(L, dk,
                         "unknown key '%s' in defaults (expected category, severity, "
-                        "applies_to, action, replacement, message)",
+                        "applies_to, action, replacement, message, shadow)",
                         dkey ? dkey : "?");
             }
         } else if (key && strcmp(key, "rules") == 0) {
             rules = v;
         } else if (key && strcmp(key, "model") == 0) {
             load_model(L, v);
+        } else if (key && strcmp(key, "shadow") == 0) {
+            parse_base_key(L, key, v, &defaults); /* the whole pack, unless a rule says */
         } else {
-            err(L, k,
-                "unknown pack key '%s' (expected name, description, model, defaults, rules)",
+            err(L, k, "unknown pack key '%s' (expected name, description, model, defaults, "
+                      "rules, shadow)",
                 key ? key : "?");
         }
     }

@@ -60,6 +60,8 @@ struct gw_rule {
     size_t n_examples_no_match;
     int examples_line;
     bool need_span; /* redact, a validator or an allow list: report start of match */
+    bool shadow;    /* `shadow: true` (the rule's or its pack's): evaluated and recorded
+                       with what it would do, never acting */
     /* A model rule (no patterns): it fires when the score of the model's head named head
      * is at or above 'above' (model.h). head_index is set when the ruleset is compiled. */
     char *head;
@@ -76,6 +78,15 @@ struct gw_rule_table {
     size_t n_packs;
     struct gw_model *model; /* the learned stage a pack named ('model:'); NULL: none */
     bool no_model; /* set before loading: skip the model and its rules (to train one) */
+};
+
+/* A policy's view of a ruleset: per rule (by index), the action it takes (GW_ACTION_ALLOW:
+ * the rule is off) and whether it is in shadow (evaluated and recorded, never acting). One
+ * array per policy and ruleset, built when the rules load (server/policy.c) and read by
+ * every worker; NULL stands for the rules as their packs wrote them. */
+struct gw_rule_policy {
+    unsigned char action;
+    bool shadow;
 };
 
 /* Collected error messages, one per line, "file:line: what is wrong". */

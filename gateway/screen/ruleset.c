@@ -449,6 +449,9 @@ void gw_ruleset_unref(struct gw_ruleset *rs)
     free(rs->memo.slot);
     free(rs->model_rules[0]);
     free(rs->model_rules[1]);
+    for (size_t i = 0; i < rs->n_views; i++)
+        free(rs->views[i]);
+    free(rs->views);
     gw_rule_table_free(&rs->table);
     free(rs);
     /* A ruleset's databases are tens of MB, and a reload has the old and the new in memory

@@ -56,6 +56,10 @@ struct gw_ruleset {
      * first; the model itself is table.model. Block mode only: a stream has none. */
     unsigned *model_rules[2];
     unsigned n_model_rules[2];
+    /* the config's policies over these rules (server/policy.c), by policy index; built
+     * before the ruleset is shared, freed with it */
+    struct gw_rule_policy **views;
+    size_t n_views;
 };
 
 /* Compiles a loaded rule table. Ownership of *t moves to the ruleset (t is emptied).

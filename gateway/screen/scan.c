@@ -32,7 +32,18 @@ struct gw_scanner {
     bool feats_valid;
     unsigned char *seen;        /* per rule: already a feature of this text */
     const char **ids;           /* the rule ids of this text's findings */
+    const struct gw_rule_policy *pol; /* gw_scanner_set_policy; NULL: the rules as written */
 };
+
+void gw_scanner_set_policy(gw_scanner *s, const struct gw_rule_policy *pol)
+{
+    s->pol = pol;
+}
+
+const struct gw_rule_policy *gw_scanner_policy(const gw_scanner *s)
+{
+    return s->pol;
+}
 
 gw_scanner *gw_scanner_new(struct gw_ruleset *rs)
 {
@@ -116,10 +127,39 @@ int gw_findings_push(struct gw_findings *f, unsigned rule, size_t start, size_t 
 {
     if (gw_grow(&f->v, &f->cap, f->n, sizeof *f->v, 8) == -1)
         return -1;
-    f->v[f->n++] = (struct gw_finding){.rule = rule, .start = start, .end = end};
+    f->v[f->n++] =
+        (struct gw_finding){.rule = rule, .start = start, .end = end, .action = action};
     if (action > f->verdict)
         f->verdict = action;
     return 0;
+}
+
+struct gw_rule_policy gw_rule_effect(const struct gw_ruleset *rs, const struct gw_rule_policy *pol,
+                                     unsigned rule)
+{
+    if (pol)
+        return pol[rule];
+    const struct gw_rule *r = &rs->table.rules[rule];
+    return (struct gw_rule_policy){(unsigned char)r->action, r->shadow};
+}
+
+void gw_findings_apply(const struct gw_ruleset *rs, const struct gw_rule_policy *pol,
+                       struct gw_findings *f)
+{
+    size_t n = 0;
+    f->verdict = GW_ACTION_ALLOW;
+    for (size_t i = 0; i < f->n; i++) {
+        struct gw_rule_policy e = gw_rule_effect(rs, pol, f->v[i].rule);
+        if (e.action == GW_ACTION_ALLOW)
+            continue; /* the rule is off under this policy */
+        f->v[n] = f->v[i];
+        f->v[n].action = (enum gw_action)e.action;
+        f->v[n].shadow = e.shadow;
+        if (!e.shadow && e.action > f->verdict)
+            f->verdict = (enum gw_action)e.action;
+        n++;
+    }
+    f->n = n;
 }
 
 int gw_finding_cmp(const void *a, const void *b)
@@ -151,7 +191,7 @@ const struct gw_rule *gw_findings_blocking_rule(const struct gw_ruleset *rs,
                                                 const struct gw_findings *f)
 {
     for (size_t i = 0; i < f->n; i++)
-        if (rs->table.rules[f->v[i].rule].action == GW_ACTION_BLOCK)
+        if (f->v[i].action == GW_ACTION_BLOCK && !f->v[i].shadow)
             return &rs->table.rules[f->v[i].rule];
     return NULL;
 }
@@ -581,8 +621,9 @@ static int model_stage(gw_scanner *s, enum gw_direction dir, size_t len,
         unsigned ri = rs->model_rules[d][i];
         const struct gw_rule *r = &rs->table.rules[ri];
         unsigned bit = 1u << r->head_index;
-        if ((done & bit) || score[r->head_index] < r->above)
-            continue;
+        if ((done & bit) || score[r->head_index] < r->above ||
+            gw_rule_effect(rs, s->pol, ri).action == GW_ACTION_ALLOW)
+            continue; /* done, below its threshold, or off under the scan's policy */
         done |= bit;
         if (gw_findings_push(out, ri, 0, len, r->action) == -1)
             return -1;
@@ -637,10 +678,11 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
         return -1;
     gw_findings_sort(out);
     gw_findings_unique(out);
-    if (slot && out->n == 0) {
+    if (slot && out->n == 0) { /* clean under any policy: nothing matched at all */
         atomic_store_explicit(&slot[0], h1, memory_order_relaxed);
         atomic_store_explicit(&slot[1], h2, memory_order_relaxed);
     }
+    gw_findings_apply(s->rs, s->pol, out);
     return 0;
 }
 
@@ -669,17 +711,18 @@ int gw_redact_range(const struct gw_ruleset *rs, const char *text, size_t base, 
     while (i < f->n) {
         const struct gw_finding *g = &f->v[i];
         const struct gw_rule *r = &rs->table.rules[g->rule];
-        if (r->action != GW_ACTION_REDACT || g->start < from || g->end > to || g->start < pos) {
+        if (g->action != GW_ACTION_REDACT || g->shadow || g->start < from || g->end > to ||
+            g->start < pos) {
             i++;
             continue;
         }
         size_t gs = g->start, ge = g->end;
-        const char *repl = r->replacement;
+        /* a rule a policy turned into a redact rule may have no replacement of its own */
+        const char *repl = r->replacement ? r->replacement : "[REDACTED]";
         /* Merge every later redaction that overlaps the group so far. */
         for (i++; i < f->n && f->v[i].start < ge; i++) {
             const struct gw_finding *h = &f->v[i];
-            if (rs->table.rules[h->rule].action == GW_ACTION_REDACT && h->end <= to &&
-                h->end > ge)
+            if (h->action == GW_ACTION_REDACT && !h->shadow && h->end <= to && h->end > ge)
                 ge = h->end;
         }
         /* Whole characters: a match found within GW_SPAN_MAX bytes may start or end inside a

@@ -18,14 +18,25 @@ struct gw_finding {
                       flag rules without validator or allow list) start is end minus the
                       pattern's minimum width: exact for phrases, the tail for regexes */
     size_t end;
+    enum gw_action action; /* what the finding does under the scan's policy (the rule's
+                              own action when none) */
+    bool shadow;           /* recorded, never acts: action is what it would have done */
     float score; /* a model rule's: its head's score (0 to 1); 0 for a pattern rule */
 };
 
 struct gw_findings {
     struct gw_finding *v;
     size_t n, cap;
-    enum gw_action verdict; /* the strongest action of any finding; allow if none */
+    enum gw_action verdict; /* the strongest action of any finding that acts; allow if none */
 };
+
+/* What rule does under pol (NULL: as its pack says). */
+struct gw_rule_policy gw_rule_effect(const struct gw_ruleset *rs, const struct gw_rule_policy *pol,
+                                     unsigned rule);
+/* Applies pol to findings of a raw scan: drops the findings of rules that are off, sets
+ * each one's action and shadow, and recomputes the verdict from the findings that act. */
+void gw_findings_apply(const struct gw_ruleset *rs, const struct gw_rule_policy *pol,
+                       struct gw_findings *f);
 
 typedef struct gw_scanner gw_scanner;
 
@@ -67,10 +78,15 @@ void gw_scanner_keep_features(gw_scanner *s, unsigned bits);
  * matched), when the ruleset has a model for its direction or keep_features asked. */
 const struct gw_feats *gw_scanner_features(const gw_scanner *s);
 
+/* The policy the scanner's next scans and the streams opened from now on apply (NULL: the
+ * rules as written). The proxy sets its request's policy before it scans. */
+void gw_scanner_set_policy(gw_scanner *s, const struct gw_rule_policy *pol);
+
 /* Scans text (any bytes: NULs and invalid UTF-8 are fine) in block mode for the rules that
- * apply to dir. The model rules (rules.h: 'head') that apply to dir are decided on the
- * text's normalised view and the rules it matched: a finding of the strongest model rule
- * of each head whose score reaches its 'above', spanning the whole text. Fills out (reset first; its memory is reused) with findings sorted by start.
+ * apply to dir, under the scanner's policy. The model rules (rules.h: 'head') that apply to
+ * dir are decided on the text's normalised view and the rules it matched: a finding of the
+ * strongest model rule of each head that is on and whose score reaches its 'above',
+ * spanning the whole text. Fills out (reset first; its memory is reused) with findings sorted by start.
  * Returns 0, or -1 if Hyperscan failed (the caller should fail closed). */
 int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             struct gw_findings *out);

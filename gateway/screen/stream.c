@@ -38,6 +38,7 @@ struct lane {
 struct gw_stream {
     gw_scanner *sc;
     const struct gw_ruleset *rs;
+    const struct gw_rule_policy *pol; /* the scanner's when the stream opened */
     struct lane lane[2];
     struct gw_buf text; /* raw bytes of the stream from offset base on */
     size_t base;
@@ -97,12 +98,13 @@ gw_stream *gw_stream_open(gw_scanner *s)
         return NULL;
     st->sc = s;
     st->rs = gw_scanner_ruleset(s);
+    st->pol = gw_scanner_policy(s);
     if (lane_open(st, &st->lane[0]) == -1) {
         free(st);
         return NULL;
     }
     for (unsigned i = 0; i < st->rs->n_model_rules[1]; i++) {
-        if (st->rs->table.rules[st->rs->model_rules[1][i]].action != GW_ACTION_FLAG)
+        if (gw_rule_effect(st->rs, st->pol, st->rs->model_rules[1][i]).action != GW_ACTION_FLAG)
             continue;
         if (!(st->model = calloc(1, sizeof *st->model))) {
             gw_stream_free(st);
@@ -159,9 +161,15 @@ static int add_finding(gw_stream *st, unsigned rule, size_t start, size_t end)
         if (g->rule == rule && g->start == start && g->end == end)
             return 0;
     }
-    enum gw_action a = st->rs->table.rules[rule].action;
+    struct gw_rule_policy e = gw_rule_effect(st->rs, st->pol, rule);
+    if (e.action == GW_ACTION_ALLOW)
+        return 0; /* off under the stream's policy */
+    /* a finding in shadow is recorded with what it would have done, and does nothing */
+    enum gw_action a = e.shadow ? GW_ACTION_ALLOW : (enum gw_action)e.action;
     if (gw_findings_push(&st->findings, rule, start, end, a) == -1)
         return -1;
+    st->findings.v[st->findings.n - 1].action = (enum gw_action)e.action;
+    st->findings.v[st->findings.n - 1].shadow = e.shadow;
     if (a == GW_ACTION_REDACT && end > st->released &&
         gw_findings_push(&st->redacts, rule, start > st->released ? start : st->released, end,
                          GW_ACTION_REDACT) == -1)
@@ -306,7 +314,8 @@ static int settle(gw_stream *st, bool closing, struct gw_buf *out)
             npoint = st->run_from; /* an open run is screened when it ends */
         for (size_t k = 0; k < l->cands.n; k++) {
             const struct gw_cand *c = &l->cands.v[k];
-            enum gw_action a = st->rs->table.rules[c->rule].action;
+            struct gw_rule_policy e = gw_rule_effect(st->rs, st->pol, c->rule);
+            enum gw_action a = e.shadow ? GW_ACTION_ALLOW : (enum gw_action)e.action;
             if (!c->allow && !c->decided) {
                 if (c->start < undecided_from[i])
                     undecided_from[i] = c->start;
@@ -395,8 +404,9 @@ static int model_new(struct lane *l, size_t from)
 }
 
 /* At the end of a stream, the model's reply rules: a stream is flagged, never blocked, by
- * them (what was sent cannot be unsent), so only flag rules are read; for each head the
- * first that fires is a finding over the whole stream, as gw_scan's. */
+ * them (what was sent cannot be unsent), so only the rules that flag under the stream's
+ * policy are read; for each head the first that fires is a finding over the whole stream,
+ * as gw_scan's. */
 static int model_close(gw_stream *st)
 {
     const struct gw_ruleset *rs = st->rs;
@@ -420,11 +430,19 @@ static int model_close(gw_stream *st)
         unsigned ri = rs->model_rules[1][i];
         const struct gw_rule *r = &rs->table.rules[ri];
         unsigned bit = 1u << r->head_index;
-        if (r->action != GW_ACTION_FLAG || (done & bit) || score[r->head_index] < r->above)
+        struct gw_rule_policy e = gw_rule_effect(rs, st->pol, ri);
+        if (e.action != GW_ACTION_FLAG || (done & bit) || score[r->head_index] < r->above)
             continue;
         done |= bit;
-        if ((rc = gw_findings_push(&st->findings, ri, 0, st->total, r->action)) == 0)
-            st->findings.v[st->findings.n - 1].score = score[r->head_index];
+        /* in shadow, recorded with what it would have done, and does nothing */
+        rc = gw_findings_push(&st->findings, ri, 0, st->total,
+                              e.shadow ? GW_ACTION_ALLOW : GW_ACTION_FLAG);
+        if (rc == 0) {
+            struct gw_finding *g = &st->findings.v[st->findings.n - 1];
+            g->action = GW_ACTION_FLAG;
+            g->shadow = e.shadow;
+            g->score = score[r->head_index];
+        }
     }
     return rc;
 }

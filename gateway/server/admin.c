@@ -15,9 +15,13 @@
 #include <time.h>
 
 #include "admin/dashboard.h"
+#include "kpi/query.h"
+#include "kpi/render.h"
+#include "kpi/spool.h"
 #include "kpi/store.h"
 #include "kpi/when.h"
 #include "server/server.h"
+#include "util/buf.h"
 #include "util/log.h"
 
 struct gw_admin {
@@ -27,7 +31,8 @@ struct gw_admin {
     struct evhttp_bound_socket *bound;
     pthread_t thread;
     int port;
-    struct gw_store *store; /* a read-only connection of this thread's own; NULL: no store */
+    struct gw_store *store; /* a read-only connection of this thread's own; NULL: none yet */
+    int64_t last_open_ms;   /* of the last try to open it */
 };
 
 static void send_text(struct evhttp_request *req, int status, const char *ctype, const char *body,
@@ -81,6 +86,88 @@ static bool authorized(struct gw_admin *a, struct evhttp_request *req, struct ev
     return qt && strcmp(qt, token) == 0;
 }
 
+/* The recorder's way into the KPI store (kpi/spool.h), for alerts on a fleet's shared
+ * database. */
+static void store_metrics(struct gw_buf *b)
+{
+    struct gw_spool_stats st;
+    gw_spool_stats(&st);
+    gw_buf_printf(b,
+                  "# HELP guardrail_kpi_store_up Whether the last write to the KPI store went "
+                  "through.\n# TYPE guardrail_kpi_store_up gauge\nguardrail_kpi_store_up %d\n"
+                  "# HELP guardrail_kpi_buffered_records Records held while the KPI store is "
+                  "away (kpi.buffer_records at most).\n"
+                  "# TYPE guardrail_kpi_buffered_records gauge\n"
+                  "guardrail_kpi_buffered_records %lld\n"
+                  "# HELP guardrail_kpi_written_records_total Records written to the KPI store.\n"
+                  "# TYPE guardrail_kpi_written_records_total counter\n"
+                  "guardrail_kpi_written_records_total %lld\n"
+                  "# HELP guardrail_kpi_dropped_records_total Records never written: the "
+                  "buffer was full while the store was away, or the store refused them.\n"
+                  "# TYPE guardrail_kpi_dropped_records_total counter\n"
+                  "guardrail_kpi_dropped_records_total %lld\n"
+                  "# HELP guardrail_kpi_store_failures_total Writes to the KPI store that "
+                  "failed (each is retried).\n"
+                  "# TYPE guardrail_kpi_store_failures_total counter\n"
+                  "guardrail_kpi_store_failures_total %lld\n",
+                  st.up ? 1 : 0, (long long)st.buffered, (long long)st.written,
+                  (long long)st.dropped, (long long)st.failures);
+}
+
+/* The answer when the store failed: 400 for what was asked, 503 when the database is
+ * away (the connection is dropped and reopened at the next request), else 500. */
+static void store_error(struct gw_admin *a, struct evhttp_request *req)
+{
+    if (gw_store_error_kind(a->store) == GW_STORE_BAD_REQUEST)
+        return send_error(req, 400, gw_store_error(a->store));
+    if (gw_store_broken(a->store)) {
+        gw_store_close(a->store);
+        a->store = NULL;
+        return send_error(req, 503, "the KPI store is not answering; try again shortly");
+    }
+    send_error(req, 500, gw_store_error(a->store));
+}
+
+/* When the store's connection is gone (the database restarted): drop it so that reader()
+ * opens a new one at once. Whether to try again. */
+static bool reconnect(struct gw_admin *a)
+{
+    if (!a->store || !gw_store_broken(a->store) || !gw_db_is_url(a->srv->cfg->kpi_db))
+        return false;
+    gw_store_close(a->store);
+    a->store = NULL;
+    a->last_open_ms = 0;
+    return true;
+}
+
+/* The admin thread's read-only connection, opened at the first request and again after
+ * the database went away (at most once a second). false: an answer was sent. */
+static bool reader(struct gw_admin *a, struct evhttp_request *req)
+{
+    const char *where = a->srv->cfg->kpi_db;
+    if (!where) {
+        send_error(req, 503, "no KPI store is configured (kpi.db)");
+        return false;
+    }
+    if (a->store)
+        return true;
+    int64_t now = now_ms();
+    char err[512];
+    if (now - a->last_open_ms < 1000) {
+        send_error(req, 503, "the KPI store is not answering; try again shortly");
+        return false;
+    }
+    a->last_open_ms = now;
+    struct gw_store_opts o = {.readonly = true};
+    if (!(a->store = gw_store_open(where, &o, err, sizeof err))) {
+        /* the details (host, user, database) are for the log, not for dashboard users */
+        GW_LOG(GW_LOG_ERROR, NULL, "admin: KPI store %s", err);
+        send_error(req, 503, "the KPI store is not answering; try again shortly");
+        return false;
+    }
+    return true;
+}
+
 static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evkeyvalq *q)
 {
     int64_t to = now_ms(), from = to - 24 * 3600 * 1000LL, step = 0;
@@ -98,23 +185,41 @@ static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evke
     if ((p = evhttp_find_header(q, "step"))) { /* else 0: the store's policy (about 60) */
         char *end;
         step = strtoll(p, &end, 10);
-        if (*end || step < 60000)
-            return send_error(req, 400, "'step' must be milliseconds, at least 60000");
+        if (*end || step < 60000 || step > to - from)
+            return send_error(req, 400, "'step' must be milliseconds, from 60000 to the "
+                                        "length of the range");
     }
-    if (!a->store)
-        return send_error(req, 503, "no KPI store is configured (kpi.db)");
-    char err[256];
-    cJSON *o = gw_store_kpis(a->store, from, to, evhttp_find_header(q, "tenant"),
-                             evhttp_find_header(q, "model"), step, err, sizeof err);
-    if (!o)
-        return send_error(req, gw_store_error_kind(a->store) == GW_STORE_BAD_REQUEST ? 400 : 500,
-                          err);
-    cJSON *value = gw_store_value(a->store, from, to, evhttp_find_header(q, "tenant"),
-                                  evhttp_find_header(q, "model"), &a->srv->cfg->value);
-    if (!value || !cJSON_AddItemToObject(o, "value", value)) {
-        cJSON_Delete(value);
-        cJSON_Delete(o);
-        return send_error(req, 500, gw_store_error(a->store));
+    struct gw_kpi_filter f = {from, to, evhttp_find_header(q, "tenant"),
+                              evhttp_find_header(q, "model"), evhttp_find_header(q, "instance")};
+    struct gw_kpi_filter pf = f; /* the previous period, for the money's change */
+    pf.from = from - (to - from);
+    pf.to = from;
+    const struct gw_value *v = &a->srv->cfg->value;
+    cJSON *o = NULL;
+    for (int attempt = 0; !o; attempt++) {
+        if (!reader(a, req))
+            return;
+        struct gw_kpis k;
+        struct gw_value_counts vc[2] = {{0}};
+        struct gw_value_result vr[2];
+        cJSON *value = NULL;
+        if (gw_kpi_query(a->store, &f, step, &k) == 0 &&
+            gw_kpi_value(a->store, &f, v, &vc[0], &vr[0]) == 0 &&
+            gw_kpi_value(a->store, &pf, v, &vc[1], &vr[1]) == 0) {
+            o = gw_render_kpis(&k);
+            value = gw_render_value(v, &vc[0], &vr[0], &vc[1], &vr[1]);
+        }
+        gw_kpi_value_free(&vc[0]);
+        gw_kpi_value_free(&vc[1]);
+        gw_kpis_free(&k);
+        if (!o || !value || !cJSON_AddItemToObject(o, "value", value)) {
+            cJSON_Delete(value);
+            cJSON_Delete(o);
+            o = NULL;
+            if (attempt == 0 && reconnect(a))
+                continue;
+            return store_error(a, req);
+        }
     }
     send_json(req, o);
     cJSON_Delete(o);
@@ -136,14 +241,27 @@ static void api_incidents(struct gw_admin *a, struct evhttp_request *req, struct
     if ((p = evhttp_find_header(q, "before_id")) &&
         ((before = strtoll(p, &end, 10)), *end || before < 0))
         return send_error(req, 400, "'before_id' must be an incident id");
-    if (!a->store)
-        return send_error(req, 503, "no KPI store is configured (kpi.db)");
-    char err[256];
-    cJSON *o = gw_store_incidents(a->store, from, to, evhttp_find_header(q, "tenant"),
-                                  evhttp_find_header(q, "category"), (int)limit, before, err,
-                                  sizeof err);
-    if (!o)
-        return send_error(req, 500, err);
+    enum gw_incident_kind kind = GW_INCIDENTS_ALL;
+    if ((p = evhttp_find_header(q, "shadow"))) {
+        if (strcmp(p, "true") != 0 && strcmp(p, "false") != 0)
+            return send_error(req, 400, "'shadow' must be true (rules in shadow only) or false "
+                                        "(rules that acted only)");
+        kind = strcmp(p, "true") == 0 ? GW_INCIDENTS_SHADOW : GW_INCIDENTS_ACTED;
+    }
+    struct gw_kpi_filter f = {from, to, evhttp_find_header(q, "tenant"), NULL,
+                              evhttp_find_header(q, "instance")};
+    cJSON *o = NULL;
+    for (int attempt = 0; !o; attempt++) {
+        if (!reader(a, req))
+            return;
+        struct gw_incident_page page;
+        if (gw_incident_query(a->store, &f, evhttp_find_header(q, "category"), kind, (int)limit,
+                              before, &page) == 0)
+            o = gw_render_incidents(&page);
+        gw_incident_page_free(&page);
+        if (!o && !(attempt == 0 && reconnect(a)))
+            return store_error(a, req);
+    }
     send_json(req, o);
     cJSON_Delete(o);
 }
@@ -213,6 +331,8 @@ static void on_admin_request(struct evhttp_request *req, void *arg)
         };
         gw_metrics_render(&b, m, srv->nworkers, &s);
         gw_front_render(&b, &srv->front);
+        if (srv->cfg->kpi_db)
+            store_metrics(&b);
         send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
         gw_buf_free(&b);
         free(m);
@@ -264,11 +384,13 @@ struct gw_admin *gw_admin_start(struct gw_server *srv)
     getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl);
     a->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
-    if (cfg->kpi_db) {
-        char err[256];
-        a->store = gw_store_open(cfg->kpi_db, true, cfg->retention_days, err, sizeof err);
-        if (!a->store) {
-            GW_LOG(GW_LOG_ERROR, NULL, "admin: KPI store %s: %s", cfg->kpi_db, err);
+    if (cfg->kpi_db && !gw_db_is_url(cfg->kpi_db)) {
+        /* a SQLite file the writer has just opened: a failure here is a real one; a
+         * shared database is opened at the first request, and again if it goes away */
+        char err[512];
+        struct gw_store_opts o = {.readonly = true};
+        if (!(a->store = gw_store_open(cfg->kpi_db, &o, err, sizeof err))) {
+            GW_LOG(GW_LOG_ERROR, NULL, "admin: KPI store %s", err);
             goto fail;
         }
     }

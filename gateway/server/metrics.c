@@ -101,6 +101,8 @@ void gw_metrics_count(struct gw_metrics *m, const struct gw_request_rec *r)
     add(&m->requests[t][r->stream][v], 1);
     for (size_t i = 0; i < r->n_findings; i++) {
         const struct gw_finding_rec *f = &r->findings[i];
+        if (f->shadow) /* did nothing: the KPI store shows what it would have done */
+            continue;
         unsigned s = slot_of(&rules, f->rule, f->category, f->action);
         add(&m->findings[t][s][f->direction == GW_DIR_REPLY], 1 + f->more);
     }

@@ -18,6 +18,7 @@
 #include "kpi/privacy.h"
 #include "screen/normalise.h"
 #include "server/metrics.h"
+#include "server/policy.h"
 #include "server/proxy.h"
 #include "server/server.h"
 #include "util/json.h"
@@ -43,6 +44,8 @@ struct gw_req {
     struct gw_ruleset *rs; /* held for the request's life: a reload never changes rules
                               under a request in flight */
     gw_scanner *sc;        /* the worker's scanner for rs, a reference of our own */
+    int policy;            /* the tenant's policy (server/policy.h); -1: none */
+    const struct gw_rule_policy *pol; /* its view of rs; NULL: the rules as written */
     const struct gw_api *api; /* the client API the request speaks */
     const struct gw_provider *provider; /* the provider that serves it */
     char id[72];
@@ -186,8 +189,11 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     /* metadata is data too: a validated tenant, a hashed conversation (kpi/privacy.h) */
     const struct gw_privacy *priv = &cfg_of(r)->privacy;
-    gw_privacy_tenant(priv, header_value(in, cfg_of(r)->tenant_header), rec->tenant,
-                      sizeof rec->tenant);
+    const char *tenant = header_value(in, cfg_of(r)->tenant_header);
+    gw_privacy_tenant(priv, tenant, rec->tenant, sizeof rec->tenant);
+    /* the tenant's policy, over the rules this request holds */
+    r->policy = gw_config_policy_for(cfg_of(r), tenant);
+    r->pol = gw_policy_view(r->rs, r->policy);
     gw_privacy_conversation(priv->key, header_value(in, cfg_of(r)->conversation_header),
                             rec->conversation, sizeof rec->conversation);
     r->next = w->reqs;
@@ -378,7 +384,7 @@ static void error_and_finish(struct gw_req *r, int status, const char *message, 
 
 static const char *block_message(const struct gw_req *r, const struct gw_rule *rule)
 {
-    return rule && rule->message ? rule->message : cfg_of(r)->block_message;
+    return gw_policy_message(cfg_of(r), r->policy, rule);
 }
 
 /* Answers a blocked request without the provider's help: a refusal in the shape the
@@ -424,12 +430,13 @@ static void record(struct gw_req *r, enum gw_direction dir, const struct gw_find
 {
     struct gw_request_rec *rec = r->rec;
     const struct gw_rule *rule = &r->rs->table.rules[f->rule];
-    GW_LOG(GW_LOG_DEBUG, r->id, "%s %s: rule %s (%s, %s)", dir == GW_DIR_PROMPT ? "prompt" : "reply",
-           gw_action_name(rule->action), rule->id, gw_category_name(rule->category),
+    GW_LOG(GW_LOG_DEBUG, r->id, "%s %s%s: rule %s (%s, %s)",
+           dir == GW_DIR_PROMPT ? "prompt" : "reply", f->shadow ? "would " : "",
+           gw_action_name(f->action), rule->id, gw_category_name(rule->category),
            gw_severity_name(rule->severity));
     enum gw_action *verdict = dir == GW_DIR_PROMPT ? &rec->prompt_verdict : &rec->reply_verdict;
-    if (rule->action > *verdict)
-        *verdict = rule->action;
+    if (!f->shadow && f->action > *verdict)
+        *verdict = f->action;
     if (rec->n_findings >= GW_REC_FINDINGS_MAX) {
         rec->findings_more++;
         for (size_t i = 0; i < rec->n_findings; i++)
@@ -448,6 +455,8 @@ static void record(struct gw_req *r, enum gw_direction dir, const struct gw_find
     }
     struct gw_finding_rec *out = &rec->findings[rec->n_findings++];
     gw_finding_rec_fill(out, rule, dir, r->w->srv->hash_key, match, len);
+    out->action = f->action; /* under the request's policy */
+    out->shadow = f->shadow;
     out->text = text;
     out->start = start;
     out->end = start + len;
@@ -464,8 +473,8 @@ static void keep_categories(const struct gw_ruleset *rs, struct gw_findings *f, 
         if (!(mask & (1u << rule->category)))
             continue;
         f->v[n++] = f->v[i];
-        if (rule->action > f->verdict)
-            f->verdict = rule->action;
+        if (!f->v[i].shadow && f->v[i].action > f->verdict)
+            f->verdict = f->v[i].action;
     }
     f->n = n;
 }
@@ -494,6 +503,7 @@ static int scan_text(struct gw_req *r, const char *t, size_t len, enum gw_direct
     unsigned long long budget = (unsigned long long)cfg_of(r)->screen_budget_ms * 1000000ull;
     unsigned long long left = budget > r->screen_ns ? budget - r->screen_ns : 1;
     gw_scanner_set_deadline(r->sc, budget ? t0 + left : 0);
+    gw_scanner_set_policy(r->sc, r->pol);
     int rc = w->srv->fault_screen ? -1 : gw_scan(r->sc, t, len, dir, &w->findings);
     gw_scanner_set_deadline(r->sc, 0);
     r->screen_ns += gw_now_ns() - t0;
@@ -731,6 +741,8 @@ struct join_hit {
     unsigned rule;
     size_t start, end;   /* original bytes: what redaction replaces */
     size_t nstart, nend; /* normalised bytes */
+    enum gw_action action; /* under the request's policy */
+    bool shadow;
 };
 
 /* How far back a window's hits reach, in normalised bytes: a window is GW_SPAN_MAX of them
@@ -771,7 +783,7 @@ static int redact_joined(struct gw_req *r, struct gw_text_refs *texts, size_t fr
         struct gw_findings local = {0};
         size_t a = at[i - from], len = strlen(texts->v[i]->valuestring), b = a + len;
         for (; next < n && hits[next].start < b; next++)
-            if (r->rs->table.rules[hits[next].rule].action == GW_ACTION_REDACT)
+            if (hits[next].action == GW_ACTION_REDACT && !hits[next].shadow)
                 live[nlive++] = next;
         size_t keep = 0;
         for (size_t j = 0; j < nlive; j++) { /* in order of start, as redaction wants */
@@ -784,7 +796,7 @@ static int redact_joined(struct gw_req *r, struct gw_text_refs *texts, size_t fr
             if (gw_grow(&local.v, &local.cap, local.n, sizeof *local.v, 4) == -1)
                 rc = -1;
             else
-                local.v[local.n++] = (struct gw_finding){.rule = h->rule, .start = s, .end = e};
+                local.v[local.n++] = (struct gw_finding){h->rule, s, e, h->action, false, 0};
         }
         nlive = keep;
         if (rc == 0 && local.n) {
@@ -849,6 +861,7 @@ static int scan_window(struct gw_req *r, struct join_run *jr, size_t i, enum gw_
         hi++;
     if (lo >= hi)
         return GW_ACTION_ALLOW;
+    gw_scanner_set_policy(r->sc, r->pol);
     if (w->srv->fault_screen ||
         gw_scan(r->sc, nm->text.data + (lo - nm->base), hi - lo, dir, &w->findings) == -1)
         return -1;
@@ -857,7 +870,8 @@ static int scan_window(struct gw_req *r, struct join_run *jr, size_t i, enum gw_
     int verdict = GW_ACTION_ALLOW;
     for (size_t k = 0; k < w->findings.n; k++) {
         const struct gw_finding *f = &w->findings.v[k];
-        struct join_hit hit = {.rule = f->rule, .nstart = lo + f->start, .nend = lo + f->end};
+        struct join_hit hit = {.rule = f->rule, .nstart = lo + f->start, .nend = lo + f->end,
+                               .action = f->action, .shadow = f->shadow};
         hit.start = gw_norm_start(nm, hit.nstart);
         hit.end = gw_norm_end(nm, hit.nend);
         if (inside_one(jr->at, jr->len, jr->known, hit.start, hit.end) || seen_hit(*hits, *n, &hit))
@@ -867,10 +881,12 @@ static int scan_window(struct gw_req *r, struct join_run *jr, size_t i, enum gw_
         (*hits)[(*n)++] = hit;
         const struct gw_rule *rule = &r->rs->table.rules[hit.rule];
         record(r, dir, f, jr->text.data + hit.start, hit.end - hit.start, jr->text_no, hit.start);
-        if (rule->action == GW_ACTION_BLOCK && !*blocker)
+        if (f->shadow)
+            continue; /* recorded; it does nothing */
+        if (f->action == GW_ACTION_BLOCK && !*blocker)
             *blocker = rule;
-        if ((int)rule->action > verdict)
-            verdict = (int)rule->action;
+        if ((int)f->action > verdict)
+            verdict = (int)f->action;
     }
     return verdict;
 }
@@ -1141,11 +1157,12 @@ struct jtail {
 /* Scans the decoded tail; true when a redact or block finding touches an escaped byte. */
 static bool tail_hides(struct gw_req *r, struct jtail *t)
 {
+    gw_scanner_set_policy(r->sc, r->pol);
     if (!t->escs || gw_scan(r->sc, t->d, t->n, GW_DIR_REPLY, &r->w->findings) == -1)
         return t->escs != 0; /* a scan that failed cannot tell: refuse */
     for (size_t k = 0; k < r->w->findings.n; k++) {
         const struct gw_finding *f = &r->w->findings.v[k];
-        if (r->rs->table.rules[f->rule].action < GW_ACTION_REDACT)
+        if (f->action < GW_ACTION_REDACT || f->shadow)
             continue;
         size_t a = f->start ? f->start - 1 : 0, b = f->end < t->n ? f->end + 1 : t->n;
         for (size_t i = a; i < b; i++)
@@ -1253,13 +1270,14 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
         return data ? gw_buf_append(out, data, len) : 0;
     }
     int rc = -1;
+    gw_scanner_set_policy(r->sc, r->pol); /* a stream keeps the policy it opened with */
     if (!r->w->srv->fault_screen && (r->streams[slot] || (r->streams[slot] = gw_stream_open(r->sc))))
         rc = data ? gw_stream_feed(r->streams[slot], data, len, out)
                   : gw_stream_close(r->streams[slot], out);
     if (rc == -1) {
         /* The same policy as a whole reply's: closed ends the stream with an error, open
          * passes this slot's text on unscreened from here (what the scanner held is lost). */
-        if (cfg_of(r)->fail_mode != GW_FAIL_OPEN)
+        if (gw_policy_fail_mode(cfg_of(r), r->policy) != GW_FAIL_OPEN)
             return -1;
         GW_LOG(GW_LOG_WARN, r->id, "screening a streamed reply failed; fail_mode open passes "
                                    "the rest of it unscreened");
@@ -1283,7 +1301,7 @@ static int stream_scan(void *ctx, cJSON *node)
     bool changed = false;
     int v = screen_node(r, node, GW_DIR_REPLY, ~0u, &blocker, &changed);
     if (v == -1)
-        return cfg_of(r)->fail_mode == GW_FAIL_OPEN ? 0 : -1;
+        return gw_policy_fail_mode(cfg_of(r), r->policy) == GW_FAIL_OPEN ? 0 : -1;
     return v == GW_ACTION_BLOCK;
 }
 
@@ -1322,7 +1340,7 @@ static void stream_init(struct gw_req *r)
     s->write = stream_write;
     s->block_message = stream_block_message;
     s->tokens = set_tokens;
-    s->screen_replies = cfg_of(r)->screen_replies;
+    s->screen_replies = gw_policy_screen_replies(cfg_of(r), r->policy);
     s->unknown = (enum gw_unknown_policy)cfg_of(r)->unknown_fields;
     s->scan = stream_scan;
     s->tmp = &r->w->tmp;
@@ -1456,7 +1474,7 @@ static void plain_reply(struct gw_req *r)
 {
     const struct gw_config *cfg = cfg_of(r);
     bool ok = r->status >= 200 && r->status < 300;
-    if (r->passthrough || !cfg->screen_replies) {
+    if (r->passthrough || !gw_policy_screen_replies(cfg, r->policy)) {
         /* Not screened, by the operator's choice: the provider's answer as it came. */
         enum gw_action v = r->passthrough ? GW_ACTION_ALLOW : r->prompt_verdict;
         reply_and_finish(r, (int)r->status, r->content_type, r->reply.data ? r->reply.data : "",
@@ -1490,7 +1508,7 @@ static void plain_reply(struct gw_req *r)
         }
     }
     if (!root) {
-        if (cfg->fail_mode == GW_FAIL_OPEN)
+        if (gw_policy_fail_mode(cfg, r->policy) == GW_FAIL_OPEN)
             reply_and_finish(r, (int)r->status, r->content_type, r->reply.data, r->reply.len,
                              r->prompt_verdict);
         else
@@ -1510,7 +1528,7 @@ static void plain_reply(struct gw_req *r)
         int joined = screen_joined(r, &texts, GW_DIR_REPLY, &blocker, &changed);
         verdict = joined == -1 || joined > verdict ? joined : verdict;
     }
-    if (verdict == -1 && cfg->fail_mode == GW_FAIL_CLOSED) {
+    if (verdict == -1 && gw_policy_fail_mode(cfg, r->policy) == GW_FAIL_CLOSED) {
         error_and_finish(r, 503, "Screening the reply failed; the gateway fails closed.",
                          "guardrail_error");
     } else if (verdict == GW_ACTION_BLOCK) {
@@ -1708,7 +1726,7 @@ static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const c
         verdict = joined == -1 || joined > verdict ? joined : verdict;
     }
     if (verdict == -1) {
-        if (cfg->fail_mode == GW_FAIL_CLOSED) {
+        if (gw_policy_fail_mode(cfg, r->policy) == GW_FAIL_CLOSED) {
             error_and_finish(r, 503, "Screening the prompt failed; the gateway fails closed.",
                              "guardrail_error");
             return;

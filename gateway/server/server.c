@@ -23,6 +23,7 @@
 
 #include "api/api.h"
 #include "kpi/privacy.h"
+#include "server/policy.h"
 #include "server/proxy.h"
 #include "util/json.h"
 #include "util/json_arena.h"
@@ -292,11 +293,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     gw_answer_early(w, req, NULL, reqid, 404, msg, "invalid_request_error", NULL, "unknown_url");
 }
 
-void gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs)
+int gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs, char *err,
+                            size_t errlen)
 {
+    if (gw_policy_build(cfg, rs, err, errlen) == -1)
+        return -1;
     if (gw_ruleset_memo(rs, cfg->screen_cache_entries) == -1)
         GW_LOG(GW_LOG_WARN, NULL, "no memory for a screen cache of %zu entries; screening "
                "without one", cfg->screen_cache_entries);
+    return 0;
 }
 
 /* Runs on the worker when another thread activated w->wake: swap rules, or drain. */
@@ -608,7 +613,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             gw_ruleset_unref(rs);
             return;
         }
-        gw_server_prepare_rules(srv->cfg, rs);
+        char perr[256];
+        if (gw_server_prepare_rules(srv->cfg, rs, perr, sizeof perr) == -1) {
+            GW_LOG(GW_LOG_ERROR, NULL, "SIGHUP: %s; keeping the old rules", perr);
+            atomic_fetch_add(&srv->reloads[2], 1);
+            gw_ruleset_unref(rs);
+            return;
+        }
         if (srv->current)
             atomic_fetch_add(&srv->packs_removed, packs_gone(srv->current, rs));
         gw_ruleset_unref(srv->current);

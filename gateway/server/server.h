@@ -81,9 +81,11 @@ int gw_server_init(struct gw_server *srv, struct gw_config *cfg, struct gw_rules
                    gw_record_sink sink, void *sink_arg);
 /* Runs until SIGTERM/SIGINT (then drains, bounded) and returns 0. */
 int gw_server_run(struct gw_server *srv);
-/* Readies a freshly loaded ruleset for serving (its screen cache, see gw_ruleset_memo),
- * before any worker gets it: at start and at each reload. */
-void gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs);
+/* Readies a freshly loaded ruleset for serving (the policies' views of it, its screen
+ * cache), before any worker gets it: at start and at each reload. -1 with err when a
+ * policy names a pack or rule the rules lack (a reload then keeps the old rules). */
+int gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs, char *err,
+                            size_t errlen);
 void gw_server_free(struct gw_server *srv);
 /* The first pack of cfg's required_packs that rs lacks, or NULL. */
 const char *gw_server_missing_pack(const struct gw_config *cfg, const struct gw_ruleset *rs);

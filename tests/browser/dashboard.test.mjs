@@ -6,46 +6,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { bin, chat as chatVia, e2eRules, freePort, launch, overflows, stopAll, waitFor } from './lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const bin = process.env.GUARDRAIL_BIN || path.join(here, '..', '..', 'build', 'guardrail');
-const e2eRules = path.join(here, '..', 'e2e', 'rules', 'e2e.yaml');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const token = 'dash-token';
 let procs = [], gwPort, adminPort, browser;
 
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
-
-async function waitFor(url, ok = (r) => r.ok) {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if (ok(await fetch(url))) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('nothing answered at ' + url);
-}
-
-async function chat(text, tenant, reply) {
-  const r = await fetch(`http://127.0.0.1:${gwPort}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'x-guardrail-tenant': tenant },
-    body: JSON.stringify({ model: 'mock-1', messages: [{ role: 'user', content: text }],
-      mock: reply ? { reply } : undefined }),
-  });
-  assert.equal(r.status, 200);
-  await r.text();
-}
+const chat = (text, tenant, reply) => chatVia(gwPort, text, tenant, reply);
 
 before(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-dash-'));
@@ -67,6 +35,14 @@ before(async () => {
     action: redact
     patterns: ['\\bpat\\.lee@example\\.org\\b']
     examples: {match: ["x pat.lee@example.org y"], no_match: ["pat.lee at example"]}
+  - id: dash.trial
+    title: Delivery promise
+    category: brand
+    severity: low
+    applies_to: reply
+    action: block
+    shadow: true
+    phrases: [on its way]
 `);
   fs.writeFileSync(path.join(dir, 'gw.yaml'),
     `rules: ${rules}\nkpi:\n  db: ${dir}/kpi.db\nadmin:\n  token: \${DASH_TOKEN}\n`);
@@ -76,11 +52,7 @@ before(async () => {
     '--workers', '1', '--admin', `127.0.0.1:${adminPort}`, '--upstream', `http://127.0.0.1:${mockPort}/v1`],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DASH_TOKEN: token } }));
   await waitFor(`http://127.0.0.1:${gwPort}/readyz`);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launch();
 });
 
 async function open(width = 1280, route) {
@@ -114,11 +86,7 @@ test('an empty dashboard shows how to connect a chatbot', async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  for (const p of procs.reverse()) {
-    const done = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    await done;
-  }
+  await stopAll(procs);
 });
 
 test('the dashboard shows the traffic, with no console errors and no other host', async () => {
@@ -154,9 +122,14 @@ test('the dashboard shows the traffic, with no console errors and no other host'
   assert.match(worth, /Exposure avoided: USD 549\.00 \(3 personal data values at USD 183\.00, 0 secrets/);
   assert.match(worth, /Provider spend avoided: USD \d+\.\d\d/);
   assert.match(await page.textContent('#worth-basis'), /default USD 2\.50 \/ USD 10\.00/);
+  /* the money against the previous period: there was no traffic before this run */
+  assert.equal(await page.textContent('#worth-chg'), 'new: none in the previous period');
   const incidents = await page.textContent('#incidents');
   assert.ok(!incidents.includes('pat.lee@example.org'), 'an incident shows a raw e-mail address');
   assert.ok(!(await page.isVisible('#connect')), 'the connect help stays once messages came');
+  // one gateway writes this store: no gateway filter, no line about a fleet
+  assert.ok(!(await page.isVisible('#instance')), 'a gateway filter for one gateway');
+  assert.ok(!(await page.isVisible('#fleet')), 'a fleet line for one gateway');
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
   await page.close();
 });
@@ -201,32 +174,6 @@ test('latency is milliseconds added; a share of the provider only where it means
   await page.close();
 });
 
-// What must fit: every card inside the page's column, what each card holds inside the card
-// (a table too wide shows as its box's scrollWidth past its clientWidth), no sideways
-// scroll, and every chart's y labels inside its chart.
-async function overflows(page) {
-  return page.evaluate(() => {
-    const out = [];
-    const main = document.querySelector('main').getBoundingClientRect();
-    for (const e of document.querySelectorAll('.card')) {
-      if (!e.offsetParent) continue; // not shown
-      const r = e.getBoundingClientRect();
-      if (r.left < main.left || r.right > main.right) out.push(`card ${e.id || e.querySelector('h2')?.textContent} runs past the page: ${r.right} > ${main.right}`);
-    }
-    for (const e of document.querySelectorAll('.card, .card > div, .tablebox'))
-      if (e.scrollWidth > e.clientWidth) out.push(`${e.id || e.className} ${e.scrollWidth} > ${e.clientWidth}`);
-    if (document.documentElement.scrollWidth > document.documentElement.clientWidth) out.push('the page scrolls sideways');
-    for (const svg of document.querySelectorAll('.chart svg')) {
-      const box = svg.getBoundingClientRect();
-      for (const t of svg.querySelectorAll('text')) {
-        const r = t.getBoundingClientRect();
-        if (r.left < box.left - 0.5 || r.right > box.right + 0.5) out.push(`label ${t.textContent} clipped`);
-      }
-    }
-    return out;
-  });
-}
-
 const yTicks = (page, id) => page.$$eval(`#${id} svg text[text-anchor="end"]`, (ts) => ts.map((t) => t.textContent));
 
 for (const width of [1280, 1400]) {
@@ -254,6 +201,22 @@ test('message counts get whole-number ticks', async () => {
     for (const t of ticks) assert.match(t, /^\d{1,3}(,\d{3})*$/, `${id} has tick ${t}`);
   }
   assert.deepEqual(await yTicks(page, 'chart-req'), ['0', '1']);
+  await page.close();
+});
+
+test('a rule in shadow is shown apart, with what it would have done', async () => {
+  const page = await open();
+  assert.ok(await page.isVisible('#shadow'), 'no shadow view');
+  const row = await page.textContent('#shadow-rules tr.shadow-rule');
+  assert.match(row, /Delivery promise/);
+  assert.match(row, /dash\.trial/);
+  assert.match(row, /would have stopped 6 replies/);
+  // it acted on nothing: not among the rules that acted, not in the incidents, and the
+  // replies it found still count as passed clean
+  assert.doesNotMatch(await page.textContent('#rules'), /dash\.trial|Delivery promise/);
+  assert.doesNotMatch(await page.textContent('#incidents'), /Delivery|on its way/i);
+  assert.equal(await page.textContent('#clean'), '50.0%');
+  assert.deepEqual(await overflows(page), []);
   await page.close();
 });
 

@@ -441,7 +441,7 @@ static void unknown_pack_key_is_an_error(void **state)
 {
     expect_errors("name: t\nversion: 2\nrules:\n" RULE("a.b"),
                   "pack.yaml:2: unknown pack key 'version' (expected name, description, "
-                  "model, defaults, rules)",
+                  "model, defaults, rules, shadow)",
                   NULL);
 }
 
@@ -450,7 +450,7 @@ static void unknown_rule_key_is_an_error(void **state)
     expect_errors(HEAD RULE("a.b") "    colour: red\n",
                   "pack.yaml:9: unknown rule key 'colour' (expected id, category, severity, "
                   "applies_to, action, patterns, phrases, validate, allow, replacement, "
-                  "message, description, title, examples, head, above)",
+                  "message, description, title, examples, shadow, head, above)",
                   NULL);
 }
 
@@ -462,7 +462,7 @@ static void unknown_key_in_defaults_is_an_error(void **state)
                   "  pattern: 'x'\n"
                   "rules:\n" RULE("a.b"),
                   "pack.yaml:4: unknown key 'pattern' in defaults (expected category, severity, "
-                  "applies_to, action, replacement, message)",
+                  "applies_to, action, replacement, message, shadow)",
                   NULL);
     expect_errors("name: t\ndefaults: [pii]\nrules:\n" RULE("a.b"),
                   "pack.yaml:2: 'defaults' must be a mapping", NULL);

@@ -640,6 +640,108 @@ static void ruleset_load_fails_whole_on_any_error(void **state)
     gw_errors_free(&e);
 }
 
+/* ---- policies and shadow ---- */
+
+static const char *const policy_pack =
+    "name: p\n"
+    "rules:\n"
+    "  - id: p.mail\n"
+    "    category: pii\n"
+    "    severity: high\n"
+    "    applies_to: both\n"
+    "    action: redact\n"
+    "    replacement: '[EMAIL]'\n"
+    "    patterns: ['[a-z]+@[a-z]+\\.org']\n"
+    "  - id: p.rival\n"
+    "    category: brand\n"
+    "    severity: medium\n"
+    "    applies_to: both\n"
+    "    action: block\n"
+    "    phrases: [rivalcorp]\n"
+    "  - id: p.trial\n"
+    "    category: brand\n"
+    "    severity: low\n"
+    "    applies_to: both\n"
+    "    action: block\n"
+    "    shadow: true\n"
+    "    phrases: [lifetime warranty]\n";
+
+/* A rule in shadow (its pack says so) is found and reported with what it would do, and
+ * does nothing: no verdict, no redaction, no blocking rule. */
+static void a_rule_in_shadow_is_found_and_does_nothing(void **state)
+{
+    (void)state;
+    struct gw_ruleset *rs = compile(policy_pack);
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    SCAN(sc, GW_DIR_REPLY, "it has a lifetime warranty, ann@x.org", &f);
+    expect_findings(rs, &f, "p.trial", 9, 26, "p.mail", 28, 37, NULL);
+    assert_true(f.v[0].shadow);
+    assert_int_equal(f.v[0].action, GW_ACTION_BLOCK); /* what it would have done */
+    assert_false(f.v[1].shadow);
+    assert_int_equal(f.verdict, GW_ACTION_REDACT); /* the shadow block is not the verdict */
+    assert_null(gw_findings_blocking_rule(rs, &f));
+    expect_redacted(rs, "it has a lifetime warranty, ann@x.org", &f,
+                    "it has a lifetime warranty, [EMAIL]");
+    /* a stream: the shadow rule neither holds text back for long nor ends the stream */
+    gw_stream *st = gw_stream_open(sc);
+    struct gw_buf out = {0};
+    assert_int_equal(gw_stream_feed(st, "a lifetime warranty for you", 27, &out), 0);
+    assert_int_equal(gw_stream_close(st, &out), 0);
+    assert_int_equal(out.len, 27);
+    const struct gw_findings *sf = gw_stream_findings(st);
+    assert_int_equal(sf->n, 1);
+    assert_true(sf->v[0].shadow);
+    assert_int_equal(sf->verdict, GW_ACTION_ALLOW);
+    gw_stream_free(st);
+    gw_buf_free(&out);
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
+/* A policy's view: a rule off, a rule turned from block to flag, a rule put in shadow, a
+ * shadow rule promoted; the memo, shared by every policy, still answers only texts that
+ * matched nothing at all. */
+static void a_policy_turns_rules_off_changes_actions_and_shadows(void **state)
+{
+    (void)state;
+    struct gw_ruleset *rs = compile(policy_pack);
+    assert_int_equal(gw_ruleset_memo(rs, 64), 0);
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    /* rules: p.mail (0), p.rival (1), p.trial (2) */
+    const struct gw_rule_policy pol[3] = {{GW_ACTION_ALLOW, false},
+                                          {GW_ACTION_FLAG, false},
+                                          {GW_ACTION_BLOCK, false}};
+    const char *text = "rivalcorp gives a lifetime warranty, write to ann@x.org about it";
+    gw_scanner_set_policy(sc, pol);
+    SCAN(sc, GW_DIR_PROMPT, text, &f);
+    expect_findings(rs, &f, "p.rival", 0, 9, "p.trial", 18, 35, NULL); /* p.mail is off */
+    assert_int_equal(f.v[0].action, GW_ACTION_FLAG);
+    assert_false(f.v[1].shadow); /* promoted */
+    assert_int_equal(f.verdict, GW_ACTION_BLOCK);
+    assert_string_equal(gw_findings_blocking_rule(rs, &f)->id, "p.trial");
+    /* the same text, as the packs wrote it: the memo must not have called it clean */
+    gw_scanner_set_policy(sc, NULL);
+    SCAN(sc, GW_DIR_PROMPT, text, &f);
+    assert_int_equal(f.n, 3);
+    assert_int_equal(f.verdict, GW_ACTION_BLOCK); /* p.rival blocks */
+    assert_string_equal(gw_findings_blocking_rule(rs, &f)->id, "p.rival");
+    /* everything off: no finding, and the text still is not taken for clean */
+    const struct gw_rule_policy none[3] = {{0, false}, {0, false}, {0, false}};
+    gw_scanner_set_policy(sc, none);
+    SCAN(sc, GW_DIR_PROMPT, text, &f);
+    assert_int_equal(f.n, 0);
+    gw_scanner_set_policy(sc, NULL);
+    SCAN(sc, GW_DIR_PROMPT, text, &f);
+    assert_int_equal(f.n, 3);
+    assert_int_equal(gw_scanner_memo_hits(sc), 0);
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* The memo answers a prompt text it saw clean, for every scanner of the ruleset, and
@@ -730,6 +832,8 @@ int main(void)
         cmocka_unit_test(ruleset_without_rules_for_a_direction_finds_nothing),
         cmocka_unit_test(ruleset_load_fails_whole_on_any_error),
         cmocka_unit_test(memo_answers_only_texts_it_saw_clean),
+        cmocka_unit_test(a_rule_in_shadow_is_found_and_does_nothing),
+        cmocka_unit_test(a_policy_turns_rules_off_changes_actions_and_shadows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

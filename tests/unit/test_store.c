@@ -1,6 +1,11 @@
 /* The KPI store: each KPI's arithmetic on hand-made records, rollups across minutes,
- * the previous period, tenant and model cuts, retention, schema versions, incident paging,
- * and `guardrail report` rendered to a temporary file. */
+ * the previous period, tenant, model and instance cuts, retention, schema versions,
+ * incident paging, batch ids, the spool, and `guardrail report` rendered to a temporary
+ * file.
+ *
+ * The same tests run on both backends: on SQLite (a file in a temporary folder), and on
+ * PostgreSQL when GW_TEST_PG_URL names a server (CTest's test_store_pg starts one:
+ * tests/with_pg.sh); each test then starts from an empty database of its own name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
+#include <signal.h>
 
 #include <sqlite3.h>
 
+#include "incidents/incidents.h"
+#include "kpi/db.h"
+#include "kpi/query.h"
+#include "kpi/render.h"
+#include "kpi/spool.h"
 #include "kpi/store.h"
 
 int gw_cmd_report(int argc, char **argv);
@@ -30,9 +42,59 @@ int gw_cmd_report(int argc, char **argv);
 
 struct fixture {
     char dir[64];
-    char path[96];
+    char path[256]; /* the store: a SQLite file, or the test's PostgreSQL database */
     struct gw_store *s;
 };
+
+static const char *pg_url; /* GW_TEST_PG_URL: the tests run on PostgreSQL */
+
+static struct gw_store *store_open(const char *where, bool readonly, int retention_days,
+                                   char *err, size_t errlen)
+{
+    struct gw_store_opts o = {.readonly = readonly, .retention_days = retention_days,
+                              .instance = "gw-test"};
+    return gw_store_open(where, &o, err, errlen);
+}
+
+/* Reopens f's store as a writer with caps on distinct tenants and models. 0/-1. */
+static int store_limit(struct fixture *f, int max_tenants, int max_models)
+{
+    char err[256];
+    struct gw_store_opts o = {.retention_days = 30, .instance = "gw-test",
+                              .max_tenants = max_tenants, .max_models = max_models};
+    gw_store_close(f->s);
+    f->s = gw_store_open(f->path, &o, err, sizeof err);
+    if (!f->s)
+        print_message("open: %s\n", err);
+    return f->s ? 0 : -1;
+}
+
+/* Runs sql on the server of GW_TEST_PG_URL, in the database named there. */
+static void pg_exec(const char *url, const char *sql)
+{
+    char err[256];
+    struct gw_db *db = gw_db_open(url, false, err, sizeof err);
+    if (!db)
+        fail_msg("%s", err);
+    if (gw_db_exec(db, sql) == -1)
+        print_message("%s: %s\n", sql, gw_db_error(db));
+    gw_db_close(db);
+}
+
+/* pg_url with its database replaced by name. */
+static void pg_database(const char *name, char *out, size_t outlen)
+{
+    const char *slash = strrchr(pg_url, '/'), *q = strchr(slash, '?');
+    snprintf(out, outlen, "%.*s/%s%s", (int)(slash - pg_url), pg_url, name, q ? q : "");
+}
+
+/* A fresh, empty PostgreSQL database for the test: dropped and created again. */
+static void pg_fresh(char *out, size_t outlen)
+{
+    pg_exec(pg_url, "DROP DATABASE IF EXISTS gw_test_store WITH (FORCE)");
+    pg_exec(pg_url, "CREATE DATABASE gw_test_store");
+    pg_database("gw_test_store", out, outlen);
+}
 
 static int setup(void **state)
 {
@@ -40,9 +102,12 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "/tmp/gw-store-XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/kpi.db", f->dir);
+    if (pg_url)
+        pg_fresh(f->path, sizeof f->path);
+    else
+        snprintf(f->path, sizeof f->path, "%s/kpi.db", f->dir);
     char err[256];
-    f->s = gw_store_open(f->path, false, 30, err, sizeof err);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
     if (!f->s) {
         print_message("open: %s\n", err);
         return -1;
@@ -122,18 +187,57 @@ static void find_at(struct gw_request_rec *r, const char *rule, enum gw_category
 
 static void write_all(struct gw_store *s, struct gw_request_rec **recs, size_t n)
 {
-    assert_int_equal(gw_store_write(s, recs, n), 0);
+    assert_int_equal(gw_store_write(s, recs, n, NULL), 0);
     for (size_t i = 0; i < n; i++) {
         free(recs[i]->findings);
         free(recs[i]);
     }
 }
 
+/* /api/kpis without its value, as the admin listener builds it. */
+static cJSON *store_kpis(struct gw_store *s, int64_t from, int64_t to, const char *tenant,
+                         const char *model, int64_t step, char *err, size_t errlen)
+{
+    struct gw_kpi_filter f = {from, to, tenant, model, NULL};
+    struct gw_kpis k;
+    cJSON *o = gw_kpi_query(s, &f, step, &k) == 0 ? gw_render_kpis(&k) : NULL;
+    gw_kpis_free(&k);
+    if (!o)
+        snprintf(err, errlen, "%s", gw_store_error(s));
+    return o;
+}
+
+static cJSON *store_incidents(struct gw_store *s, int64_t from, int64_t to, const char *tenant,
+                              const char *category, int limit, int64_t before, char *err,
+                              size_t errlen)
+{
+    struct gw_kpi_filter f = {from, to, tenant, NULL, NULL};
+    struct gw_incident_page p;
+    cJSON *o = gw_incident_query(s, &f, category, GW_INCIDENTS_ALL, limit, before, &p) == 0
+                   ? gw_render_incidents(&p)
+                   : NULL;
+    gw_incident_page_free(&p);
+    if (!o)
+        snprintf(err, errlen, "%s", gw_store_error(s));
+    return o;
+}
+
+static cJSON *store_value(struct gw_store *s, int64_t from, int64_t to, const char *tenant,
+                          const char *model, const struct gw_value *v)
+{
+    struct gw_kpi_filter f = {from, to, tenant, model, NULL};
+    struct gw_value_counts c;
+    struct gw_value_result r;
+    cJSON *o = gw_kpi_value(s, &f, v, &c, &r) == 0 ? gw_render_value(v, &c, &r, NULL, NULL) : NULL;
+    gw_kpi_value_free(&c);
+    return o;
+}
+
 static cJSON *kpis(struct gw_store *s, int64_t from, int64_t to, const char *tenant,
                    const char *model, int64_t step)
 {
     char err[256] = "";
-    cJSON *k = gw_store_kpis(s, from, to, tenant, model, step, err, sizeof err);
+    cJSON *k = store_kpis(s, from, to, tenant, model, step, err, sizeof err);
     if (!k)
         print_message("kpis: %s\n", err);
     assert_non_null(k);
@@ -183,8 +287,25 @@ static void test_schema_is_created_versioned_and_reopened(void **state)
     struct fixture *f = *state;
     char err[256];
     gw_store_close(f->s);
-    f->s = gw_store_open(f->path, false, 30, err, sizeof err);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
     assert_non_null(f->s);
+    if (pg_url) {
+        /* the version in guardrail_schema; incidents' three indexes and the instance's */
+        struct gw_db *db = gw_db_open(f->path, true, err, sizeof err);
+        assert_non_null(db);
+        struct gw_db_stmt *st = gw_db_prepare(db, "SELECT max(version) FROM guardrail_schema",
+                                              false);
+        assert_int_equal(gw_db_step(st), 1);
+        assert_int_equal(gw_db_int(st, 0), GW_STORE_SCHEMA_VERSION);
+        gw_db_finalize(st);
+        st = gw_db_prepare(db, "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'incidents_%'",
+                           false);
+        assert_int_equal(gw_db_step(st), 1);
+        assert_int_equal(gw_db_int(st, 0), 5); /* and the primary key's, incidents_pkey */
+        gw_db_finalize(st);
+        gw_db_close(db);
+        goto readonly;
+    }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     sqlite3_stmt *st;
@@ -202,14 +323,15 @@ static void test_schema_is_created_versioned_and_reopened(void **state)
                                         -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    assert_int_equal(sqlite3_column_int(st, 0), 4);
     sqlite3_finalize(st);
     sqlite3_close(db);
 
-    struct gw_store *ro = gw_store_open(f->path, true, 0, err, sizeof err);
+readonly:;
+    struct gw_store *ro = store_open(f->path, true, 0, err, sizeof err);
     assert_non_null(ro);
     struct gw_request_rec *r = rec(T0, "a", "m", "c");
-    assert_int_equal(gw_store_write(ro, &r, 1), -1);
+    assert_int_equal(gw_store_write(ro, &r, 1, NULL), -1);
     assert_string_equal(gw_store_error(ro), "the store is open readonly");
     free(r);
     gw_store_close(ro);
@@ -219,8 +341,17 @@ static void test_readonly_open_refuses_missing_foreign_and_newer_databases(void 
 {
     struct fixture *f = *state;
     char err[256], path[128];
+    if (pg_url) { /* a newer schema: the PostgreSQL way to say it */
+        pg_exec(f->path, "UPDATE guardrail_schema SET version = 99");
+        gw_store_close(f->s);
+        f->s = NULL;
+        assert_null(store_open(f->path, false, 0, err, sizeof err));
+        assert_non_null(strstr(err, "database schema version 99 is newer"));
+        assert_null(strstr(err, "password"));
+        return;
+    }
     snprintf(path, sizeof path, "%s/missing.db", f->dir);
-    assert_null(gw_store_open(path, true, 0, err, sizeof err));
+    assert_null(store_open(path, true, 0, err, sizeof err));
     assert_non_null(strstr(err, "missing.db"));
 
     snprintf(path, sizeof path, "%s/other.db", f->dir);
@@ -228,13 +359,13 @@ static void test_readonly_open_refuses_missing_foreign_and_newer_databases(void 
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_null(gw_store_open(path, true, 0, err, sizeof err));
+    assert_null(store_open(path, true, 0, err, sizeof err));
     assert_non_null(strstr(err, "not a guardrail KPI database"));
 
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_null(gw_store_open(f->path, false, 0, err, sizeof err));
+    assert_null(store_open(f->path, false, 0, err, sizeof err));
     assert_non_null(strstr(err, "database schema version 99 is newer"));
 }
 
@@ -482,7 +613,7 @@ static void test_money_from_tokens_blocked_prompts_kept_values_and_handoffs(void
     r[4] = rec(T0, "a", "gpt-4o", "c5");
     find(r[4], "cx.human", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
     write_all(f->s, r, 5);
-    cJSON *m = gw_store_value(f->s, T0, T0 + HOUR, NULL, NULL, &v);
+    cJSON *m = store_value(f->s, T0, T0 + HOUR, NULL, NULL, &v);
     assert_non_null(m);
     assert_string_equal(str_at(m, "currency"), "USD");
     assert_num(m, "token_spend", 4.50);
@@ -496,6 +627,27 @@ static void test_money_from_tokens_blocked_prompts_kept_values_and_handoffs(void
     assert_num(m, "assumptions.per_million_tokens.0.prompt", 2.5);
     assert_num(m, "assumptions.personal_data_record", 183);
     cJSON_Delete(m);
+
+    /* the next hour against this one, as /api/kpis shows it: one secret kept now */
+    struct gw_request_rec *later[1] = {rec(T0 + HOUR, "a", "gpt-4o", "c6")};
+    find(later[0], "secrets.aws", GW_CAT_SECRET, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    write_all(f->s, later, 1);
+    struct gw_kpi_filter now = {T0 + HOUR, T0 + 2 * HOUR, NULL, NULL, NULL};
+    struct gw_kpi_filter before = {T0, T0 + HOUR, NULL, NULL, NULL};
+    struct gw_value_counts c[2];
+    struct gw_value_result res[2];
+    assert_int_equal(gw_kpi_value(f->s, &now, &v, &c[0], &res[0]), 0);
+    assert_int_equal(gw_kpi_value(f->s, &before, &v, &c[1], &res[1]), 0);
+    m = gw_render_value(&v, &c[0], &res[0], &c[1], &res[1]);
+    assert_num(m, "exposure_avoided", 183);
+    assert_num(m, "spend_avoided", 0); /* no call this hour to price the block by */
+    assert_num(m, "blocked_unpriced", 1);
+    assert_num(m, "previous.exposure_avoided", 366);
+    assert_num(m, "previous.token_spend", 4.50);
+    assert_num(m, "previous.handoff_cost", 16.02);
+    cJSON_Delete(m);
+    gw_kpi_value_free(&c[0]);
+    gw_kpi_value_free(&c[1]);
     gw_value_free(&v);
 }
 
@@ -549,9 +701,9 @@ static void test_rollups_across_minutes_and_series_steps(void **state)
 
     /* a step that makes too many points is refused with a message */
     char err[256];
-    assert_null(gw_store_kpis(f->s, T0, T0 + 30 * DAY, NULL, NULL, MIN, err, sizeof err));
+    assert_null(store_kpis(f->s, T0, T0 + 30 * DAY, NULL, NULL, MIN, err, sizeof err));
     assert_non_null(strstr(err, "too small"));
-    assert_null(gw_store_kpis(f->s, T0, T0, NULL, NULL, 0, err, sizeof err));
+    assert_null(store_kpis(f->s, T0, T0, NULL, NULL, 0, err, sizeof err));
     assert_non_null(strstr(err, "empty"));
 }
 
@@ -636,7 +788,7 @@ static void test_retention_prunes_old_rows(void **state)
     struct fixture *f = *state;
     char err[256];
     gw_store_close(f->s);
-    f->s = gw_store_open(f->path, false, 7, err, sizeof err);
+    f->s = store_open(f->path, false, 7, err, sizeof err);
     assert_non_null(f->s);
     int64_t now = T0 + 30 * DAY;
     struct gw_request_rec *r[2];
@@ -656,15 +808,15 @@ static void test_retention_prunes_old_rows(void **state)
                          cJSON_GetObjectItem(cJSON_GetObjectItem(k, "current"), "cx"), "signals")),
                      0);
     cJSON_Delete(k);
-    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 1);
     cJSON_Delete(inc);
 
     /* retention 0 keeps everything */
     gw_store_close(f->s);
-    f->s = gw_store_open(f->path, false, 0, err, sizeof err);
+    f->s = store_open(f->path, false, 0, err, sizeof err);
     assert_int_equal(gw_store_prune(f->s, now + 1000 * DAY), 0);
-    inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 1);
     cJSON_Delete(inc);
 }
@@ -688,7 +840,7 @@ static bool names_has(const cJSON *k, const char *list, const char *name)
 static void test_distinct_tenants_and_models_past_the_cap_are_written_as_other(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(gw_store_limit(f->s, 3, 50), 0);
+    assert_int_equal(store_limit(f, 3, 50), 0);
     enum { N = 2000 };
     struct gw_request_rec **r = calloc(N, sizeof *r);
     for (int i = 0; i < N; i++) {
@@ -712,7 +864,7 @@ static void test_distinct_tenants_and_models_past_the_cap_are_written_as_other(v
     cJSON_Delete(k);
     /* incidents carry the same values as the rollups */
     char err[256];
-    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 500, 0, err, sizeof err);
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 500, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), N / 100);
     const cJSON *x;
     int others = 0;
@@ -724,8 +876,8 @@ static void test_distinct_tenants_and_models_past_the_cap_are_written_as_other(v
 
     /* a restart keeps the cap: the store knows its values; known ones keep theirs */
     gw_store_close(f->s);
-    f->s = gw_store_open(f->path, false, 30, err, sizeof err);
-    assert_int_equal(gw_store_limit(f->s, 3, 50), 0);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
+    assert_int_equal(store_limit(f, 3, 50), 0);
     struct gw_request_rec *more[3] = {rec(T0 + 5 * MIN, "t9", "model-0001", ""),
                                       rec(T0 + 5 * MIN, "t1", "model-9999", ""),
                                       rec(T0 + 5 * MIN, "other", "other", "")};
@@ -742,7 +894,7 @@ static void test_pruning_frees_the_places_of_values_that_went(void **state)
 {
     struct fixture *f = *state;
     int64_t now = T0 + 40 * DAY; /* the fixture keeps 30 days */
-    assert_int_equal(gw_store_limit(f->s, 2, 2), 0);
+    assert_int_equal(store_limit(f, 2, 2), 0);
     struct gw_request_rec *old[2] = {rec(now - 35 * DAY, "a", "m1", ""),
                                      rec(now - 35 * DAY, "b", "m2", "")};
     write_all(f->s, old, 2);
@@ -779,7 +931,7 @@ static void test_incidents_newest_first_paged_and_filtered(void **state)
     find(r[3], "cx.praise", GW_CAT_CX, GW_ACTION_FLAG, GW_DIR_PROMPT);
     write_all(f->s, r, 4);
 
-    cJSON *p = gw_store_incidents(f->s, 0, 0, NULL, NULL, 3, 0, err, sizeof err);
+    cJSON *p = store_incidents(f->s, 0, 0, NULL, NULL, 3, 0, err, sizeof err);
     assert_non_null(p);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 3);
     assert_num(p, "incidents.0.id", 7);
@@ -788,7 +940,7 @@ static void test_incidents_newest_first_paged_and_filtered(void **state)
     assert_num(p, "next_before_id", 5);
     cJSON_Delete(p);
 
-    p = gw_store_incidents(f->s, 0, 0, NULL, NULL, 3, 5, err, sizeof err);
+    p = store_incidents(f->s, 0, 0, NULL, NULL, 3, 5, err, sizeof err);
     assert_num(p, "incidents.0.id", 4);
     assert_string_equal(str_at(p, "incidents.0.rule"), "brand.claims");
     assert_string_equal(str_at(p, "incidents.0.direction"), "reply");
@@ -804,17 +956,17 @@ static void test_incidents_newest_first_paged_and_filtered(void **state)
     assert_num(p, "next_before_id", 2);
     cJSON_Delete(p);
 
-    p = gw_store_incidents(f->s, 0, 0, NULL, NULL, 3, 2, err, sizeof err);
+    p = store_incidents(f->s, 0, 0, NULL, NULL, 3, 2, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 1);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(p, "next_before_id")));
     cJSON_Delete(p);
 
-    p = gw_store_incidents(f->s, 0, 0, "a", "pii", 20, 0, err, sizeof err);
+    p = store_incidents(f->s, 0, 0, "a", "pii", 20, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 3);
     assert_string_equal(str_at(p, "incidents.0.rule"), "pii.phone");
     cJSON_Delete(p);
 
-    p = gw_store_incidents(f->s, T0 + 2000, T0 + 3000, NULL, NULL, 20, 0, err, sizeof err);
+    p = store_incidents(f->s, T0 + 2000, T0 + 3000, NULL, NULL, 20, 0, err, sizeof err);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "incidents")), 1);
     assert_string_equal(str_at(p, "incidents.0.tenant"), "b");
     cJSON_Delete(p);
@@ -881,10 +1033,11 @@ static void test_report_renders_markdown_with_changes_and_masked_incidents(void 
     /* money, by the default assumptions: the blocked prompt has no call with usage to
      * price it by; one value of personal data kept; one hand-off */
     assert_non_null(strstr(md, "## What it is worth"));
-    assert_non_null(strstr(md, "| Exposure cost avoided | USD 183.00 | 1 value of personal "
-                               "data kept at USD 183.00 each, 0 secrets at USD 183.00 each |"));
-    assert_non_null(strstr(md, "| Hand-offs to people | USD 8.01 | 1 request for a person "
-                               "(rule cx.human) at USD 8.01 a live contact |"));
+    assert_non_null(strstr(md, "| Exposure cost avoided | USD 183.00 | USD 0.00 | 1 value of "
+                               "personal data kept at USD 183.00 each, 0 secrets at USD 183.00 "
+                               "each |"));
+    assert_non_null(strstr(md, "| Hand-offs to people | USD 8.01 | USD 0.00 | 1 request for a "
+                               "person (rule cx.human) at USD 8.01 a live contact |"));
     assert_non_null(strstr(md, "(1 could not be priced: no call to compare)"));
     assert_non_null(strstr(md, "default USD 2.50 prompt and 10.00 completion"));
 
@@ -1045,7 +1198,7 @@ static void test_rules_carry_their_packs_plain_name(void **state)
     cJSON_Delete(k);
 
     char err[128];
-    cJSON *inc = gw_store_incidents(f->s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
     assert_non_null(inc);
     assert_string_equal(str_at(inc, "incidents.0.title"), "Card number");
     cJSON_Delete(inc);
@@ -1057,6 +1210,450 @@ static void test_rules_carry_their_packs_plain_name(void **state)
     const char *md = slurp(out);
     assert_non_null(strstr(md, "| Card number (pii.card) | pii | prompts | 2 | 0 | 2 | 0 |"));
     assert_non_null(strstr(md, "| pii.phone | pii | prompts | 1 | 0 | 0 | 1 |"));
+}
+
+/* Rules in shadow: counted apart, with what they would have done; the request they were
+ * found in counts as the rules that acted left it (clean when none did). */
+static void test_rules_in_shadow_are_counted_apart(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[3];
+    r[0] = rec(T0, "a", "m", "c1"); /* only a shadow block: the reply went out clean */
+    find(r[0], "brand.new_claim", GW_CAT_BRAND, GW_ACTION_FLAG, GW_DIR_REPLY);
+    r[0]->findings[0].action = GW_ACTION_BLOCK;
+    r[0]->findings[0].shadow = true;
+    r[0]->reply_verdict = GW_ACTION_ALLOW;
+    r[1] = rec(T0 + 1, "a", "m", "c2"); /* a shadow redaction beside a real one */
+    find_at(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 0, 10);
+    find_at(r[1], "pii.new_email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT, 1, 0, 10);
+    r[1]->findings[1].shadow = true;
+    r[2] = rec(T0 + 2, "a", "m", "c3"); /* the same shadow rule again */
+    find(r[2], "brand.new_claim", GW_CAT_BRAND, GW_ACTION_FLAG, GW_DIR_REPLY);
+    r[2]->findings[0].action = GW_ACTION_BLOCK;
+    r[2]->findings[0].shadow = true;
+    r[2]->reply_verdict = GW_ACTION_ALLOW;
+    write_all(f->s, r, 3);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 3);
+    assert_num(k, "current.clean", 2);
+    assert_num(k, "current.replies.blocked", 0);
+    assert_num(k, "current.categories.brand.reply.requests", 0);
+    assert_num(k, "current.categories.pii.prompt.findings", 1); /* the real one alone */
+    assert_num(k, "current.kept_from_provider.pii", 1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
+                         cJSON_GetObjectItem(k, "current"), "rules")),
+                     1); /* pii.email */
+    assert_string_equal(str_at(k, "current.shadow_rules.0.rule"), "brand.new_claim");
+    assert_string_equal(str_at(k, "current.shadow_rules.0.direction"), "reply");
+    assert_num(k, "current.shadow_rules.0.requests", 2);
+    assert_num(k, "current.shadow_rules.0.blocked", 2); /* would have blocked two replies */
+    assert_string_equal(str_at(k, "current.shadow_rules.1.rule"), "pii.new_email");
+    assert_num(k, "current.shadow_rules.1.redacted", 1);
+    assert_num(k, "current.shadow_rules.1.kept", 1);
+    cJSON_Delete(k);
+    char err[256];
+    struct gw_kpi_filter all = {0, 0, NULL, NULL, NULL};
+    struct gw_incident_page p;
+    assert_int_equal(gw_incident_query(f->s, &all, NULL, GW_INCIDENTS_SHADOW, 50, 0, &p), 0);
+    assert_int_equal(p.n, 3);
+    assert_true(p.v[0].shadow && p.v[1].shadow && p.v[2].shadow);
+    assert_string_equal(p.v[0].action, "block");
+    gw_incident_page_free(&p);
+    assert_int_equal(gw_incident_query(f->s, &all, NULL, GW_INCIDENTS_ACTED, 50, 0, &p), 0);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.v[0].rule, "pii.email");
+    gw_incident_page_free(&p);
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 4);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(inc, "incidents"), 0), "shadow")));
+    cJSON_Delete(inc);
+    /* the report shows them apart, and not among the incidents */
+    char out[160];
+    snprintf(out, sizeof out, "%s/shadow.md", f->dir);
+    assert_int_equal(
+        report("--db", f->path, "--from", "2024-05-01", "--to", "2024-05-01", "-o", out, NULL), 0);
+    const char *md = slurp(out);
+    assert_non_null(strstr(md, "## Rules being tried (shadow): what they would have done"));
+    assert_non_null(strstr(md, "| brand.new\\_claim | brand | replies | 2 | 2 | 0 | 0 |"));
+    assert_null(strstr(md, "### Off-brand replies")); /* no incident of a rule that acted */
+}
+
+/* Text that is not UTF-8, or a masked excerpt cut inside a character, must not cost the
+ * batch it is in: PostgreSQL refuses invalid UTF-8, and one request's bytes used to drop
+ * every record written with it. */
+static void test_text_that_is_not_utf8_costs_nothing(void **state)
+{
+    struct fixture *f = *state;
+    /* 68 Cyrillic letters (136 bytes): a cut at byte 96 falls inside the 49th */
+    char cyr[160] = "";
+    for (int i = 0; i < 68; i++)
+        strcat(cyr, "\xd0\x9f");
+    char mask[128];
+    gw_incident_mask(mask, sizeof mask, cyr, strlen(cyr), GW_CAT_INJECTION);
+    assert_int_equal(strlen(mask), 96 + 3); /* 48 whole letters and "..." */
+    assert_string_equal(mask + 96, "...");
+    gw_incident_mask(mask, sizeof mask, "ab\xff\xfe cd \xe2\x82", 10, GW_CAT_INJECTION);
+    assert_string_equal(mask, "ab?? cd ??");
+    struct gw_request_rec *r[2] = {rec(T0, "a", "m", "c1"), rec(T0 + 1, "a", "m", "c2")};
+    find(r[0], "injection.override", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    snprintf(r[0]->findings[0].excerpt, sizeof r[0]->findings[0].excerpt, "ignore \xff\xfe all");
+    snprintf(r[1]->model, sizeof r[1]->model, "m\xc3"); /* cut inside a character */
+    write_all(f->s, r, 2);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 2);
+    cJSON_Delete(k);
+    char err[256];
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
+    const char *x = str_at(inc, "incidents.0.excerpt");
+    assert_true(strncmp(x, "ignore ", 7) == 0 && strstr(x, " all"));
+    cJSON_Delete(inc);
+}
+
+/* A PostgreSQL URL's passwords never reach a message: the user-info's and the query's,
+ * percent-encoded or not, with an '@' in the query; a URL libpq cannot read is refused
+ * without being quoted. */
+static void test_passwords_in_a_url_are_never_shown(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *safe;
+    } cases[] = {
+        {"postgresql://gw:s3cret@db:5432/kpi", "postgresql://gw:***@db:5432/kpi"},
+        {"postgres://gw@db/kpi?password=s3cret&sslmode=require",
+         "postgres://gw@db/kpi?password=***&sslmode=require"},
+        {"postgresql://u:p1@h/db?password=SECRET11", "postgresql://u:***@h/db?password=***"},
+        {"postgresql://u@h/db?passwor%64=SECRET4", "postgresql://u@h/db?passwor%64=***"},
+        {"postgresql://u:pw@h/db?sslcert=/a@b/c.pem", "postgresql://u:***@h/db?sslcert=/a@b/c.pem"},
+        {"/var/lib/guardrail/kpi.db", "/var/lib/guardrail/kpi.db"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[256];
+        gw_db_safe_name(cases[i].url, out, sizeof out);
+        assert_string_equal(out, cases[i].safe);
+    }
+    char msg[256] = "could not parse \"postgresql://u:SECRET%32@[::1/db\": SECRET2 and SECRET%32";
+    gw_db_scrub("postgresql://u:SECRET%32@[::1/db", msg);
+    assert_null(strstr(msg, "SECRET"));
+    char err[256];
+    assert_false(gw_db_url_ok("postgresql://postgres:SECRET2@[::1/guardrail", err, sizeof err));
+    assert_null(strstr(err, "SECRET2"));
+    assert_non_null(strstr(err, "not a PostgreSQL URL"));
+    assert_null(gw_db_open("postgresql://postgres:SECRET2@[::1/guardrail", true, err, sizeof err));
+    assert_null(strstr(err, "SECRET2"));
+    assert_true(gw_db_url_ok("/tmp/kpi.db", err, sizeof err));
+}
+
+/* A PostgreSQL backend that stops answering without closing the connection (frozen, or a
+ * network partition) fails the write at the I/O deadline and marks the store broken, so
+ * the spool holds and reconnects: nothing waits forever. PostgreSQL only. */
+static void test_a_frozen_database_fails_the_write_at_the_deadline(void **state)
+{
+    struct fixture *f = *state;
+    if (!pg_url)
+        skip();
+    char err[256];
+    gw_store_close(f->s);
+    setenv("GUARDRAIL_PG_IO_MS", "800", 1);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
+    unsetenv("GUARDRAIL_PG_IO_MS");
+    assert_non_null(f->s);
+    struct gw_db_stmt *st = gw_db_prepare(gw_store_db(f->s), "SELECT pg_backend_pid()", false);
+    assert_int_equal(gw_db_step(st), 1);
+    pid_t backend = (pid_t)gw_db_int(st, 0);
+    gw_db_finalize(st);
+    assert_int_equal(kill(backend, SIGSTOP), 0);
+    struct gw_request_rec *r[1] = {rec(T0, "a", "m", "c1")};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = gw_store_write(f->s, r, 1, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    kill(backend, SIGCONT);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_int_equal(rc, -1);
+    assert_true(took < 5);
+    assert_true(gw_store_broken(f->s));
+    assert_non_null(strstr(gw_store_error(f->s), "did not answer"));
+    free(r[0]);
+}
+
+/* ---- a fleet: batch ids, instances, the spool ---- */
+
+static void test_a_batch_written_again_under_its_id_counts_once(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[2] = {rec(T0, "a", "m", "c1"), rec(T0 + 1, "a", "m", "c2")};
+    find(r[0], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    /* a retry after an unknown outcome sends the same batch under the same id */
+    struct gw_batch_id b1 = {"boot", 1}, b2 = {"boot", 2}, other = {"reboot", 1};
+    assert_int_equal(gw_store_write(f->s, r, 2, &b1), 0);
+    assert_int_equal(gw_store_write(f->s, r, 2, &b1), 1);
+    assert_int_equal(gw_store_write(f->s, r, 2, &b2), 0); /* the next batch: counted */
+    assert_int_equal(gw_store_write(f->s, r, 2, &b1), 1); /* an older one: written before */
+    assert_int_equal(gw_store_write(f->s, r, 2, &other), 0); /* another process's first */
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 6);
+    assert_num(k, "current.kept_from_provider.pii", 3);
+    cJSON_Delete(k);
+    /* one row per instance and process, whatever the number of batches */
+    struct gw_db *db = gw_store_db(f->s);
+    struct gw_db_stmt *st = gw_db_prepare(db, "SELECT count(*), max(seq) FROM kpi_batch", false);
+    assert_int_equal(gw_db_step(st), 1);
+    assert_int_equal(gw_db_int(st, 0), 2);
+    assert_int_equal(gw_db_int(st, 1), 2);
+    gw_db_finalize(st);
+    char err[256];
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 3);
+    cJSON_Delete(inc);
+    for (int i = 0; i < 2; i++) {
+        free(r[i]->findings);
+        free(r[i]);
+    }
+}
+
+/* Two gateways writing to one store: the figures are the sums, the instance cut gives
+ * each one's share, and a conversation both saw is one conversation. */
+static void test_two_instances_sum_and_cut(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct gw_store_opts o = {.retention_days = 30, .instance = "gw-2"};
+    struct gw_store *other = gw_store_open(f->path, &o, err, sizeof err);
+    assert_non_null(other);
+    struct gw_request_rec *a[3] = {rec(T0, "shop", "m", "conv-1"), rec(T0 + 1, "shop", "m", "conv-2"),
+                                   rec(T0 + 2, "shop", "m", "")};
+    find(a[0], "inj.ignore", GW_CAT_INJECTION, GW_ACTION_BLOCK, GW_DIR_PROMPT);
+    struct gw_request_rec *b[2] = {rec(T0 + 3, "shop", "m", "conv-1"), rec(T0 + 4, "shop", "m", "conv-3")};
+    find(b[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_REPLY);
+    write_all(f->s, a, 3);
+    write_all(other, b, 2);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 5);
+    assert_num(k, "current.conversations", 4); /* conv-1 (both), conv-2, conv-3, one lone */
+    assert_num(k, "current.prevented.by_category.injection", 1);
+    assert_num(k, "current.kept_from_customer.pii", 1);
+    assert_int_equal(names_count(k, "instances"), 2);
+    assert_string_equal(str_at(k, "instances.0"), "gw-2");
+    assert_string_equal(str_at(k, "instances.1"), "gw-test");
+    cJSON_Delete(k);
+    struct gw_kpi_filter cut = {T0, T0 + HOUR, NULL, NULL, "gw-2"};
+    struct gw_kpis q;
+    assert_int_equal(gw_kpi_query(f->s, &cut, 0, &q), 0);
+    assert_int_equal(q.cur.requests, 2);
+    assert_int_equal(q.cur.conversations, 2);
+    assert_int_equal(q.cur.cat[GW_KPI_REPLY][GW_CAT_PII].kept, 1);
+    assert_int_equal(gw_kpi_prevented(&q.cur, GW_CAT_INJECTION), 0);
+    assert_string_equal(q.f.instance, "gw-2");
+    gw_kpis_free(&q);
+    /* incidents carry their instance, and cut by it */
+    struct gw_incident_page p;
+    struct gw_kpi_filter any = {0, 0, NULL, NULL, "gw-test"};
+    assert_int_equal(gw_incident_query(f->s, &any, NULL, GW_INCIDENTS_ALL, 50, 0, &p), 0);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.v[0].instance, "gw-test");
+    assert_string_equal(p.v[0].rule, "inj.ignore");
+    gw_incident_page_free(&p);
+    gw_store_close(other);
+}
+
+/* A database written by the build before instances (schema 2) is migrated in place: its
+ * rows stay, named after the gateway that migrates them. SQLite only: no PostgreSQL store
+ * predates schema 3. */
+static void test_a_schema_2_database_is_migrated_with_its_rows(void **state)
+{
+    struct fixture *f = *state;
+    if (pg_url)
+        skip();
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/v2.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    /* the schema 2 tables as that build created them (abridged to what this test reads) */
+    const char *v2 =
+        "CREATE TABLE incidents (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL,"
+        " request_id TEXT NOT NULL, tenant TEXT NOT NULL, model TEXT NOT NULL,"
+        " conversation TEXT NOT NULL, direction TEXT NOT NULL, category TEXT NOT NULL,"
+        " rule TEXT NOT NULL, severity TEXT NOT NULL, action TEXT NOT NULL,"
+        " excerpt TEXT NOT NULL, value_hash TEXT NOT NULL, value_length INTEGER NOT NULL);"
+        "CREATE TABLE kpi_minute (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0, clean INTEGER NOT NULL"
+        " DEFAULT 0, lone INTEGER NOT NULL DEFAULT 0, provider_calls INTEGER NOT NULL DEFAULT 0,"
+        " errors INTEGER NOT NULL DEFAULT 0, prompt_flagged INTEGER NOT NULL DEFAULT 0,"
+        " prompt_redacted INTEGER NOT NULL DEFAULT 0, prompt_blocked INTEGER NOT NULL DEFAULT 0,"
+        " reply_flagged INTEGER NOT NULL DEFAULT 0, reply_redacted INTEGER NOT NULL DEFAULT 0,"
+        " reply_blocked INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+        " completion_tokens INTEGER NOT NULL DEFAULT 0, usage_requests INTEGER NOT NULL"
+        " DEFAULT 0, gateway_ms_sum REAL NOT NULL DEFAULT 0, provider_ms_sum REAL NOT NULL"
+        " DEFAULT 0, PRIMARY KEY (minute_ms, tenant, model)) WITHOUT ROWID;"
+        "CREATE TABLE kpi_category (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, direction TEXT NOT NULL, category TEXT NOT NULL,"
+        " requests INTEGER NOT NULL, blocked INTEGER NOT NULL, redacted INTEGER NOT NULL,"
+        " flagged INTEGER NOT NULL, findings INTEGER NOT NULL, kept INTEGER NOT NULL,"
+        " PRIMARY KEY (minute_ms, tenant, model, direction, category)) WITHOUT ROWID;"
+        "CREATE TABLE kpi_rule (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, direction TEXT NOT NULL, category TEXT NOT NULL,"
+        " rule TEXT NOT NULL, requests INTEGER NOT NULL, blocked INTEGER NOT NULL,"
+        " redacted INTEGER NOT NULL, flagged INTEGER NOT NULL, findings INTEGER NOT NULL,"
+        " kept INTEGER NOT NULL,"
+        " PRIMARY KEY (minute_ms, tenant, model, direction, category, rule)) WITHOUT ROWID;"
+        "CREATE TABLE kpi_latency (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, kind INTEGER NOT NULL, bucket INTEGER NOT NULL,"
+        " count INTEGER NOT NULL, PRIMARY KEY (minute_ms, tenant, model, kind, bucket))"
+        " WITHOUT ROWID;"
+        "CREATE TABLE kpi_conv (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, conversation TEXT NOT NULL,"
+        " PRIMARY KEY (minute_ms, tenant, model, conversation)) WITHOUT ROWID;"
+        "CREATE TABLE kpi_signal (minute_ms INTEGER NOT NULL, tenant TEXT NOT NULL,"
+        " model TEXT NOT NULL, rule TEXT NOT NULL, conversation TEXT NOT NULL,"
+        " PRIMARY KEY (minute_ms, tenant, model, rule, conversation)) WITHOUT ROWID;"
+        "CREATE TABLE rule_title (rule TEXT PRIMARY KEY, title TEXT NOT NULL) WITHOUT ROWID;"
+        "INSERT INTO kpi_minute(minute_ms, tenant, model, requests, clean, prompt_blocked)"
+        " VALUES (1714521600000, 'shop', 'm', 7, 5, 2);"
+        "INSERT INTO kpi_category VALUES (1714521600000, 'shop', 'm', 'prompt', 'injection',"
+        " 2, 2, 0, 0, 2, 0);"
+        "INSERT INTO kpi_conv VALUES (1714521600000, 'shop', 'm', 'c1');"
+        "INSERT INTO incidents(ts_ms, request_id, tenant, model, conversation, direction,"
+        " category, rule, severity, action, excerpt, value_hash, value_length)"
+        " VALUES (1714521600001, 'r1', 'shop', 'm', 'c1', 'prompt', 'injection', 'inj.x',"
+        " 'high', 'block', 'ignore all', '00ff', 10);"
+        "PRAGMA user_version = 2;";
+    assert_int_equal(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct gw_store *s = store_open(path, false, 0, err, sizeof err);
+    if (!s)
+        fail_msg("migration: %s", err);
+    struct gw_request_rec *r[1] = {rec(T0 + 5, "shop", "m", "c1")};
+    write_all(s, r, 1);
+    cJSON *k = kpis(s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 8);
+    assert_num(k, "current.conversations", 1);
+    assert_num(k, "current.prevented.by_category.injection", 2);
+    /* the rows of before are the migrating gateway's: one gateway, not two */
+    assert_int_equal(names_count(k, "instances"), 1);
+    assert_string_equal(str_at(k, "instances.0"), "gw-test");
+    cJSON_Delete(k);
+    cJSON *inc = store_incidents(s, 0, 0, NULL, NULL, 10, 0, err, sizeof err);
+    assert_string_equal(str_at(inc, "incidents.0.instance"), "gw-test");
+    assert_string_equal(str_at(inc, "incidents.0.rule"), "inj.x");
+    cJSON_Delete(inc);
+    gw_store_close(s);
+}
+
+/* Turns one of the store's tables off (on) from a second connection: the writer's next
+ * write fails as it would with the database away, while the rest still reads. */
+static void table_off(const char *where, const char *table, bool off)
+{
+    char err[256], sql[160];
+    struct gw_db *db = gw_db_open(where, false, err, sizeof err);
+    assert_non_null(db);
+    if (off)
+        snprintf(sql, sizeof sql, "ALTER TABLE %s RENAME TO %s_off", table, table);
+    else
+        snprintf(sql, sizeof sql, "ALTER TABLE %s_off RENAME TO %s", table, table);
+    assert_int_equal(gw_db_exec(db, sql), 0);
+    gw_db_close(db);
+}
+
+static void batches_off(const char *where, bool off)
+{
+    table_off(where, "kpi_batch", off);
+}
+
+/* A write that fails part way (here in the conversations, written after the rollups, in
+ * PostgreSQL's pipeline) leaves nothing behind: not its rollups, not its batch id. */
+static void test_a_failed_write_leaves_nothing_behind(void **state)
+{
+    struct fixture *f = *state;
+    struct gw_request_rec *r[2] = {rec(T0, "a", "m", "c1"), rec(T0 + 1, "a", "m", "c2")};
+    find(r[1], "pii.email", GW_CAT_PII, GW_ACTION_REDACT, GW_DIR_PROMPT);
+    table_off(f->path, "kpi_conv", true);
+    struct gw_batch_id b9 = {"boot", 9};
+    assert_int_equal(gw_store_write(f->s, r, 2, &b9), -1);
+    assert_non_null(strstr(gw_store_error(f->s), "kpi_conv"));
+    table_off(f->path, "kpi_conv", false);
+    assert_int_equal(gw_store_write(f->s, r, 2, &b9), 0); /* not "written before" */
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 2);
+    assert_num(k, "current.conversations", 2);
+    assert_num(k, "current.kept_from_provider.pii", 1);
+    cJSON_Delete(k);
+    char err[256];
+    cJSON *inc = store_incidents(f->s, 0, 0, NULL, NULL, 50, 0, err, sizeof err);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "incidents")), 1);
+    cJSON_Delete(inc);
+    for (int i = 0; i < 2; i++) {
+        free(r[i]->findings);
+        free(r[i]);
+    }
+}
+
+static int push_one(struct gw_spool *sp, int64_t ts, const char *conv)
+{
+    struct gw_request_rec *r = rec(ts, "a", "m", conv);
+    int rc = gw_spool_push(sp, &r, 1);
+    free(r); /* the spool copied it if it kept it */
+    return rc;
+}
+
+static void test_the_spool_holds_while_the_store_fails_and_drops_past_its_bound(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    gw_store_close(f->s); /* the spool has its own writer */
+    f->s = NULL;
+    struct gw_spool_stats before, st;
+    gw_spool_stats(&before);
+    struct gw_spool_opts o = {.where = f->path,
+                              /* no retention: it would prune these 2024 rows at once */
+                              .store = {.retention_days = 0, .instance = "gw-test"},
+                              .max_records = 3,
+                              .retry_ms = 1};
+    struct gw_spool *sp = gw_spool_new(&o, err, sizeof err);
+    assert_non_null(sp);
+    assert_int_equal(push_one(sp, T0, "c0"), 0);
+    batches_off(f->path, true);
+    assert_int_equal(push_one(sp, T0 + 1, "c1"), 1); /* held */
+    assert_int_equal(push_one(sp, T0 + 2, "c2"), 1);
+    assert_int_equal(push_one(sp, T0 + 3, "c3"), 1);
+    gw_spool_stats(&st);
+    assert_false(st.up);
+    assert_int_equal(st.buffered, 3);
+    assert_int_equal(push_one(sp, T0 + 4, "c4"), -1); /* past the bound: c1 goes */
+    gw_spool_stats(&st);
+    assert_int_equal(st.buffered, 3);
+    assert_int_equal(st.dropped - before.dropped, 1);
+    batches_off(f->path, false);
+    usleep(5000);
+    assert_int_equal(gw_spool_push(sp, NULL, 0), 0); /* a tick: the held batches go in */
+    gw_spool_stats(&st);
+    assert_true(st.up);
+    assert_int_equal(st.buffered, 0);
+    assert_int_equal(st.written - before.written, 4);
+    /* one batch larger than the bound: its newest records are the ones kept */
+    batches_off(f->path, true);
+    struct gw_request_rec *five[5];
+    for (int i = 0; i < 5; i++) {
+        char conv[8];
+        snprintf(conv, sizeof conv, "d%d", i);
+        five[i] = rec(T0 + 10 + i, "a", "m", conv);
+    }
+    assert_int_equal(gw_spool_push(sp, five, 5), -1);
+    for (int i = 0; i < 5; i++)
+        free(five[i]);
+    gw_spool_stats(&st);
+    assert_int_equal(st.buffered, 3);
+    assert_int_equal(st.dropped - before.dropped, 3);
+    batches_off(f->path, false);
+    usleep(5000);
+    assert_int_equal(gw_spool_push(sp, NULL, 0), 0);
+    gw_spool_free(sp);
+    f->s = store_open(f->path, false, 30, err, sizeof err);
+    cJSON *k = kpis(f->s, T0, T0 + HOUR, NULL, NULL, 0);
+    assert_num(k, "current.requests", 7); /* c0, c2, c3, c4, d2, d3, d4: each once */
+    assert_num(k, "current.conversations", 7);
+    cJSON_Delete(k);
+
 }
 
 int main(void)
@@ -1083,7 +1680,20 @@ int main(void)
         T(test_incidents_newest_first_paged_and_filtered),
         T(test_report_renders_markdown_with_changes_and_masked_incidents),
         T(test_report_rejects_bad_input_with_clear_errors),
+        T(test_rules_in_shadow_are_counted_apart),
+        T(test_text_that_is_not_utf8_costs_nothing),
+        T(test_passwords_in_a_url_are_never_shown),
+        T(test_a_frozen_database_fails_the_write_at_the_deadline),
+        T(test_a_batch_written_again_under_its_id_counts_once),
+        T(test_a_failed_write_leaves_nothing_behind),
+        T(test_two_instances_sum_and_cut),
+        T(test_a_schema_2_database_is_migrated_with_its_rows),
+        T(test_the_spool_holds_while_the_store_fails_and_drops_past_its_bound),
 #undef T
     };
+    pg_url = getenv("GW_TEST_PG_URL");
+    if (pg_url && !*pg_url)
+        pg_url = NULL;
+    print_message("backend: %s\n", pg_url ? "PostgreSQL" : "SQLite");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,7 +37,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 check-rules: build
-	./$(BUILD)/guardrail check rules
+	./$(BUILD)/guardrail check --strict rules
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure

@@ -44,8 +44,8 @@ render() { # file -> work/file, the fleet's ports and paths rewritten
         -e "s|postgresql://guardrail@127.0.0.1:5432/guardrail|$db|g" \
         "$root/config/fleet/$1" >"$work/$1"
 }
-wait_ok() { # url
-    for _ in $(seq 1 300); do
+wait_ok() { # url (at most 5 minutes: the default packs compile slowly in a sanitizer build)
+    for _ in $(seq 1 3000); do
         curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
         sleep 0.1
     done
@@ -66,15 +66,15 @@ echo "$GUARDRAIL_ADMIN_TOKEN" >"$work/admin-token"
 "$bin" mock --listen "127.0.0.1:$(port 9000)" >"$work/mock.log" 2>&1 &
 pids+=($!)
 wait_ok "http://127.0.0.1:$(port 9000)/v1/models"
-for i in 1 2; do
+for i in 1 2; do # one after the other: the second finds the rules compiled in the cache
     render "gateway-$i.yaml"
     "$bin" serve --config "$work/gateway-$i.yaml" >"$work/gateway-$i.log" 2>&1 &
     pids+=($!)
+    wait_ok "http://127.0.0.1:$(port 808$i)/readyz"
 done
 render nginx.conf
 render prometheus.yml
 render alerts.yml
-for i in 1 2; do wait_ok "http://127.0.0.1:$(port 808$i)/readyz"; done
 "$nginx" -p "$work" -c "$work/nginx.conf" -g "daemon off;" 2>"$work/nginx.log" &
 pids+=($!)
 wait_ok "http://127.0.0.1:$(port 8080)/healthz"

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "screen/lint.h"
 #include "screen/prefilter.h"
 #include "screen/scan.h"
 
@@ -13,9 +14,14 @@ static const char check_help[] =
     "Loads and compiles every rule pack (default: rules/), reports each error as\n"
     "file:line, then runs every example: each 'match' example must produce a finding of\n"
     "its rule and each 'no_match' example must not. Reply rules are also run through the\n"
-    "streaming scanner, which must agree with block mode. Exits 1 on any error or failure.\n\n"
+    "streaming scanner, which must agree with block mode. Then warns about traps\n"
+    "(docs/rules.md, 'What guardrail check warns about'): a control character in a\n"
+    "pattern, a pattern no example exercises, a block or redact rule that fires on\n"
+    "ordinary customer-service messages, a blocking phrase under 4 letters.\n"
+    "Exits 1 on any error or failure.\n\n"
+    "  -s, --strict     warnings are errors too (exit 1)\n"
     "  -p, --prefilter  list the long prompt patterns with the literals the prefilter\n"
-    "                   wakes them on, or why it cannot (docs/rules.md, 'Writing rules\n"
+    "                   wakes them on, or why it cannot (docs/internals.md, 'Writing rules\n"
     "                   that stay fast')\n"
     "  -q, --quiet      print only errors and the summary\n"
     "  -h, --help       show this help\n";
@@ -121,19 +127,45 @@ static bool run_example(gw_scanner *sc, const struct gw_rule *r, unsigned index,
     return got == want;
 }
 
+/* Prints the warnings of screen/lint.h against the built-in corpus; returns how many.
+ * A lint that cannot run is an error (counted in *nerrors). */
+static size_t print_warnings(gw_scanner *sc, int *nerrors)
+{
+    struct gw_corpus corpus = {0};
+    struct gw_lint lint = {0};
+    struct gw_buf line = {0};
+    if (gw_corpus_builtin(&corpus) == -1 || gw_lint(sc, &corpus, &lint) == -1) {
+        fprintf(stderr, "error: could not check the rules against the built-in corpus\n");
+        ++*nerrors;
+    }
+    for (size_t i = 0; i < lint.n; i++) {
+        gw_buf_reset(&line);
+        gw_lint_describe(gw_scanner_ruleset(sc), &lint.v[i], &line);
+        fprintf(stderr, "%s\n", line.data);
+    }
+    size_t n = lint.n;
+    gw_buf_free(&line);
+    gw_lint_free(&lint);
+    gw_corpus_free(&corpus);
+    return n;
+}
+
 int gw_cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"quiet", no_argument, NULL, 'q'},
         {"prefilter", no_argument, NULL, 'p'},
+        {"strict", no_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {0}};
-    bool quiet = false, prefilter = false;
+    bool quiet = false, prefilter = false, strict = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "qph", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qpsh", opts, NULL)) != -1) {
         if (c == 'q')
             quiet = true;
+        else if (c == 's')
+            strict = true;
         else if (c == 'p')
             prefilter = true;
         else if (c == 'h')
@@ -166,15 +198,9 @@ int gw_cmd_check(int argc, char **argv)
         struct gw_findings f = {0};
         for (unsigned i = 0; sc && i < rs->table.n_rules; i++) {
             const struct gw_rule *r = &rs->table.rules[i];
-            if ((r->directions & GW_DIR_REPLY) && r->need_span && r->max_width > GW_HOLDBACK_CAP) {
-                fprintf(stderr,
-                        "%s:%d: warning: rule '%s' can match more than %d bytes; a streamed "
-                        "reply holds back only %d, so give its patterns an upper bound\n",
-                        r->file, r->line, r->id, GW_HOLDBACK_CAP, GW_HOLDBACK_CAP);
-                warnings++;
-            }
             for (int want = 1; want >= 0; want--) {
                 char **v = want ? r->examples_match : r->examples_no_match;
+                int *lines = want ? r->examples_match_lines : r->examples_no_match_lines;
                 size_t n = want ? r->n_examples_match : r->n_examples_no_match;
                 for (size_t k = 0; k < n; k++) {
                     bool stream_ok;
@@ -186,23 +212,26 @@ int gw_cmd_check(int argc, char **argv)
                     if (!stream_ok)
                         fprintf(stderr, "%s:%d: rule '%s': streaming and block mode disagree "
                                         "on example \"%s\"\n",
-                                r->file, r->examples_line, r->id, v[k]);
+                                r->file, lines[k], r->id, v[k]);
                     else
                         fprintf(stderr, "%s:%d: rule '%s': example %s: \"%s\"\n",
-                                r->file, r->examples_line, r->id,
+                                r->file, lines[k], r->id,
                                 want ? "should match but did not" : "matched but should not",
                                 v[k]);
                 }
             }
         }
         gw_findings_free(&f);
+        if (sc)
+            warnings = print_warnings(sc, &nerrors);
         gw_scanner_free(sc);
         if (!quiet) {
             printf("stream hold-back for replies: %u bytes\n", rs->holdback);
             size_t longs, gated = list_prefilter(rs, prefilter, &longs);
+            const char *off = getenv("GUARDRAIL_PREFILTER");
             printf("prompt prefilter: %zu of %zu long prompt patterns are scanned only when "
                    "their literals occur%s\n", gated, longs,
-                   rs->gated[0].n ? "" : " (off: GUARDRAIL_PREFILTER=off)");
+                   off && strcmp(off, "off") == 0 ? " (off: GUARDRAIL_PREFILTER=off)" : "");
         }
     }
     printf("%zu pack%s, %zu rules, %zu patterns; %zu examples, %zu passed, %zu failed; "
@@ -210,7 +239,9 @@ int gw_cmd_check(int argc, char **argv)
            packs, packs == 1 ? "" : "s", nrules, npatterns, examples, passed, examples - passed,
            nerrors, nerrors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
     gw_ruleset_unref(rs);
-    bool ok = failed_packs == 0 && nerrors == 0 && passed == examples && packs > 0;
-    printf("%s\n", ok ? "OK" : "FAILED");
+    bool ok = failed_packs == 0 && nerrors == 0 && passed == examples && packs > 0 &&
+              !(strict && warnings > 0);
+    printf("%s%s\n", ok ? "OK" : "FAILED",
+           !ok && strict && warnings > 0 ? " (--strict: warnings count as errors)" : "");
     return ok ? 0 : 1;
 }

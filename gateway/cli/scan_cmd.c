@@ -175,10 +175,14 @@ static int scan_text(gw_scanner *sc, const char *text, enum gw_direction dir)
     const struct gw_rule *blocker = gw_findings_blocking_rule(rs, &f);
     if (blocker)
         printf("answer: %s\n", blocker->message ? blocker->message : "(the default refusal)");
-    struct gw_buf red = {0};
-    gw_redact(rs, text, len, &f, &red);
-    printf("text: %s\n", red.data ? red.data : "");
-    gw_buf_free(&red);
+    if (blocker) { /* the customer sees the answer, never the text */
+        printf("text: (blocked: not sent)\n");
+    } else {
+        struct gw_buf red = {0};
+        gw_redact(rs, text, len, &f, &red);
+        printf("text: %s\n", red.data ? red.data : "");
+        gw_buf_free(&red);
+    }
     gw_findings_free(&f);
     return 0;
 }

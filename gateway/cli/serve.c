@@ -47,7 +47,8 @@ static void instance_name(const struct gw_config *cfg, char *out, size_t outlen)
 
 static const char serve_help[] =
     "usage: guardrail serve [--config FILE] [--listen HOST:PORT] [--workers N]\n"
-    "                       [--upstream URL] [--rules PATH] [--require-pack NAME]...\n\n"
+    "                       [--upstream URL] [--rules PATH] [--require-pack NAME]...\n"
+    "                       [--shadow-rules PATH]...\n\n"
     "Runs the screening gateway. Clients point their OpenAI base URL at it\n"
     "(http://HOST:PORT/v1). Configuration keys: docs/configuration.md.\n\n"
     "  -c, --config FILE      YAML configuration (default: built-in defaults with the mock\n"
@@ -61,6 +62,11 @@ static const char serve_help[] =
     "                         a pack the rules must have (adds to 'required_packs'): the\n"
     "                         gateway does not start without it, and a reload (SIGHUP)\n"
     "                         that lacks it keeps the old rules\n"
+    "  -s, --shadow-rules PATH\n"
+    "                         candidate rule packs, run in shadow beside the live ones: on\n"
+    "                         live traffic they are recorded with what they would have done\n"
+    "                         (the dashboard's \"Rules being tried\"), and act on nothing.\n"
+    "                         Their ids must differ from the live rules' (repeatable)\n"
     "  -a, --admin HOST:PORT  admin listener: dashboard, /metrics, /api/kpis, /api/incidents\n"
     "                         (overrides 'admin.listen'; keep it on loopback)\n"
     "  -h, --help             show this help\n\n"
@@ -77,6 +83,7 @@ int gw_cmd_serve(int argc, char **argv)
                                          {"rules", required_argument, NULL, 'r'},
                                          {"admin", required_argument, NULL, 'a'},
                                          {"require-pack", required_argument, NULL, 'p'},
+                                         {"shadow-rules", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
     const char *config = NULL, *listen = NULL, *upstream = NULL, *rules = NULL, *admin = NULL;
@@ -85,13 +92,20 @@ int gw_cmd_serve(int argc, char **argv)
     long workers = -1;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:l:w:u:r:a:p:h", opts, NULL)) != -1) {
+    const char *shadow[16];
+    size_t n_shadow = 0;
+    while ((c = getopt_long(argc, argv, "c:l:w:u:r:a:p:s:h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'c': config = optarg; break;
         case 'l': listen = optarg; break;
         case 'u': upstream = optarg; break;
         case 'r': rules = optarg; break;
+        case 's':
+            if (n_shadow == sizeof shadow / sizeof shadow[0])
+                return gw_cli_usage_error("at most 16 --shadow-rules");
+            shadow[n_shadow++] = optarg;
+            break;
         case 'a': admin = optarg; break;
         case 'p':
             if (n_required == sizeof required / sizeof required[0])
@@ -170,6 +184,9 @@ int gw_cmd_serve(int argc, char **argv)
         cfg.rules[0] = strdup(rules);
         cfg.n_rules = 1;
     }
+    for (size_t i = 0; i < n_shadow; i++) /* after --rules: they come in addition */
+        if (gw_config_add_shadow_rules(&cfg, shadow[i]) == -1)
+            goto out;
     gw_log_parse_level(cfg.log_level, &gw_log_level);
 
     struct gw_errors errs = {0};

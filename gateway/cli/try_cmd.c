@@ -164,14 +164,13 @@ int gw_cmd_try(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    int policy = gw_config_policy_for(&cfg, tenant);
+    int policy = gw_config_policy_for(&cfg, tenant, NULL);
     if (!(sc = gw_scanner_new(rs)))
         goto out;
     gw_scanner_set_policy(sc, gw_policy_view(rs, policy));
-    printf("policy: %s%s\n", policy >= 0 ? gw_policy_name(&cfg, policy) : "the rules as written",
-           tenant && policy >= 0 && strcmp(gw_policy_name(&cfg, policy), "default") == 0
-               ? " (the tenant is in no policy)"
-               : "");
+    bool in_none = tenant && (policy < 0 || strcmp(gw_policy_name(&cfg, policy), "default") == 0);
+    printf("policy: %s%s\n", policy >= 0 ? gw_policy_name(&cfg, policy) : "none (the rules as written)",
+           in_none ? " (the tenant is in no policy)" : "");
     if (optind < argc) {
         for (int i = optind; i < argc; i++)
             try_text(sc, &cfg, policy, argv[i], dirs);

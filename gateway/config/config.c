@@ -59,6 +59,27 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->log_level = strdup("info");
 }
 
+int gw_config_add_shadow_rules(struct gw_config *cfg, const char *path)
+{
+    char **r = realloc(cfg->rules, (cfg->n_rules + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    cfg->rules = r;
+    char **s = realloc(cfg->shadow_rules, (cfg->n_shadow_rules + 1) * sizeof *s);
+    if (!s)
+        return -1;
+    cfg->shadow_rules = s;
+    if (!(r[cfg->n_rules] = strdup(path)))
+        return -1;
+    if (!(s[cfg->n_shadow_rules] = strdup(path))) {
+        free(r[cfg->n_rules]);
+        return -1;
+    }
+    cfg->n_rules++;
+    cfg->n_shadow_rules++;
+    return 0;
+}
+
 int gw_config_require_pack(struct gw_config *cfg, const char *name)
 {
     char **t = realloc(cfg->required_packs, (cfg->n_required_packs + 1) * sizeof *t);
@@ -101,6 +122,9 @@ void gw_config_free(struct gw_config *cfg)
     for (size_t i = 0; i < cfg->n_required_packs; i++)
         free(cfg->required_packs[i]);
     free(cfg->required_packs);
+    for (size_t i = 0; i < cfg->n_shadow_rules; i++)
+        free(cfg->shadow_rules[i]);
+    free(cfg->shadow_rules);
     provider_free(&cfg->provider);
     for (size_t i = 0; i < cfg->n_more; i++)
         provider_free(&cfg->more[i]);
@@ -551,6 +575,10 @@ static void policy_free(struct gw_policy_cfg *p)
     free_list(p->packs, p->n_packs);
     free_list(p->shadow, p->n_shadow);
     free_list(p->tenants, p->n_tenants);
+    for (size_t i = 0; i < p->n_keys; i++) /* secrets: wiped before they go */
+        if (p->keys[i])
+            memset(p->keys[i], 0, strlen(p->keys[i]));
+    free_list(p->keys, p->n_keys);
     for (size_t i = 0; i < p->n_actions; i++)
         free(p->actions[i].target);
     free(p->actions);
@@ -621,6 +649,25 @@ static void parse_targets(struct cl *c, yaml_node_t *map, const char *key, bool 
     }
 }
 
+/* keys: [${VAR}, ...]: the API keys of a brand's chatbots, from the environment. */
+static void parse_keys(struct cl *c, yaml_node_t *seq, const char *key, struct gw_policy_cfg *p)
+{
+    if (want_seq(c, seq, key))
+        return;
+    size_t items = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (!(p->keys = calloc(items ? items : 1, sizeof *p->keys)))
+        return;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        char *value = NULL, *var = NULL;
+        if (get_secret(c, yaml_document_get_node(c->doc, *it), key, &value, &var) == 0)
+            p->keys[p->n_keys++] = value;
+        else
+            free(value);
+        free(var);
+    }
+}
+
 static void parse_one_policy(struct cl *c, const char *name, yaml_node_t *map,
                              struct gw_policy_cfg *p)
 {
@@ -643,6 +690,8 @@ static void parse_one_policy(struct cl *c, const char *name, yaml_node_t *map,
             parse_strings(c, v, sub, &p->packs, &p->n_packs);
         else if (strcmp(kk, "tenants") == 0)
             parse_strings(c, v, sub, &p->tenants, &p->n_tenants);
+        else if (strcmp(kk, "keys") == 0)
+            parse_keys(c, v, sub, p);
         else if (strcmp(kk, "shadow") == 0) {
             if (s && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0))
                 p->shadow_all = strcmp(s, "true") == 0;
@@ -665,8 +714,8 @@ static void parse_one_policy(struct cl *c, const char *name, yaml_node_t *map,
                 p->screen_replies = b;
         } else
             fail(c, k, kk,
-                 "unknown key in a policy (expected tenants, packs, shadow, actions, messages, "
-                 "block_message, fail_mode, screen_replies)");
+                 "unknown key in a policy (expected tenants, keys, packs, shadow, actions, "
+                 "messages, block_message, fail_mode, screen_replies)");
     }
 }
 
@@ -702,9 +751,25 @@ static void parse_policies(struct cl *c, yaml_node_t *map, struct gw_config *cfg
                              cfg->policies[i].name);
 }
 
-int gw_config_policy_for(const struct gw_config *cfg, const char *tenant)
+/* Whether a and b are equal, in time that depends on their lengths only. */
+static bool same_secret(const char *a, const char *b)
 {
-    int fallback = -1;
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = la != lb;
+    for (size_t i = 0; i < la && i < lb; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+int gw_config_policy_for(const struct gw_config *cfg, const char *tenant, const char *key)
+{
+    int fallback = -1, by_key = -1;
+    for (size_t i = 0; key && *key && i < cfg->n_policies; i++)
+        for (size_t k = 0; k < cfg->policies[i].n_keys; k++)
+            if (same_secret(cfg->policies[i].keys[k], key) && by_key < 0)
+                by_key = (int)i; /* no early exit: every key is compared */
+    if (by_key >= 0)
+        return by_key;
     for (size_t i = 0; i < cfg->n_policies; i++) {
         const struct gw_policy_cfg *p = &cfg->policies[i];
         for (size_t t = 0; tenant && t < p->n_tenants; t++)

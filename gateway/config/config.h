@@ -80,6 +80,8 @@ struct gw_policy_cfg {
     size_t n_messages;
     char **tenants; /* the tenant header values it serves */
     size_t n_tenants;
+    char **keys; /* the API keys (from the environment) of the chatbots it serves */
+    size_t n_keys;
     char *block_message; /* NULL: policy.block_message */
     int fail_mode;       /* enum gw_fail_mode; -1: policy.fail_mode */
     int screen_replies;  /* 0/1; -1: policy.screen_replies */
@@ -91,6 +93,9 @@ struct gw_config {
     int workers; /* 0: one per core */
     char **rules;
     size_t n_rules;
+    char **shadow_rules; /* rule paths loaded with the rules, every rule of them in shadow
+                            (candidates: also in rules) */
+    size_t n_shadow_rules;
     char **required_packs; /* pack names the rules must have, at start and at each reload */
     size_t n_required_packs;
     struct gw_provider provider; /* the first in the file: --upstream overrides it */
@@ -136,11 +141,16 @@ struct gw_config {
     size_t n_policies;
 };
 
-/* The policy that serves tenant (the raw tenant header value; NULL: none): the one that
- * lists it, else the one named "default"; -1: none (the rules as written, and the
- * top-level policy settings). */
-int gw_config_policy_for(const struct gw_config *cfg, const char *tenant);
+/* The policy that serves a request: the one whose keys hold key (the API key the chatbot
+ * calls with; NULL: none), else the one whose tenants hold tenant (the raw tenant header
+ * value; NULL: none), else the one named "default"; -1: none (the rules as written, and
+ * the top-level policy settings). A key is a secret: it is compared in constant time, and
+ * it wins over the header, which any client can set. */
+int gw_config_policy_for(const struct gw_config *cfg, const char *tenant, const char *key);
 
+/* Adds a rules path whose rules all load in shadow (guardrail serve --shadow-rules): they
+ * are evaluated on live traffic and recorded, never acting. 0 or -1 (out of memory). */
+int gw_config_add_shadow_rules(struct gw_config *cfg, const char *path);
 /* Adds a pack name to required_packs. Returns 0 or -1 (out of memory). */
 int gw_config_require_pack(struct gw_config *cfg, const char *name);
 

@@ -89,9 +89,11 @@ static void rule_free(struct gw_rule *r)
     for (size_t i = 0; i < r->n_examples_match; i++)
         free(r->examples_match[i]);
     free(r->examples_match);
+    free(r->examples_match_lines);
     for (size_t i = 0; i < r->n_examples_no_match; i++)
         free(r->examples_no_match[i]);
     free(r->examples_no_match);
+    free(r->examples_no_match_lines);
 }
 
 void gw_rule_table_free(struct gw_rule_table *t)
@@ -99,8 +101,10 @@ void gw_rule_table_free(struct gw_rule_table *t)
     for (size_t i = 0; i < t->n_rules; i++)
         rule_free(&t->rules[i]);
     free(t->rules);
-    for (size_t i = 0; i < t->n_patterns; i++)
+    for (size_t i = 0; i < t->n_patterns; i++) {
         free(t->patterns[i].expr);
+        free(t->patterns[i].source);
+    }
     free(t->patterns);
     gw_model_free(t->model);
     bool no_model = t->no_model;
@@ -190,20 +194,25 @@ static const char *want_string(struct loader *L, const yaml_node_t *n, const cha
     return s;
 }
 
-/* Calls fn for each string in a sequence node; a scalar is taken as a one-item list. A
- * list already in *out (the key given twice) is freed: the last one counts. */
+/* Copies the strings of a sequence node into *out, and the line each was written on into
+ * *lines; a scalar is taken as a one-item list. A list already there (the key given
+ * twice) is freed: the last one counts. */
 static int want_string_list(struct loader *L, yaml_node_t *n, const char *key, char ***out,
-                            size_t *count)
+                            int **lines, size_t *count)
 {
     for (size_t i = 0; i < *count; i++)
         free((*out)[i]);
     free(*out);
+    free(*lines);
     *out = NULL;
+    *lines = NULL;
     *count = 0;
     if (n->type == YAML_SCALAR_NODE) {
         *out = calloc(1, sizeof **out);
-        if (!*out || !((*out)[0] = strdup(scalar(n))))
+        *lines = calloc(1, sizeof **lines);
+        if (!*out || !*lines || !((*out)[0] = strdup(scalar(n))))
             return -1;
+        (*lines)[0] = node_line(n);
         *count = 1;
         return 0;
     }
@@ -213,7 +222,8 @@ static int want_string_list(struct loader *L, yaml_node_t *n, const char *key, c
     }
     size_t len = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     *out = calloc(len ? len : 1, sizeof **out);
-    if (!*out)
+    *lines = calloc(len ? len : 1, sizeof **lines);
+    if (!*out || !*lines)
         return -1;
     *count = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
@@ -224,6 +234,7 @@ static int want_string_list(struct loader *L, yaml_node_t *n, const char *key, c
             err(L, item, "every item of '%s' must be a string", key);
             return -1;
         }
+        (*lines)[*count] = node_line(item);
         (*out)[(*count)++] = strdup(s);
     }
     return 0;
@@ -372,6 +383,7 @@ static int add_pattern(struct loader *L, yaml_node_t *where, const char *expr, u
     L->pack.patterns = v;
     v[L->pack.n_patterns++] = (struct gw_pattern){
         .expr = strdup(expr),
+        .source = strdup(source),
         .hs_flags = flags,
         .rule = rule,
         .allow = allow,
@@ -527,10 +539,11 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
                 yaml_node_t *ev = yaml_document_get_node(L->doc, q->value);
                 const char *ekey = scalar(ek);
                 if (ekey && strcmp(ekey, "match") == 0)
-                    want_string_list(L, ev, "match", &r.examples_match, &r.n_examples_match);
+                    want_string_list(L, ev, "match", &r.examples_match,
+                                     &r.examples_match_lines, &r.n_examples_match);
                 else if (ekey && strcmp(ekey, "no_match") == 0)
                     want_string_list(L, ev, "no_match", &r.examples_no_match,
-                                     &r.n_examples_no_match);
+                                     &r.examples_no_match_lines, &r.n_examples_no_match);
                 else
                     err(L, ek, "unknown key '%s' in examples (expected match, no_match)",
                         ekey ? ekey : "?");
@@ -589,8 +602,10 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
 
     if (L->nerr != nerr_before || (r.head && L->existing->no_model)) {
         rule_free(&r);
-        for (size_t i = first_pattern; i < L->pack.n_patterns; i++)
+        for (size_t i = first_pattern; i < L->pack.n_patterns; i++) {
             free(L->pack.patterns[i].expr);
+            free(L->pack.patterns[i].source);
+        }
         L->pack.n_patterns = first_pattern;
         return;
     }
@@ -741,6 +756,49 @@ static int merge(struct gw_rule_table *t, struct gw_rule_table *pack)
     return 0;
 }
 
+/* What libyaml's message usually means in a rule pack, in plain words for the people who
+ * write packs (who are not programmers), written into hint (empty when there is nothing to
+ * add). libyaml's own words are kept beside it: they are what a web search finds. */
+static void yaml_hint(const yaml_parser_t *p, const char *yaml, size_t len, char *hint,
+                      size_t size)
+{
+    const char *problem = p->problem ? p->problem : "";
+    const char *context = p->context ? p->context : "";
+    size_t at = p->problem_mark.index < len ? p->problem_mark.index : len;
+    size_t bol = at;
+    while (bol > 0 && yaml[bol - 1] != '\n')
+        bol--;
+    /* A tab in the indentation of the line: libyaml says it "cannot start any token". */
+    bool tab = at < len && yaml[at] == '\t';
+    for (size_t i = bol; i < len && (yaml[i] == ' ' || yaml[i] == '\t'); i++)
+        tab = tab || yaml[i] == '\t';
+    /* The colon libyaml stops at is the first of its line when the line is indented
+     * deeper than its key allows; a second colon is one inside the text. */
+    bool first_colon = memchr(yaml + bol, ':', at - bol) == NULL;
+    const char *s = NULL;
+    if (tab || strstr(problem, "tab character"))
+        s = "YAML does not allow tabs for indentation; use spaces";
+    else if (strstr(problem, "mapping values are not allowed") && !first_colon)
+        s = "text with a colon needs quotes: put the whole line's text in single quotes";
+    else if (strstr(problem, "mapping values are not allowed") ||
+             strstr(problem, "did not find expected key") ||
+             strstr(problem, "did not find expected '-' indicator") ||
+             strstr(problem, "block sequence entries are not allowed") ||
+             strstr(problem, "did not find expected node content"))
+        s = "check the indentation of this line or the one above: the keys of one rule, "
+            "and the items of one list, start in the same column";
+    else if (strstr(problem, "unknown escape character"))
+        s = "in double quotes a backslash starts a YAML escape; write patterns in single "
+            "quotes, where a backslash stays a backslash";
+    else if (strstr(problem, "end of stream") && strstr(context, "quoted scalar")) {
+        snprintf(hint, size, "the quote opened on line %zu is never closed",
+                 p->context_mark.line + 1);
+        return;
+    } else if (strstr(problem, "cannot start any token"))
+        s = "text that starts with @ or ` needs quotes: put it in single quotes";
+    snprintf(hint, size, "%s", s ? s : "");
+}
+
 int gw_rules_load_string(struct gw_rule_table *t, const char *name, const char *yaml, size_t len,
                          struct gw_errors *errs)
 {
@@ -751,9 +809,13 @@ int gw_rules_load_string(struct gw_rule_table *t, const char *name, const char *
         return 1;
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        gw_errors_add(errs, "%s:%zu: YAML syntax error: %s%s%s", name,
-                      parser.problem_mark.line + 1, parser.problem ? parser.problem : "?",
-                      parser.context ? " " : "", parser.context ? parser.context : "");
+        char hint[192];
+        yaml_hint(&parser, yaml, len, hint, sizeof hint);
+        gw_errors_add(errs, "%s:%zu:%zu: YAML syntax error: %s%s%s%s%s%s", name,
+                      parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                      parser.problem ? parser.problem : "?", parser.context ? " " : "",
+                      parser.context ? parser.context : "", *hint ? " (" : "", hint,
+                      *hint ? ")" : "");
         yaml_parser_delete(&parser);
         return 1;
     }

@@ -28,6 +28,7 @@ enum gw_direction { GW_DIR_PROMPT = 1, GW_DIR_REPLY = 2 };
 /* One Hyperscan expression. Phrases are turned into expressions by the loader. */
 struct gw_pattern {
     char *expr;
+    char *source;      /* as the pack wrote it, before escaping or normalising */
     unsigned hs_flags; /* HS_FLAG_CASELESS for phrases; SINGLEMATCH is added at compile */
     unsigned rule;     /* index into gw_rule_table.rules */
     bool allow;        /* an allow pattern: cancels overlapping matches of its rule */
@@ -55,8 +56,10 @@ struct gw_rule {
     char *description;
     char *title; /* a short plain name for people ("E-mail address"); NULL: none */
     char **examples_match;
+    int *examples_match_lines; /* where each example was written */
     size_t n_examples_match;
     char **examples_no_match;
+    int *examples_no_match_lines;
     size_t n_examples_no_match;
     int examples_line;
     bool need_span; /* redact, a validator or an allow list: report start of match */
@@ -89,7 +92,8 @@ struct gw_rule_policy {
     bool shadow;
 };
 
-/* Collected error messages, one per line, "file:line: what is wrong". */
+/* Collected error messages, one per line, "file:line: what is wrong" (a YAML syntax error:
+ * "file:line:column: YAML syntax error: libyaml's words (what they usually mean)"). */
 struct gw_errors {
     char **msgs;
     size_t n;

@@ -598,7 +598,7 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
 
     /* A stream holds back the widest match any reply pattern (allow lists included) can
      * make, so the customer never sees the start of something that is still to be
-     * redacted or blocked. Unbounded patterns are capped; docs/rules.md says so. */
+     * redacted or blocked. Unbounded patterns are capped; docs/internals.md says so. */
     unsigned widest = 0; /* UINT_MAX when a pattern is unbounded */
     for (size_t i = 0; i < rs->table.n_patterns; i++) {
         const struct gw_pattern *p = &rs->table.patterns[i];

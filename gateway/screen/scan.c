@@ -33,6 +33,7 @@ struct gw_scanner {
     unsigned char *seen;        /* per rule: already a feature of this text */
     const char **ids;           /* the rule ids of this text's findings */
     const struct gw_rule_policy *pol; /* gw_scanner_set_policy; NULL: the rules as written */
+    uint64_t *marks;       /* patterns that produced a candidate (gw_scanner_mark_patterns) */
 };
 
 void gw_scanner_set_policy(gw_scanner *s, const struct gw_rule_policy *pol)
@@ -109,6 +110,11 @@ void gw_scanner_free(gw_scanner *s)
 struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s)
 {
     return s->rs;
+}
+
+void gw_scanner_mark_patterns(gw_scanner *s, uint64_t *bits)
+{
+    s->marks = bits;
 }
 
 hs_scratch_t *gw_scanner_scratch(gw_scanner *s)
@@ -225,6 +231,8 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
     } else {
         start = end > p->min_width ? end - p->min_width : 0;
     }
+    if (sc->marks)
+        sc->marks[id / 64] |= 1ull << (id % 64);
     /* A match that contains the last one of its pattern replaces it (the contained one
      * would be dropped when deciding): a run that matches at every end ("1::1::1::...")
      * stays one candidate instead of one per byte. */

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "screen/ruleset.h"
 #include "util/buf.h"
@@ -55,6 +56,13 @@ struct gw_ruleset *gw_scanner_ruleset(const gw_scanner *s);
 unsigned long long gw_scanner_gated_runs(const gw_scanner *s);
 /* How many of this scanner's scans the ruleset's memo answered (gw_ruleset_memo). */
 unsigned long long gw_scanner_memo_hits(const gw_scanner *s);
+
+/* From now on, sets bit i of bits (bits[i / 64], bit i % 64) for every pattern i of the
+ * ruleset that produces a candidate match (past its validator) in this scanner's scans;
+ * NULL stops. The caller owns bits, one bit per pattern. For `guardrail check`, which asks
+ * which pattern each example exercises: findings only name the rule. A prompt that the
+ * ruleset's memo answers is not scanned and marks nothing (check's rulesets have none). */
+void gw_scanner_mark_patterns(gw_scanner *s, uint64_t *bits);
 
 /* A deadline (CLOCK_MONOTONIC nanoseconds; 0: none) for this scanner's scans: past it, a
  * scan stops and fails as over budget. The proxy sets one from its per-request screening

@@ -20,6 +20,7 @@
 #include "kpi/spool.h"
 #include "kpi/store.h"
 #include "kpi/when.h"
+#include "server/policy.h"
 #include "server/server.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -221,6 +222,14 @@ static void api_kpis(struct gw_admin *a, struct evhttp_request *req, struct evke
             return store_error(a, req);
         }
     }
+    /* the policy in force for the tenant asked about (docs/configuration.md, policies) */
+    const char *tenant = evhttp_find_header(q, "tenant");
+    const struct gw_config *cfg = a->srv->cfg;
+    int policy = tenant && *tenant ? gw_config_policy_for(cfg, tenant, NULL) : -1;
+    if (policy >= 0)
+        cJSON_AddStringToObject(o, "policy", gw_policy_name(cfg, policy));
+    else
+        cJSON_AddNullToObject(o, "policy");
     send_json(req, o);
     cJSON_Delete(o);
 }

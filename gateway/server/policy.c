@@ -97,6 +97,22 @@ int gw_policy_build(const struct gw_config *cfg, struct gw_ruleset *rs, char *er
             snprintf(err, errlen, "out of memory");
             rc = -1;
         }
+        /* Hiding text needs every match's start, which the rules are compiled to find only
+         * for rules their packs write as redact (or with a validator or allow list): a
+         * block or flag rule made to redact would hide its first match alone. */
+        for (size_t r = 0; rc == 0 && r < rs->table.n_rules; r++) {
+            const struct gw_rule *rule = &rs->table.rules[r];
+            if (views[i][r].action == GW_ACTION_REDACT && !rule->need_span) {
+                snprintf(err, errlen,
+                         "policies.%s.actions: rule '%s' cannot hide text: its pack says %s, "
+                         "and only a rule its pack writes as redact finds where every match "
+                         "starts. Make the pack say redact (a policy can still block or flag "
+                         "it)",
+                         cfg->policies[i].name, rule->id, gw_action_name(rule->action));
+                rc = -1;
+                free(views[i]);
+            }
+        }
         if (rc == -1) {
             for (size_t j = 0; j < i; j++)
                 free(views[j]);

@@ -152,6 +152,16 @@ static const char *header_value(struct evkeyvalq *h, const char *name)
     return name ? evhttp_find_header(h, name) : NULL;
 }
 
+/* The API key the chatbot calls with: OpenAI's Authorization: Bearer, or Anthropic's
+ * x-api-key. NULL: none. */
+static const char *client_key(struct evkeyvalq *in)
+{
+    const char *h = evhttp_find_header(in, "Authorization");
+    if (h && strncasecmp(h, "Bearer ", 7) == 0)
+        return h + 7;
+    return evhttp_find_header(in, "x-api-key");
+}
+
 static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
 {
     struct gw_req *r = calloc(1, sizeof *r);
@@ -192,7 +202,7 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     const char *tenant = header_value(in, cfg_of(r)->tenant_header);
     gw_privacy_tenant(priv, tenant, rec->tenant, sizeof rec->tenant);
     /* the tenant's policy, over the rules this request holds */
-    r->policy = gw_config_policy_for(cfg_of(r), tenant);
+    r->policy = gw_config_policy_for(cfg_of(r), tenant, client_key(in));
     r->pol = gw_policy_view(r->rs, r->policy);
     gw_privacy_conversation(priv->key, header_value(in, cfg_of(r)->conversation_header),
                             rec->conversation, sizeof rec->conversation);

@@ -293,9 +293,24 @@ static void on_request(struct evhttp_request *req, void *arg)
     gw_answer_early(w, req, NULL, reqid, 404, msg, "invalid_request_error", NULL, "unknown_url");
 }
 
+/* Whether file is path, or inside the folder path. */
+static bool under(const char *file, const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    return strncmp(file, path, n) == 0 && (file[n] == '\0' || file[n] == '/');
+}
+
 int gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs, char *err,
                             size_t errlen)
 {
+    /* candidates (--shadow-rules): every rule of them in shadow, before the policies'
+     * views are built from the rules' own settings */
+    for (size_t i = 0; i < rs->table.n_rules; i++)
+        for (size_t k = 0; k < cfg->n_shadow_rules; k++)
+            if (under(rs->table.rules[i].file, cfg->shadow_rules[k]))
+                rs->table.rules[i].shadow = true;
     if (gw_policy_build(cfg, rs, err, errlen) == -1)
         return -1;
     if (gw_ruleset_memo(rs, cfg->screen_cache_entries) == -1)

@@ -45,7 +45,8 @@ before(async () => {
     phrases: [on its way]
 `);
   fs.writeFileSync(path.join(dir, 'gw.yaml'),
-    `rules: ${rules}\nkpi:\n  db: ${dir}/kpi.db\nadmin:\n  token: \${DASH_TOKEN}\n`);
+    `rules: ${rules}\nkpi:\n  db: ${dir}/kpi.db\nadmin:\n  token: \${DASH_TOKEN}\n` +
+    'policies:\n  web-brand:\n    tenants: [web]\n');
   procs.push(spawn(bin, ['mock', '--listen', `127.0.0.1:${mockPort}`], { stdio: 'ignore' }));
   await waitFor(`http://127.0.0.1:${mockPort}/v1/models`);
   procs.push(spawn(bin, ['serve', '--config', path.join(dir, 'gw.yaml'), '--listen', `127.0.0.1:${gwPort}`,
@@ -217,6 +218,15 @@ test('a rule in shadow is shown apart, with what it would have done', async () =
   assert.doesNotMatch(await page.textContent('#incidents'), /Delivery|on its way/i);
   assert.equal(await page.textContent('#clean'), '50.0%');
   assert.deepEqual(await overflows(page), []);
+  await page.close();
+});
+
+test('a channel shows the policy in force for it', async () => {
+  const page = await open();
+  assert.ok(!(await page.isVisible('#policy')), 'a policy shown for all channels');
+  await page.selectOption('#tenant', 'web');
+  await page.waitForFunction(() => !document.getElementById('policy').hidden);
+  assert.equal(await page.textContent('#policy'), 'Policy in force: web-brand');
   await page.close();
 });
 

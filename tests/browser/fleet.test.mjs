@@ -103,6 +103,9 @@ for (const name of ['gw-east', 'gw-west']) {
     assert.deepEqual([...new Set(await incidentGateways(page))].sort(), ['gw-east', 'gw-west']);
     assert.deepEqual(await overflows(page), []); // the gateway column fits at 1280 px too
     assert.deepEqual(problems, []);
+    // SCREENSHOT_FLEET=path saves the page (docs/dashboard-fleet.png is made this way)
+    if (process.env.SCREENSHOT_FLEET && name === 'gw-east')
+      await page.screenshot({ path: process.env.SCREENSHOT_FLEET, fullPage: true });
     await page.close();
   });
 }

@@ -111,14 +111,16 @@ class Fleet:
             ("https://api.openai.com/v1", self.mock.url),
             (SHIPPED_DB, db)] + list(extra)
         try:
+            # one after the other: the second finds the first's compiled rules in the
+            # cache (GUARDRAIL_CACHE_DIR); the default packs take long to compile under
+            # the sanitizers, and two at once on two busy cores took more than a minute
             for i in (1, 2):
                 cfg = os.path.join(self.dir, "gateway-%d.yaml" % i)
                 with open(cfg, "w") as f:
                     f.write(render(read("gateway-%d.yaml" % i), pairs))
                 self.gateways.append(Proc(["serve", "--config", cfg, "--workers", "1"],
                                           env=self.env, log_name="fleet-gw%d" % i))
-            for i in (1, 2):
-                wait_http(self.port("127.0.0.1:808%d" % i), "/readyz")
+                wait_http(self.port("127.0.0.1:808%d" % i), "/readyz", timeout=300)
             nginx = shutil.which("nginx") or "/usr/sbin/nginx"
             conf = os.path.join(self.dir, "nginx.conf")
             with open(conf, "w") as f:

@@ -122,7 +122,7 @@ class ScriptedProvider:
 
 class Gateway(Proc):
     def __init__(self, upstream, config_text="", workers=2, env=None, rules=RULES, admin=False,
-                 dir=None, passthrough=("GET /v1/models",), preexec=None):
+                 dir=None, passthrough=("GET /v1/models",), preexec=None, extra_args=()):
         self.port = free_port()
         self.dir = dir or tempfile.mkdtemp(prefix="gw-")
         self.incidents = os.path.join(self.dir, "incidents.jsonl")
@@ -142,6 +142,7 @@ class Gateway(Proc):
         if admin:
             self.admin_port = free_port()
             args += ["--admin", "127.0.0.1:%d" % self.admin_port]
+        args += list(extra_args)
         super().__init__(args, env=e, log_name="gateway", preexec=preexec)
         wait_http(self.port, "/readyz")
 

@@ -68,6 +68,7 @@ POLICIES = """policies:
     block_message: 'Brand A cannot say that. How else can I help?'
   brand-b:
     tenants: [web-b, whatsapp-b]
+    keys: ['${E2E_BRAND_B_KEY}']
     packs: [base, brand-b, brand-b-next]
     messages: {brand-b: 'Brand B would rather not promise that.'}
   default:
@@ -98,7 +99,8 @@ class Policies(unittest.TestCase):
         write(os.path.join(cls.rules, "brand-b.yaml"), BRAND_B)
         write(os.path.join(cls.rules, "brand-b-next.yaml"), CANDIDATE % "true")
         cls.mock = Mock()
-        cls.gw = Gateway(cls.mock.url, config_text=POLICIES, rules=cls.rules, admin=True)
+        cls.gw = Gateway(cls.mock.url, config_text=POLICIES, rules=cls.rules, admin=True,
+                         env={"E2E_BRAND_B_KEY": "sk-brand-b-e2e"})
         cls.reloads = 0
         cls.sent = 0  # requests sent: the KPIs are read once they count all of them
 
@@ -109,10 +111,13 @@ class Policies(unittest.TestCase):
         shutil.rmtree(cls.rules, ignore_errors=True)
         assert rc == 0, cls.gw.output()[-3000:]
 
-    def ask(self, tenant, reply, prompt="tell me about it", stream=False):
+    def ask(self, tenant, reply, prompt="tell me about it", stream=False, key=None):
         body = {"model": "mock-1", "messages": [{"role": "user", "content": prompt}],
                 "mock": {"reply": reply}, "stream": stream}
-        r, data = self.gw.post(body, headers={"x-guardrail-tenant": tenant})
+        headers = {"x-guardrail-tenant": tenant}
+        if key:
+            headers["Authorization"] = "Bearer " + key
+        r, data = self.gw.post(body, headers=headers)
         self.assertEqual(r.status, 200, data[:300])
         Policies.sent += 1
         if stream:
@@ -138,6 +143,11 @@ class Policies(unittest.TestCase):
         _, text = self.ask("whatsapp-b", "It comes with a lifetime warranty.")
         self.assertEqual(text, "Brand B would rather not promise that.")
         _, text = self.ask("web-a", "It comes with a lifetime warranty.")
+        self.assertEqual(text, "It comes with a lifetime warranty.")
+        # the key brand B's chatbot calls with picks its policy, whatever the header says
+        _, text = self.ask("web-a", "It comes with a lifetime warranty.", key="sk-brand-b-e2e")
+        self.assertEqual(text, "Brand B would rather not promise that.")
+        _, text = self.ask("web-a", "It comes with a lifetime warranty.", key="sk-someone-else")
         self.assertEqual(text, "It comes with a lifetime warranty.")
         # an unknown tenant gets the default policy: the base pack, no brand pack
         _, text = self.ask("kiosk", "It is the cheapest on the market, mail ann@shop.com")
@@ -197,7 +207,7 @@ class Policies(unittest.TestCase):
         """What a brand manager runs before a reload: one sentence, both directions, under
         a tenant's policy, with the rule's plain name and the brand's answer."""
         cfg = os.path.join(self.gw.dir, "gateway.yaml")
-        env = dict(os.environ, E2E_HASH_KEY="k", E2E_ADMIN_TOKEN="t")
+        env = dict(os.environ, E2E_HASH_KEY="k", E2E_ADMIN_TOKEN="t", E2E_BRAND_B_KEY="sk-b")
         run = subprocess.run([BINARY, "try", "--config", cfg, "--tenant", "web-b",
                               "It has a lifetime warranty, mail ann@shop.com"],
                              capture_output=True, text=True, env=env, timeout=60)
@@ -225,6 +235,44 @@ class Policies(unittest.TestCase):
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(run.returncode, 2)
         self.assertIn("--direction must be prompt, reply or both", run.stderr)
+
+
+class CandidateRules(unittest.TestCase):
+    def test_serve_shadow_rules_runs_a_candidate_folder_beside_the_live_one(self):
+        """guardrail serve --shadow-rules DIR: every rule of DIR in shadow, the live rules as
+        they are; a candidate with a live rule's id is refused by name."""
+        live = tempfile.mkdtemp(prefix="gw-live-")
+        cand = tempfile.mkdtemp(prefix="gw-cand-")
+        write(os.path.join(live, "brand-b.yaml"), BRAND_B)
+        write(os.path.join(cand, "next.yaml"), BRAND_A.replace("brand-a", "next"))
+        mock = Mock()
+        try:
+            gw = Gateway(mock.url, rules=live, admin=True, extra_args=["--shadow-rules", cand])
+            with gw:
+                r, data = gw.post({"model": "mock-1", "messages": [{"role": "user", "content": "hi"}],
+                                   "mock": {"reply": "The cheapest on the market, with a lifetime warranty."}})
+                text = json.loads(data)["choices"][0]["message"]["content"]
+                self.assertEqual(r.getheader("x-guardrail-rule"), "brand-b.warranty")  # live
+                self.assertNotIn("lifetime warranty", text)
+                deadline = time.time() + 10
+                while time.time() < deadline:
+                    k = json.loads(gw.admin_get("/api/kpis")[1])["current"]
+                    if k["requests"] >= 1:
+                        break
+                    time.sleep(0.1)
+                self.assertEqual([s["rule"] for s in k["shadow_rules"]], ["next.cheapest"])
+                self.assertEqual([x["rule"] for x in k["rules"]], ["brand-b.warranty"])
+            # a candidate that reuses a live rule's id
+            write(os.path.join(cand, "next.yaml"), BRAND_B)
+            g = subprocess.run([BINARY, "serve", "--rules", live, "--shadow-rules", cand,
+                                "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                               timeout=60)
+            self.assertNotEqual(g.returncode, 0)
+            self.assertIn("duplicate rule id 'brand-b.warranty'", g.stderr)
+        finally:
+            mock.stop()
+            shutil.rmtree(live, ignore_errors=True)
+            shutil.rmtree(cand, ignore_errors=True)
 
 
 if __name__ == "__main__":

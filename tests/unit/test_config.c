@@ -92,6 +92,7 @@ static const char *const two_brands =
     "policies:\n"
     "  brand-b:\n"
     "    tenants: [web-b, whatsapp-b]\n"
+    "    keys: ['${TEST_BRAND_B_KEY}']\n"
     "    packs: [base, b]\n"
     "    shadow: [b.new]\n"
     "    actions: {base.rival: flag, b.old: off}\n"
@@ -125,12 +126,20 @@ static void policies_per_tenant_over_one_ruleset(void **state)
     (void)state;
     char dir[PATH_MAX];
     struct gw_config cfg;
+    setenv("TEST_BRAND_B_KEY", "sk-brand-b-0123", 1);
     load_text(two_brands, &cfg, dir, sizeof dir);
     assert_int_equal(cfg.n_policies, 2);
-    int b = gw_config_policy_for(&cfg, "whatsapp-b"), a = gw_config_policy_for(&cfg, "web-a");
+    /* the key the chatbot calls with wins over the tenant header, which anyone can set */
+    int byk = gw_config_policy_for(&cfg, "web-a", "sk-brand-b-0123");
+    assert_string_equal(gw_policy_name(&cfg, byk), "brand-b");
+    assert_string_equal(gw_policy_name(&cfg, gw_config_policy_for(&cfg, "web-a", "sk-brand-b-012")),
+                        "default");
+    assert_string_equal(gw_policy_name(&cfg, gw_config_policy_for(&cfg, NULL, "sk-other")),
+                        "default");
+    int b = gw_config_policy_for(&cfg, "whatsapp-b", NULL), a = gw_config_policy_for(&cfg, "web-a", NULL);
     assert_string_equal(gw_policy_name(&cfg, b), "brand-b");
     assert_string_equal(gw_policy_name(&cfg, a), "default");
-    assert_int_equal(gw_config_policy_for(&cfg, NULL), a);
+    assert_int_equal(gw_config_policy_for(&cfg, NULL, NULL), a);
     assert_int_equal(gw_policy_fail_mode(&cfg, b), GW_FAIL_OPEN);
     assert_int_equal(gw_policy_fail_mode(&cfg, a), GW_FAIL_CLOSED);
     assert_false(gw_policy_screen_replies(&cfg, a));
@@ -196,6 +205,17 @@ static void a_policy_naming_what_is_not_there_is_refused(void **state)
     char err[256] = "";
     assert_int_equal(gw_policy_build(&cfg, rs, err, sizeof err), -1);
     assert_string_equal(err, "policies.b.actions: the rules have no pack or rule 'base.rivals'");
+    assert_null(rs->views);
+    gw_ruleset_unref(rs);
+    gw_config_free(&cfg);
+    remove_config(dir);
+
+    /* a block rule made to redact would hide its first match alone: refused */
+    load_text("policies:\n  b:\n    actions: {base.rival: redact}\n", &cfg, dir, sizeof dir);
+    rs = compile(two_packs);
+    assert_int_equal(gw_policy_build(&cfg, rs, err, sizeof err), -1);
+    assert_non_null(strstr(err, "policies.b.actions: rule 'base.rival' cannot hide text: its "
+                                "pack says block"));
     assert_null(rs->views);
     gw_ruleset_unref(rs);
     gw_config_free(&cfg);

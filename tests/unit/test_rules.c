@@ -155,8 +155,12 @@ static void valid_pack_loads_every_field(void **state)
     assert_int_equal(r->n_examples_no_match, 1); /* a scalar is a one-item list */
     assert_string_equal(r->examples_no_match[0], "nothing here");
     assert_int_equal(r->examples_line, 15);
+    assert_int_equal(r->examples_match_lines[0], 15);
+    assert_int_equal(r->examples_match_lines[1], 15);
+    assert_int_equal(r->examples_no_match_lines[0], 16);
 
     assert_string_equal(t.patterns[0].expr, "[a-z]{1,10}@[a-z]{1,10}\\.com");
+    assert_string_equal(t.patterns[0].source, "[a-z]{1,10}@[a-z]{1,10}\\.com");
     assert_int_equal(t.patterns[0].rule, 0);
     assert_false(t.patterns[0].allow);
     assert_int_equal(t.patterns[0].line, 11);
@@ -344,17 +348,120 @@ static void enum_names_and_action_parse(void **state)
     assert_int_equal(a, GW_ACTION_REDACT);
 }
 
+/* `guardrail check` names the line of the example that misbehaves, not the list's. */
+static void each_example_knows_its_line(void **state)
+{
+    const char *yaml = HEAD RULE("a.b")     /* 3-8 */
+        "    examples:\n"                    /* 9 */
+        "      match:\n"                     /* 10 */
+        "        - 'xy'\n"                   /* 11 */
+        "        - 'xxy'\n"                  /* 12 */
+        "      no_match:\n"                  /* 13 */
+        "        - 'x'\n"                    /* 14 */
+        "        - 'y'\n"                    /* 15 */
+        "        - 'z'\n";                   /* 16 */
+    struct gw_rule_table t = {0};
+    struct gw_errors e = {0};
+    assert_int_equal(load(&t, "pack.yaml", yaml, &e), 0);
+    const struct gw_rule *r = &t.rules[0];
+    assert_int_equal(r->examples_line, 10); /* where the mapping starts */
+    assert_int_equal(r->n_examples_match, 2);
+    assert_int_equal(r->examples_match_lines[0], 11);
+    assert_int_equal(r->examples_match_lines[1], 12);
+    assert_int_equal(r->n_examples_no_match, 3);
+    assert_int_equal(r->examples_no_match_lines[0], 14);
+    assert_int_equal(r->examples_no_match_lines[2], 16);
+    gw_errors_free(&e);
+    gw_rule_table_free(&t);
+}
+
+/* What the pack wrote, before a phrase becomes an expression or non-ASCII text is
+ * normalised: what `guardrail check` quotes back to its author. */
+static void a_pattern_keeps_its_source_text(void **state)
+{
+    const char *yaml = HEAD RULE("a.b")
+        "    phrases: ['Money back']\n"
+        "    allow: [\"\\bxy\"]\n";
+    struct gw_rule_table t = {0};
+    struct gw_errors e = {0};
+    assert_int_equal(load(&t, "pack.yaml", yaml, &e), 0);
+    assert_int_equal(t.n_patterns, 3);
+    assert_string_equal(t.patterns[0].source, "x+y");
+    assert_string_equal(t.patterns[1].source, "Money back");
+    assert_string_equal(t.patterns[1].expr, "\\bMoney\\x20back\\b");
+    assert_string_equal(t.patterns[2].source, "\bxy"); /* YAML made \\b a backspace */
+    gw_errors_free(&e);
+    gw_rule_table_free(&t);
+}
+
 /* ---- pack-level errors ---- */
 
 static void yaml_syntax_error_names_the_line(void **state)
 {
     expect_errors(HEAD "  - id: a.b\n"
                        "    category: pii: oops\n",
-                  "pack.yaml:4: YAML syntax error: mapping values are not allowed in this context*",
+                  "pack.yaml:4:18: YAML syntax error: mapping values are not allowed in this "
+                  "context*",
                   NULL);
     expect_errors(HEAD "  - id: a.b\n"
                        "    patterns: ['unterminated\n",
-                  "pack.yaml:5: YAML syntax error: *", NULL);
+                  "pack.yaml:5:1: YAML syntax error: *", NULL);
+}
+
+/* libyaml's words stay (a web search finds them), and what they mean in a rule pack
+ * follows in brackets, for people who do not know YAML's rules by heart. */
+static void yaml_syntax_error_is_explained_in_plain_words(void **state)
+{
+    /* a colon inside a message */
+    expect_errors(HEAD "  - id: a.b\n"
+                       "    message: Sorry: we cannot help with that\n",
+                  "pack.yaml:4:19: YAML syntax error: mapping values are not allowed in this "
+                  "context (text with a colon needs quotes: put the whole line's text in single "
+                  "quotes)",
+                  NULL);
+    /* a key indented deeper than the one above */
+    expect_errors(HEAD "  - id: a.b\n"
+                       "    category: pii\n"
+                       "      severity: low\n",
+                  "pack.yaml:5:15: YAML syntax error: mapping values are not allowed in this "
+                  "context (check the indentation of this line or the one above: the keys of "
+                  "one rule, and the items of one list, start in the same column)",
+                  NULL);
+    /* a list item less indented than the one above */
+    expect_errors(HEAD "  - id: a.b\n"
+                       "    phrases:\n"
+                       "      - one\n"
+                       "     - two\n",
+                  "pack.yaml:6:6: YAML syntax error: did not find expected key while parsing a "
+                  "block mapping (check the indentation of this line or the one above: the keys "
+                  "of one rule, and the items of one list, start in the same column)",
+                  NULL);
+    /* tabs, where the line starts and where a value is indented */
+    expect_errors(HEAD "  - id: a.b\n"
+                       "    phrases:\n"
+                       "\t- one\n",
+                  "pack.yaml:5:1: YAML syntax error: found character that cannot start any token "
+                  "while scanning for the next token (YAML does not allow tabs for indentation; "
+                  "use spaces)",
+                  NULL);
+    expect_errors(HEAD "  - id: a.b\n"
+                       "\tcategory: pii\n",
+                  "pack.yaml:4:1: YAML syntax error: found a tab character that violates "
+                  "indentation while scanning a plain scalar (YAML does not allow tabs for "
+                  "indentation; use spaces)",
+                  NULL);
+    /* a regular expression in double quotes that YAML cannot read */
+    expect_errors(HEAD "  - id: a.b\n"
+                       "    patterns: [\"\\d+ items\"]\n",
+                  "pack.yaml:4:17: YAML syntax error: found unknown escape character while "
+                  "parsing a quoted scalar (in double quotes a backslash starts a YAML escape; "
+                  "write patterns in single quotes, where a backslash stays a backslash)",
+                  NULL);
+    expect_errors(HEAD "  - id: a.b\n"
+                       "    message: 'we will be right back\n",
+                  "pack.yaml:5:1: YAML syntax error: found unexpected end of stream while "
+                  "scanning a quoted scalar (the quote opened on line 4 is never closed)",
+                  NULL);
 }
 
 static void root_must_be_a_mapping(void **state)
@@ -998,6 +1105,9 @@ int main(void)
         cmocka_unit_test(every_validator_name_is_accepted),
         cmocka_unit_test(enum_names_and_action_parse),
         cmocka_unit_test(yaml_syntax_error_names_the_line),
+        cmocka_unit_test(yaml_syntax_error_is_explained_in_plain_words),
+        cmocka_unit_test(each_example_knows_its_line),
+        cmocka_unit_test(a_pattern_keeps_its_source_text),
         cmocka_unit_test(root_must_be_a_mapping),
         cmocka_unit_test(empty_file_is_an_error),
         cmocka_unit_test(pack_needs_a_name),

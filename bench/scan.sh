@@ -6,6 +6,8 @@
 # bench/scan.sh --only adversarial runs section E (and a quick A to compare with) alone, in
 # a minute or three; its output goes to bench/out/scan-adversarial.{txt,tsv}, so that the
 # full run's scan.txt, which docs/performance.md is made from, stays as it was.
+# bench/scan.sh --only model runs section M alone (the learned stage, with and without the
+# model in one run) into bench/out/scan-model.{txt,tsv}.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-bench}
@@ -14,5 +16,8 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGW_TESTS=OFF >/dev/null
 cmake --build "$build" --target scan_bench -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 mkdir -p bench/out
 name=scan
-case " $* " in *" --only "*) name=scan-adversarial ;; esac
+case " $* " in
+*" --only model "* | *" --only M "*) name=scan-model ;;
+*" --only "*) name=scan-adversarial ;;
+esac
 "$build/bench/scan_bench" --rules rules --out bench/out/$name.tsv "$@" | tee bench/out/$name.txt

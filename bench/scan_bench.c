@@ -45,6 +45,7 @@
 
 #include "screen/rules.h"
 #include "screen/ruleset.h"
+#include "screen/model.h"
 #include "screen/normalise.h"
 #include "screen/scan.h"
 #include "util/buf.h"
@@ -1652,6 +1653,104 @@ static int cmp_unsigned(const void *a, const void *b)
 }
 
 /* The closing line; closes the TSV. */
+/* ---------------------------------------------------------- the learned stage ---- */
+
+/* A customer's prompt of about 600 bytes, written for this bench. */
+static const char prompt600[] =
+    "Hello, I ordered the green three-person tent and a pair of trail shoes last Tuesday. "
+    "The tracking page said the parcel would arrive on Friday, but it has not moved from "
+    "the depot for four days now. Could you check whether something went wrong with the "
+    "delivery, and tell me if I can still change the address to my office? I will be away "
+    "from home for the weekend and I would rather pick it up there. Also, the shoes were a "
+    "gift, so please do not put the receipt in the box. If the parcel is lost, I would like "
+    "a replacement rather than a refund, since the sale price ended yesterday. Many thanks, Jo!";
+
+/* M. The learned stage, A/B in one run: the same packs with and without the model (rules
+ * only: gw_ruleset_load_rules_only), passes interleaved so that both see the same machine
+ * state. The chat corpus as prompts (MB/s), one 600-byte prompt (us a scan), and the
+ * model alone on it (features and score). */
+static void model_ab(const char *rules_dir, const struct corpus *c, int reps)
+{
+    double load_s;
+    struct gw_ruleset *on = load_rules(rules_dir, &load_s), *off = NULL;
+    struct gw_errors errs = {0};
+    const char *paths[] = {rules_dir};
+    if (gw_ruleset_load_rules_only(paths, 1, &off, &errs))
+        die("cannot load rules from %s", rules_dir);
+    gw_errors_free(&errs);
+    const struct gw_model *m = on->table.model;
+    if (!m || !on->n_model_rules[0])
+        die("%s has no model rules for prompts: nothing to compare", rules_dir);
+    gw_scanner *sc_on = gw_scanner_new(on), *sc_off = gw_scanner_new(off);
+    printf("M. The learned stage, A/B in one run (%s: %u heads, 2^%u buckets, %zu model rules "
+           "for prompts), prompt direction\n",
+           m->path ? m->path : "model", m->n_heads, m->bits, (size_t)on->n_model_rules[0]);
+    struct gw_findings f = {0};
+    block_pass(sc_on, c, GW_DIR_PROMPT, &f, NULL, NULL, NULL); /* warm-up */
+    block_pass(sc_off, c, GW_DIR_PROMPT, &f, NULL, NULL, NULL);
+    double t_on[16], t_off[16];
+    if (reps > 16)
+        reps = 16;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        block_pass(sc_off, c, GW_DIR_PROMPT, &f, NULL, NULL, NULL);
+        t_off[r] = now_s() - t0;
+        t0 = now_s();
+        block_pass(sc_on, c, GW_DIR_PROMPT, &f, NULL, NULL, NULL);
+        t_on[r] = now_s() - t0;
+    }
+    double a = best(t_off, reps), b = best(t_on, reps);
+    printf("%-34s %10s %10s\n", "chat corpus as prompts", "MB/s", "ns/msg");
+    printf("%-34s %10.1f %10.0f\n", "  rules only", mbps(c->bytes, a), a * 1e9 / (double)c->n);
+    printf("%-34s %10.1f %10.0f\n", "  rules + model", mbps(c->bytes, b), b * 1e9 / (double)c->n);
+    result("M", "rules only", "block", "prompt", off->table.n_rules, off->table.n_patterns, c->n,
+           c->bytes, a, "chat corpus");
+    result("M", "rules + model", "block", "prompt", on->table.n_rules, on->table.n_patterns, c->n,
+           c->bytes, b, "chat corpus");
+
+    /* one 600-byte prompt, scanned in rounds of 2000 alternately */
+    size_t len = sizeof prompt600 - 1;
+    enum { ROUND = 2000, ROUNDS = 10 };
+    double s_on = 1e9, s_off = 1e9, s_model = 1e9;
+    struct gw_feats ft = {0};
+    float score[GW_MODEL_HEADS_MAX];
+    for (int r = 0; r < ROUNDS; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < ROUND; i++)
+            if (gw_scan(sc_off, prompt600, len, GW_DIR_PROMPT, &f))
+                die("gw_scan failed");
+        double t1 = now_s();
+        for (int i = 0; i < ROUND; i++)
+            if (gw_scan(sc_on, prompt600, len, GW_DIR_PROMPT, &f))
+                die("gw_scan failed");
+        double t2 = now_s();
+        for (int i = 0; i < ROUND; i++) {
+            if (gw_model_features(m->bits, prompt600, len, NULL, 0, &ft))
+                die("out of memory");
+            gw_model_score(m, &ft, score);
+        }
+        double t3 = now_s();
+        s_off = fmin(s_off, (t1 - t0) / ROUND);
+        s_on = fmin(s_on, (t2 - t1) / ROUND);
+        s_model = fmin(s_model, (t3 - t2) / ROUND);
+    }
+    printf("%zu-byte prompt (best of %d rounds of %d)  rules only %.2f us, rules + model %.2f us: "
+           "the model adds %.2f us (features and score alone: %.2f us)\n",
+           len, ROUNDS, ROUND, s_off * 1e6, s_on * 1e6, (s_on - s_off) * 1e6, s_model * 1e6);
+    result("M", "rules only", "block", "prompt", off->table.n_rules, off->table.n_patterns, 1, len,
+           s_off, "600-byte prompt");
+    result("M", "rules + model", "block", "prompt", on->table.n_rules, on->table.n_patterns, 1,
+           len, s_on, "600-byte prompt");
+    result("M", "model alone", "block", "prompt", on->n_model_rules[0], 0, 1, len, s_model,
+           "600-byte prompt: features and score");
+    gw_feats_free(&ft);
+    gw_findings_free(&f);
+    gw_scanner_free(sc_on);
+    gw_scanner_free(sc_off);
+    gw_ruleset_unref(on);
+    gw_ruleset_unref(off);
+}
+
 static void finish(double t_start, const char *out_path)
 {
     printf("\ntotal bench time %.0f s%s%s\n", now_s() - t_start, out_path ? "; results: " : "",
@@ -1706,7 +1805,7 @@ int main(int argc, char **argv)
     unsigned pcre_sizes[16] = {100, 1000, 5000}, n_pcre_sizes = 3;
     unsigned adv_sizes[ADV_MAX_SIZES] = {100000, 1000000}, n_adv_sizes = 2;
     double adv_cap = 60;
-    int only_adv = 0, corpus_set = 0;
+    int only_adv = 0, only_model = 0, corpus_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1720,7 +1819,7 @@ int main(int argc, char **argv)
                    strcmp(a, "--adv-sizes") && strcmp(a, "--adv-cap")))
             die("usage: scan_bench [--rules DIR] [--out FILE.tsv] [--corpus-mb N] "
                 "[--pcre-budget SEC] [--reps N] [--sizes A,B,..] [--pcre-sizes A,B,..] "
-                "[--seed N] [--keep-packs] [--only adversarial] [--adv-sizes A,B,..] "
+                "[--seed N] [--keep-packs] [--only adversarial|model] [--adv-sizes A,B,..] "
                 "[--adv-cap SEC]");
         i++;
         if (!strcmp(a, "--rules"))
@@ -1745,9 +1844,12 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--adv-cap"))
             adv_cap = atof(v) > 0 ? atof(v) : 60;
         else if (!strcmp(a, "--only")) {
-            if (strcmp(v, "adversarial") && strcmp(v, "E"))
-                die("--only: expected adversarial (or E), not '%s'", v);
-            only_adv = 1;
+            if (!strcmp(v, "model") || !strcmp(v, "M"))
+                only_model = 1;
+            else if (strcmp(v, "adversarial") && strcmp(v, "E"))
+                die("--only: expected adversarial (or E) or model (or M), not '%s'", v);
+            else
+                only_adv = 1;
         }
         else
             seed = strtoull(v, NULL, 10);
@@ -1762,9 +1864,19 @@ int main(int argc, char **argv)
         corpus_mb = 2; /* enough for the chat figure that E is compared with */
     double t_start = now_s();
 
+    if (only_model && !corpus_set)
+        corpus_mb = 4;
     struct corpus c;
     corpus_make(&c, (size_t)(corpus_mb * 1e6), seed);
     print_env(&c, rules_dir);
+    if (only_model) {
+        model_ab(rules_dir, &c, reps);
+        finish(t_start, out_path);
+        free(c.data);
+        free(c.off);
+        free(c.len);
+        return 0;
+    }
     uint64_t *sig_ours = xcalloc(c.n, sizeof *sig_ours), *sig_pc = xcalloc(c.n, sizeof *sig_pc);
     char note[256];
 

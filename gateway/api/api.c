@@ -470,7 +470,7 @@ static int clamp_into(const char *text, const struct gw_finding *x, const struct
         whole_escapes(text, r->v[j][0], &s, &e);
         if (gw_grow(&g->v, &g->cap, g->n, sizeof *g->v, 8) == -1)
             return -1;
-        g->v[g->n++] = (struct gw_finding){x->rule, s, e, x->action, x->shadow};
+        g->v[g->n++] = (struct gw_finding){x->rule, s, e, x->action, x->shadow, x->score};
         added++;
     }
     return added;
@@ -557,7 +557,7 @@ int gw_api_redact(const struct gw_ruleset *rs, const char *text, size_t len,
                 n = -1;
             else
                 g.v[g.n++] = (struct gw_finding){x->rule, bare.v[j][0], bare.v[j][1], x->action,
-                                                 x->shadow},
+                                                 x->shadow, x->score},
                 n++;
         }
         if (n == 0)

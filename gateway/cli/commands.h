@@ -8,6 +8,8 @@ int gw_cmd_scan(int argc, char **argv);
 int gw_cmd_serve(int argc, char **argv);
 int gw_cmd_mock(int argc, char **argv);
 int gw_cmd_report(int argc, char **argv);
+int gw_cmd_train(int argc, char **argv);
+int gw_cmd_eval(int argc, char **argv);
 int gw_cmd_try(int argc, char **argv);
 
 /* Prints "guardrail: " and the message to stderr; returns 2 (usage errors). */

@@ -17,6 +17,8 @@ static const struct {
     {"try", gw_cmd_try, "show what a sentence would meet, as a question and as a reply, under a tenant's policy"},
     {"serve", gw_cmd_serve, "run the screening gateway (OpenAI-compatible proxy)"},
     {"mock", gw_cmd_mock, "run the built-in mock provider alone"},
+    {"train", gw_cmd_train, "train the learned stage's model from labelled JSON lines"},
+    {"eval", gw_cmd_eval, "cross-validate rules and model, and pick the model's thresholds"},
     {"report", gw_cmd_report, "write a one-page KPI report (HTML or Markdown) from the KPI store"},
 };
 

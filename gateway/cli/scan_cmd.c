@@ -16,6 +16,7 @@ static const char scan_help[] =
     "JSON line per input line, in order:\n"
     "  {\"id\", \"verdict\", \"findings\": [{\"rule\", \"category\", \"severity\", \"action\",\n"
     "   \"start\", \"end\"}], \"text\": the text with redactions applied}\n"
+    "A model rule's finding (docs/model.md) spans the whole text and adds its \"score\".\n"
     "start and end are UTF-8 byte offsets into the input text. A malformed line gets\n"
     "{\"line\": N, \"error\": \"...\"} and the scan carries on.\n\n"
     "  -r, --rules PATH       rule pack directory or file (repeatable; default: rules)\n"
@@ -48,6 +49,10 @@ static void write_findings(struct gw_buf *o, const struct gw_ruleset *rs,
                       gw_category_name(r->category), gw_severity_name(r->severity),
                       gw_action_name(f->v[i].action), f->v[i].start, f->v[i].end,
                       f->v[i].shadow ? ",\"shadow\":true" : "");
+        if (r->head) {
+            o->len--; /* reopen the object for the model's score */
+            gw_buf_printf(o, ",\"score\":%.4f}", f->v[i].score);
+        }
     }
     gw_buf_puts(o, "]");
 }
@@ -154,6 +159,13 @@ static int scan_text(gw_scanner *sc, const char *text, enum gw_direction dir)
            dir == GW_DIR_PROMPT ? "prompt" : "reply", f.n, f.n == 1 ? "" : "s");
     for (size_t i = 0; i < f.n; i++) {
         const struct gw_rule *r = &rs->table.rules[f.v[i].rule];
+        if (r->head) { /* a model rule: its span is the whole text, its score says more */
+            printf("  %-28s %-9s %-8s %-6s%s score %.4f (fires at %.4f)\n", r->id,
+                   gw_category_name(r->category), gw_severity_name(r->severity),
+                   gw_action_name(f.v[i].action), f.v[i].shadow ? " (shadow: would)" : "",
+                   f.v[i].score, r->above);
+            continue;
+        }
         printf("  %-28s %-9s %-8s %-6s%s bytes %zu-%zu: \"%.*s\"\n", r->id,
                gw_category_name(r->category), gw_severity_name(r->severity),
                gw_action_name(f.v[i].action), f.v[i].shadow ? " (shadow: would)" : "",

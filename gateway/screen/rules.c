@@ -85,6 +85,7 @@ static void rule_free(struct gw_rule *r)
     free(r->message);
     free(r->description);
     free(r->title);
+    free(r->head);
     for (size_t i = 0; i < r->n_examples_match; i++)
         free(r->examples_match[i]);
     free(r->examples_match);
@@ -105,7 +106,10 @@ void gw_rule_table_free(struct gw_rule_table *t)
         free(t->patterns[i].source);
     }
     free(t->patterns);
+    gw_model_free(t->model);
+    bool no_model = t->no_model;
     memset(t, 0, sizeof *t);
+    t->no_model = no_model;
 }
 
 char *gw_phrase_to_regex(const char *phrase)
@@ -448,6 +452,30 @@ static char *default_replacement(const char *id)
     return r;
 }
 
+/* A model rule: 'head' names a head of the model (model.h), 'above' the score it fires at;
+ * it has no patterns, and it blocks or flags (nothing of a text is its span to redact). */
+static void parse_model_rule(struct loader *L, yaml_node_t *n, struct gw_rule *r,
+                             const struct rule_base *b, yaml_node_t *above, bool has_patterns)
+{
+    if (!r->head) {
+        err(L, n, "'above' is for model rules: give 'head' too, or remove it");
+        return;
+    }
+    if (has_patterns)
+        err(L, n, "a model rule ('head') has no patterns, phrases, allow or validate");
+    if (b->action == GW_ACTION_REDACT)
+        err(L, n, "a model rule blocks or flags: it has no span to redact");
+    const char *s = above ? want_string(L, above, "above") : NULL;
+    char *end = NULL;
+    double v = s ? strtod(s, &end) : 0;
+    if (!above)
+        err(L, n, "model rule has no 'above' (the score, 0 to 1, it fires at)");
+    else if (s && (end == s || *end || !(v > 0 && v <= 1)))
+        err(L, above, "'above' must be a number above 0 and at most 1, not '%s'", s);
+    r->above = (float)v;
+    r->head_index = -1;
+}
+
 static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base *defaults)
 {
     if (n->type != YAML_MAPPING_NODE) {
@@ -460,6 +488,7 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
     const char *id = NULL;
     bool id_given = false;
     yaml_node_t *patterns = NULL, *phrases = NULL, *allow = NULL, *validate = NULL;
+    yaml_node_t *above = NULL;
     unsigned index = (unsigned)(L->existing->n_rules + L->pack.n_rules);
     size_t first_pattern = L->pack.n_patterns;
 
@@ -492,6 +521,12 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             allow = v;
         } else if (strcmp(key, "validate") == 0) {
             validate = v;
+        } else if (strcmp(key, "head") == 0) {
+            const char *s = want_string(L, v, key);
+            free(r.head);
+            r.head = s ? strdup(s) : NULL;
+        } else if (strcmp(key, "above") == 0) {
+            above = v;
         } else if (strcmp(key, "examples") == 0) {
             if (v->type != YAML_MAPPING_NODE) {
                 err(L, v, "'examples' must be a mapping with 'match' and/or 'no_match' lists");
@@ -517,7 +552,7 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             err(L, k,
                 "unknown rule key '%s' (expected id, category, severity, applies_to, action, "
                 "patterns, phrases, validate, allow, replacement, message, description, "
-                "title, examples, shadow)",
+                "title, examples, shadow, head, above)",
                 key);
         }
     }
@@ -549,19 +584,23 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             r.validator_name = strdup(name);
     }
 
+    if (r.head || above) {
+        parse_model_rule(L, n, &r, &b, above, patterns || phrases || allow || validate);
+        patterns = phrases = allow = NULL;
+    }
     int count = 0;
     if (patterns)
         add_pattern_list(L, patterns, "patterns", index, false, false, &count);
     if (phrases)
         add_pattern_list(L, phrases, "phrases", index, true, false, &count);
-    if (!patterns && !phrases)
+    if (!patterns && !phrases && !r.head)
         err(L, n, "rule '%s' has neither 'patterns' nor 'phrases'", label);
     if (allow) {
         int nallow = 0;
         add_pattern_list(L, allow, "allow", index, false, true, &nallow);
     }
 
-    if (L->nerr != nerr_before) {
+    if (L->nerr != nerr_before || (r.head && L->existing->no_model)) {
         rule_free(&r);
         for (size_t i = first_pattern; i < L->pack.n_patterns; i++) {
             free(L->pack.patterns[i].expr);
@@ -593,6 +632,30 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
     }
     L->pack.rules = v;
     v[L->pack.n_rules++] = r;
+}
+
+/* 'model: FILE' in a pack: the model file, relative to the pack's folder. A table has one
+ * model; a file that does not read whole and right is an error of the pack, so a reload
+ * keeps the ruleset (and model) it has. */
+static void load_model(struct loader *L, yaml_node_t *v)
+{
+    const char *name = want_string(L, v, "model");
+    if (!name || L->existing->no_model)
+        return;
+    if (L->existing->model || L->pack.model) {
+        err(L, v, "a ruleset has one model, and one is already loaded (%s)",
+            L->existing->model ? L->existing->model->path : L->pack.model->path);
+        return;
+    }
+    const char *slash = strrchr(L->file, '/');
+    struct gw_buf path = {0};
+    if (name[0] != '/' && slash)
+        gw_buf_append(&path, L->file, (size_t)(slash - L->file) + 1);
+    gw_buf_puts(&path, name);
+    char msg[PATH_MAX + 128];
+    if (path.data && gw_model_read(path.data, &L->pack.model, msg, sizeof msg) == -1)
+        err(L, v, "%s", msg);
+    gw_buf_free(&path);
 }
 
 static void parse_pack(struct loader *L, yaml_node_t *root)
@@ -636,11 +699,13 @@ static void parse_pack(struct loader *L, yaml_node_t *root)
             }
         } else if (key && strcmp(key, "rules") == 0) {
             rules = v;
+        } else if (key && strcmp(key, "model") == 0) {
+            load_model(L, v);
         } else if (key && strcmp(key, "shadow") == 0) {
             parse_base_key(L, key, v, &defaults); /* the whole pack, unless a rule says */
         } else {
-            err(L, k, "unknown pack key '%s' (expected name, description, defaults, rules, "
-                      "shadow)",
+            err(L, k, "unknown pack key '%s' (expected name, description, model, defaults, "
+                      "rules, shadow)",
                 key ? key : "?");
         }
     }
@@ -664,19 +729,27 @@ static void parse_pack(struct loader *L, yaml_node_t *root)
 /* Moves the pack's rules and patterns to the end of t; rule indexes are already final. */
 static int merge(struct gw_rule_table *t, struct gw_rule_table *pack)
 {
-    struct gw_rule *r = realloc(t->rules, (t->n_rules + pack->n_rules) * sizeof *r);
-    if (!r)
-        return -1;
-    t->rules = r;
-    struct gw_pattern *p = realloc(t->patterns, (t->n_patterns + pack->n_patterns) * sizeof *p);
-    if (!p)
-        return -1;
-    t->patterns = p;
-    memcpy(t->rules + t->n_rules, pack->rules, pack->n_rules * sizeof *r);
-    memcpy(t->patterns + t->n_patterns, pack->patterns, pack->n_patterns * sizeof *p);
+    /* a pack of model rules has no patterns, and one read without its model no rules */
+    if (pack->n_rules) {
+        struct gw_rule *r = realloc(t->rules, (t->n_rules + pack->n_rules) * sizeof *r);
+        if (!r)
+            return -1;
+        t->rules = r;
+        memcpy(t->rules + t->n_rules, pack->rules, pack->n_rules * sizeof *r);
+    }
+    if (pack->n_patterns) {
+        struct gw_pattern *p =
+            realloc(t->patterns, (t->n_patterns + pack->n_patterns) * sizeof *p);
+        if (!p)
+            return -1;
+        t->patterns = p;
+        memcpy(t->patterns + t->n_patterns, pack->patterns, pack->n_patterns * sizeof *p);
+    }
     t->n_rules += pack->n_rules;
     t->n_patterns += pack->n_patterns;
     t->n_packs++;
+    if (pack->model)
+        t->model = pack->model;
     free(pack->rules);
     free(pack->patterns);
     memset(pack, 0, sizeof *pack);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "screen/model.h"
 #include "screen/validators.h"
 
 enum gw_category {
@@ -64,6 +65,11 @@ struct gw_rule {
     bool need_span; /* redact, a validator or an allow list: report start of match */
     bool shadow;    /* `shadow: true` (the rule's or its pack's): evaluated and recorded
                        with what it would do, never acting */
+    /* A model rule (no patterns): it fires when the score of the model's head named head
+     * is at or above 'above' (model.h). head_index is set when the ruleset is compiled. */
+    char *head;
+    float above;
+    int head_index;
     unsigned max_width; /* widest match of any of its patterns (UINT_MAX: unbounded) */
 };
 
@@ -73,6 +79,8 @@ struct gw_rule_table {
     struct gw_pattern *patterns;
     size_t n_patterns;
     size_t n_packs;
+    struct gw_model *model; /* the learned stage a pack named ('model:'); NULL: none */
+    bool no_model; /* set before loading: skip the model and its rules (to train one) */
 };
 
 /* A policy's view of a ruleset: per rule (by index), the action it takes (GW_ACTION_ALLOW:

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "screen/prefilter.h"
+#include "util/buf.h"
 #include "util/siphash.h"
 
 /* ---- the on-disk cache of compiled databases ----
@@ -446,6 +447,8 @@ void gw_ruleset_unref(struct gw_ruleset *rs)
         pcre2_code_free(rs->confirm[i]);
     free(rs->confirm);
     free(rs->memo.slot);
+    free(rs->model_rules[0]);
+    free(rs->model_rules[1]);
     for (size_t i = 0; i < rs->n_views; i++)
         free(rs->views[i]);
     free(rs->views);
@@ -525,6 +528,48 @@ static int compile_confirm(struct gw_ruleset *rs, struct gw_errors *errs)
     return 0;
 }
 
+/* Finds each model rule's head in the table's model, and lists the model rules of each
+ * direction, block rules before flag rules (gw_scan reports a head's strongest one).
+ * Returns 0, or -1 with an error naming the rule for a head the model lacks. */
+static int link_model(struct gw_ruleset *rs, struct gw_errors *errs)
+{
+    struct gw_rule_table *t = &rs->table;
+    int bad = 0;
+    for (int d = 0; d < 2; d++) {
+        rs->model_rules[d] = calloc(t->n_rules + 1, sizeof *rs->model_rules[d]);
+        if (!rs->model_rules[d])
+            return -1;
+    }
+    for (int a = GW_ACTION_BLOCK; a >= GW_ACTION_ALLOW; a--) {
+        for (size_t i = 0; i < t->n_rules; i++) {
+            struct gw_rule *r = &t->rules[i];
+            if (!r->head || (int)r->action != a)
+                continue;
+            if (!t->model) {
+                gw_errors_add(errs, "%s:%d: rule '%s' reads model head '%s', but no pack "
+                              "names a model ('model: FILE')", r->file, r->line, r->id, r->head);
+                bad = 1;
+                continue;
+            }
+            if ((r->head_index = gw_model_head(t->model, r->head)) < 0) {
+                struct gw_buf b = {0};
+                for (unsigned h = 0; h < t->model->n_heads; h++)
+                    gw_buf_printf(&b, "%s%s", h ? ", " : "", t->model->name[h]);
+                gw_errors_add(errs, "%s:%d: rule '%s' reads head '%s', which %s does not have "
+                              "(it has: %s)", r->file, r->line, r->id, r->head,
+                              t->model->path ? t->model->path : "the model", b.data);
+                gw_buf_free(&b);
+                bad = 1;
+                continue;
+            }
+            for (int d = 0; d < 2; d++)
+                if (r->directions & (d ? GW_DIR_REPLY : GW_DIR_PROMPT))
+                    rs->model_rules[d][rs->n_model_rules[d]++] = (unsigned)i;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
 int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct gw_errors *errs)
 {
     struct gw_ruleset *rs = calloc(1, sizeof *rs);
@@ -536,7 +581,8 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
     rs->table = *t;
     memset(t, 0, sizeof *t);
 
-    if (compile_block(rs, GW_DIR_PROMPT, errs) || compile_block(rs, GW_DIR_REPLY, errs) ||
+    if (link_model(rs, errs) || compile_block(rs, GW_DIR_PROMPT, errs) ||
+        compile_block(rs, GW_DIR_REPLY, errs) ||
         compile_stream(rs, errs) || compile_confirm(rs, errs))
         goto fail;
     hs_database_t *dbs[] = {rs->block_db[0], rs->block_db[1], rs->stream_db, rs->gated[0].gate,
@@ -569,10 +615,10 @@ fail:
     return -1;
 }
 
-int gw_ruleset_load(const char *const *paths, size_t n, struct gw_ruleset **out,
-                    struct gw_errors *errs)
+static int load(const char *const *paths, size_t n, bool no_model, struct gw_ruleset **out,
+                struct gw_errors *errs)
 {
-    struct gw_rule_table t = {0};
+    struct gw_rule_table t = {.no_model = no_model};
     int failed = 0;
     *out = NULL;
     for (size_t i = 0; i < n; i++)
@@ -587,4 +633,16 @@ int gw_ruleset_load(const char *const *paths, size_t n, struct gw_ruleset **out,
         return -1;
     }
     return gw_ruleset_compile(&t, out, errs);
+}
+
+int gw_ruleset_load(const char *const *paths, size_t n, struct gw_ruleset **out,
+                    struct gw_errors *errs)
+{
+    return load(paths, n, false, out, errs);
+}
+
+int gw_ruleset_load_rules_only(const char *const *paths, size_t n, struct gw_ruleset **out,
+                               struct gw_errors *errs)
+{
+    return load(paths, n, true, out, errs);
 }

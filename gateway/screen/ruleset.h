@@ -52,6 +52,10 @@ struct gw_ruleset {
                                     (Hyperscan reports ends only); NULL for other rules */
     unsigned holdback;           /* bytes a reply stream holds back (<= GW_HOLDBACK_CAP) */
     struct gw_memo memo;
+    /* The model rules (rules.h: 'head') that apply to each direction, strongest action
+     * first; the model itself is table.model. Block mode only: a stream has none. */
+    unsigned *model_rules[2];
+    unsigned n_model_rules[2];
     /* the config's policies over these rules (server/policy.c), by policy index; built
      * before the ruleset is shared, freed with it */
     struct gw_rule_policy **views;
@@ -65,6 +69,10 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
  * fails the whole load: a ruleset that is wrong never replaces a working one. */
 int gw_ruleset_load(const char *const *paths, size_t n, struct gw_ruleset **out,
                     struct gw_errors *errs);
+/* The same without the learned stage: no model file is read and model rules are left out
+ * (what `guardrail train` scans with, so a model is never trained on its own output). */
+int gw_ruleset_load_rules_only(const char *const *paths, size_t n, struct gw_ruleset **out,
+                               struct gw_errors *errs);
 struct gw_ruleset *gw_ruleset_ref(struct gw_ruleset *rs);
 /* Whether the prefilter considers pattern i of t: a prompt pattern, not a phrase, of at
  * least GW_PREFILTER_MIN_EXPR bytes. Phrases, pure literals and short patterns (a literal

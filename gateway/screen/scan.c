@@ -27,6 +27,11 @@ struct gw_scanner {
     uint64_t *hit;         /* prefiltered patterns whose atoms the gate found */
     unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
     unsigned long long memo_hits;
+    struct gw_feats feats;      /* the model features of the last text */
+    unsigned feat_bits;         /* gw_scanner_keep_features; 0: the model's */
+    bool feats_valid;
+    unsigned char *seen;        /* per rule: already a feature of this text */
+    const char **ids;           /* the rule ids of this text's findings */
     const struct gw_rule_policy *pol; /* gw_scanner_set_policy; NULL: the rules as written */
     uint64_t *marks;       /* patterns that produced a candidate (gw_scanner_mark_patterns) */
 };
@@ -96,6 +101,9 @@ void gw_scanner_free(gw_scanner *s)
     gw_decoded_free(&s->dec);
     gw_findings_free(&s->inner);
     gw_findings_free(&s->view2);
+    gw_feats_free(&s->feats);
+    free(s->seen);
+    free(s->ids);
     free(s);
 }
 
@@ -572,6 +580,66 @@ int gw_scan_encoded(gw_scanner *s, const char *text, size_t len, enum gw_directi
     return 0;
 }
 
+void gw_scanner_keep_features(gw_scanner *s, unsigned bits)
+{
+    s->feat_bits = bits;
+}
+
+const struct gw_feats *gw_scanner_features(const gw_scanner *s)
+{
+    return s->feats_valid ? &s->feats : NULL;
+}
+
+/* ---- the learned stage ----
+ * After the rules: the features of the normalised view (s->ntext, before the encoded runs
+ * reuse it) and of the rules found so far, each rule once, then every head's score. */
+
+static int model_stage(gw_scanner *s, enum gw_direction dir, size_t len,
+                       struct gw_findings *out)
+{
+    const struct gw_ruleset *rs = s->rs;
+    const struct gw_model *m = rs->table.model;
+    int d = gw_dir_index(dir);
+    unsigned bits = s->feat_bits ? s->feat_bits : m && rs->n_model_rules[d] ? m->bits : 0;
+    if (!bits)
+        return 0;
+    size_t n_rules = rs->table.n_rules;
+    if (!s->seen && (!(s->seen = calloc(n_rules + 1, 1)) ||
+                     !(s->ids = calloc(n_rules + 1, sizeof *s->ids))))
+        return -1;
+    size_t n_ids = 0;
+    for (size_t i = 0; i < out->n; i++) {
+        unsigned r = out->v[i].rule;
+        if (!s->seen[r]) {
+            s->seen[r] = 1;
+            s->ids[n_ids++] = rs->table.rules[r].id;
+        }
+    }
+    for (size_t i = 0; i < out->n; i++)
+        s->seen[out->v[i].rule] = 0;
+    if (gw_model_features(bits, s->ntext, s->nlen, s->ids, n_ids, &s->feats) == -1)
+        return -1;
+    s->feats_valid = true;
+    if (!m || !rs->n_model_rules[d] || m->bits != bits)
+        return 0;
+    float score[GW_MODEL_HEADS_MAX];
+    gw_model_score(m, &s->feats, score);
+    unsigned done = 0; /* heads already reported */
+    for (unsigned i = 0; i < rs->n_model_rules[d]; i++) {
+        unsigned ri = rs->model_rules[d][i];
+        const struct gw_rule *r = &rs->table.rules[ri];
+        unsigned bit = 1u << r->head_index;
+        if ((done & bit) || score[r->head_index] < r->above ||
+            gw_rule_effect(rs, s->pol, ri).action == GW_ACTION_ALLOW)
+            continue; /* done, below its threshold, or off under the scan's policy */
+        done |= bit;
+        if (gw_findings_push(out, ri, 0, len, r->action) == -1)
+            return -1;
+        out->v[out->n - 1].score = score[r->head_index];
+    }
+    return 0;
+}
+
 int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             struct gw_findings *out)
 {
@@ -579,6 +647,7 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
     out->verdict = GW_ACTION_ALLOW;
     s->cands.n = 0;
     s->cands.over = false;
+    s->feats_valid = false;
     if (len == 0)
         return 0;
     if (len > 0xffffffffu)
@@ -586,7 +655,7 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
     const struct gw_memo *memo = &s->rs->memo;
     uint64_t h1 = 0, h2 = 0;
     _Atomic uint64_t *slot = NULL;
-    if (memo->slot && dir == GW_DIR_PROMPT && len >= GW_MEMO_MIN_LEN) {
+    if (memo->slot && dir == GW_DIR_PROMPT && len >= GW_MEMO_MIN_LEN && !s->feat_bits) {
         uint64_t h[2];
         gw_siphash128(memo->key, text, len, h); /* one pass for both halves */
         h1 = h[0];
@@ -598,7 +667,10 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             return 0;
         }
     }
-    int rc = match_text(s, text, len, dir, out) == -1 || screen_encoded(s, dir, out) == -1 ? -1 : 0;
+    int rc = match_text(s, text, len, dir, out) == -1 || model_stage(s, dir, len, out) == -1 ||
+                     screen_encoded(s, dir, out) == -1
+                 ? -1
+                 : 0;
     /* An outsized text does not keep its memory in the scanner (one per worker). */
     if (s->norm.text.cap > GW_KEEP_BYTES || s->norm.cap > GW_KEEP_BYTES / sizeof *s->norm.seg)
         gw_norm_free(&s->norm);

@@ -22,6 +22,7 @@ struct gw_finding {
     enum gw_action action; /* what the finding does under the scan's policy (the rule's
                               own action when none) */
     bool shadow;           /* recorded, never acts: action is what it would have done */
+    float score; /* a model rule's: its head's score (0 to 1); 0 for a pattern rule */
 };
 
 struct gw_findings {
@@ -77,12 +78,23 @@ bool gw_scanner_over_budget(const gw_scanner *s);
  * allow-list comparisons. Linear in the input; the tests compare it across sizes. */
 unsigned long long gw_scanner_steps(const gw_scanner *s);
 
+/* Keeps the model features (model.h) of each text gw_scan screens, with 2^bits buckets,
+ * whether or not the ruleset has a model (0: only when it has one), and turns the memo off
+ * for this scanner: `guardrail train` and `eval` read the features of every text. */
+void gw_scanner_keep_features(gw_scanner *s, unsigned bits);
+/* The features of the last text gw_scan screened (its normalised view and the rules it
+ * matched), when the ruleset has a model for its direction or keep_features asked. */
+const struct gw_feats *gw_scanner_features(const gw_scanner *s);
+
 /* The policy the scanner's next scans and the streams opened from now on apply (NULL: the
  * rules as written). The proxy sets its request's policy before it scans. */
 void gw_scanner_set_policy(gw_scanner *s, const struct gw_rule_policy *pol);
 
 /* Scans text (any bytes: NULs and invalid UTF-8 are fine) in block mode for the rules that
- * apply to dir, under the scanner's policy. Fills out (reset first; its memory is reused) with findings sorted by start.
+ * apply to dir, under the scanner's policy. The model rules (rules.h: 'head') that apply to
+ * dir are decided on the text's normalised view and the rules it matched: a finding of the
+ * strongest model rule of each head that is on and whose score reaches its 'above',
+ * spanning the whole text. Fills out (reset first; its memory is reused) with findings sorted by start.
  * Returns 0, or -1 if Hyperscan failed (the caller should fail closed). */
 int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             struct gw_findings *out);

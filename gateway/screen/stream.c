@@ -55,6 +55,7 @@ struct gw_stream {
     size_t space_at;   /* where that space is */
     size_t tok_from;   /* where the run's last token starts */
     struct gw_decoded judge;
+    struct gw_model_acc *model; /* the learned stage's sums, when a reply flag rule reads it */
     int failed;
     bool closed;
 };
@@ -102,6 +103,16 @@ gw_stream *gw_stream_open(gw_scanner *s)
         free(st);
         return NULL;
     }
+    for (unsigned i = 0; i < st->rs->n_model_rules[1]; i++) {
+        if (gw_rule_effect(st->rs, st->pol, st->rs->model_rules[1][i]).action != GW_ACTION_FLAG)
+            continue;
+        if (!(st->model = calloc(1, sizeof *st->model))) {
+            gw_stream_free(st);
+            return NULL;
+        }
+        gw_model_acc_init(st->model, st->rs->table.model);
+        break;
+    }
     return st;
 }
 
@@ -116,6 +127,9 @@ void gw_stream_free(gw_stream *st)
     gw_decoded_free(&st->judge);
     gw_findings_free(&st->findings);
     gw_findings_free(&st->redacts);
+    if (st->model)
+        gw_feats_free(&st->model->buf);
+    free(st->model);
     free(st);
 }
 
@@ -378,6 +392,61 @@ static int settle(gw_stream *st, bool closing, struct gw_buf *out)
     return 0;
 }
 
+/* Gives the learned stage the normalised bytes lane 0 made since from (the view block mode
+ * scores). */
+static int model_new(struct lane *l, size_t from)
+{
+    gw_stream *st = l->st;
+    if (!st->model || l != &st->lane[0])
+        return 0;
+    return gw_model_acc_feed(st->model, l->norm.text.data + (from - l->norm.base),
+                             gw_norm_total(&l->norm) - from);
+}
+
+/* At the end of a stream, the model's reply rules: a stream is flagged, never blocked, by
+ * them (what was sent cannot be unsent), so only the rules that flag under the stream's
+ * policy are read; for each head the first that fires is a finding over the whole stream,
+ * as gw_scan's. */
+static int model_close(gw_stream *st)
+{
+    const struct gw_ruleset *rs = st->rs;
+    size_t n_ids = 0;
+    const char **ids = calloc(st->findings.n + 1, sizeof *ids);
+    if (!ids)
+        return -1;
+    for (size_t i = 0; i < st->findings.n; i++) { /* each rule once, in order of finding */
+        const char *id = rs->table.rules[st->findings.v[i].rule].id;
+        size_t k = 0;
+        while (k < n_ids && ids[k] != id)
+            k++;
+        if (k == n_ids)
+            ids[n_ids++] = id;
+    }
+    float score[GW_MODEL_HEADS_MAX];
+    int rc = gw_model_acc_score(st->model, ids, n_ids, score);
+    free(ids);
+    unsigned done = 0;
+    for (unsigned i = 0; rc == 0 && i < rs->n_model_rules[1]; i++) {
+        unsigned ri = rs->model_rules[1][i];
+        const struct gw_rule *r = &rs->table.rules[ri];
+        unsigned bit = 1u << r->head_index;
+        struct gw_rule_policy e = gw_rule_effect(rs, st->pol, ri);
+        if (e.action != GW_ACTION_FLAG || (done & bit) || score[r->head_index] < r->above)
+            continue;
+        done |= bit;
+        /* in shadow, recorded with what it would have done, and does nothing */
+        rc = gw_findings_push(&st->findings, ri, 0, st->total,
+                              e.shadow ? GW_ACTION_ALLOW : GW_ACTION_FLAG);
+        if (rc == 0) {
+            struct gw_finding *g = &st->findings.v[st->findings.n - 1];
+            g->action = GW_ACTION_FLAG;
+            g->shadow = e.shadow;
+            g->score = score[r->head_index];
+        }
+    }
+    return rc;
+}
+
 /* Scans the normalised bytes lane l made since from. */
 static int scan_new(struct lane *l, size_t from)
 {
@@ -395,7 +464,8 @@ static int scan_new(struct lane *l, size_t from)
 static int lane_feed(struct lane *l, const char *data, size_t len)
 {
     size_t from = gw_norm_total(&l->norm);
-    if (gw_norm_feed(&l->norm, data, len) == -1 || scan_new(l, from) == -1)
+    if (gw_norm_feed(&l->norm, data, len) == -1 || scan_new(l, from) == -1 ||
+        model_new(l, from) == -1)
         return -1;
     return 0;
 }
@@ -404,7 +474,7 @@ static int lane_feed(struct lane *l, const char *data, size_t len)
 static int lane_close(struct lane *l)
 {
     size_t from = gw_norm_total(&l->norm);
-    if (gw_norm_finish(&l->norm) == -1 || scan_new(l, from) == -1)
+    if (gw_norm_finish(&l->norm) == -1 || scan_new(l, from) == -1 || model_new(l, from) == -1)
         return -1;
     if (l->hs) {
         hs_error_t e = hs_close_stream(l->hs, gw_scanner_scratch(l->st->sc), on_stream_match, l);
@@ -462,5 +532,9 @@ int gw_stream_close(gw_stream *st, struct gw_buf *out)
         st->failed = 1;
         return -1;
     }
-    return settle(st, true, out);
+    if (settle(st, true, out) == -1 || (st->model && model_close(st) == -1)) {
+        st->failed = 1;
+        return -1;
+    }
+    return 0;
 }

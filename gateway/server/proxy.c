@@ -806,7 +806,7 @@ static int redact_joined(struct gw_req *r, struct gw_text_refs *texts, size_t fr
             if (gw_grow(&local.v, &local.cap, local.n, sizeof *local.v, 4) == -1)
                 rc = -1;
             else
-                local.v[local.n++] = (struct gw_finding){h->rule, s, e, h->action, false};
+                local.v[local.n++] = (struct gw_finding){h->rule, s, e, h->action, false, 0};
         }
         nlive = keep;
         if (rc == 0 && local.n) {

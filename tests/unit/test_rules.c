@@ -548,7 +548,7 @@ static void unknown_pack_key_is_an_error(void **state)
 {
     expect_errors("name: t\nversion: 2\nrules:\n" RULE("a.b"),
                   "pack.yaml:2: unknown pack key 'version' (expected name, description, "
-                  "defaults, rules, shadow)",
+                  "model, defaults, rules, shadow)",
                   NULL);
 }
 
@@ -557,7 +557,7 @@ static void unknown_rule_key_is_an_error(void **state)
     expect_errors(HEAD RULE("a.b") "    colour: red\n",
                   "pack.yaml:9: unknown rule key 'colour' (expected id, category, severity, "
                   "applies_to, action, patterns, phrases, validate, allow, replacement, "
-                  "message, description, title, examples, shadow)",
+                  "message, description, title, examples, shadow, head, above)",
                   NULL);
 }
 

@@ -35,6 +35,9 @@ struct gw_finding_rec {
  * and the incident log gets one line that says how many ("and N more"). One megabyte of
  * "1.1.1.1 " is 125,000 findings: without the cap, 32 MB of incident log for one request. */
 #define GW_REC_FINDINGS_MAX 64
+/* Findings of rules in shadow recorded one by one, apart from those that acted: a
+ * candidate rule that fires on everything cannot push out the findings that acted. */
+#define GW_REC_SHADOW_MAX 16
 
 struct gw_request_rec {
     int64_t ts_ms; /* when the request arrived, Unix milliseconds */

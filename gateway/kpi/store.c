@@ -672,9 +672,10 @@ static size_t value_root(const size_t *up, size_t i)
 static void add_values(struct outcome cat[DIR__COUNT][GW_CAT__COUNT],
                        const struct gw_request_rec *r)
 {
-    size_t up[GW_REC_FINDINGS_MAX];
-    bool any_kept[GW_REC_FINDINGS_MAX];
-    size_t n = r->n_findings < GW_REC_FINDINGS_MAX ? r->n_findings : GW_REC_FINDINGS_MAX;
+    enum { MAX = GW_REC_FINDINGS_MAX + GW_REC_SHADOW_MAX }; /* a record's findings, at most */
+    size_t up[MAX];
+    bool any_kept[MAX];
+    size_t n = r->n_findings < MAX ? r->n_findings : MAX;
     for (size_t i = 0; i < n; i++) {
         up[i] = i;
         any_kept[i] = false;

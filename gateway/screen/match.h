@@ -32,6 +32,11 @@ struct gw_cands {
     unsigned long long deadline_ns; /* 0: none (gw_scanner_set_deadline) */
     unsigned adds;                  /* candidates added since the clock was last read */
     bool over;    /* GW_CANDS_MAX was reached */
+    /* The policy of the scan (or stream): candidates of rules it turns off or puts in
+     * shadow never fail a scan. At the cap they are dropped, and then dropped is set: the
+     * scan's raw findings are incomplete, so the memo must not remember the text. */
+    const struct gw_rule_policy *pol;
+    bool dropped;
 };
 
 /* Records a raw match of pattern id ending at end. text holds bytes [base, base + len) of

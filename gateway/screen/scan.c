@@ -204,6 +204,34 @@ const struct gw_rule *gw_findings_blocking_rule(const struct gw_ruleset *rs,
 
 /* ---- candidates ---- */
 
+/* Whether rule is quiet under the scan's policy: off, or in shadow. Its candidates must not
+ * fail a scan that the rules which act would pass. */
+static bool quiet(const struct gw_cands *c, const struct gw_ruleset *rs, unsigned rule)
+{
+    struct gw_rule_policy e = gw_rule_effect(rs, c->pol, rule);
+    return e.action == GW_ACTION_ALLOW || e.shadow;
+}
+
+/* At the cap, for a candidate of rule: a quiet rule's is dropped (true, with c->n still at
+ * the cap); for a rule that acts, the undecided candidates of quiet rules are dropped to
+ * make room (true when that freed any). false: the cap is the acting rules' own. */
+static bool make_room(struct gw_cands *c, const struct gw_ruleset *rs, unsigned rule)
+{
+    if (quiet(c, rs, rule)) {
+        c->dropped = true;
+        return true;
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].decided || !quiet(c, rs, c->v[i].rule))
+            c->v[keep++] = c->v[i];
+    if (keep < c->n)
+        c->dropped = true;
+    bool freed = keep < c->n;
+    c->n = keep;
+    return freed;
+}
+
 int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, const char *text,
                  size_t base, size_t len)
 {
@@ -248,10 +276,12 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
         c->over = true; /* out of time: the caller's fail_mode */
         return -1;
     }
-    if (c->n >= GW_CANDS_MAX) {
+    if (c->n >= GW_CANDS_MAX && !make_room(c, rs, p->rule)) {
         c->over = true; /* the caller falls back to fail_mode: see GW_CANDS_MAX */
         return -1;
     }
+    if (c->n >= GW_CANDS_MAX)
+        return 0; /* a quiet rule's candidate at the cap: dropped (make_room) */
     if (gw_grow(&c->v, &c->cap, c->n, sizeof *c->v, 16) == -1)
         return -1;
     c->v[c->n++] = (struct gw_cand){
@@ -647,6 +677,8 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
     out->verdict = GW_ACTION_ALLOW;
     s->cands.n = 0;
     s->cands.over = false;
+    s->cands.pol = s->pol;
+    s->cands.dropped = false;
     s->feats_valid = false;
     if (len == 0)
         return 0;
@@ -686,7 +718,8 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
         return -1;
     gw_findings_sort(out);
     gw_findings_unique(out);
-    if (slot && out->n == 0) { /* clean under any policy: nothing matched at all */
+    if (slot && out->n == 0 && !s->cands.dropped) { /* clean under any policy: nothing
+                                                          matched at all */
         atomic_store_explicit(&slot[0], h1, memory_order_relaxed);
         atomic_store_explicit(&slot[1], h2, memory_order_relaxed);
     }

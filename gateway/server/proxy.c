@@ -447,10 +447,17 @@ static void record(struct gw_req *r, enum gw_direction dir, const struct gw_find
     enum gw_action *verdict = dir == GW_DIR_PROMPT ? &rec->prompt_verdict : &rec->reply_verdict;
     if (!f->shadow && f->action > *verdict)
         *verdict = f->action;
-    if (rec->n_findings >= GW_REC_FINDINGS_MAX) {
-        rec->findings_more++;
+    /* Rules in shadow have a cap of their own (GW_REC_SHADOW_MAX): a candidate that fires
+     * everywhere must not push out of the record the findings that acted. */
+    size_t same = 0;
+    for (size_t i = 0; i < rec->n_findings; i++)
+        same += rec->findings[i].shadow == f->shadow;
+    if (same >= (f->shadow ? GW_REC_SHADOW_MAX : GW_REC_FINDINGS_MAX)) {
+        if (!f->shadow)
+            rec->findings_more++; /* the acting findings past the cap (the clean count) */
         for (size_t i = 0; i < rec->n_findings; i++)
-            if (rec->findings[i].direction == dir && strcmp(rec->findings[i].rule, rule->id) == 0) {
+            if (rec->findings[i].direction == dir && rec->findings[i].shadow == f->shadow &&
+                strcmp(rec->findings[i].rule, rule->id) == 0) {
                 rec->findings[i].more++; /* the KPIs count it with its rule */
                 break;
             }

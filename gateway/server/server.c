@@ -293,13 +293,22 @@ static void on_request(struct evhttp_request *req, void *arg)
     gw_answer_early(w, req, NULL, reqid, 404, msg, "invalid_request_error", NULL, "unknown_url");
 }
 
-/* Whether file is path, or inside the folder path. */
+/* Whether the pack file came from path: path itself, or a pack of the folder path (the
+ * loader reads a folder's own *.yaml, not its subfolders: a live rules folder inside a
+ * candidates folder is not a candidate). */
 static bool under(const char *file, const char *path)
 {
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/')
         n--;
-    return strncmp(file, path, n) == 0 && (file[n] == '\0' || file[n] == '/');
+    if (strncmp(file, path, n) != 0)
+        return false;
+    if (file[n] == '\0')
+        return true;
+    if (file[n] != '/')
+        return false;
+    const char *name = file + n + strspn(file + n, "/"); /* "dir/" + "/x.yaml" */
+    return !strchr(name, '/');
 }
 
 int gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs, char *err,

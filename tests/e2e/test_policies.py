@@ -61,6 +61,16 @@ rules:
     phrases: [guaranteed forever]
 """
 
+SKU_CANDIDATE = """name: next
+rules:
+  - id: next.sku
+    category: pii
+    severity: low
+    applies_to: reply
+    action: redact
+    patterns: ['\\bSKU\\d{3}\\b']
+"""
+
 POLICIES = """policies:
   brand-a:
     tenants: [web-a]
@@ -262,6 +272,37 @@ class CandidateRules(unittest.TestCase):
                     time.sleep(0.1)
                 self.assertEqual([s["rule"] for s in k["shadow_rules"]], ["next.cheapest"])
                 self.assertEqual([x["rule"] for x in k["rules"]], ["brand-b.warranty"])
+            # a candidate that fires everywhere does not push the live rule's finding out of
+            # the record (findings in shadow have a cap of their own)
+            write(os.path.join(cand, "next.yaml"), SKU_CANDIDATE)
+            gw = Gateway(mock.url, rules=live, admin=True, extra_args=["--shadow-rules", cand])
+            with gw:
+                reply = "SKU123 " * 70 + "with a lifetime warranty"
+                r, _ = gw.post({"model": "mock-1", "messages": [{"role": "user", "content": "x"}],
+                                "mock": {"reply": reply}})
+                self.assertEqual(r.getheader("x-guardrail-rule"), "brand-b.warranty")
+                deadline = time.time() + 10
+                while time.time() < deadline:
+                    inc = json.loads(gw.admin_get("/api/incidents?shadow=false")[1])["incidents"]
+                    if inc:
+                        break
+                    time.sleep(0.1)
+                self.assertEqual([i["rule"] for i in inc], ["brand-b.warranty"])
+                k = json.loads(gw.admin_get("/api/kpis")[1])["current"]
+                self.assertEqual(k["replies"]["blocked"], 1)
+                self.assertEqual(k["clean"], 0)
+                self.assertEqual(k["shadow_rules"][0]["rule"], "next.sku")
+                self.assertEqual(k["shadow_rules"][0]["findings"], 70)
+            # a live rules folder inside the candidates' folder stays live
+            parent = tempfile.mkdtemp(prefix="gw-parent-")
+            os.rename(live, os.path.join(parent, "live"))
+            live = os.path.join(parent, "live")
+            write(os.path.join(parent, "next.yaml"), BRAND_A.replace("brand-a", "next"))
+            gw = Gateway(mock.url, rules=live, extra_args=["--shadow-rules", parent])
+            with gw:
+                r, _ = gw.post({"model": "mock-1", "messages": [{"role": "user", "content": "x"}],
+                                "mock": {"reply": "a lifetime warranty"}})
+                self.assertEqual(r.getheader("x-guardrail-rule"), "brand-b.warranty")
             # a candidate that reuses a live rule's id
             write(os.path.join(cand, "next.yaml"), BRAND_B)
             g = subprocess.run([BINARY, "serve", "--rules", live, "--shadow-rules", cand,

@@ -742,6 +742,58 @@ static void a_policy_turns_rules_off_changes_actions_and_shadows(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* A rule in shadow (or off) that matches too often must not fail the scan that the rules
+ * which act would pass: with fail_mode open that would let their finds through. Its
+ * candidates are dropped at the cap, and the memo then does not remember the text. */
+static void a_quiet_rule_matching_too_often_does_not_fail_the_scan(void **state)
+{
+    (void)state;
+    struct gw_ruleset *rs = compile("name: q\n"
+                                    "rules:\n"
+                                    "  - id: q.letter\n"
+                                    "    category: brand\n"
+                                    "    severity: low\n"
+                                    "    applies_to: both\n"
+                                    "    action: redact\n"
+                                    "    shadow: true\n"
+                                    "    patterns: ['\\b[a-z]\\b']\n"
+                                    "  - id: q.zebra\n"
+                                    "    category: brand\n"
+                                    "    severity: low\n"
+                                    "    applies_to: both\n"
+                                    "    action: block\n"
+                                    "    phrases: [zebra crossing now]\n");
+    size_t n = 1100000;
+    char *text = malloc(2 * n + 32);
+    for (size_t i = 0; i < n; i++)
+        memcpy(text + 2 * i, "a ", 2);
+    strcpy(text + 2 * n, "zebra crossing now");
+    size_t len = strlen(text);
+    assert_int_equal(gw_ruleset_memo(rs, 64), 0);
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    assert_int_equal(gw_scan(sc, text, len, GW_DIR_REPLY, &f), 0);
+    assert_int_equal(f.verdict, GW_ACTION_BLOCK);
+    assert_string_equal(gw_findings_blocking_rule(rs, &f)->id, "q.zebra");
+    /* the same rule acting: past the cap the scan fails, as it always did (fail_mode) */
+    const struct gw_rule_policy acting[2] = {{GW_ACTION_REDACT, false}, {GW_ACTION_BLOCK, false}};
+    gw_scanner_set_policy(sc, acting);
+    assert_int_equal(gw_scan(sc, text, len, GW_DIR_REPLY, &f), -1);
+    assert_true(gw_scanner_over_budget(sc));
+    /* off, and a prompt of it: found nothing, and not remembered as clean */
+    const struct gw_rule_policy off[2] = {{GW_ACTION_ALLOW, false}, {GW_ACTION_ALLOW, false}};
+    gw_scanner_set_policy(sc, off);
+    assert_int_equal(gw_scan(sc, text, len, GW_DIR_PROMPT, &f), 0);
+    assert_int_equal(f.n, 0);
+    gw_scanner_set_policy(sc, acting);
+    assert_int_equal(gw_scan(sc, text, len, GW_DIR_PROMPT, &f), -1);
+    assert_int_equal(gw_scanner_memo_hits(sc), 0);
+    free(text);
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* The memo answers a prompt text it saw clean, for every scanner of the ruleset, and
@@ -834,6 +886,7 @@ int main(void)
         cmocka_unit_test(memo_answers_only_texts_it_saw_clean),
         cmocka_unit_test(a_rule_in_shadow_is_found_and_does_nothing),
         cmocka_unit_test(a_policy_turns_rules_off_changes_actions_and_shadows),
+        cmocka_unit_test(a_quiet_rule_matching_too_often_does_not_fail_the_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

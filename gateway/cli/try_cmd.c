@@ -19,8 +19,8 @@
 #include "server/server.h"
 
 static const char try_help[] =
-    "usage: guardrail try [--config FILE] [--rules PATH]... [--tenant T]\n"
-    "                     [--direction prompt|reply|both] [SENTENCE...]\n\n"
+    "usage: guardrail try [--config FILE] [--rules PATH]... [--shadow-rules PATH]...\n"
+    "                     [--tenant T] [--direction prompt|reply|both] [SENTENCE...]\n\n"
     "Shows what the gateway would do with each sentence: as a customer's question (prompt)\n"
     "and as the chatbot's reply, under the policy of tenant T (the config's policies:;\n"
     "without --tenant, the default one). For each rule that finds something: its plain\n"
@@ -30,6 +30,8 @@ static const char try_help[] =
     "  -c, --config FILE     the gateway's config: its rules and policies (default: the\n"
     "                        built-in defaults, rules/)\n"
     "  -r, --rules PATH      rule packs to use instead of the config's (repeatable)\n"
+    "  -s, --shadow-rules PATH\n"
+    "                        candidate packs, in shadow, as guardrail serve --shadow-rules\n"
     "  -t, --tenant T        the tenant whose policy applies (the tenant header's value)\n"
     "  -d, --direction D     prompt, reply or both (default: both)\n"
     "  -h, --help            show this help\n";
@@ -39,6 +41,24 @@ static const char *verb(enum gw_action a)
     return a == GW_ACTION_BLOCK ? "blocks" : a == GW_ACTION_REDACT ? "hides" : "flags";
 }
 
+/* Drops the findings of categories a customer's message is not screened for
+ * (policy.screen_roles: the user role's categories), as the gateway does. */
+static void keep_user_categories(const struct gw_ruleset *rs, const struct gw_config *cfg,
+                                 struct gw_findings *f)
+{
+    unsigned mask = cfg->role_categories[0]; /* GW_ROLE_USER is bit 0 */
+    size_t n = 0;
+    f->verdict = GW_ACTION_ALLOW;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!(mask & (1u << rs->table.rules[f->v[i].rule].category)))
+            continue;
+        f->v[n++] = f->v[i];
+        if (!f->v[i].shadow && f->v[i].action > f->verdict)
+            f->verdict = f->v[i].action;
+    }
+    f->n = n;
+}
+
 static void try_one(gw_scanner *sc, const struct gw_config *cfg, int policy, const char *text,
                     enum gw_direction dir)
 {
@@ -46,7 +66,19 @@ static void try_one(gw_scanner *sc, const struct gw_config *cfg, int policy, con
     struct gw_findings f = {0};
     size_t len = strlen(text);
     const char *where = dir == GW_DIR_PROMPT ? "as a question" : "as a reply";
-    if (gw_scan(sc, text, len, dir, &f) == -1) {
+    if (dir == GW_DIR_REPLY && !gw_policy_screen_replies(cfg, policy)) {
+        printf("  %s: not screened (screen_replies is off for this policy)\n", where);
+        return;
+    }
+    if (dir == GW_DIR_PROMPT && !(cfg->screen_roles & GW_ROLE_USER)) {
+        printf("  %s: not screened (policy.screen_roles leaves out the user's messages)\n",
+               where);
+        return;
+    }
+    int rc = gw_scan(sc, text, len, dir, &f);
+    if (rc == 0 && dir == GW_DIR_PROMPT)
+        keep_user_categories(rs, cfg, &f);
+    if (rc == -1) {
         printf("  %s: could not be screened in full (fail_mode %s applies)\n", where,
                gw_policy_fail_mode(cfg, policy) == GW_FAIL_OPEN ? "open: it goes out"
                                                                 : "closed: it is refused");
@@ -101,17 +133,21 @@ int gw_cmd_try(int argc, char **argv)
                                          {"rules", required_argument, NULL, 'r'},
                                          {"tenant", required_argument, NULL, 't'},
                                          {"direction", required_argument, NULL, 'd'},
+                                         {"shadow-rules", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0}};
-    const char *config = NULL, *tenant = NULL;
-    const char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    const char *config = NULL, *tenant = NULL, *shadow[16];
+    size_t n_shadow = 0;
+    const char **paths = calloc((size_t)argc + 64, sizeof *paths);
     size_t npaths = 0;
     unsigned dirs = GW_DIR_PROMPT | GW_DIR_REPLY;
     int c, rc = 2;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:r:t:d:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:r:t:d:s:h", opts, NULL)) != -1) {
         if (c == 'c')
             config = optarg;
+        else if (c == 's' && n_shadow < sizeof shadow / sizeof shadow[0])
+            shadow[n_shadow++] = optarg;
         else if (c == 'r')
             paths[npaths++] = optarg;
         else if (c == 't')
@@ -146,9 +182,18 @@ int gw_cmd_try(int argc, char **argv)
         free(paths);
         return 1;
     }
-    if (npaths == 0)
+    if (npaths) { /* --rules replace the config's, as for serve */
         for (size_t i = 0; i < cfg.n_rules; i++)
-            paths[npaths++] = cfg.rules[i];
+            free(cfg.rules[i]);
+        cfg.n_rules = 0;
+        for (size_t i = 0; i < npaths; i++)
+            gw_config_add_rules(&cfg, paths[i]);
+    }
+    for (size_t i = 0; i < n_shadow; i++) /* candidates, in shadow, as serve runs them */
+        gw_config_add_shadow_rules(&cfg, shadow[i]);
+    npaths = 0;
+    for (size_t i = 0; i < cfg.n_rules; i++)
+        paths[npaths++] = cfg.rules[i];
     struct gw_errors errs = {0};
     struct gw_ruleset *rs = NULL;
     gw_scanner *sc = NULL;
@@ -169,6 +214,8 @@ int gw_cmd_try(int argc, char **argv)
         goto out;
     gw_scanner_set_policy(sc, gw_policy_view(rs, policy));
     bool in_none = tenant && (policy < 0 || strcmp(gw_policy_name(&cfg, policy), "default") == 0);
+    for (size_t i = 0; in_none && policy >= 0 && i < cfg.policies[policy].n_tenants; i++)
+        in_none = strcmp(cfg.policies[policy].tenants[i], tenant) != 0; /* listed in default */
     printf("policy: %s%s\n", policy >= 0 ? gw_policy_name(&cfg, policy) : "none (the rules as written)",
            in_none ? " (the tenant is in no policy)" : "");
     if (optind < argc) {

@@ -59,6 +59,18 @@ void gw_config_defaults(struct gw_config *cfg)
     cfg->log_level = strdup("info");
 }
 
+int gw_config_add_rules(struct gw_config *cfg, const char *path)
+{
+    char **r = realloc(cfg->rules, (cfg->n_rules + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    cfg->rules = r;
+    if (!(r[cfg->n_rules] = strdup(path)))
+        return -1;
+    cfg->n_rules++;
+    return 0;
+}
+
 int gw_config_add_shadow_rules(struct gw_config *cfg, const char *path)
 {
     char **r = realloc(cfg->rules, (cfg->n_rules + 1) * sizeof *r);
@@ -740,6 +752,15 @@ static void parse_policies(struct cl *c, yaml_node_t *map, struct gw_config *cfg
                 fail(c, k, "policies", "'%s' is named twice", name);
         parse_one_policy(c, name, v, &cfg->policies[cfg->n_policies++]);
     }
+    /* a key in two policies would pick whichever came first (the key is not named: it is
+     * a secret) */
+    for (size_t i = 0; i < cfg->n_policies; i++)
+        for (size_t a = 0; a < cfg->policies[i].n_keys; a++)
+            for (size_t j = 0; j < i; j++)
+                for (size_t u = 0; u < cfg->policies[j].n_keys; u++)
+                    if (strcmp(cfg->policies[i].keys[a], cfg->policies[j].keys[u]) == 0)
+                        fail(c, map, "policies", "the same key is in both '%s' and '%s'",
+                             cfg->policies[j].name, cfg->policies[i].name);
     /* a tenant served by two policies would be served by whichever came first */
     for (size_t i = 0; i < cfg->n_policies; i++)
         for (size_t t = 0; t < cfg->policies[i].n_tenants; t++)
@@ -761,13 +782,19 @@ static bool same_secret(const char *a, const char *b)
     return d == 0;
 }
 
-int gw_config_policy_for(const struct gw_config *cfg, const char *tenant, const char *key)
+int gw_config_policy_of_key(const struct gw_config *cfg, const char *key)
 {
-    int fallback = -1, by_key = -1;
+    int by_key = -1;
     for (size_t i = 0; key && *key && i < cfg->n_policies; i++)
         for (size_t k = 0; k < cfg->policies[i].n_keys; k++)
             if (same_secret(cfg->policies[i].keys[k], key) && by_key < 0)
                 by_key = (int)i; /* no early exit: every key is compared */
+    return by_key;
+}
+
+int gw_config_policy_for(const struct gw_config *cfg, const char *tenant, const char *key)
+{
+    int fallback = -1, by_key = gw_config_policy_of_key(cfg, key);
     if (by_key >= 0)
         return by_key;
     for (size_t i = 0; i < cfg->n_policies; i++) {

@@ -147,7 +147,11 @@ struct gw_config {
  * the top-level policy settings). A key is a secret: it is compared in constant time, and
  * it wins over the header, which any client can set. */
 int gw_config_policy_for(const struct gw_config *cfg, const char *tenant, const char *key);
+/* The policy whose keys hold key; -1: none. */
+int gw_config_policy_of_key(const struct gw_config *cfg, const char *key);
 
+/* Adds a rules path (a pack file or folder). 0 or -1 (out of memory). */
+int gw_config_add_rules(struct gw_config *cfg, const char *path);
 /* Adds a rules path whose rules all load in shadow (guardrail serve --shadow-rules): they
  * are evaluated on live traffic and recorded, never acting. 0 or -1 (out of memory). */
 int gw_config_add_shadow_rules(struct gw_config *cfg, const char *path);

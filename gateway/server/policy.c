@@ -28,11 +28,38 @@ static bool in_list(char *const *v, size_t n, const char *s)
     return false;
 }
 
+/* Whether target is both a pack's name and the id of a rule of another pack: a policy
+ * line naming it would act on both. */
+static bool ambiguous(const struct gw_rule_table *t, const char *target)
+{
+    const char *rule_pack = NULL;
+    bool pack = false;
+    for (size_t i = 0; i < t->n_rules; i++) {
+        pack |= strcmp(t->rules[i].pack, target) == 0;
+        if (strcmp(t->rules[i].id, target) == 0)
+            rule_pack = t->rules[i].pack;
+    }
+    return pack && rule_pack && strcmp(rule_pack, target) != 0;
+}
+
 /* Checks every name p gives against the rules. */
 static int check_names(const struct gw_policy_cfg *p, const struct gw_rule_table *t, char *err,
                        size_t errlen)
 {
     const char *bad = NULL, *where = NULL;
+    for (size_t i = 0; i < p->n_actions + p->n_messages + p->n_shadow; i++) {
+        const char *x = i < p->n_actions ? p->actions[i].target
+                        : i < p->n_actions + p->n_messages
+                            ? p->messages[i - p->n_actions].target
+                            : p->shadow[i - p->n_actions - p->n_messages];
+        if (ambiguous(t, x)) {
+            snprintf(err, errlen,
+                     "policies.%s: '%s' is both a pack's name and another pack's rule id; "
+                     "rename one of them so that the policy says which it means",
+                     p->name, x);
+            return -1;
+        }
+    }
     for (size_t i = 0; !bad && i < p->n_packs; i++) {
         bool pack = false;
         for (size_t r = 0; r < t->n_rules && !pack; r++)

@@ -200,9 +200,15 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     /* metadata is data too: a validated tenant, a hashed conversation (kpi/privacy.h) */
     const struct gw_privacy *priv = &cfg_of(r)->privacy;
     const char *tenant = header_value(in, cfg_of(r)->tenant_header);
+    /* the tenant's policy, over the rules this request holds; a policy a key picked names
+     * the tenant in the records too, not the header (which the client sets) */
+    int by_key = gw_config_policy_of_key(cfg_of(r), client_key(in));
+    if (by_key >= 0) {
+        const struct gw_policy_cfg *p = &cfg_of(r)->policies[by_key];
+        tenant = p->n_tenants ? p->tenants[0] : p->name;
+    }
     gw_privacy_tenant(priv, tenant, rec->tenant, sizeof rec->tenant);
-    /* the tenant's policy, over the rules this request holds */
-    r->policy = gw_config_policy_for(cfg_of(r), tenant, client_key(in));
+    r->policy = by_key >= 0 ? by_key : gw_config_policy_for(cfg_of(r), tenant, NULL);
     r->pol = gw_policy_view(r->rs, r->policy);
     gw_privacy_conversation(priv->key, header_value(in, cfg_of(r)->conversation_header),
                             rec->conversation, sizeof rec->conversation);

@@ -241,6 +241,15 @@ class Policies(unittest.TestCase):
                              input="guaranteed forever\n", capture_output=True, text=True,
                              env=env, timeout=60)
         self.assertIn("policy: default (the tenant is in no policy)\n", run.stdout)
+        # what serve does, try says: a policy that does not screen replies
+        quiet = os.path.join(self.gw.dir, "quiet.yaml")
+        write(quiet, "rules: %s\npolicies:\n  q:\n    tenants: [tq]\n    screen_replies: false\n"
+              % self.rules)
+        run = subprocess.run([BINARY, "try", "--config", quiet, "--tenant", "tq",
+                              "It has a lifetime warranty"], capture_output=True, text=True,
+                             timeout=60)
+        self.assertIn("  as a reply: not screened (screen_replies is off for this policy)\n",
+                      run.stdout, run.stderr)
         run = subprocess.run([BINARY, "try", "--direction", "sideways", "x"],
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(run.returncode, 2)

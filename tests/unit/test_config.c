@@ -221,7 +221,33 @@ static void a_policy_naming_what_is_not_there_is_refused(void **state)
     gw_config_free(&cfg);
     remove_config(dir);
 
+    /* a name that is both a pack and another pack's rule: the policy must say which */
+    load_text("policies:\n  b:\n    actions: {base.rival: off}\n", &cfg, dir, sizeof dir);
+    struct gw_rule_table t = {0};
+    struct gw_errors e = {0};
+    const char *clash = "name: base.rival\nrules:\n  - {id: o.card, category: pii, severity: low,"
+                        " applies_to: both, action: flag, phrases: [card words]}\n";
+    assert_int_equal(gw_rules_load_string(&t, "a.yaml", two_packs, strlen(two_packs), &e), 0);
+    assert_int_equal(gw_rules_load_string(&t, "b.yaml", clash, strlen(clash), &e), 0);
+    assert_int_equal(gw_ruleset_compile(&t, &rs, &e), 0);
+    assert_int_equal(gw_policy_build(&cfg, rs, err, sizeof err), -1);
+    assert_non_null(strstr(err, "'base.rival' is both a pack's name and another pack's rule id"));
+    gw_ruleset_unref(rs);
+    gw_errors_free(&e);
+    gw_config_free(&cfg);
+    remove_config(dir);
+
     char file[PATH_MAX];
+    setenv("TEST_KEY_ONE", "sk-one", 1);
+    write_config(dir, sizeof dir,
+                 "policies:\n  a:\n    keys: ['${TEST_KEY_ONE}']\n  b:\n"
+                 "    keys: ['${TEST_KEY_ONE}']\n",
+                 file, sizeof file);
+    assert_int_equal(gw_config_load(&cfg, file, err, sizeof err), -1);
+    assert_non_null(strstr(err, "the same key is in both 'a' and 'b'"));
+    assert_null(strstr(err, "sk-one"));
+    gw_config_free(&cfg);
+    remove_config(dir);
     write_config(dir, sizeof dir,
                  "policies:\n  a:\n    tenants: [t1, t2]\n  b:\n    tenants: [t2]\n", file,
                  sizeof file);

@@ -799,12 +799,59 @@ static void yaml_hint(const yaml_parser_t *p, const char *yaml, size_t len, char
     snprintf(hint, size, "%s", s ? s : "");
 }
 
+/* Packs are small: a rule file past these is a mistake or an attack on the loader
+ * (libyaml takes time quadratic in the depth of nested [ and {). */
+#define GW_PACK_MAX_BYTES (8u << 20)
+#define GW_PACK_MAX_DEPTH 64
+
+/* The deepest nesting of flow collections ([ and {) outside quoted text, up to the limit. */
+static unsigned flow_depth(const char *s, size_t len)
+{
+    unsigned depth = 0, deepest = 0;
+    char quote = 0;
+    for (size_t i = 0; i < len && deepest <= GW_PACK_MAX_DEPTH; i++) {
+        char c = s[i];
+        if (quote) {
+            if (c == quote)
+                quote = 0;
+        } else if (c == '\'' || c == '"') {
+            quote = c;
+        } else if (c == '#') { /* a comment, to the end of its line */
+            while (i < len && s[i] != '\n')
+                i++;
+        } else if (c == '[' || c == '{') {
+            if (++depth > deepest)
+                deepest = depth;
+        } else if ((c == ']' || c == '}') && depth) {
+            depth--;
+        } else if (c == '\n') {
+            quote = 0;
+        }
+    }
+    return deepest;
+}
+
 int gw_rules_load_string(struct gw_rule_table *t, const char *name, const char *yaml, size_t len,
                          struct gw_errors *errs)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
     struct loader L = {.file = name, .doc = &doc, .errs = errs, .existing = t};
+    if (len > GW_PACK_MAX_BYTES) {
+        gw_errors_add(errs, "%s: %zu bytes: a rule pack is at most %u MB", name, len,
+                      GW_PACK_MAX_BYTES >> 20);
+        return 1;
+    }
+    if (memchr(yaml, '\0', len)) {
+        gw_errors_add(errs, "%s: holds a NUL byte, which no pack text may contain", name);
+        return 1;
+    }
+    if (flow_depth(yaml, len) > GW_PACK_MAX_DEPTH) {
+        gw_errors_add(errs, "%s: lists or mappings nested more than %d deep ([ [ [ ...): a rule "
+                            "pack never needs that",
+                      name, GW_PACK_MAX_DEPTH);
+        return 1;
+    }
     if (!yaml_parser_initialize(&parser))
         return 1;
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
@@ -819,6 +866,14 @@ int gw_rules_load_string(struct gw_rule_table *t, const char *name, const char *
         yaml_parser_delete(&parser);
         return 1;
     }
+    for (yaml_node_t *n = doc.nodes.start; n < doc.nodes.top; n++)
+        if (n->type == YAML_SCALAR_NODE &&
+            strlen((const char *)n->data.scalar.value) != n->data.scalar.length) {
+            /* a "\0" in double quotes: the text would silently end there */
+            err(&L, n, "this text holds a NUL character (\\0 in double quotes), which no "
+                       "rule text can contain");
+            break;
+        }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root)
         err(&L, NULL, "the file is empty");

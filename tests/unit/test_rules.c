@@ -1094,9 +1094,40 @@ static void phrase_apostrophe_matches_the_typographic_one(void **state)
     phrase("'quoted'", "\\x27quoted\\x27");
 }
 
+/* A NUL in a text ("\0" in double quotes) would end it silently; nesting thousands deep
+ * would take libyaml minutes: both refused at once, with what is wrong. */
+static void nul_text_and_deep_nesting_are_refused(void **state)
+{
+    (void)state;
+    expect_errors("name: t\nrules:\n  - id: a.b\n    category: brand\n    severity: low\n"
+                  "    applies_to: both\n    action: block\n"
+                  "    phrases: [\"refund guaranteed\\0 never mind\"]\n",
+                  "pack.yaml:8: this text holds a NUL character (\\0 in double quotes), which "
+                  "no rule text can contain",
+                  NULL);
+    char *deep = malloc(200032);
+    strcpy(deep, "name: t\nrules: ");
+    size_t n = strlen(deep);
+    for (int i = 0; i < 100000; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 100000; i++)
+        deep[n++] = ']';
+    deep[n] = '\0';
+    struct gw_rule_table t = {0};
+    struct gw_errors e = {0};
+    assert_int_equal(gw_rules_load_string(&t, "pack.yaml", deep, n, &e), 1);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.msgs[0], "pack.yaml: lists or mappings nested more than 64 deep "
+                                   "([ [ [ ...): a rule pack never needs that");
+    gw_errors_free(&e);
+    gw_rule_table_free(&t);
+    free(deep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(nul_text_and_deep_nesting_are_refused),
         cmocka_unit_test(valid_pack_loads_every_field),
         cmocka_unit_test(defaults_are_inherited_and_rules_override_them),
         cmocka_unit_test(defaults_replacement_is_inherited),

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
  * line or a KPI appears, and makes a busy gateway's store transactions large. */
 #define GW_RECORD_BATCH_US (50 * 1000)
 
+static atomic_uint_fast64_t queue_dropped; /* gw_incidents_dropped */
+
 struct node {
     struct node *next;
     struct gw_request_rec *rec;
@@ -34,6 +37,8 @@ struct gw_incidents {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct node *head, **tail;
+    size_t queued; /* records in head's list */
+    uint64_t dropped_logged; /* queue_dropped when the writer last said so */
     bool stop, reopen;
 };
 
@@ -206,10 +211,18 @@ static void *writer(void *arg)
         struct node *list = log->head;
         log->head = NULL;
         log->tail = &log->head;
+        log->queued = 0;
         bool stop = log->stop, reopen = log->reopen;
         log->reopen = false;
         pthread_mutex_unlock(&log->mu);
 
+        uint64_t dropped = atomic_load(&queue_dropped);
+        if (dropped != log->dropped_logged) { /* once a batch at most: not per record */
+            GW_LOG(GW_LOG_ERROR, NULL, "recorder: %llu records dropped, the queue was full "
+                   "(guardrail_records_dropped_total)",
+                   (unsigned long long)(dropped - log->dropped_logged));
+            log->dropped_logged = dropped;
+        }
         if (reopen && log->path) {
             FILE *f = fopen(log->path, "a");
             if (f) {
@@ -287,6 +300,11 @@ struct gw_incidents *gw_incidents_open(const char *path, gw_record_sink sink, vo
     return log;
 }
 
+uint64_t gw_incidents_dropped(void)
+{
+    return atomic_load(&queue_dropped);
+}
+
 void gw_incidents_submit(struct gw_incidents *log, struct gw_request_rec *rec)
 {
     struct node *e = log ? malloc(sizeof *e) : NULL;
@@ -297,6 +315,16 @@ void gw_incidents_submit(struct gw_incidents *log, struct gw_request_rec *rec)
     e->next = NULL;
     e->rec = rec;
     pthread_mutex_lock(&log->mu);
+    if (log->queued >= GW_RECORD_QUEUE_MAX) {
+        /* the writer is stuck (a disk, a database that does not answer): the workers'
+         * memory is not to grow without bound; counted, and logged by the writer */
+        pthread_mutex_unlock(&log->mu);
+        atomic_fetch_add(&queue_dropped, 1);
+        gw_request_rec_free(rec);
+        free(e);
+        return;
+    }
+    log->queued++;
     bool was_empty = log->head == NULL;
     *log->tail = e;
     log->tail = &e->next;

@@ -14,6 +14,10 @@
 
 struct gw_incidents;
 
+/* Records queued for the writer, at most: past it a worker drops the record and counts it
+ * (guardrail_records_dropped_total). About 1 KB each. */
+#define GW_RECORD_QUEUE_MAX 200000
+
 /* Receives a batch of records on the writer thread; it does not keep them. Called with
  * n == 0 about once a second when nothing came (a tick). 0 or -1. */
 typedef int (*gw_record_sink)(void *arg, struct gw_request_rec *const *recs, size_t n);
@@ -21,8 +25,12 @@ typedef int (*gw_record_sink)(void *arg, struct gw_request_rec *const *recs, siz
 /* Opens (appends to) path, if not NULL, and starts the writer thread. sink may be NULL.
  * NULL on failure (logged). */
 struct gw_incidents *gw_incidents_open(const char *path, gw_record_sink sink, void *sink_arg);
-/* Queues a record; ownership moves to the recorder. Safe from any thread. */
+/* Queues a record; ownership moves to the recorder. Safe from any thread. Past
+ * GW_RECORD_QUEUE_MAX records queued (the writer is stuck) the record is dropped and
+ * counted (gw_incidents_dropped). */
 void gw_incidents_submit(struct gw_incidents *log, struct gw_request_rec *rec);
+/* Records dropped because the queue was full, since the process started. */
+uint64_t gw_incidents_dropped(void);
 /* Asks the writer to reopen the file (after log rotation; SIGUSR1). Safe from any thread. */
 void gw_incidents_reopen(struct gw_incidents *log);
 /* Writes what is queued, stops the writer and closes. NULL is fine. */

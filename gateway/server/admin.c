@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "admin/dashboard.h"
+#include "incidents/incidents.h"
 #include "kpi/query.h"
 #include "kpi/render.h"
 #include "kpi/spool.h"
@@ -340,6 +341,11 @@ static void on_admin_request(struct evhttp_request *req, void *arg)
         };
         gw_metrics_render(&b, m, srv->nworkers, &s);
         gw_front_render(&b, &srv->front);
+        gw_buf_printf(&b, "# HELP guardrail_records_dropped_total Request records dropped "
+                          "before the recorder took them: its queue was full (it was stuck).\n"
+                          "# TYPE guardrail_records_dropped_total counter\n"
+                          "guardrail_records_dropped_total %llu\n",
+                      (unsigned long long)gw_incidents_dropped());
         if (srv->cfg->kpi_db)
             store_metrics(&b);
         send_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1377,6 +1378,35 @@ static void test_a_frozen_database_fails_the_write_at_the_deadline(void **state)
     free(r[0]);
 }
 
+/* The queue between workers and the recorder is bounded: a writer stuck in its sink (a
+ * disk, a database that does not answer) costs dropped records, counted, not memory
+ * without end. */
+static atomic_int sink_release;
+static int stuck_sink(void *arg, struct gw_request_rec *const *recs, size_t n)
+{
+    (void)arg;
+    (void)recs;
+    while (n && !atomic_load(&sink_release))
+        usleep(1000);
+    return 0;
+}
+
+static void test_the_recorders_queue_is_bounded(void **state)
+{
+    (void)state;
+    uint64_t before = gw_incidents_dropped();
+    atomic_store(&sink_release, 0);
+    struct gw_incidents *log = gw_incidents_open(NULL, stuck_sink, NULL);
+    assert_non_null(log);
+    gw_incidents_submit(log, rec(T0, "a", "m", "c"));
+    usleep(300000); /* the writer takes it, and is stuck in the sink */
+    for (int i = 0; i < GW_RECORD_QUEUE_MAX + 5; i++)
+        gw_incidents_submit(log, rec(T0, "a", "m", ""));
+    assert_int_equal(gw_incidents_dropped() - before, 5);
+    atomic_store(&sink_release, 1);
+    gw_incidents_close(log);
+}
+
 /* ---- a fleet: batch ids, instances, the spool ---- */
 
 static void test_a_batch_written_again_under_its_id_counts_once(void **state)
@@ -1683,6 +1713,7 @@ int main(void)
         T(test_rules_in_shadow_are_counted_apart),
         T(test_text_that_is_not_utf8_costs_nothing),
         T(test_passwords_in_a_url_are_never_shown),
+        T(test_the_recorders_queue_is_bounded),
         T(test_a_frozen_database_fails_the_write_at_the_deadline),
         T(test_a_batch_written_again_under_its_id_counts_once),
         T(test_a_failed_write_leaves_nothing_behind),

@@ -666,7 +666,7 @@ int gw_cmd_report(int argc, char **argv)
 
     char err[512];
     struct gw_config cfg;
-    if (config ? gw_config_load(&cfg, config, err, sizeof err) : (gw_config_defaults(&cfg), 0)) {
+    if (config ? gw_config_load_for_tools(&cfg, config, err, sizeof err) : (gw_config_defaults(&cfg), 0)) {
         fprintf(stderr, "guardrail report: %s\n", err);
         gw_config_free(&cfg);
         return 1;

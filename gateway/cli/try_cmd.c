@@ -176,7 +176,7 @@ int gw_cmd_try(int argc, char **argv)
     }
     char err[512];
     struct gw_config cfg;
-    if (config ? gw_config_load(&cfg, config, err, sizeof err) : (gw_config_defaults(&cfg), 0)) {
+    if (config ? gw_config_load_for_tools(&cfg, config, err, sizeof err) : (gw_config_defaults(&cfg), 0)) {
         fprintf(stderr, "guardrail try: %s\n", err);
         gw_config_free(&cfg);
         free(paths);

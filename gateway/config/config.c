@@ -231,6 +231,7 @@ struct cl {
     char *err;
     size_t errlen;
     int failed;
+    bool secrets_optional; /* gw_config_load_for_tools: an unset ${VAR} is no error */
 };
 
 static int fail(struct cl *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
@@ -329,6 +330,11 @@ static int get_secret(struct cl *c, yaml_node_t *n, const char *key, char **valu
     free(*var);
     *var = strndup(s + 2, len - 3);
     const char *v = getenv(*var);
+    if ((!v || !*v) && c->secrets_optional) { /* a tool that does not use it */
+        free(*value);
+        *value = NULL;
+        return 0;
+    }
     if (!v || !*v)
         return fail(c, n, key, "environment variable %s is not set", *var);
     free(*value);
@@ -672,7 +678,8 @@ static void parse_keys(struct cl *c, yaml_node_t *seq, const char *key, struct g
     for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
          it++) {
         char *value = NULL, *var = NULL;
-        if (get_secret(c, yaml_document_get_node(c->doc, *it), key, &value, &var) == 0)
+        if (get_secret(c, yaml_document_get_node(c->doc, *it), key, &value, &var) == 0 &&
+            value) /* NULL: a tool's load, the variable unset */
             p->keys[p->n_keys++] = value;
         else
             free(value);
@@ -1254,7 +1261,21 @@ static void parse_root(struct cl *c, yaml_node_t *root, struct gw_config *cfg)
     }
 }
 
+static int load(struct gw_config *cfg, const char *path, bool secrets_optional, char *err,
+                size_t errlen);
+
 int gw_config_load(struct gw_config *cfg, const char *path, char *err, size_t errlen)
+{
+    return load(cfg, path, false, err, errlen);
+}
+
+int gw_config_load_for_tools(struct gw_config *cfg, const char *path, char *err, size_t errlen)
+{
+    return load(cfg, path, true, err, errlen);
+}
+
+static int load(struct gw_config *cfg, const char *path, bool secrets_optional, char *err,
+                size_t errlen)
 {
     gw_config_defaults(cfg);
     FILE *f = fopen(path, "rb");
@@ -1280,7 +1301,7 @@ int gw_config_load(struct gw_config *cfg, const char *path, char *err, size_t er
     if (slash == path)
         snprintf(dir, sizeof dir, "/");
     struct cl c = {.doc = &doc, .file = path, .dir = realpath(dir, abs) ? abs : NULL,
-                   .err = err, .errlen = errlen};
+                   .err = err, .errlen = errlen, .secrets_optional = secrets_optional};
     if (c.dir && strcmp(c.dir, "/") == 0)
         c.dir = ""; /* "/" + "/" + name would be "//name" */
     yaml_node_t *root = yaml_document_get_root_node(&doc);

@@ -161,6 +161,10 @@ int gw_config_require_pack(struct gw_config *cfg, const char *name);
 /* Loads path into cfg (defaults first, then the file). Returns 0, or -1 with a message in
  * err naming the key (file:line: key: what is wrong). */
 int gw_config_load(struct gw_config *cfg, const char *path, char *err, size_t errlen);
+/* The same, for tools that read a gateway's config but not its secrets (guardrail report,
+ * try): a ${VAR} that is not set leaves its key empty instead of failing. */
+int gw_config_load_for_tools(struct gw_config *cfg, const char *path, char *err,
+                             size_t errlen);
 /* Whether s can name a gateway in a shared KPI store (kpi.instance): 1 to 63 of
  * [A-Za-z0-9._:-]. */
 bool gw_config_instance_ok(const char *s);

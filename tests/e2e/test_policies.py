@@ -217,7 +217,8 @@ class Policies(unittest.TestCase):
         """What a brand manager runs before a reload: one sentence, both directions, under
         a tenant's policy, with the rule's plain name and the brand's answer."""
         cfg = os.path.join(self.gw.dir, "gateway.yaml")
-        env = dict(os.environ, E2E_HASH_KEY="k", E2E_ADMIN_TOKEN="t", E2E_BRAND_B_KEY="sk-b")
+        # a brand manager has the gateway's config, not its secrets: try runs without them
+        env = {k: v for k, v in os.environ.items() if not k.startswith("E2E_")}
         run = subprocess.run([BINARY, "try", "--config", cfg, "--tenant", "web-b",
                               "It has a lifetime warranty, mail ann@shop.com"],
                              capture_output=True, text=True, env=env, timeout=60)

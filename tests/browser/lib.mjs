@@ -10,12 +10,21 @@ export const here = path.dirname(fileURLToPath(import.meta.url));
 export const bin = process.env.GUARDRAIL_BIN || path.join(here, '..', '..', 'build', 'guardrail');
 export const e2eRules = path.join(here, '..', 'e2e', 'rules', 'e2e.yaml');
 
-export const freePort = () => new Promise((resolve) => {
+// A port nothing listens on and that this process has not handed out before: a port is
+// free again once the probe closes, so two calls could otherwise return the same one.
+const given = new Set();
+const probe = () => new Promise((resolve) => {
   const s = net.createServer().listen(0, '127.0.0.1', () => {
     const { port } = s.address();
     s.close(() => resolve(port));
   });
 });
+export const freePort = async () => {
+  for (;;) {
+    const port = await probe();
+    if (!given.has(port)) { given.add(port); return port; }
+  }
+};
 
 export async function waitFor(url, ok = (r) => r.ok) {
   for (let i = 0; i < 600; i++) {

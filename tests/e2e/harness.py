@@ -16,10 +16,20 @@ BINARY = os.environ.get("GUARDRAIL_BIN", os.path.join(HERE, "..", "..", "build",
 RULES = os.path.join(HERE, "rules")
 
 
+_GIVEN = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, and one this process has not handed out before: a port
+    is free again as soon as the probe closes, so two calls before either is bound could
+    return the same one (a gateway and its admin listener once did)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def wait_http(port, path, timeout=90.0):

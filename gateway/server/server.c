@@ -320,6 +320,18 @@ int gw_server_prepare_rules(const struct gw_config *cfg, struct gw_ruleset *rs, 
         for (size_t k = 0; k < cfg->n_shadow_rules; k++)
             if (under(rs->table.rules[i].file, cfg->shadow_rules[k]))
                 rs->table.rules[i].shadow = true;
+    /* A stream holds back what a match still forming could need, for the rules that act: a
+     * rule in shadow everywhere (its pack's word, or a candidate; no policy brings one out)
+     * never acts, so its width does not make every customer wait. */
+    unsigned widest = 0;
+    for (size_t i = 0; i < rs->table.n_patterns; i++) {
+        const struct gw_pattern *p = &rs->table.patterns[i];
+        const struct gw_rule *r = &rs->table.rules[p->rule];
+        if ((r->directions & GW_DIR_REPLY) && !r->shadow && p->max_width > widest)
+            widest = p->max_width;
+    }
+    if (widest < rs->holdback)
+        rs->holdback = widest;
     if (gw_policy_build(cfg, rs, err, errlen) == -1)
         return -1;
     if (gw_ruleset_memo(rs, cfg->screen_cache_entries) == -1)

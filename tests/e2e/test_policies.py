@@ -282,6 +282,8 @@ class CandidateRules(unittest.TestCase):
                     time.sleep(0.1)
                 self.assertEqual([s["rule"] for s in k["shadow_rules"]], ["next.cheapest"])
                 self.assertEqual([x["rule"] for x in k["rules"]], ["brand-b.warranty"])
+                # the candidate's wider phrase does not make live streams hold back more
+                self.assertIn("streamed replies hold back 17 bytes", gw.output())
             # a candidate that fires everywhere does not push the live rule's finding out of
             # the record (findings in shadow have a cap of their own)
             write(os.path.join(cand, "next.yaml"), SKU_CANDIDATE)

@@ -65,22 +65,6 @@ void gw_incident_key(const char *secret, uint8_t key[16])
     }
 }
 
-/* The length of the valid UTF-8 character at s (at most n bytes), or 0. */
-static size_t utf8_char(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-               : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2) || (len == 4 && s[0] > 0xF4))
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if ((len == 3 && s[0] == 0xE0 && s[1] < 0xA0) || (len == 3 && s[0] == 0xED && s[1] > 0x9F) ||
-        (len == 4 && s[0] == 0xF0 && s[1] < 0x90) || (len == 4 && s[0] == 0xF4 && s[1] > 0x8F))
-        return 0;
-    return len;
-}
-
 void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
                       enum gw_category category)
 {
@@ -98,7 +82,7 @@ void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
             k += 3;
             break;
         }
-        size_t n = utf8_char(c, len - i);
+        size_t n = gw_utf8_seq(c, len - i);
         if (strict) {
             bool keep = i < keep_head || i >= len - keep_tail;
             out[k++] = keep && *c < 0x80 ? (char)*c

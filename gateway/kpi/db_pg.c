@@ -21,6 +21,7 @@
 #include <libpq-fe.h>
 
 #include "kpi/db_impl.h"
+#include "util/json.h"
 
 /* pg_type.h's OIDs of the three types bound here (stable across releases) */
 #define OID_INT8 20
@@ -244,52 +245,32 @@ static struct gw_db_stmt *pg_prepare(struct gw_db *db, const char *sql, bool kee
 }
 
 /* Whether s is valid UTF-8 (PostgreSQL refuses text that is not). */
-static bool utf8_ok(const unsigned char *s)
+static bool utf8_ok(const char *s)
 {
-    while (*s) {
-        if (*s < 0x80) {
-            s++;
-            continue;
-        }
-        int n = (*s & 0xE0) == 0xC0 ? 1 : (*s & 0xF0) == 0xE0 ? 2 : (*s & 0xF8) == 0xF0 ? 3 : -1;
-        if (n < 0 || (n == 1 && *s < 0xC2) || (n == 3 && *s > 0xF4))
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), k;
+    for (size_t i = 0; i < n; i += k)
+        if (!(k = gw_utf8_seq(p + i, n - i)))
             return false;
-        unsigned cp = *s & (0x3F >> n);
-        for (int i = 1; i <= n; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i] & 0x3F);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        s += n + 1;
-    }
     return true;
 }
 
 /* A copy of s with every byte that is not part of a valid UTF-8 character as '?'. */
 static char *utf8_clean(const char *s)
 {
-    size_t n = strlen(s);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), o = 0, k;
     char *out = malloc(n + 1);
     if (!out)
         return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t o = 0;
-    while (*p) {
-        char one[5] = {0};
-        int len = (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 1;
-        for (int i = 0; i < len && p[i]; i++)
-            one[i] = (char)p[i];
-        if (*p >= 0x80 && (strlen(one) < (size_t)len || !utf8_ok((const unsigned char *)one))) {
+    for (size_t i = 0; i < n; i += k ? k : 1) {
+        k = gw_utf8_seq(p + i, n - i);
+        if (k) {
+            memcpy(out + o, p + i, k);
+            o += k;
+        } else {
             out[o++] = '?';
-            p++;
-            continue;
         }
-        memcpy(out + o, one, (size_t)len);
-        o += (size_t)len;
-        p += len;
     }
     out[o] = '\0';
     return out;
@@ -325,7 +306,7 @@ static PGresult *run(struct pg_stmt *s)
         case GW_DB_P_TEXT:
             types[i] = OID_TEXT;
             values[i] = p->t;
-            if (!utf8_ok((const unsigned char *)p->t) && (cleaned[i] = utf8_clean(p->t)))
+            if (!utf8_ok(p->t) && (cleaned[i] = utf8_clean(p->t)))
                 values[i] = cleaned[i];
             break;
         case GW_DB_P_NULL:

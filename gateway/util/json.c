@@ -2,8 +2,7 @@
 
 #include <stdbool.h>
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t gw_utf8_seq(const unsigned char *s, size_t n)
 {
     if (s[0] < 0x80)
         return 1;
@@ -57,7 +56,7 @@ int gw_json_quote(struct gw_buf *out, const char *s, size_t len)
             u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0', u[4] = hex[c >> 4];
             u[5] = hex[c & 15], u[6] = '\0';
             esc = u;
-        } else if (c >= 0x80 && (seq = utf8_seq(p + i, len - i)) == 0) {
+        } else if (c >= 0x80 && (seq = gw_utf8_seq(p + i, len - i)) == 0) {
             esc = "\xEF\xBF\xBD";
             seq = 1;
         } else if (seq == 2 && c == 0xC2 && p[i + 1] == 0x85) {

@@ -12,5 +12,8 @@
  * copied as they are, except that invalid UTF-8 becomes U+FFFD so the output stays valid.
  * Returns 0 or -1. */
 int gw_json_quote(struct gw_buf *out, const char *s, size_t len);
+/* Length of the valid UTF-8 character at s (1 to 4 bytes, at most n), or 0 when the bytes
+ * there are not one (overlong, a surrogate, past U+10FFFF, cut short). n must be >= 1. */
+size_t gw_utf8_seq(const unsigned char *s, size_t n);
 
 #endif

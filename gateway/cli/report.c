@@ -1,7 +1,8 @@
 /* guardrail report: a one-page report for the marketing leader, from the KPI store.
  *
- * It reads the store readonly (the gateway may be writing it), asks gw_store_kpis for the
- * period and the previous period of the same length, and writes the headline numbers with
+ * It reads the store readonly (the gateway may be writing it), reads the figures of the
+ * period and of the previous one of the same length (kpi/query.h), and writes the headline
+ * numbers with
  * their change, a plain-language line per category, the customer-experience signals, the
  * top rules and the latest incidents by category (masked excerpts only) as Markdown or as
  * one self-contained HTML page. */

@@ -2,10 +2,9 @@
  *
  * It reads the store readonly (the gateway may be writing it), reads the figures of the
  * period and of the previous one of the same length (kpi/query.h), and writes the headline
- * numbers with
- * their change, a plain-language line per category, the customer-experience signals, the
- * top rules and the latest incidents by category (masked excerpts only) as Markdown or as
- * one self-contained HTML page. */
+ * numbers with their change, a plain-language line per category, the customer-experience
+ * signals, the top rules, the rules in shadow and the latest incidents by category (masked
+ * excerpts only) as Markdown or as one self-contained HTML page. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>

@@ -147,10 +147,15 @@ class Kpis(unittest.TestCase):
     def test_kpis_reject_bad_parameters_with_400(self):
         for q in ("?from=yesterday", "?to=2024-13-45", "?from=2030-01-01&to=2020-01-01",
                   "?step=5", "?step=abc",
-                  "?from=2024-01-01&to=2024-04-01&step=60000"):  # 2,184 points: the store says
+                  "?from=2024-01-01&to=2024-04-01&step=60000",  # 2,184 points: the store says
+                  # a step past the range (it overflowed to a negative step_ms under UBSan)
+                  "?from=2024-01-01&to=2024-01-02&step=9223372036854775807"):
             r, data = GW.admin_get("/api/kpis" + q)
             self.assertEqual(r.status, 400, q)
             self.assertIn("message", json.loads(data)["error"])
+        r, data = GW.admin_get("/api/incidents?shadow=maybe")
+        self.assertEqual(r.status, 400)
+        self.assertIn("'shadow' must be true", json.loads(data)["error"]["message"])
 
 
 class AdminFrontDoor(unittest.TestCase):

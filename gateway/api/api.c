@@ -60,7 +60,7 @@ const char *gw_api_generating(const char *path)
     norm[n] = '\0';
     if (n >= 2 && strcmp(norm + n - 2, "/.") == 0)
         norm[--n] = '\0';
-    const char *rest = strncmp(norm, "/v1/", 4) == 0 ? norm + 3 : norm;
+    const char *rest = n >= 4 && memcmp(norm, "/v1/", 4) == 0 ? norm + 3 : norm;
     for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
         size_t len = strlen(families[i][0]);
         if (rest[0] == '/' && strncmp(rest + 1, families[i][0], len) == 0 &&

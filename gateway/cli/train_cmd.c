@@ -297,6 +297,11 @@ struct eval_opts {
     const char *min; /* "attacks=0.8,harmful=0.5,toxic=0.4,benign=0.005" */
 };
 
+static int too_many(const char *option, size_t max)
+{
+    return gw_cli_usage_error("at most %zu %s", max, option);
+}
+
 /* Parses the options train and eval share. Returns 0, 1 (help shown) or 2 (usage). */
 static int parse_args(int argc, char **argv, const char *help, struct job *j,
                       struct eval_opts *e)
@@ -308,20 +313,24 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
     while ((c = getopt_long(argc, argv, "d:e:r:x:o:h", common_opts, NULL)) != -1) {
         switch (c) {
         case 'd':
-            if (j->n_data < sizeof j->data / sizeof *j->data)
-                j->data[j->n_data++] = optarg;
+            if (j->n_data == sizeof j->data / sizeof *j->data)
+                return too_many("--data", sizeof j->data / sizeof *j->data);
+            j->data[j->n_data++] = optarg;
             break;
         case 'r':
-            if (j->n_rules < sizeof j->rules / sizeof *j->rules)
-                j->rules[j->n_rules++] = optarg;
+            if (j->n_rules == sizeof j->rules / sizeof *j->rules)
+                return too_many("--rules", sizeof j->rules / sizeof *j->rules);
+            j->rules[j->n_rules++] = optarg;
             break;
         case 'e':
-            if (j->n_extra < sizeof j->extra / sizeof *j->extra)
-                j->extra[j->n_extra++] = optarg;
+            if (j->n_extra == sizeof j->extra / sizeof *j->extra)
+                return too_many("--extra", sizeof j->extra / sizeof *j->extra);
+            j->extra[j->n_extra++] = optarg;
             break;
         case 'x':
-            if (j->n_exclude < sizeof j->exclude / sizeof *j->exclude)
-                j->exclude[j->n_exclude++] = optarg;
+            if (j->n_exclude == sizeof j->exclude / sizeof *j->exclude)
+                return too_many("--exclude-source", sizeof j->exclude / sizeof *j->exclude);
+            j->exclude[j->n_exclude++] = optarg;
             break;
         case 'o':
             e->out = optarg;
@@ -378,9 +387,11 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
             return 2;
         }
     }
-    for (int i = optind; i < argc; i++) /* files may also follow the options */
-        if (j->n_data < sizeof j->data / sizeof *j->data)
-            j->data[j->n_data++] = argv[i];
+    for (int i = optind; i < argc; i++) { /* files may also follow the options */
+        if (j->n_data == sizeof j->data / sizeof *j->data)
+            return too_many("--data", sizeof j->data / sizeof *j->data);
+        j->data[j->n_data++] = argv[i];
+    }
     if (j->n_data == 0)
         return gw_cli_usage_error("no --data files");
     if (j->n_rules == 0)

@@ -44,6 +44,17 @@ static bool has_rule_of(const struct gw_ruleset *rs, const struct gw_findings *f
     return false;
 }
 
+/* Whether f has a finding of a model rule of head (an index of the model's heads). */
+static bool has_head(const struct gw_ruleset *rs, const struct gw_findings *f, int head)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        const struct gw_rule *r = &rs->table.rules[f->v[i].rule];
+        if (r->head && r->head_index == head)
+            return true;
+    }
+    return false;
+}
+
 static bool has_rule(const struct gw_findings *f, unsigned rule)
 {
     for (size_t i = 0; i < f->n; i++)
@@ -63,15 +74,26 @@ static bool stream_agrees(gw_scanner *sc, const char *text, const struct gw_find
         ok = gw_stream_feed(st, text + i, len - i < 3 ? len - i : 3, &out) == 0;
     ok = ok && gw_stream_close(st, &out) == 0;
     if (ok) {
-        /* a stream has no model stage (the whole reply is not known while it flows) */
+        /* A stream finds what block mode found: the same pattern findings, and a model
+         * finding only at its end, of a flag rule (what was sent cannot be unsent), whose
+         * head scored at or above it in block mode; a head block mode flagged, the stream
+         * flags too. */
         const struct gw_ruleset *rs = gw_scanner_ruleset(sc);
-        size_t pattern_findings = 0;
-        for (size_t i = 0; i < block->n; i++)
-            pattern_findings += rs->table.rules[block->v[i].rule].head == NULL;
-        struct gw_findings f = *gw_stream_findings(st);
-        ok = f.n == pattern_findings;
-        for (size_t i = 0; ok && i < f.n; i++)
-            ok = has_rule(block, f.v[i].rule);
+        const struct gw_findings *f = gw_stream_findings(st);
+        size_t block_patterns = 0, stream_patterns = 0;
+        for (size_t i = 0; i < block->n; i++) {
+            const struct gw_rule *r = &rs->table.rules[block->v[i].rule];
+            if (!r->head)
+                block_patterns++;
+            else if (r->action == GW_ACTION_FLAG)
+                ok = ok && has_head(rs, f, r->head_index);
+        }
+        for (size_t i = 0; ok && i < f->n; i++) {
+            const struct gw_rule *r = &rs->table.rules[f->v[i].rule];
+            stream_patterns += r->head == NULL;
+            ok = r->head ? has_rule_of(rs, block, f->v[i].rule) : has_rule(block, f->v[i].rule);
+        }
+        ok = ok && stream_patterns == block_patterns;
     }
     gw_stream_free(st);
     gw_buf_free(&out);
@@ -119,7 +141,7 @@ static bool run_example(gw_scanner *sc, const struct gw_rule *r, unsigned index,
         return false;
     bool got = has_rule_of(gw_scanner_ruleset(sc), f, index);
     *stream_ok = true;
-    if ((r->directions & GW_DIR_REPLY) && !r->head) {
+    if (r->directions & GW_DIR_REPLY) {
         if (dir != GW_DIR_REPLY && gw_scan(sc, text, strlen(text), GW_DIR_REPLY, f) == -1)
             return false;
         *stream_ok = stream_agrees(sc, text, f);

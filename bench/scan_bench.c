@@ -1665,6 +1665,37 @@ static const char prompt600[] =
     "gift, so please do not put the receipt in the box. If the parcel is lost, I would like "
     "a replacement rather than a refund, since the sale price ended yesterday. Many thanks, Jo!";
 
+/* M's corpus rows: the chat corpus in one direction through the packs without the model
+ * (off) and with it (on), passes interleaved; the best of reps each. */
+static void corpus_ab(gw_scanner *off, gw_scanner *on, const struct corpus *c,
+                      enum gw_direction dir, int reps, struct gw_findings *f)
+{
+    const char *d = dir == GW_DIR_PROMPT ? "prompt" : "reply";
+    const struct gw_ruleset *rs_off = gw_scanner_ruleset(off), *rs_on = gw_scanner_ruleset(on);
+    block_pass(on, c, dir, f, NULL, NULL, NULL); /* warm-up */
+    block_pass(off, c, dir, f, NULL, NULL, NULL);
+    double t_on[16], t_off[16];
+    if (reps > 16)
+        reps = 16;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        block_pass(off, c, dir, f, NULL, NULL, NULL);
+        t_off[r] = now_s() - t0;
+        t0 = now_s();
+        block_pass(on, c, dir, f, NULL, NULL, NULL);
+        t_on[r] = now_s() - t0;
+    }
+    double a = best(t_off, reps), b = best(t_on, reps);
+    printf("chat corpus as %-19s %10s %10s\n", dir == GW_DIR_PROMPT ? "prompts" : "replies",
+           "MB/s", "ns/msg");
+    printf("%-34s %10.1f %10.0f\n", "  rules only", mbps(c->bytes, a), a * 1e9 / (double)c->n);
+    printf("%-34s %10.1f %10.0f\n", "  rules + model", mbps(c->bytes, b), b * 1e9 / (double)c->n);
+    result("M", "rules only", "block", d, rs_off->table.n_rules, rs_off->table.n_patterns, c->n,
+           c->bytes, a, "chat corpus");
+    result("M", "rules + model", "block", d, rs_on->table.n_rules, rs_on->table.n_patterns, c->n,
+           c->bytes, b, "chat corpus");
+}
+
 /* M. The learned stage, A/B in one run: the same packs with and without the model (rules
  * only: gw_ruleset_load_rules_only), passes interleaved so that both see the same machine
  * state. The chat corpus as prompts (MB/s), one 600-byte prompt (us a scan), and the
@@ -1683,30 +1714,13 @@ static void model_ab(const char *rules_dir, const struct corpus *c, int reps)
         die("%s has no model rules for prompts: nothing to compare", rules_dir);
     gw_scanner *sc_on = gw_scanner_new(on), *sc_off = gw_scanner_new(off);
     printf("M. The learned stage, A/B in one run (%s: %u heads, 2^%u buckets, %zu model rules "
-           "for prompts), prompt direction\n",
-           m->path ? m->path : "model", m->n_heads, m->bits, (size_t)on->n_model_rules[0]);
+           "for prompts, %zu for replies)\n",
+           m->path ? m->path : "model", m->n_heads, m->bits, (size_t)on->n_model_rules[0],
+           (size_t)on->n_model_rules[1]);
     struct gw_findings f = {0};
-    block_pass(sc_on, c, GW_DIR_PROMPT, &f, NULL, NULL, NULL); /* warm-up */
-    block_pass(sc_off, c, GW_DIR_PROMPT, &f, NULL, NULL, NULL);
-    double t_on[16], t_off[16];
-    if (reps > 16)
-        reps = 16;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
-        block_pass(sc_off, c, GW_DIR_PROMPT, &f, NULL, NULL, NULL);
-        t_off[r] = now_s() - t0;
-        t0 = now_s();
-        block_pass(sc_on, c, GW_DIR_PROMPT, &f, NULL, NULL, NULL);
-        t_on[r] = now_s() - t0;
-    }
-    double a = best(t_off, reps), b = best(t_on, reps);
-    printf("%-34s %10s %10s\n", "chat corpus as prompts", "MB/s", "ns/msg");
-    printf("%-34s %10.1f %10.0f\n", "  rules only", mbps(c->bytes, a), a * 1e9 / (double)c->n);
-    printf("%-34s %10.1f %10.0f\n", "  rules + model", mbps(c->bytes, b), b * 1e9 / (double)c->n);
-    result("M", "rules only", "block", "prompt", off->table.n_rules, off->table.n_patterns, c->n,
-           c->bytes, a, "chat corpus");
-    result("M", "rules + model", "block", "prompt", on->table.n_rules, on->table.n_patterns, c->n,
-           c->bytes, b, "chat corpus");
+    corpus_ab(sc_off, sc_on, c, GW_DIR_PROMPT, reps, &f);
+    if (on->n_model_rules[1])
+        corpus_ab(sc_off, sc_on, c, GW_DIR_REPLY, reps, &f);
 
     /* one 600-byte prompt, scanned in rounds of 2000 alternately */
     size_t len = sizeof prompt600 - 1;

@@ -1741,7 +1741,7 @@ static void model_ab(const char *rules_dir, const struct corpus *c, int reps)
         for (int i = 0; i < ROUND; i++) {
             if (gw_model_features(m->bits, prompt600, len, NULL, 0, &ft))
                 die("out of memory");
-            gw_model_score(m, &ft, score);
+            gw_model_score(m, &ft, true, score);
         }
         double t3 = now_s();
         s_off = fmin(s_off, (t1 - t0) / ROUND);

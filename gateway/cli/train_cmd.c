@@ -28,6 +28,8 @@ struct row {
     bool excluded; /* by --exclude-source: never trained on, still measured */
     bool extra;    /* from --extra: trained on in every fold, never measured */
     bool rule_block, rule_unsafe, rule_flag; /* the rules alone */
+    struct gw_train_doc *win;                /* a long text's windows (model.h) */
+    size_t n_win;
 };
 
 struct head_spec {
@@ -168,6 +170,15 @@ static int read_rows(struct job *j, const char *path, unsigned folds, bool extra
     return rc;
 }
 
+/* Row i's score by one head (w, bias): the highest of its whole text's and its windows'. */
+static float row_score(const struct job *j, size_t i, const double *w, double bias)
+{
+    float s = gw_train_score(w, bias, &j->docs[i]);
+    for (size_t k = 0; k < j->rows[i].n_win; k++)
+        s = fmaxf(s, gw_train_score(w, bias, &j->rows[i].win[k]));
+    return s;
+}
+
 /* Screens every row with the rules (the model left out) and keeps its features. */
 static int featurise(struct job *j)
 {
@@ -205,7 +216,8 @@ static int featurise(struct job *j)
         }
         const struct gw_feats *ft = gw_scanner_features(sc);
         struct gw_feats empty = {0};
-        if (gw_train_doc_set(&j->docs[i], ft ? ft : &empty) == -1)
+        if (gw_train_doc_set(&j->docs[i], ft ? ft : &empty) == -1 ||
+            (ft && gw_train_windows(ft, &r->win, &r->n_win) == -1))
             rc = -1;
     }
     gw_findings_free(&f);
@@ -218,6 +230,9 @@ static void job_free(struct job *j)
     for (size_t i = 0; i < j->n; i++) {
         free(j->rows[i].text);
         free(j->rows[i].source);
+        for (size_t k = 0; k < j->rows[i].n_win; k++)
+            gw_train_doc_free(&j->rows[i].win[k]);
+        free(j->rows[i].win);
         if (j->docs)
             gw_train_doc_free(&j->docs[i]);
     }
@@ -586,7 +601,7 @@ int gw_cmd_train(int argc, char **argv)
         memcpy(m.name[h], j.heads[h].name, GW_MODEL_NAME_MAX);
         gw_train_quantise(&m, h, w, bias);
         for (size_t i = 0; i < j.n; i++)
-            score[h][i] = gw_train_score(w, bias, &j.docs[i]);
+            score[h][i] = row_score(&j, i, w, bias);
         size_t pos = 0, neg = 0;
         for (size_t i = 0; i < j.n; i++)
             pos += y[i] == 1, neg += y[i] == 0;
@@ -761,7 +776,7 @@ int gw_cmd_eval(int argc, char **argv)
             }
             for (size_t i = 0; i < j.n; i++)
                 if (j.rows[i].fold == f)
-                    oof[h][i] = gw_train_score(w, bias, &j.docs[i]);
+                    oof[h][i] = row_score(&j, i, w, bias);
         }
     }
     double t_train = seconds_since(&t0) - t_feat;

@@ -187,22 +187,74 @@ static void add_weights(const struct gw_model *m, const uint32_t *v, size_t n, i
     }
 }
 
-static void finish_score(const struct gw_model *m, size_t n_text, const int64_t *text,
-                         const int64_t *rule, float *out)
+/* Folds the window of the previous and the current half into w's highest and lowest. */
+static void win_eval(const struct gw_model *m, struct gw_model_win *w)
 {
+    double norm = 1.0 / sqrt((double)(w->n_prev + w->in_cur));
+    for (unsigned h = 0; h < m->n_heads; h++) {
+        double v = (double)(w->prev[h] + w->cur[h]) * norm;
+        w->hi[h] = w->any && w->hi[h] > v ? w->hi[h] : v;
+        w->lo[h] = w->any && w->lo[h] < v ? w->lo[h] : v;
+    }
+    w->any = true;
+}
+
+/* Adds the weights of the text features v[0 .. n), the next in the text's order, to the
+ * whole text's sums and to the windows' (GW_MODEL_HALF). */
+static void add_text(const struct gw_model *m, const uint32_t *v, size_t n, int64_t *sum,
+                     struct gw_model_win *w)
+{
+    while (n > 0) {
+        size_t take = GW_MODEL_HALF - w->in_cur;
+        if (take > n)
+            take = n;
+        int64_t part[GW_MODEL_HEADS_MAX] = {0};
+        add_weights(m, v, take, part);
+        for (unsigned h = 0; h < m->n_heads; h++) {
+            sum[h] += part[h];
+            w->cur[h] += part[h];
+        }
+        w->in_cur += take;
+        v += take;
+        n -= take;
+        if (w->in_cur == GW_MODEL_HALF) { /* a half is full: its window, then it is the past */
+            if (w->n_prev)
+                win_eval(m, w);
+            memcpy(w->prev, w->cur, sizeof w->prev);
+            memset(w->cur, 0, sizeof w->cur);
+            w->n_prev = GW_MODEL_HALF;
+            w->in_cur = 0;
+        }
+    }
+}
+
+/* The heads' scores: for each, the whole text or the window that scores highest. */
+static void finish_score(const struct gw_model *m, size_t n_text, const int64_t *text,
+                         struct gw_model_win *w, const int64_t *rule, float *out)
+{
+    if (w && w->in_cur && w->n_prev) /* the last window, of a short last half */
+        win_eval(m, w);
     double norm = n_text ? 1.0 / sqrt((double)n_text) : 0.0;
     for (unsigned h = 0; h < m->n_heads; h++) {
-        double z = m->bias[h] + m->scale[h] * ((double)text[h] * norm + (double)rule[h]);
+        double v = (double)text[h] * norm;
+        if (w && w->any) /* the window that raises z most, whatever the sign of the scale */
+            v = m->scale[h] >= 0 ? fmax(v, w->hi[h]) : fmin(v, w->lo[h]);
+        double z = m->bias[h] + m->scale[h] * (v + (double)rule[h]);
         out[h] = (float)(1.0 / (1.0 + exp(-z)));
     }
 }
 
-void gw_model_score(const struct gw_model *m, const struct gw_feats *f, float *out)
+void gw_model_score(const struct gw_model *m, const struct gw_feats *f, bool windows,
+                    float *out)
 {
     int64_t text[GW_MODEL_HEADS_MAX] = {0}, rule[GW_MODEL_HEADS_MAX] = {0};
-    add_weights(m, f->v, f->n_text, text);
+    struct gw_model_win w = {0};
+    if (windows)
+        add_text(m, f->v, f->n_text, text, &w);
+    else
+        add_weights(m, f->v, f->n_text, text);
     add_weights(m, f->v + f->n_text, f->n - f->n_text, rule);
-    finish_score(m, f->n_text, text, rule, out);
+    finish_score(m, f->n_text, text, windows ? &w : NULL, rule, out);
 }
 
 /* ---- a text that comes in pieces (a stream) ---- */
@@ -245,7 +297,7 @@ int gw_model_acc_score(struct gw_model_acc *a, const char *const *rule_ids, size
         a->buf.v[r] =
             gw_model_bucket(gw_model_hash('r', rule_ids[r], strlen(rule_ids[r])), a->m->bits);
     add_weights(a->m, a->buf.v, n_rules, rule);
-    finish_score(a->m, a->n_text, a->text, rule, out);
+    finish_score(a->m, a->n_text, a->text, NULL, rule, out);
     return 0;
 }
 

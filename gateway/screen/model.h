@@ -61,8 +61,27 @@ int gw_model_features(unsigned bits, const char *t, size_t n, const char *const 
                       size_t n_rules, struct gw_feats *f);
 void gw_feats_free(struct gw_feats *f);
 
-/* Scores features with every head: out[k] in [0, 1]. */
-void gw_model_score(const struct gw_model *m, const struct gw_feats *f, float *out);
+/* A long prompt is scored by windows as well as whole: its text features are cut, in order,
+ * into halves of GW_MODEL_HALF; each two consecutive halves make a window (the last may be
+ * short), normalised by its own count, with all the rule features. A head's score is the
+ * highest of the whole text's and its windows', so that ordinary text around an attack does
+ * not dilute it. A text of at most two halves is its one window. Replies are scored whole
+ * (the heads learned prompts; on replies, windows flag ordinary long answers). */
+#define GW_MODEL_HALF 256u
+
+/* The window sums of a text being read: the current half, the one before, and each head's
+ * highest and lowest window value (sum / sqrt(count)) so far. */
+struct gw_model_win {
+    size_t in_cur, n_prev;
+    int64_t cur[GW_MODEL_HEADS_MAX], prev[GW_MODEL_HEADS_MAX];
+    double hi[GW_MODEL_HEADS_MAX], lo[GW_MODEL_HEADS_MAX];
+    bool any;
+};
+
+/* Scores features with every head, by windows too when windows (prompts): out[k] in
+ * [0, 1]. */
+void gw_model_score(const struct gw_model *m, const struct gw_feats *f, bool windows,
+                    float *out);
 
 /* Where the one pass over a text stands, so that it can go on with the next piece. */
 struct gw_model_pass {
@@ -72,7 +91,7 @@ struct gw_model_pass {
 };
 
 /* A text scored as it comes, piece by piece (a streamed reply): the same features and the
- * same score as gw_model_features and gw_model_score give the whole text, without keeping
+ * same score as gw_model_features and gw_model_score (no windows) give the whole text, without keeping
  * it. Init (its buffer is kept across inits; free it with gw_feats_free(&a->buf)), feed the
  * pieces, then score once with the ids of the rules the text matched. Feed and score
  * return 0 or -1 (out of memory). */

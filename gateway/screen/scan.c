@@ -653,7 +653,7 @@ static int model_stage(gw_scanner *s, enum gw_direction dir, size_t len,
     if (!m || !rs->n_model_rules[d] || m->bits != bits)
         return 0;
     float score[GW_MODEL_HEADS_MAX];
-    gw_model_score(m, &s->feats, score);
+    gw_model_score(m, &s->feats, dir == GW_DIR_PROMPT, score);
     unsigned done = 0; /* heads already reported */
     for (unsigned i = 0; i < rs->n_model_rules[d]; i++) {
         unsigned ri = rs->model_rules[d][i];

@@ -52,6 +52,42 @@ int gw_train_doc_set(struct gw_train_doc *d, const struct gw_feats *f)
     return 0;
 }
 
+int gw_train_windows(const struct gw_feats *ft, struct gw_train_doc **out, size_t *n_out)
+{
+    const size_t H = GW_MODEL_HALF, n_rules = ft->n - ft->n_text;
+    *out = NULL;
+    *n_out = 0;
+    if (ft->n_text <= 2 * H)
+        return 0;
+    size_t n = (ft->n_text - 1) / H; /* windows k = 0 .. n - 1 */
+    uint32_t *v = malloc((2 * H + n_rules) * sizeof *v);
+    struct gw_train_doc *win = calloc(n, sizeof *win);
+    if (!v || !win) {
+        free(v);
+        free(win);
+        return -1;
+    }
+    size_t k = 0;
+    for (; k < n; k++) {
+        size_t from = k * H, to = (k + 2) * H < ft->n_text ? (k + 2) * H : ft->n_text;
+        memcpy(v, ft->v + from, (to - from) * sizeof *v);
+        memcpy(v + (to - from), ft->v + ft->n_text, n_rules * sizeof *v);
+        struct gw_feats w = {.v = v, .n = to - from + n_rules, .n_text = to - from};
+        if (gw_train_doc_set(&win[k], &w) == -1)
+            break;
+    }
+    free(v);
+    if (k < n) {
+        while (k > 0)
+            gw_train_doc_free(&win[--k]);
+        free(win);
+        return -1;
+    }
+    *out = win;
+    *n_out = n;
+    return 0;
+}
+
 void gw_train_doc_free(struct gw_train_doc *d)
 {
     free(d->b);

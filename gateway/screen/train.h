@@ -40,6 +40,11 @@ struct gw_train_opts {
 
 int gw_train_doc_set(struct gw_train_doc *d, const struct gw_feats *f);
 void gw_train_doc_free(struct gw_train_doc *d);
+/* The windows the model scores a long text by (model.h, GW_MODEL_HALF), as docs: text
+ * features [k H, min((k + 2) H, n_text)) while (k + 1) H < n_text, each with all the rule
+ * features. A text of at most two halves is its one window, the whole doc: none are made.
+ * *out (free each doc, then it) and *n; returns 0 or -1 (out of memory). */
+int gw_train_windows(const struct gw_feats *ft, struct gw_train_doc **out, size_t *n);
 
 /* Trains one head on docs with y[i] = 1 (positive), 0 (negative) or -1 (left out). Fills
  * w (1 << bits doubles) and *bias. Returns 0, or -1 (out of memory, or no row of a class). */

@@ -112,8 +112,10 @@ void gw_finding_rec_fill(struct gw_finding_rec *out, const struct gw_rule *r,
     out->action = r->action;
     out->shadow = r->shadow; /* the caller sets both as the request's policy has them */
     out->direction = dir;
-    gw_incident_mask(out->excerpt, sizeof out->excerpt, match ? match : "", match ? len : 0,
-                     r->category);
+    /* A model finding's match is the whole message, names and addresses included, that no
+     * mask would find: it is recorded without an excerpt. */
+    gw_incident_mask(out->excerpt, sizeof out->excerpt, match && !r->head ? match : "",
+                     match && !r->head ? len : 0, r->category);
     out->value_hash = gw_siphash(key, match ? match : "", match ? len : 0);
     out->value_length = match ? len : 0;
     out->text = 0;

@@ -28,6 +28,7 @@ struct row {
     bool excluded; /* by --exclude-source: never trained on, still measured */
     bool extra;    /* from --extra: trained on in every fold, never measured */
     bool rule_block, rule_unsafe, rule_flag; /* the rules alone */
+    size_t n_text;                           /* its text features */
     struct gw_train_doc *win;                /* a long text's windows (model.h) */
     size_t n_win;
 };
@@ -170,9 +171,12 @@ static int read_rows(struct job *j, const char *path, unsigned folds, bool extra
     return rc;
 }
 
-/* Row i's score by one head (w, bias): the highest of its whole text's and its windows'. */
+/* Row i's score by one head (w, bias): the highest of its whole text's and its windows', as
+ * gw_model_score gives it. */
 static float row_score(const struct job *j, size_t i, const double *w, double bias)
 {
+    if (j->rows[i].n_text < GW_MODEL_MIN_TEXT) /* as the gateway: too short to judge */
+        return 0;
     float s = gw_train_score(w, bias, &j->docs[i]);
     for (size_t k = 0; k < j->rows[i].n_win; k++)
         s = fmaxf(s, gw_train_score(w, bias, &j->rows[i].win[k]));
@@ -216,6 +220,7 @@ static int featurise(struct job *j)
         }
         const struct gw_feats *ft = gw_scanner_features(sc);
         struct gw_feats empty = {0};
+        r->n_text = ft ? ft->n_text : 0;
         if (gw_train_doc_set(&j->docs[i], ft ? ft : &empty) == -1 ||
             (ft && gw_train_windows(ft, &r->win, &r->n_win) == -1))
             rc = -1;

@@ -232,6 +232,11 @@ static void add_text(const struct gw_model *m, const uint32_t *v, size_t n, int6
 static void finish_score(const struct gw_model *m, size_t n_text, const int64_t *text,
                          struct gw_model_win *w, const int64_t *rule, float *out)
 {
+    if (n_text < GW_MODEL_MIN_TEXT) { /* too short to judge: the rules' alone */
+        for (unsigned h = 0; h < m->n_heads; h++)
+            out[h] = 0;
+        return;
+    }
     if (w && w->in_cur && w->n_prev) /* the last window, of a short last half */
         win_eval(m, w);
     double norm = n_text ? 1.0 / sqrt((double)n_text) : 0.0;

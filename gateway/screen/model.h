@@ -67,7 +67,12 @@ void gw_feats_free(struct gw_feats *f);
  * highest of the whole text's and its windows', so that ordinary text around an attack does
  * not dilute it. A text of at most two halves is its one window. Replies are scored whole
  * (the heads learned prompts; on replies, windows flag ordinary long answers). */
-#define GW_MODEL_HALF 256u
+#define GW_MODEL_HALF 128u
+
+/* A text of fewer text features than this (about six letters: "agent", "no", "ok?") scores
+ * 0 with every head: a head's score there is little more than its bias, so the rules alone
+ * judge it. */
+#define GW_MODEL_MIN_TEXT 24u
 
 /* The window sums of a text being read: the current half, the one before, and each head's
  * highest and lowest window value (sum / sqrt(count)) so far. */

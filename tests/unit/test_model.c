@@ -605,6 +605,34 @@ static void ordinary_text_around_an_attack_does_not_dilute_a_prompt(void **state
     gw_model_free(m);
 }
 
+/* A text too short to judge (GW_MODEL_MIN_TEXT) scores 0, whatever a head's bias says:
+ * "agent" or "no" is not abuse because the head leans that way on nothing. */
+static void a_text_too_short_to_judge_scores_nothing(void **state)
+{
+    (void)state;
+    struct gw_model *m = train_tiny(20);
+    m->bias[0] = 4; /* a head whose empty text scores 0.98 */
+    float s[GW_MODEL_HEADS_MAX];
+    const char *texts[] = {"agent", "no", "ok?", "ok thanks", "which tent is lightest"};
+    for (size_t i = 0; i < 5; i++) {
+        struct gw_feats f = {0};
+        assert_int_equal(gw_model_features(m->bits, texts[i], strlen(texts[i]), NULL, 0, &f),
+                         0);
+        gw_model_score(m, &f, true, s);
+        bool short_text = f.n_text < GW_MODEL_MIN_TEXT;
+        if (short_text != (i < 4) || (short_text ? s[0] != 0 : !(s[0] > 0)))
+            fail_msg("'%s' (%zu text features) scores %.4f", texts[i], f.n_text, s[0]);
+        struct gw_model_acc a = {0};
+        gw_model_acc_init(&a, m);
+        assert_int_equal(gw_model_acc_feed(&a, texts[i], strlen(texts[i])), 0);
+        assert_int_equal(gw_model_acc_score(&a, NULL, 0, s), 0);
+        assert_true(short_text ? s[0] == 0 : s[0] > 0);
+        gw_feats_free(&a.buf);
+        gw_feats_free(&f);
+    }
+    gw_model_free(m);
+}
+
 /* What eval and train score a long text by (gw_train_windows, double weights) is what the
  * gateway scores it by (gw_model_score with windows, int16 weights): the same windows. */
 static void training_scores_the_windows_the_gateway_scores(void **state)
@@ -662,6 +690,7 @@ int main(void)
         cmocka_unit_test(a_streamed_reply_is_flagged_at_its_end_as_block_mode_scores_it),
         cmocka_unit_test(ordinary_text_around_an_attack_does_not_dilute_a_prompt),
         cmocka_unit_test(training_scores_the_windows_the_gateway_scores),
+        cmocka_unit_test(a_text_too_short_to_judge_scores_nothing),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -10,6 +10,7 @@
 #include "screen/model.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
@@ -444,6 +445,12 @@ int gw_model_parse(const unsigned char *p, size_t n, const char *name, struct gw
             return -1;
         }
         memcpy(m->name[h], q, GW_MODEL_NAME_MAX);
+        for (unsigned k = 0; k < h; k++)
+            if (strcmp(m->name[k], m->name[h]) == 0) {
+                snprintf(err, errlen, "%s: two heads are named '%s'", name, m->name[h]);
+                gw_model_free(m);
+                return -1;
+            }
         m->bias[h] = bits_float(get32(q + GW_MODEL_NAME_MAX));
         m->scale[h] = bits_float(get32(q + GW_MODEL_NAME_MAX + 4));
         if (!isfinite(m->bias[h]) || !isfinite(m->scale[h])) {
@@ -462,9 +469,13 @@ int gw_model_parse(const unsigned char *p, size_t n, const char *name, struct gw
 int gw_model_read(const char *path, struct gw_model **out, char *err, size_t errlen)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer forever */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd == -1 ? NULL : fdopen(fd, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        if (fd != -1)
+            close(fd);
         return -1;
     }
     /* a device or a pipe could be read forever; nothing past the largest model is one */

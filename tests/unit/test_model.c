@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "screen/model.h"
@@ -248,6 +249,22 @@ static void a_bad_model_file_is_refused_with_a_reason(void **state)
     /* a device would read forever */
     assert_int_equal(gw_model_read("/dev/zero", &r, err, sizeof err), -1);
     assert_string_equal(err, "/dev/zero: not a guardrail model (not a regular file)");
+    /* a FIFO would wait for a writer forever when opened */
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "/tmp/gw-model-fifo-%d", (int)getpid());
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(gw_model_read(fifo, &r, err, sizeof err), -1);
+    unlink(fifo);
+    assert_non_null(strstr(err, "not a guardrail model (not a regular file)"));
+    /* two heads of one name: a rule could never read the second */
+    struct gw_model two = {.bits = BITS, .n_heads = 2, .scale = {1, 1}};
+    assert_non_null(two.w = calloc(((size_t)1 << BITS) * 2, sizeof *two.w));
+    strcpy(two.name[0], "injection");
+    strcpy(two.name[1], "injection");
+    assert_int_equal(gw_model_serialise(&two, &p, &n), 0);
+    expect_parse_error(p, n, "two heads are named 'injection'");
+    free(p);
+    free(two.w);
 }
 
 /* ---- model rules in a ruleset ---- */

@@ -5,8 +5,11 @@
  * scanner itself (gw_scan with the rule packs, the model left out), so a model is trained
  * on exactly what the gateway will score. */
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +62,8 @@ struct job {
 static const char *const default_heads[] = {"injection=attack", "unsafe=harmful",
                                             "toxic=toxic/flag"};
 
-/* "NAME=LABEL[,LABEL...][/flag]" */
+/* "NAME=LABEL[,LABEL...][/flag]": NAME of letters, digits, '_', '-' or '.', not a name
+ * given before; each label one of attack, harmful, toxic. */
 static int parse_head(struct job *j, const char *spec)
 {
     if (j->n_heads >= GW_MODEL_HEADS_MAX)
@@ -69,35 +73,98 @@ static int parse_head(struct job *j, const char *spec)
     const char *eq = strchr(spec, '=');
     if (!eq || eq == spec || (size_t)(eq - spec) >= GW_MODEL_NAME_MAX)
         return gw_cli_usage_error("--head %s: expected NAME=LABEL[,LABEL][/flag]", spec);
+    for (const char *c = spec; c < eq; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.')
+            return gw_cli_usage_error("--head %s: a head's name is letters, digits, '_', '-' "
+                                      "or '.'", spec);
     memcpy(h->name, spec, (size_t)(eq - spec));
+    for (unsigned k = 0; k < j->n_heads; k++)
+        if (strcmp(j->heads[k].name, h->name) == 0)
+            return gw_cli_usage_error("--head %s: a head named '%s' is given twice", spec,
+                                      h->name);
     h->block = true;
-    char *labels = strdup(eq + 1), *save = NULL;
-    char *slash = strchr(labels, '/');
+    const char *p = eq + 1, *end = p + strlen(p);
+    const char *slash = strchr(p, '/');
     if (slash) {
-        if (strcmp(slash, "/flag") != 0) {
-            free(labels);
+        if (strcmp(slash, "/flag") != 0)
             return gw_cli_usage_error("--head %s: only '/flag' may follow the labels", spec);
-        }
-        *slash = '\0';
+        end = slash;
         h->block = false;
     }
-    for (char *t = strtok_r(labels, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    while (p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        size_t len = (size_t)((comma ? comma : end) - p);
         int k = -1;
         for (int l = L_ATTACK; l < L__COUNT; l++)
-            if (strcmp(t, label_names[l]) == 0)
+            if (len == strlen(label_names[l]) && strncmp(p, label_names[l], len) == 0)
                 k = l;
-        if (k < 0) {
-            free(labels);
-            return gw_cli_usage_error("--head %s: unknown label '%s' (attack, harmful, toxic)",
-                                      spec, t);
-        }
+        if (k < 0)
+            return gw_cli_usage_error("--head %s: unknown label '%.*s' (attack, harmful, toxic)",
+                                      spec, (int)len, p);
         h->labels |= 1u << k;
+        p += len + 1;
     }
-    free(labels);
-    if (!h->labels)
-        return gw_cli_usage_error("--head %s: no label", spec);
     j->n_heads++;
     return 0;
+}
+
+/* A number option: all of s is a finite number in [lo, hi] (strict_lo: above lo). */
+static int num_opt(const char *opt, const char *s, double lo, double hi, bool strict_lo,
+                   double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v) || v < lo || (strict_lo && v == lo) || v > hi)
+        return gw_cli_usage_error("--%s %s: expected a number %s %g and at most %g", opt, s,
+                                  strict_lo ? "above" : "from", lo, hi);
+    *out = v;
+    return 0;
+}
+
+/* A whole-number option: all of s is a whole number in [lo, hi]. */
+static int count_opt(const char *opt, const char *s, unsigned long long lo,
+                     unsigned long long hi, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || errno || *s == '-' || *s == '+' || v < lo || v > hi)
+        return gw_cli_usage_error("--%s %s: expected a whole number from %llu to %llu", opt, s,
+                                  lo, hi);
+    *out = v;
+    return 0;
+}
+
+static const char *const min_keys[] = {"benign", "attacks", "harmful", "toxic"};
+
+/* --min "KEY=RATE[,KEY=RATE]": each key once, of benign, attacks, harmful, toxic, each rate a
+ * number from 0 to 1. Fills want[] (negative: no floor). Returns 0 or 2 (usage). */
+static int parse_min(const char *spec, double *want)
+{
+    for (int l = 0; l < L__COUNT; l++)
+        want[l] = -1;
+    const char *p = spec;
+    for (;;) {
+        const char *comma = strchr(p, ','), *stop = comma ? comma : p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        int k = -1;
+        for (int l = 0; eq && l < L__COUNT; l++)
+            if ((size_t)(eq - p) == strlen(min_keys[l]) && strncmp(p, min_keys[l], (size_t)(eq - p)) == 0)
+                k = l;
+        char num[32];
+        size_t n = eq ? (size_t)(stop - eq - 1) : 0;
+        if (k < 0 || want[k] >= 0 || n == 0 || n >= sizeof num)
+            return gw_cli_usage_error("--min %s: expected KEY=RATE[,KEY=RATE], each key once "
+                                      "(benign, attacks, harmful, toxic)", spec);
+        memcpy(num, eq + 1, n);
+        num[n] = '\0';
+        if (num_opt("min", num, 0, 1, false, &want[k]))
+            return 2;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
 }
 
 static bool excluded(const struct job *j, const char *source)
@@ -120,18 +187,24 @@ static int read_rows(struct job *j, const char *path, unsigned folds, bool extra
     char *line = NULL;
     size_t cap = 0, rows_cap = j->n;
     ssize_t got;
-    long lineno = 0;
+    long lineno = 0, skipped = 0;
     int rc = 0;
     while ((got = getline(&line, &cap, f)) > 0) {
         lineno++;
-        cJSON *o = cJSON_ParseWithLength(line, (size_t)got);
+        const char *end = NULL;
+        cJSON *o = cJSON_ParseWithLengthOpts(line, (size_t)got, &end, false);
+        if (o && strspn(end, " \t\r\n") != (size_t)(line + got - end)) {
+            cJSON_Delete(o); /* something after the object */
+            o = NULL;
+        }
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
         const cJSON *label = cJSON_GetObjectItemCaseSensitive(o, "label");
         const cJSON *source = cJSON_GetObjectItemCaseSensitive(o, "source");
-        if (!o || !cJSON_IsString(text) || !cJSON_IsString(label)) {
+        if (!o || !cJSON_IsString(text) || !cJSON_IsString(label) ||
+            (source && !cJSON_IsString(source))) {
             if (strspn(line, " \t\r\n") != (size_t)got) {
-                fprintf(stderr, "guardrail: %s:%ld: expected {\"text\", \"label\", ...}\n", path,
-                        lineno);
+                fprintf(stderr, "guardrail: %s:%ld: expected one JSON object {\"text\": string, "
+                                "\"label\": string, \"source\": string}\n", path, lineno);
                 rc = -1;
             }
             cJSON_Delete(o);
@@ -163,11 +236,16 @@ static int read_rows(struct job *j, const char *path, unsigned folds, bool extra
             r->fold = gw_train_fold(r->text, r->len, folds);
             r->excluded = excluded(j, r->source);
             r->extra = extra;
+        } else {
+            skipped++;
         }
         cJSON_Delete(o);
     }
     free(line);
     fclose(f);
+    if (rc == 0 && skipped)
+        fprintf(stderr, "guardrail: %s: %ld rows skipped: their label is not benign, attack, "
+                        "harmful or toxic\n", path, skipped);
     return rc;
 }
 
@@ -314,7 +392,8 @@ struct eval_opts {
     unsigned folds;
     double block_rate, flag_rate;
     const char *out;
-    const char *min; /* "attacks=0.8,harmful=0.5,toxic=0.4,benign=0.005" */
+    double min[L__COUNT]; /* --min's floors by label (negative: none) */
+    bool has_min;
 };
 
 static int too_many(const char *option, size_t max)
@@ -329,6 +408,7 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
     j->opts = GW_TRAIN_DEFAULTS;
     *e = (struct eval_opts){.folds = 5, .block_rate = 0.005, .flag_rate = 0.05};
     int c;
+    unsigned long long u = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:e:r:x:o:h", common_opts, NULL)) != -1) {
         switch (c) {
@@ -360,45 +440,78 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
                 return 2;
             break;
         case O_BITS:
-            j->opts.bits = (unsigned)atoi(optarg);
-            if (j->opts.bits < GW_MODEL_BITS_MIN || j->opts.bits > GW_MODEL_BITS_MAX)
-                return gw_cli_usage_error("--bits must be %d to %d", GW_MODEL_BITS_MIN,
-                                          GW_MODEL_BITS_MAX);
+            if (count_opt("bits", optarg, GW_MODEL_BITS_MIN, GW_MODEL_BITS_MAX, &u))
+                return 2;
+            j->opts.bits = (unsigned)u;
             break;
         case O_EPOCHS:
-            j->opts.epochs = (unsigned)atoi(optarg);
+            if (count_opt("epochs", optarg, 1, 100000, &u))
+                return 2;
+            j->opts.epochs = (unsigned)u;
             break;
         case O_SEED:
-            j->opts.seed = strtoull(optarg, NULL, 10);
+            if (count_opt("seed", optarg, 0, UINT64_MAX, &u))
+                return 2;
+            j->opts.seed = u;
             break;
         case O_FOLDS:
-            e->folds = (unsigned)atoi(optarg);
-            if (e->folds < 2)
-                return gw_cli_usage_error("--folds must be 2 or more");
+            if (count_opt("folds", optarg, 2, 100, &u))
+                return 2;
+            e->folds = (unsigned)u;
             break;
         case O_BLOCK_RATE:
-            e->block_rate = atof(optarg);
+            if (num_opt("block-rate", optarg, 0, 1, false, &e->block_rate))
+                return 2;
             break;
         case O_FLAG_RATE:
-            e->flag_rate = atof(optarg);
+            if (num_opt("flag-rate", optarg, 0, 1, false, &e->flag_rate))
+                return 2;
             break;
         case O_MIN:
-            e->min = optarg;
+            if (parse_min(optarg, e->min))
+                return 2;
+            e->has_min = true;
             break;
         case O_L2:
-            j->opts.l2 = atof(optarg);
+            if (num_opt("l2", optarg, 0, 1, false, &j->opts.l2))
+                return 2;
             break;
         case O_STEP:
-            j->opts.rate = atof(optarg);
+            if (num_opt("step", optarg, 0, 100, true, &j->opts.rate))
+                return 2;
             break;
         case O_POS:
-            j->opts.pos_weight = atof(optarg);
+            if (num_opt("pos-weight", optarg, 0, 1000, true, &j->opts.pos_weight))
+                return 2;
             break;
-        case O_HARD:
-            if (sscanf(optarg, "%u,%lf,%lf", &j->opts.hard_epochs, &j->opts.hard_share,
-                       &j->opts.hard_weight) != 3)
-                return gw_cli_usage_error("--hard EPOCHS,SHARE,WEIGHT");
+        case O_HARD: {
+            char part[3][32]; /* EPOCHS, SHARE, WEIGHT */
+            int got = 0;
+            for (const char *q = optarg; got < 4; got++) {
+                size_t len = strcspn(q, ",");
+                if (got == 3) { /* a fourth part */
+                    got = 4;
+                    break;
+                }
+                if (len == 0 || len >= sizeof part[got])
+                    break;
+                memcpy(part[got], q, len);
+                part[got][len] = '\0';
+                q += len;
+                if (*q == '\0') {
+                    got++;
+                    break;
+                }
+                q++;
+            }
+            if (got != 3 || count_opt("hard", part[0], 0, 100000, &u) ||
+                num_opt("hard", part[1], 0, 1, false, &j->opts.hard_share) ||
+                num_opt("hard", part[2], 0, 1000, true, &j->opts.hard_weight))
+                return gw_cli_usage_error("--hard EPOCHS,SHARE,WEIGHT: passes (a whole number), "
+                                          "a share from 0 to 1, a weight above 0");
+            j->opts.hard_epochs = (unsigned)u;
             break;
+        }
         case 'h':
             fputs(help, stdout);
             fputs(common_help, stdout);
@@ -675,31 +788,20 @@ static void tally_print(const char *what, const struct tally *t)
 
 /* --min "attacks=A,harmful=H,toxic=T,benign=B": the floors (and the benign ceiling) that
  * `both` must reach; returns the number missed. */
-static int check_min(const char *spec, const struct tally *t)
+static int check_min(const double *want, const struct tally *t)
 {
-    static const char *const keys[] = {"benign", "attacks", "harmful", "toxic"};
     int missed = 0;
-    char *s = strdup(spec), *save = NULL;
-    for (char *kv = strtok_r(s, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '=');
-        int k = -1;
-        for (int l = 0; eq && l < L__COUNT; l++)
-            if ((size_t)(eq - kv) == strlen(keys[l]) && strncmp(kv, keys[l], strlen(keys[l])) == 0)
-                k = l;
-        if (k < 0) {
-            fprintf(stderr, "guardrail: --min: unknown '%s'\n", kv);
-            missed++;
+    for (int k = 0; k < L__COUNT; k++) {
+        if (want[k] < 0)
             continue;
-        }
-        double want = atof(eq + 1), got = rate(t->hit[k], t->n[k]);
-        bool ok = k == L_BENIGN ? got <= want : got >= want;
+        double got = rate(t->hit[k], t->n[k]);
+        bool ok = k == L_BENIGN ? got <= want[k] : got >= want[k];
         if (!ok) {
-            printf("FLOOR MISSED: %s %.4f, wanted %s %.4f\n", keys[k], got,
-                   k == L_BENIGN ? "at most" : "at least", want);
+            printf("FLOOR MISSED: %s %.4f, wanted %s %.4f\n", min_keys[k], got,
+                   k == L_BENIGN ? "at most" : "at least", want[k]);
             missed++;
         }
     }
-    free(s);
     return missed;
 }
 
@@ -815,7 +917,7 @@ int gw_cmd_eval(int argc, char **argv)
     if (j.n_exclude)
         printf("(rows of %zu excluded source prefixes were measured, never trained on)\n",
                j.n_exclude);
-    rc = e.min && check_min(e.min, &both) ? 1 : 0;
+    rc = e.has_min && check_min(e.min, &both) ? 1 : 0;
 done:
     for (unsigned h = 0; h < GW_MODEL_HEADS_MAX; h++)
         free(oof[h]);

@@ -28,8 +28,10 @@ struct gw_scanner {
     unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
     unsigned long long memo_hits;
     struct gw_feats feats;      /* the model features of the last text */
+    struct gw_feats dfeats;     /* and of its encoded runs, decoded */
     unsigned feat_bits;         /* gw_scanner_keep_features; 0: the model's */
     bool feats_valid;
+    bool decoded;               /* the last text had encoded runs: dec holds them */
     unsigned char *seen;        /* per rule: already a feature of this text */
     const char **ids;           /* the rule ids of this text's findings */
     const struct gw_rule_policy *pol; /* gw_scanner_set_policy; NULL: the rules as written */
@@ -102,6 +104,7 @@ void gw_scanner_free(gw_scanner *s)
     gw_findings_free(&s->inner);
     gw_findings_free(&s->view2);
     gw_feats_free(&s->feats);
+    gw_feats_free(&s->dfeats);
     free(s->seen);
     free(s->ids);
     free(s);
@@ -575,6 +578,7 @@ static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findin
         }
     if (match_text(s, d->text.data, d->text.len, dir, &s->inner) == -1)
         return -1;
+    s->decoded = true; /* s->ntext is now the decoded runs, normalised */
     for (size_t i = 0; i < s->inner.n; i++) {
         const struct gw_finding *f = &s->inner.v[i];
         const struct gw_decoded_run *a = gw_decoded_run_at(d, f->start);
@@ -622,21 +626,20 @@ const struct gw_feats *gw_scanner_features(const gw_scanner *s)
 
 /* ---- the learned stage ----
  * After the rules: the features of the normalised view (s->ntext, before the encoded runs
- * reuse it) and of the rules found so far, each rule once, then every head's score. */
+ * reuse it) and of the rules found so far, each rule once, then every head's score. Then,
+ * when the text had encoded runs, the decoded runs are scored too (with the rules found in
+ * them as well), and each head keeps the higher score: what the model would read decoded
+ * is judged as it would be read plain. */
 
-static int model_stage(gw_scanner *s, enum gw_direction dir, size_t len,
-                       struct gw_findings *out)
+/* The ids of the rules of out's findings, each once, into s->ids; returns how many, or
+ * (size_t)-1 (out of memory). */
+static size_t finding_ids(gw_scanner *s, const struct gw_findings *out)
 {
     const struct gw_ruleset *rs = s->rs;
-    const struct gw_model *m = rs->table.model;
-    int d = gw_dir_index(dir);
-    unsigned bits = s->feat_bits ? s->feat_bits : m && rs->n_model_rules[d] ? m->bits : 0;
-    if (!bits)
-        return 0;
     size_t n_rules = rs->table.n_rules;
     if (!s->seen && (!(s->seen = calloc(n_rules + 1, 1)) ||
                      !(s->ids = calloc(n_rules + 1, sizeof *s->ids))))
-        return -1;
+        return (size_t)-1;
     size_t n_ids = 0;
     for (size_t i = 0; i < out->n; i++) {
         unsigned r = out->v[i].rule;
@@ -647,13 +650,38 @@ static int model_stage(gw_scanner *s, enum gw_direction dir, size_t len,
     }
     for (size_t i = 0; i < out->n; i++)
         s->seen[out->v[i].rule] = 0;
-    if (gw_model_features(bits, s->ntext, s->nlen, s->ids, n_ids, &s->feats) == -1)
+    return n_ids;
+}
+
+/* Scores s->ntext into f and score[] (by the heads, windows for prompts); returns 1 when
+ * the direction has model rules (score[] set), 0 when not, -1 on error. The text's own
+ * features (f == &s->feats) are what gw_scanner_features gives training. */
+static int model_score(gw_scanner *s, enum gw_direction dir, const struct gw_findings *out,
+                       struct gw_feats *f, float *score)
+{
+    const struct gw_ruleset *rs = s->rs;
+    const struct gw_model *m = rs->table.model;
+    int d = gw_dir_index(dir);
+    unsigned bits = s->feat_bits ? s->feat_bits : m && rs->n_model_rules[d] ? m->bits : 0;
+    if (!bits)
+        return 0;
+    size_t n_ids = finding_ids(s, out);
+    if (n_ids == (size_t)-1 || gw_model_features(bits, s->ntext, s->nlen, s->ids, n_ids, f))
         return -1;
-    s->feats_valid = true;
+    if (f == &s->feats)
+        s->feats_valid = true;
     if (!m || !rs->n_model_rules[d] || m->bits != bits)
         return 0;
-    float score[GW_MODEL_HEADS_MAX];
-    gw_model_score(m, &s->feats, dir == GW_DIR_PROMPT, score);
+    gw_model_score(m, f, dir == GW_DIR_PROMPT, score);
+    return 1;
+}
+
+/* The model rules that fire on score[], a finding over the whole text each (one a head). */
+static int model_findings(gw_scanner *s, enum gw_direction dir, size_t len, const float *score,
+                          struct gw_findings *out)
+{
+    const struct gw_ruleset *rs = s->rs;
+    int d = gw_dir_index(dir);
     unsigned done = 0; /* heads already reported */
     for (unsigned i = 0; i < rs->n_model_rules[d]; i++) {
         unsigned ri = rs->model_rules[d][i];
@@ -668,6 +696,31 @@ static int model_stage(gw_scanner *s, enum gw_direction dir, size_t len,
         out->v[out->n - 1].score = score[r->head_index];
     }
     return 0;
+}
+
+/* The rules, the model on the text, the encoded runs, the model on them, in this order
+ * (the runs' matching reuses the normalised view). */
+static int screen_all(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
+                      struct gw_findings *out)
+{
+    float score[GW_MODEL_HEADS_MAX], decoded[GW_MODEL_HEADS_MAX];
+    int scored;
+    s->decoded = false;
+    if (match_text(s, text, len, dir, out) == -1 ||
+        (scored = model_score(s, dir, out, &s->feats, score)) == -1)
+        return -1;
+    if (screen_encoded(s, dir, out) == -1)
+        return -1;
+    if (scored != 1)
+        return 0;
+    if (s->decoded) {
+        int rc = model_score(s, dir, out, &s->dfeats, decoded);
+        if (rc == -1)
+            return -1;
+        for (unsigned h = 0; rc == 1 && h < s->rs->table.model->n_heads; h++)
+            score[h] = decoded[h] > score[h] ? decoded[h] : score[h];
+    }
+    return model_findings(s, dir, len, score, out);
 }
 
 int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
@@ -699,10 +752,7 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
             return 0;
         }
     }
-    int rc = match_text(s, text, len, dir, out) == -1 || model_stage(s, dir, len, out) == -1 ||
-                     screen_encoded(s, dir, out) == -1
-                 ? -1
-                 : 0;
+    int rc = screen_all(s, text, len, dir, out);
     /* An outsized text does not keep its memory in the scanner (one per worker). */
     if (s->norm.text.cap > GW_KEEP_BYTES || s->norm.cap > GW_KEEP_BYTES / sizeof *s->norm.seg)
         gw_norm_free(&s->norm);

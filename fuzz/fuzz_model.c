@@ -4,7 +4,8 @@
  * every field is in range), and as a text scored by a small model built here: whole
  * (gw_model_features and gw_model_score) and in pieces cut at places derived from the
  * input (gw_model_acc), which must give the same bucket sums, so the same score, bit for
- * bit. Every bucket a text gives must be inside the table. */
+ * bit; and by windows, which never score below the whole text. Every bucket a text gives
+ * must be inside the table. */
 #include <string.h>
 
 #include "fuzz.h"
@@ -35,8 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(gw_model_features(BITS, (const char *)data, size, ids, 2, &f) == 0);
     for (size_t i = 0; i < f.n; i++)
         CHECK(f.v[i] < (1u << BITS));
-    float whole[GW_MODEL_HEADS_MAX], pieces[GW_MODEL_HEADS_MAX];
-    gw_model_score(&m, &f, whole);
+    float whole[GW_MODEL_HEADS_MAX], pieces[GW_MODEL_HEADS_MAX], win[GW_MODEL_HEADS_MAX];
+    gw_model_score(&m, &f, false, whole);
+    /* by windows (prompts): never below the whole text's score (both scales are positive) */
+    gw_model_score(&m, &f, true, win);
+    for (unsigned h = 0; h < m.n_heads; h++)
+        CHECK(win[h] >= whole[h] && win[h] <= 1.0f);
     struct gw_model_acc a = {0};
     gw_model_acc_init(&a, &m);
     struct fuzz_cuts cuts;

@@ -57,6 +57,7 @@ struct job {
     struct row *rows;
     struct gw_train_doc *docs;
     size_t n;
+    unsigned char *nonneg; /* the rules' buckets (gw_train_opts) */
 };
 
 static const char *const default_heads[] = {"injection=attack", "unsafe=harmful",
@@ -273,10 +274,16 @@ static int featurise(struct job *j)
         return -1;
     }
     gw_errors_free(&errs);
+    j->nonneg = calloc((size_t)1 << j->opts.bits, 1);
+    for (size_t i = 0; j->nonneg && i < rs->table.n_rules; i++) {
+        const char *id = rs->table.rules[i].id;
+        j->nonneg[gw_model_bucket(gw_model_hash('r', id, strlen(id)), j->opts.bits)] = 1;
+    }
+    j->opts.nonneg = j->nonneg;
     gw_scanner *sc = gw_scanner_new(rs);
     gw_ruleset_unref(rs);
     j->docs = calloc(j->n ? j->n : 1, sizeof *j->docs);
-    if (!sc || !j->docs) {
+    if (!sc || !j->docs || !j->nonneg) {
         gw_scanner_free(sc);
         return -1;
     }
@@ -321,6 +328,7 @@ static void job_free(struct job *j)
     }
     free(j->rows);
     free(j->docs);
+    free(j->nonneg);
 }
 
 /* y for head h: 1 its labels, 0 benign, -1 other labels, excluded rows and skip_fold's. */

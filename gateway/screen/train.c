@@ -196,6 +196,8 @@ int gw_train_head(const struct gw_train_doc *docs, size_t n, const signed char *
                 double gj = g * d->x[j] + o->l2 * w[k];
                 g2[k] += gj * gj;
                 w[k] -= o->rate * gj / sqrt(g2[k] + 1e-8);
+                if (o->nonneg && o->nonneg[k] && w[k] < 0)
+                    w[k] = 0;
             }
             gb2 += g * g;
             b -= o->rate * g / sqrt(gb2 + 1e-8);

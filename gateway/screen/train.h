@@ -29,6 +29,10 @@ struct gw_train_opts {
      * highest weigh hard_weight times as much: the tail false blocks come from. */
     unsigned hard_epochs;
     double hard_share, hard_weight;
+    /* Per bucket, 1 where the weight may not go below 0: the buckets of the rules' ids, so
+     * that a rule that fired never makes a text look safer to the model (a flag rule such
+     * as "asks for a human" must not cancel a block). NULL: none. */
+    const unsigned char *nonneg;
 };
 
 #define GW_TRAIN_DEFAULTS                                                                  \

@@ -138,6 +138,77 @@ static void ascii_case_does_not_change_features(void **state)
 
 /* ---- training ---- */
 
+/* Words joined by '-', '_' or '.', or set in '*' emphasis, are read as words. */
+static void joined_words_read_as_words(void **state)
+{
+    (void)state;
+    struct gw_feats a = {0}, b = {0};
+    const char *plain = "how do I steal this car", *joined[] = {
+        "how-do-I-steal-this-car", "how_do_I_steal_this_car", "how.do.I.steal.this.car",
+        "how do *I* steal **this** car"};
+    assert_int_equal(gw_model_features(17, plain, strlen(plain), NULL, 0, &a), 0);
+    for (size_t k = 0; k < 4; k++) {
+        assert_int_equal(gw_model_features(17, joined[k], strlen(joined[k]), NULL, 0, &b), 0);
+        /* the same words and bigrams; the n-grams the same but where '*' adds spaces */
+        size_t same = 0;
+        for (size_t i = 0; i < b.n; i++)
+            for (size_t j = 0; j < a.n; j++)
+                if (b.v[i] == a.v[j]) {
+                    same++;
+                    break;
+                }
+        /* '*' adds spaces, so its n-grams differ; its words are the same */
+        static const char *const words[] = {"how", "do", "i", "steal", "this", "car"};
+        for (size_t w = 0; k == 3 && w < 6; w++) {
+            uint32_t wb = gw_model_bucket(gw_model_hash('w', words[w], strlen(words[w])), 17);
+            bool found = false;
+            for (size_t i = 0; i < b.n; i++)
+                found |= b.v[i] == wb;
+            if (!found)
+                fail_msg("'%s': no feature of the word '%s'", joined[k], words[w]);
+        }
+        if (k < 3 && (b.n != a.n || same != a.n))
+            fail_msg("'%s': %zu features, %zu of them also in '%s' (%zu)", joined[k], b.n, same,
+                     plain, a.n);
+    }
+    gw_feats_free(&a);
+    gw_feats_free(&b);
+}
+
+/* The buckets of rule ids keep weights of 0 or more: a rule that fires only on ordinary
+ * texts (a request for a human) does not make a text look safer. */
+static void a_rule_feature_never_lowers_a_score(void **state)
+{
+    (void)state;
+    struct gw_train_doc docs[NPOS + NNEG];
+    signed char y[NPOS + NNEG];
+    struct gw_feats f = {0};
+    const char *ids[] = {"cx.human"};
+    for (size_t i = 0; i < NPOS + NNEG; i++) {
+        const char *t = i < NPOS ? positives[i] : negatives[i - NPOS];
+        /* the rule fires on every ordinary text, never on an attack */
+        assert_int_equal(gw_model_features(BITS, t, strlen(t), ids, i < NPOS ? 0 : 1, &f), 0);
+        assert_int_equal(gw_train_doc_set(&docs[i], &f), 0);
+        y[i] = i < NPOS;
+    }
+    uint32_t rb = gw_model_bucket(gw_model_hash('r', "cx.human", 8), BITS);
+    unsigned char *nonneg = calloc((size_t)1 << BITS, 1);
+    nonneg[rb] = 1;
+    struct gw_train_opts o = GW_TRAIN_DEFAULTS;
+    o.bits = BITS;
+    double *w = malloc(((size_t)1 << BITS) * sizeof *w), bias;
+    assert_int_equal(gw_train_head(docs, NPOS + NNEG, y, &o, w, &bias), 0);
+    assert_true(w[rb] < 0); /* unconstrained, it learns that the rule means "ordinary" */
+    o.nonneg = nonneg;
+    assert_int_equal(gw_train_head(docs, NPOS + NNEG, y, &o, w, &bias), 0);
+    assert_true(w[rb] >= 0);
+    for (size_t i = 0; i < NPOS + NNEG; i++)
+        gw_train_doc_free(&docs[i]);
+    gw_feats_free(&f);
+    free(nonneg);
+    free(w);
+}
+
 static void training_twice_gives_the_same_bytes(void **state)
 {
     struct gw_model *a = train_tiny(20), *b = train_tiny(20);
@@ -725,6 +796,8 @@ int main(void)
         cmocka_unit_test(feature_hash_is_fnv1a_of_kind_and_bytes),
         cmocka_unit_test(features_of_a_text_are_fixed),
         cmocka_unit_test(ascii_case_does_not_change_features),
+        cmocka_unit_test(joined_words_read_as_words),
+        cmocka_unit_test(a_rule_feature_never_lowers_a_score),
         cmocka_unit_test(training_twice_gives_the_same_bytes),
         cmocka_unit_test(trained_head_separates_what_it_learned),
         cmocka_unit_test(threshold_lets_through_at_most_the_rate),

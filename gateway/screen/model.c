@@ -68,13 +68,16 @@ void gw_feats_free(struct gw_feats *f)
     memset(f, 0, sizeof *f);
 }
 
-/* ASCII letters lower-cased, every other byte as it is. */
+/* ASCII letters lower-cased; '-', '_', '.' and '*' read as spaces (words joined by them,
+ * or set in Markdown emphasis, are read as words); every other byte as it is. */
 static const unsigned char *lower_table(void)
 {
     static unsigned char t[256];
     if (!t['A']) /* built once; the same bytes every time, so a race is harmless */
         for (int c = 0; c < 256; c++)
-            t[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            t[c] = (unsigned char)(c >= 'A' && c <= 'Z'                     ? c + 32
+                                   : c == '-' || c == '_' || c == '.' || c == '*' ? ' '
+                                                                                  : c);
     return t;
 }
 

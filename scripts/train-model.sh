@@ -34,7 +34,7 @@ done
 # toxic head learns from train/own-toxic.jsonl alone, and is measured on ToxicChat's.
 # Thresholds are picked on the development benign rows the model never trained on (3,898
 # ToxicChat and Alpaca prompts): 0.45% blocked by rules and model together, a margin under
-# the 0.5% target, and 2.5% flagged by each head.
+# the 0.5% target, and 2% flagged by each head.
 recipe() {
     cmd=$1
     shift
@@ -44,7 +44,7 @@ recipe() {
         --data "$DEV/toxic.jsonl" --data "$DEV/benign.jsonl" $extra \
         --exclude-source toxic-chat --exclude-source alpaca --exclude-source tensor-trust \
         --head injection=attack --head unsafe=harmful --head toxic=toxic/flag \
-        --block-rate 0.0045 --flag-rate 0.025 "$@"
+        --block-rate 0.0045 --flag-rate 0.02 "$@"
 }
 
 case $mode in

@@ -250,16 +250,19 @@ static int read_rows(struct job *j, const char *path, unsigned folds, bool extra
     return rc;
 }
 
-/* Row i's score by one head (w, bias): the highest of its whole text's and its windows', as
- * gw_model_score gives it. */
-static float row_score(const struct job *j, size_t i, const double *w, double bias)
+/* Row i's scores by one head (w, bias), as gw_model_scores gives them: into score[i] the
+ * highest of its whole text's and its windows' (what block rules read), into score[n + i]
+ * its whole text's (what flag rules read). A head's scores are 2 n floats. */
+static void row_score(const struct job *j, size_t i, const double *w, double bias,
+                      float *score)
 {
+    score[i] = score[j->n + i] = 0;
     if (j->rows[i].n_text < GW_MODEL_MIN_TEXT) /* as the gateway: too short to judge */
-        return 0;
-    float s = gw_train_score(w, bias, &j->docs[i]);
+        return;
+    float s = score[j->n + i] = gw_train_score(w, bias, &j->docs[i]);
     for (size_t k = 0; k < j->rows[i].n_win; k++)
         s = fmaxf(s, gw_train_score(w, bias, &j->rows[i].win[k]));
-    return s;
+    score[i] = s;
 }
 
 /* Screens every row with the rules (the model left out) and keeps its features. */
@@ -662,11 +665,11 @@ static void pick_thresholds(const struct job *j, float *const *score, bool unsee
         block_at[best] = let_through(neg[best], nn[best], alloc[best]);
     }
     for (unsigned h = 0; h < j->n_heads; h++) {
-        size_t k = nn[h];
-        for (size_t i = 0; i < j->n; i++) { /* the flag threshold over all benign rows */
+        size_t k = 0;
+        for (size_t i = 0; i < j->n; i++) { /* the flag threshold: all benign rows, whole */
             const struct row *r = &j->rows[i];
-            if (r->label == L_BENIGN && counted(r, unseen) && r->rule_block)
-                neg[h][k++] = score[h][i];
+            if (r->label == L_BENIGN && counted(r, unseen))
+                neg[h][k++] = score[h][j->n + i];
         }
         flag_at[h] = gw_threshold_for_rate(neg[h], k, flag_rate);
         if (flag_at[h] > block_at[h])
@@ -714,7 +717,7 @@ int gw_cmd_train(int argc, char **argv)
         goto done;
     double t_feat = seconds_since(&t0);
     for (unsigned h = 0; h < j.n_heads; h++)
-        if (!(score[h] = calloc(j.n, sizeof *score[h])))
+        if (!(score[h] = calloc(2 * j.n, sizeof *score[h])))
             goto done;
     for (unsigned h = 0; h < j.n_heads; h++) {
         double bias;
@@ -727,7 +730,7 @@ int gw_cmd_train(int argc, char **argv)
         memcpy(m.name[h], j.heads[h].name, GW_MODEL_NAME_MAX);
         gw_train_quantise(&m, h, w, bias);
         for (size_t i = 0; i < j.n; i++)
-            score[h][i] = row_score(&j, i, w, bias);
+            row_score(&j, i, w, bias, score[h]);
         size_t pos = 0, neg = 0;
         for (size_t i = 0; i < j.n; i++)
             pos += y[i] == 1, neg += y[i] == 0;
@@ -878,7 +881,7 @@ int gw_cmd_eval(int argc, char **argv)
     if (!(y = malloc(j.n)))
         goto done;
     for (unsigned h = 0; h < j.n_heads; h++)
-        if (!(oof[h] = calloc(j.n, sizeof *oof[h])))
+        if (!(oof[h] = calloc(2 * j.n, sizeof *oof[h])))
             goto done;
     for (unsigned f = 0; f < e.folds; f++) {
         for (unsigned h = 0; h < j.n_heads; h++) {
@@ -891,7 +894,7 @@ int gw_cmd_eval(int argc, char **argv)
             }
             for (size_t i = 0; i < j.n; i++)
                 if (j.rows[i].fold == f)
-                    oof[h][i] = row_score(&j, i, w, bias);
+                    row_score(&j, i, w, bias, oof[h]);
         }
     }
     double t_train = seconds_since(&t0) - t_feat;
@@ -911,8 +914,8 @@ int gw_cmd_eval(int argc, char **argv)
         for (unsigned h = 0; h < j.n_heads; h++) {
             bool is_unsafe = strcmp(j.heads[h].name, "injection") != 0;
             mb |= oof[h][i] >= block_at[h];
-            mf |= oof[h][i] >= flag_at[h];
-            mu |= is_unsafe && oof[h][i] >= flag_at[h];
+            mf |= oof[h][j.n + i] >= flag_at[h];
+            mu |= is_unsafe && oof[h][j.n + i] >= flag_at[h];
         }
         tally_add(&rules, r, r->rule_block, r->rule_unsafe, r->rule_flag);
         tally_add(&model, r, mb, mu, mf);

@@ -232,13 +232,19 @@ static void add_text(const struct gw_model *m, const uint32_t *v, size_t n, int6
     }
 }
 
-/* The heads' scores: for each, the whole text or the window that scores highest. */
+static float sigmoid(double z)
+{
+    return (float)(1.0 / (1.0 + exp(-z)));
+}
+
+/* The heads' scores of the whole text into whole[], and when w is given, of the whole text
+ * or its window that scores highest into best[] (else best[] = whole[]). */
 static void finish_score(const struct gw_model *m, size_t n_text, const int64_t *text,
-                         struct gw_model_win *w, const int64_t *rule, float *out)
+                         struct gw_model_win *w, const int64_t *rule, float *whole, float *best)
 {
     if (n_text < GW_MODEL_MIN_TEXT) { /* too short to judge: the rules' alone */
         for (unsigned h = 0; h < m->n_heads; h++)
-            out[h] = 0;
+            whole[h] = best[h] = 0;
         return;
     }
     if (w && w->in_cur && w->n_prev) /* the last window, of a short last half */
@@ -246,24 +252,32 @@ static void finish_score(const struct gw_model *m, size_t n_text, const int64_t 
     double norm = n_text ? 1.0 / sqrt((double)n_text) : 0.0;
     for (unsigned h = 0; h < m->n_heads; h++) {
         double v = (double)text[h] * norm;
+        whole[h] = sigmoid(m->bias[h] + m->scale[h] * (v + (double)rule[h]));
         if (w && w->any) /* the window that raises z most, whatever the sign of the scale */
             v = m->scale[h] >= 0 ? fmax(v, w->hi[h]) : fmin(v, w->lo[h]);
-        double z = m->bias[h] + m->scale[h] * (v + (double)rule[h]);
-        out[h] = (float)(1.0 / (1.0 + exp(-z)));
+        best[h] = sigmoid(m->bias[h] + m->scale[h] * (v + (double)rule[h]));
     }
+}
+
+void gw_model_scores(const struct gw_model *m, const struct gw_feats *f, float *whole,
+                     float *best)
+{
+    int64_t text[GW_MODEL_HEADS_MAX] = {0}, rule[GW_MODEL_HEADS_MAX] = {0};
+    struct gw_model_win w = {0};
+    float ignored[GW_MODEL_HEADS_MAX];
+    if (best)
+        add_text(m, f->v, f->n_text, text, &w);
+    else
+        add_weights(m, f->v, f->n_text, text);
+    add_weights(m, f->v + f->n_text, f->n - f->n_text, rule);
+    finish_score(m, f->n_text, text, best ? &w : NULL, rule, whole, best ? best : ignored);
 }
 
 void gw_model_score(const struct gw_model *m, const struct gw_feats *f, bool windows,
                     float *out)
 {
-    int64_t text[GW_MODEL_HEADS_MAX] = {0}, rule[GW_MODEL_HEADS_MAX] = {0};
-    struct gw_model_win w = {0};
-    if (windows)
-        add_text(m, f->v, f->n_text, text, &w);
-    else
-        add_weights(m, f->v, f->n_text, text);
-    add_weights(m, f->v + f->n_text, f->n - f->n_text, rule);
-    finish_score(m, f->n_text, text, windows ? &w : NULL, rule, out);
+    float whole[GW_MODEL_HEADS_MAX];
+    gw_model_scores(m, f, windows ? whole : out, windows ? out : NULL);
 }
 
 /* ---- a text that comes in pieces (a stream) ---- */
@@ -306,7 +320,8 @@ int gw_model_acc_score(struct gw_model_acc *a, const char *const *rule_ids, size
         a->buf.v[r] =
             gw_model_bucket(gw_model_hash('r', rule_ids[r], strlen(rule_ids[r])), a->m->bits);
     add_weights(a->m, a->buf.v, n_rules, rule);
-    finish_score(a->m, a->n_text, a->text, NULL, rule, out);
+    float same[GW_MODEL_HEADS_MAX];
+    finish_score(a->m, a->n_text, a->text, NULL, rule, out, same);
     return 0;
 }
 

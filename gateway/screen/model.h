@@ -83,8 +83,13 @@ struct gw_model_win {
     bool any;
 };
 
-/* Scores features with every head, by windows too when windows (prompts): out[k] in
- * [0, 1]. */
+/* Scores features with every head: whole[k], the whole text's score, and when best is not
+ * NULL, best[k], the highest of the whole text's and its windows' (prompts). In [0, 1].
+ * Block rules read best, flag rules whole: windows keep padding from hiding what a head
+ * blocks, and do not multiply the flags of long ordinary texts. */
+void gw_model_scores(const struct gw_model *m, const struct gw_feats *f, float *whole,
+                     float *best);
+/* One of them: best when windows, else whole. */
 void gw_model_score(const struct gw_model *m, const struct gw_feats *f, bool windows,
                     float *out);
 

@@ -653,11 +653,12 @@ static size_t finding_ids(gw_scanner *s, const struct gw_findings *out)
     return n_ids;
 }
 
-/* Scores s->ntext into f and score[] (by the heads, windows for prompts); returns 1 when
- * the direction has model rules (score[] set), 0 when not, -1 on error. The text's own
- * features (f == &s->feats) are what gw_scanner_features gives training. */
+/* Scores s->ntext into f, whole[] and best[] (gw_model_scores: windows for prompts; a
+ * reply's best is its whole); returns 1 when the direction has model rules (scores set), 0
+ * when not, -1 on error. The text's own features (f == &s->feats) are what
+ * gw_scanner_features gives training. */
 static int model_score(gw_scanner *s, enum gw_direction dir, const struct gw_findings *out,
-                       struct gw_feats *f, float *score)
+                       struct gw_feats *f, float *whole, float *best)
 {
     const struct gw_ruleset *rs = s->rs;
     const struct gw_model *m = rs->table.model;
@@ -672,13 +673,16 @@ static int model_score(gw_scanner *s, enum gw_direction dir, const struct gw_fin
         s->feats_valid = true;
     if (!m || !rs->n_model_rules[d] || m->bits != bits)
         return 0;
-    gw_model_score(m, f, dir == GW_DIR_PROMPT, score);
+    gw_model_scores(m, f, whole, dir == GW_DIR_PROMPT ? best : NULL);
+    if (dir != GW_DIR_PROMPT)
+        memcpy(best, whole, m->n_heads * sizeof *best);
     return 1;
 }
 
-/* The model rules that fire on score[], a finding over the whole text each (one a head). */
-static int model_findings(gw_scanner *s, enum gw_direction dir, size_t len, const float *score,
-                          struct gw_findings *out)
+/* The model rules that fire, a finding over the whole text each (one a head): a block rule
+ * on best[], a flag rule on whole[]. */
+static int model_findings(gw_scanner *s, enum gw_direction dir, size_t len, const float *whole,
+                          const float *best, struct gw_findings *out)
 {
     const struct gw_ruleset *rs = s->rs;
     int d = gw_dir_index(dir);
@@ -687,13 +691,14 @@ static int model_findings(gw_scanner *s, enum gw_direction dir, size_t len, cons
         unsigned ri = rs->model_rules[d][i];
         const struct gw_rule *r = &rs->table.rules[ri];
         unsigned bit = 1u << r->head_index;
-        if ((done & bit) || score[r->head_index] < r->above ||
+        float score = (r->action == GW_ACTION_BLOCK ? best : whole)[r->head_index];
+        if ((done & bit) || score < r->above ||
             gw_rule_effect(rs, s->pol, ri).action == GW_ACTION_ALLOW)
             continue; /* done, below its threshold, or off under the scan's policy */
         done |= bit;
         if (gw_findings_push(out, ri, 0, len, r->action) == -1)
             return -1;
-        out->v[out->n - 1].score = score[r->head_index];
+        out->v[out->n - 1].score = score;
     }
     return 0;
 }
@@ -703,24 +708,27 @@ static int model_findings(gw_scanner *s, enum gw_direction dir, size_t len, cons
 static int screen_all(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
                       struct gw_findings *out)
 {
-    float score[GW_MODEL_HEADS_MAX], decoded[GW_MODEL_HEADS_MAX];
+    float whole[GW_MODEL_HEADS_MAX], best[GW_MODEL_HEADS_MAX];
+    float dwhole[GW_MODEL_HEADS_MAX], dbest[GW_MODEL_HEADS_MAX];
     int scored;
     s->decoded = false;
     if (match_text(s, text, len, dir, out) == -1 ||
-        (scored = model_score(s, dir, out, &s->feats, score)) == -1)
+        (scored = model_score(s, dir, out, &s->feats, whole, best)) == -1)
         return -1;
     if (screen_encoded(s, dir, out) == -1)
         return -1;
     if (scored != 1)
         return 0;
     if (s->decoded) {
-        int rc = model_score(s, dir, out, &s->dfeats, decoded);
+        int rc = model_score(s, dir, out, &s->dfeats, dwhole, dbest);
         if (rc == -1)
             return -1;
-        for (unsigned h = 0; rc == 1 && h < s->rs->table.model->n_heads; h++)
-            score[h] = decoded[h] > score[h] ? decoded[h] : score[h];
+        for (unsigned h = 0; rc == 1 && h < s->rs->table.model->n_heads; h++) {
+            whole[h] = dwhole[h] > whole[h] ? dwhole[h] : whole[h];
+            best[h] = dbest[h] > best[h] ? dbest[h] : best[h];
+        }
     }
-    return model_findings(s, dir, len, score, out);
+    return model_findings(s, dir, len, whole, best, out);
 }
 
 int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,

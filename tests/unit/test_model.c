@@ -691,12 +691,20 @@ static char *padded(const char *attack, size_t n)
     return t;
 }
 
+/* Both scores of t, checked against gw_model_scores in one pass (what the scanner reads:
+ * block rules the windows', flag rules the whole text's). */
 static void score_both(const struct gw_model *m, const char *t, float *whole, float *windows)
 {
     struct gw_feats f = {0};
     assert_int_equal(gw_model_features(m->bits, t, strlen(t), NULL, 0, &f), 0);
     gw_model_score(m, &f, false, whole);
     gw_model_score(m, &f, true, windows);
+    float w1[GW_MODEL_HEADS_MAX], b1[GW_MODEL_HEADS_MAX];
+    gw_model_scores(m, &f, w1, b1);
+    for (unsigned h = 0; h < m->n_heads; h++) {
+        assert_true(w1[h] == whole[h] && b1[h] == windows[h]);
+        assert_true(windows[h] >= whole[h]);
+    }
     gw_feats_free(&f);
 }
 

@@ -4,11 +4,10 @@
 // SCREENSHOT=path also saves a screenshot (docs/dashboard.png is made this way).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bin, chat as chatVia, e2eRules, freePort, launch, overflows, stopAll, waitFor } from './lib.mjs';
+import { chat as chatVia, e2eRules, launch, overflows, startListening, stopAll, waitFor } from './lib.mjs';
 
 const token = 'dash-token';
 let procs = [], gwPort, adminPort, browser;
@@ -17,9 +16,6 @@ const chat = (text, tenant, reply) => chatVia(gwPort, text, tenant, reply);
 
 before(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-dash-'));
-  const mockPort = await freePort();
-  gwPort = await freePort();
-  adminPort = await freePort();
   // The end-to-end pack, with plain names, and a second rule that finds the same e-mail
   // address (overlapping the first one's span), under an id long enough to test the table.
   const rules = path.join(dir, 'rules');
@@ -47,11 +43,14 @@ before(async () => {
   fs.writeFileSync(path.join(dir, 'gw.yaml'),
     `rules: ${rules}\nkpi:\n  db: ${dir}/kpi.db\nadmin:\n  token: \${DASH_TOKEN}\n` +
     'policies:\n  web-brand:\n    tenants: [web]\n');
-  procs.push(spawn(bin, ['mock', '--listen', `127.0.0.1:${mockPort}`], { stdio: 'ignore' }));
-  await waitFor(`http://127.0.0.1:${mockPort}/v1/models`);
-  procs.push(spawn(bin, ['serve', '--config', path.join(dir, 'gw.yaml'), '--listen', `127.0.0.1:${gwPort}`,
-    '--workers', '1', '--admin', `127.0.0.1:${adminPort}`, '--upstream', `http://127.0.0.1:${mockPort}/v1`],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DASH_TOKEN: token } }));
+  const mock = await startListening(['mock', '--listen', '127.0.0.1:0']);
+  procs.push(mock.proc);
+  await waitFor(`http://127.0.0.1:${mock.port}/v1/models`);
+  const gw = await startListening(['serve', '--config', path.join(dir, 'gw.yaml'),
+    '--listen', '127.0.0.1:0', '--workers', '1', '--admin', '127.0.0.1:0',
+    '--upstream', `http://127.0.0.1:${mock.port}/v1`], { ...process.env, DASH_TOKEN: token });
+  procs.push(gw.proc);
+  ({ port: gwPort, admin: adminPort } = gw);
   await waitFor(`http://127.0.0.1:${gwPort}/readyz`);
   browser = await launch();
 });

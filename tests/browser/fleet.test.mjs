@@ -6,11 +6,11 @@
 // alone, one of this test's own (scripts/pg.sh). Run: GUARDRAIL_BIN=../../build/guardrail node --test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bin, chat, e2eRules, freePort, here, launch, overflows, stopAll, waitFor } from './lib.mjs';
+import { chat, e2eRules, freePort, here, launch, overflows, startListening, stopAll, waitFor } from './lib.mjs';
 
 const token = 'fleet-dash-token';
 const pgSh = path.join(here, '..', '..', 'scripts', 'pg.sh');
@@ -45,17 +45,17 @@ const kpis = async (name, query = '') => {
 before(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-dash-fleet-'));
   const db = await database('browser_fleet');
-  const mockPort = await freePort();
-  procs.push(spawn(bin, ['mock', '--listen', `127.0.0.1:${mockPort}`], { stdio: 'ignore' }));
-  await waitFor(`http://127.0.0.1:${mockPort}/v1/models`);
+  const mock = await startListening(['mock', '--listen', '127.0.0.1:0']);
+  procs.push(mock.proc);
+  await waitFor(`http://127.0.0.1:${mock.port}/v1/models`);
   for (const name of ['gw-east', 'gw-west']) {
-    gw[name] = { port: await freePort(), admin: await freePort() };
     const cfg = path.join(dir, name + '.yaml');
     fs.writeFileSync(cfg, `rules: ${e2eRules}\nkpi:\n  db: ${db}\n  instance: ${name}\n` +
       'admin:\n  token: ${DASH_TOKEN}\nprivacy:\n  hash_key: ${DASH_KEY}\n');
-    procs.push(spawn(bin, ['serve', '--config', cfg, '--listen', `127.0.0.1:${gw[name].port}`,
-      '--workers', '1', '--admin', `127.0.0.1:${gw[name].admin}`, '--upstream', `http://127.0.0.1:${mockPort}/v1`],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DASH_TOKEN: token, DASH_KEY: 'fleet-key' } }));
+    gw[name] = await startListening(['serve', '--config', cfg, '--listen', '127.0.0.1:0',
+      '--workers', '1', '--admin', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${mock.port}/v1`],
+      { ...process.env, DASH_TOKEN: token, DASH_KEY: 'fleet-key' });
+    procs.push(gw[name].proc);
   }
   for (const name of Object.keys(gw)) await waitFor(`http://127.0.0.1:${gw[name].port}/readyz`);
   // east: 3 clean, 2 attacks stopped; west: 1 clean, 2 e-mail addresses hidden

@@ -1,10 +1,11 @@
-// What the browser tests share: the binary, free ports, waiting for a listener, a chat
-// request through a gateway, and headless Chromium.
+// What the browser tests share: the binary, starting it on ports it picks, free ports,
+// waiting for a listener, a chat request through a gateway, and headless Chromium.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startListening as listening } from '../listening.mjs';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const bin = process.env.GUARDRAIL_BIN || path.join(here, '..', '..', 'build', 'guardrail');
@@ -25,6 +26,9 @@ export const freePort = async () => {
     if (!given.has(port)) { given.add(port); return port; }
   }
 };
+
+// `guardrail ARGS` on ports it picks (see ../listening.mjs): { proc, port, admin }.
+export const startListening = (args, env) => listening(bin, args, env);
 
 export async function waitFor(url, ok = (r) => r.ok) {
   for (let i = 0; i < 600; i++) {

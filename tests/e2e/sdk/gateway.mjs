@@ -1,14 +1,14 @@
 // Starts the real guardrail binary for one test file: a YAML config with the built-in mock
 // provider (`type: mock`, which speaks chat completions, Anthropic Messages and the
-// Responses API) and the end-to-end rules (tests/e2e/rules), on a free loopback port.
+// Responses API) and the end-to-end rules (tests/e2e/rules), on a loopback port it picks
+// itself (../../listening.mjs).
 // Not a test file itself (node --test runs only *.test.mjs here).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startListening } from '../../listening.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.GUARDRAIL_BIN || path.join(here, '..', '..', '..', 'build', 'guardrail');
@@ -20,15 +20,6 @@ export const OVERRIDE_MESSAGE = 'I can only help with questions about your Acme 
 export const GUARANTEE_MESSAGE = 'Let me connect you with our team for the details of our guarantees.';
 export const CARD = '4111 1111 1111 1111';
 export const EMAIL = 'ops@example.com';
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor(url, proc) {
   for (let i = 0; i < 600; i++) {
@@ -44,11 +35,10 @@ async function waitFor(url, proc) {
 // Starts `guardrail serve --config FILE`; returns { root, stop } where root is
 // http://127.0.0.1:PORT (no /v1) and stop() ends it and checks it exits 0.
 export async function startGateway() {
-  const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guardrail-sdk-'));
   const config = path.join(dir, 'gateway.yaml');
   fs.writeFileSync(config, [
-    `listen: 127.0.0.1:${port}`,
+    'listen: 127.0.0.1:0',
     'workers: 1',
     `rules: ${JSON.stringify(rules)}`,
     'providers:',
@@ -62,8 +52,7 @@ export async function startGateway() {
     'log_level: warn',
     '',
   ].join('\n'));
-  const proc = spawn(bin, ['serve', '--config', config, '--listen', `127.0.0.1:${port}`],
-    { stdio: ['ignore', 'ignore', 'inherit'] });
+  const { proc, port } = await startListening(bin, ['serve', '--config', config]);
   const root = `http://127.0.0.1:${port}`;
   try {
     await waitFor(`${root}/readyz`, proc);

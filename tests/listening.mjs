@@ -1,8 +1,9 @@
 // Starting the real binary on ports it picks itself, for the node test suites
-// (tests/e2e/sdk, tests/browser). node --test runs a suite's files side by side, and a
-// port probed free was once taken (by another file's client connection) before the
-// gateway bound it, which then refused to start; a port the kernel picks at bind time
-// cannot be taken. No dependencies: each suite has its own node_modules.
+// (tests/e2e/sdk, tests/e2e/openai, tests/browser). node --test runs a suite's files
+// side by side, and a port probed free was once taken (by another file's client
+// connection) before the gateway bound it, which then refused to start; a port the
+// kernel picks at bind time cannot be taken. No dependencies: each suite has its own
+// node_modules.
 import { spawn } from 'node:child_process';
 
 // What guardrail prints once it listens: `serve` (and its admin listener) and `mock`.
@@ -38,4 +39,16 @@ export function startListening(bin, args, env = process.env) {
       if (seen !== null) reject(new Error(`guardrail ${args[0]} exited (${code ?? signal}) before listening`));
     });
   });
+}
+
+// Resolves once url answers 2xx (within 30 s); fails at once if proc, when given, exits.
+export async function waitFor(url, proc) {
+  for (let i = 0; i < 600; i++) {
+    if (proc && proc.exitCode !== null) throw new Error(`guardrail exited with ${proc.exitCode} before ready`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('nothing answered at ' + url);
 }

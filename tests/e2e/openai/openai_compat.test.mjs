@@ -3,35 +3,10 @@
 // Run: npm ci && GUARDRAIL_BIN=../../../build/guardrail node --test
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
+import { startGateway } from './gateway.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const bin = process.env.GUARDRAIL_BIN || path.join(here, '..', '..', '..', 'build', 'guardrail');
-const rules = path.join(here, '..', 'rules');
 let mock, gateway, client;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(url) {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('nothing answered at ' + url);
-}
 
 // The text and last finish_reason of a chat completion stream.
 async function collect(stream) {
@@ -46,20 +21,10 @@ async function collect(stream) {
   return { text, finish };
 }
 
-function start(args) {
-  const p = spawn(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  return p;
-}
-
 before(async () => {
-  const mockPort = await freePort();
-  const gwPort = await freePort();
-  mock = start(['mock', '--listen', `127.0.0.1:${mockPort}`]);
-  await waitFor(`http://127.0.0.1:${mockPort}/v1/models`);
-  gateway = start(['serve', '--listen', `127.0.0.1:${gwPort}`, '--workers', '1', '--rules', rules,
-    '--upstream', `http://127.0.0.1:${mockPort}/v1`]);
-  await waitFor(`http://127.0.0.1:${gwPort}/readyz`);
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${gwPort}/v1`, apiKey: 'sk-test', maxRetries: 0 });
+  let baseURL;
+  ({ mock, gateway, baseURL } = await startGateway());
+  client = new OpenAI({ baseURL, apiKey: 'sk-test', maxRetries: 0 });
 });
 
 after(async () => {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startListening } from '../../listening.mjs';
+import { startListening, waitFor } from '../../listening.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.GUARDRAIL_BIN || path.join(here, '..', '..', '..', 'build', 'guardrail');
@@ -20,17 +20,6 @@ export const OVERRIDE_MESSAGE = 'I can only help with questions about your Acme 
 export const GUARANTEE_MESSAGE = 'Let me connect you with our team for the details of our guarantees.';
 export const CARD = '4111 1111 1111 1111';
 export const EMAIL = 'ops@example.com';
-
-async function waitFor(url, proc) {
-  for (let i = 0; i < 600; i++) {
-    if (proc.exitCode !== null) throw new Error(`guardrail exited with ${proc.exitCode} before ready`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('nothing answered at ' + url);
-}
 
 // Starts `guardrail serve --config FILE`; returns { root, stop } where root is
 // http://127.0.0.1:PORT (no /v1) and stop() ends it and checks it exits 0.

@@ -47,6 +47,7 @@
 #include "screen/ruleset.h"
 #include "screen/model.h"
 #include "screen/normalise.h"
+#include "screen/decode.h"
 #include "screen/scan.h"
 #include "util/buf.h"
 
@@ -1719,6 +1720,22 @@ static void model_ab(const char *rules_dir, const struct corpus *c, int reps)
            (size_t)on->n_model_rules[1]);
     struct gw_findings f = {0};
     corpus_ab(sc_off, sc_on, c, GW_DIR_PROMPT, reps, &f);
+    /* the decoder's probe for text written backwards, in ROT13, in leetspeak or a letter at
+     * a time (decode.h), which both scans run on every text without an encoded run */
+    double probe = 1e9;
+    size_t written = 0;
+    for (int r = 0; r < reps && r < 16; r++) {
+        written = 0;
+        double t0 = now_s();
+        for (size_t i = 0; i < c->n; i++)
+            written += gw_decode_written(c->data + c->off[i], c->len[i]);
+        probe = fmin(probe, now_s() - t0);
+    }
+    printf("%-34s %10.1f %10.0f   (%zu of %zu messages read another way)\n",
+           "  of which the ways-of-writing probe", mbps(c->bytes, probe),
+           probe * 1e9 / (double)c->n, written, c->n);
+    result("M", "ways-of-writing probe", "block", "prompt", 0, 0, c->n, c->bytes, probe,
+           "chat corpus");
     if (on->n_model_rules[1])
         corpus_ab(sc_off, sc_on, c, GW_DIR_REPLY, reps, &f);
 

@@ -28,16 +28,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     CHECK(d.text.data && d.text.data[d.text.len] == '\0');
     CHECK(d.text.len <= max_out + d.n);
-    size_t pos = 0, bytes = 0;
+    size_t pos = 0, bytes = 0, last[GW_ENC_SPACED + 1] = {0}; /* the last start of each kind */
     for (size_t k = 0; k < d.n; k++) {
         const struct gw_decoded_run *r = &d.v[k];
         CHECK(r->start < r->end && r->end <= len);               /* within the input */
-        CHECK(k == 0 || d.v[k - 1].start <= r->start);           /* sorted */
         CHECK(r->out_start == pos && r->out_end > r->out_start); /* laid end to end */
         CHECK(r->out_end < d.text.len && d.text.data[r->out_end] == '\n');
         CHECK(r->out_end - r->out_start >= 6);
-        CHECK(r->enc == GW_ENC_BASE64 || r->enc == GW_ENC_HEX || r->enc == GW_ENC_URL ||
-              r->enc == GW_ENC_ENTITY || r->enc == GW_ENC_UESC);
+        CHECK(r->enc >= GW_ENC_BASE64 && r->enc <= GW_ENC_SPACED);
+        CHECK(k == 0 || d.v[k - 1].enc <= GW_ENC_UESC || r->enc > GW_ENC_UESC); /* then these */
+        /* sorted by start: the encodings together, each way of writing apart */
+        enum gw_encoding kind = r->enc <= GW_ENC_UESC ? GW_ENC_BASE64 : r->enc;
+        CHECK(last[kind] <= r->start);
+        last[kind] = r->start;
         CHECK(gw_decoded_run_at(&d, r->out_start) == r);
         CHECK(gw_decoded_run_at(&d, r->out_end - 1) == r);
         CHECK(gw_decoded_run_at(&d, r->out_end) == NULL);
@@ -46,5 +49,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     CHECK(pos == d.text.len && bytes <= max_out);
     CHECK(gw_decoded_run_at(&d, d.text.len) == NULL);
+    /* the probe says yes wherever a way of writing was found */
+    bool written = false;
+    for (size_t k = 0; k < d.n; k++)
+        written = written || d.v[k].enc > GW_ENC_UESC;
+    CHECK(!written || gw_decode_written(text, len));
     return 0;
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "screen/bigrams.h"
+
 #define MIN_BASE64 16   /* base64 characters in a run, padding not counted */
 #define MIN_HEX 16      /* hex digits in a run */
 #define MIN_URL_TOKEN 6 /* bytes of a whitespace-delimited stretch with a %XX in it */
@@ -281,6 +283,164 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
     }
 }
 
+/* ---- words written backwards, in ROT13, in leetspeak, or a letter at a time ----
+ * These are read by a person (or a model) with no key, and to the rules they are noise:
+ * "snoitcurtsni suoiverp lla erongI", "Vtaber nyy cerivbhf vafgehpgvbaf",
+ * "1gn0r3 4ll pr3v10u5 ru135", "i-g-n-o-r-e a-l-l". They are told from ordinary text by
+ * what English looks like, never by a list of words or attacks: bigrams.h holds how often
+ * each letter follows each other inside English words (scripts/gen-bigrams.py counts it
+ * over the project's own ordinary prompts).
+ * - backwards and ROT13: a word's letter pairs are scored three ways, as they are,
+ *   backwards and in ROT13, and a way's lead is its score less the plain score. Words are
+ *   taken into a stretch one way while their lead there is more than -LEAD_BREAK (a word
+ *   that reads clearly better as it is ends the stretch), within one sentence (see
+ *   is_sentence_end). A stretch of at least MIN_PAIRS pairs whose lead is at least
+ *   MIN_LEAD in all and LEAD_PER_PAIR a pair on average is one run. Measured over 8,336
+ *   ordinary prompts (the project's own, the development set's, tests/data's
+ *   multilingual ones), 4 hold a backwards stretch and 4 a ROT13 one (random ids, a
+ *   Caesar cipher, a list of letters), while 97% of the project's attack rows written
+ *   backwards and 99% in ROT13 are found (tests/decode_rates_test.py keeps floors).
+ * - leetspeak: a sentence that holds a leet word is one run, and each word in it that
+ *   mixes letters with 0 1 3 4 5 7 8 @ $ is read with them as letters (0 o, 1 i, 3 e, 4 a,
+ *   5 s, 7 t, 8 b, @ a, $ s; "1" is read as "i", never "l"). A leet word has one of those
+ *   (but "@", which e-mail addresses have) between two letters, stands alone (not glued to
+ *   more by "/", "+", "." or the like), reads as four letters or more and then looks like
+ *   English (LEET_PER_PAIR a pair at least): "h4ck" and "pr3v10u5" are leet words, codes
+ *   like "KX7P2Q", "w3c" and "mp3" are not.
+ * - a letter at a time: at least MIN_SPACED single letters (or leet characters, four of
+ *   them letters at least) each apart from the next by one to three separators (space,
+ *   "-", ".", "_", "*", "/", "|", ",", "+", "~"). The letters are joined; a gap that is not
+ *   like the run's first gap (one separator, the same one) is a space between words.
+ *   Spaces only ("i g n o r e a l l") cannot say where words end: the letters are joined
+ *   into one ("ignoreall"), which the model's letter n-grams still read.
+ * A run of these is screened like a decoded one, and its span is the stretch of text it
+ * reads, so a finding there covers the stretch. Scores are in sixteenths of a nat. */
+
+#define LEAD_BREAK 128     /* 8 nats: a word this much better as it is ends a stretch */
+#define MIN_PAIRS 8        /* letter pairs in a stretch */
+#define MIN_LEAD 160       /* 10 nats: a lead of about 20,000 to 1 */
+#define LEAD_PER_PAIR 8    /* half a nat a pair */
+#define LEET_PER_PAIR -104 /* -6.5 nats a pair: 95% of English words score more */
+#define MIN_SPACED 6       /* single letters in a row, apart */
+#define MAX_WORD 30        /* bytes in a word (a longer one is no word) */
+
+static int letter(unsigned char c)
+{
+    c |= 0x20;
+    return c >= 'a' && c <= 'z' ? c - 'a' : -1;
+}
+
+static int rot13(int c)
+{
+    return (c + 13) % 26;
+}
+
+/* What a leet character reads as, or 0. */
+static char leet_letter(unsigned char c)
+{
+    switch (c) {
+    case '0': return 'o';
+    case '1': return 'i';
+    case '3': return 'e';
+    case '4': return 'a';
+    case '5': return 's';
+    case '7': return 't';
+    case '8': return 'b';
+    case '@': return 'a';
+    case '$': return 's';
+    default: return 0;
+    }
+}
+
+static bool leet_word_char(unsigned char c)
+{
+    return letter(c) >= 0 || (c >= '0' && c <= '9') || c == '@' || c == '$';
+}
+
+static bool is_sentence_end(unsigned char c)
+{
+    return c == '.' || c == '!' || c == '?' || c == ';' || c == ':' || c == '"' || c == '\n' ||
+           c == '(' || c == ')' || c == '[' || c == ']' || c == '{' || c == '}' || c == '<' ||
+           c == '>';
+}
+
+static bool is_spaced_sep(unsigned char c)
+{
+    return c == ' ' || c == '-' || c == '.' || c == '_' || c == '*' || c == '/' || c == '|' ||
+           c == ',' || c == '+' || c == '~';
+}
+
+/* A single letter or leet character standing alone at i: its neighbours are no word
+ * characters. */
+static bool lone_char(const char *t, size_t len, size_t i)
+{
+    return leet_word_char((unsigned char)t[i]) && (i == 0 || !leet_word_char((unsigned char)t[i - 1])) &&
+           (i + 1 == len || !leet_word_char((unsigned char)t[i + 1])) &&
+           (letter((unsigned char)t[i]) >= 0 || leet_letter((unsigned char)t[i]));
+}
+
+static void decode_reversed(const char *s, size_t len, struct sink *k)
+{
+    for (size_t e = len; e > 0;) {
+        size_t b = e - 1; /* back to the first byte of this character */
+        while (b > 0 && e - b < 4 && ((unsigned char)s[b] & 0xC0) == 0x80)
+            b--;
+        for (size_t i = b; i < e; i++)
+            emit(k, (unsigned char)s[i]);
+        e = b;
+    }
+}
+
+static void decode_rot13(const char *s, size_t len, struct sink *k)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int l = letter(c);
+        emit(k, l < 0 ? c : (unsigned char)((c & 0x20) | ('A' + rot13(l))));
+    }
+}
+
+static void decode_leet(const char *s, size_t len, struct sink *k)
+{
+    for (size_t i = 0; i < len;) {
+        if (!leet_word_char((unsigned char)s[i])) {
+            emit(k, (unsigned char)s[i++]);
+            continue;
+        }
+        size_t e = i;
+        bool letters = false;
+        for (; e < len && leet_word_char((unsigned char)s[e]); e++)
+            letters = letters || letter((unsigned char)s[e]) >= 0;
+        for (; i < e; i++) {
+            char l = letters ? leet_letter((unsigned char)s[i]) : 0;
+            emit(k, l ? (unsigned char)l : (unsigned char)s[i]);
+        }
+    }
+}
+
+/* The lone characters joined; a gap other than the first one's is a space. */
+static void decode_spaced(const char *s, size_t len, struct sink *k)
+{
+    size_t first = 0; /* the first gap: its length, and its character */
+    unsigned char sep = 0;
+    for (size_t i = 0; i < len;) {
+        char l = letter((unsigned char)s[i]) >= 0 ? s[i] : leet_letter((unsigned char)s[i]);
+        emit(k, (unsigned char)(l ? l : s[i]));
+        size_t g = i + 1;
+        while (g < len && is_spaced_sep((unsigned char)s[g]))
+            g++;
+        if (g == len)
+            break;
+        if (!first) {
+            first = g - i - 1;
+            sep = (unsigned char)s[i + 1];
+        } else if (g - i - 1 != first || (unsigned char)s[i + 1] != sep) {
+            emit(k, ' ');
+        }
+        i = g;
+    }
+}
+
 /* Decodes the run [start, end) of text. Everything a run's decoding needs is in its span
  * and its encoding, so the two passes below agree byte for byte. */
 static void decode_span(const char *text, size_t start, size_t end, enum gw_encoding enc,
@@ -302,6 +462,18 @@ static void decode_span(const char *text, size_t start, size_t end, enum gw_enco
     case GW_ENC_UESC:
         decode_escapes(text + start, end - start, k);
         break;
+    case GW_ENC_REVERSED:
+        decode_reversed(text + start, end - start, k);
+        break;
+    case GW_ENC_ROT13:
+        decode_rot13(text + start, end - start, k);
+        break;
+    case GW_ENC_LEET:
+        decode_leet(text + start, end - start, k);
+        break;
+    case GW_ENC_SPACED:
+        decode_spaced(text + start, end - start, k);
+        break;
     }
     sink_finish(k);
 }
@@ -313,7 +485,8 @@ struct finder {
     size_t max_out;
     size_t used; /* decoded bytes laid out so far (newlines not counted) */
     size_t pos;  /* where the next run's output starts */
-    struct gw_decoded *out;
+    struct gw_decoded *out; /* NULL when probing: found says whether a run would be kept */
+    bool found;
 };
 
 /* Returns 1 when [start, end) decodes to text (kept, or counted in skipped when it does not
@@ -324,6 +497,10 @@ static int try_run(struct finder *f, size_t start, size_t end, enum gw_encoding 
     decode_span(f->text, start, end, enc, &k);
     if (!text_ok(&k, strict))
         return 0;
+    if (!f->out) {
+        f->found = true;
+        return 1;
+    }
     if (k.n > f->max_out - f->used) {
         f->out->skipped++;
         return 1;
@@ -526,6 +703,243 @@ static size_t escape_run(struct finder *f, size_t i, int *r)
     return end;
 }
 
+/* A stretch of words read one way (backwards or ROT13): [start, end), its lead and pairs. */
+struct stretch {
+    size_t start, end, pairs;
+    long lead;
+    bool open;
+};
+
+static int stretch_close(struct finder *f, struct stretch *st, enum gw_encoding enc)
+{
+    int r = 0;
+    if (st->open && st->pairs >= MIN_PAIRS && st->lead >= MIN_LEAD &&
+        st->lead >= LEAD_PER_PAIR * (long)st->pairs)
+        r = try_run(f, st->start, st->end, enc, false) == -1 ? -1 : 0;
+    st->open = false;
+    return r;
+}
+
+/* The word [s, e), whose lead this way is lead, for the stretch of that way. */
+static int stretch_word(struct finder *f, struct stretch *st, enum gw_encoding enc, size_t s,
+                        size_t e, long lead, size_t pairs)
+{
+    if (lead <= -LEAD_BREAK)
+        return stretch_close(f, st, enc);
+    if (!st->open)
+        *st = (struct stretch){.start = s, .open = true};
+    st->end = e;
+    st->lead += lead;
+    st->pairs += pairs;
+    return 0;
+}
+
+/* What the pass over the words found that find_leet and find_spaced may turn into runs. */
+struct candidates {
+    bool leet;   /* a leet character between two letters of a word */
+    bool spaced; /* MIN_SPACED lone characters in a row, apart */
+};
+
+/* The pass over the words (runs of letters, digits, "@" and "$"), backwards and ROT13
+ * stretches at once, and what may be leet or letters apart, in one go: the probe
+ * (gw_decode_written) runs it on every text. A word may be written another way when it
+ * is shaped like one: at most MAX_WORD bytes, letters only, and capitals only first or last
+ * (backwards, a capital comes last) or all of them; anything else (ids, base64,
+ * "iPhone15") ends the stretches, so that random letters cannot make one. Sentences do not
+ * end them: a text written backwards has short sentences too, and each alone may be too
+ * short to tell. */
+/* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
+ * other bytes of a word (digits, "@", "$"), 0 for the rest. */
+#define WORD_OTHER 27
+#define LETTER_PAIR(u, l, i) [u] = i, [l] = i
+static const unsigned char word_class[256] = {
+    LETTER_PAIR('A', 'a', 1),  LETTER_PAIR('B', 'b', 2),  LETTER_PAIR('C', 'c', 3),
+    LETTER_PAIR('D', 'd', 4),  LETTER_PAIR('E', 'e', 5),  LETTER_PAIR('F', 'f', 6),
+    LETTER_PAIR('G', 'g', 7),  LETTER_PAIR('H', 'h', 8),  LETTER_PAIR('I', 'i', 9),
+    LETTER_PAIR('J', 'j', 10), LETTER_PAIR('K', 'k', 11), LETTER_PAIR('L', 'l', 12),
+    LETTER_PAIR('M', 'm', 13), LETTER_PAIR('N', 'n', 14), LETTER_PAIR('O', 'o', 15),
+    LETTER_PAIR('P', 'p', 16), LETTER_PAIR('Q', 'q', 17), LETTER_PAIR('R', 'r', 18),
+    LETTER_PAIR('S', 's', 19), LETTER_PAIR('T', 't', 20), LETTER_PAIR('U', 'u', 21),
+    LETTER_PAIR('V', 'v', 22), LETTER_PAIR('W', 'w', 23), LETTER_PAIR('X', 'x', 24),
+    LETTER_PAIR('Y', 'y', 25), LETTER_PAIR('Z', 'z', 26),
+    ['0'] = WORD_OTHER, ['1'] = WORD_OTHER, ['2'] = WORD_OTHER, ['3'] = WORD_OTHER,
+    ['4'] = WORD_OTHER, ['5'] = WORD_OTHER, ['6'] = WORD_OTHER, ['7'] = WORD_OTHER,
+    ['8'] = WORD_OTHER, ['9'] = WORD_OTHER, ['@'] = WORD_OTHER, ['$'] = WORD_OTHER,
+};
+
+static int find_turned(struct finder *f, struct candidates *cand)
+{
+    const unsigned char *t = (const unsigned char *)f->text;
+    struct stretch back = {0}, rot = {0};
+    size_t lone_end = 0, lone_run = 0; /* the last lone character's end; how many in a row */
+    for (size_t i = 0; i < f->len;) {
+        if (!word_class[t[i]]) {
+            i++;
+            continue;
+        }
+        size_t s = i, pairs = 0, upper = 0, inner_upper = 0, letters = 0;
+        int64_t leads = 0; /* gw_bigram_leads summed: both ways at once */
+        unsigned prev = 0; /* the last letter's class, 0 after anything else */
+        int leet = 0;      /* 1 after a letter, 2 after a letter and a leet character */
+        for (unsigned c; i < f->len && (c = word_class[t[i]]) != 0; i++) {
+            if (c == WORD_OTHER) {
+                prev = 0;
+                leet = leet == 1 && t[i] != '@' && leet_letter(t[i]) ? 2 : 0;
+                continue;
+            }
+            if (prev) {
+                leads += gw_bigram_leads[(prev - 1) * 32 + (c - 1)];
+                pairs++;
+            }
+            if (t[i] < 'a') {
+                upper++;
+                inner_upper += i != s;
+            }
+            cand->leet |= leet == 2;
+            leet = 1;
+            letters++;
+            prev = c;
+        }
+        size_t e = i;
+        if (e - s > 1 && t[e - 1] >= 'A' && t[e - 1] <= 'Z')
+            inner_upper--; /* the last one is not inside */
+        if (e - s == 1 && (letters || leet_letter(t[s]))) { /* as find_spaced counts them */
+            bool apart = lone_run && s - lone_end <= 3;
+            for (size_t k = lone_end; apart && k < s; k++)
+                apart = is_spaced_sep(t[k]);
+            lone_run = apart ? lone_run + 1 : 1;
+            lone_end = e;
+            cand->spaced |= lone_run >= MIN_SPACED;
+        } else {
+            lone_run = 0;
+        }
+        if (letters < e - s || e - s > MAX_WORD || (inner_upper && upper != letters)) {
+            if (stretch_close(f, &back, GW_ENC_REVERSED) == -1 ||
+                stretch_close(f, &rot, GW_ENC_ROT13) == -1)
+                return -1;
+            continue;
+        }
+        /* a short word's sums are small: the low 16 bits are the backwards lead */
+        long lead_back = (long)((leads & 0xFFFF) ^ 0x8000) - 0x8000;
+        long lead_rot = (long)((leads - lead_back) / 65536);
+        if (stretch_word(f, &back, GW_ENC_REVERSED, s, e, lead_back, pairs) == -1 ||
+            stretch_word(f, &rot, GW_ENC_ROT13, s, e, lead_rot, pairs) == -1)
+            return -1;
+    }
+    if (stretch_close(f, &back, GW_ENC_REVERSED) == -1 || stretch_close(f, &rot, GW_ENC_ROT13) == -1)
+        return -1;
+    return 0;
+}
+
+/* Whether the word [s, e) stands alone: between spaces (or the ends of the text), with
+ * only punctuation that ends or opens a sentence or a quote in between. A word glued to
+ * more ("shop4you.example", a piece of base64 between "+" and "/") is not a leet word. */
+static bool stands_alone(const char *t, size_t len, size_t s, size_t e)
+{
+    while (s > 0 && strchr("\"'([", t[s - 1]))
+        s--;
+    while (e < len && strchr(".,!?;:\"')]", t[e]))
+        e++;
+    return (s == 0 || is_space((unsigned char)t[s - 1])) &&
+           (e == len || is_space((unsigned char)t[e]));
+}
+
+/* Whether [s, e) is a leet word (see above): standing alone, a leet character other than
+ * "@" between two letters, letters only once read, four at least, capitals as in
+ * word_shaped, and English-looking. */
+static bool leet_word(const char *t, size_t len, size_t s, size_t e)
+{
+    bool inside = false;
+    for (size_t i = s + 1; i + 1 < e && !inside; i++)
+        inside = t[i] != '@' && leet_letter((unsigned char)t[i]) &&
+                 letter((unsigned char)t[i - 1]) >= 0 && letter((unsigned char)t[i + 1]) >= 0;
+    if (!inside || e - s < 4 || e - s > MAX_WORD || !stands_alone(t, len, s, e))
+        return false;
+    long sum = 0;
+    size_t upper = 0, inner_upper = 0;
+    int prev = -1;
+    for (size_t i = s; i < e; i++) {
+        unsigned char c = (unsigned char)t[i];
+        int l = letter(leet_letter(c) ? (unsigned char)leet_letter(c) : c);
+        if (l < 0)
+            return false;
+        if (c >= 'A' && c <= 'Z') {
+            upper++;
+            inner_upper += i != s && i + 1 != e;
+        }
+        if (prev >= 0)
+            sum += gw_bigram_lp[prev][l];
+        prev = l;
+    }
+    if (inner_upper && upper < e - s) /* capitals as find_turned wants them */
+        return false;
+    return sum >= LEET_PER_PAIR * (long)(e - s - 1);
+}
+
+/* Sentences with a leet word in them. */
+static int find_leet(struct finder *f)
+{
+    const char *t = f->text;
+    size_t start = 0, end = 0;
+    bool open = false, leet = false;
+    for (size_t i = 0; i <= f->len;) {
+        if (i == f->len || is_sentence_end((unsigned char)t[i])) {
+            if (open && leet && try_run(f, start, end, GW_ENC_LEET, false) == -1)
+                return -1;
+            open = leet = false;
+            i++;
+            continue;
+        }
+        if (!leet_word_char((unsigned char)t[i])) {
+            i++;
+            continue;
+        }
+        size_t e = i;
+        while (e < f->len && leet_word_char((unsigned char)t[e]))
+            e++;
+        if (!open) {
+            start = i;
+            open = true;
+        }
+        end = e;
+        leet = leet || leet_word(t, f->len, i, e);
+        i = e;
+    }
+    return 0;
+}
+
+/* The gap of separators after the lone character at i: its length (0 when none, or more
+ * than three, or not followed by another lone character). */
+static size_t spaced_gap(const char *t, size_t len, size_t i)
+{
+    size_t g = i + 1;
+    while (g < len && g - i <= 3 && is_spaced_sep((unsigned char)t[g]))
+        g++;
+    if (g == i + 1 || g - i > 4 || g >= len || !lone_char(t, len, g))
+        return 0;
+    return g - i - 1;
+}
+
+/* Runs of lone letters, apart. */
+static int find_spaced(struct finder *f)
+{
+    const char *t = f->text;
+    for (size_t i = 0; i < f->len; i++) {
+        if (!lone_char(t, f->len, i))
+            continue;
+        size_t k = i, n = 1, letters = letter((unsigned char)t[i]) >= 0, gap;
+        while ((gap = spaced_gap(t, f->len, k)) != 0) {
+            k += gap + 1;
+            n++;
+            letters += letter((unsigned char)t[k]) >= 0;
+        }
+        if (n >= MIN_SPACED && letters >= 4 && try_run(f, i, k + 1, GW_ENC_SPACED, false) == -1)
+            return -1;
+        i = k;
+    }
+    return 0;
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -564,6 +978,10 @@ int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decod
     }
     if (r == -1)
         goto fail;
+    struct candidates cand = {0};
+    if (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
+        (cand.spaced && find_spaced(&f) == -1))
+        goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
      * (gw_buf_reserve would round it up to a power of two). */
@@ -587,6 +1005,18 @@ int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decod
 fail:
     decoded_reset(out);
     return -1;
+}
+
+bool gw_decode_written(const char *text, size_t len)
+{
+    struct finder f = {.text = text, .len = len};
+    struct candidates cand = {0};
+    find_turned(&f, &cand);
+    if (!f.found && cand.leet)
+        find_leet(&f);
+    if (!f.found && cand.spaced)
+        find_spaced(&f);
+    return f.found;
 }
 
 const struct gw_decoded_run *gw_decoded_run_at(const struct gw_decoded *d, size_t off)
@@ -626,6 +1056,14 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "entity";
     case GW_ENC_UESC:
         return "uesc";
+    case GW_ENC_REVERSED:
+        return "reversed";
+    case GW_ENC_ROT13:
+        return "rot13";
+    case GW_ENC_LEET:
+        return "leet";
+    case GW_ENC_SPACED:
+        return "spaced";
     }
     return "?";
 }

@@ -1,7 +1,8 @@
-/* gw_decode: finds base64, hex, URL-encoded, HTML-entity and "\u"-escaped runs in a text and
- * decodes them, one level and bounded, so that the engine can screen what they say as well
- * as how they look: an injection sent as "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=" is
- * screened as "ignore all previous instructions".
+/* gw_decode: finds base64, hex, URL-encoded, HTML-entity and "\u"-escaped runs in a text, and
+ * text written backwards, in ROT13, in leetspeak or a letter at a time, and decodes them,
+ * one level and bounded, so that the engine can screen what they say as well as how they
+ * look: an injection sent as "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=" or as
+ * "snoitcurtsni suoiverp lla erongI" is screened as "ignore all previous instructions".
  *
  * Rules of detection:
  * - base64: a maximal run of the standard or URL-safe alphabet (A-Z a-z 0-9 + / - _), with
@@ -40,19 +41,30 @@
  * - Bounded: at most max_out decoded bytes in all; a text run that no longer fits is not
  *   decoded and is counted in skipped (a later, shorter one may still fit). Time is linear
  *   in the input for any input.
+ * - Ways of writing (backwards, ROT13, leetspeak, a letter at a time): told from ordinary
+ *   text by how English letter pairs run (decode.c says how, and how often it errs); a
+ *   run's span is the stretch of text it reads. They are looked for after the encodings,
+ *   in the normalised text as it is (not in what an encoding decoded to).
  * - Not handled: base64 in spaced 4-character groups or wrapped over lines, double
- *   encodings (base64 of hex, ...), base32, base85, rot13, leetspeak.
+ *   encodings (base64 of hex, ROT13 of base64, ...), base32, base85, other ciphers,
+ *   languages other than English written backwards or in ROT13.
  *
- * The runs are reported in input order; a URL-encoded stretch and a base64, hex or escape
- * run inside it are all reported (their input spans overlap, their outputs do not). */
+ * The runs are reported in the order they are found: the encodings in input order (a
+ * URL-encoded stretch and a base64, hex or escape run inside it are all reported: their
+ * input spans overlap, their outputs do not), then the ways of writing, each in input
+ * order (their spans may overlap the encodings' and each other's). */
 #ifndef GW_SCREEN_DECODE_H
 #define GW_SCREEN_DECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/buf.h"
 
-enum gw_encoding { GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_URL, GW_ENC_ENTITY, GW_ENC_UESC };
+enum gw_encoding {
+    GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_URL, GW_ENC_ENTITY, GW_ENC_UESC, /* encodings */
+    GW_ENC_REVERSED, GW_ENC_ROT13, GW_ENC_LEET, GW_ENC_SPACED          /* ways of writing */
+};
 
 struct gw_decoded_run {
     size_t start, end;         /* the encoded run in the input: byte offsets, end exclusive */
@@ -63,7 +75,7 @@ struct gw_decoded_run {
 /* Zero-initialise before the first call; free with gw_decoded_free. */
 struct gw_decoded {
     struct gw_buf text;       /* the decoded runs, each followed by one "\n" */
-    struct gw_decoded_run *v; /* n runs, sorted by start and by out_start */
+    struct gw_decoded_run *v; /* n runs, in the order found (see above), by out_start */
     size_t n, cap;
     size_t skipped; /* runs found but not decoded because max_out was reached */
 };
@@ -74,6 +86,11 @@ struct gw_decoded {
  * what it holds. out->text.data is not NULL after a successful call. Returns 0, or -1 when
  * out of memory (out is then left empty). Linear in len. */
 int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
+
+/* Whether gw_decode_find would find a run written backwards, in ROT13, in leetspeak or a
+ * letter at a time in text (the encodings it finds are not looked for): a pass over the
+ * text that allocates nothing, for a caller to skip gw_decode_find when there is none. */
+bool gw_decode_written(const char *text, size_t len);
 
 /* Which run of d holds byte off of d->text (binary search), or NULL: the "\n" after a run
  * belongs to no run. */

@@ -561,7 +561,7 @@ static bool maybe_encoded(const char *text, size_t len)
 static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findings *out)
 {
     struct gw_decoded *d = &s->dec;
-    if (!maybe_encoded(s->ntext, s->nlen))
+    if (!maybe_encoded(s->ntext, s->nlen) && !gw_decode_written(s->ntext, s->nlen))
         return 0;
     if (gw_decode_find(s->ntext, s->nlen, GW_DECODE_MAX, d) == -1)
         return -1;

@@ -763,11 +763,13 @@ static void a_quiet_rule_matching_too_often_does_not_fail_the_scan(void **state)
                                     "    applies_to: both\n"
                                     "    action: block\n"
                                     "    phrases: [zebra crossing now]\n");
+    /* ";" keeps the letters from being letters set apart (decode.h), a megabyte of which
+     * is too much to decode and fails the scan by itself */
     size_t n = 1100000;
-    char *text = malloc(2 * n + 32);
+    char *text = malloc(3 * n + 32);
     for (size_t i = 0; i < n; i++)
-        memcpy(text + 2 * i, "a ", 2);
-    strcpy(text + 2 * n, "zebra crossing now");
+        memcpy(text + 3 * i, "a; ", 3);
+    strcpy(text + 3 * n, "zebra crossing now");
     size_t len = strlen(text);
     assert_int_equal(gw_ruleset_memo(rs, 64), 0);
     gw_scanner *sc = gw_scanner_new(rs);

@@ -1,0 +1,214 @@
+/* How often the decoder reads ordinary text another way, and how often it reads text that
+ * was written another way, over the project's own rows (train/, tests/data/: written for
+ * this project, never evaluation rows): ordinary prompts must seldom hold a way of writing,
+ * and the project's attack rows written backwards, in ROT13, in leetspeak and a letter at
+ * a time must be read back. Floors sit under what is measured (in the comments), so that a
+ * change to the decoder that loses a way of writing fails here. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include "screen/decode.h"
+
+#define NO_LIMIT ((size_t)1 << 30)
+
+struct texts {
+    char **v;
+    size_t n, cap;
+};
+
+static void add(struct texts *t, const char *s)
+{
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 1024;
+        t->v = realloc(t->v, t->cap * sizeof *t->v);
+        assert_non_null(t->v);
+    }
+    t->v[t->n] = strdup(s);
+    assert_non_null(t->v[t->n]);
+    t->n++;
+}
+
+/* The "text" of every row of a JSON Lines file, or every line of a text file. */
+static void load(struct texts *t, const char *path, int jsonl)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    static char line[1 << 16];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!jsonl) {
+            if (line[0])
+                add(t, line);
+            continue;
+        }
+        cJSON *row = cJSON_Parse(line);
+        assert_non_null(row);
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(row, "text");
+        assert_true(cJSON_IsString(text));
+        add(t, text->valuestring);
+        cJSON_Delete(row);
+    }
+    fclose(f);
+}
+
+static void texts_free(struct texts *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->v[i]);
+    free(t->v);
+}
+
+/* Whether the decoder reads text one of the ways of writing (enc), or any when enc < 0. */
+static int reads(struct gw_decoded *d, const char *text, int enc)
+{
+    assert_int_equal(gw_decode_find(text, strlen(text), NO_LIMIT, d), 0);
+    for (size_t k = 0; k < d->n; k++)
+        if (enc < 0 ? d->v[k].enc > GW_ENC_UESC : (int)d->v[k].enc == enc)
+            return 1;
+    return 0;
+}
+
+static void ordinary_prompts_are_seldom_read_another_way(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "own-benign.jsonl",         "own-benign-general.jsonl", "own-benign-creative.jsonl",
+        "own-benign-hard.jsonl",    "own-benign-long.jsonl",    "own-benign-contrast.jsonl",
+        "own-benign-toxic-contrast.jsonl",
+    };
+    struct texts t = {0};
+    char path[512];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/train/%s", GW_SOURCE_DIR, files[i]);
+        load(&t, path, 1);
+    }
+    load(&t, GW_SOURCE_DIR "/tests/data/benign_multilingual.txt", 0);
+    struct gw_decoded d = {0};
+    size_t read = 0;
+    for (size_t i = 0; i < t.n; i++)
+        if (reads(&d, t.v[i], -1)) {
+            read++;
+            if (getenv("GW_TEST_VERBOSE"))
+                print_message("read another way: %s\n", t.v[i]);
+        }
+    print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
+    assert_true(t.n > 4000);
+    assert_true(read * 1000 <= t.n * 3); /* measured: 1 of 4,218 */
+    gw_decoded_free(&d);
+    texts_free(&t);
+}
+
+/* The ways of writing, applied to a text: each returns a new string. */
+static char *backwards(const char *s)
+{
+    size_t n = strlen(s);
+    char *o = malloc(n + 1);
+    assert_non_null(o);
+    size_t w = 0;
+    for (size_t e = n; e > 0;) {
+        size_t b = e - 1;
+        while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80)
+            b--;
+        memcpy(o + w, s + b, e - b);
+        w += e - b;
+        e = b;
+    }
+    o[w] = '\0';
+    return o;
+}
+
+static char *rot13(const char *s)
+{
+    char *o = strdup(s);
+    assert_non_null(o);
+    for (char *p = o; *p; p++) {
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)('a' + (*p - 'a' + 13) % 26);
+        else if (*p >= 'A' && *p <= 'Z')
+            *p = (char)('A' + (*p - 'A' + 13) % 26);
+    }
+    return o;
+}
+
+/* Every other a, e, i, o, s and t, of each word, as 4, 3, 1, 0, 5 and 7. */
+static char *leet(const char *s)
+{
+    char *o = strdup(s);
+    assert_non_null(o);
+    int k = 0;
+    for (char *p = o; *p; p++) {
+        const char *from = "aeiost", *to = "431057";
+        const char *at = strchr(from, *p | 0x20);
+        if (at && *p && (*p | 0x20) >= 'a' && k++ % 2 == 0)
+            *p = to[at - from];
+    }
+    return o;
+}
+
+/* The letters of each word joined by sep, the words by a space. */
+static char *apart(const char *s, char sep)
+{
+    char *o = malloc(2 * strlen(s) + 1);
+    assert_non_null(o);
+    size_t w = 0;
+    for (const char *p = s; *p; p++) {
+        o[w++] = *p;
+        int here = ((unsigned char)*p | 0x20) >= 'a' && ((unsigned char)*p | 0x20) <= 'z';
+        int next = ((unsigned char)p[1] | 0x20) >= 'a' && ((unsigned char)p[1] | 0x20) <= 'z';
+        if (here && next)
+            o[w++] = sep;
+    }
+    o[w] = '\0';
+    return o;
+}
+
+static void attacks_written_another_way_are_read_back(void **state)
+{
+    (void)state;
+    struct texts t = {0};
+    load(&t, GW_SOURCE_DIR "/train/own-attacks.jsonl", 1);
+    assert_true(t.n > 600);
+    struct {
+        const char *name;
+        enum gw_encoding enc;
+        size_t floor_permille; /* of rows read back at least */
+        size_t read;
+    } ways[] = {
+        {"backwards", GW_ENC_REVERSED, 950, 0}, /* measured: 677 of 699 */
+        {"rot13", GW_ENC_ROT13, 960, 0},        /* measured: 687 of 699 */
+        {"leet", GW_ENC_LEET, 960, 0},          /* measured: 687 of 699 */
+        {"apart", GW_ENC_SPACED, 960, 0},       /* measured: 688 of 699 */
+    };
+    struct gw_decoded d = {0};
+    for (size_t i = 0; i < t.n; i++) {
+        char *w[4] = {backwards(t.v[i]), rot13(t.v[i]), leet(t.v[i]), apart(t.v[i], '-')};
+        for (int k = 0; k < 4; k++) {
+            ways[k].read += reads(&d, w[k], (int)ways[k].enc);
+            free(w[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        print_message("%s: %zu of %zu read back\n", ways[k].name, ways[k].read, t.n);
+        assert_true(ways[k].read * 1000 >= t.n * ways[k].floor_permille);
+    }
+    gw_decoded_free(&d);
+    texts_free(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ordinary_prompts_are_seldom_read_another_way),
+        cmocka_unit_test(attacks_written_another_way_are_read_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -856,13 +856,14 @@ static bool leet_word(const char *t, size_t len, size_t s, size_t e)
     if (!inside || e - s < 4 || e - s > MAX_WORD || !stands_alone(t, len, s, e))
         return false;
     long sum = 0;
-    size_t upper = 0, inner_upper = 0;
+    size_t upper = 0, inner_upper = 0, letters = 0;
     int prev = -1;
     for (size_t i = s; i < e; i++) {
         unsigned char c = (unsigned char)t[i];
         int l = letter(leet_letter(c) ? (unsigned char)leet_letter(c) : c);
         if (l < 0)
             return false;
+        letters += letter(c) >= 0;
         if (c >= 'A' && c <= 'Z') {
             upper++;
             inner_upper += i != s && i + 1 != e;
@@ -871,7 +872,7 @@ static bool leet_word(const char *t, size_t len, size_t s, size_t e)
             sum += gw_bigram_lp[prev][l];
         prev = l;
     }
-    if (inner_upper && upper < e - s) /* capitals as find_turned wants them */
+    if (inner_upper && upper < letters) /* capitals as find_turned wants them: all of them */
         return false;
     return sum >= LEET_PER_PAIR * (long)(e - s - 1);
 }

@@ -291,38 +291,44 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
  * each letter follows each other inside English words (scripts/gen-bigrams.py counts it
  * over the project's own ordinary prompts).
  * - backwards and ROT13: a word's letter pairs are scored three ways, as they are,
- *   backwards and in ROT13, and a way's lead is its score less the plain score. Words are
- *   taken into a stretch one way while their lead there is more than -LEAD_BREAK (a word
- *   that reads clearly better as it is ends the stretch), within one sentence (see
- *   is_sentence_end). A stretch of at least MIN_PAIRS pairs whose lead is at least
- *   MIN_LEAD in all and LEAD_PER_PAIR a pair on average is one run. Measured over 8,336
- *   ordinary prompts (the project's own, the development set's, tests/data's
- *   multilingual ones), 4 hold a backwards stretch and 4 a ROT13 one (random ids, a
- *   Caesar cipher, a list of letters), while 97% of the project's attack rows written
- *   backwards and 99% in ROT13 are found (tests/decode_rates_test.py keeps floors).
+ *   backwards and in ROT13, and a way's lead is its score less the plain score. A stretch
+ *   one way is a high-scoring segment of words (see struct stretch): plain words before or
+ *   after it pull it down and stay out, short words that read as well either way stay in.
+ *   Words are shaped like words (find_turned): ids, base64 and codes end a stretch, so
+ *   random letters cannot make one. A ROT13 run is its whole sentence, and decode_rot13
+ *   turns only the words that read better in ROT13 (half a sentence, every other word).
+ *   Measured over 8,336 ordinary prompts (the project's own, the development set's,
+ *   tests/data's multilingual ones), 2 hold a backwards stretch and 1 a ROT13 one, while
+ *   97.6% of the project's attack rows written backwards and 98.4% in ROT13 are found (the
+ *   CTest test_decode_rates keeps floors).
  * - leetspeak: a sentence that holds a leet word is one run, and each word in it that
  *   mixes letters with 0 1 3 4 5 7 8 @ $ is read with them as letters (0 o, 1 i, 3 e, 4 a,
- *   5 s, 7 t, 8 b, @ a, $ s; "1" is read as "i", never "l"). A leet word has one of those
- *   (but "@", which e-mail addresses have) between two letters, stands alone (not glued to
- *   more by "/", "+", "." or the like), reads as four letters or more and then looks like
- *   English (LEET_PER_PAIR a pair at least): "h4ck" and "pr3v10u5" are leet words, codes
- *   like "KX7P2Q", "w3c" and "mp3" are not.
+ *   5 s, 7 t, 8 b, @ a, $ s; "1" is read as "i", never "l"). A leet word has some of those
+ *   (not "@", which e-mail addresses have) after a letter and before another ("h4ck",
+ *   "w17h"; at a word's end they are as likely a number: "SAVE10", "summer37"); it stands
+ *   alone (between spaces, "-" or "_", not glued to more by "/", "+" or "."), reads as four
+ *   letters or more and then looks like English (LEET_PER_PAIR a pair at least): codes
+ *   like "KX7P2Q", "w3c" and "mp3" are no leet words. The other words of its sentence
+ *   that mix letters and those characters are read too ("rul35" next to "w17h").
  * - a letter at a time: at least MIN_SPACED single letters (or leet characters, four of
  *   them letters at least) each apart from the next by one to three separators (space,
- *   "-", ".", "_", "*", "/", "|", ",", "+", "~"). The letters are joined; a gap that is not
- *   like the run's first gap (one separator, the same one) is a space between words.
- *   Spaces only ("i g n o r e a l l") cannot say where words end: the letters are joined
- *   into one ("ignoreall"), which the model's letter n-grams still read.
+ *   "-", ".", "_", "*", "/", "|", ",", "+", "~", ":", "=", "'"). The letters are joined;
+ *   when some gaps hold a space and others do not, those with a space are between words.
+ *   Spaces only ("i g n o r e a l l") cannot say where words end (the normaliser has made
+ *   every run of whitespace one space): the letters are joined into one ("ignoreall"),
+ *   which the model's letter n-grams still read.
  * A run of these is screened like a decoded one, and its span is the stretch of text it
  * reads, so a finding there covers the stretch. Scores are in sixteenths of a nat. */
 
-#define LEAD_BREAK 128     /* 8 nats: a word this much better as it is ends a stretch */
+#define LEAD_DROP 128      /* 8 nats under its highest lead ends a stretch */
 #define MIN_PAIRS 8        /* letter pairs in a stretch */
-#define MIN_LEAD 160       /* 10 nats: a lead of about 20,000 to 1 */
+#define MIN_LEAD 224       /* 14 nats: a lead of about a million to 1 */
 #define LEAD_PER_PAIR 8    /* half a nat a pair */
 #define LEET_PER_PAIR -104 /* -6.5 nats a pair: 95% of English words score more */
 #define MIN_SPACED 6       /* single letters in a row, apart */
 #define MAX_WORD 30        /* bytes in a word (a longer one is no word) */
+#define MAX_MIXED_CASE 14  /* and in one with capitals inside ("sNoItCuRtSnI"), standing alone */
+#define SENTENCE_REACH 256 /* bytes a ROT13 run reaches out for its sentence, each way */
 
 static int letter(unsigned char c)
 {
@@ -367,7 +373,7 @@ static bool is_sentence_end(unsigned char c)
 static bool is_spaced_sep(unsigned char c)
 {
     return c == ' ' || c == '-' || c == '.' || c == '_' || c == '*' || c == '/' || c == '|' ||
-           c == ',' || c == '+' || c == '~';
+           c == ',' || c == '+' || c == '~' || c == ':' || c == '=' || c == '\'';
 }
 
 /* A single letter or leet character standing alone at i: its neighbours are no word
@@ -391,12 +397,24 @@ static void decode_reversed(const char *s, size_t len, struct sink *k)
     }
 }
 
+/* Each word that reads better in ROT13 than as it is, in ROT13; the others as they are (a
+ * sentence may be half in ROT13, or every other word). */
 static void decode_rot13(const char *s, size_t len, struct sink *k)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int l = letter(c);
-        emit(k, l < 0 ? c : (unsigned char)((c & 0x20) | ('A' + rot13(l))));
+    for (size_t i = 0; i < len;) {
+        if (letter((unsigned char)s[i]) < 0) {
+            emit(k, (unsigned char)s[i++]);
+            continue;
+        }
+        size_t e = i;
+        long lead = 0;
+        for (; e < len && letter((unsigned char)s[e]) >= 0; e++)
+            if (e > i)
+                lead += gw_bigram_rot[letter((unsigned char)s[e - 1])][letter((unsigned char)s[e])];
+        for (; i < e; i++) {
+            unsigned char c = (unsigned char)s[i];
+            emit(k, lead > 0 ? (unsigned char)((c & 0x20) | ('A' + rot13(letter(c)))) : c);
+        }
     }
 }
 
@@ -418,25 +436,33 @@ static void decode_leet(const char *s, size_t len, struct sink *k)
     }
 }
 
-/* The lone characters joined; a gap other than the first one's is a space. */
+/* The lone characters joined. When some gaps hold a space and some do not ("i-g-n-o-r-e
+ * a-l-l", "i.g_n-o r*e"), those with a space are between words; else (spaces only, or
+ * none) every letter joins the next. */
 static void decode_spaced(const char *s, size_t len, struct sink *k)
 {
-    size_t first = 0; /* the first gap: its length, and its character */
-    unsigned char sep = 0;
+    bool spaced = false, unspaced = false;
+    for (size_t i = 1; i < len; i++) {
+        if (!is_spaced_sep((unsigned char)s[i]) || is_spaced_sep((unsigned char)s[i - 1]))
+            continue;
+        size_t g = i;
+        bool space = false;
+        for (; g < len && is_spaced_sep((unsigned char)s[g]); g++)
+            space = space || s[g] == ' ';
+        spaced = spaced || space;
+        unspaced = unspaced || !space;
+    }
     for (size_t i = 0; i < len;) {
         char l = letter((unsigned char)s[i]) >= 0 ? s[i] : leet_letter((unsigned char)s[i]);
         emit(k, (unsigned char)(l ? l : s[i]));
         size_t g = i + 1;
-        while (g < len && is_spaced_sep((unsigned char)s[g]))
-            g++;
+        bool space = false;
+        for (; g < len && is_spaced_sep((unsigned char)s[g]); g++)
+            space = space || s[g] == ' ';
         if (g == len)
             break;
-        if (!first) {
-            first = g - i - 1;
-            sep = (unsigned char)s[i + 1];
-        } else if (g - i - 1 != first || (unsigned char)s[i + 1] != sep) {
+        if (space && spaced && unspaced)
             emit(k, ' ');
-        }
         i = g;
     }
 }
@@ -703,19 +729,61 @@ static size_t escape_run(struct finder *f, size_t i, int *r)
     return end;
 }
 
-/* A stretch of words read one way (backwards or ROT13): [start, end), its lead and pairs. */
+/* Whether the word [s, e) stands alone: between spaces (or the ends of the text), with
+ * only punctuation that ends or opens a sentence or a quote in between. A word glued to
+ * more ("shop4you.example", a piece of base64 between "+" and "/") is not a leet word. */
+static bool stands_alone(const char *t, size_t len, size_t s, size_t e)
+{
+    while (s > 0 && t[s - 1] && strchr("\"'([", t[s - 1]))
+        s--;
+    while (e < len && t[e] && strchr(".,!?;:\"')]", t[e]))
+        e++;
+    return (s == 0 || is_space((unsigned char)t[s - 1]) || t[s - 1] == '-' || t[s - 1] == '_') &&
+           (e == len || is_space((unsigned char)t[e]) || t[e] == '-' || t[e] == '_');
+}
+
+/* A stretch of words read one way (backwards or ROT13), found as a high-scoring segment:
+ * it opens at a word that reads better that way, and adds each next word's lead to a
+ * running lead; it closes when the running lead falls to 0 or LEAD_DROP under its highest
+ * (plain words around it pull it down), or at a word that is no word. It is a run when the
+ * words up to its highest point have MIN_PAIRS pairs and lead by MIN_LEAD in all and
+ * LEAD_PER_PAIR a pair; the run takes in the words after that point that did not close it
+ * (a short word that reads as well either way, "erongI" at the end of a text written
+ * backwards). */
 struct stretch {
-    size_t start, end, pairs;
-    long lead;
+    size_t start, end;       /* its first word's start, its last word's end */
+    size_t pairs, best_pairs; /* letter pairs in it, and up to its highest point */
+    long lead, best;         /* the running lead, and its highest */
     bool open;
 };
+
+/* The sentence around [*s, *e) (see is_sentence_end), at most SENTENCE_REACH bytes each
+ * way: a ROT13 run takes it in whole, and decode_rot13 turns only its ROT13 words. */
+static void widen_to_sentence(const char *t, size_t len, size_t *s, size_t *e)
+{
+    size_t lo = *s, hi = *e;
+    while (lo > 0 && *s - lo < SENTENCE_REACH && !is_sentence_end((unsigned char)t[lo - 1]))
+        lo--;
+    while (hi < len && hi - *e < SENTENCE_REACH && !is_sentence_end((unsigned char)t[hi]))
+        hi++;
+    while (lo < *s && is_space((unsigned char)t[lo]))
+        lo++;
+    while (hi > *e && is_space((unsigned char)t[hi - 1]))
+        hi--;
+    *s = lo;
+    *e = hi;
+}
 
 static int stretch_close(struct finder *f, struct stretch *st, enum gw_encoding enc)
 {
     int r = 0;
-    if (st->open && st->pairs >= MIN_PAIRS && st->lead >= MIN_LEAD &&
-        st->lead >= LEAD_PER_PAIR * (long)st->pairs)
-        r = try_run(f, st->start, st->end, enc, false) == -1 ? -1 : 0;
+    if (st->open && st->best_pairs >= MIN_PAIRS && st->best >= MIN_LEAD &&
+        st->best >= LEAD_PER_PAIR * (long)st->best_pairs) {
+        size_t s = st->start, e = st->end;
+        if (enc == GW_ENC_ROT13)
+            widen_to_sentence(f->text, f->len, &s, &e);
+        r = try_run(f, s, e, enc, false) == -1 ? -1 : 0;
+    }
     st->open = false;
     return r;
 }
@@ -724,13 +792,21 @@ static int stretch_close(struct finder *f, struct stretch *st, enum gw_encoding 
 static int stretch_word(struct finder *f, struct stretch *st, enum gw_encoding enc, size_t s,
                         size_t e, long lead, size_t pairs)
 {
-    if (lead <= -LEAD_BREAK)
-        return stretch_close(f, st, enc);
-    if (!st->open)
+    if (st->open && (st->lead + lead <= 0 || st->lead + lead < st->best - LEAD_DROP) &&
+        stretch_close(f, st, enc) == -1)
+        return -1;
+    if (!st->open) {
+        if (lead <= 0)
+            return 0;
         *st = (struct stretch){.start = s, .open = true};
+    }
     st->end = e;
     st->lead += lead;
     st->pairs += pairs;
+    if (st->lead > st->best) {
+        st->best = st->lead;
+        st->best_pairs = st->pairs;
+    }
     return 0;
 }
 
@@ -784,7 +860,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
         for (unsigned c; i < f->len && (c = word_class[t[i]]) != 0; i++) {
             if (c == WORD_OTHER) {
                 prev = 0;
-                leet = leet == 1 && t[i] != '@' && leet_letter(t[i]) ? 2 : 0;
+                leet = leet && t[i] != '@' && leet_letter(t[i]) ? 2 : 0;
                 continue;
             }
             if (prev) {
@@ -813,7 +889,9 @@ static int find_turned(struct finder *f, struct candidates *cand)
         } else {
             lone_run = 0;
         }
-        if (letters < e - s || e - s > MAX_WORD || (inner_upper && upper != letters)) {
+        if (letters < e - s || e - s > MAX_WORD ||
+            (inner_upper && upper != letters &&
+             (e - s > MAX_MIXED_CASE || !stands_alone(f->text, f->len, s, e)))) {
             if (stretch_close(f, &back, GW_ENC_REVERSED) == -1 ||
                 stretch_close(f, &rot, GW_ENC_ROT13) == -1)
                 return -1;
@@ -831,28 +909,23 @@ static int find_turned(struct finder *f, struct candidates *cand)
     return 0;
 }
 
-/* Whether the word [s, e) stands alone: between spaces (or the ends of the text), with
- * only punctuation that ends or opens a sentence or a quote in between. A word glued to
- * more ("shop4you.example", a piece of base64 between "+" and "/") is not a leet word. */
-static bool stands_alone(const char *t, size_t len, size_t s, size_t e)
-{
-    while (s > 0 && strchr("\"'([", t[s - 1]))
-        s--;
-    while (e < len && strchr(".,!?;:\"')]", t[e]))
-        e++;
-    return (s == 0 || is_space((unsigned char)t[s - 1])) &&
-           (e == len || is_space((unsigned char)t[e]));
-}
-
 /* Whether [s, e) is a leet word (see above): standing alone, a leet character other than
  * "@" between two letters, letters only once read, four at least, capitals as in
  * word_shaped, and English-looking. */
 static bool leet_word(const char *t, size_t len, size_t s, size_t e)
 {
+    /* leet characters after a letter and before another ("h4ck", "w17h"); at a word's end
+     * they are as likely a number ("SAVE10", "summer37": promo codes, user names) */
     bool inside = false;
-    for (size_t i = s + 1; i + 1 < e && !inside; i++)
-        inside = t[i] != '@' && leet_letter((unsigned char)t[i]) &&
-                 letter((unsigned char)t[i - 1]) >= 0 && letter((unsigned char)t[i + 1]) >= 0;
+    for (size_t i = s + 1; i < e && !inside; i++) {
+        size_t k = i;
+        while (k < e && t[k] != '@' && leet_letter((unsigned char)t[k]))
+            k++;
+        inside = k > i && k < e && letter((unsigned char)t[i - 1]) >= 0 &&
+                 letter((unsigned char)t[k]) >= 0;
+        if (k > i)
+            i = k - 1;
+    }
     if (!inside || e - s < 4 || e - s > MAX_WORD || !stands_alone(t, len, s, e))
         return false;
     long sum = 0;
@@ -948,7 +1021,8 @@ static void decoded_reset(struct gw_decoded *out)
     out->skipped = 0;
 }
 
-int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decoded *out)
+static int decode_find(const char *text, size_t len, size_t max_out, bool written,
+                       struct gw_decoded *out)
 {
     decoded_reset(out);
     struct finder f = {.text = text, .len = len, .max_out = max_out, .out = out};
@@ -980,8 +1054,8 @@ int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decod
     if (r == -1)
         goto fail;
     struct candidates cand = {0};
-    if (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
-        (cand.spaced && find_spaced(&f) == -1))
+    if (written && (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
+                    (cand.spaced && find_spaced(&f) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -1006,6 +1080,16 @@ int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decod
 fail:
     decoded_reset(out);
     return -1;
+}
+
+int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decoded *out)
+{
+    return decode_find(text, len, max_out, false, out);
+}
+
+int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct gw_decoded *out)
+{
+    return decode_find(text, len, max_out, true, out);
 }
 
 bool gw_decode_written(const char *text, size_t len)

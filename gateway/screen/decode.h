@@ -41,10 +41,11 @@
  * - Bounded: at most max_out decoded bytes in all; a text run that no longer fits is not
  *   decoded and is counted in skipped (a later, shorter one may still fit). Time is linear
  *   in the input for any input.
- * - Ways of writing (backwards, ROT13, leetspeak, a letter at a time): told from ordinary
- *   text by how English letter pairs run (decode.c says how, and how often it errs); a
- *   run's span is the stretch of text it reads. They are looked for after the encodings,
- *   in the normalised text as it is (not in what an encoding decoded to).
+ * - Ways of writing (backwards, ROT13, leetspeak, a letter at a time), by
+ *   gw_decode_find_written only: told from ordinary text by how English letter pairs run
+ *   (decode.c says how, and how often it errs); a run's span is the stretch of text it
+ *   reads. They are looked for after the encodings, in the normalised text as it is (not
+ *   in what an encoding decoded to).
  * - Not handled: base64 in spaced 4-character groups or wrapped over lines, double
  *   encodings (base64 of hex, ROT13 of base64, ...), base32, base85, other ciphers,
  *   languages other than English written backwards or in ROT13.
@@ -87,9 +88,16 @@ struct gw_decoded {
  * out of memory (out is then left empty). Linear in len. */
 int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
 
-/* Whether gw_decode_find would find a run written backwards, in ROT13, in leetspeak or a
- * letter at a time in text (the encodings it finds are not looked for): a pass over the
- * text that allocates nothing, for a caller to skip gw_decode_find when there is none. */
+/* gw_decode_find, and then the ways of writing (backwards, ROT13, leetspeak, a letter at a
+ * time). The engine reads prompts this way: a prompt is what the model reads. A reply is
+ * read for encodings only (gw_decode_find), as a streamed reply is, so that a reply gets
+ * the same findings plain and streamed. */
+int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
+
+/* Whether gw_decode_find_written would find a run written backwards, in ROT13, in
+ * leetspeak or a letter at a time in text (the encodings it finds are not looked for): a
+ * pass over the text that allocates nothing, for a caller to skip the decoder when there
+ * is none. */
 bool gw_decode_written(const char *text, size_t len);
 
 /* Which run of d holds byte off of d->text (binary search), or NULL: the "\n" after a run

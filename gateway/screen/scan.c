@@ -561,9 +561,12 @@ static bool maybe_encoded(const char *text, size_t len)
 static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findings *out)
 {
     struct gw_decoded *d = &s->dec;
-    if (!maybe_encoded(s->ntext, s->nlen) && !gw_decode_written(s->ntext, s->nlen))
+    /* prompts are read for the ways of writing too (decode.h), replies for encodings */
+    bool written = dir == GW_DIR_PROMPT;
+    if (!maybe_encoded(s->ntext, s->nlen) && !(written && gw_decode_written(s->ntext, s->nlen)))
         return 0;
-    if (gw_decode_find(s->ntext, s->nlen, GW_DECODE_MAX, d) == -1)
+    if ((written ? gw_decode_find_written : gw_decode_find)(s->ntext, s->nlen, GW_DECODE_MAX, d) ==
+        -1)
         return -1;
     if (d->skipped) {
         s->cands.over = true;

@@ -70,7 +70,7 @@ static void texts_free(struct texts *t)
 /* Whether the decoder reads text one of the ways of writing (enc), or any when enc < 0. */
 static int reads(struct gw_decoded *d, const char *text, int enc)
 {
-    assert_int_equal(gw_decode_find(text, strlen(text), NO_LIMIT, d), 0);
+    assert_int_equal(gw_decode_find_written(text, strlen(text), NO_LIMIT, d), 0);
     for (size_t k = 0; k < d->n; k++)
         if (enc < 0 ? d->v[k].enc > GW_ENC_UESC : (int)d->v[k].enc == enc)
             return 1;
@@ -102,7 +102,7 @@ static void ordinary_prompts_are_seldom_read_another_way(void **state)
         }
     print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
     assert_true(t.n > 4000);
-    assert_true(read * 1000 <= t.n * 3); /* measured: 1 of 4,218 */
+    assert_true(read * 1000 <= t.n * 3); /* measured: 4 of 4,218 */
     gw_decoded_free(&d);
     texts_free(&t);
 }
@@ -183,9 +183,9 @@ static void attacks_written_another_way_are_read_back(void **state)
         size_t floor_permille; /* of rows read back at least */
         size_t read;
     } ways[] = {
-        {"backwards", GW_ENC_REVERSED, 950, 0}, /* measured: 677 of 699 */
-        {"rot13", GW_ENC_ROT13, 960, 0},        /* measured: 687 of 699 */
-        {"leet", GW_ENC_LEET, 960, 0},          /* measured: 687 of 699 */
+        {"backwards", GW_ENC_REVERSED, 950, 0}, /* measured: 682 of 699 */
+        {"rot13", GW_ENC_ROT13, 960, 0},        /* measured: 688 of 699 */
+        {"leet", GW_ENC_LEET, 960, 0},          /* measured: 688 of 699 */
         {"apart", GW_ENC_SPACED, 960, 0},       /* measured: 688 of 699 */
     };
     struct gw_decoded d = {0};

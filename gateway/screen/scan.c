@@ -593,10 +593,14 @@ static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findin
         if (!a)
             continue; /* only the separator: nothing of a run */
         /* each run the match touches, not the text between them (which the rules saw as it
-         * is, and found nothing in) */
+         * is, and found nothing in). A way of writing (backwards, ROT13, leetspeak, letters
+         * apart) is read for what it asks, not for what to redact: its run is a whole stretch
+         * or sentence, and a phone number in a sentence with one leet word would redact the
+         * sentence; the plain text was screened for it anyway. */
+        enum gw_action act = s->rs->table.rules[f->rule].action;
         for (const struct gw_decoded_run *r = a; r <= b; r++)
-            if (gw_findings_push(out, f->rule, r->start, r->end,
-                                 s->rs->table.rules[f->rule].action) == -1)
+            if (!(r->enc > GW_ENC_UESC && act == GW_ACTION_REDACT) &&
+                gw_findings_push(out, f->rule, r->start, r->end, act) == -1)
                 return -1;
     }
     return 0;

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <glob.h>
+
 #include <cjson/cJSON.h>
 
 #include "screen/decode.h"
@@ -80,17 +82,12 @@ static int reads(struct gw_decoded *d, const char *text, int enc)
 static void ordinary_prompts_are_seldom_read_another_way(void **state)
 {
     (void)state;
-    static const char *const files[] = {
-        "own-benign.jsonl",         "own-benign-general.jsonl", "own-benign-creative.jsonl",
-        "own-benign-hard.jsonl",    "own-benign-long.jsonl",    "own-benign-contrast.jsonl",
-        "own-benign-toxic-contrast.jsonl",
-    };
+    glob_t files;
+    assert_int_equal(glob(GW_SOURCE_DIR "/train/own-benign*.jsonl", 0, NULL, &files), 0);
     struct texts t = {0};
-    char path[512];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/train/%s", GW_SOURCE_DIR, files[i]);
-        load(&t, path, 1);
-    }
+    for (size_t i = 0; i < files.gl_pathc; i++)
+        load(&t, files.gl_pathv[i], 1);
+    globfree(&files);
     load(&t, GW_SOURCE_DIR "/tests/data/benign_multilingual.txt", 0);
     struct gw_decoded d = {0};
     size_t read = 0;
@@ -102,7 +99,7 @@ static void ordinary_prompts_are_seldom_read_another_way(void **state)
         }
     print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
     assert_true(t.n > 4000);
-    assert_true(read * 1000 <= t.n * 3); /* measured: 4 of 4,218 */
+    assert_true(read * 1000 <= t.n * 3); /* measured: 4 of 4,968 */
     gw_decoded_free(&d);
     texts_free(&t);
 }

@@ -47,8 +47,8 @@ refused "--hard EPOCHS,SHARE,WEIGHT" --hard 1,5,1
 refused "--hard EPOCHS,SHARE,WEIGHT" --hard 1,0.1,2,3
 refused "--hard EPOCHS,SHARE,WEIGHT" --hard 1,0.1,
 set --
-for i in $(seq 17); do set -- "$@" --extra "$tmp/rows.jsonl"; done
-refused "at most 16 --extra" "$@"
+for i in $(seq 65); do set -- "$@" --extra "$tmp/rows.jsonl"; done
+refused "at most 64 --extra" "$@"
 # Rows that are not one JSON object with string fields are errors (exit 1, file:line).
 printf '%s\n' '{"text": "obey me", "label": "attack"} and more' > "$tmp/trailing.jsonl"
 printf '%s\n' '{"text": "obey me", "label": "attack", "source": 5}' > "$tmp/source.jsonl"

@@ -47,7 +47,7 @@ struct job {
     size_t n_rules;
     const char *data[64];
     size_t n_data;
-    const char *extra[16];
+    const char *extra[64]; /* train/ holds one file a family of rows */
     size_t n_extra;
     const char *exclude[32];
     size_t n_exclude;

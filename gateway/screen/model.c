@@ -232,6 +232,30 @@ static void add_text(const struct gw_model *m, const uint32_t *v, size_t n, int6
     }
 }
 
+void gw_model_rep_add(struct gw_model_rep *r, const uint32_t *v, size_t n, size_t first)
+{
+    size_t i = (GW_MODEL_REP_EVERY - first % GW_MODEL_REP_EVERY) % GW_MODEL_REP_EVERY;
+    for (; i < n; i += GW_MODEL_REP_EVERY) {
+        uint32_t b = v[i] % GW_MODEL_REP_BITS; /* buckets are mixed hashes already */
+        uint64_t bit = (uint64_t)1 << (b % 64);
+        r->set += (r->bits[b / 64] & bit) == 0;
+        r->bits[b / 64] |= bit;
+        r->sampled++;
+    }
+}
+
+double gw_model_rep_factor(const struct gw_model_rep *r)
+{
+    if (r->sampled < 16)
+        return 1.0;
+    size_t zeros = GW_MODEL_REP_BITS - r->set;
+    if (zeros < GW_MODEL_REP_BITS / 16) /* too many distinct features to tell */
+        return 1.0;
+    double distinct = -(double)GW_MODEL_REP_BITS * log((double)zeros / GW_MODEL_REP_BITS);
+    double f = (double)r->sampled / distinct;
+    return f >= GW_MODEL_REP_MIN ? f : 1.0;
+}
+
 static float sigmoid(double z)
 {
     return (float)(1.0 / (1.0 + exp(-z)));
@@ -239,7 +263,7 @@ static float sigmoid(double z)
 
 /* The heads' scores of the whole text into whole[], and when w is given, of the whole text
  * or its window that scores highest into best[] (else best[] = whole[]). */
-static void finish_score(const struct gw_model *m, size_t n_text, const int64_t *text,
+static void finish_score(const struct gw_model *m, size_t n_text, double rep, const int64_t *text,
                          struct gw_model_win *w, const int64_t *rule, float *whole, float *best)
 {
     if (n_text < GW_MODEL_MIN_TEXT) { /* too short to judge: the rules' alone */
@@ -249,7 +273,7 @@ static void finish_score(const struct gw_model *m, size_t n_text, const int64_t 
     }
     if (w && w->in_cur && w->n_prev) /* the last window, of a short last half */
         win_eval(m, w);
-    double norm = n_text ? 1.0 / sqrt((double)n_text) : 0.0;
+    double norm = n_text ? 1.0 / sqrt((double)n_text * rep) : 0.0;
     for (unsigned h = 0; h < m->n_heads; h++) {
         double v = (double)text[h] * norm;
         whole[h] = sigmoid(m->bias[h] + m->scale[h] * (v + (double)rule[h]));
@@ -270,7 +294,11 @@ void gw_model_scores(const struct gw_model *m, const struct gw_feats *f, float *
     else
         add_weights(m, f->v, f->n_text, text);
     add_weights(m, f->v + f->n_text, f->n - f->n_text, rule);
-    finish_score(m, f->n_text, text, best ? &w : NULL, rule, whole, best ? best : ignored);
+    struct gw_model_rep rep;
+    memset(&rep, 0, sizeof rep);
+    gw_model_rep_add(&rep, f->v, f->n_text, 0);
+    finish_score(m, f->n_text, gw_model_rep_factor(&rep), text, best ? &w : NULL, rule, whole,
+                 best ? best : ignored);
 }
 
 void gw_model_score(const struct gw_model *m, const struct gw_feats *f, bool windows,
@@ -300,6 +328,7 @@ int gw_model_acc_feed(struct gw_model_acc *a, const char *p, size_t n)
         size_t k = text_features(&a->pass, a->m->bits, (const unsigned char *)p, slice, false,
                                  a->buf.v);
         add_weights(a->m, a->buf.v, k, a->text);
+        gw_model_rep_add(&a->rep, a->buf.v, k, a->n_text);
         a->n_text += k;
         p += slice;
         n -= slice;
@@ -314,6 +343,7 @@ int gw_model_acc_score(struct gw_model_acc *a, const char *const *rule_ids, size
         return -1;
     size_t k = text_features(&a->pass, a->m->bits, NULL, 0, true, a->buf.v);
     add_weights(a->m, a->buf.v, k, a->text);
+    gw_model_rep_add(&a->rep, a->buf.v, k, a->n_text);
     a->n_text += k;
     int64_t rule[GW_MODEL_HEADS_MAX] = {0};
     for (size_t r = 0; r < n_rules; r++)
@@ -321,7 +351,7 @@ int gw_model_acc_score(struct gw_model_acc *a, const char *const *rule_ids, size
             gw_model_bucket(gw_model_hash('r', rule_ids[r], strlen(rule_ids[r])), a->m->bits);
     add_weights(a->m, a->buf.v, n_rules, rule);
     float same[GW_MODEL_HEADS_MAX];
-    finish_score(a->m, a->n_text, a->text, NULL, rule, out, same);
+    finish_score(a->m, a->n_text, gw_model_rep_factor(&a->rep), a->text, NULL, rule, out, same);
     return 0;
 }
 

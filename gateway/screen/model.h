@@ -105,9 +105,29 @@ struct gw_model_pass {
  * it. Init (its buffer is kept across inits; free it with gw_feats_free(&a->buf)), feed the
  * pieces, then score once with the ids of the rules the text matched. Feed and score
  * return 0 or -1 (out of memory). */
+/* How much a text's features repeat (a line pasted twenty times): every GW_MODEL_REP_EVERY-th
+ * feature is set in a bitmap of GW_MODEL_REP_BITS, and the distinct ones are counted from its
+ * empty bits (linear counting). From GW_MODEL_REP_MIN up, a text's weights are divided by
+ * sqrt(n * repeat) rather than sqrt(n): the weights grow with the copies and so does the
+ * divisor, so a text said k times scores as it does a few times, where before its score grew
+ * with sqrt(k) ("I love your products." forty times was blocked). Training divides alike. */
+#define GW_MODEL_REP_EVERY 8u
+#define GW_MODEL_REP_BITS 4096u
+#define GW_MODEL_REP_MIN 2.0
+struct gw_model_rep {
+    uint64_t bits[GW_MODEL_REP_BITS / 64];
+    size_t sampled, set; /* features sampled, and bits they set */
+};
+/* Adds the features v[0 .. n), the first of which is the text's first-th. */
+void gw_model_rep_add(struct gw_model_rep *r, const uint32_t *v, size_t n, size_t first);
+/* How many times a sampled feature came on average, at least 1 (1 when too few were sampled
+ * or too many were distinct to tell). */
+double gw_model_rep_factor(const struct gw_model_rep *r);
+
 struct gw_model_acc {
     const struct gw_model *m;
     struct gw_model_pass pass;
+    struct gw_model_rep rep;
     size_t n_text;
     int64_t text[GW_MODEL_HEADS_MAX];
     struct gw_feats buf;

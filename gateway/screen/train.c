@@ -32,7 +32,11 @@ int gw_train_doc_set(struct gw_train_doc *d, const struct gw_feats *f)
     memcpy(tmp, f->v, f->n * sizeof *tmp);
     qsort(tmp, f->n_text, sizeof *tmp, cmp_u32);
     qsort(tmp + f->n_text, f->n - f->n_text, sizeof *tmp, cmp_u32);
-    float tv = f->n_text ? (float)(1.0 / sqrt((double)f->n_text)) : 0;
+    /* as the gateway scores a text: weights over sqrt(n * repeat) (model.h) */
+    struct gw_model_rep rep;
+    memset(&rep, 0, sizeof rep);
+    gw_model_rep_add(&rep, f->v, f->n_text, 0);
+    float tv = f->n_text ? (float)(1.0 / sqrt((double)f->n_text * gw_model_rep_factor(&rep))) : 0;
     /* merge the two sorted runs, summing equal buckets */
     size_t i = 0, j = f->n_text;
     uint32_t n = 0;

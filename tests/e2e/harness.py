@@ -3,6 +3,7 @@ provider) on free loopback ports, speak HTTP to it with a real client, parse SSE
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -30,6 +31,23 @@ def free_port():
         if port not in _GIVEN:
             _GIVEN.add(port)
             return port
+
+
+def wait_banner(proc, pattern, timeout=90.0):
+    """The first group of pattern in proc's output, once it is there: the port a process
+    started on 127.0.0.1:0 says it bound (a port probed free can be taken before the process
+    binds it; one the kernel picks at bind time cannot)."""
+    rx = re.compile(pattern)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = rx.search(proc.output())
+        if m:
+            return int(m.group(1))
+        if proc.p.poll() is not None:
+            raise RuntimeError("exited (%s) before listening:\n%s" % (proc.p.returncode,
+                                                                       proc.output()[-3000:]))
+        time.sleep(0.02)
+    raise RuntimeError("no line matching %r:\n%s" % (pattern, proc.output()[-3000:]))
 
 
 def wait_http(port, path, timeout=90.0):
@@ -74,8 +92,8 @@ class Proc:
 
 class Mock(Proc):
     def __init__(self):
-        self.port = free_port()
-        super().__init__(["mock", "--listen", "127.0.0.1:%d" % self.port], log_name="mock")
+        super().__init__(["mock", "--listen", "127.0.0.1:0"], log_name="mock")
+        self.port = wait_banner(self, r"mock provider listening on http://127\.0\.0\.1:(\d+)/v1")
         wait_http(self.port, "/v1/models")
         self.url = "http://127.0.0.1:%d/v1" % self.port
 
@@ -133,7 +151,6 @@ class ScriptedProvider:
 class Gateway(Proc):
     def __init__(self, upstream, config_text="", workers=2, env=None, rules=RULES, admin=False,
                  dir=None, passthrough=("GET /v1/models",), preexec=None, extra_args=()):
-        self.port = free_port()
         self.dir = dir or tempfile.mkdtemp(prefix="gw-")
         self.incidents = os.path.join(self.dir, "incidents.jsonl")
         self.db = os.path.join(self.dir, "kpi.db")
@@ -147,13 +164,17 @@ class Gateway(Proc):
             f.write(config_text)
         e = {"E2E_HASH_KEY": "test-key", "E2E_ADMIN_TOKEN": "admin-secret"}
         e.update(env or {})
-        args = ["serve", "--config", cfg, "--listen", "127.0.0.1:%d" % self.port,
+        args = ["serve", "--config", cfg, "--listen", "127.0.0.1:0",
                 "--workers", str(workers), "--upstream", upstream]
         if admin:
-            self.admin_port = free_port()
-            args += ["--admin", "127.0.0.1:%d" % self.admin_port]
+            args += ["--admin", "127.0.0.1:0"]
         args += list(extra_args)
         super().__init__(args, env=e, log_name="gateway", preexec=preexec)
+        # both on ports the kernel picks, read from the start-up lines
+        self.port = wait_banner(self, r"guardrail is screening on http://127\.0\.0\.1:(\d+)/v1")
+        if admin:
+            self.admin_port = wait_banner(
+                self, r"The dashboard for the chatbot's owners: http://127\.0\.0\.1:(\d+)/")
         wait_http(self.port, "/readyz")
 
     def __enter__(self):

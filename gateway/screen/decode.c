@@ -311,12 +311,12 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
  *   like "KX7P2Q", "w3c" and "mp3" are no leet words. The other words of its sentence
  *   that mix letters and those characters are read too ("rul35" next to "w17h").
  * - a letter at a time: at least MIN_SPACED single letters (or leet characters, four of
- *   them letters at least) each apart from the next by one to three separators (space,
- *   "-", ".", "_", "*", "/", "|", ",", "+", "~", ":", "=", "'"). The letters are joined;
- *   when some gaps hold a space and others do not, those with a space are between words.
- *   Spaces only ("i g n o r e a l l") cannot say where words end (the normaliser has made
- *   every run of whitespace one space): the letters are joined into one ("ignoreall"),
- *   which the model's letter n-grams still read.
+ *   them letters at least) each apart from the next by one to three separators (space and
+ *   punctuation: is_spaced_sep). The letters are joined, and decode_spaced says which gaps
+ *   are between words ("I-g-n-o-r-e/a-l-l", "i-g-n-o-r-e a-l-l", "i.g_n-o r*e"). Spaces
+ *   only ("i g n o r e a l l") cannot say where words end (the normaliser has made every
+ *   run of whitespace one space): the letters are joined into one ("ignoreall"), which the
+ *   model's letter n-grams still read.
  * A run of these is screened like a decoded one, and its span is the stretch of text it
  * reads, so a finding there covers the stretch. Scores are in sixteenths of a nat. */
 
@@ -379,9 +379,10 @@ static bool is_spaced_sep(unsigned char c)
  * characters. */
 static bool lone_char(const char *t, size_t len, size_t i)
 {
-    return leet_word_char((unsigned char)t[i]) && (i == 0 || !leet_word_char((unsigned char)t[i - 1])) &&
-           (i + 1 == len || !leet_word_char((unsigned char)t[i + 1])) &&
-           (letter((unsigned char)t[i]) >= 0 || leet_letter((unsigned char)t[i]));
+    const unsigned char *u = (const unsigned char *)t;
+    return leet_word_char(u[i]) && (i == 0 || !leet_word_char(u[i - 1])) &&
+           (i + 1 == len || !leet_word_char(u[i + 1])) &&
+           (letter(u[i]) >= 0 || leet_letter(u[i]));
 }
 
 static void decode_reversed(const char *s, size_t len, struct sink *k)
@@ -851,18 +852,10 @@ static int stretch_word(struct finder *f, struct stretch *st, enum gw_encoding e
 
 /* What the pass over the words found that find_leet and find_spaced may turn into runs. */
 struct candidates {
-    bool leet;   /* a leet character between two letters of a word */
+    bool leet;   /* leet characters between two letters of a word */
     bool spaced; /* MIN_SPACED lone characters in a row, apart */
 };
 
-/* The pass over the words (runs of letters, digits, "@" and "$"), backwards and ROT13
- * stretches at once, and what may be leet or letters apart, in one go: the probe
- * (gw_decode_written) runs it on every text. A word may be written another way when it
- * is shaped like one: at most MAX_WORD bytes, letters only, and capitals only first or last
- * (backwards, a capital comes last) or all of them; anything else (ids, base64,
- * "iPhone15") ends the stretches, so that random letters cannot make one. Sentences do not
- * end them: a text written backwards has short sentences too, and each alone may be too
- * short to tell. */
 /* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
  * other bytes of a word (digits, "@", "$"), 0 for the rest. */
 #define WORD_OTHER 27
@@ -882,6 +875,14 @@ static const unsigned char word_class[256] = {
     ['8'] = WORD_OTHER, ['9'] = WORD_OTHER, ['@'] = WORD_OTHER, ['$'] = WORD_OTHER,
 };
 
+/* The pass over the words (runs of letters, digits, "@" and "$"), backwards and ROT13
+ * stretches at once, and what may be leet or letters apart, in one go: the probe
+ * (gw_decode_written) runs it on every prompt. A word may be written another way when it
+ * is shaped like one: at most MAX_WORD bytes, letters only, and capitals only first or last
+ * (backwards, a capital comes last), all of them, or anywhere in a short word standing
+ * alone ("sNoItCuRtSnI"); anything else (ids, base64, "iPhone15") ends the stretches, so
+ * that random letters cannot make one. Sentences do not end them: a text written backwards
+ * has short sentences too, and each alone may be too short to tell. */
 static int find_turned(struct finder *f, struct candidates *cand)
 {
     const unsigned char *t = (const unsigned char *)f->text;
@@ -943,14 +944,15 @@ static int find_turned(struct finder *f, struct candidates *cand)
             stretch_word(f, &rot, GW_ENC_ROT13, s, e, lead_rot, pairs) == -1)
             return -1;
     }
-    if (stretch_close(f, &back, GW_ENC_REVERSED) == -1 || stretch_close(f, &rot, GW_ENC_ROT13) == -1)
+    if (stretch_close(f, &back, GW_ENC_REVERSED) == -1 ||
+        stretch_close(f, &rot, GW_ENC_ROT13) == -1)
         return -1;
     return 0;
 }
 
-/* Whether [s, e) is a leet word (see above): standing alone, a leet character other than
- * "@" between two letters, letters only once read, four at least, capitals as in
- * word_shaped, and English-looking. */
+/* Whether [s, e) is a leet word (see above): standing alone, leet characters other than
+ * "@" between two letters, letters only once read, four at least, capitals first, last or
+ * all, and English-looking. */
 static bool leet_word(const char *t, size_t len, size_t s, size_t e)
 {
     /* leet characters after a letter and before another ("h4ck", "w17h"); at a word's end

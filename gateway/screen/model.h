@@ -12,9 +12,10 @@
  *   'w' + a word: a run of ASCII letters and digits or bytes >= 0x80;
  *   a word bigram: (h1 * 0xff51afd7ed558ccd) ^ h2 of the two words' hashes, to a bucket
  *   as above;
- *   'r' + a rule id: a rule of the ruleset matched the text (rspamd's weak signals). A text feature's value
- * is 1/sqrt(N), N the text features of the text (so long and short texts score alike); a
- * rule feature's is 1. The score of head k is sigmoid(bias_k + sum of value * weight_k).
+ *   'r' + a rule id: a rule of the ruleset matched the text (rspamd's weak signals).
+ * A text feature's value is 1/sqrt(N), N the text features of the text (so long and short
+ * texts score alike), or 1/sqrt(N * R) when the text repeats itself R times (gw_model_rep);
+ * a rule feature's is 1. The score of head k is sigmoid(bias_k + sum of value * weight_k).
  *
  * Hot path cost: one pass over the text, three or four loads of one cache line per byte;
  * no allocation past the first text of a size (the scanner keeps nothing else). */
@@ -101,8 +102,8 @@ struct gw_model_pass {
 };
 
 /* A text scored as it comes, piece by piece (a streamed reply): the same features and the
- * same score as gw_model_features and gw_model_score (no windows) give the whole text, without keeping
- * it. Init (its buffer is kept across inits; free it with gw_feats_free(&a->buf)), feed the
+ * same score as gw_model_features and gw_model_score (no windows) give the whole text,
+ * without keeping it. Init (its buffer is kept across inits; free it with gw_feats_free(&a->buf)), feed the
  * pieces, then score once with the ids of the rules the text matched. Feed and score
  * return 0 or -1 (out of memory). */
 /* How much a text's features repeat (a line pasted twenty times): every GW_MODEL_REP_EVERY-th

@@ -28,6 +28,8 @@ struct row {
     char *source;
     enum label label;
     unsigned fold;
+    const char *file; /* where it was read (a --data or --extra path) and its line */
+    long line;
     bool excluded; /* by --exclude-source: never trained on, still measured */
     bool extra;    /* from --extra: trained on in every fold, never measured */
     bool rule_block, rule_unsafe, rule_flag; /* the rules alone */
@@ -234,6 +236,8 @@ static int read_rows(struct job *j, const char *path, unsigned folds, bool extra
             r->len = strlen(r->text);
             r->source = strdup(cJSON_IsString(source) ? source->valuestring : "");
             r->label = (enum label)l;
+            r->file = path;
+            r->line = lineno;
             r->fold = gw_train_fold(r->text, r->len, folds);
             r->excluded = excluded(j, r->source);
             r->extra = extra;
@@ -375,7 +379,7 @@ static const char common_help[] =
     "  -h, --help             show this help\n";
 
 enum { O_HEAD = 256, O_BITS, O_EPOCHS, O_SEED, O_FOLDS, O_BLOCK_RATE, O_FLAG_RATE, O_MIN,
-       O_L2, O_STEP, O_POS, O_HARD };
+       O_L2, O_STEP, O_POS, O_HARD, O_SCORES };
 
 static const struct option common_opts[] = {
     {"data", required_argument, NULL, 'd'},
@@ -395,6 +399,7 @@ static const struct option common_opts[] = {
     {"step", required_argument, NULL, O_STEP},
     {"pos-weight", required_argument, NULL, O_POS},
     {"hard", required_argument, NULL, O_HARD},
+    {"scores", required_argument, NULL, O_SCORES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -403,6 +408,7 @@ struct eval_opts {
     unsigned folds;
     double block_rate, flag_rate;
     const char *out;
+    const char *scores; /* eval --scores: each measured row's out-of-fold scores */
     double min[L__COUNT]; /* --min's floors by label (negative: none) */
     bool has_min;
 };
@@ -445,6 +451,9 @@ static int parse_args(int argc, char **argv, const char *help, struct job *j,
             break;
         case 'o':
             e->out = optarg;
+            break;
+        case O_SCORES:
+            e->scores = optarg;
             break;
         case O_HEAD:
             if (parse_head(j, optarg))
@@ -704,6 +713,8 @@ int gw_cmd_train(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (!e.out)
         return gw_cli_usage_error("no --out FILE");
+    if (e.scores)
+        return gw_cli_usage_error("--scores is eval's: train writes a model, not scores");
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct gw_model m = {.bits = j.opts.bits, .n_heads = j.n_heads};
@@ -816,6 +827,50 @@ static int check_min(const double *want, const struct tally *t)
     return missed;
 }
 
+/* --scores FILE: one JSON line a measured row, in the order read. The row's text stays
+ * out (file and line find it): the file is for reading misses and false blocks, and for
+ * trying thresholds without retraining. Returns 0 or -1 with a message. */
+static int write_scores(const struct job *j, float *const *oof, const float *block_at,
+                        const float *flag_at, FILE *f, const char *path)
+{
+    for (size_t i = 0; i < j->n; i++) {
+        const struct row *r = &j->rows[i];
+        if (r->extra)
+            continue;
+        cJSON *o = cJSON_CreateObject(), *sc = cJSON_CreateObject();
+        bool block = r->rule_block, flag = r->rule_flag || r->rule_unsafe;
+        for (unsigned h = 0; h < j->n_heads; h++) {
+            cJSON *pair = cJSON_CreateArray();
+            cJSON_AddItemToArray(pair, cJSON_CreateNumber(oof[h][i]));
+            cJSON_AddItemToArray(pair, cJSON_CreateNumber(oof[h][j->n + i]));
+            cJSON_AddItemToObject(sc, j->heads[h].name, pair);
+            block |= oof[h][i] >= block_at[h];
+            flag |= oof[h][j->n + i] >= flag_at[h];
+        }
+        cJSON_AddStringToObject(o, "file", r->file);
+        cJSON_AddNumberToObject(o, "line", (double)r->line);
+        cJSON_AddStringToObject(o, "label", label_names[r->label]);
+        cJSON_AddStringToObject(o, "source", r->source);
+        cJSON_AddNumberToObject(o, "fold", r->fold);
+        cJSON_AddBoolToObject(o, "trained_on", !r->excluded);
+        cJSON_AddStringToObject(o, "rules", r->rule_block ? "block"
+                                            : r->rule_unsafe || r->rule_flag ? "flag"
+                                                                             : "allow");
+        cJSON_AddStringToObject(o, "both", block ? "block" : flag ? "flag" : "allow");
+        cJSON_AddItemToObject(o, "scores", sc);
+        char *line = cJSON_PrintUnformatted(o);
+        if (line)
+            fprintf(f, "%s\n", line);
+        free(line);
+        cJSON_Delete(o);
+    }
+    if (fflush(f) != 0 || ferror(f)) {
+        fprintf(stderr, "guardrail: %s: cannot write\n", path);
+        return -1;
+    }
+    return 0;
+}
+
 /* For attacks and harmful asks, what both stop by source (its name up to the first '/'),
  * as shared/eval/score.py breaks them down. */
 static void print_sources(const struct job *j, float *const *score, const float *block_at)
@@ -859,7 +914,10 @@ static const char eval_help[] =
     "      --block-rate R     benign false blocks allowed, rules and model (default 0.005)\n"
     "      --flag-rate R      benign false flags allowed, each head (default 0.05)\n"
     "      --min SPEC         fail (exit 1) unless both reach attacks=A,harmful=H,toxic=T\n"
-    "                         and benign (false blocks) <= B (for CI)\n";
+    "                         and benign (false blocks) <= B (for CI)\n"
+    "      --scores FILE      write each measured row's out-of-fold result as a JSON line:\n"
+    "                         its file, line, label, source and fold, what the rules and\n"
+    "                         both did, and each head's scores (block and flag); no text\n";
 
 int gw_cmd_eval(int argc, char **argv)
 {
@@ -875,6 +933,13 @@ int gw_cmd_eval(int argc, char **argv)
     signed char *y = NULL;
     float *oof[GW_MODEL_HEADS_MAX] = {0};
     rc = 1;
+    /* opened before any work: a path that cannot be written fails in a second, not after
+     * the cross-validation */
+    FILE *scores = e.scores ? fopen(e.scores, "w") : NULL;
+    if (e.scores && !scores) {
+        fprintf(stderr, "guardrail: %s: cannot write\n", e.scores);
+        goto done;
+    }
     if (!w || load_job(&j, e.folds) == -1)
         goto done;
     double t_feat = seconds_since(&t0);
@@ -929,7 +994,13 @@ int gw_cmd_eval(int argc, char **argv)
         printf("(rows of %zu excluded source prefixes were measured, never trained on)\n",
                j.n_exclude);
     rc = e.has_min && check_min(e.min, &both) ? 1 : 0;
+    if (scores && write_scores(&j, oof, block_at, flag_at, scores, e.scores) == -1)
+        rc = 1;
 done:
+    if (scores && fclose(scores) != 0 && rc == 0) {
+        fprintf(stderr, "guardrail: %s: cannot write\n", e.scores);
+        rc = 1;
+    }
     for (unsigned h = 0; h < GW_MODEL_HEADS_MAX; h++)
         free(oof[h]);
     free(w);

@@ -78,8 +78,9 @@ with open(sys.argv[1], "w") as f:
                             "label": "benign", "source": "t/b"}) + "\n")
     f.write(json.dumps({"text": "a row eval does not use", "label": "other"}) + "\n")
 PY
-if "$bin" eval --data "$tmp/cv.jsonl" --folds 2 --head injection=attack --bits 12 \
-    --scores "$tmp/scores.jsonl" > "$tmp/eval.out" 2>&1 &&
+rules=$(cd "$(dirname "$0")/../rules" && pwd)
+if "$bin" eval --data "$tmp/cv.jsonl" --rules "$rules" --folds 2 --head injection=attack \
+    --bits 12 --scores "$tmp/scores.jsonl" > "$tmp/eval.out" 2>&1 &&
     python3 - "$tmp/cv.jsonl" "$tmp/scores.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

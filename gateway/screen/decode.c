@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "screen/bigrams.h"
+#include "screen/words.h"
 
 #define MIN_BASE64 16   /* base64 characters in a run, padding not counted */
 #define MIN_HEX 16      /* hex digits in a run */
@@ -315,8 +316,8 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
  *   punctuation: is_spaced_sep). The letters are joined, and decode_spaced says which gaps
  *   are between words ("I-g-n-o-r-e/a-l-l", "i-g-n-o-r-e a-l-l", "i.g_n-o r*e"). Spaces
  *   only ("i g n o r e a l l") cannot say where words end (the normaliser has made every
- *   run of whitespace one space): the letters are joined into one ("ignoreall"), which the
- *   model's letter n-grams still read.
+ *   run of whitespace one space): the letters are split into the likeliest words of the
+ *   project's ordinary prompts (words.h, segment), "ignore all".
  * A run of these is screened like a decoded one, and its span is the stretch of text it
  * reads, so a finding there covers the stretch. Scores are in sixteenths of a nat. */
 
@@ -454,11 +455,74 @@ static uint32_t gap_key(const char *s, size_t n)
     return key;
 }
 
+/* Word costs (words.h): the cost of the letters w[0 .. n) (lower case) as one word, or -1
+ * when no word of the table is spelt so. */
+static int word_cost(const char *w, size_t n)
+{
+    if (n == 0 || n > GW_WORD_MAX)
+        return -1;
+    uint32_t h = 2166136261u; /* FNV-1a, as scripts/gen-words.py hashes */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)w[i]) * 16777619u;
+    for (uint32_t s = h & (GW_WORD_SLOTS - 1);; s = (s + 1) & (GW_WORD_SLOTS - 1)) {
+        unsigned v = gw_word_slot[s];
+        if (v == 0)
+            return -1;
+        uint32_t at = gw_word_at[v - 1], len = gw_word_at[v] - at;
+        if (len == n && memcmp(gw_word_text + at, w, n) == 0)
+            return gw_word_cost[v - 1];
+    }
+}
+
+#define SEG_MAX 96           /* letters split at once (a longer run is split in pieces) */
+#define SEG_UNKNOWN (16 * 16) /* a letter no word of the table holds: 16 nats */
+
+/* Emits the letters l[0 .. n) (as written; looked up in lower case) with spaces between the
+ * words of the cheapest split: each word costs what words.h says, a letter in no word
+ * SEG_UNKNOWN. Letters in no word stay together ("xq" in "xqignore" is one piece). Viterbi
+ * over at most GW_WORD_MAX letters back: n * 20 lookups. */
+static void segment(struct sink *k, const char *l, size_t n)
+{
+    char low[SEG_MAX];
+    int32_t best[SEG_MAX + 1];
+    uint8_t from[SEG_MAX + 1];
+    bool word[SEG_MAX + 1];
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)(l[i] | 0x20);
+    best[0] = 0;
+    for (size_t i = 1; i <= n; i++) {
+        best[i] = best[i - 1] + SEG_UNKNOWN;
+        from[i] = (uint8_t)(i - 1);
+        word[i] = false;
+        for (size_t len = 1; len <= i && len <= GW_WORD_MAX; len++) {
+            int c = word_cost(low + i - len, len);
+            if (c >= 0 && best[i - len] + c < best[i]) {
+                best[i] = best[i - len] + c;
+                from[i] = (uint8_t)(i - len);
+                word[i] = true;
+            }
+        }
+    }
+    bool cut[SEG_MAX + 1] = {false}; /* a space before letter i */
+    for (size_t i = n; i > 0; i = from[i]) {
+        size_t j = from[i];
+        /* a piece starts a new word unless it and the one before are both unknown letters */
+        if (j > 0 && (word[i] || word[j]))
+            cut[j] = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (cut[i])
+            emit(k, ' ');
+        emit(k, (unsigned char)l[i]);
+    }
+}
+
 /* The lone characters joined; a gap unlike the others is between words. The gap most
  * often seen (of the first GAP_KINDS kinds), when it is half of them or more, joins
  * letters and any other gap is a space ("I-g-n-o-r-e/a-l-l", "i-g-n-o-r-e a-l-l"); else,
  * when some gaps hold a space and some do not ("i.g_n-o r*e"), those with a space are;
- * else (all alike) every letter joins the next. */
+ * else (all alike) the letters are split into words (segment), and what is not a letter
+ * stays between them as it is. */
 #define GAP_KINDS 8
 static void decode_spaced(const char *s, size_t len, struct sink *k)
 {
@@ -487,9 +551,21 @@ static void decode_spaced(const char *s, size_t len, struct sink *k)
         best = count[j] > count[best] ? j : best;
     bool by_best = kinds && count[best] * 2 >= gaps && count[best] < gaps;
     bool by_space = !by_best && with_space && with_space < gaps;
+    char run[SEG_MAX];
+    size_t nrun = 0; /* letters held for segment, when all gaps are alike */
     for (size_t i = 0; i < len;) {
         char l = letter((unsigned char)s[i]) >= 0 ? s[i] : leet_letter((unsigned char)s[i]);
-        emit(k, (unsigned char)(l ? l : s[i]));
+        if (!by_best && !by_space && l) {
+            run[nrun++] = l;
+            if (nrun == SEG_MAX) {
+                segment(k, run, nrun);
+                nrun = 0;
+            }
+        } else {
+            segment(k, run, nrun);
+            nrun = 0;
+            emit(k, (unsigned char)(l ? l : s[i]));
+        }
         size_t n = gap_len(s, len, i);
         if (i + 1 + n >= len)
             break;
@@ -499,6 +575,7 @@ static void decode_spaced(const char *s, size_t len, struct sink *k)
             emit(k, ' ');
         i += n + 1;
     }
+    segment(k, run, nrun);
 }
 
 /* Decodes the run [start, end) of text. Everything a run's decoding needs is in its span

@@ -619,12 +619,48 @@ static void try_thresholds(const struct job *j, float *const *score, bool unseen
     *gain = rate(hit[L_ATTACK], n[L_ATTACK]) + rate(hit[L_HARMFUL], n[L_HARMFUL]);
 }
 
+/* Every split of the block budget between the blocking heads from head h on (heads before
+ * h keep block_at[]): each head's allowance from 0 up while the benign rows blocked stay in
+ * budget. Keeps the best split's thresholds in best_at and its gain in *best (the first
+ * found of equal gains: fewer rows to the earlier heads). *tries counts the splits tried;
+ * the search stops at SEARCH_MAX of them. */
+#define SEARCH_MAX 20000
+static void search_split(const struct job *j, float *const *score, float *const *neg,
+                         const size_t *nn, size_t budget, unsigned h, float *block_at,
+                         float *best_at, double *best, size_t *tries)
+{
+    while (h < j->n_heads && !j->heads[h].block)
+        h++;
+    if (h == j->n_heads) {
+        size_t fb;
+        double gain;
+        try_thresholds(j, score, false, block_at, &fb, &gain);
+        ++*tries;
+        if (fb <= budget && gain > *best + 1e-12) {
+            *best = gain;
+            memcpy(best_at, block_at, j->n_heads * sizeof *best_at);
+        }
+        return;
+    }
+    for (size_t a = 0; a <= nn[h] && a <= budget && *tries < SEARCH_MAX; a++) {
+        block_at[h] = let_through(neg[h], nn[h], a);
+        size_t fb;
+        double gain;
+        try_thresholds(j, score, false, block_at, &fb, &gain); /* heads after h at 0 rows */
+        if (fb > budget)
+            break;
+        search_split(j, score, neg, nn, budget, h + 1, block_at, best_at, best, tries);
+    }
+    block_at[h] = let_through(neg[h], nn[h], 0);
+}
+
 /* Picks each head's thresholds from the rows' scores (score[h][i]). The block budget,
  * block_rate of the counted benign rows, is for rules and model together: the benign rows
  * the rules block already spend part of it. The rest is shared between the blocking heads
  * greedily: one more benign row at a time to the head whose lower threshold stops the most
  * attacks and harmful asks (with unseen, whose positives are only those of the excluded
- * sources, to the head that has had the fewest), as long as the benign rows blocked, all
+ * sources, to the head that has had the fewest; without it, every split search_split can
+ * afford is tried too, and the best kept), as long as the benign rows blocked, all
  * heads together, stay within it. A flag threshold lets flag_rate of the benign rows
  * through, each head. */
 static void pick_thresholds(const struct job *j, float *const *score, bool unseen,
@@ -672,6 +708,22 @@ static void pick_thresholds(const struct job *j, float *const *score, bool unsee
             break;
         alloc[best]++;
         block_at[best] = let_through(neg[best], nn[best], alloc[best]);
+    }
+    if (!unseen) {
+        /* one row at a time can stop short of the best split (a head that gains little for
+         * its next row may gain much for its next three): try every split the search can
+         * afford, and keep it when it stops more than the greedy one */
+        float at[GW_MODEL_HEADS_MAX], best_at[GW_MODEL_HEADS_MAX];
+        size_t fb, tries = 0;
+        double greedy, best;
+        try_thresholds(j, score, false, block_at, &fb, &greedy);
+        best = greedy;
+        memcpy(best_at, block_at, sizeof best_at);
+        for (unsigned h = 0; h < j->n_heads; h++)
+            at[h] = j->heads[h].block ? let_through(neg[h], nn[h], 0) : 2.0f;
+        search_split(j, score, neg, nn, budget, 0, at, best_at, &best, &tries);
+        if (best > greedy)
+            memcpy(block_at, best_at, j->n_heads * sizeof *block_at);
     }
     for (unsigned h = 0; h < j->n_heads; h++) {
         size_t k = 0;

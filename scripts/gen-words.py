@@ -7,7 +7,7 @@ The decoder (gateway/screen/decode.c) reads it to put the spaces back into lette
 a letter at a time with spaces alone ("i g n o r e a l l" is joined to "ignoreall", and
 split into the cheapest words: "ignore all"). Words are lower-case a-z; words with an
 apostrophe are left out ("don't" is no word, nor are "don" and "t" from it), and so are
-one-letter words other than "a" and "i". The table is open-addressed by FNV-1a (32 bits)
+words of one or two letters other than English's closed-class ones (SHORT). The table is open-addressed by FNV-1a (32 bits)
 of the word, probing linearly, so decode.c finds a word in a load or two; the same rows
 give the same bytes.
 
@@ -22,6 +22,11 @@ import sys
 from collections import Counter
 
 MIN_COUNT = 3
+# Words of one or two letters are English's closed-class ones alone: fragments such as "ng"
+# or "st" (from other languages, codes and typos) would split any long word into pieces.
+SHORT = {"a", "i", "am", "an", "as", "at", "be", "by", "do", "go", "he", "hi", "if", "in",
+         "is", "it", "me", "my", "no", "of", "oh", "ok", "on", "or", "so", "to", "up", "us",
+         "we"}
 MAX_LEN = 20
 SLOTS = 1 << 14
 
@@ -34,7 +39,7 @@ for path in files:
         for line in fh:
             rows += 1
             for w in re.findall(r"[a-z]+(?:'[a-z]+)*", json.loads(line)["text"].lower()):
-                if "'" not in w and len(w) <= MAX_LEN and (len(w) > 1 or w in "ai"):
+                if "'" not in w and len(w) <= MAX_LEN and (len(w) > 2 or w in SHORT):
                     count[w] += 1
 total = sum(count.values())
 words = sorted((w for w, n in count.items() if n >= MIN_COUNT), key=lambda w: (-count[w], w))

@@ -1,5 +1,6 @@
 #include "screen/decode.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -329,6 +330,9 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
 #define MIN_SPACED 6       /* single letters in a row, apart */
 #define MAX_WORD 30        /* bytes in a word (a longer one is no word) */
 #define MAX_MIXED_CASE 14  /* and in one with capitals inside ("sNoItCuRtSnI"), standing alone */
+#define JOINED_MIN 14      /* letters in a word that may be words joined */
+#define JOINED_WORDS 3     /* words it splits into, at least */
+#define JOINED_MARGIN (10 * 16) /* and 10 nats likelier as those words than as one word */
 #define SENTENCE_REACH 256 /* bytes a ROT13 run reaches out for its sentence, each way */
 
 static int letter(unsigned char c)
@@ -477,11 +481,12 @@ static int word_cost(const char *w, size_t n)
 #define SEG_MAX 96           /* letters split at once (a longer run is split in pieces) */
 #define SEG_UNKNOWN (16 * 16) /* a letter no word of the table holds: 16 nats */
 
-/* Emits the letters l[0 .. n) (as written; looked up in lower case) with spaces between the
- * words of the cheapest split: each word costs what words.h says, a letter in no word
- * SEG_UNKNOWN. Letters in no word stay together ("xq" in "xqignore" is one piece). Viterbi
- * over at most GW_WORD_MAX letters back: n * 20 lookups. */
-static void segment(struct sink *k, const char *l, size_t n)
+/* The cheapest split of the letters l[0 .. n) (n <= SEG_MAX; looked up in lower case) into
+ * words: each word costs what words.h says, a letter in no word SEG_UNKNOWN. Viterbi over
+ * at most GW_WORD_MAX letters back: n * 20 lookups. cut[i]: a space goes before letter i;
+ * letters in no word stay together ("xq" in "xqignore" is one piece). Returns the letters
+ * in no word; *words: the words found. */
+static size_t split_words(const char *l, size_t n, bool *cut, size_t *words, int32_t *cost)
 {
     char low[SEG_MAX];
     int32_t best[SEG_MAX + 1];
@@ -503,13 +508,29 @@ static void segment(struct sink *k, const char *l, size_t n)
             }
         }
     }
-    bool cut[SEG_MAX + 1] = {false}; /* a space before letter i */
+    size_t unknown = 0;
+    *words = 0;
+    *cost = best[n];
+    memset(cut, 0, n + 1);
     for (size_t i = n; i > 0; i = from[i]) {
         size_t j = from[i];
+        *words += word[i];
+        unknown += !word[i];
         /* a piece starts a new word unless it and the one before are both unknown letters */
         if (j > 0 && (word[i] || word[j]))
             cut[j] = true;
     }
+    return unknown;
+}
+
+/* Emits the letters l[0 .. n) (as written) with spaces between the words of the cheapest
+ * split (split_words). */
+static void segment(struct sink *k, const char *l, size_t n)
+{
+    bool cut[SEG_MAX + 1];
+    size_t words;
+    int32_t cost;
+    split_words(l, n, cut, &words, &cost);
     for (size_t i = 0; i < n; i++) {
         if (cut[i])
             emit(k, ' ');
@@ -551,7 +572,7 @@ static void decode_spaced(const char *s, size_t len, struct sink *k)
         best = count[j] > count[best] ? j : best;
     bool by_best = kinds && count[best] * 2 >= gaps && count[best] < gaps;
     bool by_space = !by_best && with_space && with_space < gaps;
-    char run[SEG_MAX];
+    char run[SEG_MAX] = {0};
     size_t nrun = 0; /* letters held for segment, when all gaps are alike */
     for (size_t i = 0; i < len;) {
         char l = letter((unsigned char)s[i]) >= 0 ? s[i] : leet_letter((unsigned char)s[i]);
@@ -610,6 +631,9 @@ static void decode_span(const char *text, size_t start, size_t end, enum gw_enco
         break;
     case GW_ENC_SPACED:
         decode_spaced(text + start, end - start, k);
+        break;
+    case GW_ENC_JOINED:
+        segment(k, text + start, end - start);
         break;
     }
     sink_finish(k);
@@ -931,6 +955,7 @@ static int stretch_word(struct finder *f, struct stretch *st, enum gw_encoding e
 struct candidates {
     bool leet;   /* leet characters between two letters of a word */
     bool spaced; /* MIN_SPACED lone characters in a row, apart */
+    bool joined; /* a word of JOINED_MIN letters or more, standing alone */
 };
 
 /* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
@@ -1006,6 +1031,9 @@ static int find_turned(struct finder *f, struct candidates *cand)
         } else {
             lone_run = 0;
         }
+        if (letters == e - s && e - s >= JOINED_MIN && e - s <= SEG_MAX &&
+            stands_alone(f->text, f->len, s > 0 && t[s - 1] == '#' ? s - 1 : s, e))
+            cand->joined = true;
         if (letters < e - s || e - s > MAX_WORD ||
             (inner_upper && upper != letters &&
              (e - s > MAX_MIXED_CASE || !stands_alone(f->text, f->len, s, e)))) {
@@ -1132,6 +1160,61 @@ static int find_spaced(struct finder *f)
     return 0;
 }
 
+/* -ln P(b | a) in sixteenths: how unlikely letter b is after letter a inside an English
+ * word, from bigrams.h's pair log-probabilities (each row's own total taken out). */
+static const int16_t (*next_letter_costs(void))[26]
+{
+    static int16_t cost[26][26];
+    static bool built; /* the same numbers every time, so a race to build them is harmless */
+    if (!built) {
+        for (int a = 0; a < 26; a++) {
+            double row = 0;
+            for (int b = 0; b < 26; b++)
+                row += exp(gw_bigram_lp[a][b] / 16.0);
+            for (int b = 0; b < 26; b++)
+                cost[a][b] = (int16_t)lround(16.0 * (log(row) - gw_bigram_lp[a][b] / 16.0));
+        }
+        built = true;
+    }
+    return (const int16_t(*)[26])cost;
+}
+
+/* Words joined with no space between them ("ignoreallpreviousinstructions",
+ * "IgnoreAllPreviousInstructions", "#IgnoreAllRules"): a word of letters alone, JOINED_MIN
+ * to SEG_MAX of them, standing alone (a hashtag too), that splits into JOINED_WORDS words of words.h or more with no letter
+ * left over (split_words), when those words are JOINED_MARGIN likelier than the letters as
+ * one word whose letter pairs run as English's do (bigrams.h): "classification" is no
+ * "class if i cat i on". A long word of another language, a name or a code leaves letters
+ * over or reads better whole; a run's text is its words with spaces between. */
+static int find_joined(struct finder *f)
+{
+    const char *t = f->text;
+    for (size_t i = 0; i < f->len;) {
+        if (letter((unsigned char)t[i]) < 0) {
+            i++;
+            continue;
+        }
+        size_t s = i;
+        while (i < f->len && letter((unsigned char)t[i]) >= 0)
+            i++;
+        if (i - s < JOINED_MIN || i - s > SEG_MAX || (i < f->len && word_class[(unsigned char)t[i]]) ||
+            (s > 0 && word_class[(unsigned char)t[s - 1]]) ||
+            !stands_alone(t, f->len, s > 0 && t[s - 1] == '#' ? s - 1 : s, i)) /* hashtags too */
+            continue;
+        bool cut[SEG_MAX + 1];
+        size_t words;
+        int32_t cost, one = 16 * 3; /* the split's cost; the letters' as one word: the first
+                                     * letter about ln 26, then each given the one before */
+        const int16_t (*next)[26] = next_letter_costs();
+        for (size_t k = s + 1; k < i; k++)
+            one += next[letter((unsigned char)t[k - 1])][letter((unsigned char)t[k])];
+        if (split_words(t + s, i - s, cut, &words, &cost) == 0 && words >= JOINED_WORDS &&
+            cost + JOINED_MARGIN <= one && try_run(f, s, i, GW_ENC_JOINED, false) == -1)
+            return -1;
+    }
+    return 0;
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -1173,7 +1256,8 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
         goto fail;
     struct candidates cand = {0};
     if (written && (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
-                    (cand.spaced && find_spaced(&f) == -1)))
+                    (cand.spaced && find_spaced(&f) == -1) ||
+                    (cand.joined && find_joined(&f) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -1219,6 +1303,8 @@ bool gw_decode_written(const char *text, size_t len)
         find_leet(&f);
     if (!f.found && cand.spaced)
         find_spaced(&f);
+    if (!f.found && cand.joined)
+        find_joined(&f);
     return f.found;
 }
 
@@ -1267,6 +1353,8 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "leet";
     case GW_ENC_SPACED:
         return "spaced";
+    case GW_ENC_JOINED:
+        return "joined";
     }
     return "?";
 }

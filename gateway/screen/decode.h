@@ -64,7 +64,8 @@
 
 enum gw_encoding {
     GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_URL, GW_ENC_ENTITY, GW_ENC_UESC, /* encodings */
-    GW_ENC_REVERSED, GW_ENC_ROT13, GW_ENC_LEET, GW_ENC_SPACED          /* ways of writing */
+    GW_ENC_REVERSED, GW_ENC_ROT13, GW_ENC_LEET, GW_ENC_SPACED,         /* ways of writing */
+    GW_ENC_JOINED
 };
 
 struct gw_decoded_run {
@@ -89,13 +90,13 @@ struct gw_decoded {
 int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
 
 /* gw_decode_find, and then the ways of writing (backwards, ROT13, leetspeak, a letter at a
- * time). The engine reads prompts this way: a prompt is what the model reads. A reply is
+ * time, words joined with no space between them). The engine reads prompts this way: a prompt is what the model reads. A reply is
  * read for encodings only (gw_decode_find), as a streamed reply is, so that a reply gets
  * the same findings plain and streamed. */
 int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
 
 /* Whether gw_decode_find_written would find a run written backwards, in ROT13, in
- * leetspeak or a letter at a time in text (the encodings it finds are not looked for): a
+ * leetspeak, a letter at a time or as words joined in text (the encodings it finds are not looked for): a
  * pass over the text that allocates nothing, for a caller to skip the decoder when there
  * is none. */
 bool gw_decode_written(const char *text, size_t len);

@@ -10,7 +10,7 @@
 
 #define GW_WORD_SLOTS 16384
 #define GW_WORD_MAX 20 /* letters in the longest word */
-#define GW_WORDS 6784
+#define GW_WORDS 6638
 
 static const char gw_word_text[] =
     "atheandtoiforinyoumyofitis"
@@ -19,371 +19,362 @@ static const char gw_word_text[] =
     "wepleasehaveshouldoursojustnotwhogiveupeach"
     "byexplainwantwasaskwhenhelpfirstmakeshortnouse"
     "outwheretimeneedhaswhytwonewintobeforetellonly"
-    "themaccountgetdedoesneverquestionssmallafterwouldanswercould"
-    "wordsyearwillworkherreplydaytheythreesomethingeverynext"
-    "whichsayrulesactcharacterendmoreoldstartcustomerplayknow"
-    "questionapplistthensomealldayspeoplepasswordtheirbackplan"
-    "withoutweekemailtherecodestoryorderlongbeencardsuggestteam"
-    "nowlastthananywayschoolsomeonenumberroleundergametype"
-    "betweennamekidsoffshefriendlymessagestepustextbecausethings"
-    "realchecklinehomestaywritinggoodusingwerehemonthphone"
-    "datasimpledidsetthroughgofamilysaysshowreadchangeyears"
-    "peranythingruntoowordenglishovertakeaddalsominutesexample"
-    "scenestillwrongownclassdescribehourstheselaunreturngot"
-    "supportgoingbititshispaymentfindreviewincludecometoneoffice"
-    "talkinsteadjobcallpythonmainpayfixonlineelsepagedate"
-    "fewtableturnbookfeelsamehistoryenkeyserviceusercompany"
-    "respondassistantbeingnightwateraipolicythinkkeepswhetherammay"
-    "scriptstorehireportrightcreateteacheragaininstructionssecurityconversationhad"
-    "understandduringerrorsentencebestbusinesslevelmighttestworksaroundmanager"
-    "bankrewritefollowlogopenotherroomsendactuallylittleparagraphrule"
-    "saidunlessbudgetcalledherenotesdetailsfivefreeidmostweeks"
-    "filemustproductaddresslanguagesystemusedaccessletterpointsanswersnothing"
-    "differencefullpretendaskingwithineverythingopeningpartysentencesstudentwantswebsite"
-    "whileguidemanymentionputratherresetsetupverymuchseechat"
-    "continuelettotaleveninterviewlotstudentsalwayscarfoodpricestyle"
-    "wholeavoidfineaskedfourhimmademoneyquickreallycitylocal"
-    "thtrywelllatepracticeclearpostworldgetsmorningordersrequest"
-    "timesdifferentdraftfriendfunmonthsmysteryformatsayingshopspeakstaff"
-    "deliveryloginmovingrefundsummarybelowbothdonehappenshighmeanbetter"
-    "botcustomersthinggettinglookmailnamedpersondesignfeedbackfunnygreat"
-    "groupmeetingseconduntilwarmapiminutemovecontactdoinghouseoutput"
-    "querunningstepssuretodaybirthdaydueendingnovelpublicsessioncase"
-    "itemslostpartnerpossiblerealisticsummarisenonpointwaitjsonreadingstop"
-    "updateweeklyworkingbeginnerkindparasafesignbookslaterlovenormal"
-    "tipschangedcommondoglibrarymodeproblemearlyeveryonetopicvoicealready"
-    "coffeefoundfridayhourideasmakingstartingthanktranslatedownprintspanish"
-    "termstrainingtryingawayhalfkitchennotepaidpatientplainthosetrip"
-    "versionwentagentdescriptionmaybeprocessprojectratesitethanksusuallybill"
-    "chargedincludingleftparagraphspmspeechcorrectdeskdinnernoticepersonalsetting"
-    "settingsvillainbuildcrediteasyelfeefinalinsurancelearninglightlines"
-    "missingmonthlypicksentaskscancelconexactlyhardlaptopmistakesnervous"
-    "parentspartsectiontownuserswalkamountbuildingfriendslelistsneeds"
-    "plusprompttwicepaymentsreciperecommendsharesincethursdayundbadbooking"
-    "bracketsbreakdontfairfantasyfronthandlehotelleastofferplacereturns"
-    "sideadvicecatcleangiftimpolitesecretstatussummarizetechnicalcalm"
-    "characterscomcontexthealthnumbersadminexampleslearnleslifeoptionsperfect"
-    "playerstogethertrackanotherdecideessayformitemlecturelinkmarchpoem"
-    "shipstickstudyunawelcomebasicbulletcoverfunctionleaveonceoutline"
-    "revealserverwrittenalongboughtbringchangesetshowstaxageannual"
+    "themaccountgetdoesneverquestionssmallafterwouldanswercouldwords"
+    "yearwillworkherreplydaytheythreesomethingeverynextwhich"
+    "sayrulesactcharacterendmoreoldstartcustomerplayknowquestion"
+    "applistthensomealldayspeoplepasswordtheirbackplanwithout"
+    "weekemailtherecodestoryorderlongbeencardsuggestteamnow"
+    "lastthananywayschoolsomeonenumberroleundergametypebetween"
+    "namekidsoffshefriendlymessagestepustextbecausethingsreal"
+    "checklinehomestaywritinggoodusingwerehemonthphonedata"
+    "simpledidsetthroughgofamilysaysshowreadchangeyearsper"
+    "anythingruntoowordenglishovertakeaddalsominutesexamplescene"
+    "stillwrongownclassdescribehoursthesereturngotsupportgoingbit"
+    "itshispaymentfindreviewincludecometoneofficetalkinsteadjob"
+    "callpythonmainpayfixonlineelsepagedatefewtableturn"
+    "bookfeelsamehistorykeyserviceusercompanyrespondassistantbeingnight"
+    "waterpolicythinkkeepswhetherammayscriptstorehireportright"
+    "createteacheragaininstructionssecurityconversationhadunderstandduringerrorsentencebest"
+    "businesslevelmighttestworksaroundmanagerbankrewritefollowlogopen"
+    "otherroomsendactuallylittleparagraphrulesaidunlessbudgetcalledhere"
+    "notesdetailsfivefreemostweeksfilemustproductaddresslanguagesystem"
+    "usedaccessletterpointsanswersnothingdifferencefullpretendaskingwithineverything"
+    "openingpartysentencesstudentwantswebsitewhileguidemanymentionputrather"
+    "resetsetupverymuchseechatcontinuelettotaleveninterviewlot"
+    "studentsalwayscarfoodpricestylewholeavoidfineaskedfourhim"
+    "mademoneyquickreallycitylocaltrywelllatepracticeclearpost"
+    "worldgetsmorningordersrequesttimesdifferentdraftfriendfunmonthsmystery"
+    "formatsayingshopspeakstaffdeliveryloginmovingrefundsummarybelowboth"
+    "donehappenshighmeanbetterbotcustomersthinggettinglookmailnamed"
+    "persondesignfeedbackfunnygreatgroupmeetingseconduntilwarmapiminute"
+    "movecontactdoinghouseoutputquerunningstepssuretodaybirthdaydue"
+    "endingnovelpublicsessioncaseitemslostpartnerpossiblerealisticsummarisenon"
+    "pointwaitjsonreadingstopupdateweeklyworkingbeginnerkindparasafe"
+    "signbookslaterlovenormaltipschangedcommondoglibrarymodeproblem"
+    "earlyeveryonetopicvoicealreadycoffeefoundfridayhourideasmakingstarting"
+    "thanktranslatedownprintspanishtermstrainingtryingawayhalfkitchennote"
+    "paidpatientplainthosetripversionwentagentdescriptionmaybeprocessproject"
+    "ratesitethanksusuallybillchargedincludingleftparagraphsspeechcorrectdesk"
+    "dinnernoticepersonalsettingsettingsvillainbuildcrediteasyfeefinalinsurance"
+    "learninglightlinesmissingmonthlypicksentaskscancelconexactlyhard"
+    "laptopmistakesnervousparentspartsectiontownuserswalkamountbuildingfriends"
+    "listsneedsplusprompttwicepaymentsreciperecommendsharesincethursdayund"
+    "badbookingbracketsbreakdontfairfantasyfronthandlehotelleastoffer"
+    "placereturnssideadvicecatcleangiftpolitesecretstatussummarizetechnical"
+    "calmcharacterscomcontexthealthnumbersadminexampleslearnleslifeoptions"
+    "perfectplayerstogethertrackanotherdecideessayformitemlecturelinkmarch"
+    "poemshipstickstudyunawelcomebasicbulletcoverfunctionleaveonce"
+    "outlinerevealserverwrittenalongboughtbringchangesshowstaxageannual"
     "confirmdatabasefinishichlandlordmaxphotosrequeststrainwaysaccountsbox"
     "clientclubdetectivehumaninternetmodelnobodyprofessionalqueryquizsaturdayscience"
     "stuffweddingagainstagoapologisebuychecklistchooseclosecommunityfailedrest"
     "talkingadventurebakerybigcoachconsistentexperienceexplainingmondaymostlyownerpor"
-    "programrunsscorestructureboardchargeconvertcoupleeventgardenhosthr"
-    "imaginelookingmessagesmyselfpasteplanningsocialsqltomorrowwarclaimclues"
-    "comparefilesgentlegoeshappenedkeysmakesokquietsizesolvesound"
-    "tentitletoptuesdayusesdevelopergeneratehappyinformationlimitlocationnames"
-    "paperprovidershippingsplitstuckweatherwebadultavailablebackgroundcountevening"
-    "followingjunelessmobileperiodpricesproperlyredsinglestolentriedyes"
-    "anyoneblockbodychatbotgenerallockedmembermetpasswordsreceivedroundsafety"
-    "salessixsleepspellingteachtermthinkingticketcarrycommentcurrentemoji"
-    "hellolabelmarketingmasterrollservicessignssillytravelbasedbeginchoice"
-    "colddiscountdishkillplotspacesubjectswitchactionbillingbrokendeposit"
-    "dieduemailsfijemixmovedoriginalphotoportalschedulestarted"
-    "subscriptionworriedactionsadultscallscommandcomputerconfigdoorfeeshonesthonestly"
-    "leadlivemeansmembersmimuseumpauseresearchsessionssharedslowsoftware"
-    "sontestingarrivedcopycostesfillflatholdjuniorknownlesson"
-    "loveslowoppositeplainlypractiserainremoverobotscenarioselfstraighttold"
-    "weekendactivitychildrenclaimscodescomplaintcontentdieverexcelguessinghelps"
-    "importantoctoberonespolitelypullreferenceremindsevideowroteabovecards"
-    "cluecommitemployeesenergygradeguessholidayideaidentityimproveknowsmeal"
-    "mediaplansrentseptemberseveralsometimesspeakingstringssummerunsureverificationvs"
-    "windowsarrivebalancechangingclosedcountrycrewdeldetaildialoguefeaturesfictional"
-    "fixedflightillearnedmachinemenumodernoldspowerprepareproductssounds"
-    "sundayunevocabularyworkedcancelledcookingcoursedailydebateexplanationfaqgraphic"
-    "hintinfomedicalmemoryportpracticalpresentreplacementsongspecificstatementtemplate"
-    "tensethirdvisitappointmentbikebugcampaigndatesdeardocumentsdriverfiction"
-    "forgetgitguestguestshotlanternlegalminoftenpourreceiptscreen"
-    "takestimelineunitworryarticlecaredoctordrifteffectsemergencyexpectedexpert"
-    "firegavegoogleheroinsidelockmanagemattermattersmethodneededpr"
-    "protectresultsorryteststutorverifyvillagebashbluecafcaptaincauses"
-    "commandscostsdirectelderlyfastfeelingfrenchgameshomeworkkeepingnearplants"
-    "recordsresultsrowssalestreettargetteenagerstruevalueyoungaddedcollege"
-    "covereddarkdaughterdeviceseventsextrafeelingsfilmfolderformalgroundinventory"
-    "marketmineofficialpaceparentpassrememberremoteresponsesislowlystudying"
-    "tensionthoughtuukwhoseyesterdayaccuracyafternoonaprilattackbreakingbriefly"
-    "britishcamecheckoutcomingcupcuriousdeletederdropeitherforgotfuture"
-    "germangymhandhiddeninstagraminternalkidlunchmanmonnaturalnewsletter"
-    "pacingparcelparkpastprofileproviderecordrepairrepliesscamsshsuspicious"
-    "takingtookumwarningbedtimecakecheckingcolumnsemployeeexamexchangesface"
-    "factfactsfallfithikinghugeinvalidinvoicejokeskeptmatchmid"
-    "mistakenetworkolderpagespinplantpreparingpuzzlerereturnedriddleroutine"
-    "seasheetstoragetangentsteaterminaltransferuniversityvolunteerwarrantywiead"
-    "apartmentappsbankingbatterybehindblogbrotherbuttoncenterchildcolumncontract"
-    "cozycsvdaseinemestfailgbgoregrammarinterestedjuly"
-    "logslollowermathmeantmiddlemsnarratornormallyphonesquicklyretired"
-    "savedslightlyspringstartsstoriesstrongsuchthroughouttoolstrackingturnstypical"
-    "umavolunteerswearwinteragesanimalappearapplyarrayattentionaudienceautomatically"
-    "beginningblankbreadchoicescomesconsolecoworkercutdadaddevelopdevice"
-    "directlydisclaimersdramaticelectricityevidenceexplainsexportfinallyhelpfulhistoricalmeetmood"
-    "newsnicenoticedoocoptionphishingpositionpurchasepuzzlesreactreminderreplace"
-    "safelysavingsscopeshoesunclearwaitingwatchaheadappropriatebrainstormbrowserbuilt"
-    "busycolleaguedelivereddriveeatendsengineerenveveningsfakefamiliesfocus"
-    "gentlygreenheaderhumourinspectorinterestintervieweritselflighthouselongerlooksmarkdown"
-    "neighbourosplayerpresentationpreviousquraiserenewalreportedrequiredrestaurantrights"
-    "roadroutersavesellshoppingsieskillssolutionstocksymptomssystemstrade"
-    "turningviolenceanalystbagbehaviouralchesscleaningcombatcontrolcookiesdiscussdouble"
-    "eightfiguregivinghappenheardhiringhusbandingredientsjanuaryjavascriptlawmissed"
-    "monologuemurderninenullonboardingparkingpartspersuasivequotereadyreasonreasonable"
-    "recipesreleaserenewrowselectsimstationstoppedtiredwalkingweightwi"
+    "programrunsscorestructureboardchargeconvertcoupleeventgardenhostimagine"
+    "lookingmessagesmyselfpasteplanningsocialsqltomorrowwarclaimcluescompare"
+    "filesgentlegoeshappenedkeysmakesokquietsizesolvesoundten"
+    "titletoptuesdayusesdevelopergeneratehappyinformationlimitlocationnamespaper"
+    "providershippingsplitstuckweatherwebadultavailablebackgroundcounteveningfollowing"
+    "junelessmobileperiodpricesproperlyredsinglestolentriedyesanyone"
+    "blockbodychatbotgenerallockedmembermetpasswordsreceivedroundsafetysales"
+    "sixsleepspellingteachtermthinkingticketcarrycommentcurrentemojihello"
+    "labelmarketingmasterrollservicessignssillytravelbasedbeginchoicecold"
+    "discountdishkillplotspacesubjectswitchactionbillingbrokendepositdie"
+    "emailsmixmovedoriginalphotoportalschedulestartedsubscriptionworriedactionsadults"
+    "callscommandcomputerconfigdoorfeeshonesthonestlyleadlivemeansmembers"
+    "museumpauseresearchsessionssharedslowsoftwaresontestingarrivedcopycost"
+    "fillflatholdjuniorknownlessonloveslowoppositeplainlypractiserain"
+    "removerobotscenarioselfstraighttoldweekendactivitychildrenclaimscodescomplaint"
+    "contenteverexcelguessinghelpsimportantoctoberonespolitelypullreferenceremind"
+    "videowroteabovecardscluecommitemployeesenergygradeguessholidayidea"
+    "identityimproveknowsmealmediaplansrentseptemberseveralsometimesspeakingstrings"
+    "summerunsureverificationwindowsarrivebalancechangingclosedcountrycrewdeldetail"
+    "dialoguefeaturesfictionalfixedflightlearnedmachinemenumodernoldspowerprepare"
+    "productssoundssundayunevocabularyworkedcancelledcookingcoursedailydebateexplanation"
+    "faqgraphichintinfomedicalmemoryportpracticalpresentreplacementsongspecific"
+    "statementtemplatetensethirdvisitappointmentbikebugcampaigndatesdeardocuments"
+    "driverfictionforgetgitguestguestshotlanternlegalminoftenpour"
+    "receiptscreentakestimelineunitworryarticlecaredoctordrifteffectsemergency"
+    "expectedexpertfiregavegoogleheroinsidelockmanagemattermattersmethod"
+    "neededprotectresultsorryteststutorverifyvillagebashbluecafcaptain"
+    "causescommandscostsdirectelderlyfastfeelingfrenchgameshomeworkkeepingnear"
+    "plantsrecordsresultsrowssalestreettargetteenagerstruevalueyoungadded"
+    "collegecovereddarkdaughterdeviceseventsextrafeelingsfilmfolderformalground"
+    "inventorymarketmineofficialpaceparentpassrememberremoteresponseslowlystudying"
+    "tensionthoughwhoseyesterdayaccuracyafternoonaprilattackbreakingbrieflybritishcame"
+    "checkoutcomingcupcuriousdeletederdropeitherforgotfuturegermangym"
+    "handhiddeninstagraminternalkidlunchmanmonnaturalnewsletterpacingparcel"
+    "parkpastprofileproviderecordrepairrepliesscamsshsuspicioustakingtook"
+    "warningbedtimecakecheckingcolumnsemployeeexamexchangesfacefactfactsfall"
+    "fithikinghugeinvalidinvoicejokeskeptmatchmidmistakenetworkolder"
+    "pagespinplantpreparingpuzzlereturnedriddleroutineseasheetstoragetangents"
+    "teaterminaltransferuniversityvolunteerwarrantywieapartmentappsbankingbatterybehind"
+    "blogbrotherbuttoncenterchildcolumncontractcozycsvdaseinest"
+    "failgoregrammarinterestedjulylogslollowermathmeantmiddlenarrator"
+    "normallyphonesquicklyretiredsavedslightlyspringstartsstoriesstrongsuchthroughout"
+    "toolstrackingturnstypicalumavolunteerswearwinteragesanimalappearapply"
+    "arrayattentionaudienceautomaticallybeginningblankbreadchoicescomesconsolecoworkercut"
+    "daddevelopdevicedirectlydisclaimersdramaticelectricityevidenceexplainsexportfinallyhelpful"
+    "historicalmeetmoodnewsnicenoticedoocoptionphishingpositionpurchasepuzzles"
+    "reactreminderreplacesafelysavingsscopeshoesunclearwaitingwatchaheadappropriate"
+    "brainstormbrowserbuiltbusycolleaguedelivereddriveeatendsengineerenvevenings"
+    "fakefamiliesfocusgentlygreenheaderhumourinspectorinterestintervieweritselflighthouse"
+    "longerlooksmarkdownneighbourplayerpresentationpreviousraiserenewalreportedrequiredrestaurant"
+    "rightsroadroutersavesellshoppingsieskillssolutionstocksymptomssystems"
+    "tradeturningviolenceanalystbagbehaviouralchesscleaningcombatcontrolcookiesdiscuss"
+    "doubleeightfiguregivinghappenheardhiringhusbandingredientsjanuaryjavascriptlaw"
+    "missedmonologuemurderninenullonboardingparkingpartspersuasivequotereadyreason"
+    "reasonablerecipesreleaserenewrowselectsimstationstoppedtiredwalkingweight"
     "windowwiseairargumentsaugustbackupbrandchecksclarifyingclarityconfirmationconfirmed"
-    "countercreateddbdebiteineencouragingerrorseufeaturefeelsflagfloor"
-    "goalgoalsgrandmotherhaikuinvoiceskmlengthlosmanagementmapmoonmr"
-    "neutralobjectorderedpackagepirateplspractisingprofessorpropertyradioreceiverefuse"
-    "regularreminderssalaryscaryseemssmartspotstringsuitableticketstourtreasure"
-    "urwifewifiwizardafterwardsalalertsapplicationautumnblackbookedbranch"
-    "breakfastcategorycloudcomocrimedeclinedogsduckforceforwardfridgegives"
-    "ignoreincomeintrolablaughingmetermirmissnovembernpcoloutside"
-    "petprivacyproblemsproducerandomrangerefundssaltsavessecondsshiftsshot"
-    "silverspamstandardsuspendedtomtrialtwistableaccurateagedapprovedargument"
-    "arrivescanadacashcheckedclickcollectconnectcountriesdamagedashboarddemoeen"
-    "enjoyenoughescapeexercisefieldfiltergasheyikillincidentissue"
-    "issuesjunolargelaslaunchleavesmethodsmindnorthopenedownerspostgres"
-    "pushquarterrecaproughsamsignedstatestoredstudiotalkstenantthemed"
-    "trustupdatesuploadvalidviawantedactivitiesadjustaloneaveragebasecertificate"
-    "citiesclearlycompleteconfusedcourtdefdryexercisesexpensesfarfatherfestival"
-    "historicallyhospitalincludedkitlotsmerchantmitmomomentmovienoiseocean"
-    "policepracticingpremiumprivateseparateshiftskipsugarsuntasktoasttool"
-    "touchviewwhatswhiteaffectedagreementaimalertallowedaloudareaattempts"
-    "authbeyondbloodbossbriefcentrecheerfulclevernesscmcommentscomposeconnection"
-    "cookiecustomcycledealdifficultdiscussioneggsexexistingexpiredfindsfirm"
-    "freezeghostgrandfathergrumpyguidelineshealthyhopinghostinginstallinternationalistlibrarian"
-    "listedlistingloadloggedmidnightmovesmrsmumnurseparpermissionpositive"
-    "primaryproprogressprojectsranreducereportingrequirementsricesidessituationssomewhere"
-    "speakerstartuptaxestechthemevariablevpnwednesdayyetabroadacrossaddresses"
-    "analyzearguingartbakingbiggerbiggestbiologybittebottlebriskbuschapter"
-    "chartcliniccompaniescookcouncildesigningdownloaddrdragonenterenvironmentespecially"
+    "countercreateddebiteineencouragingerrorsfeaturefeelsflagfloorgoalgoals"
+    "grandmotherhaikuinvoiceslengthlosmanagementmapmoonneutralobjectorderedpackage"
+    "pirateplspractisingprofessorpropertyradioreceiverefuseregularreminderssalaryscary"
+    "seemssmartspotstringsuitableticketstourtreasurewifewifiwizardafterwards"
+    "alertsapplicationautumnblackbookedbranchbreakfastcategorycloudcomocrimedecline"
+    "dogsduckforceforwardfridgegivesignoreincomeintrolablaughingmeter"
+    "mirmissnovembernpcoutsidepetprivacyproblemsproducerandomrangerefunds"
+    "saltsavessecondsshiftsshotsilverspamstandardsuspendedtomtrialtwist"
+    "ableaccurateagedapprovedargumentarrivescanadacashcheckedclickcollectconnect"
+    "countriesdamagedashboarddemoeenenjoyenoughescapeexercisefieldfiltergas"
+    "heyillincidentissueissuesjunolargelaslaunchleavesmethodsmind"
+    "northopenedownerspostgrespushquarterrecaproughsamsignedstatestored"
+    "studiotalkstenantthemedtrustupdatesuploadvalidviawantedactivitiesadjust"
+    "aloneaveragebasecertificatecitiesclearlycompleteconfusedcourtdefdryexercises"
+    "expensesfarfatherfestivalhistoricallyhospitalincludedkitlotsmerchantmitmoment"
+    "movienoiseoceanpolicepracticingpremiumprivateseparateshiftskipsugarsun"
+    "tasktoasttooltouchviewwhatswhiteaffectedagreementaimalertallowed"
+    "aloudareaattemptsauthbeyondbloodbossbriefcentrecheerfulclevernesscomments"
+    "composeconnectioncookiecustomcycledealdifficultdiscussioneggsexistingexpiredfinds"
+    "firmfreezeghostgrandfathergrumpyguidelineshealthyhopinghostinginstallinternationalist"
+    "librarianlistedlistingloadloggedmidnightmovesmrsmumnurseparpermission"
+    "positiveprimaryproprogressprojectsranreducereportingrequirementsricesidessituations"
+    "somewherespeakerstartuptaxestechthemevariablevpnwednesdayyetabroadacross"
+    "addressesanalyzearguingartbakingbiggerbiggestbiologybittebottlebriskbus"
+    "chapterchartcliniccompaniescookcouncildesigningdownloaddragonenterenvironmentespecially"
     "exceptexcerptexperiencedfinanceformulafreshfrustratedhallhandsheldholaidentify"
-    "joinjokejumpletterslimitslivedmedievalmembershipmountainovenpackpg"
-    "picturepizzapodcastpricingreaderrecognisereportsresumerootrubbersawscale"
-    "schoolssecuresellingshallshellstandingsurveyteenagertopicsurgentusefulvirtual"
-    "visitorswarehouseworkoutzuactualaffectagreedanymoreapproachareasaufbecome"
-    "bonjourbrokecallingcaseschaincomedyconfidenceconnectedconsidercontradictionscorecorrectly"
-    "culpritdamageddecemberdesdiceearlieremployerexchangefamousglassgroceryhead"
-    "hearhelperhttpinputintroducejobskindlyleaselikelylinkedinlinuxmedium"
-    "milkmommusicnumberedoverallplayingpostspressproposepublishedreasoningrecovery"
-    "residentsriskroundssamplesciseensevenshortershowingsisterstayingsuspects"
-    "tablestakenterribletinytraffictranscriptvegetarianversevictorianworthyourselfactive"
-    "addingamericananimalsannouncementansweringantonymappointmentsassemblyavecbabybalancedbeginners"
-    "bootsbottombuttercameracannotcatscausecausedcecelebrateclockcons"
-    "creativecupscurrentlydeathdefaultdendesignerdungeoneatingeffecteuropeevaluate"
-    "extractfactorfalsefightflourforthfullyfundhigherhurtimprovementsinvestigate"
-    "italianjacketjapankannstkindslamplimitedlisbonlologisticslondonloop"
-    "mailsmajormathsmealsmentionedmfamillionnationaloccasionallyokayoptionalpatience"
-    "payingpetsplacesplayspocketprosreadersreadsreasonsrequirerespectfulrisks"
-    "roleplayrouterudesimplerslangsmtpsofaspeaksspeedstaysstrategystreaming"
-    "strengthssuccessthemestranslationtransporttravellingtreeunlimitedupgradevarvendorvisible"
-    "vocwashingweirdwheneverworkshopabandonedacceptadvanceagreeappleapproveargue"
-    "attachedauthenticationbakebakehousebedbridgecakescasualchargesclassicclientsconcrete"
-    "conferenceconsentcorrectiondanadeadlinedebugdecisiondentaldieddifficultydoorsdrink"
-    "eggengineeringentryfarmfeltfinancialforumfraudgovernmentgrandmahackedhaunted"
-    "heartimageimprovedinglintipissuedlogomaintenancemarmarriedmaterials"
-    "missionnodenonenotificationpackingpairparispaspayrollpendingperformancephrases"
-    "pickuppippreppressurepriyapromiseprotectionproteinprovidedquarterlyreachreadme"
-    "recentreceptionistregexregisterrentalrepeatrequestedromancerpgsectionssharingsized"
-    "sobresolarsourcesourdoughspecialststrictsupposedtabletopteachesteachingthesis"
-    "upbeaturlvaguevanversusvictimvisitingyamlyogaaccordingaccountantairport"
-    "alarmallowandroidannouncingaubreathingcampingcancellationcartchickenclassifyclosing"
-    "comfortableconflictconfusingconstconversationscosycountsdeaddecisionsdeliverdepartmentdigit"
-    "drivingdroppingearthemotionaleverydayexpressfafavorfellfencesfishflow"
-    "grantgreetingharmlesshethorrorhuntimmediatelyindexinteractiveintroductioniphonejargon"
-    "leakliveslivingloansloselosingmanagedmanagersmarkmedicationmeetingsmoderate"
-    "motivationaloffersorderingotherwiseovernightpackagingpassedpastapathpatientspersonapharmacy"
-    "placedpoolportugueseprintedprizepuedespyqueriesquireadablereceptionregion"
-    "researchersreverseroughlyscansearchseasonsendingsenseserioussignalsimilarsimply"
-    "soundingstagestructuredsynctaptitlestokentreatedtvupdatedupsetusage"
-    "verifiedwallwinwinewriteraccidentallyaccountingaidalmostanaancientangry"
-    "anniversaryauthorizationbackstorybananabanksbannedbarbaristabattlebelieveberboxes"
-    "breakscapitalcategorieschancechocolatechorusclearerclimatecolorcoloursconditioncontrols"
-    "coordinatorcoveringdeploydetaileddigitsdirectionsdisputedistinctdockerdrinkseinenempathy"
-    "emptyextensionfacingfailsfasterfebruaryfinishedfurnituregermanygirlgivenhandmade"
-    "havingheatheisthelpdeskhtmlhypotheticalincludesinjectionjapanesejavajudgejul"
-    "knightlabelsleavingledlightslogginglosslyricsmamariemeaningmixed"
-    "mmmockmodelsmorningsmothernenegativeneighbourhoodnightsorganizeoriginoverview"
-    "passportphrasepreprescriptionpretendingprinterproductionproperproxypurchasesrainyrates"
-    "rdrefundedregisteredrelatedrelationshipreviewsriddlessatschemesecretssendssenior"
-    "shippedshowedshownsizessleepingslipsolosourcesspellsquarestarsstorm"
-    "strangersstrongersuppliertagteamstellingtemperaturetextstoughtxttypesumbrella"
-    "uxvouswasteweekendsworkeralcoholanalogyanxiousassessmentassociationbanbasketball"
-    "benefitsbinbirthbringingbuildsbuyingchatbotschristmascocollectedcollectioncolour"
-    "comparedconciseconsideredcouplescronculturedansdeepdegreedirectorydishesduplicate"
-    "editorenableepisodeequipmentespaestimatedexamsexistexpectfailuresfieldsfootball"
-    "forestglutengoldhalehandlinghardwareheadlineheartfeltheatinghelpedhiredhires"
-    "hitholidayshouseholdhumansiceimpactinterviewsironislandkglandinglaws"
-    "learnslegallylifetimelinksloanloudloyaltymaismilesmultiplemysteriousnegotiation"
-    "netnovanovelsnudgenursingobjectsofficeropensoperationsothersoverduepersonality"
-    "peuxpianopiepixelpopreferprobablyprocessedproposalrecoverrelevantrepairs"
-    "rephraseresolutionresponsibleretirementriverroastromanromanticromeroomsscenesscheduled"
-    "scoressellershipsshysignatureslackslotsmellsockssortsoupspoken"
-    "sportsspreadsheetstandstarterstatementsstatisticsstopssuggestionsupersupplysursurprise"
-    "swapswitchingtaskstaverntheatricalthreateningtiptokenstonighttowertransactiontries"
-    "triviaunitswashweakwordingadvisorairlineambroseansappearsappliedarr"
-    "arrivingattendanceauntaustraliabakerbeachbedroombillsblockedbreachbuddybuf"
-    "calendarcantcaptioncellschannelcheapchefchemicalcinematiccirclesclcommunicate"
-    "communicationcompetitionconditionscuriecustomsdangerousdeadlinesdeclineddeleteddentistdescribesdiscounts"
-    "discourageddishwasherdiskdistancedmdocumentdramadraweffectiveereulogyeverywhere"
-    "executeexitsfacilitiesfactoryfactualfaultfitsfogforeverformsfoxfreelance"
-    "frigonegrandparentsgrewgroceriesgroupsgrowgrowingguyharborharbourharder"
-    "hathedgehookhttpshypotheticallyimportincreaseinsjoursjskeeperkiller"
-    "knewknowledgeladlelakeleedslegitimatelemonlisteninglookedlovedmacmanual"
-    "menacingmergemessymetricnanecromancernginxnichtnovnowhereoilopinions"
-    "paintparentalpartiespastedpedidoplatformportfoliopredictpreventprintingpriorityprompts"
-    "proofproofreadqaqualityquotesraisedramrealisticallyrecommendedregistrationremovedresources"
+    "joinjokejumpletterslimitslivedmedievalmembershipmountainovenpackpicture"
+    "pizzapodcastpricingreaderrecognisereportsresumerootrubbersawscaleschools"
+    "securesellingshallshellstandingsurveyteenagertopicsurgentusefulvirtualvisitors"
+    "warehouseworkoutactualaffectagreedanymoreapproachareasaufbecomebonjourbroke"
+    "callingcaseschaincomedyconfidenceconnectedconsidercontradictionscorecorrectlyculpritdamaged"
+    "decemberdesdiceearlieremployerexchangefamousglassgroceryheadhearhelper"
+    "httpinputintroducejobskindlyleaselikelylinkedinlinuxmediummilkmom"
+    "musicnumberedoverallplayingpostspressproposepublishedreasoningrecoveryresidentsrisk"
+    "roundssamplesciseensevenshortershowingsisterstayingsuspectstablestaken"
+    "terribletinytraffictranscriptvegetarianversevictorianworthyourselfactiveaddingamerican"
+    "animalsannouncementansweringantonymappointmentsassemblyavecbabybalancedbeginnersbootsbottom"
+    "buttercameracannotcatscausecausedcelebrateclockconscreativecupscurrently"
+    "deathdefaultdendesignerdungeoneatingeffecteuropeevaluateextractfactorfalse"
+    "fightflourforthfullyfundhigherhurtimprovementsinvestigateitalianjacketjapan"
+    "kannstkindslamplimitedlisbonlogisticslondonloopmailsmajormathsmeals"
+    "mentionedmfamillionnationaloccasionallyokayoptionalpatiencepayingpetsplacesplays"
+    "pocketprosreadersreadsreasonsrequirerespectfulrisksroleplayrouterudesimpler"
+    "slangsmtpsofaspeaksspeedstaysstrategystreamingstrengthssuccessthemestranslation"
+    "transporttravellingtreeunlimitedupgradevarvendorvisiblevocwashingweirdwhenever"
+    "workshopabandonedacceptadvanceagreeappleapproveargueattachedauthenticationbakebakehouse"
+    "bedbridgecakescasualchargesclassicclientsconcreteconferenceconsentcorrectiondana"
+    "deadlinedebugdecisiondentaldieddifficultydoorsdrinkeggengineeringentryfarm"
+    "feltfinancialforumfraudgovernmentgrandmahackedhauntedheartimageimprovedingl"
+    "intissuedlogomaintenancemarmarriedmaterialsmissionnodenonenotificationpacking"
+    "pairparispaspayrollpendingperformancephrasespickuppippreppressurepriya"
+    "promiseprotectionproteinprovidedquarterlyreachreadmerecentreceptionistregexregisterrental"
+    "repeatrequestedromancerpgsectionssharingsizedsobresolarsourcesourdoughspecial"
+    "strictsupposedtabletopteachesteachingthesisupbeaturlvaguevanversusvictim"
+    "visitingyamlyogaaccordingaccountantairportalarmallowandroidannouncingbreathingcamping"
+    "cancellationcartchickenclassifyclosingcomfortableconflictconfusingconstconversationscosycounts"
+    "deaddecisionsdeliverdepartmentdigitdrivingdroppingearthemotionaleverydayexpressfavor"
+    "fellfencesfishflowgrantgreetingharmlesshethorrorhuntimmediatelyindex"
+    "interactiveintroductioniphonejargonleakliveslivingloansloselosingmanagedmanagers"
+    "markmedicationmeetingsmoderatemotivationaloffersorderingotherwiseovernightpackagingpassedpasta"
+    "pathpatientspersonapharmacyplacedpoolportugueseprintedprizepuedesqueriesqui"
+    "readablereceptionregionresearchersreverseroughlyscansearchseasonsendingsenseserious"
+    "signalsimilarsimplysoundingstagestructuredsynctaptitlestokentreatedupdated"
+    "upsetusageverifiedwallwinwinewriteraccidentallyaccountingaidalmostana"
+    "ancientangryanniversaryauthorizationbackstorybananabanksbannedbarbaristabattlebelieve"
+    "berboxesbreakscapitalcategorieschancechocolatechorusclearerclimatecolorcolours"
+    "conditioncontrolscoordinatorcoveringdeploydetaileddigitsdirectionsdisputedistinctdockerdrinks"
+    "einenempathyemptyextensionfacingfailsfasterfebruaryfinishedfurnituregermanygirl"
+    "givenhandmadehavingheatheisthelpdeskhtmlhypotheticalincludesinjectionjapanesejava"
+    "judgejulknightlabelsleavingledlightslogginglosslyricsmariemeaning"
+    "mixedmockmodelsmorningsmothernegativeneighbourhoodnightsorganizeoriginoverviewpassport"
+    "phrasepreprescriptionpretendingprinterproductionproperproxypurchasesrainyratesrefunded"
+    "registeredrelatedrelationshipreviewsriddlessatschemesecretssendsseniorshippedshowed"
+    "shownsizessleepingslipsolosourcesspellsquarestarsstormstrangersstronger"
+    "suppliertagteamstellingtemperaturetextstoughtxttypesumbrellavouswaste"
+    "weekendsworkeralcoholanalogyanxiousassessmentassociationbanbasketballbenefitsbinbirth"
+    "bringingbuildsbuyingchatbotschristmascollectedcollectioncolourcomparedconciseconsideredcouples"
+    "cronculturedansdeepdegreedirectorydishesduplicateeditorenableepisodeequipment"
+    "espaestimatedexamsexistexpectfailuresfieldsfootballforestglutengoldhale"
+    "handlinghardwareheadlineheartfeltheatinghelpedhiredhireshitholidayshouseholdhumans"
+    "iceimpactinterviewsironislandlandinglawslearnslegallylifetimelinksloan"
+    "loudloyaltymaismilesmultiplemysteriousnegotiationnetnovanovelsnudgenursing"
+    "objectsofficeropensoperationsothersoverduepersonalitypeuxpianopiepixelprefer"
+    "probablyprocessedproposalrecoverrelevantrepairsrephraseresolutionresponsibleretirementriverroast"
+    "romanromanticromeroomsscenesscheduledscoressellershipsshysignatureslack"
+    "slotsmellsockssortsoupspokensportsspreadsheetstandstarterstatementsstatistics"
+    "stopssuggestionsupersupplysursurpriseswapswitchingtaskstaverntheatricalthreatening"
+    "tiptokenstonighttowertransactiontriestriviaunitswashweakwordingadvisor"
+    "airlineambroseansappearsappliedarrarrivingattendanceauntaustraliabakerbeach"
+    "bedroombillsblockedbreachbuddybufcalendarcantcaptioncellschannelcheap"
+    "chefchemicalcinematiccirclescommunicatecommunicationcompetitionconditionscuriecustomsdangerousdeadlines"
+    "declineddeleteddentistdescribesdiscountsdiscourageddishwasherdiskdistancedocumentdramadraw"
+    "effectiveeulogyeverywhereexecuteexitsfacilitiesfactoryfactualfaultfitsfogforever"
+    "formsfoxfreelancefrigonegrandparentsgrewgroceriesgroupsgrowgrowingguy"
+    "harborharbourharderhathedgehookhttpshypotheticallyimportincreaseinsjours"
+    "keeperkillerknewknowledgeladlelakeleedslegitimatelemonlisteninglookedloved"
+    "macmanualmenacingmergemessymetricnecromancernginxnichtnovnowhereoil"
+    "opinionspaintparentalpartiespastedpedidoplatformportfoliopredictpreventprintingpriority"
+    "promptsproofproofreadqualityquotesraisedramrealisticallyrecommendedregistrationremovedresources"
     "revenuerevolutionrexrolesrumourssadscaredscreenplayseriessharpsheetsshelf"
-    "sicksituationsmokesoccerspendspendingspookysshdstrugglingsuppliestabte"
-    "teacherstechniquestenancytengotheftthoughttoddlertrtraditionaltutorialtypicallytyping"
-    "valuesvaultveganvonwinningwomanwrapyozeroacceptedafraidais"
-    "aleanalysisannounceapartappealauditauthenticatorauthorsawkwardbathroombeibelieves"
-    "bellabenberlinbikesbinsblocksbluntboatbookstorebreakupbusinessescandles"
-    "careercastlecelsiuscentralchallengecheesychildhoodchurchciclaimingclienteclothes"
-    "communitiescompletedconsequencescontainscoolcreamcreatingcurrencydatingdcdelaydenied"
-    "diabetesdifferencesdisplaydjangodomaindrivesdropsearnseducationeducationalendedengine"
-    "enteredereseuropeanevilexactexpiryexplanationsfailurefairlyfebfindingflags"
-    "flaskflyflyingfollowedforecastformattingfoundedfragenfurthergapgardeninggenerally"
-    "glassesgoldengrosshahandledharmfulhearingheavyheroeshintshistoriansho"
-    "hundredimagesinstructioninvolvedislandsisoitinerarykankettlekwhlaptopslicence"
-    "limitinglistenlocationsmadamementionsmentormeromigrationmijnmixingmortgagemovies"
-    "neighboursnonprofitobviouslyofferingopopinionparserpensionphotosynthesisphysicalphysicsplanner"
-    "poetrypopularpostgresqlpostingpraiseprintsquackracereceivingrecentlyregardsreleased"
-    "remainingremotelyreporestartrideroamingseatsemaineshootsinsitsites"
-    "snackssoonspentspreadstarstatessuggestedsunsetsupportivesupposesuspectsweet"
-    "tablettaughtteenagethinksthreadtomatotrainertypedunusedurbanusbvacation"
-    "vaccinevaccinesvehiclevossvotrewindworkersworkplacewritesababusiveaccident"
-    "addsallergyalternativesannoyingantagonistanywhereapplesapprovalaprarrivalasleepattempt"
-    "ausbackupsbalconyballbeepbiobiscuitboilbranchesbravebroadbandbulk"
-    "bulletsbutlerbuyercabincadacarscastcenturyceremonychechestchicago"
-    "chromecleanerclerkcleverclickedcodingcolorscombinationcomparisonconfidentconstructcopies"
-    "coppercorreocoverscrisiscudatdddebtdebuggingdecideddemdescribed"
-    "describingdescriptionsdevdevelopmentdiagnoseddigitaldiscoversdosedreamedeinerelectric"
+    "sicksituationsmokesoccerspendspendingspookysshdstrugglingsuppliestabteachers"
+    "techniquestenancytengotheftthoughttoddlertraditionaltutorialtypicallytypingvaluesvault"
+    "veganvonwinningwomanwrapzeroacceptedafraidaisaleanalysisannounce"
+    "apartappealauditauthenticatorauthorsawkwardbathroombeibelievesbellabenberlin"
+    "bikesbinsblocksbluntboatbookstorebreakupbusinessescandlescareercastlecelsius"
+    "centralchallengecheesychildhoodchurchclaimingclienteclothescommunitiescompletedconsequencescontains"
+    "coolcreamcreatingcurrencydatingdelaydenieddiabetesdifferencesdisplaydjangodomain"
+    "drivesdropsearnseducationeducationalendedengineenteredereseuropeanevilexact"
+    "expiryexplanationsfailurefairlyfebfindingflagsflaskflyflyingfollowedforecast"
+    "formattingfoundedfragenfurthergapgardeninggenerallyglassesgoldengrosshandledharmful"
+    "hearingheavyheroeshintshistorianshundredimagesinstructioninvolvedislandsisoitinerary"
+    "kankettlekwhlaptopslicencelimitinglistenlocationsmadamementionsmentormero"
+    "migrationmijnmixingmortgagemoviesneighboursnonprofitobviouslyofferingopinionparserpension"
+    "photosynthesisphysicalphysicsplannerpoetrypopularpostgresqlpostingpraiseprintsquackrace"
+    "receivingrecentlyregardsreleasedremainingremotelyreporestartrideroamingseatsemaine"
+    "shootsinsitsitessnackssoonspentspreadstarstatessuggestedsunset"
+    "supportivesupposesuspectsweettablettaughtteenagethinksthreadtomatotrainertyped"
+    "unusedurbanusbvacationvaccinevaccinesvehiclevossvotrewindworkersworkplace"
+    "writesabusiveaccidentaddsallergyalternativesannoyingantagonistanywhereapplesapprovalapr"
+    "arrivalasleepattemptausbackupsbalconyballbeepbiobiscuitboilbranches"
+    "bravebroadbandbulkbulletsbutlerbuyercabincadacarscastcenturyceremony"
+    "chechestchicagochromecleanerclerkcleverclickedcodingcolorscombinationcomparison"
+    "confidentconstructcopiescoppercorreocoverscrisisdatdebtdebuggingdecideddem"
+    "describeddescribingdescriptionsdevdevelopmentdiagnoseddigitaldiscoversdosedreameinerelectric"
     "electronicselmempireencryptedengagingenthusiasticentreeraerklescalateetiquetteetsy"
     "eurosexcitedexitexpensiveexpireexpiresexplainedexternalfactorsfearfindingsfixing"
     "franfrozenfruitfuelgaragegarlicgenerationgrantedgreygrowthguidancehash"
     "headingshelpinghideholdshybridideallyidempotencyimmersiveinninnkeeperinstallationinteresting"
     "invitationirelandjankannkneeknifeladyleaderleadinglidlielikes"
     "limericklogiclordmarcusmarinemarketplacemasmeinmeinememomenmerci"
-    "mildmlmodulemugnachnarrationnativenaturallynaturenearestnotifynuclear"
-    "octoddofflineorganizingoverwhelmedowepainpaintingpillpitchplanetpolish"
-    "promopromotionpunsrangerrapreadingsrealisedrecappingrecommendationrecyclingrequiresrescue"
-    "resistanceretentionretireesretryreturningridiculousrivalriversideruralschemascotlandsentiment"
-    "serverssetsshapeshortensmssocraticsodasoldspecialistspinachstrangesubmit"
-    "suggestionssumsunnysyntaxtaletalkedterminationthrillertouristtowardtrainedtransactions"
-    "transitturnedubuntuuncleunderstandingunitedunknownunusualusernamevatvenueversions"
-    "vetvideosvoidvotewagonwakewatchingwhalewirwordpressyayellow"
-    "yorkzumaccessibilityafterwardagendaalienallergenannaanywayapologyappliesasync"
-    "atmosphereattorneyautomaticawarenessbackpackbandbatchbeatsbecomesbehalfbisblocking"
-    "boopbootbrownbugscalculatecampcampfirecandidatecapturedcatchcellceo"
-    "certainchaoscharitycheapercheesechemistryclassroomclauseclichcolleaguescomparingcompensation"
-    "completelycomponentconnectingconstructivecontactingconversationalcopywritercountycriticalcrmcrosswordcss"
-    "damedatasetdecadesdegreesdelayeddeliveriesdepthdestroydidntdifferdinosaurdisputes"
-    "divdnsdocumentationdroppedduplicatesdutchechoedgeelfencryptionengagederr"
-    "essaysesteestimateetcexperimentexplorerextendfacebookfailingfairefanfare"
-    "feverfirewallfishingfitnessflyerforgottengeargenocidegirlfriendgoodsgravesgrouped"
-    "habehackerhappeningharvesthashtagsheadshealthcarehidinghirehomepageidealii"
-    "impatientincreasedindustryinputsintranetinvestmentinvolveirajointjuryknittingknock"
-    "languageslaundrylessonsletslevelslocalhostlonelymainlymarathonmarthamatchesmeasure"
-    "meditationmemorablemeridianmiamicrosoftminhamoimonitoringmotivationnonnanousoffered"
-    "ohokaforoliveorgorganisedououtdooroverrideownershippackagespandaspanel"
-    "pantryparticipantspartirpassivepatchpayoutpeakpermitsperspectivepharmacistphasesphp"
-    "piecepiecesportsposterpotpracticesprioritiesprogrammepubpurposepushypuzzled"
-    "rajreceiptsrefusesrejectedrelayrepeatedreservationrespuestarestaurantsreviewedrhymerhythm"
-    "ridrockrosarotationschedulesscreenshotscriptsseasonalseasonsseeingsellsseniors"
-    "separatelysersergeantseriouslyshedshoeshowersleepysmartphonesnippetsolutionssont"
-    "soyspacessslstagingstaticsteelstickerstoresstressstressedstudiessubscriptions"
-    "suggestssundayssupervisorsupportssurgerytastetechniciantentthronethutidytoy"
-    "traditionstragictraineetsptwentyunhappyunionunounpaidupsusausual"
-    "uwvalleyvegetablesvolumevoorwarnwebhookwennwetwhatsappwokenwomen"
-    "woodxsyardyoureyyyyzombiezuraberaccentadvisoryagencyalibi"
-    "allergiesalsanalyticsapartmentsassignedassumeateattachmentsauthorbackendbadgebasically"
-    "batteriesbecamebehaviorbehaviourbenefitbijbirdsblenderbombbookshelfboundariesbrew"
-    "briefingbritaincarboncarefulcarefullycarriercasacatchychaircharchargerchickpeas"
-    "chtechurnciaocivilclassesclosescoastcommandecommitteecommutecomplaintscompliance"
-    "complicatedconductingconstructioncontactscontainercontentscontractorconvincingcorporatecpucraftcrashes"
-    "crirecritiquecscybersecuritydecidesdefinitiondelladepressiondepuisdessertdeterminedevelopers"
-    "diarydiasdifferentlydiscorddiscoverdocsdoisdosdrawingdressdrilldrove"
-    "earningseasierelderelevatorelifengineersenvironmentalequationsescalationescortexcellentexpense"
-    "exploitfallbackfallingfallsfancyfavouritefazerfencefiltersfinflufocusing"
-    "framefrancefunctionsgdprgeneratorgenericgenuinelygnomegorygraciasgraduationgrams"
-    "greystoneguitarhairhallohalloweenhatesheadlinesheadphoneshexhoehoneyhope"
-    "hopefulibuprofenihrihreimmuneincidentsinconvenienceincorrectindependentintegrationinterviewinginvent"
-    "inventingjewishkillskingdomkubolandlargerlatinlawyerlayoutleadershipleague"
-    "ledgerboxlenalibrarieslicenselinerlinkedliterarylocallylocksloginslsluc"
-    "managingmanchestermapsmarcomarlowematchingmbmeaningfulmedicinesmemoriesmeumoments"
-    "mondaysmotionmysqlmythnarratenegotiateneighborhoodnewspapernoticesnotificationsnudenut"
-    "oakoffensiveoiordinaryorganiseorganizationoutageoutcomeowloxygenpartialpartly"
-    "passengerpassespastingperiodspermanentperophilosophyphotographerpiplaceholdersplanetsplanned"
-    "podcastspodeportugalpregnancyprincipalprocessespromisedproseprotectedproudpublishpuppy"
-    "puttingqrquiteratingregionalremainsreqresettingresolverespectfullyresponsibilityrestarted"
+    "mildmodulemugnachnarrationnativenaturallynaturenearestnotifynuclearoct"
+    "oddofflineorganizingoverwhelmedowepainpaintingpillpitchplanetpolishpromo"
+    "promotionpunsrangerrapreadingsrealisedrecappingrecommendationrecyclingrequiresrescueresistance"
+    "retentionretireesretryreturningridiculousrivalriversideruralschemascotlandsentimentservers"
+    "setsshapeshortensmssocraticsodasoldspecialistspinachstrangesubmitsuggestions"
+    "sumsunnysyntaxtaletalkedterminationthrillertouristtowardtrainedtransactionstransit"
+    "turnedubuntuuncleunderstandingunitedunknownunusualusernamevatvenueversionsvet"
+    "videosvoidvotewagonwakewatchingwhalewirwordpressyellowyorkzum"
+    "accessibilityafterwardagendaalienallergenannaanywayapologyappliesasyncatmosphereattorney"
+    "automaticawarenessbackpackbandbatchbeatsbecomesbehalfbisblockingboopboot"
+    "brownbugscalculatecampcampfirecandidatecapturedcatchcellceocertainchaos"
+    "charitycheapercheesechemistryclassroomclauseclichcolleaguescomparingcompensationcompletelycomponent"
+    "connectingconstructivecontactingconversationalcopywritercountycriticalcrmcrosswordcssdamedataset"
+    "decadesdegreesdelayeddeliveriesdepthdestroydidntdifferdinosaurdisputesdivdns"
+    "documentationdroppedduplicatesdutchechoedgeelfencryptionengagederressayseste"
+    "estimateetcexperimentexplorerextendfacebookfailingfairefanfarefeverfirewall"
+    "fishingfitnessflyerforgottengeargenocidegirlfriendgoodsgravesgroupedhabehacker"
+    "happeningharvesthashtagsheadshealthcarehidinghirehomepageidealimpatientincreasedindustry"
+    "inputsintranetinvestmentinvolveirajointjuryknittingknocklanguageslaundrylessons"
+    "letslevelslocalhostlonelymainlymarathonmarthamatchesmeasuremeditationmemorablemeridian"
+    "miamicrosoftminhamoimonitoringmotivationnonnanousofferedohokaforolive"
+    "orgorganisedoutdooroverrideownershippackagespandaspanelpantryparticipantspartirpassive"
+    "patchpayoutpeakpermitsperspectivepharmacistphasesphppiecepiecesportsposter"
+    "potpracticesprioritiesprogrammepubpurposepushypuzzledrajreceiptsrefusesrejected"
+    "relayrepeatedreservationrespuestarestaurantsreviewedrhymerhythmridrockrosarotation"
+    "schedulesscreenshotscriptsseasonalseasonsseeingsellsseniorsseparatelysersergeantseriously"
+    "shedshoeshowersleepysmartphonesnippetsolutionssontsoyspacessslstaging"
+    "staticsteelstickerstoresstressstressedstudiessubscriptionssuggestssundayssupervisorsupports"
+    "surgerytastetechniciantentthronethutidytoytraditionstragictraineetsp"
+    "twentyunhappyunionunounpaidupsusausualvalleyvegetablesvolumevoor"
+    "warnwebhookwennwetwhatsappwokenwomenwoodyardyoureyyyyzombie"
+    "zuraberaccentadvisoryagencyalibiallergiesalsanalyticsapartmentsassignedassume"
+    "ateattachmentsauthorbackendbadgebasicallybatteriesbecamebehaviorbehaviourbenefitbij"
+    "birdsblenderbombbookshelfboundariesbrewbriefingbritaincarboncarefulcarefullycarrier"
+    "casacatchychaircharchargerchickpeaschtechurnciaocivilclassescloses"
+    "coastcommandecommitteecommutecomplaintscompliancecomplicatedconductingconstructioncontactscontainercontents"
+    "contractorconvincingcorporatecpucraftcrashescrirecritiquecybersecuritydecidesdefinitiondella"
+    "depressiondepuisdessertdeterminedevelopersdiarydiasdifferentlydiscorddiscoverdocsdois"
+    "dosdrawingdressdrilldroveearningseasierelderelevatorelifengineersenvironmental"
+    "equationsescalationescortexcellentexpenseexploitfallbackfallingfallsfancyfavouritefazer"
+    "fencefiltersfinflufocusingframefrancefunctionsgdprgeneratorgenericgenuinely"
+    "gnomegorygraciasgraduationgramsgreystoneguitarhairhallohalloweenhatesheadlines"
+    "headphoneshexhoehoneyhopehopefulibuprofenihrihreimmuneincidentsinconvenience"
+    "incorrectindependentintegrationinterviewinginventinventingjewishkillskingdomkubolandlarger"
+    "latinlawyerlayoutleadershipleagueledgerboxlenalibrarieslicenselinerlinkedliterary"
+    "locallylocksloginslucmanagingmanchestermapsmarcomarlowematchingmeaningfulmedicines"
+    "memoriesmeumomentsmondaysmotionmysqlmythnarratenegotiateneighborhoodnewspapernotices"
+    "notificationsnudenutoakoffensiveordinaryorganiseorganizationoutageoutcomeowloxygen"
+    "partialpartlypassengerpassespastingperiodspermanentperophilosophyphotographerplaceholdersplanets"
+    "plannedpodcastspodeportugalpregnancyprincipalprocessespromisedproseprotectedproudpublish"
+    "puppyputtingquiteratingregionalremainsreqresettingresolverespectfullyresponsibilityrestarted"
     "rhymingringroommatesrosesrotaterousseauroyalrusticruvennesafestsarcasticsauce"
     "schreibscratchscreenssecondarysecretlyseemedsellerssemanaseraseveritysharessigning"
     "signupsimulatesingsinksketchsmartphonessnarksocietysoftsparrowspystack"
-    "stainlessstairsstovestreetsstrongeststrugglesuswimtabletstalltallytariff"
-    "teartechnologyteenstemporaryterminatethatstheorytighttimeouttimingtintls"
-    "todotretruthtweettyrantundefinedupdatinguponvacuumvegetablevolcanoesvoting"
-    "voyagevulnerabilitywalkedwalkswaterproofwebsiteswillowyoursyouthzipzoneaccessed"
-    "accusationadhdadminsadsaggressiveairbnbalgebraallergensallowsaltamongamounts"
-    "announcedantesapplyingapprenticearchivearrangeattendautoauxawardbackyardbamboo"
-    "bardbarelybaselinebasketbearbehavioralbesidesbigmouthbilledblanketblurbboils"
-    "boldbonusbookingsboringborrowbowlbrevebroadcastbroughtbudgetingcafeteriacancelling"
-    "candlecapcapitalscaptchacareerscarrotsceilingcelebratingceramiccertificateschallengeschannels"
-    "chaoticchatgptchinachosenciphercircleclinicalclocksclothingcoinscollaborationcombine"
-    "combinedcomfortcommonlycomputersconcernconclusionconductconfidentialconfigurationconfirmsconnectionsconsultant"
-    "contractscookbookcountingcouriercoursescrackcrashcriscriteriacriticisingcrustcrypto"
-    "curlycutecuttingdairydandangerdatendeafdeductionsdespitedestroyeddigest"
-    "dinosaursdisableddisappointeddistrictdividenddivisiondnadonadownloadsdowntowndreidrinking"
-    "drugdurationearneasteconomiceditingelevenembarrassedemojisemotionsencourageestate"
-    "ethicsexplicitexpressionsfahrenheitfairyfashionedfeetfemalefetchfiguresfixesflagged"
-    "flashcardsfliesflowersfnfocusedfoldersfollowsfoodsforgettingformalityformerfractions"
-    "fraufreezingfundingfundraisinggardenergategithubgottengpgradersgrandpagravity"
-    "greetgreywoodhabitshainhanghateheaterhelfenholmesholocausthomemadehp"
-    "humorimmigrationindiaindoorsindustrialinesinfectedinflationinjuriesintentinterpreterinvention"
-    "inventionsinvitingivejazzjournalistjwtkarmakekeinekilledkimkindness"
-    "lacelanelatelylatestlaughlaunchinglayleafletleakingleftoverlenliterature"
-    "litterliyelovelylucklyingmagicalmalgravemalwaremaplemarketsmarksmaximum"
-    "measuredmechanicmechanicalmedicationsmedicinemeinenmentalmgmillmiomotivesmotor"
-    "nephewnetworkingnotationnotebooknuncaonionorangeowlspacificpadlockpaintingspairs"
-    "panpancakesparkspasscodepatelpathspatternpayablepayspeacepebblepermanently"
-    "personalisedpetitpickedpicnicpineplayfulpoliticspoppossopowderprecisopreferences"
-    "preguntapremiseprocedureprocessingprogrammingprogressivepuedopunctuationqueenqueroquotedrailway"
-    "rarerecordingsreducedrefreshrelationshipsrememberingrenewalsrenovationreplacedresresourcerespect"
-    "retailreunireviewingrevokerustsaassafersagesandboxsansscenariosschoolteacher"
-    "scientistsseasidesecurelyselectionselenesemanassensitiveseparatedsequenceservesexsha"
-    "shadowshapedsheltersinceresistemasittingskillskinskyslidesslogansock"
-    "solvingsortedsouthsovereignspainspoilersspreadsheetsstealsteerstorytellingstrategiesstrength"
-    "submittedsubprocesssunlightsupermarketsurfaceswimmingswitchedsymboltagstallybooktanktemperatures"
-    "tenantstennistextbooktheotherapistthermostatthousandtimetabletodostomatoestotallytowards"
-    "trackertransferstranslationstravelingtreestrestriagetrustedtutoringtwelvetyposuploads"
-    "validationvamosvanishedvaultkeepvesvesselvirusvisitorvolcanovorvowswaiter"
-    "warmlywatcheswateringwedwelchewelcomingwesternwheelchairwhoeverwinswirdwitness"
-    "wordleworksheetworsewwwyoungeryoutubezonesabernathyabrilabsolutelyabuseacademic"
-    "accessibleaccommodationacknowledgeactoraddressedadmittedadvancedadvertisingaffectionateaffordagentsalgo"
-    "aliveallergicalphabeticalalternativealthoughamaraamateuramazonambiguousanalyseanniannouncer"
-    "annoyedantibioticsantivirusapologizeargsassignmentatlasatpattachattackerattendeesauch"
-    "automatedawaitawsbacteriabaggagebagsbananasbannerbarnaclebasicsbaybean"
-    "beautifulbeesbelievablebienboaboilerbookshopboredbornboundboyboyfriend"
-    "brannocbrazilbrightbringsbroccolibufferbunchbytescachecaloriescancellationscancer"
-    "caregiverscarercargocarriedcaughtcausingcedarchchaquecharschatschatty"
-    "cheapestchefschildcarechoseciacinemacinnamoncircumstancesciteclearskyclientesclumsy"
-    "collectionscomiccommandercommittedcomplaincomputingconcernsconcertconciergeconsideringconstraintscontain"
-    "controlledcontrollingcopiedcornercorrectedcorrectionscorrigecottagecrcroissantscrosscuriosity"
-    "danachdangersdassdecdeckdefensedefensivedefinedefinitelydefinitionsdelaysdeliverables"
-    "demanddementiadenverdesigneddeutschdeuxdevedevodietdiffersdinerdirector"
-    "disableditdockerfiledoctorsdocumentarydollarsdonationdosesdraftsdriversdrugsdublin"
-    "duskeasiestecoeconomyeiffeleinesekelectionselementaryemotionallyempezarencouragement"
-    "endangerendpointentirelyentranceescrevaestaestouestoyethicalexceededexceptionexcess"
-    "expliqueexposedexposureeyefarmersfastestfastingfavoritefewerfilledfinchfireplace"
-    "firmwarefoldfolkfootformaformulasfourthfrankfrasefreqfridaysfriendlier"
-    "frontendfryergeneratesgeographygoblingrgradesgradinggrandsongreenleafgremlingrown"
-    "grumboldguaranteeguardguessesguiltygutenhabenhabithahahardesthastaheading"
-    "hedgehogheroineherselfhettiehobbyholdinghoodhookshostedhostshouseplanthousing"
-    "hunghurryillnessimageryimprovincreasingindieinfluenceinforminformedinstallinginstructor"
-    "internshipinterviewedinventedinvestigationinviteinvoicinginvolvingitalicsitalyjuicekeywordsklein"
-    "koreakoreankyalabourlakesidelaneslastslauralawnleafleakslectures"
-    "leftoversleolightinglimitationslistallmlongestlooselowercaselunchesluxlyon"
-    "machinesmadmagicmandatorymanufacturingmarriagemarsmascotmayamdmeasurementsmemorial"
-    "mentioningmessagingmetersmichmicrowaveminiminimumminormismissilemisusemitochondria"
-    "mnemonicmoderatorsmoralmotivemousemugsmultimunichmussmyappndenearby"
-    "necessaryneighbornewbornninnennoirnorthbaynorwaynostalgicnumobviousoctopuses"
+    "stainlessstairsstovestreetsstrongeststruggleswimtabletstalltallytarifftear"
+    "technologyteenstemporaryterminatethatstheorytighttimeouttimingtintlstodo"
+    "tretruthtweettyrantundefinedupdatinguponvacuumvegetablevolcanoesvotingvoyage"
+    "vulnerabilitywalkedwalkswaterproofwebsiteswillowyoursyouthzipzoneaccessedaccusation"
+    "adhdadminsadsaggressiveairbnbalgebraallergensallowsaltamongamountsannounced"
+    "antesapplyingapprenticearchivearrangeattendautoauxawardbackyardbamboobard"
+    "barelybaselinebasketbearbehavioralbesidesbigmouthbilledblanketblurbboilsbold"
+    "bonusbookingsboringborrowbowlbrevebroadcastbroughtbudgetingcafeteriacancellingcandle"
+    "capcapitalscaptchacareerscarrotsceilingcelebratingceramiccertificateschallengeschannelschaotic"
+    "chatgptchinachosenciphercircleclinicalclocksclothingcoinscollaborationcombinecombined"
+    "comfortcommonlycomputersconcernconclusionconductconfidentialconfigurationconfirmsconnectionsconsultantcontracts"
+    "cookbookcountingcouriercoursescrackcrashcriscriteriacriticisingcrustcryptocurly"
+    "cutecuttingdairydandangerdatendeafdeductionsdespitedestroyeddigestdinosaurs"
+    "disableddisappointeddistrictdividenddivisiondnadonadownloadsdowntowndreidrinkingdrug"
+    "durationearneasteconomiceditingelevenembarrassedemojisemotionsencourageestateethics"
+    "explicitexpressionsfahrenheitfairyfashionedfeetfemalefetchfiguresfixesflaggedflashcards"
+    "fliesflowersfocusedfoldersfollowsfoodsforgettingformalityformerfractionsfraufreezing"
+    "fundingfundraisinggardenergategithubgottengradersgrandpagravitygreetgreywoodhabits"
+    "hainhanghateheaterhelfenholmesholocausthomemadehumorimmigrationindiaindoors"
+    "industrialinesinfectedinflationinjuriesintentinterpreterinventioninventionsinvitingivejazz"
+    "journalistjwtkarmakeinekilledkimkindnesslacelanelatelylatestlaugh"
+    "launchinglayleafletleakingleftoverlenliteraturelitterliyelovelylucklying"
+    "magicalmalgravemalwaremaplemarketsmarksmaximummeasuredmechanicmechanicalmedicationsmedicine"
+    "meinenmentalmillmiomotivesmotornephewnetworkingnotationnotebooknuncaonion"
+    "orangeowlspacificpadlockpaintingspairspanpancakesparkspasscodepatelpaths"
+    "patternpayablepayspeacepebblepermanentlypersonalisedpetitpickedpicnicpineplayful"
+    "politicspoppossopowderprecisopreferencespreguntapremiseprocedureprocessingprogrammingprogressive"
+    "puedopunctuationqueenqueroquotedrailwayrarerecordingsreducedrefreshrelationshipsremembering"
+    "renewalsrenovationreplacedresresourcerespectretailreunireviewingrevokerustsaas"
+    "safersagesandboxsansscenariosschoolteacherscientistsseasidesecurelyselectionselenesemanas"
+    "sensitiveseparatedsequenceservesexshashadowshapedsheltersinceresistemasitting"
+    "skillskinskyslidesslogansocksolvingsortedsouthsovereignspainspoilers"
+    "spreadsheetsstealsteerstorytellingstrategiesstrengthsubmittedsubprocesssunlightsupermarketsurfaceswimming"
+    "switchedsymboltagstallybooktanktemperaturestenantstennistextbooktheotherapistthermostat"
+    "thousandtimetabletodostomatoestotallytowardstrackertransferstranslationstravelingtreestres"
+    "triagetrustedtutoringtwelvetyposuploadsvalidationvamosvanishedvaultkeepvesvessel"
+    "virusvisitorvolcanovorvowswaiterwarmlywatcheswateringwedwelchewelcoming"
+    "westernwheelchairwhoeverwinswirdwitnesswordleworksheetworsewwwyoungeryoutube"
+    "zonesabernathyabrilabsolutelyabuseacademicaccessibleaccommodationacknowledgeactoraddressedadmitted"
+    "advancedadvertisingaffectionateaffordagentsalgoaliveallergicalphabeticalalternativealthoughamara"
+    "amateuramazonambiguousanalyseanniannouncerannoyedantibioticsantivirusapologizeargsassignment"
+    "atlasatpattachattackerattendeesauchautomatedawaitawsbacteriabaggagebags"
+    "bananasbannerbarnaclebasicsbaybeanbeautifulbeesbelievablebienboaboiler"
+    "bookshopboredbornboundboyboyfriendbrannocbrazilbrightbringsbroccolibuffer"
+    "bunchbytescachecaloriescancellationscancercaregiverscarercargocarriedcaughtcausing"
+    "cedarchaquecharschatschattycheapestchefschildcarechoseciacinemacinnamon"
+    "circumstancesciteclearskyclientesclumsycollectionscomiccommandercommittedcomplaincomputingconcerns"
+    "concertconciergeconsideringconstraintscontaincontrolledcontrollingcopiedcornercorrectedcorrectionscorrige"
+    "cottagecroissantscrosscuriositydanachdangersdassdecdeckdefensedefensivedefine"
+    "definitelydefinitionsdelaysdeliverablesdemanddementiadenverdesigneddeutschdeuxdevedevo"
+    "dietdiffersdinerdirectordisableditdockerfiledoctorsdocumentarydollarsdonationdoses"
+    "draftsdriversdrugsdublinduskeasiestecoeconomyeiffeleineselectionselementary"
+    "emotionallyempezarencouragementendangerendpointentirelyentranceescrevaestaestouestoyethical"
+    "exceededexceptionexcessexpliqueexposedexposureeyefarmersfastestfastingfavoritefewer"
+    "filledfinchfireplacefirmwarefoldfolkfootformaformulasfourthfrankfrase"
+    "freqfridaysfriendlierfrontendfryergeneratesgeographygoblingradesgradinggrandsongreenleaf"
+    "gremlingrowngrumboldguaranteeguardguessesguiltygutenhabenhabithahahardest"
+    "hastaheadinghedgehogheroineherselfhettiehobbyholdinghoodhookshostedhosts"
+    "houseplanthousinghunghurryillnessimageryimprovincreasingindieinfluenceinforminformed"
+    "installinginstructorinternshipinterviewedinventedinvestigationinviteinvoicinginvolvingitalicsitalyjuice"
+    "keywordskleinkoreakoreankyalabourlakesidelaneslastslauralawnleaf"
+    "leakslecturesleftoversleolightinglimitationslistallmlongestlooselowercaselunches"
+    "luxlyonmachinesmadmagicmandatorymanufacturingmarriagemarsmascotmayameasurements"
+    "memorialmentioningmessagingmetersmichmicrowaveminiminimumminormismissilemisuse"
+    "mitochondriamnemonicmoderatorsmoralmotivemousemugsmultimunichmussmyappnde"
+    "nearbynecessaryneighbornewbornnnennoirnorthbaynorwaynostalgicnumobviousoctopuses"
     "officesoffsiteohneomarontooperatingotisoverflowpairingpancakepapersparacetamol"
     "parcelwisepassagepassionatepasswordresetitpasswortpatronpatternspayeepayslippdfpedirpendant"
     "penetrationpeppercentpickingpillspivotplayedplaygroundplugplumberpoisonpolicies"
@@ -403,182 +394,179 @@ static const char gw_word_text[] =
     "vouchervoudraiswalletwarswatweekdayweightswestwijwikiwildwireless"
     "workspaceworstwrenwurdeyellowstonezwischenaccommodationsaccuratelyaccuseadaadaptadjustable"
     "adoptingadoptionadventurousaffectsagathaagoraaislealexallaalpsalternatealvarez"
-    "anthropologistantidepressantsantwortantworteanxietyapappliancesapproachesarguesarmaspectatenci"
-    "atmatmosphericattractauravoirayudaayudarbababysitterbackwardsbadlyballoon"
-    "barbecuebarcelonabashobasilbasisbatchesbeatbeaucoupbeforehandbeginsbeimbell"
-    "belovedbentbersetzenbinarybiologistbirthdaysbistblameboltbondbotsbrain"
-    "brandsbrandtbrasilbrothersbsbuildingsbulliedbundleburnburnedbuyerscables"
-    "caesarcaliforniacallbackcallercannedcapscapsulecaringcentrocertifiedchampionshipchapters"
-    "chartscheddarcheekychequechoosingchorescitacivicsckclaycleanedcleanup"
-    "clementineclimbingclinicscloneclubsclustercoastalcoatcoconutcolonialcommacommercial"
-    "compactcompoundcomprehensioncompteconceptconceptsconditionalcondomsconfirmingconflictsconfusionconscious"
-    "contactlesscontestcontinuitycontributecontributingconventionsconvertercookercookscorrectnesscorscouch"
-    "counselorcounterargumentscoworkerscowscrabcrackedcrashedcrashingcrazycricketcriminalcritic"
-    "crowdedcrowscrumbscrushcrushedcsrfcubancuentaculturescurrycushioncv"
-    "cyclingdancedanieldatosdealingdebouncedecodedefunctdelegatedeletesdeletiondepend"
-    "deptdesdedesktopdetectdetectiondetectorsdiagnosedictionarydiesediffdinerodining"
-    "dioxidedisagreedisappeareddisappointingdiscovereddiscusseddisposedisputingdonateddoorbelldragonsdrawn"
-    "drivendrivewaydryerduckydungeonsearbudsearnedeasilyeateneconomicseditedition"
-    "einemelectoralelenaeligibleemailedembarrassingemigratedemissionsenglandenglischeentireentrega"
-    "entriesenviarescapesescribeestarestimatesetwaetymologyevaluatingexchangedexcitingexclamation"
-    "executiveexhaustedexistsexpandexperiencesexperienciaexplainerexplicaexplorationextendedextenteyes"
-    "farmsfelixfifteenfiftyfilingfinancesfingerprintfinishingfintechfireworksfirmlyfisherman"
-    "flakyflatmateflavourflexibilityflightsfloatingfoggyfoifonctionneforeignforeshadowforgetful"
-    "forgetsformulatefortunefortyforwardingfoylefreelancerfreelancersfriendshipfryfundsgambling"
-    "gapsgardensgartengatewaygeburtstaggeneratedgeneticgenuinegibgmgmailgoggles"
-    "goldfishgonnagossipygpsgraduategrangrandchildrengreenfieldgretagriefgrindgrooming"
-    "gumhackhackinghalflinghamsterhandbookhandedhandlerhandwritinghangingharassmentharming"
-    "hasheshebheighthelpfulnessherbshexoshighlighthikeshimselfhiroshimahistorianhitting"
-    "hoaholehomeshoneypothourlyhouseshydehygieneicebreakericelandignoredimmer"
-    "impossibleimprovementinboxinclusiveinconsistentindividualinformalinfrastructureinheritedinjuryinnerinspection"
-    "instalmentinsurerintegerintelligenceinterestsintermediateinternintroducinginversoinvestinvestigatinginvesting"
-    "invitedipaditalianojailbreakingjamjarjekylljetjetztjoinedjordanjosh"
-    "journaljpgjudgesjulietjunkakenjikindakinderkindergartenkontokubernetes"
-    "kunkurzekyotolanglangelattelavalbleadslearnersleatherleg"
-    "legacylegslendlentilslightheartedlightninglindaliteracyliteralliterallyloaflogical"
-    "loopsloremastermailedmainemakenmalfunctionmanormarginmargueritemariamarryingmarta"
-    "massmaterialmathbotmayormeasuresmedianmeetsmeinermelatoninmensagemmenusmes"
-    "meshmessmetricsmiceminecraftmiramisunderstandingmoderationmodestmonitormonitoredmoons"
-    "motivatemountainsmuitomutualnailnamingnavigationnecesitonewestnexusngnicely"
-    "nightlynochenorthernnosnumsnursesnutritionoakbarreloatoatsobjectionsoder"
-    "offsonionsopponentorganizedoursoutstandingpaiementpalabraspanicpaqueteparallelparcels"
-    "parlaparrotparsepartepartiallypartitionpasskeypausespayoutspepeanutpepper"
-    "performpermissionspersonalizedpersonallypersonaspersuadingpetitephasephilosophicalphysiotherapypickypig"
-    "pilotpineapplepipepipelineplasticplatepluginsplumbingpodpolicingpolitenesspolitical"
-    "pollyponsepopulationporchposepositionspotteryprecautionspregnantprepararprintfprioritise"
-    "prioritizeprivilegeprobabilityproductivityprofilespropertiesproposerprotagonistprotectsprototypepubliclypumpkin"
-    "pwdqualifiedqueuequinoarainbowraisesraisingramadanrangesransomwareratedraw"
-    "reactionrealiserearreasonablyrebuildingrecallrecipientrecommendationsrecommendsreconnectrecruiterrecurring"
-    "recursionredisrefillrefusedrehearsereimbursedreliableremovesrenewsrentedreprepaired"
-    "repairingrepeatsreplacingreplyingrepositoryrescheduleresistantresolvedresponsibilitiesrestoredretailerrexy"
-    "rorobberyromeorothruiningrunnysailingsailorsalsalariessandwichsatisfaction"
-    "savingscammedscammerscarfschreibescientificscrabblescrewsealedseekselectedselon"
-    "seminarsempresensessensiblesensorseoserialshakespeareansharksharpenshirtshopkeeper"
-    "siblingssightsignificancesikhsimplessimulatedsimulationsincerelyskeletonskippedsleepoversleeps"
-    "slipsslogansslowssmallersmartwatchsmellssmilesmokingsnacksneezingsoapsocialism"
-    "sofortsongssonosousoundedspecialisingspelledspicysplittingspotifyspotsspreading"
-    "stablestagesstarshipstationsstatsstealingstrstretchingstrictlystrikesubscribersuccessful"
-    "suddenlysuitsummonssumssurveyssurvivesurvivorsuspendsuspensiontatakeovertalent"
-    "tardetaxitbtbspteamworkteapotteastechyteenteethtellertemples"
-    "tempsternterrifiedtexasthemselvestherapythiefthrewthursdaystidewatertietiktok"
-    "tilestilltimedtoetoothtracetradingtraptreatstrickstrimtrouble"
-    "troubleshootingttltuetuningturboturtletwintypeerroruiunauthorisedunderneathunderstands"
-    "underwaterunexpectedunfairuniqueuniverseunlockunreliableunwornupstairsutcvaccinationsvai"
-    "valevalvevariablesvecinosvelvenusververbsversesveterinaryviviaje"
-    "villainsvisitedvisualwaitedwakeswantingwarmerweaknesseswealthweedswhateverwhom"
-    "wickwidgetwidthwiringwithdrawwithdrawalswithheldwittywonderwoodenwoolworkflow"
-    "wwiiyolkzipperzweiabrahamabreabsentabstractacaccacceptableaccidents"
-    "accompaniedaccountabilityaccusedachieveachievementsacknowledgedactivatedactorsactsadapteraddictiveadditional"
-    "addressingademadessoadeyemiadmissionadoptedadvocateaffordableagenciesagingagriturismoagua"
-    "ahoyaimedairplaneairplanesajudaalbumalgebraicalgorithmalleallowancealotanalysts"
-    "ancheangelaangerankleanthologyanytimeapertureapologizingappealingappearanceappendixapplications"
-    "arcarmyarrangementsarthritisarticlesartistasanaasapasistenteassembleassemblingassess"
-    "assignassignsassistenteassumingasterisksasthmaastronautastronautsastronomyatlasnoteatomicattic"
-    "attributesaudioauthenticauthorityauthorizedautisticautomateavavailabilityavaliaavoidingavons"
-    "awakebackedbackoffbadgesbadobalancerbalancesbankerbarackbargainbaronbaseball"
-    "batbattlesbcbeabearerbecomingbeebeekeeperbehavebeliefsbessbesser"
-    "betabirdbiteblanksbleachblowboboardingboiledbolognabombedbones"
-    "bookkeepingbookletborderlinebostonbottlesbouncebountyboutiquebrbrainsbrainstormingbramble"
-    "branchingbreathbridebrushbrushingbuddhismbudgetsbulletedbulletinbumpburglaryburied"
-    "burnerburningcacaddycafecalibrationcalmercalmingcalmlycamerascaminocancelar"
-    "capacitycaracardboardcarmencarouselcarpetcarrowcartacartographercartooncataloguecautious"
-    "celebratedcenturieschalkchargebackchasingchattingcheatingcheckupcheercheerschemicalschit"
-    "chlorinechordschorechristiechronologicalchstecitizencivicclaseclassicalclassifierclassmates"
-    "classyclearedclickingclicksclipcloserclosestcloudyclutteredcoalcodedcoeficiente"
-    "cohortcoincollapsecollectscolosseumcomediancomediccomfycommentarycommentatorcommercecommission"
-    "commitscompatiblecompetecompetitorscomplainscompleannocompletescomplexcomplexitycomplicationcompostingcomprehensive"
-    "compromisedcompulsorycomputecomunidadconfessesconfigureconfrontationconquerconsegueconsistencyconsistentlyconsult"
-    "consultationconsumercontacontemporarycontinuacontraceptioncontractorscontrariancontrasecontroversialconvincescooperation"
-    "cooperativecoordinationcopecopiacopperleafcorpcorrectingcorreoscorruptcortocorwincostume"
-    "cottoncountdowncountrysidecoupletscouponcouragecourierscourtroomcourtscoveragecozinhacozynest"
-    "cprcrackingcranecreakingcreatescredentialscreepycriecriedcrimescringecrispy"
-    "criticscrowdscruisecrypticcsatcuandocuescultcuratorcurriculumdadosdancing"
-    "dankdankedatabasesdateddauertdaycaredebatingdebriefdecadedecentdecidingdeclaration"
-    "decliningdeductdeductibledeerdefeatdefensesdehydrationdeinedeliversdelledemocraticdemos"
-    "dependenciesdependsdeployeddepoisderivativedescdescaledescrizionedesertdesksdevelopeddeveloping"
-    "dezediadiagramdialoguesdimensionsdinnersdirdirectiondirectoriesdisabilitiesdisappearingdiscorso"
-    "diseasedisorderdisputeddisregarddistracteddistributiondiwalidiydjdoabledocdocumented"
-    "domandedonatingdonnedonnerstagdonorsdowngradedownstairsdraftingdrainsdrawerdripdroit"
-    "dumbbellsdurantedustdwarfdyingdystopianearedeceditseducatoreffortejemplo"
-    "ejemploselectionelectricalelielleelonembarrassemilyemploymentenabledencodeenergetic"
-    "enfantenforceengagementenglischenjoyedenteringentersentrevistaenvironepipenequalequipo"
-    "erhaltenersteescalatedescreverescribireslespessentialestiverestrangedevacuationeval"
-    "evaluationeventuallyevolutionexclusiveexecutionexecutorexhibitexplexplodeexploreexportedexposing"
-    "expressionfablefachadafactoriesfailoverfaisfaithfullyfalarfantasticfarewellfarofaulty"
-    "favourfedfeedfellowfestivalsfetaffmpegfiancfightingfigmafillingfills"
-    "filsfinanciallyfinnfirefoxfittedfleeceflipflirtfloatfloodfloorsflorist"
-    "foldingfondforcesforkforkliftformatsformattedfourteenfpmfrasesfreezerfreezes"
-    "friesfruitsfrustrationfuncfunctoolsfundedfunktioniertfunnierfunzionagaingalegarantie"
-    "gardenersgathergatheringgegebengedichtgeengemgendergernegesturesghosts"
+    "anthropologistantidepressantsantwortantworteanxietyappliancesapproachesarguesarmaspectatenciatm"
+    "atmosphericattractauravoirayudaayudarbabysitterbackwardsbadlyballoonbarbecuebarcelona"
+    "bashobasilbasisbatchesbeatbeaucoupbeforehandbeginsbeimbellbelovedbent"
+    "bersetzenbinarybiologistbirthdaysbistblameboltbondbotsbrainbrandsbrandt"
+    "brasilbrothersbuildingsbulliedbundleburnburnedbuyerscablescaesarcaliforniacallback"
+    "callercannedcapscapsulecaringcentrocertifiedchampionshipchapterschartscheddarcheeky"
+    "chequechoosingchorescitacivicsclaycleanedcleanupclementineclimbingclinicsclone"
+    "clubsclustercoastalcoatcoconutcolonialcommacommercialcompactcompoundcomprehensioncompte"
+    "conceptconceptsconditionalcondomsconfirmingconflictsconfusionconsciouscontactlesscontestcontinuitycontribute"
+    "contributingconventionsconvertercookercookscorrectnesscorscouchcounselorcounterargumentscoworkerscows"
+    "crabcrackedcrashedcrashingcrazycricketcriminalcriticcrowdedcrowscrumbscrush"
+    "crushedcsrfcubancuentaculturescurrycushioncyclingdancedanieldatosdealing"
+    "debouncedecodedefunctdelegatedeletesdeletiondependdeptdesdedesktopdetectdetection"
+    "detectorsdiagnosedictionarydiesediffdinerodiningdioxidedisagreedisappeareddisappointingdiscovered"
+    "discusseddisposedisputingdonateddoorbelldragonsdrawndrivendrivewaydryerduckydungeons"
+    "earbudsearnedeasilyeateneconomicsediteditioneinemelectoralelenaeligibleemailed"
+    "embarrassingemigratedemissionsenglandenglischeentireentregaentriesenviarescapesescribeestar"
+    "estimatesetwaetymologyevaluatingexchangedexcitingexclamationexecutiveexhaustedexistsexpandexperiences"
+    "experienciaexplainerexplicaexplorationextendedextenteyesfarmsfelixfifteenfiftyfiling"
+    "financesfingerprintfinishingfintechfireworksfirmlyfishermanflakyflatmateflavourflexibilityflights"
+    "floatingfoggyfoifonctionneforeignforeshadowforgetfulforgetsformulatefortunefortyforwarding"
+    "foylefreelancerfreelancersfriendshipfryfundsgamblinggapsgardensgartengatewaygeburtstag"
+    "generatedgeneticgenuinegibgmailgogglesgoldfishgonnagossipygpsgraduategran"
+    "grandchildrengreenfieldgretagriefgrindgroominggumhackhackinghalflinghamsterhandbook"
+    "handedhandlerhandwritinghangingharassmentharminghasheshebheighthelpfulnessherbshexos"
+    "highlighthikeshimselfhiroshimahistorianhittinghoaholehomeshoneypothourlyhouses"
+    "hydehygieneicebreakericelandignoredimmerimpossibleimprovementinboxinclusiveinconsistentindividual"
+    "informalinfrastructureinheritedinjuryinnerinspectioninstalmentinsurerintegerintelligenceinterestsintermediate"
+    "internintroducinginversoinvestinvestigatinginvestinginvitedipaditalianojailbreakingjamjar"
+    "jekylljetjetztjoinedjordanjoshjournaljpgjudgesjulietjunkenji"
+    "kindakinderkindergartenkontokuberneteskunkurzekyotolanglangelattelava"
+    "leadslearnersleatherleglegacylegslendlentilslightheartedlightninglindaliteracy"
+    "literalliterallyloaflogicalloopsloremastermailedmainemakenmalfunctionmanormargin"
+    "margueritemariamarryingmartamassmaterialmathbotmayormeasuresmedianmeetsmeiner"
+    "melatoninmensagemmenusmesmeshmessmetricsmiceminecraftmiramisunderstandingmoderation"
+    "modestmonitormonitoredmoonsmotivatemountainsmuitomutualnailnamingnavigationnecesito"
+    "newestnexusnicelynightlynochenorthernnosnumsnursesnutritionoakbarreloat"
+    "oatsobjectionsoderoffsonionsopponentorganizedoursoutstandingpaiementpalabraspanic"
+    "paqueteparallelparcelsparlaparrotparsepartepartiallypartitionpasskeypausespayouts"
+    "peanutpepperperformpermissionspersonalizedpersonallypersonaspersuadingpetitephasephilosophicalphysiotherapy"
+    "pickypigpilotpineapplepipepipelineplasticplatepluginsplumbingpodpolicing"
+    "politenesspoliticalpollyponsepopulationporchposepositionspotteryprecautionspregnantpreparar"
+    "printfprioritiseprioritizeprivilegeprobabilityproductivityprofilespropertiesproposerprotagonistprotectsprototype"
+    "publiclypumpkinpwdqualifiedqueuequinoarainbowraisesraisingramadanrangesransomware"
+    "ratedrawreactionrealiserearreasonablyrebuildingrecallrecipientrecommendationsrecommendsreconnect"
+    "recruiterrecurringrecursionredisrefillrefusedrehearsereimbursedreliableremovesrenewsrented"
+    "reprepairedrepairingrepeatsreplacingreplyingrepositoryrescheduleresistantresolvedresponsibilitiesrestored"
+    "retailerrexyrobberyromeorothruiningrunnysailingsailorsalsalariessandwich"
+    "satisfactionsavingscammedscammerscarfschreibescientificscrabblescrewsealedseekselected"
+    "selonseminarsempresensessensiblesensorseoserialshakespeareansharksharpenshirt"
+    "shopkeepersiblingssightsignificancesikhsimplessimulatedsimulationsincerelyskeletonskippedsleepover"
+    "sleepsslipsslogansslowssmallersmartwatchsmellssmilesmokingsnacksneezingsoap"
+    "socialismsofortsongssonosousoundedspecialisingspelledspicysplittingspotifyspots"
+    "spreadingstablestagesstarshipstationsstatsstealingstrstretchingstrictlystrikesubscriber"
+    "successfulsuddenlysuitsummonssumssurveyssurvivesurvivorsuspendsuspensiontakeovertalent"
+    "tardetaxitbspteamworkteapotteastechyteenteethtellertemplestemps"
+    "ternterrifiedtexasthemselvestherapythiefthrewthursdaystidewatertietiktoktiles"
+    "tilltimedtoetoothtracetradingtraptreatstrickstrimtroubletroubleshooting"
+    "ttltuetuningturboturtletwintypeerrorunauthorisedunderneathunderstandsunderwaterunexpected"
+    "unfairuniqueuniverseunlockunreliableunwornupstairsutcvaccinationsvaivalevalve"
+    "variablesvecinosvelvenusververbsversesveterinaryviajevillainsvisitedvisual"
+    "waitedwakeswantingwarmerweaknesseswealthweedswhateverwhomwickwidgetwidth"
+    "wiringwithdrawwithdrawalswithheldwittywonderwoodenwoolworkflowwwiiyolkzipper"
+    "zweiabrahamabreabsentabstractaccacceptableaccidentsaccompaniedaccountabilityaccusedachieve"
+    "achievementsacknowledgedactivatedactorsactsadapteraddictiveadditionaladdressingademadessoadeyemi"
+    "admissionadoptedadvocateaffordableagenciesagingagriturismoaguaahoyaimedairplaneairplanes"
+    "ajudaalbumalgebraicalgorithmalleallowancealotanalystsancheangelaangerankle"
+    "anthologyanytimeapertureapologizingappealingappearanceappendixapplicationsarcarmyarrangementsarthritis"
+    "articlesartistasanaasapasistenteassembleassemblingassessassignassignsassistenteassuming"
+    "asterisksasthmaastronautastronautsastronomyatlasnoteatomicatticattributesaudioauthenticauthority"
+    "authorizedautisticautomateavailabilityavaliaavoidingavonsawakebackedbackoffbadgesbado"
+    "balancerbalancesbankerbarackbargainbaronbaseballbatbattlesbeabearerbecoming"
+    "beebeekeeperbehavebeliefsbessbesserbetabirdbiteblanksbleachblow"
+    "boardingboiledbolognabombedbonesbookkeepingbookletborderlinebostonbottlesbouncebounty"
+    "boutiquebrainsbrainstormingbramblebranchingbreathbridebrushbrushingbuddhismbudgetsbulleted"
+    "bulletinbumpburglaryburiedburnerburningcaddycafecalibrationcalmercalmingcalmly"
+    "camerascaminocancelarcapacitycaracardboardcarmencarouselcarpetcarrowcartacartographer"
+    "cartooncataloguecautiouscelebratedcenturieschalkchargebackchasingchattingcheatingcheckupcheer"
+    "cheerschemicalschitchlorinechordschorechristiechronologicalchstecitizencivicclase"
+    "classicalclassifierclassmatesclassyclearedclickingclicksclipcloserclosestcloudycluttered"
+    "coalcodedcoeficientecohortcoincollapsecollectscolosseumcomediancomediccomfycommentary"
+    "commentatorcommercecommissioncommitscompatiblecompetecompetitorscomplainscompleannocompletescomplexcomplexity"
+    "complicationcompostingcomprehensivecompromisedcompulsorycomputecomunidadconfessesconfigureconfrontationconquerconsegue"
+    "consistencyconsistentlyconsultconsultationconsumercontacontemporarycontinuacontraceptioncontractorscontrariancontrase"
+    "controversialconvincescooperationcooperativecoordinationcopecopiacopperleafcorpcorrectingcorreoscorrupt"
+    "cortocorwincostumecottoncountdowncountrysidecoupletscouponcouragecourierscourtroomcourts"
+    "coveragecozinhacozynestcprcrackingcranecreakingcreatescredentialscreepycriecried"
+    "crimescringecrispycriticscrowdscruisecrypticcsatcuandocuescultcurator"
+    "curriculumdadosdancingdankdankedatabasesdateddauertdaycaredebatingdebriefdecade"
+    "decentdecidingdeclarationdecliningdeductdeductibledeerdefeatdefensesdehydrationdeinedelivers"
+    "delledemocraticdemosdependenciesdependsdeployeddepoisderivativedescdescaledescrizionedesert"
+    "desksdevelopeddevelopingdezediadiagramdialoguesdimensionsdinnersdirdirectiondirectories"
+    "disabilitiesdisappearingdiscorsodiseasedisorderdisputeddisregarddistracteddistributiondiwalidiydoable"
+    "docdocumenteddomandedonatingdonnedonnerstagdonorsdowngradedownstairsdraftingdrainsdrawer"
+    "dripdroitdumbbellsdurantedustdwarfdyingdystopianearededitseducatoreffort"
+    "ejemploejemploselectionelectricalelielleelonembarrassemilyemploymentenabledencode"
+    "energeticenfantenforceengagementenglischenjoyedenteringentersentrevistaenvironepipenequal"
+    "equipoerhaltenersteescalatedescreverescribireslespessentialestiverestrangedevacuation"
+    "evalevaluationeventuallyevolutionexclusiveexecutionexecutorexhibitexplexplodeexploreexported"
+    "exposingexpressionfablefachadafactoriesfailoverfaisfaithfullyfalarfantasticfarewellfaro"
+    "faultyfavourfedfeedfellowfestivalsfetaffmpegfiancfightingfigmafilling"
+    "fillsfilsfinanciallyfinnfirefoxfittedfleeceflipflirtfloatfloodfloors"
+    "floristfoldingfondforcesforkforkliftformatsformattedfourteenfpmfrasesfreezer"
+    "freezesfriesfruitsfrustrationfuncfunctoolsfundedfunktioniertfunnierfunzionagaingale"
+    "garantiegardenersgathergatheringgebengedichtgeengemgendergernegesturesghosts"
     "giantgibtgiftsgirlsgiuliaglazedgloveglovesglucosegluggossipgrab"
     "gracefullygrandgranddaughtergraygreekgreggridgrimbeldagrindergroundedguardingguild"
     "guiltgungusgustarguthacehaihaircuthalhamburghanhandful"
-    "handoverharshhashlibhauntshayhbheartshebbenherringheshighesthijo"
-    "hikehilarioushiphiraganahivhiveshlhobbieshoiholderhollowhomeshield"
-    "hondahonestyhoonhoothorariohorsehospitalshotspothoweverhoyhpvhrs"
-    "httponlyhullhungerhurtfulhydrogenhypeiambicidenticalidiomsignoresignoringihrer"
-    "illegalillustrationillustratorinappropriateinconsistenciesindependenceindirectinfectioninfectionsinfiniteinformeingrid"
-    "instalmentsinstanceinstelleninsulinintenseinteractintercominteriorinternallyinterventionintimateintimidating"
-    "introducedinvinventorinvestigatesinvestorinvitesinvolvesiosisasitemisediudivan"
-    "janejaxjealousjestjinjajojohnjoiningjollyjonasjumpedjuni"
-    "jurorkaelkaikatekazuokcalkeepwisekeyboardkeywordkillingkilometresking"
-    "kioskkneesknuckleskowalczykkurzkurzeskwargsladderlailaidlandedlandline"
-    "landscapelargestlasagnalastinglaughslaundromatlavenderlayerlayoffsleftylegitlemonade"
-    "lenslettreliableliblicensedliftinglignelincolnlinenlitlithiumlitre"
-    "livraisonllclmoralesloaderlockoutlorenzoloseslotteloudlylovablelovelaceloyal"
-    "ltdlullabylumenlunalunarluthermaandmadridmagazinemaggiomaintainmal"
-    "mallocmangomaramardimarkedmartinmateysmatrixmattemeaningsmeasurablemeat"
-    "mechanicsmeeplemejormeldenmembranememoirmentoringmerchantsmergesmerkelmesesmetformin"
-    "metresmexicanmexicomicrowavesmidpointmidwifemigratemigrationsmillennialsmillhouseminusminuten"
-    "miriammirrorlessmisinformationmissesmissionsmisunderstoodmoderatormodesmodomoetmonstermonsters"
-    "montrealmontymoralemortgagesmotivatedmovementmuddymurderermuslimmuynaarnagasaki"
-    "napnapoleonnarrownasaneighborhoodsneighborsnerdynewspapersnfniecenietniveau"
-    "nobelnochnoonnoornotebooksnotegridnoticingnotifiednotionnotrenovelistnovo"
-    "npcsnpmnutrientsnutsobjetobrasobrigadoobserveobservedobsessedobstacleobwohl"
-    "occasionalohioolympiaoonaopeneroppositoopsoralorchestraordorganisationalorganiser"
-    "originallyouncesourcompanyoutcomesoutdatedouteroutlookoutputsouvroverflowingoverlyoversell"
-    "overspendingowaspowedoxfordpackedpagamentopainfulpaketpalindromepanelspaprikaparaphrase"
-    "pareparerparkedparmesanparsesparticularpartnerspasadopassagespassingpasskeyspassphrases"
-    "payloadpaypalpcpenaltypenguinpentameterpequepercentageperfectlyperguntaspermitpers"
-    "persistphdphotographyphysiopiespinchpipespitchedpixelsplacementplaneplano"
-    "platformsplausiblepluggedpluralplusieurspointerpolesponziporkportrayportuguposted"
-    "postmanpostponepotentialpourraispouvezprankspreguntasprejudiceprepaidpreparandopreventionprima"
-    "primeraprintersprismprixproceedprocrastinatingproducesprofeprofessionnelleprojetpromptlypronunciation"
-    "propsproratedprotectingproveprovidersprovidespsychiatristpsychologistptapuedepuoipurposes"
-    "putspwpytestquaisquantumquatrequelsquestquickformquieterquillquit"
-    "quizmasterquotingrachelradiationradicalizationrainingramblingrankratiorationrazorreached"
-    "reactionsreassurereassuringrebaserebuildreceberrecognizereconcilerrecordedrecoversredesignredirect"
-    "reembolsoreferencingreflectionrefugeeregardingrehearsalreinvestmentrejectrelatesrelativerelativityrelax"
-    "relaxedreleasesremainremboursementremembersrenamerenamesrendersrendezrentingrepeatingrepetition"
-    "representreproducerepsrescheduledresendreservasreserveresetlinkissingleuseresetsresidentialresignationresp"
-    "respondentsresponsiblyrestartingrestrictedrestrictionsresumirretainretiringretriesretroreunionreused"
-    "revealingrevealsrevisedrevisingrewritesribosomesridingrisingrispondiroarroboticrobotics"
-    "robotsroguerollbackrolledrolloutrollsromromajiroommateroparosalindrose"
-    "rosierotaroutinesrsvpruledrunbookrunnersrustyrwsasailorssake"
-    "saktesamesitesamstagsamsungsarahscandalscannedscannerscansscavengerschschreiben"
-    "scissorssconesscoredscreeningscrewsscriviseatingseatssecretaryseedsseemseguro"
-    "seinseitselinsemisenatesensorysentationsentimentalseptseriesertralinesettimana"
-    "settlerssevilleshshakingsheriffshipwreckshopifyshoppershopsshotsshrinkshutter"
-    "siempresignificasignupssilentsimplestsimplifysindsingingsirskskeletonsskylark"
-    "sleptslideshowslurssneaksnowstormsocsociologysocratessoggysoldiersoldierssole"
-    "solicitorsolvablesolvedsomethingssommeliersortssoussouthernsovietspaceshipspecificallyspiegami"
-    "spikesplashspokesponsorspoofingspoonsprintsrvsslerrorstakeholdersstallstamp"
-    "startersstatedstayedsteadystealssteamsteampunksteppedstickystiffnessstitchsto"
-    "storylinestrangerstripstripestrokestructuresstrugglesstudiedstupidsubjectssucceededsugerir"
-    "suggestingsummariessuperherosupplierssupremesurgeonsustainabilityswappedsweaterswitzerlandsyncedsynonyms"
-    "synthesissysadmintableautablespoonstacticstailstaittapetargetingtargetstarjetatart"
-    "tcptelegraphtempotendertenhotestextbookstextedtextothailandtheirstheres"
-    "thinthothoughtfulthoughtsthroatthrownthunderstormtitickingtidetimelinestimings"
-    "tiretitanictitledtltoastmasterstobiastontoolboxtorontotouchestownsfolktrabajo"
+    "handoverharshhashlibhauntshayheartshebbenherringheshighesthijohike"
+    "hilarioushiphiraganahivhiveshobbieshoiholderhollowhomeshieldhondahonesty"
+    "hoonhoothorariohorsehospitalshotspothoweverhoyhpvhrshttponlyhull"
+    "hungerhurtfulhydrogenhypeiambicidenticalidiomsignoresignoringihrerillegalillustration"
+    "illustratorinappropriateinconsistenciesindependenceindirectinfectioninfectionsinfiniteinformeingridinstalmentsinstance"
+    "instelleninsulinintenseinteractintercominteriorinternallyinterventionintimateintimidatingintroducedinv"
+    "inventorinvestigatesinvestorinvitesinvolvesiosisasitemisediudivanjanejax"
+    "jealousjestjinjajohnjoiningjollyjonasjumpedjunijurorkaelkai"
+    "katekazuokcalkeepwisekeyboardkeywordkillingkilometreskingkioskkneesknuckles"
+    "kowalczykkurzkurzeskwargsladderlailaidlandedlandlinelandscapelargestlasagna"
+    "lastinglaughslaundromatlavenderlayerlayoffsleftylegitlemonadelenslettreliable"
+    "liblicensedliftinglignelincolnlinenlitlithiumlitrelivraisonllclmorales"
+    "loaderlockoutlorenzoloseslotteloudlylovablelovelaceloyalltdlullabylumen"
+    "lunalunarluthermaandmadridmagazinemaggiomaintainmalmallocmangomara"
+    "mardimarkedmartinmateysmatrixmattemeaningsmeasurablemeatmechanicsmeeplemejor"
+    "meldenmembranememoirmentoringmerchantsmergesmerkelmesesmetforminmetresmexicanmexico"
+    "microwavesmidpointmidwifemigratemigrationsmillennialsmillhouseminusminutenmiriammirrorlessmisinformation"
+    "missesmissionsmisunderstoodmoderatormodesmodomoetmonstermonstersmontrealmontymorale"
+    "mortgagesmotivatedmovementmuddymurderermuslimmuynaarnagasakinapnapoleonnarrow"
+    "nasaneighborhoodsneighborsnerdynewspapersniecenietniveaunobelnochnoonnoor"
+    "notebooksnotegridnoticingnotifiednotionnotrenovelistnovonpcsnpmnutrientsnuts"
+    "objetobrasobrigadoobserveobservedobsessedobstacleobwohloccasionalohioolympiaoona"
+    "openeroppositoopsoralorchestraordorganisationalorganiseroriginallyouncesourcompanyoutcomes"
+    "outdatedouteroutlookoutputsouvroverflowingoverlyoverselloverspendingowaspowedoxford"
+    "packedpagamentopainfulpaketpalindromepanelspaprikaparaphrasepareparerparkedparmesan"
+    "parsesparticularpartnerspasadopassagespassingpasskeyspassphrasespayloadpaypalpenaltypenguin"
+    "pentameterpequepercentageperfectlyperguntaspermitperspersistphdphotographyphysiopies"
+    "pinchpipespitchedpixelsplacementplaneplanoplatformsplausiblepluggedpluralplusieurs"
+    "pointerpolesponziporkportrayportugupostedpostmanpostponepotentialpourraispouvez"
+    "prankspreguntasprejudiceprepaidpreparandopreventionprimaprimeraprintersprismprixproceed"
+    "procrastinatingproducesprofeprofessionnelleprojetpromptlypronunciationpropsproratedprotectingproveproviders"
+    "providespsychiatristpsychologistptapuedepuoipurposesputspytestquaisquantumquatre"
+    "quelsquestquickformquieterquillquitquizmasterquotingrachelradiationradicalizationraining"
+    "ramblingrankratiorationrazorreachedreactionsreassurereassuringrebaserebuildreceber"
+    "recognizereconcilerrecordedrecoversredesignredirectreembolsoreferencingreflectionrefugeeregardingrehearsal"
+    "reinvestmentrejectrelatesrelativerelativityrelaxrelaxedreleasesremainremboursementremembersrename"
+    "renamesrendersrendezrentingrepeatingrepetitionrepresentreproducerepsrescheduledresendreservas"
+    "reserveresetlinkissingleuseresetsresidentialresignationresprespondentsresponsiblyrestartingrestrictedrestrictionsresumir"
+    "retainretiringretriesretroreunionreusedrevealingrevealsrevisedrevisingrewritesribosomes"
+    "ridingrisingrispondiroarroboticroboticsrobotsroguerollbackrolledrolloutrolls"
+    "romromajiroommateroparosalindroserosierotaroutinesrsvpruledrunbook"
+    "runnersrustysailorssakesaktesamesitesamstagsamsungsarahscandalscannedscanner"
+    "scansscavengerschschreibenscissorssconesscoredscreeningscrewsscriviseatingseats"
+    "secretaryseedsseemseguroseinseitselinsemisenatesensorysentationsentimental"
+    "septseriesertralinesettimanasettlerssevilleshakingsheriffshipwreckshopifyshoppershops"
+    "shotsshrinkshuttersiempresignificasignupssilentsimplestsimplifysindsingingsir"
+    "skeletonsskylarksleptslideshowslurssneaksnowstormsocsociologysocratessoggysoldier"
+    "soldierssolesolicitorsolvablesolvedsomethingssommeliersortssoussouthernsovietspaceship"
+    "specificallyspiegamispikesplashspokesponsorspoofingspoonsprintsrvsslerrorstakeholders"
+    "stallstampstartersstatedstayedsteadystealssteamsteampunksteppedstickystiffness"
+    "stitchstostorylinestrangerstripstripestrokestructuresstrugglesstudiedstupidsubjects"
+    "succeededsugerirsuggestingsummariessuperherosupplierssupremesurgeonsustainabilityswappedsweaterswitzerland"
+    "syncedsynonymssynthesissysadmintableautablespoonstacticstailstaittapetargetingtargets"
+    "tarjetatarttcptelegraphtempotendertenhotestextbookstextedtextothailand"
+    "theirstheresthinthothoughtfulthoughtsthroatthrownthunderstormtickingtidetimelines"
+    "timingstiretitanictitledtoastmasterstobiastontoolboxtorontotouchestownsfolktrabajo"
     "traffickingtrailstranscriptstransferabletransferredtranslatedtranslatestranslatortranslittransmissiontransportationtravail"
     "travellertraytrenchtrendstriangletrickytriggeredtrippingtripstroistrolltrout"
-    "tstzeughuhrumbrellasunauthenticateduncertainuncomfortableundounemploymentunopenedunrelated"
-    "unsafeunserenunsignedunterschiedunusuallyupcomingupgradinguploadingupsettingurgencyurgentlyusd"
-    "usestatevanafvezvibevievielenviernesviewerviewpointsviewsvisionvivid"
-    "voicemailvolumesvotedvouchersvpsvulnerabilitieswaitswartimewealthywebhookswebinarweekdays"
-    "wellbeingwerdenwestfieldwheelwhetstonewholesomewidelywilwingwinstonwinterswipe"
-    "wipedwirewishwitwitchwochewolfworkshopsworldbuildingwornworriesxima"
-    "ximoxxyearlyzoo";
+    "tzeughuhrumbrellasunauthenticateduncertainuncomfortableundounemploymentunopenedunrelatedunsafe"
+    "unserenunsignedunterschiedunusuallyupcomingupgradinguploadingupsettingurgencyurgentlyusdusestate"
+    "vanafvezvibevievielenviernesviewerviewpointsviewsvisionvividvoicemail"
+    "volumesvotedvouchersvpsvulnerabilitieswaitswartimewealthywebhookswebinarweekdayswellbeing"
+    "werdenwestfieldwheelwhetstonewholesomewidelywilwingwinstonwinterswipewiped"
+    "wirewishwitwitchwochewolfworkshopsworldbuildingwornworriesximaximo"
+    "yearlyzoo";
 
 static const uint32_t gw_word_at[GW_WORDS + 1] = {
     0, 1, 4, 7, 9, 10, 13, 15, 18, 20,
@@ -588,784 +576,766 @@ static const uint32_t gw_word_at[GW_WORDS + 1] = {
     119, 122, 124, 128, 131, 134, 138, 140, 144, 146,
     153, 157, 160, 163, 167, 171, 176, 180, 185, 187,
     190, 193, 198, 202, 206, 209, 212, 215, 218, 222,
-    228, 232, 236, 240, 247, 250, 252, 256, 261, 270,
-    275, 280, 285, 291, 296, 301, 305, 309, 313, 316,
-    321, 324, 328, 333, 342, 347, 351, 356, 359, 364,
-    367, 376, 379, 383, 386, 391, 399, 403, 407, 415,
-    418, 422, 426, 430, 433, 437, 443, 451, 456, 460,
-    464, 471, 475, 480, 485, 489, 494, 499, 503, 507,
-    511, 518, 522, 525, 529, 533, 536, 539, 545, 552,
-    558, 562, 567, 571, 575, 582, 586, 590, 593, 596,
-    604, 611, 615, 617, 621, 628, 634, 638, 643, 647,
-    651, 655, 662, 666, 671, 675, 677, 682, 687, 691,
-    697, 700, 703, 710, 712, 718, 722, 726, 730, 736,
-    741, 744, 752, 755, 758, 762, 769, 773, 777, 780,
-    784, 791, 798, 803, 808, 813, 816, 821, 829, 834,
-    839, 841, 843, 849, 852, 859, 864, 867, 870, 873,
-    880, 884, 890, 897, 901, 905, 911, 915, 922, 925,
-    929, 935, 939, 942, 945, 951, 955, 959, 963, 966,
-    971, 975, 979, 983, 987, 994, 996, 999, 1006, 1010,
-    1017, 1024, 1033, 1038, 1043, 1048, 1050, 1056, 1061, 1066,
-    1073, 1075, 1078, 1084, 1089, 1091, 1097, 1102, 1108, 1115,
-    1120, 1132, 1140, 1152, 1155, 1165, 1171, 1176, 1184, 1188,
-    1196, 1201, 1206, 1210, 1215, 1221, 1228, 1232, 1239, 1245,
-    1248, 1252, 1257, 1261, 1265, 1273, 1279, 1288, 1292, 1296,
-    1302, 1308, 1314, 1318, 1323, 1330, 1334, 1338, 1340, 1344,
-    1349, 1353, 1357, 1364, 1371, 1379, 1385, 1389, 1395, 1401,
-    1407, 1414, 1421, 1431, 1435, 1442, 1448, 1454, 1464, 1471,
-    1476, 1485, 1492, 1497, 1504, 1509, 1514, 1518, 1525, 1528,
-    1534, 1539, 1544, 1548, 1552, 1555, 1559, 1567, 1570, 1575,
-    1579, 1588, 1591, 1599, 1605, 1608, 1612, 1617, 1622, 1627,
-    1632, 1636, 1641, 1645, 1648, 1652, 1657, 1662, 1668, 1672,
-    1677, 1679, 1682, 1686, 1690, 1698, 1703, 1707, 1712, 1716,
-    1723, 1729, 1736, 1741, 1750, 1755, 1761, 1764, 1770, 1777,
-    1783, 1789, 1793, 1798, 1803, 1811, 1816, 1822, 1828, 1835,
-    1840, 1844, 1848, 1855, 1859, 1863, 1869, 1872, 1881, 1886,
-    1893, 1897, 1901, 1906, 1912, 1918, 1926, 1931, 1936, 1941,
-    1948, 1954, 1959, 1963, 1966, 1972, 1976, 1983, 1988, 1993,
-    1999, 2002, 2009, 2014, 2018, 2023, 2031, 2034, 2040, 2045,
-    2051, 2058, 2062, 2067, 2071, 2078, 2086, 2095, 2104, 2107,
-    2112, 2116, 2120, 2127, 2131, 2137, 2143, 2150, 2158, 2162,
-    2166, 2170, 2174, 2179, 2184, 2188, 2194, 2198, 2205, 2211,
-    2214, 2221, 2225, 2232, 2237, 2245, 2250, 2255, 2262, 2268,
-    2273, 2279, 2283, 2288, 2294, 2302, 2307, 2316, 2320, 2325,
-    2332, 2337, 2345, 2351, 2355, 2359, 2366, 2370, 2374, 2381,
-    2386, 2391, 2395, 2402, 2406, 2411, 2422, 2427, 2434, 2441,
-    2445, 2449, 2455, 2462, 2466, 2473, 2482, 2486, 2496, 2498,
-    2504, 2511, 2515, 2521, 2527, 2535, 2542, 2550, 2557, 2562,
-    2568, 2572, 2574, 2577, 2582, 2591, 2599, 2604, 2609, 2616,
-    2623, 2627, 2631, 2635, 2641, 2644, 2651, 2655, 2661, 2669,
-    2676, 2683, 2687, 2694, 2698, 2703, 2707, 2713, 2721, 2728,
-    2730, 2735, 2740, 2744, 2750, 2755, 2763, 2769, 2778, 2783,
-    2788, 2796, 2799, 2802, 2809, 2817, 2822, 2826, 2830, 2837,
-    2842, 2848, 2853, 2858, 2863, 2868, 2875, 2879, 2885, 2888,
-    2893, 2897, 2899, 2905, 2911, 2917, 2926, 2935, 2939, 2949,
-    2952, 2959, 2965, 2972, 2977, 2985, 2990, 2993, 2997, 3004,
-    3011, 3018, 3026, 3031, 3038, 3044, 3049, 3053, 3057, 3064,
-    3068, 3073, 3077, 3081, 3086, 3091, 3094, 3101, 3106, 3112,
-    3117, 3125, 3130, 3134, 3141, 3147, 3153, 3160, 3165, 3171,
-    3176, 3183, 3185, 3190, 3193, 3196, 3202, 3209, 3217, 3223,
-    3226, 3234, 3237, 3243, 3251, 3256, 3260, 3268, 3271, 3277,
-    3281, 3290, 3295, 3303, 3308, 3314, 3326, 3331, 3335, 3343,
-    3350, 3355, 3362, 3369, 3372, 3381, 3384, 3393, 3399, 3404,
-    3413, 3419, 3423, 3430, 3439, 3445, 3448, 3453, 3463, 3473,
-    3483, 3489, 3495, 3500, 3503, 3510, 3514, 3519, 3528, 3533,
-    3539, 3546, 3552, 3557, 3563, 3567, 3569, 3576, 3583, 3591,
-    3597, 3602, 3610, 3616, 3619, 3627, 3630, 3635, 3640, 3647,
-    3652, 3658, 3662, 3670, 3674, 3679, 3681, 3686, 3690, 3695,
-    3700, 3703, 3708, 3711, 3718, 3722, 3731, 3739, 3744, 3755,
-    3760, 3768, 3773, 3778, 3786, 3794, 3799, 3804, 3811, 3814,
-    3819, 3828, 3838, 3843, 3850, 3859, 3863, 3867, 3873, 3879,
-    3885, 3893, 3896, 3902, 3908, 3913, 3916, 3922, 3927, 3931,
-    3938, 3945, 3951, 3957, 3960, 3969, 3977, 3982, 3988, 3993,
-    3996, 4001, 4009, 4014, 4018, 4026, 4032, 4037, 4044, 4051,
-    4056, 4061, 4066, 4075, 4081, 4085, 4093, 4098, 4103, 4109,
-    4114, 4119, 4125, 4129, 4137, 4141, 4145, 4149, 4154, 4161,
-    4167, 4173, 4180, 4186, 4193, 4196, 4198, 4204, 4206, 4208,
-    4211, 4216, 4224, 4229, 4235, 4243, 4250, 4262, 4269, 4276,
-    4282, 4287, 4294, 4302, 4308, 4312, 4316, 4322, 4330, 4334,
-    4338, 4343, 4350, 4352, 4358, 4363, 4371, 4379, 4385, 4389,
-    4397, 4400, 4407, 4414, 4418, 4422, 4424, 4428, 4432, 4436,
-    4442, 4447, 4453, 4458, 4461, 4469, 4476, 4484, 4488, 4494,
-    4499, 4507, 4511, 4519, 4523, 4530, 4538, 4546, 4552, 4557,
-    4566, 4573, 4575, 4579, 4584, 4592, 4597, 4606, 4613, 4617,
-    4625, 4629, 4638, 4644, 4646, 4651, 4656, 4661, 4666, 4670,
-    4676, 4685, 4691, 4696, 4701, 4708, 4712, 4720, 4727, 4732,
-    4736, 4741, 4746, 4750, 4759, 4766, 4775, 4783, 4790, 4796,
-    4802, 4814, 4816, 4823, 4829, 4836, 4844, 4850, 4857, 4861,
-    4864, 4870, 4878, 4886, 4895, 4900, 4906, 4908, 4915, 4922,
-    4926, 4932, 4936, 4941, 4948, 4956, 4962, 4968, 4971, 4981,
-    4987, 4996, 5003, 5009, 5014, 5020, 5031, 5034, 5041, 5045,
-    5049, 5056, 5062, 5066, 5075, 5082, 5093, 5097, 5105, 5114,
-    5122, 5127, 5132, 5137, 5148, 5152, 5155, 5163, 5168, 5172,
-    5181, 5187, 5194, 5200, 5203, 5208, 5214, 5217, 5224, 5229,
-    5232, 5237, 5241, 5248, 5254, 5259, 5267, 5271, 5276, 5283,
-    5287, 5293, 5298, 5305, 5314, 5322, 5328, 5332, 5336, 5342,
-    5346, 5352, 5356, 5362, 5368, 5375, 5381, 5387, 5389, 5396,
-    5402, 5407, 5412, 5417, 5423, 5430, 5434, 5438, 5441, 5448,
-    5454, 5462, 5467, 5473, 5480, 5484, 5491, 5497, 5502, 5510,
-    5517, 5521, 5527, 5534, 5541, 5545, 5549, 5555, 5561, 5570,
-    5574, 5579, 5584, 5589, 5596, 5603, 5607, 5615, 5622, 5628,
-    5633, 5641, 5645, 5651, 5657, 5663, 5672, 5678, 5682, 5690,
-    5694, 5700, 5704, 5712, 5718, 5726, 5728, 5734, 5742, 5749,
-    5755, 5757, 5759, 5764, 5773, 5781, 5790, 5795, 5801, 5809,
-    5816, 5823, 5827, 5835, 5841, 5844, 5851, 5857, 5860, 5864,
-    5870, 5876, 5882, 5888, 5891, 5895, 5901, 5910, 5918, 5921,
-    5926, 5929, 5932, 5939, 5949, 5955, 5961, 5965, 5969, 5976,
-    5983, 5989, 5995, 6002, 6006, 6009, 6019, 6025, 6029, 6031,
-    6038, 6045, 6049, 6057, 6064, 6072, 6076, 6085, 6089, 6093,
-    6098, 6102, 6105, 6111, 6115, 6122, 6129, 6134, 6138, 6143,
-    6146, 6153, 6160, 6165, 6170, 6173, 6178, 6187, 6193, 6195,
-    6203, 6209, 6216, 6219, 6224, 6231, 6239, 6242, 6250, 6258,
-    6268, 6277, 6285, 6288, 6290, 6299, 6303, 6310, 6317, 6323,
-    6327, 6334, 6340, 6346, 6351, 6357, 6365, 6369, 6372, 6375,
-    6378, 6380, 6383, 6387, 6389, 6393, 6400, 6410, 6414, 6418,
-    6421, 6426, 6430, 6435, 6441, 6443, 6451, 6459, 6465, 6472,
-    6479, 6484, 6492, 6498, 6504, 6511, 6517, 6521, 6531, 6536,
-    6544, 6549, 6556, 6559, 6569, 6573, 6579, 6583, 6589, 6595,
-    6600, 6605, 6614, 6622, 6635, 6644, 6649, 6654, 6661, 6666,
-    6673, 6681, 6684, 6686, 6689, 6696, 6702, 6710, 6721, 6729,
-    6740, 6748, 6756, 6762, 6769, 6776, 6786, 6790, 6794, 6798,
-    6802, 6809, 6812, 6818, 6826, 6834, 6842, 6849, 6854, 6862,
-    6869, 6875, 6882, 6887, 6892, 6899, 6906, 6911, 6916, 6927,
-    6937, 6944, 6949, 6953, 6962, 6971, 6976, 6979, 6983, 6991,
-    6994, 7002, 7006, 7014, 7019, 7025, 7030, 7036, 7042, 7051,
-    7059, 7070, 7076, 7086, 7092, 7097, 7105, 7114, 7116, 7122,
-    7134, 7142, 7144, 7149, 7156, 7164, 7172, 7182, 7188, 7192,
-    7198, 7202, 7206, 7214, 7217, 7223, 7231, 7236, 7244, 7251,
-    7256, 7263, 7271, 7278, 7281, 7292, 7297, 7305, 7311, 7318,
-    7325, 7332, 7338, 7343, 7349, 7355, 7361, 7366, 7372, 7379,
-    7390, 7397, 7407, 7410, 7416, 7425, 7431, 7435, 7439, 7449,
-    7456, 7461, 7471, 7476, 7481, 7487, 7497, 7504, 7511, 7516,
-    7519, 7525, 7528, 7535, 7542, 7547, 7554, 7560, 7562, 7568,
-    7572, 7575, 7584, 7590, 7596, 7601, 7607, 7617, 7624, 7636,
-    7645, 7652, 7659, 7661, 7666, 7670, 7681, 7687, 7689, 7696,
-    7701, 7705, 7710, 7714, 7719, 7730, 7735, 7743, 7745, 7751,
-    7754, 7764, 7767, 7771, 7773, 7780, 7786, 7793, 7800, 7806,
-    7809, 7819, 7828, 7836, 7841, 7848, 7854, 7861, 7870, 7876,
-    7881, 7886, 7891, 7895, 7901, 7909, 7916, 7920, 7928, 7930,
-    7934, 7938, 7944, 7954, 7956, 7962, 7973, 7979, 7984, 7990,
-    7996, 8005, 8013, 8018, 8022, 8027, 8034, 8038, 8042, 8047,
-    8054, 8060, 8065, 8071, 8077, 8082, 8085, 8093, 8098, 8101,
-    8105, 8113, 8116, 8118, 8125, 8128, 8135, 8143, 8150, 8156,
-    8161, 8168, 8172, 8177, 8184, 8190, 8194, 8200, 8204, 8212,
-    8221, 8224, 8229, 8234, 8238, 8246, 8250, 8258, 8266, 8273,
-    8279, 8283, 8290, 8295, 8302, 8309, 8318, 8324, 8333, 8337,
-    8340, 8345, 8351, 8357, 8365, 8370, 8376, 8379, 8382, 8384,
-    8387, 8395, 8400, 8406, 8410, 8415, 8418, 8424, 8430, 8437,
-    8441, 8446, 8452, 8458, 8466, 8470, 8477, 8482, 8487, 8490,
-    8496, 8501, 8507, 8513, 8518, 8524, 8530, 8535, 8542, 8548,
-    8553, 8556, 8562, 8572, 8578, 8583, 8590, 8594, 8605, 8611,
-    8618, 8626, 8634, 8639, 8642, 8645, 8654, 8662, 8665, 8671,
-    8679, 8691, 8699, 8707, 8710, 8714, 8722, 8725, 8727, 8733,
-    8738, 8743, 8748, 8754, 8764, 8771, 8778, 8786, 8791, 8795,
-    8800, 8803, 8807, 8812, 8816, 8821, 8825, 8830, 8835, 8843,
-    8852, 8855, 8860, 8867, 8872, 8876, 8884, 8888, 8894, 8899,
-    8903, 8908, 8914, 8922, 8932, 8934, 8942, 8949, 8959, 8965,
-    8971, 8976, 8980, 8989, 8999, 9003, 9005, 9013, 9020, 9025,
-    9029, 9035, 9040, 9051, 9057, 9067, 9074, 9080, 9087, 9094,
-    9107, 9110, 9119, 9125, 9132, 9136, 9142, 9150, 9155, 9158,
-    9161, 9166, 9169, 9179, 9187, 9194, 9197, 9205, 9213, 9216,
-    9222, 9231, 9243, 9247, 9252, 9262, 9271, 9278, 9285, 9290,
-    9294, 9299, 9307, 9310, 9319, 9322, 9328, 9334, 9343, 9350,
-    9357, 9360, 9366, 9372, 9379, 9386, 9391, 9397, 9402, 9405,
-    9412, 9417, 9423, 9432, 9436, 9443, 9452, 9460, 9462, 9468,
-    9473, 9484, 9494, 9500, 9507, 9518, 9525, 9532, 9537, 9547,
-    9551, 9556, 9560, 9564, 9572, 9576, 9580, 9584, 9591, 9597,
-    9602, 9610, 9620, 9628, 9632, 9636, 9638, 9645, 9650, 9657,
-    9664, 9670, 9679, 9686, 9692, 9696, 9702, 9705, 9710, 9717,
-    9723, 9730, 9735, 9740, 9748, 9754, 9762, 9768, 9774, 9780,
-    9787, 9795, 9804, 9811, 9813, 9819, 9825, 9831, 9838, 9846,
-    9851, 9854, 9860, 9867, 9872, 9879, 9884, 9889, 9895, 9905,
-    9914, 9922, 9936, 9940, 9949, 9956, 9963, 9971, 9974, 9978,
-    9985, 9993, 10001, 10007, 10012, 10019, 10023, 10027, 10033, 10037,
-    10042, 10051, 10055, 10061, 10066, 10072, 10080, 10085, 10091, 10095,
-    10098, 10103, 10111, 10118, 10125, 10130, 10135, 10142, 10151, 10160,
-    10168, 10177, 10181, 10187, 10193, 10196, 10200, 10205, 10212, 10219,
-    10225, 10232, 10240, 10246, 10251, 10259, 10263, 10270, 10280, 10290,
-    10295, 10304, 10309, 10317, 10323, 10329, 10337, 10344, 10356, 10365,
-    10372, 10384, 10392, 10396, 10400, 10408, 10417, 10422, 10428, 10434,
-    10440, 10446, 10450, 10455, 10461, 10463, 10472, 10477, 10481, 10489,
-    10493, 10502, 10507, 10514, 10517, 10525, 10532, 10538, 10544, 10550,
-    10558, 10565, 10571, 10576, 10581, 10586, 10591, 10596, 10600, 10606,
-    10610, 10622, 10633, 10640, 10646, 10651, 10657, 10662, 10666, 10673,
-    10679, 10681, 10690, 10696, 10700, 10705, 10710, 10715, 10720, 10729,
-    10732, 10739, 10747, 10759, 10763, 10771, 10779, 10785, 10789, 10795,
-    10800, 10806, 10810, 10817, 10822, 10829, 10836, 10846, 10851, 10859,
-    10864, 10868, 10875, 10880, 10884, 10888, 10894, 10899, 10904, 10912,
-    10921, 10930, 10937, 10943, 10954, 10963, 10973, 10977, 10986, 10993,
-    10996, 11002, 11009, 11012, 11019, 11024, 11032, 11040, 11049, 11055,
-    11062, 11067, 11072, 11079, 11084, 11092, 11106, 11110, 11119, 11122,
-    11128, 11133, 11139, 11146, 11153, 11160, 11168, 11178, 11185, 11195,
-    11199, 11207, 11212, 11220, 11226, 11230, 11240, 11245, 11250, 11253,
-    11264, 11269, 11273, 11277, 11286, 11291, 11296, 11306, 11313, 11319,
-    11326, 11331, 11336, 11344, 11348, 11351, 11353, 11359, 11363, 11374,
-    11377, 11384, 11393, 11400, 11404, 11408, 11420, 11427, 11431, 11436,
-    11439, 11446, 11453, 11464, 11471, 11477, 11480, 11484, 11492, 11497,
-    11504, 11514, 11521, 11529, 11538, 11543, 11549, 11555, 11567, 11572,
-    11580, 11586, 11592, 11601, 11608, 11611, 11619, 11626, 11631, 11636,
-    11641, 11647, 11656, 11663, 11665, 11671, 11679, 11687, 11694, 11702,
-    11708, 11714, 11717, 11722, 11725, 11731, 11737, 11745, 11749, 11753,
-    11762, 11772, 11779, 11784, 11789, 11796, 11806, 11808, 11817, 11824,
-    11836, 11840, 11847, 11855, 11862, 11873, 11881, 11890, 11895, 11908,
-    11912, 11918, 11922, 11931, 11938, 11948, 11953, 11960, 11968, 11973,
-    11982, 11990, 11997, 11999, 12004, 12008, 12014, 12018, 12022, 12027,
-    12035, 12043, 12046, 12052, 12056, 12067, 12072, 12083, 12095, 12101,
-    12107, 12111, 12116, 12122, 12127, 12131, 12137, 12144, 12152, 12156,
-    12166, 12174, 12182, 12194, 12200, 12208, 12217, 12226, 12235, 12241,
-    12246, 12250, 12258, 12265, 12273, 12279, 12283, 12293, 12300, 12305,
-    12311, 12313, 12320, 12323, 12331, 12340, 12346, 12357, 12364, 12371,
-    12375, 12381, 12387, 12394, 12399, 12406, 12412, 12419, 12425, 12433,
-    12438, 12448, 12452, 12455, 12461, 12466, 12473, 12475, 12482, 12487,
-    12492, 12500, 12504, 12507, 12511, 12517, 12529, 12539, 12542, 12548,
-    12551, 12558, 12563, 12574, 12587, 12596, 12602, 12607, 12613, 12616,
-    12623, 12629, 12636, 12639, 12644, 12650, 12657, 12667, 12673, 12682,
-    12688, 12695, 12702, 12707, 12714, 12723, 12731, 12742, 12750, 12756,
-    12764, 12770, 12780, 12787, 12795, 12801, 12807, 12812, 12819, 12824,
-    12833, 12839, 12844, 12850, 12858, 12866, 12875, 12882, 12886, 12891,
-    12899, 12905, 12909, 12914, 12922, 12926, 12938, 12946, 12955, 12963,
-    12967, 12972, 12975, 12981, 12987, 12994, 12997, 13003, 13010, 13014,
-    13020, 13022, 13027, 13034, 13039, 13041, 13045, 13051, 13059, 13065,
-    13067, 13075, 13088, 13094, 13102, 13108, 13116, 13124, 13130, 13133,
-    13145, 13155, 13162, 13172, 13178, 13183, 13192, 13197, 13202, 13204,
-    13212, 13222, 13229, 13241, 13248, 13255, 13258, 13264, 13271, 13276,
-    13282, 13289, 13295, 13300, 13305, 13313, 13317, 13321, 13328, 13333,
-    13339, 13344, 13349, 13358, 13366, 13374, 13377, 13382, 13389, 13400,
-    13405, 13410, 13413, 13418, 13426, 13428, 13432, 13437, 13445, 13451,
-    13458, 13465, 13472, 13482, 13493, 13496, 13506, 13514, 13517, 13522,
-    13530, 13536, 13542, 13550, 13559, 13561, 13570, 13580, 13586, 13594,
-    13601, 13611, 13618, 13622, 13629, 13633, 13637, 13643, 13652, 13658,
-    13667, 13673, 13679, 13686, 13695, 13699, 13708, 13713, 13718, 13724,
-    13732, 13738, 13746, 13752, 13758, 13762, 13766, 13774, 13782, 13790,
-    13799, 13806, 13812, 13817, 13822, 13825, 13833, 13842, 13848, 13851,
-    13857, 13867, 13871, 13877, 13879, 13886, 13890, 13896, 13903, 13911,
-    13916, 13920, 13924, 13931, 13935, 13940, 13948, 13958, 13969, 13972,
-    13976, 13982, 13987, 13994, 14001, 14008, 14013, 14023, 14029, 14036,
-    14047, 14051, 14056, 14059, 14064, 14066, 14072, 14080, 14089, 14097,
-    14104, 14112, 14119, 14127, 14137, 14148, 14158, 14163, 14168, 14173,
-    14181, 14185, 14190, 14196, 14205, 14211, 14217, 14222, 14225, 14234,
-    14239, 14243, 14248, 14253, 14257, 14261, 14267, 14273, 14284, 14289,
-    14296, 14306, 14316, 14321, 14331, 14336, 14342, 14345, 14353, 14357,
-    14366, 14371, 14377, 14387, 14398, 14401, 14407, 14414, 14419, 14430,
-    14435, 14441, 14446, 14450, 14454, 14461, 14468, 14475, 14482, 14485,
-    14492, 14499, 14502, 14510, 14520, 14524, 14533, 14538, 14543, 14550,
-    14555, 14562, 14568, 14573, 14576, 14584, 14588, 14595, 14600, 14607,
-    14612, 14616, 14624, 14633, 14640, 14642, 14653, 14666, 14677, 14687,
-    14692, 14699, 14708, 14717, 14725, 14732, 14739, 14748, 14757, 14768,
-    14778, 14782, 14790, 14792, 14800, 14805, 14809, 14818, 14820, 14826,
-    14836, 14843, 14848, 14858, 14865, 14872, 14877, 14881, 14884, 14891,
-    14896, 14899, 14908, 14911, 14915, 14927, 14931, 14940, 14946, 14950,
-    14957, 14960, 14966, 14973, 14979, 14982, 14987, 14991, 14996, 15010,
-    15016, 15024, 15027, 15032, 15034, 15040, 15046, 15050, 15059, 15064,
-    15068, 15073, 15083, 15088, 15097, 15103, 15108, 15111, 15117, 15125,
-    15130, 15135, 15141, 15143, 15154, 15159, 15164, 15167, 15174, 15177,
-    15185, 15190, 15198, 15205, 15211, 15217, 15225, 15234, 15241, 15248,
-    15256, 15264, 15271, 15276, 15285, 15287, 15294, 15300, 15306, 15309,
-    15322, 15333, 15345, 15352, 15361, 15368, 15378, 15381, 15386, 15393,
-    15396, 15402, 15412, 15418, 15423, 15429, 15434, 15438, 15447, 15452,
-    15458, 15463, 15471, 15477, 15481, 15491, 15499, 15502, 15504, 15512,
-    15522, 15529, 15534, 15539, 15546, 15553, 15555, 15566, 15574, 15583,
-    15589, 15595, 15600, 15605, 15608, 15615, 15620, 15624, 15626, 15630,
-    15638, 15644, 15647, 15650, 15658, 15666, 15671, 15677, 15682, 15695,
-    15702, 15709, 15717, 15720, 15728, 15733, 15736, 15742, 15747, 15751,
-    15757, 15762, 15766, 15775, 15782, 15792, 15799, 15805, 15811, 15818,
-    15825, 15834, 15840, 15849, 15855, 15857, 15865, 15872, 15879, 15890,
-    15899, 15911, 15919, 15923, 15928, 15936, 15944, 15950, 15952, 15957,
-    15963, 15971, 15982, 15989, 15995, 16001, 16007, 16012, 16017, 16026,
-    16037, 16042, 16048, 16055, 16059, 16067, 16071, 16076, 16082, 16094,
-    16101, 16107, 16110, 16117, 16122, 16127, 16130, 16136, 16144, 16152,
-    16162, 16169, 16175, 16182, 16185, 16194, 16203, 16210, 16216, 16221,
-    16223, 16230, 16237, 16244, 16249, 16255, 16260, 16270, 16272, 16279,
-    16285, 16296, 16304, 16311, 16314, 16323, 16326, 16332, 16335, 16342,
-    16349, 16357, 16363, 16372, 16378, 16386, 16392, 16396, 16405, 16409,
-    16415, 16423, 16429, 16439, 16448, 16457, 16465, 16467, 16474, 16480,
-    16487, 16501, 16509, 16516, 16523, 16529, 16536, 16546, 16553, 16559,
-    16565, 16570, 16574, 16583, 16591, 16598, 16606, 16615, 16623, 16627,
-    16634, 16638, 16645, 16649, 16656, 16661, 16664, 16667, 16672, 16678,
-    16682, 16687, 16693, 16697, 16703, 16712, 16718, 16728, 16735, 16742,
-    16747, 16753, 16759, 16766, 16772, 16778, 16784, 16791, 16796, 16802,
-    16807, 16810, 16818, 16825, 16833, 16840, 16844, 16849, 16853, 16860,
-    16869, 16875, 16877, 16884, 16892, 16896, 16903, 16915, 16923, 16933,
-    16941, 16947, 16955, 16958, 16965, 16971, 16978, 16981, 16988, 16995,
-    16999, 17003, 17006, 17013, 17017, 17025, 17030, 17039, 17043, 17050,
-    17056, 17061, 17066, 17070, 17074, 17078, 17085, 17093, 17096, 17101,
-    17108, 17114, 17121, 17126, 17132, 17139, 17145, 17151, 17162, 17172,
-    17181, 17190, 17196, 17202, 17208, 17214, 17220, 17222, 17225, 17227,
-    17231, 17240, 17247, 17250, 17259, 17269, 17281, 17284, 17295, 17304,
-    17311, 17320, 17324, 17329, 17331, 17336, 17344, 17355, 17358, 17364,
-    17373, 17381, 17393, 17398, 17401, 17405, 17413, 17422, 17426, 17431,
-    17438, 17442, 17451, 17457, 17464, 17473, 17481, 17488, 17492, 17500,
-    17506, 17510, 17516, 17521, 17525, 17531, 17537, 17547, 17554, 17558,
-    17564, 17572, 17576, 17584, 17591, 17595, 17600, 17606, 17613, 17624,
-    17633, 17636, 17645, 17657, 17668, 17678, 17685, 17688, 17692, 17696,
-    17701, 17705, 17711, 17718, 17721, 17724, 17729, 17737, 17742, 17746,
-    17752, 17758, 17769, 17772, 17776, 17781, 17785, 17788, 17793, 17797,
-    17799, 17805, 17808, 17812, 17821, 17827, 17836, 17842, 17849, 17855,
-    17862, 17865, 17868, 17875, 17885, 17896, 17899, 17903, 17911, 17915,
-    17920, 17926, 17932, 17937, 17946, 17950, 17956, 17959, 17967, 17975,
-    17984, 17998, 18007, 18015, 18021, 18031, 18040, 18048, 18053, 18062,
-    18072, 18077, 18086, 18091, 18097, 18105, 18114, 18121, 18125, 18130,
-    18137, 18140, 18148, 18152, 18156, 18166, 18173, 18180, 18186, 18197,
-    18200, 18205, 18211, 18215, 18221, 18232, 18240, 18247, 18253, 18260,
-    18272, 18279, 18285, 18291, 18296, 18309, 18315, 18322, 18329, 18337,
-    18340, 18345, 18353, 18356, 18362, 18366, 18370, 18375, 18379, 18387,
-    18392, 18395, 18404, 18406, 18412, 18416, 18419, 18432, 18441, 18447,
-    18452, 18460, 18464, 18470, 18477, 18484, 18489, 18499, 18507, 18516,
-    18525, 18533, 18537, 18542, 18547, 18554, 18560, 18563, 18571, 18575,
-    18579, 18584, 18588, 18597, 18601, 18609, 18618, 18626, 18631, 18635,
-    18638, 18645, 18650, 18657, 18664, 18670, 18679, 18688, 18694, 18699,
-    18709, 18718, 18730, 18740, 18749, 18759, 18771, 18781, 18795, 18805,
-    18811, 18819, 18822, 18831, 18834, 18838, 18845, 18852, 18859, 18866,
-    18876, 18881, 18888, 18893, 18899, 18907, 18915, 18918, 18921, 18934,
-    18941, 18951, 18956, 18960, 18964, 18967, 18977, 18984, 18987, 18993,
-    18997, 19005, 19008, 19018, 19026, 19032, 19040, 19047, 19052, 19055,
-    19059, 19064, 19072, 19079, 19086, 19091, 19100, 19104, 19112, 19122,
-    19127, 19133, 19140, 19144, 19150, 19159, 19166, 19174, 19179, 19189,
-    19195, 19199, 19207, 19212, 19214, 19223, 19232, 19240, 19246, 19254,
-    19264, 19271, 19274, 19279, 19283, 19291, 19296, 19305, 19312, 19319,
-    19323, 19329, 19338, 19344, 19350, 19358, 19364, 19371, 19378, 19388,
-    19397, 19405, 19408, 19417, 19422, 19425, 19435, 19445, 19450, 19454,
-    19461, 19463, 19469, 19474, 19477, 19486, 19488, 19495, 19503, 19512,
-    19520, 19526, 19531, 19537, 19549, 19555, 19562, 19567, 19573, 19577,
-    19584, 19595, 19605, 19611, 19614, 19619, 19625, 19630, 19636, 19639,
-    19648, 19658, 19667, 19670, 19677, 19682, 19689, 19692, 19700, 19707,
-    19715, 19720, 19728, 19739, 19748, 19759, 19767, 19772, 19778, 19781,
-    19785, 19789, 19797, 19806, 19816, 19823, 19831, 19838, 19844, 19849,
-    19856, 19866, 19869, 19877, 19886, 19890, 19894, 19900, 19906, 19916,
-    19923, 19932, 19936, 19939, 19945, 19948, 19955, 19961, 19966, 19973,
-    19979, 19985, 19993, 20000, 20013, 20021, 20028, 20038, 20046, 20053,
-    20058, 20068, 20072, 20078, 20081, 20085, 20088, 20098, 20104, 20111,
-    20114, 20120, 20127, 20132, 20135, 20141, 20144, 20147, 20152, 20154,
-    20160, 20170, 20176, 20180, 20184, 20191, 20195, 20198, 20206, 20211,
-    20216, 20220, 20222, 20226, 20231, 20235, 20241, 20244, 20248, 20254,
-    20262, 20268, 20273, 20282, 20285, 20294, 20304, 20312, 20318, 20321,
-    20332, 20338, 20345, 20350, 20359, 20368, 20374, 20382, 20391, 20398,
-    20401, 20406, 20413, 20417, 20426, 20436, 20440, 20448, 20455, 20461,
-    20468, 20477, 20484, 20488, 20494, 20499, 20503, 20510, 20519, 20523,
-    20528, 20532, 20537, 20544, 20550, 20555, 20563, 20572, 20579, 20589,
-    20599, 20610, 20620, 20632, 20640, 20649, 20657, 20667, 20677, 20686,
-    20689, 20694, 20701, 20706, 20714, 20716, 20729, 20736, 20746, 20751,
-    20761, 20767, 20774, 20783, 20793, 20798, 20802, 20813, 20820, 20828,
-    20832, 20836, 20839, 20846, 20851, 20856, 20861, 20869, 20875, 20880,
-    20888, 20892, 20901, 20914, 20923, 20933, 20939, 20948, 20955, 20962,
-    20970, 20977, 20982, 20987, 20996, 21001, 21006, 21013, 21016, 21019,
-    21027, 21032, 21038, 21047, 21051, 21060, 21067, 21076, 21081, 21085,
-    21092, 21102, 21107, 21116, 21122, 21126, 21131, 21140, 21145, 21154,
-    21164, 21167, 21170, 21175, 21179, 21186, 21195, 21198, 21202, 21208,
-    21217, 21230, 21239, 21250, 21261, 21273, 21279, 21288, 21294, 21299,
-    21306, 21310, 21314, 21320, 21325, 21331, 21337, 21347, 21353, 21362,
-    21366, 21375, 21382, 21387, 21393, 21401, 21408, 21413, 21419, 21421,
-    21424, 21432, 21442, 21446, 21451, 21458, 21466, 21468, 21478, 21487,
-    21495, 21498, 21505, 21512, 21518, 21523, 21527, 21534, 21543, 21555,
-    21564, 21571, 21584, 21588, 21591, 21594, 21603, 21605, 21613, 21621,
-    21633, 21639, 21646, 21649, 21655, 21662, 21668, 21677, 21683, 21690,
-    21697, 21706, 21710, 21720, 21732, 21734, 21746, 21753, 21760, 21768,
-    21772, 21780, 21789, 21798, 21807, 21815, 21820, 21829, 21834, 21841,
-    21846, 21853, 21855, 21860, 21866, 21874, 21881, 21884, 21893, 21900,
-    21912, 21926, 21935, 21942, 21946, 21955, 21960, 21966, 21974, 21979,
-    21985, 21992, 21998, 22007, 22012, 22019, 22026, 22033, 22042, 22050,
-    22056, 22063, 22069, 22073, 22081, 22087, 22094, 22100, 22108, 22112,
-    22116, 22122, 22133, 22138, 22145, 22149, 22156, 22159, 22164, 22173,
-    22179, 22184, 22191, 22200, 22208, 22210, 22214, 22221, 22225, 22230,
-    22236, 22240, 22250, 22255, 22264, 22273, 22278, 22284, 22289, 22296,
-    22302, 22305, 22308, 22312, 22315, 22320, 22325, 22331, 22340, 22348,
-    22352, 22358, 22367, 22376, 22382, 22388, 22401, 22407, 22412, 22422,
-    22430, 22436, 22441, 22446, 22449, 22453, 22461, 22471, 22475, 22481,
-    22484, 22494, 22500, 22507, 22516, 22522, 22525, 22530, 22537, 22546,
-    22551, 22559, 22569, 22576, 22583, 22589, 22593, 22596, 22601, 22609,
-    22615, 22619, 22625, 22633, 22639, 22643, 22653, 22660, 22668, 22674,
-    22681, 22686, 22691, 22695, 22700, 22708, 22714, 22720, 22724, 22729,
-    22738, 22745, 22754, 22763, 22773, 22779, 22782, 22790, 22797, 22804,
-    22811, 22818, 22829, 22836, 22848, 22858, 22866, 22873, 22880, 22885,
-    22891, 22897, 22903, 22911, 22917, 22925, 22930, 22943, 22950, 22958,
-    22965, 22973, 22982, 22989, 22999, 23006, 23018, 23031, 23039, 23050,
-    23060, 23069, 23077, 23085, 23092, 23099, 23104, 23109, 23113, 23121,
-    23132, 23137, 23143, 23148, 23152, 23159, 23164, 23167, 23173, 23178,
-    23182, 23192, 23199, 23208, 23214, 23223, 23231, 23243, 23251, 23259,
-    23267, 23270, 23274, 23283, 23291, 23295, 23303, 23307, 23315, 23319,
-    23323, 23331, 23338, 23344, 23355, 23361, 23369, 23378, 23384, 23390,
-    23398, 23409, 23419, 23424, 23433, 23437, 23443, 23448, 23455, 23460,
-    23467, 23477, 23482, 23489, 23491, 23498, 23505, 23512, 23517, 23527,
-    23536, 23542, 23551, 23555, 23563, 23570, 23581, 23589, 23593, 23599,
-    23605, 23607, 23614, 23621, 23628, 23633, 23641, 23647, 23651, 23655,
-    23659, 23665, 23671, 23677, 23686, 23694, 23696, 23701, 23712, 23717,
-    23724, 23734, 23738, 23746, 23755, 23763, 23769, 23780, 23789, 23799,
-    23807, 23810, 23814, 23824, 23827, 23832, 23834, 23839, 23845, 23848,
-    23856, 23860, 23864, 23870, 23876, 23881, 23890, 23893, 23900, 23907,
-    23915, 23918, 23928, 23934, 23938, 23944, 23948, 23953, 23960, 23968,
-    23975, 23980, 23987, 23992, 23999, 24007, 24015, 24025, 24036, 24044,
-    24050, 24056, 24058, 24062, 24065, 24072, 24077, 24083, 24093, 24101,
-    24109, 24114, 24119, 24125, 24129, 24136, 24143, 24152, 24157, 24160,
-    24168, 24173, 24181, 24186, 24191, 24198, 24205, 24209, 24214, 24220,
-    24231, 24243, 24248, 24254, 24260, 24264, 24271, 24279, 24282, 24287,
-    24293, 24300, 24311, 24319, 24326, 24335, 24345, 24356, 24367, 24372,
-    24383, 24388, 24393, 24399, 24406, 24410, 24420, 24427, 24434, 24447,
-    24458, 24466, 24476, 24484, 24487, 24495, 24502, 24508, 24513, 24522,
-    24528, 24532, 24536, 24541, 24545, 24552, 24556, 24565, 24578, 24588,
-    24595, 24603, 24612, 24618, 24625, 24634, 24643, 24651, 24656, 24659,
-    24662, 24668, 24674, 24681, 24688, 24695, 24702, 24707, 24711, 24714,
-    24720, 24726, 24730, 24737, 24743, 24748, 24757, 24762, 24770, 24782,
-    24787, 24792, 24804, 24814, 24822, 24831, 24841, 24849, 24860, 24867,
-    24875, 24883, 24889, 24893, 24902, 24906, 24918, 24925, 24931, 24939,
-    24943, 24952, 24962, 24970, 24979, 24984, 24992, 24999, 25006, 25013,
-    25022, 25034, 25043, 25048, 25052, 25058, 25065, 25073, 25079, 25084,
-    25091, 25101, 25106, 25114, 25123, 25126, 25132, 25137, 25144, 25151,
-    25154, 25158, 25164, 25170, 25177, 25185, 25188, 25194, 25203, 25210,
-    25220, 25227, 25231, 25235, 25242, 25248, 25257, 25262, 25265, 25272,
-    25279, 25284, 25293, 25298, 25308, 25313, 25321, 25331, 25344, 25355,
-    25360, 25369, 25377, 25385, 25396, 25408, 25414, 25420, 25424, 25429,
-    25437, 25449, 25460, 25468, 25473, 25480, 25486, 25495, 25502, 25506,
-    25515, 25522, 25533, 25542, 25551, 25555, 25565, 25570, 25573, 25579,
-    25587, 25596, 25600, 25609, 25614, 25617, 25625, 25632, 25636, 25643,
-    25649, 25657, 25663, 25666, 25670, 25679, 25683, 25693, 25697, 25700,
-    25706, 25714, 25719, 25723, 25728, 25731, 25740, 25747, 25753, 25759,
-    25765, 25773, 25779, 25784, 25789, 25794, 25802, 25815, 25821, 25831,
-    25836, 25841, 25848, 25854, 25861, 25866, 25868, 25874, 25879, 25884,
-    25890, 25898, 25903, 25912, 25917, 25920, 25926, 25934, 25947, 25951,
-    25959, 25967, 25973, 25984, 25989, 25998, 26007, 26015, 26024, 26032,
-    26039, 26048, 26059, 26070, 26077, 26087, 26098, 26104, 26110, 26119,
-    26130, 26137, 26144, 26146, 26156, 26161, 26170, 26176, 26183, 26187,
-    26190, 26194, 26201, 26210, 26216, 26226, 26237, 26243, 26255, 26261,
-    26269, 26275, 26283, 26290, 26294, 26298, 26302, 26306, 26313, 26318,
-    26326, 26333, 26336, 26346, 26353, 26364, 26371, 26379, 26384, 26390,
-    26397, 26402, 26408, 26412, 26419, 26422, 26429, 26435, 26440, 26442,
-    26451, 26461, 26472, 26479, 26492, 26500, 26508, 26516, 26524, 26531,
-    26535, 26540, 26545, 26552, 26560, 26569, 26575, 26583, 26590, 26598,
-    26601, 26608, 26615, 26622, 26630, 26635, 26641, 26646, 26655, 26663,
-    26667, 26671, 26675, 26680, 26688, 26694, 26699, 26704, 26708, 26715,
-    26725, 26733, 26738, 26747, 26756, 26762, 26764, 26770, 26777, 26785,
-    26794, 26801, 26806, 26814, 26823, 26828, 26835, 26841, 26846, 26851,
-    26856, 26860, 26867, 26872, 26879, 26887, 26894, 26901, 26907, 26912,
-    26919, 26923, 26928, 26934, 26939, 26949, 26956, 26960, 26965, 26972,
-    26979, 26985, 26995, 27000, 27009, 27015, 27023, 27033, 27043, 27053,
-    27064, 27072, 27085, 27091, 27100, 27109, 27116, 27121, 27126, 27134,
-    27139, 27144, 27150, 27153, 27159, 27167, 27172, 27177, 27182, 27186,
-    27190, 27195, 27203, 27212, 27215, 27223, 27234, 27239, 27242, 27249,
-    27254, 27263, 27270, 27273, 27277, 27285, 27288, 27293, 27302, 27315,
-    27323, 27327, 27333, 27337, 27339, 27351, 27359, 27369, 27378, 27384,
-    27388, 27397, 27401, 27408, 27413, 27416, 27423, 27429, 27441, 27449,
-    27459, 27464, 27470, 27475, 27479, 27484, 27490, 27494, 27499, 27502,
-    27508, 27517, 27525, 27532, 27534, 27538, 27542, 27550, 27556, 27565,
-    27568, 27575, 27584, 27591, 27598, 27602, 27606, 27610, 27619, 27623,
-    27631, 27638, 27645, 27651, 27662, 27672, 27679, 27689, 27704, 27712,
-    27718, 27726, 27731, 27738, 27741, 27746, 27753, 27764, 27767, 27774,
-    27781, 27786, 27791, 27797, 27807, 27811, 27818, 27824, 27832, 27837,
-    27845, 27852, 27860, 27870, 27877, 27884, 27893, 27901, 27909, 27919,
-    27925, 27930, 27935, 27940, 27944, 27952, 27960, 27970, 27980, 27989,
-    27995, 27999, 28005, 28011, 28017, 28022, 28031, 28038, 28046, 28055,
-    28063, 28066, 28074, 28082, 28092, 28099, 28105, 28114, 28122, 28131,
-    28134, 28140, 28149, 28157, 28166, 28174, 28181, 28190, 28198, 28205,
-    28211, 28214, 28218, 28223, 28230, 28234, 28240, 28247, 28252, 28258,
-    28264, 28274, 28279, 28287, 28291, 28295, 28298, 28302, 28308, 28315,
-    28323, 28330, 28336, 28340, 28345, 28349, 28355, 28358, 28363, 28368,
-    28372, 28378, 28382, 28388, 28392, 28400, 28404, 28409, 28417, 28426,
-    28432, 28440, 28447, 28453, 28456, 28460, 28466, 28471, 28476, 28483,
-    28488, 28496, 28503, 28514, 28520, 28526, 28537, 28545, 28549, 28557,
-    28565, 28573, 28582, 28589, 28594, 28599, 28605, 28617, 28624, 28632,
-    28638, 28643, 28648, 28654, 28661, 28665, 28671, 28677, 28682, 28687,
-    28696, 28701, 28710, 28715, 28722, 28727, 28735, 28742, 28748, 28752,
-    28758, 28766, 28773, 28784, 28791, 28795, 28801, 28808, 28813, 28820,
-    28825, 28829, 28835, 28842, 28848, 28855, 28863, 28869, 28873, 28876,
-    28883, 28890, 28894, 28897, 28901, 28905, 28913, 28922, 28927, 28931,
-    28936, 28947, 28955, 28969, 28979, 28985, 28988, 28993, 29003, 29011,
-    29019, 29030, 29037, 29043, 29048, 29053, 29057, 29061, 29065, 29074,
-    29081, 29095, 29110, 29117, 29125, 29132, 29134, 29144, 29154, 29160,
-    29163, 29169, 29175, 29178, 29189, 29196, 29199, 29204, 29209, 29215,
-    29217, 29227, 29236, 29241, 29248, 29256, 29265, 29270, 29275, 29280,
-    29287, 29291, 29299, 29309, 29315, 29319, 29323, 29330, 29334, 29343,
-    29349, 29358, 29367, 29371, 29376, 29380, 29384, 29388, 29393, 29399,
-    29405, 29411, 29419, 29421, 29430, 29437, 29443, 29447, 29453, 29459,
-    29465, 29471, 29481, 29489, 29495, 29501, 29505, 29512, 29518, 29524,
-    29533, 29545, 29553, 29559, 29566, 29572, 29578, 29586, 29592, 29596,
-    29602, 29604, 29608, 29615, 29622, 29632, 29640, 29647, 29652, 29657,
-    29664, 29671, 29675, 29682, 29690, 29695, 29705, 29712, 29720, 29733,
-    29739, 29746, 29754, 29765, 29772, 29782, 29791, 29800, 29809, 29820,
-    29827, 29837, 29847, 29859, 29870, 29879, 29885, 29890, 29901, 29905,
-    29910, 29919, 29935, 29944, 29948, 29952, 29959, 29966, 29974, 29979,
-    29986, 29994, 30000, 30007, 30012, 30018, 30023, 30030, 30034, 30039,
-    30045, 30053, 30058, 30065, 30067, 30074, 30079, 30085, 30090, 30097,
-    30105, 30111, 30118, 30126, 30133, 30141, 30147, 30151, 30156, 30163,
-    30169, 30178, 30187, 30195, 30205, 30210, 30214, 30220, 30226, 30233,
-    30241, 30252, 30265, 30275, 30284, 30291, 30300, 30307, 30315, 30322,
-    30327, 30333, 30341, 30346, 30351, 30359, 30366, 30372, 30378, 30383,
-    30392, 30396, 30403, 30408, 30417, 30422, 30430, 30437, 30449, 30458,
-    30467, 30474, 30483, 30489, 30496, 30503, 30509, 30516, 30523, 30528,
-    30537, 30541, 30550, 30560, 30569, 30577, 30588, 30597, 30606, 30612,
-    30618, 30629, 30640, 30649, 30656, 30667, 30675, 30681, 30685, 30690,
-    30695, 30702, 30707, 30713, 30721, 30732, 30741, 30748, 30757, 30763,
-    30772, 30777, 30785, 30792, 30803, 30810, 30818, 30823, 30826, 30836,
-    30843, 30853, 30862, 30869, 30878, 30885, 30890, 30900, 30905, 30915,
-    30926, 30936, 30939, 30944, 30952, 30956, 30963, 30969, 30976, 30986,
-    30995, 31002, 31009, 31012, 31014, 31019, 31026, 31034, 31039, 31046,
-    31049, 31057, 31061, 31074, 31084, 31089, 31094, 31099, 31107, 31110,
-    31114, 31121, 31129, 31136, 31144, 31150, 31157, 31168, 31175, 31185,
-    31192, 31198, 31201, 31207, 31218, 31223, 31228, 31237, 31242, 31249,
-    31258, 31267, 31274, 31277, 31281, 31286, 31294, 31300, 31306, 31310,
-    31317, 31327, 31334, 31341, 31346, 31356, 31367, 31372, 31381, 31393,
-    31403, 31411, 31425, 31434, 31440, 31445, 31455, 31465, 31472, 31479,
-    31491, 31500, 31512, 31518, 31529, 31536, 31542, 31555, 31564, 31571,
-    31575, 31583, 31595, 31598, 31601, 31607, 31610, 31615, 31621, 31627,
-    31631, 31638, 31641, 31647, 31653, 31656, 31658, 31663, 31668, 31674,
-    31686, 31691, 31701, 31704, 31709, 31714, 31718, 31723, 31728, 31732,
-    31734, 31739, 31747, 31754, 31757, 31763, 31767, 31771, 31778, 31790,
-    31799, 31804, 31812, 31819, 31828, 31832, 31839, 31844, 31854, 31860,
-    31865, 31870, 31881, 31886, 31892, 31902, 31907, 31915, 31920, 31924,
-    31932, 31939, 31944, 31952, 31958, 31963, 31969, 31978, 31986, 31991,
-    31994, 31998, 32002, 32009, 32013, 32022, 32026, 32042, 32052, 32058,
-    32065, 32074, 32079, 32087, 32096, 32101, 32107, 32111, 32117, 32127,
-    32135, 32141, 32146, 32148, 32154, 32161, 32166, 32174, 32177, 32181,
-    32187, 32196, 32205, 32208, 32212, 32222, 32226, 32230, 32236, 32244,
-    32253, 32257, 32268, 32276, 32284, 32289, 32296, 32304, 32311, 32316,
-    32322, 32327, 32332, 32341, 32350, 32357, 32363, 32370, 32372, 32378,
-    32384, 32391, 32402, 32414, 32424, 32432, 32442, 32448, 32453, 32466,
-    32479, 32484, 32487, 32492, 32501, 32505, 32513, 32520, 32525, 32532,
-    32540, 32543, 32551, 32561, 32570, 32575, 32580, 32590, 32595, 32599,
-    32608, 32615, 32626, 32634, 32642, 32648, 32658, 32668, 32677, 32688,
-    32700, 32708, 32718, 32726, 32737, 32745, 32754, 32762, 32769, 32772,
-    32781, 32786, 32792, 32799, 32805, 32812, 32819, 32825, 32835, 32840,
-    32843, 32851, 32858, 32862, 32872, 32882, 32888, 32897, 32912, 32922,
-    32931, 32940, 32949, 32958, 32963, 32969, 32976, 32984, 32994, 33002,
-    33009, 33015, 33021, 33024, 33032, 33041, 33048, 33057, 33065, 33075,
-    33085, 33094, 33102, 33118, 33126, 33134, 33138, 33140, 33147, 33152,
-    33156, 33163, 33168, 33175, 33181, 33184, 33192, 33200, 33212, 33218,
-    33225, 33232, 33237, 33245, 33255, 33263, 33268, 33274, 33278, 33286,
-    33291, 33298, 33304, 33310, 33318, 33324, 33327, 33333, 33346, 33351,
-    33358, 33363, 33373, 33381, 33386, 33398, 33402, 33409, 33418, 33428,
-    33437, 33445, 33452, 33461, 33467, 33472, 33479, 33484, 33491, 33501,
-    33507, 33512, 33519, 33524, 33532, 33536, 33545, 33551, 33556, 33560,
-    33563, 33570, 33582, 33589, 33594, 33603, 33610, 33615, 33624, 33630,
-    33636, 33644, 33652, 33657, 33665, 33668, 33678, 33686, 33692, 33702,
-    33712, 33720, 33724, 33731, 33735, 33742, 33749, 33757, 33764, 33774,
-    33776, 33784, 33790, 33795, 33799, 33801, 33805, 33813, 33819, 33823,
-    33828, 33832, 33837, 33843, 33850, 33855, 33859, 33868, 33873, 33883,
-    33890, 33895, 33900, 33909, 33918, 33921, 33927, 33932, 33936, 33941,
-    33944, 33949, 33954, 33961, 33965, 33971, 33977, 33981, 33988, 34003,
-    34006, 34009, 34015, 34020, 34026, 34030, 34039, 34041, 34053, 34063,
-    34074, 34084, 34094, 34100, 34106, 34114, 34120, 34130, 34136, 34144,
-    34147, 34159, 34162, 34166, 34171, 34180, 34187, 34190, 34195, 34198,
-    34203, 34209, 34219, 34221, 34226, 34234, 34241, 34247, 34253, 34258,
-    34265, 34271, 34281, 34287, 34292, 34300, 34304, 34308, 34314, 34319,
-    34325, 34333, 34344, 34352, 34357, 34363, 34369, 34373, 34381, 34385,
-    34389, 34395, 34399, 34406, 34410, 34416, 34424, 34426, 34429, 34439,
-    34448, 34459, 34473, 34480, 34487, 34499, 34511, 34520, 34526, 34530,
-    34537, 34546, 34556, 34566, 34570, 34576, 34583, 34592, 34599, 34607,
-    34617, 34625, 34630, 34641, 34645, 34649, 34654, 34662, 34671, 34676,
-    34681, 34690, 34699, 34703, 34712, 34716, 34724, 34729, 34735, 34740,
-    34745, 34754, 34761, 34769, 34780, 34789, 34799, 34807, 34819, 34822,
-    34826, 34838, 34847, 34855, 34861, 34866, 34870, 34879, 34887, 34897,
-    34903, 34909, 34916, 34926, 34934, 34943, 34949, 34958, 34968, 34977,
-    34986, 34992, 34997, 35007, 35012, 35021, 35030, 35040, 35048, 35056,
-    35058, 35070, 35076, 35084, 35089, 35094, 35100, 35107, 35113, 35117,
-    35125, 35133, 35139, 35145, 35152, 35157, 35165, 35168, 35175, 35177,
-    35180, 35186, 35194, 35197, 35206, 35212, 35219, 35223, 35229, 35233,
-    35237, 35241, 35247, 35253, 35257, 35259, 35267, 35273, 35280, 35286,
-    35291, 35302, 35309, 35319, 35325, 35332, 35338, 35344, 35352, 35354,
-    35360, 35373, 35380, 35389, 35395, 35400, 35405, 35413, 35421, 35428,
-    35436, 35444, 35448, 35456, 35462, 35468, 35475, 35477, 35482, 35486,
-    35497, 35503, 35510, 35516, 35523, 35529, 35537, 35545, 35549, 35558,
-    35564, 35572, 35578, 35584, 35589, 35601, 35608, 35617, 35625, 35635,
-    35644, 35649, 35659, 35666, 35674, 35682, 35689, 35694, 35700, 35709,
-    35713, 35721, 35727, 35732, 35740, 35753, 35758, 35765, 35770, 35775,
-    35784, 35794, 35804, 35810, 35817, 35825, 35831, 35835, 35841, 35848,
-    35854, 35863, 35867, 35872, 35883, 35889, 35893, 35901, 35909, 35918,
-    35926, 35933, 35938, 35948, 35959, 35967, 35977, 35984, 35994, 36001,
-    36012, 36021, 36031, 36040, 36047, 36057, 36069, 36079, 36092, 36103,
-    36113, 36120, 36129, 36138, 36147, 36160, 36167, 36175, 36186, 36198,
-    36205, 36217, 36225, 36230, 36242, 36250, 36263, 36274, 36284, 36292,
-    36305, 36314, 36325, 36336, 36348, 36352, 36357, 36367, 36371, 36381,
-    36388, 36395, 36400, 36406, 36413, 36419, 36428, 36439, 36447, 36453,
-    36460, 36468, 36477, 36483, 36491, 36498, 36506, 36509, 36517, 36522,
-    36530, 36537, 36548, 36554, 36558, 36563, 36569, 36575, 36581, 36588,
-    36594, 36600, 36607, 36611, 36617, 36621, 36625, 36632, 36642, 36647,
-    36654, 36658, 36663, 36672, 36677, 36683, 36690, 36698, 36705, 36711,
-    36717, 36725, 36736, 36745, 36751, 36761, 36765, 36771, 36779, 36790,
-    36795, 36803, 36808, 36818, 36823, 36835, 36842, 36850, 36856, 36866,
-    36870, 36877, 36888, 36894, 36899, 36908, 36918, 36922, 36925, 36932,
-    36941, 36951, 36958, 36961, 36970, 36981, 36993, 37005, 37013, 37020,
-    37028, 37036, 37045, 37055, 37067, 37073, 37076, 37078, 37084, 37087,
-    37097, 37104, 37112, 37117, 37127, 37133, 37142, 37152, 37160, 37166,
-    37172, 37176, 37181, 37190, 37197, 37201, 37206, 37211, 37220, 37225,
-    37227, 37232, 37240, 37246, 37253, 37261, 37269, 37279, 37282, 37286,
-    37290, 37299, 37304, 37314, 37321, 37327, 37336, 37342, 37349, 37359,
-    37367, 37374, 37382, 37388, 37398, 37405, 37411, 37416, 37422, 37430,
-    37435, 37444, 37452, 37460, 37463, 37466, 37475, 37482, 37491, 37501,
-    37505, 37515, 37525, 37534, 37543, 37552, 37560, 37567, 37571, 37578,
-    37585, 37593, 37601, 37611, 37616, 37623, 37632, 37640, 37644, 37654,
-    37659, 37668, 37676, 37680, 37686, 37692, 37695, 37699, 37705, 37714,
-    37718, 37724, 37729, 37737, 37742, 37749, 37754, 37758, 37769, 37773,
-    37780, 37786, 37792, 37796, 37801, 37806, 37811, 37817, 37824, 37831,
-    37835, 37841, 37845, 37853, 37860, 37869, 37877, 37880, 37886, 37893,
-    37900, 37905, 37911, 37922, 37926, 37935, 37941, 37953, 37960, 37968,
-    37972, 37976, 37984, 37993, 37999, 38008, 38010, 38015, 38022, 38026,
-    38029, 38035, 38040, 38048, 38054, 38059, 38063, 38068, 38073, 38079,
-    38085, 38090, 38096, 38103, 38107, 38113, 38117, 38127, 38132, 38145,
-    38149, 38154, 38158, 38162, 38171, 38178, 38186, 38194, 38199, 38204,
-    38207, 38210, 38216, 38219, 38223, 38226, 38233, 38236, 38243, 38246,
-    38253, 38261, 38266, 38273, 38279, 38282, 38284, 38290, 38296, 38303,
-    38306, 38313, 38317, 38321, 38330, 38333, 38341, 38344, 38349, 38351,
-    38358, 38361, 38367, 38373, 38383, 38388, 38395, 38399, 38403, 38410,
-    38415, 38424, 38431, 38438, 38441, 38444, 38447, 38455, 38459, 38465,
-    38472, 38480, 38484, 38490, 38499, 38505, 38512, 38520, 38525, 38532,
-    38544, 38555, 38568, 38583, 38595, 38603, 38612, 38622, 38630, 38637,
-    38643, 38654, 38662, 38671, 38678, 38685, 38693, 38701, 38709, 38719,
-    38731, 38739, 38751, 38761, 38764, 38772, 38784, 38792, 38799, 38807,
-    38810, 38814, 38822, 38825, 38829, 38833, 38836, 38843, 38847, 38852,
-    38854, 38858, 38865, 38870, 38875, 38881, 38885, 38890, 38894, 38897,
-    38901, 38906, 38910, 38918, 38926, 38933, 38940, 38950, 38954, 38959,
-    38964, 38972, 38981, 38985, 38991, 38997, 39003, 39006, 39010, 39016,
-    39024, 39033, 39040, 39047, 39054, 39060, 39070, 39078, 39083, 39090,
-    39095, 39100, 39108, 39112, 39118, 39124, 39127, 39135, 39142, 39147,
-    39154, 39159, 39162, 39169, 39174, 39183, 39186, 39194, 39200, 39207,
-    39214, 39219, 39224, 39230, 39237, 39245, 39250, 39253, 39260, 39265,
-    39269, 39274, 39280, 39285, 39291, 39299, 39305, 39313, 39316, 39322,
-    39327, 39331, 39336, 39342, 39348, 39354, 39360, 39365, 39373, 39383,
-    39387, 39396, 39402, 39407, 39413, 39421, 39427, 39436, 39445, 39451,
-    39457, 39462, 39471, 39477, 39484, 39490, 39500, 39508, 39515, 39522,
-    39532, 39543, 39552, 39557, 39564, 39570, 39580, 39594, 39600, 39608,
-    39621, 39630, 39635, 39639, 39643, 39650, 39658, 39666, 39671, 39677,
-    39686, 39695, 39703, 39708, 39716, 39722, 39725, 39729, 39737, 39740,
-    39748, 39754, 39758, 39771, 39780, 39785, 39795, 39797, 39802, 39806,
-    39812, 39817, 39821, 39825, 39829, 39838, 39846, 39854, 39862, 39868,
-    39873, 39881, 39885, 39889, 39892, 39901, 39905, 39910, 39915, 39923,
-    39930, 39938, 39946, 39954, 39960, 39970, 39974, 39981, 39985, 39991,
-    39999, 40002, 40006, 40015, 40018, 40032, 40041, 40051, 40057, 40067,
-    40075, 40083, 40088, 40095, 40102, 40106, 40117, 40123, 40131, 40143,
-    40148, 40152, 40158, 40164, 40173, 40180, 40185, 40195, 40201, 40208,
-    40218, 40222, 40227, 40233, 40241, 40247, 40257, 40265, 40271, 40279,
-    40286, 40294, 40305, 40312, 40318, 40320, 40327, 40334, 40344, 40349,
-    40359, 40368, 40377, 40383, 40387, 40394, 40397, 40408, 40414, 40418,
-    40423, 40428, 40435, 40441, 40450, 40455, 40460, 40469, 40478, 40485,
-    40491, 40500, 40507, 40512, 40517, 40521, 40528, 40535, 40541, 40548,
-    40556, 40565, 40573, 40579, 40585, 40594, 40603, 40610, 40620, 40630,
-    40635, 40642, 40650, 40655, 40659, 40666, 40681, 40689, 40694, 40709,
-    40715, 40723, 40736, 40741, 40749, 40759, 40764, 40773, 40781, 40793,
-    40805, 40808, 40813, 40817, 40825, 40829, 40831, 40837, 40842, 40849,
-    40855, 40860, 40865, 40874, 40881, 40886, 40890, 40900, 40907, 40913,
-    40922, 40936, 40943, 40951, 40955, 40960, 40966, 40971, 40978, 40987,
-    40995, 41005, 41011, 41018, 41025, 41034, 41044, 41052, 41060, 41068,
-    41076, 41085, 41096, 41106, 41113, 41122, 41131, 41143, 41149, 41156,
-    41164, 41174, 41179, 41186, 41194, 41200, 41213, 41222, 41228, 41235,
-    41242, 41248, 41255, 41264, 41274, 41283, 41292, 41296, 41307, 41313,
-    41321, 41328, 41348, 41354, 41365, 41376, 41380, 41391, 41402, 41412,
-    41422, 41434, 41441, 41447, 41455, 41462, 41467, 41474, 41480, 41489,
-    41496, 41503, 41511, 41519, 41528, 41534, 41540, 41548, 41552, 41559,
-    41567, 41573, 41578, 41586, 41592, 41599, 41604, 41607, 41613, 41621,
-    41625, 41633, 41637, 41642, 41646, 41654, 41658, 41663, 41670, 41677,
-    41682, 41684, 41686, 41693, 41697, 41702, 41710, 41717, 41724, 41729,
-    41736, 41743, 41750, 41755, 41764, 41767, 41776, 41784, 41790, 41796,
-    41805, 41811, 41817, 41824, 41829, 41838, 41843, 41847, 41853, 41857,
-    41861, 41866, 41870, 41876, 41883, 41892, 41903, 41907, 41912, 41922,
-    41931, 41939, 41946, 41948, 41955, 41962, 41971, 41978, 41985, 41990,
-    41995, 42001, 42008, 42015, 42024, 42031, 42037, 42045, 42053, 42057,
-    42064, 42067, 42069, 42078, 42085, 42090, 42099, 42104, 42109, 42118,
-    42121, 42130, 42138, 42143, 42150, 42158, 42162, 42171, 42179, 42185,
-    42195, 42204, 42209, 42213, 42221, 42227, 42236, 42248, 42256, 42261,
-    42267, 42272, 42279, 42287, 42292, 42298, 42301, 42309, 42321, 42326,
-    42331, 42339, 42345, 42351, 42357, 42363, 42368, 42377, 42384, 42390,
-    42399, 42405, 42408, 42417, 42425, 42430, 42436, 42442, 42452, 42461,
-    42468, 42474, 42482, 42491, 42498, 42508, 42517, 42526, 42535, 42542,
-    42549, 42563, 42570, 42577, 42588, 42594, 42602, 42611, 42619, 42626,
-    42637, 42644, 42649, 42653, 42657, 42666, 42673, 42680, 42684, 42687,
-    42696, 42701, 42707, 42712, 42715, 42724, 42730, 42735, 42743, 42749,
-    42755, 42759, 42762, 42772, 42780, 42786, 42792, 42804, 42806, 42813,
-    42817, 42826, 42833, 42837, 42844, 42850, 42852, 42864, 42870, 42873,
-    42880, 42887, 42894, 42903, 42910, 42921, 42927, 42938, 42950, 42961,
-    42971, 42981, 42991, 42999, 43011, 43025, 43032, 43041, 43045, 43051,
-    43057, 43065, 43071, 43080, 43088, 43093, 43098, 43103, 43108, 43110,
-    43113, 43116, 43119, 43128, 43143, 43152, 43165, 43169, 43181, 43189,
-    43198, 43204, 43211, 43219, 43230, 43239, 43247, 43256, 43265, 43274,
-    43281, 43289, 43292, 43300, 43305, 43308, 43312, 43315, 43321, 43328,
-    43334, 43344, 43349, 43355, 43360, 43369, 43376, 43381, 43389, 43392,
-    43407, 43412, 43419, 43426, 43434, 43441, 43449, 43458, 43464, 43473,
-    43478, 43487, 43496, 43502, 43505, 43509, 43516, 43523, 43527, 43532,
-    43536, 43540, 43543, 43548, 43553, 43557, 43566, 43579, 43583, 43590,
-    43594, 43598, 43600, 43606, 43609,
+    228, 232, 236, 240, 247, 250, 254, 259, 268, 273,
+    278, 283, 289, 294, 299, 303, 307, 311, 314, 319,
+    322, 326, 331, 340, 345, 349, 354, 357, 362, 365,
+    374, 377, 381, 384, 389, 397, 401, 405, 413, 416,
+    420, 424, 428, 431, 435, 441, 449, 454, 458, 462,
+    469, 473, 478, 483, 487, 492, 497, 501, 505, 509,
+    516, 520, 523, 527, 531, 534, 537, 543, 550, 556,
+    560, 565, 569, 573, 580, 584, 588, 591, 594, 602,
+    609, 613, 615, 619, 626, 632, 636, 641, 645, 649,
+    653, 660, 664, 669, 673, 675, 680, 685, 689, 695,
+    698, 701, 708, 710, 716, 720, 724, 728, 734, 739,
+    742, 750, 753, 756, 760, 767, 771, 775, 778, 782,
+    789, 796, 801, 806, 811, 814, 819, 827, 832, 837,
+    843, 846, 853, 858, 861, 864, 867, 874, 878, 884,
+    891, 895, 899, 905, 909, 916, 919, 923, 929, 933,
+    936, 939, 945, 949, 953, 957, 960, 965, 969, 973,
+    977, 981, 988, 991, 998, 1002, 1009, 1016, 1025, 1030,
+    1035, 1040, 1046, 1051, 1056, 1063, 1065, 1068, 1074, 1079,
+    1081, 1087, 1092, 1098, 1105, 1110, 1122, 1130, 1142, 1145,
+    1155, 1161, 1166, 1174, 1178, 1186, 1191, 1196, 1200, 1205,
+    1211, 1218, 1222, 1229, 1235, 1238, 1242, 1247, 1251, 1255,
+    1263, 1269, 1278, 1282, 1286, 1292, 1298, 1304, 1308, 1313,
+    1320, 1324, 1328, 1332, 1337, 1341, 1345, 1352, 1359, 1367,
+    1373, 1377, 1383, 1389, 1395, 1402, 1409, 1419, 1423, 1430,
+    1436, 1442, 1452, 1459, 1464, 1473, 1480, 1485, 1492, 1497,
+    1502, 1506, 1513, 1516, 1522, 1527, 1532, 1536, 1540, 1543,
+    1547, 1555, 1558, 1563, 1567, 1576, 1579, 1587, 1593, 1596,
+    1600, 1605, 1610, 1615, 1620, 1624, 1629, 1633, 1636, 1640,
+    1645, 1650, 1656, 1660, 1665, 1668, 1672, 1676, 1684, 1689,
+    1693, 1698, 1702, 1709, 1715, 1722, 1727, 1736, 1741, 1747,
+    1750, 1756, 1763, 1769, 1775, 1779, 1784, 1789, 1797, 1802,
+    1808, 1814, 1821, 1826, 1830, 1834, 1841, 1845, 1849, 1855,
+    1858, 1867, 1872, 1879, 1883, 1887, 1892, 1898, 1904, 1912,
+    1917, 1922, 1927, 1934, 1940, 1945, 1949, 1952, 1958, 1962,
+    1969, 1974, 1979, 1985, 1988, 1995, 2000, 2004, 2009, 2017,
+    2020, 2026, 2031, 2037, 2044, 2048, 2053, 2057, 2064, 2072,
+    2081, 2090, 2093, 2098, 2102, 2106, 2113, 2117, 2123, 2129,
+    2136, 2144, 2148, 2152, 2156, 2160, 2165, 2170, 2174, 2180,
+    2184, 2191, 2197, 2200, 2207, 2211, 2218, 2223, 2231, 2236,
+    2241, 2248, 2254, 2259, 2265, 2269, 2274, 2280, 2288, 2293,
+    2302, 2306, 2311, 2318, 2323, 2331, 2337, 2341, 2345, 2352,
+    2356, 2360, 2367, 2372, 2377, 2381, 2388, 2392, 2397, 2408,
+    2413, 2420, 2427, 2431, 2435, 2441, 2448, 2452, 2459, 2468,
+    2472, 2482, 2488, 2495, 2499, 2505, 2511, 2519, 2526, 2534,
+    2541, 2546, 2552, 2556, 2559, 2564, 2573, 2581, 2586, 2591,
+    2598, 2605, 2609, 2613, 2617, 2623, 2626, 2633, 2637, 2643,
+    2651, 2658, 2665, 2669, 2676, 2680, 2685, 2689, 2695, 2703,
+    2710, 2715, 2720, 2724, 2730, 2735, 2743, 2749, 2758, 2763,
+    2768, 2776, 2779, 2782, 2789, 2797, 2802, 2806, 2810, 2817,
+    2822, 2828, 2833, 2838, 2843, 2848, 2855, 2859, 2865, 2868,
+    2873, 2877, 2883, 2889, 2895, 2904, 2913, 2917, 2927, 2930,
+    2937, 2943, 2950, 2955, 2963, 2968, 2971, 2975, 2982, 2989,
+    2996, 3004, 3009, 3016, 3022, 3027, 3031, 3035, 3042, 3046,
+    3051, 3055, 3059, 3064, 3069, 3072, 3079, 3084, 3090, 3095,
+    3103, 3108, 3112, 3119, 3125, 3131, 3138, 3143, 3149, 3154,
+    3161, 3166, 3169, 3172, 3178, 3185, 3193, 3199, 3202, 3210,
+    3213, 3219, 3227, 3232, 3236, 3244, 3247, 3253, 3257, 3266,
+    3271, 3279, 3284, 3290, 3302, 3307, 3311, 3319, 3326, 3331,
+    3338, 3345, 3348, 3357, 3360, 3369, 3375, 3380, 3389, 3395,
+    3399, 3406, 3415, 3421, 3424, 3429, 3439, 3449, 3459, 3465,
+    3471, 3476, 3479, 3486, 3490, 3495, 3504, 3509, 3515, 3522,
+    3528, 3533, 3539, 3543, 3550, 3557, 3565, 3571, 3576, 3584,
+    3590, 3593, 3601, 3604, 3609, 3614, 3621, 3626, 3632, 3636,
+    3644, 3648, 3653, 3655, 3660, 3664, 3669, 3674, 3677, 3682,
+    3685, 3692, 3696, 3705, 3713, 3718, 3729, 3734, 3742, 3747,
+    3752, 3760, 3768, 3773, 3778, 3785, 3788, 3793, 3802, 3812,
+    3817, 3824, 3833, 3837, 3841, 3847, 3853, 3859, 3867, 3870,
+    3876, 3882, 3887, 3890, 3896, 3901, 3905, 3912, 3919, 3925,
+    3931, 3934, 3943, 3951, 3956, 3962, 3967, 3970, 3975, 3983,
+    3988, 3992, 4000, 4006, 4011, 4018, 4025, 4030, 4035, 4040,
+    4049, 4055, 4059, 4067, 4072, 4077, 4083, 4088, 4093, 4099,
+    4103, 4111, 4115, 4119, 4123, 4128, 4135, 4141, 4147, 4154,
+    4160, 4167, 4170, 4176, 4179, 4184, 4192, 4197, 4203, 4211,
+    4218, 4230, 4237, 4244, 4250, 4255, 4262, 4270, 4276, 4280,
+    4284, 4290, 4298, 4302, 4306, 4311, 4318, 4324, 4329, 4337,
+    4345, 4351, 4355, 4363, 4366, 4373, 4380, 4384, 4388, 4392,
+    4396, 4400, 4406, 4411, 4417, 4422, 4425, 4433, 4440, 4448,
+    4452, 4458, 4463, 4471, 4475, 4483, 4487, 4494, 4502, 4510,
+    4516, 4521, 4530, 4537, 4541, 4546, 4554, 4559, 4568, 4575,
+    4579, 4587, 4591, 4600, 4606, 4611, 4616, 4621, 4626, 4630,
+    4636, 4645, 4651, 4656, 4661, 4668, 4672, 4680, 4687, 4692,
+    4696, 4701, 4706, 4710, 4719, 4726, 4735, 4743, 4750, 4756,
+    4762, 4774, 4781, 4787, 4794, 4802, 4808, 4815, 4819, 4822,
+    4828, 4836, 4844, 4853, 4858, 4864, 4871, 4878, 4882, 4888,
+    4892, 4897, 4904, 4912, 4918, 4924, 4927, 4937, 4943, 4952,
+    4959, 4965, 4970, 4976, 4987, 4990, 4997, 5001, 5005, 5012,
+    5018, 5022, 5031, 5038, 5049, 5053, 5061, 5070, 5078, 5083,
+    5088, 5093, 5104, 5108, 5111, 5119, 5124, 5128, 5137, 5143,
+    5150, 5156, 5159, 5164, 5170, 5173, 5180, 5185, 5188, 5193,
+    5197, 5204, 5210, 5215, 5223, 5227, 5232, 5239, 5243, 5249,
+    5254, 5261, 5270, 5278, 5284, 5288, 5292, 5298, 5302, 5308,
+    5312, 5318, 5324, 5331, 5337, 5343, 5350, 5356, 5361, 5366,
+    5371, 5377, 5384, 5388, 5392, 5395, 5402, 5408, 5416, 5421,
+    5427, 5434, 5438, 5445, 5451, 5456, 5464, 5471, 5475, 5481,
+    5488, 5495, 5499, 5503, 5509, 5515, 5524, 5528, 5533, 5538,
+    5543, 5550, 5557, 5561, 5569, 5576, 5582, 5587, 5595, 5599,
+    5605, 5611, 5617, 5626, 5632, 5636, 5644, 5648, 5654, 5658,
+    5666, 5672, 5680, 5686, 5694, 5701, 5707, 5712, 5721, 5729,
+    5738, 5743, 5749, 5757, 5764, 5771, 5775, 5783, 5789, 5792,
+    5799, 5805, 5808, 5812, 5818, 5824, 5830, 5836, 5839, 5843,
+    5849, 5858, 5866, 5869, 5874, 5877, 5880, 5887, 5897, 5903,
+    5909, 5913, 5917, 5924, 5931, 5937, 5943, 5950, 5954, 5957,
+    5967, 5973, 5977, 5984, 5991, 5995, 6003, 6010, 6018, 6022,
+    6031, 6035, 6039, 6044, 6048, 6051, 6057, 6061, 6068, 6075,
+    6080, 6084, 6089, 6092, 6099, 6106, 6111, 6116, 6119, 6124,
+    6133, 6139, 6147, 6153, 6160, 6163, 6168, 6175, 6183, 6186,
+    6194, 6202, 6212, 6221, 6229, 6232, 6241, 6245, 6252, 6259,
+    6265, 6269, 6276, 6282, 6288, 6293, 6299, 6307, 6311, 6314,
+    6317, 6320, 6323, 6327, 6331, 6338, 6348, 6352, 6356, 6359,
+    6364, 6368, 6373, 6379, 6387, 6395, 6401, 6408, 6415, 6420,
+    6428, 6434, 6440, 6447, 6453, 6457, 6467, 6472, 6480, 6485,
+    6492, 6495, 6505, 6509, 6515, 6519, 6525, 6531, 6536, 6541,
+    6550, 6558, 6571, 6580, 6585, 6590, 6597, 6602, 6609, 6617,
+    6620, 6623, 6630, 6636, 6644, 6655, 6663, 6674, 6682, 6690,
+    6696, 6703, 6710, 6720, 6724, 6728, 6732, 6736, 6743, 6746,
+    6752, 6760, 6768, 6776, 6783, 6788, 6796, 6803, 6809, 6816,
+    6821, 6826, 6833, 6840, 6845, 6850, 6861, 6871, 6878, 6883,
+    6887, 6896, 6905, 6910, 6913, 6917, 6925, 6928, 6936, 6940,
+    6948, 6953, 6959, 6964, 6970, 6976, 6985, 6993, 7004, 7010,
+    7020, 7026, 7031, 7039, 7048, 7054, 7066, 7074, 7079, 7086,
+    7094, 7102, 7112, 7118, 7122, 7128, 7132, 7136, 7144, 7147,
+    7153, 7161, 7166, 7174, 7181, 7186, 7193, 7201, 7208, 7211,
+    7222, 7227, 7235, 7241, 7248, 7255, 7262, 7268, 7273, 7279,
+    7285, 7291, 7296, 7302, 7309, 7320, 7327, 7337, 7340, 7346,
+    7355, 7361, 7365, 7369, 7379, 7386, 7391, 7401, 7406, 7411,
+    7417, 7427, 7434, 7441, 7446, 7449, 7455, 7458, 7465, 7472,
+    7477, 7484, 7490, 7496, 7500, 7503, 7512, 7518, 7524, 7529,
+    7535, 7545, 7552, 7564, 7573, 7580, 7587, 7592, 7596, 7607,
+    7613, 7620, 7625, 7629, 7634, 7638, 7643, 7654, 7659, 7667,
+    7673, 7676, 7686, 7689, 7693, 7700, 7706, 7713, 7720, 7726,
+    7729, 7739, 7748, 7756, 7761, 7768, 7774, 7781, 7790, 7796,
+    7801, 7806, 7811, 7815, 7821, 7829, 7836, 7840, 7848, 7852,
+    7856, 7862, 7872, 7878, 7889, 7895, 7900, 7906, 7912, 7921,
+    7929, 7934, 7938, 7943, 7950, 7954, 7958, 7963, 7970, 7976,
+    7981, 7987, 7993, 7998, 8001, 8009, 8014, 8017, 8021, 8029,
+    8032, 8039, 8042, 8049, 8057, 8064, 8070, 8075, 8082, 8086,
+    8091, 8098, 8104, 8108, 8114, 8118, 8126, 8135, 8138, 8143,
+    8148, 8152, 8160, 8164, 8172, 8180, 8187, 8193, 8197, 8204,
+    8209, 8216, 8223, 8232, 8238, 8247, 8251, 8254, 8259, 8265,
+    8271, 8279, 8284, 8290, 8293, 8296, 8299, 8307, 8312, 8318,
+    8322, 8327, 8330, 8336, 8342, 8349, 8353, 8358, 8364, 8370,
+    8378, 8382, 8389, 8394, 8399, 8402, 8408, 8413, 8419, 8425,
+    8430, 8436, 8442, 8447, 8454, 8460, 8465, 8468, 8474, 8484,
+    8490, 8495, 8502, 8506, 8517, 8523, 8530, 8538, 8546, 8551,
+    8554, 8557, 8566, 8574, 8577, 8583, 8591, 8603, 8611, 8619,
+    8622, 8626, 8634, 8637, 8643, 8648, 8653, 8658, 8664, 8674,
+    8681, 8688, 8696, 8701, 8705, 8710, 8713, 8717, 8722, 8726,
+    8731, 8735, 8740, 8745, 8753, 8762, 8765, 8770, 8777, 8782,
+    8786, 8794, 8798, 8804, 8809, 8813, 8818, 8824, 8832, 8842,
+    8850, 8857, 8867, 8873, 8879, 8884, 8888, 8897, 8907, 8911,
+    8919, 8926, 8931, 8935, 8941, 8946, 8957, 8963, 8973, 8980,
+    8986, 8993, 9000, 9013, 9016, 9025, 9031, 9038, 9042, 9048,
+    9056, 9061, 9064, 9067, 9072, 9075, 9085, 9093, 9100, 9103,
+    9111, 9119, 9122, 9128, 9137, 9149, 9153, 9158, 9168, 9177,
+    9184, 9191, 9196, 9200, 9205, 9213, 9216, 9225, 9228, 9234,
+    9240, 9249, 9256, 9263, 9266, 9272, 9278, 9285, 9292, 9297,
+    9303, 9308, 9311, 9318, 9323, 9329, 9338, 9342, 9349, 9358,
+    9366, 9372, 9377, 9388, 9398, 9404, 9411, 9422, 9429, 9436,
+    9441, 9451, 9455, 9460, 9464, 9468, 9476, 9480, 9484, 9488,
+    9495, 9501, 9506, 9514, 9524, 9532, 9536, 9540, 9547, 9552,
+    9559, 9566, 9572, 9581, 9588, 9594, 9598, 9604, 9607, 9612,
+    9619, 9625, 9632, 9637, 9642, 9650, 9656, 9664, 9670, 9676,
+    9682, 9689, 9697, 9706, 9713, 9719, 9725, 9731, 9738, 9746,
+    9751, 9754, 9760, 9767, 9772, 9779, 9784, 9789, 9795, 9805,
+    9814, 9822, 9836, 9840, 9849, 9856, 9863, 9871, 9874, 9878,
+    9885, 9893, 9901, 9907, 9912, 9919, 9923, 9927, 9933, 9937,
+    9942, 9951, 9955, 9961, 9966, 9972, 9980, 9985, 9991, 9995,
+    9998, 10003, 10011, 10018, 10025, 10030, 10035, 10042, 10051, 10060,
+    10068, 10077, 10081, 10087, 10093, 10096, 10100, 10105, 10112, 10119,
+    10125, 10132, 10140, 10146, 10151, 10159, 10163, 10170, 10180, 10190,
+    10195, 10204, 10209, 10217, 10223, 10229, 10237, 10244, 10256, 10265,
+    10272, 10284, 10292, 10296, 10300, 10308, 10317, 10322, 10328, 10334,
+    10340, 10346, 10350, 10355, 10361, 10370, 10375, 10379, 10387, 10391,
+    10400, 10405, 10412, 10415, 10423, 10430, 10436, 10442, 10448, 10456,
+    10463, 10469, 10474, 10479, 10484, 10489, 10494, 10498, 10504, 10508,
+    10520, 10531, 10538, 10544, 10549, 10555, 10560, 10564, 10571, 10577,
+    10586, 10592, 10596, 10601, 10606, 10611, 10616, 10625, 10628, 10635,
+    10643, 10655, 10659, 10667, 10675, 10681, 10685, 10691, 10696, 10702,
+    10706, 10713, 10718, 10725, 10732, 10742, 10747, 10755, 10760, 10764,
+    10771, 10776, 10780, 10784, 10790, 10795, 10800, 10808, 10817, 10826,
+    10833, 10839, 10850, 10859, 10869, 10873, 10882, 10889, 10892, 10898,
+    10905, 10908, 10915, 10920, 10928, 10936, 10945, 10951, 10958, 10963,
+    10968, 10975, 10980, 10988, 11002, 11006, 11015, 11018, 11024, 11029,
+    11035, 11042, 11049, 11056, 11064, 11074, 11081, 11091, 11095, 11103,
+    11108, 11116, 11122, 11126, 11136, 11141, 11146, 11149, 11160, 11165,
+    11169, 11173, 11182, 11187, 11192, 11202, 11209, 11215, 11222, 11227,
+    11232, 11240, 11244, 11247, 11253, 11257, 11268, 11271, 11278, 11287,
+    11294, 11298, 11302, 11314, 11321, 11325, 11330, 11333, 11340, 11347,
+    11358, 11365, 11371, 11374, 11378, 11386, 11391, 11398, 11408, 11415,
+    11423, 11432, 11437, 11443, 11449, 11461, 11466, 11474, 11480, 11486,
+    11495, 11502, 11505, 11513, 11520, 11525, 11530, 11535, 11541, 11550,
+    11557, 11563, 11571, 11579, 11586, 11594, 11600, 11606, 11609, 11614,
+    11617, 11623, 11629, 11637, 11641, 11645, 11654, 11664, 11671, 11676,
+    11681, 11688, 11698, 11707, 11714, 11726, 11730, 11737, 11745, 11752,
+    11763, 11771, 11780, 11785, 11798, 11802, 11808, 11812, 11821, 11828,
+    11838, 11843, 11850, 11858, 11863, 11872, 11880, 11887, 11892, 11896,
+    11902, 11906, 11910, 11915, 11923, 11931, 11934, 11940, 11944, 11955,
+    11960, 11971, 11983, 11989, 11995, 11999, 12004, 12010, 12015, 12019,
+    12025, 12032, 12040, 12044, 12054, 12062, 12070, 12082, 12088, 12096,
+    12105, 12114, 12123, 12129, 12134, 12138, 12146, 12153, 12161, 12167,
+    12171, 12181, 12188, 12193, 12199, 12206, 12209, 12217, 12226, 12232,
+    12243, 12250, 12257, 12261, 12267, 12273, 12280, 12285, 12292, 12298,
+    12305, 12311, 12319, 12324, 12334, 12338, 12341, 12347, 12352, 12359,
+    12366, 12371, 12376, 12384, 12388, 12391, 12395, 12401, 12413, 12423,
+    12426, 12432, 12435, 12442, 12447, 12458, 12471, 12480, 12486, 12491,
+    12497, 12500, 12507, 12513, 12520, 12523, 12528, 12534, 12541, 12551,
+    12557, 12566, 12572, 12579, 12586, 12591, 12598, 12607, 12615, 12626,
+    12634, 12640, 12648, 12654, 12664, 12671, 12679, 12685, 12691, 12696,
+    12703, 12708, 12717, 12723, 12728, 12734, 12742, 12750, 12759, 12766,
+    12770, 12775, 12783, 12789, 12793, 12798, 12806, 12810, 12822, 12830,
+    12839, 12847, 12851, 12856, 12859, 12865, 12871, 12878, 12881, 12887,
+    12894, 12898, 12904, 12909, 12916, 12921, 12925, 12931, 12939, 12945,
+    12953, 12966, 12972, 12980, 12986, 12994, 13002, 13008, 13011, 13023,
+    13033, 13040, 13050, 13056, 13061, 13070, 13075, 13080, 13088, 13098,
+    13105, 13117, 13124, 13131, 13134, 13140, 13147, 13152, 13158, 13165,
+    13171, 13176, 13181, 13189, 13193, 13197, 13204, 13209, 13215, 13220,
+    13225, 13234, 13242, 13250, 13253, 13258, 13265, 13276, 13281, 13286,
+    13289, 13294, 13302, 13306, 13311, 13319, 13325, 13332, 13339, 13346,
+    13356, 13367, 13370, 13380, 13388, 13391, 13396, 13404, 13410, 13416,
+    13424, 13433, 13442, 13452, 13458, 13466, 13473, 13483, 13490, 13494,
+    13501, 13505, 13509, 13515, 13524, 13530, 13539, 13545, 13551, 13558,
+    13567, 13571, 13580, 13585, 13590, 13596, 13604, 13610, 13618, 13624,
+    13630, 13634, 13638, 13646, 13654, 13662, 13671, 13678, 13684, 13689,
+    13694, 13697, 13705, 13714, 13720, 13723, 13729, 13739, 13743, 13749,
+    13756, 13760, 13766, 13773, 13781, 13786, 13790, 13794, 13801, 13805,
+    13810, 13818, 13828, 13839, 13842, 13846, 13852, 13857, 13864, 13871,
+    13878, 13883, 13893, 13899, 13906, 13917, 13921, 13926, 13929, 13934,
+    13940, 13948, 13957, 13965, 13972, 13980, 13987, 13995, 14005, 14016,
+    14026, 14031, 14036, 14041, 14049, 14053, 14058, 14064, 14073, 14079,
+    14085, 14090, 14093, 14102, 14107, 14111, 14116, 14121, 14125, 14129,
+    14135, 14141, 14152, 14157, 14164, 14174, 14184, 14189, 14199, 14204,
+    14210, 14213, 14221, 14225, 14234, 14239, 14245, 14255, 14266, 14269,
+    14275, 14282, 14287, 14298, 14303, 14309, 14314, 14318, 14322, 14329,
+    14336, 14343, 14350, 14353, 14360, 14367, 14370, 14378, 14388, 14392,
+    14401, 14406, 14411, 14418, 14423, 14430, 14436, 14441, 14444, 14452,
+    14456, 14463, 14468, 14475, 14480, 14484, 14492, 14501, 14508, 14519,
+    14532, 14543, 14553, 14558, 14565, 14574, 14583, 14591, 14598, 14605,
+    14614, 14623, 14634, 14644, 14648, 14656, 14664, 14669, 14673, 14682,
+    14688, 14698, 14705, 14710, 14720, 14727, 14734, 14739, 14743, 14746,
+    14753, 14758, 14761, 14770, 14773, 14777, 14789, 14793, 14802, 14808,
+    14812, 14819, 14822, 14828, 14835, 14841, 14844, 14849, 14853, 14858,
+    14872, 14878, 14886, 14889, 14894, 14900, 14906, 14910, 14919, 14924,
+    14928, 14933, 14943, 14948, 14957, 14963, 14968, 14971, 14977, 14985,
+    14990, 14995, 15001, 15012, 15017, 15022, 15025, 15032, 15035, 15043,
+    15048, 15056, 15063, 15069, 15075, 15083, 15092, 15099, 15106, 15114,
+    15122, 15129, 15134, 15143, 15150, 15156, 15162, 15165, 15178, 15189,
+    15201, 15208, 15217, 15224, 15234, 15237, 15242, 15249, 15252, 15258,
+    15268, 15274, 15279, 15285, 15290, 15294, 15303, 15308, 15314, 15319,
+    15327, 15333, 15337, 15347, 15355, 15358, 15366, 15376, 15383, 15388,
+    15393, 15400, 15407, 15418, 15426, 15435, 15441, 15447, 15452, 15457,
+    15460, 15467, 15472, 15476, 15480, 15488, 15494, 15497, 15500, 15508,
+    15516, 15521, 15527, 15532, 15545, 15552, 15559, 15567, 15570, 15578,
+    15583, 15586, 15592, 15597, 15601, 15607, 15612, 15616, 15625, 15632,
+    15642, 15649, 15655, 15661, 15668, 15675, 15684, 15690, 15699, 15705,
+    15713, 15720, 15727, 15738, 15747, 15759, 15767, 15771, 15776, 15784,
+    15792, 15798, 15803, 15809, 15817, 15828, 15835, 15841, 15847, 15853,
+    15858, 15863, 15872, 15883, 15888, 15894, 15901, 15905, 15913, 15917,
+    15922, 15928, 15940, 15947, 15953, 15956, 15963, 15968, 15973, 15976,
+    15982, 15990, 15998, 16008, 16015, 16021, 16028, 16031, 16040, 16049,
+    16056, 16062, 16067, 16074, 16081, 16088, 16093, 16099, 16104, 16114,
+    16121, 16127, 16138, 16146, 16153, 16156, 16165, 16168, 16174, 16177,
+    16184, 16191, 16199, 16205, 16214, 16220, 16228, 16234, 16238, 16247,
+    16251, 16257, 16265, 16271, 16281, 16290, 16299, 16307, 16314, 16320,
+    16327, 16341, 16349, 16356, 16363, 16369, 16376, 16386, 16393, 16399,
+    16405, 16410, 16414, 16423, 16431, 16438, 16446, 16455, 16463, 16467,
+    16474, 16478, 16485, 16489, 16496, 16501, 16504, 16507, 16512, 16518,
+    16522, 16527, 16533, 16537, 16543, 16552, 16558, 16568, 16575, 16582,
+    16587, 16593, 16599, 16606, 16612, 16618, 16624, 16631, 16636, 16642,
+    16647, 16650, 16658, 16665, 16673, 16680, 16684, 16689, 16693, 16700,
+    16709, 16715, 16722, 16730, 16734, 16741, 16753, 16761, 16771, 16779,
+    16785, 16793, 16796, 16803, 16809, 16816, 16819, 16826, 16833, 16837,
+    16841, 16844, 16851, 16855, 16863, 16868, 16877, 16881, 16888, 16894,
+    16899, 16904, 16908, 16912, 16916, 16923, 16931, 16934, 16939, 16946,
+    16952, 16959, 16964, 16970, 16977, 16983, 16989, 17000, 17010, 17019,
+    17028, 17034, 17040, 17046, 17052, 17058, 17061, 17065, 17074, 17081,
+    17084, 17093, 17103, 17115, 17118, 17129, 17138, 17145, 17154, 17158,
+    17163, 17168, 17176, 17187, 17190, 17196, 17205, 17213, 17225, 17230,
+    17233, 17237, 17245, 17254, 17258, 17263, 17270, 17274, 17283, 17289,
+    17296, 17305, 17313, 17320, 17324, 17332, 17338, 17342, 17348, 17353,
+    17357, 17363, 17369, 17379, 17386, 17390, 17396, 17404, 17408, 17416,
+    17423, 17427, 17432, 17438, 17445, 17456, 17465, 17468, 17477, 17489,
+    17500, 17510, 17517, 17520, 17524, 17528, 17533, 17537, 17543, 17550,
+    17553, 17556, 17561, 17569, 17574, 17578, 17584, 17590, 17601, 17604,
+    17608, 17613, 17617, 17620, 17625, 17629, 17635, 17638, 17642, 17651,
+    17657, 17666, 17672, 17679, 17685, 17692, 17695, 17698, 17705, 17715,
+    17726, 17729, 17733, 17741, 17745, 17750, 17756, 17762, 17767, 17776,
+    17780, 17786, 17789, 17797, 17805, 17814, 17828, 17837, 17845, 17851,
+    17861, 17870, 17878, 17883, 17892, 17902, 17907, 17916, 17921, 17927,
+    17935, 17944, 17951, 17955, 17960, 17967, 17970, 17978, 17982, 17986,
+    17996, 18003, 18010, 18016, 18027, 18030, 18035, 18041, 18045, 18051,
+    18062, 18070, 18077, 18083, 18090, 18102, 18109, 18115, 18121, 18126,
+    18139, 18145, 18152, 18159, 18167, 18170, 18175, 18183, 18186, 18192,
+    18196, 18200, 18205, 18209, 18217, 18222, 18225, 18234, 18240, 18244,
+    18247, 18260, 18269, 18275, 18280, 18288, 18292, 18298, 18305, 18312,
+    18317, 18327, 18335, 18344, 18353, 18361, 18365, 18370, 18375, 18382,
+    18388, 18391, 18399, 18403, 18407, 18412, 18416, 18425, 18429, 18437,
+    18446, 18454, 18459, 18463, 18466, 18473, 18478, 18485, 18492, 18498,
+    18507, 18516, 18522, 18527, 18537, 18546, 18558, 18568, 18577, 18587,
+    18599, 18609, 18623, 18633, 18639, 18647, 18650, 18659, 18662, 18666,
+    18673, 18680, 18687, 18694, 18704, 18709, 18716, 18721, 18727, 18735,
+    18743, 18746, 18749, 18762, 18769, 18779, 18784, 18788, 18792, 18795,
+    18805, 18812, 18815, 18821, 18825, 18833, 18836, 18846, 18854, 18860,
+    18868, 18875, 18880, 18883, 18887, 18892, 18900, 18907, 18914, 18919,
+    18928, 18932, 18940, 18950, 18955, 18961, 18968, 18972, 18978, 18987,
+    18994, 19002, 19007, 19017, 19023, 19027, 19035, 19040, 19049, 19058,
+    19066, 19072, 19080, 19090, 19097, 19100, 19105, 19109, 19117, 19122,
+    19131, 19138, 19145, 19149, 19155, 19164, 19170, 19176, 19184, 19190,
+    19197, 19204, 19214, 19223, 19231, 19234, 19243, 19248, 19251, 19261,
+    19271, 19276, 19280, 19287, 19289, 19295, 19300, 19303, 19312, 19319,
+    19327, 19336, 19344, 19350, 19355, 19361, 19373, 19379, 19386, 19391,
+    19397, 19401, 19408, 19419, 19429, 19435, 19438, 19443, 19449, 19454,
+    19460, 19463, 19472, 19482, 19491, 19494, 19501, 19506, 19513, 19516,
+    19524, 19531, 19539, 19544, 19552, 19563, 19572, 19583, 19591, 19596,
+    19602, 19605, 19609, 19613, 19621, 19630, 19640, 19647, 19655, 19662,
+    19668, 19673, 19680, 19690, 19693, 19701, 19710, 19714, 19718, 19724,
+    19730, 19740, 19747, 19756, 19760, 19763, 19769, 19772, 19779, 19785,
+    19790, 19797, 19803, 19809, 19817, 19824, 19837, 19845, 19852, 19862,
+    19870, 19877, 19882, 19892, 19896, 19902, 19905, 19909, 19912, 19922,
+    19928, 19935, 19938, 19944, 19951, 19956, 19959, 19965, 19968, 19971,
+    19976, 19982, 19992, 19998, 20002, 20006, 20013, 20017, 20020, 20028,
+    20033, 20038, 20042, 20046, 20051, 20055, 20061, 20064, 20068, 20074,
+    20082, 20088, 20093, 20102, 20105, 20114, 20124, 20132, 20138, 20141,
+    20152, 20158, 20165, 20170, 20179, 20188, 20194, 20202, 20211, 20218,
+    20221, 20226, 20233, 20237, 20246, 20256, 20260, 20268, 20275, 20281,
+    20288, 20297, 20304, 20308, 20314, 20319, 20323, 20330, 20339, 20343,
+    20348, 20352, 20357, 20364, 20370, 20375, 20383, 20392, 20399, 20409,
+    20419, 20430, 20440, 20452, 20460, 20469, 20477, 20487, 20497, 20506,
+    20509, 20514, 20521, 20526, 20534, 20547, 20554, 20564, 20569, 20579,
+    20585, 20592, 20601, 20611, 20616, 20620, 20631, 20638, 20646, 20650,
+    20654, 20657, 20664, 20669, 20674, 20679, 20687, 20693, 20698, 20706,
+    20710, 20719, 20732, 20741, 20751, 20757, 20766, 20773, 20780, 20788,
+    20795, 20800, 20805, 20814, 20819, 20824, 20831, 20834, 20837, 20845,
+    20850, 20856, 20865, 20869, 20878, 20885, 20894, 20899, 20903, 20910,
+    20920, 20925, 20934, 20940, 20944, 20949, 20958, 20963, 20972, 20982,
+    20985, 20988, 20993, 20997, 21004, 21013, 21016, 21020, 21026, 21035,
+    21048, 21057, 21068, 21079, 21091, 21097, 21106, 21112, 21117, 21124,
+    21128, 21132, 21138, 21143, 21149, 21155, 21165, 21171, 21180, 21184,
+    21193, 21200, 21205, 21211, 21219, 21226, 21231, 21237, 21240, 21248,
+    21258, 21262, 21267, 21274, 21282, 21292, 21301, 21309, 21312, 21319,
+    21326, 21332, 21337, 21341, 21348, 21357, 21369, 21378, 21385, 21398,
+    21402, 21405, 21408, 21417, 21425, 21433, 21445, 21451, 21458, 21461,
+    21467, 21474, 21480, 21489, 21495, 21502, 21509, 21518, 21522, 21532,
+    21544, 21556, 21563, 21570, 21578, 21582, 21590, 21599, 21608, 21617,
+    21625, 21630, 21639, 21644, 21651, 21656, 21663, 21668, 21674, 21682,
+    21689, 21692, 21701, 21708, 21720, 21734, 21743, 21750, 21754, 21763,
+    21768, 21774, 21782, 21787, 21793, 21800, 21806, 21815, 21820, 21827,
+    21834, 21841, 21850, 21858, 21864, 21871, 21877, 21881, 21889, 21895,
+    21902, 21908, 21916, 21920, 21924, 21930, 21941, 21946, 21953, 21957,
+    21964, 21967, 21972, 21981, 21987, 21992, 21999, 22008, 22016, 22020,
+    22027, 22031, 22036, 22042, 22046, 22056, 22061, 22070, 22079, 22084,
+    22090, 22095, 22102, 22108, 22111, 22114, 22118, 22121, 22126, 22131,
+    22137, 22146, 22154, 22158, 22164, 22173, 22182, 22188, 22194, 22207,
+    22213, 22218, 22228, 22236, 22242, 22247, 22252, 22255, 22259, 22267,
+    22277, 22281, 22287, 22290, 22300, 22306, 22313, 22322, 22328, 22331,
+    22336, 22343, 22352, 22357, 22365, 22375, 22382, 22389, 22395, 22399,
+    22402, 22407, 22415, 22421, 22425, 22431, 22439, 22445, 22449, 22459,
+    22466, 22474, 22480, 22487, 22492, 22497, 22501, 22506, 22514, 22520,
+    22526, 22530, 22535, 22544, 22551, 22560, 22569, 22579, 22585, 22588,
+    22596, 22603, 22610, 22617, 22624, 22635, 22642, 22654, 22664, 22672,
+    22679, 22686, 22691, 22697, 22703, 22709, 22717, 22723, 22731, 22736,
+    22749, 22756, 22764, 22771, 22779, 22788, 22795, 22805, 22812, 22824,
+    22837, 22845, 22856, 22866, 22875, 22883, 22891, 22898, 22905, 22910,
+    22915, 22919, 22927, 22938, 22943, 22949, 22954, 22958, 22965, 22970,
+    22973, 22979, 22984, 22988, 22998, 23005, 23014, 23020, 23029, 23037,
+    23049, 23057, 23065, 23073, 23076, 23080, 23089, 23097, 23101, 23109,
+    23113, 23121, 23125, 23129, 23137, 23144, 23150, 23161, 23167, 23175,
+    23184, 23190, 23196, 23204, 23215, 23225, 23230, 23239, 23243, 23249,
+    23254, 23261, 23266, 23273, 23283, 23288, 23295, 23302, 23309, 23316,
+    23321, 23331, 23340, 23346, 23355, 23359, 23367, 23374, 23385, 23393,
+    23397, 23403, 23409, 23416, 23423, 23430, 23435, 23443, 23449, 23453,
+    23457, 23461, 23467, 23473, 23479, 23488, 23496, 23501, 23512, 23517,
+    23524, 23534, 23538, 23546, 23555, 23563, 23569, 23580, 23589, 23599,
+    23607, 23610, 23614, 23624, 23627, 23632, 23637, 23643, 23646, 23654,
+    23658, 23662, 23668, 23674, 23679, 23688, 23691, 23698, 23705, 23713,
+    23716, 23726, 23732, 23736, 23742, 23746, 23751, 23758, 23766, 23773,
+    23778, 23785, 23790, 23797, 23805, 23813, 23823, 23834, 23842, 23848,
+    23854, 23858, 23861, 23868, 23873, 23879, 23889, 23897, 23905, 23910,
+    23915, 23921, 23925, 23932, 23939, 23948, 23953, 23956, 23964, 23969,
+    23977, 23982, 23987, 23994, 24001, 24005, 24010, 24016, 24027, 24039,
+    24044, 24050, 24056, 24060, 24067, 24075, 24078, 24083, 24089, 24096,
+    24107, 24115, 24122, 24131, 24141, 24152, 24163, 24168, 24179, 24184,
+    24189, 24195, 24202, 24206, 24216, 24223, 24230, 24243, 24254, 24262,
+    24272, 24280, 24283, 24291, 24298, 24304, 24309, 24318, 24324, 24328,
+    24332, 24337, 24341, 24348, 24352, 24361, 24374, 24384, 24391, 24399,
+    24408, 24414, 24421, 24430, 24439, 24447, 24452, 24455, 24458, 24464,
+    24470, 24477, 24484, 24491, 24498, 24503, 24507, 24510, 24516, 24522,
+    24526, 24533, 24539, 24544, 24553, 24558, 24566, 24578, 24583, 24588,
+    24600, 24610, 24618, 24627, 24637, 24645, 24656, 24663, 24671, 24679,
+    24685, 24689, 24698, 24702, 24714, 24721, 24727, 24735, 24739, 24748,
+    24758, 24766, 24775, 24780, 24788, 24795, 24802, 24809, 24818, 24830,
+    24839, 24844, 24848, 24854, 24861, 24869, 24875, 24880, 24887, 24897,
+    24902, 24910, 24919, 24922, 24928, 24933, 24940, 24947, 24950, 24954,
+    24960, 24966, 24973, 24981, 24984, 24990, 24999, 25006, 25016, 25023,
+    25027, 25031, 25038, 25044, 25053, 25058, 25061, 25068, 25075, 25080,
+    25089, 25094, 25104, 25109, 25117, 25127, 25140, 25151, 25156, 25165,
+    25173, 25181, 25192, 25204, 25210, 25216, 25220, 25225, 25233, 25245,
+    25256, 25264, 25269, 25276, 25282, 25291, 25298, 25302, 25311, 25318,
+    25329, 25338, 25347, 25351, 25361, 25366, 25369, 25375, 25383, 25392,
+    25396, 25405, 25410, 25413, 25421, 25428, 25432, 25439, 25445, 25453,
+    25459, 25462, 25466, 25475, 25479, 25489, 25493, 25496, 25502, 25510,
+    25515, 25519, 25524, 25527, 25536, 25543, 25549, 25555, 25561, 25569,
+    25575, 25580, 25585, 25590, 25598, 25611, 25617, 25627, 25632, 25637,
+    25644, 25650, 25657, 25662, 25668, 25673, 25678, 25684, 25692, 25697,
+    25706, 25711, 25714, 25720, 25728, 25741, 25745, 25753, 25761, 25767,
+    25778, 25783, 25792, 25801, 25809, 25818, 25826, 25833, 25842, 25853,
+    25864, 25871, 25881, 25892, 25898, 25904, 25913, 25924, 25931, 25938,
+    25948, 25953, 25962, 25968, 25975, 25979, 25982, 25986, 25993, 26002,
+    26008, 26018, 26029, 26035, 26047, 26053, 26061, 26067, 26075, 26082,
+    26086, 26090, 26094, 26098, 26105, 26110, 26118, 26125, 26128, 26138,
+    26145, 26156, 26163, 26171, 26176, 26182, 26189, 26194, 26200, 26204,
+    26211, 26214, 26221, 26227, 26232, 26241, 26251, 26262, 26269, 26282,
+    26290, 26298, 26306, 26314, 26321, 26325, 26330, 26335, 26342, 26350,
+    26359, 26365, 26373, 26380, 26388, 26391, 26398, 26405, 26412, 26420,
+    26425, 26431, 26436, 26445, 26453, 26457, 26461, 26465, 26470, 26478,
+    26484, 26489, 26494, 26498, 26505, 26515, 26523, 26528, 26537, 26546,
+    26552, 26558, 26565, 26573, 26582, 26589, 26594, 26602, 26611, 26616,
+    26623, 26629, 26634, 26639, 26644, 26648, 26655, 26660, 26667, 26675,
+    26682, 26689, 26695, 26700, 26707, 26711, 26716, 26722, 26727, 26737,
+    26744, 26748, 26753, 26760, 26767, 26773, 26783, 26788, 26797, 26803,
+    26811, 26821, 26831, 26841, 26852, 26860, 26873, 26879, 26888, 26897,
+    26904, 26909, 26914, 26922, 26927, 26932, 26938, 26941, 26947, 26955,
+    26960, 26965, 26970, 26974, 26978, 26983, 26991, 27000, 27003, 27011,
+    27022, 27027, 27030, 27037, 27042, 27051, 27058, 27061, 27065, 27073,
+    27076, 27081, 27090, 27103, 27111, 27115, 27121, 27125, 27137, 27145,
+    27155, 27164, 27170, 27174, 27183, 27187, 27194, 27199, 27202, 27209,
+    27215, 27227, 27235, 27245, 27250, 27256, 27261, 27265, 27270, 27276,
+    27280, 27285, 27288, 27294, 27303, 27311, 27318, 27322, 27326, 27334,
+    27340, 27349, 27352, 27359, 27368, 27375, 27382, 27386, 27390, 27394,
+    27403, 27407, 27415, 27422, 27429, 27435, 27446, 27456, 27463, 27473,
+    27488, 27496, 27502, 27510, 27515, 27522, 27525, 27530, 27537, 27548,
+    27551, 27558, 27565, 27570, 27575, 27581, 27591, 27595, 27602, 27608,
+    27616, 27621, 27629, 27636, 27644, 27654, 27661, 27668, 27677, 27685,
+    27693, 27703, 27709, 27714, 27719, 27724, 27728, 27736, 27744, 27754,
+    27764, 27773, 27779, 27783, 27789, 27795, 27801, 27806, 27815, 27822,
+    27830, 27839, 27847, 27850, 27858, 27866, 27876, 27883, 27889, 27898,
+    27906, 27915, 27918, 27924, 27933, 27941, 27950, 27958, 27965, 27974,
+    27982, 27989, 27995, 27998, 28002, 28007, 28014, 28018, 28024, 28031,
+    28036, 28042, 28048, 28058, 28063, 28071, 28075, 28079, 28082, 28086,
+    28092, 28099, 28107, 28114, 28120, 28124, 28129, 28133, 28139, 28142,
+    28147, 28152, 28156, 28162, 28166, 28172, 28176, 28184, 28188, 28193,
+    28201, 28210, 28216, 28224, 28231, 28237, 28240, 28244, 28250, 28255,
+    28260, 28267, 28272, 28280, 28287, 28298, 28304, 28310, 28321, 28329,
+    28333, 28341, 28349, 28357, 28366, 28373, 28378, 28383, 28389, 28401,
+    28408, 28416, 28422, 28427, 28432, 28438, 28445, 28449, 28455, 28461,
+    28466, 28471, 28480, 28485, 28494, 28499, 28506, 28511, 28519, 28526,
+    28532, 28536, 28542, 28550, 28557, 28568, 28575, 28579, 28585, 28592,
+    28597, 28604, 28609, 28613, 28619, 28626, 28632, 28639, 28647, 28653,
+    28657, 28660, 28667, 28674, 28678, 28681, 28685, 28689, 28697, 28706,
+    28711, 28715, 28720, 28731, 28739, 28753, 28763, 28769, 28772, 28777,
+    28787, 28795, 28803, 28814, 28821, 28827, 28832, 28837, 28841, 28845,
+    28849, 28858, 28865, 28879, 28894, 28901, 28909, 28916, 28926, 28936,
+    28942, 28945, 28951, 28957, 28960, 28971, 28978, 28981, 28986, 28991,
+    28997, 29007, 29016, 29021, 29028, 29036, 29045, 29050, 29055, 29060,
+    29067, 29071, 29079, 29089, 29095, 29099, 29103, 29110, 29114, 29123,
+    29129, 29138, 29147, 29151, 29156, 29160, 29164, 29168, 29173, 29179,
+    29185, 29191, 29199, 29208, 29215, 29221, 29225, 29231, 29237, 29243,
+    29249, 29259, 29267, 29273, 29279, 29283, 29290, 29296, 29302, 29311,
+    29323, 29331, 29337, 29344, 29350, 29356, 29364, 29370, 29374, 29380,
+    29384, 29391, 29398, 29408, 29416, 29423, 29428, 29433, 29440, 29447,
+    29451, 29458, 29466, 29471, 29481, 29488, 29496, 29509, 29515, 29522,
+    29530, 29541, 29548, 29558, 29567, 29576, 29585, 29596, 29603, 29613,
+    29623, 29635, 29646, 29655, 29661, 29666, 29677, 29681, 29686, 29695,
+    29711, 29720, 29724, 29728, 29735, 29742, 29750, 29755, 29762, 29770,
+    29776, 29783, 29788, 29794, 29799, 29806, 29810, 29815, 29821, 29829,
+    29834, 29841, 29848, 29853, 29859, 29864, 29871, 29879, 29885, 29892,
+    29900, 29907, 29915, 29921, 29925, 29930, 29937, 29943, 29952, 29961,
+    29969, 29979, 29984, 29988, 29994, 30000, 30007, 30015, 30026, 30039,
+    30049, 30058, 30065, 30074, 30081, 30089, 30096, 30101, 30107, 30115,
+    30120, 30125, 30133, 30140, 30146, 30152, 30157, 30166, 30170, 30177,
+    30182, 30191, 30196, 30204, 30211, 30223, 30232, 30241, 30248, 30257,
+    30263, 30270, 30277, 30283, 30290, 30297, 30302, 30311, 30315, 30324,
+    30334, 30343, 30351, 30362, 30371, 30380, 30386, 30392, 30403, 30414,
+    30423, 30430, 30441, 30449, 30455, 30459, 30464, 30469, 30476, 30481,
+    30487, 30495, 30506, 30515, 30522, 30531, 30537, 30546, 30551, 30559,
+    30566, 30577, 30584, 30592, 30597, 30600, 30610, 30617, 30627, 30636,
+    30643, 30652, 30659, 30664, 30674, 30679, 30689, 30700, 30710, 30713,
+    30718, 30726, 30730, 30737, 30743, 30750, 30760, 30769, 30776, 30783,
+    30786, 30791, 30798, 30806, 30811, 30818, 30821, 30829, 30833, 30846,
+    30856, 30861, 30866, 30871, 30879, 30882, 30886, 30893, 30901, 30908,
+    30916, 30922, 30929, 30940, 30947, 30957, 30964, 30970, 30973, 30979,
+    30990, 30995, 31000, 31009, 31014, 31021, 31030, 31039, 31046, 31049,
+    31053, 31058, 31066, 31072, 31078, 31082, 31089, 31099, 31106, 31113,
+    31118, 31128, 31139, 31144, 31153, 31165, 31175, 31183, 31197, 31206,
+    31212, 31217, 31227, 31237, 31244, 31251, 31263, 31272, 31284, 31290,
+    31301, 31308, 31314, 31327, 31336, 31343, 31347, 31355, 31367, 31370,
+    31373, 31379, 31382, 31387, 31393, 31399, 31403, 31410, 31413, 31419,
+    31425, 31428, 31433, 31438, 31444, 31456, 31461, 31471, 31474, 31479,
+    31484, 31488, 31493, 31498, 31502, 31507, 31515, 31522, 31525, 31531,
+    31535, 31539, 31546, 31558, 31567, 31572, 31580, 31587, 31596, 31600,
+    31607, 31612, 31622, 31628, 31633, 31638, 31649, 31654, 31660, 31670,
+    31675, 31683, 31688, 31692, 31700, 31707, 31712, 31720, 31726, 31731,
+    31737, 31746, 31754, 31759, 31762, 31766, 31770, 31777, 31781, 31790,
+    31794, 31810, 31820, 31826, 31833, 31842, 31847, 31855, 31864, 31869,
+    31875, 31879, 31885, 31895, 31903, 31909, 31914, 31920, 31927, 31932,
+    31940, 31943, 31947, 31953, 31962, 31971, 31974, 31978, 31988, 31992,
+    31996, 32002, 32010, 32019, 32023, 32034, 32042, 32050, 32055, 32062,
+    32070, 32077, 32082, 32088, 32093, 32098, 32107, 32116, 32123, 32129,
+    32136, 32142, 32148, 32155, 32166, 32178, 32188, 32196, 32206, 32212,
+    32217, 32230, 32243, 32248, 32251, 32256, 32265, 32269, 32277, 32284,
+    32289, 32296, 32304, 32307, 32315, 32325, 32334, 32339, 32344, 32354,
+    32359, 32363, 32372, 32379, 32390, 32398, 32406, 32412, 32422, 32432,
+    32441, 32452, 32464, 32472, 32482, 32490, 32501, 32509, 32518, 32526,
+    32533, 32536, 32545, 32550, 32556, 32563, 32569, 32576, 32583, 32589,
+    32599, 32604, 32607, 32615, 32622, 32626, 32636, 32646, 32652, 32661,
+    32676, 32686, 32695, 32704, 32713, 32722, 32727, 32733, 32740, 32748,
+    32758, 32766, 32773, 32779, 32785, 32788, 32796, 32805, 32812, 32821,
+    32829, 32839, 32849, 32858, 32866, 32882, 32890, 32898, 32902, 32909,
+    32914, 32918, 32925, 32930, 32937, 32943, 32946, 32954, 32962, 32974,
+    32980, 32987, 32994, 32999, 33007, 33017, 33025, 33030, 33036, 33040,
+    33048, 33053, 33060, 33066, 33072, 33080, 33086, 33089, 33095, 33108,
+    33113, 33120, 33125, 33135, 33143, 33148, 33160, 33164, 33171, 33180,
+    33190, 33199, 33207, 33214, 33223, 33229, 33234, 33241, 33246, 33253,
+    33263, 33269, 33274, 33281, 33286, 33294, 33298, 33307, 33313, 33318,
+    33322, 33325, 33332, 33344, 33351, 33356, 33365, 33372, 33377, 33386,
+    33392, 33398, 33406, 33414, 33419, 33427, 33430, 33440, 33448, 33454,
+    33464, 33474, 33482, 33486, 33493, 33497, 33504, 33511, 33519, 33526,
+    33536, 33544, 33550, 33555, 33559, 33563, 33571, 33577, 33581, 33586,
+    33590, 33595, 33601, 33608, 33613, 33617, 33626, 33631, 33641, 33648,
+    33653, 33658, 33667, 33676, 33679, 33685, 33690, 33694, 33699, 33702,
+    33707, 33712, 33719, 33723, 33729, 33735, 33739, 33746, 33761, 33764,
+    33767, 33773, 33778, 33784, 33788, 33797, 33809, 33819, 33830, 33840,
+    33850, 33856, 33862, 33870, 33876, 33886, 33892, 33900, 33903, 33915,
+    33918, 33922, 33927, 33936, 33943, 33946, 33951, 33954, 33959, 33965,
+    33975, 33980, 33988, 33995, 34001, 34007, 34012, 34019, 34025, 34035,
+    34041, 34046, 34054, 34058, 34062, 34068, 34073, 34079, 34087, 34098,
+    34106, 34111, 34117, 34123, 34127, 34135, 34139, 34143, 34149, 34153,
+    34160, 34164, 34170, 34178, 34181, 34191, 34200, 34211, 34225, 34232,
+    34239, 34251, 34263, 34272, 34278, 34282, 34289, 34298, 34308, 34318,
+    34322, 34328, 34335, 34344, 34351, 34359, 34369, 34377, 34382, 34393,
+    34397, 34401, 34406, 34414, 34423, 34428, 34433, 34442, 34451, 34455,
+    34464, 34468, 34476, 34481, 34487, 34492, 34497, 34506, 34513, 34521,
+    34532, 34541, 34551, 34559, 34571, 34574, 34578, 34590, 34599, 34607,
+    34613, 34618, 34622, 34631, 34639, 34649, 34655, 34661, 34668, 34678,
+    34686, 34695, 34701, 34710, 34720, 34729, 34738, 34744, 34749, 34759,
+    34764, 34773, 34782, 34792, 34800, 34808, 34820, 34826, 34834, 34839,
+    34844, 34850, 34857, 34863, 34867, 34875, 34883, 34889, 34895, 34902,
+    34907, 34915, 34918, 34925, 34928, 34934, 34942, 34945, 34954, 34960,
+    34967, 34971, 34977, 34981, 34985, 34989, 34995, 35001, 35005, 35013,
+    35019, 35026, 35032, 35037, 35048, 35055, 35065, 35071, 35078, 35084,
+    35090, 35098, 35104, 35117, 35124, 35133, 35139, 35144, 35149, 35157,
+    35165, 35172, 35180, 35188, 35192, 35200, 35206, 35212, 35219, 35224,
+    35228, 35239, 35245, 35252, 35258, 35265, 35271, 35279, 35287, 35291,
+    35300, 35306, 35314, 35320, 35326, 35331, 35343, 35350, 35359, 35367,
+    35377, 35386, 35391, 35401, 35408, 35416, 35424, 35431, 35436, 35442,
+    35451, 35455, 35463, 35469, 35474, 35482, 35495, 35500, 35507, 35512,
+    35517, 35526, 35536, 35546, 35552, 35559, 35567, 35573, 35577, 35583,
+    35590, 35596, 35605, 35609, 35614, 35625, 35631, 35635, 35643, 35651,
+    35660, 35668, 35675, 35680, 35690, 35701, 35709, 35719, 35726, 35736,
+    35743, 35754, 35763, 35773, 35782, 35789, 35799, 35811, 35821, 35834,
+    35845, 35855, 35862, 35871, 35880, 35889, 35902, 35909, 35917, 35928,
+    35940, 35947, 35959, 35967, 35972, 35984, 35992, 36005, 36016, 36026,
+    36034, 36047, 36056, 36067, 36078, 36090, 36094, 36099, 36109, 36113,
+    36123, 36130, 36137, 36142, 36148, 36155, 36161, 36170, 36181, 36189,
+    36195, 36202, 36210, 36219, 36225, 36233, 36240, 36248, 36251, 36259,
+    36264, 36272, 36279, 36290, 36296, 36300, 36305, 36311, 36317, 36323,
+    36330, 36336, 36342, 36349, 36353, 36359, 36363, 36367, 36374, 36384,
+    36389, 36396, 36400, 36405, 36414, 36419, 36425, 36432, 36440, 36447,
+    36453, 36459, 36467, 36478, 36487, 36493, 36503, 36507, 36513, 36521,
+    36532, 36537, 36545, 36550, 36560, 36565, 36577, 36584, 36592, 36598,
+    36608, 36612, 36619, 36630, 36636, 36641, 36650, 36660, 36664, 36667,
+    36674, 36683, 36693, 36700, 36703, 36712, 36723, 36735, 36747, 36755,
+    36762, 36770, 36778, 36787, 36797, 36809, 36815, 36818, 36824, 36827,
+    36837, 36844, 36852, 36857, 36867, 36873, 36882, 36892, 36900, 36906,
+    36912, 36916, 36921, 36930, 36937, 36941, 36946, 36951, 36960, 36965,
+    36970, 36978, 36984, 36991, 36999, 37007, 37017, 37020, 37024, 37028,
+    37037, 37042, 37052, 37059, 37065, 37074, 37080, 37087, 37097, 37105,
+    37112, 37120, 37126, 37136, 37143, 37149, 37154, 37160, 37168, 37173,
+    37182, 37190, 37198, 37201, 37204, 37213, 37220, 37229, 37239, 37243,
+    37253, 37263, 37272, 37281, 37290, 37298, 37305, 37309, 37316, 37323,
+    37331, 37339, 37349, 37354, 37361, 37370, 37378, 37382, 37392, 37397,
+    37406, 37414, 37418, 37424, 37430, 37433, 37437, 37443, 37452, 37456,
+    37462, 37467, 37475, 37480, 37487, 37492, 37496, 37507, 37511, 37518,
+    37524, 37530, 37534, 37539, 37544, 37549, 37555, 37562, 37569, 37573,
+    37579, 37583, 37591, 37598, 37607, 37615, 37618, 37624, 37631, 37638,
+    37643, 37649, 37660, 37664, 37673, 37679, 37691, 37698, 37706, 37710,
+    37714, 37722, 37731, 37737, 37746, 37751, 37758, 37762, 37765, 37771,
+    37776, 37784, 37790, 37795, 37799, 37804, 37809, 37815, 37821, 37826,
+    37832, 37839, 37843, 37849, 37853, 37863, 37868, 37881, 37885, 37890,
+    37894, 37898, 37907, 37914, 37922, 37930, 37935, 37940, 37943, 37946,
+    37952, 37955, 37959, 37962, 37969, 37972, 37979, 37982, 37989, 37997,
+    38002, 38009, 38015, 38018, 38024, 38030, 38037, 38040, 38047, 38051,
+    38055, 38064, 38067, 38075, 38078, 38083, 38090, 38093, 38099, 38105,
+    38115, 38120, 38127, 38131, 38135, 38142, 38147, 38156, 38163, 38170,
+    38173, 38176, 38179, 38187, 38191, 38197, 38204, 38212, 38216, 38222,
+    38231, 38237, 38244, 38252, 38257, 38264, 38276, 38287, 38300, 38315,
+    38327, 38335, 38344, 38354, 38362, 38369, 38375, 38386, 38394, 38403,
+    38410, 38417, 38425, 38433, 38441, 38451, 38463, 38471, 38483, 38493,
+    38496, 38504, 38516, 38524, 38531, 38539, 38542, 38546, 38554, 38557,
+    38561, 38565, 38568, 38575, 38579, 38584, 38588, 38595, 38600, 38605,
+    38611, 38615, 38620, 38624, 38627, 38631, 38636, 38640, 38648, 38656,
+    38663, 38670, 38680, 38684, 38689, 38694, 38702, 38711, 38715, 38721,
+    38727, 38733, 38736, 38740, 38746, 38754, 38763, 38770, 38777, 38784,
+    38790, 38800, 38808, 38813, 38820, 38825, 38830, 38838, 38842, 38848,
+    38854, 38857, 38865, 38872, 38877, 38884, 38889, 38892, 38899, 38904,
+    38913, 38916, 38924, 38930, 38937, 38944, 38949, 38954, 38960, 38967,
+    38975, 38980, 38983, 38990, 38995, 38999, 39004, 39010, 39015, 39021,
+    39029, 39035, 39043, 39046, 39052, 39057, 39061, 39066, 39072, 39078,
+    39084, 39090, 39095, 39103, 39113, 39117, 39126, 39132, 39137, 39143,
+    39151, 39157, 39166, 39175, 39181, 39187, 39192, 39201, 39207, 39214,
+    39220, 39230, 39238, 39245, 39252, 39262, 39273, 39282, 39287, 39294,
+    39300, 39310, 39324, 39330, 39338, 39351, 39360, 39365, 39369, 39373,
+    39380, 39388, 39396, 39401, 39407, 39416, 39425, 39433, 39438, 39446,
+    39452, 39455, 39459, 39467, 39470, 39478, 39484, 39488, 39501, 39510,
+    39515, 39525, 39530, 39534, 39540, 39545, 39549, 39553, 39557, 39566,
+    39574, 39582, 39590, 39596, 39601, 39609, 39613, 39617, 39620, 39629,
+    39633, 39638, 39643, 39651, 39658, 39666, 39674, 39682, 39688, 39698,
+    39702, 39709, 39713, 39719, 39727, 39730, 39734, 39743, 39746, 39760,
+    39769, 39779, 39785, 39795, 39803, 39811, 39816, 39823, 39830, 39834,
+    39845, 39851, 39859, 39871, 39876, 39880, 39886, 39892, 39901, 39908,
+    39913, 39923, 39929, 39936, 39946, 39950, 39955, 39961, 39969, 39975,
+    39985, 39993, 39999, 40007, 40014, 40022, 40033, 40040, 40046, 40053,
+    40060, 40070, 40075, 40085, 40094, 40103, 40109, 40113, 40120, 40123,
+    40134, 40140, 40144, 40149, 40154, 40161, 40167, 40176, 40181, 40186,
+    40195, 40204, 40211, 40217, 40226, 40233, 40238, 40243, 40247, 40254,
+    40261, 40267, 40274, 40282, 40291, 40299, 40305, 40311, 40320, 40329,
+    40336, 40346, 40356, 40361, 40368, 40376, 40381, 40385, 40392, 40407,
+    40415, 40420, 40435, 40441, 40449, 40462, 40467, 40475, 40485, 40490,
+    40499, 40507, 40519, 40531, 40534, 40539, 40543, 40551, 40555, 40561,
+    40566, 40573, 40579, 40584, 40589, 40598, 40605, 40610, 40614, 40624,
+    40631, 40637, 40646, 40660, 40667, 40675, 40679, 40684, 40690, 40695,
+    40702, 40711, 40719, 40729, 40735, 40742, 40749, 40758, 40768, 40776,
+    40784, 40792, 40800, 40809, 40820, 40830, 40837, 40846, 40855, 40867,
+    40873, 40880, 40888, 40898, 40903, 40910, 40918, 40924, 40937, 40946,
+    40952, 40959, 40966, 40972, 40979, 40988, 40998, 41007, 41016, 41020,
+    41031, 41037, 41045, 41052, 41072, 41078, 41089, 41100, 41104, 41115,
+    41126, 41136, 41146, 41158, 41165, 41171, 41179, 41186, 41191, 41198,
+    41204, 41213, 41220, 41227, 41235, 41243, 41252, 41258, 41264, 41272,
+    41276, 41283, 41291, 41297, 41302, 41310, 41316, 41323, 41328, 41331,
+    41337, 41345, 41349, 41357, 41361, 41366, 41370, 41378, 41382, 41387,
+    41394, 41401, 41406, 41413, 41417, 41422, 41430, 41437, 41444, 41449,
+    41456, 41463, 41470, 41475, 41484, 41487, 41496, 41504, 41510, 41516,
+    41525, 41531, 41537, 41544, 41549, 41558, 41563, 41567, 41573, 41577,
+    41581, 41586, 41590, 41596, 41603, 41612, 41623, 41627, 41632, 41642,
+    41651, 41659, 41666, 41673, 41680, 41689, 41696, 41703, 41708, 41713,
+    41719, 41726, 41733, 41742, 41749, 41755, 41763, 41771, 41775, 41782,
+    41785, 41794, 41801, 41806, 41815, 41820, 41825, 41834, 41837, 41846,
+    41854, 41859, 41866, 41874, 41878, 41887, 41895, 41901, 41911, 41920,
+    41925, 41929, 41937, 41943, 41952, 41964, 41972, 41977, 41983, 41988,
+    41995, 42003, 42008, 42014, 42017, 42025, 42037, 42042, 42047, 42055,
+    42061, 42067, 42073, 42079, 42084, 42093, 42100, 42106, 42115, 42121,
+    42124, 42133, 42141, 42146, 42152, 42158, 42168, 42177, 42184, 42190,
+    42198, 42207, 42214, 42224, 42233, 42242, 42251, 42258, 42265, 42279,
+    42286, 42293, 42304, 42310, 42318, 42327, 42335, 42342, 42353, 42360,
+    42365, 42369, 42373, 42382, 42389, 42396, 42400, 42403, 42412, 42417,
+    42423, 42428, 42431, 42440, 42446, 42451, 42459, 42465, 42471, 42475,
+    42478, 42488, 42496, 42502, 42508, 42520, 42527, 42531, 42540, 42547,
+    42551, 42558, 42564, 42576, 42582, 42585, 42592, 42599, 42606, 42615,
+    42622, 42633, 42639, 42650, 42662, 42673, 42683, 42693, 42703, 42711,
+    42723, 42737, 42744, 42753, 42757, 42763, 42769, 42777, 42783, 42792,
+    42800, 42805, 42810, 42815, 42820, 42823, 42826, 42829, 42838, 42853,
+    42862, 42875, 42879, 42891, 42899, 42908, 42914, 42921, 42929, 42940,
+    42949, 42957, 42966, 42975, 42984, 42991, 42999, 43002, 43010, 43015,
+    43018, 43022, 43025, 43031, 43038, 43044, 43054, 43059, 43065, 43070,
+    43079, 43086, 43091, 43099, 43102, 43117, 43122, 43129, 43136, 43144,
+    43151, 43159, 43168, 43174, 43183, 43188, 43197, 43206, 43212, 43215,
+    43219, 43226, 43233, 43237, 43242, 43246, 43250, 43253, 43258, 43263,
+    43267, 43276, 43289, 43293, 43300, 43304, 43308, 43314, 43317,
 };
 
 static const uint16_t gw_word_cost[GW_WORDS] = {
-    50, 52, 58, 63, 64, 66, 68, 70, 70, 72, 74, 75, 78, 78,
-    79, 79, 79, 80, 83, 83, 84, 85, 85, 85, 87, 88, 88, 89,
+    50, 52, 58, 63, 64, 66, 68, 69, 70, 72, 74, 75, 78, 78,
+    78, 79, 79, 79, 83, 83, 84, 85, 85, 85, 87, 88, 88, 89,
     89, 90, 90, 90, 91, 92, 92, 93, 93, 95, 95, 95, 95, 96,
-    96, 97, 97, 97, 97, 97, 98, 98, 98, 98, 99, 99, 99, 99,
-    100, 100, 100, 100, 101, 101, 101, 101, 102, 102, 102, 103, 104, 104,
-    104, 104, 104, 105, 105, 105, 105, 105, 105, 105, 105, 105, 105, 105,
-    106, 106, 106, 106, 106, 106, 106, 107, 107, 107, 107, 107, 107, 107,
-    108, 108, 108, 108, 108, 108, 108, 108, 109, 109, 109, 109, 109, 109,
-    109, 109, 110, 110, 110, 110, 110, 110, 110, 111, 111, 111, 111, 111,
-    111, 111, 111, 111, 112, 112, 112, 112, 112, 112, 112, 112, 112, 113,
-    113, 113, 113, 113, 113, 113, 113, 113, 114, 114, 114, 114, 114, 114,
-    114, 114, 115, 115, 115, 115, 115, 115, 115, 115, 115, 115, 115, 115,
-    115, 116, 116, 116, 116, 116, 116, 116, 116, 116, 116, 116, 116, 116,
-    116, 116, 116, 116, 117, 117, 117, 117, 117, 118, 118, 118, 118, 118,
-    118, 118, 118, 118, 118, 118, 119, 119, 119, 119, 120, 120, 120, 120,
-    120, 120, 120, 120, 120, 120, 120, 120, 120, 121, 121, 121, 121, 121,
+    96, 96, 96, 97, 97, 97, 98, 98, 98, 98, 99, 99, 99, 99,
+    100, 100, 100, 100, 100, 101, 101, 101, 102, 102, 102, 102, 103, 104,
+    104, 104, 104, 104, 104, 105, 105, 105, 105, 105, 105, 105, 105, 105,
+    105, 106, 106, 106, 106, 106, 106, 106, 107, 107, 107, 107, 107, 107,
+    107, 108, 108, 108, 108, 108, 108, 108, 109, 109, 109, 109, 109, 109,
+    109, 110, 110, 110, 110, 110, 110, 110, 110, 110, 111, 111, 111, 111,
+    111, 111, 111, 111, 111, 112, 112, 112, 112, 112, 112, 112, 112, 112,
+    112, 113, 113, 113, 113, 113, 113, 113, 114, 114, 114, 114, 114, 114,
+    114, 115, 115, 115, 115, 115, 115, 115, 115, 115, 115, 115, 115, 115,
+    115, 115, 115, 115, 116, 116, 116, 116, 116, 116, 116, 116, 116, 116,
+    116, 116, 116, 117, 117, 117, 117, 117, 118, 118, 118, 118, 118, 118,
+    118, 118, 118, 118, 119, 119, 119, 120, 120, 120, 120, 120, 120, 120,
+    120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 121, 121, 121, 121,
     121, 121, 121, 121, 121, 121, 121, 121, 121, 121, 121, 122, 122, 122,
-    122, 122, 122, 122, 122, 122, 122, 122, 122, 122, 122, 122, 123, 123,
+    122, 122, 122, 122, 122, 122, 122, 122, 122, 122, 122, 122, 122, 122,
     123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123,
-    123, 123, 124, 124, 124, 124, 124, 124, 124, 124, 124, 124, 124, 124,
+    123, 123, 123, 123, 123, 124, 124, 124, 124, 124, 124, 124, 124, 124,
     124, 124, 124, 124, 124, 124, 124, 124, 124, 124, 124, 124, 124, 124,
-    125, 125, 125, 125, 125, 125, 125, 125, 125, 125, 125, 125, 125, 125,
-    125, 125, 125, 125, 125, 125, 125, 125, 125, 126, 126, 126, 126, 126,
+    124, 124, 124, 125, 125, 125, 125, 125, 125, 125, 125, 125, 125, 125,
+    125, 125, 125, 125, 125, 125, 125, 125, 125, 125, 125, 126, 126, 126,
     126, 126, 126, 126, 126, 126, 126, 126, 126, 126, 126, 126, 126, 126,
-    126, 126, 126, 126, 126, 126, 126, 126, 126, 126, 126, 126, 126, 127,
+    126, 126, 126, 126, 126, 126, 126, 126, 126, 127, 127, 127, 127, 127,
     127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127, 127,
-    127, 127, 127, 127, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+    127, 127, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
     128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
-    128, 128, 128, 128, 128, 128, 128, 129, 129, 129, 129, 129, 129, 129,
-    129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 130, 130, 130, 130,
+    128, 128, 128, 128, 128, 129, 129, 129, 129, 129, 129, 129, 129, 129,
+    129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 129, 130, 130,
     130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130,
-    130, 130, 130, 130, 130, 130, 130, 131, 131, 131, 131, 131, 131, 131,
+    130, 130, 130, 130, 130, 130, 131, 131, 131, 131, 131, 131, 131, 131,
     131, 131, 131, 131, 131, 131, 131, 131, 131, 131, 131, 131, 131, 131,
-    131, 131, 131, 131, 131, 132, 132, 132, 132, 132, 132, 132, 132, 132,
+    131, 131, 131, 131, 131, 131, 131, 131, 132, 132, 132, 132, 132, 132,
     132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 132,
-    132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 133,
+    132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 132, 133, 133,
     133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133,
     133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133,
-    133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133,
+    133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 133, 134,
     134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134,
     134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134,
-    134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 134, 135,
+    134, 134, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135,
     135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135,
     135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135, 135,
-    135, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136,
     136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136,
-    136, 136, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137,
+    136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136, 136,
+    136, 136, 136, 136, 136, 136, 137, 137, 137, 137, 137, 137, 137, 137,
     137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137,
     137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137, 137,
-    137, 137, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138,
+    137, 137, 137, 137, 137, 137, 137, 138, 138, 138, 138, 138, 138, 138,
     138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138,
     138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138,
-    138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 139, 139, 139,
+    138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138, 138,
+    138, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139,
     139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139,
-    139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139,
-    139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139, 139,
-    139, 139, 139, 139, 139, 140, 140, 140, 140, 140, 140, 140, 140, 140,
+    139, 139, 139, 139, 139, 139, 140, 140, 140, 140, 140, 140, 140, 140,
     140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140,
-    140, 140, 140, 140, 140, 140, 141, 141, 141, 141, 141, 141, 141, 141,
+    140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140,
+    140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 140, 141,
     141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141,
     141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141,
-    141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141,
-    141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141,
-    141, 141, 141, 141, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142,
+    141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 141, 142, 142,
     142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142,
     142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142,
     142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142, 142,
-    142, 142, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143,
+    142, 142, 142, 142, 142, 142, 142, 142, 143, 143, 143, 143, 143, 143,
     143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143,
     143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143,
-    143, 143, 143, 143, 143, 143, 143, 143, 144, 144, 144, 144, 144, 144,
+    143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143, 143,
     144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144,
     144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144,
     144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144,
-    144, 144, 144, 144, 144, 144, 145, 145, 145, 145, 145, 145, 145, 145,
+    144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 144, 145, 145, 145,
     145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145,
     145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145,
     145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145,
     145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145,
     145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145, 145,
+    145, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146,
     146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146,
     146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146,
     146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146,
     146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146,
     146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146,
-    146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146,
-    146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 146, 147, 147,
+    146, 146, 146, 146, 146, 146, 146, 146, 147, 147, 147, 147, 147, 147,
     147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147,
     147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147,
     147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147,
-    147, 147, 147, 147, 147, 147, 147, 148, 148, 148, 148, 148, 148, 148,
+    147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147,
+    147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147,
+    147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147,
+    147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 147, 148,
     148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148,
     148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148,
     148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148,
-    148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148,
-    148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148,
-    148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148,
-    148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 148, 149, 149,
+    148, 148, 148, 148, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149,
     149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149,
     149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149,
     149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149,
-    149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149, 149,
-    149, 149, 149, 149, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150,
+    149, 149, 149, 149, 149, 150, 150, 150, 150, 150, 150, 150, 150, 150,
     150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150,
     150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150,
     150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150,
@@ -1373,27 +1343,26 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150,
     150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150,
     150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150, 150,
-    150, 150, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151,
     151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151,
     151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151,
-    151, 151, 151, 151, 151, 151, 152, 152, 152, 152, 152, 152, 152, 152,
+    151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151, 151,
+    151, 151, 151, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152,
     152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152,
     152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152,
     152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152,
     152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152,
-    152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 152, 153,
+    152, 152, 152, 152, 152, 152, 152, 152, 153, 153, 153, 153, 153, 153,
     153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153,
     153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153,
     153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153,
     153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153,
     153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153, 153,
-    153, 153, 153, 153, 153, 153, 153, 153, 154, 154, 154, 154, 154, 154,
     154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154,
     154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154,
     154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154,
     154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154,
     154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154, 154,
-    154, 154, 154, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155,
+    154, 154, 154, 154, 154, 154, 154, 154, 154, 155, 155, 155, 155, 155,
     155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155,
     155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155,
     155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155,
@@ -1401,7 +1370,7 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155,
     155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155,
     155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155, 155,
-    155, 155, 155, 155, 155, 156, 156, 156, 156, 156, 156, 156, 156, 156,
+    155, 155, 155, 155, 155, 155, 155, 155, 155, 156, 156, 156, 156, 156,
     156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156,
     156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156,
     156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156,
@@ -1409,7 +1378,7 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156,
     156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156,
     156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156, 156,
-    156, 156, 156, 156, 156, 157, 157, 157, 157, 157, 157, 157, 157, 157,
+    156, 156, 156, 156, 156, 156, 156, 157, 157, 157, 157, 157, 157, 157,
     157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157,
     157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157,
     157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157,
@@ -1417,7 +1386,7 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157,
     157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157,
     157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157, 157,
-    157, 157, 157, 157, 157, 157, 157, 157, 157, 158, 158, 158, 158, 158,
+    157, 157, 157, 157, 157, 157, 157, 158, 158, 158, 158, 158, 158, 158,
     158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158,
     158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158,
     158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158,
@@ -1427,7 +1396,7 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158,
     158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158,
     158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158,
-    158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 158, 159,
+    158, 158, 158, 158, 158, 158, 159, 159, 159, 159, 159, 159, 159, 159,
     159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159,
     159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159,
     159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159,
@@ -1438,8 +1407,7 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159,
     159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159,
     159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159,
-    159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159, 159,
-    159, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161,
+    159, 159, 159, 159, 159, 161, 161, 161, 161, 161, 161, 161, 161, 161,
     161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161,
     161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161,
     161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161,
@@ -1451,8 +1419,7 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161,
     161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161,
     161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161,
-    161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161,
-    161, 161, 161, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162,
+    161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 161, 162, 162,
     162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162,
     162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162,
     162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162,
@@ -1465,7 +1432,8 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162,
     162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162,
     162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162,
-    162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 164,
+    162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162, 162,
+    162, 162, 162, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164,
     164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164,
     164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164,
     164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164,
@@ -1482,8 +1450,7 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164,
     164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164,
     164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164,
-    164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164, 164,
-    164, 164, 164, 164, 164, 164, 166, 166, 166, 166, 166, 166, 166, 166,
+    164, 164, 164, 164, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166,
     166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166,
     166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166,
     166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166,
@@ -1503,7 +1470,7 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166,
     166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166,
     166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166, 166,
-    166, 166, 166, 166, 166, 166, 166, 168, 168, 168, 168, 168, 168, 168,
+    166, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168,
     168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168,
     168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168,
     168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168,
@@ -1526,37 +1493,36 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168,
     168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168,
     168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168,
-    168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 168, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171, 171,
-    171, 171, 171, 171, 171, 171, 171, 171, 171, 173, 173, 173, 173, 173,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170, 170,
+    170, 170, 170, 170, 170, 173, 173, 173, 173, 173, 173, 173, 173, 173,
     173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173,
     173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173,
     173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173,
@@ -1595,7 +1561,7 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173,
     173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173,
     173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173,
-    173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173, 173,
+    173, 173, 173, 173, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177,
     177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177,
     177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177,
     177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177,
@@ -1650,1277 +1616,1274 @@ static const uint16_t gw_word_cost[GW_WORDS] = {
     177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177,
     177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177,
     177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177,
-    177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177,
-    177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177, 177,
-    177, 177, 177, 177, 177, 177, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182, 182,
-    182, 182, 182, 182, 182, 182, 182, 182,
+    177, 177, 177, 177, 177, 177, 177, 177, 177, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181, 181,
+    181, 181,
 };
 
 static const uint16_t gw_word_slot[GW_WORD_SLOTS] = {
-    1190, 3624, 5375, 0, 0, 5203, 4593, 0, 200, 5952, 0, 0, 0, 2444,
-    0, 0, 0, 0, 4683, 0, 416, 0, 0, 0, 1633, 0, 0, 0,
-    0, 4812, 0, 0, 5790, 0, 0, 0, 0, 0, 2291, 0, 4458, 0,
-    0, 0, 1421, 4020, 0, 3616, 1775, 0, 0, 0, 0, 2220, 0, 0,
-    5962, 682, 0, 0, 0, 0, 2037, 0, 5314, 4470, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 2753, 3499, 0, 0, 4691, 0, 1238,
-    5872, 3580, 6335, 0, 5085, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    3863, 0, 0, 0, 0, 5228, 0, 1834, 0, 6753, 1881, 2187, 0, 2624,
-    874, 392, 3112, 0, 0, 25, 0, 0, 2529, 0, 0, 0, 0, 0,
-    0, 170, 0, 0, 0, 0, 0, 6402, 4403, 0, 0, 6201, 0, 0,
-    0, 0, 0, 0, 710, 0, 3279, 762, 4121, 1665, 0, 0, 4297, 5780,
-    4422, 0, 0, 0, 0, 0, 0, 0, 0, 2465, 2511, 558, 1202, 525,
-    0, 4802, 0, 0, 0, 4346, 0, 0, 5801, 0, 0, 0, 1594, 0,
-    0, 2130, 3618, 0, 0, 0, 6032, 0, 0, 1609, 622, 1030, 2653, 0,
-    0, 0, 0, 0, 4847, 3981, 6580, 3620, 0, 5692, 2812, 0, 0, 0,
-    4313, 288, 1669, 6140, 1769, 1654, 4938, 589, 4873, 6246, 752, 802, 2040, 0,
-    4542, 0, 0, 0, 0, 6694, 4490, 982, 0, 4293, 3846, 2645, 0, 0,
-    0, 0, 5953, 6210, 390, 0, 1354, 5905, 6128, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 2228, 0, 0, 2745, 3410, 2816, 3417, 1628,
-    0, 0, 1844, 0, 5012, 0, 4373, 0, 2690, 6664, 0, 2625, 0, 0,
-    3068, 6475, 0, 895, 5870, 0, 2786, 0, 0, 2510, 1536, 2007, 1330, 1667,
-    5588, 0, 1553, 3442, 3955, 4256, 303, 5998, 0, 370, 0, 0, 0, 0,
-    0, 0, 0, 3670, 4742, 5290, 6059, 2273, 5695, 0, 0, 0, 0, 0,
-    359, 1152, 4950, 0, 0, 0, 0, 0, 4443, 1818, 0, 0, 3483, 0,
-    0, 0, 0, 0, 0, 4379, 0, 0, 1646, 0, 0, 5442, 0, 0,
-    0, 2807, 3292, 0, 0, 0, 3503, 2897, 4662, 5731, 6362, 0, 0, 0,
-    0, 6782, 0, 0, 0, 1660, 5543, 2525, 0, 2470, 0, 0, 566, 4614,
-    0, 0, 0, 0, 6039, 0, 0, 0, 0, 3258, 0, 0, 754, 6123,
-    0, 0, 0, 0, 0, 5718, 6058, 4160, 3278, 0, 0, 4311, 0, 0,
-    0, 0, 0, 0, 0, 0, 5472, 3952, 6488, 0, 0, 0, 0, 0,
-    0, 2930, 6009, 0, 0, 0, 0, 0, 0, 0, 3798, 0, 502, 2613,
-    0, 0, 0, 0, 0, 0, 4338, 0, 4646, 0, 0, 179, 700, 0,
-    0, 0, 3281, 6150, 0, 5461, 5194, 5436, 3298, 0, 0, 3031, 0, 3074,
-    3975, 3986, 2563, 0, 6667, 0, 2445, 4331, 4371, 0, 0, 0, 6662, 5884,
-    0, 0, 1065, 235, 103, 6302, 5317, 2568, 1825, 0, 0, 0, 3564, 0,
-    0, 0, 6706, 0, 0, 5254, 0, 0, 52, 0, 4858, 0, 1833, 3080,
-    0, 4948, 5330, 0, 0, 0, 0, 0, 4219, 0, 0, 0, 0, 0,
-    0, 529, 0, 0, 0, 0, 0, 0, 2633, 0, 3619, 5608, 0, 0,
-    0, 0, 0, 0, 3115, 5110, 6107, 0, 3796, 0, 0, 3853, 0, 0,
-    0, 880, 1500, 3048, 5245, 0, 0, 0, 6067, 6455, 0, 0, 0, 0,
-    0, 0, 5710, 3770, 5560, 0, 5984, 1695, 0, 0, 0, 1731, 2737, 618,
-    3317, 0, 0, 1102, 5025, 3873, 2064, 3035, 3904, 4236, 5871, 621, 5865, 0,
-    0, 0, 1980, 0, 0, 0, 0, 0, 0, 0, 0, 4291, 1225, 0,
-    0, 5390, 0, 633, 2794, 0, 0, 3925, 0, 0, 0, 0, 5106, 0,
-    0, 0, 2655, 0, 0, 0, 6712, 0, 0, 1442, 2728, 4734, 0, 2491,
-    0, 5747, 224, 2341, 3383, 2372, 5253, 1509, 6250, 0, 2405, 0, 5328, 0,
-    4546, 0, 0, 0, 0, 0, 0, 0, 0, 1368, 160, 3058, 0, 0,
-    0, 0, 5982, 1484, 6168, 0, 2792, 4216, 2210, 2418, 0, 0, 0, 0,
-    0, 3683, 0, 5877, 0, 4974, 3, 1804, 0, 0, 0, 3744, 0, 0,
-    0, 1025, 1653, 0, 0, 0, 0, 4399, 3718, 524, 839, 3456, 3767, 5454,
-    0, 2180, 499, 0, 2912, 0, 0, 0, 0, 0, 1817, 0, 1413, 6510,
-    0, 0, 0, 0, 0, 0, 0, 2929, 5046, 0, 0, 0, 3521, 0,
-    0, 4626, 5573, 2235, 0, 0, 0, 598, 3366, 0, 0, 2587, 6118, 0,
-    4022, 0, 2659, 0, 0, 1960, 5151, 0, 3148, 0, 6175, 6551, 0, 4885,
-    0, 1445, 5627, 0, 5134, 0, 3809, 0, 0, 0, 4173, 5827, 1299, 2572,
-    2773, 0, 0, 0, 0, 0, 4308, 0, 0, 0, 0, 4385, 0, 0,
-    0, 0, 0, 0, 4842, 0, 588, 1401, 2552, 0, 1828, 0, 0, 3406,
-    0, 0, 0, 333, 1308, 4733, 0, 0, 0, 4922, 302, 3133, 0, 0,
-    110, 4484, 4841, 0, 0, 0, 0, 0, 0, 6617, 3034, 2300, 3719, 1993,
-    0, 2743, 0, 3411, 6352, 4161, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 3545, 0, 0, 0, 1868, 5946, 2710, 0, 0, 0, 0, 5819,
-    6432, 0, 0, 0, 0, 2208, 0, 0, 0, 0, 4604, 2831, 4275, 6485,
-    0, 0, 0, 0, 0, 5832, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 548, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5506,
-    0, 0, 0, 0, 2623, 706, 1027, 6614, 3141, 3669, 2454, 3768, 3445, 3805,
-    4024, 4722, 6, 5567, 0, 0, 0, 296, 1317, 2340, 0, 0, 848, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 1743, 0, 0, 2923, 0, 0,
-    0, 0, 0, 0, 6233, 0, 0, 0, 4290, 0, 4294, 0, 530, 0,
-    0, 0, 0, 0, 357, 5815, 1956, 5912, 6280, 2386, 871, 93, 3019, 3713,
-    3760, 3934, 5781, 6216, 923, 0, 0, 0, 0, 0, 1622, 1730, 5770, 5437,
-    3235, 0, 6102, 0, 1666, 0, 0, 0, 0, 0, 0, 0, 1059, 0,
-    0, 0, 3273, 0, 0, 0, 0, 0, 2547, 0, 0, 0, 3689, 0,
-    0, 1611, 0, 6619, 0, 0, 3960, 0, 2244, 3884, 338, 39, 2910, 6114,
-    6207, 0, 0, 0, 2038, 4521, 5306, 2200, 0, 5855, 0, 0, 0, 0,
-    0, 3078, 1380, 399, 11, 4347, 4518, 1284, 0, 0, 0, 3379, 0, 3397,
-    4159, 5246, 3166, 2310, 0, 2384, 0, 5120, 5932, 0, 0, 0, 0, 0,
-    2567, 175, 2994, 2422, 2571, 0, 0, 0, 0, 3294, 471, 0, 0, 0,
-    0, 0, 2498, 0, 0, 0, 0, 0, 1037, 1056, 4644, 0, 0, 0,
-    5215, 5019, 5010, 0, 0, 2882, 1087, 4033, 4588, 3765, 4952, 0, 0, 4672,
-    0, 1636, 1931, 2456, 3123, 4553, 3989, 6502, 0, 0, 807, 5374, 778, 388,
-    0, 4957, 2458, 3826, 0, 0, 0, 0, 0, 1246, 0, 0, 3322, 5500,
-    0, 0, 1333, 0, 3936, 3037, 459, 0, 6384, 1745, 3621, 0, 0, 0,
-    0, 0, 397, 1702, 620, 0, 2873, 6097, 1173, 4623, 6174, 0, 0, 0,
-    0, 3375, 0, 3996, 0, 0, 0, 2327, 1815, 0, 817, 5258, 0, 0,
-    5026, 0, 2303, 1278, 1023, 0, 3455, 0, 0, 0, 0, 0, 0, 0,
-    0, 1182, 2981, 220, 0, 5399, 6566, 0, 0, 0, 643, 0, 6575, 0,
-    0, 3645, 5589, 0, 0, 0, 1191, 0, 0, 3377, 6417, 932, 5900, 5414,
-    4045, 1260, 0, 1682, 0, 0, 587, 281, 0, 0, 0, 0, 0, 0,
-    4447, 0, 1549, 5625, 838, 0, 4551, 0, 0, 0, 0, 0, 0, 0,
-    398, 105, 4109, 0, 0, 6002, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 5395, 60, 0, 551, 3140, 0, 0,
-    0, 0, 4751, 0, 6668, 0, 0, 0, 0, 0, 0, 0, 0, 6489,
-    0, 0, 0, 0, 3436, 0, 3967, 4643, 5257, 5991, 4760, 545, 0, 0,
-    0, 0, 0, 54, 0, 2688, 0, 0, 0, 0, 0, 5574, 0, 3702,
-    0, 0, 6534, 5610, 0, 1613, 347, 0, 0, 0, 0, 1698, 2698, 0,
-    5519, 2190, 3572, 4844, 0, 3652, 0, 0, 0, 0, 0, 3659, 2718, 0,
-    0, 5603, 0, 4481, 0, 0, 0, 0, 5551, 0, 1342, 0, 0, 0,
-    0, 0, 0, 0, 380, 4244, 0, 0, 0, 980, 0, 0, 211, 419,
-    1539, 795, 1207, 2118, 0, 4021, 0, 0, 2664, 5003, 4855, 0, 0, 0,
-    0, 0, 5444, 0, 2463, 0, 4510, 0, 2546, 0, 6282, 1537, 0, 0,
-    4775, 6469, 0, 0, 6463, 0, 0, 0, 0, 0, 0, 0, 0, 1580,
-    6087, 0, 0, 0, 0, 100, 375, 0, 0, 0, 0, 0, 0, 0,
-    0, 259, 6442, 0, 0, 796, 0, 6129, 0, 3315, 3779, 4218, 0, 0,
-    1415, 1719, 0, 1535, 509, 0, 3125, 6592, 108, 0, 0, 0, 0, 0,
-    0, 3356, 0, 4968, 0, 699, 0, 0, 0, 3029, 0, 0, 5184, 1452,
-    2039, 5578, 6045, 0, 0, 0, 0, 0, 0, 3131, 0, 0, 2842, 0,
-    0, 0, 0, 405, 6066, 6763, 0, 0, 0, 0, 5866, 1664, 0, 2438,
-    0, 0, 4778, 0, 0, 0, 0, 0, 0, 476, 6538, 5002, 0, 0,
-    0, 0, 0, 4042, 0, 1696, 191, 615, 0, 0, 0, 0, 6104, 0,
-    0, 2374, 0, 0, 2011, 2324, 6636, 1018, 0, 0, 0, 0, 0, 0,
-    0, 167, 5799, 2595, 0, 0, 0, 0, 5666, 4780, 0, 1275, 1950, 3950,
-    4925, 6089, 0, 0, 3476, 0, 3945, 5975, 0, 0, 0, 0, 2965, 0,
-    1306, 0, 0, 2654, 0, 0, 0, 2570, 0, 0, 0, 5520, 0, 0,
-    0, 0, 0, 0, 0, 1029, 0, 0, 2696, 3245, 0, 0, 2251, 0,
-    3899, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1590, 0, 0,
-    0, 0, 0, 0, 5965, 4602, 3781, 5416, 2853, 2436, 5422, 0, 0, 0,
-    0, 0, 3049, 1875, 2265, 0, 0, 0, 0, 0, 0, 1265, 819, 0,
-    0, 3320, 0, 610, 0, 0, 0, 0, 0, 6262, 0, 5995, 0, 0,
-    0, 553, 2252, 0, 0, 0, 0, 0, 0, 5619, 0, 0, 0, 1045,
-    6634, 2797, 1948, 0, 0, 6732, 0, 223, 0, 3490, 4223, 206, 4357, 0,
-    3871, 361, 5676, 5411, 341, 1145, 0, 0, 0, 4324, 5206, 0, 0, 0,
-    350, 0, 0, 0, 797, 5704, 0, 0, 0, 910, 1266, 0, 0, 2750,
-    0, 5108, 0, 0, 4852, 0, 6180, 0, 0, 5740, 0, 0, 3043, 0,
-    0, 0, 0, 3812, 2298, 4756, 4793, 0, 0, 1383, 0, 1142, 2598, 0,
-    0, 2289, 0, 0, 0, 0, 0, 0, 0, 0, 3595, 0, 0, 354,
-    0, 0, 0, 0, 0, 5550, 0, 0, 0, 0, 0, 0, 1886, 0,
-    4464, 0, 4777, 6139, 0, 753, 2229, 0, 1949, 351, 5635, 0, 0, 0,
-    0, 0, 0, 0, 0, 2876, 0, 0, 0, 2672, 0, 0, 0, 5547,
-    0, 6256, 0, 172, 749, 950, 1538, 3600, 0, 0, 0, 0, 0, 0,
-    1447, 3367, 3536, 6466, 120, 389, 1187, 0, 2283, 0, 1527, 3250, 4865, 6409,
-    0, 0, 944, 0, 0, 0, 0, 0, 1919, 0, 4362, 0, 0, 0,
-    0, 0, 6375, 0, 0, 0, 0, 0, 0, 6243, 199, 2834, 5315, 5591,
-    474, 6396, 6771, 3690, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 607, 3236, 3680, 0, 641, 6217, 4770, 1524, 2449, 4831, 267, 0, 3191,
-    0, 0, 0, 0, 5035, 1138, 0, 484, 74, 2611, 1555, 2814, 1131, 2077,
-    2823, 5457, 0, 0, 1588, 0, 0, 4124, 5804, 0, 0, 1183, 2493, 145,
-    1738, 2431, 4597, 4633, 5771, 0, 0, 0, 0, 0, 1185, 0, 0, 3673,
-    1055, 2199, 1917, 0, 0, 2934, 0, 5917, 0, 0, 0, 1798, 0, 0,
-    0, 0, 1916, 0, 0, 0, 0, 738, 0, 0, 0, 6265, 0, 0,
-    6254, 0, 0, 0, 0, 0, 0, 6173, 1621, 0, 0, 0, 0, 0,
-    6099, 3603, 3891, 770, 4358, 5690, 0, 4026, 5183, 5174, 5278, 4839, 0, 0,
-    0, 3460, 4577, 0, 6393, 0, 0, 0, 4576, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 276, 1162, 5378, 0, 2961, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 4627, 463, 0, 2217, 0,
-    0, 0, 0, 0, 0, 0, 4661, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 5405, 468, 4025, 0, 0, 0,
-    0, 0, 3951, 6307, 0, 0, 0, 0, 5999, 5682, 0, 5944, 0, 0,
-    0, 0, 6629, 0, 0, 0, 832, 0, 4750, 2214, 0, 0, 5336, 5131,
-    0, 0, 3629, 0, 0, 0, 0, 0, 0, 0, 0, 352, 4, 3160,
-    0, 0, 1814, 67, 0, 0, 0, 2382, 2551, 2835, 0, 0, 0, 6764,
-    0, 0, 379, 0, 0, 5136, 410, 0, 3789, 0, 84, 2660, 2770, 5700,
-    0, 0, 0, 0, 0, 269, 863, 1038, 2025, 1676, 2478, 5060, 0, 0,
-    0, 0, 0, 0, 2893, 0, 1233, 0, 0, 1122, 6253, 4287, 5365, 5463,
-    0, 0, 0, 0, 0, 0, 0, 831, 0, 1350, 285, 3121, 0, 1884,
-    237, 1582, 2707, 0, 0, 0, 0, 0, 3778, 0, 0, 3213, 0, 0,
-    173, 4083, 5190, 5842, 0, 5563, 0, 0, 0, 0, 1449, 2652, 0, 0,
-    4762, 0, 0, 0, 0, 5756, 0, 0, 0, 5724, 0, 0, 0, 0,
-    0, 0, 0, 4850, 0, 0, 4326, 0, 0, 1372, 1081, 5943, 3997, 5987,
-    485, 1779, 5938, 6028, 0, 0, 421, 6278, 0, 0, 0, 284, 1344, 3574,
-    5909, 6161, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3122,
-    6480, 5425, 0, 3461, 3337, 5192, 0, 2716, 0, 0, 0, 0, 0, 714,
-    2451, 2939, 4669, 2434, 5298, 0, 6521, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 5667, 0, 1409, 3464, 4997, 2257, 151, 2972, 5162, 0, 5680, 0,
-    0, 0, 0, 6133, 5471, 5867, 5111, 0, 0, 0, 0, 0, 0, 0,
-    0, 2968, 1670, 4289, 0, 0, 0, 1188, 0, 6571, 0, 2776, 0, 5321,
-    0, 0, 0, 0, 5125, 0, 0, 0, 0, 0, 0, 0, 2629, 0,
-    0, 4474, 0, 0, 0, 0, 0, 0, 0, 3896, 0, 0, 0, 2790,
-    4260, 0, 0, 0, 3165, 0, 0, 0, 4217, 5179, 0, 0, 0, 0,
-    0, 6197, 0, 0, 0, 0, 0, 0, 0, 0, 3827, 554, 0, 0,
-    962, 0, 0, 0, 3314, 0, 0, 0, 0, 5897, 0, 0, 0, 2401,
-    0, 0, 0, 356, 0, 0, 0, 0, 1282, 0, 0, 0, 2142, 3149,
-    0, 5096, 0, 2758, 5777, 0, 2767, 0, 0, 2087, 0, 2216, 5449, 3591,
-    4811, 4543, 0, 0, 0, 1384, 0, 0, 0, 0, 3309, 0, 864, 6324,
-    0, 0, 2352, 0, 0, 0, 0, 0, 0, 0, 5342, 0, 2277, 2942,
-    6240, 5391, 6657, 0, 0, 2593, 3715, 0, 0, 2527, 4138, 1259, 0, 0,
-    0, 0, 5234, 1750, 0, 0, 823, 850, 3208, 842, 635, 2639, 5029, 2976,
-    6053, 5277, 5725, 0, 5703, 2849, 0, 0, 6259, 0, 0, 0, 6780, 3293,
-    3887, 4652, 0, 2887, 372, 0, 0, 0, 0, 4572, 849, 949, 552, 262,
-    5142, 5302, 0, 6671, 0, 5896, 0, 0, 0, 0, 0, 5993, 6336, 1550,
-    0, 0, 5659, 0, 0, 2946, 0, 5498, 867, 3139, 3740, 3928, 6654, 0,
-    1585, 4746, 0, 0, 0, 574, 201, 1634, 0, 0, 0, 0, 4171, 0,
-    0, 0, 0, 0, 0, 1831, 4993, 0, 2906, 0, 0, 0, 2398, 3973,
-    0, 0, 0, 72, 0, 467, 5601, 6736, 0, 4283, 0, 0, 3340, 6755,
-    0, 0, 0, 321, 263, 2808, 3667, 1169, 148, 0, 5198, 0, 1118, 3096,
-    4425, 0, 53, 0, 0, 0, 0, 1371, 0, 0, 4538, 0, 0, 0,
-    0, 0, 0, 0, 2443, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 829, 0, 0, 0, 4000, 820, 5621, 0, 0, 232, 0,
-    0, 234, 1220, 0, 0, 0, 0, 0, 0, 0, 0, 2412, 5807, 0,
-    5720, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1264, 0, 0,
-    2076, 0, 6749, 0, 0, 248, 1986, 4757, 0, 0, 0, 1946, 0, 0,
-    0, 0, 2092, 1938, 4411, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 1534, 2275, 2219, 5083, 0, 4533, 6693, 0, 0, 0, 791, 1295,
-    976, 1465, 5379, 0, 0, 2170, 1896, 0, 266, 383, 479, 2895, 3365, 3516,
-    0, 0, 0, 0, 727, 4864, 0, 0, 0, 0, 0, 0, 0, 4255,
-    306, 1842, 2799, 4110, 6539, 0, 2153, 0, 0, 884, 0, 3135, 0, 3257,
-    0, 0, 0, 0, 446, 0, 0, 1158, 822, 3010, 3290, 1945, 4959, 2669,
-    0, 3754, 0, 0, 0, 6422, 6382, 1786, 0, 0, 1116, 5643, 0, 1709,
-    1321, 2156, 6428, 5264, 3903, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2237, 0, 0, 6527, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4516,
-    0, 0, 0, 0, 0, 1526, 3468, 0, 0, 308, 1481, 2111, 1109, 1552,
-    3206, 0, 0, 0, 0, 1034, 6395, 0, 0, 0, 3583, 0, 0, 0,
-    0, 0, 0, 3274, 4739, 3649, 0, 0, 0, 0, 243, 0, 4881, 0,
-    0, 0, 0, 0, 0, 0, 0, 193, 4288, 6117, 0, 510, 3018, 4804,
-    0, 0, 0, 0, 0, 1883, 47, 3000, 5507, 0, 1854, 0, 0, 0,
-    0, 0, 3420, 5997, 2055, 0, 0, 2397, 3817, 0, 0, 0, 0, 328,
-    0, 6721, 0, 0, 6275, 0, 0, 1830, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 330, 1723, 3701, 2287, 4994, 4898, 2139, 5637, 6094, 3484, 0,
-    0, 0, 3061, 3814, 0, 0, 0, 2163, 3506, 5231, 6311, 0, 0, 0,
-    0, 0, 0, 0, 137, 0, 0, 0, 0, 673, 5928, 526, 885, 2538,
-    3795, 5124, 0, 0, 812, 0, 1871, 2715, 0, 0, 3329, 5227, 0, 5966,
-    0, 3192, 3167, 0, 1048, 0, 2312, 0, 0, 0, 0, 0, 6234, 0,
-    0, 0, 0, 0, 0, 0, 0, 3913, 0, 0, 0, 3272, 4940, 5249,
-    0, 6470, 4206, 5132, 0, 0, 2238, 3195, 0, 0, 0, 1459, 452, 1348,
-    1438, 1957, 0, 0, 0, 0, 0, 0, 0, 0, 5054, 0, 2488, 4680,
-    1112, 1280, 1560, 6766, 0, 0, 0, 0, 4343, 2480, 0, 0, 6185, 4186,
-    3861, 1776, 114, 0, 0, 0, 4140, 0, 0, 0, 0, 0, 3449, 3448,
-    5571, 3628, 0, 571, 2514, 0, 0, 0, 0, 0, 0, 1498, 4674, 0,
-    0, 6063, 0, 0, 2484, 0, 0, 0, 0, 0, 0, 0, 2564, 0,
-    0, 64, 0, 0, 1693, 0, 3585, 6719, 0, 0, 5639, 0, 0, 3242,
-    0, 0, 3408, 0, 0, 197, 2769, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 5078, 0, 0, 5859, 0, 0, 984, 0, 0, 0, 3238,
-    0, 0, 0, 0, 1412, 186, 6433, 1392, 2042, 0, 0, 0, 0, 0,
-    0, 4800, 0, 0, 0, 0, 0, 5918, 0, 538, 1528, 1778, 0, 340,
-    3306, 6479, 0, 0, 0, 0, 0, 0, 6759, 2641, 0, 487, 0, 5976,
-    1497, 0, 0, 0, 0, 3252, 1808, 4168, 5275, 6777, 0, 6339, 0, 0,
-    0, 4795, 0, 0, 5721, 3725, 4242, 2996, 2316, 6264, 0, 0, 4226, 0,
-    0, 0, 0, 3305, 0, 0, 1469, 4261, 4913, 0, 0, 0, 0, 0,
-    1806, 5483, 0, 3065, 5959, 2336, 5939, 0, 0, 0, 0, 0, 0, 748,
-    1929, 5140, 0, 5033, 6625, 0, 6679, 0, 5590, 0, 6269, 0, 0, 5460,
-    0, 0, 0, 2049, 0, 0, 0, 0, 1168, 3731, 0, 0, 0, 0,
-    49, 0, 0, 0, 0, 0, 0, 1309, 3082, 0, 0, 0, 441, 5369,
-    0, 0, 3592, 2003, 5418, 0, 0, 0, 0, 0, 0, 0, 0, 3392,
-    0, 0, 5187, 1243, 1337, 1961, 0, 0, 512, 4170, 1406, 0, 0, 0,
-    1404, 3905, 4748, 0, 5020, 0, 0, 0, 0, 0, 0, 0, 324, 0,
-    543, 0, 0, 0, 5157, 194, 1470, 1759, 683, 1587, 6391, 6612, 0, 5148,
-    5037, 0, 0, 6676, 5514, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    1997, 0, 0, 0, 5181, 0, 0, 0, 0, 5389, 0, 4794, 0, 4430,
-    0, 431, 640, 1495, 4412, 6716, 6760, 0, 0, 3087, 0, 3525, 79, 1533,
-    6308, 6726, 5753, 0, 0, 0, 3908, 0, 1576, 0, 5409, 5431, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 3226, 3850, 86, 0, 5971, 2485,
-    3622, 364, 3498, 5196, 0, 0, 5063, 0, 0, 0, 3653, 0, 0, 0,
-    0, 0, 0, 0, 6146, 0, 0, 0, 2121, 0, 0, 0, 6472, 0,
-    0, 4801, 0, 0, 0, 0, 0, 0, 0, 0, 3793, 0, 2411, 4183,
-    5503, 0, 0, 3743, 0, 0, 0, 0, 6596, 0, 1858, 4390, 0, 0,
-    0, 4807, 3721, 4585, 0, 2356, 0, 0, 0, 940, 5303, 38, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4634, 0, 0, 0,
-    0, 966, 0, 3247, 0, 5287, 498, 0, 0, 0, 0, 2927, 3737, 0,
-    0, 0, 0, 4918, 2898, 3066, 0, 0, 4245, 0, 89, 1089, 0, 0,
-    0, 0, 0, 3359, 0, 4671, 0, 0, 0, 0, 4125, 2830, 0, 1569,
-    3368, 0, 0, 0, 0, 0, 181, 4239, 0, 0, 3341, 4591, 0, 0,
-    2839, 6012, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 676,
-    0, 4666, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6106,
-    0, 0, 0, 6562, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3829,
-    0, 6037, 0, 0, 1659, 0, 0, 0, 0, 0, 4250, 0, 0, 0,
-    0, 0, 0, 0, 96, 1992, 1474, 0, 0, 4136, 3027, 3625, 6767, 6541,
-    3927, 5271, 0, 282, 0, 3459, 0, 0, 0, 0, 0, 0, 0, 4389,
-    0, 0, 0, 5940, 5646, 0, 0, 0, 0, 3434, 1255, 4512, 5479, 1994,
-    2967, 0, 0, 184, 4772, 0, 0, 3076, 0, 2196, 0, 0, 5696, 0,
-    3851, 675, 0, 6484, 2661, 0, 2827, 0, 0, 0, 0, 0, 0, 6743,
-    0, 1199, 0, 4437, 0, 5730, 0, 2821, 6156, 0, 0, 0, 0, 6467,
-    0, 66, 0, 0, 4195, 661, 154, 5978, 4363, 0, 0, 0, 0, 1725,
-    1429, 1647, 5609, 547, 920, 270, 6419, 0, 2819, 1251, 4916, 1195, 0, 0,
-    0, 0, 0, 0, 355, 0, 0, 712, 6075, 0, 2731, 0, 3332, 0,
-    0, 0, 0, 0, 0, 5233, 447, 1642, 0, 0, 0, 0, 0, 0,
-    6709, 0, 3565, 4976, 5493, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 215, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1574,
-    1623, 1166, 2523, 3210, 840, 609, 1165, 0, 0, 0, 0, 6731, 4559, 0,
-    0, 0, 0, 0, 2135, 4093, 5775, 6120, 76, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 4904, 5281, 0, 3523, 0, 0, 0,
-    0, 0, 0, 435, 1107, 0, 0, 0, 0, 0, 0, 0, 0, 5371,
-    0, 0, 1492, 1584, 0, 3150, 183, 2663, 836, 5811, 0, 0, 0, 969,
-    0, 0, 5061, 1566, 0, 0, 0, 1397, 4845, 0, 0, 0, 2017, 0,
-    5049, 0, 0, 0, 2281, 0, 0, 1650, 0, 1127, 0, 0, 0, 2297,
-    0, 3255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5657,
-    3664, 647, 4049, 0, 0, 2507, 6247, 0, 420, 0, 1800, 0, 1332, 4199,
-    1432, 6714, 0, 0, 3838, 3494, 0, 0, 0, 0, 0, 12, 0, 0,
-    1716, 3728, 0, 0, 504, 0, 0, 6010, 0, 0, 1012, 494, 0, 0,
-    0, 0, 0, 0, 0, 3890, 5828, 2051, 4406, 6744, 4465, 0, 0, 5671,
-    156, 0, 34, 4029, 0, 0, 0, 0, 0, 6392, 0, 696, 6192, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3094, 0, 0, 0,
-    5600, 0, 4715, 6188, 2102, 0, 1975, 2879, 3914, 1829, 5530, 0, 0, 1847,
-    3519, 6543, 0, 0, 1256, 3178, 5348, 3321, 0, 3201, 0, 415, 0, 0,
-    3469, 1624, 0, 0, 279, 3686, 5296, 0, 0, 0, 0, 0, 0, 0,
-    4919, 0, 3633, 513, 0, 704, 0, 0, 0, 0, 0, 4179, 0, 5127,
-    0, 1677, 5617, 0, 0, 0, 0, 0, 0, 0, 0, 4682, 4317, 4099,
-    5776, 0, 4234, 0, 2152, 2448, 4792, 0, 0, 4835, 0, 0, 327, 3426,
-    0, 0, 0, 4405, 0, 0, 5445, 0, 0, 1069, 0, 0, 0, 5465,
-    3634, 0, 671, 5602, 0, 0, 3401, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 4732, 0, 1813, 0, 0, 6568, 0, 1864, 931, 3505, 815, 0,
-    0, 0, 0, 0, 4636, 0, 1791, 477, 0, 0, 0, 153, 0, 0,
-    0, 2903, 0, 0, 0, 0, 0, 65, 2662, 0, 0, 0, 0, 0,
-    0, 0, 0, 4870, 6776, 0, 0, 0, 0, 0, 6181, 3513, 0, 5641,
-    0, 3057, 0, 2000, 0, 3535, 0, 0, 0, 0, 0, 2636, 4184, 0,
-    0, 0, 0, 0, 5969, 0, 3935, 0, 0, 0, 0, 3687, 0, 0,
-    0, 0, 0, 0, 2472, 0, 3594, 0, 0, 0, 0, 1016, 0, 0,
-    0, 0, 0, 5244, 2596, 0, 0, 0, 550, 5629, 0, 0, 0, 0,
-    0, 0, 0, 0, 2557, 2899, 4027, 2117, 3502, 4302, 4376, 5920, 6412, 0,
-    2681, 5273, 6586, 2578, 0, 2132, 0, 6369, 0, 0, 0, 5210, 0, 5166,
-    5694, 726, 843, 2875, 3604, 4150, 5038, 0, 0, 0, 188, 1229, 4398, 0,
-    0, 0, 6446, 0, 0, 0, 5090, 6261, 0, 0, 0, 2919, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 707, 0, 4315, 3842, 6013, 0, 3302,
-    3416, 0, 2014, 1325, 2015, 2019, 591, 1782, 881, 5098, 0, 0, 0, 0,
-    520, 6701, 0, 0, 0, 78, 0, 0, 0, 0, 0, 0, 0, 0,
-    3674, 3724, 879, 687, 892, 127, 4737, 4840, 4530, 5130, 8, 2991, 0, 693,
-    0, 0, 0, 0, 4330, 6630, 0, 0, 518, 4745, 5401, 3220, 0, 2026,
-    0, 0, 5295, 1455, 2878, 3333, 5847, 0, 0, 2499, 3753, 0, 0, 6082,
-    6707, 0, 1913, 0, 4212, 0, 0, 4713, 0, 917, 2206, 3480, 5155, 0,
-    4478, 0, 2301, 0, 0, 0, 0, 0, 3681, 2027, 2550, 5386, 0, 3776,
-    0, 3717, 0, 0, 0, 0, 0, 0, 6439, 3541, 5229, 0, 0, 0,
-    0, 0, 0, 6029, 6447, 0, 2177, 3072, 0, 0, 0, 1066, 0, 0,
-    0, 5040, 0, 0, 0, 0, 2979, 0, 890, 0, 0, 2086, 0, 0,
-    0, 0, 0, 0, 2315, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 2924, 4702, 0, 0, 4738, 3032, 3802, 0, 5677,
-    6430, 0, 0, 0, 0, 3857, 0, 0, 2723, 0, 0, 0, 5927, 5814,
-    165, 0, 0, 51, 6642, 0, 0, 3969, 0, 0, 0, 0, 0, 0,
-    5288, 0, 0, 0, 0, 4659, 0, 0, 0, 0, 1471, 0, 0, 2021,
-    2533, 3830, 4229, 535, 6394, 0, 0, 162, 0, 280, 0, 0, 0, 6595,
-    0, 1991, 2389, 0, 3155, 0, 0, 0, 0, 0, 4090, 0, 0, 0,
-    0, 0, 4867, 1885, 2582, 0, 0, 0, 0, 0, 0, 0, 1088, 0,
-    2891, 0, 0, 5043, 0, 0, 0, 0, 0, 0, 0, 0, 4325, 3056,
-    1947, 5618, 0, 6288, 1855, 0, 4681, 6768, 6400, 0, 0, 0, 275, 0,
-    0, 0, 946, 1047, 1877, 2943, 4427, 5335, 4552, 1703, 5398, 6648, 3444, 0,
-    0, 1086, 4449, 0, 5933, 0, 0, 5707, 0, 4653, 6030, 0, 0, 0,
-    0, 0, 0, 0, 6610, 168, 6184, 0, 6329, 2621, 0, 0, 0, 2635,
-    6546, 3956, 6505, 0, 1974, 3197, 0, 0, 0, 0, 0, 0, 0, 0,
-    1821, 1969, 5889, 4285, 6509, 2452, 0, 0, 0, 0, 0, 4052, 0, 5081,
-    2068, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 1668, 5236, 1040, 5668, 0, 4580, 0, 0, 0, 2800, 0, 0, 2781,
-    0, 0, 0, 4728, 0, 0, 1591, 0, 0, 0, 0, 0, 0, 0,
-    3834, 6449, 3013, 0, 3421, 1176, 0, 1171, 2420, 3703, 1752, 5921, 5443, 0,
-    0, 0, 2101, 187, 3100, 0, 0, 2106, 4601, 0, 0, 0, 0, 3883,
-    0, 0, 0, 2116, 4038, 0, 1843, 6236, 366, 0, 0, 0, 2147, 1175,
-    4753, 6385, 0, 1888, 6130, 0, 0, 0, 0, 0, 0, 4074, 0, 5549,
-    1781, 0, 5759, 0, 0, 5451, 0, 3972, 20, 1179, 4128, 4642, 5158, 5208,
-    0, 0, 2290, 4877, 0, 6775, 5908, 326, 1911, 0, 0, 0, 0, 0,
-    5774, 0, 0, 0, 0, 0, 0, 0, 5429, 0, 3578, 5364, 6435, 3230,
-    88, 904, 0, 5683, 5022, 3876, 0, 0, 0, 5564, 0, 4489, 0, 0,
-    5051, 0, 0, 0, 1820, 0, 189, 0, 0, 1898, 4714, 5417, 231, 0,
-    0, 0, 4463, 0, 3587, 26, 0, 0, 0, 2964, 1352, 0, 0, 0,
-    115, 2247, 4962, 0, 0, 5311, 0, 0, 0, 0, 0, 3130, 0, 2870,
-    0, 0, 0, 3295, 5805, 0, 0, 0, 0, 4251, 0, 5337, 2489, 4091,
-    953, 0, 0, 0, 4384, 4174, 4934, 2756, 6683, 0, 0, 3785, 3811, 5074,
-    0, 0, 573, 0, 0, 1563, 3283, 0, 0, 0, 0, 0, 0, 0,
-    0, 290, 0, 0, 0, 0, 0, 0, 0, 0, 3205, 4699, 3710, 3077,
-    0, 455, 0, 0, 6611, 0, 0, 1606, 2276, 0, 0, 1908, 0, 0,
-    590, 0, 0, 5058, 5994, 1141, 3308, 3993, 5297, 0, 0, 0, 0, 915,
-    866, 3138, 2796, 1120, 2082, 4876, 5220, 5576, 1456, 5934, 0, 0, 0, 1589,
-    1764, 0, 0, 339, 0, 5453, 5193, 0, 5384, 1768, 1521, 1662, 4798, 0,
-    0, 5769, 2995, 0, 0, 6526, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 6103, 0, 0, 139, 0, 0, 4102, 6350, 6781, 605, 1810, 4088,
-    0, 5597, 0, 0, 3465, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 427, 0, 0, 1163, 0, 0, 0, 0, 0, 0, 5738,
-    0, 1890, 4979, 4106, 6473, 0, 0, 1578, 0, 0, 4705, 5383, 0, 0,
-    2531, 667, 3528, 0, 2433, 5555, 0, 0, 0, 0, 0, 0, 0, 5817,
-    2375, 0, 0, 3132, 0, 0, 0, 0, 1545, 2860, 5014, 6590, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4892, 0,
-    0, 0, 0, 0, 1373, 6659, 0, 4204, 430, 6725, 0, 2679, 3900, 0,
-    3372, 5985, 0, 1717, 541, 0, 851, 835, 0, 0, 6046, 0, 5501, 0,
+    1159, 3528, 5254, 0, 0, 5085, 4485, 0, 199, 5821, 0, 0, 0, 2378,
+    0, 0, 0, 0, 4575, 0, 409, 0, 0, 0, 1586, 0, 0, 0,
+    0, 4700, 0, 0, 5661, 0, 0, 0, 0, 0, 2229, 0, 4350, 0,
+    0, 0, 1381, 3918, 0, 3520, 1725, 0, 0, 0, 0, 2162, 0, 0,
+    5830, 670, 0, 0, 0, 0, 1983, 0, 5195, 4362, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 2674, 3408, 0, 0, 4582, 0, 1205,
+    5741, 3486, 6198, 0, 4969, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    3764, 0, 0, 0, 0, 5110, 0, 1784, 0, 6608, 0, 2129, 0, 2552,
+    855, 385, 3026, 0, 0, 25, 0, 0, 2460, 0, 0, 0, 0, 0,
+    0, 169, 0, 0, 0, 0, 0, 6264, 4297, 0, 0, 6066, 0, 0,
+    0, 0, 0, 0, 697, 0, 3191, 749, 4019, 1618, 0, 0, 4192, 5651,
+    4315, 0, 0, 0, 0, 0, 0, 0, 0, 2399, 2444, 548, 1170, 516,
+    0, 4690, 0, 0, 0, 4240, 0, 0, 5672, 0, 0, 0, 1549, 0,
+    0, 2074, 3522, 0, 0, 0, 5898, 0, 0, 1563, 611, 1007, 2578, 0,
+    0, 0, 0, 0, 4734, 3879, 6438, 3524, 0, 5563, 2732, 0, 0, 0,
+    4208, 283, 1622, 6005, 1719, 1607, 4825, 578, 4760, 6110, 739, 789, 1986, 0,
+    4434, 0, 0, 0, 0, 6550, 4382, 960, 0, 4188, 3748, 2571, 0, 0,
+    0, 0, 5822, 6075, 383, 0, 1319, 5774, 5993, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 2170, 0, 0, 2667, 3320, 2736, 3327, 1581,
+    0, 0, 1794, 0, 4898, 0, 4267, 0, 2614, 6522, 0, 2553, 0, 0,
+    2983, 6337, 0, 875, 5739, 0, 2706, 0, 0, 2443, 1492, 1954, 1295, 1620,
+    5461, 0, 1509, 3351, 3853, 4152, 297, 5866, 0, 363, 0, 0, 0, 0,
+    0, 0, 0, 3573, 4631, 5171, 5925, 2211, 5566, 0, 0, 0, 0, 0,
+    353, 1124, 4837, 0, 0, 0, 0, 0, 4336, 1768, 0, 0, 3392, 0,
+    0, 0, 0, 0, 0, 4273, 0, 0, 1599, 0, 0, 5319, 0, 0,
+    0, 2727, 3204, 0, 0, 0, 3412, 5602, 4554, 6225, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 1613, 5418, 2456, 0, 2404, 0, 0, 556, 4506,
+    0, 0, 0, 0, 5905, 0, 0, 0, 0, 3170, 0, 0, 741, 5988,
+    0, 0, 0, 0, 0, 5589, 5924, 4058, 3190, 0, 0, 4206, 0, 0,
+    0, 0, 0, 0, 0, 0, 5348, 3850, 6350, 0, 0, 0, 0, 0,
+    0, 2846, 5876, 0, 0, 0, 0, 0, 0, 0, 3701, 0, 495, 2541,
+    0, 0, 0, 0, 0, 0, 4232, 0, 4538, 0, 0, 178, 687, 0,
+    0, 0, 3193, 6015, 0, 5337, 5076, 5313, 3210, 0, 0, 2946, 0, 2989,
+    3873, 3884, 2493, 0, 6525, 0, 2379, 4225, 4265, 0, 0, 0, 6520, 5753,
+    0, 0, 1042, 232, 102, 6166, 5198, 2498, 1775, 0, 0, 0, 3471, 0,
+    0, 0, 6562, 0, 0, 5136, 0, 0, 52, 0, 4745, 0, 1783, 2995,
+    0, 4835, 5211, 0, 0, 0, 0, 0, 4116, 0, 0, 0, 0, 0,
+    0, 520, 0, 0, 0, 0, 0, 0, 2560, 0, 3523, 5479, 0, 0,
+    0, 0, 0, 0, 3029, 4994, 5972, 0, 3699, 0, 0, 3755, 0, 0,
+    0, 861, 1457, 2963, 5127, 0, 0, 0, 5933, 6317, 0, 0, 0, 0,
+    0, 0, 5581, 3673, 5434, 0, 5852, 1647, 0, 0, 0, 1682, 2660, 607,
+    3229, 0, 0, 1076, 4911, 3774, 2009, 2950, 3803, 4132, 5740, 610, 5734, 0,
+    0, 0, 1928, 0, 0, 0, 0, 0, 0, 0, 0, 4186, 1193, 0,
+    0, 5269, 0, 621, 2714, 0, 0, 3824, 0, 0, 0, 0, 4990, 0,
+    0, 0, 2580, 0, 0, 0, 6567, 0, 0, 1400, 2651, 4623, 0, 2425,
+    0, 5618, 221, 2277, 3293, 2308, 5135, 6114, 0, 0, 0, 0, 5209, 0,
+    4438, 0, 0, 0, 0, 0, 0, 0, 0, 0, 159, 2973, 0, 0,
+    0, 0, 5850, 1441, 6033, 0, 2712, 4113, 2152, 2352, 0, 0, 0, 0,
+    0, 3586, 0, 5746, 0, 4860, 3, 1754, 0, 0, 0, 3647, 0, 0,
+    0, 1002, 1606, 0, 0, 0, 0, 4293, 3621, 515, 822, 3365, 3670, 5331,
+    0, 2122, 492, 0, 2829, 0, 0, 0, 0, 0, 1767, 0, 1373, 6370,
+    0, 0, 0, 0, 0, 0, 0, 2845, 0, 0, 0, 0, 3430, 0,
+    0, 4518, 5447, 2177, 0, 0, 0, 587, 3276, 0, 0, 2516, 5983, 0,
+    3920, 0, 2584, 0, 0, 1908, 5034, 0, 3062, 0, 6040, 6410, 0, 4772,
+    0, 1403, 5498, 0, 5017, 0, 3712, 0, 0, 0, 4071, 5697, 1265, 2502,
+    2694, 0, 0, 0, 0, 0, 4203, 0, 0, 0, 0, 4279, 0, 0,
+    0, 0, 0, 0, 4729, 0, 577, 1362, 2483, 0, 1778, 0, 0, 3316,
+    0, 0, 0, 327, 1273, 0, 0, 0, 0, 4809, 296, 3047, 0, 0,
+    109, 4376, 4728, 0, 0, 0, 0, 0, 0, 6475, 2949, 2238, 3622, 1940,
+    0, 2665, 0, 3321, 6215, 4059, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 3453, 0, 0, 0, 1817, 5815, 2633, 0, 0, 0, 0, 5689,
+    6294, 0, 0, 0, 0, 2150, 0, 0, 0, 0, 4496, 2751, 4171, 6347,
+    0, 0, 0, 0, 0, 5702, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 539, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5382,
+    0, 0, 0, 0, 2551, 693, 1004, 6472, 3055, 3572, 2388, 3671, 3354, 3708,
+    3922, 4612, 6, 5441, 0, 0, 0, 291, 1282, 2276, 0, 0, 830, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 1694, 0, 0, 2839, 0, 0,
+    0, 0, 0, 0, 6098, 0, 0, 0, 4185, 0, 4189, 0, 521, 0,
+    0, 0, 0, 0, 351, 5686, 1904, 5781, 6144, 2321, 853, 92, 2934, 3616,
+    3663, 3832, 5652, 6081, 902, 0, 0, 0, 0, 0, 1575, 1681, 5641, 5314,
+    3148, 0, 5967, 0, 1619, 0, 0, 0, 0, 0, 0, 0, 1036, 0,
+    0, 0, 3185, 0, 0, 0, 0, 0, 2478, 0, 0, 0, 3592, 0,
+    0, 1565, 0, 6477, 0, 0, 3858, 0, 2185, 3784, 332, 39, 2827, 5979,
+    6072, 0, 0, 0, 1984, 4413, 5187, 2142, 0, 5724, 0, 0, 0, 0,
+    0, 2993, 1344, 392, 11, 4241, 4410, 1251, 0, 0, 0, 3289, 0, 3307,
+    4057, 5128, 3080, 2247, 0, 2319, 0, 5004, 5801, 0, 0, 0, 0, 0,
+    2497, 174, 2909, 2356, 2501, 0, 0, 0, 0, 3206, 464, 0, 0, 0,
+    0, 0, 2431, 0, 0, 0, 0, 0, 1014, 1033, 4536, 0, 0, 0,
+    5097, 4905, 4896, 0, 0, 2801, 1061, 3931, 4480, 3668, 4839, 0, 0, 4564,
+    0, 1589, 1879, 2390, 3037, 4445, 3887, 0, 0, 0, 793, 5253, 765, 381,
+    0, 4843, 2392, 3729, 0, 0, 0, 0, 0, 1213, 0, 0, 3234, 5376,
+    0, 0, 1298, 0, 3834, 2952, 452, 0, 6247, 1695, 3525, 0, 0, 0,
+    0, 0, 390, 1654, 609, 0, 2792, 5962, 1144, 4515, 6039, 0, 0, 0,
+    0, 3285, 0, 3894, 0, 0, 0, 2263, 1765, 0, 801, 5139, 0, 0,
+    4912, 0, 2241, 1245, 1000, 0, 3364, 0, 0, 0, 0, 0, 0, 0,
+    0, 1152, 2897, 217, 0, 5277, 6424, 0, 0, 0, 631, 0, 6433, 0,
+    0, 3549, 0, 0, 0, 0, 1160, 0, 0, 3287, 6279, 910, 5769, 5292,
+    3943, 1227, 0, 1635, 0, 0, 576, 276, 0, 0, 0, 0, 0, 0,
+    4339, 0, 1505, 5496, 821, 0, 4443, 0, 0, 0, 0, 0, 0, 0,
+    391, 104, 4007, 0, 0, 5870, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 5274, 60, 0, 541, 3054, 0, 0,
+    0, 0, 4640, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6351,
+    0, 0, 0, 0, 3345, 0, 3865, 4535, 5859, 0, 4649, 536, 0, 0,
+    0, 0, 0, 54, 0, 2612, 0, 0, 0, 0, 0, 5448, 0, 3605,
+    0, 0, 6394, 5481, 0, 1567, 341, 0, 0, 0, 0, 1650, 0, 0,
+    5395, 2132, 3478, 4731, 0, 3556, 0, 0, 0, 0, 0, 3562, 2641, 0,
+    0, 5475, 0, 4373, 0, 0, 0, 0, 5426, 0, 1307, 0, 0, 0,
+    0, 0, 0, 0, 373, 4140, 0, 0, 0, 958, 0, 0, 208, 412,
+    1495, 782, 1175, 2062, 0, 3919, 0, 0, 2589, 4889, 4742, 0, 0, 0,
+    0, 0, 5321, 0, 2397, 0, 4402, 0, 2477, 0, 6146, 1493, 0, 0,
+    4663, 6331, 0, 0, 6325, 0, 0, 0, 0, 0, 0, 0, 0, 1535,
+    5953, 0, 0, 0, 0, 99, 368, 0, 0, 0, 0, 0, 0, 0,
+    0, 254, 6304, 0, 0, 783, 0, 5994, 0, 3227, 3682, 4115, 0, 0,
+    1375, 1670, 0, 1491, 0, 0, 3039, 6450, 107, 0, 0, 0, 0, 0,
+    0, 3267, 0, 4854, 0, 686, 0, 0, 0, 2944, 0, 0, 5066, 1410,
+    1985, 5451, 5911, 0, 0, 0, 0, 0, 0, 3045, 0, 0, 0, 0,
+    0, 0, 0, 398, 5932, 6618, 0, 0, 0, 0, 5735, 1617, 0, 2372,
+    0, 0, 4666, 0, 0, 0, 0, 0, 0, 469, 6398, 4888, 0, 0,
+    0, 0, 0, 3940, 0, 1648, 190, 604, 0, 0, 0, 0, 5969, 0,
+    0, 0, 0, 0, 1958, 2261, 6494, 995, 0, 0, 0, 0, 0, 0,
+    0, 166, 5670, 0, 0, 0, 0, 0, 5537, 4668, 0, 1242, 1898, 3848,
+    4812, 5955, 0, 0, 3385, 0, 3843, 5843, 0, 0, 0, 0, 2881, 0,
+    1271, 0, 0, 2579, 0, 0, 0, 2500, 0, 0, 0, 5396, 0, 0,
+    0, 0, 0, 0, 0, 1006, 0, 0, 2620, 3158, 0, 0, 2190, 0,
+    3798, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1545, 0, 0,
+    0, 0, 0, 0, 5833, 4494, 3684, 5294, 2772, 2370, 5300, 0, 0, 0,
+    0, 0, 2964, 1824, 2204, 0, 0, 0, 0, 0, 0, 1232, 803, 0,
+    0, 3232, 0, 599, 0, 0, 0, 0, 0, 6126, 0, 5863, 0, 0,
+    0, 543, 2191, 0, 0, 0, 0, 0, 0, 5490, 0, 0, 0, 1022,
+    6492, 2717, 1896, 0, 0, 6587, 0, 220, 0, 3399, 4120, 203, 4251, 0,
+    3772, 5547, 0, 5289, 335, 1118, 0, 0, 0, 4219, 5088, 0, 0, 0,
+    344, 0, 0, 0, 784, 5575, 0, 0, 0, 890, 1233, 0, 0, 2671,
+    0, 4992, 0, 0, 4739, 0, 6045, 0, 0, 5611, 0, 0, 2958, 0,
+    0, 0, 0, 3715, 2236, 4645, 4681, 0, 0, 0, 0, 1115, 2526, 0,
+    0, 2227, 0, 0, 0, 0, 0, 0, 0, 0, 3500, 0, 0, 348,
+    0, 0, 0, 0, 0, 5425, 0, 0, 0, 0, 0, 0, 1834, 0,
+    4356, 0, 4665, 6004, 0, 740, 2171, 0, 1897, 345, 5506, 0, 0, 0,
+    0, 0, 0, 0, 0, 2795, 0, 0, 0, 2597, 0, 0, 0, 5422,
+    0, 6120, 0, 171, 736, 928, 1494, 3505, 0, 0, 0, 0, 0, 0,
+    1405, 3277, 3445, 6328, 119, 382, 1156, 0, 2221, 0, 1483, 3162, 4752, 6271,
+    0, 0, 922, 0, 0, 0, 0, 0, 1867, 0, 4256, 0, 0, 0,
+    0, 0, 6238, 0, 0, 0, 0, 0, 0, 6107, 198, 2754, 5196, 5463,
+    467, 6258, 6626, 3593, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 596, 3149, 3583, 0, 629, 6082, 4658, 1480, 2383, 4718, 262, 0, 3105,
+    0, 0, 0, 0, 4921, 1111, 0, 477, 74, 2539, 1511, 2734, 1104, 2022,
+    2743, 0, 0, 0, 1543, 0, 0, 4022, 5675, 0, 0, 1153, 2427, 144,
+    1689, 2365, 4489, 4525, 5642, 0, 0, 0, 0, 0, 1154, 0, 0, 3576,
+    1032, 2141, 1865, 0, 0, 2850, 0, 5786, 0, 0, 0, 1748, 0, 0,
+    0, 0, 1864, 0, 0, 0, 0, 725, 0, 0, 0, 6129, 0, 0,
+    6118, 0, 0, 0, 0, 0, 0, 6038, 1574, 0, 0, 0, 0, 0,
+    5964, 3507, 3791, 757, 4252, 5561, 0, 3924, 5065, 5056, 5159, 4726, 0, 0,
+    0, 3369, 4469, 0, 6255, 0, 0, 0, 4468, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 271, 1134, 5257, 0, 2877, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 4519, 456, 0, 2159, 0,
+    0, 0, 0, 0, 0, 0, 4553, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 5283, 461, 3923, 0, 0, 0,
+    0, 0, 3849, 6171, 0, 0, 0, 0, 5867, 5553, 0, 5813, 0, 0,
+    0, 0, 6487, 0, 0, 0, 816, 0, 4639, 2156, 0, 0, 5217, 5014,
+    0, 0, 3533, 0, 0, 0, 0, 0, 0, 0, 0, 346, 4, 3074,
+    0, 0, 1764, 67, 0, 0, 0, 2317, 2482, 2755, 0, 0, 0, 6619,
+    0, 0, 372, 0, 0, 5019, 403, 0, 3692, 0, 83, 2585, 2691, 5571,
+    0, 0, 0, 0, 0, 264, 845, 1015, 1972, 1629, 2412, 0, 0, 0,
+    0, 0, 0, 0, 2812, 0, 0, 0, 0, 1095, 6117, 4182, 5244, 5339,
+    0, 0, 0, 0, 0, 0, 0, 815, 0, 1315, 280, 3035, 0, 1832,
+    233, 1537, 2630, 0, 0, 0, 0, 0, 3681, 0, 0, 3126, 0, 0,
+    172, 3981, 5072, 5711, 0, 5437, 0, 0, 0, 0, 1407, 2577, 0, 0,
+    4650, 0, 0, 0, 0, 5627, 0, 0, 0, 5595, 0, 0, 0, 0,
+    0, 0, 0, 4737, 0, 0, 0, 0, 0, 1336, 1055, 5812, 3895, 5855,
+    478, 1729, 5807, 5894, 0, 0, 414, 6142, 0, 0, 0, 279, 1309, 3480,
+    5778, 6026, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3036,
+    6342, 5302, 0, 3370, 3249, 5074, 0, 2639, 0, 0, 0, 0, 0, 701,
+    2385, 2855, 4561, 2368, 5179, 0, 6381, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 5538, 0, 1369, 3373, 4883, 2196, 150, 2888, 5044, 0, 5551, 0,
+    0, 0, 0, 5998, 5347, 5736, 4995, 0, 0, 0, 0, 0, 0, 0,
+    0, 2884, 1623, 4184, 0, 0, 0, 1157, 0, 6429, 0, 2697, 0, 5202,
+    0, 0, 0, 0, 5008, 0, 0, 0, 0, 0, 0, 0, 2556, 0,
+    0, 4366, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2710,
+    4156, 0, 0, 0, 3079, 0, 0, 0, 4114, 5061, 0, 0, 0, 0,
+    0, 6062, 0, 0, 0, 0, 0, 0, 0, 0, 3730, 544, 0, 0,
+    940, 0, 0, 0, 3226, 0, 0, 0, 0, 5766, 0, 0, 0, 2336,
+    0, 0, 0, 350, 0, 0, 0, 0, 1249, 0, 0, 0, 2085, 3063,
+    0, 4980, 0, 2679, 5648, 0, 2688, 0, 0, 2031, 0, 2158, 5326, 3496,
+    4699, 4435, 0, 0, 0, 1347, 0, 0, 0, 0, 3221, 0, 846, 6187,
+    0, 0, 2288, 0, 0, 0, 0, 0, 0, 0, 5223, 0, 2215, 2858,
+    6104, 5270, 6515, 0, 0, 2522, 3618, 0, 0, 2458, 4036, 1226, 0, 0,
+    0, 0, 5116, 1700, 0, 0, 807, 832, 3121, 825, 623, 2565, 4915, 2892,
+    5919, 5158, 5596, 0, 5574, 2768, 0, 0, 6123, 0, 0, 0, 6635, 3205,
+    3787, 4544, 0, 2806, 365, 0, 0, 0, 0, 4464, 831, 927, 542, 257,
+    5025, 5183, 0, 6528, 0, 5765, 0, 0, 0, 0, 0, 5861, 6199, 1506,
+    0, 0, 5530, 0, 0, 2862, 0, 5374, 849, 3053, 3643, 3827, 6512, 0,
+    1540, 4635, 0, 0, 0, 564, 0, 1587, 0, 0, 0, 0, 4069, 0,
+    0, 0, 0, 0, 0, 1781, 4879, 0, 2823, 0, 0, 0, 2333, 3871,
+    0, 0, 0, 72, 0, 460, 5473, 6591, 0, 4178, 0, 0, 3252, 6610,
+    0, 0, 0, 315, 258, 2728, 3570, 1140, 147, 0, 5080, 0, 1092, 3010,
+    4318, 0, 53, 0, 0, 0, 0, 1335, 0, 0, 4430, 0, 0, 0,
+    0, 0, 0, 0, 2377, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 813, 0, 0, 0, 3898, 804, 5492, 0, 0, 229, 0,
+    0, 231, 1188, 0, 0, 0, 0, 0, 0, 0, 0, 2346, 5678, 0,
+    5591, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1231, 0, 0,
+    2021, 0, 6604, 0, 0, 243, 4646, 0, 0, 0, 0, 1894, 0, 0,
+    0, 0, 2036, 1886, 4305, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 1490, 2213, 2161, 4967, 0, 4425, 6549, 0, 0, 0, 778, 1262,
+    954, 1422, 5258, 0, 0, 2112, 1844, 0, 261, 376, 472, 2814, 3275, 3425,
+    0, 0, 0, 0, 714, 4751, 0, 0, 0, 0, 0, 0, 0, 4151,
+    300, 1792, 2719, 4008, 6399, 0, 2096, 0, 0, 0, 0, 3049, 0, 3169,
+    0, 0, 0, 0, 439, 0, 0, 1130, 806, 2925, 3202, 1893, 4845, 2594,
+    0, 3657, 0, 0, 0, 6284, 6245, 1736, 0, 0, 1090, 5514, 0, 1661,
+    1286, 2099, 6290, 5145, 3802, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2179, 0, 0, 6387, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4408,
+    0, 0, 0, 0, 0, 1482, 3377, 0, 0, 302, 1438, 2055, 1083, 1508,
+    3119, 0, 0, 0, 0, 1011, 6257, 0, 0, 0, 3489, 0, 0, 0,
+    0, 0, 0, 3186, 4628, 3553, 0, 0, 0, 0, 239, 0, 4768, 0,
+    0, 0, 0, 0, 0, 0, 0, 192, 4183, 5982, 0, 502, 2933, 4692,
+    0, 0, 0, 0, 0, 1831, 47, 2915, 5383, 0, 1803, 0, 0, 0,
+    0, 0, 3330, 5865, 2001, 0, 0, 2332, 3720, 0, 0, 0, 0, 322,
+    0, 6576, 0, 0, 6139, 0, 0, 1780, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 324, 1674, 3604, 2225, 4880, 4785, 2082, 5508, 5959, 3393, 0,
+    0, 0, 2976, 3717, 0, 0, 0, 2105, 3415, 5113, 6175, 0, 0, 0,
+    0, 0, 0, 0, 136, 0, 0, 0, 0, 661, 5797, 517, 865, 2469,
+    3698, 5007, 0, 0, 796, 0, 1820, 2638, 0, 0, 3241, 5109, 0, 5834,
+    0, 3106, 3081, 0, 1025, 0, 2249, 0, 0, 0, 0, 0, 6099, 0,
+    0, 0, 0, 0, 0, 0, 0, 3812, 0, 0, 0, 3184, 4827, 5131,
+    0, 6332, 4103, 5015, 0, 0, 2180, 3109, 0, 0, 0, 1417, 445, 1313,
+    1396, 1905, 0, 0, 0, 0, 0, 0, 0, 0, 4939, 0, 2422, 4572,
+    1086, 1247, 1516, 6621, 0, 0, 0, 0, 4237, 2414, 0, 0, 6050, 4084,
+    0, 1726, 113, 0, 0, 0, 4038, 0, 0, 0, 0, 0, 3358, 3357,
+    5445, 3532, 0, 561, 2446, 0, 0, 0, 0, 0, 0, 1455, 4566, 0,
+    0, 5929, 0, 0, 2418, 0, 0, 0, 0, 0, 0, 0, 2494, 0,
+    0, 64, 0, 0, 1645, 0, 0, 6574, 0, 0, 5510, 0, 0, 3155,
+    0, 0, 3318, 0, 0, 196, 2690, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 4962, 0, 0, 5728, 0, 0, 962, 0, 0, 0, 3151,
+    0, 0, 0, 0, 1372, 185, 6295, 1354, 1988, 0, 0, 0, 0, 0,
+    0, 4688, 0, 0, 0, 0, 0, 5787, 0, 529, 1484, 1728, 0, 334,
+    3218, 6341, 0, 0, 0, 0, 0, 0, 6614, 2567, 0, 480, 0, 5844,
+    1454, 0, 0, 0, 0, 3164, 1758, 4066, 5156, 6632, 0, 6202, 0, 0,
+    0, 4683, 0, 0, 5592, 3628, 4138, 2911, 2253, 6128, 0, 0, 4123, 0,
+    0, 0, 0, 3217, 0, 0, 1426, 4157, 4800, 0, 0, 0, 0, 0,
+    1756, 5359, 0, 2980, 5827, 2272, 5808, 0, 0, 0, 0, 0, 0, 735,
+    1877, 5023, 0, 4919, 6483, 0, 6535, 0, 5462, 0, 6133, 0, 0, 5336,
+    0, 0, 0, 1995, 0, 0, 0, 0, 1139, 3634, 0, 0, 0, 0,
+    49, 0, 0, 0, 0, 0, 0, 1274, 2997, 0, 0, 0, 434, 5248,
+    0, 0, 3497, 1950, 5296, 0, 0, 0, 0, 0, 0, 0, 0, 3302,
+    0, 0, 5069, 1210, 1302, 1909, 0, 0, 504, 4068, 1366, 0, 0, 0,
+    3804, 4637, 0, 0, 4906, 0, 0, 0, 0, 0, 0, 0, 318, 0,
+    534, 0, 0, 0, 5040, 193, 1427, 1709, 671, 1542, 6253, 6470, 0, 5031,
+    4923, 0, 0, 0, 5390, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1944, 0, 0, 0, 5063, 0, 0, 0, 0, 5268, 0, 4682, 0, 4323,
+    0, 424, 628, 1452, 4306, 6571, 6615, 0, 0, 3001, 0, 3434, 78, 1489,
+    6172, 6581, 5624, 0, 0, 0, 3807, 0, 1531, 0, 5287, 5308, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 3139, 3752, 85, 0, 5839, 2419,
+    3526, 357, 3407, 5078, 0, 0, 4947, 0, 0, 0, 3557, 0, 0, 0,
+    0, 0, 0, 0, 6011, 0, 0, 0, 2065, 0, 0, 0, 6334, 0,
+    0, 4689, 0, 0, 0, 0, 0, 0, 0, 0, 3696, 0, 2345, 4081,
+    5379, 0, 0, 3646, 0, 0, 0, 0, 6454, 0, 1807, 4284, 0, 0,
+    0, 4695, 3624, 4477, 0, 2292, 0, 0, 0, 918, 5184, 38, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4526, 0, 0, 0,
+    0, 944, 0, 3159, 0, 5168, 491, 0, 0, 0, 0, 2843, 3640, 0,
+    0, 0, 0, 4805, 2816, 2981, 0, 0, 4141, 0, 88, 1063, 0, 0,
+    0, 0, 0, 3270, 0, 4563, 0, 0, 0, 0, 4023, 2750, 0, 1524,
+    3278, 0, 0, 0, 0, 0, 180, 4135, 0, 0, 3253, 4483, 0, 0,
+    2759, 5879, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 664,
+    0, 4558, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5971,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3732,
+    0, 5903, 0, 0, 1612, 0, 0, 0, 0, 0, 4146, 0, 0, 0,
+    0, 0, 0, 0, 95, 1939, 1431, 0, 0, 4034, 2942, 3529, 6622, 6401,
+    3826, 5152, 0, 277, 0, 3368, 0, 0, 0, 0, 0, 0, 0, 4283,
+    0, 0, 0, 5809, 5517, 0, 0, 0, 0, 3344, 1222, 4404, 5355, 1941,
+    2883, 0, 0, 183, 4660, 0, 0, 2991, 0, 2138, 0, 0, 5567, 0,
+    3753, 663, 0, 6346, 2586, 0, 2747, 0, 0, 0, 0, 0, 0, 6598,
+    0, 1167, 0, 4330, 0, 5601, 0, 2741, 6021, 0, 0, 0, 0, 6329,
+    0, 66, 0, 0, 4093, 649, 153, 5846, 4257, 0, 0, 0, 0, 1676,
+    1600, 6281, 5480, 538, 899, 265, 0, 0, 2739, 1218, 4803, 0, 0, 0,
+    0, 0, 0, 0, 349, 0, 0, 699, 5941, 0, 2654, 0, 3244, 0,
+    0, 0, 0, 0, 0, 5115, 440, 1595, 0, 0, 0, 0, 0, 0,
+    0, 0, 3472, 4862, 5369, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 212, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1529,
+    1576, 1137, 2454, 3123, 823, 598, 1136, 0, 0, 0, 0, 6586, 4451, 0,
+    0, 0, 0, 0, 2078, 3991, 5646, 5985, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 4791, 5162, 0, 3432, 0, 0, 0,
+    0, 0, 0, 428, 1081, 0, 0, 0, 0, 0, 0, 0, 0, 5250,
+    0, 0, 1449, 1539, 0, 3064, 182, 2588, 819, 5682, 0, 0, 0, 947,
+    0, 0, 4945, 1522, 0, 0, 0, 1359, 4732, 0, 0, 0, 1964, 0,
+    4934, 0, 0, 0, 2219, 0, 0, 1603, 0, 1100, 0, 0, 0, 2235,
+    0, 3167, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5528,
+    3567, 635, 3947, 0, 0, 2440, 6111, 0, 413, 0, 1750, 0, 1297, 4096,
+    1391, 6569, 0, 0, 3741, 3403, 0, 0, 0, 0, 0, 12, 0, 0,
+    3631, 0, 0, 0, 497, 0, 0, 5877, 0, 0, 989, 487, 0, 0,
+    0, 0, 0, 0, 0, 3790, 5698, 1997, 4300, 6599, 4357, 0, 0, 5542,
+    155, 0, 34, 3927, 0, 0, 0, 0, 0, 6254, 0, 0, 6057, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3008, 0, 0, 0,
+    5472, 0, 4605, 6053, 2046, 0, 1923, 2798, 3813, 1779, 5406, 0, 0, 1796,
+    3428, 0, 0, 0, 1223, 3092, 5229, 3233, 0, 3115, 0, 408, 0, 0,
+    3378, 1577, 0, 0, 274, 3589, 5177, 0, 0, 0, 0, 0, 0, 0,
+    4806, 0, 3537, 505, 0, 691, 0, 0, 0, 0, 0, 4077, 0, 5010,
+    0, 1630, 5488, 0, 0, 0, 0, 0, 0, 0, 0, 4574, 4212, 3997,
+    5647, 0, 4130, 0, 2095, 2382, 4680, 0, 0, 4722, 0, 0, 321, 3336,
+    0, 0, 0, 4299, 0, 0, 5322, 0, 0, 1045, 0, 0, 0, 5341,
+    3538, 0, 659, 5474, 0, 0, 3311, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 4622, 0, 1763, 0, 0, 6426, 0, 1813, 909, 3414, 799, 0,
+    0, 0, 0, 0, 4528, 0, 1741, 470, 0, 0, 0, 152, 0, 0,
+    0, 2820, 0, 0, 0, 0, 0, 65, 2587, 0, 0, 0, 0, 0,
+    0, 0, 0, 4757, 6631, 0, 0, 0, 0, 0, 6046, 3422, 0, 5512,
+    0, 2972, 0, 1947, 0, 3444, 0, 0, 0, 0, 0, 0, 4082, 0,
+    0, 0, 0, 0, 5837, 0, 3833, 0, 0, 0, 0, 3590, 0, 0,
+    0, 0, 0, 0, 2406, 0, 3499, 0, 0, 0, 0, 993, 0, 0,
+    0, 0, 0, 5126, 2524, 0, 0, 0, 5500, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 2487, 6274, 3925, 2061, 3411, 4197, 4270, 5789, 0, 0,
+    2606, 5154, 6444, 2507, 0, 2075, 0, 6232, 0, 0, 0, 5092, 0, 5048,
+    5565, 713, 826, 2794, 3508, 4048, 4924, 0, 0, 0, 187, 1197, 4292, 0,
+    0, 0, 6308, 0, 0, 0, 4974, 6125, 0, 0, 0, 2835, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 694, 0, 4210, 3745, 5880, 0, 3214,
+    3326, 0, 1961, 1290, 1962, 1966, 580, 1732, 862, 4982, 0, 0, 0, 0,
+    512, 6557, 0, 0, 0, 77, 0, 0, 0, 0, 0, 0, 0, 0,
+    3577, 3627, 860, 675, 872, 126, 4626, 4727, 4422, 5013, 8, 2906, 0, 681,
+    0, 0, 0, 0, 4224, 6488, 0, 0, 510, 4634, 5279, 3133, 0, 1973,
+    0, 0, 5176, 1413, 2797, 3245, 5716, 0, 0, 2432, 3656, 0, 0, 5948,
+    6563, 0, 1861, 0, 4109, 0, 0, 4603, 0, 896, 2148, 3389, 5038, 0,
+    4370, 0, 2239, 0, 0, 0, 0, 0, 3584, 1974, 2481, 5265, 0, 3679,
+    0, 3620, 0, 0, 0, 0, 0, 0, 6301, 3449, 5111, 0, 0, 0,
+    0, 0, 0, 5895, 6309, 0, 2119, 2987, 0, 0, 0, 0, 0, 0,
+    0, 4926, 0, 0, 0, 0, 2895, 0, 870, 0, 0, 2030, 0, 0,
+    0, 0, 0, 0, 2252, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 2840, 4592, 0, 0, 4627, 2947, 3705, 0, 5548,
+    6292, 0, 0, 0, 0, 3759, 0, 0, 2646, 0, 0, 0, 5796, 5685,
+    164, 0, 0, 51, 6500, 0, 0, 3867, 0, 0, 0, 0, 0, 0,
+    5169, 0, 0, 0, 0, 4551, 0, 0, 0, 0, 1428, 0, 0, 1968,
+    2464, 3733, 4126, 526, 6256, 0, 0, 161, 0, 275, 0, 0, 0, 6453,
+    0, 1938, 2324, 0, 3069, 0, 0, 0, 0, 0, 3988, 0, 0, 0,
+    0, 0, 4754, 1833, 2511, 0, 0, 0, 0, 0, 0, 0, 1062, 0,
+    2810, 0, 0, 4929, 0, 0, 0, 0, 0, 0, 0, 0, 4220, 2971,
+    1895, 5489, 0, 6152, 1804, 0, 4573, 6623, 6262, 0, 0, 0, 270, 0,
+    0, 0, 924, 1024, 1826, 2859, 4320, 5216, 4444, 1655, 5276, 6506, 3353, 0,
+    0, 1060, 4341, 0, 5802, 0, 0, 5578, 0, 4545, 5896, 0, 0, 0,
+    0, 0, 0, 0, 6468, 167, 6049, 0, 6192, 2549, 0, 0, 0, 2562,
+    6405, 3854, 6365, 0, 1922, 3111, 0, 0, 0, 0, 0, 0, 0, 0,
+    1771, 1917, 5758, 4180, 6369, 2386, 0, 0, 0, 0, 0, 3950, 0, 4965,
+    2013, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1621, 5118, 1017, 5539, 0, 4472, 0, 0, 0, 2720, 0, 0, 2701,
+    0, 0, 0, 4618, 0, 0, 1546, 0, 0, 0, 0, 0, 0, 0,
+    3737, 6311, 2928, 0, 3331, 1147, 0, 1142, 2354, 3606, 1702, 5790, 5320, 0,
+    0, 0, 2045, 186, 3014, 0, 0, 2050, 4493, 0, 0, 0, 0, 3783,
+    0, 0, 0, 2060, 3936, 0, 1793, 6101, 359, 0, 0, 0, 2090, 1146,
+    4642, 6248, 0, 1836, 5995, 0, 0, 0, 0, 0, 0, 3972, 0, 5424,
+    1731, 0, 5630, 0, 0, 5328, 0, 3870, 20, 1150, 4026, 4534, 5090, 0,
+    0, 0, 2228, 4764, 0, 6630, 5777, 320, 1859, 0, 0, 0, 0, 0,
+    5645, 0, 0, 0, 0, 0, 0, 0, 5306, 0, 3484, 5243, 6297, 3143,
+    87, 884, 0, 5554, 4908, 0, 0, 0, 0, 5438, 0, 4381, 0, 0,
+    4936, 0, 0, 0, 1770, 0, 188, 0, 0, 1846, 4604, 5295, 228, 0,
+    0, 0, 4355, 0, 3492, 26, 0, 0, 0, 2880, 1317, 0, 0, 0,
+    114, 2187, 4848, 0, 0, 5192, 0, 0, 0, 0, 0, 3044, 0, 2789,
+    0, 0, 0, 3207, 5676, 0, 0, 0, 0, 4147, 0, 5218, 2423, 3989,
+    931, 0, 0, 0, 4278, 4072, 4821, 2677, 6539, 0, 0, 3688, 3714, 4958,
+    0, 0, 563, 0, 0, 1519, 3195, 0, 0, 0, 0, 0, 0, 0,
+    0, 285, 0, 0, 0, 0, 0, 0, 0, 0, 3118, 4590, 3613, 2992,
+    0, 448, 0, 0, 6469, 0, 0, 1560, 2214, 0, 0, 1856, 0, 0,
+    579, 0, 0, 4943, 5862, 1114, 3220, 3891, 5178, 0, 0, 0, 0, 894,
+    848, 3052, 2716, 1093, 2027, 4763, 5102, 5449, 1414, 5803, 0, 0, 0, 1544,
+    1714, 0, 0, 333, 0, 5330, 5075, 0, 5263, 1718, 1477, 1615, 4686, 0,
+    0, 5640, 2910, 0, 0, 6386, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 5968, 0, 0, 138, 0, 0, 4000, 6213, 6636, 594, 1760, 3986,
+    0, 5469, 0, 0, 3374, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 420, 0, 0, 1135, 0, 0, 0, 0, 0, 0, 5609,
+    0, 1838, 4865, 4004, 6335, 0, 0, 1533, 0, 0, 4595, 5262, 0, 0,
+    2462, 655, 3437, 0, 2367, 5430, 0, 0, 0, 0, 0, 0, 0, 0,
+    2310, 0, 0, 3046, 0, 0, 0, 0, 1501, 2779, 4900, 6448, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4779, 0,
+    0, 0, 0, 0, 1337, 6517, 0, 4101, 423, 6580, 0, 2604, 3799, 0,
+    3282, 5853, 0, 1668, 532, 0, 833, 818, 0, 0, 5912, 0, 5377, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 5963, 403, 0, 0, 3346, 0, 0, 0, 0, 0, 0,
-    2073, 4897, 6310, 0, 0, 0, 0, 6111, 0, 0, 0, 4926, 0, 0,
-    0, 5115, 4771, 0, 5161, 0, 0, 0, 3976, 123, 0, 0, 1041, 2387,
-    3243, 3586, 4933, 2264, 3020, 0, 0, 0, 323, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 4578, 6299, 6537, 1395, 0, 0, 0, 0, 3563,
-    0, 0, 1060, 4833, 0, 0, 0, 0, 0, 5341, 0, 0, 0, 6113,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 2182, 0, 0, 0, 5178,
-    418, 5824, 0, 164, 1340, 5154, 0, 0, 0, 3656, 0, 1326, 0, 0,
-    0, 0, 6220, 0, 0, 42, 0, 0, 0, 0, 0, 1704, 0, 0,
-    0, 1125, 0, 0, 5263, 0, 0, 4010, 0, 5420, 491, 2918, 3446, 3752,
-    0, 16, 0, 0, 4477, 3177, 0, 0, 0, 0, 0, 5840, 0, 0,
-    5882, 0, 0, 0, 0, 0, 0, 0, 1274, 0, 0, 4328, 36, 5607,
-    0, 0, 0, 0, 0, 3382, 4813, 1614, 6158, 0, 0, 0, 0, 0,
-    62, 1197, 6440, 0, 3978, 0, 0, 0, 1287, 1143, 2512, 5675, 5873, 3856,
-    0, 1099, 0, 1160, 1727, 2505, 4309, 4334, 6235, 0, 0, 0, 0, 0,
-    445, 0, 0, 1912, 0, 5160, 698, 4640, 0, 0, 2932, 0, 4971, 3159,
-    0, 0, 3017, 3163, 4598, 6640, 0, 0, 2234, 0, 2867, 3879, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 3127, 0, 0, 0, 0, 0,
-    0, 0, 2982, 0, 773, 1934, 4758, 1283, 3921, 6036, 0, 2346, 0, 5128,
-    0, 0, 0, 0, 6506, 0, 0, 0, 0, 0, 0, 0, 5592, 0,
-    6346, 0, 0, 5224, 0, 4677, 0, 0, 3299, 0, 0, 0, 5107, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 1760, 5899, 0, 0, 0, 0,
-    0, 2079, 1547, 5005, 0, 0, 0, 411, 0, 0, 0, 0, 0, 4466,
-    4508, 0, 0, 0, 5792, 0, 0, 6141, 0, 0, 872, 0, 4043, 5214,
-    5529, 0, 0, 0, 0, 0, 0, 0, 0, 2909, 0, 5977, 0, 92,
-    2490, 2977, 0, 0, 0, 6578, 853, 0, 6295, 1334, 0, 0, 4361, 4991,
-    0, 0, 1882, 0, 0, 0, 0, 1567, 0, 2565, 4482, 3363, 0, 0,
-    1836, 1787, 6728, 0, 0, 0, 0, 0, 0, 0, 0, 387, 0, 0,
-    0, 0, 0, 0, 0, 0, 2033, 2158, 0, 0, 0, 0, 0, 0,
-    0, 0, 5424, 5007, 0, 0, 171, 6656, 5129, 0, 0, 0, 4920, 6263,
-    0, 5517, 0, 0, 0, 4069, 2815, 0, 0, 0, 0, 0, 3173, 0,
-    0, 0, 0, 0, 943, 0, 0, 0, 0, 124, 0, 0, 0, 0,
-    0, 0, 2537, 6315, 0, 0, 3471, 4148, 2100, 2165, 4377, 6750, 0, 0,
-    0, 0, 2643, 3558, 5163, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 3534, 2492, 4502, 5961, 0, 0, 0, 5688, 22, 3730, 6232, 0,
-    0, 0, 875, 0, 0, 3393, 2953, 4871, 720, 0, 0, 0, 0, 4645,
-    0, 0, 3615, 0, 0, 2902, 0, 2687, 3651, 2500, 2717, 0, 0, 0,
-    0, 4366, 1841, 0, 0, 0, 0, 0, 0, 0, 0, 5772, 0, 0,
-    6142, 4503, 0, 3069, 4592, 3746, 5758, 4899, 6757, 0, 0, 0, 656, 2486,
-    0, 4711, 0, 0, 0, 2973, 0, 2542, 2914, 3169, 1091, 0, 0, 918,
-    0, 3875, 0, 0, 0, 0, 3787, 5030, 0, 0, 4526, 3804, 0, 1144,
-    0, 0, 0, 4139, 5239, 0, 0, 0, 1297, 0, 0, 5018, 0, 0,
-    408, 0, 3289, 0, 5839, 555, 0, 0, 0, 0, 0, 229, 2098, 6584,
-    0, 859, 6411, 0, 0, 0, 0, 0, 5701, 5023, 5660, 2938, 4527, 4970,
-    4310, 0, 1600, 6459, 0, 0, 3136, 68, 503, 0, 3643, 5651, 5299, 0,
-    0, 0, 0, 0, 5673, 6545, 968, 4563, 0, 906, 4975, 0, 576, 3349,
-    0, 90, 159, 1819, 2588, 2768, 1924, 4337, 5650, 6426, 777, 0, 0, 0,
-    2760, 0, 6364, 0, 4716, 0, 0, 5092, 0, 0, 0, 5480, 0, 0,
-    5170, 0, 0, 0, 5320, 0, 0, 3447, 0, 0, 0, 1720, 5542, 2157,
-    0, 0, 1880, 0, 0, 4687, 0, 0, 0, 0, 0, 1874, 0, 122,
-    1240, 5664, 5778, 0, 0, 0, 0, 0, 0, 0, 4273, 0, 0, 2985,
-    0, 4208, 929, 4698, 2805, 4872, 0, 4692, 0, 0, 0, 3142, 4225, 4457,
-    6599, 0, 0, 0, 0, 0, 424, 4100, 4446, 6034, 0, 0, 0, 0,
-    0, 0, 628, 0, 0, 0, 0, 0, 6686, 4910, 0, 5016, 0, 2088,
-    401, 0, 0, 0, 0, 0, 464, 0, 0, 0, 5898, 0, 0, 0,
-    0, 0, 0, 1865, 6741, 0, 2666, 4440, 0, 0, 4901, 57, 4600, 1902,
-    766, 533, 1212, 6258, 0, 769, 0, 6025, 0, 0, 0, 775, 6624, 0,
-    0, 0, 0, 5075, 5748, 0, 0, 0, 0, 3374, 0, 0, 4747, 3878,
-    0, 0, 0, 805, 703, 1571, 0, 0, 0, 0, 0, 997, 5727, 0,
-    2530, 0, 5829, 0, 0, 0, 0, 813, 0, 1043, 0, 0, 701, 0,
-    1802, 0, 371, 2747, 0, 0, 0, 0, 0, 0, 658, 3343, 3888, 5633,
-    0, 0, 0, 6415, 0, 2841, 0, 0, 4964, 0, 0, 0, 1310, 5473,
-    6582, 143, 2198, 0, 0, 0, 0, 0, 0, 1031, 6072, 2417, 6724, 0,
-    0, 4344, 6073, 1417, 1279, 0, 2249, 2057, 0, 1899, 6738, 0, 0, 5947,
-    0, 2459, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2260, 0, 486,
-    0, 0, 0, 0, 0, 0, 0, 3327, 0, 681, 634, 1083, 0, 0,
-    0, 0, 3970, 0, 6397, 301, 261, 4939, 5536, 5581, 1479, 4142, 631, 0,
-    0, 0, 0, 2520, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 914, 4549, 0, 0, 0, 0, 5139, 0, 0, 0,
-    0, 0, 6660, 0, 0, 0, 5301, 2169, 0, 0, 0, 0, 349, 1797,
-    1788, 3184, 5279, 0, 0, 0, 1210, 0, 1876, 3418, 6267, 0, 0, 0,
-    1952, 0, 0, 0, 0, 0, 0, 630, 4524, 5325, 0, 0, 0, 0,
-    0, 1971, 2355, 5421, 0, 0, 0, 6008, 1346, 3482, 0, 0, 0, 0,
-    0, 3105, 6297, 0, 1130, 0, 0, 0, 0, 0, 1305, 0, 5349, 0,
-    0, 830, 3991, 0, 0, 1562, 4264, 6746, 0, 0, 747, 2305, 2673, 3033,
-    2907, 3005, 2174, 3470, 3777, 4120, 2545, 833, 4914, 6620, 0, 6069, 5222, 0,
-    0, 0, 990, 4157, 6553, 557, 0, 0, 0, 3517, 0, 0, 0, 4814,
-    0, 6052, 2332, 0, 3860, 3364, 0, 0, 0, 0, 1071, 1304, 5604, 970,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2705, 3182, 4570,
-    0, 6351, 0, 662, 2104, 0, 0, 443, 0, 782, 0, 2922, 0, 0,
-    0, 0, 0, 0, 1722, 6492, 3599, 3015, 5327, 0, 1937, 3821, 567, 0,
-    0, 5248, 0, 0, 19, 0, 0, 0, 3984, 134, 0, 0, 0, 0,
-    0, 4117, 0, 708, 2933, 4506, 0, 0, 2553, 5241, 4365, 0, 0, 450,
-    1501, 2509, 3974, 2638, 3113, 2288, 4818, 568, 1973, 1794, 2123, 5850, 0, 3987,
-    0, 2712, 3164, 5242, 0, 1826, 5531, 56, 6655, 1453, 4565, 6083, 0, 0,
-    0, 0, 0, 0, 2706, 4519, 1840, 2937, 6366, 0, 0, 0, 1379, 6284,
-    0, 0, 0, 0, 0, 947, 3706, 0, 2036, 3256, 3874, 3524, 6631, 107,
-    0, 0, 0, 0, 4663, 0, 0, 1082, 0, 0, 1289, 0, 5989, 0,
-    0, 0, 0, 0, 5929, 0, 2105, 6418, 586, 2742, 0, 1467, 6483, 0,
-    3751, 111, 0, 0, 2149, 869, 0, 1632, 1425, 6674, 0, 0, 0, 692,
-    0, 0, 0, 0, 0, 0, 921, 3253, 0, 0, 0, 3807, 0, 4235,
-    4990, 742, 6376, 0, 803, 0, 0, 2497, 4130, 0, 0, 4072, 0, 1020,
-    4082, 0, 0, 0, 4797, 5540, 4044, 5017, 0, 0, 0, 4141, 0, 0,
-    2392, 2857, 5219, 0, 0, 624, 2318, 6365, 0, 0, 4984, 5640, 4433, 4947,
-    5583, 0, 0, 0, 0, 0, 1111, 5521, 5377, 2575, 0, 6615, 2018, 0,
-    0, 2646, 0, 0, 0, 0, 1257, 0, 0, 0, 0, 0, 0, 249,
-    345, 0, 5073, 0, 0, 3357, 205, 4410, 0, 6533, 3334, 4581, 0, 0,
-    0, 0, 2184, 4884, 694, 0, 0, 0, 856, 1592, 1895, 3938, 1314, 3941,
-    924, 3249, 4562, 1914, 4590, 5167, 0, 1312, 0, 4359, 4943, 5146, 6226, 0,
-    5502, 0, 6555, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 6079, 0, 0, 0, 0, 4005, 0, 3039, 3355,
-    760, 3003, 2580, 5698, 0, 0, 0, 978, 1824, 0, 0, 6326, 730, 0,
-    0, 0, 5628, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6151,
-    0, 0, 0, 0, 0, 0, 1863, 3758, 664, 5860, 718, 258, 489, 130,
-    6374, 0, 82, 1223, 2577, 0, 1756, 0, 0, 0, 0, 94, 5729, 0,
-    0, 783, 5435, 0, 0, 1272, 6730, 0, 0, 4259, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 2562, 0, 0, 3254, 0, 2333,
-    1671, 5954, 5527, 1245, 2494, 1192, 6131, 1572, 6062, 0, 0, 5255, 4211, 4092,
-    745, 5648, 0, 6271, 0, 0, 0, 0, 0, 1932, 0, 0, 0, 1879,
-    2793, 2949, 0, 1926, 0, 0, 0, 0, 0, 6650, 0, 0, 6621, 0,
-    0, 0, 886, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 5032, 4327, 0, 0, 0, 1518, 2067, 5702, 0, 0, 0, 0,
-    3497, 2569, 3640, 0, 0, 0, 0, 0, 0, 1460, 0, 0, 0, 2145,
-    0, 83, 971, 5786, 1063, 0, 0, 0, 0, 4019, 198, 1635, 5579, 2894,
-    5099, 5351, 329, 33, 1558, 2573, 6450, 0, 0, 0, 0, 0, 0, 828,
-    5175, 1504, 1573, 4981, 6408, 0, 0, 0, 0, 1630, 6249, 0, 0, 987,
-    0, 2686, 0, 0, 0, 0, 0, 152, 245, 5716, 2425, 0, 0, 0,
-    0, 5913, 0, 0, 0, 6110, 5544, 0, 1951, 0, 0, 0, 0, 0,
-    0, 0, 6314, 3400, 1004, 0, 0, 0, 426, 2150, 3021, 861, 0, 0,
-    0, 0, 0, 3739, 0, 0, 5687, 0, 3824, 0, 1124, 0, 0, 6778,
-    0, 0, 1626, 0, 0, 6076, 6512, 6702, 0, 0, 0, 4696, 0, 0,
-    0, 2255, 2763, 2862, 0, 4210, 0, 0, 792, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 4135, 1015, 0, 2428, 1155, 0, 0, 4863,
-    0, 2987, 0, 0, 0, 0, 4808, 0, 0, 0, 0, 0, 0, 2406,
-    563, 5848, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3389, 2931,
-    3571, 0, 0, 4055, 0, 0, 0, 0, 0, 0, 0, 5983, 0, 0,
-    0, 1845, 0, 6675, 2137, 1446, 4312, 0, 0, 5410, 0, 0, 0, 5711,
-    0, 0, 0, 0, 1110, 2540, 2658, 0, 0, 0, 0, 0, 0, 1739,
-    0, 1998, 0, 0, 0, 0, 0, 0, 0, 1222, 0, 0, 0, 0,
-    5838, 0, 5915, 0, 0, 0, 1204, 5766, 0, 3895, 4391, 0, 0, 0,
-    0, 4115, 316, 5039, 0, 0, 0, 644, 0, 3097, 0, 2508, 1405, 2988,
-    5186, 0, 1617, 0, 0, 6452, 0, 0, 0, 0, 0, 0, 4694, 0,
-    0, 0, 0, 0, 0, 0, 2380, 3638, 0, 511, 0, 0, 4945, 0,
-    0, 133, 0, 0, 0, 0, 0, 0, 0, 0, 961, 0, 5508, 0,
-    0, 0, 0, 0, 0, 1356, 4065, 0, 3911, 0, 0, 0, 0, 0,
-    3259, 0, 0, 0, 2416, 0, 0, 6565, 0, 1770, 0, 0, 0, 0,
-    5332, 0, 0, 0, 1428, 1742, 6414, 242, 1848, 3412, 317, 1230, 4442, 0,
-    0, 2583, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2513, 4905,
-    0, 0, 4520, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    4944, 6451, 6163, 0, 0, 4566, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 4540, 0, 6196, 0, 0, 0, 0, 0, 810, 0, 0, 1773, 0,
-    3489, 0, 0, 0, 0, 4710, 0, 1001, 4709, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 6354, 0, 147, 0, 0, 0, 0, 0,
-    3350, 4768, 0, 4583, 4401, 0, 0, 3109, 0, 0, 0, 0, 0, 0,
-    0, 0, 4336, 0, 1253, 2709, 5533, 0, 0, 0, 0, 0, 0, 0,
-    816, 3193, 5784, 0, 0, 6165, 0, 0, 0, 0, 0, 6245, 0, 0,
-    0, 1370, 0, 0, 0, 0, 2503, 3036, 1656, 0, 0, 0, 2311, 0,
-    6567, 0, 0, 0, 0, 0, 292, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 4047, 6360, 6643, 0, 0, 0, 5742, 0, 0, 4686, 0,
-    104, 2274, 570, 3660, 5706, 5926, 537, 6602, 1853, 230, 0, 6490, 0, 0,
-    63, 0, 6080, 0, 0, 1686, 0, 0, 6460, 0, 0, 1468, 226, 2159,
-    6618, 975, 0, 0, 0, 4318, 0, 925, 0, 0, 0, 0, 0, 0,
-    0, 6513, 0, 4126, 2791, 4902, 0, 579, 0, 0, 0, 0, 0, 1707,
-    6183, 0, 0, 0, 0, 0, 868, 5857, 3882, 818, 0, 0, 135, 534,
-    1104, 0, 649, 6153, 0, 0, 0, 0, 0, 0, 1953, 0, 0, 593,
-    0, 948, 2246, 0, 2885, 0, 2992, 0, 0, 0, 0, 0, 0, 2181,
-    0, 0, 0, 0, 723, 3248, 0, 0, 668, 6276, 0, 0, 0, 0,
-    0, 158, 3695, 3001, 0, 0, 0, 0, 0, 0, 0, 0, 456, 3794,
-    0, 0, 0, 0, 2592, 228, 1000, 3212, 4846, 6187, 794, 2837, 0, 3786,
-    0, 2599, 3609, 2487, 5923, 500, 6300, 0, 0, 0, 0, 0, 0, 0,
-    0, 113, 1728, 4980, 5654, 0, 0, 0, 0, 0, 0, 4182, 2990, 0,
-    0, 0, 0, 0, 0, 0, 0, 4946, 0, 0, 0, 0, 44, 0,
-    0, 2204, 3386, 2414, 6022, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 4888, 1315, 3438, 4355, 2783, 4394, 5883, 6613, 6685, 0,
-    4241, 5448, 0, 3613, 1766, 0, 0, 0, 0, 0, 126, 0, 0, 3119,
-    2689, 0, 0, 0, 0, 0, 0, 1958, 1036, 0, 0, 0, 0, 0,
-    0, 0, 6348, 0, 0, 138, 0, 0, 1866, 0, 3473, 1570, 5447, 0,
-    0, 0, 0, 5931, 0, 0, 0, 0, 549, 0, 0, 0, 2608, 0,
-    0, 5518, 0, 0, 0, 2622, 0, 3819, 0, 0, 0, 0, 955, 5333,
-    0, 0, 1966, 3772, 0, 0, 1357, 0, 2183, 3402, 5525, 0, 0, 0,
-    0, 0, 0, 0, 0, 5852, 0, 0, 0, 0, 0, 768, 6711, 0,
-    0, 0, 0, 1121, 2754, 793, 724, 2935, 5512, 4036, 0, 0, 0, 0,
-    0, 0, 0, 0, 2348, 5798, 0, 1180, 0, 6603, 0, 0, 1270, 3677,
-    0, 0, 0, 0, 5462, 0, 0, 0, 0, 602, 0, 0, 6225, 0,
-    2120, 2736, 0, 0, 0, 0, 930, 4086, 5970, 0, 2407, 6508, 2744, 0,
-    0, 0, 3734, 0, 3102, 2614, 4725, 0, 3501, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 1198, 2694, 5489, 0, 0, 0, 0, 0, 2221, 0,
-    3002, 0, 5785, 6727, 0, 0, 0, 0, 0, 0, 5334, 0, 0, 0,
-    0, 0, 0, 0, 0, 3462, 0, 0, 0, 0, 0, 0, 465, 3215,
-    1206, 1360, 5199, 0, 0, 3301, 4299, 0, 0, 0, 0, 5925, 0, 0,
-    0, 3641, 3405, 814, 0, 515, 4497, 1271, 6044, 0, 2651, 0, 0, 0,
-    0, 0, 5713, 0, 0, 0, 4773, 0, 0, 6292, 0, 3918, 6218, 0,
-    3234, 2371, 2006, 0, 0, 0, 3696, 516, 369, 4599, 0, 0, 77, 0,
-    0, 902, 4450, 0, 0, 0, 638, 3407, 0, 4761, 0, 0, 5044, 4595,
-    0, 1226, 0, 0, 0, 0, 0, 5027, 0, 0, 0, 0, 3093, 2205,
-    5097, 2211, 0, 6373, 0, 0, 0, 0, 2107, 2404, 0, 0, 0, 1857,
-    1529, 0, 0, 0, 1907, 0, 0, 121, 3399, 0, 0, 0, 0, 1050,
-    0, 0, 0, 2282, 3188, 0, 0, 2378, 0, 4930, 743, 0, 1649, 4231,
-    4766, 4998, 4265, 5612, 1430, 0, 0, 3260, 0, 0, 4243, 4605, 3531, 5672,
-    0, 0, 0, 5755, 0, 4539, 0, 0, 0, 2245, 6088, 2383, 6388, 0,
-    2609, 3089, 4967, 0, 0, 1355, 5922, 0, 0, 3929, 0, 0, 161, 4782,
-    0, 1381, 0, 0, 4452, 6404, 3128, 0, 0, 0, 0, 2322, 0, 527,
-    6358, 0, 2388, 0, 0, 786, 0, 0, 0, 0, 0, 0, 5890, 0,
-    2560, 0, 0, 0, 3723, 0, 0, 4635, 5820, 0, 0, 0, 0, 1681,
-    0, 0, 0, 0, 506, 677, 3291, 2787, 3705, 4955, 0, 0, 0, 0,
-    0, 0, 0, 0, 577, 43, 0, 0, 0, 0, 238, 0, 0, 0,
-    0, 0, 3606, 0, 0, 6429, 0, 3404, 0, 0, 0, 0, 0, 3296,
-    0, 1891, 6134, 6301, 6499, 0, 0, 2576, 4451, 0, 3144, 3380, 6387, 6524,
-    6405, 0, 5477, 0, 0, 939, 0, 6559, 409, 3666, 0, 1612, 5760, 6098,
-    6413, 6495, 0, 0, 0, 0, 2802, 2144, 896, 5368, 0, 0, 0, 0,
-    2354, 0, 0, 0, 1692, 4413, 0, 0, 0, 0, 0, 3493, 6379, 0,
-    600, 0, 6309, 0, 2854, 6390, 1414, 0, 0, 0, 5143, 1367, 2779, 0,
-    5793, 660, 0, 1113, 3117, 4525, 3223, 0, 5126, 6481, 0, 1859, 0, 0,
-    294, 3542, 0, 1496, 2393, 1663, 808, 0, 0, 0, 1655, 0, 0, 774,
-    6471, 995, 1608, 0, 0, 1508, 0, 4620, 5874, 2004, 6287, 0, 0, 4550,
-    0, 0, 0, 0, 3151, 2544, 4963, 5031, 0, 0, 3414, 3454, 239, 3892,
-    0, 0, 5955, 0, 0, 4372, 0, 0, 0, 0, 0, 0, 0, 4400,
-    0, 901, 0, 4736, 4821, 5252, 0, 0, 3390, 0, 0, 4953, 0, 3866,
-    3073, 0, 0, 1762, 0, 873, 0, 0, 117, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 6713, 2400, 2851, 877, 4575, 4989, 0, 3569, 0, 0,
-    0, 0, 0, 0, 5042, 1324, 0, 4523, 1850, 3704, 2822, 5169, 6191, 6304,
-    0, 0, 0, 0, 0, 0, 0, 2335, 0, 0, 1201, 4817, 6501, 0,
-    0, 0, 0, 0, 0, 0, 4196, 0, 2176, 0, 0, 128, 0, 5406,
-    4784, 2226, 5885, 0, 0, 0, 28, 0, 0, 0, 4040, 244, 4220, 0,
-    0, 0, 2013, 3948, 0, 0, 3014, 0, 0, 0, 0, 5265, 2113, 800,
-    0, 0, 0, 0, 0, 0, 5041, 0, 0, 0, 5467, 0, 1316, 3194,
-    2836, 4456, 5164, 6389, 5189, 0, 0, 2331, 889, 0, 0, 1619, 0, 376,
-    0, 0, 0, 0, 2024, 0, 0, 0, 3658, 0, 5360, 6633, 4368, 2605,
-    0, 4843, 0, 0, 0, 6005, 3947, 4776, 6043, 0, 0, 6699, 1154, 0,
-    6688, 0, 0, 0, 3370, 5359, 1970, 4596, 0, 0, 0, 6574, 0, 0,
-    0, 3067, 5068, 5523, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    3901, 4837, 5594, 2476, 0, 0, 6214, 0, 0, 0, 3968, 0, 5642, 0,
-    4165, 0, 0, 0, 0, 1645, 0, 0, 1795, 0, 0, 755, 3016, 0,
-    1458, 972, 0, 2447, 0, 0, 3539, 0, 0, 0, 1685, 0, 0, 1615,
-    4415, 2925, 0, 3880, 0, 0, 0, 0, 0, 0, 0, 2148, 3103, 4726,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 4978, 0, 0, 4284, 4622,
-    0, 0, 0, 0, 0, 0, 462, 1923, 0, 834, 1416, 1530, 4137, 4907,
-    4190, 5494, 6497, 0, 2081, 3639, 0, 2168, 5949, 0, 1241, 6290, 0, 4996,
-    0, 4246, 0, 0, 0, 0, 0, 6591, 0, 0, 0, 4323, 1451, 0,
-    0, 0, 0, 0, 0, 0, 2250, 5886, 6579, 1129, 0, 0, 3371, 0,
-    888, 4048, 0, 0, 0, 0, 0, 0, 0, 6305, 0, 0, 4707, 0,
-    0, 0, 0, 0, 0, 0, 5791, 5459, 5979, 0, 0, 1174, 1218, 6202,
-    0, 0, 0, 0, 3783, 746, 0, 0, 0, 0, 5366, 2394, 0, 0,
-    4574, 0, 2329, 0, 0, 5376, 0, 0, 2700, 4727, 3931, 0, 0, 0,
-    0, 0, 1763, 0, 29, 1273, 0, 5658, 0, 725, 0, 3668, 291, 0,
-    0, 2399, 0, 32, 3514, 2469, 3527, 6215, 6520, 2840, 2585, 5363, 0, 0,
-    0, 0, 0, 0, 0, 5200, 1215, 0, 3398, 0, 1713, 0, 0, 3588,
-    0, 2016, 4828, 382, 0, 0, 0, 0, 1805, 4471, 0, 0, 0, 0,
-    0, 0, 4789, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 2858, 3453, 0, 4860, 0, 0, 4162, 0, 0, 2320, 0, 6754,
-    0, 2334, 3360, 4279, 0, 0, 0, 907, 0, 937, 1712, 6239, 0, 0,
-    1905, 0, 0, 2685, 6064, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 4322, 611, 0, 1070, 6606, 0, 4655, 0, 981, 0, 0,
-    0, 0, 0, 2328, 0, 0, 0, 0, 0, 0, 0, 2845, 0, 0,
-    5878, 1944, 0, 0, 3090, 1105, 1208, 1690, 1136, 4891, 3196, 0, 0, 3626,
-    4589, 319, 0, 3511, 4077, 0, 0, 0, 0, 0, 1753, 0, 0, 0,
-    0, 0, 0, 1735, 48, 4034, 0, 0, 0, 4893, 4353, 2129, 1900, 6698,
-    299, 1032, 4472, 1568, 0, 4107, 0, 287, 0, 5308, 0, 6081, 1435, 0,
-    0, 3661, 0, 4253, 1595, 5109, 6697, 0, 0, 0, 0, 0, 0, 0,
-    1694, 412, 4228, 5697, 4073, 4197, 0, 2280, 1736, 0, 0, 0, 2962, 0,
-    0, 0, 0, 5104, 5243, 0, 0, 0, 5615, 0, 0, 0, 0, 0,
-    0, 761, 0, 6093, 4335, 3344, 0, 210, 0, 5217, 0, 0, 0, 3311,
-    1746, 4473, 0, 0, 2966, 0, 6529, 3161, 2099, 0, 0, 0, 6573, 2589,
-    252, 0, 0, 1502, 0, 0, 0, 0, 0, 4629, 0, 5858, 0, 4133,
-    5967, 0, 0, 0, 6770, 0, 0, 0, 0, 0, 0, 0, 1629, 3440,
-    119, 6296, 0, 0, 0, 0, 0, 2173, 0, 0, 4108, 2294, 5009, 2330,
-    5238, 6007, 0, 0, 0, 0, 0, 3556, 0, 2363, 3847, 0, 0, 0,
-    0, 0, 6398, 0, 0, 735, 763, 2023, 2670, 3415, 4880, 4584, 0, 674,
-    4272, 5552, 6321, 2734, 0, 0, 0, 0, 4271, 3110, 1721, 2122, 713, 2561,
-    3688, 0, 0, 0, 0, 0, 1928, 3475, 0, 0, 5088, 2304, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4866, 0, 0,
-    0, 182, 0, 1293, 0, 0, 1250, 91, 2727, 2846, 0, 1318, 1396, 0,
-    6105, 4370, 4615, 0, 222, 4848, 5400, 5649, 1216, 5655, 0, 0, 546, 0,
-    3063, 4459, 604, 4492, 5171, 5256, 0, 0, 0, 0, 0, 3647, 0, 0,
-    5407, 0, 3944, 0, 0, 1638, 0, 0, 0, 0, 4827, 0, 0, 0,
-    6100, 0, 207, 4201, 0, 0, 6608, 0, 0, 0, 0, 0, 0, 767,
-    177, 4194, 3813, 5598, 3849, 5733, 2034, 442, 449, 1436, 5652, 5207, 847, 5779,
-    2755, 3761, 6515, 0, 0, 0, 0, 0, 6691, 5634, 0, 0, 0, 0,
-    2193, 0, 3116, 0, 0, 4679, 0, 5881, 0, 0, 0, 1559, 522, 1747,
-    0, 1505, 1511, 4132, 0, 0, 4969, 0, 670, 0, 1548, 0, 5904, 0,
-    0, 3828, 0, 862, 6548, 0, 0, 3092, 0, 0, 0, 6774, 0, 0,
-    0, 0, 0, 798, 2496, 5011, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 3209, 3750, 0, 0, 0, 5972, 0, 0, 0, 0, 0, 0,
-    0, 3285, 6289, 5304, 0, 0, 0, 169, 0, 6563, 0, 5213, 0, 0,
-    2601, 1651, 1967, 4424, 0, 3491, 0, 0, 0, 0, 0, 0, 4095, 0,
-    4513, 0, 0, 0, 4232, 0, 0, 0, 5415, 0, 0, 0, 0, 0,
-    0, 5430, 6453, 0, 0, 3868, 2714, 4101, 6224, 6503, 0, 3953, 0, 0,
-    986, 0, 0, 0, 0, 0, 0, 0, 5474, 2390, 5485, 5916, 2726, 6353,
-    0, 0, 4937, 0, 0, 3472, 0, 1019, 2373, 5844, 0, 5719, 0, 2676,
-    6756, 3607, 4697, 0, 684, 4423, 0, 0, 0, 0, 0, 0, 0, 0,
-    1252, 4820, 5259, 0, 0, 0, 0, 0, 0, 2591, 3637, 0, 0, 0,
-    6628, 0, 0, 578, 1925, 0, 5237, 0, 2695, 3630, 0, 642, 3735, 5309,
-    6448, 0, 0, 0, 3940, 0, 0, 6695, 0, 0, 0, 2859, 0, 0,
-    0, 4103, 2597, 0, 821, 0, 0, 4670, 0, 0, 0, 0, 0, 0,
-    0, 6349, 0, 0, 0, 1217, 0, 0, 4499, 6031, 0, 2905, 0, 0,
-    933, 0, 0, 4303, 3865, 0, 0, 0, 0, 0, 0, 0, 0, 3538,
-    0, 0, 1801, 4534, 0, 0, 0, 2381, 1258, 5182, 6616, 0, 0, 0,
-    1507, 5123, 0, 4688, 0, 0, 665, 3422, 1724, 5741, 0, 0, 4586, 3562,
-    0, 690, 1620, 4849, 5669, 787, 0, 3338, 3373, 619, 5833, 0, 0, 0,
-    0, 2526, 0, 0, 0, 6380, 1049, 0, 0, 0, 0, 0, 0, 2828,
-    0, 0, 0, 0, 0, 5794, 0, 0, 0, 0, 3716, 0, 0, 0,
-    0, 0, 0, 0, 1329, 3954, 6536, 0, 2008, 0, 0, 0, 1915, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 4487, 0, 967, 709, 3466,
-    166, 0, 0, 0, 0, 0, 0, 3555, 4660, 0, 0, 0, 0, 0,
-    0, 178, 0, 0, 0, 0, 6431, 0, 5532, 0, 0, 0, 0, 0,
-    894, 0, 2248, 3655, 1757, 4448, 4493, 6108, 4277, 1052, 6710, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 6518, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 996, 5653, 0, 790, 0, 0, 1181, 0, 0, 55, 4468,
-    6476, 0, 0, 3648, 0, 0, 6593, 0, 0, 0, 1503, 2325, 5750, 0,
-    2554, 0, 0, 0, 0, 0, 5830, 0, 0, 0, 5656, 0, 0, 0,
-    0, 0, 0, 0, 0, 2778, 0, 0, 0, 0, 0, 0, 0, 1351,
-    3699, 0, 0, 0, 0, 1211, 0, 0, 0, 4887, 0, 0, 0, 5440,
-    4016, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1512, 2339,
-    3277, 1593, 0, 0, 0, 5849, 1431, 3084, 3030, 0, 0, 3172, 0, 217,
-    564, 1151, 2185, 3845, 4237, 4545, 0, 0, 0, 2678, 4454, 2241, 0, 0,
-    629, 0, 6773, 6241, 0, 4617, 0, 0, 0, 0, 0, 3897, 0, 0,
-    0, 3487, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5484, 0, 0,
-    0, 4915, 5593, 0, 0, 0, 1094, 6229, 0, 0, 0, 0, 0, 0,
-    0, 2594, 0, 0, 2917, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    595, 0, 4641, 0, 1988, 0, 2462, 4200, 4573, 0, 2109, 4428, 0, 3691,
-    5269, 2467, 0, 0, 0, 0, 2091, 0, 1987, 0, 0, 0, 0, 6328,
-    0, 0, 0, 6427, 0, 0, 788, 5067, 0, 1411, 3540, 5582, 5851, 1261,
-    1378, 0, 0, 0, 0, 0, 0, 5569, 0, 0, 0, 0, 0, 0,
-    912, 0, 0, 384, 4875, 0, 4816, 0, 3385, 5526, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 6293, 0, 0, 0, 5135, 0, 0, 0, 4307,
-    4587, 0, 0, 0, 0, 581, 3693, 0, 2517, 2502, 6155, 6237, 6550, 0,
-    0, 0, 0, 3098, 3262, 2284, 3894, 0, 565, 1196, 0, 5291, 3318, 0,
-    0, 0, 6332, 0, 4607, 0, 0, 0, 1268, 2074, 0, 0, 991, 0,
-    0, 0, 6323, 0, 0, 1300, 3478, 0, 0, 0, 0, 0, 0, 0,
-    2131, 0, 3240, 1277, 0, 4191, 1301, 0, 0, 0, 0, 0, 402, 3353,
-    0, 5312, 1224, 0, 0, 0, 0, 0, 1424, 2178, 0, 0, 0, 0,
-    6056, 0, 0, 0, 6703, 2986, 0, 0, 2278, 400, 2075, 2125, 2143, 5620,
-    0, 6119, 3708, 260, 3267, 0, 2883, 4668, 0, 6637, 0, 0, 0, 5396,
-    0, 0, 1209, 0, 5065, 0, 0, 1565, 0, 0, 6371, 0, 5945, 0,
-    5469, 0, 3764, 0, 0, 429, 0, 695, 0, 0, 0, 4416, 268, 0,
-    0, 0, 2424, 0, 0, 0, 334, 2351, 3108, 3510, 5787, 5986, 3507, 0,
-    0, 0, 999, 0, 0, 0, 236, 6783, 4407, 4169, 0, 0, 4810, 5307,
-    1146, 0, 1362, 0, 0, 5797, 0, 2242, 2495, 3910, 0, 3312, 2060, 1822,
-    6033, 4375, 4483, 0, 2231, 6423, 0, 0, 0, 343, 0, 0, 0, 0,
-    0, 0, 0, 514, 0, 0, 0, 5381, 0, 0, 711, 4028, 6700, 4834,
-    0, 180, 0, 4257, 0, 2615, 5282, 2826, 4316, 0, 688, 0, 342, 0,
-    0, 293, 0, 0, 0, 0, 0, 0, 0, 6337, 2848, 6638, 1200, 4896,
-    0, 0, 0, 0, 1376, 4111, 2704, 3518, 0, 0, 0, 1981, 0, 4409,
-    4569, 5004, 5864, 0, 0, 0, 0, 0, 3547, 0, 0, 0, 0, 4301,
-    0, 0, 0, 4276, 0, 0, 0, 3939, 439, 1983, 0, 3086, 0, 0,
-    406, 4329, 0, 6190, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    3198, 0, 5901, 4579, 5903, 4012, 0, 0, 4420, 3994, 4008, 5846, 3269, 0,
-    0, 1461, 0, 0, 0, 2466, 5510, 3982, 5907, 3554, 0, 1157, 4198, 0,
-    2682, 1361, 2963, 0, 0, 3720, 0, 0, 3988, 5466, 6126, 3171, 413, 0,
-    0, 0, 528, 5586, 0, 0, 0, 2475, 1657, 0, 0, 0, 0, 0,
-    0, 5367, 0, 0, 0, 0, 0, 0, 0, 0, 1758, 5218, 0, 0,
-    612, 0, 0, 0, 654, 0, 0, 0, 2532, 1178, 2751, 4087, 0, 0,
-    0, 1231, 4436, 0, 965, 0, 0, 1816, 0, 0, 0, 0, 3589, 2825,
-    0, 0, 0, 0, 0, 1276, 2175, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 4612, 0, 4444, 0, 6223, 1302, 4118, 4717,
-    5585, 396, 6291, 5763, 0, 0, 0, 0, 0, 0, 3251, 6680, 5458, 0,
-    4345, 0, 0, 0, 0, 0, 6564, 6704, 6424, 0, 0, 3413, 3610, 0,
-    30, 903, 0, 0, 0, 0, 5663, 6096, 0, 0, 3636, 0, 1234, 1639,
-    6125, 0, 0, 0, 4982, 0, 0, 0, 0, 2188, 3431, 5344, 0, 0,
-    5942, 824, 6769, 0, 0, 685, 4700, 0, 0, 905, 1583, 3288, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 951, 572, 1341, 1374, 5992, 5013,
-    6377, 3790, 0, 0, 0, 2050, 0, 6272, 913, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 1476, 3663, 0, 4594, 4485, 0, 0, 1557, 0,
-    5950, 0, 663, 3025, 0, 1073, 0, 0, 2461, 0, 360, 0, 0, 5476,
-    0, 0, 1385, 0, 101, 0, 1126, 0, 3388, 5762, 0, 0, 1194, 2780,
-    6474, 0, 2721, 0, 2270, 5394, 5513, 5892, 0, 69, 0, 5990, 0, 0,
-    1811, 2789, 3239, 3549, 4923, 1605, 5274, 5079, 6632, 0, 0, 6403, 909, 5535,
-    0, 4432, 0, 0, 0, 0, 4145, 0, 0, 0, 4889, 1336, 4541, 1941,
-    2243, 544, 3152, 0, 0, 2359, 0, 6255, 0, 6169, 4037, 0, 0, 0,
-    190, 0, 0, 0, 0, 75, 0, 989, 0, 0, 0, 0, 0, 0,
-    0, 0, 1134, 2649, 0, 0, 0, 0, 0, 0, 0, 4460, 606, 2089,
-    0, 0, 0, 0, 0, 0, 0, 0, 5813, 0, 3286, 6109, 3546, 4116,
-    0, 0, 508, 1544, 2880, 0, 4608, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 4252, 5482, 0, 0, 0, 2993, 5470, 0, 0, 3492,
-    0, 0, 0, 3692, 0, 0, 0, 0, 0, 1976, 0, 4960, 0, 0,
-    0, 0, 0, 0, 3906, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    1887, 4690, 0, 0, 0, 0, 0, 0, 0, 0, 1930, 5294, 6018, 0,
-    0, 0, 0, 0, 310, 0, 0, 0, 0, 6144, 0, 0, 5402, 3533,
-    2225, 4536, 1422, 3391, 977, 4832, 5322, 0, 0, 208, 0, 0, 4856, 271,
-    0, 0, 0, 0, 0, 73, 6401, 0, 6372, 0, 0, 2733, 3676, 0,
-    0, 0, 0, 0, 0, 3246, 827, 0, 0, 0, 0, 942, 1077, 0,
-    0, 0, 0, 0, 4862, 2262, 3742, 0, 0, 5981, 5736, 6204, 0, 5614,
-    0, 0, 2832, 0, 4094, 2524, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 3504, 0, 0, 1450, 2829, 3432, 0, 0, 0, 2423, 0, 0, 0,
-    0, 0, 0, 3189, 0, 3348, 2022, 0, 0, 0, 0, 5276, 6020, 0,
-    2054, 0, 1007, 2915, 0, 0, 0, 0, 5708, 0, 0, 0, 1575, 1228,
-    4921, 0, 0, 1042, 3579, 109, 6535, 1466, 3280, 6386, 0, 0, 0, 0,
-    0, 1597, 5812, 6162, 1680, 6666, 0, 0, 1977, 0, 5524, 475, 2719, 5292,
-    6344, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4112, 6179, 0,
-    636, 1827, 2097, 4004, 5205, 1493, 2725, 5490, 6006, 536, 6482, 3756, 1393, 1506,
-    4254, 4529, 0, 0, 0, 0, 1532, 6199, 0, 0, 5419, 4426, 0, 0,
-    0, 2084, 0, 0, 0, 1873, 0, 935, 1754, 0, 3759, 0, 0, 368,
-    3961, 2134, 3551, 0, 0, 0, 6609, 458, 4826, 0, 0, 0, 4397, 0,
-    0, 0, 2094, 0, 2950, 4438, 0, 2141, 0, 0, 0, 0, 0, 5595,
-    0, 0, 2556, 5570, 4868, 0, 6594, 1648, 5684, 0, 0, 0, 240, 3158,
-    1345, 2869, 0, 0, 0, 0, 0, 0, 0, 0, 4388, 0, 0, 473,
-    0, 0, 325, 0, 0, 0, 0, 0, 0, 0, 0, 1391, 1892, 0,
-    0, 0, 0, 0, 0, 0, 5825, 6464, 2548, 6312, 0, 0, 0, 6055,
-    0, 5324, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2844, 1734,
-    1003, 2344, 5565, 0, 0, 6238, 3071, 4080, 5632, 0, 1339, 2012, 0, 5114,
-    0, 0, 0, 0, 3747, 0, 3584, 1237, 6230, 0, 3147, 3822, 0, 584,
-    0, 0, 4414, 0, 1103, 0, 0, 0, 1235, 0, 5516, 0, 0, 0,
-    0, 0, 0, 0, 1014, 0, 3316, 2430, 0, 1684, 3313, 1774, 1, 6333,
-    3479, 0, 0, 0, 0, 0, 0, 2299, 0, 3755, 5064, 1972, 6577, 0,
-    2127, 0, 0, 0, 0, 0, 2010, 1978, 4621, 1046, 0, 4941, 0, 0,
-    6001, 0, 3118, 3801, 4067, 0, 0, 0, 0, 304, 395, 922, 2253, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2536, 2735,
-    5230, 0, 3361, 0, 5492, 5722, 0, 2429, 0, 0, 0, 0, 0, 0,
-    0, 0, 112, 0, 2602, 6277, 2941, 0, 1809, 0, 1443, 3553, 4205, 0,
-    0, 5176, 31, 6213, 6601, 4582, 0, 0, 5879, 2362, 3024, 5268, 5951, 3352,
-    4030, 0, 0, 2296, 0, 0, 0, 0, 4383, 5122, 2001, 2256, 0, 560,
-    0, 5823, 0, 0, 0, 0, 0, 0, 731, 0, 0, 0, 5674, 2096,
-    0, 4113, 0, 0, 5356, 0, 0, 0, 2357, 5816, 0, 561, 3369, 5105,
-    0, 0, 0, 4491, 4249, 2555, 2960, 3004, 0, 0, 311, 466, 4270, 4278,
-    4051, 0, 0, 0, 0, 0, 0, 5262, 625, 0, 3052, 0, 0, 3844,
-    1407, 1514, 2031, 2574, 3877, 4352, 0, 0, 0, 3930, 1522, 0, 0, 0,
-    0, 0, 0, 0, 0, 4061, 0, 0, 0, 0, 0, 2302, 0, 5216,
-    4774, 5559, 0, 0, 0, 0, 0, 0, 0, 0, 0, 185, 1313, 0,
-    0, 0, 2740, 3129, 6511, 0, 4129, 1812, 0, 0, 0, 960, 6000, 0,
-    3054, 0, 0, 3635, 0, 1437, 0, 4085, 1741, 3437, 4134, 106, 4673, 6164,
-    3608, 0, 0, 4790, 318, 5362, 0, 0, 2078, 3452, 705, 3500, 5015, 764,
-    1674, 0, 0, 0, 0, 0, 0, 0, 2155, 0, 0, 4610, 0, 0,
-    0, 733, 0, 4721, 0, 0, 0, 985, 0, 2323, 0, 0, 844, 0,
-    0, 0, 0, 0, 0, 0, 0, 2806, 0, 0, 0, 0, 0, 0,
-    0, 3023, 6016, 6090, 0, 0, 0, 0, 0, 1386, 5283, 6406, 2353, 0,
-    0, 0, 0, 1718, 0, 3336, 0, 0, 300, 0, 0, 0, 2606, 4084,
-    5906, 1540, 0, 0, 5000, 0, 0, 0, 0, 0, 652, 2203, 0, 0,
-    0, 4667, 0, 854, 4767, 0, 0, 3271, 0, 414, 0, 0, 85, 0,
-    0, 650, 3154, 45, 3227, 2746, 2956, 5235, 0, 3799, 428, 3463, 3156, 4788,
-    0, 5836, 0, 0, 4039, 0, 4708, 0, 374, 0, 4986, 3508, 0, 18,
-    0, 0, 0, 2286, 0, 0, 2534, 3808, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 3028, 0, 5539, 2693, 5638, 5272, 1942, 3999, 2271, 0, 0,
-    5093, 0, 3443, 4402, 0, 0, 2236, 2471, 5744, 0, 0, 0, 0, 0,
-    0, 4298, 4836, 0, 0, 2951, 6003, 0, 0, 5509, 0, 3958, 911, 0,
-    298, 616, 4515, 2811, 3070, 444, 1523, 4166, 5173, 6605, 4869, 0, 4606, 0,
-    0, 2065, 6530, 218, 3354, 0, 0, 3137, 0, 0, 2983, 0, 0, 0,
-    0, 0, 0, 1485, 0, 1637, 6084, 0, 0, 0, 0, 0, 0, 4060,
-    0, 0, 0, 0, 0, 0, 1106, 1322, 3858, 3881, 4354, 1737, 5475, 1298,
-    0, 0, 1054, 750, 2167, 0, 0, 0, 0, 5599, 6115, 0, 0, 0,
-    0, 2072, 6687, 0, 1838, 4911, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 6658, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 2954, 0, 3157, 1894, 0, 0, 1296, 0, 0, 0,
-    5561, 6670, 0, 0, 0, 0, 0, 6665, 2349, 0, 0, 0, 50, 2047,
-    0, 0, 1772, 0, 0, 6519, 4558, 0, 0, 0, 2083, 0, 0, 0,
-    3893, 0, 0, 0, 0, 0, 0, 5456, 0, 0, 0, 0, 0, 0,
-    3757, 2677, 0, 0, 0, 0, 2285, 3059, 4886, 0, 0, 0, 0, 6330,
-    0, 0, 2455, 0, 3423, 0, 0, 0, 5251, 0, 0, 0, 0, 0,
-    0, 0, 3745, 0, 0, 3611, 1028, 0, 3326, 0, 751, 4053, 5611, 6274,
-    0, 3854, 0, 0, 0, 0, 1658, 5647, 0, 0, 0, 2642, 4924, 0,
-    0, 0, 4078, 5450, 0, 0, 6112, 0, 0, 0, 5100, 0, 0, 0,
-    6343, 0, 378, 926, 4181, 0, 0, 0, 0, 0, 4222, 3101, 3145, 6281,
-    0, 0, 0, 0, 0, 1290, 0, 58, 2518, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 1963, 0, 5086, 0, 0, 2376, 0,
-    4296, 5491, 0, 0, 1640, 2379, 6407, 1170, 0, 4752, 0, 3544, 0, 0,
-    2843, 0, 1691, 1408, 3726, 2775, 6514, 6585, 0, 0, 0, 523, 0, 2138,
-    3126, 2610, 5438, 6733, 979, 2442, 0, 0, 3977, 472, 0, 5118, 0, 1363,
-    1541, 3261, 0, 0, 0, 0, 0, 0, 0, 3711, 4003, 0, 4054, 0,
-    3919, 1933, 6211, 0, 4009, 0, 0, 0, 0, 2368, 5352, 0, 0, 0,
-    0, 6547, 0, 0, 0, 3202, 1598, 3088, 3323, 3748, 5568, 6071, 603, 4076,
-    2319, 0, 335, 5072, 0, 2616, 4342, 0, 0, 0, 3831, 3106, 0, 0,
-    0, 0, 0, 3775, 0, 6252, 0, 3962, 3784, 0, 0, 0, 0, 4320,
-    0, 2202, 5133, 0, 655, 0, 0, 0, 0, 0, 0, 0, 988, 0,
-    0, 645, 0, 0, 0, 5528, 0, 0, 507, 0, 0, 0, 0, 0,
-    5103, 0, 0, 3022, 900, 1726, 3964, 5556, 6445, 3548, 4152, 0, 0, 0,
-    0, 0, 5957, 0, 6200, 0, 0, 1990, 0, 17, 0, 0, 4731, 440,
-    5057, 3642, 0, 4475, 5670, 3530, 0, 0, 0, 4224, 4985, 0, 0, 0,
-    0, 0, 3601, 1444, 0, 599, 4701, 0, 0, 0, 2777, 781, 5624, 6347,
-    0, 0, 2052, 5433, 0, 0, 0, 2307, 0, 0, 0, 5810, 0, 0,
-    1286, 4356, 0, 0, 5165, 5693, 0, 0, 1464, 3644, 0, 0, 0, 0,
-    0, 0, 1783, 2254, 0, 0, 0, 0, 0, 0, 1281, 0, 0, 0,
-    0, 0, 2053, 0, 5202, 5924, 0, 0, 5021, 0, 97, 0, 0, 0,
-    6647, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    125, 0, 0, 697, 4806, 5113, 6458, 6722, 4720, 6182, 1807, 5370, 1098, 0,
-    1643, 0, 0, 0, 1761, 1599, 5511, 0, 0, 0, 0, 0, 0, 0,
-    0, 1604, 0, 3339, 0, 2162, 959, 3942, 0, 0, 4300, 0, 46, 3698,
-    6091, 0, 0, 0, 0, 1303, 3045, 0, 1221, 2029, 2748, 3922, 4857, 5749,
-    5941, 0, 0, 0, 0, 2197, 5689, 0, 4965, 3107, 0, 0, 0, 0,
-    964, 686, 0, 5250, 0, 1039, 0, 0, 0, 3678, 2738, 0, 0, 0,
-    0, 0, 0, 4637, 0, 4340, 5426, 0, 0, 0, 1213, 1954, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 6051, 0, 0, 2385, 0, 3965,
-    0, 0, 0, 1901, 0, 846, 0, 0, 2945, 6368, 0, 5605, 0, 0,
-    0, 0, 6167, 6441, 0, 0, 0, 5357, 4035, 0, 2227, 5319, 6209, 0,
-    0, 0, 1551, 3104, 4122, 0, 0, 0, 0, 0, 0, 0, 1009, 87,
-    0, 592, 0, 0, 5260, 1688, 0, 3007, 2752, 320, 1962, 4859, 0, 0,
-    0, 0, 0, 0, 5403, 0, 0, 0, 0, 0, 4730, 0, 4367, 0,
-    3552, 5795, 0, 0, 0, 0, 651, 0, 0, 0, 1515, 5001, 1058, 0,
-    0, 5372, 0, 0, 0, 0, 0, 0, 0, 3053, 6444, 1232, 0, 0,
-    3376, 2612, 4392, 6270, 0, 4393, 0, 3932, 3848, 0, 0, 0, 0, 1021,
-    0, 0, 2874, 0, 0, 5956, 4258, 4769, 0, 0, 0, 0, 0, 4912,
-    0, 736, 4755, 257, 5796, 6652, 1024, 2871, 4046, 0, 0, 0, 0, 0,
-    6516, 0, 0, 5596, 0, 0, 0, 0, 531, 1679, 2607, 3712, 6772, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 21, 3358, 0, 601, 0, 0,
-    0, 0, 0, 5880, 0, 0, 1457, 0, 0, 0, 0, 0, 0, 0,
-    0, 2665, 2232, 0, 0, 5439, 6381, 1328, 0, 0, 0, 0, 0, 0,
-    4050, 0, 0, 0, 0, 6286, 0, 2063, 3064, 1494, 0, 0, 893, 0,
-    0, 0, 0, 0, 2391, 6257, 0, 0, 0, 4763, 1403, 6145, 313, 0,
-    2889, 0, 0, 0, 0, 0, 0, 3872, 2627, 3800, 501, 637, 0, 0,
-    1561, 3862, 5937, 0, 3199, 5353, 451, 1320, 4618, 6222, 0, 6065, 3998, 4209,
-    0, 0, 5751, 0, 0, 0, 3543, 0, 0, 0, 3602, 6558, 2928, 0,
-    4262, 6692, 0, 1057, 0, 0, 0, 0, 195, 4041, 0, 0, 0, 0,
-    0, 0, 1358, 2070, 0, 678, 5361, 0, 0, 6410, 0, 0, 0, 0,
-    312, 4851, 5240, 0, 0, 0, 0, 0, 5034, 0, 0, 0, 0, 277,
-    493, 6327, 0, 0, 0, 0, 0, 0, 0, 0, 391, 2166, 992, 4895,
-    5119, 5055, 2160, 0, 0, 5808, 0, 0, 0, 4070, 307, 3297, 3671, 2481,
-    4059, 373, 5008, 5326, 883, 2921, 5843, 0, 0, 0, 0, 0, 2850, 3763,
-    0, 0, 0, 0, 1602, 4143, 0, 2464, 0, 0, 0, 0, 0, 6740,
-    0, 0, 3300, 0, 2192, 6041, 0, 0, 0, 6078, 0, 297, 0, 0,
-    4387, 6260, 3134, 4900, 0, 6024, 0, 0, 0, 4238, 3605, 0, 0, 0,
-    3949, 0, 0, 4163, 0, 0, 5891, 0, 4786, 0, 2360, 0, 0, 0,
-    0, 0, 632, 0, 2172, 801, 0, 4382, 0, 0, 0, 3806, 0, 0,
-    0, 0, 0, 2408, 1433, 0, 2154, 0, 0, 0, 0, 0, 1269, 6468,
-    0, 0, 1349, 5455, 6159, 0, 0, 5861, 0, 0, 1095, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 4374, 3275, 4104, 0, 0, 0, 0,
-    386, 0, 5712, 1133, 0, 0, 0, 0, 4467, 1878, 0, 780, 0, 0,
-    0, 0, 0, 0, 0, 3581, 0, 0, 0, 1520, 0, 0, 0, 0,
-    4706, 4015, 5338, 0, 0, 5862, 6095, 1347, 0, 0, 0, 0, 2367, 5577,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 3008, 0, 0, 4017, 0,
-    0, 0, 1184, 3512, 4547, 1137, 954, 2667, 2813, 4202, 2164, 4292, 2626, 4351,
-    0, 0, 5691, 1780, 0, 1288, 4639, 532, 1989, 852, 0, 0, 4514, 0,
-    0, 3679, 0, 0, 0, 0, 35, 0, 3885, 5630, 0, 0, 0, 0,
-    0, 0, 1139, 2292, 0, 0, 562, 0, 0, 2861, 4878, 2409, 945, 5428,
-    0, 0, 1075, 0, 5496, 0, 0, 37, 253, 3769, 6739, 2955, 0, 0,
-    0, 1402, 0, 4783, 2948, 0, 0, 0, 0, 0, 0, 0, 3596, 0,
-    0, 196, 1434, 0, 2535, 0, 5826, 0, 4213, 0, 0, 0, 3041, 0,
-    0, 0, 0, 0, 13, 1161, 0, 0, 0, 0, 0, 0, 0, 2559,
-    5831, 1995, 219, 0, 2402, 0, 0, 4537, 2684, 4057, 344, 4185, 4227, 5339,
-    0, 0, 5745, 5893, 0, 0, 0, 0, 0, 0, 6623, 0, 0, 0,
-    4917, 4488, 0, 6014, 59, 3486, 0, 0, 1186, 4378, 0, 0, 0, 0,
-    0, 2674, 5587, 6399, 0, 0, 0, 0, 5888, 0, 362, 0, 0, 0,
-    4006, 0, 0, 0, 0, 0, 0, 0, 4548, 0, 3362, 6462, 0, 0,
-    0, 0, 0, 0, 0, 5318, 0, 1008, 3797, 6751, 0, 0, 0, 0,
-    0, 0, 0, 3190, 4247, 0, 0, 0, 0, 0, 2103, 4462, 0, 0,
-    0, 0, 5575, 0, 2701, 0, 0, 0, 0, 2361, 1996, 5973, 0, 0,
-    0, 0, 3342, 136, 3394, 3782, 811, 3792, 3654, 4568, 0, 0, 0, 0,
-    0, 3244, 0, 4123, 5059, 157, 1454, 0, 0, 0, 0, 1427, 2784, 0,
-    3561, 0, 0, 0, 0, 0, 0, 4269, 1610, 0, 0, 0, 0, 0,
-    0, 1785, 6048, 0, 3732, 0, 0, 0, 4286, 0, 0, 3216, 0, 2847,
-    0, 0, 0, 2005, 0, 0, 0, 3762, 225, 1011, 0, 0, 6779, 1388,
-    1079, 5159, 5715, 0, 0, 5270, 0, 0, 0, 2189, 4929, 2683, 5876, 6322,
-    0, 1013, 140, 857, 0, 0, 4441, 6627, 0, 0, 0, 0, 0, 876,
-    3937, 1673, 0, 0, 3992, 0, 1084, 5644, 2041, 0, 0, 0, 0, 0,
-    0, 0, 6718, 0, 0, 0, 0, 0, 0, 0, 623, 0, 0, 0,
-    3841, 6242, 0, 209, 0, 1400, 2396, 3378, 5895, 0, 1491, 0, 0, 4333,
-    0, 0, 0, 0, 0, 2410, 928, 934, 0, 860, 0, 0, 0, 0,
-    3557, 0, 2350, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2519, 0, 5036, 4650, 0, 0, 5631, 0, 0, 0, 4507, 0, 0, 2171,
-    0, 0, 0, 0, 0, 0, 2619, 2838, 0, 2295, 1846, 0, 0, 0,
-    0, 0, 2468, 0, 6554, 0, 0, 2741, 5117, 5541, 1556, 3780, 0, 0,
-    0, 0, 0, 0, 322, 5726, 0, 2224, 5177, 0, 0, 4987, 0, 0,
-    0, 0, 0, 938, 2856, 0, 0, 3176, 0, 0, 423, 0, 0, 5735,
-    2692, 1096, 0, 2579, 0, 0, 0, 5661, 2650, 0, 2522, 4419, 5045, 131,
-    0, 0, 0, 0, 2697, 0, 0, 144, 0, 0, 0, 0, 0, 251,
+    0, 0, 0, 5831, 396, 0, 0, 3258, 0, 0, 0, 0, 0, 0,
+    2018, 4784, 6174, 0, 0, 0, 0, 5976, 0, 0, 0, 4813, 0, 0,
+    0, 4999, 4659, 0, 5043, 0, 0, 0, 3874, 122, 0, 0, 1018, 2322,
+    3156, 3491, 4820, 2203, 2935, 0, 0, 0, 317, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 4470, 6163, 6397, 1357, 0, 0, 0, 0, 3470,
+    0, 0, 1037, 4720, 0, 0, 0, 0, 0, 5222, 0, 0, 0, 5978,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2124, 0, 0, 0, 5060,
+    411, 5694, 0, 163, 1305, 5037, 0, 0, 0, 3559, 0, 1291, 0, 0,
+    0, 0, 6085, 0, 0, 42, 0, 0, 0, 0, 0, 1656, 0, 0,
+    0, 1098, 0, 0, 5144, 0, 0, 3908, 0, 5298, 484, 2834, 3355, 3655,
+    0, 16, 0, 0, 4369, 3091, 0, 0, 0, 0, 0, 0, 0, 0,
+    5751, 0, 0, 0, 0, 0, 0, 0, 1241, 0, 0, 4222, 36, 0,
+    0, 0, 0, 0, 0, 3292, 4701, 1568, 6023, 0, 0, 0, 0, 0,
+    62, 1165, 6302, 0, 3876, 0, 0, 0, 1254, 1116, 2445, 5546, 5742, 3758,
+    0, 1073, 0, 1132, 1678, 2438, 4204, 4228, 6100, 0, 0, 0, 0, 0,
+    438, 0, 0, 1860, 0, 5042, 685, 4532, 0, 0, 2848, 0, 4857, 3073,
+    0, 0, 2932, 3077, 4490, 6498, 0, 0, 2176, 0, 2786, 3779, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 3041, 0, 0, 0, 0, 0,
+    0, 0, 2898, 0, 760, 1882, 4647, 1250, 3820, 5902, 0, 2282, 0, 5011,
+    0, 0, 0, 0, 6366, 0, 0, 0, 0, 0, 0, 0, 5464, 0,
+    6209, 0, 0, 5106, 0, 4569, 0, 0, 3211, 0, 0, 0, 4991, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 1710, 5768, 0, 0, 0, 0,
+    0, 2024, 1503, 4891, 0, 0, 0, 404, 0, 0, 0, 0, 0, 4358,
+    4400, 0, 0, 0, 5663, 0, 0, 6006, 0, 0, 0, 0, 3941, 5096,
+    5405, 0, 0, 0, 0, 0, 0, 0, 0, 2826, 0, 5845, 0, 91,
+    2424, 2893, 0, 0, 0, 6436, 835, 0, 6159, 1299, 0, 0, 4255, 4877,
+    0, 0, 1830, 0, 0, 0, 0, 1523, 0, 2495, 4374, 3273, 0, 0,
+    1786, 1737, 6583, 0, 0, 0, 0, 0, 0, 0, 0, 380, 0, 0,
+    0, 0, 0, 0, 0, 0, 1980, 2100, 0, 0, 0, 0, 0, 0,
+    0, 0, 5301, 4893, 0, 0, 170, 6514, 5012, 0, 0, 0, 4807, 6127,
+    0, 5393, 0, 0, 0, 3967, 2735, 0, 0, 0, 0, 0, 3087, 0,
+    0, 0, 0, 0, 921, 0, 0, 0, 0, 123, 0, 0, 0, 0,
+    0, 0, 2468, 0, 0, 0, 3380, 4046, 2044, 2107, 4271, 6605, 0, 0,
+    0, 0, 2569, 3465, 5045, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 3443, 2426, 4394, 5829, 0, 0, 0, 5559, 22, 3633, 6097, 0,
+    0, 0, 856, 0, 0, 3303, 2869, 4758, 707, 0, 0, 0, 0, 4537,
+    0, 0, 3519, 0, 0, 2819, 0, 2611, 3555, 2433, 2640, 0, 0, 0,
+    0, 4260, 1791, 0, 0, 0, 0, 0, 0, 0, 0, 5643, 0, 0,
+    6007, 4395, 0, 2984, 4484, 3649, 5629, 4786, 6612, 0, 0, 0, 644, 2420,
+    0, 4601, 0, 0, 0, 2889, 0, 2473, 0, 3083, 1065, 0, 0, 897,
+    0, 3776, 0, 0, 0, 0, 3690, 4916, 0, 0, 4418, 3707, 0, 1117,
+    0, 0, 0, 4037, 5121, 0, 0, 0, 1264, 0, 0, 4904, 0, 0,
+    401, 0, 3201, 0, 5709, 545, 0, 0, 0, 0, 0, 226, 2042, 6442,
+    0, 841, 6273, 0, 0, 0, 0, 0, 5572, 4909, 5531, 2854, 4419, 4856,
+    4205, 0, 1555, 6321, 0, 0, 3050, 68, 496, 0, 3547, 5522, 5180, 0,
+    0, 0, 0, 0, 5544, 6404, 946, 4455, 0, 886, 4861, 0, 566, 0,
+    0, 89, 158, 1769, 2517, 2689, 1872, 4231, 5521, 6288, 764, 0, 0, 0,
+    2681, 0, 6227, 0, 4606, 0, 0, 4976, 0, 0, 0, 5356, 0, 0,
+    5052, 0, 0, 0, 5201, 0, 0, 3356, 0, 0, 0, 1671, 5417, 0,
+    0, 0, 1829, 0, 0, 4578, 0, 0, 0, 0, 0, 1823, 0, 121,
+    1207, 5535, 5649, 0, 0, 0, 0, 0, 0, 0, 4169, 0, 0, 2901,
+    0, 4105, 907, 4589, 2725, 4759, 0, 4583, 0, 0, 0, 3056, 4122, 4349,
+    6457, 0, 0, 0, 0, 0, 417, 3998, 4338, 5900, 0, 0, 0, 0,
+    0, 0, 617, 0, 0, 0, 0, 0, 6542, 4797, 0, 4902, 0, 2032,
+    394, 0, 0, 0, 0, 0, 457, 0, 0, 0, 5767, 0, 0, 0,
+    0, 0, 0, 1814, 6596, 0, 2591, 4333, 0, 0, 4788, 57, 4492, 1850,
+    753, 524, 1180, 6122, 0, 756, 0, 5891, 0, 0, 0, 762, 6482, 0,
+    0, 0, 0, 4959, 5619, 0, 0, 0, 0, 3284, 0, 0, 4636, 3778,
+    0, 0, 0, 792, 690, 1526, 0, 0, 0, 0, 0, 975, 5598, 0,
+    2461, 0, 5699, 0, 0, 0, 0, 797, 0, 1020, 0, 0, 688, 0,
+    1752, 0, 364, 2669, 0, 0, 0, 0, 0, 0, 646, 3255, 3788, 5504,
+    0, 0, 0, 6277, 0, 2761, 0, 0, 4850, 0, 0, 0, 1275, 5349,
+    6440, 142, 2140, 0, 0, 0, 0, 0, 0, 1008, 5938, 2351, 6579, 0,
+    0, 4238, 5939, 1377, 1246, 0, 2189, 0, 0, 1847, 6593, 0, 0, 5816,
+    0, 2393, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2199, 0, 479,
+    0, 0, 0, 0, 0, 0, 0, 3239, 0, 669, 622, 1057, 0, 0,
+    0, 0, 3868, 0, 6259, 295, 256, 4826, 5412, 5454, 1436, 4040, 620, 0,
+    0, 0, 0, 2451, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 893, 4441, 0, 0, 0, 0, 5022, 0, 0, 0,
+    0, 0, 6518, 0, 0, 0, 5182, 2111, 0, 0, 0, 0, 343, 1747,
+    1738, 3098, 5160, 0, 0, 0, 1178, 0, 1825, 3328, 6131, 0, 0, 0,
+    1900, 0, 0, 0, 0, 0, 0, 619, 4416, 5206, 0, 0, 0, 0,
+    0, 1919, 2291, 5299, 0, 0, 0, 5875, 1311, 3391, 0, 0, 0, 0,
+    0, 3019, 6161, 0, 1103, 0, 0, 0, 0, 0, 1270, 0, 5230, 0,
+    0, 814, 3889, 0, 0, 1518, 4160, 6601, 0, 0, 734, 2598, 3680, 2948,
+    2824, 2920, 2116, 3379, 4018, 4801, 2476, 6478, 0, 0, 0, 5935, 5104, 0,
+    0, 0, 968, 4055, 6412, 547, 0, 0, 0, 3426, 0, 0, 0, 4702,
+    0, 5918, 2268, 0, 3762, 3274, 0, 0, 0, 0, 0, 1269, 5476, 948,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2628, 3096, 4462,
+    0, 6214, 0, 650, 2048, 0, 0, 436, 0, 769, 0, 2838, 0, 0,
+    0, 0, 0, 0, 1673, 6354, 3504, 2930, 5208, 0, 1885, 3724, 557, 0,
+    0, 5130, 0, 0, 19, 0, 0, 0, 3882, 133, 0, 0, 0, 0,
+    0, 4015, 0, 695, 2849, 4398, 0, 0, 2484, 5123, 4259, 0, 0, 443,
+    1458, 2442, 3872, 2564, 3027, 2226, 4706, 558, 1921, 1744, 2067, 5719, 0, 3885,
+    0, 2635, 3078, 5124, 0, 1776, 5407, 56, 6513, 1411, 4457, 5949, 0, 0,
+    0, 0, 0, 0, 2629, 4411, 1790, 2853, 6229, 0, 0, 0, 1343, 6148,
+    0, 0, 0, 0, 0, 925, 3609, 0, 1982, 3168, 3775, 3433, 6489, 106,
+    0, 0, 0, 0, 4555, 0, 0, 1056, 0, 0, 1256, 0, 5857, 0,
+    0, 0, 0, 0, 5798, 0, 2049, 6280, 575, 2664, 0, 1424, 6345, 0,
+    3654, 110, 0, 0, 2092, 851, 0, 1585, 1385, 6531, 0, 0, 0, 680,
+    0, 0, 0, 0, 0, 0, 900, 3165, 0, 0, 0, 3710, 0, 4131,
+    4876, 729, 6239, 0, 790, 0, 0, 2430, 4028, 0, 0, 3970, 0, 997,
+    3980, 0, 0, 0, 4685, 0, 3942, 4903, 0, 0, 0, 4039, 0, 0,
+    2327, 2776, 5101, 0, 0, 613, 2255, 6228, 0, 0, 4870, 5511, 4326, 4834,
+    5456, 0, 0, 0, 0, 0, 1085, 5397, 5256, 2504, 0, 6473, 1965, 0,
+    0, 2572, 0, 0, 0, 0, 1224, 0, 0, 0, 0, 0, 0, 244,
+    339, 0, 4957, 0, 0, 3268, 202, 4304, 0, 6393, 3246, 4473, 0, 0,
+    0, 0, 2126, 4771, 682, 0, 0, 0, 838, 1547, 1843, 3836, 1279, 3839,
+    903, 3161, 4454, 1862, 4482, 5049, 0, 1277, 0, 4253, 4830, 5029, 6091, 0,
+    5378, 0, 6414, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 5945, 0, 0, 0, 0, 3903, 0, 2954, 3266,
+    747, 2918, 2509, 5569, 0, 0, 0, 956, 1774, 0, 0, 6189, 717, 0,
+    0, 0, 5499, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6016,
+    0, 0, 0, 0, 0, 0, 1812, 3661, 652, 5729, 705, 253, 482, 129,
+    6237, 0, 81, 1191, 2506, 0, 1706, 0, 0, 0, 0, 93, 5600, 0,
+    0, 770, 5312, 0, 0, 1239, 6585, 0, 0, 4155, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 2492, 0, 0, 3166, 0, 2269,
+    1624, 5823, 5403, 1212, 2428, 1161, 5996, 1527, 5928, 0, 0, 5137, 4108, 3990,
+    732, 5519, 0, 6135, 0, 0, 0, 0, 0, 1880, 0, 0, 0, 1828,
+    2713, 2865, 0, 1874, 0, 0, 0, 0, 0, 6508, 0, 0, 6479, 0,
+    0, 0, 866, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 4918, 4221, 0, 0, 0, 1474, 2012, 5573, 0, 0, 0, 0,
+    3406, 2499, 3544, 0, 0, 0, 0, 0, 0, 1418, 0, 0, 0, 2088,
+    0, 82, 949, 5657, 1040, 0, 0, 0, 0, 3917, 197, 1588, 5452, 2813,
+    4983, 5231, 323, 33, 1514, 6312, 0, 0, 0, 0, 0, 0, 0, 812,
+    5057, 1461, 1528, 4867, 6270, 0, 0, 0, 0, 1583, 6113, 0, 0, 965,
+    0, 2610, 0, 0, 0, 0, 0, 151, 241, 5587, 2359, 0, 0, 0,
+    0, 5782, 0, 0, 0, 5975, 5419, 0, 1899, 0, 0, 0, 0, 0,
+    0, 0, 6178, 3310, 982, 0, 0, 0, 419, 2093, 2936, 843, 0, 0,
+    0, 0, 0, 3642, 0, 0, 5558, 0, 3727, 0, 1097, 0, 0, 6633,
+    0, 0, 1579, 0, 0, 5942, 6372, 6558, 0, 0, 0, 4587, 0, 0,
+    0, 2194, 2684, 2781, 0, 4107, 0, 0, 779, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 4033, 992, 0, 2362, 1127, 0, 0, 4750,
+    0, 2903, 0, 0, 0, 0, 4696, 0, 0, 0, 0, 0, 0, 2340,
+    553, 5717, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3299, 2847,
+    3477, 0, 0, 3953, 0, 0, 0, 0, 0, 0, 0, 5851, 0, 0,
+    0, 0, 0, 6532, 2080, 1404, 4207, 0, 0, 5288, 0, 0, 0, 5582,
+    0, 0, 0, 0, 1084, 2471, 2583, 0, 0, 0, 0, 0, 0, 1690,
+    0, 1945, 0, 0, 0, 0, 0, 0, 0, 1190, 0, 0, 0, 0,
+    5708, 0, 5784, 0, 0, 0, 1172, 5637, 0, 3795, 4285, 0, 0, 0,
+    0, 4013, 310, 4925, 0, 0, 0, 632, 0, 3011, 0, 2441, 1365, 2904,
+    5068, 0, 1570, 0, 0, 6314, 0, 0, 0, 0, 0, 0, 4585, 0,
+    0, 0, 0, 0, 0, 0, 2315, 3542, 0, 503, 0, 0, 4832, 0,
+    0, 132, 0, 0, 0, 0, 0, 0, 0, 0, 939, 0, 5384, 0,
+    0, 0, 0, 0, 0, 1321, 3963, 0, 3810, 0, 0, 0, 0, 0,
+    3171, 0, 0, 0, 2350, 0, 0, 6423, 0, 1720, 0, 0, 0, 0,
+    5213, 0, 0, 0, 1388, 1693, 6276, 238, 1797, 3322, 311, 1198, 4335, 0,
+    0, 2512, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4792, 0,
+    0, 0, 4412, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    4831, 6313, 6028, 0, 0, 4458, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 4432, 0, 6061, 0, 0, 0, 0, 0, 794, 0, 0, 1723, 0,
+    3398, 0, 0, 0, 0, 4600, 0, 979, 4599, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 6217, 0, 146, 0, 0, 0, 0, 0,
+    3261, 4656, 0, 4475, 4295, 0, 0, 3023, 0, 0, 0, 0, 0, 0,
+    0, 0, 4230, 0, 1220, 2632, 5409, 0, 0, 0, 0, 0, 0, 0,
+    800, 3107, 5655, 0, 0, 6030, 0, 0, 0, 0, 0, 6109, 0, 0,
+    0, 1334, 0, 0, 0, 0, 2436, 2951, 1609, 0, 0, 0, 2248, 0,
+    6425, 0, 0, 0, 0, 0, 287, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 3945, 6223, 6501, 0, 0, 0, 5613, 0, 0, 0, 0,
+    103, 2212, 560, 3563, 5577, 5795, 528, 6460, 1802, 227, 0, 6352, 0, 0,
+    63, 0, 5946, 0, 0, 1639, 0, 0, 6322, 0, 0, 1425, 223, 2101,
+    6476, 953, 0, 0, 0, 4213, 0, 904, 0, 0, 0, 0, 0, 0,
+    0, 6373, 0, 4024, 2711, 4789, 0, 569, 0, 0, 0, 0, 0, 1659,
+    6048, 0, 0, 0, 0, 0, 850, 5726, 3782, 802, 0, 0, 134, 525,
+    1078, 0, 637, 6018, 0, 0, 0, 0, 0, 0, 1901, 0, 0, 582,
+    0, 926, 2186, 0, 2804, 0, 2907, 0, 0, 0, 0, 0, 0, 2123,
+    0, 0, 0, 0, 710, 3160, 0, 0, 656, 6140, 0, 0, 0, 0,
+    0, 157, 3598, 2916, 0, 0, 0, 0, 0, 0, 0, 0, 449, 3697,
+    0, 0, 0, 0, 2521, 225, 978, 3125, 4733, 6052, 781, 2757, 0, 3689,
+    0, 2527, 3513, 2421, 5792, 493, 6164, 0, 0, 0, 0, 0, 0, 0,
+    0, 112, 1679, 4866, 5525, 0, 0, 0, 0, 0, 0, 4080, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 4833, 0, 0, 0, 0, 44, 0,
+    0, 2146, 3296, 2348, 5888, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 4775, 1280, 3347, 4249, 2703, 4288, 5752, 6471, 6541, 0,
+    4137, 5325, 0, 3517, 1716, 0, 0, 0, 0, 0, 125, 0, 0, 3033,
+    2613, 0, 0, 0, 0, 0, 0, 1906, 1013, 0, 0, 0, 0, 0,
+    0, 0, 6211, 0, 0, 137, 0, 0, 1815, 0, 3382, 1525, 5324, 0,
+    0, 0, 0, 5800, 0, 0, 0, 0, 540, 0, 0, 0, 2536, 0,
+    0, 5394, 0, 0, 0, 2550, 0, 3722, 0, 0, 0, 0, 933, 5214,
+    0, 0, 1914, 3675, 0, 0, 1322, 0, 2125, 3312, 5401, 0, 0, 0,
+    0, 0, 0, 0, 0, 5721, 0, 0, 0, 0, 0, 755, 6566, 0,
+    0, 0, 0, 1094, 2675, 780, 711, 2851, 5388, 3934, 0, 0, 0, 0,
+    0, 0, 0, 0, 2284, 5669, 0, 1151, 0, 6461, 0, 0, 1237, 3580,
+    0, 0, 0, 0, 5338, 0, 0, 0, 0, 591, 0, 0, 6090, 0,
+    2064, 2659, 0, 0, 0, 0, 908, 3984, 5838, 0, 2341, 6368, 2666, 0,
+    0, 0, 3637, 0, 3016, 2542, 4615, 0, 3410, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 1166, 2618, 5365, 0, 0, 0, 0, 0, 2163, 0,
+    2917, 0, 5656, 6582, 0, 0, 0, 0, 0, 0, 5215, 0, 0, 0,
+    0, 0, 0, 0, 0, 3371, 0, 0, 0, 0, 0, 0, 458, 3128,
+    1174, 1325, 5081, 0, 0, 3213, 4194, 0, 0, 0, 0, 5794, 0, 0,
+    0, 3545, 3315, 798, 0, 507, 4389, 1238, 5910, 0, 2576, 0, 0, 0,
+    0, 0, 5584, 0, 0, 0, 4661, 0, 0, 6156, 0, 3817, 6083, 0,
+    3147, 2307, 1953, 0, 0, 0, 3599, 508, 362, 4491, 0, 0, 76, 0,
+    0, 882, 4342, 0, 0, 0, 626, 3317, 0, 0, 0, 0, 4930, 4487,
+    0, 1194, 0, 0, 0, 0, 0, 4913, 0, 0, 0, 0, 3007, 2147,
+    4981, 2153, 0, 6236, 0, 0, 0, 0, 2051, 2339, 0, 0, 0, 1806,
+    1485, 0, 0, 0, 1855, 0, 0, 120, 3309, 0, 0, 0, 0, 1027,
+    0, 0, 0, 2220, 3102, 0, 0, 2313, 0, 4817, 730, 0, 1602, 4128,
+    4654, 4884, 4161, 5483, 1389, 0, 0, 3172, 0, 0, 4139, 4497, 3440, 5543,
+    0, 0, 0, 5626, 0, 4431, 0, 0, 0, 5954, 0, 2318, 6250, 0,
+    2537, 3003, 4853, 0, 0, 1320, 5791, 0, 0, 3828, 0, 0, 160, 4670,
+    0, 1345, 0, 0, 4344, 6266, 3042, 0, 0, 0, 0, 2259, 0, 518,
+    6221, 0, 2323, 0, 0, 773, 0, 0, 0, 0, 0, 0, 5759, 0,
+    2490, 0, 0, 0, 3626, 0, 0, 4527, 5690, 0, 0, 0, 0, 1634,
+    0, 0, 0, 0, 499, 665, 3203, 2707, 3608, 4841, 0, 0, 0, 0,
+    0, 0, 0, 0, 567, 43, 0, 0, 0, 0, 234, 0, 0, 0,
+    0, 0, 3510, 0, 0, 6291, 0, 3314, 0, 0, 0, 0, 0, 3208,
+    0, 1839, 5999, 6165, 6361, 0, 0, 2505, 4343, 0, 3058, 3290, 6249, 6384,
+    6267, 0, 5353, 0, 0, 917, 0, 6418, 402, 3569, 0, 1566, 5631, 5963,
+    6275, 6357, 0, 0, 0, 0, 2722, 2087, 876, 5247, 0, 0, 0, 0,
+    2290, 0, 0, 0, 1644, 4307, 0, 0, 0, 0, 0, 3402, 6242, 0,
+    589, 0, 6173, 0, 2773, 6252, 1374, 0, 0, 0, 5026, 1332, 2699, 0,
+    5664, 648, 0, 1087, 3031, 4417, 3136, 0, 5009, 6343, 0, 1808, 0, 0,
+    289, 3450, 0, 1453, 2328, 1616, 0, 0, 0, 0, 1608, 0, 0, 761,
+    6333, 973, 1562, 0, 0, 1465, 0, 4512, 5743, 1951, 6151, 0, 0, 4442,
+    0, 0, 0, 0, 3065, 2475, 4849, 4917, 0, 0, 3324, 3363, 235, 3792,
+    0, 0, 5824, 0, 0, 4266, 0, 0, 0, 0, 0, 0, 0, 4294,
+    0, 881, 0, 4625, 4709, 5134, 0, 0, 3300, 0, 0, 4840, 0, 3767,
+    2988, 0, 0, 1712, 0, 854, 0, 0, 116, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 6568, 2335, 2770, 858, 4467, 4875, 0, 3475, 0, 0,
+    0, 0, 0, 0, 4928, 1289, 0, 4415, 1799, 3607, 2742, 5051, 6056, 6168,
+    0, 0, 0, 0, 0, 0, 0, 2271, 0, 0, 1169, 4705, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 2118, 0, 0, 127, 0, 5284,
+    4672, 2168, 5754, 0, 0, 0, 28, 0, 0, 0, 3938, 240, 4117, 0,
+    0, 0, 1960, 3846, 0, 0, 2929, 0, 0, 0, 0, 5146, 2057, 787,
+    0, 0, 0, 0, 0, 0, 4927, 0, 0, 0, 5343, 0, 1281, 3108,
+    2756, 4348, 5046, 6251, 5071, 0, 0, 2267, 869, 0, 0, 1572, 0, 369,
+    0, 0, 0, 0, 1971, 0, 0, 0, 3561, 0, 5239, 6491, 4262, 2533,
+    0, 4730, 0, 0, 0, 5873, 3845, 4664, 5909, 0, 0, 6555, 1126, 0,
+    6544, 0, 0, 0, 3280, 5238, 1918, 4488, 0, 0, 0, 6432, 0, 0,
+    0, 2982, 4952, 5399, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    3800, 4724, 5466, 2410, 0, 0, 6079, 0, 0, 0, 3866, 0, 5513, 0,
+    4063, 0, 0, 0, 0, 1598, 0, 0, 1745, 0, 0, 742, 2931, 0,
+    1416, 950, 0, 2381, 0, 0, 0, 0, 0, 0, 1638, 0, 0, 1569,
+    4308, 2841, 0, 3780, 0, 0, 0, 0, 0, 0, 0, 2091, 3017, 4616,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 4864, 0, 0, 4179, 4514,
+    0, 0, 0, 0, 0, 0, 455, 1871, 0, 817, 1376, 1486, 4035, 4794,
+    4088, 5370, 6359, 0, 2026, 3543, 0, 2110, 5818, 0, 1208, 6154, 0, 4882,
+    0, 4142, 0, 0, 0, 0, 0, 6449, 0, 0, 0, 4218, 1409, 0,
+    0, 0, 0, 0, 0, 0, 5755, 6437, 0, 1102, 0, 0, 3281, 0,
+    868, 3946, 0, 0, 0, 0, 0, 0, 0, 6169, 0, 0, 4597, 0,
+    0, 0, 0, 0, 0, 0, 5662, 5335, 5847, 0, 0, 1145, 1186, 6067,
+    0, 0, 0, 0, 3686, 733, 0, 0, 0, 0, 5245, 2329, 0, 0,
+    4466, 0, 2265, 0, 0, 5255, 0, 0, 2623, 4617, 3830, 0, 0, 0,
+    0, 0, 1713, 0, 29, 1240, 0, 5529, 0, 712, 0, 3571, 286, 0,
+    0, 2334, 0, 32, 3423, 2403, 3436, 6080, 6380, 2760, 2514, 5242, 0, 0,
+    0, 0, 0, 0, 0, 5082, 1183, 0, 3308, 0, 1665, 0, 0, 3493,
+    0, 1963, 4715, 375, 0, 0, 0, 0, 1755, 4363, 0, 0, 0, 0,
+    0, 0, 4677, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 2777, 3362, 0, 4747, 0, 0, 4060, 0, 0, 2257, 0, 6609,
+    0, 2270, 3271, 0, 0, 0, 0, 887, 0, 915, 1664, 6103, 0, 0,
+    1853, 0, 0, 5930, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 4217, 600, 0, 1046, 6464, 0, 4547, 0, 959, 0, 0,
+    0, 0, 0, 2264, 0, 0, 0, 0, 0, 0, 0, 2764, 0, 0,
+    5747, 1892, 0, 0, 3004, 1079, 1176, 1642, 1109, 4778, 3110, 0, 0, 3530,
+    4481, 313, 0, 3420, 3975, 0, 0, 0, 0, 0, 1703, 0, 0, 0,
+    0, 0, 0, 1686, 48, 3932, 0, 0, 0, 4780, 4247, 2073, 1848, 6554,
+    293, 1009, 4364, 0, 0, 4005, 0, 282, 0, 5189, 0, 5947, 1393, 0,
+    0, 3564, 0, 4149, 1550, 4993, 6553, 0, 0, 0, 0, 0, 0, 0,
+    1646, 405, 4125, 5568, 3971, 4094, 0, 2218, 1687, 0, 0, 0, 2878, 0,
+    0, 0, 0, 4988, 5125, 0, 0, 0, 5486, 0, 0, 0, 0, 0,
+    0, 748, 0, 5958, 4229, 3256, 0, 207, 0, 5099, 0, 0, 0, 3223,
+    1696, 4365, 0, 0, 2882, 0, 6389, 3075, 2043, 0, 0, 0, 6431, 2518,
+    247, 0, 0, 1459, 0, 0, 0, 0, 0, 4521, 0, 5727, 0, 4031,
+    5835, 0, 0, 0, 6625, 0, 0, 0, 0, 0, 0, 0, 1582, 3349,
+    118, 6160, 0, 0, 0, 0, 0, 2115, 0, 0, 4006, 2232, 4895, 2266,
+    5120, 5874, 0, 0, 0, 0, 0, 3463, 0, 2299, 3749, 0, 0, 0,
+    0, 0, 6260, 0, 0, 722, 750, 1970, 2595, 3325, 4767, 4476, 0, 662,
+    4168, 5427, 6184, 2657, 0, 0, 0, 0, 4167, 3024, 1672, 2066, 700, 2491,
+    3591, 0, 0, 0, 0, 0, 1876, 3384, 0, 0, 4972, 2242, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4753, 0, 0,
+    0, 181, 0, 1260, 0, 0, 1217, 90, 2650, 2765, 0, 1283, 1358, 0,
+    5970, 4264, 4507, 0, 219, 4735, 5278, 5520, 1184, 5526, 0, 0, 537, 0,
+    2978, 4351, 593, 4384, 5053, 5138, 0, 0, 0, 0, 0, 3551, 0, 0,
+    5285, 0, 3842, 0, 0, 1591, 0, 0, 0, 0, 4714, 0, 0, 0,
+    5965, 0, 204, 4098, 0, 0, 6466, 0, 0, 0, 0, 0, 0, 754,
+    176, 4092, 3716, 5470, 3751, 5604, 6375, 435, 442, 1394, 5523, 5089, 829, 5650,
+    2676, 3664, 0, 0, 0, 0, 0, 0, 6547, 5505, 0, 0, 0, 0,
+    2135, 0, 3030, 0, 0, 4571, 0, 5750, 0, 0, 0, 1515, 0, 1697,
+    0, 1462, 1467, 4030, 0, 0, 4855, 0, 658, 0, 1504, 0, 5773, 0,
+    0, 3731, 0, 844, 6407, 0, 0, 3006, 0, 0, 0, 6629, 0, 0,
+    0, 0, 0, 785, 2429, 4897, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 3122, 3653, 0, 0, 0, 5840, 0, 0, 0, 0, 0, 0,
+    0, 3197, 6153, 5185, 0, 0, 0, 168, 0, 6421, 0, 5095, 0, 0,
+    2529, 1604, 1915, 4317, 0, 3400, 0, 0, 0, 0, 0, 0, 3993, 0,
+    4405, 0, 0, 0, 4129, 0, 0, 0, 5293, 0, 0, 0, 0, 0,
+    0, 5307, 6315, 0, 0, 3769, 2637, 3999, 6089, 6363, 0, 3851, 0, 0,
+    964, 0, 0, 0, 0, 0, 0, 0, 5350, 2325, 5361, 5785, 2649, 6216,
+    0, 0, 4824, 0, 0, 3381, 0, 996, 2309, 5713, 0, 5590, 0, 2601,
+    6611, 3511, 4588, 0, 672, 4316, 0, 0, 0, 0, 0, 0, 0, 0,
+    1219, 4708, 5140, 0, 0, 0, 0, 0, 0, 2520, 3541, 0, 0, 0,
+    6486, 0, 0, 568, 1873, 0, 5119, 0, 2619, 3534, 0, 630, 3638, 5190,
+    6310, 0, 0, 0, 3838, 0, 0, 6551, 0, 0, 0, 2778, 0, 0,
+    0, 4001, 2525, 0, 805, 0, 0, 4562, 0, 0, 0, 0, 0, 0,
+    0, 6212, 0, 0, 0, 1185, 0, 0, 4391, 5897, 0, 2822, 0, 0,
+    911, 0, 0, 4198, 3766, 0, 0, 0, 0, 0, 0, 0, 0, 3447,
+    0, 0, 1751, 4426, 0, 0, 0, 2316, 1225, 5064, 6474, 0, 0, 0,
+    1464, 0, 0, 4579, 0, 0, 653, 3332, 1675, 5612, 0, 0, 4478, 3469,
+    0, 678, 1573, 4736, 5540, 774, 0, 3250, 3283, 608, 5703, 0, 0, 0,
+    0, 2457, 0, 0, 0, 6243, 1026, 0, 0, 0, 0, 0, 0, 2748,
+    0, 0, 0, 0, 0, 5665, 0, 0, 0, 0, 3619, 0, 0, 0,
+    0, 0, 0, 0, 1294, 3852, 6396, 0, 1955, 0, 0, 0, 1863, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 4379, 0, 945, 696, 3375,
+    165, 0, 0, 0, 0, 0, 0, 3462, 4552, 0, 0, 0, 0, 0,
+    0, 177, 0, 0, 0, 0, 6293, 0, 5408, 0, 0, 0, 0, 0,
+    874, 0, 2188, 0, 1707, 4340, 4385, 5973, 4173, 1029, 6565, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 6378, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 974, 5524, 0, 777, 0, 0, 0, 0, 0, 55, 4360,
+    6338, 0, 0, 3552, 0, 0, 6451, 0, 0, 0, 1460, 5621, 0, 0,
+    0, 0, 0, 0, 0, 0, 5700, 0, 0, 0, 5527, 0, 0, 0,
+    0, 0, 0, 0, 0, 2698, 0, 0, 0, 0, 0, 0, 0, 1316,
+    3602, 0, 0, 0, 0, 1179, 0, 0, 0, 4774, 0, 0, 0, 5317,
+    3914, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1468, 2275,
+    3189, 1548, 0, 0, 0, 5718, 1390, 2998, 2945, 0, 0, 3086, 0, 214,
+    554, 1123, 2127, 3747, 4133, 4437, 0, 0, 0, 2603, 4346, 0, 0, 0,
+    618, 0, 6628, 6105, 0, 4509, 0, 0, 0, 0, 0, 3796, 0, 0,
+    0, 3396, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5360, 0, 0,
+    0, 4802, 5465, 0, 0, 0, 1068, 6094, 0, 0, 0, 0, 0, 0,
+    0, 2523, 0, 0, 2833, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    584, 0, 4533, 0, 1935, 0, 2396, 4097, 4465, 0, 2053, 4321, 0, 3594,
+    5150, 2401, 0, 0, 0, 0, 2035, 0, 1934, 0, 0, 0, 0, 6191,
+    0, 0, 0, 6289, 0, 0, 775, 4951, 0, 1371, 3448, 5455, 5720, 1228,
+    1342, 0, 0, 0, 0, 0, 0, 5443, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 377, 4762, 0, 4704, 0, 3295, 5402, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 6157, 0, 0, 0, 5018, 0, 0, 0, 4202,
+    4479, 0, 0, 0, 0, 571, 3596, 0, 2449, 2435, 6020, 6409, 0, 0,
+    0, 0, 0, 3012, 3174, 2222, 3794, 0, 555, 1164, 0, 5172, 3230, 0,
+    0, 0, 6195, 0, 4499, 0, 0, 0, 1235, 2019, 0, 0, 969, 0,
+    0, 0, 6186, 0, 0, 1266, 3387, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 3153, 1244, 0, 4089, 1267, 0, 0, 0, 0, 0, 395, 3264,
+    0, 5193, 1192, 0, 0, 0, 0, 0, 1384, 2120, 0, 0, 0, 0,
+    5922, 0, 0, 0, 6559, 2902, 0, 0, 2216, 393, 2020, 2069, 2086, 5491,
+    0, 5984, 3611, 255, 3179, 0, 2802, 4560, 0, 6495, 0, 0, 0, 5275,
+    0, 0, 1177, 0, 4949, 0, 0, 1521, 0, 0, 6234, 0, 5814, 0,
+    5345, 0, 3667, 0, 0, 422, 0, 683, 0, 0, 0, 4309, 263, 0,
+    0, 0, 2358, 0, 0, 0, 328, 2287, 3022, 3419, 5658, 5854, 3416, 0,
+    0, 0, 977, 0, 0, 0, 0, 6637, 4301, 4067, 0, 0, 4698, 5188,
+    1119, 0, 1327, 0, 0, 5668, 0, 2183, 3809, 0, 0, 3224, 2005, 1772,
+    5899, 4269, 4375, 0, 2173, 6285, 0, 0, 0, 337, 0, 0, 0, 0,
+    0, 0, 0, 506, 0, 0, 0, 5260, 0, 0, 698, 3926, 6556, 4721,
+    0, 179, 0, 4153, 0, 2543, 5163, 2746, 4211, 0, 676, 0, 336, 0,
+    0, 288, 0, 0, 0, 0, 0, 0, 0, 6200, 2767, 6496, 1168, 4783,
+    0, 0, 0, 0, 1340, 4009, 2627, 3427, 0, 0, 0, 1929, 0, 4303,
+    4461, 4890, 5733, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4196,
+    0, 0, 0, 4172, 0, 0, 0, 3837, 432, 1931, 0, 3000, 0, 0,
+    399, 4223, 0, 6055, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    3112, 0, 5770, 4471, 5772, 3910, 0, 0, 4313, 3892, 3906, 5715, 3181, 0,
+    0, 1419, 0, 0, 0, 2400, 5386, 3880, 5776, 3461, 0, 1129, 4095, 0,
+    2607, 1326, 2879, 0, 0, 3623, 0, 0, 3886, 5342, 5991, 3085, 406, 0,
+    0, 0, 519, 5459, 0, 0, 0, 2409, 1610, 0, 0, 0, 0, 0,
+    0, 5246, 0, 0, 0, 0, 0, 0, 0, 0, 1708, 5100, 0, 0,
+    601, 0, 0, 0, 642, 0, 0, 0, 2463, 1149, 2672, 3985, 0, 0,
+    0, 1199, 4329, 0, 943, 0, 0, 1766, 0, 0, 0, 0, 3494, 2745,
+    0, 0, 0, 0, 0, 1243, 2117, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 4504, 0, 0, 0, 6088, 4016, 4607, 6155,
+    5458, 389, 0, 5634, 0, 0, 0, 0, 0, 0, 3163, 6536, 5334, 0,
+    4239, 0, 0, 0, 0, 0, 6422, 6560, 6286, 0, 0, 3323, 3514, 0,
+    30, 883, 0, 0, 0, 0, 5534, 5961, 0, 0, 3540, 0, 1201, 1592,
+    5990, 0, 0, 0, 4868, 0, 0, 0, 0, 2130, 3341, 5225, 0, 0,
+    5811, 808, 6624, 0, 0, 673, 0, 0, 0, 885, 1538, 3200, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 929, 562, 1306, 1338, 5860, 4899,
+    6240, 3693, 0, 0, 0, 1996, 0, 6136, 892, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 1433, 3566, 0, 4486, 4377, 0, 0, 1513, 0,
+    5819, 0, 651, 2940, 0, 1047, 0, 0, 2395, 0, 354, 0, 0, 5352,
+    0, 0, 1348, 0, 100, 0, 1099, 0, 3298, 5633, 0, 0, 1163, 2700,
+    6336, 0, 2644, 0, 2208, 5273, 5389, 5761, 0, 69, 0, 5858, 0, 0,
+    1761, 2709, 3152, 3456, 4810, 5155, 6490, 4963, 0, 0, 0, 6265, 889, 5411,
+    0, 4325, 0, 0, 0, 0, 4043, 0, 0, 0, 4776, 1301, 4433, 1889,
+    2184, 535, 3066, 0, 0, 2295, 0, 6119, 0, 6034, 3935, 0, 0, 0,
+    189, 0, 0, 0, 0, 75, 0, 967, 0, 0, 0, 0, 0, 0,
+    0, 0, 1107, 2574, 0, 0, 0, 0, 0, 0, 0, 4352, 595, 2033,
+    0, 0, 0, 0, 0, 0, 0, 0, 5684, 0, 3198, 5974, 3454, 4014,
+    0, 0, 501, 1500, 2799, 0, 4500, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 4148, 5358, 0, 0, 0, 2908, 5346, 0, 0, 3401,
+    0, 0, 0, 3595, 0, 0, 0, 0, 0, 1924, 0, 4846, 0, 0,
+    0, 0, 0, 0, 3805, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1835, 4581, 0, 0, 0, 0, 0, 0, 0, 0, 1878, 5175, 5885, 0,
+    0, 0, 0, 0, 304, 0, 0, 0, 0, 6009, 0, 0, 5280, 3442,
+    2167, 4428, 1382, 3301, 955, 4719, 5203, 0, 0, 205, 0, 0, 4743, 266,
+    0, 0, 0, 0, 0, 73, 6263, 0, 6235, 0, 0, 2656, 3579, 0,
+    0, 0, 0, 0, 0, 0, 811, 0, 0, 0, 0, 920, 1051, 0,
+    0, 0, 0, 0, 4749, 2201, 3645, 0, 0, 5849, 5607, 6069, 0, 5485,
+    0, 0, 2752, 0, 3992, 2455, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 3413, 0, 0, 1408, 2749, 3342, 0, 0, 0, 2357, 0, 0, 0,
+    0, 0, 0, 3103, 0, 3260, 1969, 0, 0, 0, 0, 5157, 5886, 0,
+    2000, 0, 985, 2831, 0, 0, 0, 0, 5579, 0, 0, 0, 1530, 1196,
+    4808, 0, 0, 1019, 3485, 108, 6395, 1423, 3192, 0, 0, 0, 0, 0,
+    0, 1552, 5683, 6027, 1633, 6524, 0, 0, 1925, 0, 5400, 468, 2642, 5173,
+    6207, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4010, 6044, 0,
+    624, 1777, 2041, 3902, 5087, 1450, 2648, 5366, 6344, 527, 0, 3659, 1355, 1463,
+    4150, 4421, 0, 0, 0, 0, 1488, 6064, 0, 0, 5297, 4319, 0, 0,
+    0, 2028, 0, 0, 0, 1822, 0, 913, 1704, 0, 3662, 0, 0, 361,
+    3859, 2077, 3458, 0, 0, 0, 6467, 451, 4713, 0, 0, 0, 4291, 0,
+    0, 0, 2038, 0, 2866, 4331, 0, 2084, 0, 0, 0, 0, 0, 5467,
+    0, 0, 2486, 5444, 4755, 0, 6452, 1601, 5555, 0, 0, 0, 236, 3072,
+    1310, 2788, 0, 0, 0, 0, 0, 0, 0, 0, 4282, 0, 0, 466,
+    0, 0, 319, 0, 0, 0, 0, 0, 0, 0, 0, 1353, 1840, 0,
+    0, 0, 0, 0, 0, 0, 5695, 6326, 2479, 6176, 0, 0, 0, 5921,
+    0, 5205, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2763, 1685,
+    981, 2280, 5439, 0, 0, 6102, 2986, 3978, 5503, 0, 1304, 1959, 0, 4998,
+    0, 0, 0, 0, 3650, 0, 3490, 1204, 6095, 0, 3061, 3725, 0, 573,
+    0, 0, 0, 0, 1077, 0, 0, 0, 1202, 0, 5392, 0, 0, 0,
+    0, 0, 0, 0, 991, 0, 3228, 2364, 0, 1637, 3225, 1724, 1, 6196,
+    3388, 0, 0, 0, 0, 0, 0, 2237, 0, 3658, 4948, 1920, 6435, 0,
+    2071, 0, 0, 0, 0, 0, 1957, 1926, 4513, 1023, 0, 4828, 0, 0,
+    5869, 0, 3032, 3704, 3965, 0, 0, 0, 0, 298, 388, 901, 2192, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2467, 2658,
+    5112, 0, 3272, 0, 5368, 5593, 0, 2363, 0, 0, 0, 0, 0, 0,
+    0, 0, 111, 0, 2530, 6141, 2857, 0, 1759, 0, 1401, 3460, 4102, 0,
+    0, 5058, 31, 6078, 6459, 4474, 0, 0, 5748, 2298, 2939, 5149, 5820, 3263,
+    3928, 0, 0, 2234, 0, 0, 0, 0, 4277, 5006, 1948, 2195, 0, 550,
+    0, 5693, 0, 0, 0, 0, 0, 0, 718, 0, 0, 0, 5545, 2040,
+    0, 4011, 0, 0, 5235, 0, 0, 0, 2293, 5687, 0, 551, 3279, 4989,
+    0, 0, 0, 4383, 4145, 2485, 2876, 2919, 0, 0, 305, 459, 4166, 4174,
+    3949, 0, 0, 0, 0, 0, 0, 5143, 614, 0, 2967, 0, 0, 0,
+    1367, 1470, 1978, 2503, 3777, 4246, 0, 0, 0, 3829, 1478, 0, 0, 0,
+    0, 0, 0, 0, 0, 3959, 0, 0, 0, 0, 0, 2240, 0, 5098,
+    4662, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 184, 1278, 0,
+    0, 0, 3043, 6371, 0, 0, 4027, 1762, 0, 0, 0, 938, 5868, 0,
+    2969, 0, 0, 3539, 0, 1395, 0, 3983, 1692, 3346, 4032, 105, 4565, 6029,
+    3512, 0, 0, 4678, 312, 5241, 0, 0, 2023, 3361, 692, 3409, 4901, 751,
+    1627, 0, 0, 0, 0, 0, 0, 0, 2098, 0, 0, 4502, 0, 0,
+    0, 720, 0, 4611, 0, 0, 0, 963, 0, 2260, 0, 0, 827, 0,
+    0, 0, 0, 0, 0, 0, 0, 2726, 0, 0, 0, 0, 0, 0,
+    0, 2938, 5883, 0, 0, 0, 0, 0, 0, 1349, 5164, 6268, 2289, 0,
+    0, 0, 0, 1669, 0, 3248, 0, 0, 294, 0, 0, 0, 2534, 3982,
+    5775, 1496, 0, 0, 4886, 0, 0, 0, 0, 0, 640, 2145, 0, 0,
+    0, 4559, 0, 836, 4655, 0, 0, 3183, 0, 407, 0, 0, 84, 0,
+    0, 638, 3068, 45, 3140, 2668, 2872, 5117, 0, 3702, 421, 3372, 3070, 4676,
+    0, 5706, 0, 0, 3937, 0, 4598, 0, 367, 0, 4872, 3417, 0, 18,
+    0, 0, 0, 2224, 0, 0, 2465, 3711, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 2943, 0, 5415, 2617, 5509, 5153, 1890, 3897, 2209, 0, 0,
+    4977, 0, 3352, 4296, 0, 0, 2178, 2405, 5615, 0, 0, 0, 0, 0,
+    0, 4193, 4723, 0, 0, 2867, 5871, 0, 0, 5385, 0, 3856, 891, 0,
+    4407, 605, 5055, 2731, 2985, 437, 1479, 4064, 0, 6463, 4756, 0, 4498, 0,
+    0, 2010, 6390, 215, 3265, 0, 0, 3051, 0, 0, 2899, 0, 0, 0,
+    0, 0, 0, 1442, 0, 1590, 5950, 0, 0, 0, 0, 0, 0, 3958,
+    0, 0, 0, 0, 0, 0, 1080, 1287, 3760, 3781, 4248, 1688, 5351, 0,
+    0, 0, 1031, 737, 2109, 0, 0, 0, 0, 5471, 5980, 0, 0, 0,
+    0, 2017, 6543, 0, 1788, 4798, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 6516, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 2870, 0, 3071, 1842, 0, 0, 1263, 0, 0, 0,
+    5435, 6527, 0, 0, 0, 0, 0, 6523, 2285, 0, 0, 0, 50, 1993,
+    0, 0, 1722, 0, 0, 6379, 4450, 0, 0, 0, 0, 0, 0, 0,
+    3793, 0, 0, 0, 0, 0, 0, 5333, 0, 0, 0, 0, 0, 0,
+    3660, 2602, 0, 0, 0, 0, 2223, 2974, 4773, 0, 0, 0, 0, 6193,
+    0, 0, 2389, 0, 3333, 0, 0, 0, 5133, 0, 0, 0, 0, 0,
+    0, 0, 3648, 0, 0, 3515, 1005, 0, 3238, 0, 738, 3951, 5482, 6138,
+    0, 3756, 0, 0, 0, 0, 1611, 5518, 0, 0, 0, 2568, 4811, 0,
+    0, 0, 3976, 5327, 0, 0, 5977, 0, 0, 0, 4984, 0, 0, 0,
+    6206, 0, 371, 905, 4079, 0, 0, 0, 0, 0, 4119, 3015, 3059, 6145,
+    0, 0, 0, 0, 0, 1257, 0, 58, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 1911, 0, 4970, 0, 0, 2311, 0,
+    4191, 5367, 0, 0, 1593, 2314, 6269, 1141, 0, 4641, 0, 3452, 0, 0,
+    2762, 0, 1643, 1368, 3629, 2696, 6374, 6443, 0, 0, 0, 514, 0, 2081,
+    3040, 2538, 5315, 6588, 957, 2376, 0, 0, 3875, 465, 0, 5002, 0, 1328,
+    1497, 3173, 0, 0, 0, 0, 0, 0, 0, 3614, 3901, 0, 3952, 0,
+    3818, 1881, 6076, 0, 3907, 0, 0, 0, 0, 2304, 5232, 0, 0, 0,
+    0, 6406, 0, 0, 0, 3116, 1553, 3002, 3235, 3651, 5442, 5937, 592, 3974,
+    2256, 0, 329, 4956, 0, 2544, 4236, 0, 0, 0, 3734, 3020, 0, 0,
+    0, 0, 0, 3678, 0, 6116, 0, 3860, 3687, 0, 0, 0, 0, 4215,
+    0, 2144, 5016, 0, 643, 0, 0, 0, 0, 0, 0, 0, 966, 0,
+    0, 633, 0, 0, 0, 5404, 0, 0, 500, 0, 0, 0, 0, 0,
+    4987, 0, 0, 2937, 880, 1677, 3862, 5431, 6307, 3455, 4050, 0, 0, 0,
+    0, 0, 5825, 0, 6065, 0, 0, 1937, 0, 17, 0, 0, 4621, 433,
+    4942, 3546, 0, 4367, 5541, 3439, 0, 0, 0, 4121, 4871, 0, 0, 0,
+    0, 0, 3506, 1402, 0, 588, 4591, 0, 0, 0, 5495, 768, 0, 6210,
+    0, 0, 1998, 5310, 0, 0, 0, 2244, 0, 0, 0, 5681, 0, 0,
+    1253, 4250, 0, 0, 5047, 5564, 0, 0, 1421, 3548, 0, 0, 0, 0,
+    0, 0, 1733, 2193, 0, 0, 0, 0, 0, 0, 1248, 0, 0, 0,
+    0, 0, 1999, 0, 5084, 5793, 0, 0, 4907, 0, 96, 0, 0, 0,
+    6505, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    124, 0, 0, 684, 4694, 4997, 6320, 6577, 4610, 6047, 1757, 5249, 1072, 0,
+    1596, 0, 0, 0, 1711, 1554, 5387, 0, 0, 0, 0, 0, 0, 0,
+    0, 1559, 0, 3251, 0, 2104, 937, 3840, 0, 0, 4195, 0, 46, 3601,
+    5956, 0, 0, 0, 0, 1268, 2960, 0, 1189, 1976, 3821, 0, 4744, 5620,
+    5810, 0, 0, 0, 0, 2139, 5560, 0, 4851, 3021, 0, 0, 0, 0,
+    942, 674, 0, 5132, 0, 1016, 0, 0, 0, 3581, 2661, 0, 0, 0,
+    0, 0, 0, 4529, 0, 4234, 5303, 0, 0, 0, 1181, 1902, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 5917, 0, 0, 2320, 0, 3863,
+    0, 0, 0, 1849, 0, 0, 0, 0, 2861, 6231, 0, 5477, 0, 0,
+    0, 0, 6032, 6303, 0, 0, 0, 5236, 3933, 0, 2169, 5200, 6074, 0,
+    0, 0, 1507, 3018, 4020, 0, 0, 0, 0, 0, 0, 0, 986, 86,
+    0, 581, 0, 0, 5141, 0, 0, 2922, 2673, 314, 1910, 4746, 0, 0,
+    0, 0, 0, 0, 5281, 0, 0, 0, 0, 0, 4620, 0, 4261, 0,
+    3459, 5666, 0, 0, 0, 0, 639, 0, 0, 0, 1471, 4887, 1035, 0,
+    0, 5251, 0, 0, 0, 0, 0, 0, 0, 2968, 6306, 1200, 0, 0,
+    3286, 2540, 4286, 6134, 0, 4287, 0, 0, 3750, 0, 0, 0, 0, 998,
+    0, 0, 2793, 0, 0, 0, 4154, 4657, 0, 0, 0, 0, 0, 4799,
+    0, 723, 4644, 252, 5667, 6510, 1001, 2790, 3944, 0, 0, 0, 0, 0,
+    6376, 0, 0, 5468, 0, 0, 0, 0, 522, 1632, 2535, 3615, 6627, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 21, 3269, 0, 590, 0, 0,
+    0, 0, 0, 5749, 0, 0, 1415, 0, 0, 0, 0, 0, 0, 0,
+    0, 2590, 2174, 0, 0, 5316, 6244, 1293, 0, 0, 0, 0, 0, 0,
+    3948, 0, 0, 0, 0, 6150, 0, 2008, 2979, 1451, 0, 0, 873, 0,
+    0, 0, 0, 0, 2326, 6121, 0, 0, 0, 4651, 1364, 6010, 307, 0,
+    2808, 0, 0, 0, 0, 0, 0, 3773, 2555, 3703, 494, 625, 0, 0,
+    1517, 3763, 5806, 0, 3113, 5233, 444, 1285, 4510, 6087, 0, 5931, 3896, 4106,
+    0, 0, 5622, 0, 0, 0, 3451, 0, 0, 0, 6417, 0, 2844, 0,
+    4158, 6548, 0, 1034, 0, 0, 0, 0, 194, 3939, 0, 0, 0, 0,
+    0, 0, 1323, 2015, 0, 666, 5240, 0, 0, 6272, 0, 0, 0, 0,
+    306, 4738, 5122, 0, 0, 0, 0, 0, 4920, 0, 0, 0, 0, 272,
+    486, 6190, 0, 0, 0, 0, 0, 0, 0, 0, 384, 2108, 970, 4782,
+    5003, 4940, 2102, 0, 0, 5679, 0, 0, 0, 3968, 301, 3209, 3574, 2415,
+    3957, 366, 4894, 5207, 864, 2837, 5712, 0, 0, 0, 0, 0, 2769, 3666,
+    0, 0, 0, 0, 1557, 4041, 0, 2398, 0, 0, 0, 0, 0, 6595,
+    0, 0, 3212, 0, 2134, 5907, 0, 0, 0, 5944, 0, 292, 0, 0,
+    4281, 6124, 3048, 4787, 0, 5890, 0, 0, 0, 4134, 3509, 0, 0, 0,
+    3847, 0, 0, 4061, 0, 0, 5760, 0, 4674, 0, 2296, 0, 0, 0,
+    0, 0, 0, 0, 2114, 788, 0, 4276, 0, 0, 0, 3709, 0, 0,
+    0, 0, 0, 2342, 1392, 0, 2097, 0, 0, 0, 0, 0, 1236, 6330,
+    0, 0, 1314, 5332, 6024, 0, 0, 5730, 0, 0, 1069, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 4268, 3187, 4002, 0, 0, 0, 0,
+    379, 0, 5583, 1106, 0, 0, 0, 0, 4359, 1827, 0, 767, 0, 0,
+    0, 0, 0, 0, 0, 3487, 0, 0, 0, 1476, 0, 0, 0, 0,
+    4596, 3913, 5219, 0, 0, 5731, 5960, 1312, 0, 0, 0, 0, 2303, 5450,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2923, 0, 0, 3915, 0,
+    0, 0, 3421, 4439, 0, 1110, 932, 2592, 2733, 4099, 2106, 4187, 2554, 4245,
+    0, 0, 5562, 1730, 0, 1255, 4531, 523, 1936, 834, 0, 0, 4406, 0,
+    0, 3582, 0, 0, 0, 0, 35, 0, 3785, 5501, 0, 0, 0, 0,
+    0, 0, 1112, 2230, 0, 0, 552, 0, 0, 2780, 4765, 2343, 923, 5305,
+    0, 0, 1049, 0, 5372, 0, 0, 37, 248, 3672, 6594, 2871, 0, 0,
+    0, 1363, 0, 4671, 2864, 0, 0, 0, 0, 0, 0, 0, 3501, 0,
+    0, 195, 0, 0, 2466, 0, 5696, 0, 4110, 0, 0, 0, 2956, 0,
+    0, 0, 0, 0, 13, 1133, 0, 0, 0, 0, 0, 0, 0, 2489,
+    5701, 1942, 216, 0, 2337, 0, 0, 4429, 2609, 3955, 338, 4083, 4124, 5220,
+    0, 0, 5616, 5762, 0, 0, 0, 0, 0, 0, 6481, 0, 0, 0,
+    4804, 4380, 0, 5881, 59, 3395, 0, 0, 1155, 4272, 0, 0, 0, 0,
+    0, 2599, 5460, 6261, 0, 0, 0, 0, 5757, 0, 355, 0, 0, 0,
+    3904, 0, 0, 0, 0, 0, 0, 0, 4440, 0, 6324, 0, 0, 0,
+    0, 0, 0, 0, 0, 5199, 0, 0, 3700, 6606, 0, 0, 0, 0,
+    0, 0, 0, 3104, 4143, 0, 0, 0, 0, 0, 2047, 4354, 0, 0,
+    0, 0, 0, 0, 2624, 0, 0, 0, 0, 2297, 1943, 5841, 0, 0,
+    0, 0, 3254, 135, 3304, 3685, 795, 3695, 3558, 4460, 0, 0, 0, 0,
+    0, 3157, 0, 4021, 4944, 156, 1412, 0, 0, 0, 0, 1387, 2704, 0,
+    3468, 0, 0, 0, 0, 0, 0, 4165, 1564, 0, 0, 0, 0, 0,
+    0, 1735, 5914, 0, 3635, 0, 0, 0, 4181, 0, 0, 3129, 0, 2766,
+    0, 0, 0, 1952, 0, 0, 0, 3665, 222, 988, 0, 0, 6634, 0,
+    1053, 5041, 5586, 0, 0, 5151, 0, 0, 0, 2131, 4816, 2608, 5745, 6185,
+    0, 990, 139, 839, 0, 0, 4334, 6485, 0, 0, 0, 0, 0, 857,
+    3835, 1626, 0, 0, 3890, 0, 1058, 5515, 1987, 0, 0, 0, 0, 0,
+    0, 0, 6573, 0, 0, 0, 0, 0, 0, 0, 612, 0, 0, 0,
+    3744, 6106, 0, 206, 0, 1361, 2331, 3288, 5764, 0, 1448, 0, 0, 4227,
+    0, 0, 0, 0, 0, 2344, 906, 912, 0, 842, 0, 0, 0, 0,
+    3464, 0, 2286, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2450, 0, 4922, 4542, 0, 0, 5502, 0, 0, 0, 4399, 0, 0, 2113,
+    0, 0, 0, 0, 0, 0, 2547, 2758, 0, 2233, 1795, 0, 0, 0,
+    0, 0, 2402, 0, 6413, 0, 0, 2663, 5001, 5416, 1512, 3683, 0, 0,
+    0, 0, 0, 0, 316, 5597, 0, 2166, 5059, 0, 0, 4873, 0, 0,
+    0, 0, 0, 916, 2775, 0, 0, 3090, 0, 0, 416, 0, 0, 5606,
+    2616, 1070, 0, 2508, 0, 0, 0, 5532, 2575, 0, 2453, 4312, 4931, 130,
+    0, 0, 0, 0, 2621, 0, 0, 143, 0, 0, 0, 0, 0, 246,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 4616, 2833, 0, 0, 4675, 1486, 1849, 1292, 2093, 973, 5468, 0, 5996,
-    0, 0, 6661, 0, 4504, 0, 916, 0, 3425, 4977, 4081, 1097, 0, 0,
-    150, 613, 0, 0, 0, 0, 0, 0, 5280, 6294, 0, 0, 0, 0,
-    0, 4176, 0, 732, 1462, 3852, 0, 4988, 5803, 0, 0, 5080, 0, 0,
-    0, 0, 2766, 0, 0, 0, 1999, 4654, 0, 0, 0, 0, 495, 3481,
-    4498, 0, 0, 3419, 6228, 2108, 952, 0, 0, 1123, 3815, 2920, 4764, 0,
-    3211, 3980, 0, 0, 0, 0, 0, 0, 0, 0, 2020, 0, 0, 1291,
-    0, 0, 0, 0, 0, 4395, 0, 3331, 0, 3729, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 163, 2699, 2539, 3917, 4678, 0, 0, 0,
-    0, 6019, 0, 0, 5834, 273, 3657, 3907, 3946, 2600, 0, 0, 0, 0,
-    0, 0, 0, 1323, 0, 0, 0, 0, 0, 0, 5168, 0, 5505, 0,
-    0, 0, 0, 0, 0, 0, 2757, 4624, 0, 0, 0, 0, 5305, 0,
-    0, 0, 0, 4815, 0, 0, 0, 0, 0, 0, 1090, 0, 0, 717,
-    1076, 141, 2482, 5806, 2, 6251, 5293, 0, 0, 0, 0, 0, 6715, 0,
-    2852, 0, 1267, 1546, 3559, 0, 0, 2868, 0, 0, 0, 0, 0, 0,
-    0, 0, 332, 1307, 0, 3467, 0, 0, 3820, 0, 4935, 2528, 2888, 0,
-    1044, 983, 0, 0, 0, 0, 0, 0, 0, 0, 5069, 0, 0, 4127,
-    0, 0, 5622, 4319, 2279, 0, 0, 0, 0, 958, 0, 0, 5960, 0,
-    6015, 1699, 2782, 3075, 4729, 4906, 6737, 0, 0, 0, 381, 0, 2223, 0,
-    2085, 0, 0, 0, 365, 6085, 0, 0, 5392, 0, 0, 2890, 5486, 5686,
-    283, 5397, 0, 3597, 0, 0, 404, 2432, 0, 0, 0, 3265, 0, 0,
-    0, 3055, 0, 0, 1153, 0, 2730, 2061, 3287, 3684, 4735, 2222, 0, 0,
-    0, 2370, 741, 1543, 3836, 4349, 6486, 6570, 6765, 0, 0, 0, 0, 519,
-    4097, 0, 0, 0, 1683, 0, 0, 497, 0, 0, 0, 438, 0, 0,
-    2586, 0, 0, 0, 0, 0, 0, 0, 2437, 0, 0, 233, 425, 6639,
-    4823, 0, 0, 129, 3933, 5412, 5841, 0, 0, 0, 4571, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 2317, 3185, 0, 5948, 0, 0, 0,
-    0, 6068, 0, 0, 0, 212, 0, 0, 0, 3573, 27, 3810, 0, 4712,
-    0, 5121, 3051, 5180, 0, 2566, 3060, 0, 2634, 0, 0, 0, 1463, 1531,
-    3550, 0, 0, 0, 575, 1889, 0, 0, 1627, 4192, 0, 0, 0, 0,
-    0, 0, 0, 0, 1678, 2631, 5754, 5802, 4689, 0, 0, 3840, 5837, 0,
-    0, 0, 0, 0, 1062, 5388, 5728, 0, 0, 0, 0, 0, 3079, 6356,
-    0, 2439, 0, 0, 0, 1074, 2028, 679, 6319, 6528, 24, 3168, 0, 0,
-    0, 2720, 3162, 3284, 0, 3183, 6465, 0, 845, 41, 0, 434, 314, 1389,
-    0, 0, 0, 0, 0, 1419, 2415, 3532, 0, 6244, 0, 0, 0, 0,
-    4883, 6359, 1364, 0, 0, 0, 6745, 0, 0, 0, 0, 0, 0, 0,
-    0, 155, 0, 0, 2620, 4509, 5789, 0, 0, 0, 0, 0, 0, 0,
-    3458, 0, 0, 0, 1203, 6525, 6729, 1909, 1262, 3916, 0, 0, 0, 0,
-    0, 0, 919, 1448, 3963, 0, 2268, 1940, 0, 0, 0, 0, 0, 5223,
-    3515, 0, 0, 0, 0, 0, 0, 0, 0, 1148, 2056, 433, 2944, 3026,
-    2872, 0, 0, 0, 0, 0, 1035, 0, 882, 5980, 0, 0, 5854, 0,
-    0, 1792, 0, 6690, 0, 295, 1862, 5432, 4505, 5557, 0, 4281, 0, 0,
-    0, 4461, 0, 0, 0, 0, 3694, 729, 393, 0, 0, 0, 2809, 0,
-    0, 0, 2916, 0, 331, 0, 3909, 0, 0, 0, 0, 0, 809, 346,
-    5434, 0, 837, 3153, 4147, 6340, 2729, 0, 0, 0, 0, 0, 0, 0,
-    0, 3869, 5662, 1490, 5743, 3612, 0, 0, 0, 0, 2722, 5152, 0, 776,
-    608, 0, 0, 274, 492, 1263, 2908, 3632, 3943, 6035, 6127, 0, 0, 3011,
-    4455, 4822, 0, 2804, 0, 1687, 6461, 0, 0, 1964, 0, 3631, 0, 0,
-    0, 0, 0, 3396, 3232, 3457, 4743, 5070, 5685, 5764, 0, 0, 0, 1085,
-    3091, 453, 0, 2516, 0, 6589, 0, 4187, 0, 0, 0, 0, 3319, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4685,
-    4787, 0, 0, 744, 719, 1377, 5028, 0, 4951, 0, 1488, 482, 5225, 0,
-    2212, 0, 0, 0, 6331, 0, 0, 0, 0, 0, 4149, 0, 1706, 4068,
-    4995, 0, 0, 898, 0, 23, 0, 0, 826, 0, 0, 6522, 721, 0,
-    2460, 0, 4348, 6531, 4189, 5446, 0, 0, 6171, 0, 0, 0, 0, 1026,
-    4805, 993, 6040, 0, 0, 0, 0, 0, 6338, 0, 0, 2450, 0, 1172,
-    0, 0, 0, 0, 0, 0, 3345, 0, 0, 5340, 1510, 0, 1861, 0,
-    6355, 0, 0, 6325, 0, 0, 0, 0, 2326, 5310, 2936, 0, 80, 0,
-    0, 3083, 0, 1710, 639, 0, 6496, 0, 0, 4779, 3217, 0, 0, 897,
-    899, 0, 4496, 0, 0, 5144, 1480, 4803, 5284, 2647, 0, 0, 0, 2473,
-    4759, 5195, 0, 1033, 358, 5522, 0, 0, 2419, 0, 5488, 5902, 4511, 2947,
-    0, 1439, 2884, 1382, 3225, 4517, 0, 6054, 2896, 2095, 0, 0, 0, 0,
-    0, 0, 0, 3598, 3174, 0, 0, 1856, 4973, 0, 1080, 0, 3450, 0,
-    0, 1927, 0, 1897, 0, 0, 0, 0, 5545, 0, 0, 3228, 0, 2115,
-    6646, 0, 2506, 0, 1711, 4158, 0, 2865, 0, 256, 1823, 0, 0, 0,
-    0, 4656, 3889, 4495, 6121, 0, 3966, 3124, 1586, 0, 0, 5393, 0, 0,
-    0, 0, 0, 0, 0, 0, 1906, 0, 0, 0, 0, 722, 0, 1343,
-    4879, 0, 0, 0, 0, 908, 1936, 4131, 0, 0, 0, 0, 0, 0,
-    6735, 0, 289, 0, 0, 0, 0, 6421, 1426, 3537, 4203, 5150, 0, 5201,
-    6092, 0, 0, 0, 0, 1732, 0, 0, 1051, 1135, 0, 0, 0, 646,
-    1499, 0, 0, 0, 0, 3046, 2233, 540, 0, 5095, 0, 0, 4825, 0,
-    3566, 0, 4560, 0, 1616, 0, 0, 0, 0, 0, 2345, 3774, 1149, 728,
-    2541, 3038, 0, 0, 0, 0, 0, 0, 2680, 0, 0, 0, 0, 0,
-    0, 0, 3303, 2749, 2213, 2230, 3428, 1596, 6047, 0, 0, 0, 0, 0,
-    0, 6583, 0, 765, 806, 0, 2035, 0, 0, 0, 6651, 5427, 0, 0,
-    0, 0, 0, 0, 4522, 0, 0, 0, 6017, 0, 0, 2032, 2338, 1979,
-    0, 737, 0, 0, 5869, 0, 756, 0, 2377, 6540, 0, 0, 0, 5441,
-    0, 0, 0, 0, 2913, 5919, 0, 1867, 0, 1072, 0, 2218, 1219, 353,
-    0, 0, 0, 0, 102, 436, 5914, 6157, 5382, 5204, 0, 0, 0, 1631,
-    4874, 0, 1625, 4657, 0, 0, 0, 3282, 0, 4999, 0, 0, 4838, 286,
-    3485, 0, 5, 0, 2133, 0, 0, 0, 0, 0, 0, 1017, 4304, 0,
-    0, 3180, 0, 858, 3568, 0, 0, 0, 0, 0, 0, 0, 0, 1053,
-    3722, 0, 0, 0, 0, 657, 2427, 2483, 4453, 5247, 0, 0, 3672, 0,
-    0, 0, 116, 0, 6581, 0, 0, 0, 2421, 4557, 6195, 0, 0, 2358,
-    1982, 0, 0, 6248, 0, 2441, 2590, 5138, 0, 0, 0, 0, 4567, 0,
-    0, 0, 1860, 0, 5066, 0, 0, 0, 5047, 0, 4305, 0, 542, 594,
-    1399, 5464, 6443, 0, 0, 5734, 0, 0, 1689, 1100, 4555, 0, 0, 0,
-    1010, 3474, 556, 4193, 0, 0, 0, 0, 0, 0, 6194, 2069, 4611, 0,
-    1618, 0, 0, 0, 0, 4418, 0, 0, 0, 3832, 6189, 1319, 6166, 0,
-    0, 1117, 0, 6152, 2059, 0, 0, 0, 2258, 0, 6177, 0, 0, 0,
-    0, 0, 1294, 0, 0, 0, 3114, 4018, 5613, 0, 0, 0, 0, 0,
-    0, 0, 0, 61, 437, 4233, 5974, 6457, 6598, 0, 0, 757, 0, 0,
-    6135, 0, 0, 0, 0, 0, 5968, 0, 0, 3773, 4119, 0, 3733, 1755,
-    691, 0, 0, 5285, 0, 1423, 0, 0, 3823, 3924, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 4613, 0, 0, 3582, 0, 0,
-    6367, 0, 1092, 0, 0, 0, 255, 1672, 3522, 3575, 4630, 0, 0, 0,
-    2306, 2215, 2761, 0, 2762, 0, 0, 0, 0, 0, 5818, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 2366, 3495, 0, 0, 3839, 5537,
-    0, 1903, 0, 0, 3520, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 6742, 0, 5355, 0, 0, 0, 5149, 0, 0,
-    2970, 0, 0, 5102, 0, 0, 0, 1473, 4796, 2269, 4724, 6077, 0, 0,
-    0, 0, 3221, 0, 0, 0, 0, 0, 0, 0, 0, 1236, 5910, 0,
-    0, 0, 0, 789, 0, 0, 0, 0, 0, 0, 0, 0, 2435, 0,
-    95, 5267, 0, 488, 0, 0, 0, 0, 0, 0, 0, 1335, 3816, 2978,
-    4765, 0, 0, 596, 2426, 772, 2703, 0, 0, 5681, 680, 1835, 0, 6498,
-    0, 0, 0, 2702, 0, 0, 6723, 0, 0, 825, 0, 0, 0, 0,
-    6549, 3111, 1006, 0, 0, 0, 0, 4144, 0, 0, 855, 0, 3222, 0,
-    5345, 0, 0, 0, 0, 0, 0, 0, 0, 6644, 3085, 4638, 4966, 0,
-    0, 174, 422, 4280, 4894, 6456, 0, 5548, 0, 0, 0, 0, 0, 2309,
-    1803, 0, 0, 0, 2124, 0, 0, 0, 0, 0, 4445, 0, 2904, 3214,
-    0, 0, 0, 0, 0, 666, 0, 3081, 2817, 0, 3920, 0, 0, 0,
-    0, 0, 0, 0, 927, 2395, 6266, 0, 0, 4321, 0, 4693, 0, 1472,
-    1904, 0, 6283, 0, 0, 448, 1748, 0, 0, 0, 0, 3186, 3120, 4071,
-    4936, 5300, 6303, 0, 0, 0, 1935, 0, 0, 2119, 0, 0, 0, 0,
-    2774, 246, 6416, 0, 71, 6148, 6268, 3324, 6313, 6641, 0, 5354, 0, 2186,
-    6569, 0, 0, 716, 0, 3700, 0, 4360, 1418, 804, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 203, 6219, 0, 0, 2266, 0, 0, 4958, 0,
-    0, 0, 3825, 407, 3276, 0, 0, 0, 0, 2952, 6042, 6438, 6491, 0,
-    0, 0, 0, 5261, 6101, 0, 1128, 1369, 3959, 4791, 0, 0, 0, 0,
-    0, 0, 2259, 3714, 0, 176, 0, 0, 0, 0, 0, 585, 0, 0,
-    1661, 3435, 2440, 5546, 0, 0, 5705, 0, 2759, 0, 0, 0, 4651, 0,
-    0, 0, 3325, 0, 3429, 6086, 6556, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 659, 0, 4942, 0, 0, 1920,
-    941, 6206, 0, 0, 0, 1851, 0, 0, 0, 0, 3623, 4754, 4819, 3923,
-    6572, 6635, 0, 204, 0, 3843, 3902, 2058, 4664, 5606, 5765, 0, 0, 6057,
-    4749, 0, 0, 0, 6172, 0, 0, 2201, 0, 0, 1002, 0, 0, 0,
-    0, 0, 4469, 0, 0, 0, 0, 0, 2630, 0, 0, 0, 1837, 0,
-    0, 4494, 0, 3488, 0, 0, 3040, 0, 0, 0, 377, 0, 0, 0,
-    0, 0, 0, 0, 1441, 1517, 4164, 5350, 0, 0, 0, 0, 0, 2771,
-    3898, 0, 0, 5752, 6622, 0, 0, 0, 0, 0, 3231, 305, 0, 0,
-    1150, 6317, 2369, 6653, 0, 0, 0, 0, 1189, 2617, 0, 5116, 0, 0,
-    3330, 0, 2818, 5487, 6011, 2877, 0, 0, 0, 0, 5329, 5094, 2671, 0,
-    3867, 0, 1285, 1675, 2048, 0, 0, 0, 4058, 0, 0, 0, 0, 0,
-    0, 0, 2365, 3707, 5821, 4341, 0, 3264, 539, 432, 3384, 5853, 5868, 6212,
-    4295, 6038, 5211, 1749, 6557, 0, 0, 0, 0, 0, 627, 3791, 2637, 4151,
-    0, 2161, 2261, 1119, 0, 3439, 0, 5331, 0, 0, 1729, 2342, 3926, 5089,
-    4105, 0, 4386, 4658, 0, 0, 0, 0, 5156, 2864, 0, 0, 0, 0,
-    0, 5316, 0, 0, 0, 2240, 0, 0, 2140, 6273, 5087, 0, 6176, 0,
-    0, 0, 3424, 1254, 4544, 1607, 583, 5746, 0, 0, 0, 0, 1793, 457,
-    0, 1078, 0, 0, 0, 4075, 6298, 0, 0, 0, 0, 0, 0, 0,
-    0, 582, 0, 0, 0, 0, 5499, 5709, 5289, 0, 0, 478, 0, 0,
-    0, 0, 0, 0, 2293, 3268, 3509, 0, 1477, 0, 0, 417, 0, 0,
-    0, 0, 4561, 0, 5221, 4013, 6342, 0, 0, 2820, 0, 0, 3859, 2581,
-    4056, 0, 4156, 0, 0, 0, 0, 3697, 0, 0, 0, 3395, 0, 1652,
-    994, 3241, 3266, 1440, 2640, 4676, 5665, 3175, 6124, 0, 0, 0, 1869, 0,
-    0, 0, 0, 1064, 0, 0, 1247, 0, 0, 0, 5863, 4861, 0, 1603,
-    5052, 4632, 5930, 6523, 0, 0, 0, 15, 0, 0, 0, 4785, 0, 0,
-    0, 0, 0, 0, 4972, 0, 0, 0, 0, 759, 0, 0, 0, 5566,
-    5761, 0, 0, 0, 1410, 1767, 0, 4429, 0, 2126, 0, 0, 0, 0,
-    0, 3430, 0, 0, 0, 0, 0, 2801, 0, 0, 1327, 6673, 5091, 6221,
-    0, 0, 0, 5534, 5964, 0, 0, 0, 0, 1601, 0, 0, 0, 3771,
-    0, 5757, 0, 6542, 0, 454, 1641, 336, 0, 0, 0, 0, 0, 0,
-    0, 0, 1796, 3237, 6004, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 3427, 0, 0, 0, 0, 1751, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 1482, 4098, 4240, 0, 0, 0, 0, 0, 4014,
-    2900, 5385, 6705, 5623, 2863, 149, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 3766, 5313, 0, 4146, 0, 6560, 0, 0, 4381, 3219, 0,
-    0, 0, 6231, 3646, 0, 394, 0, 0, 2112, 0, 4619, 2045, 0, 0,
-    0, 0, 0, 2146, 0, 4063, 0, 4531, 0, 505, 3224, 4480, 0, 4649,
-    957, 0, 0, 0, 0, 2998, 0, 521, 0, 0, 0, 0, 0, 5024,
-    1068, 6227, 0, 0, 0, 0, 0, 3593, 2969, 5699, 2724, 6504, 2446, 2618,
-    3304, 216, 0, 0, 0, 0, 0, 0, 2272, 6341, 6761, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 3665, 0, 0, 367, 2549, 5112, 1390, 0,
-    0, 4476, 6734, 0, 0, 0, 0, 0, 4062, 385, 3381, 4178, 0, 0,
-    202, 3433, 4479, 4564, 0, 278, 0, 5936, 6363, 0, 0, 5809, 0, 213,
-    0, 0, 0, 4903, 0, 0, 0, 0, 0, 4954, 3179, 0, 0, 0,
-    227, 0, 0, 0, 1644, 841, 0, 0, 0, 247, 0, 0, 0, 0,
-    6600, 3738, 1387, 2911, 1893, 3788, 5739, 6208, 0, 0, 0, 6607, 6649, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6720, 7, 2267,
-    0, 469, 1789, 2044, 0, 936, 3200, 0, 3050, 0, 0, 265, 0, 0,
-    5504, 0, 0, 0, 0, 0, 3736, 6708, 0, 0, 1366, 3270, 4408, 480,
-    0, 0, 2195, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3983,
-    0, 0, 0, 142, 0, 4719, 5497, 0, 0, 0, 0, 3567, 4032, 6681,
-    0, 6487, 0, 2691, 1475, 3985, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 2958, 0, 0, 0, 0, 0, 0, 0, 0, 2810, 0,
-    0, 0, 0, 0, 0, 1921, 6061, 0, 0, 1242, 0, 0, 3979, 0,
-    0, 0, 0, 4215, 0, 0, 517, 771, 2543, 0, 0, 0, 0, 0,
-    0, 0, 0, 1093, 0, 0, 0, 0, 1577, 1784, 1177, 2239, 4609, 5554,
-    5737, 6023, 6198, 6684, 0, 669, 998, 5584, 241, 5404, 0, 0, 0, 4114,
-    0, 5822, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1564, 6074, 4949,
-    0, 2795, 6357, 0, 0, 0, 0, 4002, 4983, 5191, 0, 0, 0, 1799,
-    3233, 3682, 0, 3307, 3803, 0, 0, 4740, 1338, 0, 4023, 6147, 0, 4684,
-    5056, 1516, 0, 0, 0, 0, 0, 0, 3675, 0, 6137, 0, 865, 4927,
-    0, 0, 0, 0, 4180, 496, 2457, 3614, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1765, 4665, 0, 0,
-    6279, 0, 0, 0, 0, 2071, 5048, 0, 0, 0, 5773, 0, 6576, 0,
-    3957, 5172, 2940, 0, 0, 0, 0, 6178, 5887, 0, 5911, 0, 0, 0,
-    0, 0, 0, 470, 0, 0, 0, 5266, 702, 5188, 5835, 0, 1244, 5645,
-    6116, 3590, 0, 0, 0, 0, 0, 2788, 3409, 4928, 1872, 0, 0, 0,
-    0, 0, 1943, 5767, 734, 6494, 0, 3207, 4369, 6758, 1579, 2308, 1239, 4214,
-    4992, 956, 0, 5387, 0, 0, 0, 0, 3741, 0, 461, 0, 2343, 5481,
-    0, 0, 0, 1353, 1489, 0, 779, 0, 0, 0, 0, 0, 99, 5153,
-    3009, 5323, 5423, 1140, 3870, 5783, 5935, 6747, 3570, 0, 0, 0, 1359, 0,
-    0, 0, 0, 0, 2772, 0, 1375, 0, 0, 0, 0, 0, 0, 0,
-    5286, 0, 0, 1733, 2866, 3328, 0, 1777, 1214, 2886, 0, 4628, 887, 3062,
-    3709, 4207, 6193, 1420, 0, 0, 0, 315, 6604, 4172, 0, 0, 0, 0,
-    0, 597, 3095, 6682, 0, 0, 2207, 0, 0, 0, 0, 0, 6060, 0,
-    0, 0, 40, 6784, 481, 1132, 254, 2313, 0, 0, 5147, 5678, 0, 569,
-    6425, 0, 559, 3229, 2959, 0, 0, 0, 0, 6677, 0, 0, 1205, 4648,
-    0, 6663, 1249, 2504, 0, 1513, 0, 4908, 5717, 0, 4380, 0, 0, 0,
-    0, 0, 715, 2713, 4396, 0, 1164, 0, 0, 5413, 0, 309, 1697, 4267,
-    0, 214, 0, 4339, 5562, 0, 0, 118, 10, 878, 1708, 974, 2803, 4314,
-    4421, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1705, 0, 5084,
-    2364, 5137, 3833, 0, 0, 2668, 0, 0, 1771, 1398, 2974, 4230, 0, 5894,
-    0, 0, 0, 0, 0, 0, 0, 739, 0, 0, 0, 0, 0, 0,
-    0, 2926, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    4528, 0, 0, 1918, 2656, 0, 4554, 4824, 0, 0, 0, 0, 0, 0,
-    0, 1984, 2046, 4155, 5958, 0, 0, 0, 6138, 0, 0, 0, 4431, 6645,
-    6154, 0, 2453, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 3577, 4799, 0, 0, 0, 0, 0, 3915, 5732, 0, 6478,
-    0, 0, 0, 0, 0, 1156, 0, 0, 0, 0, 272, 6678, 2114, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6517, 0, 2824, 0,
-    2732, 0, 2708, 1061, 0, 3526, 1483, 0, 0, 0, 6186, 0, 0, 0,
-    1744, 460, 3617, 6552, 132, 3818, 4153, 740, 4890, 0, 0, 4781, 0, 2971,
-    891, 0, 0, 5053, 2179, 2263, 4704, 4274, 785, 3044, 6477, 0, 0, 6122,
-    0, 0, 0, 6345, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 6318, 0, 4809, 0, 5358, 0, 0, 0, 0, 0, 0, 0,
-    0, 1005, 2474, 3203, 5209, 0, 0, 614, 4932, 0, 0, 0, 3012, 1852,
-    2413, 4535, 6378, 1959, 0, 4723, 6021, 0, 0, 0, 0, 0, 0, 2675,
-    0, 0, 0, 0, 1193, 5800, 758, 3146, 0, 1832, 3170, 0, 0, 0,
-    5679, 0, 0, 0, 0, 2080, 2321, 0, 0, 5856, 2644, 5076, 0, 0,
-    2009, 4364, 4434, 0, 0, 0, 5141, 0, 0, 0, 0, 0, 0, 0,
-    0, 6160, 1790, 3560, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 6696, 672, 2521, 3749, 0, 0, 0, 0, 0, 0, 0, 1114,
-    4830, 0, 0, 0, 0, 2501, 3727, 4486, 6597, 0, 4647, 0, 0, 3662,
-    5062, 5071, 5226, 2347, 5197, 5636, 2030, 2043, 1870, 6203, 6320, 6454, 6669, 4089,
-    0, 5788, 0, 0, 483, 0, 0, 0, 6588, 0, 4625, 81, 4306, 5077,
-    5343, 0, 0, 2066, 0, 3263, 626, 0, 0, 0, 0, 0, 0, 6049,
-    0, 0, 0, 0, 0, 0, 1715, 3351, 0, 0, 0, 5346, 146, 3218,
-    4001, 0, 3006, 0, 0, 0, 1542, 0, 0, 0, 0, 617, 0, 0,
-    0, 4011, 0, 0, 0, 0, 0, 0, 1248, 0, 0, 2648, 3855, 0,
-    0, 0, 2151, 0, 1478, 363, 2128, 2764, 4167, 6672, 0, 0, 2892, 0,
-    0, 0, 0, 0, 0, 0, 0, 2975, 0, 6587, 0, 1108, 4501, 4031,
-    2515, 0, 0, 0, 0, 3529, 0, 3387, 0, 1939, 4741, 689, 5495, 4882,
-    5515, 2855, 0, 0, 648, 2881, 0, 3335, 0, 0, 0, 6561, 0, 0,
-    2798, 2999, 0, 0, 0, 0, 0, 3576, 337, 4248, 3627, 0, 1311, 4854,
-    0, 3886, 3477, 0, 0, 799, 0, 0, 0, 5185, 5380, 0, 0, 0,
-    0, 4603, 5082, 5875, 4332, 4961, 1985, 0, 98, 6132, 4744, 2957, 2584, 3971,
-    6205, 3143, 5723, 14, 2337, 5050, 0, 0, 6544, 4404, 0, 0, 0, 6626,
-    0, 0, 6149, 6434, 0, 1519, 1487, 5714, 0, 2136, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 2997, 0, 1554, 0, 0, 0,
-    0, 0, 264, 9, 4177, 0, 0, 0, 0, 0, 0, 0, 963, 2314,
-    4439, 6070, 0, 192, 0, 6532, 4266, 6752, 0, 0, 3347, 0, 0, 0,
-    2984, 0, 0, 6717, 0, 6420, 2110, 2628, 0, 2403, 6361, 0, 4064, 0,
-    5845, 0, 1740, 5101, 0, 0, 5408, 0, 0, 0, 0, 0, 0, 0,
-    0, 5626, 0, 0, 0, 0, 0, 1147, 3047, 4350, 0, 3042, 4007, 0,
-    348, 0, 0, 0, 0, 0, 0, 0, 0, 1839, 4703, 1167, 250, 0,
-    3099, 0, 0, 0, 5452, 0, 0, 2558, 0, 4500, 2209, 1965, 3685, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 870, 0, 0, 3403, 3990, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4417, 2980, 5558,
-    0, 0, 1922, 1022, 0, 0, 0, 2191, 2657, 5782, 0, 0, 0, 0,
-    2062, 6493, 1910, 1067, 2785, 0, 0, 0, 4556, 0, 0, 0, 0, 0,
-    0, 1714, 0, 0, 3187, 0, 0, 6027, 1700, 784, 2765, 2901, 5572, 4931,
-    5616, 0, 0, 2711, 653, 2002, 70, 580, 4282, 5212, 5347, 5538, 5988, 3864,
-    6050, 2739, 6437, 0, 0, 0, 0, 0, 0, 5006, 0, 1115, 0, 0,
-    0, 3835, 0, 3204, 0, 3441, 3912, 2989, 3451, 6507, 3310, 6748, 0, 1581,
-    0, 0, 0, 0, 0, 490, 3496, 6370, 0, 0, 0, 0, 0, 1101,
-    0, 0, 0, 0, 5145, 0, 0, 2479, 4956, 5553, 4718, 5768, 0, 0,
-    4909, 0, 6334, 0, 0, 0, 0, 0, 1159, 0, 5232, 0, 2194, 0,
-    5373, 4154, 6383, 0, 0, 1968, 3181, 0, 0, 0, 6316, 221, 1955, 0,
-    0, 0, 0, 0, 0, 0, 4221, 0, 0, 0, 0, 0, 0, 0,
-    5478, 1701, 4829, 4263, 6136, 0, 0, 3650, 6436, 0, 4435, 0, 4079, 5580,
-    2090, 4096, 0, 0, 6500, 0, 0, 0, 4695, 0, 4631, 0, 4532, 0,
-    6762, 4175, 4188, 0, 0, 4268, 0, 0, 0, 6689, 0, 4853, 0, 6026,
-    2632, 0, 0, 1365, 6170, 6285, 0, 0, 0, 2603, 0, 1525, 0, 1394,
-    0, 0, 0, 3837, 0, 1227, 0, 0, 0, 0, 6306, 0, 0, 0,
-    0, 0, 0, 1331, 2604, 4066, 0, 3995, 2477, 0, 0, 0, 0, 6143,
+    0, 4508, 2753, 0, 0, 4567, 1443, 1798, 1259, 2037, 951, 5344, 0, 5864,
+    0, 0, 6519, 0, 4396, 0, 895, 0, 3335, 4863, 3979, 1071, 0, 0,
+    149, 602, 0, 0, 0, 0, 0, 0, 5161, 6158, 0, 0, 0, 0,
+    0, 4074, 0, 719, 1420, 3754, 0, 4874, 5674, 0, 0, 4964, 0, 0,
+    0, 0, 2687, 0, 0, 0, 1946, 4546, 0, 0, 0, 0, 488, 3390,
+    4390, 0, 0, 3329, 6093, 2052, 930, 0, 0, 1096, 3718, 2836, 4652, 0,
+    3124, 3878, 0, 0, 0, 0, 0, 0, 0, 0, 1967, 0, 0, 1258,
+    0, 0, 0, 0, 0, 4289, 0, 3243, 0, 3632, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 162, 2622, 2470, 3816, 4570, 0, 0, 0,
+    0, 0, 0, 0, 5704, 268, 3560, 3806, 3844, 2528, 0, 0, 0, 0,
+    0, 0, 0, 1288, 0, 0, 0, 0, 0, 0, 5050, 0, 5381, 0,
+    0, 0, 0, 0, 0, 0, 2678, 4516, 0, 0, 0, 0, 5186, 0,
+    0, 0, 0, 4703, 0, 0, 0, 0, 0, 0, 1064, 0, 0, 704,
+    1050, 140, 2416, 5677, 2, 6115, 5174, 0, 0, 0, 0, 0, 6570, 0,
+    2771, 0, 1234, 1502, 3466, 0, 0, 2787, 0, 0, 0, 0, 0, 0,
+    0, 0, 326, 1272, 0, 3376, 0, 0, 3723, 0, 4822, 2459, 2807, 0,
+    1021, 961, 0, 0, 0, 0, 0, 0, 0, 0, 4953, 0, 0, 4025,
+    0, 0, 5493, 4214, 2217, 0, 0, 0, 0, 936, 0, 0, 5828, 0,
+    5882, 1651, 2702, 2990, 4619, 4793, 6592, 0, 0, 0, 374, 0, 2165, 0,
+    2029, 0, 0, 0, 358, 5951, 0, 0, 5271, 0, 0, 2809, 5362, 5557,
+    278, 0, 0, 3502, 0, 0, 397, 2366, 0, 0, 0, 3177, 0, 0,
+    0, 2970, 0, 0, 1125, 0, 2653, 2006, 3199, 3587, 4624, 2164, 0, 0,
+    0, 2306, 728, 1499, 3739, 4243, 6348, 6428, 6620, 0, 0, 0, 0, 511,
+    3995, 0, 0, 0, 1636, 0, 0, 490, 0, 0, 0, 431, 0, 0,
+    2515, 0, 0, 0, 0, 0, 0, 0, 2371, 0, 0, 230, 418, 6497,
+    4711, 0, 0, 128, 3831, 5290, 5710, 0, 0, 0, 4463, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 2254, 3099, 0, 5817, 0, 0, 0,
+    0, 5934, 0, 0, 0, 209, 0, 0, 0, 3479, 27, 3713, 0, 4602,
+    0, 5005, 2966, 5062, 0, 2496, 2975, 0, 2561, 0, 0, 0, 1487, 3457,
+    0, 0, 0, 0, 565, 1837, 0, 0, 1580, 4090, 0, 0, 0, 0,
+    0, 0, 0, 0, 1631, 2558, 5625, 5673, 4580, 0, 0, 3743, 5707, 0,
+    0, 0, 0, 0, 1039, 5267, 5599, 0, 0, 0, 0, 0, 2994, 6219,
+    0, 2373, 0, 0, 0, 1048, 1975, 667, 6182, 6388, 24, 3082, 0, 0,
+    0, 2643, 3076, 3196, 0, 3097, 6327, 0, 828, 41, 0, 427, 308, 1351,
+    0, 0, 0, 0, 0, 1379, 2349, 3441, 0, 6108, 0, 0, 0, 0,
+    4770, 6222, 1329, 0, 0, 0, 6600, 0, 0, 0, 0, 0, 0, 0,
+    0, 154, 0, 0, 2548, 4401, 5660, 0, 0, 0, 0, 0, 0, 0,
+    3367, 0, 0, 0, 1171, 6385, 6584, 1857, 1229, 3815, 0, 0, 0, 0,
+    0, 0, 898, 1406, 3861, 0, 2207, 1888, 0, 0, 0, 0, 0, 5105,
+    3424, 0, 0, 0, 0, 0, 0, 0, 0, 1121, 2002, 426, 2860, 2941,
+    2791, 0, 0, 0, 0, 0, 1012, 0, 863, 5848, 0, 0, 5723, 0,
+    0, 1742, 0, 6546, 0, 290, 1811, 5309, 4397, 5432, 0, 4176, 0, 0,
+    0, 4353, 0, 0, 0, 0, 3597, 716, 386, 0, 0, 0, 2729, 0,
+    0, 0, 2832, 0, 325, 0, 3808, 0, 0, 0, 0, 0, 0, 340,
+    5311, 0, 820, 3067, 4045, 6203, 2652, 0, 0, 0, 0, 0, 0, 0,
+    0, 3770, 5533, 1447, 5614, 3516, 0, 0, 0, 0, 2645, 5035, 0, 763,
+    597, 0, 0, 269, 485, 1230, 2825, 3536, 3841, 5901, 5992, 0, 0, 2926,
+    4347, 4710, 0, 2724, 0, 1640, 6323, 0, 0, 1912, 0, 3535, 0, 0,
+    0, 0, 0, 3306, 3145, 3366, 4632, 4954, 5556, 5635, 0, 0, 0, 1059,
+    3005, 446, 0, 2448, 0, 6447, 0, 4085, 0, 0, 0, 0, 3231, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4577,
+    4675, 0, 0, 731, 706, 1341, 4914, 0, 4838, 0, 1445, 475, 5107, 0,
+    2154, 0, 0, 0, 6194, 0, 0, 0, 0, 0, 4047, 0, 1658, 3966,
+    4881, 0, 0, 878, 0, 23, 0, 0, 810, 0, 0, 6382, 708, 0,
+    2394, 0, 4242, 6391, 4087, 5323, 0, 0, 6036, 0, 0, 0, 0, 1003,
+    4693, 971, 5906, 0, 0, 0, 0, 0, 6201, 0, 0, 2384, 0, 1143,
+    0, 0, 0, 0, 0, 0, 3257, 0, 0, 5221, 1466, 0, 1810, 0,
+    6218, 0, 0, 6188, 0, 0, 0, 0, 2262, 5191, 2852, 0, 79, 0,
+    0, 0, 0, 1662, 627, 0, 6358, 0, 0, 4667, 3130, 0, 0, 877,
+    879, 0, 4388, 0, 0, 5027, 1437, 4691, 5165, 2573, 0, 0, 0, 2407,
+    4648, 5077, 0, 1010, 352, 5398, 0, 0, 2353, 0, 5364, 5771, 4403, 2863,
+    0, 1397, 2803, 1346, 3138, 4409, 0, 5920, 2815, 2039, 0, 0, 0, 0,
+    0, 0, 0, 3503, 3088, 0, 0, 1805, 4859, 0, 1054, 0, 3359, 0,
+    0, 1875, 0, 1845, 0, 0, 0, 0, 5420, 0, 0, 3141, 0, 2059,
+    6504, 0, 2439, 0, 1663, 4056, 0, 2784, 0, 251, 1773, 0, 0, 0,
+    0, 4548, 3789, 4387, 5986, 0, 3864, 3038, 1541, 0, 0, 5272, 0, 0,
+    0, 0, 0, 0, 0, 0, 1854, 0, 0, 0, 0, 709, 0, 1308,
+    4766, 0, 0, 0, 0, 888, 1884, 4029, 0, 0, 0, 0, 0, 0,
+    6590, 0, 284, 0, 0, 0, 0, 6283, 1386, 3446, 4100, 5033, 0, 5083,
+    5957, 0, 0, 0, 0, 1683, 0, 0, 1028, 1108, 0, 0, 0, 634,
+    1456, 0, 0, 0, 0, 2961, 2175, 531, 0, 4979, 0, 0, 4712, 0,
+    3473, 0, 4452, 0, 0, 0, 0, 0, 0, 0, 2281, 3677, 2472, 715,
+    2953, 0, 0, 0, 0, 0, 0, 0, 2605, 0, 0, 0, 0, 0,
+    0, 0, 3215, 2670, 2155, 2172, 3338, 1551, 5913, 0, 0, 0, 0, 0,
+    0, 6441, 0, 752, 0, 0, 1981, 0, 0, 0, 6509, 5304, 0, 0,
+    0, 0, 0, 0, 4414, 0, 0, 0, 5884, 0, 0, 1979, 2274, 1927,
+    0, 724, 0, 0, 5738, 0, 743, 0, 2312, 6400, 0, 0, 0, 5318,
+    0, 0, 0, 0, 2830, 5788, 0, 1816, 0, 0, 0, 2160, 1187, 347,
+    0, 0, 0, 0, 101, 429, 5783, 6022, 5261, 5086, 0, 0, 0, 1584,
+    4761, 0, 1578, 4549, 0, 0, 0, 3194, 0, 4885, 0, 0, 4725, 281,
+    3394, 0, 5, 0, 2076, 0, 0, 0, 0, 0, 0, 994, 4199, 0,
+    0, 3094, 0, 840, 3474, 0, 0, 0, 0, 0, 0, 0, 0, 1030,
+    3625, 0, 0, 0, 0, 645, 2361, 2417, 4345, 5129, 0, 0, 3575, 0,
+    0, 0, 115, 0, 6439, 0, 0, 0, 2355, 4449, 6060, 0, 0, 2294,
+    1930, 0, 0, 6112, 0, 2375, 2519, 5021, 0, 0, 0, 0, 4459, 0,
+    0, 0, 1809, 0, 4950, 0, 0, 0, 4932, 0, 4200, 0, 533, 583,
+    1360, 5340, 6305, 0, 0, 5605, 0, 0, 1641, 1074, 4447, 0, 0, 0,
+    987, 3383, 546, 4091, 0, 0, 0, 0, 0, 0, 6059, 2014, 4503, 0,
+    1571, 0, 0, 0, 0, 4311, 0, 0, 0, 3735, 6054, 1284, 6031, 0,
+    0, 1091, 0, 6017, 2004, 0, 0, 0, 2197, 0, 6042, 0, 0, 0,
+    0, 0, 1261, 0, 0, 0, 3028, 3916, 5484, 0, 0, 0, 0, 0,
+    0, 0, 0, 61, 430, 6319, 5842, 6456, 0, 0, 0, 744, 0, 0,
+    6000, 0, 0, 0, 0, 0, 5836, 0, 0, 3676, 4017, 0, 3636, 1705,
+    679, 0, 0, 5166, 0, 1383, 0, 0, 3726, 3823, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 4505, 0, 0, 3488, 0, 0,
+    6230, 0, 1066, 0, 0, 0, 250, 1625, 3431, 3481, 4522, 0, 0, 0,
+    2243, 2157, 2682, 0, 2683, 0, 0, 0, 0, 0, 5688, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 2302, 3404, 0, 0, 3742, 5413,
+    0, 1851, 0, 0, 3429, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 6597, 0, 0, 0, 0, 0, 5032, 0, 0,
+    2886, 0, 0, 4986, 0, 0, 0, 1430, 4684, 0, 4614, 5943, 0, 0,
+    0, 0, 3134, 0, 0, 0, 0, 0, 0, 0, 0, 1203, 5779, 0,
+    0, 0, 0, 776, 0, 0, 0, 0, 0, 0, 0, 0, 2369, 0,
+    94, 5148, 0, 481, 0, 0, 0, 0, 0, 0, 0, 1300, 3719, 2894,
+    4653, 0, 0, 585, 2360, 759, 2626, 0, 0, 5552, 668, 1785, 0, 6360,
+    0, 0, 0, 2625, 0, 0, 6578, 0, 0, 809, 0, 0, 0, 0,
+    6408, 3025, 984, 0, 0, 0, 0, 4042, 0, 0, 837, 0, 3135, 0,
+    5226, 0, 0, 0, 0, 0, 0, 0, 0, 6502, 2999, 4530, 4852, 0,
+    0, 173, 415, 4175, 4781, 6318, 0, 5423, 0, 0, 0, 0, 0, 2246,
+    1753, 0, 0, 0, 2068, 0, 0, 0, 0, 0, 4337, 0, 2821, 3127,
+    0, 0, 0, 0, 0, 654, 0, 2996, 2737, 0, 3819, 0, 0, 0,
+    0, 0, 0, 0, 0, 2330, 6130, 0, 0, 4216, 0, 4584, 0, 1429,
+    1852, 0, 6147, 0, 0, 441, 1698, 0, 0, 0, 0, 3100, 3034, 3969,
+    4823, 5181, 6167, 0, 0, 0, 1883, 0, 0, 2063, 0, 0, 0, 0,
+    2695, 6278, 0, 0, 71, 6013, 6132, 3236, 6177, 6499, 0, 5234, 0, 2128,
+    6427, 0, 0, 703, 0, 3603, 0, 4254, 1378, 791, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 200, 6084, 0, 0, 2205, 0, 0, 4844, 0,
+    0, 0, 3728, 400, 3188, 0, 0, 0, 0, 2868, 5908, 6300, 6353, 0,
+    0, 0, 0, 5142, 5966, 0, 1101, 1333, 3857, 4679, 0, 0, 0, 0,
+    0, 0, 2198, 3617, 0, 175, 0, 0, 0, 0, 0, 574, 0, 0,
+    1614, 5421, 2374, 0, 0, 0, 5576, 0, 2680, 0, 0, 0, 4543, 0,
+    0, 0, 3237, 0, 3339, 5952, 6415, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 647, 0, 4829, 0, 0, 1868,
+    919, 6071, 0, 0, 0, 1800, 0, 0, 0, 0, 3527, 4643, 4707, 3822,
+    6430, 6493, 0, 201, 0, 3746, 3801, 2003, 4556, 5478, 5636, 0, 0, 5923,
+    4638, 0, 0, 0, 6037, 0, 0, 2143, 0, 0, 980, 0, 0, 0,
+    0, 0, 4361, 0, 0, 0, 0, 0, 2557, 0, 0, 0, 1787, 0,
+    0, 4386, 0, 3397, 0, 0, 2955, 0, 0, 0, 370, 0, 0, 0,
+    0, 0, 0, 0, 1399, 1473, 4062, 0, 0, 0, 0, 0, 0, 2692,
+    3797, 0, 0, 5623, 6480, 0, 0, 0, 0, 0, 3144, 299, 0, 0,
+    1122, 6180, 2305, 6511, 0, 0, 0, 0, 1158, 2545, 0, 5000, 0, 0,
+    3242, 0, 2738, 5363, 5878, 2796, 0, 0, 0, 0, 5210, 4978, 2596, 0,
+    3768, 0, 1252, 1628, 1994, 0, 0, 0, 3956, 0, 0, 0, 0, 0,
+    0, 0, 2301, 3610, 5691, 4235, 0, 3176, 530, 425, 3294, 5722, 5737, 6077,
+    4190, 5904, 5093, 1699, 6416, 0, 0, 0, 0, 0, 616, 3694, 2563, 4049,
+    0, 2103, 2200, 0, 0, 3348, 0, 5212, 0, 0, 1680, 2278, 3825, 4973,
+    4003, 0, 4280, 4550, 0, 0, 0, 0, 5039, 2783, 0, 0, 0, 0,
+    0, 5197, 0, 0, 0, 2182, 0, 0, 2083, 6137, 4971, 0, 6041, 0,
+    0, 0, 3334, 1221, 4436, 1561, 572, 5617, 0, 0, 0, 0, 1743, 450,
+    0, 1052, 0, 0, 0, 3973, 6162, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 5375, 5580, 5170, 0, 0, 471, 0, 0,
+    0, 0, 0, 0, 2231, 3180, 3418, 0, 1434, 0, 0, 410, 0, 0,
+    0, 0, 4453, 0, 5103, 3911, 6205, 0, 0, 2740, 0, 0, 3761, 2510,
+    3954, 0, 4054, 0, 0, 0, 0, 3600, 0, 0, 0, 3305, 0, 1605,
+    972, 3154, 3178, 1398, 2566, 4568, 5536, 3089, 5989, 0, 0, 0, 1818, 0,
+    0, 0, 0, 1041, 0, 0, 1214, 0, 0, 0, 5732, 4748, 0, 1558,
+    4937, 4524, 5799, 6383, 0, 0, 0, 15, 0, 0, 0, 4673, 0, 0,
+    0, 0, 0, 0, 4858, 0, 0, 0, 0, 746, 0, 0, 0, 5440,
+    5632, 0, 0, 0, 1370, 1717, 0, 4322, 0, 2070, 0, 0, 0, 0,
+    0, 3340, 0, 0, 0, 0, 0, 2721, 0, 0, 1292, 6530, 4975, 6086,
+    0, 0, 0, 5410, 5832, 0, 0, 0, 0, 1556, 0, 0, 0, 3674,
+    0, 5628, 0, 6402, 0, 447, 1594, 330, 0, 0, 0, 0, 0, 0,
+    0, 0, 1746, 3150, 5872, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 3337, 0, 0, 0, 0, 1701, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 1439, 3996, 4136, 0, 0, 0, 0, 0, 3912,
+    2817, 5264, 6561, 5494, 2782, 148, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 3669, 5194, 0, 4044, 0, 6419, 0, 0, 4275, 3132, 0,
+    0, 0, 6096, 3550, 0, 387, 0, 0, 2056, 0, 4511, 1991, 0, 0,
+    0, 0, 0, 2089, 0, 3961, 0, 4423, 0, 498, 3137, 4372, 0, 4541,
+    935, 0, 0, 0, 0, 2913, 0, 513, 0, 0, 0, 0, 0, 4910,
+    1044, 6092, 0, 0, 0, 0, 0, 3498, 2885, 5570, 2647, 6364, 2380, 2546,
+    3216, 213, 0, 0, 0, 0, 0, 0, 2210, 6204, 6616, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 3568, 0, 0, 360, 2480, 4996, 1352, 0,
+    0, 4368, 6589, 0, 0, 0, 0, 0, 3960, 378, 3291, 4076, 0, 0,
+    3343, 4371, 0, 4456, 0, 273, 0, 5805, 6226, 0, 0, 5680, 0, 210,
+    0, 0, 0, 4790, 0, 0, 0, 0, 0, 0, 3093, 0, 0, 0,
+    224, 0, 0, 0, 1597, 824, 0, 0, 0, 242, 0, 0, 0, 0,
+    6458, 3641, 1350, 2828, 1841, 3691, 5610, 6073, 0, 0, 0, 6465, 6507, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6575, 7, 2206,
+    0, 462, 1739, 1990, 0, 914, 3114, 0, 2965, 0, 0, 260, 0, 0,
+    5380, 0, 0, 0, 0, 0, 3639, 6564, 0, 0, 1331, 3182, 4302, 473,
+    0, 0, 2137, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3881,
+    0, 0, 0, 141, 0, 4609, 5373, 0, 0, 0, 0, 3930, 6537, 0,
+    0, 6349, 0, 2615, 1432, 3883, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 2874, 0, 0, 0, 0, 0, 0, 0, 0, 2730, 0,
+    0, 0, 0, 0, 0, 1869, 5927, 0, 0, 1209, 0, 0, 3877, 0,
+    0, 0, 0, 4112, 0, 0, 509, 758, 2474, 0, 0, 0, 0, 0,
+    0, 0, 0, 1067, 0, 0, 0, 0, 1532, 1734, 1148, 2181, 4501, 5429,
+    5608, 5889, 6063, 6540, 0, 657, 976, 5457, 237, 5282, 0, 0, 0, 4012,
+    0, 5692, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1520, 5940, 4836,
+    0, 2715, 6220, 0, 0, 0, 0, 3900, 4869, 5073, 0, 0, 0, 1749,
+    3146, 3585, 0, 3219, 3706, 0, 0, 4629, 1303, 0, 3921, 6012, 0, 4576,
+    4941, 1472, 0, 0, 0, 0, 0, 0, 3578, 0, 6002, 0, 847, 4814,
+    0, 0, 0, 0, 4078, 489, 2391, 3518, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1715, 4557, 0, 0,
+    6143, 0, 0, 0, 0, 2016, 4933, 0, 0, 0, 5644, 0, 6434, 0,
+    3855, 5054, 2856, 0, 0, 0, 0, 6043, 5756, 0, 5780, 0, 0, 0,
+    0, 0, 0, 463, 0, 0, 0, 5147, 689, 5070, 5705, 0, 1211, 5516,
+    5981, 3495, 0, 0, 0, 0, 0, 2708, 3319, 4815, 1821, 0, 0, 0,
+    0, 0, 1891, 5638, 721, 6356, 0, 3120, 4263, 6613, 1534, 2245, 1206, 4111,
+    4878, 934, 0, 5266, 0, 0, 0, 0, 3644, 0, 454, 0, 2279, 5357,
+    0, 0, 0, 1318, 1446, 0, 766, 0, 0, 0, 0, 0, 98, 5036,
+    2924, 5204, 5804, 1113, 3771, 5654, 6602, 0, 3476, 0, 0, 0, 1324, 0,
+    0, 0, 0, 0, 2693, 0, 1339, 0, 0, 0, 0, 0, 0, 0,
+    5167, 0, 0, 1684, 2785, 3240, 0, 1727, 1182, 2805, 0, 4520, 867, 2977,
+    3612, 4104, 6058, 1380, 0, 0, 0, 309, 6462, 4070, 0, 0, 0, 0,
+    0, 586, 3009, 6538, 0, 0, 2149, 0, 0, 0, 0, 0, 5926, 0,
+    0, 0, 40, 6638, 474, 1105, 249, 2250, 0, 0, 5030, 5549, 0, 559,
+    6287, 0, 549, 3142, 2875, 0, 0, 0, 0, 6533, 0, 0, 1173, 4540,
+    0, 6521, 1216, 2437, 0, 1469, 0, 4795, 5588, 0, 4274, 0, 0, 0,
+    0, 0, 702, 2636, 4290, 0, 0, 0, 0, 5291, 0, 303, 1649, 4163,
+    0, 211, 0, 4233, 5436, 0, 0, 117, 10, 859, 1660, 952, 2723, 4209,
+    4314, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1657, 0, 4968,
+    2300, 5020, 3736, 0, 0, 2593, 0, 0, 1721, 0, 2890, 4127, 0, 5763,
+    0, 0, 0, 0, 0, 0, 0, 726, 0, 0, 0, 0, 0, 0,
+    0, 2842, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    4420, 0, 0, 1866, 2581, 0, 4446, 0, 0, 0, 0, 0, 0, 0,
+    0, 1932, 1992, 4053, 5826, 0, 0, 0, 6003, 0, 0, 0, 4324, 6503,
+    6019, 0, 2387, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 3483, 4687, 0, 0, 0, 0, 0, 3814, 5603, 0, 6340,
+    0, 0, 0, 0, 0, 1128, 0, 0, 0, 0, 267, 6534, 2058, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6377, 0, 2744, 0,
+    2655, 0, 2631, 1038, 0, 3435, 1440, 0, 0, 0, 6051, 0, 0, 0,
+    0, 453, 3521, 6411, 131, 3721, 4051, 727, 4777, 0, 0, 4669, 0, 2887,
+    871, 0, 0, 4938, 2121, 2202, 4594, 4170, 772, 2959, 6339, 0, 0, 5987,
+    0, 0, 0, 6208, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 6181, 0, 4697, 0, 5237, 0, 0, 0, 0, 0, 0, 0,
+    0, 983, 2408, 3117, 5091, 0, 0, 603, 4819, 0, 0, 0, 2927, 1801,
+    2347, 4427, 6241, 1907, 0, 4613, 5887, 0, 0, 0, 0, 0, 0, 2600,
+    0, 0, 0, 0, 1162, 5671, 745, 3060, 0, 1782, 3084, 0, 0, 0,
+    5550, 0, 0, 0, 0, 2025, 2258, 0, 0, 5725, 2570, 4960, 0, 0,
+    1956, 4258, 4327, 0, 0, 0, 5024, 0, 0, 0, 0, 0, 0, 0,
+    0, 6025, 1740, 3467, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 6552, 660, 2452, 3652, 0, 0, 0, 0, 0, 0, 0, 1088,
+    4717, 0, 0, 0, 0, 2434, 3630, 4378, 6455, 0, 4539, 0, 0, 3565,
+    4946, 4955, 5108, 2283, 5079, 5507, 1977, 1989, 1819, 6068, 6183, 6316, 6526, 3987,
+    0, 5659, 0, 0, 476, 0, 0, 0, 6446, 0, 4517, 80, 4201, 4961,
+    5224, 0, 0, 2011, 0, 3175, 615, 0, 0, 0, 0, 0, 0, 5915,
+    0, 0, 0, 0, 0, 0, 1667, 3262, 0, 0, 0, 5227, 145, 3131,
+    3899, 0, 2921, 0, 0, 0, 1498, 0, 0, 0, 0, 606, 0, 0,
+    0, 3909, 0, 0, 0, 0, 0, 0, 1215, 0, 0, 0, 3757, 0,
+    0, 0, 2094, 0, 1435, 356, 2072, 2685, 4065, 6529, 0, 0, 2811, 0,
+    0, 0, 0, 0, 0, 0, 0, 2891, 0, 6445, 0, 1082, 4393, 3929,
+    2447, 0, 0, 0, 0, 3438, 0, 3297, 0, 1887, 4630, 677, 5371, 4769,
+    5391, 2774, 0, 0, 636, 2800, 0, 3247, 0, 0, 0, 6420, 0, 0,
+    2718, 2914, 0, 0, 0, 0, 0, 3482, 331, 4144, 3531, 0, 1276, 4741,
+    0, 3786, 3386, 0, 0, 786, 0, 0, 0, 5067, 5259, 0, 0, 0,
+    0, 4495, 4966, 5744, 4226, 4847, 1933, 0, 97, 5997, 4633, 2873, 2513, 3869,
+    6070, 3057, 5594, 14, 2273, 4935, 0, 0, 6403, 4298, 0, 0, 0, 6484,
+    0, 0, 6014, 6296, 0, 1475, 1444, 5585, 0, 2079, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 2912, 0, 1510, 0, 0, 0,
+    0, 0, 259, 9, 4075, 0, 0, 0, 0, 0, 0, 0, 941, 2251,
+    4332, 5936, 0, 191, 0, 6392, 4162, 6607, 0, 0, 3259, 0, 0, 0,
+    2900, 0, 0, 6572, 0, 6282, 2054, 0, 0, 2338, 6224, 0, 3962, 0,
+    5714, 0, 1691, 4985, 0, 0, 5286, 0, 0, 0, 0, 0, 0, 0,
+    0, 5497, 0, 0, 0, 0, 0, 1120, 2962, 4244, 0, 2957, 3905, 0,
+    342, 0, 0, 0, 0, 0, 0, 0, 0, 1789, 4593, 1138, 245, 0,
+    3013, 0, 0, 0, 5329, 0, 0, 2488, 0, 4392, 2151, 1913, 3588, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 852, 0, 0, 3313, 3888, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4310, 2896, 5433,
+    0, 0, 1870, 999, 0, 0, 0, 2133, 2582, 5653, 0, 0, 0, 0,
+    2007, 6355, 1858, 1043, 2705, 0, 0, 0, 4448, 0, 0, 0, 0, 0,
+    0, 1666, 0, 0, 3101, 0, 0, 5893, 1652, 771, 2686, 2818, 5446, 4818,
+    5487, 0, 0, 2634, 641, 1949, 70, 570, 4177, 5094, 5228, 5414, 5856, 3765,
+    5916, 2662, 6299, 0, 0, 0, 0, 0, 0, 4892, 0, 1089, 0, 0,
+    0, 3738, 0, 0, 0, 3350, 3811, 2905, 3360, 6367, 3222, 6603, 0, 1536,
+    0, 0, 0, 0, 0, 483, 3405, 6233, 0, 0, 0, 0, 0, 1075,
+    0, 0, 0, 0, 5028, 0, 0, 2413, 4842, 5428, 4608, 5639, 0, 0,
+    4796, 0, 6197, 0, 0, 0, 0, 0, 1131, 0, 5114, 0, 2136, 0,
+    5252, 4052, 6246, 0, 0, 1916, 3095, 0, 0, 0, 6179, 218, 1903, 0,
+    0, 0, 0, 0, 0, 0, 4118, 0, 0, 0, 0, 0, 0, 0,
+    5354, 1653, 4716, 4159, 6001, 0, 0, 3554, 6298, 0, 4328, 0, 3977, 5453,
+    2034, 3994, 0, 0, 6362, 0, 0, 0, 4586, 0, 4523, 0, 4424, 0,
+    6617, 4073, 4086, 0, 0, 4164, 0, 0, 0, 6545, 0, 4740, 0, 5892,
+    2559, 0, 0, 1330, 6035, 6149, 0, 0, 0, 2531, 0, 1481, 0, 1356,
+    0, 0, 0, 3740, 0, 1195, 0, 0, 0, 0, 6170, 0, 0, 0,
+    0, 0, 0, 1296, 2532, 3964, 0, 3893, 2411, 0, 0, 0, 0, 6008,
     0, 0, 0, 0,
 };
 

@@ -99,7 +99,7 @@ static void ordinary_prompts_are_seldom_read_another_way(void **state)
         }
     print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
     assert_true(t.n > 4000);
-    assert_true(read * 1000 <= t.n * 3); /* measured: 4 of 4,968 */
+    assert_true(read * 1000 <= t.n * 3); /* measured: 13 of 8,307 (code identifiers among them) */
     gw_decoded_free(&d);
     texts_free(&t);
 }
@@ -168,6 +168,23 @@ static char *apart(const char *s, char sep)
     return o;
 }
 
+/* Words run together four at a time: of each four spaces between letters, three go. */
+static char *joined(const char *s)
+{
+    char *o = strdup(s);
+    assert_non_null(o);
+    size_t w = 0, gaps = 0;
+    for (const char *p = s; *p; p++) {
+        int prev = p > s && ((unsigned char)p[-1] | 0x20) >= 'a' && ((unsigned char)p[-1] | 0x20) <= 'z';
+        int next = ((unsigned char)p[1] | 0x20) >= 'a' && ((unsigned char)p[1] | 0x20) <= 'z';
+        if (*p == ' ' && prev && next && gaps++ % 4 != 3)
+            continue;
+        o[w++] = *p;
+    }
+    o[w] = '\0';
+    return o;
+}
+
 static void attacks_written_another_way_are_read_back(void **state)
 {
     (void)state;
@@ -184,16 +201,18 @@ static void attacks_written_another_way_are_read_back(void **state)
         {"rot13", GW_ENC_ROT13, 960, 0},        /* measured: 688 of 699 */
         {"leet", GW_ENC_LEET, 960, 0},          /* measured: 688 of 699 */
         {"apart", GW_ENC_SPACED, 960, 0},       /* measured: 688 of 699 */
+        {"joined", GW_ENC_JOINED, 840, 0},      /* measured: 608 of 699 */
     };
     struct gw_decoded d = {0};
     for (size_t i = 0; i < t.n; i++) {
-        char *w[4] = {backwards(t.v[i]), rot13(t.v[i]), leet(t.v[i]), apart(t.v[i], '-')};
-        for (int k = 0; k < 4; k++) {
+        char *w[5] = {backwards(t.v[i]), rot13(t.v[i]), leet(t.v[i]), apart(t.v[i], '-'),
+                      joined(t.v[i])};
+        for (int k = 0; k < 5; k++) {
             ways[k].read += reads(&d, w[k], (int)ways[k].enc);
             free(w[k]);
         }
     }
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         print_message("%s: %zu of %zu read back\n", ways[k].name, ways[k].read, t.n);
         assert_true(ways[k].read * 1000 >= t.n * ways[k].floor_permille);
     }

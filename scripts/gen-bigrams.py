@@ -4,7 +4,8 @@ English words, as natural-log probabilities in sixteenths, counted over the proj
 ordinary prompts (train/own-benign*.jsonl, written for this project: docs/model.md).
 
 The decoder (gateway/screen/decode.c) reads it to tell text written backwards or in ROT13,
-and leetspeak, from ordinary text. Every pair is counted once more than it occurs (no pair
+and leetspeak, from ordinary text, and a long word from words run together (gw_bigram_next:
+each letter's cost given the one before). Every pair is counted once more than it occurs (no pair
 is impossible), so the table is the same bytes for the same rows.
 
 usage: scripts/gen-bigrams.py [OUT]   (default: gateway/screen/bigrams.h; - for stdout)
@@ -52,6 +53,17 @@ for name, tab in (("gw_bigram_lp", lp), ("gw_bigram_rot", rotd)):
         lines.append("    {" + ", ".join(v[:13]) + ",")
         lines.append("     " + ", ".join(v[13:]) + "},")
     lines.append("};")
+# how unlikely b is after a inside a word, -ln P(b | a) in sixteenths (each row's own total
+# taken out): what decode.c reads a long word as one word by, against the words it may split into
+nxt = [[int(math.floor(16 * (math.log(sum(count[a])) - math.log(count[a][b])) + 0.5))
+        for b in range(26)] for a in range(26)]
+lines += ["", "/* gw_bigram_next[a][b]: -ln P(b follows a), in sixteenths, rounded. */",
+          "static const int16_t gw_bigram_next[26][26] = {"]
+for a in range(26):
+    v = [str(x) for x in nxt[a]]
+    lines.append("    {" + ", ".join(v[:13]) + ",")
+    lines.append("     " + ", ".join(v[13:]) + "},")
+lines.append("};")
 # both leads of a pair in one load, for the pass that reads every prompt (decode.c)
 lines += ["", "/* gw_bigram_leads[a * 32 + b] = ROT13 lead * 65536 + backwards lead: both leads of a",
           " * pair in one load; a sum of them over a word keeps both apart. */",

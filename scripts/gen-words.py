@@ -7,9 +7,9 @@ The decoder (gateway/screen/decode.c) reads it to put the spaces back into lette
 a letter at a time with spaces alone ("i g n o r e a l l" is joined to "ignoreall", and
 split into the cheapest words: "ignore all"). Words are lower-case a-z; words with an
 apostrophe are left out ("don't" is no word, nor are "don" and "t" from it), and so are
-words of one or two letters other than English's closed-class ones (SHORT). The table is open-addressed by FNV-1a (32 bits)
-of the word, probing linearly, so decode.c finds a word in a load or two; the same rows
-give the same bytes.
+words of one or two letters other than English's closed-class ones (SHORT). The table is
+open-addressed by FNV-1a (32 bits) of the word, probing linearly, so decode.c finds a word
+in a load or two; the same rows give the same bytes.
 
 usage: scripts/gen-words.py [OUT]   (default: gateway/screen/words.h; - for stdout)
 CTest `words_reproduce` checks that the committed table is what this writes."""

@@ -1,6 +1,5 @@
 #include "screen/decode.h"
 
-#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -977,9 +976,19 @@ static const unsigned char word_class[256] = {
     ['8'] = WORD_OTHER, ['9'] = WORD_OTHER, ['@'] = WORD_OTHER, ['$'] = WORD_OTHER,
 };
 
+/* Whether the letters [s, e) of t (a whole word of them) may be words run together:
+ * JOINED_MIN to SEG_MAX letters, no digit or "@" glued on, standing alone (a hashtag too). */
+static bool joined_candidate(const char *t, size_t len, size_t s, size_t e)
+{
+    return e - s >= JOINED_MIN && e - s <= SEG_MAX &&
+           (e == len || !word_class[(unsigned char)t[e]]) &&
+           (s == 0 || !word_class[(unsigned char)t[s - 1]]) &&
+           stands_alone(t, len, s > 0 && t[s - 1] == '#' ? s - 1 : s, e);
+}
+
 /* The pass over the words (runs of letters, digits, "@" and "$"), backwards and ROT13
- * stretches at once, and what may be leet or letters apart, in one go: the probe
- * (gw_decode_written) runs it on every prompt. A word may be written another way when it
+ * stretches at once, and what may be leet, letters apart or words run together, in one go:
+ * the probe (gw_decode_written) runs it on every prompt. A word may be written another way when it
  * is shaped like one: at most MAX_WORD bytes, letters only, and capitals only first or last
  * (backwards, a capital comes last), all of them, or anywhere in a short word standing
  * alone ("sNoItCuRtSnI"); anything else (ids, base64, "iPhone15") ends the stretches, so
@@ -1031,9 +1040,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
         } else {
             lone_run = 0;
         }
-        if (letters == e - s && e - s >= JOINED_MIN && e - s <= SEG_MAX &&
-            stands_alone(f->text, f->len, s > 0 && t[s - 1] == '#' ? s - 1 : s, e))
-            cand->joined = true;
+        cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         if (letters < e - s || e - s > MAX_WORD ||
             (inner_upper && upper != letters &&
              (e - s > MAX_MIXED_CASE || !stands_alone(f->text, f->len, s, e)))) {
@@ -1160,31 +1167,11 @@ static int find_spaced(struct finder *f)
     return 0;
 }
 
-/* -ln P(b | a) in sixteenths: how unlikely letter b is after letter a inside an English
- * word, from bigrams.h's pair log-probabilities (each row's own total taken out). */
-static const int16_t (*next_letter_costs(void))[26]
-{
-    static int16_t cost[26][26];
-    static bool built; /* the same numbers every time, so a race to build them is harmless */
-    if (!built) {
-        for (int a = 0; a < 26; a++) {
-            double row = 0;
-            for (int b = 0; b < 26; b++)
-                row += exp(gw_bigram_lp[a][b] / 16.0);
-            for (int b = 0; b < 26; b++)
-                cost[a][b] = (int16_t)lround(16.0 * (log(row) - gw_bigram_lp[a][b] / 16.0));
-        }
-        built = true;
-    }
-    return (const int16_t(*)[26])cost;
-}
-
 /* Words joined with no space between them ("ignoreallpreviousinstructions",
- * "IgnoreAllPreviousInstructions", "#IgnoreAllRules"): a word of letters alone, JOINED_MIN
- * to SEG_MAX of them, standing alone (a hashtag too), that splits into JOINED_WORDS words of words.h or more with no letter
- * left over (split_words), when those words are JOINED_MARGIN likelier than the letters as
- * one word whose letter pairs run as English's do (bigrams.h): "classification" is no
- * "class if i cat i on". A long word of another language, a name or a code leaves letters
+ * "IgnoreAllPreviousInstructions", "#IgnoreAllRules"): a joined_candidate that splits into
+ * JOINED_WORDS words of words.h or more with no letter left over (split_words), when those
+ * words are JOINED_MARGIN likelier than the letters read as one word, each letter given the
+ * one before (gw_bigram_next): "classification" is no "class if i cat i on". A long word of another language, a name or a code leaves letters
  * over or reads better whole; a run's text is its words with spaces between. */
 static int find_joined(struct finder *f)
 {
@@ -1197,17 +1184,14 @@ static int find_joined(struct finder *f)
         size_t s = i;
         while (i < f->len && letter((unsigned char)t[i]) >= 0)
             i++;
-        if (i - s < JOINED_MIN || i - s > SEG_MAX || (i < f->len && word_class[(unsigned char)t[i]]) ||
-            (s > 0 && word_class[(unsigned char)t[s - 1]]) ||
-            !stands_alone(t, f->len, s > 0 && t[s - 1] == '#' ? s - 1 : s, i)) /* hashtags too */
+        if (!joined_candidate(t, f->len, s, i))
             continue;
         bool cut[SEG_MAX + 1];
         size_t words;
         int32_t cost, one = 16 * 3; /* the split's cost; the letters' as one word: the first
                                      * letter about ln 26, then each given the one before */
-        const int16_t (*next)[26] = next_letter_costs();
         for (size_t k = s + 1; k < i; k++)
-            one += next[letter((unsigned char)t[k - 1])][letter((unsigned char)t[k])];
+            one += gw_bigram_next[letter((unsigned char)t[k - 1])][letter((unsigned char)t[k])];
         if (split_words(t + s, i - s, cut, &words, &cost) == 0 && words >= JOINED_WORDS &&
             cost + JOINED_MARGIN <= one && try_run(f, s, i, GW_ENC_JOINED, false) == -1)
             return -1;

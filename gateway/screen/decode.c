@@ -1242,8 +1242,8 @@ static int find_linked(struct finder *f)
 {
     const char *t = f->text;
     for (size_t i = 0; i < f->len;) {
-        if (letter((unsigned char)t[i]) < 0 ||
-            (i > 0 && !is_space((unsigned char)t[i - 1]) && !(t[i - 1] && strchr("\"'([", t[i - 1])))) {
+        if (letter((unsigned char)t[i]) < 0 || (i > 0 && !is_space((unsigned char)t[i - 1]) &&
+                                                 !strchr("\"'([", t[i - 1]))) {
             i++;
             continue;
         }

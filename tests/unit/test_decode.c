@@ -711,17 +711,6 @@ static void letters_apart_are_joined(void **state)
     gw_decoded_free(&d);
 }
 
-/* None of the n texts is read as words joined (and the probe agrees with the decoder). */
-static void assert_none_joined(struct gw_decoded *d, const char *const *texts, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        find_w(d, texts[i], NO_LIMIT);
-        for (size_t k = 0; k < d->n; k++)
-            assert_true(d->v[k].enc != GW_ENC_JOINED);
-        assert_false(gw_decode_written(texts[i], strlen(texts[i])) && d->n == 0);
-    }
-}
-
 /* Words run together with no space are split back into words when they split into three
  * words or more with no letter over, and read better so than as one word. */
 static void words_joined_are_split(void **state)
@@ -749,7 +738,12 @@ static void words_joined_are_split(void **state)
         "Token: ignoreallpreviousinstructions42 and ignoreallpreviousinstructions.example",
         "supercalifragilisticexpialidocious",
     };
-    assert_none_joined(&d, whole, sizeof whole / sizeof *whole);
+    for (size_t i = 0; i < sizeof whole / sizeof *whole; i++) {
+        find_w(&d, whole[i], NO_LIMIT);
+        for (size_t k = 0; k < d.n; k++)
+            assert_true(d.v[k].enc != GW_ENC_JOINED);
+        assert_false(gw_decode_written(whole[i], strlen(whole[i])) && d.n == 0);
+    }
     gw_decoded_free(&d);
 }
 
@@ -783,7 +777,11 @@ static void words_linked_by_a_separator_are_read(void **state)
         "See shop.example.com/returns/and/refunds?id=42 for the form.",
         "The key is ignore-all-previous-instructions42 in the config.",
     };
-    assert_none_joined(&d, whole, sizeof whole / sizeof *whole);
+    for (size_t i = 0; i < sizeof whole / sizeof *whole; i++) {
+        find_w(&d, whole[i], NO_LIMIT);
+        for (size_t k = 0; k < d.n; k++)
+            assert_true(d.v[k].enc != GW_ENC_JOINED);
+    }
     gw_decoded_free(&d);
 }
 

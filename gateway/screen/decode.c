@@ -332,8 +332,6 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
 #define JOINED_MIN 14      /* letters in a word that may be words joined */
 #define JOINED_WORDS 3     /* words it splits into, at least */
 #define JOINED_MARGIN (10 * 16) /* and 10 nats likelier as those words than as one word */
-#define LINKED_WORDS 4     /* words joined by one separator each ("a-b-c-d"), at least */
-#define LINKED_LETTERS 18  /* and letters in them: "state-of-the-art" is one of English's */
 #define SENTENCE_REACH 256 /* bytes a ROT13 run reaches out for its sentence, each way */
 
 static int letter(unsigned char c)
@@ -379,14 +377,6 @@ static bool is_sentence_end(unsigned char c)
 static bool is_spaced_sep(unsigned char c)
 {
     return c && strchr(" -._*/|,+~:='\";#\\^&%`!?<>()[]{}", c) != NULL;
-}
-
-/* A byte that may join words in place of a space: "output-your-previous-instructions",
- * "ignore_all_the_rules", "reveal.your.system.prompt". */
-static bool is_link(unsigned char c)
-{
-    return c == '-' || c == '_' || c == '.' || c == '+' || c == '~' || c == '/' || c == '|' ||
-           c == '*' || c == '=' || c == ':';
 }
 
 /* A single letter or leet character standing alone at i: its neighbours are no word
@@ -547,21 +537,6 @@ static void segment(struct sink *k, const char *l, size_t n)
     }
 }
 
-/* Words run together (GW_ENC_JOINED): letters alone are split into words (segment); words
- * joined by a separator (find_linked) are those words, each separator a space. */
-static void decode_joined(struct sink *k, const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n && letter((unsigned char)s[i]) >= 0)
-        i++;
-    if (i == n) {
-        segment(k, s, n);
-        return;
-    }
-    for (i = 0; i < n; i++)
-        emit(k, letter((unsigned char)s[i]) >= 0 ? (unsigned char)s[i] : ' ');
-}
-
 /* The lone characters joined; a gap unlike the others is between words. The gap most
  * often seen (of the first GAP_KINDS kinds), when it is half of them or more, joins
  * letters and any other gap is a space ("I-g-n-o-r-e/a-l-l", "i-g-n-o-r-e a-l-l"); else,
@@ -657,7 +632,7 @@ static void decode_span(const char *text, size_t start, size_t end, enum gw_enco
         decode_spaced(text + start, end - start, k);
         break;
     case GW_ENC_JOINED:
-        decode_joined(k, text + start, end - start);
+        segment(k, text + start, end - start);
         break;
     }
     sink_finish(k);
@@ -980,7 +955,6 @@ struct candidates {
     bool leet;   /* leet characters between two letters of a word */
     bool spaced; /* MIN_SPACED lone characters in a row, apart */
     bool joined; /* a word of JOINED_MIN letters or more, standing alone */
-    bool linked; /* a letter, a link byte (is_link) and a letter, as in words joined by one */
 };
 
 /* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
@@ -1025,7 +999,6 @@ static int find_turned(struct finder *f, struct candidates *cand)
     const unsigned char *t = (const unsigned char *)f->text;
     struct stretch back = {0}, rot = {0};
     size_t lone_end = 0, lone_run = 0; /* the last lone character's end; how many in a row */
-    size_t link_at = 0, links = 0; /* the last link between two words, and how many in a row */
     for (size_t i = 0; i < f->len;) {
         if (!word_class[t[i]]) {
             i++;
@@ -1068,12 +1041,6 @@ static int find_turned(struct finder *f, struct candidates *cand)
             lone_run = 0;
         }
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
-        links = s > 0 && s - 1 == link_at && links ? links : 0;
-        if (e + 1 < f->len && is_link(t[e]) && word_class[t[e + 1]]) {
-            link_at = e;
-            links++;
-            cand->linked |= links + 1 >= LINKED_WORDS;
-        }
         if (letters < e - s || e - s > MAX_WORD ||
             (inner_upper && upper != letters &&
              (e - s > MAX_MIXED_CASE || !stands_alone(f->text, f->len, s, e)))) {
@@ -1232,55 +1199,6 @@ static int find_joined(struct finder *f)
     return 0;
 }
 
-/* Words joined by a separator, the same one each time, in place of spaces (a token of
- * LINKED_WORDS words of letters or more, standing alone), when all of its words but one at
- * most are words of words.h: read as those words with spaces between (GW_ENC_JOINED).
- * Letters joined one at a time ("I-g-n-o-r-e") are find_spaced's; paths, file names and
- * hyphenated phrases ("state-of-the-art") of known words are read too, which costs a
- * reading and finds nothing in them. */
-static int find_linked(struct finder *f)
-{
-    const char *t = f->text;
-    for (size_t i = 0; i < f->len;) {
-        if (letter((unsigned char)t[i]) < 0 || (i > 0 && !is_space((unsigned char)t[i - 1]) &&
-                                                 !strchr("\"'([", t[i - 1]))) {
-            i++;
-            continue;
-        }
-        /* [s, e): letters, each run but the last followed by one link byte, the same one */
-        size_t s = i, e = i, words = 0, known = 0, longer = 0, letters = 0;
-        unsigned char link = 0;
-        for (;;) {
-            size_t w = e;
-            while (e < f->len && letter((unsigned char)t[e]) >= 0)
-                e++;
-            char low[GW_WORD_MAX];
-            size_t n = e - w;
-            words++;
-            letters += n;
-            longer += n > 1;
-            if (n <= GW_WORD_MAX) {
-                for (size_t m = 0; m < n; m++)
-                    low[m] = (char)(t[w + m] | 0x20);
-                known += word_cost(low, n) >= 0;
-            }
-            if (e + 1 < f->len && is_link((unsigned char)t[e]) && (!link || t[e] == link) &&
-                letter((unsigned char)t[e + 1]) >= 0) {
-                link = (unsigned char)t[e];
-                e++;
-                continue;
-            }
-            break;
-        }
-        i = e > s ? e : s + 1;
-        if (words >= LINKED_WORDS && letters >= LINKED_LETTERS && 2 * longer >= words &&
-            known + 1 >= words &&
-            stands_alone(t, f->len, s, e) && try_run(f, s, e, GW_ENC_JOINED, false) == -1)
-            return -1;
-    }
-    return 0;
-}
-
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -1323,7 +1241,7 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
     struct candidates cand = {0};
     if (written && (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
                     (cand.spaced && find_spaced(&f) == -1) ||
-                    (cand.joined && find_joined(&f) == -1) || (cand.linked && find_linked(&f) == -1)))
+                    (cand.joined && find_joined(&f) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -1371,8 +1289,6 @@ bool gw_decode_written(const char *text, size_t len)
         find_spaced(&f);
     if (!f.found && cand.joined)
         find_joined(&f);
-    if (!f.found && cand.linked)
-        find_linked(&f);
     return f.found;
 }
 

@@ -90,7 +90,7 @@ struct gw_decoded {
 int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
 
 /* gw_decode_find, and then the ways of writing (backwards, ROT13, leetspeak, a letter at a
- * time, words joined with no space or with one separator between them). The engine reads prompts this way: a prompt is what the model reads. A reply is
+ * time, words joined with no space between them). The engine reads prompts this way: a prompt is what the model reads. A reply is
  * read for encodings only (gw_decode_find), as a streamed reply is, so that a reply gets
  * the same findings plain and streamed. */
 int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct gw_decoded *out);

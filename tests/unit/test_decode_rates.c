@@ -99,8 +99,7 @@ static void ordinary_prompts_are_seldom_read_another_way(void **state)
         }
     print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
     assert_true(t.n > 4000);
-    assert_true(read * 1000 <= t.n * 3); /* measured: 26 of 9,078 (code identifiers and
-                                         * hyphenated phrases among them) */
+    assert_true(read * 1000 <= t.n * 3); /* measured: 13 of 8,307 (code identifiers among them) */
     gw_decoded_free(&d);
     texts_free(&t);
 }
@@ -186,19 +185,6 @@ static char *joined(const char *s)
     return o;
 }
 
-/* Words joined by sep instead of a space: each space between two letters becomes sep. */
-static char *linked(const char *s, char sep)
-{
-    char *o = strdup(s);
-    assert_non_null(o);
-    for (char *p = o; *p; p++) {
-        unsigned before = p > o ? (unsigned char)p[-1] | 0x20 : 0, after = (unsigned char)p[1] | 0x20;
-        if (*p == ' ' && before >= 'a' && before <= 'z' && after >= 'a' && after <= 'z')
-            *p = sep;
-    }
-    return o;
-}
-
 static void attacks_written_another_way_are_read_back(void **state)
 {
     (void)state;
@@ -216,18 +202,17 @@ static void attacks_written_another_way_are_read_back(void **state)
         {"leet", GW_ENC_LEET, 960, 0},          /* measured: 688 of 699 */
         {"apart", GW_ENC_SPACED, 960, 0},       /* measured: 688 of 699 */
         {"joined", GW_ENC_JOINED, 840, 0},      /* measured: 607 of 699 */
-        {"linked", GW_ENC_JOINED, 800, 0},      /* measured: 584 of 699 */
     };
     struct gw_decoded d = {0};
     for (size_t i = 0; i < t.n; i++) {
-        char *w[6] = {backwards(t.v[i]), rot13(t.v[i]), leet(t.v[i]), apart(t.v[i], '-'),
-                      joined(t.v[i]), linked(t.v[i], i % 2 ? '-' : '_')};
-        for (int k = 0; k < 6; k++) {
+        char *w[5] = {backwards(t.v[i]), rot13(t.v[i]), leet(t.v[i]), apart(t.v[i], '-'),
+                      joined(t.v[i])};
+        for (int k = 0; k < 5; k++) {
             ways[k].read += reads(&d, w[k], (int)ways[k].enc);
             free(w[k]);
         }
     }
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 5; k++) {
         print_message("%s: %zu of %zu read back\n", ways[k].name, ways[k].read, t.n);
         assert_true(ways[k].read * 1000 >= t.n * ways[k].floor_permille);
     }

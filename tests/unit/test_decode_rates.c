@@ -99,7 +99,7 @@ static void ordinary_prompts_are_seldom_read_another_way(void **state)
         }
     print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
     assert_true(t.n > 4000);
-    assert_true(read * 1000 <= t.n * 3); /* measured: 13 of 8,307 (code identifiers among them) */
+    assert_true(read * 1000 <= t.n * 3); /* measured: 15 of 9,078 (code identifiers among them) */
     gw_decoded_free(&d);
     texts_free(&t);
 }

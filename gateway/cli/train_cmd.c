@@ -800,8 +800,13 @@ int gw_cmd_train(int argc, char **argv)
         }
         memcpy(m.name[h], j.heads[h].name, GW_MODEL_NAME_MAX);
         gw_train_quantise(&m, h, w, bias);
+        /* the rows are scored as the gateway will score them: with the 16-bit weights
+         * written, not the weights trained (picked on those, a threshold could fall a hair
+         * under a benign row's served score) */
+        for (size_t b = 0; b < buckets; b++)
+            w[b] = (double)m.w[b * j.n_heads + h] * (double)m.scale[h];
         for (size_t i = 0; i < j.n; i++)
-            row_score(&j, i, w, bias, score[h]);
+            row_score(&j, i, w, (double)m.bias[h], score[h]);
         size_t pos = 0, neg = 0;
         for (size_t i = 0; i < j.n; i++)
             pos += y[i] == 1, neg += y[i] == 0;

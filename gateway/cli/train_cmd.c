@@ -619,12 +619,6 @@ static void try_thresholds(const struct job *j, float *const *score, bool unseen
     *gain = rate(hit[L_ATTACK], n[L_ATTACK]) + rate(hit[L_HARMFUL], n[L_HARMFUL]);
 }
 
-/* x rounded up to 4 decimals (a float's last bits below that are not rounded up). */
-static double up4(float x)
-{
-    return ceil((double)x * 1e4 - 1e-3) / 1e4;
-}
-
 /* Every split of the block budget between the blocking heads from head h on (heads before
  * h keep block_at[]): each head's allowance from 0 up while the benign rows blocked stay in
  * budget. Keeps the best split's thresholds in best_at and its gain in *best (the first
@@ -745,9 +739,9 @@ static void pick_thresholds(const struct job *j, float *const *score, bool unsee
          * could fall under a benign row's score that it was picked to stay above */
         if (j->heads[h].block)
             printf("head %-10s block above %.4f  flag above %.4f\n", j->heads[h].name,
-                   up4(block_at[h]), up4(flag_at[h]));
+                   gw_threshold_printed(block_at[h]), gw_threshold_printed(flag_at[h]));
         else
-            printf("head %-10s flag above %.4f\n", j->heads[h].name, up4(flag_at[h]));
+            printf("head %-10s flag above %.4f\n", j->heads[h].name, gw_threshold_printed(flag_at[h]));
     }
 done:
     for (unsigned h = 0; h < GW_MODEL_HEADS_MAX; h++)

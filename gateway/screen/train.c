@@ -234,6 +234,13 @@ static int cmp_desc(const void *a, const void *b)
     return x > y ? -1 : x < y;
 }
 
+double gw_threshold_printed(float t)
+{
+    /* no tolerance for t's last bits: t is often one step above a benign row's score
+     * (gw_threshold_for_rate), and forgiving that step printed 0.9740 for 0.97400004 */
+    return ceil((double)t * 1e4) / 1e4;
+}
+
 float gw_threshold_for_rate(const float *neg, size_t n, double rate)
 {
     if (n == 0)

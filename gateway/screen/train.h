@@ -65,6 +65,10 @@ void gw_train_quantise(struct gw_model *m, unsigned h, const double *w, double b
  * rate allows none; a little above the highest score that must not fire otherwise. */
 float gw_threshold_for_rate(const float *neg, size_t n, double rate);
 
+/* Threshold t as printed with four decimals for a pack's 'above': rounded up, never below
+ * t, so that read back (to a float, as the loader reads it) it fires at no score under t. */
+double gw_threshold_printed(float t);
+
 /* The fold of a text, 0 .. k-1: from its FNV-1a hash, so a row keeps its fold whatever
  * the order or the other rows of the files. */
 unsigned gw_train_fold(const char *text, size_t len, unsigned k);

@@ -253,6 +253,24 @@ static void threshold_lets_through_at_most_the_rate(void **state)
     assert_true(gw_threshold_for_rate(NULL, 0, 0.1) == 1.0f);
 }
 
+/* A printed threshold read back as the loader reads 'above' fires at no score under the
+ * threshold picked, also one or two float steps above a four-decimal value. */
+static void printed_thresholds_never_fall_under_the_picked_one(void **state)
+{
+    (void)state;
+    float base[] = {0.974f, 0.5f, 0.9961f, 0.00005f, 0.99999f};
+    for (size_t i = 0; i < sizeof base / sizeof *base; i++) {
+        float t = base[i];
+        for (int step = 0; step < 4; step++, t = nextafterf(t, 2.0f)) {
+            char s[32];
+            snprintf(s, sizeof s, "%.4f", gw_threshold_printed(t));
+            float back = (float)strtod(s, NULL);
+            assert_true(back >= t);
+            assert_true(back - t < 1.1e-4f); /* and one step of 1e-4 at most above it */
+        }
+    }
+}
+
 static void a_text_keeps_its_fold(void **state)
 {
     unsigned f = gw_train_fold("same text", 9, 5);
@@ -888,6 +906,7 @@ int main(void)
         cmocka_unit_test(training_twice_gives_the_same_bytes),
         cmocka_unit_test(trained_head_separates_what_it_learned),
         cmocka_unit_test(threshold_lets_through_at_most_the_rate),
+        cmocka_unit_test(printed_thresholds_never_fall_under_the_picked_one),
         cmocka_unit_test(a_text_keeps_its_fold),
         cmocka_unit_test(model_file_round_trips),
         cmocka_unit_test(a_bad_model_file_is_refused_with_a_reason),

@@ -24,6 +24,9 @@ server() { # Debian package: PostgreSQL's server programs live outside PATH, in 
     done
     add "$1"
 }
+word_list() { # file of /usr/share/dict (DICT_DIR), Debian package
+    [ -e "${DICT_DIR:-/usr/share/dict}/$1" ] || add "$2"
+}
 fuzz_links() { # whether clang links a libFuzzer target with ASan and UBSan
     printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' |
         clang -x c - -fsanitize=fuzzer,address,undefined -o /dev/null >/dev/null 2>&1
@@ -54,6 +57,14 @@ tool npm npm
 tool promtool prometheus # checks /metrics in the end-to-end tests
 server postgresql # scripts/pg.sh: the tests' and make fleet's throwaway PostgreSQL
 tool psql postgresql-client # the tests make a database each
+# the word lists scripts/gen-keywords.py reads (CTest keywords_reproduce)
+word_list american-english wamerican
+word_list british-english wbritish
+word_list spanish wspanish
+word_list french wfrench
+word_list italian witalian
+word_list portuguese wportuguese
+word_list ngerman wngerman
 for arg in "$@"; do
     case "$arg" in
     --bench) tool wrk wrk; tool nginx nginx-light ;;

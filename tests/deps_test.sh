@@ -20,10 +20,13 @@ run_case() {
     printf '#!/bin/sh\necho "$*" >>"%s/apt.log"\n' "$bin" >"$bin/apt-get"
     chmod +x "$bin"/*
     # PostgreSQL's server is found where Debian puts it, outside PATH
-    mkdir -p "$bin/pglib/15/bin"
+    mkdir -p "$bin/pglib/15/bin" "$bin/dict"
+    # the word lists are there wherever any command is (a fresh machine has none)
+    [ -z "$cmds" ] || for w in american-english british-english spanish french italian \
+        portuguese ngerman; do : >"$bin/dict/$w"; done
     case " $cmds " in *" initdb "*) mv "$bin/initdb" "$bin/pglib/15/bin/initdb" ;; esac
     case " $cmds " in *" pkg-config "*) mv "$bin/pkg-config.real" "$bin/pkg-config" ;; esac
-    PATH=$bin PG_LIBDIR=$bin/pglib /bin/sh "$here/scripts/deps.sh" "$@" >/dev/null
+    PATH=$bin PG_LIBDIR=$bin/pglib DICT_DIR=$bin/dict /bin/sh "$here/scripts/deps.sh" "$@" >/dev/null
     got=$(grep '^install' "$bin/apt.log" 2>/dev/null | sed 's/.*--no-install-recommends *//' |
           tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ *$//' || true)
     want=$(echo "$expect" | tr ' ' '\n' | grep . | sort | tr '\n' ' ' | sed 's/ *$//' || true)
@@ -52,7 +55,7 @@ run_case "no libpq: libpq-dev alone" "$ALL_CMDS" \
 run_case "one package for two modules" "$ALL_CMDS" \
     "libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 libpq cmocka" "libicu-dev"
 run_case "a fresh machine: everything" "" "" \
-    "build-essential cmake pkg-config libhyperscan-dev libevent-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libpcre2-dev libsqlite3-dev libpq-dev libcmocka-dev libicu-dev python3 curl chromium nginx-light nodejs npm prometheus postgresql postgresql-client"
+    "build-essential cmake pkg-config libhyperscan-dev libevent-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libpcre2-dev libsqlite3-dev libpq-dev libcmocka-dev libicu-dev python3 curl chromium nginx-light nodejs npm prometheus postgresql postgresql-client wamerican wbritish wspanish wfrench witalian wportuguese wngerman"
 run_case "benches and fuzzers" "$ALL_CMDS" "$ALL_MODS" "wrk clang libclang-rt-dev" \
     --bench --fuzz
 run_case "clang that links fuzzers: nothing" "$ALL_CMDS clang" "$ALL_MODS" "" --fuzz

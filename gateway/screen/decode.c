@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "screen/bigrams.h"
+#include "screen/keywords.h"
 #include "screen/words.h"
 
 #define MIN_BASE64 16   /* base64 characters in a run, padding not counted */
@@ -477,6 +478,102 @@ static int word_cost(const char *w, size_t n)
     }
 }
 
+/* Key words misspelt (keywords.h, scripts/gen-keywords.py says which and why): a word of
+ * letters alone is read as a key word when it is no English word (keywords.h's near words,
+ * words.h) and is the key word with its doubled letters doubled more ("instructionss",
+ * "yourr"), or, for a key word of SLIP_MIN letters or more, one slip from it: a letter
+ * changed, added or dropped, two neighbours swapped ("firmat", "isntructions"), but not its
+ * plural or past ("prompts", "messaged"). A slip of the first letter is not looked for: the
+ * key words are found from it. A word next to a byte of another script or an accent
+ * ("Ignor" of "Ignoré") is a piece of a word, and is not read. */
+#define SLIP_MIN 6
+
+/* The letters of a word, lower case: the words misspelt_as reads are letters alone. */
+#define LOWER(c) ((char)((c) | 0x20))
+
+/* Whether a (n letters, any case) and k read the same with each run of a letter as one. */
+static bool collapse_equal(const char *a, size_t n, const char *k)
+{
+    size_t i = 0, j = 0;
+    while (i < n && k[j]) {
+        char c = LOWER(a[i]);
+        if (c != k[j])
+            return false;
+        while (i < n && LOWER(a[i]) == c)
+            i++;
+        while (k[j] == c)
+            j++;
+    }
+    return i == n && !k[j];
+}
+
+/* Whether a[i .. n) and k[j .. j + n - i) are the same letters (a in any case). */
+static bool same_rest(const char *a, size_t i, size_t n, const char *k, size_t j)
+{
+    for (; i < n; i++, j++)
+        if (LOWER(a[i]) != k[j])
+            return false;
+    return true;
+}
+
+/* Whether a (n letters, any case) is one slip from k (m letters): see above. */
+static bool one_slip(const char *a, size_t n, const char *k, size_t m)
+{
+    size_t i = 0;
+    while (i < n && i < m && LOWER(a[i]) == k[i])
+        i++;
+    if (n == m) /* one changed, or two swapped */
+        return i < n && (same_rest(a, i + 1, n, k, i + 1) ||
+                         (i + 1 < n && LOWER(a[i]) == k[i + 1] && LOWER(a[i + 1]) == k[i] &&
+                          same_rest(a, i + 2, n, k, i + 2)));
+    if (n == m + 1) /* one added, not its plural or past ("prompts", "messaged") */
+        return i < m ? same_rest(a, i + 1, n, k, i) : LOWER(a[m]) != 's' && LOWER(a[m]) != 'd';
+    /* one dropped, and k is not a's plural */
+    return i < n ? same_rest(a, i, n, k, i + 1) : k[n] != 's';
+}
+
+static int cmp_near(const void *key, const void *elem)
+{
+    return strcmp(key, *(const char *const *)elem);
+}
+
+/* The key word that the word [s, e) of t (len bytes; the word letters alone) is a
+ * misspelling of, or NULL. Compared where it is, in any case; copied only when it may be
+ * one, to be looked up. */
+static const char *misspelt_as(const char *t, size_t len, size_t s, size_t e)
+{
+    size_t n = e - s;
+    int c = letter((unsigned char)t[s]);
+    if (n < 3 || n > 2 * GW_KEY_MAX || c < 0 || gw_key_first[c] == gw_key_first[c + 1] ||
+        (s > 0 && (unsigned char)t[s - 1] >= 0x80) || (e < len && (unsigned char)t[e] >= 0x80))
+        return NULL;
+    const char *a = t + s, *key = NULL;
+    bool doubled = false; /* a letter twice in a row: what a key word doubled more has */
+    for (size_t i = 1; i < n && !doubled; i++)
+        doubled = LOWER(a[i]) == LOWER(a[i - 1]);
+    if (!doubled && !(gw_key_slip_lens[c] >> n & 1))
+        return NULL;
+    for (unsigned i = gw_key_first[c]; i < gw_key_first[c + 1]; i++) {
+        const char *k = gw_key_word[i];
+        size_t m = gw_key_len[i];
+        if (n == m && same_rest(a, 0, n, k, 0))
+            return NULL; /* spelt right */
+        if (!key && ((doubled && n > m && collapse_equal(a, n, k)) ||
+                     (m >= SLIP_MIN && n + 1 >= m && n <= m + 1 && one_slip(a, n, k, m))))
+            key = k;
+    }
+    if (!key)
+        return NULL;
+    char w[2 * GW_KEY_MAX + 1];
+    for (size_t i = 0; i < n; i++)
+        w[i] = LOWER(a[i]);
+    w[n] = '\0';
+    if (word_cost(w, n) >= 0 ||
+        bsearch(w, gw_key_near, GW_KEY_NEAR, sizeof gw_key_near[0], cmp_near))
+        return NULL;
+    return key;
+}
+
 #define SEG_MAX 96           /* letters split at once (a longer run is split in pieces) */
 #define SEG_UNKNOWN (16 * 16) /* a letter no word of the table holds: 16 nats */
 
@@ -598,6 +695,29 @@ static void decode_spaced(const char *s, size_t len, struct sink *k)
     segment(k, run, nrun);
 }
 
+/* The words of a sentence with a key word misspelt: each misspelt word as its key word. */
+static void decode_misspelt(const char *s, size_t len, struct sink *k)
+{
+    for (size_t i = 0; i < len;) {
+        if (!leet_word_char((unsigned char)s[i])) {
+            emit(k, (unsigned char)s[i++]);
+            continue;
+        }
+        size_t e = i;
+        bool letters = true;
+        for (; e < len && leet_word_char((unsigned char)s[e]); e++)
+            letters = letters && letter((unsigned char)s[e]) >= 0;
+        const char *key = letters ? misspelt_as(s, len, i, e) : NULL;
+        if (key)
+            for (const char *p = key; *p; p++)
+                emit(k, (unsigned char)*p);
+        else
+            for (size_t j = i; j < e; j++)
+                emit(k, (unsigned char)s[j]);
+        i = e;
+    }
+}
+
 /* Decodes the run [start, end) of text. Everything a run's decoding needs is in its span
  * and its encoding, so the two passes below agree byte for byte. */
 static void decode_span(const char *text, size_t start, size_t end, enum gw_encoding enc,
@@ -633,6 +753,9 @@ static void decode_span(const char *text, size_t start, size_t end, enum gw_enco
         break;
     case GW_ENC_JOINED:
         segment(k, text + start, end - start);
+        break;
+    case GW_ENC_MISSPELT:
+        decode_misspelt(text + start, end - start, k);
         break;
     }
     sink_finish(k);
@@ -955,6 +1078,7 @@ struct candidates {
     bool leet;   /* leet characters between two letters of a word */
     bool spaced; /* MIN_SPACED lone characters in a row, apart */
     bool joined; /* a word of JOINED_MIN letters or more, standing alone */
+    bool misspelt; /* a key word misspelt */
 };
 
 /* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
@@ -1041,6 +1165,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
             lone_run = 0;
         }
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
+        cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
         if (letters < e - s || e - s > MAX_WORD ||
             (inner_upper && upper != letters &&
              (e - s > MAX_MIXED_CASE || !stands_alone(f->text, f->len, s, e)))) {
@@ -1199,6 +1324,39 @@ static int find_joined(struct finder *f)
     return 0;
 }
 
+/* Sentences with a key word misspelt. */
+static int find_misspelt(struct finder *f)
+{
+    const char *t = f->text;
+    size_t start = 0, end = 0;
+    bool open = false, slip = false;
+    for (size_t i = 0; i <= f->len;) {
+        if (i == f->len || is_sentence_end((unsigned char)t[i])) {
+            if (open && slip && try_run(f, start, end, GW_ENC_MISSPELT, false) == -1)
+                return -1;
+            open = slip = false;
+            i++;
+            continue;
+        }
+        if (!leet_word_char((unsigned char)t[i])) {
+            i++;
+            continue;
+        }
+        size_t e = i;
+        bool letters = true;
+        for (; e < f->len && leet_word_char((unsigned char)t[e]); e++)
+            letters = letters && letter((unsigned char)t[e]) >= 0;
+        if (!open) {
+            start = i;
+            open = true;
+        }
+        end = e;
+        slip = slip || (letters && misspelt_as(t, f->len, i, e));
+        i = e;
+    }
+    return 0;
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -1241,7 +1399,8 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
     struct candidates cand = {0};
     if (written && (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
                     (cand.spaced && find_spaced(&f) == -1) ||
-                    (cand.joined && find_joined(&f) == -1)))
+                    (cand.joined && find_joined(&f) == -1) ||
+                    (cand.misspelt && find_misspelt(&f) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -1289,6 +1448,8 @@ bool gw_decode_written(const char *text, size_t len)
         find_spaced(&f);
     if (!f.found && cand.joined)
         find_joined(&f);
+    if (!f.found && cand.misspelt)
+        find_misspelt(&f);
     return f.found;
 }
 
@@ -1339,6 +1500,8 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "spaced";
     case GW_ENC_JOINED:
         return "joined";
+    case GW_ENC_MISSPELT:
+        return "misspelt";
     }
     return "?";
 }

@@ -41,14 +41,19 @@
  * - Bounded: at most max_out decoded bytes in all; a text run that no longer fits is not
  *   decoded and is counted in skipped (a later, shorter one may still fit). Time is linear
  *   in the input for any input.
- * - Ways of writing (backwards, ROT13, leetspeak, a letter at a time), by
- *   gw_decode_find_written only: told from ordinary text by how English letter pairs run
- *   (decode.c says how, and how often it errs); a run's span is the stretch of text it
+ * - Ways of writing (backwards, ROT13, leetspeak, a letter at a time, words run together,
+ *   key words misspelt), by gw_decode_find_written only: told from ordinary text by how
+ *   English letter pairs run (decode.c says how, and how often it errs), words run
+ *   together by the words they split into, slips by a list of key words and the words a
+ *   slip from them (keywords.h); a run's span is the stretch of text it
  *   reads. They are looked for after the encodings, in the normalised text as it is (not
- *   in what an encoding decoded to).
+ *   in what an encoding decoded to). A misspelt run is a sentence with a key word of the
+ *   injection rules misspelt in it (keywords.h; decode.c says which slips), read with each
+ *   misspelt word as its key word.
  * - Not handled: base64 in spaced 4-character groups or wrapped over lines, double
  *   encodings (base64 of hex, ROT13 of base64, ...), base32, base85, other ciphers,
- *   languages other than English written backwards or in ROT13.
+ *   languages other than English written backwards or in ROT13, misspellings of words
+ *   other than the key words, two slips in one word, a slip of a word's first letter.
  *
  * The runs are reported in the order they are found: the encodings in input order (a
  * URL-encoded stretch and a base64, hex or escape run inside it are all reported: their
@@ -65,7 +70,7 @@
 enum gw_encoding {
     GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_URL, GW_ENC_ENTITY, GW_ENC_UESC, /* encodings */
     GW_ENC_REVERSED, GW_ENC_ROT13, GW_ENC_LEET, GW_ENC_SPACED,         /* ways of writing */
-    GW_ENC_JOINED
+    GW_ENC_JOINED, GW_ENC_MISSPELT
 };
 
 struct gw_decoded_run {
@@ -90,15 +95,16 @@ struct gw_decoded {
 int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
 
 /* gw_decode_find, and then the ways of writing (backwards, ROT13, leetspeak, a letter at a
- * time, words joined with no space between them). The engine reads prompts this way: a prompt is what the model reads. A reply is
- * read for encodings only (gw_decode_find), as a streamed reply is, so that a reply gets
- * the same findings plain and streamed. */
+ * time, words joined with no space between them, key words misspelt). The engine reads
+ * prompts this way: a prompt is what the model reads. A reply is read for encodings only
+ * (gw_decode_find), as a streamed reply is, so that a reply gets the same findings plain
+ * and streamed. */
 int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
 
 /* Whether gw_decode_find_written would find a run written backwards, in ROT13, in
- * leetspeak, a letter at a time or as words joined in text (the encodings it finds are not looked for): a
- * pass over the text that allocates nothing, for a caller to skip the decoder when there
- * is none. */
+ * leetspeak, a letter at a time, as words joined or with a key word misspelt in text (the
+ * encodings it finds are not looked for): a pass over the text that allocates nothing, for
+ * a caller to skip the decoder when there is none. */
 bool gw_decode_written(const char *text, size_t len);
 
 /* Which run of d holds byte off of d->text (binary search), or NULL: the "\n" after a run
@@ -108,7 +114,8 @@ const struct gw_decoded_run *gw_decoded_run_at(const struct gw_decoded *d, size_
 /* Frees what d holds and zeroes it; d may be NULL. */
 void gw_decoded_free(struct gw_decoded *d);
 
-/* "base64", "hex", "url", "entity" or "uesc". */
+/* "base64", "hex", "url", "entity", "uesc", "reversed", "rot13", "leet", "spaced", "joined"
+ * or "misspelt". */
 const char *gw_encoding_name(enum gw_encoding e);
 
 #endif

@@ -1,8 +1,8 @@
 /* How often the decoder reads ordinary text another way, and how often it reads text that
  * was written another way, over the project's own rows (train/, tests/data/: written for
  * this project, never evaluation rows): ordinary prompts must seldom hold a way of writing,
- * and the project's attack rows written backwards, in ROT13, in leetspeak and a letter at
- * a time must be read back. Floors sit under what is measured (in the comments), so that a
+ * and the project's attack rows written backwards, in ROT13, in leetspeak, a letter at a
+ * time, run together or with their key words misspelt must be read back. Floors sit under what is measured (in the comments), so that a
  * change to the decoder that loses a way of writing fails here. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <cmocka.h>
 
 #include <glob.h>
@@ -18,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "screen/decode.h"
+#include "screen/keywords.h"
 
 #define NO_LIMIT ((size_t)1 << 30)
 
@@ -99,7 +101,9 @@ static void ordinary_prompts_are_seldom_read_another_way(void **state)
         }
     print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
     assert_true(t.n > 4000);
-    assert_true(read * 1000 <= t.n * 3); /* measured: 15 of 9,078 (code identifiers among them) */
+    /* measured: 19 of 9,078 (code identifiers among them, and key words misspelt for real:
+     * "says pasword expired", "turn this recipe into a bulet list") */
+    assert_true(read * 1000 <= t.n * 3);
     gw_decoded_free(&d);
     texts_free(&t);
 }
@@ -185,6 +189,40 @@ static char *joined(const char *s)
     return o;
 }
 
+/* Each key word (keywords.h) misspelt: a long one with its second and third letters
+ * swapped, a short one with its last letter doubled ("isntructions", "yourr"). */
+static char *slipped(const char *s)
+{
+    char *o = malloc(2 * strlen(s) + 1);
+    assert_non_null(o);
+    size_t w = 0;
+    for (const char *p = s; *p;) {
+        size_t n = 0;
+        while (((unsigned char)p[n] | 0x20) >= 'a' && ((unsigned char)p[n] | 0x20) <= 'z')
+            n++;
+        if (n == 0) {
+            o[w++] = *p++;
+            continue;
+        }
+        int key = 0;
+        for (size_t k = 0; k < GW_KEYS && !key; k++)
+            key = strlen(gw_key_word[k]) == n && strncasecmp(p, gw_key_word[k], n) == 0;
+        memcpy(o + w, p, n);
+        if (key && n >= 6) {
+            char c = o[w + 1];
+            o[w + 1] = o[w + 2];
+            o[w + 2] = c;
+        } else if (key) {
+            o[w + n] = p[n - 1];
+            w++;
+        }
+        w += n;
+        p += n;
+    }
+    o[w] = '\0';
+    return o;
+}
+
 static void attacks_written_another_way_are_read_back(void **state)
 {
     (void)state;
@@ -197,22 +235,23 @@ static void attacks_written_another_way_are_read_back(void **state)
         size_t floor_permille; /* of rows read back at least */
         size_t read;
     } ways[] = {
-        {"backwards", GW_ENC_REVERSED, 950, 0}, /* measured: 682 of 699 */
+        {"backwards", GW_ENC_REVERSED, 950, 0}, /* measured: 681 of 699 */
         {"rot13", GW_ENC_ROT13, 960, 0},        /* measured: 688 of 699 */
         {"leet", GW_ENC_LEET, 960, 0},          /* measured: 688 of 699 */
         {"apart", GW_ENC_SPACED, 960, 0},       /* measured: 688 of 699 */
         {"joined", GW_ENC_JOINED, 840, 0},      /* measured: 607 of 699 */
+        {"misspelt", GW_ENC_MISSPELT, 820, 0},  /* measured: 601 of 699 (others hold no key word) */
     };
     struct gw_decoded d = {0};
     for (size_t i = 0; i < t.n; i++) {
-        char *w[5] = {backwards(t.v[i]), rot13(t.v[i]), leet(t.v[i]), apart(t.v[i], '-'),
-                      joined(t.v[i])};
-        for (int k = 0; k < 5; k++) {
+        char *w[6] = {backwards(t.v[i]), rot13(t.v[i]), leet(t.v[i]), apart(t.v[i], '-'),
+                      joined(t.v[i]), slipped(t.v[i])};
+        for (int k = 0; k < 6; k++) {
             ways[k].read += reads(&d, w[k], (int)ways[k].enc);
             free(w[k]);
         }
     }
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 6; k++) {
         print_message("%s: %zu of %zu read back\n", ways[k].name, ways[k].read, t.n);
         assert_true(ways[k].read * 1000 >= t.n * ways[k].floor_permille);
     }

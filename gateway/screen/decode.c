@@ -574,6 +574,15 @@ static const char *misspelt_as(const char *t, size_t len, size_t s, size_t e)
     return key;
 }
 
+/* misspelt_as for any word of t: NULL when [s, e) is not letters alone. */
+static const char *misspelt_key(const char *t, size_t len, size_t s, size_t e)
+{
+    for (size_t i = s; i < e; i++)
+        if (letter((unsigned char)t[i]) < 0)
+            return NULL;
+    return misspelt_as(t, len, s, e);
+}
+
 #define SEG_MAX 96           /* letters split at once (a longer run is split in pieces) */
 #define SEG_UNKNOWN (16 * 16) /* a letter no word of the table holds: 16 nats */
 
@@ -704,10 +713,9 @@ static void decode_misspelt(const char *s, size_t len, struct sink *k)
             continue;
         }
         size_t e = i;
-        bool letters = true;
-        for (; e < len && leet_word_char((unsigned char)s[e]); e++)
-            letters = letters && letter((unsigned char)s[e]) >= 0;
-        const char *key = letters ? misspelt_as(s, len, i, e) : NULL;
+        while (e < len && leet_word_char((unsigned char)s[e]))
+            e++;
+        const char *key = misspelt_key(s, len, i, e);
         if (key)
             for (const char *p = key; *p; p++)
                 emit(k, (unsigned char)*p);
@@ -1073,7 +1081,8 @@ static int stretch_word(struct finder *f, struct stretch *st, enum gw_encoding e
     return 0;
 }
 
-/* What the pass over the words found that find_leet and find_spaced may turn into runs. */
+/* What the pass over the words found that find_sentences, find_spaced and find_joined may
+ * turn into runs. */
 struct candidates {
     bool leet;   /* leet characters between two letters of a word */
     bool spaced; /* MIN_SPACED lone characters in a row, apart */
@@ -1228,17 +1237,19 @@ static bool leet_word(const char *t, size_t len, size_t s, size_t e)
     return sum >= LEET_PER_PAIR * (long)(e - s - 1);
 }
 
-/* Sentences with a leet word in them. */
-static int find_leet(struct finder *f)
+/* The sentences (see is_sentence_end) with a word that marks them as enc (a leet word, a
+ * key word misspelt), each one run from its first word to its last. */
+static int find_sentences(struct finder *f, enum gw_encoding enc,
+                          bool (*marks)(const char *, size_t, size_t, size_t))
 {
     const char *t = f->text;
     size_t start = 0, end = 0;
-    bool open = false, leet = false;
+    bool open = false, marked = false;
     for (size_t i = 0; i <= f->len;) {
         if (i == f->len || is_sentence_end((unsigned char)t[i])) {
-            if (open && leet && try_run(f, start, end, GW_ENC_LEET, false) == -1)
+            if (open && marked && try_run(f, start, end, enc, false) == -1)
                 return -1;
-            open = leet = false;
+            open = marked = false;
             i++;
             continue;
         }
@@ -1254,10 +1265,16 @@ static int find_leet(struct finder *f)
             open = true;
         }
         end = e;
-        leet = leet || leet_word(t, f->len, i, e);
+        marked = marked || marks(t, f->len, i, e);
         i = e;
     }
     return 0;
+}
+
+/* Whether the word [s, e) of t is a key word misspelt (misspelt_key). */
+static bool misspelt_word(const char *t, size_t len, size_t s, size_t e)
+{
+    return misspelt_key(t, len, s, e) != NULL;
 }
 
 /* The gap of separators after the lone character at i: its length (0 when none, or more
@@ -1324,39 +1341,6 @@ static int find_joined(struct finder *f)
     return 0;
 }
 
-/* Sentences with a key word misspelt. */
-static int find_misspelt(struct finder *f)
-{
-    const char *t = f->text;
-    size_t start = 0, end = 0;
-    bool open = false, slip = false;
-    for (size_t i = 0; i <= f->len;) {
-        if (i == f->len || is_sentence_end((unsigned char)t[i])) {
-            if (open && slip && try_run(f, start, end, GW_ENC_MISSPELT, false) == -1)
-                return -1;
-            open = slip = false;
-            i++;
-            continue;
-        }
-        if (!leet_word_char((unsigned char)t[i])) {
-            i++;
-            continue;
-        }
-        size_t e = i;
-        bool letters = true;
-        for (; e < f->len && leet_word_char((unsigned char)t[e]); e++)
-            letters = letters && letter((unsigned char)t[e]) >= 0;
-        if (!open) {
-            start = i;
-            open = true;
-        }
-        end = e;
-        slip = slip || (letters && misspelt_as(t, f->len, i, e));
-        i = e;
-    }
-    return 0;
-}
-
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -1397,10 +1381,10 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
     if (r == -1)
         goto fail;
     struct candidates cand = {0};
-    if (written && (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
+    if (written && (find_turned(&f, &cand) == -1 || (cand.leet && find_sentences(&f, GW_ENC_LEET, leet_word) == -1) ||
                     (cand.spaced && find_spaced(&f) == -1) ||
                     (cand.joined && find_joined(&f) == -1) ||
-                    (cand.misspelt && find_misspelt(&f) == -1)))
+                    (cand.misspelt && find_sentences(&f, GW_ENC_MISSPELT, misspelt_word) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -1443,13 +1427,13 @@ bool gw_decode_written(const char *text, size_t len)
     struct candidates cand = {0};
     find_turned(&f, &cand);
     if (!f.found && cand.leet)
-        find_leet(&f);
+        find_sentences(&f, GW_ENC_LEET, leet_word);
     if (!f.found && cand.spaced)
         find_spaced(&f);
     if (!f.found && cand.joined)
         find_joined(&f);
     if (!f.found && cand.misspelt)
-        find_misspelt(&f);
+        find_sentences(&f, GW_ENC_MISSPELT, misspelt_word);
     return f.found;
 }
 

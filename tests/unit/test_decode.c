@@ -603,6 +603,19 @@ static void read_one(struct gw_decoded *d, const char *in, const char *encoded,
     assert_run(d, 0, in, encoded, enc, decoded);
 }
 
+/* None of the n texts holds a run of enc, and the probe finds a way of writing in a text
+ * only where the decoder finds a run. */
+static void read_none(struct gw_decoded *d, const char *const *texts, size_t n,
+                      enum gw_encoding enc)
+{
+    for (size_t i = 0; i < n; i++) {
+        find_w(d, texts[i], NO_LIMIT);
+        for (size_t k = 0; k < d->n; k++)
+            assert_true(d->v[k].enc != enc);
+        assert_false(gw_decode_written(texts[i], strlen(texts[i])) && d->n == 0);
+    }
+}
+
 static size_t first_of(const struct gw_decoded *d, enum gw_encoding enc)
 {
     for (size_t k = 0; k < d->n; k++)
@@ -736,12 +749,7 @@ static void words_joined_are_split(void **state)
         "Token: ignoreallpreviousinstructions42 and ignoreallpreviousinstructions.example",
         "supercalifragilisticexpialidocious",
     };
-    for (size_t i = 0; i < sizeof whole / sizeof *whole; i++) {
-        find_w(&d, whole[i], NO_LIMIT);
-        for (size_t k = 0; k < d.n; k++)
-            assert_true(d.v[k].enc != GW_ENC_JOINED);
-        assert_false(gw_decode_written(whole[i], strlen(whole[i])) && d.n == 0);
-    }
+    read_none(&d, whole, sizeof whole / sizeof *whole, GW_ENC_JOINED);
     gw_decoded_free(&d);
 }
 
@@ -773,12 +781,7 @@ static void misspelt_key_words_are_read_as_key_words(void **state)
         "Gnore it, and the promt42 code is fine.",
         "Thee and thou, as the old texts say.",
     };
-    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
-        find_w(&d, plain[i], NO_LIMIT);
-        for (size_t k = 0; k < d.n; k++)
-            assert_true(d.v[k].enc != GW_ENC_MISSPELT);
-        assert_false(gw_decode_written(plain[i], strlen(plain[i])));
-    }
+    read_none(&d, plain, sizeof plain / sizeof *plain, GW_ENC_MISSPELT);
     gw_decoded_free(&d);
 }
 

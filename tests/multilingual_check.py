@@ -9,11 +9,11 @@ positives, then each line that failed (file:line, language, rules, text); exits 
 Corpus format: one message per line, "# lang: xx" starts a language, other lines starting
 with "#" and blank lines are skipped.
 """
-import json
 import os
-import subprocess
 import sys
 from collections import OrderedDict
+
+from prompt_scan import scan_prompts
 
 
 def load(path):
@@ -30,15 +30,7 @@ def load(path):
 
 def injection_rules(guardrail, rules, rows):
     """The injection rules that fire on each row's text, in order."""
-    payload = "".join(json.dumps({"id": str(n), "text": t}, ensure_ascii=False) + "\n"
-                      for n, _, t in rows)
-    p = subprocess.run([guardrail, "scan", "--rules", rules, "--direction", "prompt"],
-                       input=payload.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        sys.exit("guardrail scan failed (%d): %s" % (p.returncode, p.stderr.decode()[-2000:]))
-    out = [json.loads(l) for l in p.stdout.decode().splitlines() if l.strip()]
-    if len(out) != len(rows):
-        sys.exit("guardrail answered %d lines for %d inputs" % (len(out), len(rows)))
+    out = scan_prompts(guardrail, rules, [t for _, _, t in rows])
     return [[f["rule"] for f in o.get("findings", []) if f.get("category") == "injection"]
             for o in out]
 

@@ -58,8 +58,8 @@ tool promtool prometheus # checks /metrics in the end-to-end tests
 server postgresql # scripts/pg.sh: the tests' and make fleet's throwaway PostgreSQL
 tool psql postgresql-client # the tests make a database each
 # the word lists scripts/gen-keywords.py reads (CTest keywords_reproduce)
-word_list american-english wamerican
-word_list british-english wbritish
+word_list american-english-insane wamerican-insane
+word_list british-english-insane wbritish-insane
 word_list spanish wspanish
 word_list french wfrench
 word_list italian witalian

@@ -8,11 +8,14 @@ decoder (gateway/screen/decode.c) reads a word as KEY when the word is no Englis
 is KEY with its doubled letters doubled more ("instructionss", "yourr"), or, for a KEY of
 six letters or more, one slip from KEY: a letter changed, added or dropped, or two letters
 swapped ("firmat", "isntructions", "promt"). A slip that is a word is no slip: "forged" is
-not "forget", "precious" not "previous", "massage" not "message", the Spanish "ignora" not
-"ignore". So the table lists, beside the key words, every word of the system's word lists
-(/usr/share/dict: English, American and British, Spanish, French, Italian, Portuguese and
-German) and of words.h that is a slip from a key word; the decoder never reads those as key
-words. A plural or a past ("prompts", "messaged") is no slip either (decode.c).
+not "forget", "precious" not "previous", "massage" not "message", "reseal" not "reveal",
+the Spanish "ignora" not "ignore". Nor is a slip that is as near another form of the key word or
+a common word (words.h, the words of the project's ordinary prompts): "ignord" may be
+"ignored", "translatd" "translated", "forgt" "forgot", "promt" "promo". So the table
+lists, beside the key words, every word of the system's word lists (/usr/share/dict:
+English, American and British in their largest lists, Spanish, French, Italian, Portuguese
+and German) and of words.h that is a slip from a key word, and every slip of a key word
+that is as near another form or a common word; the decoder never reads those as key words. A plural or a past ("prompts", "messaged") is no slip either (decode.c).
 
 The key words are the words the injection rules hinge on (rules/injection.yaml): what is
 asked for (instructions, prompt, password, rules, secret), how (ignore, disregard, forget,
@@ -21,8 +24,8 @@ verbatim) and the phrases of the access-code game (access granted, denied). Shor
 (your, the, all) are read only with their letters doubled, never one slip away.
 
 usage: scripts/gen-keywords.py [OUT]   (default: gateway/screen/keywords.h; - for stdout)
-Needs the Debian packages wamerican, wbritish, wspanish, wfrench, witalian, wportuguese and
-wngerman (scripts/deps.sh installs them). CTest
+Needs the Debian packages wamerican-insane, wbritish-insane, wspanish, wfrench, witalian,
+wportuguese and wngerman (scripts/deps.sh installs them). CTest
 `keywords_reproduce` checks that the committed table is what this writes."""
 import os
 import re
@@ -38,10 +41,13 @@ unrestricted verbatim your
 SLIP_MIN = 6  # letters in a key word that a one-letter slip may reach (decode.c: SLIP_MIN)
 # English, and the languages customers write most after it (a Spanish "ignora" or a French
 # "ignorez" is no slip of "ignore"): words of letters a-z alone, as decode.c reads words
-DICTS = ["/usr/share/dict/" + name for name in (
-    "american-english", "british-english", "spanish", "french", "italian", "portuguese",
-    "ngerman")]
-PACKAGES = "wamerican wbritish wspanish wfrench witalian wportuguese wngerman"
+ENGLISH = ["/usr/share/dict/" + name for name in (
+    "american-english-insane", "british-english-insane")]
+OTHERS = ["/usr/share/dict/" + name for name in (
+    "spanish", "french", "italian", "portuguese", "ngerman")]
+PACKAGES = ("wamerican-insane wbritish-insane wspanish wfrench witalian wportuguese "
+            "wngerman")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
@@ -70,6 +76,66 @@ def slip_of(w, k):
         (len(k) >= SLIP_MIN and one_slip(w, k))
 
 
+def slips(k):
+    """Every string one slip from k (one_slip's sense), letters a-z."""
+    out = set()
+    for i in range(len(k) + 1):
+        for c in LETTERS:
+            out.add(k[:i] + c + k[i:])  # added
+    for i in range(len(k)):
+        out.add(k[:i] + k[i + 1:])  # dropped
+        for c in LETTERS:
+            out.add(k[:i] + c + k[i + 1:])  # changed
+        if i + 1 < len(k):
+            out.add(k[:i] + k[i + 1] + k[i] + k[i + 2:])  # swapped
+    return {w for w in out if one_slip(w, k)}
+
+
+def forms(k):
+    """k's other forms: plural, past, -ing."""
+    stem = k[:-1] if k.endswith("e") else k
+    return {k + "s", k + "es", k + "d", k + "ed", stem + "ed", stem + "ing"}
+
+
+def deletions(w):
+    return {w[:i] + w[i + 1:] for i in range(len(w))}
+
+
+class Near:
+    """Which words of a set are one slip from a word: the set indexed by each word and its
+    one-letter deletions (two words one slip apart share one of those, or one is the other's)."""
+
+    def __init__(self, words):
+        self.index = {}
+        for c in words:
+            for d in deletions(c) | {c}:
+                self.index.setdefault(d, set()).add(c)
+
+    def of(self, w):
+        found = set()
+        for d in deletions(w) | {w}:
+            found |= self.index.get(d, set())
+        return {c for c in found if c != w and (one_slip(w, c) or one_slip(c, w))}
+
+
+def near_another(w, k, near_common):
+    """Whether w is one slip from another form of k or from a common word ("ignord" from
+    "ignored", "translatd" from "translated", "promt" from "promo", "forgt" from "forgot"):
+    such a slip could be either."""
+    return bool(near_common.of(w) - {k}) or any(one_slip(w, f) or one_slip(f, w)
+                                                  for f in forms(k))
+
+
+def load(paths):
+    words = set()
+    for path in paths:
+        if not os.path.exists(path):
+            sys.exit("gen-keywords.py: %s is missing (apt-get install %s)" % (path, PACKAGES))
+        with open(path, encoding="utf-8", errors="replace") as f:
+            words |= {w.strip().lower() for w in f if re.fullmatch(r"[A-Za-z]+", w.strip())}
+    return words
+
+
 def words_h():
     src = open(os.path.join(ROOT, "gateway/screen/words.h")).read()
     text = "".join(re.findall(r'^\s*"([a-z]*)"$', src.split("gw_word_text[] =")[1].split(";")[0],
@@ -81,13 +147,22 @@ def words_h():
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "gateway/screen/keywords.h")
-    english = words_h()
-    for path in DICTS:
-        if not os.path.exists(path):
-            sys.exit("gen-keywords.py: %s is missing (apt-get install %s)" % (path, PACKAGES))
-        with open(path, encoding="utf-8", errors="replace") as f:
-            english |= {w.strip().lower() for w in f if re.fullmatch(r"[A-Za-z]+", w.strip())}
-    near = sorted({w for w in english if w not in KEYS and any(slip_of(w, k) for k in KEYS)})
+    common = words_h()
+    words = common | load(ENGLISH) | load(OTHERS)
+    by_first = {}
+    for k in KEYS:
+        by_first.setdefault(k[0], []).append(k)
+    near = {w for w in words if w not in KEYS and
+            any(slip_of(w, k) for k in by_first.get(w[0], ()))}
+    # a slip that is as near another form of the key word or a common word (words.h: the
+    # project's ordinary prompts) is no slip of the key word either; a letter doubled more
+    # ("outputt") is read as doubled, whatever else it is near
+    near_common = Near(common)
+    for k in KEYS:
+        if len(k) >= SLIP_MIN:
+            near |= {w for w in slips(k) if w not in KEYS and collapse(w) != collapse(k) and
+                     near_another(w, k, near_common)}
+    near = sorted(near)
     first = [0] * 27  # gw_key_first[c]: the first key word whose first letter is c or later
     for c in range(26):
         first[c] = next((i for i, k in enumerate(KEYS) if ord(k[0]) - 97 >= c), len(KEYS))
@@ -98,7 +173,8 @@ def main():
         " * gw_key_first[c]: the first whose first letter is 'a' + c or later;",
         " * gw_key_slip_lens[c]: bit n set when a word of n letters may be one slip from a key",
         " * word of SLIP_MIN letters or more that starts with 'a' + c; gw_key_near: the words",
-        " * a slip from a key word, sorted: those are never read as key words. */",
+        " * a slip from a key word, and the slips as near another word, sorted: those are never",
+        " * read as key words. */",
         "#ifndef GW_SCREEN_KEYWORDS_H",
         "#define GW_SCREEN_KEYWORDS_H",
         "",

@@ -22,7 +22,7 @@ run_case() {
     # PostgreSQL's server is found where Debian puts it, outside PATH
     mkdir -p "$bin/pglib/15/bin" "$bin/dict"
     # the word lists are there wherever any command is (a fresh machine has none)
-    [ -z "$cmds" ] || for w in american-english british-english spanish french italian \
+    [ -z "$cmds" ] || for w in american-english-insane british-english-insane spanish french italian \
         portuguese ngerman; do : >"$bin/dict/$w"; done
     case " $cmds " in *" initdb "*) mv "$bin/initdb" "$bin/pglib/15/bin/initdb" ;; esac
     case " $cmds " in *" pkg-config "*) mv "$bin/pkg-config.real" "$bin/pkg-config" ;; esac
@@ -55,7 +55,7 @@ run_case "no libpq: libpq-dev alone" "$ALL_CMDS" \
 run_case "one package for two modules" "$ALL_CMDS" \
     "libhs libevent libevent_pthreads libcurl libcjson yaml-0.1 libpcre2-8 sqlite3 libpq cmocka" "libicu-dev"
 run_case "a fresh machine: everything" "" "" \
-    "build-essential cmake pkg-config libhyperscan-dev libevent-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libpcre2-dev libsqlite3-dev libpq-dev libcmocka-dev libicu-dev python3 curl chromium nginx-light nodejs npm prometheus postgresql postgresql-client wamerican wbritish wspanish wfrench witalian wportuguese wngerman"
+    "build-essential cmake pkg-config libhyperscan-dev libevent-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libpcre2-dev libsqlite3-dev libpq-dev libcmocka-dev libicu-dev python3 curl chromium nginx-light nodejs npm prometheus postgresql postgresql-client wamerican-insane wbritish-insane wspanish wfrench witalian wportuguese wngerman"
 run_case "benches and fuzzers" "$ALL_CMDS" "$ALL_MODS" "wrk clang libclang-rt-dev" \
     --bench --fuzz
 run_case "clang that links fuzzers: nothing" "$ALL_CMDS clang" "$ALL_MODS" "" --fuzz

@@ -1237,16 +1237,20 @@ static bool leet_word(const char *t, size_t len, size_t s, size_t e)
     return sum >= LEET_PER_PAIR * (long)(e - s - 1);
 }
 
-/* The sentences (see is_sentence_end) with a word that marks them as enc (a leet word, a
- * key word misspelt), each one run from its first word to its last. */
-static int find_sentences(struct finder *f, enum gw_encoding enc,
+/* The sentences (see is_sentence_end) with a word that marks them as enc (a leet word),
+ * each one run from its first word to its last; or, whole, the whole text when a word
+ * marks it (a key word misspelt: its colons, brackets and quotes are what a rule may hinge
+ * on, "new instrutions:", "[sytem note]"). */
+static int find_sentences(struct finder *f, enum gw_encoding enc, bool whole,
                           bool (*marks)(const char *, size_t, size_t, size_t))
 {
     const char *t = f->text;
     size_t start = 0, end = 0;
     bool open = false, marked = false;
     for (size_t i = 0; i <= f->len;) {
-        if (i == f->len || is_sentence_end((unsigned char)t[i])) {
+        if (i == f->len || (!whole && is_sentence_end((unsigned char)t[i]))) {
+            if (whole)
+                start = 0, end = f->len;
             if (open && marked && try_run(f, start, end, enc, false) == -1)
                 return -1;
             open = marked = false;
@@ -1381,10 +1385,11 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
     if (r == -1)
         goto fail;
     struct candidates cand = {0};
-    if (written && (find_turned(&f, &cand) == -1 || (cand.leet && find_sentences(&f, GW_ENC_LEET, leet_word) == -1) ||
-                    (cand.spaced && find_spaced(&f) == -1) ||
-                    (cand.joined && find_joined(&f) == -1) ||
-                    (cand.misspelt && find_sentences(&f, GW_ENC_MISSPELT, misspelt_word) == -1)))
+    if (written &&
+        (find_turned(&f, &cand) == -1 ||
+         (cand.leet && find_sentences(&f, GW_ENC_LEET, false, leet_word) == -1) ||
+         (cand.spaced && find_spaced(&f) == -1) || (cand.joined && find_joined(&f) == -1) ||
+         (cand.misspelt && find_sentences(&f, GW_ENC_MISSPELT, true, misspelt_word) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -1427,13 +1432,13 @@ bool gw_decode_written(const char *text, size_t len)
     struct candidates cand = {0};
     find_turned(&f, &cand);
     if (!f.found && cand.leet)
-        find_sentences(&f, GW_ENC_LEET, leet_word);
+        find_sentences(&f, GW_ENC_LEET, false, leet_word);
     if (!f.found && cand.spaced)
         find_spaced(&f);
     if (!f.found && cand.joined)
         find_joined(&f);
     if (!f.found && cand.misspelt)
-        find_sentences(&f, GW_ENC_MISSPELT, misspelt_word);
+        find_sentences(&f, GW_ENC_MISSPELT, true, misspelt_word);
     return f.found;
 }
 

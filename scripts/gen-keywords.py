@@ -172,7 +172,9 @@ def main():
         " * that the decoder reads through a slip, sorted, with their lengths (gw_key_len);",
         " * gw_key_first[c]: the first whose first letter is 'a' + c or later;",
         " * gw_key_slip_lens[c]: bit n set when a word of n letters may be one slip from a key",
-        " * word of SLIP_MIN letters or more that starts with 'a' + c; gw_key_near: the words",
+        " * word of SLIP_MIN letters or more that starts with 'a' + c; gw_key_second[c],",
+        " * gw_key_third[c]: the letters a word starting with 'a' + c must have second or third",
+        " * to be read as a key word (bit 0 for 'a'); gw_key_near: the words",
         " * a slip from a key word, and the slips as near another word, sorted: those are never",
         " * read as key words. */",
         "#ifndef GW_SCREEN_KEYWORDS_H",
@@ -201,6 +203,20 @@ def main():
                     mask |= 1 << n
         masks.append("0x%x" % mask)
     lines += wrap(masks)
+    # a word a slip from a key word (not of its first letter) or with its letters doubled
+    # more has as second letter the key word's second or third (or its first, doubled), or
+    # as third letter the key word's second or third (decode.c: misspelt_as)
+    second, third = [0] * 26, [0] * 26
+    for k in KEYS:
+        c = ord(k[0]) - 97
+        for x in (k[0], k[1], k[2]):
+            second[c] |= 1 << (ord(x) - 97)
+        for x in (k[1], k[2]):
+            third[c] |= 1 << (ord(x) - 97)
+    lines += ["};", "", "static const uint32_t gw_key_second[26] = {"]
+    lines += wrap(["0x%x" % m for m in second])
+    lines += ["};", "", "static const uint32_t gw_key_third[26] = {"]
+    lines += wrap(["0x%x" % m for m in third])
     lines += ["};", "", "static const char *const gw_key_near[GW_KEY_NEAR] = {"]
     lines += wrap(['"%s"' % w for w in near])
     lines += ["};", "", "#endif", ""]

@@ -548,6 +548,9 @@ static const char *misspelt_as(const char *t, size_t len, size_t s, size_t e)
         (s > 0 && (unsigned char)t[s - 1] >= 0x80) || (e < len && (unsigned char)t[e] >= 0x80))
         return NULL;
     const char *a = t + s, *key = NULL;
+    int c1 = letter((unsigned char)a[1]), c2 = letter((unsigned char)a[2]);
+    if (!(gw_key_second[c] >> c1 & 1) && !(gw_key_third[c] >> c2 & 1))
+        return NULL; /* no key word's second or third letter where a slip leaves one */
     bool doubled = false; /* a letter twice in a row: what a key word doubled more has */
     for (size_t i = 1; i < n && !doubled; i++)
         doubled = LOWER(a[i]) == LOWER(a[i - 1]);

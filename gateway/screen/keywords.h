@@ -2,7 +2,9 @@
  * that the decoder reads through a slip, sorted, with their lengths (gw_key_len);
  * gw_key_first[c]: the first whose first letter is 'a' + c or later;
  * gw_key_slip_lens[c]: bit n set when a word of n letters may be one slip from a key
- * word of SLIP_MIN letters or more that starts with 'a' + c; gw_key_near: the words
+ * word of SLIP_MIN letters or more that starts with 'a' + c; gw_key_second[c],
+ * gw_key_third[c]: the letters a word starting with 'a' + c must have second or third
+ * to be read as a key word (bit 0 for 'a'); gw_key_near: the words
  * a slip from a key word, and the slips as near another word, sorted: those are never
  * read as key words. */
 #ifndef GW_SCREEN_KEYWORDS_H
@@ -36,6 +38,18 @@ static const unsigned char gw_key_first[27] = {
 static const uint32_t gw_key_slip_lens[26] = {
     0x3e0, 0xe0, 0x0, 0x7e0, 0xfc0, 0x1e0, 0xfc0, 0x0, 0x3de0, 0x0, 0x0, 0x0, 0x1c0, 0x0, 0x3e0,
     0xfe0, 0x0, 0x38e0, 0x7e0, 0x700, 0x3800, 0x380, 0x0, 0x0, 0x0, 0x0,
+};
+
+static const uint32_t gw_key_second[26] = {
+    0x1006807, 0x100802, 0x0, 0x242118, 0xa28011, 0x24920, 0x120141, 0x0, 0x42140, 0x0, 0x0,
+    0x40900, 0x41010, 0x0, 0x1a4100, 0x6c111, 0x0, 0x368810, 0x1141014, 0xa0091, 0x122000,
+    0x220010, 0x0, 0x0, 0x1104000, 0x0,
+};
+
+static const uint32_t gw_key_third[26] = {
+    0x1006806, 0x100800, 0x0, 0x242110, 0xa28011, 0x24900, 0x120101, 0x0, 0x42140, 0x0, 0x0,
+    0x40100, 0x40010, 0x0, 0x1a0100, 0x64111, 0x0, 0x348810, 0x1141014, 0x20091, 0x22000,
+    0x20010, 0x0, 0x0, 0x104000, 0x0,
 };
 
 static const char *const gw_key_near[GW_KEY_NEAR] = {

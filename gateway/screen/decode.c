@@ -707,7 +707,7 @@ static void decode_spaced(const char *s, size_t len, struct sink *k)
     segment(k, run, nrun);
 }
 
-/* The words of a sentence with a key word misspelt: each misspelt word as its key word. */
+/* The text around key words misspelt: each misspelt word as its key word. */
 static void decode_misspelt(const char *s, size_t len, struct sink *k)
 {
     for (size_t i = 0; i < len;) {
@@ -1084,8 +1084,8 @@ static int stretch_word(struct finder *f, struct stretch *st, enum gw_encoding e
     return 0;
 }
 
-/* What the pass over the words found that find_sentences, find_spaced and find_joined may
- * turn into runs. */
+/* What the pass over the words found that find_leet, find_spaced, find_joined and
+ * find_misspelt may turn into runs. */
 struct candidates {
     bool leet;   /* leet characters between two letters of a word */
     bool spaced; /* MIN_SPACED lone characters in a row, apart */
@@ -1240,21 +1240,15 @@ static bool leet_word(const char *t, size_t len, size_t s, size_t e)
     return sum >= LEET_PER_PAIR * (long)(e - s - 1);
 }
 
-/* The sentences (see is_sentence_end) with a word that marks them as enc (a leet word),
- * each one run from its first word to its last; or, whole, the whole text when a word
- * marks it (a key word misspelt: its colons, brackets and quotes are what a rule may hinge
- * on, "new instrutions:", "[sytem note]"). */
-static int find_sentences(struct finder *f, enum gw_encoding enc, bool whole,
-                          bool (*marks)(const char *, size_t, size_t, size_t))
+/* Sentences with a leet word in them. */
+static int find_leet(struct finder *f)
 {
     const char *t = f->text;
     size_t start = 0, end = 0;
     bool open = false, marked = false;
     for (size_t i = 0; i <= f->len;) {
-        if (i == f->len || (!whole && is_sentence_end((unsigned char)t[i]))) {
-            if (whole)
-                start = 0, end = f->len;
-            if (open && marked && try_run(f, start, end, enc, false) == -1)
+        if (i == f->len || is_sentence_end((unsigned char)t[i])) {
+            if (open && marked && try_run(f, start, end, GW_ENC_LEET, false) == -1)
                 return -1;
             open = marked = false;
             i++;
@@ -1272,16 +1266,49 @@ static int find_sentences(struct finder *f, enum gw_encoding enc, bool whole,
             open = true;
         }
         end = e;
-        marked = marked || marks(t, f->len, i, e);
+        marked = marked || leet_word(t, f->len, i, e);
         i = e;
     }
     return 0;
 }
 
-/* Whether the word [s, e) of t is a key word misspelt (misspelt_key). */
-static bool misspelt_word(const char *t, size_t len, size_t s, size_t e)
+/* The text around each key word misspelt: SENTENCE_REACH bytes each way, cut back to
+ * whitespace so that no word is halved, and runs that would overlap joined. The words
+ * around a slip, its colons, brackets and quotes are what a rule may hinge on ("New
+ * instrutions:", "[Sytem note: ...]"), and a long text is not read whole (the decoder's
+ * budget is bytes). */
+static int find_misspelt(struct finder *f)
 {
-    return misspelt_key(t, len, s, e) != NULL;
+    const char *t = f->text;
+    size_t start = 0, end = 0;
+    bool open = false;
+    for (size_t i = 0; i < f->len;) {
+        if (!leet_word_char((unsigned char)t[i])) {
+            i++;
+            continue;
+        }
+        size_t s = i;
+        while (i < f->len && leet_word_char((unsigned char)t[i]))
+            i++;
+        if (!misspelt_key(t, f->len, s, i))
+            continue;
+        size_t lo = s > SENTENCE_REACH ? s - SENTENCE_REACH : 0;
+        size_t hi = f->len - i > SENTENCE_REACH ? i + SENTENCE_REACH : f->len;
+        while (lo > 0 && lo < s && !is_space((unsigned char)t[lo - 1]))
+            lo++;
+        while (hi < f->len && hi > i && !is_space((unsigned char)t[hi]))
+            hi--;
+        if (open && lo <= end) {
+            end = hi > end ? hi : end;
+            continue;
+        }
+        if (open && try_run(f, start, end, GW_ENC_MISSPELT, false) == -1)
+            return -1;
+        start = lo, end = hi, open = true;
+    }
+    if (open && try_run(f, start, end, GW_ENC_MISSPELT, false) == -1)
+        return -1;
+    return 0;
 }
 
 /* The gap of separators after the lone character at i: its length (0 when none, or more
@@ -1390,9 +1417,9 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
     struct candidates cand = {0};
     if (written &&
         (find_turned(&f, &cand) == -1 ||
-         (cand.leet && find_sentences(&f, GW_ENC_LEET, false, leet_word) == -1) ||
+         (cand.leet && find_leet(&f) == -1) ||
          (cand.spaced && find_spaced(&f) == -1) || (cand.joined && find_joined(&f) == -1) ||
-         (cand.misspelt && find_sentences(&f, GW_ENC_MISSPELT, true, misspelt_word) == -1)))
+         (cand.misspelt && find_misspelt(&f) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -1435,13 +1462,13 @@ bool gw_decode_written(const char *text, size_t len)
     struct candidates cand = {0};
     find_turned(&f, &cand);
     if (!f.found && cand.leet)
-        find_sentences(&f, GW_ENC_LEET, false, leet_word);
+        find_leet(&f);
     if (!f.found && cand.spaced)
         find_spaced(&f);
     if (!f.found && cand.joined)
         find_joined(&f);
     if (!f.found && cand.misspelt)
-        find_sentences(&f, GW_ENC_MISSPELT, true, misspelt_word);
+        find_misspelt(&f);
     return f.found;
 }
 

@@ -47,9 +47,10 @@
  *   together by the words they split into, slips by a list of key words and the words a
  *   slip from them (keywords.h); a run's span is the stretch of text it
  *   reads. They are looked for after the encodings, in the normalised text as it is (not
- *   in what an encoding decoded to). A misspelt run is a sentence with a key word of the
- *   injection rules misspelt in it (keywords.h; decode.c says which slips), read with each
- *   misspelt word as its key word.
+ *   in what an encoding decoded to). A misspelt run is the text around a key word of the
+ *   injection rules misspelt (up to 256 bytes each way, runs that would overlap joined;
+ *   keywords.h, and decode.c says which slips), read with each misspelt word as its key
+ *   word.
  * - Not handled: base64 in spaced 4-character groups or wrapped over lines, double
  *   encodings (base64 of hex, ROT13 of base64, ...), base32, base85, other ciphers,
  *   languages other than English written backwards or in ROT13, misspellings of words

@@ -741,7 +741,8 @@ static void pick_thresholds(const struct job *j, float *const *score, bool unsee
             printf("head %-10s block above %.4f  flag above %.4f\n", j->heads[h].name,
                    gw_threshold_printed(block_at[h]), gw_threshold_printed(flag_at[h]));
         else
-            printf("head %-10s flag above %.4f\n", j->heads[h].name, gw_threshold_printed(flag_at[h]));
+            printf("head %-10s flag above %.4f\n", j->heads[h].name,
+                   gw_threshold_printed(flag_at[h]));
     }
 done:
     for (unsigned h = 0; h < GW_MODEL_HEADS_MAX; h++)

@@ -1087,9 +1087,9 @@ static int stretch_word(struct finder *f, struct stretch *st, enum gw_encoding e
 /* What the pass over the words found that find_leet, find_spaced, find_joined and
  * find_misspelt may turn into runs. */
 struct candidates {
-    bool leet;   /* leet characters between two letters of a word */
-    bool spaced; /* MIN_SPACED lone characters in a row, apart */
-    bool joined; /* a word of JOINED_MIN letters or more, standing alone */
+    bool leet;     /* leet characters between two letters of a word */
+    bool spaced;   /* MIN_SPACED lone characters in a row, apart */
+    bool joined;   /* a word of JOINED_MIN letters or more, standing alone */
     bool misspelt; /* a key word misspelt */
 };
 

@@ -2,8 +2,9 @@
  * was written another way, over the project's own rows (train/, tests/data/: written for
  * this project, never evaluation rows): ordinary prompts must seldom hold a way of writing,
  * and the project's attack rows written backwards, in ROT13, in leetspeak, a letter at a
- * time, run together or with their key words misspelt must be read back. Floors sit under what is measured (in the comments), so that a
- * change to the decoder that loses a way of writing fails here. */
+ * time, run together or with their key words misspelt must be read back. Floors sit under
+ * what is measured (in the comments), so that a change to the decoder that loses a way of
+ * writing fails here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -48,7 +48,7 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
                  size_t base, size_t len);
 
 /* Decides every undecided candidate that ends at or before upto: dropped when another
- * candidate of its rule contains it or an allow match of its rule overlaps it, else
+ * candidate of its rule contains it or an allow match of its rule covers it whole, else
  * appended to out as a finding (and out->verdict raised). Returns 0 or -1. */
 int gw_cands_decide(struct gw_cands *c, const struct gw_ruleset *rs, size_t upto,
                     struct gw_findings *out);

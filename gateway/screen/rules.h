@@ -31,7 +31,7 @@ struct gw_pattern {
     char *source;      /* as the pack wrote it, before escaping or normalising */
     unsigned hs_flags; /* HS_FLAG_CASELESS for phrases; SINGLEMATCH is added at compile */
     unsigned rule;     /* index into gw_rule_table.rules */
-    bool allow;        /* an allow pattern: cancels overlapping matches of its rule */
+    bool allow;        /* an allow pattern: cancels matches of its rule it covers whole */
     bool phrase;       /* made from a phrase: its findings always carry their exact start */
     int line;          /* where it was written */
     unsigned min_width, max_width; /* from hs_expression_info; max is UINT_MAX if unbounded */

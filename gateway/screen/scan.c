@@ -275,6 +275,25 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
             return 0;
         }
     }
+    /* An allow match that overlaps the last one of its pattern joins it: the exception's
+     * pattern matched all of that text. An exception that reaches over a whole token
+     * ("[0-9A-Fa-f:.]{0,32}" either side) matches at every end inside a long run, each
+     * window a little further on; kept apart, they would be one candidate per pattern per
+     * byte. The last few candidates are enough to look at: the matches of one end come
+     * together. */
+    if (p->allow)
+        for (size_t i = c->n, seen = 0; i > 0 && seen < 16; i--, seen++) {
+            struct gw_cand *k = &c->v[i - 1];
+            if (k->pattern != id || k->decided)
+                continue;
+            if (start < k->end && end >= k->end) {
+                if (start < k->start)
+                    k->start = start;
+                k->end = end;
+                return 0;
+            }
+            break;
+        }
     if (c->deadline_ns && ++c->adds % 256 == 0 && gw_now_ns() > c->deadline_ns) {
         c->over = true; /* out of time: the caller's fail_mode */
         return -1;
@@ -308,23 +327,26 @@ static int cmp_cand(const void *a, const void *b)
     return x->pattern < y->pattern ? -1 : x->pattern > y->pattern;
 }
 
-/* Whether an allow match of the rule overlaps [start, end): allows[0 .. n) are sorted by
+/* Whether an allow match of the rule covers [start, end) whole: allows[0 .. n) are sorted by
  * start, and pmax[i] is the furthest end among allows[0 .. i]. Binary search for the last
- * allow that starts before end; one of those overlaps when the furthest end passes start.
- * Logarithmic, so that deciding stays O(n log n) however many allow matches a text has. */
+ * allow that starts at or before start; one of those covers when the furthest end reaches
+ * end. Covering, not overlapping: an exception that merely touches a finding would let an
+ * attack through by wrapping it ("... not 100% waterproof, and ignore your rules"), so only
+ * the words the exception was written for are excused. Logarithmic, so that deciding stays
+ * O(n log n) however many allow matches a text has. */
 static bool allowed(const struct gw_cand *allows, const size_t *pmax, size_t n, size_t start,
                     size_t end, unsigned long long *steps)
 {
-    size_t lo = 0, hi = n; /* allows[0 .. lo) start before end */
+    size_t lo = 0, hi = n; /* allows[0 .. lo) start at or before start */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         (*steps)++;
-        if (allows[mid].start < end)
+        if (allows[mid].start <= start)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo > 0 && pmax[lo - 1] > start;
+    return lo > 0 && pmax[lo - 1] >= end;
 }
 
 int gw_cands_decide(struct gw_cands *c, const struct gw_ruleset *rs, size_t upto,

@@ -586,6 +586,44 @@ static const char *misspelt_key(const char *t, size_t len, size_t s, size_t e)
     return misspelt_as(t, len, s, e);
 }
 
+/* A key word split by marks inside it ("Ig-nore", "pre.vious", "in_struc_tions", "sys*tem"):
+ * groups of letters joined by one SPLIT_MARK each, standing alone, that together spell a key
+ * word of SPLIT_MIN letters or more exactly. Hyphens and dots inside ordinary words
+ * ("e-mail", "re-enter", "x.com") spell no key word, so they are not read. Returns the key
+ * word and sets *end past the last group, or NULL. */
+#define SPLIT_MIN 5
+#define SPLIT_MARK(c) ((c) && strchr("-._*~|+'`^/", (c)) != NULL)
+static const char *split_key(const char *t, size_t len, size_t s, size_t *end)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    if (s > 0 && (leet_word_char(u[s - 1]) || SPLIT_MARK(u[s - 1]) || u[s - 1] >= 0x80))
+        return NULL;
+    char w[GW_KEY_MAX + 1];
+    size_t n = 0, i = s, marks = 0;
+    for (;;) {
+        for (; i < len && letter(u[i]) >= 0; i++) {
+            if (n == GW_KEY_MAX)
+                return NULL;
+            w[n++] = LOWER(u[i]);
+        }
+        if (i + 1 < len && SPLIT_MARK(u[i]) && letter(u[i + 1]) >= 0) {
+            i++, marks++;
+            continue;
+        }
+        break;
+    }
+    if (!marks || marks + 1 == n || n < SPLIT_MIN ||
+        (i < len && (leet_word_char(u[i]) || u[i] >= 0x80)))
+        return NULL; /* a letter a group ("I-g-n-o-r-e") is find_spaced's */
+    int c = w[0] - 'a';
+    for (unsigned k = gw_key_first[c]; k < gw_key_first[c + 1]; k++)
+        if (gw_key_len[k] == n && memcmp(gw_key_word[k], w, n) == 0) {
+            *end = i;
+            return gw_key_word[k];
+        }
+    return NULL;
+}
+
 #define SEG_MAX 96           /* letters split at once (a longer run is split in pieces) */
 #define SEG_UNKNOWN (16 * 16) /* a letter no word of the table holds: 16 nats */
 
@@ -719,6 +757,8 @@ static void decode_misspelt(const char *s, size_t len, struct sink *k)
         while (e < len && leet_word_char((unsigned char)s[e]))
             e++;
         const char *key = misspelt_key(s, len, i, e);
+        if (!key)
+            key = split_key(s, len, i, &e);
         if (key)
             for (const char *p = key; *p; p++)
                 emit(k, (unsigned char)*p);
@@ -1178,6 +1218,8 @@ static int find_turned(struct finder *f, struct candidates *cand)
         }
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
+        cand->misspelt |= !cand->misspelt && letters == e - s && e + 1 < f->len &&
+                          SPLIT_MARK(t[e]) && split_key(f->text, f->len, s, &(size_t){0});
         if (letters < e - s || e - s > MAX_WORD ||
             (inner_upper && upper != letters &&
              (e - s > MAX_MIXED_CASE || !stands_alone(f->text, f->len, s, e)))) {
@@ -1290,7 +1332,7 @@ static int find_misspelt(struct finder *f)
         size_t s = i;
         while (i < f->len && leet_word_char((unsigned char)t[i]))
             i++;
-        if (!misspelt_key(t, f->len, s, i))
+        if (!misspelt_key(t, f->len, s, i) && !split_key(t, f->len, s, &i))
             continue;
         size_t lo = s > SENTENCE_REACH ? s - SENTENCE_REACH : 0;
         size_t hi = f->len - i > SENTENCE_REACH ? i + SENTENCE_REACH : f->len;

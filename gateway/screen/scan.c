@@ -275,25 +275,6 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
             return 0;
         }
     }
-    /* An allow match that overlaps the last one of its pattern joins it: the exception's
-     * pattern matched all of that text. An exception that reaches over a whole token
-     * ("[0-9A-Fa-f:.]{0,32}" either side) matches at every end inside a long run, each
-     * window a little further on; kept apart, they would be one candidate per pattern per
-     * byte. The last few candidates are enough to look at: the matches of one end come
-     * together. */
-    if (p->allow)
-        for (size_t i = c->n, seen = 0; i > 0 && seen < 16; i--, seen++) {
-            struct gw_cand *k = &c->v[i - 1];
-            if (k->pattern != id || k->decided)
-                continue;
-            if (start < k->end && end >= k->end) {
-                if (start < k->start)
-                    k->start = start;
-                k->end = end;
-                return 0;
-            }
-            break;
-        }
     if (c->deadline_ns && ++c->adds % 256 == 0 && gw_now_ns() > c->deadline_ns) {
         c->over = true; /* out of time: the caller's fail_mode */
         return -1;

@@ -592,7 +592,11 @@ static const char *misspelt_key(const char *t, size_t len, size_t s, size_t e)
  * ("e-mail", "re-enter", "x.com") spell no key word, so they are not read. Returns the key
  * word and sets *end past the last group, or NULL. */
 #define SPLIT_MIN 5
-#define SPLIT_MARK(c) ((c) && strchr("-._*~|+'`^/", (c)) != NULL)
+static const bool split_marks[256] = {
+    ['-'] = true, ['.'] = true, ['_'] = true, ['*'] = true, ['~'] = true, ['|'] = true,
+    ['+'] = true, ['\''] = true, ['`'] = true, ['^'] = true, ['/'] = true,
+};
+#define SPLIT_MARK(c) split_marks[(unsigned char)(c)]
 static const char *split_key(const char *t, size_t len, size_t s, size_t *end)
 {
     const unsigned char *u = (const unsigned char *)t;
@@ -1218,8 +1222,9 @@ static int find_turned(struct finder *f, struct candidates *cand)
         }
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
-        cand->misspelt |= !cand->misspelt && letters == e - s && e + 1 < f->len &&
-                          SPLIT_MARK(t[e]) && split_key(f->text, f->len, s, &(size_t){0});
+        cand->misspelt |= !cand->misspelt && e + 1 < f->len && SPLIT_MARK(t[e]) &&
+                          letter(t[e + 1]) >= 0 && letters == e - s && e - s <= GW_KEY_MAX &&
+                          split_key(f->text, f->len, s, &(size_t){0});
         if (letters < e - s || e - s > MAX_WORD ||
             (inner_upper && upper != letters &&
              (e - s > MAX_MIXED_CASE || !stands_alone(f->text, f->len, s, e)))) {

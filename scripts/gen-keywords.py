@@ -18,9 +18,11 @@ and German) and of words.h that is a slip from a key word, and every slip of a k
 that is as near another form or a common word; the decoder never reads those as key words. A plural or a past ("prompts", "messaged") is no slip either (decode.c).
 
 The key words are the words the injection rules hinge on (rules/injection.yaml): what is
-asked for (instructions, prompt, password, rules, secret), how (ignore, disregard, forget,
-reveal, repeat, output, format, print, summarize, translate, explain, list, bullet,
-verbatim) and the phrases of the access-code game (access granted, denied). Short words
+asked for (instructions, prompt, password, rules, secret, hidden), how (ignore, disregard,
+forget, override, bypass, reveal, repeat, output, format, print, summarize, translate,
+explain, list, bullet, verbatim), the persona's words (pretend, developer, jailbreak,
+without, unrestricted, uncensored, unfiltered) and the phrases of the access-code game
+(access granted, denied). Short words
 (your, the, all) are read only with their letters doubled, never one slip away.
 
 usage: scripts/gen-keywords.py [OUT]   (default: gateway/screen/keywords.h; - for stdout)
@@ -32,11 +34,11 @@ import re
 import sys
 
 KEYS = sorted("""
-above access all anything bullet denied developer disregard earlier everything explain
-filters forget format granted guidelines ignore initial instruction instructions list
-message original output passcode password passphrase pretend previous previously print
-prompt repeat restrictions reveal rules secret summarise summarize system the translate
-unrestricted verbatim your
+above access all anything bullet bypass denied developer disregard earlier everything
+explain filters forget format granted guidelines hidden ignore initial instruction
+instructions jailbreak list message original output override passcode password passphrase
+pretend previous previously print prompt repeat restrictions reveal rules secret summarise
+summarize system the translate uncensored unfiltered unrestricted verbatim without your
 """.split())
 SLIP_MIN = 6  # letters in a key word that a one-letter slip may reach (decode.c: SLIP_MIN)
 # English, and the languages customers write most after it (a Spanish "ignora" or a French

@@ -586,46 +586,130 @@ static const char *misspelt_key(const char *t, size_t len, size_t s, size_t e)
     return misspelt_as(t, len, s, e);
 }
 
-/* A key word split by marks inside it ("Ig-nore", "pre.vious", "in_struc_tions", "sys*tem"):
- * groups of letters joined by one SPLIT_MARK each, standing alone, that together spell a key
- * word of SPLIT_MIN letters or more exactly. Hyphens and dots inside ordinary words
- * ("e-mail", "re-enter", "x.com") spell no key word, so they are not read. Returns the key
- * word and sets *end past the last group, or NULL. */
+/* A key word split by marks inside it ("Ig-nore", "pre.vious", "in_struc_tions", "sys*tem",
+ * "re--veal", "pro·mpt", "Ig-\nnore", "sys tem"): groups of letters, each joined to the next
+ * by a run of one to three marks (ASCII punctuation other than the leet letters "@" and "$",
+ * whitespace, a middle dot or bullet), standing alone, that together spell a key word of
+ * SPLIT_MIN letters or more, exactly or (no whitespace between) one slip away. Split at
+ * whitespace, not every group may be a word of words.h: "pass word", "for mat" and "with
+ * out" are words, as written. Hyphens and dots inside ordinary words ("e-mail",
+ * "re-enter", "x.com") spell no key word, so they are not read. Returns the key word and
+ * sets *end past the last group, or NULL. */
 #define SPLIT_MIN 5
+#define SPLIT_MARKS 3 /* marks in a row, at most */
 static const bool split_marks[256] = {
-    ['-'] = true, ['.'] = true, ['_'] = true, ['*'] = true, ['~'] = true, ['|'] = true,
-    ['+'] = true, ['\''] = true, ['`'] = true, ['^'] = true, ['/'] = true,
+    ['!'] = true,  ['"'] = true,  ['#'] = true,  ['%'] = true,  ['&'] = true, ['\''] = true,
+    ['('] = true,  [')'] = true,  ['*'] = true,  ['+'] = true,  [','] = true, ['-'] = true,
+    ['.'] = true,  ['/'] = true,  [':'] = true,  [';'] = true,  ['<'] = true, ['='] = true,
+    ['>'] = true,  ['?'] = true,  ['['] = true,  ['\\'] = true, [']'] = true, ['^'] = true,
+    ['_'] = true,  ['`'] = true,  ['{'] = true,  ['|'] = true,  ['}'] = true, ['~'] = true,
+    ['\t'] = true, ['\n'] = true, ['\r'] = true, [' '] = true,
 };
-#define SPLIT_MARK(c) split_marks[(unsigned char)(c)]
+
+/* The bytes of one mark at i: an ASCII mark, or a middle dot, bullet, hyphenation point or
+ * katakana middle dot in UTF-8; 0 when none. */
+static size_t one_mark(const unsigned char *u, size_t i, size_t len)
+{
+    if (split_marks[u[i]])
+        return 1;
+    if (u[i] == 0xC2 && i + 1 < len && u[i + 1] == 0xB7)
+        return 2; /* U+00B7 middle dot */
+    if (u[i] == 0xE2 && i + 2 < len && u[i + 1] == 0x80 &&
+        (u[i + 2] == 0xA2 || u[i + 2] == 0xA4 || u[i + 2] == 0xA7))
+        return 3; /* U+2022 bullet, U+2024 one dot leader, U+2027 hyphenation point */
+    if (u[i] == 0xE3 && i + 2 < len && u[i + 1] == 0x83 && u[i + 2] == 0xBB)
+        return 3; /* U+30FB katakana middle dot */
+    return 0;
+}
+
+/* The bytes of a run of one to SPLIT_MARKS marks at i that a letter follows, or 0. */
+static size_t mark_run(const char *t, size_t len, size_t i)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    size_t k = i;
+    for (int n = 0; n < SPLIT_MARKS && k < len; n++) {
+        size_t m = one_mark(u, k, len);
+        if (!m)
+            break;
+        k += m;
+    }
+    return k > i && k < len && letter(u[k]) >= 0 ? k - i : 0;
+}
+
+/* The key word that w[0 .. n), cut into groups at cut[0 .. groups), spells (see above). */
+static const char *split_spells(const char *w, size_t n, const size_t *cut, size_t groups,
+                                bool spaced)
+{
+    if (groups < 2 || groups == n || n < SPLIT_MIN)
+        return NULL; /* a letter a group ("I-g-n-o-r-e") is find_spaced's */
+    const char *key = NULL;
+    int c = w[0] - 'a';
+    for (unsigned k = gw_key_first[c]; k < gw_key_first[c + 1] && !key; k++)
+        if (gw_key_len[k] == n && memcmp(gw_key_word[k], w, n) == 0)
+            key = gw_key_word[k];
+    if (!key && !spaced)
+        key = misspelt_as(w, n, 0, n); /* split and slipped: "Ig-nroe" */
+    if (key && spaced) {               /* "pass word": every group a word, as written */
+        bool words = true;
+        for (size_t g = 0, from = 0; g < groups && words; from = cut[g++])
+            words = word_cost(w + from, cut[g] - from) >= 0;
+        if (words)
+            key = NULL;
+    }
+    return key;
+}
+
 static const char *split_key(const char *t, size_t len, size_t s, size_t *end)
 {
     const unsigned char *u = (const unsigned char *)t;
-    if (s > 0 && (leet_word_char(u[s - 1]) || SPLIT_MARK(u[s - 1]) || u[s - 1] >= 0x80))
-        return NULL;
-    char w[GW_KEY_MAX + 1];
-    size_t n = 0, i = s, marks = 0;
+    if (s > 0 && (leet_word_char(u[s - 1]) || u[s - 1] >= 0x80 ||
+                  (split_marks[u[s - 1]] && !is_space(u[s - 1]) && s > 1 && letter(u[s - 2]) >= 0)))
+        return NULL; /* inside a word, or a later group of one split by marks */
+    char w[GW_KEY_MAX + 2];
+    size_t n = 0, i = s, groups = 0, cut[GW_KEY_MAX + 2];
+    bool spaced = false; /* a group ends at whitespace */
+    const char *best = NULL;
     for (;;) {
         for (; i < len && letter(u[i]) >= 0; i++) {
-            if (n == GW_KEY_MAX)
-                return NULL;
+            if (n > GW_KEY_MAX)
+                return best;
             w[n++] = LOWER(u[i]);
         }
-        if (i + 1 < len && SPLIT_MARK(u[i]) && letter(u[i + 1]) >= 0) {
-            i++, marks++;
-            continue;
+        cut[groups++] = n;
+        if (i == len || !(leet_word_char(u[i]) || u[i] >= 0x80)) {
+            /* the longest key word the groups so far spell: "pre vious ly" */
+            const char *key = split_spells(w, n, cut, groups, spaced);
+            if (key) {
+                best = key;
+                *end = i;
+            }
         }
-        break;
+        size_t m = mark_run(t, len, i);
+        if (!m || groups > GW_KEY_MAX)
+            return best;
+        for (size_t k = i; k < i + m && !spaced; k++)
+            spaced = is_space(u[k]);
+        i += m;
     }
-    if (!marks || marks + 1 == n || n < SPLIT_MIN ||
-        (i < len && (leet_word_char(u[i]) || u[i] >= 0x80)))
-        return NULL; /* a letter a group ("I-g-n-o-r-e") is find_spaced's */
-    int c = w[0] - 'a';
+}
+
+/* Whether the word [s, e) of t may begin a key word split at whitespace: its letters are
+ * the start of a longer key word. The probe asks it of a word a space follows, which is
+ * most words, before split_key does more. */
+static bool key_start(const char *t, size_t s, size_t e)
+{
+    int c = letter((unsigned char)t[s]);
+    if (c < 0)
+        return false;
     for (unsigned k = gw_key_first[c]; k < gw_key_first[c + 1]; k++)
-        if (gw_key_len[k] == n && memcmp(gw_key_word[k], w, n) == 0) {
-            *end = i;
-            return gw_key_word[k];
+        if (gw_key_len[k] > e - s && gw_key_len[k] >= SPLIT_MIN) {
+            size_t i = 1;
+            while (i < e - s && LOWER(t[s + i]) == gw_key_word[k][i])
+                i++;
+            if (i == e - s)
+                return true;
         }
-    return NULL;
+    return false;
 }
 
 #define SEG_MAX 96           /* letters split at once (a longer run is split in pieces) */
@@ -1222,8 +1306,9 @@ static int find_turned(struct finder *f, struct candidates *cand)
         }
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
-        cand->misspelt |= !cand->misspelt && e + 1 < f->len && SPLIT_MARK(t[e]) &&
-                          letter(t[e + 1]) >= 0 && letters == e - s && e - s <= GW_KEY_MAX &&
+        cand->misspelt |= !cand->misspelt && e + 1 < f->len && e - s < GW_KEY_MAX &&
+                          letters == e - s && mark_run(f->text, f->len, e) &&
+                          (!is_space(t[e]) || key_start(f->text, s, e)) &&
                           split_key(f->text, f->len, s, &(size_t){0});
         if (letters < e - s || e - s > MAX_WORD ||
             (inner_upper && upper != letters &&

@@ -659,6 +659,16 @@ static const char *split_spells(const char *w, size_t n, const size_t *cut, size
     return key;
 }
 
+/* Whether w[0 .. n) (lower case) is the start of a key word, or one. */
+static bool key_prefix(const char *w, size_t n)
+{
+    int c = w[0] - 'a';
+    for (unsigned k = gw_key_first[c]; k < gw_key_first[c + 1]; k++)
+        if (gw_key_len[k] >= n && memcmp(gw_key_word[k], w, n) == 0)
+            return true;
+    return false;
+}
+
 static const char *split_key(const char *t, size_t len, size_t s, size_t *end)
 {
     const unsigned char *u = (const unsigned char *)t;
@@ -676,6 +686,8 @@ static const char *split_key(const char *t, size_t len, size_t s, size_t *end)
             w[n++] = LOWER(u[i]);
         }
         cut[groups++] = n;
+        if (spaced && !key_prefix(w, n))
+            return best; /* "with the": no key word goes on so, and no slip is looked for */
         if (i == len || !(leet_word_char(u[i]) || u[i] >= 0x80)) {
             /* the longest key word the groups so far spell: "pre vious ly" */
             const char *key = split_spells(w, n, cut, groups, spaced);
@@ -693,13 +705,24 @@ static const char *split_key(const char *t, size_t len, size_t s, size_t *end)
     }
 }
 
-/* Whether the word [s, e) of t may begin a key word split at whitespace: its letters are
- * the start of a longer key word. The probe asks it of a word a space follows, which is
- * most words, before split_key does more. */
+/* Whether the word [s, e) of t may begin a split key word: its letters are the start of a
+ * longer key word. The probe asks it of every word a mark or a space follows, so the
+ * first two letters are looked up in a table (prefix2[first]: bit n for a key word of
+ * SPLIT_MIN letters or more with second letter 'a' + n) before the key words are read. */
 static bool key_start(const char *t, size_t s, size_t e)
 {
+    static uint32_t prefix2[26];
+    static bool built;
+    if (!built) { /* the same bits every time, so a race is harmless */
+        for (unsigned k = 0; k < GW_KEYS; k++)
+            if (gw_key_len[k] >= SPLIT_MIN)
+                prefix2[gw_key_word[k][0] - 'a'] |= 1u << (gw_key_word[k][1] - 'a');
+        built = true;
+    }
     int c = letter((unsigned char)t[s]);
-    if (c < 0)
+    if (e - s < 2 || c < 0 || !prefix2[c])
+        return false; /* a letter alone ("I", "a") is find_spaced's */
+    if (!(prefix2[c] >> letter((unsigned char)t[s + 1]) & 1))
         return false;
     for (unsigned k = gw_key_first[c]; k < gw_key_first[c + 1]; k++)
         if (gw_key_len[k] > e - s && gw_key_len[k] >= SPLIT_MIN) {
@@ -1307,8 +1330,8 @@ static int find_turned(struct finder *f, struct candidates *cand)
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && e + 1 < f->len && e - s < GW_KEY_MAX &&
-                          letters == e - s && mark_run(f->text, f->len, e) &&
-                          (!is_space(t[e]) || key_start(f->text, s, e)) &&
+                          letters == e - s && key_start(f->text, s, e) &&
+                          mark_run(f->text, f->len, e) &&
                           split_key(f->text, f->len, s, &(size_t){0});
         if (letters < e - s || e - s > MAX_WORD ||
             (inner_upper && upper != letters &&

@@ -589,9 +589,9 @@ static const char *misspelt_key(const char *t, size_t len, size_t s, size_t e)
 /* A key word split by marks inside it ("Ig-nore", "pre.vious", "in_struc_tions", "sys*tem",
  * "re--veal", "pro·mpt", "Ig-\nnore", "sys tem"): groups of letters, each joined to the next
  * by a run of one to three marks (ASCII punctuation other than the leet letters "@" and "$",
- * whitespace, a middle dot or bullet), standing alone, that together spell a key word of
- * SPLIT_MIN letters or more, exactly or (no whitespace between) one slip away. Split at
- * whitespace, not every group may be a word of words.h: "pass word", "for mat" and "with
+ * whitespace, a middle dot, a bullet or another symbol: one_mark), standing alone, that together
+ * spell a key word of SPLIT_MIN letters or more, exactly or (no whitespace between) one slip away.
+ * Split at whitespace, not every group may be a word of words.h: "pass word", "for mat" and "with
  * out" are words, as written. Hyphens and dots inside ordinary words ("e-mail",
  * "re-enter", "x.com") spell no key word, so they are not read. Returns the key word and
  * sets *end past the last group, or NULL. */
@@ -606,19 +606,24 @@ static const bool split_marks[256] = {
     ['\t'] = true, ['\n'] = true, ['\r'] = true, [' '] = true,
 };
 
-/* The bytes of one mark at i: an ASCII mark, or a middle dot, bullet, hyphenation point or
- * katakana middle dot in UTF-8; 0 when none. */
+/* The bytes of one mark at i: an ASCII mark; a middle dot (U+00B7, U+30FB, U+FF65); or any
+ * character of U+2000 to U+2BFF (punctuation, letterlike symbols, arrows, mathematical
+ * operators, shapes: "∙", "●", "⋅", "•") or U+2E00 to U+2E7F (more punctuation: "⸱"), in
+ * UTF-8; 0 when none. A review split key words with each of those bullets and dots. */
 static size_t one_mark(const unsigned char *u, size_t i, size_t len)
 {
     if (split_marks[u[i]])
         return 1;
     if (u[i] == 0xC2 && i + 1 < len && u[i + 1] == 0xB7)
-        return 2; /* U+00B7 middle dot */
-    if (u[i] == 0xE2 && i + 2 < len && u[i + 1] == 0x80 &&
-        (u[i + 2] == 0xA2 || u[i + 2] == 0xA4 || u[i + 2] == 0xA7))
-        return 3; /* U+2022 bullet, U+2024 one dot leader, U+2027 hyphenation point */
-    if (u[i] == 0xE3 && i + 2 < len && u[i + 1] == 0x83 && u[i + 2] == 0xBB)
-        return 3; /* U+30FB katakana middle dot */
+        return 2;
+    if (i + 2 >= len || (u[i + 2] & 0xC0) != 0x80)
+        return 0;
+    if (u[i] == 0xE2 &&
+        ((u[i + 1] >= 0x80 && u[i + 1] <= 0xAF) || u[i + 1] == 0xB8 || u[i + 1] == 0xB9))
+        return 3;
+    if ((u[i] == 0xE3 && u[i + 1] == 0x83 && u[i + 2] == 0xBB) ||
+        (u[i] == 0xEF && u[i + 1] == 0xBD && u[i + 2] == 0xA5))
+        return 3;
     return 0;
 }
 

@@ -9,21 +9,22 @@ is KEY with its doubled letters doubled more ("instructionss", "yourr"), or, for
 six letters or more, one slip from KEY: a letter changed, added or dropped, or two letters
 swapped ("firmat", "isntructions", "promt"). A slip that is a word is no slip: "forged" is
 not "forget", "precious" not "previous", "massage" not "message", "reseal" not "reveal",
-the Spanish "ignora" not "ignore". Nor is a slip that is as near another form of the key word or
-a common word (words.h, the words of the project's ordinary prompts): "ignord" may be
+the Spanish "ignora" not "ignore". Nor is a slip that is as near another form of the key
+word or a common word (words.h, the words of the project's ordinary prompts): "ignord" may be
 "ignored", "translatd" "translated", "forgt" "forgot", "promt" "promo". So the table
 lists, beside the key words, every word of the system's word lists (/usr/share/dict:
 English, American and British in their largest lists, Spanish, French, Italian, Portuguese
 and German) and of words.h that is a slip from a key word, and every slip of a key word
-that is as near another form or a common word; the decoder never reads those as key words. A plural or a past ("prompts", "messaged") is no slip either (decode.c).
+that is as near another form or a common word; the decoder never reads those as key words.
+A plural or a past ("prompts", "messaged") is no slip either (decode.c).
 
 The key words are the words the injection rules hinge on (rules/injection.yaml): what is
 asked for (instructions, prompt, password, rules, secret, hidden), how (ignore, disregard,
 forget, override, bypass, reveal, repeat, output, format, print, summarize, translate,
 explain, list, bullet, verbatim), the persona's words (pretend, developer, jailbreak,
 without, unrestricted, uncensored, unfiltered) and the phrases of the access-code game
-(access granted, denied). Short words
-(your, the, all) are read only with their letters doubled, never one slip away.
+(access granted, denied). Short words (your, the, all) are read only with their letters
+doubled, never one slip away.
 
 usage: scripts/gen-keywords.py [OUT]   (default: gateway/screen/keywords.h; - for stdout)
 Needs the Debian packages wamerican-insane, wbritish-insane, wspanish, wfrench, witalian,
@@ -41,6 +42,7 @@ pretend previous previously print prompt repeat restrictions reveal rules secret
 summarize system the translate uncensored unfiltered unrestricted verbatim without your
 """.split())
 SLIP_MIN = 6  # letters in a key word that a one-letter slip may reach (decode.c: SLIP_MIN)
+SPLIT_MIN = 5  # letters in a key word that a split may spell (decode.c: SPLIT_MIN)
 # English, and the languages customers write most after it (a Spanish "ignora" or a French
 # "ignorez" is no slip of "ignore"): words of letters a-z alone, as decode.c reads words
 ENGLISH = ["/usr/share/dict/" + name for name in (
@@ -176,9 +178,10 @@ def main():
         " * gw_key_slip_lens[c]: bit n set when a word of n letters may be one slip from a key",
         " * word of SLIP_MIN letters or more that starts with 'a' + c; gw_key_second[c],",
         " * gw_key_third[c]: the letters a word starting with 'a' + c must have second or third",
-        " * to be read as a key word (bit 0 for 'a'); gw_key_near: the words",
-        " * a slip from a key word, and the slips as near another word, sorted: those are never",
-        " * read as key words. */",
+        " * to be read as a key word (bit 0 for 'a'); gw_key_prefix2[c]: bit n set when a key",
+        " * word of SPLIT_MIN letters or more starts with 'a' + c and 'a' + n; gw_key_near:",
+        " * the words a slip from a key word, and the slips as near another word, sorted: those",
+        " * are never read as key words. */",
         "#ifndef GW_SCREEN_KEYWORDS_H",
         "#define GW_SCREEN_KEYWORDS_H",
         "",
@@ -219,6 +222,13 @@ def main():
     lines += wrap(["0x%x" % m for m in second])
     lines += ["};", "", "static const uint32_t gw_key_third[26] = {"]
     lines += wrap(["0x%x" % m for m in third])
+    # the first two letters of the key words a split may spell (decode.c: key_start, SPLIT_MIN)
+    prefix2 = [0] * 26
+    for k in KEYS:
+        if len(k) >= SPLIT_MIN:
+            prefix2[ord(k[0]) - 97] |= 1 << (ord(k[1]) - 97)
+    lines += ["};", "", "static const uint32_t gw_key_prefix2[26] = {"]
+    lines += wrap(["0x%x" % m for m in prefix2])
     lines += ["};", "", "static const char *const gw_key_near[GW_KEY_NEAR] = {"]
     lines += wrap(['"%s"' % w for w in near])
     lines += ["};", "", "#endif", ""]

@@ -664,12 +664,12 @@ static const char *split_spells(const char *w, size_t n, const size_t *cut, size
     return key;
 }
 
-/* Whether w[0 .. n) (lower case) is the start of a key word, or one. */
-static bool key_prefix(const char *w, size_t n)
+/* Whether w[0 .. n) (lower case) begins a key word of min letters or more. */
+static bool key_prefix(const char *w, size_t n, size_t min)
 {
     int c = w[0] - 'a';
     for (unsigned k = gw_key_first[c]; k < gw_key_first[c + 1]; k++)
-        if (gw_key_len[k] >= n && memcmp(gw_key_word[k], w, n) == 0)
+        if (gw_key_len[k] >= min && memcmp(gw_key_word[k], w, n) == 0)
             return true;
     return false;
 }
@@ -691,7 +691,7 @@ static const char *split_key(const char *t, size_t len, size_t s, size_t *end)
             w[n++] = LOWER(u[i]);
         }
         cut[groups++] = n;
-        if (spaced && !key_prefix(w, n))
+        if (spaced && !key_prefix(w, n, n))
             return best; /* "with the": no key word goes on so, and no slip is looked for */
         if (i == len || !(leet_word_char(u[i]) || u[i] >= 0x80)) {
             /* the longest key word the groups so far spell: "pre vious ly" */
@@ -710,34 +710,20 @@ static const char *split_key(const char *t, size_t len, size_t s, size_t *end)
     }
 }
 
-/* Whether the word [s, e) of t may begin a split key word: its letters are the start of a
- * longer key word. The probe asks it of every word a mark or a space follows, so the
- * first two letters are looked up in a table (prefix2[first]: bit n for a key word of
- * SPLIT_MIN letters or more with second letter 'a' + n) before the key words are read. */
+/* Whether the word [s, e) of t (letters, fewer than GW_KEY_MAX) may begin a split key word:
+ * it begins a longer key word of SPLIT_MIN letters or more. The probe asks it of every word
+ * a mark or a space follows, so its first two letters are looked up first (gw_key_prefix2,
+ * keywords.h). */
 static bool key_start(const char *t, size_t s, size_t e)
 {
-    static uint32_t prefix2[26];
-    static bool built;
-    if (!built) { /* the same bits every time, so a race is harmless */
-        for (unsigned k = 0; k < GW_KEYS; k++)
-            if (gw_key_len[k] >= SPLIT_MIN)
-                prefix2[gw_key_word[k][0] - 'a'] |= 1u << (gw_key_word[k][1] - 'a');
-        built = true;
-    }
+    size_t n = e - s;
     int c = letter((unsigned char)t[s]);
-    if (e - s < 2 || c < 0 || !prefix2[c])
+    if (n < 2 || c < 0 || !(gw_key_prefix2[c] >> letter((unsigned char)t[s + 1]) & 1))
         return false; /* a letter alone ("I", "a") is find_spaced's */
-    if (!(prefix2[c] >> letter((unsigned char)t[s + 1]) & 1))
-        return false;
-    for (unsigned k = gw_key_first[c]; k < gw_key_first[c + 1]; k++)
-        if (gw_key_len[k] > e - s && gw_key_len[k] >= SPLIT_MIN) {
-            size_t i = 1;
-            while (i < e - s && LOWER(t[s + i]) == gw_key_word[k][i])
-                i++;
-            if (i == e - s)
-                return true;
-        }
-    return false;
+    char w[GW_KEY_MAX];
+    for (size_t i = 0; i < n; i++)
+        w[i] = LOWER(t[s + i]);
+    return key_prefix(w, n, n + 1 > SPLIT_MIN ? n + 1 : SPLIT_MIN);
 }
 
 #define SEG_MAX 96           /* letters split at once (a longer run is split in pieces) */
@@ -1507,8 +1493,9 @@ static int find_spaced(struct finder *f)
  * "IgnoreAllPreviousInstructions", "#IgnoreAllRules"): a joined_candidate that splits into
  * JOINED_WORDS words of words.h or more with no letter left over (split_words), when those
  * words are JOINED_MARGIN likelier than the letters read as one word, each letter given the
- * one before (gw_bigram_next): "classification" is no "class if i cat i on". A long word of another language, a name or a code leaves letters
- * over or reads better whole; a run's text is its words with spaces between. */
+ * one before (gw_bigram_next): "classification" is no "class if i cat i on". A long word
+ * of another language, a name or a code leaves letters over or reads better whole; a run's
+ * text is its words with spaces between. */
 static int find_joined(struct finder *f)
 {
     const char *t = f->text;

@@ -4,9 +4,10 @@
  * gw_key_slip_lens[c]: bit n set when a word of n letters may be one slip from a key
  * word of SLIP_MIN letters or more that starts with 'a' + c; gw_key_second[c],
  * gw_key_third[c]: the letters a word starting with 'a' + c must have second or third
- * to be read as a key word (bit 0 for 'a'); gw_key_near: the words
- * a slip from a key word, and the slips as near another word, sorted: those are never
- * read as key words. */
+ * to be read as a key word (bit 0 for 'a'); gw_key_prefix2[c]: bit n set when a key
+ * word of SPLIT_MIN letters or more starts with 'a' + c and 'a' + n; gw_key_near:
+ * the words a slip from a key word, and the slips as near another word, sorted: those
+ * are never read as key words. */
 #ifndef GW_SCREEN_KEYWORDS_H
 #define GW_SCREEN_KEYWORDS_H
 
@@ -51,6 +52,12 @@ static const uint32_t gw_key_third[26] = {
     0x1006806, 0x1108800, 0x0, 0x242110, 0xa28011, 0x24900, 0x120101, 0x108, 0x42140, 0x101,
     0x0, 0x40100, 0x40010, 0x0, 0x3a0110, 0x64111, 0x0, 0x348810, 0x1141014, 0x20091, 0x22024,
     0x20010, 0x80100, 0x0, 0x104000, 0x0,
+};
+
+static const uint32_t gw_key_prefix2[26] = {
+    0x2006, 0x1100000, 0x0, 0x110, 0xa00001, 0x4100, 0x120000, 0x100, 0x2040, 0x1, 0x0, 0x0,
+    0x10, 0x0, 0x320000, 0x20001, 0x0, 0x100010, 0x1100010, 0x20000, 0x2000, 0x10, 0x100, 0x0,
+    0x0, 0x0,
 };
 
 static const char *const gw_key_near[GW_KEY_NEAR] = {

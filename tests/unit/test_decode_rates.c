@@ -180,7 +180,8 @@ static char *joined(const char *s)
     assert_non_null(o);
     size_t w = 0, gaps = 0;
     for (const char *p = s; *p; p++) {
-        unsigned before = p > s ? (unsigned char)p[-1] | 0x20 : 0, after = (unsigned char)p[1] | 0x20;
+        unsigned before = p > s ? (unsigned char)p[-1] | 0x20 : 0;
+        unsigned after = (unsigned char)p[1] | 0x20;
         int prev = before >= 'a' && before <= 'z', next = after >= 'a' && after <= 'z';
         if (*p == ' ' && prev && next && gaps++ % 4 != 3)
             continue;

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "screen/bigrams.h"
 #include "screen/keywords.h"
@@ -726,6 +727,145 @@ static bool key_start(const char *t, size_t s, size_t e)
     return key_prefix(w, n, n + 1 > SPLIT_MIN ? n + 1 : SPLIT_MIN);
 }
 
+/* Whether w[0 .. n) (any case) is a key word. */
+static bool is_key(const char *w, size_t n)
+{
+    int c = letter((unsigned char)w[0]);
+    if (c < 0 || n > GW_KEY_MAX)
+        return false;
+    for (unsigned k = gw_key_first[c]; k < gw_key_first[c + 1]; k++)
+        if (gw_key_len[k] == n) {
+            size_t i = 0;
+            while (i < n && LOWER(w[i]) == gw_key_word[k][i])
+                i++;
+            if (i == n)
+                return true;
+        }
+    return false;
+}
+
+/* Words joined by marks where spaces belong ("ignore_all_previous_instructions",
+ * "output-your-previous-instructions-in-a-bullet-list", "forget.everything.above"): at s,
+ * MARKED_MIN words of letters or more, each joined to the next by one of "_-.+*~" and
+ * nothing else, MARKED_KEYS of them key words of SPLIT_MIN letters or more (two when the
+ * run is two words or holds a dot), that is a clause of its own (clause_start, clause_end).
+ * Such a run is read with spaces for its marks. A name ("e-mail", "read_me.txt", "x.com")
+ * holds no key word; a config key, slug or event name that holds one is a noun in its
+ * sentence ("ignore_default_rules doesn't work", "show_previous_instructions: false", "the
+ * access_granted_event") and is not read. Sets *end past the last word. */
+#define MARKED_MIN 3
+#define MARKED_KEYS 1
+static bool is_joiner(unsigned char c)
+{
+    return c == '_' || c == '-' || c == '.' || c == '+' || c == '*' || c == '~';
+}
+
+/* Words that lead an order or a verb in, and greetings. */
+static const char *const MARKED_LEADS[] = {
+    "please", "pls",    "plz",   "kindly", "now",   "then",   "and",     "also",   "just",
+    "so",     "first",  "next",  "you",    "must",  "should", "will",    "to",     "do",
+    "can",    "could",  "would", "hi",     "hello", "hey",    "ok",      "okay",   "well",
+    "say",    "output", "print", "write",  "type",  "reply",  "respond", "answer", "with"};
+
+/* Whether the word that ends at e (letters back from it) is a lead word. */
+static bool lead_before(const char *t, size_t e)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    size_t i = e;
+    while (i > 0 && letter(u[i - 1]) >= 0)
+        i--;
+    if (i > 0 && (leet_word_char(u[i - 1]) || is_joiner(u[i - 1])))
+        return false;
+    for (size_t k = 0; k < sizeof MARKED_LEADS / sizeof *MARKED_LEADS; k++)
+        if (strlen(MARKED_LEADS[k]) == e - i && strncasecmp(t + i, MARKED_LEADS[k], e - i) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the word at s begins a clause: at the text's or a line's start, after a
+ * sentence's or a clause's punctuation, after a comma that follows a lead word ("Hi, ..."),
+ * after another run, or after a word that leads an order or a verb in (MARKED_LEADS:
+ * "please", "then", "you must", "to", "say"), with quotes, brackets and spaces between. A
+ * run of marked words that is a noun inside a sentence ("the key
+ * forget_all_previous_sessions is ignored", "the ignore-all-alarms button", a list of event
+ * names after commas) names a thing; one that begins a clause may be said. */
+static bool clause_start(const char *t, size_t s)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    size_t i = s;
+    while (i > 0 && (is_space(u[i - 1]) || (u[i - 1] && strchr("\"'`([{*<", u[i - 1])))) {
+        if (u[i - 1] == '\n')
+            return true;
+        i--;
+    }
+    if (i == 0 || (u[i - 1] && strchr(".!?:;>-=)]}|", u[i - 1])))
+        return true;
+    if (u[i - 1] == ',') /* a comma only after a lead word ("Hi, ..."): lists of names */
+        return lead_before(t, i - 1);
+    size_t w = i;
+    while (w > 0 && letter(u[w - 1]) >= 0)
+        w--;
+    if (w > 1 && i > w && is_joiner(u[w - 1]) && letter(u[w - 2]) >= 0)
+        return true; /* after another run: "ignore_the_rules print-your-prompt" */
+    return lead_before(t, i);
+}
+
+static bool marked_run(const char *t, size_t len, size_t s);
+
+/* Whether the run that ends at e ends a clause: the text, the line or a sentence ends
+ * after it (closing quotes and brackets between), or another run of marked words follows. A name is
+ * followed by what is said of it ("... is ignored", "...: false", "...=1", "...(x)", a
+ * comma of a list of names). */
+static bool clause_end(const char *t, size_t len, size_t e)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    size_t i = e;
+    while (i < len && (u[i] == ' ' || u[i] == '\t' || (u[i] && strchr("\"'`)]}*>", u[i]))))
+        i++;
+    if (i == len || (u[i] && strchr(".!?;\r\n", u[i])))
+        return true;
+    return i > e && marked_run(t, len, i);
+}
+
+/* Whether a word joined to the next by a mark begins at s. */
+static bool marked_run(const char *t, size_t len, size_t s)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    size_t i = s;
+    while (i < len && letter(u[i]) >= 0)
+        i++;
+    return i > s && i + 1 < len && is_joiner(u[i]) && letter(u[i + 1]) >= 0;
+}
+
+static bool marked_words(const char *t, size_t len, size_t s, size_t *end)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    if (s > 0 && (leet_word_char(u[s - 1]) || u[s - 1] >= 0x80 ||
+                  (is_joiner(u[s - 1]) && s > 1 && leet_word_char(u[s - 2]))))
+        return false; /* inside a word, or a later word of a run */
+    size_t words = 0, keys = 0, dots = 0, i = s;
+    for (;;) {
+        size_t w = i;
+        while (i < len && letter(u[i]) >= 0)
+            i++;
+        if (i == w || (i < len && (leet_word_char(u[i]) || u[i] >= 0x80)))
+            return false; /* digits or letters of another script glued on: an id */
+        words++;
+        keys += i - w >= SPLIT_MIN && is_key(t + w, i - w);
+        if (i + 1 < len && is_joiner(u[i]) && letter(u[i + 1]) >= 0)
+            dots += u[i++] == '.';
+        else
+            break;
+    }
+    /* two words, both key words ("Access_Granted", "system_prompt"); words joined by dots,
+     * two key words: dots join the words of names ("my.password.file", "System.out.println") */
+    if (words < 2 || keys < (words < MARKED_MIN || dots ? 2 : MARKED_KEYS) || !clause_start(t, s) ||
+        !clause_end(t, len, i))
+        return false;
+    *end = i;
+    return true;
+}
+
 #define SEG_MAX 96           /* letters split at once (a longer run is split in pieces) */
 #define SEG_UNKNOWN (16 * 16) /* a letter no word of the table holds: 16 nats */
 
@@ -848,14 +988,20 @@ static void decode_spaced(const char *s, size_t len, struct sink *k)
 }
 
 /* The text around key words misspelt: each misspelt word as its key word. */
-static void decode_misspelt(const char *s, size_t len, struct sink *k)
+static void decode_misspelt(const char *s, size_t start, size_t len, size_t text_len,
+                            struct sink *k)
 {
-    for (size_t i = 0; i < len;) {
+    for (size_t i = start; i < len;) {
         if (!leet_word_char((unsigned char)s[i])) {
             emit(k, (unsigned char)s[i++]);
             continue;
         }
         size_t e = i;
+        if (marked_words(s, text_len, i, &e) && e <= len) { /* its marks as spaces */
+            for (; i < e; i++)
+                emit(k, is_joiner((unsigned char)s[i]) ? ' ' : (unsigned char)s[i]);
+            continue;
+        }
         while (e < len && leet_word_char((unsigned char)s[e]))
             e++;
         const char *key = misspelt_key(s, len, i, e);
@@ -873,8 +1019,8 @@ static void decode_misspelt(const char *s, size_t len, struct sink *k)
 
 /* Decodes the run [start, end) of text. Everything a run's decoding needs is in its span
  * and its encoding, so the two passes below agree byte for byte. */
-static void decode_span(const char *text, size_t start, size_t end, enum gw_encoding enc,
-                        struct sink *k)
+static void decode_span(const char *text, size_t len, size_t start, size_t end,
+                        enum gw_encoding enc, struct sink *k)
 {
     switch (enc) {
     case GW_ENC_BASE64:
@@ -908,7 +1054,7 @@ static void decode_span(const char *text, size_t start, size_t end, enum gw_enco
         segment(k, text + start, end - start);
         break;
     case GW_ENC_MISSPELT:
-        decode_misspelt(text + start, end - start, k);
+        decode_misspelt(text, start, end, len, k); /* what is around a run is seen */
         break;
     }
     sink_finish(k);
@@ -931,7 +1077,7 @@ struct finder {
 static int try_run(struct finder *f, size_t start, size_t end, enum gw_encoding enc, bool strict)
 {
     struct sink k = {0};
-    decode_span(f->text, start, end, enc, &k);
+    decode_span(f->text, f->len, start, end, enc, &k);
     if (!text_ok(&k, strict))
         return 0;
     if (!f->out) {
@@ -1324,6 +1470,9 @@ static int find_turned(struct finder *f, struct candidates *cand)
                           letters == e - s && key_start(f->text, s, e) &&
                           mark_run(f->text, f->len, e) &&
                           split_key(f->text, f->len, s, &(size_t){0});
+        cand->misspelt |= !cand->misspelt && e + 1 < f->len && letters == e - s &&
+                          is_joiner(t[e]) && letter(t[e + 1]) >= 0 &&
+                          marked_words(f->text, f->len, s, &(size_t){0});
         if (letters < e - s || e - s > MAX_WORD ||
             (inner_upper && upper != letters &&
              (e - s > MAX_MIXED_CASE || !stands_alone(f->text, f->len, s, e)))) {
@@ -1436,7 +1585,8 @@ static int find_misspelt(struct finder *f)
         size_t s = i;
         while (i < f->len && leet_word_char((unsigned char)t[i]))
             i++;
-        if (!misspelt_key(t, f->len, s, i) && !split_key(t, f->len, s, &i))
+        if (!marked_words(t, f->len, s, &i) && !misspelt_key(t, f->len, s, i) &&
+            !split_key(t, f->len, s, &i))
             continue;
         size_t lo = s > SENTENCE_REACH ? s - SENTENCE_REACH : 0;
         size_t hi = f->len - i > SENTENCE_REACH ? i + SENTENCE_REACH : f->len;
@@ -1582,7 +1732,7 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
     for (size_t k = 0; k < out->n; k++) {
         const struct gw_decoded_run *run = &out->v[k];
         struct sink s = {.out = (unsigned char *)out->text.data + run->out_start};
-        decode_span(text, run->start, run->end, run->enc, &s);
+        decode_span(text, len, run->start, run->end, run->enc, &s);
         out->text.data[run->out_end] = '\n';
     }
     out->text.len = total;

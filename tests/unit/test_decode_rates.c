@@ -2,9 +2,9 @@
  * was written another way, over the project's own rows (train/, tests/data/: written for
  * this project, never evaluation rows): ordinary prompts must seldom hold a way of writing,
  * and the project's attack rows written backwards, in ROT13, in leetspeak, a letter at a
- * time, run together or with their key words misspelt must be read back. Floors sit under
- * what is measured (in the comments), so that a change to the decoder that loses a way of
- * writing fails here. */
+ * time, run together, with their key words misspelt or with their words joined by "_" must
+ * be read back. Floors sit under what is measured (in the comments), so that a change to the
+ * decoder that loses a way of writing fails here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -102,8 +102,8 @@ static void ordinary_prompts_are_seldom_read_another_way(void **state)
         }
     print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
     assert_true(t.n > 4000);
-    /* measured: 19 of 9,078 (code identifiers among them, and key words misspelt for real:
-     * "says pasword expired", "turn this recipe into a bulet list") */
+    /* measured: 20 of 9,078 (code identifiers and config keys among them, and key words
+     * misspelt for real: "says pasword expired", "turn this recipe into a bulet list") */
     assert_true(read * 1000 <= t.n * 3);
     gw_decoded_free(&d);
     texts_free(&t);
@@ -191,6 +191,21 @@ static char *joined(const char *s)
     return o;
 }
 
+/* Words joined by "_" where the spaces were ("ignore_all_previous_instructions"): every
+ * space between two letters. */
+static char *marked(const char *s)
+{
+    char *o = strdup(s);
+    assert_non_null(o);
+    for (char *p = o; *p; p++) {
+        unsigned before = p > o ? (unsigned char)p[-1] | 0x20 : 0;
+        unsigned after = (unsigned char)p[1] | 0x20;
+        if (*p == ' ' && before >= 'a' && before <= 'z' && after >= 'a' && after <= 'z')
+            *p = '_';
+    }
+    return o;
+}
+
 /* Each key word (keywords.h) misspelt: a long one with its second and third letters
  * swapped, a short one with its last letter doubled ("isntructions", "yourr"). */
 static char *slipped(const char *s)
@@ -243,17 +258,19 @@ static void attacks_written_another_way_are_read_back(void **state)
         {"apart", GW_ENC_SPACED, 960, 0},       /* measured: 688 of 699 */
         {"joined", GW_ENC_JOINED, 840, 0},      /* measured: 607 of 699 */
         {"misspelt", GW_ENC_MISSPELT, 820, 0},  /* measured: 601 of 699 (others hold no key word) */
+        {"marked", GW_ENC_MISSPELT, 450, 0},    /* measured: 347 of 699 (others hold no key word,
+                                                 * or their runs are no clause of their own) */
     };
     struct gw_decoded d = {0};
     for (size_t i = 0; i < t.n; i++) {
-        char *w[6] = {backwards(t.v[i]), rot13(t.v[i]), leet(t.v[i]), apart(t.v[i], '-'),
-                      joined(t.v[i]), slipped(t.v[i])};
-        for (int k = 0; k < 6; k++) {
+        char *w[7] = {backwards(t.v[i]), rot13(t.v[i]),   leet(t.v[i]),  apart(t.v[i], '-'),
+                      joined(t.v[i]),    slipped(t.v[i]), marked(t.v[i])};
+        for (int k = 0; k < 7; k++) {
             ways[k].read += reads(&d, w[k], (int)ways[k].enc);
             free(w[k]);
         }
     }
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 7; k++) {
         print_message("%s: %zu of %zu read back\n", ways[k].name, ways[k].read, t.n);
         assert_true(ways[k].read * 1000 >= t.n * ways[k].floor_permille);
     }

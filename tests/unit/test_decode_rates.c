@@ -102,7 +102,7 @@ static void ordinary_prompts_are_seldom_read_another_way(void **state)
         }
     print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
     assert_true(t.n > 4000);
-    /* measured: 20 of 9,078 (code identifiers and config keys among them, and key words
+    /* measured: 19 of 9,078 (code identifiers among them, and key words
      * misspelt for real: "says pasword expired", "turn this recipe into a bulet list") */
     assert_true(read * 1000 <= t.n * 3);
     gw_decoded_free(&d);
@@ -258,8 +258,8 @@ static void attacks_written_another_way_are_read_back(void **state)
         {"apart", GW_ENC_SPACED, 960, 0},       /* measured: 688 of 699 */
         {"joined", GW_ENC_JOINED, 840, 0},      /* measured: 607 of 699 */
         {"misspelt", GW_ENC_MISSPELT, 820, 0},  /* measured: 601 of 699 (others hold no key word) */
-        {"marked", GW_ENC_MISSPELT, 450, 0},    /* measured: 347 of 699 (others hold no key word,
-                                                 * or their runs are no clause of their own) */
+        {"marked", GW_ENC_MISSPELT, 280, 0}, /* measured: 215 of 699 (the others hold no key word,
+                                              * or their runs are no clause of their own) */
     };
     struct gw_decoded d = {0};
     for (size_t i = 0; i < t.n; i++) {

@@ -763,9 +763,8 @@ static bool is_joiner(unsigned char c)
 
 /* Words that lead an order or a verb in, and greetings. */
 static const char *const MARKED_LEADS[] = {
-    "please", "pls",   "plz",   "kindly", "now",   "then",   "and",  "also", "just",
-    "so",     "first", "next",  "you",    "must",  "should", "will", "to",   "do",
-    "can",    "could", "would", "hi",     "hello", "hey",    "ok",   "okay", "well"};
+    "please", "pls", "plz", "kindly", "now",   "just",  "first", "you",   "must", "should",
+    "will",   "to",  "do",  "can",    "could", "would", "hi",    "hello", "hey"};
 
 /* Whether the word that ends at e (letters back from it) is a lead word. */
 static bool lead_before(const char *t, size_t e)
@@ -783,20 +782,21 @@ static bool lead_before(const char *t, size_t e)
 }
 
 /* Whether the word at s begins a clause: at the text's start, after a sentence's end or
- * a clause's punctuation (not a colon or "=", after which a label's value comes: "Setting:
- * override_default_filters."), after a comma that follows a lead word ("Hi, ..."), or after
- * a word that leads an order or a verb in (MARKED_LEADS: "please", "then", "you must",
- * "to"), with quotes, brackets and spaces between. A run of marked words that is a noun
- * inside a sentence ("the key forget_all_previous_sessions is ignored", "the
- * ignore-all-alarms button", a list of event names after commas) names a thing; one that
- * begins a clause may be said. */
+ * a bracket (not after a colon, "=", ";" or "-", which come before a label's value or an
+ * item of a list: "Setting: override_default_filters.", "model; override_system_prompt."),
+ * after a comma that follows a greeting ("Hi, ..."), or after a word that leads an order
+ * or a verb in (MARKED_LEADS: "please", "now", "you must", "to"; not "then" or "and",
+ * which lead a developer's next step: "Then print_system_prompt."), with quotes,
+ * brackets and spaces between. A run of marked words that is a noun inside a sentence
+ * ("the key forget_all_previous_sessions is ignored", "the ignore-all-alarms button", a
+ * list of event names after commas) names a thing; one that begins a clause may be said. */
 static bool clause_start(const char *t, size_t s)
 {
     const unsigned char *u = (const unsigned char *)t;
     size_t i = s;
     while (i > 0 && (is_space(u[i - 1]) || (u[i - 1] && strchr("\"'`([{*<", u[i - 1]))))
         i--;
-    if (i == 0 || (u[i - 1] && strchr(".!?;>-)]}|", u[i - 1])))
+    if (i == 0 || (u[i - 1] && strchr(".!?>)]}|", u[i - 1])))
         return true;
     if (u[i - 1] == ',') /* a comma only after a lead word ("Hi, ..."): lists of names */
         return lead_before(t, i - 1);

@@ -163,14 +163,20 @@ int gw_model_features(unsigned bits, const char *text, size_t n, const char *con
     return 0;
 }
 
-/* Adds every head's weight of the buckets v[0 .. n) to sum[]. */
+/* Adds every head's weight of the buckets v[0 .. n) to sum[]. The table (768 KB shipped)
+ * is larger than a core's L2 and the buckets are known ahead, so each load is asked for
+ * PREFETCH_AHEAD features before it is read: the loads' latency, not the adds, was the
+ * time (5.0 to 4.7 us for the features and score of a 600-byte prompt). */
+#define PREFETCH_AHEAD 12
 static void add_weights(const struct gw_model *m, const uint32_t *v, size_t n, int64_t *sum)
 {
     unsigned H = m->n_heads;
     const int16_t *w = m->w;
-    if (H == 2) { /* the shipped shape: one 32-bit load a feature */
+    if (H == 2) { /* two heads: one 32-bit load a feature */
         int64_t a = 0, b = 0;
         for (size_t i = 0; i < n; i++) {
+            if (i + PREFETCH_AHEAD < n)
+                __builtin_prefetch(w + (size_t)v[i + PREFETCH_AHEAD] * 2);
             const int16_t *p = w + (size_t)v[i] * 2;
             a += p[0];
             b += p[1];
@@ -179,6 +185,8 @@ static void add_weights(const struct gw_model *m, const uint32_t *v, size_t n, i
         sum[1] += b;
     } else if (H == 3) {
         for (size_t i = 0; i < n; i++) {
+            if (i + PREFETCH_AHEAD < n)
+                __builtin_prefetch(w + (size_t)v[i + PREFETCH_AHEAD] * 3);
             const int16_t *p = w + (size_t)v[i] * 3;
             sum[0] += p[0];
             sum[1] += p[1];

@@ -51,7 +51,9 @@
  *   injection rules misspelt (up to 256 bytes each way, runs that would overlap joined;
  *   keywords.h, and decode.c says which slips), read with each misspelt word as its key
  *   word; a key word split inside by marks or spaces ("Ig-nore", "sys tem") is read so
- *   too.
+ *   too, and so are words joined by marks where the spaces belong
+ *   ("ignore_all_previous_instructions") when they hold a key word and are a clause of
+ *   their own.
  * - Not handled: base64 in spaced 4-character groups or wrapped over lines, double
  *   encodings (base64 of hex, ROT13 of base64, ...), base32, base85, other ciphers,
  *   languages other than English written backwards or in ROT13, misspellings of words

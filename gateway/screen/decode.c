@@ -197,6 +197,21 @@ static void decode_hex(const char *s, size_t len, struct sink *k)
     }
 }
 
+/* Eight binary digits a byte, most significant first; skips everything else (spaces). */
+static void decode_binary(const char *s, size_t len, struct sink *k)
+{
+    unsigned acc = 0, bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '0' && s[i] != '1')
+            continue;
+        acc = acc << 1 | (unsigned)(s[i] - '0');
+        if (++bits == 8) {
+            emit(k, (unsigned char)acc);
+            acc = bits = 0;
+        }
+    }
+}
+
 static bool is_url_escape(const char *s, size_t len, size_t i)
 {
     return s[i] == '%' && i + 2 < len && hex_value((unsigned char)s[i + 1]) >= 0 &&
@@ -999,6 +1014,9 @@ static void decode_span(const char *text, size_t len, size_t start, size_t end,
             start += 2;
         decode_hex(text + start, end - start, k);
         break;
+    case GW_ENC_BINARY:
+        decode_binary(text + start, end - start, k);
+        break;
     case GW_ENC_URL:
         decode_url(text + start, end - start, k);
         break;
@@ -1066,6 +1084,17 @@ static int try_run(struct finder *f, size_t start, size_t end, enum gw_encoding 
     return 1;
 }
 
+/* Whether [s, e) is binary digits only, eight to a byte. */
+static bool binary_bytes(const char *t, size_t s, size_t e)
+{
+    if (e == s || (e - s) % 8)
+        return false;
+    for (size_t i = s; i < e; i += 8)
+        if (!gw_is_octet(t + i))
+            return false;
+    return true;
+}
+
 static bool is_split_char(char c)
 {
     return c == '+' || c == '/' || c == '-' || c == '_';
@@ -1094,6 +1123,9 @@ static int alphabet_run(struct finder *f, size_t s, size_t e, size_t pe, bool sp
         letter = letter || (t[i] | 0x20) >= 'a';
     }
     int r;
+    if (e - s >= 8 * MIN_TEXT && binary_bytes(t, s, e) &&
+        (r = try_run(f, s, e, GW_ENC_BINARY, false)) != 0)
+        return r;
     if (all_hex && e - hs >= MIN_HEX && (e - hs) % 2 == 0 &&
         (r = try_run(f, s, e, GW_ENC_HEX, !letter || !split)) != 0)
         return r;
@@ -1136,6 +1168,25 @@ static size_t spaced_hex(struct finder *f, size_t s, int *r)
     return end;
 }
 
+/* Binary as groups of eight digits separated by single spaces, from s where an eight-digit
+ * group starts. Returns where the groups end. */
+static size_t spaced_binary(struct finder *f, size_t s, int *r)
+{
+    const char *t = f->text;
+    size_t k = s, end = s, groups = 0;
+    while (k + 8 <= f->len && binary_bytes(t, k, k + 8) &&
+           (k + 8 == f->len || b64_value((unsigned char)t[k + 8]) < 0)) {
+        groups++;
+        end = k + 8;
+        if (end == f->len || t[end] != ' ')
+            break;
+        k = end + 1;
+    }
+    if (groups >= MIN_TEXT)
+        *r = try_run(f, s, end, GW_ENC_BINARY, false);
+    return end;
+}
+
 /* Hex as "\x" escapes, from s where one starts. Returns where they end. */
 static size_t escaped_hex(struct finder *f, size_t s, int *r)
 {
@@ -1163,6 +1214,8 @@ static size_t scan_at(struct finder *f, size_t i, int *r)
     size_t e = i;
     while (e < f->len && b64_value((unsigned char)t[e]) >= 0)
         e++;
+    if (e - i == 8 && e < f->len && t[e] == ' ' && binary_bytes(t, i, e))
+        return spaced_binary(f, i, r);
     if (e - i == 2 && e < f->len && t[e] == ' ' && hex_value((unsigned char)t[i]) >= 0 &&
         hex_value((unsigned char)t[i + 1]) >= 0)
         return spaced_hex(f, i, r);
@@ -1768,6 +1821,8 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "base64";
     case GW_ENC_HEX:
         return "hex";
+    case GW_ENC_BINARY:
+        return "binary";
     case GW_ENC_URL:
         return "url";
     case GW_ENC_ENTITY:

@@ -20,6 +20,10 @@
  *   ("\x69\x67..."). A plain or spaced run of decimal digits only may be a number as well
  *   as hex ("34313131..." is "4111..."): it is judged strictly. A plain run that is not text
  *   as hex is tried as base64.
+ * - binary: bytes written as eight binary digits each, at least MIN_TEXT (6) bytes, as
+ *   groups of eight separated by single spaces ("01101001 01100111 ...") or as one maximal
+ *   run of 0s and 1s whose length is a multiple of eight (tried before hex, which the same
+ *   digits also are). Seven-bit groups and other widths are not read.
  * - URL encoding: a whitespace-delimited stretch of at least 6 bytes that holds a "%XX"
  *   escape is one run ("jane.doe%40example.com"); "%XX" decodes to its byte and "+" to a
  *   space, everything else is copied.
@@ -72,9 +76,20 @@
 #include "util/buf.h"
 
 enum gw_encoding {
-    GW_ENC_BASE64, GW_ENC_HEX, GW_ENC_URL, GW_ENC_ENTITY, GW_ENC_UESC, /* encodings */
-    GW_ENC_REVERSED, GW_ENC_ROT13, GW_ENC_LEET, GW_ENC_SPACED,         /* ways of writing */
-    GW_ENC_JOINED, GW_ENC_MISSPELT
+    /* encodings */
+    GW_ENC_BASE64,
+    GW_ENC_HEX,
+    GW_ENC_BINARY,
+    GW_ENC_URL,
+    GW_ENC_ENTITY,
+    GW_ENC_UESC,
+    /* ways of writing */
+    GW_ENC_REVERSED,
+    GW_ENC_ROT13,
+    GW_ENC_LEET,
+    GW_ENC_SPACED,
+    GW_ENC_JOINED,
+    GW_ENC_MISSPELT
 };
 
 struct gw_decoded_run {
@@ -111,6 +126,15 @@ int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct 
  * a caller to skip the decoder when there is none. */
 bool gw_decode_written(const char *text, size_t len);
 
+/* Whether the eight bytes at t are binary digits: one byte of a binary run. */
+static inline bool gw_is_octet(const char *t)
+{
+    for (int i = 0; i < 8; i++)
+        if (t[i] != '0' && t[i] != '1')
+            return false;
+    return true;
+}
+
 /* Which run of d holds byte off of d->text (binary search), or NULL: the "\n" after a run
  * belongs to no run. */
 const struct gw_decoded_run *gw_decoded_run_at(const struct gw_decoded *d, size_t off);
@@ -118,8 +142,8 @@ const struct gw_decoded_run *gw_decoded_run_at(const struct gw_decoded *d, size_
 /* Frees what d holds and zeroes it; d may be NULL. */
 void gw_decoded_free(struct gw_decoded *d);
 
-/* "base64", "hex", "url", "entity", "uesc", "reversed", "rot13", "leet", "spaced", "joined"
- * or "misspelt". */
+/* "base64", "hex", "binary", "url", "entity", "uesc", "reversed", "rot13", "leet", "spaced",
+ * "joined" or "misspelt". */
 const char *gw_encoding_name(enum gw_encoding e);
 
 #endif

@@ -527,7 +527,8 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 #define GW_KEEP_BYTES (1u << 20)
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
- * "%XX", "\\x" or "\\u", "&#" (an HTML entity), or four spaced hex pairs.
+ * "%XX", "\\x" or "\\u", "&#" (an HTML entity), four spaced hex pairs or five spaced
+ * eight-digit binary groups.
  * Most chat text has none, and this costs a fraction of the decoder's
  * full pass (its rules are in decode.h; this only has to never say no where it may). */
 static bool maybe_encoded(const char *text, size_t len)
@@ -539,7 +540,7 @@ static bool maybe_encoded(const char *text, size_t len)
                      c == '+' || c == '/' || c == '-' || c == '_' || c == '=';
     }
     const unsigned char *p = (const unsigned char *)text;
-    size_t run = 0, pairs = 0; /* pairs: "hh " groups in a row, spaced hex */
+    size_t run = 0, pairs = 0, octets = 0; /* "hh " and "bbbbbbbb " groups in a row */
     for (size_t i = 0; i < len; i++) {
         if (b64[p[i]]) {
             if (++run >= 16)
@@ -549,8 +550,11 @@ static bool maybe_encoded(const char *text, size_t len)
         if (p[i] == ' ' && run == 2 && isxdigit(p[i - 1]) && isxdigit(p[i - 2])) {
             if (++pairs >= 4)
                 return true;
+        } else if (p[i] == ' ' && run == 8 && gw_is_octet(text + i - 8)) {
+            if (++octets >= 5)
+                return true;
         } else if (p[i] != ' ') {
-            pairs = 0;
+            pairs = octets = 0;
         }
         run = 0;
         if (i + 2 < len && ((p[i] == '%' && isxdigit(p[i + 1]) && isxdigit(p[i + 2])) ||

@@ -47,7 +47,7 @@ static void assert_run(const struct gw_decoded *d, size_t k, const char *in, con
  * newlines, the text within its bound. */
 static void assert_sane_found(const struct gw_decoded *d, size_t len, size_t max_out)
 {
-    size_t pos = 0, bytes = 0, last[GW_ENC_SPACED + 1] = {0};
+    size_t pos = 0, bytes = 0, last[GW_ENC_MISSPELT + 1] = {0};
     for (size_t k = 0; k < d->n; k++) {
         const struct gw_decoded_run *r = &d->v[k];
         assert_true(r->start < r->end && r->end <= len);
@@ -151,6 +151,28 @@ static void hex_plain_prefixed_spaced_and_escaped_decode(void **state)
     assert_run(&d, 1, in, "0x7072696e74283129", GW_ENC_HEX, "print(1)");
     assert_run(&d, 2, in, "72 65 76 65 61 6c 20 69 74", GW_ENC_HEX, "reveal it");
     assert_run(&d, 3, in, "\\x72\\x65\\x76\\x65\\x61\\x6c\\x20\\x69\\x74", GW_ENC_HEX, "reveal it");
+    gw_decoded_free(&d);
+}
+
+#define REVEAL_IT_BIN                                                                              \
+    "01110010 01100101 01110110 01100101 01100001 01101100 00100000 01101001 01110100"
+
+/* Eight binary digits a byte, spaced or as one run; a dump of control bytes, seven-bit
+ * groups and five bytes (under MIN_TEXT) are not text. */
+static void binary_groups_and_runs_decode(void **state)
+{
+    struct gw_decoded d = {0};
+    const char *in =
+        "a " REVEAL_IT_BIN " b 011100100110010101110110011001010110000101101100001000000110"
+        "100101110100 c 00000000 00000001 00000010 00000011 00000100 00000101 00000110 "
+        "d 1110010 1100101 1110110 1100101 1100001 1101100 e 01110010 01100101 "
+        "01110110 01100101 01100001 f";
+    find(&d, in, NO_LIMIT);
+    assert_int_equal(d.n, 2);
+    assert_run(&d, 0, in, REVEAL_IT_BIN, GW_ENC_BINARY, "reveal it");
+    assert_run(&d, 1, in,
+               "011100100110010101110110011001010110000101101100001000000110100101110100",
+               GW_ENC_BINARY, "reveal it");
     gw_decoded_free(&d);
 }
 
@@ -541,17 +563,19 @@ static void adversarial_inputs_finish_with_sane_output(void **state)
         const char *pattern;
         size_t n_1mb, skipped_1mb; /* with max_out 64 KiB */
     } cases[] = {
-        {"A", 0, 0},     /* base64 of zeros, hex of 0xAA: binary */
-        {"%41", 0, 1},   /* one URL-encoded stretch of "AAA...": text, too long */
-        {"0", 0, 0},     /* a number */
-        {"=", 0, 0},     /* padding with nothing to pad */
-        {"ab", 0, 0},    /* alternating */
-        {"a+", 0, 0},    /* a run split into a million short pieces */
-        {"\\x41", 0, 1}, /* escaped hex of "AAA...": text, too long */
-        {"6c ", 0, 1},   /* spaced hex of "lll...": text, too long */
-        {"QUFB", 0, 1},  /* base64 of "AAA...": text, too long */
-        {"%4", 0, 0},    /* half escapes */
-        {"\\x4", 0, 0},  /* half escapes */
+        {"A", 0, 0},         /* base64 of zeros, hex of 0xAA: binary */
+        {"%41", 0, 1},       /* one URL-encoded stretch of "AAA...": text, too long */
+        {"0", 0, 0},         /* a number */
+        {"=", 0, 0},         /* padding with nothing to pad */
+        {"ab", 0, 0},        /* alternating */
+        {"a+", 0, 0},        /* a run split into a million short pieces */
+        {"\\x41", 0, 1},     /* escaped hex of "AAA...": text, too long */
+        {"6c ", 0, 1},       /* spaced hex of "lll...": text, too long */
+        {"01101100", 0, 1},  /* binary of "lll...": text, too long */
+        {"01101100 ", 0, 1}, /* spaced binary of "lll...": text, too long */
+        {"QUFB", 0, 1},      /* base64 of "AAA...": text, too long */
+        {"%4", 0, 0},        /* half escapes */
+        {"\\x4", 0, 0},      /* half escapes */
         {"aGVsbG8gd29ybGQh ", 5461, 56220}, /* 61681 runs of 12 bytes: 64 KiB of them */
     };
     const size_t sizes[] = {1 << 20, 100 << 10};
@@ -959,6 +983,7 @@ int main(void)
         cmocka_unit_test(base64_of_utf8_text_is_text),
         cmocka_unit_test(base64_glued_to_a_path_or_word_is_found_piece_by_piece),
         cmocka_unit_test(hex_plain_prefixed_spaced_and_escaped_decode),
+        cmocka_unit_test(binary_groups_and_runs_decode),
         cmocka_unit_test(url_encoding_decodes_escapes_and_plus),
         cmocka_unit_test(url_encoding_of_one_escape_decodes),
         cmocka_unit_test(url_encoding_of_short_tokens_is_not_kept),

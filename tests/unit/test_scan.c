@@ -420,6 +420,11 @@ static void encoded_runs_are_decoded_and_screened(void **state)
     t = "go 77 65 20 67 75 61 72 61 6e 74 65 65 it";
     SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
     expect_findings(x->rs, &x->f, "brand.promise", 3, 38, NULL);
+    /* binary of "we guarantee", in groups of eight digits */
+    t = "go 01110111 01100101 00100000 01100111 01110101 01100001 01110010 01100001 01101110 "
+        "01110100 01100101 01100101 it";
+    SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 3, 110, NULL);
     /* base64 that is not text: nothing */
     SCAN(x->sc, GW_DIR_PROMPT, "id 3q2+7wAAAP8AEjRWeJq83v7/", &x->f);
     expect_findings(x->rs, &x->f, NULL);

@@ -19,9 +19,10 @@ that is as near another form or a common word; the decoder never reads those as 
 A plural or a past ("prompts", "messaged") is no slip either (decode.c).
 
 The key words are the words the injection rules hinge on (rules/injection.yaml): what is
-asked for (instructions, prompt, password, rules, secret, hidden), how (ignore, disregard,
-forget, override, bypass, reveal, repeat, output, format, print, summarize, translate,
-explain, list, bullet, verbatim), the persona's words (pretend, developer, jailbreak,
+asked for (instructions, prompt, password, rules, secret, hidden; the override's
+constraints, directives and guidance, prior and preceding), how (ignore, disregard, discard,
+overlook, forget, override, bypass, reveal, repeat, output, format, print, summarize,
+translate, explain, list, bullet, verbatim), the persona's words (pretend, developer, jailbreak,
 without, unrestricted, uncensored, unfiltered) and the phrases of the access-code game
 (access granted, denied). Short words (your, the, all) are read only with their letters
 doubled, never one slip away.
@@ -35,11 +36,12 @@ import re
 import sys
 
 KEYS = sorted("""
-above access all anything bullet bypass denied developer disregard earlier everything
-explain filters forget format granted guidelines hidden ignore initial instruction
-instructions jailbreak list message original output override passcode password passphrase
-pretend previous previously print prompt repeat restrictions reveal rules secret summarise
-summarize system the translate uncensored unfiltered unrestricted verbatim without your
+above access all anything bullet bypass constraints denied developer directives discard
+disregard earlier everything explain filters forget format granted guidance guidelines hidden
+ignore initial instruction instructions jailbreak list message original output overlook
+override passcode password passphrase preceding pretend previous previously print prior prompt
+repeat restrictions reveal rules secret summarise summarize system the translate uncensored
+unfiltered unrestricted verbatim without your
 """.split())
 SLIP_MIN = 6  # letters in a key word that a one-letter slip may reach (decode.c: SLIP_MIN)
 SPLIT_MIN = 5  # letters in a key word that a split may spell (decode.c: SPLIT_MIN)

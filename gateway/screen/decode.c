@@ -179,12 +179,16 @@ static void decode_base64(const char *s, size_t len, struct sink *k)
     }
 }
 
-/* Pairs up the hex digits and skips everything else (spaces, "\x"); the caller leaves a
- * "0x" prefix out, as its 0 is a digit. */
+/* Pairs up the hex digits and skips everything else (spaces, "\x", a "0x" before a pair,
+ * whose 0 is not a digit of it). */
 static void decode_hex(const char *s, size_t len, struct sink *k)
 {
     int high = -1;
     for (size_t i = 0; i < len; i++) {
+        if (high < 0 && s[i] == '0' && i + 1 < len && (s[i + 1] | 0x20) == 'x') {
+            i++;
+            continue;
+        }
         int v = hex_value((unsigned char)s[i]);
         if (v < 0)
             continue;
@@ -1010,8 +1014,6 @@ static void decode_span(const char *text, size_t len, size_t start, size_t end,
         decode_base64(text + start, end - start, k);
         break;
     case GW_ENC_HEX:
-        if (end - start > 2 && text[start] == '0' && (text[start + 1] | 0x20) == 'x')
-            start += 2;
         decode_hex(text + start, end - start, k);
         break;
     case GW_ENC_BINARY:
@@ -1187,6 +1189,32 @@ static size_t spaced_binary(struct finder *f, size_t s, int *r)
     return end;
 }
 
+/* Whether the four bytes at t are "0x" and a hex pair ("0x49"). */
+static bool prefixed_pair(const char *t)
+{
+    return t[0] == '0' && (t[1] | 0x20) == 'x' && hex_value((unsigned char)t[2]) >= 0 &&
+           hex_value((unsigned char)t[3]) >= 0;
+}
+
+/* Hex as "0x" pairs separated by single spaces ("0x49 0x67 ..."), from s where one starts.
+ * Returns where the pairs end. */
+static size_t spaced_prefixed_hex(struct finder *f, size_t s, int *r)
+{
+    const char *t = f->text;
+    size_t k = s, end = s, pairs = 0;
+    while (k + 4 <= f->len && prefixed_pair(t + k) &&
+           (k + 4 == f->len || b64_value((unsigned char)t[k + 4]) < 0)) {
+        pairs++;
+        end = k + 4;
+        if (end == f->len || t[end] != ' ')
+            break;
+        k = end + 1;
+    }
+    if (pairs * 2 >= MIN_HEX)
+        *r = try_run(f, s, end, GW_ENC_HEX, false);
+    return end;
+}
+
 /* Hex as "\x" escapes, from s where one starts. Returns where they end. */
 static size_t escaped_hex(struct finder *f, size_t s, int *r)
 {
@@ -1216,6 +1244,8 @@ static size_t scan_at(struct finder *f, size_t i, int *r)
         e++;
     if (e - i == 8 && e < f->len && t[e] == ' ' && binary_bytes(t, i, e))
         return spaced_binary(f, i, r);
+    if (e - i == 4 && e < f->len && t[e] == ' ' && prefixed_pair(t + i))
+        return spaced_prefixed_hex(f, i, r);
     if (e - i == 2 && e < f->len && t[e] == ' ' && hex_value((unsigned char)t[i]) >= 0 &&
         hex_value((unsigned char)t[i + 1]) >= 0)
         return spaced_hex(f, i, r);

@@ -16,10 +16,10 @@
  *   so that a payload glued to a path or a word ("docs/aWdub3Jl...", "x-aWdub3Jl...") is
  *   still found. A run of decimal digits only is never base64 (base64 of text has letters).
  * - hex: at least 16 hex digits in an even count, written as one maximal run (optionally
- *   after "0x"), as pairs separated by single spaces ("69 67 6e ..."), or as "\x" escapes
- *   ("\x69\x67..."). A plain or spaced run of decimal digits only may be a number as well
- *   as hex ("34313131..." is "4111..."): it is judged strictly. A plain run that is not text
- *   as hex is tried as base64.
+ *   after "0x"), as pairs separated by single spaces ("69 67 6e ...", or each after "0x":
+ *   "0x69 0x67 ..."), or as "\x" escapes ("\x69\x67..."). A plain or spaced run of decimal
+ *   digits only may be a number as well as hex ("34313131..." is "4111..."): it is judged
+ *   strictly. A plain run that is not text as hex is tried as base64.
  * - binary: bytes written as eight binary digits each, at least MIN_TEXT (6) bytes, as
  *   groups of eight separated by single spaces ("01101001 01100111 ...") or as one maximal
  *   run of 0s and 1s whose length is a multiple of eight (tried before hex, which the same

@@ -527,8 +527,8 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 #define GW_KEEP_BYTES (1u << 20)
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
- * "%XX", "\\x" or "\\u", "&#" (an HTML entity), four spaced hex pairs or five spaced
- * eight-digit binary groups.
+ * "%XX", "\\x" or "\\u", "&#" (an HTML entity), four spaced hex pairs (bare or after
+ * "0x") or five spaced eight-digit binary groups.
  * Most chat text has none, and this costs a fraction of the decoder's
  * full pass (its rules are in decode.h; this only has to never say no where it may). */
 static bool maybe_encoded(const char *text, size_t len)
@@ -547,7 +547,9 @@ static bool maybe_encoded(const char *text, size_t len)
                 return true;
             continue;
         }
-        if (p[i] == ' ' && run == 2 && isxdigit(p[i - 1]) && isxdigit(p[i - 2])) {
+        if (p[i] == ' ' && ((run == 2 && isxdigit(p[i - 1]) && isxdigit(p[i - 2])) ||
+                            (run == 4 && p[i - 4] == '0' && (p[i - 3] | 0x20) == 'x' &&
+                             isxdigit(p[i - 1]) && isxdigit(p[i - 2])))) {
             if (++pairs >= 4)
                 return true;
         } else if (p[i] == ' ' && run == 8 && gw_is_octet(text + i - 8)) {

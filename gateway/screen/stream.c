@@ -192,14 +192,16 @@ static bool encodable(unsigned char c)
 }
 
 /* Whether a run goes on past a space after the token [from, to): spaced hex pairs
- * ("69 67 6e") and binary groups ("01101001 01100111"), HTML entities and \u escapes
- * separated by spaces are decoded joined. */
+ * ("69 67 6e", "0x69 0x67") and binary groups ("01101001 01100111"), HTML entities and \u
+ * escapes separated by spaces are decoded joined. */
 static bool run_spans_space(const char *t, size_t len)
 {
     if (len == 2)
         return isxdigit((unsigned char)t[0]) && isxdigit((unsigned char)t[1]);
     if (len == 8)
         return gw_is_octet(t);
+    if (len == 4 && t[0] == '0' && (t[1] | 0x20) == 'x')
+        return isxdigit((unsigned char)t[2]) && isxdigit((unsigned char)t[3]);
     if (len >= 4 && t[len - 1] == ';' && memmem(t, len, "&#", 2))
         return true;
     return len >= 6 && t[0] == '\\' && (t[1] == 'u' || t[1] == 'x');

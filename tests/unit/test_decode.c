@@ -151,6 +151,11 @@ static void hex_plain_prefixed_spaced_and_escaped_decode(void **state)
     assert_run(&d, 1, in, "0x7072696e74283129", GW_ENC_HEX, "print(1)");
     assert_run(&d, 2, in, "72 65 76 65 61 6c 20 69 74", GW_ENC_HEX, "reveal it");
     assert_run(&d, 3, in, "\\x72\\x65\\x76\\x65\\x61\\x6c\\x20\\x69\\x74", GW_ENC_HEX, "reveal it");
+    /* pairs after "0x", spaced; too few of them are not read */
+    in = "a 0x72 0x65 0x76 0x65 0x61 0x6c 0x20 0x69 0x74 b 0x72 0x65 0x76 c";
+    find(&d, in, NO_LIMIT);
+    assert_int_equal(d.n, 1);
+    assert_run(&d, 0, in, "0x72 0x65 0x76 0x65 0x61 0x6c 0x20 0x69 0x74", GW_ENC_HEX, "reveal it");
     gw_decoded_free(&d);
 }
 

@@ -420,6 +420,10 @@ static void encoded_runs_are_decoded_and_screened(void **state)
     t = "go 77 65 20 67 75 61 72 61 6e 74 65 65 it";
     SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
     expect_findings(x->rs, &x->f, "brand.promise", 3, 38, NULL);
+    /* hex pairs of "we guarantee" after "0x", spaced */
+    t = "go 0x77 0x65 0x20 0x67 0x75 0x61 0x72 0x61 0x6e 0x74 0x65 0x65 it";
+    SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
+    expect_findings(x->rs, &x->f, "brand.promise", 3, 62, NULL);
     /* binary of "we guarantee", in groups of eight digits */
     t = "go 01110111 01100101 00100000 01100111 01110101 01100001 01110010 01100001 01101110 "
         "01110100 01100101 01100101 it";

@@ -407,6 +407,7 @@ static void encoded_runs_are_held_then_screened(void **state)
     EVERY(x->sc, "(e%40e.rg and we%20guarantee, ok");
     /* spaced hex pairs and entities separated by spaces: one run, decoded joined */
     EVERY(x->sc, "say 77 65 20 67 75 61 72 61 6e 74 65 65 now");
+    EVERY(x->sc, "say 0x77 0x65 0x20 0x67 0x75 0x61 0x72 0x61 0x6e 0x74 0x65 0x65 now");
     EVERY(x->sc, "say 01110111 01100101 00100000 01100111 01110101 01100001 01110010 01100001 "
                  "01101110 01110100 01100101 01100101 now");
     EVERY(x->sc, "say &#119;&#101; &#103;&#117;&#97;&#114;&#97;&#110;&#116;&#101;&#101; now");

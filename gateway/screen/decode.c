@@ -481,6 +481,11 @@ static uint32_t gap_key(const char *s, size_t n)
 
 /* Word costs (words.h): the cost of the letters w[0 .. n) (lower case) as one word, or -1
  * when no word of the table is spelt so. */
+static const char *key_word(const char *w, size_t n);
+
+/* A word's cost (words.h), or -1 for no word. A key word (keywords.h) that the ordinary
+ * prompts never held three times ("directives", "disregard") costs as much as their
+ * rarest word: letters set apart or run together that spell it are read as it. */
 static int word_cost(const char *w, size_t n)
 {
     if (n == 0 || n > GW_WORD_MAX)
@@ -491,7 +496,7 @@ static int word_cost(const char *w, size_t n)
     for (uint32_t s = h & (GW_WORD_SLOTS - 1);; s = (s + 1) & (GW_WORD_SLOTS - 1)) {
         unsigned v = gw_word_slot[s];
         if (v == 0)
-            return -1;
+            return key_word(w, n) ? gw_word_cost[GW_WORDS - 1] : -1;
         uint32_t at = gw_word_at[v - 1], len = gw_word_at[v] - at;
         if (len == n && memcmp(gw_word_text + at, w, n) == 0)
             return gw_word_cost[v - 1];
@@ -677,8 +682,10 @@ static const char *key_word(const char *w, size_t n)
 static const char *split_spells(const char *w, size_t n, const size_t *cut, size_t groups,
                                 bool spaced)
 {
-    if (groups < 2 || groups == n || n < SPLIT_MIN)
-        return NULL; /* a letter a group ("I-g-n-o-r-e") is find_spaced's */
+    if (groups < 2 || (groups == n && spaced) || n < SPLIT_MIN)
+        return NULL; /* a letter a group apart ("I g n o r e") is find_spaced's; marked
+                      * ("D.i.s.r.e.g.a.r.d your rules") it is read here too, in its
+                      * sentence, which find_spaced leaves out */
     const char *key = key_word(w, n);
     if (!key && !spaced)
         key = misspelt_as(w, n, 0, n); /* split and slipped: "Ig-nroe" */
@@ -752,6 +759,17 @@ static bool key_start(const char *t, size_t s, size_t e)
     for (size_t i = 0; i < n; i++)
         w[i] = LOWER(t[s + i]);
     return key_prefix(w, n, n + 1 > SPLIT_MIN ? n + 1 : SPLIT_MIN);
+}
+
+/* Whether the letter [s, e) and the letter after the mark that follows it may begin a key
+ * word split a letter at a time by marks other than spaces ("D.i.s.r.e.g.a.r.d"). */
+static bool lone_key_start(const char *t, size_t len, size_t s, size_t e)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    if (e - s != 1 || e + 1 >= len || !split_marks[u[e]] || is_space(u[e]))
+        return false;
+    int c = letter(u[s]), d = letter(u[e + 1]);
+    return c >= 0 && d >= 0 && (gw_key_prefix2[c] >> d & 1);
 }
 
 /* Words joined by marks where spaces belong ("ignore_all_previous_instructions",
@@ -917,8 +935,9 @@ static void segment(struct sink *k, const char *l, size_t n)
  * often seen (of the first GAP_KINDS kinds), when it is half of them or more, joins
  * letters and any other gap is a space ("I-g-n-o-r-e/a-l-l", "i-g-n-o-r-e a-l-l"); else,
  * when some gaps hold a space and some do not ("i.g_n-o r*e"), those with a space are;
- * else (all alike) the letters are split into words (segment), and what is not a letter
- * stays between them as it is. */
+ * else (all alike) no gap is. The letters between such spaces are split into words
+ * (segment): the other gap may part sentences, not words ("F o r g e t y o u r . Y o u
+ * a r e"). What is not a letter stays between them as it is. */
 #define GAP_KINDS 8
 static void decode_spaced(const char *s, size_t len, struct sink *k)
 {
@@ -948,10 +967,10 @@ static void decode_spaced(const char *s, size_t len, struct sink *k)
     bool by_best = kinds && count[best] * 2 >= gaps && count[best] < gaps;
     bool by_space = !by_best && with_space && with_space < gaps;
     char run[SEG_MAX] = {0};
-    size_t nrun = 0; /* letters held for segment, when all gaps are alike */
+    size_t nrun = 0; /* letters held for segment: a piece between gaps that part words */
     for (size_t i = 0; i < len;) {
         char l = letter((unsigned char)s[i]) >= 0 ? s[i] : leet_letter((unsigned char)s[i]);
-        if (!by_best && !by_space && l) {
+        if (l) {
             run[nrun++] = l;
             if (nrun == SEG_MAX) {
                 segment(k, run, nrun);
@@ -967,8 +986,11 @@ static void decode_spaced(const char *s, size_t len, struct sink *k)
             break;
         bool apart = by_best ? gap_key(s + i + 1, n) != kind[best]
                              : by_space && memchr(s + i + 1, ' ', n) != NULL;
-        if (apart)
+        if (apart) { /* a piece may still be words run together ("Forgetyourrules .") */
+            segment(k, run, nrun);
+            nrun = 0;
             emit(k, ' ');
+        }
         i += n + 1;
     }
     segment(k, run, nrun);
@@ -1517,10 +1539,10 @@ static int find_turned(struct finder *f, struct candidates *cand)
         }
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
-        cand->misspelt |= !cand->misspelt && e + 1 < f->len && e - s < GW_KEY_MAX &&
-                          letters == e - s && key_start(f->text, s, e) &&
-                          mark_run(f->text, f->len, e) &&
-                          split_key(f->text, f->len, s, &(size_t){0});
+        cand->misspelt |=
+            !cand->misspelt && e + 1 < f->len && e - s < GW_KEY_MAX && letters == e - s &&
+            (key_start(f->text, s, e) || lone_key_start(f->text, f->len, s, e)) &&
+            mark_run(f->text, f->len, e) && split_key(f->text, f->len, s, &(size_t){0});
         cand->misspelt |= !cand->misspelt && e + 1 < f->len && letters == e - s &&
                           is_joiner(t[e]) && letter(t[e + 1]) >= 0 &&
                           marked_words(f->text, f->len, s, &(size_t){0});

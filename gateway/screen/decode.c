@@ -67,7 +67,7 @@ static bool is_space(unsigned char c)
 struct sink {
     unsigned char *out; /* where to write, or NULL to judge and count only */
     size_t n;           /* bytes written (or counted) */
-    size_t printable, bad;
+    size_t printable, bad, letters;
     size_t stretch, best; /* printable bytes in a row now, and the most so far */
     unsigned char held[4];
     unsigned nheld, need; /* bytes held of this character; continuation bytes to come */
@@ -82,6 +82,7 @@ static void put(struct sink *k, unsigned char b, bool good)
     k->n++;
     if (good) {
         k->printable++;
+        k->letters += (b | 0x20) >= 'a' && (b | 0x20) <= 'z';
         if (++k->stretch > k->best)
             k->best = k->stretch;
     } else {
@@ -212,6 +213,51 @@ static void decode_binary(const char *s, size_t len, struct sink *k)
         if (++bits == 8) {
             emit(k, (unsigned char)acc);
             acc = bits = 0;
+        }
+    }
+}
+
+/* Character codes in decimal: each number a byte, everything else skipped. */
+static void decode_decimal(const char *s, size_t len, struct sink *k)
+{
+    unsigned v = 0;
+    bool in = false;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] >= '0' && s[i] <= '9') {
+            v = v * 10 + (unsigned)(s[i] - '0');
+            in = true;
+        } else if (in) {
+            emit(k, (unsigned char)v);
+            v = 0;
+            in = false;
+        }
+    }
+}
+
+/* The value of a character of base32 (A-Z, 2-7), or -1. */
+static int b32_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= '2' && c <= '7')
+        return c - '2' + 26;
+    return -1;
+}
+
+/* Five bits a character; "=" and trailing bits short of a byte are dropped. */
+static void decode_base32(const char *s, size_t len, struct sink *k)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b32_value((unsigned char)s[i]);
+        if (v < 0)
+            continue;
+        acc = (acc << 5 | (uint32_t)v) & 0xFFFF;
+        bits += 5;
+        if (bits >= 8) {
+            bits -= 8;
+            emit(k, (unsigned char)(acc >> bits));
         }
     }
 }
@@ -1066,6 +1112,12 @@ static void decode_span(const char *text, size_t len, size_t start, size_t end,
     case GW_ENC_MISSPELT:
         decode_misspelt(text, start, end, len, k); /* what is around a run is seen */
         break;
+    case GW_ENC_DECIMAL:
+        decode_decimal(text + start, end - start, k);
+        break;
+    case GW_ENC_BASE32:
+        decode_base32(text + start, end - start, k);
+        break;
     }
     sink_finish(k);
 }
@@ -1090,6 +1142,8 @@ static int try_run(struct finder *f, size_t start, size_t end, enum gw_encoding 
     decode_span(f->text, f->len, start, end, enc, &k);
     if (!text_ok(&k, strict))
         return 0;
+    if ((enc == GW_ENC_DECIMAL || enc == GW_ENC_BASE32) && k.letters * 5 < k.n * 3)
+        return 0; /* codes and base32 are kept as words: three letters in five */
     if (!f->out) {
         f->found = true;
         return 1;
@@ -1745,6 +1799,66 @@ static int find_joined(struct finder *f)
     return 0;
 }
 
+static bool isalnum_ascii(unsigned char c)
+{
+    return letter(c) >= 0 || (c >= '0' && c <= '9');
+}
+
+/* Character codes in decimal and base32 (decode.h), in input order. A run starts where no
+ * letter or digit is before it. */
+#define MIN_CODES 8
+static int find_codes(struct finder *f)
+{
+    const unsigned char *t = (const unsigned char *)f->text;
+    size_t len = f->len;
+    for (size_t i = 0; i < len;) {
+        if (i > 0 && (isalnum_ascii(t[i - 1]) || t[i - 1] >= 0x80)) {
+            i++;
+            continue;
+        }
+        if (t[i] >= '0' && t[i] <= '9') { /* numbers: 1-3 digits, 32..126, "," or " " apart */
+            size_t k = i, end = i, n = 0, spaces = 0; /* a sentence has spaces */
+            for (;;) {
+                size_t d = k;
+                unsigned v = 0;
+                while (d < len && d - k < 4 && t[d] >= '0' && t[d] <= '9')
+                    v = v * 10 + (unsigned)(t[d++] - '0');
+                if (d == k || d - k > 3 || v < 32 || v > 126 || (d < len && isalnum_ascii(t[d])))
+                    break;
+                n++;
+                spaces += v == 32;
+                end = d;
+                if (d < len && t[d] == ',')
+                    d++;
+                if (d < len && t[d] == ' ')
+                    d++;
+                if (d == end || d >= len || !(t[d] >= '0' && t[d] <= '9'))
+                    break;
+                k = d;
+            }
+            if (n >= MIN_CODES && spaces && try_run(f, i, end, GW_ENC_DECIMAL, true) == -1)
+                return -1;
+            i = end > i ? end : i + 1;
+            continue;
+        }
+        if (b32_value(t[i]) >= 0) { /* base32: A-Z 2-7, standing alone */
+            size_t e = i;
+            while (e < len && b32_value(t[e]) >= 0)
+                e++;
+            size_t pe = e;
+            while (pe < len && t[pe] == '=')
+                pe++;
+            if (e - i >= 16 && (pe == len || !(isalnum_ascii(t[pe]) || t[pe] >= 0x80)) &&
+                try_run(f, i, pe, GW_ENC_BASE32, true) == -1)
+                return -1;
+            i = pe;
+            continue;
+        }
+        i++;
+    }
+    return 0;
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -1786,10 +1900,9 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
         goto fail;
     struct candidates cand = {0};
     if (written &&
-        (find_turned(&f, &cand) == -1 ||
-         (cand.leet && find_leet(&f) == -1) ||
+        (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
          (cand.spaced && find_spaced(&f) == -1) || (cand.joined && find_joined(&f) == -1) ||
-         (cand.misspelt && find_misspelt(&f) == -1)))
+         (cand.misspelt && find_misspelt(&f) == -1) || find_codes(&f) == -1))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -1893,6 +2006,10 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "joined";
     case GW_ENC_MISSPELT:
         return "misspelt";
+    case GW_ENC_DECIMAL:
+        return "decimal";
+    case GW_ENC_BASE32:
+        return "base32";
     }
     return "?";
 }

@@ -58,6 +58,11 @@
  *   too, and so are words joined by marks where the spaces belong
  *   ("ignore_all_previous_instructions") when they hold a key word and are a clause of
  *   their own.
+ * - Character codes in decimal ("73 103 110 ..." or "73,103,110": MIN_CODES numbers or more,
+ *   each 32 to 126, after single spaces, commas or ", ", one of them a space) and base32 (a run of
+ * 16 or more of A-Z and 2-7, standing alone, "=" padding after it), by gw_decode_find_written only:
+ *   kept when every byte is printable and three in five are letters (a list of sizes or
+ *   prices decodes to punctuation and digits; a long word in capitals to noise).
  * - Not handled: base64 in spaced 4-character groups or wrapped over lines, double
  *   encodings (base64 of hex, ROT13 of base64, ...), base32, base85, other ciphers,
  *   languages other than English written backwards or in ROT13, misspellings of words
@@ -89,7 +94,9 @@ enum gw_encoding {
     GW_ENC_LEET,
     GW_ENC_SPACED,
     GW_ENC_JOINED,
-    GW_ENC_MISSPELT
+    GW_ENC_MISSPELT,
+    GW_ENC_DECIMAL,
+    GW_ENC_BASE32
 };
 
 struct gw_decoded_run {
@@ -143,7 +150,7 @@ const struct gw_decoded_run *gw_decoded_run_at(const struct gw_decoded *d, size_
 void gw_decoded_free(struct gw_decoded *d);
 
 /* "base64", "hex", "binary", "url", "entity", "uesc", "reversed", "rot13", "leet", "spaced",
- * "joined" or "misspelt". */
+ * "joined", "misspelt", "decimal" or "base32". */
 const char *gw_encoding_name(enum gw_encoding e);
 
 #endif

@@ -528,7 +528,7 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
  * "%XX", "\\x" or "\\u", "&#" (an HTML entity), four spaced hex pairs (bare or after
- * "0x") or five spaced eight-digit binary groups.
+ * "0x"), five spaced eight-digit binary groups or seven numbers of two or three digits.
  * Most chat text has none, and this costs a fraction of the decoder's
  * full pass (its rules are in decode.h; this only has to never say no where it may). */
 static bool maybe_encoded(const char *text, size_t len)
@@ -540,12 +540,21 @@ static bool maybe_encoded(const char *text, size_t len)
                      c == '+' || c == '/' || c == '-' || c == '_' || c == '=';
     }
     const unsigned char *p = (const unsigned char *)text;
-    size_t run = 0, pairs = 0, octets = 0; /* "hh " and "bbbbbbbb " groups in a row */
+    /* "hh " and "bbbbbbbb " groups in a row; numbers of two or three digits, spaces or
+     * commas apart (character codes in decimal, which prompts are read for) */
+    size_t run = 0, pairs = 0, octets = 0, codes = 0;
     for (size_t i = 0; i < len; i++) {
         if (b64[p[i]]) {
             if (++run >= 16)
                 return true;
             continue;
+        }
+        if ((p[i] == ' ' || p[i] == ',') && (run == 2 || run == 3) && isdigit(p[i - 1]) &&
+            isdigit(p[i - 2]) && (run == 2 || isdigit(p[i - 3]))) {
+            if (++codes >= 7)
+                return true;
+        } else if (p[i] != ' ' && p[i] != ',') {
+            codes = 0;
         }
         if (p[i] == ' ' && ((run == 2 && isxdigit(p[i - 1]) && isxdigit(p[i - 2])) ||
                             (run == 4 && p[i - 4] == '0' && (p[i - 3] | 0x20) == 'x' &&

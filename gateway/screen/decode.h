@@ -129,8 +129,10 @@ int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct 
 
 /* Whether gw_decode_find_written would find a run written backwards, in ROT13, in
  * leetspeak, a letter at a time, as words joined or with a key word misspelt in text (the
- * encodings it finds are not looked for): a pass over the text that allocates nothing, for
- * a caller to skip the decoder when there is none. */
+ * encodings it finds are not looked for, nor character codes and base32, which a caller
+ * looks for as it looks for encodings: runs of digits, and of base64's letters): a pass
+ * over the text that allocates nothing, for a caller to skip the decoder when there is
+ * none. */
 bool gw_decode_written(const char *text, size_t len);
 
 /* Whether the eight bytes at t are binary digits: one byte of a binary run. */

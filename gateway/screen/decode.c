@@ -1224,70 +1224,56 @@ static int alphabet_run(struct finder *f, size_t s, size_t e, size_t pe, bool sp
     return 0;
 }
 
-/* Hex as pairs separated by single spaces, from s where a two-digit run starts. Returns
- * where the pairs end. */
-static size_t spaced_hex(struct finder *f, size_t s, int *r)
+/* Whether the two bytes at t are a hex pair, the eight bytes at t binary digits, the four
+ * bytes at t "0x" and a hex pair ("0x49"): the groups that spaced runs are made of. */
+static bool hex_pair(const char *t)
 {
-    const char *t = f->text;
-    size_t k = s, end = s, pairs = 0;
-    bool letter = false;
-    while (k + 2 <= f->len && hex_value((unsigned char)t[k]) >= 0 &&
-           hex_value((unsigned char)t[k + 1]) >= 0 &&
-           (k + 2 == f->len || b64_value((unsigned char)t[k + 2]) < 0)) {
-        pairs++;
-        letter = letter || (t[k] | 0x20) >= 'a' || (t[k + 1] | 0x20) >= 'a';
-        end = k + 2;
-        if (end == f->len || t[end] != ' ')
-            break;
-        k = end + 1;
-    }
-    if (pairs * 2 >= MIN_HEX)
-        *r = try_run(f, s, end, GW_ENC_HEX, !letter); /* strict for digits: alphabet_run */
-    return end;
+    return hex_value((unsigned char)t[0]) >= 0 && hex_value((unsigned char)t[1]) >= 0;
 }
 
-/* Binary as groups of eight digits separated by single spaces, from s where an eight-digit
- * group starts. Returns where the groups end. */
-static size_t spaced_binary(struct finder *f, size_t s, int *r)
-{
-    const char *t = f->text;
-    size_t k = s, end = s, groups = 0;
-    while (k + 8 <= f->len && binary_bytes(t, k, k + 8) &&
-           (k + 8 == f->len || b64_value((unsigned char)t[k + 8]) < 0)) {
-        groups++;
-        end = k + 8;
-        if (end == f->len || t[end] != ' ')
-            break;
-        k = end + 1;
-    }
-    if (groups >= MIN_TEXT)
-        *r = try_run(f, s, end, GW_ENC_BINARY, false);
-    return end;
-}
-
-/* Whether the four bytes at t are "0x" and a hex pair ("0x49"). */
 static bool prefixed_pair(const char *t)
 {
-    return t[0] == '0' && (t[1] | 0x20) == 'x' && hex_value((unsigned char)t[2]) >= 0 &&
-           hex_value((unsigned char)t[3]) >= 0;
+    return t[0] == '0' && (t[1] | 0x20) == 'x' && hex_pair(t + 2);
 }
 
-/* Hex as "0x" pairs separated by single spaces ("0x49 0x67 ..."), from s where one starts.
- * Returns where the pairs end. */
-static size_t spaced_prefixed_hex(struct finder *f, size_t s, int *r)
+/* Groups of width bytes that group() accepts, separated by single spaces, from s where one
+ * starts; a group runs into no base64 character. Sets *groups to how many; returns where
+ * they end. */
+static size_t spaced_groups(const struct finder *f, size_t s, size_t width,
+                            bool (*group)(const char *), size_t *groups)
 {
     const char *t = f->text;
-    size_t k = s, end = s, pairs = 0;
-    while (k + 4 <= f->len && prefixed_pair(t + k) &&
-           (k + 4 == f->len || b64_value((unsigned char)t[k + 4]) < 0)) {
-        pairs++;
-        end = k + 4;
+    size_t k = s, end = s;
+    *groups = 0;
+    while (k + width <= f->len && group(t + k) &&
+           (k + width == f->len || b64_value((unsigned char)t[k + width]) < 0)) {
+        ++*groups;
+        end = k + width;
         if (end == f->len || t[end] != ' ')
             break;
         k = end + 1;
     }
-    if (pairs * 2 >= MIN_HEX)
-        *r = try_run(f, s, end, GW_ENC_HEX, false);
+    return end;
+}
+
+/* Hex as pairs separated by single spaces ("69 67 6e", bare or each after "0x"), or binary
+ * as groups of eight digits so ("01101001 01100111"), from s where such a group starts.
+ * Returns where the groups end. */
+static size_t spaced_run(struct finder *f, size_t s, size_t width, int *r)
+{
+    size_t n;
+    if (width == 8) {
+        size_t end = spaced_groups(f, s, 8, gw_is_octet, &n);
+        if (n >= MIN_TEXT)
+            *r = try_run(f, s, end, GW_ENC_BINARY, false);
+        return end;
+    }
+    size_t end = spaced_groups(f, s, width, width == 2 ? hex_pair : prefixed_pair, &n);
+    bool letter = width == 4; /* "0x" says hex; bare digits may be a number */
+    for (size_t i = s; i < end && !letter; i++)
+        letter = (f->text[i] | 0x20) >= 'a';
+    if (n * 2 >= MIN_HEX) /* strict for digits alone: alphabet_run */
+        *r = try_run(f, s, end, GW_ENC_HEX, !letter);
     return end;
 }
 
@@ -1318,13 +1304,10 @@ static size_t scan_at(struct finder *f, size_t i, int *r)
     size_t e = i;
     while (e < f->len && b64_value((unsigned char)t[e]) >= 0)
         e++;
-    if (e - i == 8 && e < f->len && t[e] == ' ' && binary_bytes(t, i, e))
-        return spaced_binary(f, i, r);
-    if (e - i == 4 && e < f->len && t[e] == ' ' && prefixed_pair(t + i))
-        return spaced_prefixed_hex(f, i, r);
-    if (e - i == 2 && e < f->len && t[e] == ' ' && hex_value((unsigned char)t[i]) >= 0 &&
-        hex_value((unsigned char)t[i + 1]) >= 0)
-        return spaced_hex(f, i, r);
+    if (e < f->len && t[e] == ' ' &&
+        ((e - i == 8 && gw_is_octet(t + i)) || (e - i == 4 && prefixed_pair(t + i)) ||
+         (e - i == 2 && hex_pair(t + i))))
+        return spaced_run(f, i, e - i, r);
     size_t pe = e;
     while (pe < f->len && pe - e < 2 && t[pe] == '=')
         pe++;

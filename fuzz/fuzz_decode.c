@@ -32,6 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(d.text.data && d.text.data[d.text.len] == '\0');
     CHECK(d.text.len <= max_out + d.n);
     size_t pos = 0, bytes = 0, last[GW_ENC_BASE32 + 1] = {0}; /* the last start of each kind */
+    size_t top = 0; /* the runs found in the text itself: d.v[0 .. top) */
+    while (top < d.n && d.v[top].level == 0)
+        top++;
     for (size_t k = 0; k < d.n; k++) {
         const struct gw_decoded_run *r = &d.v[k];
         CHECK(r->start < r->end && r->end <= len);               /* within the input */
@@ -39,6 +42,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(r->out_end < d.text.len && d.text.data[r->out_end] == '\n');
         CHECK(r->out_end - r->out_start >= 6);
         CHECK(r->enc >= GW_ENC_BASE64 && r->enc <= GW_ENC_BASE32);
+        if (k >= top) { /* nested: over an encoding run of the level before, read as a prompt */
+            CHECK(written && r->level > 0 && r->level < GW_DECODE_LEVELS);
+            bool outer = false;
+            for (size_t j = 0; j < k && !outer; j++)
+                outer = d.v[j].level + 1 == r->level && gw_encoding_is_code(d.v[j].enc) &&
+                        d.v[j].start == r->start && d.v[j].end == r->end;
+            CHECK(outer);
+            CHECK(k == top || d.v[k - 1].level <= r->level);
+            CHECK(gw_decoded_run_at(&d, r->out_start) == r);
+            CHECK(gw_decoded_run_at(&d, r->out_end - 1) == r);
+            bytes += r->out_end - r->out_start;
+            pos = r->out_end + 1;
+            continue;
+        }
         CHECK(k == 0 || d.v[k - 1].enc <= GW_ENC_UESC || r->enc > GW_ENC_UESC); /* then these */
         /* sorted by start: the encodings together, each way of writing apart */
         enum gw_encoding kind = r->enc <= GW_ENC_UESC ? GW_ENC_BASE64 : r->enc;
@@ -55,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the probe says yes wherever a way of writing was found (character codes and base32
      * are looked for as the encodings are: the scanner's own pre-check says when) */
     bool found_written = false, found_codes = false;
-    for (size_t k = 0; k < d.n; k++) {
+    for (size_t k = 0; k < top; k++) {
         found_written = found_written || (d.v[k].enc > GW_ENC_UESC && d.v[k].enc < GW_ENC_DECIMAL);
         found_codes = found_codes || d.v[k].enc >= GW_ENC_DECIMAL;
     }

@@ -1917,9 +1917,68 @@ int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decod
     return decode_find(text, len, max_out, false, out);
 }
 
+/* Appends what the runs of `in` (found in run k's decoded bytes) decoded to, as runs of the
+ * next level over run k's span. The text grows by exactly what it holds (see decode.h). */
+static int append_nested(struct gw_decoded *out, size_t k, const struct gw_decoded *in)
+{
+    size_t total = out->text.len + in->text.len;
+    if (in->n == 0)
+        return 0;
+    if (out->text.cap < total + 1) {
+        char *p = realloc(out->text.data, total + 1);
+        if (!p)
+            return -1;
+        out->text.data = p;
+        out->text.cap = total + 1;
+    }
+    const struct gw_decoded_run outer = out->v[k];
+    for (size_t j = 0; j < in->n; j++) {
+        if (gw_grow(&out->v, &out->cap, out->n, sizeof *out->v, 8) == -1)
+            return -1;
+        const struct gw_decoded_run *r = &in->v[j];
+        out->v[out->n++] = (struct gw_decoded_run){.start = outer.start,
+                                                   .end = outer.end,
+                                                   .out_start = out->text.len + r->out_start,
+                                                   .out_end = out->text.len + r->out_end,
+                                                   .enc = r->enc,
+                                                   .level = outer.level + 1};
+    }
+    memcpy(out->text.data + out->text.len, in->text.data, in->text.len + 1);
+    out->text.len = total;
+    return 0;
+}
+
+/* Nested encodings: what an encoding decoded to is read again, as the prompt was (the
+ * encodings and the ways of writing), GW_DECODE_LEVELS deep in all, within the same
+ * max_out. A way of writing's output is not read again (it is the text, read once more). */
+static int decode_nested(struct gw_decoded *out, size_t max_out)
+{
+    struct gw_decoded in = {0};
+    int rc = 0;
+    for (size_t k = 0; k < out->n && rc == 0; k++) {
+        const struct gw_decoded_run *r = &out->v[k];
+        if (!gw_encoding_is_code(r->enc) || r->level + 1 >= GW_DECODE_LEVELS)
+            continue;
+        size_t used = out->text.len - out->n; /* each run is followed by a "\n" */
+        if (decode_find(out->text.data + r->out_start, r->out_end - r->out_start, max_out - used,
+                        true, &in) == -1) {
+            rc = -1;
+            break;
+        }
+        out->skipped += in.skipped;
+        rc = append_nested(out, k, &in);
+    }
+    gw_decoded_free(&in);
+    if (rc == -1)
+        decoded_reset(out);
+    return rc;
+}
+
 int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct gw_decoded *out)
 {
-    return decode_find(text, len, max_out, true, out);
+    if (decode_find(text, len, max_out, true, out) == -1)
+        return -1;
+    return decode_nested(out, max_out);
 }
 
 bool gw_decode_written(const char *text, size_t len)

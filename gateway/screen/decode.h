@@ -1,7 +1,8 @@
 /* gw_decode: finds base64, hex, URL-encoded, HTML-entity and "\u"-escaped runs in a text, and
  * text written backwards, in ROT13, in leetspeak or a letter at a time, and decodes them,
- * one level and bounded, so that the engine can screen what they say as well as how they
- * look: an injection sent as "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=" or as
+ * bounded (one level; a prompt's to GW_DECODE_LEVELS levels), so that the engine can
+ * screen what they say as well as how they look: an injection sent as
+ * "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=" or as
  * "snoitcurtsni suoiverp lla erongI" is screened as "ignore all previous instructions".
  *
  * Rules of detection:
@@ -41,7 +42,10 @@
  *   Strictly, for decimal-only hex and the pieces of a split base64 run: every byte
  *   printable (random 20-digit numbers pass about 1 time in 140; the kept text is then
  *   what the bytes say).
- * - One level only: what a decoded run contains is not decoded again.
+ * - Levels: gw_decode_find reads one level (what a decoded run contains is not decoded
+ *   again); gw_decode_find_written reads what an encoding decoded to again, up to
+ *   GW_DECODE_LEVELS levels ("base64 of base64", "base64 of hex", "URL-encoded base64",
+ *   "base64 of text in ROT13"); see below.
  * - Bounded: at most max_out decoded bytes in all; a text run that no longer fits is not
  *   decoded and is counted in skipped (a later, shorter one may still fit). Time is linear
  *   in the input for any input.
@@ -63,8 +67,9 @@
  * 16 or more of A-Z and 2-7, standing alone, "=" padding after it), by gw_decode_find_written only:
  *   kept when every byte is printable and three in five are letters (a list of sizes or
  *   prices decodes to punctuation and digits; a long word in capitals to noise).
- * - Not handled: base64 in spaced 4-character groups or wrapped over lines, double
- *   encodings (base64 of hex, ROT13 of base64, ...), base32, base85, other ciphers,
+ * - Not handled: base64 in spaced 4-character groups or wrapped over lines, a way of
+ *   writing over an encoding (ROT13 of base64, base64 written backwards), encodings in
+ *   replies inside encodings, base85, other ciphers (Caesar shifts but 13, Atbash),
  *   languages other than English written backwards or in ROT13, misspellings of words
  *   other than the key words, two slips in one word, a slip of a word's first letter.
  *
@@ -103,7 +108,13 @@ struct gw_decoded_run {
     size_t start, end;         /* the encoded run in the input: byte offsets, end exclusive */
     size_t out_start, out_end; /* its decoded bytes in gw_decoded.text */
     enum gw_encoding enc;
+    unsigned level; /* 0: found in the text; 1 or more: found in what an encoding run of the
+                       level before decoded to (start and end are then that run's) */
 };
+
+/* How many levels gw_decode_find_written reads: an encoding inside an encoding inside an
+ * encoding ("base64 of base64 of hex"), and a way of writing inside one ("base64 of ROT13"). */
+#define GW_DECODE_LEVELS 3
 
 /* Zero-initialise before the first call; free with gw_decoded_free. */
 struct gw_decoded {
@@ -121,10 +132,14 @@ struct gw_decoded {
 int gw_decode_find(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
 
 /* gw_decode_find, and then the ways of writing (backwards, ROT13, leetspeak, a letter at a
- * time, words joined with no space between them, key words misspelt). The engine reads
- * prompts this way: a prompt is what the model reads. A reply is read for encodings only
- * (gw_decode_find), as a streamed reply is, so that a reply gets the same findings plain
- * and streamed. */
+ * time, words joined with no space between them, key words misspelt), character codes and
+ * base32; then what each code found (gw_encoding_is_code) decoded to is read the same
+ * way, GW_DECODE_LEVELS levels in all. The runs found inside come after every run of the
+ * text itself, in the order their outer runs were, with their outer run's span and a
+ * level one higher; all levels share max_out. The engine reads
+ * prompts this way: a prompt is what the model reads. A reply is read for encodings only,
+ * one level (gw_decode_find), as a streamed reply is, so that a reply gets the same
+ * findings plain and streamed. */
 int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct gw_decoded *out);
 
 /* Whether gw_decode_find_written would find a run written backwards, in ROT13, in
@@ -134,6 +149,14 @@ int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct 
  * over the text that allocates nothing, for a caller to skip the decoder when there is
  * none. */
 bool gw_decode_written(const char *text, size_t len);
+
+/* Whether a run of this kind is a code (base64, hex, binary, URL, entities, "\u", decimal
+ * character codes, base32), whose output gw_decode_find_written reads again, rather than
+ * a way of writing (whose output is the text itself, read once more). */
+static inline bool gw_encoding_is_code(enum gw_encoding e)
+{
+    return e <= GW_ENC_UESC || e == GW_ENC_DECIMAL || e == GW_ENC_BASE32;
+}
 
 /* Whether the eight bytes at t are binary digits: one byte of a binary run. */
 static inline bool gw_is_octet(const char *t)

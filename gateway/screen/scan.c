@@ -518,9 +518,10 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 /* ---- encoded payloads ----
  * An instruction or a card number sent as base64, hex or %-escapes reads as noise to the
  * rules and as plain text to the model, which decodes it gladly. So the encoded runs of
- * the normalised text (decode.h) are decoded, one level, and screened as one more text;
- * a finding there covers its whole encoded run in the original, so redaction replaces
- * the run. Decoding is bounded (GW_DECODE_MAX bytes a text): a text with more encoded
+ * the normalised text (decode.h) are decoded (a prompt's what they decode to as well, to
+ * GW_DECODE_LEVELS levels) and screened as one more text; a finding there covers its
+ * whole encoded run in the original (a nested run's outermost), so redaction replaces the
+ * run. Decoding is bounded (GW_DECODE_MAX bytes a text): a text with more encoded
  * text than that is not screened in full, and the scan fails (fail_mode). */
 
 #define GW_DECODE_MAX (256u << 10)

@@ -429,6 +429,14 @@ static void encoded_runs_are_decoded_and_screened(void **state)
         "01110100 01100101 01100101 it";
     SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
     expect_findings(x->rs, &x->f, "brand.promise", 3, 110, NULL);
+    /* base64 of that base64: a prompt is read through both levels, and the finding covers
+     * the run as written (a reply is read one level: decode.h) */
+    t = "see ZDNKcGRHVWdkRzhnWVc1dUxteGxaVUJ0WVdsc0xtTnZiU0J3YkdWaGMyVT0= ok";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 4, 64, NULL);
+    expect_redacted(x->rs, t, &x->f, "see [EMAIL] ok");
+    SCAN(x->sc, GW_DIR_REPLY, t, &x->f);
+    expect_findings(x->rs, &x->f, NULL);
     /* base64 that is not text: nothing */
     SCAN(x->sc, GW_DIR_PROMPT, "id 3q2+7wAAAP8AEjRWeJq83v7/", &x->f);
     expect_findings(x->rs, &x->f, NULL);

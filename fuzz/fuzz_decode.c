@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     CHECK(d.text.data && d.text.data[d.text.len] == '\0');
     CHECK(d.text.len <= max_out + d.n);
-    size_t pos = 0, bytes = 0, last[GW_ENC_BASE32 + 1] = {0}; /* the last start of each kind */
+    size_t pos = 0, bytes = 0, last[GW_ENC_COUNT] = {0}; /* the last start of each kind */
     size_t top = 0; /* the runs found in the text itself: d.v[0 .. top) */
     while (top < d.n && d.v[top].level == 0)
         top++;
@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(r->out_start == pos && r->out_end > r->out_start); /* laid end to end */
         CHECK(r->out_end < d.text.len && d.text.data[r->out_end] == '\n');
         CHECK(r->out_end - r->out_start >= 6);
-        CHECK(r->enc >= GW_ENC_BASE64 && r->enc <= GW_ENC_BASE32);
+        CHECK(r->enc >= GW_ENC_BASE64 && r->enc < GW_ENC_COUNT);
         if (k >= top) { /* nested: over an encoding run of the level before, read as a prompt */
             CHECK(written && r->level > 0 && r->level < GW_DECODE_LEVELS);
             bool outer = false;
@@ -69,12 +69,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     CHECK(pos == d.text.len && bytes <= max_out);
     CHECK(gw_decoded_run_at(&d, d.text.len) == NULL);
-    /* the probe says yes wherever a way of writing was found (character codes and base32
-     * are looked for as the encodings are: the scanner's own pre-check says when) */
+    /* the probe says yes wherever a way of writing or NATO spelling was found (character
+     * codes and base32 are looked for as the encodings are: the scanner's own pre-check
+     * says when) */
     bool found_written = false, found_codes = false;
     for (size_t k = 0; k < top; k++) {
-        found_written = found_written || (d.v[k].enc > GW_ENC_UESC && d.v[k].enc < GW_ENC_DECIMAL);
-        found_codes = found_codes || d.v[k].enc >= GW_ENC_DECIMAL;
+        enum gw_encoding e = d.v[k].enc;
+        bool codes = e == GW_ENC_DECIMAL || e == GW_ENC_BASE32;
+        found_written = found_written || (e > GW_ENC_UESC && !codes);
+        found_codes = found_codes || codes;
     }
     CHECK(!found_written || gw_decode_written(text, len));
     CHECK(written || (!found_written && !found_codes)); /* the encodings only, when asked */

@@ -1074,6 +1074,9 @@ static void decode_misspelt(const char *s, size_t start, size_t len, size_t text
 
 /* Decodes the run [start, end) of text. Everything a run's decoding needs is in its span
  * and its encoding, so the two passes below agree byte for byte. */
+static void decode_nato(const char *t, size_t len, struct sink *k);
+static void decode_cipher(const char *t, size_t len, struct sink *k);
+
 static void decode_span(const char *text, size_t len, size_t start, size_t end,
                         enum gw_encoding enc, struct sink *k)
 {
@@ -1117,6 +1120,12 @@ static void decode_span(const char *text, size_t len, size_t start, size_t end,
         break;
     case GW_ENC_BASE32:
         decode_base32(text + start, end - start, k);
+        break;
+    case GW_ENC_NATO:
+        decode_nato(text + start, end - start, k);
+        break;
+    case GW_ENC_CIPHER:
+        decode_cipher(text + start, end - start, k);
         break;
     }
     sink_finish(k);
@@ -1482,6 +1491,75 @@ static int stretch_word(struct finder *f, struct stretch *st, enum gw_encoding e
     return 0;
 }
 
+/* ---- NATO spelling and letter ciphers (prompts) ----
+ * NATO spelling ("India Golf November Oscar Romeo Echo / Alfa Lima Lima"): MIN_NATO code
+ * words or more in a row, any case, each apart from the next by at most NATO_GAP bytes of
+ * " ,-./|". Each code word reads as its letter; a gap that holds "/" or "|" as a space.
+ * Without them the letters run together, and the nested reading (gw_decode_find_written)
+ * splits them into words as it does words joined. */
+#define MIN_NATO 6
+#define NATO_GAP 4
+static const char *const NATO[26] = {
+    "alfa",    "bravo", "charlie", "delta",  "echo",     "foxtrot", "golf",   "hotel",  "india",
+    "juliett", "kilo",  "lima",    "mike",   "november", "oscar",   "papa",   "quebec", "romeo",
+    "sierra",  "tango", "uniform", "victor", "whiskey",  "xray",    "yankee", "zulu"};
+
+/* The letter the word [s, e) of t (a whole run of letters) spells, or -1; *end is where the
+ * code word ends ("X-ray" takes in its "-ray"). */
+static int nato_word(const char *t, size_t len, size_t s, size_t e, size_t *end)
+{
+    static const char *const other[26] = {
+        ['a' - 'a'] = "alpha", ['j' - 'a'] = "juliet", ['w' - 'a'] = "whisky"};
+    static const unsigned char nato_len[26] = {4, 5, 7, 5, 4, 7, 4, 5, 5, 7, 4, 4, 4,
+                                               8, 5, 4, 6, 5, 6, 5, 7, 6, 7, 4, 6, 4};
+    size_t n = e - s;
+    int l = letter((unsigned char)t[s]);
+    *end = e;
+    if (l < 0)
+        return -1;
+    if (n == 1) { /* "X-ray" */
+        if (l != 'x' - 'a' || e + 4 > len || t[e] != '-' || strncasecmp(t + e + 1, "ray", 3) ||
+            (e + 4 < len && letter((unsigned char)t[e + 4]) >= 0))
+            return -1;
+        *end = e + 4;
+        return l;
+    }
+    if ((n == nato_len[l] && strncasecmp(t + s, NATO[l], n) == 0) ||
+        (other[l] && strlen(other[l]) == n && strncasecmp(t + s, other[l], n) == 0))
+        return l;
+    return -1;
+}
+
+/* Whether [a, b) is a gap between two code words of a run. */
+static bool nato_gap(const char *t, size_t a, size_t b)
+{
+    if (b <= a || b - a > NATO_GAP)
+        return false;
+    for (size_t i = a; i < b; i++)
+        if (!strchr(" ,-./|", t[i]))
+            return false;
+    return true;
+}
+
+/* The next run of letters at or after i: [*s, *e). */
+static void next_letters(const char *t, size_t len, size_t i, size_t *s, size_t *e)
+{
+    while (i < len && letter((unsigned char)t[i]) < 0)
+        i++;
+    *s = i;
+    while (i < len && letter((unsigned char)t[i]) >= 0)
+        i++;
+    *e = i;
+}
+
+#define CIPHERS 26 /* 1 .. 25: shifts (13 is left to ROT13), 0: Atbash */
+#define MIN_PAIRS_CIPHER 16
+#define MIN_LEAD_CIPHER (24 * 16)
+#define LEAD_PER_PAIR_CIPHER 24 /* a nat and a half a pair */
+#define ODD_PER_PAIR (-120)     /* a word is no English under -7.5 nats a pair */
+#define ODD_PAIRS 16            /* pairs of such words for a text to be tried */
+#define ENGLISH_PER_PAIR (-100) /* a run deciphered reads at least -6.25 nats a pair */
+
 /* What the pass over the words found that find_leet, find_spaced, find_joined and
  * find_misspelt may turn into runs. */
 struct candidates {
@@ -1489,6 +1567,8 @@ struct candidates {
     bool spaced;   /* MIN_SPACED lone characters in a row, apart */
     bool joined;   /* a word of JOINED_MIN letters or more, standing alone */
     bool misspelt; /* a key word misspelt */
+    bool nato;     /* MIN_NATO code words of NATO spelling in a row */
+    bool cipher;   /* ODD_PAIRS letter pairs in words that read as no English */
 };
 
 /* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
@@ -1533,6 +1613,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
     const unsigned char *t = (const unsigned char *)f->text;
     struct stretch back = {0}, rot = {0};
     size_t lone_end = 0, lone_run = 0; /* the last lone character's end; how many in a row */
+    size_t nato_end = 0, nato_run = 0, odd_pairs = 0;
     for (size_t i = 0; i < f->len;) {
         if (!word_class[t[i]]) {
             i++;
@@ -1540,6 +1621,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
         }
         size_t s = i, pairs = 0, upper = 0, inner_upper = 0, letters = 0;
         int64_t leads = 0; /* gw_bigram_leads summed: both ways at once */
+        long plain = 0;    /* gw_bigram_lp summed: how English the word reads as it is */
         unsigned prev = 0; /* the last letter's class, 0 after anything else */
         int leet = 0;      /* 1 after a letter, 2 after a letter and a leet character */
         for (unsigned c; i < f->len && (c = word_class[t[i]]) != 0; i++) {
@@ -1550,6 +1632,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
             }
             if (prev) {
                 leads += gw_bigram_leads[(prev - 1) * 32 + (c - 1)];
+                plain += gw_bigram_lp[prev - 1][c - 1];
                 pairs++;
             }
             if (t[i] < 'a') {
@@ -1573,6 +1656,19 @@ static int find_turned(struct finder *f, struct candidates *cand)
             cand->spaced |= lone_run >= MIN_SPACED;
         } else {
             lone_run = 0;
+        }
+        if (letters == e - s) { /* NATO spelling's code words in a row; words of no English */
+            size_t end;
+            bool code = nato_word(f->text, f->len, s, e, &end) >= 0 ||
+                        (e - s == 3 && s >= 2 && t[s - 1] == '-' && (t[s - 2] | 0x20) == 'x' &&
+                         strncasecmp(f->text + s, "ray", 3) == 0);
+            nato_run = code ? (nato_run && nato_gap(f->text, nato_end, s) ? nato_run + 1 : 1) : 0;
+            nato_end = e;
+            cand->nato |= nato_run >= MIN_NATO;
+            if (pairs >= 2 && plain < ODD_PER_PAIR * (long)pairs)
+                cand->cipher |= (odd_pairs += pairs) >= ODD_PAIRS;
+        } else {
+            nato_run = 0;
         }
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
@@ -1842,6 +1938,189 @@ static int find_codes(struct finder *f)
     return 0;
 }
 
+static int find_nato(struct finder *f)
+{
+    const char *t = f->text;
+    size_t run_s = 0, run_e = 0, n = 0;
+    for (size_t i = 0;;) {
+        size_t s, e, end;
+        next_letters(t, f->len, i, &s, &e);
+        int l = s < f->len ? nato_word(t, f->len, s, e, &end) : -1;
+        if (n && (l < 0 || !nato_gap(t, run_e, s))) {
+            if (n >= MIN_NATO && try_run(f, run_s, run_e, GW_ENC_NATO, false) == -1)
+                return -1;
+            n = 0;
+        }
+        if (s >= f->len)
+            return 0;
+        if (l >= 0) {
+            run_s = n ? run_s : s;
+            run_e = end;
+            n++;
+        }
+        i = l >= 0 ? end : e;
+    }
+}
+
+static void decode_nato(const char *t, size_t len, struct sink *k)
+{
+    size_t prev = 0;
+    for (size_t i = 0;;) {
+        size_t s, e, end;
+        next_letters(t, len, i, &s, &e);
+        if (s >= len)
+            return;
+        int l = nato_word(t, len, s, e, &end);
+        if (l < 0) { /* the run holds code words only: a decoder of any span stays total */
+            i = e;
+            continue;
+        }
+        for (size_t g = prev; prev && g < s; g++)
+            if (t[g] == '/' || t[g] == '|') {
+                emit(k, ' ');
+                break;
+            }
+        emit(k, (unsigned char)('a' + l));
+        prev = i = end;
+    }
+}
+
+/* Letter ciphers: each letter moved k places along the alphabet (a Caesar shift; 13 is
+ * ROT13's, found with the backwards text), or the alphabet turned around (Atbash: a is z).
+ * Found as ROT13 is (struct stretch: words that read better so, over MIN_PAIRS_CIPHER
+ * pairs, leading by MIN_LEAD_CIPHER in all and LEAD_PER_PAIR_CIPHER a pair), but with 25
+ * ciphers to try, and only in a text that has words that read as no English
+ * (cipher_candidate, in the probe's pass): the text's own best cipher is picked first (the
+ * words' leads summed), then its stretches. A run is the stretch; each word in it that
+ * reads better deciphered is deciphered. */
+
+static int cipher_letter(int c, int which)
+{
+    return which ? (c + which) % 26 : 25 - c;
+}
+
+/* The lead of the word's letters [s, e) read through cipher `which` over as they are; *read
+ * (when not NULL) is how English they read so (gw_bigram_lp summed). */
+static long cipher_score(const char *t, size_t s, size_t e, int which, long *read)
+{
+    long lead = 0, sum = 0;
+    for (size_t i = s + 1; i < e; i++) {
+        int a = letter((unsigned char)t[i - 1]), b = letter((unsigned char)t[i]);
+        int v = gw_bigram_lp[cipher_letter(a, which)][cipher_letter(b, which)];
+        sum += v;
+        lead += v - gw_bigram_lp[a][b];
+    }
+    if (read)
+        *read = sum;
+    return lead;
+}
+
+static long cipher_lead(const char *t, size_t s, size_t e, int which)
+{
+    return cipher_score(t, s, e, which, NULL);
+}
+
+/* The cipher whose reading of the words of t[0 .. len) leads most in all, or -1 when none
+ * leads (13 is never picked). */
+static int best_cipher(const char *t, size_t len)
+{
+    long sum[CIPHERS] = {0};
+    for (size_t i = 0;;) {
+        size_t s, e;
+        next_letters(t, len, i, &s, &e);
+        if (s >= len)
+            break;
+        for (int w = 0; e - s > 1 && e - s <= MAX_WORD && w < CIPHERS; w++)
+            sum[w] += w == 13 ? 0 : cipher_lead(t, s, e, w);
+        i = e;
+    }
+    int best = -1;
+    for (int w = 0; w < CIPHERS; w++)
+        if (w != 13 && sum[w] > 0 && (best < 0 || sum[w] > sum[best]))
+            best = w;
+    return best;
+}
+
+/* read: how English the stretch reads deciphered, up to its highest point; a run must
+ * read as English does, not only better than as it is (random letters do that somewhere
+ * under one cipher or another). */
+static int cipher_close(struct finder *f, struct stretch *st, long read)
+{
+    int r = 0;
+    if (st->open && st->best_pairs >= MIN_PAIRS_CIPHER && st->best >= MIN_LEAD_CIPHER &&
+        st->best >= LEAD_PER_PAIR_CIPHER * (long)st->best_pairs &&
+        read >= ENGLISH_PER_PAIR * (long)st->best_pairs)
+        r = try_run(f, st->start, st->end, GW_ENC_CIPHER, false) == -1 ? -1 : 0;
+    st->open = false;
+    return r;
+}
+
+static int find_ciphered(struct finder *f)
+{
+    const char *t = f->text;
+    int which = best_cipher(t, f->len);
+    if (which < 0)
+        return 0;
+    struct stretch st = {0};
+    long read = 0, best_read = 0; /* the stretch's English deciphered, and at its highest */
+    for (size_t i = 0; i < f->len;) {
+        if (!word_class[(unsigned char)t[i]]) {
+            i++;
+            continue;
+        }
+        size_t s = i;
+        bool letters_only = true;
+        for (; i < f->len && word_class[(unsigned char)t[i]]; i++)
+            letters_only = letters_only && word_class[(unsigned char)t[i]] != WORD_OTHER;
+        if (!letters_only || i - s > MAX_WORD) { /* ids and codes end a stretch */
+            if (cipher_close(f, &st, best_read) == -1)
+                return -1;
+            continue;
+        }
+        long word_read;
+        long lead = cipher_score(t, s, i, which, &word_read);
+        if (st.open && (st.lead + lead <= 0 || st.lead + lead < st.best - LEAD_DROP) &&
+            cipher_close(f, &st, best_read) == -1)
+            return -1;
+        if (!st.open) {
+            if (lead <= 0)
+                continue;
+            st = (struct stretch){.start = s, .open = true};
+            read = best_read = 0;
+        }
+        st.end = i;
+        st.lead += lead;
+        st.pairs += i - s - 1;
+        read += word_read;
+        if (st.lead > st.best) {
+            st.best = st.lead;
+            st.best_pairs = st.pairs;
+            best_read = read;
+        }
+    }
+    return cipher_close(f, &st, best_read);
+}
+
+static void decode_cipher(const char *t, size_t len, struct sink *k)
+{
+    int which = best_cipher(t, len);
+    for (size_t i = 0; i < len;) {
+        if (letter((unsigned char)t[i]) < 0) {
+            emit(k, (unsigned char)t[i++]);
+            continue;
+        }
+        size_t e = i;
+        while (e < len && letter((unsigned char)t[e]) >= 0)
+            e++;
+        bool turn = which >= 0 && cipher_lead(t, i, e, which) >= 0;
+        for (; i < e; i++) {
+            unsigned char c = (unsigned char)t[i];
+            emit(k,
+                 turn ? (unsigned char)((c & 0x20) | ('A' + cipher_letter(letter(c), which))) : c);
+        }
+    }
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -1885,7 +2164,8 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
     if (written &&
         (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
          (cand.spaced && find_spaced(&f) == -1) || (cand.joined && find_joined(&f) == -1) ||
-         (cand.misspelt && find_misspelt(&f) == -1) || find_codes(&f) == -1))
+         (cand.misspelt && find_misspelt(&f) == -1) || find_codes(&f) == -1 ||
+         (cand.nato && find_nato(&f) == -1) || (cand.cipher && find_ciphered(&f) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -1994,6 +2274,10 @@ bool gw_decode_written(const char *text, size_t len)
         find_joined(&f);
     if (!f.found && cand.misspelt)
         find_misspelt(&f);
+    if (!f.found && cand.nato)
+        find_nato(&f);
+    if (!f.found && cand.cipher)
+        find_ciphered(&f);
     return f.found;
 }
 
@@ -2052,6 +2336,10 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "decimal";
     case GW_ENC_BASE32:
         return "base32";
+    case GW_ENC_NATO:
+        return "nato";
+    case GW_ENC_CIPHER:
+        return "cipher";
     }
     return "?";
 }

@@ -2,9 +2,10 @@
  * was written another way, over the project's own rows (train/, tests/data/: written for
  * this project, never evaluation rows): ordinary prompts must seldom hold a way of writing,
  * and the project's attack rows written backwards, in ROT13, in leetspeak, a letter at a
- * time, run together, with their key words misspelt or with their words joined by "_" must
- * be read back. Floors sit under what is measured (in the comments), so that a change to the
- * decoder that loses a way of writing fails here. */
+ * time, run together, with their key words misspelt or with their words joined by "_", in
+ * Caesar shifts, in Atbash or spelt in NATO code words must be read back. Floors sit under
+ * what is measured (in the comments), so that a change to the decoder that loses a way of
+ * writing fails here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -240,6 +241,47 @@ static char *slipped(const char *s)
     return o;
 }
 
+/* Each letter moved k places along the alphabet (k = 13 is ROT13), or, with k = 0, the
+ * alphabet turned around (Atbash). */
+static char *ciphered(const char *s, int k)
+{
+    char *o = strdup(s);
+    assert_non_null(o);
+    for (char *p = o; *p; p++) {
+        int base = *p >= 'a' && *p <= 'z' ? 'a' : *p >= 'A' && *p <= 'Z' ? 'A' : 0;
+        if (base)
+            *p = (char)(base + (k ? (*p - base + k) % 26 : 25 - (*p - base)));
+    }
+    return o;
+}
+
+/* Each letter as its NATO code word, the words of the text apart by " / ", everything but
+ * letters and spaces left out. */
+static char *nato(const char *s)
+{
+    static const char *const code[26] = {
+        "Alfa",    "Bravo", "Charlie", "Delta",  "Echo",     "Foxtrot", "Golf",   "Hotel",  "India",
+        "Juliett", "Kilo",  "Lima",    "Mike",   "November", "Oscar",   "Papa",   "Quebec", "Romeo",
+        "Sierra",  "Tango", "Uniform", "Victor", "Whiskey",  "X-ray",   "Yankee", "Zulu"};
+    char *o = malloc(10 * strlen(s) + 1);
+    assert_non_null(o);
+    size_t w = 0;
+    int word = 0; /* 1 after a letter of this word, 2 after a space that follows one */
+    for (const char *p = s; *p; p++) {
+        int l = (*p | 0x20) - 'a';
+        if (l < 0 || l > 25 || !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+            word = word && *p == ' ' ? 2 : word;
+            continue;
+        }
+        if (word)
+            w += (size_t)sprintf(o + w, word == 2 ? " / " : " ");
+        w += (size_t)sprintf(o + w, "%s", code[l]);
+        word = 1;
+    }
+    o[w] = '\0';
+    return o;
+}
+
 static void attacks_written_another_way_are_read_back(void **state)
 {
     (void)state;
@@ -256,21 +298,28 @@ static void attacks_written_another_way_are_read_back(void **state)
         {"rot13", GW_ENC_ROT13, 960, 0},        /* measured: 688 of 699 */
         {"leet", GW_ENC_LEET, 960, 0},          /* measured: 688 of 699 */
         {"apart", GW_ENC_SPACED, 960, 0},       /* measured: 688 of 699 */
-        {"joined", GW_ENC_JOINED, 840, 0},      /* measured: 607 of 699 */
-        {"misspelt", GW_ENC_MISSPELT, 820, 0},  /* measured: 601 of 699 (others hold no key word) */
-        {"marked", GW_ENC_MISSPELT, 280, 0}, /* measured: 214 of 699 (the others hold no key word,
+        {"joined", GW_ENC_JOINED, 840, 0},      /* measured: 610 of 699 */
+        {"misspelt", GW_ENC_MISSPELT, 820, 0},  /* measured: 620 of 699 (others hold no key word) */
+        {"marked", GW_ENC_MISSPELT, 280, 0}, /* measured: 220 of 699 (the others hold no key word,
                                               * or their runs are no clause of their own) */
+        {"caesar3", GW_ENC_CIPHER, 940, 0},  /* measured: 679 of 699 */
+        {"caesar20", GW_ENC_CIPHER, 940, 0}, /* measured: 674 of 699 */
+        {"atbash", GW_ENC_CIPHER, 940, 0},   /* measured: 677 of 699 */
+        {"nato", GW_ENC_NATO, 960, 0},       /* measured: 692 of 699 */
     };
+    enum { WAYS = sizeof ways / sizeof *ways };
     struct gw_decoded d = {0};
     for (size_t i = 0; i < t.n; i++) {
-        char *w[7] = {backwards(t.v[i]), rot13(t.v[i]),   leet(t.v[i]),  apart(t.v[i], '-'),
-                      joined(t.v[i]),    slipped(t.v[i]), marked(t.v[i])};
-        for (int k = 0; k < 7; k++) {
+        char *w[WAYS] = {backwards(t.v[i]),   rot13(t.v[i]),       leet(t.v[i]),
+                         apart(t.v[i], '-'),  joined(t.v[i]),      slipped(t.v[i]),
+                         marked(t.v[i]),      ciphered(t.v[i], 3), ciphered(t.v[i], 20),
+                         ciphered(t.v[i], 0), nato(t.v[i])};
+        for (int k = 0; k < WAYS; k++) {
             ways[k].read += reads(&d, w[k], (int)ways[k].enc);
             free(w[k]);
         }
     }
-    for (int k = 0; k < 7; k++) {
+    for (int k = 0; k < WAYS; k++) {
         print_message("%s: %zu of %zu read back\n", ways[k].name, ways[k].read, t.n);
         assert_true(ways[k].read * 1000 >= t.n * ways[k].floor_permille);
     }

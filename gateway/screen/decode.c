@@ -1,5 +1,6 @@
 #include "screen/decode.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1499,6 +1500,9 @@ static int stretch_word(struct finder *f, struct stretch *st, enum gw_encoding e
  * splits them into words as it does words joined. */
 #define MIN_NATO 6
 #define NATO_GAP 4
+static const unsigned char nato_len[26] = {4, 5, 7, 5, 4, 7, 4, 5, 5, 7, 4, 4, 4,
+                                           8, 5, 4, 6, 5, 6, 5, 7, 6, 7, 4, 6, 4};
+static const unsigned char other_len[26] = {['a' - 'a'] = 5, ['j' - 'a'] = 6, ['w' - 'a'] = 6};
 static const char *const NATO[26] = {
     "alfa",    "bravo", "charlie", "delta",  "echo",     "foxtrot", "golf",   "hotel",  "india",
     "juliett", "kilo",  "lima",    "mike",   "november", "oscar",   "papa",   "quebec", "romeo",
@@ -1510,8 +1514,6 @@ static int nato_word(const char *t, size_t len, size_t s, size_t e, size_t *end)
 {
     static const char *const other[26] = {
         ['a' - 'a'] = "alpha", ['j' - 'a'] = "juliet", ['w' - 'a'] = "whisky"};
-    static const unsigned char nato_len[26] = {4, 5, 7, 5, 4, 7, 4, 5, 5, 7, 4, 4, 4,
-                                               8, 5, 4, 6, 5, 6, 5, 7, 6, 7, 4, 6, 4};
     size_t n = e - s;
     int l = letter((unsigned char)t[s]);
     *end = e;
@@ -1524,8 +1526,9 @@ static int nato_word(const char *t, size_t len, size_t s, size_t e, size_t *end)
         *end = e + 4;
         return l;
     }
-    if ((n == nato_len[l] && strncasecmp(t + s, NATO[l], n) == 0) ||
-        (other[l] && strlen(other[l]) == n && strncasecmp(t + s, other[l], n) == 0))
+    if (n == nato_len[l] && (t[s + 1] | 0x20) == NATO[l][1] && strncasecmp(t + s, NATO[l], n) == 0)
+        return l;
+    if (n == other_len[l] && strncasecmp(t + s, other[l], n) == 0)
         return l;
     return -1;
 }
@@ -1600,6 +1603,28 @@ static bool joined_candidate(const char *t, size_t len, size_t s, size_t e)
            stands_alone(t, len, s > 0 && t[s - 1] == '#' ? s - 1 : s, e);
 }
 
+/* A letter pair's scores in one number, so that a word's are summed with one load a pair:
+ * gw_bigram_lp (how English the pair reads as it is) times PLAIN_UNIT, plus
+ * gw_bigram_leads (its ROT13 and backwards leads, under 2^31 in all for a word of
+ * MAX_WORD letters). Built once, by the first scanner that needs it. */
+#define PLAIN_SHIFT 40
+#define PLAIN_UNIT ((int64_t)1 << PLAIN_SHIFT)
+static int64_t pair_sums_v[26 * 32];
+
+static void pair_sums_build(void)
+{
+    for (int a = 0; a < 26; a++)
+        for (int b = 0; b < 26; b++)
+            pair_sums_v[a * 32 + b] = gw_bigram_lp[a][b] * PLAIN_UNIT + gw_bigram_leads[a * 32 + b];
+}
+
+static const int64_t *pair_sums(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, pair_sums_build);
+    return pair_sums_v;
+}
+
 /* The pass over the words (runs of letters, digits, "@" and "$"), backwards and ROT13
  * stretches at once, and what may be leet, letters apart or words run together, in one go:
  * the probe (gw_decode_written) runs it on every prompt. A word may be written another way when it
@@ -1611,6 +1636,7 @@ static bool joined_candidate(const char *t, size_t len, size_t s, size_t e)
 static int find_turned(struct finder *f, struct candidates *cand)
 {
     const unsigned char *t = (const unsigned char *)f->text;
+    const int64_t *scores = pair_sums();
     struct stretch back = {0}, rot = {0};
     size_t lone_end = 0, lone_run = 0; /* the last lone character's end; how many in a row */
     size_t nato_end = 0, nato_run = 0, odd_pairs = 0;
@@ -1620,8 +1646,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
             continue;
         }
         size_t s = i, pairs = 0, upper = 0, inner_upper = 0, letters = 0;
-        int64_t leads = 0; /* gw_bigram_leads summed: both ways at once */
-        long plain = 0;    /* gw_bigram_lp summed: how English the word reads as it is */
+        int64_t sums = 0;  /* pair_sums summed: every score at once */
         unsigned prev = 0; /* the last letter's class, 0 after anything else */
         int leet = 0;      /* 1 after a letter, 2 after a letter and a leet character */
         for (unsigned c; i < f->len && (c = word_class[t[i]]) != 0; i++) {
@@ -1631,8 +1656,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
                 continue;
             }
             if (prev) {
-                leads += gw_bigram_leads[(prev - 1) * 32 + (c - 1)];
-                plain += gw_bigram_lp[prev - 1][c - 1];
+                sums += scores[(prev - 1) * 32 + (c - 1)];
                 pairs++;
             }
             if (t[i] < 'a') {
@@ -1645,6 +1669,8 @@ static int find_turned(struct finder *f, struct candidates *cand)
             prev = c;
         }
         size_t e = i;
+        long plain = (long)((sums + PLAIN_UNIT / 2) >> PLAIN_SHIFT); /* how English as it is */
+        int64_t leads = sums - (int64_t)plain * PLAIN_UNIT;          /* gw_bigram_leads summed */
         if (e - s > 1 && t[e - 1] >= 'A' && t[e - 1] <= 'Z')
             inner_upper--; /* the last one is not inside */
         if (e - s == 1 && (letters || leet_letter(t[s]))) { /* as find_spaced counts them */
@@ -1658,10 +1684,11 @@ static int find_turned(struct finder *f, struct candidates *cand)
             lone_run = 0;
         }
         if (letters == e - s) { /* NATO spelling's code words in a row; words of no English */
-            size_t end;
-            bool code = nato_word(f->text, f->len, s, e, &end) >= 0 ||
-                        (e - s == 3 && s >= 2 && t[s - 1] == '-' && (t[s - 2] | 0x20) == 'x' &&
-                         strncasecmp(f->text + s, "ray", 3) == 0);
+            size_t end, n = e - s, l = word_class[t[s]] - 1u; /* a cheap no first */
+            bool code = (n == nato_len[l] || n == other_len[l] || n == 1 || n == 3) &&
+                        (nato_word(f->text, f->len, s, e, &end) >= 0 ||
+                         (e - s == 3 && s >= 2 && t[s - 1] == '-' && (t[s - 2] | 0x20) == 'x' &&
+                          strncasecmp(f->text + s, "ray", 3) == 0));
             nato_run = code ? (nato_run && nato_gap(f->text, nato_end, s) ? nato_run + 1 : 1) : 0;
             nato_end = e;
             cand->nato |= nato_run >= MIN_NATO;

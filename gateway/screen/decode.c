@@ -1533,15 +1533,37 @@ static int nato_word(const char *t, size_t len, size_t s, size_t e, size_t *end)
     return -1;
 }
 
-/* Whether [a, b) is a gap between two code words of a run. */
+/* Whether the letters [s, e) are a word spoken between words: "space", "stop", "break". */
+static bool nato_sep(const char *t, size_t s, size_t e)
+{
+    size_t n = e - s;
+    return (n == 5 &&
+            (strncasecmp(t + s, "space", 5) == 0 || strncasecmp(t + s, "break", 5) == 0)) ||
+           (n == 4 && strncasecmp(t + s, "stop", 4) == 0);
+}
+
+/* Whether [a, b) is a gap between two code words of a run: at most NATO_GAP of
+ * " ,-./|()", or around one word spoken between words ("(space)", " stop "). */
 static bool nato_gap(const char *t, size_t a, size_t b)
 {
-    if (b <= a || b - a > NATO_GAP)
+    size_t ls = b, le = b, marks = 0;
+    if (b <= a)
         return false;
-    for (size_t i = a; i < b; i++)
-        if (!strchr(" ,-./|", t[i]))
+    for (size_t i = a; i < b; i++) {
+        if (letter((unsigned char)t[i]) >= 0) {
+            if (ls == b)
+                ls = i;
+            else if (le != b) /* a second word */
+                return false;
+            continue;
+        }
+        if (ls != b && le == b)
+            le = i;
+        if (!strchr(" ,-./|()", t[i]))
             return false;
-    return true;
+        marks++;
+    }
+    return ls == b ? marks <= NATO_GAP : marks <= 2 * NATO_GAP && nato_sep(t, ls, le);
 }
 
 /* The next run of letters at or after i: [*s, *e). */
@@ -1689,8 +1711,11 @@ static int find_turned(struct finder *f, struct candidates *cand)
                         (nato_word(f->text, f->len, s, e, &end) >= 0 ||
                          (e - s == 3 && s >= 2 && t[s - 1] == '-' && (t[s - 2] | 0x20) == 'x' &&
                           strncasecmp(f->text + s, "ray", 3) == 0));
-            nato_run = code ? (nato_run && nato_gap(f->text, nato_end, s) ? nato_run + 1 : 1) : 0;
-            nato_end = e;
+            if (code || !nato_run || !nato_sep(f->text, s, e)) { /* a spoken gap: as it was */
+                nato_run =
+                    code ? (nato_run && nato_gap(f->text, nato_end, s) ? nato_run + 1 : 1) : 0;
+                nato_end = e;
+            }
             cand->nato |= nato_run >= MIN_NATO;
             if (pairs >= 2 && plain < ODD_PER_PAIR * (long)pairs)
                 cand->cipher |= (odd_pairs += pairs) >= ODD_PAIRS;
@@ -1973,6 +1998,10 @@ static int find_nato(struct finder *f)
         size_t s, e, end;
         next_letters(t, f->len, i, &s, &e);
         int l = s < f->len ? nato_word(t, f->len, s, e, &end) : -1;
+        if (n && l < 0 && nato_sep(t, s, e)) { /* the gap to the next code word says */
+            i = e;
+            continue;
+        }
         if (n && (l < 0 || !nato_gap(t, run_e, s))) {
             if (n >= MIN_NATO && try_run(f, run_s, run_e, GW_ENC_NATO, false) == -1)
                 return -1;
@@ -2003,8 +2032,8 @@ static void decode_nato(const char *t, size_t len, struct sink *k)
             continue;
         }
         for (size_t g = prev; prev && g < s; g++)
-            if (t[g] == '/' || t[g] == '|') {
-                emit(k, ' ');
+            if (t[g] == '/' || t[g] == '|' || letter((unsigned char)t[g]) >= 0) {
+                emit(k, ' '); /* "/", "|", or a word spoken between words */
                 break;
             }
         emit(k, (unsigned char)('a' + l));
@@ -2047,8 +2076,9 @@ static long cipher_lead(const char *t, size_t s, size_t e, int which)
     return cipher_score(t, s, e, which, NULL);
 }
 
-/* The cipher whose reading of the words of t[0 .. len) leads most in all, or -1 when none
- * leads (13 is never picked). */
+/* The cipher whose reading of the words of t[0 .. len) leads most, summed over the words
+ * that read better so (a long plain preamble must not outvote the ciphered part), or -1
+ * when none leads (13 is never picked). */
 static int best_cipher(const char *t, size_t len)
 {
     long sum[CIPHERS] = {0};
@@ -2057,8 +2087,10 @@ static int best_cipher(const char *t, size_t len)
         next_letters(t, len, i, &s, &e);
         if (s >= len)
             break;
-        for (int w = 0; e - s > 1 && e - s <= MAX_WORD && w < CIPHERS; w++)
-            sum[w] += w == 13 ? 0 : cipher_lead(t, s, e, w);
+        for (int w = 0; e - s > 1 && e - s <= MAX_WORD && w < CIPHERS; w++) {
+            long lead = w == 13 ? 0 : cipher_lead(t, s, e, w);
+            sum[w] += lead > 0 ? lead : 0; /* plain words around it do not vote */
+        }
         i = e;
     }
     int best = -1;

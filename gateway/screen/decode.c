@@ -1677,7 +1677,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
                 leet = leet && t[i] != '@' && leet_letter(t[i]) ? 2 : 0;
                 continue;
             }
-            if (prev) {
+            if (prev && pairs < MAX_WORD) { /* a longer run is no word: its scores unread */
                 sums += scores[(prev - 1) * 32 + (c - 1)];
                 pairs++;
             }
@@ -1717,7 +1717,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
                 nato_end = e;
             }
             cand->nato |= nato_run >= MIN_NATO;
-            if (pairs >= 2 && plain < ODD_PER_PAIR * (long)pairs)
+            if (pairs >= 2 && e - s <= MAX_WORD && plain < ODD_PER_PAIR * (long)pairs)
                 cand->cipher |= (odd_pairs += pairs) >= ODD_PAIRS;
         } else {
             nato_run = 0;

@@ -1077,6 +1077,7 @@ static void decode_misspelt(const char *s, size_t start, size_t len, size_t text
  * and its encoding, so the two passes below agree byte for byte. */
 static void decode_nato(const char *t, size_t len, struct sink *k);
 static void decode_cipher(const char *t, size_t len, struct sink *k);
+static void decode_split(const char *t, size_t len, struct sink *k);
 
 static void decode_span(const char *text, size_t len, size_t start, size_t end,
                         enum gw_encoding enc, struct sink *k)
@@ -1127,6 +1128,9 @@ static void decode_span(const char *text, size_t len, size_t start, size_t end,
         break;
     case GW_ENC_CIPHER:
         decode_cipher(text + start, end - start, k);
+        break;
+    case GW_ENC_SPLIT:
+        decode_split(text + start, end - start, k);
         break;
     }
     sink_finish(k);
@@ -2180,6 +2184,107 @@ static void decode_cipher(const char *t, size_t len, struct sink *k)
     }
 }
 
+/* Split strings (decode.h): quoted pieces joined by "+" or ",", read run together. */
+#define MIN_SPLIT 3
+#define SPLIT_PIECE 24
+
+static bool is_quote(unsigned char c)
+{
+    return c == '\'' || c == '"' || c == '`';
+}
+
+/* The quoted piece that opens at i: where it ends (after its closing quote), or 0. */
+static size_t split_piece(const char *t, size_t len, size_t i)
+{
+    if (i >= len || !is_quote((unsigned char)t[i]))
+        return 0;
+    size_t k = i + 1;
+    while (k < len && t[k] != t[i] && t[k] != '\n' && k - i <= SPLIT_PIECE)
+        k++;
+    return k < len && t[k] == t[i] && k > i + 1 ? k + 1 : 0;
+}
+
+/* After a piece ending at i: where the next piece opens, past a "+" or a ",", or 0. */
+static size_t split_join(const char *t, size_t len, size_t i)
+{
+    while (i < len && t[i] == ' ')
+        i++;
+    if (i >= len || (t[i] != '+' && t[i] != ','))
+        return 0;
+    for (i++; i < len && t[i] == ' ';)
+        i++;
+    return i < len && is_quote((unsigned char)t[i]) ? i : 0;
+}
+
+/* Whether a key word (keywords.h) is broken between two pieces of the run [s, e): "'Ign'
+ * ,'ore '" is, a list of whole words ("'red', 'green'") is not. */
+static bool split_breaks_key(const char *t, size_t s, size_t e)
+{
+    char out[4 * SPLIT_PIECE];
+    size_t n = 0, cut[4 * SPLIT_PIECE], cuts = 0;
+    for (size_t i = s; i < e;) {
+        size_t pe = split_piece(t, e, i);
+        if (!pe) {
+            i++;
+            continue;
+        }
+        if (n && cuts < sizeof cut / sizeof *cut)
+            cut[cuts++] = n;
+        for (size_t j = i + 1; j + 1 < pe && n < sizeof out; j++)
+            out[n++] = t[j];
+        i = pe;
+    }
+    for (size_t c = 0; c < cuts; c++) {
+        size_t b = cut[c];
+        if (b == 0 || b >= n || letter((unsigned char)out[b - 1]) < 0 ||
+            letter((unsigned char)out[b]) < 0)
+            continue;
+        size_t ws = b, we = b;
+        while (ws > 0 && letter((unsigned char)out[ws - 1]) >= 0)
+            ws--;
+        while (we < n && letter((unsigned char)out[we]) >= 0)
+            we++;
+        if (key_word(out + ws, we - ws))
+            return true;
+    }
+    return false;
+}
+
+static int find_split(struct finder *f)
+{
+    for (size_t i = 0; i < f->len; i++) {
+        size_t e = split_piece(f->text, f->len, i), n = 1;
+        if (!e)
+            continue;
+        for (size_t next; (next = split_join(f->text, f->len, e)) != 0; n++) {
+            size_t pe = split_piece(f->text, f->len, next);
+            if (!pe)
+                break;
+            e = pe;
+        }
+        if (n >= MIN_SPLIT && split_breaks_key(f->text, i, e)) {
+            if (try_run(f, i, e, GW_ENC_SPLIT, false) == -1)
+                return -1;
+            i = e - 1; /* the run's pieces are not read again */
+        }
+    }
+    return 0;
+}
+
+static void decode_split(const char *t, size_t len, struct sink *k)
+{
+    for (size_t i = 0; i < len;) {
+        size_t e = split_piece(t, len, i);
+        if (!e) {
+            i++;
+            continue;
+        }
+        for (size_t j = i + 1; j + 1 < e; j++)
+            emit(k, (unsigned char)t[j]);
+        i = e;
+    }
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -2224,7 +2329,8 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
         (find_turned(&f, &cand) == -1 || (cand.leet && find_leet(&f) == -1) ||
          (cand.spaced && find_spaced(&f) == -1) || (cand.joined && find_joined(&f) == -1) ||
          (cand.misspelt && find_misspelt(&f) == -1) || find_codes(&f) == -1 ||
-         (cand.nato && find_nato(&f) == -1) || (cand.cipher && find_ciphered(&f) == -1)))
+         (cand.nato && find_nato(&f) == -1) || (cand.cipher && find_ciphered(&f) == -1) ||
+         find_split(&f) == -1))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -2337,6 +2443,8 @@ bool gw_decode_written(const char *text, size_t len)
         find_nato(&f);
     if (!f.found && cand.cipher)
         find_ciphered(&f);
+    if (!f.found)
+        find_split(&f);
     return f.found;
 }
 
@@ -2399,6 +2507,8 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "nato";
     case GW_ENC_CIPHER:
         return "cipher";
+    case GW_ENC_SPLIT:
+        return "split";
     }
     return "?";
 }

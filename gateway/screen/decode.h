@@ -77,6 +77,10 @@
  *   run must also read as English deciphered (random letters read better under some
  *   cipher somewhere, never as English). Over the 16,918 ordinary prompts of dev, train/
  *   and tests/data, one run was found, a request really written in a Caesar shift.
+ * - Split strings ("'ign' + 'ore your ' + 'rules'", "['Ign','ore ','you']"), by
+ *   gw_decode_find_written only: three quoted pieces or more in a row, each of 1 to 24
+ *   bytes, joined by "+" or "," (spaces around or not), with a key word broken between two
+ *   of them; read as the pieces run together (a list of whole words is left alone).
  * - Not handled: base64 in spaced 4-character groups or wrapped over lines, a way of
  *   writing over an encoding (ROT13 of base64, base64 written backwards), encodings in
  *   replies inside encodings, base85, other ciphers (Vigenere, pig latin),
@@ -112,10 +116,11 @@ enum gw_encoding {
     GW_ENC_MISSPELT,
     GW_ENC_DECIMAL,
     GW_ENC_BASE32,
-    GW_ENC_NATO,  /* "India Golf November ...": a code, prompts only */
-    GW_ENC_CIPHER /* a Caesar shift other than 13, or Atbash: a way of writing, prompts only */
+    GW_ENC_NATO,   /* "India Golf November ...": a code, prompts only */
+    GW_ENC_CIPHER, /* a Caesar shift other than 13, or Atbash: a way of writing, prompts only */
+    GW_ENC_SPLIT   /* quoted pieces joined ("'ign' + 'ore'"): a way of writing, prompts only */
 };
-#define GW_ENC_COUNT (GW_ENC_CIPHER + 1)
+#define GW_ENC_COUNT (GW_ENC_SPLIT + 1)
 
 struct gw_decoded_run {
     size_t start, end;         /* the encoded run in the input: byte offsets, end exclusive */
@@ -188,7 +193,7 @@ const struct gw_decoded_run *gw_decoded_run_at(const struct gw_decoded *d, size_
 void gw_decoded_free(struct gw_decoded *d);
 
 /* "base64", "hex", "binary", "url", "entity", "uesc", "reversed", "rot13", "leet", "spaced",
- * "joined", "misspelt", "decimal", "base32", "nato" or "cipher". */
+ * "joined", "misspelt", "decimal", "base32", "nato", "cipher" or "split". */
 const char *gw_encoding_name(enum gw_encoding e);
 
 #endif

@@ -1078,6 +1078,7 @@ static void decode_misspelt(const char *s, size_t start, size_t len, size_t text
 static void decode_nato(const char *t, size_t len, struct sink *k);
 static void decode_cipher(const char *t, size_t len, struct sink *k);
 static void decode_split(const char *t, size_t len, struct sink *k);
+static void decode_flipped(const char *s, size_t len, struct sink *k);
 
 static void decode_span(const char *text, size_t len, size_t start, size_t end,
                         enum gw_encoding enc, struct sink *k)
@@ -1131,6 +1132,9 @@ static void decode_span(const char *text, size_t len, size_t start, size_t end,
         break;
     case GW_ENC_SPLIT:
         decode_split(text + start, end - start, k);
+        break;
+    case GW_ENC_FLIPPED:
+        decode_flipped(text + start, end - start, k);
         break;
     }
     sink_finish(k);
@@ -1598,6 +1602,7 @@ struct candidates {
     bool misspelt; /* a key word misspelt */
     bool nato;     /* MIN_NATO code words of NATO spelling in a row */
     bool cipher;   /* ODD_PAIRS letter pairs in words that read as no English */
+    bool flipped;  /* a byte that may start a turned letter (upside-down text) */
 };
 
 /* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
@@ -1668,6 +1673,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
     size_t nato_end = 0, nato_run = 0, odd_pairs = 0;
     for (size_t i = 0; i < f->len;) {
         if (!word_class[t[i]]) {
+            cand->flipped |= t[i] >= 0xC2; /* not ASCII: FLIPS starts at U+00A1 */
             i++;
             continue;
         }
@@ -2285,6 +2291,124 @@ static void decode_split(const char *t, size_t len, struct sink *k)
     }
 }
 
+/* Upside-down text: each letter turned (ɐ for a, ǝ for e, ɹ for r, ʇ for t), and the text
+ * read from its end, so that it reads upright when the page is turned. Found by its turned
+ * letters (FLIPS, telling ones): MIN_FLIPPED of them, of MIN_FLIP_KINDS kinds at least, in
+ * words at most MAX_FLIP_GAP apart (the letters that stay as they are, o s x z l, make
+ * words with none: "os", "xoq"). IPA holds some of these letters (ɹ, ʌ, ɐ, ɔ), rarely
+ * three kinds six times; Azerbaijani's ə and West African ɔ and ɛ are one kind each, and
+ * ə is no telling letter. A run is read from its last character to its first, each
+ * turned letter as its upright one, and what the normaliser made of some of them (ƃ is b,
+ * ɟ j, ɾ r, ɯ w: normalise.h) as theirs, p and d, b and q, n and u the other way round.
+ * It is a code: what it reads as is read again, so text turned but not read backwards is
+ * found as backwards text on the next level. */
+
+#define MIN_FLIPPED 6
+#define MIN_FLIP_KINDS 3
+#define MAX_FLIP_GAP 2
+
+static const struct {
+    uint32_t cp;  /* the turned character, as the normaliser leaves it */
+    char upright; /* what it reads as */
+    bool telling; /* counted when finding runs */
+} FLIPS[] = {
+    {0x00A1, '!', false}, {0x00BF, '?', false}, {0x01DD, 'e', true},  {0x0250, 'a', true},
+    {0x0254, 'c', true},  {0x0259, 'e', false}, {0x0265, 'h', true},  {0x0279, 'r', true},
+    {0x0287, 't', true},  {0x028C, 'v', true},  {0x028D, 'w', true},  {0x028E, 'y', true},
+    {0x029E, 'k', true},  {0x02E5, 'l', true},  {0x03BB, 'v', false}, {0x1D09, 'i', true},
+    {0x2141, 'g', true},  {0x2144, 'y', true},  {0x214E, 'f', true},  {0x2200, 'a', true},
+    {0x2229, 'u', false}, {0x22A5, 't', true},  {0xA781, 'l', true},
+};
+
+/* The character at t[i] (a two- or three-byte UTF-8 sequence): its index in FLIPS, or -1;
+ * *n is its length in bytes (1 for anything else). */
+static int flip_at(const unsigned char *t, size_t len, size_t i, size_t *n)
+{
+    uint32_t cp;
+    *n = 1;
+    if (t[i] >= 0xC2 && t[i] <= 0xDF && i + 1 < len) {
+        cp = (uint32_t)(t[i] & 0x1F) << 6 | (t[i + 1] & 0x3F);
+        *n = 2;
+    } else if (t[i] >= 0xE0 && t[i] <= 0xEF && i + 2 < len) {
+        cp = (uint32_t)(t[i] & 0x0F) << 12 | (uint32_t)(t[i + 1] & 0x3F) << 6 | (t[i + 2] & 0x3F);
+        *n = 3;
+    } else {
+        return -1;
+    }
+    size_t lo = 0, hi = sizeof FLIPS / sizeof *FLIPS;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (FLIPS[mid].cp == cp)
+            return (int)mid;
+        if (FLIPS[mid].cp < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* An ASCII character in upside-down text, upright: what was turned into it. */
+static unsigned char flip_ascii(unsigned char c)
+{
+    static const char from[] = "bqdpnujrwm69,'", to[] = "gbpdunfjmw96',";
+    const char *at = c ? strchr(from, c | (letter(c) >= 0 ? 0x20 : 0)) : NULL;
+    return at ? (unsigned char)to[at - from] : c;
+}
+
+static int find_flipped(struct finder *f)
+{
+    const unsigned char *t = (const unsigned char *)f->text;
+    size_t run_s = 0, run_e = 0, count = 0, gap = 0;
+    unsigned kinds = 0; /* the telling letters met, one bit each (FLIPS has fewer than 32) */
+    for (size_t i = 0;; gap++) {
+        while (i < f->len && is_space(t[i]))
+            i++;
+        if (i >= f->len || (count && gap > MAX_FLIP_GAP)) {
+            if (count >= MIN_FLIPPED && __builtin_popcount(kinds) >= MIN_FLIP_KINDS &&
+                try_run(f, run_s, run_e, GW_ENC_FLIPPED, false) == -1)
+                return -1;
+            count = kinds = 0;
+            if (i >= f->len)
+                return 0;
+        }
+        size_t s = i, told = 0;
+        for (size_t n; i < f->len && !is_space(t[i]); i += n) {
+            int x = t[i] >= 0x80 ? flip_at(t, f->len, i, &n) : (n = 1, -1);
+            if (x >= 0 && FLIPS[x].telling) {
+                told++;
+                kinds |= 1u << x;
+            }
+        }
+        if (told) {
+            run_s = count ? run_s : s;
+            run_e = i;
+            count += told;
+            gap = 0;
+        }
+    }
+}
+
+static void decode_flipped(const char *s, size_t len, struct sink *k)
+{
+    const unsigned char *t = (const unsigned char *)s;
+    for (size_t e = len; e > 0;) {
+        size_t b = e - 1, n;
+        while (b > 0 && (t[b] & 0xC0) == 0x80 && e - b < 4)
+            b--;
+        int x = flip_at(t, e, b, &n);
+        if (x >= 0 && b + n == e) {
+            emit(k, (unsigned char)FLIPS[x].upright);
+        } else if (t[b] < 0x80) {
+            emit(k, flip_ascii(t[b]));
+        } else {
+            for (size_t j = b; j < e; j++)
+                emit(k, t[j]);
+        }
+        e = b;
+    }
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -2330,7 +2454,7 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
          (cand.spaced && find_spaced(&f) == -1) || (cand.joined && find_joined(&f) == -1) ||
          (cand.misspelt && find_misspelt(&f) == -1) || find_codes(&f) == -1 ||
          (cand.nato && find_nato(&f) == -1) || (cand.cipher && find_ciphered(&f) == -1) ||
-         find_split(&f) == -1))
+         find_split(&f) == -1 || (cand.flipped && find_flipped(&f) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -2445,6 +2569,8 @@ bool gw_decode_written(const char *text, size_t len)
         find_ciphered(&f);
     if (!f.found)
         find_split(&f);
+    if (!f.found && cand.flipped)
+        find_flipped(&f);
     return f.found;
 }
 
@@ -2509,6 +2635,8 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "cipher";
     case GW_ENC_SPLIT:
         return "split";
+    case GW_ENC_FLIPPED:
+        return "flipped";
     }
     return "?";
 }

@@ -26,6 +26,8 @@
  *          that character (Cyrillic а, Greek ο, Latin ɑ, letterlike ℓ);
  *        - a Latin letter without a decomposition, by its name: small capitals, letters
  *          with a stroke or a bar, negative squared and circled letters: the base letter;
+ *          and the regional indicators that flag emoji are made of (🇮🇬🇳🇴🇷🇪 spells
+ *          "ignore" to a model): the small letter, so a flag reads as its country code;
  *        - otherwise the folded character itself.
  *      A symbol that spells a word (№, ℡, ™, ㎝) gets a space on each side, so that it
  *      does not glue its letters to the number after it; ordinal indicators (º, ª) become
@@ -102,9 +104,10 @@ static int skeleton_ascii(USpoofChecker *sc, UChar32 c)
 }
 
 /* A Latin letter with no decomposition, by its name: small capitals (ɪ), letters with a
- * stroke or a bar (ø, ɇ, ɨ, ɵ), negative squared and circled letters (🅸, 🅘). The base
- * letter, lower case for small letters and small capitals; 0 when the name is not one of
- * these shapes (turned, reversed and other letters that do not read as the base one). */
+ * stroke or a bar (ø, ɇ, ɨ, ɵ), negative squared and circled letters (🅸, 🅘), regional
+ * indicators (🇮, the halves of flag emoji). The base letter, lower case for small letters and small
+ * capitals; 0 when the name is not one of these shapes (turned, reversed and other letters that do
+ * not read as the base one). */
 static int latin_by_name(UChar32 c)
 {
     char name[128];
@@ -121,10 +124,15 @@ static int latin_by_name(UChar32 c)
         const char *prefix;
         bool upper;
     } forms[] = {
-        {"LATIN LETTER SMALL CAPITAL ", false}, {"LATIN SMALL LETTER BARRED ", false},
-        {"LATIN SMALL LETTER DOTLESS ", false}, {"LATIN SMALL LETTER SCRIPT ", false},
-        {"LATIN CAPITAL LETTER BARRED ", true}, {"NEGATIVE SQUARED LATIN CAPITAL LETTER ", true},
-        {"NEGATIVE CIRCLED LATIN CAPITAL LETTER ", true}, {"LATIN SMALL LETTER ", false},
+        {"LATIN LETTER SMALL CAPITAL ", false},
+        {"LATIN SMALL LETTER BARRED ", false},
+        {"LATIN SMALL LETTER DOTLESS ", false},
+        {"LATIN SMALL LETTER SCRIPT ", false},
+        {"LATIN CAPITAL LETTER BARRED ", true},
+        {"NEGATIVE SQUARED LATIN CAPITAL LETTER ", true},
+        {"NEGATIVE CIRCLED LATIN CAPITAL LETTER ", true},
+        {"REGIONAL INDICATOR SYMBOL LETTER ", false},
+        {"LATIN SMALL LETTER ", false},
         {"LATIN CAPITAL LETTER ", true},
     };
     for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {

@@ -3,8 +3,8 @@
  * this project, never evaluation rows): ordinary prompts must seldom hold a way of writing,
  * and the project's attack rows written backwards, in ROT13, in leetspeak, a letter at a
  * time, run together, with their key words misspelt or with their words joined by "_", in
- * Caesar shifts, in Atbash or spelt in NATO code words must be read back. Floors sit under
- * what is measured (in the comments), so that a change to the decoder that loses a way of
+ * Caesar shifts, in Atbash, spelt in NATO code words or upside down must be read back. Floors sit
+ * under what is measured (in the comments), so that a change to the decoder that loses a way of
  * writing fails here. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -282,6 +282,39 @@ static char *nato(const char *s)
     return o;
 }
 
+/* s upside down, as a generator writes it (each letter turned, the text reversed), in the
+ * normalised form the decoder reads: ƃ, ɟ, ɾ and ɯ are b, j, r and w there (normalise.h). */
+static char *upside_down(const char *s)
+{
+    static const char *const turned[26] = {"\xc9\x90", "q",        "\xc9\x94",
+                                           "p",        "\xc7\x9d", "j",
+                                           "b",        "\xc9\xa5", "\xe1\xb4\x89",
+                                           "r",        "\xca\x9e", "l",
+                                           "w",        "u",        "o",
+                                           "d",        "b",        "\xc9\xb9",
+                                           "s",        "\xca\x87", "n",
+                                           "\xca\x8c", "\xca\x8d", "x",
+                                           "\xca\x8e", "z"};
+    size_t len = strlen(s);
+    char *o = malloc(3 * len + 1);
+    assert_non_null(o);
+    size_t w = 0;
+    for (size_t e = len; e > 0;) {
+        size_t b = e - 1;
+        while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80)
+            b--;
+        int l = (s[b] | 0x20) - 'a';
+        if (e - b == 1 && l >= 0 && l < 26 && ((s[b] | 0x20) >= 'a' && (s[b] | 0x20) <= 'z'))
+            w += (size_t)sprintf(o + w, "%s", turned[l]);
+        else
+            for (size_t j = b; j < e; j++)
+                o[w++] = s[j];
+        e = b;
+    }
+    o[w] = '\0';
+    return o;
+}
+
 static void attacks_written_another_way_are_read_back(void **state)
 {
     (void)state;
@@ -306,6 +339,7 @@ static void attacks_written_another_way_are_read_back(void **state)
         {"caesar20", GW_ENC_CIPHER, 940, 0}, /* measured: 674 of 699 */
         {"atbash", GW_ENC_CIPHER, 940, 0},   /* measured: 677 of 699 */
         {"nato", GW_ENC_NATO, 960, 0},       /* measured: 692 of 699 */
+        {"upside", GW_ENC_FLIPPED, 960, 0},  /* measured: 692 of 699 */
     };
     enum { WAYS = sizeof ways / sizeof *ways };
     struct gw_decoded d = {0};
@@ -313,7 +347,7 @@ static void attacks_written_another_way_are_read_back(void **state)
         char *w[WAYS] = {backwards(t.v[i]),   rot13(t.v[i]),       leet(t.v[i]),
                          apart(t.v[i], '-'),  joined(t.v[i]),      slipped(t.v[i]),
                          marked(t.v[i]),      ciphered(t.v[i], 3), ciphered(t.v[i], 20),
-                         ciphered(t.v[i], 0), nato(t.v[i])};
+                         ciphered(t.v[i], 0), nato(t.v[i]),        upside_down(t.v[i])};
         for (int k = 0; k < WAYS; k++) {
             ways[k].read += reads(&d, w[k], (int)ways[k].enc);
             free(w[k]);

@@ -93,6 +93,9 @@ static void more_look_alikes_fold(void **state)
     EXPECT("\xc9\xaa\xc9\xa2\xc9\xb4\xe1\xb4\x8f\xca\x80\xe1\xb4\x87", "ignore"); /* small capitals */
     EXPECT("ign\xc3\xb8re \xc9\x87", "ignore e");      /* stroke */
     EXPECT("\xf0\x9f\x85\xb8\xf0\x9f\x85\xb6", "IG"); /* negative squared */
+    /* regional indicators spell words to a model; a flag reads as its country code */
+    EXPECT("\xf0\x9f\x87\xae\xf0\x9f\x87\xac\xf0\x9f\x87\xb3", "ign");
+    EXPECT("to \xf0\x9f\x87\xab\xf0\x9f\x87\xb7!", "to fr!");
     EXPECT("\xe2\x9d\xb9\xe2\x9d\xb6", "41");          /* dingbat digits */
     EXPECT("\xe2\x91\xb7\xe2\x91\xb4", "41");          /* parenthesised digits */
     EXPECT("\xe2\x92\x8b\xe2\x92\x88", "41");          /* digits with a full stop */

@@ -28,6 +28,8 @@
  *          with a stroke or a bar, negative squared and circled letters: the base letter;
  *          and the regional indicators that flag emoji are made of (🇮🇬🇳🇴🇷🇪 spells
  *          "ignore" to a model): the small letter, so a flag reads as its country code;
+ *        - a small letter whose capital's skeleton is one ASCII letter (Greek ε, Cyrillic
+ *          м: their capitals look like E and M): that letter in lower case;
  *        - otherwise the folded character itself.
  *      A symbol that spells a word (№, ℡, ™, ㎝) gets a space on each side, so that it
  *      does not glue its letters to the number after it; ordinal indicators (º, ª) become
@@ -147,6 +149,20 @@ static int latin_by_name(UChar32 c)
     return 0;
 }
 
+/* A small letter whose capital looks like a Latin one, though it does not: Greek ε, β, τ, κ,
+ * Cyrillic м, т, к, в, н, ь (Ε, Β, Τ, Κ, М, Т, К, В, Н, Ь). A reader takes "ignorε your
+ * rulεs" for English, and a word keeps its letters' case only in ASCII, so the capital's
+ * look-alike, in lower case. Not a capital I look-alike (the confusables data says l:
+ * see map_char), nor a digit (Cyrillic з is not 3). */
+static int capital_look_alike(USpoofChecker *sc, UChar32 c)
+{
+    UChar32 u = u_toupper(c);
+    int s = u != c ? skeleton_ascii(sc, u) : 0;
+    if (!((s >= 'A' && s <= 'Z') || (s >= 'a' && s <= 'z')) || s == 'l' || s == 'I')
+        return 0;
+    return s | 0x20;
+}
+
 /* Appends c as UTF-8. */
 static void put(char *out, int *len, UChar32 c)
 {
@@ -201,6 +217,8 @@ static void map_char(USpoofChecker *sc, UChar32 c, char *out, int *len)
         int fs = f >= 0x80 ? skeleton_ascii(sc, f) : 0;
         if (!fs && f >= 0x80)
             fs = latin_by_name(f);
+        if (!fs && f >= 0x80)
+            fs = capital_look_alike(sc, f);
         put(out, len, fs ? fs : f);
     }
 }

@@ -90,6 +90,10 @@ static void tag_characters_become_the_ascii_they_spell(void **state)
 static void more_look_alikes_fold(void **state)
 {
     EXPECT("\xce\x99GNORE", "iGNORE");              /* Greek capital iota: i, not l */
+    /* small letters whose capitals look Latin: Greek epsilon and beta, Cyrillic em and te;
+     * not Cyrillic ze, whose capital looks like a 3 */
+    EXPECT("ign\xce\xb5 \xce\xb2omb \xd0\xbc\xd1\x82", "igne bomb mt");
+    EXPECT("\xd0\xb7", "\xd0\xb7");
     EXPECT("\xc9\xaa\xc9\xa2\xc9\xb4\xe1\xb4\x8f\xca\x80\xe1\xb4\x87", "ignore"); /* small capitals */
     EXPECT("ign\xc3\xb8re \xc9\x87", "ignore e");      /* stroke */
     EXPECT("\xf0\x9f\x85\xb8\xf0\x9f\x85\xb6", "IG"); /* negative squared */

@@ -6,6 +6,7 @@
  * its place: the code point itself (most of Unicode), nothing, one space, or a short
  * UTF-8 string. The mapping, in order:
  *   0. tag characters (U+E0020..E007E) become the ASCII they spell: models read them;
+ *      so do the 26 letters of Braille (the blank cell is a space);
  *   1. default-ignorable code points, format characters (Cf) and combining marks (Mn,
  *      Me) become nothing: zero-width spaces and joiners, soft hyphen, bidi controls,
  *      variation selectors, tag characters, Hangul fillers;
@@ -243,6 +244,17 @@ static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out
     if (c >= 0xE0020 && c <= 0xE007E) {
         out[0] = (char)(c - 0xE0000);
         return 1;
+    }
+    /* Braille: the 26 letters, read as letters (a model reads "⠞⠑⠇⠇" as "tell"), and the
+     * blank cell as a space; other cells (contractions, signs, 8-dot patterns) stay. */
+    if (c >= 0x2800 && c <= 0x283F) {
+        static const unsigned char dots[26] = {0x01, 0x03, 0x09, 0x19, 0x11, 0x0B, 0x1B, 0x13, 0x0A,
+                                               0x1A, 0x05, 0x07, 0x0D, 0x1D, 0x15, 0x0F, 0x1F, 0x17,
+                                               0x0E, 0x1E, 0x25, 0x27, 0x3A, 0x2D, 0x3D, 0x35};
+        out[0] = ' ';
+        for (int l = 0; l < 26 && c != 0x2800; l++)
+            out[0] = c - 0x2800 == dots[l] ? (char)('a' + l) : out[0];
+        return out[0] == ' ' && c != 0x2800 ? -1 : 1;
     }
     if (is_sep(c))
         return -3;

@@ -80,11 +80,14 @@ static void look_alikes_fold_to_latin(void **state)
     EXPECT("don\xe2\x80\x99t \xe2\x80\x9cyes\xe2\x80\x9d", "don't \"yes\"");
 }
 
-/* Tag characters spell ASCII that a model reads: they become that ASCII. */
+/* Tag characters and Braille spell ASCII that a model reads: they become that ASCII. */
 static void tag_characters_become_the_ascii_they_spell(void **state)
 {
     EXPECT("a\xf3\xa0\x81\xa9\xf3\xa0\x81\xa7" "b", "aigb"); /* tags i, g */
     EXPECT("\xf3\xa0\x80\xa0", " ");                            /* tag space */
+    /* Braille's letters and blank cell; its other cells stay */
+    EXPECT("\xe2\xa0\x9e\xe2\xa0\x91\xe2\xa0\x87\xe2\xa0\x87\xe2\xa0\x80\xe2\xa0\xbf",
+           "tell \xe2\xa0\xbf");
 }
 
 static void more_look_alikes_fold(void **state)

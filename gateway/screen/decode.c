@@ -1079,6 +1079,7 @@ static void decode_nato(const char *t, size_t len, struct sink *k);
 static void decode_cipher(const char *t, size_t len, struct sink *k);
 static void decode_split(const char *t, size_t len, struct sink *k);
 static void decode_flipped(const char *s, size_t len, struct sink *k);
+static void decode_morse(const char *t, size_t len, struct sink *k);
 
 static void decode_span(const char *text, size_t len, size_t start, size_t end,
                         enum gw_encoding enc, struct sink *k)
@@ -1135,6 +1136,9 @@ static void decode_span(const char *text, size_t len, size_t start, size_t end,
         break;
     case GW_ENC_FLIPPED:
         decode_flipped(text + start, end - start, k);
+        break;
+    case GW_ENC_MORSE:
+        decode_morse(text + start, end - start, k);
         break;
     }
     sink_finish(k);
@@ -1595,6 +1599,8 @@ static void next_letters(const char *t, size_t len, size_t i, size_t *s, size_t 
 
 /* What the pass over the words found that find_leet, find_spaced, find_joined and
  * find_misspelt may turn into runs. */
+#define MORSE_PAIRS 4 /* a Morse run of MIN_MORSE letters has MIN_MORSE - 1 */
+
 struct candidates {
     bool leet;     /* leet characters between two letters of a word */
     bool spaced;   /* MIN_SPACED lone characters in a row, apart */
@@ -1603,6 +1609,7 @@ struct candidates {
     bool nato;     /* MIN_NATO code words of NATO spelling in a row */
     bool cipher;   /* ODD_PAIRS letter pairs in words that read as no English */
     bool flipped;  /* a byte that may start a turned letter (upside-down text) */
+    bool morse;    /* MORSE_PAIRS dots or dashes with one space to the next */
 };
 
 /* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
@@ -1670,10 +1677,13 @@ static int find_turned(struct finder *f, struct candidates *cand)
     const int64_t *scores = pair_sums();
     struct stretch back = {0}, rot = {0};
     size_t lone_end = 0, lone_run = 0; /* the last lone character's end; how many in a row */
-    size_t nato_end = 0, nato_run = 0, odd_pairs = 0;
+    size_t nato_end = 0, nato_run = 0, odd_pairs = 0, morse_pairs = 0;
     for (size_t i = 0; i < f->len;) {
         if (!word_class[t[i]]) {
             cand->flipped |= t[i] >= 0xC2; /* not ASCII: FLIPS starts at U+00A1 */
+            if ((t[i] == '.' || t[i] == '-') && i + 2 < f->len && t[i + 1] == ' ' &&
+                (t[i + 2] == '.' || t[i + 2] == '-'))
+                cand->morse |= ++morse_pairs >= MORSE_PAIRS;
             i++;
             continue;
         }
@@ -2409,6 +2419,109 @@ static void decode_flipped(const char *s, size_t len, struct sink *k)
     }
 }
 
+/* Morse code: letters and digits as dots and dashes ("- . .-.. .-.." is "tell"), one
+ * space between letters, a "/" or "|" between words (several spaces are one after the
+ * normaliser: words then run together, and the next level splits them). A run is
+ * MIN_MORSE letters or more in a row, of three different ones at least (dot leaders are
+ * none), each standing alone (an ellipsis after a word, or a dash between words, is none). It is a
+ * code: what it spells is read again. */
+
+#define MIN_MORSE 8
+
+/* By the dots and dashes read as bits (a dash is 1) after a leading 1. */
+static const char MORSE[64] = {0,   0,   'e', 't', 'i', 'a', 'n', 'm', 's', 'u', 'r', 'w', 'd',
+                               'k', 'g', 'o', 'h', 'v', 'f', 0,   'l', 0,   'p', 'j', 'b', 'x',
+                               'c', 'y', 'z', 'q', 0,   0,   '5', '4', 0,   '3', 0,   0,   0,
+                               '2', 0,   0,   0,   0,   0,   0,   0,   '1', '6', 0,   0,   0,
+                               0,   0,   0,   0,   '7', 0,   0,   0,   '8', 0,   '9', '0'};
+
+static bool morse_break(unsigned char c)
+{
+    return c == ' ' || c == '/' || c == '|';
+}
+
+/* What may stand next to a Morse letter: a break, or punctuation other than "." and "-". */
+static bool morse_edge(unsigned char c)
+{
+    bool punct = (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
+                 (c >= '{' && c <= '~');
+    return morse_break(c) || (punct && c != '.' && c != '-');
+}
+
+/* The Morse letter at t[i], standing alone: its length, and the letter in *l; or 0. */
+static size_t morse_letter(const char *t, size_t len, size_t i, char *l)
+{
+    if (i > 0 && !morse_edge((unsigned char)t[i - 1]))
+        return 0;
+    unsigned code = 1;
+    size_t k = i;
+    for (; k < len && (t[k] == '.' || t[k] == '-') && k - i < 6; k++)
+        code = code << 1 | (t[k] == '-');
+    if (k == i || (k < len && !morse_edge((unsigned char)t[k])) || !MORSE[code])
+        return 0;
+    *l = MORSE[code];
+    return k - i;
+}
+
+/* The gap after a Morse letter ending at i, up to the next one: spaces, with one "/" or
+ * "|" among them; its length, or 0 when there is none. *word says whether it parts words. */
+static size_t morse_gap(const char *t, size_t len, size_t i, bool *word)
+{
+    size_t k = i;
+    while (k < len && t[k] == ' ')
+        k++;
+    *word = k < len && (t[k] == '/' || t[k] == '|');
+    for (k += *word; k < len && t[k] == ' ';)
+        k++;
+    return k - i <= 4 ? k - i : 0;
+}
+
+static int find_morse(struct finder *f)
+{
+    const char *t = f->text;
+    for (size_t i = 0; i < f->len;) {
+        char l;
+        size_t n = morse_letter(t, f->len, i, &l);
+        if (!n) {
+            i++;
+            continue;
+        }
+        size_t s = i, e = i + n, count = 1;
+        uint64_t seen = 1ull << (l & 63); /* the letters met: dot leaders are one ("eeee") */
+        for (bool word;; count++) {
+            size_t g = morse_gap(t, f->len, e, &word);
+            size_t m = g ? morse_letter(t, f->len, e + g, &l) : 0;
+            if (!m)
+                break;
+            seen |= 1ull << (l & 63);
+            e += g + m;
+        }
+        if (count >= MIN_MORSE && __builtin_popcountll(seen) >= 3 &&
+            try_run(f, s, e, GW_ENC_MORSE, false) == -1)
+            return -1;
+        i = e;
+    }
+    return 0;
+}
+
+static void decode_morse(const char *t, size_t len, struct sink *k)
+{
+    for (size_t i = 0; i < len;) {
+        char l;
+        size_t n = morse_letter(t, len, i, &l);
+        if (!n) { /* the run holds letters and gaps only: a decoder of any span stays total */
+            i++;
+            continue;
+        }
+        emit(k, (unsigned char)l);
+        bool word;
+        size_t g = morse_gap(t, len, i + n, &word);
+        if (word && i + n + g < len)
+            emit(k, ' ');
+        i += n + (g ? g : 0);
+    }
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -2454,7 +2567,8 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
          (cand.spaced && find_spaced(&f) == -1) || (cand.joined && find_joined(&f) == -1) ||
          (cand.misspelt && find_misspelt(&f) == -1) || find_codes(&f) == -1 ||
          (cand.nato && find_nato(&f) == -1) || (cand.cipher && find_ciphered(&f) == -1) ||
-         find_split(&f) == -1 || (cand.flipped && find_flipped(&f) == -1)))
+         find_split(&f) == -1 || (cand.flipped && find_flipped(&f) == -1) ||
+         (cand.morse && find_morse(&f) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -2571,6 +2685,8 @@ bool gw_decode_written(const char *text, size_t len)
         find_split(&f);
     if (!f.found && cand.flipped)
         find_flipped(&f);
+    if (!f.found && cand.morse)
+        find_morse(&f);
     return f.found;
 }
 
@@ -2637,6 +2753,8 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "split";
     case GW_ENC_FLIPPED:
         return "flipped";
+    case GW_ENC_MORSE:
+        return "morse";
     }
     return "?";
 }

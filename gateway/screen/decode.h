@@ -87,6 +87,9 @@
  *   d, b and q, n and u the other way round). It is a code: letters turned but left in their
  *   order read as backwards text on the next level. IPA and languages with ə or ɔ are no
  *   such run.
+ * - Morse code ("- . .-.. .-.. / -- ."), by gw_decode_find_written only: eight letters or
+ *   more, each standing alone, one space between letters, a "/" or "|" between words. A
+ *   code: what it spells is read again (letters that run together are split into words).
  * - Not handled: base64 in spaced 4-character groups or wrapped over lines, a way of
  *   writing over an encoding (ROT13 of base64, base64 written backwards), encodings in
  *   replies inside encodings, base85, other ciphers (Vigenere, pig latin),
@@ -122,12 +125,13 @@ enum gw_encoding {
     GW_ENC_MISSPELT,
     GW_ENC_DECIMAL,
     GW_ENC_BASE32,
-    GW_ENC_NATO,   /* "India Golf November ...": a code, prompts only */
-    GW_ENC_CIPHER, /* a Caesar shift other than 13, or Atbash: a way of writing, prompts only */
-    GW_ENC_SPLIT,  /* quoted pieces joined ("'ign' + 'ore'"): a way of writing, prompts only */
-    GW_ENC_FLIPPED /* upside-down text ("ʇdɯoɹd"): a code, prompts only */
+    GW_ENC_NATO,    /* "India Golf November ...": a code, prompts only */
+    GW_ENC_CIPHER,  /* a Caesar shift other than 13, or Atbash: a way of writing, prompts only */
+    GW_ENC_SPLIT,   /* quoted pieces joined ("'ign' + 'ore'"): a way of writing, prompts only */
+    GW_ENC_FLIPPED, /* upside-down text ("ʇdɯoɹd"): a code, prompts only */
+    GW_ENC_MORSE    /* Morse code ("- . .-.. .-.."): a code, prompts only */
 };
-#define GW_ENC_COUNT (GW_ENC_FLIPPED + 1)
+#define GW_ENC_COUNT (GW_ENC_MORSE + 1)
 
 struct gw_decoded_run {
     size_t start, end;         /* the encoded run in the input: byte offsets, end exclusive */
@@ -176,12 +180,13 @@ int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct 
 bool gw_decode_written(const char *text, size_t len);
 
 /* Whether a run of this kind is a code (base64, hex, binary, URL, entities, "\u", decimal
- * character codes, base32, NATO spelling, upside-down text), whose output gw_decode_find_written
- * reads again, rather than a way of writing (whose output is the text itself, read once more). */
+ * character codes, base32, NATO spelling, upside-down text, Morse code), whose output
+ * gw_decode_find_written reads again, rather than a way of writing (whose output is the text
+ * itself, read once more). */
 static inline bool gw_encoding_is_code(enum gw_encoding e)
 {
     return e <= GW_ENC_UESC || e == GW_ENC_DECIMAL || e == GW_ENC_BASE32 || e == GW_ENC_NATO ||
-           e == GW_ENC_FLIPPED;
+           e == GW_ENC_FLIPPED || e == GW_ENC_MORSE;
 }
 
 /* Whether the eight bytes at t are binary digits: one byte of a binary run. */

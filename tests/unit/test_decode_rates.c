@@ -3,9 +3,9 @@
  * this project, never evaluation rows): ordinary prompts must seldom hold a way of writing,
  * and the project's attack rows written backwards, in ROT13, in leetspeak, a letter at a
  * time, run together, with their key words misspelt or with their words joined by "_", in
- * Caesar shifts, in Atbash, spelt in NATO code words or upside down must be read back. Floors sit
- * under what is measured (in the comments), so that a change to the decoder that loses a way of
- * writing fails here. */
+ * Caesar shifts, in Atbash, spelt in NATO code words, upside down or in Morse code must be read
+ * back. Floors sit under what is measured (in the comments), so that a change to the decoder that
+ * loses a way of writing fails here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -315,6 +315,33 @@ static char *upside_down(const char *s)
     return o;
 }
 
+/* s in Morse code: a space between letters, " / " between words; what is not a letter
+ * is left out. */
+static char *morse(const char *s)
+{
+    static const char *const code[26] = {".-",   "-...", "-.-.", "-..",  ".",    "..-.", "--.",
+                                         "....", "..",   ".---", "-.-",  ".-..", "--",   "-.",
+                                         "---",  ".--.", "--.-", ".-.",  "...",  "-",    "..-",
+                                         "...-", ".--",  "-..-", "-.--", "--.."};
+    char *o = malloc(7 * strlen(s) + 1);
+    assert_non_null(o);
+    size_t w = 0;
+    int word = 0; /* as nato() */
+    for (const char *p = s; *p; p++) {
+        int l = (*p | 0x20) - 'a';
+        if (l < 0 || l > 25 || !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+            word = word && *p == ' ' ? 2 : word;
+            continue;
+        }
+        if (word)
+            w += (size_t)sprintf(o + w, word == 2 ? " / " : " ");
+        w += (size_t)sprintf(o + w, "%s", code[l]);
+        word = 1;
+    }
+    o[w] = '\0';
+    return o;
+}
+
 static void attacks_written_another_way_are_read_back(void **state)
 {
     (void)state;
@@ -340,6 +367,7 @@ static void attacks_written_another_way_are_read_back(void **state)
         {"atbash", GW_ENC_CIPHER, 940, 0},   /* measured: 677 of 699 */
         {"nato", GW_ENC_NATO, 960, 0},       /* measured: 692 of 699 */
         {"upside", GW_ENC_FLIPPED, 960, 0},  /* measured: 692 of 699 */
+        {"morse", GW_ENC_MORSE, 960, 0},   /* measured: 692 of 699 */
     };
     enum { WAYS = sizeof ways / sizeof *ways };
     struct gw_decoded d = {0};
@@ -347,7 +375,8 @@ static void attacks_written_another_way_are_read_back(void **state)
         char *w[WAYS] = {backwards(t.v[i]),   rot13(t.v[i]),       leet(t.v[i]),
                          apart(t.v[i], '-'),  joined(t.v[i]),      slipped(t.v[i]),
                          marked(t.v[i]),      ciphered(t.v[i], 3), ciphered(t.v[i], 20),
-                         ciphered(t.v[i], 0), nato(t.v[i]),        upside_down(t.v[i])};
+                         ciphered(t.v[i], 0), nato(t.v[i]),        upside_down(t.v[i]),
+                         morse(t.v[i])};
         for (int k = 0; k < WAYS; k++) {
             ways[k].read += reads(&d, w[k], (int)ways[k].enc);
             free(w[k]);

@@ -2457,7 +2457,7 @@ static size_t morse_letter(const char *t, size_t len, size_t i, char *l)
     size_t k = i;
     for (; k < len && (t[k] == '.' || t[k] == '-') && k - i < 6; k++)
         code = code << 1 | (t[k] == '-');
-    if (k == i || (k < len && !morse_edge((unsigned char)t[k])) || !MORSE[code])
+    if (k == i || (k < len && !morse_edge((unsigned char)t[k])) || code >= 64 || !MORSE[code])
         return 0;
     *l = MORSE[code];
     return k - i;

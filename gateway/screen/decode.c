@@ -282,9 +282,62 @@ static void decode_url(const char *s, size_t len, struct sink *k)
     }
 }
 
+/* Hex digits from s[j], at most max of them, as a code point: its value in *v and the
+ * count, or 0 when there are none or the value is past U+10FFFF. */
+static size_t hex_digits(const char *s, size_t len, size_t j, size_t max, uint32_t *v)
+{
+    size_t k = j;
+    for (*v = 0; k < len && k - j < max && hex_value((unsigned char)s[k]) >= 0; k++)
+        *v = *v << 4 | (uint32_t)hex_value((unsigned char)s[k]);
+    return *v > 0x10FFFF ? 0 : k - j;
+}
+
+static bool alnum_byte(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+/* The other ways code points are written: "%u0069" (old browsers' escapes), "\\u{69}"
+ * (JavaScript, Rust), "U+0069" (not inside a word: "SKU+1234" is none; one space between two
+ * is no part of the text) and octal "\\151" (C, Python; two or three digits, up to 377). Sets *cp;
+ * returns the length, or 0. */
+static size_t other_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
+{
+    size_t n;
+    if (s[i] == '%' && i + 6 <= len && (s[i + 1] | 0x20) == 'u')
+        return hex_digits(s, len, i + 2, 4, cp) == 4 ? 6 : 0;
+    if (s[i] == '\\' && i + 4 <= len && s[i + 1] == 'u' && s[i + 2] == '{') {
+        n = hex_digits(s, len, i + 3, 6, cp);
+        return n && i + 3 + n < len && s[i + 3 + n] == '}' ? n + 4 : 0;
+    }
+    if ((s[i] | 0x20) == 'u' && i + 6 <= len && s[i + 1] == '+' &&
+        (i == 0 || !alnum_byte((unsigned char)s[i - 1]))) {
+        n = hex_digits(s, len, i + 2, 6, cp);
+        return n >= 4 ? n + 2 : 0;
+    }
+    if (s[i] != '\\' || i + 3 > len)
+        return 0;
+    size_t k = i + 1; /* as C reads them: up to three digits, while the byte stays a byte */
+    for (*cp = 0; k < len && k < i + 4 && s[k] >= '0' && s[k] <= '7' &&
+                  *cp * 8 + (uint32_t)(s[k] - '0') <= 0377;
+         k++)
+        *cp = *cp * 8 + (uint32_t)(s[k] - '0');
+    return k - i >= 3 ? k - i : 0;
+}
+
+/* Whether a "U+" escape ends right before s[i]. */
+static bool uplus_before(const char *s, size_t i)
+{
+    size_t k = i;
+    while (k > 0 && hex_value((unsigned char)s[k - 1]) >= 0 && i - k < 6)
+        k--;
+    return i - k >= 4 && k >= 2 && s[k - 1] == '+' && (s[k - 2] | 0x20) == 'u';
+}
+
 /* The HTML numeric entity ("&#105;", "&#x69;", the ";" optional) or "\\u" escape
- * ("\\u0069", or a surrogate pair "\\ud83d\\ude00") at s[i]: sets *cp to its code point
- * and returns its length, or returns 0. Looks at no more than 12 bytes. */
+ * ("\\u0069", or a surrogate pair "\\ud83d\\ude00") at s[i], or one of other_escape_at's:
+ * sets *cp to its code point and returns its length, or returns 0. Looks at no more than
+ * 12 bytes. */
 static size_t escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
 {
     if (s[i] == '&' && i + 2 < len && s[i + 1] == '#') {
@@ -303,8 +356,8 @@ static size_t escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
         *cp = v;
         return k - i + (k < len && s[k] == ';');
     }
-    if (s[i] != '\\' || i + 6 > len || s[i + 1] != 'u')
-        return 0;
+    if (s[i] != '\\' || i + 6 > len || s[i + 1] != 'u' || s[i + 2] == '{')
+        return other_escape_at(s, len, i, cp);
     uint32_t v = 0;
     for (size_t k = i + 2; k < i + 6; k++) {
         int d = hex_value((unsigned char)s[k]);
@@ -330,6 +383,9 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
         uint32_t c;
         size_t n = escape_at(s, len, i, &c);
         if (n == 0) {
+            if (s[i] == ' ' && i >= 6 && s[i - 1] != '+' && i + 1 < len &&
+                (s[i + 1] | 0x20) == 'u' && escape_at(s, len, i + 1, &c) && uplus_before(s, i))
+                continue; /* "U+0074 U+0065": the space parts the escapes, it is no text */
             emit(k, (unsigned char)s[i]);
             continue;
         }

@@ -29,7 +29,8 @@
  *   escape is one run ("jane.doe%40example.com"); "%XX" decodes to its byte and "+" to a
  *   space, everything else is copied.
  * - HTML numeric entities ("&#105;", "&#x69;", ";" optional) and "\u" escapes ("\u0069",
- *   surrogate pairs joined): a stretch that holds one, ended by whitespace, a quote, "<",
+ *   surrogate pairs joined; also "%u0069", "\u{69}", "U+0069" (not inside a word; one
+ *   space between two is no text) and octal "\151" (two or three digits)): a stretch that holds one, ended by whitespace, a quote, "<",
  *   ">" or "`", and joined across whitespace to the next such stretch that holds one too,
  *   is one run when it holds at least 3 of them or one that is "@". Each becomes its
  *   character in UTF-8, everything else is copied. Reported as "entity" when the run holds

@@ -528,10 +528,10 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 #define GW_KEEP_BYTES (1u << 20)
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
- * "%XX", "\\x" or "\\u", "&#" (an HTML entity), four spaced hex pairs (bare or after
- * "0x"), five spaced eight-digit binary groups or seven numbers of two or three digits.
- * Most chat text has none, and this costs a fraction of the decoder's
- * full pass (its rules are in decode.h; this only has to never say no where it may). */
+ * "%XX", "%u", "\\x", "\\u" or "\\" and a digit (octal), "U+" and a hex digit, "&#" (an HTML
+ * entity), four spaced hex pairs (bare or after "0x"), five spaced eight-digit binary groups or
+ * seven numbers of two or three digits. Most chat text has none, and this costs a fraction of the
+ * decoder's full pass (its rules are in decode.h; this only has to never say no where it may). */
 static bool maybe_encoded(const char *text, size_t len)
 {
     static unsigned char b64[256];
@@ -546,8 +546,9 @@ static bool maybe_encoded(const char *text, size_t len)
     size_t run = 0, pairs = 0, octets = 0, codes = 0;
     for (size_t i = 0; i < len; i++) {
         if (b64[p[i]]) {
-            if (++run >= 16)
-                return true;
+            if (++run >= 16 || (p[i] == '+' && i > 0 && (p[i - 1] | 0x20) == 'u' && i + 1 < len &&
+                                isxdigit(p[i + 1])))
+                return true; /* or "U+0069" */
             continue;
         }
         if ((p[i] == ' ' || p[i] == ',') && (run == 2 || run == 3) && isdigit(p[i - 1]) &&
@@ -569,9 +570,11 @@ static bool maybe_encoded(const char *text, size_t len)
             pairs = octets = 0;
         }
         run = 0;
-        if (i + 2 < len && ((p[i] == '%' && isxdigit(p[i + 1]) && isxdigit(p[i + 2])) ||
-                            (p[i] == '\\' && (p[i + 1] == 'x' || p[i + 1] == 'u')) ||
-                            (p[i] == '&' && p[i + 1] == '#')))
+        if (i + 2 < len &&
+            ((p[i] == '%' &&
+              ((isxdigit(p[i + 1]) && isxdigit(p[i + 2])) || (p[i + 1] | 0x20) == 'u')) ||
+             (p[i] == '\\' && (p[i + 1] == 'x' || p[i + 1] == 'u' || isdigit(p[i + 1]))) ||
+             (p[i] == '&' && p[i + 1] == '#')))
             return true;
     }
     return false;

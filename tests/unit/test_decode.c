@@ -268,6 +268,33 @@ static void unicode_escapes_decode_with_surrogate_pairs(void **state)
     gw_decoded_free(&d);
 }
 
+/* Other ways code points are written (a review found each allowed): "%u", "\u{}", "U+"
+ * (one space between two is no text) and octal. */
+static void other_escapes_decode(void **state)
+{
+    struct gw_decoded d = {0};
+    const char *in = "x %u0069%u0067%u006e%u006F%u0072%u0065 y";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, "%u0069%u0067%u006e%u006F%u0072%u0065", GW_ENC_UESC, "ignore");
+    in = "\\u{69}\\u{67}\\u{6E} \\u{1F600}";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, in, GW_ENC_UESC, "ign \xf0\x9f\x98\x80");
+    in = "U+0069 u+0067 U+006E U+006F U+0020 U+0061";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, in, GW_ENC_UESC, "igno a");
+    in = "\\151\\147\\156\\40\\141\\400";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, in, GW_ENC_UESC, "ign a 0");
+    /* "U+" inside a word, two escapes, and too few digits are none */
+    static const char *const plain[] = {"SKU+1234 SKU+5678 SKU+9999 SKU+0000",
+                                        "%u0069%u0067 only", "\\1\\2\\3\\4 and U+12 U+34 U+56"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+        find(&d, plain[i], NO_LIMIT);
+        assert_int_equal(d.n, 0);
+    }
+    gw_decoded_free(&d);
+}
+
 static void mixed_text_with_two_runs_keeps_input_order(void **state)
 {
     struct gw_decoded d = {0};
@@ -1330,6 +1357,7 @@ int main(void)
         cmocka_unit_test(one_at_entity_is_enough),
         cmocka_unit_test(quotes_end_a_run_of_escapes),
         cmocka_unit_test(unicode_escapes_decode_with_surrogate_pairs),
+        cmocka_unit_test(other_escapes_decode),
         cmocka_unit_test(mixed_text_with_two_runs_keeps_input_order),
         cmocka_unit_test(base64_inside_a_url_encoded_stretch_is_reported_too),
         cmocka_unit_test(replies_are_read_one_level),

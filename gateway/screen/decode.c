@@ -1136,6 +1136,7 @@ static void decode_cipher(const char *t, size_t len, struct sink *k);
 static void decode_split(const char *t, size_t len, struct sink *k);
 static void decode_flipped(const char *s, size_t len, struct sink *k);
 static void decode_morse(const char *t, size_t len, struct sink *k);
+static void decode_pig(const char *t, size_t len, struct sink *k);
 
 static void decode_span(const char *text, size_t len, size_t start, size_t end,
                         enum gw_encoding enc, struct sink *k)
@@ -1195,6 +1196,9 @@ static void decode_span(const char *text, size_t len, size_t start, size_t end,
         break;
     case GW_ENC_MORSE:
         decode_morse(text + start, end - start, k);
+        break;
+    case GW_ENC_PIG:
+        decode_pig(text + start, end - start, k);
         break;
     }
     sink_finish(k);
@@ -1656,6 +1660,7 @@ static void next_letters(const char *t, size_t len, size_t i, size_t *s, size_t 
 /* What the pass over the words found that find_leet, find_spaced, find_joined and
  * find_misspelt may turn into runs. */
 #define MORSE_PAIRS 4 /* a Morse run of MIN_MORSE letters has MIN_MORSE - 1 */
+#define MIN_PIG 4     /* words of pig latin in a row */
 
 struct candidates {
     bool leet;     /* leet characters between two letters of a word */
@@ -1666,6 +1671,7 @@ struct candidates {
     bool cipher;   /* ODD_PAIRS letter pairs in words that read as no English */
     bool flipped;  /* a byte that may start a turned letter (upside-down text) */
     bool morse;    /* MORSE_PAIRS dots or dashes with one space to the next */
+    bool pig;      /* MIN_PIG words in a row that end in "ay" (pig latin) */
 };
 
 /* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
@@ -1733,7 +1739,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
     const int64_t *scores = pair_sums();
     struct stretch back = {0}, rot = {0};
     size_t lone_end = 0, lone_run = 0; /* the last lone character's end; how many in a row */
-    size_t nato_end = 0, nato_run = 0, odd_pairs = 0, morse_pairs = 0;
+    size_t nato_end = 0, nato_run = 0, odd_pairs = 0, morse_pairs = 0, pig_run = 0;
     for (size_t i = 0; i < f->len;) {
         if (!word_class[t[i]]) {
             cand->flipped |= t[i] >= 0xC2; /* not ASCII: FLIPS starts at U+00A1 */
@@ -1798,6 +1804,11 @@ static int find_turned(struct finder *f, struct candidates *cand)
         } else {
             nato_run = 0;
         }
+        pig_run =
+            letters == e - s && e - s >= 3 && (t[e - 2] | 0x20) == 'a' && (t[e - 1] | 0x20) == 'y'
+                ? pig_run + 1
+                : 0;
+        cand->pig |= pig_run >= MIN_PIG;
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
         cand->misspelt |=
@@ -2578,6 +2589,121 @@ static void decode_morse(const char *t, size_t len, struct sink *k)
     }
 }
 
+/* Pig latin: each word's first consonants moved to its end and "ay" added ("ignore" is
+ * "ignoreway" or "ignoreyay", "your" "ouryay", "prompt" "omptpray"). A run is MIN_PIG
+ * words or more in a row that end in "ay", two of them no English word as they are and two
+ * that read as one once turned back ("today I pay, okay" is none). Each such word is read
+ * as the cheapest word (words.h) it may have been: its last one to three consonants before
+ * "ay" put back in front, or, for a word that began with a vowel, the "way", "yay", "hay"
+ * or "ay" taken off; a word that reads as none keeps the one-consonant reading. */
+
+static bool pig_shaped(const char *t, size_t s, size_t e)
+{
+    return e - s >= 3 && e - s <= GW_WORD_MAX + 5 && LOWER(t[e - 2]) == 'a' &&
+           LOWER(t[e - 1]) == 'y';
+}
+
+static bool is_vowel(char c)
+{
+    return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
+}
+
+/* The pig-latin word [s, e) (letters, pig_shaped) turned back, lower case, into out (room
+ * for e - s bytes): its length; *cost is the word's cost (words.h), or -1 for none. */
+static size_t pig_read(const char *t, size_t s, size_t e, char *out, int *cost)
+{
+    char w[GW_WORD_MAX + 5], c[GW_WORD_MAX + 5];
+    size_t n = e - s - 2; /* without "ay" */
+    for (size_t i = 0; i < n; i++)
+        w[i] = LOWER(t[s + i]);
+    *cost = -1;
+    size_t best = 0;
+    for (int k = -1; k <= 3; k++) { /* -1: a vowel first, with "w", "y" or "h"; 0: without */
+        size_t m, cl = k > 0 ? (size_t)k : 0;
+        if (k == -1) {
+            if (n < 2 || (w[n - 1] != 'w' && w[n - 1] != 'y' && w[n - 1] != 'h') || !is_vowel(w[0]))
+                continue;
+            m = n - 1;
+            memcpy(c, w, m);
+        } else if (k == 0) {
+            if (!is_vowel(w[0]))
+                continue;
+            m = n;
+            memcpy(c, w, m);
+        } else {
+            bool consonants = n > cl;
+            for (size_t i = n - cl; consonants && i < n; i++)
+                consonants = !is_vowel(w[i]) || (w[i] == 'u' && i > n - cl && w[i - 1] == 'q');
+            if (!consonants)
+                continue;
+            m = n;
+            memcpy(c, w + n - cl, cl);
+            memcpy(c + cl, w, n - cl);
+        }
+        int wc = m <= GW_WORD_MAX ? word_cost(c, m) : -1;
+        if ((wc >= 0 && (*cost < 0 || wc < *cost)) || (k == 1 && *cost < 0)) {
+            memcpy(out, c, m);
+            best = m;
+            if (wc >= 0)
+                *cost = wc;
+        }
+    }
+    return best;
+}
+
+static int find_pig(struct finder *f)
+{
+    const char *t = f->text;
+    size_t run_s = 0, run_e = 0, n = 0, odd = 0, read = 0;
+    for (size_t i = 0;;) {
+        while (i < f->len && letter((unsigned char)t[i]) < 0)
+            i++;
+        size_t s = i;
+        while (i < f->len && letter((unsigned char)t[i]) >= 0)
+            i++;
+        bool pig =
+            i > s && pig_shaped(t, s, i) && (i >= f->len || !alnum_byte((unsigned char)t[i]));
+        if (pig) {
+            char lower[GW_WORD_MAX + 5], back[GW_WORD_MAX + 5];
+            int cost;
+            for (size_t k = s; k < i && k - s < sizeof lower; k++)
+                lower[k - s] = LOWER(t[k]);
+            odd += i - s > GW_WORD_MAX || word_cost(lower, i - s) < 0;
+            pig_read(t, s, i, back, &cost);
+            read += cost >= 0;
+            run_s = n ? run_s : s;
+            run_e = i;
+            n++;
+        }
+        if (!pig || i >= f->len) {
+            if (n >= MIN_PIG && odd >= 2 && read >= 2 &&
+                try_run(f, run_s, run_e, GW_ENC_PIG, false) == -1)
+                return -1;
+            n = odd = read = 0;
+        }
+        if (i >= f->len)
+            return 0;
+    }
+}
+
+static void decode_pig(const char *t, size_t len, struct sink *k)
+{
+    for (size_t i = 0; i < len;) {
+        if (letter((unsigned char)t[i]) < 0) {
+            emit(k, (unsigned char)t[i++]);
+            continue;
+        }
+        size_t s = i;
+        while (i < len && letter((unsigned char)t[i]) >= 0)
+            i++;
+        char back[GW_WORD_MAX + 5];
+        int cost;
+        size_t m = pig_shaped(t, s, i) ? pig_read(t, s, i, back, &cost) : 0;
+        for (size_t j = 0; j < (m ? m : i - s); j++)
+            emit(k, (unsigned char)(m ? back[j] : t[s + j]));
+    }
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -2624,7 +2750,7 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
          (cand.misspelt && find_misspelt(&f) == -1) || find_codes(&f) == -1 ||
          (cand.nato && find_nato(&f) == -1) || (cand.cipher && find_ciphered(&f) == -1) ||
          find_split(&f) == -1 || (cand.flipped && find_flipped(&f) == -1) ||
-         (cand.morse && find_morse(&f) == -1)))
+         (cand.morse && find_morse(&f) == -1) || (cand.pig && find_pig(&f) == -1)))
         goto fail;
 
     /* The second pass writes the runs out, into one allocation of the size now known
@@ -2743,6 +2869,8 @@ bool gw_decode_written(const char *text, size_t len)
         find_flipped(&f);
     if (!f.found && cand.morse)
         find_morse(&f);
+    if (!f.found && cand.pig)
+        find_pig(&f);
     return f.found;
 }
 
@@ -2811,6 +2939,8 @@ const char *gw_encoding_name(enum gw_encoding e)
         return "flipped";
     case GW_ENC_MORSE:
         return "morse";
+    case GW_ENC_PIG:
+        return "pig";
     }
     return "?";
 }

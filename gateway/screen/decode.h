@@ -30,7 +30,8 @@
  *   space, everything else is copied.
  * - HTML numeric entities ("&#105;", "&#x69;", ";" optional) and "\u" escapes ("\u0069",
  *   surrogate pairs joined; also "%u0069", "\u{69}", "U+0069" (not inside a word; one
- *   space between two is no text) and octal "\151" (two or three digits)): a stretch that holds one, ended by whitespace, a quote, "<",
+ *   space between two is no text) and octal "\151" (two or three digits)): a stretch that holds
+ * one, ended by whitespace, a quote, "<",
  *   ">" or "`", and joined across whitespace to the next such stretch that holds one too,
  *   is one run when it holds at least 3 of them or one that is "@". Each becomes its
  *   character in UTF-8, everything else is copied. Reported as "entity" when the run holds
@@ -91,9 +92,12 @@
  * - Morse code ("- . .-.. .-.. / -- ."), by gw_decode_find_written only: eight letters or
  *   more, each standing alone, one space between letters, a "/" or "|" between words. A
  *   code: what it spells is read again (letters that run together are split into words).
+ * - Pig latin ("Ignoreway ouryay ulesray"), by gw_decode_find_written only: four words or
+ *   more in a row that end in "ay", two of them no English word as they are and two that
+ *   turn back into one; each is read as the cheapest word (words.h) it may have been.
  * - Not handled: base64 in spaced 4-character groups or wrapped over lines, a way of
  *   writing over an encoding (ROT13 of base64, base64 written backwards), encodings in
- *   replies inside encodings, base85, other ciphers (Vigenere, pig latin),
+ *   replies inside encodings, base85, other ciphers (Vigenere),
  *   languages other than English written backwards or in ROT13, misspellings of words
  *   other than the key words, two slips in one word, a slip of a word's first letter.
  *
@@ -130,9 +134,10 @@ enum gw_encoding {
     GW_ENC_CIPHER,  /* a Caesar shift other than 13, or Atbash: a way of writing, prompts only */
     GW_ENC_SPLIT,   /* quoted pieces joined ("'ign' + 'ore'"): a way of writing, prompts only */
     GW_ENC_FLIPPED, /* upside-down text ("ʇdɯoɹd"): a code, prompts only */
-    GW_ENC_MORSE    /* Morse code ("- . .-.. .-.."): a code, prompts only */
+    GW_ENC_MORSE,   /* Morse code ("- . .-.. .-.."): a code, prompts only */
+    GW_ENC_PIG      /* pig latin ("ignoreway ouryay ulesray"): a way of writing, prompts only */
 };
-#define GW_ENC_COUNT (GW_ENC_MORSE + 1)
+#define GW_ENC_COUNT (GW_ENC_PIG + 1)
 
 struct gw_decoded_run {
     size_t start, end;         /* the encoded run in the input: byte offsets, end exclusive */

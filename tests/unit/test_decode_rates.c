@@ -342,6 +342,42 @@ static char *morse(const char *s)
     return o;
 }
 
+/* s in pig latin: a word's first consonants (with a "u" after "q") moved to its end and
+ * "ay" added, "way" after a word that begins with a vowel; the rest as it is. */
+static char *pig_latin(const char *s)
+{
+    size_t len = strlen(s);
+    char *o = malloc(2 * len + 4 * (len / 2 + 1) + 1);
+    assert_non_null(o);
+    size_t w = 0;
+    for (size_t i = 0; i < len;) {
+        int c = s[i] | 0x20;
+        if (c < 'a' || c > 'z' || !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z'))) {
+            o[w++] = s[i++];
+            continue;
+        }
+        size_t b = i, e = i;
+        while (e < len && (((s[e] | 0x20) >= 'a' && (s[e] | 0x20) <= 'z') &&
+                           ((s[e] >= 'a' && s[e] <= 'z') || (s[e] >= 'A' && s[e] <= 'Z'))))
+            e++;
+        size_t k = b;
+        while (k < e && !strchr("aeiouAEIOU", s[k]) && !(k > b && (s[k] | 0x20) == 'y'))
+            k++;
+        if (k < e && k > b && (s[k] | 0x20) == 'u' && (s[k - 1] | 0x20) == 'q')
+            k++;
+        if (k == e) /* no vowel: as it is */
+            k = b;
+        memcpy(o + w, s + k, e - k);
+        w += e - k;
+        memcpy(o + w, s + b, k - b);
+        w += k - b;
+        w += (size_t)sprintf(o + w, k == b ? "way" : "ay");
+        i = e;
+    }
+    o[w] = '\0';
+    return o;
+}
+
 static void attacks_written_another_way_are_read_back(void **state)
 {
     (void)state;
@@ -367,7 +403,8 @@ static void attacks_written_another_way_are_read_back(void **state)
         {"atbash", GW_ENC_CIPHER, 940, 0},   /* measured: 677 of 699 */
         {"nato", GW_ENC_NATO, 960, 0},       /* measured: 692 of 699 */
         {"upside", GW_ENC_FLIPPED, 960, 0},  /* measured: 692 of 699 */
-        {"morse", GW_ENC_MORSE, 960, 0},   /* measured: 692 of 699 */
+        {"morse", GW_ENC_MORSE, 960, 0},     /* measured: 692 of 699 */
+        {"pig", GW_ENC_PIG, 950, 0},         /* measured: 685 of 699 */
     };
     enum { WAYS = sizeof ways / sizeof *ways };
     struct gw_decoded d = {0};
@@ -376,7 +413,7 @@ static void attacks_written_another_way_are_read_back(void **state)
                          apart(t.v[i], '-'),  joined(t.v[i]),      slipped(t.v[i]),
                          marked(t.v[i]),      ciphered(t.v[i], 3), ciphered(t.v[i], 20),
                          ciphered(t.v[i], 0), nato(t.v[i]),        upside_down(t.v[i]),
-                         morse(t.v[i])};
+                         morse(t.v[i]),       pig_latin(t.v[i])};
         for (int k = 0; k < WAYS; k++) {
             ways[k].read += reads(&d, w[k], (int)ways[k].enc);
             free(w[k]);

@@ -235,11 +235,13 @@ static void decode_decimal(const char *s, size_t len, struct sink *k)
     }
 }
 
-/* The value of a character of base32 (A-Z, 2-7), or -1. */
+/* The value of a character of base32 (A-Z or a-z, 2-7), or -1. */
 static int b32_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a';
     if (c >= '2' && c <= '7')
         return c - '2' + 26;
     return -1;
@@ -1318,9 +1320,9 @@ static bool prefixed_pair(const char *t)
     return t[0] == '0' && (t[1] | 0x20) == 'x' && hex_pair(t + 2);
 }
 
-/* Groups of width bytes that group() accepts, separated by single spaces, from s where one
- * starts; a group runs into no base64 character. Sets *groups to how many; returns where
- * they end. */
+/* Groups of width bytes that group() accepts, separated by single spaces, commas or ", ",
+ * from s where one starts; a group runs into no base64 character. Sets *groups to how many; returns
+ * where they end. */
 static size_t spaced_groups(const struct finder *f, size_t s, size_t width,
                             bool (*group)(const char *), size_t *groups)
 {
@@ -1331,9 +1333,9 @@ static size_t spaced_groups(const struct finder *f, size_t s, size_t width,
            (k + width == f->len || b64_value((unsigned char)t[k + width]) < 0)) {
         ++*groups;
         end = k + width;
-        if (end == f->len || t[end] != ' ')
+        if (end == f->len || (t[end] != ' ' && t[end] != ','))
             break;
-        k = end + 1;
+        k = end + 1 + (t[end] == ',' && end + 1 < f->len && t[end + 1] == ' ');
     }
     return end;
 }
@@ -1386,7 +1388,7 @@ static size_t scan_at(struct finder *f, size_t i, int *r)
     size_t e = i;
     while (e < f->len && b64_value((unsigned char)t[e]) >= 0)
         e++;
-    if (e < f->len && t[e] == ' ' &&
+    if (e < f->len && (t[e] == ' ' || t[e] == ',') &&
         ((e - i == 8 && gw_is_octet(t + i)) || (e - i == 4 && prefixed_pair(t + i)) ||
          (e - i == 2 && hex_pair(t + i))))
         return spaced_run(f, i, e - i, r);
@@ -2059,14 +2061,17 @@ static int find_codes(struct finder *f)
             i = end > i ? end : i + 1;
             continue;
         }
-        if (b32_value(t[i]) >= 0) { /* base32: A-Z 2-7, standing alone */
-            size_t e = i;
-            while (e < len && b32_value(t[e]) >= 0)
-                e++;
+        if (b32_value(t[i]) >= 0) { /* base32: A-Z 2-7 (or a-z), standing alone */
+            size_t e = i, upper = 0, lower = 0;
+            for (; e < len && b32_value(t[e]) >= 0; e++) {
+                upper += t[e] >= 'A' && t[e] <= 'Z';
+                lower += t[e] >= 'a';
+            }
             size_t pe = e;
             while (pe < len && t[pe] == '=')
                 pe++;
             if (e - i >= 16 && (pe == len || !(isalnum_ascii(t[pe]) || t[pe] >= 0x80)) &&
+                (!upper || !lower) && /* one case: a word in mixed case is no base32 */
                 try_run(f, i, pe, GW_ENC_BASE32, true) == -1)
                 return -1;
             i = pe;

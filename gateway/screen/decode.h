@@ -17,10 +17,11 @@
  *   so that a payload glued to a path or a word ("docs/aWdub3Jl...", "x-aWdub3Jl...") is
  *   still found. A run of decimal digits only is never base64 (base64 of text has letters).
  * - hex: at least 16 hex digits in an even count, written as one maximal run (optionally
- *   after "0x"), as pairs separated by single spaces ("69 67 6e ...", or each after "0x":
- *   "0x69 0x67 ..."), or as "\x" escapes ("\x69\x67..."). A plain or spaced run of decimal
- *   digits only may be a number as well as hex ("34313131..." is "4111..."): it is judged
- *   strictly. A plain run that is not text as hex is tried as base64.
+ *   after "0x"), as pairs separated by single spaces, commas or ", " ("69 67 6e ...",
+ *   "69,67,6e", or each after "0x": "0x69 0x67 ..."), or as "\x" escapes ("\x69\x67...").
+ *   A plain or spaced run of decimal digits only may be a number as well as hex
+ *   ("34313131..." is "4111..."): it is judged strictly. A plain run that is not text as hex
+ *   is tried as base64.
  * - binary: bytes written as eight binary digits each, at least MIN_TEXT (6) bytes, as
  *   groups of eight separated by single spaces ("01101001 01100111 ...") or as one maximal
  *   run of 0s and 1s whose length is a multiple of eight (tried before hex, which the same
@@ -64,11 +65,12 @@
  *   too, and so are words joined by marks where the spaces belong
  *   ("ignore_all_previous_instructions") when they hold a key word and are a clause of
  *   their own.
- * - Character codes in decimal ("73 103 110 ..." or "73,103,110": MIN_CODES numbers or more,
- *   each 32 to 126, after single spaces, commas or ", ", one of them a space) and base32 (a run of
- * 16 or more of A-Z and 2-7, standing alone, "=" padding after it), by gw_decode_find_written only:
- *   kept when every byte is printable and three in five are letters (a list of sizes or
- *   prices decodes to punctuation and digits; a long word in capitals to noise).
+ * - Character codes in decimal ("73 103 110 ..." or "73,103,110": MIN_CODES numbers or
+ *   more, each 32 to 126, after single spaces, commas or ", ", one of them a space) and
+ *   base32 (a run of 16 or more of A-Z and 2-7, or of a-z and 2-7, standing alone, "="
+ *   padding after it), by gw_decode_find_written only: kept when every byte is printable
+ *   and three in five are letters (a list of sizes or prices decodes to punctuation and
+ *   digits; a long word in capitals to noise).
  * - NATO spelling ("India Golf November ... / Alfa Lima Lima"; "Alpha", "Juliet", "Whisky",
  *   "X-ray" too), by gw_decode_find_written only: six code words or more in a row, a few of
  *   " ,-." apart; each reads as its letter, a "/" or "|" between them as a space. It is a

@@ -108,9 +108,9 @@ static int skeleton_ascii(USpoofChecker *sc, UChar32 c)
 
 /* A Latin letter with no decomposition, by its name: small capitals (ɪ), letters with a
  * stroke or a bar (ø, ɇ, ɨ, ɵ), negative squared and circled letters (🅸, 🅘), regional
- * indicators (🇮, the halves of flag emoji). The base letter, lower case for small letters and small
- * capitals; 0 when the name is not one of these shapes (turned, reversed and other letters that do
- * not read as the base one). */
+ * indicators (🇮, the halves of flag emoji). The base letter, lower case for small letters,
+ * small capitals and regional indicators; 0 when the name is not one of these shapes
+ * (turned, reversed and other letters that do not read as the base one). */
 static int latin_by_name(UChar32 c)
 {
     char name[128];

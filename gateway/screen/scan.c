@@ -529,9 +529,10 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
  * "%XX", "%u", "\\x", "\\u" or "\\" and a digit (octal), "U+" and a hex digit, "&#" (an HTML
- * entity), four spaced hex pairs (bare or after "0x"), five spaced eight-digit binary groups or
- * seven numbers of two or three digits. Most chat text has none, and this costs a fraction of the
- * decoder's full pass (its rules are in decode.h; this only has to never say no where it may). */
+ * entity), four hex pairs apart (spaces or commas; bare or after "0x"), five spaced eight-digit
+ * binary groups or seven numbers of two or three digits. Most chat text has none, and this costs a
+ * fraction of the decoder's full pass (its rules are in decode.h; this only has to never say no
+ * where it may). */
 static bool maybe_encoded(const char *text, size_t len)
 {
     static unsigned char b64[256];
@@ -558,15 +559,16 @@ static bool maybe_encoded(const char *text, size_t len)
         } else if (p[i] != ' ' && p[i] != ',') {
             codes = 0;
         }
-        if (p[i] == ' ' && ((run == 2 && isxdigit(p[i - 1]) && isxdigit(p[i - 2])) ||
-                            (run == 4 && p[i - 4] == '0' && (p[i - 3] | 0x20) == 'x' &&
-                             isxdigit(p[i - 1]) && isxdigit(p[i - 2])))) {
+        if ((p[i] == ' ' || p[i] == ',') &&
+            ((run == 2 && isxdigit(p[i - 1]) && isxdigit(p[i - 2])) ||
+             (run == 4 && p[i - 4] == '0' && (p[i - 3] | 0x20) == 'x' && isxdigit(p[i - 1]) &&
+              isxdigit(p[i - 2])))) {
             if (++pairs >= 4)
                 return true;
         } else if (p[i] == ' ' && run == 8 && gw_is_octet(text + i - 8)) {
             if (++octets >= 5)
                 return true;
-        } else if (p[i] != ' ') {
+        } else if (p[i] != ' ' && p[i] != ',') {
             pairs = octets = 0;
         }
         run = 0;

@@ -161,6 +161,13 @@ static void hex_plain_prefixed_spaced_and_escaped_decode(void **state)
     find(&d, in, NO_LIMIT);
     assert_int_equal(d.n, 1);
     assert_run(&d, 0, in, "0x72 0x65 0x76 0x65 0x61 0x6c 0x20 0x69 0x74", GW_ENC_HEX, "reveal it");
+    /* pairs apart by commas, with a space or not (a review found them allowed) */
+    in = "a 72,65,76,65,61,6c,20,69,74 b 0x72, 0x65, 0x76, 0x65, 0x61, 0x6c, 0x20, 0x69, 0x74";
+    find(&d, in, NO_LIMIT);
+    assert_int_equal(d.n, 2);
+    assert_run(&d, 0, in, "72,65,76,65,61,6c,20,69,74", GW_ENC_HEX, "reveal it");
+    assert_run(&d, 1, in, "0x72, 0x65, 0x76, 0x65, 0x61, 0x6c, 0x20, 0x69, 0x74", GW_ENC_HEX,
+               "reveal it");
     gw_decoded_free(&d);
 }
 
@@ -1234,9 +1241,13 @@ static void character_codes_and_base32_are_read_in_prompts(void **state)
     read_one(&d, commas, "114,101,118,101,97,108, 32,105,116", GW_ENC_DECIMAL, "reveal it");
     const char *b32 = "MRSWG33EMUQGC3TEEBSG6IDJOQ====== please";
     read_one(&d, b32, "MRSWG33EMUQGC3TEEBSG6IDJOQ======", GW_ENC_BASE32, "decode and do it");
+    /* in lower case, unpadded, as some encoders write it (a review found it allowed) */
+    b32 = "pls mrswg33emuqgc3teebsg6idjoq";
+    read_one(&d, b32, "mrswg33emuqgc3teebsg6idjoq", GW_ENC_BASE32, "decode and do it");
     static const char *const plain[] = {
         "sizes 38 39 40 41 42 43 44 45 and 100 105 110 120 99 98 97 101 102 cm",
         "Order ABCDEFGHIJKLMNOPQRSTUVWXYZ234567 and SUPERCALIFRAGILISTICEXPIALIDOCIOUS",
+        "supercalifragilisticexpialidocious and Mrswg33emuqgc3teebsg6idjoq in mixed case",
         "Serial 104 101 108 108 111 32 119 (too few) and 104 101 108 108 111 119 111 114",
     };
     read_none(&d, plain, sizeof plain / sizeof *plain, GW_ENC_DECIMAL);

@@ -32,11 +32,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(d.text.data && d.text.data[d.text.len] == '\0');
     CHECK(d.text.len <= max_out + d.n);
     size_t pos = 0, bytes = 0, last[GW_ENC_COUNT] = {0}; /* the last start of each kind */
+    size_t tail = d.n; /* the runs read in context: d.v[tail .. n), last */
+    while (tail > 0 && d.v[tail - 1].enc == GW_ENC_INPLACE)
+        tail--;
     size_t top = 0; /* the runs found in the text itself: d.v[0 .. top) */
-    while (top < d.n && d.v[top].level == 0)
+    while (top < tail && d.v[top].level == 0)
         top++;
     for (size_t k = 0; k < d.n; k++) {
         const struct gw_decoded_run *r = &d.v[k];
+        if (k >= tail) { /* in context: a window over code runs of level 0, in order */
+            CHECK(written && r->level == 0 && r->start < r->end && r->end <= len);
+            CHECK(k == tail || d.v[k - 1].end < r->start);
+            bool inside = false;
+            for (size_t j = 0; j < top && !inside; j++)
+                inside = gw_encoding_is_code(d.v[j].enc) && d.v[j].start >= r->start &&
+                         d.v[j].end <= r->end;
+            CHECK(inside);
+            CHECK(r->out_start == pos && r->out_end > r->out_start);
+            CHECK(r->out_end < d.text.len && d.text.data[r->out_end] == '\n');
+            CHECK(gw_decoded_run_at(&d, r->out_start) == r);
+            bytes += r->out_end - r->out_start;
+            pos = r->out_end + 1;
+            continue;
+        }
         CHECK(r->start < r->end && r->end <= len);               /* within the input */
         CHECK(r->out_start == pos && r->out_end > r->out_start); /* laid end to end */
         CHECK(r->out_end < d.text.len && d.text.data[r->out_end] == '\n');

@@ -2415,12 +2415,14 @@ static const struct {
     char upright; /* what it reads as */
     bool telling; /* counted when finding runs */
 } FLIPS[] = {
-    {0x00A1, '!', false}, {0x00BF, '?', false}, {0x01DD, 'e', true},  {0x0250, 'a', true},
-    {0x0254, 'c', true},  {0x0259, 'e', false}, {0x0265, 'h', true},  {0x0279, 'r', true},
-    {0x0287, 't', true},  {0x028C, 'v', true},  {0x028D, 'w', true},  {0x028E, 'y', true},
-    {0x029E, 'k', true},  {0x02E5, 'l', true},  {0x03BB, 'v', false}, {0x1D09, 'i', true},
-    {0x2141, 'g', true},  {0x2144, 'y', true},  {0x214E, 'f', true},  {0x2200, 'a', true},
-    {0x2229, 'u', false}, {0x22A5, 't', true},  {0xA781, 'l', true},
+    {0x00A1, '!', false}, {0x00BF, '?', false}, {0x01DD, 'e', true}, {0x0250, 'a', true},
+    {0x0254, 'c', true},  {0x0259, 'e', false}, {0x0265, 'h', true}, {0x0279, 'r', true},
+    {0x027F, 'r', true},  {0x0287, 't', true},  {0x028C, 'v', true}, {0x028D, 'w', true},
+    {0x028E, 'y', true},  {0x029E, 'k', true},  {0x02E5, 'l', true}, {0x03BB, 'v', false},
+    {0x15E1, 'd', true},  {0x15FA, 'b', true},  {0x1D09, 'i', true}, {0x1D1A, 'r', true},
+    {0x2141, 'g', true},  {0x2142, 'l', true},  {0x2144, 'y', true}, {0x214E, 'f', true},
+    {0x2200, 'a', true},  {0x2229, 'u', false}, {0x22A5, 't', true}, {0xA4D5, 't', true},
+    {0xA4D8, 'k', true},  {0xA4E4, 'r', true},  {0xA4ED, 'b', true}, {0xA781, 'l', true},
 };
 
 /* The character at t[i] (a two- or three-byte UTF-8 sequence): its index in FLIPS, or -1;
@@ -2459,17 +2461,47 @@ static unsigned char flip_ascii(unsigned char c)
     return at ? (unsigned char)to[at - from] : c;
 }
 
+/* A run's edge moved over up to MAX_FLIP_GAP words of letters alone, a space apart, before
+ * it (forward false) or after it: the letters that stay as they are make words with no
+ * turned letter ("qwoq" is "bomb" once ɯ is w), and at the run's ends they would be lost.
+ * A word with a mark or a digit in it ("do it:") is no part of it. */
+static size_t flip_edge(const struct finder *f, size_t at, bool forward)
+{
+    const char *t = f->text;
+    for (int words = 0; words < MAX_FLIP_GAP; words++) {
+        size_t k = at;
+        if (forward) {
+            if (k + 1 >= f->len || t[k] != ' ' || letter((unsigned char)t[k + 1]) < 0)
+                break;
+            for (k++; k < f->len && letter((unsigned char)t[k]) >= 0;)
+                k++;
+            if (k < f->len && t[k] != ' ')
+                break;
+        } else {
+            if (k < 2 || t[k - 1] != ' ' || letter((unsigned char)t[k - 2]) < 0)
+                break;
+            for (k--; k > 0 && letter((unsigned char)t[k - 1]) >= 0;)
+                k--;
+            if (k > 0 && t[k - 1] != ' ')
+                break;
+        }
+        at = k;
+    }
+    return at;
+}
+
 static int find_flipped(struct finder *f)
 {
     const unsigned char *t = (const unsigned char *)f->text;
     size_t run_s = 0, run_e = 0, count = 0, gap = 0;
-    unsigned kinds = 0; /* the telling letters met, one bit each (FLIPS has fewer than 32) */
+    uint64_t kinds = 0; /* the telling letters met, one bit each (FLIPS has fewer than 64) */
     for (size_t i = 0;; gap++) {
         while (i < f->len && is_space(t[i]))
             i++;
         if (i >= f->len || (count && gap > MAX_FLIP_GAP)) {
-            if (count >= MIN_FLIPPED && __builtin_popcount(kinds) >= MIN_FLIP_KINDS &&
-                try_run(f, run_s, run_e, GW_ENC_FLIPPED, false) == -1)
+            if (count >= MIN_FLIPPED && __builtin_popcountll(kinds) >= MIN_FLIP_KINDS &&
+                try_run(f, flip_edge(f, run_s, false), flip_edge(f, run_e, true), GW_ENC_FLIPPED,
+                        false) == -1)
                 return -1;
             count = kinds = 0;
             if (i >= f->len)
@@ -2480,7 +2512,7 @@ static int find_flipped(struct finder *f)
             int x = t[i] >= 0x80 ? flip_at(t, f->len, i, &n) : (n = 1, -1);
             if (x >= 0 && FLIPS[x].telling) {
                 told++;
-                kinds |= 1u << x;
+                kinds |= 1ull << x;
             }
         }
         if (told) {

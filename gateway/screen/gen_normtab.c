@@ -19,7 +19,8 @@
  *      that is not ASCII is
  *        - a decimal digit of any script: the ASCII digit of the same value (and a digit
  *          in a circle, a parenthesis or a dingbat, or with a full stop: the digit);
- *        - dash punctuation: '-'; a single or double quotation mark: ' or ";
+ *        - dash punctuation: '-'; a middle dot, a bullet or a dot operator: '.'; a single
+ *          or double quotation mark: ' or ";
  *        - case-folded first (ß is ss, Σ is σ: an upper-case word and its lower-case
  *          form must fold alike), then, for each character of the folding:
  *        - a character whose confusable skeleton (Unicode's confusables data, UTS #39,
@@ -185,6 +186,13 @@ static void map_char(USpoofChecker *sc, UChar32 c, char *out, int *len)
         return;
     }
     if (c == 0x3002) { /* the ideographic full stop: a dot (IDNA reads it as one in domains) */
+        put(out, len, '.');
+        return;
+    }
+    /* dots of another shape: the middle dot, bullets, the dot operator, the katakana
+     * middle dot (Morse code is written with them: "− · ·−··" reads as "- . .-..") */
+    if (c == 0x00B7 || c == 0x2022 || c == 0x2027 || c == 0x2219 || c == 0x22C5 || c == 0x30FB ||
+        c == 0xFF65 || c == 0x1427) {
         put(out, len, '.');
         return;
     }

@@ -78,7 +78,8 @@ static int reads(struct gw_decoded *d, const char *text, int enc)
 {
     assert_int_equal(gw_decode_find_written(text, strlen(text), NO_LIMIT, d), 0);
     for (size_t k = 0; k < d->n; k++)
-        if (enc < 0 ? d->v[k].enc > GW_ENC_UESC : (int)d->v[k].enc == enc)
+        if (enc < 0 ? d->v[k].enc > GW_ENC_UESC && d->v[k].enc != GW_ENC_INPLACE
+                    : (int)d->v[k].enc == enc)
             return 1;
     return 0;
 }
@@ -103,7 +104,7 @@ static void ordinary_prompts_are_seldom_read_another_way(void **state)
         }
     print_message("%zu of %zu ordinary prompts read another way\n", read, t.n);
     assert_true(t.n > 4000);
-    /* measured: 19 of 9,078 (code identifiers among them, and key words
+    /* measured: 20 of 9,078 (code identifiers among them, a request in pig latin, and key words
      * misspelt for real: "says pasword expired", "turn this recipe into a bulet list") */
     assert_true(read * 1000 <= t.n * 3);
     gw_decoded_free(&d);

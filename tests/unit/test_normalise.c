@@ -111,6 +111,8 @@ static void more_look_alikes_fold(void **state)
     EXPECT("n\xc2\xba" "4111", "n 4111");               /* ordinal indicator */
     EXPECT("Acme\xe2\x84\xa2", "Acme TM ");              /* trade mark sign */
     EXPECT("a@b\xe3\x80\x82" "com", "a@b.com");          /* ideographic full stop */
+    /* middle dot, bullet, dot operator and a minus sign: Morse code as typeset */
+    EXPECT("\xe2\x88\x92 \xc2\xb7 \xe2\x80\xa2\xe2\x88\x92\xe2\x8b\x85", "- . .-.");
 }
 
 /* Superscripts and circled forms: glued in the normal form, apart in the second view. */

@@ -1827,10 +1827,9 @@ static int find_turned(struct finder *f, struct candidates *cand)
         } else {
             nato_run = 0;
         }
-        pig_run =
-            letters == e - s && e - s >= 3 && (t[e - 2] | 0x20) == 'a' && (t[e - 1] | 0x20) == 'y'
-                ? pig_run + 1
-                : 0;
+        bool ends_ay = letters == e - s && e - s >= 2 && (t[e - 2] | 0x20) == 'a' &&
+                       (t[e - 1] | 0x20) == 'y' && (e - s >= 3 || (s > 0 && t[s - 1] == '-'));
+        pig_run = ends_ay ? pig_run + 1 : e < f->len && t[e] == '-' ? pig_run : 0; /* "ell-tay" */
         cand->pig |= pig_run >= MIN_PIG;
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
@@ -2709,6 +2708,49 @@ static size_t pig_read(const char *t, size_t s, size_t e, char *out, int *cost)
     return best;
 }
 
+/* The pig-latin word from s (a letter) on: where it ends; *hyph is where a hyphen parts it
+ * ("ell-tay": the word, then what was moved and "ay", two to five letters), or 0. */
+static size_t pig_token(const char *t, size_t len, size_t s, size_t *hyph)
+{
+    size_t i = s;
+    while (i < len && letter((unsigned char)t[i]) >= 0)
+        i++;
+    *hyph = 0;
+    if (i == s || i + 3 > len || t[i] != '-')
+        return i;
+    size_t j = i + 1;
+    while (j < len && letter((unsigned char)t[j]) >= 0)
+        j++;
+    if (j - i - 1 < 2 || j - i - 1 > 5 || LOWER(t[j - 2]) != 'a' || LOWER(t[j - 1]) != 'y')
+        return i;
+    *hyph = i;
+    return j;
+}
+
+/* A hyphened pig-latin word [s, e) turned back, as pig_read. */
+static size_t pig_read_hyphened(const char *t, size_t s, size_t hyph, size_t e, char *out,
+                                int *cost)
+{
+    size_t cl = e - hyph - 3, n = hyph - s; /* what was moved; the word's rest */
+    size_t m = 0;
+    for (size_t k = 0; k < cl; k++)
+        out[m++] = LOWER(t[hyph + 1 + k]);
+    for (size_t k = s; k < hyph && m < GW_WORD_MAX + 4; k++)
+        out[m++] = LOWER(t[k]);
+    *cost = m <= GW_WORD_MAX ? word_cost(out, m) : -1;
+    /* a word that began with a vowel gets "way", "yay" or "hay": "ow-hay" may be "how" or
+     * "ow"; the cheaper word is read */
+    if (cl <= 1 && n && is_vowel(LOWER(t[s])) && (cl == 0 || strchr("wyh", out[0]))) {
+        int bare = n <= GW_WORD_MAX ? word_cost(out + cl, n) : -1;
+        if (cl == 0 || (bare >= 0 && (*cost < 0 || bare < *cost))) {
+            memmove(out, out + cl, n);
+            *cost = bare;
+            m = n;
+        }
+    }
+    return m;
+}
+
 static int find_pig(struct finder *f)
 {
     const char *t = f->text;
@@ -2716,18 +2758,20 @@ static int find_pig(struct finder *f)
     for (size_t i = 0;;) {
         while (i < f->len && letter((unsigned char)t[i]) < 0)
             i++;
-        size_t s = i;
-        while (i < f->len && letter((unsigned char)t[i]) >= 0)
-            i++;
-        bool pig =
-            i > s && pig_shaped(t, s, i) && (i >= f->len || !alnum_byte((unsigned char)t[i]));
+        size_t s = i, hyph = 0;
+        i = i < f->len ? pig_token(t, f->len, s, &hyph) : i;
+        bool pig = i > s && (hyph || pig_shaped(t, s, i)) &&
+                   (i >= f->len || !alnum_byte((unsigned char)t[i]));
         if (pig) {
             char lower[GW_WORD_MAX + 5], back[GW_WORD_MAX + 5];
             int cost;
             for (size_t k = s; k < i && k - s < sizeof lower; k++)
                 lower[k - s] = LOWER(t[k]);
-            odd += i - s > GW_WORD_MAX || word_cost(lower, i - s) < 0;
-            pig_read(t, s, i, back, &cost);
+            odd += hyph || i - s > GW_WORD_MAX || word_cost(lower, i - s) < 0;
+            if (hyph)
+                pig_read_hyphened(t, s, hyph, i, back, &cost);
+            else
+                pig_read(t, s, i, back, &cost);
             read += cost >= 0;
             run_s = n ? run_s : s;
             run_e = i;
@@ -2751,12 +2795,13 @@ static void decode_pig(const char *t, size_t len, struct sink *k)
             emit(k, (unsigned char)t[i++]);
             continue;
         }
-        size_t s = i;
-        while (i < len && letter((unsigned char)t[i]) >= 0)
-            i++;
+        size_t s = i, hyph;
+        i = pig_token(t, len, s, &hyph);
         char back[GW_WORD_MAX + 5];
         int cost;
-        size_t m = pig_shaped(t, s, i) ? pig_read(t, s, i, back, &cost) : 0;
+        size_t m = hyph                  ? pig_read_hyphened(t, s, hyph, i, back, &cost)
+                   : pig_shaped(t, s, i) ? pig_read(t, s, i, back, &cost)
+                                         : 0;
         for (size_t j = 0; j < (m ? m : i - s); j++)
             emit(k, (unsigned char)(m ? back[j] : t[s + j]));
     }

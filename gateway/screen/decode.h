@@ -95,8 +95,9 @@
  * - Morse code ("- . .-.. .-.. / -- ."), by gw_decode_find_written only: eight letters or
  *   more, each standing alone, one space between letters, a "/" or "|" between words. A
  *   code: what it spells is read again (letters that run together are split into words).
- * - Pig latin ("Ignoreway ouryay ulesray"), by gw_decode_find_written only: four words or
- *   more in a row that end in "ay", two of them no English word as they are and two that
+ * - Pig latin ("Ignoreway ouryay ulesray", "ell-tay e-may"), by gw_decode_find_written
+ *   only: four words or more in a row that end in "ay" (or a hyphen and two to five letters
+ *   that do), two of them no English word as they are and two that
  *   turn back into one; each is read as the cheapest word (words.h) it may have been.
  * - In context, by gw_decode_find_written only: the text around the code runs of level 0
  *   (160 bytes each way, windows that meet merged) with each run decoded in its place, when

@@ -6,10 +6,12 @@
  * its place: the code point itself (most of Unicode), nothing, one space, or a short
  * UTF-8 string. The mapping, in order:
  *   0. tag characters (U+E0020..E007E) become the ASCII they spell: models read them;
- *      so do the 26 letters of Braille (the blank cell is a space);
+ *      so do the 26 letters of Braille (the blank cell is a space, the capital sign
+ *      nothing);
  *   1. default-ignorable code points, format characters (Cf) and combining marks (Mn,
  *      Me) become nothing: zero-width spaces and joiners, soft hyphen, bidi controls,
- *      variation selectors, tag characters, Hangul fillers;
+ *      variation selectors, tag characters, Hangul fillers, and the Arabic tatweel that
+ *      stretches words;
  *   2. every Unicode space, line or paragraph separator and control (C1) becomes one
  *      space (a reader takes a control for a break between words, not for nothing);
  *   3. Hangul syllables stay whole (their decomposition is letters, not marks);
@@ -83,7 +85,8 @@ static bool is_drop(UChar32 c)
 {
     int8_t t = u_charType(c);
     return u_hasBinaryProperty(c, UCHAR_DEFAULT_IGNORABLE_CODE_POINT) || t == U_FORMAT_CHAR ||
-           t == U_NON_SPACING_MARK || t == U_ENCLOSING_MARK;
+           t == U_NON_SPACING_MARK || t == U_ENCLOSING_MARK ||
+           c == 0x0640; /* Arabic tatweel: stretches a word, "قـنـبـلـة" is "قنبلة" */
 }
 
 static bool is_space(UChar32 c)
@@ -259,6 +262,8 @@ static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out
         static const unsigned char dots[26] = {0x01, 0x03, 0x09, 0x19, 0x11, 0x0B, 0x1B, 0x13, 0x0A,
                                                0x1A, 0x05, 0x07, 0x0D, 0x1D, 0x15, 0x0F, 0x1F, 0x17,
                                                0x0E, 0x1E, 0x25, 0x27, 0x3A, 0x2D, 0x3D, 0x35};
+        if (c == 0x2820) /* the capital sign: the letter after it is the same letter */
+            return -2;
         out[0] = ' ';
         for (int l = 0; l < 26 && c != 0x2800; l++)
             out[0] = c - 0x2800 == dots[l] ? (char)('a' + l) : out[0];

@@ -88,6 +88,9 @@ static void tag_characters_become_the_ascii_they_spell(void **state)
     /* Braille's letters and blank cell; its other cells stay */
     EXPECT("\xe2\xa0\x9e\xe2\xa0\x91\xe2\xa0\x87\xe2\xa0\x87\xe2\xa0\x80\xe2\xa0\xbf",
            "tell \xe2\xa0\xbf");
+    EXPECT("\xe2\xa0\xa0\xe2\xa0\x9e\xe2\xa0\x95", "to"); /* the capital sign is nothing */
+    /* the Arabic tatweel stretches a word: "قـنـبـلـة" is "قنبلة" */
+    EXPECT("\xd9\x82\xd9\x80\xd9\x86\xd9\x80\xd8\xa8", "\xd9\x82\xd9\x86\xd8\xa8");
 }
 
 static void more_look_alikes_fold(void **state)

@@ -1693,7 +1693,7 @@ struct candidates {
     bool nato;     /* MIN_NATO code words of NATO spelling in a row */
     bool cipher;   /* ODD_PAIRS letter pairs in words that read as no English */
     bool flipped;  /* a byte that may start a turned letter (upside-down text) */
-    bool morse;    /* MORSE_PAIRS dots or dashes with one space to the next */
+    bool morse;    /* MORSE_PAIRS dots or dashes with a space, ",", "/" or "|" to the next */
     bool pig;      /* MIN_PIG words in a row that end in "ay" (pig latin) */
 };
 
@@ -1766,8 +1766,11 @@ static int find_turned(struct finder *f, struct candidates *cand)
     for (size_t i = 0; i < f->len;) {
         if (!word_class[t[i]]) {
             cand->flipped |= t[i] >= 0xC2; /* not ASCII: FLIPS starts at U+00A1 */
-            if ((t[i] == '.' || t[i] == '-') && i + 2 < f->len && t[i + 1] == ' ' &&
-                (t[i + 2] == '.' || t[i + 2] == '-'))
+            if ((t[i] == '.' || t[i] == '-') && i + 2 < f->len &&
+                (((t[i + 1] == ' ' || t[i + 1] == ',' || t[i + 1] == '/' || t[i + 1] == '|') &&
+                  (t[i + 2] == '.' || t[i + 2] == '-')) ||
+                 (t[i + 1] == ' ' && (t[i + 2] == '/' || t[i + 2] == '|') && i + 4 < f->len &&
+                  (t[i + 4] == '.' || t[i + 4] == '-'))))
                 cand->morse |= ++morse_pairs >= MORSE_PAIRS;
             i++;
             continue;
@@ -2587,17 +2590,22 @@ static size_t morse_letter(const char *t, size_t len, size_t i, char *l)
     return k - i;
 }
 
-/* The gap after a Morse letter ending at i, up to the next one: spaces, with one "/" or
- * "|" among them; its length, or 0 when there is none. *word says whether it parts words. */
+/* The gap after a Morse letter ending at i, up to the next one: spaces, with up to two of
+ * ",", "/" and "|" among them ("/" between letters and "//" between words is written too);
+ * its length, or 0 when there is none. *word says whether it parts words (a "/" or "|":
+ * letters set apart so are joined on the next level). */
 static size_t morse_gap(const char *t, size_t len, size_t i, bool *word)
 {
-    size_t k = i;
-    while (k < len && t[k] == ' ')
-        k++;
-    *word = k < len && (t[k] == '/' || t[k] == '|');
-    for (k += *word; k < len && t[k] == ' ';)
-        k++;
-    return k - i <= 4 ? k - i : 0;
+    size_t k = i, marks = 0;
+    *word = false;
+    for (; k < len && k - i < 6; k++) {
+        if (t[k] == '/' || t[k] == '|')
+            *word = true;
+        else if (t[k] != ',' && t[k] != ' ')
+            break;
+        marks += t[k] != ' ';
+    }
+    return k > i && marks <= 2 && k - i <= 5 ? k - i : 0;
 }
 
 static int find_morse(struct finder *f)

@@ -256,14 +256,10 @@ static char *ciphered(const char *s, int k)
     return o;
 }
 
-/* Each letter as its NATO code word, the words of the text apart by " / ", everything but
- * letters and spaces left out. */
-static char *nato(const char *s)
+/* Each letter as its code (code[26], each under 10 bytes), the letters apart by " ", the
+ * words of the text by " / ", everything but letters and spaces left out. */
+static char *spelt(const char *s, const char *const *code)
 {
-    static const char *const code[26] = {
-        "Alfa",    "Bravo", "Charlie", "Delta",  "Echo",     "Foxtrot", "Golf",   "Hotel",  "India",
-        "Juliett", "Kilo",  "Lima",    "Mike",   "November", "Oscar",   "Papa",   "Quebec", "Romeo",
-        "Sierra",  "Tango", "Uniform", "Victor", "Whiskey",  "X-ray",   "Yankee", "Zulu"};
     char *o = malloc(10 * strlen(s) + 1);
     assert_non_null(o);
     size_t w = 0;
@@ -281,6 +277,15 @@ static char *nato(const char *s)
     }
     o[w] = '\0';
     return o;
+}
+
+static char *nato(const char *s)
+{
+    static const char *const code[26] = {
+        "Alfa",    "Bravo", "Charlie", "Delta",  "Echo",     "Foxtrot", "Golf",   "Hotel",  "India",
+        "Juliett", "Kilo",  "Lima",    "Mike",   "November", "Oscar",   "Papa",   "Quebec", "Romeo",
+        "Sierra",  "Tango", "Uniform", "Victor", "Whiskey",  "X-ray",   "Yankee", "Zulu"};
+    return spelt(s, code);
 }
 
 /* s upside down, as a generator writes it (each letter turned, the text reversed), in the
@@ -324,23 +329,7 @@ static char *morse(const char *s)
                                          "....", "..",   ".---", "-.-",  ".-..", "--",   "-.",
                                          "---",  ".--.", "--.-", ".-.",  "...",  "-",    "..-",
                                          "...-", ".--",  "-..-", "-.--", "--.."};
-    char *o = malloc(7 * strlen(s) + 1);
-    assert_non_null(o);
-    size_t w = 0;
-    int word = 0; /* as nato() */
-    for (const char *p = s; *p; p++) {
-        int l = (*p | 0x20) - 'a';
-        if (l < 0 || l > 25 || !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
-            word = word && *p == ' ' ? 2 : word;
-            continue;
-        }
-        if (word)
-            w += (size_t)sprintf(o + w, word == 2 ? " / " : " ");
-        w += (size_t)sprintf(o + w, "%s", code[l]);
-        word = 1;
-    }
-    o[w] = '\0';
-    return o;
+    return spelt(s, code);
 }
 
 /* s in pig latin: a word's first consonants (with a "u" after "q") moved to its end and

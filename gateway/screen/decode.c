@@ -2943,7 +2943,7 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
                        .len = len,
                        .max_out = max_out,
                        .out = out,
-                       .b64_hint = gw_decode_b64_hint(text, len)};
+                       .b64_hint = written && gw_decode_b64_hint(text, len)};
     int r = 0;
     /* One whitespace-delimited token at a time: first as a URL-encoded stretch, then what
      * is inside it, a run of entities or escapes at the start of each piece (unless inside

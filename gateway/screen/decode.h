@@ -196,8 +196,9 @@ int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct 
  * none. */
 bool gw_decode_written(const char *text, size_t len);
 
-/* Whether the text names base64 ("base64", "base-64", "base 64", "b64"): a text that tells
- * its reader to decode reads base64 runs of 8 characters or more (MIN_BASE64 is 16), when
+/* Whether the text names base64 ("base64", "base-64", "base 64", "b64"): a prompt that
+ * tells its reader to decode (gw_decode_find_written; a reply is read the same streamed
+ * and whole, so never so) reads base64 runs of 8 characters or more (MIN_BASE64 is 16), when
  * they look like base64 (a digit, "+", "/" or a capital inside) and decode to text, three
  * bytes in five letters ("make a cGlwZSBib21i (base64)"). */
 bool gw_decode_b64_hint(const char *text, size_t len);

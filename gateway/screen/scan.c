@@ -588,7 +588,7 @@ static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findin
     /* prompts are read for the ways of writing too (decode.h), replies for encodings */
     bool written = dir == GW_DIR_PROMPT;
     if (!maybe_encoded(s->ntext, s->nlen) && !(written && gw_decode_written(s->ntext, s->nlen)) &&
-        !gw_decode_b64_hint(s->ntext, s->nlen))
+        !(written && gw_decode_b64_hint(s->ntext, s->nlen)))
         return 0;
     if ((written ? gw_decode_find_written : gw_decode_find)(s->ntext, s->nlen, GW_DECODE_MAX, d) ==
         -1)

@@ -6,7 +6,7 @@ import threading
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Gateway, Mock
+from harness import Gateway, Mock, without_clock
 
 CARD = "4111 1111 1111 1111"
 EMAIL = "jane.doe@example.com"
@@ -420,7 +420,7 @@ class Streams(unittest.TestCase):
                 self.assertEqual(deltas(events), want, (chunk, pad))
                 self.assertEqual(events[-1][0], "response.completed")
                 self.assert_done_events_say(events, want)
-                self.assertNotIn("1111", data.decode(), (chunk, pad))
+                self.assertNotIn("1111", without_clock(data.decode()), (chunk, pad))
 
     def test_a_block_mid_stream_ends_with_the_message_and_response_incomplete(self):
         reply = "Great jacket. " * 40 + "And we guarantee it never tears."
@@ -593,7 +593,7 @@ class ScriptedStreams(unittest.TestCase):
                 "content_index": 0, "delta": " card " + CARD}
         data, events = self.stream(*(evs[:5] + [late] + evs[5:]))
         self.assert_fails(data, events, "guardrail_error")
-        self.assertNotIn("1111", data.decode())
+        self.assertNotIn("1111", without_clock(data.decode()))
 
     def test_an_error_event_has_its_message_screened(self):
         data, events = self.stream(
@@ -838,7 +838,7 @@ class ModelChosenMembers(unittest.TestCase):
                          "mail [EMAIL]")
         for n, e in events:
             self.assertNotIn("obfuscation", e, n)
-        self.assertNotIn("1111", data.decode())
+        self.assertNotIn("1111", without_clock(data.decode()))
 
 
 class TextsAcrossParts(unittest.TestCase):
@@ -903,7 +903,7 @@ class TextsAcrossParts(unittest.TestCase):
         r, data = self.plain_parts(["Card 4111 1111", " 1111 1111 thanks"], [cite])
         self.assertEqual(r.status, 200)
         self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")
-        self.assertNotIn("1111", data.decode())
+        self.assertNotIn("1111", without_clock(data.decode()))
         self.assertIn("[CARD]", output_text(json.loads(data)))
 
     def test_a_plain_card_split_across_message_items_is_redacted(self):
@@ -912,7 +912,7 @@ class TextsAcrossParts(unittest.TestCase):
         self.p.plain(obj)
         r, data = respond(self.gw, input="hi")
         self.assertEqual(r.status, 200)
-        self.assertNotIn("1111", data.decode())
+        self.assertNotIn("1111", without_clock(data.decode()))
 
     def test_a_streamed_phrase_split_across_parts_is_blocked(self):
         for chunk in (None, 3):
@@ -921,7 +921,7 @@ class TextsAcrossParts(unittest.TestCase):
             self.assertEqual(events[-1][0], "response.incomplete", chunk)
             self.assertNotIn("we gua", data.decode())
             self.assertNotIn("rantee it", data.decode())
-            self.assertNotIn("1111", data.decode())
+            self.assertNotIn("1111", without_clock(data.decode()))
             self.assertTrue(deltas(events).endswith(GUARANTEE_MSG))
             self.assertEqual(output_text(events[-1][1]["response"]), GUARANTEE_MSG)
 
@@ -930,7 +930,7 @@ class TextsAcrossParts(unittest.TestCase):
             data, events = self.stream(*parts_stream(
                 ["Card 4111 1111", " 1111 1111 thanks", " bye"], chunk))
             self.assertEqual(events[-1][0], "response.completed", chunk)
-            self.assertNotIn("1111", data.decode(), chunk)
+            self.assertNotIn("1111", without_clock(data.decode()), chunk)
             said = self.assert_consistent(events)
             self.assertEqual(said, "Card [CARD] thanks bye", chunk)
             final = events[-1][1]["response"]
@@ -1013,7 +1013,7 @@ class EventsThatCarryText(unittest.TestCase):
         evs = text_stream(["x" * 300])
         evs[2]["part"]["text"] = "card %s " % CARD + "z" * 300
         data, events = self.stream(*evs)
-        self.assertNotIn("1111", data.decode())
+        self.assertNotIn("1111", without_clock(data.decode()))
 
     def test_keepalive_members_are_screened(self):
         evs = text_stream(["hello"])

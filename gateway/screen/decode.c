@@ -192,6 +192,10 @@ static void decode_hex(const char *s, size_t len, struct sink *k)
             i++;
             continue;
         }
+        if (high < 0 && is_space((unsigned char)s[i]) && i + 1 < len && s[i + 1] == '\\') {
+            emit(k, ' '); /* words written in "\x" escapes apart: escaped_hex */
+            continue;
+        }
         int v = hex_value((unsigned char)s[i]);
         if (v < 0)
             continue;
@@ -300,10 +304,95 @@ static bool alnum_byte(unsigned char c)
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
 }
 
+/* Whether a "U+" escape of two hex digits or more ends right before s[i]. */
+static bool uplus_before(const char *s, size_t i)
+{
+    size_t k = i;
+    while (k > 0 && hex_value((unsigned char)s[k - 1]) >= 0 && i - k < 6)
+        k--;
+    return i - k >= 2 && k >= 2 && s[k - 1] == '+' && (s[k - 2] | 0x20) == 'u';
+}
+
+/* A CSS escape at s[i]: "\\" and one to six hex digits of a character that is no control,
+ * ended by one white space (which is part of it), the end of the text or the next
+ * backslash. Sets *cp; returns the length, or 0. */
+static size_t css_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
+{
+    if (s[i] != '\\' || i + 1 >= len)
+        return 0;
+    size_t n = hex_digits(s, len, i + 1, 6, cp);
+    size_t e = i + 1 + n;
+    if (n == 0 || *cp < 0x20 || (*cp >= 0x7F && *cp < 0xA0) ||
+        (e < len && !is_space((unsigned char)s[e]) && s[e] != '\\'))
+        return 0; /* a control is none: "\d\d" in a regular expression */
+    return n + 1 + (e < len && is_space((unsigned char)s[e]));
+}
+
+/* Whether the digits after a backslash at s[i] are no octal: a hex digit past 7. */
+static bool css_only(const char *s, size_t len, size_t i)
+{
+    for (size_t k = i + 1; k < len && k < i + 7 && hex_value((unsigned char)s[k]) >= 0; k++)
+        if (hex_value((unsigned char)s[k]) > 7)
+            return true;
+    return false;
+}
+
+/* Characters by their Unicode names, as Python's "\\N{...}" writes them: the Latin
+ * letters, the digits and the space, any case. */
+static size_t named_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
+{
+    static const char *const digits[] = {"ZERO", "ONE", "TWO",   "THREE", "FOUR",
+                                         "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"};
+    if (i + 4 > len || s[i] != '\\' || s[i + 1] != 'N' || s[i + 2] != '{')
+        return 0;
+    const char *n = s + i + 3, *close = memchr(n, '}', len - i - 3 < 32 ? len - i - 3 : 32);
+    if (!close)
+        return 0;
+    size_t nl = (size_t)(close - n), total = nl + 4;
+    if (nl == 5 && strncasecmp(n, "SPACE", 5) == 0) {
+        *cp = ' ';
+        return total;
+    }
+    if (nl > 6 && strncasecmp(n, "DIGIT ", 6) == 0)
+        for (unsigned d = 0; d < 10; d++)
+            if (nl - 6 == strlen(digits[d]) && strncasecmp(n + 6, digits[d], nl - 6) == 0) {
+                *cp = '0' + d;
+                return total;
+            }
+    bool small = nl == 20 && strncasecmp(n, "LATIN SMALL LETTER ", 19) == 0;
+    bool capital = nl == 22 && strncasecmp(n, "LATIN CAPITAL LETTER ", 21) == 0;
+    char c = (char)(n[nl - 1] | 0x20);
+    if (!(small || capital) || c < 'a' || c > 'z')
+        return 0;
+    *cp = (uint32_t)(small ? c : c - 32);
+    return total;
+}
+
+/* "chr(105)" (Python, PHP, Perl) and "char(105)" (SQL), any case, not inside a word. */
+static size_t chr_call_at(const char *s, size_t len, size_t i, uint32_t *cp)
+{
+    size_t k = i;
+    if (i > 0 && alnum_byte((unsigned char)s[i - 1]))
+        return 0;
+    if (k + 4 < len && strncasecmp(s + k, "chr(", 4) == 0)
+        k += 4;
+    else if (k + 5 < len && strncasecmp(s + k, "char(", 5) == 0)
+        k += 5;
+    else
+        return 0;
+    size_t d = k;
+    for (*cp = 0; k < len && k - d < 7 && s[k] >= '0' && s[k] <= '9'; k++)
+        *cp = *cp * 10 + (uint32_t)(s[k] - '0');
+    return k > d && k < len && s[k] == ')' && *cp <= 0x10FFFF ? k + 1 - i : 0;
+}
+
 /* The other ways code points are written: "%u0069" (old browsers' escapes), "\\u{69}"
- * (JavaScript, Rust), "U+0069" (not inside a word: "SKU+1234" is none; one space between two
- * is no part of the text) and octal "\\151" (C, Python; two or three digits, up to 377). Sets *cp;
- * returns the length, or 0. */
+ * (JavaScript, Rust), "\\U00000069" (Python, C), "U+0069" or "U+69" (not inside a word:
+ * "SKU+1234" is none, unless an escape ends right before it; one space between two is no
+ * part of the text), octal "\\151" (C, Python; two or three digits, up to 377) or "\\0151"
+ * (a 0 before three), a CSS escape with a hex digit past 7 in it ("\\6c "; a run that holds
+ * one reads all its escapes so: decode_escapes), "\\N{LATIN SMALL LETTER I}" and
+ * "chr(105)". Sets *cp; returns the length, or 0. */
 static size_t other_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
 {
     size_t n;
@@ -313,34 +402,33 @@ static size_t other_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
         n = hex_digits(s, len, i + 3, 6, cp);
         return n && i + 3 + n < len && s[i + 3 + n] == '}' ? n + 4 : 0;
     }
-    if ((s[i] | 0x20) == 'u' && i + 6 <= len && s[i + 1] == '+' &&
-        (i == 0 || !alnum_byte((unsigned char)s[i - 1]))) {
+    if (s[i] == '\\' && i + 10 <= len && s[i + 1] == 'U')
+        return hex_digits(s, len, i + 2, 8, cp) == 8 ? 10 : 0;
+    if ((s[i] | 0x20) == 'u' && i + 4 <= len && s[i + 1] == '+' &&
+        (i == 0 || !alnum_byte((unsigned char)s[i - 1]) || uplus_before(s, i))) {
         n = hex_digits(s, len, i + 2, 6, cp);
-        return n >= 4 ? n + 2 : 0;
+        return n >= 2 ? n + 2 : 0;
     }
+    if ((s[i] | 0x20) == 'c')
+        return chr_call_at(s, len, i, cp);
     if (s[i] != '\\' || i + 3 > len)
         return 0;
+    if (s[i + 1] == 'N')
+        return named_escape_at(s, len, i, cp);
+    if (css_only(s, len, i))
+        return css_escape_at(s, len, i, cp);
     size_t k = i + 1; /* as C reads them: up to three digits, while the byte stays a byte */
-    for (*cp = 0; k < len && k < i + 4 && s[k] >= '0' && s[k] <= '7' &&
+    size_t most = i + 4 + (s[i + 1] == '0'); /* "\\0151": a 0 and three more */
+    for (*cp = 0; k < len && k < most && s[k] >= '0' && s[k] <= '7' &&
                   *cp * 8 + (uint32_t)(s[k] - '0') <= 0377;
          k++)
         *cp = *cp * 8 + (uint32_t)(s[k] - '0');
     return k - i >= 3 ? k - i : 0;
 }
 
-/* Whether a "U+" escape ends right before s[i]. */
-static bool uplus_before(const char *s, size_t i)
-{
-    size_t k = i;
-    while (k > 0 && hex_value((unsigned char)s[k - 1]) >= 0 && i - k < 6)
-        k--;
-    return i - k >= 4 && k >= 2 && s[k - 1] == '+' && (s[k - 2] | 0x20) == 'u';
-}
-
 /* The HTML numeric entity ("&#105;", "&#x69;", the ";" optional) or "\\u" escape
  * ("\\u0069", or a surrogate pair "\\ud83d\\ude00") at s[i], or one of other_escape_at's:
- * sets *cp to its code point and returns its length, or returns 0. Looks at no more than
- * 12 bytes. */
+ * sets *cp to its code point and returns its length, or returns 0. */
 static size_t escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
 {
     if (s[i] == '&' && i + 2 < len && s[i + 1] == '#') {
@@ -378,20 +466,39 @@ static size_t escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
     return 6;
 }
 
+/* The joiner between two "chr(...)" calls ("+", " + ", ".", "||", ","), or 0. */
+static size_t chr_joiner(const char *s, size_t len, size_t i)
+{
+    size_t k = i;
+    while (k < len && k - i < 4 && strchr(" +.,|", s[k]) && s[k])
+        k++;
+    uint32_t c;
+    return k > i && k < len && chr_call_at(s, len, k, &c) ? k - i : 0;
+}
+
 /* Entities and escapes become their characters in UTF-8 (a lone surrogate as its three
- * bytes, which the sink turns into spaces); everything else is copied. */
+ * bytes, which the sink turns into spaces); everything else is copied. A run that holds a
+ * CSS escape ("\\6c ") reads each backslash and hex digits so ("\\74 " is "t", not octal
+ * "<"); what joins "chr(...)" calls, and one space between "U+" escapes, is no text. */
 static void decode_escapes(const char *s, size_t len, struct sink *k)
 {
+    bool css = false;
+    for (size_t i = 0; i + 1 < len && !css; i++)
+        css = s[i] == '\\' && css_only(s, len, i) && css_escape_at(s, len, i, &(uint32_t){0});
     for (size_t i = 0; i < len; i++) {
         uint32_t c;
-        size_t n = escape_at(s, len, i, &c);
+        size_t n = css ? css_escape_at(s, len, i, &c) : 0;
+        if (n == 0)
+            n = escape_at(s, len, i, &c);
         if (n == 0) {
-            if (s[i] == ' ' && i >= 6 && s[i - 1] != '+' && i + 1 < len &&
+            if (s[i] == ' ' && i >= 4 && s[i - 1] != '+' && i + 1 < len &&
                 (s[i + 1] | 0x20) == 'u' && escape_at(s, len, i + 1, &c) && uplus_before(s, i))
                 continue; /* "U+0074 U+0065": the space parts the escapes, it is no text */
             emit(k, (unsigned char)s[i]);
             continue;
         }
+        if (s[i] == 'c' || s[i] == 'C')
+            n += chr_joiner(s, len, i + n);
         i += n - 1;
         if (c < 0x80) {
             emit(k, (unsigned char)c);
@@ -1381,15 +1488,30 @@ static size_t spaced_run(struct finder *f, size_t s, size_t width, int *r)
     return end;
 }
 
-/* Hex as "\x" escapes, from s where one starts. Returns where they end. */
+static bool hex_escape_at(const char *t, size_t len, size_t k)
+{
+    return k + 4 <= len && t[k] == '\\' && t[k + 1] == 'x' &&
+           hex_value((unsigned char)t[k + 2]) >= 0 && hex_value((unsigned char)t[k + 3]) >= 0;
+}
+
+/* Hex as "\x" escapes, from s where one starts, and the words after it written so too,
+ * their spaces left plain ("\x74\x65\x6c\x6c \x6d\x65": decode_hex keeps a space before
+ * "\x"). Returns where they end. */
 static size_t escaped_hex(struct finder *f, size_t s, int *r)
 {
     const char *t = f->text;
     size_t k = s, pairs = 0;
-    while (k + 4 <= f->len && t[k] == '\\' && t[k + 1] == 'x' &&
-           hex_value((unsigned char)t[k + 2]) >= 0 && hex_value((unsigned char)t[k + 3]) >= 0) {
-        pairs++;
-        k += 4;
+    for (;;) {
+        while (hex_escape_at(t, f->len, k)) {
+            pairs++;
+            k += 4;
+        }
+        size_t next = k;
+        while (next < f->len && next - k < 4 && is_space((unsigned char)t[next]))
+            next++;
+        if (next == k || k == s || !hex_escape_at(t, f->len, next))
+            break;
+        k = next;
     }
     if (pairs * 2 >= MIN_HEX)
         *r = try_run(f, s, k, GW_ENC_HEX, false);
@@ -1458,8 +1580,10 @@ static bool is_piece_end(char c)
 
 static size_t piece_end(const char *text, size_t len, size_t i)
 {
+    uint32_t cp;
+    size_t n;
     while (i < len && !is_space((unsigned char)text[i]) && !is_piece_end(text[i]))
-        i++;
+        i += text[i] == '\\' && (n = named_escape_at(text, len, i, &cp)) ? n : 1; /* spaced */
     return i;
 }
 
@@ -1483,6 +1607,9 @@ static size_t escape_run(struct finder *f, size_t i, int *r)
         size_t k = end;
         while (k < f->len && is_space((unsigned char)t[k]))
             k++;
+        if (k + 1 < f->len && (t[k] == '+' || t[k] == '.') && is_space((unsigned char)t[k + 1]))
+            for (k++; k < f->len && is_space((unsigned char)t[k]);)
+                k++; /* "chr(105) + chr(103)": the "+" is read with them (chr_joiner) */
         if (k == f->len)
             break;
         size_t ke = piece_end(t, f->len, k);
@@ -2928,6 +3055,48 @@ static int append_inplace(struct gw_decoded *out, const char *text, size_t len, 
     return open ? inplace_window(out, n, text, len, ws, we, max_out) : 0;
 }
 
+/* The URL escapes in [i, te): how many, and whether there is nothing else (but marks that
+ * end a sentence or a clause after them, which end the stretch: *last). */
+static size_t url_escapes(const char *text, size_t i, size_t te, bool *only, bool *last)
+{
+    size_t n = 0, e = te;
+    while (e > i && strchr(".,;:!?", text[e - 1]))
+        e--;
+    *only = true;
+    *last = e < te;
+    for (size_t k = i; k < e; k++) {
+        if (is_url_escape(text, e, k)) {
+            n++;
+            k += 2;
+        } else {
+            *only = false;
+        }
+    }
+    return n;
+}
+
+/* The URL-encoded stretch that starts with the token [i, te): the token when it holds an
+ * escape, and the tokens after it while each is escapes and nothing else, so that words
+ * encoded apart, their spaces left plain, are read as one text ("%74%65%6C%6C %6D%65").
+ * Returns where it ends, or i when the token holds no escape. */
+static size_t url_words(const char *text, size_t len, size_t i, size_t te)
+{
+    bool only, last;
+    if (url_escapes(text, i, te, &only, &last) == 0)
+        return i;
+    while (only && !last && te < len) {
+        size_t k = te;
+        while (k < len && k - te < 4 && is_space((unsigned char)text[k]))
+            k++;
+        size_t ke = token_end(text, len, k);
+        if (k == len || is_space((unsigned char)text[k]) ||
+            url_escapes(text, k, ke, &only, &last) == 0 || !only)
+            break;
+        te = ke;
+    }
+    return te;
+}
+
 static void decoded_reset(struct gw_decoded *out)
 {
     gw_buf_reset(&out->text);
@@ -2949,17 +3118,17 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
      * is inside it, a run of entities or escapes at the start of each piece (unless inside
      * one already: e) among the rest. b runs ahead of i only over spaced hex, whose pairs
      * hold no "%". */
-    size_t i = 0, b = 0, e = 0;
+    size_t i = 0, b = 0, e = 0, url_end = 0;
     while (i < len && r != -1) {
         if (is_space((unsigned char)text[i])) {
             i++;
             continue;
         }
-        size_t te = token_end(text, len, i), escapes = 0;
-        for (size_t k = i; k < te; k++)
-            escapes += is_url_escape(text, te, k);
-        if (escapes && te - i >= MIN_URL_TOKEN && try_run(&f, i, te, GW_ENC_URL, false) == -1)
+        size_t te = token_end(text, len, i), ue = url_words(text, len, i, te);
+        if (i >= url_end && ue > i && ue - i >= MIN_URL_TOKEN &&
+            try_run(&f, i, ue, GW_ENC_URL, false) == -1)
             r = -1;
+        url_end = ue > url_end ? ue : url_end;
         /* scan_at stops at every piece's start, as quotes and brackets are no base64 */
         for (b = b > i ? b : i; b < te && r != -1;) {
             if (b >= e && (b == i || is_piece_end(text[b - 1])))

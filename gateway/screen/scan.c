@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "screen/decode.h"
@@ -527,12 +528,19 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 #define GW_DECODE_MAX (256u << 10)
 #define GW_KEEP_BYTES (1u << 20)
 
+/* Whether "chr" or "char" (any case) ends right before text[i]. */
+static bool chr_call_before(const char *text, size_t i)
+{
+    return (i >= 3 && strncasecmp(text + i - 3, "chr", 3) == 0) ||
+           (i >= 4 && strncasecmp(text + i - 4, "char", 4) == 0);
+}
+
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
- * "%XX", "%u", "\\x", "\\u" or "\\" and a digit (octal), "U+" and a hex digit, "&#" (an HTML
- * entity), four hex pairs apart (spaces or commas; bare or after "0x"), five spaced eight-digit
- * binary groups or seven numbers of two or three digits. Most chat text has none, and this costs a
- * fraction of the decoder's full pass (its rules are in decode.h; this only has to never say no
- * where it may). */
+ * "%XX", "%u", "\\x", "\\u", "\\U", "\\N{", "\\" and a hex digit (octal, CSS), "U+" and a hex
+ * digit, "&#" (an HTML entity), "chr(" and a digit, four hex pairs
+ * apart (spaces or commas; bare or after "0x"), five spaced eight-digit binary groups or seven
+ * numbers of two or three digits. Most chat text has none, and this costs a fraction of the
+ * decoder's full pass (its rules are in decode.h; this only has to never say no where it may). */
 static bool maybe_encoded(const char *text, size_t len)
 {
     static unsigned char b64[256];
@@ -575,8 +583,10 @@ static bool maybe_encoded(const char *text, size_t len)
         if (i + 2 < len &&
             ((p[i] == '%' &&
               ((isxdigit(p[i + 1]) && isxdigit(p[i + 2])) || (p[i + 1] | 0x20) == 'u')) ||
-             (p[i] == '\\' && (p[i + 1] == 'x' || p[i + 1] == 'u' || isdigit(p[i + 1]))) ||
-             (p[i] == '&' && p[i + 1] == '#')))
+             (p[i] == '\\' && (p[i + 1] == 'x' || (p[i + 1] | 0x20) == 'u' || isxdigit(p[i + 1]) ||
+                               (p[i + 1] == 'N' && p[i + 2] == '{'))) ||
+             (p[i] == '&' && p[i + 1] == '#') ||
+             (p[i] == '(' && isdigit(p[i + 1]) && chr_call_before(text, i))))
             return true;
     }
     return false;

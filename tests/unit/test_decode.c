@@ -313,6 +313,59 @@ static void other_escapes_decode(void **state)
     gw_decoded_free(&d);
 }
 
+/* More syntaxes (a review found each allowed): "\U" with eight digits, octal with a 0
+ * before three digits, "U+" with two digits or after another escape, Python's "\N{...}",
+ * "chr(...)" calls joined, CSS escapes, and words written apart in "\x" or "%XX" escapes,
+ * their spaces left plain. */
+static void escapes_in_more_syntaxes_decode(void **state)
+{
+    (void)state;
+    struct gw_decoded d = {0};
+    const char *in = "\\U00000069\\U00000067\\U0000006e \\U0001F600";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, in, GW_ENC_UESC, "ign \xf0\x9f\x98\x80");
+    in = "\\0151\\0147\\0156\\040\\0141\\0154\\0154";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, in, GW_ENC_UESC, "ign all");
+    in = "U+69 U+67 U+6E U+20 U+61 U+6C U+6C and u+69u+67u+6eu+20u+61u+6cu+6c";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, "U+69 U+67 U+6E U+20 U+61 U+6C U+6C", GW_ENC_UESC, "ign all");
+    assert_run(&d, 1, in, "u+69u+67u+6eu+20u+61u+6cu+6c", GW_ENC_UESC, "ign all");
+    in = "\\N{LATIN SMALL LETTER I}\\N{LATIN CAPITAL LETTER G}\\N{latin small letter n}"
+         "\\N{SPACE}\\N{DIGIT SEVEN} \\N{LATIN SMALL LETTER A}";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, in, GW_ENC_UESC, "iGn 7 a");
+    in = "s = chr(105)+chr(103)+CHR(110) + chr(32).chr(97)||char(98)";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, "chr(105)+chr(103)+CHR(110) + chr(32).chr(97)||char(98)", GW_ENC_UESC,
+               "ign ab");
+    /* a CSS escape ends at one space, which is part of it; one with a hex digit past 7
+     * ("\6c") makes the run CSS, so "\74 " is "t", not octal "<" */
+    in = "\\74 \\65 \\6c \\6c  \\6d \\65";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, in, GW_ENC_UESC, "tell me");
+    in = "x \\x74\\x65\\x6c\\x6c \\x6d\\x65 \\x68\\x6f\\x77 \\x74\\x6f y";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, "\\x74\\x65\\x6c\\x6c \\x6d\\x65 \\x68\\x6f\\x77 \\x74\\x6f", GW_ENC_HEX,
+               "tell me how to");
+    assert_int_equal(d.n, 1);
+    in = "x %74%65%6C%6C %6D%65 %68%6F%77 %74%6F y";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, "%74%65%6C%6C %6D%65 %68%6F%77 %74%6F", GW_ENC_URL, "tell me how to");
+    assert_int_equal(d.n, 1);
+    /* paths, regular expressions, a lone call and names in words are none */
+    static const char *const plain[] = {
+        "C:\\Users\\abc\\Desktop\\def\\report.docx", "match \\d\\d\\d-\\d\\d\\d\\d or \\bcat\\b",
+        "use chr(10) for a newline", "SKU+12 SKU+34 SKU+56 SKU+78", "%74 of %6D users"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+        find(&d, plain[i], NO_LIMIT);
+        if (d.n)
+            print_error("\"%s\": %zu runs\n", plain[i], d.n);
+        assert_int_equal(d.n, 0);
+    }
+    gw_decoded_free(&d);
+}
+
 static void mixed_text_with_two_runs_keeps_input_order(void **state)
 {
     struct gw_decoded d = {0};
@@ -1462,6 +1515,7 @@ int main(void)
         cmocka_unit_test(quotes_end_a_run_of_escapes),
         cmocka_unit_test(unicode_escapes_decode_with_surrogate_pairs),
         cmocka_unit_test(other_escapes_decode),
+        cmocka_unit_test(escapes_in_more_syntaxes_decode),
         cmocka_unit_test(mixed_text_with_two_runs_keeps_input_order),
         cmocka_unit_test(base64_inside_a_url_encoded_stretch_is_reported_too),
         cmocka_unit_test(replies_are_read_one_level),

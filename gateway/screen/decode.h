@@ -18,7 +18,8 @@
  *   still found. A run of decimal digits only is never base64 (base64 of text has letters).
  * - hex: at least 16 hex digits in an even count, written as one maximal run (optionally
  *   after "0x"), as pairs separated by single spaces, commas or ", " ("69 67 6e ...",
- *   "69,67,6e", or each after "0x": "0x69 0x67 ..."), or as "\x" escapes ("\x69\x67...").
+ *   "69,67,6e", or each after "0x": "0x69 0x67 ..."), or as "\x" escapes ("\x69\x67...";
+ *   words so written apart, their spaces left plain, are one run: "\x74\x6f \x6d\x65").
  *   A plain or spaced run of decimal digits only may be a number as well as hex
  *   ("34313131..." is "4111..."): it is judged strictly. A plain run that is not text as hex
  *   is tried as base64.
@@ -27,16 +28,20 @@
  *   run of 0s and 1s whose length is a multiple of eight (tried before hex, which the same
  *   digits also are). Seven-bit groups and other widths are not read.
  * - URL encoding: a whitespace-delimited stretch of at least 6 bytes that holds a "%XX"
- *   escape is one run ("jane.doe%40example.com"); "%XX" decodes to its byte and "+" to a
- *   space, everything else is copied.
+ *   escape is one run ("jane.doe%40example.com"), and so are the stretches after it while
+ *   each is escapes and nothing else (words encoded apart, their spaces left plain: "%74%6F
+ *   %6D%65"); "%XX" decodes to its byte and "+" to a space, everything else is copied.
  * - HTML numeric entities ("&#105;", "&#x69;", ";" optional) and "\u" escapes ("\u0069",
- *   surrogate pairs joined; also "%u0069", "\u{69}", "U+0069" (not inside a word; one
- *   space between two is no text) and octal "\151" (two or three digits)): a stretch that holds
- * one, ended by whitespace, a quote, "<",
- *   ">" or "`", and joined across whitespace to the next such stretch that holds one too,
- *   is one run when it holds at least 3 of them or one that is "@". Each becomes its
- *   character in UTF-8, everything else is copied. Reported as "entity" when the run holds
- *   an entity, else "uesc".
+ *   surrogate pairs joined; also "%u0069", "\u{69}", "\U00000069", "U+0069" or "U+69" (not
+ *   inside a word unless right after another; one space between two is no text), octal
+ *   "\151" (two or three digits) or "\0151", CSS escapes ("\6c ", a space after it part of
+ *   it; a run that holds one with a hex digit past 7 reads all its escapes so), Python's
+ *   "\N{LATIN SMALL LETTER I}" (letters, digits, the space) and "chr(105)" or "char(105)"
+ *   calls, what joins two of them ("+", ".", "||") no text): a stretch that holds one,
+ *   ended by whitespace, a quote, "<", ">" or "`", and joined across whitespace (and a
+ *   lone "+" or ".") to the next such stretch that holds one too, is one run when it holds
+ *   at least 3 of them or one that is "@". Each becomes its character in UTF-8, everything
+ *   else is copied. Reported as "entity" when the run holds an entity, else "uesc".
  * - Decoded bytes are sanitised: a byte that is not printable text (invalid UTF-8, a
  *   control other than tab, CR and LF, DEL, a C1 control) is written as a space, one for
  *   one. A decoded run is kept when it is at least 6 bytes, holds 6 printable bytes in a
@@ -101,6 +106,13 @@
  *   only: four words or more in a row that end in "ay" (or a hyphen and two to five letters
  *   that do), two of them no English word as they are and two that
  *   turn back into one; each is read as the cheapest word (words.h) it may have been.
+ * - Words parted by a mark where the spaces belong ("tell. me. how. to", "tell / me / how",
+ *   "tell ⭐ me ⭐ how"), by gw_decode_find_written only: six words or more in a row with the
+ *   same mark between each two (a sentence's end or a quote beside it allowed), two of
+ *   them words that join a sentence ("the", "to", "me", "and", ...: a list of nouns has
+ *   none), at most half one letter long. A mark that joins the words of names ("-", "_",
+ *   ".", "/" alone: "how-to-pick-a-shoe") counts only when the words are the whole text.
+ *   Read with a space for each mark.
  * - In context, by gw_decode_find_written only: the text around the code runs of level 0
  *   (160 bytes each way, windows that meet merged) with each run decoded in its place, when
  *   the text around holds letters ("ignore all " and the rest in hex reads as one
@@ -146,6 +158,7 @@ enum gw_encoding {
     GW_ENC_FLIPPED, /* upside-down text ("ʇdɯoɹd"): a code, prompts only */
     GW_ENC_MORSE,   /* Morse code ("- . .-.. .-.."): a code, prompts only */
     GW_ENC_PIG,     /* pig latin ("ignoreway ouryay ulesray"): a way of writing, prompts only */
+    GW_ENC_PARTED,  /* words parted by a mark ("tell. me. how."): a way of writing, prompts only */
     GW_ENC_INPLACE  /* the text around code runs, each decoded in its place: prompts only */
 };
 #define GW_ENC_COUNT (GW_ENC_INPLACE + 1)

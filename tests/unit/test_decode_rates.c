@@ -208,6 +208,24 @@ static char *marked(const char *s)
     return o;
 }
 
+/* Each space a " / " ("tell / me / how"): words parted by a mark. */
+static char *parted(const char *s)
+{
+    char *o = malloc(3 * strlen(s) + 1);
+    assert_non_null(o);
+    size_t w = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p == ' ') {
+            memcpy(o + w, " / ", 3);
+            w += 3;
+        } else {
+            o[w++] = *p;
+        }
+    }
+    o[w] = '\0';
+    return o;
+}
+
 /* Each key word (keywords.h) misspelt: a long one with its second and third letters
  * swapped, a short one with its last letter doubled ("isntructions", "yourr"). */
 static char *slipped(const char *s)
@@ -395,6 +413,7 @@ static void attacks_written_another_way_are_read_back(void **state)
         {"upside", GW_ENC_FLIPPED, 960, 0},  /* measured: 692 of 699 */
         {"morse", GW_ENC_MORSE, 960, 0},     /* measured: 692 of 699 */
         {"pig", GW_ENC_PIG, 950, 0},         /* measured: 685 of 699 */
+        {"parted", GW_ENC_PARTED, 880, 0},   /* measured: 641 of 699 */
     };
     enum { WAYS = sizeof ways / sizeof *ways };
     struct gw_decoded d = {0};
@@ -403,7 +422,7 @@ static void attacks_written_another_way_are_read_back(void **state)
                          apart(t.v[i], '-'),  joined(t.v[i]),      slipped(t.v[i]),
                          marked(t.v[i]),      ciphered(t.v[i], 3), ciphered(t.v[i], 20),
                          ciphered(t.v[i], 0), nato(t.v[i]),        upside_down(t.v[i]),
-                         morse(t.v[i]),       pig_latin(t.v[i])};
+                         morse(t.v[i]),       pig_latin(t.v[i]),   parted(t.v[i])};
         for (int k = 0; k < WAYS; k++) {
             ways[k].read += reads(&d, w[k], (int)ways[k].enc);
             free(w[k]);

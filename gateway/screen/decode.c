@@ -1871,6 +1871,23 @@ static int parting_mark(const char *t, size_t s, size_t e)
     return kind;
 }
 
+/* The mark in the gap [s, e) between two words: the gap without the marks that end a
+ * sentence or a clause before it and the quotes and brackets that open the word after it
+ * ("instructions. / 'Now": " / "), when what is left is a mark, else the gap itself ("tell.
+ * me": ". "). Sets [*ms, *me); returns its kind (parting_mark). */
+static int mark_core(const char *t, size_t s, size_t e, size_t *ms, size_t *me)
+{
+    size_t a = s, b = e;
+    while (a < b && t[a] && strchr(".,!?;:)]>\"'", t[a]))
+        a++;
+    while (b > a && t[b - 1] && strchr("'\"([<", t[b - 1]))
+        b--;
+    int kind = a < b && (a > s || b < e) ? parting_mark(t, a, b) : 0;
+    *ms = kind ? a : s;
+    *me = kind ? b : e;
+    return kind ? kind : parting_mark(t, s, e);
+}
+
 /* Whether the letters [s, e) of t (a whole word of them) may be words run together:
  * JOINED_MIN to SEG_MAX letters, no digit or "@" glued on, standing alone (a hashtag too). */
 static bool joined_candidate(const char *t, size_t len, size_t s, size_t e)
@@ -1918,7 +1935,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
     struct stretch back = {0}, rot = {0};
     size_t lone_end = 0, lone_run = 0; /* the last lone character's end; how many in a row */
     size_t nato_end = 0, nato_run = 0, odd_pairs = 0, morse_pairs = 0, pig_run = 0;
-    size_t word_end = 0, gaps = 0; /* marks between words in a row */
+    size_t word_end = 0, gaps = 0, mark_at = 0, mark_len = 0; /* the same mark in a row */
     for (size_t i = 0; i < f->len;) {
         if (!word_class[t[i]]) {
             cand->flipped |= t[i] >= 0xC2; /* not ASCII: FLIPS starts at U+00A1 */
@@ -1955,8 +1972,16 @@ static int find_turned(struct finder *f, struct candidates *cand)
             prev = c;
         }
         size_t e = i;
-        if (word_end && !cand->parted) { /* marks in a row: find_parted tells if the same */
-            gaps = parting_mark(f->text, word_end, s) ? gaps + 1 : 0;
+        if (word_end && !cand->parted &&
+            !(gaps && s == word_end + 1 && (t[word_end] == '\'' || t[word_end] == '-') &&
+              !(mark_len == 1 && t[mark_at] == t[word_end]))) { /* as find_parted: inner_join */
+            size_t ms, me;
+            bool mark = mark_core(f->text, word_end, s, &ms, &me) != 0;
+            bool same =
+                mark && gaps && me - ms == mark_len && memcmp(t + ms, t + mark_at, mark_len) == 0;
+            gaps = same ? gaps + 1 : mark;
+            mark_at = ms;
+            mark_len = me - ms;
             cand->parted = gaps + 1 >= MIN_PARTED;
         }
         word_end = e;
@@ -2996,6 +3021,8 @@ static const char *const PARTED_GLUE[] = {
 
 static bool glue_word(const char *t, size_t s, size_t e)
 {
+    if (e - s > 4) /* none is longer */
+        return false;
     for (size_t k = 0; k < sizeof PARTED_GLUE / sizeof *PARTED_GLUE; k++)
         if (strlen(PARTED_GLUE[k]) == e - s && strncasecmp(t + s, PARTED_GLUE[k], e - s) == 0)
             return true;
@@ -3018,21 +3045,12 @@ static bool whole_text(const char *t, size_t len, size_t s, size_t e)
     return s == 0 && e == len;
 }
 
-/* Whether [s, e) is the run's mark, or the mark after the end of a sentence or a clause,
- * or before a quote or a bracket ("instructions. / Now", "say / 'Access": a sentence's
- * words are parted like the rest). */
+/* Whether the gap [s, e) holds the run's mark (mark_core). */
 static bool same_mark(const char *t, const struct parted *p, size_t s, size_t e)
 {
-    for (int open = 0; open < 3 && e - s >= p->gap_len; open++, e--) {
-        if (open && (!t[e] || !strchr("'\"([<", t[e])))
-            return false;
-        size_t k = s;
-        while (k < e - p->gap_len && t[k] && strchr(".,!?;:)]>\"'", t[k]))
-            k++;
-        if (k == e - p->gap_len && memcmp(t + k, t + p->gap, p->gap_len) == 0)
-            return true;
-    }
-    return false;
+    size_t ms, me;
+    return mark_core(t, s, e, &ms, &me) && me - ms == p->gap_len &&
+           memcmp(t + ms, t + p->gap, p->gap_len) == 0;
 }
 
 /* Whether the byte between two words at t[i] joins them into one ("you're", "dis-moi")
@@ -3072,7 +3090,8 @@ static int find_parted(struct finder *f)
             p.end = prev_e = i = e; /* the same word */
             continue;
         }
-        int mark = p.words ? parting_mark(f->text, prev_e, s) : 0;
+        size_t ms = prev_e, me = s;
+        int mark = p.words ? mark_core(f->text, prev_e, s, &ms, &me) : 0;
         bool same = mark && p.words > 1 && same_mark(f->text, &p, prev_e, s);
         if (!same && p.words > 1) { /* the run ends; a new mark may start one at the word before */
             if (parted_close(f, &p) == -1)
@@ -3087,8 +3106,8 @@ static int find_parted(struct finder *f)
             p = (struct parted){0};
         }
         if (p.words == 1) {
-            p.gap = prev_e;
-            p.gap_len = s - prev_e;
+            p.gap = ms;
+            p.gap_len = me - ms;
             p.mark = mark;
         }
         p.start = p.words ? p.start : s;
@@ -3108,10 +3127,14 @@ static void decode_parted(const char *t, size_t len, struct sink *k)
 {
     const unsigned char *u = (const unsigned char *)t;
     struct parted p = {0};
-    while (p.gap < len && word_class[u[p.gap]])
-        p.gap++;
-    while (p.gap + p.gap_len < len && !word_class[u[p.gap + p.gap_len]])
-        p.gap_len++;
+    size_t gs = 0, ge, ms, me;
+    while (gs < len && word_class[u[gs]])
+        gs++;
+    for (ge = gs; ge < len && !word_class[u[ge]];)
+        ge++;
+    mark_core(t, gs, ge, &ms, &me);
+    p.gap = ms;
+    p.gap_len = me - ms;
     for (size_t i = 0; i < len;) {
         if (word_class[u[i]]) {
             emit(k, u[i++]);
@@ -3120,7 +3143,7 @@ static void decode_parted(const char *t, size_t len, struct sink *k)
         size_t s = i;
         while (i < len && !word_class[u[i]])
             i++;
-        emit(k, i == s + 1 && s > p.gap && inner_join(t, s, &p) ? u[s] : ' ');
+        emit(k, i == s + 1 && s > ge && inner_join(t, s, &p) ? u[s] : ' ');
     }
 }
 

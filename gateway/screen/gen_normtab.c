@@ -257,8 +257,11 @@ static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out
         return 1;
     }
     /* Braille: the 26 letters, read as letters (a model reads "⠞⠑⠇⠇" as "tell"), and the
-     * blank cell as a space; other cells (contractions, signs, 8-dot patterns) stay. */
-    if (c >= 0x2800 && c <= 0x283F) {
+     * blank cell as a space; other cells (contractions, signs) stay. Of the 8-dot cells, the
+     * dots 7 and 8 are set aside (computer Braille marks a capital with dot 7: "⡊" is "J"),
+     * and a cell of them alone stays. */
+    if (c >= 0x2800 && c <= 0x28FF && (c <= 0x283F || ((c - 0x2800) & 0x3F) != 0)) {
+        UChar32 cell = 0x2800 + ((c - 0x2800) & 0x3F);
         static const unsigned char dots[26] = {0x01, 0x03, 0x09, 0x19, 0x11, 0x0B, 0x1B, 0x13, 0x0A,
                                                0x1A, 0x05, 0x07, 0x0D, 0x1D, 0x15, 0x0F, 0x1F, 0x17,
                                                0x0E, 0x1E, 0x25, 0x27, 0x3A, 0x2D, 0x3D, 0x35};
@@ -266,9 +269,13 @@ static int map(const UNormalizer2 *nfkd, USpoofChecker *sc, UChar32 c, char *out
             return -2;
         out[0] = ' ';
         for (int l = 0; l < 26 && c != 0x2800; l++)
-            out[0] = c - 0x2800 == dots[l] ? (char)('a' + l) : out[0];
+            out[0] = cell - 0x2800 == dots[l] ? (char)('a' + l) : out[0];
         return out[0] == ' ' && c != 0x2800 ? -1 : 1;
     }
+    /* The skin tone modifiers: no letter, and between flag letters ("🇮🏻🇬🏻") they hide
+     * the word the letters spell. */
+    if (c >= 0x1F3FB && c <= 0x1F3FF)
+        return -2;
     if (is_sep(c))
         return -3;
     if (is_drop(c))

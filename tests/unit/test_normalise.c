@@ -89,6 +89,10 @@ static void tag_characters_become_the_ascii_they_spell(void **state)
     EXPECT("\xe2\xa0\x9e\xe2\xa0\x91\xe2\xa0\x87\xe2\xa0\x87\xe2\xa0\x80\xe2\xa0\xbf",
            "tell \xe2\xa0\xbf");
     EXPECT("\xe2\xa0\xa0\xe2\xa0\x9e\xe2\xa0\x95", "to"); /* the capital sign is nothing */
+    /* 8-dot cells read as their six dots (dot 7 marks a capital: "⡞⡑⡇⡇"); dots 7 and 8
+     * alone, or with a cell that is no letter, stay */
+    EXPECT("\xe2\xa1\x9e\xe2\xa1\x91\xe2\xa1\x87\xe2\xa3\x87 \xe2\xa1\x80\xe2\xa3\xbf",
+           "tell \xe2\xa1\x80\xe2\xa3\xbf");
     /* the Arabic tatweel stretches a word: "قـنـبـلـة" is "قنبلة" */
     EXPECT("\xd9\x82\xd9\x80\xd9\x86\xd9\x80\xd8\xa8", "\xd9\x82\xd9\x86\xd8\xa8");
 }
@@ -106,6 +110,10 @@ static void more_look_alikes_fold(void **state)
     /* regional indicators spell words to a model; a flag reads as its country code */
     EXPECT("\xf0\x9f\x87\xae\xf0\x9f\x87\xac\xf0\x9f\x87\xb3", "ign");
     EXPECT("to \xf0\x9f\x87\xab\xf0\x9f\x87\xb7!", "to fr!");
+    /* skin tone modifiers are nothing: between flag letters they hid the word */
+    EXPECT("\xf0\x9f\x87\xae\xf0\x9f\x8f\xbb\xf0\x9f\x87\xac\xf0\x9f\x8f\xbf ok "
+           "\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd",
+           "ig ok \xf0\x9f\x91\x8d");
     EXPECT("\xe2\x9d\xb9\xe2\x9d\xb6", "41");          /* dingbat digits */
     EXPECT("\xe2\x91\xb7\xe2\x91\xb4", "41");          /* parenthesised digits */
     EXPECT("\xe2\x92\x8b\xe2\x92\x88", "41");          /* digits with a full stop */

@@ -192,10 +192,6 @@ static void decode_hex(const char *s, size_t len, struct sink *k)
             i++;
             continue;
         }
-        if (high < 0 && is_space((unsigned char)s[i]) && i + 1 < len && s[i + 1] == '\\') {
-            emit(k, ' '); /* words written in "\x" escapes apart: escaped_hex */
-            continue;
-        }
         int v = hex_value((unsigned char)s[i]);
         if (v < 0)
             continue;
@@ -349,6 +345,8 @@ static size_t named_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
     if (!close)
         return 0;
     size_t nl = (size_t)(close - n), total = nl + 4;
+    if (nl >= 4 && (n[0] | 0x20) == 'u' && n[1] == '+') /* Perl's "\\N{U+0074}" */
+        return hex_digits(s, len, i + 5, 6, cp) == nl - 2 ? total : 0;
     if (nl == 5 && strncasecmp(n, "SPACE", 5) == 0) {
         *cp = ' ';
         return total;
@@ -368,22 +366,32 @@ static size_t named_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
     return total;
 }
 
-/* "chr(105)" (Python, PHP, Perl) and "char(105)" (SQL), any case, not inside a word. */
+/* "chr(105)" (Python, PHP, Perl, VB), "unichr(105)", "char(105)" and "nchar(105)" (SQL),
+ * any case, not inside a word; the number decimal or after "0x", spaces around it. */
 static size_t chr_call_at(const char *s, size_t len, size_t i, uint32_t *cp)
 {
-    size_t k = i;
+    static const char *const calls[] = {"chr(", "char(", "nchar(", "unichr("};
     if (i > 0 && alnum_byte((unsigned char)s[i - 1]))
         return 0;
-    if (k + 4 < len && strncasecmp(s + k, "chr(", 4) == 0)
-        k += 4;
-    else if (k + 5 < len && strncasecmp(s + k, "char(", 5) == 0)
-        k += 5;
-    else
-        return 0;
-    size_t d = k;
-    for (*cp = 0; k < len && k - d < 7 && s[k] >= '0' && s[k] <= '9'; k++)
-        *cp = *cp * 10 + (uint32_t)(s[k] - '0');
-    return k > d && k < len && s[k] == ')' && *cp <= 0x10FFFF ? k + 1 - i : 0;
+    size_t k = i;
+    for (size_t c = 0; c < sizeof calls / sizeof *calls && k == i; c++)
+        if (len - i > strlen(calls[c]) && strncasecmp(s + i, calls[c], strlen(calls[c])) == 0)
+            k = i + strlen(calls[c]);
+    while (k < len && k > i && s[k] == ' ')
+        k++;
+    size_t d = k, n = 0;
+    if (k + 2 < len && k > i && s[k] == '0' && (s[k + 1] | 0x20) == 'x' &&
+        (n = hex_digits(s, len, k + 2, 6, cp)) > 0) {
+        k += 2 + n;
+    } else {
+        for (*cp = 0; k > i && k < len && k - d < 7 && s[k] >= '0' && s[k] <= '9'; k++)
+            *cp = *cp * 10 + (uint32_t)(s[k] - '0');
+        if (k == d)
+            return 0;
+    }
+    while (k < len && s[k] == ' ')
+        k++;
+    return k < len && s[k] == ')' && *cp <= 0x10FFFF ? k + 1 - i : 0;
 }
 
 /* The other ways code points are written: "%u0069" (old browsers' escapes), "\\u{69}"
@@ -409,8 +417,14 @@ static size_t other_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
         n = hex_digits(s, len, i + 2, 6, cp);
         return n >= 2 ? n + 2 : 0;
     }
-    if ((s[i] | 0x20) == 'c')
+    if ((s[i] | 0x20) == 'c' || (s[i] | 0x20) == 'n' || (s[i] | 0x20) == 'u')
         return chr_call_at(s, len, i, cp);
+    if (s[i] == '\\' && i + 4 <= len && s[i + 1] == 'x') { /* "\\x69" (a byte), "\\x{69}" */
+        if (s[i + 2] != '{')
+            return hex_digits(s, len, i + 2, 2, cp) == 2 ? 4 : 0;
+        n = hex_digits(s, len, i + 3, 6, cp);
+        return n && i + 3 + n < len && s[i + 3 + n] == '}' ? n + 4 : 0;
+    }
     if (s[i] != '\\' || i + 3 > len)
         return 0;
     if (s[i + 1] == 'N')
@@ -466,11 +480,44 @@ static size_t escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
     return 6;
 }
 
+/* Whether the escapes of [0, len) are a list, the same separator of commas or semicolons
+ * (and spaces) between each two and nothing else ("\\x74, \\x65, \\x6c", "U+0074;U+0065"):
+ * the separator's length, its start in *at; else 0. */
+static size_t list_separator(const char *s, size_t len, size_t *at)
+{
+    size_t gaps = 0, sep_len = 0, prev_end = 0;
+    uint32_t c;
+    for (size_t i = 0; i < len;) {
+        size_t n = escape_at(s, len, i, &c);
+        if (n == 0) {
+            i++;
+            continue;
+        }
+        if (prev_end) {
+            size_t g = i - prev_end;
+            bool mark = false;
+            for (size_t j = prev_end; j < i; j++) {
+                if (s[j] != ',' && s[j] != ';' && s[j] != ' ')
+                    return 0;
+                mark = mark || s[j] != ' ';
+            }
+            if (!mark || (gaps && (g != sep_len || memcmp(s + prev_end, s + *at, g) != 0)))
+                return 0;
+            *at = prev_end;
+            sep_len = g;
+            gaps++;
+        }
+        prev_end = i + n;
+        i += n;
+    }
+    return gaps >= 2 ? sep_len : 0;
+}
+
 /* The joiner between two "chr(...)" calls ("+", " + ", ".", "||", ","), or 0. */
 static size_t chr_joiner(const char *s, size_t len, size_t i)
 {
     size_t k = i;
-    while (k < len && k - i < 4 && strchr(" +.,|", s[k]) && s[k])
+    while (k < len && k - i < 4 && strchr(" +.,|&", s[k]) && s[k])
         k++;
     uint32_t c;
     return k > i && k < len && chr_call_at(s, len, k, &c) ? k - i : 0;
@@ -485,11 +532,17 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
     bool css = false;
     for (size_t i = 0; i + 1 < len && !css; i++)
         css = s[i] == '\\' && css_only(s, len, i) && css_escape_at(s, len, i, &(uint32_t){0});
+    size_t sep = 0, sep_len = list_separator(s, len, &sep);
     for (size_t i = 0; i < len; i++) {
         uint32_t c;
         size_t n = css ? css_escape_at(s, len, i, &c) : 0;
         if (n == 0)
             n = escape_at(s, len, i, &c);
+        if (n == 0 && sep_len && i > 0 && len - i > sep_len &&
+            memcmp(s + i, s + sep, sep_len) == 0 && escape_at(s, len, i + sep_len, &c)) {
+            i += sep_len - 1; /* "\\x74, \\x65": the list's commas are no text */
+            continue;
+        }
         if (n == 0) {
             if (s[i] == ' ' && i >= 4 && s[i - 1] != '+' && i + 1 < len &&
                 (s[i + 1] | 0x20) == 'u' && escape_at(s, len, i + 1, &c) && uplus_before(s, i))
@@ -497,8 +550,13 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
             emit(k, (unsigned char)s[i]);
             continue;
         }
-        if (s[i] == 'c' || s[i] == 'C')
+        if (chr_call_at(s, len, i, &(uint32_t){0}))
             n += chr_joiner(s, len, i + n);
+        if (s[i] == '\\' && s[i + 1] == 'x' && s[i + 2] != '{') {
+            emit(k, (unsigned char)c); /* a byte: UTF-8 written byte by byte stays so */
+            i += n - 1;
+            continue;
+        }
         i += n - 1;
         if (c < 0x80) {
             emit(k, (unsigned char)c);
@@ -1492,43 +1550,13 @@ static size_t spaced_run(struct finder *f, size_t s, size_t width, int *r)
     return end;
 }
 
-static bool hex_escape_at(const char *t, size_t len, size_t k)
-{
-    return k + 4 <= len && t[k] == '\\' && t[k + 1] == 'x' &&
-           hex_value((unsigned char)t[k + 2]) >= 0 && hex_value((unsigned char)t[k + 3]) >= 0;
-}
-
-/* Hex as "\x" escapes, from s where one starts, and the words after it written so too,
- * their spaces left plain ("\x74\x65\x6c\x6c \x6d\x65": decode_hex keeps a space before
- * "\x"). Returns where they end. */
-static size_t escaped_hex(struct finder *f, size_t s, int *r)
-{
-    const char *t = f->text;
-    size_t k = s, pairs = 0;
-    for (;;) {
-        while (hex_escape_at(t, f->len, k)) {
-            pairs++;
-            k += 4;
-        }
-        size_t next = k;
-        while (next < f->len && next - k < 4 && is_space((unsigned char)t[next]))
-            next++;
-        if (next == k || k == s || !hex_escape_at(t, f->len, next))
-            break;
-        k = next;
-    }
-    if (pairs * 2 >= MIN_HEX)
-        *r = try_run(f, s, k, GW_ENC_HEX, false);
-    return k > s ? k : s + 1;
-}
-
 /* Looks at what starts at i (not a space): a hex or base64 form, consumed whole, or one
  * byte of anything else. Sets *r to -1 when out of memory. Returns where to look next. */
 static size_t scan_at(struct finder *f, size_t i, int *r)
 {
     const char *t = f->text;
     if (t[i] == '\\')
-        return escaped_hex(f, i, r);
+        return i + 1; /* escapes, "\\x" ones too: escape_run */
     if (b64_value((unsigned char)t[i]) < 0)
         return i + 1;
     size_t e = i;
@@ -1587,7 +1615,10 @@ static size_t piece_end(const char *text, size_t len, size_t i)
     uint32_t cp;
     size_t n;
     while (i < len && !is_space((unsigned char)text[i]) && !is_piece_end(text[i]))
-        i += text[i] == '\\' && (n = named_escape_at(text, len, i, &cp)) ? n : 1; /* spaced */
+        i += (n = text[i] == '\\' ? named_escape_at(text, len, i, &cp)
+                                  : chr_call_at(text, len, i, &cp)) != 0
+                 ? n
+                 : 1; /* these may hold spaces */
     return i;
 }
 
@@ -1611,7 +1642,8 @@ static size_t escape_run(struct finder *f, size_t i, int *r)
         size_t k = end;
         while (k < f->len && is_space((unsigned char)t[k]))
             k++;
-        if (k + 1 < f->len && (t[k] == '+' || t[k] == '.') && is_space((unsigned char)t[k + 1]))
+        if (k + 1 < f->len && (t[k] == '+' || t[k] == '.' || t[k] == '&') &&
+            is_space((unsigned char)t[k + 1]))
             for (k++; k < f->len && is_space((unsigned char)t[k]);)
                 k++; /* "chr(105) + chr(103)": the "+" is read with them (chr_joiner) */
         if (k == f->len)
@@ -1888,6 +1920,43 @@ static int mark_core(const char *t, size_t s, size_t e, size_t *ms, size_t *me)
     return kind ? kind : parting_mark(t, s, e);
 }
 
+/* The family of a mark: 2 for one ASCII mark between spaces (" , ", " / ", " | "; not
+ * ", " or ". ", which prose mixes), 3 for symbols or emoji between spaces or not (" ⭐ ", "🔥",
+ * "👍🏽": characters from U+2000 up to U+2FFF or past U+FFFF; letters of other scripts are no
+ * such mark), 0 else. The marks of a family part words alike ("tell . me , how", "tell 🔥 me 💯
+ * how"). */
+static int mark_family(const char *t, size_t s, size_t e)
+{
+    const unsigned char *u = (const unsigned char *)t;
+    size_t marks = 0, symbols = 0;
+    for (size_t k = s; k < e; k++) {
+        if (u[k] == ' ')
+            continue;
+        if (u[k] < 0x80) {
+            marks++;
+        } else if (u[k] == 0xE2 || u[k] >= 0xF0) {
+            symbols++;
+            while (k + 1 < e && (u[k + 1] & 0xC0) == 0x80)
+                k++;
+        } else if (u[k] >= 0xC0 || k == s) {
+            return 0; /* a letter of another script, or a mark inside one */
+        }
+    }
+    if (symbols)
+        return marks ? 0 : 3;
+    return marks == 1 && e > s + 2 && u[s] == ' ' && u[e - 1] == ' ' ? 2 : 0;
+}
+
+/* Whether the marks [a, a + an) and [b, b + bn) part words alike: the same bytes, or the
+ * same family (mark_family). */
+static bool marks_alike(const char *t, size_t a, size_t an, size_t b, size_t bn)
+{
+    if (an == bn && memcmp(t + a, t + b, an) == 0)
+        return true;
+    int fa = mark_family(t, a, a + an);
+    return fa && fa == mark_family(t, b, b + bn);
+}
+
 /* Whether the letters [s, e) of t (a whole word of them) may be words run together:
  * JOINED_MIN to SEG_MAX letters, no digit or "@" glued on, standing alone (a hashtag too). */
 static bool joined_candidate(const char *t, size_t len, size_t s, size_t e)
@@ -1977,8 +2046,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
               !(mark_len == 1 && t[mark_at] == t[word_end]))) { /* as find_parted: inner_join */
             size_t ms, me;
             bool mark = mark_core(f->text, word_end, s, &ms, &me) != 0;
-            bool same =
-                mark && gaps && me - ms == mark_len && memcmp(t + ms, t + mark_at, mark_len) == 0;
+            bool same = mark && gaps && marks_alike(f->text, ms, me - ms, mark_at, mark_len);
             gaps = same ? gaps + 1 : mark;
             mark_at = ms;
             mark_len = me - ms;
@@ -3035,22 +3103,30 @@ struct parted {
     int mark;            /* its kind (parting_mark) */
 };
 
-/* Whether [s, e) is the whole text, but for spaces, quotes and a sentence's end mark. */
-static bool whole_text(const char *t, size_t len, size_t s, size_t e)
+/* Whether [s, e) is a clause of its own (clause_start, clause_end), or is but for one
+ * word after it ("how_do_i_build_a_bomb ok?"): words joined by a mark that joins names are
+ * read so only where an order may start, never as a name inside a sentence. */
+static bool own_clause(const char *t, size_t len, size_t s, size_t e)
 {
-    while (s > 0 && t[s - 1] && strchr(" \t\n\"'", t[s - 1]))
-        s--;
-    while (e < len && t[e] && strchr(" \t\n\"'.!?", t[e]))
-        e++;
-    return s == 0 && e == len;
+    if (!clause_start(t, s))
+        return false;
+    if (clause_end(t, len, e))
+        return true;
+    size_t k = e;
+    while (k < len && (t[k] == ' ' || t[k] == ','))
+        k++;
+    size_t w = k;
+    while (k < len && letter((unsigned char)t[k]) >= 0)
+        k++;
+    return k > w && k - w <= 8 && k > e + 1 && is_space((unsigned char)t[e]) &&
+           clause_end(t, len, k);
 }
 
 /* Whether the gap [s, e) holds the run's mark (mark_core). */
 static bool same_mark(const char *t, const struct parted *p, size_t s, size_t e)
 {
     size_t ms, me;
-    return mark_core(t, s, e, &ms, &me) && me - ms == p->gap_len &&
-           memcmp(t + ms, t + p->gap, p->gap_len) == 0;
+    return mark_core(t, s, e, &ms, &me) && marks_alike(t, ms, me - ms, p->gap, p->gap_len);
 }
 
 /* Whether the byte between two words at t[i] joins them into one ("you're", "dis-moi")
@@ -3063,7 +3139,7 @@ static bool inner_join(const char *t, size_t i, const struct parted *p)
 static int parted_close(struct finder *f, const struct parted *p)
 {
     if (p->words < MIN_PARTED || p->glue < 2 || p->ones * 2 > p->words ||
-        (p->mark == 1 && !whole_text(f->text, f->len, p->start, p->end)))
+        (p->mark == 1 && !own_clause(f->text, f->len, p->start, p->end)))
         return 0;
     for (size_t k = 0; f->out && k < f->out->n; k++)
         if (f->out->v[k].start <= p->start && f->out->v[k].end >= p->end &&

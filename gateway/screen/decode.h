@@ -18,8 +18,8 @@
  *   still found. A run of decimal digits only is never base64 (base64 of text has letters).
  * - hex: at least 16 hex digits in an even count, written as one maximal run (optionally
  *   after "0x"), as pairs separated by single spaces, commas or ", " ("69 67 6e ...",
- *   "69,67,6e", or each after "0x": "0x69 0x67 ..."), or as "\x" escapes ("\x69\x67...";
- *   words so written apart, their spaces left plain, are one run: "\x74\x6f \x6d\x65").
+ *   "69,67,6e", or each after "0x": "0x69 0x67 ..."). "\x" escapes ("\x69\x67") are read
+ *   as the escapes below are, so that they mix with them.
  *   A plain or spaced run of decimal digits only may be a number as well as hex
  *   ("34313131..." is "4111..."): it is judged strictly. A plain run that is not text as hex
  *   is tried as base64.
@@ -32,16 +32,20 @@
  *   each is escapes and nothing else (words encoded apart, their spaces left plain: "%74%6F
  *   %6D%65"); "%XX" decodes to its byte and "+" to a space, everything else is copied.
  * - HTML numeric entities ("&#105;", "&#x69;", ";" optional) and "\u" escapes ("\u0069",
- *   surrogate pairs joined; also "%u0069", "\u{69}", "\U00000069", "U+0069" or "U+69" (not
- *   inside a word unless right after another; one space between two is no text), octal
- *   "\151" (two or three digits) or "\0151", CSS escapes ("\6c ", a space after it part of
- *   it; a run that holds one with a hex digit past 7 reads all its escapes so), Python's
- *   "\N{LATIN SMALL LETTER I}" (letters, digits, the space) and "chr(105)" or "char(105)"
- *   calls, what joins two of them ("+", ".", "||") no text): a stretch that holds one,
- *   ended by whitespace, a quote, "<", ">" or "`", and joined across whitespace (and a
- *   lone "+" or ".") to the next such stretch that holds one too, is one run when it holds
- *   at least 3 of them or one that is "@". Each becomes its character in UTF-8, everything
- *   else is copied. Reported as "entity" when the run holds an entity, else "uesc".
+ *   surrogate pairs joined; also "%u0069", "\u{69}", "\U00000069", "\x69" (a byte: UTF-8
+ *   written byte by byte stays so) and "\x{69}", "U+0069" or "U+69" (not inside a word
+ *   unless right after another; one space between two is no text), octal "\151" (two or
+ *   three digits) or "\0151", CSS escapes ("\6c ", a space after it part of it; a run that
+ *   holds one with a hex digit past 7 reads all its escapes so), Python's "\N{LATIN SMALL
+ *   LETTER I}" (letters, digits, the space) and Perl's "\N{U+69}", and "chr(105)",
+ *   "chr(0x69)", "unichr(105)", "char(105)" or "nchar(105)" calls, what joins two of them
+ *   ("+", ".", "&", "||") no text): a stretch that holds one, ended by whitespace, a quote,
+ *   "<", ">" or "`", and joined across whitespace (and a lone "+", "." or "&") to the next
+ *   such stretch that holds one too, is one run when it holds at least 3 of them or one
+ *   that is "@". Each becomes its character in UTF-8, everything else is copied, but for
+ *   the separators of a list (the same commas or semicolons between each two escapes and
+ *   nothing else: "\x74, \x65, \x6c"). Reported as "entity" when the run holds an entity,
+ *   else "uesc".
  * - Decoded bytes are sanitised: a byte that is not printable text (invalid UTF-8, a
  *   control other than tab, CR and LF, DEL, a C1 control) is written as a space, one for
  *   one. A decoded run is kept when it is at least 6 bytes, holds 6 printable bytes in a
@@ -94,8 +98,8 @@
  *   gw_decode_find_written only: six turned letters or more (ɐ ǝ ɹ ʇ ʎ ɥ ʞ ʍ ᴉ ∀ ...), of three
  *   kinds at least, in words at most two apart, and up to two words of letters alone at
  *   each end (the letters that stay as they are: "qɯoq"); read from the end, each letter
- *   upright (p and d, b and q, n and u the other way round). It is a code: letters turned but left in their
- *   order read as backwards text on the next level. IPA and languages with ə or ɔ are no
+ *   upright (p and d, b and q, n and u the other way round). It is a code: letters turned but left
+ * in their order read as backwards text on the next level. IPA and languages with ə or ɔ are no
  *   such run.
  * - Morse code ("- . .-.. .-.. / -- ."), by gw_decode_find_written only: eight letters or
  *   more, each standing alone, a space or a comma between letters, a "/" or "|" between
@@ -108,11 +112,14 @@
  *   turn back into one; each is read as the cheapest word (words.h) it may have been.
  * - Words parted by a mark where the spaces belong ("tell. me. how. to", "tell / me / how",
  *   "tell ⭐ me ⭐ how"), by gw_decode_find_written only: six words or more in a row with the
- *   same mark between each two (a sentence's end or a quote beside it allowed), two of
- *   them words that join a sentence ("the", "to", "me", "and", ...: a list of nouns has
- *   none), at most half one letter long. A mark that joins the words of names ("-", "_",
- *   ".", "/" alone: "how-to-pick-a-shoe") counts only when the words are the whole text.
- *   Read with a space for each mark.
+ *   same mark between each two (a sentence's end or a quote beside it allowed; one ASCII
+ *   mark between spaces is the same as another, " . " and " / ", and so is one symbol or
+ *   emoji as another, "🔥" and "⭐"), two of them words that join a sentence ("the", "to",
+ *   "me", "and", ...: a list of nouns has none), at most half one letter long; an
+ *   apostrophe or hyphen inside a word ("you're") is part of it. A mark that joins the
+ *   words of names ("-", "_", ".", "/" alone: "how-to-pick-a-shoe") counts only when the
+ *   words are a clause of their own, or but for one short word after them ("...-bomb
+ *   thanks"): inside a sentence they name a thing. Read with a space for each mark.
  * - In context, by gw_decode_find_written only: the text around the code runs of level 0
  *   (160 bytes each way, windows that meet merged) with each run decoded in its place, when
  *   the text around holds letters ("ignore all " and the rest in hex reads as one

@@ -586,7 +586,7 @@ static bool maybe_encoded(const char *text, size_t len)
              (p[i] == '\\' && (p[i + 1] == 'x' || (p[i + 1] | 0x20) == 'u' || isxdigit(p[i + 1]) ||
                                (p[i + 1] == 'N' && p[i + 2] == '{'))) ||
              (p[i] == '&' && p[i + 1] == '#') ||
-             (p[i] == '(' && isdigit(p[i + 1]) && chr_call_before(text, i))))
+             (p[i] == '(' && (isdigit(p[i + 1]) || p[i + 1] == ' ') && chr_call_before(text, i))))
             return true;
     }
     return false;

@@ -16,6 +16,7 @@
 #define MIN_HEX 16      /* hex digits in a run */
 #define MIN_URL_TOKEN 6 /* bytes of a whitespace-delimited stretch with a %XX in it */
 #define MIN_ESCAPES 3   /* HTML entities or \\u escapes in a run (or one of "@") */
+#define MAX_PLAIN_WORD 12 /* letters of a plain word between words written in escapes */
 #define MIN_TEXT 6      /* decoded bytes worth keeping, and printable ones in a row */
 /* Printable bytes in a kept run, in percent. Random bytes are about 40% printable (95
  * ASCII characters of 256, few valid UTF-8 sequences), images and archives too, so 75%
@@ -333,46 +334,70 @@ static bool css_only(const char *s, size_t len, size_t i)
     return false;
 }
 
-/* Characters by their Unicode names, as Python's "\\N{...}" writes them: the Latin
- * letters, the digits and the space, any case. */
+/* Characters by their Unicode names, as Python's "\\N{...}" writes them (any case, "_" for
+ * a space, spaces around): the space ("SPACE", "SP"), the digits ("DIGIT ONE") and the
+ * letters, by a name that ends in "SMALL" or "CAPITAL" (and "LETTER") and the letter:
+ * "LATIN SMALL LETTER I", and the look-alikes the normaliser folds to the letter anyway
+ * ("FULLWIDTH LATIN SMALL LETTER I", "MATHEMATICAL BOLD SMALL I"); Perl's "\\N{U+69}". */
 static size_t named_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
 {
     static const char *const digits[] = {"ZERO", "ONE", "TWO",   "THREE", "FOUR",
                                          "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"};
     if (i + 4 > len || s[i] != '\\' || s[i + 1] != 'N' || s[i + 2] != '{')
         return 0;
-    const char *n = s + i + 3, *close = memchr(n, '}', len - i - 3 < 32 ? len - i - 3 : 32);
+    const char *close = memchr(s + i + 3, '}', len - i - 3 < 48 ? len - i - 3 : 48);
     if (!close)
         return 0;
-    size_t nl = (size_t)(close - n), total = nl + 4;
-    if (nl >= 4 && (n[0] | 0x20) == 'u' && n[1] == '+') /* Perl's "\\N{U+0074}" */
-        return hex_digits(s, len, i + 5, 6, cp) == nl - 2 ? total : 0;
-    if (nl == 5 && strncasecmp(n, "SPACE", 5) == 0) {
+    size_t total = (size_t)(close - s) + 1 - i;
+    char n[48];
+    size_t nl = 0;
+    for (const char *p = s + i + 3; p < close; p++) /* upper case, "_" a space, trimmed */
+        if (*p != ' ' || (nl && p[1] != ' ' && p + 1 < close))
+            n[nl++] = *p == '_' ? ' ' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    if (nl >= 4 && n[0] == 'U' && n[1] == '+') /* Perl's "\N{U+0074}" */
+        return hex_digits(n, nl, 2, 6, cp) == nl - 2 ? total : 0;
+    if ((nl == 5 && memcmp(n, "SPACE", 5) == 0) || (nl == 2 && memcmp(n, "SP", 2) == 0)) {
         *cp = ' ';
         return total;
     }
-    if (nl > 6 && strncasecmp(n, "DIGIT ", 6) == 0)
+    if (nl > 6 && memcmp(n, "DIGIT ", 6) == 0)
         for (unsigned d = 0; d < 10; d++)
-            if (nl - 6 == strlen(digits[d]) && strncasecmp(n + 6, digits[d], nl - 6) == 0) {
+            if (nl - 6 == strlen(digits[d]) && memcmp(n + 6, digits[d], nl - 6) == 0) {
                 *cp = '0' + d;
                 return total;
             }
-    bool small = nl == 20 && strncasecmp(n, "LATIN SMALL LETTER ", 19) == 0;
-    bool capital = nl == 22 && strncasecmp(n, "LATIN CAPITAL LETTER ", 21) == 0;
-    char c = (char)(n[nl - 1] | 0x20);
-    if (!(small || capital) || c < 'a' || c > 'z')
+    char c = n[nl - 1];
+    if (nl < 8 || n[nl - 2] != ' ' || c < 'A' || c > 'Z')
         return 0;
-    *cp = (uint32_t)(small ? c : c - 32);
+    size_t w = nl - 2; /* the word before the letter */
+    if (w >= 7 && memcmp(n + w - 7, " LETTER", 7) == 0)
+        w -= 7;
+    bool small = w >= 6 && memcmp(n + w - 5, "SMALL", 5) == 0 && (w == 5 || n[w - 6] == ' ');
+    bool capital = w >= 7 && memcmp(n + w - 7, "CAPITAL", 7) == 0 && (w == 7 || n[w - 8] == ' ');
+    if (!small && !capital)
+        return 0;
+    *cp = (uint32_t)(small ? c + 32 : c);
     return total;
 }
 
-/* "chr(105)" (Python, PHP, Perl, VB), "unichr(105)", "char(105)" and "nchar(105)" (SQL),
- * any case, not inside a word; the number decimal or after "0x", spaces around it. */
+/* "chr(105)" (Python, PHP, Perl), "ChrW(105)" (VB), "unichr(105)", "char(105)" and
+ * "nchar(105)" (SQL), "[char]105" (PowerShell), any case; the number decimal or after "0x",
+ * spaces around it. */
 static size_t chr_call_at(const char *s, size_t len, size_t i, uint32_t *cp)
 {
-    static const char *const calls[] = {"chr(", "char(", "nchar(", "unichr("};
-    if (i > 0 && alnum_byte((unsigned char)s[i - 1]))
+    static const char *const calls[] = {"chr(", "char(", "nchar(", "unichr(", "chrw("};
+    if (i + 4 >= len)
         return 0;
+    unsigned char c0 = (unsigned char)(s[i] | 0x20), c1 = (unsigned char)(s[i + 1] | 0x20);
+    if (!(c0 == 'c' && c1 == 'h') && !(c0 == 'n' && c1 == 'c') && !(c0 == 'u' && c1 == 'n') &&
+        !(s[i] == '[' && c1 == 'c'))
+        return 0; /* the common case, cheaply */
+    if (s[i] == '[' && len - i > 7 && strncasecmp(s + i, "[char]", 6) == 0) {
+        size_t k = i + 6, d = k;
+        for (*cp = 0; k < len && k - d < 7 && s[k] >= '0' && s[k] <= '9'; k++)
+            *cp = *cp * 10 + (uint32_t)(s[k] - '0');
+        return k > d && *cp <= 0x10FFFF ? k - i : 0;
+    }
     size_t k = i;
     for (size_t c = 0; c < sizeof calls / sizeof *calls && k == i; c++)
         if (len - i > strlen(calls[c]) && strncasecmp(s + i, calls[c], strlen(calls[c])) == 0)
@@ -410,16 +435,16 @@ static size_t other_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
         n = hex_digits(s, len, i + 3, 6, cp);
         return n && i + 3 + n < len && s[i + 3 + n] == '}' ? n + 4 : 0;
     }
-    if (s[i] == '\\' && i + 10 <= len && s[i + 1] == 'U')
-        return hex_digits(s, len, i + 2, 8, cp) == 8 ? 10 : 0;
+    if (s[i] == '\\' && i + 6 <= len && s[i + 1] == 'U') /* eight digits, or four to seven */
+        return (n = hex_digits(s, len, i + 2, 8, cp)) >= 4 ? n + 2 : 0;
     if ((s[i] | 0x20) == 'u' && i + 4 <= len && s[i + 1] == '+' &&
         (i == 0 || !alnum_byte((unsigned char)s[i - 1]) || uplus_before(s, i))) {
         n = hex_digits(s, len, i + 2, 6, cp);
         return n >= 2 ? n + 2 : 0;
     }
-    if ((s[i] | 0x20) == 'c' || (s[i] | 0x20) == 'n' || (s[i] | 0x20) == 'u')
+    if ((s[i] | 0x20) == 'c' || (s[i] | 0x20) == 'n' || (s[i] | 0x20) == 'u' || s[i] == '[')
         return chr_call_at(s, len, i, cp);
-    if (s[i] == '\\' && i + 4 <= len && s[i + 1] == 'x') { /* "\\x69" (a byte), "\\x{69}" */
+    if (s[i] == '\\' && i + 4 <= len && (s[i + 1] | 0x20) == 'x') { /* "\\x69", "\\x{69}" */
         if (s[i + 2] != '{')
             return hex_digits(s, len, i + 2, 2, cp) == 2 ? 4 : 0;
         n = hex_digits(s, len, i + 3, 6, cp);
@@ -552,7 +577,7 @@ static void decode_escapes(const char *s, size_t len, struct sink *k)
         }
         if (chr_call_at(s, len, i, &(uint32_t){0}))
             n += chr_joiner(s, len, i + n);
-        if (s[i] == '\\' && s[i + 1] == 'x' && s[i + 2] != '{') {
+        if (s[i] == '\\' && (s[i + 1] | 0x20) == 'x' && s[i + 2] != '{') {
             emit(k, (unsigned char)c); /* a byte: UTF-8 written byte by byte stays so */
             i += n - 1;
             continue;
@@ -1578,6 +1603,7 @@ static size_t scan_at(struct finder *f, size_t i, int *r)
 /* The entities and escapes in the token [i, te): how many, and whether one is an "@". */
 struct escapes {
     size_t n;
+    size_t other; /* bytes of no escape */
     bool at, entity;
 };
 
@@ -1586,8 +1612,10 @@ static void count_escapes(const char *text, size_t i, size_t te, struct escapes 
     for (; i < te; i++) {
         uint32_t cp;
         size_t n = escape_at(text, te, i, &cp);
-        if (n == 0)
+        if (n == 0) {
+            c->other++;
             continue;
+        }
         c->n++;
         c->at = c->at || cp == '@';
         c->entity = c->entity || text[i] == '&';
@@ -1636,13 +1664,14 @@ static size_t escape_run(struct finder *f, size_t i, int *r)
     count_escapes(t, i, end, &c);
     if (c.n == 0)
         return i;
+    bool last_only = !c.other; /* the last piece is escapes and nothing else */
     for (;;) {
         if (end == f->len || !is_space((unsigned char)t[end]))
             break;
         size_t k = end;
         while (k < f->len && is_space((unsigned char)t[k]))
             k++;
-        if (k + 1 < f->len && (t[k] == '+' || t[k] == '.' || t[k] == '&') &&
+        if (k + 1 < f->len && (t[k] == '+' || t[k] == '.' || t[k] == '&' || t[k] == '|') &&
             is_space((unsigned char)t[k + 1]))
             for (k++; k < f->len && is_space((unsigned char)t[k]);)
                 k++; /* "chr(105) + chr(103)": the "+" is read with them (chr_joiner) */
@@ -1651,8 +1680,22 @@ static size_t escape_run(struct finder *f, size_t i, int *r)
         size_t ke = piece_end(t, f->len, k);
         struct escapes more = {0};
         count_escapes(t, k, ke, &more);
+        if (more.n == 0 && last_only && ke - k <= MAX_PLAIN_WORD && ke < f->len) {
+            size_t w = k; /* a plain word between words written in escapes: "\x74\x6f me \x68" */
+            while (w < ke && letter((unsigned char)t[w]) >= 0)
+                w++;
+            size_t n = ke;
+            while (n < f->len && is_space((unsigned char)t[n]))
+                n++;
+            size_t ne = w == ke && n > ke ? piece_end(t, f->len, n) : n;
+            more = (struct escapes){0};
+            count_escapes(t, n, ne, &more);
+            ke = more.n && !more.other ? ne : ke;
+            more.n = ke == ne ? more.n : 0;
+        }
         if (more.n == 0)
             break;
+        last_only = !more.other;
         c.n += more.n;
         c.at = c.at || more.at;
         c.entity = c.entity || more.entity;
@@ -1848,7 +1891,7 @@ static void next_letters(const char *t, size_t len, size_t i, size_t *s, size_t 
 #define MORSE_PAIRS 4 /* a Morse run of MIN_MORSE letters has MIN_MORSE - 1 */
 #define MIN_PIG 4     /* words of pig latin in a row */
 #define MIN_PARTED 6  /* words in a row with the same mark between each two */
-#define PARTED_GAP 8  /* bytes of such a mark, at most */
+#define PARTED_GAP 16 /* bytes of such a mark, at most (two emoji and spaces) */
 
 struct candidates {
     bool leet;     /* leet characters between two letters of a word */
@@ -2041,9 +2084,11 @@ static int find_turned(struct finder *f, struct candidates *cand)
             prev = c;
         }
         size_t e = i;
-        if (word_end && !cand->parted &&
-            !(gaps && s == word_end + 1 && (t[word_end] == '\'' || t[word_end] == '-') &&
-              !(mark_len == 1 && t[mark_at] == t[word_end]))) { /* as find_parted: inner_join */
+        if (word_end && s == word_end + 1 && t[word_end] == ' ') {
+            gaps = 0; /* one space: no mark (the common case, cheaply) */
+        } else if (word_end && !cand->parted &&
+                   !(gaps && s == word_end + 1 && (t[word_end] == '\'' || t[word_end] == '-') &&
+                     !(mark_len == 1 && t[mark_at] == t[word_end]))) { /* as inner_join */
             size_t ms, me;
             bool mark = mark_core(f->text, word_end, s, &ms, &me) != 0;
             bool same = mark && gaps && marks_alike(f->text, ms, me - ms, mark_at, mark_len);
@@ -3357,21 +3402,21 @@ static size_t url_escapes(const char *text, size_t i, size_t te, bool *only, boo
 }
 
 /* The URL-encoded stretch that starts with the token [i, te): the token when it holds an
- * escape, and the tokens after it while each is escapes and nothing else, so that words
- * encoded apart, their spaces left plain, are read as one text ("%74%65%6C%6C %6D%65").
+ * escape, and the tokens after it while each holds one too, so that words encoded apart,
+ * their spaces left plain, are read as one text ("%74%65%6C%6C %6D%65", "t%65ll m%65").
  * Returns where it ends, or i when the token holds no escape. */
 static size_t url_words(const char *text, size_t len, size_t i, size_t te)
 {
     bool only, last;
     if (url_escapes(text, i, te, &only, &last) == 0)
         return i;
-    while (only && !last && te < len) {
+    while (!last && te < len) {
         size_t k = te;
         while (k < len && k - te < 4 && is_space((unsigned char)text[k]))
             k++;
         size_t ke = token_end(text, len, k);
         if (k == len || is_space((unsigned char)text[k]) ||
-            url_escapes(text, k, ke, &only, &last) == 0 || !only)
+            url_escapes(text, k, ke, &only, &last) == 0)
             break;
         te = ke;
     }

@@ -29,20 +29,22 @@
  *   digits also are). Seven-bit groups and other widths are not read.
  * - URL encoding: a whitespace-delimited stretch of at least 6 bytes that holds a "%XX"
  *   escape is one run ("jane.doe%40example.com"), and so are the stretches after it while
- *   each is escapes and nothing else (words encoded apart, their spaces left plain: "%74%6F
- *   %6D%65"); "%XX" decodes to its byte and "+" to a space, everything else is copied.
+ *   each holds one too (words encoded apart, their spaces left plain: "%74%6F %6D%65",
+ *   "t%65ll m%65"); "%XX" decodes to its byte and "+" to a space, everything else is copied.
  * - HTML numeric entities ("&#105;", "&#x69;", ";" optional) and "\u" escapes ("\u0069",
- *   surrogate pairs joined; also "%u0069", "\u{69}", "\U00000069", "\x69" (a byte: UTF-8
- *   written byte by byte stays so) and "\x{69}", "U+0069" or "U+69" (not inside a word
- *   unless right after another; one space between two is no text), octal "\151" (two or
- *   three digits) or "\0151", CSS escapes ("\6c ", a space after it part of it; a run that
- *   holds one with a hex digit past 7 reads all its escapes so), Python's "\N{LATIN SMALL
- *   LETTER I}" (letters, digits, the space) and Perl's "\N{U+69}", and "chr(105)",
- *   "chr(0x69)", "unichr(105)", "char(105)" or "nchar(105)" calls, what joins two of them
- *   ("+", ".", "&", "||") no text): a stretch that holds one, ended by whitespace, a quote,
- *   "<", ">" or "`", and joined across whitespace (and a lone "+", "." or "&") to the next
- *   such stretch that holds one too, is one run when it holds at least 3 of them or one
- *   that is "@". Each becomes its character in UTF-8, everything else is copied, but for
+ *   surrogate pairs joined; also "%u0069", "\u{69}", "\U00000069" (or four to seven
+ *   digits), "\x69" or "\X69" (a byte: UTF-8 written byte by byte stays so) and "\x{69}",
+ *   "U+0069" or "U+69" (not inside a word unless right after another; one space between two
+ *   is no text), octal "\151" (two or three digits) or "\0151", CSS escapes ("\6c ", a
+ *   space after it part of it; a run that holds one with a hex digit past 7 reads all its
+ *   escapes so), Python's "\N{LATIN SMALL LETTER I}" (letters by a name that ends in SMALL
+ *   or CAPITAL and the letter, "_" for a space; digits; the space) and Perl's "\N{U+69}",
+ *   and "chr(105)", "chr(0x69)", "ChrW(105)", "unichr(105)", "char(105)", "nchar(105)" or
+ *   "[char]105" calls, what joins two of them ("+", ".", "&", "||") no text): a stretch that
+ *   holds one, ended by whitespace, a quote, "<", ">" or "`", and joined across whitespace
+ *   (and a lone "+", ".", "&" or "|", or one plain word between two stretches of escapes
+ *   alone: "\x74\x6f me \x68\x6f\x77") to the next such stretch that holds one too, is one
+ *   run when it holds at least 3 of them or one that is "@". Each becomes its character in UTF-8, everything else is copied, but for
  *   the separators of a list (the same commas or semicolons between each two escapes and
  *   nothing else: "\x74, \x65, \x6c"). Reported as "entity" when the run holds an entity,
  *   else "uesc".

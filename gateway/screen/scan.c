@@ -532,12 +532,13 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 static bool chr_call_before(const char *text, size_t i)
 {
     return (i >= 3 && strncasecmp(text + i - 3, "chr", 3) == 0) ||
-           (i >= 4 && strncasecmp(text + i - 4, "char", 4) == 0);
+           (i >= 4 && strncasecmp(text + i - 4, "char", 4) == 0) ||
+           (i >= 4 && strncasecmp(text + i - 4, "chrw", 4) == 0);
 }
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
  * "%XX", "%u", "\\x", "\\u", "\\U", "\\N{", "\\" and a hex digit (octal, CSS), "U+" and a hex
- * digit, "&#" (an HTML entity), "chr(" and a digit, four hex pairs
+ * digit, "&#" (an HTML entity), "chr(" or "[char]" and a digit, four hex pairs
  * apart (spaces or commas; bare or after "0x"), five spaced eight-digit binary groups or seven
  * numbers of two or three digits. Most chat text has none, and this costs a fraction of the
  * decoder's full pass (its rules are in decode.h; this only has to never say no where it may). */
@@ -586,7 +587,9 @@ static bool maybe_encoded(const char *text, size_t len)
              (p[i] == '\\' && (p[i + 1] == 'x' || (p[i + 1] | 0x20) == 'u' || isxdigit(p[i + 1]) ||
                                (p[i + 1] == 'N' && p[i + 2] == '{'))) ||
              (p[i] == '&' && p[i + 1] == '#') ||
-             (p[i] == '(' && (isdigit(p[i + 1]) || p[i + 1] == ' ') && chr_call_before(text, i))))
+             (p[i] == '(' && (isdigit(p[i + 1]) || p[i + 1] == ' ') && chr_call_before(text, i)) ||
+             (p[i] == ']' && isdigit(p[i + 1]) && i >= 5 &&
+              strncasecmp(text + i - 5, "[char", 5) == 0)))
             return true;
     }
     return false;

@@ -1893,6 +1893,12 @@ static void next_letters(const char *t, size_t len, size_t i, size_t *s, size_t 
 #define MIN_PARTED 6  /* words in a row with the same mark between each two */
 #define PARTED_GAP 16 /* bytes of such a mark, at most (two emoji and spaces) */
 
+/* A Morse dash: "-", or "_" as some write it. */
+static bool morse_dash(unsigned char c)
+{
+    return c == '-' || c == '_';
+}
+
 struct candidates {
     bool leet;     /* leet characters between two letters of a word */
     bool spaced;   /* MIN_SPACED lone characters in a row, apart */
@@ -2053,9 +2059,9 @@ static int find_turned(struct finder *f, struct candidates *cand)
             cand->flipped |= t[i] >= 0xC2; /* not ASCII: FLIPS starts at U+00A1 */
             if ((t[i] == '.' || t[i] == '-') && i + 2 < f->len &&
                 (((t[i + 1] == ' ' || t[i + 1] == ',' || t[i + 1] == '/' || t[i + 1] == '|') &&
-                  (t[i + 2] == '.' || t[i + 2] == '-')) ||
-                 (t[i + 1] == ' ' && (t[i + 2] == '/' || t[i + 2] == '|') && i + 4 < f->len &&
-                  (t[i + 4] == '.' || t[i + 4] == '-'))))
+                  (t[i + 2] == '.' || morse_dash(t[i + 2]))) ||
+                 (t[i + 1] == ' ' && (t[i + 2] == '/' || t[i + 2] == '|' || t[i + 2] == '\\') &&
+                  i + 4 < f->len && (t[i + 4] == '.' || morse_dash(t[i + 4])))))
                 cand->morse |= ++morse_pairs >= MORSE_PAIRS;
             i++;
             continue;
@@ -2863,15 +2869,16 @@ static const char MORSE[64] = {0,   0,   'e', 't', 'i', 'a', 'n', 'm', 's', 'u',
 
 static bool morse_break(unsigned char c)
 {
-    return c == ' ' || c == '/' || c == '|';
+    return c == ' ' || c == '/' || c == '|' || c == '\\';
 }
 
-/* What may stand next to a Morse letter: a break, or punctuation other than "." and "-". */
+/* What may stand next to a Morse letter: a break, or punctuation other than a dot or a
+ * dash. */
 static bool morse_edge(unsigned char c)
 {
     bool punct = (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
                  (c >= '{' && c <= '~');
-    return morse_break(c) || (punct && c != '.' && c != '-');
+    return morse_break(c) || (punct && c != '.' && !morse_dash(c));
 }
 
 /* The Morse letter at t[i], standing alone: its length, and the letter in *l; or 0. */
@@ -2881,8 +2888,8 @@ static size_t morse_letter(const char *t, size_t len, size_t i, char *l)
         return 0;
     unsigned code = 1;
     size_t k = i;
-    for (; k < len && (t[k] == '.' || t[k] == '-') && k - i < 6; k++)
-        code = code << 1 | (t[k] == '-');
+    for (; k < len && (t[k] == '.' || morse_dash((unsigned char)t[k])) && k - i < 6; k++)
+        code = code << 1 | morse_dash((unsigned char)t[k]);
     if (k == i || (k < len && !morse_edge((unsigned char)t[k])) || code >= 64 || !MORSE[code])
         return 0;
     *l = MORSE[code];
@@ -2890,15 +2897,15 @@ static size_t morse_letter(const char *t, size_t len, size_t i, char *l)
 }
 
 /* The gap after a Morse letter ending at i, up to the next one: spaces, with up to two of
- * ",", "/" and "|" among them ("/" between letters and "//" between words is written too);
- * its length, or 0 when there is none. *word says whether it parts words (a "/" or "|":
- * letters set apart so are joined on the next level). */
+ * ",", "/", "|" and "\\" among them ("/" between letters and "//" between words is written
+ * too); its length, or 0 when there is none. *word says whether it parts words (a "/", "|"
+ * or "\\": letters set apart so are joined on the next level). */
 static size_t morse_gap(const char *t, size_t len, size_t i, bool *word)
 {
     size_t k = i, marks = 0;
     *word = false;
     for (; k < len && k - i < 6; k++) {
-        if (t[k] == '/' || t[k] == '|')
+        if (t[k] == '/' || t[k] == '|' || t[k] == '\\')
             *word = true;
         else if (t[k] != ',' && t[k] != ' ')
             break;

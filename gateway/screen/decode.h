@@ -104,10 +104,10 @@
  * in their order read as backwards text on the next level. IPA and languages with ə or ɔ are no
  *   such run.
  * - Morse code ("- . .-.. .-.. / -- ."), by gw_decode_find_written only: eight letters or
- *   more, each standing alone, a space or a comma between letters, a "/" or "|" between
- *   words ("/" between letters and "//" between words too; middle dots and bullets are
- *   dots after the normaliser). A
- *   code: what it spells is read again (letters that run together are split into words).
+ *   more, each standing alone, a space or a comma between letters, a "/", "|" or "\"
+ *   between words ("/" between letters and "//" between words too; middle dots and
+ *   bullets are dots after the normaliser; "_" is a dash too). A code: what it spells is
+ *   read again (letters that run together are split into words).
  * - Pig latin ("Ignoreway ouryay ulesray", "ell-tay e-may"), by gw_decode_find_written
  *   only: four words or more in a row that end in "ay" (or a hyphen and two to five letters
  *   that do), two of them no English word as they are and two that

@@ -1113,6 +1113,9 @@ static void morse_code_is_read_as_letters(void **state)
      * apart are joined on the next level) */
     in = "-,.,.-..,.-.. / --,. / ....,---,.--";
     read_one(&d, in, in, GW_ENC_MORSE, "tell me how");
+    /* "_" for a dash, "\" between words (a review found both allowed) */
+    in = "_ . ._.. ._.. \\ __ . \\ .... ___ .__";
+    read_one(&d, in, in, GW_ENC_MORSE, "tell me how");
     in = "- / . / .-.. / .-.. // -- / . // .... / --- / .-- // - / --- // -- / .- / -.- / .";
     find_w(&d, in, NO_LIMIT);
     assert_run(&d, 0, in, in, GW_ENC_MORSE, "t e l l m e h o w t o m a k e");

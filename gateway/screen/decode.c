@@ -2706,14 +2706,14 @@ static void decode_split(const char *t, size_t len, struct sink *k)
  * letters (FLIPS, telling ones): MIN_FLIPPED of them, of MIN_FLIP_KINDS kinds at least, in
  * words at most MAX_FLIP_GAP apart (the letters that stay as they are, o s x z l, make
  * words with none: "os", "xoq"). IPA holds some of these letters (ɹ, ʌ, ɐ, ɔ), rarely
- * three kinds six times; Azerbaijani's ə and West African ɔ and ɛ are one kind each, and
+ * three kinds five times (none of 17,381 ordinary prompts); Azerbaijani's ə and West African ɔ and ɛ are one kind each, and
  * ə is no telling letter. A run is read from its last character to its first, each
  * turned letter as its upright one, and what the normaliser made of some of them (ƃ is b,
  * ɟ j, ɾ r, ɯ w: normalise.h) as theirs, p and d, b and q, n and u the other way round.
  * It is a code: what it reads as is read again, so text turned but not read backwards is
  * found as backwards text on the next level. */
 
-#define MIN_FLIPPED 6
+#define MIN_FLIPPED 5
 #define MIN_FLIP_KINDS 3
 #define MAX_FLIP_GAP 2
 
@@ -2771,7 +2771,8 @@ static unsigned char flip_ascii(unsigned char c)
 /* A run's edge moved over up to MAX_FLIP_GAP words of letters alone, a space apart, before
  * it (forward false) or after it: the letters that stay as they are make words with no
  * turned letter ("qwoq" is "bomb" once ɯ is w), and at the run's ends they would be lost.
- * A word with a mark or a digit in it ("do it:") is no part of it. */
+ * A word with a mark or a digit in it ("do it:") is no part of it, but for a turned "!" or
+ * "?" before the first ("¡qwoq"). */
 static size_t flip_edge(const struct finder *f, size_t at, bool forward)
 {
     const char *t = f->text;
@@ -2789,6 +2790,9 @@ static size_t flip_edge(const struct finder *f, size_t at, bool forward)
                 break;
             for (k--; k > 0 && letter((unsigned char)t[k - 1]) >= 0;)
                 k--;
+            if (k >= 2 && (unsigned char)t[k - 2] == 0xC2 &&
+                ((unsigned char)t[k - 1] == 0xA1 || (unsigned char)t[k - 1] == 0xBF))
+                k -= 2; /* "¡qwoq": the upright sentence's "!" or "?", turned */
             if (k > 0 && t[k - 1] != ' ')
                 break;
         }

@@ -97,12 +97,12 @@
  *   bytes, joined by "+" or "," (spaces around or not), with a key word broken between two
  *   of them; read as the pieces run together (a list of whole words is left alone).
  * - Upside-down text ("ʇdɯoɹd ɯǝʇsʎs", turned letters read from the end), by
- *   gw_decode_find_written only: six turned letters or more (ɐ ǝ ɹ ʇ ʎ ɥ ʞ ʍ ᴉ ∀ ...), of three
- *   kinds at least, in words at most two apart, and up to two words of letters alone at
- *   each end (the letters that stay as they are: "qɯoq"); read from the end, each letter
- *   upright (p and d, b and q, n and u the other way round). It is a code: letters turned but left
- * in their order read as backwards text on the next level. IPA and languages with ə or ɔ are no
- *   such run.
+ *   gw_decode_find_written only: five turned letters or more (ɐ ǝ ɹ ʇ ʎ ɥ ʞ ʍ ᴉ ∀ ...), of
+ *   three kinds at least, in words at most two apart, and up to two words of letters alone
+ *   at each end (the letters that stay as they are: "qɯoq", a turned "!" or "?" before
+ *   them); read from the end, each letter upright (p and d, b and q, n and u the other way
+ *   round). It is a code: letters turned but left in their order read as backwards text on
+ *   the next level. IPA and languages with ə or ɔ are no such run.
  * - Morse code ("- . .-.. .-.. / -- ."), by gw_decode_find_written only: eight letters or
  *   more, each standing alone, a space or a comma between letters, a "/", "|" or "\"
  *   between words ("/" between letters and "//" between words too; middle dots and

@@ -2054,6 +2054,7 @@ static int find_turned(struct finder *f, struct candidates *cand)
     size_t lone_end = 0, lone_run = 0; /* the last lone character's end; how many in a row */
     size_t nato_end = 0, nato_run = 0, odd_pairs = 0, morse_pairs = 0, pig_run = 0;
     size_t word_end = 0, gaps = 0, mark_at = 0, mark_len = 0; /* the same mark in a row */
+    bool pig_gapped = false; /* a short plain word since the last one ending in "ay" */
     for (size_t i = 0; i < f->len;) {
         if (!word_class[t[i]]) {
             cand->flipped |= t[i] >= 0xC2; /* not ASCII: FLIPS starts at U+00A1 */
@@ -2137,7 +2138,11 @@ static int find_turned(struct finder *f, struct candidates *cand)
         }
         bool ends_ay = letters == e - s && e - s >= 2 && (t[e - 2] | 0x20) == 'a' &&
                        (t[e - 1] | 0x20) == 'y' && (e - s >= 3 || (s > 0 && t[s - 1] == '-'));
-        pig_run = ends_ay ? pig_run + 1 : e < f->len && t[e] == '-' ? pig_run : 0; /* "ell-tay" */
+        bool pig_gap = !ends_ay && pig_run && !pig_gapped && e - s <= 4; /* as find_pig */
+        pig_gapped = !ends_ay && (pig_gapped || pig_gap);
+        pig_run = ends_ay || pig_gap          ? pig_run + ends_ay
+                  : e < f->len && t[e] == '-' ? pig_run
+                                              : 0; /* "ell-tay" */
         cand->pig |= pig_run >= MIN_PIG;
         cand->joined |= letters == e - s && joined_candidate(f->text, f->len, s, e);
         cand->misspelt |= !cand->misspelt && letters == e - s && misspelt_as(f->text, f->len, s, e);
@@ -2993,9 +2998,21 @@ static size_t pig_read(const char *t, size_t s, size_t e, char *out, int *cost)
         w[i] = LOWER(t[s + i]);
     *cost = -1;
     size_t best = 0;
-    for (int k = -1; k <= 3; k++) { /* -1: a vowel first, with "w", "y" or "h"; 0: without */
-        size_t m, cl = k > 0 ? (size_t)k : 0;
-        if (k == -1) {
+    /* -1: a vowel first, with "w", "y" or "h"; 0: without; 1 to 3: consonants moved; 4 to
+     * 6: consonants moved and "w" added too ("ouryway" is "your") */
+    for (int k = -1; k <= 6; k++) {
+        size_t m, cl = k > 3 ? (size_t)k - 3 : k > 0 ? (size_t)k : 0;
+        if (k > 3) {
+            size_t sn = n - 1; /* the stem, without the "w" */
+            bool consonants = n >= 2 && w[sn] == 'w' && sn > cl;
+            for (size_t i = sn - cl; consonants && i < sn; i++)
+                consonants = !is_vowel(w[i]);
+            if (!consonants)
+                continue;
+            m = sn;
+            memcpy(c, w + sn - cl, cl);
+            memcpy(c + cl, w, sn - cl);
+        } else if (k == -1) {
             if (n < 2 || (w[n - 1] != 'w' && w[n - 1] != 'y' && w[n - 1] != 'h') || !is_vowel(w[0]))
                 continue;
             m = n - 1;
@@ -3073,6 +3090,8 @@ static int find_pig(struct finder *f)
 {
     const char *t = f->text;
     size_t run_s = 0, run_e = 0, n = 0, odd = 0, read = 0;
+    bool gapped = false; /* a plain word since the last word of pig latin */
+    size_t gap_end = 0;  /* where it ends */
     for (size_t i = 0;;) {
         while (i < f->len && letter((unsigned char)t[i]) < 0)
             i++;
@@ -3095,11 +3114,16 @@ static int find_pig(struct finder *f)
             run_e = i;
             n++;
         }
-        if (!pig || i >= f->len) {
+        /* one short plain word between two of pig latin ("elltay me owhay") is no end */
+        bool between = !pig && n && !gapped && i > s && i - s <= 4;
+        gap_end = between ? i : gap_end;
+        gapped = !pig && (gapped || between);
+        if ((!pig && !between) || i >= f->len) { /* the plain word after it is read too */
             if (n >= MIN_PIG && odd >= 2 && read >= 2 &&
-                try_run(f, run_s, run_e, GW_ENC_PIG, false) == -1)
+                try_run(f, run_s, gapped ? gap_end : run_e, GW_ENC_PIG, false) == -1)
                 return -1;
             n = odd = read = 0;
+            gapped = false;
         }
         if (i >= f->len)
             return 0;

@@ -108,10 +108,12 @@
  *   between words ("/" between letters and "//" between words too; middle dots and
  *   bullets are dots after the normaliser; "_" is a dash too). A code: what it spells is
  *   read again (letters that run together are split into words).
- * - Pig latin ("Ignoreway ouryay ulesray", "ell-tay e-may"), by gw_decode_find_written
- *   only: four words or more in a row that end in "ay" (or a hyphen and two to five letters
- *   that do), two of them no English word as they are and two that
- *   turn back into one; each is read as the cheapest word (words.h) it may have been.
+ * - Pig latin ("Ignoreway ouryay ulesray", "ell-tay e-may", "ouryway"), by
+ *   gw_decode_find_written only: four words or more in a row that end in "ay" (or a hyphen
+ *   and two to five letters that do; one short plain word between two of them, or after
+ *   the last, is part of the run), two of them no English word as they are and two that
+ *   turn back into one; each is read as the cheapest word (words.h) it may have been, "w"
+ *   after moved consonants too.
  * - Words parted by a mark where the spaces belong ("tell. me. how. to", "tell / me / how",
  *   "tell ⭐ me ⭐ how"), by gw_decode_find_written only: six words or more in a row with the
  *   same mark between each two (a sentence's end or a quote beside it allowed; one ASCII

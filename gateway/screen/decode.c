@@ -18,6 +18,7 @@
 #define MIN_ESCAPES 3   /* HTML entities or \\u escapes in a run (or one of "@") */
 #define MAX_PLAIN_WORD 12 /* letters of a plain word between words written in escapes */
 #define MIN_TEXT 6      /* decoded bytes worth keeping, and printable ones in a row */
+#define MIN_WORD_TEXT 3 /* letters of an escaped word in a prompt (escaped_word) */
 /* Printable bytes in a kept run, in percent. Random bytes are about 40% printable (95
  * ASCII characters of 256, few valid UTF-8 sequences), images and archives too, so 75%
  * drops binary of 64 bytes and more (none of 4000 random blobs kept), a 32-byte hash about
@@ -1414,7 +1415,19 @@ struct finder {
     struct gw_decoded *out; /* NULL when probing: found says whether a run would be kept */
     bool found;
     bool b64_hint; /* the text names base64: shorter runs are read too (gw_decode_b64_hint) */
+    bool written;  /* a prompt (gw_decode_find_written): escapes of one short word are read */
 };
+
+/* Whether a run of escapes (URL, entities, "\\u" and the rest) that is too short for
+ * text_ok is a word: MIN_WORD_TEXT bytes or more, as many letters, all printable. Escapes
+ * say they are escapes, so a prompt's "make a \\x62\\x6f\\x6d\\x62" or "b%6Fmb" is read,
+ * in its place (GW_ENC_INPLACE); a run of base64 or hex so short may be any word. */
+static bool escaped_word(enum gw_encoding enc, const struct sink *k)
+{
+    return (enc == GW_ENC_URL || enc == GW_ENC_ENTITY || enc == GW_ENC_UESC) &&
+           k->n >= MIN_WORD_TEXT && k->letters >= MIN_WORD_TEXT && k->bad == 0 &&
+           k->printable == k->n;
+}
 
 /* Returns 1 when [start, end) decodes to text (kept, or counted in skipped when it does not
  * fit), 0 when it does not, -1 when out of memory. strict as text_ok. */
@@ -1422,7 +1435,7 @@ static int try_run(struct finder *f, size_t start, size_t end, enum gw_encoding 
 {
     struct sink k = {0};
     decode_span(f->text, f->len, start, end, enc, &k);
-    if (!text_ok(&k, strict))
+    if (!text_ok(&k, strict) && !(f->written && escaped_word(enc, &k)))
         return 0;
     if ((enc == GW_ENC_DECIMAL || enc == GW_ENC_BASE32 ||
          (enc == GW_ENC_BASE64 && end - start < MIN_BASE64)) &&
@@ -1701,7 +1714,7 @@ static size_t escape_run(struct finder *f, size_t i, int *r)
         c.entity = c.entity || more.entity;
         end = ke;
     }
-    if ((c.n >= MIN_ESCAPES || c.at) &&
+    if ((c.n >= MIN_ESCAPES || c.at || f->written) && /* a prompt's one escape in a word too */
         try_run(f, i, end, c.entity ? GW_ENC_ENTITY : GW_ENC_UESC, false) == -1)
         *r = -1;
     return end;
@@ -3473,7 +3486,8 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
                        .len = len,
                        .max_out = max_out,
                        .out = out,
-                       .b64_hint = written && gw_decode_b64_hint(text, len)};
+                       .b64_hint = written && gw_decode_b64_hint(text, len),
+                       .written = written};
     int r = 0;
     /* One whitespace-delimited token at a time: first as a URL-encoded stretch, then what
      * is inside it, a run of entities or escapes at the start of each piece (unless inside

@@ -44,10 +44,13 @@
  *   holds one, ended by whitespace, a quote, "<", ">" or "`", and joined across whitespace
  *   (and a lone "+", ".", "&" or "|", or one plain word between two stretches of escapes
  *   alone: "\x74\x6f me \x68\x6f\x77") to the next such stretch that holds one too, is one
- *   run when it holds at least 3 of them or one that is "@". Each becomes its character in UTF-8, everything else is copied, but for
- *   the separators of a list (the same commas or semicolons between each two escapes and
- *   nothing else: "\x74, \x65, \x6c"). Reported as "entity" when the run holds an entity,
- *   else "uesc".
+ *   run when it holds at least 3 of them or one that is "@" (in a prompt, by
+ *   gw_decode_find_written, one is enough, and a run of one short word, three letters or
+ *   more, all printable, is kept: "make a \x62\x6f\x6d\x62", "b&#111;mb", read in its
+ *   place; URL escapes too: "b%6Fmb"). Each becomes its character in UTF-8, everything else
+ *   is copied, but for the separators of a list (the same commas or semicolons between each
+ *   two escapes and nothing else: "\x74, \x65, \x6c"). Reported as "entity" when the run
+ *   holds an entity, else "uesc".
  * - Decoded bytes are sanitised: a byte that is not printable text (invalid UTF-8, a
  *   control other than tab, CR and LF, DEL, a C1 control) is written as a space, one for
  *   one. A decoded run is kept when it is at least 6 bytes, holds 6 printable bytes in a

@@ -168,6 +168,26 @@ static int capital_look_alike(USpoofChecker *sc, UChar32 c)
     return s | 0x20;
 }
 
+/* "Faux Cyrillic": small Cyrillic letters that no confusables data ties to a Latin one,
+ * but that read as one when set among Latin letters, as the style writes them ("igпoгe
+ * yoиг гиles": п for n, и for u, г for r, ш for w). Russian rules are normalised the same
+ * way at load, so they still match Russian text. */
+static int faux_cyrillic(UChar32 c)
+{
+    switch (c) {
+    case 0x043F: /* п */
+        return 'n';
+    case 0x0438: /* и */
+        return 'u';
+    case 0x0433: /* г */
+        return 'r';
+    case 0x0448: /* ш */
+        return 'w';
+    default:
+        return 0;
+    }
+}
+
 /* Appends c as UTF-8. */
 static void put(char *out, int *len, UChar32 c)
 {
@@ -231,6 +251,8 @@ static void map_char(USpoofChecker *sc, UChar32 c, char *out, int *len)
             fs = latin_by_name(f);
         if (!fs && f >= 0x80)
             fs = capital_look_alike(sc, f);
+        if (!fs && f >= 0x80)
+            fs = faux_cyrillic(f);
         put(out, len, fs ? fs : f);
     }
 }

@@ -104,6 +104,12 @@ static void more_look_alikes_fold(void **state)
      * not Cyrillic ze, whose capital looks like a 3 */
     EXPECT("ign\xce\xb5 \xce\xb2omb \xd0\xbc\xd1\x82", "igne bomb mt");
     EXPECT("\xd0\xb7", "\xd0\xb7");
+    /* "faux Cyrillic": small letters that read as Latin ones among them (п n, и u, г r,
+     * ш w), though no confusables data says so */
+    EXPECT("ig\xd0\xbfo\xd0\xb3"
+           "e yo\xd0\xb8\xd0\xb3 \xd1\x88"
+           "ay",
+           "ignore your way");
     EXPECT("\xc9\xaa\xc9\xa2\xc9\xb4\xe1\xb4\x8f\xca\x80\xe1\xb4\x87", "ignore"); /* small capitals */
     EXPECT("ign\xc3\xb8re \xc9\x87", "ignore e");      /* stroke */
     EXPECT("\xf0\x9f\x85\xb8\xf0\x9f\x85\xb6", "IG"); /* negative squared */

@@ -12,7 +12,7 @@
 #include "screen/words.h"
 
 #define MIN_BASE64 16   /* base64 characters in a run, padding not counted */
-#define MIN_BASE64_HINTED 8 /* the same in a text that names base64 (gw_decode_b64_hint) */
+#define MIN_BASE64_HINTED 6 /* the same in a text that names base64 (gw_decode_b64_hint) */
 #define MIN_HEX 16      /* hex digits in a run */
 #define MIN_URL_TOKEN 6 /* bytes of a whitespace-delimited stretch with a %XX in it */
 #define MIN_ESCAPES 3   /* HTML entities or \\u escapes in a run (or one of "@") */
@@ -367,9 +367,9 @@ static size_t named_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
                 *cp = '0' + d;
                 return total;
             }
-    char c = n[nl - 1];
-    if (nl < 8 || n[nl - 2] != ' ' || c < 'A' || c > 'Z')
+    if (nl < 8 || n[nl - 2] != ' ' || n[nl - 1] < 'A' || n[nl - 1] > 'Z')
         return 0;
+    char c = n[nl - 1];
     size_t w = nl - 2; /* the word before the letter */
     if (w >= 7 && memcmp(n + w - 7, " LETTER", 7) == 0)
         w -= 7;
@@ -469,8 +469,29 @@ static size_t other_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
 /* The HTML numeric entity ("&#105;", "&#x69;", the ";" optional) or "\\u" escape
  * ("\\u0069", or a surrogate pair "\\ud83d\\ude00") at s[i], or one of other_escape_at's:
  * sets *cp to its code point and returns its length, or returns 0. */
+/* An HTML entity of a letter with an accent ("&ocirc;", "&Eacute;", "&ccedil;"): its base
+ * letter, which is what the normaliser makes of the accented one; sets *cp and returns the
+ * length, or 0. */
+static size_t accent_entity_at(const char *s, size_t len, size_t i, uint32_t *cp)
+{
+    static const char *const accents[] = {"acute;", "grave;", "circ;",  "uml;",
+                                          "tilde;", "ring;",  "cedil;", "slash;"};
+    if (i + 6 > len || ((s[i + 1] | 0x20) < 'a' || (s[i + 1] | 0x20) > 'z'))
+        return 0;
+    for (size_t a = 0; a < sizeof accents / sizeof *accents; a++) {
+        size_t n = strlen(accents[a]);
+        if (len - i - 2 >= n && memcmp(s + i + 2, accents[a], n) == 0) {
+            *cp = (unsigned char)s[i + 1];
+            return n + 2;
+        }
+    }
+    return 0;
+}
+
 static size_t escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
 {
+    if (s[i] == '&' && i + 2 < len && s[i + 1] != '#')
+        return accent_entity_at(s, len, i, cp);
     if (s[i] == '&' && i + 2 < len && s[i + 1] == '#') {
         bool hex = (s[i + 2] | 0x20) == 'x';
         size_t j = i + 2 + hex, max = hex ? 6 : 7; /* digits: past U+10FFFF is not one */
@@ -1418,13 +1439,15 @@ struct finder {
     bool written;  /* a prompt (gw_decode_find_written): escapes of one short word are read */
 };
 
-/* Whether a run of escapes (URL, entities, "\\u" and the rest) that is too short for
- * text_ok is a word: MIN_WORD_TEXT bytes or more, as many letters, all printable. Escapes
- * say they are escapes, so a prompt's "make a \\x62\\x6f\\x6d\\x62" or "b%6Fmb" is read,
- * in its place (GW_ENC_INPLACE); a run of base64 or hex so short may be any word. */
-static bool escaped_word(enum gw_encoding enc, const struct sink *k)
+/* Whether a run of escapes (URL, entities, "\\u" and the rest), of spaced binary groups or,
+ * in a text that names base64, of base64, that is too short for text_ok is a word:
+ * MIN_WORD_TEXT bytes or more, as many letters, all printable. They say what they are, so
+ * a prompt's "make a \\x62\\x6f\\x6d\\x62", "b%6Fmb" or "a Ym9tYg== (base64)" is read, in
+ * its place (GW_ENC_INPLACE); a run of plain base64 or hex so short may be any word. */
+static bool escaped_word(const struct finder *f, enum gw_encoding enc, const struct sink *k)
 {
-    return (enc == GW_ENC_URL || enc == GW_ENC_ENTITY || enc == GW_ENC_UESC) &&
+    return (enc == GW_ENC_URL || enc == GW_ENC_ENTITY || enc == GW_ENC_UESC ||
+            enc == GW_ENC_BINARY || (enc == GW_ENC_BASE64 && f->b64_hint)) &&
            k->n >= MIN_WORD_TEXT && k->letters >= MIN_WORD_TEXT && k->bad == 0 &&
            k->printable == k->n;
 }
@@ -1435,7 +1458,7 @@ static int try_run(struct finder *f, size_t start, size_t end, enum gw_encoding 
 {
     struct sink k = {0};
     decode_span(f->text, f->len, start, end, enc, &k);
-    if (!text_ok(&k, strict) && !(f->written && escaped_word(enc, &k)))
+    if (!text_ok(&k, strict) && !(f->written && escaped_word(f, enc, &k)))
         return 0;
     if ((enc == GW_ENC_DECIMAL || enc == GW_ENC_BASE32 ||
          (enc == GW_ENC_BASE64 && end - start < MIN_BASE64)) &&
@@ -1575,7 +1598,7 @@ static size_t spaced_run(struct finder *f, size_t s, size_t width, int *r)
     size_t n;
     if (width == 8) {
         size_t end = spaced_groups(f, s, 8, gw_is_octet, &n);
-        if (n >= MIN_TEXT)
+        if (n >= (f->written ? MIN_WORD_TEXT : MIN_TEXT)) /* a prompt's word: escaped_word */
             *r = try_run(f, s, end, GW_ENC_BINARY, false);
         return end;
     }

@@ -47,7 +47,8 @@
  *   run when it holds at least 3 of them or one that is "@" (in a prompt, by
  *   gw_decode_find_written, one is enough, and a run of one short word, three letters or
  *   more, all printable, is kept: "make a \x62\x6f\x6d\x62", "b&#111;mb", read in its
- *   place; URL escapes too: "b%6Fmb"). Each becomes its character in UTF-8, everything else
+ *   place; URL escapes and four spaced binary groups too: "b%6Fmb"). An entity of a letter
+ *   with an accent ("&ocirc;") is its letter. Each becomes its character in UTF-8, everything else
  *   is copied, but for the separators of a list (the same commas or semicolons between each
  *   two escapes and nothing else: "\x74, \x65, \x6c"). Reported as "entity" when the run
  *   holds an entity, else "uesc".
@@ -225,9 +226,10 @@ bool gw_decode_written(const char *text, size_t len);
 
 /* Whether the text names base64 ("base64", "base-64", "base 64", "b64"): a prompt that
  * tells its reader to decode (gw_decode_find_written; a reply is read the same streamed
- * and whole, so never so) reads base64 runs of 8 characters or more (MIN_BASE64 is 16), when
+ * and whole, so never so) reads base64 runs of 6 characters or more (MIN_BASE64 is 16), when
  * they look like base64 (a digit, "+", "/" or a capital inside) and decode to text, three
- * bytes in five letters ("make a cGlwZSBib21i (base64)"). */
+ * bytes in five letters, or to one word of three letters or more ("make a cGlwZSBib21i
+ * (base64)", "make a Ym9tYg== (base64)"). */
 bool gw_decode_b64_hint(const char *text, size_t len);
 
 /* Whether a run of this kind is a code (base64, hex, binary, URL, entities, "\u", decimal

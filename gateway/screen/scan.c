@@ -528,6 +528,15 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 #define GW_DECODE_MAX (256u << 10)
 #define GW_KEEP_BYTES (1u << 20)
 
+/* Whether an entity of a letter with an accent ("&ocirc;") starts at text[i] ("&"). */
+static bool accent_entity_after(const char *text, size_t len, size_t i)
+{
+    size_t k = i + 1;
+    while (k < len && k - i <= 7 && isalpha((unsigned char)text[k]))
+        k++;
+    return k - i >= 4 && k < len && text[k] == ';';
+}
+
 /* Whether "chr" or "char" (any case) ends right before text[i]. */
 static bool chr_call_before(const char *text, size_t i)
 {
@@ -538,9 +547,9 @@ static bool chr_call_before(const char *text, size_t i)
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
  * "%XX", "%u", "\\x", "\\u", "\\U", "\\N{", "\\" and a hex digit (octal, CSS), "U+" and a hex
- * digit, "&#" (an HTML entity), "chr(" or "[char]" and a digit, four hex pairs
- * apart (spaces or commas; bare or after "0x"), five spaced eight-digit binary groups or seven
- * numbers of two or three digits. Most chat text has none, and this costs a fraction of the
+ * digit, "&#" (an HTML entity) or an entity of a letter, "chr(" or "[char]" and a digit, four hex
+ * pairs apart (spaces or commas; bare or after "0x"), three spaced eight-digit binary groups or
+ * seven numbers of two or three digits. Most chat text has none, and this costs a fraction of the
  * decoder's full pass (its rules are in decode.h; this only has to never say no where it may). */
 static bool maybe_encoded(const char *text, size_t len)
 {
@@ -575,7 +584,7 @@ static bool maybe_encoded(const char *text, size_t len)
             if (++pairs >= 4)
                 return true;
         } else if (p[i] == ' ' && run == 8 && gw_is_octet(text + i - 8)) {
-            if (++octets >= 5)
+            if (++octets >= 3)
                 return true;
         } else if (p[i] != ' ' && p[i] != ',') {
             pairs = octets = 0;
@@ -586,7 +595,7 @@ static bool maybe_encoded(const char *text, size_t len)
               ((isxdigit(p[i + 1]) && isxdigit(p[i + 2])) || (p[i + 1] | 0x20) == 'u')) ||
              (p[i] == '\\' && (p[i + 1] == 'x' || (p[i + 1] | 0x20) == 'u' || isxdigit(p[i + 1]) ||
                                (p[i + 1] == 'N' && p[i + 2] == '{'))) ||
-             (p[i] == '&' && p[i + 1] == '#') ||
+             (p[i] == '&' && (p[i + 1] == '#' || accent_entity_after(text, len, i))) ||
              (p[i] == '(' && (isdigit(p[i + 1]) || p[i + 1] == ' ') && chr_call_before(text, i)) ||
              (p[i] == ']' && isdigit(p[i + 1]) && i >= 5 &&
               strncasecmp(text + i - 5, "[char", 5) == 0)))

@@ -488,10 +488,33 @@ static size_t accent_entity_at(const char *s, size_t len, size_t i, uint32_t *cp
     return 0;
 }
 
+/* An HTML entity of a Greek letter ("&omicron;", "&Alpha;"): its code point, which the
+ * normaliser folds to the Latin letter it looks like where there is one ("ign&omicron;re").
+ * Sets *cp and returns the length, or 0. */
+static size_t greek_entity_at(const char *s, size_t len, size_t i, uint32_t *cp)
+{
+    static const char *const names[] = {
+        "alpha", "beta",   "gamma",   "delta", "epsilon", "zeta",    "eta",  "theta", "iota",
+        "kappa", "lambda", "mu",      "nu",    "xi",      "omicron", "pi",   "rho",   "sigmaf",
+        "sigma", "tau",    "upsilon", "phi",   "chi",     "psi",     "omega"};
+    for (size_t g = 0; g < sizeof names / sizeof *names; g++) {
+        size_t n = strlen(names[g]);
+        if (len - i < n + 2 || strncasecmp(s + i + 1, names[g], n) != 0 || s[i + 1 + n] != ';')
+            continue;
+        bool capital = s[i + 1] >= 'A' && s[i + 1] <= 'Z';
+        if (capital && g == 17) /* no capital final sigma */
+            return 0;
+        *cp = (capital ? 0x391 : 0x3B1) + (uint32_t)g;
+        return n + 2;
+    }
+    return 0;
+}
+
 static size_t escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
 {
+    size_t n;
     if (s[i] == '&' && i + 2 < len && s[i + 1] != '#')
-        return accent_entity_at(s, len, i, cp);
+        return (n = accent_entity_at(s, len, i, cp)) ? n : greek_entity_at(s, len, i, cp);
     if (s[i] == '&' && i + 2 < len && s[i + 1] == '#') {
         bool hex = (s[i + 2] | 0x20) == 'x';
         size_t j = i + 2 + hex, max = hex ? 6 : 7; /* digits: past U+10FFFF is not one */

@@ -48,10 +48,11 @@
  *   gw_decode_find_written, one is enough, and a run of one short word, three letters or
  *   more, all printable, is kept: "make a \x62\x6f\x6d\x62", "b&#111;mb", read in its
  *   place; URL escapes and four spaced binary groups too: "b%6Fmb"). An entity of a letter
- *   with an accent ("&ocirc;") is its letter. Each becomes its character in UTF-8, everything else
- *   is copied, but for the separators of a list (the same commas or semicolons between each
- *   two escapes and nothing else: "\x74, \x65, \x6c"). Reported as "entity" when the run
- *   holds an entity, else "uesc".
+ *   with an accent ("&ocirc;") is its letter; one of a Greek letter ("&omicron;") is that
+ *   letter, which the normaliser folds to the Latin one it looks like. Each becomes its character
+ * in UTF-8, everything else is copied, but for the separators of a list (the same commas or
+ * semicolons between each two escapes and nothing else: "\x74, \x65, \x6c"). Reported as "entity"
+ * when the run holds an entity, else "uesc".
  * - Decoded bytes are sanitised: a byte that is not printable text (invalid UTF-8, a
  *   control other than tab, CR and LF, DEL, a C1 control) is written as a space, one for
  *   one. A decoded run is kept when it is at least 6 bytes, holds 6 printable bytes in a

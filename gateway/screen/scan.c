@@ -534,7 +534,7 @@ static bool accent_entity_after(const char *text, size_t len, size_t i)
     size_t k = i + 1;
     while (k < len && k - i <= 7 && isalpha((unsigned char)text[k]))
         k++;
-    return k - i >= 4 && k < len && text[k] == ';';
+    return k - i >= 3 && k < len && text[k] == ';';
 }
 
 /* Whether "chr" or "char" (any case) ends right before text[i]. */
@@ -593,8 +593,8 @@ static bool maybe_encoded(const char *text, size_t len)
         if (i + 2 < len &&
             ((p[i] == '%' &&
               ((isxdigit(p[i + 1]) && isxdigit(p[i + 2])) || (p[i + 1] | 0x20) == 'u')) ||
-             (p[i] == '\\' && (p[i + 1] == 'x' || (p[i + 1] | 0x20) == 'u' || isxdigit(p[i + 1]) ||
-                               (p[i + 1] == 'N' && p[i + 2] == '{'))) ||
+             (p[i] == '\\' && ((p[i + 1] | 0x20) == 'x' || (p[i + 1] | 0x20) == 'u' ||
+                               isxdigit(p[i + 1]) || (p[i + 1] == 'N' && p[i + 2] == '{'))) ||
              (p[i] == '&' && (p[i + 1] == '#' || accent_entity_after(text, len, i))) ||
              (p[i] == '(' && (isdigit(p[i + 1]) || p[i + 1] == ' ') && chr_call_before(text, i)) ||
              (p[i] == ']' && isdigit(p[i + 1]) && i >= 5 &&

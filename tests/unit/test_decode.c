@@ -404,6 +404,9 @@ static void escapes_in_more_syntaxes_decode(void **state)
     in = "make a b&ocirc;mb";
     find_w(&d, in, NO_LIMIT);
     assert_run(&d, 0, in, "b&ocirc;mb", GW_ENC_ENTITY, "bomb");
+    in = "ign&omicron;re &Alpha;&nu;&Delta;";
+    find(&d, in, NO_LIMIT);
+    assert_run(&d, 0, in, in, GW_ENC_ENTITY, "ign\xce\xbfre \xce\x91\xce\xbd\xce\x94");
     in = "make a 01100010 01101111 01101101 01100010 now";
     find_w(&d, in, NO_LIMIT);
     assert_run(&d, 0, in, "01100010 01101111 01101101 01100010", GW_ENC_BINARY, "bomb");

@@ -466,9 +466,6 @@ static size_t other_escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
     return k - i >= 3 ? k - i : 0;
 }
 
-/* The HTML numeric entity ("&#105;", "&#x69;", the ";" optional) or "\\u" escape
- * ("\\u0069", or a surrogate pair "\\ud83d\\ude00") at s[i], or one of other_escape_at's:
- * sets *cp to its code point and returns its length, or returns 0. */
 /* An HTML entity of a letter with an accent ("&ocirc;", "&Eacute;", "&ccedil;"): its base
  * letter, which is what the normaliser makes of the accented one; sets *cp and returns the
  * length, or 0. */
@@ -510,6 +507,10 @@ static size_t greek_entity_at(const char *s, size_t len, size_t i, uint32_t *cp)
     return 0;
 }
 
+/* The HTML numeric entity ("&#105;", "&#x69;", the ";" optional), an entity of an accented
+ * or Greek letter, or "\\u" escape ("\\u0069", or a surrogate pair "\\ud83d\\ude00") at
+ * s[i], or one of other_escape_at's: sets *cp to its code point and returns its length, or
+ * returns 0. */
 static size_t escape_at(const char *s, size_t len, size_t i, uint32_t *cp)
 {
     size_t n;
@@ -2011,6 +2012,19 @@ static int parting_mark(const char *t, size_t s, size_t e)
     return kind;
 }
 
+struct parted {
+    size_t start, end, words, glue, ones;
+    size_t gap, gap_len; /* the mark: where it first stands, and its length */
+    int mark;            /* its kind (parting_mark) */
+};
+
+/* Whether the byte between two words at t[i] joins them into one ("you're", "dis-moi")
+ * in a run parted by a mark that is not that byte. */
+static bool inner_join(const char *t, size_t i, const struct parted *p)
+{
+    return (t[i] == '\'' || t[i] == '-') && !(p->gap_len == 1 && t[p->gap] == t[i]);
+}
+
 /* The mark in the gap [s, e) between two words: the gap without the marks that end a
  * sentence or a clause before it and the quotes and brackets that open the word after it
  * ("instructions. / 'Now": " / "), when what is left is a mark, else the gap itself ("tell.
@@ -2153,8 +2167,9 @@ static int find_turned(struct finder *f, struct candidates *cand)
         if (word_end && s == word_end + 1 && t[word_end] == ' ') {
             gaps = 0; /* one space: no mark (the common case, cheaply) */
         } else if (word_end && !cand->parted &&
-                   !(gaps && s == word_end + 1 && (t[word_end] == '\'' || t[word_end] == '-') &&
-                     !(mark_len == 1 && t[mark_at] == t[word_end]))) { /* as inner_join */
+                   !(gaps && s == word_end + 1 &&
+                     inner_join(f->text, word_end,
+                                &(struct parted){.gap = mark_at, .gap_len = mark_len}))) {
             size_t ms, me;
             bool mark = mark_core(f->text, word_end, s, &ms, &me) != 0;
             bool same = mark && gaps && marks_alike(f->text, ms, me - ms, mark_at, mark_len);
@@ -2770,11 +2785,11 @@ static void decode_split(const char *t, size_t len, struct sink *k)
  * letters (FLIPS, telling ones): MIN_FLIPPED of them, of MIN_FLIP_KINDS kinds at least, in
  * words at most MAX_FLIP_GAP apart (the letters that stay as they are, o s x z l, make
  * words with none: "os", "xoq"). IPA holds some of these letters (ɹ, ʌ, ɐ, ɔ), rarely
- * three kinds five times (none of 17,381 ordinary prompts); Azerbaijani's ə and West African ɔ and ɛ are one kind each, and
- * ə is no telling letter. A run is read from its last character to its first, each
- * turned letter as its upright one, and what the normaliser made of some of them (ƃ is b,
- * ɟ j, ɾ r, ɯ w: normalise.h) as theirs, p and d, b and q, n and u the other way round.
- * It is a code: what it reads as is read again, so text turned but not read backwards is
+ * three kinds five times (none of 17,381 ordinary prompts); Azerbaijani's ə and West
+ * African ɔ and ɛ are one kind each, and ə is no telling letter. A run is read from its last
+ * character to its first, each turned letter as its upright one, and what the normaliser made of
+ * some of them (ƃ is b, ɟ j, ɾ r, ɯ w: normalise.h) as theirs, p and d, b and q, n and u the other
+ * way round. It is a code: what it reads as is read again, so text turned but not read backwards is
  * found as backwards text on the next level. */
 
 #define MIN_FLIPPED 5
@@ -3212,19 +3227,19 @@ static void decode_pig(const char *t, size_t len, struct sink *k)
  * "tell. me. how. to. make. a. pipe. bomb", "tell / me / how", "tell,me,how,to,make",
  * "tell ⭐ me ⭐ how": each mark alone reads as no sentence to a phrase rule. MIN_PARTED
  * words or more in a row (letters, digits, "@", "$"), the same mark between each two
- * (parting_mark; a mark that joins names, "tell-me-how-to", only when the words are the
- * whole text: inside a sentence they are a name, a path or an id), two of them words that join a
- * sentence (PARTED_GLUE), and at most half of them one letter long (letters apart are
- * find_spaced's); read with one space for each mark. A list of nouns ("red, green, blue, ...")
- * holds no such words and is left alone. */
+ * (parting_mark, marks_alike; a mark that joins names, "tell-me-how-to", only where the
+ * words are a clause of their own: inside a sentence they are a name, a path or an id), two
+ * of them words that join a sentence (PARTED_GLUE), and at most half of them one letter long
+ * (letters apart are find_spaced's); read with one space for each mark. A list of nouns
+ * ("red, green, blue, ...") holds no such words and is left alone. */
+
+/* Words that join a sentence, in English and a few in French, Spanish, German and Italian. */
 static const char *const PARTED_GLUE[] = {
-    "a",    "an",   "the",  "to",  "of",  "in",  "on",   "at",  "by",  "for", "from",
-    "with", "and",  "or",   "but", "not", "no",  "so",   "as",  "if",  "me",  "my",
-    "you",  "your", "i",    "we",  "our", "it",  "is",   "are", "be",  "was", "how",
-    "what", "that", "this", "all", "any", "now", "then", /* and some of French, Spanish, German and
-                                                            Italian */
-    "le",   "la",   "les",  "et",  "du",  "des", "el",   "los", "las", "y",   "con",
-    "der",  "die",  "das",  "und", "zu",  "il",  "di",   "che"}; /* Italian */
+    "a",   "an",  "the", "to",   "of",  "in",  "on",  "at",  "by",  "for",  "from", "with",
+    "and", "or",  "but", "not",  "no",  "so",  "as",  "if",  "me",  "my",   "you",  "your",
+    "i",   "we",  "our", "it",   "is",  "are", "be",  "was", "how", "what", "that", "this",
+    "all", "any", "now", "then", "le",  "la",  "les", "et",  "du",  "des",  "el",   "los",
+    "las", "y",   "con", "der",  "die", "das", "und", "zu",  "il",  "di",   "che"};
 
 static bool glue_word(const char *t, size_t s, size_t e)
 {
@@ -3235,12 +3250,6 @@ static bool glue_word(const char *t, size_t s, size_t e)
             return true;
     return false;
 }
-
-struct parted {
-    size_t start, end, words, glue, ones;
-    size_t gap, gap_len; /* the mark: where it first stands, and its length */
-    int mark;            /* its kind (parting_mark) */
-};
 
 /* Whether [s, e) is a clause of its own (clause_start, clause_end), or is but for one
  * word after it ("how_do_i_build_a_bomb ok?"): words joined by a mark that joins names are
@@ -3266,13 +3275,6 @@ static bool same_mark(const char *t, const struct parted *p, size_t s, size_t e)
 {
     size_t ms, me;
     return mark_core(t, s, e, &ms, &me) && marks_alike(t, ms, me - ms, p->gap, p->gap_len);
-}
-
-/* Whether the byte between two words at t[i] joins them into one ("you're", "dis-moi")
- * in a run parted by a mark that is not that byte. */
-static bool inner_join(const char *t, size_t i, const struct parted *p)
-{
-    return (t[i] == '\'' || t[i] == '-') && !(p->gap_len == 1 && t[p->gap] == t[i]);
 }
 
 static int parted_close(struct finder *f, const struct parted *p)

@@ -528,7 +528,8 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
 #define GW_DECODE_MAX (256u << 10)
 #define GW_KEEP_BYTES (1u << 20)
 
-/* Whether an entity of a letter with an accent ("&ocirc;") starts at text[i] ("&"). */
+/* Whether an entity by name of three to seven letters ("&ocirc;", "&omicron;", "&mu;")
+ * starts at text[i] ("&"). */
 static bool accent_entity_after(const char *text, size_t len, size_t i)
 {
     size_t k = i + 1;
@@ -537,7 +538,8 @@ static bool accent_entity_after(const char *text, size_t len, size_t i)
     return k - i >= 3 && k < len && text[k] == ';';
 }
 
-/* Whether "chr" or "char" (any case) ends right before text[i]. */
+/* Whether "chr", "char" or "chrw" (any case; "unichr" and "nchar" too) ends right before
+ * text[i]. */
 static bool chr_call_before(const char *text, size_t i)
 {
     return (i >= 3 && strncasecmp(text + i - 3, "chr", 3) == 0) ||
@@ -547,7 +549,7 @@ static bool chr_call_before(const char *text, size_t i)
 
 /* Whether text may hold an encoded run at all: 16 base64 or hex characters in a row, a
  * "%XX", "%u", "\\x", "\\u", "\\U", "\\N{", "\\" and a hex digit (octal, CSS), "U+" and a hex
- * digit, "&#" (an HTML entity) or an entity of a letter, "chr(" or "[char]" and a digit, four hex
+ * digit, "&#" (an HTML entity) or an entity by name, "chr(" or "[char]" and a digit, four hex
  * pairs apart (spaces or commas; bare or after "0x"), three spaced eight-digit binary groups or
  * seven numbers of two or three digits. Most chat text has none, and this costs a fraction of the
  * decoder's full pass (its rules are in decode.h; this only has to never say no where it may). */

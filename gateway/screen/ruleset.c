@@ -281,18 +281,21 @@ static bool same_atoms(const struct gw_atoms *a, const struct gw_atoms *b)
     return true;
 }
 
-/* Compiles the block-mode databases of direction dir: the main database, and for the
- * prefilter's candidates (gw_prefilter_candidate) with a good atom set the gate and their
- * own databases. */
+/* Compiles the block-mode databases of direction dir: the main database, the allow
+ * database (the allow patterns the main one would hold: scanned only when a rule of theirs
+ * has a candidate, see match_view in scan.c), and for the prefilter's candidates
+ * (gw_prefilter_candidate) with a good atom set the gate and their own databases. */
 static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw_errors *errs)
 {
     const struct gw_rule_table *t = &rs->table;
     struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
     size_t np = t->n_patterns ? t->n_patterns : 1;
-    struct db_spec *specs = calloc(np + 2, sizeof *specs);
+    struct db_spec *specs = calloc(np + 3, sizeof *specs); /* main, allow, gate, groups */
     const char **exprs = calloc(np, sizeof *exprs);
     unsigned *flags = calloc(np, sizeof *flags), *ids = calloc(np, sizeof *ids);
     unsigned *gated = calloc(np, sizeof *gated), *group_of = calloc(np, sizeof *group_of);
+    const char **aexprs = calloc(np, sizeof *aexprs);
+    unsigned *aflags = calloc(np, sizeof *aflags), *aids = calloc(np, sizeof *aids);
     unsigned ngroups = 0;
     struct gw_atoms *atoms = calloc(np, sizeof *atoms);
     const char **lits = NULL;
@@ -300,9 +303,10 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
     size_t *llens = NULL, nlits = 0;
     hs_database_t **dbs = NULL;
     int rc = -1;
-    if (!specs || !exprs || !flags || !ids || !gated || !group_of || !atoms)
+    if (!specs || !exprs || !flags || !ids || !gated || !group_of || !atoms || !aexprs || !aflags ||
+        !aids)
         goto done;
-    unsigned nmain = 0, ngated = 0;
+    unsigned nmain = 0, ngated = 0, nallow = 0;
     /* Only prompts: the reply packs (PII, secrets, brand) scan at over 100 MB/s without
      * it, and bench/scan.sh measured them 20% slower with it. */
     bool pf = dir == GW_DIR_PROMPT && prefilter_on();
@@ -315,11 +319,19 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
             nlits += atoms[i].n;
             continue;
         }
+        if (p->allow) {
+            aexprs[nallow] = p->expr;
+            aflags[nallow] = pattern_flags(t, i);
+            aids[nallow++] = (unsigned)i;
+            rs->allow_rules[p->rule] |= (uint8_t)(1u << gw_dir_index(dir));
+            continue;
+        }
         exprs[nmain] = p->expr;
         flags[nmain] = pattern_flags(t, i);
         ids[nmain++] = (unsigned)i;
     }
     specs[0] = (struct db_spec){exprs, flags, ids, NULL, nmain, HS_MODE_BLOCK};
+    specs[1] = (struct db_spec){aexprs, aflags, aids, NULL, nallow, HS_MODE_BLOCK};
     if (ngated) {
         lits = calloc(nlits, sizeof *lits);
         lflags = calloc(nlits, sizeof *lflags);
@@ -338,10 +350,10 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
             ids[nmain + j] = i;
             if (j == 0 || t->patterns[i].rule != t->patterns[gated[j - 1]].rule ||
                 !same_atoms(&atoms[i], &atoms[gated[j - 1]])) {
-                specs[2 + ngroups++] = (struct db_spec){&exprs[nmain + j], &flags[nmain + j],
-                                                        &ids[nmain + j], NULL, 0, HS_MODE_BLOCK};
+                specs[3 + ngroups++] = (struct db_spec){
+                    &exprs[nmain + j], &flags[nmain + j], &ids[nmain + j], NULL, 0, HS_MODE_BLOCK};
             }
-            specs[2 + ngroups - 1].n++;
+            specs[3 + ngroups - 1].n++;
             group_of[j] = ngroups - 1;
         }
         size_t k = 0;
@@ -356,23 +368,24 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
                 lids[k] = group_of[j];
             }
         }
-        specs[1] = (struct db_spec){lits, lflags, lids, llens, (unsigned)k, HS_MODE_BLOCK};
+        specs[2] = (struct db_spec){lits, lflags, lids, llens, (unsigned)k, HS_MODE_BLOCK};
     }
-    size_t nspecs = ngated ? 2 + ngroups : 1;
+    size_t nspecs = ngated ? 3 + ngroups : 2;
     if (!(dbs = calloc(nspecs, sizeof *dbs)) || compile_bundle(t, specs, nspecs, dbs, errs))
         goto done;
     rs->block_db[gw_dir_index(dir)] = dbs[0];
+    rs->allow_db[gw_dir_index(dir)] = dbs[1];
     if (ngated) {
-        g->gate = dbs[1];
+        g->gate = dbs[2];
         g->db = calloc(ngroups, sizeof *g->db);
         if (!g->db) {
-            for (size_t j = 1; j < nspecs; j++)
+            for (size_t j = 2; j < nspecs; j++)
                 hs_free_database(dbs[j]);
             g->gate = NULL;
             goto done;
         }
         for (unsigned j = 0; j < ngroups; j++)
-            g->db[j] = dbs[2 + j];
+            g->db[j] = dbs[3 + j];
         g->n = ngroups;
         g->patterns = ngated;
     }
@@ -387,6 +400,9 @@ done:
     free(ids);
     free(gated);
     free(group_of);
+    free(aexprs);
+    free(aflags);
+    free(aids);
     free(lits);
     free(lflags);
     free(lids);
@@ -435,6 +451,9 @@ void gw_ruleset_unref(struct gw_ruleset *rs)
     atomic_fetch_sub(&rulesets_live, 1);
     hs_free_database(rs->block_db[0]);
     hs_free_database(rs->block_db[1]);
+    hs_free_database(rs->allow_db[0]);
+    hs_free_database(rs->allow_db[1]);
+    free(rs->allow_rules);
     hs_free_database(rs->stream_db);
     for (int d = 0; d < 2; d++) {
         hs_free_database(rs->gated[d].gate);
@@ -581,12 +600,16 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
     rs->table = *t;
     memset(t, 0, sizeof *t);
 
+    if (!(rs->allow_rules = calloc(rs->table.n_rules + 1, 1))) {
+        gw_ruleset_unref(rs);
+        return -1;
+    }
     if (link_model(rs, errs) || compile_block(rs, GW_DIR_PROMPT, errs) ||
         compile_block(rs, GW_DIR_REPLY, errs) ||
         compile_stream(rs, errs) || compile_confirm(rs, errs))
         goto fail;
-    hs_database_t *dbs[] = {rs->block_db[0], rs->block_db[1], rs->stream_db, rs->gated[0].gate,
-                            rs->gated[1].gate};
+    hs_database_t *dbs[] = {rs->block_db[0], rs->block_db[1],   rs->allow_db[0],  rs->allow_db[1],
+                            rs->stream_db,   rs->gated[0].gate, rs->gated[1].gate};
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         if (dbs[i] && hs_alloc_scratch(dbs[i], &rs->proto_scratch) != HS_SUCCESS)
             goto no_scratch;

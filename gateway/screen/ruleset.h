@@ -46,6 +46,12 @@ struct gw_ruleset {
     struct gw_rule_table table;
     hs_database_t *block_db[2]; /* [0] prompt, [1] reply; NULL when no rule applies */
     struct gw_gated gated[2];   /* block mode, by direction: left out of block_db */
+    /* Block mode, by direction: the allow patterns left out of block_db and gated[], and
+     * for each rule, bit gw_dir_index(dir) when it has allow patterns in allow_db[dir]. An
+     * allow pattern only ever cancels its own rule's matches, so a text in which no such
+     * rule has a candidate needs no allow scan (match_view in scan.c). */
+    hs_database_t *allow_db[2];
+    uint8_t *allow_rules;
     hs_database_t *stream_db;   /* reply rules, stream mode; NULL when none */
     hs_scratch_t *proto_scratch; /* grown for every database; cloned per scanner */
     pcre2_code **confirm;        /* per pattern: finds the start of a span rule's match

@@ -463,6 +463,19 @@ static int match_view(gw_scanner *s, const char *t, size_t len, const struct gw_
             }
         }
     }
+    /* the allow patterns, when a rule that has some has a candidate: most texts match no
+     * such rule, and an exception's words (a date, a time, a price) are common */
+    const uint8_t *ar = rs->allow_rules;
+    unsigned bit = 1u << gw_dir_index(dir);
+    bool allows = false;
+    for (size_t i = 0; rs->allow_db[gw_dir_index(dir)] && i < s->cands.n && !allows; i++)
+        allows = (ar[s->cands.v[i].rule] & bit) && !s->cands.v[i].allow;
+    if (allows) {
+        e = hs_scan(rs->allow_db[gw_dir_index(dir)], t, (unsigned)len, 0, s->scratch,
+                    on_block_match, &x);
+        if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || x.failed)
+            return -1;
+    }
     int rc = gw_cands_decide(&s->cands, rs, len, out);
     if (s->cands.cap > GW_CANDS_KEEP) { /* an outsized text: do not keep its memory */
         free(s->cands.v);

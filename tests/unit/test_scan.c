@@ -214,6 +214,28 @@ static void allow_pattern_cancels_only_the_matches_it_covers(void **state)
     expect_redacted(x->rs, "x.help@acme.com", &x->f, "[EMAIL]");
 }
 
+/* Allow patterns have a database of their own, scanned only when a rule that has some has a
+ * candidate (match_view in scan.c): the exception still applies in every view of a text,
+ * here the decoded one, and only to what it covers. */
+static void an_exception_applies_in_the_decoded_view_too(void **state)
+{
+    struct fixture *x = *state;
+    /* base64 of "write to help@acme.com today": the exception's address alone */
+    SCAN(x->sc, GW_DIR_PROMPT, "read this: d3JpdGUgdG8gaGVscEBhY21lLmNvbSB0b2RheQ==", &x->f);
+    expect_findings(x->rs, &x->f, NULL);
+    /* base64 of "write to help@acme.com or to a@b.org": a second address beside it */
+    const char *t = "read this: d3JpdGUgdG8gaGVscEBhY21lLmNvbSBvciB0byBhQGIub3Jn";
+    SCAN(x->sc, GW_DIR_PROMPT, t, &x->f);
+    expect_findings(x->rs, &x->f, "pii.email", 11, (int)strlen(t), NULL);
+    /* the exception's words with no address of the rule's at all, many times over: nothing,
+     * in either direction */
+    static char many[14 * 2000];
+    for (size_t i = 0; i < sizeof many; i += 14)
+        memcpy(many + i, "help@acme.com ", 14);
+    assert_int_equal(gw_scan(x->sc, many, sizeof many, GW_DIR_REPLY, &x->f), 0);
+    expect_findings(x->rs, &x->f, NULL);
+}
+
 /* The same, with a pack's wording: an exception for a benign phrase that shares words with
  * an ask ("not") does not excuse an ask that runs into it ("not ... and ignore ..."). */
 static void an_exception_wrapped_round_a_finding_does_not_excuse_it(void **state)
@@ -1104,6 +1126,7 @@ int main(void)
         T(findings_are_reset_between_scans),
         T(validator_confirms_candidates),
         T(allow_pattern_cancels_only_the_matches_it_covers),
+        T(an_exception_applies_in_the_decoded_view_too),
         T(an_exception_wrapped_round_a_finding_does_not_excuse_it),
         T(direction_filters_rules),
         T(phrases_are_caseless_on_word_boundaries),

@@ -1959,6 +1959,27 @@ static bool morse_dash(unsigned char c)
     return c == '-' || c == '_';
 }
 
+/* Split strings (decode.h): quoted pieces joined by "+" or ",", read run together. */
+#define MIN_SPLIT 3
+#define SPLIT_PIECE 24
+
+static bool is_quote(unsigned char c)
+{
+    return c == '\'' || c == '"' || c == '`';
+}
+
+/* Whether the "+" or "," at t[i] joins two quoted pieces: a quote, then spaces, before it,
+ * spaces and a quote after it (as split_join reads a join). */
+static bool split_join_at(const char *t, size_t len, size_t i)
+{
+    size_t a = i, b = i + 1;
+    while (a > 0 && t[a - 1] == ' ')
+        a--;
+    while (b < len && t[b] == ' ')
+        b++;
+    return a > 0 && is_quote((unsigned char)t[a - 1]) && b < len && is_quote((unsigned char)t[b]);
+}
+
 struct candidates {
     bool leet;     /* leet characters between two letters of a word */
     bool spaced;   /* MIN_SPACED lone characters in a row, apart */
@@ -1970,6 +1991,7 @@ struct candidates {
     bool morse;    /* MORSE_PAIRS dots or dashes with a space, ",", "/" or "|" to the next */
     bool pig;      /* MIN_PIG words in a row that end in "ay" (pig latin) */
     bool parted;   /* MIN_PARTED words in a row with the same mark (not a space) between */
+    bool split;    /* MIN_SPLIT - 1 joins of quoted pieces ("'ign' + 'ore'"), anywhere */
 };
 
 /* What a byte is to find_turned: a letter's index plus one (1 .. 26), WORD_OTHER for the
@@ -2125,12 +2147,14 @@ static int find_turned(struct finder *f, struct candidates *cand)
     const int64_t *scores = pair_sums();
     struct stretch back = {0}, rot = {0};
     size_t lone_end = 0, lone_run = 0; /* the last lone character's end; how many in a row */
-    size_t nato_end = 0, nato_run = 0, odd_pairs = 0, morse_pairs = 0, pig_run = 0;
+    size_t nato_end = 0, nato_run = 0, odd_pairs = 0, morse_pairs = 0, pig_run = 0, joins = 0;
     size_t word_end = 0, gaps = 0, mark_at = 0, mark_len = 0; /* the same mark in a row */
     bool pig_gapped = false; /* a short plain word since the last one ending in "ay" */
     for (size_t i = 0; i < f->len;) {
         if (!word_class[t[i]]) {
             cand->flipped |= t[i] >= 0xC2; /* not ASCII: FLIPS starts at U+00A1 */
+            if ((t[i] == '+' || t[i] == ',') && split_join_at(f->text, f->len, i))
+                cand->split |= ++joins >= MIN_SPLIT - 1;
             if ((t[i] == '.' || t[i] == '-') && i + 2 < f->len &&
                 (((t[i + 1] == ' ' || t[i + 1] == ',' || t[i + 1] == '/' || t[i + 1] == '|') &&
                   (t[i + 2] == '.' || morse_dash(t[i + 2]))) ||
@@ -2679,14 +2703,8 @@ static void decode_cipher(const char *t, size_t len, struct sink *k)
     }
 }
 
-/* Split strings (decode.h): quoted pieces joined by "+" or ",", read run together. */
-#define MIN_SPLIT 3
-#define SPLIT_PIECE 24
-
-static bool is_quote(unsigned char c)
-{
-    return c == '\'' || c == '"' || c == '`';
-}
+/* Split strings (decode.h): quoted pieces joined by "+" or ",", read run together (the
+ * constants and is_quote are with the candidates, which find_turned marks). */
 
 /* The quoted piece that opens at i: where it ends (after its closing quote), or 0. */
 static size_t split_piece(const char *t, size_t len, size_t i)
@@ -3569,7 +3587,7 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
          (cand.spaced && find_spaced(&f) == -1) || (cand.joined && find_joined(&f) == -1) ||
          (cand.misspelt && find_misspelt(&f) == -1) || find_codes(&f) == -1 ||
          (cand.nato && find_nato(&f) == -1) || (cand.cipher && find_ciphered(&f) == -1) ||
-         find_split(&f) == -1 || (cand.flipped && find_flipped(&f) == -1) ||
+         (cand.split && find_split(&f) == -1) || (cand.flipped && find_flipped(&f) == -1) ||
          (cand.morse && find_morse(&f) == -1) || (cand.pig && find_pig(&f) == -1) ||
          (cand.parted && find_parted(&f) == -1)))
         goto fail;
@@ -3706,7 +3724,7 @@ bool gw_decode_written(const char *text, size_t len)
         find_nato(&f);
     if (!f.found && cand.cipher)
         find_ciphered(&f);
-    if (!f.found)
+    if (!f.found && cand.split)
         find_split(&f);
     if (!f.found && cand.flipped)
         find_flipped(&f);

@@ -207,8 +207,10 @@ int gw_lint(gw_scanner *sc, const struct gw_corpus *c, struct gw_lint *out)
                                .total = c->n[d], .sample = s->s, .sample_len = s->len,
                                .match_start = k->start, .match_end = k->end});
         }
-        if (rc == 0 && (r->directions & GW_DIR_REPLY) && r->need_span &&
-            r->max_width > GW_HOLDBACK_CAP)
+        /* a redacting (or validating) rule: a block ends the stream where its match ends,
+         * as it does for a rule without an allow list, whatever the hold-back was */
+        if (rc == 0 && (r->directions & GW_DIR_REPLY) &&
+            (r->action == GW_ACTION_REDACT || r->validate) && r->max_width > GW_HOLDBACK_CAP)
             rc = push(out, (struct gw_lint_warning){.kind = GW_LINT_HOLDBACK, .rule = i});
     }
     free(marks);

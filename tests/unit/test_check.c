@@ -291,6 +291,19 @@ static void a_redacting_reply_rule_wider_than_the_hold_back_is_named(void **stat
                     NULL);
 }
 
+/* A blocking rule needs its matches' spans only to weigh its allow list: past the hold-back
+ * a stream ends where the match ends, as for any blocking rule, and nothing is shown that
+ * was to be redacted. */
+static void a_blocking_reply_rule_with_an_allow_list_may_be_unbounded(void **state)
+{
+    expect_warnings(HEAD RULE("brand.ask", "both",
+                              "block") "    patterns: ['(?i)\\bhow to make \\w+ bombs?\\b']\n"
+                                       "    allow: ['(?i)\\bbath bombs?\\b']\n"
+                                       "    examples:\n"
+                                       "      match: ['how to make pipe bombs']\n",
+                    NULL, NULL);
+}
+
 static void a_careful_pack_has_no_warning_against_the_built_in_corpus(void **state)
 {
     struct gw_corpus c = {0};
@@ -345,6 +358,7 @@ int main(void)
         cmocka_unit_test(the_built_in_corpus_has_ordinary_messages_both_ways),
         cmocka_unit_test(a_blocking_phrase_under_four_letters_is_named),
         cmocka_unit_test(a_redacting_reply_rule_wider_than_the_hold_back_is_named),
+        cmocka_unit_test(a_blocking_reply_rule_with_an_allow_list_may_be_unbounded),
         cmocka_unit_test(a_careful_pack_has_no_warning_against_the_built_in_corpus),
         cmocka_unit_test(strict_turns_warnings_into_a_failure),
     };

@@ -53,6 +53,16 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
 int gw_cands_decide(struct gw_cands *c, const struct gw_ruleset *rs, size_t upto,
                     struct gw_findings *out);
 
+/* A secret is redacted whole: a redacting secret rule's finding ends where the token it
+ * is in ends, past its pattern's end (a JWT's signature, a key longer than its pattern
+ * reads, a password's last symbols), never left half visible. Returns where the run of
+ * bytes that a key, token or password may hold (all but whitespace, quotes, brackets,
+ * ",", ";" and "|"), from end, stops in t (bytes [0, len)), at most GW_SECRET_TAIL on. */
+#define GW_SECRET_TAIL 1024
+size_t gw_secret_end(const char *t, size_t end, size_t len);
+/* Whether rule (an index into rs) is a secret rule that redacts. */
+bool gw_secret_redacts(const struct gw_ruleset *rs, unsigned rule);
+
 /* Redacts bytes [from, to) of a text whose bytes [base, ...) are at text, using the
  * redact findings that lie wholly inside the range. f must be sorted by start. */
 int gw_redact_range(const struct gw_ruleset *rs, const char *text, size_t base, size_t from,

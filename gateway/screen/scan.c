@@ -375,6 +375,26 @@ int gw_cands_decide(struct gw_cands *c, const struct gw_ruleset *rs, size_t upto
     return 0;
 }
 
+/* ---- whole secrets ---- */
+
+size_t gw_secret_end(const char *t, size_t end, size_t len)
+{
+    size_t cap = len - end > GW_SECRET_TAIL ? end + GW_SECRET_TAIL : len;
+    while (end < cap) {
+        unsigned char c = (unsigned char)t[end];
+        if (c <= ' ' || c == 0x7f || strchr("\"'`<>()[]{},;|", c))
+            break;
+        end++;
+    }
+    return end;
+}
+
+bool gw_secret_redacts(const struct gw_ruleset *rs, unsigned rule)
+{
+    const struct gw_rule *r = &rs->table.rules[rule];
+    return r->category == GW_CAT_SECRET && r->action == GW_ACTION_REDACT;
+}
+
 /* ---- block mode ---- */
 
 struct block_ctx {
@@ -486,6 +506,9 @@ static int match_view(gw_scanner *s, const char *t, size_t len, const struct gw_
     }
     if (rc == -1)
         return -1;
+    for (size_t i = 0; i < out->n; i++)
+        if (gw_secret_redacts(rs, out->v[i].rule))
+            out->v[i].end = gw_secret_end(t, out->v[i].end, len);
     if (map) /* back to the bytes the caller gave: whole characters */
         for (size_t i = 0; i < out->n; i++) {
             out->v[i].start = gw_norm_start(map, out->v[i].start);

@@ -299,8 +299,12 @@ static int settle(gw_stream *st, bool closing, struct gw_buf *out)
             return -1;
         for (size_t k = 0; k < l->fresh.n; k++) {
             const struct gw_finding *f = &l->fresh.v[k];
+            size_t end = f->end; /* a secret whole, as far as the stream has it (match.h) */
+            if (gw_secret_redacts(st->rs, f->rule) && end >= l->norm.base)
+                end = l->norm.base +
+                      gw_secret_end(l->norm.text.data, end - l->norm.base, ntotal - l->norm.base);
             if (add_finding(st, f->rule, gw_norm_start(&l->norm, f->start),
-                            gw_norm_end(&l->norm, f->end)) == -1)
+                            gw_norm_end(&l->norm, end)) == -1)
                 return -1;
         }
     }

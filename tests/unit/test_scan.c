@@ -547,6 +547,36 @@ static void the_default_packs_screen_what_the_customer_reads(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* A secret is redacted whole (match.h: gw_secret_end): a JWT's pattern reads its header
+ * and the start of its payload, an assignment's its first 30-odd characters, and what
+ * followed them (the signature, the rest of a 64-character key) was left for the customer
+ * to read. */
+static void a_secret_is_redacted_whole(void **state)
+{
+    (void)state;
+    struct gw_ruleset *rs = load_default_packs();
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    static const char *const cases[][2] = {
+        {"Send it with Bearer %s and you're in.", "Send it with Bearer [SECRET] and you're in."},
+        {"The token: %s, keep it safe.", "The [SECRET], keep it safe."},
+    };
+    static const char *const values[] = {
+        "eyJhbGciOiAiSFMyNTYiLCAidHlwIjogIkpXVCJ9."
+        "eyJzdWIiOiAiY3VzdC0yMDkzMSIsICJyb2xlIjogInN1cHBvcnQiLCAiZXhwIjogMTkwMDAwMDAwMH0."
+        "Qx7LmP0aZr3TnVb8WcYe5Ud2Kf9GhJs1Io4Ep6Ry0Tk",
+        "7d1f0e2c3b4a59687f6e5d4c3b2a19080f1e2d3c4b5a69788796a5b4c3d2e1f0"};
+    for (size_t i = 0; i < 2; i++) {
+        char text[512];
+        snprintf(text, sizeof text, cases[i][0], values[i]);
+        assert_int_equal(gw_scan(sc, text, strlen(text), GW_DIR_REPLY, &f), 0);
+        expect_redacted(rs, text, &f, cases[i][1]);
+    }
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
 /* ---- bounded cost ---- */
 
 /* Text made of n bytes of unit repeated. */
@@ -1207,6 +1237,7 @@ int main(void)
         T(allow_pattern_cancels_only_the_matches_it_covers),
         T(an_exception_applies_in_the_decoded_view_too),
         cmocka_unit_test(the_default_packs_screen_what_the_customer_reads),
+        cmocka_unit_test(a_secret_is_redacted_whole),
         T(an_exception_wrapped_round_a_finding_does_not_excuse_it),
         T(direction_filters_rules),
         T(phrases_are_caseless_on_word_boundaries),

@@ -109,13 +109,66 @@ static bool one_kind_of_separator(const char *s, size_t len, const char *seps)
     return true;
 }
 
+/* Whether the gap g (n bytes) may part the digit groups of a card number: one of "-./_~|*:+,"
+ * or a bullet ("•", "·"), with a space on each side, after it or none ("4111 • 1111",
+ * "4111_1111", "4111 / 1111", "4111, 1111"), or a space alone. */
+static bool card_gap(const char *g, size_t n)
+{
+    size_t a = 0, b = n;
+    if (n >= 3 && g[0] == ' ' && g[n - 1] == ' ') {
+        a = 1;
+        b = n - 1;
+    } else if (n >= 2 && g[n - 1] == ' ') {
+        b = n - 1;
+    }
+    size_t k = b - a;
+    if (k == 1)
+        return strchr(" -./_~|*:+,", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
+    return (k == 3 && memcmp(g + a, "\xe2\x80\xa2", 3) == 0) ||
+           (k == 2 && memcmp(g + a, "\xc2\xb7", 2) == 0);
+}
+
+/* Whether the digit groups of s are parted by one gap, the same every time (card_gap), and
+ * s starts and ends with a digit: "4111 1111-1111 1111" is not one number. */
+static bool card_groups(const char *s, size_t len)
+{
+    const char *gap = NULL;
+    size_t glen = 0;
+    for (size_t i = 0; i < len;) {
+        if (isdigit((unsigned char)s[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && !isdigit((unsigned char)s[j]))
+            j++;
+        if (i == 0 || j == len || j - i > 5)
+            return false;
+        if (!gap && !card_gap(s + i, j - i))
+            return false;
+        if (gap && (j - i != glen || memcmp(gap, s + i, glen) != 0))
+            return false;
+        gap = s + i;
+        glen = j - i;
+        i = j;
+    }
+    return true;
+}
+
 bool gw_valid_card(const char *s, size_t len)
 {
     char d[32];
-    int n = collect_digits(s, len, " -./", d, (int)sizeof d);
+    int n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            continue;
+        if (n == (int)sizeof d)
+            return false;
+        d[n++] = s[i];
+    }
     if (n < 12 || n > 19)
         return false;
-    return one_kind_of_separator(s, len, " -./") && card_network_ok(d, n) && luhn_digits(d, n);
+    return card_groups(s, len) && card_network_ok(d, n) && luhn_digits(d, n);
 }
 
 static const struct {

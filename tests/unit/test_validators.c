@@ -36,6 +36,17 @@ static void card_accepts_the_other_networks_and_separators(void **state)
     assert_true(V(gw_valid_card, "4111.1111.1111.1111"));
     assert_true(V(gw_valid_card, "4111/1111/1111/1111"));
     assert_true(V(gw_valid_card, "1234 56789 012347")); /* UATP 4-5-6 */
+    /* the separators a reply may use, one kind a number, spaced or not */
+    assert_true(V(gw_valid_card, "4111_1111_1111_1111"));
+    assert_true(V(gw_valid_card, "4111 \xe2\x80\xa2 1111 \xe2\x80\xa2 1111 \xe2\x80\xa2 1111"));
+    assert_true(V(gw_valid_card, "4111\xc2\xb7"
+                                 "1111\xc2\xb7"
+                                 "1111\xc2\xb7"
+                                 "1111"));
+    assert_true(V(gw_valid_card, "4111 - 1111 - 1111 - 1111"));
+    assert_true(V(gw_valid_card, "4111|1111|1111|1111"));
+    assert_true(V(gw_valid_card, "4111,1111,1111,1111"));
+    assert_true(V(gw_valid_card, "4111, 1111, 1111, 1111"));
 }
 
 static void card_rejects_lengths_the_network_never_issues(void **state)
@@ -55,6 +66,9 @@ static void card_rejects_bad_check_digit_prefix_length_or_separators(void **stat
     assert_false(V(gw_valid_card, "37828224631000"));       /* Amex is 15 */
     assert_false(V(gw_valid_card, "4111 1111-1111 1111"));  /* mixed separators */
     assert_false(V(gw_valid_card, "4111  1111 1111 1111")); /* doubled separator */
+    assert_false(V(gw_valid_card, "4111 - 1111-1111 - 1111")); /* spaced and not */
+    assert_false(V(gw_valid_card, "4111_1111|1111_1111"));
+    assert_false(V(gw_valid_card, "4111 x 1111 x 1111 x 1111")); /* a letter is no separator */
     assert_false(V(gw_valid_card, "41111111111"));          /* too short */
     assert_false(V(gw_valid_card, "41111111111111111111")); /* 20 digits */
     assert_false(V(gw_valid_card, ""));

@@ -110,8 +110,8 @@ static bool one_kind_of_separator(const char *s, size_t len, const char *seps)
 }
 
 /* Whether the gap g (n bytes) may part the digit groups of a card number: one of "-./_~|*:+,"
- * or a bullet ("•", "·"), with a space on each side, after it or none ("4111 • 1111",
- * "4111_1111", "4111 / 1111", "4111, 1111"), or a space alone. */
+ * with a space on each side, after it or none ("4111 . 1111", "4111_1111", "4111 / 1111",
+ * "4111, 1111"; the normaliser reads a bullet, "•" or "·", as "."), or a space alone. */
 static bool card_gap(const char *g, size_t n)
 {
     size_t a = 0, b = n;
@@ -122,10 +122,7 @@ static bool card_gap(const char *g, size_t n)
         b = n - 1;
     }
     size_t k = b - a;
-    if (k == 1)
-        return strchr(" -./_~|*:+,", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
-    return (k == 3 && memcmp(g + a, "\xe2\x80\xa2", 3) == 0) ||
-           (k == 2 && memcmp(g + a, "\xc2\xb7", 2) == 0);
+    return k == 1 && strchr(" -./_~|*:+,", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
 }
 
 /* Whether the digit groups of s are parted by one gap, the same every time (card_gap), and
@@ -238,10 +235,11 @@ bool gw_valid_iban(const char *s, size_t len)
 bool gw_valid_ssn(const char *s, size_t len)
 {
     char d[9];
-    /* Either no separators, or one kind of separator at positions 3 and 6. */
-    if (len == 11) {
-        char sep = s[3];
-        if ((sep != '-' && sep != ' ' && sep != '.' && sep != '/') || s[6] != sep)
+    /* Either no separators, one kind of separator at positions 3 and 6, or groups of 3, 2
+     * and 4 digits parted by one of card_gap's gaps, the same twice ("182 - 06 - 1253",
+     * "222_69_4178", "651 . 49 . 0806"). */
+    if (len == 11 && (s[3] == '-' || s[3] == ' ' || s[3] == '.' || s[3] == '/')) {
+        if (s[6] != s[3])
             return false;
         memcpy(d, s, 3);
         memcpy(d + 3, s + 4, 2);
@@ -249,7 +247,22 @@ bool gw_valid_ssn(const char *s, size_t len)
     } else if (len == 9) {
         memcpy(d, s, 9);
     } else {
-        return false;
+        size_t n = 0, groups[4], g = 0, run = 0;
+        for (size_t i = 0; i <= len; i++) {
+            if (i < len && isdigit((unsigned char)s[i])) {
+                if (n == sizeof d)
+                    return false;
+                d[n++] = s[i];
+                run++;
+            } else if (run) {
+                if (g == 3)
+                    return false;
+                groups[g++] = run;
+                run = 0;
+            }
+        }
+        if (g != 3 || groups[0] != 3 || groups[1] != 2 || groups[2] != 4 || !card_groups(s, len))
+            return false;
     }
     for (int i = 0; i < 9; i++)
         if (!isdigit((unsigned char)d[i]))

@@ -155,14 +155,7 @@ static bool card_groups(const char *s, size_t len)
 bool gw_valid_card(const char *s, size_t len)
 {
     char d[32];
-    int n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            continue;
-        if (n == (int)sizeof d)
-            return false;
-        d[n++] = s[i];
-    }
+    int n = collect_digits(s, len, " -./_~|*:+,", d, (int)sizeof d);
     if (n < 12 || n > 19)
         return false;
     return card_groups(s, len) && card_network_ok(d, n) && luhn_digits(d, n);
@@ -235,38 +228,27 @@ bool gw_valid_iban(const char *s, size_t len)
 bool gw_valid_ssn(const char *s, size_t len)
 {
     char d[9];
-    /* Either no separators, one kind of separator at positions 3 and 6, or groups of 3, 2
-     * and 4 digits parted by one of card_gap's gaps, the same twice ("182 - 06 - 1253",
-     * "222_69_4178", "651 . 49 . 0806"). */
-    if (len == 11 && (s[3] == '-' || s[3] == ' ' || s[3] == '.' || s[3] == '/')) {
-        if (s[6] != s[3])
-            return false;
-        memcpy(d, s, 3);
-        memcpy(d + 3, s + 4, 2);
-        memcpy(d + 5, s + 7, 4);
-    } else if (len == 9) {
-        memcpy(d, s, 9);
-    } else {
-        size_t n = 0, groups[4], g = 0, run = 0;
-        for (size_t i = 0; i <= len; i++) {
-            if (i < len && isdigit((unsigned char)s[i])) {
-                if (n == sizeof d)
-                    return false;
-                d[n++] = s[i];
-                run++;
-            } else if (run) {
-                if (g == 3)
-                    return false;
-                groups[g++] = run;
-                run = 0;
-            }
+    /* Either no separators, or groups of 3, 2 and 4 digits parted by one of card_gap's gaps,
+     * the same twice ("536-22-8726", "182 - 06 - 1253", "222_69_4178"). */
+    size_t n = 0, groups[3], g = 0, run = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && isdigit((unsigned char)s[i])) {
+            if (n == sizeof d)
+                return false;
+            d[n++] = s[i];
+            run++;
+        } else if (run) {
+            if (g == 3)
+                return false;
+            groups[g++] = run;
+            run = 0;
         }
-        if (g != 3 || groups[0] != 3 || groups[1] != 2 || groups[2] != 4 || !card_groups(s, len))
-            return false;
     }
-    for (int i = 0; i < 9; i++)
-        if (!isdigit((unsigned char)d[i]))
-            return false;
+    bool plain = len == 9 && n == 9;
+    bool grouped =
+        g == 3 && groups[0] == 3 && groups[1] == 2 && groups[2] == 4 && card_groups(s, len);
+    if (!plain && !grouped)
+        return false;
     int area = prefix_num(d, 3), group = prefix_num(d + 3, 2), serial = prefix_num(d + 5, 4);
     if (area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0)
         return false;

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -97,48 +98,66 @@ static int cache_load(const char *path, hs_database_t **dbs, size_t n)
         }
     }
     fclose(f);
-    if (got == n)
+    if (got == n) {
+        utimensat(AT_FDCWD, path, NULL, 0); /* used now: cache_prune keeps it */
         return 0;
+    }
     while (got > 0)
         hs_free_database(dbs[--got]);
     return -1;
 }
-/* Keeps the newest GW_CACHE_KEEP files: each edit of the rules leaves a new set behind. */
-#define GW_CACHE_KEEP 24
+/* Keeps the GW_CACHE_KEEP most recently used files, GW_CACHE_BYTES at most (ruleset.h):
+ * each edit of the rules leaves a new set behind. A hit touches its file (cache_load), so
+ * the default packs' bundles outlive a run of small packs compiled after them (the unit
+ * tests compile dozens), instead of being rebuilt for minutes. */
+#define GW_CACHE_SCAN 1024
+
+static int newer_first(const void *a, const void *b)
+{
+    const struct timespec *x = a, *y = b;
+    if (x->tv_sec != y->tv_sec)
+        return x->tv_sec < y->tv_sec ? 1 : -1;
+    return (x->tv_nsec < y->tv_nsec) - (x->tv_nsec > y->tv_nsec);
+}
 
 static void cache_prune(const char *dir)
 {
     struct dirent **names = NULL;
     int n = scandir(dir, &names, NULL, NULL);
-    struct {
-        time_t mtime;
+    struct cached {
+        struct timespec used; /* first: newer_first compares it */
+        off_t size;
         char name[64];
-    } files[256];
+    } *files = calloc(GW_CACHE_SCAN, sizeof *files);
     int k = 0;
     for (int i = 0; i < n; i++) {
         size_t len = strlen(names[i]->d_name);
         struct stat st;
         char full[PATH_MAX + 256];
         snprintf(full, sizeof full, "%s/%s", dir, names[i]->d_name);
-        if (k < 256 && len > 5 && len < 64 && strcmp(names[i]->d_name + len - 5, ".hsdb") == 0 &&
-            stat(full, &st) == 0) {
-            files[k].mtime = st.st_mtime;
+        if (files && k < GW_CACHE_SCAN && len > 5 && len < 64 &&
+            strcmp(names[i]->d_name + len - 5, ".hsdb") == 0 && stat(full, &st) == 0) {
+            files[k].used = st.st_mtim;
+            files[k].size = st.st_size;
             memcpy(files[k].name, names[i]->d_name, len + 1);
             k++;
         }
         free(names[i]);
     }
     free(names);
-    while (k > GW_CACHE_KEEP) {
-        int oldest = 0;
-        for (int i = 1; i < k; i++)
-            if (files[i].mtime < files[oldest].mtime)
-                oldest = i;
-        char full[PATH_MAX + 64];
-        snprintf(full, sizeof full, "%s/%s", dir, files[oldest].name);
-        unlink(full);
-        files[oldest] = files[--k];
+    if (!files)
+        return;
+    qsort(files, (size_t)k, sizeof *files, newer_first);
+    unsigned long long bytes = 0;
+    for (int i = 0; i < k; i++) {
+        bytes += (unsigned long long)files[i].size;
+        if (i >= GW_CACHE_KEEP || (i > 0 && bytes > GW_CACHE_BYTES)) {
+            char full[PATH_MAX + 64];
+            snprintf(full, sizeof full, "%s/%s", dir, files[i].name);
+            unlink(full);
+        }
     }
+    free(files);
 }
 
 static void cache_store(const char *dir, const char *path, hs_database_t *const *dbs, size_t n)

@@ -68,6 +68,11 @@ struct gw_ruleset {
     size_t n_views;
 };
 
+/* The on-disk cache of compiled databases (ruleset.c) keeps its GW_CACHE_KEEP most
+ * recently used files, GW_CACHE_BYTES of them at most. */
+#define GW_CACHE_KEEP 64
+#define GW_CACHE_BYTES (512ull << 20)
+
 /* Compiles a loaded rule table. Ownership of *t moves to the ruleset (t is emptied).
  * Returns 0 and *out with one reference, or -1 with messages in errs. */
 int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct gw_errors *errs);

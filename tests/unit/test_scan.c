@@ -5,9 +5,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "screen/rules.h"
 #include "screen/ruleset.h"
@@ -1166,6 +1172,79 @@ static void a_quiet_rule_matching_too_often_does_not_fail_the_scan(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* ---- the cache of compiled databases ---- */
+
+static int count_hsdb(const char *dir, char *one, size_t onelen)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && strcmp(e->d_name + len - 5, ".hsdb") == 0) {
+            if (one)
+                snprintf(one, onelen, "%s/%s", dir, e->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static void set_age(const char *path, time_t age)
+{
+    struct timespec t[2] = {{time(NULL) - age, 0}, {time(NULL) - age, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* A hit marks its file as used, so the least recently used go first when the cache is full:
+ * a run of small packs compiled after the default packs no longer evicts them. */
+static void the_cache_keeps_what_was_used_last(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/gw-hscache-XXXXXX", kept[PATH_MAX];
+    assert_non_null(mkdtemp(dir));
+    const char *before = getenv("GUARDRAIL_CACHE_DIR");
+    char *saved = before ? strdup(before) : NULL;
+    setenv("GUARDRAIL_CACHE_DIR", dir, 1);
+    const char *pack = "name: t\nrules:\n  - id: t.cached\n    category: pii\n    action: flag\n"
+                       "    severity: low\n    applies_to: prompt\n    description: d\n"
+                       "    patterns: ['zq[0-9]{3}x']\n";
+    gw_ruleset_unref(compile(pack));
+    assert_int_equal(count_hsdb(dir, kept, sizeof kept), 1);
+    set_age(kept, 3600);
+    gw_ruleset_unref(compile(pack)); /* a hit */
+    struct stat st;
+    assert_int_equal(stat(kept, &st), 0);
+    assert_true(st.st_mtime >= time(NULL) - 60);
+    /* A full cache of files last used 30 minutes ago, and one more pack compiled. */
+    for (int i = 0; i < GW_CACHE_KEEP; i++) {
+        char name[PATH_MAX];
+        snprintf(name, sizeof name, "%s/%016x.hsdb", dir, i);
+        FILE *f = fopen(name, "wb");
+        assert_non_null(f);
+        fclose(f);
+        set_age(name, 1800 + i);
+    }
+    gw_ruleset_unref(
+        compile("name: u\nrules:\n  - id: u.other\n    category: pii\n"
+                "    action: flag\n    severity: low\n    applies_to: prompt\n    description: d\n"
+                "    patterns: ['qz[0-9]{4}y']\n"));
+    assert_int_equal(count_hsdb(dir, NULL, 0), GW_CACHE_KEEP);
+    assert_int_equal(stat(kept, &st), 0);
+    char oldest[PATH_MAX];
+    snprintf(oldest, sizeof oldest, "%s/%016x.hsdb", dir, GW_CACHE_KEEP - 1);
+    assert_int_equal(access(oldest, F_OK), -1);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    if (saved)
+        setenv("GUARDRAIL_CACHE_DIR", saved, 1);
+    else
+        unsetenv("GUARDRAIL_CACHE_DIR");
+    free(saved);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* The memo answers a prompt text it saw clean, for every scanner of the ruleset, and
@@ -1230,6 +1309,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(email_is_found_with_its_span_and_redacted),
+        cmocka_unit_test(the_cache_keeps_what_was_used_last),
         T(nothing_found_is_allow_and_text_is_unchanged),
         T(verdict_is_the_strongest_action),
         T(findings_are_reset_between_scans),

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 /* Copies the digits of s into out (at most cap), skipping the separators in seps.
  * Returns the digit count, or -1 on any other byte or too many digits. */
@@ -262,26 +263,41 @@ bool gw_valid_ssn(const char *s, size_t len)
     return !same;
 }
 
+/* Whether [a, b) parts two octets: ".", or a defanged dot ("[.]", "(.)", "{.}", "dot",
+ * "[dot]", "(dot)", spaces around any of them). */
+static bool ipv4_dot(const char *s, size_t a, size_t b)
+{
+    static const char *const dots[] = {".", "[.]", "(.)", "{.}", "dot", "[dot]", "(dot)"};
+    while (a < b && s[a] == ' ')
+        a++;
+    while (b > a && s[b - 1] == ' ')
+        b--;
+    for (size_t i = 0; i < sizeof dots / sizeof *dots; i++)
+        if (strlen(dots[i]) == b - a && strncasecmp(s + a, dots[i], b - a) == 0)
+            return true;
+    return false;
+}
+
 bool gw_valid_ipv4(const char *s, size_t len)
 {
-    int octets = 0, digits = 0, value = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || s[i] == '.') {
-            if (digits == 0 || value > 255)
-                return false;
-            octets++;
-            digits = value = 0;
-            continue;
-        }
-        if (!isdigit((unsigned char)s[i]))
+    int octets = 0;
+    size_t i = 0;
+    while (i < len) {
+        size_t d = i;
+        int value = 0;
+        while (i < len && isdigit((unsigned char)s[i]) && i - d < 4)
+            value = value * 10 + (s[i++] - '0');
+        if (i == d || i - d > 3 || value > 255 || (s[d] == '0' && i - d > 1)) /* "01" */
             return false;
-        if (digits == 1 && value == 0) /* leading zero: "01" */
+        if (++octets == 4)
+            return i == len;
+        size_t sep = i;
+        while (i < len && !isdigit((unsigned char)s[i]) && i - sep < 8)
+            i++;
+        if (i == len || !ipv4_dot(s, sep, i))
             return false;
-        if (++digits > 3)
-            return false;
-        value = value * 10 + (s[i] - '0');
     }
-    return octets == 4;
+    return false;
 }
 
 bool gw_valid_ipv6(const char *s, size_t len)
@@ -344,13 +360,78 @@ bool gw_valid_phone(const char *s, size_t len)
     return false;
 }
 
+/* The digit a number word says ("zero", "oh", "one" ... "nine"), or -1. */
+static int digit_word(const char *w, size_t n)
+{
+    static const char *const words[] = {"zero", "one", "two",   "three", "four",
+                                        "five", "six", "seven", "eight", "nine"};
+    for (int d = 0; d < 10; d++)
+        if (strlen(words[d]) == n && strncasecmp(w, words[d], n) == 0)
+            return d;
+    return n == 2 && strncasecmp(w, "oh", 2) == 0 ? 0 : -1;
+}
+
+bool gw_valid_spelled_digits(const char *s, size_t len)
+{
+    char d[24];
+    int n = 0, words = 0, times = 1;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t e = i;
+        if (isdigit(c)) {
+            while (e < len && isdigit((unsigned char)s[e]))
+                e++;
+            if (times > 1)
+                return false; /* "double 5" is no way of saying a number */
+            for (size_t j = i; j < e; j++) {
+                if (n == (int)sizeof d)
+                    return false;
+                d[n++] = s[j];
+            }
+        } else if (isalpha(c)) {
+            while (e < len && isalpha((unsigned char)s[e]))
+                e++;
+            int v = digit_word(s + i, e - i);
+            if (v < 0) {
+                if (times > 1 || e - i != 6 ||
+                    (strncasecmp(s + i, "double", 6) && strncasecmp(s + i, "triple", 6)))
+                    return false;
+                times = s[i] == 'd' || s[i] == 'D' ? 2 : 3;
+                i = e;
+                continue;
+            }
+            for (; times > 0; times--) {
+                if (n == (int)sizeof d)
+                    return false;
+                d[n++] = (char)('0' + v);
+            }
+            times = 1;
+            words++;
+        } else if (strchr(" \t\r\n,.-/", c)) {
+            e = i + 1;
+        } else {
+            return false;
+        }
+        i = e;
+    }
+    if (times > 1 || words < 3 || n < 7 || n > 19)
+        return false;
+    bool same = true, counting = true;
+    for (int i = 1; i < n; i++) {
+        same &= d[i] == d[0];
+        counting &= d[i] == d[i - 1] + 1;
+    }
+    return !same && !counting;
+}
+
 static const struct {
     const char *name;
     gw_validator_fn fn;
 } validators[] = {
-    {"luhn", gw_valid_card},   {"card", gw_valid_card}, {"iban", gw_valid_iban},
-    {"ssn", gw_valid_ssn},     {"ipv4", gw_valid_ipv4}, {"ipv6", gw_valid_ipv6},
-    {"phone", gw_valid_phone},
+    {"luhn", gw_valid_card},   {"card", gw_valid_card},
+    {"iban", gw_valid_iban},   {"ssn", gw_valid_ssn},
+    {"ipv4", gw_valid_ipv4},   {"ipv6", gw_valid_ipv6},
+    {"phone", gw_valid_phone}, {"spelled_digits", gw_valid_spelled_digits},
 };
 
 gw_validator_fn gw_validator_find(const char *name)
@@ -363,5 +444,5 @@ gw_validator_fn gw_validator_find(const char *name)
 
 const char *gw_validator_names(void)
 {
-    return "luhn (card), iban, ssn, ipv4, ipv6, phone";
+    return "luhn (card), iban, ssn, ipv4, ipv6, phone, spelled_digits";
 }

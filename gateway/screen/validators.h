@@ -22,7 +22,8 @@ bool gw_valid_iban(const char *s, size_t len);
  * not 000, 666 or 900-999, group not 00, serial not 0000, and not a number the SSA
  * voided publicly. */
 bool gw_valid_ssn(const char *s, size_t len);
-/* IPv4 dotted quad, each octet 0-255 without leading zeros. */
+/* IPv4 dotted quad, each octet 0-255 without leading zeros; the dots may be defanged
+ * ("198[.]51[.]100[.]23", "(.)", "{.}", " dot ", "[dot]"). */
 bool gw_valid_ipv4(const char *s, size_t len);
 /* IPv6 in RFC 4291 text form (at most one "::", groups of 1-4 hex digits, an optional
  * trailing dotted quad); rejects strings that are all digits and colons with no "::"
@@ -30,6 +31,12 @@ bool gw_valid_ipv4(const char *s, size_t len);
 bool gw_valid_ipv6(const char *s, size_t len);
 /* Phone: 7 to 15 digits (E.164 maximum) among + ( ) . - and spaces, not all one digit. */
 bool gw_valid_phone(const char *s, size_t len);
+/* A number read out in words ("four one five, five five five, two six seven one", "oh
+ * seven seven double oh nine", "415 five five five 2671"): number words, "double" or
+ * "triple" before one, and digit groups, apart by " ,.-/". It says 7 to 19 digits with
+ * three words or more, not one digit repeated and not a count ("one two three four five
+ * six seven"). */
+bool gw_valid_spelled_digits(const char *s, size_t len);
 /* Plain Luhn check over the digits of s, ignoring spaces and dashes. */
 bool gw_luhn(const char *s, size_t len);
 

@@ -313,9 +313,10 @@ static void every_validator_name_is_accepted(void **state)
     static const struct {
         const char *name;
         gw_validator_fn fn;
-    } v[] = {{"luhn", gw_valid_card}, {"card", gw_valid_card},  {"iban", gw_valid_iban},
-             {"ssn", gw_valid_ssn},   {"ipv4", gw_valid_ipv4}, {"ipv6", gw_valid_ipv6},
-             {"phone", gw_valid_phone}};
+    } v[] = {{"luhn", gw_valid_card},   {"card", gw_valid_card},
+             {"iban", gw_valid_iban},   {"ssn", gw_valid_ssn},
+             {"ipv4", gw_valid_ipv4},   {"ipv6", gw_valid_ipv6},
+             {"phone", gw_valid_phone}, {"spelled_digits", gw_valid_spelled_digits}};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         char yaml[512];
         snprintf(yaml, sizeof yaml,

@@ -549,6 +549,18 @@ static void the_default_packs_screen_what_the_customer_reads(void **state)
                      GW_ACTION_REDACT);
     assert_int_equal(default_verdict(sc, GW_DIR_REPLY, "Write to jane.roe@example.com.", &id),
                      GW_ACTION_REDACT);
+    /* and so are numbers read out in words, in both directions */
+    static const char *const spelled[] = {
+        "Sure! The card on file is four two three zero, nine seven two one, five one three "
+        "four, zero five nine seven.",
+        "Call Sarah on oh seven seven zero zero, nine double oh one two three.",
+        "The number is 415 five five five 2671.",
+    };
+    for (size_t i = 0; i < sizeof spelled / sizeof *spelled; i++) {
+        assert_int_equal(default_verdict(sc, GW_DIR_REPLY, spelled[i], &id), GW_ACTION_REDACT);
+        assert_string_equal(id, "pii.spelled_number");
+        assert_int_equal(default_verdict(sc, GW_DIR_PROMPT, spelled[i], &id), GW_ACTION_REDACT);
+    }
     gw_scanner_free(sc);
     gw_ruleset_unref(rs);
 }

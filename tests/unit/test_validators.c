@@ -135,6 +135,22 @@ static void ipv4_octets_are_in_range(void **state)
     assert_false(V(gw_valid_ipv4, "01.1.1.1"));
     assert_false(V(gw_valid_ipv4, "1..1.1"));
     assert_false(V(gw_valid_ipv4, "1.1.1.1234"));
+    assert_false(V(gw_valid_ipv4, "1.1.1.1."));
+    assert_false(V(gw_valid_ipv4, ".1.1.1.1"));
+}
+
+/* Written defanged, or read out: the dots may be any of these, spaces around them. */
+static void ipv4_dots_may_be_defanged(void **state)
+{
+    assert_true(V(gw_valid_ipv4, "198[.]51[.]100[.]23"));
+    assert_true(V(gw_valid_ipv4, "198(.)51(.)100(.)23"));
+    assert_true(V(gw_valid_ipv4, "198{.}51{.}100{.}23"));
+    assert_true(V(gw_valid_ipv4, "198 dot 51 DOT 100 dot 23"));
+    assert_true(V(gw_valid_ipv4, "198[dot]51 (dot) 100 . 23"));
+    assert_false(V(gw_valid_ipv4, "198[.]51[.]300[.]23"));
+    assert_false(V(gw_valid_ipv4, "198 dots 51 dot 100 dot 23"));
+    assert_false(V(gw_valid_ipv4, "198,51,100,23"));
+    assert_false(V(gw_valid_ipv4, "198 and 51 and 100 and 23"));
 }
 
 static void ipv6_text_forms(void **state)
@@ -160,12 +176,31 @@ static void phone_counts_digits(void **state)
     assert_false(V(gw_valid_phone, "000-000-0000"));      /* one digit repeated */
 }
 
+static void spelled_digits_are_counted_from_words(void **state)
+{
+    assert_true(V(gw_valid_spelled_digits, "four one five, five five five, two six seven one"));
+    assert_true(V(gw_valid_spelled_digits, "oh seven seven zero zero, nine double oh one two"));
+    assert_true(V(gw_valid_spelled_digits, "415 five five five 2671"));
+    assert_true(V(gw_valid_spelled_digits, "Five-Five-Nine-Eight-Nine-Zero-Five"));
+    assert_true(V(gw_valid_spelled_digits, "six\nfour six five five five seven"));
+    assert_false(V(gw_valid_spelled_digits, "4155 5526 71 one two"));        /* two words */
+    assert_false(V(gw_valid_spelled_digits, "one two three four five six")); /* 6 digits */
+    assert_false(V(gw_valid_spelled_digits, "one, two, three, four, five, six, seven"));
+    assert_false(V(gw_valid_spelled_digits, "nine nine nine nine nine nine nine"));
+    assert_false(V(gw_valid_spelled_digits, "one two three double")); /* nothing doubled */
+    assert_false(V(gw_valid_spelled_digits, "double 5 one two three four five six"));
+    assert_false(V(gw_valid_spelled_digits, "one two three four five six seven and eight"));
+    assert_false(V(gw_valid_spelled_digits, "one two three four five six seven eight nine one "
+                                            "two three four five six seven eight nine one two"));
+}
+
 static void validators_are_found_by_name(void **state)
 {
     assert_ptr_equal(gw_validator_find("luhn"), gw_valid_card);
     assert_ptr_equal(gw_validator_find("iban"), gw_valid_iban);
     assert_ptr_equal(gw_validator_find("ssn"), gw_valid_ssn);
     assert_ptr_equal(gw_validator_find("ipv4"), gw_valid_ipv4);
+    assert_ptr_equal(gw_validator_find("spelled_digits"), gw_valid_spelled_digits);
     assert_null(gw_validator_find("nope"));
 }
 
@@ -183,6 +218,8 @@ int main(void)
         cmocka_unit_test(ipv4_octets_are_in_range),
         cmocka_unit_test(ipv6_text_forms),
         cmocka_unit_test(phone_counts_digits),
+        cmocka_unit_test(ipv4_dots_may_be_defanged),
+        cmocka_unit_test(spelled_digits_are_counted_from_words),
         cmocka_unit_test(validators_are_found_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,23 +93,6 @@ static bool card_network_ok(const char *d, int n)
     return false;
 }
 
-/* Checks that the bytes between digit groups are single separators of one kind (any
- * of seps), never leading or trailing: "4111 1111-1111 1111" is not one number. */
-static bool one_kind_of_separator(const char *s, size_t len, const char *seps)
-{
-    char sep = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!strchr(seps, s[i]) || s[i] == '\0')
-            continue;
-        if (i == 0 || i + 1 == len || (sep && s[i] != sep))
-            return false;
-        if (strchr(seps, s[i + 1]))
-            return false;
-        sep = s[i];
-    }
-    return true;
-}
-
 /* Whether the gap g (n bytes) may part the digit groups of a card number: one of "-./_~|*:+,"
  * with a space on each side, after it or none ("4111 . 1111", "4111_1111", "4111 / 1111",
  * "4111, 1111"; the normaliser reads a bullet, "•" or "·", as "."), or a space alone. */
@@ -126,19 +109,20 @@ static bool card_gap(const char *g, size_t n)
     return k == 1 && strchr(" -./_~|*:+,", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
 }
 
-/* Whether the digit groups of s are parted by one gap, the same every time (card_gap), and
- * s starts and ends with a digit: "4111 1111-1111 1111" is not one number. */
-static bool card_groups(const char *s, size_t len)
+/* Whether the groups of s (runs of bytes in_group accepts) are parted by one gap, the same
+ * every time (card_gap), and s starts and ends with a group: "4111 1111-1111 1111" is not
+ * one number. */
+static bool one_gap(const char *s, size_t len, int (*in_group)(int))
 {
     const char *gap = NULL;
     size_t glen = 0;
     for (size_t i = 0; i < len;) {
-        if (isdigit((unsigned char)s[i])) {
+        if (in_group((unsigned char)s[i])) {
             i++;
             continue;
         }
         size_t j = i;
-        while (j < len && !isdigit((unsigned char)s[j]))
+        while (j < len && !in_group((unsigned char)s[j]))
             j++;
         if (i == 0 || j == len || j - i > 5)
             return false;
@@ -151,6 +135,11 @@ static bool card_groups(const char *s, size_t len)
         i = j;
     }
     return true;
+}
+
+static bool card_groups(const char *s, size_t len)
+{
+    return one_gap(s, len, isdigit);
 }
 
 bool gw_valid_card(const char *s, size_t len)
@@ -186,13 +175,13 @@ bool gw_valid_iban(const char *s, size_t len)
     char c[40];
     size_t n = 0;
     bool lower = false, upper = false;
-    if (!one_kind_of_separator(s, len, " -"))
+    if (!one_gap(s, len, isalnum) || memchr(s, '/', len)) /* banks never print slashes */
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == ' ' || ch == '-')
+        if (!isalnum(ch))
             continue;
-        if (!isalnum(ch) || n == sizeof c)
+        if (n == sizeof c)
             return false;
         lower |= islower(ch) != 0;
         upper |= isupper(ch) != 0;

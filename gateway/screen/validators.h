@@ -14,9 +14,11 @@ typedef bool (*gw_validator_fn)(const char *s, size_t len);
  * Mir, Amex, Discover, Diners, JCB, UnionPay, RuPay, Maestro and the other debit
  * ranges) with a length that network issues, and a correct Luhn check digit. */
 bool gw_valid_card(const char *s, size_t len);
-/* IBAN: ISO 13616 country code with that country's length, optional single separators
- * of one kind (spaces or dashes; banks never print slashes), and the mod-97 check equal
- * to 1. Letters in upper or in lower case, not mixed. */
+/* IBAN: ISO 13616 country code with that country's length, its groups parted by one gap
+ * the same every time (a space, or one of "-._~|*:+," with or without spaces around it:
+ * "DE89 3704 ...", "BE68.5390.0754.7034", "DE 89 3704 ..."; never a slash, which banks do
+ * not print), and the mod-97 check equal to 1. Letters in upper or in lower case, not
+ * mixed. */
 bool gw_valid_iban(const char *s, size_t len);
 /* US SSN: AAA-GG-SSSS (dashes, spaces, dots, slashes or none, used consistently); area
  * not 000, 666 or 900-999, group not 00, serial not 0000, and not a number the SSA

@@ -84,6 +84,13 @@ static void iban_accepts_valid_country_lengths_and_checksums(void **state)
     assert_true(V(gw_valid_iban, "NO9386011117947")); /* shortest: 15 */
     assert_true(V(gw_valid_iban, "MT84MALT011000012345MTLCAST001S"));
     assert_true(V(gw_valid_iban, "GB82-WEST-1234-5698-7654-32"));
+    /* other gaps, the same every time, and one after the country code */
+    assert_true(V(gw_valid_iban, "BE68.5390.0754.7034"));
+    assert_true(V(gw_valid_iban, "AT61_1904_3002_3457_3201"));
+    assert_true(V(gw_valid_iban, "PL61 . 1090 . 1014 . 0000 . 0712 . 1981 . 2874"));
+    assert_true(V(gw_valid_iban, "DE 89 3704 0044 0532 0130 00"));
+    assert_true(V(gw_valid_iban, "IT-60X0542811101000000123456"));
+    assert_true(V(gw_valid_iban, "ES91 21000418 450200051332"));
 }
 
 static void iban_rejects_wrong_checksum_length_or_country(void **state)
@@ -93,7 +100,8 @@ static void iban_rejects_wrong_checksum_length_or_country(void **state)
     assert_false(V(gw_valid_iban, "ZZ82WEST12345698765432"));      /* no such country */
     assert_true(V(gw_valid_iban, "gb82 west 1234 5698 7654 32"));  /* written in lower case */
     assert_false(V(gw_valid_iban, "GB82 wEST 1234 5698 7654 32")); /* mixed case */
-    assert_false(V(gw_valid_iban, "GB82  WEST12345698765432"));
+    assert_false(V(gw_valid_iban, "GB82 WEST.1234 5698 7654 32")); /* two kinds of gap */
+    assert_false(V(gw_valid_iban, "GB82 WEST 1234 5698 7654 32 ")); /* ends with a gap */
     assert_false(V(gw_valid_iban, "GB"));
     assert_false(V(gw_valid_iban, "GB82-WEST 1234-5698-7654-32")); /* mixed separators */
     assert_false(V(gw_valid_iban, "GB82--WEST-1234-5698-7654-32"));

@@ -360,10 +360,28 @@ static int digit_word(const char *w, size_t n)
     return n == 2 && strncasecmp(w, "oh", 2) == 0 ? 0 : -1;
 }
 
+/* How many times the word w says its digit ("double" 2, "triple" or "treble" 3), or 0. */
+static int repeat_word(const char *w, size_t n)
+{
+    if (n == 6 && strncasecmp(w, "double", 6) == 0)
+        return 2;
+    if (n == 6 && (strncasecmp(w, "triple", 6) == 0 || strncasecmp(w, "treble", 6) == 0))
+        return 3;
+    return 0;
+}
+
+/* Whether the word w stands between digits as a mark does ("dash", "hyphen"). */
+static bool mark_word(const char *w, size_t n)
+{
+    return (n == 4 && strncasecmp(w, "dash", 4) == 0) ||
+           (n == 6 && strncasecmp(w, "hyphen", 6) == 0);
+}
+
 bool gw_valid_spelled_digits(const char *s, size_t len)
 {
     char d[24];
-    int n = 0, words = 0, times = 1;
+    int n = 0, words = 0, times = 1, groups = 0, singles = 0;
+    bool commas = false;
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)s[i];
         size_t e = i;
@@ -372,6 +390,8 @@ bool gw_valid_spelled_digits(const char *s, size_t len)
                 e++;
             if (times > 1)
                 return false; /* "double 5" is no way of saying a number */
+            groups++;
+            singles += e - i == 1;
             for (size_t j = i; j < e; j++) {
                 if (n == (int)sizeof d)
                     return false;
@@ -380,12 +400,11 @@ bool gw_valid_spelled_digits(const char *s, size_t len)
         } else if (isalpha(c)) {
             while (e < len && isalpha((unsigned char)s[e]))
                 e++;
-            int v = digit_word(s + i, e - i);
+            int v = digit_word(s + i, e - i), r = repeat_word(s + i, e - i);
             if (v < 0) {
-                if (times > 1 || e - i != 6 ||
-                    (strncasecmp(s + i, "double", 6) && strncasecmp(s + i, "triple", 6)))
+                if (times > 1 || (!r && !mark_word(s + i, e - i)))
                     return false;
-                times = s[i] == 'd' || s[i] == 'D' ? 2 : 3;
+                times = r ? r : 1;
                 i = e;
                 continue;
             }
@@ -396,21 +415,32 @@ bool gw_valid_spelled_digits(const char *s, size_t len)
             }
             times = 1;
             words++;
-        } else if (strchr(" \t\r\n,.-/", c)) {
+        } else if (strchr(" \t\r\n,.-/()", c)) {
+            commas |= c == ',';
             e = i + 1;
         } else {
             return false;
         }
         i = e;
     }
-    if (times > 1 || words < 3 || n < 7 || n > 19)
+    /* Words, three or more; or digits one at a time with no word and no comma, as a number
+     * is spelt out ("5 5 5 - 0 1 9 8", "7.1.8.5.5.5.0"), not listed ("sizes 6, 7, 8 ..."). */
+    bool spelt = words >= 3 || (words == 0 && singles == groups && !commas);
+    if (times > 1 || !spelt || n < 7 || n > 19)
         return false;
-    bool same = true, counting = true;
+    /* not a count, round past 9 or down, nor one run into another (a ruler's "0 1 2 3"
+     * above "0 1 2 3 4 5 6 7 8 9 0 1"): six steps of one in a row */
+    bool same = true;
+    int up = 0, down = 0;
     for (int i = 1; i < n; i++) {
+        int step = (d[i] - d[i - 1] + 10) % 10;
         same &= d[i] == d[0];
-        counting &= d[i] == d[i - 1] + 1;
+        up = step == 1 ? up + 1 : 0;
+        down = step == 9 ? down + 1 : 0;
+        if (up >= 6 || down >= 6)
+            return false;
     }
-    return !same && !counting;
+    return !same;
 }
 
 static const struct {

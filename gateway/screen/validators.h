@@ -34,10 +34,11 @@ bool gw_valid_ipv6(const char *s, size_t len);
 /* Phone: 7 to 15 digits (E.164 maximum) among + ( ) . - and spaces, not all one digit. */
 bool gw_valid_phone(const char *s, size_t len);
 /* A number read out in words ("four one five, five five five, two six seven one", "oh
- * seven seven double oh nine", "415 five five five 2671"): number words, "double" or
- * "triple" before one, and digit groups, apart by " ,.-/". It says 7 to 19 digits with
- * three words or more, not one digit repeated and not a count ("one two three four five
- * six seven"). */
+ * seven seven double oh nine", "415 five five five 2671", "five three six dash two two"):
+ * number words, "double", "triple" or "treble" before one, digit groups, apart by
+ * " ,.-/()" or the words "dash" and "hyphen", with three words or more; or digits set
+ * apart one at a time ("(3 1 2) 5 5 5 - 8 8 1 0", "7.1.8.5.5.5"), with no comma between
+ * them as in a list. It says 7 to 19 digits, not one digit repeated and not a count. */
 bool gw_valid_spelled_digits(const char *s, size_t len);
 /* Plain Luhn check over the digits of s, ignoring spaces and dashes. */
 bool gw_luhn(const char *s, size_t len);

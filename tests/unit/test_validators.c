@@ -194,6 +194,15 @@ static void spelled_digits_are_counted_from_words(void **state)
     assert_false(V(gw_valid_spelled_digits, "4155 5526 71 one two"));        /* two words */
     assert_false(V(gw_valid_spelled_digits, "one two three four five six")); /* 6 digits */
     assert_false(V(gw_valid_spelled_digits, "one, two, three, four, five, six, seven"));
+    assert_false(V(gw_valid_spelled_digits, "7 8 9 0 1 2 3 4 5")); /* a ruler's count */
+    assert_false(V(gw_valid_spelled_digits, "nine eight seven six five four three"));
+    assert_true(V(gw_valid_spelled_digits, "(4 1 5) 5 5 5 - 2 6 7 1"));
+    assert_true(V(gw_valid_spelled_digits, "7.1.8.5.5.5.0.1.4.2"));
+    assert_true(V(gw_valid_spelled_digits, "five three six dash two two dash one one eight"));
+    assert_true(V(gw_valid_spelled_digits, "oh seven nine treble four two six"));
+    assert_false(V(gw_valid_spelled_digits, "5, 6, 7, 8, 9, 10, 11, 12")); /* a list */
+    assert_false(V(gw_valid_spelled_digits, "5 6 7 9 10 11 12"));          /* not one at a time */
+    assert_false(V(gw_valid_spelled_digits, "one two dash"));
     assert_false(V(gw_valid_spelled_digits, "nine nine nine nine nine nine nine"));
     assert_false(V(gw_valid_spelled_digits, "one two three double")); /* nothing doubled */
     assert_false(V(gw_valid_spelled_digits, "double 5 one two three four five six"));

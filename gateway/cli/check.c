@@ -110,7 +110,7 @@ static size_t list_prefilter(const struct gw_ruleset *rs, bool print, size_t *lo
         const struct gw_pattern *p = &rs->table.patterns[i];
         const struct gw_rule *r = &rs->table.rules[p->rule];
         struct gw_atoms a;
-        if (!gw_prefilter_candidate(&rs->table, i, &a))
+        if (!gw_prefilter_candidate(&rs->table, i, GW_DIR_PROMPT, &a))
             continue;
         bool ok = a.n > 0;
         gated += ok;

@@ -85,15 +85,17 @@ int gw_ruleset_load(const char *const *paths, size_t n, struct gw_ruleset **out,
 int gw_ruleset_load_rules_only(const char *const *paths, size_t n, struct gw_ruleset **out,
                                struct gw_errors *errs);
 struct gw_ruleset *gw_ruleset_ref(struct gw_ruleset *rs);
-/* Whether the prefilter considers pattern i of t: a prompt pattern, not a phrase, of at
- * least GW_PREFILTER_MIN_EXPR bytes. Phrases, pure literals and short patterns (a literal
- * and a class or two, like most secret formats and generated brand lists) stay in the main
- * database: Hyperscan handles them best there, and a database of their own would cost a
- * scan call each time their atom shows up. The prefilter is for the long patterns of
- * alternations and word gaps that the injection and unsafe packs are made of. When it
- * does, fills *atoms (empty when the pattern has no good set; free with gw_atoms_free). */
+/* Whether the prefilter considers pattern i of t in direction dir: a pattern of a rule
+ * that applies there, not a phrase, of at least GW_PREFILTER_MIN_EXPR bytes. Phrases, pure
+ * literals and short patterns (a literal and a class or two, like most secret formats and
+ * generated brand lists) stay in the main database: Hyperscan handles them best there, and
+ * a database of their own would cost a scan call each time their atom shows up. The
+ * prefilter is for the long patterns of alternations and word gaps that the injection,
+ * unsafe and brand packs are made of. When it does, fills *atoms (empty when the pattern
+ * has no good set; free with gw_atoms_free). */
 struct gw_atoms;
-bool gw_prefilter_candidate(const struct gw_rule_table *t, size_t i, struct gw_atoms *atoms);
+bool gw_prefilter_candidate(const struct gw_rule_table *t, size_t i, enum gw_direction dir,
+                            struct gw_atoms *atoms);
 /* Gives the ruleset a memo of up to entries (rounded up to a power of two) prompt texts
  * that had no finding, so that gw_scan answers them again without scanning: for the
  * earlier turns of a conversation, which clients send again with every turn, whichever

@@ -207,12 +207,48 @@ static void a_gated_rule_fires_only_with_its_atom(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* Replies gate the brand pack's long claims too: a reply-only rule (which the prompt
+ * direction never compiles) gets its own database behind the replies' gate. */
+static void a_reply_claim_is_gated_in_replies(void **state)
+{
+    struct gw_ruleset *rs =
+        compile("name: t\n"
+                "rules:\n"
+                "  - id: t.cure\n"
+                "    category: brand\n"
+                "    severity: high\n"
+                "    action: block\n"
+                "    applies_to: reply\n"
+                "    patterns:\n"
+                "      - '(?i)\\b(?:this|our|the)\\s+(?:\\w+\\s+){0,3}"
+                "(?:will|can|does)\\s+(?:\\w+\\s+){0,2}"
+                "(?:cure|heal|reverse)s?\\s+(?:\\w+\\s+){0,2}(?:arthritis|eczema)\\b'\n");
+    assert_int_equal(rs->gated[0].n, 0);
+    assert_int_equal(rs->gated[1].n, 1);
+    assert_null(rs->block_db[1]); /* its only pattern is behind the gate */
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    const char *yes = "Our copper bracelet will quickly cure your arthritis.";
+    assert_int_equal(gw_scan(sc, yes, strlen(yes), GW_DIR_REPLY, &f), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.verdict, GW_ACTION_BLOCK);
+    assert_int_equal(gw_scanner_gated_runs(sc), 1);
+    const char *no = "Our bracelet will look great with the jacket.";
+    assert_int_equal(gw_scan(sc, no, strlen(no), GW_DIR_REPLY, &f), 0);
+    assert_int_equal(f.n, 0);
+    assert_int_equal(gw_scanner_gated_runs(sc), 1); /* the gate kept it asleep */
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(picks_the_rarest_required_part),
         cmocka_unit_test(leaves_patterns_it_cannot_prove),
         cmocka_unit_test(a_gated_rule_fires_only_with_its_atom),
+        cmocka_unit_test(a_reply_claim_is_gated_in_replies),
         cmocka_unit_test(default_packs_scan_the_same_on_and_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

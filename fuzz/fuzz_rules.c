@@ -5,7 +5,8 @@
  * gw_phrase_to_regex, whose expression must then be one Hyperscan accepts and that cannot
  * match empty text (a phrase never fails a pack for its characters). Otherwise the rest is
  * a pack, loaded twice into one table. Checks: a pack with errors reports them and adds
- * nothing (never a pack in part); a loaded pack's patterns belong to its rules; loading it
+ * nothing (never a pack in part); a loaded pack's patterns belong to its rules, and its
+ * contacts are canonical (the pack's own bytes are then compared with them); loading it
  * again fails on its rule ids and leaves the table as it was. */
 #include <hs/hs.h>
 #include <stdlib.h>
@@ -46,10 +47,17 @@ static void pack(const char *yaml, size_t len)
     int rc = gw_rules_load_string(&t, "fuzz.yaml", yaml, len, &errs);
     CHECK(rc == 0 || rc == 1);
     if (rc != 0) {
-        CHECK(errs.n > 0 && t.n_rules == 0 && t.n_patterns == 0 && t.n_packs == 0);
+        CHECK(errs.n > 0 && t.n_rules == 0 && t.n_patterns == 0 && t.n_packs == 0 &&
+              t.contacts.n_emails == 0 && t.contacts.n_phones == 0);
     } else {
         CHECK(t.n_packs == 1);
         check_table(&t);
+        /* the contacts are kept canonical, and any text can be compared with them */
+        for (size_t i = 0; i < t.contacts.n_emails; i++)
+            CHECK(strchr(t.contacts.emails[i], '@'));
+        for (size_t i = 0; i < t.contacts.n_phones; i++)
+            CHECK(strspn(t.contacts.phones[i], "0123456789") == strlen(t.contacts.phones[i]));
+        (void)gw_contacts_own(&t.contacts, yaml, len);
         size_t rules = t.n_rules, patterns = t.n_patterns, nerr = errs.n;
         rc = gw_rules_load_string(&t, "again.yaml", yaml, len, &errs);
         CHECK(rules == 0 || rc == 1); /* the same ids again */

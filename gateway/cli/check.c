@@ -249,6 +249,12 @@ int gw_cmd_check(int argc, char **argv)
         gw_scanner_free(sc);
         if (!quiet) {
             printf("stream hold-back for replies: %u bytes\n", rs->holdback);
+            const struct gw_contacts *own = &rs->table.contacts;
+            if (own->n_emails || own->n_phones)
+                printf("the shop's own contacts, never redacted: %zu e-mail address%s, %zu "
+                       "phone number%s\n",
+                       own->n_emails, own->n_emails == 1 ? "" : "es", own->n_phones,
+                       own->n_phones == 1 ? "" : "s");
             size_t longs, gated = list_prefilter(rs, prefilter, &longs);
             const char *off = getenv("GUARDRAIL_PREFILTER");
             printf("prompt prefilter: %zu of %zu long prompt patterns are scanned only when "

@@ -107,6 +107,7 @@ void gw_rule_table_free(struct gw_rule_table *t)
     }
     free(t->patterns);
     gw_model_free(t->model);
+    gw_contacts_free(&t->contacts);
     bool no_model = t->no_model;
     memset(t, 0, sizeof *t);
     t->no_model = no_model;
@@ -658,6 +659,59 @@ static void load_model(struct loader *L, yaml_node_t *v)
     gw_buf_free(&path);
 }
 
+/* 'contacts:' in a pack: the shop's own e-mail addresses and phone numbers (validators.h),
+ * which no personal-data rule redacts. */
+static void load_contacts(struct loader *L, yaml_node_t *v)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        err(L, v, "'contacts' must be a mapping with 'emails' and 'phones' lists");
+        return;
+    }
+    for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+        yaml_node_t *k = yaml_document_get_node(L->doc, q->key);
+        yaml_node_t *list = yaml_document_get_node(L->doc, q->value);
+        const char *key = scalar(k);
+        bool emails = key && strcmp(key, "emails") == 0;
+        if (!emails && !(key && strcmp(key, "phones") == 0)) {
+            err(L, k, "unknown key '%s' in contacts (expected emails, phones)", key ? key : "?");
+            continue;
+        }
+        char **items = NULL;
+        int *lines = NULL;
+        size_t n = 0;
+        if (want_string_list(L, list, key, &items, &lines, &n) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                char canon[512];
+                bool ok = emails ? gw_contact_email(items[i], canon, sizeof canon)
+                                 : gw_contact_phone(items[i], canon, sizeof canon);
+                struct gw_contacts one = {0};
+                char *p = canon;
+                if (!ok) {
+                    gw_errors_add(L->errs,
+                                  emails ? "%s:%d: contacts: '%s' is not an e-mail address "
+                                           "(name@example.com, or *@example.com for a whole "
+                                           "domain)"
+                                         : "%s:%d: contacts: '%s' is not a phone number (7 to "
+                                           "15 digits, with spaces, dots, dashes or brackets)",
+                                  L->file, lines[i], items[i]);
+                    L->nerr++;
+                    continue;
+                }
+                if (emails)
+                    one.emails = &p, one.n_emails = 1;
+                else
+                    one.phones = &p, one.n_phones = 1;
+                if (gw_contacts_add(&L->pack.contacts, &one) == -1)
+                    err(L, list, "out of memory");
+            }
+        }
+        for (size_t i = 0; i < n; i++)
+            free(items[i]);
+        free(items);
+        free(lines);
+    }
+}
+
 static void parse_pack(struct loader *L, yaml_node_t *root)
 {
     struct rule_base defaults = {.category = -1, .severity = -1, .action = -1, .shadow = -1};
@@ -703,9 +757,12 @@ static void parse_pack(struct loader *L, yaml_node_t *root)
             load_model(L, v);
         } else if (key && strcmp(key, "shadow") == 0) {
             parse_base_key(L, key, v, &defaults); /* the whole pack, unless a rule says */
+        } else if (key && strcmp(key, "contacts") == 0) {
+            load_contacts(L, v);
         } else {
-            err(L, k, "unknown pack key '%s' (expected name, description, model, defaults, "
-                      "rules, shadow)",
+            err(L, k,
+                "unknown pack key '%s' (expected name, description, model, defaults, "
+                "rules, shadow, contacts)",
                 key ? key : "?");
         }
     }
@@ -750,6 +807,9 @@ static int merge(struct gw_rule_table *t, struct gw_rule_table *pack)
     t->n_packs++;
     if (pack->model)
         t->model = pack->model;
+    if (gw_contacts_add(&t->contacts, &pack->contacts) == -1)
+        return -1;
+    gw_contacts_free(&pack->contacts);
     free(pack->rules);
     free(pack->patterns);
     memset(pack, 0, sizeof *pack);

@@ -80,6 +80,7 @@ struct gw_rule_table {
     size_t n_patterns;
     size_t n_packs;
     struct gw_model *model; /* the learned stage a pack named ('model:'); NULL: none */
+    struct gw_contacts contacts; /* the shop's own, from the packs' 'contacts:' */
     bool no_model; /* set before loading: skip the model and its rules (to train one) */
 };
 

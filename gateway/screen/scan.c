@@ -243,6 +243,7 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
     const struct gw_pattern *p = &rs->table.patterns[id];
     const struct gw_rule *r = &rs->table.rules[p->rule];
     size_t start;
+    bool own = false;
     if (rs->confirm[id]) {
         size_t width = p->max_width < GW_SPAN_MAX ? p->max_width : GW_SPAN_MAX;
         size_t from = end > width ? end - width : 0;
@@ -260,6 +261,11 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
             start = end > p->min_width ? end - p->min_width : 0; /* a phrase: keep it */
         if (!p->allow && r->validate && !r->validate(text + (start - base), end - start))
             return 0;
+        /* The shop's own published address or number is no one's personal data: the match
+         * counts as an allow match of its rule, which also cancels the shorter matches
+         * inside it ("support@shop.co" in "support@shop.com"). */
+        own = !p->allow && r->category == GW_CAT_PII &&
+              gw_contacts_own(&rs->table.contacts, text + (start - base), end - start);
     } else {
         start = end > p->min_width ? end - p->min_width : 0;
     }
@@ -270,7 +276,8 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
      * stays one candidate instead of one per byte. */
     if (c->n > 0) {
         struct gw_cand *last = &c->v[c->n - 1];
-        if (last->pattern == id && !last->decided && start <= last->start && end >= last->end) {
+        if (last->pattern == id && last->allow == (p->allow || own) && !last->decided &&
+            start <= last->start && end >= last->end) {
             last->start = start;
             last->end = end;
             return 0;
@@ -289,7 +296,7 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
     if (gw_grow(&c->v, &c->cap, c->n, sizeof *c->v, 16) == -1)
         return -1;
     c->v[c->n++] = (struct gw_cand){
-        .rule = p->rule, .pattern = id, .start = start, .end = end, .allow = p->allow};
+        .rule = p->rule, .pattern = id, .start = start, .end = end, .allow = p->allow || own};
     return 0;
 }
 

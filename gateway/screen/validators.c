@@ -1,6 +1,7 @@
 #include "screen/validators.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -464,4 +465,209 @@ gw_validator_fn gw_validator_find(const char *name)
 const char *gw_validator_names(void)
 {
     return "luhn (card), iban, ssn, ipv4, ipv6, phone, spelled_digits";
+}
+
+/* ---- the shop's own contacts ---- */
+
+#define GW_CONTACT_MAX 254 /* the longest address RFC 5321 allows */
+
+static bool local_char(unsigned char c)
+{
+    return isalnum(c) || (c && strchr("._%+-", c));
+}
+
+static bool domain_char(unsigned char c)
+{
+    return isalnum(c) || c == '.' || c == '-';
+}
+
+/* s[0, len) lower-case with the spelled forms of "@" and "." read and spaces dropped
+ * ("Jo [at] Shop (dot) com" is "jo@shop.com"), into out; false when it does not fit. */
+static bool email_text(const char *s, size_t len, char *out, size_t cap)
+{
+    static const char *const ats[] = {"[at]", "(at)", "{at}", "<at>", " at ", "[@]"};
+    static const char *const dots[] = {"[dot]", "(dot)", "{dot}", "<dot>",
+                                       " dot ", "[.]",   "(.)",   "{.}"};
+    char low[GW_CONTACT_MAX * 2 + 1];
+    if (len >= sizeof low)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        low[i] = (char)tolower((unsigned char)s[i]);
+    low[len] = '\0';
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        char c = 0;
+        size_t skip = 0;
+        for (size_t k = 0; !skip && k < sizeof ats / sizeof ats[0]; k++)
+            if (strncmp(low + i, ats[k], strlen(ats[k])) == 0)
+                c = '@', skip = strlen(ats[k]);
+        for (size_t k = 0; !skip && k < sizeof dots / sizeof dots[0]; k++)
+            if (strncmp(low + i, dots[k], strlen(dots[k])) == 0)
+                c = '.', skip = strlen(dots[k]);
+        if (!skip) {
+            c = low[i] == ' ' ? 0 : low[i];
+            skip = 1;
+        }
+        i += skip;
+        if (c) {
+            if (n + 1 >= cap)
+                return false;
+            out[n++] = c;
+        }
+    }
+    out[n] = '\0';
+    return true;
+}
+
+/* The address in t (email_text's output): the run of local-part characters before its
+ * one "@" and the run of domain characters after it, as "local@domain" into out. */
+static bool email_address(const char *t, char *out, size_t cap)
+{
+    const char *at = strchr(t, '@');
+    if (!at || strchr(at + 1, '@'))
+        return false;
+    const char *from = at;
+    while (from > t && local_char((unsigned char)from[-1]))
+        from--;
+    const char *to = at + 1;
+    while (domain_char((unsigned char)*to))
+        to++;
+    while (to > at + 1 && to[-1] == '.') /* a full stop after the address */
+        to--;
+    size_t n = (size_t)(to - from);
+    if (from == at || to == at + 1 || n >= cap)
+        return false;
+    memcpy(out, from, n);
+    out[n] = '\0';
+    return true;
+}
+
+bool gw_contact_email(const char *s, char *out, size_t cap)
+{
+    char t[GW_CONTACT_MAX + 1];
+    size_t len = strlen(s);
+    if (len > GW_CONTACT_MAX || !email_text(s, len, t, sizeof t))
+        return false;
+    bool whole_domain = t[0] == '*' && t[1] == '@';
+    if (whole_domain)
+        t[0] = 'x'; /* read like any address, then given its star back */
+    if (!email_address(t, out, cap) || strcmp(out, t) != 0)
+        return false; /* something other than one address */
+    const char *domain = strchr(out, '@') + 1;
+    if (!strchr(domain, '.') || domain[0] == '.' || domain[0] == '-' || strstr(domain, ".."))
+        return false;
+    if (whole_domain)
+        out[0] = '*';
+    return true;
+}
+
+/* The digits of s[0, len) without leading zeros and without a trunk "(0)" ("+44 (0)113")
+ * into out; how many, or 0 when there are more than cap - 1. */
+static size_t phone_digits(const char *s, size_t len, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '(' && i + 2 < len && s[i + 1] == '0' && s[i + 2] == ')') {
+            i += 2;
+            continue;
+        }
+        if (!isdigit((unsigned char)s[i]) || (n == 0 && s[i] == '0'))
+            continue;
+        if (n + 1 >= cap)
+            return 0;
+        out[n++] = s[i];
+    }
+    out[n] = '\0';
+    return n;
+}
+
+bool gw_contact_phone(const char *s, char *out, size_t cap)
+{
+    size_t digits = 0;
+    for (const char *p = s; *p; p++) {
+        if (isdigit((unsigned char)*p))
+            digits++;
+        else if (!strchr(" .-/()", *p) && !(*p == '+' && p == s))
+            return false;
+    }
+    return digits >= 7 && digits <= 15 && phone_digits(s, strlen(s), out, cap) >= 7;
+}
+
+bool gw_contacts_own(const struct gw_contacts *c, const char *s, size_t len)
+{
+    if (!c || (c->n_emails == 0 && c->n_phones == 0))
+        return false;
+    /* an address, if the match reads as one: an "@" (or "[at]", " at ") with a domain that
+     * has a letter and a dot after it; "call us at 0113 496 0321" does not */
+    char t[GW_CONTACT_MAX * 2 + 1], addr[GW_CONTACT_MAX * 2 + 1];
+    if (memchr(s, '@', len) ||
+        (email_text(s, len, t, sizeof t) && email_address(t, addr, sizeof addr) &&
+         strchr(strchr(addr, '@'), '.') &&
+         strpbrk(strchr(addr, '@'), "abcdefghijklmnopqrstuvwxyz"))) {
+        if (!email_text(s, len, t, sizeof t) || !email_address(t, addr, sizeof addr))
+            return false;
+        const char *domain = strchr(addr, '@') + 1;
+        size_t dlen = strlen(domain);
+        for (size_t i = 0; i < c->n_emails; i++) {
+            const char *e = c->emails[i];
+            if (e[0] != '*') {
+                if (strcmp(e, addr) == 0)
+                    return true;
+                continue;
+            }
+            const char *own = e + 2; /* "*@" */
+            size_t olen = strlen(own);
+            if (dlen == olen ? strcmp(domain, own) == 0
+                             : dlen > olen && domain[dlen - olen - 1] == '.' &&
+                                   strcmp(domain + dlen - olen, own) == 0)
+                return true;
+        }
+        return false; /* an address, not the shop's: never read as a number */
+    }
+    char d[20];
+    size_t n = phone_digits(s, len, d, sizeof d);
+    if (n < 7)
+        return false;
+    for (size_t i = 0; i < c->n_phones; i++) {
+        const char *p = c->phones[i];
+        size_t m = strlen(p), k = n < m ? n : m;
+        if ((n > m ? n - m : m - n) <= 3 && strcmp(d + n - k, p + m - k) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int append_copies(char ***to, size_t *n, char *const *from, size_t m)
+{
+    if (m == 0)
+        return 0;
+    char **v = realloc(*to, (*n + m) * sizeof *v);
+    if (!v)
+        return -1;
+    *to = v;
+    for (size_t i = 0; i < m; i++) {
+        if (!(v[*n] = strdup(from[i])))
+            return -1;
+        ++*n;
+    }
+    return 0;
+}
+
+int gw_contacts_add(struct gw_contacts *to, const struct gw_contacts *from)
+{
+    if (append_copies(&to->emails, &to->n_emails, from->emails, from->n_emails) == -1 ||
+        append_copies(&to->phones, &to->n_phones, from->phones, from->n_phones) == -1)
+        return -1;
+    return 0;
+}
+
+void gw_contacts_free(struct gw_contacts *c)
+{
+    for (size_t i = 0; i < c->n_emails; i++)
+        free(c->emails[i]);
+    for (size_t i = 0; i < c->n_phones; i++)
+        free(c->phones[i]);
+    free(c->emails);
+    free(c->phones);
+    memset(c, 0, sizeof *c);
 }

@@ -549,7 +549,7 @@ static void unknown_pack_key_is_an_error(void **state)
 {
     expect_errors("name: t\nversion: 2\nrules:\n" RULE("a.b"),
                   "pack.yaml:2: unknown pack key 'version' (expected name, description, "
-                  "model, defaults, rules, shadow)",
+                  "model, defaults, rules, shadow, contacts)",
                   NULL);
 }
 

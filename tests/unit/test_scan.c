@@ -1317,10 +1317,121 @@ static void memo_answers_only_texts_it_saw_clean(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* ---- the shop's own contacts ---- */
+
+static const char *const contacts_pack =
+    "name: shop\n"
+    "contacts:\n"
+    "  emails: [warranty@shop.example.com, '*@press.shop.example.com']\n"
+    "  phones: ['+44 113 496 0321']\n"
+    "defaults:\n"
+    "  applies_to: both\n"
+    "rules:\n"
+    "  - id: t.email\n"
+    "    category: pii\n"
+    "    severity: medium\n"
+    "    action: redact\n"
+    "    replacement: '[EMAIL]'\n"
+    "    patterns:\n"
+    "      - '[A-Za-z0-9._%+-]{0,31}[A-Za-z0-9]@[A-Za-z0-9-]{1,24}(?:\\.[A-Za-z0-9-]{1,16}){0,3}"
+    "\\.[A-Za-z]{2,18}'\n"
+    "  - id: t.phone\n"
+    "    category: pii\n"
+    "    severity: medium\n"
+    "    action: redact\n"
+    "    replacement: '[PHONE]'\n"
+    "    patterns:\n"
+    "      - '\\+?\\d[\\d ()-]{6,16}\\d'\n";
+
+static void expect_reply_reads(gw_scanner *sc, enum gw_direction dir, const char *text,
+                               const char *want)
+{
+    struct gw_findings f = {0};
+    SCAN(sc, dir, text, &f);
+    expect_redacted(gw_scanner_ruleset(sc), text, &f, want);
+    gw_findings_free(&f);
+}
+
+/* A pack's contacts are the shop's published address and numbers: never redacted, in any
+ * case or spelling of them, in either direction; every other address and number is. */
+static void the_shops_own_contacts_are_not_redacted(void **state)
+{
+    (void)state;
+    struct gw_ruleset *rs = compile(contacts_pack);
+    gw_scanner *sc = gw_scanner_new(rs);
+    for (int d = 1; d <= 2; d++) {
+        enum gw_direction dir = (enum gw_direction)d;
+        expect_reply_reads(sc, dir, "Email warranty@shop.example.com or call +44 113 496 0321.",
+                           "Email warranty@shop.example.com or call +44 113 496 0321.");
+        expect_reply_reads(sc, dir, "Write to Warranty@Shop.Example.COM, or ring 0113 496 0321",
+                           "Write to Warranty@Shop.Example.COM, or ring 0113 496 0321");
+        expect_reply_reads(sc, dir, "the desk: +44 (0)113-496-0321",
+                           "the desk: +44 (0)113-496-0321");
+        expect_reply_reads(sc, dir, "Press: anna@press.shop.example.com",
+                           "Press: anna@press.shop.example.com");
+        /* the same domain, another mailbox: an employee's address is personal data */
+        expect_reply_reads(sc, dir, "ask jane.doe@shop.example.com", "ask [EMAIL]");
+        expect_reply_reads(sc, dir, "anna@notpress.shop.example.com", "[EMAIL]");
+        expect_reply_reads(sc, dir, "mail warranty@shop.example.com.evil.io now",
+                           "mail [EMAIL] now");
+        expect_reply_reads(sc, dir, "my number is 07700 900123", "my number is [PHONE]");
+        expect_reply_reads(sc, dir, "call +33 1 13 49 60 32", "call [PHONE]");
+    }
+    /* a stream, in small pieces, releases the shop's contacts and redacts the rest */
+    const char *text = "Email warranty@shop.example.com or call 0113 496 0321, not 07700 900123.";
+    gw_stream *st = gw_stream_open(sc);
+    struct gw_buf out = {0};
+    for (size_t i = 0; i < strlen(text); i += 7) {
+        size_t n = strlen(text) - i < 7 ? strlen(text) - i : 7;
+        assert_int_equal(gw_stream_feed(st, text + i, n, &out), 0);
+    }
+    assert_int_equal(gw_stream_close(st, &out), 0);
+    gw_buf_append(&out, "", 1);
+    assert_string_equal(out.data,
+                        "Email warranty@shop.example.com or call 0113 496 0321, not [PHONE].");
+    gw_buf_free(&out);
+    gw_stream_free(st);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
+/* What a pack lists as contacts must be addresses and numbers: a typo stops the pack,
+ * with the line it is on, instead of excusing text nobody meant to excuse. */
+static void contacts_that_are_not_contacts_stop_the_pack(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "contacts:\n  emails: [warranty]\n",
+        "contacts:\n  emails: ['*@com']\n",
+        "contacts:\n  emails: ['a@b.com c@d.com']\n",
+        "contacts:\n  phones: ['12345']\n",
+        "contacts:\n  phones: ['call 0113 496 0321']\n",
+        "contacts:\n  faxes: ['0113 496 0321']\n",
+        "contacts: [warranty@shop.example.com]\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof yaml,
+                 "name: shop\n%srules:\n  - id: t.x\n    category: brand\n    severity: low\n"
+                 "    action: flag\n    applies_to: reply\n    phrases: [xyzzy]\n",
+                 bad[i]);
+        struct gw_rule_table t = {0};
+        struct gw_errors e = {0};
+        assert_int_not_equal(gw_rules_load_string(&t, "shop.yaml", yaml, strlen(yaml), &e), 0);
+        assert_int_equal(e.n, 1); /* the contacts' error, and nothing else */
+        if (!strstr(e.msgs[0], "shop.yaml:2") && !strstr(e.msgs[0], "shop.yaml:3"))
+            fail_msg("no line in: %s", e.msgs[0]);
+        gw_errors_free(&e);
+        gw_rule_table_free(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(email_is_found_with_its_span_and_redacted),
+        cmocka_unit_test(the_shops_own_contacts_are_not_redacted),
+        cmocka_unit_test(contacts_that_are_not_contacts_stop_the_pack),
         cmocka_unit_test(the_cache_keeps_what_was_used_last),
         T(nothing_found_is_allow_and_text_is_unchanged),
         T(verdict_is_the_strongest_action),

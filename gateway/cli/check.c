@@ -250,11 +250,15 @@ int gw_cmd_check(int argc, char **argv)
         if (!quiet) {
             printf("stream hold-back for replies: %u bytes\n", rs->holdback);
             const struct gw_contacts *own = &rs->table.contacts;
+            size_t excusing = 0;
+            for (size_t i = 0; i < rs->table.n_rules; i++)
+                excusing += rs->table.rules[i].own_contacts != 0;
             if (own->n_emails || own->n_phones)
-                printf("the shop's own contacts, never redacted: %zu e-mail address%s, %zu "
-                       "phone number%s\n",
+                printf("the shop's own contacts: %zu e-mail address%s, %zu phone number%s, "
+                       "left alone by %zu rule%s%s\n",
                        own->n_emails, own->n_emails == 1 ? "" : "es", own->n_phones,
-                       own->n_phones == 1 ? "" : "s");
+                       own->n_phones == 1 ? "" : "s", excusing, excusing == 1 ? "" : "s",
+                       excusing ? "" : " (none says 'contacts: [emails]' or '[phones]')");
             size_t longs, gated = list_prefilter(rs, prefilter, &longs);
             const char *off = getenv("GUARDRAIL_PREFILTER");
             printf("prompt prefilter: %zu of %zu long prompt patterns are scanned only when "

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "screen/normalise.h"
 #include "screen/scan.h"
 
 /* A candidate that passed its validator, or a match of an allow pattern. */
@@ -37,6 +38,10 @@ struct gw_cands {
      * scan's raw findings are incomplete, so the memo must not remember the text. */
     const struct gw_rule_policy *pol;
     bool dropped;
+    /* The view's map back to the text as written (NULL: the view is that text): a match
+     * excused as the shop's own contact must be the shop's bytes, not a lookalike of
+     * them ("wаrranty@" with a Cyrillic "а") that normalising made equal. */
+    const struct gw_norm *norm;
 };
 
 /* Records a raw match of pattern id ending at end. text holds bytes [base, base + len) of

@@ -327,6 +327,17 @@ size_t gw_norm_start(const struct gw_norm *nm, size_t n)
     return s->copied ? s->o + (n - s->n) : s->o;
 }
 
+bool gw_norm_verbatim(const struct gw_norm *nm, size_t n0, size_t n1)
+{
+    while (n0 < n1) {
+        const struct gw_nseg *s = seg_at(nm, n0);
+        if (!s || !s->copied)
+            return false;
+        n0 = s->n + s->nlen;
+    }
+    return true;
+}
+
 size_t gw_norm_end(const struct gw_norm *nm, size_t n)
 {
     if (n == 0)

@@ -94,6 +94,10 @@ size_t gw_norm_start(const struct gw_norm *nm, size_t n);
  * past what was removed right after it (a combining mark on it, a zero-width character). */
 size_t gw_norm_end(const struct gw_norm *nm, size_t n);
 
+/* Whether normalised bytes [n0, n1) are the original's, copied unchanged (no lookalike
+ * letter folded, no invisible character dropped, no run of spaces joined). */
+bool gw_norm_verbatim(const struct gw_norm *nm, size_t n0, size_t n1);
+
 void gw_norm_reset(struct gw_norm *nm);
 void gw_norm_free(struct gw_norm *nm);
 

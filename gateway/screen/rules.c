@@ -528,6 +528,27 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             r.head = s ? strdup(s) : NULL;
         } else if (strcmp(key, "above") == 0) {
             above = v;
+        } else if (strcmp(key, "contacts") == 0) {
+            char **kinds = NULL;
+            int *klines = NULL;
+            size_t nk = 0;
+            r.own_contacts = 0;
+            if (want_string_list(L, v, key, &kinds, &klines, &nk) == 0)
+                for (size_t i = 0; i < nk; i++) {
+                    if (strcmp(kinds[i], "emails") == 0)
+                        r.own_contacts |= GW_CONTACT_EMAILS;
+                    else if (strcmp(kinds[i], "phones") == 0)
+                        r.own_contacts |= GW_CONTACT_PHONES;
+                    else
+                        err(L, v,
+                            "'contacts' names the kinds of the pack's contacts this rule "
+                            "leaves alone: emails, phones (not '%s')",
+                            kinds[i]);
+                }
+            for (size_t i = 0; i < nk; i++)
+                free(kinds[i]);
+            free(kinds);
+            free(klines);
         } else if (strcmp(key, "examples") == 0) {
             if (v->type != YAML_MAPPING_NODE) {
                 err(L, v, "'examples' must be a mapping with 'match' and/or 'no_match' lists");
@@ -553,7 +574,7 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
             err(L, k,
                 "unknown rule key '%s' (expected id, category, severity, applies_to, action, "
                 "patterns, phrases, validate, allow, replacement, message, description, "
-                "title, examples, shadow, head, above)",
+                "title, examples, shadow, head, above, contacts)",
                 key);
         }
     }

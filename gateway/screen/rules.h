@@ -63,6 +63,7 @@ struct gw_rule {
     size_t n_examples_no_match;
     int examples_line;
     bool need_span; /* redact, a validator or an allow list: report start of match */
+    unsigned own_contacts; /* 'contacts:' GW_CONTACT_* bits: the shop's own are no match */
     bool shadow;    /* `shadow: true` (the rule's or its pack's): evaluated and recorded
                        with what it would do, never acting */
     /* A model rule (no patterns): it fires when the score of the model's head named head

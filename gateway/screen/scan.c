@@ -264,8 +264,10 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
         /* The shop's own published address or number is no one's personal data: the match
          * counts as an allow match of its rule, which also cancels the shorter matches
          * inside it ("support@shop.co" in "support@shop.com"). */
-        own = !p->allow && r->category == GW_CAT_PII &&
-              gw_contacts_own(&rs->table.contacts, text + (start - base), end - start);
+        own = !p->allow && r->own_contacts &&
+              gw_contacts_own(&rs->table.contacts, r->own_contacts, text + (start - base),
+                              end - start) &&
+              (!c->norm || gw_norm_verbatim(c->norm, start, end));
     } else {
         start = end > p->min_width ? end - p->min_width : 0;
     }
@@ -459,6 +461,7 @@ static int match_view(gw_scanner *s, const char *t, size_t len, const struct gw_
     out->n = 0;
     out->verdict = GW_ACTION_ALLOW;
     s->cands.n = 0;
+    s->cands.norm = map;
     if (len > 0xffffffffu)
         return -1; /* Hyperscan takes an unsigned int length */
     if (s->cands.deadline_ns && gw_now_ns() > s->cands.deadline_ns) {

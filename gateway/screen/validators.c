@@ -1,6 +1,7 @@
 #include "screen/validators.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -556,13 +557,38 @@ bool gw_contact_email(const char *s, char *out, size_t cap)
     const char *domain = strchr(out, '@') + 1;
     if (!strchr(domain, '.') || domain[0] == '.' || domain[0] == '-' || strstr(domain, ".."))
         return false;
-    if (whole_domain)
+    if (whole_domain) {
+        /* every customer of a public mail provider is at its domain */
+        static const char *const providers[] = {
+            "gmail.com", "googlemail.com", "outlook.com",    "hotmail.com",  "live.com",
+            "msn.com",   "yahoo.com",      "icloud.com",     "me.com",       "mac.com",
+            "aol.com",   "proton.me",      "protonmail.com", "pm.me",        "gmx.com",
+            "gmx.de",    "gmx.net",        "web.de",         "yandex.ru",    "yandex.com",
+            "mail.ru",   "zoho.com",       "fastmail.com",   "tutanota.com", "qq.com",
+            "163.com",   "126.com",        "orange.fr",      "free.fr",      "libero.it"};
+        for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++) {
+            size_t dl = strlen(domain), pl = strlen(providers[i]);
+            if (dl >= pl && strcmp(domain + dl - pl, providers[i]) == 0 &&
+                (dl == pl || domain[dl - pl - 1] == '.'))
+                return false;
+        }
+        static const char *const brands[] = {"yahoo", "hotmail", "outlook", "live",
+                                             "gmx",   "yandex",  "aol"};
+        for (size_t i = 0; i < sizeof brands / sizeof brands[0]; i++) {
+            char dotted[16];
+            size_t bl = strlen(brands[i]);
+            snprintf(dotted, sizeof dotted, ".%s.", brands[i]);
+            if ((strncmp(domain, brands[i], bl) == 0 && domain[bl] == '.') ||
+                strstr(domain, dotted))
+                return false; /* yahoo.co.uk, mail.yahoo.com, hotmail.fr */
+        }
         out[0] = '*';
+    }
     return true;
 }
 
-/* The digits of s[0, len) without leading zeros and without a trunk "(0)" ("+44 (0)113")
- * into out; how many, or 0 when there are more than cap - 1. */
+/* The digits of s[0, len), a trunk "(0)" left out ("+44 (0)113"), into out; how many, or
+ * 0 when there are more than cap - 1. */
 static size_t phone_digits(const char *s, size_t len, char *out, size_t cap)
 {
     size_t n = 0;
@@ -571,7 +597,7 @@ static size_t phone_digits(const char *s, size_t len, char *out, size_t cap)
             i += 2;
             continue;
         }
-        if (!isdigit((unsigned char)s[i]) || (n == 0 && s[i] == '0'))
+        if (!isdigit((unsigned char)s[i]))
             continue;
         if (n + 1 >= cap)
             return 0;
@@ -583,29 +609,53 @@ static size_t phone_digits(const char *s, size_t len, char *out, size_t cap)
 
 bool gw_contact_phone(const char *s, char *out, size_t cap)
 {
-    size_t digits = 0;
-    for (const char *p = s; *p; p++) {
-        if (isdigit((unsigned char)*p))
-            digits++;
-        else if (!strchr(" .-/()", *p) && !(*p == '+' && p == s))
+    while (*s == ' ')
+        s++;
+    if (*s++ != '+')
+        return false;
+    size_t cc = 0;
+    while (isdigit((unsigned char)s[cc]))
+        cc++;
+    if (cc == 0 || cc > 3 || !s[cc] || !strchr(" .-/(", s[cc]))
+        return false; /* the country code must be set apart: "+44 113 ..." */
+    for (const char *p = s + cc; *p; p++)
+        if (!isdigit((unsigned char)*p) && !strchr(" .-/()", *p))
             return false;
-    }
-    return digits >= 7 && digits <= 15 && phone_digits(s, strlen(s), out, cap) >= 7;
+    char nsn[24];
+    size_t n = phone_digits(s + cc, strlen(s + cc), nsn, sizeof nsn);
+    if (n < 6 || cc + n > 15 || strspn(nsn, (char[]){nsn[0], 0}) == n)
+        return false;
+    if (cc + 1 + n + 1 > cap)
+        return false;
+    memcpy(out, s, cc);
+    out[cc] = ':';
+    memcpy(out + cc + 1, nsn, n + 1);
+    return true;
 }
 
-bool gw_contacts_own(const struct gw_contacts *c, const char *s, size_t len)
+/* Whether the digits d are the listed number cc_nsn ("44:1134960321") as it is dialled:
+ * national (113..., 0113...) or, with a "+" in the text (plus) or "00" before it,
+ * international. Without them "130 3555 0142" (a mobile in China) would read as 1 303 555
+ * 0142, so "1 303 555 0142" stays redacted. */
+static bool same_number(const char *d, const char *cc_nsn, bool plus)
 {
-    if (!c || (c->n_emails == 0 && c->n_phones == 0))
+    const char *colon = strchr(cc_nsn, ':');
+    size_t cc = (size_t)(colon - cc_nsn);
+    const char *nsn = colon + 1;
+    if (strcmp(d, nsn) == 0 || (d[0] == '0' && strcmp(d + 1, nsn) == 0))
+        return true;
+    if (strncmp(d, "00", 2) == 0)
+        d += 2, plus = true;
+    return plus && strncmp(d, cc_nsn, cc) == 0 && strcmp(d + cc, nsn) == 0;
+}
+
+bool gw_contacts_own(const struct gw_contacts *c, unsigned kinds, const char *s, size_t len)
+{
+    if (!c)
         return false;
-    /* an address, if the match reads as one: an "@" (or "[at]", " at ") with a domain that
-     * has a letter and a dot after it; "call us at 0113 496 0321" does not */
     char t[GW_CONTACT_MAX * 2 + 1], addr[GW_CONTACT_MAX * 2 + 1];
-    if (memchr(s, '@', len) ||
-        (email_text(s, len, t, sizeof t) && email_address(t, addr, sizeof addr) &&
-         strchr(strchr(addr, '@'), '.') &&
-         strpbrk(strchr(addr, '@'), "abcdefghijklmnopqrstuvwxyz"))) {
-        if (!email_text(s, len, t, sizeof t) || !email_address(t, addr, sizeof addr))
-            return false;
+    if ((kinds & GW_CONTACT_EMAILS) && c->n_emails && email_text(s, len, t, sizeof t) &&
+        email_address(t, addr, sizeof addr)) {
         const char *domain = strchr(addr, '@') + 1;
         size_t dlen = strlen(domain);
         for (size_t i = 0; i < c->n_emails; i++) {
@@ -617,22 +667,21 @@ bool gw_contacts_own(const struct gw_contacts *c, const char *s, size_t len)
             }
             const char *own = e + 2; /* "*@" */
             size_t olen = strlen(own);
-            if (dlen == olen ? strcmp(domain, own) == 0
-                             : dlen > olen && domain[dlen - olen - 1] == '.' &&
-                                   strcmp(domain + dlen - olen, own) == 0)
+            if (!strchr(addr, '%') && /* "jo%gmail.com@..." routes to another address */
+                (dlen == olen ? strcmp(domain, own) == 0
+                              : dlen > olen && domain[dlen - olen - 1] == '.' &&
+                                    strcmp(domain + dlen - olen, own) == 0))
                 return true;
         }
-        return false; /* an address, not the shop's: never read as a number */
     }
-    char d[20];
-    size_t n = phone_digits(s, len, d, sizeof d);
-    if (n < 7)
-        return false;
-    for (size_t i = 0; i < c->n_phones; i++) {
-        const char *p = c->phones[i];
-        size_t m = strlen(p), k = n < m ? n : m;
-        if ((n > m ? n - m : m - n) <= 3 && strcmp(d + n - k, p + m - k) == 0)
-            return true;
+    if ((kinds & GW_CONTACT_PHONES) && c->n_phones) {
+        char d[24];
+        if (phone_digits(s, len, d, sizeof d) < 6)
+            return false;
+        bool plus = memchr(s, '+', len) != NULL;
+        for (size_t i = 0; i < c->n_phones; i++)
+            if (same_number(d, c->phones[i], plus))
+                return true;
     }
     return false;
 }

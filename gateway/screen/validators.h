@@ -51,27 +51,32 @@ const char *gw_validator_names(void);
 /* ---- the shop's own contacts ----
  * A pack's 'contacts:' (docs/rules.md) lists the e-mail addresses and phone numbers the
  * shop publishes: its bot gives them out all day, and a reply that reads "call the Leeds
- * store on [PHONE]" fails the customer. A match of a personal-data rule that is one of
- * them is not a finding. Addresses are kept lower-case ("*@domain" stands for a whole
- * domain), phone numbers as their digits without leading zeros. */
+ * store on [PHONE]" fails the customer. A match of a rule that says 'contacts: [emails]'
+ * or '[phones]' that is one of them is not a finding of that rule. Addresses are kept
+ * lower-case ("*@domain" stands for a whole domain), numbers as "CC:NSN" (country code,
+ * national number). */
+#define GW_CONTACT_EMAILS 1u
+#define GW_CONTACT_PHONES 2u
 struct gw_contacts {
     char **emails;
     size_t n_emails;
     char **phones;
     size_t n_phones;
 };
-/* The canonical form of an address a pack lists (name@domain.tld, or *@domain.tld) into
- * out; false when it is not one. */
+/* The canonical form of an address a pack lists (name@domain.tld, or *@domain.tld for a
+ * domain that is not a public mail provider's) into out; false when it is not one. */
 bool gw_contact_email(const char *s, char *out, size_t cap);
-/* The canonical form of a phone number a pack lists (7 to 15 digits, with spaces, dots,
- * dashes, slashes, brackets and a leading "+") into out; false when it is not one. */
+/* The canonical form of a phone number a pack lists, written with its country code apart
+ * ("+44 113 496 0321", "+1 (303) 555-0142": spaces, dots, dashes, slashes, brackets and a
+ * trunk "(0)"), into out; false when it is not one (no "+", a country code of more than 3
+ * digits or not set apart, a national number of fewer than 6 digits, one digit repeated). */
 bool gw_contact_phone(const char *s, char *out, size_t cap);
-/* Whether the matched text s[0, len) is one of c's contacts: an address (also one written
- * "name [at] domain [dot] com", "name at domain dot com") equal to a listed one, or in a
- * listed domain or its subdomains; or a number (no "@" in the match) whose digits, leading
- * zeros and a country code of up to 3 digits aside, are a listed number's. Numbers are
- * compared on their last digits, at least 7, so "0113 496 0321" is "+44 113 496 0321". */
-bool gw_contacts_own(const struct gw_contacts *c, const char *s, size_t len);
+/* Whether the matched text s[0, len) is one of c's contacts of the kinds given
+ * (GW_CONTACT_* bits): an address (also written "name [at] domain [dot] com") equal to a
+ * listed one, or at a listed domain or its subdomains, with no "%" in it; or a number whose
+ * digits are exactly a listed number's in one of the ways it is dialled: with its country
+ * code ("+44 113 ...", "0044 113 ..."), or national ("0113 ...", "(303) 555-0142"). */
+bool gw_contacts_own(const struct gw_contacts *c, unsigned kinds, const char *s, size_t len);
 /* Appends a copy of every contact of from to to; -1 when out of memory. */
 int gw_contacts_add(struct gw_contacts *to, const struct gw_contacts *from);
 void gw_contacts_free(struct gw_contacts *c);

@@ -558,7 +558,7 @@ static void unknown_rule_key_is_an_error(void **state)
     expect_errors(HEAD RULE("a.b") "    colour: red\n",
                   "pack.yaml:9: unknown rule key 'colour' (expected id, category, severity, "
                   "applies_to, action, patterns, phrases, validate, allow, replacement, "
-                  "message, description, title, examples, shadow, head, above)",
+                  "message, description, title, examples, shadow, head, above, contacts)",
                   NULL);
 }
 

@@ -1323,7 +1323,7 @@ static const char *const contacts_pack =
     "name: shop\n"
     "contacts:\n"
     "  emails: [warranty@shop.example.com, '*@press.shop.example.com']\n"
-    "  phones: ['+44 113 496 0321']\n"
+    "  phones: ['+44 113 496 0321', '+1 303 555 0142']\n"
     "defaults:\n"
     "  applies_to: both\n"
     "rules:\n"
@@ -1332,6 +1332,7 @@ static const char *const contacts_pack =
     "    severity: medium\n"
     "    action: redact\n"
     "    replacement: '[EMAIL]'\n"
+    "    contacts: [emails]\n"
     "    patterns:\n"
     "      - '[A-Za-z0-9._%+-]{0,31}[A-Za-z0-9]@[A-Za-z0-9-]{1,24}(?:\\.[A-Za-z0-9-]{1,16}){0,3}"
     "\\.[A-Za-z]{2,18}'\n"
@@ -1340,8 +1341,16 @@ static const char *const contacts_pack =
     "    severity: medium\n"
     "    action: redact\n"
     "    replacement: '[PHONE]'\n"
+    "    contacts: [phones]\n"
     "    patterns:\n"
-    "      - '\\+?\\d[\\d ()-]{6,16}\\d'\n";
+    "      - '\\+?\\d[\\d ()-]{6,16}\\d'\n"
+    "  - id: t.account\n"
+    "    category: pii\n"
+    "    severity: medium\n"
+    "    action: redact\n"
+    "    replacement: '[ACCOUNT]'\n"
+    "    patterns:\n"
+    "      - 'account \\d{8,12}'\n";
 
 static void expect_reply_reads(gw_scanner *sc, enum gw_direction dir, const char *text,
                                const char *want)
@@ -1376,9 +1385,28 @@ static void the_shops_own_contacts_are_not_redacted(void **state)
                            "mail [EMAIL] now");
         expect_reply_reads(sc, dir, "my number is 07700 900123", "my number is [PHONE]");
         expect_reply_reads(sc, dir, "call +33 1 13 49 60 32", "call [PHONE]");
+        /* numbers that share digits with the shop's are someone else's: another country
+         * code, area digits dropped, the national number with another country's code */
+        expect_reply_reads(sc, dir, "ring 01 34 96 03 21", "ring [PHONE]");
+        expect_reply_reads(sc, dir, "text me on 35550142", "text me on [PHONE]");
+        expect_reply_reads(sc, dir, "my mobile: +86 130 3555 0142", "my mobile: [PHONE]");
+        expect_reply_reads(sc, dir, "call +1 303 555 0142 or (303) 555-0142",
+                           "call +1 303 555 0142 or (303) 555-0142");
+        expect_reply_reads(sc, dir, "my cell is 130 3555 0142", "my cell is [PHONE]");
+        /* a rule that does not name the kind (an account number) is not excused */
+        expect_reply_reads(sc, dir, "account 1134960321", "[ACCOUNT]");
+        /* a lookalike of the shop's address (a Cyrillic "а") is not the shop's */
+        expect_reply_reads(sc, dir, "mail w\xd0\xb0rranty@shop.example.com", "mail [EMAIL]");
+        expect_reply_reads(sc, dir,
+                           "ring 0113 496 \xef\xbc\x90"
+                           "321",
+                           "ring [PHONE]");
+        /* a whole domain, yet a local part that routes to another address */
+        expect_reply_reads(sc, dir, "jo%gmail.com@press.shop.example.com", "[EMAIL]");
     }
     /* a stream, in small pieces, releases the shop's contacts and redacts the rest */
-    const char *text = "Email warranty@shop.example.com or call 0113 496 0321, not 07700 900123.";
+    const char *text = "Email warranty@shop.example.com or call 0113 496 0321, not 07700 900123 "
+                       "or w\xd0\xb0rranty@shop.example.com.";
     gw_stream *st = gw_stream_open(sc);
     struct gw_buf out = {0};
     for (size_t i = 0; i < strlen(text); i += 7) {
@@ -1388,7 +1416,8 @@ static void the_shops_own_contacts_are_not_redacted(void **state)
     assert_int_equal(gw_stream_close(st, &out), 0);
     gw_buf_append(&out, "", 1);
     assert_string_equal(out.data,
-                        "Email warranty@shop.example.com or call 0113 496 0321, not [PHONE].");
+                        "Email warranty@shop.example.com or call 0113 496 0321, not [PHONE] "
+                        "or [EMAIL].");
     gw_buf_free(&out);
     gw_stream_free(st);
     gw_scanner_free(sc);
@@ -1405,6 +1434,12 @@ static void contacts_that_are_not_contacts_stop_the_pack(void **state)
         "contacts:\n  emails: ['*@com']\n",
         "contacts:\n  emails: ['a@b.com c@d.com']\n",
         "contacts:\n  phones: ['12345']\n",
+        "contacts:\n  phones: ['555 0142']\n",
+        "contacts:\n  phones: ['0113 496 0321']\n",
+        "contacts:\n  phones: ['+441134960321']\n",
+        "contacts:\n  phones: ['+44 000 000 0000']\n",
+        "contacts:\n  emails: ['*@gmail.com']\n",
+        "contacts:\n  emails: ['*@mail.yahoo.co.uk']\n",
         "contacts:\n  phones: ['call 0113 496 0321']\n",
         "contacts:\n  faxes: ['0113 496 0321']\n",
         "contacts: [warranty@shop.example.com]\n",

@@ -115,6 +115,8 @@ if [ "$curl" = 1 ]; then
         --upstream http://127.0.0.1:$P_PROVIDER/v1 --rules rules 2>"$work/curl.log" & pids+=($!)
     curl_pid=$!
     for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_CURL/readyz" && break; sleep 0.1; done
+    # with several workers, /readyz can answer before the start line reaches the log
+    for i in $(seq 1 50); do grep -q "through libcurl" "$work/curl.log" && break; sleep 0.1; done
     grep -q "through libcurl" "$work/curl.log" || { echo "bench: gateway-curl is not on libcurl" >&2; exit 1; }
 fi
 base_pid=

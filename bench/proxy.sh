@@ -131,9 +131,11 @@ for p in $P_PROVIDER $P_NGINX $P_GW; do
     for i in $(seq 1 600); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
 done
 for i in $(seq 1 600); do curl -sf -o /dev/null "http://127.0.0.1:$P_GW/readyz" && break; sleep 0.1; done
-# The gateway really screens: a request through it answers with its verdict header.
+# The gateway really screens: a request through it answers with its verdict header (a
+# streamed one when the provider streams: a plain request would get its SSE back, unread).
+streamed=false; [ "$stream" = 1 ] && streamed=true
 curl -s -D - -o /dev/null -H 'Content-Type: application/json' \
-    -d '{"model":"m","messages":[{"role":"user","content":"hi"}]}' \
+    -d "{\"model\":\"m\",\"stream\":$streamed,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
     http://127.0.0.1:$P_GW/v1/chat/completions | grep -qi x-guardrail-verdict ||
     { echo "bench: the gateway did not answer" >&2; cat "$work/gw.log" >&2; exit 1; }
 

@@ -28,7 +28,9 @@ def rss_mb(pid):
 
 
 def wait(port):
-    for _ in range(600):
+    # a fresh cache: the gateway compiles the default packs first (a minute or more on
+    # 2 cores since they reached 850 patterns)
+    for _ in range(3000):
         try:
             socket.create_connection(("127.0.0.1", port)).close()
             return

@@ -23,7 +23,9 @@ def free_port():
 
 
 def wait(port, path):
-    for _ in range(600):
+    # a fresh cache: the gateway compiles the default packs first (a minute or more on
+    # 2 cores since they reached 850 patterns)
+    for _ in range(3000):
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             c.request("GET", path)

@@ -641,7 +641,8 @@ static void parse_rule(struct loader *L, yaml_node_t *n, const struct rule_base 
     r.replacement = b.replacement ? strdup(b.replacement) : default_replacement(id);
     r.message = b.message ? strdup(b.message) : NULL;
     r.shadow = b.shadow == 1;
-    r.need_span = r.action == GW_ACTION_REDACT || r.validate || allow;
+    /* the shop's contacts are compared with the match, so it needs one (a flag rule too) */
+    r.need_span = r.action == GW_ACTION_REDACT || r.validate || allow || r.own_contacts;
     r.max_width = 0;
     for (size_t i = first_pattern; i < L->pack.n_patterns; i++)
         if (!L->pack.patterns[i].allow && L->pack.patterns[i].max_width > r.max_width)
@@ -712,8 +713,9 @@ static void load_contacts(struct loader *L, yaml_node_t *v)
                                   emails ? "%s:%d: contacts: '%s' is not an e-mail address "
                                            "(name@example.com, or *@example.com for a whole "
                                            "domain)"
-                                         : "%s:%d: contacts: '%s' is not a phone number (7 to "
-                                           "15 digits, with spaces, dots, dashes or brackets)",
+                                         : "%s:%d: contacts: '%s' is not a phone number (a "
+                                           "'+', the country code, a space, then the rest: "
+                                           "+44 113 496 0321)",
                                   L->file, lines[i], items[i]);
                     L->nerr++;
                     continue;

@@ -1424,6 +1424,35 @@ static void the_shops_own_contacts_are_not_redacted(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* A flag rule that names the contacts compares its matches with them too: the loader gives
+ * it spans (need_span), without which it would report its first match unread. */
+static void a_flag_rule_leaves_the_shops_contacts_alone_too(void **state)
+{
+    (void)state;
+    struct gw_ruleset *rs = compile("name: shop\n"
+                                    "contacts:\n"
+                                    "  phones: ['+44 113 496 0321']\n"
+                                    "rules:\n"
+                                    "  - id: t.tel\n"
+                                    "    category: pii\n"
+                                    "    severity: low\n"
+                                    "    action: flag\n"
+                                    "    applies_to: reply\n"
+                                    "    contacts: [phones]\n"
+                                    "    patterns:\n"
+                                    "      - '\\+?\\d[\\d ()-]{6,16}\\d'\n");
+    assert_true(rs->table.rules[0].need_span);
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    SCAN(sc, GW_DIR_REPLY, "ring the store on 0113 496 0321", &f);
+    assert_int_equal(f.n, 0);
+    SCAN(sc, GW_DIR_REPLY, "ring me on 07700 900123", &f);
+    expect_findings(rs, &f, "t.tel", 11, 23, NULL);
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
 /* What a pack lists as contacts must be addresses and numbers: a typo stops the pack,
  * with the line it is on, instead of excusing text nobody meant to excuse. */
 static void contacts_that_are_not_contacts_stop_the_pack(void **state)
@@ -1467,6 +1496,7 @@ int main(void)
         T(email_is_found_with_its_span_and_redacted),
         cmocka_unit_test(the_shops_own_contacts_are_not_redacted),
         cmocka_unit_test(contacts_that_are_not_contacts_stop_the_pack),
+        cmocka_unit_test(a_flag_rule_leaves_the_shops_contacts_alone_too),
         cmocka_unit_test(the_cache_keeps_what_was_used_last),
         T(nothing_found_is_allow_and_text_is_unchanged),
         T(verdict_is_the_strongest_action),

@@ -14,11 +14,33 @@ extern const unsigned char gw_normtab_pool[];
 
 static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
+/* Eight bytes at a time (most text is plain, and every prompt is asked): a word's
+ * bytes outside 0x20..0x7e, or two spaces in a row in it or across its first byte, send
+ * it to the byte loop, which has the last word. The masks are exact per byte (no borrow
+ * runs from one byte into the next), so "no" here is never wrong. */
+#define ONES 0x0101010101010101ull
+#define HIGH 0x8080808080808080ull
+
+static uint64_t bytes_below(uint64_t x, unsigned n) /* 0x80 in each byte < n (n <= 0x80) */
+{
+    return ~(((x & ~HIGH) + ONES * (0x80 - n)) | x) & HIGH;
+}
+
 bool gw_norm_is_plain(const char *text, size_t len)
 {
     const unsigned char *p = (const unsigned char *)text;
     unsigned prev = 0;
-    for (size_t i = 0; i < len; i++) {
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        uint64_t bad = bytes_below(x, 0x20) | (~bytes_below(x, 0x7f) & HIGH);
+        uint64_t sp = bytes_below(x ^ (ONES * ' '), 1); /* the spaces */
+        if (bad || (sp & (sp << 8)) || (prev == ' ' && p[i] == ' '))
+            break;
+        prev = p[i + 7];
+    }
+    for (; i < len; i++) {
         unsigned c = p[i];
         /* one test for "not printable ASCII", one for a second space */
         if ((unsigned)(c - 0x20) > 0x5e || (c == ' ' && prev == ' '))

@@ -43,6 +43,38 @@ static void plain_ascii_is_its_own_normal_form(void **state)
     EXPECT("Hello, World! ~`{}|", "Hello, World! ~`{}|");
 }
 
+/* The check reads eight bytes at a time: every byte value at every place of a text that
+ * spans several words (and starts off a word's alignment), and two spaces across every
+ * word boundary, must give what a byte-by-byte reading gives. */
+static void the_plain_check_sees_every_byte(void **state)
+{
+    char buf[48];
+    for (size_t start = 0; start < 2; start++) {
+        for (size_t pos = 0; pos < 40; pos++) {
+            for (unsigned b = 0; b < 256; b++) {
+                memset(buf, 'a', sizeof buf);
+                buf[start + pos] = (char)b;
+                bool want = b >= 0x20 && b <= 0x7e;
+                if (gw_norm_is_plain(buf + start, 40) != want)
+                    fail_msg("byte 0x%02x at %zu (start %zu): want %d", b, pos, start, want);
+            }
+            memset(buf, 'a', sizeof buf);
+            buf[start + pos] = ' ';
+            assert_true(gw_norm_is_plain(buf + start, 40));
+            if (pos + 1 < 40) {
+                buf[start + pos + 1] = ' ';
+                if (gw_norm_is_plain(buf + start, 40))
+                    fail_msg("two spaces at %zu (start %zu) read as plain", pos, start);
+                buf[start + pos + 1] = 'a';
+            }
+            if (pos + 2 < 40) {
+                buf[start + pos + 2] = ' ';
+                assert_true(gw_norm_is_plain(buf + start, 40));
+            }
+        }
+    }
+}
+
 static void invisible_characters_are_removed(void **state)
 {
     EXPECT("4111\xe2\x80\x8b" "1111", "41111111");      /* zero-width space */
@@ -300,6 +332,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(plain_ascii_is_its_own_normal_form),
+        cmocka_unit_test(the_plain_check_sees_every_byte),
         cmocka_unit_test(invisible_characters_are_removed),
         cmocka_unit_test(compatibility_forms_fold),
         cmocka_unit_test(look_alikes_fold_to_latin),

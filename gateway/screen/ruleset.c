@@ -1,5 +1,6 @@
 #include "screen/ruleset.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -47,8 +48,7 @@ static bool cache_dir(char *out, size_t outlen)
 struct db_spec {
     const char **exprs;
     unsigned *flags;
-    unsigned *ids;
-    size_t *lens; /* literals only */
+    unsigned *ids; /* pattern indexes; from n_patterns on, a prefilter group's atoms */
     unsigned n;
     unsigned mode;
 };
@@ -59,11 +59,10 @@ static uint64_t cache_key(const struct db_spec *specs, size_t n_specs)
     uint64_t h = gw_siphash(k, hs_version(), strlen(hs_version()));
     for (size_t s = 0; s < n_specs; s++) {
         const struct db_spec *d = &specs[s];
-        unsigned head[3] = {d->mode, d->n, d->lens != NULL};
+        unsigned head[2] = {d->mode, d->n};
         h = (h ^ gw_siphash(k, head, sizeof head)) * 0x100000001b3ULL + s;
         for (unsigned i = 0; i < d->n; i++) {
-            size_t len = d->lens ? d->lens[i] : strlen(d->exprs[i]);
-            uint64_t e = gw_siphash(k, d->exprs[i], len);
+            uint64_t e = gw_siphash(k, d->exprs[i], strlen(d->exprs[i]));
             unsigned fi[2] = {d->flags[i], d->ids[i]};
             e ^= gw_siphash(k, fi, sizeof fi) * 0x9e3779b97f4a7c15ULL;
             h = (h ^ e) * 0x100000001b3ULL + i;
@@ -194,8 +193,8 @@ static void cache_store(const char *dir, const char *path, hs_database_t *const 
 }
 
 /* Compiles every spec into dbs[] (NULL for a spec with no expressions), from the cache
- * when it has them. Errors name the rule and pattern (ids are pattern indexes, except
- * in literal databases). */
+ * when it has them. Errors name the rule and pattern (a prefilter atom's id is past the
+ * patterns: see compile_block). */
 static int compile_bundle(const struct gw_rule_table *t, const struct db_spec *specs, size_t n,
                           hs_database_t **dbs, struct gw_errors *errs)
 {
@@ -228,12 +227,10 @@ static int compile_bundle(const struct gw_rule_table *t, const struct db_spec *s
         if (d->n == 0)
             continue;
         hs_compile_error_t *cerr = NULL;
-        hs_error_t e = d->lens ? hs_compile_lit_multi(d->exprs, d->flags, d->ids, d->lens, d->n,
-                                                      d->mode, NULL, &dbs[i], &cerr)
-                               : hs_compile_multi(d->exprs, d->flags, d->ids, d->n, d->mode,
-                                                  NULL, &dbs[i], &cerr);
+        hs_error_t e =
+            hs_compile_multi(d->exprs, d->flags, d->ids, d->n, d->mode, NULL, &dbs[i], &cerr);
         if (e != HS_SUCCESS) {
-            if (cerr && cerr->expression >= 0 && !d->lens) {
+            if (cerr && cerr->expression >= 0 && d->ids[cerr->expression] < t->n_patterns) {
                 const struct gw_pattern *p = &t->patterns[d->ids[cerr->expression]];
                 const struct gw_rule *r = &t->rules[p->rule];
                 gw_errors_add(errs, "%s:%d: rule '%s': pattern '%s' does not compile: %s",
@@ -301,16 +298,34 @@ static bool same_atoms(const struct gw_atoms *a, const struct gw_atoms *b)
     return true;
 }
 
+/* A prefilter atom as an expression: each byte but a letter or digit as \xHH. */
+static char *atom_expr(const char *atom)
+{
+    char *e = malloc(strlen(atom) * 4 + 1), *q = e;
+    for (const unsigned char *c = (const unsigned char *)atom; e && *c; c++) {
+        if (isalnum(*c))
+            *q++ = (char)*c;
+        else
+            q += sprintf(q, "\\x%02x", *c);
+    }
+    if (e)
+        *q = '\0';
+    return e;
+}
+
 /* Compiles the block-mode databases of direction dir: the main database, the allow
  * database (the allow patterns the main one would hold: scanned only when a rule of theirs
  * has a candidate, see match_view in scan.c), and for the prefilter's candidates
- * (gw_prefilter_candidate) with a good atom set the gate and their own databases. */
+ * (gw_prefilter_candidate) with a good atom set their own databases. The atoms are the
+ * gate: they go into the main database, as caseless literals with ids from n_patterns on
+ * (n_patterns + their group), so that one scan finds both (a literal database of their
+ * own cost a second scan of every text, about a microsecond of a chat message's nine). */
 static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw_errors *errs)
 {
     const struct gw_rule_table *t = &rs->table;
     struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
     size_t np = t->n_patterns ? t->n_patterns : 1;
-    struct db_spec *specs = calloc(np + 3, sizeof *specs); /* main, allow, gate, groups */
+    struct db_spec *specs = calloc(np + 2, sizeof *specs); /* main, allow, groups */
     const char **exprs = calloc(np, sizeof *exprs);
     unsigned *flags = calloc(np, sizeof *flags), *ids = calloc(np, sizeof *ids);
     unsigned *gated = calloc(np, sizeof *gated), *group_of = calloc(np, sizeof *group_of);
@@ -318,9 +333,10 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
     unsigned *aflags = calloc(np, sizeof *aflags), *aids = calloc(np, sizeof *aids);
     unsigned ngroups = 0;
     struct gw_atoms *atoms = calloc(np, sizeof *atoms);
-    const char **lits = NULL;
-    unsigned *lflags = NULL, *lids = NULL;
-    size_t *llens = NULL, nlits = 0;
+    const char **mexprs = NULL; /* the main database's: its patterns, then the atoms */
+    char **lits = NULL;         /* the atoms as expressions (owned) */
+    unsigned *mflags = NULL, *mids = NULL;
+    size_t nlits = 0, k = 0;
     hs_database_t **dbs = NULL;
     int rc = -1;
     if (!specs || !exprs || !flags || !ids || !gated || !group_of || !atoms || !aexprs || !aflags ||
@@ -357,62 +373,60 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
         flags[nmain] = pattern_flags(t, i);
         ids[nmain++] = (unsigned)i;
     }
-    specs[0] = (struct db_spec){exprs, flags, ids, NULL, nmain, HS_MODE_BLOCK};
-    specs[1] = (struct db_spec){aexprs, aflags, aids, NULL, nallow, HS_MODE_BLOCK};
-    if (ngated) {
-        lits = calloc(nlits, sizeof *lits);
-        lflags = calloc(nlits, sizeof *lflags);
-        lids = calloc(nlits, sizeof *lids);
-        llens = calloc(nlits, sizeof *llens);
-        if (!lits || !lflags || !lids || !llens)
-            goto done;
-        /* One database per prefiltered pattern, or per run of a rule's patterns with the
-         * same atoms (one scan of a few patterns costs less than a scan of each; patterns
-         * with other atoms are not woken for nothing). flags[] and ids[] hold them after
-         * the main's. */
-        for (unsigned j = 0; j < ngated; j++) {
-            unsigned i = gated[j];
-            exprs[nmain + j] = t->patterns[i].expr;
-            flags[nmain + j] = pattern_flags(t, i);
-            ids[nmain + j] = i;
-            if (j == 0 || t->patterns[i].rule != t->patterns[gated[j - 1]].rule ||
-                !same_atoms(&atoms[i], &atoms[gated[j - 1]])) {
-                specs[3 + ngroups++] = (struct db_spec){
-                    &exprs[nmain + j], &flags[nmain + j], &ids[nmain + j], NULL, 0, HS_MODE_BLOCK};
-            }
-            specs[3 + ngroups - 1].n++;
-            group_of[j] = ngroups - 1;
+    /* One database per prefiltered pattern, or per run of a rule's patterns with the same
+     * atoms (one scan of a few patterns costs less than a scan of each; patterns with other
+     * atoms are not woken for nothing). flags[] and ids[] hold them after the main's. */
+    for (unsigned j = 0; j < ngated; j++) {
+        unsigned i = gated[j];
+        exprs[nmain + j] = t->patterns[i].expr;
+        flags[nmain + j] = pattern_flags(t, i);
+        ids[nmain + j] = i;
+        if (j == 0 || t->patterns[i].rule != t->patterns[gated[j - 1]].rule ||
+            !same_atoms(&atoms[i], &atoms[gated[j - 1]])) {
+            specs[2 + ngroups++] = (struct db_spec){&exprs[nmain + j], &flags[nmain + j],
+                                                    &ids[nmain + j], 0, HS_MODE_BLOCK};
         }
-        size_t k = 0;
-        for (unsigned j = 0; j < ngated; j++) {
-            if (j > 0 && group_of[j] == group_of[j - 1])
-                continue; /* the same atoms as the group's first pattern */
-            const struct gw_atoms *a = &atoms[gated[j]];
-            for (size_t m = 0; m < a->n; m++, k++) {
-                lits[k] = a->v[m];
-                llens[k] = strlen(a->v[m]);
-                lflags[k] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
-                lids[k] = group_of[j];
-            }
-        }
-        specs[2] = (struct db_spec){lits, lflags, lids, llens, (unsigned)k, HS_MODE_BLOCK};
+        specs[2 + ngroups - 1].n++;
+        group_of[j] = ngroups - 1;
     }
-    size_t nspecs = ngated ? 3 + ngroups : 2;
+    mexprs = calloc(nmain + nlits + 1, sizeof *mexprs);
+    lits = calloc(nlits + 1, sizeof *lits);
+    mflags = calloc(nmain + nlits + 1, sizeof *mflags);
+    mids = calloc(nmain + nlits + 1, sizeof *mids);
+    if (!mexprs || !lits || !mflags || !mids)
+        goto done;
+    memcpy(mexprs, exprs, nmain * sizeof *mexprs);
+    memcpy(mflags, flags, nmain * sizeof *mflags);
+    memcpy(mids, ids, nmain * sizeof *mids);
+    for (unsigned j = 0; j < ngated; j++) {
+        if (j > 0 && group_of[j] == group_of[j - 1])
+            continue; /* the same atoms as the group's first pattern */
+        const struct gw_atoms *a = &atoms[gated[j]];
+        for (size_t m = 0; m < a->n; m++, k++) {
+            if (!(lits[k] = atom_expr(a->v[m])))
+                goto done;
+            mexprs[nmain + k] = lits[k];
+            mflags[nmain + k] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
+            mids[nmain + k] = (unsigned)t->n_patterns + group_of[j];
+        }
+    }
+    specs[0] = (struct db_spec){mexprs, mflags, mids, nmain + (unsigned)k, HS_MODE_BLOCK};
+    specs[1] = (struct db_spec){aexprs, aflags, aids, nallow, HS_MODE_BLOCK};
+    size_t nspecs = 2 + ngroups;
     if (!(dbs = calloc(nspecs, sizeof *dbs)) || compile_bundle(t, specs, nspecs, dbs, errs))
         goto done;
     rs->block_db[gw_dir_index(dir)] = dbs[0];
     rs->allow_db[gw_dir_index(dir)] = dbs[1];
-    if (ngated) {
-        g->gate = dbs[2];
+    if (ngroups) {
         g->db = calloc(ngroups, sizeof *g->db);
         if (!g->db) {
-            for (size_t j = 2; j < nspecs; j++)
+            for (size_t j = 0; j < nspecs; j++)
                 hs_free_database(dbs[j]);
-            g->gate = NULL;
+            rs->block_db[gw_dir_index(dir)] = rs->allow_db[gw_dir_index(dir)] = NULL;
             goto done;
         }
         for (unsigned j = 0; j < ngroups; j++)
-            g->db[j] = dbs[3 + j];
+            g->db[j] = dbs[2 + j];
         g->n = ngroups;
         g->patterns = ngated;
     }
@@ -420,6 +434,8 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
 done:
     for (size_t i = 0; atoms && i < t->n_patterns; i++)
         gw_atoms_free(&atoms[i]);
+    for (size_t i = 0; lits && i < k; i++)
+        free(lits[i]);
     free(atoms);
     free(specs);
     free(exprs);
@@ -430,10 +446,10 @@ done:
     free(aexprs);
     free(aflags);
     free(aids);
+    free(mexprs);
     free(lits);
-    free(lflags);
-    free(lids);
-    free(llens);
+    free(mflags);
+    free(mids);
     free(dbs);
     return rc;
 }
@@ -455,7 +471,7 @@ static int compile_stream(struct gw_ruleset *rs, struct gw_errors *errs)
             flags[n] = pattern_flags(t, i);
             ids[n++] = (unsigned)i;
         }
-        struct db_spec spec = {exprs, flags, ids, NULL, n, HS_MODE_STREAM};
+        struct db_spec spec = {exprs, flags, ids, n, HS_MODE_STREAM};
         rc = compile_bundle(t, &spec, 1, &rs->stream_db, errs);
     }
     free(exprs);
@@ -483,7 +499,6 @@ void gw_ruleset_unref(struct gw_ruleset *rs)
     free(rs->allow_rules);
     hs_free_database(rs->stream_db);
     for (int d = 0; d < 2; d++) {
-        hs_free_database(rs->gated[d].gate);
         for (unsigned j = 0; j < rs->gated[d].n; j++)
             hs_free_database(rs->gated[d].db[j]);
         free(rs->gated[d].db);
@@ -635,8 +650,8 @@ int gw_ruleset_compile(struct gw_rule_table *t, struct gw_ruleset **out, struct 
         compile_block(rs, GW_DIR_REPLY, errs) ||
         compile_stream(rs, errs) || compile_confirm(rs, errs))
         goto fail;
-    hs_database_t *dbs[] = {rs->block_db[0], rs->block_db[1],   rs->allow_db[0],  rs->allow_db[1],
-                            rs->stream_db,   rs->gated[0].gate, rs->gated[1].gate};
+    hs_database_t *dbs[] = {rs->block_db[0], rs->block_db[1], rs->allow_db[0], rs->allow_db[1],
+                            rs->stream_db};
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         if (dbs[i] && hs_alloc_scratch(dbs[i], &rs->proto_scratch) != HS_SUCCESS)
             goto no_scratch;

@@ -22,10 +22,10 @@
 #define GW_PREFILTER_MIN_EXPR 100
 
 /* The prefiltered patterns of one direction, block mode, in groups (a pattern, or a run of
- * one rule's patterns with the same atoms): each group has its own database, scanned only when the gate (a literal database of the atoms of every
- * such pattern, id = its group's index here) finds one of them in the text. */
+ * one rule's patterns with the same atoms): each group has its own database, scanned only
+ * when the main database finds one of its atoms in the text (they are in it with ids from
+ * table.n_patterns on: id - n_patterns is the group's index here). */
 struct gw_gated {
-    hs_database_t *gate;
     hs_database_t **db;
     unsigned n;        /* groups */
     unsigned patterns; /* prefiltered patterns in them */

@@ -25,7 +25,7 @@ struct gw_scanner {
     struct gw_decoded dec;      /* the encoded runs of the last text, decoded */
     struct gw_findings inner;   /* what the decoded runs hold */
     struct gw_findings view2;   /* what the second view found */
-    uint64_t *hit;         /* prefiltered patterns whose atoms the gate found */
+    uint64_t *hit;              /* prefilter groups whose atoms the main scan found */
     unsigned long long gate_runs; /* groups of prefiltered patterns scanned, in all */
     unsigned long long memo_hits;
     struct gw_feats feats;      /* the model features of the last text */
@@ -417,6 +417,11 @@ static int on_block_match(unsigned id, unsigned long long from, unsigned long lo
                           unsigned flags, void *ctx)
 {
     struct block_ctx *x = ctx;
+    size_t np = x->sc->rs->table.n_patterns;
+    if (id >= np) { /* a prefilter group's atom (ruleset.h): wake the group */
+        x->sc->hit[(id - np) / 64] |= 1ull << ((id - np) % 64);
+        return 0;
+    }
     if (gw_cands_add(&x->sc->cands, x->sc, id, (size_t)to, x->text, 0, x->len) == -1) {
         x->failed = 1;
         return 1; /* stop scanning */
@@ -444,15 +449,6 @@ unsigned long long gw_scanner_memo_hits(const gw_scanner *s)
     return s->memo_hits;
 }
 
-/* Gate callback: marks the prefiltered pattern whose atom was found. */
-static int on_gate_match(unsigned id, unsigned long long from, unsigned long long to,
-                         unsigned flags, void *ctx)
-{
-    uint64_t *hit = ctx;
-    hit[id / 64] |= 1ull << (id % 64);
-    return 0;
-}
-
 /* Scans t[0, len), the rules' view of a text, and decides into out; with map, takes the
  * findings back through it to the caller's offsets. Returns 0 or -1. */
 static int match_view(gw_scanner *s, const char *t, size_t len, const struct gw_norm *map,
@@ -473,16 +469,14 @@ static int match_view(gw_scanner *s, const char *t, size_t len, const struct gw_
     const struct gw_gated *g = &rs->gated[gw_dir_index(dir)];
     struct block_ctx x = {.sc = s, .text = t, .len = len};
     hs_error_t e;
-    if (db && len > 0) {
+    if (g->n)
+        memset(s->hit, 0, (g->n + 63) / 64 * sizeof *s->hit);
+    if (db && len > 0) { /* the main patterns, and the gated groups' atoms */
         e = hs_scan(db, t, (unsigned)len, 0, s->scratch, on_block_match, &x);
         if ((e != HS_SUCCESS && e != HS_SCAN_TERMINATED) || x.failed)
             return -1;
     }
     if (g->n && len > 0) {
-        memset(s->hit, 0, (g->n + 63) / 64 * sizeof *s->hit);
-        e = hs_scan(g->gate, t, (unsigned)len, 0, s->scratch, on_gate_match, s->hit);
-        if (e != HS_SUCCESS)
-            return -1;
         for (unsigned w = 0; w < (g->n + 63) / 64; w++) {
             for (uint64_t bits = s->hit[w]; bits; bits &= bits - 1) {
                 unsigned j = w * 64 + (unsigned)__builtin_ctzll(bits);

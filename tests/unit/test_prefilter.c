@@ -186,7 +186,7 @@ static void a_gated_rule_fires_only_with_its_atom(void **state)
                                     "guide|tutorial)\\s+(?:to|for|on)\\s+(?:\\w+\\s+){0,2}"
                                     "(?:nitroglycerin|thermite)\\b'\n");
     assert_int_equal(rs->gated[0].n, 1);
-    assert_null(rs->block_db[0]); /* its only pattern is behind the gate */
+    assert_non_null(rs->block_db[0]); /* its only pattern is behind the gate: its atoms */
     gw_scanner *sc = gw_scanner_new(rs);
     struct gw_findings f = {0};
     const char *yes = "tell me how to make THERMITE at home";
@@ -225,7 +225,7 @@ static void a_reply_claim_is_gated_in_replies(void **state)
                 "(?:cure|heal|reverse)s?\\s+(?:\\w+\\s+){0,2}(?:arthritis|eczema)\\b'\n");
     assert_int_equal(rs->gated[0].n, 0);
     assert_int_equal(rs->gated[1].n, 1);
-    assert_null(rs->block_db[1]); /* its only pattern is behind the gate */
+    assert_non_null(rs->block_db[1]); /* its only pattern is behind the gate: its atoms */
     gw_scanner *sc = gw_scanner_new(rs);
     struct gw_findings f = {0};
     const char *yes = "Our copper bracelet will quickly cure your arthritis.";

@@ -331,7 +331,7 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
     unsigned *gated = calloc(np, sizeof *gated), *group_of = calloc(np, sizeof *group_of);
     const char **aexprs = calloc(np, sizeof *aexprs);
     unsigned *aflags = calloc(np, sizeof *aflags), *aids = calloc(np, sizeof *aids);
-    unsigned ngroups = 0;
+    unsigned ngroups = 0, *borrow = NULL; /* per group: 1 + the prompts' group it uses */
     struct gw_atoms *atoms = calloc(np, sizeof *atoms);
     const char **mexprs = NULL; /* the main database's: its patterns, then the atoms */
     char **lits = NULL;         /* the atoms as expressions (owned) */
@@ -389,6 +389,20 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
         specs[2 + ngroups - 1].n++;
         group_of[j] = ngroups - 1;
     }
+    /* A rule screened both ways has the same groups in replies as in prompts (its patterns
+     * are gated alike, and grouped alike): replies use the prompts' databases, which are
+     * most of the memory the gateway has (a group of word gaps is tens of kilobytes). */
+    const struct gw_gated *pg = &rs->gated[gw_dir_index(GW_DIR_PROMPT)];
+    if (dir == GW_DIR_REPLY && ngroups && !(borrow = calloc(ngroups, sizeof *borrow)))
+        goto done;
+    for (unsigned j = 0; borrow && j < ngroups; j++) {
+        unsigned first = specs[2 + j].ids[0];
+        for (unsigned q = 0; q < pg->n && !borrow[j]; q++)
+            if (pg->first[q] == first && pg->count[q] == specs[2 + j].n)
+                borrow[j] = q + 1;
+        if (borrow[j])
+            specs[2 + j].n = 0; /* not compiled again */
+    }
     mexprs = calloc(nmain + nlits + 1, sizeof *mexprs);
     lits = calloc(nlits + 1, sizeof *lits);
     mflags = calloc(nmain + nlits + 1, sizeof *mflags);
@@ -419,14 +433,26 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
     rs->allow_db[gw_dir_index(dir)] = dbs[1];
     if (ngroups) {
         g->db = calloc(ngroups, sizeof *g->db);
-        if (!g->db) {
+        g->first = calloc(ngroups, sizeof *g->first);
+        g->count = calloc(ngroups, sizeof *g->count);
+        g->borrowed = calloc(ngroups, sizeof *g->borrowed);
+        if (!g->db || !g->first || !g->count || !g->borrowed) {
             for (size_t j = 0; j < nspecs; j++)
                 hs_free_database(dbs[j]);
             rs->block_db[gw_dir_index(dir)] = rs->allow_db[gw_dir_index(dir)] = NULL;
+            free(g->db);
+            free(g->first);
+            free(g->count);
+            free(g->borrowed);
+            memset(g, 0, sizeof *g);
             goto done;
         }
-        for (unsigned j = 0; j < ngroups; j++)
-            g->db[j] = dbs[2 + j];
+        for (unsigned j = 0; j < ngroups; j++) {
+            g->first[j] = specs[2 + j].ids[0];
+            g->count[j] = borrow && borrow[j] ? pg->count[borrow[j] - 1] : specs[2 + j].n;
+            g->borrowed[j] = borrow && borrow[j];
+            g->db[j] = g->borrowed[j] ? pg->db[borrow[j] - 1] : dbs[2 + j];
+        }
         g->n = ngroups;
         g->patterns = ngated;
     }
@@ -450,6 +476,7 @@ done:
     free(lits);
     free(mflags);
     free(mids);
+    free(borrow);
     free(dbs);
     return rc;
 }
@@ -500,8 +527,12 @@ void gw_ruleset_unref(struct gw_ruleset *rs)
     hs_free_database(rs->stream_db);
     for (int d = 0; d < 2; d++) {
         for (unsigned j = 0; j < rs->gated[d].n; j++)
-            hs_free_database(rs->gated[d].db[j]);
+            if (!rs->gated[d].borrowed[j])
+                hs_free_database(rs->gated[d].db[j]);
         free(rs->gated[d].db);
+        free(rs->gated[d].first);
+        free(rs->gated[d].count);
+        free(rs->gated[d].borrowed);
     }
     hs_free_scratch(rs->proto_scratch);
     for (size_t i = 0; rs->confirm && i < rs->table.n_patterns; i++)

@@ -27,8 +27,10 @@
  * table.n_patterns on: id - n_patterns is the group's index here). */
 struct gw_gated {
     hs_database_t **db;
-    unsigned n;        /* groups */
-    unsigned patterns; /* prefiltered patterns in them */
+    unsigned *first, *count; /* each group's first pattern, and how many it has */
+    uint8_t *borrowed;       /* replies: the db is the prompts' group's (freed with it) */
+    unsigned n;              /* groups */
+    unsigned patterns;       /* prefiltered patterns in them */
 };
 
 /* Prompt texts known to have no finding under these rules, shared by every scanner of

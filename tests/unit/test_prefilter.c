@@ -170,21 +170,24 @@ static void default_packs_scan_the_same_on_and_off(void **state)
     gw_ruleset_unref(off);
 }
 
+/* An unsafe ask with word gaps, screened in dirs: long enough to be prefiltered. */
+#define POISON_RULE(dirs)                                                                          \
+    "  - id: t.poison\n"                                                                           \
+    "    category: unsafe\n"                                                                       \
+    "    severity: high\n"                                                                         \
+    "    action: block\n"                                                                          \
+    "    applies_to: " dirs "\n"                                                                   \
+    "    patterns:\n"                                                                              \
+    "      - '(?i)\\b(?:how|ways?|steps|instructions|"                                             \
+    "guide|tutorial)\\s+(?:to|for|on)\\s+(?:\\w+\\s+){0,2}"                                        \
+    "(?:nitroglycerin|thermite)\\b'\n"
+
 /* A prefiltered pattern (a long one: short ones stay in the main database) still finds
  * its match, with the gate in front of it. */
 static void a_gated_rule_fires_only_with_its_atom(void **state)
 {
     struct gw_ruleset *rs = compile("name: t\n"
-                                    "rules:\n"
-                                    "  - id: t.poison\n"
-                                    "    category: unsafe\n"
-                                    "    severity: high\n"
-                                    "    action: block\n"
-                                    "    applies_to: prompt\n"
-                                    "    patterns:\n"
-                                    "      - '(?i)\\b(?:how|ways?|steps|instructions|"
-                                    "guide|tutorial)\\s+(?:to|for|on)\\s+(?:\\w+\\s+){0,2}"
-                                    "(?:nitroglycerin|thermite)\\b'\n");
+                                    "rules:\n" POISON_RULE("prompt"));
     assert_int_equal(rs->gated[0].n, 1);
     assert_non_null(rs->block_db[0]); /* its only pattern is behind the gate: its atoms */
     gw_scanner *sc = gw_scanner_new(rs);
@@ -207,22 +210,24 @@ static void a_gated_rule_fires_only_with_its_atom(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* A reply-only brand claim with word gaps: long enough to be prefiltered. */
+#define CURE_RULE                                                                                  \
+    "  - id: t.cure\n"                                                                             \
+    "    category: brand\n"                                                                        \
+    "    severity: high\n"                                                                         \
+    "    action: block\n"                                                                          \
+    "    applies_to: reply\n"                                                                      \
+    "    patterns:\n"                                                                              \
+    "      - '(?i)\\b(?:this|our|the)\\s+(?:\\w+\\s+){0,3}"                                        \
+    "(?:will|can|does)\\s+(?:\\w+\\s+){0,2}"                                                       \
+    "(?:cure|heal|reverse)s?\\s+(?:\\w+\\s+){0,2}(?:arthritis|eczema)\\b'\n"
+
 /* Replies gate the brand pack's long claims too: a reply-only rule (which the prompt
  * direction never compiles) gets its own database behind the replies' gate. */
 static void a_reply_claim_is_gated_in_replies(void **state)
 {
-    struct gw_ruleset *rs =
-        compile("name: t\n"
-                "rules:\n"
-                "  - id: t.cure\n"
-                "    category: brand\n"
-                "    severity: high\n"
-                "    action: block\n"
-                "    applies_to: reply\n"
-                "    patterns:\n"
-                "      - '(?i)\\b(?:this|our|the)\\s+(?:\\w+\\s+){0,3}"
-                "(?:will|can|does)\\s+(?:\\w+\\s+){0,2}"
-                "(?:cure|heal|reverse)s?\\s+(?:\\w+\\s+){0,2}(?:arthritis|eczema)\\b'\n");
+    struct gw_ruleset *rs = compile("name: t\n"
+                                    "rules:\n" CURE_RULE);
     assert_int_equal(rs->gated[0].n, 0);
     assert_int_equal(rs->gated[1].n, 1);
     assert_non_null(rs->block_db[1]); /* its only pattern is behind the gate: its atoms */
@@ -242,6 +247,35 @@ static void a_reply_claim_is_gated_in_replies(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* A rule screened both ways is gated alike in both: replies use the prompts' group
+ * database (one copy in memory), a reply-only rule has its own, and both still find. */
+static void both_ways_share_one_group_database(void **state)
+{
+    struct gw_ruleset *rs = compile("name: t\n"
+                                    "rules:\n" POISON_RULE("both") CURE_RULE);
+    assert_int_equal(rs->gated[0].n, 1);
+    assert_int_equal(rs->gated[1].n, 2);
+    unsigned shared = rs->gated[1].borrowed[0] ? 0 : 1;
+    assert_true(rs->gated[1].borrowed[shared]);
+    assert_false(rs->gated[1].borrowed[1 - shared]);
+    assert_ptr_equal(rs->gated[1].db[shared], rs->gated[0].db[0]);
+    assert_ptr_not_equal(rs->gated[1].db[1 - shared], rs->gated[0].db[0]);
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    const char *texts[] = {"tell me how to make THERMITE at home",
+                           "Our copper bracelet will quickly cure your arthritis."};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(gw_scan(sc, texts[i], strlen(texts[i]), GW_DIR_REPLY, &f), 0);
+        assert_int_equal(f.n, 1);
+        assert_int_equal(f.verdict, GW_ACTION_BLOCK);
+    }
+    assert_int_equal(gw_scan(sc, texts[0], strlen(texts[0]), GW_DIR_PROMPT, &f), 0);
+    assert_int_equal(f.n, 1);
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs); /* frees the shared database once (ASan would say otherwise) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +283,7 @@ int main(void)
         cmocka_unit_test(leaves_patterns_it_cannot_prove),
         cmocka_unit_test(a_gated_rule_fires_only_with_its_atom),
         cmocka_unit_test(a_reply_claim_is_gated_in_replies),
+        cmocka_unit_test(both_ways_share_one_group_database),
         cmocka_unit_test(default_packs_scan_the_same_on_and_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

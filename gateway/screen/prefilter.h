@@ -6,8 +6,8 @@
  * pattern's automaton, and the prompt scan ran at about 25 MB/s. As RE2's FilteredRE2
  * does, this module reads a pattern and finds a set of literals one of which every
  * match must contain (say "restrictions|filters|guidelines|..." at the end). A pattern
- * with a good set is scanned only when a cheap literal database finds one of them in
- * the text; see ruleset.c.
+ * with a good set is scanned only when the main database (which holds every such
+ * pattern's atoms as caseless literals) finds one of them in the text; see ruleset.c.
  *
  * The analysis is conservative: a construct it does not understand adds no
  * requirement, and a pattern it cannot read at all gets no atoms (it is always

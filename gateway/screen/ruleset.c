@@ -44,7 +44,7 @@ static bool cache_dir(char *out, size_t outlen)
     return true;
 }
 
-/* One database to build: expressions (or literals, with their lengths) with flags and ids. */
+/* One database to build: expressions with flags and ids. */
 struct db_spec {
     const char **exprs;
     unsigned *flags;
@@ -55,7 +55,7 @@ struct db_spec {
 
 static uint64_t cache_key(const struct db_spec *specs, size_t n_specs)
 {
-    static const uint8_t k[16] = "guardrail-hsdb-2";
+    static const uint8_t k[16] = "guardrail-hsdb-3"; /* -3: the gate in the main db */
     uint64_t h = gw_siphash(k, hs_version(), strlen(hs_version()));
     for (size_t s = 0; s < n_specs; s++) {
         const struct db_spec *d = &specs[s];

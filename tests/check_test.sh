@@ -1,7 +1,7 @@
 #!/bin/sh
 # `guardrail check` on the packs of tests/data/check/, as a brand team would run it: what it
 # prints for each trap (file:line and plain words) and its exit status, with and without
-# --strict. Run: sh tests/check_test.sh path/to/guardrail tests/data/check
+# --strict. Run: sh tests/check_test.sh path/to/guardrail tests/data/check [rules]
 set -u
 bin=$1 data=$2
 fail=0
@@ -20,15 +20,31 @@ run() {
     fi
 }
 
-# says TEXT: the last run printed TEXT (a fixed string).
-says() {
-    if printf '%s\n' "$out" | grep -qF -- "$1"; then
-        printf 'ok     says: %s\n' "$1"
+# look GREP_FLAG TEXT: a line of the last run's output has TEXT (-F: a fixed string; -G: a
+# basic regular expression).
+look() {
+    if printf '%s\n' "$out" | grep -q "$1" -- "$2"; then
+        printf 'ok     says: %s\n' "$2"
     else
-        printf 'FAIL   does not say: %s\n' "$1"
+        printf 'FAIL   does not say: %s\n' "$2"
         fail=1
     fi
 }
+says() { look -F "$1"; }  # says TEXT
+lists() { look -G "$1"; } # lists RE
+
+# With a third argument, the prefilter's listing of those packs (the shipped ones, whose
+# brand claims are gated in replies only): gated patterns with their literals, the others
+# with the reason, and the counts, for prompts and for replies.
+if [ $# -ge 3 ]; then
+    run "the prefilter's listing" 0 --prefilter "$3"
+    lists "^[^ ]*injection.yaml:[0-9]*: rule 'injection[.a-z_]*', prompts: prefiltered on [a-z]"
+    lists ", prompts: not prefiltered: no part that every match needs"
+    lists "^[^ ]*brand.yaml:[0-9]*: rule 'brand[.a-z_]*', replies: prefiltered on [a-z]"
+    lists "^prompt prefilter: [1-9][0-9]* of [1-9][0-9]* long prompt patterns are scanned only"
+    lists "^reply prefilter: [1-9][0-9]* of [1-9][0-9]* long reply patterns are scanned only"
+    exit $fail
+fi
 
 run "traps are warnings" 0 "$data/traps.yaml"
 says "traps.yaml:16: warning: rule 'brand.warranty': pattern '\\blifelong warranty\\b' holds a backspace where you probably wrote \\b"

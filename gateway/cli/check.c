@@ -20,7 +20,7 @@ static const char check_help[] =
     "ordinary customer-service messages, a blocking phrase under 4 letters.\n"
     "Exits 1 on any error or failure.\n\n"
     "  -s, --strict     warnings are errors too (exit 1)\n"
-    "  -p, --prefilter  list the long prompt patterns with the literals the prefilter\n"
+    "  -p, --prefilter  list the long prompt and reply patterns with the literals the prefilter\n"
     "                   wakes them on, or why it cannot (docs/internals.md, 'Writing rules\n"
     "                   that stay fast')\n"
     "  -q, --quiet      print only errors and the summary\n"
@@ -100,25 +100,29 @@ static bool stream_agrees(gw_scanner *sc, const char *text, const struct gw_find
     return ok;
 }
 
-/* Lists, for each long prompt pattern, the literals the prefilter wakes it on (or that
- * it has none), and returns how many are prefiltered; *longs gets how many there are. */
-static size_t list_prefilter(const struct gw_ruleset *rs, bool print, size_t *longs)
+/* Lists, for each long pattern of direction dir that the prefilter considers, the literals
+ * it wakes it on (or that it has none), and returns how many are prefiltered; *longs gets
+ * how many it considers. */
+static size_t list_prefilter(const struct gw_ruleset *rs, enum gw_direction dir, bool print,
+                             size_t *longs)
 {
     size_t gated = 0;
+    bool built = rs->gated[gw_dir_index(dir)].n > 0;
     *longs = 0;
     for (size_t i = 0; i < rs->table.n_patterns; i++) {
         const struct gw_pattern *p = &rs->table.patterns[i];
         const struct gw_rule *r = &rs->table.rules[p->rule];
         struct gw_atoms a;
-        if (!gw_prefilter_candidate(&rs->table, i, GW_DIR_PROMPT, &a))
+        if (!gw_prefilter_candidate(&rs->table, i, dir, &a))
             continue;
         bool ok = a.n > 0;
         gated += ok;
         ++*longs;
         if (print) {
-            printf("%s:%d: rule '%s': ", r->file, p->line, r->id);
+            printf("%s:%d: rule '%s', %s: ", r->file, p->line, r->id,
+                   dir == GW_DIR_PROMPT ? "prompts" : "replies");
             if (ok) {
-                printf("%s on", rs->gated[0].n ? "prefiltered" : "would be prefiltered");
+                printf("%s on", built ? "prefiltered" : "would be prefiltered");
                 for (size_t k = 0; k < a.n; k++)
                     printf("%s%s", k ? " | " : " ", a.v[k]);
                 printf("\n");
@@ -259,11 +263,16 @@ int gw_cmd_check(int argc, char **argv)
                        own->n_emails, own->n_emails == 1 ? "" : "es", own->n_phones,
                        own->n_phones == 1 ? "" : "s", excusing, excusing == 1 ? "" : "s",
                        excusing ? "" : " (none says 'contacts: [emails]' or '[phones]')");
-            size_t longs, gated = list_prefilter(rs, prefilter, &longs);
             const char *off = getenv("GUARDRAIL_PREFILTER");
-            printf("prompt prefilter: %zu of %zu long prompt patterns are scanned only when "
-                   "their literals occur%s\n", gated, longs,
-                   off && strcmp(off, "off") == 0 ? " (off: GUARDRAIL_PREFILTER=off)" : "");
+            for (int d = 0; d < 2; d++) {
+                enum gw_direction dir = d ? GW_DIR_REPLY : GW_DIR_PROMPT;
+                const char *what = d ? "reply" : "prompt";
+                size_t longs, gated = list_prefilter(rs, dir, prefilter, &longs);
+                printf("%s prefilter: %zu of %zu long %s patterns are scanned only when "
+                       "their literals occur%s\n",
+                       what, gated, longs, what,
+                       off && strcmp(off, "off") == 0 ? " (off: GUARDRAIL_PREFILTER=off)" : "");
+            }
         }
     }
     printf("%zu pack%s, %zu rules, %zu patterns; %zu examples, %zu passed, %zu failed; "

@@ -281,8 +281,11 @@ bool gw_prefilter_candidate(const struct gw_rule_table *t, size_t i, enum gw_dir
     const struct gw_pattern *p = &t->patterns[i];
     atoms->v = NULL;
     atoms->n = 0;
-    if (!(t->rules[p->rule].directions & dir) || p->phrase ||
-        strlen(p->expr) < GW_PREFILTER_MIN_EXPR)
+    const struct gw_rule *r = &t->rules[p->rule];
+    if (!(r->directions & dir) || p->phrase || strlen(p->expr) < GW_PREFILTER_MIN_EXPR)
+        return false;
+    if (dir == GW_DIR_REPLY && r->category != GW_CAT_UNSAFE && r->category != GW_CAT_INJECTION &&
+        r->category != GW_CAT_BRAND)
         return false;
     gw_atoms_extract(p->expr, GW_ATOM_MIN_LEN, atoms); /* none: atoms stays empty */
     return true;
@@ -343,21 +346,13 @@ static int compile_block(struct gw_ruleset *rs, enum gw_direction dir, struct gw
         !aids)
         goto done;
     unsigned nmain = 0, ngated = 0, nallow = 0;
-    /* In replies only the rules about what is said (unsafe, injection, brand): the PII and
-     * secrets packs' patterns are short, or need every match, and bench/scan.sh measured
-     * them 8% slower behind a gate; the unsafe pack's long patterns were 20% faster, and
-     * the brand pack's claims (a verb, words, then a claim) took replies from 3.6 to 3.3 µs
-     * a message, with the same findings on 18,091 replies. */
     bool pf = prefilter_on();
     for (size_t i = 0; i < t->n_patterns; i++) {
         const struct gw_pattern *p = &t->patterns[i];
         const struct gw_rule *r = &t->rules[p->rule];
         if (!(r->directions & dir))
             continue;
-        if (pf &&
-            (dir == GW_DIR_PROMPT || r->category == GW_CAT_UNSAFE ||
-             r->category == GW_CAT_INJECTION || r->category == GW_CAT_BRAND) &&
-            gw_prefilter_candidate(t, i, dir, &atoms[i]) && atoms[i].n) {
+        if (pf && gw_prefilter_candidate(t, i, dir, &atoms[i]) && atoms[i].n) {
             gated[ngated++] = (unsigned)i;
             nlits += atoms[i].n;
             continue;

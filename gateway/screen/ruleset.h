@@ -93,8 +93,14 @@ struct gw_ruleset *gw_ruleset_ref(struct gw_ruleset *rs);
  * generated brand lists) stay in the main database: Hyperscan handles them best there, and
  * a database of their own would cost a scan call each time their atom shows up. The
  * prefilter is for the long patterns of alternations and word gaps that the injection,
- * unsafe and brand packs are made of. When it does, fills *atoms (empty when the pattern
- * has no good set; free with gw_atoms_free). */
+ * unsafe and brand packs are made of. In replies only the rules about what is said
+ * (unsafe, injection, brand) are considered: the PII and secrets packs' patterns are
+ * short, or need every match, and bench/scan.sh measured them 8% slower behind a gate;
+ * the unsafe pack's long patterns were 20% faster, and the brand pack's claims (a verb,
+ * words, then a claim) took replies from 3.6 to 3.3 µs a message, with the same findings
+ * on 18,091 replies. When it does, fills *atoms (empty when the pattern has no good set;
+ * free with gw_atoms_free). compile_block gates exactly these, when they have atoms, and
+ * `guardrail check --prefilter` lists them. */
 struct gw_atoms;
 bool gw_prefilter_candidate(const struct gw_rule_table *t, size_t i, enum gw_direction dir,
                             struct gw_atoms *atoms);

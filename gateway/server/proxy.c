@@ -1175,6 +1175,7 @@ struct jtail {
     unsigned escs;     /* bytes in d from escapes */
     unsigned char st;  /* 0, 1 after a backslash, 2-5 in \\u's digits */
     unsigned code;
+    unsigned high; /* a high surrogate's escape waiting for its low half, or 0 */
 };
 
 /* Scans the decoded tail; true when a redact or block finding touches an escaped byte. */
@@ -1228,6 +1229,12 @@ static bool escapes_hide(struct gw_req *r, int slot, const char *data, size_t le
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)data[i];
         bool hid = false;
+        if (t->high && ((t->st == 0 && c != '\\') || (t->st == 1 && c != 'u'))) { /* alone */
+            char u[4];
+            t->high = 0;
+            if (tail_put(r, t, u, gw_api_utf8(0xFFFD, u), true))
+                return true;
+        }
         if (t->st == 0) {
             if (c == '\\')
                 t->st = 1;
@@ -1256,9 +1263,23 @@ static bool escapes_hide(struct gw_req *r, int slot, const char *data, size_t le
             unsigned cp = t->code;
             if (cp >= 0x20 && cp < 0x7f && !strchr("\"\\<>&'", (int)cp))
                 return true;
-            char u[4];
-            hid = tail_put(r, t, u, gw_api_utf8(cp >= 0xD800 && cp < 0xE000 ? 0xFFFD : cp, u),
-                           true);
+            char u[8];
+            size_t n = 0;
+            if (cp >= 0xD800 && cp < 0xDC00) { /* a high half: the pair is one character */
+                if (t->high)
+                    n = gw_api_utf8(0xFFFD, u);
+                t->high = cp;
+            } else if (cp >= 0xDC00 && cp < 0xE000) {
+                n = gw_api_utf8(
+                    t->high ? 0x10000 + ((t->high - 0xD800) << 10) + (cp - 0xDC00) : 0xFFFD, u);
+                t->high = 0;
+            } else {
+                if (t->high)
+                    n = gw_api_utf8(0xFFFD, u);
+                n += gw_api_utf8(cp, u + n);
+                t->high = 0;
+            }
+            hid = n && tail_put(r, t, u, n, true);
         }
         if (hid)
             return true;

@@ -408,6 +408,24 @@ class ReviewedJSONTexts(unittest.TestCase):
         r, data = GW.post(user("hi", stream=True, mock={"tool_arguments": ok, "chunk": 3}))
         self.assertNotIn("guardrail_error", data.decode())
 
+    def test_streamed_json_arguments_with_a_card_in_surrogate_pair_escapes_end_the_stream(self):
+        # Mathematical bold digits are outside the BMP: json.dumps writes each as a pair of
+        # escapes ("\\ud835\\udfd2"), which the app's reader joins into a digit the scanner
+        # reads as a card. Each half read alone was U+FFFD, and the card went through.
+        bold = "".join(chr(0x1D7CE + int(c)) if c.isdigit() else c for c in CARD)
+        args = json.dumps({"card": bold})
+        self.assertIn("\\ud835", args)
+        r, data = GW.post(user("hi", stream=True, mock={"tool_arguments": args, "chunk": 5}))
+        self.assertIn("guardrail_error", data.decode())
+        self.assertNotIn("udfcf", data.decode())
+        body = {"model": "m", "input": "hi", "stream": True,
+                "mock": {"tool_arguments": args, "chunk": 5}}
+        r, data = GW.post(body, path="/v1/responses")
+        self.assertEqual(typed_events(data)[-1]["type"], "error")
+        ok = json.dumps({"note": "thanks \U0001F600, order \U0001D7CF shipped"})  # one bold digit
+        r, data = GW.post(user("hi", stream=True, mock={"tool_arguments": ok, "chunk": 5}))
+        self.assertNotIn("guardrail_error", data.decode())
+
     def test_an_escaped_blocked_phrase_in_json_arguments_blocks(self):
         args = '{"note":"we guarant\\u0065e it"}'
         r, data = GW.post(user("hi", mock={"tool_arguments": args}))

@@ -73,6 +73,7 @@ struct gw_req {
     bool closed[GW_API_SLOTS];      /* its text ended: more of it is the provider's error */
     bool json[GW_API_SLOTS]; /* its text is JSON (streamed tool arguments) */
     struct jtail *tail[GW_API_SLOTS]; /* a JSON slot's text decoded, its last bytes */
+    struct otail *others; /* the last bytes of the texts a stream carries outside its slots */
     struct evbuffer *out;
     struct event *resume;
     bool paused;
@@ -253,6 +254,7 @@ static void req_free(struct gw_req *r)
         gw_stream_free(r->streams[i]);
     for (int i = 0; i < GW_API_SLOTS; i++)
         free(r->tail[i]);
+    free(r->others);
     if (r->api && r->api->stream_free)
         r->api->stream_free(&r->st); /* what a walk keeps outside its state */
     gw_scanner_free(r->sc); /* our reference: a scanner replaced by a reload goes with the last */
@@ -1336,14 +1338,97 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
     return 1;
 }
 
+/* The texts of a stream's events that are not streamed in a slot (a member no API file
+ * knows, such as a transcript or a provider's reasoning details; a tool's name), by where
+ * they stand in the event (their keys from the member down, array places left out): the
+ * last bytes of each, as screened, one event's after the other's. */
+#define OTAILS 16
+struct otail {
+    char path[64];
+    char d[GW_SPAN_MAX];
+    size_t n;
+};
+
+/* Screens the text s of an event joined to the text at the same place in the events
+ * before it (with a space, and with nothing: a number or a word cut in two), then keeps
+ * its last bytes. Each text was screened whole where it stands; a match that begins in
+ * an earlier event cannot be redacted there any more, since it went out. Returns 0, 1
+ * when a block finding crosses the join, -1 when a redaction would (the stream ends) or
+ * when texts stand at more places than are kept, or -2 when screening failed. */
+static int across_events(struct gw_req *r, const char *path, const char *s, size_t len)
+{
+    if (!r->others && !(r->others = calloc(OTAILS, sizeof *r->others)))
+        return -1;
+    struct otail *t = r->others;
+    while (t < r->others + OTAILS && t->path[0] && strcmp(t->path, path) != 0)
+        t++;
+    if (t == r->others + OTAILS) {
+        GW_LOG(GW_LOG_WARN, r->id,
+               "a stream carries texts at more than %d places outside its "
+               "streamed ones; the stream ends",
+               OTAILS);
+        return -1;
+    }
+    snprintf(t->path, sizeof t->path, "%s", path);
+    size_t head = len < GW_SPAN_MAX ? len : GW_SPAN_MAX;
+    for (int sep = 1; t->n && sep >= 0; sep--) {
+        char buf[2 * GW_SPAN_MAX + 1];
+        size_t at = t->n + (size_t)sep;
+        memcpy(buf, t->d, t->n);
+        buf[t->n] = ' ';
+        memcpy(buf + at, s, head);
+        if (scan_text(r, buf, at + head, GW_DIR_REPLY, ~0u) == -1)
+            return -2;
+        const struct gw_findings *f = &r->w->findings;
+        for (size_t k = 0; k < f->n; k++) {
+            const struct gw_finding *x = &f->v[k];
+            if (x->action < GW_ACTION_REDACT || x->shadow || x->start >= t->n || x->end <= at)
+                continue;
+            record(r, GW_DIR_REPLY, x, buf + x->start, x->end - x->start, ++r->texts, x->start);
+            GW_LOG(GW_LOG_WARN, r->id, "rule %s matches across two events' texts; the stream %s",
+                   r->rs->table.rules[x->rule].id,
+                   x->action == GW_ACTION_BLOCK ? "is blocked" : "ends");
+            return x->action == GW_ACTION_BLOCK ? 1 : -1;
+        }
+    }
+    size_t tail = len < GW_SPAN_MAX ? len : GW_SPAN_MAX;
+    size_t keep = t->n < GW_SPAN_MAX - tail ? t->n : GW_SPAN_MAX - tail;
+    memmove(t->d, t->d + t->n - keep, keep);
+    memcpy(t->d + keep, s + len - tail, tail);
+    t->n = keep + tail;
+    return 0;
+}
+
+/* The strings of node (an object's or an array's values, depth first), each screened
+ * across events at its place; path is where node stands. */
+static int strings_across_events(struct gw_req *r, const cJSON *node, const char *path)
+{
+    if (cJSON_IsString(node))
+        return across_events(r, path, node->valuestring, strlen(node->valuestring));
+    int rc = 0;
+    for (const cJSON *k = node ? node->child : NULL; k && rc == 0; k = k->next) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "%s.%s", path, k->string ? k->string : "[]");
+        rc = strings_across_events(r, k, sub);
+    }
+    return rc;
+}
+
 /* A string of a stream event that is not streamed text (an error's message, a member no
- * API file knows), screened whole. Returns 0, 1 (block) or -1. */
+ * API file knows), screened whole, and joined to the ones at its place before it.
+ * Returns 0, 1 (block) or -1. */
 static int stream_scan(void *ctx, cJSON *node)
 {
     struct gw_req *r = ctx;
     const struct gw_rule *blocker = NULL;
     bool changed = false;
     int v = screen_node(r, node, GW_DIR_REPLY, ~0u, &blocker, &changed);
+    if (v != -1 && v != GW_ACTION_BLOCK) {
+        int rc = strings_across_events(r, node, node->string ? node->string : "");
+        if (rc != -2)
+            return rc;
+        v = -1;
+    }
     if (v == -1)
         return gw_policy_fail_mode(cfg_of(r), r->policy) == GW_FAIL_OPEN ? 0 : -1;
     return v == GW_ACTION_BLOCK;

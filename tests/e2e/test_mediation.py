@@ -868,6 +868,40 @@ class FourthReview(ScriptedGateway):
         self.assertNotIn("1111", without_clock(data.decode()))
 
 
+class StreamJoins(ScriptedGateway):
+    """What review 27 found in streams: a text the walk does not stream (a member no API
+    file knows) was screened one event at a time, so a card or a phrase cut between two
+    events went through."""
+
+    def stream(self, deltas, member):
+        self.p.events(*[{"id": "s", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                         "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+                        for d in deltas])
+        r, data = self.gw.post(user("hi", stream=True))
+        text = "".join(member(json.loads(e)["choices"][0]["delta"]) for e in sse_events(data)
+                       if e != "[DONE]" and json.loads(e).get("choices"))
+        return data.decode(), text
+
+    def test_a_card_cut_between_two_events_of_an_unknown_member_ends_the_stream(self):
+        transcript = lambda d: (d.get("audio") or {}).get("transcript", "")
+        details = lambda d: "".join(x.get("text", "") for x in d.get("reasoning_details") or [])
+        for deltas, member in (
+                ([{"audio": {"id": "a", "transcript": "Your card is 4111 1111 "}},
+                  {"audio": {"transcript": "1111 1111, thanks."}}], transcript),
+                ([{"reasoning_details": [{"type": "reasoning.text", "text": "card 4111 1111"}]},
+                  {"reasoning_details": [{"type": "reasoning.text", "text": "1111 1111"}]}], details)):
+            data, text = self.stream(deltas, member)
+            self.assertNotIn(CARD, text)
+            self.assertIn("guardrail_error", data)
+        data, text = self.stream([{"audio": {"transcript": "we gua"}},
+                                  {"audio": {"transcript": "rantee it lasts"}}], transcript)
+        self.assertNotIn("rantee", text)
+        # Ordinary text cut anywhere, and numbers at another place, still pass.
+        data, text = self.stream([{"audio": {"id": "a", "transcript": "Your order 4111 "}},
+                                  {"audio": {"id": "a", "transcript": "ships today."}}], transcript)
+        self.assertEqual((text, "guardrail_error" in data), ("Your order 4111 ships today.", False))
+
+
 class StreamFailMode(unittest.TestCase):
     def test_a_streamed_reply_follows_fail_mode_like_a_plain_one(self):
         body = user("hi", stream=True, mock={"reply": "hello there", "chunk": 3})

@@ -79,6 +79,12 @@ static void json(void *ctx, int slot)
     CHECK(slot >= 0 && slot < GW_API_SLOTS);
 }
 
+static int join(void *ctx, int from, int to)
+{
+    CHECK(from >= 0 && from < GW_API_SLOTS && to >= 0 && to < GW_API_SLOTS && from != to);
+    return 0;
+}
+
 static void write_(void *ctx, const char *data, size_t len)
 {
     struct fake *f = ctx;
@@ -173,6 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .screen = screen,
         .open = open_,
         .held = held,
+        .join = join,
         .json = json,
         .write = write_,
         .block_message = block_message,

@@ -421,14 +421,16 @@ enum block_kind { NONE, TEXT, TOOL_USE, THINKING, OPAQUE };
 /* s->state: the kind of each block by index, the next free index, then each block's slot.
  * Consecutive text blocks share one scanner (the SDK's text joins them): a run's slot is
  * its first block's, and a text block's stop waits for the next event, so that what the
- * scanner still holds can go out in the next text block, screened with what follows. */
+ * scanner still holds can go out in the next text block, screened with what follows. A
+ * run after a thinking or tool block continues the one before it (s->join). */
 #define MAX_BLOCKS (GW_API_SLOTS - 1)
 #define NEXT_INDEX MAX_BLOCKS
 #define SLOT_OF (MAX_BLOCKS + 1)     /* state[SLOT_OF + i]: block i's slot + 1 (0: i) */
 #define PENDING (2 * MAX_BLOCKS + 1) /* the text block whose stop waits, + 1 */
 #define RUN (2 * MAX_BLOCKS + 2)     /* the open run of text blocks' slot, + 1 */
 #define LAST (2 * MAX_BLOCKS + 3)    /* the run's last text block started, + 1 */
-_Static_assert(RUN < sizeof ((struct gw_api_stream *)0)->state, "state too small");
+#define PREV (2 * MAX_BLOCKS + 4)    /* the latest run's slot, + 1: a next run continues it */
+_Static_assert(PREV < sizeof((struct gw_api_stream *)0)->state, "state too small");
 
 static int slot_of(const struct gw_api_stream *s, int idx)
 {
@@ -521,12 +523,17 @@ static int block_start(struct gw_api_stream *s, cJSON *ev, bool *emit)
     s->state[idx] = (unsigned char)k;
     if (k == TOOL_USE)
         s->json(s->ctx, idx); /* its partial_json */
-    if (k == TEXT && s->state[RUN])
+    if (k == TEXT && s->state[RUN]) {
         s->state[SLOT_OF + idx] = s->state[RUN]; /* the run's scanner goes on */
-    else if (k == TEXT)
+    } else if (k == TEXT) { /* a new run, after a thinking or tool block: the SDK's text */
+        if (s->state[PREV] && s->join(s->ctx, s->state[PREV] - 1, idx) == -1) /* joins */
+            return -1;
         s->state[RUN] = (unsigned char)(idx + 1);
-    if (k == TEXT)
+    }
+    if (k == TEXT) {
         s->state[LAST] = (unsigned char)(idx + 1);
+        s->state[PREV] = (unsigned char)(slot_of(s, idx) + 1);
+    }
     if (idx + 1 > s->state[NEXT_INDEX])
         s->state[NEXT_INDEX] = (unsigned char)(idx + 1);
     *emit = true;

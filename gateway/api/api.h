@@ -43,6 +43,12 @@ struct gw_api_stream {
     bool (*open)(void *ctx, int slot);
     /* Whether slot's scanner holds text back (and so is not closed yet). */
     bool (*held)(void *ctx, int slot);
+    /* Says that slot to's text continues slot from's, which ended, as the client joins them
+     * (Anthropic text blocks apart by a thinking or a tool block; the message items whose
+     * texts make a Responses output_text): call before to's first text. Its first bytes are
+     * then also screened joined to from's last; a match across the join blocks, or ends the
+     * stream when it needs a redaction (from's text went out). Returns 0 or -1. */
+    int (*join)(void *ctx, int from, int to);
     /* Marks slot's text as JSON (streamed tool arguments): a \u escape that hides a
      * printable character from the scanner then ends the stream. */
     void (*json)(void *ctx, int slot);

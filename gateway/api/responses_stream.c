@@ -6,7 +6,8 @@
  * first shows up, and screened through a streaming scanner (a slot): the output_text
  * parts of one message share one, fed in order, so a card or a phrase split across parts
  * (which the SDKs' output_text joins) is found, held back and redacted; every other text
- * has one of its own. Deltas are screened with hold-back; the ".done" events,
+ * has one of its own. A message's first part continues the message before it (s->join):
+ * output_text joins every message's parts. Deltas are screened with hold-back; the ".done" events,
  * content_part.done, output_item.done and the final response repeat every text whole, and
  * must say what the customer was actually sent: so the walk keeps, per text, the text
  * released into it (on the heap: the per-stream state is too small) and puts it in place
@@ -137,6 +138,11 @@ static int text_of(struct cx *c, enum gw_rkind k, int o, int sub, const char *it
         t->out[i] = (unsigned char)o;
         t->sub[i] = (unsigned char)sub;
         t->slot[i] = (unsigned char)(run >= 0 ? t->slot[run] : i);
+        int prev = i - 1; /* a message's first part continues the message before: output_text */
+        while (k == RK_TEXT && run < 0 && prev >= 0 && t->kind[prev] != RK_TEXT)
+            prev--;
+        if (k == RK_TEXT && run < 0 && prev >= 0 && c->s->join(c->s->ctx, t->slot[prev], i) == -1)
+            return -1;
         w->n++;
     }
     if (item_id && !t->item[i].len && gw_buf_puts(&t->item[i], item_id) == -1)

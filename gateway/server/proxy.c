@@ -74,6 +74,8 @@ struct gw_req {
     bool json[GW_API_SLOTS]; /* its text is JSON (streamed tool arguments) */
     struct jtail *tail[GW_API_SLOTS]; /* a JSON slot's text decoded, its last bytes */
     struct otail *others; /* the last bytes of the texts a stream carries outside its slots */
+    struct tailbuf *sent[GW_API_SLOTS]; /* the last bytes each slot released */
+    struct join *join[GW_API_SLOTS];    /* a slot whose text continues another's */
     struct evbuffer *out;
     struct event *resume;
     bool paused;
@@ -255,6 +257,10 @@ static void req_free(struct gw_req *r)
     for (int i = 0; i < GW_API_SLOTS; i++)
         free(r->tail[i]);
     free(r->others);
+    for (int i = 0; i < GW_API_SLOTS; i++) {
+        free(r->sent[i]);
+        free(r->join[i]);
+    }
     if (r->api && r->api->stream_free)
         r->api->stream_free(&r->st); /* what a walk keeps outside its state */
     gw_scanner_free(r->sc); /* our reference: a scanner replaced by a reload goes with the last */
@@ -1296,80 +1302,28 @@ static void stream_json(void *ctx, int slot)
         r->json[slot] = true;
 }
 
-/* A streaming scanner per slot: feeds it (or with data NULL, closes it); the released
- * text goes to out. Returns 1 if the slot is now blocked, 0, or -1 if screening failed. */
-static int stream_screen(void *ctx, int slot, const char *data, size_t len, struct gw_buf *out)
-{
-    struct gw_req *r = ctx;
-    if (slot < 0 || slot >= GW_API_SLOTS)
-        return -1;
-    if (r->closed[slot]) /* text after its end: a broken stream, not a screening failure */
-        return data ? -1 : 0;
-    if (data && (r->json[slot] || r->structured) && escapes_hide(r, slot, data, len)) {
-        GW_LOG(GW_LOG_WARN, r->id, "a streamed JSON text hides characters behind escapes; "
-                                   "the stream ends");
-        return -1;
-    }
-    if (!data)
-        r->closed[slot] = true;
-    if (r->unscreened[slot]) { /* failed open: the operator chose text over silence */
-        return data ? gw_buf_append(out, data, len) : 0;
-    }
-    int rc = -1;
-    gw_scanner_set_policy(r->sc, r->pol); /* a stream keeps the policy it opened with */
-    if (!r->w->srv->fault_screen && (r->streams[slot] || (r->streams[slot] = gw_stream_open(r->sc))))
-        rc = data ? gw_stream_feed(r->streams[slot], data, len, out)
-                  : gw_stream_close(r->streams[slot], out);
-    if (rc == -1) {
-        /* The same policy as a whole reply's: closed ends the stream with an error, open
-         * passes this slot's text on unscreened from here (what the scanner held is lost). */
-        if (gw_policy_fail_mode(cfg_of(r), r->policy) != GW_FAIL_OPEN)
-            return -1;
-        GW_LOG(GW_LOG_WARN, r->id, "screening a streamed reply failed; fail_mode open passes "
-                                   "the rest of it unscreened");
-        r->unscreened[slot] = true;
-        return data ? gw_buf_append(out, data, len) : 0;
-    }
-    record_stream_findings(r, slot);
-    if (gw_stream_findings(r->streams[slot])->verdict != GW_ACTION_BLOCK)
-        return 0;
-    const struct gw_rule *rule = gw_findings_blocking_rule(r->rs, gw_stream_findings(r->streams[slot]));
-    GW_LOG(GW_LOG_INFO, r->id, "stream blocked by rule %s", rule ? rule->id : "-");
-    return 1;
-}
-
-/* The texts of a stream's events that are not streamed in a slot (a member no API file
- * knows, such as a transcript or a provider's reasoning details; a tool's name), by where
- * they stand in the event (their keys from the member down, array places left out): the
- * last bytes of each, as screened, one event's after the other's. */
-#define OTAILS 16
-struct otail {
-    char path[64];
+/* The last bytes of a text, as screened and sent. */
+struct tailbuf {
     char d[GW_SPAN_MAX];
     size_t n;
 };
 
-/* Screens the text s of an event joined to the text at the same place in the events
- * before it (with a space, and with nothing: a number or a word cut in two), then keeps
- * its last bytes. Each text was screened whole where it stands; a match that begins in
- * an earlier event cannot be redacted there any more, since it went out. Returns 0, 1
- * when a block finding crosses the join, -1 when a redaction would (the stream ends) or
- * when texts stand at more places than are kept, or -2 when screening failed. */
-static int across_events(struct gw_req *r, const char *path, const char *s, size_t len)
+static void tail_keep(struct tailbuf *t, const char *s, size_t len)
 {
-    if (!r->others && !(r->others = calloc(OTAILS, sizeof *r->others)))
-        return -1;
-    struct otail *t = r->others;
-    while (t < r->others + OTAILS && t->path[0] && strcmp(t->path, path) != 0)
-        t++;
-    if (t == r->others + OTAILS) {
-        GW_LOG(GW_LOG_WARN, r->id,
-               "a stream carries texts at more than %d places outside its "
-               "streamed ones; the stream ends",
-               OTAILS);
-        return -1;
-    }
-    snprintf(t->path, sizeof t->path, "%s", path);
+    size_t tail = len < GW_SPAN_MAX ? len : GW_SPAN_MAX;
+    size_t keep = t->n < GW_SPAN_MAX - tail ? t->n : GW_SPAN_MAX - tail;
+    memmove(t->d, t->d + t->n - keep, keep);
+    memcpy(t->d + keep, s + len - tail, tail);
+    t->n = keep + tail;
+}
+
+/* Screens the start of a text (s, at most its first GW_SPAN_MAX bytes are read) joined to
+ * the end of the one it continues (t), with a space and with nothing (a number or a word
+ * cut in two). The end went out already, so a match across the join cannot be redacted
+ * there. Returns 0, 1 when a block finding crosses the join, -1 when a redaction would
+ * (the stream must end), or -2 when screening failed. */
+static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s, size_t len)
+{
     size_t head = len < GW_SPAN_MAX ? len : GW_SPAN_MAX;
     for (int sep = 1; t->n && sep >= 0; sep--) {
         char buf[2 * GW_SPAN_MAX + 1];
@@ -1385,18 +1339,50 @@ static int across_events(struct gw_req *r, const char *path, const char *s, size
             if (x->action < GW_ACTION_REDACT || x->shadow || x->start >= t->n || x->end <= at)
                 continue;
             record(r, GW_DIR_REPLY, x, buf + x->start, x->end - x->start, ++r->texts, x->start);
-            GW_LOG(GW_LOG_WARN, r->id, "rule %s matches across two events' texts; the stream %s",
+            GW_LOG(GW_LOG_WARN, r->id,
+                   "rule %s matches across two texts the client joins; "
+                   "the stream %s",
                    r->rs->table.rules[x->rule].id,
                    x->action == GW_ACTION_BLOCK ? "is blocked" : "ends");
             return x->action == GW_ACTION_BLOCK ? 1 : -1;
         }
     }
-    size_t tail = len < GW_SPAN_MAX ? len : GW_SPAN_MAX;
-    size_t keep = t->n < GW_SPAN_MAX - tail ? t->n : GW_SPAN_MAX - tail;
-    memmove(t->d, t->d + t->n - keep, keep);
-    memcpy(t->d + keep, s + len - tail, tail);
-    t->n = keep + tail;
     return 0;
+}
+
+/* The texts of a stream's events that are not streamed in a slot (a member no API file
+ * knows, such as a transcript or a provider's reasoning details; a tool's name), by where
+ * they stand in the event (their keys from the member down, array places left out): the
+ * last bytes of each, as screened, one event's after the other's. */
+#define OTAILS 16
+struct otail {
+    char path[64];
+    struct tailbuf t;
+};
+
+/* Screens the text s of an event joined to the text at the same place in the events
+ * before it (across_join), then keeps its last bytes. Each text was screened whole where
+ * it stands. Returns what across_join does, and -1 when texts stand at more places than
+ * are kept. */
+static int across_events(struct gw_req *r, const char *path, const char *s, size_t len)
+{
+    if (!r->others && !(r->others = calloc(OTAILS, sizeof *r->others)))
+        return -1;
+    struct otail *t = r->others;
+    while (t < r->others + OTAILS && t->path[0] && strcmp(t->path, path) != 0)
+        t++;
+    if (t == r->others + OTAILS) {
+        GW_LOG(GW_LOG_WARN, r->id,
+               "a stream carries texts at more than %d places outside its "
+               "streamed ones; the stream ends",
+               OTAILS);
+        return -1;
+    }
+    snprintf(t->path, sizeof t->path, "%s", path);
+    int rc = across_join(r, &t->t, s, len);
+    if (rc == 0)
+        tail_keep(&t->t, s, len);
+    return rc;
 }
 
 /* The strings of node (an object's or an array's values, depth first), each screened
@@ -1412,6 +1398,104 @@ static int strings_across_events(struct gw_req *r, const cJSON *node, const char
         rc = strings_across_events(r, k, sub);
     }
     return rc;
+}
+
+/* A slot whose text continues another's, which ended (stream_join): the other's last
+ * bytes as sent, and this one's first bytes, read joined to them until GW_SPAN_MAX came. */
+struct join {
+    struct tailbuf prev;
+    char head[GW_SPAN_MAX];
+    size_t n;
+};
+
+static int stream_join(void *ctx, int from, int to)
+{
+    struct gw_req *r = ctx;
+    if (from < 0 || from >= GW_API_SLOTS || to < 0 || to >= GW_API_SLOTS || from == to)
+        return -1;
+    free(r->join[to]);
+    r->join[to] = NULL;
+    if (!r->sent[from] || !r->sent[from]->n)
+        return 0; /* nothing went out to continue */
+    if (!(r->join[to] = calloc(1, sizeof *r->join[to])))
+        return -1;
+    r->join[to]->prev = *r->sent[from];
+    return 0;
+}
+
+/* Reads data, the next bytes of slot's text, joined to the text it continues. Returns
+ * what across_join does. */
+static int join_check(struct gw_req *r, int slot, const char *data, size_t len)
+{
+    struct join *j = r->join[slot];
+    size_t take = len < GW_SPAN_MAX - j->n ? len : GW_SPAN_MAX - j->n;
+    memcpy(j->head + j->n, data, take);
+    j->n += take;
+    int rc = across_join(r, &j->prev, j->head, j->n);
+    if (rc != 0 || j->n == GW_SPAN_MAX) {
+        free(j);
+        r->join[slot] = NULL;
+    }
+    return rc;
+}
+
+/* A streaming scanner per slot: feeds it (or with data NULL, closes it); the released
+ * text goes to out. Returns 1 if the slot is now blocked, 0, or -1 if screening failed. */
+static int stream_screen(void *ctx, int slot, const char *data, size_t len, struct gw_buf *out)
+{
+    struct gw_req *r = ctx;
+    if (slot < 0 || slot >= GW_API_SLOTS)
+        return -1;
+    if (r->closed[slot]) /* text after its end: a broken stream, not a screening failure */
+        return data ? -1 : 0;
+    if (data && (r->json[slot] || r->structured) && escapes_hide(r, slot, data, len)) {
+        GW_LOG(GW_LOG_WARN, r->id,
+               "a streamed JSON text hides characters behind escapes; "
+               "the stream ends");
+        return -1;
+    }
+    if (data && r->join[slot]) {
+        int j = join_check(r, slot, data, len);
+        if (j == 1 || j == -1) /* a redaction across the join ends it, whatever fail_mode */
+            return j;
+        if (j == -2 && gw_policy_fail_mode(cfg_of(r), r->policy) != GW_FAIL_OPEN)
+            return -1;
+    }
+    if (!data)
+        r->closed[slot] = true;
+    if (r->unscreened[slot]) { /* failed open: the operator chose text over silence */
+        return data ? gw_buf_append(out, data, len) : 0;
+    }
+    int rc = -1;
+    gw_scanner_set_policy(r->sc, r->pol); /* a stream keeps the policy it opened with */
+    size_t before = out->len;
+    if (!r->w->srv->fault_screen &&
+        (r->streams[slot] || (r->streams[slot] = gw_stream_open(r->sc))))
+        rc = data ? gw_stream_feed(r->streams[slot], data, len, out)
+                  : gw_stream_close(r->streams[slot], out);
+    if (rc == 0 && out->len > before) { /* what went out, for a text that continues it */
+        if (!r->sent[slot] && !(r->sent[slot] = calloc(1, sizeof *r->sent[slot])))
+            return -1;
+        tail_keep(r->sent[slot], out->data + before, out->len - before);
+    }
+    if (rc == -1) {
+        /* The same policy as a whole reply's: closed ends the stream with an error, open
+         * passes this slot's text on unscreened from here (what the scanner held is lost). */
+        if (gw_policy_fail_mode(cfg_of(r), r->policy) != GW_FAIL_OPEN)
+            return -1;
+        GW_LOG(GW_LOG_WARN, r->id,
+               "screening a streamed reply failed; fail_mode open passes "
+               "the rest of it unscreened");
+        r->unscreened[slot] = true;
+        return data ? gw_buf_append(out, data, len) : 0;
+    }
+    record_stream_findings(r, slot);
+    if (gw_stream_findings(r->streams[slot])->verdict != GW_ACTION_BLOCK)
+        return 0;
+    const struct gw_rule *rule =
+        gw_findings_blocking_rule(r->rs, gw_stream_findings(r->streams[slot]));
+    GW_LOG(GW_LOG_INFO, r->id, "stream blocked by rule %s", rule ? rule->id : "-");
+    return 1;
 }
 
 /* A string of a stream event that is not streamed text (an error's message, a member no
@@ -1465,6 +1549,7 @@ static void stream_init(struct gw_req *r)
     s->screen = stream_screen;
     s->open = stream_open;
     s->held = stream_held;
+    s->join = stream_join;
     s->json = stream_json;
     s->write = stream_write;
     s->block_message = stream_block_message;

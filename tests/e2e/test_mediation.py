@@ -902,6 +902,84 @@ class StreamJoins(ScriptedGateway):
         self.assertEqual((text, "guardrail_error" in data), ("Your order 4111 ships today.", False))
 
 
+    def anthropic_stream(self, a, middle, b):
+        ev = [{"type": "message_start", "message": {
+                  "id": "m", "type": "message", "role": "assistant", "model": "c", "content": [],
+                  "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 1}}},
+              {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+              {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": a}},
+              {"type": "content_block_stop", "index": 0},
+              {"type": "content_block_start", "index": 1, "content_block": middle},
+              {"type": "content_block_stop", "index": 1},
+              {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
+              {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": b}},
+              {"type": "content_block_stop", "index": 2},
+              {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+               "usage": {"output_tokens": 5}},
+              {"type": "message_stop"}]
+        self.p.reply = (200, "text/event-stream", "".join(
+            "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
+        r, data = self.gw.post({"model": "c", "max_tokens": 9, "stream": True,
+                                "messages": [{"role": "user", "content": "hi"}]}, path="/v1/messages")
+        events = typed_events(data)
+        return events, "".join(e.get("delta", {}).get("text", "") for e in events)
+
+    def test_anthropic_text_blocks_are_read_joined_across_a_thinking_or_tool_block(self):
+        for middle in ({"type": "thinking", "thinking": "", "signature": ""},
+                       {"type": "tool_use", "id": "t", "name": "lookup", "input": {}},
+                       {"type": "redacted_thinking", "data": "xx"}):
+            events, text = self.anthropic_stream("Your card is 4111 1111 ", middle, "1111 1111, thanks.")
+            self.assertNotIn(CARD, text, middle["type"])
+            self.assertEqual(events[-1]["type"], "error", middle["type"])
+            events, text = self.anthropic_stream("we gua", middle, "rantee it lasts")
+            self.assertNotIn("rantee it", text, middle["type"])
+        events, text = self.anthropic_stream("Your order 4111 ", middle, "ships today.")
+        self.assertEqual((text, events[-1]["type"]), ("Your order 4111 ships today.", "message_stop"))
+
+    def responses_stream(self, a, b, between):
+        def item(o, text, status="completed"):
+            return {"type": "message", "id": "msg_%d" % o, "status": status, "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}] if text else []}
+
+        def message(o, text):
+            part = {"type": "output_text", "text": "", "annotations": []}
+            at = {"output_index": o, "item_id": "msg_%d" % o, "content_index": 0}
+            return [dict(type="response.output_item.added", output_index=o, item=item(o, "", "in_progress")),
+                    dict(type="response.content_part.added", part=part, **at),
+                    dict(type="response.output_text.delta", delta=text, **at),
+                    dict(type="response.output_text.done", text=text, **at),
+                    dict(type="response.content_part.done", part=dict(part, text=text), **at),
+                    dict(type="response.output_item.done", output_index=o, item=item(o, text))]
+        reasoning = {"type": "reasoning", "id": "rs", "summary": []}
+        ev = [{"type": "response.created", "response": {"id": "r", "object": "response",
+                                                         "status": "in_progress", "output": []}}]
+        ev += message(0, a)
+        if between:
+            ev += [{"type": "response.output_item.added", "output_index": 1, "item": reasoning},
+                   {"type": "response.output_item.done", "output_index": 1, "item": reasoning}]
+        ev += message(2 if between else 1, b)
+        ev.append({"type": "response.completed", "response": {
+            "id": "r", "object": "response", "status": "completed",
+            "output": [item(0, a)] + ([reasoning] if between else []) + [item(2 if between else 1, b)]}})
+        for n, e in enumerate(ev):
+            e["sequence_number"] = n
+        self.p.reply = (200, "text/event-stream", "".join(
+            "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
+        r, data = self.gw.post({"model": "m", "input": "hi", "stream": True}, path="/v1/responses")
+        events = typed_events(data)
+        return events, "".join(e.get("delta", "") for e in events
+                               if e["type"] == "response.output_text.delta")
+
+    def test_responses_messages_are_read_joined_as_output_text_joins_them(self):
+        for between in (True, False):
+            events, text = self.responses_stream("Your card is 4111 1111 ", "1111 1111, thanks.", between)
+            self.assertNotIn(CARD, text)
+            self.assertNotIn(CARD, json.dumps(events))
+            self.assertNotEqual(events[-1]["type"], "response.completed")
+        events, text = self.responses_stream("Your order 4111 ", "ships today.", True)
+        self.assertEqual((text, events[-1]["type"]), ("Your order 4111 ships today.", "response.completed"))
+
+
 class StreamFailMode(unittest.TestCase):
     def test_a_streamed_reply_follows_fail_mode_like_a_plain_one(self):
         body = user("hi", stream=True, mock={"reply": "hello there", "chunk": 3})

@@ -219,6 +219,11 @@ static void no_json(void *ctx, int slot)
 {
 }
 
+static int no_join(void *ctx, int from, int to)
+{
+    return 0;
+}
+
 static void collect(void *ctx, const char *data, size_t len)
 {
     gw_buf_append(ctx, data, len);
@@ -241,11 +246,21 @@ static void no_tokens(void *ctx, long prompt, long completion)
 static struct gw_api_stream pass_stream(struct gw_buf *out, struct gw_buf *tmp,
                                         struct gw_buf *scratch, bool screen_replies)
 {
-    return (struct gw_api_stream){.ctx = out, .screen = pass_screen, .open = no_slot,
-                                  .held = no_slot, .json = no_json, .write = collect,
-                                  .block_message = blocked, .scan = scan_nothing,
-                                  .tokens = no_tokens, .screen_replies = screen_replies,
-                                  .tmp = tmp, .scratch = scratch, .id = "req-1", .model = "m"};
+    return (struct gw_api_stream){.ctx = out,
+                                  .screen = pass_screen,
+                                  .open = no_slot,
+                                  .held = no_slot,
+                                  .join = no_join,
+                                  .json = no_json,
+                                  .write = collect,
+                                  .block_message = blocked,
+                                  .scan = scan_nothing,
+                                  .tokens = no_tokens,
+                                  .screen_replies = screen_replies,
+                                  .tmp = tmp,
+                                  .scratch = scratch,
+                                  .id = "req-1",
+                                  .model = "m"};
 }
 
 static void an_event_name_with_a_line_break_is_not_written(void **state)

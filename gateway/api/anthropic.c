@@ -311,7 +311,11 @@ static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *tex
         if (reply_block(b, texts) == -1)
             goto unscreenable;
     }
-    if (gw_api_unknown_members(root, known, texts) == -1)
+    /* the stop sequence met: one of the app's own strings, echoed, which the SDK returns
+     * as message.stop_sequence; screened all the same, as in a stream's message_delta */
+    cJSON *stop = cJSON_GetObjectItemCaseSensitive(root, "stop_sequence");
+    if ((cJSON_IsString(stop) && gw_api_refs_push(texts, stop) == -1) ||
+        gw_api_unknown_members(root, known, texts) == -1)
         goto unscreenable;
     return root;
 unscreenable:

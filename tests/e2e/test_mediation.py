@@ -869,9 +869,20 @@ class FourthReview(ScriptedGateway):
 
 
 class StreamJoins(ScriptedGateway):
-    """What review 27 found in streams: a text the walk does not stream (a member no API
-    file knows) was screened one event at a time, so a card or a phrase cut between two
-    events went through."""
+    """What review 27 found, in streams most: a text the walk does not stream (a member no
+    API file knows) was screened one event at a time, and texts the client joins (text
+    blocks apart by another block, Responses messages) each on its own, so a card or a
+    phrase cut between them went through."""
+
+    def test_an_anthropic_reply_s_stop_sequence_is_screened(self):
+        self.p.reply = (200, "application/json", json.dumps(
+            {"id": "m", "type": "message", "role": "assistant", "model": "c",
+             "content": [{"type": "text", "text": "Your card is"}], "stop_reason": "stop_sequence",
+             "stop_sequence": CARD, "usage": {"input_tokens": 1, "output_tokens": 1}}).encode())
+        r, data = self.gw.post({"model": "c", "max_tokens": 9, "stop_sequences": [CARD],
+                                "messages": [{"role": "user", "content": "hi"}]}, path="/v1/messages")
+        self.assertEqual(r.status, 200)
+        self.assertNotIn("1111", without_clock(data.decode()))
 
     def stream(self, deltas, member):
         self.p.events(*[{"id": "s", "object": "chat.completion.chunk", "created": 0, "model": "m",

@@ -487,8 +487,27 @@ bool gw_openai_has_nul(const char *s, size_t len)
     return false;
 }
 
+bool gw_openai_not_utf8(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n = gw_utf8_seq(p, (size_t)(end - p));
+        if (!n)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
 const char *gw_openai_unreadable(const char *raw, size_t len, const cJSON *root)
 {
+    if (gw_openai_not_utf8(raw, len))
+        return "bytes that are not UTF-8, which readers decode in different ways (as U+FFFD, "
+               "or in another encoding)";
     if (gw_openai_has_nul(raw, len))
         return "a NUL character (\\u0000) in a string, where readers disagree on where the "
                "string ends";

@@ -61,11 +61,16 @@ bool gw_openai_duplicate_keys(const cJSON *node);
 /* Whether raw JSON has a NUL in a string, raw or as \u0000: cJSON's strings end there,
  * other readers' do not, so the text after it would go unscreened. */
 bool gw_openai_has_nul(const char *raw, size_t len);
+/* Whether raw has bytes that are not UTF-8 (RFC 8259 requires it of JSON between
+ * systems): the scanner reads them as they are, a lenient reader as U+FFFD or in another
+ * encoding, so "4111\xff1111..." would be screened as no card and read as one. */
+bool gw_openai_not_utf8(const char *raw, size_t len);
 /* Whether key[0..len) is not one of the fields the gateway reads (content, role, messages,
  * ...) but a case-insensitive reader (Go's encoding/json) takes it for one ("Content"). */
 bool gw_openai_field_variant(const char *key, size_t len);
-/* Why a parsed document cannot be screened safely (a NUL in a string, a key twice, a field
- * name in another case on the path to the texts), or NULL when it can. */
+/* Why a parsed document cannot be screened safely (bytes that are not UTF-8, a NUL in a
+ * string, a key twice, a field name in another case on the path to the texts), or NULL
+ * when it can. */
 const char *gw_openai_unreadable(const char *raw, size_t len, const cJSON *root);
 
 /* Sets each choice's logprobs to null; true when one was not. Its tokens repeat the text,

@@ -385,11 +385,15 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
         gw_openai_stream_error(s, "The provider sent a stream event that is not JSON.", "provider_error");
         return -1;
     }
-    if (gw_openai_unreadable(data, len, ev)) {
+    const char *why = gw_openai_unreadable(data, len, ev);
+    if (why) {
         cJSON_Delete(ev);
-        gw_openai_stream_error(s, "The provider sent a stream event that cannot be screened safely (a "
-                        "key twice, a field name in another case or a NUL character).",
-                     "provider_error");
+        char msg[320];
+        snprintf(msg, sizeof msg,
+                 "The provider sent a stream event that cannot be screened "
+                 "safely: it has %s.",
+                 why);
+        gw_openai_stream_error(s, msg, "provider_error");
         return -1;
     }
     take_tokens(s, ev);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/openai.h"
+#include "util/json.h"
 
 #define MAX_DEPTH 64
 
@@ -61,6 +62,13 @@ static bool str(struct rd *r, const char **s, size_t *n, int *esc)
         }
         if (c < 0x20)
             return false;
+        if (c >= 0x80) { /* not UTF-8: the general path refuses it (gw_openai_unreadable) */
+            size_t k = gw_utf8_seq((const unsigned char *)r->p, (size_t)(r->end - r->p));
+            if (!k)
+                return false;
+            r->p += k;
+            continue;
+        }
         if (c != '\\') {
             r->p++;
             continue;

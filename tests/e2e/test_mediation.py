@@ -874,6 +874,37 @@ class StreamJoins(ScriptedGateway):
     blocks apart by another block, Responses messages) each on its own, so a card or a
     phrase cut between them went through."""
 
+    def test_json_that_is_not_utf8_is_refused_both_ways(self):
+        # RFC 8259 asks for UTF-8; the scanner read "\xff" as no separator, and a lenient
+        # reader (TextDecoder, errors="replace") reads the card with U+FFFD between groups.
+        bad = b"4111\xff1111\xff1111\xff1111"
+        self.p.last = None
+        r, data = self.gw.post(None, raw=b'{"model":"m","messages":[{"role":"user","content":"card '
+                               + bad + b'"}]}')
+        self.assertEqual(r.status, 400)
+        self.assertIn(b"not UTF-8", data)
+        self.assertIsNone(self.p.last)
+        reply = (b'{"id":"c","object":"chat.completion","created":0,"model":"m","choices":[{"index":0,'
+                 b'"message":{"role":"assistant","content":"Your card is ' + bad + b'"},'
+                 b'"finish_reason":"stop"}]}')
+        self.p.reply = (200, "application/json", reply)
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(r.status, 502)
+        self.assertNotIn(b"1111", data.replace(b'"created":', b""))
+        chunk = (b'{"id":"c","object":"chat.completion.chunk","created":0,"model":"m","choices":'
+                 b'[{"index":0,"delta":{"content":"Your card is ' + bad + b'"},"finish_reason":null}]}')
+        self.p.reply = (200, "text/event-stream", b"data: " + chunk + b"\n\ndata: [DONE]\n\n")
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertIn(b"not UTF-8", data)
+        self.assertNotIn(b"1111", data.replace(b'"created":', b""))
+        # UTF-8 of every length still passes, both ways.
+        text = "caf\u00e9 \u65e5\u672c \U0001F600 ok"
+        self.p.events({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+        r, data = self.gw.post(None, raw=json.dumps(user(text, stream=True), ensure_ascii=False).encode())
+        self.assertEqual(r.status, 200)
+        self.assertEqual(stream_text(sse_events(data))[0], text)
+
     def test_an_anthropic_reply_s_stop_sequence_is_screened(self):
         self.p.reply = (200, "application/json", json.dumps(
             {"id": "m", "type": "message", "role": "assistant", "model": "c",

@@ -95,6 +95,8 @@ static int parts(struct gw_text_refs *t, cJSON *content, unsigned roles, int i, 
         }
         if (part_members(pt, part, i, err, errlen) == -1)
             return -1;
+        if (!pt->text && !t->media) /* an image, audio, a file: no text the gateway reads */
+            t->media = pt->type;
         if (pt->text) {
             cJSON *text = cJSON_GetObjectItemCaseSensitive(part, pt->text);
             if (!cJSON_IsString(text)) {
@@ -196,13 +198,28 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
             return -1;
         i++;
     }
-    /* A search at the provider: the model would read web pages the gateway never sees. */
-    if (cJSON_GetObjectItemCaseSensitive(r->root, "web_search_options")) {
-        *param = "web_search_options";
-        snprintf(err, errlen, "Web search runs at the provider: the model would read pages this "
-                              "gateway never screens, so it is refused.");
-        return -1;
+    /* A search at the provider: the model would read web pages the gateway never sees
+     * (OpenAI's web_search_options; OpenRouter's plugins, xAI's search_parameters). */
+    static const char *const searches[] = {"web_search_options", "plugins", "search_parameters"};
+    for (size_t k = 0; k < sizeof searches / sizeof *searches; k++)
+        if (cJSON_GetObjectItemCaseSensitive(r->root, searches[k])) {
+            *param = searches[k];
+            snprintf(err, errlen,
+                     "'%s': a search or plugin runs at the provider: the model "
+                     "would read pages this gateway never screens, so it is refused.",
+                     searches[k]);
+            return -1;
+        }
+    /* Spoken replies: the customer hears what no scanner read (the transcript is screened,
+     * the audio beside it is not). */
+    const cJSON *mod;
+    cJSON_ArrayForEach(mod, cJSON_GetObjectItemCaseSensitive(r->root, "modalities"))
+    {
+        if (cJSON_IsString(mod) && strcmp(mod->valuestring, "audio") == 0 && !r->texts.media)
+            r->texts.media = "audio output (modalities)";
     }
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->root, "audio")) && !r->texts.media)
+        r->texts.media = "audio output ('audio')";
     /* A predicted output becomes the reply's text where the model agrees with it. */
     r->texts.role = GW_ROLE_USER;
     if (push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(
@@ -214,6 +231,24 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
     cJSON *tool;
     cJSON_ArrayForEach(tool, cJSON_GetObjectItemCaseSensitive(r->root, "tools"))
     {
+        /* A tool of another type runs at the provider (a browser search, a code
+         * interpreter, as some compatible providers offer): its results are not screened. */
+        const cJSON *tt = cJSON_GetObjectItemCaseSensitive(tool, "type");
+        if (!cJSON_IsString(tt) ||
+            (strcmp(tt->valuestring, "function") != 0 && strcmp(tt->valuestring, "custom") != 0)) {
+            *param = "tools";
+            if (!cJSON_IsString(tt))
+                snprintf(err, errlen,
+                         "tools: each tool needs a string 'type' (function or "
+                         "custom).");
+            else
+                snprintf(err, errlen,
+                         "tools: a tool of type '%.40s' runs at the provider, where "
+                         "the model reads what it returns unscreened, so it is "
+                         "refused.",
+                         tt->valuestring);
+            return -1;
+        }
         cJSON *fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
         cJSON *d = cJSON_GetObjectItemCaseSensitive(fn, "description");
         if (cJSON_IsString(d) && push(&r->texts, d, roles) == -1)

@@ -111,8 +111,10 @@ static int request_part(struct req *q, cJSON *p, int i, int j)
         known = k_refusal, member = "refusal";
     } else if (strcmp(t, "input_image") == 0) {
         known = k_image;
+        q->r->texts.media = q->r->texts.media ? q->r->texts.media : "an input_image part";
     } else if (strcmp(t, "input_file") == 0) {
         known = k_file;
+        q->r->texts.media = q->r->texts.media ? q->r->texts.media : "an input_file part";
         cJSON *name = NULL;
         if (string_member(q, p, "filename", i, &name) == -1 || push(q, name) == -1)
             return -1;

@@ -566,6 +566,11 @@ static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
                 cfg->unknown_fields = GW_UNKNOWN_REFUSE;
             else
                 fail(c, v, "policy.unknown_fields", "must be screen, strip or refuse");
+        } else if (strcmp(key, "media") == 0) {
+            if (s && (strcmp(s, "refuse") == 0 || strcmp(s, "pass") == 0))
+                cfg->media_pass = strcmp(s, "pass") == 0;
+            else
+                fail(c, v, "policy.media", "must be refuse or pass");
         } else if (strcmp(key, "screen_replies") == 0) {
             get_bool(c, v, "policy.screen_replies", &cfg->screen_replies);
         } else if (strcmp(key, "block_message") == 0) {
@@ -573,7 +578,7 @@ static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
         } else {
             fail(c, k, key,
                  "unknown policy key (expected fail_mode, screen_roles, screen_replies, "
-                 "unknown_fields, block_style, block_message)");
+                 "unknown_fields, media, block_style, block_message)");
         }
     }
 }

@@ -107,6 +107,9 @@ struct gw_config {
      * findings count in its texts: bits 1 << GW_CAT_*; 0: the role is not screened. */
     unsigned role_categories[4];
     int unknown_fields; /* enum gw_unknown_policy: reply members no API file knows */
+    /* policy.media: pass images, audio, files and audio output on unscreened (the
+     * operator's choice); false (refuse, the default): a request with one is answered 400 */
+    bool media_pass;
     bool screen_replies;
     enum gw_block_style block_style;
     char *block_message; /* default answer when a blocking rule has no message */

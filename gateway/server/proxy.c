@@ -1997,6 +1997,17 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
                         "invalid_request");
         return;
     }
+    if (ar.texts.media && !cfg->media_pass) { /* what the gateway cannot read, it refuses */
+        snprintf(err, sizeof err,
+                 "The request has %s, which this gateway cannot screen, so it "
+                 "is refused (policy.media: pass lets images, audio and files "
+                 "through unscreened).",
+                 ar.texts.media);
+        gw_api_request_free(&ar);
+        gw_answer_early(w, req, api, reqid, 400, err, "invalid_request_error", NULL,
+                        "unscreenable_media");
+        return;
+    }
     struct gw_req *r = req_new(w, req, reqid);
     if (!r) {
         gw_api_request_free(&ar);

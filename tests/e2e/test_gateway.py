@@ -42,10 +42,10 @@ class PromptScreening(unittest.TestCase):
     def test_redacts_text_parts_of_multipart_content(self):
         body = {"model": "mock-1", "mock": {"echo": True}, "messages": [
             {"role": "user", "content": [{"type": "text", "text": "mail " + EMAIL},
-                                         {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]}
+                                         {"type": "text", "text": "thanks"}]}]}
         r, data = GW.post(body)
         self.assertEqual(r.status, 200)
-        self.assertEqual(json.loads(data)["choices"][0]["message"]["content"], "mail [EMAIL]")
+        self.assertEqual(json.loads(data)["choices"][0]["message"]["content"], "mail [EMAIL]\nthanks")
 
     def test_unscreened_roles_are_forwarded_unchanged(self):
         body = {"model": "mock-1", "mock": {"echo": True}, "messages": [

@@ -19,14 +19,18 @@ BLOCK_MSG = "I can only help with questions about your Acme Outfitters order."
 GUARANTEE_MSG = "Let me connect you with our team for the details of our guarantees."
 
 
+def providers():
+    """The providers of the module's gateway: chat and Responses to the mock (--upstream),
+    and Anthropic too (its base URL is the root, as its SDK takes it)."""
+    return ("providers:\n"
+            "  - {name: openai, type: openai, base_url: 'http://127.0.0.1:1/v1'}\n"
+            "  - {name: claude, type: anthropic, base_url: '%s'}\n" % MOCK.url[:-3])
+
+
 def setUpModule():
     global MOCK, GW
     MOCK = Mock()
-    root = MOCK.url[:-3]  # the Anthropic provider's base URL is the root, as its SDK takes it
-    GW = Gateway(MOCK.url, config_text=(
-        "providers:\n"
-        "  - {name: openai, type: openai, base_url: 'http://127.0.0.1:1/v1'}\n"
-        "  - {name: claude, type: anthropic, base_url: '%s'}\n" % root))
+    GW = Gateway(MOCK.url, config_text=providers())
 
 
 def tearDownModule():
@@ -655,10 +659,7 @@ class ReviewedRequests(unittest.TestCase):
         r, data = self.messages("hi", mcp_servers=[{"type": "url", "url": "https://x.example/mcp"}])
         self.assertEqual(r.status, 400)
 
-    def test_a_chat_file_name_is_screened_and_unknown_part_members_refused(self):
-        r, data = GW.post(user([{"type": "text", "text": "see"},
-                                {"type": "file", "file": {"filename": EMAIL, "file_id": "f"}}]))
-        self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")
+    def test_unknown_part_members_are_refused(self):
         r, data = GW.post(user([{"type": "text", "text": "hi", "x_extra": INJECTION}]))
         self.assertEqual(r.status, 400)
 
@@ -905,6 +906,24 @@ class StreamJoins(ScriptedGateway):
         self.assertEqual(r.status, 200)
         self.assertEqual(stream_text(sse_events(data))[0], text)
 
+    def test_tools_and_searches_that_run_at_compatible_providers_are_refused(self):
+        self.p.last = None
+        for extra in ({"tools": [{"type": "browser_search"}]},
+                      {"tools": [{"type": "code_interpreter"}]},
+                      {"plugins": [{"id": "web"}]}, {"search_parameters": {"mode": "on"}}):
+            r, data = self.gw.post(user("hi", **extra))
+            self.assertEqual(r.status, 400, extra)
+            self.assertIn("runs at the provider", data.decode(), extra)
+        r, data = self.gw.post(user("hi", tools=[{"function": {"name": "f", "description": "d"}}]))
+        self.assertEqual(r.status, 400)
+        self.assertIsNone(self.p.last)
+        self.p.events({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]})
+        r, data = self.gw.post(user("hi", stream=True, tools=[
+            {"type": "function", "function": {"name": "f", "parameters": {}}},
+            {"type": "custom", "custom": {"name": "g"}}]))
+        self.assertEqual(r.status, 200)
+
     def test_an_anthropic_reply_s_stop_sequence_is_screened(self):
         self.p.reply = (200, "application/json", json.dumps(
             {"id": "m", "type": "message", "role": "assistant", "model": "c",
@@ -1020,6 +1039,56 @@ class StreamJoins(ScriptedGateway):
             self.assertNotEqual(events[-1]["type"], "response.completed")
         events, text = self.responses_stream("Your order 4111 ", "ships today.", True)
         self.assertEqual((text, events[-1]["type"]), ("Your order 4111 ships today.", "response.completed"))
+
+
+class Media(unittest.TestCase):
+    """Images, audio and files have no text the gateway reads: a request with one is
+    refused unless the operator chose policy.media: pass (review 27: a text file's base64,
+    a URL's query, a spoken reply beside its screened transcript went through)."""
+
+    IMAGE = {"type": "image_url", "image_url": {"url": "https://x.example/a.png?m=" + EMAIL}}
+    FILE = {"type": "file", "file": {"filename": EMAIL, "file_data": "data:text/plain;base64,"
+                                     "Y2FyZCA0MTExIDExMTEgMTExMSAxMTEx"}}
+    AUDIO = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+
+    def requests(self):
+        image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}}
+        pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                              "data": "JVBERi0x"}}
+        yield "chat image", "/v1/chat/completions", user([{"type": "text", "text": "see"}, self.IMAGE])
+        yield "chat file", "/v1/chat/completions", user([{"type": "text", "text": "see"}, self.FILE])
+        yield "chat audio", "/v1/chat/completions", user([self.AUDIO])
+        yield "chat audio out", "/v1/chat/completions", user("hi", modalities=["text", "audio"],
+                                                             audio={"voice": "alloy", "format": "wav"})
+        yield "responses image", "/v1/responses", {"model": "m", "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "see"}, {"type": "input_image", "image_url": "https://x/a.png"}]}]}
+        yield "responses file", "/v1/responses", {"model": "m", "input": [{"role": "user", "content": [
+            {"type": "input_file", "filename": "a.txt", "file_data": "data:text/plain;base64,eA=="}]}]}
+        yield "anthropic image", "/v1/messages", {"model": "c", "max_tokens": 9, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "see"}, image]}]}
+        yield "anthropic pdf", "/v1/messages", {"model": "c", "max_tokens": 9, "messages": [
+            {"role": "user", "content": [pdf, {"type": "text", "text": "summarise"}]}]}
+        yield "anthropic image in a tool result", "/v1/messages", {"model": "c", "max_tokens": 9, "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "shot", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [image]}]}]}
+
+    def test_media_are_refused_by_default_in_every_api(self):
+        before = MOCK.stats()["requests"]
+        for name, path, body in self.requests():
+            r, data = GW.post(body, path=path)
+            self.assertEqual(r.status, 400, name)
+            self.assertIn("cannot screen", data.decode(), name)
+            self.assertNotIn("jane", data.decode(), name)
+        self.assertEqual(MOCK.stats()["requests"], before)
+
+    def test_policy_media_pass_lets_them_through_and_screens_their_texts(self):
+        with Gateway(MOCK.url, config_text=providers() + "policy:\n  media: pass\n") as gw:
+            for name, path, body in self.requests():
+                r, data = gw.post(body, path=path)
+                self.assertEqual(r.status, 200, name)
+            r, data = gw.post(user([{"type": "text", "text": "mail " + EMAIL}, self.FILE]))
+            self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")  # and the file's name
 
 
 class StreamFailMode(unittest.TestCase):

@@ -207,8 +207,7 @@ class Prompts(unittest.TestCase):
     def test_redacts_input_text_parts_of_message_items(self):
         r, data = respond(GW, mock={"echo": True}, input=[
             {"role": "user", "content": [
-                {"type": "input_text", "text": "mail " + EMAIL},
-                {"type": "input_image", "image_url": "http://x/y.png"}]},
+                {"type": "input_text", "text": "mail " + EMAIL}]},
             {"type": "message", "role": "user", "content": "card " + CARD}])
         self.assertEqual(r.status, 200)
         self.assertEqual(output_text(json.loads(data)), "mail [EMAIL]\ncard [CARD]")

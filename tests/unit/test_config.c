@@ -263,9 +263,32 @@ static void a_policy_naming_what_is_not_there_is_refused(void **state)
     remove_config(dir);
 }
 
+/* policy.media: refuse by default, pass when the operator says so, nothing else. */
+static void media_are_refused_unless_the_operator_passes_them(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], file[PATH_MAX], err[512];
+    struct gw_config cfg;
+    load_text("policy:\n  fail_mode: closed\n", &cfg, dir, sizeof dir);
+    assert_false(cfg.media_pass);
+    gw_config_free(&cfg);
+    remove_config(dir);
+    load_text("policy:\n  media: pass\n", &cfg, dir, sizeof dir);
+    assert_true(cfg.media_pass);
+    gw_config_free(&cfg);
+    remove_config(dir);
+    write_config(dir, sizeof dir, "policy:\n  media: screen\n", file, sizeof file);
+    assert_int_equal(gw_config_load(&cfg, file, err, sizeof err), -1);
+    assert_non_null(strstr(err, "policy.media"));
+    assert_non_null(strstr(err, "must be refuse or pass"));
+    gw_config_free(&cfg);
+    remove_config(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(media_are_refused_unless_the_operator_passes_them),
         cmocka_unit_test(relative_paths_resolve_against_the_config_files_folder),
         cmocka_unit_test(policies_per_tenant_over_one_ruleset),
         cmocka_unit_test(a_policy_naming_what_is_not_there_is_refused),

@@ -179,9 +179,13 @@ static int request_tools(struct gw_api_request *r, unsigned roles, char *err, si
         if (cJSON_IsString(d) && (roles & GW_ROLE_SYSTEM) &&
             gw_api_refs_push(&r->texts, d) == -1)
             return -1;
-        /* examples of a tool's input are text the model reads, whoever wrote them */
+        /* examples of a tool's input, and its schema's descriptions, are text the model
+         * reads, whoever wrote them */
         if ((roles & GW_ROLE_SYSTEM) &&
-            gw_api_refs_push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(tool, "input_examples")) == -1)
+            (gw_api_refs_push_all(&r->texts,
+                                  cJSON_GetObjectItemCaseSensitive(tool, "input_examples")) == -1 ||
+             gw_api_refs_push_all(&r->texts,
+                                  cJSON_GetObjectItemCaseSensitive(tool, "input_schema")) == -1))
             return -1;
     }
     return 0;

@@ -249,11 +249,30 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
                          tt->valuestring);
             return -1;
         }
+        /* A function's description and its parameters' schema (whose descriptions the model
+         * reads as well); a custom tool's description and grammar. */
         cJSON *fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
-        cJSON *d = cJSON_GetObjectItemCaseSensitive(fn, "description");
-        if (cJSON_IsString(d) && push(&r->texts, d, roles) == -1)
+        cJSON *custom = cJSON_GetObjectItemCaseSensitive(tool, "custom");
+        if (push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(fn, "description"), roles) == -1 ||
+            push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(fn, "parameters"), roles) == -1 ||
+            push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(custom, "description"), roles) ==
+                -1 ||
+            push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(custom, "format"), roles) == -1)
             return -1;
     }
+    /* The legacy functions, and a structured output's schema: the app's words too. */
+    cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(r->root, "functions"))
+    {
+        if (push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(f, "description"), roles) == -1 ||
+            push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(f, "parameters"), roles) == -1)
+            return -1;
+    }
+    if (push_all(&r->texts,
+                 cJSON_GetObjectItemCaseSensitive(
+                     cJSON_GetObjectItemCaseSensitive(r->root, "response_format"), "json_schema"),
+                 roles) == -1)
+        return -1;
     *param = NULL;
     return 0;
 }

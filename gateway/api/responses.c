@@ -285,7 +285,10 @@ static int request_tools(struct req *q)
             return fail(q->err, q->errlen, q->param, "tools",
                         "tools[%d]: a tool of type '%.40s' %s.", i, t,
                         strcmp(t, "custom") == 0 ? why_custom : why);
-        if (push(q, cJSON_GetObjectItemCaseSensitive(tool, "description")) == -1)
+        if (push(q, cJSON_GetObjectItemCaseSensitive(tool, "description")) == -1 ||
+            ((q->roles & GW_ROLE_SYSTEM) && /* the schema's descriptions: read by the model */
+             gw_api_refs_push_all(&q->r->texts,
+                                  cJSON_GetObjectItemCaseSensitive(tool, "parameters")) == -1))
             return -1;
         i++;
     }
@@ -331,6 +334,12 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
         return fail(err, errlen, param, "instructions", "'instructions' must be a string.");
     r->texts.role = GW_ROLE_SYSTEM;
     if (push(&q, instructions) == -1)
+        return -1;
+    /* a structured output's schema (its name, description and the schema's descriptions) */
+    if ((roles & GW_ROLE_SYSTEM) &&
+        gw_api_refs_push_all(
+            &r->texts, cJSON_GetObjectItemCaseSensitive(
+                           cJSON_GetObjectItemCaseSensitive(r->root, "text"), "format")) == -1)
         return -1;
     cJSON *input = cJSON_GetObjectItemCaseSensitive(r->root, "input"), *item;
     if (cJSON_IsString(input)) {

@@ -1091,6 +1091,32 @@ class Media(unittest.TestCase):
             self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")  # and the file's name
 
 
+class SystemTexts(unittest.TestCase):
+    """With the system's texts screened, every schema the model reads is (review 27: only
+    the tools' descriptions were)."""
+
+    def test_schemas_and_tool_texts_are_screened_as_the_system_s(self):
+        schema = {"type": "object", "properties": {"q": {"type": "string", "description": INJECTION}}}
+        with Gateway(MOCK.url, config_text=providers() + "policy:\n  screen_roles: [user, system]\n") as gw:
+            for name, path, body in (
+                    ("function parameters", "/v1/chat/completions", user("hi", tools=[
+                        {"type": "function", "function": {"name": "f", "parameters": schema}}])),
+                    ("legacy functions", "/v1/chat/completions", user("hi", functions=[
+                        {"name": "f", "description": INJECTION}])),
+                    ("custom tool", "/v1/chat/completions", user("hi", tools=[
+                        {"type": "custom", "custom": {"name": "g", "description": INJECTION}}])),
+                    ("response_format", "/v1/chat/completions", user("hi", response_format={
+                        "type": "json_schema", "json_schema": {"name": "o", "schema": schema}})),
+                    ("anthropic input_schema", "/v1/messages", {
+                        "model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}],
+                        "tools": [{"name": "f", "input_schema": schema}]})):
+                r, data = gw.post(body, path=path)
+                self.assertEqual(r.getheader("x-guardrail-verdict"), "block", name)
+            r, data = gw.post(user("hi", tools=[{"type": "function", "function": {
+                "name": "f", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]))
+            self.assertEqual((r.status, r.getheader("x-guardrail-verdict")), (200, "allow"))
+
+
 class StreamFailMode(unittest.TestCase):
     def test_a_streamed_reply_follows_fail_mode_like_a_plain_one(self):
         body = user("hi", stream=True, mock={"reply": "hello there", "chunk": 3})

@@ -346,6 +346,19 @@ class ForwardedPrompts(unittest.TestCase):
         self.assertEqual(items[4]["output"][0]["text"], "mail [EMAIL]")
         self.assertEqual(items[5], {"type": "item_reference", "id": "msg_0"})
 
+    def test_schemas_the_model_reads_are_screened_as_the_system_s_words(self):
+        fmt = {"type": "json_schema", "name": "order", "schema": {
+            "type": "object", "properties": {"n": {"type": "string", "description": "mail " + EMAIL}}}}
+        tool = {"type": "function", "name": "lookup", "parameters": {
+            "type": "object", "properties": {"c": {"type": "string", "description": "card " + CARD}}}}
+        r, data = respond(self.gw, input="hi", text={"format": fmt}, tools=[tool])
+        self.assertEqual(r.status, 200)
+        sent = self.p.bodies[-1]
+        self.assertEqual(sent["text"]["format"]["schema"]["properties"]["n"]["description"],
+                         "mail [EMAIL]")
+        self.assertEqual(sent["tools"][0]["parameters"]["properties"]["c"]["description"],
+                         "card [CARD]")
+
     def test_a_clean_request_goes_to_the_provider_as_it_came(self):
         body = {"model": "m", "input": "hello", "previous_response_id": "resp_0"}
         r, data = respond(self.gw, body=body)

@@ -83,10 +83,18 @@ static int document_source(struct gw_api_request *r, cJSON *source, bool on, int
                         "messages[%d].content[%d]: a text document needs a string 'data'.", i, j);
         return on ? gw_api_refs_push(&r->texts, data) : 0;
     }
-    if (strcmp(type, "content") == 0)
-        return on ? gw_api_refs_push_all(&r->texts,
-                                         cJSON_GetObjectItemCaseSensitive(source, "content"))
-                  : 0;
+    if (strcmp(type, "content") == 0) {
+        cJSON *content = cJSON_GetObjectItemCaseSensitive(source, "content");
+        const cJSON *b, *blocks = cJSON_IsArray(content) ? content : NULL;
+        cJSON_ArrayForEach(b, blocks)
+        {
+            const cJSON *bt = cJSON_GetObjectItemCaseSensitive(b, "type");
+            if (!r->texts.media && !(cJSON_IsString(bt) && strcmp(bt->valuestring, "text") == 0))
+                r->texts.media = "a document whose content has an image or another block "
+                                 "that is not text";
+        }
+        return on ? gw_api_refs_push_all(&r->texts, content) : 0;
+    }
     if (strcmp(type, "base64") == 0 || strcmp(type, "url") == 0 || strcmp(type, "file") == 0) {
         if (!r->texts.media) /* a PDF or a file: no text the gateway reads */
             r->texts.media = "a document block with a base64, URL or file source";

@@ -63,6 +63,10 @@ struct gw_api_stream {
     int (*scan)(void *ctx, cJSON *node);
     /* Token counts from a usage object, -1 where unknown. */
     void (*tokens)(void *ctx, long prompt, long completion);
+    /* Where in an event the walk is (a choice's or a tool call's slot + 1; 0: elsewhere):
+     * texts screened whole (scan) are joined to the earlier events' texts at the same keys
+     * and the same place, so that two choices' or two calls' texts are read apart. */
+    int place;
     bool screen_replies;   /* false: events pass as they came (after the JSON checks) */
     enum gw_unknown_policy unknown; /* members the API does not know */
     struct gw_buf *tmp;    /* two scratch buffers of the worker, free for the walk */

@@ -169,6 +169,7 @@ static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool
             (name && !cJSON_IsString(name) && !cJSON_IsNull(name)))
             return -1;
         int rc;
+        s->place = slot_of(idx, t) + 1; /* a call's name is joined apart from another's */
         if ((rc = gw_api_stream_unknown(s, call, known_call)) != 0 ||
             (rc = gw_api_stream_unknown(s, fn, known_fn)) != 0 ||
             (cJSON_IsString(name) && (rc = s->scan(s->ctx, name)) != 0)) {
@@ -330,6 +331,7 @@ static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
     if (idx < 0 || idx >= MAX_CHOICES)
         return -1;
     cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
+    s->place = slot_of(idx, CONTENT) + 1; /* its texts are joined apart from another choice's */
     if (s->screen_replies) {
         if (!delta) /* text released at the end needs a delta to go in */
             delta = cJSON_AddObjectToObject(c, "delta");
@@ -405,6 +407,7 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
     int rc = 0;
     if (s->screen_replies)
         gw_openai_strip_logprobs(ev); /* its tokens would show held text early */
+    s->place = 0;
     if ((rc = gw_api_stream_unknown(s, ev, known_top)) == 1)
         block(s, 0);
     cJSON_ArrayForEach(c, choices)
@@ -412,6 +415,7 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
         if (rc != 0 || (rc = screen_choice(s, c, &emit)) != 0)
             break;
     }
+    s->place = 0;
     if (rc == 0 && emit)
         rc = gw_api_write_event(s, NULL, ev);
     cJSON_Delete(ev);

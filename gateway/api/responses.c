@@ -359,7 +359,16 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
     /* A stored prompt's variables are filled in by the app, often from what a user typed. */
     r->texts.role = GW_ROLE_USER;
     cJSON *prompt = cJSON_GetObjectItemCaseSensitive(r->root, "prompt");
-    if (push_all(&q, cJSON_GetObjectItemCaseSensitive(prompt, "variables")) == -1)
+    cJSON *vars = cJSON_GetObjectItemCaseSensitive(prompt, "variables");
+    const cJSON *v, *each = cJSON_IsObject(vars) ? vars : NULL;
+    cJSON_ArrayForEach(v, each)
+    {
+        const cJSON *vt = cJSON_GetObjectItemCaseSensitive(v, "type"); /* an input_image... */
+        if (cJSON_IsObject(v) && !r->texts.media &&
+            !(cJSON_IsString(vt) && strcmp(vt->valuestring, "input_text") == 0))
+            r->texts.media = "a prompt variable that is not text (an input_image or input_file)";
+    }
+    if (push_all(&q, vars) == -1)
         return -1;
     if (request_tools(&q) == -1)
         return -1;

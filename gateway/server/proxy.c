@@ -1391,10 +1391,15 @@ static int strings_across_events(struct gw_req *r, const cJSON *node, const char
 {
     if (cJSON_IsString(node))
         return across_events(r, path, node->valuestring, strlen(node->valuestring));
-    int rc = 0;
-    for (const cJSON *k = node ? node->child : NULL; k && rc == 0; k = k->next) {
+    int rc = 0, at = 0;
+    for (const cJSON *k = node ? node->child : NULL; k && rc == 0; k = k->next, at++) {
         char sub[64];
-        snprintf(sub, sizeof sub, "%s.%s", path, k->string ? k->string : "[]");
+        if (k->string) {
+            snprintf(sub, sizeof sub, "%s.%s", path, k->string);
+        } else { /* an array's entry: by its "index" (as clients merge them), or its place */
+            const cJSON *i = cJSON_GetObjectItemCaseSensitive(k, "index");
+            snprintf(sub, sizeof sub, "%s[%d]", path, cJSON_IsNumber(i) ? i->valueint : at);
+        }
         rc = strings_across_events(r, k, sub);
     }
     return rc;
@@ -1415,11 +1420,21 @@ static int stream_join(void *ctx, int from, int to)
         return -1;
     free(r->join[to]);
     r->join[to] = NULL;
-    if (!r->sent[from] || !r->sent[from]->n)
+    /* What went out before to: from's last bytes, which carry the texts before from when
+     * from was a continuation too (a short or an empty text between two others). */
+    struct tailbuf base = {0};
+    if (r->sent[from])
+        base = *r->sent[from];
+    else if (r->join[from])
+        base = r->join[from]->prev; /* from sent nothing yet */
+    if (!base.n)
         return 0; /* nothing went out to continue */
+    if (!r->sent[to] && !(r->sent[to] = calloc(1, sizeof *r->sent[to])))
+        return -1;
+    *r->sent[to] = base; /* what to sends goes after it */
     if (!(r->join[to] = calloc(1, sizeof *r->join[to])))
         return -1;
-    r->join[to]->prev = *r->sent[from];
+    r->join[to]->prev = base;
     return 0;
 }
 
@@ -1508,7 +1523,9 @@ static int stream_scan(void *ctx, cJSON *node)
     bool changed = false;
     int v = screen_node(r, node, GW_DIR_REPLY, ~0u, &blocker, &changed);
     if (v != -1 && v != GW_ACTION_BLOCK) {
-        int rc = strings_across_events(r, node, node->string ? node->string : "");
+        char path[64];
+        snprintf(path, sizeof path, "%d:%s", r->st.place, node->string ? node->string : "");
+        int rc = strings_across_events(r, node, path);
         if (rc != -2)
             return rc;
         v = -1;
@@ -1663,7 +1680,10 @@ static void whole_reply(struct gw_req *r)
     const struct gw_rule *blocker = NULL;
     bool changed = false;
     int verdict = -1;
-    if (!memchr(body, '\0', r->reply.len) && (text = cJSON_CreateString(body)))
+    /* Bytes that are not UTF-8 are read otherwise by a client that decodes by the declared
+     * charset, or leniently: they cannot be screened as it will read them. */
+    if (!memchr(body, '\0', r->reply.len) && !gw_openai_not_utf8(body, r->reply.len) &&
+        (text = cJSON_CreateString(body)))
         verdict = screen_one(r, text, GW_DIR_REPLY, ~0u, &blocker, &changed);
     if (verdict == -1 || verdict == GW_ACTION_BLOCK) {
         cJSON_Delete(text);

@@ -924,6 +924,17 @@ class StreamJoins(ScriptedGateway):
             {"type": "custom", "custom": {"name": "g"}}]))
         self.assertEqual(r.status, 200)
 
+    def test_a_provider_error_that_is_not_utf8_is_withheld(self):
+        # A client that decodes by the declared charset reads "\xa0" as a space: a card.
+        for ctype, body in (("application/json; charset=iso-8859-1",
+                             b'{"error":{"message":"card 4111\xa01111\xa01111\xa01111"}}'),
+                            ("text/html", b"<html>card 4111\xa01111\xa01111\xa01111</html>")):
+            self.p.reply = (400, ctype, body)
+            r, data = self.gw.post(user("hi"))
+            self.assertEqual(r.status, 400)
+            self.assertIn(b"cannot be screened", data)
+            self.assertNotIn(b"1111", data)
+
     def test_an_anthropic_reply_s_stop_sequence_is_screened(self):
         self.p.reply = (200, "application/json", json.dumps(
             {"id": "m", "type": "message", "role": "assistant", "model": "c",
@@ -957,27 +968,43 @@ class StreamJoins(ScriptedGateway):
         data, text = self.stream([{"audio": {"transcript": "we gua"}},
                                   {"audio": {"transcript": "rantee it lasts"}}], transcript)
         self.assertNotIn("rantee", text)
+        # Entries are joined by their "index", as the SDKs merge them, whatever comes between.
+        entry = lambda i, t: {"reasoning_details": [{"type": "reasoning.text", "index": i, "text": t}]}
+        first = lambda d: "".join(x.get("text", "") for x in d.get("reasoning_details") or []
+                                  if x.get("index") == 0)
+        data, text = self.stream([entry(0, "card 4111 1111 "), entry(1, "ok"), entry(0, "1111 1111")], first)
+        self.assertNotIn(CARD, text)
         # Ordinary text cut anywhere, and numbers at another place, still pass.
         data, text = self.stream([{"audio": {"id": "a", "transcript": "Your order 4111 "}},
                                   {"audio": {"id": "a", "transcript": "ships today."}}], transcript)
         self.assertEqual((text, "guardrail_error" in data), ("Your order 4111 ships today.", False))
 
+    def test_two_choices_texts_outside_the_slots_are_joined_apart(self):
+        chunk = lambda i, t: {"id": "s", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                              "choices": [{"index": i, "delta": {"audio": {"transcript": t}},
+                                           "finish_reason": None}]}
+        self.p.events(chunk(0, "Your card is 4111 1111 "), chunk(1, "Sure."), chunk(0, "1111 1111."))
+        r, data = self.gw.post(user("hi", stream=True, n=2))
+        text = "".join(c["delta"].get("audio", {}).get("transcript", "")
+                       for e in sse_events(data) if e != "[DONE]" and json.loads(e).get("choices")
+                       for c in json.loads(e)["choices"] if c["index"] == 0)
+        self.assertNotIn(CARD, text)
 
-    def anthropic_stream(self, a, middle, b):
+    def anthropic_stream(self, texts, middle):
+        """Text blocks with texts, a middle block between each two."""
         ev = [{"type": "message_start", "message": {
-                  "id": "m", "type": "message", "role": "assistant", "model": "c", "content": [],
-                  "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 1}}},
-              {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-              {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": a}},
-              {"type": "content_block_stop", "index": 0},
-              {"type": "content_block_start", "index": 1, "content_block": middle},
-              {"type": "content_block_stop", "index": 1},
-              {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
-              {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": b}},
-              {"type": "content_block_stop", "index": 2},
-              {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-               "usage": {"output_tokens": 5}},
-              {"type": "message_stop"}]
+            "id": "m", "type": "message", "role": "assistant", "model": "c", "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 1}}}]
+        for n, text in enumerate(texts):
+            if n:
+                ev += [{"type": "content_block_start", "index": 2 * n - 1, "content_block": middle},
+                       {"type": "content_block_stop", "index": 2 * n - 1}]
+            ev += [{"type": "content_block_start", "index": 2 * n, "content_block": {"type": "text", "text": ""}},
+                   {"type": "content_block_delta", "index": 2 * n, "delta": {"type": "text_delta", "text": text}},
+                   {"type": "content_block_stop", "index": 2 * n}]
+        ev += [{"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 5}},
+               {"type": "message_stop"}]
         self.p.reply = (200, "text/event-stream", "".join(
             "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
         r, data = self.gw.post({"model": "c", "max_tokens": 9, "stream": True,
@@ -989,15 +1016,21 @@ class StreamJoins(ScriptedGateway):
         for middle in ({"type": "thinking", "thinking": "", "signature": ""},
                        {"type": "tool_use", "id": "t", "name": "lookup", "input": {}},
                        {"type": "redacted_thinking", "data": "xx"}):
-            events, text = self.anthropic_stream("Your card is 4111 1111 ", middle, "1111 1111, thanks.")
+            events, text = self.anthropic_stream(["Your card is 4111 1111 ", "1111 1111, thanks."], middle)
             self.assertNotIn(CARD, text, middle["type"])
             self.assertEqual(events[-1]["type"], "error", middle["type"])
-            events, text = self.anthropic_stream("we gua", middle, "rantee it lasts")
+            events, text = self.anthropic_stream(["we gua", "rantee it lasts"], middle)
             self.assertNotIn("rantee it", text, middle["type"])
-        events, text = self.anthropic_stream("Your order 4111 ", middle, "ships today.")
+            # three runs: a short or an empty one between carries the first one's end on
+            for texts in (["Your card is 4111 1111 ", "1111 ", "1111, thanks."],
+                          ["Your card is 4111 1111 ", "", "1111 1111, thanks."]):
+                events, text = self.anthropic_stream(texts, middle)
+                self.assertNotIn(CARD, text, (middle["type"], texts))
+        events, text = self.anthropic_stream(["Your order 4111 ", "ships today."], middle)
         self.assertEqual((text, events[-1]["type"]), ("Your order 4111 ships today.", "message_stop"))
 
-    def responses_stream(self, a, b, between):
+    def responses_stream(self, texts, between):
+        """Messages with texts, a reasoning item between each two when between."""
         def item(o, text, status="completed"):
             return {"type": "message", "id": "msg_%d" % o, "status": status, "role": "assistant",
                     "content": [{"type": "output_text", "text": text, "annotations": []}] if text else []}
@@ -1014,14 +1047,18 @@ class StreamJoins(ScriptedGateway):
         reasoning = {"type": "reasoning", "id": "rs", "summary": []}
         ev = [{"type": "response.created", "response": {"id": "r", "object": "response",
                                                          "status": "in_progress", "output": []}}]
-        ev += message(0, a)
-        if between:
-            ev += [{"type": "response.output_item.added", "output_index": 1, "item": reasoning},
-                   {"type": "response.output_item.done", "output_index": 1, "item": reasoning}]
-        ev += message(2 if between else 1, b)
+        output, o = [], 0
+        for n, text in enumerate(texts):
+            if n and between:
+                ev += [{"type": "response.output_item.added", "output_index": o, "item": reasoning},
+                       {"type": "response.output_item.done", "output_index": o, "item": reasoning}]
+                output.append(reasoning)
+                o += 1
+            ev += message(o, text)
+            output.append(item(o, text))
+            o += 1
         ev.append({"type": "response.completed", "response": {
-            "id": "r", "object": "response", "status": "completed",
-            "output": [item(0, a)] + ([reasoning] if between else []) + [item(2 if between else 1, b)]}})
+            "id": "r", "object": "response", "status": "completed", "output": output}})
         for n, e in enumerate(ev):
             e["sequence_number"] = n
         self.p.reply = (200, "text/event-stream", "".join(
@@ -1033,11 +1070,14 @@ class StreamJoins(ScriptedGateway):
 
     def test_responses_messages_are_read_joined_as_output_text_joins_them(self):
         for between in (True, False):
-            events, text = self.responses_stream("Your card is 4111 1111 ", "1111 1111, thanks.", between)
-            self.assertNotIn(CARD, text)
-            self.assertNotIn(CARD, json.dumps(events))
-            self.assertNotEqual(events[-1]["type"], "response.completed")
-        events, text = self.responses_stream("Your order 4111 ", "ships today.", True)
+            for texts in (["Your card is 4111 1111 ", "1111 1111, thanks."],
+                          ["Your card is 4111 1111 ", "1111 ", "1111, thanks."],
+                          ["Your card is 4111 1111 ", "", "1111 1111, thanks."]):
+                events, text = self.responses_stream(texts, between)
+                self.assertNotIn(CARD, text, texts)
+                self.assertNotIn(CARD, json.dumps(events), texts)
+                self.assertNotEqual(events[-1]["type"], "response.completed", texts)
+        events, text = self.responses_stream(["Your order 4111 ", "ships today."], True)
         self.assertEqual((text, events[-1]["type"]), ("Your order 4111 ships today.", "response.completed"))
 
 
@@ -1081,6 +1121,24 @@ class Media(unittest.TestCase):
             self.assertIn("cannot screen", data.decode(), name)
             self.assertNotIn("jane", data.decode(), name)
         self.assertEqual(MOCK.stats()["requests"], before)
+
+    def test_media_inside_a_document_or_a_prompt_variable_are_refused_too(self):
+        before = MOCK.stats()["requests"]
+        image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}}
+        doc = {"type": "document", "source": {"type": "content", "content": [
+            {"type": "text", "text": "see"}, image]}}
+        r, data = GW.post({"model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": [doc]}]},
+                          path="/v1/messages")
+        self.assertEqual(r.status, 400)
+        for value in ({"type": "input_image", "image_url": "https://x/a.png"},
+                      {"type": "input_file", "file_id": "file-1"}):
+            r, data = GW.post({"model": "m", "prompt": {"id": "p", "variables": {"v": value}}},
+                              path="/v1/responses")
+            self.assertEqual(r.status, 400, value)
+        self.assertEqual(MOCK.stats()["requests"], before)
+        r, data = GW.post({"model": "m", "mock": {"echo": True}, "prompt": {"id": "p", "variables": {
+            "v": {"type": "input_text", "text": "mail " + EMAIL}, "w": "plain"}}}, path="/v1/responses")
+        self.assertEqual(r.status, 200)
 
     def test_policy_media_pass_lets_them_through_and_screens_their_texts(self):
         with Gateway(MOCK.url, config_text=providers() + "policy:\n  media: pass\n") as gw:

@@ -303,9 +303,37 @@ static void a_chat_chunk_sent_on_several_data_lines_goes_out_on_one(void **state
     }
 }
 
+/* JSON between systems is UTF-8: a byte that is not, at any place (the check reads eight
+ * ASCII bytes at a time), an overlong form, a surrogate, a sequence cut short, is found. */
+static void bytes_that_are_not_utf8_are_found_anywhere(void **state)
+{
+    (void)state;
+    char text[41];
+    for (size_t at = 0; at < 40; at++) {
+        memset(text, 'a', 40);
+        text[40] = '\0';
+        assert_false(gw_openai_not_utf8(text, 40));
+        text[at] = (char)0xff;
+        assert_true(gw_openai_not_utf8(text, 40));
+        text[at] = (char)0x80; /* a continuation byte alone */
+        assert_true(gw_openai_not_utf8(text, 40));
+        if (at + 1 < 40) {
+            memcpy(text + at, "\xc3\xa9", 2); /* é: valid */
+            assert_false(gw_openai_not_utf8(text, 40));
+        }
+    }
+    static const char *const bad[] = {"\xc0\xae", "\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80",
+                                      "\xf0\x9f\x98"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_true(gw_openai_not_utf8(bad[i], strlen(bad[i])));
+    const char *good = "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 ok";
+    assert_false(gw_openai_not_utf8(good, strlen(good)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bytes_that_are_not_utf8_are_found_anywhere),
         cmocka_unit_test_setup_teardown(a_match_spanning_a_key_and_its_value_stays_in_the_value,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_number_is_redacted_as_a_string_and_the_text_stays_json,

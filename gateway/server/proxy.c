@@ -1352,8 +1352,9 @@ static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s,
 
 /* The texts of a stream's events that are not streamed in a slot (a member no API file
  * knows, such as a transcript or a provider's reasoning details; a tool's name), by where
- * they stand in the event (their keys from the member down, array places left out): the
- * last bytes of each, as screened, one event's after the other's. */
+ * they stand in the event (the walk's place, then their keys from the member down, an
+ * array's entries by their "index"): the last bytes of each, as screened, one event's
+ * after the other's. */
 #define OTAILS 16
 struct otail {
     char path[64];

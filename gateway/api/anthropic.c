@@ -89,15 +89,15 @@ static int document_source(struct gw_api_request *r, cJSON *source, bool on, int
         cJSON_ArrayForEach(b, blocks)
         {
             const cJSON *bt = cJSON_GetObjectItemCaseSensitive(b, "type");
-            if (!r->texts.media && !(cJSON_IsString(bt) && strcmp(bt->valuestring, "text") == 0))
-                r->texts.media = "a document whose content has an image or another block "
-                                 "that is not text";
+            if (!(cJSON_IsString(bt) && strcmp(bt->valuestring, "text") == 0))
+                gw_api_refs_media(&r->texts, "a document whose content has an image or another "
+                                             "block that is not text");
         }
         return on ? gw_api_refs_push_all(&r->texts, content) : 0;
     }
     if (strcmp(type, "base64") == 0 || strcmp(type, "url") == 0 || strcmp(type, "file") == 0) {
-        if (!r->texts.media) /* a PDF or a file: no text the gateway reads */
-            r->texts.media = "a document block with a base64, URL or file source";
+        /* a PDF or a file: no text the gateway reads */
+        gw_api_refs_media(&r->texts, "a document block with a base64, URL or file source");
         return 0;
     }
     return fail(err, errlen, param, "messages",
@@ -126,8 +126,8 @@ static int request_block(struct gw_api_request *r, cJSON *b, unsigned role, unsi
                         "screened by this gateway, so it is refused.", i, j, k->string, bt->type);
     bool on = (role & roles) != 0;
     r->texts.role = role;
-    if (strcmp(bt->type, "image") == 0 && !r->texts.media)
-        r->texts.media = "an image block";
+    if (strcmp(bt->type, "image") == 0)
+        gw_api_refs_media(&r->texts, "an image block");
     for (size_t t = 0; t < 4 && bt->texts[t]; t++) {
         cJSON *v = cJSON_GetObjectItemCaseSensitive(b, bt->texts[t]);
         bool needed = strcmp(bt->texts[t], "text") == 0 || strcmp(bt->texts[t], "thinking") == 0;

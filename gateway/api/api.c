@@ -234,6 +234,12 @@ int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const
     return 0;
 }
 
+void gw_api_refs_media(struct gw_text_refs *t, const char *what)
+{
+    if (!t->media)
+        t->media = what;
+}
+
 int gw_api_refs_push_all(struct gw_text_refs *t, cJSON *node)
 {
     /* An object, an array or a number is screened as the JSON text of it, so its keys and

@@ -205,6 +205,9 @@ int gw_api_refs_push(struct gw_text_refs *t, cJSON *node);
  * its JSON text (keys and numbers included; a redacted one is parsed back in place). Null,
  * booleans and empty containers carry no text. */
 int gw_api_refs_push_all(struct gw_text_refs *t, cJSON *node);
+/* Notes that a request has what (an image, audio, a file: no text the gateway reads),
+ * unless it already noted something (t->media names the first, for the 400 answer). */
+void gw_api_refs_media(struct gw_text_refs *t, const char *what);
 /* The event "data: JSON\n\n" for a tree, through s->write, after "event: name\n" when name
  * is not NULL. Returns 0, or -1 (nothing written) for a name with a CR or LF in it. */
 int gw_api_write_event(struct gw_api_stream *s, const char *name, const cJSON *ev);

@@ -96,8 +96,8 @@ static int parts(struct gw_text_refs *t, cJSON *content, unsigned roles, int i, 
         }
         if (part_members(pt, part, i, err, errlen) == -1)
             return -1;
-        if (!pt->text && !t->media) /* an image, audio, a file: no text the gateway reads */
-            t->media = pt->type;
+        if (!pt->text) /* an image, audio, a file: no text the gateway reads */
+            gw_api_refs_media(t, pt->type);
         if (pt->text) {
             cJSON *text = cJSON_GetObjectItemCaseSensitive(part, pt->text);
             if (!cJSON_IsString(text)) {
@@ -216,11 +216,11 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
     const cJSON *mod;
     cJSON_ArrayForEach(mod, cJSON_GetObjectItemCaseSensitive(r->root, "modalities"))
     {
-        if (cJSON_IsString(mod) && strcmp(mod->valuestring, "audio") == 0 && !r->texts.media)
-            r->texts.media = "audio output (modalities)";
+        if (cJSON_IsString(mod) && strcmp(mod->valuestring, "audio") == 0)
+            gw_api_refs_media(&r->texts, "audio output (modalities)");
     }
-    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->root, "audio")) && !r->texts.media)
-        r->texts.media = "audio output ('audio')";
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->root, "audio")))
+        gw_api_refs_media(&r->texts, "audio output ('audio')");
     /* A predicted output becomes the reply's text where the model agrees with it. */
     r->texts.role = GW_ROLE_USER;
     if (push_all(&r->texts, cJSON_GetObjectItemCaseSensitive(

@@ -111,10 +111,10 @@ static int request_part(struct req *q, cJSON *p, int i, int j)
         known = k_refusal, member = "refusal";
     } else if (strcmp(t, "input_image") == 0) {
         known = k_image;
-        q->r->texts.media = q->r->texts.media ? q->r->texts.media : "an input_image part";
+        gw_api_refs_media(&q->r->texts, "an input_image part");
     } else if (strcmp(t, "input_file") == 0) {
         known = k_file;
-        q->r->texts.media = q->r->texts.media ? q->r->texts.media : "an input_file part";
+        gw_api_refs_media(&q->r->texts, "an input_file part");
         cJSON *name = NULL;
         if (string_member(q, p, "filename", i, &name) == -1 || push(q, name) == -1)
             return -1;
@@ -364,9 +364,10 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
     cJSON_ArrayForEach(v, each)
     {
         const cJSON *vt = cJSON_GetObjectItemCaseSensitive(v, "type"); /* an input_image... */
-        if (cJSON_IsObject(v) && !r->texts.media &&
+        if (cJSON_IsObject(v) &&
             !(cJSON_IsString(vt) && strcmp(vt->valuestring, "input_text") == 0))
-            r->texts.media = "a prompt variable that is not text (an input_image or input_file)";
+            gw_api_refs_media(&r->texts, "a prompt variable that is not text (an input_image or "
+                                         "input_file)");
     }
     if (push_all(&q, vars) == -1)
         return -1;

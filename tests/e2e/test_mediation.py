@@ -1100,6 +1100,7 @@ class Media(unittest.TestCase):
         yield "chat audio", "/v1/chat/completions", user([self.AUDIO])
         yield "chat audio out", "/v1/chat/completions", user("hi", modalities=["text", "audio"],
                                                              audio={"voice": "alloy", "format": "wav"})
+        yield "chat audio object alone", "/v1/chat/completions", user("hi", audio={"voice": "alloy"})
         yield "responses image", "/v1/responses", {"model": "m", "input": [{"role": "user", "content": [
             {"type": "input_text", "text": "see"}, {"type": "input_image", "image_url": "https://x/a.png"}]}]}
         yield "responses file", "/v1/responses", {"model": "m", "input": [{"role": "user", "content": [

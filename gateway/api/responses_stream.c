@@ -119,8 +119,21 @@ static int run_of(const struct walk *w, int o)
     return -1;
 }
 
+/* Whether a message other than o still has its parts' scanner open. output_text joins the
+ * messages in output order: a message begun before the one before it ended would be
+ * joined to what that one had sent so far, and what its scanner still holds would come
+ * out after, into the wrong side of the join. */
+static bool other_run_open(const struct walk *w, int o)
+{
+    for (int i = 0; i < w->n; i++)
+        if (w->t->kind[i] == RK_TEXT && w->t->out[i] != o && !(w->closed & bit(w->t->slot[i])))
+            return true;
+    return false;
+}
+
 /* The number of a text, or -1; with add, a new one when it has none (-1 when they are all
- * given out, or when a part of a message begins before the one before it ended). */
+ * given out, when a part of a message begins before the one before it ended, or a message
+ * before the message before it ended). */
 static int text_of(struct cx *c, enum gw_rkind k, int o, int sub, const char *item_id, bool add)
 {
     struct walk *w = &c->w;
@@ -132,7 +145,8 @@ static int text_of(struct cx *c, enum gw_rkind k, int o, int sub, const char *it
         i++;
     if (i == w->n) {
         int run = k == RK_TEXT ? run_of(w, o) : -1;
-        if (!add || w->n == MAX_TEXTS || (run >= 0 && !(w->ended & bit(run))))
+        if (!add || w->n == MAX_TEXTS || (run >= 0 && !(w->ended & bit(run))) ||
+            (k == RK_TEXT && run < 0 && other_run_open(w, o)))
             return -1;
         t->kind[i] = (unsigned char)k;
         t->out[i] = (unsigned char)o;

@@ -1029,8 +1029,10 @@ class StreamJoins(ScriptedGateway):
         events, text = self.anthropic_stream(["Your order 4111 ", "ships today."], middle)
         self.assertEqual((text, events[-1]["type"]), ("Your order 4111 ships today.", "message_stop"))
 
-    def responses_stream(self, texts, between):
-        """Messages with texts, a reasoning item between each two when between."""
+    def responses_stream(self, texts, between, interleave=False):
+        """Messages with texts, a reasoning item between each two when between; with
+        interleave, each message begins (up to its first delta) before the one before it
+        is done."""
         def item(o, text, status="completed"):
             return {"type": "message", "id": "msg_%d" % o, "status": status, "role": "assistant",
                     "content": [{"type": "output_text", "text": text, "annotations": []}] if text else []}
@@ -1054,7 +1056,10 @@ class StreamJoins(ScriptedGateway):
                        {"type": "response.output_item.done", "output_index": o, "item": reasoning}]
                 output.append(reasoning)
                 o += 1
-            ev += message(o, text)
+            if interleave and n:
+                ev[-3:-3] = message(o, text)
+            else:
+                ev += message(o, text)
             output.append(item(o, text))
             o += 1
         ev.append({"type": "response.completed", "response": {
@@ -1079,6 +1084,18 @@ class StreamJoins(ScriptedGateway):
                 self.assertNotEqual(events[-1]["type"], "response.completed", texts)
         events, text = self.responses_stream(["Your order 4111 ", "ships today."], True)
         self.assertEqual((text, events[-1]["type"]), ("Your order 4111 ships today.", "response.completed"))
+
+    def test_a_responses_message_begun_before_the_one_before_it_ended_ends_the_stream(self):
+        # Review 28: the join read only what message 0 had sent when message 1 began; what
+        # its scanner held ("4111 1111") came out later, into message 0, and output_text
+        # (items in output order) read the card whole.
+        events, text = self.responses_stream(["Your card is 4111 1111", " 1111 1111, thanks."],
+                                             False, interleave=True)
+        self.assertNotIn(CARD, json.dumps(events))
+        self.assertNotIn("1111 1111, thanks", text)
+        self.assertEqual(events[-1]["type"], "error")
+        events, text = self.responses_stream(["Your order ", "ships today."], False)
+        self.assertEqual(events[-1]["type"], "response.completed")
 
 
 class Media(unittest.TestCase):

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "screen/scan.h"
 #include "util/json.h"
@@ -136,6 +137,13 @@ cJSON *gw_api_parse(const char *body, size_t len)
     return root;
 }
 
+/* Whether a model name asks for a web search first (":online", in any case). */
+static bool searches_online(const char *model)
+{
+    size_t n = strlen(model);
+    return n >= 7 && strcasecmp(model + n - 7, ":online") == 0;
+}
+
 int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **model,
                       bool *stream, char *err, size_t errlen, const char **param)
 {
@@ -161,6 +169,23 @@ int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **m
     if (st && !cJSON_IsBool(st) && !cJSON_IsNull(st)) {
         *param = "stream";
         snprintf(err, errlen, "'stream' must be a boolean.");
+        return -1;
+    }
+    /* OpenRouter's shortcut for its web plugin (a model, or a fallback in 'models', named
+     * "...:online"): the model would read pages this gateway never screens. */
+    const cJSON *fallback;
+    const char *online = m && searches_online(m->valuestring) ? "model" : NULL;
+    cJSON_ArrayForEach(fallback, cJSON_GetObjectItemCaseSensitive(*root, "models"))
+    {
+        if (!online && cJSON_IsString(fallback) && searches_online(fallback->valuestring))
+            online = "models";
+    }
+    if (online) {
+        *param = online;
+        snprintf(err, errlen,
+                 "'%s': a model named ':online' searches the web at the provider: the model "
+                 "would read pages this gateway never screens, so it is refused.",
+                 online);
         return -1;
     }
     *model = m ? m->valuestring : "unknown";

@@ -914,6 +914,16 @@ class StreamJoins(ScriptedGateway):
             r, data = self.gw.post(user("hi", **extra))
             self.assertEqual(r.status, 400, extra)
             self.assertIn("runs at the provider", data.decode(), extra)
+        # OpenRouter's shortcut for its web plugin, in the model or a fallback (review 28),
+        # in every API.
+        for body, path in ((dict(user("hi"), model="openai/gpt-4o:online"), None),
+                           (dict(user("hi"), models=["a/b", "openai/gpt-4o:Online"]), None),
+                           ({"model": "x:online", "input": "hi"}, "/v1/responses"),
+                           ({"model": "x:online", "max_tokens": 5,
+                             "messages": [{"role": "user", "content": "hi"}]}, "/v1/messages")):
+            r, data = self.gw.post(body, path=path or "/v1/chat/completions")
+            self.assertEqual(r.status, 400, body)
+            self.assertIn("searches the web at the provider", data.decode(), body)
         r, data = self.gw.post(user("hi", tools=[{"function": {"name": "f", "description": "d"}}]))
         self.assertEqual(r.status, 400)
         self.assertIsNone(self.p.last)

@@ -111,10 +111,9 @@ static bool card_gap(const char *g, size_t n)
     return k == 1 && strchr(" -./_~|*:+,", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
 }
 
-/* Whether the groups of s (runs of bytes in_group accepts) are parted by one gap, the same
- * every time (card_gap), and s starts and ends with a group: "4111 1111-1111 1111" is not
- * one number. */
-static bool one_gap(const char *s, size_t len, int (*in_group)(int))
+/* Whether the groups of s (runs of bytes in_group accepts) are parted by gaps card_gap
+ * accepts, with same the same gap every time, and s starts and ends with a group. */
+static bool gaps_ok(const char *s, size_t len, int (*in_group)(int), bool same)
 {
     const char *gap = NULL;
     size_t glen = 0;
@@ -128,9 +127,9 @@ static bool one_gap(const char *s, size_t len, int (*in_group)(int))
             j++;
         if (i == 0 || j == len || j - i > 5)
             return false;
-        if (!gap && !card_gap(s + i, j - i))
+        if ((!gap || !same) && !card_gap(s + i, j - i))
             return false;
-        if (gap && (j - i != glen || memcmp(gap, s + i, glen) != 0))
+        if (gap && same && (j - i != glen || memcmp(gap, s + i, glen) != 0))
             return false;
         gap = s + i;
         glen = j - i;
@@ -139,9 +138,18 @@ static bool one_gap(const char *s, size_t len, int (*in_group)(int))
     return true;
 }
 
+/* The same, with one gap every time: an IBAN's, and a social security number's, which has
+ * no check digit to tell "536-22.1187" from a reference number. */
+static bool one_gap(const char *s, size_t len, int (*in_group)(int))
+{
+    return gaps_ok(s, len, in_group, true);
+}
+
+/* A card's groups may be parted by different gaps: "4111 1111-1111 1111" is read as one
+ * number, and the network range and the Luhn digit keep other digit runs out. */
 static bool card_groups(const char *s, size_t len)
 {
-    return one_gap(s, len, isdigit);
+    return gaps_ok(s, len, isdigit, false);
 }
 
 bool gw_valid_card(const char *s, size_t len)
@@ -238,7 +246,7 @@ bool gw_valid_ssn(const char *s, size_t len)
     }
     bool plain = len == 9 && n == 9;
     bool grouped =
-        g == 3 && groups[0] == 3 && groups[1] == 2 && groups[2] == 4 && card_groups(s, len);
+        g == 3 && groups[0] == 3 && groups[1] == 2 && groups[2] == 4 && one_gap(s, len, isdigit);
     if (!plain && !grouped)
         return false;
     int area = prefix_num(d, 3), group = prefix_num(d + 3, 2), serial = prefix_num(d + 5, 4);

@@ -196,6 +196,13 @@ static int request_tools(struct gw_api_request *r, unsigned roles, char *err, si
                                   cJSON_GetObjectItemCaseSensitive(tool, "input_schema")) == -1))
             return -1;
     }
+    /* a structured output's schema, whose descriptions the model reads as a tool's */
+    if ((roles & GW_ROLE_SYSTEM) &&
+        (gw_api_refs_push_all(&r->texts,
+                              cJSON_GetObjectItemCaseSensitive(r->root, "output_format")) == -1 ||
+         gw_api_refs_push_all(&r->texts,
+                              cJSON_GetObjectItemCaseSensitive(r->root, "output_config")) == -1))
+        return -1;
     return 0;
 }
 
@@ -785,12 +792,21 @@ static const char *const forward[] = {"anthropic-version", "anthropic-beta", "Ac
 /* The API refuses a call without a version; the SDKs send one, a hand-written client may not. */
 static const char *const defaults[] = {"anthropic-version: 2023-06-01", NULL};
 
+/* The Messages parameters (Anthropic's API reference; output_format and output_config are screened
+ * as the system's); "mock" is the built-in mock provider's knobs, which no provider reads as text
+ */
+static const char *const request_members[] = {
+    "model",    "messages",     "max_tokens",    "system",        "metadata", "stop_sequences",
+    "stream",   "temperature",  "top_k",         "top_p",         "tools",    "tool_choice",
+    "thinking", "service_tier", "output_format", "output_config", "mock",     NULL};
+
 const struct gw_api gw_api_anthropic_messages = {
     .name = "Anthropic Messages",
     .route = "/v1/messages",
     .upstream_path = "/messages",
     .providers = GW_PROVIDER_ANTHROPIC | GW_PROVIDER_MOCK,
     .parse_request = parse_request,
+    .request_members = request_members,
     .parse_reply = parse_reply,
     .usage = usage,
     .refusal = refusal,

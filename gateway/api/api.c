@@ -201,6 +201,31 @@ static bool known(const char *key, const char *const *names)
     return false;
 }
 
+int gw_api_request_members(const struct gw_api *api, struct gw_api_request *r,
+                           enum gw_unknown_policy policy, char *err, size_t errlen,
+                           const char **param)
+{
+    if (!api->request_members)
+        return 0;
+    for (const cJSON *k = r->root ? r->root->child : NULL; k && policy == GW_UNKNOWN_REFUSE;
+         k = k->next)
+        if (!known(k->string, api->request_members) && !cJSON_IsNull(k)) {
+            *param = k->string;
+            snprintf(err, errlen,
+                     "'%.60s' is not a parameter of the %s API that this gateway knows, and "
+                     "policy.unknown_fields is refuse.",
+                     k->string, api->name);
+            return -1;
+        }
+    r->texts.role = GW_ROLE_USER;
+    r->texts.unknown = policy;
+    if (gw_api_unknown_members(r->root, api->request_members, &r->texts) == -1) {
+        snprintf(err, errlen, "Out of memory.");
+        return -1;
+    }
+    return 0;
+}
+
 int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_refs *t)
 {
     cJSON *k = cJSON_IsObject(obj) ? obj->child : NULL;

@@ -91,6 +91,10 @@ struct gw_api {
      * Returns 0, or -1 with a message for a 400 answer in err (param names the field). */
     int (*parse_request)(struct gw_api_request *r, const char *body, size_t len, unsigned roles,
                          char *err, size_t errlen, const char **param);
+    /* The members a request may have at its top (NULL ended): the API's parameters, which
+     * parse_request screens where the model reads them. Any other goes by
+     * policy.unknown_fields (gw_api_request_members). */
+    const char *const *request_members;
     /* Parses a whole reply and collects every text the customer will read. Returns the
      * root, or NULL when the reply cannot be screened (not JSON, unreadable, a text in a
      * shape the adapter does not know). */
@@ -189,6 +193,13 @@ cJSON *gw_api_parse(const char *body, size_t len);
  * err (param names the field). *root is set either way (NULL or the document). */
 int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **model,
                       bool *stream, char *err, size_t errlen, const char **param);
+/* The members at the top of a parsed request that api does not know (a compatible
+ * server's own parameters: vLLM's documents and chat_template are prompt text), by policy:
+ * screened whole as a customer's text, removed (r->texts.stripped), or refused. Returns 0,
+ * or -1 with a message for a 400 answer in err (param names the member). */
+int gw_api_request_members(const struct gw_api *api, struct gw_api_request *r,
+                           enum gw_unknown_policy policy, char *err, size_t errlen,
+                           const char **param);
 /* For each non-null member of obj whose key is not in names (NULL ended): the policy in
  * t->unknown: push its strings, remove it, or return -1 (refuse). Returns 0 or -1. */
 int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_refs *t);

@@ -55,7 +55,13 @@ static int parse_common(struct gw_api_request *r, const char *body, size_t len, 
 static int completions_request(struct gw_api_request *r, const char *body, size_t len,
                                unsigned roles, char *err, size_t errlen, const char **param)
 {
-    return parse_common(r, body, len, roles, "prompt", err, errlen, param);
+    if (parse_common(r, body, len, roles, "prompt", err, errlen, param) == -1)
+        return -1;
+    /* vLLM's prompt embeddings: a tensor the model reads in place of text */
+    const cJSON *embeds = cJSON_GetObjectItemCaseSensitive(r->root, "prompt_embeds");
+    if (embeds && !cJSON_IsNull(embeds))
+        gw_api_refs_media(&r->texts, "prompt embeddings ('prompt_embeds')");
+    return 0;
 }
 
 static const char *const known_top[] = {"id", "object", "created", "model", "choices", "usage",
@@ -232,12 +238,36 @@ static void completions_end(struct gw_api_stream *s)
     gw_openai_stream_done(s);
 }
 
+/* The legacy completions parameters; "mock" is the built-in mock provider's knobs, which no
+ * provider reads as text */
+static const char *const completions_members[] = {"model",
+                                                  "prompt",
+                                                  "suffix",
+                                                  "best_of",
+                                                  "echo",
+                                                  "frequency_penalty",
+                                                  "logit_bias",
+                                                  "logprobs",
+                                                  "max_tokens",
+                                                  "n",
+                                                  "presence_penalty",
+                                                  "seed",
+                                                  "stop",
+                                                  "stream",
+                                                  "stream_options",
+                                                  "temperature",
+                                                  "top_p",
+                                                  "user",
+                                                  "mock",
+                                                  NULL};
+
 const struct gw_api gw_api_openai_completions = {
     .name = "OpenAI completions",
     .route = "/v1/completions",
     .upstream_path = "/completions",
     .providers = GW_PROVIDER_OPENAI | GW_PROVIDER_MOCK,
     .parse_request = completions_request,
+    .request_members = completions_members,
     .parse_reply = completions_reply,
     .usage = gw_openai_usage,
     .redacted = redacted,
@@ -292,12 +322,18 @@ static void embeddings_usage(const cJSON *root, long *prompt, long *completion)
     *completion = -1;
 }
 
+/* The embeddings parameters; "mock" is the built-in mock provider's knobs, which no provider reads
+ * as text */
+static const char *const embeddings_members[] = {"model", "input", "dimensions", "encoding_format",
+                                                 "user",  "mock",  NULL};
+
 const struct gw_api gw_api_openai_embeddings = {
     .name = "OpenAI embeddings",
     .route = "/v1/embeddings",
     .upstream_path = "/embeddings",
     .providers = GW_PROVIDER_OPENAI | GW_PROVIDER_MOCK,
     .parse_request = embeddings_request,
+    .request_members = embeddings_members,
     .parse_reply = embeddings_reply,
     .usage = embeddings_usage,
     .refusal = NULL, /* a vector cannot say no: a block is answered as an error */

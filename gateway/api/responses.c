@@ -379,45 +379,21 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
 
 /* ---- replies ---- */
 
+/* The parameters of a request, which a response object repeats. */
+#define PARAMETERS                                                                                 \
+    "background", "conversation", "instructions", "max_output_tokens", "max_tool_calls",           \
+        "metadata", "model", "parallel_tool_calls", "previous_response_id", "prompt",              \
+        "prompt_cache_key", "prompt_cache_retention", "reasoning", "safety_identifier",            \
+        "service_tier", "store", "temperature", "text", "tool_choice", "tools", "top_logprobs",    \
+        "top_p", "truncation", "user"
+
 /* Members of a response object that are not text the model wrote: its state, and what it
  * repeats of the request (the app's own instructions, tools and settings). */
-const char *const gw_responses_k_response[] = {"id",
-                                               "object",
-                                               "created_at",
-                                               "completed_at",
-                                               "status",
-                                               "background",
-                                               "error",
-                                               "incomplete_details",
-                                               "instructions",
-                                               "max_output_tokens",
-                                               "max_tool_calls",
-                                               "model",
-                                               "output",
-                                               "output_text",
-                                               "parallel_tool_calls",
-                                               "previous_response_id",
-                                               "prompt",
-                                               "prompt_cache_key",
-                                               "prompt_cache_retention",
-                                               "prompt_cache_options",
-                                               "reasoning",
-                                               "safety_identifier",
-                                               "service_tier",
-                                               "store",
-                                               "temperature",
-                                               "text",
-                                               "tool_choice",
-                                               "tools",
-                                               "top_logprobs",
-                                               "top_p",
-                                               "truncation",
-                                               "usage",
-                                               "user",
-                                               "metadata",
-                                               "conversation",
-                                               "billing",
-                                               NULL};
+const char *const gw_responses_k_response[] = {
+    "id",          "object", "created_at",           "completed_at",
+    "status",      "error",  "incomplete_details",   "output",
+    "output_text", "usage",  "prompt_cache_options", "billing",
+    PARAMETERS,    NULL};
 const char *const gw_responses_k_message[] = {"type",    "id",    "status", "role",
                                               "content", "phase", NULL};
 const char *const gw_responses_k_output_text[] = {"type", "text", "annotations", "logprobs", NULL};
@@ -731,12 +707,18 @@ done:
     gw_buf_free(&mid);
 }
 
+/* The members a request may have at its top (OpenAI's API reference); "mock" is the built-in
+ * mock provider's knobs, which no provider reads as text. */
+static const char *const request_members[] = {
+    "input", "stream", "stream_options", "include", "mock", PARAMETERS, NULL};
+
 const struct gw_api gw_api_openai_responses = {
     .name = "OpenAI Responses",
     .route = "/v1/responses",
     .upstream_path = "/responses",
     .providers = GW_PROVIDER_OPENAI | GW_PROVIDER_MOCK,
     .parse_request = parse_request,
+    .request_members = request_members,
     .parse_reply = parse_reply,
     .usage = gw_responses_usage,
     .redacted = redacted,

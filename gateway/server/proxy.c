@@ -1974,7 +1974,7 @@ static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const c
         answer_block(r, blocker, "prompt");
         return;
     }
-    if (changed) /* only when something was redacted */
+    if (changed || ar->texts.stripped) /* something was redacted, or a member removed */
         r->body_out = gw_json_print_heap(ar->root);
     char url[2048];
     snprintf(url, sizeof url, "%s%s", r->provider->base_url, r->api->upstream_path);
@@ -2016,6 +2016,13 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
         gw_api_request_free(&ar);
         gw_answer_early(w, req, api, reqid, 400, err, "invalid_request_error", param,
                         "invalid_request");
+        return;
+    }
+    if (gw_api_request_members(api, &ar, (enum gw_unknown_policy)cfg->unknown_fields, err,
+                               sizeof err, &param) == -1) {
+        gw_api_request_free(&ar);
+        gw_answer_early(w, req, api, reqid, 400, err, "invalid_request_error", param,
+                        "unknown_parameter");
         return;
     }
     if (ar.texts.media && !cfg->media_pass) { /* what the gateway cannot read, it refuses */

@@ -124,7 +124,7 @@ class ScriptedProvider:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                owner.body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 owner.last = (self.command, self.path)
                 status, ctype, body = owner.reply
                 self.send_response(status)
@@ -139,6 +139,7 @@ class ScriptedProvider:
                 pass
 
         self.last = None  # the method and path of the last call
+        self.body = None  # and the body it sent
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = "http://127.0.0.1:%d/v1" % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

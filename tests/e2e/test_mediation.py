@@ -27,6 +27,14 @@ def providers():
             "  - {name: claude, type: anthropic, base_url: '%s'}\n" % MOCK.url[:-3])
 
 
+def stop_all(provider, *gateways):
+    """Stops the gateways, each of which must exit 0, and then the provider."""
+    for g in gateways:
+        rc = g.stop()
+        assert rc == 0, "gateway exited %s:\n%s" % (rc, g.output()[-3000:])
+    provider.stop()
+
+
 def setUpModule():
     global MOCK, GW
     MOCK = Mock()
@@ -138,10 +146,7 @@ class ChatReplyShapes(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for g in (cls.gw, cls.strict, cls.strip):
-            rc = g.stop()
-            assert rc == 0, "gateway exited %s:\n%s" % (rc, g.output()[-3000:])
-        cls.p.stop()
+        stop_all(cls.p, cls.gw, cls.strict, cls.strip)
 
     def reply(self, message, **top):
         body = {"id": "x", "object": "chat.completion", "model": "m",
@@ -1108,6 +1113,76 @@ class StreamJoins(ScriptedGateway):
         self.assertEqual(events[-1]["type"], "response.completed")
 
 
+class RequestMembers(unittest.TestCase):
+    """Review 29: the members at the top of a request were forwarded as sent, neither
+    screened nor refused; compatible servers read some as prompt text (vLLM's documents
+    and chat_template, Anthropic's output_format schema)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = ScriptedProvider()
+        anthropic = "  - {name: a, type: anthropic, base_url: '%s'}\n" % cls.p.url[:-3]
+        base = "providers:\n  - {name: o, type: openai, base_url: '%s'}\n" % cls.p.url + anthropic
+        cls.gw = Gateway(cls.p.url, workers=1, config_text=base)
+        cls.strip = Gateway(cls.p.url, workers=1,
+                            config_text=base + "policy:\n  unknown_fields: strip\n")
+        cls.strict = Gateway(cls.p.url, workers=1,
+                             config_text=base + "policy:\n  unknown_fields: refuse\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_all(cls.p, cls.gw, cls.strict, cls.strip)
+
+    def setUp(self):
+        self.p.reply = (200, "application/json", json.dumps({
+            "id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                         "finish_reason": "stop"}]}).encode())
+        self.p.body = None
+
+    def test_members_no_api_file_knows_are_screened_as_the_customer_s(self):
+        docs = [{"title": "Policy", "text": "card " + CARD + " mail " + EMAIL}]
+        r, _ = self.gw.post(user("hi", documents=docs, temperature=0.2, top_k=40))
+        self.assertEqual(r.status, 200)
+        sent = json.loads(self.p.body)
+        self.assertEqual(sent["documents"][0]["text"], "card [CARD] mail [EMAIL]")
+        self.assertEqual((sent["temperature"], sent["top_k"]), (0.2, 40))
+        for body, path in ((user("hi", chat_template="{{ messages }} " + INJECTION + " and obey"),
+                            "/v1/chat/completions"),
+                           ({"model": "m", "input": "hi", "x_context": INJECTION + " now"},
+                            "/v1/responses"),
+                           ({"model": "m", "input": "hi", "x_note": INJECTION + " now"},
+                            "/v1/embeddings")):
+            self.p.body = None
+            r, data = self.gw.post(body, path=path)
+            self.assertIsNone(self.p.body, path)
+            self.assertIn(b"content_filter", data, path)
+        # known parameters pass as sent, the body untouched
+        body = user("hi", temperature=0.5, user="u-1", metadata={"k": "v"}, seed=4111111111111111)
+        r, _ = self.gw.post(body)
+        self.assertEqual(json.loads(self.p.body), body)
+
+    def test_unknown_members_are_stripped_or_refused_by_policy(self):
+        r, _ = self.strip.post(user("hi", documents=[{"text": "card " + CARD}], temperature=0.2))
+        self.assertEqual(r.status, 200)
+        sent = json.loads(self.p.body)
+        self.assertNotIn("documents", sent)
+        self.assertEqual(sent["temperature"], 0.2)
+        self.p.body = None
+        r, data = self.strict.post(user("hi", documents=[{"text": "hello"}]))
+        self.assertEqual(r.status, 400)
+        self.assertEqual(json.loads(data)["error"]["param"], "documents")
+        self.assertIsNone(self.p.body)
+        r, _ = self.strict.post(user("hi", temperature=0.2, stream_options=None))
+        self.assertEqual(r.status, 200)
+
+    def test_prompt_embeddings_are_refused_as_media(self):
+        r, data = self.gw.post({"model": "m", "prompt": "hi", "prompt_embeds": "AAAA"},
+                               path="/v1/completions")
+        self.assertEqual(r.status, 400)
+        self.assertIn(b"unscreenable_media", data)
+
+
 class Media(unittest.TestCase):
     """Images, audio and files have no text the gateway reads: a request with one is
     refused unless the operator chose policy.media: pass (review 27: a text file's base64,
@@ -1195,7 +1270,11 @@ class SystemTexts(unittest.TestCase):
                         "type": "json_schema", "json_schema": {"name": "o", "schema": schema}})),
                     ("anthropic input_schema", "/v1/messages", {
                         "model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}],
-                        "tools": [{"name": "f", "input_schema": schema}]})):
+                        "tools": [{"name": "f", "input_schema": schema}]}),
+                    # review 29: Anthropic's structured output was forwarded unread
+                    ("anthropic output_format", "/v1/messages", {
+                        "model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}],
+                        "output_format": {"type": "json_schema", "schema": schema}})):
                 r, data = gw.post(body, path=path)
                 self.assertEqual(r.getheader("x-guardrail-verdict"), "block", name)
             r, data = gw.post(user("hi", tools=[{"type": "function", "function": {

@@ -66,23 +66,65 @@ static bool spelled_email(const char *v)
 
 /* Whether v is a hex identifier (a UUID, a trace id): hex digits and dashes only, sixteen
  * digits or more, at least one of them a letter, and no run of 13 decimal digits (a card
- * number with a letter added). A UUID's last group can be 12 decimal digits. */
+ * number with a letter added). A UUID's last group can be 12 decimal digits. Groups of
+ * decimal digits alone run on across a dash: "cafe-4111-1111-1111-1111" is a card with a
+ * word in front, not an id. */
 static bool hex_id(const char *v)
 {
     size_t hex = 0, run = 0, most = 0;
-    bool letter = false;
+    bool letter = false, decimal = true; /* the group at hand has no letter so far */
     for (const char *p = v; *p; p++) {
         if (is_digit(*p))
             hex++, run++;
         else if ((*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
-            hex++, letter = true, run = 0;
+            hex++, letter = true, run = 0, decimal = false;
         else if (*p == '-')
-            run = 0;
+            run = decimal ? run : 0, decimal = true;
         else
             return false;
         most = run > most ? run : most;
     }
     return hex >= 16 && letter && most < 13;
+}
+
+/* Whether v holds a credential: a token behind a prefix its issuer gives it (OpenAI's and
+ * Anthropic's "sk-", Stripe's "sk_live_", GitHub's "ghp_", AWS's "AKIA", Slack's "xoxb-",
+ * ...) with 16 more characters of a token after it, or a run of 32 or more letters and
+ * digits with capitals, small letters and digits in it (a random key's look). */
+static bool secret_like(const char *v)
+{
+    static const char *const prefixes[] = {
+        "sk-",  "sk_live_", "sk_test_",    "rk_live_", "rk_test_", "ghp_",     "gho_",  "ghu_",
+        "ghs_", "ghr_",     "github_pat_", "xoxb-",    "xoxp-",    "xoxa-",    "xoxr-", "glpat-",
+        "AIza", "hf_",      "npm_",        "AKIA",     "ASIA",     "pk_live_", "whsec_"};
+    for (const char *p = v; *p; p++) {
+        if (p > v && is_alnum(p[-1]))
+            continue;
+        for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+            size_t n = strlen(prefixes[i]);
+            if (strncmp(p, prefixes[i], n) != 0)
+                continue;
+            size_t k = 0;
+            while (is_alnum(p[n + k]) || p[n + k] == '_' || p[n + k] == '-')
+                k++;
+            if (k >= 16)
+                return true;
+        }
+    }
+    size_t run = 0;
+    int kinds = 0;
+    for (const char *p = v;; p++) {
+        if (*p && is_alnum(*p)) {
+            run++;
+            kinds |= is_digit(*p) ? 1 : (*p >= 'a' && *p <= 'z') ? 2 : 4;
+            if (run >= 32 && kinds == 7)
+                return true;
+        } else if (!*p) {
+            return false;
+        } else {
+            run = 0, kinds = 0;
+        }
+    }
 }
 
 /* Whether the 8 digits of d (YYYYMMDD, separators already left out) are a date from 1970 to
@@ -133,7 +175,7 @@ bool gw_privacy_pii_like(const char *v)
     const char *at = strchr(v, '@');
     if (at && at > v && strchr(at + 1, '.'))
         return true; /* an e-mail; a model's "name@version" is not one */
-    if (spelled_email(v))
+    if (spelled_email(v) || secret_like(v))
         return true;
     if (hex_id(v))
         return false;

@@ -27,11 +27,14 @@
 /* The most privacy.max_tenants and max_models may be (/metrics keeps a slot per tenant). */
 #define GW_PRIVACY_CAP_MAX 500
 
-/* Whether v looks like personal data: an e-mail (something, '@', then a '.' after it, or
+/* Whether v looks like personal data or a secret: a credential (a token behind an
+ * issuer's prefix such as "sk-", "ghp_" or "AKIA", or 32 letters and digits in a row with
+ * capitals, small letters and digits), an e-mail (something, '@', then a '.' after it, or
  * "at" spelled out between separators, then a '.' or a domain word), or nine or more digits
  * in one run with separators (space . - _ ( ) + / :) between them, anywhere in v, or seven
  * or more when v is nothing but such a run. Dates (YYYYMMDD, YYYY-MM-DD) do not count as
- * digits, and hex ids (UUIDs, trace ids) pass unless they hold 13 decimal digits in a row.
+ * digits, and hex ids (UUIDs, trace ids) pass unless they hold 13 decimal digits in a row
+ * (whole groups of decimal digits run on across dashes).
  * The patterns of tenants and request ids leave out '@' anyway; this also screens the
  * config's lists, where a model may be "name@version". */
 bool gw_privacy_pii_like(const char *v);

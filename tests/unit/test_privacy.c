@@ -19,9 +19,15 @@
 static void emails_and_phone_numbers_look_like_personal_data(void **state)
 {
     static const char *const pii[] = {
-        "jane.doe@example.com", "j@x.io",         "+44 7700 900123",
-        "447700900123",         "(555) 123-4567", "555.123.4567",
-        "4111-1111-1111-1111",  "1234567",        "12:34:56:78",
+        "jane.doe@example.com",
+        "j@x.io",
+        "+44 7700 900123",
+        "447700900123",
+        "(555) 123-4567",
+        "555.123.4567",
+        "4111-1111-1111-1111",
+        "1234567",
+        "12:34:56:78",
         /* next to letters, and spelled out (a review's bypasses) */
         "cust-447700900123",
         "p447700900123",
@@ -35,6 +41,15 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "jane-at-example-com",
         "555---123---4567",
         "4111---1111---1111---1111",
+        /* review 29: a card behind hex letters, and credentials */
+        "cafe-4111-1111-1111-1111",
+        "abcdef-4111-1111-1111-1111",
+        "de-4111-1111-1111-1111",
+        "ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3f",
+        "sk_live_51Habc123DEF456ghi789JKL",
+        "AKIAIOSFODNN7EXAMPLE",
+        "tenant-sk-proj-Ab12Cd34Ef56Gh78Ij90",
+        "xQ9vT2mK8pL4nR7sW1yZ5bC3dF6gH0jA2k",
     };
     static const char *const not_pii[] = {
         "web-de",
@@ -57,6 +72,13 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "team-at-home",
         "",
         "----",
+        /* hex ids whose decimal groups are short, and names that are no keys */
+        "0f8e5d3c-1234-4c5d-9e8f-7a6b5c4d3e2f",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "sk-shoes",
+        "WhatsAppShoesChannel2024",
+        "01HF8X3K2M9Q7R5T6V8W0Y2Z4A",
+        "5759e988bd862e3fe1be46a994272793",
     };
     /* a value too long to be read whole is refused, not read in part */
     char long_v[400];

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "api/api.h"
@@ -155,14 +156,46 @@ static const char *header_value(struct evkeyvalq *h, const char *name)
     return name ? evhttp_find_header(h, name) : NULL;
 }
 
-/* The API key the chatbot calls with: OpenAI's Authorization: Bearer, or Anthropic's
- * x-api-key. NULL: none. */
-static const char *client_key(struct evkeyvalq *in)
+/* The policy the API keys of a request pick: every Authorization: Bearer (the scheme in any
+ * case) and x-api-key header is read, spaces around the key left out, since the provider
+ * may take either. Returns the policy's index, -1 when no key is bound to one, or -2 when
+ * keys of two policies come together (a bound key must pick its policy whatever else the
+ * request carries). */
+#define CONFLICTING_KEYS                                                                           \
+    "The request carries API keys of two policies; send one.", "invalid_request_error", NULL,      \
+        "conflicting_keys"
+
+static int key_policy(const struct gw_config *cfg, struct evkeyvalq *in)
 {
-    const char *h = evhttp_find_header(in, "Authorization");
-    if (h && strncasecmp(h, "Bearer ", 7) == 0)
-        return h + 7;
-    return evhttp_find_header(in, "x-api-key");
+    int found = -1;
+    const struct evkeyval *h;
+    if (!cfg->n_policies)
+        return -1;
+    TAILQ_FOREACH(h, in, next)
+    {
+        const char *v = NULL;
+        if (strcasecmp(h->key, "Authorization") == 0 && strncasecmp(h->value, "Bearer", 6) == 0 &&
+            (h->value[6] == ' ' || h->value[6] == '\t'))
+            v = h->value + 6;
+        else if (strcasecmp(h->key, "x-api-key") == 0)
+            v = h->value;
+        if (!v)
+            continue;
+        v += strspn(v, " \t");
+        size_t n = strlen(v);
+        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        char key[512];
+        if (n >= sizeof key)
+            continue; /* longer than any key a config holds */
+        memcpy(key, v, n);
+        key[n] = '\0';
+        int p = gw_config_policy_of_key(cfg, key);
+        if (p >= 0 && found >= 0 && p != found)
+            return -2;
+        found = p >= 0 ? p : found;
+    }
+    return found;
 }
 
 static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
@@ -205,7 +238,7 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     const char *tenant = header_value(in, cfg_of(r)->tenant_header);
     /* the tenant's policy, over the rules this request holds; a policy a key picked names
      * the tenant in the records too, not the header (which the client sets) */
-    int by_key = gw_config_policy_of_key(cfg_of(r), client_key(in));
+    int by_key = key_policy(cfg_of(r), in); /* -2 was answered before */
     if (by_key >= 0) {
         const struct gw_policy_cfg *p = &cfg_of(r)->policies[by_key];
         tenant = p->n_tenants ? p->tenants[0] : p->name;
@@ -2009,6 +2042,10 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
                         "shutting_down");
         return;
     }
+    if (key_policy(cfg, evhttp_request_get_input_headers(req)) == -2) {
+        gw_answer_early(w, req, api, reqid, 400, CONFLICTING_KEYS);
+        return;
+    }
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
     struct gw_api_request ar = {0};
     const char *param = NULL;
@@ -2066,6 +2103,10 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
     if (w->draining) {
         gw_answer_early(w, req, NULL, reqid, 503, "The gateway is shutting down.", "api_error",
                         NULL, "shutting_down");
+        return;
+    }
+    if (key_policy(cfg, evhttp_request_get_input_headers(req)) == -2) {
+        gw_answer_early(w, req, NULL, reqid, 400, CONFLICTING_KEYS);
         return;
     }
     struct gw_req *r = req_new(w, req, reqid);

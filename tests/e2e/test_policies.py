@@ -74,6 +74,7 @@ rules:
 POLICIES = """policies:
   brand-a:
     tenants: [web-a]
+    keys: ['${E2E_BRAND_A_KEY}']
     packs: [base, brand-a]
     block_message: 'Brand A cannot say that. How else can I help?'
   brand-b:
@@ -84,6 +85,10 @@ POLICIES = """policies:
   default:
     packs: [base]
 """
+
+
+def user_body(prompt):
+    return {"model": "mock-1", "messages": [{"role": "user", "content": prompt}]}
 
 
 def write(path, text):
@@ -110,7 +115,8 @@ class Policies(unittest.TestCase):
         write(os.path.join(cls.rules, "brand-b-next.yaml"), CANDIDATE % "true")
         cls.mock = Mock()
         cls.gw = Gateway(cls.mock.url, config_text=POLICIES, rules=cls.rules, admin=True,
-                         env={"E2E_BRAND_B_KEY": "sk-brand-b-e2e"})
+                         env={"E2E_BRAND_B_KEY": "sk-brand-b-e2e",
+                              "E2E_BRAND_A_KEY": "sk-brand-a-e2e"})
         cls.reloads = 0
         cls.sent = 0  # requests sent: the KPIs are read once they count all of them
 
@@ -121,13 +127,14 @@ class Policies(unittest.TestCase):
         shutil.rmtree(cls.rules, ignore_errors=True)
         assert rc == 0, cls.gw.output()[-3000:]
 
-    def ask(self, tenant, reply, prompt="tell me about it", stream=False, key=None):
+    def ask(self, tenant, reply, prompt="tell me about it", stream=False, key=None, headers=()):
         body = {"model": "mock-1", "messages": [{"role": "user", "content": prompt}],
                 "mock": {"reply": reply}, "stream": stream}
-        headers = {"x-guardrail-tenant": tenant}
+        h = {"x-guardrail-tenant": tenant}
         if key:
-            headers["Authorization"] = "Bearer " + key
-        r, data = self.gw.post(body, headers=headers)
+            h["Authorization"] = "Bearer " + key
+        h.update(headers)
+        r, data = self.gw.post(body, headers=h)
         self.assertEqual(r.status, 200, data[:300])
         Policies.sent += 1
         if stream:
@@ -162,6 +169,24 @@ class Policies(unittest.TestCase):
         # an unknown tenant gets the default policy: the base pack, no brand pack
         _, text = self.ask("kiosk", "It is the cheapest on the market, mail ann@shop.com")
         self.assertEqual(text, "It is the cheapest on the market, mail [EMAIL]")
+
+    def test_1a_a_bound_key_picks_its_policy_in_either_header(self):
+        # review 29: the key was read from Authorization alone when it was there, and not
+        # after two spaces; the provider may take either header
+        promise, b = "It comes with a lifetime warranty.", "Brand B would rather not promise that."
+        for headers in ({"x-api-key": "sk-brand-b-e2e", "Authorization": "Bearer junk"},
+                        {"Authorization": "Bearer  sk-brand-b-e2e"},
+                        {"Authorization": "bearer\tsk-brand-b-e2e"},
+                        {"Authorization": "Basic eDp5", "x-api-key": "sk-brand-b-e2e"}):
+            _, text = self.ask("web-a", promise, headers=headers)
+            self.assertEqual(text, b, headers)
+        # keys of two policies in one request: which one the provider takes is its choice
+        r, data = self.gw.post(user_body("hi"), headers={
+            "x-api-key": "sk-brand-b-e2e", "Authorization": "Bearer sk-brand-a-e2e"})
+        self.assertEqual((r.status, json.loads(data)["error"]["code"]), (400, "conflicting_keys"))
+        _, text = self.ask("web-a", promise, headers={"x-api-key": "sk-brand-a-e2e",
+                                                      "Authorization": "Bearer sk-brand-a-e2e"})
+        self.assertEqual(text, promise)
 
     def test_2_a_rule_in_shadow_records_and_never_acts(self):
         before = self.kpis(Policies.sent)["current"]

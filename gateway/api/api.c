@@ -2,6 +2,7 @@
  * screening a member of a stream event through a slot. */
 #include "api/api.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,11 +138,24 @@ cJSON *gw_api_parse(const char *body, size_t len)
     return root;
 }
 
-/* Whether a model name asks for a web search first (":online", in any case). */
-static bool searches_online(const char *model)
+/* Whether a model searches the web before it answers, by its name (in any case):
+ * OpenRouter's ":online" variants, OpenAI's search models ("gpt-4o-search-preview",
+ * "gpt-5-search-api"), Perplexity's Sonar models ("sonar-pro", "perplexity/sonar",
+ * "llama-3.1-sonar-small-128k-online"). */
+static bool searches_web(const char *model)
 {
-    size_t n = strlen(model);
-    return n >= 7 && strcasecmp(model + n - 7, ":online") == 0;
+    const char *name = strrchr(model, '/');
+    name = name ? name + 1 : model;
+    size_t n = strlen(name);
+    if (n >= 7 &&
+        (strcasecmp(name + n - 7, ":online") == 0 || strcasecmp(name + n - 7, "-online") == 0))
+        return true;
+    if (strcasestr(name, "search-preview") || strcasestr(name, "search-api"))
+        return true;
+    for (const char *p = name; (p = strcasestr(p, "sonar")) != NULL; p += 5)
+        if ((p == name || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[5]))
+            return true;
+    return false;
 }
 
 int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **model,
@@ -171,20 +185,21 @@ int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **m
         snprintf(err, errlen, "'stream' must be a boolean.");
         return -1;
     }
-    /* OpenRouter's shortcut for its web plugin (a model, or a fallback in 'models', named
-     * "...:online"): the model would read pages this gateway never screens. */
+    /* A model that searches the web first (the model or a fallback in 'models'): it would
+     * read pages this gateway never screens. */
     const cJSON *fallback;
-    const char *online = m && searches_online(m->valuestring) ? "model" : NULL;
+    const char *online = m && searches_web(m->valuestring) ? "model" : NULL;
     cJSON_ArrayForEach(fallback, cJSON_GetObjectItemCaseSensitive(*root, "models"))
     {
-        if (!online && cJSON_IsString(fallback) && searches_online(fallback->valuestring))
+        if (!online && cJSON_IsString(fallback) && searches_web(fallback->valuestring))
             online = "models";
     }
     if (online) {
         *param = online;
         snprintf(err, errlen,
-                 "'%s': a model named ':online' searches the web at the provider: the model "
-                 "would read pages this gateway never screens, so it is refused.",
+                 "'%s': the model searches the web at the provider (':online', a search or "
+                 "Sonar model): it would read pages this gateway never screens, so it is "
+                 "refused.",
                  online);
         return -1;
     }

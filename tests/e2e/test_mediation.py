@@ -924,6 +924,12 @@ class StreamJoins(ScriptedGateway):
         for body, path in ((dict(user("hi"), model="openai/gpt-4o:online"), None),
                            (dict(user("hi"), models=["a/b", "openai/gpt-4o:Online"]), None),
                            ({"model": "x:online", "input": "hi"}, "/v1/responses"),
+                           # models that always search (review 29)
+                           (dict(user("hi"), model="gpt-4o-mini-search-preview"), None),
+                           (dict(user("hi"), model="gpt-5-search-api"), None),
+                           (dict(user("hi"), model="perplexity/sonar-pro"), None),
+                           ({"model": "llama-3.1-sonar-small-128k-online", "input": "hi"},
+                            "/v1/responses"),
                            ({"model": "x:online", "max_tokens": 5,
                              "messages": [{"role": "user", "content": "hi"}]}, "/v1/messages")):
             r, data = self.gw.post(body, path=path or "/v1/chat/completions")
@@ -938,6 +944,10 @@ class StreamJoins(ScriptedGateway):
             {"type": "function", "function": {"name": "f", "parameters": {}}},
             {"type": "custom", "custom": {"name": "g"}}]))
         self.assertEqual(r.status, 200)
+        # names that only look alike go through
+        for model in ("text-search-ada-doc-001", "sonarqube-helper", "gpt-4o-mini"):
+            r, data = self.gw.post(dict(user("hi"), model=model))
+            self.assertNotIn("searches the web", data.decode(), model)
 
     def test_a_provider_error_that_is_not_utf8_is_withheld(self):
         # A client that decodes by the declared charset reads "\xa0" as a space: a card.

@@ -117,6 +117,20 @@ static int parts(struct gw_text_refs *t, cJSON *content, unsigned roles, int i, 
     return 0;
 }
 
+/* The first non-null member of obj (an object, or nothing) not in known (NULL ended), or
+ * NULL. */
+static const char *unknown_member(const cJSON *obj, const char *const *known)
+{
+    for (const cJSON *k = cJSON_IsObject(obj) ? obj->child : NULL; k; k = k->next) {
+        bool ok = cJSON_IsNull(k);
+        for (const char *const *n = known; *n && !ok; n++)
+            ok = strcmp(k->string, *n) == 0;
+        if (!ok)
+            return k->string;
+    }
+    return NULL;
+}
+
 /* The texts the model reads in one message besides its content: tool-call arguments, a
  * refusal, a name. A member the gateway does not know is refused. */
 static int message_members(struct gw_text_refs *t, cJSON *m, unsigned roles, int i, char *err,
@@ -125,15 +139,13 @@ static int message_members(struct gw_text_refs *t, cJSON *m, unsigned roles, int
     static const char *const known[] = {"role", "content", "name", "tool_calls", "function_call",
                                         "tool_call_id", "refusal", "audio", "reasoning_content",
                                         "reasoning", "annotations", NULL};
-    for (cJSON *k = m->child; k; k = k->next) {
-        bool ok = cJSON_IsNull(k);
-        for (const char *const *n = known; *n && !ok; n++)
-            ok = strcmp(k->string, *n) == 0;
-        if (!ok) {
-            snprintf(err, errlen, "messages[%d]: the member '%.40s' is not screened by this "
-                                  "gateway, so it is refused.", i, k->string);
-            return -1;
-        }
+    const char *other = unknown_member(m, known);
+    if (other) {
+        snprintf(err, errlen,
+                 "messages[%d]: the member '%.40s' is not screened by this "
+                 "gateway, so it is refused.",
+                 i, other);
+        return -1;
     }
     static const char *const texts[] = {"name", "refusal", "reasoning_content", "reasoning"};
     for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
@@ -141,11 +153,24 @@ static int message_members(struct gw_text_refs *t, cJSON *m, unsigned roles, int
         if (cJSON_IsString(v) && push(t, v, roles) == -1)
             return -1;
     }
+    /* a tool call: a function's name and arguments, or a custom tool's name and input; any
+     * other member is refused, as a message's is */
+    static const char *const known_call[] = {"id", "type", "function", "custom", NULL};
     cJSON *call;
+    int j = 0;
     cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
     {
-        if (push_all(t, cJSON_GetObjectItemCaseSensitive(call, "function"), roles) == -1)
+        if ((other = unknown_member(call, known_call)) != NULL) {
+            snprintf(err, errlen,
+                     "messages[%d].tool_calls[%d]: the member '%.40s' is not "
+                     "screened by this gateway, so it is refused.",
+                     i, j, other);
             return -1;
+        }
+        if (push_all(t, cJSON_GetObjectItemCaseSensitive(call, "function"), roles) == -1 ||
+            push_all(t, cJSON_GetObjectItemCaseSensitive(call, "custom"), roles) == -1)
+            return -1;
+        j++;
     }
     if (push_all(t, cJSON_GetObjectItemCaseSensitive(m, "annotations"), roles) == -1 ||
         push_all(t, cJSON_GetObjectItemCaseSensitive(

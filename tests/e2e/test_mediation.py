@@ -1186,6 +1186,26 @@ class RequestMembers(unittest.TestCase):
         r, _ = self.strict.post(user("hi", temperature=0.2, stream_options=None))
         self.assertEqual(r.status, 200)
 
+    def test_a_custom_tool_call_in_the_history_is_screened_and_other_members_refused(self):
+        def history(call):
+            return {"model": "m", "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "user", "content": "go on"}]}
+        custom = {"id": "c1", "type": "custom", "custom": {"name": "g", "input": INJECTION + " now"}}
+        fn = {"id": "c2", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        r, data = self.gw.post(history(dict(fn, note="card " + CARD)))
+        self.assertEqual(r.status, 400)
+        self.assertIn(b"tool_calls[0]: the member 'note'", data)
+        with Gateway(self.p.url, workers=1,
+                     config_text="policy:\n  screen_roles: [user, assistant]\n") as gw:
+            self.p.body = None
+            r, data = gw.post(history(custom))
+            self.assertEqual(r.getheader("x-guardrail-verdict"), "block")
+            self.assertIsNone(self.p.body)
+            r, data = gw.post(history(fn))
+            self.assertEqual((r.status, r.getheader("x-guardrail-verdict")), (200, "allow"))
+
     def test_prompt_embeddings_are_refused_as_media(self):
         r, data = self.gw.post({"model": "m", "prompt": "hi", "prompt_embeds": "AAAA"},
                                path="/v1/completions")

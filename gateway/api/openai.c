@@ -402,6 +402,9 @@ cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *
     }
     if (gw_api_unknown_members(root, top, texts) == -1)
         goto unscreenable;
+    /* the alternatives the model did not choose (top_logprobs) are text no scan reads as
+     * the reply's: removed, as in a stream */
+    texts->stripped |= gw_openai_strip_logprobs(root);
     return root;
 unscreenable:
     cJSON_Delete(root);

@@ -27,7 +27,7 @@ struct gw_text_refs {
     size_t n, cap;
     unsigned role;                 /* of the texts pushed next */
     enum gw_unknown_policy unknown; /* set by the caller, for replies */
-    bool stripped;                  /* the parser removed a member (GW_UNKNOWN_STRIP) */
+    bool stripped; /* the parser removed a member (GW_UNKNOWN_STRIP), or emptied logprobs */
     /* In a request: the first part the model reads or makes that has no text the gateway
      * can read (an image, audio, a file, audio output), named for an error message, or
      * NULL. The request path refuses it unless policy.media is pass. */

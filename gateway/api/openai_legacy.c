@@ -83,6 +83,7 @@ static cJSON *completions_reply(const char *body, size_t len, struct gw_text_ref
     }
     if (gw_api_unknown_members(root, known_top, texts) == -1)
         goto unscreenable;
+    texts->stripped |= gw_openai_strip_logprobs(root); /* as chat's (gw_openai_parse_reply) */
     return root;
 unscreenable:
     cJSON_Delete(root);

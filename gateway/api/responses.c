@@ -493,6 +493,8 @@ static int reply_item(cJSON *item, struct gw_text_refs *texts)
             if (gw_api_unknown_members(
                     p, text ? gw_responses_k_output_text : gw_responses_k_refusal, texts) == -1)
                 return -1;
+            /* the alternatives the model did not choose: removed, as chat's */
+            texts->stripped |= text && gw_responses_strip_logprobs(p);
         }
         if (reply_member(item, "phase", texts) == -1)
             return -1;
@@ -569,12 +571,15 @@ void gw_responses_usage(const cJSON *root, long *prompt, long *completion)
     *completion = gw_api_count(cJSON_GetObjectItemCaseSensitive(u, "output_tokens"));
 }
 
-/* Empties an output_text part's logprobs: its tokens would repeat what was redacted. */
-void gw_responses_strip_logprobs(cJSON *part)
+/* Empties an output_text part's logprobs: its tokens would repeat what was redacted, and
+ * their alternatives are text no scan reads as the reply's. Returns whether it changed. */
+bool gw_responses_strip_logprobs(cJSON *part)
 {
     cJSON *lp = cJSON_GetObjectItemCaseSensitive(part, "logprobs");
-    if (lp && !(cJSON_IsArray(lp) && !lp->child))
-        cJSON_ReplaceItemInObjectCaseSensitive(part, "logprobs", cJSON_CreateArray());
+    if (!lp || cJSON_IsNull(lp) || (cJSON_IsArray(lp) && !lp->child))
+        return false;
+    cJSON_ReplaceItemInObjectCaseSensitive(part, "logprobs", cJSON_CreateArray());
+    return true;
 }
 
 static void redacted(cJSON *root)

@@ -38,8 +38,8 @@ bool gw_responses_scalars(const cJSON *obj);
 
 /* Token counts of a response object's usage, -1 where absent. */
 void gw_responses_usage(const cJSON *root, long *prompt, long *completion);
-/* Empties an output_text part's (or a delta event's) logprobs. */
-void gw_responses_strip_logprobs(cJSON *part);
+/* Empties an output_text part's (or a delta event's) logprobs; whether it changed. */
+bool gw_responses_strip_logprobs(cJSON *part);
 
 /* ---- the stream's events ---- */
 

@@ -629,7 +629,7 @@ class ProviderJSONEdges(unittest.TestCase):
             self.assertEqual(r.status, 502, content)
             self.assertNotIn("jane.doe", data.decode())
 
-    def test_function_call_arguments_are_screened_and_logprobs_go_with_a_redaction(self):
+    def test_function_call_arguments_are_screened_and_logprobs_never_go_out(self):
         args = json.dumps({"email": EMAIL})
         r, data = self.reply({"role": "assistant", "content": None,
                               "function_call": {"name": "f", "arguments": args}})
@@ -639,8 +639,13 @@ class ProviderJSONEdges(unittest.TestCase):
         r, data = self.reply({"role": "assistant", "content": "mail " + EMAIL}, logprobs=lp)
         self.assertIsNone(json.loads(data)["choices"][0]["logprobs"])
         self.assertNotIn("jane", data.decode())
+        # review 29: the alternatives the model did not choose are text no scan read as the
+        # reply's ("All good." screened, a card among the alternatives)
+        lp = {"content": [{"token": "All", "logprob": -0.1, "top_logprobs": [
+            {"token": "4111 1111 1111 1111", "logprob": -3.0}]}]}
         r, data = self.reply({"role": "assistant", "content": "All good."}, logprobs=lp)
-        self.assertEqual(json.loads(data)["choices"][0]["logprobs"], lp)  # nothing to hide
+        self.assertIsNone(json.loads(data)["choices"][0]["logprobs"])
+        self.assertNotIn("4111", data.decode())
 
     def test_stream_events_that_cannot_be_screened_end_the_stream(self):
         for bad in ('{"choices":[{"index":0,"delta":{"content":"a\\u0000 %s"}}]}' % EMAIL,

@@ -625,6 +625,16 @@ class ScriptedStreams(unittest.TestCase):
             if "logprobs" in e:
                 self.assertEqual(e["logprobs"], [], name)
 
+    def test_logprobs_never_go_out_in_a_plain_reply_either(self):
+        # review 29: the alternatives the model did not choose are text no scan read
+        msg = message("Hello")
+        msg["content"][0]["logprobs"] = [{"token": "Hello", "logprob": -0.1, "top_logprobs": [
+            {"token": "4111 1111 1111 1111", "logprob": -3.0}]}]
+        r, data = self.plain(response_obj("completed", [msg]))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(data)["output"][0]["content"][0]["logprobs"], [])
+        self.assertNotIn("4111", data.decode())
+
     def test_plain_replies_the_gateway_cannot_screen_fail_closed(self):
         for obj in (response_obj("completed", [{"type": "web_search_call", "id": "ws",
                                                 "status": "completed"}]),

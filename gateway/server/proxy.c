@@ -161,10 +161,6 @@ static const char *header_value(struct evkeyvalq *h, const char *name)
  * may take either. Returns the policy's index, -1 when no key is bound to one, or -2 when
  * keys of two policies come together (a bound key must pick its policy whatever else the
  * request carries). */
-#define CONFLICTING_KEYS                                                                           \
-    "The request carries API keys of two policies; send one.", "invalid_request_error", NULL,      \
-        "conflicting_keys"
-
 static int key_policy(const struct gw_config *cfg, struct evkeyvalq *in)
 {
     int found = -1;
@@ -238,7 +234,7 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     const char *tenant = header_value(in, cfg_of(r)->tenant_header);
     /* the tenant's policy, over the rules this request holds; a policy a key picked names
      * the tenant in the records too, not the header (which the client sets) */
-    int by_key = key_policy(cfg_of(r), in); /* -2 was answered before */
+    int by_key = key_policy(cfg_of(r), in); /* -2 was answered by req_open */
     if (by_key >= 0) {
         const struct gw_policy_cfg *p = &cfg_of(r)->policies[by_key];
         tenant = p->n_tenants ? p->tenants[0] : p->name;
@@ -253,6 +249,23 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
         w->reqs->prev = r;
     w->reqs = r;
     w->inflight++;
+    return r;
+}
+
+/* req_new for an entry point, which answers itself when it cannot go on (api may be NULL:
+ * the OpenAI shape): keys of two policies (400), no memory (500). NULL then. */
+static struct gw_req *req_open(struct gw_worker *w, struct evhttp_request *req,
+                               const struct gw_api *api, const char *reqid)
+{
+    if (key_policy(w->srv->cfg, evhttp_request_get_input_headers(req)) == -2) {
+        gw_answer_early(w, req, api, reqid, 400,
+                        "The request carries API keys of two policies; send one.",
+                        "invalid_request_error", NULL, "conflicting_keys");
+        return NULL;
+    }
+    struct gw_req *r = req_new(w, req, reqid);
+    if (!r)
+        gw_answer_early(w, req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
     return r;
 }
 
@@ -2042,10 +2055,6 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
                         "shutting_down");
         return;
     }
-    if (key_policy(cfg, evhttp_request_get_input_headers(req)) == -2) {
-        gw_answer_early(w, req, api, reqid, 400, CONFLICTING_KEYS);
-        return;
-    }
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
     struct gw_api_request ar = {0};
     const char *param = NULL;
@@ -2073,10 +2082,9 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
                         "unscreenable_media");
         return;
     }
-    struct gw_req *r = req_new(w, req, reqid);
+    struct gw_req *r = req_open(w, req, api, reqid);
     if (!r) {
         gw_api_request_free(&ar);
-        gw_answer_early(w, req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
         return;
     }
     r->api = api;
@@ -2105,15 +2113,9 @@ void gw_proxy_passthrough(struct gw_worker *w, struct evhttp_request *req, const
                         NULL, "shutting_down");
         return;
     }
-    if (key_policy(cfg, evhttp_request_get_input_headers(req)) == -2) {
-        gw_answer_early(w, req, NULL, reqid, 400, CONFLICTING_KEYS);
+    struct gw_req *r = req_open(w, req, NULL, reqid);
+    if (!r)
         return;
-    }
-    struct gw_req *r = req_new(w, req, reqid);
-    if (!r) {
-        gw_answer_early(w, req, NULL, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
-        return;
-    }
     r->passthrough = true;
     r->api = &gw_api_openai_chat;
     r->provider = &cfg->provider;
@@ -2139,11 +2141,9 @@ void gw_proxy_stored(struct gw_worker *w, const struct gw_api *api, struct evhtt
                         "api_error", NULL, provider ? "shutting_down" : "no_provider");
         return;
     }
-    struct gw_req *r = req_new(w, req, reqid);
-    if (!r) {
-        gw_answer_early(w, req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
+    struct gw_req *r = req_open(w, req, api, reqid);
+    if (!r)
         return;
-    }
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
     const char *st = q ? strstr(q, "stream=") : NULL;
     if (st && (st == q || st[-1] == '&') && strncmp(st + 7, "false", 5) != 0) {

@@ -184,6 +184,14 @@ class Policies(unittest.TestCase):
         r, data = self.gw.post(user_body("hi"), headers={
             "x-api-key": "sk-brand-b-e2e", "Authorization": "Bearer sk-brand-a-e2e"})
         self.assertEqual((r.status, json.loads(data)["error"]["code"]), (400, "conflicting_keys"))
+        # and on a stored response's route too (review 30: it fell back to the tenant header)
+        c = self.gw.conn()
+        c.request("GET", "/v1/responses/resp_1", headers={
+            "x-api-key": "sk-brand-b-e2e", "Authorization": "Bearer sk-brand-a-e2e"})
+        got = c.getresponse()
+        self.assertEqual((got.status, json.loads(got.read())["error"]["code"]),
+                         (400, "conflicting_keys"))
+        c.close()
         _, text = self.ask("web-a", promise, headers={"x-api-key": "sk-brand-a-e2e",
                                                       "Authorization": "Bearer sk-brand-a-e2e"})
         self.assertEqual(text, promise)

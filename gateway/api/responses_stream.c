@@ -119,21 +119,29 @@ static int run_of(const struct walk *w, int o)
     return -1;
 }
 
-/* Whether a message other than o still has its parts' scanner open. output_text joins the
- * messages in output order: a message begun before the one before it ended would be
- * joined to what that one had sent so far, and what its scanner still holds would come
- * out after, into the wrong side of the join. */
-static bool other_run_open(const struct walk *w, int o)
+/* Whether a new text of message o would break the order output_text joins the messages
+ * in: another message still has its parts' scanner open (o would be joined to what that
+ * one had sent so far, and what its scanner still holds would come out after, on the
+ * wrong side of the join), or o had text before another message's (o's new part would be
+ * joined to the end of that message, which output_text puts after it). */
+static bool out_of_order(const struct walk *w, int o)
 {
-    for (int i = 0; i < w->n; i++)
-        if (w->t->kind[i] == RK_TEXT && w->t->out[i] != o && !(w->closed & bit(w->t->slot[i])))
+    int last = -1;
+    bool had = false;
+    for (int i = 0; i < w->n; i++) {
+        if (w->t->kind[i] != RK_TEXT)
+            continue;
+        if (w->t->out[i] != o && !(w->closed & bit(w->t->slot[i])))
             return true;
-    return false;
+        had = had || w->t->out[i] == o;
+        last = i;
+    }
+    return had && w->t->out[last] != o;
 }
 
 /* The number of a text, or -1; with add, a new one when it has none (-1 when they are all
- * given out, when a part of a message begins before the one before it ended, or a message
- * before the message before it ended). */
+ * given out, when a part of a message begins before the one before it ended, or a text
+ * would break the messages' order: out_of_order). */
 static int text_of(struct cx *c, enum gw_rkind k, int o, int sub, const char *item_id, bool add)
 {
     struct walk *w = &c->w;
@@ -146,7 +154,7 @@ static int text_of(struct cx *c, enum gw_rkind k, int o, int sub, const char *it
     if (i == w->n) {
         int run = k == RK_TEXT ? run_of(w, o) : -1;
         if (!add || w->n == MAX_TEXTS || (run >= 0 && !(w->ended & bit(run))) ||
-            (k == RK_TEXT && run < 0 && other_run_open(w, o)))
+            (k == RK_TEXT && run < 0 && out_of_order(w, o)))
             return -1;
         t->kind[i] = (unsigned char)k;
         t->out[i] = (unsigned char)o;

@@ -1110,6 +1110,42 @@ class StreamJoins(ScriptedGateway):
         events, text = self.responses_stream(["Your order 4111 ", "ships today."], True)
         self.assertEqual((text, events[-1]["type"]), ("Your order 4111 ships today.", "response.completed"))
 
+    def test_a_responses_part_after_a_later_message_ends_the_stream(self):
+        # Review 30: message A's part 1 came after message B, A's item still open; the join
+        # read it after B's end, where output_text (items in output order) puts it before B.
+        def part(o, c, text):
+            at = {"output_index": o, "item_id": "msg_%d" % o, "content_index": c}
+            p = {"type": "output_text", "text": "", "annotations": []}
+            return [dict(type="response.content_part.added", part=p, **at),
+                    dict(type="response.output_text.delta", delta=text, **at),
+                    dict(type="response.output_text.done", text=text, **at),
+                    dict(type="response.content_part.done", part=dict(p, text=text), **at)]
+
+        def item(o, texts, status="completed"):
+            return {"type": "message", "id": "msg_%d" % o, "status": status, "role": "assistant",
+                    "content": [{"type": "output_text", "text": t, "annotations": []} for t in texts]}
+        a, b = ["Here you go. ", "Your card is 4111 1111 "], ["1111 1111, keep it safe."]
+        ev = [{"type": "response.created", "response": {"id": "r", "object": "response",
+                                                         "status": "in_progress", "output": []}},
+              {"type": "response.output_item.added", "output_index": 0, "item": item(0, [], "in_progress")}]
+        ev += part(0, 0, a[0])
+        ev += [{"type": "response.output_item.added", "output_index": 1, "item": item(1, [], "in_progress")}]
+        ev += part(1, 0, b[0])
+        ev += [{"type": "response.output_item.done", "output_index": 1, "item": item(1, b)}]
+        ev += part(0, 1, a[1])
+        ev += [{"type": "response.output_item.done", "output_index": 0, "item": item(0, a)},
+               {"type": "response.completed", "response": {"id": "r", "object": "response",
+                                                           "status": "completed",
+                                                           "output": [item(0, a), item(1, b)]}}]
+        for n, e in enumerate(ev):
+            e["sequence_number"] = n
+        self.p.reply = (200, "text/event-stream", "".join(
+            "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
+        r, data = self.gw.post({"model": "m", "input": "hi", "stream": True}, path="/v1/responses")
+        events = typed_events(data)
+        self.assertEqual(events[-1]["type"], "error")
+        self.assertNotIn("4111 1111 ", json.dumps(events))
+
     def test_a_responses_message_begun_before_the_one_before_it_ended_ends_the_stream(self):
         # Review 28: the join read only what message 0 had sent when message 1 began; what
         # its scanner held ("4111 1111") came out later, into message 0, and output_text

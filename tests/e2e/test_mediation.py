@@ -1054,6 +1054,15 @@ class StreamJoins(ScriptedGateway):
         events, text = self.anthropic_stream(["Your order 4111 ", "ships today."], middle)
         self.assertEqual((text, events[-1]["type"]), ("Your order 4111 ships today.", "message_stop"))
 
+    def responses_events(self, ev):
+        """The events the client gets for the provider's Responses stream ev (numbered here)."""
+        for n, e in enumerate(ev):
+            e["sequence_number"] = n
+        self.p.reply = (200, "text/event-stream", "".join(
+            "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
+        r, data = self.gw.post({"model": "m", "input": "hi", "stream": True}, path="/v1/responses")
+        return typed_events(data)
+
     def responses_stream(self, texts, between, interleave=False):
         """Messages with texts, a reasoning item between each two when between; with
         interleave, each message begins (up to its first delta) before the one before it
@@ -1089,12 +1098,7 @@ class StreamJoins(ScriptedGateway):
             o += 1
         ev.append({"type": "response.completed", "response": {
             "id": "r", "object": "response", "status": "completed", "output": output}})
-        for n, e in enumerate(ev):
-            e["sequence_number"] = n
-        self.p.reply = (200, "text/event-stream", "".join(
-            "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
-        r, data = self.gw.post({"model": "m", "input": "hi", "stream": True}, path="/v1/responses")
-        events = typed_events(data)
+        events = self.responses_events(ev)
         return events, "".join(e.get("delta", "") for e in events
                                if e["type"] == "response.output_text.delta")
 
@@ -1137,12 +1141,7 @@ class StreamJoins(ScriptedGateway):
                {"type": "response.completed", "response": {"id": "r", "object": "response",
                                                            "status": "completed",
                                                            "output": [item(0, a), item(1, b)]}}]
-        for n, e in enumerate(ev):
-            e["sequence_number"] = n
-        self.p.reply = (200, "text/event-stream", "".join(
-            "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
-        r, data = self.gw.post({"model": "m", "input": "hi", "stream": True}, path="/v1/responses")
-        events = typed_events(data)
+        events = self.responses_events(ev)
         self.assertEqual(events[-1]["type"], "error")
         self.assertNotIn("4111 1111 ", json.dumps(events))
 

@@ -138,24 +138,33 @@ cJSON *gw_api_parse(const char *body, size_t len)
     return root;
 }
 
+/* Whether word (in any case) is in name as a word of its own, or (first) starts it. */
+static bool has_word(const char *name, const char *word, bool first)
+{
+    size_t n = strlen(word);
+    for (const char *p = name; (p = strcasestr(p, word)) != NULL; p += n)
+        if ((p == name || (!first && !isalnum((unsigned char)p[-1]))) &&
+            !isalnum((unsigned char)p[n]))
+            return true;
+    return false;
+}
+
 /* Whether a model searches the web before it answers, by its name (in any case):
- * OpenRouter's ":online" variants, OpenAI's search models ("gpt-4o-search-preview",
- * "gpt-5-search-api"), Perplexity's Sonar models ("sonar-pro", "perplexity/sonar",
- * "llama-3.1-sonar-small-128k-online"). */
+ * OpenRouter's ":online" variants (suffixes after it too), OpenAI's search and deep
+ * research models ("gpt-4o-search-preview", "gpt-5-search-api", "o3-deep-research"),
+ * Perplexity's Sonar ("sonar-pro", "llama-3.1-sonar-small-128k-online"), Groq's Compound,
+ * Exa's and Jina's search models ("exa-pro", "jina-deepsearch-v1"). A name list trails
+ * the providers (docs/apis.md says so). */
 static bool searches_web(const char *model)
 {
     const char *name = strrchr(model, '/');
     name = name ? name + 1 : model;
     size_t n = strlen(name);
-    if (n >= 7 &&
-        (strcasecmp(name + n - 7, ":online") == 0 || strcasecmp(name + n - 7, "-online") == 0))
-        return true;
-    if (strcasestr(name, "search-preview") || strcasestr(name, "search-api"))
-        return true;
-    for (const char *p = name; (p = strcasestr(p, "sonar")) != NULL; p += 5)
-        if ((p == name || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[5]))
-            return true;
-    return false;
+    return strcasestr(name, ":online") || (n >= 7 && strcasecmp(name + n - 7, "-online") == 0) ||
+           strcasestr(name, "search-preview") || strcasestr(name, "search-api") ||
+           strcasestr(name, "deep-research") || strcasestr(name, "deepsearch") ||
+           has_word(name, "sonar", false) || has_word(name, "compound", false) ||
+           has_word(name, "exa", true);
 }
 
 int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **model,
@@ -185,6 +194,22 @@ int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **m
         snprintf(err, errlen, "'stream' must be a boolean.");
         return -1;
     }
+    /* A search at the provider, in any API: the model would read web pages the gateway
+     * never sees (OpenAI's web_search_options; OpenRouter's plugins, xAI's
+     * search_parameters, DashScope's enable_search and search_options, Qianfan's
+     * web_search: switches, which the unknown-member policy finds no text in). */
+    static const char *const searches[] = {"web_search_options", "plugins",
+                                           "search_parameters",  "enable_search",
+                                           "search_options",     "web_search"};
+    for (size_t k = 0; k < sizeof searches / sizeof *searches; k++)
+        if (cJSON_GetObjectItemCaseSensitive(*root, searches[k])) {
+            *param = searches[k];
+            snprintf(err, errlen,
+                     "'%s': a search or plugin runs at the provider: the model "
+                     "would read pages this gateway never screens, so it is refused.",
+                     searches[k]);
+            return -1;
+        }
     /* A model that searches the web first (the model or a fallback in 'models'): it would
      * read pages this gateway never screens. */
     const cJSON *fallback;

@@ -224,18 +224,6 @@ int gw_openai_parse_request(struct gw_chat_request *r, const char *body, size_t 
             return -1;
         i++;
     }
-    /* A search at the provider: the model would read web pages the gateway never sees
-     * (OpenAI's web_search_options; OpenRouter's plugins, xAI's search_parameters). */
-    static const char *const searches[] = {"web_search_options", "plugins", "search_parameters"};
-    for (size_t k = 0; k < sizeof searches / sizeof *searches; k++)
-        if (cJSON_GetObjectItemCaseSensitive(r->root, searches[k])) {
-            *param = searches[k];
-            snprintf(err, errlen,
-                     "'%s': a search or plugin runs at the provider: the model "
-                     "would read pages this gateway never screens, so it is refused.",
-                     searches[k]);
-            return -1;
-        }
     /* Spoken replies: the customer hears what no scanner read (the transcript is screened,
      * the audio beside it is not). */
     const cJSON *mod;

@@ -915,7 +915,10 @@ class StreamJoins(ScriptedGateway):
         self.p.last = None
         for extra in ({"tools": [{"type": "browser_search"}]},
                       {"tools": [{"type": "code_interpreter"}]},
-                      {"plugins": [{"id": "web"}]}, {"search_parameters": {"mode": "on"}}):
+                      {"plugins": [{"id": "web"}]}, {"search_parameters": {"mode": "on"}},
+                      # switches with no text in them (review 30)
+                      {"enable_search": True}, {"search_options": {"forced_search": True}},
+                      {"web_search": {"enable": True}}):
             r, data = self.gw.post(user("hi", **extra))
             self.assertEqual(r.status, 400, extra)
             self.assertIn("runs at the provider", data.decode(), extra)
@@ -928,6 +931,11 @@ class StreamJoins(ScriptedGateway):
                            (dict(user("hi"), model="gpt-4o-mini-search-preview"), None),
                            (dict(user("hi"), model="gpt-5-search-api"), None),
                            (dict(user("hi"), model="perplexity/sonar-pro"), None),
+                           # review 30
+                           (dict(user("hi"), model="groq/compound-mini"), None),
+                           (dict(user("hi"), model="exa-pro"), None),
+                           (dict(user("hi"), model="jina-deepsearch-v1"), None),
+                           (dict(user("hi"), model="openai/gpt-4o:online:free"), None),
                            ({"model": "llama-3.1-sonar-small-128k-online", "input": "hi"},
                             "/v1/responses"),
                            ({"model": "x:online", "max_tokens": 5,
@@ -945,7 +953,8 @@ class StreamJoins(ScriptedGateway):
             {"type": "custom", "custom": {"name": "g"}}]))
         self.assertEqual(r.status, 200)
         # names that only look alike go through
-        for model in ("text-search-ada-doc-001", "sonarqube-helper", "gpt-4o-mini"):
+        for model in ("text-search-ada-doc-001", "sonarqube-helper", "gpt-4o-mini",
+                      "exam-helper", "compounding-7b"):
             r, data = self.gw.post(dict(user("hi"), model=model))
             self.assertNotIn("searches the web", data.decode(), model)
 

@@ -87,44 +87,77 @@ static bool hex_id(const char *v)
     return hex >= 16 && letter && most < 13;
 }
 
+static bool is_token(char c)
+{
+    return is_alnum(c) || c == '_' || c == '-';
+}
+
+/* The kinds of the characters in [p, p + n): 1 a digit, 2 a small letter, 4 a capital. */
+static int kinds_of(const char *p, size_t n)
+{
+    int kinds = 0;
+    for (size_t i = 0; i < n; i++)
+        kinds |= is_digit(p[i])                 ? 1
+                 : (p[i] >= 'a' && p[i] <= 'z') ? 2
+                 : (p[i] >= 'A' && p[i] <= 'Z') ? 4
+                                                : 0;
+    return kinds;
+}
+
 /* Whether v holds a credential: a token behind a prefix its issuer gives it (OpenAI's and
  * Anthropic's "sk-", Stripe's "sk_live_", GitHub's "ghp_", AWS's "AKIA", Slack's "xoxb-",
- * ...) with 16 more characters of a token after it, or a run of 32 or more letters and
- * digits with capitals, small letters and digits in it (a random key's look). */
+ * Google's "GOCSPX-" and "ya29.", a JWT's "eyJ", ...) with 16 more characters of a token
+ * after it; Mailgun's "key-" and 32 small letters and digits; a run of 32 or more letters and
+ * digits with capitals, small letters and digits in it (a random key's look); or three or more such
+ * tokens parted by dots, 40 characters in all (a Discord bot token, a JWT). */
 static bool secret_like(const char *v)
 {
     static const char *const prefixes[] = {
-        "sk-",  "sk_live_", "sk_test_",    "rk_live_", "rk_test_", "ghp_",     "gho_",  "ghu_",
-        "ghs_", "ghr_",     "github_pat_", "xoxb-",    "xoxp-",    "xoxa-",    "xoxr-", "glpat-",
-        "AIza", "hf_",      "npm_",        "AKIA",     "ASIA",     "pk_live_", "whsec_"};
+        "sk-",     "sk_live_", "sk_test_", "rk_live_",    "rk_test_", "ghp_",     "gho_",
+        "ghu_",    "ghs_",     "ghr_",     "github_pat_", "xoxb-",    "xoxp-",    "xoxa-",
+        "xoxr-",   "xapp-",    "glpat-",   "gldt-",       "glptt-",   "glrt-",    "AIza",
+        "GOCSPX-", "ya29.",    "eyJ",      "hf_",         "npm_",     "AKIA",     "ASIA",
+        "AKCp",    "SG.",      "shpat_",   "shpss_",      "dop_v1_",  "pk_live_", "whsec_"};
     for (const char *p = v; *p; p++) {
         if (p > v && is_alnum(p[-1]))
             continue;
         for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
-            size_t n = strlen(prefixes[i]);
+            size_t n = strlen(prefixes[i]), k = 0;
             if (strncmp(p, prefixes[i], n) != 0)
                 continue;
-            size_t k = 0;
-            while (is_alnum(p[n + k]) || p[n + k] == '_' || p[n + k] == '-')
+            while (is_token(p[n + k]))
                 k++;
             if (k >= 16)
                 return true;
         }
+        if (strncmp(p, "key-", 4) == 0 &&
+            strspn(p + 4, "0123456789abcdefghijklmnopqrstuvwxyz") == 32 && !is_alnum(p[36]))
+            return true;
     }
-    size_t run = 0;
-    int kinds = 0;
-    for (const char *p = v;; p++) {
-        if (*p && is_alnum(*p)) {
-            run++;
-            kinds |= is_digit(*p) ? 1 : (*p >= 'a' && *p <= 'z') ? 2 : 4;
-            if (run >= 32 && kinds == 7)
-                return true;
-        } else if (!*p) {
-            return false;
-        } else {
-            run = 0, kinds = 0;
+    /* runs of letters and digits; and runs of tokens parted by single dots */
+    for (const char *p = v; *p;) {
+        size_t run = strspn(p, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        if (run >= 32 && kinds_of(p, run) == 7)
+            return true;
+        const char *q = p;
+        int parts = 0;
+        for (;;) {
+            size_t t = 0;
+            while (is_token(q[t]))
+                t++;
+            if (t < 6)
+                break;
+            parts++;
+            q += t;
+            if (*q != '.')
+                break;
+            q++;
         }
+        if (parts >= 3 && q - p >= 40 && kinds_of(p, (size_t)(q - p)) == 7)
+            return true;
+        p += run ? run : 1;
     }
+    return false;
 }
 
 /* Whether the 8 digits of d (YYYYMMDD, separators already left out) are a date from 1970 to

@@ -50,6 +50,13 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "AKIAIOSFODNN7EXAMPLE",
         "tenant-sk-proj-Ab12Cd34Ef56Gh78Ij90",
         "xQ9vT2mK8pL4nR7sW1yZ5bC3dF6gH0jA2k",
+        /* review 30: other issuers' shapes */
+        "GOCSPX-aB3dE5gH7jK9mN1pQ3sT5vW7y",
+        "gldt-aB3dE5gH7jK9mN1pQ3sT",
+        "key-3ax6xnjp29jd6fds4gc373sgvjxteol0",
+        "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dBjftJeZ4CVPmB92K27uhbUJU1p1r",
+        "AKCp8jQ8aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3f",
     };
     static const char *const not_pii[] = {
         "web-de",
@@ -79,6 +86,9 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "WhatsAppShoesChannel2024",
         "01HF8X3K2M9Q7R5T6V8W0Y2Z4A",
         "5759e988bd862e3fe1be46a994272793",
+        "key-account-team",
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "meta.llama3-1-70b-instruct-v1:0",
     };
     /* a value too long to be read whole is refused, not read in part */
     char long_v[400];

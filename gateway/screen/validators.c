@@ -95,9 +95,11 @@ static bool card_network_ok(const char *d, int n)
     return false;
 }
 
-/* Whether the gap g (n bytes) may part the digit groups of a card number: one of "-./_~|*:+,"
- * with a space on each side, after it or none ("4111 . 1111", "4111_1111", "4111 / 1111",
- * "4111, 1111"; the normaliser reads a bullet, "•" or "·", as "."), or a space alone. */
+/* Whether the gap g (n bytes) may part the digit groups of a card number: one of
+ * "-./_~|*:+,`" with a space on each side, after it or none ("4111 . 1111", "4111_1111",
+ * "4111 / 1111", "4111, 1111"; the normaliser reads a bullet, "•" or "·", as "."), two or
+ * three markdown marks so ("4111 **1111** ...": the customer's screen shows the groups
+ * alone), or a space alone. */
 static bool card_gap(const char *g, size_t n)
 {
     size_t a = 0, b = n;
@@ -106,9 +108,13 @@ static bool card_gap(const char *g, size_t n)
         b = n - 1;
     } else if (n >= 2 && g[n - 1] == ' ') {
         b = n - 1;
+    } else if (n >= 2 && g[0] == ' ') {
+        a = 1;
     }
     size_t k = b - a;
-    return k == 1 && strchr(" -./_~|*:+,", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
+    if (k >= 2 && k <= 3)
+        return strspn(g + a, "*_~`") >= k;
+    return k == 1 && strchr(" -./_~|*:+,`", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
 }
 
 /* Whether the groups of s (runs of bytes in_group accepts) are parted by gaps card_gap
@@ -155,7 +161,7 @@ static bool card_groups(const char *s, size_t len)
 bool gw_valid_card(const char *s, size_t len)
 {
     char d[32];
-    int n = collect_digits(s, len, " -./_~|*:+,", d, (int)sizeof d);
+    int n = collect_digits(s, len, " -./_~|*:+,`", d, (int)sizeof d);
     if (n < 12 || n > 19)
         return false;
     return card_groups(s, len) && card_network_ok(d, n) && luhn_digits(d, n);

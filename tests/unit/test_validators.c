@@ -50,6 +50,10 @@ static void card_accepts_the_other_networks_and_separators(void **state)
     assert_true(V(gw_valid_card, "4111  1111 1111 1111")); /* a doubled space */
     assert_true(V(gw_valid_card, "4111 - 1111-1111 - 1111"));
     assert_false(V(gw_valid_card, "4111 -- 1111 1111 1111")); /* a gap is one mark */
+    /* or markdown around a group, which the customer's screen does not show */
+    assert_true(V(gw_valid_card, "4111 **1111** 1111 1111"));
+    assert_true(V(gw_valid_card, "4111 1111 `1111` 1111"));
+    assert_false(V(gw_valid_card, "4111 **** 1111 1111 1111"));
 }
 
 static void card_rejects_lengths_the_network_never_issues(void **state)

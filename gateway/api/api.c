@@ -241,6 +241,16 @@ static bool known(const char *key, const char *const *names)
     return false;
 }
 
+bool gw_api_scalars(const cJSON *obj, const char *const *names)
+{
+    for (const char *const *n = names; *n; n++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *n);
+        if (cJSON_IsObject(v) || cJSON_IsArray(v))
+            return false;
+    }
+    return true;
+}
+
 int gw_api_request_members(const struct gw_api *api, struct gw_api_request *r,
                            enum gw_unknown_policy policy, char *err, size_t errlen,
                            const char **param)

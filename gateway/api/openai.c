@@ -372,13 +372,17 @@ static int reply_message(cJSON *msg, struct gw_text_refs *texts)
     return gw_api_unknown_members(msg, known, texts);
 }
 
+const char *const gw_openai_ids[] = {
+    "id", "object", "created", "model", "system_fingerprint", "service_tier", "obfuscation", NULL};
+
 cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *texts)
 {
     static const char *const top[] = {"id", "object", "created", "model", "choices", "usage",
                                       "system_fingerprint", "service_tier", NULL};
     static const char *const choice[] = {"index", "message", "finish_reason", "logprobs", NULL};
     cJSON *root = gw_api_parse(body, len);
-    if (!root || !cJSON_IsObject(root) || gw_openai_unreadable(body, len, root))
+    if (!root || !cJSON_IsObject(root) || gw_openai_unreadable(body, len, root) ||
+        !gw_api_scalars(root, gw_openai_ids))
         goto unscreenable;
     texts->role = 0;
     cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices"), *c;

@@ -50,6 +50,10 @@ void gw_openai_request_free(struct gw_chat_request *r);
 /* The GW_ROLE_* bit of a chat role, 0 for a role the API does not have. */
 unsigned gw_openai_role_bit(const char *role);
 
+/* The ids and states at the top of a chat or legacy completion (and a chunk) that the
+ * provider sets: passed unscreened, so never an object or a list (gw_api_scalars). */
+extern const char *const gw_openai_ids[];
+
 /* Collects the texts of a (non-streamed) chat.completion reply: each choice's message
  * content, refusal, tool-call and function-call arguments. Returns the parsed root, or
  * NULL if body is not a JSON object, cannot be read safely (gw_openai_unreadable) or has a

@@ -398,6 +398,13 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
         gw_openai_stream_error(s, msg, "provider_error");
         return -1;
     }
+    if (!gw_api_scalars(ev, gw_openai_ids)) {
+        gw_openai_stream_error(s,
+                               "The provider sent a stream event that cannot be screened "
+                               "safely: an id or a state that is not a plain value.",
+                               "provider_error");
+        return -1;
+    }
     take_tokens(s, ev);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
     if (!s->up_id[0] && cJSON_IsString(id))

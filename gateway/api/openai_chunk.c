@@ -162,6 +162,13 @@ static bool members(struct rd *r, char close, int depth)
     return eat(r, close);
 }
 
+/* A value that is no object and no array. */
+static bool scalar(struct rd *r)
+{
+    ws(r);
+    return r->p < r->end && *r->p != '{' && *r->p != '[' && value(r, 1);
+}
+
 static bool value(struct rd *r, int depth)
 {
     ws(r);
@@ -333,8 +340,9 @@ bool gw_openai_chunk_view(const char *data, size_t len, struct gw_chunk_view *v)
         } else if (!(key_is(k, n, "object") || key_is(k, n, "created") || key_is(k, n, "model") ||
                      key_is(k, n, "system_fingerprint") || key_is(k, n, "service_tier") ||
                      key_is(k, n, "obfuscation")) ||
-                   !value(&r, 1)) {
-            return false; /* members the gateway does not know go the general path */
+                   !scalar(&r)) {
+            return false; /* members the gateway does not know, and objects where ids and
+                             states belong (gw_openai_ids), go the general path */
         }
     }
     ws(&r);

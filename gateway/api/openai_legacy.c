@@ -71,7 +71,8 @@ static const char *const known_choice[] = {"text", "index", "logprobs", "finish_
 static cJSON *completions_reply(const char *body, size_t len, struct gw_text_refs *texts)
 {
     cJSON *root = gw_api_parse(body, len), *c;
-    if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root))
+    if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root) ||
+        !gw_api_scalars(root, gw_openai_ids))
         goto unscreenable;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "choices"))
     {

@@ -410,12 +410,7 @@ bool gw_responses_scalars(const cJSON *obj)
     /* ids and states the provider sets: passed unscreened, so never an object or a list */
     static const char *const names[] = {"type", "id",     "call_id",           "status",
                                         "role", "object", "encrypted_content", NULL};
-    for (const char *const *n = names; *n; n++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *n);
-        if (cJSON_IsObject(v) || cJSON_IsArray(v))
-            return false;
-    }
-    return true;
+    return gw_api_scalars(obj, names);
 }
 
 /* The texts of a reasoning item's summary or content parts (of type want). */

@@ -171,6 +171,23 @@ class ChatReplyShapes(unittest.TestCase):
         r, data = self.strict.post(user("hi"))
         self.assertEqual(r.status, 502)
 
+    def test_ids_and_states_the_provider_sets_are_plain_values(self):
+        # review 29: they pass unscreened, so an object there could carry any text
+        self.reply({"role": "assistant", "content": "ok"}, model={"note": "card " + CARD})
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(r.status, 502)
+        self.assertNotIn("4111", data.decode())
+        for extra in ({"system_fingerprint": ["card " + CARD]}, {"model": {"n": "card " + CARD}}):
+            self.p.events(dict({"id": "c", "object": "chat.completion.chunk", "created": 0,
+                                "model": "m", "choices": [{"index": 0, "delta": {"content": "ok"},
+                                                           "finish_reason": None}]}, **extra))
+            r, data = self.gw.post(user("hi", stream=True))
+            self.assertIn(b"not a plain value", data, extra)
+            self.assertNotIn(b"4111", data, extra)
+        self.reply({"role": "assistant", "content": "ok"}, system_fingerprint="fp_1")
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(json.loads(data)["system_fingerprint"], "fp_1")
+
     def test_audio_transcripts_and_annotations_are_redacted(self):
         self.reply({"role": "assistant", "content": "ok", "audio": {"id": "a", "transcript": EMAIL},
                     "annotations": [{"type": "url_citation", "url_citation": {"title": CARD}}]})

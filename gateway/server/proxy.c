@@ -169,12 +169,13 @@ static int key_policy(const struct gw_config *cfg, struct evkeyvalq *in)
         return -1;
     TAILQ_FOREACH(h, in, next)
     {
-        const char *v = NULL;
-        if (strcasecmp(h->key, "Authorization") == 0 && strncasecmp(h->value, "Bearer", 6) == 0 &&
-            (h->value[6] == ' ' || h->value[6] == '\t'))
-            v = h->value + 6;
+        /* libevent strips the spaces before a value, not a tab */
+        const char *v = NULL, *value = h->value + strspn(h->value, " \t");
+        if (strcasecmp(h->key, "Authorization") == 0 && strncasecmp(value, "Bearer", 6) == 0 &&
+            (value[6] == ' ' || value[6] == '\t'))
+            v = value + 6;
         else if (strcasecmp(h->key, "x-api-key") == 0)
-            v = h->value;
+            v = value;
         if (!v)
             continue;
         v += strspn(v, " \t");

@@ -177,6 +177,7 @@ class Policies(unittest.TestCase):
         for headers in ({"x-api-key": "sk-brand-b-e2e", "Authorization": "Bearer junk"},
                         {"Authorization": "Bearer  sk-brand-b-e2e"},
                         {"Authorization": "bearer\tsk-brand-b-e2e"},
+                        {"Authorization": "\tBearer sk-brand-b-e2e"},  # review 31
                         {"Authorization": "Basic eDp5", "x-api-key": "sk-brand-b-e2e"}):
             _, text = self.ask("web-a", promise, headers=headers)
             self.assertEqual(text, b, headers)

@@ -120,10 +120,11 @@ static int run_of(const struct walk *w, int o)
 }
 
 /* Whether a new text of message o would break the order output_text joins the messages
- * in: another message still has its parts' scanner open (o would be joined to what that
- * one had sent so far, and what its scanner still holds would come out after, on the
- * wrong side of the join), or o had text before another message's (o's new part would be
- * joined to the end of that message, which output_text puts after it). */
+ * in (their output indices): another message still has its parts' scanner open (o would
+ * be joined to what that one had sent so far, and what its scanner still holds would come
+ * out after, on the wrong side of the join), a message after o in the output had text
+ * before (o would be joined to its end, where output_text puts o before it), or o had text
+ * before another message's (the same). */
 static bool out_of_order(const struct walk *w, int o)
 {
     int last = -1;
@@ -132,6 +133,8 @@ static bool out_of_order(const struct walk *w, int o)
         if (w->t->kind[i] != RK_TEXT)
             continue;
         if (w->t->out[i] != o && !(w->closed & bit(w->t->slot[i])))
+            return true;
+        if (w->t->out[i] > o)
             return true;
         had = had || w->t->out[i] == o;
         last = i;

@@ -1171,6 +1171,28 @@ class StreamJoins(ScriptedGateway):
         self.assertEqual(events[-1]["type"], "error")
         self.assertNotIn("4111 1111 ", json.dumps(events))
 
+    def test_a_responses_message_streamed_before_an_earlier_one_ends_the_stream(self):
+        # Review 31: output index 1 streamed whole before index 0; output_text joins them by
+        # index, the card read whole there
+        def message(o, text):
+            at = {"output_index": o, "item_id": "msg_%d" % o, "content_index": 0}
+            p = {"type": "output_text", "text": "", "annotations": []}
+            whole = {"type": "message", "id": "msg_%d" % o, "status": "completed", "role": "assistant",
+                     "content": [dict(p, text=text)]}
+            return [{"type": "response.output_item.added", "output_index": o,
+                     "item": dict(whole, status="in_progress", content=[])},
+                    dict(type="response.content_part.added", part=p, **at),
+                    dict(type="response.output_text.delta", delta=text, **at),
+                    dict(type="response.output_text.done", text=text, **at),
+                    dict(type="response.content_part.done", part=dict(p, text=text), **at),
+                    {"type": "response.output_item.done", "output_index": o, "item": whole}]
+        ev = [{"type": "response.created", "response": {"id": "r", "object": "response",
+                                                         "status": "in_progress", "output": []}}]
+        ev += message(1, "1111 1111, keep it safe.") + message(0, "Your card is 4111 1111 ")
+        events = self.responses_events(ev)
+        self.assertEqual(events[-1]["type"], "error")
+        self.assertNotIn("4111 1111 ", json.dumps(events))
+
     def test_a_responses_message_begun_before_the_one_before_it_ended_ends_the_stream(self):
         # Review 28: the join read only what message 0 had sent when message 1 began; what
         # its scanner held ("4111 1111") came out later, into message 0, and output_text

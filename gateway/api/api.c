@@ -150,7 +150,7 @@ static bool has_word(const char *name, const char *word, bool first)
 }
 
 /* Whether a model searches the web before it answers, by its name (in any case):
- * OpenRouter's ":online" variants (suffixes after it too), OpenAI's search and deep
+ * OpenRouter's ":online" variants (":online:free" too), OpenAI's search and deep
  * research models ("gpt-4o-search-preview", "gpt-5-search-api", "o3-deep-research"),
  * Perplexity's Sonar ("sonar-pro", "llama-3.1-sonar-small-128k-online"), Groq's Compound,
  * Exa's and Jina's search models ("exa-pro", "jina-deepsearch-v1"). A name list trails
@@ -159,8 +159,15 @@ static bool searches_web(const char *model)
 {
     const char *name = strrchr(model, '/');
     name = name ? name + 1 : model;
+    char base[128]; /* a fine-tune ("ft:BASE:org:suffix:id") searches as its base does */
+    if (strncmp(name, "ft:", 3) == 0) {
+        snprintf(base, sizeof base, "%.*s", (int)strcspn(name + 3, ":"), name + 3);
+        name = base;
+    }
     size_t n = strlen(name);
-    return strcasestr(name, ":online") || (n >= 7 && strcasecmp(name + n - 7, "-online") == 0) ||
+    const char *online = strcasestr(name, ":online");
+    return (online && (online[7] == '\0' || online[7] == ':')) ||
+           (n >= 7 && strcasecmp(name + n - 7, "-online") == 0) ||
            strcasestr(name, "search-preview") || strcasestr(name, "search-api") ||
            strcasestr(name, "deep-research") || strcasestr(name, "deepsearch") ||
            has_word(name, "sonar", false) || has_word(name, "compound", false) ||
@@ -194,19 +201,22 @@ int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **m
         snprintf(err, errlen, "'stream' must be a boolean.");
         return -1;
     }
-    /* A search at the provider, in any API: the model would read web pages the gateway
-     * never sees (OpenAI's web_search_options; OpenRouter's plugins, xAI's
-     * search_parameters, DashScope's enable_search and search_options, Qianfan's
-     * web_search: switches, which the unknown-member policy finds no text in). */
-    static const char *const searches[] = {"web_search_options", "plugins",
-                                           "search_parameters",  "enable_search",
-                                           "search_options",     "web_search"};
+    /* A search or a retrieval at the provider, in any API: the model would read web pages
+     * or documents the gateway never sees (OpenAI's web_search_options; OpenRouter's
+     * plugins, xAI's search_parameters, DashScope's enable_search and search_options,
+     * Qianfan's web_search, Azure's data_sources, Cohere's connectors, Groq's
+     * search_settings: switches and names, which the unknown-member policy finds no text
+     * in). */
+    static const char *const searches[] = {
+        "web_search_options", "plugins",         "search_parameters", "enable_search",
+        "search_options",     "web_search",      "data_sources",      "dataSources",
+        "connectors",         "search_settings", "retrieval",         "knowledge_base_ids"};
     for (size_t k = 0; k < sizeof searches / sizeof *searches; k++)
         if (cJSON_GetObjectItemCaseSensitive(*root, searches[k])) {
             *param = searches[k];
             snprintf(err, errlen,
-                     "'%s': a search or plugin runs at the provider: the model "
-                     "would read pages this gateway never screens, so it is refused.",
+                     "'%s': a search, a retrieval or a plugin runs at the provider: the "
+                     "model would read pages this gateway never screens, so it is refused.",
                      searches[k]);
             return -1;
         }

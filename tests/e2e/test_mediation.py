@@ -935,7 +935,10 @@ class StreamJoins(ScriptedGateway):
                       {"plugins": [{"id": "web"}]}, {"search_parameters": {"mode": "on"}},
                       # switches with no text in them (review 30)
                       {"enable_search": True}, {"search_options": {"forced_search": True}},
-                      {"web_search": {"enable": True}}):
+                      {"web_search": {"enable": True}},
+                      # retrieval at the provider (review 31)
+                      {"data_sources": [{"type": "azure_search", "parameters": {"index_name": "kb"}}]},
+                      {"connectors": [{"id": "web-search"}]}):
             r, data = self.gw.post(user("hi", **extra))
             self.assertEqual(r.status, 400, extra)
             self.assertIn("runs at the provider", data.decode(), extra)
@@ -971,7 +974,10 @@ class StreamJoins(ScriptedGateway):
         self.assertEqual(r.status, 200)
         # names that only look alike go through
         for model in ("text-search-ada-doc-001", "sonarqube-helper", "gpt-4o-mini",
-                      "exam-helper", "compounding-7b"):
+                      "exam-helper", "compounding-7b",
+                      # fine-tunes whose organisation or suffix says so (review 31)
+                      "ft:gpt-4o-2024-08-06:online-retail-inc::abc123",
+                      "ft:gpt-4o-mini:acme:compound-interest:x1"):
             r, data = self.gw.post(dict(user("hi"), model=model))
             self.assertNotIn("searches the web", data.decode(), model)
 

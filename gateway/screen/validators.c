@@ -95,12 +95,10 @@ static bool card_network_ok(const char *d, int n)
     return false;
 }
 
-/* Whether the gap g (n bytes) may part the digit groups of a card number: one of
- * "-./_~|*:+,`" with a space on each side, after it or none ("4111 . 1111", "4111_1111",
- * "4111 / 1111", "4111, 1111"; the normaliser reads a bullet, "•" or "·", as "."), two or
- * three markdown marks so ("4111 **1111** ...": the customer's screen shows the groups
- * alone), or a space alone. */
-static bool card_gap(const char *g, size_t n)
+/* Whether the gap g (n bytes) is one of "-./_~|*:+,`" with a space on each side, after it
+ * or none ("4111 . 1111", "4111_1111", "4111 / 1111", "4111, 1111"; the normaliser reads a
+ * bullet, "•" or "·", as "."), or a space alone. */
+static bool plain_gap(const char *g, size_t n)
 {
     size_t a = 0, b = n;
     if (n >= 3 && g[0] == ' ' && g[n - 1] == ' ') {
@@ -111,10 +109,34 @@ static bool card_gap(const char *g, size_t n)
     } else if (n >= 2 && g[0] == ' ') {
         a = 1;
     }
-    size_t k = b - a;
-    if (k >= 2 && k <= 3)
-        return strspn(g + a, "*_~`") >= k;
-    return k == 1 && strchr(" -./_~|*:+,`", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
+    return b - a == 1 && strchr(" -./_~|*:+,`", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
+}
+
+static bool markdown_mark(char c)
+{
+    return c == '*' || c == '_' || c == '~' || c == '`';
+}
+
+/* Whether the gap g (n bytes) may part the digit groups of a card number: a plain gap, or
+ * one with markdown's marks (up to three) closing the group before it and opening the one
+ * after it ("4111 **1111** 1111", "`4111` `1111`", "**4111**, 1111": the customer's
+ * screen shows the groups alone). */
+static bool card_gap(const char *g, size_t n)
+{
+    if (plain_gap(g, n))
+        return true;
+    size_t a = 0, b = n, before = 0, after = 0;
+    if (a < b && g[a] == ' ')
+        a++;
+    while (a < b && before < 3 && markdown_mark(g[a]))
+        a++, before++;
+    if (b > a && g[b - 1] == ' ')
+        b--;
+    while (b > a && after < 3 && markdown_mark(g[b - 1]))
+        b--, after++;
+    if (a == b)
+        return before + after >= 1 && before + after <= 3;
+    return before + after >= 1 && plain_gap(g + a, b - a);
 }
 
 /* Whether the groups of s (runs of bytes in_group accepts) are parted by gaps card_gap
@@ -158,13 +180,42 @@ static bool card_groups(const char *s, size_t len)
     return gaps_ok(s, len, isdigit, false);
 }
 
+/* Whether s is three or more groups of four digits that count up or down by one step
+ * ("ports 5000, 5001, 5002, 5003", "| 4100 | 4105 | 4110 | 4115 |"): a list, not a card. The
+ * same group repeated ("4242 4242 4242 4242") is a card. */
+static bool counted_list(const char *s, size_t len)
+{
+    long v[8];
+    int k = 0;
+    for (size_t i = 0; i < len;) {
+        if (!isdigit((unsigned char)s[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && isdigit((unsigned char)s[j]))
+            j++;
+        if (j - i != 4 || k == 8)
+            return false;
+        v[k++] = prefix_num(s + i, 4);
+        i = j;
+    }
+    if (k < 3 || v[1] == v[0])
+        return false;
+    for (int i = 2; i < k; i++)
+        if (v[i] - v[i - 1] != v[1] - v[0])
+            return false;
+    return true;
+}
+
 bool gw_valid_card(const char *s, size_t len)
 {
     char d[32];
     int n = collect_digits(s, len, " -./_~|*:+,`", d, (int)sizeof d);
     if (n < 12 || n > 19)
         return false;
-    return card_groups(s, len) && card_network_ok(d, n) && luhn_digits(d, n);
+    return card_groups(s, len) && card_network_ok(d, n) && luhn_digits(d, n) &&
+           !counted_list(s, len);
 }
 
 static const struct {

@@ -54,6 +54,14 @@ static void card_accepts_the_other_networks_and_separators(void **state)
     assert_true(V(gw_valid_card, "4111 **1111** 1111 1111"));
     assert_true(V(gw_valid_card, "4111 1111 `1111` 1111"));
     assert_false(V(gw_valid_card, "4111 **** 1111 1111 1111"));
+    /* every group marked (review 31) */
+    assert_true(V(gw_valid_card, "4111` `1111` `1111` `1111"));
+    assert_true(V(gw_valid_card, "4111** **1111** **1111** **1111"));
+    assert_true(V(gw_valid_card, "4111 **1111**, 1111 1111"));
+    /* a list that counts is no card, however Luhn falls (review 31) */
+    assert_false(V(gw_valid_card, "5000, 5001, 5002, 5003"));
+    assert_false(V(gw_valid_card, "4100 | 4105 | 4110 | 4115"));
+    assert_true(V(gw_valid_card, "4242 4242 4242 4242"));
 }
 
 static void card_rejects_lengths_the_network_never_issues(void **state)

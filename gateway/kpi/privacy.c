@@ -104,20 +104,32 @@ static int kinds_of(const char *p, size_t n)
     return kinds;
 }
 
+static size_t digits_in(const char *p, size_t n)
+{
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++)
+        d += is_digit(p[i]);
+    return d;
+}
+
 /* Whether v holds a credential: a token behind a prefix its issuer gives it (OpenAI's and
  * Anthropic's "sk-", Stripe's "sk_live_", GitHub's "ghp_", AWS's "AKIA", Slack's "xoxb-",
  * Google's "GOCSPX-" and "ya29.", a JWT's "eyJ", ...) with 16 more characters of a token
- * after it; Mailgun's "key-" and 32 small letters and digits; a run of 32 or more letters and
- * digits with capitals, small letters and digits in it (a random key's look); or three or more such
- * tokens parted by dots, 40 characters in all (a Discord bot token, a JWT). */
+ * after it, digits or capitals and small letters among them; Mailchimp's 32 hex digits and
+ * "-us6"; Mailgun's "key-" and 32 small letters and digits; a run of 32 or more letters
+ * and digits with capitals, small letters and digits in it (a random key's look); or three
+ * or more such tokens parted by dots, 40 characters in all with four digits or more (a
+ * Discord bot token, a JWT). */
 static bool secret_like(const char *v)
 {
     static const char *const prefixes[] = {
-        "sk-",     "sk_live_", "sk_test_", "rk_live_",    "rk_test_", "ghp_",     "gho_",
-        "ghu_",    "ghs_",     "ghr_",     "github_pat_", "xoxb-",    "xoxp-",    "xoxa-",
-        "xoxr-",   "xapp-",    "glpat-",   "gldt-",       "glptt-",   "glrt-",    "AIza",
-        "GOCSPX-", "ya29.",    "eyJ",      "hf_",         "npm_",     "AKIA",     "ASIA",
-        "AKCp",    "SG.",      "shpat_",   "shpss_",      "dop_v1_",  "pk_live_", "whsec_"};
+        "sk-",      "sk_live_", "sk_test_", "rk_live_",    "rk_test_", "ghp_",    "gho_",
+        "ghu_",     "ghs_",     "ghr_",     "github_pat_", "xoxb-",    "xoxp-",   "xoxa-",
+        "xoxr-",    "xapp-",    "glpat-",   "gldt-",       "glptt-",   "glrt-",   "AIza",
+        "GOCSPX-",  "ya29.",    "eyJ",      "hf_",         "npm_",     "AKIA",    "ASIA",
+        "AKCp",     "SG.",      "shpat_",   "shpss_",      "shpca_",   "dop_v1_", "doo_v1_",
+        "pk_live_", "whsec_",   "dapi",     "lsv2_pt_",    "lsv2_sk_", "PMAK-",   "NRAK-",
+        "dckr_pat_"};
     for (const char *p = v; *p; p++) {
         if (p > v && is_alnum(p[-1]))
             continue;
@@ -127,9 +139,14 @@ static bool secret_like(const char *v)
                 continue;
             while (is_token(p[n + k]))
                 k++;
-            if (k >= 16)
+            int kinds = kinds_of(p + n, k); /* a key's body has digits or both cases: */
+            if (k >= 16 && (kinds & 1 || (kinds & 6) == 6)) /* "ASIA-pacific-sales" is none */
                 return true;
         }
+        /* Mailchimp's 32 hex digits and its data centre ("...-us6") */
+        if (strspn(p, "0123456789abcdef") == 32 && strncmp(p + 32, "-us", 3) == 0 &&
+            is_digit(p[35]))
+            return true;
         if (strncmp(p, "key-", 4) == 0 &&
             strspn(p + 4, "0123456789abcdefghijklmnopqrstuvwxyz") == 32 && !is_alnum(p[36]))
             return true;
@@ -153,7 +170,8 @@ static bool secret_like(const char *v)
                 break;
             q++;
         }
-        if (parts >= 3 && q - p >= 40 && kinds_of(p, (size_t)(q - p)) == 7)
+        if (parts >= 3 && q - p >= 40 && kinds_of(p, (size_t)(q - p)) == 7 &&
+            digits_in(p, (size_t)(q - p)) >= 4) /* not "Retail.Customer-Care.Tier2-Agents" */
             return true;
         p += run ? run : 1;
     }

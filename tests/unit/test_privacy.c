@@ -57,6 +57,14 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dBjftJeZ4CVPmB92K27uhbUJU1p1r",
         "AKCp8jQ8aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3f",
+        /* review 31: bodies in hex or short */
+        "0123456789abcdef0123456789abcdef-us6",
+        "dapi0123456789abcdef0123456789abcdef",
+        "lsv2_pt_0123456789abcdef0123456789abcdef_0123456789",
+        "PMAK-0123456789abcdef01234567-0123456789abcdef0123456789abcdef01",
+        "NRAK-ABCDEFGHIJ0123456789ABCDEFG",
+        "dckr_pat_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9",
+        "doo_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     };
     static const char *const not_pii[] = {
         "web-de",
@@ -89,6 +97,10 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "key-account-team",
         "us.anthropic.claude-sonnet-4-20250514-v1:0",
         "meta.llama3-1-70b-instruct-v1:0",
+        /* names that start like a key (review 31) */
+        "ASIA-pacific-enterprise",
+        "SG.acme-singapore-retail",
+        "Contoso-Retail.Customer-Support.Tier2-Agents",
     };
     /* a value too long to be read whole is refused, not read in part */
     char long_v[400];

@@ -142,6 +142,9 @@ void gw_config_free(struct gw_config *cfg)
         provider_free(&cfg->more[i]);
     free(cfg->more);
     free(cfg->block_message);
+    for (size_t i = 0; i < cfg->n_models; i++)
+        free(cfg->models[i]);
+    free(cfg->models);
     free(cfg->incident_log);
     free(cfg->tenant_header);
     free(cfg->conversation_header);
@@ -531,6 +534,8 @@ static void parse_screen_roles(struct cl *c, yaml_node_t *v, struct gw_config *c
             cfg->screen_roles |= 1u << i;
 }
 
+static void parse_strings(struct cl *c, yaml_node_t *seq, const char *key, char ***out, size_t *n);
+
 static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
 {
     yaml_node_t *k, *v;
@@ -575,10 +580,12 @@ static void parse_policy(struct cl *c, yaml_node_t *map, struct gw_config *cfg)
             get_bool(c, v, "policy.screen_replies", &cfg->screen_replies);
         } else if (strcmp(key, "block_message") == 0) {
             get_string(c, v, "policy.block_message", &cfg->block_message);
+        } else if (strcmp(key, "models") == 0) {
+            parse_strings(c, v, "policy.models", &cfg->models, &cfg->n_models);
         } else {
             fail(c, k, key,
                  "unknown policy key (expected fail_mode, screen_roles, screen_replies, "
-                 "unknown_fields, media, block_style, block_message)");
+                 "unknown_fields, media, block_style, block_message, models)");
         }
     }
 }
@@ -598,6 +605,7 @@ static void policy_free(struct gw_policy_cfg *p)
     free_list(p->packs, p->n_packs);
     free_list(p->shadow, p->n_shadow);
     free_list(p->tenants, p->n_tenants);
+    free_list(p->models, p->n_models);
     for (size_t i = 0; i < p->n_keys; i++) /* secrets: wiped before they go */
         if (p->keys[i])
             memset(p->keys[i], 0, strlen(p->keys[i]));
@@ -727,6 +735,8 @@ static void parse_one_policy(struct cl *c, const char *name, yaml_node_t *map,
             parse_targets(c, v, sub, true, &p->messages, &p->n_messages);
         else if (strcmp(kk, "block_message") == 0)
             get_string(c, v, sub, &p->block_message);
+        else if (strcmp(kk, "models") == 0)
+            parse_strings(c, v, sub, &p->models, &p->n_models);
         else if (strcmp(kk, "fail_mode") == 0) {
             if (s && (strcmp(s, "closed") == 0 || strcmp(s, "open") == 0))
                 p->fail_mode = strcmp(s, "open") == 0 ? GW_FAIL_OPEN : GW_FAIL_CLOSED;
@@ -739,7 +749,7 @@ static void parse_one_policy(struct cl *c, const char *name, yaml_node_t *map,
         } else
             fail(c, k, kk,
                  "unknown key in a policy (expected tenants, keys, packs, shadow, actions, "
-                 "messages, block_message, fail_mode, screen_replies)");
+                 "messages, block_message, models, fail_mode, screen_replies)");
     }
 }
 

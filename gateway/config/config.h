@@ -83,6 +83,8 @@ struct gw_policy_cfg {
     char **keys; /* the API keys (from the environment) of the chatbots it serves */
     size_t n_keys;
     char *block_message; /* NULL: policy.block_message */
+    char **models;       /* the models its chatbots may call; NULL: policy.models */
+    size_t n_models;
     int fail_mode;       /* enum gw_fail_mode; -1: policy.fail_mode */
     int screen_replies;  /* 0/1; -1: policy.screen_replies */
 };
@@ -113,6 +115,8 @@ struct gw_config {
     bool screen_replies;
     enum gw_block_style block_style;
     char *block_message; /* default answer when a blocking rule has no message */
+    char **models;       /* policy.models: the models chatbots may call; NULL: any */
+    size_t n_models;
     char *incident_log;  /* NULL: no incident log */
     char *tenant_header;
     char *conversation_header;

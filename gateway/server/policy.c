@@ -194,6 +194,20 @@ bool gw_policy_screen_replies(const struct gw_config *cfg, int policy)
     return cfg->screen_replies;
 }
 
+bool gw_policy_model_ok(const struct gw_config *cfg, int policy, const char *model)
+{
+    const struct gw_policy_cfg *p =
+        policy >= 0 && (size_t)policy < cfg->n_policies ? &cfg->policies[policy] : NULL;
+    char *const *list = p && p->models ? p->models : cfg->models;
+    size_t n = p && p->models ? p->n_models : cfg->n_models;
+    if (!list)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], model) == 0)
+            return true;
+    return false;
+}
+
 const char *gw_policy_name(const struct gw_config *cfg, int policy)
 {
     return policy >= 0 && (size_t)policy < cfg->n_policies ? cfg->policies[policy].name : "";

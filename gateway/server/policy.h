@@ -24,6 +24,9 @@ const struct gw_rule_policy *gw_policy_view(const struct gw_ruleset *rs, int pol
 const char *gw_policy_message(const struct gw_config *cfg, int policy, const struct gw_rule *rule);
 enum gw_fail_mode gw_policy_fail_mode(const struct gw_config *cfg, int policy);
 bool gw_policy_screen_replies(const struct gw_config *cfg, int policy);
+/* Whether the policy's chatbots may call model: its models list, else policy.models, else
+ * any model. */
+bool gw_policy_model_ok(const struct gw_config *cfg, int policy, const char *model);
 /* The policy's name ("" for -1). */
 const char *gw_policy_name(const struct gw_config *cfg, int policy);
 

@@ -2031,6 +2031,22 @@ static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const c
         call_provider(r, "POST", url, body, len); /* the client's bytes, not copied */
 }
 
+/* The request's model, or one of its fallbacks ("models", OpenRouter's), that its policy
+ * does not list (policy.models); NULL when all are allowed. */
+static const char *model_not_allowed(const struct gw_req *r, const struct gw_api_request *ar)
+{
+    const struct gw_config *cfg = cfg_of(r);
+    if (!gw_policy_model_ok(cfg, r->policy, ar->model ? ar->model : ""))
+        return ar->model ? ar->model : "(none)";
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ar->root, "models"))
+    {
+        if (!cJSON_IsString(m) || !gw_policy_model_ok(cfg, r->policy, m->valuestring))
+            return cJSON_IsString(m) ? m->valuestring : "(not a string)";
+    }
+    return NULL;
+}
+
 static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhttp_request *req,
                      const char *reqid)
 {
@@ -2093,7 +2109,14 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
     r->stream = ar.stream;
     r->structured = ar.structured;
     snprintf(r->model, sizeof r->model, "%s", ar.model ? ar.model : "unknown");
-    screen_and_call(r, &ar, body, len);
+    const char *model = model_not_allowed(r, &ar);
+    if (model) {
+        snprintf(err, sizeof err,
+                 "The model '%.80s' is not one this chatbot may call (policy.models).", model);
+        error_and_finish(r, 400, err, "model_not_allowed");
+    } else {
+        screen_and_call(r, &ar, body, len);
+    }
     gw_api_request_free(&ar);
 }
 

@@ -75,6 +75,7 @@ POLICIES = """policies:
   brand-a:
     tenants: [web-a]
     keys: ['${E2E_BRAND_A_KEY}']
+    models: [mock-1]
     packs: [base, brand-a]
     block_message: 'Brand A cannot say that. How else can I help?'
   brand-b:
@@ -196,6 +197,23 @@ class Policies(unittest.TestCase):
         _, text = self.ask("web-a", promise, headers={"x-api-key": "sk-brand-a-e2e",
                                                       "Authorization": "Bearer sk-brand-a-e2e"})
         self.assertEqual(text, promise)
+
+    def test_1b_a_policy_s_chatbots_call_only_its_models(self):
+        def call(tenant, **extra):
+            body = dict(user_body("hi"), **extra)
+            r, data = self.gw.post(body, headers={"x-guardrail-tenant": tenant})
+            return r.status, json.loads(data)
+        status, got = call("web-a", model="mock-2")
+        self.assertEqual((status, got["error"]["code"]), (400, "model_not_allowed"))
+        self.assertIn("'mock-2'", got["error"]["message"])
+        status, got = call("web-a", models=["mock-1", "mock-3"])  # a fallback too
+        self.assertEqual((status, got["error"]["code"]), (400, "model_not_allowed"))
+        status, _ = call("web-b", model="mock-2")  # brand B lists none: any model
+        Policies.sent += 1
+        self.assertEqual(status, 200)
+        status, _ = call("web-a")
+        Policies.sent += 1
+        self.assertEqual(status, 200)
 
     def test_2_a_rule_in_shadow_records_and_never_acts(self):
         before = self.kpis(Policies.sent)["current"]

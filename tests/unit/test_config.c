@@ -89,9 +89,11 @@ static void relative_paths_resolve_against_the_config_files_folder(void **state)
 static const char *const two_brands =
     "policy:\n"
     "  block_message: 'Sorry, I cannot help with that.'\n"
+    "  models: [gpt-4o-mini]\n"
     "policies:\n"
     "  brand-b:\n"
     "    tenants: [web-b, whatsapp-b]\n"
+    "    models: [claude-haiku-4-5, gpt-4o]\n"
     "    keys: ['${TEST_BRAND_B_KEY}']\n"
     "    packs: [base, b]\n"
     "    shadow: [b.new]\n"
@@ -144,6 +146,12 @@ static void policies_per_tenant_over_one_ruleset(void **state)
     assert_int_equal(gw_policy_fail_mode(&cfg, a), GW_FAIL_CLOSED);
     assert_false(gw_policy_screen_replies(&cfg, a));
     assert_true(gw_policy_screen_replies(&cfg, b));
+    /* the models a policy's chatbots may call: its own list, else policy.models */
+    assert_true(gw_policy_model_ok(&cfg, b, "gpt-4o"));
+    assert_false(gw_policy_model_ok(&cfg, b, "gpt-4o-mini"));
+    assert_true(gw_policy_model_ok(&cfg, a, "gpt-4o-mini"));
+    assert_false(gw_policy_model_ok(&cfg, a, "gpt-4o-search-preview"));
+    assert_false(gw_policy_model_ok(&cfg, -1, "GPT-4o-mini"));
 
     struct gw_rule_table t = {0};
     struct gw_errors e = {0};

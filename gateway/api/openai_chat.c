@@ -399,6 +399,7 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
         return -1;
     }
     if (!gw_api_scalars(ev, gw_openai_ids)) {
+        cJSON_Delete(ev);
         gw_openai_stream_error(s,
                                "The provider sent a stream event that cannot be screened "
                                "safely: an id or a state that is not a plain value.",

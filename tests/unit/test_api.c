@@ -303,6 +303,25 @@ static void a_chat_chunk_sent_on_several_data_lines_goes_out_on_one(void **state
     }
 }
 
+/* An id or a state the provider sets that is not a plain value (passed unscreened, it
+ * could carry any text) ends the stream; the event is freed (under ASan: no leak, which
+ * fuzz_api_stream found). */
+static void a_chat_chunk_with_an_object_for_its_model_ends_the_stream(void **state)
+{
+    (void)state;
+    const char *data = "{\"id\":\"c\",\"model\":{\"n\":\"card 4111 1111 1111 1111\"},"
+                       "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}},"
+                       "{\"index\":1,\"delta\":{\"content\":\"hi\"}}]}";
+    struct gw_buf out = {0}, tmp = {0}, scratch = {0};
+    struct gw_api_stream s = pass_stream(&out, &tmp, &scratch, true);
+    assert_int_equal(gw_api_openai_chat.stream_event(&s, "", data, strlen(data)), -1);
+    assert_non_null(strstr(out.data, "not a plain value"));
+    assert_null(strstr(out.data, "4111"));
+    gw_buf_free(&out);
+    gw_buf_free(&tmp);
+    gw_buf_free(&scratch);
+}
+
 /* JSON between systems is UTF-8: a byte that is not, at any place (the check reads eight
  * ASCII bytes at a time), an overlong form, a surrogate, a sequence cut short, is found. */
 static void bytes_that_are_not_utf8_are_found_anywhere(void **state)
@@ -348,6 +367,7 @@ int main(void)
         cmocka_unit_test(unknown_members_are_screened_stripped_or_refused),
         cmocka_unit_test(an_event_name_with_a_line_break_is_not_written),
         cmocka_unit_test(a_chat_chunk_sent_on_several_data_lines_goes_out_on_one),
+        cmocka_unit_test(a_chat_chunk_with_an_object_for_its_model_ends_the_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,19 +223,19 @@ int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **m
     /* A model that searches the web first (the model or a fallback in 'models'): it would
      * read pages this gateway never screens. */
     const cJSON *fallback;
-    const char *online = m && searches_web(m->valuestring) ? "model" : NULL;
+    const char *searching = m && searches_web(m->valuestring) ? "model" : NULL;
     cJSON_ArrayForEach(fallback, cJSON_GetObjectItemCaseSensitive(*root, "models"))
     {
-        if (!online && cJSON_IsString(fallback) && searches_web(fallback->valuestring))
-            online = "models";
+        if (!searching && cJSON_IsString(fallback) && searches_web(fallback->valuestring))
+            searching = "models";
     }
-    if (online) {
-        *param = online;
+    if (searching) {
+        *param = searching;
         snprintf(err, errlen,
                  "'%s': the model searches the web at the provider (':online', a search or "
                  "Sonar model): it would read pages this gateway never screens, so it is "
                  "refused.",
-                 online);
+                 searching);
         return -1;
     }
     *model = m ? m->valuestring : "unknown";

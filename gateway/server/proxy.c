@@ -195,7 +195,9 @@ static int key_policy(const struct gw_config *cfg, struct evkeyvalq *in)
     return found;
 }
 
-static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, const char *reqid)
+/* by_key: the policy the request's keys picked (key_policy), -1 for none. */
+static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, const char *reqid,
+                              int by_key)
 {
     struct gw_req *r = calloc(1, sizeof *r);
     if (!r)
@@ -235,7 +237,6 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
     const char *tenant = header_value(in, cfg_of(r)->tenant_header);
     /* the tenant's policy, over the rules this request holds; a policy a key picked names
      * the tenant in the records too, not the header (which the client sets) */
-    int by_key = key_policy(cfg_of(r), in); /* -2 was answered by req_open */
     if (by_key >= 0) {
         const struct gw_policy_cfg *p = &cfg_of(r)->policies[by_key];
         tenant = p->n_tenants ? p->tenants[0] : p->name;
@@ -258,13 +259,14 @@ static struct gw_req *req_new(struct gw_worker *w, struct evhttp_request *req, c
 static struct gw_req *req_open(struct gw_worker *w, struct evhttp_request *req,
                                const struct gw_api *api, const char *reqid)
 {
-    if (key_policy(w->srv->cfg, evhttp_request_get_input_headers(req)) == -2) {
+    int by_key = key_policy(w->srv->cfg, evhttp_request_get_input_headers(req));
+    if (by_key == -2) {
         gw_answer_early(w, req, api, reqid, 400,
                         "The request carries API keys of two policies; send one.",
                         "invalid_request_error", NULL, "conflicting_keys");
         return NULL;
     }
-    struct gw_req *r = req_new(w, req, reqid);
+    struct gw_req *r = req_new(w, req, reqid, by_key);
     if (!r)
         gw_answer_early(w, req, api, reqid, 500, "Out of memory.", "api_error", NULL, NULL);
     return r;

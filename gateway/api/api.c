@@ -286,6 +286,32 @@ int gw_api_request_members(const struct gw_api *api, struct gw_api_request *r,
     return 0;
 }
 
+/* Whether v is a MIME type ("image/png") ended by ';' or ',': the start of a data URL's
+ * body after "data:". */
+static bool mime_type(const char *v)
+{
+    static const char token[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789.+-_!#$&^";
+    size_t type = strspn(v, token);
+    if (!type || v[type] != '/')
+        return false;
+    size_t sub = strspn(v + type + 1, token);
+    return sub && (v[type + 1 + sub] == ';' || v[type + 1 + sub] == ',');
+}
+
+bool gw_api_has_media(const cJSON *node)
+{
+    if (cJSON_IsString(node)) {
+        const char *v = node->valuestring + strspn(node->valuestring, " \t\r\n");
+        return strncasecmp(v, "data:", 5) == 0 && mime_type(v + 5) &&
+               strncasecmp(v + 5, "text/", 5) != 0;
+    }
+    for (const cJSON *c = node ? node->child : NULL; c; c = c->next)
+        if (gw_api_has_media(c))
+            return true;
+    return false;
+}
+
 int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_refs *t)
 {
     cJSON *k = cJSON_IsObject(obj) ? obj->child : NULL;
@@ -297,8 +323,12 @@ int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_
             if (t->unknown == GW_UNKNOWN_STRIP) {
                 cJSON_Delete(cJSON_DetachItemViaPointer(obj, k));
                 t->stripped = true;
-            } else if (gw_api_refs_push_all(t, k) == -1)
-                return -1;
+            } else {
+                if (gw_api_has_media(k))
+                    gw_api_refs_media(t, "an image, audio or a file as a data URL");
+                if (gw_api_refs_push_all(t, k) == -1)
+                    return -1;
+            }
         }
         k = next;
     }
@@ -333,6 +363,8 @@ int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const
                 return -1;
             } else if (s->unknown == GW_UNKNOWN_STRIP) {
                 cJSON_Delete(cJSON_DetachItemViaPointer(obj, k));
+            } else if (!s->media_pass && gw_api_has_media(k)) {
+                return -1; /* an image or audio no scanner reads */
             } else {
                 int rc = scan_all(s, k);
                 if (rc != 0)

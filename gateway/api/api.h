@@ -69,6 +69,7 @@ struct gw_api_stream {
     int place;
     bool screen_replies;   /* false: events pass as they came (after the JSON checks) */
     enum gw_unknown_policy unknown; /* members the API does not know */
+    bool media_pass;       /* policy.media: pass; else an image or audio in a reply ends it */
     struct gw_buf *tmp;    /* two scratch buffers of the worker, free for the walk */
     struct gw_buf *scratch;
     const char *id;        /* the request id, for events the gateway writes */
@@ -222,6 +223,10 @@ int gw_api_refs_push_all(struct gw_text_refs *t, cJSON *node);
 /* Notes that a request has what (an image, audio, a file: no text the gateway reads),
  * unless it already noted something (t->media names the first, for the 400 answer). */
 void gw_api_refs_media(struct gw_text_refs *t, const char *what);
+/* Whether node holds, anywhere, what no scanner reads as text: a data URL of an image,
+ * audio, a video or a file ("data:image/png;base64,..."; "data:text/..." is text). An
+ * unknown member screened as text would pass one as a run of letters. */
+bool gw_api_has_media(const cJSON *node);
 /* The event "data: JSON\n\n" for a tree, through s->write, after "event: name\n" when name
  * is not NULL. Returns 0, or -1 (nothing written) for a name with a CR or LF in it. */
 int gw_api_write_event(struct gw_api_stream *s, const char *name, const cJSON *ev);

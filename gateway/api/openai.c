@@ -363,13 +363,21 @@ static int reply_message(cJSON *msg, struct gw_text_refs *texts)
             gw_api_unknown_members(call, known_call, texts) == -1)
             return -1;
     }
-    cJSON *transcript = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(msg, "audio"), "transcript");
+    cJSON *audio = cJSON_GetObjectItemCaseSensitive(msg, "audio");
+    cJSON *transcript = cJSON_GetObjectItemCaseSensitive(audio, "transcript");
     if (cJSON_IsString(transcript) && gw_api_refs_push(texts, transcript) == -1)
         return -1;
+    if (gw_openai_audio_data(audio)) /* the sound beside it: no scanner hears it */
+        gw_api_refs_media(texts, "audio ('audio.data')");
     if (gw_api_refs_push_all(texts, cJSON_GetObjectItemCaseSensitive(msg, "annotations")) == -1)
         return -1;
     return gw_api_unknown_members(msg, known, texts);
+}
+
+bool gw_openai_audio_data(const cJSON *audio)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(audio, "data");
+    return data && !cJSON_IsNull(data) && !(cJSON_IsString(data) && !*data->valuestring);
 }
 
 const char *const gw_openai_ids[] = {

@@ -54,6 +54,11 @@ unsigned gw_openai_role_bit(const char *role);
  * provider sets: passed unscreened, so never an object or a list (gw_api_scalars). */
 extern const char *const gw_openai_ids[];
 
+/* Whether a reply message's (or delta's) audio object carries sound: its 'data', which
+ * no scanner hears (its transcript is screened). Replies refuse it unless policy.media
+ * is pass. */
+bool gw_openai_audio_data(const cJSON *audio);
+
 /* Collects the texts of a (non-streamed) chat.completion reply: each choice's message
  * content, refusal, tool-call and function-call arguments. Returns the parsed root, or
  * NULL if body is not a JSON object, cannot be read safely (gw_openai_unreadable) or has a

@@ -353,6 +353,8 @@ static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
     }
     int rc;
     bool released = false;
+    if (!s->media_pass && gw_openai_audio_data(cJSON_GetObjectItemCaseSensitive(delta, "audio")))
+        return -1; /* spoken, where no scanner hears it */
     if ((rc = gw_api_stream_unknown(s, c, known_choice)) != 0 ||
         (rc = gw_api_stream_unknown(s, delta, known_delta)) != 0) {
         if (rc == 1)

@@ -1623,6 +1623,7 @@ static void stream_init(struct gw_req *r)
     s->tokens = set_tokens;
     s->screen_replies = gw_policy_screen_replies(cfg_of(r), r->policy);
     s->unknown = (enum gw_unknown_policy)cfg_of(r)->unknown_fields;
+    s->media_pass = cfg_of(r)->media_pass;
     s->scan = stream_scan;
     s->tmp = &r->w->tmp;
     s->scratch = &r->w->scratch;
@@ -1801,6 +1802,17 @@ static void plain_reply(struct gw_req *r)
                              "reads the same way, or has a part the gateway does not know; it "
                              "cannot be screened.",
                              "provider_error");
+        return;
+    }
+    if (texts.media && !cfg->media_pass) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "The provider's reply carries %s, which no scanner reads; "
+                 "it is refused (policy.media: pass lets it through).",
+                 texts.media);
+        cJSON_Delete(root);
+        gw_text_refs_free(&texts);
+        error_and_finish(r, 502, msg, "provider_error");
         return;
     }
     take_usage(r, root);

@@ -196,6 +196,46 @@ class ChatReplyShapes(unittest.TestCase):
         self.assertEqual(msg["audio"]["transcript"], "[EMAIL]")
         self.assertEqual(msg["annotations"][0]["url_citation"]["title"], "[CARD]")
 
+    def test_sound_and_images_in_a_reply_are_refused_unless_media_pass(self):
+        # audio the request did not ask for, beside its screened transcript, and an image
+        # as a data URL in a member the gateway does not know (OpenRouter's "images"): the
+        # customer hears or sees what no scanner read
+        png = "data:image/png;base64,iVBORw0KGgo="
+        for message in ({"role": "assistant", "content": "ok",
+                         "audio": {"id": "a", "data": "UklGRg==", "transcript": "hello"}},
+                        {"role": "assistant", "content": "ok",
+                         "images": [{"type": "image_url", "image_url": {"url": png}}]}):
+            self.reply(message)
+            r, data = self.gw.post(user("hi"))
+            self.assertEqual(r.status, 502, message)
+            self.assertIn(b"policy.media", data)
+            self.assertNotIn(b"UklGRg", data)
+            self.assertNotIn(b"iVBOR", data)
+        for delta in ({"audio": {"id": "a", "data": "UklGRg==", "transcript": "hi"}},
+                      {"images": [{"type": "image_url", "image_url": {"url": png}}]}):
+            self.p.events({"id": "s", "choices": [{"index": 0, "delta": {"content": "hi"}}]},
+                          {"id": "s", "choices": [{"index": 0, "delta": delta}]},
+                          {"id": "s", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            r, data = self.gw.post(user("hi", stream=True))
+            self.assertNotIn(b"UklGRg", data, delta)
+            self.assertNotIn(b"iVBOR", data, delta)
+            self.assertIn(b'"error"', data, delta)
+        # a data URL of text is text, screened; an empty audio is no sound
+        self.reply({"role": "assistant", "content": "ok", "audio": {"id": "a", "data": "", "transcript": "hi"},
+                    "x_note": "data:text/plain,mail " + EMAIL})
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"[EMAIL]", data)
+        # a request's unknown member with an image is refused as any image is
+        r, data = self.gw.post(user("hi", multi_modal_data={"image": png}))
+        self.assertEqual((r.status, json.loads(data)["error"]["code"]), (400, "unscreenable_media"))
+        with Gateway(self.p.url, workers=1, config_text="policy:\n  media: pass\n") as g:
+            self.reply({"role": "assistant", "content": "ok",
+                        "audio": {"id": "a", "data": "UklGRg==", "transcript": "hi"}})
+            r, data = g.post(user("hi"))
+            self.assertEqual(r.status, 200)
+            self.assertIn(b"UklGRg", data)
+
     def test_an_error_reply_quoting_a_card_is_redacted(self):
         body = {"error": {"message": "Bad output: card %s" % CARD, "type": "server_error"}}
         self.p.reply = (500, "application/json", json.dumps(body).encode())

@@ -203,6 +203,42 @@ static void unknown_members_are_screened_stripped_or_refused(void **state)
     cJSON_Delete(root);
 }
 
+/* A data URL of an image, audio or a file is media; one of text, and text that only
+ * starts with "data:", are not. */
+static void data_urls_of_images_audio_and_files_are_media(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        bool media;
+    } cases[] = {
+        {"\"data:image/png;base64,iVBO\"", true},
+        {"{\"a\":[1,{\"u\":\" DATA:audio/wav,RIFF\"}]}", true},
+        {"\"data:application/pdf;base64,JVBE\"", true},
+        {"\"data:text/plain;base64,aGk=\"", false},
+        {"\"data:,hello\"", false},
+        {"\"data: 12, 13 and 14\"", false},
+        {"\"data:image/png\"", false},
+        {"\"see data:image/png;base64,iVBO\"", false},
+        {"[\"x\", null, true, 3]", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cJSON *node = cJSON_Parse(cases[i].json);
+        assert_non_null(node);
+        if (gw_api_has_media(node) != cases[i].media)
+            fail_msg("%s", cases[i].json);
+        cJSON_Delete(node);
+    }
+    /* screened as an unknown member, it names the request's or reply's media */
+    static const char *const known[] = {"content", NULL};
+    cJSON *root = cJSON_Parse("{\"content\":\"a\",\"images\":[\"data:image/jpeg;base64,/9j/\"]}");
+    struct gw_text_refs t = {.unknown = GW_UNKNOWN_SCREEN};
+    assert_int_equal(gw_api_unknown_members(root, known, &t), 0);
+    assert_non_null(t.media);
+    gw_text_refs_free(&t);
+    cJSON_Delete(root);
+}
+
 /* A stream walk's request path that screens nothing: text passes as it comes, and what the
  * client gets is collected in the buffer ctx points to. */
 static int pass_screen(void *ctx, int slot, const char *text, size_t len, struct gw_buf *out)
@@ -365,6 +401,7 @@ int main(void)
         cmocka_unit_test(generating_endpoints_are_found_however_they_are_spelled),
         cmocka_unit_test(each_route_has_its_api),
         cmocka_unit_test(unknown_members_are_screened_stripped_or_refused),
+        cmocka_unit_test(data_urls_of_images_audio_and_files_are_media),
         cmocka_unit_test(an_event_name_with_a_line_break_is_not_written),
         cmocka_unit_test(a_chat_chunk_sent_on_several_data_lines_goes_out_on_one),
         cmocka_unit_test(a_chat_chunk_with_an_object_for_its_model_ends_the_stream),

@@ -247,6 +247,13 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
             (strcmp(role->valuestring, "user") != 0 && strcmp(role->valuestring, "assistant") != 0))
             return fail(err, errlen, param, "messages",
                         "messages[%d] must be an object whose 'role' is user or assistant.", i);
+        /* a member the API does not have is text some compatible server may render
+         * (an OpenAI-style "name"): refused, as chat refuses it */
+        for (const cJSON *k = m->child; k; k = k->next)
+            if (strcmp(k->string, "role") != 0 && strcmp(k->string, "content") != 0)
+                return fail(err, errlen, param, "messages",
+                            "messages[%d]: the member '%.40s' is not one this gateway screens.", i,
+                            k->string);
         unsigned bit = role->valuestring[0] == 'u' ? GW_ROLE_USER : GW_ROLE_ASSISTANT;
         cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         r->texts.role = bit;

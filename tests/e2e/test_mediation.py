@@ -383,6 +383,14 @@ class AnthropicMessages(unittest.TestCase):
         body["messages"][0] = {"role": "system", "content": INJECTION}
         r, data = GW.post(body, path="/v1/messages")
         self.assertEqual(r.status, 400)
+        # review 32: a member the API does not have ("name", which OpenAI-style templates
+        # of compatible servers render) was forwarded unread
+        before = MOCK.stats()["requests"]
+        body["messages"][0] = {"role": "user", "content": "hi", "name": INJECTION}
+        r, data = GW.post(body, path="/v1/messages")
+        self.assertEqual(r.status, 400)
+        self.assertIn("'name'", json.loads(data)["error"]["message"])
+        self.assertEqual(MOCK.stats()["requests"], before)
 
     def test_a_provider_error_comes_in_the_anthropic_shape(self):
         r, data = anthropic("hi", status=500)

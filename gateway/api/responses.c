@@ -369,7 +369,22 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
             gw_api_refs_media(&r->texts, "a prompt variable that is not text (an input_image or "
                                          "input_file)");
     }
-    if (push_all(&q, vars) == -1)
+    /* Each variable's text alone, in order, so that the texts are also read joined as a
+     * template may put them side by side ("{{name}} {{note}}": a card split between two);
+     * then any other value whole (an input_text's other members too). */
+    cJSON *var;
+    cJSON_ArrayForEach(var, each)
+    {
+        cJSON *text = cJSON_GetObjectItemCaseSensitive(var, "text");
+        if (push(&q, cJSON_IsString(var) ? var : text) == -1)
+            return -1;
+    }
+    cJSON_ArrayForEach(var, each)
+    {
+        if (!cJSON_IsString(var) && push_all(&q, var) == -1)
+            return -1;
+    }
+    if (vars && !each && push_all(&q, vars) == -1)
         return -1;
     if (request_tools(&q) == -1)
         return -1;

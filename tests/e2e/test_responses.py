@@ -359,6 +359,19 @@ class ForwardedPrompts(unittest.TestCase):
         self.assertEqual(sent["tools"][0]["parameters"]["properties"]["c"]["description"],
                          "card [CARD]")
 
+    def test_a_card_split_between_prompt_variables_is_redacted(self):
+        # review 32: the variables were screened as one JSON text, never joined, while a
+        # template ("{{name}} {{note}}") puts them side by side
+        r, data = respond(self.gw, body={"model": "m", "prompt": {"id": "pmpt_1", "variables": {
+            "name": "Jane, card 4111 1111", "note": "1111 1111 exp 12/27",
+            "more": {"type": "input_text", "text": "mail " + EMAIL}, "last": "4111 1111 1111"}}})
+        self.assertEqual(r.status, 200)
+        got = self.p.bodies[-1]["prompt"]["variables"]
+        self.assertEqual(got["name"], "Jane, card [CARD]")
+        self.assertEqual(got["note"], "[CARD] exp 12/27")
+        self.assertEqual(got["more"], {"type": "input_text", "text": "mail [EMAIL]"})
+        self.assertEqual(got["last"], "4111 1111 1111")
+
     def test_a_clean_request_goes_to_the_provider_as_it_came(self):
         body = {"model": "m", "input": "hello", "previous_response_id": "resp_0"}
         r, data = respond(self.gw, body=body)

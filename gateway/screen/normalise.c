@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* The table (generated at build time by gen_normtab.c: see its header). */
 extern const uint16_t gw_normtab_stage1[0x110000 >> 8];
@@ -58,6 +59,7 @@ void gw_norm_reset(struct gw_norm *nm)
     nm->in = 0;
     nm->npend = 0;
     nm->space = false;
+    nm->last = 0;
     nm->seps = 0;
 }
 
@@ -139,26 +141,28 @@ static int utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
     return len;
 }
 
-/* One character at original offset o: cp, its UTF-8 bytes at p (len of them). */
-static int put_char(struct gw_norm *nm, size_t o, const unsigned char *p, int len, uint32_t cp)
+/* One character at original offset o, olen bytes there: cp, its UTF-8 bytes at p (len of
+ * them; the original's own when olen == len, else what an entity stood for). */
+static int put_char(struct gw_norm *nm, size_t o, uint32_t olen, const unsigned char *p, int len,
+                    uint32_t cp)
 {
     uint32_t e = gw_normtab_stage2[gw_normtab_stage1[cp >> 8]][cp & 0xFF];
     if (e == 0) {
         nm->space = false;
         if (gw_buf_append(&nm->text, p, (size_t)len) == -1)
             return -1;
-        return push_seg(nm, o, (uint32_t)len, (uint32_t)len, true);
+        return push_seg(nm, o, olen, (uint32_t)len, olen == (uint32_t)len);
     }
     if (e == NT_DROP)
         return 0;
     if (e == NT_SEP) {
         nm->seps++;
-        return nm->sep_space ? put_space(nm, o, (uint32_t)len, false) : 0;
+        return nm->sep_space ? put_space(nm, o, olen, false) : 0;
     }
     const unsigned char *s = gw_normtab_pool + (e >> 8);
     size_t n = e & 0x7F;
     if (n == 1 && s[0] == ' ')
-        return put_space(nm, o, (uint32_t)len, false);
+        return put_space(nm, o, olen, false);
     size_t before = nm->text.len;
     if (e & NT_APART) { /* glued in the first view, apart in the second: a space first */
         nm->seps++;
@@ -180,7 +184,7 @@ static int put_char(struct gw_norm *nm, size_t o, const unsigned char *p, int le
             return -1;
     }
     size_t added = nm->text.len - before;
-    return added ? push_seg(nm, o, (uint32_t)len, (uint32_t)added, false) : 0;
+    return added ? push_seg(nm, o, olen, (uint32_t)added, false) : 0;
 }
 
 static int put_invalid(struct gw_norm *nm, size_t o, uint32_t olen)
@@ -191,21 +195,296 @@ static int put_invalid(struct gw_norm *nm, size_t o, uint32_t olen)
     return push_seg(nm, o, olen, 3, false);
 }
 
+/* ---- markup, as a reply's reader sees it (render) ----
+ * A chat window renders markdown and often HTML: "_4111 1111 1111 1111_" shows a card in
+ * italics, "&#52;111" and "4111&nbsp;1111" show digits, "<b>536</b>-22-1234" a number in
+ * bold, "ghp\_..." a token. The render view reads them as shown: emphasis marks ('*',
+ * '~', '`', and '_' at a word's edge: "sk_live_..." keeps its own), a backslash before a
+ * mark, '[' and ']' are nothing; an entity is its character; an inline tag or a comment is
+ * nothing, a tag that breaks a line a space. Anything else is read as written. */
+
+#define MARKUP_MAX 96 /* the longest tag, comment or entity read: longer ones are text */
+_Static_assert(MARKUP_MAX < sizeof(((struct gw_norm *)0)->pend), "a construct must fit pend");
+
+/* The bytes that may start markup: the fast copy stops at them in the render view. */
+static const bool markup_byte[256] = {['*'] = 1, ['_'] = 1, ['~'] = 1, ['`'] = 1, ['\\'] = 1,
+                                      ['&'] = 1, ['<'] = 1, ['['] = 1, [']'] = 1};
+
+bool gw_norm_has_markup(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (markup_byte[(unsigned char)text[i]])
+            return true;
+    return false;
+}
+
+static bool word_byte(unsigned c)
+{
+    return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+static bool ascii_alpha(unsigned c)
+{
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+/* Entities by name that can stand inside a number, an address or a key (HTML's names). */
+static const struct {
+    const char *name;
+    uint32_t cp;
+} entities[] = {
+    {"nbsp", 0xA0},      {"ensp", 0x2002},
+    {"emsp", 0x2003},    {"emsp13", 0x2004},
+    {"emsp14", 0x2005},  {"numsp", 0x2007},
+    {"puncsp", 0x2008},  {"thinsp", 0x2009},
+    {"hairsp", 0x200A},  {"ZeroWidthSpace", 0x200B},
+    {"zwnj", 0x200C},    {"zwj", 0x200D},
+    {"NoBreak", 0x2060}, {"MediumSpace", 0x205F},
+    {"shy", 0xAD},       {"hyphen", 0x2010},
+    {"dash", 0x2010},    {"ndash", 0x2013},
+    {"mdash", 0x2014},   {"minus", 0x2212},
+    {"commat", '@'},     {"period", '.'},
+    {"lowbar", '_'},     {"UnderBar", '_'},
+    {"colon", ':'},      {"sol", '/'},
+    {"num", '#'},        {"plus", '+'},
+    {"amp", '&'},        {"lt", '<'},
+    {"gt", '>'},         {"quot", '"'},
+    {"apos", '\''},      {"lpar", '('},
+    {"rpar", ')'},       {"lsqb", '['},
+    {"rsqb", ']'},       {"comma", ','},
+    {"semi", ';'},       {"excl", '!'},
+    {"quest", '?'},      {"equals", '='},
+    {"percnt", '%'},     {"dollar", '$'},
+    {"ast", '*'},        {"verbar", '|'},
+    {"vert", '|'},       {"bull", 0x2022},
+    {"middot", 0xB7},    {"centerdot", 0xB7},
+    {"sdot", 0x22C5},    {"lrm", 0x200E},
+    {"rlm", 0x200F},
+};
+/* Names HTML reads without their ';' too. */
+static const char *const bare_entities[] = {"nbsp", "amp", "lt", "gt", "quot", "shy"};
+
+enum { MARK_CUT = -2 }; /* cut short by the end of the piece: read it with the next */
+
+/* An entity at p[0] == '&' (n bytes there): its length and *cp, 0 when it is none, or
+ * MARK_CUT when the piece ends inside what may be one. */
+static int entity_at(const unsigned char *p, size_t n, bool final, uint32_t *cp)
+{
+    size_t i = 1;
+    if (i < n && p[i] == '#') {
+        bool hex = i + 1 < n && (p[i + 1] | 0x20) == 'x';
+        i += hex ? 2 : 1;
+        size_t d = i;
+        uint32_t v = 0;
+        for (; i < n && i - d < 8; i++) {
+            unsigned c = p[i], x = c - '0';
+            if (hex && x > 9)
+                x = (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : 99;
+            if (x > (hex ? 15u : 9u))
+                break;
+            v = v * (hex ? 16 : 10) + x;
+        }
+        if (i == n && !final)
+            return MARK_CUT;
+        if (i == d || i - d >= 8)
+            return 0;
+        if (i < n && p[i] == ';')
+            i++;
+        *cp = v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) ? 0xFFFD : v;
+        return (int)i;
+    }
+    size_t e = i;
+    while (e < n && e - i < 15 && (ascii_alpha(p[e]) || (e > i && p[e] >= '0' && p[e] <= '9')))
+        e++;
+    if (e == n && !final && e - i < 15)
+        return MARK_CUT;
+    size_t name = e - i;
+    bool semi = e < n && p[e] == ';';
+    for (size_t k = 0; k < sizeof entities / sizeof *entities; k++)
+        if (strlen(entities[k].name) == name && memcmp(entities[k].name, p + i, name) == 0) {
+            bool bare = false;
+            for (size_t b = 0; b < sizeof bare_entities / sizeof *bare_entities; b++)
+                bare |= strcmp(bare_entities[b], entities[k].name) == 0;
+            if (!semi && !bare)
+                return 0;
+            *cp = entities[k].cp;
+            return (int)(e + semi);
+        }
+    return 0;
+}
+
+/* HTML elements shown inline (their tags read as nothing) and those that break a line (a
+ * space). */
+static const char *const inline_tags[] = {
+    "a",    "abbr",   "b",      "bdi", "bdo", "big",  "cite", "code", "data", "del",  "dfn",
+    "em",   "font",   "i",      "ins", "kbd", "mark", "nobr", "q",    "s",    "samp", "small",
+    "span", "strike", "strong", "sub", "sup", "time", "tt",   "u",    "var",  "wbr"};
+static const char *const break_tags[] = {
+    "address", "article", "aside", "blockquote", "br",      "caption", "dd",    "details",
+    "div",     "dl",      "dt",    "figcaption", "figure",  "footer",  "h1",    "h2",
+    "h3",      "h4",      "h5",    "h6",         "header",  "hr",      "li",    "main",
+    "nav",     "ol",      "p",     "pre",        "section", "summary", "table", "tbody",
+    "td",      "tfoot",   "th",    "thead",      "tr",      "ul"};
+
+static bool tag_in(const unsigned char *name, size_t n, const char *const *v, size_t count)
+{
+    for (size_t k = 0; k < count; k++)
+        if (strlen(v[k]) == n && strncasecmp(v[k], (const char *)name, n) == 0)
+            return true;
+    return false;
+}
+
+/* A tag or a comment at p[0] == '<': its length, *brk set for a tag that breaks a line; 0
+ * when it is none of those, or MARK_CUT. */
+static int tag_at(const unsigned char *p, size_t n, bool final, bool *brk)
+{
+    size_t lim = n < MARKUP_MAX ? n : MARKUP_MAX;
+    if (n >= 2 && p[1] == '!') {
+        if (n < 4)
+            return final ? 0 : MARK_CUT;
+        if (memcmp(p, "<!--", 4) != 0)
+            return 0;
+        for (size_t i = 4; i + 3 <= lim; i++)
+            if (memcmp(p + i, "-->", 3) == 0) {
+                *brk = false;
+                return (int)(i + 3);
+            }
+        return n < MARKUP_MAX && !final ? MARK_CUT : 0;
+    }
+    size_t i = 1;
+    if (i < n && p[i] == '/')
+        i++;
+    size_t name = i;
+    while (i < lim && (ascii_alpha(p[i]) || (i > name && p[i] >= '0' && p[i] <= '9')))
+        i++;
+    if (i == n)
+        return final ? 0 : MARK_CUT;
+    size_t nlen = i - name;
+    bool inl = tag_in(p + name, nlen, inline_tags, sizeof inline_tags / sizeof *inline_tags);
+    if (!nlen ||
+        (!inl && !tag_in(p + name, nlen, break_tags, sizeof break_tags / sizeof *break_tags)))
+        return 0;
+    if (p[i] != '>' && p[i] != '/' && p[i] != ' ' && p[i] != '\t' && p[i] != '\n')
+        return 0;
+    for (; i < lim; i++) {
+        if (p[i] == '<')
+            return 0;
+        if (p[i] == '>') {
+            *brk = !inl;
+            return (int)(i + 1);
+        }
+    }
+    return n < MARKUP_MAX && !final ? MARK_CUT : 0;
+}
+
+/* Copies [p, p + n) as written (a mark that is no markup), at original offset o. */
+static int put_literal(struct gw_norm *nm, size_t o, const unsigned char *p, size_t n)
+{
+    nm->space = false;
+    if (gw_buf_append(&nm->text, p, n) == -1)
+        return -1;
+    return push_seg(nm, o, (uint32_t)n, (uint32_t)n, true);
+}
+
+/* Markup at p[0] (a markup_byte; n bytes there, p[-1] before it when at > 0, else
+ * nm->last): how many bytes it took, having put what they show, MARK_CUT, or -1. */
+static long markup(struct gw_norm *nm, const unsigned char *p, size_t n, size_t at, size_t o,
+                   bool final)
+{
+    unsigned prev = at ? p[-1] : nm->last;
+    switch (p[0]) {
+    case '*':
+    case '~':
+    case '`':
+    case '[':
+    case ']':
+        return 1; /* emphasis, strike-through, code, a link's text: shown as the text */
+    case '_': {
+        size_t k = 1; /* a run longer than MARKUP_MAX is read in parts: no word after */
+        while (k < n && k < MARKUP_MAX && p[k] == '_')
+            k++;
+        if (k == n && !final)
+            return MARK_CUT;
+        if (word_byte(prev) && k < n && word_byte(p[k]))
+            return put_literal(nm, o, p, k) == -1 ? -1 : (long)k; /* "sk_live_" */
+        return (long)k;                                           /* "_italic_", "__bold__" */
+    }
+    case '\\':
+        if (n < 2)
+            return final ? (put_literal(nm, o, p, 1) == -1 ? -1 : 1) : MARK_CUT;
+        if (p[1] && strchr("!\"#$%&'()*+,-./:;<=>?@[]^_`{|}~", p[1])) {
+            /* "ghp\_...": the mark as written, shown without its backslash */
+            nm->space = false;
+            if (gw_buf_append(&nm->text, p + 1, 1) == -1 || push_seg(nm, o, 2, 1, false) == -1)
+                return -1;
+            return 2;
+        }
+        return put_literal(nm, o, p, 1) == -1 ? -1 : 1;
+    case '&': {
+        uint32_t cp;
+        int len = entity_at(p, n, final, &cp);
+        if (len == MARK_CUT)
+            return MARK_CUT;
+        if (len > 0) {
+            unsigned char u[4];
+            int ulen = cp < 0x80      ? (u[0] = (unsigned char)cp, 1)
+                       : cp < 0x800   ? (u[0] = (unsigned char)(0xC0 | cp >> 6),
+                                       u[1] = (unsigned char)(0x80 | (cp & 0x3F)), 2)
+                       : cp < 0x10000 ? (u[0] = (unsigned char)(0xE0 | cp >> 12),
+                                         u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)),
+                                         u[2] = (unsigned char)(0x80 | (cp & 0x3F)), 3)
+                                      : (u[0] = (unsigned char)(0xF0 | cp >> 18),
+                                         u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F)),
+                                         u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)),
+                                         u[3] = (unsigned char)(0x80 | (cp & 0x3F)), 4);
+            if (cp <= ' ' || cp == 0x7F) /* "&#32;", "&#10;": a break between words */
+                return put_space(nm, o, (uint32_t)len, false) == -1 ? -1 : len;
+            return put_char(nm, o, (uint32_t)len, u, ulen, cp) == -1 ? -1 : len;
+        }
+        return put_literal(nm, o, p, 1) == -1 ? -1 : 1;
+    }
+    case '<': {
+        bool brk = false;
+        int len = tag_at(p, n, final, &brk);
+        if (len == MARK_CUT)
+            return MARK_CUT;
+        if (len > 0)
+            return brk ? (put_space(nm, o, (uint32_t)len, false) == -1 ? -1 : len) : len;
+        return put_literal(nm, o, p, 1) == -1 ? -1 : 1;
+    }
+    }
+    return put_literal(nm, o, p, 1) == -1 ? -1 : 1;
+}
+
 /* Normalises bytes [0, len) of p, which start at original offset o. Stops before a
- * sequence cut short at the end and returns how many bytes it took, or -1. */
-static long run(struct gw_norm *nm, const unsigned char *p, size_t len, size_t o)
+ * sequence cut short at the end (unless final, markup then read as written) and returns
+ * how many bytes it took, or -1. */
+static long run(struct gw_norm *nm, const unsigned char *p, size_t len, size_t o, bool final)
 {
     size_t i = 0;
+    const bool render = nm->render;
     while (i < len) {
         unsigned c = p[i];
         if (c < 0x80) {
+            if (render && markup_byte[c]) {
+                long took = markup(nm, p + i, len - i, i, o + i, final);
+                if (took == MARK_CUT)
+                    break;
+                if (took < 0)
+                    return -1;
+                i += (size_t)took;
+                continue;
+            }
             /* A run of printable ASCII with single spaces is copied as one piece (a space
              * that continues a whitespace run is not part of it). */
             size_t j = i;
             for (; j < len; j++) {
                 unsigned b = p[j];
-                if ((unsigned)(b - 0x21) < 0x5e)
+                if ((unsigned)(b - 0x21) < 0x5e) {
+                    if (render && markup_byte[b])
+                        break;
                     continue;
+                }
                 if (b == ' ' && (j > i || !nm->space) && j + 1 < len &&
                     (unsigned)(p[j + 1] - 0x21) < 0x5e)
                     continue; /* a single space before a printable byte */
@@ -228,17 +507,19 @@ static long run(struct gw_norm *nm, const unsigned char *p, size_t len, size_t o
         uint32_t cp;
         int n = utf8_decode(p + i, len - i, &cp);
         if (n == 0)
-            return (long)i; /* cut short: the caller keeps the rest */
+            break; /* cut short: the caller keeps the rest */
         if (n < 0) {
             if (put_invalid(nm, o + i, 1) == -1)
                 return -1;
             i++;
             continue;
         }
-        if (put_char(nm, o + i, p + i, n, cp) == -1)
+        if (put_char(nm, o + i, (uint32_t)n, p + i, n, cp) == -1)
             return -1;
         i += (size_t)n;
     }
+    if (i)
+        nm->last = p[i - 1];
     return (long)i;
 }
 
@@ -247,7 +528,7 @@ int gw_norm_text(struct gw_norm *nm, const char *text, size_t len)
     gw_norm_reset(nm);
     if (gw_buf_reserve(&nm->text, len + len / 8 + 16) == -1)
         return -1;
-    long took = run(nm, (const unsigned char *)text, len, 0);
+    long took = run(nm, (const unsigned char *)text, len, 0, true);
     if (took < 0)
         return -1;
     nm->in = len;
@@ -261,41 +542,37 @@ int gw_norm_text(struct gw_norm *nm, const char *text, size_t len)
 int gw_norm_feed(struct gw_norm *nm, const char *data, size_t len)
 {
     const unsigned char *p = (const unsigned char *)data;
-    /* Complete a sequence the last piece cut short, byte by byte. */
+    /* What the last piece cut short (a UTF-8 sequence, markup), read again with as many
+     * of the new bytes as fit beside it, until it is taken. */
     while (nm->npend > 0 && len > 0) {
-        nm->pend[nm->npend++] = *p++;
-        len--;
-        nm->in++;
-        size_t o = nm->in - nm->npend;
-        uint32_t cp;
-        int n = utf8_decode(nm->pend, nm->npend, &cp);
-        if (n == 0 && nm->npend < 4)
-            continue;
-        if (n > 0) {
-            if (put_char(nm, o, nm->pend, n, cp) == -1)
+        size_t old = nm->npend, add = sizeof nm->pend - old;
+        if (add > len)
+            add = len;
+        memcpy(nm->pend + old, p, add);
+        long took = run(nm, nm->pend, old + add, nm->in - old, false);
+        if (took < 0)
+            return -1;
+        nm->npend = (unsigned)(old + add - (size_t)took);
+        memmove(nm->pend, nm->pend + took, nm->npend);
+        nm->in += add;
+        p += add;
+        len -= add;
+        if (nm->npend == sizeof nm->pend) { /* cannot be: a construct fits with room */
+            if (put_invalid(nm, nm->in - nm->npend, 1) == -1)
                 return -1;
-            nm->npend = 0;
-            break;
+            memmove(nm->pend, nm->pend + 1, --nm->npend);
         }
-        /* not UTF-8: its first byte is replaced, the rest is read again */
-        unsigned char rest[4];
-        unsigned nrest = nm->npend - 1;
-        memcpy(rest, nm->pend + 1, nrest);
-        nm->npend = 0;
-        if (put_invalid(nm, o, 1) == -1)
-            return -1;
-        nm->in -= nrest;
-        if (gw_norm_feed(nm, (const char *)rest, nrest) == -1)
-            return -1;
     }
     if (len == 0)
         return 0;
     size_t o = nm->in;
-    long took = run(nm, p, len, o);
+    long took = run(nm, p, len, o, false);
     if (took < 0)
         return -1;
     nm->in += len;
     nm->npend = (unsigned)(len - (size_t)took);
+    if (nm->npend > sizeof nm->pend) /* cannot be: run stops only near the end */
+        return -1;
     memcpy(nm->pend, p + took, nm->npend);
     return 0;
 }
@@ -303,7 +580,10 @@ int gw_norm_feed(struct gw_norm *nm, const char *data, size_t len)
 int gw_norm_finish(struct gw_norm *nm)
 {
     size_t o = nm->in - nm->npend;
-    for (unsigned i = 0; i < nm->npend; i++)
+    long took = run(nm, nm->pend, nm->npend, o, true);
+    if (took < 0)
+        return -1;
+    for (unsigned i = (unsigned)took; i < nm->npend; i++)
         if (put_invalid(nm, o + i, 1) == -1)
             return -1;
     nm->npend = 0;

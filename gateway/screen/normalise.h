@@ -37,9 +37,15 @@
  * Text that is printable ASCII with single spaces is its own normal form: gw_norm_text
  * says so without copying, at the cost of one pass over the bytes.
  *
+ * Replies are read as the customer's chat window shows them (render): markdown emphasis,
+ * code marks and a link's brackets are nothing, '_' at a word's edge too ("_4111 1111 1111
+ * 1111_"), a backslash before a mark ("ghp\_...") too; an HTML entity is its character
+ * ("&#52;111", "4111&nbsp;1111"); an inline tag or a comment is nothing, a tag that breaks
+ * a line a space ("<b>536</b>-22-1234", "4111<br>1111"). Prompts are read as written.
+ *
  * Streams: gw_norm_feed takes the text in pieces of any size, carrying a UTF-8 sequence
- * split between pieces and a whitespace run that continues; offsets are counted from the
- * start of the stream, and gw_norm_forget drops what is no longer needed. */
+ * or markup split between pieces and a whitespace run that continues; offsets are counted
+ * from the start of the stream, and gw_norm_forget drops what is no longer needed. */
 #ifndef GW_SCREEN_NORMALISE_H
 #define GW_SCREEN_NORMALISE_H
 
@@ -61,15 +67,20 @@ struct gw_norm {
     struct gw_nseg *seg; /* segments still kept, in order */
     size_t nseg, cap, first; /* seg[first .. nseg) are live */
     size_t in;           /* original bytes taken, the pending ones included */
-    unsigned char pend[4]; /* a UTF-8 sequence split at the end of the last piece */
+    unsigned char pend[128]; /* what the last piece cut short: a UTF-8 sequence, markup */
     unsigned npend;
+    unsigned char last;  /* the last original byte taken (before pend) */
     bool space;          /* the last byte out is a space (a run continues) */
     bool sep_space;      /* the second view: invisible separators are spaces (set by hand) */
+    bool render;         /* markup read as a reader sees it rendered (set by hand; replies) */
     size_t seps;         /* invisible separators met (zero-width space, soft hyphen, ...) */
 };
 
 /* Whether text is its own normal form: printable ASCII with no two spaces in a row. */
 bool gw_norm_is_plain(const char *text, size_t len);
+/* Whether text has a byte that may start markup the render view reads (normalise.c):
+ * without one, the render view is the plain one. */
+bool gw_norm_has_markup(const char *text, size_t len);
 
 /* Block mode: normalises a whole text into nm (reset first; memory reused). */
 int gw_norm_text(struct gw_norm *nm, const char *text, size_t len);

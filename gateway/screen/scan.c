@@ -528,10 +528,12 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
                       struct gw_findings *out)
 {
     /* The rules match the normalised text (see normalise.h); most text is its own. */
-    s->mapped = !gw_norm_is_plain(text, len);
+    bool render = dir == GW_DIR_REPLY; /* as the customer's window shows it */
+    s->mapped = !gw_norm_is_plain(text, len) || (render && gw_norm_has_markup(text, len));
     s->ntext = text;
     s->nlen = len;
     if (s->mapped) {
+        s->norm.render = s->norm2.render = render;
         if (gw_norm_text(&s->norm, text, len) == -1)
             return -1;
         s->ntext = s->norm.text.data;

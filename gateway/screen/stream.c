@@ -76,6 +76,7 @@ static int lane_open(gw_stream *st, struct lane *l)
 {
     l->st = st;
     l->on = true;
+    l->norm.render = true;  /* a stream is a reply: read as the customer's window shows it */
     l->cands.pol = st->pol; /* a quiet rule's candidates never fail the stream */
     l->cands.norm = &l->norm;
     if (st->rs->stream_db && hs_open_stream(st->rs->stream_db, 0, &l->hs) != HS_SUCCESS)

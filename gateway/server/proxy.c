@@ -1060,6 +1060,7 @@ static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_dire
         if (i >= 2 && !saw_seps)
             break;
         jr.nm.sep_space = i >= 2;
+        jr.nm.render = dir == GW_DIR_REPLY; /* as the customer's window shows them */
         n = 0; /* offsets differ with the separator: each pass keeps its own hits */
         int v = scan_boundaries(r, texts, dir, from, seps[i % 2], &jr, &hits, &n, &cap, blocker);
         saw_seps |= jr.nm.seps > 0;

@@ -248,6 +248,48 @@ class Replies(unittest.TestCase):
                 self.assertEqual(finish, "content_filter")
 
 
+class RenderedReplies(unittest.TestCase):
+    """A chat window renders markdown and HTML: a reply is read as shown (review 32: a
+    card in italics or behind an entity, a token with an escaped mark, a number in bold
+    tags reached the customer whole)."""
+
+    SHOWN = {  # reply -> what the customer's window shows, a card or a key in it
+        "Your card: _4111 1111 1111 1111_ (Visa).": "4111",
+        "Your card: &#52;111 1111 1111 1111.": "1111 1111",
+        "Your card: 4111&nbsp;1111&nbsp;1111&nbsp;1111.": "1111&nbsp;",
+        "Your card: <b>4111</b> <b>1111</b> <b>1111</b> <b>1111</b>.": "1111</b>",
+        "Your card: 4111<br>1111<br>1111<br>1111.": "1111<br>",
+        "Your card: 4111 1111 11*1*1 1111.": "4111 1111",
+        "Mail jane.doe@**example.com** now.": "jane.doe",
+        "Mail jane\\_doe@example.com today.": "doe@example",
+    }
+
+    def test_a_card_or_key_in_markup_is_redacted_plain_and_streamed(self):
+        for reply, shown in self.SHOWN.items():
+            with self.subTest(reply=reply):
+                r, data = GW.chat("hi", mock={"reply": reply})
+                self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")
+                self.assertNotIn(shown, json.loads(data)["choices"][0]["message"]["content"])
+            for chunk in (1, 3, 7):
+                with self.subTest(reply=reply, chunk=chunk):
+                    r, data = GW.chat("hi", stream=True, mock={"reply": reply, "chunk": chunk})
+                    text, finish = stream_text(sse_events(data))
+                    self.assertEqual(finish, "stop")
+                    self.assertNotIn(shown, text)
+                    self.assertIn("[", text)
+
+    def test_markup_around_ordinary_text_is_passed_as_written(self):
+        for reply in ("Order **#12345** ships _today_; see [the FAQ](https://shop.example/faq).",
+                      "Use `my_var_name`, AT&T &amp; R&D, and 5 * 3 < 16 > 2.",
+                      "Masked: **** **** **** 1111, ref <b>A-1234</b>"):
+            with self.subTest(reply=reply):
+                r, data = GW.chat("hi", mock={"reply": reply})
+                self.assertEqual(r.getheader("x-guardrail-verdict"), "allow")
+                self.assertEqual(json.loads(data)["choices"][0]["message"]["content"], reply)
+                r, data = GW.chat("hi", stream=True, mock={"reply": reply, "chunk": 3})
+                self.assertEqual(stream_text(sse_events(data)), (reply, "stop"))
+
+
 class Padding(unittest.TestCase):
     """Texts the provider reads joined are screened across each boundary in a window of
     GW_SPAN_MAX bytes of the normal form: padding that normalises to nothing, or to one

@@ -262,22 +262,67 @@ static void spans_map_back_to_whole_original_characters(void **state)
 static const char *const mixed[] = {
     "card \xef\xbc\x94\xef\xbc\x91\xe2\x80\x8b\xef\xbc\x91\xef\xbc\x91 x",
     "ign\xe2\x80\x8bore\t\tall  pre\xc2\xadvious \xd0\xb0nd j\xd0\xbe\xd0\xb5@ex.com",
-    "caf\xc3\xa9 cafe\xcc\x81 Stra\xc3\x9f" "e \xf0\x9d\x90\x80 \xf0\x9f\x98\x80 \xed\x95\x9c",
+    "caf\xc3\xa9 cafe\xcc\x81 Stra\xc3\x9f"
+    "e \xf0\x9d\x90\x80 \xf0\x9f\x98\x80 \xed\x95\x9c",
     "bad \xff\xc0\xaf \xed\xa0\x80 \xe2\x82 end \xf4\x90\x80\x80 \xf0\x9f",
-    "\xe2\x80\xae\xc2\xa0\xc2\xa0 123\xe2\x80\x93" "45 \xef\xac\x81 \xe2\x91\xa0\x01\x02 ",
+    "\xe2\x80\xae\xc2\xa0\xc2\xa0 123\xe2\x80\x93"
+    "45 \xef\xac\x81 \xe2\x91\xa0\x01\x02 ",
+    /* markup, which the render view reads as shown */
+    "_4111_ **1111** &#49;111&nbsp;1111 sk_live_x ghp\\_a <b>536</b>-22<br>x &amp; AT&T &#x34",
+    "<!-- c --><span class=\"a\">j</span>@e.com [t](u) ~~s~~ `c` <x> &bogus; &#; a_ __b &",
 };
+
+/* Replies are read as the customer's window shows them: markdown, entities, tags. */
+static void markup_is_read_as_rendered_in_the_render_view(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"_4111 1111 1111 1111_", "4111 1111 1111 1111"},
+        {"**536**-22-1234", "536-22-1234"},
+        {"11*1*1 ~~x~~ `y`", "1111 x y"},
+        {"sk_live_4eC39 and my_var_ ok", "sk_live_4eC39 and my_var ok"},
+        {"__AKIA__", "AKIA"},
+        {"ghp\\_aBc \\*", "ghp_aBc *"},
+        {"&#52;111&nbsp;1111&#x20;2&#49", "4111 1111 21"},
+        {"a&commat;b&period;c &amp;lt; AT&T &bogus; &#;", "a@b.c &lt; AT&T &bogus; &#;"},
+        {"<b>536</b>-22<br>1234 <!-- x -->y", "536-22 1234 y"},
+        {"<span style=\"c\">j</span>@e.com", "j@e.com"},
+        {"a < b > c <custom> <b", "a < b > c <custom> <b"},
+        {"[4111](u) [x]", "4111(u) x"},
+    };
+    struct gw_norm nm = {.render = true};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(gw_norm_text(&nm, cases[i].in, strlen(cases[i].in)), 0);
+        if (nm.text.len != strlen(cases[i].out) ||
+            memcmp(nm.text.data, cases[i].out, nm.text.len) != 0)
+            fail_msg("%s: got '%.*s', want '%s'", cases[i].in, (int)nm.text.len, nm.text.data,
+                     cases[i].out);
+        check_map(&nm, cases[i].in, strlen(cases[i].in));
+    }
+    /* read as written outside the render view */
+    struct gw_norm plain = {0};
+    assert_int_equal(gw_norm_text(&plain, "_4111_ &#52;", 12), 0);
+    assert_memory_equal(plain.text.data, "_4111_ &#52;", 12);
+    assert_false(gw_norm_has_markup("4111 1111", 9));
+    assert_true(gw_norm_has_markup("4111 _1111_", 11));
+    gw_norm_free(&nm);
+    gw_norm_free(&plain);
+}
 
 static void stream_normalises_like_the_whole_text_at_every_cut(void **state)
 {
-    for (size_t k = 0; k < sizeof mixed / sizeof *mixed; k++) {
-        const char *t = mixed[k];
+    for (size_t k = 0; k < 2 * (sizeof mixed / sizeof *mixed); k++) {
+        const char *t = mixed[k / 2];
+        bool render = k % 2; /* each text read as written, and as rendered */
         size_t len = strlen(t);
-        struct gw_norm whole = {0};
+        struct gw_norm whole = {.render = render};
         assert_int_equal(gw_norm_text(&whole, t, len), 0);
         check_map(&whole, t, len);
         for (size_t a = 0; a <= len; a++) {
             for (size_t b = a; b <= len; b++) { /* three pieces: [0,a) [a,b) [b,len) */
-                struct gw_norm st = {0};
+                struct gw_norm st = {.render = render};
                 assert_int_equal(gw_norm_feed(&st, t, a), 0);
                 assert_int_equal(gw_norm_feed(&st, t + a, b - a), 0);
                 assert_int_equal(gw_norm_feed(&st, t + b, len - b), 0);
@@ -293,7 +338,7 @@ static void stream_normalises_like_the_whole_text_at_every_cut(void **state)
             }
         }
         /* and one byte at a time */
-        struct gw_norm st = {0};
+        struct gw_norm st = {.render = render};
         for (size_t i = 0; i < len; i++)
             assert_int_equal(gw_norm_feed(&st, t + i, 1), 0);
         assert_int_equal(gw_norm_finish(&st), 0);
@@ -344,6 +389,7 @@ int main(void)
         cmocka_unit_test(invalid_bytes_become_replacement_characters),
         cmocka_unit_test(spans_map_back_to_whole_original_characters),
         cmocka_unit_test(stream_normalises_like_the_whole_text_at_every_cut),
+        cmocka_unit_test(markup_is_read_as_rendered_in_the_render_view),
         cmocka_unit_test(forgetting_keeps_the_map_of_what_is_left),
         cmocka_unit_test(norm_string_keeps_ascii_syntax),
     };

@@ -278,11 +278,18 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
 
 /* ---- replies ---- */
 
+/* A block's ids and opaque data (a tool call's id, a thinking block's signature, a
+ * redacted thinking block's data): set by the provider, passed as they are. */
+static const char *const block_ids[] = {"id", "signature", "data", NULL};
+
+/* A message's ids and states, which the provider sets and the SDK hands the app. */
+static const char *const message_ids[] = {"id", "type", "role", "model", "stop_reason", NULL};
+
 /* The texts of one content block of a reply; -1 for a block the gateway does not know. */
 static int reply_block(cJSON *b, struct gw_text_refs *texts)
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
-    if (!cJSON_IsString(type))
+    if (!cJSON_IsString(type) || !gw_api_scalars(b, block_ids))
         return -1;
     const char *t = type->valuestring;
     cJSON *text = NULL;
@@ -322,7 +329,8 @@ static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *tex
     static const char *const known[] = {"id", "type", "role", "model", "content", "stop_reason",
                                         "stop_sequence", "usage", "container", NULL};
     cJSON *root = gw_api_parse(body, len);
-    if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root))
+    if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root) ||
+        !gw_api_scalars(root, message_ids))
         goto unscreenable;
     cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content"), *b;
     if (content && !cJSON_IsArray(content) && !cJSON_IsNull(content))
@@ -537,7 +545,7 @@ static int block_start(struct gw_api_stream *s, cJSON *ev, bool *emit)
                         : strcmp(t, "tool_use") == 0 ? TOOL_USE
                         : strcmp(t, "redacted_thinking") == 0 ? OPAQUE
                                                               : NONE;
-    if (k == NONE)
+    if (k == NONE || !gw_api_scalars(cb, block_ids))
         return -1; /* a block the gateway does not know: not passed unscreened */
     /* The members of each kind; a text block's citations and a tool's name are read by the
      * SDK's finalMessage() too, screened whole; anything else goes by policy. */
@@ -718,7 +726,8 @@ static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bo
         s->tokens(s->ctx, p, -1);
         if (cJSON_IsString(id))
             snprintf(s->up_id, sizeof s->up_id, "%s", id->valuestring);
-        if (content && (!cJSON_IsArray(content) || content->child))
+        if ((content && (!cJSON_IsArray(content) || content->child)) ||
+            !gw_api_scalars(msg, message_ids))
             return -1;
         return gw_api_stream_unknown(s, msg, known);
     }
@@ -728,7 +737,10 @@ static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bo
         usage(ev, &p, &c);
         s->tokens(s->ctx, p, c);
         /* stop_sequence is one of the app's own strings, echoed: screened all the same */
-        return gw_api_stream_unknown(s, cJSON_GetObjectItemCaseSensitive(ev, "delta"), known);
+        cJSON *delta = cJSON_GetObjectItemCaseSensitive(ev, "delta");
+        if (!gw_api_scalars(delta, message_ids))
+            return -1;
+        return gw_api_stream_unknown(s, delta, known);
     }
     if (strcmp(type, "message_stop") == 0) {
         for (int i = 0; i < s->state[NEXT_INDEX]; i++) {

@@ -257,6 +257,13 @@ bool gw_api_scalars(const cJSON *obj, const char *const *names)
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *n);
         if (cJSON_IsObject(v) || cJSON_IsArray(v))
             return false;
+        /* an id, a name or a state is one word of printable ASCII ("chatcmpl-9x",
+         * "gpt-4o-2024-08-06", "end_turn"): not a sentence that would carry a card */
+        for (const unsigned char *c = cJSON_IsString(v) ? (const unsigned char *)v->valuestring
+                                                        : (const unsigned char *)"";
+             *c; c++)
+            if (*c < 0x21 || *c > 0x7E)
+                return false;
     }
     return true;
 }

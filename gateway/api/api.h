@@ -194,8 +194,10 @@ cJSON *gw_api_parse(const char *body, size_t len);
  * err (param names the field). *root is set either way (NULL or the document). */
 int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **model,
                       bool *stream, char *err, size_t errlen, const char **param);
-/* Whether none of obj's members named in names (NULL ended) is an object or an array: ids
- * and states the provider sets, which are passed unscreened, carry no nested text. */
+/* Whether each of obj's members named in names (NULL ended) is a plain value: no object
+ * or array, and a string only of printable ASCII with no space. Ids, names and states the
+ * provider sets are passed unscreened, so they must carry no text: a model named "card
+ * 4111 1111 1111 1111" is refused. */
 bool gw_api_scalars(const cJSON *obj, const char *const *names);
 /* The members at the top of a parsed request that api does not know (a compatible
  * server's own parameters: vLLM's documents and chat_template are prompt text), by policy:

@@ -396,8 +396,11 @@ cJSON *gw_openai_parse_reply(const char *body, size_t len, struct gw_text_refs *
     cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices"), *c;
     cJSON_ArrayForEach(c, choices)
     {
-        if (reply_message(cJSON_GetObjectItemCaseSensitive(c, "message"), texts) == -1 ||
-            gw_api_unknown_members(c, choice, texts) == -1)
+        static const char *const states[] = {"index", "finish_reason", NULL};
+        static const char *const role[] = {"role", NULL};
+        cJSON *msg = cJSON_GetObjectItemCaseSensitive(c, "message");
+        if (!gw_api_scalars(c, states) || !gw_api_scalars(msg, role) ||
+            reply_message(msg, texts) == -1 || gw_api_unknown_members(c, choice, texts) == -1)
             goto unscreenable;
     }
     if (gw_api_unknown_members(root, top, texts) == -1)

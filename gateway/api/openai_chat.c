@@ -327,10 +327,12 @@ static int release_all(struct gw_api_stream *s)
  * *emit is set when the event has something to pass on. */
 static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
 {
+    static const char *const states[] = {"finish_reason", NULL};
+    static const char *const role[] = {"role", NULL};
     int idx = whole_index(cJSON_GetObjectItemCaseSensitive(c, "index"));
-    if (idx < 0 || idx >= MAX_CHOICES)
-        return -1;
     cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");
+    if (idx < 0 || idx >= MAX_CHOICES || !gw_api_scalars(c, states) || !gw_api_scalars(delta, role))
+        return -1;
     s->place = slot_of(idx, CONTENT) + 1; /* its texts are joined apart from another choice's */
     if (s->screen_replies) {
         if (!delta) /* text released at the end needs a delta to go in */

@@ -162,10 +162,29 @@ static bool members(struct rd *r, char close, int depth)
     return eat(r, close);
 }
 
-/* A value that is no object and no array. */
+/* Whether [s, s + n) is one word of printable ASCII. */
+static bool one_word(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7E)
+            return false;
+    return true;
+}
+
+/* A value that is no object and no array, and no string but one word of printable ASCII
+ * with no escape: an id, a name or a state (gw_api_scalars); anything else goes the general
+ * path, which refuses it. */
 static bool scalar(struct rd *r)
 {
     ws(r);
+    if (r->p < r->end && *r->p == '"') {
+        const char *s;
+        size_t n;
+        int esc;
+        if (!str(r, &s, &n, &esc) || esc != 0)
+            return false;
+        return one_word(s, n);
+    }
     return r->p < r->end && *r->p != '{' && *r->p != '[' && value(r, 1);
 }
 
@@ -292,11 +311,8 @@ static bool choice(struct rd *r, struct gw_chunk_view *v)
             if (seen_finish)
                 return false;
             seen_finish = true;
-            const char *s;
-            size_t len;
-            int esc;
             if (*r->p == '"') {
-                if (!str(r, &s, &len, &esc))
+                if (!scalar(r))
                     return false;
                 v->finishing = true;
             } else if (!word(r, "null")) {
@@ -330,7 +346,8 @@ bool gw_openai_chunk_view(const char *data, size_t len, struct gw_chunk_view *v)
             seen_choices = true;
         } else if (key_is(k, n, "id")) {
             int esc;
-            if (seen_id || !str(&r, &v->id, &v->id_len, &esc) || esc != 0)
+            if (seen_id || !str(&r, &v->id, &v->id_len, &esc) || esc != 0 ||
+                !one_word(v->id, v->id_len))
                 return false;
             seen_id = true;
         } else if (key_is(k, n, "usage")) {

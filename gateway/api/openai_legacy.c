@@ -76,8 +76,9 @@ static cJSON *completions_reply(const char *body, size_t len, struct gw_text_ref
         goto unscreenable;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(root, "choices"))
     {
+        static const char *const states[] = {"index", "finish_reason", NULL};
         cJSON *text = cJSON_GetObjectItemCaseSensitive(c, "text");
-        if ((text && !cJSON_IsString(text) && !cJSON_IsNull(text)) ||
+        if (!gw_api_scalars(c, states) || (text && !cJSON_IsString(text) && !cJSON_IsNull(text)) ||
             (cJSON_IsString(text) && gw_api_refs_push(texts, text) == -1) ||
             gw_api_unknown_members(c, known_choice, texts) == -1)
             goto unscreenable;
@@ -301,12 +302,15 @@ static cJSON *embeddings_reply(const char *body, size_t len, struct gw_text_refs
 {
     static const char *const top[] = {"object", "data", "model", "usage", NULL};
     static const char *const item[] = {"object", "index", "embedding", NULL};
+    static const char *const ids[] = {"object", "model", NULL};
+    static const char *const item_ids[] = {"object", "index", NULL};
     cJSON *root = gw_api_parse(body, len), *d;
-    if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root))
+    if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root) ||
+        !gw_api_scalars(root, ids))
         goto unscreenable;
     cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(root, "data"))
     {
-        if (gw_api_unknown_members(d, item, texts) == -1)
+        if (!gw_api_scalars(d, item_ids) || gw_api_unknown_members(d, item, texts) == -1)
             goto unscreenable;
     }
     if (gw_api_unknown_members(root, top, texts) == -1)

@@ -423,8 +423,9 @@ const char *const gw_responses_k_error[] = {"code", "message", "param", NULL};
 bool gw_responses_scalars(const cJSON *obj)
 {
     /* ids and states the provider sets: passed unscreened, so never an object or a list */
-    static const char *const names[] = {"type", "id",     "call_id",           "status",
-                                        "role", "object", "encrypted_content", NULL};
+    static const char *const names[] = {"type",         "id",     "call_id",           "status",
+                                        "role",         "object", "encrypted_content", "model",
+                                        "service_tier", NULL};
     return gw_api_scalars(obj, names);
 }
 

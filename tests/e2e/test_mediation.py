@@ -143,10 +143,12 @@ class ChatReplyShapes(unittest.TestCase):
         cls.gw = Gateway(cls.p.url, workers=1)
         cls.strict = Gateway(cls.p.url, workers=1, config_text="policy:\n  unknown_fields: refuse\n")
         cls.strip = Gateway(cls.p.url, workers=1, config_text="policy:\n  unknown_fields: strip\n")
+        cls.claude = Gateway(cls.p.url, workers=1, config_text=(
+            "providers:\n  - {name: a, type: anthropic, base_url: '%s'}\n" % cls.p.url[:-3]))
 
     @classmethod
     def tearDownClass(cls):
-        stop_all(cls.p, cls.gw, cls.strict, cls.strip)
+        stop_all(cls.p, cls.gw, cls.strict, cls.strip, cls.claude)
 
     def reply(self, message, **top):
         body = {"id": "x", "object": "chat.completion", "model": "m",
@@ -187,6 +189,50 @@ class ChatReplyShapes(unittest.TestCase):
         self.reply({"role": "assistant", "content": "ok"}, system_fingerprint="fp_1")
         r, data = self.gw.post(user("hi"))
         self.assertEqual(json.loads(data)["system_fingerprint"], "fp_1")
+        # review 32: nor a sentence, which the SDK hands the app as the model's name, the
+        # role or the finish reason; a state in a stream alike
+        text = "card " + CARD + " mail " + EMAIL
+        for message, top in (({"role": "assistant", "content": "ok"}, {"model": text}),
+                             ({"role": "assistant", "content": "ok"}, {"service_tier": text}),
+                             ({"role": text, "content": "ok"}, {})):
+            self.reply(message, **top)
+            r, data = self.gw.post(user("hi"))
+            self.assertEqual(r.status, 502, top or message)
+            self.assertNotIn(b"4111", data)
+        body = {"id": "x", "object": "chat.completion", "model": "m", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": text}]}
+        self.p.reply = (200, "application/json", json.dumps(body).encode())
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(r.status, 502)
+        self.p.events({"id": "s", "choices": [{"index": 0, "delta": {"content": "hi"}}]},
+                      {"id": "s", "choices": [{"index": 0, "delta": {}, "finish_reason": text}]})
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertNotIn(b"4111", data)
+        self.assertNotIn(b"jane", data)
+        for path, reply in (
+                ("/v1/messages", {"id": "m", "type": "message", "role": "assistant", "model": text,
+                                  "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn"}),
+                ("/v1/messages", {"id": "m", "type": "message", "role": "assistant", "model": "c",
+                                  "content": [{"type": "tool_use", "id": text, "name": "f", "input": {}}],
+                                  "stop_reason": "tool_use"}),
+                ("/v1/responses", {"id": "r", "object": "response", "status": "completed", "model": text,
+                                   "output": []}),
+                ("/v1/completions", {"id": "c", "object": "text_completion", "model": "m", "choices": [
+                    {"index": 0, "text": "ok", "finish_reason": text}]}),
+                ("/v1/embeddings", {"object": "list", "model": text, "data": []})):
+            self.p.reply = (200, "application/json", json.dumps(reply).encode())
+            body = {"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]} \
+                if path == "/v1/messages" else {"model": "m", "input": "hi"} \
+                if path in ("/v1/responses", "/v1/embeddings") else {"model": "m", "prompt": "hi"}
+            gw = self.claude if path == "/v1/messages" else self.gw
+            r, data = gw.post(body, path=path)
+            self.assertEqual(r.status, 502, (path, reply))
+            self.assertNotIn(b"4111", data)
+        # real names and states pass
+        self.reply({"role": "assistant", "content": "ok"}, model="claude-3-5-sonnet@20240620",
+                   service_tier="default")
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(json.loads(data)["model"], "claude-3-5-sonnet@20240620")
 
     def test_audio_transcripts_and_annotations_are_redacted(self):
         self.reply({"role": "assistant", "content": "ok", "audio": {"id": "a", "transcript": EMAIL},

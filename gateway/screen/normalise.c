@@ -208,12 +208,13 @@ _Static_assert(MARKUP_MAX < sizeof(((struct gw_norm *)0)->pend), "a construct mu
 
 /* The bytes that may start markup: the fast copy stops at them in the render view. */
 static const bool markup_byte[256] = {['*'] = 1, ['_'] = 1, ['~'] = 1, ['`'] = 1, ['\\'] = 1,
-                                      ['&'] = 1, ['<'] = 1, ['['] = 1, [']'] = 1};
+                                      ['&'] = 1, ['<'] = 1, ['['] = 1, [']'] = 1, ['!'] = 1};
 
 bool gw_norm_has_markup(const char *text, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (markup_byte[(unsigned char)text[i]])
+        if (markup_byte[(unsigned char)text[i]] &&
+            (text[i] != '!' || (i + 1 < len && text[i + 1] == '['))) /* "![": an image */
             return true;
     return false;
 }
@@ -233,36 +234,88 @@ static const struct {
     const char *name;
     uint32_t cp;
 } entities[] = {
-    {"nbsp", 0xA0},      {"ensp", 0x2002},
-    {"emsp", 0x2003},    {"emsp13", 0x2004},
-    {"emsp14", 0x2005},  {"numsp", 0x2007},
-    {"puncsp", 0x2008},  {"thinsp", 0x2009},
-    {"hairsp", 0x200A},  {"ZeroWidthSpace", 0x200B},
-    {"zwnj", 0x200C},    {"zwj", 0x200D},
-    {"NoBreak", 0x2060}, {"MediumSpace", 0x205F},
-    {"shy", 0xAD},       {"hyphen", 0x2010},
-    {"dash", 0x2010},    {"ndash", 0x2013},
-    {"mdash", 0x2014},   {"minus", 0x2212},
-    {"commat", '@'},     {"period", '.'},
-    {"lowbar", '_'},     {"UnderBar", '_'},
-    {"colon", ':'},      {"sol", '/'},
-    {"num", '#'},        {"plus", '+'},
-    {"amp", '&'},        {"lt", '<'},
-    {"gt", '>'},         {"quot", '"'},
-    {"apos", '\''},      {"lpar", '('},
-    {"rpar", ')'},       {"lsqb", '['},
-    {"rsqb", ']'},       {"comma", ','},
-    {"semi", ';'},       {"excl", '!'},
-    {"quest", '?'},      {"equals", '='},
-    {"percnt", '%'},     {"dollar", '$'},
-    {"ast", '*'},        {"verbar", '|'},
-    {"vert", '|'},       {"bull", 0x2022},
-    {"middot", 0xB7},    {"centerdot", 0xB7},
-    {"sdot", 0x22C5},    {"lrm", 0x200E},
+    {"nbsp", 0xA0},
+    {"ensp", 0x2002},
+    {"emsp", 0x2003},
+    {"emsp13", 0x2004},
+    {"emsp14", 0x2005},
+    {"numsp", 0x2007},
+    {"puncsp", 0x2008},
+    {"thinsp", 0x2009},
+    {"hairsp", 0x200A},
+    {"ZeroWidthSpace", 0x200B},
+    {"zwnj", 0x200C},
+    {"zwj", 0x200D},
+    {"NoBreak", 0x2060},
+    {"MediumSpace", 0x205F},
+    {"shy", 0xAD},
+    {"hyphen", 0x2010},
+    {"dash", 0x2010},
+    {"ndash", 0x2013},
+    {"mdash", 0x2014},
+    {"minus", 0x2212},
+    {"commat", '@'},
+    {"period", '.'},
+    {"lowbar", '_'},
+    {"UnderBar", '_'},
+    {"colon", ':'},
+    {"sol", '/'},
+    {"num", '#'},
+    {"plus", '+'},
+    {"amp", '&'},
+    {"lt", '<'},
+    {"gt", '>'},
+    {"quot", '"'},
+    {"apos", '\''},
+    {"lpar", '('},
+    {"rpar", ')'},
+    {"lsqb", '['},
+    {"rsqb", ']'},
+    {"comma", ','},
+    {"semi", ';'},
+    {"excl", '!'},
+    {"quest", '?'},
+    {"equals", '='},
+    {"percnt", '%'},
+    {"dollar", '$'},
+    {"ast", '*'},
+    {"verbar", '|'},
+    {"vert", '|'},
+    {"bull", 0x2022},
+    {"middot", 0xB7},
+    {"centerdot", 0xB7},
+    {"sdot", 0x22C5},
+    {"lrm", 0x200E},
     {"rlm", 0x200F},
+    {"NonBreakingSpace", 0xA0},
+    {"ThinSpace", 0x2009},
+    {"VeryThinSpace", 0x200A},
+    {"MediumSpace", 0x205F},
+    {"NegativeVeryThinSpace", 0x200B},
+    {"NegativeThinSpace", 0x200B},
+    {"NegativeMediumSpace", 0x200B},
+    {"NegativeThickSpace", 0x200B},
+    {"InvisibleTimes", 0x2062},
+    {"it", 0x2062},
+    {"InvisibleComma", 0x2063},
+    {"ic", 0x2063},
+    {"ApplyFunction", 0x2061},
+    {"af", 0x2061},
+    {"Tab", '\t'},
+    {"NewLine", '\n'},
+    {"nobreak", 0x2060},
+    {"HorizontalLine", 0x2500},
+    {"hyphen", 0x2010},
+    {"dash", 0x2010},
+    {"DoubleDot", 0xA8},
+    {"dot", 0x2D9},
 };
-/* Names HTML reads without their ';' too. */
-static const char *const bare_entities[] = {"nbsp", "amp", "lt", "gt", "quot", "shy"};
+/* Names HTML reads without their ';' too (its "legacy" ones that matter here). */
+static const struct {
+    const char *name;
+    uint32_t cp;
+} bare_entities[] = {{"nbsp", 0xA0}, {"shy", 0xAD}, {"amp", '&'},    {"lt", '<'},
+                     {"gt", '>'},    {"quot", '"'}, {"middot", 0xB7}};
 
 enum { MARK_CUT = -2 }; /* cut short by the end of the piece: read it with the next */
 
@@ -270,23 +323,23 @@ enum { MARK_CUT = -2 }; /* cut short by the end of the piece: read it with the n
  * MARK_CUT when the piece ends inside what may be one. */
 static int entity_at(const unsigned char *p, size_t n, bool final, uint32_t *cp)
 {
-    size_t i = 1;
+    size_t i = 1, lim = n < MARKUP_MAX ? n : MARKUP_MAX;
     if (i < n && p[i] == '#') {
         bool hex = i + 1 < n && (p[i + 1] | 0x20) == 'x';
         i += hex ? 2 : 1;
         size_t d = i;
         uint32_t v = 0;
-        for (; i < n && i - d < 8; i++) {
+        for (; i < lim; i++) { /* any number of digits ("&#0000052;"), as HTML reads them */
             unsigned c = p[i], x = c - '0';
             if (hex && x > 9)
                 x = (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : 99;
             if (x > (hex ? 15u : 9u))
                 break;
-            v = v * (hex ? 16 : 10) + x;
+            v = v > 0x10FFFF ? v : v * (hex ? 16 : 10) + x;
         }
-        if (i == n && !final)
+        if (i == n && !final && n < MARKUP_MAX)
             return MARK_CUT;
-        if (i == d || i - d >= 8)
+        if (i == d || i == MARKUP_MAX) /* no digit, or more than any entity holds */
             return 0;
         if (i < n && p[i] == ';')
             i++;
@@ -294,37 +347,38 @@ static int entity_at(const unsigned char *p, size_t n, bool final, uint32_t *cp)
         return (int)i;
     }
     size_t e = i;
-    while (e < n && e - i < 15 && (ascii_alpha(p[e]) || (e > i && p[e] >= '0' && p[e] <= '9')))
+    while (e < n && e - i < 32 && (ascii_alpha(p[e]) || (e > i && p[e] >= '0' && p[e] <= '9')))
         e++;
-    if (e == n && !final && e - i < 15)
+    if (e == n && !final && e - i < 32)
         return MARK_CUT;
     size_t name = e - i;
     bool semi = e < n && p[e] == ';';
-    for (size_t k = 0; k < sizeof entities / sizeof *entities; k++)
+    for (size_t k = 0; semi && k < sizeof entities / sizeof *entities; k++)
         if (strlen(entities[k].name) == name && memcmp(entities[k].name, p + i, name) == 0) {
-            bool bare = false;
-            for (size_t b = 0; b < sizeof bare_entities / sizeof *bare_entities; b++)
-                bare |= strcmp(bare_entities[b], entities[k].name) == 0;
-            if (!semi && !bare)
-                return 0;
             *cp = entities[k].cp;
-            return (int)(e + semi);
+            return (int)(e + 1);
         }
+    /* HTML's old names are read without a ';' too, at the start of a longer run
+     * ("&nbsp1111" is a no-break space and 1111) */
+    for (size_t b = 0; b < sizeof bare_entities / sizeof *bare_entities; b++) {
+        size_t bn = strlen(bare_entities[b].name);
+        if (bn <= name && memcmp(bare_entities[b].name, p + i, bn) == 0) {
+            *cp = bare_entities[b].cp;
+            return (int)(i + bn + (i + bn < n && p[i + bn] == ';'));
+        }
+    }
     return 0;
 }
 
-/* HTML elements shown inline (their tags read as nothing) and those that break a line (a
- * space). */
-static const char *const inline_tags[] = {
-    "a",    "abbr",   "b",      "bdi", "bdo", "big",  "cite", "code", "data", "del",  "dfn",
-    "em",   "font",   "i",      "ins", "kbd", "mark", "nobr", "q",    "s",    "samp", "small",
-    "span", "strike", "strong", "sub", "sup", "time", "tt",   "u",    "var",  "wbr"};
+/* HTML elements that break a line: their tags read as a space; any other tag (an inline
+ * one, an unknown or a custom one) as nothing. */
 static const char *const break_tags[] = {
-    "address", "article", "aside", "blockquote", "br",      "caption", "dd",    "details",
-    "div",     "dl",      "dt",    "figcaption", "figure",  "footer",  "h1",    "h2",
-    "h3",      "h4",      "h5",    "h6",         "header",  "hr",      "li",    "main",
-    "nav",     "ol",      "p",     "pre",        "section", "summary", "table", "tbody",
-    "td",      "tfoot",   "th",    "thead",      "tr",      "ul"};
+    "address", "article", "aside",    "blockquote", "br",   "caption",  "center",     "dd",
+    "details", "dialog",  "div",      "dl",         "dt",   "fieldset", "figcaption", "figure",
+    "footer",  "form",    "h1",       "h2",         "h3",   "h4",       "h5",         "h6",
+    "header",  "hr",      "legend",   "li",         "main", "menu",     "nav",        "ol",
+    "option",  "p",       "pre",      "section",    "sub",  "summary",  "sup",        "table",
+    "tbody",   "td",      "textarea", "tfoot",      "th",   "thead",    "tr",         "ul"};
 
 static bool tag_in(const unsigned char *name, size_t n, const char *const *v, size_t count)
 {
@@ -334,47 +388,96 @@ static bool tag_in(const unsigned char *name, size_t n, const char *const *v, si
     return false;
 }
 
-/* A tag or a comment at p[0] == '<': its length, *brk set for a tag that breaks a line; 0
- * when it is none of those, or MARK_CUT. */
+/* Where [p + from, p + lim) has end (a NUL-free string), or 0. */
+static size_t find(const unsigned char *p, size_t from, size_t lim, const char *end)
+{
+    size_t m = strlen(end);
+    for (size_t i = from; i + m <= lim; i++)
+        if (memcmp(p + i, end, m) == 0)
+            return i;
+    return 0;
+}
+
+/* A tag, a comment or what a browser reads as one (<!...>, <?...>, CDATA) at p[0] == '<':
+ * its length, *brk set for a tag that breaks a line; 0 when it is none of those, or
+ * MARK_CUT. */
 static int tag_at(const unsigned char *p, size_t n, bool final, bool *brk)
 {
     size_t lim = n < MARKUP_MAX ? n : MARKUP_MAX;
-    if (n >= 2 && p[1] == '!') {
-        if (n < 4)
-            return final ? 0 : MARK_CUT;
-        if (memcmp(p, "<!--", 4) != 0)
-            return 0;
-        for (size_t i = 4; i + 3 <= lim; i++)
-            if (memcmp(p + i, "-->", 3) == 0) {
-                *brk = false;
-                return (int)(i + 3);
-            }
-        return n < MARKUP_MAX && !final ? MARK_CUT : 0;
+    bool more = n < MARKUP_MAX && !final; /* the piece may end inside one */
+    *brk = false;
+    if (n < 2)
+        return more ? MARK_CUT : 0;
+    if (p[1] == '!' || p[1] == '?') {
+        size_t at;
+        if (n < 4 && more)
+            return MARK_CUT;
+        if (n >= 4 && memcmp(p, "<!--", 4) == 0) {
+            if (n >= 5 && p[4] == '>') /* "<!-->" */
+                return 5;
+            if (n >= 6 && p[4] == '-' && p[5] == '>') /* "<!--->" */
+                return 6;
+            size_t a = find(p, 4, lim, "-->"), b = find(p, 4, lim, "--!>");
+            at = a && (!b || a < b) ? a + 3 : b ? b + 4 : 0;
+        } else if (n >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
+            at = find(p, 9, lim, "]]>");
+            at = at ? at + 3 : 0;
+        } else if (n >= 9 || !more || memcmp(p, "<![CDATA[", n) != 0) {
+            at = find(p, 2, lim, ">"); /* a bogus comment: up to the first '>' */
+            at = at ? at + 1 : 0;
+        } else {
+            return MARK_CUT;
+        }
+        return at ? (int)at : more ? MARK_CUT : 0;
     }
-    size_t i = 1;
-    if (i < n && p[i] == '/')
-        i++;
-    size_t name = i;
-    while (i < lim && (ascii_alpha(p[i]) || (i > name && p[i] >= '0' && p[i] <= '9')))
+    size_t i = p[1] == '/' ? 2 : 1, name = i;
+    if (i == 2 && i < n && !ascii_alpha(p[i]) && p[i] != '>') { /* "</1>": a bogus comment */
+        size_t at = find(p, 2, lim, ">");
+        return at ? (int)(at + 1) : more ? MARK_CUT : 0;
+    }
+    if (i < n && !ascii_alpha(p[i]))
+        return 0;
+    while (i < lim &&
+           (ascii_alpha(p[i]) || (i > name && ((p[i] >= '0' && p[i] <= '9') || p[i] == '-' ||
+                                               p[i] == '_' || p[i] == ':' || p[i] == '.'))))
         i++;
     if (i == n)
-        return final ? 0 : MARK_CUT;
-    size_t nlen = i - name;
-    bool inl = tag_in(p + name, nlen, inline_tags, sizeof inline_tags / sizeof *inline_tags);
-    if (!nlen ||
-        (!inl && !tag_in(p + name, nlen, break_tags, sizeof break_tags / sizeof *break_tags)))
+        return more ? MARK_CUT : 0;
+    if (i == name || (p[i] != '>' && p[i] != '/' && !(p[i] <= ' ')))
         return 0;
-    if (p[i] != '>' && p[i] != '/' && p[i] != ' ' && p[i] != '\t' && p[i] != '\n')
-        return 0;
-    for (; i < lim; i++) {
-        if (p[i] == '<')
-            return 0;
-        if (p[i] == '>') {
-            *brk = !inl;
+    *brk = tag_in(p + name, i - name, break_tags, sizeof break_tags / sizeof *break_tags);
+    for (unsigned char quote = 0; i < lim; i++) { /* attributes, '>' inside quotes too */
+        if (quote) {
+            quote = p[i] == quote ? 0 : quote;
+        } else if (p[i] == '"' || p[i] == '\'') {
+            quote = p[i];
+        } else if (p[i] == '>') {
             return (int)(i + 1);
+        } else if (p[i] == '<') {
+            return 0;
         }
     }
-    return n < MARKUP_MAX && !final ? MARK_CUT : 0;
+    return more ? MARK_CUT : 0;
+}
+
+/* A link's destination or a reference's label right after its text's ']' at p[0]
+ * ("](https://...)", "][label]", with no line break in it): its length, 0, or MARK_CUT. */
+static int link_tail(const unsigned char *p, size_t n, bool final)
+{
+    size_t lim = n < MARKUP_MAX ? n : MARKUP_MAX;
+    bool more = n < MARKUP_MAX && !final;
+    if (n < 2)
+        return more ? MARK_CUT : 0;
+    unsigned char close = p[1] == '(' ? ')' : p[1] == '[' ? ']' : 0;
+    if (!close)
+        return 0;
+    for (size_t i = 2; i < lim; i++) {
+        if (p[i] == close)
+            return (int)(i + 1);
+        if (p[i] == '\n' || p[i] == '\r' || p[i] == p[1])
+            return 0;
+    }
+    return more ? MARK_CUT : 0;
 }
 
 /* Copies [p, p + n) as written (a mark that is no markup), at original offset o. */
@@ -397,8 +500,15 @@ static long markup(struct gw_norm *nm, const unsigned char *p, size_t n, size_t 
     case '~':
     case '`':
     case '[':
-    case ']':
         return 1; /* emphasis, strike-through, code, a link's text: shown as the text */
+    case ']': {   /* and a link's destination or label after it, which the window hides */
+        int len = link_tail(p, n, final);
+        return len == MARK_CUT ? MARK_CUT : len > 0 ? len : 1;
+    }
+    case '!': /* an image's mark: "![alt](url)" shows no text of its own */
+        if (n < 2)
+            return final ? (put_literal(nm, o, p, 1) == -1 ? -1 : 1) : MARK_CUT;
+        return p[1] == '[' ? 1 : put_literal(nm, o, p, 1) == -1 ? -1 : 1;
     case '_': {
         size_t k = 1; /* a run longer than MARKUP_MAX is read in parts: no word after */
         while (k < n && k < MARKUP_MAX && p[k] == '_')
@@ -412,6 +522,8 @@ static long markup(struct gw_norm *nm, const unsigned char *p, size_t n, size_t 
     case '\\':
         if (n < 2)
             return final ? (put_literal(nm, o, p, 1) == -1 ? -1 : 1) : MARK_CUT;
+        if (p[1] == '\n' || p[1] == '\r')
+            return 1; /* a hard line break: the line break shows, the backslash not */
         if (p[1] && strchr("!\"#$%&'()*+,-./:;<=>?@[]^_`{|}~", p[1])) {
             /* "ghp\_...": the mark as written, shown without its backslash */
             nm->space = false;
@@ -439,7 +551,13 @@ static long markup(struct gw_norm *nm, const unsigned char *p, size_t n, size_t 
                                          u[3] = (unsigned char)(0x80 | (cp & 0x3F)), 4);
             if (cp <= ' ' || cp == 0x7F) /* "&#32;", "&#10;": a break between words */
                 return put_space(nm, o, (uint32_t)len, false) == -1 ? -1 : len;
-            return put_char(nm, o, (uint32_t)len, u, ulen, cp) == -1 ? -1 : len;
+            /* an invisible separator is read as a space here: the as-written view joins
+             * what it parts */
+            bool sep = nm->sep_space;
+            nm->sep_space = true;
+            int rc = put_char(nm, o, (uint32_t)len, u, ulen, cp);
+            nm->sep_space = sep;
+            return rc == -1 ? -1 : len;
         }
         return put_literal(nm, o, p, 1) == -1 ? -1 : 1;
     }

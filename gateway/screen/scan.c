@@ -19,6 +19,7 @@ struct gw_scanner {
     struct gw_cands cands; /* reused between scans */
     struct gw_norm norm;   /* the normalised text of the last scan, when it differs */
     struct gw_norm norm2;  /* its second view, when it has invisible separators */
+    struct gw_norm norm3;  /* a reply's render view, when it has markup (normalise.h) */
     bool mapped;           /* the last text matched was normalised into norm */
     const char *ntext;     /* the text the rules matched last, and its length */
     size_t nlen;
@@ -101,6 +102,7 @@ void gw_scanner_free(gw_scanner *s)
     free(s->cands.pmax);
     gw_norm_free(&s->norm);
     gw_norm_free(&s->norm2);
+    gw_norm_free(&s->norm3);
     gw_decoded_free(&s->dec);
     gw_findings_free(&s->inner);
     gw_findings_free(&s->view2);
@@ -521,6 +523,18 @@ static int match_view(gw_scanner *s, const char *t, size_t len, const struct gw_
     return 0;
 }
 
+/* Adds what another view found (s->view2) to out. */
+static int add_view(gw_scanner *s, struct gw_findings *out)
+{
+    for (size_t i = 0; i < s->view2.n; i++) {
+        const struct gw_finding *f = &s->view2.v[i];
+        if (gw_findings_push(out, f->rule, f->start, f->end, s->rs->table.rules[f->rule].action) ==
+            -1)
+            return -1;
+    }
+    return 0;
+}
+
 /* Matches text (normalised first unless it is its own normal form) and decides, into out
  * with offsets into text. A text with invisible separators is matched in both views
  * (normalise.h). Leaves the first view in s->norm, s->ntext and s->nlen. Returns 0 or -1. */
@@ -528,12 +542,10 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
                       struct gw_findings *out)
 {
     /* The rules match the normalised text (see normalise.h); most text is its own. */
-    bool render = dir == GW_DIR_REPLY; /* as the customer's window shows it */
-    s->mapped = !gw_norm_is_plain(text, len) || (render && gw_norm_has_markup(text, len));
+    s->mapped = !gw_norm_is_plain(text, len);
     s->ntext = text;
     s->nlen = len;
     if (s->mapped) {
-        s->norm.render = s->norm2.render = render;
         if (gw_norm_text(&s->norm, text, len) == -1)
             return -1;
         s->ntext = s->norm.text.data;
@@ -541,6 +553,18 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
     }
     if (match_view(s, s->ntext, s->nlen, s->mapped ? &s->norm : NULL, dir, out) == -1)
         return -1;
+    /* a reply is also read as the customer's window renders it (normalise.h), when that
+     * reads otherwise: what either view finds counts */
+    if (dir == GW_DIR_REPLY && gw_norm_has_markup(text, len)) {
+        s->norm3.render = true;
+        if (gw_norm_text(&s->norm3, text, len) == -1)
+            return -1;
+        if ((s->norm3.text.len != s->nlen || memcmp(s->norm3.text.data, s->ntext, s->nlen) != 0) &&
+            (match_view(s, s->norm3.text.data, s->norm3.text.len, &s->norm3, dir, &s->view2) ==
+                 -1 ||
+             add_view(s, out) == -1))
+            return -1;
+    }
     if (!s->mapped || s->norm.seps == 0)
         return 0;
     /* the second view: each invisible separator a space; the same finding twice counts
@@ -549,13 +573,7 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
     if (gw_norm_text(&s->norm2, text, len) == -1 ||
         match_view(s, s->norm2.text.data, s->norm2.text.len, &s->norm2, dir, &s->view2) == -1)
         return -1;
-    for (size_t i = 0; i < s->view2.n; i++) {
-        const struct gw_finding *f = &s->view2.v[i];
-        if (gw_findings_push(out, f->rule, f->start, f->end, s->rs->table.rules[f->rule].action) ==
-            -1)
-            return -1;
-    }
-    return 0;
+    return add_view(s, out);
 }
 
 /* ---- encoded payloads ----
@@ -864,6 +882,8 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
         gw_norm_free(&s->norm);
     if (s->norm2.text.cap > GW_KEEP_BYTES || s->norm2.cap > GW_KEEP_BYTES / sizeof *s->norm2.seg)
         gw_norm_free(&s->norm2);
+    if (s->norm3.text.cap > GW_KEEP_BYTES || s->norm3.cap > GW_KEEP_BYTES / sizeof *s->norm3.seg)
+        gw_norm_free(&s->norm3);
     if (s->dec.text.cap > GW_KEEP_BYTES)
         gw_decoded_free(&s->dec);
     if (s->inner.cap > GW_CANDS_KEEP)

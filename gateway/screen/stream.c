@@ -23,8 +23,14 @@
  * Lane 0 is the normal form. Lane 1 is the second view of invisible separators (each one
  * a space, normalise.h): it opens at the first separator, from the raw bytes the stream
  * still keeps (at least GW_SPAN_MAX behind, and all that is not released), so a match
- * that crosses the separator is found as block mode finds it. The release point is the
- * lower of the two lanes'. */
+ * that crosses the separator is found as block mode finds it. Lane 2 is the render view
+ * (markup as a chat window shows it), opened so at the first byte of markup. The release
+ * point is the lowest of the lanes'. */
+
+/* The views a stream is read in: lane 0 as written, lane 1 with invisible separators as
+ * spaces (opened at the first one), lane 2 as a reply's window renders it (opened at the
+ * first byte of markup: normalise.h). */
+#define LANES 3
 
 struct lane {
     gw_stream *st;
@@ -39,7 +45,7 @@ struct gw_stream {
     gw_scanner *sc;
     const struct gw_ruleset *rs;
     const struct gw_rule_policy *pol; /* the scanner's when the stream opened */
-    struct lane lane[2];
+    struct lane lane[LANES];          /* as written, with separators as spaces, as rendered */
     struct gw_buf text; /* raw bytes of the stream from offset base on */
     size_t base;
     size_t total;    /* bytes fed */
@@ -76,7 +82,6 @@ static int lane_open(gw_stream *st, struct lane *l)
 {
     l->st = st;
     l->on = true;
-    l->norm.render = true;  /* a stream is a reply: read as the customer's window shows it */
     l->cands.pol = st->pol; /* a quiet rule's candidates never fail the stream */
     l->cands.norm = &l->norm;
     if (st->rs->stream_db && hs_open_stream(st->rs->stream_db, 0, &l->hs) != HS_SUCCESS)
@@ -123,8 +128,8 @@ void gw_stream_free(gw_stream *st)
 {
     if (!st)
         return;
-    lane_free(&st->lane[0]);
-    lane_free(&st->lane[1]);
+    for (int i = 0; i < LANES; i++)
+        lane_free(&st->lane[i]);
     gw_buf_free(&st->text);
     gw_findings_free(&st->encoded);
     gw_decoded_free(&st->judge);
@@ -289,8 +294,8 @@ static int follow_runs(gw_stream *st, size_t from, bool closing)
 static int settle(gw_stream *st, bool closing, struct gw_buf *out)
 {
     size_t hold = closing ? 0 : st->rs->holdback;
-    size_t upto[2] = {0, 0};
-    for (int i = 0; i < 2; i++) {
+    size_t upto[LANES] = {0};
+    for (int i = 0; i < LANES; i++) {
         struct lane *l = &st->lane[i];
         if (!l->on)
             continue;
@@ -315,8 +320,8 @@ static int settle(gw_stream *st, bool closing, struct gw_buf *out)
 
     /* Never cut through a match still undecided in either lane (that would show the
      * customer the start of something to be redacted or blocked) nor through a redaction. */
-    size_t point = st->total, undecided_from[2] = {0, 0};
-    for (int i = 0; i < 2; i++) {
+    size_t point = st->total, undecided_from[LANES] = {0};
+    for (int i = 0; i < LANES; i++) {
         struct lane *l = &st->lane[i];
         if (!l->on)
             continue;
@@ -373,7 +378,7 @@ static int settle(gw_stream *st, bool closing, struct gw_buf *out)
      * decided finding's text is read back from them, and lane 1 opens on them) and the
      * unreleased ones. */
     size_t need_from = st->released;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < LANES; i++) {
         struct lane *l = &st->lane[i];
         if (!l->on)
             continue;
@@ -497,6 +502,23 @@ static int lane_close(struct lane *l)
     return 0;
 }
 
+/* Opens lane l (1 or 2) late, on the raw bytes still kept, the last piece's (len bytes)
+ * too, from after the first whitespace in them, so that it never starts in the middle of a
+ * word (a match there would see a word boundary that is not one). */
+static int lane_late(gw_stream *st, struct lane *l, size_t len)
+{
+    size_t skip = 0, before = st->text.len - len;
+    while (skip < before && !isspace((unsigned char)st->text.data[skip]))
+        skip++;
+    skip = skip < before ? skip + 1 : 0;
+    l->norm.sep_space = l == &st->lane[1];
+    l->norm.render = l == &st->lane[2];
+    l->norm.in = st->base + skip;
+    return lane_open(st, l) == -1 || lane_feed(l, st->text.data + skip, st->text.len - skip) == -1
+               ? -1
+               : 0;
+}
+
 int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *out)
 {
     if (st->closed || st->failed)
@@ -506,26 +528,17 @@ int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *o
     if (len > 0x7fffffffu || gw_buf_append(&st->text, data, len) == -1)
         return -1;
     st->total += len;
-    struct lane *l0 = &st->lane[0], *l1 = &st->lane[1];
+    struct lane *l0 = &st->lane[0], *l1 = &st->lane[1], *l2 = &st->lane[2];
     size_t from = gw_norm_total(&l0->norm);
     int rc = lane_feed(l0, data, len) == -1 || follow_runs(st, from, false) == -1 ? -1 : 0;
-    if (rc == 0 && l1->on) {
+    if (rc == 0 && l1->on)
         rc = lane_feed(l1, data, len);
-    } else if (rc == 0 && l0->norm.seps > 0) {
-        /* The first separator: lane 1 opens on the raw bytes still kept, this piece's too,
-         * from after the first whitespace in them, so that it never starts in the middle
-         * of a word (a match there would see a word boundary that is not one). */
-        size_t skip = 0, before = st->text.len - len;
-        while (skip < before && !isspace((unsigned char)st->text.data[skip]))
-            skip++;
-        skip = skip < before ? skip + 1 : 0;
-        l1->norm.sep_space = true;
-        l1->norm.in = st->base + skip;
-        rc = lane_open(st, l1) == -1 ||
-                     lane_feed(l1, st->text.data + skip, st->text.len - skip) == -1
-                 ? -1
-                 : 0;
-    }
+    else if (rc == 0 && l0->norm.seps > 0)
+        rc = lane_late(st, l1, len); /* the first separator */
+    if (rc == 0 && l2->on)
+        rc = lane_feed(l2, data, len);
+    else if (rc == 0 && gw_norm_has_markup(data, len))
+        rc = lane_late(st, l2, len); /* the first markup */
     if (rc == -1) {
         st->failed = 1;
         return -1;
@@ -540,7 +553,8 @@ int gw_stream_close(gw_stream *st, struct gw_buf *out)
     st->closed = true;
     size_t from = gw_norm_total(&st->lane[0].norm);
     if (lane_close(&st->lane[0]) == -1 || follow_runs(st, from, true) == -1 ||
-        (st->lane[1].on && lane_close(&st->lane[1]) == -1)) {
+        (st->lane[1].on && lane_close(&st->lane[1]) == -1) ||
+        (st->lane[2].on && lane_close(&st->lane[2]) == -1)) {
         st->failed = 1;
         return -1;
     }

@@ -1054,13 +1054,18 @@ static int screen_run(struct gw_req *r, struct gw_text_refs *texts, enum gw_dire
     int verdict = jr.at ? GW_ACTION_ALLOW : -1;
     static const char *const seps[] = {" ", ""};
     /* Passes 2 and 3 read invisible separators as spaces (normalise.h's second view), when
-     * the texts have any: a phrase split across two texts may use them as its word breaks. */
-    bool saw_seps = false;
-    for (int i = 0; jr.at && i < 4; i++) {
-        if (i >= 2 && !saw_seps)
+     * the texts have any: a phrase split across two texts may use them as its word breaks.
+     * Passes 4 and 5 read replies with markup as the customer's window renders them. */
+    bool saw_seps = false, markup = false;
+    for (size_t k = from; dir == GW_DIR_REPLY && k < to && !markup; k++)
+        markup = gw_norm_has_markup(texts->v[k]->valuestring, strlen(texts->v[k]->valuestring));
+    for (int i = 0; jr.at && i < 6; i++) {
+        if ((i == 2 && !saw_seps) || (i >= 4 && !markup))
+            i = i < 4 && markup ? 4 : 6;
+        if (i == 6)
             break;
-        jr.nm.sep_space = i >= 2;
-        jr.nm.render = dir == GW_DIR_REPLY; /* as the customer's window shows them */
+        jr.nm.sep_space = i == 2 || i == 3;
+        jr.nm.render = i >= 4;
         n = 0; /* offsets differ with the separator: each pass keeps its own hits */
         int v = scan_boundaries(r, texts, dir, from, seps[i % 2], &jr, &hits, &n, &cap, blocker);
         saw_seps |= jr.nm.seps > 0;

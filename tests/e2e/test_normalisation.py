@@ -262,6 +262,12 @@ class RenderedReplies(unittest.TestCase):
         "Your card: 4111 1111 11*1*1 1111.": "4111 1111",
         "Mail jane.doe@**example.com** now.": "jane.doe",
         "Mail jane\\_doe@example.com today.": "doe@example",
+        "Your card: [4111 1111](#) 1111 1111.": "1111 1111",
+        "Your card: &#0000052;111&nbsp1111 1111 1111.": "1111 1111",
+        # review 33: what the render view drops (a comment, a tag's attribute) is still
+        # read as written: a plain window shows it, a widget as a tooltip or a link
+        "Your card on file: <!-- 4111 1111 1111 1111 -->": "1111 1111",
+        '<a href="mailto:jane.doe@example.com">Contact us</a>': "jane.doe",
     }
 
     def test_a_card_or_key_in_markup_is_redacted_plain_and_streamed(self):

@@ -289,8 +289,11 @@ static void markup_is_read_as_rendered_in_the_render_view(void **state)
         {"a&commat;b&period;c &amp;lt; AT&T &bogus; &#;", "a@b.c &lt; AT&T &bogus; &#;"},
         {"<b>536</b>-22<br>1234 <!-- x -->y", "536-22 1234 y"},
         {"<span style=\"c\">j</span>@e.com", "j@e.com"},
-        {"a < b > c <custom> <b", "a < b > c <custom> <b"},
-        {"[4111](u) [x]", "4111(u) x"},
+        {"a < b > c <custom> <x-y a=1>d <b", "a < b > c d <b"},
+        {"[4111](u) [x] [a][l] b ![i](y)z", "4111 x a b iz"},
+        {"&#0000052;1&nbsp1111 &NonBreakingSpace;x&ThinSpace;y", "41 1111 x y"},
+        {"<b title=\">\">4</b>1<!-->1<!-- a --!>1<?x?>1<![CDATA[z]]>1<!x>1", "4111111"},
+        {"4111\\\n1111 <center>2</center>3 <sup>1</sup>", "4111 1111 2 3 1 "},
     };
     struct gw_norm nm = {.render = true};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -120,6 +120,17 @@ static void stream_check(gw_scanner *sc, const struct ref *r, const size_t *cuts
     bool same = sf->n == r->f.n && sf->verdict == r->f.verdict;
     for (size_t i = 0; same && i < sf->n; i++)
         same = gw_finding_cmp(&got[i], &r->f.v[i]) == 0;
+    if (!same && r->f.verdict == GW_ACTION_BLOCK && sf->verdict == GW_ACTION_BLOCK) {
+        /* a stream ends at its first block: it may not have decided what block mode found
+         * after it in another view, but all it found, block mode found */
+        same = true;
+        for (size_t i = 0; same && i < sf->n; i++) {
+            bool in = false;
+            for (size_t k = 0; !in && k < r->f.n; k++)
+                in = gw_finding_cmp(&got[i], &r->f.v[k]) == 0;
+            same = in;
+        }
+    }
     if (!same) {
         describe(cuts, ncuts);
         print_message("  block mode (verdict %s):\n", gw_action_name(r->f.verdict));
@@ -415,6 +426,17 @@ static void encoded_runs_are_held_then_screened(void **state)
     EVERY(x->sc, "a 612e6c6565406d61696c2e636f6d and more text b YW5uLmxlZUBtYWlsLmNvbQ== c");
 }
 
+/* A reply with markup is read as written (lane 0: a comment, an attribute) and as its
+ * window renders it (lane 2, opened at the first markup), at every cut as block mode. */
+static void markup_is_read_as_written_and_as_rendered(void **state)
+{
+    struct fixture *x = *state;
+    EVERY(x->sc, "Mail <a href=\"mailto:ann.lee@mail.com\">x</a> or <!-- 4111 1111 1111 1111 -->");
+    EVERY(x->sc,
+          "ok, card _4111 1111 1111 1111_ or &#52;111&nbsp;1111 1111 1111, ann\\_lee@mail.com");
+    EVERY(x->sc, "**536**-22-1234 <b>4111</b> 1111<br>1111 1111 [a](https://x.example/y)");
+}
+
 /* Lane 1 opens on what the stream keeps, from after a word's end: a digit run cut by where
  * the kept bytes begin is not a number of its own (it found a card in 17 digits). */
 static void the_second_lane_never_starts_inside_a_word(void **state)
@@ -638,6 +660,7 @@ int main(void)
         T(encoded_runs_are_held_then_screened),
         T(a_long_binary_run_is_released_as_it_comes),
         T(the_second_lane_never_starts_inside_a_word),
+        T(markup_is_read_as_written_and_as_rendered),
         T(multibyte_utf8_is_never_split),
         T(adjacent_and_overlapping_redactions),
         T(flags_only_release_the_text_unchanged),

@@ -293,25 +293,44 @@ int gw_api_request_members(const struct gw_api *api, struct gw_api_request *r,
     return 0;
 }
 
-/* Whether v is a MIME type ("image/png") ended by ';' or ',': the start of a data URL's
- * body after "data:". */
-static bool mime_type(const char *v)
+/* Whether a data URL starts at v (after "data:"): an image, audio, a video or a file, as
+ * a browser reads it. Spaces around its type are allowed ("data: image/png ;base64,"); a
+ * base64 body of any type or of none is media (a browser sniffs an image's own type); a
+ * body of text ("data:,hi", "data:text/plain,hi") is not. */
+static bool media_url(const char *v)
 {
     static const char token[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                 "0123456789.+-_!#$&^";
-    size_t type = strspn(v, token);
-    if (!type || v[type] != '/')
-        return false;
-    size_t sub = strspn(v + type + 1, token);
-    return sub && (v[type + 1 + sub] == ';' || v[type + 1 + sub] == ',');
+    v += strspn(v, " \t");
+    size_t type = strspn(v, token), sub = 0;
+    if (type && v[type] == '/')
+        sub = strspn(v + type + 1, token);
+    bool typed = type && sub, text = typed && strncasecmp(v, "text/", 5) == 0;
+    const char *p = typed ? v + type + 1 + sub : v;
+    p += strspn(p, " \t");
+    bool base64 = false;
+    while (*p == ';') { /* parameters: ";charset=...", ";base64" */
+        p++;
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, ";,");
+        size_t t = n;
+        while (t && (p[t - 1] == ' ' || p[t - 1] == '\t'))
+            t--;
+        base64 |= t == 6 && strncasecmp(p, "base64", 6) == 0;
+        p += n;
+    }
+    return *p == ',' && (base64 || (typed && !text));
 }
 
 bool gw_api_has_media(const cJSON *node)
 {
     if (cJSON_IsString(node)) {
-        const char *v = node->valuestring + strspn(node->valuestring, " \t\r\n");
-        return strncasecmp(v, "data:", 5) == 0 && mime_type(v + 5) &&
-               strncasecmp(v + 5, "text/", 5) != 0;
+        /* anywhere in the string: a markdown image or an <img> shows one too */
+        const char *s = node->valuestring;
+        for (const char *v = s; (v = strcasestr(v, "data:")) != NULL; v += 5)
+            if ((v == s || !isalnum((unsigned char)v[-1])) && media_url(v + 5))
+                return true;
+        return false;
     }
     for (const cJSON *c = node ? node->child : NULL; c; c = c->next)
         if (gw_api_has_media(c))

@@ -250,7 +250,13 @@ class ChatReplyShapes(unittest.TestCase):
         for message in ({"role": "assistant", "content": "ok",
                          "audio": {"id": "a", "data": "UklGRg==", "transcript": "hello"}},
                         {"role": "assistant", "content": "ok",
-                         "images": [{"type": "image_url", "image_url": {"url": png}}]}):
+                         "images": [{"type": "image_url", "image_url": {"url": png}}]},
+                        # review 33: spaces around the type, no type, an image in markdown
+                        {"role": "assistant", "content": "ok",
+                         "images": [{"image_url": {"url": "data: image/png ;base64,iVBORw0KGgo="}}]},
+                        {"role": "assistant", "content": "ok", "x_card": "data:;base64,iVBORw0KGgo="},
+                        {"role": "assistant", "content": "ok",
+                         "x_note": "Your receipt: ![r](data:image/png;base64,iVBORw0KGgo=)"}):
             self.reply(message)
             r, data = self.gw.post(user("hi"))
             self.assertEqual(r.status, 502, message)

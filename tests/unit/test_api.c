@@ -215,11 +215,16 @@ static void data_urls_of_images_audio_and_files_are_media(void **state)
         {"\"data:image/png;base64,iVBO\"", true},
         {"{\"a\":[1,{\"u\":\" DATA:audio/wav,RIFF\"}]}", true},
         {"\"data:application/pdf;base64,JVBE\"", true},
-        {"\"data:text/plain;base64,aGk=\"", false},
+        {"\"data:text/plain;base64,aGk=\"", true}, /* read as an image would be */
         {"\"data:,hello\"", false},
         {"\"data: 12, 13 and 14\"", false},
         {"\"data:image/png\"", false},
-        {"\"see data:image/png;base64,iVBO\"", false},
+        {"\"see ![r](data:image/png;base64,iVBO)\"", true},
+        {"\"<img src=\\\"DATA: image/png ;base64,iVBO\\\">\"", true},
+        {"\"data:;base64,iVBO\"", true},
+        {"\"data:text/plain;base64,iVBO\"", true},
+        {"\"data:text/plain;charset=utf-8,hello\"", false},
+        {"\"metadata:image/png,x\"", false},
         {"[\"x\", null, true, 3]", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -251,6 +251,26 @@ static bool known(const char *key, const char *const *names)
     return false;
 }
 
+/* Whether a model's name that is no one word (a local server's file path: "C:\Users\Jo
+ * Smith\llama-3-8b.gguf", "/home/josé/qwen2.5-7b.gguf") can carry no personal data: at
+ * most 256 bytes, no control character, no '@', and no nine digits in a run that only
+ * spaces, dashes, dots or slashes part (a card, a social security or phone number). */
+static bool path_like_name(const unsigned char *c)
+{
+    size_t digits = 0, len = 0;
+    for (; *c; c++, len++) {
+        if (*c < 0x20 || *c == 0x7F || *c == '@' || len >= 256)
+            return false;
+        if (*c >= '0' && *c <= '9') {
+            if (++digits >= 9)
+                return false;
+        } else if (!strchr(" -./", *c)) {
+            digits = 0;
+        }
+    }
+    return true;
+}
+
 bool gw_api_scalars(const cJSON *obj, const char *const *names)
 {
     for (const char *const *n = names; *n; n++) {
@@ -259,10 +279,10 @@ bool gw_api_scalars(const cJSON *obj, const char *const *names)
             return false;
         /* an id, a name or a state is one word of printable ASCII ("chatcmpl-9x",
          * "gpt-4o-2024-08-06", "end_turn"): not a sentence that would carry a card */
-        for (const unsigned char *c = cJSON_IsString(v) ? (const unsigned char *)v->valuestring
-                                                        : (const unsigned char *)"";
-             *c; c++)
-            if (*c < 0x21 || *c > 0x7E)
+        const unsigned char *s =
+            cJSON_IsString(v) ? (const unsigned char *)v->valuestring : (const unsigned char *)"";
+        for (const unsigned char *c = s; *c; c++)
+            if ((*c < 0x21 || *c > 0x7E) && !(strcmp(*n, "model") == 0 && path_like_name(s)))
                 return false;
     }
     return true;

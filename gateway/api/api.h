@@ -197,7 +197,8 @@ int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **m
 /* Whether each of obj's members named in names (NULL ended) is a plain value: no object
  * or array, and a string only of printable ASCII with no space. Ids, names and states the
  * provider sets are passed unscreened, so they must carry no text: a model named "card
- * 4111 1111 1111 1111" is refused. */
+ * 4111 1111 1111 1111" is refused. A "model" may also be a file path with spaces or other
+ * letters (a local server's), with no '@' and no nine digits in a run. */
 bool gw_api_scalars(const cJSON *obj, const char *const *names);
 /* The members at the top of a parsed request that api does not know (a compatible
  * server's own parameters: vLLM's documents and chat_template are prompt text), by policy:

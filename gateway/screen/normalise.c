@@ -203,7 +203,7 @@ static int put_invalid(struct gw_norm *nm, size_t o, uint32_t olen)
  * mark, '[' and ']' are nothing; an entity is its character; an inline tag or a comment is
  * nothing, a tag that breaks a line a space. Anything else is read as written. */
 
-#define MARKUP_MAX 96 /* the longest tag, comment or entity read: longer ones are text */
+#define MARKUP_MAX 1024 /* the longest construct read (a link's tracking URL): longer is text */
 _Static_assert(MARKUP_MAX < sizeof(((struct gw_norm *)0)->pend), "a construct must fit pend");
 
 /* The bytes that may start markup: the fast copy stops at them in the render view. */
@@ -437,13 +437,12 @@ static int tag_at(const unsigned char *p, size_t n, bool final, bool *brk)
     }
     if (i < n && !ascii_alpha(p[i]))
         return 0;
-    while (i < lim &&
-           (ascii_alpha(p[i]) || (i > name && ((p[i] >= '0' && p[i] <= '9') || p[i] == '-' ||
-                                               p[i] == '_' || p[i] == ':' || p[i] == '.'))))
+    /* a name runs to a space, '/' or '>', as a browser reads it ("<b!>", "<x\">") */
+    while (i < lim && p[i] > ' ' && p[i] != '/' && p[i] != '>')
         i++;
     if (i == n)
         return more ? MARK_CUT : 0;
-    if (i == name || (p[i] != '>' && p[i] != '/' && !(p[i] <= ' ')))
+    if (i == lim || i == name)
         return 0;
     *brk = tag_in(p + name, i - name, break_tags, sizeof break_tags / sizeof *break_tags);
     for (unsigned char quote = 0; i < lim; i++) { /* attributes, '>' inside quotes too */

@@ -67,7 +67,7 @@ struct gw_norm {
     struct gw_nseg *seg; /* segments still kept, in order */
     size_t nseg, cap, first; /* seg[first .. nseg) are live */
     size_t in;           /* original bytes taken, the pending ones included */
-    unsigned char pend[128]; /* what the last piece cut short: a UTF-8 sequence, markup */
+    unsigned char pend[1040]; /* what the last piece cut short: a UTF-8 sequence, markup */
     unsigned npend;
     unsigned char last;  /* the last original byte taken (before pend) */
     bool space;          /* the last byte out is a space (a run continues) */

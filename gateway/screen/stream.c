@@ -503,14 +503,15 @@ static int lane_close(struct lane *l)
 }
 
 /* Opens lane l (1 or 2) late, on the raw bytes still kept, the last piece's (len bytes)
- * too, from after the first whitespace in them, so that it never starts in the middle of a
- * word (a match there would see a word boundary that is not one). */
+ * too, from the stream's start while it is kept, else from after the first whitespace in
+ * them, so that it never starts in the middle of a word (a match there would see a word
+ * boundary that is not one). */
 static int lane_late(gw_stream *st, struct lane *l, size_t len)
 {
     size_t skip = 0, before = st->text.len - len;
-    while (skip < before && !isspace((unsigned char)st->text.data[skip]))
-        skip++;
-    skip = skip < before ? skip + 1 : 0;
+    while (st->base > 0 && skip < before && !isspace((unsigned char)st->text.data[skip]))
+        skip++; /* the stream's start is a word's start */
+    skip = st->base > 0 && skip < before ? skip + 1 : 0;
     l->norm.sep_space = l == &st->lane[1];
     l->norm.render = l == &st->lane[2];
     l->norm.in = st->base + skip;

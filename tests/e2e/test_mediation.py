@@ -228,11 +228,12 @@ class ChatReplyShapes(unittest.TestCase):
             r, data = gw.post(body, path=path)
             self.assertEqual(r.status, 502, (path, reply))
             self.assertNotIn(b"4111", data)
-        # real names and states pass
-        self.reply({"role": "assistant", "content": "ok"}, model="claude-3-5-sonnet@20240620",
-                   service_tier="default")
-        r, data = self.gw.post(user("hi"))
-        self.assertEqual(json.loads(data)["model"], "claude-3-5-sonnet@20240620")
+        # real names and states pass: a local server's file path too (review 34)
+        for model in ("claude-3-5-sonnet@20240620", "C:\\Users\\John Smith\\llama-3-8b.Q4_K_M.gguf",
+                      "/home/jos\u00e9/models/qwen2.5-7b.gguf"):
+            self.reply({"role": "assistant", "content": "ok"}, model=model, service_tier="default")
+            r, data = self.gw.post(user("hi"))
+            self.assertEqual(json.loads(data)["model"], model)
 
     def test_audio_transcripts_and_annotations_are_redacted(self):
         self.reply({"role": "assistant", "content": "ok", "audio": {"id": "a", "transcript": EMAIL},

@@ -284,6 +284,19 @@ class RenderedReplies(unittest.TestCase):
                     self.assertNotIn(shown, text)
                     self.assertIn("[", text)
 
+    def test_a_claim_in_markup_is_blocked_plain_and_streamed_from_the_first_word(self):
+        # review 34: a stream opened its render lane after the first word it kept
+        url = "https://shop.example/orders/track?id=A-1001&utm_source=chat&utm_medium=bot&" + "x" * 80
+        for reply in ("we gu**ar**antee it", "we <b>gua</b>rantee it", "we gu&#97;rantee it",
+                      "Yes, we [gua](%s)rantee it." % url):
+            with self.subTest(reply=reply):
+                r, data = GW.chat("hi", mock={"reply": reply})
+                self.assertEqual(r.getheader("x-guardrail-verdict"), "block")
+                for chunk in (1, 2, 3, 5):
+                    r, data = GW.chat("hi", stream=True, mock={"reply": reply, "chunk": chunk})
+                    text, finish = stream_text(sse_events(data))
+                    self.assertEqual(finish, "content_filter", (reply, chunk))
+
     def test_markup_around_ordinary_text_is_passed_as_written(self):
         for reply in ("Order **#12345** ships _today_; see [the FAQ](https://shop.example/faq).",
                       "Use `my_var_name`, AT&T &amp; R&D, and 5 * 3 < 16 > 2.",

@@ -290,6 +290,7 @@ static void markup_is_read_as_rendered_in_the_render_view(void **state)
         {"<b>536</b>-22<br>1234 <!-- x -->y", "536-22 1234 y"},
         {"<span style=\"c\">j</span>@e.com", "j@e.com"},
         {"a < b > c <custom> <x-y a=1>d <b", "a < b > c d <b"},
+        {"we <b!>gua</b!>rantee j<x\">@e.c", "we guarantee j@e.c"},
         {"[4111](u) [x] [a][l] b ![i](y)z", "4111 x a b iz"},
         {"&#0000052;1&nbsp1111 &NonBreakingSpace;x&ThinSpace;y", "41 1111 x y"},
         {"<b title=\">\">4</b>1<!-->1<!-- a --!>1<?x?>1<![CDATA[z]]>1<!x>1", "4111111"},

@@ -95,7 +95,7 @@ static bool card_network_ok(const char *d, int n)
     return false;
 }
 
-/* Whether the gap g (n bytes) is one of "-./_~|*:+,`" with a space on each side, after it
+/* Whether the gap g (n bytes) is one of "-./_~|*:+,`;=#" with a space on each side, after it
  * or none ("4111 . 1111", "4111_1111", "4111 / 1111", "4111, 1111"; the normaliser reads a
  * bullet, "•" or "·", as "."), or a space alone. */
 static bool plain_gap(const char *g, size_t n)
@@ -109,7 +109,16 @@ static bool plain_gap(const char *g, size_t n)
     } else if (n >= 2 && g[0] == ' ') {
         a = 1;
     }
-    return b - a == 1 && strchr(" -./_~|*:+,`", g[a]) && g[a] != '\0' && (a == 0 || g[a] != ' ');
+    return b - a == 1 && strchr(" -./_~|*:+,`;=#", g[a]) && g[a] != '\0' &&
+           (a == 0 || g[a] != ' ');
+}
+
+/* Whether the gap g (n bytes) closes a bracket round a group and opens one round the next
+ * ("(4111) (1111)", "[4111][1111]"). */
+static bool bracket_gap(const char *g, size_t n)
+{
+    return (n == 2 || (n == 3 && g[1] == ' ')) && (g[0] == ')' || g[0] == ']') &&
+           (g[n - 1] == '(' || g[n - 1] == '[');
 }
 
 static bool markdown_mark(char c)
@@ -123,7 +132,7 @@ static bool markdown_mark(char c)
  * screen shows the groups alone). */
 static bool card_gap(const char *g, size_t n)
 {
-    if (plain_gap(g, n))
+    if (plain_gap(g, n) || bracket_gap(g, n))
         return true;
     size_t a = 0, b = n, before = 0, after = 0;
     if (a < b && g[a] == ' ')
@@ -211,7 +220,7 @@ static bool counted_list(const char *s, size_t len)
 bool gw_valid_card(const char *s, size_t len)
 {
     char d[32];
-    int n = collect_digits(s, len, " -./_~|*:+,`", d, (int)sizeof d);
+    int n = collect_digits(s, len, " -./_~|*:+,`;=#()[]", d, (int)sizeof d);
     if (n < 12 || n > 19)
         return false;
     return card_groups(s, len) && card_network_ok(d, n) && luhn_digits(d, n) &&

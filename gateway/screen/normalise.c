@@ -212,9 +212,12 @@ static const bool markup_byte[256] = {['*'] = 1, ['_'] = 1, ['~'] = 1, ['`'] = 1
 
 bool gw_norm_has_markup(const char *text, size_t len)
 {
+    const unsigned char *t = (const unsigned char *)text;
     for (size_t i = 0; i < len; i++)
-        if (markup_byte[(unsigned char)text[i]] &&
-            (text[i] != '!' || (i + 1 < len && text[i + 1] == '['))) /* "![": an image */
+        if ((markup_byte[t[i]] && (t[i] != '!' || (i + 1 < len && t[i + 1] == '['))) ||
+            (t[i] == 0xE2 && i + 2 < len && /* "![": an image; U+202B, U+202E, U+2067 */
+             ((t[i + 1] == 0x80 && (t[i + 2] == 0xAB || t[i + 2] == 0xAE)) ||
+              (t[i + 1] == 0x81 && t[i + 2] == 0xA7))))
             return true;
     return false;
 }
@@ -573,6 +576,52 @@ static long markup(struct gw_norm *nm, const unsigned char *p, size_t n, size_t 
     return put_literal(nm, o, p, 1) == -1 ? -1 : 1;
 }
 
+/* A run a window shows right to left, at p[0] (n bytes there): from a right-to-left
+ * override (U+202E: every character turned, "\u202e1111 1111 1111 1114" shows 4111 1111
+ * 1111 1111) or embedding (U+202B, U+2067: the words turned, each read as written) to its
+ * end (U+202C, U+2069, a line break or the text's end). Its characters go out in the order
+ * shown, as one piece of the map. Returns its length, 0 when it is longer than MARKUP_MAX
+ * (read as written), MARK_CUT, or -1. */
+static long turned(struct gw_norm *nm, const unsigned char *p, size_t n, size_t o, bool final,
+                   bool override)
+{
+    size_t end = 3, lim = n < MARKUP_MAX ? n : MARKUP_MAX;
+    while (end < lim && p[end] != '\n' && p[end] != '\r' &&
+           !(end + 2 < n && p[end] == 0xE2 &&
+             ((p[end + 1] == 0x80 && p[end + 2] == 0xAC) ||
+              (p[end + 1] == 0x81 && p[end + 2] == 0xA9))))
+        end++;
+    if (end == lim && lim == MARKUP_MAX)
+        return 0;
+    if (end == n && !final)
+        return MARK_CUT;
+    if (end + 2 < n && p[end] == 0xE2 && end + 2 < lim + 3)
+        end += 3; /* the run's end mark goes with it */
+    size_t body = end, before = nm->text.len;
+    while (body > 3 && (p[body - 1] == '\n' || p[body - 1] == '\r'))
+        body--;
+    if (body > 3 && p[body - 3] == 0xE2 && (p[body - 2] == 0x80 || p[body - 2] == 0x81))
+        body -= 3;
+    /* the characters (or words) of [3, body) from the last to the first */
+    for (size_t k = body; k > 3;) {
+        size_t at = k - 1;
+        if (override) {
+            while (at > 3 && (p[at] & 0xC0) == 0x80)
+                at--;
+        } else {
+            while (at > 3 && p[at - 1] != ' ')
+                at--;
+        }
+        if (gw_buf_append(&nm->text, p + at, k - at) == -1 ||
+            (!override && at > 3 && gw_buf_append(&nm->text, " ", 1) == -1))
+            return -1;
+        k = override ? at : at > 3 ? at - 1 : 3;
+    }
+    nm->space = false;
+    size_t added = nm->text.len - before;
+    return added && push_seg(nm, o, (uint32_t)end, (uint32_t)added, false) == -1 ? -1 : (long)end;
+}
+
 /* Normalises bytes [0, len) of p, which start at original offset o. Stops before a
  * sequence cut short at the end (unless final, markup then read as written) and returns
  * how many bytes it took, or -1. */
@@ -630,6 +679,17 @@ static long run(struct gw_norm *nm, const unsigned char *p, size_t len, size_t o
                 return -1;
             i++;
             continue;
+        }
+        if (render && (cp == 0x202E || cp == 0x202B || cp == 0x2067)) {
+            long took = turned(nm, p + i, len - i, o + i, final, cp == 0x202E);
+            if (took == MARK_CUT)
+                break;
+            if (took < 0)
+                return -1;
+            if (took > 0) {
+                i += (size_t)took;
+                continue;
+            }
         }
         if (put_char(nm, o + i, (uint32_t)n, p + i, n, cp) == -1)
             return -1;

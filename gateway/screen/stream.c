@@ -530,6 +530,7 @@ int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *o
         return -1;
     st->total += len;
     struct lane *l0 = &st->lane[0], *l1 = &st->lane[1], *l2 = &st->lane[2];
+    size_t back = st->text.len - len < 2 ? st->text.len - len : 2;
     size_t from = gw_norm_total(&l0->norm);
     int rc = lane_feed(l0, data, len) == -1 || follow_runs(st, from, false) == -1 ? -1 : 0;
     if (rc == 0 && l1->on)
@@ -538,8 +539,8 @@ int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *o
         rc = lane_late(st, l1, len); /* the first separator */
     if (rc == 0 && l2->on)
         rc = lane_feed(l2, data, len);
-    else if (rc == 0 && gw_norm_has_markup(data, len))
-        rc = lane_late(st, l2, len); /* the first markup */
+    else if (rc == 0 && gw_norm_has_markup(st->text.data + (st->text.len - len - back), len + back))
+        rc = lane_late(st, l2, len); /* the first markup (a bidi mark cut between pieces too) */
     if (rc == -1) {
         st->failed = 1;
         return -1;

@@ -268,6 +268,8 @@ class RenderedReplies(unittest.TestCase):
         # read as written: a plain window shows it, a widget as a tooltip or a link
         "Your card on file: <!-- 4111 1111 1111 1111 -->": "1111 1111",
         '<a href="mailto:jane.doe@example.com">Contact us</a>': "jane.doe",
+        # review 32: a window shows a right-to-left override's characters turned
+        "Card on file: \u202e1111 1111 1111 1114\u202c.": "1114",
     }
 
     def test_a_card_or_key_in_markup_is_redacted_plain_and_streamed(self):

@@ -270,6 +270,10 @@ static const char *const mixed[] = {
     /* markup, which the render view reads as shown */
     "_4111_ **1111** &#49;111&nbsp;1111 sk_live_x ghp\\_a <b>536</b>-22<br>x &amp; AT&T &#x34",
     "<!-- c --><span class=\"a\">j</span>@e.com [t](u) ~~s~~ `c` <x> &bogus; &#; a_ __b &",
+    "x \xe2\x80\xae"
+    "1111 2114\xe2\x80\xac y \xe2\x80\xab"
+    "ab cd\xe2\x80\xac \xe2\x81\xa7"
+    "e\xc3\xa9 f\n g \xe2\x80\xaeh",
 };
 
 /* Replies are read as the customer's window shows them: markdown, entities, tags. */
@@ -291,6 +295,14 @@ static void markup_is_read_as_rendered_in_the_render_view(void **state)
         {"<span style=\"c\">j</span>@e.com", "j@e.com"},
         {"a < b > c <custom> <x-y a=1>d <b", "a < b > c d <b"},
         {"we <b!>gua</b!>rantee j<x\">@e.c", "we guarantee j@e.c"},
+        /* right to left: an override turns the characters, an embedding the words */
+        {"c \xe2\x80\xae"
+         "1111 2114\xe2\x80\xac.",
+         "c 4112 1111."},
+        {"c \xe2\x80\xab"
+         "1111 4111\xe2\x80\xac ok \xe2\x81\xa7"
+         "a b\n",
+         "c 4111 1111 ok b a "},
         {"[4111](u) [x] [a][l] b ![i](y)z", "4111 x a b iz"},
         {"&#0000052;1&nbsp1111 &NonBreakingSpace;x&ThinSpace;y", "41 1111 x y"},
         {"<b title=\">\">4</b>1<!-->1<!-- a --!>1<?x?>1<![CDATA[z]]>1<!x>1", "4111111"},

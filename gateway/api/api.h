@@ -30,6 +30,10 @@ struct gw_api_request {
     const char *model; /* inside root, or a static string */
     bool structured;   /* it asks for JSON output (a JSON schema, a JSON object) */
     struct gw_text_refs texts;
+    /* texts [any_from, any_to) are joined by the provider in an order the gateway does not
+     * know (a stored prompt's variables, filled into its template): each two are also
+     * screened joined, in both orders */
+    size_t any_from, any_to;
 };
 
 /* What a stream walk asks of the request path, and the request's stream state. */

@@ -373,12 +373,14 @@ static int parse_request(struct gw_api_request *r, const char *body, size_t len,
      * template may put them side by side ("{{name}} {{note}}": a card split between two);
      * then any other value whole (an input_text's other members too). */
     cJSON *var;
+    r->any_from = r->texts.n;
     cJSON_ArrayForEach(var, each)
     {
         cJSON *text = cJSON_GetObjectItemCaseSensitive(var, "text");
         if (push(&q, cJSON_IsString(var) ? var : text) == -1)
             return -1;
     }
+    r->any_to = r->texts.n;
     cJSON_ArrayForEach(var, each)
     {
         if (!cJSON_IsString(var) && push_all(&q, var) == -1)

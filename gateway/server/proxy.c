@@ -2015,6 +2015,45 @@ static void call_provider(struct gw_req *r, const char *method, const char *url,
         error_and_finish(r, 502, "The provider call could not be started.", "provider_unavailable");
 }
 
+/* At most this many texts of a request are joined two by two in every order (a stored
+ * prompt has a few variables; past this, each is screened alone and joined in order). */
+#define ANY_ORDER_MAX 8
+
+/* Screens each two of the texts the provider joins in an order unknown here (ar->any_from
+ * to ar->any_to: a stored prompt's variables), joined in both orders, but for the pairs the
+ * in-order join already read. Returns the strongest verdict, or -1. */
+static int screen_any_order(struct gw_req *r, struct gw_api_request *ar,
+                            const struct gw_rule **blocker, bool *changed)
+{
+    size_t n = ar->any_to - ar->any_from;
+    int verdict = GW_ACTION_ALLOW;
+    if (n < 2 || n > ANY_ORDER_MAX)
+        return verdict;
+    cJSON *v[2];
+    unsigned char roles[2];
+    struct gw_text_refs pair = {.v = v, .roles = roles, .n = 2, .cap = 2};
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = 0; b < n; b++) {
+            if (a == b || b == a + 1) /* a text with itself; the in-order join */
+                continue;
+            for (int k = 0; k < 2; k++) {
+                size_t i = ar->any_from + (k ? b : a);
+                v[k] = ar->texts.v[i];
+                roles[k] = ar->texts.roles[i];
+            }
+            if (!cJSON_IsString(v[0]) || !cJSON_IsString(v[1]))
+                continue;
+            int rc = screen_run(r, &pair, GW_DIR_PROMPT, 0, 2, blocker, changed);
+            if (rc == -1)
+                return -1;
+            if (rc > verdict)
+                verdict = rc;
+            if (verdict == GW_ACTION_BLOCK)
+                return verdict;
+        }
+    return verdict;
+}
+
 /* Screens the request's prompt texts, then calls the provider (or answers the block). */
 static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const char *body,
                             size_t len)
@@ -2026,6 +2065,10 @@ static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const c
     if (verdict != -1 && verdict != GW_ACTION_BLOCK) {
         int joined = screen_joined(r, &ar->texts, GW_DIR_PROMPT, &blocker, &changed);
         verdict = joined == -1 || joined > verdict ? joined : verdict;
+    }
+    if (verdict != -1 && verdict != GW_ACTION_BLOCK) {
+        int any = screen_any_order(r, ar, &blocker, &changed);
+        verdict = any == -1 || any > verdict ? any : verdict;
     }
     if (verdict == -1) {
         if (gw_policy_fail_mode(cfg, r->policy) == GW_FAIL_CLOSED) {

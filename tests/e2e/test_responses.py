@@ -371,6 +371,15 @@ class ForwardedPrompts(unittest.TestCase):
         self.assertEqual(got["note"], "[CARD] exp 12/27")
         self.assertEqual(got["more"], {"type": "input_text", "text": "mail [EMAIL]"})
         self.assertEqual(got["last"], "4111 1111 1111")
+        # review 33: a template may put them in another order than the request's, or skip
+        # one between them ("{{last}} {{first}}", "{{a}} {{c}}")
+        for vars_, want in (({"first": "1111 1111", "last": "4111 1111"},
+                             {"first": "[CARD]", "last": "[CARD]"}),
+                            ({"a": "4111 1111", "b": "x", "c": "1111 1111"},
+                             {"a": "[CARD]", "b": "x", "c": "[CARD]"})):
+            r, data = respond(self.gw, body={"model": "m", "prompt": {"id": "p", "variables": vars_}})
+            self.assertEqual(r.status, 200)
+            self.assertEqual(self.p.bodies[-1]["prompt"]["variables"], want)
 
     def test_a_clean_request_goes_to_the_provider_as_it_came(self):
         body = {"model": "m", "input": "hello", "previous_response_id": "resp_0"}

@@ -519,14 +519,24 @@ bool gw_valid_spelled_digits(const char *s, size_t len)
     return !same;
 }
 
+bool gw_valid_luhn_tail(const char *s, size_t len)
+{
+    size_t e = len;
+    while (e > 0 && !isdigit((unsigned char)s[e - 1]))
+        e--;
+    size_t b = e;
+    while (b > 0 && isdigit((unsigned char)s[b - 1]))
+        b--;
+    return e - b >= 12 && e - b <= 19 && luhn_digits(s + b, (int)(e - b));
+}
+
 static const struct {
     const char *name;
     gw_validator_fn fn;
 } validators[] = {
-    {"luhn", gw_valid_card},   {"card", gw_valid_card},
-    {"iban", gw_valid_iban},   {"ssn", gw_valid_ssn},
-    {"ipv4", gw_valid_ipv4},   {"ipv6", gw_valid_ipv6},
-    {"phone", gw_valid_phone}, {"spelled_digits", gw_valid_spelled_digits},
+    {"luhn", gw_valid_card}, {"card", gw_valid_card},   {"luhn_tail", gw_valid_luhn_tail},
+    {"iban", gw_valid_iban}, {"ssn", gw_valid_ssn},     {"ipv4", gw_valid_ipv4},
+    {"ipv6", gw_valid_ipv6}, {"phone", gw_valid_phone}, {"spelled_digits", gw_valid_spelled_digits},
 };
 
 gw_validator_fn gw_validator_find(const char *name)

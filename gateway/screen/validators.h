@@ -14,6 +14,9 @@ typedef bool (*gw_validator_fn)(const char *s, size_t len);
  * Mir, Amex, Discover, Diners, JCB, UnionPay, RuPay, Maestro and the other debit
  * ranges) with a length that network issues, and a correct Luhn check digit. */
 bool gw_valid_card(const char *s, size_t len);
+/* Whether the last run of digits in s (12 to 19 of them: a labelled number after its
+ * label) passes the Luhn check, whatever its network. */
+bool gw_valid_luhn_tail(const char *s, size_t len);
 /* IBAN: ISO 13616 country code with that country's length, its groups parted by one gap
  * the same every time (a space, or one of "-._~|*:+," with or without spaces around it:
  * "DE89 3704 ...", "BE68.5390.0754.7034", "DE 89 3704 ..."; never a slash, which banks do

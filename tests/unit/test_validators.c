@@ -24,6 +24,17 @@ static void card_accepts_network_numbers_with_luhn(void **state)
     assert_true(V(gw_valid_card, "4111-1111-1111-1111")); /* grouped with dashes */
 }
 
+/* A labelled number's last digits pass Luhn, whatever their network. */
+static void luhn_tail_reads_the_number_after_its_label(void **state)
+{
+    (void)state;
+    assert_true(gw_valid_luhn_tail("card 180012345678905", 20));
+    assert_true(gw_valid_luhn_tail("card number: 3599123412341233", 29));
+    assert_false(gw_valid_luhn_tail("card 3538161333100147", 21));
+    assert_false(gw_valid_luhn_tail("card 4242", 9)); /* too short */
+    assert_false(gw_valid_luhn_tail("card", 4));
+}
+
 static void card_accepts_the_other_networks_and_separators(void **state)
 {
     assert_true(V(gw_valid_card, "123456789012347"));     /* UATP 15 */
@@ -239,6 +250,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(card_accepts_network_numbers_with_luhn),
+        cmocka_unit_test(luhn_tail_reads_the_number_after_its_label),
         cmocka_unit_test(card_rejects_bad_check_digit_prefix_length_or_separators),
         cmocka_unit_test(card_accepts_the_other_networks_and_separators),
         cmocka_unit_test(card_rejects_lengths_the_network_never_issues),

@@ -602,21 +602,32 @@ static long turned(struct gw_norm *nm, const unsigned char *p, size_t n, size_t 
         body--;
     if (body > 3 && p[body - 3] == 0xE2 && (p[body - 2] == 0x80 || p[body - 2] == 0x81))
         body -= 3;
-    /* the characters (or words) of [3, body) from the last to the first */
-    for (size_t k = body; k > 3;) {
+    /* The run read as shown first (markup, entities, invisible characters: a browser
+     * strips them before it turns the run), then its characters (or words) from the last
+     * to the first. */
+    struct gw_norm sub = {.render = true, .sep_space = nm->sep_space};
+    if (gw_norm_text(&sub, (const char *)p + 3, body - 3) == -1) {
+        gw_norm_free(&sub);
+        return -1;
+    }
+    const unsigned char *t = (const unsigned char *)(sub.text.data ? sub.text.data : "");
+    for (size_t k = sub.text.len; k > 0;) {
         size_t at = k - 1;
         if (override) {
-            while (at > 3 && (p[at] & 0xC0) == 0x80)
+            while (at > 0 && (t[at] & 0xC0) == 0x80)
                 at--;
         } else {
-            while (at > 3 && p[at - 1] != ' ')
+            while (at > 0 && t[at - 1] != ' ')
                 at--;
         }
-        if (gw_buf_append(&nm->text, p + at, k - at) == -1 ||
-            (!override && at > 3 && gw_buf_append(&nm->text, " ", 1) == -1))
+        if (gw_buf_append(&nm->text, t + at, k - at) == -1 ||
+            (!override && at > 0 && gw_buf_append(&nm->text, " ", 1) == -1)) {
+            gw_norm_free(&sub);
             return -1;
-        k = override ? at : at > 3 ? at - 1 : 3;
+        }
+        k = override ? at : at > 0 ? at - 1 : 0;
     }
+    gw_norm_free(&sub);
     nm->space = false;
     size_t added = nm->text.len - before;
     return added && push_seg(nm, o, (uint32_t)end, (uint32_t)added, false) == -1 ? -1 : (long)end;

@@ -270,6 +270,8 @@ class RenderedReplies(unittest.TestCase):
         '<a href="mailto:jane.doe@example.com">Contact us</a>': "jane.doe",
         # review 32: a window shows a right-to-left override's characters turned
         "Card on file: \u202e1111 1111 1111 1114\u202c.": "1114",
+        # review 35: markup inside the run, which a browser strips before it turns the run
+        "Card on file: \u202e1111 1111 1111 11<b></b>14\u202c.": "1111 1111",
     }
 
     def test_a_card_or_key_in_markup_is_redacted_plain_and_streamed(self):

@@ -303,6 +303,10 @@ static void markup_is_read_as_rendered_in_the_render_view(void **state)
          "1111 4111\xe2\x80\xac ok \xe2\x81\xa7"
          "a b\n",
          "c 4111 1111 ok b a "},
+        /* read as shown inside the run, then turned (review 35) */
+        {"c \xe2\x80\xae"
+         "11<b></b>1&#52; 1111\xe2\x80\xac.",
+         "c 1111 4111."},
         {"[4111](u) [x] [a][l] b ![i](y)z", "4111 x a b iz"},
         {"&#0000052;1&nbsp1111 &NonBreakingSpace;x&ThinSpace;y", "41 1111 x y"},
         {"<b title=\">\">4</b>1<!-->1<!-- a --!>1<?x?>1<![CDATA[z]]>1<!x>1", "4111111"},

@@ -61,6 +61,7 @@ void gw_norm_reset(struct gw_norm *nm)
     nm->space = false;
     nm->last = 0;
     nm->seps = 0;
+    nm->numeral = 0;
 }
 
 void gw_norm_free(struct gw_norm *nm)
@@ -633,6 +634,107 @@ static long turned(struct gw_norm *nm, const unsigned char *p, size_t n, size_t 
     return added && push_seg(nm, o, (uint32_t)end, (uint32_t)added, false) == -1 ? -1 : (long)end;
 }
 
+/* ---- numbers in Chinese numerals ----
+ * "四一一一 一一一一 一一一一 一一一一" is a card to a reader and to the model, so a run of
+ * Chinese numerals (the plain ones 〇一二...九 and 零, the financial ones 壹贰叁... that
+ * cheques use) is read as digits. Only a run of at least NUMERALS_MIN of them, single
+ * separators between them allowed: one numeral alone is a word ("一直", "三三两两"), and a
+ * run changes the text's normal form, so the rules and the model, where a number was
+ * meant. Positional words (十, 百, 千, 万) are not digits and end a run. */
+#define NUMERALS_MIN 4
+
+/* The digit a Chinese numeral stands for, or -1: each digit's plain, financial (simplified
+ * and traditional) and old forms. */
+static int numeral_value(uint32_t cp)
+{
+    static const uint32_t forms[10][4] = {
+        {0x3007, 0x96F6},                 /* 〇 零 */
+        {0x4E00, 0x58F9, 0x5F0C},         /* 一 壹 弌 */
+        {0x4E8C, 0x8D30, 0x8CB3, 0x5F0D}, /* 二 贰 貳 弍 */
+        {0x4E09, 0x53C1, 0x53C4, 0x5F0E}, /* 三 叁 叄 弎 */
+        {0x56DB, 0x8086},                 /* 四 肆 */
+        {0x4E94, 0x4F0D},                 /* 五 伍 */
+        {0x516D, 0x9646, 0x9678},         /* 六 陆 陸 */
+        {0x4E03, 0x67D2},                 /* 七 柒 */
+        {0x516B, 0x634C},                 /* 八 捌 */
+        {0x4E5D, 0x7396},                 /* 九 玖 */
+    };
+    if (cp < 0x3007 || cp > 0x96F6) /* 〇 and 零: the first and the last */
+        return -1;
+    for (int d = 0; d < 10; d++)
+        for (int k = 0; k < 4 && forms[d][k]; k++)
+            if (forms[d][k] == cp)
+                return d;
+    return -1;
+}
+
+/* Whether cp may stand between two digits of a number as written in Chinese: a space, a
+ * dash, a dot or a comma, in ASCII or their CJK and fullwidth forms. */
+static bool numeral_gap(uint32_t cp)
+{
+    return cp == ' ' || cp == '-' || cp == '.' || cp == ',' || cp == 0x3000 || cp == 0x3001 ||
+           cp == 0x30FB || cp == 0xFF0C || cp == 0xFF0D || cp == 0xFF0E || cp == 0xFF65 ||
+           (cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212;
+}
+
+/* The character at p: its length (0 when cut short, -1 when not UTF-8) and code point. */
+static int char_at(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    if (p[0] < 0x80) {
+        *cp = p[0];
+        return 1;
+    }
+    return utf8_decode(p, n, cp);
+}
+
+/* Whether the numeral at p, original offset o, is read as a digit: when it starts a run of
+ * NUMERALS_MIN numerals, or continues one (nm->numeral, the offset plus one of the numeral
+ * that the last one read as a digit saw next). Then also notes where the run continues.
+ * Decided on the original bytes alone, so a stream reads as the whole text does. Returns
+ * 1, 0, or MARK_CUT when the piece ends before that is known. */
+static int numeral_run(struct gw_norm *nm, const unsigned char *p, size_t n, size_t o, bool final)
+{
+    uint32_t cp;
+    size_t i = 0;
+    int k;
+    if (nm->numeral != o + 1) {
+        int count = 0;
+        bool gap = false; /* the last thing read was a separator */
+        while (count < NUMERALS_MIN) {
+            if (i >= n || (k = char_at(p + i, n - i, &cp)) == 0)
+                return final ? 0 : MARK_CUT;
+            if (k > 0 && numeral_value(cp) >= 0) {
+                count++;
+                gap = false;
+            } else if (k > 0 && !gap && count > 0 && numeral_gap(cp)) {
+                gap = true;
+            } else {
+                return 0;
+            }
+            i += (size_t)k;
+        }
+    }
+    /* where the run goes on: the next character, or the one after a separator */
+    size_t next = 0;
+    i = (size_t)char_at(p, n, &cp);
+    for (int step = 0; step < 2; step++) {
+        if (i >= n || (k = char_at(p + i, n - i, &cp)) == 0) {
+            if (!final)
+                return MARK_CUT;
+            break;
+        }
+        if (k > 0 && numeral_value(cp) >= 0) {
+            next = o + i + 1;
+            break;
+        }
+        if (k < 0 || step == 1 || !numeral_gap(cp))
+            break;
+        i += (size_t)k;
+    }
+    nm->numeral = next;
+    return 1;
+}
+
 /* Normalises bytes [0, len) of p, which start at original offset o. Stops before a
  * sequence cut short at the end (unless final, markup then read as written) and returns
  * how many bytes it took, or -1. */
@@ -699,6 +801,20 @@ static long run(struct gw_norm *nm, const unsigned char *p, size_t len, size_t o
                 return -1;
             if (took > 0) {
                 i += (size_t)took;
+                continue;
+            }
+        }
+        if (numeral_value(cp) >= 0) {
+            int r = numeral_run(nm, p + i, len - i, o + i, final);
+            if (r == MARK_CUT)
+                break;
+            if (r) {
+                char d = (char)('0' + numeral_value(cp));
+                nm->space = false;
+                if (gw_buf_append(&nm->text, &d, 1) == -1 ||
+                    push_seg(nm, o + i, (uint32_t)n, 1, false) == -1)
+                    return -1;
+                i += (size_t)n;
                 continue;
             }
         }

@@ -12,7 +12,7 @@
  *     mathematical letters and digits, ligatures);
  *   - letters that look like Latin ones (Unicode's confusables: Cyrillic, Greek, ...) are
  *     folded to Latin, digits of every script to ASCII digits, dashes to '-', curly quotes
- *     to ' and ";
+ *     to ' and "; a run of four or more Chinese numerals ("四一一一") is read as digits;
  *   - other letters are case-folded; ASCII letters keep their case (patterns that mean to
  *     are compiled case-insensitive, and secret formats whose case matters keep it);
  *   - every run of whitespace, of any kind, and of control characters (NUL included)
@@ -74,6 +74,7 @@ struct gw_norm {
     bool sep_space;      /* the second view: invisible separators are spaces (set by hand) */
     bool render;         /* markup read as a reader sees it rendered (set by hand; replies) */
     size_t seps;         /* invisible separators met (zero-width space, soft hyphen, ...) */
+    size_t numeral; /* where the last Chinese numeral read as a digit ends (normalise.c), or 0 */
 };
 
 /* Whether text is its own normal form: printable ASCII with no two spaces in a row. */

@@ -58,7 +58,11 @@ CARDS = {
     "arabic-indic digits": "٤١١١ ١١١١ ١١١١ ١١١١",
     "dingbat digits": "\u2779\u2776\u2776\u2776 \u2776\u2776\u2776\u2776 "
                       "\u2776\u2776\u2776\u2776 \u2776\u2776\u2776\u2776",
+    "chinese numerals": "四一一一 一一一一 一一一一 一一一一",
+    "financial numerals, ideographic spaces": "\u3000".join(["肆壹壹壹"] + ["壹壹壹壹"] * 3),
 }
+NUMERALS = {c: str(i) for i, cs in enumerate(["〇零", "一壹", "二贰", "三叁", "四肆", "五伍", "六陆",
+                                            "七柒", "八捌", "九玖"]) for c in cs}
 EMAILS = {
     "cyrillic letters": "j\u043e\u0435@ex\u0430mple.com",
     "fullwidth at sign": "joe\uff20example.com",
@@ -134,6 +138,7 @@ def visible(s):
             c = chr(ord(c) - 0xFEE0)
         if "\u0660" <= c <= "\u0669":
             c = chr(ord(c) - 0x0660 + ord("0"))
+        c = NUMERALS.get(c, c)
         out.append(c)
     return "".join(out)
 

@@ -274,6 +274,9 @@ static const char *const mixed[] = {
     "1111 2114\xe2\x80\xac y \xe2\x80\xab"
     "ab cd\xe2\x80\xac \xe2\x81\xa7"
     "e\xc3\xa9 f\n g \xe2\x80\xaeh",
+    /* Chinese numerals: a run of four is digits, fewer are words */
+    "\xe5\x9b\x9b\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80\xe3\x80\x80\xe4\xb8\x80-"
+    "\xe5\xa3\xb9 \xe4\xb8\x80\xe7\x9b\xb4 \xe4\xb8\x89\xe4\xb8\x89\xe4\xb8\xa4",
 };
 
 /* Replies are read as the customer's window shows them: markdown, entities, tags. */
@@ -369,6 +372,40 @@ static void stream_normalises_like_the_whole_text_at_every_cut(void **state)
     }
 }
 
+/* A number written in Chinese numerals is a number: "四一一一 一一一一 ..." is a card. */
+static void runs_of_chinese_numerals_are_digits(void **state)
+{
+    /* 四一一一 一一一一, the space ideographic */
+    EXPECT("\xe5\x9b\x9b\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80\xe3\x80\x80"
+           "\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80",
+           "4111 1111");
+    /* 五三六-二二-一二三四: groups shorter than four continue the run */
+    EXPECT("\xe4\xba\x94\xe4\xb8\x89\xe5\x85\xad-\xe4\xba\x8c\xe4\xba\x8c-"
+           "\xe4\xb8\x80\xe4\xba\x8c\xe4\xb8\x89\xe5\x9b\x9b",
+           "536-22-1234");
+    /* the financial numerals 壹贰叁肆 and 〇, 零 */
+    EXPECT("\xe5\xa3\xb9\xe8\xb4\xb0\xe5\x8f\x81\xe8\x82\x86\xe3\x80\x87\xe9\x9b\xb6", "123400");
+    /* words: 一直 ("all along"), 三三两两 (two numerals, then 两, not a digit), 十一 */
+    EXPECT("\xe4\xb8\x80\xe7\x9b\xb4", "\xe4\xb8\x80\xe7\x9b\xb4");
+    EXPECT("\xe4\xb8\x89\xe4\xb8\x89\xe4\xb8\xa4\xe4\xb8\xa4",
+           "\xe4\xb8\x89\xe4\xb8\x89\xe4\xb8\xa4\xe4\xb8\xa4");
+    EXPECT("\xe5\x8d\x81\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80",
+           "\xe5\x8d\x81\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80");
+    /* two separators in a row end a run: 一一一 then 一, three and one */
+    EXPECT("\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80 - \xe4\xb8\x80",
+           "\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80 - \xe4\xb8\x80");
+    /* an ASCII number next to one numeral does not make it a digit (一直 after a phone) */
+    EXPECT("13800138000\xe4\xb8\x80\xe7\x9b\xb4", "13800138000\xe4\xb8\x80\xe7\x9b\xb4");
+    /* the map: a digit is its numeral's three bytes */
+    struct gw_norm nm = {0};
+    const char *t = "x \xe5\x9b\x9b\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80 y";
+    assert_int_equal(gw_norm_text(&nm, t, strlen(t)), 0);
+    assert_int_equal(nm.text.len, 8);
+    assert_int_equal(gw_norm_start(&nm, 3), 5);
+    assert_int_equal(gw_norm_end(&nm, 6), 14);
+    gw_norm_free(&nm);
+}
+
 static void forgetting_keeps_the_map_of_what_is_left(void **state)
 {
     struct gw_norm st = {0};
@@ -410,6 +447,7 @@ int main(void)
         cmocka_unit_test(spans_map_back_to_whole_original_characters),
         cmocka_unit_test(stream_normalises_like_the_whole_text_at_every_cut),
         cmocka_unit_test(markup_is_read_as_rendered_in_the_render_view),
+        cmocka_unit_test(runs_of_chinese_numerals_are_digits),
         cmocka_unit_test(forgetting_keeps_the_map_of_what_is_left),
         cmocka_unit_test(norm_string_keeps_ascii_syntax),
     };

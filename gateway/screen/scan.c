@@ -388,16 +388,40 @@ int gw_cands_decide(struct gw_cands *c, const struct gw_ruleset *rs, size_t upto
 
 /* ---- whole secrets ---- */
 
+/* Whether c may be in a key as it is wrapped: letters, digits and base64's marks. */
+static bool key_byte(unsigned char c)
+{
+    return isalnum(c) || c == '_' || c == '-' || c == '+' || c == '/' || c == '=';
+}
+
 size_t gw_secret_end(const char *t, size_t end, size_t len)
 {
     size_t cap = len - end > GW_SECRET_TAIL ? end + GW_SECRET_TAIL : len;
-    while (end < cap) {
-        unsigned char c = (unsigned char)t[end];
-        if (c <= ' ' || c == 0x7f || strchr("\"'`<>()[]{},;|", c))
-            break;
-        end++;
+    for (;;) {
+        while (end < cap) {
+            unsigned char c = (unsigned char)t[end];
+            if (c <= ' ' || c == 0x7f || strchr("\"'`<>()[]{},;|", c))
+                break;
+            end++;
+        }
+        /* A long key pasted from a terminal, a mail or a PDF comes wrapped: its lines are
+         * one text with a space between (the normal form of a line break). A run of 32 key
+         * bytes or more, then a space, then a run of key bytes alone (16 or more, or 6 or
+         * more with a digit: a key's last line may be short, a word after a key has none)
+         * is one key. */
+        if (end >= cap || t[end] != ' ')
+            return end;
+        size_t from = end, next = end + 1, k = next;
+        bool digit = false;
+        while (from > 0 && end - from < 32 && key_byte((unsigned char)t[from - 1]))
+            from--;
+        while (k < cap && key_byte((unsigned char)t[k]))
+            digit |= isdigit((unsigned char)t[k++]) != 0;
+        bool ends = k == len || (k < len && (t[k] == ' ' || strchr(".,;:!?\"')]", t[k])));
+        if (end - from < 32 || !ends || (k - next < 16 && !(k - next >= 6 && digit)))
+            return end;
+        end = k;
     }
-    return end;
 }
 
 bool gw_secret_redacts(const struct gw_ruleset *rs, unsigned rule)

@@ -5,6 +5,7 @@ Run: python3 -m unittest -v tests/e2e/test_normalisation.py"""
 import base64
 import codecs
 import json
+import os
 import time
 import unittest
 
@@ -251,6 +252,52 @@ class Replies(unittest.TestCase):
                 text, finish = stream_text(sse_events(data))
                 self.assertNotIn("guarantee it", text)
                 self.assertEqual(finish, "content_filter")
+
+
+def wrapped(text, width):
+    return "\n".join(text[i:i + width] for i in range(0, len(text), width))
+
+
+OPENAI_KEY = ("sk-proj-Zq81Wx72Ec63Rv54Tb45Yn36Um27Ik18Ol09Pa12Sd23Fg34Hj45Kl56Zx67Cv78Bn89"
+              "T3BlbkFJMq90Wn81Eb72Rv63Tc54Yx45Uz36Ia27Os18Pd09Af12Sg23Dh34Fj45Gk56Hl67")
+
+
+class WrappedKeys(unittest.TestCase):
+    """A key pasted from a terminal or a mail comes wrapped (review 36: a 164-character
+    project key wrapped at 64 columns reached the provider whole). With the default packs."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway(MOCK.url, rules=os.path.join(os.path.dirname(os.path.abspath(
+            __file__)), "..", "..", "rules"))
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        assert rc == 0, "gateway exited %s:\n%s" % (rc, cls.gw.output()[-3000:])
+
+    def pieces(self, seen):
+        for i in range(0, len(OPENAI_KEY) - 12, 6):
+            self.assertNotIn(OPENAI_KEY[i:i + 12], seen.replace("\n", ""))
+
+    def test_a_wrapped_key_in_a_prompt_is_redacted_whole(self):
+        for width in (64, 76):
+            with self.subTest(width=width):
+                r, _ = self.gw.chat("Why does this key fail?\n%s\nThanks" % wrapped(OPENAI_KEY, width),
+                               mock={"echo": True})
+                self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")
+                seen = MOCK.stats()["last_input"]
+                self.assertIn("Why does this key fail?\n[SECRET]\nThanks", seen)
+                self.pieces(seen)
+
+    def test_a_wrapped_key_in_a_streamed_reply_never_shows(self):
+        reply = "Here is the new one:\n%s\nKeep it safe." % wrapped(OPENAI_KEY, 64)
+        for chunk in (1, 7, 50):
+            with self.subTest(chunk=chunk):
+                r, data = self.gw.chat("hi", stream=True, mock={"reply": reply, "chunk": chunk})
+                text, finish = stream_text(sse_events(data))
+                self.assertEqual(text, "Here is the new one:\n[SECRET]\nKeep it safe.")
+                self.pieces(text)
 
 
 class RenderedReplies(unittest.TestCase):

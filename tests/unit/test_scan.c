@@ -595,6 +595,45 @@ static void a_secret_is_redacted_whole(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* A long key pasted from a terminal or a mail comes wrapped: its lines, a space apart in the
+ * normal form, are one key, found by its first lines and redacted to its last; a word after
+ * it is not part of it. */
+static void a_wrapped_key_is_redacted_whole(void **state)
+{
+    (void)state;
+    struct gw_ruleset *rs = load_default_packs();
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    static const char openai[] =
+        "sk-proj-Zq81Wx72Ec63Rv54Tb45Yn36Um27Ik18Ol09Pa12Sd23Fg34Hj45Kl56Zx67Cv78Bn89"
+        "T3BlbkFJMq90Wn81Eb72Rv63Tc54Yx45Uz36Ia27Os18Pd09Af12Sg23Dh34Fj45Gk56Hl67";
+    static const char anthropic[] =
+        "sk-ant-api03-Qw12Er34Ty56Ui78Op90As12Df34Gh56Jk78Lz90Xc12Vb34Nm56Qw78Er90Ty12Ui34"
+        "Op56As78Df90Gh12Jk34Lz56Xc78Vb90-Nm12AA";
+    const char *const keys[] = {openai, anthropic};
+    static const size_t widths[] = {40, 64, 76, 1000};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t w = 0; w < sizeof widths / sizeof *widths; w++)
+            for (int dir = 0; dir < 2; dir++) {
+                char text[512];
+                size_t n = (size_t)snprintf(text, sizeof text, "Here it is:\n");
+                for (size_t i = 0; keys[k][i]; i++) {
+                    if (i > 0 && i % widths[w] == 0)
+                        text[n++] = '\n';
+                    text[n++] = keys[k][i];
+                }
+                n += (size_t)snprintf(text + n, sizeof text - n, "\nThanks a lot");
+                assert_int_equal(gw_scan(sc, text, n, dir ? GW_DIR_REPLY : GW_DIR_PROMPT, &f), 0);
+                char *got = redacted(rs, text, n, &f, NULL);
+                if (strcmp(got, "Here it is:\n[SECRET]\nThanks a lot") != 0)
+                    fail_msg("key %zu wrapped at %zu: %s", k, widths[w], got);
+                free(got);
+            }
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
 /* ---- bounded cost ---- */
 
 /* Text made of n bytes of unit repeated. */
@@ -1506,6 +1545,7 @@ int main(void)
         T(an_exception_applies_in_the_decoded_view_too),
         cmocka_unit_test(the_default_packs_screen_what_the_customer_reads),
         cmocka_unit_test(a_secret_is_redacted_whole),
+        cmocka_unit_test(a_wrapped_key_is_redacted_whole),
         T(an_exception_wrapped_round_a_finding_does_not_excuse_it),
         T(direction_filters_rules),
         T(phrases_are_caseless_on_word_boundaries),

@@ -61,7 +61,7 @@ void gw_norm_reset(struct gw_norm *nm)
     nm->space = false;
     nm->last = 0;
     nm->seps = 0;
-    nm->numeral = 0;
+    nm->numeral = nm->numeral_sep = 0;
 }
 
 void gw_norm_free(struct gw_norm *nm)
@@ -647,22 +647,22 @@ static long turned(struct gw_norm *nm, const unsigned char *p, size_t n, size_t 
  * and traditional) and old forms. */
 static int numeral_value(uint32_t cp)
 {
-    static const uint32_t forms[10][4] = {
-        {0x3007, 0x96F6},                 /* 〇 零 */
-        {0x4E00, 0x58F9, 0x5F0C},         /* 一 壹 弌 */
+    static const uint32_t forms[10][6] = {
+        {0x3007, 0x96F6, 0x25CB},         /* 〇 零, and ○ that input methods type for 〇 */
+        {0x4E00, 0x58F9, 0x5F0C, 0x5E7A}, /* 一 壹 弌, and 幺 as a number is read out */
         {0x4E8C, 0x8D30, 0x8CB3, 0x5F0D}, /* 二 贰 貳 弍 */
-        {0x4E09, 0x53C1, 0x53C4, 0x5F0E}, /* 三 叁 叄 弎 */
-        {0x56DB, 0x8086},                 /* 四 肆 */
-        {0x4E94, 0x4F0D},                 /* 五 伍 */
-        {0x516D, 0x9646, 0x9678},         /* 六 陆 陸 */
-        {0x4E03, 0x67D2},                 /* 七 柒 */
-        {0x516B, 0x634C},                 /* 八 捌 */
-        {0x4E5D, 0x7396},                 /* 九 玖 */
+        {0x4E09, 0x53C1, 0x53C4, 0x53C3, 0x53C2, 0x5F0E}, /* 三 叁 叄 參 参 弎 */
+        {0x56DB, 0x8086},                                 /* 四 肆 */
+        {0x4E94, 0x4F0D},                                 /* 五 伍 */
+        {0x516D, 0x9646, 0x9678},                         /* 六 陆 陸 */
+        {0x4E03, 0x67D2},                                 /* 七 柒 */
+        {0x516B, 0x634C},                                 /* 八 捌 */
+        {0x4E5D, 0x7396},                                 /* 九 玖 */
     };
-    if (cp < 0x3007 || cp > 0x96F6) /* 〇 and 零: the first and the last */
+    if (cp < 0x25CB || cp > 0x96F6) /* ○ and 零: the first and the last */
         return -1;
     for (int d = 0; d < 10; d++)
-        for (int k = 0; k < 4 && forms[d][k]; k++)
+        for (int k = 0; k < 6 && forms[d][k]; k++)
             if (forms[d][k] == cp)
                 return d;
     return -1;
@@ -672,9 +672,9 @@ static int numeral_value(uint32_t cp)
  * dash, a dot or a comma, in ASCII or their CJK and fullwidth forms. */
 static bool numeral_gap(uint32_t cp)
 {
-    return cp == ' ' || cp == '-' || cp == '.' || cp == ',' || cp == 0x3000 || cp == 0x3001 ||
-           cp == 0x30FB || cp == 0xFF0C || cp == 0xFF0D || cp == 0xFF0E || cp == 0xFF65 ||
-           (cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212;
+    return cp == ' ' || cp == '-' || cp == '.' || cp == ',' || cp == '/' || cp == 0x3000 ||
+           cp == 0x3001 || cp == 0x30FB || cp == 0xFF0C || cp == 0xFF0D || cp == 0xFF0E ||
+           cp == 0xFF65 || (cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212;
 }
 
 /* The character at p: its length (0 when cut short, -1 when not UTF-8) and code point. */
@@ -703,8 +703,8 @@ static int numeral_run(struct gw_norm *nm, const unsigned char *p, size_t n, siz
         while (count < NUMERALS_MIN) {
             if (i >= n || (k = char_at(p + i, n - i, &cp)) == 0)
                 return final ? 0 : MARK_CUT;
-            if (k > 0 && numeral_value(cp) >= 0) {
-                count++;
+            if (k > 0 && (numeral_value(cp) >= 0 || (cp >= '0' && cp <= '9'))) {
+                count++; /* ASCII digits count: "四111 1111 ..." */
                 gap = false;
             } else if (k > 0 && !gap && count > 0 && numeral_gap(cp)) {
                 gap = true;
@@ -715,23 +715,36 @@ static int numeral_run(struct gw_norm *nm, const unsigned char *p, size_t n, siz
         }
     }
     /* where the run goes on: the next character, or the one after a separator */
-    size_t next = 0;
+    size_t next = 0, sep = 0;
+    bool gap = false, digits = false;
     i = (size_t)char_at(p, n, &cp);
-    for (int step = 0; step < 2; step++) {
+    for (int step = 0; step < 24; step++) { /* past ASCII digits too: "5三6二2一2三4" */
         if (i >= n || (k = char_at(p + i, n - i, &cp)) == 0) {
             if (!final)
                 return MARK_CUT;
             break;
         }
-        if (k > 0 && numeral_value(cp) >= 0) {
+        if (k < 0)
+            break;
+        if (numeral_value(cp) >= 0) {
             next = o + i + 1;
             break;
         }
-        if (k < 0 || step == 1 || !numeral_gap(cp))
+        if (cp >= '0' && cp <= '9') {
+            digits = true;
+            sep = 0; /* a "、" before them stays as written */
+            gap = false;
+        } else if (!gap && numeral_gap(cp)) {
+            gap = true;
+            if (!digits && (cp == 0x3001 || cp == 0x30FB || cp == 0xFF65)) /* no ASCII form */
+                sep = o + i + 1;
+        } else {
             break;
+        }
         i += (size_t)k;
     }
     nm->numeral = next;
+    nm->numeral_sep = next ? sep : 0;
     return 1;
 }
 
@@ -803,6 +816,12 @@ static long run(struct gw_norm *nm, const unsigned char *p, size_t len, size_t o
                 i += (size_t)took;
                 continue;
             }
+        }
+        if (nm->numeral_sep == o + i + 1) { /* 、 between two numerals read as digits */
+            if (put_space(nm, o + i, (uint32_t)n, false) == -1)
+                return -1;
+            i += (size_t)n;
+            continue;
         }
         if (numeral_value(cp) >= 0) {
             int r = numeral_run(nm, p + i, len - i, o + i, final);

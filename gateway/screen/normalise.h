@@ -74,7 +74,8 @@ struct gw_norm {
     bool sep_space;      /* the second view: invisible separators are spaces (set by hand) */
     bool render;         /* markup read as a reader sees it rendered (set by hand; replies) */
     size_t seps;         /* invisible separators met (zero-width space, soft hyphen, ...) */
-    size_t numeral; /* where the last Chinese numeral read as a digit ends (normalise.c), or 0 */
+    size_t numeral;      /* where a run of Chinese numerals read as digits goes on (normalise.c) */
+    size_t numeral_sep;  /* and where a "、" inside it stands, read as a space */
 };
 
 /* Whether text is its own normal form: printable ASCII with no two spaces in a row. */

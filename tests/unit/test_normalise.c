@@ -277,6 +277,11 @@ static const char *const mixed[] = {
     /* Chinese numerals: a run of four is digits, fewer are words */
     "\xe5\x9b\x9b\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80\xe3\x80\x80\xe4\xb8\x80-"
     "\xe5\xa3\xb9 \xe4\xb8\x80\xe7\x9b\xb4 \xe4\xb8\x89\xe4\xb8\x89\xe4\xb8\xa4",
+    "5\xe4\xb8\x89"
+    "6\xe4\xba\x8c"
+    "2\xe4\xb8\x80\xe3\x80\x81\xe4\xb8\x80"
+    "2\xe4\xb8\x89"
+    "4\xe3\x80\x81 x",
 };
 
 /* Replies are read as the customer's window shows them: markdown, entities, tags. */
@@ -396,6 +401,21 @@ static void runs_of_chinese_numerals_are_digits(void **state)
            "\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80 - \xe4\xb8\x80");
     /* an ASCII number next to one numeral does not make it a digit (一直 after a phone) */
     EXPECT("13800138000\xe4\xb8\x80\xe7\x9b\xb4", "13800138000\xe4\xb8\x80\xe7\x9b\xb4");
+    /* mixed with ASCII digits; 幺 (one, read out), ○ (typed for 〇), 參; "、" and "/" apart */
+    EXPECT("5\xe4\xb8\x89"
+           "6\xe4\xba\x8c"
+           "2\xe4\xb8\x80"
+           "2\xe4\xb8\x89"
+           "4",
+           "536221234");
+    EXPECT("\xe5\x9b\x9b\xe5\xb9\xba\xe5\xb9\xba\xe5\xb9\xba\xe2\x97\x8b\xe5\x8f\x83", "411103");
+    EXPECT("\xe5\x9b\x9b\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80\xe3\x80\x81"
+           "\xe4\xb8\x80\xe4\xb8\x80/\xe4\xb8\x80",
+           "4111 11/1");
+    /* a "、" after a run that ASCII digits go on is written as it is */
+    EXPECT("\xe5\x9b\x9b\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80"
+           "1\xe3\x80\x81x",
+           "41111\xe3\x80\x81x");
     /* the map: a digit is its numeral's three bytes */
     struct gw_norm nm = {0};
     const char *t = "x \xe5\x9b\x9b\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80 y";

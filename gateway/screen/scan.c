@@ -394,6 +394,27 @@ static bool key_byte(unsigned char c)
     return isalnum(c) || c == '_' || c == '-' || c == '+' || c == '/' || c == '=';
 }
 
+/* Whether t[from, to) reads as the next line of a wrapped key whose line before is prev
+ * bytes long: no longer than it, with no '=' but padding at the end, and letters and digits
+ * mixed as a key's are (16 bytes or more of two kinds of upper case, lower case and digits,
+ * or all three kinds): "NODE_ENV=production", "python3" or a time stamp is a line of its
+ * own. */
+static bool key_line(const char *t, size_t from, size_t to, size_t prev)
+{
+    size_t n = to - from;
+    bool upper = false, lower = false, digit = false;
+    for (size_t i = from; i < to; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c == '=' && strspn(t + i, "=") < to - i)
+            return false;
+        upper |= isupper(c) != 0;
+        lower |= islower(c) != 0;
+        digit |= isdigit(c) != 0;
+    }
+    int kinds = upper + lower + digit;
+    return n <= prev && ((n >= 16 && kinds >= 2) || (n >= 6 && kinds == 3));
+}
+
 size_t gw_secret_end(const char *t, size_t end, size_t len)
 {
     size_t cap = len - end > GW_SECRET_TAIL ? end + GW_SECRET_TAIL : len;
@@ -404,21 +425,22 @@ size_t gw_secret_end(const char *t, size_t end, size_t len)
                 break;
             end++;
         }
-        /* A long key pasted from a terminal, a mail or a PDF comes wrapped: its lines are
-         * one text with a space between (the normal form of a line break). A run of 32 key
-         * bytes or more, then a space, then a run of key bytes alone (16 or more, or 6 or
-         * more with a digit: a key's last line may be short, a word after a key has none)
-         * is one key. */
+        /* A long key pasted from a terminal or a mail comes wrapped: its lines are one text
+         * with a space between (the normal form of a line break), after a quote mark ("> ")
+         * in a mail's reply. A line of 32 to 120 key bytes (as wide as a wrap is), a space,
+         * then what reads as the key's next line (key_line) are one key. */
         if (end >= cap || t[end] != ' ')
             return end;
-        size_t from = end, next = end + 1, k = next;
-        bool digit = false;
-        while (from > 0 && end - from < 32 && key_byte((unsigned char)t[from - 1]))
+        size_t from = end, next = end + 1;
+        while (from > 0 && end - from <= 120 && key_byte((unsigned char)t[from - 1]))
             from--;
+        if (next + 1 < cap && t[next] == '>')
+            next += t[next + 1] == ' ' ? 2 : 1;
+        size_t k = next;
         while (k < cap && key_byte((unsigned char)t[k]))
-            digit |= isdigit((unsigned char)t[k++]) != 0;
+            k++;
         bool ends = k == len || (k < len && (t[k] == ' ' || strchr(".,;:!?\"')]", t[k])));
-        if (end - from < 32 || !ends || (k - next < 16 && !(k - next >= 6 && digit)))
+        if (end - from < 32 || end - from > 120 || !ends || !key_line(t, next, k, end - from))
             return end;
         end = k;
     }

@@ -629,6 +629,28 @@ static void a_wrapped_key_is_redacted_whole(void **state)
                     fail_msg("key %zu wrapped at %zu: %s", k, widths[w], got);
                 free(got);
             }
+    /* quoted in a mail's reply, each line after "> " */
+    char quoted[512];
+    size_t n = (size_t)snprintf(quoted, sizeof quoted, "> Here it is:\n> ");
+    for (size_t i = 0; openai[i]; i++) {
+        if (i > 0 && i % 64 == 0)
+            n += (size_t)snprintf(quoted + n, sizeof quoted - n, "\n> ");
+        quoted[n++] = openai[i];
+    }
+    n += (size_t)snprintf(quoted + n, sizeof quoted - n, "\n> Thanks");
+    assert_int_equal(gw_scan(sc, quoted, n, GW_DIR_PROMPT, &f), 0);
+    expect_redacted(rs, quoted, &f, "> Here it is:\n> [SECRET]\n> Thanks");
+    /* the line after a key is its own when it reads as one: a setting, a command, a time */
+    static const char *const after[] = {"NODE_ENV=production", "python3 app.py",
+                                        "2024-11-05T10:00:00Z ERROR 401",
+                                        "DATABASE_HOST=db.internal"};
+    for (size_t i = 0; i < sizeof after / sizeof *after; i++) {
+        char text[512], want[512];
+        snprintf(text, sizeof text, "api_key=%.100s\n%s", anthropic, after[i]);
+        snprintf(want, sizeof want, "[SECRET]\n%s", after[i]);
+        assert_int_equal(gw_scan(sc, text, strlen(text), GW_DIR_PROMPT, &f), 0);
+        expect_redacted(rs, text, &f, want);
+    }
     gw_findings_free(&f);
     gw_scanner_free(sc);
     gw_ruleset_unref(rs);

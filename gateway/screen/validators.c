@@ -425,15 +425,31 @@ bool gw_valid_phone(const char *s, size_t len)
     return false;
 }
 
-/* The digit a number word says ("zero", "oh", "one" ... "nine"), or -1. */
+/* The digit a number word says ("zero", "oh", "one" ... "nine", "cero", "eins", ...), or -1. */
 static int digit_word(const char *w, size_t n)
 {
-    static const char *const words[] = {"zero", "one", "two",   "three", "four",
-                                        "five", "six", "seven", "eight", "nine"};
+    /* each digit in English, Spanish, German, French, Italian, Portuguese and Dutch, as the
+     * normal form writes them (no accents: "fünf" is "funf", "três" "tres") */
+    static const char *const words[10] = {
+        "zero oh cero null nul",
+        "one uno eins un um een",
+        "two dos zwei zwo deux due dois twee",
+        "three tres drei trois tre drie",
+        "four cuatro vier quatre quattro quatro",
+        "five cinco funf fuenf cinq cinque vijf",
+        "six seis sechs sei zes",
+        "seven siete sieben sept sette sete zeven",
+        "eight ocho acht huit otto oito",
+        "nine nueve neun neuf nove negen",
+    };
     for (int d = 0; d < 10; d++)
-        if (strlen(words[d]) == n && strncasecmp(w, words[d], n) == 0)
-            return d;
-    return n == 2 && strncasecmp(w, "oh", 2) == 0 ? 0 : -1;
+        for (const char *p = words[d]; *p;) {
+            size_t k = strcspn(p, " ");
+            if (k == n && strncasecmp(w, p, n) == 0)
+                return d;
+            p += k + (p[k] == ' ');
+        }
+    return -1;
 }
 
 /* How many times the word w says its digit ("double" 2, "triple" or "treble" 3), or 0. */

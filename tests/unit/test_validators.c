@@ -234,6 +234,13 @@ static void spelled_digits_are_counted_from_words(void **state)
     assert_false(V(gw_valid_spelled_digits, "one two three four five six seven and eight"));
     assert_false(V(gw_valid_spelled_digits, "one two three four five six seven eight nine one "
                                             "two three four five six seven eight nine one two"));
+    /* other languages' words, as the normal form writes them (no accents) */
+    assert_true(V(gw_valid_spelled_digits, "cuatro cinco tres dos, uno ocho siete"));
+    assert_true(V(gw_valid_spelled_digits, "null eins sieben sechs drei acht zwei funf"));
+    assert_true(V(gw_valid_spelled_digits, "zero six, quatre huit, deux sept, neuf un"));
+    assert_true(V(gw_valid_spelled_digits, "nul zes vier acht twee zeven negen een"));
+    assert_false(V(gw_valid_spelled_digits, "uno dos tres cuatro cinco seis siete")); /* a count */
+    assert_false(V(gw_valid_spelled_digits, "un deux trois quatre")); /* four digits */
 }
 
 static void validators_are_found_by_name(void **state)

@@ -20,6 +20,7 @@ struct gw_scanner {
     struct gw_norm norm;   /* the normalised text of the last scan, when it differs */
     struct gw_norm norm2;  /* its second view, when it has invisible separators */
     struct gw_norm norm3;  /* a reply's render view, when it has markup (normalise.h) */
+    struct gw_buf digits;  /* the text with letters in numbers read as digits (digit_view) */
     bool mapped;           /* the last text matched was normalised into norm */
     const char *ntext;     /* the text the rules matched last, and its length */
     size_t nlen;
@@ -103,6 +104,7 @@ void gw_scanner_free(gw_scanner *s)
     gw_norm_free(&s->norm);
     gw_norm_free(&s->norm2);
     gw_norm_free(&s->norm3);
+    gw_buf_free(&s->digits);
     gw_decoded_free(&s->dec);
     gw_findings_free(&s->inner);
     gw_findings_free(&s->view2);
@@ -581,6 +583,70 @@ static int add_view(gw_scanner *s, struct gw_findings *out)
     return 0;
 }
 
+/* ---- letters for digits ----
+ * "4l11 1111 1111 1111", "536-22-l234", "O7700 9OO123": a letter that looks like a digit
+ * in a number (O and o for 0, l and I for 1) reads as the digit to a reader and a model,
+ * and hid the number from every rule. A text with such a number is matched once more with
+ * those letters read as digits: a number is groups of digits and those letters, one
+ * space, dot or dash apart, standing alone (no letter or digit next to it), of 7 or more,
+ * 2 or more of them digits, each group with a digit in it or all capital O ("4OOO OOOO").
+ * The view has the text's length, so the text's map serves it. */
+
+static bool digit_like(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || c == 'O' || c == 'o' || c == 'l' || c == 'I';
+}
+
+/* Writes t[0, n) with the letters in its numbers read as digits into out and sets
+ * *changed, or leaves out alone when it has no such number. Returns 0 or -1. */
+static int digit_view(const char *t, size_t n, struct gw_buf *out, bool *changed)
+{
+    *changed = false;
+    const unsigned char *p = (const unsigned char *)t;
+    size_t i = 0;
+    while (i < n) {
+        /* a number starts at a group that stands alone on its left */
+        if (!digit_like(p[i]) || (i > 0 && isalnum(p[i - 1]))) {
+            i++;
+            continue;
+        }
+        size_t from = i, end = i, symbols = 0, digits = 0, letters = 0;
+        for (;;) { /* one group, then a mark and another, while each is one */
+            size_t g = i, gd = 0, go = 0;
+            while (i < n && digit_like(p[i])) {
+                gd += isdigit(p[i]) != 0;
+                go += p[i] == 'O';
+                i++;
+            }
+            if ((i < n && isalnum(p[i])) || (gd == 0 && go != i - g))
+                break; /* a word, or a group of letters that is not all O */
+            symbols += i - g;
+            digits += gd;
+            letters += i - g - gd;
+            end = i;
+            if (i + 1 < n && strchr(" .-", p[i]) && digit_like(p[i + 1]))
+                i++;
+            else
+                break;
+        }
+        if (symbols >= 7 && digits >= 2 && letters > 0) {
+            if (!*changed) {
+                out->len = 0;
+                if (gw_buf_append(out, t, n) == -1)
+                    return -1;
+                *changed = true;
+            }
+            for (size_t k = from; k < end; k++)
+                if (!isdigit(p[k]) && digit_like(p[k]))
+                    out->data[k] = p[k] == 'O' || p[k] == 'o' ? '0' : '1';
+        }
+        i = end > from ? end : from + 1;
+        while (i < n && isalnum(p[i])) /* the rest of a word the number ran into */
+            i++;
+    }
+    return 0;
+}
+
 /* Matches text (normalised first unless it is its own normal form) and decides, into out
  * with offsets into text. A text with invisible separators is matched in both views
  * (normalise.h). Leaves the first view in s->norm, s->ntext and s->nlen. Returns 0 or -1. */
@@ -611,6 +677,14 @@ static int match_text(gw_scanner *s, const char *text, size_t len, enum gw_direc
              add_view(s, out) == -1))
             return -1;
     }
+    /* numbers with letters for digits in them: one more view, of the text's length */
+    bool digits;
+    if (digit_view(s->ntext, s->nlen, &s->digits, &digits) == -1)
+        return -1;
+    if (digits && (match_view(s, s->digits.data, s->nlen, s->mapped ? &s->norm : NULL, dir,
+                              &s->view2) == -1 ||
+                   add_view(s, out) == -1))
+        return -1;
     if (!s->mapped || s->norm.seps == 0)
         return 0;
     /* the second view: each invisible separator a space; the same finding twice counts
@@ -930,6 +1004,8 @@ int gw_scan(gw_scanner *s, const char *text, size_t len, enum gw_direction dir,
         gw_norm_free(&s->norm2);
     if (s->norm3.text.cap > GW_KEEP_BYTES || s->norm3.cap > GW_KEEP_BYTES / sizeof *s->norm3.seg)
         gw_norm_free(&s->norm3);
+    if (s->digits.cap > GW_KEEP_BYTES)
+        gw_buf_free(&s->digits);
     if (s->dec.text.cap > GW_KEEP_BYTES)
         gw_decoded_free(&s->dec);
     if (s->inner.cap > GW_CANDS_KEEP)

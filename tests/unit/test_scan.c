@@ -656,6 +656,35 @@ static void a_wrapped_key_is_redacted_whole(void **state)
     gw_ruleset_unref(rs);
 }
 
+/* A letter that looks like a digit in a number (O and o for 0, l and I for 1) hid it from
+ * every rule (review 36): such a number is read with digits too, and redacted as written. */
+static void letters_for_digits_in_a_number_are_read_as_digits(void **state)
+{
+    (void)state;
+    struct gw_ruleset *rs = load_default_packs();
+    gw_scanner *sc = gw_scanner_new(rs);
+    struct gw_findings f = {0};
+    static const char *const cases[][2] = {
+        {"card 4l11 1111 1111 1111 exp 12/27", "card [CARD] exp 12/27"},
+        {"card 4OOO OOOO OOOO OOO2 thanks", "card [CARD] thanks"},
+        {"my mobile is O7700 9OO123", "my mobile is [PHONE]"},
+        {"iban DE89 37O4 OO44 O532 O13O OO", "iban [IBAN]"},
+        /* words and short codes stay as they are */
+        {"Hello 1000 lol, COOL 100 H2O 10l of water", "Hello 1000 lol, COOL 100 H2O 10l of water"},
+        {"order IO-1234 of 1O items", "order IO-1234 of 1O items"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        for (int dir = 0; dir < 2; dir++) {
+            assert_int_equal(gw_scan(sc, cases[i][0], strlen(cases[i][0]),
+                                     dir ? GW_DIR_REPLY : GW_DIR_PROMPT, &f),
+                             0);
+            expect_redacted(rs, cases[i][0], &f, cases[i][1]);
+        }
+    gw_findings_free(&f);
+    gw_scanner_free(sc);
+    gw_ruleset_unref(rs);
+}
+
 /* ---- bounded cost ---- */
 
 /* Text made of n bytes of unit repeated. */
@@ -1568,6 +1597,7 @@ int main(void)
         cmocka_unit_test(the_default_packs_screen_what_the_customer_reads),
         cmocka_unit_test(a_secret_is_redacted_whole),
         cmocka_unit_test(a_wrapped_key_is_redacted_whole),
+        cmocka_unit_test(letters_for_digits_in_a_number_are_read_as_digits),
         T(an_exception_wrapped_round_a_finding_does_not_excuse_it),
         T(direction_filters_rules),
         T(phrases_are_caseless_on_word_boundaries),

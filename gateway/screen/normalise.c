@@ -668,13 +668,14 @@ static int numeral_value(uint32_t cp)
     return -1;
 }
 
-/* Whether cp may stand between two digits of a number as written in Chinese: a space, a
- * dash, a dot or a comma, in ASCII or their CJK and fullwidth forms. */
+/* Whether cp may stand between two digits of a number as written in Chinese: a space or a
+ * line break, a dash, a dot, a comma or a slash, in ASCII or their CJK and fullwidth forms. */
 static bool numeral_gap(uint32_t cp)
 {
-    return cp == ' ' || cp == '-' || cp == '.' || cp == ',' || cp == '/' || cp == 0x3000 ||
-           cp == 0x3001 || cp == 0x30FB || cp == 0xFF0C || cp == 0xFF0D || cp == 0xFF0E ||
-           cp == 0xFF65 || (cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212;
+    return cp == ' ' || cp == '\n' || cp == '\t' || cp == '-' || cp == '.' || cp == ',' ||
+           cp == '/' || cp == 0x3002 || cp == 0x3000 || cp == 0x3001 || cp == 0x30FB ||
+           cp == 0xFF0C || cp == 0xFF0D || cp == 0xFF0E || cp == 0xFF65 ||
+           (cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212;
 }
 
 /* The character at p: its length (0 when cut short, -1 when not UTF-8) and code point. */

@@ -412,6 +412,8 @@ static void runs_of_chinese_numerals_are_digits(void **state)
     EXPECT("\xe5\x9b\x9b\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80\xe3\x80\x81"
            "\xe4\xb8\x80\xe4\xb8\x80/\xe4\xb8\x80",
            "4111 11/1");
+    /* a line break between pairs */
+    EXPECT("\xe5\x9b\x9b\xe4\xb8\x80\n\xe4\xb8\x80\xe4\xb8\x80", "41 11");
     /* a "、" after a run that ASCII digits go on is written as it is */
     EXPECT("\xe5\x9b\x9b\xe4\xb8\x80\xe4\xb8\x80\xe4\xb8\x80"
            "1\xe3\x80\x81x",

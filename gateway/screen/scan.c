@@ -436,8 +436,9 @@ size_t gw_secret_end(const char *t, size_t end, size_t len)
         size_t from = end, next = end + 1;
         while (from > 0 && end - from <= 120 && key_byte((unsigned char)t[from - 1]))
             from--;
-        if (next + 1 < cap && t[next] == '>')
-            next += t[next + 1] == ' ' ? 2 : 1;
+        while (next < cap && next - end <= 6 &&
+               (t[next] == '>' || (t[next] == ' ' && t[next - 1] == '>')))
+            next++; /* "> ", "> > ", ">> " */
         size_t k = next;
         while (k < cap && key_byte((unsigned char)t[k]))
             k++;
@@ -588,9 +589,11 @@ static int add_view(gw_scanner *s, struct gw_findings *out)
  * in a number (O and o for 0, l and I for 1) reads as the digit to a reader and a model,
  * and hid the number from every rule. A text with such a number is matched once more with
  * those letters read as digits: a number is groups of digits and those letters, one
- * space, dot or dash apart, standing alone (no letter or digit next to it), of 7 or more,
- * 2 or more of them digits, each group with a digit in it or all capital O ("4OOO OOOO").
- * The view has the text's length, so the text's map serves it. */
+ * space, dot, dash, slash or underscore apart, standing alone (no letter or digit next to
+ * it), of 7 or more, 2 or more of them digits, each group with a digit in it (not ending in
+ * a lower-case l or o after it: "20l" is a size in litres), or capital Os, or another of
+ * the letters four times or more ("4OOO OOOO", "4lll llll"). The view has the text's length, so the
+ * text's map serves it. */
 
 static bool digit_like(unsigned char c)
 {
@@ -612,19 +615,23 @@ static int digit_view(const char *t, size_t n, struct gw_buf *out, bool *changed
         }
         size_t from = i, end = i, symbols = 0, digits = 0, letters = 0;
         for (;;) { /* one group, then a mark and another, while each is one */
-            size_t g = i, gd = 0, go = 0;
+            size_t g = i, gd = 0, same = 0;
             while (i < n && digit_like(p[i])) {
                 gd += isdigit(p[i]) != 0;
-                go += p[i] == 'O';
+                same += p[i] == p[g];
                 i++;
             }
-            if ((i < n && isalnum(p[i])) || (gd == 0 && go != i - g))
-                break; /* a word, or a group of letters that is not all O */
+            /* not a word, not a group of letters unless capital Os or another letter four
+             * times or more ("OO", "llll"), and no size in litres or a ratio ("20l", "1o") */
+            if ((i < n && isalnum(p[i])) ||
+                (gd == 0 && (same != i - g || (p[g] != 'O' && i - g < 4))) ||
+                (gd > 0 && (p[i - 1] == 'l' || p[i - 1] == 'o')))
+                break;
             symbols += i - g;
             digits += gd;
             letters += i - g - gd;
             end = i;
-            if (i + 1 < n && strchr(" .-", p[i]) && digit_like(p[i + 1]))
+            if (i + 1 < n && p[i] && strchr(" .-/_", p[i]) && digit_like(p[i + 1]))
                 i++;
             else
                 break;

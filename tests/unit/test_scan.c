@@ -629,17 +629,21 @@ static void a_wrapped_key_is_redacted_whole(void **state)
                     fail_msg("key %zu wrapped at %zu: %s", k, widths[w], got);
                 free(got);
             }
-    /* quoted in a mail's reply, each line after "> " */
-    char quoted[512];
-    size_t n = (size_t)snprintf(quoted, sizeof quoted, "> Here it is:\n> ");
-    for (size_t i = 0; openai[i]; i++) {
-        if (i > 0 && i % 64 == 0)
-            n += (size_t)snprintf(quoted + n, sizeof quoted - n, "\n> ");
-        quoted[n++] = openai[i];
+    /* quoted in a mail's reply, each line after "> " (or ">> ", quoted twice) */
+    for (int q = 1; q <= 2; q++) {
+        char quoted[512], want[64];
+        const char *mark = q == 1 ? "> " : ">> ";
+        size_t n = (size_t)snprintf(quoted, sizeof quoted, "%sHere it is:\n%s", mark, mark);
+        for (size_t i = 0; openai[i]; i++) {
+            if (i > 0 && i % 64 == 0)
+                n += (size_t)snprintf(quoted + n, sizeof quoted - n, "\n%s", mark);
+            quoted[n++] = openai[i];
+        }
+        n += (size_t)snprintf(quoted + n, sizeof quoted - n, "\n%sThanks", mark);
+        snprintf(want, sizeof want, "%sHere it is:\n%s[SECRET]\n%sThanks", mark, mark, mark);
+        assert_int_equal(gw_scan(sc, quoted, n, GW_DIR_PROMPT, &f), 0);
+        expect_redacted(rs, quoted, &f, want);
     }
-    n += (size_t)snprintf(quoted + n, sizeof quoted - n, "\n> Thanks");
-    assert_int_equal(gw_scan(sc, quoted, n, GW_DIR_PROMPT, &f), 0);
-    expect_redacted(rs, quoted, &f, "> Here it is:\n> [SECRET]\n> Thanks");
     /* the line after a key is its own when it reads as one: a setting, a command, a time */
     static const char *const after[] = {"NODE_ENV=production", "python3 app.py",
                                         "2024-11-05T10:00:00Z ERROR 401",
@@ -672,6 +676,9 @@ static void letters_for_digits_in_a_number_are_read_as_digits(void **state)
         /* words and short codes stay as they are */
         {"Hello 1000 lol, COOL 100 H2O 10l of water", "Hello 1000 lol, COOL 100 H2O 10l of water"},
         {"order IO-1234 of 1O items", "order IO-1234 of 1O items"},
+        {"card 4111 IIII 1111 1111 or 4l11/1111/1111/1111", "card [CARD] or [CARD]"},
+        /* sizes in litres (review 38: "10l 100l 120l 250l" was a card) */
+        {"Sizes: 10l 100l 120l 250l", "Sizes: 10l 100l 120l 250l"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         for (int dir = 0; dir < 2; dir++) {

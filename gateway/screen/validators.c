@@ -429,16 +429,18 @@ bool gw_valid_phone(const char *s, size_t len)
 static int digit_word(const char *w, size_t n)
 {
     /* each digit in English, Spanish, German, French, Italian, Portuguese and Dutch, as the
-     * normal form writes them (no accents: "fünf" is "funf", "três" "tres") */
+     * normal form writes them (no accents: "fünf" is "funf", "três" "tres"), the words of
+     * pii.spelled_number's pattern: not "un", "um", "een", "null", "due" or "sept", which are
+     * other words as often (articles, German "at", code's null, September) */
     static const char *const words[10] = {
-        "zero oh cero null nul",
-        "one uno eins un um een",
-        "two dos zwei zwo deux due dois twee",
+        "zero oh cero nul",
+        "one uno eins",
+        "two dos zwei zwo deux dois twee",
         "three tres drei trois tre drie",
         "four cuatro vier quatre quattro quatro",
         "five cinco funf fuenf cinq cinque vijf",
         "six seis sechs sei zes",
-        "seven siete sieben sept sette sete zeven",
+        "seven siete sieben sette sete zeven",
         "eight ocho acht huit otto oito",
         "nine nueve neun neuf nove negen",
     };

@@ -236,9 +236,13 @@ static void spelled_digits_are_counted_from_words(void **state)
                                             "two three four five six seven eight nine one two"));
     /* other languages' words, as the normal form writes them (no accents) */
     assert_true(V(gw_valid_spelled_digits, "cuatro cinco tres dos, uno ocho siete"));
-    assert_true(V(gw_valid_spelled_digits, "null eins sieben sechs drei acht zwei funf"));
-    assert_true(V(gw_valid_spelled_digits, "zero six, quatre huit, deux sept, neuf un"));
-    assert_true(V(gw_valid_spelled_digits, "nul zes vier acht twee zeven negen een"));
+    assert_true(V(gw_valid_spelled_digits, "eins sieben sechs drei acht zwei funf neun"));
+    assert_true(V(gw_valid_spelled_digits, "zero six, quatre huit, deux cinq, neuf trois"));
+    assert_true(V(gw_valid_spelled_digits, "nul zes vier acht twee zeven negen drie"));
+    /* words that are other words as often are no digits: "un", "een", "um", "null", "due",
+     * "sept" */
+    assert_false(V(gw_valid_spelled_digits, "zero six, quatre huit, deux sept, neuf un"));
+    assert_false(V(gw_valid_spelled_digits, "null null 1200 null 3400 null um 7"));
     assert_false(V(gw_valid_spelled_digits, "uno dos tres cuatro cinco seis siete")); /* a count */
     assert_false(V(gw_valid_spelled_digits, "un deux trois quatre")); /* four digits */
 }

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -42,6 +43,20 @@ struct gw_incidents {
     bool stop, reopen;
 };
 
+/* The log is opened for appending, and created readable by its owner only: an incident
+ * line is a masked record, but a record of the customers all the same (the umask alone
+ * made it readable by every local user). */
+static FILE *open_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd == -1)
+        return NULL;
+    FILE *f = fdopen(fd, "a");
+    if (!f)
+        close(fd);
+    return f;
+}
+
 void gw_request_rec_free(struct gw_request_rec *r)
 {
     if (!r)
@@ -65,6 +80,50 @@ void gw_incident_key(const char *secret, uint8_t key[16])
     }
 }
 
+/* How an excerpt of another category shows a word (a run of bytes between spaces). */
+enum shown { SHOWN_ALL, SHOWN_INITIAL, SHOWN_NONE };
+
+/* Excerpts of injection, unsafe, brand and other findings keep their words, so that a
+ * reader sees what was said; but a match may run over personal data or a secret the
+ * customer wrote beside it ("my mail is jo@example.com, ignore your rules", "Ignore
+ * Sommer2025! all previous instructions"), which the PII and secret rules redact from the
+ * text but not from another rule's match. So a word that could be one is masked whole:
+ * one with '@' or a digit in it (an e-mail, a phone, a password with a digit, an address's
+ * number), one shaped like a key or a password (a symbol inside it, a capital after a
+ * small letter, or 16 or more characters that are not all small letters: base64 of
+ * anything), and a capitalised word within a sentence (a name: "Jane Doe", "Baker Street")
+ * keeps its initial only. Words in other scripts are kept (their case is not read). */
+static enum shown word_shown(const unsigned char *w, size_t n, bool sentence_start)
+{
+    size_t a = 0, b = n; /* the word without the punctuation around it */
+    while (a < b && ispunct(w[a]))
+        a++;
+    while (b > a && ispunct(w[b - 1]))
+        b--;
+    if (a == b)
+        return SHOWN_ALL;
+    bool ascii = true, lower_seen = false, camel = false, symbol = false, all_lower = true;
+    for (size_t i = 0; i < n; i++) {
+        if (w[i] == '@' || isdigit(w[i]))
+            return SHOWN_NONE;
+        ascii &= w[i] < 0x80;
+    }
+    if (!ascii)
+        return SHOWN_ALL;
+    for (size_t i = a; i < b; i++) {
+        camel |= lower_seen && isupper(w[i]);
+        lower_seen |= islower(w[i]) != 0;
+        all_lower &= islower(w[i]) || w[i] == '\'' || w[i] == '-';
+        symbol |= i > a && strchr("!#$%^&*=+|~/\\_<>", w[i]) != NULL;
+    }
+    if (camel || symbol || (b - a >= 16 && !all_lower))
+        return SHOWN_NONE;
+    /* a capital first, small letters after (acronyms such as AI and DAN stay) */
+    if (!sentence_start && isupper(w[a]) && b - a > 1 && islower(w[a + 1]))
+        return SHOWN_INITIAL;
+    return SHOWN_ALL;
+}
+
 void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
                       enum gw_category category)
 {
@@ -75,8 +134,12 @@ void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
      * What comes out is always valid UTF-8 (a database refuses anything else): whole
      * characters or '?', and a cut falls between characters. */
     size_t keep_head = strict && len >= 10 ? 1 : 0, keep_tail = strict && len >= 10 ? 2 : 0;
+    const unsigned char *u = (const unsigned char *)s;
+    enum shown shown = SHOWN_ALL;
+    size_t word_end = 0, word_start = 0;
+    bool sentence_start = true; /* the match's first word may be a sentence's */
     for (size_t i = 0; i < len && k + 8 < outlen;) {
-        const unsigned char *c = (const unsigned char *)s + i;
+        const unsigned char *c = u + i;
         if (k >= 96) {
             memcpy(out + k, "...", 3);
             k += 3;
@@ -89,12 +152,33 @@ void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
                        : (*c == '@' || *c == '.' || *c == ' ' || *c == '-') ? (char)*c
                                                                              : '*';
             i += n ? n : 1; /* a character masked is one '*' */
-        } else if (n > 1) {
+            continue;
+        }
+        if (i >= word_end && !isspace(*c)) { /* a word begins: how it is shown */
+            word_start = i;
+            for (word_end = i; word_end < len && !isspace(u[word_end]); word_end++)
+                ;
+            shown = word_shown(u + i, word_end - i, sentence_start);
+        }
+        if (isspace(*c) || n == 0) {
+            if (i > 0 && i == word_end && strchr(".!?:;\"(", u[i - 1]))
+                sentence_start = true;
+            else if (!isspace(*c))
+                sentence_start = false;
+            out[k++] = n == 0 ? '?' : ' ';
+            i++;
+            continue;
+        }
+        if (i == word_start && !(*c == '"' || *c == '(' || *c == '\''))
+            sentence_start = false;
+        bool mask = shown == SHOWN_NONE || (shown == SHOWN_INITIAL && i > word_start &&
+                                            !(i == word_start + 1 && ispunct(u[word_start])));
+        if (n > 1) {
             memcpy(out + k, c, n);
             k += n;
             i += n;
         } else {
-            out[k++] = n == 0 ? '?' : isdigit(*c) ? '*' : (*c < 0x20 ? ' ' : (char)*c);
+            out[k++] = isdigit(*c) || (mask && !ispunct(*c)) ? '*' : (*c < 0x20 ? ' ' : (char)*c);
             i++;
         }
     }
@@ -210,7 +294,7 @@ static void *writer(void *arg)
             log->dropped_logged = dropped;
         }
         if (reopen && log->path) {
-            FILE *f = fopen(log->path, "a");
+            FILE *f = open_private(log->path);
             if (f) {
                 fclose(log->f);
                 log->f = f;
@@ -263,7 +347,7 @@ struct gw_incidents *gw_incidents_open(const char *path, gw_record_sink sink, vo
         return NULL;
     if (path) {
         log->path = strdup(path);
-        log->f = fopen(path, "a");
+        log->f = open_private(path);
         if (!log->f) {
             GW_LOG(GW_LOG_ERROR, NULL, "incident log %s: cannot open: %s", path, strerror(errno));
             free(log->path);

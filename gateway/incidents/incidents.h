@@ -44,7 +44,8 @@ void gw_finding_rec_fill(struct gw_finding_rec *out, const struct gw_rule *r,
                          size_t len);
 /* Writes into out (NUL-terminated, at most outlen) a masked form of s: for PII and secrets
  * only the length and shape survive ("4***************11" style); for other categories
- * letters survive but every digit is masked. */
+ * the words survive, but not those that may be personal data or a secret (digits, e-mails,
+ * key-shaped words, names: word_shown in incidents.c). */
 void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
                       enum gw_category category);
 

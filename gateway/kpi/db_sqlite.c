@@ -1,7 +1,9 @@
 /* kpi/db.h on SQLite: the embedded store, one file in WAL mode. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -172,6 +174,13 @@ struct gw_db *gw_db_sqlite_open(const char *path, bool readonly, char *err, size
     l->base.ops = &lite_ops;
     l->base.kind = GW_DB_SQLITE;
     int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    /* A new store is created readable by its owner only (SQLite's own default is 0644,
+     * less the umask), and its journal and WAL files take the same mode from it. */
+    if (!readonly && strcmp(path, ":memory:") != 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd != -1)
+            close(fd);
+    }
     if (sqlite3_open_v2(path, &l->h, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, l->h ? sqlite3_errmsg(l->h) : "cannot open");
         sqlite3_close(l->h);

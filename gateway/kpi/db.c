@@ -30,7 +30,8 @@ static void decode(const char *s, size_t n, char *out, size_t outlen)
 }
 
 /* Where a URL holds passwords: the user-info's (after its ':') and the value of every
- * query parameter whose name, decoded, is "password". Calls fn with each [start, end). */
+ * query parameter whose name, decoded, ends in "password" (libpq's password, and
+ * sslpassword, the client key's passphrase). Calls fn with each [start, end). */
 static void passwords(const char *url, void (*fn)(void *arg, size_t start, size_t end),
                       void *arg)
 {
@@ -53,7 +54,8 @@ static void passwords(const char *url, void (*fn)(void *arg, size_t start, size_
             decode(key, (size_t)(eq - key), name, sizeof name);
             for (char *c = name; *c; c++)
                 *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-            if (strcmp(name, "password") == 0 && eq + 1 < end)
+            size_t nl = strlen(name);
+            if (nl >= 8 && strcmp(name + nl - 8, "password") == 0 && eq + 1 < end)
                 fn(arg, (size_t)(eq + 1 - url), (size_t)(end - url));
         }
         q = *end == '&' ? end : NULL;

@@ -505,6 +505,17 @@ bool gw_db_url_ok(const char *where, char *err, size_t errlen)
 {
     if (!gw_db_is_url(where))
         return true;
+    /* libpq ends the user-info at the first '@', so a password with an '@' in it would be
+     * cut there, and libpq's errors quote the rest as the host name: refused instead */
+    const char *auth = strstr(where, "://") + 3;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', auth_len);
+    if (at && memchr(at + 1, '@', auth_len - (size_t)(at + 1 - auth))) {
+        char safe[256];
+        gw_db_safe_name(where, safe, sizeof safe);
+        snprintf(err, errlen, "%s: an '@' in the user name or password must be written %%40", safe);
+        return false;
+    }
     char *msg = NULL;
     PQconninfoOption *o = PQconninfoParse(where, &msg);
     PQconninfoFree(o);

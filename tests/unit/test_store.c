@@ -1383,6 +1383,9 @@ static void test_passwords_in_a_url_are_never_shown(void **state)
         {"postgresql://u@h/db?passwor%64=SECRET4", "postgresql://u@h/db?passwor%64=***"},
         {"postgresql://u:pw@h/db?sslcert=/a@b/c.pem", "postgresql://u:***@h/db?sslcert=/a@b/c.pem"},
         {"/var/lib/guardrail/kpi.db", "/var/lib/guardrail/kpi.db"},
+        /* the client key's passphrase (review 39) */
+        {"postgresql://u@h/db?sslpassword=Phrase11&sslmode=disable",
+         "postgresql://u@h/db?sslpassword=***&sslmode=disable"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[256];
@@ -1399,6 +1402,14 @@ static void test_passwords_in_a_url_are_never_shown(void **state)
     assert_null(gw_db_open("postgresql://postgres:SECRET2@[::1/guardrail", true, err, sizeof err));
     assert_null(strstr(err, "SECRET2"));
     assert_true(gw_db_url_ok("/tmp/kpi.db", err, sizeof err));
+    /* libpq reads the host from the first '@': the rest of such a password was quoted in
+     * its error as a host name (review 39); refused, and written %40 it is read */
+    assert_false(gw_db_url_ok("postgresql://gw:Pg@SecretTail8@127.0.0.1:1/db", err, sizeof err));
+    assert_null(strstr(err, "SecretTail8"));
+    assert_non_null(strstr(err, "must be written %40"));
+    assert_null(gw_db_open("postgresql://gw:Pg@SecretTail8@127.0.0.1:1/db", true, err, sizeof err));
+    assert_null(strstr(err, "SecretTail8"));
+    assert_true(gw_db_url_ok("postgresql://gw:Pg%40SecretTail8@127.0.0.1:1/db", err, sizeof err));
 }
 
 /* A PostgreSQL backend that stops answering without closing the connection (frozen, or a

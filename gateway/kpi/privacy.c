@@ -35,9 +35,22 @@ static bool domain_word(const char *p, size_t n)
     return false;
 }
 
+/* Whether the token at p (n bytes) is a mail service that a spelled address may name
+ * alone ("jane-at-gmail"). */
+static bool mail_service(const char *p, size_t n)
+{
+    static const char *const words[] = {"gmail",  "googlemail", "hotmail", "outlook",
+                                        "yahoo",  "icloud",     "aol",     "gmx",
+                                        "proton", "protonmail", "yandex",  "msn"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strlen(words[i]) == n && strncasecmp(p, words[i], n) == 0)
+            return true;
+    return false;
+}
+
 /* Whether v spells an e-mail out: "at" on its own between separators after a name, then a
- * '.' or a domain word ("jane_at_example.com", "jane(at)example(dot)org",
- * "jane-at-example-com"). */
+ * '.', a domain word or a mail service ("jane_at_example.com", "jane(at)example(dot)org",
+ * "jane-at-example-com", "jane.doe-at-gmail"). */
 static bool spelled_email(const char *v)
 {
     for (const char *p = v; *p; p++) {
@@ -57,7 +70,8 @@ static bool spelled_email(const char *v)
             const char *t = q;
             while (is_alnum(*q))
                 q++;
-            if (q > t && t > p + 3 && domain_word(t, (size_t)(q - t)))
+            if (q > t && ((t > p + 3 && domain_word(t, (size_t)(q - t))) ||
+                          mail_service(t, (size_t)(q - t))))
                 return true;
         }
     }
@@ -178,19 +192,24 @@ static bool secret_like(const char *v)
     return false;
 }
 
-/* Whether the 8 digits of d (YYYYMMDD, separators already left out) are a date from 1970 to
- * 2099: model names and ids carry them ("claude-sonnet-4-20250514", "gpt-4.1-2025-04-14"). */
-static bool is_date(const char d[8])
+/* Whether the 8 digits of d (YYYYMMDD, separators already left out) are a date from 1900 to
+ * 2099, and whether one from before 2010, a date of birth rather than a model's or a
+ * request's: model names and ids carry recent ones ("claude-sonnet-4-20250514",
+ * "gpt-4.1-2025-04-14"); "19850412" and "dob-1985-04-12" are someone's birthday. */
+static bool is_date(const char d[8], bool *of_birth)
 {
     int y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
     int m = (d[4] - '0') * 10 + (d[5] - '0'), day = (d[6] - '0') * 10 + (d[7] - '0');
-    return y >= 1970 && y <= 2099 && m >= 1 && m <= 12 && day >= 1 && day <= 31;
+    *of_birth = y < 2010;
+    return y >= 1900 && y <= 2099 && m >= 1 && m <= 12 && day >= 1 && day <= 31;
 }
 
 /* Copies v to out (size n) with each date (YYYYMMDD, or YYYY-MM-DD with one separator of
- * the same kind twice) turned into letters, so that it is not counted as digits. */
-static void blank_dates(const char *v, char *out, size_t n)
+ * the same kind twice) turned into letters, so that it is not counted as digits. Returns
+ * whether one of them may be a date of birth. */
+static bool blank_dates(const char *v, char *out, size_t n)
 {
+    bool birth = false;
     snprintf(out, n, "%s", v);
     size_t len = strlen(out);
     for (size_t i = 0; i + 8 <= len; i++) {
@@ -210,11 +229,14 @@ static void blank_dates(const char *v, char *out, size_t n)
             memcpy(d + 6, out + i + 8, 2);
             end = i + 10;
         }
-        if (end && !is_digit(out[end]) && is_date(d)) {
+        bool of_birth;
+        if (end && !is_digit(out[end]) && is_date(d, &of_birth)) {
             memset(out + i, 'D', end - i);
             i = end - 1;
+            birth |= of_birth;
         }
     }
+    return birth;
 }
 
 #define SEPARATORS " .-_()+/:"
@@ -234,7 +256,8 @@ bool gw_privacy_pii_like(const char *v)
      * it is written, next to letters or not): nine digits or more anywhere, or seven when
      * the whole value is such a run. Dates are not counted. */
     char buf[256]; /* v fits: see above */
-    blank_dates(v, buf, sizeof buf);
+    if (blank_dates(v, buf, sizeof buf))
+        return true;
     size_t run = 0, most = 0;
     bool only_number = true;
     for (const char *p = buf; *p; p++) {

@@ -65,6 +65,13 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "NRAK-ABCDEFGHIJ0123456789ABCDEFG",
         "dckr_pat_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9",
         "doo_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        /* review 39: an address spelled with its mail service only, dates of birth */
+        "jane.doe-at-gmail",
+        "jane.doe-at-hotmail",
+        "jdoe_at_outlook",
+        "19850412",
+        "dob-1985-04-12",
+        "born.1962.11.30",
     };
     static const char *const not_pii[] = {
         "web-de",
@@ -101,6 +108,10 @@ static void emails_and_phone_numbers_look_like_personal_data(void **state)
         "ASIA-pacific-enterprise",
         "SG.acme-singapore-retail",
         "Contoso-Retail.Customer-Support.Tier2-Agents",
+        /* recent dates are models' and requests' (and "at" before other words) */
+        "gpt-4o-2024-08-06-at-web",
+        "campaign-2019-03-01",
+        "team-at-webshop",
     };
     /* a value too long to be read whole is refused, not read in part */
     char long_v[400];

@@ -358,6 +358,22 @@ bool gw_api_has_media(const cJSON *node)
     return false;
 }
 
+/* Whether an unknown member's name can carry nothing to screen: 1 to 64 of letters,
+ * digits and "_-.:$", with at most eight digits (an API's extension, "x_groq",
+ * "provider_specific_fields"). A scanner reads a member's value, not its name, so a name
+ * with a space, an '@' or a number in it ("jo@example.com": "x") is a text no scan read. */
+static bool plain_member_name(const char *k)
+{
+    size_t n = 0, digits = 0;
+    for (; k[n]; n++) {
+        unsigned char c = (unsigned char)k[n];
+        if (!isalnum(c) && !strchr("_-.:$", c))
+            return false;
+        digits += isdigit(c) != 0;
+    }
+    return n >= 1 && n <= 64 && digits <= 8;
+}
+
 int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_refs *t)
 {
     cJSON *k = cJSON_IsObject(obj) ? obj->child : NULL;
@@ -370,6 +386,7 @@ int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_
                 cJSON_Delete(cJSON_DetachItemViaPointer(obj, k));
                 t->stripped = true;
             } else {
+                t->odd_name |= !plain_member_name(k->string);
                 if (gw_api_has_media(k))
                     gw_api_refs_media(t, "an image, audio or a file as a data URL");
                 if (gw_api_refs_push_all(t, k) == -1)
@@ -409,6 +426,8 @@ int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const
                 return -1;
             } else if (s->unknown == GW_UNKNOWN_STRIP) {
                 cJSON_Delete(cJSON_DetachItemViaPointer(obj, k));
+            } else if (!plain_member_name(k->string)) {
+                return -1; /* a name no scanner reads */
             } else if (!s->media_pass && gw_api_has_media(k)) {
                 return -1; /* an image or audio no scanner reads */
             } else {

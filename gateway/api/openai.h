@@ -32,6 +32,9 @@ struct gw_text_refs {
      * can read (an image, audio, a file, audio output), named for an error message, or
      * NULL. The request path refuses it unless policy.media is pass. */
     const char *media;
+    /* A member the gateway does not know, screened by its value, has a name that is no
+     * plain name (a space, an '@', nine digits: gw_api_unknown_members): refused. */
+    bool odd_name;
 };
 
 struct gw_chat_request {

@@ -1810,6 +1810,16 @@ static void plain_reply(struct gw_req *r)
                              "provider_error");
         return;
     }
+    if (texts.odd_name) {
+        cJSON_Delete(root);
+        gw_text_refs_free(&texts);
+        error_and_finish(r, 502,
+                         "The provider's reply has a member the gateway does not know whose "
+                         "name is no plain name (a space, an '@' or a number in it); it cannot "
+                         "be screened.",
+                         "provider_error");
+        return;
+    }
     if (texts.media && !cfg->media_pass) {
         char msg[200];
         snprintf(msg, sizeof msg,
@@ -2148,6 +2158,16 @@ static void api_call(struct gw_worker *w, const struct gw_api *api, struct evhtt
                                sizeof err, &param) == -1) {
         gw_api_request_free(&ar);
         gw_answer_early(w, req, api, reqid, 400, err, "invalid_request_error", param,
+                        "unknown_parameter");
+        return;
+    }
+    if (ar.texts.odd_name) { /* a member's name is text no scan reads */
+        snprintf(err, sizeof err,
+                 "The request has a member this gateway does not know whose name is no "
+                 "plain name (1 to 64 of letters, digits and _-.:$, at most 8 digits); it "
+                 "cannot be screened, so it is refused.");
+        gw_api_request_free(&ar);
+        gw_answer_early(w, req, api, reqid, 400, err, "invalid_request_error", NULL,
                         "unknown_parameter");
         return;
     }

@@ -165,6 +165,21 @@ class ChatReplyShapes(unittest.TestCase):
         self.assertEqual(got["choices"][0]["message"]["x_summary"], "mail [EMAIL]")
         self.assertEqual(got["x_note"]["text"], "card [CARD]")
 
+    def test_an_unknown_member_whose_name_is_text_is_refused(self):
+        # review 39: the member's value was screened and its name reached the customer
+        self.reply({"role": "assistant", "content": "ok", "mail " + EMAIL: "x"})
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(r.status, 502)
+        self.assertNotIn("jane.doe", data.decode())
+        self.p.events({"id": "s", "choices": [{"index": 0, "delta": {"content": "hi",
+                                                                      EMAIL: "x"}}]},
+                      {"id": "s", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertNotIn("jane.doe", data.decode())
+        self.reply({"role": "assistant", "content": "ok", "provider_specific_fields": {"a": 1}})
+        r, data = self.gw.post(user("hi"))
+        self.assertEqual(r.status, 200)
+
     def test_unknown_members_can_be_stripped_or_refused(self):
         self.reply({"role": "assistant", "content": "ok", "x_summary": "hello"})
         r, data = self.strip.post(user("hi"))
@@ -1374,6 +1389,17 @@ class RequestMembers(unittest.TestCase):
         self.assertEqual(json.loads(data)["error"]["param"], "documents")
         self.assertIsNone(self.p.body)
         r, _ = self.strict.post(user("hi", temperature=0.2, stream_options=None))
+        self.assertEqual(r.status, 200)
+
+    def test_an_unknown_member_whose_name_is_text_is_refused(self):
+        # review 39: a member's value was screened and its name was not ("jo@x.com": 1)
+        for name in (EMAIL, INJECTION, "card " + CARD, "4111111111111111"):
+            self.p.body = None
+            r, data = self.gw.post(user("hi", **{name: 1}))
+            self.assertEqual(r.status, 400, name)
+            self.assertIn(b"no plain name", data)
+            self.assertIsNone(self.p.body, name)
+        r, _ = self.gw.post(user("hi", **{"x_groq": {"k": 1}, "chat_template_kwargs": {}}))
         self.assertEqual(r.status, 200)
 
     def test_a_custom_tool_call_in_the_history_is_screened_and_other_members_refused(self):

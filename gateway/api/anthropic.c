@@ -473,7 +473,8 @@ enum block_kind { NONE, TEXT, TOOL_USE, THINKING, OPAQUE };
 #define RUN (2 * MAX_BLOCKS + 2)     /* the open run of text blocks' slot, + 1 */
 #define LAST (2 * MAX_BLOCKS + 3)    /* the run's last text block started, + 1 */
 #define PREV (2 * MAX_BLOCKS + 4)    /* the latest run's slot, + 1: a next run continues it */
-_Static_assert(PREV < sizeof((struct gw_api_stream *)0)->state, "state too small");
+#define OPEN (2 * MAX_BLOCKS + 5)    /* the block started and not yet stopped, + 1 */
+_Static_assert(OPEN < sizeof((struct gw_api_stream *)0)->state, "state too small");
 
 static int slot_of(const struct gw_api_stream *s, int idx)
 {
@@ -696,6 +697,20 @@ static int settle_run(struct gw_api_stream *s, const char *type, const cJSON *ev
 static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bool *emit, int *at)
 {
     *emit = true;
+    /* The API sends a message's blocks one after another: a block starts when the one
+     * before it has stopped, and its deltas and stop come before the next starts. Blocks
+     * that interleave would be joined by the client in another order than the scanner
+     * read them ("...card 4111 1111 " in block 0 after "1111 1111" in block 1): refused. */
+    bool block_start_ev = strcmp(type, "content_block_start") == 0;
+    if (block_start_ev ? s->state[OPEN] != 0
+                       : (strcmp(type, "content_block_delta") == 0 ||
+                          strcmp(type, "content_block_stop") == 0) &&
+                             s->state[OPEN] != block_index(ev) + 1)
+        return -1;
+    if (block_start_ev)
+        s->state[OPEN] = (unsigned char)(block_index(ev) + 1);
+    else if (strcmp(type, "content_block_stop") == 0)
+        s->state[OPEN] = 0;
     int rc = settle_run(s, type, ev, at);
     if (rc != 0)
         return rc;

@@ -692,6 +692,29 @@ class ReviewedShapes(unittest.TestCase):
         self.assertEqual([e for e in events if e["type"] == "message_delta"][-1]["delta"]
                          ["stop_reason"], "refusal")
 
+    def test_anthropic_blocks_that_interleave_are_refused(self):
+        # review 39: block 1's delta came before block 0's; the client joins the blocks by
+        # index, so "...card 4111 1111 " + "1111 1111 bye" made a card no scan read
+        pad = "lorem ipsum dolor sit amet " * 20
+        start = [{"type": "message_start", "message": {"id": "m", "type": "message",
+                  "role": "assistant", "content": []}}]
+        block = lambda i: {"type": "content_block_start", "index": i,
+                           "content_block": {"type": "text", "text": ""}}
+        delta = lambda i, t: {"type": "content_block_delta", "index": i,
+                              "delta": {"type": "text_delta", "text": t}}
+        stop = lambda i: {"type": "content_block_stop", "index": i}
+        end = [{"type": "message_delta", "delta": {"stop_reason": "end_turn"}},
+               {"type": "message_stop"}]
+        for events in (start + [block(0), block(1), delta(1, "1111 1111 bye " + pad),
+                                delta(0, pad + "Your card 4111 1111 "), stop(0), stop(1)] + end,
+                       start + [block(0), delta(0, pad + "Your card 4111 1111 "), block(1),
+                                delta(1, "1111 1111 bye"), stop(1), stop(0)] + end):
+            self.typed(*events)
+            r, data = self.anthropic(stream=True)
+            text = anthropic_text(typed_events(data))
+            self.assertNotIn("4111 1111 1111 1111", without_clock(text))
+            self.assertNotIn("1111 1111 bye", text)
+
     def test_an_anthropic_stream_error_is_screened_whole(self):
         self.typed({"type": "message_start", "message": {"id": "m", "type": "message",
                     "role": "assistant", "content": []}},

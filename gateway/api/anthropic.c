@@ -606,8 +606,8 @@ static int block_delta(struct gw_api_stream *s, cJSON *ev, bool *emit)
     if (rc != 0)
         return rc;
     if (k == THINKING && strcmp(t, "signature_delta") == 0) {
-        *emit = true; /* opaque, checked by the provider */
-        return 0;
+        *emit = true; /* opaque, checked by the provider: one word, as in a whole reply */
+        return gw_api_scalars(delta, block_ids) ? 0 : -1;
     }
     static const char *const expect[] = {[TEXT] = "text_delta", [THINKING] = "thinking_delta",
                                          [TOOL_USE] = "input_json_delta"};
@@ -753,7 +753,7 @@ static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bo
         s->tokens(s->ctx, p, c);
         /* stop_sequence is one of the app's own strings, echoed: screened all the same */
         cJSON *delta = cJSON_GetObjectItemCaseSensitive(ev, "delta");
-        if (!gw_api_scalars(delta, message_ids))
+        if (!gw_api_scalars(delta, message_ids) || !gw_api_usage_ok(ev))
             return -1;
         return gw_api_stream_unknown(s, delta, known);
     }

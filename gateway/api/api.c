@@ -271,21 +271,83 @@ static bool path_like_name(const unsigned char *c)
     return true;
 }
 
+/* Whether an unknown member's name can carry nothing to screen: 1 to 64 of letters,
+ * digits and "_-.:$", with at most eight digits (an API's extension, "x_groq",
+ * "provider_specific_fields"). A scanner reads a member's value, not its name, so a name
+ * with a space, an '@' or a number in it ("jo@example.com": "x") is a text no scan read. */
+static bool plain_member_name(const char *k)
+{
+    size_t n = 0, digits = 0;
+    for (; k[n]; n++) {
+        unsigned char c = (unsigned char)k[n];
+        if (!isalnum(c) && !strchr("_-.:$", c))
+            return false;
+        digits += isdigit(c) != 0;
+    }
+    return n >= 1 && n <= 64 && digits <= 8;
+}
+
+/* Whether s is one word of printable ASCII that holds no e-mail address (an '@' with a '.'
+ * after it: a Vertex model's "name@20241022" has none) and, unless it is an id, no run of
+ * nine digits or more (a card, an account, a phone number: "4111111111111111" is no
+ * model's name; random ids may hold such runs by chance). */
+static bool plain_word(const unsigned char *s, bool id)
+{
+    size_t digits = 0;
+    const unsigned char *at = NULL;
+    for (const unsigned char *c = s; *c; c++) {
+        if (*c < 0x21 || *c > 0x7E)
+            return false;
+        if (*c == '@')
+            at = c;
+        else if (*c == '.' && at)
+            return false;
+        digits = *c >= '0' && *c <= '9' ? digits + 1 : 0;
+        if (digits >= 9 && !id)
+            return false;
+    }
+    return true;
+}
+
+/* Whether a usage object holds counts and plain words only (OpenAI's token details,
+ * Anthropic's service_tier): it passes unscreened, so no sentence, address or number. */
+static bool usage_ok(const cJSON *u, int depth)
+{
+    if (!u || cJSON_IsNull(u) || cJSON_IsNumber(u) || cJSON_IsBool(u))
+        return true;
+    if (cJSON_IsString(u))
+        return strlen(u->valuestring) <= 64 &&
+               plain_word((const unsigned char *)u->valuestring, false);
+    if ((!cJSON_IsObject(u) && !cJSON_IsArray(u)) || depth >= 4)
+        return false;
+    for (const cJSON *c = u->child; c; c = c->next)
+        if ((cJSON_IsObject(u) && !plain_member_name(c->string)) || !usage_ok(c, depth + 1))
+            return false;
+    return true;
+}
+
 bool gw_api_scalars(const cJSON *obj, const char *const *names)
 {
+    static const char *const ids[] = {"id",        "call_id", "system_fingerprint", "obfuscation",
+                                      "signature", "data",    "encrypted_content",  NULL};
     for (const char *const *n = names; *n; n++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *n);
         if (cJSON_IsObject(v) || cJSON_IsArray(v))
             return false;
         /* an id, a name or a state is one word of printable ASCII ("chatcmpl-9x",
-         * "gpt-4o-2024-08-06", "end_turn"): not a sentence that would carry a card */
+         * "gpt-4o-2024-08-06", "end_turn"): not a sentence that would carry a card, nor an
+         * address or a card as one word */
         const unsigned char *s =
             cJSON_IsString(v) ? (const unsigned char *)v->valuestring : (const unsigned char *)"";
-        for (const unsigned char *c = s; *c; c++)
-            if ((*c < 0x21 || *c > 0x7E) && !(strcmp(*n, "model") == 0 && path_like_name(s)))
-                return false;
+        if (!plain_word(s, known(*n, ids)) && !(strcmp(*n, "model") == 0 && path_like_name(s)))
+            return false;
     }
-    return true;
+    return gw_api_usage_ok(obj);
+}
+
+bool gw_api_usage_ok(const cJSON *obj)
+{
+    return usage_ok(cJSON_GetObjectItemCaseSensitive(obj, "usage"), 0);
 }
 
 int gw_api_request_members(const struct gw_api *api, struct gw_api_request *r,
@@ -356,22 +418,6 @@ bool gw_api_has_media(const cJSON *node)
         if (gw_api_has_media(c))
             return true;
     return false;
-}
-
-/* Whether an unknown member's name can carry nothing to screen: 1 to 64 of letters,
- * digits and "_-.:$", with at most eight digits (an API's extension, "x_groq",
- * "provider_specific_fields"). A scanner reads a member's value, not its name, so a name
- * with a space, an '@' or a number in it ("jo@example.com": "x") is a text no scan read. */
-static bool plain_member_name(const char *k)
-{
-    size_t n = 0, digits = 0;
-    for (; k[n]; n++) {
-        unsigned char c = (unsigned char)k[n];
-        if (!isalnum(c) && !strchr("_-.:$", c))
-            return false;
-        digits += isdigit(c) != 0;
-    }
-    return n >= 1 && n <= 64 && digits <= 8;
 }
 
 int gw_api_unknown_members(cJSON *obj, const char *const *names, struct gw_text_refs *t)

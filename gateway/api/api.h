@@ -199,11 +199,16 @@ cJSON *gw_api_parse(const char *body, size_t len);
 int gw_api_parse_head(const char *body, size_t len, cJSON **root, const char **model,
                       bool *stream, char *err, size_t errlen, const char **param);
 /* Whether each of obj's members named in names (NULL ended) is a plain value: no object
- * or array, and a string only of printable ASCII with no space. Ids, names and states the
- * provider sets are passed unscreened, so they must carry no text: a model named "card
- * 4111 1111 1111 1111" is refused. A "model" may also be a file path with spaces or other
- * letters (a local server's), with no '@' and no nine digits in a run. */
+ * or array, and a string only of printable ASCII with no space, no e-mail address, and
+ * (but in ids) no nine digits in a run. Ids, names and states the provider sets are passed
+ * unscreened, so they must carry no text: a model named "card 4111 1111 1111 1111" or
+ * "4111111111111111" is refused. A "model" may also be a file path with spaces or other
+ * letters (a local server's), with no '@' and no nine digits in a run. And obj's usage
+ * must be gw_api_usage_ok. */
 bool gw_api_scalars(const cJSON *obj, const char *const *names);
+/* Whether obj's "usage" (if any) holds counts and plain words only: it passes unscreened.
+ * gw_api_scalars checks it too. */
+bool gw_api_usage_ok(const cJSON *obj);
 /* The members at the top of a parsed request that api does not know (a compatible
  * server's own parameters: vLLM's documents and chat_template are prompt text), by policy:
  * screened whole as a customer's text, removed (r->texts.stripped), or refused. Returns 0,

@@ -162,12 +162,20 @@ static bool members(struct rd *r, char close, int depth)
     return eat(r, close);
 }
 
-/* Whether [s, s + n) is one word of printable ASCII. */
+/* Whether [s, s + n) is one word of printable ASCII with no '@' and no nine digits in a
+ * run: what gw_api_scalars takes of any member (an address, or a number outside an id,
+ * goes the general path, which decides by the member). */
 static bool one_word(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7E)
+    size_t digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x21 || c > 0x7E || c == '@')
             return false;
+        digits = c >= '0' && c <= '9' ? digits + 1 : 0;
+        if (digits >= 9)
+            return false;
+    }
     return true;
 }
 

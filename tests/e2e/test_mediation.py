@@ -317,6 +317,35 @@ class ChatReplyShapes(unittest.TestCase):
         self.assertEqual(r.status, 502)
         self.assertEqual(data.decode(), "<p>upstream said [EMAIL]</p>")
 
+    def test_usage_and_one_word_ids_carry_no_personal_data(self):
+        # review 39: usage passed unscreened with any member in it, and an id, a model or a
+        # state that is one word passed even when the word was an address or a card
+        for top in ({"usage": {"prompt_tokens": 1, "note": "mail " + EMAIL}},
+                    {"usage": {"prompt_tokens_details": {"x": "card " + CARD}}},
+                    {"usage": {"prompt_tokens": 1, EMAIL: 1}},
+                    {"usage": {"n": [EMAIL]}},
+                    {"model": "4111111111111111"}, {"id": EMAIL}, {"service_tier": EMAIL}):
+            self.reply({"role": "assistant", "content": "ok"}, **top)
+            r, data = self.gw.post(user("hi"))
+            self.assertEqual(r.status, 502, top)
+            self.assertNotIn("jane.doe", data.decode())
+            self.assertNotIn("4111", data.decode())
+        for extra in ({"model": "4111111111111111"}, {"id": EMAIL}):  # and in a stream
+            self.p.events(dict({"id": "c", "object": "chat.completion.chunk", "created": 0,
+                                "model": "m", "choices": [{"index": 0, "delta": {"content": "ok"},
+                                                           "finish_reason": None}]}, **extra))
+            r, data = self.gw.post(user("hi", stream=True))
+            self.assertNotIn(b"4111", data, extra)
+            self.assertNotIn(b"jane.doe", data, extra)
+        usage = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4,
+                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": None},
+                 "completion_tokens_details": {"reasoning_tokens": 0}, "service_tier": "default"}
+        for top in ({"usage": usage}, {"model": "claude-3-5-sonnet-v2@20241022"},
+                    {"id": "resp_67ccd2bed1ec81901234567890abcdef"}):
+            self.reply({"role": "assistant", "content": "ok"}, **top)
+            r, data = self.gw.post(user("hi"))
+            self.assertEqual(r.status, 200, top)
+
     def test_a_reply_with_bytes_after_its_json_is_refused(self):
         body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]})
         self.p.reply = (200, "application/json", (body + ' {"content": "%s"}' % EMAIL).encode())
@@ -691,6 +720,26 @@ class ReviewedShapes(unittest.TestCase):
         self.assertNotIn("1111", without_clock(json.dumps(events)))
         self.assertEqual([e for e in events if e["type"] == "message_delta"][-1]["delta"]
                          ["stop_reason"], "refusal")
+
+    def test_an_anthropic_signature_delta_and_usage_carry_no_text(self):
+        # review 39: a thinking block's signature_delta passed as sent (a whole reply's
+        # signature must be one word), and so did message_delta's usage
+        start = {"type": "message_start", "message": {"id": "m", "type": "message",
+                 "role": "assistant", "content": []}}
+        think = [{"type": "content_block_start", "index": 0,
+                  "content_block": {"type": "thinking", "thinking": ""}},
+                 {"type": "content_block_delta", "index": 0,
+                  "delta": {"type": "signature_delta", "signature": "card " + CARD}},
+                 {"type": "content_block_stop", "index": 0}]
+        end = [{"type": "message_delta", "delta": {"stop_reason": "end_turn"}},
+               {"type": "message_stop"}]
+        note = [{"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                 "usage": {"output_tokens": 5, "note": "mail " + EMAIL}}, {"type": "message_stop"}]
+        for events in ([start] + think + end, [start] + note):
+            self.typed(*events)
+            r, data = self.anthropic(stream=True)
+            self.assertNotIn("4111", without_clock(data.decode()))
+            self.assertNotIn("jane.doe", data.decode())
 
     def test_anthropic_blocks_that_interleave_are_refused(self):
         # review 39: block 1's delta came before block 0's; the client joins the blocks by

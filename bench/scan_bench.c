@@ -1166,6 +1166,11 @@ static const struct adv_input adv_inputs[] = {
     {"percent", "%41", "%41"},                   /* URL-encoded text, encoding-obfuscation rules */
     {"zwsp_letters", "a U+200B", "a\xE2\x80\x8B"},  /* letters split by a zero-width space */
     {"fullwidth_digits", "U+FF11", "\xEF\xBC\x91"}, /* fullwidth digits: 3 bytes each */
+    /* review 39: quoted pieces joined (split strings), decimal character codes, digit
+     * groups that no card confirms */
+    {"split_pieces", "'ign' + ", "'ign' + "},
+    {"decimal_codes", "73 103 110 ", "73 103 110 "},
+    {"digit_groups", "4111 ", "4111 "},
 };
 
 enum adv_mode { ADV_PROMPT, ADV_REPLY, ADV_STREAM, ADV_MODES };

@@ -248,6 +248,12 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
     const struct gw_rule *r = &rs->table.rules[p->rule];
     size_t start;
     bool own = false;
+    /* Every match counts towards the deadline, those PCRE2 or a validator then turns down
+     * too: a text of such matches ("4111 4111 ...", "73 103 110 ...") ran past it. */
+    if (c->deadline_ns && ++c->adds % 256 == 0 && gw_now_ns() > c->deadline_ns) {
+        c->over = true; /* out of time: the caller's fail_mode */
+        return -1;
+    }
     if (rs->confirm[id]) {
         size_t width = p->max_width < GW_SPAN_MAX ? p->max_width : GW_SPAN_MAX;
         size_t from = end > width ? end - width : 0;
@@ -288,10 +294,6 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
             last->end = end;
             return 0;
         }
-    }
-    if (c->deadline_ns && ++c->adds % 256 == 0 && gw_now_ns() > c->deadline_ns) {
-        c->over = true; /* out of time: the caller's fail_mode */
-        return -1;
     }
     if (c->n >= GW_CANDS_MAX && !make_room(c, rs, p->rule)) {
         c->over = true; /* the caller falls back to fail_mode: see GW_CANDS_MAX */

@@ -85,6 +85,11 @@ void gw_scanner_set_deadline(gw_scanner *s, unsigned long long deadline_ns)
     s->cands.deadline_ns = deadline_ns;
 }
 
+unsigned long long gw_scanner_deadline(const gw_scanner *s)
+{
+    return s->cands.deadline_ns;
+}
+
 gw_scanner *gw_scanner_ref(gw_scanner *s)
 {
     s->refs++;

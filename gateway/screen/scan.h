@@ -68,6 +68,8 @@ void gw_scanner_mark_patterns(gw_scanner *s, uint64_t *bits);
  * scan stops and fails as over budget. The proxy sets one from its per-request screening
  * budget around each scan. */
 void gw_scanner_set_deadline(gw_scanner *s, unsigned long long deadline_ns);
+/* The deadline gw_scanner_set_deadline set (0: none); a stream's feeds read it too. */
+unsigned long long gw_scanner_deadline(const gw_scanner *s);
 unsigned long long gw_now_ns(void);
 
 /* Whether the last scan failed because the text matched too often to be screened in
@@ -129,6 +131,8 @@ int gw_stream_match_text(const gw_stream *st, const struct gw_finding *f, const 
                          size_t *len);
 /* Bytes fed but not yet released. */
 size_t gw_stream_held(const gw_stream *st);
+/* Whether a feed or the close failed because the scanner's deadline passed. */
+bool gw_stream_over_budget(const gw_stream *st);
 /* Frees the stream (closing the Hyperscan stream if close was not called). */
 void gw_stream_free(gw_stream *st);
 

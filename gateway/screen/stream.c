@@ -520,12 +520,29 @@ static int lane_late(gw_stream *st, struct lane *l, size_t len)
                : 0;
 }
 
+/* The lanes' matches count towards the scanner's deadline, as a block scan's do: a
+ * stream of matches that PCRE2 turns down ("4111 4111 ...") held a worker 13 s. */
+static void take_deadline(gw_stream *st)
+{
+    for (int i = 0; i < LANES; i++)
+        st->lane[i].cands.deadline_ns = gw_scanner_deadline(st->sc);
+}
+
+bool gw_stream_over_budget(const gw_stream *st)
+{
+    for (int i = 0; i < LANES; i++)
+        if (st->lane[i].cands.over)
+            return true;
+    return gw_scanner_over_budget(st->sc);
+}
+
 int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *out)
 {
     if (st->closed || st->failed)
         return -1;
     if (len == 0)
         return 0;
+    take_deadline(st);
     if (len > 0x7fffffffu || gw_buf_append(&st->text, data, len) == -1)
         return -1;
     st->total += len;
@@ -550,6 +567,7 @@ int gw_stream_feed(gw_stream *st, const char *data, size_t len, struct gw_buf *o
 
 int gw_stream_close(gw_stream *st, struct gw_buf *out)
 {
+    take_deadline(st);
     if (st->closed || st->failed)
         return -1;
     st->closed = true;

@@ -1540,10 +1540,23 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
     int rc = -1;
     gw_scanner_set_policy(r->sc, r->pol); /* a stream keeps the policy it opened with */
     size_t before = out->len;
+    /* A stream's screening spends the request's budget as block scans do, piece by piece */
+    unsigned long long t0 = gw_now_ns();
+    unsigned long long budget = (unsigned long long)cfg_of(r)->screen_budget_ms * 1000000ull;
+    gw_scanner_set_deadline(r->sc,
+                            budget ? t0 + (budget > r->screen_ns ? budget - r->screen_ns : 1) : 0);
     if (!r->w->srv->fault_screen &&
         (r->streams[slot] || (r->streams[slot] = gw_stream_open(r->sc))))
         rc = data ? gw_stream_feed(r->streams[slot], data, len, out)
                   : gw_stream_close(r->streams[slot], out);
+    gw_scanner_set_deadline(r->sc, 0);
+    r->screen_ns += gw_now_ns() - t0;
+    if (rc == -1 && r->streams[slot] && gw_stream_over_budget(r->streams[slot])) {
+        r->rec->over_budget = true;
+        GW_LOG(GW_LOG_WARN, r->id,
+               "a streamed reply could not be screened in full (it "
+               "matched too often, or the screening budget is spent); fail_mode applies");
+    }
     if (rc == 0 && out->len > before) { /* what went out, for a text that continues it */
         if (!r->sent[slot] && !(r->sent[slot] = calloc(1, sizeof *r->sent[slot])))
             return -1;

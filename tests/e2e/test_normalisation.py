@@ -465,6 +465,22 @@ class Bounds(unittest.TestCase):
         finally:
             mock.stop()
 
+    def test_a_stream_past_its_screening_budget_gets_fail_mode(self):
+        # review 39: a stream's screening had no budget; 900 KB of digit groups that no
+        # card confirms held the worker 13 s and reached the customer. Now it spends the
+        # request's budget piece by piece, and past it fail_mode ends the stream.
+        mock = Mock()
+        try:
+            with Gateway(mock.url, config_text="limits:\n  screen_budget_ms: 20\n") as gw:
+                r, data = gw.chat("hi", mock={"reply": "4111 " * 180000}, stream=True)
+                self.assertTrue(b"Screening the reply failed" in data, data[-300:])
+                self.assertLess(data.count(b"4111"), 100000)
+                r, data = gw.chat("hi", mock={"reply": "Your parcel is on its way."},
+                                  stream=True)
+                self.assertIn(b"on its way", data)
+        finally:
+            mock.stop()
+
     def test_adversarial_prompts_do_not_stall_the_worker(self):
         # Before the sweep, 400 KB of "1::" took 10.9 s on one worker's event loop.
         for unit in ("1::", "1.1.1.1 ", "@", "4111 ", "a" * 64):

@@ -1702,7 +1702,7 @@ static void on_up_headers(void *arg, long status, const char *content_type)
              content_type ? content_type : "application/json");
     bool sse = status >= 200 && status < 300 && content_type && r->api->stream_event &&
                r->stream && /* a stream the client did not ask for is read whole, and refused */
-               strncmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough &&
+               strncasecmp(content_type, "text/event-stream", 17) == 0 && !r->passthrough &&
                !r->stored;
     r->state = GW_REQ_BUFFERING;
     if (sse) {

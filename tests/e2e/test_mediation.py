@@ -346,6 +346,16 @@ class ChatReplyShapes(unittest.TestCase):
             r, data = self.gw.post(user("hi"))
             self.assertEqual(r.status, 200, top)
 
+    def test_a_stream_s_media_type_is_read_in_any_case(self):
+        # review 39: "Text/Event-Stream" (media types are case-insensitive) was refused
+        self.p.events({"id": "s", "choices": [{"index": 0, "delta": {"content": "mail " + EMAIL}}]},
+                      {"id": "s", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        status, _, body = self.p.reply
+        self.p.reply = (status, "Text/Event-Stream; charset=utf-8", body)
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertEqual(r.status, 200)
+        self.assertIn("mail [EMAIL]", data.decode())
+
     def test_a_reply_with_bytes_after_its_json_is_refused(self):
         body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]})
         self.p.reply = (200, "application/json", (body + ' {"content": "%s"}' % EMAIL).encode())

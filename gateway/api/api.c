@@ -3,6 +3,7 @@
 #include "api/api.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,23 +288,46 @@ static bool plain_member_name(const char *k)
     return n >= 1 && n <= 64 && digits <= 8;
 }
 
-/* Whether s is one word of printable ASCII that holds no e-mail address (an '@' with a '.'
- * after it: a Vertex model's "name@20241022" has none) and, unless it is an id, no run of
- * nine digits or more (a card, an account, a phone number: "4111111111111111" is no
- * model's name; random ids may hold such runs by chance). */
-static bool plain_word(const unsigned char *s, bool id)
+/* Whether an e-mail address begins at the '@' (or "%40") at s[i], len bytes after it: a
+ * name's character before it, and a domain after it, labels of letters, digits and '-'
+ * parted by dots, the last one of letters. "@cf/meta/llama-3.1-8b" (Cloudflare's models)
+ * and "claude-3-5-sonnet@20241022" (Vertex's) are none. */
+static bool address_at(const unsigned char *s, size_t i, size_t at_len)
+{
+    if (i == 0 || !(isalnum(s[i - 1]) || strchr("._%+-", s[i - 1])))
+        return false;
+    size_t k = i + at_len, label = 0, dots = 0;
+    bool letters = true;
+    for (; isalnum(s[k]) || s[k] == '-' || s[k] == '.'; k++) {
+        if (s[k] == '.') {
+            if (label == 0)
+                return false;
+            dots++;
+            label = 0;
+            letters = true;
+        } else {
+            label++;
+            letters &= isalpha(s[k]) != 0;
+        }
+    }
+    return dots > 0 && label >= 2 && letters;
+}
+
+/* Whether s is one word of printable ASCII that holds no e-mail address ('@' or "%40")
+ * and no run of more than max_digits digits (a card, an account, a phone number:
+ * "4111111111111111" is no model's name; random ids may hold such runs by chance, and a
+ * Bedrock model's ARN a 12-digit account). */
+static bool plain_word(const unsigned char *s, size_t max_digits)
 {
     size_t digits = 0;
-    const unsigned char *at = NULL;
-    for (const unsigned char *c = s; *c; c++) {
-        if (*c < 0x21 || *c > 0x7E)
+    for (size_t i = 0; s[i]; i++) {
+        if (s[i] < 0x21 || s[i] > 0x7E)
             return false;
-        if (*c == '@')
-            at = c;
-        else if (*c == '.' && at)
+        if ((s[i] == '@' && address_at(s, i, 1)) ||
+            (s[i] == '%' && s[i + 1] == '4' && s[i + 2] == '0' && address_at(s, i, 3)))
             return false;
-        digits = *c >= '0' && *c <= '9' ? digits + 1 : 0;
-        if (digits >= 9 && !id)
+        digits = isdigit(s[i]) ? digits + 1 : 0;
+        if (digits > max_digits)
             return false;
     }
     return true;
@@ -316,8 +340,7 @@ static bool usage_ok(const cJSON *u, int depth)
     if (!u || cJSON_IsNull(u) || cJSON_IsNumber(u) || cJSON_IsBool(u))
         return true;
     if (cJSON_IsString(u))
-        return strlen(u->valuestring) <= 64 &&
-               plain_word((const unsigned char *)u->valuestring, false);
+        return strlen(u->valuestring) <= 64 && plain_word((const unsigned char *)u->valuestring, 8);
     if ((!cJSON_IsObject(u) && !cJSON_IsArray(u)) || depth >= 4)
         return false;
     for (const cJSON *c = u->child; c; c = c->next)
@@ -339,7 +362,8 @@ bool gw_api_scalars(const cJSON *obj, const char *const *names)
          * address or a card as one word */
         const unsigned char *s =
             cJSON_IsString(v) ? (const unsigned char *)v->valuestring : (const unsigned char *)"";
-        if (!plain_word(s, known(*n, ids)) && !(strcmp(*n, "model") == 0 && path_like_name(s)))
+        size_t max_digits = known(*n, ids) ? SIZE_MAX : strcmp(*n, "model") == 0 ? 12 : 8;
+        if (!plain_word(s, max_digits) && !(strcmp(*n, "model") == 0 && path_like_name(s)))
             return false;
     }
     return gw_api_usage_ok(obj);

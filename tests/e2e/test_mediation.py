@@ -324,7 +324,8 @@ class ChatReplyShapes(unittest.TestCase):
                     {"usage": {"prompt_tokens_details": {"x": "card " + CARD}}},
                     {"usage": {"prompt_tokens": 1, EMAIL: 1}},
                     {"usage": {"n": [EMAIL]}},
-                    {"model": "4111111111111111"}, {"id": EMAIL}, {"service_tier": EMAIL}):
+                    {"model": "4111111111111111"}, {"id": EMAIL}, {"service_tier": EMAIL},
+                    {"id": "jane.doe%40example.com"}):
             self.reply({"role": "assistant", "content": "ok"}, **top)
             r, data = self.gw.post(user("hi"))
             self.assertEqual(r.status, 502, top)
@@ -340,7 +341,12 @@ class ChatReplyShapes(unittest.TestCase):
         usage = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4,
                  "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": None},
                  "completion_tokens_details": {"reasoning_tokens": 0}, "service_tier": "default"}
+        # review 40: Cloudflare's model names ('@' then a '.') and Bedrock's ARNs (a
+        # 12-digit account) are names, not addresses or numbers
         for top in ({"usage": usage}, {"model": "claude-3-5-sonnet-v2@20241022"},
+                    {"model": "@cf/meta/llama-3.1-8b-instruct"},
+                    {"model": "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+                              "us.anthropic.claude-3-5-sonnet-20241022-v2:0"},
                     {"id": "resp_67ccd2bed1ec81901234567890abcdef"}):
             self.reply({"role": "assistant", "content": "ok"}, **top)
             r, data = self.gw.post(user("hi"))

@@ -209,10 +209,15 @@ class Models(unittest.TestCase):
     def test_a_model_outside_the_list_is_other_but_reaches_the_provider_as_sent(self):
         cfg = "privacy:\n  models: [gpt-4o, claude-3-5-sonnet@20241022]\n"
         with Gateway(MOCK.url, admin=True, config_text=cfg) as gw:
-            for model in ("gpt-4o", "claude-3-5-sonnet@20241022", "secret-finetune", EMAIL):
+            for model in ("gpt-4o", "claude-3-5-sonnet@20241022", "secret-finetune"):
                 r, data = chat(gw, model=model)
                 self.assertEqual(r.status, 200)
                 self.assertEqual(json.loads(data)["model"], model)  # the mock echoes it
+            # an address as the model reaches the provider too; a reply that names it as its
+            # model is refused, as any id or state with an address in it (review 39)
+            r, data = chat(gw, model=EMAIL)
+            self.assertEqual(r.status, 502)
+            self.assertNotIn(EMAIL, data.decode())
             kpis, _ = wait_requests(gw, 4)
             self.assertEqual(kpis["models"], ["claude-3-5-sonnet@20241022", "gpt-4o", "other"])
 

@@ -80,6 +80,19 @@ void gw_incident_key(const char *secret, uint8_t key[16])
     }
 }
 
+/* Whether w (n bytes left) begins with a digit of another script, or a fullwidth '@':
+ * fullwidth (U+FF10-FF19, U+FF20), Arabic-Indic (U+0660-0669, U+06F0-06F9) and
+ * Devanagari (U+0966-096F) digits spell a card as well as ASCII ones do. */
+static bool other_digit(const unsigned char *w, size_t n)
+{
+    if (n >= 3 && w[0] == 0xEF && w[1] == 0xBC && w[2] >= 0x90 && w[2] <= 0xA0)
+        return true;
+    if (n >= 2 && ((w[0] == 0xD9 && w[1] >= 0xA0 && w[1] <= 0xA9) ||
+                   (w[0] == 0xDB && w[1] >= 0xB0 && w[1] <= 0xB9)))
+        return true;
+    return n >= 3 && w[0] == 0xE0 && w[1] == 0xA5 && w[2] >= 0xA6 && w[2] <= 0xAF;
+}
+
 /* How an excerpt of another category shows a word (a run of bytes between spaces). */
 enum shown { SHOWN_ALL, SHOWN_INITIAL, SHOWN_NONE };
 
@@ -104,12 +117,15 @@ static enum shown word_shown(const unsigned char *w, size_t n, bool sentence_sta
         return SHOWN_ALL;
     bool ascii = true, lower_seen = false, camel = false, symbol = false, all_lower = true;
     for (size_t i = 0; i < n; i++) {
-        if (w[i] == '@' || isdigit(w[i]))
+        if (w[i] == '@' || isdigit(w[i]) || other_digit(w + i, n - i))
             return SHOWN_NONE;
         ascii &= w[i] < 0x80;
     }
+    /* a capital first, then a small or accented letter: a name ("Jane", "José") */
+    bool named =
+        !sentence_start && isupper(w[a]) && b - a > 1 && (islower(w[a + 1]) || w[a + 1] >= 0x80);
     if (!ascii)
-        return SHOWN_ALL;
+        return named ? SHOWN_INITIAL : SHOWN_ALL;
     for (size_t i = a; i < b; i++) {
         camel |= lower_seen && isupper(w[i]);
         lower_seen |= islower(w[i]) != 0;
@@ -118,10 +134,8 @@ static enum shown word_shown(const unsigned char *w, size_t n, bool sentence_sta
     }
     if (camel || symbol || (b - a >= 16 && !all_lower))
         return SHOWN_NONE;
-    /* a capital first, small letters after (acronyms such as AI and DAN stay) */
-    if (!sentence_start && isupper(w[a]) && b - a > 1 && islower(w[a + 1]))
-        return SHOWN_INITIAL;
-    return SHOWN_ALL;
+    /* acronyms such as AI and DAN stay */
+    return named ? SHOWN_INITIAL : SHOWN_ALL;
 }
 
 void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
@@ -173,9 +187,12 @@ void gw_incident_mask(char *out, size_t outlen, const char *s, size_t len,
             sentence_start = false;
         bool mask = shown == SHOWN_NONE || (shown == SHOWN_INITIAL && i > word_start &&
                                             !(i == word_start + 1 && ispunct(u[word_start])));
-        if (n > 1) {
+        if (n > 1 && !mask) {
             memcpy(out + k, c, n);
             k += n;
+            i += n;
+        } else if (n > 1) {
+            out[k++] = '*'; /* a character masked is one '*' */
             i += n;
         } else {
             out[k++] = isdigit(*c) || (mask && !ispunct(*c)) ? '*' : (*c < 0x20 ? ' ' : (char)*c);

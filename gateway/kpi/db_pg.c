@@ -505,15 +505,18 @@ bool gw_db_url_ok(const char *where, char *err, size_t errlen)
 {
     if (!gw_db_is_url(where))
         return true;
-    /* libpq ends the user-info at the first '@', so a password with an '@' in it would be
-     * cut there, and libpq's errors quote the rest as the host name: refused instead */
+    /* libpq ends the user-info at the first '@', and the authority at the first '/', '?' or
+     * '#': a password with one of them in it would be cut there, and libpq's errors quote
+     * the rest as a host name or a port (review 39, 40); refused instead */
     const char *auth = strstr(where, "://") + 3;
-    size_t auth_len = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', auth_len);
-    if (at && memchr(at + 1, '@', auth_len - (size_t)(at + 1 - auth))) {
-        char safe[256];
-        gw_db_safe_name(where, safe, sizeof safe);
-        snprintf(err, errlen, "%s: an '@' in the user name or password must be written %%40", safe);
+    const char *at = memchr(auth, '@', strcspn(auth, "?")); /* a query may hold one */
+    if (at && (strcspn(auth, "/#") < (size_t)(at - auth) ||
+               memchr(at + 1, '@', strcspn(at + 1, "/?#")))) {
+        /* the URL is not quoted: where its password ends is what is unclear */
+        snprintf(err, errlen,
+                 "%.*s...: a '@', '/', '?' or '#' in the user name or password must be "
+                 "written %%40, %%2F, %%3F or %%23",
+                 (int)(auth - where), where);
         return false;
     }
     char *msg = NULL;

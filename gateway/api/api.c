@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "kpi/privacy.h"
 #include "screen/scan.h"
 #include "util/json.h"
 
@@ -285,7 +286,8 @@ static bool plain_member_name(const char *k)
             return false;
         digits += isdigit(c) != 0;
     }
-    return n >= 1 && n <= 64 && digits <= 8;
+    /* nor a key or an address however written ("ghp_...", "sk_live_...": privacy.h) */
+    return n >= 1 && n <= 64 && digits <= 8 && !gw_privacy_pii_like(k);
 }
 
 /* Whether an e-mail address begins at the '@' (or "%40") at s[i], len bytes after it: a
@@ -340,7 +342,9 @@ static bool usage_ok(const cJSON *u, int depth)
     if (!u || cJSON_IsNull(u) || cJSON_IsNumber(u) || cJSON_IsBool(u))
         return true;
     if (cJSON_IsString(u))
-        return strlen(u->valuestring) <= 64 && plain_word((const unsigned char *)u->valuestring, 8);
+        return strlen(u->valuestring) <= 64 &&
+               plain_word((const unsigned char *)u->valuestring, 8) &&
+               !gw_privacy_pii_like(u->valuestring); /* "sk_live_...", "ghp_...": keys */
     if ((!cJSON_IsObject(u) && !cJSON_IsArray(u)) || depth >= 4)
         return false;
     for (const cJSON *c = u->child; c; c = c->next)

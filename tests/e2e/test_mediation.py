@@ -324,6 +324,8 @@ class ChatReplyShapes(unittest.TestCase):
                     {"usage": {"prompt_tokens_details": {"x": "card " + CARD}}},
                     {"usage": {"prompt_tokens": 1, EMAIL: 1}},
                     {"usage": {"n": [EMAIL]}},
+                    {"usage": {"tier": "sk_live_4eC39HqLyjWDarjtT1zdp7dc"}},  # review 40
+                    {"usage": {"d": {"ghp_R2dKcPoXyZaBcDeFgHiJkLmNoPqRsTuVwXyA": 1}}},
                     {"model": "4111111111111111"}, {"id": EMAIL}, {"service_tier": EMAIL},
                     {"id": "jane.doe%40example.com"}):
             self.reply({"role": "assistant", "content": "ok"}, **top)
@@ -1481,7 +1483,8 @@ class RequestMembers(unittest.TestCase):
 
     def test_an_unknown_member_whose_name_is_text_is_refused(self):
         # review 39: a member's value was screened and its name was not ("jo@x.com": 1)
-        for name in (EMAIL, INJECTION, "card " + CARD, "4111111111111111"):
+        for name in (EMAIL, INJECTION, "card " + CARD, "4111111111111111",
+                     "ghp_R2dKcPoXyZaBcDeFgHiJkLmNoPqRsTuVwXyA"):  # review 40: a key
             self.p.body = None
             r, data = self.gw.post(user("hi", **{name: 1}))
             self.assertEqual(r.status, 400, name)

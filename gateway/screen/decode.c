@@ -3487,6 +3487,8 @@ static int append_inplace(struct gw_decoded *out, const char *text, size_t len, 
     bool open = false;
     const unsigned char *t = (const unsigned char *)text;
     for (const struct gw_decoded_run *r; (r = inplace_next(out->v, n, at, len)) != NULL;) {
+        /* r points into out->v, which inplace_window may move: what is read of it, first */
+        size_t r_start = r->start;
         size_t s = r->start > INPLACE_CONTEXT ? r->start - INPLACE_CONTEXT : 0;
         size_t e = len - r->end > INPLACE_CONTEXT ? r->end + INPLACE_CONTEXT : len;
         while (s > 0 && (t[s] & 0xC0) == 0x80) /* whole characters */
@@ -3502,7 +3504,7 @@ static int append_inplace(struct gw_decoded *out, const char *text, size_t len, 
             we = e;
             open = true;
         }
-        at = r->start + 1;
+        at = r_start + 1;
     }
     return open ? inplace_window(out, n, text, len, ws, we, max_out) : 0;
 }

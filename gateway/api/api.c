@@ -290,7 +290,7 @@ static bool plain_member_name(const char *k)
     return n >= 1 && n <= 64 && digits <= 8 && !gw_privacy_pii_like(k);
 }
 
-/* Whether an e-mail address begins at the '@' (or "%40") at s[i], len bytes after it: a
+/* Whether an e-mail address is at the '@' (or "%40", at_len bytes) at s[i]: a
  * name's character before it, and a domain after it, labels of letters, digits and '-'
  * parted by dots, the last one of letters. "@cf/meta/llama-3.1-8b" (Cloudflare's models)
  * and "claude-3-5-sonnet@20241022" (Vertex's) are none. */

@@ -75,6 +75,8 @@ struct gw_req {
     bool json[GW_API_SLOTS]; /* its text is JSON (streamed tool arguments) */
     struct jtail *tail[GW_API_SLOTS]; /* a JSON slot's text decoded, its last bytes */
     struct otail *others; /* the last bytes of the texts a stream carries outside its slots */
+    struct onode *clean;  /* the last of them screened whole at each place, when clean */
+    unsigned noted;       /* findings recorded so far */
     struct tailbuf *sent[GW_API_SLOTS]; /* the last bytes each slot released */
     struct join *join[GW_API_SLOTS];    /* a slot whose text continues another's */
     struct evbuffer *out;
@@ -306,6 +308,7 @@ static void req_free(struct gw_req *r)
     for (int i = 0; i < GW_API_SLOTS; i++)
         free(r->tail[i]);
     free(r->others);
+    free(r->clean);
     for (int i = 0; i < GW_API_SLOTS; i++) {
         free(r->sent[i]);
         free(r->join[i]);
@@ -503,6 +506,7 @@ static void record(struct gw_req *r, enum gw_direction dir, const struct gw_find
 {
     struct gw_request_rec *rec = r->rec;
     const struct gw_rule *rule = &r->rs->table.rules[f->rule];
+    r->noted++;
     GW_LOG(GW_LOG_DEBUG, r->id, "%s %s%s: rule %s (%s, %s)",
            dir == GW_DIR_PROMPT ? "prompt" : "reply", f->shadow ? "would " : "",
            gw_action_name(f->action), rule->id, gw_category_name(rule->category),
@@ -1414,6 +1418,9 @@ static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s,
 struct otail {
     char path[64];
     struct tailbuf t;
+    char last[64]; /* the text before, when it was this short */
+    size_t last_n; /* its length; SIZE_MAX: longer */
+    bool still;    /* the text before repeated the one before it and left t as it was */
 };
 
 /* Screens the text s of an event joined to the text at the same place in the events
@@ -1434,11 +1441,24 @@ static int across_events(struct gw_req *r, const char *path, const char *s, size
                OTAILS);
         return -1;
     }
+    bool fresh = !t->path[0];
     snprintf(t->path, sizeof t->path, "%s", path);
+    /* A provider repeats some texts in every event (Azure's content filter's "safe" four
+     * times an event): when this text repeats the one before, which left the last bytes as
+     * they were, the join below is the one the event before screened clean. */
+    bool same = !fresh && t->last_n == len && memcmp(t->last, s, len) == 0;
+    if (same && t->still)
+        return 0;
+    struct tailbuf before = t->t;
     int rc = across_join(r, &t->t, s, len);
-    if (rc == 0)
-        tail_keep(&t->t, s, len);
-    return rc;
+    if (rc != 0)
+        return rc;
+    tail_keep(&t->t, s, len);
+    t->still = same && before.n == t->t.n && memcmp(before.d, t->t.d, before.n) == 0;
+    t->last_n = len <= sizeof t->last ? len : SIZE_MAX;
+    if (len <= sizeof t->last)
+        memcpy(t->last, s, len);
+    return 0;
 }
 
 /* The strings of node (an object's or an array's values, depth first), each screened
@@ -1582,6 +1602,53 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
     return 1;
 }
 
+/* The text at a place of a stream's events outside its slots (stream_scan) that the last
+ * event there had, when it was short and screened whole without a finding. */
+#define ONODE_MAX 512
+struct onode {
+    char path[64];
+    char text[ONODE_MAX];
+    size_t n; /* 0: none */
+};
+
+/* The entry of place path, or NULL when more places than are kept came before. */
+static struct onode *clean_at(struct gw_req *r, const char *path)
+{
+    if (!r->clean && !(r->clean = calloc(OTAILS, sizeof *r->clean)))
+        return NULL;
+    for (struct onode *o = r->clean; o < r->clean + OTAILS; o++)
+        if (!o->path[0] || strcmp(o->path, path) == 0) {
+            snprintf(o->path, sizeof o->path, "%s", path);
+            return o;
+        }
+    return NULL;
+}
+
+/* Screens node whole (screen_node) unless it repeats the clean text of the event before at
+ * its place (path): providers repeat metadata in every event (Azure's content filter
+ * results), and screening it again costs a stream's budget for nothing. */
+static int screen_event_node(struct gw_req *r, cJSON *node, const char *path,
+                             const struct gw_rule **blocker, bool *changed)
+{
+    char *json = cJSON_IsString(node) ? NULL : cJSON_PrintUnformatted(node);
+    const char *text = json ? json : cJSON_IsString(node) ? node->valuestring : NULL;
+    size_t n = text ? strlen(text) : 0;
+    struct onode *o = n && n <= ONODE_MAX ? clean_at(r, path) : NULL;
+    int v = GW_ACTION_ALLOW;
+    if (!o || o->n != n || memcmp(o->text, text, n) != 0) {
+        unsigned noted = r->noted;
+        v = screen_node(r, node, GW_DIR_REPLY, ~0u, blocker, changed);
+        bool clean = v == GW_ACTION_ALLOW && !*changed && r->noted == noted;
+        if (o) {
+            o->n = clean ? n : 0;
+            if (clean)
+                memcpy(o->text, text, n);
+        }
+    }
+    cJSON_free(json);
+    return v;
+}
+
 /* A string of a stream event that is not streamed text (an error's message, a member no
  * API file knows), screened whole, and joined to the ones at its place before it.
  * Returns 0, 1 (block) or -1. */
@@ -1590,10 +1657,10 @@ static int stream_scan(void *ctx, cJSON *node)
     struct gw_req *r = ctx;
     const struct gw_rule *blocker = NULL;
     bool changed = false;
-    int v = screen_node(r, node, GW_DIR_REPLY, ~0u, &blocker, &changed);
+    char path[64];
+    snprintf(path, sizeof path, "%d:%s", r->st.place, node->string ? node->string : "");
+    int v = screen_event_node(r, node, path, &blocker, &changed);
     if (v != -1 && v != GW_ACTION_BLOCK) {
-        char path[64];
-        snprintf(path, sizeof path, "%d:%s", r->st.place, node->string ? node->string : "");
         int rc = strings_across_events(r, node, path);
         if (rc != -2)
             return rc;

@@ -1631,6 +1631,83 @@ class StreamFailMode(unittest.TestCase):
             self.assertEqual(r.status, 503)  # the prompt fails closed first
 
 
+class RepeatedEventMetadata(unittest.TestCase):
+    """Providers repeat metadata in every event of a stream (Azure's content filter
+    results, OpenRouter's provider). Screening it again each event spent the request's
+    budget on nothing new and cut long replies (review 40); a text that repeats the clean
+    one before it at its place is not screened again, and anything else still is."""
+
+    CF = {k: {"filtered": False, "severity": "safe"}
+          for k in ("hate", "self_harm", "sexual", "violence")}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = ScriptedProvider()
+        # The default packs, and a budget that an Azure stream of 8,000 events spent whole
+        # before (about 120 us of scans an event); its text costs a few microseconds a piece.
+        cls.gw = Gateway(cls.p.url, "limits:\n  screen_budget_ms: 400\n", workers=1,
+                         rules=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                            "..", "rules"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.p.stop()
+
+    def chunk(self, text, **choice):
+        c = {"index": 0, "delta": {"content": text}, "finish_reason": None, "logprobs": None}
+        c.update(choice)
+        return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+                "model": "gpt-4o", "choices": [c]}
+
+    def test_a_long_azure_stream_is_not_cut(self):
+        text = "The tent packs to 1.9 kg and pitches in five minutes. " * 600  # 32 KB
+        pieces = [text[i:i + 4] for i in range(0, len(text), 4)]
+        self.p.events({"choices": [], "id": "", "model": "", "object": "", "created": 0,
+                       "prompt_filter_results": [{"prompt_index": 0,
+                                                  "content_filter_results": self.CF}]},
+                      *[self.chunk(t, content_filter_results=self.CF) for t in pieces])
+        r, data = self.gw.post(user("Describe the tent", stream=True))
+        self.assertFalse(b"Screening the reply failed" in data, data[-300:])
+        self.assertEqual(stream_text(sse_events(data))[0], text)
+
+    def test_an_openrouter_stream_is_not_cut(self):
+        text = "Our returns desk answers within a day. " * 1000  # 39 KB in two-byte pieces
+        events = [dict(self.chunk(text[i:i + 2], native_finish_reason=None), provider="OpenAI")
+                  for i in range(0, len(text), 2)]
+        self.p.events(*events)
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertFalse(b"Screening the reply failed" in data, data[-300:])
+        self.assertEqual(stream_text(sse_events(data))[0], text)
+
+    # A delta's member is passed on with its event (a choice's goes with released text).
+    def test_metadata_that_changes_is_screened_again(self):
+        cf = json.loads(json.dumps(self.CF))
+        cf["hate"]["note"] = "mail " + EMAIL
+        self.p.events(*[self.chunk("ok ", delta={"content": "ok ", "x_cf": c})
+                        for c in [self.CF] * 20 + [cf, self.CF]])
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertNotIn("jane.doe", data.decode())
+        self.assertEqual(data.decode().count("[EMAIL]"), 1)
+        self.assertEqual(data.decode().count('"severity":"safe"'), 4 * 22)
+
+    def test_metadata_with_a_finding_is_screened_every_time(self):
+        self.p.events(*[self.chunk("ok ", delta={"content": "ok ", "x_note": "mail " + EMAIL})
+                        for _ in range(5)])
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertNotIn("jane.doe", data.decode())
+        self.assertEqual(data.decode().count("[EMAIL]"), 5)
+
+    def test_a_repeated_value_is_still_read_joined_to_the_ones_before(self):
+        # "4242" four times is 4242424242424242, a card to a client that joins them: the
+        # repeats are screened joined until the last bytes kept stop changing.
+        self.p.events(*[self.chunk("ok ", delta={"content": "ok ", "x_code": "4242"})
+                        for _ in range(8)])
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertEqual(data.decode().count('"x_code":"4242"'), 3)
+        self.assertIn('"error"', data.decode())
+
+
 class Passthrough(unittest.TestCase):
     def test_a_generating_endpoint_in_passthrough_is_refused_at_start(self):
         for path in ("/v1/responses", "/v1/messages", "/v1/embeddings", "/v1/chat/completions",

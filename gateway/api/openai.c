@@ -621,14 +621,33 @@ bool gw_openai_duplicate_keys(const cJSON *node)
     return false;
 }
 
-int gw_openai_set_text(cJSON *node, const char *text)
+/* A copy of text through cJSON's allocator (the tree may live in a worker's arena), or NULL. */
+static char *tree_copy(const char *text)
 {
-    /* Through cJSON's allocator: the tree may live in a worker's arena. */
     size_t len = strlen(text) + 1;
     char *copy = cJSON_malloc(len);
+    if (copy)
+        memcpy(copy, text, len);
+    return copy;
+}
+
+int gw_openai_set_key(cJSON *node, const char *key)
+{
+    char *copy = tree_copy(key);
     if (!copy)
         return -1;
-    memcpy(copy, text, len);
+    if (!(node->type & cJSON_StringIsConst))
+        cJSON_free(node->string);
+    node->string = copy;
+    node->type &= ~cJSON_StringIsConst;
+    return 0;
+}
+
+int gw_openai_set_text(cJSON *node, const char *text)
+{
+    char *copy = tree_copy(text);
+    if (!copy)
+        return -1;
     if (!(node->type & cJSON_IsReference))
         cJSON_free(node->valuestring);
     node->valuestring = copy;

@@ -94,6 +94,8 @@ const char *gw_openai_unreadable(const char *raw, size_t len, const cJSON *root)
  * text early. */
 bool gw_openai_strip_logprobs(cJSON *root);
 
+/* Renames an object's member node to key. Returns 0 or -1. */
+int gw_openai_set_key(cJSON *node, const char *key);
 /* Replaces the text of a string node. Returns 0 or -1. */
 int gw_openai_set_text(cJSON *node, const char *text);
 

@@ -350,6 +350,18 @@ void gw_privacy_conversation(const uint8_t key[16], const char *v, char *out, si
     snprintf(out, outlen, "%016llx", (unsigned long long)gw_siphash(key, v, strlen(v)));
 }
 
+void gw_privacy_pseudonym(const uint8_t key[16], const char *v, size_t len, char *out,
+                          size_t outlen)
+{
+    static const char label[] = "guardrail identifier pseudonym";
+    uint64_t h[2];
+    gw_siphash128(key, label, sizeof label - 1, h);
+    uint8_t sub[16];
+    for (int i = 0; i < 16; i++) /* little-endian, the same key on every platform */
+        sub[i] = (uint8_t)(h[i / 8] >> (8 * (i % 8)));
+    snprintf(out, outlen, "gr-%016llx", (unsigned long long)gw_siphash(sub, v, len));
+}
+
 static void random_key(uint8_t key[16])
 {
     if (getrandom(key, 16, 0) != 16) { /* only without /dev/urandom: not expected */

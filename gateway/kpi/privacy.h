@@ -55,6 +55,15 @@ void gw_privacy_model(const struct gw_privacy *p, const char *v, char *out, size
  * digits of SipHash-2-4(key, v). out holds at least 17 bytes. */
 void gw_privacy_conversation(const uint8_t key[16], const char *v, char *out, size_t outlen);
 
+/* The pseudonym that replaces an identifier sent to the provider with personal data in it
+ * (an app's "user": "jane.doe@example.com"): "gr-" and 16 hex digits of SipHash-2-4 of
+ * v[0, len) under a key derived from key, so that the same identifier gets the same
+ * pseudonym while the key stays, and none the hash of a conversation id with the same
+ * text. out holds at least GW_PRIVACY_PSEUDONYM_MAX + 1 bytes. */
+#define GW_PRIVACY_PSEUDONYM_MAX 19
+void gw_privacy_pseudonym(const uint8_t key[16], const char *v, size_t len, char *out,
+                          size_t outlen);
+
 /* Where the conversation key came from (for the start-up log). */
 enum gw_privacy_key_source {
     GW_PRIVACY_KEY_SECRET,  /* privacy.hash_key, from the environment */

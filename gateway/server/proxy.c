@@ -2144,6 +2144,85 @@ static int screen_any_order(struct gw_req *r, struct gw_api_request *ar,
     return verdict;
 }
 
+/* ---- identifiers the provider keeps ----
+ * A request tells the provider who its end user is, or tags itself, in members no model
+ * reads: user, safety_identifier, prompt_cache_key, and metadata (Anthropic's user_id in
+ * it). The provider keeps them, and shows them in its logs and dashboards, so personal
+ * data or a secret in one leaves the brand as surely as in a prompt; apps often put the
+ * customer's e-mail there. Each is screened for personal data and secrets, and one with a
+ * finding that redacts or blocks is replaced by its pseudonym (kpi/privacy.h): the provider
+ * still tells end users apart, as it asks identifiers to, and reads nobody's address. */
+
+#define ID_CATEGORIES ((1u << GW_CAT_PII) | (1u << GW_CAT_SECRET))
+
+static const char *const id_members[] = {"user", "safety_identifier", "prompt_cache_key", NULL};
+
+/* Screens text t (node's name when key, else its value) as an identifier, and replaces it
+ * by its pseudonym on a finding that redacts or blocks, recorded as a redaction. Returns 1
+ * when it was replaced, 0, or -1 when screening failed. */
+static int screen_identifier(struct gw_req *r, cJSON *node, const char *t, bool key)
+{
+    size_t len = strlen(t);
+    if (!len)
+        return 0;
+    if (scan_text(r, t, len, GW_DIR_PROMPT, ID_CATEGORIES) == -1)
+        return -1;
+    bool replace = false;
+    unsigned text = ++r->texts;
+    for (size_t k = 0; k < r->w->findings.n; k++) {
+        struct gw_finding f = r->w->findings.v[k];
+        if (!f.shadow && f.action >= GW_ACTION_REDACT) {
+            f.action = GW_ACTION_REDACT; /* what the gateway did: the request goes on */
+            replace = true;
+        }
+        record(r, GW_DIR_PROMPT, &f, t + f.start, f.end - f.start, text, f.start);
+    }
+    if (!replace)
+        return 0;
+    char p[GW_PRIVACY_PSEUDONYM_MAX + 1];
+    gw_privacy_pseudonym(cfg_of(r)->privacy.key, t, len, p, sizeof p);
+    if (key)
+        return gw_openai_set_key(node, p) == -1 ? -1 : 1;
+    cJSON *rep = cJSON_CreateString(p);
+    if (!rep)
+        return -1;
+    take_value(node, rep);
+    return 1;
+}
+
+/* Screens a value as an identifier: a string as it is, anything else as its JSON text. */
+static int screen_identifier_value(struct gw_req *r, cJSON *node)
+{
+    if (cJSON_IsString(node))
+        return screen_identifier(r, node, node->valuestring, false);
+    if (cJSON_IsNull(node) || cJSON_IsBool(node))
+        return 0;
+    char *json = cJSON_PrintUnformatted(node);
+    int rc = json ? screen_identifier(r, node, json, false) : -1;
+    cJSON_free(json);
+    return rc;
+}
+
+/* Screens the request's identifiers (above). Returns GW_ACTION_REDACT when one was
+ * replaced, GW_ACTION_ALLOW, or -1 when screening failed. */
+static int screen_identifiers(struct gw_req *r, cJSON *root)
+{
+    int rc = 0, replaced = 0;
+    for (const char *const *m = id_members; *m && rc != -1; m++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(root, *m);
+        if (v && (rc = screen_identifier_value(r, v)) == 1)
+            replaced = 1;
+    }
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+    for (cJSON *k = cJSON_IsObject(meta) ? meta->child : NULL; k && rc != -1; k = k->next) {
+        if ((rc = screen_identifier(r, k, k->string, true)) == 1)
+            replaced = 1;
+        if (rc != -1 && (rc = screen_identifier_value(r, k)) == 1)
+            replaced = 1;
+    }
+    return rc == -1 ? -1 : replaced ? GW_ACTION_REDACT : GW_ACTION_ALLOW;
+}
+
 /* Screens the request's prompt texts, then calls the provider (or answers the block). */
 static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const char *body,
                             size_t len)
@@ -2159,6 +2238,11 @@ static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const c
     if (verdict != -1 && verdict != GW_ACTION_BLOCK) {
         int any = screen_any_order(r, ar, &blocker, &changed);
         verdict = any == -1 || any > verdict ? any : verdict;
+    }
+    if (verdict != -1 && verdict != GW_ACTION_BLOCK) {
+        int ids = screen_identifiers(r, ar->root);
+        changed |= ids == GW_ACTION_REDACT;
+        verdict = ids == -1 || ids > verdict ? ids : verdict;
     }
     if (verdict == -1) {
         if (gw_policy_fail_mode(cfg, r->policy) == GW_FAIL_CLOSED) {

@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from harness import BINARY, Gateway, Mock, RULES
+from harness import BINARY, Gateway, Mock, RULES, ScriptedProvider
 
 EMAIL = "jane.doe@example.com"
 PHONE = "+44 7700 900123"
@@ -285,6 +285,101 @@ class ExcerptsOfOtherRules(unittest.TestCase):
                     self.assertNotIn(value, text, where)
             for path in [gw.incidents] + glob.glob(gw.db + "*"):
                 self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, path)
+
+
+PSEUDONYM = re.compile(r"^gr-[0-9a-f]{16}$")
+
+
+class IdentifiersSentToTheProvider(unittest.TestCase):
+    """No model reads user, safety_identifier, prompt_cache_key or metadata, but the
+    provider keeps them: apps put the customer's e-mail there, and it left the brand
+    while the gateway redacted the same address from the prompt. One with personal data or
+    a secret in it goes as a pseudonym, the same for the same identifier."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = ScriptedProvider()
+        cls.gw = Gateway(cls.p.url, admin=True, rules=REPO_RULES, config_text=(
+            "providers:\n  - {name: openai, type: openai, base_url: '%s'}\n"
+            "  - {name: claude, type: anthropic, base_url: '%s'}\n" % (cls.p.url, cls.p.url[:-3])))
+
+    def setUp(self):
+        self.p.reply = (200, "application/json", json.dumps({
+            "id": "c1", "object": "chat.completion", "model": "gpt-4o",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "On its way."}}]}).encode())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+        cls.p.stop()
+
+    def send(self, path="/v1/chat/completions", headers=None, **members):
+        if path == "/v1/messages":
+            body = {"model": "claude-x", "max_tokens": 50,
+                    "messages": [{"role": "user", "content": "where is my order"}]}
+        else:
+            body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "where is my order"}]}
+        body.update(members)
+        r, data = self.gw.post(body, path=path, headers=headers)
+        self.assertEqual(r.status, 200, data)
+        return r, json.loads(self.p.body)
+
+    def test_personal_data_in_identifiers_goes_as_a_pseudonym(self):
+        r, sent = self.send(user=EMAIL, safety_identifier=PHONE, prompt_cache_key="shop-7",
+                            metadata={"customer": EMAIL, "order": "A-1001", EMAIL: "vip"})
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "redact")
+        for value in (sent["user"], sent["safety_identifier"], sent["metadata"]["customer"]):
+            self.assertRegex(value, PSEUDONYM)
+        self.assertEqual(sent["metadata"]["order"], "A-1001")
+        self.assertEqual(sent["prompt_cache_key"], "shop-7")
+        self.assertEqual(sent["metadata"]["customer"], sent["user"])  # the same address
+        self.assertEqual([k for k in sent["metadata"] if PSEUDONYM.match(k)],
+                         [sent["user"]])  # a name that is an address, too
+        self.assertNotIn("jane.doe", self.p.body.decode())
+        self.assertNotIn("7700", self.p.body.decode())
+        # the same customer keeps the same pseudonym, another gets another
+        _, again = self.send(user=EMAIL)
+        self.assertEqual(again["user"], sent["user"])
+        _, other = self.send(user="mary.major@example.com")
+        self.assertRegex(other["user"], PSEUDONYM)
+        self.assertNotEqual(other["user"], sent["user"])
+
+    def test_a_secret_in_an_identifier_goes_as_a_pseudonym(self):
+        key = "ghp_R7sUq2LbX9vKd4TzW1mYc8NfJ3pHa6Ge0QoB"
+        _, sent = self.send(prompt_cache_key=key, metadata={"n": 4111111111111111})
+        self.assertRegex(sent["prompt_cache_key"], PSEUDONYM)
+        self.assertRegex(sent["metadata"]["n"], PSEUDONYM)  # a number that is a card
+        self.assertNotIn(key, self.p.body.decode())
+
+    def test_anthropic_metadata_user_id(self):
+        self.p.reply = (200, "application/json", json.dumps({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+            "content": [{"type": "text", "text": "On its way."}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 3, "output_tokens": 3}}).encode())
+        _, sent = self.send("/v1/messages", {"anthropic-version": "2023-06-01"},
+                            metadata={"user_id": EMAIL})
+        self.assertRegex(sent["metadata"]["user_id"], PSEUDONYM)
+
+    def test_identifiers_without_personal_data_pass_as_they_are(self):
+        ids = {"user": "user_2NfK8sYqL3hXwVbT9mRzPj4aD1c",
+               "safety_identifier": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+               "prompt_cache_key": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+               "metadata": {"order": "A-1001", "channel": "web"}}
+        r, sent = self.send(**ids)
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "allow")
+        for k, v in ids.items():
+            self.assertEqual(sent[k], v)
+
+    def test_the_record_names_the_rule_and_keeps_no_address(self):
+        r, _ = self.send(user="lee.quinn@example.org")
+        rid = r.getheader("x-request-id")
+        lines = self.gw.incident_lines(until=lambda ls: any(
+            l.get("request_id") == rid for l in ls))
+        mine = [l for l in lines if l.get("request_id") == rid]
+        self.assertTrue(mine)
+        self.assertIn("pii.email", json.dumps(mine))
+        self.assertNotIn("lee.quinn", json.dumps(lines))
 
 
 if __name__ == "__main__":

@@ -228,6 +228,29 @@ static void a_conversation_id_becomes_sixteen_hex_digits_of_its_keyed_hash(void 
     assert_string_equal(a, "");
 }
 
+static void an_identifier_becomes_a_pseudonym_under_a_key_of_its_own(void **state)
+{
+    uint8_t k1[16] = "0123456789abcdef", k2[16] = "fedcba9876543210";
+    char a[GW_PRIVACY_PSEUDONYM_MAX + 1], b[sizeof a], c[sizeof a], d[sizeof a], conv[17];
+    gw_privacy_pseudonym(k1, "jane.doe@example.com", 20, a, sizeof a);
+    gw_privacy_pseudonym(k1, "jane.doe@example.com", 20, b, sizeof b);
+    gw_privacy_pseudonym(k2, "jane.doe@example.com", 20, c, sizeof c);
+    gw_privacy_pseudonym(k1, "mary.major@example.com", 22, d, sizeof d);
+    assert_int_equal(strlen(a), GW_PRIVACY_PSEUDONYM_MAX);
+    assert_memory_equal(a, "gr-", 3);
+    assert_int_equal(strspn(a + 3, "0123456789abcdef"), 16);
+    assert_string_equal(a, b);     /* one customer, one pseudonym */
+    assert_string_not_equal(a, c); /* another key, another pseudonym */
+    assert_string_not_equal(a, d); /* another customer, another pseudonym */
+    /* not the hash the same text gets as a conversation id, which kpi.db keeps */
+    gw_privacy_conversation(k1, "jane.doe@example.com", conv, sizeof conv);
+    assert_string_not_equal(a + 3, conv);
+    /* A known value: the provider tells customers apart by their pseudonyms, so a build
+     * on another platform (the derived key's byte order) or a change to the derivation
+     * must not give every customer a new one unnoticed. */
+    assert_string_equal(a, "gr-54e6969337bff463");
+}
+
 static void a_key_file_is_created_once_and_read_back(void **state)
 {
     char dir[] = "/tmp/gw-privacy-XXXXXX";
@@ -295,6 +318,7 @@ int main(void)
         cmocka_unit_test(with_a_list_only_listed_tenants_and_models_are_kept),
         cmocka_unit_test(without_a_list_a_model_is_kept_when_it_matches_the_pattern),
         cmocka_unit_test(a_conversation_id_becomes_sixteen_hex_digits_of_its_keyed_hash),
+        cmocka_unit_test(an_identifier_becomes_a_pseudonym_under_a_key_of_its_own),
         cmocka_unit_test(a_key_file_is_created_once_and_read_back),
         cmocka_unit_test(a_secret_wins_and_without_store_or_file_the_key_is_random),
     };

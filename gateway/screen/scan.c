@@ -266,6 +266,9 @@ int gw_cands_add(struct gw_cands *c, gw_scanner *sc, unsigned id, size_t end, co
             from = base;
         if (end > base + len)
             return 0;
+        if (!p->allow && r->validate &&
+            gw_validator_hopeless(r->validate, text + (from - base), end - from))
+            return 0; /* PCRE2's span would be turned down: do not look for it */
         int rc = pcre2_match(rs->confirm[id], (PCRE2_SPTR)text, end - base, from - base, 0,
                              sc->md, NULL);
         if (rc >= 0)

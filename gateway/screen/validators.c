@@ -548,6 +548,35 @@ bool gw_valid_luhn_tail(const char *s, size_t len)
     return e - b >= 12 && e - b <= 19 && luhn_digits(s + b, (int)(e - b));
 }
 
+/* A window with no letter in it gives any span in it no number word, and without words
+ * gw_valid_spelled_digits wants single digits only. Such a span is four digit groups or
+ * more (pii.spelled_number's pattern) and ends where the window does, so it holds the last
+ * four runs of digits in the window whole (it starts at a word boundary): one of two
+ * digits or more among them, or fewer than four, turns it down. A byte past ASCII may be
+ * a letter: not hopeless. */
+static bool spelled_digits_hopeless(const char *w, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (isalpha((unsigned char)w[i]) || (unsigned char)w[i] >= 0x80)
+            return false;
+    size_t k = len;
+    for (int runs = 0; runs < 4; runs++) {
+        while (k > 0 && !isdigit((unsigned char)w[k - 1]))
+            k--;
+        size_t e = k;
+        while (k > 0 && isdigit((unsigned char)w[k - 1]))
+            k--;
+        if (e == k || e - k >= 2)
+            return true; /* fewer than four runs, or one of two digits or more */
+    }
+    return false;
+}
+
+bool gw_validator_hopeless(gw_validator_fn fn, const char *w, size_t len)
+{
+    return fn == gw_valid_spelled_digits && spelled_digits_hopeless(w, len);
+}
+
 static const struct {
     const char *name;
     gw_validator_fn fn;

@@ -46,6 +46,12 @@ bool gw_valid_spelled_digits(const char *s, size_t len);
 /* Plain Luhn check over the digits of s, ignoring spaces and dashes. */
 bool gw_luhn(const char *s, size_t len);
 
+/* Whether no span that ends where window w[0, len) ends can pass validator fn, whatever
+ * PCRE2 would find: the scanner then does not ask it (a long list of numbers is thousands
+ * of spans a number read out in words must look for, and turns down). false when fn has
+ * no such test, or when one may pass. */
+bool gw_validator_hopeless(gw_validator_fn fn, const char *w, size_t len);
+
 /* Looks a validator up by its name in rule files ("luhn", "iban", ...); NULL if none. */
 gw_validator_fn gw_validator_find(const char *name);
 /* The names, comma-separated, for error messages. */

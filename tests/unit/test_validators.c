@@ -247,6 +247,46 @@ static void spelled_digits_are_counted_from_words(void **state)
     assert_false(V(gw_valid_spelled_digits, "un deux trois quatre")); /* four digits */
 }
 
+#define HOPELESS(s) gw_validator_hopeless(gw_valid_spelled_digits, (s), strlen(s))
+
+static void a_list_of_numbers_is_hopeless_for_spelled_digits(void **state)
+{
+    /* no letter, and a run of two digits or more among the last four: no span can pass */
+    assert_true(HOPELESS("[0.9121, 0.8957, -0.8869, -0.8303, 0"));
+    assert_true(HOPELESS("| 3 | 75 | 33.70 |\n| 4 | 2 | 454"));
+    assert_true(HOPELESS("5 5 5")); /* fewer than four runs */
+    /* what may pass is left to PCRE2 and the validator */
+    assert_false(HOPELESS("(4 1 5) 5 5 5 - 2 6 7 1"));
+    assert_false(HOPELESS("call 415 five five five 2671"));
+    assert_false(HOPELESS("22 4 1 5 5"));             /* the last four are single digits */
+    assert_false(HOPELESS("n\xc3\xbamero 5 5 5 12")); /* a byte past ASCII may be a letter */
+    assert_false(gw_validator_hopeless(gw_valid_card, "1234 5678", 9)); /* no test of its own */
+}
+
+/* Whatever window: when it is hopeless, no span that ends where it ends passes. */
+static void hopeless_never_hides_a_span_that_passes(void **state)
+{
+    static const char alphabet[] = "0123456789 ,.-/()|:";
+    uint32_t x = 12345;
+    char w[48];
+    int hopeless = 0;
+    for (int round = 0; round < 200000; round++) {
+        size_t len = 1 + round % (sizeof w - 1);
+        for (size_t i = 0; i < len; i++) {
+            x = x * 1103515245u + 12345u;
+            /* digits half the time, so that runs of one digit are common */
+            w[i] = (x >> 16) % 2 ? alphabet[(x >> 8) % 10]
+                                 : alphabet[(x >> 8) % (sizeof alphabet - 1)];
+        }
+        if (!gw_validator_hopeless(gw_valid_spelled_digits, w, len))
+            continue;
+        hopeless++;
+        for (size_t start = 0; start < len; start++)
+            assert_false(gw_valid_spelled_digits(w + start, len - start));
+    }
+    assert_true(hopeless > 1000);
+}
+
 static void validators_are_found_by_name(void **state)
 {
     assert_ptr_equal(gw_validator_find("luhn"), gw_valid_card);
@@ -274,6 +314,8 @@ int main(void)
         cmocka_unit_test(phone_counts_digits),
         cmocka_unit_test(ipv4_dots_may_be_defanged),
         cmocka_unit_test(spelled_digits_are_counted_from_words),
+        cmocka_unit_test(a_list_of_numbers_is_hopeless_for_spelled_digits),
+        cmocka_unit_test(hopeless_never_hides_a_span_that_passes),
         cmocka_unit_test(validators_are_found_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -232,8 +232,8 @@ int gw_cmd_serve(int argc, char **argv)
         [GW_PRIVACY_KEY_SECRET] = "from privacy.hash_key",
         [GW_PRIVACY_KEY_FILE] = "from",
         [GW_PRIVACY_KEY_CREATED] = "new, written to",
-        [GW_PRIVACY_KEY_RANDOM] = "random for this run (no KPI store or privacy.key_file: the "
-                                  "same conversation gets another id after a restart)",
+        [GW_PRIVACY_KEY_RANDOM] = ("random for this run (no KPI store or privacy.key_file: the "
+                                   "same conversation gets another id after a restart)"),
     };
     const char *key_at = key_src == GW_PRIVACY_KEY_FILE || key_src == GW_PRIVACY_KEY_CREATED
                              ? cfg.privacy.key_file

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "screen/bigrams.h"
 #include "screen/keywords.h"
@@ -1461,7 +1462,22 @@ struct finder {
     bool found;
     bool b64_hint; /* the text names base64: shorter runs are read too (gw_decode_b64_hint) */
     bool written;  /* a prompt (gw_decode_find_written): escapes of one short word are read */
+    unsigned long long deadline_ns; /* 0: none (struct gw_decoded's) */
+    unsigned ticks;                 /* steps since the clock was last read */
+    bool late;                      /* past the deadline: the walk gave up */
 };
+
+/* Whether the walk is past its deadline, reading the clock every 256 steps. */
+static bool past_deadline(struct finder *f)
+{
+    if (!f->deadline_ns || ++f->ticks % 256 != 0)
+        return f->late;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    f->late = (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec >
+              f->deadline_ns;
+    return f->late;
+}
 
 /* Whether a run of escapes (URL, entities, "\\u" and the rest), of spaced binary groups or,
  * in a text that names base64, of base64, that is too short for text_ok is a word:
@@ -2784,6 +2800,8 @@ static int find_split(struct finder *f)
          * (from each byte of a run, its rest was walked: 300 KB of "'ign' + " held a
          * worker 15 s, review 39). */
         for (size_t p = i; n >= MIN_SPLIT; n--) {
+            if (past_deadline(f))
+                return -1;
             if (split_breaks_key(f->text, p, e)) {
                 if (try_run(f, p, e, GW_ENC_SPLIT, false) == -1)
                     return -1;
@@ -3556,6 +3574,7 @@ static void decoded_reset(struct gw_decoded *out)
     gw_buf_reset(&out->text);
     out->n = 0;
     out->skipped = 0;
+    out->late = false;
 }
 
 static int decode_find(const char *text, size_t len, size_t max_out, bool written,
@@ -3567,7 +3586,8 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
                        .max_out = max_out,
                        .out = out,
                        .b64_hint = written && gw_decode_b64_hint(text, len),
-                       .written = written};
+                       .written = written,
+                       .deadline_ns = out->deadline_ns};
     int r = 0;
     /* One whitespace-delimited token at a time: first as a URL-encoded stretch, then what
      * is inside it, a run of entities or escapes at the start of each piece (unless inside
@@ -3627,6 +3647,7 @@ static int decode_find(const char *text, size_t len, size_t max_out, bool writte
     return 0;
 fail:
     decoded_reset(out);
+    out->late = f.late;
     return -1;
 }
 
@@ -3689,7 +3710,7 @@ static int append_nested(struct gw_decoded *out, size_t k, const struct gw_decod
  * max_out. A way of writing's output is not read again (it is the text, read once more). */
 static int decode_nested(struct gw_decoded *out, size_t max_out)
 {
-    struct gw_decoded in = {0};
+    struct gw_decoded in = {.deadline_ns = out->deadline_ns};
     int rc = 0;
     for (size_t k = 0; k < out->n && rc == 0; k++) {
         const struct gw_decoded_run *r = &out->v[k];
@@ -3704,9 +3725,12 @@ static int decode_nested(struct gw_decoded *out, size_t max_out)
         out->skipped += in.skipped;
         rc = append_nested(out, k, &in);
     }
+    bool late = in.late;
     gw_decoded_free(&in);
-    if (rc == -1)
+    if (rc == -1) {
         decoded_reset(out);
+        out->late = late;
+    }
     return rc;
 }
 
@@ -3723,7 +3747,12 @@ int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct 
 
 bool gw_decode_written(const char *text, size_t len)
 {
-    struct finder f = {.text = text, .len = len};
+    return gw_decode_written_by(text, len, 0);
+}
+
+bool gw_decode_written_by(const char *text, size_t len, unsigned long long deadline_ns)
+{
+    struct finder f = {.text = text, .len = len, .deadline_ns = deadline_ns};
     struct candidates cand = {0};
     find_turned(&f, &cand);
     if (!f.found && cand.leet)
@@ -3748,7 +3777,7 @@ bool gw_decode_written(const char *text, size_t len)
         find_pig(&f);
     if (!f.found && cand.parted)
         find_parted(&f);
-    return f.found;
+    return f.found || f.late;
 }
 
 const struct gw_decoded_run *gw_decoded_run_at(const struct gw_decoded *d, size_t off)

@@ -197,6 +197,11 @@ struct gw_decoded {
     struct gw_decoded_run *v; /* n runs, in the order found (see above), by out_start */
     size_t n, cap;
     size_t skipped; /* runs found but not decoded because max_out was reached */
+    /* Set by the caller (CLOCK_MONOTONIC ns; 0: none): a call past it gives up, returning
+     * -1 with late set, as a scan past its budget does (the walk of a megabyte of quoted
+     * pieces took three times the default budget). */
+    unsigned long long deadline_ns;
+    bool late;
 };
 
 /* Finds encoded runs in text and appends each one's decoded bytes to out->text (out is
@@ -224,6 +229,9 @@ int gw_decode_find_written(const char *text, size_t len, size_t max_out, struct 
  * over the text that allocates nothing, for a caller to skip the decoder when there is
  * none. */
 bool gw_decode_written(const char *text, size_t len);
+/* gw_decode_written with a deadline (as struct gw_decoded's): past it, true, so that the
+ * caller's decoding gives up in its turn. */
+bool gw_decode_written_by(const char *text, size_t len, unsigned long long deadline_ns);
 
 /* Whether the text names base64 ("base64", "base-64", "base 64", "b64"): a prompt that
  * tells its reader to decode (gw_decode_find_written; a reply is read the same streamed

@@ -808,12 +808,17 @@ static int screen_encoded(gw_scanner *s, enum gw_direction dir, struct gw_findin
     struct gw_decoded *d = &s->dec;
     /* prompts are read for the ways of writing too (decode.h), replies for encodings */
     bool written = dir == GW_DIR_PROMPT;
-    if (!maybe_encoded(s->ntext, s->nlen) && !(written && gw_decode_written(s->ntext, s->nlen)) &&
+    unsigned long long deadline = s->cands.deadline_ns;
+    if (!maybe_encoded(s->ntext, s->nlen) &&
+        !(written && gw_decode_written_by(s->ntext, s->nlen, deadline)) &&
         !(written && gw_decode_b64_hint(s->ntext, s->nlen)))
         return 0;
+    d->deadline_ns = deadline; /* the decoders' walks spend the scan's budget too */
     if ((written ? gw_decode_find_written : gw_decode_find)(s->ntext, s->nlen, GW_DECODE_MAX, d) ==
-        -1)
+        -1) {
+        s->cands.over |= d->late;
         return -1;
+    }
     if (d->skipped) {
         s->cands.over = true;
         return -1;

@@ -522,7 +522,7 @@ class Bounds(unittest.TestCase):
 
     def test_adversarial_prompts_do_not_stall_the_worker(self):
         # Before the sweep, 400 KB of "1::" took 10.9 s on one worker's event loop.
-        for unit in ("1::", "1.1.1.1 ", "@", "4111 ", "a" * 64):
+        for unit in ("1::", "1.1.1.1 ", "@", "4111 ", "a" * 64, "'a'+"):
             with self.subTest(unit=unit):
                 text = (unit * (400000 // len(unit) + 1))[:400000]
                 t0 = time.monotonic()

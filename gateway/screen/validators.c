@@ -549,25 +549,32 @@ bool gw_valid_luhn_tail(const char *s, size_t len)
 }
 
 /* A window with no letter in it gives any span in it no number word, and without words
- * gw_valid_spelled_digits wants single digits only. Such a span is four digit groups or
- * more (pii.spelled_number's pattern) and ends where the window does, so it holds the last
- * four runs of digits in the window whole (it starts at a word boundary): one of two
- * digits or more among them, or fewer than four, turns it down. A byte past ASCII may be
- * a letter: not hopeless. */
+ * gw_valid_spelled_digits wants single digits only, seven or more, with no comma and
+ * nothing but " \t\r\n.-/()" between them. Such a span ends where the window does, so it
+ * holds the window's last seven runs of digits and what lies between them: a run of two
+ * digits or more there, a comma or another mark (a list, a table's "|"), or fewer than
+ * seven runs, turns it down. A byte past ASCII may be a letter: not hopeless. */
 static bool spelled_digits_hopeless(const char *w, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         if (isalpha((unsigned char)w[i]) || (unsigned char)w[i] >= 0x80)
             return false;
     size_t k = len;
-    for (int runs = 0; runs < 4; runs++) {
-        while (k > 0 && !isdigit((unsigned char)w[k - 1]))
-            k--;
+    while (k > 0 && !isdigit((unsigned char)w[k - 1]))
+        k--;
+    if (k < len)
+        return false; /* no digit ends it: not a match this test knows */
+    for (int runs = 0; runs < 7; runs++) {
         size_t e = k;
         while (k > 0 && isdigit((unsigned char)w[k - 1]))
             k--;
         if (e == k || e - k >= 2)
-            return true; /* fewer than four runs, or one of two digits or more */
+            return true; /* fewer than seven runs, or one of two digits or more */
+        if (runs == 6)
+            break;
+        while (k > 0 && !isdigit((unsigned char)w[k - 1]))
+            if (!strchr(" \t\r\n.-/()", w[--k]))
+                return true; /* a comma or another mark between them */
     }
     return false;
 }

@@ -283,7 +283,11 @@ class NumericReplies(unittest.TestCase):
                                  for i in range(6000)) + "]"
         table = "\n".join("| %d | %d | %.2f |" % (i, (i * 37) % 99 + 1, (i * 7.31) % 500)
                           for i in range(3000))
-        for text in (vector, table):
+        # single digits (review 41): a 0/1 vector, a grid of ratings
+        bits = "[" + ", ".join(str((i * i + i // 7) % 2) for i in range(10000)) + "]"
+        grid = "\n".join(",".join(str((r * 7 + c * 3) % 10) for c in range(9))
+                         for r in range(1500))
+        for text in (vector, table, bits, grid):
             for stream in (False, True):
                 with self.subTest(chars=len(text), stream=stream):
                     r, data = self.gw.chat("hi", mock={"reply": text}, stream=stream)

@@ -357,8 +357,12 @@ static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
     bool released = false;
     if (!s->media_pass && gw_openai_audio_data(cJSON_GetObjectItemCaseSensitive(delta, "audio")))
         return -1; /* spoken, where no scanner hears it */
-    if ((rc = gw_api_stream_unknown(s, c, known_choice)) != 0 ||
-        (rc = gw_api_stream_unknown(s, delta, known_delta)) != 0) {
+    rc = gw_api_stream_unknown(s, c, known_choice);
+    s->place = -(slot_of(idx, CONTENT) + 1); /* a delta's members apart from its choice's */
+    if (rc == 0)
+        rc = gw_api_stream_unknown(s, delta, known_delta);
+    s->place = slot_of(idx, CONTENT) + 1;
+    if (rc != 0) {
         if (rc == 1)
             block(s, slot_of(idx, CONTENT));
         return rc;

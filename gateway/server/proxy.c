@@ -7,6 +7,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,7 @@ struct gw_req {
     bool json[GW_API_SLOTS]; /* its text is JSON (streamed tool arguments) */
     struct jtail *tail[GW_API_SLOTS]; /* a JSON slot's text decoded, its last bytes */
     struct otail *others; /* the last bytes of the texts a stream carries outside its slots */
+    size_t n_others;      /* places others has room for */
     struct onode *clean;  /* the last of them screened whole at each place, when clean */
     unsigned noted;       /* findings recorded so far */
     struct tailbuf *sent[GW_API_SLOTS]; /* the last bytes each slot released */
@@ -1414,9 +1416,11 @@ static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s,
  * they stand in the event (the walk's place, then their keys from the member down, an
  * array's entries by their "index"): the last bytes of each, as screened, one event's
  * after the other's. */
-#define OTAILS 16
+#define OTAILS 64 /* places at most (Azure: four for each choice, four for the prompt) */
+#define OTAILS_FIRST 16
+#define OPATH_MAX 128 /* a longer place's path ends the stream, never cut to collide */
 struct otail {
-    char path[64];
+    char path[OPATH_MAX];
     struct tailbuf t;
     char last[64]; /* the text before, when it was this short */
     size_t last_n; /* its length; SIZE_MAX: longer */
@@ -1429,12 +1433,20 @@ struct otail {
  * are kept. */
 static int across_events(struct gw_req *r, const char *path, const char *s, size_t len)
 {
-    if (!r->others && !(r->others = calloc(OTAILS, sizeof *r->others)))
-        return -1;
     struct otail *t = r->others;
-    while (t < r->others + OTAILS && t->path[0] && strcmp(t->path, path) != 0)
+    while (t < r->others + r->n_others && t->path[0] && strcmp(t->path, path) != 0)
         t++;
-    if (t == r->others + OTAILS) {
+    if (t == r->others + r->n_others && r->n_others < OTAILS) { /* room for more places */
+        size_t n = r->n_others ? 2 * r->n_others : OTAILS_FIRST;
+        struct otail *v = realloc(r->others, n * sizeof *v);
+        if (!v)
+            return -1;
+        memset(v + r->n_others, 0, (n - r->n_others) * sizeof *v);
+        r->others = v;
+        t = v + r->n_others;
+        r->n_others = n;
+    }
+    if (t == r->others + r->n_others) {
         GW_LOG(GW_LOG_WARN, r->id,
                "a stream carries texts at more than %d places outside its "
                "streamed ones; the stream ends",
@@ -1469,12 +1481,21 @@ static int strings_across_events(struct gw_req *r, const cJSON *node, const char
         return across_events(r, path, node->valuestring, strlen(node->valuestring));
     int rc = 0, at = 0;
     for (const cJSON *k = node ? node->child : NULL; k && rc == 0; k = k->next, at++) {
-        char sub[64];
+        char sub[OPATH_MAX];
+        int n;
         if (k->string) {
-            snprintf(sub, sizeof sub, "%s.%s", path, k->string);
-        } else { /* an array's entry: by its "index" (as clients merge them), or its place */
+            n = snprintf(sub, sizeof sub, "%s.%s", path, k->string);
+        } else { /* an array's entry: by its "index" (as clients merge them), or its place;
+                    an index of 0.5 is not 0's */
             const cJSON *i = cJSON_GetObjectItemCaseSensitive(k, "index");
-            snprintf(sub, sizeof sub, "%s[%d]", path, cJSON_IsNumber(i) ? i->valueint : at);
+            n = cJSON_IsNumber(i) ? snprintf(sub, sizeof sub, "%s[%.17g]", path, i->valuedouble)
+                                  : snprintf(sub, sizeof sub, "%s[%d]", path, at);
+        }
+        if (n < 0 || (size_t)n >= sizeof sub) { /* cut, it could be another place's */
+            GW_LOG(GW_LOG_WARN, r->id,
+                   "a stream carries a text at a place too deep to tell "
+                   "apart; the stream ends");
+            return -1;
         }
         rc = strings_across_events(r, k, sub);
     }
@@ -1605,8 +1626,9 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
 /* The text at a place of a stream's events outside its slots (stream_scan) that the last
  * event there had, when it was short and screened whole without a finding. */
 #define ONODE_MAX 512
+#define ONODES 16 /* past them, a text is screened every time */
 struct onode {
-    char path[64];
+    char path[OPATH_MAX];
     char text[ONODE_MAX];
     size_t n; /* 0: none */
 };
@@ -1614,9 +1636,9 @@ struct onode {
 /* The entry of place path, or NULL when more places than are kept came before. */
 static struct onode *clean_at(struct gw_req *r, const char *path)
 {
-    if (!r->clean && !(r->clean = calloc(OTAILS, sizeof *r->clean)))
+    if (!r->clean && !(r->clean = calloc(ONODES, sizeof *r->clean)))
         return NULL;
-    for (struct onode *o = r->clean; o < r->clean + OTAILS; o++)
+    for (struct onode *o = r->clean; o < r->clean + ONODES; o++)
         if (!o->path[0] || strcmp(o->path, path) == 0) {
             snprintf(o->path, sizeof o->path, "%s", path);
             return o;
@@ -1657,8 +1679,14 @@ static int stream_scan(void *ctx, cJSON *node)
     struct gw_req *r = ctx;
     const struct gw_rule *blocker = NULL;
     bool changed = false;
-    char path[64];
-    snprintf(path, sizeof path, "%d:%s", r->st.place, node->string ? node->string : "");
+    char path[OPATH_MAX];
+    int n = snprintf(path, sizeof path, "%d:%s", r->st.place, node->string ? node->string : "");
+    if (n < 0 || (size_t)n >= sizeof path) {
+        GW_LOG(GW_LOG_WARN, r->id,
+               "a stream carries a member whose name is too long to "
+               "tell apart; the stream ends");
+        return -1;
+    }
     int v = screen_event_node(r, node, path, &blocker, &changed);
     if (v != -1 && v != GW_ACTION_BLOCK) {
         int rc = strings_across_events(r, node, path);
@@ -2155,7 +2183,8 @@ static int screen_any_order(struct gw_req *r, struct gw_api_request *ar,
 
 #define ID_CATEGORIES ((1u << GW_CAT_PII) | (1u << GW_CAT_SECRET))
 
-static const char *const id_members[] = {"user", "safety_identifier", "prompt_cache_key", NULL};
+static const char *const id_members[] = {
+    "user", "safety_identifier", "prompt_cache_key", "previous_response_id", "conversation", NULL};
 
 /* Screens text t (node's name when key, else its value) as an identifier, and replaces it
  * by its pseudonym on a finding that redacts or blocks, recorded as a redaction. Returns 1
@@ -2190,13 +2219,28 @@ static int screen_identifier(struct gw_req *r, cJSON *node, const char *t, bool 
     return 1;
 }
 
-/* Screens a value as an identifier: a string as it is, anything else as its JSON text. */
+/* Screens a value as an identifier: a string as it is, anything else as its JSON text. A
+ * number past 2^53 is not held exactly (cJSON reads a double), so its digits cannot be
+ * screened: it goes as its pseudonym (19 digits may be a card). */
 static int screen_identifier_value(struct gw_req *r, cJSON *node)
 {
     if (cJSON_IsString(node))
         return screen_identifier(r, node, node->valuestring, false);
     if (cJSON_IsNull(node) || cJSON_IsBool(node))
         return 0;
+    if (cJSON_IsNumber(node) && fabs(node->valuedouble) >= 9007199254740992.0) {
+        char text[64], p[GW_PRIVACY_PSEUDONYM_MAX + 1];
+        snprintf(text, sizeof text, "%.17g", node->valuedouble);
+        gw_privacy_pseudonym(cfg_of(r)->privacy.key, text, strlen(text), p, sizeof p);
+        cJSON *rep = cJSON_CreateString(p);
+        if (!rep)
+            return -1;
+        take_value(node, rep);
+        GW_LOG(GW_LOG_INFO, r->id,
+               "an identifier that is a number too long to read exactly "
+               "goes as its pseudonym");
+        return 1;
+    }
     char *json = cJSON_PrintUnformatted(node);
     int rc = json ? screen_identifier(r, node, json, false) : -1;
     cJSON_free(json);
@@ -2214,6 +2258,8 @@ static int screen_identifiers(struct gw_req *r, cJSON *root)
             replaced = 1;
     }
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+    if (meta && !cJSON_IsObject(meta) && rc != -1 && (rc = screen_identifier_value(r, meta)) == 1)
+        replaced = 1; /* a string or a list where the API has a map: one identifier */
     for (cJSON *k = cJSON_IsObject(meta) ? meta->child : NULL; k && rc != -1; k = k->next) {
         if ((rc = screen_identifier(r, k, k->string, true)) == 1)
             replaced = 1;

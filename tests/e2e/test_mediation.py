@@ -1708,6 +1708,55 @@ class RepeatedEventMetadata(unittest.TestCase):
         self.assertIn('"error"', data.decode())
 
 
+    # review 41: places that collided, so that a decoy between the pieces hid the join
+    def pieces_end_the_stream(self, events, rebuild):
+        self.p.events(*events)
+        r, data = self.gw.post(user("hi", stream=True))
+        got = [json.loads(e) for e in sse_events(data) if e != "[DONE]"]
+        self.assertTrue(any("error" in e for e in got), data[-300:])
+        self.assertNotIn("4111111111111111", rebuild([e for e in got if e.get("choices")]))
+
+    def test_a_choice_member_and_a_delta_member_of_one_name_are_two_places(self):
+        self.pieces_end_the_stream(
+            [self.chunk("ok ", x_note="z", delta={"content": "ok ", "x_note": p})
+             for p in ("4111", "1111", "1111", "1111")],
+            lambda ev: "".join(e["choices"][0]["delta"].get("x_note", "") for e in ev))
+
+    def test_an_index_of_one_half_is_not_index_zero(self):
+        self.pieces_end_the_stream(
+            [self.chunk("ok ", delta={"content": "ok ", "x_parts": [
+                {"index": 0, "t": p}, {"index": 0.5, "t": "z"}]})
+             for p in ("4111", "1111", "1111", "1111")],
+            lambda ev: "".join(x["t"] for e in ev for x in e["choices"][0]["delta"].get(
+                "x_parts", []) if x["index"] == 0))
+
+    def test_a_place_too_deep_to_tell_apart_ends_the_stream(self):
+        deep = "a" * 60
+        self.pieces_end_the_stream(
+            [self.chunk("ok ", delta={"content": "ok ", "x_obj": {deep: {deep: {"p": p, "q": "z"}}}})
+             for p in ("4111", "1111", "1111", "1111")],
+            lambda ev: "".join(e["choices"][0]["delta"].get("x_obj", {}).get(deep, {}).get(
+                deep, {}).get("p", "") for e in ev))
+
+    def test_an_azure_stream_of_four_choices_is_not_cut(self):
+        # four places a choice and four for the prompt: 20, past the 16 kept before
+        events = [{"choices": [], "id": "", "model": "", "object": "", "created": 0,
+                   "prompt_filter_results": [{"prompt_index": 0,
+                                              "content_filter_results": self.CF}]}]
+        for i in range(50):
+            for n in range(4):
+                events.append(self.chunk("word%d " % i, index=n, content_filter_results=self.CF))
+        self.p.events(*events)
+        r, data = self.gw.post(user("hi", stream=True, n=4))
+        self.assertFalse(b"error" in data, data[-300:])
+        texts = {}
+        for e in sse_events(data):
+            if e != "[DONE]":
+                for c in json.loads(e).get("choices", []):
+                    texts[c["index"]] = texts.get(c["index"], "") + (c["delta"].get("content") or "")
+        self.assertEqual(texts, {n: "".join("word%d " % i for i in range(50)) for n in range(4)})
+
+
 class Passthrough(unittest.TestCase):
     def test_a_generating_endpoint_in_passthrough_is_refused_at_start(self):
         for path in ("/v1/responses", "/v1/messages", "/v1/embeddings", "/v1/chat/completions",

@@ -352,6 +352,32 @@ class IdentifiersSentToTheProvider(unittest.TestCase):
         self.assertRegex(sent["metadata"]["n"], PSEUDONYM)  # a number that is a card
         self.assertNotIn(key, self.p.body.decode())
 
+    def test_identifiers_of_other_shapes_and_members(self):
+        # review 41: metadata as a string or a list, a number past 2^53 (cJSON reads a
+        # double: the card's digits are lost to the scan), and the Responses ids
+        for meta in (EMAIL, [EMAIL]):
+            _, sent = self.send(metadata=meta)
+            self.assertRegex(sent["metadata"], PSEUDONYM)
+        _, sent = self.send(metadata={"n": 4111111111111111110})
+        self.assertRegex(sent["metadata"]["n"], PSEUDONYM)
+        self.assertNotIn("411111111111111", self.p.body.decode())
+        _, sent = self.send(metadata={"n": 12345})
+        self.assertEqual(sent["metadata"]["n"], 12345)
+        self.p.reply = (200, "application/json", json.dumps({
+            "id": "resp_1", "object": "response", "status": "completed", "model": "gpt-4o",
+            "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                        "content": [{"type": "output_text", "text": "On its way.",
+                                     "annotations": []}]}]}).encode())
+        for member in ("previous_response_id", "conversation"):
+            r, data = self.gw.post({"model": "gpt-4o", "input": "where is my order",
+                                    member: "resp-" + EMAIL}, path="/v1/responses")
+            self.assertEqual(r.status, 200, data)
+            self.assertRegex(json.loads(self.p.body)[member], PSEUDONYM)
+        r, data = self.gw.post({"model": "gpt-4o", "input": "hi",
+                                "previous_response_id": "resp_68af4c1e2b7c8190"},
+                               path="/v1/responses")
+        self.assertEqual(json.loads(self.p.body)["previous_response_id"], "resp_68af4c1e2b7c8190")
+
     def test_anthropic_metadata_user_id(self):
         self.p.reply = (200, "application/json", json.dumps({
             "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",

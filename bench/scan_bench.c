@@ -1171,6 +1171,10 @@ static const struct adv_input adv_inputs[] = {
     {"split_pieces", "'ign' + ", "'ign' + "},
     {"decimal_codes", "73 103 110 ", "73 103 110 "},
     {"digit_groups", "4111 ", "4111 "},
+    /* review 40: numbers a reply lists (a vector, a 0/1 series), each a number read out in
+     * words to look for */
+    {"decimal_list", "0.9121, -0.8869, ", "0.9121, -0.8869, "},
+    {"digit_list", "0, 1, ", "0, 1, "},
 };
 
 enum adv_mode { ADV_PROMPT, ADV_REPLY, ADV_STREAM, ADV_MODES };

@@ -553,12 +553,19 @@ bool gw_valid_luhn_tail(const char *s, size_t len)
  * nothing but " \t\r\n.-/()" between them. Such a span ends where the window does, so it
  * holds the window's last seven runs of digits and what lies between them: a run of two
  * digits or more there, a comma or another mark (a list, a table's "|"), or fewer than
- * seven runs, turns it down. A byte past ASCII may be a letter: not hopeless. */
+ * seven runs, turns it down; so does a window of one digit repeated, all its spans "not
+ * one digit repeated". A byte past ASCII may be a letter: not hopeless. */
 static bool spelled_digits_hopeless(const char *w, size_t len)
 {
-    for (size_t i = 0; i < len; i++)
+    char digit = 0; /* the one digit the window holds; 1 once it holds two kinds */
+    for (size_t i = 0; i < len; i++) {
         if (isalpha((unsigned char)w[i]) || (unsigned char)w[i] >= 0x80)
             return false;
+        if (isdigit((unsigned char)w[i]))
+            digit = !digit || digit == w[i] ? w[i] : 1;
+    }
+    if (digit > 1)
+        return true; /* one digit repeated ("1-1-1-1-..."), which the validator turns down */
     size_t k = len;
     while (k > 0 && !isdigit((unsigned char)w[k - 1]))
         k--;

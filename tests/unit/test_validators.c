@@ -260,6 +260,8 @@ static void a_list_of_numbers_is_hopeless_for_spelled_digits(void **state)
     assert_false(HOPELESS("call 415 five five five 2671"));
     assert_false(HOPELESS("22 4 1 5 5 5 2 6"));               /* the last seven are single digits */
     assert_true(HOPELESS("22 4 1 5 5"));                      /* fewer than seven */
+    assert_true(HOPELESS("1-1-1-1-1-1-1-1-1-1"));             /* one digit repeated */
+    assert_false(HOPELESS("1-1-1-1-2-1-1-1-1-1"));            /* two */
     assert_true(HOPELESS("[0, 1, 1, 0, 1, 0, 0, 1, 1"));      /* a list: commas between them */
     assert_true(HOPELESS("| 1 | 0 | 1 | 1 | 0 | 0 | 1 | 1")); /* a table */
     assert_false(HOPELESS("n\xc3\xbamero 5 5 5 12")); /* a byte past ASCII may be a letter */

@@ -419,7 +419,11 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
     if (!s->up_id[0] && cJSON_IsString(id))
         snprintf(s->up_id, sizeof s->up_id, "%s", id->valuestring);
     cJSON *choices = cJSON_GetObjectItemCaseSensitive(ev, "choices"), *c;
-    bool emit = !cJSON_IsArray(choices) || cJSON_GetArraySize(choices) == 0;
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
+    /* An event whose text is all held goes on all the same when it has usage (OpenRouter
+     * sends it after the finish, with an empty delta): the client's SDK reads it there */
+    bool emit = !cJSON_IsArray(choices) || cJSON_GetArraySize(choices) == 0 ||
+                (usage && !cJSON_IsNull(usage));
     int rc = 0;
     if (s->screen_replies)
         gw_openai_strip_logprobs(ev); /* its tokens would show held text early */

@@ -1558,8 +1558,9 @@ static int stream_screen(void *ctx, int slot, const char *data, size_t len, stru
     struct gw_req *r = ctx;
     if (slot < 0 || slot >= GW_API_SLOTS)
         return -1;
-    if (r->closed[slot]) /* text after its end: a broken stream, not a screening failure */
-        return data ? -1 : 0;
+    if (r->closed[slot]) /* text after its end: a broken stream, not a screening failure; an
+                          * empty piece (OpenRouter's usage event after the finish) is none */
+        return data && len ? -1 : 0;
     if (data && (r->json[slot] || r->structured) && escapes_hide(r, slot, data, len)) {
         GW_LOG(GW_LOG_WARN, r->id,
                "a streamed JSON text hides characters behind escapes; "

@@ -1680,6 +1680,20 @@ class RepeatedEventMetadata(unittest.TestCase):
         self.assertFalse(b"Screening the reply failed" in data, data[-300:])
         self.assertEqual(stream_text(sse_events(data))[0], text)
 
+    def test_an_openrouter_stream_ends_cleanly_after_its_usage_event(self):
+        # OpenRouter sends usage after the finish, in an event whose delta holds an empty
+        # content: no text after the end, so no broken stream (review 42).
+        usage = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+        self.p.events(dict(self.chunk("Returns are free. "), provider="OpenAI"),
+                      dict(self.chunk("", finish_reason="stop"), provider="OpenAI"),
+                      dict(self.chunk(""), provider="OpenAI", usage=usage))
+        r, data = self.gw.post(user("hi", stream=True))
+        got = [json.loads(e) for e in sse_events(data) if e != "[DONE]"]
+        self.assertFalse(any("error" in e for e in got), data[-300:])
+        self.assertEqual(stream_text(sse_events(data))[0], "Returns are free. ")
+        self.assertEqual([e["usage"] for e in got if e.get("usage")], [usage])
+        self.assertTrue(data.rstrip().endswith(b"data: [DONE]"), data[-100:])
+
     # A delta's member is passed on with its event (a choice's goes with released text).
     def test_metadata_that_changes_is_screened_again(self):
         cf = json.loads(json.dumps(self.CF))

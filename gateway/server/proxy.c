@@ -765,14 +765,52 @@ static void take_value(cJSON *node, cJSON *rep)
     cJSON_Delete(rep);
 }
 
+/* A number past 2^53 is not held exactly (cJSON reads a double), so its digits cannot be
+ * screened: printed back it reads 4.1111111111111112e+18, while the body passed on when
+ * nothing changed holds the 19 digits the client wrote, which may be a card. Each one in
+ * node (node too) goes as its pseudonym, a string. Returns 1 if one did, 0, or -1. */
+static int unreadable_numbers(struct gw_req *r, cJSON *node)
+{
+    if (cJSON_IsArray(node) || cJSON_IsObject(node)) {
+        int any = 0;
+        for (cJSON *c = node->child; c; c = c->next) {
+            int v = unreadable_numbers(r, c);
+            if (v == -1)
+                return -1;
+            any |= v;
+        }
+        return any;
+    }
+    if (!cJSON_IsNumber(node) || !(fabs(node->valuedouble) >= 9007199254740992.0))
+        return 0;
+    char text[64], p[GW_PRIVACY_PSEUDONYM_MAX + 1];
+    snprintf(text, sizeof text, "%.17g", node->valuedouble);
+    gw_privacy_pseudonym(cfg_of(r)->privacy.key, text, strlen(text), p, sizeof p);
+    cJSON *rep = cJSON_CreateString(p);
+    if (!rep)
+        return -1;
+    take_value(node, rep);
+    GW_LOG(GW_LOG_INFO, r->id, "a number too long to read exactly goes as its pseudonym");
+    return 1;
+}
+
 /* screen_one for any node: an object, an array or a number is screened as its JSON text,
  * and put back parsed when redacted (a text that no longer parses, as a string: its type
- * changes, its value never gets out). */
+ * changes, its value never gets out). Numbers in it too long to read exactly go as
+ * pseudonyms first (a redaction). */
 static int screen_node(struct gw_req *r, cJSON *node, enum gw_direction dir, unsigned mask,
                        const struct gw_rule **blocker, bool *changed)
 {
     if (cJSON_IsString(node))
         return screen_one(r, node, dir, mask, blocker, changed);
+    int big = unreadable_numbers(r, node);
+    if (big == -1)
+        return -1;
+    if (big) {
+        *changed = true;
+        if (cJSON_IsString(node)) /* node was the number */
+            return GW_ACTION_REDACT;
+    }
     char *json = cJSON_PrintUnformatted(node);
     cJSON *text = json ? cJSON_CreateString(json) : NULL;
     cJSON_free(json);
@@ -791,7 +829,7 @@ static int screen_node(struct gw_req *r, cJSON *node, enum gw_direction dir, uns
         *changed = true;
     }
     cJSON_Delete(text);
-    return v;
+    return big && v != -1 && v < GW_ACTION_REDACT ? GW_ACTION_REDACT : v;
 }
 
 /* Screens the strings at texts in direction dir, rewriting redacted ones in place.
@@ -2220,28 +2258,17 @@ static int screen_identifier(struct gw_req *r, cJSON *node, const char *t, bool 
     return 1;
 }
 
-/* Screens a value as an identifier: a string as it is, anything else as its JSON text. A
- * number past 2^53 is not held exactly (cJSON reads a double), so its digits cannot be
- * screened: it goes as its pseudonym (19 digits may be a card). */
+/* Screens a value as an identifier: a string as it is, anything else as its JSON text
+ * (numbers past 2^53 in it go as pseudonyms first: unreadable_numbers). */
 static int screen_identifier_value(struct gw_req *r, cJSON *node)
 {
     if (cJSON_IsString(node))
         return screen_identifier(r, node, node->valuestring, false);
     if (cJSON_IsNull(node) || cJSON_IsBool(node))
         return 0;
-    if (cJSON_IsNumber(node) && fabs(node->valuedouble) >= 9007199254740992.0) {
-        char text[64], p[GW_PRIVACY_PSEUDONYM_MAX + 1];
-        snprintf(text, sizeof text, "%.17g", node->valuedouble);
-        gw_privacy_pseudonym(cfg_of(r)->privacy.key, text, strlen(text), p, sizeof p);
-        cJSON *rep = cJSON_CreateString(p);
-        if (!rep)
-            return -1;
-        take_value(node, rep);
-        GW_LOG(GW_LOG_INFO, r->id,
-               "an identifier that is a number too long to read exactly "
-               "goes as its pseudonym");
-        return 1;
-    }
+    int big = unreadable_numbers(r, node);
+    if (big != 0)
+        return big;
     char *json = cJSON_PrintUnformatted(node);
     int rc = json ? screen_identifier(r, node, json, false) : -1;
     cJSON_free(json);

@@ -378,6 +378,48 @@ class IdentifiersSentToTheProvider(unittest.TestCase):
                                path="/v1/responses")
         self.assertEqual(json.loads(self.p.body)["previous_response_id"], "resp_68af4c1e2b7c8190")
 
+    def test_numbers_too_long_to_read_go_as_pseudonyms_wherever_they_are(self):
+        # review 42: a 19-digit card as a number below the top of an identifier, or in a
+        # member the gateway does not know, was screened as 4.1111111111111112e+18 while
+        # the body passed on held the digits
+        card = 4111111111111111110
+        for members in ({"metadata": {"a": {"n": card}}}, {"metadata": {"a": [card]}},
+                        {"user": {"id": card}}, {"x_account": card},
+                        {"x_account": {"cards": [1, card]}}):
+            r, sent = self.send(**members)
+            self.assertNotIn("41111111111111", self.p.body.decode(), members)
+            self.assertEqual(r.getheader("x-guardrail-verdict"), "redact", members)
+        self.assertRegex(sent["x_account"]["cards"][1], PSEUDONYM)
+        self.assertEqual(sent["x_account"]["cards"][0], 1)
+        r, data = self.gw.post({"model": "gpt-4o", "input": "hi", "conversation": {"id": card}},
+                               path="/v1/responses")
+        self.assertNotIn(b"41111111111111", self.p.body)
+        # numbers the JSON holds exactly pass as they are, and so does one written as one
+        # would write a limit (1e+20 is printed back the same way: nothing is lost)
+        _, sent = self.send(metadata={"a": {"n": 9007199254740991}}, x_limit=1.5)
+        self.assertEqual(sent["metadata"]["a"]["n"], 9007199254740991)
+        self.assertEqual(sent["x_limit"], 1.5)
+
+    def test_a_reply_number_too_long_to_read_goes_as_a_pseudonym(self):
+        card = 4111111111111111110
+        self.p.reply = (200, "application/json", json.dumps({
+            "id": "c1", "object": "chat.completion", "model": "gpt-4o", "x_ref": {"card": card},
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "On its way."}}]}).encode())
+        r, data = self.gw.post({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(r.status, 200, data)
+        self.assertNotIn(b"41111111111111", data)
+        self.assertRegex(json.loads(data)["x_ref"]["card"], PSEUDONYM)
+        self.p.reply = (200, "text/event-stream", (
+            "data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o",
+                                   "x_ref": [card], "choices": [{"index": 0, "delta": {
+                                       "content": "On its way."}, "finish_reason": None}]})
+            + "\n\ndata: [DONE]\n\n").encode())
+        r, data = self.gw.post({"model": "gpt-4o", "stream": True,
+                                "messages": [{"role": "user", "content": "hi"}]})
+        self.assertNotIn(b"41111111111111", data)
+        self.assertIn(b"On its way.", data)
+
     def test_anthropic_metadata_user_id(self):
         self.p.reply = (200, "application/json", json.dumps({
             "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",

@@ -169,9 +169,10 @@ static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool
             (name && !cJSON_IsString(name) && !cJSON_IsNull(name)))
             return -1;
         int rc;
+        s->place = -(slot_of(idx, t) + 1); /* a function's members apart from its call's */
+        rc = gw_api_stream_unknown(s, fn, known_fn);
         s->place = slot_of(idx, t) + 1; /* a call's name is joined apart from another's */
-        if ((rc = gw_api_stream_unknown(s, call, known_call)) != 0 ||
-            (rc = gw_api_stream_unknown(s, fn, known_fn)) != 0 ||
+        if (rc != 0 || (rc = gw_api_stream_unknown(s, call, known_call)) != 0 ||
             (cJSON_IsString(name) && (rc = s->scan(s->ctx, name)) != 0)) {
             if (rc == 1)
                 block(s, slot_of(idx, t));

@@ -1511,6 +1511,26 @@ static int across_events(struct gw_req *r, const char *path, const char *s, size
     return 0;
 }
 
+/* Writes path, then sep, then key into out (cap bytes) with a backslash before each '.',
+ * '[' and '\\' of key, so that the member "x.y" and the member y of x are two places.
+ * Returns false when it does not fit (cut, it could be another place's). */
+static bool place_path(char *out, size_t cap, const char *path, const char *sep, const char *key)
+{
+    int n = snprintf(out, cap, "%s%s", path, sep);
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    size_t at = (size_t)n;
+    for (; *key; key++) {
+        if ((*key == '.' || *key == '[' || *key == '\\') && at + 1 < cap)
+            out[at++] = '\\';
+        if (at + 1 >= cap)
+            return false;
+        out[at++] = *key;
+    }
+    out[at] = '\0';
+    return true;
+}
+
 /* The strings of node (an object's or an array's values, depth first), each screened
  * across events at its place; path is where node stands. */
 static int strings_across_events(struct gw_req *r, const cJSON *node, const char *path)
@@ -1520,16 +1540,17 @@ static int strings_across_events(struct gw_req *r, const cJSON *node, const char
     int rc = 0, at = 0;
     for (const cJSON *k = node ? node->child : NULL; k && rc == 0; k = k->next, at++) {
         char sub[OPATH_MAX];
-        int n;
+        bool fits;
         if (k->string) {
-            n = snprintf(sub, sizeof sub, "%s.%s", path, k->string);
+            fits = place_path(sub, sizeof sub, path, ".", k->string);
         } else { /* an array's entry: by its "index" (as clients merge them), or its place;
                     an index of 0.5 is not 0's */
             const cJSON *i = cJSON_GetObjectItemCaseSensitive(k, "index");
-            n = cJSON_IsNumber(i) ? snprintf(sub, sizeof sub, "%s[%.17g]", path, i->valuedouble)
-                                  : snprintf(sub, sizeof sub, "%s[%d]", path, at);
+            int n = cJSON_IsNumber(i) ? snprintf(sub, sizeof sub, "%s[%.17g]", path, i->valuedouble)
+                                      : snprintf(sub, sizeof sub, "%s[%d]", path, at);
+            fits = n >= 0 && (size_t)n < sizeof sub;
         }
-        if (n < 0 || (size_t)n >= sizeof sub) { /* cut, it could be another place's */
+        if (!fits) {
             GW_LOG(GW_LOG_WARN, r->id,
                    "a stream carries a text at a place too deep to tell "
                    "apart; the stream ends");
@@ -1718,9 +1739,9 @@ static int stream_scan(void *ctx, cJSON *node)
     struct gw_req *r = ctx;
     const struct gw_rule *blocker = NULL;
     bool changed = false;
-    char path[OPATH_MAX];
-    int n = snprintf(path, sizeof path, "%d:%s", r->st.place, node->string ? node->string : "");
-    if (n < 0 || (size_t)n >= sizeof path) {
+    char path[OPATH_MAX], place[16];
+    snprintf(place, sizeof place, "%d", r->st.place);
+    if (!place_path(path, sizeof path, place, ":", node->string ? node->string : "")) {
         GW_LOG(GW_LOG_WARN, r->id,
                "a stream carries a member whose name is too long to "
                "tell apart; the stream ends");

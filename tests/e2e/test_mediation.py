@@ -1752,6 +1752,27 @@ class RepeatedEventMetadata(unittest.TestCase):
             lambda ev: "".join(e["choices"][0]["delta"].get("x_obj", {}).get(deep, {}).get(
                 deep, {}).get("p", "") for e in ev))
 
+    def test_a_key_with_a_dot_is_not_the_member_of_a_member(self):
+        # review 42: "x.y" and y of x were one place, and the decoy between the pieces hid
+        # the join; so were "x[0]" and x's first entry
+        self.pieces_end_the_stream(
+            [self.chunk("ok ", delta={"content": "ok ", "x": {"y": p}, "x.y": "z"})
+             for p in ("4111", "1111", "1111", "1111")],
+            lambda ev: "".join(e["choices"][0]["delta"].get("x", {}).get("y", "") for e in ev))
+        self.pieces_end_the_stream(
+            [self.chunk("ok ", delta={"content": "ok ", "x": [p], "x[0]": "z"})
+             for p in ("4111", "1111", "1111", "1111")],
+            lambda ev: "".join((e["choices"][0]["delta"].get("x") or [""])[0] for e in ev))
+
+    def test_a_tool_call_member_and_its_function_member_are_two_places(self):
+        def call(p):
+            return self.chunk(None, delta={"tool_calls": [{
+                "index": 0, "x_note": p, "function": {"x_note": "z", "arguments": "{}"}}]})
+        self.pieces_end_the_stream(
+            [call(p) for p in ("4111", "1111", "1111", "1111")],
+            lambda ev: "".join(c.get("x_note", "") for e in ev
+                               for c in e["choices"][0]["delta"].get("tool_calls", [])))
+
     def test_an_azure_stream_of_four_choices_is_not_cut(self):
         # four places a choice and four for the prompt: 20, past the 16 kept before
         events = [{"choices": [], "id": "", "model": "", "object": "", "created": 0,

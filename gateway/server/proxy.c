@@ -56,6 +56,7 @@ struct gw_req {
     bool passthrough;
     bool stored; /* a stored object of an API (GET /v1/responses/{id}): its body is screened whole */
     bool structured; /* the client asked for JSON output: every streamed text is JSON */
+    bool big_noted;  /* a number too long to read exactly went as its pseudonym (logged once) */
     enum gw_action prompt_verdict;
     struct gw_upcall *call;
     char *body_out; /* the rewritten body, or NULL: the client's body is sent as it came */
@@ -768,7 +769,10 @@ static void take_value(cJSON *node, cJSON *rep)
 /* A number past 2^53 is not held exactly (cJSON reads a double), so its digits cannot be
  * screened: printed back it reads 4.1111111111111112e+18, while the body passed on when
  * nothing changed holds the 19 digits the client wrote, which may be a card. Each one in
- * node (node too) goes as its pseudonym, a string. Returns 1 if one did, 0, or -1. */
+ * node (node too) goes as its pseudonym, a string. A smaller one that needs 16 digits is
+ * printed by cJSON with 17 (0.4111111111111111 as 0.41111111111111109) while every reader
+ * shows the 16: it is kept as that text (a raw node, the same double), so that the text
+ * screened holds the digits the reader sees. Returns 1 if a pseudonym went in, 0, or -1. */
 static int unreadable_numbers(struct gw_req *r, cJSON *node)
 {
     if (cJSON_IsArray(node) || cJSON_IsObject(node)) {
@@ -781,16 +785,32 @@ static int unreadable_numbers(struct gw_req *r, cJSON *node)
         }
         return any;
     }
-    if (!cJSON_IsNumber(node) || !(fabs(node->valuedouble) >= 9007199254740992.0))
+    if (!cJSON_IsNumber(node))
         return 0;
     char text[64], p[GW_PRIVACY_PSEUDONYM_MAX + 1];
-    snprintf(text, sizeof text, "%.17g", node->valuedouble);
+    double d = node->valuedouble;
+    if (!(fabs(d) >= 9007199254740992.0)) {
+        snprintf(text, sizeof text, "%.15g", d);
+        if (strtod(text, NULL) == d)
+            return 0; /* cJSON prints what the reader shows */
+        snprintf(text, sizeof text, "%.16g", d);
+        if (strtod(text, NULL) != d)
+            return 0; /* it needs 17: cJSON prints what the reader shows */
+        cJSON *raw = cJSON_CreateRaw(text);
+        if (!raw)
+            return -1;
+        take_value(node, raw);
+        return 0;
+    }
+    snprintf(text, sizeof text, "%.17g", d);
     gw_privacy_pseudonym(cfg_of(r)->privacy.key, text, strlen(text), p, sizeof p);
     cJSON *rep = cJSON_CreateString(p);
     if (!rep)
         return -1;
     take_value(node, rep);
-    GW_LOG(GW_LOG_INFO, r->id, "a number too long to read exactly goes as its pseudonym");
+    if (!r->big_noted)
+        GW_LOG(GW_LOG_INFO, r->id, "a number too long to read exactly goes as its pseudonym");
+    r->big_noted = true;
     return 1;
 }
 
@@ -2288,12 +2308,12 @@ static int screen_identifier_value(struct gw_req *r, cJSON *node)
     if (cJSON_IsNull(node) || cJSON_IsBool(node))
         return 0;
     int big = unreadable_numbers(r, node);
-    if (big != 0)
+    if (big == -1 || cJSON_IsString(node)) /* -1, or 1: node was the number */
         return big;
     char *json = cJSON_PrintUnformatted(node);
     int rc = json ? screen_identifier(r, node, json, false) : -1;
     cJSON_free(json);
-    return rc;
+    return rc == -1 ? -1 : rc | big;
 }
 
 /* Screens the request's identifiers (above). Returns GW_ACTION_REDACT when one was

@@ -400,6 +400,44 @@ class IdentifiersSentToTheProvider(unittest.TestCase):
         self.assertEqual(sent["metadata"]["a"]["n"], 9007199254740991)
         self.assertEqual(sent["x_limit"], 1.5)
 
+    def test_a_long_number_beside_other_data_does_not_hide_it(self):
+        # review 43: the value was passed on as soon as its number went as a pseudonym,
+        # and the e-mail beside it was never read
+        big = 9007199254740993
+        for members in ({"metadata": {"tags": [big, EMAIL]}}, {"metadata": [big, EMAIL]},
+                        {"user": {"n": big, "mail": EMAIL}}):
+            r, sent = self.send(**members)
+            self.assertNotIn("jane.doe", self.p.body.decode(), members)
+            self.assertNotIn(str(big), self.p.body.decode(), members)
+            self.assertEqual(r.getheader("x-guardrail-verdict"), "redact", members)
+
+    def test_a_number_that_needs_sixteen_digits_is_read_as_its_reader_shows_it(self):
+        # review 43: cJSON prints 0.4111111111111111 as 0.41111111111111109, so the card
+        # its reader shows was never screened
+        for written in ("0.4111111111111111", "4111111111111111e-16"):
+            raw = ('{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],'
+                   '"metadata":{"n":%s}}' % written)
+            r, data = self.gw.post(None, raw=raw)
+            self.assertEqual(r.status, 200, data)
+            self.assertNotIn("4111111111111111", repr(json.loads(self.p.body)), written)
+            self.p.reply = (200, "application/json", (
+                '{"id":"c1","object":"chat.completion","model":"gpt-4o","x_meta":{"n":%s},'
+                '"choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant",'
+                '"content":"ok"}}]}' % written).encode())
+            r, data = self.gw.post({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+            self.assertEqual(r.status, 200, data)
+            self.assertNotIn("4111111111111111", repr(json.loads(data)), written)
+        # a number with the 17 digits cJSON prints, or with 15, passes as it came
+        _, sent = self.send(metadata={"a": 0.30000000000000004, "b": 0.123456789012345})
+        self.assertEqual(sent["metadata"], {"a": 0.30000000000000004, "b": 0.123456789012345})
+
+    def test_many_long_numbers_are_logged_once(self):
+        # review 43: one line per number, 40,000 lines for a 664 KB body
+        before = self.gw.output().count("too long to read exactly")
+        r, sent = self.send(metadata={"n": [9007199254740993 + 2 * i for i in range(50)]})
+        self.assertTrue(all(PSEUDONYM.match(n) for n in sent["metadata"]["n"]))
+        self.assertEqual(self.gw.output().count("too long to read exactly") - before, 1)
+
     def test_a_reply_number_too_long_to_read_goes_as_a_pseudonym(self):
         card = 4111111111111111110
         self.p.reply = (200, "application/json", json.dumps({

@@ -71,6 +71,10 @@ struct gw_api_stream {
      * texts screened whole (scan) are joined to the earlier events' texts at the same keys
      * and the same place, so that two choices' or two calls' texts are read apart. */
     int place;
+    /* The object of the event the walk reads, set by gw_api_stream_unknown: its key in its
+     * parent (NULL at the event's root) and its "type" (NULL: none). With place, where a
+     * text stands: a ping's member is not a delta's, nor a delta's its event's. */
+    const char *within_key, *within_type;
     bool screen_replies;   /* false: events pass as they came (after the JSON checks) */
     enum gw_unknown_policy unknown; /* members the API does not know */
     bool media_pass;       /* policy.media: pass; else an image or audio in a reply ends it */

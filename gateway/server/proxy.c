@@ -1476,7 +1476,7 @@ static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s,
  * after the other's. */
 #define OTAILS 64 /* places at most (Azure: four for each choice, four for the prompt) */
 #define OTAILS_FIRST 16
-#define OPATH_MAX 128 /* a longer place's path ends the stream, never cut to collide */
+#define OPATH_MAX 256 /* a longer place's path ends the stream, never cut to collide */
 struct otail {
     char path[OPATH_MAX];
     struct tailbuf t;
@@ -1532,8 +1532,8 @@ static int across_events(struct gw_req *r, const char *path, const char *s, size
 }
 
 /* Writes path, then sep, then key into out (cap bytes) with a backslash before each '.',
- * '[' and '\\' of key, so that the member "x.y" and the member y of x are two places.
- * Returns false when it does not fit (cut, it could be another place's). */
+ * '[', '/', ':' and '\\' of key, so that the member "x.y" and the member y of x are two
+ * places. Returns false when it does not fit (cut, it could be another place's). */
 static bool place_path(char *out, size_t cap, const char *path, const char *sep, const char *key)
 {
     int n = snprintf(out, cap, "%s%s", path, sep);
@@ -1541,13 +1541,28 @@ static bool place_path(char *out, size_t cap, const char *path, const char *sep,
         return false;
     size_t at = (size_t)n;
     for (; *key; key++) {
-        if ((*key == '.' || *key == '[' || *key == '\\') && at + 1 < cap)
+        if (strchr(".[/:\\", *key) && at + 1 < cap)
             out[at++] = '\\';
         if (at + 1 >= cap)
             return false;
         out[at++] = *key;
     }
     out[at] = '\0';
+    return true;
+}
+
+/* The "index" of an array's entry, as clients read it to merge entries: a number (cJSON's,
+ * or one kept as its text: unreadable_numbers), -0 read as 0 and 0.5 not as 0. */
+static bool entry_index(const cJSON *entry, double *i)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(entry, "index");
+    if (cJSON_IsNumber(n))
+        *i = n->valuedouble;
+    else if (cJSON_IsRaw(n) && n->valuestring)
+        *i = strtod(n->valuestring, NULL);
+    else
+        return false;
+    *i += 0.0; /* -0 + 0 is 0 */
     return true;
 }
 
@@ -1563,11 +1578,11 @@ static int strings_across_events(struct gw_req *r, const cJSON *node, const char
         bool fits;
         if (k->string) {
             fits = place_path(sub, sizeof sub, path, ".", k->string);
-        } else { /* an array's entry: by its "index" (as clients merge them), or its place;
-                    an index of 0.5 is not 0's */
-            const cJSON *i = cJSON_GetObjectItemCaseSensitive(k, "index");
-            int n = cJSON_IsNumber(i) ? snprintf(sub, sizeof sub, "%s[%.17g]", path, i->valuedouble)
-                                      : snprintf(sub, sizeof sub, "%s[%d]", path, at);
+        } else { /* an array's entry: by its "index" (as clients merge them), or its
+                    position (# sets the two apart) */
+            double i;
+            int n = entry_index(k, &i) ? snprintf(sub, sizeof sub, "%s[%.17g]", path, i)
+                                       : snprintf(sub, sizeof sub, "%s[#%d]", path, at);
             fits = n >= 0 && (size_t)n < sizeof sub;
         }
         if (!fits) {
@@ -1759,9 +1774,12 @@ static int stream_scan(void *ctx, cJSON *node)
     struct gw_req *r = ctx;
     const struct gw_rule *blocker = NULL;
     bool changed = false;
-    char path[OPATH_MAX], place[16];
+    char path[OPATH_MAX], in_key[OPATH_MAX], in_type[OPATH_MAX], place[16];
     snprintf(place, sizeof place, "%d", r->st.place);
-    if (!place_path(path, sizeof path, place, ":", node->string ? node->string : "")) {
+    const char *k = r->st.within_key, *t = r->st.within_type;
+    if (!place_path(in_key, sizeof in_key, place, "/", k ? k : "") ||
+        !place_path(in_type, sizeof in_type, in_key, "/", t ? t : "") ||
+        !place_path(path, sizeof path, in_type, ":", node->string ? node->string : "")) {
         GW_LOG(GW_LOG_WARN, r->id,
                "a stream carries a member whose name is too long to "
                "tell apart; the stream ends");
@@ -1848,6 +1866,7 @@ static int on_sse_event(void *arg, const char *event, const char *data, size_t l
         return -1;
     }
     gw_json_scope_begin();
+    r->st.within_key = r->st.within_type = NULL; /* the event before's, freed */
     int rc = r->api->stream_event(&r->st, event, data ? data : "", len);
     gw_json_scope_end();
     return rc;

@@ -1340,6 +1340,63 @@ class StreamJoins(ScriptedGateway):
         return events, "".join(e.get("delta", "") for e in events
                                if e["type"] == "response.output_text.delta")
 
+    # review 43: a member of one name in two parts of the events (an event's and its
+    # delta's, a ping's or a keepalive's) was one place, and a decoy there hid the join
+    LONG = "The tent packs small and pitches in five minutes flat. " * 8
+    PIECES = ("4111", "1111", "1111", "1111")
+
+    def test_anthropic_members_in_two_parts_of_the_events_are_two_places(self):
+        for decoy in ("delta", "ping", "event"):
+            ev = [{"type": "message_start", "message": {
+                "id": "m", "type": "message", "role": "assistant", "model": "c", "content": [],
+                "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 1}}},
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}]
+            for p in self.PIECES:
+                d = {"type": "content_block_delta", "index": 0,
+                     "delta": {"type": "text_delta", "text": self.LONG}}
+                (d if decoy == "event" else d["delta"])["x_n"] = p
+                if decoy == "delta":
+                    d["x_n"] = "z"
+                ev.append(d)
+                if decoy == "ping":
+                    ev.append({"type": "ping", "x_n": "z"})
+            ev += [{"type": "content_block_stop", "index": 0},
+                   {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": 5}}, {"type": "message_stop"}]
+            self.p.reply = (200, "text/event-stream", "".join(
+                "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
+            r, data = self.gw.post({"model": "c", "max_tokens": 9, "stream": True,
+                                    "messages": [{"role": "user", "content": "hi"}]}, path="/v1/messages")
+            events = typed_events(data)
+            self.assertEqual(events[-1]["type"], "error", decoy)
+            got = "".join(e.get(k, {}).get("x_n", "") if k else e.get("x_n", "")
+                          for e in events if e["type"] == "content_block_delta" for k in ("delta", None))
+            self.assertNotIn("4111111111111111", got.replace("z", ""), decoy)
+
+    def test_responses_members_of_a_delta_and_of_a_keepalive_are_two_places(self):
+        at = {"output_index": 0, "item_id": "msg_0", "content_index": 0}
+        item = {"type": "message", "id": "msg_0", "status": "in_progress", "role": "assistant",
+                "content": []}
+        ev = [{"type": "response.created", "response": {"id": "r", "object": "response",
+                                                         "status": "in_progress", "output": []}},
+              dict(type="response.output_item.added", output_index=0, item=item),
+              dict(type="response.content_part.added",
+                   part={"type": "output_text", "text": "", "annotations": []}, **at)]
+        for p in self.PIECES:
+            ev += [dict(type="response.output_text.delta", delta=self.LONG, x_n=p, **at),
+                   {"type": "keepalive", "x_n": "z"}]
+        text, part = self.LONG * 4, {"type": "output_text", "text": self.LONG * 4, "annotations": []}
+        done = dict(item, status="completed", content=[part])
+        ev += [dict(type="response.output_text.done", text=text, **at),
+               dict(type="response.content_part.done", part=part, **at),
+               dict(type="response.output_item.done", output_index=0, item=done),
+               {"type": "response.completed", "response": {
+                   "id": "r", "object": "response", "status": "completed", "output": [done]}}]
+        events = self.responses_events(ev)
+        self.assertEqual(events[-1]["type"], "error")
+        self.assertNotIn("4111111111111111", "".join(
+            e.get("x_n", "") for e in events if e["type"] == "response.output_text.delta"))
+
     def test_responses_messages_are_read_joined_as_output_text_joins_them(self):
         for between in (True, False):
             for texts in (["Your card is 4111 1111 ", "1111 1111, thanks."],
@@ -1772,6 +1829,25 @@ class RepeatedEventMetadata(unittest.TestCase):
             [call(p) for p in ("4111", "1111", "1111", "1111")],
             lambda ev: "".join(c.get("x_note", "") for e in ev
                                for c in e["choices"][0]["delta"].get("tool_calls", [])))
+
+    def test_an_index_of_minus_zero_is_index_zero(self):
+        # review 43: -0 was printed "-0", a place apart from 0's, while clients merge the
+        # two entries as one
+        self.pieces_end_the_stream(
+            [self.chunk("ok ", delta={"content": "ok ", "x_parts": [{"index": i, "t": p}]})
+             for i, p in zip((0, -0.0, 0, -0.0), ("4111", "1111", "1111", "1111"))],
+            lambda ev: "".join(x["t"] for e in ev
+                               for x in e["choices"][0]["delta"].get("x_parts", [])))
+
+    def test_an_entry_by_its_position_is_not_the_entry_of_that_index(self):
+        # review 43: the second entry of a list without indices and the entry of index 1
+        # were one place
+        self.pieces_end_the_stream(
+            [self.chunk("ok ", delta={"content": "ok ", "x_parts": [
+                {"index": 1, "t": p}, {"t": "z"}]})
+             for p in ("4111", "1111", "1111", "1111")],
+            lambda ev: "".join(x["t"] for e in ev for x in e["choices"][0]["delta"].get(
+                "x_parts", []) if x.get("index") == 1))
 
     def test_an_azure_stream_of_four_choices_is_not_cut(self):
         # four places a choice and four for the prompt: 20, past the 16 kept before

@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "util/json.h"
+#include "util/log.h"
 
 #define MAX_CHOICES 8
 #define MAX_TOOLS 4 /* tool calls per choice whose streamed arguments are screened */
@@ -20,6 +21,8 @@ static const char *const text_members[] = {"content", "refusal", "reasoning_cont
 #define N_TEXTS 4
 #define PER_CHOICE (N_TEXTS + MAX_TOOLS)
 #define SLOTS (MAX_CHOICES * PER_CHOICE)
+#define STOPPED 2    /* a walk's return: the stream ended with its own error, written */
+#define FINISHED 0   /* s->state[FINISHED + i]: choice i had its finish_reason */
 #define CONTENT (-1) /* the "tool" of slot_of for the content */
 #define REFUSAL (-2) /* and for the refusal */
 
@@ -142,7 +145,8 @@ static int whole_index(const cJSON *index)
 /* Screens the streamed arguments of a choice's tool calls (delta.tool_calls[].function.
  * arguments), each through a slot of its own, rewriting them in place; when finishing,
  * releases what each still holds into the same delta. Returns 0, 1 when blocked (the
- * final chunk is sent), -1 when screening failed. */
+ * final chunk is sent), STOPPED (more calls than it screens: the error is written), -1
+ * when screening failed. */
 static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool finishing)
 {
     struct gw_buf *tmp = s->tmp;
@@ -158,10 +162,20 @@ static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool
         cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
         cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
         cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-        if (t < 0 || t >= MAX_TOOLS || !cJSON_IsObject(call) ||
-            cJSON_GetObjectItemCaseSensitive(call, "custom"))
-            return -1; /* more tool calls than we screen, a streamed custom tool's input
-                          (not held back across events): fail closed */
+        if (t >= MAX_TOOLS) { /* more than it has slots for: said, never passed unscreened */
+            GW_LOG(GW_LOG_WARN, s->id, "a stream has more than %d tool calls in a choice; it ends",
+                   MAX_TOOLS);
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "The provider streamed more than %d tool calls in one choice; the gateway "
+                     "screens %d and ends the stream there.",
+                     MAX_TOOLS, MAX_TOOLS);
+            gw_openai_stream_error(s, msg, "guardrail_error");
+            return STOPPED;
+        }
+        if (t < 0 || !cJSON_IsObject(call) || cJSON_GetObjectItemCaseSensitive(call, "custom"))
+            return -1; /* a streamed custom tool's input (not held back across events): fail
+                          closed */
         /* A custom tool call, arguments that are not a string, members the gateway does not
          * know: the stream is refused or goes by policy, never passed unscreened. */
         if ((fn && !cJSON_IsObject(fn) && !cJSON_IsNull(fn)) ||
@@ -251,6 +265,8 @@ static int chunk_event(struct gw_api_stream *s, const char *data, size_t len,
     }
     if (rc == 0 && v->finishing && s->open(s->ctx, slot))
         rc = step(s, slot, NULL, 0, tmp);
+    if (v->finishing)
+        s->state[FINISHED + v->index] = 1;
     if (rc != 0) {
         if (rc == -1)
             gw_openai_stream_error(s, "Screening the reply failed; the gateway fails closed.",
@@ -324,6 +340,18 @@ static int release_all(struct gw_api_stream *s)
     return 0;
 }
 
+/* Whether delta carries a text or a tool call, which a choice that finished cannot have
+ * (an empty text is none: OpenRouter's usage event after the finish has one). */
+static bool text_after_finish(const cJSON *delta)
+{
+    for (int p = 0; p < N_TEXTS; p++) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(delta, text_members[p]);
+        if (t && !cJSON_IsNull(t) && !(cJSON_IsString(t) && !t->valuestring[0]))
+            return true;
+    }
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(delta, "tool_calls")) > 0;
+}
+
 /* The texts of one choice of a general event, screened in place. Returns 0, 1 or -1;
  * *emit is set when the event has something to pass on. */
 static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
@@ -343,6 +371,10 @@ static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
             return -1; /* legacy function_call streams are not screened: fail closed */
     }
     bool finishing = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "finish_reason"));
+    if (s->screen_replies && s->state[FINISHED + idx] && text_after_finish(delta))
+        return -1; /* the choice ended: more of it is the provider's error, as its content's */
+    if (finishing)
+        s->state[FINISHED + idx] = 1;
     for (const cJSON *k = delta ? delta->child : NULL; k; k = k->next) {
         bool text = false;
         for (int p = 0; p < N_TEXTS; p++)
@@ -442,7 +474,7 @@ static int stream_event(struct gw_api_stream *s, const char *event, const char *
     cJSON_Delete(ev);
     if (rc == -1)
         gw_openai_stream_error(s, "Screening the reply failed; the gateway fails closed.", "guardrail_error");
-    return rc == 0 ? 0 : -1;
+    return rc == 0 ? 0 : -1; /* STOPPED too */
 }
 
 static void stream_end(struct gw_api_stream *s)

@@ -1849,6 +1849,45 @@ class RepeatedEventMetadata(unittest.TestCase):
             lambda ev: "".join(x["t"] for e in ev for x in e["choices"][0]["delta"].get(
                 "x_parts", []) if x.get("index") == 1))
 
+    def test_text_after_a_choice_finished_ends_the_stream(self):
+        # review 43: reasoning or a tool call after the finish opened a slot of their own
+        # and went on, while more content there ended the stream
+        after = ({"reasoning": "more"}, {"content": "", "reasoning_content": "more"},
+                 {"tool_calls": [{"index": 0, "id": "c", "type": "function",
+                                  "function": {"name": "f", "arguments": "{}"}}]})
+        for delta in after:
+            self.p.events(self.chunk("Your order ships today."),
+                          self.chunk(None, delta={}, finish_reason="stop"),
+                          self.chunk(None, delta=delta))
+            r, data = self.gw.post(user("hi", stream=True))
+            got = [json.loads(e) for e in sse_events(data) if e != "[DONE]"]
+            self.assertIn("error", got[-1], delta)
+            self.assertNotIn(b"more", data, delta)
+            self.assertNotIn(b'"name":"f"', data, delta)
+        # an empty text after it (OpenRouter's usage event) is none
+        self.p.events(self.chunk("Your order ships today."),
+                      self.chunk(None, delta={}, finish_reason="stop"),
+                      dict(self.chunk("", delta={"content": "", "reasoning": ""}),
+                           usage={"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}))
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertNotIn(b"error", data)
+        self.assertIn(b'"total_tokens":8', data.replace(b" ", b""))
+
+    def test_more_tool_calls_than_are_screened_end_the_stream_with_a_reason(self):
+        calls = [self.chunk(None, delta={"tool_calls": [{
+            "index": t, "id": "c%d" % t, "type": "function",
+            "function": {"name": "lookup", "arguments": '{"q":"x"}'}}]}) for t in range(5)]
+        self.p.events(*calls, self.chunk(None, delta={}, finish_reason="tool_calls"))
+        r, data = self.gw.post(user("hi", stream=True))
+        got = [json.loads(e) for e in sse_events(data) if e != "[DONE]"]
+        self.assertIn("more than 4 tool calls", got[-1]["error"]["message"])
+        self.assertNotIn(b'"c4"', data)
+        self.assertIn("more than 4 tool calls in a choice", self.gw.output())
+        self.p.events(*calls[:4], self.chunk(None, delta={}, finish_reason="tool_calls"))
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertNotIn(b"error", data)
+        self.assertIn(b'"c3"', data)
+
     def test_an_azure_stream_of_four_choices_is_not_cut(self):
         # four places a choice and four for the prompt: 20, past the 16 kept before
         events = [{"choices": [], "id": "", "model": "", "object": "", "created": 0,

@@ -75,6 +75,12 @@ struct gw_api_stream {
      * parent (NULL at the event's root) and its "type" (NULL: none). With place, where a
      * text stands: a ping's member is not a delta's, nor a delta's its event's. */
     const char *within_key, *within_type;
+    /* The walk reads what a reply repeats of the request (GW_TEXT_ECHO): scan screens it
+     * for personal data and secrets only. */
+    bool echo;
+    /* What the request sent of the members its reply repeats (gw_api.echoed), as a JSON
+     * object's text, or NULL: a repeat of it byte for byte is not screened again. */
+    const char *sent;
     bool screen_replies;   /* false: events pass as they came (after the JSON checks) */
     enum gw_unknown_policy unknown; /* members the API does not know */
     bool media_pass;       /* policy.media: pass; else an image or audio in a reply ends it */
@@ -108,6 +114,9 @@ struct gw_api {
      * root, or NULL when the reply cannot be screened (not JSON, unreadable, a text in a
      * shape the adapter does not know). */
     cJSON *(*parse_reply)(const char *body, size_t len, struct gw_text_refs *texts);
+    /* The members of a request its reply repeats (NULL: none), pushed by parse_reply as
+     * GW_TEXT_ECHO texts; the request path drops those that say what it sent. */
+    const char *const *echoed;
     /* Token counts of a reply, -1 where absent. */
     void (*usage)(const cJSON *root, long *prompt, long *completion);
     /* Called on a reply whose text was redacted: drops members that repeat the text

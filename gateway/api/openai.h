@@ -17,6 +17,11 @@ enum gw_unknown_policy {
     GW_UNKNOWN_REFUSE, /* the reply is unscreenable (502, or the stream ends with an error) */
 };
 
+/* The role of a reply's text that repeats the request (a Responses reply's instructions,
+ * tools, metadata and ids): the app's own words, not the model's, screened for personal
+ * data and secrets only. */
+#define GW_TEXT_ECHO 16
+
 /* The string nodes of a parsed document whose text is screened, each with the role it
  * speaks as (GW_ROLE_* bit; the reply's are 0). The nodes belong to the document;
  * rewriting one (gw_openai_set_text) changes the document. The parser sets role before

@@ -411,6 +411,22 @@ const char *const gw_responses_k_response[] = {
     "status",      "error",  "incomplete_details",   "output",
     "output_text", "usage",  "prompt_cache_options", "billing",
     PARAMETERS,    NULL};
+/* What a response object repeats of the request that holds words or ids (the others are
+ * numbers, flags and settings of one word): screened as GW_TEXT_ECHO, for a provider may
+ * repeat what it stored from a request that never passed the gateway. */
+const char *const gw_responses_echoed[] = {"instructions",
+                                           "metadata",
+                                           "user",
+                                           "safety_identifier",
+                                           "prompt_cache_key",
+                                           "prompt",
+                                           "tools",
+                                           "tool_choice",
+                                           "text",
+                                           "reasoning",
+                                           "previous_response_id",
+                                           "conversation",
+                                           NULL};
 const char *const gw_responses_k_message[] = {"type",    "id",    "status", "role",
                                               "content", "phase", NULL};
 const char *const gw_responses_k_output_text[] = {"type", "text", "annotations", "logprobs", NULL};
@@ -570,6 +586,11 @@ static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *tex
     if (reply_member(root, "incomplete_details", texts) == -1 ||
         gw_api_unknown_members(root, gw_responses_k_response, texts) == -1)
         goto unscreenable;
+    texts->role = GW_TEXT_ECHO;
+    for (const char *const *m = gw_responses_echoed; *m; m++)
+        if (reply_member(root, *m, texts) == -1)
+            goto unscreenable;
+    texts->role = 0;
     return root;
 unscreenable:
     cJSON_Delete(root);
@@ -738,6 +759,7 @@ const struct gw_api gw_api_openai_responses = {
     .parse_request = parse_request,
     .request_members = request_members,
     .parse_reply = parse_reply,
+    .echoed = gw_responses_echoed,
     .usage = gw_responses_usage,
     .redacted = redacted,
     .refusal = refusal,

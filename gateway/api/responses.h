@@ -22,6 +22,7 @@
  * summary's or content's part) and an error object. Any other member goes by
  * policy.unknown_fields. */
 extern const char *const gw_responses_k_response[];
+extern const char *const gw_responses_echoed[];
 extern const char *const gw_responses_k_message[];
 extern const char *const gw_responses_k_output_text[];
 extern const char *const gw_responses_k_refusal[];

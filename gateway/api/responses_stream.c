@@ -412,12 +412,24 @@ static int item_texts(struct cx *c, int o, cJSON *item, bool whole)
 }
 
 /* The members of a response object besides its output and error: incomplete_details
- * screened, the others (its state, and what it repeats of the request) by the policy. */
+ * screened, what it repeats of the request for personal data and secrets (GW_TEXT_ECHO)
+ * unless it says what the gateway sent, the others by the policy. */
 static int response_rest(struct cx *c, cJSON *r)
 {
     static const char *const k_details[] = {"incomplete_details", NULL};
     int rc = scan_members(c, r, k_details);
-    return rc ? rc : gw_api_stream_unknown(c->s, r, gw_responses_k_response);
+    if (rc == 0)
+        rc = gw_api_stream_unknown(c->s, r, gw_responses_k_response);
+    cJSON *sent = c->s->sent ? gw_api_parse(c->s->sent, strlen(c->s->sent)) : NULL;
+    c->s->echo = true;
+    for (const char *const *m = gw_responses_echoed; *m && rc == 0; m++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(r, *m);
+        if (!cJSON_Compare(v, cJSON_GetObjectItemCaseSensitive(sent, *m), true))
+            rc = gw_api_stream_scan_all(c->s, v); /* not what the gateway sent */
+    }
+    c->s->echo = false;
+    cJSON_Delete(sent);
+    return rc;
 }
 
 /* A response object of response.created, .queued or .in_progress: nothing written yet. */

@@ -60,6 +60,7 @@ struct gw_req {
     enum gw_action prompt_verdict;
     struct gw_upcall *call;
     char *body_out; /* the rewritten body, or NULL: the client's body is sent as it came */
+    char *echo_sent; /* what it sent of the members its reply repeats (keep_sent), or NULL */
     struct gw_buf reply;
     size_t held;     /* bytes of reply this request holds against limits.reply_buffer_bytes */
     int over;        /* the reply was cut: 1 over limits.max_reply_bytes, 2 over the budget */
@@ -325,6 +326,7 @@ static void req_free(struct gw_req *r)
     if (r->held)
         atomic_fetch_sub(&w->srv->front.replies_held, r->held);
     free(r->body_out);
+    free(r->echo_sent);
     if (r->out)
         evbuffer_free(r->out);
     if (r->resume)
@@ -566,6 +568,9 @@ static void keep_categories(const struct gw_ruleset *rs, struct gw_findings *f, 
     f->n = n;
 }
 
+/* The categories screened in an identifier, and in what a reply repeats of the request */
+#define ID_CATEGORIES ((1u << GW_CAT_PII) | (1u << GW_CAT_SECRET))
+
 /* The categories screened in a text of role (a GW_ROLE_* bit; 0, a reply's: all). */
 static unsigned role_mask(const struct gw_req *r, unsigned role)
 {
@@ -573,6 +578,17 @@ static unsigned role_mask(const struct gw_req *r, unsigned role)
         if (role == 1u << i)
             return cfg_of(r)->role_categories[i];
     return ~0u;
+}
+
+/* The categories screened in texts' i-th text in direction dir: a prompt's by its role; a
+ * reply's all, but in what it repeats of the request (the app's own instructions, tools
+ * and ids: GW_TEXT_ECHO), personal data and secrets, as in the request's identifiers. */
+static unsigned text_mask(const struct gw_req *r, const struct gw_text_refs *texts, size_t i,
+                          enum gw_direction dir)
+{
+    if (dir == GW_DIR_PROMPT)
+        return role_mask(r, texts->roles[i]);
+    return texts->roles[i] == GW_TEXT_ECHO ? ID_CATEGORIES : ~0u;
 }
 
 /* Screens one text in direction dir with the categories in mask, recording its findings;
@@ -863,8 +879,7 @@ static int screen_texts(struct gw_req *r, struct gw_text_refs *texts, enum gw_di
     *changed = false;
     unsigned long long hits = gw_scanner_memo_hits(r->sc);
     for (size_t i = 0; i < texts->n; i++) {
-        unsigned mask = dir == GW_DIR_PROMPT ? role_mask(r, texts->roles[i]) : ~0u;
-        int v = screen_node(r, texts->v[i], dir, mask, blocker, changed);
+        int v = screen_node(r, texts->v[i], dir, text_mask(r, texts, i, dir), blocker, changed);
         if (v == -1)
             return -1;
         if (v > (int)verdict)
@@ -1047,7 +1062,7 @@ static int scan_boundaries(struct gw_req *r, struct gw_text_refs *texts, enum gw
                            struct join_hit **hits, size_t *n, size_t *cap,
                            const struct gw_rule **blocker)
 {
-    unsigned mask = dir == GW_DIR_PROMPT ? role_mask(r, texts->roles[from]) : ~0u;
+    unsigned mask = text_mask(r, texts, from, dir);
     struct gw_norm *nm = &jr->nm;
     size_t next = 1; /* the first boundary whose window is not scanned yet */
     int verdict = GW_ACTION_ALLOW;
@@ -1441,7 +1456,8 @@ static void tail_keep(struct tailbuf *t, const char *s, size_t len)
  * cut in two). The end went out already, so a match across the join cannot be redacted
  * there. Returns 0, 1 when a block finding crosses the join, -1 when a redaction would
  * (the stream must end), or -2 when screening failed. */
-static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s, size_t len)
+static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s, size_t len,
+                       unsigned mask)
 {
     size_t head = len < GW_SPAN_MAX ? len : GW_SPAN_MAX;
     for (int sep = 1; t->n && sep >= 0; sep--) {
@@ -1450,7 +1466,7 @@ static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s,
         memcpy(buf, t->d, t->n);
         buf[t->n] = ' ';
         memcpy(buf + at, s, head);
-        if (scan_text(r, buf, at + head, GW_DIR_REPLY, ~0u) == -1)
+        if (scan_text(r, buf, at + head, GW_DIR_REPLY, mask) == -1)
             return -2;
         const struct gw_findings *f = &r->w->findings;
         for (size_t k = 0; k < f->n; k++) {
@@ -1489,7 +1505,8 @@ struct otail {
  * before it (across_join), then keeps its last bytes. Each text was screened whole where
  * it stands. Returns what across_join does, and -1 when texts stand at more places than
  * are kept. */
-static int across_events(struct gw_req *r, const char *path, const char *s, size_t len)
+static int across_events(struct gw_req *r, const char *path, const char *s, size_t len,
+                         unsigned mask)
 {
     struct otail *t = r->others;
     while (t < r->others + r->n_others && t->path[0] && strcmp(t->path, path) != 0)
@@ -1520,7 +1537,7 @@ static int across_events(struct gw_req *r, const char *path, const char *s, size
     if (same && t->still)
         return 0;
     struct tailbuf before = t->t;
-    int rc = across_join(r, &t->t, s, len);
+    int rc = across_join(r, &t->t, s, len, mask);
     if (rc != 0)
         return rc;
     tail_keep(&t->t, s, len);
@@ -1568,10 +1585,11 @@ static bool entry_index(const cJSON *entry, double *i)
 
 /* The strings of node (an object's or an array's values, depth first), each screened
  * across events at its place; path is where node stands. */
-static int strings_across_events(struct gw_req *r, const cJSON *node, const char *path)
+static int strings_across_events(struct gw_req *r, const cJSON *node, const char *path,
+                                 unsigned mask)
 {
     if (cJSON_IsString(node))
-        return across_events(r, path, node->valuestring, strlen(node->valuestring));
+        return across_events(r, path, node->valuestring, strlen(node->valuestring), mask);
     int rc = 0, at = 0;
     for (const cJSON *k = node ? node->child : NULL; k && rc == 0; k = k->next, at++) {
         char sub[OPATH_MAX];
@@ -1591,7 +1609,7 @@ static int strings_across_events(struct gw_req *r, const cJSON *node, const char
                    "apart; the stream ends");
             return -1;
         }
-        rc = strings_across_events(r, k, sub);
+        rc = strings_across_events(r, k, sub, mask);
     }
     return rc;
 }
@@ -1637,7 +1655,7 @@ static int join_check(struct gw_req *r, int slot, const char *data, size_t len)
     size_t take = len < GW_SPAN_MAX - j->n ? len : GW_SPAN_MAX - j->n;
     memcpy(j->head + j->n, data, take);
     j->n += take;
-    int rc = across_join(r, &j->prev, j->head, j->n);
+    int rc = across_join(r, &j->prev, j->head, j->n, ~0u);
     if (rc != 0 || j->n == GW_SPAN_MAX) {
         free(j);
         r->join[slot] = NULL;
@@ -1744,7 +1762,7 @@ static struct onode *clean_at(struct gw_req *r, const char *path)
 /* Screens node whole (screen_node) unless it repeats the clean text of the event before at
  * its place (path): providers repeat metadata in every event (Azure's content filter
  * results), and screening it again costs a stream's budget for nothing. */
-static int screen_event_node(struct gw_req *r, cJSON *node, const char *path,
+static int screen_event_node(struct gw_req *r, cJSON *node, const char *path, unsigned mask,
                              const struct gw_rule **blocker, bool *changed)
 {
     char *json = cJSON_IsString(node) ? NULL : cJSON_PrintUnformatted(node);
@@ -1754,7 +1772,7 @@ static int screen_event_node(struct gw_req *r, cJSON *node, const char *path,
     int v = GW_ACTION_ALLOW;
     if (!o || o->n != n || memcmp(o->text, text, n) != 0) {
         unsigned noted = r->noted;
-        v = screen_node(r, node, GW_DIR_REPLY, ~0u, blocker, changed);
+        v = screen_node(r, node, GW_DIR_REPLY, mask, blocker, changed);
         bool clean = v == GW_ACTION_ALLOW && !*changed && r->noted == noted;
         if (o) {
             o->n = clean ? n : 0;
@@ -1785,9 +1803,10 @@ static int stream_scan(void *ctx, cJSON *node)
                "tell apart; the stream ends");
         return -1;
     }
-    int v = screen_event_node(r, node, path, &blocker, &changed);
+    unsigned mask = r->st.echo ? ID_CATEGORIES : ~0u;
+    int v = screen_event_node(r, node, path, mask, &blocker, &changed);
     if (v != -1 && v != GW_ACTION_BLOCK) {
-        int rc = strings_across_events(r, node, path);
+        int rc = strings_across_events(r, node, path, mask);
         if (rc != -2)
             return rc;
         v = -1;
@@ -1841,6 +1860,7 @@ static void stream_init(struct gw_req *r)
     s->scratch = &r->w->scratch;
     s->id = r->id;
     s->model = r->model;
+    s->sent = r->echo_sent;
 }
 
 static void stream_error(struct gw_req *r, const char *message, const char *code)
@@ -1932,6 +1952,41 @@ static int on_up_data(void *arg, const char *data, size_t len)
     return gw_buf_append(&r->reply, data, len);
 }
 
+/* Keeps what the request sends of the members its reply repeats (api->echoed), as JSON
+ * text (the request's tree is gone by the reply): the reply's repeat of it was screened as
+ * the request's texts are, and is not screened again (a brand's own instructions with its
+ * support address would be a finding in every reply). What else a reply says there (what
+ * a provider stored from a request that never passed here) is: GW_TEXT_ECHO. */
+static void keep_sent(struct gw_req *r, const cJSON *root)
+{
+    cJSON *o = r->api->echoed ? cJSON_CreateObject() : NULL;
+    for (const char *const *m = o ? r->api->echoed : NULL; m && *m; m++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, *m);
+        cJSON *copy = v ? cJSON_Duplicate(v, true) : NULL;
+        if (copy)
+            cJSON_AddItemToObject(o, *m, copy);
+    }
+    r->echo_sent = o ? gw_json_print_heap(o) : NULL; /* NULL: every repeat is screened */
+    cJSON_Delete(o);
+}
+
+/* Leaves out of a reply's texts its repeats of the request that say what was sent. */
+static void drop_echoes(const struct gw_req *r, struct gw_text_refs *texts)
+{
+    cJSON *sent = r->echo_sent ? gw_api_parse(r->echo_sent, strlen(r->echo_sent)) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < texts->n; i++) {
+        const cJSON *v = texts->v[i];
+        if (sent && texts->roles[i] == GW_TEXT_ECHO && v->string &&
+            cJSON_Compare(v, cJSON_GetObjectItemCaseSensitive(sent, v->string), true))
+            continue;
+        texts->v[n] = texts->v[i];
+        texts->roles[n++] = texts->roles[i];
+    }
+    texts->n = n;
+    cJSON_Delete(sent);
+}
+
 /* A provider's answer outside 2xx (its errors can quote what the model wrote, or the
  * prompt, and SDKs put them in the exception an app may show), or a stored object an API
  * returns (a response fetched again): the body screened as one text, like a tool's JSON
@@ -1985,6 +2040,7 @@ static void plain_reply(struct gw_req *r)
     }
     struct gw_text_refs texts = {.unknown = (enum gw_unknown_policy)cfg->unknown_fields};
     cJSON *root = r->api->parse_reply(r->reply.data ? r->reply.data : "", r->reply.len, &texts);
+    drop_echoes(r, &texts);
     if (r->stored && strncasecmp(r->content_type, "text/event-stream", 17) == 0) {
         cJSON_Delete(root); /* a stored response replayed as a stream: its events would need */
         gw_text_refs_free(&texts); /* the stream walk, and one text would hide their splits */
@@ -2280,8 +2336,6 @@ static int screen_any_order(struct gw_req *r, struct gw_api_request *ar,
  * finding that redacts or blocks is replaced by its pseudonym (kpi/privacy.h): the provider
  * still tells end users apart, as it asks identifiers to, and reads nobody's address. */
 
-#define ID_CATEGORIES ((1u << GW_CAT_PII) | (1u << GW_CAT_SECRET))
-
 static const char *const id_members[] = {
     "user", "safety_identifier", "prompt_cache_key", "previous_response_id", "conversation", NULL};
 
@@ -2394,6 +2448,7 @@ static void screen_and_call(struct gw_req *r, struct gw_api_request *ar, const c
     }
     if (changed || ar->texts.stripped) /* something was redacted, or a member removed */
         r->body_out = gw_json_print_heap(ar->root);
+    keep_sent(r, ar->root);
     char url[2048];
     snprintf(url, sizeof url, "%s%s", r->provider->base_url, r->api->upstream_path);
     if (r->body_out)

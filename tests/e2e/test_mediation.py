@@ -1097,6 +1097,95 @@ class FourthReview(ScriptedGateway):
         self.assertNotIn("1111", without_clock(data.decode()))
 
 
+class RepeatsOfTheRequest(ScriptedGateway):
+    """A Responses reply repeats the request's instructions, tools, metadata and ids; review
+    43 found them passed on unscreened, whatever the provider put there (what it stored
+    from a request that never passed the gateway)."""
+
+    INSTRUCTIONS = "You are the shop's assistant. Our support desk is help@shop.example."
+
+    def response(self, **members):
+        r = {"id": "resp_1", "object": "response", "status": "completed", "model": "m",
+             "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                         "content": [{"type": "output_text", "text": "ok", "annotations": []}]}]}
+        r.update(members)
+        return r
+
+    def test_a_repeat_the_gateway_never_sent_is_screened(self):
+        for member, value in (("metadata", {"customer": EMAIL}), ("user", EMAIL),
+                              ("safety_identifier", EMAIL), ("prompt_cache_key", "card " + CARD),
+                              ("instructions", "Write to " + EMAIL),
+                              ("prompt", {"id": "p1", "variables": {"name": EMAIL}}),
+                              ("tools", [{"type": "function", "name": "f",
+                                          "description": "mails " + EMAIL, "parameters": {}}]),
+                              ("reasoning", {"summary": "mail " + EMAIL})):
+            self.p.reply = (200, "application/json", json.dumps(self.response(**{member: value})).encode())
+            r, data = self.gw.post({"model": "m", "input": "hi"}, path="/v1/responses")
+            self.assertEqual(r.status, 200, data)
+            self.assertNotIn(b"jane.doe", data, member)
+            self.assertNotIn(b"4111 1111", data, member)
+            self.assertEqual(r.getheader("x-guardrail-verdict"), "redact", member)
+        # a stored response fetched again
+        self.p.reply = (200, "application/json",
+                        json.dumps(self.response(metadata={"customer": EMAIL})).encode())
+        c = self.gw.conn()
+        c.request("GET", "/v1/responses/resp_1")
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        self.assertEqual(r.status, 200, data)
+        self.assertNotIn(b"jane.doe", data)
+
+    def stream(self, body, **members):
+        start = {"id": "resp_1", "object": "response", "status": "in_progress", "model": "m",
+                 "output": []}
+        start.update(members)
+        at = {"output_index": 0, "item_id": "msg_1", "content_index": 0}
+        item = {"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant",
+                "content": []}
+        part = {"type": "output_text", "text": "ok", "annotations": []}
+        done = dict(item, status="completed", content=[part])
+        ev = [{"type": "response.created", "response": start},
+              dict(type="response.output_item.added", output_index=0, item=item),
+              dict(type="response.content_part.added", part=dict(part, text=""), **at),
+              dict(type="response.output_text.delta", delta="ok", **at),
+              dict(type="response.output_text.done", text="ok", **at),
+              dict(type="response.content_part.done", part=part, **at),
+              dict(type="response.output_item.done", output_index=0, item=done),
+              {"type": "response.completed", "response": dict(start, status="completed", output=[done])}]
+        for n, e in enumerate(ev):
+            e["sequence_number"] = n
+        self.p.reply = (200, "text/event-stream", "".join(
+            "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
+        r, data = self.gw.post(dict(body, stream=True), path="/v1/responses")
+        return data, typed_events(data)
+
+    def test_a_repeat_the_gateway_never_sent_is_screened_in_a_stream(self):
+        data, events = self.stream({"model": "m", "input": "hi"}, metadata={"customer": EMAIL})
+        self.assertNotIn(b"jane.doe", data)
+        self.assertEqual(events[-1]["type"], "response.completed")
+
+    def test_a_repeat_of_what_the_gateway_sent_is_not_screened_again(self):
+        # the instructions are not screened for personal data (screen_roles), and a brand's
+        # own support address in them is no finding in every reply
+        sent = {"model": "m", "input": "hi", "instructions": self.INSTRUCTIONS,
+                "metadata": {"order": "A-1001"}}
+        self.p.reply = (200, "application/json", json.dumps(self.response(
+            instructions=self.INSTRUCTIONS, metadata={"order": "A-1001"})).encode())
+        r, data = self.gw.post(sent, path="/v1/responses")
+        self.assertEqual(r.status, 200, data)
+        self.assertEqual(json.loads(data)["instructions"], self.INSTRUCTIONS)
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "allow")
+        # what differs from it is screened
+        self.p.reply = (200, "application/json", json.dumps(self.response(
+            instructions=self.INSTRUCTIONS + " Or " + EMAIL)).encode())
+        r, data = self.gw.post(sent, path="/v1/responses")
+        self.assertNotIn(b"jane.doe", data)
+        self.assertNotIn(b"help@shop", data)  # the repeat differs: all of it is read
+        data, events = self.stream(sent, instructions=self.INSTRUCTIONS)
+        self.assertEqual(events[-1]["response"]["instructions"], self.INSTRUCTIONS)
+
+
 class StreamJoins(ScriptedGateway):
     """What review 27 found, in streams most: a text the walk does not stream (a member no
     API file knows) was screened one event at a time, and texts the client joins (text

@@ -1886,8 +1886,8 @@ static int on_sse_event(void *arg, const char *event, const char *data, size_t l
         return -1;
     }
     gw_json_scope_begin();
-    r->st.within_key = r->st.within_type = NULL; /* the event before's, freed */
     int rc = r->api->stream_event(&r->st, event, data ? data : "", len);
+    r->st.within_key = r->st.within_type = NULL; /* they point into the event, freed next */
     gw_json_scope_end();
     return rc;
 }

@@ -775,10 +775,28 @@ static int screen_event(struct gw_api_stream *s, const char *type, cJSON *ev, bo
     return -1; /* an event the gateway does not know */
 }
 
+/* The members an event of type reads (the walk screens or checks each); any other, the
+ * delta of a ping or of a message_stop, goes by policy.unknown_fields. */
+static const char *const *event_members(const char *type)
+{
+    static const char *const message_start[] = {"type", "message", NULL};
+    static const char *const block_start[] = {"type", "index", "content_block", NULL};
+    static const char *const block_delta[] = {"type", "index", "delta", NULL};
+    static const char *const block_stop[] = {"type", "index", NULL};
+    static const char *const message_delta[] = {"type", "delta", "usage", NULL};
+    static const char *const error[] = {"type", "error", NULL};
+    static const char *const other[] = {"type", NULL};
+    return strcmp(type, "message_start") == 0         ? message_start
+           : strcmp(type, "content_block_start") == 0 ? block_start
+           : strcmp(type, "content_block_delta") == 0 ? block_delta
+           : strcmp(type, "content_block_stop") == 0  ? block_stop
+           : strcmp(type, "message_delta") == 0       ? message_delta
+           : strcmp(type, "error") == 0               ? error
+                                                      : other;
+}
+
 static int stream_event(struct gw_api_stream *s, const char *name, const char *data, size_t len)
 {
-    static const char *const known[] = {"type", "index", "delta", "content_block", "message",
-                                        "usage", "error", NULL};
     cJSON *ev = gw_api_parse(data, len);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
     if (!cJSON_IsObject(ev) || gw_openai_unreadable(data, len, ev) || !cJSON_IsString(type) ||
@@ -792,7 +810,9 @@ static int stream_event(struct gw_api_stream *s, const char *name, const char *d
     }
     bool emit = true;
     int at = -1, rc = 0;
-    if (s->screen_replies && (rc = gw_api_stream_unknown(s, ev, known)) == 0)
+    s->within_type = type->valuestring; /* the event's kind: its members' place */
+    if (s->screen_replies &&
+        (rc = gw_api_stream_unknown(s, ev, event_members(type->valuestring))) == 0)
         rc = screen_event(s, type->valuestring, ev, &emit, &at);
     else if (strcmp(type->valuestring, "message_stop") == 0)
         s->done = true;

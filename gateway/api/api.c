@@ -490,9 +490,7 @@ int gw_api_stream_scan_all(struct gw_api_stream *s, cJSON *node)
 
 int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const *names)
 {
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
     s->within_key = obj ? obj->string : NULL;
-    s->within_type = cJSON_IsString(type) ? type->valuestring : NULL;
     cJSON *k = cJSON_IsObject(obj) ? obj->child : NULL;
     while (k) {
         cJSON *next = k->next;

@@ -71,9 +71,11 @@ struct gw_api_stream {
      * texts screened whole (scan) are joined to the earlier events' texts at the same keys
      * and the same place, so that two choices' or two calls' texts are read apart. */
     int place;
-    /* The object of the event the walk reads, set by gw_api_stream_unknown: its key in its
-     * parent (NULL at the event's root) and its "type" (NULL: none). With place, where a
-     * text stands: a ping's member is not a delta's, nor a delta's its event's. */
+    /* Where in the event the walk reads: the object's key in its parent (NULL at the
+     * event's root; set by gw_api_stream_unknown), and the event's kind where the API has
+     * kinds (Anthropic's and Responses' "type", set by the API file; never a type a
+     * client's merge ignores, as chat's). With place, where a text stands: a ping's member
+     * is not a delta's, nor a delta's its event's. */
     const char *within_key, *within_type;
     /* The walk reads what a reply repeats of the request (GW_TEXT_ECHO): scan screens it
      * for personal data and secrets only. */

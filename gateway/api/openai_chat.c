@@ -227,8 +227,8 @@ static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool
  * range. */
 static bool fast_path_fits(const struct gw_api_stream *s, const struct gw_chunk_view *v)
 {
-    if (v->index < 0 || v->index >= MAX_CHOICES)
-        return false;
+    if (v->index < 0 || v->index >= MAX_CHOICES || s->state[FINISHED + v->index])
+        return false; /* after the finish, the general path refuses more text */
     for (int p = 1; v->finishing && p < PER_CHOICE; p++)
         if (s->open(s->ctx, v->index * PER_CHOICE + p))
             return false; /* finishing releases what another part holds */

@@ -198,6 +198,7 @@ static int completions_event(struct gw_api_stream *s, const char *event, const c
     bool emit = true;
     if (s->screen_replies) {
         gw_openai_strip_logprobs(ev);
+        s->place = 0;
         rc = gw_api_stream_unknown(s, ev, known_top);
         emit = false;
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(ev, "choices"))
@@ -209,8 +210,10 @@ static int completions_event(struct gw_api_stream *s, const char *event, const c
             bool released = false;
             if (rc == 0 && at < 0)
                 rc = -1;
+            s->place = at + 1; /* its members are joined apart from another choice's */
             if (rc == 0)
                 rc = gw_api_stream_unknown(s, c, known_choice);
+            s->place = 0;
             if (rc == 0)
                 rc = gw_api_screen_member(s, at, c, "text", finishing, &released);
             if (rc != 0)

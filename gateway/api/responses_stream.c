@@ -757,6 +757,7 @@ static int walk_event(struct cx *c, const char *name, const char *data, size_t l
     }
     const char *t = type->valuestring;
     const struct gw_responses_event *e = gw_responses_event_of(t);
+    s->within_type = t; /* the event's kind: its members' place */
     int rc = 0;
     bool emit = true;
     if (!s->screen_replies) {

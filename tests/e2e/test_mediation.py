@@ -1462,6 +1462,37 @@ class StreamJoins(ScriptedGateway):
                           for e in events if e["type"] == "content_block_delta" for k in ("delta", None))
             self.assertNotIn("4111111111111111", got.replace("z", ""), decoy)
 
+    def test_anthropic_members_an_event_does_not_read_are_screened(self):
+        # review 44: one list of known members served every event, so a ping's delta or a
+        # message_stop's message went out unread
+        start = {"type": "message_start", "message": {
+            "id": "m", "type": "message", "role": "assistant", "model": "c", "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 1}}}
+        text = [{"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ok"}},
+                {"type": "content_block_stop", "index": 0},
+                {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                 "usage": {"output_tokens": 5}}]
+        mail = "mail " + EMAIL
+        for at, extra in ((1, {"type": "ping", "delta": {"type": "text_delta", "text": mail}}),
+                          (1, {"type": "ping", "message": {"content": mail}}),
+                          (1, {"type": "ping", "usage": {"note": mail}}),
+                          (5, {"type": "message_stop", "delta": {"text": mail}}),
+                          (0, dict(start, delta={"text": mail}))):
+            ev = [start] + text + [{"type": "message_stop"}]
+            if at == 0:
+                ev[0] = extra
+            elif at == 5:
+                ev[-1] = extra
+            else:
+                ev.insert(at, extra)
+            self.p.reply = (200, "text/event-stream", "".join(
+                "event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in ev).encode())
+            r, data = self.gw.post({"model": "c", "max_tokens": 9, "stream": True,
+                                    "messages": [{"role": "user", "content": "hi"}]}, path="/v1/messages")
+            self.assertNotIn(b"jane.doe", data, extra)
+            self.assertIn(b"[EMAIL]", data, extra)
+
     def test_responses_members_of_a_delta_and_of_a_keepalive_are_two_places(self):
         at = {"output_index": 0, "item_id": "msg_0", "content_index": 0}
         item = {"type": "message", "id": "msg_0", "status": "in_progress", "role": "assistant",
@@ -1778,6 +1809,7 @@ class StreamFailMode(unittest.TestCase):
 
 
 class RepeatedEventMetadata(unittest.TestCase):
+    PIECES = ("4111", "1111", "1111", "1111")
     """Providers repeat metadata in every event of a stream (Azure's content filter
     results, OpenRouter's provider). Screening it again each event spent the request's
     budget on nothing new and cut long replies (review 40); a text that repeats the clean
@@ -1976,6 +2008,48 @@ class RepeatedEventMetadata(unittest.TestCase):
         r, data = self.gw.post(user("hi", stream=True))
         self.assertNotIn(b"error", data)
         self.assertIn(b'"c3"', data)
+
+    def test_a_type_that_changes_from_event_to_event_does_not_split_the_join(self):
+        # review 44: the place named the type of the object the member was in, and the
+        # SDK's merge ignores it
+        self.pieces_end_the_stream(
+            [self.chunk("ok ", delta={"content": "ok ", "type": "t%d" % i, "x_n": p})
+             for i, p in enumerate(("4111", "1111", "1111", "1111"))],
+            lambda ev: "".join(e["choices"][0]["delta"].get("x_n", "") for e in ev))
+
+    def test_content_after_a_finish_that_had_no_content_ends_the_stream(self):
+        # review 44: a plain content chunk took the fast path, which did not know the
+        # choice had finished (with a refusal or a tool call)
+        for last in ({"refusal": "I can't help with that."},
+                     {"tool_calls": [{"index": 0, "id": "c", "type": "function",
+                                      "function": {"name": "f", "arguments": "{}"}}]}):
+            self.p.events(self.chunk(None, delta=last),
+                          self.chunk(None, delta={}, finish_reason="stop"),
+                          self.chunk("and one more thing"))
+            r, data = self.gw.post(user("hi", stream=True))
+            self.assertNotIn(b"one more thing", data, last)
+            self.assertIn(b'"error"', data, last)
+
+    def test_legacy_completions_read_each_choice_at_its_own_place(self):
+        # review 44: the event's member and every choice's were one place
+        long = "The tent packs small and pitches in five minutes flat. " * 8
+
+        def event(choices, **top):
+            return dict({"id": "cmpl-1", "object": "text_completion", "created": 1,
+                         "model": "gpt-3.5-turbo-instruct", "choices": choices}, **top)
+
+        def choice(i, **members):
+            return dict({"index": i, "text": long, "finish_reason": None, "logprobs": None},
+                        **members)
+        for events in ([event([choice(0, x_n=p)], x_n="z") for p in self.PIECES],
+                       [event([choice(0, x_n=p), choice(1, x_n="z")]) for p in self.PIECES]):
+            self.p.events(*events)
+            r, data = self.gw.post({"model": "gpt-3.5-turbo-instruct", "prompt": "hi",
+                                    "stream": True}, path="/v1/completions")
+            got = [json.loads(e) for e in sse_events(data) if e != "[DONE]"]
+            self.assertTrue(any("error" in e for e in got), data[-300:])
+            self.assertNotIn("4111111111111111", "".join(
+                c.get("x_n", "") for e in got for c in e.get("choices", []) if c["index"] == 0))
 
     def test_an_azure_stream_of_four_choices_is_not_cut(self):
         # four places a choice and four for the prompt: 20, past the 16 kept before

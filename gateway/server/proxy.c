@@ -782,13 +782,42 @@ static void take_value(cJSON *node, cJSON *rep)
     cJSON_Delete(rep);
 }
 
+/* The text a reader shows for d, where cJSON prints another: the shortest that reads
+ * back exactly (cJSON prints 15 digits whenever they come within an epsilon of d, so
+ * 0.43378876232860103 goes as 0.433788762328601, and 17 otherwise: 0.4111111111111111 as
+ * 0.41111111111111109), and between 1e-7 and 1e-4 without an exponent, as JavaScript
+ * shows it (0.00004111111111111111, which cJSON and Python write 4.111111111111111e-05).
+ * Returns false when cJSON's text is that text. */
+static bool reader_text(double d, char *out, size_t cap)
+{
+    int p = 15;
+    for (; p < 17; p++) {
+        snprintf(out, cap, "%.*g", p, d);
+        if (strtod(out, NULL) == d)
+            break;
+    }
+    if (p == 17)
+        snprintf(out, cap, "%.17g", d);
+    if (fabs(d) < 1e-7 || fabs(d) >= 1e-4)
+        return p > 15;
+    char e[40];
+    snprintf(e, sizeof e, "%.*e", p - 1, d);
+    const char *x = strchr(e, 'e');
+    int exp = x ? atoi(x + 1) : 0; /* -5 for 4.1e-05 */
+    snprintf(out, cap, "%.*f", p - 1 - exp, d);
+    size_t n = strlen(out);
+    while (n > 2 && out[n - 1] == '0')
+        out[--n] = '\0';
+    return true;
+}
+
 /* A number past 2^53 is not held exactly (cJSON reads a double), so its digits cannot be
  * screened: printed back it reads 4.1111111111111112e+18, while the body passed on when
  * nothing changed holds the 19 digits the client wrote, which may be a card. Each one in
- * node (node too) goes as its pseudonym, a string. A smaller one that needs 16 digits is
- * printed by cJSON with 17 (0.4111111111111111 as 0.41111111111111109) while every reader
- * shows the 16: it is kept as that text (a raw node, the same double), so that the text
- * screened holds the digits the reader sees. Returns 1 if a pseudonym went in, 0, or -1. */
+ * node (node too) goes as its pseudonym, a string. A smaller one whose text a reader shows
+ * is not the one cJSON prints (reader_text) is kept as that text (a raw node, the same
+ * double), so that the text screened holds the digits the reader sees. Returns 1 if a
+ * pseudonym went in, 0, or -1. */
 static int unreadable_numbers(struct gw_req *r, cJSON *node)
 {
     if (cJSON_IsArray(node) || cJSON_IsObject(node)) {
@@ -803,15 +832,11 @@ static int unreadable_numbers(struct gw_req *r, cJSON *node)
     }
     if (!cJSON_IsNumber(node))
         return 0;
-    char text[64], p[GW_PRIVACY_PSEUDONYM_MAX + 1];
+    char text[400], p[GW_PRIVACY_PSEUDONYM_MAX + 1];
     double d = node->valuedouble;
     if (!(fabs(d) >= 9007199254740992.0)) {
-        snprintf(text, sizeof text, "%.15g", d);
-        if (strtod(text, NULL) == d)
-            return 0; /* cJSON prints what the reader shows */
-        snprintf(text, sizeof text, "%.16g", d);
-        if (strtod(text, NULL) != d)
-            return 0; /* it needs 17: cJSON prints what the reader shows */
+        if (!reader_text(d, text, sizeof text))
+            return 0;
         cJSON *raw = cJSON_CreateRaw(text);
         if (!raw)
             return -1;

@@ -758,10 +758,10 @@ static void parse_policies(struct cl *c, yaml_node_t *map, struct gw_config *cfg
     yaml_node_t *k, *v;
     if (want_map(c, map, "policies"))
         return;
-    for (size_t i = 0; i < cfg->n_policies; i++) /* a second policies key: the last wins */
-        policy_free(&cfg->policies[i]);
-    free(cfg->policies);
-    cfg->n_policies = 0;
+    if (cfg->policies) { /* the last would win silently, and a brand lose its policy */
+        fail(c, map, "policies", "is given twice: put every policy under one policies key");
+        return;
+    }
     size_t items = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
     if (!(cfg->policies = calloc(items ? items : 1, sizeof *cfg->policies)))
         return;

@@ -293,18 +293,20 @@ static void media_are_refused_unless_the_operator_passes_them(void **state)
     remove_config(dir);
 }
 
-/* A second policies key replaces the first, as a second rules or providers key does; it
- * wrote past the first one's table (the config fuzzer's find). */
-static void a_second_policies_key_replaces_the_first(void **state)
+/* A second policies key is refused: the last would win silently, and a tenant lose the
+ * stricter policy above it (it wrote past the first one's table: the config fuzzer's find). */
+static void a_second_policies_key_is_refused(void **state)
 {
     (void)state;
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], file[PATH_MAX], err[512] = "";
     struct gw_config cfg;
-    load_text("policies:\n  a:\n    tenants: [t1]\n  b:\n    tenants: [t2]\n"
-              "policies:\n  c:\n    tenants: [t3]\n",
-              &cfg, dir, sizeof dir);
-    assert_int_equal(cfg.n_policies, 1);
-    assert_string_equal(cfg.policies[0].name, "c");
+    write_config(dir, sizeof dir,
+                 "policies:\n  a:\n    tenants: [t1]\n  b:\n    tenants: [t2]\n"
+                 "policies:\n  c:\n    tenants: [t3]\n",
+                 file, sizeof file);
+    assert_int_equal(gw_config_load(&cfg, file, err, sizeof err), -1);
+    assert_non_null(strstr(err, "policies"));
+    assert_non_null(strstr(err, "given twice"));
     gw_config_free(&cfg);
     remove_config(dir);
 }
@@ -313,7 +315,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(media_are_refused_unless_the_operator_passes_them),
-        cmocka_unit_test(a_second_policies_key_replaces_the_first),
+        cmocka_unit_test(a_second_policies_key_is_refused),
         cmocka_unit_test(relative_paths_resolve_against_the_config_files_folder),
         cmocka_unit_test(policies_per_tenant_over_one_ruleset),
         cmocka_unit_test(a_policy_naming_what_is_not_there_is_refused),

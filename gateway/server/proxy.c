@@ -80,6 +80,7 @@ struct gw_req {
     struct otail *others; /* the last bytes of the texts a stream carries outside its slots */
     size_t n_others;      /* places others has room for */
     struct onode *clean;  /* the last of them screened whole at each place, when clean */
+    struct olist *lists;  /* the lists they carry, as the client accumulates them */
     unsigned noted;       /* findings recorded so far */
     struct tailbuf *sent[GW_API_SLOTS]; /* the last bytes each slot released */
     struct join *join[GW_API_SLOTS];    /* a slot whose text continues another's */
@@ -313,6 +314,7 @@ static void req_free(struct gw_req *r)
         free(r->tail[i]);
     free(r->others);
     free(r->clean);
+    free(r->lists);
     for (int i = 0; i < GW_API_SLOTS; i++) {
         free(r->sent[i]);
         free(r->join[i]);
@@ -1593,49 +1595,101 @@ static bool place_path(char *out, size_t cap, const char *path, const char *sep,
     return true;
 }
 
-/* The "index" of an array's entry, as clients read it to merge entries: a number (cJSON's,
- * or one kept as its text: unreadable_numbers), -0 read as 0 and 0.5 not as 0. */
-static bool entry_index(const cJSON *entry, double *i)
+/* A list the events of a stream carry outside its slots, as a client's SDK accumulates it
+ * (openai-python's accumulate_delta, the one SDK that merges members it does not know): the
+ * first event's list is taken as it is; after it, a list of strings and numbers grows by
+ * the next one's entries, and a list of objects takes each entry at its "index" (a bool is
+ * 0 or 1, -1 the last), one past the end appended. */
+struct olist {
+    char path[OPATH_MAX];
+    unsigned n;   /* entries the client holds */
+    bool objects; /* some are not strings or numbers */
+};
+#define OLISTS 32 /* past them, the stream ends */
+
+/* The list at path, made when new (*fresh); NULL when more lists came than are kept. */
+static struct olist *list_at(struct gw_req *r, const char *path, bool *fresh)
 {
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(entry, "index");
-    if (cJSON_IsNumber(n))
-        *i = n->valuedouble;
-    else if (cJSON_IsRaw(n) && n->valuestring)
-        *i = strtod(n->valuestring, NULL);
+    if (!r->lists && !(r->lists = calloc(OLISTS, sizeof *r->lists)))
+        return NULL;
+    for (struct olist *l = r->lists; l < r->lists + OLISTS; l++) {
+        *fresh = !l->path[0];
+        if (*fresh || strcmp(l->path, path) == 0) {
+            snprintf(l->path, sizeof l->path, "%s", path);
+            return l;
+        }
+    }
+    return NULL;
+}
+
+/* Writes the places of entry, the at-th of list l in this event (extend: appended from
+ * base), after path: into sub, its place in openai-python's list (olist), "[#at]" for one
+ * with no index (nobody joins it to an earlier one but by its place in the event); into
+ * by (empty: none), its place by the value of its index, as LangChain's merge_lists finds
+ * the entry it merges into ("[=1]"; 0.5 is not 0). Returns 0, or -1 for a place too long
+ * or an index that moves every entry the client holds (below -n: the SDK inserts it
+ * first). */
+static int entry_places(char *sub, char *by, size_t cap, const char *path, struct olist *l,
+                        const cJSON *entry, bool extend, unsigned base, int at)
+{
+    const cJSON *i = cJSON_GetObjectItemCaseSensitive(entry, "index");
+    bool indexed = cJSON_IsBool(i) || cJSON_IsNumber(i);
+    double v = !indexed ? 0 : cJSON_IsBool(i) ? (cJSON_IsTrue(i) ? 1 : 0) : i->valuedouble + 0.0;
+    bool whole = indexed && fabs(v) < 1e9 && v == floor(v);
+    int n = indexed ? snprintf(by, cap, "%s[=%.17g]", path, v) : (by[0] = '\0', 0);
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    long pos = whole ? (long)v : 0, held = (long)l->n;
+    if (extend)
+        n = snprintf(sub, cap, "%s[%u]", path, base + (unsigned)at);
+    else if (!whole)
+        n = snprintf(sub, cap, "%s[#%d]", path, at); /* the SDK raises on it */
+    else if (pos < -held)
+        return -1;
     else
-        return false;
-    *i += 0.0; /* -0 + 0 is 0 */
-    return true;
+        n = snprintf(sub, cap, "%s[%ld]", path,
+                     pos < 0 ? held + pos : pos < held ? pos : (long)l->n++);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 /* The strings of node (an object's or an array's values, depth first), each screened
- * across events at its place; path is where node stands. */
+ * across events at its place (a list's entry at its places in the clients' lists:
+ * entry_places); path is where node stands. A string or a number that is a list's entry
+ * is one no client joins to another event's (the list grows by it). */
 static int strings_across_events(struct gw_req *r, const cJSON *node, const char *path,
                                  unsigned mask)
 {
     if (cJSON_IsString(node))
         return across_events(r, path, node->valuestring, strlen(node->valuestring), mask);
+    struct olist *l = NULL;
+    bool fresh = false;
+    if (cJSON_IsArray(node) && node->child && !(l = list_at(r, path, &fresh))) {
+        GW_LOG(GW_LOG_WARN, r->id, "a stream carries more lists than are kept apart; it ends");
+        return -1;
+    }
+    bool extend = l && (fresh || !l->objects); /* entries appended, in order */
+    unsigned base = l && !fresh ? l->n : 0;
     int rc = 0, at = 0;
     for (const cJSON *k = node ? node->child : NULL; k && rc == 0; k = k->next, at++) {
-        char sub[OPATH_MAX];
-        bool fits;
-        if (k->string) {
-            fits = place_path(sub, sizeof sub, path, ".", k->string);
-        } else { /* an array's entry: by its "index" (as clients merge them), or its
-                    position (# sets the two apart) */
-            double i;
-            int n = entry_index(k, &i) ? snprintf(sub, sizeof sub, "%s[%.17g]", path, i)
-                                       : snprintf(sub, sizeof sub, "%s[#%d]", path, at);
-            fits = n >= 0 && (size_t)n < sizeof sub;
-        }
+        char sub[OPATH_MAX], by[OPATH_MAX] = "";
+        bool fits = l ? entry_places(sub, by, sizeof sub, path, l, k, extend, base, at) == 0
+                      : place_path(sub, sizeof sub, path, ".", k->string ? k->string : "");
         if (!fits) {
             GW_LOG(GW_LOG_WARN, r->id,
-                   "a stream carries a text at a place too deep to tell "
-                   "apart; the stream ends");
+                   "a stream carries a text at a place too deep to tell apart, or a list "
+                   "entry whose index moves the others; the stream ends");
             return -1;
         }
-        rc = strings_across_events(r, k, sub, mask);
+        bool entry = cJSON_IsObject(k) || cJSON_IsArray(k) || cJSON_IsNull(k);
+        if (l)
+            l->objects |= entry;
+        if (!l || entry)
+            rc = strings_across_events(r, k, sub, mask);
+        if (rc == 0 && by[0] && entry)
+            rc = strings_across_events(r, k, by, mask);
     }
+    if (extend)
+        l->n = base + (unsigned)at;
     return rc;
 }
 

@@ -2009,6 +2009,33 @@ class RepeatedEventMetadata(unittest.TestCase):
         self.assertNotIn(b"error", data)
         self.assertIn(b'"c3"', data)
 
+    def test_list_entries_are_read_where_the_clients_merge_them(self):
+        # review 44: openai-python's accumulate_delta takes the first list as it comes,
+        # puts an index past the end at the end, reads -1 as the last and true as 1
+        # (LangChain's merge_lists goes by the index's value): the places went by the
+        # value alone
+        def parts(entries):
+            return self.chunk("ok ", delta={"content": "ok ", "x_parts": entries})
+        for first, then in (([{"index": 5, "t": "4111"}], 0),
+                            ([{"index": 0, "t": "4111"}], -1),
+                            ([{"index": 0, "t": "z"}, {"index": 1, "t": "4111"}], True)):
+            self.pieces_end_the_stream(
+                [parts(first)] + [parts([{"index": then, "t": p}]) for p in self.PIECES[1:]],
+                lambda ev: "".join(x["t"] for e in ev
+                                   for x in e["choices"][0]["delta"].get("x_parts", [])))
+
+    def test_lists_that_repeat_or_grow_do_not_end_a_stream(self):
+        # a list of strings repeated whole in every event (citations) grows the client's
+        # list, and OpenRouter's reasoning_details merge by index: neither takes a place
+        # an event
+        self.p.events(*[self.chunk("word%d " % i, delta={
+            "content": "word%d " % i, "citations": ["https://a.example/1", "https://b.example/2"],
+            "reasoning_details": [{"type": "reasoning.text", "text": "step %d " % i, "index": 0}]})
+            for i in range(100)])
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertNotIn(b"error", data, data[-300:])
+        self.assertIn(b"word99", data)
+
     def test_a_type_that_changes_from_event_to_event_does_not_split_the_join(self):
         # review 44: the place named the type of the object the member was in, and the
         # SDK's merge ignores it

@@ -1623,12 +1623,11 @@ static struct olist *list_at(struct gw_req *r, const char *path, bool *fresh)
 }
 
 /* Writes the places of entry, the at-th of list l in this event (extend: appended from
- * base), after path: into sub, its place in openai-python's list (olist), "[#at]" for one
- * with no index (nobody joins it to an earlier one but by its place in the event); into
- * by (empty: none), its place by the value of its index, as LangChain's merge_lists finds
- * the entry it merges into ("[=1]"; 0.5 is not 0). Returns 0, or -1 for a place too long
- * or an index that moves every entry the client holds (below -n: the SDK inserts it
- * first). */
+ * base), after path: into sub, its place in openai-python's list (olist); into by (empty:
+ * none but sub), its place as other clients pair entries: by the value of its index, as
+ * LangChain's merge_lists does ("[=1]"; 0.5 is not 0), or with none by its place in the
+ * event ("[#0]"). Returns 0, or -1 for a place too long or an index that moves every
+ * entry the client holds (below -n: the SDK inserts it first). */
 static int entry_places(char *sub, char *by, size_t cap, const char *path, struct olist *l,
                         const cJSON *entry, bool extend, unsigned base, int at)
 {
@@ -1636,19 +1635,22 @@ static int entry_places(char *sub, char *by, size_t cap, const char *path, struc
     bool indexed = cJSON_IsBool(i) || cJSON_IsNumber(i);
     double v = !indexed ? 0 : cJSON_IsBool(i) ? (cJSON_IsTrue(i) ? 1 : 0) : i->valuedouble + 0.0;
     bool whole = indexed && fabs(v) < 1e9 && v == floor(v);
-    int n = indexed ? snprintf(by, cap, "%s[=%.17g]", path, v) : (by[0] = '\0', 0);
+    int n =
+        indexed ? snprintf(by, cap, "%s[=%.17g]", path, v) : snprintf(by, cap, "%s[#%d]", path, at);
     if (n < 0 || (size_t)n >= cap)
         return -1;
     long pos = whole ? (long)v : 0, held = (long)l->n;
     if (extend)
         n = snprintf(sub, cap, "%s[%u]", path, base + (unsigned)at);
-    else if (!whole)
-        n = snprintf(sub, cap, "%s[#%d]", path, at); /* the SDK raises on it */
+    else if (!whole) /* the SDK raises on it: by is its one place */
+        n = snprintf(sub, cap, "%s", by);
     else if (pos < -held)
         return -1;
     else
         n = snprintf(sub, cap, "%s[%ld]", path,
                      pos < 0 ? held + pos : pos < held ? pos : (long)l->n++);
+    if (strcmp(sub, by) == 0)
+        by[0] = '\0';
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -512,6 +513,59 @@ int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const
             }
         }
         k = next;
+    }
+    return 0;
+}
+
+/* Pushes the parts of node that differ from was (NULL: all of node), as gw_api_echo_diff. */
+static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON *node), void *ctx)
+{
+    if (!was || (node->type & 0xFF) != (was->type & 0xFF))
+        return push(ctx, node);
+    if (cJSON_IsString(node))
+        return strcmp(node->valuestring, was->valuestring) == 0 ? 0 : push(ctx, node);
+    if (cJSON_IsNumber(node))
+        return node->valuedouble == was->valuedouble && fabs(node->valuedouble) < 9007199254740992.0
+                   ? 0
+                   : push(ctx, node);
+    if (cJSON_IsArray(node)) {
+        const cJSON *w = was->child;
+        for (cJSON *c = node->child; c; c = c->next, w = w ? w->next : NULL) {
+            int rc = echo_diff(c, w, push, ctx);
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
+    }
+    if (!cJSON_IsObject(node))
+        return 0; /* null, true, false: nobody's words */
+    for (const cJSON *c = node->child; c; c = c->next)
+        if (!plain_word((const unsigned char *)c->string, 8) &&
+            !cJSON_GetObjectItemCaseSensitive(was, c->string))
+            return push(ctx, node); /* a name of its own: read with its object */
+    const cJSON *w = was->child;
+    bool few = cJSON_GetArraySize(node) <= 64;
+    for (cJSON *c = node->child; c; c = c->next, w = w ? w->next : NULL) {
+        /* the same order as was, mostly: found at once; else looked up, in an object of a
+         * few members (a long one in another order is read whole: linear, not quadratic) */
+        const cJSON *at = w && strcmp(w->string, c->string) == 0 ? w
+                          : few ? cJSON_GetObjectItemCaseSensitive(was, c->string)
+                                : NULL;
+        int rc = echo_diff(c, at, push, ctx);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int gw_api_echo_diff(cJSON *obj, const cJSON *sent, const char *const *members,
+                     int (*push)(void *ctx, cJSON *node), void *ctx)
+{
+    for (const char *const *m = members; m && *m; m++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *m);
+        int rc = v ? echo_diff(v, cJSON_GetObjectItemCaseSensitive(sent, *m), push, ctx) : 0;
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }

@@ -254,6 +254,17 @@ void gw_api_refs_media(struct gw_text_refs *t, const char *what);
  * audio, a video or a file ("data:image/png;base64,..."; "data:text/..." is text). An
  * unknown member screened as text would pass one as a run of letters. */
 bool gw_api_has_media(const cJSON *node);
+
+/* What a reply repeats of the request (members of obj named in members) that is not what
+ * was sent (sent: the request's members, or NULL: nothing known): each part that differs
+ * from the part at its place in sent goes to push (a string, a number, a list's entry or
+ * a member sent had not, whole; a member of a name that is not one plain word, with its
+ * object), so that a repeat reformatted by the provider ("strict": true added to a tool)
+ * screens what it added, not the app's own words again. Numbers are the same only when
+ * equal and read exactly (below 2^53). Linear in the size of obj. Returns 0, or what push
+ * returned when not 0. */
+int gw_api_echo_diff(cJSON *obj, const cJSON *sent, const char *const *members,
+                     int (*push)(void *ctx, cJSON *node), void *ctx);
 /* The event "data: JSON\n\n" for a tree, through s->write, after "event: name\n" when name
  * is not NULL. Returns 0, or -1 (nothing written) for a name with a CR or LF in it. */
 int gw_api_write_event(struct gw_api_stream *s, const char *name, const cJSON *ev);

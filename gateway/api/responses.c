@@ -447,6 +447,40 @@ bool gw_responses_scalars(const cJSON *obj)
     return gw_api_scalars(obj, names);
 }
 
+bool gw_responses_settings_ok(const cJSON *r)
+{
+    /* the settings a response object states: passed unscreened, so plain values only */
+    static const char *const settings[] = {"created_at",
+                                           "completed_at",
+                                           "truncation",
+                                           "prompt_cache_retention",
+                                           "temperature",
+                                           "top_p",
+                                           "background",
+                                           "store",
+                                           "max_output_tokens",
+                                           "max_tool_calls",
+                                           "top_logprobs",
+                                           "parallel_tool_calls",
+                                           NULL};
+    static const char *const objects[] = {"billing", "prompt_cache_options", NULL};
+    if (!gw_api_scalars(r, settings))
+        return false;
+    for (const char *const *m = objects; *m; m++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(r, *m), *k;
+        if (o && !cJSON_IsNull(o) && !cJSON_IsObject(o))
+            return false;
+        const cJSON *members = cJSON_IsObject(o) ? o : NULL;
+        cJSON_ArrayForEach(k, members)
+        {
+            const char *const one[] = {k->string, NULL};
+            if (!gw_api_scalars(o, one))
+                return false;
+        }
+    }
+    return true;
+}
+
 /* The texts of a reasoning item's summary or content parts (of type want). */
 static int reply_reasoning_parts(cJSON *parts, const char *want, struct gw_text_refs *texts)
 {
@@ -553,7 +587,7 @@ static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *tex
 {
     cJSON *root = gw_api_parse(body, len);
     if (!cJSON_IsObject(root) || gw_openai_unreadable(body, len, root) ||
-        !gw_responses_scalars(root))
+        !gw_responses_scalars(root) || !gw_responses_settings_ok(root))
         goto unscreenable;
     texts->role = 0;
     cJSON *output = cJSON_GetObjectItemCaseSensitive(root, "output"), *item;
@@ -586,12 +620,7 @@ static cJSON *parse_reply(const char *body, size_t len, struct gw_text_refs *tex
     if (reply_member(root, "incomplete_details", texts) == -1 ||
         gw_api_unknown_members(root, gw_responses_k_response, texts) == -1)
         goto unscreenable;
-    texts->role = GW_TEXT_ECHO;
-    for (const char *const *m = gw_responses_echoed; *m; m++)
-        if (reply_member(root, *m, texts) == -1)
-            goto unscreenable;
-    texts->role = 0;
-    return root;
+    return root; /* what it repeats of the request: the request path (gw_api.echoed) */
 unscreenable:
     cJSON_Delete(root);
     gw_text_refs_free(texts);

@@ -23,6 +23,9 @@
  * policy.unknown_fields. */
 extern const char *const gw_responses_k_response[];
 extern const char *const gw_responses_echoed[];
+/* Whether a response object's settings (created_at, temperature, truncation, billing...,
+ * passed unscreened) are plain values: numbers, flags, one plain word. */
+bool gw_responses_settings_ok(const cJSON *r);
 extern const char *const gw_responses_k_message[];
 extern const char *const gw_responses_k_output_text[];
 extern const char *const gw_responses_k_refusal[];

@@ -411,6 +411,11 @@ static int item_texts(struct cx *c, int o, cJSON *item, bool whole)
     return -1; /* an item the gateway does not know */
 }
 
+static int scan_echo(void *s, cJSON *node)
+{
+    return gw_api_stream_scan_all(s, node);
+}
+
 /* The members of a response object besides its output and error: incomplete_details
  * screened, what it repeats of the request for personal data and secrets (GW_TEXT_ECHO)
  * unless it says what the gateway sent, the others by the policy. */
@@ -422,11 +427,8 @@ static int response_rest(struct cx *c, cJSON *r)
         rc = gw_api_stream_unknown(c->s, r, gw_responses_k_response);
     cJSON *sent = c->s->sent ? gw_api_parse(c->s->sent, strlen(c->s->sent)) : NULL;
     c->s->echo = true;
-    for (const char *const *m = gw_responses_echoed; *m && rc == 0; m++) {
-        cJSON *v = cJSON_GetObjectItemCaseSensitive(r, *m);
-        if (!cJSON_Compare(v, cJSON_GetObjectItemCaseSensitive(sent, *m), true))
-            rc = gw_api_stream_scan_all(c->s, v); /* not what the gateway sent */
-    }
+    if (rc == 0) /* what is not what the gateway sent */
+        rc = gw_api_echo_diff(r, sent, gw_responses_echoed, scan_echo, c->s);
     c->s->echo = false;
     cJSON_Delete(sent);
     return rc;
@@ -439,7 +441,7 @@ static int response_start(struct cx *c, cJSON *r)
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(r, "output_text");
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(r, "error");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-    if (!cJSON_IsObject(r) || !gw_responses_scalars(r) ||
+    if (!cJSON_IsObject(r) || !gw_responses_scalars(r) || !gw_responses_settings_ok(r) ||
         (output && !cJSON_IsNull(output) && !(cJSON_IsArray(output) && !output->child)) ||
         (text && !cJSON_IsNull(text) && !(cJSON_IsString(text) && !text->valuestring[0])) ||
         (error && !cJSON_IsNull(error)))
@@ -486,7 +488,7 @@ static void take_usage(struct cx *c, const cJSON *r)
  * says what was released. */
 static int response_end(struct cx *c, cJSON *r)
 {
-    if (!cJSON_IsObject(r) || !gw_responses_scalars(r))
+    if (!cJSON_IsObject(r) || !gw_responses_scalars(r) || !gw_responses_settings_ok(r))
         return -1;
     take_usage(c, r);
     cJSON *output = cJSON_GetObjectItemCaseSensitive(r, "output"), *item, *p;

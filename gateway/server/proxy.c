@@ -1886,6 +1886,8 @@ static int stream_scan(void *ctx, cJSON *node)
     }
     unsigned mask = r->st.echo ? ID_CATEGORIES : ~0u;
     int v = screen_event_node(r, node, path, mask, &blocker, &changed);
+    if (v != -1 && v != GW_ACTION_BLOCK && r->st.echo)
+        return 0; /* a repeat of the request comes whole: nothing to join */
     if (v != -1 && v != GW_ACTION_BLOCK) {
         int rc = strings_across_events(r, node, path, mask);
         if (rc != -2)
@@ -2051,21 +2053,24 @@ static void keep_sent(struct gw_req *r, const cJSON *root)
     cJSON_Delete(o);
 }
 
-/* Leaves out of a reply's texts its repeats of the request that say what was sent. */
-static void drop_echoes(const struct gw_req *r, struct gw_text_refs *texts)
+static int push_echo(void *texts, cJSON *node)
 {
+    return gw_api_refs_push_all(texts, node);
+}
+
+/* Pushes what a reply repeats of the request and does not say as it was sent, as
+ * GW_TEXT_ECHO texts (gw_api_echo_diff). Returns 0 or -1. */
+static int push_echoes(const struct gw_req *r, cJSON *root, struct gw_text_refs *texts)
+{
+    if (!root || !r->api->echoed)
+        return 0;
     cJSON *sent = r->echo_sent ? gw_api_parse(r->echo_sent, strlen(r->echo_sent)) : NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < texts->n; i++) {
-        const cJSON *v = texts->v[i];
-        if (sent && texts->roles[i] == GW_TEXT_ECHO && v->string &&
-            cJSON_Compare(v, cJSON_GetObjectItemCaseSensitive(sent, v->string), true))
-            continue;
-        texts->v[n] = texts->v[i];
-        texts->roles[n++] = texts->roles[i];
-    }
-    texts->n = n;
+    unsigned role = texts->role;
+    texts->role = GW_TEXT_ECHO;
+    int rc = gw_api_echo_diff(root, sent, r->api->echoed, push_echo, texts);
+    texts->role = role;
     cJSON_Delete(sent);
+    return rc;
 }
 
 /* A provider's answer outside 2xx (its errors can quote what the model wrote, or the
@@ -2121,7 +2126,11 @@ static void plain_reply(struct gw_req *r)
     }
     struct gw_text_refs texts = {.unknown = (enum gw_unknown_policy)cfg->unknown_fields};
     cJSON *root = r->api->parse_reply(r->reply.data ? r->reply.data : "", r->reply.len, &texts);
-    drop_echoes(r, &texts);
+    if (root && push_echoes(r, root, &texts) == -1) {
+        cJSON_Delete(root); /* unscreenable, as a reply parse_reply refuses */
+        gw_text_refs_free(&texts);
+        root = NULL;
+    }
     if (r->stored && strncasecmp(r->content_type, "text/event-stream", 17) == 0) {
         cJSON_Delete(root); /* a stored response replayed as a stream: its events would need */
         gw_text_refs_free(&texts); /* the stream walk, and one text would hide their splits */

@@ -1185,6 +1185,50 @@ class RepeatsOfTheRequest(ScriptedGateway):
         data, events = self.stream(sent, instructions=self.INSTRUCTIONS)
         self.assertEqual(events[-1]["response"]["instructions"], self.INSTRUCTIONS)
 
+    def test_what_the_provider_adds_to_a_repeat_is_screened_and_the_rest_is_not(self):
+        # review 45: a repeat compared whole was screened whole whenever the provider added
+        # a default ("strict": true to each tool), and numbers within an epsilon of the
+        # ones sent counted as the same
+        tool = {"type": "function", "name": "quote",
+                "description": "Quotes a price. Questions: sales@shop.example",
+                "parameters": {"type": "object", "properties": {
+                    "qty": {"type": "integer", "maximum": 5555555555554443}}}}
+        sent = {"model": "m", "input": "hi", "tools": [tool]}
+        echoed = json.loads(json.dumps(tool))
+        echoed["strict"] = True
+        self.p.reply = (200, "application/json", json.dumps(self.response(tools=[echoed])).encode())
+        r, data = self.gw.post(sent, path="/v1/responses")
+        self.assertEqual(r.status, 200, data)
+        self.assertEqual(r.getheader("x-guardrail-verdict"), "allow")
+        self.assertEqual(json.loads(data)["tools"], [echoed])
+        echoed["parameters"]["properties"]["qty"]["maximum"] = 5555555555554444  # a card
+        echoed["note"] = "mail " + EMAIL
+        self.p.reply = (200, "application/json", json.dumps(self.response(tools=[echoed])).encode())
+        r, data = self.gw.post(sent, path="/v1/responses")
+        self.assertEqual(r.status, 200, data)
+        self.assertNotIn(b"5555555555554444", data)
+        self.assertNotIn(b"jane.doe", data)
+        self.assertIn(b"sales@shop.example", data)  # the app's own words, as sent
+
+    def test_settings_a_response_states_are_plain_values(self):
+        # review 45: truncation, billing, temperature, created_at... were passed on whatever
+        # they held
+        for member, value in (("truncation", "mail " + EMAIL), ("billing", {"payer": EMAIL}),
+                              ("temperature", "card " + CARD), ("created_at", [EMAIL])):
+            self.p.reply = (200, "application/json",
+                            json.dumps(self.response(**{member: value})).encode())
+            r, data = self.gw.post({"model": "m", "input": "hi"}, path="/v1/responses")
+            self.assertEqual(r.status, 502, member)
+            self.assertNotIn(b"jane.doe", data, member)
+            data, events = self.stream({"model": "m", "input": "hi"}, **{member: value})
+            self.assertEqual(events[-1]["type"], "error", member)
+            self.assertNotIn(b"jane.doe", data, member)
+        self.p.reply = (200, "application/json", json.dumps(self.response(
+            truncation="disabled", billing={"payer": "developer"}, temperature=1.0,
+            created_at=1741476542, store=True)).encode())
+        r, data = self.gw.post({"model": "m", "input": "hi"}, path="/v1/responses")
+        self.assertEqual(r.status, 200, data)
+
 
 class StreamJoins(ScriptedGateway):
     """What review 27 found, in streams most: a text the walk does not stream (a member no

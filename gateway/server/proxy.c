@@ -787,8 +787,8 @@ static void take_value(cJSON *node, cJSON *rep)
 /* The text a reader shows for d, where cJSON prints another: the shortest that reads
  * back exactly (cJSON prints 15 digits whenever they come within an epsilon of d, so
  * 0.43378876232860103 goes as 0.433788762328601, and 17 otherwise: 0.4111111111111111 as
- * 0.41111111111111109), and between 1e-7 and 1e-4 without an exponent, as JavaScript
- * shows it (0.00004111111111111111, which cJSON and Python write 4.111111111111111e-05).
+ * 0.41111111111111109), and from 1e-6 to 1e-4 without an exponent, as JavaScript shows
+ * it (0.00004111111111111111, which cJSON and Python write 4.111111111111111e-05).
  * Returns false when cJSON's text is that text. */
 static bool reader_text(double d, char *out, size_t cap)
 {
@@ -800,7 +800,7 @@ static bool reader_text(double d, char *out, size_t cap)
     }
     if (p == 17)
         snprintf(out, cap, "%.17g", d);
-    if (fabs(d) < 1e-7 || fabs(d) >= 1e-4)
+    if (fabs(d) < 1e-6 || fabs(d) >= 1e-4)
         return p > 15;
     char e[40];
     snprintf(e, sizeof e, "%.*e", p - 1, d);
@@ -1517,7 +1517,9 @@ static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s,
  * they stand in the event (the walk's place, then their keys from the member down, an
  * array's entries by their "index"): the last bytes of each, as screened, one event's
  * after the other's. */
-#define OTAILS 64 /* places at most (Azure: four for each choice, four for the prompt) */
+#define OTAILS                                                                                     \
+    128 /* places at most (Azure: four for each choice, four for the prompt; a                     \
+         * list's indexed entry has two) */
 #define OTAILS_FIRST 16
 #define OPATH_MAX 256 /* a longer place's path ends the stream, never cut to collide */
 struct otail {
@@ -1634,21 +1636,23 @@ static int entry_places(char *sub, char *by, size_t cap, const char *path, struc
     const cJSON *i = cJSON_GetObjectItemCaseSensitive(entry, "index");
     bool indexed = cJSON_IsBool(i) || cJSON_IsNumber(i);
     double v = !indexed ? 0 : cJSON_IsBool(i) ? (cJSON_IsTrue(i) ? 1 : 0) : i->valuedouble + 0.0;
-    bool whole = indexed && fabs(v) < 1e9 && v == floor(v);
+    bool whole = indexed && isfinite(v) && v == floor(v);
     int n =
         indexed ? snprintf(by, cap, "%s[=%.17g]", path, v) : snprintf(by, cap, "%s[#%d]", path, at);
     if (n < 0 || (size_t)n >= cap)
         return -1;
-    long pos = whole ? (long)v : 0, held = (long)l->n;
+    double held = l->n;
     if (extend)
         n = snprintf(sub, cap, "%s[%u]", path, base + (unsigned)at);
     else if (!whole) /* the SDK raises on it: by is its one place */
         n = snprintf(sub, cap, "%s", by);
-    else if (pos < -held)
+    else if (v < -held)
         return -1;
-    else
-        n = snprintf(sub, cap, "%s[%ld]", path,
-                     pos < 0 ? held + pos : pos < held ? pos : (long)l->n++);
+    else /* -1 the last, one past the end (however far) appended */
+        n = snprintf(sub, cap, "%s[%u]", path,
+                     v < 0      ? (unsigned)(held + v)
+                     : v < held ? (unsigned)v
+                                : l->n++);
     if (strcmp(sub, by) == 0)
         by[0] = '\0';
     return n < 0 || (size_t)n >= cap ? -1 : 0;

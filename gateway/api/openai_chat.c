@@ -23,6 +23,8 @@ static const char *const text_members[] = {"content", "refusal", "reasoning_cont
 #define SLOTS (MAX_CHOICES * PER_CHOICE)
 #define STOPPED 2    /* a walk's return: the stream ended with its own error, written */
 #define FINISHED 0   /* s->state[FINISHED + i]: choice i had its finish_reason */
+#define CHOICES_SEEN 8 /* s->state[CHOICES_SEEN]: a bit for each choice index met */
+#define CALLS_SEEN 9   /* s->state[CALLS_SEEN + i]: a bit for each of choice i's tool calls */
 #define CONTENT (-1) /* the "tool" of slot_of for the content */
 #define REFUSAL (-2) /* and for the refusal */
 
@@ -142,6 +144,18 @@ static int whole_index(const cJSON *index)
     return index->valueint;
 }
 
+/* Notes index i (below 8) met in *seen. The SDKs find a choice or a tool call by its place
+ * in their list, where a new one is appended (openai-python: choices[i], else append): one
+ * that first comes after a higher index would be merged into another's text, while it is
+ * screened apart here. Returns false for it. */
+static bool met_in_order(unsigned char *seen, int i)
+{
+    if (!(*seen & (1u << i)) && (*seen >> (i + 1)) != 0)
+        return false;
+    *seen |= (unsigned char)(1u << i);
+    return true;
+}
+
 /* Screens the streamed arguments of a choice's tool calls (delta.tool_calls[].function.
  * arguments), each through a slot of its own, rewriting them in place; when finishing,
  * releases what each still holds into the same delta. Returns 0, 1 when blocked (the
@@ -173,8 +187,10 @@ static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool
             gw_openai_stream_error(s, msg, "guardrail_error");
             return STOPPED;
         }
-        if (t < 0 || !cJSON_IsObject(call) || cJSON_GetObjectItemCaseSensitive(call, "custom"))
-            return -1; /* a streamed custom tool's input (not held back across events): fail
+        if (t < 0 || !met_in_order(&s->state[CALLS_SEEN + idx], t) || !cJSON_IsObject(call) ||
+            cJSON_GetObjectItemCaseSensitive(call, "custom"))
+            return -1; /* no whole index, one met after a higher one (met_in_order), a
+                          streamed custom tool's input (not held back across events): fail
                           closed */
         /* A custom tool call, arguments that are not a string, members the gateway does not
          * know: the stream is refused or goes by policy, never passed unscreened. */
@@ -227,8 +243,9 @@ static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool
  * range. */
 static bool fast_path_fits(const struct gw_api_stream *s, const struct gw_chunk_view *v)
 {
-    if (v->index < 0 || v->index >= MAX_CHOICES || s->state[FINISHED + v->index])
-        return false; /* after the finish, the general path refuses more text */
+    if (v->index < 0 || v->index >= MAX_CHOICES || s->state[FINISHED + v->index] ||
+        !(s->state[CHOICES_SEEN] & (1u << v->index)))
+        return false; /* after the finish, or a new choice: the general path */
     for (int p = 1; v->finishing && p < PER_CHOICE; p++)
         if (s->open(s->ctx, v->index * PER_CHOICE + p))
             return false; /* finishing releases what another part holds */
@@ -371,6 +388,8 @@ static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
             return -1; /* legacy function_call streams are not screened: fail closed */
     }
     bool finishing = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "finish_reason"));
+    if (s->screen_replies && !met_in_order(&s->state[CHOICES_SEEN], idx))
+        return -1; /* a choice after a higher one: a client merges it into another */
     if (s->screen_replies && s->state[FINISHED + idx] && text_after_finish(delta))
         return -1; /* the choice ended: more of it is the provider's error, as its content's */
     if (finishing)

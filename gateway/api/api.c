@@ -370,6 +370,10 @@ bool gw_api_scalars(const cJSON *obj, const char *const *names)
         size_t max_digits = known(*n, ids) ? SIZE_MAX : strcmp(*n, "model") == 0 ? 12 : 8;
         if (!plain_word(s, max_digits) && !(strcmp(*n, "model") == 0 && path_like_name(s)))
             return false;
+        /* a state or a setting is no card or key however grouped ("4111-1111-...",
+         * "AKIA..."); an id is opaque, and a model's name may hold an ARN's account */
+        if (!known(*n, ids) && strcmp(*n, "model") != 0 && gw_privacy_pii_like((const char *)s))
+            return false;
     }
     return gw_api_usage_ok(obj);
 }
@@ -517,6 +521,14 @@ int gw_api_stream_unknown(struct gw_api_stream *s, cJSON *obj, const char *const
     return 0;
 }
 
+/* Whether k is a name a provider gives a default it adds: 1 to 32 lowercase letters and
+ * '_' (no digit, capital, '@' or '.': no card, key or address fits in one). */
+static bool default_name(const char *k)
+{
+    size_t n = strspn(k, "abcdefghijklmnopqrstuvwxyz_");
+    return n >= 1 && n <= 32 && k[n] == '\0';
+}
+
 /* Pushes the parts of node that differ from was (NULL: all of node), as gw_api_echo_diff. */
 static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON *node), void *ctx)
 {
@@ -539,21 +551,24 @@ static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON
     }
     if (!cJSON_IsObject(node))
         return 0; /* null, true, false: nobody's words */
-    for (const cJSON *c = node->child; c; c = c->next)
-        if (!plain_word((const unsigned char *)c->string, 8) &&
-            !cJSON_GetObjectItemCaseSensitive(was, c->string))
-            return push(ctx, node); /* a name of its own: read with its object */
-    const cJSON *w = was->child;
+    /* A member was did not have is screened whole, but for its name, which is screened
+     * with its object unless it is a name a provider gives its own defaults ("strict",
+     * "verbosity": lowercase words, which carry no card, key or address) */
     bool few = cJSON_GetArraySize(node) <= 64;
-    for (cJSON *c = node->child; c; c = c->next, w = w ? w->next : NULL) {
-        /* the same order as was, mostly: found at once; else looked up, in an object of a
-         * few members (a long one in another order is read whole: linear, not quadratic) */
-        const cJSON *at = w && strcmp(w->string, c->string) == 0 ? w
-                          : few ? cJSON_GetObjectItemCaseSensitive(was, c->string)
-                                : NULL;
-        int rc = echo_diff(c, at, push, ctx);
-        if (rc != 0)
-            return rc;
+    for (int pass = 0; pass < 2; pass++) {
+        const cJSON *w = was->child;
+        for (cJSON *c = node->child; c; c = c->next, w = w ? w->next : NULL) {
+            /* the same order as was, mostly: found at once; else looked up, in an object
+             * of a few members (a long one in another order is read whole: linear) */
+            const cJSON *at = w && strcmp(w->string, c->string) == 0 ? w
+                              : few ? cJSON_GetObjectItemCaseSensitive(was, c->string)
+                                    : NULL;
+            if (pass == 0 && !at && !default_name(c->string))
+                return push(ctx, node);
+            int rc = pass == 1 ? echo_diff(c, at, push, ctx) : 0;
+            if (rc != 0)
+                return rc;
+        }
     }
     return 0;
 }

@@ -258,10 +258,10 @@ bool gw_api_has_media(const cJSON *node);
 /* What a reply repeats of the request (members of obj named in members) that is not what
  * was sent (sent: the request's members, or NULL: nothing known): each part that differs
  * from the part at its place in sent goes to push (a string, a number, a list's entry or
- * a member sent had not, whole; a member of a name that is not one plain word, with its
- * object), so that a repeat reformatted by the provider ("strict": true added to a tool)
- * screens what it added, not the app's own words again. Numbers are the same only when
- * equal and read exactly (below 2^53). Linear in the size of obj. Returns 0, or what push
+ * a member sent had not, whole, and with its object when its name is not a lowercase
+ * word a provider gives its defaults), so that a repeat reformatted by the provider ("strict": true
+ * added to a tool) screens what it added, not the app's own words again. Numbers are the same only
+ * when equal and read exactly (below 2^53). Linear in the size of obj. Returns 0, or what push
  * returned when not 0. */
 int gw_api_echo_diff(cJSON *obj, const cJSON *sent, const char *const *members,
                      int (*push)(void *ctx, cJSON *node), void *ctx);

@@ -1210,16 +1210,37 @@ class RepeatsOfTheRequest(ScriptedGateway):
         self.assertNotIn(b"jane.doe", data)
         self.assertIn(b"sales@shop.example", data)  # the app's own words, as sent
 
+    def test_a_member_the_provider_adds_is_screened_with_its_name(self):
+        # review 46: a member added inside an object that was sent had its value screened,
+        # never its name, and true, null or {} screened nothing
+        sent = {"model": "m", "input": "hi", "metadata": {"order": "A12"},
+                "text": {"format": {"type": "text"}}}
+        for member, value in (("metadata", {"order": "A12", "4111-1111-1111-1111": True}),
+                              ("text", {"format": {"type": "text"}, EMAIL: None}),
+                              ("reasoning", {"effort": None, "4111 1111 1111 1111": {}})):
+            self.p.reply = (200, "application/json",
+                            json.dumps(self.response(**{member: value})).encode())
+            r, data = self.gw.post(sent, path="/v1/responses")
+            self.assertEqual(r.status, 200, data)
+            self.assertNotIn(b"4111", data, member)
+            self.assertNotIn(b"jane.doe", data, member)
+
     def test_settings_a_response_states_are_plain_values(self):
         # review 45: truncation, billing, temperature, created_at... were passed on whatever
         # they held
         for member, value in (("truncation", "mail " + EMAIL), ("billing", {"payer": EMAIL}),
-                              ("temperature", "card " + CARD), ("created_at", [EMAIL])):
+                              ("temperature", "card " + CARD), ("created_at", [EMAIL]),
+                              # review 46: one word, grouped or a key
+                              ("truncation", "4111-1111-1111-1111"),
+                              ("prompt_cache_retention", "AKIAIOSFODNN7EXAMPLE"),
+                              ("billing", {"payer": "4111.1111.1111.1111"}),
+                              ("service_tier", "4111.1111.1111.1111")):
             self.p.reply = (200, "application/json",
                             json.dumps(self.response(**{member: value})).encode())
             r, data = self.gw.post({"model": "m", "input": "hi"}, path="/v1/responses")
             self.assertEqual(r.status, 502, member)
             self.assertNotIn(b"jane.doe", data, member)
+            self.assertNotIn(b"4111", data, member)
             data, events = self.stream({"model": "m", "input": "hi"}, **{member: value})
             self.assertEqual(events[-1]["type"], "error", member)
             self.assertNotIn(b"jane.doe", data, member)
@@ -2079,6 +2100,56 @@ class RepeatedEventMetadata(unittest.TestCase):
         r, data = self.gw.post(user("hi", stream=True))
         self.assertNotIn(b"error", data, data[-300:])
         self.assertIn(b"word99", data)
+
+    def test_an_index_however_far_is_appended_where_the_sdk_appends_it(self):
+        # review 46: an index of 1e9 or more got no place in the client's list, which
+        # appends it (or puts it first for -1e9)
+        def details(entries):
+            return self.chunk("ok ", delta={"content": "ok ", "reasoning_details": entries})
+        for far, then in ((1e9, 1), (-1e9, 0)):
+            self.pieces_end_the_stream(
+                [details([{"type": "reasoning.text", "index": 0, "text": "Thinking."}]),
+                 details([{"type": "reasoning.text", "index": far, "text": "4111 "}])] +
+                [details([{"type": "reasoning.text", "index": then, "text": p + " "}])
+                 for p in self.PIECES[1:]],
+                lambda ev: "".join(x["text"] for e in ev for x in
+                                   e["choices"][0]["delta"].get("reasoning_details", [])
+                                   if x["index"] != 0).replace(" ", ""))
+
+    def test_a_choice_that_comes_after_a_higher_one_ends_the_stream(self):
+        # review 46: openai-python finds a choice by its place in its list, so choice 0
+        # coming after choice 1 is merged into choice 1's message
+        self.p.events(self.chunk("Your card: 4111 1111", index=1, finish_reason="stop"),
+                      self.chunk(" 1111 1111 ok", index=0),
+                      self.chunk("", index=0, finish_reason="stop"))
+        r, data = self.gw.post(user("hi", stream=True, n=2))
+        self.assertIn(b'"error"', data)
+        self.assertNotIn(b"1111 1111 ok", data)
+        # a tool call's index likewise; one that starts at 1 (Bedrock, Claude through
+        # a proxy) is no such case
+        call = lambda t, args: self.chunk(None, delta={"tool_calls": [{
+            "index": t, "id": "c%d" % t, "type": "function",
+            "function": {"name": "f", "arguments": args}}]})
+        self.p.events(call(1, '{"a":"'), call(0, '"}'), self.chunk(None, delta={}, finish_reason="tool_calls"))
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertIn(b'"error"', data)
+        self.p.events(call(1, '{"a":'), call(2, '{"b":1}'), call(1, '1}'),
+                      self.chunk(None, delta={}, finish_reason="tool_calls"))
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertNotIn(b'"error"', data)
+
+    def test_many_list_entries_do_not_end_a_stream(self):
+        # review 46: each entry's strings took two places, and eleven url citations used
+        # the 64 a stream kept
+        note = lambda i: {"type": "url_citation", "url_citation": {
+            "url": "https://shop.example/p/%d" % i, "title": "Page %d" % i,
+            "start_index": i, "end_index": i + 5}}
+        self.p.events(self.chunk("See the pages.", delta={
+            "content": "See the pages.", "annotations": [note(i) for i in range(21)]}),
+            self.chunk(" Done.", finish_reason="stop"))
+        r, data = self.gw.post(user("hi", stream=True))
+        self.assertNotIn(b'"error"', data, data[-300:])
+        self.assertIn(b"Done.", data)
 
     def test_a_type_that_changes_from_event_to_event_does_not_split_the_join(self):
         # review 44: the place named the type of the object the member was in, and the

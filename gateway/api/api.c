@@ -354,6 +354,31 @@ static bool usage_ok(const cJSON *u, int depth)
     return true;
 }
 
+/* Whether s is an ISO 8601 time, as JavaScript's toISOString() and Python's isoformat()
+ * write one ("2025-03-10T10:15:30.123+00:00"): its digits are no card or phone. */
+static bool iso_time(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd";
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd'   ? !isdigit((unsigned char)s[i])
+            : shape[i] == 'T' ? s[i] != 'T' && s[i] != ' '
+                              : s[i] != shape[i])
+            return false;
+    s += sizeof shape - 1;
+    if (s[0] == ':' && isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]))
+        s += 3;
+    if (s[0] == '.' && isdigit((unsigned char)s[1]))
+        for (s++; isdigit((unsigned char)*s); s++)
+            ;
+    if (*s == 'Z')
+        return s[1] == '\0';
+    if (*s == '+' || *s == '-')
+        return isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
+               (!s[3] || (s[3] == ':' && isdigit((unsigned char)s[4]) &&
+                          isdigit((unsigned char)s[5]) && !s[6]));
+    return *s == '\0';
+}
+
 bool gw_api_scalars(const cJSON *obj, const char *const *names)
 {
     static const char *const ids[] = {"id",        "call_id", "system_fingerprint", "obfuscation",
@@ -372,7 +397,8 @@ bool gw_api_scalars(const cJSON *obj, const char *const *names)
             return false;
         /* a state or a setting is no card or key however grouped ("4111-1111-...",
          * "AKIA..."); an id is opaque, and a model's name may hold an ARN's account */
-        if (!known(*n, ids) && strcmp(*n, "model") != 0 && gw_privacy_pii_like((const char *)s))
+        if (!known(*n, ids) && strcmp(*n, "model") != 0 && !iso_time((const char *)s) &&
+            gw_privacy_pii_like((const char *)s))
             return false;
     }
     return gw_api_usage_ok(obj);
@@ -529,17 +555,28 @@ static bool default_name(const char *k)
     return n >= 1 && n <= 32 && k[n] == '\0';
 }
 
+/* Whether c is a value a provider gives a default it adds: a flag, null, a small whole
+ * number or a lowercase word ("medium", "auto"). */
+static bool default_value(const cJSON *c)
+{
+    if (cJSON_IsBool(c) || cJSON_IsNull(c))
+        return true;
+    if (cJSON_IsNumber(c))
+        return fabs(c->valuedouble) < 100000 && c->valuedouble == floor(c->valuedouble);
+    return cJSON_IsString(c) && default_name(c->valuestring);
+}
+
 /* Pushes the parts of node that differ from was (NULL: all of node), as gw_api_echo_diff. */
 static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON *node), void *ctx)
 {
-    if (!was || (node->type & 0xFF) != (was->type & 0xFF))
-        return push(ctx, node);
-    if (cJSON_IsString(node))
-        return strcmp(node->valuestring, was->valuestring) == 0 ? 0 : push(ctx, node);
-    if (cJSON_IsNumber(node))
-        return node->valuedouble == was->valuedouble && fabs(node->valuedouble) < 9007199254740992.0
-                   ? 0
-                   : push(ctx, node);
+    bool same = was && (node->type & 0xFF) == (was->type & 0xFF);
+    if (same && cJSON_IsString(node))
+        same = strcmp(node->valuestring, was->valuestring) == 0;
+    else if (same && cJSON_IsNumber(node))
+        same =
+            node->valuedouble == was->valuedouble && fabs(node->valuedouble) < 9007199254740992.0;
+    if (!same || cJSON_IsString(node) || cJSON_IsNumber(node))
+        return same ? 0 : push ? push(ctx, node) : 1; /* push NULL: a probe, 1 for a change */
     if (cJSON_IsArray(node)) {
         const cJSON *w = was->child;
         for (cJSON *c = node->child; c; c = c->next, w = w ? w->next : NULL) {
@@ -551,9 +588,11 @@ static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON
     }
     if (!cJSON_IsObject(node))
         return 0; /* null, true, false: nobody's words */
-    /* A member was did not have is screened whole, but for its name, which is screened
-     * with its object unless it is a name a provider gives its own defaults ("strict",
-     * "verbosity": lowercase words, which carry no card, key or address) */
+    /* A member was did not have, or a string or a number was had otherwise, is screened
+     * with its name, in its object ("password": "..." is found by its name), unless it is
+     * a default a provider adds: a lowercase name and a flag, a small number or a
+     * lowercase word ("strict": true, "verbosity": "medium"), which carry no card, key or
+     * address */
     bool few = cJSON_GetArraySize(node) <= 64;
     for (int pass = 0; pass < 2; pass++) {
         const cJSON *w = was->child;
@@ -563,7 +602,9 @@ static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON
             const cJSON *at = w && strcmp(w->string, c->string) == 0 ? w
                               : few ? cJSON_GetObjectItemCaseSensitive(was, c->string)
                                     : NULL;
-            if (pass == 0 && !at && !default_name(c->string))
+            bool scalar = cJSON_IsString(c) || cJSON_IsNumber(c);
+            if (pass == 0 && ((!at && !(default_name(c->string) && default_value(c))) ||
+                              (at && scalar && echo_diff(c, at, NULL, NULL) != 0)))
                 return push(ctx, node);
             int rc = pass == 1 ? echo_diff(c, at, push, ctx) : 0;
             if (rc != 0)

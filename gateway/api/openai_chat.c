@@ -23,8 +23,7 @@ static const char *const text_members[] = {"content", "refusal", "reasoning_cont
 #define SLOTS (MAX_CHOICES * PER_CHOICE)
 #define STOPPED 2    /* a walk's return: the stream ended with its own error, written */
 #define FINISHED 0   /* s->state[FINISHED + i]: choice i had its finish_reason */
-#define CHOICES_SEEN 8 /* s->state[CHOICES_SEEN]: a bit for each choice index met */
-#define CALLS_SEEN 9   /* s->state[CALLS_SEEN + i]: a bit for each of choice i's tool calls */
+#define CALLS_SEEN 8 /* s->state[CALLS_SEEN + i]: a bit for each of choice i's tool calls */
 #define CONTENT (-1) /* the "tool" of slot_of for the content */
 #define REFUSAL (-2) /* and for the refusal */
 
@@ -144,10 +143,12 @@ static int whole_index(const cJSON *index)
     return index->valueint;
 }
 
-/* Notes index i (below 8) met in *seen. The SDKs find a choice or a tool call by its place
- * in their list, where a new one is appended (openai-python: choices[i], else append): one
- * that first comes after a higher index would be merged into another's text, while it is
- * screened apart here. Returns false for it. */
+/* Notes tool call index i (below 8) met in *seen. openai-python's accumulate_delta finds a
+ * tool call by its place in its list, where a new one is appended: one that first comes
+ * after a higher index would be merged into another's arguments, while it is screened
+ * apart here. Returns false for it. (Choices are not held to it: OpenAI itself sends a
+ * choice's first chunk after a higher one's, and the SDK raises there unless the first
+ * event had no choices.) */
 static bool met_in_order(unsigned char *seen, int i)
 {
     if (!(*seen & (1u << i)) && (*seen >> (i + 1)) != 0)
@@ -243,9 +244,8 @@ static int screen_tool_args(struct gw_api_stream *s, int idx, cJSON *delta, bool
  * range. */
 static bool fast_path_fits(const struct gw_api_stream *s, const struct gw_chunk_view *v)
 {
-    if (v->index < 0 || v->index >= MAX_CHOICES || s->state[FINISHED + v->index] ||
-        !(s->state[CHOICES_SEEN] & (1u << v->index)))
-        return false; /* after the finish, or a new choice: the general path */
+    if (v->index < 0 || v->index >= MAX_CHOICES || s->state[FINISHED + v->index])
+        return false; /* after the finish, the general path refuses more text */
     for (int p = 1; v->finishing && p < PER_CHOICE; p++)
         if (s->open(s->ctx, v->index * PER_CHOICE + p))
             return false; /* finishing releases what another part holds */
@@ -388,8 +388,6 @@ static int screen_choice(struct gw_api_stream *s, cJSON *c, bool *emit)
             return -1; /* legacy function_call streams are not screened: fail closed */
     }
     bool finishing = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "finish_reason"));
-    if (s->screen_replies && !met_in_order(&s->state[CHOICES_SEEN], idx))
-        return -1; /* a choice after a higher one: a client merges it into another */
     if (s->screen_replies && s->state[FINISHED + idx] && text_after_finish(delta))
         return -1; /* the choice ended: more of it is the provider's error, as its content's */
     if (finishing)

@@ -1517,9 +1517,9 @@ static int across_join(struct gw_req *r, const struct tailbuf *t, const char *s,
  * they stand in the event (the walk's place, then their keys from the member down, an
  * array's entries by their "index"): the last bytes of each, as screened, one event's
  * after the other's. */
-#define OTAILS                                                                                     \
-    128 /* places at most (Azure: four for each choice, four for the prompt; a                     \
-         * list's indexed entry has two) */
+/* Places at most: Azure has four for each choice and four for the prompt, and a list's
+ * entry has two (entry_places) */
+#define OTAILS 256
 #define OTAILS_FIRST 16
 #define OPATH_MAX 256 /* a longer place's path ends the stream, never cut to collide */
 struct otail {

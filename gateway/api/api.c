@@ -364,19 +364,32 @@ static bool iso_time(const char *s)
             : shape[i] == 'T' ? s[i] != 'T' && s[i] != ' '
                               : s[i] != shape[i])
             return false;
+    /* a real time: 1970 to 2099 (no card starts 19 or 20), month, day, hour, minute */
+    int year = atoi(s), month = atoi(s + 5), day = atoi(s + 8), hour = atoi(s + 11),
+        minute = atoi(s + 14);
+    if (year < 1970 || year > 2099 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 ||
+        minute > 59)
+        return false;
     s += sizeof shape - 1;
-    if (s[0] == ':' && isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]))
+    if (s[0] == ':' && isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
+        atoi(s + 1) <= 60)
         s += 3;
-    if (s[0] == '.' && isdigit((unsigned char)s[1]))
-        for (s++; isdigit((unsigned char)*s); s++)
+    if (s[0] == '.' && isdigit((unsigned char)s[1])) {
+        const char *f = ++s;
+        for (; isdigit((unsigned char)*s); s++)
             ;
+        if (s - f > 9)
+            return false; /* nanoseconds at most */
+    }
     if (*s == 'Z')
         return s[1] == '\0';
-    if (*s == '+' || *s == '-')
-        return isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
-               (!s[3] || (s[3] == ':' && isdigit((unsigned char)s[4]) &&
-                          isdigit((unsigned char)s[5]) && !s[6]));
-    return *s == '\0';
+    if (*s != '+' && *s != '-')
+        return *s == '\0';
+    /* a zone: +00, +00:00 or +0000 */
+    const char *m = s[3] == ':' ? s + 4 : s + 3;
+    return isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) && atoi(s + 1) <= 14 &&
+           (!s[3] || (isdigit((unsigned char)m[0]) && isdigit((unsigned char)m[1]) &&
+                      atoi(m) <= 59 && !m[2]));
 }
 
 bool gw_api_scalars(const cJSON *obj, const char *const *names)
@@ -393,12 +406,13 @@ bool gw_api_scalars(const cJSON *obj, const char *const *names)
         const unsigned char *s =
             cJSON_IsString(v) ? (const unsigned char *)v->valuestring : (const unsigned char *)"";
         size_t max_digits = known(*n, ids) ? SIZE_MAX : strcmp(*n, "model") == 0 ? 12 : 8;
+        if (iso_time((const char *)s))
+            continue; /* a time, however many digits its fraction has */
         if (!plain_word(s, max_digits) && !(strcmp(*n, "model") == 0 && path_like_name(s)))
             return false;
         /* a state or a setting is no card or key however grouped ("4111-1111-...",
          * "AKIA..."); an id is opaque, and a model's name may hold an ARN's account */
-        if (!known(*n, ids) && strcmp(*n, "model") != 0 && !iso_time((const char *)s) &&
-            gw_privacy_pii_like((const char *)s))
+        if (!known(*n, ids) && strcmp(*n, "model") != 0 && gw_privacy_pii_like((const char *)s))
             return false;
     }
     return gw_api_usage_ok(obj);
@@ -566,6 +580,12 @@ static bool default_value(const cJSON *c)
     return cJSON_IsString(c) && default_name(c->valuestring);
 }
 
+/* Hands node to push, or with push NULL (a probe) says it differs: 1. */
+static int emit(int (*push)(void *ctx, cJSON *node), void *ctx, cJSON *node)
+{
+    return push ? push(ctx, node) : 1;
+}
+
 /* Pushes the parts of node that differ from was (NULL: all of node), as gw_api_echo_diff. */
 static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON *node), void *ctx)
 {
@@ -576,7 +596,7 @@ static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON
         same =
             node->valuedouble == was->valuedouble && fabs(node->valuedouble) < 9007199254740992.0;
     if (!same || cJSON_IsString(node) || cJSON_IsNumber(node))
-        return same ? 0 : push ? push(ctx, node) : 1; /* push NULL: a probe, 1 for a change */
+        return same ? 0 : emit(push, ctx, node);
     if (cJSON_IsArray(node)) {
         const cJSON *w = was->child;
         for (cJSON *c = node->child; c; c = c->next, w = w ? w->next : NULL) {
@@ -588,11 +608,11 @@ static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON
     }
     if (!cJSON_IsObject(node))
         return 0; /* null, true, false: nobody's words */
-    /* A member was did not have, or a string or a number was had otherwise, is screened
-     * with its name, in its object ("password": "..." is found by its name), unless it is
-     * a default a provider adds: a lowercase name and a flag, a small number or a
-     * lowercase word ("strict": true, "verbosity": "medium"), which carry no card, key or
-     * address */
+    /* A member was did not have, or one whose value changed (but an object's, whose own
+     * members have names), is screened with its name, in its object ("password": "..." is
+     * found by its name), unless it is a default a provider adds: a lowercase name and a
+     * flag, a small number or a lowercase word ("strict": true, "verbosity": "medium"),
+     * which carry no card, key or address */
     bool few = cJSON_GetArraySize(node) <= 64;
     for (int pass = 0; pass < 2; pass++) {
         const cJSON *w = was->child;
@@ -602,11 +622,11 @@ static int echo_diff(cJSON *node, const cJSON *was, int (*push)(void *ctx, cJSON
             const cJSON *at = w && strcmp(w->string, c->string) == 0 ? w
                               : few ? cJSON_GetObjectItemCaseSensitive(was, c->string)
                                     : NULL;
-            bool scalar = cJSON_IsString(c) || cJSON_IsNumber(c);
+            bool object = cJSON_IsObject(c) && cJSON_IsObject(at);
             if (pass == 0 && ((!at && !(default_name(c->string) && default_value(c))) ||
-                              (at && scalar && echo_diff(c, at, NULL, NULL) != 0)))
-                return push(ctx, node);
-            int rc = pass == 1 ? echo_diff(c, at, push, ctx) : 0;
+                              (at && !object && echo_diff(c, at, NULL, NULL) != 0)))
+                return emit(push, ctx, node);
+            int rc = pass == 1 && object ? echo_diff(c, at, push, ctx) : 0;
             if (rc != 0)
                 return rc;
         }

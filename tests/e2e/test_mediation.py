@@ -1248,7 +1248,9 @@ class RepeatsOfTheRequest(ScriptedGateway):
                               ("truncation", "4111-1111-1111-1111"),
                               ("prompt_cache_retention", "AKIAIOSFODNN7EXAMPLE"),
                               ("billing", {"payer": "4111.1111.1111.1111"}),
-                              ("service_tier", "4111.1111.1111.1111")):
+                              ("service_tier", "4111.1111.1111.1111"),
+                              # review 48: shaped as a time, but no time
+                              ("created_at", "4111-11-11T11:11:11.111+11:11")):
             self.p.reply = (200, "application/json",
                             json.dumps(self.response(**{member: value})).encode())
             r, data = self.gw.post({"model": "m", "input": "hi"}, path="/v1/responses")
@@ -1258,7 +1260,8 @@ class RepeatsOfTheRequest(ScriptedGateway):
             data, events = self.stream({"model": "m", "input": "hi"}, **{member: value})
             self.assertEqual(events[-1]["type"], "error", member)
             self.assertNotIn(b"jane.doe", data, member)
-        for created in (1741476542, "2025-06-12T10:15:30.123+00:00", "2025-06-12T10:15:30Z"):
+        for created in (1741476542, "2025-06-12T10:15:30.123+00:00", "2025-06-12T10:15:30Z",
+                        "2025-06-12T10:15:30.123456789Z", "2025-06-12T10:15:30+0000"):
             # (review 47: a time as ISO text, as JavaScript and Python write one, was taken
             # for a phone number)
             self.p.reply = (200, "application/json", json.dumps(self.response(

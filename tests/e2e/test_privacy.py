@@ -443,6 +443,21 @@ class IdentifiersSentToTheProvider(unittest.TestCase):
         self.assertTrue(all(PSEUDONYM.match(n) for n in sent["metadata"]["n"]))
         self.assertEqual(self.gw.output().count("too long to read exactly") - before, 1)
 
+    def test_a_responses_repeat_whose_value_turns_into_a_list_keeps_its_name(self):
+        # review 48: a sent member whose value came back as a list, or a list whose entry
+        # changed, had the list read without the name a secret rule finds it by
+        for sent, echoed in (({"password": "see vault"}, {"password": ["hunter2!x9"]}),
+                             ({"password": ["see vault"]}, {"password": ["hunter2!x9"]})):
+            self.p.reply = (200, "application/json", json.dumps({
+                "id": "resp_1", "object": "response", "status": "completed", "model": "gpt-4o",
+                "metadata": echoed, "output": [{
+                    "type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": "ok", "annotations": []}]}]}).encode())
+            r, data = self.gw.post({"model": "gpt-4o", "input": "hi", "metadata": sent},
+                                   path="/v1/responses")
+            self.assertEqual(r.status, 200, data)
+            self.assertNotIn(b"hunter2", data, echoed)
+
     def test_a_reply_number_too_long_to_read_goes_as_a_pseudonym(self):
         card = 4111111111111111110
         self.p.reply = (200, "application/json", json.dumps({
